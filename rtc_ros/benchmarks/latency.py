@@ -1,0 +1,89 @@
+"""Chunk latency at batch 1 with 5 denoising steps: plain vs RTC guided vs BID (N = 16).
+
+Measured in one run on this machine for both model sizes (MLP-Mixer H=8 and bimanual H=50).
+Ratios measured in the same run are what to compare; absolute times depend on the machine.
+The last printed line is a JSON object. Run: ``python -m rtc_ros.benchmarks.latency``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from typing import Callable
+
+import torch
+
+from rtc_ros.core.bid import bid_sample
+from rtc_ros.core.masks import prefix_weights
+from rtc_ros.core.sampling import sample_guided, sample_plain
+from rtc_ros.policies.mixer import MLPMixerPolicy, MixerConfig, bimanual_h50, mixer_h8
+
+
+def _time(fn: Callable[[], object], repeats: int, warmup: int = 3) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(1000.0 * (time.perf_counter() - t0))
+    return out
+
+
+def bench_model(name: str, cfg: MixerConfig, repeats: int, bid_n: int, n_steps: int = 5) -> dict[str, float]:
+    torch.manual_seed(0)
+    model = MLPMixerPolicy(cfg).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+        torch.nn.init.normal_(p, std=0.02)
+    H, M = cfg.horizon, cfg.action_dim
+    obs = torch.randn(1, cfg.obs_dim)
+    noise = torch.randn(1, H, M)
+    prefix = torch.randn(1, H, M)
+    w = prefix_weights(H, max(1, H // 8), max(1, H // 2))
+    # Interleave the three so that machine-load drift affects them alike.
+    plain, guided, bid = [], [], []
+    for _ in range(3):
+        plain += _time(lambda: sample_plain(model, obs, noise, n_steps), repeats)
+        guided += _time(lambda: sample_guided(model, obs, noise, prefix, w, 5.0, n_steps), repeats)
+        bid += _time(lambda: bid_sample(model, obs, prefix, w, bid_n, n_steps), max(1, repeats // 2))
+    res = {
+        "plain_ms": statistics.median(plain),
+        "guided_ms": statistics.median(guided),
+        "bid_ms": statistics.median(bid),
+    }
+    res["guided_over_plain"] = res["guided_ms"] / res["plain_ms"]
+    res["bid_over_guided"] = res["bid_ms"] / res["guided_ms"]
+    params = sum(p.numel() for p in model.parameters())
+    print(f"{name:12s} params {params/1e6:5.2f}M  plain {res['plain_ms']:7.2f} ms  guided (RTC) "
+          f"{res['guided_ms']:7.2f} ms  BID N={bid_n} {res['bid_ms']:7.2f} ms  "
+          f"guided/plain {res['guided_over_plain']:.2f}  bid/guided {res['bid_over_guided']:.2f}")
+    return res
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--bid-samples", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (batch-1 CPU inference is fastest with 1; 0 = torch default)")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"batch 1, 5 denoising steps, torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
+    h8 = bench_model("mixer_h8", mixer_h8(action_dim=6, obs_dim=32), args.repeats, args.bid_samples)
+    h50 = bench_model("bimanual_h50", bimanual_h50(obs_dim=14 + 3 * 24 * 32), args.repeats, args.bid_samples)
+    out = {
+        "guided_over_plain_mixer_h8": round(h8["guided_over_plain"], 3),
+        "guided_over_plain_h50": round(h50["guided_over_plain"], 3),
+        "bid_over_guided_h50": round(h50["bid_over_guided"], 3),
+        "mixer_h8_ms": {k: round(v, 3) for k, v in h8.items() if k.endswith("_ms")},
+        "h50_ms": {k: round(v, 3) for k, v in h50.items() if k.endswith("_ms")},
+        "target_guided_over_plain_le_2": h8["guided_over_plain"] <= 2.0 and h50["guided_over_plain"] <= 2.0,
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""ROS-free core of Real-Time Chunking (RTC). numpy/torch only; imports nothing above it.
+
+Conventions (stated once here and used everywhere in rtc_ros):
+
+* Flow time ``tau`` runs from 0 (pure noise) to 1 (data). Sampling integrates
+  ``A^{tau + 1/n} = A^tau + (1/n) v(A^tau, o, tau)`` with ``n`` Euler steps, tau in {0, 1/n, ...}.
+  The training target is ``v = action - noise`` at ``x_tau = (1 - tau) noise + tau action``.
+* A chunk has shape ``(H, M)``: ``H`` = prediction horizon, ``M`` = action dimension. Batched
+  chunks are ``(B, H, M)``.
+* Chunk index 0 is the action for the controller step at which the chunk's observation was taken
+  (``a_{t|t}``).
+* ``d`` = inference delay in controller steps: indices ``0 .. d-1`` of a new chunk run from the
+  *previous* chunk before the new one can arrive, so they are frozen (prefix weight 1).
+* ``s`` = execution horizon: the number of actions of a chunk executed before the next one takes over.
+  The soft mask ends at ``H - s`` (the previous chunk has nothing beyond it).
+* Simulated-delay protocol: ``d <= s <= H - d``. On the robot (Algorithm 1): ``s = max(d, s_min)``.
+* Prefix padding beyond the previous chunk holds its last real action (never zeros in normalised
+  space, which decode to the dataset mean).
+
+Reading order (Algorithm 1 of the paper): masks -> prefix -> guidance -> sampling -> delay ->
+schedule -> chunk_buffer; baselines in bid and ensemble.
+"""
+
+from rtc_ros.core.masks import prefix_weights
+from rtc_ros.core.prefix import build_prefix
+from rtc_ros.core.guidance import guidance_weight, guided_velocity
+from rtc_ros.core.sampling import sample_plain, sample_guided
+
+__all__ = [
+    "prefix_weights",
+    "build_prefix",
+    "guidance_weight",
+    "guided_velocity",
+    "sample_plain",
+    "sample_guided",
+]

@@ -1,0 +1,1 @@
+"""rtc_ros.nodes."""

@@ -1,0 +1,1 @@
+"""Flow policies: interface, models, YAML policy spec (safetensors), training, chunk generation."""

@@ -1,0 +1,28 @@
+"""rtc_ros.sim: ROS-free MuJoCo simulator of the bimanual ALOHA (ViperX 300s) arms.
+
+Importing this package sets ``MUJOCO_GL=egl`` (headless) unless already set.  See
+:mod:`rtc_ros.sim.bimanual` for the units and joint ordering.
+"""
+
+from rtc_ros.sim.bimanual import (
+    CONTROL_DT,
+    JOINT_NAMES,
+    NUM_JOINTS,
+    BimanualSim,
+    SimObservation,
+    StepResult,
+    TaskStage,
+)
+from rtc_ros.sim.expert import ScriptedExpert, run_expert_episode
+
+__all__ = [
+    "CONTROL_DT",
+    "JOINT_NAMES",
+    "NUM_JOINTS",
+    "BimanualSim",
+    "ScriptedExpert",
+    "SimObservation",
+    "StepResult",
+    "TaskStage",
+    "run_expert_episode",
+]

@@ -1,0 +1,32 @@
+"""ament_python setup for rtc_ros (builds with colcon on ROS 2 machines and with pip-only colcon)."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+package_name = "rtc_ros"
+
+setup(
+    name=package_name,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
+        ("share/" + package_name, ["package.xml"]),
+        ("share/" + package_name + "/launch", glob("launch/*.py")),
+        ("share/" + package_name + "/config", glob("config/*.yaml")),
+        ("share/" + package_name + "/policies", glob("policies/*.yaml") + glob("policies/*.safetensors")),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="rtc_ros maintainers",
+    maintainer_email="rtc_ros@example.com",
+    description="Real-Time Chunking (RTC) for action-chunking flow policies on ROS 2 robots",
+    license="Apache-2.0",
+    entry_points={
+        "console_scripts": [
+            "rtc_toy_demo = rtc_ros.benchmarks.toy_demo:main",
+            "rtc_latency_benchmark = rtc_ros.benchmarks.latency:main",
+        ],
+    },
+)
