@@ -17,6 +17,7 @@ setup(
         ("share/" + package_name + "/config", glob("config/*.yaml")),
         ("share/" + package_name + "/policies", glob("policies/*.yaml") + glob("policies/*.safetensors")),
     ],
+    python_requires=">=3.10",
     install_requires=["setuptools"],
     zip_safe=True,
     maintainer="rtc_ros maintainers",
