@@ -26,6 +26,11 @@ setup(
     license="Apache-2.0",
     entry_points={
         "console_scripts": [
+            "chunk_executor = rtc_ros.nodes.chunk_executor:main",
+            "policy_inference = rtc_ros.nodes.policy_inference:main",
+            "episode_recorder = rtc_ros.nodes.episode_recorder:main",
+            "bimanual_sim = rtc_ros.nodes.bimanual_sim:main",
+            "rtc_bringup = rtc_ros.nodes.bringup:main",
             "rtc_toy_demo = rtc_ros.benchmarks.toy_demo:main",
             "rtc_latency_benchmark = rtc_ros.benchmarks.latency:main",
         ],

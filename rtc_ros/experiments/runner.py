@@ -1,0 +1,298 @@
+"""Orchestration shared by the sim experiment and the demo: node processes + an episode driver.
+
+Everything runs as plain ``python -m <module> --ros-args ...`` processes (no ``ros2``/``launch``
+needed), on an isolated DDS domain (random ``ROS_DOMAIN_ID`` unless set, localhost discovery only).
+
+:class:`EpisodeDriver` is a small rclpy node in the calling process. One episode::
+
+    sim/reset {"seed": s, "hold_s": h}  ->  wait sim/status state 'running' (episode k)
+    rtc/episode {"cmd": "start", "meta": {...}}          (episode_recorder opens a bag)
+    wait sim/status state 'done' (success latched or max_episode_steps) or the wall-clock timeout
+    rtc/episode {"cmd": "stop", "success": ..., "score": progress}   (the bag is closed)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def package_file(relative: str) -> Path:
+    """``config/...`` or ``policies/...``: from the source tree, else from the installed share directory
+    (``share/rtc_ros/<relative>`` under ``sys.prefix`` or ``$AMENT_PREFIX_PATH``)."""
+    cand = [REPO / relative] + [p / "share" / "rtc_ros" / relative for p in Path(__file__).resolve().parents]
+    cand.append(Path(sys.prefix) / "share" / "rtc_ros" / relative)
+    cand += [Path(p) / "share" / "rtc_ros" / relative for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p]
+    for c in cand:
+        if c.is_file():
+            return c
+    return cand[0]
+
+
+DEFAULT_CONFIG = package_file("config/sim_bimanual.yaml")
+DEFAULT_POLICY = package_file("policies/bimanual_sim_h50.yaml")
+EVAL_SEED0 = 10_000  # demonstrations use seeds < 10000
+
+
+def ros_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for the node processes: isolated domain, localhost discovery, 1 BLAS thread.
+
+    ``ROS_DOMAIN_ID`` is kept when already set, else drawn at random from 1..100 (and also set in
+    this process so that the driver node joins the same domain)."""
+    if "ROS_DOMAIN_ID" not in os.environ:
+        os.environ["ROS_DOMAIN_ID"] = str(random.SystemRandom().randint(1, 100))
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    env = dict(os.environ)
+    env.update({"OMP_NUM_THREADS": env.get("OMP_NUM_THREADS", "1"), "MKL_NUM_THREADS": "1",
+                "PYTHONUNBUFFERED": "1", "RCUTILS_LOGGING_BUFFERED_STREAM": "0", "MUJOCO_GL": env.get("MUJOCO_GL", "egl")})
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env.update(extra or {})
+    return env
+
+
+class NodeProcess:
+    """One node as ``python -m module --ros-args --params-file cfg -p k:=v ...``; output to ``log_path``."""
+
+    def __init__(self, module: str, config: Path, params: dict[str, Any], env: dict[str, str], log_path: Path) -> None:
+        self.module = module
+        self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(log_path, "ab")
+        args = [sys.executable, "-m", module, "--ros-args", "--params-file", str(config)]
+        for k, v in params.items():
+            args += ["-p", f"{k}:={_ros_value(v)}"]
+        self.proc = subprocess.Popen(args, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=str(REPO))
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def tail(self, n: int = 15) -> str:
+        self._log.flush()
+        lines = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(lines[-n:])
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGINT (clean shutdown: the recorder closes its bag), then SIGKILL after ``timeout``."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+        return self.proc.returncode
+
+
+def write_params(config: Path, overrides: dict[str, dict[str, Any]], path: Path) -> Path:
+    """Copy the params file ``config`` to ``path`` with ``overrides[section][name] = value`` applied.
+
+    ``section`` is ``/**`` or a node name. Used instead of ``-p`` on the command line: a ``-p`` override
+    is a wildcard rule and loses against a node-specific entry of the params file.
+    """
+    import yaml
+
+    data = yaml.safe_load(Path(config).read_text()) or {}
+    for section, values in overrides.items():
+        params = data.setdefault(section, {}).setdefault("ros__parameters", {})
+        params.update(values)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def _ros_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(_ros_value(x) for x in v) + "]"
+    return str(v)
+
+
+@dataclass
+class EpisodeResult:
+    """Outcome of one driven episode (the driver's own bookkeeping; the bags hold the rest).
+
+    Attributes: method, latency_ms, seed, success, progress (0..5), sim_steps (20 ms ticks run),
+    success_step (tick of success or -1), wall_s (start to done), timed_out (driver wall timeout).
+    """
+
+    method: str
+    latency_ms: float
+    seed: int
+    success: bool
+    progress: int
+    sim_steps: int
+    success_step: int
+    wall_s: float
+    timed_out: bool = False
+
+
+@dataclass
+class _Seen:
+    status: dict[str, Any] = field(default_factory=dict)
+    recorder: dict[str, Any] = field(default_factory=dict)
+    chunks: int = 0
+    cond: threading.Condition = field(default_factory=threading.Condition)
+
+
+class EpisodeDriver:
+    """rclpy node driving episodes of ``bimanual_sim`` + ``episode_recorder`` (see module docstring).
+
+    Spins in a background thread; call :meth:`close` at the end.
+    """
+
+    def __init__(self, record: bool = True) -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+        from std_msgs.msg import String
+        from trajectory_msgs.msg import JointTrajectory
+
+        self._rclpy = rclpy
+        if not rclpy.ok():
+            rclpy.init()
+        self.node = rclpy.create_node("rtc_experiment_driver")
+        rel = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.record = record
+        self.seen = _Seen()
+        self._String = String
+        self._reset_pub = self.node.create_publisher(String, "sim/reset", rel)
+        self._episode_pub = self.node.create_publisher(String, "rtc/episode", rel)
+        self.node.create_subscription(String, "sim/status", self._on_status, rel)
+        self.node.create_subscription(String, "rtc/episode_status", self._on_recorder, latched)
+        self.node.create_subscription(JointTrajectory, "rtc/chunk", self._on_chunk, rel)
+        self._executor = SingleThreadedExecutor()
+        self._executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        try:
+            self._executor.spin()
+        except Exception:  # noqa: BLE001 -- shutdown races
+            pass
+
+    def _update(self, key: str, value: Any) -> None:
+        with self.seen.cond:
+            setattr(self.seen, key, value)
+            self.seen.cond.notify_all()
+
+    def _on_status(self, msg: Any) -> None:
+        try:
+            self._update("status", json.loads(msg.data))
+        except ValueError:
+            pass
+
+    def _on_recorder(self, msg: Any) -> None:
+        try:
+            self._update("recorder", json.loads(msg.data))
+        except ValueError:
+            pass
+
+    def _on_chunk(self, _msg: Any) -> None:
+        self._update("chunks", self.seen.chunks + 1)
+
+    def wait_for(self, pred: Any, timeout: float, what: str) -> None:
+        """Block until ``pred(seen)`` or raise ``TimeoutError`` naming ``what``."""
+        end = time.monotonic() + timeout
+        with self.seen.cond:
+            while not pred(self.seen):
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+                self.seen.cond.wait(min(left, 0.5))
+
+    def wait_ready(self, timeout: float = 120.0, chunks: int = 2) -> None:
+        """Wait for the simulator status, the recorder (when recording) and ``chunks`` new chunks."""
+        self.wait_for(lambda s: bool(s.status), timeout, "sim/status from bimanual_sim")
+        if self.record:
+            self.wait_for(lambda s: s.recorder.get("state") == "idle", timeout, "episode_recorder to be idle")
+        c0 = self.seen.chunks
+        self.wait_for(lambda s: s.chunks >= c0 + chunks, timeout, "chunks from policy_inference on rtc/chunk")
+
+    def _send(self, pub: Any, payload: dict[str, Any]) -> None:
+        pub.publish(self._String(data=json.dumps(payload)))
+
+    def run_episode(self, seed: int, method: str, latency_ms: float, hold_s: float = 1.5,
+                    timeout_s: float = 40.0, meta: dict[str, Any] | None = None) -> EpisodeResult:
+        """Reset the sim (seeded cube), record one episode until success/truncation, return the result."""
+        ep0 = int(self.seen.status.get("episode", -1))
+        self._send(self._reset_pub, {"seed": seed, "hold_s": hold_s})
+        self.wait_for(lambda s: s.status.get("episode", -1) > ep0, 10.0, "the simulator reset")
+        self.wait_for(lambda s: s.status.get("state") == "running", hold_s + 10.0, "the reset hold to end")
+        t0 = time.monotonic()
+        if self.record:
+            self._send(self._episode_pub, {"cmd": "start", "meta": {
+                "task": "transfer_cube", "seed": seed, "method": method, "injected_latency_ms": latency_ms,
+                "source": "rtc_ros.experiments", **(meta or {})}})
+        timed_out = False
+        try:
+            self.wait_for(lambda s: s.status.get("state") == "done", timeout_s, "the episode to finish")
+        except TimeoutError:
+            timed_out = True
+        st = dict(self.seen.status)
+        wall = time.monotonic() - t0
+        success = bool(st.get("success"))
+        if self.record:
+            self._send(self._episode_pub, {"cmd": "stop", "success": success, "score": int(st.get("progress", 0)),
+                                           "notes": f"seed {seed}, {st.get('step')} sim steps"})
+            try:
+                self.wait_for(lambda s: s.recorder.get("state") == "recording", 0.01, "")
+            except TimeoutError:
+                pass
+            self.wait_for(lambda s: s.recorder.get("state") in ("idle", "error"), 30.0, "the recorder to close the bag")
+        return EpisodeResult(method, latency_ms, seed, success, int(st.get("progress", 0)), int(st.get("step", 0)),
+                             int(st.get("success_step", -1)), round(wall, 3), timed_out)
+
+    def close(self) -> None:
+        try:
+            self._executor.shutdown()
+            self.node.destroy_node()
+        finally:
+            self._rclpy.try_shutdown()
+
+
+def summarize_results(results: list[EpisodeResult]) -> list[dict[str, Any]]:
+    """Per (method, latency): n, success rate, mean progress, mean time to success (s, successes only)."""
+    groups: dict[tuple[str, float], list[EpisodeResult]] = {}
+    for r in results:
+        groups.setdefault((r.method, r.latency_ms), []).append(r)
+    rows = []
+    for (m, lat), rs in groups.items():
+        succ = [r for r in rs if r.success]
+        rows.append({"method": m, "latency_ms": lat, "n": len(rs), "success_rate": round(len(succ) / len(rs), 3),
+                     "progress_mean": round(sum(r.progress for r in rs) / len(rs), 2),
+                     "time_to_success_s": round(sum(r.success_step for r in succ) * 0.02 / len(succ), 2) if succ else None})
+    return rows
+
+
+def write_results(path: Path, results: list[EpisodeResult]) -> None:
+    """``results.json``: per-episode driver results and the per-group summary."""
+    path.write_text(json.dumps({"episodes": [asdict(r) for r in results], "summary": summarize_results(results)},
+                               indent=1))
+
+
+def run_report(bag_dir: Path, out_dir: Path, env: dict[str, str], log_path: Path | None = None) -> tuple[int, str]:
+    """``python -m rtc_ros.report BAG_DIR --out DIR``; returns (exit code, its output)."""
+    proc = subprocess.run([sys.executable, "-m", "rtc_ros.report", str(bag_dir), "--out", str(out_dir)], env=env,
+                          cwd=str(REPO), capture_output=True, text=True, timeout=1800)
+    text = proc.stdout + proc.stderr
+    if log_path is not None:
+        log_path.write_text(text)
+    return proc.returncode, text

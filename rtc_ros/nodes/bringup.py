@@ -1,0 +1,189 @@
+"""``rtc_bringup``: start chunk_executor and policy_inference from one params file, without ROS launch.
+
+The pip-only counterpart of ``launch/bimanual.launch.py`` (``launch``/``launch_ros`` and the ``ros2``
+CLI are not needed): the same nodes, the same params file, the same namespace / sim-time / policy
+options. It validates the params file for both nodes first (refusing with the parameter named),
+writes a copy with the command-line overrides merged into the file's own sections (``-p`` on the
+command line would lose against node-specific sections of the file), starts each node as
+``python -m rtc_ros.nodes.<node> --ros-args --params-file ...``, forwards Ctrl-C / SIGTERM, and
+stops everything when one node exits.
+
+Examples::
+
+    rtc_bringup --params-file config/bimanual.yaml --policy-spec models/bimanual.yaml
+    rtc_bringup --params-file config/bimanual.yaml --namespace robot1 --method sync --only executor
+    rtc_bringup ... --record bags/run1   # ros2 bag record if the ros2 CLI exists, else episode_recorder
+    rtc_bringup ... --record bags/run1 --episode-recorder   # always the episode_recorder node
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rtc_ros.core.methods import METHODS
+from rtc_ros.nodes.params import ROLE_EXECUTOR, ROLE_INFERENCE, ParameterError, load_params_file, validate
+
+NODES = {"executor": ("chunk_executor", "rtc_ros.nodes.chunk_executor", ROLE_EXECUTOR),
+         "inference": ("policy_inference", "rtc_ros.nodes.policy_inference", ROLE_INFERENCE)}
+RECORD_REGEX = r"(.*/)?(rtc/chunk|rtc/executor_state|joint_states|[^/]*controller/[^/]*|[^/]*/joint_commands)|/diagnostics"
+
+
+def default_params_file() -> Path:
+    """``config/bimanual.yaml`` of the source tree, or of the installed package share."""
+    here = Path(__file__).resolve().parents[2] / "config" / "bimanual.yaml"
+    if here.is_file():
+        return here
+    share = Path(sys.prefix) / "share" / "rtc_ros" / "config" / "bimanual.yaml"
+    return share if share.is_file() else here
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="rtc_bringup", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--params-file", type=Path, default=default_params_file(), help="ROS 2 params YAML for both nodes")
+    ap.add_argument("--namespace", default="", help="ROS namespace for both nodes (relative topics follow it)")
+    ap.add_argument("--policy-spec", default=None, help="policy spec YAML (sets RTC_POLICY_SPEC and policy_spec)")
+    ap.add_argument("--method", choices=METHODS, default=None, help="override the method for both nodes")
+    ap.add_argument("--device", default=None, help="override policy_inference's device (auto/cpu/cuda)")
+    ap.add_argument("--extra-latency-ms", type=float, default=None, help="inject inference delay (ms)")
+    ap.add_argument("--use-sim-time", action="store_true", help="both nodes follow /clock")
+    ap.add_argument("--only", choices=tuple(NODES), default=None, help="start only one of the nodes")
+    ap.add_argument("--record", default=None, metavar="BAG_DIR",
+                    help="record into BAG_DIR: 'ros2 bag record' where the ros2 CLI exists (a ROS install), "
+                         "otherwise the episode_recorder node (one MCAP bag per episode)")
+    ap.add_argument("--episode-recorder", action="store_true",
+                    help="with --record: use the episode_recorder node even where the ros2 CLI exists")
+    ap.add_argument("--check", action="store_true", help="validate the params and exit")
+    return ap.parse_args(argv)
+
+
+def _merge_overrides(data: dict[str, Any], node: str, overrides: dict[str, Any]) -> None:
+    """Put ``overrides`` into every section of ``data`` that applies to ``node`` (and ``/**``)."""
+    from rtc_ros.nodes.params import _key_matches
+
+    hit = False
+    for key, section in data.items():
+        if isinstance(section, dict) and isinstance(key, str) and _key_matches(key, f"/x/{node}") \
+                and _key_matches(key, f"/{node}"):
+            section.setdefault("ros__parameters", {}).update(overrides)
+            hit = True
+    if not hit:
+        data.setdefault(f"/**/{node}", {"ros__parameters": {}})["ros__parameters"].update(overrides)
+
+
+def build_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(merged params data, validated values per node key). Raises ParameterError / ValueError."""
+    data = yaml.safe_load(args.params_file.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{args.params_file}: top level must be a mapping")
+    data = copy.deepcopy(data)
+    shared: dict[str, Any] = {}
+    if args.method:
+        shared["method"] = args.method
+    if args.use_sim_time:
+        shared["use_sim_time"] = True
+    inference: dict[str, Any] = {}
+    if args.policy_spec:
+        inference["policy_spec"] = str(Path(args.policy_spec).resolve())
+    if args.device:
+        inference["device"] = args.device
+    if args.extra_latency_ms is not None:
+        inference["extra_latency_ms"] = float(args.extra_latency_ms)
+    for key, (node, _, _) in NODES.items():
+        _merge_overrides(data, node, shared | (inference if key == "inference" else {}))
+    checked = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "params.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        for key, (node, _, role) in NODES.items():
+            if args.only and args.only != key:
+                continue
+            values = load_params_file(path, node, args.namespace)
+            checked[key] = validate({k: v for k, v in values.items() if k != "use_sim_time"}, role)
+    return data, checked
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.policy_spec:
+        os.environ["RTC_POLICY_SPEC"] = str(Path(args.policy_spec).resolve())
+    try:
+        data, checked = build_params(args)
+    except (ParameterError, ValueError, OSError) as exc:
+        print(f"rtc_bringup: refusing to start: {exc}", file=sys.stderr)
+        return 2
+    for key, p in checked.items():
+        print(f"rtc_bringup: {NODES[key][0]}: method={p.method} H={p.horizon} s_min={p.s_min} "
+              f"rate={p.rate_hz:g} Hz, {len(p.joint_names)} joints", flush=True)
+    if args.check:
+        return 0
+    tmpdir = Path(tempfile.mkdtemp(prefix="rtc_bringup_"))
+    params_path = tmpdir / "params.yaml"
+    params_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    ros_args = ["--ros-args", "--params-file", str(params_path)]
+    if args.namespace:
+        ros_args += ["-r", f"__ns:=/{args.namespace.strip('/')}"]
+    procs: list[tuple[str, subprocess.Popen]] = []
+    for key, (node, module, _) in NODES.items():
+        if args.only and args.only != key:
+            continue
+        procs.append((node, subprocess.Popen([sys.executable, "-m", module, *ros_args])))
+    if args.record:
+        ros2 = shutil.which("ros2")
+        if ros2 is not None and not args.episode_recorder:
+            cmd = [ros2, "bag", "record", "-o", args.record, "-e", RECORD_REGEX]
+            procs.append(("ros2 bag record", subprocess.Popen(cmd)))
+        else:
+            rec_args = ["--ros-args", "-p", f"output_dir:={Path(args.record).resolve()}"]
+            if args.namespace:
+                rec_args += ["-r", f"__ns:=/{args.namespace.strip('/')}"]
+            if args.use_sim_time:
+                rec_args += ["-p", "use_sim_time:=true"]
+            procs.append(("episode_recorder",
+                          subprocess.Popen([sys.executable, "-m", "rtc_ros.nodes.episode_recorder", *rec_args])))
+
+    stopping = {"flag": False}
+
+    def forward(signum, _frame) -> None:
+        stopping["flag"] = True
+        for _, p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    rc = 0
+    try:
+        while procs and all(p.poll() is None for _, p in procs):
+            time.sleep(0.2)
+        for name, p in procs:
+            if p.poll() is not None and p.returncode not in (0, None) and not stopping["flag"]:
+                print(f"rtc_bringup: {name} exited with {p.returncode}; stopping the others", file=sys.stderr)
+                rc = p.returncode or 1
+        forward(signal.SIGINT, None)
+        deadline = time.monotonic() + 10
+        for _, p in procs:
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,301 @@
+"""chunk_executor: the 50 Hz robot side of RTC (GETACTION of Algorithm 1) as a thin rclpy node.
+
+Subscribes ``rtc/chunk`` (chunks, reliable) and ``joint_states`` (measured positions, sensor QoS,
+used only as the hold position before the first command); every tick publishes one clamped joint
+command per arm (``float64_multi_array`` / single-point ``joint_trajectory`` / ``joint_state``,
+reliable) and ``rtc/executor_state``; ``/diagnostics`` once per ``diagnostics_period``. All logic
+is in :class:`rtc_ros.core.executor_logic.ExecutorCore`.
+
+Run: ``python -m rtc_ros.nodes.chunk_executor --ros-args --params-file config/bimanual.yaml``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory
+
+from rtc_ros.core.executor_logic import (
+    HOLD_STARTUP, HOLD_SYNC_PAUSE, ExecutorConfig, ExecutorCore, RejectedChunk, Tick,
+)
+from rtc_ros.core.methods import executor_mode
+from rtc_ros.nodes import conversions as conv
+from rtc_ros.nodes.params import ROLE_EXECUTOR, ParameterError, declare_and_validate
+
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+
+
+class ChunkExecutorNode(Node):
+    """See module docstring. Raises :class:`ParameterError` on invalid parameters."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("chunk_executor", **kwargs)
+        p = self.p = declare_and_validate(self, ROLE_EXECUTOR)
+        self.dt = p.dt
+        self.names = p.joint_names
+        self.core = ExecutorCore(ExecutorConfig(
+            horizon=p.horizon, action_dim=len(self.names), mode=executor_mode(p.method),
+            lower=np.concatenate([a.lower for a in p.arms]), upper=np.concatenate([a.upper for a in p.arms]),
+            max_step=np.concatenate([a.max_step for a in p.arms]), pause_after=p.s_min,
+            ensemble_decay=p.ensemble_decay,
+        ))
+        self._reader = conv.JointStateReader(self.names)
+        self._order_cache: dict = {}
+        self._last_log: dict[str, float] = {}
+        self._last_tick_t: float | None = None
+        self.overruns = 0
+        self.errors = 0
+        # --- outputs (relative names: namespaces and remaps apply) ---
+        msg_type = {"float64_multi_array": Float64MultiArray, "joint_trajectory": JointTrajectory,
+                    "joint_state": JointState}[p.output_type]
+        self._arm_pubs = []
+        start = 0
+        for arm in p.arms:
+            n = len(arm.joint_names)
+            self._arm_pubs.append((arm, slice(start, start + n), self.create_publisher(msg_type, arm.command_topic, RELIABLE)))
+            start += n
+        self._state_pub = self.create_publisher(JointState, p.executor_state_topic, RELIABLE)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._tfs = p.trajectory_time_from_start or self.dt
+        # --- inputs ---
+        self._io_group = MutuallyExclusiveCallbackGroup()
+        self.create_subscription(JointTrajectory, p.chunk_topic, self._on_chunk, RELIABLE,
+                                 callback_group=self._io_group)
+        self._js_sub = self.create_subscription(JointState, p.joint_states_topic, self._on_joint_state,
+                                                qos_profile_sensor_data, callback_group=self._io_group)
+        self.create_timer(float(p.diagnostics_period), self._publish_diagnostics, callback_group=self._io_group)
+        # --- the control loop ---
+        self.loop_mode = p.loop_mode
+        if self.get_parameter("use_sim_time").value and self.loop_mode == "thread":
+            self.get_logger().info("use_sim_time is true: using an rclpy timer (loop_mode=timer)")
+            self.loop_mode = "timer"
+        self._set_realtime(int(p.realtime_priority))
+        self._running = threading.Event()
+        self._running.set()
+        self._thread: threading.Thread | None = None
+        if self.loop_mode == "timer":
+            self.create_timer(self.dt, self._safe_tick, callback_group=MutuallyExclusiveCallbackGroup())
+        else:
+            self._thread = threading.Thread(target=self._loop, name="rtc_executor_loop", daemon=True)
+            self._thread.start()
+        self.get_logger().info(
+            f"chunk_executor: method={p.method} ({executor_mode(p.method)}), {1 / self.dt:g} Hz ({self.loop_mode}), "
+            f"H={p.horizon}, {len(self.names)} joints on {[a.command_topic for a in p.arms]} as {p.output_type}"
+        )
+
+    # ------------------------------------------------------------------------------ helpers
+    def _set_realtime(self, priority: int) -> None:
+        """SCHED_FIFO for this thread; threads started afterwards (loop, executor pool) inherit it."""
+        if priority <= 0:
+            return
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+            self.get_logger().info(f"real-time scheduling: SCHED_FIFO priority {priority}")
+        except (OSError, AttributeError) as exc:
+            self.get_logger().warn(f"cannot use SCHED_FIFO priority {priority} ({exc}); running with normal "
+                                   "scheduling (grant rtprio in /etc/security/limits.conf or CAP_SYS_NICE)")
+
+    def _throttled(self, key: str, period: float) -> bool:
+        now = time.monotonic()
+        if now - self._last_log.get(key, -1e9) >= period:
+            self._last_log[key] = now
+            return True
+        return False
+
+    # ------------------------------------------------------------------------------ callbacks
+    def _on_joint_state(self, msg: JointState) -> None:
+        if self.core.stats.ticks > 0:
+            return  # only needed for the hold position before the first command
+        try:
+            q = self._reader.positions(msg)
+        except ValueError as exc:
+            if self._throttled("js", 2.0):
+                self.get_logger().warn(f"ignoring joint state: {exc}")
+            return
+        self.core.set_measured_position(q)
+
+    def _on_chunk(self, msg: JointTrajectory) -> None:
+        try:
+            chunk, meta, stamp_ns = conv.msg_to_chunk(msg, self.names, self.p.horizon, self.dt, self._order_cache)
+            max_age = float(self.p.max_chunk_age)
+            if max_age > 0 and stamp_ns > 0:
+                age = (self.get_clock().now().nanoseconds - stamp_ns) * 1e-9
+                if age > max_age:
+                    raise self.core.reject("age", f"chunk seq {meta.seq}: observation is {age:.3f}s old "
+                                                  f"(max_chunk_age {max_age}s)")
+            if meta.method != self.p.method:
+                self.get_logger().warn(f"chunk seq {meta.seq} made for method {meta.method!r}, executing as "
+                                       f"{self.p.method!r}", throttle_duration_sec=5.0)
+            self.core.offer_chunk(chunk, meta.seq, meta.t_obs, meta.d)
+        except RejectedChunk as exc:
+            if isinstance(exc, conv.ChunkFormatError):
+                self.core.reject(exc.reason, str(exc))
+            if self._throttled("reject_" + exc.reason, 1.0):
+                self.get_logger().warn(f"rejected chunk ({exc.reason}): {exc}")
+
+    # ------------------------------------------------------------------------------ control loop
+    def _loop(self) -> None:
+        """Absolute-deadline loop on the monotonic clock; never bursts to catch up after an overrun."""
+        next_t = time.monotonic() + self.dt
+        while self._running.is_set() and rclpy.ok():
+            delay = next_t - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self._safe_tick()
+            next_t += self.dt
+            late = time.monotonic() - next_t
+            if late > self.dt:  # more than one period behind: skip the missed deadlines
+                self.overruns += 1
+                next_t += self.dt * (int(late / self.dt) + 1)
+
+    def _safe_tick(self) -> None:
+        try:
+            self._tick()
+        except Exception as exc:  # noqa: BLE001 -- the control loop must survive anything
+            if not rclpy.ok():
+                return
+            self.errors += 1
+            if self._throttled("tick_error", 1.0):
+                self.get_logger().error(f"tick failed: {exc!r}")
+
+    def _tick(self) -> None:
+        t_now = time.monotonic()
+        if self._last_tick_t is not None:
+            self.core.record_period(t_now - self._last_tick_t)
+        self._last_tick_t = t_now
+        tick = self.core.tick()
+        if tick is None:
+            if self._throttled("nopos", 2.0):
+                self.get_logger().warn(f"no hold position yet: waiting for {self.p.joint_states_topic} with joints "
+                                       f"{self.names}; commanding nothing")
+            return
+        self._publish(tick)
+        if tick.hold and tick.reason != HOLD_SYNC_PAUSE and self._throttled("hold", float(self.p.hold_log_period)):
+            text = (f"holding position ({tick.reason}): no action for step {tick.step}, "
+                    f"{self.core.stats.consecutive_holds} ticks in a row, {self.core.stats.holds} total")
+            if tick.reason == HOLD_STARTUP:
+                self.get_logger().info(text)
+            else:
+                self.get_logger().warn(text)
+        if tick.splice is not None and self._throttled("splice", 1.0):
+            s = tick.splice
+            self.get_logger().debug(f"chunk seq {s.seq} took over at step {s.takeover_step}: consumed d={s.consumed_delay} "
+                                    f"(frozen {s.frozen}), jump {s.jump:.4f}")
+
+    def _publish(self, tick: Tick) -> None:
+        stamp = self.get_clock().now().to_msg()
+        kind = self.p.output_type
+        for arm, sl, pub in self._arm_pubs:
+            values = tick.command[sl]
+            if kind == "float64_multi_array":
+                pub.publish(conv.float64_multi_array(values))
+            elif kind == "joint_trajectory":
+                pub.publish(conv.joint_trajectory_point_msg(arm.joint_names, values, conv.Time(), self._tfs))
+            else:
+                pub.publish(conv.joint_state_msg(arm.joint_names, values, stamp))
+        self._state_pub.publish(conv.executor_state_msg(tick, self.names, stamp))
+
+    # ------------------------------------------------------------------------------ diagnostics
+    def _publish_diagnostics(self) -> None:
+        s = self.core.stats
+        summary = s.summary()
+        summary["overruns"] = self.overruns
+        summary["errors"] = self.errors
+        summary["next_step"] = self.core.next_step
+        holding = s.consecutive_holds > 0
+        level = DiagnosticStatus.OK
+        message = "executing"
+        if not self.core.ready:
+            level, message = DiagnosticStatus.WARN, "waiting for joint states"
+        elif holding:
+            level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds} ticks"
+        st = DiagnosticStatus(level=level, name=f"rtc_ros: chunk_executor ({self.get_fully_qualified_name()})",
+                              message=message, hardware_id="rtc_ros")
+        st.values = [KeyValue(key=k, value=f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in summary.items()]
+        arr = DiagnosticArray()
+        arr.header.stamp = self.get_clock().now().to_msg()
+        arr.status = [st]
+        self._diag_pub.publish(arr)
+
+    def stop(self) -> None:
+        self._running.clear()
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)
+
+
+def early_realtime_priority(argv: list[str]) -> int:
+    """``realtime_priority`` from the command line's ``--params-file`` / ``-p`` before any node exists,
+    so that SCHED_FIFO can be set before the middleware starts its threads (they inherit it and no
+    normal-priority DDS thread can hold up the loop: no priority inversion). 0 if absent or unreadable."""
+    from rtc_ros.nodes.params import load_params_file
+
+    value, ns, i = 0, "", 0
+    files: list[str] = []
+    while i < len(argv):
+        a = argv[i]
+        if a == "--params-file" and i + 1 < len(argv):
+            files.append(argv[i + 1])
+            i += 1
+        elif a in ("-p", "--param") and i + 1 < len(argv) and argv[i + 1].split(":=")[0].split(":")[-1] == "realtime_priority":
+            try:
+                value = int(argv[i + 1].split(":=", 1)[1])
+            except ValueError:
+                pass
+            i += 1
+        elif a in ("-r", "--remap") and i + 1 < len(argv) and argv[i + 1].startswith("__ns:="):
+            ns = argv[i + 1].split(":=", 1)[1]
+            i += 1
+        i += 1
+    for f in files if value == 0 else []:
+        try:
+            value = int(load_params_file(f, "chunk_executor", ns).get("realtime_priority", value) or 0)
+        except (OSError, ValueError, TypeError):
+            pass
+    return value if 0 < value <= 99 else 0
+
+
+def main(args=None) -> int:
+    # Bound how long the loop thread can wait for the GIL behind the subscription thread.
+    sys.setswitchinterval(0.0005)
+    prio = early_realtime_priority(list(sys.argv if args is None else args))
+    if prio:
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(prio))
+        except (OSError, AttributeError):
+            pass  # the node repeats the attempt and logs the outcome
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = ChunkExecutorNode()
+    except ParameterError as exc:
+        rclpy.logging.get_logger("chunk_executor").fatal(f"refusing to start: {exc}")
+        rclpy.try_shutdown()
+        return 2
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.stop()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

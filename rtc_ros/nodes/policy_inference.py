@@ -1,0 +1,321 @@
+"""policy_inference: the inference side of RTC (INFERENCELOOP of Algorithm 1) as a thin rclpy node.
+
+Subscribes ``joint_states`` and the ``camera_topics`` (sensor-data QoS) and ``rtc/executor_state``;
+a background thread warms the policy up, then loops: wait until the executor has run ``s_min``
+actions of the current chunk, forecast ``d`` from the last ``b`` delays, build the observation,
+sample (guided toward the executing chunk's remaining actions for rtc*/bid), optionally sleep
+``extra_latency_ms``, publish the chunk on ``rtc/chunk``. Callbacks only store data, so they never
+block on the model. Bookkeeping: :class:`rtc_ros.core.inference_loop.InferenceLoopCore`; sampling:
+:class:`rtc_ros.policies.inference.ChunkGenerator`; observations:
+:class:`rtc_ros.policies.observation.ObservationBuilder`.
+
+Run: ``python -m rtc_ros.nodes.policy_inference --ros-args --params-file config/bimanual.yaml``.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from sensor_msgs.msg import Image, JointState
+from trajectory_msgs.msg import JointTrajectory
+
+from rtc_ros.core.delay import latency_to_steps
+from rtc_ros.core.inference_loop import InferenceLoopCore, Plan
+from rtc_ros.core.stats import RollingStats
+from rtc_ros.nodes import conversions as conv
+from rtc_ros.nodes.contract import ChunkMeta
+from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_validate, expand_path
+
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+
+
+@dataclass
+class _Latest:
+    """Newest sample of one input: value, receive time (monotonic), header stamp (ns)."""
+
+    value: object = None
+    recv: float = 0.0
+    stamp_ns: int = 0
+
+
+class PolicyInferenceNode(Node):
+    """See module docstring. Raises :class:`ParameterError` on invalid parameters or a mismatched policy."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("policy_inference", **kwargs)
+        p = self.p = declare_and_validate(self, ROLE_INFERENCE)
+        import torch  # heavy: after parameters are known to be valid
+
+        from rtc_ros.policies.inference import ChunkGenerator, GeneratorConfig
+        from rtc_ros.policies.observation import ObservationBuilder
+        from rtc_ros.policies.spec import load_policy
+
+        if p.torch_threads > 0:
+            torch.set_num_threads(int(p.torch_threads))
+        self.dt = p.dt
+        self.names = p.joint_names
+        spec_path = expand_path(p.policy_spec)
+        try:
+            self.policy = load_policy(spec_path, device=p.device)
+        except ValueError as exc:
+            raise ParameterError("policy_spec", p.policy_spec, str(exc)) from exc
+        if self.policy.horizon != p.horizon:
+            raise ParameterError("horizon", p.horizon, f"the policy {spec_path} has H = {self.policy.horizon}")
+        if self.policy.action_dim != len(self.names):
+            raise ParameterError("arms", [a.name for a in p.arms],
+                                 f"{len(self.names)} joints configured, the policy has {self.policy.action_dim} actions")
+        if self.policy.joint_names and list(self.policy.joint_names) != self.names:
+            raise ParameterError(f"{p.arms[0].name}.joint_names", self.names,
+                                 f"the policy's joint_names are {self.policy.joint_names}")
+        obs_spec = self.policy.spec.get("obs_spec") or [{"name": "joint_positions", "shape": [self.policy.obs_dim]}]
+        try:
+            self.obs_builder = ObservationBuilder(obs_spec, len(self.names))
+        except ValueError as exc:
+            raise ParameterError("policy_spec", p.policy_spec, f"obs_spec: {exc}") from exc
+        cams = list(p.camera_names) or self.obs_builder.camera_names
+        if sorted(cams) != sorted(self.obs_builder.camera_names) or len(p.camera_topics) != len(cams):
+            raise ParameterError("camera_topics", list(p.camera_topics),
+                                 f"the policy needs cameras {self.obs_builder.camera_names}; give one topic each "
+                                 f"(camera_names {cams})")
+        weak = load_policy(expand_path(p.weak_policy_spec), device=p.device) if p.weak_policy_spec else None
+        self.generator = ChunkGenerator(self.policy, GeneratorConfig(
+            method=p.method, beta=p.beta, n_steps=p.n_steps, bid_samples=p.bid_samples, bid_k=p.bid_k,
+            jacobian=p.jacobian, seed=p.seed), weak)
+        self.loop = InferenceLoopCore(p.horizon, p.s_min, p.delay_buffer_size, p.method)
+        self._reader = conv.JointStateReader(self.names)
+        self._joints = _Latest()
+        self._images = {name: _Latest() for name in cams}
+        self._data_lock = threading.Lock()
+        self._wake = threading.Condition()
+        self.state = "warming_up"
+        self.warmup_ms: list[float] = []
+        self.latency = RollingStats(500)  # observation taken -> chunk published (incl. injected delay), ms
+        self.model_ms = RollingStats(500)
+        self.overhead_ms = RollingStats(500)  # latency - model - injected delay
+        self.published = 0
+        self.obs_rejected: dict[str, int] = {}
+        self.errors = 0
+        self._last_log: dict[str, float] = {}
+        # --- ROS I/O ---
+        self._chunk_pub = self.create_publisher(JointTrajectory, p.chunk_topic, RELIABLE)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(JointState, p.joint_states_topic, self._on_joint_state, qos_profile_sensor_data)
+        for name, topic in zip(cams, p.camera_topics):
+            self.create_subscription(Image, topic, lambda msg, n=name: self._on_image(n, msg), qos_profile_sensor_data)
+        self.create_subscription(JointState, p.executor_state_topic, self._on_executor_state, RELIABLE)
+        self.create_timer(float(p.diagnostics_period), self._publish_diagnostics)
+        self._running = threading.Event()
+        self._running.set()
+        self._thread = threading.Thread(target=self._run, name="rtc_inference", daemon=True)
+        self._thread.start()
+        self.get_logger().info(
+            f"policy_inference: method={p.method}, policy {spec_path} (H={self.policy.horizon}, "
+            f"M={self.policy.action_dim}, O={self.policy.obs_dim}) on {self.policy.device}, s_min={p.s_min}, "
+            f"b={p.delay_buffer_size}, n={p.n_steps}, beta={p.beta}, cameras {dict(zip(cams, p.camera_topics))}"
+        )
+
+    # ------------------------------------------------------------------------------ helpers
+    def _throttled(self, key: str, period: float) -> bool:
+        now = time.monotonic()
+        if now - self._last_log.get(key, -1e9) >= period:
+            self._last_log[key] = now
+            return True
+        return False
+
+    def _count_reject(self, reason: str, text: str) -> None:
+        self.obs_rejected[reason] = self.obs_rejected.get(reason, 0) + 1
+        if self._throttled("obs_" + reason, 1.0):
+            self.get_logger().warn(f"not inferring: {text}")
+
+    # ------------------------------------------------------------------------------ callbacks (short)
+    def _on_joint_state(self, msg: JointState) -> None:
+        try:
+            q = self._reader.positions(msg)
+        except ValueError as exc:
+            self._count_reject("joint_state", f"bad joint state: {exc}")
+            return
+        with self._data_lock:
+            self._joints = _Latest(q, time.monotonic(), conv.stamp_to_ns(msg.header.stamp))
+
+    def _on_image(self, name: str, msg: Image) -> None:
+        try:
+            img = conv.image_to_rgb(msg)
+        except ValueError as exc:
+            self._count_reject("image", f"camera '{name}': {exc}")
+            return
+        with self._data_lock:
+            self._images[name] = _Latest(img, time.monotonic(), conv.stamp_to_ns(msg.header.stamp))
+
+    def _on_executor_state(self, msg: JointState) -> None:
+        try:
+            rep = conv.parse_executor_state(msg)
+        except ValueError as exc:
+            self._count_reject("executor_state", f"bad executor state: {exc}")
+            return
+        self.loop.on_executor_report(rep)
+        with self._wake:
+            self._wake.notify()
+
+    # ------------------------------------------------------------------------------ observation
+    def _observation(self) -> tuple[np.ndarray, int] | None:
+        """(flat observation, stamp ns) from fresh inputs, or None (counted and logged) if stale/missing."""
+        timeout = float(self.get_parameter("obs_timeout").value)
+        now = time.monotonic()
+        with self._data_lock:
+            joints, images = self._joints, dict(self._images)
+        if joints.value is None:
+            self._count_reject("missing", f"no joint state on {self.p.joint_states_topic} yet")
+            return None
+        if now - joints.recv > timeout:
+            self._count_reject("stale", f"joint state is {now - joints.recv:.3f}s old (obs_timeout {timeout}s)")
+            return None
+        frames = {}
+        for name, latest in images.items():
+            if latest.value is None:
+                self._count_reject("missing", f"no image from camera '{name}' yet")
+                return None
+            if now - latest.recv > timeout:
+                self._count_reject("stale", f"camera '{name}' image is {now - latest.recv:.3f}s old "
+                                            f"(obs_timeout {timeout}s)")
+                return None
+            frames[name] = latest.value
+        obs = self.obs_builder.build(joints.value, frames)
+        stamp = joints.stamp_ns or self.get_clock().now().nanoseconds
+        return obs, stamp
+
+    # ------------------------------------------------------------------------------ inference thread
+    def _warmup(self) -> None:
+        n = int(self.p.warmup_iterations)
+        obs = self.policy.normalizer.obs_mean.astype(np.float32)
+        prev = None
+        for i in range(n):
+            t0 = time.perf_counter()
+            chunk = self.generator.generate(obs, prev, d=min(2, self.p.horizon - 1), s=min(self.p.s_min, self.p.horizon))
+            self.warmup_ms.append((time.perf_counter() - t0) * 1e3)
+            prev = chunk[min(self.p.s_min, self.p.horizon - 1):]
+            if not self._running.is_set():
+                return
+        # the forecast before any delay is observed: the warm latency plus the injected delay (not in Q)
+        if self.warmup_ms:
+            extra = float(self.get_parameter("extra_latency_ms").value)
+            self.loop.set_initial_delay(latency_to_steps((self.warmup_ms[-1] + extra) / 1e3, self.dt))
+
+    def _run(self) -> None:
+        try:
+            self._warmup()
+        except Exception as exc:  # noqa: BLE001 -- report and stay alive (the executor holds)
+            self.get_logger().error(f"warm-up failed: {exc!r}")
+            self.state = "error"
+            return
+        self.state = "active"
+        self.get_logger().info(f"warm-up done ({len(self.warmup_ms)} runs, last {self.warmup_ms[-1] if self.warmup_ms else 0:.1f} ms); active")
+        while self._running.is_set():
+            with self._wake:
+                self._wake.wait(timeout=0.1)
+            plan = self.loop.plan()
+            if plan is not None:
+                self._infer(plan)
+
+    def _infer(self, plan: Plan) -> None:
+        t0 = time.perf_counter()
+        got = self._observation()
+        if got is None:
+            self.loop.on_failed(plan)
+            return
+        obs, stamp_ns = got
+        try:
+            t1 = time.perf_counter()
+            chunk = self.generator.generate(obs, plan.prev_remaining, plan.d, plan.s)
+            t2 = time.perf_counter()
+        except Exception as exc:  # noqa: BLE001 -- never publish a failed chunk; try again next tick
+            self.errors += 1
+            self.loop.on_failed(plan)
+            if self._throttled("infer_err", 1.0):
+                self.get_logger().error(f"inference failed: {exc!r}")
+            return
+        extra = float(self.get_parameter("extra_latency_ms").value) / 1e3
+        if extra > 0:
+            time.sleep(extra)
+        t3 = time.perf_counter()
+        meta = ChunkMeta(seq=plan.seq, t_obs=plan.t_obs, d=plan.d, s=plan.s, method=self.p.method)
+        msg = conv.chunk_to_msg(chunk, self.names, meta, conv.ns_to_stamp(stamp_ns), self.dt)
+        self._chunk_pub.publish(msg)
+        self.loop.on_published(plan, chunk)
+        t4 = time.perf_counter()
+        self.published += 1
+        self.latency.add((t4 - t0) * 1e3)
+        self.model_ms.add((t2 - t1) * 1e3)
+        self.overhead_ms.add(((t1 - t0) + (t4 - t3)) * 1e3)
+        if plan.d_raw > plan.d and self._throttled("infeasible", 2.0):
+            self.get_logger().warn(f"forecast delay d={plan.d_raw} exceeds H - s = {self.p.horizon - plan.s}; "
+                                   f"frozen prefix clamped to {plan.d} (use a longer H, smaller s_min or faster model)")
+
+    # ------------------------------------------------------------------------------ diagnostics
+    def _publish_diagnostics(self) -> None:
+        vals: dict[str, object] = {"state": self.state, "chunks_published": self.published,
+                                   "chunks_lost": self.loop.lost, "infeasible_delay": self.loop.infeasible,
+                                   "errors": self.errors, "d_forecast": self.loop.forecaster.forecast(),
+                                   "extra_latency_ms": float(self.get_parameter("extra_latency_ms").value)}
+        if self.warmup_ms:
+            vals["warmup_ms_first"], vals["warmup_ms_last"] = self.warmup_ms[0], self.warmup_ms[-1]
+        d_last = self.loop.delays.last()
+        if d_last is not None:
+            vals["d_consumed_last"] = d_last
+        for prefix, stats in (("latency_ms", self.latency), ("model_ms", self.model_ms),
+                              ("overhead_ms", self.overhead_ms), ("d_consumed", self.loop.delays),
+                              ("d_forecast", self.loop.forecasts)):
+            for k, v in stats.summary().items():
+                vals[f"{prefix}_{k}"] = v
+        vals.update({f"obs_rejected_{k}": v for k, v in sorted(self.obs_rejected.items())})
+        level = DiagnosticStatus.OK if self.state == "active" else (
+            DiagnosticStatus.ERROR if self.state == "error" else DiagnosticStatus.WARN)
+        if self.state == "active" and sum(self.obs_rejected.values()) and self.latency.count == 0:
+            level = DiagnosticStatus.WARN
+        st = DiagnosticStatus(level=level, name=f"rtc_ros: policy_inference ({self.get_fully_qualified_name()})",
+                              message=self.state, hardware_id="rtc_ros")
+        st.values = [KeyValue(key=k, value=f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in vals.items()]
+        arr = DiagnosticArray()
+        arr.header.stamp = self.get_clock().now().to_msg()
+        arr.status = [st]
+        self._diag_pub.publish(arr)
+
+    def stop(self) -> None:
+        self._running.clear()
+        with self._wake:
+            self._wake.notify_all()
+        self._thread.join(timeout=2.0)
+
+
+def main(args=None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = PolicyInferenceNode()
+    except ParameterError as exc:
+        rclpy.logging.get_logger("policy_inference").fatal(f"refusing to start: {exc}")
+        rclpy.try_shutdown()
+        return 2
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.stop()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Build a policy's flat observation from joint positions and camera images (ROS-free).
+
+The policy spec's ``obs_spec`` lists the pieces of the flat observation in order, each
+``{name, shape}``. Recognised entries:
+
+* joint positions: a 1-D entry named one of :data:`JOINT_ENTRY_NAMES` whose size is the number of
+  action joints -- the measured positions in action (joint-name) order;
+* images: a 3-D entry ``[h, w, c]`` (HWC) or ``[c, h, w]`` (CHW, when the first dim is 1 or 3 and the
+  last is not); its ``name`` is the camera name. Camera frames (any size, uint8 RGB ``(H, W, 3)``)
+  are resized to ``h x w`` by nearest-neighbour sampling (index tables cached per input size), scaled
+  to ``[0, 1]`` float32 and, for ``c = 1``, averaged to grey.
+
+Anything else is refused when the builder is made, naming the entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+JOINT_ENTRY_NAMES = ("joint_positions", "qpos", "state", "joints", "position", "positions")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    name: str
+    kind: str  # "joints" | "image"
+    shape: tuple[int, ...]
+    size: int
+    offset: int
+    hw: tuple[int, int] = (0, 0)
+    channels: int = 0
+    chw: bool = False
+
+
+class ObservationBuilder:
+    """Maps ``(joint positions (M,), {camera: (H, W, 3) uint8})`` to the flat observation ``(O,)``.
+
+    Args:
+        obs_spec: the policy spec's ``obs_spec`` list.
+        num_joints: M, length of the joint-position vector.
+    """
+
+    def __init__(self, obs_spec: list[dict[str, Any]], num_joints: int) -> None:
+        if not isinstance(obs_spec, list) or not obs_spec:
+            raise ValueError("obs_spec must be a non-empty list of {name, shape}")
+        entries: list[_Entry] = []
+        offset = 0
+        for i, item in enumerate(obs_spec):
+            if not isinstance(item, dict) or "name" not in item or "shape" not in item:
+                raise ValueError(f"obs_spec[{i}] needs 'name' and 'shape', got {item!r}")
+            name, shape = str(item["name"]), tuple(int(x) for x in item["shape"])
+            size = int(np.prod(shape))
+            if len(shape) == 1 and name in JOINT_ENTRY_NAMES:
+                if size != num_joints:
+                    raise ValueError(f"obs_spec entry '{name}' has size {size}, but there are {num_joints} joints")
+                entries.append(_Entry(name, "joints", shape, size, offset))
+            elif len(shape) == 3:
+                chw = shape[0] in (1, 3) and shape[2] not in (1, 3)
+                c, h, w = (shape[0], shape[1], shape[2]) if chw else (shape[2], shape[0], shape[1])
+                if c not in (1, 3):
+                    raise ValueError(f"obs_spec image entry '{name}' must have 1 or 3 channels, got shape {shape}")
+                entries.append(_Entry(name, "image", shape, size, offset, (h, w), c, chw))
+            else:
+                raise ValueError(
+                    f"obs_spec entry '{name}' with shape {list(shape)} is not supported: use a 1-D entry named one of "
+                    f"{list(JOINT_ENTRY_NAMES)} (joint positions) or a 3-D image entry named after its camera"
+                )
+            offset += size
+        self.entries = entries
+        self.obs_dim = offset
+        self.num_joints = num_joints
+        self._resize_cache: dict[tuple[str, int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    @property
+    def camera_names(self) -> list[str]:
+        return [e.name for e in self.entries if e.kind == "image"]
+
+    def _resize(self, e: _Entry, img: np.ndarray) -> np.ndarray:
+        h, w = e.hw
+        if img.shape[:2] == (h, w):
+            return img
+        key = (e.name, img.shape[0], img.shape[1])
+        idx = self._resize_cache.get(key)
+        if idx is None:
+            rows = np.minimum(((np.arange(h) + 0.5) * img.shape[0] / h).astype(np.intp), img.shape[0] - 1)
+            cols = np.minimum(((np.arange(w) + 0.5) * img.shape[1] / w).astype(np.intp), img.shape[1] - 1)
+            idx = self._resize_cache[key] = (rows[:, None], cols[None, :])
+        return img[idx[0], idx[1]]
+
+    def build(self, joint_positions: np.ndarray, images: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """The flat float32 observation ``(O,)``.
+
+        Raises:
+            ValueError: wrong joint count, a missing camera, a bad image, or non-finite values.
+        """
+        q = np.asarray(joint_positions, dtype=np.float32).reshape(-1)
+        if q.shape[0] != self.num_joints:
+            raise ValueError(f"expected {self.num_joints} joint positions, got {q.shape[0]}")
+        if not np.isfinite(q).all():
+            raise ValueError("joint positions contain NaN or Inf")
+        images = images or {}
+        out = np.empty(self.obs_dim, dtype=np.float32)
+        for e in self.entries:
+            if e.kind == "joints":
+                out[e.offset:e.offset + e.size] = q
+                continue
+            img = images.get(e.name)
+            if img is None:
+                raise ValueError(f"no image for camera '{e.name}'")
+            if img.ndim != 3 or img.shape[2] != 3:
+                raise ValueError(f"camera '{e.name}': expected an (H, W, 3) RGB image, got {img.shape}")
+            x = self._resize(e, img).astype(np.float32) * (1.0 / 255.0)
+            if e.channels == 1:
+                x = x.mean(axis=2, keepdims=True)
+            if e.chw:
+                x = np.transpose(x, (2, 0, 1))
+            out[e.offset:e.offset + e.size] = x.reshape(-1)
+        return out

@@ -1,0 +1,462 @@
+"""Read recorded bags back into arrays: one :class:`Episode` per recorded episode.
+
+Works on the recorder's per-episode bags (metadata from the sidecar) and on any rosbag2 bag
+(``ros2 bag record`` with MCAP or sqlite3 storage): a bag without a sidecar that contains
+``rtc/episode`` control messages (``{"cmd": "start", ...}`` / ``{"cmd": "stop", ...}``) is split
+into one episode per start/stop pair; otherwise the whole bag is one episode with unknown metadata.
+
+Topics are matched by name suffix, so ``/rtc/chunk`` and ``/robot1/rtc/chunk`` both count as the
+chunk topic; a missing topic leaves the corresponding field ``None`` (a real robot's bag may hold
+only commands and joint states).
+
+Times: ``t`` arrays are the recording (receive) times in seconds since the episode start.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from rtc_ros.nodes.contract import ChunkMeta, ExecutorState
+from rtc_ros.recording.bag import read_sidecar
+
+log = logging.getLogger(__name__)
+
+IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+
+
+@dataclass
+class TopicRoles:
+    """Which topic plays which role (matched as ``topic == name`` or ``topic.endswith('/' + name)``).
+
+    Attributes:
+        chunk: ``trajectory_msgs/JointTrajectory`` chunks with :class:`ChunkMeta` in frame_id.
+        executor_state: ``sensor_msgs/JointState`` per executor tick with :class:`ExecutorState`.
+        joint_states: measured joint state (``sensor_msgs/JointState``).
+        commands: commanded joint positions sent to the arm (``JointState``,
+            ``std_msgs/Float64MultiArray`` or ``JointTrajectory`` with one point); candidates tried
+            in order.
+        progress: task progress (``std_msgs/Int32``/``Float32``/``Float64``: the running score).
+        episode: episode control (``std_msgs/String`` JSON).
+        images: camera topics to decode (None: every Image/CompressedImage topic, only when asked).
+    """
+
+    chunk: str = "rtc/chunk"
+    executor_state: str = "rtc/executor_state"
+    joint_states: str = "joint_states"
+    commands: tuple[str, ...] = ("joint_commands", "rtc/command", "commands")
+    progress: str = "rtc/progress"
+    episode: str = "rtc/episode"
+    sim_status: str = "sim/status"
+    images: tuple[str, ...] | None = None
+
+
+def topic_matches(topic: str, name: str) -> bool:
+    """True if ``topic`` (fully qualified) is ``name`` or ends with ``/name``."""
+    name = name.strip()
+    if name.startswith("/"):
+        return topic == name
+    return topic == name or topic.endswith("/" + name)
+
+
+@dataclass
+class Series:
+    """A joint-space time series. ``t (T,)`` s since episode start; ``q (T, M)``; names ``M``."""
+
+    t: np.ndarray
+    q: np.ndarray
+    names: list[str]
+    v: np.ndarray | None = None
+    stamp: np.ndarray | None = None  # header stamps, s since episode start
+
+    def __len__(self) -> int:
+        return int(self.t.shape[0])
+
+
+@dataclass
+class ExecutorTrace(Series):
+    """Executor ticks: ``step, seq, takeover, consumed (T,) int``; ``hold (T,) bool``."""
+
+    step: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    seq: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    takeover: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    consumed: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    hold: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+
+
+@dataclass
+class ChunkRecord:
+    """One received chunk: receive time ``t``, header ``stamp`` (s), metadata, ``actions (H, M)``."""
+
+    t: float
+    stamp: float
+    meta: ChunkMeta | None
+    actions: np.ndarray
+    names: list[str]
+
+
+@dataclass
+class Episode:
+    """Everything the report and training need from one episode.
+
+    Attributes:
+        name: episode name (bag name, or ``bag#k`` for the k-th episode inside a long bag).
+        path: bag directory.
+        meta: sidecar metadata (possibly empty).
+        start_ns, end_ns: episode bounds in ns since epoch (recording clock).
+        counts: messages per topic inside the episode.
+    """
+
+    name: str
+    path: Path
+    meta: dict[str, Any]
+    start_ns: int
+    end_ns: int
+    counts: dict[str, int] = field(default_factory=dict)
+    executor: ExecutorTrace | None = None
+    commands: Series | None = None
+    joint_states: Series | None = None
+    chunks: list[ChunkRecord] = field(default_factory=list)
+    progress: tuple[np.ndarray, np.ndarray] | None = None  # (t (K,), value (K,))
+    images: dict[str, tuple[np.ndarray, list[np.ndarray]]] = field(default_factory=dict)
+    command_topics: dict[str, Series] = field(default_factory=dict)  # per command topic, uncombined
+    sim_status: dict[str, Any] | None = None  # last ``sim/status`` JSON (simulated episodes)
+
+    @property
+    def duration_s(self) -> float:
+        d = self.meta.get("duration_s")
+        if isinstance(d, (int, float)) and d > 0:
+            return float(d)
+        return max(0.0, (self.end_ns - self.start_ns) * 1e-9)
+
+    @property
+    def method(self) -> str:
+        """Method from the metadata, else from the chunks' metadata, else ``"unknown"``."""
+        m = self.meta.get("method")
+        if m:
+            return str(m)
+        for c in self.chunks:
+            if c.meta is not None:
+                return c.meta.method
+        return "unknown"
+
+    @property
+    def latency_ms(self) -> float:
+        """Injected latency (ms) from the metadata, 0 when unknown."""
+        for key in ("injected_latency_ms", "latency_ms"):
+            v = self.meta.get(key)
+            if isinstance(v, (int, float)):
+                return float(v)
+        return 0.0
+
+    def command_series(self) -> Series | None:
+        """The commanded trajectory: executor ticks if recorded, else the command topic."""
+        return self.executor if self.executor is not None and len(self.executor) else self.commands
+
+
+def find_bags(root: str | Path) -> list[Path]:
+    """Bag directories (containing ``metadata.yaml``) under ``root`` (or ``root`` itself), sorted."""
+    root = Path(root)
+    if (root / "metadata.yaml").is_file():
+        return [root]
+    return sorted(p.parent for p in root.rglob("metadata.yaml"))
+
+
+def _stamp_s(header: Any) -> float:
+    return float(header.stamp.sec) + float(header.stamp.nanosec) * 1e-9
+
+
+def _command_vector(msg: Any, msgtype: str) -> tuple[np.ndarray, list[str]] | None:
+    if msgtype == "sensor_msgs/msg/JointState":
+        return np.asarray(msg.position, dtype=np.float64), list(msg.name)
+    if msgtype.endswith("MultiArray"):
+        return np.asarray(msg.data, dtype=np.float64), []
+    if msgtype == "trajectory_msgs/msg/JointTrajectory" and len(msg.points):
+        return np.asarray(msg.points[0].positions, dtype=np.float64), list(msg.joint_names)
+    return None
+
+
+def _image_array(msg: Any, msgtype: str) -> np.ndarray | None:
+    """Decode an Image (``rgb8``/``bgr8``/``mono8``/``rgba8``/``bgra8``) to ``(h, w, c) uint8``."""
+    if msgtype == "sensor_msgs/msg/CompressedImage":
+        try:
+            from PIL import Image  # matplotlib depends on pillow
+            import io
+
+            return np.asarray(Image.open(io.BytesIO(bytes(msg.data))).convert("RGB"))
+        except Exception as exc:  # noqa: BLE001
+            log.warning("cannot decode compressed image: %s", exc)
+            return None
+    enc = str(msg.encoding).lower()
+    chans = {"rgb8": 3, "bgr8": 3, "mono8": 1, "rgba8": 4, "bgra8": 4, "8uc1": 1, "8uc3": 3}.get(enc)
+    if chans is None:
+        log.warning("unsupported image encoding %s", enc)
+        return None
+    h, w, step = int(msg.height), int(msg.width), int(msg.step)
+    buf = np.frombuffer(bytes(msg.data), dtype=np.uint8)[: h * step].reshape(h, step)[:, : w * chans]
+    img = buf.reshape(h, w, chans)
+    if enc.startswith("bgr"):
+        img = img[..., [2, 1, 0] + ([3] if chans == 4 else [])]
+    return img
+
+
+class _Acc:
+    """Accumulates decoded messages of one episode."""
+
+    def __init__(self) -> None:
+        self.ex: list[tuple[float, float, ExecutorState | None, np.ndarray, list[str]]] = []
+        self.cmd: dict[str, list[tuple[float, np.ndarray, list[str]]]] = {}
+        self.js: list[tuple[float, float, np.ndarray, np.ndarray, list[str]]] = []
+        self.chunks: list[tuple[float, float, ChunkMeta | None, np.ndarray, list[str]]] = []
+        self.progress: list[tuple[float, float]] = []
+        self.sim_status: dict[str, Any] | None = None
+        self.images: dict[str, tuple[list[float], list[np.ndarray]]] = {}
+        self.counts: dict[str, int] = {}
+
+
+def _series_from(rows: list[tuple[float, np.ndarray, list[str]]]) -> Series | None:
+    if not rows:
+        return None
+    m = max(len(r[1]) for r in rows)
+    rows = [r for r in rows if len(r[1]) == m]
+    return Series(t=np.array([r[0] for r in rows]), q=np.stack([r[1] for r in rows]), names=rows[-1][2])
+
+
+def latest_index(t_src: np.ndarray, t_query: np.ndarray) -> np.ndarray:
+    """Index of the latest ``t_src`` at or before each ``t_query`` (-1 where none); ``t_src`` sorted."""
+    return np.searchsorted(t_src, t_query, side="right") - 1
+
+
+def combine_series(per_topic: dict[str, Series], order: list[str]) -> Series | None:
+    """Concatenate the joint vectors of several command topics (e.g. one per arm) in ``order``.
+
+    The first topic gives the time base; the others contribute their latest message at or before
+    each of its times (rows before every topic has spoken are dropped). Unnamed values (a
+    ``Float64MultiArray``) are named ``<topic>[i]``.
+    """
+    order = [t for t in order if t in per_topic]
+    if not order:
+        return None
+    if len(order) == 1:
+        s = per_topic[order[0]]
+        names = s.names or [f"{order[0]}[{i}]" for i in range(s.q.shape[1])]
+        return Series(t=s.t, q=s.q, names=names)
+    base = per_topic[order[0]]
+    idx = [latest_index(per_topic[t].t, base.t) for t in order]
+    ok = np.all(np.stack(idx) >= 0, axis=0)
+    q = np.concatenate([per_topic[t].q[i[ok]] for t, i in zip(order, idx)], axis=1)
+    names: list[str] = []
+    for t in order:
+        s = per_topic[t]
+        names += s.names if len(s.names) == s.q.shape[1] else [f"{t}[{i}]" for i in range(s.q.shape[1])]
+    return Series(t=base.t[ok], q=q, names=names)
+
+
+def _build(name: str, path: Path, meta: dict[str, Any], start_ns: int, end_ns: int, acc: _Acc) -> Episode:
+    ep = Episode(name=name, path=path, meta=meta, start_ns=start_ns, end_ns=end_ns, counts=dict(acc.counts))
+    if acc.ex:
+        m = max(len(r[3]) for r in acc.ex)
+        rows = [r for r in acc.ex if len(r[3]) == m]
+        states = [r[2] for r in rows]
+        known = [s is not None for s in states]
+        ep.executor = ExecutorTrace(
+            t=np.array([r[0] for r in rows]), stamp=np.array([r[1] for r in rows]),
+            q=np.stack([r[3] for r in rows]) if m else np.zeros((len(rows), 0)), names=rows[-1][4],
+            step=np.array([s.step if s else -1 for s in states], dtype=np.int64),
+            seq=np.array([s.seq if s else -1 for s in states], dtype=np.int64),
+            takeover=np.array([s.takeover if s else -1 for s in states], dtype=np.int64),
+            consumed=np.array([s.consumed if s else -1 for s in states], dtype=np.int64),
+            hold=np.array([bool(s.hold) if s else False for s in states], dtype=bool),
+        )
+        if not all(known):
+            log.warning("%s: %d executor-state messages without rtc metadata", name, known.count(False))
+    per_topic = {t: s for t, rows in acc.cmd.items() if (s := _series_from(rows)) is not None}
+    ep.command_topics = per_topic
+    ep.commands = combine_series(per_topic, sorted(per_topic))
+    if acc.js:
+        m = max(len(r[2]) for r in acc.js)
+        rows = [r for r in acc.js if len(r[2]) == m]
+        v = [r[3] for r in rows]
+        ep.joint_states = Series(
+            t=np.array([r[0] for r in rows]), stamp=np.array([r[1] for r in rows]),
+            q=np.stack([r[2] for r in rows]), names=rows[-1][4],
+            v=np.stack(v) if all(len(x) == m for x in v) else None,
+        )
+    ep.chunks = [ChunkRecord(t=r[0], stamp=r[1], meta=r[2], actions=r[3], names=r[4]) for r in acc.chunks]
+    ep.sim_status = acc.sim_status
+    if acc.progress:
+        ep.progress = (np.array([p[0] for p in acc.progress]), np.array([p[1] for p in acc.progress]))
+    for topic, (ts, frames) in acc.images.items():
+        ep.images[topic] = (np.array(ts), frames)
+    return ep
+
+
+def load_episodes(
+    bag_dir: str | Path,
+    roles: TopicRoles | None = None,
+    with_images: bool = False,
+) -> list[Episode]:
+    """Decode one bag directory into its episodes (see module docstring).
+
+    Args:
+        bag_dir: a rosbag2 directory (``metadata.yaml`` + storage files).
+        roles: topic names per role.
+        with_images: also decode camera images (slow, memory hungry; training only).
+    """
+    from rosbags.highlevel import AnyReader
+
+    from rtc_ros.recording.bag import default_typestore
+
+    roles = roles or TopicRoles()
+    bag_dir = Path(bag_dir)
+    sidecar = read_sidecar(bag_dir)
+    with AnyReader([bag_dir], default_typestore=default_typestore()) as reader:
+        conns = list(reader.connections)
+        role_of: dict[int, str] = {}
+        for c in conns:
+            t, ty = c.topic, c.msgtype
+            if topic_matches(t, roles.executor_state) and ty == "sensor_msgs/msg/JointState":
+                role_of[c.id] = "executor"
+            elif topic_matches(t, roles.chunk) and ty == "trajectory_msgs/msg/JointTrajectory":
+                role_of[c.id] = "chunk"
+            elif topic_matches(t, roles.joint_states) and ty == "sensor_msgs/msg/JointState":
+                role_of[c.id] = "joint_states"
+            elif topic_matches(t, roles.progress) and ty in (
+                "std_msgs/msg/Int32", "std_msgs/msg/Float32", "std_msgs/msg/Float64", "std_msgs/msg/Int64"
+            ):
+                role_of[c.id] = "progress"
+            elif topic_matches(t, roles.episode) and ty == "std_msgs/msg/String":
+                role_of[c.id] = "episode"
+            elif topic_matches(t, roles.sim_status) and ty == "std_msgs/msg/String":
+                role_of[c.id] = "sim_status"
+            elif ty in IMAGE_TYPES and with_images and (
+                roles.images is None or any(topic_matches(t, n) for n in roles.images)
+            ):
+                role_of[c.id] = "image"
+        # commands: first candidate name that is present wins
+        for name in roles.commands:
+            hits = [c for c in conns if topic_matches(c.topic, name) and c.id not in role_of]
+            if hits:
+                for c in hits:
+                    role_of[c.id] = "command"
+                break
+        # bounds: sidecar times, else episode control messages, else the whole bag
+        bag_start, bag_end = reader.start_time, reader.end_time
+        if sidecar is not None:
+            s = int(sidecar.get("start_time_ns") or bag_start)
+            e = int(sidecar.get("stop_time_ns") or bag_end)
+            # a per-episode bag: every message belongs to the episode (also those that landed during
+            # the recorder's stop grace period); times count from the episode start
+            spans: list[tuple[str, int, int, dict[str, Any]]] = [(bag_dir.name, s, max(e, s, bag_end), sidecar)]
+            lo_override = min(bag_start, s)
+        else:
+            spans = _spans_from_control(reader, [c for c in conns if role_of.get(c.id) == "episode"], bag_dir)
+            if not spans:
+                spans = [(bag_dir.name, bag_start, bag_end, {})]
+            lo_override = None
+        accs = [_Acc() for _ in spans]
+        lo = min(s[1] for s in spans) if lo_override is None else lo_override
+        hi = max(s[2] for s in spans)
+        for conn, ts, raw in reader.messages(connections=conns, start=lo, stop=hi + 1):
+            k = 0 if lo_override is not None else next((i for i, s in enumerate(spans) if s[1] <= ts <= s[2]), None)
+            if k is None:
+                continue
+            acc = accs[k]
+            acc.counts[conn.topic] = acc.counts.get(conn.topic, 0) + 1
+            role = role_of.get(conn.id)
+            if role is None:
+                continue
+            t = (ts - spans[k][1]) * 1e-9
+            try:
+                msg = reader.deserialize(raw, conn.msgtype)
+            except Exception as exc:  # noqa: BLE001 - a corrupt message must not kill the report
+                log.warning("%s: cannot decode a %s message on %s: %s", bag_dir, conn.msgtype, conn.topic, exc)
+                continue
+            _accumulate(acc, role, conn.topic, conn.msgtype, msg, t, spans[k][1])
+    return [_build(n, bag_dir, meta, s, e, acc) for (n, s, e, meta), acc in zip(spans, accs)]
+
+
+def _accumulate(acc: _Acc, role: str, topic: str, msgtype: str, msg: Any, t: float, t0_ns: int) -> None:
+    t0 = t0_ns * 1e-9
+    if role == "executor":
+        try:
+            st: ExecutorState | None = ExecutorState.decode(msg.header.frame_id)
+        except ValueError:
+            st = None
+        acc.ex.append((t, _stamp_s(msg.header) - t0, st, np.asarray(msg.position, dtype=np.float64), list(msg.name)))
+    elif role == "chunk":
+        try:
+            cm: ChunkMeta | None = ChunkMeta.decode(msg.header.frame_id)
+        except ValueError:
+            cm = None
+        pts = [np.asarray(p.positions, dtype=np.float64) for p in msg.points]
+        if pts and all(len(p) == len(pts[0]) for p in pts):
+            acc.chunks.append((t, _stamp_s(msg.header) - t0, cm, np.stack(pts), list(msg.joint_names)))
+    elif role == "joint_states":
+        acc.js.append((t, _stamp_s(msg.header) - t0, np.asarray(msg.position, dtype=np.float64),
+                       np.asarray(msg.velocity, dtype=np.float64), list(msg.name)))
+    elif role == "command":
+        out = _command_vector(msg, msgtype)
+        if out is not None:
+            acc.cmd.setdefault(topic, []).append((t, out[0], out[1]))
+    elif role == "progress":
+        acc.progress.append((t, float(msg.data)))
+    elif role == "sim_status":
+        try:
+            st = json.loads(msg.data)
+            if isinstance(st, dict):
+                acc.sim_status = st
+        except json.JSONDecodeError:
+            pass
+    elif role == "image":
+        img = _image_array(msg, msgtype)
+        if img is not None:
+            ts, frames = acc.images.setdefault(topic, ([], []))
+            ts.append(t)
+            frames.append(img)
+
+
+def _spans_from_control(reader: Any, conns: list[Any], bag_dir: Path) -> list[tuple[str, int, int, dict[str, Any]]]:
+    """Episode spans from recorded ``rtc/episode`` JSON commands (for ``ros2 bag record`` bags)."""
+    if not conns:
+        return []
+    spans: list[tuple[str, int, int, dict[str, Any]]] = []
+    cur: tuple[int, dict[str, Any]] | None = None
+    for conn, ts, raw in reader.messages(connections=conns):
+        try:
+            cmd = json.loads(reader.deserialize(raw, conn.msgtype).data)
+        except (json.JSONDecodeError, AttributeError):
+            continue
+        if not isinstance(cmd, dict):
+            continue
+        kind = cmd.get("cmd")
+        if kind == "start":
+            if cur is not None:  # a start without stop closes the previous episode
+                spans.append((f"{bag_dir.name}#{len(spans)}", cur[0], ts, {**cur[1], "status": "unterminated"}))
+            cur = (ts, dict(cmd.get("meta") or {}))
+        elif kind in ("stop", "abort") and cur is not None:
+            meta = {**cur[1], **{k: v for k, v in cmd.items() if k != "cmd"}}
+            meta["status"] = "aborted" if kind == "abort" else "completed"
+            meta["duration_s"] = (ts - cur[0]) * 1e-9
+            spans.append((f"{bag_dir.name}#{len(spans)}", cur[0], ts, meta))
+            cur = None
+        elif kind == "score" and spans:
+            n, s, e, meta = spans[-1]
+            spans[-1] = (n, s, e, {**meta, **{k: v for k, v in cmd.items() if k != "cmd"}})
+    if cur is not None:
+        spans.append((f"{bag_dir.name}#{len(spans)}", cur[0], reader.end_time, {**cur[1], "status": "unterminated"}))
+    return spans
+
+
+def iter_episodes(root: str | Path, roles: TopicRoles | None = None, with_images: bool = False) -> Iterator[Episode]:
+    """All episodes of all bags under ``root``; unreadable bags are logged and skipped."""
+    for bag in find_bags(root):
+        try:
+            yield from load_episodes(bag, roles, with_images)
+        except Exception as exc:  # noqa: BLE001 - one broken bag must not stop a 480-episode report
+            log.error("skipping unreadable bag %s: %s", bag, exc)

@@ -1,0 +1,279 @@
+"""Per-episode and per-(method, latency) metrics of the evaluation report.
+
+Definitions (all from the recorded bags; a missing topic gives ``NaN``, never an error):
+
+* ``success``, ``score``: operator metadata; ``success`` falls back to the last ``sim/status``
+  verdict, ``score`` to the last ``rtc/progress`` value.
+* ``duration_s``: episode start to stop (sidecar), else first to last message.
+* ``throughput``: score per minute of episode (the paper's Figure 6 axis).
+* ``standstill_s``: time the arm stood still *waiting*: executor ticks with ``hold=1`` times dt;
+  without executor state, command intervals whose largest joint speed is below ``still_eps``.
+* ``d_forecast`` / ``d_consumed``: per chunk, the delay the sampler froze (``ChunkMeta.d``) and the
+  delay the executor actually consumed when the chunk took over; ``d_under`` = fraction of chunks
+  with consumed > forecast (the new chunk's first unfrozen action was already due: a seam).
+* smoothness: the commanded trajectory ``q (T, M)`` at the controller period dt is differenced
+  (only across consecutive ticks): ``acc_k = (q[k+1] - 2 q[k] + q[k-1]) / dt^2``,
+  ``jerk_k = (q[k+2] - 3 q[k+1] + 3 q[k] - q[k-1]) / dt^3``. ``splice_acc`` / ``splice_jerk`` are
+  the largest |values| over all joints among the stencils that straddle a splice (the tick where
+  the executing chunk's seq changes); ``acc_max`` / ``jerk_max`` are over the whole episode.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from rtc_ros.recording.episode import Episode, Series
+
+NAN = float("nan")
+
+
+@dataclass
+class EpisodeMetrics:
+    """One row of ``episodes.csv``."""
+
+    episode: str
+    method: str
+    latency_ms: float
+    success: float  # 1.0 / 0.0 / NaN (unknown)
+    score: float
+    duration_s: float
+    throughput: float  # score per minute
+    standstill_s: float
+    standstill_frac: float
+    n_chunks: int
+    n_splices: int
+    d_forecast: float
+    d_consumed: float
+    d_under: float
+    splice_acc: float
+    splice_jerk: float
+    acc_max: float
+    jerk_max: float
+    dt: float
+    source: str  # which commanded trajectory was used: executor | commands | none
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Derivatives:
+    """Finite differences of a commanded trajectory (NaN where the stencil crosses a gap).
+
+    ``t (T,)``; ``vel (T, M)`` forward difference at k; ``acc (T, M)`` central at k;
+    ``jerk (T, M)`` with stencil ``k-1 .. k+2``.
+    """
+
+    t: np.ndarray
+    q: np.ndarray
+    vel: np.ndarray
+    acc: np.ndarray
+    jerk: np.ndarray
+    dt: float
+
+
+def _num(x: Any) -> float:
+    if isinstance(x, bool):
+        return float(x)
+    if isinstance(x, (int, float)) and not (isinstance(x, float) and math.isnan(x)):
+        return float(x)
+    return NAN
+
+
+def estimate_dt(ep: Episode) -> float:
+    """Controller period: metadata ``dt``, else executor stamps per step, else command spacing."""
+    for key in ("dt",):
+        v = ep.meta.get(key)
+        if isinstance(v, (int, float)) and v > 0:
+            return float(v)
+    params = ep.meta.get("params") or {}
+    for node_params in params.values() if isinstance(params, dict) else []:
+        if isinstance(node_params, dict):
+            v = node_params.get("dt")
+            if isinstance(v, (int, float)) and v > 0:
+                return float(v)
+    ex = ep.executor
+    if ex is not None and len(ex) > 2:
+        ds = np.diff(ex.step)
+        ok = ds > 0
+        if ok.any():
+            tt = ex.stamp if ex.stamp is not None else ex.t
+            return float(np.median(np.diff(tt)[ok] / ds[ok]))
+    cmd = ep.commands
+    if cmd is not None and len(cmd) > 2:
+        return float(np.median(np.diff(cmd.t)))
+    return 0.02
+
+
+def derivatives(series: Series, dt: float, steps: np.ndarray | None = None) -> Derivatives:
+    """Velocity, acceleration and jerk of ``series.q`` at period ``dt``.
+
+    ``steps (T,)``: controller step of each row (executor); stencils spanning a non-consecutive pair
+    (a lost message) are NaN. Without steps the rows are taken as consecutive ticks.
+    """
+    q = np.asarray(series.q, dtype=np.float64)
+    T, M = q.shape
+    cons = np.ones(max(T - 1, 0), dtype=bool) if steps is None else (np.diff(steps) == 1)
+    vel = np.full((T, M), np.nan)
+    acc = np.full((T, M), np.nan)
+    jerk = np.full((T, M), np.nan)
+    if T >= 2:
+        v = np.diff(q, axis=0) / dt
+        v[~cons] = np.nan
+        vel[:-1] = v
+    if T >= 3:
+        a = (q[2:] - 2 * q[1:-1] + q[:-2]) / dt**2
+        a[~(cons[1:] & cons[:-1])] = np.nan
+        acc[1:-1] = a
+    if T >= 4:
+        j = (q[3:] - 3 * q[2:-1] + 3 * q[1:-2] - q[:-3]) / dt**3
+        j[~(cons[2:] & cons[1:-1] & cons[:-2])] = np.nan
+        jerk[1:-2] = j
+    return Derivatives(t=series.t, q=q, vel=vel, acc=acc, jerk=jerk, dt=dt)
+
+
+def splice_indices(ep: Episode) -> np.ndarray:
+    """Row indices of the commanded trajectory at which a new chunk took over.
+
+    Executor: rows whose seq differs from the previous row's (and both known). Commands only:
+    the first command at or after each chunk's receive time (approximate).
+    """
+    ex = ep.executor
+    if ex is not None and len(ex) > 1 and (ex.seq >= 0).any():
+        change = (ex.seq[1:] != ex.seq[:-1]) & (ex.seq[1:] >= 0) & (ex.seq[:-1] >= 0)
+        return np.nonzero(change)[0] + 1
+    cmd = ep.commands
+    if cmd is not None and len(cmd) > 1 and len(ep.chunks) > 1:
+        idx = np.searchsorted(cmd.t, [c.t for c in ep.chunks[1:]])
+        return np.unique(idx[(idx > 0) & (idx < len(cmd))])
+    return np.zeros(0, dtype=int)
+
+
+def _nanmax_abs(x: np.ndarray) -> float:
+    x = np.abs(x[np.isfinite(x)])
+    return float(x.max()) if x.size else NAN
+
+
+def splice_smoothness(der: Derivatives, splices: np.ndarray) -> tuple[float, float]:
+    """Max |acc| and |jerk| over all joints among stencils that straddle each splice row ``i``
+    (acc rows ``i-1, i``; jerk rows ``i-2 .. i``). Returns the max over splices."""
+    if splices.size == 0:
+        return NAN, NAN
+    T = der.q.shape[0]
+    acc_rows = np.unique(np.clip(np.concatenate([splices - 1, splices]), 0, T - 1))
+    jerk_rows = np.unique(np.clip(np.concatenate([splices - 2, splices - 1, splices]), 0, T - 1))
+    return _nanmax_abs(der.acc[acc_rows]), _nanmax_abs(der.jerk[jerk_rows])
+
+
+def chunk_delays(ep: Episode) -> tuple[np.ndarray, np.ndarray]:
+    """``(forecast (K,), consumed (K,))`` for chunks that both carry metadata and took over."""
+    ex = ep.executor
+    if ex is None or not len(ex):
+        return np.zeros(0), np.zeros(0)
+    consumed_by_seq: dict[int, int] = {}
+    for sq, c in zip(ex.seq.tolist(), ex.consumed.tolist()):
+        if sq >= 0 and sq not in consumed_by_seq and c >= 0:
+            consumed_by_seq[sq] = c
+    f, c = [], []
+    for ch in ep.chunks:
+        if ch.meta is not None and ch.meta.seq in consumed_by_seq:
+            f.append(ch.meta.d)
+            c.append(consumed_by_seq[ch.meta.seq])
+    return np.asarray(f, dtype=float), np.asarray(c, dtype=float)
+
+
+def standstill(ep: Episode, der: Derivatives | None, dt: float, still_eps: float) -> float:
+    """Seconds the arm stood still waiting (see module docstring)."""
+    ex = ep.executor
+    if ex is not None and len(ex) and ex.hold.any():
+        return float(ex.hold.sum()) * dt
+    if ex is not None and len(ex) and (ex.seq >= 0).any():
+        return 0.0  # executor metadata present and never held
+    if der is None:
+        return NAN
+    speed = np.nanmax(np.abs(der.vel[:-1]), axis=1) if der.vel.shape[0] > 1 else np.zeros(0)
+    return float(np.sum(speed < still_eps)) * dt
+
+
+def episode_metrics(ep: Episode, still_eps: float = 1e-3) -> tuple[EpisodeMetrics, Derivatives | None]:
+    """Compute :class:`EpisodeMetrics` (and the derivatives used for plots) of one episode."""
+    dt = estimate_dt(ep)
+    series = ep.command_series()
+    der: Derivatives | None = None
+    source = "none"
+    if series is not None and len(series) and series.q.shape[1]:
+        steps = ep.executor.step if series is ep.executor and (ep.executor.step >= 0).all() else None
+        der = derivatives(series, dt, steps)
+        source = "executor" if series is ep.executor else "commands"
+    splices = splice_indices(ep) if der is not None else np.zeros(0, dtype=int)
+    s_acc, s_jerk = splice_smoothness(der, splices) if der is not None else (NAN, NAN)
+    score = _num(ep.meta.get("score"))
+    if math.isnan(score) and ep.progress is not None and len(ep.progress[1]):
+        score = float(ep.progress[1][-1])
+    success = _num(ep.meta.get("success"))
+    if math.isnan(success) and ep.sim_status is not None and isinstance(ep.sim_status.get("success"), bool):
+        success = float(ep.sim_status["success"])  # simulated episode: the simulator's verdict
+    duration = ep.duration_s
+    fc, cs = chunk_delays(ep)
+    still = standstill(ep, der, dt, still_eps)
+    return EpisodeMetrics(
+        episode=ep.name, method=ep.method, latency_ms=ep.latency_ms, success=success, score=score,
+        duration_s=duration, throughput=score / (duration / 60.0) if duration > 0 and not math.isnan(score) else NAN,
+        standstill_s=still, standstill_frac=still / duration if duration > 0 else NAN,
+        n_chunks=len(ep.chunks), n_splices=int(splices.size),
+        d_forecast=float(fc.mean()) if fc.size else NAN, d_consumed=float(cs.mean()) if cs.size else NAN,
+        d_under=float(np.mean(cs > fc)) if fc.size else NAN,
+        splice_acc=s_acc, splice_jerk=s_jerk,
+        acc_max=_nanmax_abs(der.acc) if der is not None else NAN,
+        jerk_max=_nanmax_abs(der.jerk) if der is not None else NAN,
+        dt=dt, source=source,
+    ), der
+
+
+#: columns of summary.csv, in order
+SUMMARY_FIELDS = (
+    "method", "latency_ms", "n", "success_rate", "score_mean", "duration_mean_s", "throughput_mean",
+    "throughput_sem", "standstill_mean_s", "standstill_frac", "d_forecast_mean", "d_consumed_mean",
+    "d_under_frac", "splice_acc_mean", "splice_jerk_mean", "acc_max_mean", "jerk_max_mean",
+)
+
+
+def _mean(xs: list[float]) -> float:
+    a = np.asarray([x for x in xs if not math.isnan(x)], dtype=float)
+    return float(a.mean()) if a.size else NAN
+
+
+def _sem(xs: list[float]) -> float:
+    a = np.asarray([x for x in xs if not math.isnan(x)], dtype=float)
+    return float(a.std(ddof=1) / math.sqrt(a.size)) if a.size > 1 else NAN
+
+
+def summarize(rows: list[EpisodeMetrics]) -> list[dict[str, Any]]:
+    """Aggregate per ``(method, latency_ms)``, sorted by method then latency."""
+    groups: dict[tuple[str, float], list[EpisodeMetrics]] = {}
+    for r in rows:
+        groups.setdefault((r.method, r.latency_ms), []).append(r)
+    out = []
+    for (method, lat), rs in sorted(groups.items()):
+        out.append({
+            "method": method, "latency_ms": lat, "n": len(rs),
+            "success_rate": _mean([r.success for r in rs]),
+            "score_mean": _mean([r.score for r in rs]),
+            "duration_mean_s": _mean([r.duration_s for r in rs]),
+            "throughput_mean": _mean([r.throughput for r in rs]),
+            "throughput_sem": _sem([r.throughput for r in rs]),
+            "standstill_mean_s": _mean([r.standstill_s for r in rs]),
+            "standstill_frac": _mean([r.standstill_frac for r in rs]),
+            "d_forecast_mean": _mean([r.d_forecast for r in rs]),
+            "d_consumed_mean": _mean([r.d_consumed for r in rs]),
+            "d_under_frac": _mean([r.d_under for r in rs]),
+            "splice_acc_mean": _mean([r.splice_acc for r in rs]),
+            "splice_jerk_mean": _mean([r.splice_jerk for r in rs]),
+            "acc_max_mean": _mean([r.acc_max for r in rs]),
+            "jerk_max_mean": _mean([r.jerk_max for r in rs]),
+        })
+    return out

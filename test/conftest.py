@@ -1,0 +1,129 @@
+"""Shared fixtures: an isolated DDS domain per test run, node subprocesses, a small 14-joint policy."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def ros_env() -> dict[str, str]:
+    """Environment for ROS processes of this test run: own random domain, localhost only, 1 thread.
+
+    Also applied to this process (call before ``rclpy.init`` in a test)."""
+    env = {
+        "ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 100)),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    os.environ.update(env)
+    full = dict(os.environ)
+    full["PYTHONPATH"] = os.pathsep.join([str(REPO), full.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return full
+
+
+class NodeProcess:
+    """A node started as ``python -m <module> --ros-args ...``; output goes to a log file."""
+
+    def __init__(self, module: str, ros_args: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.module = module
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", module, "--ros-args", *ros_args], env=env,
+                                     stdout=self._log, stderr=subprocess.STDOUT, cwd=str(REPO))
+
+    def output(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_output(self, text: str, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if text in self.output():
+                return True
+            if self.proc.poll() is not None:
+                return text in self.output()
+            time.sleep(0.1)
+        return False
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+        return self.proc.returncode
+
+
+@pytest.fixture
+def start_node(ros_env, tmp_path):
+    """``start_node(module, *ros_args) -> NodeProcess``; all are stopped (SIGINT) after the test."""
+    procs: list[NodeProcess] = []
+
+    def start(module: str, *ros_args: str, env: dict[str, str] | None = None) -> NodeProcess:
+        p = NodeProcess(module, list(ros_args), env or ros_env, tmp_path / f"{module.rsplit('.', 1)[-1]}_{len(procs)}.log")
+        procs.append(p)
+        return p
+
+    yield start
+    for p in procs:
+        p.stop()
+
+
+def make_small_policy(out_dir: Path, horizon: int = 50, joints: int = 14, image: tuple[int, int] | None = None,
+                      width: int = 32, seed: int = 0) -> Path:
+    """A random-init (non-zero output) MLP-Mixer flow policy for plumbing tests; returns the spec path.
+
+    Actions: ~0.1 rad around 0. obs_spec: joint positions, plus an ``(h, w, 3)`` image named ``cam``.
+    """
+    import numpy as np
+    import torch
+
+    from rtc_ros.policies.base import Normalizer
+    from rtc_ros.policies.mixer import MixerConfig, MLPMixerPolicy
+    from rtc_ros.policies.spec import save_policy
+
+    torch.manual_seed(seed)
+    obs_spec = [{"name": "joint_positions", "shape": [joints]}]
+    obs_dim = joints
+    if image is not None:
+        obs_spec.append({"name": "cam", "shape": [image[0], image[1], 3]})
+        obs_dim += image[0] * image[1] * 3
+    cfg = MixerConfig(horizon=horizon, action_dim=joints, obs_dim=obs_dim, width=width, depth=1, token_hidden=32,
+                      channel_hidden=64, time_dim=16)
+    model = MLPMixerPolicy(cfg)
+    with torch.no_grad():  # untrained Mixers output zero velocity; make it non-zero so chunks differ
+        torch.nn.init.normal_(model.out.weight, std=0.3)
+        for mod in model.modules():
+            if mod.__class__.__name__ == "_AdaLN":
+                torch.nn.init.normal_(mod.mod.weight, std=0.05)
+    norm = Normalizer(np.zeros(obs_dim), np.ones(obs_dim), np.zeros(joints), np.full(joints, 0.1))
+    return save_policy(out_dir, "small", model, norm, obs_spec=obs_spec, extra={"dt": 0.02})
+
+
+@pytest.fixture(scope="session")
+def small_policy(tmp_path_factory) -> Path:
+    """Spec path of a 14-joint, H = 50 random-init policy (joint positions only)."""
+    return make_small_policy(tmp_path_factory.mktemp("policy"))
+
+
+@pytest.fixture(scope="session")
+def small_policy_cam(tmp_path_factory) -> Path:
+    """Like :func:`small_policy` plus one 32x32 RGB camera named ``cam``."""
+    return make_small_policy(tmp_path_factory.mktemp("policy_cam"), image=(32, 32))

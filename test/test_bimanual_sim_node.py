@@ -1,0 +1,193 @@
+"""bimanual_sim node: command parsing and episode logic (no DDS), then the node over real DDS."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from rtc_ros.nodes.bimanual_sim import (
+    STATE_DONE,
+    STATE_HOLDING,
+    STATE_RUNNING,
+    SimEpisodeRunner,
+    joint_state_positions,
+    pick_trajectory_point,
+)
+from rtc_ros.sim import BimanualSim
+
+
+# ----------------------------------------------------------------------------------- no DDS
+def _traj(names: list[str], points: list[list[float]], stamp_ns: int = 0, dt: float = 0.02):
+    from builtin_interfaces.msg import Duration
+    from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+    msg = JointTrajectory()
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+    msg.joint_names = names
+    for i, p in enumerate(points):
+        pt = JointTrajectoryPoint()
+        pt.positions = p
+        ns = int(round((i + 1) * dt * 1e9))
+        pt.time_from_start = Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+        msg.points.append(pt)
+    return msg
+
+
+def test_trajectory_point_reordered_by_name_and_due_time() -> None:
+    names = ["a", "b", "c"]
+    msg = _traj(["c", "a", "b"], [[3.0, 1.0, 2.0], [30.0, 10.0, 20.0], [300.0, 100.0, 200.0]], stamp_ns=10**9)
+    # at the stamp: the first point (due 20 ms later) applies at the next tick
+    np.testing.assert_allclose(pick_trajectory_point(msg, names, 10**9, 0.02), [1.0, 2.0, 3.0])
+    # 25 ms later the second point (due at +40 ms) is within one period
+    np.testing.assert_allclose(pick_trajectory_point(msg, names, 10**9 + 25_000_000, 0.02), [10.0, 20.0, 30.0])
+    with pytest.raises(ValueError, match="lacks joints"):
+        pick_trajectory_point(msg, ["a", "zz"], 0, 0.02)
+
+
+def test_joint_state_command_by_name() -> None:
+    from sensor_msgs.msg import JointState
+
+    msg = JointState(name=["x", "b", "a"], position=[9.0, 2.0, 1.0])
+    np.testing.assert_allclose(joint_state_positions(msg, ["a", "b"]), [1.0, 2.0])
+    with pytest.raises(ValueError):
+        joint_state_positions(JointState(name=["a"], position=[float("nan")]), ["a"])
+
+
+@pytest.fixture(scope="module")
+def sim() -> BimanualSim:
+    s = BimanualSim(max_episode_steps=40)
+    yield s
+    s.close()
+
+
+def test_runner_holds_after_reset_then_follows_commands(sim: BimanualSim) -> None:
+    r = SimEpisodeRunner(sim, reset_hold_s=0.1)
+    r.request_reset(seed=3)
+    home = sim.home_position
+    res = r.tick()
+    assert res.state == STATE_HOLDING and r.episode == 0
+    r.set_arm_target(0, home[:7] + np.array([0.3, 0, 0, 0, 0, 0, 0]))  # ignored while holding
+    for _ in range(4):
+        res = r.tick()
+    np.testing.assert_allclose(res.positions, home, atol=1e-9)  # frozen at the start pose
+    assert res.state == STATE_RUNNING and sim.step_count == 0
+    for _ in range(30):
+        res = r.tick()
+    assert res.positions[0] == pytest.approx(home[0] + 0.3, abs=0.03)  # left waist followed the target
+    np.testing.assert_allclose(res.positions[7:], home[7:], atol=0.02)  # right arm held
+    for _ in range(15):
+        res = r.tick()
+    assert res.state == STATE_DONE  # truncated at max_episode_steps = 40
+    sim.reset(seed=11)
+    expected = sim.cube_pose()[:3].copy()
+    sim.reset(seed=12)
+    r.request_reset(seed=11)
+    res = r.tick()
+    np.testing.assert_allclose(sim.cube_pose()[:3], expected)  # seeded cube placement
+    assert res.changed and r.episode == 1 and r.status()["seed"] == 11 and r.status()["progress"] == 0
+    with pytest.raises(ValueError):
+        r.set_arm_target(1, np.zeros(6))
+
+
+# ----------------------------------------------------------------------------------- over DDS
+def test_node_over_dds(start_node, ros_env) -> None:
+    """Rate, all three command formats, camera, progress and a seeded reset through real DDS."""
+    import rclpy
+    from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image, JointState
+    from std_msgs.msg import Float64MultiArray, Int32, String
+
+    proc = start_node("rtc_ros.nodes.bimanual_sim", "-p", "camera_rate_hz:=10.0", "-p", "reset_hold_s:=0.2",
+                      "-p", "seed:=5")
+    rclpy.init()
+    node = rclpy.create_node("test_bimanual_sim")
+    rel = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+    js: list[tuple[float, JointState]] = []
+    imgs: list[Image] = []
+    prog: list[int] = []
+    status: list[dict] = []
+    node.create_subscription(JointState, "joint_states", lambda m: js.append((time.monotonic(), m)), rel)
+    node.create_subscription(Image, "cam_high/image_raw", imgs.append, rel)
+    node.create_subscription(Int32, "rtc/progress", lambda m: prog.append(m.data), rel)
+    node.create_subscription(String, "sim/status", lambda m: status.append(json.loads(m.data)), rel)
+    f64 = node.create_publisher(Float64MultiArray, "left_controller/commands", rel)
+    jsc = node.create_publisher(JointState, "right/joint_commands", rel)
+    reset = node.create_publisher(String, "sim/reset", rel)
+
+    def spin(seconds: float, until=None) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            rclpy.spin_once(node, timeout_sec=0.02)
+            if until is not None and until():
+                return
+
+    try:
+        spin(30.0, until=lambda: len(js) > 20 and imgs)
+        assert js, "no joint_states from bimanual_sim:\n" + proc.output()
+        js.clear()
+        spin(2.0)
+        t = np.array([x[0] for x in js])
+        rate = (len(t) - 1) / (t[-1] - t[0])
+        assert 45.0 < rate < 55.0, f"joint_states at {rate:.1f} Hz"
+        last = js[-1][1]
+        assert len(last.name) == 14 and last.name[0] == "left_waist" and len(last.velocity) == 14
+        img = imgs[-1]
+        assert (img.width, img.height, img.encoding) == (32, 32, "rgb8") and len(img.data) == 32 * 32 * 3
+        assert prog and all(0 <= p <= 5 for p in prog)
+        q0 = np.array(last.position)
+        # float64 on the left arm, JointState on the right arm (both by the executor's formats)
+        left = q0[:7].copy()
+        left[0] += 0.25
+        right = JointState(name=[f"right_{j}" for j in ("waist", "shoulder", "elbow", "forearm_roll", "wrist_angle",
+                                                        "wrist_rotate", "gripper")], position=(q0[7:] + [-0.2, 0, 0, 0, 0, 0, 0]).tolist())
+        for _ in range(5):
+            f64.publish(Float64MultiArray(data=left.tolist()))
+            jsc.publish(right)
+            spin(0.05)
+        spin(1.5)
+        q1 = np.array(js[-1][1].position)
+        assert q1[0] == pytest.approx(q0[0] + 0.25, abs=0.03), (q0[0], q1[0])
+        assert q1[7] == pytest.approx(q0[7] - 0.2, abs=0.03), (q0[7], q1[7])
+        # seeded reset: back to the start pose, cube where BimanualSim puts it for that seed
+        ep = status[-1]["episode"]
+        reset.publish(String(data=json.dumps({"seed": 42, "hold_s": 0.2})))
+        spin(5.0, until=lambda: status and status[-1]["episode"] > ep and status[-1]["state"] == "running")
+        st = status[-1]
+        assert st["episode"] == ep + 1 and st["seed"] == 42, st
+        ref = BimanualSim()
+        ref.reset(42)
+        np.testing.assert_allclose(st["cube"], ref.cube_pose()[:3], atol=2e-3)
+        np.testing.assert_allclose(np.array(js[-1][1].position)[:6], ref.home_position[:6], atol=0.05)
+        ref.close()
+        assert "holding" in [s["state"] for s in status[-20:]] or st["step"] < 20
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    assert proc.stop() in (0, -2, None)
+
+
+def test_node_clock_and_refusal(start_node, ros_env) -> None:
+    """``publish_clock``: /clock advances 20 ms of sim time per tick; a bad camera name is refused."""
+    import rclpy
+    from rosgraph_msgs.msg import Clock
+
+    bad = start_node("rtc_ros.nodes.bimanual_sim", "-p", "camera:=no_such_camera")
+    proc = start_node("rtc_ros.nodes.bimanual_sim", "-p", "publish_clock:=true", "-p", "camera_rate_hz:=0.0")
+    rclpy.init()
+    node = rclpy.create_node("test_bimanual_sim_clock")
+    clocks: list[int] = []
+    node.create_subscription(Clock, "/clock", lambda m: clocks.append(m.clock.sec * 10**9 + m.clock.nanosec), 100)
+    try:
+        end = time.monotonic() + 30.0
+        while time.monotonic() < end and len(clocks) < 60:
+            rclpy.spin_once(node, timeout_sec=0.02)
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    assert len(clocks) >= 60, proc.output()
+    steps = np.diff(clocks[-50:])
+    assert np.all(steps > 0) and np.median(steps) == 20_000_000
+    assert bad.proc.wait(30) == 2 and "refusing to start" in bad.output() and "no_such_camera" in bad.output()

@@ -1,0 +1,226 @@
+"""ROS-free tests of the executor core and the Algorithm-1 inference bookkeeping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rtc_ros.core.executor_logic import (
+    HOLD_STARTUP, HOLD_STARVED, HOLD_SYNC_PAUSE, ExecutorConfig, ExecutorCore, RejectedChunk, clamp_command,
+)
+from rtc_ros.core.inference_loop import ExecutorReport, InferenceLoopCore
+from rtc_ros.core.stats import RollingStats
+
+H, M = 8, 3
+
+
+def ramp(start: float, horizon: int = H, m: int = M) -> np.ndarray:
+    """Chunk whose action i is (start + i) in every joint: the value tells which step it was for."""
+    return (start + np.arange(horizon, dtype=float))[:, None] * np.ones((1, m))
+
+
+def make(mode: str = "switch", **kw) -> ExecutorCore:
+    core = ExecutorCore(ExecutorConfig(horizon=H, action_dim=M, mode=mode, **kw))
+    assert core.set_measured_position(np.zeros(M))
+    return core
+
+
+def run(core: ExecutorCore, n: int) -> list:
+    return [core.tick() for _ in range(n)]
+
+
+def test_not_ready_without_position() -> None:
+    core = ExecutorCore(ExecutorConfig(horizon=H, action_dim=M))
+    assert core.tick() is None and core.next_step == 0
+    assert not core.set_measured_position(np.array([np.nan, 0, 0]))
+    assert core.set_measured_position(np.ones(M))
+    t = core.tick()
+    assert t.hold and t.reason == HOLD_STARTUP and np.allclose(t.command, 1.0) and t.step == 0
+
+
+def test_switch_splice_no_reexecution_no_skip() -> None:
+    core = make()
+    core.offer_chunk(ramp(100.0), seq=0, t_obs=0)
+    ticks = run(core, 3)  # steps 0, 1, 2 -> 100, 101, 102
+    assert [t.command[0] for t in ticks] == [100, 101, 102]
+    assert ticks[0].splice is not None and ticks[0].splice.consumed_delay == 0
+    # a chunk observed at step 1 (values 201.. for steps 1..) arrives now (next step 3): d = 2
+    assert core.offer_chunk(ramp(200.0) + 1.0, seq=1, t_obs=1, frozen=2) == 3
+    t = core.tick()
+    assert t.step == 3 and t.command[0] == 203.0  # index 2 of the new chunk = step 3
+    assert t.seq == 1 and t.takeover == 3 and t.consumed == 2
+    assert t.splice.consumed_delay == 2 and t.splice.frozen == 2
+    assert t.splice.jump == pytest.approx(100.0)  # old chunk would have commanded 103
+    steps = [core.tick().command[0] for _ in range(4)]
+    assert steps == [204, 205, 206, 207]  # contiguous: nothing re-executed or skipped
+
+
+def test_starvation_holds_last_command_never_extrapolates() -> None:
+    core = make()
+    core.offer_chunk(ramp(1.0), seq=0, t_obs=0)
+    ticks = run(core, H + 5)
+    assert [t.hold for t in ticks[:H]] == [False] * H
+    for t in ticks[H:]:
+        assert t.hold and t.reason == HOLD_STARVED
+        assert np.allclose(t.command, ticks[H - 1].command)
+    assert core.stats.holds == 5 and core.stats.consecutive_holds == 5
+
+
+def test_clamp_limits_and_max_step() -> None:
+    core = make(lower=[-1, -1, -1], upper=[1, 1, 1], max_step=0.25)
+    core.offer_chunk(np.full((H, M), 5.0), seq=0, t_obs=0)
+    cmds = [t.command[0] for t in run(core, 6)]
+    assert cmds == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0, 1.0])
+    assert core.stats.clamps == 6
+    assert np.allclose(clamp_command(np.array([3.0]), np.array([2.0]), np.array([-1.0]), np.array([1.0]),
+                                     np.array([0.1])), 1.9)  # outside limits: walked back, no jump
+
+
+@pytest.mark.parametrize("chunk,seq,t_obs,reason", [
+    (np.full((H, M), np.nan), 5, 0, "nonfinite"),
+    (np.full((H, M), np.inf), 5, 0, "nonfinite"),
+    (np.zeros((H - 1, M)), 5, 0, "shape"),
+    (np.zeros((H, M + 1)), 5, 0, "shape"),
+    (np.zeros((H, M)), 0, 0, "order"),
+    (np.zeros((H, M)), 5, 99, "future"),
+    (np.zeros((H, M)), 5, 1, "stale"),
+])
+def test_rejections(chunk, seq, t_obs, reason) -> None:
+    core = make()
+    core.offer_chunk(ramp(0.0), seq=0, t_obs=0)
+    run(core, H + 1)  # now = H + 1, chunk observed at 1 has nothing left
+    with pytest.raises(RejectedChunk) as exc:
+        core.offer_chunk(chunk, seq=seq, t_obs=t_obs)
+    assert exc.value.reason == reason
+    assert core.stats.rejects_by_reason[reason] == 1
+    assert core.tick().hold  # the rejected chunk was not executed
+
+
+def test_sync_pauses_and_restarts_at_index_zero() -> None:
+    core = make("sync", pause_after=3)
+    assert core.offer_chunk(ramp(10.0), seq=0, t_obs=0) == 0
+    ticks = run(core, 5)
+    assert [t.command[0] for t in ticks[:3]] == [10, 11, 12]
+    assert ticks[3].hold and ticks[3].reason == HOLD_SYNC_PAUSE and ticks[3].command[0] == 12
+    # chunk observed at step 3 (the pause) arrives at step 5: starts at its index 0
+    core.offer_chunk(ramp(50.0), seq=1, t_obs=3)
+    t = core.tick()
+    assert t.command[0] == 50 and t.takeover == 5 and t.consumed == 0 and t.splice.seq == 1
+    assert core.stats.delay_seen.last() == 2
+
+
+def test_sync_early_chunk_waits_for_s_actions() -> None:
+    core = make("sync", pause_after=3)
+    core.offer_chunk(ramp(10.0), seq=0, t_obs=0)
+    core.tick()
+    assert core.offer_chunk(ramp(50.0), seq=1, t_obs=1) == 3
+    assert [t.command[0] for t in run(core, 4)] == [11, 12, 50, 51]
+
+
+def test_ensemble_averages_overlapping_predictions() -> None:
+    core = make("ensemble")
+    assert core.tick().reason == HOLD_STARTUP
+    core.offer_chunk(np.zeros((H, M)), seq=0, t_obs=1)
+    assert core.tick().command[0] == 0.0
+    core.offer_chunk(np.full((H, M), 2.0), seq=1, t_obs=2)
+    t = core.tick()
+    assert t.command[0] == pytest.approx(1.0) and t.seq == 1 and t.consumed == 0
+    run(core, H - 2)  # first chunk ends at step 8; the second covers up to step 9
+    assert core.tick().command[0] == pytest.approx(2.0)
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError, match="lower limit"):
+        ExecutorConfig(horizon=H, action_dim=2, lower=[1, 0], upper=[0, 1])
+    with pytest.raises(ValueError, match="max_step"):
+        ExecutorConfig(horizon=H, action_dim=2, max_step=0.0)
+    with pytest.raises(ValueError, match="pause_after"):
+        ExecutorConfig(horizon=H, action_dim=2, mode="sync", pause_after=H + 1)
+    with pytest.raises(ValueError, match="2 values"):
+        ExecutorConfig(horizon=H, action_dim=2, lower=[0, 0, 0])
+
+
+def test_rolling_stats() -> None:
+    r = RollingStats(3)
+    assert r.summary() == {}
+    for v in (1, 2, 3, 4):
+        r.add(v)
+    s = r.summary()
+    assert s["max"] == 4 and s["p50"] == 3 and r.count == 4
+
+
+# ------------------------------------------------------------------------------ inference loop
+def report(step, seq=-1, takeover=-1, consumed=0):
+    return ExecutorReport(step=step, seq=seq, takeover=takeover, consumed=consumed)
+
+
+def test_loop_first_chunk_then_trigger_at_s_min() -> None:
+    loop = InferenceLoopCore(horizon=H, s_min=4, buffer_size=2, method="rtc")
+    assert loop.plan() is None  # no executor report yet
+    loop.on_executor_report(report(4))
+    p = loop.plan()
+    assert p.t_obs == 5 and p.prev_remaining is None and p.seq == 0 and p.s == 0
+    assert loop.plan() is None  # one inference at a time
+    chunk = ramp(0.0)
+    loop.on_published(p, chunk)
+    loop.on_executor_report(report(6))
+    assert loop.plan() is None  # waiting for the takeover
+    # the executor took over at step 7, consuming d = 2 (index 2 = step 7)
+    assert loop.on_executor_report(report(7, 0, 7, 2)) == 2
+    assert loop.forecaster.forecast() == 2
+    assert loop.plan() is None  # next index 3 < s_min
+    loop.on_executor_report(report(8, 0, 7, 2))
+    p2 = loop.plan()
+    assert p2.t_obs == 9 and p2.s == 4 and p2.d == 2 and p2.seq == 1
+    np.testing.assert_array_equal(p2.prev_remaining, chunk[4:])  # index 0 = step t_obs
+    loop.on_failed(p2)
+    assert loop.plan() is not None  # failed inference: plan again
+
+
+def test_loop_methods_and_limits() -> None:
+    dense = InferenceLoopCore(horizon=H, s_min=4, buffer_size=2, method="te_dense")
+    assert dense.trigger_index == 1
+    dense.on_executor_report(report(0))
+    p = dense.plan()
+    assert p.prev_remaining is None
+    dense.on_published(p, ramp(0.0))
+    dense.on_executor_report(report(2, 0, 2, 1))
+    assert dense.plan() is not None and dense.plan() is None
+    naive = InferenceLoopCore(horizon=H, s_min=2, buffer_size=2, method="naive")
+    naive.on_executor_report(report(0))
+    pn = naive.plan()
+    naive.on_published(pn, ramp(0.0))
+    naive.on_executor_report(report(3, 0, 2, 1))
+    assert naive.plan().prev_remaining is None  # naive ignores the old chunk
+    sync = InferenceLoopCore(horizon=H, s_min=3, buffer_size=2, method="sync")
+    sync.on_executor_report(report(0))
+    ps = sync.plan()
+    assert ps.s == 3
+
+
+def test_loop_ack_timeout_seq_and_infeasible_delay() -> None:
+    loop = InferenceLoopCore(horizon=H, s_min=2, buffer_size=3, method="rtc", initial_delay=7,
+                             ack_timeout_steps=3)
+    loop.on_executor_report(report(10, seq=41, takeover=5, consumed=0))  # someone else's chunk
+    p = loop.plan()
+    assert p.seq == 42 and p.prev_remaining is None
+    loop.on_published(p, ramp(0.0))
+    loop.on_executor_report(report(12, seq=41, takeover=5, consumed=0))
+    assert loop.plan() is None
+    loop.on_executor_report(report(15, seq=41, takeover=5, consumed=0))  # never taken over
+    assert loop.ready() and loop.lost == 1
+    loop2 = InferenceLoopCore(horizon=H, s_min=2, buffer_size=3, method="rtc", initial_delay=7)
+    loop2.on_executor_report(report(0))
+    q = loop2.plan()
+    loop2.on_published(q, ramp(0.0))
+    loop2.on_executor_report(report(1, 0, 1, 0))
+    loop2.on_executor_report(report(2, 0, 1, 0))
+    q2 = loop2.plan()
+    assert q2.s == 2 and q2.d_raw == 0  # delay 0 was observed, forgetting the initial 7
+    loop3 = InferenceLoopCore(horizon=H, s_min=5, buffer_size=3, method="rtc", initial_delay=7)
+    loop3.on_executor_report(report(0))
+    r = loop3.plan()
+    loop3.on_published(r, ramp(0.0))
+    assert loop3.on_executor_report(report(7, 0, 7, 6)) == 6  # a late chunk: d = 6 consumed
+    r2 = loop3.plan()
+    assert r2.s == 7 and r2.d_raw == 6 and r2.d == 1 and loop3.infeasible == 1  # clamped to H - s

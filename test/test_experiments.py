@@ -1,0 +1,144 @@
+"""Sim experiments: demo bags -> dataset, the shipped policy, the protocol runner (slow: end to end)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from rtc_ros.experiments.runner import DEFAULT_CONFIG, DEFAULT_POLICY, write_params
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_write_params_overrides_node_sections(tmp_path: Path) -> None:
+    from rtc_ros.nodes.params import load_params_file, validate
+
+    path = write_params(DEFAULT_CONFIG, {"/**": {"method": "te_dense"},
+                                         "policy_inference": {"extra_latency_ms": 200.0}}, tmp_path / "p.yaml")
+    ex = validate(load_params_file(path, "chunk_executor"), "executor")
+    assert ex.method == "te_dense" and ex.horizon == 50
+    assert [a.command_topic for a in ex.arms] == ["left_controller/commands", "right_controller/commands"]
+    inf = load_params_file(path, "policy_inference")
+    assert inf["extra_latency_ms"] == 200.0 and inf["method"] == "te_dense"
+    sim = yaml.safe_load(path.read_text())["bimanual_sim"]["ros__parameters"]
+    assert sim["left"]["float64_topic"] == ex.arms[0].command_topic  # sim listens where the executor sends
+
+
+def test_demo_bags_round_trip(tmp_path: Path) -> None:
+    """One expert episode -> bag -> dataset: labels are the commands that followed each observation."""
+    from rtc_ros.experiments.train_sim_policy import DemoConfig, generate_demos, load_demo_bags
+    from rtc_ros.sim import BimanualSim, ScriptedExpert
+
+    info = generate_demos(tmp_path, DemoConfig(episodes=1, seed0=3, noise_fraction=0.0, tail_steps=2))
+    assert info["successes"] == 1 and len(info["bags"]) == 1
+    ds = load_demo_bags(info["bags"], horizon=50)
+    sim = BimanualSim(max_episode_steps=10_000)
+    expert = ScriptedExpert(sim)
+    obs = sim.reset(3)
+    expert.reset(obs)
+    T = expert.horizon + 2
+    assert len(ds) == T and ds.actions.shape == (T, 50, 14) and ds.images.shape[1:] == (32, 32, 3)
+    cmds = []
+    for _ in range(T):
+        a = expert.act(obs)
+        cmds.append(a)
+        obs = sim.step(a).obs
+    cmds = np.array(cmds)
+    np.testing.assert_allclose(ds.actions[0], cmds[:50], atol=1e-5)
+    np.testing.assert_allclose(ds.actions[100], cmds[100:150], atol=1e-5)
+    np.testing.assert_allclose(ds.actions[-1], np.repeat(cmds[-1:], 50, 0), atol=1e-5)  # last action held
+    assert np.all(np.diff(ds.image_index) >= 0) and ds.image_index[4] == 0 and ds.image_index[5] == 1
+    sim.close()
+
+
+def test_shipped_policy_spec_and_sampling() -> None:
+    from rtc_ros.policies.inference import ChunkGenerator, GeneratorConfig
+    from rtc_ros.policies.observation import ObservationBuilder
+    from rtc_ros.policies.spec import load_policy
+
+    assert DEFAULT_POLICY.is_file(), "the trained sim policy is not shipped in policies/"
+    spec = yaml.safe_load(DEFAULT_POLICY.read_text())
+    weights = DEFAULT_POLICY.parent / spec["weights"]
+    assert weights.stat().st_size < 20 * 2**20
+    assert "regenerate" in spec and "train_sim_policy" in spec["regenerate"]
+    pol = load_policy(DEFAULT_POLICY)
+    assert (pol.horizon, pol.action_dim, pol.n_steps) == (50, 14, 5)
+    builder = ObservationBuilder(spec["obs_spec"], 14)
+    assert builder.camera_names == ["cam_high"]
+    from rtc_ros.sim import BimanualSim
+
+    sim = BimanualSim()
+    obs = builder.build(sim.reset(10_000).joint_positions, {"cam_high": np.zeros((32, 32, 3), np.uint8)})
+    sim.close()
+    gen = ChunkGenerator(pol, GeneratorConfig(method="rtc"))
+    first = gen.generate(obs)
+    chunk = gen.generate(obs, first[10:], d=5, s=25)
+    assert chunk.shape == (50, 14) and np.isfinite(chunk).all()
+    # guidance pulls the frozen prefix (first d actions) onto the previous chunk; a plain sample does not
+    plain = ChunkGenerator(pol, GeneratorConfig(method="naive", seed=1)).generate(obs)
+    err_guided = np.abs(chunk[:5] - first[10:15]).mean()
+    err_plain = np.abs(plain[:5] - first[10:15]).mean()
+    assert err_guided < 0.03 and err_guided < 0.5 * err_plain, (err_guided, err_plain)
+
+
+@pytest.mark.slow
+def test_shipped_policy_closed_loop_offline() -> None:
+    """The trained policy solves the task without ROS (synchronous chunks, s = 25): it must make progress."""
+    from rtc_ros.experiments.workspace_camera import CameraRenderer
+    from rtc_ros.policies.inference import ChunkGenerator, GeneratorConfig
+    from rtc_ros.policies.observation import ObservationBuilder
+    from rtc_ros.policies.spec import load_policy
+    from rtc_ros.sim import BimanualSim
+
+    pol = load_policy(DEFAULT_POLICY)
+    builder = ObservationBuilder(pol.spec["obs_spec"], 14)
+    gen = ChunkGenerator(pol, GeneratorConfig(method="naive"))
+    sim = BimanualSim(max_episode_steps=600)
+    cam = CameraRenderer(sim.model)
+    progress, successes = [], 0
+    for seed in range(10_000, 10_004):
+        obs = sim.reset(seed)
+        img = cam.render(sim.data)
+        t = 0
+        while t < 600 and not sim.success:
+            chunk = gen.generate(builder.build(obs.joint_positions, {"cam_high": img}))
+            for a in chunk[:25]:
+                obs = sim.step(a).obs
+                t += 1
+                if t % 5 == 0:
+                    img = cam.render(sim.data)
+        progress.append(sim.progress)
+        successes += sim.success
+    cam.close()
+    sim.close()
+    assert np.mean(progress) >= 2.0 and successes >= 1, (progress, successes)
+
+
+@pytest.mark.slow
+def test_sim_latency_end_to_end(tmp_path: Path) -> None:
+    """One rtc episode at +100 ms through sim, executor, inference, recorder and report."""
+    from rtc_ros.experiments.sim_latency import main
+
+    out = tmp_path / "run"
+    code = main(["--methods", "rtc", "--latencies", "100", "--episodes", "1", "--out", str(out), "--timeout-s", "20"])
+    res = json.loads((out / "results.json").read_text())
+    assert code == 0 and len(res["episodes"]) == 1
+    ep = res["episodes"][0]
+    assert ep["method"] == "rtc" and ep["latency_ms"] == 100.0 and ep["sim_steps"] > 50
+    bags = list((out / "bags").iterdir())
+    assert len(bags) == 1
+    summary = list(csv_rows(out / "report" / "summary.csv"))
+    assert summary and summary[0]["method"] == "rtc" and float(summary[0]["latency_ms"]) == 100.0
+    assert float(summary[0]["d_consumed_mean"]) >= 5  # +100 ms is at least 5 ticks of 20 ms
+    assert (out / "report" / "throughput_vs_latency.png").is_file()
+
+
+def csv_rows(path: Path):
+    import csv
+
+    with open(path) as fh:
+        yield from csv.DictReader(fh)

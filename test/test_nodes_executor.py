@@ -1,0 +1,119 @@
+"""chunk_executor as a real process over DDS: rate, holds, splices, rejections, output types."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from rtc_ros.nodes.contract import ChunkMeta
+from test_nodes_harness import JOINTS, Harness, write_params
+
+EXECUTOR = "rtc_ros.nodes.chunk_executor"
+TOPICS = {"left": {"command_topic": "left_controller/commands"}, "right": {"command_topic": "right_controller/commands"}}
+
+
+def ramp(t0: float, h: int = 50) -> np.ndarray:
+    """Chunk whose value at index i is (t0 + i) / 100 in every joint (identifies chunk and index)."""
+    return np.tile(((t0 + np.arange(h)) / 100.0)[:, None], (1, len(JOINTS)))
+
+
+def test_executor_rate_holds_splices_and_rejections(start_node, tmp_path) -> None:
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS))
+    ex = start_node(EXECUTOR, "--params-file", str(params))
+    with Harness() as h:
+        # startup: holds the measured position (zeros), says so, publishes at ~50 Hz
+        assert h.wait_for(lambda s: len(s.states) >= 100, 60), ex.output()
+        states = h.snapshot_states()
+        steps = [r.st.step for r in states]
+        assert steps == list(range(steps[0], steps[0] + len(steps))), "executor state steps not contiguous"
+        assert all(r.st.hold and r.st.seq == -1 for r in states)
+        assert all(np.allclose(r.position, 0.0) for r in states)
+        rate = (len(states) - 1) / (states[-1].t - states[0].t)
+        assert 40.0 <= rate <= 60.0, rate
+        assert h.wait_for(lambda s: all(len(v) > 10 for v in s.commands.values()), 10)
+        assert all(len(v[-1]) == 7 for v in h.commands.values())
+        assert "holding position (startup)" in ex.output()
+
+        # a valid chunk observed 3 steps ago: takes over at index now - t_obs, contiguous afterwards
+        k = h.last_step()
+        h.publish_chunk(ramp(0.0), ChunkMeta(seq=0, t_obs=k - 2, d=3, s=0, method="rtc"))
+        assert h.wait_for(lambda s: any(r.st.seq == 0 for r in s.states), 10)
+        # invalid chunks, each must be rejected with its reason
+        k = h.last_step()
+        bad_nan = ramp(100.0)
+        bad_nan[5, 3] = np.nan
+        h.publish_chunk(bad_nan, ChunkMeta(1, k + 1, 0, 0, "rtc"))
+        h.publish_chunk(ramp(100.0)[:49], ChunkMeta(2, k + 1, 0, 0, "rtc"))  # wrong length
+        h.publish_chunk(ramp(100.0), ChunkMeta(3, k + 1, 0, 0, "rtc"), names=JOINTS[:-1] + ["bogus"])
+        h.publish_chunk(ramp(100.0), ChunkMeta(4, max(0, k - 60), 0, 0, "rtc"))  # stale: all actions past
+        h.publish_chunk(ramp(100.0), ChunkMeta(5, k + 1000, 0, 0, "rtc"))  # from the future
+        h.publish_chunk(ramp(100.0), ChunkMeta(6, k + 1, 0, 0, "rtc"), dt=0.01)  # wrong timing
+        old = h.node.get_clock().now().nanoseconds - 5_000_000_000
+        from rtc_ros.nodes.conversions import ns_to_stamp
+        h.publish_chunk(ramp(100.0), ChunkMeta(7, k + 1, 0, 0, "rtc"), stamp=ns_to_stamp(old))  # too old
+        for reason in ("nonfinite", "shape", "names", "stale", "future", "timing", "age"):
+            assert ex.wait_for_output(f"rejected chunk ({reason})", 10), (reason, ex.output()[-3000:])
+        # after the chunk ran out: starvation hold at the last commanded position
+        assert h.wait_for(lambda s: s.states[-1].st.hold and s.states[-1].st.seq == 0, 10)
+        assert ex.wait_for_output("holding position (starved)", 5), ex.output()[-3000:]
+        assert h.wait_for(lambda s: s.diag("chunk_executor").get("rejected") == "7", 5), h.diag("chunk_executor")
+
+    states = [r for r in h.snapshot_states()]
+    mine = [r for r in states if r.st.seq == 0]
+    takeover, consumed = mine[0].st.takeover, mine[0].st.consumed
+    assert consumed == takeover - (takeover - consumed) and consumed >= 2  # observed 3 steps before arrival
+    origin = takeover - consumed
+    executed = [r for r in mine if not r.st.hold]
+    assert executed[0].st.step == takeover
+    for r in executed:  # every executed step is exactly the chunk's action for that step: no skip, no repeat
+        assert np.allclose(r.position, (r.st.step - origin) / 100.0), (r.st, r.position[0])
+    assert len(executed) == 50 - consumed
+    held = [r for r in mine if r.st.hold]
+    assert held and all(np.allclose(r.position, 49 / 100.0) for r in held)
+    assert all(not np.isnan(r.position).any() for r in states)
+
+
+@pytest.mark.parametrize("output_type", ["joint_trajectory", "joint_state"])
+def test_executor_output_types(start_node, tmp_path, output_type) -> None:
+    import rclpy
+    from sensor_msgs.msg import JointState
+    from trajectory_msgs.msg import JointTrajectory
+
+    params = write_params(tmp_path / "p.yaml", executor={"output_type": output_type, "loop_mode": "timer"})
+    ex = start_node(EXECUTOR, "--params-file", str(params), "-r", "__ns:=/robot")
+    msg_type = JointTrajectory if output_type == "joint_trajectory" else JointState
+    topic = "/robot/left_controller/joint_trajectory" if output_type == "joint_trajectory" else "/robot/left/joint_commands"
+    got: list = []
+    with Harness() as h:
+        h.js_pub = h.node.create_publisher(JointState, "/robot/joint_states", 10)
+        h.node.create_subscription(msg_type, topic, got.append, 10)
+        assert h.wait_for(lambda s: len(got) >= 20, 60), ex.output()
+    msg = got[-1]
+    if output_type == "joint_trajectory":
+        assert len(msg.points) == 1 and list(msg.joint_names) == JOINTS[:7]
+        assert abs(msg.points[0].time_from_start.nanosec - 20_000_000) < 1000
+    else:
+        assert list(msg.name) == JOINTS[:7] and len(msg.position) == 7
+    assert rclpy  # imported for message types
+
+
+def test_executor_sync_pause(start_node, tmp_path) -> None:
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS), method="sync", s_min=10)
+    ex = start_node(EXECUTOR, "--params-file", str(params))
+    with Harness() as h:
+        assert h.wait_for(lambda s: len(s.states) >= 5, 60), ex.output()
+        k = h.last_step()
+        h.publish_chunk(ramp(0.0), ChunkMeta(0, k + 1, 0, 10, "sync"))
+        assert h.wait_for(lambda s: sum(1 for r in s.states if r.st.seq == 0 and r.st.hold) >= 10, 10)
+        k = h.last_step()
+        h.publish_chunk(ramp(500.0), ChunkMeta(1, k - 3, 0, 10, "sync"))  # observed 4 ticks into the pause
+        assert h.wait_for(lambda s: any(r.st.seq == 1 for r in s.states), 10)
+        time.sleep(0.3)
+    first = [r for r in h.snapshot_states() if r.st.seq == 0]
+    ran = [r for r in first if not r.st.hold]
+    assert [round(r.position[0] * 100) for r in ran] == list(range(10))  # exactly s actions, then pause
+    assert all(np.allclose(r.position, 0.09) for r in first if r.st.hold)
+    second = [r for r in h.snapshot_states() if r.st.seq == 1]
+    assert second[0].st.consumed == 0 and np.allclose(second[0].position, 5.0)  # restarts at index 0
