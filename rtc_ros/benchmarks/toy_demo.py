@@ -18,7 +18,7 @@ import torch
 
 from rtc_ros.policies.inference import ChunkGenerator, GeneratorConfig
 from rtc_ros.policies.spec import load_policy
-from rtc_ros.policies.toy import SPEED, chunk_mode, train_toy_policy
+from rtc_ros.policies.toy import SPEED, train_toy_policy
 
 
 def run_method(policy, method: str, d: int, s: int, cycles: int, seed: int) -> dict[str, float]:

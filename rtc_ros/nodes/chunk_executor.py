@@ -20,7 +20,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
@@ -33,6 +33,7 @@ from rtc_ros.core.executor_logic import (
 from rtc_ros.core.methods import executor_mode
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.params import ROLE_EXECUTOR, ParameterError, declare_and_validate
+from rtc_ros.nodes.spin import spin_node
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
@@ -267,34 +268,9 @@ def early_realtime_priority(argv: list[str]) -> int:
 
 
 def main(args=None) -> int:
-    # Bound how long the loop thread can wait for the GIL behind the subscription thread.
-    sys.setswitchinterval(0.0005)
-    prio = early_realtime_priority(list(sys.argv if args is None else args))
-    if prio:
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(prio))
-        except (OSError, AttributeError):
-            pass  # the node repeats the attempt and logs the outcome
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = ChunkExecutorNode()
-    except ParameterError as exc:
-        rclpy.logging.get_logger("chunk_executor").fatal(f"refusing to start: {exc}")
-        rclpy.try_shutdown()
-        return 2
-    executor = MultiThreadedExecutor(num_threads=2)
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.stop()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    """Run the chunk_executor node until Ctrl-C; exit code 2 on an invalid parameter."""
+    return spin_node(ChunkExecutorNode, "chunk_executor", (ParameterError,), args,
+                     executor_factory=lambda: MultiThreadedExecutor(num_threads=2))
 
 
 if __name__ == "__main__":

@@ -20,9 +20,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
@@ -34,6 +32,7 @@ from rtc_ros.core.stats import RollingStats
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.contract import ChunkMeta
 from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_validate, expand_path
+from rtc_ros.nodes.spin import spin_node
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
@@ -296,25 +295,8 @@ class PolicyInferenceNode(Node):
 
 
 def main(args=None) -> int:
-    rclpy.init(args=args)
-    try:
-        node = PolicyInferenceNode()
-    except ParameterError as exc:
-        rclpy.logging.get_logger("policy_inference").fatal(f"refusing to start: {exc}")
-        rclpy.try_shutdown()
-        return 2
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.stop()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    """Run the policy_inference node until Ctrl-C; exit code 2 on an invalid parameter."""
+    return spin_node(PolicyInferenceNode, "policy_inference", (ParameterError,), args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,45 @@
+"""The one way every rtc_ros node process starts, spins and shuts down."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import rclpy
+from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+
+
+def spin_node(
+    make_node: Callable[[], Node],
+    name: str,
+    refuse_on: tuple[type[BaseException], ...],
+    args: list[str] | None = None,
+    executor_factory: Callable[[], Executor] = SingleThreadedExecutor,
+) -> int:
+    """``rclpy.init``, build the node, spin until Ctrl-C / shutdown, clean up; return the exit code.
+
+    A constructor raising one of ``refuse_on`` (an invalid parameter) is logged as
+    ``refusing to start: ...`` and gives exit code 2. The executor is built after ``rclpy.init``
+    (``executor_factory``). The node's ``stop()`` (if any) runs before it is destroyed.
+    """
+    rclpy.init(args=args)
+    try:
+        node = make_node()
+    except refuse_on as exc:
+        rclpy.logging.get_logger(name).fatal(f"refusing to start: {exc}")
+        rclpy.try_shutdown()
+        return 2
+    executor = executor_factory()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        stop = getattr(node, "stop", None)
+        if callable(stop):
+            stop()
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
