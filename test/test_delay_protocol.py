@@ -27,7 +27,7 @@ class RecordEnv(BatchedTask):
         return super().step(action)
 
     def _advance(self, action: torch.Tensor, active: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.zeros_like(active), torch.full_like(active, self.t + 1 >= 0) & (self.ends <= self.t + 1)
+        return torch.zeros_like(active), self.ends <= self.t + 1
 
     def observe(self) -> torch.Tensor:
         return torch.full((self.n, 1), float(self.t))

@@ -12,7 +12,7 @@ import pytest
 
 from rtc_ros.benchmarks import delay_sweep
 from rtc_ros.benchmarks._policies import PolicyRecipe, get_task_policies
-from rtc_ros.benchmarks._sampler import BENCH_METHODS
+from rtc_ros.benchmarks._sampler import BENCH_METHODS, SamplerConfig
 from rtc_ros.policies.spec import load_policy
 
 TINY = PolicyRecipe(width=8, depth=1, token_hidden=8, channel_hidden=16, time_dim=8, demo_envs=32, train_steps=60)
@@ -20,7 +20,7 @@ TINY = PolicyRecipe(width=8, depth=1, token_hidden=8, channel_hidden=16, time_di
 
 def tiny_config(**over) -> delay_sweep.SweepConfig:
     base = dict(tasks=("catcher",), rollouts=6, bid_rollouts=2, horizon_rollouts=0, horizon_bid_rollouts=0,
-                workers=1, recipe=TINY)
+                workers=1, recipe=TINY, sampler=SamplerConfig())  # no torch.compile in CI
     base.update(over)
     return delay_sweep.SweepConfig(**base)
 

@@ -88,7 +88,7 @@ def test_shipped_policy_spec_and_sampling() -> None:
 @pytest.mark.slow
 def test_shipped_policy_closed_loop_offline() -> None:
     """The trained policy solves the task without ROS (synchronous chunks, s = 25): it must make progress."""
-    from rtc_ros.experiments.workspace_camera import CameraRenderer
+    from rtc_ros.sim.camera import CameraRenderer
     from rtc_ros.policies.inference import ChunkGenerator, GeneratorConfig
     from rtc_ros.policies.observation import ObservationBuilder
     from rtc_ros.policies.spec import load_policy

@@ -24,7 +24,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -260,6 +260,7 @@ def plot_figure5(rows: list[dict[str, Any]], cfg: SweepConfig, out_dir: Path) ->
             ax.plot(xs, ys, marker=marker, color=color, label=label)
             ax.fill_between(xs, lo, hi, color=color, alpha=0.15, linewidth=0)
         ax.set_title(title)
+        ax.set_xticks(sorted({r[var] for r in sel}))
         ax.set_xlabel("inference delay d" if var == "d" else f"execution horizon s (d = {cfg.horizon_d})")
         ax.set_ylabel("solve rate")
         ax.set_ylim(-0.02, 1.02)
@@ -289,6 +290,16 @@ def plot_figure5(rows: list[dict[str, Any]], cfg: SweepConfig, out_dir: Path) ->
     fig.savefig(paths[-1], dpi=100)
     plt.close(fig)
     return paths
+
+
+def read_csv(path: Path) -> list[dict[str, Any]]:
+    """Rows of a ``sweep.csv`` with numeric fields converted (for re-plotting)."""
+    ints, floats = ("d", "s", "rollouts", "successes", "model_calls", "env_rows"), ("solve_rate", "ci_low", "ci_high",
+                                                                                    "mean_length", "wall_s")
+    rows = []
+    for r in csv.DictReader(open(path)):
+        rows.append({k: int(v) if k in ints else float(v) if k in floats else v for k, v in r.items()})
+    return rows
 
 
 def format_table(summary: dict[str, Any], key: str = "solve_rate") -> str:

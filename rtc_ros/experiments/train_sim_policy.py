@@ -46,7 +46,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
 
-from rtc_ros.experiments.workspace_camera import CameraConfig, CameraRenderer  # noqa: E402
+from rtc_ros.sim.camera import CameraConfig, CameraRenderer  # noqa: E402
 
 log = logging.getLogger("rtc_ros.experiments.train_sim_policy")
 

@@ -55,7 +55,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported (headless
 
 import rclpy  # noqa: E402
 from rcl_interfaces.msg import ParameterDescriptor  # noqa: E402
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor  # noqa: E402
+from rtc_ros.nodes.spin import spin_node  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.exceptions import ParameterException  # noqa: E402
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
@@ -64,9 +64,9 @@ from sensor_msgs.msg import Image, JointState  # noqa: E402
 from std_msgs.msg import Float64MultiArray, Int32, String  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
-from rtc_ros.experiments.workspace_camera import CameraConfig, CameraRenderer  # noqa: E402
+from rtc_ros.sim.camera import CameraConfig, CameraRenderer  # noqa: E402
 from rtc_ros.nodes.params import ARM_JOINTS, DEFAULT_COMMAND_TOPIC  # noqa: E402
-from rtc_ros.sim.bimanual import CONTROL_DT, JOINT_NAMES, NUM_JOINTS, BimanualSim, TaskStage  # noqa: E402
+from rtc_ros.sim.bimanual import CONTROL_DT, NUM_JOINTS, BimanualSim, TaskStage  # noqa: E402
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 ARMS: tuple[str, str] = ("left", "right")
@@ -276,6 +276,9 @@ class BimanualSimNode(Node):
                                     ("joint_trajectory", "trajectory_topic"),
                                     ("joint_state", "joint_state_topic"))
             }
+        if not (1 <= self.cam_w <= 640 and 1 <= self.cam_h <= 480):
+            raise ValueError(f"invalid parameter 'camera_width'/'camera_height' = {self.cam_w}x{self.cam_h}: "
+                             "must be within 1..640 x 1..480 (the model's offscreen buffer)")
         if self.camera_rate < 0 or self.camera_rate > 50:
             raise ValueError(f"invalid parameter 'camera_rate_hz' = {self.camera_rate}: must be in [0, 50]")
 
@@ -481,26 +484,9 @@ class BimanualSimNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    sys.setswitchinterval(0.0005)
-    rclpy.init(args=args)
-    try:
-        node = BimanualSimNode()
-    except ValueError as exc:
-        rclpy.logging.get_logger("bimanual_sim").fatal(f"refusing to start: {exc}")
-        rclpy.try_shutdown()
-        return 2
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    try:
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.stop()
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    """Run the bimanual_sim node until Ctrl-C; exit code 2 on an invalid parameter."""
+    sys.setswitchinterval(0.0005)  # the physics loop thread must get the GIL often
+    return spin_node(BimanualSimNode, "bimanual_sim", (ValueError,), args)
 
 
 if __name__ == "__main__":

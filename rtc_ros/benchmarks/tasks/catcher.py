@@ -12,8 +12,6 @@ caught or both have fallen.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from rtc_ros.benchmarks.tasks.base import BatchedTask, Expert, TaskSpec, Tensor, random_sign, sel, uniform
