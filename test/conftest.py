@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated DDS domain per test run, node subprocesses, a small 14-joint policy."""
+"""Shared fixtures: an isolated DDS domain per test, node subprocesses, a small 14-joint policy."""
 
 from __future__ import annotations
 
@@ -15,13 +15,19 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session")
+# Each test gets a DDS domain of its own (no two tests of a run share one), so a node that outlives
+# its test, or one started by another test, can never talk to the next test's nodes.
+_DOMAINS = random.SystemRandom().sample(range(1, 101), 100)
+
+
+@pytest.fixture
 def ros_env() -> dict[str, str]:
-    """Environment for ROS processes of this test run: own random domain, localhost only, 1 thread.
+    """Environment for ROS processes of this test: own random domain, localhost only, 1 thread.
 
     Also applied to this process (call before ``rclpy.init`` in a test)."""
+    domain = _DOMAINS.pop() if _DOMAINS else random.SystemRandom().randint(1, 100)
     env = {
-        "ROS_DOMAIN_ID": str(random.SystemRandom().randint(1, 100)),
+        "ROS_DOMAIN_ID": str(domain),
         "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",

@@ -24,8 +24,9 @@ def test_build_prefix_holds_last_action_numpy_and_torch():
     assert y[:, 0].tolist() == [3, 4, 5, 6, 7, 7, 7, 7]
     yt = build_prefix(torch.from_numpy(prev)[None], 3)
     assert yt.shape == (1, 8, 2) and yt[0, :, 0].tolist() == [3, 4, 5, 6, 7, 7, 7, 7]
+    assert build_prefix(prev, 8)[:, 0].tolist() == [7] * 8  # s = H: nothing remains, hold the last
     with pytest.raises(ValueError):
-        build_prefix(prev, 8)
+        build_prefix(prev, 9)
 
 
 def test_chunk_buffer_splices_at_consumed_delay():
@@ -118,6 +119,12 @@ def test_temporal_ensembler_averages_overlapping_predictions():
     assert weighted.action(1)[0] == pytest.approx(np.exp(-1) / (1 + np.exp(-1)))
     with pytest.raises(ValueError):
         te.add(np.full((4, 1), np.inf), 3)
+    # s = 1: H + 1 chunks overlap one step; none may be dropped silently.
+    dense = TemporalEnsembler(horizon=4)
+    for t in range(5):
+        dense.add(np.full((4, 1), float(t)), start_step=t - 1)
+    assert dense.action(2)[0] == pytest.approx(np.mean([0, 1, 2, 3]))  # 4 chunks cover step 2
+    assert dense.action(3)[0] == pytest.approx(np.mean([1, 2, 3, 4]))
 
 
 def test_executor_modes():

@@ -26,9 +26,9 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E
 
 from rtc_ros.nodes.contract import ChunkMeta  # noqa: E402
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def ros(ros_env: dict[str, str]) -> Any:
-    """An rclpy context on the test run's random, localhost-only domain (conftest ``ros_env``)."""
+    """An rclpy context on the test run's random, localhost-only domain (conftest ``ros_env``; one per test)."""
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=int(ros_env["ROS_DOMAIN_ID"]))
     yield ctx

@@ -26,7 +26,11 @@ class TemporalEnsembler:
             raise ValueError(f"m (ensemble decay) must be >= 0, got {m}")
         self.horizon = horizon
         self.m = float(m)
-        self.max_chunks = max_chunks if max_chunks is not None else horizon
+        if max_chunks is not None and max_chunks < 1:
+            raise ValueError(f"max_chunks must be >= 1 or None, got {max_chunks}")
+        # None: no cap -- chunks leave once they no longer cover the current step (with s = 1,
+        # H + 1 chunks can overlap one step; a cap of H would silently drop the oldest).
+        self.max_chunks = max_chunks
         self._chunks: list[tuple[int, np.ndarray]] = []
         self._lock = threading.Lock()
 
@@ -40,7 +44,7 @@ class TemporalEnsembler:
         with self._lock:
             self._chunks.append((int(start_step), chunk))
             self._chunks.sort(key=lambda c: c[0])
-            if len(self._chunks) > self.max_chunks:
+            if self.max_chunks is not None and len(self._chunks) > self.max_chunks:
                 self._chunks = self._chunks[-self.max_chunks :]
 
     def action(self, step: int) -> np.ndarray | None:

@@ -15,7 +15,8 @@ def build_prefix(prev_chunk: ArrayLike, consumed: int) -> ArrayLike:
         prev_chunk: previous chunk, shape ``(..., H, M)`` (numpy or torch; the result has the same
             type, dtype and device).
         consumed: how many of its actions have executed (or will have, when the new chunk's
-            observation is taken), ``0 <= consumed <= H - 1``.
+            observation is taken), ``0 <= consumed <= H`` (``H``: nothing remains, every entry
+            holds the last action; the prefix weights are then all zero anyway since ``s = H``).
 
     Returns:
         ``Y`` of shape ``(..., H, M)`` with ``Y[..., i, :] = prev[..., consumed + i, :]`` while that
@@ -28,8 +29,8 @@ def build_prefix(prev_chunk: ArrayLike, consumed: int) -> ArrayLike:
     if prev_chunk.ndim < 2:
         raise ValueError(f"prev_chunk must have shape (..., H, M), got {tuple(prev_chunk.shape)}")
     horizon = prev_chunk.shape[-2]
-    if not 0 <= consumed <= horizon - 1:
-        raise ValueError(f"consumed must be in [0, H-1={horizon - 1}], got {consumed}")
+    if not 0 <= consumed <= horizon:
+        raise ValueError(f"consumed must be in [0, H={horizon}], got {consumed}")
     idx = np.minimum(np.arange(horizon) + consumed, horizon - 1)
     if isinstance(prev_chunk, torch.Tensor):
         return prev_chunk[..., torch.as_tensor(idx, device=prev_chunk.device), :]
