@@ -20,7 +20,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
@@ -118,7 +118,11 @@ class ChunkExecutorNode(Node):
     # ------------------------------------------------------------------------------ callbacks
     def _on_joint_state(self, msg: JointState) -> None:
         if self.core.stats.ticks > 0:
-            return  # only needed for the hold position before the first command
+            # only needed for the hold position before the first command: stop the 50 Hz wake-ups
+            if self._js_sub is not None:
+                self.destroy_subscription(self._js_sub)
+                self._js_sub = None
+            return
         try:
             q = self._reader.positions(msg)
         except ValueError as exc:
@@ -269,8 +273,13 @@ def early_realtime_priority(argv: list[str]) -> int:
 
 def main(args=None) -> int:
     """Run the chunk_executor node until Ctrl-C; exit code 2 on an invalid parameter."""
+    # The 50 Hz loop thread shares the GIL with rclpy's executor: make a waiting thread get the GIL
+    # within 0.5 ms (default 5 ms), and spin single-threaded unless the ROS-timer loop mode needs a
+    # second thread (rclpy's MultiThreadedExecutor costs much more Python time per wake-up).
+    sys.setswitchinterval(0.0005)
     return spin_node(ChunkExecutorNode, "chunk_executor", (ParameterError,), args,
-                     executor_factory=lambda: MultiThreadedExecutor(num_threads=2))
+                     executor_factory=lambda node: MultiThreadedExecutor(num_threads=2)
+                     if node.loop_mode == "timer" else SingleThreadedExecutor())
 
 
 if __name__ == "__main__":

@@ -14,13 +14,13 @@ def spin_node(
     name: str,
     refuse_on: tuple[type[BaseException], ...],
     args: list[str] | None = None,
-    executor_factory: Callable[[], Executor] = SingleThreadedExecutor,
+    executor_factory: Callable[[Node], Executor] = lambda node: SingleThreadedExecutor(),
 ) -> int:
     """``rclpy.init``, build the node, spin until Ctrl-C / shutdown, clean up; return the exit code.
 
     A constructor raising one of ``refuse_on`` (an invalid parameter) is logged as
-    ``refusing to start: ...`` and gives exit code 2. The executor is built after ``rclpy.init``
-    (``executor_factory``). The node's ``stop()`` (if any) runs before it is destroyed.
+    ``refusing to start: ...`` and gives exit code 2. The executor is built after the node
+    (``executor_factory(node)``), so it can depend on the node's parameters. The node's ``stop()`` (if any) runs before it is destroyed.
     """
     rclpy.init(args=args)
     try:
@@ -29,7 +29,7 @@ def spin_node(
         rclpy.logging.get_logger(name).fatal(f"refusing to start: {exc}")
         rclpy.try_shutdown()
         return 2
-    executor = executor_factory()
+    executor = executor_factory(node)
     executor.add_node(node)
     try:
         executor.spin()
