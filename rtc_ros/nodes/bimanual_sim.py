@@ -55,6 +55,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported (headless
 
 import rclpy  # noqa: E402
 from rcl_interfaces.msg import ParameterDescriptor  # noqa: E402
+from rtc_ros.nodes.common import Throttle  # noqa: E402
 from rtc_ros.nodes.spin import spin_node  # noqa: E402
 from rclpy.node import Node  # noqa: E402
 from rclpy.exceptions import ParameterException  # noqa: E402
@@ -316,7 +317,7 @@ class BimanualSimNode(Node):
                                          lambda m, i=i, n=arm_names, k=t["joint_state"]: self._on_js(i, n, k, m),
                                          RELIABLE)
         self.create_subscription(String, self.reset_topic, self._on_reset, RELIABLE)
-        self._last_log: dict[str, float] = {}
+        self._throttled = Throttle()
         self._last_status = 0.0
         self.overruns = 0
         self._running = threading.Event()
@@ -337,13 +338,6 @@ class BimanualSimNode(Node):
         except ParameterException as exc:
             raise ValueError(f"invalid parameter '{name}': {exc}") from exc
         return list(value) if isinstance(default, list) else value
-
-    def _throttled(self, key: str, period: float) -> bool:
-        now = time.monotonic()
-        if now - self._last_log.get(key, -1e9) >= period:
-            self._last_log[key] = now
-            return True
-        return False
 
     def _stamp(self) -> Any:
         if self.publish_clock:

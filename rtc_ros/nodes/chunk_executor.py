@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
@@ -33,6 +33,7 @@ from rtc_ros.core.executor_logic import (
 from rtc_ros.core.methods import executor_mode
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.params import ROLE_EXECUTOR, ParameterError, declare_and_validate
+from rtc_ros.nodes.common import Throttle, diagnostic_array
 from rtc_ros.nodes.spin import spin_node
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -54,7 +55,7 @@ class ChunkExecutorNode(Node):
         ))
         self._reader = conv.JointStateReader(self.names)
         self._order_cache: dict = {}
-        self._last_log: dict[str, float] = {}
+        self._throttled = Throttle()
         self._last_tick_t: float | None = None
         self.overruns = 0
         self.errors = 0
@@ -107,13 +108,6 @@ class ChunkExecutorNode(Node):
         except (OSError, AttributeError) as exc:
             self.get_logger().warn(f"cannot use SCHED_FIFO priority {priority} ({exc}); running with normal "
                                    "scheduling (grant rtprio in /etc/security/limits.conf or CAP_SYS_NICE)")
-
-    def _throttled(self, key: str, period: float) -> bool:
-        now = time.monotonic()
-        if now - self._last_log.get(key, -1e9) >= period:
-            self._last_log[key] = now
-            return True
-        return False
 
     # ------------------------------------------------------------------------------ callbacks
     def _on_joint_state(self, msg: JointState) -> None:
@@ -226,13 +220,8 @@ class ChunkExecutorNode(Node):
             level, message = DiagnosticStatus.WARN, "waiting for joint states"
         elif holding:
             level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds} ticks"
-        st = DiagnosticStatus(level=level, name=f"rtc_ros: chunk_executor ({self.get_fully_qualified_name()})",
-                              message=message, hardware_id="rtc_ros")
-        st.values = [KeyValue(key=k, value=f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in summary.items()]
-        arr = DiagnosticArray()
-        arr.header.stamp = self.get_clock().now().to_msg()
-        arr.status = [st]
-        self._diag_pub.publish(arr)
+        self._diag_pub.publish(diagnostic_array(f"rtc_ros: chunk_executor ({self.get_fully_qualified_name()})", level, message, summary,
+                                                 self.get_clock().now().to_msg()))
 
     def stop(self) -> None:
         self._running.clear()

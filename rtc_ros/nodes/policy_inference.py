@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
@@ -32,6 +32,7 @@ from rtc_ros.core.stats import RollingStats
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.contract import ChunkMeta
 from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_validate, expand_path
+from rtc_ros.nodes.common import Throttle, diagnostic_array
 from rtc_ros.nodes.spin import spin_node
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -103,7 +104,7 @@ class PolicyInferenceNode(Node):
         self.published = 0
         self.obs_rejected: dict[str, int] = {}
         self.errors = 0
-        self._last_log: dict[str, float] = {}
+        self._throttled = Throttle()
         # --- ROS I/O ---
         self._chunk_pub = self.create_publisher(JointTrajectory, p.chunk_topic, RELIABLE)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -123,13 +124,6 @@ class PolicyInferenceNode(Node):
         )
 
     # ------------------------------------------------------------------------------ helpers
-    def _throttled(self, key: str, period: float) -> bool:
-        now = time.monotonic()
-        if now - self._last_log.get(key, -1e9) >= period:
-            self._last_log[key] = now
-            return True
-        return False
-
     def _count_reject(self, reason: str, text: str) -> None:
         self.obs_rejected[reason] = self.obs_rejected.get(reason, 0) + 1
         if self._throttled("obs_" + reason, 1.0):
@@ -279,13 +273,8 @@ class PolicyInferenceNode(Node):
             DiagnosticStatus.ERROR if self.state == "error" else DiagnosticStatus.WARN)
         if self.state == "active" and sum(self.obs_rejected.values()) and self.latency.count == 0:
             level = DiagnosticStatus.WARN
-        st = DiagnosticStatus(level=level, name=f"rtc_ros: policy_inference ({self.get_fully_qualified_name()})",
-                              message=self.state, hardware_id="rtc_ros")
-        st.values = [KeyValue(key=k, value=f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in vals.items()]
-        arr = DiagnosticArray()
-        arr.header.stamp = self.get_clock().now().to_msg()
-        arr.status = [st]
-        self._diag_pub.publish(arr)
+        self._diag_pub.publish(diagnostic_array(f"rtc_ros: policy_inference ({self.get_fully_qualified_name()})", level, self.state, vals,
+                                                 self.get_clock().now().to_msg()))
 
     def stop(self) -> None:
         self._running.clear()

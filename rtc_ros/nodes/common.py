@@ -1,0 +1,35 @@
+"""Small pieces every rtc_ros node shares: per-key log throttling and the diagnostics message."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+
+class Throttle:
+    """``throttle(key, period)`` is True at most once per ``period`` seconds for each key.
+
+    Used on the 50 Hz paths instead of logging every tick (keys separate unrelated messages).
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+
+    def __call__(self, key: str, period: float) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(key, -1e9) >= period:
+            self._last[key] = now
+            return True
+        return False
+
+
+def diagnostic_array(name: str, level: bytes, message: str, values: dict[str, Any], stamp: Any) -> DiagnosticArray:
+    """One ``DiagnosticStatus`` (hardware_id ``rtc_ros``) with ``values`` as key/value strings."""
+    st = DiagnosticStatus(level=level, name=name, message=message, hardware_id="rtc_ros")
+    st.values = [KeyValue(key=k, value=f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in values.items()]
+    arr = DiagnosticArray()
+    arr.header.stamp = stamp
+    arr.status = [st]
+    return arr
