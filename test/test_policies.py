@@ -110,3 +110,7 @@ def test_training_reduces_flow_matching_loss():
     assert 20 in res.checkpoints
     with pytest.raises(ValueError, match="NaN"):
         train_flow_policy(model, np.full_like(obs, np.nan), actions, TrainConfig(steps=1, progress=False))
+    # a wall-clock budget far below 200 steps' time compresses the schedule at the first check (step 50)
+    short = train_flow_policy(model, obs, actions, TrainConfig(steps=200, batch_size=64, progress=False,
+                                                               max_minutes=1e-5))
+    assert 50 <= len(short.losses) < 200

@@ -339,7 +339,7 @@ def train_policy(ds: DemoDataset, out_dir: str | Path, camera: CameraConfig, cfg
     from rtc_ros.policies.mixer import MLPMixerPolicy, bimanual_h50
     from rtc_ros.policies.observation import ObservationBuilder
     from rtc_ros.policies.spec import save_policy
-    from rtc_ros.policies.train import flow_matching_loss
+    from rtc_ros.policies.train import TrainConfig, fit_flow
     from rtc_ros.sim import JOINT_NAMES
 
     if cfg.threads > 0:
@@ -351,7 +351,6 @@ def train_policy(ds: DemoDataset, out_dir: str | Path, camera: CameraConfig, cfg
     mcfg = bimanual_h50(builder.obs_dim, width=cfg.width, depth=cfg.depth, token_hidden=cfg.token_hidden,
                         channel_hidden=cfg.channel_hidden, time_dim=cfg.time_dim)
     model = MLPMixerPolicy(mcfg)
-    model.train()
     # normalised tensors; images are normalised per batch (uint8 stays compact in memory)
     q = torch.from_numpy((ds.joints - norm.obs_mean[:14]) / norm.obs_std[:14])
     q_noise = torch.from_numpy(cfg.joint_noise_std / norm.obs_std[:14]).float()
@@ -359,41 +358,18 @@ def train_policy(ds: DemoDataset, out_dir: str | Path, camera: CameraConfig, cfg
     p_mean, p_std = float(norm.obs_mean[14]), float(norm.obs_std[14])
     img_idx = torch.from_numpy(ds.image_index.astype(np.int64))
     acts = torch.from_numpy(norm.norm_actions(ds.actions))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    t0 = time.perf_counter()
-    total = cfg.steps
-    losses: list[float] = []
-    step = 0
-    while step < total:
-        frac = step / max(1, total - cfg.warmup_steps)
-        lr = cfg.lr * (min(1.0, (step + 1) / cfg.warmup_steps) if step < cfg.warmup_steps
-                       else 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
-        for g in opt.param_groups:
-            g["lr"] = lr
-        idx = torch.randint(0, len(ds), (cfg.batch_size,), generator=gen)
-        qb = q[idx] + torch.randn((cfg.batch_size, 14), generator=gen) * q_noise
+
+    def sample(batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(0, len(ds), (batch,), generator=gen)
+        qb = q[idx] + torch.randn((batch, 14), generator=gen) * q_noise  # joint-noise augmentation
         pb = (imgs[img_idx[idx]].float() / 255.0 - p_mean) / p_std
-        obs = torch.cat([qb, pb], dim=1)
-        loss = flow_matching_loss(model, obs, acts[idx], gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        losses.append(float(loss.item()))
-        step += 1
-        if step % 50 == 0:  # wall-clock budget: compress the rest of the schedule if it would overrun
-            elapsed = time.perf_counter() - t0
-            per_step = elapsed / step
-            budget = step + int((cfg.max_minutes * 60 - elapsed) / per_step)
-            if budget < total:
-                log.warning("%.0f ms/step: reducing steps %d -> %d to stay within %.0f min",
-                            per_step * 1e3, total, max(budget, step + 1), cfg.max_minutes)
-                total = max(budget, step + 1)
-        if step % 200 == 0 or step == total:
-            log.info("step %d/%d loss %.4f (%.0f s)", step, total, float(np.mean(losses[-200:])),
-                     time.perf_counter() - t0)
-    model.eval()
+        return torch.cat([qb, pb], dim=1), acts[idx]
+
+    t0 = time.perf_counter()
+    losses, _ = fit_flow(model, sample, TrainConfig(
+        steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+        warmup_steps=cfg.warmup_steps, seed=cfg.seed, max_minutes=cfg.max_minutes))
+    total = len(losses)
     seconds = time.perf_counter() - t0
     info = {"steps": total, "train_seconds": round(seconds, 1), "final_loss": float(np.mean(losses[-200:])),
             "samples": len(ds), "episodes": int(len(np.unique(ds.episode))), "train_config": asdict(cfg)}

@@ -8,7 +8,9 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import torch
@@ -32,6 +34,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     checkpoint_steps: tuple[int, ...] = ()
     progress: bool = True
+    max_minutes: float | None = None  # wall-clock budget: the rest of the schedule is compressed to fit
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -40,6 +43,8 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.batch_size must be >= 1, got {self.batch_size}")
         if not self.lr > 0:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"TrainConfig.max_minutes must be > 0 or None, got {self.max_minutes}")
         if any(not 0 < s <= self.steps for s in self.checkpoint_steps):
             raise ValueError(f"TrainConfig.checkpoint_steps must lie in (0, steps], got {self.checkpoint_steps}")
 
@@ -57,6 +62,64 @@ def flow_matching_loss(model: FlowPolicy, obs: torch.Tensor, actions: torch.Tens
     tau = torch.rand(actions.shape[0], generator=gen)
     x_tau = (1 - tau)[:, None, None] * noise + tau[:, None, None] * actions
     return torch.mean((model(x_tau, obs, tau) - (actions - noise)) ** 2)
+
+
+#: ``sample(batch_size, generator) -> (obs (B, O), actions (B, H, M))``, both normalised tensors.
+BatchSampler = Callable[[int, torch.Generator], tuple[torch.Tensor, torch.Tensor]]
+
+
+def fit_flow(model: FlowPolicy, sample: BatchSampler, config: TrainConfig) -> tuple[list[float], dict[int, dict[str, torch.Tensor]]]:
+    """The one flow-matching training loop: AdamW, linear warm-up then cosine decay, grad clipping,
+    checkpoints and a tqdm progress bar. ``sample`` draws normalised batches (so callers can do
+    augmentation or keep images compact). With ``config.max_minutes`` the remaining schedule is
+    compressed when the measured step time would overrun the budget.
+
+    Returns:
+        (per-step losses, checkpoints by step).
+    """
+    cfg = config
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    losses: list[float] = []
+    checkpoints: dict[int, dict[str, torch.Tensor]] = {}
+    total = cfg.steps
+    t0 = time.perf_counter()
+    bar = tqdm(total=total, desc="train", disable=not cfg.progress, mininterval=1.0)
+    step = 0
+    while step < total:
+        if step < cfg.warmup_steps:
+            lr = (step + 1) / cfg.warmup_steps
+        else:
+            lr = 0.5 * (1 + math.cos(math.pi * min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))))
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * lr
+        obs, actions = sample(cfg.batch_size, gen)
+        loss = flow_matching_loss(model, obs, actions, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        losses.append(loss.item())
+        step += 1
+        bar.update(1)
+        if step in cfg.checkpoint_steps:
+            checkpoints[step] = copy.deepcopy(model.state_dict())
+        if step % 50 == 0:
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
+            if cfg.max_minutes is not None:
+                elapsed = time.perf_counter() - t0
+                budget = step + int((cfg.max_minutes * 60 - elapsed) / (elapsed / step))
+                if budget < total:
+                    log.warning("%.0f ms/step: reducing steps %d -> %d to stay within %.0f min",
+                                1e3 * elapsed / step, total, max(budget, step + 1), cfg.max_minutes)
+                    total = max(budget, step + 1)
+                    bar.total = total
+    bar.close()
+    model.eval()
+    return losses, checkpoints
 
 
 def train_flow_policy(
@@ -86,33 +149,10 @@ def train_flow_policy(
     norm = normalizer or Normalizer.fit(obs, actions)
     o = torch.from_numpy(norm.norm_obs(obs))
     a = torch.from_numpy(norm.norm_actions(actions))
-    for p in model.parameters():
-        p.requires_grad_(True)
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
-    def lr_at(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        return 0.5 * (1 + math.cos(math.pi * (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)))
+    def sample(batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(0, o.shape[0], (min(batch, o.shape[0]),), generator=gen)
+        return o[idx], a[idx]
 
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    losses: list[float] = []
-    checkpoints: dict[int, dict[str, torch.Tensor]] = {}
-    bar = tqdm(range(1, cfg.steps + 1), desc="train", disable=not cfg.progress, mininterval=1.0)
-    for step in bar:
-        idx = torch.randint(0, o.shape[0], (min(cfg.batch_size, o.shape[0]),), generator=gen)
-        loss = flow_matching_loss(model, o[idx], a[idx], gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        sched.step()
-        losses.append(loss.item())
-        if step % 50 == 0:
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}")
-        if step in cfg.checkpoint_steps:
-            checkpoints[step] = copy.deepcopy(model.state_dict())
-    model.eval()
+    losses, checkpoints = fit_flow(model, sample, cfg)
     return TrainResult(losses=losses, normalizer=norm, checkpoints=checkpoints)
