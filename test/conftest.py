@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import random
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from rtc_ros.experiments.runner import NodeProcess
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -38,43 +36,6 @@ def ros_env() -> dict[str, str]:
     full = dict(os.environ)
     full["PYTHONPATH"] = os.pathsep.join([str(REPO), full.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return full
-
-
-class NodeProcess:
-    """A node started as ``python -m <module> --ros-args ...``; output goes to a log file."""
-
-    def __init__(self, module: str, ros_args: list[str], env: dict[str, str], log_path: Path) -> None:
-        self.module = module
-        self.log_path = log_path
-        self._log = open(log_path, "wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", module, "--ros-args", *ros_args], env=env,
-                                     stdout=self._log, stderr=subprocess.STDOUT, cwd=str(REPO))
-
-    def output(self) -> str:
-        if not self._log.closed:
-            self._log.flush()
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for_output(self, text: str, timeout: float) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if text in self.output():
-                return True
-            if self.proc.poll() is not None:
-                return text in self.output()
-            time.sleep(0.1)
-        return False
-
-    def stop(self, timeout: float = 10.0) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
-        return self.proc.returncode
 
 
 @pytest.fixture

@@ -61,26 +61,46 @@ def ros_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-class NodeProcess:
-    """One node as ``python -m module --ros-args --params-file cfg -p k:=v ...``; output to ``log_path``."""
+def ros_args_for(config: Path, params: dict[str, Any] | None = None) -> list[str]:
+    """``--params-file config -p k:=v ...`` (the part after ``--ros-args``)."""
+    args = ["--params-file", str(config)]
+    for k, v in (params or {}).items():
+        args += ["-p", f"{k}:={_ros_value(v)}"]
+    return args
 
-    def __init__(self, module: str, config: Path, params: dict[str, Any], env: dict[str, str], log_path: Path) -> None:
+
+class NodeProcess:
+    """One node as ``python -m module --ros-args <ros_args>``; stdout and stderr go to ``log_path``."""
+
+    def __init__(self, module: str, ros_args: list[str], env: dict[str, str], log_path: Path) -> None:
         self.module = module
         self.log_path = log_path
         log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(log_path, "ab")
-        args = [sys.executable, "-m", module, "--ros-args", "--params-file", str(config)]
-        for k, v in params.items():
-            args += ["-p", f"{k}:={_ros_value(v)}"]
-        self.proc = subprocess.Popen(args, env=env, stdout=self._log, stderr=subprocess.STDOUT, cwd=str(REPO))
+        self.proc = subprocess.Popen([sys.executable, "-m", module, "--ros-args", *ros_args], env=env,
+                                     stdout=self._log, stderr=subprocess.STDOUT, cwd=str(REPO))
 
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def output(self) -> str:
+        if not self._log.closed:
+            self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
     def tail(self, n: int = 15) -> str:
-        self._log.flush()
-        lines = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(lines[-n:])
+        return "\n".join(self.output().splitlines()[-n:])
+
+    def wait_for_output(self, text: str, timeout: float) -> bool:
+        """True once ``text`` appears in the log (False after ``timeout`` s or when the process ended)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if text in self.output():
+                return True
+            if self.proc.poll() is not None:
+                return text in self.output()
+            time.sleep(0.1)
+        return False
 
     def stop(self, timeout: float = 15.0) -> int | None:
         """SIGINT (clean shutdown: the recorder closes its bag), then SIGKILL after ``timeout``."""

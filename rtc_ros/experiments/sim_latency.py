@@ -34,6 +34,7 @@ from rtc_ros.experiments.runner import (
     EpisodeDriver,
     EpisodeResult,
     NodeProcess,
+    ros_args_for,
     ros_env,
     run_report,
     summarize_results,
@@ -69,8 +70,8 @@ def run_protocol(out: Path, methods: list[str], latencies: list[float], episodes
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     say(f"[sim_latency] ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']} out={out} policy={policy}")
     base = write_params(config, {"episode_recorder": {"output_dir": str(bags)}}, logs / "params_base.yaml")
-    sim = NodeProcess("rtc_ros.nodes.bimanual_sim", base, {}, env, logs / "bimanual_sim.log")
-    rec = NodeProcess("rtc_ros.nodes.episode_recorder", base, {}, env, logs / "episode_recorder.log")
+    sim = NodeProcess("rtc_ros.nodes.bimanual_sim", ros_args_for(base), env, logs / "bimanual_sim.log")
+    rec = NodeProcess("rtc_ros.nodes.episode_recorder", ros_args_for(base), env, logs / "episode_recorder.log")
     driver = EpisodeDriver(record=True)
     results: list[EpisodeResult] = []
     failures: list[str] = []
@@ -83,8 +84,8 @@ def run_protocol(out: Path, methods: list[str], latencies: list[float], episodes
                     "/**": {"method": method},
                     "policy_inference": {"extra_latency_ms": float(lat), "policy_spec": str(policy)},
                     "episode_recorder": {"output_dir": str(bags)}}, logs / f"params_{tag}.yaml")
-                ex = NodeProcess("rtc_ros.nodes.chunk_executor", params, {}, env, logs / f"chunk_executor_{tag}.log")
-                inf = NodeProcess("rtc_ros.nodes.policy_inference", params, {}, env,
+                ex = NodeProcess("rtc_ros.nodes.chunk_executor", ros_args_for(params), env, logs / f"chunk_executor_{tag}.log")
+                inf = NodeProcess("rtc_ros.nodes.policy_inference", ros_args_for(params), env,
                                   logs / f"policy_inference_{tag}.log")
                 try:
                     driver.wait_ready(timeout=180.0)
