@@ -11,6 +11,7 @@ they load like any other base policy; a spec whose recorded recipe matches is re
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import time
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from rtc_ros.benchmarks.tasks import EVAL_NOISE_STD, TASKS, check_task, run_expert
+from rtc_ros.benchmarks.tasks.base import BatchedTask
 from rtc_ros.policies.mixer import MixerConfig, MLPMixerPolicy
 from rtc_ros.policies.spec import LoadedPolicy, load_policy, save_policy
 from rtc_ros.policies.train import TrainConfig, train_flow_policy
@@ -63,8 +65,20 @@ class PolicyRecipe:
             raise ValueError(f"PolicyRecipe.lr must be > 0, got {self.lr}")
 
     def key(self, task: str) -> str:
-        blob = json.dumps({"task": task, **asdict(self)}, sort_keys=True)
+        """Cache key: the recipe, the task name and the source of the task and its expert (so a
+        changed task or expert never reuses policies trained on the old one)."""
+        blob = json.dumps({"task": task, **asdict(self), "task_source": task_fingerprint(task)}, sort_keys=True)
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def task_fingerprint(task: str) -> str:
+    """SHA-1 of the source files defining ``task``, its expert and the shared task base."""
+    task_cls, expert_cls = TASKS[check_task(task)]
+    files = sorted({inspect.getsourcefile(c) for c in (task_cls, expert_cls, BatchedTask)} - {None})
+    digest = hashlib.sha1()
+    for f in files:
+        digest.update(Path(f).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 QUICK_RECIPE = PolicyRecipe(demo_envs=256, train_steps=400)

@@ -43,9 +43,9 @@ class SamplerConfig:
     Attributes:
         n_steps: Euler steps (5). beta: guidance clip (5). bid_samples: N (32). bid_k: K (3).
         compile_methods: methods whose velocity networks are wrapped in ``torch.compile``
-        (``dynamic=True``; about 5x faster forward passes on large CPU batches after a one-off
-        compile of about a minute; falls back to eager if compilation fails). Worth it for BID,
-        whose batch is ``N`` times larger.
+        (``dynamic=True``; falls back to eager if compilation fails). Measured on this 2-core VM at
+        batch 2048, one thread: a plain 5-step chunk 222 -> 93 ms, an RTC chunk (forward + VJP)
+        317 -> 195 ms, BID about 5x; the one-off compile takes seconds per process.
     """
 
     n_steps: int = 5

@@ -51,15 +51,15 @@ class SweepConfig:
     methods: tuple[str, ...] = BENCH_METHODS
     delays: tuple[int, ...] = DELAYS
     horizon_d: int = 1
-    rollouts: int = 512
-    bid_rollouts: int = 48
-    horizon_rollouts: int = 256
-    horizon_bid_rollouts: int = 16
+    rollouts: int = 2048
+    bid_rollouts: int = 256
+    horizon_rollouts: int = 2048
+    horizon_bid_rollouts: int = 128
     noise_std: float = EVAL_NOISE_STD
     seed: int = 0
     workers: int = 2
     recipe: PolicyRecipe = field(default_factory=PolicyRecipe)
-    sampler: SamplerConfig = field(default_factory=lambda: SamplerConfig(compile_methods=("bid",)))
+    sampler: SamplerConfig = field(default_factory=lambda: SamplerConfig(compile_methods=BENCH_METHODS))
 
     def __post_init__(self) -> None:
         for t in self.tasks:
@@ -117,9 +117,13 @@ def _run_job(task: str, method: str, cfg: SweepConfig, cache: str, position: int
     bar = tqdm(points, desc=f"{task}:{method}", position=position, leave=False, mininterval=2.0,
                disable=not sys.stderr.isatty())
     H = cfg.recipe.horizon
+    done: dict[tuple[int, int, int], dict[str, Any]] = {}
     for sweep, d, s in bar:
         n = cfg.n_envs(sweep, method)
         if n == 0:
+            continue
+        if (d, s, n) in done:  # same point, seed and size in both sweeps: the same episodes
+            rows.append({**done[(d, s, n)], "sweep": sweep})
             continue
         env = make_task(task, n)
         seed = cfg.seed + 1000 * TASK_NAMES.index(task)
@@ -132,6 +136,7 @@ def _run_job(task: str, method: str, cfg: SweepConfig, cache: str, position: int
                          solve_rate=k / n, ci_low=lo, ci_high=hi, model_calls=res.model_calls,
                          env_rows=res.env_rows, mean_length=float(res.length.float().mean()),
                          wall_s=round(res.wall_s, 2)))
+        done[(d, s, n)] = rows[-1]
         log.info("%s %s %s d=%d s=%d: %.3f (%d/%d) %.1fs", task, method, sweep, d, s, k / n, k, n, res.wall_s)
     return rows
 
@@ -330,7 +335,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--workers", type=int, default=None, help="worker processes, 1 torch thread each (default: CPU count)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--compile", nargs="*", default=None, choices=BENCH_METHODS, metavar="METHOD",
-                    help="methods whose networks are torch.compile'd (default: bid for the full size, none "
+                    help="methods whose networks are torch.compile'd (default: all for the full size, none "
                          "for --quick; give no names to compile none)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)

@@ -4,15 +4,16 @@ stochastic tasks with multimodal experts (one per kind of dynamics in the paper'
 =================  ==========  =====  =====================================================
 task               kind        steps  expert modes
 =================  ==========  =====  =====================================================
-cartpole_swingup   balancing   200    first swing left or right, then balance (LQR)
-lander             landing     160    pass the rock on the left or right, land on that pad
+cartpole_swingup   balancing   300    first swing left or right, then balance (LQR)
+lander             landing     300    pass the rock on the left or right, land on that pad
 catcher            catching    120    catch the left or the right falling ball
 thrower            throwing    200    underhand (CCW) or overhand (CW) throw into a basket
 crawler            locomotion  160    crawl to the left or the right end (rhythmic gait)
 =================  ==========  =====  =====================================================
 
 Use :func:`make_task` / :func:`make_expert`; :func:`expert_solve_rates` checks the experts with
-evaluation noise on (``python -m rtc_ros.benchmarks.tasks``).
+evaluation noise on (``python -m rtc_ros.benchmarks.tasks``, which also checks the suite's
+lag-tolerance rule, :mod:`rtc_ros.benchmarks.tasks.lag`).
 """
 
 from __future__ import annotations
