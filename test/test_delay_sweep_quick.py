@@ -64,6 +64,17 @@ def test_policies_are_cached_safetensors_specs(tmp_path: Path) -> None:
     assert any(not (sd_s[k] == sd_w[k]).all() for k in sd_s)
 
 
+def test_policy_cache_key_follows_task_source(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rtc_ros.benchmarks import _policies
+
+    key = TINY.key("crawler")
+    assert key == TINY.key("crawler") and key != TINY.key("catcher")
+    assert TINY.key("crawler") != PolicyRecipe(width=9, depth=1, token_hidden=8, channel_hidden=16, time_dim=8,
+                                               demo_envs=32, train_steps=60).key("crawler")
+    monkeypatch.setattr(_policies, "task_fingerprint", lambda task: "edited-task")  # the task's code changed
+    assert TINY.key("crawler") != key
+
+
 def test_sweep_points() -> None:
     cfg = tiny_config(horizon_rollouts=3, horizon_bid_rollouts=1)
     pts = cfg.points()

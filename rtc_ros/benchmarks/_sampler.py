@@ -87,6 +87,12 @@ class BatchedPolicy:
         import torch._dynamo
 
         torch._dynamo.config.suppress_errors = True  # fall back to eager rather than crash a sweep
+        # RTC calls the network with grad on (VJP) and the first chunk with grad off, and the batch
+        # shrinks as episodes end: each is a recompile; the default limit (8) then silently falls
+        # back to eager for the rest of the process
+        for name in ("recompile_limit", "cache_size_limit"):
+            if hasattr(torch._dynamo.config, name):
+                setattr(torch._dynamo.config, name, 64)
         return torch.compile(model, dynamic=True)
 
     def norm_obs(self, obs: torch.Tensor) -> torch.Tensor:

@@ -248,6 +248,7 @@ def plot_figure5(rows: list[dict[str, Any]], cfg: SweepConfig, out_dir: Path) ->
     import matplotlib.pyplot as plt
 
     def panel(ax: Any, sel: list[dict[str, Any]], var: str, title: str) -> None:
+        lows: list[float] = []
         for m in cfg.methods:
             pts = [r for r in sel if r["method"] == m]
             xs = sorted({r[var] for r in pts})
@@ -264,11 +265,13 @@ def plot_figure5(rows: list[dict[str, Any]], cfg: SweepConfig, out_dir: Path) ->
             label, color, marker = _STYLE.get(m, (m, None, "o"))
             ax.plot(xs, ys, marker=marker, color=color, label=label)
             ax.fill_between(xs, lo, hi, color=color, alpha=0.15, linewidth=0)
+            lows += lo
         ax.set_title(title)
         ax.set_xticks(sorted({r[var] for r in sel}))
         ax.set_xlabel("inference delay d" if var == "d" else f"execution horizon s (d = {cfg.horizon_d})")
         ax.set_ylabel("solve rate")
-        ax.set_ylim(-0.02, 1.02)
+        if lows:  # zoom to the data (as the paper's figure does), never below 0
+            ax.set_ylim(max(-0.02, min(lows) - 0.03), 1.01)
         ax.grid(alpha=0.3)
 
     has_h = any(r["sweep"] == "horizon" for r in rows)
