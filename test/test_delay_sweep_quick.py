@@ -29,7 +29,8 @@ def test_ci_sized_sweep_writes_everything(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(delay_sweep, "quick_config", lambda **over: tiny_config(**{k: v for k, v in over.items()
                                                                                     if k in ("seed",)}))
     out = tmp_path / "out"
-    summary = delay_sweep.main(["--quick", "--out", str(out), "--policy-cache", str(tmp_path / "cache")])
+    summary = delay_sweep.main(["--quick", "--out", str(out), "--policy-cache", str(tmp_path / "cache"), "--beta", "2"])
+    assert summary["config"]["sampler"]["beta"] == 2.0 and summary["config"]["sampler"]["compile_methods"] == ()
     last = capsys.readouterr().out.strip().splitlines()[-1]
     line = json.loads(last)
     assert set(line) == {"solve_rate", "wall_s"}

@@ -24,7 +24,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -340,6 +340,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--compile", nargs="*", default=None, choices=BENCH_METHODS, metavar="METHOD",
                     help="methods whose networks are torch.compile'd (default: all for the full size, none "
                          "for --quick; give no names to compile none)")
+    ap.add_argument("--beta", type=float, default=None, help="RTC guidance clip (default: the paper's 5)")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -353,9 +354,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             over[name] = getattr(args, name)
     over["workers"] = args.workers or max(1, min(os.cpu_count() or 1, 8))
     over["seed"] = args.seed
-    if args.compile is not None:
-        over["sampler"] = SamplerConfig(compile_methods=tuple(args.compile))
     cfg = quick_config(**over) if args.quick else SweepConfig(**over)
+    if args.compile is not None or args.beta is not None:
+        compile_methods = tuple(args.compile) if args.compile is not None else cfg.sampler.compile_methods
+        beta = args.beta if args.beta is not None else cfg.sampler.beta
+        cfg.sampler = replace(cfg.sampler, compile_methods=compile_methods, beta=beta)
     cache = args.policy_cache or Path("runs/policies")
     summary = run_sweep(cfg, args.out, cache)
     print(f"\nexpert solve rates (noise {cfg.noise_std}): "
