@@ -39,6 +39,16 @@ LAG_RULE_MIN_RATE = 0.9
 LAG_RULE_HORIZON = 8
 
 
+def _start(name: str, n_envs: int, seed: int) -> tuple[BatchedTask, Expert]:
+    """``n_envs`` reset environments of ``name`` and their expert, seeded by ``seed``."""
+    task = make_task(name, n_envs)
+    expert = make_expert(task)
+    gen = torch.Generator().manual_seed(seed)
+    task.reset(gen)
+    expert.reset(gen)
+    return task, expert
+
+
 def plan_chunk(task: BatchedTask, expert: Expert, horizon: int) -> torch.Tensor:
     """The expert's next ``horizon`` actions ``(n, H, M)`` from the current state, noise-free.
 
@@ -65,11 +75,7 @@ def chunked_expert_solve_rate(name: str, d: int, s: int, horizon: int = LAG_RULE
     """
     if s < 1 or not 0 <= d <= s <= horizon - d:
         raise ValueError(f"need s >= 1 and 0 <= d <= s <= H - d, got d={d}, s={s}, H={horizon}")
-    task = make_task(name, n_envs)
-    expert = make_expert(task)
-    gen = torch.Generator().manual_seed(seed)
-    task.reset(gen)
-    expert.reset(gen)
+    task, expert = _start(name, n_envs, seed)
     noise = torch.Generator().manual_seed(seed + 1)
     prev = plan_chunk(task, expert, horizon)
     while not task.all_done:
@@ -97,11 +103,7 @@ def expert_lag_sensitivity(name: str, lag: int, n_envs: int = 1024, seed: int = 
     use the initial state): a pure feedback delay, no planning, no chunks."""
     if lag < 0:
         raise ValueError(f"lag must be >= 0, got {lag}")
-    task = make_task(name, n_envs)
-    expert = make_expert(task)
-    gen = torch.Generator().manual_seed(seed)
-    task.reset(gen)
-    expert.reset(gen)
+    task, expert = _start(name, n_envs, seed)
     noise = torch.Generator().manual_seed(seed + 7919)
     history: deque = deque([copy.copy(task)], maxlen=lag + 1)
     while not task.all_done:
