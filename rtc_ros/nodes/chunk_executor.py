@@ -112,8 +112,11 @@ class ChunkExecutorNode(Node):
     # ------------------------------------------------------------------------------ callbacks
     def _on_joint_state(self, msg: JointState) -> None:
         if self.core.stats.ticks > 0:
-            # only needed for the hold position before the first command: stop the 50 Hz wake-ups
-            if self._js_sub is not None:
+            # only needed for the hold position before the first command: stop the 50 Hz wake-ups.
+            # Only under the single-threaded executor (loop thread mode): with the timer loop mode's
+            # MultiThreadedExecutor, another executor thread may be adding this subscription's event
+            # handler to its wait set right now, and destroying it mid-way crashes rclpy (InvalidHandle)
+            if self._js_sub is not None and self.loop_mode == "thread":
                 self.destroy_subscription(self._js_sub)
                 self._js_sub = None
             return
