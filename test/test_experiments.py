@@ -142,3 +142,18 @@ def csv_rows(path: Path):
 
     with open(path) as fh:
         yield from csv.DictReader(fh)
+
+
+def test_rerun_archives_the_previous_run(tmp_path: Path) -> None:
+    """A second run in the same directory must not mix its report with the first run's bags."""
+    from rtc_ros.experiments.sim_latency import archive_previous_run
+
+    assert archive_previous_run(tmp_path) is None  # nothing there yet
+    (tmp_path / "bags" / "episode_0000").mkdir(parents=True)
+    (tmp_path / "bags" / "episode_0000" / "x.mcap").write_bytes(b"old")
+    (tmp_path / "report").mkdir()
+    (tmp_path / "results.json").write_text("{}")
+    dest = archive_previous_run(tmp_path)
+    assert dest is not None and (dest / "bags" / "episode_0000" / "x.mcap").read_bytes() == b"old"
+    assert (dest / "results.json").is_file() and (dest / "report").is_dir()
+    assert not (tmp_path / "bags").exists() and not (tmp_path / "results.json").exists()

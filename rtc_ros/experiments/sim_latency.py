@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 import time
 from datetime import datetime
@@ -48,6 +49,21 @@ METHODS: tuple[str, ...] = ("sync", "te_sparse", "te_dense", "naive", "rtc")
 LATENCIES_MS: tuple[float, ...] = (0.0, 100.0, 200.0)
 
 
+def archive_previous_run(out: Path) -> Path | None:
+    """Move an earlier run's ``bags/``, ``report/`` and ``results.json`` in ``out`` to
+    ``out/previous/<time>/`` so this run's report covers only its own episodes (nothing is deleted).
+    Returns the archive directory, or None when there was nothing to move."""
+    items = [out / "bags", out / "report", out / "results.json"]
+    if not (out / "bags").is_dir() or not any((out / "bags").iterdir()):
+        return None
+    dest = out / "previous" / datetime.now().strftime("%Y%m%d_%H%M%S_%f")
+    dest.mkdir(parents=True)
+    for item in items:
+        if item.exists():
+            shutil.move(str(item), str(dest / item.name))
+    return dest
+
+
 def run_protocol(out: Path, methods: list[str], latencies: list[float], episodes: int,
                  policy: Path = DEFAULT_POLICY, config: Path = DEFAULT_CONFIG, hold_s: float = 1.5,
                  timeout_s: float = 40.0, seed0: int = EVAL_SEED0, report: bool = True,
@@ -68,6 +84,9 @@ def run_protocol(out: Path, methods: list[str], latencies: list[float], episodes
     env = ros_env({"RTC_POLICY_SPEC": str(policy)})
     t_start = time.monotonic()
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    moved = archive_previous_run(out)
+    if moved is not None:
+        say(f"[sim_latency] an earlier run's bags, report and results were moved to {moved}")
     say(f"[sim_latency] ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']} out={out} policy={policy}")
     base = write_params(config, {"episode_recorder": {"output_dir": str(bags)}}, logs / "params_base.yaml")
     sim = NodeProcess("rtc_ros.nodes.bimanual_sim", ros_args_for(base), env, logs / "bimanual_sim.log")
