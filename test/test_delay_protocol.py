@@ -102,8 +102,9 @@ def test_infeasible_points_are_rejected(d: int, s: int) -> None:
 
 
 def test_feasible_boundary_points() -> None:
-    for d, s in [(0, 1), (0, 8), (4, 4), (1, 7), (3, 5)]:
-        DelayConfig(8, d, s)
+    for d, s in [(0, 1), (0, 8), (4, 4), (1, 7), (3, 5)]:  # d <= s <= H - d holds with equality somewhere
+        cfg = DelayConfig(8, d, s)  # raises if the check is too strict
+        assert (cfg.horizon, cfg.d, cfg.s) == (8, d, s)
 
 
 def test_executed_actions_slices() -> None:

@@ -32,6 +32,14 @@ def _colors(methods: list[str]) -> dict[str, Any]:
     return {m: cmap(i % 10) for i, m in enumerate(sorted(methods))}
 
 
+def _save(fig: Any, out: Path) -> Path:
+    """Lay out, write ``out`` (110 dpi) and free the figure."""
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def pick_joint(der: Derivatives, names: list[str], joint: str | int | None) -> int:
     """Index of ``joint`` (name or index); default the joint with the largest commanded range."""
     if joint is None:
@@ -81,10 +89,7 @@ def plot_joint_profile(
     axes[-1].set_xlabel("time (s) — dots: chunk splices")
     fig.suptitle(f"{title or 'commanded trajectory'}: {jname} ("
                  + ", ".join(f"{m}: {r.episode}" for m, r in sorted(reps.items())) + ")", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
 
 
 def progress_curve(ep: Episode, score: float) -> tuple[np.ndarray, np.ndarray]:
@@ -120,10 +125,14 @@ def plot_progress(
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("cumulative progress (mean)")
     axes[0][0].legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(fig, out)
+
+
+def _latency_axes(ax: Any, ylabel: str, legend_size: int) -> None:
+    ax.set_xlabel("injected latency (ms)")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
 
 
 def plot_throughput(summary: list[dict[str, Any]], out: Path) -> Path | None:
@@ -139,14 +148,8 @@ def plot_throughput(summary: list[dict[str, Any]], out: Path) -> Path | None:
         y = [r["throughput_mean"] for r in rows]
         e = [0.0 if math.isnan(r["throughput_sem"]) else r["throughput_sem"] for r in rows]
         ax.errorbar(x, y, yerr=e, marker="o", capsize=3, color=colors[m], label=m)
-    ax.set_xlabel("injected latency (ms)")
-    ax.set_ylabel("throughput (score / min)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    _latency_axes(ax, "throughput (score / min)", 8)
+    return _save(fig, out)
 
 
 def plot_delays(summary: list[dict[str, Any]], out: Path) -> Path | None:
@@ -162,14 +165,8 @@ def plot_delays(summary: list[dict[str, Any]], out: Path) -> Path | None:
         x = [r["latency_ms"] for r in rows]
         ax.plot(x, [r["d_consumed_mean"] for r in rows], "-o", color=colors[m], label=f"{m} consumed")
         ax.plot(x, [r["d_forecast_mean"] for r in rows], "--x", color=colors[m], label=f"{m} forecast")
-    ax.set_xlabel("injected latency (ms)")
-    ax.set_ylabel("delay d (controller steps)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    _latency_axes(ax, "delay d (controller steps)", 7)
+    return _save(fig, out)
 
 
 @dataclass
