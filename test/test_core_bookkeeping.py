@@ -1,17 +1,16 @@
-"""Prefix re-indexing, chunk buffer splicing, delay forecast, schedule, TE and BID."""
+"""Prefix re-indexing, the switch store, Algorithm 1's delay queue, TE, the method table and BID."""
 
 import numpy as np
 import pytest
 import torch
 
-from rtc_ros.core.bid import bid_sample
-from rtc_ros.core.chunk_buffer import ChunkBuffer, ChunkRejected
+from rtc_ros.core.bid import backward_loss, bid_sample, forward_loss
 from rtc_ros.core.delay import DelayForecaster, latency_to_steps
 from rtc_ros.core.ensemble import TemporalEnsembler
 from rtc_ros.core.masks import prefix_weights
-from rtc_ros.core.methods import executor_mode
 from rtc_ros.core.prefix import build_prefix
-from rtc_ros.core.schedule import InfeasibleDelay, check_sim_protocol, execution_horizon
+from rtc_ros.runtime.chunk_store import SwitchStore
+from rtc_ros.runtime.methods import METHOD_TABLE, executor_mode
 
 
 def _chunk(start: float, H: int = 8, M: int = 2) -> np.ndarray:
@@ -29,79 +28,52 @@ def test_build_prefix_holds_last_action_numpy_and_torch():
         build_prefix(prev, 9)
 
 
-def test_chunk_buffer_splices_at_consumed_delay():
-    buf = ChunkBuffer(8, 2)
-    buf.insert(_chunk(0.0), t_obs=0, now=0, seq=0)
-    assert buf.action_at(0)[0] == 0 and buf.action_at(4)[0] == 4
-    # Chunk observed at step 3 arrives at step 5: steps 3, 4 ran from the old chunk.
-    info = buf.insert(_chunk(100.0), t_obs=3, now=5, seq=1, frozen=2)
-    assert info.consumed_delay == 2 and info.takeover_step == 5 and info.frozen == 2
-    assert info.jump == pytest.approx(abs(102 - 5))
-    assert buf.action_at(5)[0] == 102  # index 2 of the new chunk, nothing re-executed or skipped
-    assert buf.action_at(10)[0] == 107
-    assert buf.action_at(11) is None  # exhausted -> the executor holds
-    assert buf.remaining(9)[:, 0].tolist() == [106, 107]
+def test_build_prefix_from_remaining_actions_of_any_length():
+    rem = _chunk(3.0, H=3)  # 3 remaining actions, index 0 = the observation's step
+    y = build_prefix(rem, 0, horizon=8)
+    assert y.shape == (8, 2) and y[:, 0].tolist() == [3, 4, 5, 5, 5, 5, 5, 5]
+    assert build_prefix(_chunk(0.0, H=10), 0, horizon=8)[:, 0].tolist() == list(range(8))
+    with pytest.raises(ValueError):
+        build_prefix(rem[:0], 0, horizon=8)
 
 
-def test_chunk_buffer_copies_out():
-    buf = ChunkBuffer(8, 2)
-    c = _chunk(0.0)
-    buf.insert(c, 0, 0, 0)
-    c[:] = 99
-    a = buf.action_at(1)
+def test_switch_store_indexes_by_step():
+    store = SwitchStore(8)
+    assert store.action(0) is None
+    store.insert(_chunk(100.0), t_obs=3)
+    assert store.action(3)[0] == 100 and store.action(5)[0] == 102 and store.action(10)[0] == 107
+    assert store.action(11) is None and store.action(2) is None  # run out / before the chunk
+    a = store.action(4)
     a[:] = -1
-    assert buf.action_at(1)[0] == 1
+    assert store.action(4)[0] == 101  # copies out
 
 
-@pytest.mark.parametrize(
-    "chunk,t_obs,now,seq,match",
-    [
-        (np.full((8, 2), np.nan), 0, 0, 1, "NaN"),
-        (np.zeros((7, 2)), 0, 0, 1, "shape"),
-        (np.zeros((8, 2)), 0, 8, 1, "stale"),
-        (np.zeros((8, 2)), 5, 4, 1, "ahead"),
-        (np.zeros((8, 2)), 0, 0, 0, "not newer"),
-    ],
-)
-def test_chunk_buffer_rejects(chunk, t_obs, now, seq, match):
-    buf = ChunkBuffer(8, 2)
-    buf.insert(_chunk(0.0), 0, 0, seq=0)
-    with pytest.raises(ChunkRejected, match=match):
-        buf.insert(chunk, t_obs, now, seq)
-    assert buf.action_at(1)[0] == 1  # the old chunk is untouched
-
-
-def test_delay_forecaster_max_of_last_b_excluding_cold_start():
-    f = DelayForecaster(buffer_size=3, initial_delay=2, exclude_first=1)
-    assert f.forecast() == 2
-    f.record(40)  # cold start (compile), dropped
-    f.record(9, warmup=True)
-    assert f.forecast() == 2
-    for d in (3, 5, 4):
-        f.record(d)
-    assert f.forecast() == 5
+def test_delay_queue_is_algorithm_1():
+    """Q = Queue([d_init], maxlen=b); d = max(Q): d_init counts until b delays pushed it out."""
+    f = DelayForecaster(buffer_size=3, initial_delay=7)
+    assert f.forecast() == 7 and f.queue() == [7]
+    f.record(3)
+    assert f.queue() == [7, 3] and f.forecast() == 7  # d_init is still in Q
+    f.record(5)
+    assert f.forecast() == 7
+    f.record(4)
+    assert f.queue() == [3, 5, 4] and f.forecast() == 5  # b = 3 delays: d_init left
     f.record(3)
     f.record(3)
     assert f.forecast() == 4
     f.record(3)
     assert f.forecast() == 3  # forgets: not a running max
+    g = DelayForecaster(buffer_size=3, initial_delay=0)
+    assert g.set_initial_delay(6) and g.queue() == [6]  # warm-up latency replaces d_init ...
+    g.record(2)
+    assert not g.set_initial_delay(9) and g.queue() == [6, 2]  # ... only before any observed delay
     with pytest.raises(ValueError):
         DelayForecaster(buffer_size=0)
-    assert latency_to_steps(0.099, 0.02) == 4 and latency_to_steps(0.1, 0.02) == 5
-
-
-def test_execution_horizon_rule():
-    assert execution_horizon(6, 25, 50) == 25
-    assert execution_horizon(30, 10, 60) == 30
-    with pytest.raises(InfeasibleDelay):
-        execution_horizon(30, 25, 50)
     with pytest.raises(ValueError):
-        execution_horizon(1, 0, 50)
-    check_sim_protocol(2, 3, 8)
-    with pytest.raises(ValueError):
-        check_sim_protocol(3, 2, 8)
-    with pytest.raises(ValueError):
-        check_sim_protocol(3, 6, 8)
+        g.record(-1)
+    # a partly elapsed step still runs from the old chunk: round up
+    assert latency_to_steps(0.099, 0.02) == 5 and latency_to_steps(0.1, 0.02) == 5
+    assert latency_to_steps(0.101, 0.02) == 6 and latency_to_steps(0.0, 0.02) == 0
 
 
 def test_temporal_ensembler_averages_overlapping_predictions():
@@ -127,9 +99,11 @@ def test_temporal_ensembler_averages_overlapping_predictions():
     assert dense.action(3)[0] == pytest.approx(np.mean([1, 2, 3, 4]))
 
 
-def test_executor_modes():
+def test_method_table():
     assert executor_mode("rtc") == "switch" and executor_mode("sync") == "sync"
-    assert executor_mode("te_dense") == "ensemble"
+    assert executor_mode("te_dense") == "ensemble" and METHOD_TABLE["te_dense"].dense
+    assert [m for m, i in METHOD_TABLE.items() if i.uses_prefix] == ["rtc", "rtc_linear", "rtc_hard", "bid"]
+    assert METHOD_TABLE["rtc_linear"].schedule == "linear" and METHOD_TABLE["bid"].schedule == "exp"
     with pytest.raises(ValueError):
         executor_mode("rtc_fast")
 
@@ -150,3 +124,20 @@ def test_bid_prefers_coherent_samples():
     weak = lambda a, obs, tau: -a  # noqa: E731  weak policy: collapses to 0
     out_fc = bid_sample(velocity, torch.zeros(4, 1), prefix, w, 16, 5, weak_velocity=weak, k=3, generator=gen)
     assert (out_fc.mean(dim=(1, 2)) > 0).all()
+
+
+def test_bid_losses_match_hand_computed_values():
+    """The authors' bid_action: backward = sum_h W_h ||a_h - y_h||; forward = (sum_{k,h} ||a_h - a+_{k,h}||
+    - sum_{k,h} ||a_h - a-_{k,h}||) / N."""
+    # B = 1, N = 2, H = 2, M = 2
+    strong = torch.tensor([[[[3.0, 4.0], [0.0, 0.0]], [[0.0, 0.0], [1.0, 0.0]]]])
+    prefix = torch.zeros(1, 2, 2)
+    w = torch.tensor([1.0, 0.5])
+    # sample 0: 1 * ||(3,4)|| + 0.5 * 0 = 5; sample 1: 1 * 0 + 0.5 * ||(1,0)|| = 0.5
+    assert backward_loss(strong, prefix, w).tolist() == [[5.0, 0.5]]
+    pos = strong[:, 1:2]  # K = 1: the better strong sample
+    neg = torch.tensor([[[[0.0, 0.0], [0.0, 2.0]]]])
+    # sample 0: to pos ||(3,4)|| + ||(-1,0)|| = 6, to neg 5 + ||(0,-2)|| = 7 -> (6 - 7) / 2 = -0.5
+    # sample 1: to pos 0 + 0 = 0, to neg 0 + ||(1,-2)|| = sqrt(5) -> -sqrt(5) / 2
+    fl = forward_loss(strong, pos, neg)
+    assert fl[0, 0].item() == pytest.approx(-0.5) and fl[0, 1].item() == pytest.approx(-5 ** 0.5 / 2)

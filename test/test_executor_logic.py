@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rtc_ros.core.executor_logic import (
-    HOLD_STARTUP, HOLD_STARVED, HOLD_SYNC_PAUSE, ExecutorConfig, ExecutorCore, RejectedChunk, clamp_command,
+from rtc_ros.runtime.executor import (
+    HOLD_STARTUP, HOLD_STARVED, HOLD_SYNC_PAUSE, ExecutorConfig, ExecutorCore, ChunkRejected, clamp_command,
 )
-from rtc_ros.core.inference_loop import ExecutorReport, InferenceLoopCore
+from rtc_ros.runtime.contract import ExecutorReport
+from rtc_ros.runtime.inference_loop import InferenceLoopCore
 from rtc_ros.core.stats import RollingStats
 
 H, M = 8, 3
@@ -43,13 +44,13 @@ def test_switch_splice_no_reexecution_no_skip() -> None:
     core.offer_chunk(ramp(100.0), seq=0, t_obs=0)
     ticks = run(core, 3)  # steps 0, 1, 2 -> 100, 101, 102
     assert [t.command[0] for t in ticks] == [100, 101, 102]
-    assert ticks[0].splice is not None and ticks[0].splice.consumed_delay == 0
+    assert ticks[0].splice is not None and ticks[0].splice.consumed == 0
     # a chunk observed at step 1 (values 201.. for steps 1..) arrives now (next step 3): d = 2
-    assert core.offer_chunk(ramp(200.0) + 1.0, seq=1, t_obs=1, frozen=2) == 3
+    assert core.offer_chunk(ramp(200.0) + 1.0, seq=1, t_obs=1, d=2) == 3
     t = core.tick()
     assert t.step == 3 and t.command[0] == 203.0  # index 2 of the new chunk = step 3
     assert t.seq == 1 and t.takeover == 3 and t.consumed == 2
-    assert t.splice.consumed_delay == 2 and t.splice.frozen == 2
+    assert t.splice.consumed == 2 and t.splice.d == 2
     assert t.splice.jump == pytest.approx(100.0)  # old chunk would have commanded 103
     steps = [core.tick().command[0] for _ in range(4)]
     assert steps == [204, 205, 206, 207]  # contiguous: nothing re-executed or skipped
@@ -89,15 +90,33 @@ def test_rejections(chunk, seq, t_obs, reason) -> None:
     core = make()
     core.offer_chunk(ramp(0.0), seq=0, t_obs=0)
     run(core, H + 1)  # now = H + 1, chunk observed at 1 has nothing left
-    with pytest.raises(RejectedChunk) as exc:
+    with pytest.raises(ChunkRejected) as exc:
         core.offer_chunk(chunk, seq=seq, t_obs=t_obs)
-    assert exc.value.reason == reason
+    assert exc.value.reason == reason and exc.value.seq == seq
     assert core.stats.rejects_by_reason[reason] == 1
-    assert core.tick().hold  # the rejected chunk was not executed
+    t = core.tick()
+    assert t.hold  # the rejected chunk was not executed
+    assert (t.rejected_seq, t.rejected_reason) == (seq, reason)  # and the report says so
+
+
+@pytest.mark.parametrize("kw,age,match", [
+    (dict(d=H + 1), 0.0, "d=9"),
+    (dict(s=H + 1), 0.0, "s=9"),
+    (dict(), None, "no observation stamp"),
+    (dict(), 1.5, "1.500s old"),
+    (dict(), -3600.0, "in the future"),
+])
+def test_metadata_and_age_rejections(kw, age, match) -> None:
+    core = ExecutorCore(ExecutorConfig(horizon=H, action_dim=M), max_chunk_age=1.0)
+    core.set_measured_position(np.zeros(M))
+    with pytest.raises(ChunkRejected, match=match):
+        core.offer_chunk(ramp(0.0), seq=3, t_obs=0, obs_age_s=age, **kw)
+    core.max_chunk_age = 0.0  # writable at run time: off
+    core.offer_chunk(ramp(0.0), seq=4, t_obs=0, obs_age_s=None)
 
 
 def test_sync_pauses_and_restarts_at_index_zero() -> None:
-    core = make("sync", pause_after=3)
+    core = make("sync", s=3)
     assert core.offer_chunk(ramp(10.0), seq=0, t_obs=0) == 0
     ticks = run(core, 5)
     assert [t.command[0] for t in ticks[:3]] == [10, 11, 12]
@@ -105,12 +124,13 @@ def test_sync_pauses_and_restarts_at_index_zero() -> None:
     # chunk observed at step 3 (the pause) arrives at step 5: starts at its index 0
     core.offer_chunk(ramp(50.0), seq=1, t_obs=3)
     t = core.tick()
-    assert t.command[0] == 50 and t.takeover == 5 and t.consumed == 0 and t.splice.seq == 1
-    assert core.stats.delay_seen.last() == 2
+    # consumed = takeover - t_obs: the delay the robot waited through; the chunk's index 0 is at takeover
+    assert t.command[0] == 50 and t.takeover == 5 and t.consumed == 2 and t.splice.seq == 1
+    assert core.stats.consumed.last() == 2
 
 
 def test_sync_early_chunk_waits_for_s_actions() -> None:
-    core = make("sync", pause_after=3)
+    core = make("sync", s=3)
     core.offer_chunk(ramp(10.0), seq=0, t_obs=0)
     core.tick()
     assert core.offer_chunk(ramp(50.0), seq=1, t_obs=1) == 3
@@ -130,12 +150,12 @@ def test_ensemble_averages_overlapping_predictions() -> None:
 
 
 def test_config_validation() -> None:
-    with pytest.raises(ValueError, match="lower limit"):
+    with pytest.raises(ValueError, match="lower"):
         ExecutorConfig(horizon=H, action_dim=2, lower=[1, 0], upper=[0, 1])
     with pytest.raises(ValueError, match="max_step"):
         ExecutorConfig(horizon=H, action_dim=2, max_step=0.0)
-    with pytest.raises(ValueError, match="pause_after"):
-        ExecutorConfig(horizon=H, action_dim=2, mode="sync", pause_after=H + 1)
+    with pytest.raises(ValueError, match="s must be"):
+        ExecutorConfig(horizon=H, action_dim=2, mode="sync", s=H + 1)
     with pytest.raises(ValueError, match="2 values"):
         ExecutorConfig(horizon=H, action_dim=2, lower=[0, 0, 0])
 
@@ -167,7 +187,7 @@ def test_loop_first_chunk_then_trigger_at_s_min() -> None:
     assert loop.plan() is None  # waiting for the takeover
     # the executor took over at step 7, consuming d = 2 (index 2 = step 7)
     assert loop.on_executor_report(report(7, 0, 7, 2)) == 2
-    assert loop.forecaster.forecast() == 2
+    assert loop.queue.forecast() == 2
     assert loop.plan() is None  # next index 3 < s_min
     loop.on_executor_report(report(8, 0, 7, 2))
     p2 = loop.plan()
@@ -216,11 +236,12 @@ def test_loop_ack_timeout_seq_and_infeasible_delay() -> None:
     loop2.on_executor_report(report(1, 0, 1, 0))
     loop2.on_executor_report(report(2, 0, 1, 0))
     q2 = loop2.plan()
-    assert q2.s == 2 and q2.d_raw == 0  # delay 0 was observed, forgetting the initial 7
+    # Algorithm 1: Q = [d_init = 7, 0]; d_init counts until b = 3 delays have been observed
+    assert q2.s == 2 and q2.d_raw == 7 and q2.d == H - 2 and loop2.infeasible == 1
     loop3 = InferenceLoopCore(horizon=H, s_min=5, buffer_size=3, method="rtc", initial_delay=7)
     loop3.on_executor_report(report(0))
     r = loop3.plan()
     loop3.on_published(r, ramp(0.0))
     assert loop3.on_executor_report(report(7, 0, 7, 6)) == 6  # a late chunk: d = 6 consumed
     r2 = loop3.plan()
-    assert r2.s == 7 and r2.d_raw == 6 and r2.d == 1 and loop3.infeasible == 1  # clamped to H - s
+    assert r2.s == 7 and r2.d_raw == 7 and r2.d == 1 and loop3.infeasible == 1  # clamped to H - s

@@ -56,7 +56,7 @@ def test_demo_bags_round_trip(tmp_path: Path) -> None:
 
 
 def test_shipped_policy_spec_and_sampling() -> None:
-    from rtc_ros.policies.inference import ChunkGenerator, GeneratorConfig
+    from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
     from rtc_ros.policies.observation import ObservationBuilder
     from rtc_ros.policies.spec import load_policy
 
@@ -89,7 +89,7 @@ def test_shipped_policy_spec_and_sampling() -> None:
 def test_shipped_policy_closed_loop_offline() -> None:
     """The trained policy solves the task without ROS (synchronous chunks, s = 25): it must make progress."""
     from rtc_ros.sim.camera import CameraRenderer
-    from rtc_ros.policies.inference import ChunkGenerator, GeneratorConfig
+    from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
     from rtc_ros.policies.observation import ObservationBuilder
     from rtc_ros.policies.spec import load_policy
     from rtc_ros.sim import BimanualSim

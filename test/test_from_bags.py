@@ -62,7 +62,7 @@ def test_dataset_errors(demos: Path) -> None:
 
 def test_cli_trains_and_spec_loads(demos: Path, tmp_path: Path) -> None:
     from rtc_ros.policies.from_bags import main
-    from rtc_ros.policies.inference import ChunkGenerator, GeneratorConfig
+    from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
     from rtc_ros.policies.spec import load_policy
 
     out = tmp_path / "policy"
@@ -102,7 +102,7 @@ def test_cli_trains_and_spec_loads(demos: Path, tmp_path: Path) -> None:
 def test_training_learns(demos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Loss falls and sampled chunks land near the demonstrated commands (not a shape-only check)."""
     from rtc_ros.policies.from_bags import main
-    from rtc_ros.policies.inference import ChunkGenerator, GeneratorConfig
+    from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
     from rtc_ros.policies.spec import load_policy
 
     out = tmp_path / "p"

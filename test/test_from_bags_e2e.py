@@ -26,7 +26,7 @@ from sensor_msgs.msg import Image, JointState  # noqa: E402
 from std_msgs.msg import Float64MultiArray, String  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
-from rtc_ros.nodes.contract import ChunkMeta  # noqa: E402
+from rtc_ros.runtime.contract import ChunkMeta  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

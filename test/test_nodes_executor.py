@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from rtc_ros.nodes.contract import ChunkMeta
+from rtc_ros.runtime.contract import ChunkMeta
 from test_nodes_harness import JOINTS, Harness, write_params
 
 EXECUTOR = "rtc_ros.nodes.chunk_executor"
@@ -116,4 +116,5 @@ def test_executor_sync_pause(start_node, tmp_path) -> None:
     assert [round(r.position[0] * 100) for r in ran] == list(range(10))  # exactly s actions, then pause
     assert all(np.allclose(r.position, 0.09) for r in first if r.st.hold)
     second = [r for r in h.snapshot_states() if r.st.seq == 1]
-    assert second[0].st.consumed == 0 and np.allclose(second[0].position, 5.0)  # restarts at index 0
+    # restarts at index 0; consumed = takeover - t_obs, the delay the robot waited through
+    assert second[0].st.consumed == second[0].st.takeover - (k - 3) and np.allclose(second[0].position, 5.0)

@@ -24,7 +24,7 @@ from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
 from rtc_ros.nodes import conversions as conv
-from rtc_ros.nodes.contract import ChunkMeta, ExecutorState
+from rtc_ros.runtime.contract import ChunkMeta, ExecutorReport
 
 RELIABLE = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 JOINTS = [f"{arm}_{j}" for arm in ("left", "right") for j in
@@ -49,7 +49,7 @@ def write_params(path: Path, executor: dict | None = None, inference: dict | Non
 @dataclass
 class StateRec:
     t: float
-    st: ExecutorState
+    st: ExecutorReport
     position: np.ndarray
 
 
@@ -106,7 +106,7 @@ class Harness:
             self.cam_pub.publish(conv.rgb_to_image(img, stamp))
 
     def _on_state(self, msg: JointState) -> None:
-        rec = StateRec(time.monotonic(), ExecutorState.decode(msg.header.frame_id), np.array(msg.position))
+        rec = StateRec(time.monotonic(), ExecutorReport.decode(msg.header.frame_id), np.array(msg.position))
         with self.lock:
             self.states.append(rec)
 

@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from rtc_ros.policies.base import Normalizer
-from rtc_ros.policies.inference import ChunkGenerator, GeneratorConfig, pad_hold
+from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
 from rtc_ros.policies.mixer import MixerConfig, MLPMixerPolicy, bimanual_h50, mixer_h8
 from rtc_ros.policies.spec import PolicySpecError, load_policy, save_policy
 from rtc_ros.policies.train import TrainConfig, train_flow_policy
@@ -95,7 +95,6 @@ def test_chunk_generator_validates_inputs(tmp_path):
         GeneratorConfig(beta=0.0)
     bid = ChunkGenerator(pol, GeneratorConfig(method="bid", bid_samples=4, bid_k=2))
     assert bid.generate(np.zeros(3), np.ones((5, 2)), d=2, s=2).shape == (8, 2)
-    assert pad_hold(np.arange(3.0)[:, None], 5)[:, 0].tolist() == [0, 1, 2, 2, 2]
 
 
 def test_training_reduces_flow_matching_loss():

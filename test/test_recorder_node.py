@@ -24,7 +24,7 @@ from sensor_msgs.msg import Image, JointState  # noqa: E402
 from std_msgs.msg import Float64MultiArray, Int32, String  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E402
 
-from rtc_ros.nodes.contract import ChunkMeta  # noqa: E402
+from rtc_ros.runtime.contract import ChunkMeta  # noqa: E402
 
 @pytest.fixture
 def ros(ros_env: dict[str, str]) -> Any:

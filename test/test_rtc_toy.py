@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from rtc_ros.policies.inference import ChunkGenerator, GeneratorConfig
+from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
 from rtc_ros.policies.spec import load_policy
 from rtc_ros.policies.toy import chunk_mode, expert_chunk, train_toy_policy
 

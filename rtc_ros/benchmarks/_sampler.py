@@ -1,39 +1,27 @@
-"""Batched chunk sources for the delay benchmark: one per method, on top of :mod:`rtc_ros.core`.
+"""Sampling settings of the Figure 5 harness, and the one chunk generator built from them.
 
-:class:`rtc_ros.policies.inference.ChunkGenerator` serves one observation at a time (the ROS
-node); the benchmark needs thousands of environments per call, so this module does the same thing
-batched: normalise observations and the previous chunk, call the core sampler for the method, and
-de-normalise. All the RTC / BID mathematics lives in ``rtc_ros.core`` (masks, prefix, guidance,
-sampling, bid) -- nothing is re-implemented here.
+The harness samples through :class:`rtc_ros.runtime.generator.ChunkGenerator`, the same generator
+``policy_inference`` runs on the robot (one method table, one prefix builder, the same BID
+settings); this module only holds the sweep-wide settings and builds a generator per method.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
-from typing import Callable
 
-import torch
-
-from rtc_ros.core.bid import bid_sample
-from rtc_ros.core.masks import prefix_weights
-from rtc_ros.core.sampling import sample_guided, sample_plain
 from rtc_ros.policies.spec import LoadedPolicy
+from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
+from rtc_ros.runtime.methods import check_method
 
-log = logging.getLogger(__name__)
-
-#: methods of the simulated benchmark and the prefix-weight schedule of the guided ones
-BENCH_METHODS: tuple[str, ...] = ("rtc", "rtc_linear", "rtc_hard", "naive", "bid", "te")
-GUIDED: dict[str, str] = {"rtc": "exp", "rtc_linear": "linear", "rtc_hard": "hard"}
-
-#: ``source(obs (b,O) raw, prev (b,H,M) raw with index 0 = now, noise (b,H,M)) -> (b,H,M) raw``
-ChunkFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+#: methods of the simulated benchmark (names of :mod:`rtc_ros.runtime.methods`; ``te_sparse``: a
+#: chunk every ``s`` steps, averaged over the ones that have arrived, was called ``te`` before)
+BENCH_METHODS: tuple[str, ...] = ("rtc", "rtc_linear", "rtc_hard", "naive", "bid", "te_sparse")
 
 
 def check_bench_method(method: str) -> str:
     if method not in BENCH_METHODS:
         raise ValueError(f"unknown benchmark method {method!r}; expected one of {BENCH_METHODS}")
-    return method
+    return check_method(method)
 
 
 @dataclass(frozen=True)
@@ -54,86 +42,9 @@ class SamplerConfig:
     bid_k: int = 3
     compile_methods: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
-        if self.n_steps < 1:
-            raise ValueError(f"n_steps must be >= 1, got {self.n_steps}")
-        if not self.beta > 0:
-            raise ValueError(f"beta must be > 0, got {self.beta}")
-        if self.bid_samples < 1 or not 1 <= self.bid_k <= self.bid_samples:
-            raise ValueError(f"need bid_samples >= 1 and 1 <= bid_k <= bid_samples, got {self.bid_samples}, {self.bid_k}")
-
-
-class BatchedPolicy:
-    """A loaded policy (and optional BID weak policy) sampled in batches, in raw units.
-
-    ``compile``: wrap the networks in ``torch.compile`` (see :class:`SamplerConfig`).
-    """
-
-    def __init__(self, policy: LoadedPolicy, weak: LoadedPolicy | None, config: SamplerConfig,
-                 compile: bool = False) -> None:
-        self.policy, self.weak, self.config, self.compile = policy, weak, config, compile
-        norm = policy.normalizer
-        self.horizon, self.action_dim = policy.horizon, policy.action_dim
-        self._o_mean = torch.as_tensor(norm.obs_mean)
-        self._o_std = torch.as_tensor(norm.obs_std)
-        self._a_mean = torch.as_tensor(norm.action_mean)
-        self._a_std = torch.as_tensor(norm.action_std)
-        self.velocity = self._maybe_compile(policy.model)
-        self.weak_velocity = self._maybe_compile(weak.model) if weak is not None else None
-
-    def _maybe_compile(self, model: torch.nn.Module) -> Callable[..., torch.Tensor]:
-        if not self.compile:
-            return model
-        import torch._dynamo
-
-        torch._dynamo.config.suppress_errors = True  # fall back to eager rather than crash a sweep
-        # RTC calls the network with grad on (VJP) and the first chunk with grad off, and the batch
-        # shrinks as episodes end: each is a recompile; the default limit (8) then silently falls
-        # back to eager for the rest of the process
-        for name in ("recompile_limit", "cache_size_limit"):
-            if hasattr(torch._dynamo.config, name):
-                setattr(torch._dynamo.config, name, 64)
-        return torch.compile(model, dynamic=True)
-
-    def norm_obs(self, obs: torch.Tensor) -> torch.Tensor:
-        return (obs.float() - self._o_mean) / self._o_std
-
-    def norm_actions(self, a: torch.Tensor) -> torch.Tensor:
-        return (a.float() - self._a_mean) / self._a_std
-
-    def denorm_actions(self, a: torch.Tensor) -> torch.Tensor:
-        return a * self._a_std + self._a_mean
-
-    def source(self, method: str, d: int, s: int, generator: torch.Generator | None = None) -> ChunkFn:
-        """The chunk function of ``method`` for delay ``d`` and execution horizon ``s``."""
+    def generator(self, method: str, policy: LoadedPolicy, weak: LoadedPolicy | None) -> ChunkGenerator:
+        """The chunk generator of ``method`` with these settings."""
         check_bench_method(method)
-        cfg = self.config
-        H = self.horizon
-        if method in GUIDED:
-            weights = prefix_weights(H, d, s, GUIDED[method])
-
-            def guided(obs: torch.Tensor, prev: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-                with torch.no_grad():
-                    out = sample_guided(self.velocity, self.norm_obs(obs), noise, self.norm_actions(prev), weights,
-                                        cfg.beta, cfg.n_steps, "exact")
-                return self.denorm_actions(out)
-
-            return guided
-        if method == "bid":
-            weights = prefix_weights(H, d, s, "exp")
-
-            def bid(obs: torch.Tensor, prev: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-                del noise  # BID draws its N candidates from ``generator``
-                with torch.no_grad():
-                    out = bid_sample(self.velocity, self.norm_obs(obs), self.norm_actions(prev), weights,
-                                     cfg.bid_samples, cfg.n_steps, self.weak_velocity, cfg.bid_k, generator)
-                return self.denorm_actions(out)
-
-            return bid
-        return self.plain  # naive, te
-
-    def plain(self, obs: torch.Tensor, prev: torch.Tensor | None, noise: torch.Tensor) -> torch.Tensor:
-        """Unguided chunk ``(b,H,M)`` (``prev`` ignored)."""
-        del prev
-        with torch.no_grad():
-            return self.denorm_actions(sample_plain(self.velocity, self.norm_obs(obs), noise, self.config.n_steps))
+        cfg = GeneratorConfig(method=method, beta=self.beta, n_steps=self.n_steps, bid_samples=self.bid_samples,
+                              bid_k=self.bid_k, compile=method in self.compile_methods)
+        return ChunkGenerator(policy, cfg, weak if method == "bid" else None)

@@ -33,7 +33,7 @@ import torch
 from tqdm.auto import tqdm
 
 from rtc_ros.benchmarks._policies import QUICK_RECIPE, PolicyRecipe, get_task_policies
-from rtc_ros.benchmarks._sampler import BENCH_METHODS, BatchedPolicy, SamplerConfig, check_bench_method
+from rtc_ros.benchmarks._sampler import BENCH_METHODS, SamplerConfig, check_bench_method
 from rtc_ros.benchmarks.protocol import DelayConfig, pooled_wilson, run_delayed, wilson_interval
 from rtc_ros.benchmarks.tasks import EVAL_NOISE_STD, TASK_NAMES, check_task, make_task, run_expert
 
@@ -110,8 +110,7 @@ def _run_job(task: str, method: str, cfg: SweepConfig, cache: str, position: int
     """Worker: all sweep points of one (task, method). Returns CSV rows."""
     torch.set_num_threads(1)
     strong, weak, _ = get_task_policies(task, Path(cache), cfg.recipe, progress=False)
-    bp = BatchedPolicy(strong, weak if method == "bid" else None, cfg.sampler,
-                       compile=method in cfg.sampler.compile_methods)
+    gen_m = cfg.sampler.generator(method, strong, weak)
     rows = []
     points = cfg.points()
     bar = tqdm(points, desc=f"{task}:{method}", position=position, leave=False, mininterval=2.0,
@@ -128,8 +127,8 @@ def _run_job(task: str, method: str, cfg: SweepConfig, cache: str, position: int
         env = make_task(task, n)
         seed = cfg.seed + 1000 * TASK_NAMES.index(task)
         gen = torch.Generator().manual_seed(seed + 3)
-        res = run_delayed(env, bp.source(method, d, s, gen), bp.plain, DelayConfig(H, d, s), env.spec.act_dim,
-                          seed, cfg.noise_std, ensemble=(method == "te"))
+        res = run_delayed(env, gen_m.chunk_fn(d, s, gen), gen_m.plain_fn, DelayConfig(H, d, s), env.spec.act_dim,
+                          seed, cfg.noise_std, ensemble=(method == "te_sparse"))
         k = int(res.success.sum())
         lo, hi = wilson_interval(k, n)
         rows.append(dict(sweep=sweep, task=task, method=method, d=d, s=s, rollouts=n, successes=k,
@@ -155,7 +154,7 @@ def _prepare_task(task: str, cfg: SweepConfig, cache: str, position: int = 0) ->
 
 def _cost(cfg: SweepConfig, method: str) -> float:
     """Rough relative cost of a (task, method) job, for longest-first scheduling."""
-    per_row = {"bid": 2.0 * cfg.sampler.bid_samples, "te": 1.0, "naive": 1.0}.get(method, 3.0)
+    per_row = {"bid": 2.0 * cfg.sampler.bid_samples, "te_sparse": 1.0, "naive": 1.0}.get(method, 3.0)
     return per_row * sum(cfg.n_envs(sw, method) / max(s, 1) for sw, _, s in cfg.points())
 
 
@@ -236,7 +235,7 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
 
 _STYLE = {"rtc": ("RTC (ours, exp)", "C3", "o"), "rtc_linear": ("RTC linear", "C1", "v"),
           "rtc_hard": ("RTC hard mask", "C5", "^"), "naive": ("Naive async", "C0", "s"),
-          "bid": ("BID (N=32, K=3)", "C2", "D"), "te": ("Temporal ensembling", "C4", "x")}
+          "bid": ("BID (N=32, K=3)", "C2", "D"), "te_sparse": ("Temporal ensembling", "C4", "x")}
 
 
 def plot_figure5(rows: list[dict[str, Any]], cfg: SweepConfig, out_dir: Path) -> list[Path]:

@@ -100,7 +100,7 @@ def run(duration: float, loop_mode: str, verbose: bool, rt_priority: int = 0, ni
     from sensor_msgs.msg import Image, JointState
 
     from rtc_ros.nodes import conversions as conv
-    from rtc_ros.nodes.contract import ExecutorState
+    from rtc_ros.runtime.contract import ExecutorReport
 
     env = dict(os.environ, ROS_DOMAIN_ID=str(random.SystemRandom().randint(1, 100)),
                ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -126,7 +126,7 @@ def run(duration: float, loop_mode: str, verbose: bool, rt_priority: int = 0, ni
 
     def on_state(msg: JointState) -> None:
         if recording.is_set():
-            st = ExecutorState.decode(msg.header.frame_id)
+            st = ExecutorReport.decode(msg.header.frame_id)
             with lock:
                 stamps.append((st.step, conv.stamp_to_ns(msg.header.stamp)))
 
@@ -209,7 +209,7 @@ def run(duration: float, loop_mode: str, verbose: bool, rt_priority: int = 0, ni
         "model_ms_p50": float(inf.get("model_ms_p50", "nan")),
         "latency_ms_p50": float(inf.get("latency_ms_p50", "nan")),
         "chunks_published": int(inf.get("chunks_published", "0")),
-        "d_consumed_p50": float(inf.get("d_consumed_p50", "nan")),
+        "consumed_p50": float(inf.get("consumed_p50", "nan")),
         "executor_holds": int(exd.get("holds", "0")),
         "executor_overruns": int(exd.get("overruns", "0")),
         "load_avg_1min": round(load, 2),

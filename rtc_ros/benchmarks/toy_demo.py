@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rtc_ros.policies.inference import ChunkGenerator, GeneratorConfig
+from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
 from rtc_ros.policies.spec import load_policy
 from rtc_ros.policies.toy import SPEED, train_toy_policy
 

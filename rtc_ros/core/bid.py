@@ -1,13 +1,15 @@
-"""Bidirectional decoding (BID, Liu et al. 2024) as a baseline for RTC.
+"""Bidirectional decoding (BID, Liu et al. 2024) as a baseline for RTC, as in the authors' code.
 
 Sample ``N`` chunks from the strong policy and pick, per batch element, the one minimising
-``backward + forward``:
+``backward + forward`` (the reading of the RTC authors' reference implementation, ``bid_action``):
 
-* backward coherence: ``sum_i W_i ||a_i - y_i||^2`` -- weighted L2 to the previous chunk's
-  remaining actions ``Y`` with the same prefix weights RTC uses;
-* forward contrast (optional, needs a weak policy): mean L2 distance to the ``K`` best strong
-  samples minus mean L2 distance to the ``K`` best weak samples, "best" meaning lowest backward
-  loss (our reading of the paper's positive/negative sets; stated here so it can be changed).
+* backward coherence: ``sum_h W_h ||a_h - y_h||_2`` -- per-step L2 distance to the previous chunk's
+  remaining actions ``Y``, weighted by the same exponential prefix weights RTC uses;
+* forward contrast (with a weak policy): ``(sum_{k,h} ||a_h - a+_{k,h}|| - sum_{k,h} ||a_h - a-_{k,h}||) / N``
+  where ``a+`` are the ``K`` strong samples and ``a-`` the ``K`` weak samples with the lowest
+  backward loss. The weak samples start from the same noise as the strong ones (as in that code).
+
+Shapes: observations ``(B, ...)``, chunks ``(B, H, M)``, candidates ``(B, N, H, M)``, losses ``(B, N)``.
 """
 
 from __future__ import annotations
@@ -18,23 +20,20 @@ from rtc_ros.core.guidance import VelocityFn
 from rtc_ros.core.sampling import sample_plain
 
 
-def _repeat_obs(obs: torch.Tensor, n: int) -> torch.Tensor:
-    """``(B, ...) -> (B * n, ...)`` with each row repeated n times consecutively."""
-    return obs.repeat_interleave(n, dim=0)
-
-
-def _backward_loss(samples: torch.Tensor, prefix: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """``samples (B, N, H, M)``, ``prefix (B, H, M)``, ``weights (H,)|(B, H)`` -> ``(B, N)``."""
+def backward_loss(samples: torch.Tensor, prefix: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``sum_h W_h ||a_h - y_h||``: ``samples (B, N, H, M)``, ``prefix (B, H, M)``, ``weights (H,)|(B, H)`` -> ``(B, N)``."""
     w = weights.to(samples)
     w = w[None, None, :] if w.ndim == 1 else w[:, None, :]
-    sq = ((samples - prefix[:, None]) ** 2).sum(-1)  # (B, N, H)
-    return (w * sq).sum(-1)
+    err = (samples - prefix[:, None]).norm(dim=-1)  # (B, N, H)
+    return (w * err).sum(-1)
 
 
-def _mean_dist(samples: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
-    """Mean L2 distance of each sample to each ref chunk: ``(B, N, H, M), (B, K, H, M) -> (B, N)``."""
-    diff = samples[:, :, None] - refs[:, None]  # (B, N, K, H, M)
-    return diff.flatten(3).norm(dim=-1).mean(-1)
+def forward_loss(strong: torch.Tensor, positives: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
+    """Forward contrast ``(B, N)`` of ``strong (B, N, H, M)`` against ``positives``/``negatives (B, K, H, M)``."""
+    n = strong.shape[1]
+    pos = (strong[:, :, None] - positives[:, None]).norm(dim=-1).sum(dim=(2, 3))  # (B, N)
+    neg = (strong[:, :, None] - negatives[:, None]).norm(dim=-1).sum(dim=(2, 3))
+    return (pos - neg) / n
 
 
 def bid_sample(
@@ -60,7 +59,7 @@ def bid_sample(
         n_samples: N candidates per element (paper: 32).
         n_steps: Euler steps per sample.
         weak_velocity: weak policy (e.g. an early checkpoint) for forward contrast; ``None``
-            disables forward contrast.
+            disables forward contrast (rejection sampling on backward coherence).
         k: size of the positive/negative sets (paper: 3), ``k <= n_samples``.
         generator: torch RNG for the candidate noise.
         chunk_shape: ``(H, M)``; needed only when ``prefix`` is ``None``.
@@ -81,22 +80,21 @@ def bid_sample(
     else:
         raise ValueError("chunk_shape is required when prefix is None")
     batch = obs.shape[0]
-    obs_rep = _repeat_obs(obs, n_samples)
+    obs_rep = obs.repeat_interleave(n_samples, dim=0)
     shape = (batch * n_samples, horizon, dim)
     device = obs.device
-    noise = torch.randn(shape, generator=generator, device=device, dtype=torch.float32)
+    noise = torch.randn(shape, generator=generator, dtype=torch.float32).to(device)
     strong = sample_plain(velocity, obs_rep, noise, n_steps).view(batch, n_samples, horizon, dim)
     if prefix is not None:
-        loss = _backward_loss(strong, prefix, weights)
+        loss = backward_loss(strong, prefix, weights)
     else:
         loss = torch.zeros(batch, n_samples, device=device)
     if weak_velocity is not None:
-        noise_w = torch.randn(shape, generator=generator, device=device, dtype=torch.float32)
-        weak = sample_plain(weak_velocity, obs_rep, noise_w, n_steps).view(batch, n_samples, horizon, dim)
-        weak_loss = _backward_loss(weak, prefix, weights) if prefix is not None else torch.zeros_like(loss)
+        weak = sample_plain(weak_velocity, obs_rep, noise, n_steps).view(batch, n_samples, horizon, dim)
+        weak_loss = backward_loss(weak, prefix, weights) if prefix is not None else torch.zeros_like(loss)
         pos_idx = loss.topk(k, dim=1, largest=False).indices
         neg_idx = weak_loss.topk(k, dim=1, largest=False).indices
         gather = lambda x, i: x.gather(1, i[:, :, None, None].expand(-1, -1, horizon, dim))  # noqa: E731
-        loss = loss + _mean_dist(strong, gather(strong, pos_idx)) - _mean_dist(strong, gather(weak, neg_idx))
+        loss = loss + forward_loss(strong, gather(strong, pos_idx), gather(weak, neg_idx))
     best = loss.argmin(dim=1)
     return strong[torch.arange(batch, device=device), best]

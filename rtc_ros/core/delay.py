@@ -1,4 +1,4 @@
-"""Inference-delay forecast (Algorithm 1): max over a buffer Q of the last b observed delays."""
+"""Inference-delay forecast of Algorithm 1: ``Q = Queue([d_init], maxlen=b)``, ``d = max(Q)``."""
 
 from __future__ import annotations
 
@@ -8,54 +8,64 @@ from collections import deque
 
 
 def latency_to_steps(latency_s: float, dt: float) -> int:
-    """``d = floor(delta / dt)`` -- wall time of one inference in controller steps (>= 0)."""
+    """``d = ceil(delta / dt)`` -- controller steps that pass during one inference of ``delta`` s.
+
+    A step that starts while the model is still running executes from the old chunk, so a partial
+    step counts (rounding down would freeze too few actions).
+    """
     if dt <= 0:
         raise ValueError(f"dt must be > 0, got {dt}")
     if not math.isfinite(latency_s) or latency_s < 0:
         raise ValueError(f"latency must be finite and >= 0, got {latency_s}")
-    return int(math.floor(latency_s / dt + 1e-9))
+    return int(math.ceil(latency_s / dt - 1e-9))
 
 
 class DelayForecaster:
-    """Forecast d as the max of the last ``b`` delays; cold-start samples are excluded.
+    """Algorithm 1's delay queue, exactly: ``Q`` starts as ``[d_init]``, keeps the last ``b``
+    entries, and the forecast is ``max(Q)``; ``d_init`` leaves ``Q`` only after ``b`` observed delays.
 
     Args:
-        buffer_size: b >= 1 (paper: 10). A running max that never forgets would let one slow
-            compile or cold start inflate d forever; the buffer forgets after b samples.
-        initial_delay: the forecast before any delay has been observed.
-        exclude_first: how many of the first recorded samples to drop as cold start (in addition
-            to samples recorded with ``warmup=True``).
+        buffer_size: b >= 1 (paper: 10).
+        initial_delay: ``d_init >= 0``, e.g. the warm-up latency in steps.
+
+    Thread-safe.
     """
 
-    def __init__(self, buffer_size: int = 10, initial_delay: int = 0, exclude_first: int = 0) -> None:
+    def __init__(self, buffer_size: int = 10, initial_delay: int = 0) -> None:
         if buffer_size < 1:
             raise ValueError(f"buffer_size (b) must be >= 1, got {buffer_size}")
         if initial_delay < 0:
-            raise ValueError(f"initial_delay must be >= 0, got {initial_delay}")
-        if exclude_first < 0:
-            raise ValueError(f"exclude_first must be >= 0, got {exclude_first}")
-        self._q: deque[int] = deque(maxlen=buffer_size)
-        self._initial = initial_delay
-        self._to_skip = exclude_first
+            raise ValueError(f"initial_delay (d_init) must be >= 0, got {initial_delay}")
+        self.buffer_size = buffer_size
+        self._q: deque[int] = deque([int(initial_delay)], maxlen=buffer_size)
+        self._observed = 0
         self._lock = threading.Lock()
 
-    def record(self, delay_steps: int, warmup: bool = False) -> None:
-        """Record an observed delay (in steps); ``warmup=True`` samples are ignored."""
+    def set_initial_delay(self, d_init: int) -> bool:
+        """Replace ``d_init`` while no delay has been observed yet (e.g. after warm-up, whose own
+        latencies never enter Q). Returns True if it was replaced."""
+        if d_init < 0:
+            raise ValueError(f"initial_delay (d_init) must be >= 0, got {d_init}")
+        with self._lock:
+            if self._observed:
+                return False
+            self._q = deque([int(d_init)], maxlen=self.buffer_size)
+            return True
+
+    def record(self, delay_steps: int) -> None:
+        """Enqueue an observed delay (steps, >= 0)."""
         if delay_steps < 0:
             raise ValueError(f"delay must be >= 0 steps, got {delay_steps}")
         with self._lock:
-            if warmup:
-                return
-            if self._to_skip > 0:
-                self._to_skip -= 1
-                return
             self._q.append(int(delay_steps))
+            self._observed += 1
 
     def forecast(self) -> int:
-        """max(Q), or the initial delay while Q is empty."""
+        """``max(Q)``."""
         with self._lock:
-            return max(self._q) if self._q else self._initial
+            return max(self._q)
 
-    def samples(self) -> list[int]:
+    def queue(self) -> list[int]:
+        """The entries of Q, oldest first (``d_init`` first until ``b`` delays were observed)."""
         with self._lock:
             return list(self._q)

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from rtc_ros.core.methods import METHODS
+from rtc_ros.runtime.methods import METHODS
 from rtc_ros.nodes.params import ROLE_EXECUTOR, ROLE_INFERENCE, ParameterError, load_params_file, validate
 
 NODES = {"executor": ("chunk_executor", "rtc_ros.nodes.chunk_executor", ROLE_EXECUTOR),

@@ -4,7 +4,7 @@ Subscribes ``rtc/chunk`` (chunks, reliable) and ``joint_states`` (measured posit
 used only as the hold position before the first command); every tick publishes one clamped joint
 command per arm (``float64_multi_array`` / single-point ``joint_trajectory`` / ``joint_state``,
 reliable) and ``rtc/executor_state``; ``/diagnostics`` once per ``diagnostics_period``. All logic
-is in :class:`rtc_ros.core.executor_logic.ExecutorCore`.
+is in :class:`rtc_ros.runtime.executor.ExecutorCore` (GETACTION, the one chunk validator).
 
 Run: ``python -m rtc_ros.nodes.chunk_executor --ros-args --params-file config/bimanual.yaml``.
 """
@@ -27,10 +27,10 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
-from rtc_ros.core.executor_logic import (
-    HOLD_STARTUP, HOLD_SYNC_PAUSE, ExecutorConfig, ExecutorCore, RejectedChunk, Tick,
+from rtc_ros.runtime.executor import (
+    HOLD_STARTUP, HOLD_SYNC_PAUSE, ChunkRejected, ExecutorConfig, ExecutorCore, Tick,
 )
-from rtc_ros.core.methods import executor_mode
+from rtc_ros.runtime.methods import executor_mode
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.params import ROLE_EXECUTOR, ParameterError, declare_and_validate
 from rtc_ros.nodes.common import Throttle, diagnostic_array
@@ -50,9 +50,9 @@ class ChunkExecutorNode(Node):
         self.core = ExecutorCore(ExecutorConfig(
             horizon=p.horizon, action_dim=len(self.names), mode=executor_mode(p.method),
             lower=np.concatenate([a.lower for a in p.arms]), upper=np.concatenate([a.upper for a in p.arms]),
-            max_step=np.concatenate([a.max_step for a in p.arms]), pause_after=p.s_min,
+            max_step=np.concatenate([a.max_step for a in p.arms]), s=p.s_min,
             ensemble_decay=p.ensemble_decay,
-        ))
+        ), max_chunk_age=float(p.max_chunk_age))
         self._reader = conv.JointStateReader(self.names)
         self._order_cache: dict = {}
         self._throttled = Throttle()
@@ -131,19 +131,14 @@ class ChunkExecutorNode(Node):
     def _on_chunk(self, msg: JointTrajectory) -> None:
         try:
             chunk, meta, stamp_ns = conv.msg_to_chunk(msg, self.names, self.p.horizon, self.dt, self._order_cache)
-            max_age = float(self.p.max_chunk_age)
-            if max_age > 0 and stamp_ns > 0:
-                age = (self.get_clock().now().nanoseconds - stamp_ns) * 1e-9
-                if age > max_age:
-                    raise self.core.reject("age", f"chunk seq {meta.seq}: observation is {age:.3f}s old "
-                                                  f"(max_chunk_age {max_age}s)")
+            age = (self.get_clock().now().nanoseconds - stamp_ns) * 1e-9 if stamp_ns > 0 else None
             if meta.method != self.p.method:
                 self.get_logger().warn(f"chunk seq {meta.seq} made for method {meta.method!r}, executing as "
                                        f"{self.p.method!r}", throttle_duration_sec=5.0)
-            self.core.offer_chunk(chunk, meta.seq, meta.t_obs, meta.d)
-        except RejectedChunk as exc:
-            if isinstance(exc, conv.ChunkFormatError):
-                self.core.reject(exc.reason, str(exc))
+            self.core.offer_chunk(chunk, meta.seq, meta.t_obs, meta.d, meta.s, age)
+        except ChunkRejected as exc:
+            if isinstance(exc, conv.ChunkFormatError):  # decided while decoding: count and report it too
+                self.core.reject(exc.reason, str(exc), exc.seq)
             if self._throttled("reject_" + exc.reason, 1.0):
                 self.get_logger().warn(f"rejected chunk ({exc.reason}): {exc}")
 
@@ -193,8 +188,8 @@ class ChunkExecutorNode(Node):
                 self.get_logger().warn(text)
         if tick.splice is not None and self._throttled("splice", 1.0):
             s = tick.splice
-            self.get_logger().debug(f"chunk seq {s.seq} took over at step {s.takeover_step}: consumed d={s.consumed_delay} "
-                                    f"(frozen {s.frozen}), jump {s.jump:.4f}")
+            self.get_logger().debug(f"chunk seq {s.seq} took over at step {s.takeover}: consumed {s.consumed} "
+                                    f"(d {s.d}), jump {s.jump:.4f}")
 
     def _publish(self, tick: Tick) -> None:
         stamp = self.get_clock().now().to_msg()
@@ -230,37 +225,6 @@ class ChunkExecutorNode(Node):
         self._running.clear()
         if self._thread is not None:
             self._thread.join(timeout=1.0)
-
-
-def early_realtime_priority(argv: list[str]) -> int:
-    """``realtime_priority`` from the command line's ``--params-file`` / ``-p`` before any node exists,
-    so that SCHED_FIFO can be set before the middleware starts its threads (they inherit it and no
-    normal-priority DDS thread can hold up the loop: no priority inversion). 0 if absent or unreadable."""
-    from rtc_ros.nodes.params import load_params_file
-
-    value, ns, i = 0, "", 0
-    files: list[str] = []
-    while i < len(argv):
-        a = argv[i]
-        if a == "--params-file" and i + 1 < len(argv):
-            files.append(argv[i + 1])
-            i += 1
-        elif a in ("-p", "--param") and i + 1 < len(argv) and argv[i + 1].split(":=")[0].split(":")[-1] == "realtime_priority":
-            try:
-                value = int(argv[i + 1].split(":=", 1)[1])
-            except ValueError:
-                pass
-            i += 1
-        elif a in ("-r", "--remap") and i + 1 < len(argv) and argv[i + 1].startswith("__ns:="):
-            ns = argv[i + 1].split(":=", 1)[1]
-            i += 1
-        i += 1
-    for f in files if value == 0 else []:
-        try:
-            value = int(load_params_file(f, "chunk_executor", ns).get("realtime_priority", value) or 0)
-        except (OSError, ValueError, TypeError):
-            pass
-    return value if 0 < value <= 99 else 0
 
 
 def main(args=None) -> int:

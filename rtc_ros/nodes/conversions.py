@@ -15,13 +15,16 @@ from sensor_msgs.msg import Image, JointState
 from std_msgs.msg import Float64MultiArray, MultiArrayDimension
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from rtc_ros.core.executor_logic import RejectedChunk, Tick
-from rtc_ros.core.inference_loop import ExecutorReport
-from rtc_ros.nodes.contract import ChunkMeta, ExecutorState
+from rtc_ros.runtime.contract import ChunkMeta, ExecutorReport
+from rtc_ros.runtime.executor import ChunkRejected, Tick
 
 
-class ChunkFormatError(RejectedChunk):
-    """A chunk message that does not follow the contract; ``reason`` as in :class:`RejectedChunk`."""
+class ChunkFormatError(ChunkRejected):
+    """A chunk message that does not follow the contract; ``reason`` as in :class:`ChunkRejected`."""
+
+
+def _fail(seq: int, reason: str, message: str) -> ChunkFormatError:
+    return ChunkFormatError(reason, message, seq)
 
 
 # ------------------------------------------------------------------------------------------ time
@@ -44,7 +47,7 @@ def duration_to_seconds(d: Duration) -> float:
 
 # ---------------------------------------------------------------------------------------- chunks
 def chunk_to_msg(chunk: np.ndarray, joint_names: list[str], meta: ChunkMeta, stamp: Time, dt: float) -> JointTrajectory:
-    """Encode a chunk ``(H, M)`` per :mod:`rtc_ros.nodes.contract`."""
+    """Encode a chunk ``(H, M)`` per :mod:`rtc_ros.runtime.contract`."""
     chunk = np.asarray(chunk, dtype=np.float64)
     if chunk.ndim != 2 or chunk.shape[1] != len(joint_names):
         raise ValueError(f"chunk shape {chunk.shape} does not match {len(joint_names)} joint names")
@@ -81,33 +84,33 @@ def msg_to_chunk(msg: JointTrajectory, joint_names: list[str], horizon: int, dt:
         if len(names) != len(joint_names) or set(names) != set(joint_names):
             missing = sorted(set(joint_names) - set(names))
             extra = sorted(set(names) - set(joint_names))
-            raise ChunkFormatError("names", f"chunk seq {meta.seq}: joint names differ (missing {missing}, "
+            raise _fail(meta.seq, "names", f"chunk seq {meta.seq}: joint names differ (missing {missing}, "
                                             f"unexpected {extra}, count {len(names)} vs {len(joint_names)})")
         if len(set(names)) != len(names):
-            raise ChunkFormatError("names", f"chunk seq {meta.seq}: duplicate joint names {list(names)}")
+            raise _fail(meta.seq, "names", f"chunk seq {meta.seq}: duplicate joint names {list(names)}")
         index = {n: i for i, n in enumerate(names)}
         perm = np.array([index[n] for n in joint_names])
         if order_cache is not None:
             order_cache[key] = perm
     pts = msg.points
     if len(pts) != horizon:
-        raise ChunkFormatError("shape", f"chunk seq {meta.seq}: {len(pts)} points, expected H={horizon}")
+        raise _fail(meta.seq, "shape", f"chunk seq {meta.seq}: {len(pts)} points, expected H={horizon}")
     m = len(joint_names)
     rows = []
     tol = max(1e-4, 0.01 * dt)
     for i, p in enumerate(pts):
         if len(p.positions) != m:
-            raise ChunkFormatError("shape", f"chunk seq {meta.seq}: point {i} has {len(p.positions)} positions, "
+            raise _fail(meta.seq, "shape", f"chunk seq {meta.seq}: point {i} has {len(p.positions)} positions, "
                                             f"expected {m}")
         t = p.time_from_start
         if abs(t.sec + t.nanosec * 1e-9 - i * dt) > tol:
-            raise ChunkFormatError("timing", f"chunk seq {meta.seq}: point {i} time_from_start "
+            raise _fail(meta.seq, "timing", f"chunk seq {meta.seq}: point {i} time_from_start "
                                              f"{duration_to_seconds(t):.4f}s != {i} * dt = {i * dt:.4f}s "
                                              "(producer runs at another rate)")
         rows.append(p.positions)
     chunk = np.asarray(rows, dtype=np.float64)[:, perm]
     if not np.isfinite(chunk).all():
-        raise ChunkFormatError("nonfinite", f"chunk seq {meta.seq} contains NaN or Inf")
+        raise _fail(meta.seq, "nonfinite", f"chunk seq {meta.seq} contains NaN or Inf")
     return chunk, meta, stamp_to_ns(msg.header.stamp)
 
 
@@ -142,14 +145,16 @@ def joint_state_msg(names: list[str], values: np.ndarray, stamp: Time, frame_id:
 
 
 def executor_state_msg(tick: Tick, names: list[str], stamp: Time) -> JointState:
-    """``rtc/executor_state`` message for one tick (see :mod:`rtc_ros.nodes.contract`)."""
-    meta = ExecutorState(step=tick.step, seq=tick.seq, takeover=tick.takeover, consumed=tick.consumed, hold=tick.hold)
+    """``rtc/executor_state`` message for one tick (see :mod:`rtc_ros.runtime.contract`)."""
+    meta = ExecutorReport(step=tick.step, seq=tick.seq, takeover=tick.takeover, consumed=tick.consumed,
+                          hold=tick.hold, rejected_seq=tick.rejected_seq, rejected_reason=tick.rejected_reason)
     return joint_state_msg(names, tick.command, stamp, meta.encode())
 
 
 def parse_executor_state(msg: JointState) -> ExecutorReport:
-    st = ExecutorState.decode(msg.header.frame_id)
-    return ExecutorReport(step=st.step, seq=st.seq, takeover=st.takeover, consumed=st.consumed, hold=st.hold)
+    """Decode an ``rtc/executor_state`` message (stamp and commanded positions included)."""
+    return ExecutorReport.decode(msg.header.frame_id, stamp_to_ns(msg.header.stamp),
+                                 np.asarray(msg.position, dtype=np.float64))
 
 
 # -------------------------------------------------------------------------------- joint states

@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 import yaml
 
-from rtc_ros.core.methods import METHODS
+from rtc_ros.runtime.methods import METHODS
 
 ROLE_EXECUTOR = "executor"
 ROLE_INFERENCE = "inference"

@@ -2,11 +2,12 @@
 
 Subscribes ``joint_states`` and the ``camera_topics`` (sensor-data QoS) and ``rtc/executor_state``;
 a background thread warms the policy up, then loops: wait until the executor has run ``s_min``
-actions of the current chunk, forecast ``d`` from the last ``b`` delays, build the observation,
-sample (guided toward the executing chunk's remaining actions for rtc*/bid), optionally sleep
-``extra_latency_ms``, publish the chunk on ``rtc/chunk``. Callbacks only store data, so they never
-block on the model. Bookkeeping: :class:`rtc_ros.core.inference_loop.InferenceLoopCore`; sampling:
-:class:`rtc_ros.policies.inference.ChunkGenerator`; observations:
+actions of the current chunk (or replan at once after a rejection), build the observation (its
+stamp, the oldest of its inputs, gives ``t_obs``), plan ``d`` and ``s``, sample (guided toward what
+the robot executes from ``t_obs`` on, for rtc*/bid), optionally sleep ``extra_latency_ms``, publish
+the chunk on ``rtc/chunk``. Callbacks only store data, so they never block on the model.
+Bookkeeping (INFERENCELOOP): :class:`rtc_ros.runtime.inference_loop.InferenceLoopCore`; sampling
+(GUIDEDINFERENCE): :class:`rtc_ros.runtime.generator.ChunkGenerator`; observations:
 :class:`rtc_ros.policies.observation.ObservationBuilder`.
 
 Run: ``python -m rtc_ros.nodes.policy_inference --ros-args --params-file config/bimanual.yaml``.
@@ -27,10 +28,10 @@ from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from rtc_ros.core.delay import latency_to_steps
-from rtc_ros.core.inference_loop import InferenceLoopCore, Plan
+from rtc_ros.runtime.inference_loop import InferenceLoopCore, ObservationTooOld, Plan
 from rtc_ros.core.stats import RollingStats
 from rtc_ros.nodes import conversions as conv
-from rtc_ros.nodes.contract import ChunkMeta
+from rtc_ros.runtime.contract import ChunkMeta
 from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_validate, expand_path
 from rtc_ros.nodes.common import Throttle, diagnostic_array
 from rtc_ros.nodes.spin import spin_node
@@ -40,7 +41,8 @@ RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=
 
 @dataclass
 class _Latest:
-    """Newest sample of one input: value, receive time (monotonic), header stamp (ns)."""
+    """Newest sample of one input: value, receive time (monotonic), stamp (ns: the header's, or the
+    node clock at receipt when the header is unstamped)."""
 
     value: object = None
     recv: float = 0.0
@@ -55,7 +57,7 @@ class PolicyInferenceNode(Node):
         p = self.p = declare_and_validate(self, ROLE_INFERENCE)
         import torch  # heavy: after parameters are known to be valid
 
-        from rtc_ros.policies.inference import ChunkGenerator, GeneratorConfig
+        from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
         from rtc_ros.policies.observation import ObservationBuilder
         from rtc_ros.policies.spec import load_policy
 
@@ -129,6 +131,9 @@ class PolicyInferenceNode(Node):
         if self._throttled("obs_" + reason, 1.0):
             self.get_logger().warn(f"not inferring: {text}")
 
+    def _stamp(self, stamp) -> int:
+        return conv.stamp_to_ns(stamp) or self.get_clock().now().nanoseconds
+
     # ------------------------------------------------------------------------------ callbacks (short)
     def _on_joint_state(self, msg: JointState) -> None:
         try:
@@ -137,7 +142,7 @@ class PolicyInferenceNode(Node):
             self._count_reject("joint_state", f"bad joint state: {exc}")
             return
         with self._data_lock:
-            self._joints = _Latest(q, time.monotonic(), conv.stamp_to_ns(msg.header.stamp))
+            self._joints = _Latest(q, time.monotonic(), self._stamp(msg.header.stamp))
 
     def _on_image(self, name: str, msg: Image) -> None:
         try:
@@ -146,7 +151,7 @@ class PolicyInferenceNode(Node):
             self._count_reject("image", f"camera '{name}': {exc}")
             return
         with self._data_lock:
-            self._images[name] = _Latest(img, time.monotonic(), conv.stamp_to_ns(msg.header.stamp))
+            self._images[name] = _Latest(img, time.monotonic(), self._stamp(msg.header.stamp))
 
     def _on_executor_state(self, msg: JointState) -> None:
         try:
@@ -160,7 +165,9 @@ class PolicyInferenceNode(Node):
 
     # ------------------------------------------------------------------------------ observation
     def _observation(self) -> tuple[np.ndarray, int] | None:
-        """(flat observation, stamp ns) from fresh inputs, or None (counted and logged) if stale/missing."""
+        """(flat observation, stamp ns) from fresh inputs, or None (counted and logged) if stale/missing.
+
+        The observation is as old as its oldest input: its stamp is the oldest of theirs."""
         timeout = float(self.get_parameter("obs_timeout").value)
         now = time.monotonic()
         with self._data_lock:
@@ -182,8 +189,7 @@ class PolicyInferenceNode(Node):
                 return None
             frames[name] = latest.value
         obs = self.obs_builder.build(joints.value, frames)
-        stamp = joints.stamp_ns or self.get_clock().now().nanoseconds
-        return obs, stamp
+        return obs, min([joints.stamp_ns, *(images[n].stamp_ns for n in frames)])
 
     # ------------------------------------------------------------------------------ inference thread
     def _warmup(self) -> None:
@@ -214,17 +220,21 @@ class PolicyInferenceNode(Node):
         while self._running.is_set():
             with self._wake:
                 self._wake.wait(timeout=0.1)
-            plan = self.loop.plan()
+            if not self.loop.ready():
+                continue
+            t0 = time.perf_counter()
+            got = self._observation()
+            if got is None:
+                continue
+            try:
+                plan = self.loop.plan(got[1])
+            except ObservationTooOld as exc:
+                self._count_reject("too_old", str(exc))
+                continue
             if plan is not None:
-                self._infer(plan)
+                self._infer(plan, *got, t0)
 
-    def _infer(self, plan: Plan) -> None:
-        t0 = time.perf_counter()
-        got = self._observation()
-        if got is None:
-            self.loop.on_failed(plan)
-            return
-        obs, stamp_ns = got
+    def _infer(self, plan: Plan, obs: np.ndarray, stamp_ns: int, t0: float) -> None:
         try:
             t1 = time.perf_counter()
             chunk = self.generator.generate(obs, plan.prev_remaining, plan.d, plan.s)
@@ -255,17 +265,17 @@ class PolicyInferenceNode(Node):
     # ------------------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
         vals: dict[str, object] = {"state": self.state, "chunks_published": self.published,
-                                   "chunks_lost": self.loop.lost, "infeasible_delay": self.loop.infeasible,
-                                   "errors": self.errors, "d_forecast": self.loop.forecaster.forecast(),
+                                   "chunks_lost": self.loop.lost, "chunks_rejected": self.loop.rejected, "infeasible_delay": self.loop.infeasible,
+                                   "errors": self.errors, "d": self.loop.queue.forecast(),
                                    "extra_latency_ms": float(self.get_parameter("extra_latency_ms").value)}
         if self.warmup_ms:
             vals["warmup_ms_first"], vals["warmup_ms_last"] = self.warmup_ms[0], self.warmup_ms[-1]
-        d_last = self.loop.delays.last()
+        d_last = self.loop.consumed.last()
         if d_last is not None:
-            vals["d_consumed_last"] = d_last
+            vals["consumed_last"] = d_last
         for prefix, stats in (("latency_ms", self.latency), ("model_ms", self.model_ms),
-                              ("overhead_ms", self.overhead_ms), ("d_consumed", self.loop.delays),
-                              ("d_forecast", self.loop.forecasts)):
+                              ("overhead_ms", self.overhead_ms), ("consumed", self.loop.consumed),
+                              ("d", self.loop.forecasts)):
             for k, v in stats.summary().items():
                 vals[f"{prefix}_{k}"] = v
         vals.update({f"obs_rejected_{k}": v for k, v in sorted(self.obs_rejected.items())})

@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from rtc_ros.nodes.contract import ChunkMeta, ExecutorState
+from rtc_ros.runtime.contract import ChunkMeta, ExecutorReport
 from rtc_ros.recording.bag import read_sidecar
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class TopicRoles:
 
     Attributes:
         chunk: ``trajectory_msgs/JointTrajectory`` chunks with :class:`ChunkMeta` in frame_id.
-        executor_state: ``sensor_msgs/JointState`` per executor tick with :class:`ExecutorState`.
+        executor_state: ``sensor_msgs/JointState`` per executor tick with :class:`ExecutorReport`.
         joint_states: measured joint state (``sensor_msgs/JointState``).
         commands: commanded joint positions sent to the arm (``JointState``,
             ``std_msgs/Float64MultiArray`` or ``JointTrajectory`` with one point); candidates tried
@@ -209,7 +209,7 @@ class _Acc:
     """Accumulates decoded messages of one episode."""
 
     def __init__(self) -> None:
-        self.ex: list[tuple[float, float, ExecutorState | None, np.ndarray, list[str]]] = []
+        self.ex: list[tuple[float, float, ExecutorReport | None, np.ndarray, list[str]]] = []
         self.cmd: dict[str, list[tuple[float, np.ndarray, list[str]]]] = {}
         self.js: list[tuple[float, float, np.ndarray, np.ndarray, list[str]]] = []
         self.chunks: list[tuple[float, float, ChunkMeta | None, np.ndarray, list[str]]] = []
@@ -385,7 +385,7 @@ def _accumulate(acc: _Acc, role: str, topic: str, msgtype: str, msg: Any, t: flo
     t0 = t0_ns * 1e-9
     if role == "executor":
         try:
-            st: ExecutorState | None = ExecutorState.decode(msg.header.frame_id)
+            st: ExecutorReport | None = ExecutorReport.decode(msg.header.frame_id)
         except ValueError:
             st = None
         acc.ex.append((t, _stamp_s(msg.header) - t0, st, np.asarray(msg.position, dtype=np.float64), list(msg.name)))

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from rtc_ros.nodes.contract import ChunkMeta, ExecutorState
+from rtc_ros.runtime.contract import ChunkMeta, ExecutorReport
 from rtc_ros.recording.bag import BagWriter, default_typestore, write_sidecar
 
 JS = "sensor_msgs/msg/JointState"
@@ -206,7 +206,7 @@ def write_synthetic_episode(
             bag.write("/rtc/chunk", cns, chunk_cdr(cns - 10**7, names, next_chunk[2], dt, next_chunk[1]))
             next_chunk = next(chunk_iter, None)
         if with_executor:
-            st = ExecutorState(step_i, seq_i, tk, cons, hold)
+            st = ExecutorReport(step_i, seq_i, tk, cons, hold)
             bag.write("/rtc/executor_state", ns, joint_state_cdr(ns, names, q, frame_id=st.encode()))
         if with_commands:
             bag.write("/joint_commands", ns + 1000, joint_state_cdr(ns, names, q))

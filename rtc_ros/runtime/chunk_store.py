@@ -1,0 +1,96 @@
+"""Where the executor keeps accepted chunks, one store per execution mode (no validation here).
+
+Steps count controller ticks. A chunk observed at step ``t_obs`` predicts steps
+``t_obs .. t_obs + H - 1`` (index 0 = step ``t_obs``). Every store answers ``action(step)`` with the
+``(M,)`` action for that step or None (nothing to execute: the executor holds).
+
+* :class:`SwitchStore` (rtc*, naive, bid): the newest chunk replaces the old one at the step it
+  arrives, ``now``; it runs from index ``now - t_obs`` (the consumed delay). Nothing is re-executed
+  and nothing beyond what was consumed is skipped.
+* :class:`SyncStore` (sync): run ``s`` actions of a chunk from its index 0, then nothing until the
+  next chunk, which again starts at index 0 (the robot stood still while the model ran).
+* ensemble mode uses :class:`rtc_ros.core.ensemble.TemporalEnsembler` directly.
+
+Validation (shape, order, staleness, ...) is the executor's: :meth:`ExecutorCore.offer_chunk`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SpliceInfo:
+    """What happened when a chunk took over.
+
+    Attributes:
+        seq: the chunk's sequence number.
+        takeover: step from which the new chunk is executed.
+        consumed: ``takeover - t_obs``: steps that ran before it could (the delay actually observed;
+            0 in sync mode, where the robot waited instead).
+        d: the frozen prefix the producer assumed (its forecast); ``consumed > d`` means the chunk
+            came later than forecast.
+        jump: max-abs difference at ``takeover`` between the new action and what would otherwise
+            have been commanded (the old chunk's action, or the held command); 0 if neither existed.
+    """
+
+    seq: int
+    takeover: int
+    consumed: int
+    d: int
+    jump: float
+
+
+class SwitchStore:
+    """The currently executing chunk; the caller serialises access (the executor's lock)."""
+
+    def __init__(self, horizon: int) -> None:
+        self.horizon = horizon
+        self._chunk: np.ndarray | None = None
+        self._t_obs = 0
+
+    def insert(self, chunk: np.ndarray, t_obs: int) -> None:
+        """Make ``chunk (H, M)`` (already validated and copied) the executing one."""
+        self._chunk, self._t_obs = chunk, t_obs
+
+    def action(self, step: int) -> np.ndarray | None:
+        """Action ``(M,)`` for ``step`` or None once the chunk has run out (or before the first)."""
+        if self._chunk is None:
+            return None
+        i = step - self._t_obs
+        return self._chunk[i].copy() if 0 <= i < self.horizon else None
+
+
+class SyncStore:
+    """Synchronous execution: ``s`` actions of a chunk, then a pause until the next chunk."""
+
+    def __init__(self, s: int) -> None:
+        self.s = s
+        self._chunk: np.ndarray | None = None
+        self._origin = 0
+        self._pending: tuple[np.ndarray, int, int, int] | None = None  # chunk, seq, t_obs, d
+
+    def offer(self, chunk: np.ndarray, seq: int, t_obs: int, d: int) -> None:
+        """Queue ``chunk``; it starts once the current one has executed its ``s`` actions."""
+        self._pending = (chunk, seq, t_obs, d)
+
+    def pause_step(self, now: int) -> int:
+        """The earliest step a queued chunk can start at."""
+        return now if self._chunk is None else max(now, self._origin + self.s)
+
+    @property
+    def started(self) -> bool:
+        return self._chunk is not None
+
+    def action(self, step: int) -> tuple[np.ndarray | None, tuple[int, int, int] | None]:
+        """``(action or None, (seq, t_obs, d) if a queued chunk started at this step)``."""
+        if self._chunk is not None and step - self._origin < self.s:
+            return self._chunk[step - self._origin].copy(), None
+        if self._pending is not None:
+            chunk, seq, t_obs, d = self._pending
+            self._pending = None
+            self._chunk, self._origin = chunk, step
+            return chunk[0].copy(), (seq, t_obs, d)
+        return None, None

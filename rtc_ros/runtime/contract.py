@@ -1,0 +1,160 @@
+"""The chunk contract between policy_inference, chunk_executor and anyone else (ROS-free part).
+
+Chunks travel as standard messages only, so the package builds on any ROS 2 install:
+
+``rtc/chunk`` -- ``trajectory_msgs/JointTrajectory`` (reliable, keep-last 10)
+    header.stamp           stamp of the observation the chunk was conditioned on (the oldest of its
+                           joint state and images)
+    header.frame_id        ``"rtc seq=<int> t_obs=<int> d=<int> s=<int> method=<name>"``
+    joint_names            the M action dimensions (all arms)
+    points[i].positions    action i (M values), raw joint units
+    points[i].time_from_start  ``i * dt``: action i runs at controller step ``t_obs + i``
+    The first ``d`` points are the frozen prefix (guided onto the executing chunk's actions).
+
+``rtc/executor_state`` -- ``sensor_msgs/JointState`` published by the executor every tick
+    header.stamp           time of the tick (the executor node's clock)
+    header.frame_id        ``"rtc step=<int> seq=<int> takeover=<int> consumed=<int> hold=<0|1>
+                           rejected=<int> reason=<code>"``: the step just commanded, the seq of the
+                           chunk it came from, the step at which that chunk took over and the delay
+                           it consumed (``takeover - t_obs``), whether it held, and the newest
+                           rejected chunk (seq, reason code; ``-1`` / ``none`` before any)
+    name, position         the commanded joint positions of that step
+
+Steps are the executor's controller ticks, counted from 0. ``t_obs`` is the executor step at which
+the chunk's observation was taken: the first step commanded at or after the observation's stamp
+(chunk index 0 = step ``t_obs``). The policy side maps stamps to steps through the executor-state
+reports (:class:`rtc_ros.runtime.inference_loop.StepClock`).
+
+Metadata strings are parsed strictly: at most :data:`MAX_METADATA_CHARS` characters, each key once,
+integers within a signed 64-bit range, ``d``, ``s`` and ``t_obs`` non-negative. Range checks that
+need the executor's state (``d <= H``, stamp not in the future) are the executor's validator's
+(:meth:`rtc_ros.runtime.executor.ExecutorCore.offer_chunk`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+CHUNK_TOPIC = "rtc/chunk"
+EXECUTOR_STATE_TOPIC = "rtc/executor_state"
+_PREFIX = "rtc"
+#: longest accepted metadata string (a normal one is ~60 characters)
+MAX_METADATA_CHARS = 256
+_INT_MAX = 2**63 - 1
+
+#: rejection reason codes (the executor's ``reason=`` field)
+REJECT_REASONS: tuple[str, ...] = (
+    "shape", "nonfinite", "order", "future", "stale", "names", "timing", "metadata", "age",
+)
+
+
+def _encode(fields: dict[str, object]) -> str:
+    return " ".join([_PREFIX, *(f"{k}={v}" for k, v in fields.items())])
+
+
+def _decode(text: str, required: tuple[str, ...]) -> dict[str, str]:
+    if len(text) > MAX_METADATA_CHARS:
+        raise ValueError(f"metadata is {len(text)} characters long (at most {MAX_METADATA_CHARS})")
+    parts = text.split()
+    if not parts or parts[0] != _PREFIX:
+        raise ValueError(f"not an rtc metadata string: {text!r}")
+    out: dict[str, str] = {}
+    for p in parts[1:]:
+        k, sep, v = p.partition("=")
+        if not sep:
+            raise ValueError(f"malformed field {p!r} in {text!r}")
+        if k in out:
+            raise ValueError(f"field '{k}' given twice in {text!r}")
+        out[k] = v
+    missing = [k for k in required if k not in out]
+    if missing:
+        raise ValueError(f"missing fields {missing} in {text!r}")
+    return out
+
+
+def _int(fields: dict[str, str], key: str, text: str, lo: int = -_INT_MAX) -> int:
+    try:
+        v = int(fields[key])
+    except ValueError:
+        raise ValueError(f"field '{key}' = {fields[key]!r} is not an integer in {text!r}") from None
+    if not lo <= v <= _INT_MAX:
+        raise ValueError(f"field '{key}' = {v} is out of range [{lo}, 2^63 - 1] in {text!r}")
+    return v
+
+
+@dataclass(frozen=True)
+class ChunkMeta:
+    """Metadata carried in a chunk's ``header.frame_id``.
+
+    Attributes:
+        seq: sequence number, strictly increasing per executor.
+        t_obs: executor step of the observation (chunk index 0).
+        d: frozen prefix the producer assumed (forecast delay).
+        s: execution horizon the producer assumed (soft mask end ``H - s``).
+        method: the execution method the chunk was made for.
+    """
+
+    seq: int
+    t_obs: int
+    d: int
+    s: int
+    method: str
+
+    def encode(self) -> str:
+        return _encode({"seq": self.seq, "t_obs": self.t_obs, "d": self.d, "s": self.s, "method": self.method})
+
+    @classmethod
+    def decode(cls, text: str) -> "ChunkMeta":
+        """Parse; raises ValueError naming the field on anything malformed."""
+        f = _decode(text, ("seq", "t_obs", "d", "s", "method"))
+        return cls(_int(f, "seq", text, 0), _int(f, "t_obs", text, 0), _int(f, "d", text, 0), _int(f, "s", text, 0),
+                   f["method"])
+
+
+@dataclass(frozen=True)
+class ExecutorReport:
+    """One executor-state message: the step just commanded and the chunk it came from.
+
+    Attributes:
+        step: the step just commanded.
+        seq: seq of the executing chunk (``-1`` before the first).
+        takeover: step at which that chunk took over (``-1`` before the first).
+        consumed: the delay that chunk consumed, ``takeover - t_obs`` (0 in sync mode).
+        hold: True when the step repeated the previous command (no action available).
+        rejected_seq: newest rejected chunk's seq (``-1``: none yet).
+        rejected_reason: its reason code (one of :data:`REJECT_REASONS`, ``"none"`` before any).
+        stamp_ns: the tick's stamp (executor clock, ns; 0 if unknown).
+        command: ``(M,)`` the commanded positions, or None when not carried.
+    """
+
+    step: int
+    seq: int
+    takeover: int
+    consumed: int
+    hold: bool = False
+    rejected_seq: int = -1
+    rejected_reason: str = "none"
+    stamp_ns: int = 0
+    command: np.ndarray | None = field(default=None, compare=False)
+
+    @property
+    def origin(self) -> int:
+        """Step of the executing chunk's index 0 (``takeover - consumed``)."""
+        return self.takeover - self.consumed
+
+    def encode(self) -> str:
+        return _encode({"step": self.step, "seq": self.seq, "takeover": self.takeover, "consumed": self.consumed,
+                        "hold": int(self.hold), "rejected": self.rejected_seq, "reason": self.rejected_reason})
+
+    @classmethod
+    def decode(cls, text: str, stamp_ns: int = 0, command: np.ndarray | None = None) -> "ExecutorReport":
+        """Parse; ``rejected``/``reason`` are optional (older executors omit them)."""
+        f = _decode(text, ("step", "seq", "takeover", "consumed", "hold"))
+        rejected = _int(f, "rejected", text, -1) if "rejected" in f else -1
+        reason = f.get("reason", "none")
+        if reason != "none" and reason not in REJECT_REASONS:
+            raise ValueError(f"field 'reason' = {reason!r} is not one of {REJECT_REASONS} in {text!r}")
+        return cls(_int(f, "step", text, 0), _int(f, "seq", text, -1), _int(f, "takeover", text, -1),
+                   _int(f, "consumed", text, 0), f["hold"] == "1", rejected, reason, int(stamp_ns), command)

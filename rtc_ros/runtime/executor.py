@@ -1,0 +1,378 @@
+"""GETACTION of Algorithm 1, ROS-free: what the robot commands at every controller tick.
+
+:class:`ExecutorCore` keeps the chunks of the configured execution mode
+(:func:`rtc_ros.runtime.methods.executor_mode`, stores in :mod:`rtc_ros.runtime.chunk_store`) and
+turns them into one safe joint command per tick:
+
+* ``switch`` (rtc, rtc_linear, rtc_hard, naive, bid): a chunk observed at step ``t_obs`` that
+  arrives when ``now`` is the next step takes over at once, at index ``now - t_obs`` (the consumed
+  delay). Nothing is re-executed, nothing beyond it is skipped.
+* ``sync``: execute ``s`` actions of a chunk, then hold until the next chunk, which starts at its
+  index 0 (the robot did not move while the model ran).
+* ``ensemble`` (te_sparse, te_dense): every tick commands the average of all stored predictions.
+
+Every chunk passes one validator (:meth:`ExecutorCore.offer_chunk`); a refused chunk raises
+:class:`ChunkRejected` with a reason code and is remembered (seq, reason) for the executor-state
+report, so the policy side can replan at once instead of waiting.
+
+Every command is clamped to the joint limits and to ``max_step`` per tick relative to the previous
+command: the robot never sees NaN or a jump. With no action (startup, starvation, sync pause) the
+core holds the last command, never extrapolating. Before the first command the hold position is the
+measured position (``set_measured_position``); until that is known ``tick`` returns None and the
+step counter does not advance.
+
+Steps count executed ticks from 0; ``next_step`` is the step the next ``tick`` commands. For every
+mode the report's ``consumed`` is the observed delay ``takeover - t_obs``; the executing chunk's
+index 0 is at step ``takeover - consumed`` (= ``t_obs``) in switch/ensemble mode and at ``takeover``
+in sync mode.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rtc_ros.core.ensemble import TemporalEnsembler
+from rtc_ros.core.stats import RollingStats
+from rtc_ros.runtime.chunk_store import SpliceInfo, SwitchStore, SyncStore
+from rtc_ros.runtime.methods import ExecMode
+
+EXEC_MODES: tuple[str, ...] = ("switch", "sync", "ensemble")
+
+#: hold reasons reported in :class:`Tick`
+HOLD_STARTUP = "startup"  # no chunk has arrived yet
+HOLD_STARVED = "starved"  # the executing chunk ran out and no newer one arrived (inference late or dead)
+HOLD_SYNC_PAUSE = "sync_pause"  # synchronous method: waiting for the next chunk by design
+#: observation stamps up to this far ahead of the executor's clock are accepted (clock skew)
+FUTURE_TOLERANCE_S = 0.5
+
+
+class ChunkRejected(ValueError):
+    """A chunk that must not be executed; ``reason`` is a code, the message says why.
+
+    Codes (:data:`rtc_ros.runtime.contract.REJECT_REASONS`): ``shape``, ``nonfinite``, ``order``
+    (seq not increasing), ``future`` (t_obs ahead of now), ``stale`` (no action left for a step
+    >= now), ``names``, ``timing``, ``metadata`` (d or s out of range, bad frame_id), ``age``
+    (observation stamp too old, missing, or in the future).
+    """
+
+    def __init__(self, reason: str, message: str, seq: int = -1) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.seq = seq
+
+
+def _vec(x: object, default: float, name: str, m: int) -> np.ndarray:
+    v = np.full(m, default) if x is None else np.asarray(x, dtype=np.float64)
+    if v.ndim == 0:
+        v = np.full(m, float(v))
+    if v.shape != (m,):
+        raise ValueError(f"{name} must have {m} values (one per joint), got shape {v.shape}")
+    if np.isnan(v).any():
+        raise ValueError(f"{name} contains NaN")
+    return v.astype(np.float64)
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """Executor settings, validated on construction (ValueError naming the field).
+
+    Attributes:
+        horizon: H, actions per chunk.
+        action_dim: M, joints commanded (all arms).
+        mode: ``switch`` / ``sync`` / ``ensemble`` (see module docstring).
+        lower, upper: joint limits ``(M,)`` (``-inf``/``inf`` allowed).
+        max_step: largest change per tick ``(M,)``, ``> 0`` (``inf`` disables).
+        s: sync mode: actions of a chunk executed before pausing (``1..H``).
+        ensemble_decay: temporal-ensembling weight decay ``m`` (0 = plain average, the paper's TE).
+    """
+
+    horizon: int
+    action_dim: int
+    mode: ExecMode = "switch"
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
+    max_step: np.ndarray | float | None = None
+    s: int = 1
+    ensemble_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.horizon < 1:
+            raise ValueError(f"horizon (H) must be >= 1, got {self.horizon}")
+        if self.action_dim < 1:
+            raise ValueError(f"action_dim (M) must be >= 1, got {self.action_dim}")
+        if self.mode not in EXEC_MODES:
+            raise ValueError(f"mode must be one of {EXEC_MODES}, got {self.mode!r}")
+        m = self.action_dim
+        for name, default in (("lower", -np.inf), ("upper", np.inf), ("max_step", np.inf)):
+            object.__setattr__(self, name, _vec(getattr(self, name), default, name, m))
+        bad = np.nonzero(self.lower > self.upper)[0]
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(f"lower {self.lower[i]} > upper {self.upper[i]} for joint index {i}")
+        if (self.max_step <= 0).any():
+            raise ValueError(f"max_step must be > 0 for every joint, got {self.max_step.tolist()}")
+        if not 1 <= self.s <= self.horizon:
+            raise ValueError(f"s must be in [1, H={self.horizon}], got {self.s}")
+        if not self.ensemble_decay >= 0:
+            raise ValueError(f"ensemble_decay must be >= 0, got {self.ensemble_decay}")
+
+
+@dataclass(frozen=True)
+class Tick:
+    """What one controller tick commands.
+
+    Attributes:
+        step: the step commanded.
+        command: ``(M,)`` joint command, clamped, finite.
+        hold: True when no action was available and the previous command was repeated.
+        reason: ``""`` or one of the ``HOLD_*`` reasons.
+        seq / takeover / consumed: the executing chunk (``-1`` / ``-1`` / ``0`` before the first).
+        clamped: True when limits or the max step changed the chunk's action.
+        rejected_seq / rejected_reason: the newest rejected chunk (``-1`` / ``"none"``).
+        splice: set on the tick where a new chunk commands its first action.
+    """
+
+    step: int
+    command: np.ndarray
+    hold: bool
+    reason: str
+    seq: int
+    takeover: int
+    consumed: int
+    clamped: bool
+    rejected_seq: int = -1
+    rejected_reason: str = "none"
+    splice: SpliceInfo | None = None
+
+
+@dataclass
+class ExecutorStats:
+    """Counters and rolling windows, for diagnostics (``consumed``: observed delay; ``d``: forecast)."""
+
+    ticks: int = 0
+    holds: int = 0
+    holds_by_reason: dict[str, int] = field(default_factory=dict)
+    consecutive_holds: int = 0
+    clamps: int = 0
+    chunks_accepted: int = 0
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    consumed: RollingStats = field(default_factory=lambda: RollingStats(200))
+    d: RollingStats = field(default_factory=lambda: RollingStats(200))
+    jump: RollingStats = field(default_factory=lambda: RollingStats(200))
+    period_ms: RollingStats = field(default_factory=lambda: RollingStats(3000))
+
+    def summary(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "ticks": self.ticks, "holds": self.holds, "consecutive_holds": self.consecutive_holds,
+            "clamps": self.clamps, "chunks_accepted": self.chunks_accepted,
+            "rejected": sum(self.rejects_by_reason.values()),
+        }
+        out.update({f"holds_{k}": v for k, v in sorted(self.holds_by_reason.items())})
+        out.update({f"rejected_{k}": v for k, v in sorted(self.rejects_by_reason.items())})
+        for name in ("consumed", "d", "jump", "period_ms"):
+            for k, v in getattr(self, name).summary().items():
+                out[f"{name}_{k}"] = v
+        return out
+
+
+def clamp_command(target: np.ndarray, last: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                  max_step: np.ndarray) -> np.ndarray:
+    """Clip ``target`` to ``[lower, upper]``, then to ``last +- max_step``.
+
+    The step limit is applied last, so a robot that starts outside its limits is walked back at
+    ``max_step`` per tick rather than jumped.
+    """
+    x = np.clip(target, lower, upper)
+    return np.clip(x, last - max_step, last + max_step)
+
+
+class ExecutorCore:
+    """ROS-free executor state machine; thread-safe (one lock around chunk offers and ticks).
+
+    ``max_chunk_age`` (seconds, 0 = off) may be changed at run time.
+    """
+
+    def __init__(self, config: ExecutorConfig, max_chunk_age: float = 0.0) -> None:
+        self.cfg = config
+        self.max_chunk_age = float(max_chunk_age)
+        self._lock = threading.Lock()
+        self._next_step = 0
+        self._last: np.ndarray | None = None  # last command, or the measured position before the first
+        self._commanded = False
+        self._last_seq = -1  # newest accepted seq
+        self._exec = (-1, -1, 0)  # executing chunk: seq, takeover, consumed
+        self._rejected = (-1, "none")
+        self._pending_splice: SpliceInfo | None = None
+        self.stats = ExecutorStats()
+        self._switch = SwitchStore(config.horizon)
+        self._sync = SyncStore(config.s)
+        self._ens = TemporalEnsembler(config.horizon, config.ensemble_decay)
+
+    # ----------------------------------------------------------------------------------- state
+    @property
+    def next_step(self) -> int:
+        with self._lock:
+            return self._next_step
+
+    @property
+    def ready(self) -> bool:
+        """True once a hold position is known (measured position or a previous command)."""
+        with self._lock:
+            return self._last is not None
+
+    def set_measured_position(self, position: np.ndarray) -> bool:
+        """Give the measured joint positions ``(M,)``; used as the hold/rate-limit base until the
+        first command. Later calls are ignored once anything was commanded. Returns True if used."""
+        q = np.asarray(position, dtype=np.float64).reshape(-1)
+        if q.shape != (self.cfg.action_dim,) or not np.isfinite(q).all():
+            return False
+        with self._lock:
+            if self._commanded:
+                return False
+            self._last = q.copy()
+            return True
+
+    # ----------------------------------------------------------------------------------- chunks
+    def reject(self, reason: str, message: str, seq: int = -1) -> ChunkRejected:
+        """Count a rejection (also one decided while decoding the message) and return it."""
+        with self._lock:
+            return self._reject(reason, message, seq)
+
+    def _reject(self, reason: str, message: str, seq: int) -> ChunkRejected:
+        self.stats.rejects_by_reason[reason] = self.stats.rejects_by_reason.get(reason, 0) + 1
+        if seq >= 0:
+            self._rejected = (seq, reason)
+        return ChunkRejected(reason, message, seq)
+
+    def _validate(self, arr: np.ndarray, seq: int, t_obs: int, d: int, s: int, obs_age_s: float | None) -> None:
+        """The one chunk validator. Raises :class:`ChunkRejected` (counted, remembered)."""
+        cfg, now, H = self.cfg, self._next_step, self.cfg.horizon
+        if arr.shape != (H, cfg.action_dim):
+            raise self._reject("shape", f"chunk seq {seq}: shape {arr.shape} != (H={H}, M={cfg.action_dim})", seq)
+        if not np.isfinite(arr).all():
+            raise self._reject("nonfinite", f"chunk seq {seq} contains NaN or Inf", seq)
+        if not (0 <= d <= H and 0 <= s <= H):
+            raise self._reject("metadata", f"chunk seq {seq}: d={d}, s={s} outside [0, H={H}]", seq)
+        if seq <= self._last_seq:
+            raise self._reject("order", f"chunk seq {seq} is not newer than seq {self._last_seq}", seq)
+        if t_obs > now:
+            raise self._reject("future", f"chunk seq {seq} observed at step {t_obs} is ahead of now={now} "
+                                         "(executor restarted, or a clock/step mix-up)", seq)
+        if cfg.mode != "sync" and now - t_obs >= H:
+            raise self._reject("stale", f"stale chunk seq {seq}: observed at step {t_obs}, now {now}: "
+                                        f"delay {now - t_obs} >= H={H}, no action left", seq)
+        if self.max_chunk_age > 0:
+            if obs_age_s is None or not math.isfinite(obs_age_s):
+                raise self._reject("age", f"chunk seq {seq} has no observation stamp (max_chunk_age is on)", seq)
+            if obs_age_s > self.max_chunk_age:
+                raise self._reject("age", f"chunk seq {seq}: observation is {obs_age_s:.3f}s old "
+                                          f"(max_chunk_age {self.max_chunk_age}s)", seq)
+            if obs_age_s < -FUTURE_TOLERANCE_S:
+                raise self._reject("age", f"chunk seq {seq}: observation stamp is {-obs_age_s:.3f}s in the future "
+                                          f"(clocks out of sync?)", seq)
+
+    def offer_chunk(self, chunk: np.ndarray, seq: int, t_obs: int, d: int = 0, s: int = 0,
+                    obs_age_s: float | None = None) -> int:
+        """Validate and accept a chunk ``(H, M)`` observed at step ``t_obs``; returns the step where
+        it takes over (sync mode: the earliest step, it may wait for the current chunk's s actions).
+
+        Args:
+            chunk: the actions, index 0 = step ``t_obs``.
+            seq, t_obs, d, s: the chunk's metadata (:class:`rtc_ros.runtime.contract.ChunkMeta`).
+            obs_age_s: executor clock minus the observation stamp, seconds (None: unknown).
+
+        Raises:
+            ChunkRejected: see :class:`ChunkRejected` for the codes.
+        """
+        arr = np.array(chunk, dtype=np.float64, copy=True)
+        with self._lock:
+            self._validate(arr, seq, t_obs, d, s, obs_age_s)
+            now = self._next_step
+            if self.cfg.mode == "switch":
+                old = self._switch.action(now)
+                ref = old if old is not None else self._last
+                consumed = now - t_obs
+                self._switch.insert(arr, t_obs)
+                jump = 0.0 if ref is None else float(np.max(np.abs(arr[consumed] - ref)))
+                self._set_exec(SpliceInfo(seq, now, consumed, d, jump))
+                takeover = now
+            elif self.cfg.mode == "ensemble":
+                before = self._ens.action(now)
+                self._ens.add(arr, t_obs)
+                after = self._ens.action(now)
+                ref = before if before is not None else self._last
+                jump = 0.0 if ref is None or after is None else float(np.max(np.abs(after - ref)))
+                self._set_exec(SpliceInfo(seq, now, now - t_obs, d, jump))
+                takeover = now
+            else:
+                self._sync.offer(arr, seq, t_obs, d)
+                takeover = self._sync.pause_step(now)
+            self._last_seq = seq
+            self.stats.chunks_accepted += 1
+            return takeover
+
+    def _set_exec(self, info: SpliceInfo) -> None:
+        self._exec = (info.seq, info.takeover, info.consumed)
+        self._pending_splice = info
+        self.stats.consumed.add(info.consumed)
+        self.stats.d.add(info.d)
+        self.stats.jump.add(info.jump)
+
+    # ----------------------------------------------------------------------------------- ticks
+    def _action_locked(self, step: int) -> tuple[np.ndarray | None, str]:
+        mode = self.cfg.mode
+        if mode == "switch":
+            a = self._switch.action(step)
+        elif mode == "ensemble":
+            a = self._ens.action(step)
+        else:
+            a, started = self._sync.action(step)
+            if started is not None:
+                seq, t_obs, d = started
+                ref = self._last
+                jump = 0.0 if ref is None or a is None else float(np.max(np.abs(a - ref)))
+                self._set_exec(SpliceInfo(seq, step, step - t_obs, d, jump))
+            if a is None:
+                return None, HOLD_SYNC_PAUSE if self._sync.started else HOLD_STARTUP
+        if a is None:
+            return None, HOLD_STARTUP if self._exec[0] < 0 else HOLD_STARVED
+        return a, ""
+
+    def tick(self) -> Tick | None:
+        """Command the next step. Returns None (and does not advance) until a hold position is known."""
+        cfg = self.cfg
+        with self._lock:
+            if self._last is None:
+                return None
+            step = self._next_step
+            target, reason = self._action_locked(step)
+            splice, self._pending_splice = self._pending_splice, None
+            if target is None:
+                cmd, hold, clamped = self._last.copy(), True, False
+                self.stats.holds += 1
+                self.stats.consecutive_holds += 1
+                self.stats.holds_by_reason[reason] = self.stats.holds_by_reason.get(reason, 0) + 1
+            else:
+                cmd = clamp_command(target, self._last, cfg.lower, cfg.upper, cfg.max_step)
+                hold, clamped = False, bool(np.any(cmd != target))
+                self.stats.consecutive_holds = 0
+                if clamped:
+                    self.stats.clamps += 1
+            if not np.isfinite(cmd).all():  # unreachable by construction; the last line of defence
+                cmd, hold, reason = self._last.copy(), True, HOLD_STARVED
+            self._last = cmd
+            self._commanded = True
+            self._next_step = step + 1
+            self.stats.ticks += 1
+            seq, takeover, consumed = self._exec
+            return Tick(step=step, command=cmd.copy(), hold=hold, reason=reason, seq=seq, takeover=takeover,
+                        consumed=consumed, clamped=clamped, rejected_seq=self._rejected[0],
+                        rejected_reason=self._rejected[1], splice=splice)
+
+    def record_period(self, period_s: float) -> None:
+        """Record the measured wall time between two ticks (for diagnostics)."""
+        self.stats.period_ms.add(period_s * 1e3)

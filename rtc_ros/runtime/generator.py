@@ -1,0 +1,196 @@
+"""GUIDEDINFERENCE of Algorithm 1 and the baselines' samplers, batched, in raw (un-normalised) units.
+
+One chunk generator for the robot and the benchmark: ``policy_inference`` calls
+:meth:`ChunkGenerator.generate` (one observation, numpy), the Figure 5 harness calls
+:meth:`ChunkGenerator.chunk_fn` (thousands of environments, torch); both go through
+:meth:`ChunkGenerator.sample`, one method table (:mod:`rtc_ros.runtime.methods`), one prefix builder
+(:func:`rtc_ros.core.prefix.build_prefix`) and the same BID settings (paper: N = 32, K = 3). All the
+mathematics lives in :mod:`rtc_ros.core` (masks, guidance with the exact VJP, samplers, BID).
+
+Shapes: observations ``(B, O)``; chunks, prefixes and noise ``(B, H, M)``; the prefix's index 0 is
+the observation's step; flow time tau: 0 = noise, 1 = data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from rtc_ros.core.bid import bid_sample
+from rtc_ros.core.masks import prefix_weights
+from rtc_ros.core.prefix import build_prefix
+from rtc_ros.core.sampling import sample_guided, sample_plain
+from rtc_ros.policies.spec import LoadedPolicy
+from rtc_ros.runtime.methods import method_info
+
+#: ``chunk_fn(obs (B,O) raw, prefix (B,H,M) raw or None, noise (B,H,M)) -> (B,H,M) raw``
+ChunkFn = Callable[[torch.Tensor, "torch.Tensor | None", torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Sampling settings (paper values by default); ValueError names the field.
+
+    Attributes:
+        method: execution method (decides plain, guided or BID sampling and the mask schedule).
+        beta: guidance-weight clip (> 0). n_steps: Euler steps. bid_samples / bid_k: BID's N and K.
+        jacobian: ``exact`` (RTC) or ``identity_approx`` (labelled approximation).
+        seed: seed of the flow noise (``generate``).
+        compile: wrap the networks in ``torch.compile`` (``dynamic=True``; eager if it fails).
+    """
+
+    method: str = "rtc"
+    beta: float = 5.0
+    n_steps: int = 5
+    bid_samples: int = 32
+    bid_k: int = 3
+    jacobian: str = "exact"
+    seed: int = 0
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        method_info(self.method)
+        if not self.beta > 0:
+            raise ValueError(f"beta must be > 0, got {self.beta}")
+        if self.n_steps < 1:
+            raise ValueError(f"n_steps must be >= 1, got {self.n_steps}")
+        if self.bid_samples < 1:
+            raise ValueError(f"bid_samples must be >= 1, got {self.bid_samples}")
+        if not 1 <= self.bid_k <= self.bid_samples:
+            raise ValueError(f"bid_k must be in [1, bid_samples={self.bid_samples}], got {self.bid_k}")
+        if self.jacobian not in ("exact", "identity_approx"):
+            raise ValueError(f"jacobian must be 'exact' or 'identity_approx', got {self.jacobian!r}")
+
+
+def _compiled(model: torch.nn.Module) -> Callable[..., torch.Tensor]:
+    import torch._dynamo
+
+    torch._dynamo.config.suppress_errors = True  # fall back to eager rather than crash
+    # guided sampling calls the network with grad on (VJP) and the first chunk with grad off, and a
+    # benchmark batch shrinks as episodes end: each is a recompile; past the default limit (8) the
+    # rest of the process silently runs eager
+    for name in ("recompile_limit", "cache_size_limit"):
+        if hasattr(torch._dynamo.config, name):
+            setattr(torch._dynamo.config, name, 64)
+    return torch.compile(model, dynamic=True)
+
+
+class ChunkGenerator:
+    """Sample chunks for one method from a loaded policy.
+
+    Args:
+        policy: the base policy.
+        config: method and sampling settings.
+        weak_policy: BID's weak policy (optional; without it BID uses backward coherence only).
+    """
+
+    def __init__(self, policy: LoadedPolicy, config: GeneratorConfig, weak_policy: LoadedPolicy | None = None) -> None:
+        self.policy, self.config, self.weak_policy = policy, config, weak_policy
+        self.info = method_info(config.method)
+        self.horizon, self.action_dim = policy.horizon, policy.action_dim
+        self.device = policy.device
+        norm = policy.normalizer
+        as_t = lambda x: torch.as_tensor(np.asarray(x, dtype=np.float32), device=self.device)  # noqa: E731
+        self._o_mean, self._o_std = as_t(norm.obs_mean), as_t(norm.obs_std)
+        self._a_mean, self._a_std = as_t(norm.action_mean), as_t(norm.action_std)
+        self.velocity = _compiled(policy.model) if config.compile else policy.model
+        weak = weak_policy.model if weak_policy is not None else None
+        self.weak_velocity = _compiled(weak) if config.compile and weak is not None else weak
+        self._gen = torch.Generator(device="cpu").manual_seed(config.seed)
+
+    # ------------------------------------------------------------------------------ normalisation
+    def norm_obs(self, obs: torch.Tensor) -> torch.Tensor:
+        return (obs.to(self.device, torch.float32) - self._o_mean) / self._o_std
+
+    def norm_actions(self, a: torch.Tensor) -> torch.Tensor:
+        return (a.to(self.device, torch.float32) - self._a_mean) / self._a_std
+
+    def denorm_actions(self, a: torch.Tensor) -> torch.Tensor:
+        return a * self._a_std + self._a_mean
+
+    # ------------------------------------------------------------------------------ sampling
+    def sample(self, obs: torch.Tensor, prefix: torch.Tensor | None, d: int, s: int,
+               noise: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """One chunk per batch element, raw units.
+
+        Args:
+            obs: ``(B, O)`` raw observations.
+            prefix: ``(B, H, M)`` raw guidance target (the executing chunk's actions from the
+                observation's step on, hold-padded), or None (first chunk: plain sampling).
+            d: frozen leading actions. s: execution horizon (mask end ``H - s``).
+            noise: ``(B, H, M)`` initial noise (default: drawn from ``generator``).
+            generator: RNG for the noise and BID's candidates (default: the generator's own, seeded).
+
+        Returns:
+            ``(B, H, M)`` raw chunks (float32, detached).
+        """
+        cfg, info, H = self.config, self.info, self.horizon
+        gen = self._gen if generator is None else generator
+        o = self.norm_obs(obs)
+        shape = (o.shape[0], H, self.action_dim)
+        y = self.norm_actions(prefix) if prefix is not None else None
+        with torch.no_grad():
+            if info.sampling == "bid":
+                w = prefix_weights(H, d, s, info.schedule) if y is not None else None
+                out = bid_sample(self.velocity, o, y, w, cfg.bid_samples, cfg.n_steps, self.weak_velocity, cfg.bid_k,
+                                 gen if self.device.type == "cpu" else None, (H, self.action_dim))
+            else:
+                x0 = noise if noise is not None else torch.randn(shape, generator=gen)
+                x0 = x0.to(self.device, torch.float32)
+                if info.sampling == "guided" and y is not None:
+                    w = prefix_weights(H, d, s, info.schedule).to(self.device)
+                    out = sample_guided(self.velocity, o, x0, y, w, cfg.beta, cfg.n_steps, cfg.jacobian)
+                else:
+                    out = sample_plain(self.velocity, o, x0, cfg.n_steps)
+        return self.denorm_actions(out).detach()
+
+    def chunk_fn(self, d: int, s: int, generator: torch.Generator | None = None) -> ChunkFn:
+        """The batched chunk source for a fixed ``(d, s)`` (the Figure 5 harness)."""
+        def fn(obs: torch.Tensor, prefix: torch.Tensor | None, noise: torch.Tensor) -> torch.Tensor:
+            return self.sample(obs, prefix if self.info.uses_prefix else None, d, s, noise, generator)
+        return fn
+
+    def plain_fn(self, obs: torch.Tensor, prefix: Any, noise: torch.Tensor) -> torch.Tensor:
+        """Unguided batched chunk (the harness's first chunk); ``prefix`` is ignored."""
+        del prefix
+        with torch.no_grad():
+            return self.denorm_actions(sample_plain(self.velocity, self.norm_obs(obs), noise.to(self.device),
+                                                    self.config.n_steps)).detach()
+
+    def generate(self, obs: np.ndarray, prev_remaining: np.ndarray | None = None, d: int = 0, s: int = 0) -> np.ndarray:
+        """One chunk for the robot.
+
+        Args:
+            obs: raw flat observation ``(O,)``.
+            prev_remaining: ``(L, M)`` raw actions the robot executes from the observation's step on
+                (:attr:`rtc_ros.runtime.inference_loop.Plan.prev_remaining`), or None.
+            d: frozen leading actions. s: execution horizon (mask end ``H - s``).
+
+        Returns:
+            ``(H, M)`` float64 chunk in raw units.
+
+        Raises:
+            ValueError: wrong shapes or non-finite input. FloatingPointError: non-finite output.
+        """
+        H, M = self.horizon, self.action_dim
+        o = np.asarray(obs, dtype=np.float32)
+        if o.shape != (self.policy.obs_dim,):
+            raise ValueError(f"observation must have shape ({self.policy.obs_dim},), got {o.shape}")
+        if not np.isfinite(o).all():
+            raise ValueError("observation contains NaN or Inf")
+        prefix = None
+        if prev_remaining is not None and self.info.uses_prefix:
+            prev = np.asarray(prev_remaining, dtype=np.float32)
+            if prev.ndim != 2 or prev.shape[0] < 1 or prev.shape[1] != M:
+                raise ValueError(f"prev_remaining must be (L >= 1, {M}), got {prev.shape}")
+            if not np.isfinite(prev).all():
+                raise ValueError("prev_remaining contains NaN or Inf")
+            prefix = torch.from_numpy(build_prefix(prev, 0, H))[None]
+        noise = torch.randn((1, H, M), generator=self._gen)
+        chunk = self.sample(torch.from_numpy(o)[None], prefix, d, s, noise)[0].cpu().numpy().astype(np.float64)
+        if not np.isfinite(chunk).all():
+            raise FloatingPointError("policy produced a non-finite chunk")
+        return chunk

@@ -1,0 +1,329 @@
+"""INFERENCELOOP of Algorithm 1, ROS-free: when to infer, and the plan for GUIDEDINFERENCE.
+
+The policy process does not own the chunk buffer: the executor (another process) reports every tick
+which step it commanded, with what, and which chunk that came from (``seq``, its ``takeover`` step,
+the delay it ``consumed``, and the newest rejected chunk; :class:`~rtc_ros.runtime.contract.ExecutorReport`).
+From that and the chunks it published itself, :class:`InferenceLoopCore` follows the paper's loop::
+
+    loop
+        wait until t >= s_min                      -> ready(): executing index >= s_min
+        s = t; A_prev = A_cur[s:]                  -> plan(): prev_remaining from t_obs on
+        o = o_cur; d = max(Q)                      -> plan(): d = max(Q) (+ observation age)
+        A_new = GUIDEDINFERENCE(o, A_prev, d, s)   -> ChunkGenerator.generate (rtc_ros.runtime.generator)
+        A_cur = A_new (executor); enqueue observed delay onto Q  -> on_executor_report()
+
+What a real robot adds, and how it is handled here:
+
+* **Observation time.** ``t_obs`` is the executor step at which the observation was taken: its
+  stamp mapped through the executor's step/stamp reports (:class:`StepClock`), so chunk index 0 is
+  the observation's step even when the observation is old. The observation's age in steps is
+  already executed, so ``d >= age``: ``d = max(max(Q), age + max(C))`` where ``C`` holds the delays
+  measured from planning to takeover (with fresh observations ``C <= Q`` and this is ``max(Q)``).
+  The guidance target for the ``age`` already-executed steps is what the executor actually
+  commanded then (from its reports). Observations too old to plan from raise :class:`ObservationTooOld`:
+  older than the step history, or so old that even the fastest recent inference would bring a chunk
+  with no action left.
+* **Late chunks.** A chunk that arrives with no action left is rejected by the executor, which says
+  so in its report: the loop replans at once (no waiting for a timeout) and the delay that overran
+  the chunk (``>= H``) enters ``Q`` so the next forecast covers it. It also starts at once when the
+  executing chunk has fewer remaining actions than the forecast delay. While the executing chunk
+  has run out, the robot holds its last command, and the guidance target is that hold.
+* **Lost chunks.** A published chunk neither taken over nor rejected within ``ack_timeout_steps``
+  is counted lost and the loop plans again.
+
+Per method (:mod:`rtc_ros.runtime.methods`): guided methods and BID get ``prev_remaining``; the
+others sample plainly. ``te_dense`` infers as often as it can (trigger index 1). ``sync``: the
+executor pauses after ``s_min`` actions, exactly when the trigger fires.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from rtc_ros.core.delay import DelayForecaster
+from rtc_ros.core.stats import RollingStats
+from rtc_ros.runtime.contract import ExecutorReport
+from rtc_ros.runtime.methods import method_info
+
+
+class ObservationTooOld(ValueError):
+    """The observation cannot be planned from (older than the step history, or its chunk would have
+    no action left when it arrives). The message says why."""
+
+
+class StepClock:
+    """Maps stamps (ns, the executor's clock) to executor steps, from the executor's reports.
+
+    Step ``k`` was commanded at stamp ``T_k``. An observation stamped ``t`` with ``T_k <= t < T_{k+1}``
+    was taken after step ``k`` was commanded, so the first command that can react to it is ``k + 1``:
+    ``step_at(t) = k + 1``. Stamps newer than the newest report map to the next step.
+    """
+
+    def __init__(self, history: int) -> None:
+        self._steps: deque[int] = deque(maxlen=history)
+        self._stamps: deque[int] = deque(maxlen=history)
+
+    def add(self, step: int, stamp_ns: int) -> None:
+        if stamp_ns <= 0:
+            return
+        if self._stamps and (stamp_ns < self._stamps[-1] or step <= self._steps[-1]):
+            self.clear()  # clock or step counter went back: restart
+        self._steps.append(step)
+        self._stamps.append(stamp_ns)
+
+    def clear(self) -> None:
+        self._steps.clear()
+        self._stamps.clear()
+
+    def step_at(self, stamp_ns: int) -> int | None:
+        """The observation step for ``stamp_ns``, or None if it is older than the history."""
+        if not self._stamps or stamp_ns < self._stamps[0]:
+            return None
+        k = bisect.bisect_right(self._stamps, stamp_ns) - 1
+        return self._steps[k] + 1
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Everything GUIDEDINFERENCE needs for one chunk.
+
+    Attributes:
+        seq: sequence number to publish the chunk with.
+        t_obs: executor step of the observation (chunk index 0).
+        d: frozen leading actions (forecast delay, including the observation's age), ``<= H - s``.
+        s: execution horizon for the soft mask (which ends at ``H - s``): the executing chunk's index
+            at ``t_obs``; ``max(d, s_min)`` when that chunk has run out (the hold is the target);
+            ``s_min`` for sync; 0 for the first chunk.
+        prev_remaining: ``(L, M)`` raw actions the robot executes from step ``t_obs`` on (commanded
+            history, then the executing chunk, then its hold), or None (first chunk, plain methods).
+        d_raw: the forecast before clamping (``> d`` means the delay was infeasible).
+        age: steps between the observation and planning (``t_next - t_obs``).
+    """
+
+    seq: int
+    t_obs: int
+    d: int
+    s: int
+    prev_remaining: np.ndarray | None
+    d_raw: int
+    age: int = 0
+
+
+@dataclass
+class _Published:
+    chunk: np.ndarray
+    t_obs: int
+    plan_step: int
+    published_step: int
+    resolved: bool = False  # taken over, rejected or given up
+
+
+class InferenceLoopCore:
+    """Algorithm 1's inference-side bookkeeping (thread-safe).
+
+    Args:
+        horizon: H.
+        s_min: minimum actions executed before the next inference starts (paper: 25 at H = 50).
+        buffer_size: b, delays kept in Q (paper: 10).
+        method: one of :data:`rtc_ros.runtime.methods.METHODS`.
+        initial_delay: ``d_init``, Q's first entry (e.g. from warm-up latency).
+        ack_timeout_steps: steps to wait for the executor to take over or reject a published chunk
+            before counting it lost and planning again.
+        history: how many published chunks to remember.
+    """
+
+    def __init__(self, horizon: int, s_min: int, buffer_size: int, method: str, initial_delay: int = 0,
+                 ack_timeout_steps: int = 10, history: int = 16) -> None:
+        info = method_info(method)
+        if horizon < 1:
+            raise ValueError(f"horizon (H) must be >= 1, got {horizon}")
+        if not 1 <= s_min <= horizon:
+            raise ValueError(f"s_min must be in [1, H={horizon}], got {s_min}")
+        if ack_timeout_steps < 1:
+            raise ValueError(f"ack_timeout_steps must be >= 1, got {ack_timeout_steps}")
+        self.horizon, self.s_min, self.method, self.info = horizon, s_min, method, info
+        self.mode = info.exec_mode
+        self.trigger_index = 1 if info.dense else s_min
+        self.ack_timeout_steps = ack_timeout_steps
+        self.queue = DelayForecaster(buffer_size, initial_delay)  # Q: t_obs -> takeover
+        self.compute = DelayForecaster(buffer_size, initial_delay)  # C: planning -> takeover
+        self.clock = StepClock(4 * horizon)
+        self._commanded: dict[int, np.ndarray] = {}
+        self._history = history
+        self._lock = threading.Lock()
+        self._report: ExecutorReport | None = None
+        self._published: dict[int, _Published] = {}
+        self._next_seq = 0
+        self._awaiting: int | None = None
+        self._in_flight = False
+        self.consumed = RollingStats(200)  # observed delays
+        self.forecasts = RollingStats(200)  # d forecasts
+        self.lost = 0
+        self.rejected = 0
+        self.infeasible = 0
+
+    def set_initial_delay(self, d_init: int) -> None:
+        """Set ``d_init`` (e.g. the warm latency; warm-up samples never enter Q) while Q has no
+        observed delay yet."""
+        self.queue.set_initial_delay(int(d_init))
+        self.compute.set_initial_delay(int(d_init))
+
+    # ------------------------------------------------------------------------------- executor
+    def on_executor_report(self, rep: ExecutorReport) -> int | None:
+        """Feed one executor report; returns the observed delay if it revealed a takeover."""
+        with self._lock:
+            prev = self._report
+            if prev is not None and rep.step < prev.step - 1:  # the executor restarted: forget it all
+                self._published.clear()
+                self._commanded.clear()
+                self.clock.clear()
+                self._awaiting = None
+            self._report = rep
+            self.clock.add(rep.step, rep.stamp_ns)
+            if rep.command is not None:
+                self._commanded[rep.step] = np.asarray(rep.command, dtype=np.float64)
+                self._commanded.pop(rep.step - 4 * self.horizon, None)
+            self._next_seq = max(self._next_seq, rep.seq + 1)  # another producer or a previous run
+            observed = None
+            pub = self._published.get(rep.seq)
+            if pub is not None and not pub.resolved and rep.takeover >= 0:
+                pub.resolved = True
+                observed = max(0, rep.takeover - pub.t_obs)
+                self.queue.record(observed)
+                self.compute.record(max(0, rep.takeover - pub.plan_step))
+                self.consumed.add(observed)
+            rej = self._published.get(rep.rejected_seq)
+            if rej is not None and not rej.resolved:
+                rej.resolved = True
+                self.rejected += 1
+                if rep.rejected_reason == "stale":  # the delay overran the chunk: Q must cover it
+                    self.queue.record(max(self.horizon, rep.step - rej.t_obs))
+                    self.compute.record(max(self.horizon, rep.step - rej.plan_step))
+            if self._awaiting is not None and (rep.seq >= self._awaiting or self._awaiting == rep.rejected_seq):
+                self._awaiting = None
+            return observed
+
+    # ------------------------------------------------------------------------------- planning
+    def _origin(self, rep: ExecutorReport, pub: _Published) -> int:
+        """Step of the executing chunk's index 0."""
+        return rep.takeover if self.mode == "sync" else pub.t_obs
+
+    def ready(self) -> bool:
+        """Algorithm 1's ``wait until t >= s_min``, plus the late-chunk rules (see module doc)."""
+        with self._lock:
+            return self._ready_locked()
+
+    def _ready_locked(self) -> bool:
+        rep = self._report
+        if rep is None or self._in_flight:
+            return False
+        if self._awaiting is not None:
+            pub = self._published.get(self._awaiting)
+            if pub is not None and rep.step + 1 - pub.published_step <= self.ack_timeout_steps:
+                return False
+            if pub is not None:
+                pub.resolved = True
+            self._awaiting = None  # neither taken over nor rejected: lost
+            self.lost += 1
+        pub = self._published.get(rep.seq)
+        if rep.seq < 0 or pub is None:
+            return True  # nothing executing, or someone else's chunk: start ours now
+        idx = rep.step + 1 - self._origin(rep, pub)
+        late = self.mode == "switch" and self.horizon - idx < self.queue.forecast()
+        return idx >= self.trigger_index or late
+
+    def _remaining(self, rep: ExecutorReport, pub: _Published, t_obs: int) -> np.ndarray:
+        """``(L, M)``: what the robot executes from step ``t_obs`` on, as far as known: the commands
+        the executor reported for the steps already run, then the executing chunk's actions, then
+        (once it has run out) the held command."""
+        t_next, origin, H = rep.step + 1, self._origin(rep, pub), self.horizon
+        rows: list[np.ndarray | None] = []
+        for k in range(t_obs, t_next):  # already executed (the observation's age)
+            cmd = self._commanded.get(k)
+            if cmd is None and 0 <= k - origin < H:
+                cmd = pub.chunk[k - origin]
+            rows.append(cmd)
+        start = max(t_next - origin, 0)
+        rows.extend(pub.chunk[start:H])
+        if start >= H:  # the chunk has run out: the robot holds its last command
+            rows.append(rep.command if rep.command is not None else pub.chunk[-1])
+        known = [r for r in rows if r is not None]
+        filled, last = [], known[0]
+        for r in rows:  # a missed report: hold the neighbouring known command
+            last = r if r is not None else last
+            filled.append(last)
+        return np.asarray(filled, dtype=np.float64)
+
+    def plan(self, obs_stamp_ns: int = 0) -> Plan | None:
+        """If the trigger condition holds, mark an inference in flight and return its plan.
+
+        Args:
+            obs_stamp_ns: the observation's stamp (executor clock, ns); 0 = taken now.
+
+        Raises:
+            ObservationTooOld: the observation is older than the step history, or so old that its
+                chunk would arrive with no action left (nothing is marked in flight).
+        """
+        with self._lock:
+            if not self._ready_locked():
+                return None
+            rep = self._report
+            assert rep is not None
+            t_next = rep.step + 1
+            t_obs = t_next
+            if obs_stamp_ns > 0:
+                mapped = self.clock.step_at(obs_stamp_ns)
+                if mapped is None:
+                    raise ObservationTooOld("observation stamp is older than the executor's step history "
+                                            "(or no stamped executor report yet; do the sensor and executor clocks agree?)")
+                t_obs = min(mapped, t_next)
+            age = t_next - t_obs
+            fastest = min(self.compute.queue())
+            if self.mode != "sync" and age > 0 and age + fastest >= self.horizon:
+                raise ObservationTooOld(f"observation is {age} steps old; even with the fastest recent inference "
+                                        f"({fastest} steps) its chunk would have no action left (H={self.horizon})")
+            d_raw = max(self.queue.forecast(), age + self.compute.forecast())
+            pub = self._published.get(rep.seq)
+            prev, s = None, 0
+            if pub is not None:
+                s = t_obs - self._origin(rep, pub)
+                if self.info.uses_prefix:
+                    prev = self._remaining(rep, pub, t_obs)
+                s = min(max(d_raw, self.s_min), self.horizon) if s >= self.horizon else max(s, 0)
+            if self.mode == "sync":
+                s = self.s_min
+            d = d_raw
+            if self.mode == "switch" and d > self.horizon - s:
+                d = max(0, self.horizon - s)
+                self.infeasible += 1
+            seq = self._next_seq
+            self._next_seq += 1
+            self._in_flight = True
+            self.forecasts.add(d_raw)
+            plan = Plan(seq=seq, t_obs=t_obs, d=d, s=s, prev_remaining=prev, d_raw=d_raw, age=age)
+            return plan
+
+    def on_published(self, plan: Plan, chunk: np.ndarray) -> None:
+        """Record a published chunk ``(H, M)`` (raw units)."""
+        with self._lock:
+            step = self._report.step + 1 if self._report is not None else plan.t_obs
+            self._published[plan.seq] = _Published(np.asarray(chunk, dtype=np.float64).copy(), plan.t_obs,
+                                                   plan.t_obs + plan.age, step)
+            while len(self._published) > self._history:
+                del self._published[min(self._published)]
+            self._awaiting = plan.seq
+            self._in_flight = False
+
+    def on_failed(self, plan: Plan | None = None) -> None:
+        """The inference for ``plan`` produced nothing (stale observation, error): plan again later."""
+        with self._lock:
+            self._in_flight = False
+
+    def last_report(self) -> ExecutorReport | None:
+        with self._lock:
+            return self._report

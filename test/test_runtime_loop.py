@@ -1,0 +1,167 @@
+"""Closed-loop tests of the ROS-free runtime: INFERENCELOOP + GETACTION under latency spikes and old
+observations, with the executor's reports as the only channel back (as between the two nodes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rtc_ros.runtime.contract import ExecutorReport
+from rtc_ros.runtime.executor import HOLD_STARVED, ChunkRejected, ExecutorConfig, ExecutorCore, Tick
+from rtc_ros.runtime.inference_loop import InferenceLoopCore, ObservationTooOld
+
+H, S_MIN, B = 20, 10, 4
+DT_NS = 20_000_000  # 50 Hz
+
+
+def chunk_for(t_obs: int) -> np.ndarray:
+    """Joint 0: the step each action is for (t_obs + i); joint 1: t_obs. A re-executed or skipped
+    step shows up as joint 0 != the commanded step."""
+    i = np.arange(H, dtype=float)
+    return np.stack([t_obs + i, np.full(H, float(t_obs))], axis=1)
+
+
+def report(tick: Tick) -> ExecutorReport:
+    return ExecutorReport(tick.step, tick.seq, tick.takeover, tick.consumed, tick.hold, tick.rejected_seq,
+                          tick.rejected_reason, stamp_ns=(tick.step + 1) * DT_NS, command=tick.command)
+
+
+def closed_loop(latencies: list[int], steps: int, s_min: int = S_MIN) -> dict:
+    """Run executor + inference loop; inference ``j`` takes ``latencies[j]`` steps (the last repeats)."""
+    ex = ExecutorCore(ExecutorConfig(horizon=H, action_dim=2))
+    ex.set_measured_position(np.zeros(2))
+    loop = InferenceLoopCore(H, s_min, B, "rtc", initial_delay=latencies[0])
+    in_flight: tuple | None = None  # (arrival step, plan, chunk, latency)
+    ticks: list[Tick] = []
+    inferences: list[dict] = []
+    for k in range(steps):
+        if in_flight is not None and in_flight[0] == k:  # the chunk is published and reaches the executor
+            _, plan, chunk, lat = in_flight
+            loop.on_published(plan, chunk)
+            try:
+                ex.offer_chunk(chunk, plan.seq, plan.t_obs, plan.d, plan.s)
+                inferences[-1]["accepted"] = True
+            except ChunkRejected as exc:
+                inferences[-1]["rejected"] = exc.reason
+            in_flight = None
+        tick = ex.tick()
+        ticks.append(tick)
+        loop.on_executor_report(report(tick))
+        if in_flight is None:
+            plan = loop.plan(obs_stamp_ns=(k + 1) * DT_NS + DT_NS // 2)  # observed just after tick k
+            if plan is not None:
+                lat = latencies[min(len(inferences), len(latencies) - 1)]
+                in_flight = (k + lat, plan, chunk_for(plan.t_obs), lat)
+                inferences.append(dict(plan=plan, start=k, latency=lat, arrival=k + lat, accepted=False,
+                                       rejected=None, forecast_before=loop.queue.forecast()))
+    return dict(ticks=ticks, inferences=inferences, loop=loop, ex=ex)
+
+
+def test_spikes_up_to_1_5_H_no_step_twice_or_skipped_and_standstill_bounded() -> None:
+    normal = 4
+    spikes = {8: int(1.5 * H), 16: 8, 24: H + 3}  # inference index -> latency
+    latencies = [spikes.get(j, normal) for j in range(40)]
+    out = closed_loop(latencies, 600)
+    ticks, infs, loop = out["ticks"], out["inferences"], out["loop"]
+    # 1. no step executed twice or skipped: every executed action is the one for its step
+    for t in ticks:
+        if not t.hold:
+            assert t.command[0] == t.step, f"step {t.step} executed the action for step {t.command[0]}"
+    # 2. standstill only while a spike exceeds the remaining chunk, ending within one inference after it
+    starved = [t.step for t in ticks if t.hold and t.reason == HOLD_STARVED]
+    assert starved, "the spikes longer than the remaining chunk must cause some standstill"
+    windows = []
+    for j, inf in enumerate(infs):
+        if inf["latency"] > H - S_MIN:  # this inference outlasts the executing chunk's remaining actions
+            assert inf["rejected"] == "stale" if inf["latency"] >= H else True
+            nxt = infs[j + 1]
+            assert nxt["start"] == inf["arrival"], "after a rejected chunk the loop must replan at once"
+            windows.append((inf["start"], nxt["arrival"] + 1))
+    for step in starved:
+        assert any(a <= step <= b for a, b in windows), f"standstill at step {step} outside any spike window"
+    for a, b in windows:  # ends within one (normal) inference after the spiked chunk arrived
+        assert max(s for s in starved if a <= s <= b) <= b
+    # 3. the forecast covers the spike: a delay that overran the chunk enters Q (>= H), a late but
+    #    accepted one with its consumed delay
+    j_over = 8
+    assert infs[j_over]["rejected"] == "stale"
+    assert infs[j_over + 1]["plan"].d_raw >= H
+    j_late = 16
+    assert infs[j_late]["accepted"]
+    # planned after tick k (t_obs = k + 1), arriving before tick k + 8: 7 steps consumed
+    assert infs[j_late + 1]["plan"].d_raw >= 7
+    # Q forgets after b delays: the forecast returns to the normal latency
+    assert loop.queue.forecast() <= normal + 1
+    assert loop.rejected == 2 and loop.lost == 0
+
+
+def test_normal_latency_never_holds_and_s_adapts() -> None:
+    out = closed_loop([6], 400)
+    assert not any(t.hold for t in out["ticks"][10:])
+    # 6 steps of inference = 5 consumed (planned after tick k, arriving before tick k + 6); d_init = 6
+    # leaves Q after b = 4 observed delays
+    plans = [i["plan"] for i in out["inferences"][B + 1:]]
+    assert plans and all(p.d == 5 and p.s == S_MIN for p in plans)  # d = max(Q), next inference at s_min
+    # a delay >= s_min: s = max(d, s_min) -- the next inference starts as soon as the chunk took over
+    out2 = closed_loop([8], 400, s_min=4)
+    assert not any(t.hold for t in out2["ticks"][10:])
+    # the loop sees the takeover in the report of the tick that executed it: index d + 1 at t_obs
+    assert all(i["plan"].s == 8 and i["plan"].d == 7 for i in out2["inferences"][B + 1:])
+
+
+def _running_loop(steps: int) -> tuple[ExecutorCore, InferenceLoopCore, list[Tick], np.ndarray]:
+    ex = ExecutorCore(ExecutorConfig(horizon=H, action_dim=2))
+    ex.set_measured_position(np.zeros(2))
+    loop = InferenceLoopCore(H, S_MIN, B, "rtc", initial_delay=2)
+    t0 = ex.tick()
+    loop.on_executor_report(report(t0))
+    p0 = loop.plan()
+    first = chunk_for(p0.t_obs)
+    loop.on_published(p0, first)
+    ex.offer_chunk(first, p0.seq, p0.t_obs, p0.d, p0.s)
+    ticks = [t0]
+    for _ in range(steps):
+        ticks.append(ex.tick())
+        loop.on_executor_report(report(ticks[-1]))
+    return ex, loop, ticks, first
+
+
+@pytest.mark.parametrize("k", [0, 1, 3, 7])
+def test_observation_delayed_by_k_steps(k: int) -> None:
+    ex, loop, ticks, first = _running_loop(12)
+    t_next = ticks[-1].step + 1
+    plan = loop.plan(obs_stamp_ns=(t_next - k) * DT_NS + DT_NS // 2)  # taken k steps ago
+    assert plan.t_obs == t_next - k and plan.age == k
+    assert plan.d >= k  # the observation's age is already executed: frozen
+    commanded = {t.step: t.command for t in ticks}
+    for i in range(k):  # the guidance target for the executed steps is what was commanded
+        np.testing.assert_array_equal(plan.prev_remaining[i], commanded[plan.t_obs + i])
+    np.testing.assert_array_equal(plan.prev_remaining[k], first[t_next - 1])  # then the executing chunk
+    new = chunk_for(plan.t_obs) + [0.0, 1000.0]
+    ex.offer_chunk(new, plan.seq, plan.t_obs, plan.d, plan.s)
+    t = ex.tick()
+    assert t.command[0] == t.step and t.consumed == t.step - plan.t_obs == k  # spliced at index now - t_obs
+    assert t.command[1] == plan.t_obs + 1000.0
+
+
+def test_too_old_observation_is_refused_and_nothing_in_flight() -> None:
+    _, loop, ticks, _ = _running_loop(30)
+    with pytest.raises(ObservationTooOld, match="older than the executor's step history"):
+        loop.plan(obs_stamp_ns=1)
+    t_next = ticks[-1].step + 1
+    with pytest.raises(ObservationTooOld, match="no action left"):
+        loop.plan(obs_stamp_ns=(t_next - H) * DT_NS + DT_NS // 2)  # H steps old: nothing can be left
+    assert loop.plan() is not None  # a fresh observation still plans
+
+
+def test_executor_restart_and_lost_chunk() -> None:
+    _, loop, ticks, _ = _running_loop(12)
+    p = loop.plan()
+    loop.on_published(p, chunk_for(p.t_obs))
+    last = ticks[-1].step
+    for step in range(last + 1, last + 1 + loop.ack_timeout_steps + 1):  # never taken over nor rejected
+        loop.on_executor_report(ExecutorReport(step, 0, 1, 0, stamp_ns=(step + 1) * DT_NS))
+    assert loop.ready() and loop.lost == 1
+    loop.on_executor_report(ExecutorReport(0, -1, -1, 0, True, stamp_ns=10 * DT_NS))  # restarted
+    p2 = loop.plan()
+    assert p2.prev_remaining is None and p2.t_obs == 1 and p2.seq > p.seq
