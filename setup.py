@@ -29,7 +29,7 @@ setup(
             "chunk_executor = rtc_ros.nodes.chunk_executor:main",
             "policy_inference = rtc_ros.nodes.policy_inference:main",
             "episode_recorder = rtc_ros.nodes.episode_recorder:main",
-            "bimanual_sim = rtc_ros.nodes.bimanual_sim:main",
+            "bimanual_sim = rtc_ros.sim.node:main",
             "rtc_bringup = rtc_ros.nodes.bringup:main",
             "rtc_sim_demo = rtc_ros.experiments.demo:main",
             "rtc_sim_latency = rtc_ros.experiments.sim_latency:main",

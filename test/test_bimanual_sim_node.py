@@ -8,15 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from rtc_ros.nodes.bimanual_sim import (
-    STATE_DONE,
-    STATE_HOLDING,
-    STATE_RUNNING,
-    SimEpisodeRunner,
-    joint_state_positions,
-    pick_trajectory_point,
-)
+from rtc_ros.nodes.conversions import JointStateReader
 from rtc_ros.sim import BimanualSim
+from rtc_ros.sim.episode import STATE_DONE, STATE_HOLDING, STATE_RUNNING, SimEpisodeRunner, pick_trajectory_point
 
 
 # ----------------------------------------------------------------------------------- no DDS
@@ -51,9 +45,9 @@ def test_joint_state_command_by_name() -> None:
     from sensor_msgs.msg import JointState
 
     msg = JointState(name=["x", "b", "a"], position=[9.0, 2.0, 1.0])
-    np.testing.assert_allclose(joint_state_positions(msg, ["a", "b"]), [1.0, 2.0])
+    np.testing.assert_allclose(JointStateReader(["a", "b"]).positions(msg), [1.0, 2.0])
     with pytest.raises(ValueError):
-        joint_state_positions(JointState(name=["a"], position=[float("nan")]), ["a"])
+        JointStateReader(["a"]).positions(JointState(name=["a"], position=[float("nan")]))
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +94,7 @@ def test_node_over_dds(start_node, ros_env) -> None:
     from sensor_msgs.msg import Image, JointState
     from std_msgs.msg import Float64MultiArray, Int32, String
 
-    proc = start_node("rtc_ros.nodes.bimanual_sim", "-p", "camera_rate_hz:=10.0", "-p", "reset_hold_s:=0.2",
+    proc = start_node("rtc_ros.sim.node", "-p", "camera_rate_hz:=10.0", "-p", "reset_hold_s:=0.2",
                       "-p", "seed:=5")
     rclpy.init()
     node = rclpy.create_node("test_bimanual_sim")
@@ -174,8 +168,8 @@ def test_node_clock_and_refusal(start_node, ros_env) -> None:
     import rclpy
     from rosgraph_msgs.msg import Clock
 
-    bad = start_node("rtc_ros.nodes.bimanual_sim", "-p", "camera:=no_such_camera")
-    proc = start_node("rtc_ros.nodes.bimanual_sim", "-p", "publish_clock:=true", "-p", "camera_rate_hz:=0.0")
+    bad = start_node("rtc_ros.sim.node", "-p", "camera:=no_such_camera")
+    proc = start_node("rtc_ros.sim.node", "-p", "publish_clock:=true", "-p", "camera_rate_hz:=0.0")
     rclpy.init()
     node = rclpy.create_node("test_bimanual_sim_clock")
     clocks: list[int] = []
@@ -191,3 +185,30 @@ def test_node_clock_and_refusal(start_node, ros_env) -> None:
     steps = np.diff(clocks[-50:])
     assert np.all(steps > 0) and np.median(steps) == 20_000_000
     assert bad.proc.wait(30) == 2 and "refusing to start" in bad.output() and "no_such_camera" in bad.output()
+
+
+def test_deadline_loop_keeps_absolute_deadlines_and_skips_after_overrun() -> None:
+    """Fake clock: ticks at t0 + k * period; one stall of 3.5 periods counts one overrun and skips
+    the missed deadlines (no catch-up burst); a period change applies from the next tick."""
+    from rtc_ros.nodes.deadline import run_deadline_loop
+
+    now = [0.0]
+    ticks: list[float] = []
+    period = [0.02]
+
+    def tick() -> None:
+        ticks.append(now[0])
+        if len(ticks) == 3:
+            now[0] += 0.07  # stall
+        if len(ticks) == 6:
+            period[0] = 0.01
+
+    def sleep(s: float) -> None:
+        now[0] += s
+
+    overruns = run_deadline_loop(tick, lambda: period[0], lambda: len(ticks) < 9, clock=lambda: now[0], sleep=sleep)
+    assert overruns == 1
+    np.testing.assert_allclose(ticks[:3], [0.02, 0.04, 0.06])
+    assert ticks[3] == pytest.approx(0.14)  # no burst: the next deadline of the grid after the stall
+    assert np.diff(ticks[3:6]) == pytest.approx([0.02, 0.02])
+    assert np.diff(ticks[5:]) == pytest.approx([0.01, 0.01, 0.01])

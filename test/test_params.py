@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from rtc_ros.nodes.params import (
-    ROLE_EXECUTOR, ROLE_INFERENCE, SPECS, ParameterError, describe, expand_path, load_params_file, validate,
+    ARM_JOINTS, ROLE_EXECUTOR, ROLE_INFERENCE, ROLE_RECORDER, ROLE_SIM, SPECS, ParameterError, declare_and_validate,
+    describe, expand_path, load_params_file, validate,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,3 +119,101 @@ def test_nodes_refuse_invalid_params_at_startup(start_node, tmp_path, small_poli
         out = proc.output()
         assert proc.proc.returncode == 2, out
         assert "refusing to start" in out and needle in out, out
+
+
+# ------------------------------------------------------------------ all four roles, measured faults
+def test_unknown_arm_needs_joint_names() -> None:
+    """``arms: [left, middle]`` without ``middle.*``: refused naming ``middle.joint_names`` (no made-up joints)."""
+    with pytest.raises(ParameterError, match=r"'middle\.joint_names' = \[\]: required for arm 'middle'"):
+        validate({"arms": ["left", "middle"]}, ROLE_EXECUTOR)
+    names = [f"m{i}" for i in range(3)]
+    p = validate({"arms": ["left", "middle"], "middle.joint_names": names}, ROLE_EXECUTOR)
+    assert p.arms[1].joint_names == names and len(p.arms[1].lower) == 3
+
+
+def test_six_joint_names_against_seven_limits_names_joint_names() -> None:
+    """The joint list is what changed: the message names ``left.joint_names`` (not the limits or ``arms``)."""
+    values = load_params_file(CONFIG, "chunk_executor")
+    values["left.joint_names"] = values.get("left.joint_names", [f"left_{j}" for j in ARM_JOINTS])[:6]
+    assert len(values.get("left.lower_limits", [])) == 7, "the shipped config sets 7 limits per arm"
+    with pytest.raises(ParameterError, match=r"'left\.joint_names' = \[.*\]: 6 joint names but 'left\.lower_limits'"):
+        validate(values, ROLE_EXECUTOR)
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0, 0])
+def test_recorder_flush_period_must_be_positive(value) -> None:
+    with pytest.raises(ParameterError, match=r"'flush_period' = "):
+        validate({"flush_period": value}, ROLE_RECORDER)
+
+
+@pytest.mark.parametrize("name,value,match", [
+    ("topic_types", ["cam"], "topic_types"),
+    ("topic_patterns", ["("], "topic_patterns"),
+    ("compression", "lz4", "compression"),
+    ("autostart_meta", "[1]", "autostart_meta"),
+    ("param_nodes", "policy_inference", "param_nodes"),
+    ("queue_depth", 0, "queue_depth"),
+])
+def test_recorder_values_refused_with_name(name, value, match) -> None:
+    with pytest.raises(ParameterError, match=f"'{match}'"):
+        validate({name: value}, ROLE_RECORDER)
+
+
+def test_recorder_and_sim_defaults_and_config() -> None:
+    rec = validate({"param_nodes": []}, ROLE_RECORDER)
+    assert rec.param_nodes == [] and rec.flush_period == 1.0 and rec.topics
+    sim_cfg = REPO / "config" / "sim_bimanual.yaml"
+    sim = validate(load_params_file(sim_cfg, "bimanual_sim"), ROLE_SIM)
+    ex = validate(load_params_file(sim_cfg, "chunk_executor"), ROLE_EXECUTOR)
+    assert [a.command_topics[ex.output_type] for a in sim.arms] == [a.command_topic for a in ex.arms]
+    assert sim.joint_names == ex.joint_names
+    validate(load_params_file(sim_cfg, "episode_recorder"), ROLE_RECORDER)
+    with pytest.raises(ParameterError, match=r"'right\.joint_names'.*needs 7 names"):
+        validate({"right.joint_names": ["a", "b"]}, ROLE_SIM)
+    with pytest.raises(ParameterError, match="'camera_width' = 641"):
+        validate({"camera_width": 641}, ROLE_SIM)
+
+
+def test_sim_camera_defaults_match_the_renderer() -> None:
+    from rtc_ros.nodes.params.schema import SIM_CAMERA
+
+    camera = pytest.importorskip("rtc_ros.sim.camera")
+    c = camera.CameraConfig()
+    assert SIM_CAMERA == {"width": c.width, "height": c.height, "lookat": list(c.lookat), "distance": c.distance,
+                          "azimuth": c.azimuth, "elevation": c.elevation}
+
+
+def test_schema_covers_four_nodes() -> None:
+    text = describe()
+    for node in ("chunk_executor", "policy_inference", "episode_recorder", "bimanual_sim"):
+        assert node in text
+    assert "| `flush_period` | episode_recorder |" in text and "| `real_time_factor` | bimanual_sim |" in text
+
+
+def test_run_time_sets_validated_and_applied(tmp_path) -> None:
+    """A writable set is validated with the other values, applied in place, and reported to on_change;
+    an invalid one is refused naming the parameter and value and leaves the old value; read-only ones
+    are refused; a params file's ``param_nodes: []`` reads as an empty list."""
+    rclpy = pytest.importorskip("rclpy")
+    from rclpy.parameter import Parameter
+
+    f = tmp_path / "p.yaml"
+    f.write_text("/**:\n  ros__parameters:\n    param_nodes: []\n    horizon: 20\n    s_min: 10\n")
+    rclpy.init()
+    try:
+        node = rclpy.create_node("params_runtime", cli_args=["--ros-args", "--params-file", str(f)])
+        changes: list[tuple[str, object]] = []
+        p = declare_and_validate(node, ROLE_EXECUTOR, on_change=lambda n, v: changes.append((n, v)))
+        assert p.horizon == 20 and p.diagnostics_period == 1.0
+        ok = node.set_parameters([Parameter("diagnostics_period", value=2)])[0]  # an int, as `ros2 param set` sends
+        assert ok.successful and p.diagnostics_period == 2.0 and changes == [("diagnostics_period", 2.0)]
+        bad = node.set_parameters([Parameter("max_chunk_age", value=-1.0)])[0]
+        assert not bad.successful and "max_chunk_age" in bad.reason and "-1" in bad.reason
+        assert p.max_chunk_age == 1.0 and len(changes) == 1
+        assert not node.set_parameters([Parameter("horizon", value=30)])[0].successful and p.horizon == 20
+        rec_node = rclpy.create_node("episode_recorder", cli_args=["--ros-args", "--params-file", str(f)])
+        assert declare_and_validate(rec_node, ROLE_RECORDER).param_nodes == []
+        node.destroy_node()
+        rec_node.destroy_node()
+    finally:
+        rclpy.try_shutdown()

@@ -20,7 +20,7 @@ from rtc_ros.sim import (  # noqa: E402
     TaskStage,
     run_expert_episode,
 )
-from rtc_ros.sim.bimanual import CUBE_HALF_SIZE, GRIPPER_INDICES  # noqa: E402
+from rtc_ros.sim.layout import CUBE_HALF_SIZE, GRIPPER_INDICES  # noqa: E402
 
 ARM_IDX = [i for i in range(14) if i not in GRIPPER_INDICES]
 

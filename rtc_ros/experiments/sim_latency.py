@@ -89,7 +89,7 @@ def run_protocol(out: Path, methods: list[str], latencies: list[float], episodes
         say(f"[sim_latency] an earlier run's bags, report and results were moved to {moved}")
     say(f"[sim_latency] ROS_DOMAIN_ID={env['ROS_DOMAIN_ID']} out={out} policy={policy}")
     base = write_params(config, {"episode_recorder": {"output_dir": str(bags)}}, logs / "params_base.yaml")
-    sim = NodeProcess("rtc_ros.nodes.bimanual_sim", ros_args_for(base), env, logs / "bimanual_sim.log")
+    sim = NodeProcess("rtc_ros.sim.node", ros_args_for(base), env, logs / "bimanual_sim.log")
     rec = NodeProcess("rtc_ros.nodes.episode_recorder", ros_args_for(base), env, logs / "episode_recorder.log")
     driver = EpisodeDriver(record=True)
     results: list[EpisodeResult] = []

@@ -33,7 +33,14 @@ from typing import Any
 import yaml
 
 from rtc_ros.runtime.methods import METHODS
-from rtc_ros.nodes.params import ROLE_EXECUTOR, ROLE_INFERENCE, ParameterError, load_params_file, validate
+from rtc_ros.nodes.params import (
+    ROLE_EXECUTOR,
+    ROLE_INFERENCE,
+    ParameterError,
+    key_matches,
+    load_params_file,
+    validate,
+)
 
 NODES = {"executor": ("chunk_executor", "rtc_ros.nodes.chunk_executor", ROLE_EXECUTOR),
          "inference": ("policy_inference", "rtc_ros.nodes.policy_inference", ROLE_INFERENCE)}
@@ -71,12 +78,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def _merge_overrides(data: dict[str, Any], node: str, overrides: dict[str, Any]) -> None:
     """Put ``overrides`` into every section of ``data`` that applies to ``node`` (and ``/**``)."""
-    from rtc_ros.nodes.params import _key_matches
-
     hit = False
     for key, section in data.items():
-        if isinstance(section, dict) and isinstance(key, str) and _key_matches(key, f"/x/{node}") \
-                and _key_matches(key, f"/{node}"):
+        if isinstance(section, dict) and isinstance(key, str) and key_matches(key, f"/x/{node}") \
+                and key_matches(key, f"/{node}"):
             section.setdefault("ros__parameters", {}).update(overrides)
             hit = True
     if not hit:

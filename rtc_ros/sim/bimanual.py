@@ -3,29 +3,15 @@
 The model (meshes and MJCF) is the ``bimanual_viperx_transfer_cube.xml`` scene shipped in
 the ``gym-aloha`` PyPI package; it is loaded with plain :mod:`mujoco` (no dm_control/gym).
 
-Conventions used everywhere in this module:
-
-* Joint vectors have shape ``(14,)`` ordered as :data:`JOINT_NAMES`:
-  ``[left arm 6 joints, left gripper, right arm 6 joints, right gripper]``.
-* Arm joints are in radians (velocities rad/s).
-* Grippers are a *normalised opening* in ``[0, 1]``: ``0`` = fully closed (finger joint at
-  its lower limit 0.021 m), ``1`` = fully open (0.057 m, ~69 mm between the finger pads).
-  The mapping is linear in the finger slide joint; both the command and the measured
-  gripper position use this unit (gripper velocity: 1/s).  The 40 mm cube is touched at
-  an opening of about 0.6.
-* Control is position control at 50 Hz (:data:`CONTROL_DT` = 20 ms) with
-  :data:`N_SUBSTEPS` = 10 physics steps of 2 ms each per :meth:`BimanualSim.step`.
+Units, joint order and result types: :mod:`rtc_ros.sim.layout`; the task's stages: :mod:`rtc_ros.sim.task`.
 """
 
 from __future__ import annotations
 
 import atexit
-import enum
-import importlib.util
 import logging
 import os
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
 
 # The GL backend is read when mujoco is imported: default to headless EGL.
@@ -34,140 +20,14 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
+from rtc_ros.sim.layout import (  # noqa: E402
+    ARM_JOINTS, CONTROL_DT, CUBE_HALF_SIZE, DEFAULT_CUBE_X_RANGE, DEFAULT_CUBE_Y_RANGE, FINGER_CLOSED, FINGER_OPEN,
+    GRIPPER_INDICES, JOINT_NAMES, N_SUBSTEPS, NUM_JOINTS, SIDES, XML_NAME, SimObservation, StepResult, TaskStage,
+    aloha_assets_dir, finger_to_normalized,
+)
+from rtc_ros.sim.task import compute_stage  # noqa: E402
+
 logger = logging.getLogger(__name__)
-
-CONTROL_DT: float = 0.02
-"""Control period of one :meth:`BimanualSim.step` in seconds (50 Hz)."""
-N_SUBSTEPS: int = 10
-"""Physics steps per control tick (the model's timestep is 2 ms)."""
-NUM_JOINTS: int = 14
-"""Size of command / joint vectors."""
-
-_ARM_JOINTS: tuple[str, ...] = (
-    "waist",
-    "shoulder",
-    "elbow",
-    "forearm_roll",
-    "wrist_angle",
-    "wrist_rotate",
-)
-SIDES: tuple[str, str] = ("left", "right")
-JOINT_NAMES: tuple[str, ...] = tuple(
-    f"{side}_{j}" for side in SIDES for j in (*_ARM_JOINTS, "gripper")
-)
-"""The 14 joint names in command / observation order."""
-GRIPPER_INDICES: tuple[int, int] = (6, 13)
-"""Indices of the two gripper values in a 14-vector."""
-
-FINGER_CLOSED: float = 0.021
-"""Finger slide joint position (m) that maps to normalised gripper 0."""
-FINGER_OPEN: float = 0.057
-"""Finger slide joint position (m) that maps to normalised gripper 1."""
-
-CUBE_HALF_SIZE: float = 0.02
-"""Half edge length of the cube in metres."""
-DEFAULT_CUBE_X_RANGE: tuple[float, float] = (0.0, 0.2)
-DEFAULT_CUBE_Y_RANGE: tuple[float, float] = (0.4, 0.6)
-
-TOOL_OFFSET: float = 0.13
-"""Distance (m) along the gripper_link x axis from its origin to the tool point between
-the finger pads (fingers span 0.064..0.154 m)."""
-LIFT_HEIGHT: float = 0.05
-"""Cube centre height (m) above which the cube counts as lifted (rests at 0.02 m)."""
-TOUCH_TOLERANCE: float = 0.002
-"""A finger within this distance (m) of the cube counts as touching it (contacts of
-mesh fingers flicker at zero penetration)."""
-
-_XML_NAME = "bimanual_viperx_transfer_cube.xml"
-
-
-class TaskStage(enum.IntEnum):
-    """Integer progress score of the cube-transfer task (0..5).
-
-    Each value is a condition evaluated on the current physics state; the instantaneous
-    stage is the highest satisfied condition, the episode *progress* is its running max.
-    A finger "touches" the cube when in contact or closer than TOUCH_TOLERANCE; the cube
-    is "airborne" when it does not touch the table and its centre is above LIFT_HEIGHT.
-    """
-
-    NOTHING = 0
-    REACHED = 1
-    """A right finger touches the cube, or the right tool point is within 3 cm of it."""
-    GRASPED = 2
-    """Both right fingers touch the cube."""
-    LIFTED = 3
-    """Both right fingers touch the cube and it is airborne."""
-    HANDOVER = 4
-    """Both left fingers touch the airborne cube (the right gripper may still hold it)."""
-    TRANSFERRED = 5
-    """Both left fingers touch the airborne cube and no right-gripper part touches it."""
-
-
-MAX_STAGE: int = int(TaskStage.TRANSFERRED)
-
-
-def aloha_assets_dir() -> Path:
-    """Return the directory holding gym-aloha's MJCF/STL assets.
-
-    Located via the installed package metadata without importing ``gym_aloha`` (which
-    would import gymnasium and dm_control).
-
-    Raises:
-        FileNotFoundError: gym-aloha is not installed or has no assets directory.
-    """
-    spec = importlib.util.find_spec("gym_aloha")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            "gym-aloha is not installed; install the pins in requirements-sim.txt"
-        )
-    for loc in spec.submodule_search_locations:
-        path = Path(loc) / "assets"
-        if (path / _XML_NAME).is_file():
-            return path
-    raise FileNotFoundError(f"{_XML_NAME} not found in the gym_aloha package")
-
-
-@dataclass(frozen=True)
-class SimObservation:
-    """Proprioceptive + privileged observation after a reset or step.
-
-    Attributes:
-        joint_positions: (14,) rad / normalised gripper opening, order JOINT_NAMES.
-        joint_velocities: (14,) rad/s / normalised gripper opening per second.
-        cube_pose: (7,) cube centre position xyz in metres (world frame) followed by the
-            orientation quaternion (w, x, y, z).
-        time: simulated time in seconds since reset.
-        step: number of control ticks since reset.
-    """
-
-    joint_positions: np.ndarray
-    joint_velocities: np.ndarray
-    cube_pose: np.ndarray
-    time: float
-    step: int
-
-
-@dataclass(frozen=True)
-class StepResult:
-    """Result of one control tick.
-
-    Attributes:
-        obs: observation after the tick.
-        stage: instantaneous task stage after the tick.
-        progress: max stage reached so far in this episode (monotone, 0..5).
-        success: True once TRANSFERRED was held for ``success_hold_steps`` ticks
-            (latches for the rest of the episode).
-        truncated: True when ``max_episode_steps`` ticks have been taken.
-        clamped: True when the command had to be clamped to the joint limits.
-    """
-
-    obs: SimObservation
-    stage: TaskStage
-    progress: int
-    success: bool
-    truncated: bool
-    clamped: bool
-
 
 _LIVE_RENDERERS: "weakref.WeakSet[BimanualSim]" = weakref.WeakSet()
 _ATEXIT_REGISTERED = False
@@ -217,7 +77,7 @@ class BimanualSim:
         """
         if max_episode_steps <= 0 or success_hold_steps <= 0:
             raise ValueError("max_episode_steps and success_hold_steps must be positive")
-        path = Path(xml_path) if xml_path is not None else aloha_assets_dir() / _XML_NAME
+        path = Path(xml_path) if xml_path is not None else aloha_assets_dir() / XML_NAME
         self.model: mujoco.MjModel = mujoco.MjModel.from_xml_path(str(path))
         self.data: mujoco.MjData = mujoco.MjData(self.model)
         m = self.model
@@ -248,7 +108,7 @@ class BimanualSim:
         arm_j: list[int] = []
         fingers: list[tuple[int, int]] = []
         for side in SIDES:
-            arm_j += [jid(f"vx300s_{side}/{j}") for j in _ARM_JOINTS]
+            arm_j += [jid(f"vx300s_{side}/{j}") for j in ARM_JOINTS]
             fingers.append(
                 (jid(f"vx300s_{side}/left_finger"), jid(f"vx300s_{side}/right_finger"))
             )
@@ -335,7 +195,7 @@ class BimanualSim:
         q = self._home_qpos
         out = np.empty(NUM_JOINTS)
         out[self._arm_idx] = q[self._arm_qadr]
-        out[list(GRIPPER_INDICES)] = self._finger_to_normalized(q[self._finger_qadr])
+        out[list(GRIPPER_INDICES)] = finger_to_normalized(q[self._finger_qadr])
         return out
 
     @property
@@ -455,7 +315,7 @@ class BimanualSim:
         q = self.data.qpos
         out = np.empty(NUM_JOINTS)
         out[self._arm_idx] = q[self._arm_qadr]
-        out[list(GRIPPER_INDICES)] = self._finger_to_normalized(q[self._finger_qadr])
+        out[list(GRIPPER_INDICES)] = finger_to_normalized(q[self._finger_qadr])
         return out
 
     def joint_velocities(self) -> np.ndarray:
@@ -531,63 +391,10 @@ class BimanualSim:
         self.close()
 
     # ------------------------------------------------------------------ helpers
-    @staticmethod
-    def _finger_to_normalized(finger_q: np.ndarray) -> np.ndarray:
-        """(2, 2) finger slide positions [[l, r], ...] -> (2,) normalised openings."""
-        opening = 0.5 * (finger_q[:, 0] - finger_q[:, 1])
-        return (opening - FINGER_CLOSED) / (FINGER_OPEN - FINGER_CLOSED)
-
     def tool_point(self, side: str, offset: float) -> np.ndarray:
         """(3,) world position of the point ``offset`` m along the gripper's x axis."""
         b = self.gripper_bodies[side]
         return self.data.xpos[b] + self.data.xmat[b].reshape(3, 3)[:, 0] * offset
 
-    def _contacts(self) -> set[int]:
-        """Geom ids currently in contact with the cube."""
-        d = self.data
-        out: set[int] = set()
-        cube = self._cube_geom
-        for i in range(d.ncon):
-            c = d.contact[i]
-            if c.geom1 == cube:
-                out.add(int(c.geom2))
-            elif c.geom2 == cube:
-                out.add(int(c.geom1))
-        return out
-
-    def _finger_touch(self, touching: set[int], side: str) -> tuple[bool, bool]:
-        """Whether each finger of ``side`` touches the cube (contact or gap < tolerance)."""
-        out = []
-        for g in self._finger_geoms[side]:
-            hit = g in touching or (
-                mujoco.mj_geomDistance(
-                    self.model, self.data, self._cube_geom, g, TOUCH_TOLERANCE, None
-                )
-                < TOUCH_TOLERANCE
-            )
-            out.append(hit)
-        return out[0], out[1]
-
     def _compute_stage(self) -> TaskStage:
-        touching = self._contacts()
-        z = float(self.data.xpos[self._cube_body][2])
-        airborne = self._table_geom not in touching and z > LIFT_HEIGHT
-        r_touch = self._finger_touch(touching, "right")
-        l_touch = self._finger_touch(touching, "left")
-        right_grasp = all(r_touch)
-        left_grasp = all(l_touch)
-        right_touch = any(r_touch) or bool(touching & self._gripper_geoms["right"])
-        if left_grasp and airborne and not right_touch:
-            return TaskStage.TRANSFERRED
-        if left_grasp and airborne:
-            return TaskStage.HANDOVER
-        if right_grasp and airborne:
-            return TaskStage.LIFTED
-        if right_grasp:
-            return TaskStage.GRASPED
-        near = np.linalg.norm(
-            self.tool_point("right", TOOL_OFFSET) - self.data.xpos[self._cube_body]
-        )
-        if any(r_touch) or near < 0.03:
-            return TaskStage.REACHED
-        return TaskStage.NOTHING
+        return compute_stage(self)

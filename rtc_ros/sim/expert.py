@@ -21,14 +21,8 @@ from dataclasses import dataclass
 import mujoco
 import numpy as np
 
-from rtc_ros.sim.bimanual import (
-    CONTROL_DT,
-    NUM_JOINTS,
-    SIDES,
-    TOOL_OFFSET,
-    BimanualSim,
-    SimObservation,
-)
+from rtc_ros.sim.bimanual import BimanualSim
+from rtc_ros.sim.layout import CONTROL_DT, NUM_JOINTS, SIDES, TOOL_OFFSET, SimObservation
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,51 @@
+"""One parameter schema for the four rtc_ros nodes: declare, document, validate, apply changes.
+
+* :mod:`.schema` -- every parameter (default, range, description, ``read_only``) per role;
+* :mod:`.validate` -- ROS-free checks -> :class:`NodeParams`, :class:`ParameterError`;
+* :mod:`.declare` -- :func:`declare_and_validate` on an rclpy node, run-time sets applied in place;
+* :mod:`.yaml_file` -- ROS 2 params files without ROS (:func:`load_params_file`, :func:`key_matches`);
+* :mod:`.paths` -- ``${VAR:-default}`` expansion and package lookup of relative paths;
+* :mod:`.docs` -- the Markdown table.
+
+One params file configures all nodes (shared values under ``/**: ros__parameters:``).
+"""
+
+from rtc_ros.nodes.params.declare import OnChange, declare_and_validate
+from rtc_ros.nodes.params.docs import describe
+from rtc_ros.nodes.params.paths import expand_path, package_roots
+from rtc_ros.nodes.params.schema import (
+    ARM_JOINTS,
+    ARM_SPECS,
+    BOTH,
+    DEFAULT_COMMAND_TOPIC,
+    NODE_NAMES,
+    ROLE_EXECUTOR,
+    ROLE_INFERENCE,
+    ROLE_RECORDER,
+    ROLE_SIM,
+    ROLES,
+    SPECS,
+    ArmSpec,
+    ParamSpec,
+    default_joint_names,
+    specs_for,
+    writable_names,
+)
+from rtc_ros.nodes.params.validate import (
+    ArmParams,
+    NodeParams,
+    ParameterError,
+    RtcParams,
+    check_relative,
+    parse_topic_types,
+    validate,
+)
+from rtc_ros.nodes.params.yaml_file import key_matches, load_params_file
+
+__all__ = [
+    "ARM_JOINTS", "ARM_SPECS", "BOTH", "DEFAULT_COMMAND_TOPIC", "NODE_NAMES", "ROLES", "ROLE_EXECUTOR",
+    "ROLE_INFERENCE", "ROLE_RECORDER", "ROLE_SIM", "SPECS", "ArmParams", "ArmSpec", "NodeParams", "OnChange",
+    "ParamSpec", "ParameterError", "RtcParams", "check_relative", "declare_and_validate", "default_joint_names",
+    "describe", "expand_path", "key_matches", "load_params_file", "package_roots", "parse_topic_types",
+    "specs_for", "validate", "writable_names",
+]

@@ -1,0 +1,289 @@
+"""The one parameter schema of the four rtc_ros nodes: names, defaults, ranges, descriptions.
+
+Each node has a *role*: ``executor`` (``chunk_executor``), ``inference`` (``policy_inference``),
+``recorder`` (``episode_recorder``) and ``sim`` (``bimanual_sim``). A :class:`ParamSpec` lists the
+roles that declare it; the same name may appear in two specs of different roles (``camera_topics``
+of the recorder and of inference). Per-arm parameters (``<arm>.<suffix>``) are :class:`ArmSpec`
+entries, declared for every arm of ``arms`` (the sim's arms are fixed: ``left``, ``right``).
+
+``read_only`` parameters are structural (topics, sizes, the method) and fixed after start; the
+others can be changed with ``ros2 param set`` and are applied at run time (see
+:func:`rtc_ros.nodes.params.declare.declare_and_validate`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from rtc_ros.runtime.methods import METHODS
+
+ROLE_EXECUTOR = "executor"
+ROLE_INFERENCE = "inference"
+ROLE_RECORDER = "recorder"
+ROLE_SIM = "sim"
+BOTH = (ROLE_EXECUTOR, ROLE_INFERENCE)
+ROLES = (ROLE_EXECUTOR, ROLE_INFERENCE, ROLE_RECORDER, ROLE_SIM)
+#: the node name of each role
+NODE_NAMES = {ROLE_EXECUTOR: "chunk_executor", ROLE_INFERENCE: "policy_inference",
+              ROLE_RECORDER: "episode_recorder", ROLE_SIM: "bimanual_sim"}
+
+OUTPUT_TYPES = ("float64_multi_array", "joint_trajectory", "joint_state")
+LOOP_MODES = ("thread", "timer")
+JACOBIAN_MODES = ("exact", "identity_approx")
+COMPRESSIONS = ("none", "zstd")
+ARM_JOINTS = ("waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate", "gripper")
+#: arms whose joint names have defaults (``<arm>_waist``, ...); any other arm must set ``<arm>.joint_names``
+DEFAULT_ARMS = ("left", "right")
+#: the simulator's arms (fixed: the MuJoCo model has these two)
+SIM_ARMS = ("left", "right")
+
+#: default per-arm command topic for each output type (relative: namespaces and remaps apply)
+DEFAULT_COMMAND_TOPIC = {
+    "float64_multi_array": "{arm}_controller/commands",  # forward_command_controller
+    "joint_trajectory": "{arm}_controller/joint_trajectory",  # joint_trajectory_controller
+    "joint_state": "{arm}/joint_commands",
+}
+
+#: episode_recorder defaults
+RECORDER_TOPICS = ["rtc/chunk", "rtc/executor_state", "joint_states", "rtc/progress", "rtc/episode", "/diagnostics",
+                   "sim/status"]
+#: arm command topics of chunk_executor (any output_type) and teleop/demonstration commands
+RECORDER_PATTERNS = [r"_controller/commands$", r"_controller/joint_trajectory$", r"/joint_commands$"]
+RECORDER_PARAM_NODES = ["policy_inference", "chunk_executor"]
+
+#: bimanual_sim workspace camera defaults (equal to rtc_ros.sim.camera.CameraConfig's; a test checks)
+SIM_CAMERA = {"width": 32, "height": 32, "lookat": [0.1, 0.5, 0.0], "distance": 0.55, "azimuth": 90.0,
+              "elevation": -90.0}
+
+
+def default_joint_names(arm: str) -> list[str]:
+    """``<arm>_waist`` ... ``<arm>_gripper`` (the ViperX joints)."""
+    return [f"{arm}_{j}" for j in ARM_JOINTS]
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: default, description, range (inclusive), choices, which roles declare it.
+
+    ``array_type`` (``string`` / ``double``) marks list parameters (their default may be empty).
+    """
+
+    name: str
+    default: Any
+    description: str
+    roles: tuple[str, ...] = BOTH
+    read_only: bool = True
+    int_range: tuple[int, int] | None = None
+    float_range: tuple[float, float] | None = None
+    choices: tuple[str, ...] | None = None
+    array_type: str | None = None
+
+
+@dataclass(frozen=True)
+class ArmSpec:
+    """One per-arm parameter ``<arm>.<suffix>`` (always read-only).
+
+    ``kind``: ``string_array``, ``double_array`` or ``string``; ``default(arm)`` gives the default.
+    """
+
+    suffix: str
+    kind: str
+    description: str
+    roles: tuple[str, ...]
+    default: Callable[[str], Any]
+
+
+def _p(name: str, default: Any, description: str, roles: tuple[str, ...], **kw: Any) -> ParamSpec:
+    return ParamSpec(name, default, description, roles, **kw)
+
+
+_EX, _INF, _REC, _SIM = (ROLE_EXECUTOR,), (ROLE_INFERENCE,), (ROLE_RECORDER,), (ROLE_SIM,)
+
+_RTC: tuple[ParamSpec, ...] = (
+    # --- chunk_executor and policy_inference ---------------------------------------------------
+    _p("method", "rtc", "Execution method: " + ", ".join(METHODS) + ". Must be the same in both nodes "
+       "(set it under /** in the params file).", BOTH, choices=METHODS),
+    _p("horizon", 50, "H: actions per chunk (must equal the policy's horizon).", BOTH, int_range=(1, 10000)),
+    _p("s_min", 25, "Minimum actions of a chunk executed before the next inference starts "
+       "(Algorithm 1; s = max(d, s_min)). Sync: actions executed before pausing. 1 <= s_min <= H.", BOTH,
+       int_range=(1, 10000)),
+    _p("rate_hz", 50.0, "Controller rate in Hz (dt = 1 / rate_hz; d is counted in these ticks).", BOTH,
+       float_range=(1.0, 1000.0)),
+    _p("arms", ["left", "right"], "Arm names; per-arm parameters live under '<arm>.' (arms other than "
+       "left/right must set '<arm>.joint_names').", BOTH, array_type="string"),
+    _p("chunk_topic", "rtc/chunk", "Chunk topic (trajectory_msgs/JointTrajectory, relative name).", BOTH),
+    _p("executor_state_topic", "rtc/executor_state", "Executor state topic (sensor_msgs/JointState, relative "
+       "name).", BOTH),
+    _p("joint_states_topic", "joint_states", "Measured joint states (sensor_msgs/JointState, relative).", BOTH),
+    _p("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", BOTH, read_only=False,
+       float_range=(0.05, 3600.0)),
+    # --- chunk_executor ------------------------------------------------------------------------
+    _p("output_type", "float64_multi_array", "Command message: float64_multi_array "
+       "(forward_command_controller), joint_trajectory (single point, joint_trajectory_controller) "
+       "or joint_state.", _EX, choices=OUTPUT_TYPES),
+    _p("loop_mode", "thread", "thread: dedicated loop thread on absolute wall-clock deadlines (lowest "
+       "jitter); timer: an rclpy timer (follows use_sim_time; forced when use_sim_time is true).", _EX,
+       choices=LOOP_MODES),
+    _p("realtime_priority", 0, "SCHED_FIFO priority (1-99) for the executor process's threads, as "
+       "ros2_control does for its loop; 0 = normal scheduling. Needs CAP_SYS_NICE / rtprio limits; if "
+       "refused, a warning is logged and the loop runs normally.", _EX, int_range=(0, 99)),
+    _p("max_chunk_age", 1.0, "Reject a chunk whose observation stamp is older than this many seconds "
+       "on arrival (0 disables; steps are always checked).", _EX, read_only=False, float_range=(0.0, 3600.0)),
+    _p("ensemble_decay", 0.0, "Temporal-ensembling weight decay m (0 = plain average as in the paper).", _EX,
+       float_range=(0.0, 100.0)),
+    _p("hold_log_period", 1.0, "Minimum seconds between 'holding position' log lines.", _EX, read_only=False,
+       float_range=(0.0, 3600.0)),
+    _p("trajectory_time_from_start", 0.0, "joint_trajectory output: time_from_start of the single "
+       "point in seconds (0 = one controller period).", _EX, float_range=(0.0, 10.0)),
+    # --- policy_inference ----------------------------------------------------------------------
+    _p("policy_spec", "", "Path to the base policy's YAML spec (see rtc_ros.policies.spec). "
+       "${VAR:-default} is expanded; relative paths are also looked up in the package.", _INF),
+    _p("weak_policy_spec", "", "BID only: weak policy spec for forward contrast ('' = backward only).", _INF),
+    _p("device", "auto", "Torch device: auto, cpu, cuda or cuda:N.", _INF),
+    _p("beta", 5.0, "Guidance weight clip beta (> 0; paper: 5).", _INF, float_range=(1e-9, 1e6)),
+    _p("delay_buffer_size", 10, "b: delays kept for the forecast d = max(last b delays) (>= 1).", _INF,
+       int_range=(1, 100000)),
+    _p("n_steps", 5, "Denoising (Euler) steps n (paper: 5).", _INF, int_range=(1, 1000)),
+    _p("jacobian", "exact", "Guidance VJP: exact (RTC) or identity_approx (cheaper approximation, "
+       "not the paper's method).", _INF, choices=JACOBIAN_MODES),
+    _p("bid_samples", 32, "BID: candidates per chunk N (paper: 32; the Figure 5 harness uses the same).", _INF, int_range=(1, 4096)),
+    _p("bid_k", 3, "BID: size K of the positive/negative sets.", _INF, int_range=(1, 4096)),
+    _p("camera_topics", [], "Image topics (sensor_msgs/Image, relative), one per image entry of the "
+       "policy's obs_spec, in the order of camera_names.", _INF, array_type="string"),
+    _p("camera_names", [], "obs_spec entry name fed by each camera topic ([] = the image entries of "
+       "obs_spec in order).", _INF, array_type="string"),
+    _p("obs_timeout", 0.5, "Observations (joint states, images) older than this many seconds are "
+       "rejected instead of acted on.", _INF, read_only=False, float_range=(0.001, 3600.0)),
+    _p("extra_latency_ms", 0.0, "Injected extra inference delay in ms (paper: +100 / +200 ms).", _INF,
+       read_only=False, float_range=(0.0, 60000.0)),
+    _p("warmup_iterations", 3, "Inferences run before going active; their latency is excluded from b.", _INF,
+       int_range=(0, 1000)),
+    _p("seed", 0, "Seed of the sampling noise.", _INF, int_range=(0, 2**31 - 1)),
+    _p("torch_threads", 0, "torch.set_num_threads (0 = leave torch's default).", _INF, int_range=(0, 1024)),
+)
+
+_RECORDER: tuple[ParamSpec, ...] = (
+    _p("output_dir", "~/rtc_episodes", "Directory for episode bags (~ expanded; checked writable at start).", _REC),
+    _p("topics", RECORDER_TOPICS, "Topics to record (relative or absolute names).", _REC, array_type="string"),
+    _p("topic_patterns", RECORDER_PATTERNS, "Regexes: also record every topic whose resolved name matches.",
+       _REC, array_type="string"),
+    _p("camera_topics", [], "Camera topics to record (optional).", _REC, array_type="string"),
+    _p("topic_types", [], "Explicit types 'name=pkg/msg/Type' (subscribe without waiting for discovery).",
+       _REC, array_type="string"),
+    _p("control_topic", "rtc/episode", "Episode control topic (std_msgs/String JSON).", _REC),
+    _p("status_topic", "rtc/episode_status", "Episode status topic (std_msgs/String JSON).", _REC),
+    _p("param_nodes", RECORDER_PARAM_NODES, "Nodes whose parameters are stored with each episode ([] = none).",
+       _REC, array_type="string"),
+    _p("min_free_mb", 500.0, "Refuse to start (node / episode) below this free space in MB.", _REC,
+       read_only=False, float_range=(0.0, 1e9)),
+    _p("stop_free_mb", 50.0, "Close the running episode below this free space in MB.", _REC, read_only=False,
+       float_range=(0.0, 1e9)),
+    _p("flush_period", 1.0, "Seconds between flushes of buffered messages to disk (> 0).", _REC,
+       float_range=(0.01, 3600.0)),
+    _p("discovery_period", 0.5, "Seconds between topic discovery scans.", _REC, read_only=False,
+       float_range=(0.01, 3600.0)),
+    _p("stop_grace", 0.3, "Seconds messages are still recorded after 'stop' (in flight).", _REC,
+       read_only=False, float_range=(0.0, 60.0)),
+    _p("max_duration", 0.0, "Close an episode after this many seconds (0 = never).", _REC, read_only=False,
+       float_range=(0.0, 1e7)),
+    _p("param_wait", 5.0, "Seconds to keep asking param_nodes that are not (yet) discovered at episode start.",
+       _REC, read_only=False, float_range=(0.0, 3600.0)),
+    _p("compression", "none", "MCAP chunk compression: none or zstd.", _REC, choices=COMPRESSIONS),
+    _p("prefix", "episode", "Episode bag name prefix.", _REC),
+    _p("queue_depth", 1000, "Subscription queue depth (keep-last).", _REC, int_range=(1, 1_000_000)),
+    _p("autostart", False, "Start an episode immediately (meta from 'autostart_meta').", _REC),
+    _p("autostart_meta", "{}", "JSON object: meta of the autostarted episode.", _REC),
+)
+
+_SIM_SPECS: tuple[ParamSpec, ...] = (
+    _p("real_time_factor", 1.0, "Simulated seconds per wall-clock second (1.0 = real time).", _SIM,
+       read_only=False, float_range=(0.01, 100.0)),
+    _p("max_episode_steps", 750, "Ticks (20 ms) after which an episode is done (truncated).", _SIM,
+       int_range=(1, 10_000_000)),
+    _p("reset_hold_s", 1.0, "Default seconds the start pose is held after a reset.", _SIM, read_only=False,
+       float_range=(0.0, 3600.0)),
+    _p("success_linger_s", 0.0, "Seconds an episode keeps running after success before 'done'.", _SIM,
+       float_range=(0.0, 3600.0)),
+    _p("seed", 0, "Cube seed of the first episode (-1: unseeded).", _SIM, int_range=(-1, 2**31 - 1)),
+    _p("start_hold_s", 0.0, "Seconds the first episode holds the start pose.", _SIM, float_range=(0.0, 3600.0)),
+    _p("joint_states_topic", "joint_states", "Joint state topic (sensor_msgs/JointState, relative).", _SIM),
+    _p("progress_topic", "rtc/progress", "Task progress topic (std_msgs/Int32, relative).", _SIM),
+    _p("status_topic", "sim/status", "Episode status (std_msgs/String JSON, relative).", _SIM),
+    _p("reset_topic", "sim/reset", "Episode reset requests (std_msgs/String JSON, relative).", _SIM),
+    _p("status_period", 0.2, "Seconds between periodic status messages.", _SIM, read_only=False,
+       float_range=(0.01, 3600.0)),
+    _p("publish_clock", False, "Publish /clock with simulated time.", _SIM),
+    _p("camera_topic", "cam_high/image_raw", "Camera image topic (sensor_msgs/Image, relative).", _SIM),
+    _p("camera", "workspace", "'workspace' (top-down free camera) or an MJCF camera name.", _SIM),
+    _p("camera_rate_hz", 10.0, "Camera rate in Hz (0 disables; at most 50).", _SIM, float_range=(0.0, 50.0)),
+    _p("camera_width", SIM_CAMERA["width"], "Image width in pixels (the model's offscreen buffer: 1..640).",
+       _SIM, int_range=(1, 640)),
+    _p("camera_height", SIM_CAMERA["height"], "Image height in pixels (1..480).", _SIM, int_range=(1, 480)),
+    _p("camera_lookat", SIM_CAMERA["lookat"], "workspace camera: look-at point x, y, z (m).", _SIM,
+       array_type="double"),
+    _p("camera_distance", SIM_CAMERA["distance"], "workspace camera: distance from the look-at point (m).",
+       _SIM, float_range=(0.01, 100.0)),
+    _p("camera_azimuth", SIM_CAMERA["azimuth"], "workspace camera: azimuth (deg).", _SIM,
+       float_range=(-360.0, 360.0)),
+    _p("camera_elevation", SIM_CAMERA["elevation"], "workspace camera: elevation (deg, -90 = straight down).",
+       _SIM, float_range=(-90.0, 90.0)),
+)
+
+#: every parameter of every role
+SPECS: tuple[ParamSpec, ...] = _RTC + _RECORDER + _SIM_SPECS
+
+
+def _joint_names_default(arm: str) -> list[str]:
+    return default_joint_names(arm) if arm in DEFAULT_ARMS else []
+
+
+ARM_SPECS: tuple[ArmSpec, ...] = (
+    ArmSpec("joint_names", "string_array", "Joint names of this arm, in action order (arms are concatenated "
+            "in 'arms' order; defaults exist for left and right only).", (*BOTH, ROLE_SIM), _joint_names_default),
+    ArmSpec("command_topic", "string", "Command topic of this arm (relative; '' = the default for output_type: "
+            + ", ".join(f"{k}: {v}" for k, v in DEFAULT_COMMAND_TOPIC.items()) + ").", _EX, lambda arm: ""),
+    ArmSpec("lower_limits", "double_array", "Lower joint limits (one per joint, or one for all; [] = -pi, "
+            "gripper 0).", _EX, lambda arm: []),
+    ArmSpec("upper_limits", "double_array", "Upper joint limits (one per joint, or one for all; [] = +pi, "
+            "gripper 1).", _EX, lambda arm: []),
+    ArmSpec("max_step", "double_array", "Largest command change per tick (one per joint, or one for all; "
+            "[] = 0.05).", _EX, lambda arm: []),
+    ArmSpec("float64_topic", "string", "Commands of this arm as std_msgs/Float64MultiArray ('' disables).", _SIM,
+            lambda arm: DEFAULT_COMMAND_TOPIC["float64_multi_array"].format(arm=arm)),
+    ArmSpec("trajectory_topic", "string", "Commands of this arm as trajectory_msgs/JointTrajectory ('' "
+            "disables).", _SIM, lambda arm: DEFAULT_COMMAND_TOPIC["joint_trajectory"].format(arm=arm)),
+    ArmSpec("joint_state_topic", "string", "Commands of this arm as sensor_msgs/JointState ('' disables).",
+            _SIM, lambda arm: DEFAULT_COMMAND_TOPIC["joint_state"].format(arm=arm)),
+)
+
+
+def check_role(role: str) -> None:
+    """Raise ValueError unless ``role`` is one of :data:`ROLES`."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+
+
+def specs_for(role: str) -> list[ParamSpec]:
+    """The parameters a node of ``role`` declares (not the per-arm ones)."""
+    check_role(role)
+    return [s for s in SPECS if role in s.roles]
+
+
+def arm_specs_for(role: str) -> list[ArmSpec]:
+    """The per-arm parameters a node of ``role`` declares for each arm."""
+    check_role(role)
+    return [a for a in ARM_SPECS if role in a.roles]
+
+
+def arm_names(role: str, values: dict[str, Any]) -> list[str]:
+    """The arms of a node: the ``arms`` parameter, or the sim's fixed :data:`SIM_ARMS`."""
+    if role == ROLE_SIM:
+        return list(SIM_ARMS)
+    arms = values.get("arms")
+    return [str(a) for a in arms] if isinstance(arms, (list, tuple)) else []
+
+
+def writable_names(role: str) -> set[str]:
+    """Names of the parameters of ``role`` that may change at run time."""
+    return {s.name for s in specs_for(role) if not s.read_only}

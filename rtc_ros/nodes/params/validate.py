@@ -1,0 +1,308 @@
+"""Validation of parameter values against the schema, without ROS.
+
+:func:`validate` checks types, ranges, choices and the combinations of one node's values
+(``s_min > H``, a missing policy file, an arm without joint names, ...), fills per-arm defaults
+and returns a :class:`NodeParams`. Every refusal is a :class:`ParameterError` naming the parameter
+and its value. The same function checks a params file before anything starts (``rtc_bringup``),
+the values a node declared at start, and every run-time ``ros2 param set``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from rtc_ros.nodes.params.paths import expand_path
+from rtc_ros.nodes.params.schema import (
+    DEFAULT_ARMS,
+    DEFAULT_COMMAND_TOPIC,
+    ROLE_EXECUTOR,
+    ROLE_INFERENCE,
+    ROLE_RECORDER,
+    ROLE_SIM,
+    ParamSpec,
+    arm_names,
+    default_joint_names,
+    specs_for,
+)
+
+#: joints per arm of the simulator (6 arm joints + gripper)
+SIM_JOINTS_PER_ARM = 7
+
+
+class ParameterError(ValueError):
+    """An invalid parameter or combination; the message names the parameter and its value."""
+
+    def __init__(self, name: str, value: Any, reason: str) -> None:
+        super().__init__(f"invalid parameter '{name}' = {value!r}: {reason}")
+        self.name = name
+        self.value = value
+
+
+@dataclass
+class ArmParams:
+    """One arm's validated settings.
+
+    ``command_topic``: the executor's output topic; ``command_topics``: the sim's input topics by
+    output type (``''`` = disabled). Limits and ``max_step`` have one value per joint.
+    """
+
+    name: str
+    joint_names: list[str]
+    command_topic: str = ""
+    lower: list[float] = field(default_factory=list)
+    upper: list[float] = field(default_factory=list)
+    max_step: list[float] = field(default_factory=list)
+    command_topics: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class NodeParams:
+    """Validated parameters of one node; ``p.horizon`` reads ``p.values['horizon']``.
+
+    Writable fields are updated in place after a validated run-time set (see
+    :func:`rtc_ros.nodes.params.declare.declare_and_validate`): read them where they are used.
+    """
+
+    role: str
+    values: dict[str, Any]
+    arms: list[ArmParams] = field(default_factory=list)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["values"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def dt(self) -> float:
+        """Control period ``1 / rate_hz`` in seconds."""
+        return 1.0 / float(self.values["rate_hz"])
+
+    @property
+    def joint_names(self) -> list[str]:
+        """All joints, arms concatenated in order."""
+        return [j for a in self.arms for j in a.joint_names]
+
+
+#: the former name (executor / inference)
+RtcParams = NodeParams
+
+
+# ------------------------------------------------------------------------------- single values
+def check_value(spec: ParamSpec, v: Any) -> Any:
+    """One value against its spec (type, range, choices); returns it normalised (ints -> float)."""
+    if v is None:
+        v = spec.default
+    if isinstance(spec.default, bool) and not isinstance(v, bool):
+        raise ParameterError(spec.name, v, "must be true or false")
+    if spec.int_range is not None:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ParameterError(spec.name, v, "must be an integer")
+        lo, hi = spec.int_range
+        if not lo <= v <= hi:
+            raise ParameterError(spec.name, v, f"must be in [{lo}, {hi}]")
+    if spec.float_range is not None:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ParameterError(spec.name, v, "must be a number")
+        v = float(v)
+        lo, hi = spec.float_range
+        if not (math.isfinite(v) and lo <= v <= hi):
+            extra = " (must be > 0)" if 0 < lo < 1e-3 else ""
+            raise ParameterError(spec.name, v, f"must be in [{lo:g}, {hi:g}]{extra}")
+    if spec.array_type is not None:
+        v = _check_array(spec.name, v, spec.array_type)
+    elif isinstance(spec.default, str) and not isinstance(v, str):
+        raise ParameterError(spec.name, v, "must be a string")
+    if spec.choices is not None and v not in spec.choices:
+        raise ParameterError(spec.name, v, f"must be one of {list(spec.choices)}")
+    return v
+
+
+def _check_array(name: str, v: Any, kind: str) -> list[Any]:
+    if not isinstance(v, (list, tuple)):
+        raise ParameterError(name, v, f"must be a list of {'strings' if kind == 'string' else 'numbers'}")
+    if kind == "string":
+        if not all(isinstance(x, str) for x in v):
+            raise ParameterError(name, list(v), "must be a list of strings")
+        return list(v)
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+        raise ParameterError(name, list(v), "must be a list of numbers")
+    return [float(x) for x in v]
+
+
+def check_relative(name: str, topic: str) -> None:
+    """Refuse an empty, absolute or space-containing topic name."""
+    if not topic or topic.startswith("/") or any(c.isspace() for c in topic):
+        raise ParameterError(name, topic, "must be a non-empty relative topic name (no leading '/', no spaces)")
+
+
+# ----------------------------------------------------------------------------------- arms
+def _joint_names(arm: str, values: dict[str, Any]) -> list[str]:
+    name = f"{arm}.joint_names"
+    raw = values.get(name)
+    if not raw:
+        if arm not in DEFAULT_ARMS:
+            raise ParameterError(name, list(raw or []), f"required for arm '{arm}' (defaults exist only for "
+                                                        f"{' and '.join(DEFAULT_ARMS)})")
+        return default_joint_names(arm)
+    return _check_array(name, raw, "string")
+
+
+def _per_joint(arm: str, suffix: str, values: dict[str, Any], names: list[str], default: list[float]) -> list[float]:
+    """``<arm>.<suffix>``: [] = default, one value = broadcast, else one per joint."""
+    name = f"{arm}.{suffix}"
+    given = _check_array(name, values.get(name) or [], "double")
+    n = len(names)
+    if not given:
+        return list(default)
+    if len(given) == 1:
+        return [given[0]] * n
+    if len(given) == n:
+        return given
+    if values.get(f"{arm}.joint_names"):  # the joint list was set: name it (it is what changed)
+        raise ParameterError(f"{arm}.joint_names", names, f"{n} joint names but '{name}' has {len(given)} "
+                                                          "values (one per joint, or one for all)")
+    raise ParameterError(name, given, f"needs one value per joint ({n}) or a single value")
+
+
+def _rtc_arm(arm: str, values: dict[str, Any], out: dict[str, Any], role: str, seen: set[str]) -> ArmParams:
+    names = _joint_names(arm, values)
+    if len(set(names)) != len(names) or seen & set(names) or any(not n for n in names):
+        raise ParameterError(f"{arm}.joint_names", names, "joint names must be non-empty and unique across arms")
+    seen |= set(names)
+    grip = [nm.endswith("gripper") for nm in names]
+    lower = _per_joint(arm, "lower_limits", values, names, [0.0 if g else -math.pi for g in grip])
+    upper = _per_joint(arm, "upper_limits", values, names, [1.0 if g else math.pi for g in grip])
+    step = _per_joint(arm, "max_step", values, names, [0.05] * len(names))
+    for i, (lo, hi) in enumerate(zip(lower, upper)):
+        if math.isnan(lo) or math.isnan(hi) or lo > hi:
+            raise ParameterError(f"{arm}.lower_limits", lower, f"lower {lo} > upper {hi} for joint {names[i]}")
+    if any(not (s > 0) for s in step):
+        raise ParameterError(f"{arm}.max_step", step, "every max_step must be > 0")
+    topic = values.get(f"{arm}.command_topic") or ""
+    if role == ROLE_EXECUTOR:
+        topic = topic or DEFAULT_COMMAND_TOPIC[out["output_type"]].format(arm=arm)
+        check_relative(f"{arm}.command_topic", topic)
+    return ArmParams(arm, names, topic, lower, upper, step)
+
+
+# ------------------------------------------------------------------------------ role checks
+def _check_rtc(out: dict[str, Any], values: dict[str, Any], role: str) -> list[ArmParams]:
+    if out["s_min"] > out["horizon"]:
+        raise ParameterError("s_min", out["s_min"], f"must be <= horizon (H = {out['horizon']})")
+    for t in ("chunk_topic", "executor_state_topic", "joint_states_topic"):
+        check_relative(t, out[t])
+    arms_raw = list(out["arms"])
+    if not arms_raw or len(set(arms_raw)) != len(arms_raw) or any(not a for a in arms_raw):
+        raise ParameterError("arms", arms_raw, "must be a non-empty list of distinct names")
+    seen: set[str] = set()
+    arms = [_rtc_arm(arm, values, out, role, seen) for arm in arms_raw]
+    if role == ROLE_INFERENCE:
+        _check_inference(out)
+    return arms
+
+
+def _check_inference(out: dict[str, Any]) -> None:
+    if not out["policy_spec"]:
+        raise ParameterError("policy_spec", out["policy_spec"], "a policy spec YAML file is required")
+    if not Path(expand_path(out["policy_spec"])).is_file():
+        raise ParameterError("policy_spec", out["policy_spec"], f"file not found ({expand_path(out['policy_spec'])})")
+    if out["weak_policy_spec"] and not Path(expand_path(out["weak_policy_spec"])).is_file():
+        raise ParameterError("weak_policy_spec", out["weak_policy_spec"], "file not found")
+    dev = out["device"]
+    if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
+        raise ParameterError("device", dev, "must be auto, cpu, cuda or cuda:N")
+    if out["bid_k"] > out["bid_samples"]:
+        raise ParameterError("bid_k", out["bid_k"], f"must be <= bid_samples ({out['bid_samples']})")
+    for t in out["camera_topics"]:
+        check_relative("camera_topics", t)
+    if out["camera_names"] and len(out["camera_names"]) != len(out["camera_topics"]):
+        raise ParameterError("camera_names", out["camera_names"],
+                             f"needs one name per camera topic ({len(out['camera_topics'])})")
+
+
+def parse_topic_types(items: list[str]) -> dict[str, str]:
+    """``name=pkg/msg/Type`` (or ``name=pkg/Type``) entries -> ``{name: pkg/msg/Type}``."""
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, ty = item.partition("=")
+        ty = ty.strip()
+        if not sep or not name.strip() or ty.count("/") not in (1, 2) or "" in ty.split("/"):
+            raise ParameterError("topic_types", item, "expected entries name=pkg/msg/Type")
+        out[name.strip()] = ty if ty.count("/") == 2 else ty.replace("/", "/msg/")
+    return out
+
+
+def _check_recorder(out: dict[str, Any], values: dict[str, Any], role: str) -> list[ArmParams]:
+    for name in ("topics", "camera_topics", "param_nodes"):
+        for item in out[name]:
+            if not item.strip() or any(c.isspace() for c in item):
+                raise ParameterError(name, out[name], f"entry {item!r} is not a name")
+    for pattern in out["topic_patterns"]:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ParameterError("topic_patterns", pattern, f"not a regular expression ({exc})") from None
+    parse_topic_types(out["topic_types"])
+    for name in ("control_topic", "status_topic", "output_dir", "prefix"):
+        if not out[name].strip():
+            raise ParameterError(name, out[name], "must not be empty")
+    if "/" in out["prefix"]:
+        raise ParameterError("prefix", out["prefix"], "must be a file name (no '/')")
+    try:
+        meta = json.loads(out["autostart_meta"])
+    except json.JSONDecodeError as exc:
+        raise ParameterError("autostart_meta", out["autostart_meta"], f"not JSON ({exc})") from None
+    if not isinstance(meta, dict):
+        raise ParameterError("autostart_meta", out["autostart_meta"], "must be a JSON object")
+    return []
+
+
+def _check_sim(out: dict[str, Any], values: dict[str, Any], role: str) -> list[ArmParams]:
+    for t in ("joint_states_topic", "progress_topic", "status_topic", "reset_topic", "camera_topic"):
+        check_relative(t, out[t])
+    if len(out["camera_lookat"]) != 3:
+        raise ParameterError("camera_lookat", out["camera_lookat"], "needs 3 values (x, y, z)")
+    if not out["camera"].strip():
+        raise ParameterError("camera", out["camera"], "must be 'workspace' or an MJCF camera name")
+    arms: list[ArmParams] = []
+    seen: set[str] = set()
+    for arm in arm_names(ROLE_SIM, values):
+        names = _joint_names(arm, values)
+        if len(names) != SIM_JOINTS_PER_ARM:
+            raise ParameterError(f"{arm}.joint_names", names, f"needs {SIM_JOINTS_PER_ARM} names (6 joints + gripper)")
+        if len(set(names)) != len(names) or seen & set(names) or any(not n for n in names):
+            raise ParameterError(f"{arm}.joint_names", names, "joint names must be non-empty and unique across arms")
+        seen |= set(names)
+        topics: dict[str, str] = {}
+        for kind, suffix in (("float64_multi_array", "float64_topic"), ("joint_trajectory", "trajectory_topic"),
+                             ("joint_state", "joint_state_topic")):
+            name = f"{arm}.{suffix}"
+            topic = values.get(name)
+            topic = DEFAULT_COMMAND_TOPIC[kind].format(arm=arm) if topic is None else str(topic)
+            if topic:
+                check_relative(name, topic)
+            topics[kind] = topic
+        arms.append(ArmParams(arm, names, command_topics=topics))
+    return arms
+
+
+_ROLE_CHECKS: dict[str, Callable[[dict[str, Any], dict[str, Any], str], list[ArmParams]]] = {
+    ROLE_EXECUTOR: _check_rtc, ROLE_INFERENCE: _check_rtc, ROLE_RECORDER: _check_recorder, ROLE_SIM: _check_sim,
+}
+
+
+def validate(values: dict[str, Any], role: str) -> NodeParams:
+    """Check one node's values (names as in the params file, per-arm ones dotted); fill defaults.
+
+    Raises:
+        ParameterError: naming the first offending parameter and its value.
+        ValueError: ``role`` is not a known role.
+    """
+    out = {spec.name: check_value(spec, values.get(spec.name)) for spec in specs_for(role)}
+    return NodeParams(role=role, values=out, arms=_ROLE_CHECKS[role](out, values, role))

@@ -1,0 +1,112 @@
+"""Episode metadata of the recorder (ROS-free): control commands, start meta, derived fields.
+
+The sidecar ``<bag>/<bag>.json`` (and ``metadata.yaml`` custom_data ``rtc_episode``) holds the
+operator's ``meta``, the parameter snapshot of ``policy_inference`` and ``chunk_executor``, the
+policy spec (YAML content + SHA-256 of spec and weights), success/score, times and counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+#: parameters copied into the top-level ``rtc`` entry of the sidecar
+RTC_KEYS = ("method", "horizon", "s_min", "rate_hz", "beta", "n_steps", "delay_buffer_size", "jacobian",
+            "bid_samples", "bid_k", "extra_latency_ms", "warmup_iterations", "seed", "device",
+            "ensemble_decay", "output_type", "loop_mode", "max_chunk_age")
+COMMANDS = ("start", "stop", "abort", "score")
+
+
+def sha256_file(path: Path) -> str | None:
+    """Hex SHA-256 of a file, None when unreadable."""
+    try:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+    except OSError:
+        return None
+
+
+def describe_policy_spec(path: str) -> dict[str, Any]:
+    """``{path, sha256, spec (parsed YAML), weights_sha256}`` of a policy spec file (best effort)."""
+    import yaml
+
+    p = Path(os.path.expanduser(path))
+    out: dict[str, Any] = {"path": str(p)}
+    if not p.is_file():
+        out["error"] = "not readable from the recorder's machine"
+        return out
+    out["sha256"] = sha256_file(p)
+    try:
+        spec = yaml.safe_load(p.read_text())
+        out["spec"] = spec
+        if isinstance(spec, dict) and spec.get("weights"):
+            out["weights_sha256"] = sha256_file(p.parent / str(spec["weights"]))
+    except yaml.YAMLError as exc:
+        out["error"] = f"invalid YAML: {exc}"
+    return out
+
+
+def parse_command(text: str) -> dict[str, Any]:
+    """An episode control message (JSON object with a string ``cmd``).
+
+    Raises:
+        ValueError: not JSON, not an object, or no string ``cmd``.
+    """
+    try:
+        cmd = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(str(exc)) from None
+    if not isinstance(cmd, dict) or not isinstance(cmd.get("cmd"), str):
+        raise ValueError("expected a JSON object with a string field 'cmd'")
+    return cmd
+
+
+def start_meta(meta: dict[str, Any], name: str, now_ns: int, free_bytes: int) -> dict[str, Any]:
+    """The metadata of an episode that just started (``operator_meta`` keeps the given meta)."""
+    return {
+        **meta,
+        "episode": name,
+        "status": "recording",
+        "recorder_version": 1,
+        "operator_meta": dict(meta),
+        "start_time_ns": now_ns,
+        "start_wall": datetime.now(timezone.utc).isoformat(),
+        "host": socket.gethostname(),
+        "free_mb_at_start": round(free_bytes / 1e6, 1),
+        "params": {},
+    }
+
+
+def fill_derived(meta: dict[str, Any]) -> None:
+    """Top-level ``method``, ``injected_latency_ms``, ``dt``, ``rtc`` (the RTC parameters) and
+    ``policy_spec`` from the parameter snapshot; values the operator's start meta sets win."""
+    op = meta.get("operator_meta") or {}
+    params = meta.get("params") or {}
+    inf = params.get("policy_inference") if isinstance(params.get("policy_inference"), dict) else {}
+    exe = params.get("chunk_executor") if isinstance(params.get("chunk_executor"), dict) else {}
+    src = {k: v for k, v in {**exe, **inf}.items() if not k.startswith("_")}
+
+    def put(key: str, value: Any) -> None:
+        if key not in op:
+            meta[key] = value
+
+    if isinstance(src.get("method"), str):
+        put("method", src["method"])
+    if isinstance(src.get("extra_latency_ms"), (int, float)):
+        put("injected_latency_ms", float(src["extra_latency_ms"]))
+    if isinstance(src.get("rate_hz"), (int, float)) and src["rate_hz"] > 0:
+        put("dt", 1.0 / float(src["rate_hz"]))
+    if any(k in src for k in RTC_KEYS):
+        put("rtc", {k: src[k] for k in RTC_KEYS if k in src})
+    if isinstance(inf.get("policy_spec"), str) and inf["policy_spec"]:
+        put("policy_spec", describe_policy_spec(inf["policy_spec"]))
+    if isinstance(inf.get("weak_policy_spec"), str) and inf["weak_policy_spec"]:
+        put("weak_policy_spec", describe_policy_spec(inf["weak_policy_spec"]))

@@ -1,0 +1,166 @@
+"""One episode at a time (ROS-free): the open bag, its metadata, stop with grace, close, score.
+
+The ``episode_recorder`` node translates messages, parameters and timers into calls of
+:class:`EpisodeSession`; times are passed in (``now_ns`` of the node's clock for the metadata,
+``mono`` of ``time.monotonic`` for the stop grace), so the lifecycle is tested without ROS.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rtc_ros.recording.bag import (
+    BagWriter,
+    RecordingError,
+    next_episode_name,
+    preflight_output_dir,
+    read_sidecar,
+    write_sidecar,
+)
+from rtc_ros.recording.metadata import fill_derived, start_meta
+
+
+@dataclass
+class EpisodeSession:
+    """The recorder's episode state.
+
+    Args:
+        output_dir: where episode bags go.
+        prefix: bag name prefix (``<prefix>_0003``).
+        flush_period: seconds between flushes of buffered messages.
+        compression: MCAP chunk compression (``none`` / ``zstd``).
+    """
+
+    output_dir: Path
+    prefix: str = "episode"
+    flush_period: float = 1.0
+    compression: str = "none"
+    bag: BagWriter | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    stop_deadline: float | None = None
+    pending_result: tuple[str, dict[str, Any]] | None = None
+    last_closed: Path | None = None
+    #: errors met while closing (logged by the node)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def recording(self) -> bool:
+        return self.bag is not None
+
+    @property
+    def episode(self) -> str | None:
+        return self.meta.get("episode") if self.bag is not None else None
+
+    def start(self, meta: dict[str, Any], now_ns: int, min_free_bytes: int) -> BagWriter:
+        """Open a new episode bag (the caller closes a running one first).
+
+        Raises:
+            RecordingError: the directory is unusable or the bag cannot be opened.
+        """
+        free = preflight_output_dir(self.output_dir, min_free_bytes)
+        name = next_episode_name(self.output_dir, self.prefix)
+        bag = BagWriter(self.output_dir / name, flush_period_s=self.flush_period, compression=self.compression)
+        bag.open()
+        self.bag, self.stop_deadline, self.pending_result = bag, None, None
+        self.meta = start_meta(meta, name, now_ns, free)
+        return bag
+
+    def request_stop(self, status: str, result: dict[str, Any], now_ns: int, mono: float, grace: float) -> None:
+        """Stop at ``mono + grace`` (messages already in flight still land in the bag)."""
+        self.meta["stop_time_ns"] = now_ns
+        self.pending_result = (status, result)
+        self.stop_deadline = mono + grace
+
+    def stop_due(self, mono: float) -> bool:
+        return self.bag is not None and self.stop_deadline is not None and mono >= self.stop_deadline
+
+    def finish(self, status: str | None, result: dict[str, Any] | None, now_ns: int) -> dict[str, Any] | None:
+        """Close the running episode now (``status`` None = the pending stop's): bag, metadata, sidecar.
+
+        Returns:
+            The final metadata (``meta['bag']`` is the bag path), None when nothing was recording.
+        """
+        bag = self.bag
+        if bag is None:
+            return None
+        if status is None:
+            status, result = self.pending_result or ("completed", {})
+        self.bag, self.stop_deadline, self.pending_result = None, None, None
+        self.errors = []
+        meta = self.meta
+        meta.setdefault("stop_time_ns", now_ns)
+        meta["close_time_ns"] = now_ns
+        meta["status"] = status
+        meta.update(result or {})
+        meta["duration_s"] = (meta["stop_time_ns"] - meta["start_time_ns"]) * 1e-9
+        meta["topics"] = bag.stats()
+        meta["message_count"] = sum(bag.counts.values())
+        fill_derived(meta)
+        try:
+            bag.close(meta)
+        except RecordingError as exc:
+            meta["status"] = "failed"
+            meta["error"] = str(exc)
+            self.errors.append(str(exc))
+        try:
+            write_sidecar(bag.path, meta)
+        except OSError as exc:
+            self.errors.append(f"cannot write sidecar of {bag.path}: {exc}")
+        self.last_closed = bag.path
+        return {**meta, "bag": bag.path}
+
+    def fail(self, error: str, now_ns: int) -> None:
+        """Abort the running episode after a write error; the sidecar says ``failed``."""
+        bag = self.bag
+        if bag is None:
+            return
+        bag.abort()
+        self.meta.update({"status": "failed", "error": error, "stop_time_ns": now_ns})
+        self.meta["duration_s"] = (now_ns - self.meta["start_time_ns"]) * 1e-9
+        self.meta["topics"] = bag.stats()
+        try:
+            write_sidecar(bag.path, self.meta)
+        except OSError:
+            pass
+        self.bag, self.stop_deadline, self.pending_result = None, None, None
+
+    def amend_score(self, result: dict[str, Any]) -> dict[str, Any] | None:
+        """Update success/score/notes of the last closed episode's sidecar (None: nothing closed)."""
+        if self.last_closed is None:
+            return None
+        meta = read_sidecar(self.last_closed) or {}
+        meta.update(result)
+        meta["scored_after_stop"] = True
+        write_sidecar(self.last_closed, meta)
+        return meta
+
+    def write_sidecar(self) -> None:
+        """Rewrite the running episode's sidecar (raises OSError)."""
+        if self.bag is not None:
+            write_sidecar(self.bag.path, self.meta)
+
+    def store_params(self, node: str, episode: str, values: dict[str, Any]) -> bool:
+        """Store a node's parameter snapshot if ``episode`` is still running; True if stored."""
+        if self.bag is None or self.meta.get("episode") != episode:
+            return False  # the episode is over; too late
+        self.meta["params"][node] = values
+        fill_derived(self.meta)
+        return True
+
+    def flush(self) -> int | None:
+        """Flush buffered messages when due; returns the free bytes after a flush, None if none was due.
+
+        Raises:
+            RecordingError: the write failed.
+        """
+        bag = self.bag
+        if bag is None:
+            return None
+        before = bag._last_flush  # noqa: SLF001 -- only to know whether a flush happened
+        bag.maybe_flush()
+        if bag._last_flush == before:  # noqa: SLF001
+            return None
+        return shutil.disk_usage(self.output_dir).free

@@ -1,0 +1,156 @@
+"""The bimanual_sim node's episode logic and command decoding, without ROS.
+
+:class:`SimEpisodeRunner` is the episode state machine around :class:`~rtc_ros.sim.bimanual.BimanualSim`
+(one :meth:`~SimEpisodeRunner.tick` per 20 ms); :func:`pick_trajectory_point` picks the point of a
+``trajectory_msgs/JointTrajectory`` (read by attribute, no import) that applies at the next tick.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rtc_ros.sim.bimanual import CONTROL_DT, NUM_JOINTS, BimanualSim
+
+JOINTS_PER_ARM = NUM_JOINTS // 2  # 7 = 6 arm joints + gripper
+
+STATE_HOLDING = "holding"
+STATE_RUNNING = "running"
+STATE_DONE = "done"
+
+
+@dataclass
+class TickResult:
+    """What one :meth:`SimEpisodeRunner.tick` produced (for publishing)."""
+
+    positions: np.ndarray  # (14,) rad / normalised gripper opening
+    velocities: np.ndarray  # (14,) rad/s / opening per s
+    progress: int  # running max stage of the episode, 0..5
+    state: str  # holding | running | done
+    changed: bool  # state, progress or success changed at this tick
+
+
+@dataclass
+class SimEpisodeRunner:
+    """Episode state machine around :class:`BimanualSim` (no ROS; one call per 20 ms tick).
+
+    Args:
+        sim: the simulator.
+        reset_hold_s: default seconds to hold the start pose after a reset (commands ignored).
+        linger_steps: ticks an episode keeps ``running`` after success before it is ``done``.
+    """
+
+    sim: BimanualSim
+    reset_hold_s: float = 1.0
+    linger_steps: int = 0
+    episode: int = -1
+    seed: int | None = None
+    state: str = STATE_HOLDING
+    hold_left: int = 0
+    total_ticks: int = 0
+    success_step: int = -1
+    target: np.ndarray = field(default_factory=lambda: np.zeros(NUM_JOINTS))
+    _pending_reset: dict[str, Any] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def request_reset(self, seed: int | None = None, hold_s: float | None = None) -> None:
+        """Ask for a reset at the next tick (thread-safe)."""
+        with self._lock:
+            self._pending_reset = {"seed": seed, "hold_s": self.reset_hold_s if hold_s is None else float(hold_s)}
+
+    def set_arm_target(self, arm_index: int, values: np.ndarray) -> None:
+        """Set the (7,) position target of arm ``arm_index`` (0 = left, 1 = right); thread-safe."""
+        v = np.asarray(values, dtype=np.float64)
+        if v.shape != (JOINTS_PER_ARM,) or not np.isfinite(v).all():
+            raise ValueError(f"arm command must be {JOINTS_PER_ARM} finite values, got {v.tolist()}")
+        with self._lock:
+            self.target[arm_index * JOINTS_PER_ARM:(arm_index + 1) * JOINTS_PER_ARM] = v
+
+    def _do_reset(self, seed: int | None, hold_s: float) -> None:
+        self.sim.reset(seed)
+        self.episode += 1
+        self.seed = seed
+        self.target[:] = self.sim.home_position
+        self.hold_left = max(0, int(round(hold_s / CONTROL_DT)))
+        self.state = STATE_HOLDING if self.hold_left > 0 else STATE_RUNNING
+        self.success_step = -1
+
+    def tick(self) -> TickResult:
+        """Advance 20 ms of simulated time: apply a pending reset, then hold or follow the target."""
+        with self._lock:
+            pending, self._pending_reset = self._pending_reset, None
+            target = self.target.copy()
+        prev = (self.state, self.sim.progress, self.sim.success)
+        if pending is not None:
+            self._do_reset(pending["seed"], pending["hold_s"])
+            target = self.target.copy()
+        self.total_ticks += 1
+        if self.state == STATE_HOLDING:
+            # teleported start pose, physics frozen; the step counter of the episode does not run
+            self.hold_left -= 1
+            if self.hold_left <= 0:
+                self.state = STATE_RUNNING
+            obs = self.sim.observation()
+            q, v = obs.joint_positions, obs.joint_velocities
+        else:
+            res = self.sim.step(target)
+            q, v = res.obs.joint_positions, res.obs.joint_velocities
+            if res.success and self.success_step < 0:
+                self.success_step = res.obs.step
+            if self.state == STATE_RUNNING and (
+                res.truncated or (self.success_step >= 0 and res.obs.step - self.success_step >= self.linger_steps)
+            ):
+                self.state = STATE_DONE
+        changed = prev != (self.state, self.sim.progress, self.sim.success) or pending is not None
+        return TickResult(q, v, self.sim.progress, self.state, changed)
+
+    def status(self) -> dict[str, Any]:
+        """JSON-able status (the fields of the node's ``sim/status``: see :mod:`rtc_ros.sim.node`)."""
+        return {
+            "episode": self.episode, "seed": self.seed, "state": self.state, "step": self.sim.step_count,
+            "progress": int(self.sim.progress), "stage": int(self.sim.stage), "success": bool(self.sim.success),
+            "truncated": bool(self.sim.step_count >= self.sim.max_episode_steps),
+            "success_step": self.success_step,
+            "cube": [round(float(x), 4) for x in self.sim.cube_pose()[:3]],
+        }
+
+
+
+
+def pick_trajectory_point(msg: Any, names: list[str], now_ns: int, dt: float) -> np.ndarray:
+    """Positions ``(len(names),)`` of a ``JointTrajectory`` that apply at the next tick.
+
+    The point used is the last one whose due time (``header.stamp + time_from_start``, or receipt
+    time when the stamp is zero) is at most one period ``dt`` from ``now_ns``; the first point if
+    none is due yet. Joints are matched by name.
+
+    Raises:
+        ValueError: missing joints, no points, wrong sizes, non-finite values.
+    """
+    if not msg.points:
+        raise ValueError("trajectory has no points")
+    index = {n: i for i, n in enumerate(msg.joint_names)}
+    missing = [n for n in names if n not in index]
+    if missing:
+        raise ValueError(f"trajectory lacks joints {missing} (has {list(msg.joint_names)})")
+    start_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+    if start_ns == 0:
+        start_ns = now_ns
+    horizon_ns = now_ns + int(dt * 1e9)
+    chosen = msg.points[0]
+    for p in msg.points:
+        due = start_ns + p.time_from_start.sec * 1_000_000_000 + p.time_from_start.nanosec
+        if due <= horizon_ns:
+            chosen = p
+        else:
+            break
+    pos = np.asarray(chosen.positions, dtype=np.float64)
+    if pos.shape[0] != len(msg.joint_names):
+        raise ValueError(f"point has {pos.shape[0]} positions for {len(msg.joint_names)} joints")
+    out = pos[[index[n] for n in names]]
+    if not np.isfinite(out).all():
+        raise ValueError("trajectory point contains NaN/inf")
+    return out
