@@ -34,6 +34,7 @@ from rtc_ros.runtime.methods import executor_mode
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.params import ROLE_EXECUTOR, ParameterError, declare_and_validate
 from rtc_ros.nodes.common import Throttle, diagnostic_array
+from rtc_ros.nodes.deadline import run_deadline_loop
 from rtc_ros.nodes.spin import spin_node
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -44,7 +45,7 @@ class ChunkExecutorNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("chunk_executor", **kwargs)
-        p = self.p = declare_and_validate(self, ROLE_EXECUTOR)
+        p = self.p = declare_and_validate(self, ROLE_EXECUTOR, on_change=self._on_param_change)
         self.dt = p.dt
         self.names = p.joint_names
         self.core = ExecutorCore(ExecutorConfig(
@@ -77,7 +78,8 @@ class ChunkExecutorNode(Node):
                                  callback_group=self._io_group)
         self._js_sub = self.create_subscription(JointState, p.joint_states_topic, self._on_joint_state,
                                                 qos_profile_sensor_data, callback_group=self._io_group)
-        self.create_timer(float(p.diagnostics_period), self._publish_diagnostics, callback_group=self._io_group)
+        self._diag_timer = self.create_timer(float(p.diagnostics_period), self._publish_diagnostics,
+                                             callback_group=self._io_group)
         # --- the control loop ---
         self.loop_mode = p.loop_mode
         if self.get_parameter("use_sim_time").value and self.loop_mode == "thread":
@@ -108,6 +110,14 @@ class ChunkExecutorNode(Node):
         except (OSError, AttributeError) as exc:
             self.get_logger().warn(f"cannot use SCHED_FIFO priority {priority} ({exc}); running with normal "
                                    "scheduling (grant rtprio in /etc/security/limits.conf or CAP_SYS_NICE)")
+
+    def _on_param_change(self, name: str, value: object) -> None:
+        """Apply an accepted run-time set (the params object is already updated)."""
+        if name == "max_chunk_age":
+            self.core.max_chunk_age = float(value)
+        elif name == "diagnostics_period":
+            self.destroy_timer(self._diag_timer)
+            self._diag_timer = self.create_timer(float(value), self._publish_diagnostics, callback_group=self._io_group)
 
     # ------------------------------------------------------------------------------ callbacks
     def _on_joint_state(self, msg: JointState) -> None:
@@ -145,17 +155,11 @@ class ChunkExecutorNode(Node):
     # ------------------------------------------------------------------------------ control loop
     def _loop(self) -> None:
         """Absolute-deadline loop on the monotonic clock; never bursts to catch up after an overrun."""
-        next_t = time.monotonic() + self.dt
-        while self._running.is_set() and rclpy.ok():
-            delay = next_t - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            self._safe_tick()
-            next_t += self.dt
-            late = time.monotonic() - next_t
-            if late > self.dt:  # more than one period behind: skip the missed deadlines
-                self.overruns += 1
-                next_t += self.dt * (int(late / self.dt) + 1)
+        run_deadline_loop(self._safe_tick, lambda: self.dt, lambda: self._running.is_set() and rclpy.ok(),
+                          self._on_overrun)
+
+    def _on_overrun(self, late_s: float) -> None:
+        self.overruns += 1
 
     def _safe_tick(self) -> None:
         try:

@@ -54,7 +54,7 @@ class PolicyInferenceNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("policy_inference", **kwargs)
-        p = self.p = declare_and_validate(self, ROLE_INFERENCE)
+        p = self.p = declare_and_validate(self, ROLE_INFERENCE, on_change=self._on_param_change)
         import torch  # heavy: after parameters are known to be valid
 
         from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
@@ -114,7 +114,7 @@ class PolicyInferenceNode(Node):
         for name, topic in zip(cams, p.camera_topics):
             self.create_subscription(Image, topic, lambda msg, n=name: self._on_image(n, msg), qos_profile_sensor_data)
         self.create_subscription(JointState, p.executor_state_topic, self._on_executor_state, RELIABLE)
-        self.create_timer(float(p.diagnostics_period), self._publish_diagnostics)
+        self._diag_timer = self.create_timer(float(p.diagnostics_period), self._publish_diagnostics)
         self._running = threading.Event()
         self._running.set()
         self._thread = threading.Thread(target=self._run, name="rtc_inference", daemon=True)
@@ -126,6 +126,12 @@ class PolicyInferenceNode(Node):
         )
 
     # ------------------------------------------------------------------------------ helpers
+    def _on_param_change(self, name: str, value: object) -> None:
+        """Apply an accepted run-time set (obs_timeout and extra_latency_ms are read where used)."""
+        if name == "diagnostics_period":
+            self.destroy_timer(self._diag_timer)
+            self._diag_timer = self.create_timer(float(value), self._publish_diagnostics)
+
     def _count_reject(self, reason: str, text: str) -> None:
         self.obs_rejected[reason] = self.obs_rejected.get(reason, 0) + 1
         if self._throttled("obs_" + reason, 1.0):
@@ -168,7 +174,7 @@ class PolicyInferenceNode(Node):
         """(flat observation, stamp ns) from fresh inputs, or None (counted and logged) if stale/missing.
 
         The observation is as old as its oldest input: its stamp is the oldest of theirs."""
-        timeout = float(self.get_parameter("obs_timeout").value)
+        timeout = float(self.p.obs_timeout)
         now = time.monotonic()
         with self._data_lock:
             joints, images = self._joints, dict(self._images)
@@ -205,7 +211,7 @@ class PolicyInferenceNode(Node):
                 return
         # the forecast before any delay is observed: the warm latency plus the injected delay (not in Q)
         if self.warmup_ms:
-            extra = float(self.get_parameter("extra_latency_ms").value)
+            extra = float(self.p.extra_latency_ms)
             self.loop.set_initial_delay(latency_to_steps((self.warmup_ms[-1] + extra) / 1e3, self.dt))
 
     def _run(self) -> None:
@@ -245,7 +251,7 @@ class PolicyInferenceNode(Node):
             if self._throttled("infer_err", 1.0):
                 self.get_logger().error(f"inference failed: {exc!r}")
             return
-        extra = float(self.get_parameter("extra_latency_ms").value) / 1e3
+        extra = float(self.p.extra_latency_ms) / 1e3
         if extra > 0:
             time.sleep(extra)
         t3 = time.perf_counter()
@@ -267,7 +273,7 @@ class PolicyInferenceNode(Node):
         vals: dict[str, object] = {"state": self.state, "chunks_published": self.published,
                                    "chunks_lost": self.loop.lost, "chunks_rejected": self.loop.rejected, "infeasible_delay": self.loop.infeasible,
                                    "errors": self.errors, "d": self.loop.queue.forecast(),
-                                   "extra_latency_ms": float(self.get_parameter("extra_latency_ms").value)}
+                                   "extra_latency_ms": float(self.p.extra_latency_ms)}
         if self.warmup_ms:
             vals["warmup_ms_first"], vals["warmup_ms_last"] = self.warmup_ms[0], self.warmup_ms[-1]
         d_last = self.loop.consumed.last()
