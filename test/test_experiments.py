@@ -65,6 +65,12 @@ def test_shipped_policy_spec_and_sampling() -> None:
     weights = DEFAULT_POLICY.parent / spec["weights"]
     assert weights.stat().st_size < 20 * 2**20
     assert "regenerate" in spec and "train_sim_policy" in spec["regenerate"]
+    # human-sized spec; statistics in their own safetensors file, per channel for the image
+    assert len(DEFAULT_POLICY.read_text().splitlines()) < 100
+    from safetensors.numpy import load_file
+
+    stats = load_file(str(DEFAULT_POLICY.parent / spec["normalization"]))
+    assert stats["obs_mean.cam_high"].shape == (3,) and stats["obs_std.joint_positions"].shape == (14,)
     pol = load_policy(DEFAULT_POLICY)
     assert (pol.horizon, pol.action_dim, pol.n_steps) == (50, 14, 5)
     builder = ObservationBuilder(spec["obs_spec"], 14)
