@@ -235,3 +235,17 @@ def test_training_reduces_flow_matching_loss():
     short = train_flow_policy(model, obs, actions, TrainConfig(steps=200, batch_size=64, progress=False,
                                                                max_minutes=1e-5))
     assert 50 <= len(short.losses) < 200
+
+
+def test_train_flow_policy_fits_images_per_channel(tmp_path):
+    """With obs_spec, the fitted normaliser has per-channel image statistics, so save_policy accepts it."""
+    spec = [{"name": "q", "shape": [2]}, {"name": "cam", "shape": [2, 2, 3]}]
+    rng = np.random.default_rng(0)
+    obs = rng.uniform(size=(64, 14)).astype(np.float32)
+    actions = rng.normal(size=(64, 8, 2)).astype(np.float32)
+    model = _image_model(14)
+    res = train_flow_policy(model, obs, actions, TrainConfig(steps=2, batch_size=8, progress=False), obs_spec=spec)
+    img = obs[:, 2:].reshape(-1, 3)
+    np.testing.assert_allclose(res.normalizer.obs_mean[2:5], img.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(res.normalizer.obs_mean[5:8], img.mean(0), rtol=1e-5)
+    assert load_policy(save_policy(tmp_path, "t", model, res.normalizer, obs_spec=spec)).obs_dim == 14
