@@ -180,6 +180,12 @@ def test_old_format_loads_with_deprecation_and_converts_exactly(tmp_path, caplog
         chunks.append(np.stack([first, gen.generate(obs, first[3:], d=2, s=3)]))
     np.testing.assert_array_equal(chunks[0], chunks[1])
     assert main([str(path)]) == 2  # already converted
+    # into another directory: the original stays as it was, the copy loads on its own
+    src = _old_format(tmp_path / "src")
+    assert main([str(src), "--out", str(tmp_path / "dst")]) == 0
+    assert isinstance(yaml.safe_load(src.read_text())["normalization"], dict)
+    moved = load_policy(tmp_path / "dst" / "old.yaml")
+    np.testing.assert_array_equal(moved.normalizer.obs_std, old.normalizer.obs_std)
 
 
 def test_conversion_refuses_per_pixel_statistics(tmp_path, capsys):
