@@ -29,29 +29,34 @@ def test_write_params_overrides_node_sections(tmp_path: Path) -> None:
 
 
 def test_demo_bags_round_trip(tmp_path: Path) -> None:
-    """One expert episode -> bag -> dataset: labels are the commands that followed each observation."""
-    from rtc_ros.experiments.train_sim_policy import DemoConfig, generate_demos, load_demo_bags
+    """One expert episode -> bag -> dataset: action 0 is the command computed from (and executed at the
+    step of) each observation."""
+    from rtc_ros.experiments.train_sim_policy import DemoConfig, generate_demos, load_demo_dataset
     from rtc_ros.sim import BimanualSim, ScriptedExpert
 
     info = generate_demos(tmp_path, DemoConfig(episodes=1, seed0=3, noise_fraction=0.0, tail_steps=2))
     assert info["successes"] == 1 and len(info["bags"]) == 1
-    ds = load_demo_bags(info["bags"], horizon=50)
+    ds = load_demo_dataset(info["bags"], horizon=50)
     sim = BimanualSim(max_episode_steps=10_000)
     expert = ScriptedExpert(sim)
     obs = sim.reset(3)
     expert.reset(obs)
     T = expert.horizon + 2
-    assert len(ds) == T and ds.actions.shape == (T, 50, 14) and ds.images.shape[1:] == (32, 32, 3)
-    cmds = []
+    frames = ds.frames["cam_high"]
+    assert len(ds) == T and ds.actions.shape == (T, 50, 14) and frames[0].shape == (32, 32, 3)
+    cmds, qs = [], []
     for _ in range(T):
         a = expert.act(obs)
         cmds.append(a)
+        qs.append(obs.joint_positions)
         obs = sim.step(a).obs
     cmds = np.array(cmds)
+    np.testing.assert_allclose(ds.joints, np.array(qs), atol=1e-6)
     np.testing.assert_allclose(ds.actions[0], cmds[:50], atol=1e-5)
     np.testing.assert_allclose(ds.actions[100], cmds[100:150], atol=1e-5)
     np.testing.assert_allclose(ds.actions[-1], np.repeat(cmds[-1:], 50, 0), atol=1e-5)  # last action held
-    assert np.all(np.diff(ds.image_index) >= 0) and ds.image_index[4] == 0 and ds.image_index[5] == 1
+    idx = ds.frame_index["cam_high"]
+    assert np.all(np.diff(idx) >= 0) and idx[4] == 0 and idx[5] == 1 and len(frames) == (T + 4) // 5
     sim.close()
 
 
@@ -65,6 +70,12 @@ def test_shipped_policy_spec_and_sampling() -> None:
     weights = DEFAULT_POLICY.parent / spec["weights"]
     assert weights.stat().st_size < 20 * 2**20
     assert "regenerate" in spec and "train_sim_policy" in spec["regenerate"]
+    # human-sized spec; statistics in their own safetensors file, per channel for the image
+    assert len(DEFAULT_POLICY.read_text().splitlines()) < 100
+    from safetensors.numpy import load_file
+
+    stats = load_file(str(DEFAULT_POLICY.parent / spec["normalization"]))
+    assert stats["obs_mean.cam_high"].shape == (3,) and stats["obs_std.joint_positions"].shape == (14,)
     pol = load_policy(DEFAULT_POLICY)
     assert (pol.horizon, pol.action_dim, pol.n_steps) == (50, 14, 5)
     builder = ObservationBuilder(spec["obs_spec"], 14)

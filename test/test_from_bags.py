@@ -34,7 +34,8 @@ def test_dataset_values(demos: Path) -> None:
     ds = build_dataset(eps, spec, NAMES, H, DT, cameras={"top": "camera/image_raw"})
     cmd = eps[0].commands.q
     T = cmd.shape[0]
-    assert ds.obs.shape == (T, 3 + 6 * 8 * 3) and ds.actions.shape == (T, H, 3)
+    obs = ds.observations()
+    assert obs.shape == (T, 3 + 6 * 8 * 3) and ds.actions.shape == (T, H, 3)
     # target chunk k = commands k .. k+H-1, holding the last command past the end
     for k in (0, 37, T - 1):
         rows = np.minimum(np.arange(k, k + H), T - 1)
@@ -43,10 +44,10 @@ def test_dataset_values(demos: Path) -> None:
     # the synthetic commands follow the reference trajectory
     assert np.allclose(cmd[:5], reference(np.arange(5) * DT, 3), atol=1e-9)
     # observation: latest measured joint state (= command - 0.01 in the synthetic bag) ...
-    assert np.allclose(ds.obs[:, :3], cmd - 0.01, atol=1e-5)
+    assert np.allclose(obs[:, :3], cmd - 0.01, atol=1e-5)
     # ... and the latest camera frame (value 3*step, published every 5 steps), scaled to [0, 1]
     for k in (0, 4, 5, 23):
-        assert np.allclose(ds.obs[k, 3:], (3 * (k - k % 5) % 256) / 255.0, atol=1e-6)
+        assert np.allclose(obs[k, 3:], (3 * (k - k % 5) % 256) / 255.0, atol=1e-6)
 
 
 def test_dataset_errors(demos: Path) -> None:
@@ -61,9 +62,11 @@ def test_dataset_errors(demos: Path) -> None:
 
 
 def test_cli_trains_and_spec_loads(demos: Path, tmp_path: Path) -> None:
-    from rtc_ros.policies.from_bags import main
+    from safetensors.numpy import load_file
+
     from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
     from rtc_ros.policies.spec import load_policy
+    from rtc_ros.recording.from_bags import main
 
     out = tmp_path / "policy"
     rc = main([str(demos), "--out", str(out), "--name", "demo_policy", "--horizon", str(H),
@@ -76,13 +79,19 @@ def test_cli_trains_and_spec_loads(demos: Path, tmp_path: Path) -> None:
     assert spec["obs_spec"] == [{"name": "joint_positions", "shape": [3]}, {"name": "top", "shape": [6, 8, 3]}]
     assert spec["training"]["episodes"] == ["demo_0000", "demo_0001", "demo_0002"]
     assert spec["training"]["samples"] == 360
-    # normalisation statistics are those of the training actions
+    # normalisation statistics (own safetensors file) are those of the training data, per image channel
+    assert spec["normalization"] == "demo_policy.norm.safetensors" and len((out / "demo_policy.yaml").read_text().splitlines()) < 100
+    stats = load_file(str(out / spec["normalization"]))
     eps = [e for i in range(3) for e in load_episodes(demos / f"demo_{i:04d}", with_images=True)]
     ds = build_dataset(eps, spec["obs_spec"], NAMES, H, DT, cameras={"top": "camera/image_raw"})
     a = ds.actions.reshape(-1, 3)
-    assert np.allclose(spec["normalization"]["action_mean"], a.mean(0), atol=1e-5)
-    assert np.allclose(spec["normalization"]["action_std"], a.std(0), atol=1e-5)
-    assert np.allclose(spec["normalization"]["obs_mean"], ds.obs.mean(0), atol=1e-5)
+    obs = ds.observations()
+    assert np.allclose(stats["action_mean"], a.mean(0), atol=1e-5)
+    assert np.allclose(stats["action_std"], a.std(0), atol=1e-5)
+    assert np.allclose(stats["obs_mean.joint_positions"], obs[:, :3].mean(0), atol=1e-5)
+    assert stats["obs_mean.top"].shape == (3,)
+    assert np.allclose(stats["obs_mean.top"], obs[:, 3:].reshape(len(obs), -1, 3).mean((0, 1)), atol=1e-5)
+    assert np.allclose(stats["obs_std.top"], obs[:, 3:].reshape(len(obs), -1, 3).std((0, 1)), atol=1e-4)
     assert (out / "demo_policy.safetensors").stat().st_size > 1000
     params = yaml.safe_load((out / "demo_policy_params.yaml").read_text())
     inf = params["policy_inference"]["ros__parameters"]
@@ -101,9 +110,9 @@ def test_cli_trains_and_spec_loads(demos: Path, tmp_path: Path) -> None:
 
 def test_training_learns(demos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Loss falls and sampled chunks land near the demonstrated commands (not a shape-only check)."""
-    from rtc_ros.policies.from_bags import main
     from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
     from rtc_ros.policies.spec import load_policy
+    from rtc_ros.recording.from_bags import main
 
     out = tmp_path / "p"
     rc = main([str(demos / "demo_0000"), "--out", str(out), "--name", "p", "--horizon", "4", "--steps", "400",

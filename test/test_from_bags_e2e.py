@@ -136,7 +136,7 @@ def test_record_train_infer(ros_env: dict[str, str], tmp_path: Path) -> None:
         # --- train from the bags (the real CLI, as a user runs it) ---
         out = tmp_path / "policy"
         res = subprocess.run(
-            [sys.executable, "-m", "rtc_ros.policies.from_bags", str(demos), "--out", str(out), "--name", "e2e",
+            [sys.executable, "-m", "rtc_ros.recording.from_bags", str(demos), "--out", str(out), "--name", "e2e",
              "--params", str(REPO / "config" / "bimanual.yaml"), "--horizon", str(H), "--image-size", "6x8",
              "--steps", "60", "--batch-size", "32", "--model", "width=32", "--model", "depth=1",
              "--model", "token_hidden=16", "--model", "channel_hidden=32", "--model", "time_dim=16"],

@@ -60,15 +60,142 @@ def _edit(path: Path, fn) -> Path:
         (lambda s: s["config"].update(width=32), "weights"),  # shape mismatch
         (lambda s: s["config"].update(depth=-1), "config"),
         (lambda s: s["config"].update(colour="red"), "config"),
-        (lambda s: s["normalization"].pop("action_std"), "normalization.action_std"),
-        (lambda s: s["normalization"].update(obs_mean=[0, 0], obs_std=[1, 1]), "normalization.obs_mean"),
+        (lambda s: s.update(normalization="missing.norm.safetensors"), "normalization"),
+        (lambda s: s.update(normalization="small.yaml"), "normalization"),
+        (lambda s: s.update(normalization=3), "normalization"),
         (lambda s: s.update(obs_spec=[{"name": "q", "shape": [5]}]), "obs_spec"),
+        # an obs_spec entry whose name is not in the statistics file
+        (lambda s: s.update(obs_spec=[{"name": "q", "shape": [3]}]), "normalization.obs_mean.q"),
     ],
 )
 def test_bad_specs_name_the_field(tmp_path, mutate, field):
     path = _edit(_save_small(tmp_path), mutate)
     with pytest.raises(PolicySpecError, match=f"field '{field}'"):
         load_policy(path)
+
+
+def _edit_stats(path: Path, fn) -> Path:
+    from safetensors.numpy import load_file, save_file
+
+    stats = path.parent / yaml.safe_load(path.read_text())["normalization"]
+    tensors = load_file(str(stats))
+    fn(tensors)
+    save_file(tensors, str(stats))
+    return path
+
+
+@pytest.mark.parametrize(
+    "mutate,field",
+    [
+        (lambda t: t.pop("action_std"), "normalization.action_std"),
+        (lambda t: t.update(action_mean=np.zeros(3, np.float32)), "normalization.action_mean"),
+        (lambda t: t.update({"obs_std.obs": np.ones(2, np.float32)}), "normalization.obs_std.obs"),
+        (lambda t: t.update({"obs_mean.obs": np.array([0, np.nan, 0], np.float32)}), "normalization"),
+    ],
+)
+def test_bad_stats_files_name_the_field(tmp_path, mutate, field):
+    path = _edit_stats(_save_small(tmp_path), mutate)
+    with pytest.raises(PolicySpecError, match=f"field '{field}'"):
+        load_policy(path)
+
+
+def _image_model(obs_dim: int) -> MLPMixerPolicy:
+    torch.manual_seed(1)
+    model = MLPMixerPolicy(MixerConfig(horizon=8, action_dim=2, obs_dim=obs_dim, width=16, depth=1,
+                                       token_hidden=8, channel_hidden=16, time_dim=8))
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    return model
+
+
+@pytest.mark.parametrize("image_shape", [[4, 5, 3], [3, 4, 5]])  # HWC and CHW
+def test_image_statistics_are_per_channel(tmp_path, image_shape):
+    """fit_normalizer gives one mean/std per channel; the file holds (c,) tensors; load expands them."""
+    from safetensors.numpy import load_file
+
+    from rtc_ros.policies.stats import StatsError, fit_normalizer
+
+    spec = [{"name": "q", "shape": [2]}, {"name": "cam", "shape": image_shape}]
+    rng = np.random.default_rng(0)
+    n = 50
+    img = rng.uniform(0, 1, size=(n, *image_shape))
+    chw = image_shape[0] == 3
+    scale = np.array([1.0, 2.0, 4.0])
+    img = img * (scale[None, :, None, None] if chw else scale[None, None, None, :])  # channel c ~ U(0, scale_c)
+    obs = np.concatenate([rng.normal(size=(n, 2)), img.reshape(n, -1)], axis=1)
+    actions = rng.normal(size=(n, 8, 2))
+    norm = fit_normalizer(obs, actions, spec)
+    per_channel = np.moveaxis(img, 1 if chw else 3, -1).reshape(-1, 3)
+    path = save_policy(tmp_path, "img", _image_model(obs.shape[1]), norm, obs_spec=spec)
+    tensors = load_file(str(tmp_path / "img.norm.safetensors"))
+    assert sorted(tensors) == ["action_mean", "action_std", "obs_mean.cam", "obs_mean.q", "obs_std.cam", "obs_std.q"]
+    np.testing.assert_allclose(tensors["obs_mean.cam"], per_channel.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(tensors["obs_std.cam"], per_channel.std(0), rtol=1e-4)
+    np.testing.assert_allclose(tensors["obs_mean.q"], obs[:, :2].mean(0), rtol=1e-5)
+    pol = load_policy(path)
+    np.testing.assert_array_equal(pol.normalizer.obs_mean, norm.obs_mean)
+    np.testing.assert_array_equal(pol.normalizer.obs_std, norm.obs_std)
+    assert len(path.read_text().splitlines()) < 60
+    # per-pixel statistics cannot be written (they would be silently averaged otherwise)
+    per_pixel = Normalizer.fit(obs, actions)
+    with pytest.raises(StatsError, match="varies within a channel"):
+        save_policy(tmp_path, "bad", _image_model(obs.shape[1]), per_pixel, obs_spec=spec)
+
+
+def _old_format(tmp_path: Path, per_pixel_noise: float = 0.0) -> Path:
+    """A spec in the old format: per-dimension normalisation lists in the YAML."""
+    spec = [{"name": "q", "shape": [2]}, {"name": "cam", "shape": [4, 4, 3]}]
+    obs_dim = 2 + 48
+    mean = np.concatenate([[0.5, -0.5], np.tile([0.3, 0.4, 0.5], 16)])
+    std = np.concatenate([[0.1, 0.2], np.tile([0.1, 0.2, 0.3], 16)])
+    mean[5] += per_pixel_noise
+    norm = Normalizer(mean, std, np.array([1.0, -1.0]), np.array([2.0, 0.5]))
+    path = save_policy(tmp_path, "old", _image_model(obs_dim), Normalizer.identity(obs_dim, 2), obs_spec=spec)
+    data = yaml.safe_load(path.read_text())
+    data["normalization"] = norm.as_dict()
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    (tmp_path / "old.norm.safetensors").unlink()
+    return path
+
+
+def test_old_format_loads_with_deprecation_and_converts_exactly(tmp_path, caplog):
+    from rtc_ros.policies.convert import main
+
+    path = _old_format(tmp_path)
+    with caplog.at_level("WARNING"):
+        old = load_policy(path)
+    assert "deprecated" in caplog.text and "rtc_ros.policies.convert" in caplog.text
+    lines_before = len(path.read_text().splitlines())
+    assert main([str(path)]) == 0
+    assert yaml.safe_load(path.read_text())["normalization"] == "old.norm.safetensors"
+    assert len(path.read_text().splitlines()) < lines_before - 100
+    new = load_policy(path)
+    for k in ("obs_mean", "obs_std", "action_mean", "action_std"):
+        np.testing.assert_array_equal(getattr(new.normalizer, k), getattr(old.normalizer, k))
+    obs = np.random.default_rng(3).uniform(size=50).astype(np.float32)
+    chunks = []
+    for pol in (old, new):
+        gen = ChunkGenerator(pol, GeneratorConfig(method="rtc", seed=5))
+        first = gen.generate(obs)
+        chunks.append(np.stack([first, gen.generate(obs, first[3:], d=2, s=3)]))
+    np.testing.assert_array_equal(chunks[0], chunks[1])
+    assert main([str(path)]) == 2  # already converted
+    # into another directory: the original stays as it was, the copy loads on its own
+    src = _old_format(tmp_path / "src")
+    assert main([str(src), "--out", str(tmp_path / "dst")]) == 0
+    assert isinstance(yaml.safe_load(src.read_text())["normalization"], dict)
+    moved = load_policy(tmp_path / "dst" / "old.yaml")
+    np.testing.assert_array_equal(moved.normalizer.obs_std, old.normalizer.obs_std)
+
+
+def test_conversion_refuses_per_pixel_statistics(tmp_path, capsys):
+    from rtc_ros.policies.convert import main
+
+    path = _old_format(tmp_path, per_pixel_noise=0.01)
+    before = path.read_text()
+    assert main([str(path)]) == 2
+    assert "varies within a channel" in capsys.readouterr().err
+    assert path.read_text() == before and not (tmp_path / "old.norm.safetensors").exists()
 
 
 def test_missing_spec_file(tmp_path):
@@ -113,3 +240,17 @@ def test_training_reduces_flow_matching_loss():
     short = train_flow_policy(model, obs, actions, TrainConfig(steps=200, batch_size=64, progress=False,
                                                                max_minutes=1e-5))
     assert 50 <= len(short.losses) < 200
+
+
+def test_train_flow_policy_fits_images_per_channel(tmp_path):
+    """With obs_spec, the fitted normaliser has per-channel image statistics, so save_policy accepts it."""
+    spec = [{"name": "q", "shape": [2]}, {"name": "cam", "shape": [2, 2, 3]}]
+    rng = np.random.default_rng(0)
+    obs = rng.uniform(size=(64, 14)).astype(np.float32)
+    actions = rng.normal(size=(64, 8, 2)).astype(np.float32)
+    model = _image_model(14)
+    res = train_flow_policy(model, obs, actions, TrainConfig(steps=2, batch_size=8, progress=False), obs_spec=spec)
+    img = obs[:, 2:].reshape(-1, 3)
+    np.testing.assert_allclose(res.normalizer.obs_mean[2:5], img.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(res.normalizer.obs_mean[5:8], img.mean(0), rtol=1e-5)
+    assert load_policy(save_policy(tmp_path, "t", model, res.normalizer, obs_spec=spec)).obs_dim == 14

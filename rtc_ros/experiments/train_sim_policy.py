@@ -10,19 +10,22 @@ Pipeline (CPU only, one command; see ``docs/sim_experiment.md``)::
    node -- ``joint_states`` (50 Hz), ``cam_high/image_raw`` (32x32 rgb8 ``workspace`` camera, 10 Hz),
    ``rtc/progress``, and the expert's commands on ``left_controller/commands`` /
    ``right_controller/commands`` (``Float64MultiArray``, the executor's default output) -- with the
-   recorder's sidecar (success, score). Messages are CDR-serialized with the ``rosbags`` Jazzy types, so
-   what ``rosbags`` (and ``ros2 bag``) read back. To cover recovery states, a fraction of the
+   recorder's sidecar (success, score). At step k the joint state and image are stamped ``t_k`` and
+   the command computed from them (the one executed at step k) ``t_k + 2 us``. Messages are
+   serialized by :mod:`rtc_ros.recording.cdr`. To cover recovery states, a fraction of the
    episodes execute the expert's targets plus smooth (Ornstein-Uhlenbeck) noise while the recorded
    label stays the clean target (DART-style); only successful episodes are used.
-2. **Dataset from the bags** (:func:`load_demo_bags`): for every ``joint_states`` message at time t
-   the observation is ``[joint positions (14), newest image at or before t (32x32x3 / 255)]`` built
-   with the inference node's own :class:`~rtc_ros.policies.observation.ObservationBuilder`, and the
-   label is the next H = 50 commands after t (index 0 = the command computed from that observation;
-   the last command is held past the end of the episode).
-3. **Flow matching** (:func:`rtc_ros.policies.train.flow_matching_loss`, tau 0 = noise, 1 = data) on
-   ``bimanual_h50`` shrunk to width 128 (CPU: a guided RTC chunk takes ~30-70 ms on one core).
-   Normalisation: per joint mean/std (std floored), one shared mean/std for all pixels (per-pixel std
-   would blow up pixels that never changed in training).
+2. **Dataset from the bags** (:func:`load_demo_dataset`): the package's one bags-to-dataset pipeline,
+   :mod:`rtc_ros.recording.dataset` (also behind ``python -m rtc_ros.recording.from_bags``). The
+   observation of step k is ``[joint positions (14), newest image (32x32x3 / 255)]`` built with the
+   inference node's :class:`~rtc_ros.policies.observation.ObservationBuilder`; the label is the H = 50
+   commands from step k on (index 0 = the command executed at the observation's step, computed from
+   that observation; the last command is held past the end of the episode).
+3. **Flow matching** (:func:`rtc_ros.policies.train.fit_flow`, tau 0 = noise, 1 = data) on
+   ``bimanual_h50`` shrunk (CPU: a guided RTC chunk takes ~30-70 ms on one core). Normalisation
+   (:meth:`~rtc_ros.recording.dataset.DemoDataset.fit_normalizer`): per joint (std floored at
+   0.05 rad), per image channel (never per pixel: a per-pixel std would blow up pixels that never
+   changed in training); stored in ``<name>.norm.safetensors``.
 
 Observation choice: joint state + a small top-down camera image (the cube position is only visible
 in the image). No privileged object pose is used, because the inference node consumes exactly
@@ -40,13 +43,16 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
 import numpy as np  # noqa: E402
 
 from rtc_ros.sim.camera import CameraConfig, CameraRenderer  # noqa: E402
+
+if TYPE_CHECKING:
+    from rtc_ros.recording.dataset import DemoDataset
 
 log = logging.getLogger("rtc_ros.experiments.train_sim_policy")
 
@@ -84,60 +90,19 @@ class DemoConfig:
     tail_steps: int = 10
 
 
-class _Cdr:
-    """CDR serialisation of the few message types the demos use, via the ``rosbags`` Jazzy type store.
-
-    (Not ``rclpy.serialization.serialize_message``: in the pip rclpy wheels it appends uninitialised
-    bytes after the message, which ``rosbags`` then refuses to read: "CDR message size mismatch".)
-    """
-
-    def __init__(self) -> None:
-        from rtc_ros.recording.bag import default_typestore
-
-        self.store = default_typestore()
-        t = self.store.types
-        self.Time, self.Header = t["builtin_interfaces/msg/Time"], t["std_msgs/msg/Header"]
-        self.JointState, self.Image = t["sensor_msgs/msg/JointState"], t["sensor_msgs/msg/Image"]
-        self.Int32, self.F64 = t["std_msgs/msg/Int32"], t["std_msgs/msg/Float64MultiArray"]
-        self.Layout = t["std_msgs/msg/MultiArrayLayout"]
-
-    def header(self, stamp_ns: int, frame_id: str = "") -> Any:
-        sec, nsec = divmod(int(stamp_ns), 1_000_000_000)
-        return self.Header(stamp=self.Time(sec=sec, nanosec=nsec), frame_id=frame_id)
-
-    def joint_state(self, stamp_ns: int, names: list[str], q: np.ndarray, v: np.ndarray) -> bytes:
-        m = self.JointState(header=self.header(stamp_ns), name=list(names), position=np.asarray(q, np.float64),
-                            velocity=np.asarray(v, np.float64), effort=np.zeros(0, np.float64))
-        return bytes(self.store.serialize_cdr(m, m.__msgtype__))
-
-    def image(self, stamp_ns: int, frame_id: str, px: np.ndarray) -> bytes:
-        h, w = int(px.shape[0]), int(px.shape[1])
-        m = self.Image(header=self.header(stamp_ns, frame_id), height=h, width=w, encoding="rgb8", is_bigendian=0,
-                       step=w * 3, data=np.ascontiguousarray(px, np.uint8).reshape(-1))
-        return bytes(self.store.serialize_cdr(m, m.__msgtype__))
-
-    def int32(self, value: int) -> bytes:
-        m = self.Int32(data=int(value))
-        return bytes(self.store.serialize_cdr(m, m.__msgtype__))
-
-    def float64_array(self, values: np.ndarray) -> bytes:
-        m = self.F64(layout=self.Layout(dim=[], data_offset=0), data=np.asarray(values, np.float64))
-        return bytes(self.store.serialize_cdr(m, m.__msgtype__))
-
-
 def generate_demos(out_dir: str | Path, cfg: DemoConfig, camera: CameraConfig | None = None) -> dict[str, Any]:
     """Roll out the scripted expert and write one bag per episode into ``out_dir``.
 
     Returns:
         ``{"episodes", "successes", "bags": [paths of successful episodes], "seconds"}``.
     """
+    from rtc_ros.recording import cdr
     from rtc_ros.recording.bag import BagWriter
     from rtc_ros.sim import CONTROL_DT, JOINT_NAMES, BimanualSim, ScriptedExpert
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     camera = camera or CameraConfig()
-    cdr = _Cdr()
     sim = BimanualSim(max_episode_steps=10_000)
     renderer = CameraRenderer(sim.model, camera)
     expert = ScriptedExpert(sim)
@@ -176,13 +141,13 @@ def generate_demos(out_dir: str | Path, cfg: DemoConfig, camera: CameraConfig | 
             for t in range(steps):
                 stamp_ns = t0 + t * dt_ns
                 w.write(JOINT_STATES_TOPIC, stamp_ns,
-                        cdr.joint_state(stamp_ns, names, obs.joint_positions, obs.joint_velocities))
-                w.write(PROGRESS_TOPIC, stamp_ns, cdr.int32(sim.progress))
+                        cdr.joint_state_cdr(stamp_ns, names, obs.joint_positions, obs.joint_velocities))
+                w.write(PROGRESS_TOPIC, stamp_ns, cdr.int32_cdr(sim.progress))
                 if t % cfg.image_every == 0:
-                    w.write(CAMERA_TOPIC, stamp_ns, cdr.image(stamp_ns, CAMERA_NAME, renderer.render(sim.data)))
-                a = expert.act(obs)
+                    w.write(CAMERA_TOPIC, stamp_ns, cdr.image_cdr(stamp_ns, renderer.render(sim.data), CAMERA_NAME))
+                a = expert.act(obs)  # the command executed at step t
                 for i, topic in enumerate(COMMAND_TOPICS):
-                    w.write(topic, stamp_ns + 2000 + i, cdr.float64_array(a[7 * i:7 * i + 7]))
+                    w.write(topic, stamp_ns + 2000 + i, cdr.float64_array_cdr(a[7 * i:7 * i + 7]))
                 if noisy:
                     noise = alpha * noise + sigma * rng.standard_normal(14) * arm_mask
                 obs = sim.step(a + noise if noisy else a).obs
@@ -203,89 +168,19 @@ def generate_demos(out_dir: str | Path, cfg: DemoConfig, camera: CameraConfig | 
 
 
 # ============================================================================ 2. dataset from bags
-@dataclass
-class DemoDataset:
-    """Training arrays from demonstration bags.
-
-    Attributes:
-        joints: ``(N, 14)`` float32 measured joint positions (one row per ``joint_states`` message).
-        image_index: ``(N,)`` int index into ``images`` of the newest frame at or before that row.
-        images: ``(K, h, w, 3)`` uint8 camera frames.
-        actions: ``(N, H, 14)`` float32 action chunks (the next H commands).
-        episode: ``(N,)`` int episode number of each row.
-    """
-
-    joints: np.ndarray
-    image_index: np.ndarray
-    images: np.ndarray
-    actions: np.ndarray
-    episode: np.ndarray
-
-    def __len__(self) -> int:
-        return int(self.joints.shape[0])
-
-
-def load_demo_bags(bags: list[str | Path], horizon: int = HORIZON, joint_names: list[str] | None = None,
-                   camera_topic: str = CAMERA_TOPIC, command_topics: tuple[str, ...] = COMMAND_TOPICS) -> DemoDataset:
-    """Read demonstration bags (the layout written by :func:`generate_demos` or a live recording of the
-    same topics) into a :class:`DemoDataset`. Bags whose sidecar says ``success: false`` are skipped.
+def load_demo_dataset(bags: list[str | Path], camera: CameraConfig | None = None, horizon: int = HORIZON) -> DemoDataset:
+    """The training set of successful demonstration bags (the layout written by :func:`generate_demos`
+    or a live recording of the same topics), via :func:`rtc_ros.recording.dataset.dataset_from_bags`.
 
     Raises:
-        ValueError: a bag lacks one of the topics.
+        rtc_ros.recording.dataset.DatasetError: a bag lacks a topic, or no successful episode.
     """
-    from rosbags.highlevel import AnyReader
+    from rtc_ros.recording.dataset import dataset_from_bags
+    from rtc_ros.sim import CONTROL_DT, JOINT_NAMES
 
-    from rtc_ros.recording.bag import default_typestore, read_sidecar
-    from rtc_ros.sim import JOINT_NAMES
-
-    names = list(joint_names or JOINT_NAMES)
-    store = default_typestore()
-    J, II, A, E = [], [], [], []
-    images: list[np.ndarray] = []
-    for e, bag in enumerate(bags):
-        meta = read_sidecar(bag) or {}
-        if meta.get("success") is False:
-            continue
-        js_t, js_q, img_t, img_px = [], [], [], []
-        cmd: dict[str, tuple[list[int], list[np.ndarray]]] = {t: ([], []) for t in command_topics}
-        with AnyReader([Path(bag)], default_typestore=store) as reader:
-            conns = [c for c in reader.connections
-                     if c.topic in (JOINT_STATES_TOPIC, camera_topic, *command_topics)]
-            have = {c.topic for c in conns}
-            missing = {JOINT_STATES_TOPIC, camera_topic, *command_topics} - have
-            if missing:
-                raise ValueError(f"bag {bag} lacks topics {sorted(missing)}")
-            for conn, ts, raw in reader.messages(connections=conns):
-                msg = reader.deserialize(raw, conn.msgtype)
-                if conn.topic == JOINT_STATES_TOPIC:
-                    idx = {n: i for i, n in enumerate(msg.name)}
-                    js_t.append(ts)
-                    js_q.append(np.asarray(msg.position, dtype=np.float64)[[idx[n] for n in names]])
-                elif conn.topic == camera_topic:
-                    img_t.append(ts)
-                    img_px.append(np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.width, 3))
-                else:
-                    cmd[conn.topic][0].append(ts)
-                    cmd[conn.topic][1].append(np.asarray(msg.data, dtype=np.float64))
-        lens = {len(v[0]) for v in cmd.values()}
-        if len(lens) != 1 or not js_t or not img_t:
-            raise ValueError(f"bag {bag}: command topics of unequal length or empty topics")
-        cmd_t = np.asarray(cmd[command_topics[0]][0])
-        actions = np.concatenate([np.stack(cmd[t][1]) for t in command_topics], axis=1)  # (C, 14)
-        js_t_arr, img_t_arr = np.asarray(js_t), np.asarray(img_t)
-        first = np.searchsorted(cmd_t, js_t_arr, side="right")  # first command after each observation
-        img_idx = np.searchsorted(img_t_arr, js_t_arr, side="right") - 1
-        keep = (first < len(cmd_t)) & (img_idx >= 0)
-        offs = first[:, None] + np.arange(horizon)[None, :]
-        chunks = actions[np.minimum(offs, len(cmd_t) - 1)]
-        J.append(np.asarray(js_q, np.float32)[keep])
-        II.append(img_idx[keep] + len(images))
-        A.append(chunks[keep].astype(np.float32))
-        E.append(np.full(int(keep.sum()), e))
-        images.extend(img_px)
-    if not J:
-        raise ValueError("no successful demonstration in the given bags")
-    return DemoDataset(np.concatenate(J), np.concatenate(II), np.stack(images), np.concatenate(A), np.concatenate(E))
+    return dataset_from_bags(bags, obs_spec_for(camera or CameraConfig()), list(JOINT_NAMES), horizon, CONTROL_DT,
+                             cameras={CAMERA_NAME: CAMERA_TOPIC}, command_topics=list(COMMAND_TOPICS),
+                             only_success=True, joint_states_topic=JOINT_STATES_TOPIC)
 
 
 # ============================================================================ 3. training
@@ -314,22 +209,10 @@ def obs_spec_for(camera: CameraConfig) -> list[dict[str, Any]]:
     return [{"name": JOINT_ENTRY, "shape": [14]}, {"name": CAMERA_NAME, "shape": [camera.height, camera.width, 3]}]
 
 
-def make_normalizer(ds: DemoDataset) -> Any:
-    """Per-joint obs/action normalisation (std floored) and one shared mean/std for all pixels."""
-    from rtc_ros.policies.base import Normalizer
-
-    q_mean, q_std = ds.joints.mean(0), np.maximum(ds.joints.std(0), 0.05)
-    px = ds.images.astype(np.float32) / 255.0
-    p_mean, p_std = float(px.mean()), float(max(px.std(), 1e-3))
-    n_px = int(np.prod(ds.images.shape[1:]))
-    a = ds.actions.reshape(-1, ds.actions.shape[-1])
-    return Normalizer(np.concatenate([q_mean, np.full(n_px, p_mean)]), np.concatenate([q_std, np.full(n_px, p_std)]),
-                      a.mean(0), np.maximum(a.std(0), 1e-3))
-
-
 def train_policy(ds: DemoDataset, out_dir: str | Path, camera: CameraConfig, cfg: SimTrainConfig,
                  name: str = DEFAULT_NAME, extra: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
-    """Train ``bimanual_h50`` (width from ``cfg``) on ``ds`` and save ``<name>.yaml/.safetensors``.
+    """Train ``bimanual_h50`` (width from ``cfg``) on ``ds``; save ``<name>.yaml``, ``<name>.safetensors``
+    and ``<name>.norm.safetensors`` (:func:`rtc_ros.policies.spec.save_policy`).
 
     Returns:
         (spec path, training info: steps, seconds, final loss).
@@ -337,7 +220,6 @@ def train_policy(ds: DemoDataset, out_dir: str | Path, camera: CameraConfig, cfg
     import torch
 
     from rtc_ros.policies.mixer import MLPMixerPolicy, bimanual_h50
-    from rtc_ros.policies.observation import ObservationBuilder
     from rtc_ros.policies.spec import save_policy
     from rtc_ros.policies.train import TrainConfig, fit_flow
     from rtc_ros.sim import JOINT_NAMES
@@ -345,26 +227,11 @@ def train_policy(ds: DemoDataset, out_dir: str | Path, camera: CameraConfig, cfg
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    obs_spec = obs_spec_for(camera)
-    builder = ObservationBuilder(obs_spec, 14)
-    norm = make_normalizer(ds)
-    mcfg = bimanual_h50(builder.obs_dim, width=cfg.width, depth=cfg.depth, token_hidden=cfg.token_hidden,
+    norm = ds.fit_normalizer(vector_std_floor=0.05, image_std_floor=1e-3, action_std_floor=1e-3)
+    mcfg = bimanual_h50(ds.builder.obs_dim, width=cfg.width, depth=cfg.depth, token_hidden=cfg.token_hidden,
                         channel_hidden=cfg.channel_hidden, time_dim=cfg.time_dim)
     model = MLPMixerPolicy(mcfg)
-    # normalised tensors; images are normalised per batch (uint8 stays compact in memory)
-    q = torch.from_numpy((ds.joints - norm.obs_mean[:14]) / norm.obs_std[:14])
-    q_noise = torch.from_numpy(cfg.joint_noise_std / norm.obs_std[:14]).float()
-    imgs = torch.from_numpy(ds.images.reshape(ds.images.shape[0], -1))
-    p_mean, p_std = float(norm.obs_mean[14]), float(norm.obs_std[14])
-    img_idx = torch.from_numpy(ds.image_index.astype(np.int64))
-    acts = torch.from_numpy(norm.norm_actions(ds.actions))
-
-    def sample(batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        idx = torch.randint(0, len(ds), (batch,), generator=gen)
-        qb = q[idx] + torch.randn((batch, 14), generator=gen) * q_noise  # joint-noise augmentation
-        pb = (imgs[img_idx[idx]].float() / 255.0 - p_mean) / p_std
-        return torch.cat([qb, pb], dim=1), acts[idx]
-
+    sample = ds.batch_sampler(norm, joint_noise_std=cfg.joint_noise_std)  # joint-noise augmentation
     t0 = time.perf_counter()
     losses, _ = fit_flow(model, sample, TrainConfig(
         steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
@@ -376,7 +243,7 @@ def train_policy(ds: DemoDataset, out_dir: str | Path, camera: CameraConfig, cfg
     spec_extra = {"dt": 0.02, "joint_names": list(JOINT_NAMES),
                   "camera": {"topic": CAMERA_TOPIC, **asdict(camera)},
                   "training": info, **(extra or {})}
-    path = save_policy(out_dir, name, model, norm, obs_spec=obs_spec, extra=spec_extra)
+    path = save_policy(out_dir, name, model, norm, obs_spec=ds.obs_spec, extra=spec_extra)
     return path, info
 
 
@@ -384,7 +251,7 @@ def train_policy(ds: DemoDataset, out_dir: str | Path, camera: CameraConfig, cfg
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default="policies", help="directory for <name>.yaml + <name>.safetensors")
+    ap.add_argument("--out", default="policies", help="directory for <name>.yaml, .safetensors, .norm.safetensors")
     ap.add_argument("--name", default=DEFAULT_NAME)
     ap.add_argument("--bags", default="/tmp/rtc_sim_demos", help="directory for the demonstration bags")
     ap.add_argument("--episodes", type=int, default=DemoConfig.episodes)
@@ -413,8 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     log.info("demos: %d/%d successful in %.0f s -> %s", gen_info["successes"], gen_info["episodes"],
              gen_info["seconds"], args.bags)
     t_load = time.perf_counter()
-    ds = load_demo_bags(bags)
-    log.info("dataset: %d samples, %d images from %d bags (%.0f s)", len(ds), len(ds.images), len(bags),
+    ds = load_demo_dataset(bags, camera)
+    log.info("dataset: %d samples, %d images from %d bags (%.0f s)", len(ds), len(ds.frames[CAMERA_NAME]), len(bags),
              time.perf_counter() - t_load)
     cfg = SimTrainConfig(steps=args.steps, batch_size=args.batch_size, width=args.width, depth=args.depth,
                          token_hidden=args.token_hidden, channel_hidden=2 * args.width, max_minutes=args.max_minutes, threads=args.threads,

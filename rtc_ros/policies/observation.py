@@ -23,6 +23,20 @@ import numpy as np
 JOINT_ENTRY_NAMES = ("joint_positions", "qpos", "state", "joints", "position", "positions")
 
 
+def image_layout(shape: tuple[int, ...] | list[int]) -> tuple[int, int, int, bool] | None:
+    """``(channels, height, width, chw)`` of a 3-D obs_spec entry, or ``None`` if it is not an image.
+
+    ``[c, h, w]`` (CHW) when the first dim is 1 or 3 and the last is not, else ``[h, w, c]`` (HWC);
+    an image has 1 (grey) or 3 (RGB) channels.
+    """
+    if len(shape) != 3:
+        return None
+    s0, s1, s2 = (int(x) for x in shape)
+    chw = s0 in (1, 3) and s2 not in (1, 3)
+    c, h, w = (s0, s1, s2) if chw else (s2, s0, s1)
+    return (c, h, w, chw) if c in (1, 3) else None
+
+
 @dataclass(frozen=True)
 class _Entry:
     name: str
@@ -58,10 +72,10 @@ class ObservationBuilder:
                     raise ValueError(f"obs_spec entry '{name}' has size {size}, but there are {num_joints} joints")
                 entries.append(_Entry(name, "joints", shape, size, offset))
             elif len(shape) == 3:
-                chw = shape[0] in (1, 3) and shape[2] not in (1, 3)
-                c, h, w = (shape[0], shape[1], shape[2]) if chw else (shape[2], shape[0], shape[1])
-                if c not in (1, 3):
+                layout = image_layout(shape)
+                if layout is None:
                     raise ValueError(f"obs_spec image entry '{name}' must have 1 or 3 channels, got shape {shape}")
+                c, h, w, chw = layout
                 entries.append(_Entry(name, "image", shape, size, offset, (h, w), c, chw))
             else:
                 raise ValueError(

@@ -6,11 +6,16 @@ Format (paths relative to the YAML file)::
     model: mlp_mixer               # key of MODEL_REGISTRY
     config: {horizon: 8, action_dim: 2, obs_dim: 1, width: 64, depth: 2, ...}
     weights: toy.safetensors       # safetensors only -- never pickle
-    normalization: {obs_mean: [..O], obs_std: [..O], action_mean: [..M], action_std: [..M]}
+    normalization: toy.norm.safetensors   # statistics file, see rtc_ros.policies.stats
     obs_spec: [{name: joint_positions, shape: [14]}]   # layout of the flat observation, in order
     n_steps: 5                     # default denoising steps (optional)
     dt: 0.02                       # controller period the policy was trained for (optional)
     joint_names: [...]             # action dimension names (optional, length M)
+
+Normalisation statistics live in the safetensors file named by ``normalization`` (per element for
+vector entries, per channel for images; :mod:`rtc_ros.policies.stats`), so the YAML stays
+human-sized. A spec of the old format (``normalization`` a mapping of per-dimension lists) still
+loads, with a deprecation warning; ``python -m rtc_ros.policies.convert SPEC`` converts it.
 
 A wrong spec fails at load with :class:`PolicySpecError` naming the field.
 """
@@ -29,6 +34,7 @@ from safetensors.torch import load_file, save_file
 
 from rtc_ros.policies.base import FlowPolicy, Normalizer
 from rtc_ros.policies.mixer import MODEL_REGISTRY
+from rtc_ros.policies.stats import StatsError, load_stats, save_stats
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +99,16 @@ def _obs_dim_of(obs_spec: list[dict[str, Any]], path: Path) -> int:
     return total
 
 
+def default_obs_spec(obs_dim: int) -> list[dict[str, Any]]:
+    """The ``obs_spec`` of a spec that gives none: one vector entry ``obs`` of size ``obs_dim``."""
+    return [{"name": "obs", "shape": [int(obs_dim)]}]
+
+
+def stats_file_name(name: str) -> str:
+    """File name of a policy's normalisation statistics: ``<name>.norm.safetensors``."""
+    return f"{name}.norm.safetensors"
+
+
 def save_policy(
     directory: str | Path,
     name: str,
@@ -103,10 +119,20 @@ def save_policy(
     model_type: str = "mlp_mixer",
     weights_file: str | None = None,
 ) -> Path:
-    """Write ``<name>.safetensors`` and ``<name>.yaml`` into ``directory``; return the YAML path."""
+    """Write ``<name>.safetensors`` (weights), ``<name>.norm.safetensors`` (normalisation statistics)
+    and ``<name>.yaml`` (spec) into ``directory``; return the YAML path.
+
+    Raises:
+        rtc_ros.policies.stats.StatsError: ``normalizer`` does not fit ``obs_spec``, or has image
+            statistics that vary within a channel (fit them with
+            :func:`rtc_ros.policies.stats.fit_normalizer`).
+    """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     weights_file = weights_file or f"{name}.safetensors"
+    obs_spec = obs_spec or default_obs_spec(model.obs_dim)
+    norm_file = stats_file_name(name)
+    save_stats(directory / norm_file, normalizer, obs_spec)  # first: refuses per-pixel statistics
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(directory / weights_file))
     spec: dict[str, Any] = {
@@ -114,14 +140,45 @@ def save_policy(
         "model": model_type,
         "config": asdict(model.config),  # type: ignore[arg-type]
         "weights": weights_file,
-        "normalization": normalizer.as_dict(),
-        "obs_spec": obs_spec or [{"name": "obs", "shape": [model.obs_dim]}],
+        "normalization": norm_file,
+        "obs_spec": obs_spec,
         "n_steps": 5,
     }
     spec.update(extra or {})
     path = directory / f"{name}.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     return path
+
+
+def _legacy_normalizer(path: Path, norm: dict[str, Any]) -> Normalizer:
+    """The old format: ``normalization`` a mapping of per-dimension lists (deprecated)."""
+    for key in ("obs_mean", "obs_std", "action_mean", "action_std"):
+        if key not in norm:
+            raise _err(path, f"normalization.{key}", "missing")
+    log.warning("policy spec %s: normalisation statistics as YAML lists are deprecated; convert the file with "
+                "'python -m rtc_ros.policies.convert %s'", path, path)
+    try:
+        return Normalizer(**{k: norm[k] for k in ("obs_mean", "obs_std", "action_mean", "action_std")})
+    except (TypeError, ValueError) as exc:
+        raise _err(path, "normalization", str(exc)) from exc
+
+
+def _load_normalizer(path: Path, spec: dict[str, Any], obs_spec: list[dict[str, Any]], action_dim: int) -> Normalizer:
+    norm = spec["normalization"]
+    if isinstance(norm, dict):
+        return _legacy_normalizer(path, norm)
+    if not isinstance(norm, str):
+        raise _err(path, "normalization", f"must name a .safetensors statistics file, got {norm!r}")
+    stats = (path.parent / norm).resolve()
+    if stats.suffix != ".safetensors":
+        raise _err(path, "normalization", f"only a .safetensors statistics file is accepted, got {stats.name}")
+    if not stats.is_file():
+        raise _err(path, "normalization", f"file not found: {stats}")
+    try:
+        return load_stats(stats, obs_spec, action_dim)
+    except StatsError as exc:
+        fld = exc.field if exc.field.startswith(("normalization", "obs_spec")) else f"normalization.{exc.field}"
+        raise _err(path, fld, f"{stats.name}: {exc}") from exc
 
 
 def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
@@ -157,16 +214,13 @@ def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
         raise _err(path, "weights", f"only .safetensors weights are accepted (never pickle), got {weights.name}")
     if not weights.is_file():
         raise _err(path, "weights", f"file not found: {weights}")
-    norm = spec["normalization"]
-    if not isinstance(norm, dict):
-        raise _err(path, "normalization", "must be a mapping")
-    for key in ("obs_mean", "obs_std", "action_mean", "action_std"):
-        if key not in norm:
-            raise _err(path, f"normalization.{key}", "missing")
-    try:
-        normalizer = Normalizer(**{k: norm[k] for k in ("obs_mean", "obs_std", "action_mean", "action_std")})
-    except (TypeError, ValueError) as exc:
-        raise _err(path, "normalization", str(exc)) from exc
+    if "obs_spec" in spec:
+        if not isinstance(spec["obs_spec"], list):
+            raise _err(path, "obs_spec", "must be a list of {name, shape}")
+        if (n := _obs_dim_of(spec["obs_spec"], path)) != config.obs_dim:
+            raise _err(path, "obs_spec", f"sizes add up to {n}, config.obs_dim is {config.obs_dim}")
+    obs_spec = spec.get("obs_spec") or default_obs_spec(config.obs_dim)
+    normalizer = _load_normalizer(path, spec, obs_spec, config.action_dim)
     if normalizer.obs_mean.shape[0] != config.obs_dim:
         raise _err(path, "normalization.obs_mean", f"length {normalizer.obs_mean.shape[0]} != config.obs_dim {config.obs_dim}")
     if normalizer.action_mean.shape[0] != config.action_dim:
@@ -174,11 +228,6 @@ def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
             path, "normalization.action_mean",
             f"length {normalizer.action_mean.shape[0]} != config.action_dim {config.action_dim}",
         )
-    if "obs_spec" in spec:
-        if not isinstance(spec["obs_spec"], list):
-            raise _err(path, "obs_spec", "must be a list of {name, shape}")
-        if (n := _obs_dim_of(spec["obs_spec"], path)) != config.obs_dim:
-            raise _err(path, "obs_spec", f"sizes add up to {n}, config.obs_dim is {config.obs_dim}")
     names = spec.get("joint_names")
     if names is not None and len(names) != config.action_dim:
         raise _err(path, "joint_names", f"{len(names)} names for action_dim {config.action_dim}")

@@ -10,7 +10,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -128,11 +128,15 @@ def train_flow_policy(
     actions: np.ndarray,
     config: TrainConfig | None = None,
     normalizer: Normalizer | None = None,
+    obs_spec: list[dict[str, Any]] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place on ``obs (N, O)`` and ``actions (N, H, M)`` (raw units).
 
-    The normaliser is fitted on the data unless given. Checkpoints (state-dict copies) are kept at
-    ``config.checkpoint_steps`` -- e.g. an early one as BID's weak policy.
+    The normaliser is fitted on the data unless given: per ``obs_spec`` entry when given (per
+    element, per image channel: :func:`rtc_ros.policies.stats.fit_normalizer`, what
+    :func:`rtc_ros.policies.spec.save_policy` can store for image entries), else per dimension.
+    Checkpoints (state-dict copies) are kept at ``config.checkpoint_steps`` -- e.g. an early one as
+    BID's weak policy.
     """
     cfg = config or TrainConfig()
     obs = np.asarray(obs, dtype=np.float32)
@@ -146,6 +150,10 @@ def train_flow_policy(
         )
     if not (np.isfinite(obs).all() and np.isfinite(actions).all()):
         raise ValueError("training data contains NaN or Inf")
+    if normalizer is None and obs_spec is not None:
+        from rtc_ros.policies.stats import fit_normalizer
+
+        normalizer = fit_normalizer(obs, actions, obs_spec)
     norm = normalizer or Normalizer.fit(obs, actions)
     o = torch.from_numpy(norm.norm_obs(obs))
     a = torch.from_numpy(norm.norm_actions(actions))

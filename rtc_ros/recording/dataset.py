@@ -1,30 +1,41 @@
-"""Demonstration bags -> a flow-policy training set ``obs (N, O)``, ``actions (N, H, M)`` (ROS-free).
+"""Demonstration bags -> a flow-policy training set: the one bags-to-dataset pipeline (ROS-free).
 
-For every episode the commanded joint positions are put on the controller grid (period ``dt``):
+Used by ``python -m rtc_ros.recording.from_bags`` and by the sim policy trainer
+(:mod:`rtc_ros.experiments.train_sim_policy`); both go through :func:`dataset_from_bags`.
 
-* from ``rtc/executor_state`` when recorded (its step indices are the grid), else
-* from the command topic(s) (teleoperation, ``joint_commands`` or the per-arm
-  ``<arm>_controller/commands``), resampled at ``dt`` by holding the latest command.
+**Index-0 convention** (the package-wide one: chunk index 0 = the observation's step).
+Each episode is put on its controller grid, step ``k`` at time ``t_k = t_0 + k dt`` (times are the
+recording times). A message *belongs to step k* when ``k`` is the step nearest its time: the
+latest message received at or before ``t_k + dt/2``.
 
-At each grid step ``k`` the observation is built exactly as ``policy_inference`` builds it
-(:class:`rtc_ros.policies.observation.ObservationBuilder`): the latest measured joint state received
-up to half a tick after step ``k``'s time (reordered to the action joint names) and likewise the
-latest frame of every camera.
-The target chunk is ``A[k : k + H]`` -- index 0 is the action of the step at which the observation
-was taken (the package-wide convention) -- padded past the episode's end by holding the last
-command (the arm stays where the demonstration ended).
+* ``A[k]``, the action of step k = the command executed at step k: from ``rtc/executor_state`` when
+  recorded (its step indices are the grid, ``t_0`` its first tick; a lost tick repeats the
+  previous command), else from the command topic(s) (teleoperation, ``joint_commands`` or the
+  per-arm ``<arm>_controller/commands``; ``t_0`` = the first command of the first topic), each
+  topic resampled on the grid on its own and the topics concatenated in arm order.
+* The observation of step k: the joint state and the frame of every camera belonging to step k
+  (the latest received at or before ``t_k + dt/2``), reordered to the action joint names and built
+  exactly as ``policy_inference`` builds it (:class:`rtc_ros.policies.observation.ObservationBuilder`).
+* The target chunk of that sample is ``A[k : k + H]``: **action 0 is the command executed at the
+  observation's step**. Past the episode's end the last command is held (the arm stays where the
+  demonstration ended). Steps before every observation source has spoken are skipped.
+
+The dataset is kept compact (joint rows, uint8 frames and per-row frame indices); observations are
+built per batch (:meth:`DemoDataset.batch_sampler`), so a camera dataset need not fit as float32.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from pathlib import Path
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from rtc_ros.policies.base import Normalizer
 from rtc_ros.policies.observation import ObservationBuilder
-from rtc_ros.recording.episode import Episode, Series, combine_series, latest_index, topic_matches
+from rtc_ros.recording.episode import Episode, Series, TopicRoles, find_bags, latest_index, load_episodes, topic_matches
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +46,24 @@ class DatasetError(ValueError):
 
 @dataclass
 class DemoDataset:
-    """A training set. ``obs (N, O)`` float32, ``actions (N, H, M)`` float32, ``episode (N,)`` int.
+    """A training set of N samples (see the module docstring for how rows are paired).
 
-    ``sources``: per episode, which topics fed actions / observations (for the spec's provenance).
+    Attributes:
+        joints: ``(N, M)`` float32 measured joint positions of the observation, action joint order.
+        frames: camera name -> its uint8 ``(h, w, 3)`` frames (all episodes).
+        frame_index: camera name -> ``(N,)`` index into ``frames[camera]`` of each sample's frame.
+        actions: ``(N, H, M)`` float32 target chunks (index 0 = the observation's step).
+        episode: ``(N,)`` episode number. step: ``(N,)`` grid step k of the sample in its episode.
+        joint_names: the M action joints. obs_spec: the observation layout. dt: controller period (s).
+        episodes: episode names. sources: per episode, where actions came from and sample counts.
     """
 
-    obs: np.ndarray
+    joints: np.ndarray
+    frames: dict[str, list[np.ndarray]]
+    frame_index: dict[str, np.ndarray]
     actions: np.ndarray
     episode: np.ndarray
+    step: np.ndarray
     joint_names: list[str]
     obs_spec: list[dict[str, Any]]
     dt: float
@@ -50,7 +71,59 @@ class DemoDataset:
     sources: list[dict[str, Any]] = field(default_factory=list)
 
     def __len__(self) -> int:
-        return int(self.obs.shape[0])
+        return int(self.joints.shape[0])
+
+    @property
+    def builder(self) -> ObservationBuilder:
+        b = self.__dict__.get("_builder")
+        if b is None:
+            b = self.__dict__["_builder"] = ObservationBuilder(self.obs_spec, len(self.joint_names))
+        return b
+
+    def observations(self, rows: np.ndarray | None = None, joints: np.ndarray | None = None) -> np.ndarray:
+        """Raw flat observations ``(n, O)`` float32 of ``rows`` (default: all).
+
+        ``joints`` ``(n, M)`` replaces the recorded joint positions of those rows (augmentation).
+        """
+        rows = np.arange(len(self)) if rows is None else np.asarray(rows)
+        q = self.joints[rows] if joints is None else np.asarray(joints, dtype=np.float32)
+        out = np.empty((len(rows), self.builder.obs_dim), dtype=np.float32)
+        for n, r in enumerate(rows):
+            out[n] = self.builder.build(q[n], {c: self.frames[c][self.frame_index[c][r]] for c in self.frames})
+        return out
+
+    def iter_observations(self, batch: int = 1024) -> Iterator[np.ndarray]:
+        """All observations in batches of ``batch`` rows (for streaming statistics)."""
+        for i in range(0, len(self), batch):
+            yield self.observations(np.arange(i, min(i + batch, len(self))))
+
+    def fit_normalizer(self, vector_std_floor: float = 1e-6, image_std_floor: float = 1e-6,
+                       action_std_floor: float = 1e-6) -> Normalizer:
+        """Per-entry statistics (per joint, per image channel) of this dataset's observations and actions."""
+        from rtc_ros.policies.stats import fit_normalizer
+
+        return fit_normalizer(self.iter_observations(), self.actions, self.obs_spec, vector_std_floor,
+                              image_std_floor, action_std_floor)
+
+    def batch_sampler(self, normalizer: Normalizer, joint_noise_std: float = 0.0) -> Any:
+        """A :data:`rtc_ros.policies.train.BatchSampler`: uniform rows, normalised ``(obs, actions)``.
+
+        ``joint_noise_std`` (rad): Gaussian noise added to the observed joint positions.
+        """
+        import torch
+
+        acts = torch.from_numpy(normalizer.norm_actions(self.actions))
+        M = len(self.joint_names)
+
+        def sample(batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+            idx = torch.randint(0, len(self), (batch,), generator=gen)
+            rows = idx.numpy()
+            q = self.joints[rows]
+            if joint_noise_std > 0:
+                q = q + joint_noise_std * torch.randn((batch, M), generator=gen).numpy()
+            return torch.from_numpy(normalizer.norm_obs(self.observations(rows, q))), acts[idx]
+
+        return sample
 
 
 def reorder(series: Series, names: list[str], what: str) -> np.ndarray:
@@ -67,35 +140,46 @@ def reorder(series: Series, names: list[str], what: str) -> np.ndarray:
     return series.q[:, [index[n] for n in names]]
 
 
+def _command_topics(ep: Episode, command_topics: list[str] | None) -> list[str]:
+    if not command_topics:
+        return sorted(ep.command_topics)  # per-arm topics: left_... before right_...
+    out = []
+    for want in command_topics:
+        hits = [t for t in ep.command_topics if topic_matches(t, want)]
+        if not hits:
+            raise DatasetError(f"{ep.name}: no command topic '{want}' (have {sorted(ep.command_topics)})")
+        out.append(hits[0])
+    return out
+
+
 def action_grid(
     ep: Episode, names: list[str], dt: float, command_topics: list[str] | None
 ) -> tuple[np.ndarray, np.ndarray, str]:
-    """``(t (T,), A (T, M), source)``: commanded positions on the controller grid of one episode."""
+    """``(t (T,), A (T, M), source)``: the command executed at each grid step of one episode."""
     if not command_topics and ep.executor is not None and len(ep.executor) > 1 and (ep.executor.step >= 0).all():
         ex = ep.executor
         q = reorder(ex, names, f"{ep.name}: rtc/executor_state")
         steps = ex.step - ex.step[0]
         grid = np.arange(int(steps[-1]) + 1)
         idx = latest_index(steps, grid)  # a lost tick repeats the previous command
-        t = ex.t[0] + grid * dt
-        return t, q[idx], "rtc/executor_state"
-    if command_topics:
-        per = {}
-        for want in command_topics:
-            hits = [t for t in ep.command_topics if topic_matches(t, want)]
-            if not hits:
-                raise DatasetError(f"{ep.name}: no command topic '{want}' (have {sorted(ep.command_topics)})")
-            per[hits[0]] = ep.command_topics[hits[0]]
-        series = combine_series(per, list(per))
-    else:
-        series = ep.commands
-    if series is None or len(series) < 2:
+        return ex.t[0] + grid * dt, q[idx], "rtc/executor_state"
+    topics = _command_topics(ep, command_topics)
+    series = [ep.command_topics[t] for t in topics]
+    if not series or len(series[0]) < 2:
         raise DatasetError(f"{ep.name}: no commands recorded (no rtc/executor_state and no command topic)")
-    q = reorder(series, names, f"{ep.name}: commands")
-    n = int(round((series.t[-1] - series.t[0]) / dt)) + 1
-    t = series.t[0] + np.arange(n) * dt
-    # the command of tick k: the latest one received up to half a tick after the tick's time
-    return t, q[latest_index(series.t, t + 0.5 * dt)], ",".join(command_topics or sorted(ep.command_topics))
+    base = series[0]
+    t = base.t[0] + np.arange(int(round((base.t[-1] - base.t[0]) / dt)) + 1) * dt
+    idx = [latest_index(s.t, t + 0.5 * dt) for s in series]  # each topic on the grid on its own
+    ok = np.all(np.stack(idx) >= 0, axis=0)  # rows before every topic has spoken are dropped
+    first = int(np.argmax(ok)) if ok.any() else len(t)
+    cols, col_names = [], []
+    for topic, s, i in zip(topics, series, idx):
+        cols.append(s.q[i[first:]])
+        col_names += s.names if len(s.names) == s.q.shape[1] else [f"{topic}[{j}]" for j in range(s.q.shape[1])]
+    if first >= len(t):
+        raise DatasetError(f"{ep.name}: the command topics {topics} never overlap")
+    grid = Series(t=t[first:], q=np.concatenate(cols, axis=1), names=col_names)
+    return grid.t, reorder(grid, names, f"{ep.name}: commands"), ",".join(topics)
 
 
 def episode_samples(
@@ -107,41 +191,35 @@ def episode_samples(
     cameras: dict[str, str],
     command_topics: list[str] | None = None,
     stride: int = 1,
-) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """``(obs (n, O), actions (n, H, M), provenance)`` of one episode (see module docstring).
+) -> tuple[np.ndarray, dict[str, tuple[list[np.ndarray], np.ndarray]], np.ndarray, np.ndarray, dict[str, Any]]:
+    """One episode's samples (see the module docstring).
 
     Args:
         cameras: obs_spec camera name -> recorded image topic (matched by suffix).
+
+    Returns:
+        ``(joints (n, M), {camera: (frames, frame index (n,))}, actions (n, H, M), steps (n,), provenance)``.
     """
     t, A, src = action_grid(ep, names, dt, command_topics)
     if ep.joint_states is None or not len(ep.joint_states):
         raise DatasetError(f"{ep.name}: no joint states recorded")
-    js = ep.joint_states
-    q_meas = reorder(js, names, f"{ep.name}: joint_states")
-    # observation of tick k: the latest sample received up to half a tick after the tick's time
-    j_idx = latest_index(js.t, t + 0.5 * dt)
-    frames: dict[str, tuple[np.ndarray, list[np.ndarray]]] = {}
+    q_meas = reorder(ep.joint_states, names, f"{ep.name}: joint_states")
+    j_idx = latest_index(ep.joint_states.t, t + 0.5 * dt)  # the joint state belonging to step k
+    valid = j_idx >= 0
+    cams: dict[str, tuple[list[np.ndarray], np.ndarray]] = {}
     for cam, topic in cameras.items():
         hits = [k for k in ep.images if topic_matches(k, topic)]
         if not hits:
             raise DatasetError(f"{ep.name}: camera '{cam}' topic '{topic}' not recorded (have {sorted(ep.images)})")
-        frames[cam] = ep.images[hits[0]]
-    i_idx = {cam: latest_index(ts, t + 0.5 * dt) for cam, (ts, _) in frames.items()}
-    valid = j_idx >= 0
-    for idx in i_idx.values():
-        valid &= idx >= 0
+        ts, frames = ep.images[hits[0]]
+        cams[cam] = (frames, latest_index(ts, t + 0.5 * dt))  # the frame belonging to step k
+        valid &= cams[cam][1] >= 0
     ks = np.nonzero(valid)[0][::max(1, stride)]
-    T = A.shape[0]
-    obs = np.empty((len(ks), builder.obs_dim), dtype=np.float32)
-    acts = np.empty((len(ks), horizon, A.shape[1]), dtype=np.float32)
-    for n, k in enumerate(ks):
-        imgs = {cam: frames[cam][1][i_idx[cam][k]] for cam in frames}
-        obs[n] = builder.build(q_meas[j_idx[k]], imgs)
-        rows = np.minimum(np.arange(k, k + horizon), T - 1)  # hold the last command past the end
-        acts[n] = A[rows]
-    prov = {"episode": ep.name, "bag": str(ep.path), "actions_from": src, "steps": int(T), "samples": int(len(ks)),
-            "skipped_steps_without_obs": int((~valid).sum())}
-    return obs, acts, prov
+    rows = np.minimum(ks[:, None] + np.arange(horizon)[None, :], A.shape[0] - 1)  # hold the last command
+    prov = {"episode": ep.name, "bag": str(ep.path), "actions_from": src, "steps": int(A.shape[0]),
+            "samples": int(len(ks)), "skipped_steps_without_obs": int((~valid).sum())}
+    return (q_meas[j_idx[ks]].astype(np.float32), {c: (f, i[ks]) for c, (f, i) in cams.items()},
+            A[rows].astype(np.float32), ks, prov)
 
 
 def build_dataset(
@@ -160,13 +238,18 @@ def build_dataset(
     Raises:
         DatasetError: no usable episode, or a camera of ``obs_spec`` without a topic.
     """
-    builder = ObservationBuilder(obs_spec, len(joint_names))
+    try:
+        builder = ObservationBuilder(obs_spec, len(joint_names))
+    except ValueError as exc:
+        raise DatasetError(f"obs_spec: {exc}") from exc
     cameras = dict(cameras or {})
     missing = [c for c in builder.camera_names if c not in cameras]
     if missing:
         raise DatasetError(f"obs_spec cameras {missing} have no image topic (give --camera NAME=TOPIC)")
     cameras = {c: cameras[c] for c in builder.camera_names}
-    obs_l, act_l, ep_l, names_l, prov_l = [], [], [], [], []
+    J, A, E, S, names_l, prov_l = [], [], [], [], [], []
+    frames: dict[str, list[np.ndarray]] = {c: [] for c in cameras}
+    index: dict[str, list[np.ndarray]] = {c: [] for c in cameras}
     for ep in episodes:
         if only_success and ep.meta.get("success") is False:
             log.info("skipping %s (success=false)", ep.name)
@@ -174,16 +257,75 @@ def build_dataset(
         if ep.meta.get("status") in ("failed",):
             log.warning("skipping %s (status %s)", ep.name, ep.meta.get("status"))
             continue
-        o, a, prov = episode_samples(ep, builder, joint_names, horizon, dt, cameras, command_topics, stride)
-        if not len(o):
+        q, cams, a, ks, prov = episode_samples(ep, builder, joint_names, horizon, dt, cameras, command_topics, stride)
+        if not len(q):
             log.warning("%s: no samples (observations never available)", ep.name)
             continue
-        ep_l.append(np.full(len(o), len(names_l)))
-        obs_l.append(o)
-        act_l.append(a)
+        for c, (f, i) in cams.items():
+            index[c].append(i + len(frames[c]))
+            frames[c].extend(f)
+        J.append(q)
+        A.append(a)
+        S.append(ks)
+        E.append(np.full(len(q), len(names_l)))
         names_l.append(ep.name)
         prov_l.append(prov)
-    if not obs_l:
+    if not J:
         raise DatasetError("no usable demonstration episode")
-    return DemoDataset(obs=np.concatenate(obs_l), actions=np.concatenate(act_l), episode=np.concatenate(ep_l),
-                       joint_names=list(joint_names), obs_spec=obs_spec, dt=dt, episodes=names_l, sources=prov_l)
+    return DemoDataset(joints=np.concatenate(J), frames=frames,
+                       frame_index={c: np.concatenate(i) for c, i in index.items()}, actions=np.concatenate(A),
+                       episode=np.concatenate(E), step=np.concatenate(S), joint_names=list(joint_names),
+                       obs_spec=obs_spec, dt=dt, episodes=names_l, sources=prov_l)
+
+
+def load_bag_episodes(bags: Iterable[str | Path], cameras: dict[str, str] | None = None,
+                      joint_states_topic: str = "joint_states") -> list[Episode]:
+    """Every episode of ``bags`` (bag directories, or directories searched for bags), with the
+    frames of the ``cameras`` topics decoded.
+
+    Raises:
+        DatasetError: no bag found.
+    """
+    bags = list(bags)
+    cameras = dict(cameras or {})
+    paths = [b for d in bags for b in find_bags(d)]
+    if not paths:
+        raise DatasetError(f"no bags under {[str(d) for d in bags]}")
+    roles = TopicRoles(joint_states=joint_states_topic, images=tuple(cameras.values()) or None)
+    episodes = [ep for b in paths for ep in load_episodes(b, roles, with_images=bool(cameras))]
+    log.info("read %d episodes from %d bags", len(episodes), len(paths))
+    return episodes
+
+
+def dataset_from_bags(
+    bags: Iterable[str | Path],
+    obs_spec: list[dict[str, Any]],
+    joint_names: list[str] | None,
+    horizon: int,
+    dt: float,
+    cameras: dict[str, str] | None = None,
+    command_topics: list[str] | None = None,
+    stride: int = 1,
+    only_success: bool = False,
+    joint_states_topic: str = "joint_states",
+) -> DemoDataset:
+    """:func:`load_bag_episodes` then :func:`build_dataset`. ``joint_names`` ``None``: the names
+    recorded with the commands (:func:`recorded_joint_names`).
+
+    Raises:
+        DatasetError: no bags, unknown joint names, or see :func:`build_dataset`.
+    """
+    episodes = load_bag_episodes(bags, cameras, joint_states_topic)
+    names = joint_names or recorded_joint_names(episodes)
+    if not names:
+        raise DatasetError("cannot tell the action joint names: the commands carry none (give them explicitly)")
+    return build_dataset(episodes, obs_spec, names, horizon, dt, cameras, command_topics, stride, only_success)
+
+
+def recorded_joint_names(episodes: Iterable[Episode]) -> list[str] | None:
+    """The joint names recorded with the commands (executor state, else a named command topic)."""
+    for ep in episodes:
+        series = ep.command_series()
+        if series is not None and series.names and not any("[" in n for n in series.names):
+            return list(series.names)
+    return None

@@ -9,7 +9,7 @@ the arm moves. Methods behave like their namesakes at the level the report can s
 * ``sync``: holds (``hold=1``, command frozen) ``d`` ticks after every ``s`` executed ones.
 * ``naive``: a jump at every splice (the new chunk ignores the old one).
 
-The messages are serialized with the ``rosbags`` Jazzy type store (byte-identical to the wire).
+The messages are serialized by :mod:`rtc_ros.recording.cdr` (byte-identical to the wire).
 """
 
 from __future__ import annotations
@@ -23,72 +23,21 @@ from typing import Any
 import numpy as np
 
 from rtc_ros.runtime.contract import ChunkMeta, ExecutorReport
-from rtc_ros.recording.bag import BagWriter, default_typestore, write_sidecar
-
-JS = "sensor_msgs/msg/JointState"
-JT = "trajectory_msgs/msg/JointTrajectory"
-I32 = "std_msgs/msg/Int32"
-STR = "std_msgs/msg/String"
-IMG = "sensor_msgs/msg/Image"
-F64A = "std_msgs/msg/Float64MultiArray"
-
-
-def _time(ns: int) -> Any:
-    T = default_typestore().types["builtin_interfaces/msg/Time"]
-    return T(sec=int(ns // 10**9), nanosec=int(ns % 10**9))
-
-
-def _header(ns: int, frame_id: str) -> Any:
-    H = default_typestore().types["std_msgs/msg/Header"]
-    return H(stamp=_time(ns), frame_id=frame_id)
-
-
-def joint_state_cdr(ns: int, names: list[str], q: np.ndarray, v: np.ndarray | None = None, frame_id: str = "") -> bytes:
-    """CDR bytes of a ``sensor_msgs/JointState``."""
-    ts = default_typestore()
-    msg = ts.types[JS](
-        header=_header(ns, frame_id), name=list(names), position=np.asarray(q, dtype=np.float64),
-        velocity=np.asarray(v if v is not None else [], dtype=np.float64), effort=np.zeros(0, dtype=np.float64),
-    )
-    return bytes(ts.serialize_cdr(msg, JS))
-
-
-def chunk_cdr(ns: int, names: list[str], actions: np.ndarray, dt: float, meta: ChunkMeta) -> bytes:
-    """CDR bytes of a chunk (``trajectory_msgs/JointTrajectory``, metadata in frame_id)."""
-    ts = default_typestore()
-    P = ts.types["trajectory_msgs/msg/JointTrajectoryPoint"]
-    D = ts.types["builtin_interfaces/msg/Duration"]
-    empty = np.zeros(0, dtype=np.float64)
-    pts = [P(positions=np.asarray(a, dtype=np.float64), velocities=empty, accelerations=empty, effort=empty,
-             time_from_start=D(sec=int(i * dt), nanosec=int(round((i * dt % 1) * 1e9)))) for i, a in enumerate(actions)]
-    msg = ts.types[JT](header=_header(ns, meta.encode()), joint_names=list(names), points=pts)
-    return bytes(ts.serialize_cdr(msg, JT))
-
-
-def int32_cdr(value: int) -> bytes:
-    ts = default_typestore()
-    return bytes(ts.serialize_cdr(ts.types[I32](data=int(value)), I32))
-
-
-def string_cdr(text: str) -> bytes:
-    ts = default_typestore()
-    return bytes(ts.serialize_cdr(ts.types[STR](data=text), STR))
-
-
-def image_cdr(ns: int, img: np.ndarray) -> bytes:
-    """CDR bytes of an ``rgb8`` ``sensor_msgs/Image`` from ``(h, w, 3) uint8``."""
-    ts = default_typestore()
-    h, w = img.shape[:2]
-    msg = ts.types[IMG](header=_header(ns, "camera"), height=h, width=w, encoding="rgb8", is_bigendian=0,
-                        step=w * 3, data=np.ascontiguousarray(img, dtype=np.uint8).reshape(-1))
-    return bytes(ts.serialize_cdr(msg, IMG))
-
-
-def float64_array_cdr(values: np.ndarray) -> bytes:
-    ts = default_typestore()
-    L = ts.types["std_msgs/msg/MultiArrayLayout"]
-    msg = ts.types[F64A](layout=L(dim=[], data_offset=0), data=np.asarray(values, dtype=np.float64))
-    return bytes(ts.serialize_cdr(msg, F64A))
+from rtc_ros.recording.bag import BagWriter, write_sidecar
+from rtc_ros.recording.cdr import (  # noqa: F401 (re-exported: tests build bags with them)
+    F64A,
+    I32,
+    IMG,
+    JS,
+    JT,
+    STR,
+    chunk_cdr,
+    float64_array_cdr,
+    image_cdr,
+    int32_cdr,
+    joint_state_cdr,
+    string_cdr,
+)
 
 
 @dataclass
@@ -203,7 +152,7 @@ def write_synthetic_episode(
         ns = start_ns + int((step_i + 1) * dt * 1e9)
         while with_chunks and next_chunk is not None and next_chunk[0] <= step_i:
             cns = start_ns + int((next_chunk[0] + 0.5) * dt * 1e9)
-            bag.write("/rtc/chunk", cns, chunk_cdr(cns - 10**7, names, next_chunk[2], dt, next_chunk[1]))
+            bag.write("/rtc/chunk", cns, chunk_cdr(cns - 10**7, names, next_chunk[2], dt, next_chunk[1].encode()))
             next_chunk = next(chunk_iter, None)
         if with_executor:
             st = ExecutorReport(step_i, seq_i, tk, cons, hold)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from rtc_ros.recording.params_file import ARM_JOINTS, default_joint_names
 from rtc_ros.runtime.methods import METHODS
 
 ROLE_EXECUTOR = "executor"
@@ -32,7 +33,6 @@ OUTPUT_TYPES = ("float64_multi_array", "joint_trajectory", "joint_state")
 LOOP_MODES = ("thread", "timer")
 JACOBIAN_MODES = ("exact", "identity_approx")
 COMPRESSIONS = ("none", "zstd")
-ARM_JOINTS = ("waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate", "gripper")
 #: arms whose joint names have defaults (``<arm>_waist``, ...); any other arm must set ``<arm>.joint_names``
 DEFAULT_ARMS = ("left", "right")
 #: the simulator's arms (fixed: the MuJoCo model has these two)
@@ -55,11 +55,6 @@ RECORDER_PARAM_NODES = ["policy_inference", "chunk_executor"]
 #: bimanual_sim workspace camera defaults (equal to rtc_ros.sim.camera.CameraConfig's; a test checks)
 SIM_CAMERA = {"width": 32, "height": 32, "lookat": [0.1, 0.5, 0.0], "distance": 0.55, "azimuth": 90.0,
               "elevation": -90.0}
-
-
-def default_joint_names(arm: str) -> list[str]:
-    """``<arm>_waist`` ... ``<arm>_gripper`` (the ViperX joints)."""
-    return [f"{arm}_{j}" for j in ARM_JOINTS]
 
 
 @dataclass(frozen=True)

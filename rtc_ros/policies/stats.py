@@ -1,0 +1,234 @@
+"""Normalisation statistics of a policy: fitted per ``obs_spec`` entry, stored in a safetensors file.
+
+The flat observation ``(O,)`` is the concatenation of the ``obs_spec`` entries, in order. Its
+statistics are kept per entry:
+
+* a vector entry (e.g. ``joint_positions``, shape ``[M]``): one mean/std per element, ``(M,)``;
+* an image entry (3-D, HWC ``[h, w, c]`` or CHW ``[c, h, w]``, see
+  :func:`rtc_ros.policies.observation.image_layout`): one mean/std per **channel**, ``(c,)`` --
+  never per pixel (a per-pixel std blows up pixels that never changed in training).
+
+Actions have one mean/std per action dimension, ``(M,)``.
+
+The statistics file (``<name>.norm.safetensors``, named by the spec's ``normalization`` field)
+holds float32 tensors::
+
+    action_mean (M,)   action_std (M,)
+    obs_mean.<entry name> (size or c,)   obs_std.<entry name> (size or c,)   for every obs_spec entry
+
+:class:`~rtc_ros.policies.base.Normalizer` keeps the expanded per-dimension ``(O,)`` arrays for
+inference; :func:`compact_stats` / :func:`expand_stats` convert between the two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from rtc_ros.policies.base import Normalizer
+from rtc_ros.policies.observation import image_layout
+
+FORMAT = "rtc_ros.normalization/1"
+ACTION_KEYS = ("action_mean", "action_std")
+
+
+class StatsError(ValueError):
+    """Normalisation statistics that do not fit the policy; ``field`` is the offending key."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class EntryLayout:
+    """Where one ``obs_spec`` entry sits in the flat observation and how its stats are shaped.
+
+    Attributes:
+        name: the entry name. offset, size: its slice ``[offset, offset + size)`` of ``(O,)``.
+        shape: the entry shape. channels: image channels (0 for a vector entry). chw: CHW image.
+    """
+
+    name: str
+    offset: int
+    size: int
+    shape: tuple[int, ...]
+    channels: int = 0
+    chw: bool = False
+
+    @property
+    def is_image(self) -> bool:
+        return self.channels > 0
+
+    @property
+    def stats_len(self) -> int:
+        """Length of this entry's mean/std tensors: ``channels`` for an image, else ``size``."""
+        return self.channels if self.is_image else self.size
+
+    def channel_view(self, x: np.ndarray) -> np.ndarray:
+        """``x (..., size)`` of an image entry -> ``(..., pixels, channels)``."""
+        c = self.channels
+        lead = x.shape[:-1]
+        if self.chw:
+            return np.swapaxes(x.reshape(*lead, c, self.size // c), -1, -2)
+        return x.reshape(*lead, self.size // c, c)
+
+    def expand(self, stats: np.ndarray) -> np.ndarray:
+        """Per-entry stats ``(stats_len,)`` -> per-dimension ``(size,)``."""
+        if not self.is_image:
+            return stats
+        pixels = self.size // self.channels
+        return (np.repeat(stats[:, None], pixels, 1) if self.chw else np.tile(stats, pixels)).reshape(-1)
+
+
+def obs_layout(obs_spec: list[dict[str, Any]]) -> list[EntryLayout]:
+    """The :class:`EntryLayout` of every entry of ``obs_spec`` (``[{name, shape}, ...]``), in order.
+
+    Raises:
+        StatsError: an entry without ``name``/``shape``, or a duplicate name (field ``obs_spec``).
+    """
+    out: list[EntryLayout] = []
+    offset = 0
+    for i, item in enumerate(obs_spec):
+        if not isinstance(item, dict) or "name" not in item or "shape" not in item:
+            raise StatsError(f"obs_spec[{i}]", f"obs_spec[{i}] needs 'name' and 'shape', got {item!r}")
+        shape = tuple(int(x) for x in item["shape"])
+        size = int(np.prod(shape))
+        layout = image_layout(shape)
+        c, chw = (layout[0], layout[3]) if layout is not None else (0, False)
+        out.append(EntryLayout(str(item["name"]), offset, size, shape, c, chw))
+        offset += size
+    names = [e.name for e in out]
+    if len(set(names)) != len(names):
+        raise StatsError("obs_spec", f"obs_spec entry names must be unique, got {names}")
+    return out
+
+
+def compact_stats(normalizer: Normalizer, obs_spec: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """The tensors of the statistics file (see module docstring) from a per-dimension normaliser.
+
+    Raises:
+        StatsError: the normaliser's size differs from ``obs_spec``, or an image entry's statistics
+            vary within a channel (per-pixel statistics cannot be stored: fit per channel with
+            :func:`fit_normalizer`).
+    """
+    layout = obs_layout(obs_spec)
+    total = sum(e.size for e in layout)
+    if normalizer.obs_mean.shape[0] != total:
+        raise StatsError("obs_mean", f"normalizer has {normalizer.obs_mean.shape[0]} observation dims, "
+                                     f"obs_spec adds up to {total}")
+    out: dict[str, np.ndarray] = {k: getattr(normalizer, k).astype(np.float32) for k in ACTION_KEYS}
+    for e in layout:
+        for kind in ("obs_mean", "obs_std"):
+            x = getattr(normalizer, kind)[e.offset:e.offset + e.size].astype(np.float32)
+            if e.is_image:
+                per_px = e.channel_view(x)  # (pixels, c)
+                spread = float(np.max(np.abs(per_px - per_px[:1])))
+                if spread > 0.0:
+                    raise StatsError(f"{kind}.{e.name}", f"{kind} of image entry '{e.name}' varies within a channel "
+                                     f"(max difference {spread:.3g}); image statistics must be per channel")
+                x = per_px[0].copy()
+            out[f"{kind}.{e.name}"] = x
+    return out
+
+
+def expand_stats(tensors: dict[str, np.ndarray], obs_spec: list[dict[str, Any]], action_dim: int) -> Normalizer:
+    """A per-dimension :class:`Normalizer` from the statistics file's tensors.
+
+    Raises:
+        StatsError: a missing key or a tensor of the wrong length; ``field`` names the key.
+    """
+    def get(key: str, n: int) -> np.ndarray:
+        if key not in tensors:
+            raise StatsError(key, "missing")
+        x = np.asarray(tensors[key], dtype=np.float32).reshape(-1)
+        if x.shape[0] != n:
+            raise StatsError(key, f"length {x.shape[0]}, expected {n}")
+        return x
+
+    layout = obs_layout(obs_spec)
+    obs = {kind: np.concatenate([e.expand(get(f"{kind}.{e.name}", e.stats_len)) for e in layout])
+           for kind in ("obs_mean", "obs_std")}
+    act = {k: get(k, action_dim) for k in ACTION_KEYS}
+    try:
+        return Normalizer(obs["obs_mean"], obs["obs_std"], act["action_mean"], act["action_std"])
+    except ValueError as exc:
+        raise StatsError("normalization", str(exc)) from exc
+
+
+def fit_normalizer(
+    obs: np.ndarray | Iterable[np.ndarray],
+    actions: np.ndarray,
+    obs_spec: list[dict[str, Any]],
+    vector_std_floor: float = 1e-6,
+    image_std_floor: float = 1e-6,
+    action_std_floor: float = 1e-6,
+) -> Normalizer:
+    """Fit per-entry statistics (per element for vectors, per channel for images).
+
+    Args:
+        obs: ``(N, O)`` raw observations, or an iterable of ``(n_i, O)`` batches (streamed, float64
+            sums: a large image dataset need not be materialised at once).
+        actions: ``(N, H, M)`` or ``(N, M)`` raw actions.
+        obs_spec: the layout of the flat observation.
+        vector_std_floor, image_std_floor, action_std_floor: lower bounds of the fitted stds.
+
+    Returns:
+        the per-dimension normaliser (image entries constant per channel, so :func:`compact_stats`
+        stores it exactly).
+    """
+    layout = obs_layout(obs_spec)
+    O = sum(e.size for e in layout)
+    batches = [obs] if isinstance(obs, np.ndarray) else obs
+    n, s1, s2 = 0, np.zeros(O), np.zeros(O)
+    for b in batches:
+        b = np.asarray(b, dtype=np.float64).reshape(-1, O)
+        n += b.shape[0]
+        s1 += b.sum(0)
+        s2 += (b * b).sum(0)
+    if n == 0:
+        raise ValueError("fit_normalizer: no observations")
+    mean, std = np.empty(O), np.empty(O)
+    for e in layout:
+        sl = slice(e.offset, e.offset + e.size)
+        if e.is_image:
+            k = n * (e.size // e.channels)
+            m1 = e.channel_view(s1[sl]).sum(0) / k
+            m2 = e.channel_view(s2[sl]).sum(0) / k
+            mean[sl] = e.expand(m1)
+            std[sl] = e.expand(np.maximum(np.sqrt(np.maximum(m2 - m1 * m1, 0.0)), image_std_floor))
+        else:
+            m1, m2 = s1[sl] / n, s2[sl] / n
+            mean[sl] = m1
+            std[sl] = np.maximum(np.sqrt(np.maximum(m2 - m1 * m1, 0.0)), vector_std_floor)
+    a = np.asarray(actions, dtype=np.float64)
+    a = a.reshape(-1, a.shape[-1])
+    return Normalizer(mean, std, a.mean(0), np.maximum(a.std(0), action_std_floor))
+
+
+def save_stats(path: str | Path, normalizer: Normalizer, obs_spec: list[dict[str, Any]]) -> Path:
+    """Write the statistics file (see module docstring); returns its path."""
+    from safetensors.numpy import save_file
+
+    path = Path(path)
+    save_file({k: np.ascontiguousarray(v) for k, v in compact_stats(normalizer, obs_spec).items()}, str(path),
+              metadata={"format": FORMAT, "image_stats": "per_channel"})
+    return path
+
+
+def load_stats(path: str | Path, obs_spec: list[dict[str, Any]], action_dim: int) -> Normalizer:
+    """Read a statistics file into a per-dimension :class:`Normalizer`.
+
+    Raises:
+        StatsError: unreadable file (field ``normalization``), missing key or wrong length.
+    """
+    from safetensors.numpy import load_file
+
+    try:
+        tensors = load_file(str(path))
+    except Exception as exc:  # safetensors raises its own error types
+        raise StatsError("normalization", f"cannot read safetensors file {path}: {exc}") from exc
+    return expand_stats(tensors, obs_spec, action_dim)

@@ -1,0 +1,106 @@
+"""The one bags->dataset pipeline pairs observations and actions by the index-0 convention.
+
+A synthetic bag in the sim layout with known, jittered timestamps: the command of step k carries
+``1000 + k`` (+ 0.001 j on joint j), the joint state of step k carries ``-k`` (- 0.001 j), the
+camera frame of step k (every 5th step) has pixel value k. Action 0 of the sample at step k must be
+the command executed at step k, through both entry points: the sim policy trainer
+(``train_sim_policy.load_demo_dataset``) and ``python -m rtc_ros.recording.from_bags``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rtc_ros.recording.bag import BagWriter
+from rtc_ros.recording.cdr import float64_array_cdr, image_cdr, joint_state_cdr
+from rtc_ros.recording.dataset import DemoDataset
+from rtc_ros.sim import JOINT_NAMES
+
+REPO = Path(__file__).resolve().parents[1]
+T = 60  # steps
+H = 50
+DT = 0.02
+DT_NS = 20_000_000
+MISSING_JS = 17  # no joint state at this step: its observation is the previous step's
+JITTER = 0.35  # arrival jitter, fraction of a tick (< 0.5: every message stays nearest its own step)
+
+
+def _write_bag(path: Path) -> None:
+    rng = np.random.default_rng(0)
+    t0 = 1_700_000_000 * 10**9
+    j = 0.001 * np.arange(14)
+    js_order = list(range(14))[::-1]  # joint states list the joints in another order than the actions
+    msgs: list[tuple[int, str, bytes]] = []
+    for k in range(T):
+        tk = t0 + k * DT_NS
+
+        def jit() -> int:
+            return int(rng.uniform(-JITTER, JITTER) * DT_NS)
+
+        cmd = 1000.0 + k + j
+        left_t = tk if k == 0 else tk + jit()  # the grid starts at the first left command
+        msgs.append((left_t, "left_controller/commands", float64_array_cdr(cmd[:7])))
+        msgs.append((tk + jit(), "right_controller/commands", float64_array_cdr(cmd[7:])))
+        if k != MISSING_JS:
+            q = -float(k) - j
+            msgs.append((tk + jit(), "joint_states",
+                         joint_state_cdr(tk, [JOINT_NAMES[i] for i in js_order], q[js_order])))
+        if k % 5 == 0:
+            msgs.append((tk + jit(), "cam_high/image_raw", image_cdr(tk, np.full((32, 32, 3), k, np.uint8))))
+    w = BagWriter(path)
+    w.open()
+    w.add_topic("joint_states", "sensor_msgs/msg/JointState")
+    w.add_topic("cam_high/image_raw", "sensor_msgs/msg/Image")
+    for topic in ("left_controller/commands", "right_controller/commands"):
+        w.add_topic(topic, "std_msgs/msg/Float64MultiArray")
+    for ts, topic, data in sorted(msgs, key=lambda m: m[0]):
+        w.write(topic, ts, data)
+    w.close({"success": True, "task": "pairing_test"})
+
+
+@pytest.fixture(scope="module")
+def bag(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("pairing") / "demo_00000"
+    _write_bag(path)
+    return path
+
+
+def _check_pairing(ds: DemoDataset) -> None:
+    j = 0.001 * np.arange(14)
+    assert len(ds) == T and list(ds.step) == list(range(T))
+    assert ds.joint_names == list(JOINT_NAMES)
+    obs = ds.observations()
+    for k in range(T):
+        # action i of the sample at step k = the command executed at step k + i (held past the end)
+        expect = 1000.0 + np.minimum(k + np.arange(H), T - 1)[:, None] + j[None, :]
+        np.testing.assert_allclose(ds.actions[k], expect, atol=1e-4, err_msg=f"step {k}")
+        k_js = k - 1 if k == MISSING_JS else k
+        np.testing.assert_allclose(obs[k, :14], -float(k_js) - j, atol=1e-6, err_msg=f"step {k}")
+        np.testing.assert_allclose(obs[k, 14:], (k - k % 5) / 255.0, atol=1e-7, err_msg=f"step {k}")
+
+
+def test_sim_trainer_pairs_action0_with_the_observation_step(bag: Path) -> None:
+    from rtc_ros.experiments.train_sim_policy import load_demo_dataset
+
+    ds = load_demo_dataset([bag])
+    _check_pairing(ds)
+    assert ds.sources[0]["actions_from"] == "left_controller/commands,right_controller/commands"
+
+
+def test_from_bags_pairs_action0_with_the_observation_step(bag: Path, tmp_path: Path) -> None:
+    from rtc_ros.experiments.train_sim_policy import load_demo_dataset
+    from rtc_ros.recording.from_bags import build_parser, dataset_for
+
+    args = build_parser().parse_args([str(bag.parent), "--out", str(tmp_path), "--params",
+                                      str(REPO / "config" / "bimanual.yaml"), "--image-size", "32x32"])
+    ds, _, info = dataset_for(args)
+    assert info["cameras"] == {"cam_high": "cam_high/image_raw"} and info["horizon"] == H and ds.dt == DT
+    _check_pairing(ds)
+    # the two entry points build the same training set
+    sim = load_demo_dataset([bag])
+    assert ds.obs_spec == sim.obs_spec
+    np.testing.assert_array_equal(ds.actions, sim.actions)
+    np.testing.assert_array_equal(ds.observations(), sim.observations())
