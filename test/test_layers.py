@@ -30,6 +30,9 @@ def _modules() -> dict[str, Path]:
 
 def _imports(path: Path, module: str) -> set[str]:
     tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):  # typing-only imports (``if TYPE_CHECKING:``) do not run
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            node.body = []
     found = set()
     pkg = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
     for node in ast.walk(tree):
