@@ -86,8 +86,12 @@ def start_meta(meta: dict[str, Any], name: str, now_ns: int, free_bytes: int) ->
 
 
 def fill_derived(meta: dict[str, Any]) -> None:
-    """Top-level ``method``, ``injected_latency_ms``, ``dt``, ``rtc`` (the RTC parameters) and
-    ``policy_spec`` from the parameter snapshot; values the operator's start meta sets win."""
+    """Top-level ``method``, ``extra_latency_ms``, ``dt``, ``rtc`` (the RTC parameters) and
+    ``policy_spec`` from the parameter snapshot; values the operator's start meta sets win.
+
+    An operator meta with the legacy key ``injected_latency_ms`` (before the rename to
+    ``extra_latency_ms``) also wins: its value is written under ``extra_latency_ms``.
+    """
     op = meta.get("operator_meta") or {}
     params = meta.get("params") or {}
     inf = params.get("policy_inference") if isinstance(params.get("policy_inference"), dict) else {}
@@ -100,8 +104,10 @@ def fill_derived(meta: dict[str, Any]) -> None:
 
     if isinstance(src.get("method"), str):
         put("method", src["method"])
-    if isinstance(src.get("extra_latency_ms"), (int, float)):
-        put("injected_latency_ms", float(src["extra_latency_ms"]))
+    if "extra_latency_ms" not in op and isinstance(op.get("injected_latency_ms"), (int, float)):
+        meta["extra_latency_ms"] = float(op["injected_latency_ms"])  # legacy operator key
+    elif isinstance(src.get("extra_latency_ms"), (int, float)):
+        put("extra_latency_ms", float(src["extra_latency_ms"]))
     if isinstance(src.get("rate_hz"), (int, float)) and src["rate_hz"] > 0:
         put("dt", 1.0 / float(src["rate_hz"]))
     if any(k in src for k in RTC_KEYS):
