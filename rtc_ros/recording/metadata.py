@@ -2,7 +2,7 @@
 
 The sidecar ``<bag>/<bag>.json`` (and ``metadata.yaml`` custom_data ``rtc_episode``) holds the
 operator's ``meta``, the parameter snapshot of ``policy_inference`` and ``chunk_executor``, the
-policy spec (YAML content + SHA-256 of spec and weights), success/score, times and counts.
+policy spec (YAML content + SHA-256 of spec, weights and normalisation statistics), success/score, times and counts.
 """
 
 from __future__ import annotations
@@ -35,7 +35,12 @@ def sha256_file(path: Path) -> str | None:
 
 
 def describe_policy_spec(path: str) -> dict[str, Any]:
-    """``{path, sha256, spec (parsed YAML), weights_sha256}`` of a policy spec file (best effort)."""
+    """``{path, sha256, spec (parsed YAML), weights_sha256, normalization_sha256}`` of a policy spec
+    file (best effort).
+
+    ``weights`` and ``normalization`` (the ``<name>.norm.safetensors`` statistics file) are paths
+    relative to the spec; each is hashed when the spec names it as a string (None if unreadable).
+    """
     import yaml
 
     p = Path(os.path.expanduser(path))
@@ -49,6 +54,8 @@ def describe_policy_spec(path: str) -> dict[str, Any]:
         out["spec"] = spec
         if isinstance(spec, dict) and spec.get("weights"):
             out["weights_sha256"] = sha256_file(p.parent / str(spec["weights"]))
+        if isinstance(spec, dict) and isinstance(spec.get("normalization"), str) and spec["normalization"]:
+            out["normalization_sha256"] = sha256_file(p.parent / spec["normalization"])
     except yaml.YAMLError as exc:
         out["error"] = f"invalid YAML: {exc}"
     return out
