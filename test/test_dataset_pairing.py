@@ -16,7 +16,8 @@ import pytest
 
 from rtc_ros.recording.bag import BagWriter
 from rtc_ros.recording.cdr import float64_array_cdr, image_cdr, joint_state_cdr
-from rtc_ros.recording.dataset import DemoDataset
+from rtc_ros.recording.dataset import DemoDataset, action_grid
+from rtc_ros.recording.episode import Series, combine_series, load_episodes
 from rtc_ros.sim import JOINT_NAMES
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ def _write_bag(path: Path) -> None:
         w.add_topic(topic, "std_msgs/msg/Float64MultiArray")
     for ts, topic, data in sorted(msgs, key=lambda m: m[0]):
         w.write(topic, ts, data)
-    w.close({"success": True, "task": "pairing_test"})
+    w.close({"success": True, "task": "pairing_test", "dt": DT})  # dt: as in the recorder's sidecar
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +105,27 @@ def test_from_bags_pairs_action0_with_the_observation_step(bag: Path, tmp_path: 
     assert ds.obs_spec == sim.obs_spec
     np.testing.assert_array_equal(ds.actions, sim.actions)
     np.testing.assert_array_equal(ds.observations(), sim.observations())
+
+
+def test_episode_commands_combine_the_arms_of_one_tick(bag: Path) -> None:
+    """``Episode.commands`` puts the per-arm topics on the controller grid exactly as the dataset
+    does: row k holds the left and the right command of step k, whichever arm's message came first."""
+    (ep,) = load_episodes(bag)
+    left, right = (ep.command_topics[t] for t in ("left_controller/commands", "right_controller/commands"))
+    assert np.any(right.t > left.t)  # ticks where the right arm's command was received later
+    j = 0.001 * np.arange(14)
+    assert ep.commands is not None and ep.commands.q.shape == (T, 14)
+    np.testing.assert_allclose(ep.commands.q, 1000.0 + np.arange(T)[:, None] + j[None, :], atol=1e-9)
+    t, actions, _ = action_grid(ep, ep.commands.names, DT, None)
+    np.testing.assert_array_equal(actions, ep.commands.q)
+    np.testing.assert_allclose(ep.commands.t, t)
+
+
+def test_combine_series_keeps_a_later_stamped_arm_in_its_tick() -> None:
+    """The right arm's command of tick k lands 3 ms after the left one: still combined with tick k."""
+    k = np.arange(20, dtype=float)
+    per_topic = {"left": Series(t=k * DT, q=k[:, None], names=["l"]),
+                 "right": Series(t=k * DT + 0.003, q=k[:, None] + 0.5, names=["r"])}
+    s = combine_series(per_topic, ["left", "right"])
+    assert s is not None and s.names == ["l", "r"] and len(s) == 20
+    np.testing.assert_array_equal(s.q, np.stack([k, k + 0.5], axis=1))

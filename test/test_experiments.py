@@ -139,12 +139,12 @@ def test_sim_latency_end_to_end(tmp_path: Path) -> None:
     res = json.loads((out / "results.json").read_text())
     assert code == 0 and len(res["episodes"]) == 1
     ep = res["episodes"][0]
-    assert ep["method"] == "rtc" and ep["latency_ms"] == 100.0 and ep["sim_steps"] > 50
+    assert ep["method"] == "rtc" and ep["extra_latency_ms"] == 100.0 and ep["sim_steps"] > 50
     bags = list((out / "bags").iterdir())
     assert len(bags) == 1
     summary = list(csv_rows(out / "report" / "summary.csv"))
-    assert summary and summary[0]["method"] == "rtc" and float(summary[0]["latency_ms"]) == 100.0
-    assert float(summary[0]["d_consumed_mean"]) >= 5  # +100 ms is at least 5 ticks of 20 ms
+    assert summary and summary[0]["method"] == "rtc" and float(summary[0]["extra_latency_ms"]) == 100.0
+    assert float(summary[0]["consumed_mean"]) >= 5  # +100 ms is at least 5 ticks of 20 ms
     assert (out / "report" / "throughput_vs_latency.png").is_file()
 
 

@@ -149,7 +149,7 @@ def test_load_episode_arrays(tmp_path: Path) -> None:
     truth = write_synthetic_episode(tmp_path, "episode_0000", "sync", 100.0, seed=3, with_images=True,
                                     with_commands=True)
     (ep,) = load_episodes(tmp_path / "episode_0000", with_images=True)
-    assert ep.method == "sync" and ep.latency_ms == 100.0
+    assert ep.method == "sync" and ep.extra_latency_ms == 100.0
     assert len(ep.executor) == truth.steps and ep.executor.q.shape == (truth.steps, 3)
     assert int(ep.executor.hold.sum()) == truth.hold_steps
     assert np.array_equal(ep.executor.step, np.arange(truth.steps))

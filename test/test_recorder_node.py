@@ -216,7 +216,7 @@ def test_records_two_episodes_with_metadata(ros: Any, ros_env: dict[str, str], t
         st = drv.command({"cmd": "stop", "success": True, "score": 3, "notes": "clean"}, "idle")
         assert st["last_status"] == "completed"
         # second episode, different values, operator sets method/latency explicitly
-        drv.command({"cmd": "start", "meta": {"method": "sync", "injected_latency_ms": 200}}, "recording")
+        drv.command({"cmd": "start", "meta": {"method": "sync", "extra_latency_ms": 200}}, "recording")
         sent2 = drv.publish_all(15, offset=1000)
         t_end = time.monotonic() + 1.0
         drv.spin_until(lambda: time.monotonic() > t_end, 5, "in-flight messages")
@@ -234,13 +234,13 @@ def test_records_two_episodes_with_metadata(ros: Any, ros_env: dict[str, str], t
     check_bag(out / "episode_0001", sent2)
     m0 = json.loads((out / "episode_0000" / "episode_0000.json").read_text())
     assert m0["status"] == "completed" and m0["success"] is True and m0["score"] == 3 and m0["notes"] == "clean"
-    assert m0["task"] == "unit" and m0["method"] == "rtc" and m0["injected_latency_ms"] == 100.0
+    assert m0["task"] == "unit" and m0["method"] == "rtc" and m0["extra_latency_ms"] == 100.0
     assert m0["dt"] == pytest.approx(0.02) and m0["rtc"]["horizon"] == 8 and m0["rtc"]["beta"] == 5.0
     assert m0["policy_spec"]["spec"]["name"] == "demo" and len(m0["policy_spec"]["weights_sha256"]) == 64
     assert m0["params"]["policy_inference"]["extra_latency_ms"] == 100.0
     assert m0["duration_s"] > 1.0 and m0["topics"]["/joint_states"]["count"] == 40
     m1 = json.loads((out / "episode_0001" / "episode_0001.json").read_text())
-    assert m1["method"] == "sync" and m1["injected_latency_ms"] == 200 and m1["success"] is False
+    assert m1["method"] == "sync" and m1["extra_latency_ms"] == 200 and m1["success"] is False
     assert m1["score"] == 1.5 and m1["scored_after_stop"] is True
     # the bag's own metadata carries the episode metadata too
     import yaml

@@ -69,8 +69,8 @@ def test_episode_metrics_ground_truth(campaign: tuple[Path, dict[str, object]]) 
         assert m.dt == pytest.approx(DT)
         assert m.standstill_s == pytest.approx(tr.hold_steps * DT)  # type: ignore[attr-defined]
         assert m.n_splices == len(tr.splice_steps)  # type: ignore[attr-defined]
-        assert m.d_forecast == pytest.approx(6 + ep.latency_ms / 20)
-        assert m.d_forecast <= m.d_consumed <= m.d_forecast + 1
+        assert m.d == pytest.approx(6 + ep.extra_latency_ms / 20)
+        assert m.d <= m.consumed <= m.d + 1
         assert m.score == 5 and m.success == 1.0
         assert m.throughput == pytest.approx(5 / (tr.duration_s / 60))  # type: ignore[attr-defined]
         if ep.method == "naive":
@@ -98,15 +98,15 @@ def test_cli_outputs(campaign: tuple[Path, dict[str, object]], tmp_path: Path) -
         rows = list(csv.DictReader(fh))
     assert len(rows) == 12 and {r["method"] for r in rows} == {"rtc", "sync", "naive"}
     with open(out / "summary.csv") as fh:
-        groups = {(r["method"], float(r["latency_ms"])): r for r in csv.DictReader(fh)}
+        groups = {(r["method"], float(r["extra_latency_ms"])): r for r in csv.DictReader(fh)}
     # sync waits d ticks per chunk: more standstill and lower throughput at +200 ms; rtc is flat
     assert float(groups[("sync", 200.0)]["standstill_mean_s"]) > float(groups[("sync", 0.0)]["standstill_mean_s"]) > 0
     rtc_flat = float(groups[("rtc", 0.0)]["throughput_mean"])
     assert float(groups[("rtc", 200.0)]["throughput_mean"]) == pytest.approx(rtc_flat)
     assert float(groups[("rtc", 200.0)]["throughput_mean"]) > float(groups[("sync", 200.0)]["throughput_mean"])
     assert float(groups[("naive", 0.0)]["splice_jerk_mean"]) > 10 * float(groups[("rtc", 0.0)]["splice_jerk_mean"])
-    by_group = {(g["method"], g["latency_ms"]): g for g in summary["groups"]}
-    assert by_group[("sync", 200.0)]["d_forecast_mean"] == pytest.approx(16.0)
+    by_group = {(g["method"], g["extra_latency_ms"]): g for g in summary["groups"]}
+    assert by_group[("sync", 200.0)]["d_mean"] == pytest.approx(16.0)
 
 
 def test_degrades_without_rtc_topics(tmp_path: Path) -> None:
@@ -118,7 +118,7 @@ def test_degrades_without_rtc_topics(tmp_path: Path) -> None:
     assert ep.executor is None and not ep.chunks and ep.progress is None and ep.commands is not None
     m, _ = episode_metrics(ep)
     assert m.source == "commands" and m.score == 2.0 and m.success == 0.0
-    assert math.isnan(m.splice_jerk) and math.isnan(m.d_forecast)
+    assert math.isnan(m.splice_jerk) and math.isnan(m.d)
     # standstill from the frozen command (speed < still_eps): exactly the ticks sync held
     assert truth.hold_steps > 0 and m.standstill_s == pytest.approx(truth.hold_steps * DT)
     res = build_report(tmp_path, tmp_path / "out")

@@ -146,12 +146,12 @@ def _ros_value(v: Any) -> str:
 class EpisodeResult:
     """Outcome of one driven episode (the driver's own bookkeeping; the bags hold the rest).
 
-    Attributes: method, latency_ms, seed, success, progress (0..5), sim_steps (20 ms ticks run),
+    Attributes: method, extra_latency_ms (injected latency), seed, success, progress (0..5), sim_steps (20 ms ticks run),
     success_step (tick of success or -1), wall_s (start to done), timed_out (driver wall timeout).
     """
 
     method: str
-    latency_ms: float
+    extra_latency_ms: float
     seed: int
     success: bool
     progress: int
@@ -249,7 +249,7 @@ class EpisodeDriver:
     def _send(self, pub: Any, payload: dict[str, Any]) -> None:
         pub.publish(self._String(data=json.dumps(payload)))
 
-    def run_episode(self, seed: int, method: str, latency_ms: float, hold_s: float = 1.5,
+    def run_episode(self, seed: int, method: str, extra_latency_ms: float, hold_s: float = 1.5,
                     timeout_s: float = 40.0, meta: dict[str, Any] | None = None) -> EpisodeResult:
         """Reset the sim (seeded cube), record one episode until success/truncation, return the result."""
         ep0 = int(self.seen.status.get("episode", -1))
@@ -259,7 +259,7 @@ class EpisodeDriver:
         t0 = time.monotonic()
         if self.record:
             self._send(self._episode_pub, {"cmd": "start", "meta": {
-                "task": "transfer_cube", "seed": seed, "method": method, "injected_latency_ms": latency_ms,
+                "task": "transfer_cube", "seed": seed, "method": method, "extra_latency_ms": extra_latency_ms,
                 "source": "rtc_ros.experiments", **(meta or {})}})
         timed_out = False
         try:
@@ -277,7 +277,7 @@ class EpisodeDriver:
             except TimeoutError:
                 pass
             self.wait_for(lambda s: s.recorder.get("state") in ("idle", "error"), 30.0, "the recorder to close the bag")
-        return EpisodeResult(method, latency_ms, seed, success, int(st.get("progress", 0)), int(st.get("step", 0)),
+        return EpisodeResult(method, extra_latency_ms, seed, success, int(st.get("progress", 0)), int(st.get("step", 0)),
                              int(st.get("success_step", -1)), round(wall, 3), timed_out)
 
     def close(self) -> None:
@@ -292,11 +292,11 @@ def summarize_results(results: list[EpisodeResult]) -> list[dict[str, Any]]:
     """Per (method, latency): n, success rate, mean progress, mean time to success (s, successes only)."""
     groups: dict[tuple[str, float], list[EpisodeResult]] = {}
     for r in results:
-        groups.setdefault((r.method, r.latency_ms), []).append(r)
+        groups.setdefault((r.method, r.extra_latency_ms), []).append(r)
     rows = []
     for (m, lat), rs in groups.items():
         succ = [r for r in rs if r.success]
-        rows.append({"method": m, "latency_ms": lat, "n": len(rs), "success_rate": round(len(succ) / len(rs), 3),
+        rows.append({"method": m, "extra_latency_ms": lat, "n": len(rs), "success_rate": round(len(succ) / len(rs), 3),
                      "progress_mean": round(sum(r.progress for r in rs) / len(rs), 2),
                      "time_to_success_s": round(sum(r.success_step for r in succ) * 0.02 / len(succ), 2) if succ else None})
     return rows

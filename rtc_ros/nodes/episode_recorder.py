@@ -17,8 +17,8 @@ State is published on ``rtc/episode_status`` (``std_msgs/String`` JSON, reliable
 Metadata (sidecar ``<bag>/<bag>.json``, copied into ``metadata.yaml`` custom_data ``rtc_episode``):
 the operator's ``meta``, the full parameter set of ``policy_inference`` and ``chunk_executor``
 (fetched from their parameter services at start: method, every RTC parameter, injected latency
-``extra_latency_ms``), the policy spec (YAML content + SHA-256 of spec and weights), success/score,
-start/stop times, duration, per-topic message counts.
+``extra_latency_ms``), the policy spec (YAML content + SHA-256 of spec, weights and normalisation
+statistics), success/score, start/stop times, duration, per-topic message counts.
 
 Topics: ``topics`` (relative or absolute names; subscribed once a publisher shows their type, or
 at once when given in ``topic_types`` as ``name=pkg/msg/Type``), every topic whose name matches a

@@ -35,7 +35,16 @@ import numpy as np
 
 from rtc_ros.policies.base import Normalizer
 from rtc_ros.policies.observation import ObservationBuilder
-from rtc_ros.recording.episode import Episode, Series, TopicRoles, find_bags, latest_index, load_episodes, topic_matches
+from rtc_ros.recording.episode import (
+    Episode,
+    Series,
+    TopicRoles,
+    find_bags,
+    grid_series,
+    latest_index,
+    load_episodes,
+    topic_matches,
+)
 
 log = logging.getLogger(__name__)
 
@@ -167,18 +176,10 @@ def action_grid(
     series = [ep.command_topics[t] for t in topics]
     if not series or len(series[0]) < 2:
         raise DatasetError(f"{ep.name}: no commands recorded (no rtc/executor_state and no command topic)")
-    base = series[0]
-    t = base.t[0] + np.arange(int(round((base.t[-1] - base.t[0]) / dt)) + 1) * dt
-    idx = [latest_index(s.t, t + 0.5 * dt) for s in series]  # each topic on the grid on its own
-    ok = np.all(np.stack(idx) >= 0, axis=0)  # rows before every topic has spoken are dropped
-    first = int(np.argmax(ok)) if ok.any() else len(t)
-    cols, col_names = [], []
-    for topic, s, i in zip(topics, series, idx):
-        cols.append(s.q[i[first:]])
-        col_names += s.names if len(s.names) == s.q.shape[1] else [f"{topic}[{j}]" for j in range(s.q.shape[1])]
-    if first >= len(t):
+    # each topic on the grid on its own; rows before every topic has spoken are dropped
+    grid = grid_series({t: ep.command_topics[t] for t in topics}, topics, dt)
+    if grid is None:
         raise DatasetError(f"{ep.name}: the command topics {topics} never overlap")
-    grid = Series(t=t[first:], q=np.concatenate(cols, axis=1), names=col_names)
     return grid.t, reorder(grid, names, f"{ep.name}: commands"), ",".join(topics)
 
 

@@ -10,13 +10,16 @@ chunk topic; a missing topic leaves the corresponding field ``None`` (a real rob
 only commands and joint states).
 
 Times: ``t`` arrays are the recording (receive) times in seconds since the episode start.
+
+The array types (:class:`Episode`, :class:`Series`, :class:`TopicRoles`, ...) and the resampling
+helpers live in :mod:`rtc_ros.recording.episode_types`; they are re-exported here, so
+``from rtc_ros.recording.episode import Episode, Series, load_episodes`` keeps working.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -24,139 +27,26 @@ import numpy as np
 
 from rtc_ros.runtime.contract import ChunkMeta, ExecutorReport
 from rtc_ros.recording.bag import read_sidecar
+from rtc_ros.recording.episode_types import (
+    ChunkRecord,
+    Episode,
+    ExecutorTrace,
+    Series,
+    TopicRoles,
+    combine_series,
+    grid_series,
+    latest_index,
+    topic_matches,
+)
+
+__all__ = [
+    "IMAGE_TYPES", "ChunkRecord", "Episode", "ExecutorTrace", "Series", "TopicRoles", "combine_series",
+    "find_bags", "grid_series", "iter_episodes", "latest_index", "load_episodes", "topic_matches",
+]
 
 log = logging.getLogger(__name__)
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
-
-
-@dataclass
-class TopicRoles:
-    """Which topic plays which role (matched as ``topic == name`` or ``topic.endswith('/' + name)``).
-
-    Attributes:
-        chunk: ``trajectory_msgs/JointTrajectory`` chunks with :class:`ChunkMeta` in frame_id.
-        executor_state: ``sensor_msgs/JointState`` per executor tick with :class:`ExecutorReport`.
-        joint_states: measured joint state (``sensor_msgs/JointState``).
-        commands: commanded joint positions sent to the arm (``JointState``,
-            ``std_msgs/Float64MultiArray`` or ``JointTrajectory`` with one point); candidates tried
-            in order.
-        progress: task progress (``std_msgs/Int32``/``Float32``/``Float64``: the running score).
-        episode: episode control (``std_msgs/String`` JSON).
-        images: camera topics to decode (None: every Image/CompressedImage topic, only when asked).
-    """
-
-    chunk: str = "rtc/chunk"
-    executor_state: str = "rtc/executor_state"
-    joint_states: str = "joint_states"
-    commands: tuple[str, ...] = ("joint_commands", "rtc/command", "commands")
-    progress: str = "rtc/progress"
-    episode: str = "rtc/episode"
-    sim_status: str = "sim/status"
-    images: tuple[str, ...] | None = None
-
-
-def topic_matches(topic: str, name: str) -> bool:
-    """True if ``topic`` (fully qualified) is ``name`` or ends with ``/name``."""
-    name = name.strip()
-    if name.startswith("/"):
-        return topic == name
-    return topic == name or topic.endswith("/" + name)
-
-
-@dataclass
-class Series:
-    """A joint-space time series. ``t (T,)`` s since episode start; ``q (T, M)``; names ``M``."""
-
-    t: np.ndarray
-    q: np.ndarray
-    names: list[str]
-    v: np.ndarray | None = None
-    stamp: np.ndarray | None = None  # header stamps, s since episode start
-
-    def __len__(self) -> int:
-        return int(self.t.shape[0])
-
-
-@dataclass
-class ExecutorTrace(Series):
-    """Executor ticks: ``step, seq, takeover, consumed (T,) int``; ``hold (T,) bool``."""
-
-    step: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    seq: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    takeover: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    consumed: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
-    hold: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
-
-
-@dataclass
-class ChunkRecord:
-    """One received chunk: receive time ``t``, header ``stamp`` (s), metadata, ``actions (H, M)``."""
-
-    t: float
-    stamp: float
-    meta: ChunkMeta | None
-    actions: np.ndarray
-    names: list[str]
-
-
-@dataclass
-class Episode:
-    """Everything the report and training need from one episode.
-
-    Attributes:
-        name: episode name (bag name, or ``bag#k`` for the k-th episode inside a long bag).
-        path: bag directory.
-        meta: sidecar metadata (possibly empty).
-        start_ns, end_ns: episode bounds in ns since epoch (recording clock).
-        counts: messages per topic inside the episode.
-    """
-
-    name: str
-    path: Path
-    meta: dict[str, Any]
-    start_ns: int
-    end_ns: int
-    counts: dict[str, int] = field(default_factory=dict)
-    executor: ExecutorTrace | None = None
-    commands: Series | None = None
-    joint_states: Series | None = None
-    chunks: list[ChunkRecord] = field(default_factory=list)
-    progress: tuple[np.ndarray, np.ndarray] | None = None  # (t (K,), value (K,))
-    images: dict[str, tuple[np.ndarray, list[np.ndarray]]] = field(default_factory=dict)
-    command_topics: dict[str, Series] = field(default_factory=dict)  # per command topic, uncombined
-    sim_status: dict[str, Any] | None = None  # last ``sim/status`` JSON (simulated episodes)
-
-    @property
-    def duration_s(self) -> float:
-        d = self.meta.get("duration_s")
-        if isinstance(d, (int, float)) and d > 0:
-            return float(d)
-        return max(0.0, (self.end_ns - self.start_ns) * 1e-9)
-
-    @property
-    def method(self) -> str:
-        """Method from the metadata, else from the chunks' metadata, else ``"unknown"``."""
-        m = self.meta.get("method")
-        if m:
-            return str(m)
-        for c in self.chunks:
-            if c.meta is not None:
-                return c.meta.method
-        return "unknown"
-
-    @property
-    def latency_ms(self) -> float:
-        """Injected latency (ms) from the metadata, 0 when unknown."""
-        for key in ("injected_latency_ms", "latency_ms"):
-            v = self.meta.get(key)
-            if isinstance(v, (int, float)):
-                return float(v)
-        return 0.0
-
-    def command_series(self) -> Series | None:
-        """The commanded trajectory: executor ticks if recorded, else the command topic."""
-        return self.executor if self.executor is not None and len(self.executor) else self.commands
 
 
 def find_bags(root: str | Path) -> list[Path]:
@@ -227,36 +117,6 @@ def _series_from(rows: list[tuple[float, np.ndarray, list[str]]]) -> Series | No
     return Series(t=np.array([r[0] for r in rows]), q=np.stack([r[1] for r in rows]), names=rows[-1][2])
 
 
-def latest_index(t_src: np.ndarray, t_query: np.ndarray) -> np.ndarray:
-    """Index of the latest ``t_src`` at or before each ``t_query`` (-1 where none); ``t_src`` sorted."""
-    return np.searchsorted(t_src, t_query, side="right") - 1
-
-
-def combine_series(per_topic: dict[str, Series], order: list[str]) -> Series | None:
-    """Concatenate the joint vectors of several command topics (e.g. one per arm) in ``order``.
-
-    The first topic gives the time base; the others contribute their latest message at or before
-    each of its times (rows before every topic has spoken are dropped). Unnamed values (a
-    ``Float64MultiArray``) are named ``<topic>[i]``.
-    """
-    order = [t for t in order if t in per_topic]
-    if not order:
-        return None
-    if len(order) == 1:
-        s = per_topic[order[0]]
-        names = s.names or [f"{order[0]}[{i}]" for i in range(s.q.shape[1])]
-        return Series(t=s.t, q=s.q, names=names)
-    base = per_topic[order[0]]
-    idx = [latest_index(per_topic[t].t, base.t) for t in order]
-    ok = np.all(np.stack(idx) >= 0, axis=0)
-    q = np.concatenate([per_topic[t].q[i[ok]] for t, i in zip(order, idx)], axis=1)
-    names: list[str] = []
-    for t in order:
-        s = per_topic[t]
-        names += s.names if len(s.names) == s.q.shape[1] else [f"{t}[{i}]" for i in range(s.q.shape[1])]
-    return Series(t=base.t[ok], q=q, names=names)
-
-
 def _build(name: str, path: Path, meta: dict[str, Any], start_ns: int, end_ns: int, acc: _Acc) -> Episode:
     ep = Episode(name=name, path=path, meta=meta, start_ns=start_ns, end_ns=end_ns, counts=dict(acc.counts))
     if acc.ex:
@@ -277,7 +137,8 @@ def _build(name: str, path: Path, meta: dict[str, Any], start_ns: int, end_ns: i
             log.warning("%s: %d executor-state messages without rtc metadata", name, known.count(False))
     per_topic = {t: s for t, rows in acc.cmd.items() if (s := _series_from(rows)) is not None}
     ep.command_topics = per_topic
-    ep.commands = combine_series(per_topic, sorted(per_topic))
+    dt = meta.get("dt")  # the controller period, when the sidecar knows it
+    ep.commands = combine_series(per_topic, sorted(per_topic), float(dt) if isinstance(dt, (int, float)) else None)
     if acc.js:
         m = max(len(r[2]) for r in acc.js)
         rows = [r for r in acc.js if len(r[2]) == m]

@@ -2,7 +2,7 @@
 
 The sidecar ``<bag>/<bag>.json`` (and ``metadata.yaml`` custom_data ``rtc_episode``) holds the
 operator's ``meta``, the parameter snapshot of ``policy_inference`` and ``chunk_executor``, the
-policy spec (YAML content + SHA-256 of spec and weights), success/score, times and counts.
+policy spec (YAML content + SHA-256 of spec, weights and normalisation statistics), success/score, times and counts.
 """
 
 from __future__ import annotations
@@ -35,7 +35,12 @@ def sha256_file(path: Path) -> str | None:
 
 
 def describe_policy_spec(path: str) -> dict[str, Any]:
-    """``{path, sha256, spec (parsed YAML), weights_sha256}`` of a policy spec file (best effort)."""
+    """``{path, sha256, spec (parsed YAML), weights_sha256, normalization_sha256}`` of a policy spec
+    file (best effort).
+
+    ``weights`` and ``normalization`` (the ``<name>.norm.safetensors`` statistics file) are paths
+    relative to the spec; each is hashed when the spec names it as a string (None if unreadable).
+    """
     import yaml
 
     p = Path(os.path.expanduser(path))
@@ -49,6 +54,8 @@ def describe_policy_spec(path: str) -> dict[str, Any]:
         out["spec"] = spec
         if isinstance(spec, dict) and spec.get("weights"):
             out["weights_sha256"] = sha256_file(p.parent / str(spec["weights"]))
+        if isinstance(spec, dict) and isinstance(spec.get("normalization"), str) and spec["normalization"]:
+            out["normalization_sha256"] = sha256_file(p.parent / spec["normalization"])
     except yaml.YAMLError as exc:
         out["error"] = f"invalid YAML: {exc}"
     return out
@@ -86,8 +93,12 @@ def start_meta(meta: dict[str, Any], name: str, now_ns: int, free_bytes: int) ->
 
 
 def fill_derived(meta: dict[str, Any]) -> None:
-    """Top-level ``method``, ``injected_latency_ms``, ``dt``, ``rtc`` (the RTC parameters) and
-    ``policy_spec`` from the parameter snapshot; values the operator's start meta sets win."""
+    """Top-level ``method``, ``extra_latency_ms``, ``dt``, ``rtc`` (the RTC parameters) and
+    ``policy_spec`` from the parameter snapshot; values the operator's start meta sets win.
+
+    An operator meta with the legacy key ``injected_latency_ms`` (before the rename to
+    ``extra_latency_ms``) also wins: its value is written under ``extra_latency_ms``.
+    """
     op = meta.get("operator_meta") or {}
     params = meta.get("params") or {}
     inf = params.get("policy_inference") if isinstance(params.get("policy_inference"), dict) else {}
@@ -100,8 +111,10 @@ def fill_derived(meta: dict[str, Any]) -> None:
 
     if isinstance(src.get("method"), str):
         put("method", src["method"])
-    if isinstance(src.get("extra_latency_ms"), (int, float)):
-        put("injected_latency_ms", float(src["extra_latency_ms"]))
+    if "extra_latency_ms" not in op and isinstance(op.get("injected_latency_ms"), (int, float)):
+        meta["extra_latency_ms"] = float(op["injected_latency_ms"])  # legacy operator key
+    elif isinstance(src.get("extra_latency_ms"), (int, float)):
+        put("extra_latency_ms", float(src["extra_latency_ms"]))
     if isinstance(src.get("rate_hz"), (int, float)) and src["rate_hz"] > 0:
         put("dt", 1.0 / float(src["rate_hz"]))
     if any(k in src for k in RTC_KEYS):

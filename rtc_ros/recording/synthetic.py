@@ -62,7 +62,7 @@ def write_synthetic_episode(
     root: str | Path,
     name: str,
     method: str = "rtc",
-    latency_ms: float = 0.0,
+    extra_latency_ms: float = 0.0,
     seed: int = 0,
     task_steps: int = 400,
     stages: int = 5,
@@ -85,11 +85,11 @@ def write_synthetic_episode(
     """Write one synthetic episode bag ``root/name`` (see module docstring); return the truth.
 
     The task needs ``task_steps`` moving ticks; progress rises by one every ``task_steps/stages``
-    moving ticks. ``d = 6 + round(latency_ms / 20)`` (the paper's real-robot numbers).
+    moving ticks. ``d = 6 + round(extra_latency_ms / 20)`` (the paper's real-robot numbers).
     """
     rng = np.random.default_rng(seed)
     names = [f"joint_{j}" for j in range(m)]
-    d = 6 + int(round(latency_ms / (dt * 1000)))
+    d = 6 + int(round(extra_latency_ms / (dt * 1000)))
     bag = BagWriter(Path(root) / name, flush_period_s=0.5)
     bag.open()
     topics = {"/rtc/executor_state": JS, "/rtc/chunk": JT, "/joint_states": JS, "/rtc/progress": I32,
@@ -179,7 +179,7 @@ def write_synthetic_episode(
         bag.write("/rtc/episode", end_ns, string_cdr(json.dumps(stop)))
     duration = (end_ns - start_ns) * 1e-9
     meta: dict[str, Any] = {
-        "episode": name, "status": "completed", "method": method, "injected_latency_ms": latency_ms,
+        "episode": name, "status": "completed", "method": method, "extra_latency_ms": extra_latency_ms,
         "start_time_ns": start_ns, "stop_time_ns": end_ns, "duration_s": duration,
         "success": final_success, "score": final_score, "dt": dt,
         "rtc": {"horizon": horizon, "s_min": s, "beta": 5.0, "n_steps": 5},

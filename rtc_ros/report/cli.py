@@ -48,9 +48,9 @@ def _fmt(v: Any, width: int) -> str:
 
 
 TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("method", "method"), ("latency_ms", "lat_ms"), ("n", "n"), ("success_rate", "success"),
+    ("method", "method"), ("extra_latency_ms", "extra_latency_ms"), ("n", "n"), ("success_rate", "success"),
     ("score_mean", "score"), ("duration_mean_s", "dur_s"), ("throughput_mean", "score/min"),
-    ("standstill_mean_s", "still_s"), ("d_forecast_mean", "d_fcst"), ("d_consumed_mean", "d_cons"),
+    ("standstill_mean_s", "still_s"), ("d_mean", "d"), ("consumed_mean", "consumed"),
     ("splice_acc_mean", "splice_acc"), ("splice_jerk_mean", "splice_jerk"),
 )
 
@@ -75,7 +75,7 @@ def build_report(
     out: str | Path,
     roles: TopicRoles | None = None,
     joint: str | int | None = None,
-    latency: float | None = None,
+    extra_latency_ms: float | None = None,
     window_s: float = 4.0,
     still_eps: float = 1e-3,
     plots: bool = True,
@@ -98,9 +98,9 @@ def build_report(
         for ep in episodes:
             m, der = episode_metrics(ep, still_eps=still_eps)
             rows.append(m)
-            curves.setdefault(m.latency_ms, {}).setdefault(m.method, []).append(progress_curve(ep, m.score))
-            if der is not None and der.q.shape[0] > 3 and (m.method, m.latency_ms) not in candidates:
-                candidates[(m.method, m.latency_ms)] = make_rep(ep, m, der)
+            curves.setdefault(m.extra_latency_ms, {}).setdefault(m.method, []).append(progress_curve(ep, m.score))
+            if der is not None and der.q.shape[0] > 3 and (m.method, m.extra_latency_ms) not in candidates:
+                candidates[(m.method, m.extra_latency_ms)] = make_rep(ep, m, der)
     summary = summarize(rows)
     with open(out / "episodes.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(EpisodeMetrics.__dataclass_fields__))
@@ -114,7 +114,7 @@ def build_report(
             w.writerow(s)
     written: list[str] = []
     if plots and rows:
-        lat, reps = representatives(candidates, latency)
+        lat, reps = representatives(candidates, extra_latency_ms)
         for p in (
             plot_joint_profile(reps, out / "joint_profile.png", joint=joint, window_s=window_s,
                                title=f"commanded trajectory at +{lat:g} ms" if lat is not None else ""),
@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("bag_dir", type=Path, help="directory of episode bags (searched recursively)")
     ap.add_argument("--out", type=Path, required=True, help="output directory for CSVs and plots")
     ap.add_argument("--joint", default=None, help="joint (name or index) for joint_profile.png")
-    ap.add_argument("--latency", type=float, default=None, help="injected latency (ms) for joint_profile.png")
+    ap.add_argument("--extra-latency-ms", "--latency", dest="extra_latency_ms", type=float, default=None,
+                    help="injected latency (ms) of the group shown in joint_profile.png")
     ap.add_argument("--window", type=float, default=4.0, help="seconds shown in joint_profile.png")
     ap.add_argument("--still-eps", type=float, default=1e-3,
                     help="speed below which the arm counts as standing still (bags without executor state)")
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     roles = TopicRoles(joint_states=args.joint_states_topic)
     if args.command_topic:
         roles.commands = tuple(args.command_topic)
-    result = build_report(args.bag_dir, args.out, roles, joint=args.joint, latency=args.latency,
+    result = build_report(args.bag_dir, args.out, roles, joint=args.joint, extra_latency_ms=args.extra_latency_ms,
                           window_s=args.window, still_eps=args.still_eps, plots=not args.no_plots)
     if result["groups"]:
         print(format_table(result["groups"]))

@@ -8,9 +8,10 @@ Definitions (all from the recorded bags; a missing topic gives ``NaN``, never an
 * ``throughput``: score per minute of episode (the paper's Figure 6 axis).
 * ``standstill_s``: time the arm stood still *waiting*: executor ticks with ``hold=1`` times dt;
   without executor state, command intervals whose largest joint speed is below ``still_eps``.
-* ``d_forecast`` / ``d_consumed``: per chunk, the delay the sampler froze (``ChunkMeta.d``) and the
-  delay the executor actually consumed when the chunk took over; ``d_under`` = fraction of chunks
-  with consumed > forecast (the new chunk's first unfrozen action was already due: a seam).
+* ``d`` / ``consumed``: per chunk, the forecast delay the sampler froze (``ChunkMeta.d``) and the
+  delay the executor actually observed when the chunk took over (``takeover - t_obs``);
+  ``d_under`` = fraction of chunks with consumed > d (the new chunk's first unfrozen action was
+  already due: a seam).
 * smoothness: the commanded trajectory ``q (T, M)`` at the controller period dt is differenced
   (only across consecutive ticks): ``acc_k = (q[k+1] - 2 q[k] + q[k-1]) / dt^2``,
   ``jerk_k = (q[k+2] - 3 q[k+1] + 3 q[k] - q[k-1]) / dt^3``. ``splice_acc`` / ``splice_jerk`` are
@@ -37,7 +38,7 @@ class EpisodeMetrics:
 
     episode: str
     method: str
-    latency_ms: float
+    extra_latency_ms: float  # injected latency (sidecar ``extra_latency_ms``)
     success: float  # 1.0 / 0.0 / NaN (unknown)
     score: float
     duration_s: float
@@ -46,8 +47,8 @@ class EpisodeMetrics:
     standstill_frac: float
     n_chunks: int
     n_splices: int
-    d_forecast: float
-    d_consumed: float
+    d: float  # mean forecast delay (steps)
+    consumed: float  # mean observed delay (steps)
     d_under: float
     splice_acc: float
     splice_jerk: float
@@ -221,11 +222,11 @@ def episode_metrics(ep: Episode, still_eps: float = 1e-3) -> tuple[EpisodeMetric
     fc, cs = chunk_delays(ep)
     still = standstill(ep, der, dt, still_eps)
     return EpisodeMetrics(
-        episode=ep.name, method=ep.method, latency_ms=ep.latency_ms, success=success, score=score,
+        episode=ep.name, method=ep.method, extra_latency_ms=ep.extra_latency_ms, success=success, score=score,
         duration_s=duration, throughput=score / (duration / 60.0) if duration > 0 and not math.isnan(score) else NAN,
         standstill_s=still, standstill_frac=still / duration if duration > 0 else NAN,
         n_chunks=len(ep.chunks), n_splices=int(splices.size),
-        d_forecast=float(fc.mean()) if fc.size else NAN, d_consumed=float(cs.mean()) if cs.size else NAN,
+        d=float(fc.mean()) if fc.size else NAN, consumed=float(cs.mean()) if cs.size else NAN,
         d_under=float(np.mean(cs > fc)) if fc.size else NAN,
         splice_acc=s_acc, splice_jerk=s_jerk,
         acc_max=_nanmax_abs(der.acc) if der is not None else NAN,
@@ -236,8 +237,8 @@ def episode_metrics(ep: Episode, still_eps: float = 1e-3) -> tuple[EpisodeMetric
 
 #: columns of summary.csv, in order
 SUMMARY_FIELDS = (
-    "method", "latency_ms", "n", "success_rate", "score_mean", "duration_mean_s", "throughput_mean",
-    "throughput_sem", "standstill_mean_s", "standstill_frac", "d_forecast_mean", "d_consumed_mean",
+    "method", "extra_latency_ms", "n", "success_rate", "score_mean", "duration_mean_s", "throughput_mean",
+    "throughput_sem", "standstill_mean_s", "standstill_frac", "d_mean", "consumed_mean",
     "d_under_frac", "splice_acc_mean", "splice_jerk_mean", "acc_max_mean", "jerk_max_mean",
 )
 
@@ -253,14 +254,14 @@ def _sem(xs: list[float]) -> float:
 
 
 def summarize(rows: list[EpisodeMetrics]) -> list[dict[str, Any]]:
-    """Aggregate per ``(method, latency_ms)``, sorted by method then latency."""
+    """Aggregate per ``(method, extra_latency_ms)``, sorted by method then latency."""
     groups: dict[tuple[str, float], list[EpisodeMetrics]] = {}
     for r in rows:
-        groups.setdefault((r.method, r.latency_ms), []).append(r)
+        groups.setdefault((r.method, r.extra_latency_ms), []).append(r)
     out = []
     for (method, lat), rs in sorted(groups.items()):
         out.append({
-            "method": method, "latency_ms": lat, "n": len(rs),
+            "method": method, "extra_latency_ms": lat, "n": len(rs),
             "success_rate": _mean([r.success for r in rs]),
             "score_mean": _mean([r.score for r in rs]),
             "duration_mean_s": _mean([r.duration_s for r in rs]),
@@ -268,8 +269,8 @@ def summarize(rows: list[EpisodeMetrics]) -> list[dict[str, Any]]:
             "throughput_sem": _sem([r.throughput for r in rs]),
             "standstill_mean_s": _mean([r.standstill_s for r in rs]),
             "standstill_frac": _mean([r.standstill_frac for r in rs]),
-            "d_forecast_mean": _mean([r.d_forecast for r in rs]),
-            "d_consumed_mean": _mean([r.d_consumed for r in rs]),
+            "d_mean": _mean([r.d for r in rs]),
+            "consumed_mean": _mean([r.consumed for r in rs]),
             "d_under_frac": _mean([r.d_under for r in rs]),
             "splice_acc_mean": _mean([r.splice_acc for r in rs]),
             "splice_jerk_mean": _mean([r.splice_jerk for r in rs]),

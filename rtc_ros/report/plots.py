@@ -4,7 +4,7 @@
   line per method (a representative episode of each), splices marked (Figure 1).
 * ``progress_vs_time.png``: mean cumulative task progress vs time, one panel per injected latency.
 * ``throughput_vs_latency.png``: throughput (score / min, mean +- s.e.m.) vs injected latency (Fig. 6).
-* ``delay_forecast_vs_consumed.png``: mean forecast d vs consumed d per method and latency.
+* ``delay_forecast_vs_consumed.png``: mean forecast ``d`` vs observed ``consumed`` per method and injected latency.
 """
 
 from __future__ import annotations
@@ -143,8 +143,8 @@ def plot_throughput(summary: list[dict[str, Any]], out: Path) -> Path | None:
     colors = _colors(methods)
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for m in methods:
-        rows = sorted((r for r in summary if r["method"] == m), key=lambda r: r["latency_ms"])
-        x = [r["latency_ms"] for r in rows]
+        rows = sorted((r for r in summary if r["method"] == m), key=lambda r: r["extra_latency_ms"])
+        x = [r["extra_latency_ms"] for r in rows]
         y = [r["throughput_mean"] for r in rows]
         e = [0.0 if math.isnan(r["throughput_sem"]) else r["throughput_sem"] for r in rows]
         ax.errorbar(x, y, yerr=e, marker="o", capsize=3, color=colors[m], label=m)
@@ -154,17 +154,17 @@ def plot_throughput(summary: list[dict[str, Any]], out: Path) -> Path | None:
 
 def plot_delays(summary: list[dict[str, Any]], out: Path) -> Path | None:
     """Mean forecast (dashed) vs consumed (solid) delay in steps vs injected latency."""
-    rows_ok = [r for r in summary if not math.isnan(r["d_consumed_mean"])]
+    rows_ok = [r for r in summary if not math.isnan(r["consumed_mean"])]
     if not rows_ok:
         return None
     methods = sorted({r["method"] for r in rows_ok})
     colors = _colors(methods)
     fig, ax = plt.subplots(figsize=(5.5, 4))
     for m in methods:
-        rows = sorted((r for r in rows_ok if r["method"] == m), key=lambda r: r["latency_ms"])
-        x = [r["latency_ms"] for r in rows]
-        ax.plot(x, [r["d_consumed_mean"] for r in rows], "-o", color=colors[m], label=f"{m} consumed")
-        ax.plot(x, [r["d_forecast_mean"] for r in rows], "--x", color=colors[m], label=f"{m} forecast")
+        rows = sorted((r for r in rows_ok if r["method"] == m), key=lambda r: r["extra_latency_ms"])
+        x = [r["extra_latency_ms"] for r in rows]
+        ax.plot(x, [r["consumed_mean"] for r in rows], "-o", color=colors[m], label=f"{m} consumed")
+        ax.plot(x, [r["d_mean"] for r in rows], "--x", color=colors[m], label=f"{m} d (forecast)")
     _latency_axes(ax, "delay d (controller steps)", 7)
     return _save(fig, out)
 
@@ -174,7 +174,7 @@ class Rep:
     """What the joint-profile plot keeps of a representative episode."""
 
     episode: str
-    latency_ms: float
+    extra_latency_ms: float
     names: list[str]
     der: Derivatives
     splices: np.ndarray
@@ -182,19 +182,20 @@ class Rep:
 
 def make_rep(ep: Episode, m: EpisodeMetrics, der: Derivatives) -> Rep:
     series = ep.command_series()
-    return Rep(m.episode, m.latency_ms, list(series.names) if series is not None else [], der, splice_indices(ep))
+    return Rep(m.episode, m.extra_latency_ms, list(series.names) if series is not None else [], der, splice_indices(ep))
 
 
 def representatives(
-    candidates: dict[tuple[str, float], Rep], latency: float | None
+    candidates: dict[tuple[str, float], Rep], extra_latency_ms: float | None
 ) -> tuple[float | None, dict[str, Rep]]:
-    """One :class:`Rep` per method at ``latency`` (default: the latency with the most methods, then
-    the highest) from ``candidates`` keyed by ``(method, latency_ms)``."""
+    """One :class:`Rep` per method at ``extra_latency_ms`` (default: the latency with the most
+    methods, then the highest) from ``candidates`` keyed by ``(method, extra_latency_ms)``."""
     if not candidates:
-        return latency, {}
-    if latency is None:
+        return extra_latency_ms, {}
+    if extra_latency_ms is None:
         by_lat: dict[float, set[str]] = {}
         for method, lat in candidates:
             by_lat.setdefault(lat, set()).add(method)
-        latency = max(by_lat, key=lambda lat: (len(by_lat[lat]), lat))
-    return latency, {method: r for (method, lat), r in sorted(candidates.items()) if lat == latency}
+        extra_latency_ms = max(by_lat, key=lambda lat: (len(by_lat[lat]), lat))
+    return extra_latency_ms, {method: r for (method, lat), r in sorted(candidates.items())
+                              if lat == extra_latency_ms}

@@ -1,0 +1,60 @@
+"""The recorder's derived metadata (ROS-free): policy-spec hashes and the injected-latency key."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from rtc_ros.recording.metadata import describe_policy_spec, fill_derived
+
+
+def test_describe_policy_spec_hashes_weights_and_normalization(tmp_path: Path) -> None:
+    (tmp_path / "demo.safetensors").write_bytes(b"weights")
+    (tmp_path / "demo.norm.safetensors").write_bytes(b"statistics")
+    spec = tmp_path / "demo.yaml"
+    spec.write_text("name: demo\nweights: demo.safetensors\nnormalization: demo.norm.safetensors\n")
+    out = describe_policy_spec(str(spec))
+    assert out["sha256"] == hashlib.sha256(spec.read_bytes()).hexdigest()
+    assert out["weights_sha256"] == hashlib.sha256(b"weights").hexdigest()
+    assert out["normalization_sha256"] == hashlib.sha256(b"statistics").hexdigest()
+    # the statistics change, the recorded hash changes with them
+    (tmp_path / "demo.norm.safetensors").write_bytes(b"other statistics")
+    assert describe_policy_spec(str(spec))["normalization_sha256"] == hashlib.sha256(b"other statistics").hexdigest()
+
+
+def test_describe_policy_spec_without_or_with_missing_normalization(tmp_path: Path) -> None:
+    spec = tmp_path / "old.yaml"
+    spec.write_text("name: old\nnormalization: {obs_mean: [0.0]}\n")  # an old inline spec: nothing to hash
+    assert "normalization_sha256" not in describe_policy_spec(str(spec))
+    spec.write_text("name: gone\nnormalization: gone.norm.safetensors\n")
+    out = describe_policy_spec(str(spec))
+    assert "normalization_sha256" in out and out["normalization_sha256"] is None
+
+
+def _meta(op: dict[str, object]) -> dict[str, object]:
+    meta: dict[str, object] = {**op, "operator_meta": dict(op),
+                               "params": {"policy_inference": {"method": "rtc", "extra_latency_ms": 100.0}}}
+    fill_derived(meta)
+    return meta
+
+
+def test_fill_derived_writes_extra_latency_ms() -> None:
+    meta = _meta({})
+    assert meta["extra_latency_ms"] == 100.0 and "injected_latency_ms" not in meta
+    assert _meta({"extra_latency_ms": 200})["extra_latency_ms"] == 200  # the operator's value wins
+
+
+def test_fill_derived_accepts_the_legacy_operator_key() -> None:
+    meta = _meta({"injected_latency_ms": 200})
+    assert meta["extra_latency_ms"] == 200.0
+
+
+def test_episode_reads_old_bags_latency_key(tmp_path: Path) -> None:
+    from rtc_ros.recording.episode import Episode
+
+    def ep(meta: dict[str, object]) -> Episode:
+        return Episode(name="e", path=tmp_path, meta=meta, start_ns=0, end_ns=0)
+
+    assert ep({"extra_latency_ms": 100.0}).extra_latency_ms == 100.0
+    assert ep({"injected_latency_ms": 200}).extra_latency_ms == 200.0  # a bag recorded before the rename
+    assert ep({}).extra_latency_ms == 0.0
