@@ -217,3 +217,11 @@ def test_run_time_sets_validated_and_applied(tmp_path) -> None:
         rec_node.destroy_node()
     finally:
         rclpy.try_shutdown()
+
+
+def test_docs_parameter_table_is_the_schema() -> None:
+    """docs/ros_interface.md's parameter table is describe()'s output (regenerate it when the schema changes)."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "ros_interface.md").read_text()
+    assert describe().strip() in doc

@@ -3,7 +3,7 @@
 Subscribes ``joint_states`` and the ``camera_topics`` (sensor-data QoS) and ``rtc/executor_state``;
 a background thread warms the policy up, then loops: wait until the executor has run ``s_min``
 actions of the current chunk (or replan at once after a rejection), build the observation (its
-stamp, the oldest of its inputs, gives ``t_obs``), plan ``d`` and ``s``, sample (guided toward what
+stamp, per ``obs_time``, gives ``t_obs``), plan ``d`` and ``s``, sample (guided toward what
 the robot executes from ``t_obs`` on, for rtc*/bid), optionally sleep ``extra_latency_ms``, publish
 the chunk on ``rtc/chunk``. Callbacks only store data, so they never block on the model.
 Bookkeeping (INFERENCELOOP): :class:`rtc_ros.runtime.inference_loop.InferenceLoopCore`; sampling
@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -92,7 +93,8 @@ class PolicyInferenceNode(Node):
         self.generator = ChunkGenerator(self.policy, GeneratorConfig(
             method=p.method, beta=p.beta, n_steps=p.n_steps, bid_samples=p.bid_samples, bid_k=p.bid_k,
             jacobian=p.jacobian, seed=p.seed), weak)
-        self.loop = InferenceLoopCore(p.horizon, p.s_min, p.delay_buffer_size, p.method)
+        self.loop = InferenceLoopCore(p.horizon, p.s_min, p.delay_buffer_size, p.method,
+                                      ack_timeout_steps=p.ack_timeout_steps)
         self._reader = conv.JointStateReader(self.names)
         self._joints = _Latest()
         self._images = {name: _Latest() for name in cams}
@@ -173,7 +175,7 @@ class PolicyInferenceNode(Node):
     def _observation(self) -> tuple[np.ndarray, int] | None:
         """(flat observation, stamp ns) from fresh inputs, or None (counted and logged) if stale/missing.
 
-        The observation is as old as its oldest input: its stamp is the oldest of theirs."""
+        The stamp is the joint state's (``obs_time: joint_state``) or the oldest input's (``oldest``)."""
         timeout = float(self.p.obs_timeout)
         now = time.monotonic()
         with self._data_lock:
@@ -195,7 +197,9 @@ class PolicyInferenceNode(Node):
                 return None
             frames[name] = latest.value
         obs = self.obs_builder.build(joints.value, frames)
-        return obs, min([joints.stamp_ns, *(images[n].stamp_ns for n in frames)])
+        if self.p.obs_time == "oldest":
+            return obs, min([joints.stamp_ns, *(images[n].stamp_ns for n in frames)])
+        return obs, joints.stamp_ns
 
     # ------------------------------------------------------------------------------ inference thread
     def _warmup(self) -> None:
@@ -226,19 +230,31 @@ class PolicyInferenceNode(Node):
         while self._running.is_set():
             with self._wake:
                 self._wake.wait(timeout=0.1)
-            if not self.loop.ready():
-                continue
-            t0 = time.perf_counter()
-            got = self._observation()
-            if got is None:
-                continue
             try:
-                plan = self.loop.plan(got[1])
-            except ObservationTooOld as exc:
-                self._count_reject("too_old", str(exc))
-                continue
-            if plan is not None:
-                self._infer(plan, *got, t0)
+                self._step()
+            except Exception as exc:  # noqa: BLE001 -- the loop must survive; the executor holds meanwhile
+                if not self._running.is_set() or not rclpy.ok():
+                    return  # shutting down: the context is gone
+                self.errors += 1
+                self.loop.on_failed()
+                if self._throttled("loop_err", 1.0):
+                    self.get_logger().error(f"inference loop error: {exc!r}")
+
+    def _step(self) -> None:
+        """One pass of INFERENCELOOP: trigger, observation, plan, infer."""
+        if not self.loop.ready():
+            return
+        t0 = time.perf_counter()
+        got = self._observation()
+        if got is None:
+            return
+        try:
+            plan = self.loop.plan(got[1])
+        except ObservationTooOld as exc:
+            self._count_reject("too_old", str(exc))
+            return
+        if plan is not None:
+            self._infer(plan, *got, t0)
 
     def _infer(self, plan: Plan, obs: np.ndarray, stamp_ns: int, t0: float) -> None:
         try:

@@ -3,8 +3,8 @@
 Chunks travel as standard messages only, so the package builds on any ROS 2 install:
 
 ``rtc/chunk`` -- ``trajectory_msgs/JointTrajectory`` (reliable, keep-last 10)
-    header.stamp           stamp of the observation the chunk was conditioned on (the oldest of its
-                           joint state and images)
+    header.stamp           stamp of the observation the chunk was conditioned on (the joint state's;
+                           with ``obs_time: oldest`` the oldest of its joint state and images)
     header.frame_id        ``"rtc seq=<int> t_obs=<int> d=<int> s=<int> method=<name>"``
     joint_names            the M action dimensions (all arms)
     points[i].positions    action i (M values), raw joint units

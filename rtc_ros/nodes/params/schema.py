@@ -31,6 +31,7 @@ NODE_NAMES = {ROLE_EXECUTOR: "chunk_executor", ROLE_INFERENCE: "policy_inference
 
 OUTPUT_TYPES = ("float64_multi_array", "joint_trajectory", "joint_state")
 LOOP_MODES = ("thread", "timer")
+OBS_TIMES = ("joint_state", "oldest")
 JACOBIAN_MODES = ("exact", "identity_approx")
 COMPRESSIONS = ("none", "zstd")
 #: arms whose joint names have defaults (``<arm>_waist``, ...); any other arm must set ``<arm>.joint_names``
@@ -137,7 +138,10 @@ _RTC: tuple[ParamSpec, ...] = (
     _p("weak_policy_spec", "", "BID only: weak policy spec for forward contrast ('' = backward only).", _INF),
     _p("device", "auto", "Torch device: auto, cpu, cuda or cuda:N.", _INF),
     _p("beta", 5.0, "Guidance weight clip beta (> 0; paper: 5).", _INF, float_range=(1e-9, 1e6)),
-    _p("delay_buffer_size", 10, "b: delays kept for the forecast d = max(last b delays) (>= 1).", _INF,
+    _p("delay_buffer_size", 10, "b: length of Algorithm 1's delay queue Q; d = max(Q), Q starts as [d_init = "
+       "the warm-up latency in steps] (>= 1).", _INF, int_range=(1, 100000)),
+    _p("ack_timeout_steps", 10, "Controller steps to wait for the executor to take over or reject a published "
+       "chunk before counting it lost and planning again (a rejection is reported at once).", _INF,
        int_range=(1, 100000)),
     _p("n_steps", 5, "Denoising (Euler) steps n (paper: 5).", _INF, int_range=(1, 1000)),
     _p("jacobian", "exact", "Guidance VJP: exact (RTC) or identity_approx (cheaper approximation, "
@@ -150,6 +154,10 @@ _RTC: tuple[ParamSpec, ...] = (
        "obs_spec in order).", _INF, array_type="string"),
     _p("obs_timeout", 0.5, "Observations (joint states, images) older than this many seconds are "
        "rejected instead of acted on.", _INF, read_only=False, float_range=(0.001, 3600.0)),
+    _p("obs_time", "joint_state", "Which stamp is the observation's time (its executor step t_obs = chunk "
+       "index 0): 'joint_state' (the state the chunk continues from; camera frames as old as in the training "
+       "data) or 'oldest' (the oldest of the joint state and the images, for cameras whose latency the "
+       "training data did not have).", _INF, choices=OBS_TIMES),
     _p("extra_latency_ms", 0.0, "Injected extra inference delay in ms (paper: +100 / +200 ms).", _INF,
        read_only=False, float_range=(0.0, 60000.0)),
     _p("warmup_iterations", 3, "Inferences run before going active; their latency is excluded from b.", _INF,
