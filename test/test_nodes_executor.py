@@ -20,7 +20,7 @@ def ramp(t0: float, h: int = 50) -> np.ndarray:
 
 
 def test_executor_rate_holds_splices_and_rejections(start_node, tmp_path) -> None:
-    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS))
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS, startup_command="hold_measured"))
     ex = start_node(EXECUTOR, "--params-file", str(params))
     with Harness() as h:
         # startup: holds the measured position (zeros), says so, publishes at ~50 Hz
@@ -81,7 +81,8 @@ def test_executor_output_types(start_node, tmp_path, output_type) -> None:
     from sensor_msgs.msg import JointState
     from trajectory_msgs.msg import JointTrajectory
 
-    params = write_params(tmp_path / "p.yaml", executor={"output_type": output_type, "loop_mode": "timer"})
+    params = write_params(tmp_path / "p.yaml", executor={"output_type": output_type, "loop_mode": "timer",
+                                                         "startup_command": "hold_measured"})
     ex = start_node(EXECUTOR, "--params-file", str(params), "-r", "__ns:=/robot")
     msg_type = JointTrajectory if output_type == "joint_trajectory" else JointState
     topic = "/robot/left_controller/joint_trajectory" if output_type == "joint_trajectory" else "/robot/left/joint_commands"
@@ -118,3 +119,46 @@ def test_executor_sync_pause(start_node, tmp_path) -> None:
     second = [r for r in h.snapshot_states() if r.st.seq == 1]
     # restarts at index 0; consumed = takeover - t_obs, the delay the robot waited through
     assert second[0].st.consumed == second[0].st.takeover - (k - 3) and np.allclose(second[0].position, 5.0)
+
+
+def _call(h: Harness, service: str, timeout: float = 10.0):
+    from std_srvs.srv import Trigger
+
+    client = h.node.create_client(Trigger, service)
+    assert client.wait_for_service(timeout_sec=timeout), f"no service {service}"
+    future = client.call_async(Trigger.Request())
+    deadline = time.monotonic() + timeout
+    while not future.done() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert future.done(), f"{service} did not answer"
+    return future.result()
+
+
+def test_startup_silence_pause_and_resume(start_node, tmp_path) -> None:
+    """startup_command none: no command before the first chunk (the controllers keep theirs), state reports
+    flow; ~/pause holds the current command with the step standing still; ~/resume continues the chunk at
+    its next action (no jump, nothing skipped)."""
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS))
+    ex = start_node(EXECUTOR, "--params-file", str(params))
+    with Harness() as h:
+        assert h.wait_for(lambda s: len(s.states) >= 50, 60), ex.output()
+        assert all(len(v) == 0 for v in h.commands.values()), "commanded before the first chunk"
+        assert ex.wait_for_output("no command published", 5), ex.output()[-2000:]
+        k = h.last_step()
+        h.publish_chunk(ramp(0.0), ChunkMeta(seq=0, t_obs=k + 1, d=0, s=0, method="rtc"))
+        assert h.wait_for(lambda s: any(len(v) > 5 for v in s.commands.values()), 10)
+        r = _call(h, "chunk_executor/pause")
+        assert r.success and "paused at step" in r.message
+        assert not _call(h, "chunk_executor/pause").success  # already paused
+        time.sleep(0.3)
+        paused = [x for x in h.snapshot_states() if x.st.paused]
+        assert len(paused) >= 5
+        assert len({x.st.step for x in paused}) == 1  # the step stands still
+        assert all(np.allclose(x.position, paused[0].position) for x in paused)  # the current command, held
+        p_step = paused[0].st.step
+        assert _call(h, "chunk_executor/resume").success
+        assert h.wait_for(lambda s: any(not x.st.paused and x.st.step > p_step for x in s.states), 5)
+        after = [x for x in h.snapshot_states() if x.st.step == p_step + 1 and not x.st.paused][0]
+        # the ramp's action for step k is (k - t_obs) / 100: the next action, no jump
+        assert np.allclose(after.position, (p_step + 1 - (k + 1)) / 100.0)
+        assert not _call(h, "chunk_executor/resume").success  # not paused

@@ -165,3 +165,45 @@ def test_executor_restart_and_lost_chunk() -> None:
     loop.on_executor_report(ExecutorReport(0, -1, -1, 0, True, stamp_ns=10 * DT_NS))  # restarted
     p2 = loop.plan()
     assert p2.prev_remaining is None and p2.t_obs == 1 and p2.seq > p.seq
+
+
+def test_pause_holds_then_resumes_the_chunk_without_a_jump() -> None:
+    ex, loop, ticks, first = _running_loop(5)
+    assert ex.pause() and not ex.pause()
+    held = [ex.tick() for _ in range(30)]
+    for t in held:
+        loop.on_executor_report(report(t))
+        assert t.paused and t.hold and t.reason == "paused" and t.step == ticks[-1].step
+        np.testing.assert_array_equal(t.command, ticks[-1].command)  # the current command, held
+        assert loop.plan() is None  # nothing is planned while paused
+    assert ex.resume() and not ex.resume()
+    t = ex.tick()
+    assert not t.paused and t.step == ticks[-1].step + 1
+    assert t.command[0] == t.step  # the executing chunk continues at its next action: no jump, no skip
+    loop.on_executor_report(report(t))
+    assert loop.clock.step_at((t.step + 1) * DT_NS) == t.step + 1  # the step clock survived the pause
+
+
+@pytest.mark.parametrize("text,match", [
+    ("rtc seq=1 t_obs=2 d=3 s=4 method=rtc d=5", "given twice"),
+    ("rtc seq=1 t_obs=2 d=3 s=4 method=rtc " + "x" * 300, "characters long"),
+    ("rtc seq=1000000000000000000000000000000 t_obs=2 d=3 s=4 method=rtc", "out of range"),
+    ("rtc seq=1 t_obs=-2 d=3 s=4 method=rtc", "'t_obs' = -2"),
+    ("rtc seq=1 t_obs=2 d=x s=4 method=rtc", "'d' = 'x' is not an integer"),
+    ("seq=1 t_obs=2 d=3 s=4 method=rtc", "not an rtc metadata string"),
+])
+def test_chunk_metadata_is_parsed_strictly(text: str, match: str) -> None:
+    from rtc_ros.runtime.contract import ChunkMeta
+
+    with pytest.raises(ValueError, match=match):
+        ChunkMeta.decode(text)
+
+
+def test_executor_report_round_trip() -> None:
+    rep = ExecutorReport(12, 3, 10, 4, True, 5, "stale", paused=True)
+    back = ExecutorReport.decode(rep.encode(), stamp_ns=7)
+    assert back == ExecutorReport(12, 3, 10, 4, True, 5, "stale", 7, paused=True)
+    old = ExecutorReport.decode("rtc step=1 seq=0 takeover=1 consumed=0 hold=0")  # an older executor
+    assert old.rejected_seq == -1 and old.rejected_reason == "none" and not old.paused
+    with pytest.raises(ValueError, match="reason"):
+        ExecutorReport.decode("rtc step=1 seq=0 takeover=1 consumed=0 hold=0 rejected=3 reason=bogus")

@@ -24,11 +24,12 @@ from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
+from std_srvs.srv import Trigger
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
 from rtc_ros.runtime.executor import (
-    HOLD_STARTUP, HOLD_SYNC_PAUSE, ChunkRejected, ExecutorConfig, ExecutorCore, Tick,
+    HOLD_PAUSED, HOLD_STARTUP, HOLD_SYNC_PAUSE, ChunkRejected, ExecutorConfig, ExecutorCore, Tick,
 )
 from rtc_ros.runtime.methods import executor_mode
 from rtc_ros.nodes import conversions as conv
@@ -80,6 +81,9 @@ class ChunkExecutorNode(Node):
                                                 qos_profile_sensor_data, callback_group=self._io_group)
         self._diag_timer = self.create_timer(float(p.diagnostics_period), self._publish_diagnostics,
                                              callback_group=self._io_group)
+        # --- operator controls (std_srvs/Trigger; node-private: ~/pause, ~/resume) ---
+        self.create_service(Trigger, "~/pause", self._on_pause, callback_group=self._io_group)
+        self.create_service(Trigger, "~/resume", self._on_resume, callback_group=self._io_group)
         # --- the control loop ---
         self.loop_mode = p.loop_mode
         if self.get_parameter("use_sim_time").value and self.loop_mode == "thread":
@@ -120,6 +124,20 @@ class ChunkExecutorNode(Node):
             self._diag_timer = self.create_timer(float(value), self._publish_diagnostics, callback_group=self._io_group)
 
     # ------------------------------------------------------------------------------ callbacks
+    def _on_pause(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success = self.core.pause()
+        response.message = (f"paused at step {self.core.next_step - 1}: holding the last command" if response.success
+                            else "already paused")
+        self.get_logger().info(response.message)
+        return response
+
+    def _on_resume(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success = self.core.resume()
+        response.message = (f"resumed at step {self.core.next_step}: the executing chunk continues" if response.success
+                            else "not paused")
+        self.get_logger().info(response.message)
+        return response
+
     def _on_joint_state(self, msg: JointState) -> None:
         if self.core.stats.ticks > 0:
             # only needed for the hold position before the first command: stop the 50 Hz wake-ups.
@@ -183,10 +201,14 @@ class ChunkExecutorNode(Node):
                                        f"{self.names}; commanding nothing")
             return
         self._publish(tick)
-        if tick.hold and tick.reason != HOLD_SYNC_PAUSE and self._throttled("hold", float(self.p.hold_log_period)):
+        if (tick.hold and tick.reason not in (HOLD_SYNC_PAUSE, HOLD_PAUSED)
+                and self._throttled("hold", float(self.p.hold_log_period))):
             text = (f"holding position ({tick.reason}): no action for step {tick.step}, "
                     f"{self.core.stats.consecutive_holds} ticks in a row, {self.core.stats.holds} total")
             if tick.reason == HOLD_STARTUP:
+                if self.p.startup_command == "none":
+                    text = (f"waiting for the first chunk (step {tick.step}): no command published "
+                            "(startup_command none: the controllers keep their last command)")
                 self.get_logger().info(text)
             else:
                 self.get_logger().warn(text)
@@ -198,7 +220,8 @@ class ChunkExecutorNode(Node):
     def _publish(self, tick: Tick) -> None:
         stamp = self.get_clock().now().to_msg()
         kind = self.p.output_type
-        for arm, sl, pub in self._arm_pubs:
+        silent = tick.reason == HOLD_STARTUP and self.p.startup_command == "none"
+        for arm, sl, pub in [] if silent else self._arm_pubs:
             values = tick.command[sl]
             if kind == "float64_multi_array":
                 pub.publish(conv.float64_multi_array(values))
@@ -220,6 +243,8 @@ class ChunkExecutorNode(Node):
         message = "executing"
         if not self.core.ready:
             level, message = DiagnosticStatus.WARN, "waiting for joint states"
+        elif self.core.paused:
+            level, message = DiagnosticStatus.WARN, "paused by an operator (~/resume to continue)"
         elif holding:
             level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds} ticks"
         self._diag_pub.publish(diagnostic_array(f"rtc_ros: chunk_executor ({self.get_fully_qualified_name()})", level, message, summary,

@@ -14,10 +14,11 @@ Chunks travel as standard messages only, so the package builds on any ROS 2 inst
 ``rtc/executor_state`` -- ``sensor_msgs/JointState`` published by the executor every tick
     header.stamp           time of the tick (the executor node's clock)
     header.frame_id        ``"rtc step=<int> seq=<int> takeover=<int> consumed=<int> hold=<0|1>
-                           rejected=<int> reason=<code>"``: the step just commanded, the seq of the
+                           rejected=<int> reason=<code> paused=<0|1>"``: the step just commanded, the seq of the
                            chunk it came from, the step at which that chunk took over and the delay
                            it consumed (``takeover - t_obs``), whether it held, and the newest
-                           rejected chunk (seq, reason code; ``-1`` / ``none`` before any)
+                           rejected chunk (seq, reason code; ``-1`` / ``none`` before any), and
+                           whether an operator paused execution (the step then stands still)
     name, position         the commanded joint positions of that step
 
 Steps are the executor's controller ticks, counted from 0. ``t_obs`` is the executor step at which
@@ -127,6 +128,7 @@ class ExecutorReport:
         rejected_reason: its reason code (one of :data:`REJECT_REASONS`, ``"none"`` before any).
         stamp_ns: the tick's stamp (executor clock, ns; 0 if unknown).
         command: ``(M,)`` the commanded positions, or None when not carried.
+        paused: an operator paused execution: ``step`` is the last step commanded, repeated.
     """
 
     step: int
@@ -138,23 +140,21 @@ class ExecutorReport:
     rejected_reason: str = "none"
     stamp_ns: int = 0
     command: np.ndarray | None = field(default=None, compare=False)
-
-    @property
-    def origin(self) -> int:
-        """Step of the executing chunk's index 0 (``takeover - consumed``)."""
-        return self.takeover - self.consumed
+    paused: bool = False
 
     def encode(self) -> str:
         return _encode({"step": self.step, "seq": self.seq, "takeover": self.takeover, "consumed": self.consumed,
-                        "hold": int(self.hold), "rejected": self.rejected_seq, "reason": self.rejected_reason})
+                        "hold": int(self.hold), "rejected": self.rejected_seq, "reason": self.rejected_reason,
+                        "paused": int(self.paused)})
 
     @classmethod
     def decode(cls, text: str, stamp_ns: int = 0, command: np.ndarray | None = None) -> "ExecutorReport":
-        """Parse; ``rejected``/``reason`` are optional (older executors omit them)."""
+        """Parse; ``rejected``/``reason``/``paused`` are optional (older executors omit them)."""
         f = _decode(text, ("step", "seq", "takeover", "consumed", "hold"))
         rejected = _int(f, "rejected", text, -1) if "rejected" in f else -1
         reason = f.get("reason", "none")
         if reason != "none" and reason not in REJECT_REASONS:
             raise ValueError(f"field 'reason' = {reason!r} is not one of {REJECT_REASONS} in {text!r}")
-        return cls(_int(f, "step", text, 0), _int(f, "seq", text, -1), _int(f, "takeover", text, -1),
-                   _int(f, "consumed", text, 0), f["hold"] == "1", rejected, reason, int(stamp_ns), command)
+        return cls(_int(f, "step", text, -1), _int(f, "seq", text, -1), _int(f, "takeover", text, -1),
+                   _int(f, "consumed", text, 0), f["hold"] == "1", rejected, reason, int(stamp_ns), command,
+                   f.get("paused", "0") == "1")

@@ -21,6 +21,10 @@ core holds the last command, never extrapolating. Before the first command the h
 measured position (``set_measured_position``); until that is known ``tick`` returns None and the
 step counter does not advance.
 
+**Pause** (an operator's): every tick repeats the last command and the step counter stands still, so
+the executing chunk is neither consumed nor skipped; **resume** continues it at its next action, with
+no jump. Chunks offered while paused are validated and spliced as usual (at the frozen step).
+
 Steps count executed ticks from 0; ``next_step`` is the step the next ``tick`` commands. For every
 mode the report's ``consumed`` is the observed delay ``takeover - t_obs``; the executing chunk's
 index 0 is at step ``takeover - consumed`` (= ``t_obs``) in switch/ensemble mode and at ``takeover``
@@ -31,21 +35,20 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from rtc_ros.core.ensemble import TemporalEnsembler
-from rtc_ros.core.stats import RollingStats
 from rtc_ros.runtime.chunk_store import SpliceInfo, SwitchStore, SyncStore
-from rtc_ros.runtime.methods import ExecMode
-
-EXEC_MODES: tuple[str, ...] = ("switch", "sync", "ensemble")
+from rtc_ros.runtime.executor_types import (  # noqa: F401 (re-exported)
+    EXEC_MODES, ExecutorConfig, ExecutorStats, Tick, clamp_command,
+)
 
 #: hold reasons reported in :class:`Tick`
 HOLD_STARTUP = "startup"  # no chunk has arrived yet
 HOLD_STARVED = "starved"  # the executing chunk ran out and no newer one arrived (inference late or dead)
 HOLD_SYNC_PAUSE = "sync_pause"  # synchronous method: waiting for the next chunk by design
+HOLD_PAUSED = "paused"  # an operator paused execution: the step counter stands still
 #: observation stamps up to this far ahead of the executor's clock are accepted (clock skew)
 FUTURE_TOLERANCE_S = 0.5
 
@@ -65,131 +68,6 @@ class ChunkRejected(ValueError):
         self.seq = seq
 
 
-def _vec(x: object, default: float, name: str, m: int) -> np.ndarray:
-    v = np.full(m, default) if x is None else np.asarray(x, dtype=np.float64)
-    if v.ndim == 0:
-        v = np.full(m, float(v))
-    if v.shape != (m,):
-        raise ValueError(f"{name} must have {m} values (one per joint), got shape {v.shape}")
-    if np.isnan(v).any():
-        raise ValueError(f"{name} contains NaN")
-    return v.astype(np.float64)
-
-
-@dataclass(frozen=True)
-class ExecutorConfig:
-    """Executor settings, validated on construction (ValueError naming the field).
-
-    Attributes:
-        horizon: H, actions per chunk.
-        action_dim: M, joints commanded (all arms).
-        mode: ``switch`` / ``sync`` / ``ensemble`` (see module docstring).
-        lower, upper: joint limits ``(M,)`` (``-inf``/``inf`` allowed).
-        max_step: largest change per tick ``(M,)``, ``> 0`` (``inf`` disables).
-        s: sync mode: actions of a chunk executed before pausing (``1..H``).
-        ensemble_decay: temporal-ensembling weight decay ``m`` (0 = plain average, the paper's TE).
-    """
-
-    horizon: int
-    action_dim: int
-    mode: ExecMode = "switch"
-    lower: np.ndarray | None = None
-    upper: np.ndarray | None = None
-    max_step: np.ndarray | float | None = None
-    s: int = 1
-    ensemble_decay: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.horizon < 1:
-            raise ValueError(f"horizon (H) must be >= 1, got {self.horizon}")
-        if self.action_dim < 1:
-            raise ValueError(f"action_dim (M) must be >= 1, got {self.action_dim}")
-        if self.mode not in EXEC_MODES:
-            raise ValueError(f"mode must be one of {EXEC_MODES}, got {self.mode!r}")
-        m = self.action_dim
-        for name, default in (("lower", -np.inf), ("upper", np.inf), ("max_step", np.inf)):
-            object.__setattr__(self, name, _vec(getattr(self, name), default, name, m))
-        bad = np.nonzero(self.lower > self.upper)[0]
-        if bad.size:
-            i = int(bad[0])
-            raise ValueError(f"lower {self.lower[i]} > upper {self.upper[i]} for joint index {i}")
-        if (self.max_step <= 0).any():
-            raise ValueError(f"max_step must be > 0 for every joint, got {self.max_step.tolist()}")
-        if not 1 <= self.s <= self.horizon:
-            raise ValueError(f"s must be in [1, H={self.horizon}], got {self.s}")
-        if not self.ensemble_decay >= 0:
-            raise ValueError(f"ensemble_decay must be >= 0, got {self.ensemble_decay}")
-
-
-@dataclass(frozen=True)
-class Tick:
-    """What one controller tick commands.
-
-    Attributes:
-        step: the step commanded.
-        command: ``(M,)`` joint command, clamped, finite.
-        hold: True when no action was available and the previous command was repeated.
-        reason: ``""`` or one of the ``HOLD_*`` reasons.
-        seq / takeover / consumed: the executing chunk (``-1`` / ``-1`` / ``0`` before the first).
-        clamped: True when limits or the max step changed the chunk's action.
-        rejected_seq / rejected_reason: the newest rejected chunk (``-1`` / ``"none"``).
-        splice: set on the tick where a new chunk commands its first action.
-    """
-
-    step: int
-    command: np.ndarray
-    hold: bool
-    reason: str
-    seq: int
-    takeover: int
-    consumed: int
-    clamped: bool
-    rejected_seq: int = -1
-    rejected_reason: str = "none"
-    splice: SpliceInfo | None = None
-
-
-@dataclass
-class ExecutorStats:
-    """Counters and rolling windows, for diagnostics (``consumed``: observed delay; ``d``: forecast)."""
-
-    ticks: int = 0
-    holds: int = 0
-    holds_by_reason: dict[str, int] = field(default_factory=dict)
-    consecutive_holds: int = 0
-    clamps: int = 0
-    chunks_accepted: int = 0
-    rejects_by_reason: dict[str, int] = field(default_factory=dict)
-    consumed: RollingStats = field(default_factory=lambda: RollingStats(200))
-    d: RollingStats = field(default_factory=lambda: RollingStats(200))
-    jump: RollingStats = field(default_factory=lambda: RollingStats(200))
-    period_ms: RollingStats = field(default_factory=lambda: RollingStats(3000))
-
-    def summary(self) -> dict[str, object]:
-        out: dict[str, object] = {
-            "ticks": self.ticks, "holds": self.holds, "consecutive_holds": self.consecutive_holds,
-            "clamps": self.clamps, "chunks_accepted": self.chunks_accepted,
-            "rejected": sum(self.rejects_by_reason.values()),
-        }
-        out.update({f"holds_{k}": v for k, v in sorted(self.holds_by_reason.items())})
-        out.update({f"rejected_{k}": v for k, v in sorted(self.rejects_by_reason.items())})
-        for name in ("consumed", "d", "jump", "period_ms"):
-            for k, v in getattr(self, name).summary().items():
-                out[f"{name}_{k}"] = v
-        return out
-
-
-def clamp_command(target: np.ndarray, last: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-                  max_step: np.ndarray) -> np.ndarray:
-    """Clip ``target`` to ``[lower, upper]``, then to ``last +- max_step``.
-
-    The step limit is applied last, so a robot that starts outside its limits is walked back at
-    ``max_step`` per tick rather than jumped.
-    """
-    x = np.clip(target, lower, upper)
-    return np.clip(x, last - max_step, last + max_step)
-
-
 class ExecutorCore:
     """ROS-free executor state machine; thread-safe (one lock around chunk offers and ticks).
 
@@ -206,6 +84,7 @@ class ExecutorCore:
         self._last_seq = -1  # newest accepted seq
         self._exec = (-1, -1, 0)  # executing chunk: seq, takeover, consumed
         self._rejected = (-1, "none")
+        self._paused = False
         self._pending_splice: SpliceInfo | None = None
         self.stats = ExecutorStats()
         self._switch = SwitchStore(config.horizon)
@@ -235,6 +114,23 @@ class ExecutorCore:
                 return False
             self._last = q.copy()
             return True
+
+    @property
+    def paused(self) -> bool:
+        with self._lock:
+            return self._paused
+
+    def pause(self) -> bool:
+        """Hold the current command and stop the step counter; False if already paused."""
+        with self._lock:
+            was, self._paused = self._paused, True
+            return not was
+
+    def resume(self) -> bool:
+        """Continue the executing chunk at its next action; False if not paused."""
+        with self._lock:
+            was, self._paused = self._paused, False
+            return was
 
     # ----------------------------------------------------------------------------------- chunks
     def reject(self, reason: str, message: str, seq: int = -1) -> ChunkRejected:
@@ -348,6 +244,13 @@ class ExecutorCore:
         with self._lock:
             if self._last is None:
                 return None
+            if self._paused:
+                self.stats.holds += 1
+                self.stats.holds_by_reason[HOLD_PAUSED] = self.stats.holds_by_reason.get(HOLD_PAUSED, 0) + 1
+                seq, takeover, consumed = self._exec
+                return Tick(step=self._next_step - 1, command=self._last.copy(), hold=True, reason=HOLD_PAUSED,
+                            seq=seq, takeover=takeover, consumed=consumed, clamped=False,
+                            rejected_seq=self._rejected[0], rejected_reason=self._rejected[1], paused=True)
             step = self._next_step
             target, reason = self._action_locked(step)
             splice, self._pending_splice = self._pending_splice, None

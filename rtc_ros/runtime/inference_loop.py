@@ -28,6 +28,8 @@ What a real robot adds, and how it is handled here:
   the chunk (``>= H``) enters ``Q`` so the next forecast covers it. It also starts at once when the
   executing chunk has fewer remaining actions than the forecast delay. While the executing chunk
   has run out, the robot holds its last command, and the guidance target is that hold.
+* **Pause.** While the executor reports ``paused`` (an operator's), nothing is planned; its step
+  counter stands still, so the executing chunk continues after resume and the plan stays valid.
 * **Lost chunks.** A published chunk neither taken over nor rejected within ``ack_timeout_steps``
   is counted lost and the loop plans again.
 
@@ -71,7 +73,9 @@ class StepClock:
     def add(self, step: int, stamp_ns: int) -> None:
         if stamp_ns <= 0:
             return
-        if self._stamps and (stamp_ns < self._stamps[-1] or step <= self._steps[-1]):
+        if self._steps and step == self._steps[-1]:
+            return  # paused: the step stands still; its first stamp is the one that counts
+        if self._stamps and (stamp_ns < self._stamps[-1] or step < self._steps[-1]):
             self.clear()  # clock or step counter went back: restart
         self._steps.append(step)
         self._stamps.append(stamp_ns)
@@ -220,7 +224,7 @@ class InferenceLoopCore:
 
     def _ready_locked(self) -> bool:
         rep = self._report
-        if rep is None or self._in_flight:
+        if rep is None or self._in_flight or rep.paused:
             return False
         if self._awaiting is not None:
             pub = self._published.get(self._awaiting)

@@ -32,6 +32,7 @@ NODE_NAMES = {ROLE_EXECUTOR: "chunk_executor", ROLE_INFERENCE: "policy_inference
 OUTPUT_TYPES = ("float64_multi_array", "joint_trajectory", "joint_state")
 LOOP_MODES = ("thread", "timer")
 OBS_TIMES = ("joint_state", "oldest")
+STARTUP_COMMANDS = ("none", "hold_measured")
 JACOBIAN_MODES = ("exact", "identity_approx")
 COMPRESSIONS = ("none", "zstd")
 #: arms whose joint names have defaults (``<arm>_waist``, ...); any other arm must set ``<arm>.joint_names``
@@ -128,6 +129,11 @@ _RTC: tuple[ParamSpec, ...] = (
        "on arrival (0 disables; steps are always checked).", _EX, read_only=False, float_range=(0.0, 3600.0)),
     _p("ensemble_decay", 0.0, "Temporal-ensembling weight decay m (0 = plain average as in the paper).", _EX,
        float_range=(0.0, 100.0)),
+    _p("startup_command", "none", "Before the first chunk: 'none' publishes no command (the controllers keep "
+       "their last command, e.g. a gripper's grip after an executor restart; the measured position is only the "
+       "base of the per-tick step limit) or 'hold_measured' (commands the measured positions, for controllers "
+       "that need a command stream; a squeezing gripper loosens to its measured opening).", _EX,
+       choices=STARTUP_COMMANDS),
     _p("hold_log_period", 1.0, "Minimum seconds between 'holding position' log lines.", _EX, read_only=False,
        float_range=(0.0, 3600.0)),
     _p("trajectory_time_from_start", 0.0, "joint_trajectory output: time_from_start of the single "

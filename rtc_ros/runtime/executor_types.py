@@ -1,0 +1,142 @@
+"""Executor configuration, per-tick output, statistics and the command clamp (types of
+:mod:`rtc_ros.runtime.executor`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from rtc_ros.core.stats import RollingStats
+from rtc_ros.runtime.chunk_store import SpliceInfo
+from rtc_ros.runtime.methods import ExecMode
+
+EXEC_MODES: tuple[str, ...] = ("switch", "sync", "ensemble")
+
+
+def _vec(x: object, default: float, name: str, m: int) -> np.ndarray:
+    v = np.full(m, default) if x is None else np.asarray(x, dtype=np.float64)
+    if v.ndim == 0:
+        v = np.full(m, float(v))
+    if v.shape != (m,):
+        raise ValueError(f"{name} must have {m} values (one per joint), got shape {v.shape}")
+    if np.isnan(v).any():
+        raise ValueError(f"{name} contains NaN")
+    return v.astype(np.float64)
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """Executor settings, validated on construction (ValueError naming the field).
+
+    Attributes:
+        horizon: H, actions per chunk.
+        action_dim: M, joints commanded (all arms).
+        mode: ``switch`` / ``sync`` / ``ensemble`` (see module docstring).
+        lower, upper: joint limits ``(M,)`` (``-inf``/``inf`` allowed).
+        max_step: largest change per tick ``(M,)``, ``> 0`` (``inf`` disables).
+        s: sync mode: actions of a chunk executed before pausing (``1..H``).
+        ensemble_decay: temporal-ensembling weight decay ``m`` (0 = plain average, the paper's TE).
+    """
+
+    horizon: int
+    action_dim: int
+    mode: ExecMode = "switch"
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
+    max_step: np.ndarray | float | None = None
+    s: int = 1
+    ensemble_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.horizon < 1:
+            raise ValueError(f"horizon (H) must be >= 1, got {self.horizon}")
+        if self.action_dim < 1:
+            raise ValueError(f"action_dim (M) must be >= 1, got {self.action_dim}")
+        if self.mode not in EXEC_MODES:
+            raise ValueError(f"mode must be one of {EXEC_MODES}, got {self.mode!r}")
+        m = self.action_dim
+        for name, default in (("lower", -np.inf), ("upper", np.inf), ("max_step", np.inf)):
+            object.__setattr__(self, name, _vec(getattr(self, name), default, name, m))
+        bad = np.nonzero(self.lower > self.upper)[0]
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(f"lower {self.lower[i]} > upper {self.upper[i]} for joint index {i}")
+        if (self.max_step <= 0).any():
+            raise ValueError(f"max_step must be > 0 for every joint, got {self.max_step.tolist()}")
+        if not 1 <= self.s <= self.horizon:
+            raise ValueError(f"s must be in [1, H={self.horizon}], got {self.s}")
+        if not self.ensemble_decay >= 0:
+            raise ValueError(f"ensemble_decay must be >= 0, got {self.ensemble_decay}")
+
+
+@dataclass(frozen=True)
+class Tick:
+    """What one controller tick commands.
+
+    Attributes:
+        step: the step commanded.
+        command: ``(M,)`` joint command, clamped, finite.
+        hold: True when no action was available and the previous command was repeated.
+        reason: ``""`` or one of the ``HOLD_*`` reasons.
+        seq / takeover / consumed: the executing chunk (``-1`` / ``-1`` / ``0`` before the first).
+        clamped: True when limits or the max step changed the chunk's action.
+        rejected_seq / rejected_reason: the newest rejected chunk (``-1`` / ``"none"``).
+        splice: set on the tick where a new chunk commands its first action.
+        paused: True while an operator has paused execution (``step`` is then the last step
+            commanded, repeated; ``-1`` if nothing was commanded yet).
+    """
+
+    step: int
+    command: np.ndarray
+    hold: bool
+    reason: str
+    seq: int
+    takeover: int
+    consumed: int
+    clamped: bool
+    rejected_seq: int = -1
+    rejected_reason: str = "none"
+    splice: SpliceInfo | None = None
+    paused: bool = False
+
+
+@dataclass
+class ExecutorStats:
+    """Counters and rolling windows, for diagnostics (``consumed``: observed delay; ``d``: forecast)."""
+
+    ticks: int = 0
+    holds: int = 0
+    holds_by_reason: dict[str, int] = field(default_factory=dict)
+    consecutive_holds: int = 0
+    clamps: int = 0
+    chunks_accepted: int = 0
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+    consumed: RollingStats = field(default_factory=lambda: RollingStats(200))
+    d: RollingStats = field(default_factory=lambda: RollingStats(200))
+    jump: RollingStats = field(default_factory=lambda: RollingStats(200))
+    period_ms: RollingStats = field(default_factory=lambda: RollingStats(3000))
+
+    def summary(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "ticks": self.ticks, "holds": self.holds, "consecutive_holds": self.consecutive_holds,
+            "clamps": self.clamps, "chunks_accepted": self.chunks_accepted,
+            "rejected": sum(self.rejects_by_reason.values()),
+        }
+        out.update({f"holds_{k}": v for k, v in sorted(self.holds_by_reason.items())})
+        out.update({f"rejected_{k}": v for k, v in sorted(self.rejects_by_reason.items())})
+        for name in ("consumed", "d", "jump", "period_ms"):
+            for k, v in getattr(self, name).summary().items():
+                out[f"{name}_{k}"] = v
+        return out
+
+
+def clamp_command(target: np.ndarray, last: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+                  max_step: np.ndarray) -> np.ndarray:
+    """Clip ``target`` to ``[lower, upper]``, then to ``last +- max_step``.
+
+    The step limit is applied last, so a robot that starts outside its limits is walked back at
+    ``max_step`` per tick rather than jumped.
+    """
+    x = np.clip(target, lower, upper)
+    return np.clip(x, last - max_step, last + max_step)
