@@ -38,3 +38,26 @@ def test_generator_config_names_the_field() -> None:
         GeneratorConfig(bid_samples=2, bid_k=3)
     with pytest.raises(ValueError, match="method"):
         GeneratorConfig(method="te")
+
+
+def test_encode_once_per_chunk_and_same_result_as_forward(small_policy) -> None:
+    """The observation is encoded once per chunk; the velocity per step gives what forward gives."""
+    from rtc_ros.core.masks import prefix_weights
+    from rtc_ros.core.sampling import sample_guided
+
+    pol = load_policy(small_policy)
+    m, H, M, O = pol.model, pol.horizon, pol.action_dim, pol.obs_dim
+    torch.manual_seed(0)
+    obs, a, tau = torch.randn(2, O), torch.randn(2, H, M), torch.tensor([0.3, 0.7])
+    assert torch.equal(m(a, obs, tau), m.velocity(a, m.encode(obs), tau))
+    y, w = torch.randn(2, H, M), prefix_weights(H, 5, 20)
+    via_forward = sample_guided(m, obs, a, y, w, 5.0, 5)  # forward-only view: encode inside every step
+    via_context = sample_guided(m.velocity, m.encode(obs), a, y, w, 5.0, 5)
+    torch.testing.assert_close(via_forward, via_context, rtol=0, atol=1e-6)
+    for method in ("rtc", "naive", "bid"):
+        gen = ChunkGenerator(pol, GeneratorConfig(method=method, bid_samples=4))
+        calls = []
+        enc = gen.encode
+        gen.encode = lambda o, enc=enc: calls.append(o.shape) or enc(o)
+        gen.generate(obs[0].numpy(), np.zeros((10, M)), 3, 20)
+        assert calls == [(1, O)], (method, calls)  # once, for the one observation (BID: not per candidate)

@@ -16,8 +16,17 @@ from __future__ import annotations
 
 import torch
 
+from rtc_ros.core.context import map_tensors, repeat_batch
 from rtc_ros.core.guidance import VelocityFn
 from rtc_ros.core.sampling import sample_plain
+
+
+def _first_tensor(context: object) -> torch.Tensor:
+    found: list[torch.Tensor] = []
+    map_tensors(lambda t: found.append(t) or t, context)
+    if not found:
+        raise ValueError("the observation context holds no tensor")
+    return found[0]
 
 
 def backward_loss(samples: torch.Tensor, prefix: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -47,12 +56,15 @@ def bid_sample(
     k: int = 3,
     generator: torch.Generator | None = None,
     chunk_shape: tuple[int, int] | None = None,
+    batch_size: int | None = None,
+    weak_obs: object | None = None,
 ) -> torch.Tensor:
     """Select one chunk per batch element by bidirectional decoding.
 
     Args:
         velocity: strong policy velocity field.
-        obs: observation batch ``(B, ...)`` (a tensor; it is repeated ``n_samples`` times).
+        obs: observation context, batch first (a tensor or a tuple/list/dict of them, see
+            :mod:`rtc_ros.core.context`; each row is repeated ``n_samples`` times).
         prefix: previous chunk's remaining actions ``(B, H, M)`` (normalised space), or ``None``
             for the first chunk (then only forward contrast, or the first sample, decides).
         weights: prefix weights ``(H,)`` or ``(B, H)``; required when ``prefix`` is given.
@@ -63,6 +75,8 @@ def bid_sample(
         k: size of the positive/negative sets (paper: 3), ``k <= n_samples``.
         generator: torch RNG for the candidate noise.
         chunk_shape: ``(H, M)``; needed only when ``prefix`` is ``None``.
+        batch_size: B (default: the first dimension of the context's first tensor).
+        weak_obs: the weak policy's own observation context (default: ``obs``).
 
     Returns:
         Selected chunks ``(B, H, M)``.
@@ -79,10 +93,10 @@ def bid_sample(
         horizon, dim = chunk_shape
     else:
         raise ValueError("chunk_shape is required when prefix is None")
-    batch = obs.shape[0]
-    obs_rep = obs.repeat_interleave(n_samples, dim=0)
+    batch = batch_size if batch_size is not None else _first_tensor(obs).shape[0]
+    obs_rep = repeat_batch(obs, n_samples)
     shape = (batch * n_samples, horizon, dim)
-    device = obs.device
+    device = _first_tensor(obs).device
     noise = torch.randn(shape, generator=generator, dtype=torch.float32).to(device)
     strong = sample_plain(velocity, obs_rep, noise, n_steps).view(batch, n_samples, horizon, dim)
     if prefix is not None:
@@ -90,7 +104,8 @@ def bid_sample(
     else:
         loss = torch.zeros(batch, n_samples, device=device)
     if weak_velocity is not None:
-        weak = sample_plain(weak_velocity, obs_rep, noise, n_steps).view(batch, n_samples, horizon, dim)
+        weak_rep = obs_rep if weak_obs is None else repeat_batch(weak_obs, n_samples)
+        weak = sample_plain(weak_velocity, weak_rep, noise, n_steps).view(batch, n_samples, horizon, dim)
         weak_loss = backward_loss(weak, prefix, weights) if prefix is not None else torch.zeros_like(loss)
         pos_idx = loss.topk(k, dim=1, largest=False).indices
         neg_idx = weak_loss.topk(k, dim=1, largest=False).indices

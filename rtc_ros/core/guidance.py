@@ -21,6 +21,8 @@ from typing import Any, Callable, Literal
 
 import torch
 
+from rtc_ros.core.context import map_tensors
+
 #: ``velocity(a_tau (B, H, M), obs (B, ...), tau (B,)) -> (B, H, M)``, tau: 0 = noise, 1 = data.
 VelocityFn = Callable[[torch.Tensor, Any, torch.Tensor], torch.Tensor]
 JacobianMode = Literal["exact", "identity_approx"]
@@ -56,10 +58,9 @@ def guidance_weight(tau: float, beta: float) -> float:
 
 
 def _detach_inference(x: Any) -> Any:
-    """Turn inference tensors (made under inference_mode) into normal tensors autograd can save."""
-    if isinstance(x, torch.Tensor) and x.is_inference():
-        return x.clone()
-    return x
+    """Turn inference tensors (made under inference_mode) into normal tensors autograd can save; a
+    context's tensors (tuples, lists, dicts) too."""
+    return map_tensors(lambda t: t.clone() if t.is_inference() else t, x)
 
 
 def _broadcast_weights(weights: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -91,7 +92,7 @@ def guided_velocity(
     Args:
         velocity: the flow policy's velocity field.
         a_tau: current sample, ``(B, H, M)``.
-        obs: observation batch passed through to ``velocity``.
+        obs: the observation context passed through to ``velocity`` (the policy's ``encode`` output).
         tau: flow time in ``[0, 1)``.
         prefix: target ``Y``, ``(B, H, M)`` or ``(H, M)`` (normalised action space, padded by
             holding the last real action; see :func:`rtc_ros.core.prefix.build_prefix`).

@@ -1,16 +1,23 @@
 """Flow-policy interface and normalisation.
 
-A flow policy is a ``torch.nn.Module`` whose ``forward(a_tau, obs, tau)`` is the velocity field
-``v(A^tau, o, tau)`` in *normalised* space:
+A flow policy is a ``torch.nn.Module`` with the velocity field ``v(A^tau, o, tau)`` in *normalised*
+space, split so that the observation is encoded once per chunk:
 
-* ``a_tau``: ``(B, H, M)`` current sample, tau: ``(B,)`` flow time (0 = noise, 1 = data),
-* ``obs``: ``(B, O)`` normalised flat observation (layout given by the spec's ``obs_spec``),
-* returns ``(B, H, M)``.
+* ``encode(obs) -> context``: once per chunk, no autograd (image encoder, VLM prefix, KV cache ...);
+  ``obs``: ``(B, O)`` normalised flat observation (layout given by the spec's ``obs_spec``); the
+  context is a tensor or a tuple/list/dict of tensors whose first dimension is the batch;
+* ``velocity(a_tau, context, tau) -> (B, H, M)``: per denoising step, the only thing RTC's exact VJP
+  goes through; ``a_tau``: ``(B, H, M)``, ``tau``: ``(B,)`` flow time (0 = noise, 1 = data);
+* ``forward(a_tau, obs, tau) = velocity(a_tau, encode(obs), tau)`` (training uses it).
+
+A model that does not split defines ``forward`` only: ``encode`` is then the identity and
+``velocity`` is ``forward``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,7 +32,17 @@ class FlowPolicy(nn.Module):
     obs_dim: int
 
     def forward(self, a_tau: torch.Tensor, obs: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:  # noqa: D102
-        raise NotImplementedError
+        if type(self).velocity is FlowPolicy.velocity:
+            raise NotImplementedError(f"{type(self).__name__} must define forward or encode/velocity")
+        return self.velocity(a_tau, self.encode(obs), tau)
+
+    def encode(self, obs: torch.Tensor) -> Any:
+        """Per-chunk observation context (default: the observation itself)."""
+        return obs
+
+    def velocity(self, a_tau: torch.Tensor, context: Any, tau: torch.Tensor) -> torch.Tensor:
+        """Per-step velocity ``(B, H, M)`` given the context of :meth:`encode` (default: ``forward``)."""
+        return self.forward(a_tau, context, tau)
 
 
 @dataclass

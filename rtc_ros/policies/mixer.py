@@ -118,17 +118,25 @@ class MLPMixerPolicy(FlowPolicy):
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
 
-    def forward(self, a_tau: torch.Tensor, obs: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
-        if a_tau.shape[1:] != (self.horizon, self.action_dim):
-            raise ValueError(f"a_tau must be (B, {self.horizon}, {self.action_dim}), got {tuple(a_tau.shape)}")
+    def encode(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``obs (B, O)`` -> (observation token offset ``(B, width)``, conditioning part ``(B, width)``)."""
         if obs.ndim != 2 or obs.shape[1] != self.obs_dim:
             raise ValueError(f"obs must be (B, {self.obs_dim}), got {tuple(obs.shape)}")
-        c = self.time_mlp(sincos_embedding(tau, self.config.time_dim)) + self.obs_cond(obs)
-        x = self.action_in(a_tau) + self.pos[None] + self.obs_in(obs)[:, None, :]
+        return self.obs_in(obs), self.obs_cond(obs)
+
+    def velocity(self, a_tau: torch.Tensor, context: tuple[torch.Tensor, torch.Tensor], tau: torch.Tensor) -> torch.Tensor:
+        if a_tau.shape[1:] != (self.horizon, self.action_dim):
+            raise ValueError(f"a_tau must be (B, {self.horizon}, {self.action_dim}), got {tuple(a_tau.shape)}")
+        obs_tok, obs_cond = context
+        c = self.time_mlp(sincos_embedding(tau, self.config.time_dim)) + obs_cond
+        x = self.action_in(a_tau) + self.pos[None] + obs_tok[:, None, :]
         for block in self.blocks:
             x = block(x, c)
         h, _ = self.ln_out(x, c)
         return self.out(h)
+
+    def forward(self, a_tau: torch.Tensor, obs: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
+        return self.velocity(a_tau, self.encode(obs), tau)
 
 
 MODEL_REGISTRY: dict[str, tuple[type[FlowPolicy], type]] = {"mlp_mixer": (MLPMixerPolicy, MixerConfig)}

@@ -96,9 +96,12 @@ class ChunkGenerator:
         as_t = lambda x: torch.as_tensor(np.asarray(x, dtype=np.float32), device=self.device)  # noqa: E731
         self._o_mean, self._o_std = as_t(norm.obs_mean), as_t(norm.obs_std)
         self._a_mean, self._a_std = as_t(norm.action_mean), as_t(norm.action_std)
-        self.velocity = _compiled(policy.model) if config.compile else policy.model
+        # encode once per chunk; the velocity (and RTC's VJP) runs per denoising step
+        self.encode = policy.model.encode
+        self.velocity = _compiled(policy.model.velocity) if config.compile else policy.model.velocity
         weak = weak_policy.model if weak_policy is not None else None
-        self.weak_velocity = _compiled(weak) if config.compile and weak is not None else weak
+        self.weak_encode = weak.encode if weak is not None else None
+        self.weak_velocity = (_compiled(weak.velocity) if config.compile else weak.velocity) if weak is not None else None
         self._gen = torch.Generator(device="cpu").manual_seed(config.seed)
 
     # ------------------------------------------------------------------------------ normalisation
@@ -133,18 +136,21 @@ class ChunkGenerator:
         shape = (o.shape[0], H, self.action_dim)
         y = self.norm_actions(prefix) if prefix is not None else None
         with torch.no_grad():
+            ctx = self.encode(o)  # once per chunk, no autograd
             if info.sampling == "bid":
                 w = prefix_weights(H, d, s, info.schedule) if y is not None else None
-                out = bid_sample(self.velocity, o, y, w, cfg.bid_samples, cfg.n_steps, self.weak_velocity, cfg.bid_k,
-                                 gen if self.device.type == "cpu" else None, (H, self.action_dim))
+                weak_ctx = self.weak_encode(o) if self.weak_encode is not None else None
+                out = bid_sample(self.velocity, ctx, y, w, cfg.bid_samples, cfg.n_steps, self.weak_velocity, cfg.bid_k,
+                                 gen if self.device.type == "cpu" else None, (H, self.action_dim), o.shape[0],
+                                 weak_ctx)
             else:
                 x0 = noise if noise is not None else torch.randn(shape, generator=gen)
                 x0 = x0.to(self.device, torch.float32)
                 if info.sampling == "guided" and y is not None:
                     w = prefix_weights(H, d, s, info.schedule).to(self.device)
-                    out = sample_guided(self.velocity, o, x0, y, w, cfg.beta, cfg.n_steps, cfg.jacobian)
+                    out = sample_guided(self.velocity, ctx, x0, y, w, cfg.beta, cfg.n_steps, cfg.jacobian)
                 else:
-                    out = sample_plain(self.velocity, o, x0, cfg.n_steps)
+                    out = sample_plain(self.velocity, ctx, x0, cfg.n_steps)
         return self.denorm_actions(out).detach()
 
     def chunk_fn(self, d: int, s: int, generator: torch.Generator | None = None) -> ChunkFn:
@@ -157,7 +163,8 @@ class ChunkGenerator:
         """Unguided batched chunk (the harness's first chunk); ``prefix`` is ignored."""
         del prefix
         with torch.no_grad():
-            return self.denorm_actions(sample_plain(self.velocity, self.norm_obs(obs), noise.to(self.device),
+            ctx = self.encode(self.norm_obs(obs))
+            return self.denorm_actions(sample_plain(self.velocity, ctx, noise.to(self.device),
                                                     self.config.n_steps)).detach()
 
     def generate(self, obs: np.ndarray, prev_remaining: np.ndarray | None = None, d: int = 0, s: int = 0) -> np.ndarray:
