@@ -139,4 +139,9 @@ class MLPMixerPolicy(FlowPolicy):
         return self.velocity(a_tau, self.encode(obs), tau)
 
 
+def make_mixer(config: dict) -> MLPMixerPolicy:
+    """Plugin factory of the built-in ``mlp_mixer`` (see :mod:`rtc_ros.policies.plugins`)."""
+    return MLPMixerPolicy(MixerConfig(**config))
+
+
 MODEL_REGISTRY: dict[str, tuple[type[FlowPolicy], type]] = {"mlp_mixer": (MLPMixerPolicy, MixerConfig)}

@@ -3,7 +3,7 @@
 Format (paths relative to the YAML file)::
 
     name: toy_two_modes            # free text
-    model: mlp_mixer               # key of MODEL_REGISTRY
+    model: mlp_mixer               # registered name or package.module:factory (rtc_ros.policies.plugins)
     config: {horizon: 8, action_dim: 2, obs_dim: 1, width: 64, depth: 2, ...}
     weights: toy.safetensors       # safetensors only -- never pickle
     normalization: toy.norm.safetensors   # statistics file, see rtc_ros.policies.stats
@@ -23,7 +23,7 @@ A wrong spec fails at load with :class:`PolicySpecError` naming the field.
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from rtc_ros.policies.base import FlowPolicy, Normalizer
-from rtc_ros.policies.mixer import MODEL_REGISTRY
+from rtc_ros.policies.plugins import build_model
 from rtc_ros.policies.stats import StatsError, load_stats, save_stats
 
 log = logging.getLogger(__name__)
@@ -135,10 +135,13 @@ def save_policy(
     save_stats(directory / norm_file, normalizer, obs_spec)  # first: refuses per-pixel statistics
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(directory / weights_file))
+    config = getattr(model, "config", None)
+    if config is None:
+        raise ValueError(f"{type(model).__name__} has no 'config' to write into the spec")
     spec: dict[str, Any] = {
         "name": name,
         "model": model_type,
-        "config": asdict(model.config),  # type: ignore[arg-type]
+        "config": asdict(config) if is_dataclass(config) else dict(config),
         "weights": weights_file,
         "normalization": norm_file,
         "obs_spec": obs_spec,
@@ -200,15 +203,15 @@ def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
     for fld in ("model", "config", "weights", "normalization"):
         if fld not in spec:
             raise _err(path, fld, "missing")
-    if spec["model"] not in MODEL_REGISTRY:
-        raise _err(path, "model", f"unknown model class {spec['model']!r}; known: {sorted(MODEL_REGISTRY)}")
-    model_cls, config_cls = MODEL_REGISTRY[spec["model"]]
     if not isinstance(spec["config"], dict):
         raise _err(path, "config", "must be a mapping")
     try:
-        config = config_cls(**spec["config"])
-    except (TypeError, ValueError) as exc:
-        raise _err(path, "config", str(exc)) from exc
+        model = build_model(spec["model"], spec["config"])
+    except ValueError as exc:
+        text = str(exc)
+        if text.startswith("config: "):
+            raise _err(path, "config", text[len("config: "):]) from exc
+        raise _err(path, "model", text) from exc
     weights = (path.parent / str(spec["weights"])).resolve()
     if weights.suffix != ".safetensors":
         raise _err(path, "weights", f"only .safetensors weights are accepted (never pickle), got {weights.name}")
@@ -217,21 +220,20 @@ def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
     if "obs_spec" in spec:
         if not isinstance(spec["obs_spec"], list):
             raise _err(path, "obs_spec", "must be a list of {name, shape}")
-        if (n := _obs_dim_of(spec["obs_spec"], path)) != config.obs_dim:
-            raise _err(path, "obs_spec", f"sizes add up to {n}, config.obs_dim is {config.obs_dim}")
-    obs_spec = spec.get("obs_spec") or default_obs_spec(config.obs_dim)
-    normalizer = _load_normalizer(path, spec, obs_spec, config.action_dim)
-    if normalizer.obs_mean.shape[0] != config.obs_dim:
-        raise _err(path, "normalization.obs_mean", f"length {normalizer.obs_mean.shape[0]} != config.obs_dim {config.obs_dim}")
-    if normalizer.action_mean.shape[0] != config.action_dim:
+        if (n := _obs_dim_of(spec["obs_spec"], path)) != model.obs_dim:
+            raise _err(path, "obs_spec", f"sizes add up to {n}, config.obs_dim is {model.obs_dim}")
+    obs_spec = spec.get("obs_spec") or default_obs_spec(model.obs_dim)
+    normalizer = _load_normalizer(path, spec, obs_spec, model.action_dim)
+    if normalizer.obs_mean.shape[0] != model.obs_dim:
+        raise _err(path, "normalization.obs_mean", f"length {normalizer.obs_mean.shape[0]} != config.obs_dim {model.obs_dim}")
+    if normalizer.action_mean.shape[0] != model.action_dim:
         raise _err(
             path, "normalization.action_mean",
-            f"length {normalizer.action_mean.shape[0]} != config.action_dim {config.action_dim}",
+            f"length {normalizer.action_mean.shape[0]} != config.action_dim {model.action_dim}",
         )
     names = spec.get("joint_names")
-    if names is not None and len(names) != config.action_dim:
-        raise _err(path, "joint_names", f"{len(names)} names for action_dim {config.action_dim}")
-    model = model_cls(config)
+    if names is not None and len(names) != model.action_dim:
+        raise _err(path, "joint_names", f"{len(names)} names for action_dim {model.action_dim}")
     try:
         state = load_file(str(weights))
     except Exception as exc:  # safetensors raises its own error types
@@ -245,5 +247,5 @@ def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
     for p in model.parameters():
         p.requires_grad_(False)  # guidance differentiates w.r.t. the sample only
     log.info("loaded policy %s (%s, H=%d, M=%d, O=%d) on %s", spec.get("name", path.stem), spec["model"],
-             config.horizon, config.action_dim, config.obs_dim, dev)
+             model.horizon, model.action_dim, model.obs_dim, dev)
     return LoadedPolicy(model=model, normalizer=normalizer, spec=spec, path=path, device=dev)

@@ -120,7 +120,8 @@ def train_from_bags(args: argparse.Namespace) -> dict[str, Any]:
     """Run the whole pipeline (see module docstring); returns the JSON summary."""
     import torch
 
-    from rtc_ros.policies.mixer import MODEL_REGISTRY, bimanual_h50
+    from rtc_ros.policies.mixer import bimanual_h50
+    from rtc_ros.policies.plugins import build_model
     from rtc_ros.policies.spec import load_policy, save_policy
     from rtc_ros.policies.train import TrainConfig, fit_flow
 
@@ -137,12 +138,9 @@ def train_from_bags(args: argparse.Namespace) -> dict[str, Any]:
         cfg_kwargs[k] = int(v)
     cfg_kwargs.update(horizon=horizon, action_dim=M, obs_dim=O)
     model_type = template.get("model", "mlp_mixer")
-    model_cls, config_cls = MODEL_REGISTRY[model_type]
     if model_type == "mlp_mixer":  # bimanual_h50 sizes unless the template/--model say otherwise
-        config = config_cls(**{**vars(bimanual_h50(O)), **cfg_kwargs})
-    else:
-        config = config_cls(**cfg_kwargs)
-    model = model_cls(config)
+        cfg_kwargs = {**vars(bimanual_h50(O)), **cfg_kwargs}
+    model = build_model(model_type, cfg_kwargs)
     normalizer = ds.fit_normalizer()
     losses, _ = fit_flow(model, ds.batch_sampler(normalizer), TrainConfig(
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,

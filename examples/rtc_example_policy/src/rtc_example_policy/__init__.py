@@ -1,0 +1,1 @@
+"""An example external policy package for rtc_ros (see README.md)."""

@@ -1,0 +1,180 @@
+"""Check a policy before trusting it on a robot: ``python -m rtc_ros.runtime.check SPEC``.
+
+Loads the spec (built-in or plugin model), builds an observation from its declared layout (the
+normalisation mean: a typical observation) or, with ``--obs-bag BAG``, the first observation of a
+recorded episode (joint state and camera images, laid out by
+:class:`rtc_ros.policies.observation.ObservationBuilder` as on the robot), samples through the robot's own chunk generator
+(:class:`rtc_ros.runtime.generator.ChunkGenerator`, the code ``policy_inference`` runs):
+
+* a previous chunk (plain, its own noise) whose first ``s`` actions count as executed;
+* a plain chunk and an RTC-guided chunk (same noise) toward the previous chunk's remaining actions
+  with delay ``d`` and execution horizon ``s``;
+
+and prints a table and, as its last line, a JSON object: ``horizon``, ``action_dim``, ``obs_dim``,
+``n_steps``, ``d``, ``s``, ``plain_ms``, ``guided_ms`` (medians), ``guided_over_plain``,
+``prefix_error_plain``, ``prefix_error_guided`` (the prefix-weighted RMS distance to the previous
+chunk over the frozen + soft region, in units of the action standard deviation), ``finite`` and
+``ok``. Exit 1 if anything is off: a non-finite or misshapen chunk, or guidance that does not bring
+the chunk closer to the previous one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from rtc_ros.core.masks import prefix_weights
+from rtc_ros.policies.spec import LoadedPolicy, PolicySpecError, load_policy
+from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
+
+
+def prefix_error(chunk: np.ndarray, prev_remaining: np.ndarray, weights: np.ndarray, action_std: np.ndarray) -> float:
+    """``sqrt(sum_i W_i mean_j ((a_ij - y_ij) / std_j)^2 / sum_i W_i)`` over the first ``len(y)`` indices."""
+    n = min(len(prev_remaining), len(chunk))
+    w = weights[:n]
+    if w.sum() <= 0:
+        return 0.0
+    err = (((chunk[:n] - prev_remaining[:n]) / action_std) ** 2).mean(axis=1)
+    return float(np.sqrt((w * err).sum() / w.sum()))
+
+
+def _median_ms(fn: Any, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(times))
+
+
+def bag_observation(policy: LoadedPolicy, bag: str, joints_topic: str = "joint_states",
+                    camera_topic: str = "{name}/image_raw") -> np.ndarray:
+    """The flat raw observation from the first joint state (and the first frame of each camera after
+    it) of a recorded episode (an MCAP/rosbag2 directory).
+
+    Raises:
+        ValueError: the bag lacks a topic, or the spec lacks ``joint_names`` to order the joints.
+    """
+    from pathlib import Path
+
+    from rosbags.highlevel import AnyReader
+    from rosbags.typesys import Stores, get_typestore
+
+    from rtc_ros.policies.observation import ObservationBuilder
+
+    names = policy.joint_names
+    if not names:
+        raise ValueError("the spec has no joint_names: cannot order the recorded joint state")
+    builder = ObservationBuilder(policy.spec.get("obs_spec") or [], len(names))
+    topics = {"/" + joints_topic.lstrip("/"): "joints"}
+    topics.update({"/" + camera_topic.format(name=c).lstrip("/"): c for c in builder.camera_names})
+    got: dict[str, Any] = {}
+    with AnyReader([Path(bag)], default_typestore=get_typestore(Stores.ROS2_JAZZY)) as reader:
+        conns = [c for c in reader.connections if c.topic in topics]
+        missing = sorted(set(topics) - {c.topic for c in conns})
+        if missing:
+            raise ValueError(f"bag {bag} has no topic {missing}")
+        for conn, _, raw in reader.messages(connections=conns):
+            key = topics[conn.topic]
+            if key in got or (key != "joints" and "joints" not in got):
+                continue
+            msg = reader.deserialize(raw, conn.msgtype)
+            if key == "joints":
+                index = {n: i for i, n in enumerate(msg.name)}
+                got[key] = np.asarray([msg.position[index[n]] for n in names], dtype=np.float32)
+            else:
+                img = np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.step)[:, : msg.width * 3]
+                got[key] = img.reshape(msg.height, msg.width, 3)
+            if len(got) == len(topics):
+                break
+    if len(got) < len(topics):
+        raise ValueError(f"bag {bag}: no complete observation (found {sorted(got)})")
+    return builder.build(got.pop("joints"), got)
+
+
+def check_policy(policy: LoadedPolicy, d: int, s: int, n_steps: int | None = None, repeats: int = 10,
+                 seed: int = 0, method: str = "rtc", obs: np.ndarray | None = None) -> dict[str, Any]:
+    """Run the check (see module docstring) and return the JSON fields."""
+    H, M = policy.horizon, policy.action_dim
+    if not 0 <= d <= H or not 0 <= s < H:
+        raise ValueError(f"need 0 <= d <= H and 0 <= s < H (H = {H}), got d = {d}, s = {s}")
+    n = int(n_steps or policy.n_steps)
+    obs = np.asarray(policy.normalizer.obs_mean if obs is None else obs, dtype=np.float32)
+    prev = ChunkGenerator(policy, GeneratorConfig(method="naive", n_steps=n, seed=seed + 1)).generate(obs)
+    remaining = prev[s:]
+    plain_gen = ChunkGenerator(policy, GeneratorConfig(method="naive", n_steps=n, seed=seed))
+    guided_gen = ChunkGenerator(policy, GeneratorConfig(method=method, n_steps=n, seed=seed))
+    plain = plain_gen.generate(obs)
+    guided = guided_gen.generate(obs, remaining, d, s)  # same seed: the same initial noise as `plain`
+    w = prefix_weights(H, d, s, guided_gen.info.schedule, dtype=torch.float64).numpy()
+    std = np.asarray(policy.normalizer.action_std, dtype=np.float64)
+    finite = bool(np.isfinite(prev).all() and np.isfinite(plain).all() and np.isfinite(guided).all())
+    shapes = prev.shape == plain.shape == guided.shape == (H, M)
+    e_plain = prefix_error(plain, remaining, w, std)
+    e_guided = prefix_error(guided, remaining, w, std)
+    plain_ms = _median_ms(lambda: plain_gen.generate(obs), repeats)
+    guided_ms = _median_ms(lambda: guided_gen.generate(obs, remaining, d, s), repeats)
+    ok = finite and shapes and e_guided < e_plain
+    return {
+        "spec": str(policy.path), "model": policy.spec.get("model"), "device": str(policy.device), "method": method,
+        "horizon": H, "action_dim": M, "obs_dim": policy.obs_dim, "n_steps": n, "d": d, "s": s,
+        "plain_ms": round(plain_ms, 2), "guided_ms": round(guided_ms, 2),
+        "guided_over_plain": round(guided_ms / plain_ms, 3) if plain_ms > 0 else float("nan"),
+        "prefix_error_plain": round(e_plain, 5), "prefix_error_guided": round(e_guided, 5),
+        "finite": finite, "ok": ok,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m rtc_ros.runtime.check", description=__doc__.split("\n")[0])
+    ap.add_argument("spec", help="policy spec YAML")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
+    ap.add_argument("--steps", type=int, default=None, help="denoising steps (default: the spec's n_steps)")
+    ap.add_argument("--d", type=int, default=None, help="inference delay in steps (default: H // 5)")
+    ap.add_argument("--s", type=int, default=None, help="execution horizon (default: H // 2)")
+    ap.add_argument("--method", default="rtc", choices=("rtc", "rtc_linear", "rtc_hard"))
+    ap.add_argument("--repeats", type=int, default=10, help="timed samples per mode (median reported)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    ap.add_argument("--obs-bag", default=None, help="take the observation from this recorded episode (bag dir)")
+    ap.add_argument("--joints-topic", default="joint_states")
+    ap.add_argument("--camera-topic", default="{name}/image_raw", help="camera topic pattern ({name}: obs_spec entry)")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(max(1, a.threads))
+    try:
+        policy = load_policy(a.spec, device=a.device)
+    except (PolicySpecError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print(json.dumps({"spec": a.spec, "ok": False, "error": str(exc)}))
+        return 1
+    H = policy.horizon
+    d = a.d if a.d is not None else max(1, H // 5)
+    s = a.s if a.s is not None else max(d, H // 2)
+    try:
+        obs = bag_observation(policy, a.obs_bag, a.joints_topic, a.camera_topic) if a.obs_bag else None
+        r = check_policy(policy, d, s, a.steps, max(1, a.repeats), a.seed, a.method, obs)
+        r["observation"] = a.obs_bag or "normalisation mean"
+    except (ValueError, RuntimeError, FloatingPointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        print(json.dumps({"spec": a.spec, "ok": False, "error": str(exc)}))
+        return 1
+    rows = [("model", r["model"]), ("H x M (obs)", f"{r['horizon']} x {r['action_dim']} ({r['obs_dim']})"),
+            ("steps, d, s", f"{r['n_steps']}, {r['d']}, {r['s']}"),
+            ("plain / guided ms", f"{r['plain_ms']} / {r['guided_ms']} (x{r['guided_over_plain']})"),
+            ("prefix error plain", r["prefix_error_plain"]), ("prefix error guided", r["prefix_error_guided"]),
+            ("finite", r["finite"]), ("verdict", "ok" if r["ok"] else "NOT OK")]
+    for k, v in rows:
+        print(f"{k:>20}  {v}")
+    print(json.dumps(r))
+    return 0 if r["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Spec ``model:`` plugins (registered names, import paths) and the policy check command."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from rtc_ros.policies.plugins import BUILTIN_MODELS, build_model, registered_models, resolve_model_factory
+from rtc_ros.policies.spec import PolicySpecError, load_policy
+
+
+def test_builtin_and_import_path_resolve_to_the_same_factory() -> None:
+    assert "mlp_mixer" in registered_models() and BUILTIN_MODELS["mlp_mixer"] == "rtc_ros.policies.mixer:make_mixer"
+    assert resolve_model_factory("mlp_mixer") is resolve_model_factory("rtc_ros.policies.mixer:make_mixer")
+    net = build_model("mlp_mixer", dict(horizon=8, action_dim=2, obs_dim=3, width=16, depth=1, token_hidden=8,
+                                        channel_hidden=16, time_dim=8))
+    assert (net.horizon, net.action_dim, net.obs_dim) == (8, 2, 3)
+
+
+@pytest.mark.parametrize("model,match", [
+    ("diffusion_transformer", r"unknown model 'diffusion_transformer'; registered: \['mlp_mixer'"),
+    ("no_such_package.mod:make", "cannot import module 'no_such_package.mod'"),
+    ("rtc_ros.policies.mixer:nothing_here", "has no attribute 'nothing_here'"),
+    ("rtc_ros.policies.mixer:MODEL_REGISTRY", "is not callable"),
+])
+def test_spec_model_errors_name_the_field(small_policy, tmp_path, model: str, match: str) -> None:
+    spec = yaml.safe_load(small_policy.read_text())
+    spec["model"] = model
+    for f in ("weights", "normalization"):
+        spec[f] = str((small_policy.parent / spec[f]).resolve())
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(spec))
+    with pytest.raises(PolicySpecError, match="field 'model'") as exc:
+        load_policy(bad)
+    import re
+
+    assert re.search(match, str(exc.value)), str(exc.value)
+
+
+def test_factory_config_errors_name_config(small_policy, tmp_path) -> None:
+    spec = yaml.safe_load(small_policy.read_text())
+    spec["config"]["no_such_size"] = 3
+    for f in ("weights", "normalization"):
+        spec[f] = str((small_policy.parent / spec[f]).resolve())
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(spec))
+    with pytest.raises(PolicySpecError, match="field 'config'.*no_such_size"):
+        load_policy(bad)
+
+
+def test_check_command_json(small_policy, capsys) -> None:
+    from rtc_ros.runtime.check import main
+
+    rc = main([str(small_policy), "--d", "5", "--s", "20", "--repeats", "2"])
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ("horizon", "action_dim", "plain_ms", "guided_ms", "guided_over_plain", "prefix_error_plain",
+                "prefix_error_guided", "finite"):
+        assert key in r, key
+    assert r["horizon"] == 50 and r["action_dim"] == 14 and r["finite"] is True
+    assert rc == (0 if r["ok"] else 1)
+    assert r["prefix_error_guided"] < r["prefix_error_plain"]
+
+
+def test_check_command_fails_on_a_broken_spec(tmp_path, capsys) -> None:
+    from rtc_ros.runtime.check import main
+
+    missing = tmp_path / "nope.yaml"
+    assert main([str(missing)]) == 1
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert r["ok"] is False and "not found" in r["error"]
