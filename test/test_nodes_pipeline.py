@@ -108,6 +108,33 @@ def test_rtc_pipeline_splices_prefix_latency_and_starvation(start_node, tmp_path
         assert key in diag_ex, diag_ex
 
 
+def test_latency_spike_over_dds_rejected_then_replanned_at_once(start_node, tmp_path, small_policy) -> None:
+    """A +1.5 s spike (1.5 H at H = 50, 50 Hz): the late chunk is rejected as stale, the executor holds,
+    policy_inference replans at once (no timeout) and the robot moves again within about one inference
+    after the spike; the overrun enters Q; no step is executed twice or skipped."""
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS),
+                          inference={"policy_spec": str(small_policy), "camera_topics": []}, s_min=20)
+    ex = start_node(EXECUTOR, "--params-file", str(params))
+    inf = start_node(INFERENCE, "--params-file", str(params))
+    with Harness() as h:
+        assert h.wait_for(lambda s: len(takeovers(s)) >= 3, 150), (ex.output()[-2000:], inf.output()[-3000:])
+        set_param(h, "policy_inference", "extra_latency_ms", 1500.0)
+        assert ex.wait_for_output("rejected chunk (stale)", 20), ex.output()[-2000:]
+        t_rejected = time.monotonic()
+        set_param(h, "policy_inference", "extra_latency_ms", 0.0)
+        n_before = max(takeovers(h))
+        # the inference that started at the rejection may still carry the 1.5 s; the one after must not
+        assert h.wait_for(lambda s: any(q > n_before + 1 for q in takeovers(s)), 10), inf.output()[-2000:]
+        resumed = time.monotonic() - t_rejected
+        assert h.wait_for(lambda s: int(s.diag("policy_inference").get("chunks_rejected", 0)) >= 1, 5)
+        diag = h.diag("policy_inference")
+        stale = [r for r in h.snapshot_states() if r.st.rejected_reason == "stale"]
+    assert stale, "the executor's state never reported the rejection"
+    assert float(diag["d_max"]) >= 50, diag  # the overrun (>= H) entered Q
+    assert resumed < 4.0, resumed  # <= one inference carrying the spike (1.5 s) + one normal one, with margin
+    assert check_switch_execution(h) > 50
+
+
 def _ensemble_expected(chunks: dict, step: int) -> np.ndarray | None:
     preds = [c[step - m.t_obs] for c, m in chunks.values() if m.t_obs <= step < m.t_obs + c.shape[0]]
     return np.mean(preds, axis=0) if preds else None
