@@ -8,7 +8,8 @@ the robot executes from ``t_obs`` on, for rtc*/bid), optionally sleep ``extra_la
 the chunk on ``rtc/chunk``. Callbacks only store data, so they never block on the model.
 Bookkeeping (INFERENCELOOP): :class:`rtc_ros.runtime.inference_loop.InferenceLoopCore`; sampling
 (GUIDEDINFERENCE): :class:`rtc_ros.runtime.generator.ChunkGenerator`; observations:
-:class:`rtc_ros.policies.observation.ObservationBuilder`.
+named arrays (joint positions, camera frames) laid out and normalised by the policy
+(:class:`rtc_ros.policies.loaded.LoadedPolicy`).
 
 Run: ``python -m rtc_ros.nodes.policy_inference --ros-args --params-file config/bimanual.yaml``.
 """
@@ -59,7 +60,6 @@ class PolicyInferenceNode(Node):
         import torch  # heavy: after parameters are known to be valid
 
         from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
-        from rtc_ros.policies.observation import ObservationBuilder
         from rtc_ros.policies.spec import load_policy
 
         if p.torch_threads > 0:
@@ -79,11 +79,14 @@ class PolicyInferenceNode(Node):
         if self.policy.joint_names and list(self.policy.joint_names) != self.names:
             raise ParameterError(f"{p.arms[0].name}.joint_names", self.names,
                                  f"the policy's joint_names are {self.policy.joint_names}")
-        obs_spec = self.policy.spec.get("obs_spec") or [{"name": "joint_positions", "shape": [self.policy.obs_dim]}]
-        try:
-            self.obs_builder = ObservationBuilder(obs_spec, len(self.names))
+        try:  # the spec's obs_spec names what the robot must provide: joint positions and camera frames
+            self.obs_builder = self.policy.observation_builder
+            self.joint_entry = self.policy.joint_entry
         except ValueError as exc:
             raise ParameterError("policy_spec", p.policy_spec, f"obs_spec: {exc}") from exc
+        if self.joint_entry is not None and self.obs_builder.num_joints != len(self.names):
+            raise ParameterError("policy_spec", p.policy_spec, f"obs_spec entry '{self.joint_entry}' has "
+                                 f"{self.obs_builder.num_joints} joints, {len(self.names)} are configured")
         cams = list(p.camera_names) or self.obs_builder.camera_names
         if sorted(cams) != sorted(self.obs_builder.camera_names) or len(p.camera_topics) != len(cams):
             raise ParameterError("camera_topics", list(p.camera_topics),
@@ -172,8 +175,8 @@ class PolicyInferenceNode(Node):
             self._wake.notify()
 
     # ------------------------------------------------------------------------------ observation
-    def _observation(self) -> tuple[np.ndarray, int] | None:
-        """(flat observation, stamp ns) from fresh inputs, or None (counted and logged) if stale/missing.
+    def _observation(self) -> tuple[dict[str, np.ndarray], int] | None:
+        """(structured observation: named arrays, stamp ns) from fresh inputs, or None (counted and logged) if stale/missing.
 
         The stamp is the joint state's (``obs_time: joint_state``) or the oldest input's (``oldest``)."""
         timeout = float(self.p.obs_timeout)
@@ -196,7 +199,7 @@ class PolicyInferenceNode(Node):
                                             f"(obs_timeout {timeout}s)")
                 return None
             frames[name] = latest.value
-        obs = self.obs_builder.build(joints.value, frames)
+        obs = {**frames, self.joint_entry or "joint_positions": joints.value}  # named arrays, laid out by the policy
         if self.p.obs_time == "oldest":
             return obs, min([joints.stamp_ns, *(images[n].stamp_ns for n in frames)])
         return obs, joints.stamp_ns
@@ -204,7 +207,7 @@ class PolicyInferenceNode(Node):
     # ------------------------------------------------------------------------------ inference thread
     def _warmup(self) -> None:
         n = int(self.p.warmup_iterations)
-        obs = self.policy.normalizer.obs_mean.astype(np.float32)
+        obs = self.policy.typical_observation()
         prev = None
         for i in range(n):
             t0 = time.perf_counter()
@@ -256,7 +259,7 @@ class PolicyInferenceNode(Node):
         if plan is not None:
             self._infer(plan, *got, t0)
 
-    def _infer(self, plan: Plan, obs: np.ndarray, stamp_ns: int, t0: float) -> None:
+    def _infer(self, plan: Plan, obs: dict[str, np.ndarray], stamp_ns: int, t0: float) -> None:
         try:
             t1 = time.perf_counter()
             chunk = self.generator.generate(obs, plan.prev_remaining, plan.d, plan.s)

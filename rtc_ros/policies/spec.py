@@ -33,6 +33,7 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from rtc_ros.policies.base import FlowPolicy, Normalizer
+from rtc_ros.policies.loaded import LoadedPolicy  # noqa: F401 (re-exported: the loaded policy)
 from rtc_ros.policies.plugins import build_model
 from rtc_ros.policies.stats import StatsError, load_stats, save_stats
 
@@ -41,37 +42,6 @@ log = logging.getLogger(__name__)
 
 class PolicySpecError(ValueError):
     """An invalid policy spec; the message names the file and the field."""
-
-
-@dataclass
-class LoadedPolicy:
-    """A base policy ready for sampling: model (eval mode, on ``device``) + normalisation."""
-
-    model: FlowPolicy
-    normalizer: Normalizer
-    spec: dict[str, Any]
-    path: Path | None = None
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
-    @property
-    def horizon(self) -> int:
-        return self.model.horizon
-
-    @property
-    def action_dim(self) -> int:
-        return self.model.action_dim
-
-    @property
-    def obs_dim(self) -> int:
-        return self.model.obs_dim
-
-    @property
-    def n_steps(self) -> int:
-        return int(self.spec.get("n_steps", 5))
-
-    @property
-    def joint_names(self) -> list[str] | None:
-        return self.spec.get("joint_names")
 
 
 def resolve_device(device: str) -> torch.device:

@@ -34,13 +34,14 @@ from rtc_ros.policies.spec import LoadedPolicy, PolicySpecError, load_policy
 from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
 
 
-def prefix_error(chunk: np.ndarray, prev_remaining: np.ndarray, weights: np.ndarray, action_std: np.ndarray) -> float:
-    """``sqrt(sum_i W_i mean_j ((a_ij - y_ij) / std_j)^2 / sum_i W_i)`` over the first ``len(y)`` indices."""
+def prefix_error(chunk: np.ndarray, prev_remaining: np.ndarray, weights: np.ndarray) -> float:
+    """``sqrt(sum_i W_i mean_j (a_ij - y_ij)^2 / sum_i W_i)`` over the first ``len(y)`` indices
+    (chunks in the policy's normalised action space: units of the action standard deviation)."""
     n = min(len(prev_remaining), len(chunk))
     w = weights[:n]
     if w.sum() <= 0:
         return 0.0
-    err = (((chunk[:n] - prev_remaining[:n]) / action_std) ** 2).mean(axis=1)
+    err = ((chunk[:n] - prev_remaining[:n]) ** 2).mean(axis=1)
     return float(np.sqrt((w * err).sum() / w.sum()))
 
 
@@ -106,7 +107,7 @@ def check_policy(policy: LoadedPolicy, d: int, s: int, n_steps: int | None = Non
     if not 0 <= d <= H or not 0 <= s < H:
         raise ValueError(f"need 0 <= d <= H and 0 <= s < H (H = {H}), got d = {d}, s = {s}")
     n = int(n_steps or policy.n_steps)
-    obs = np.asarray(policy.normalizer.obs_mean if obs is None else obs, dtype=np.float32)
+    obs = policy.typical_observation() if obs is None else np.asarray(obs, dtype=np.float32)
     prev = ChunkGenerator(policy, GeneratorConfig(method="naive", n_steps=n, seed=seed + 1)).generate(obs)
     remaining = prev[s:]
     plain_gen = ChunkGenerator(policy, GeneratorConfig(method="naive", n_steps=n, seed=seed))
@@ -114,11 +115,11 @@ def check_policy(policy: LoadedPolicy, d: int, s: int, n_steps: int | None = Non
     plain = plain_gen.generate(obs)
     guided = guided_gen.generate(obs, remaining, d, s)  # same seed: the same initial noise as `plain`
     w = prefix_weights(H, d, s, guided_gen.info.schedule, dtype=torch.float64).numpy()
-    std = np.asarray(policy.normalizer.action_std, dtype=np.float64)
+    norm = lambda a: policy.normalize_actions(torch.as_tensor(a)).double().cpu().numpy()  # noqa: E731
     finite = bool(np.isfinite(prev).all() and np.isfinite(plain).all() and np.isfinite(guided).all())
     shapes = prev.shape == plain.shape == guided.shape == (H, M)
-    e_plain = prefix_error(plain, remaining, w, std)
-    e_guided = prefix_error(guided, remaining, w, std)
+    e_plain = prefix_error(norm(plain), norm(remaining), w)
+    e_guided = prefix_error(norm(guided), norm(remaining), w)
     plain_ms = _median_ms(lambda: plain_gen.generate(obs), repeats)
     guided_ms = _median_ms(lambda: guided_gen.generate(obs, remaining, d, s), repeats)
     ok = finite and shapes and e_guided < e_plain

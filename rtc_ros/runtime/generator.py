@@ -14,7 +14,7 @@ the observation's step; flow time tau: 0 = noise, 1 = data.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -92,35 +92,24 @@ class ChunkGenerator:
         self.info = method_info(config.method)
         self.horizon, self.action_dim = policy.horizon, policy.action_dim
         self.device = policy.device
-        norm = policy.normalizer
-        as_t = lambda x: torch.as_tensor(np.asarray(x, dtype=np.float32), device=self.device)  # noqa: E731
-        self._o_mean, self._o_std = as_t(norm.obs_mean), as_t(norm.obs_std)
-        self._a_mean, self._a_std = as_t(norm.action_mean), as_t(norm.action_std)
-        # encode once per chunk; the velocity (and RTC's VJP) runs per denoising step
-        self.encode = policy.model.encode
-        self.velocity = _compiled(policy.model.velocity) if config.compile else policy.model.velocity
-        weak = weak_policy.model if weak_policy is not None else None
-        self.weak_encode = weak.encode if weak is not None else None
-        self.weak_velocity = (_compiled(weak.velocity) if config.compile else weak.velocity) if weak is not None else None
+        # encode once per chunk (the policy normalises); the velocity (and RTC's VJP) runs per step
+        self.encode = policy.encode
+        self.velocity = _compiled(policy.velocity) if config.compile else policy.velocity
+        self.weak_encode = weak_policy.encode if weak_policy is not None else None
+        self.weak_velocity = None
+        if weak_policy is not None:
+            self.weak_velocity = _compiled(weak_policy.velocity) if config.compile else weak_policy.velocity
         self._gen = torch.Generator(device="cpu").manual_seed(config.seed)
 
-    # ------------------------------------------------------------------------------ normalisation
-    def norm_obs(self, obs: torch.Tensor) -> torch.Tensor:
-        return (obs.to(self.device, torch.float32) - self._o_mean) / self._o_std
-
-    def norm_actions(self, a: torch.Tensor) -> torch.Tensor:
-        return (a.to(self.device, torch.float32) - self._a_mean) / self._a_std
-
-    def denorm_actions(self, a: torch.Tensor) -> torch.Tensor:
-        return a * self._a_std + self._a_mean
-
     # ------------------------------------------------------------------------------ sampling
-    def sample(self, obs: torch.Tensor, prefix: torch.Tensor | None, d: int, s: int,
+    def sample(self, obs: Any, prefix: torch.Tensor | None, d: int, s: int,
                noise: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
         """One chunk per batch element, raw units.
 
         Args:
-            obs: ``(B, O)`` raw observations.
+            obs: raw observations: flat ``(B, O)``, or one structured observation (a mapping of named
+                arrays, ``B = 1``); the policy lays it out and normalises it
+                (:class:`rtc_ros.policies.loaded.LoadedPolicy`).
             prefix: ``(B, H, M)`` raw guidance target (the executing chunk's actions from the
                 observation's step on, hold-padded), or None (first chunk: plain sampling).
             d: frozen leading actions. s: execution horizon (mask end ``H - s``).
@@ -132,17 +121,16 @@ class ChunkGenerator:
         """
         cfg, info, H = self.config, self.info, self.horizon
         gen = self._gen if generator is None else generator
-        o = self.norm_obs(obs)
-        shape = (o.shape[0], H, self.action_dim)
-        y = self.norm_actions(prefix) if prefix is not None else None
+        y = self.policy.normalize_actions(prefix) if prefix is not None else None
         with torch.no_grad():
-            ctx = self.encode(o)  # once per chunk, no autograd
+            ctx = self.encode(obs)  # once per chunk, no autograd
+            batch = 1 if isinstance(obs, Mapping) else int(torch.as_tensor(obs).reshape(-1, self.policy.obs_dim).shape[0])
+            shape = (batch, H, self.action_dim)
             if info.sampling == "bid":
                 w = prefix_weights(H, d, s, info.schedule) if y is not None else None
-                weak_ctx = self.weak_encode(o) if self.weak_encode is not None else None
+                weak_ctx = self.weak_encode(obs) if self.weak_encode is not None else None
                 out = bid_sample(self.velocity, ctx, y, w, cfg.bid_samples, cfg.n_steps, self.weak_velocity, cfg.bid_k,
-                                 gen if self.device.type == "cpu" else None, (H, self.action_dim), o.shape[0],
-                                 weak_ctx)
+                                 gen if self.device.type == "cpu" else None, (H, self.action_dim), batch, weak_ctx)
             else:
                 x0 = noise if noise is not None else torch.randn(shape, generator=gen)
                 x0 = x0.to(self.device, torch.float32)
@@ -151,7 +139,7 @@ class ChunkGenerator:
                     out = sample_guided(self.velocity, ctx, x0, y, w, cfg.beta, cfg.n_steps, cfg.jacobian)
                 else:
                     out = sample_plain(self.velocity, ctx, x0, cfg.n_steps)
-        return self.denorm_actions(out).detach()
+        return self.policy.unnormalize_actions(out).detach()
 
     def chunk_fn(self, d: int, s: int, generator: torch.Generator | None = None) -> ChunkFn:
         """The batched chunk source for a fixed ``(d, s)`` (the Figure 5 harness)."""
@@ -163,15 +151,16 @@ class ChunkGenerator:
         """Unguided batched chunk (the harness's first chunk); ``prefix`` is ignored."""
         del prefix
         with torch.no_grad():
-            ctx = self.encode(self.norm_obs(obs))
-            return self.denorm_actions(sample_plain(self.velocity, ctx, noise.to(self.device),
-                                                    self.config.n_steps)).detach()
+            return self.policy.unnormalize_actions(sample_plain(self.velocity, self.encode(obs), noise.to(self.device),
+                                                                self.config.n_steps)).detach()
 
-    def generate(self, obs: np.ndarray, prev_remaining: np.ndarray | None = None, d: int = 0, s: int = 0) -> np.ndarray:
+    def generate(self, obs: Mapping[str, np.ndarray] | np.ndarray, prev_remaining: np.ndarray | None = None,
+                 d: int = 0, s: int = 0) -> np.ndarray:
         """One chunk for the robot.
 
         Args:
-            obs: raw flat observation ``(O,)``.
+            obs: one raw observation: a mapping of named arrays (the joint-position entry and camera
+                frames, named as the spec's ``obs_spec``) or the flat ``(O,)`` vector.
             prev_remaining: ``(L, M)`` raw actions the robot executes from the observation's step on
                 (:attr:`rtc_ros.runtime.inference_loop.Plan.prev_remaining`), or None.
             d: frozen leading actions. s: execution horizon (mask end ``H - s``).
@@ -183,11 +172,11 @@ class ChunkGenerator:
             ValueError: wrong shapes or non-finite input. FloatingPointError: non-finite output.
         """
         H, M = self.horizon, self.action_dim
-        o = np.asarray(obs, dtype=np.float32)
-        if o.shape != (self.policy.obs_dim,):
-            raise ValueError(f"observation must have shape ({self.policy.obs_dim},), got {o.shape}")
-        if not np.isfinite(o).all():
-            raise ValueError("observation contains NaN or Inf")
+        if not isinstance(obs, Mapping):
+            o = np.asarray(obs, dtype=np.float32)
+            if o.shape != (self.policy.obs_dim,):
+                raise ValueError(f"observation must have shape ({self.policy.obs_dim},), got {o.shape}")
+            obs = torch.from_numpy(o)[None]
         prefix = None
         if prev_remaining is not None and self.info.uses_prefix:
             prev = np.asarray(prev_remaining, dtype=np.float32)
@@ -197,7 +186,7 @@ class ChunkGenerator:
                 raise ValueError("prev_remaining contains NaN or Inf")
             prefix = torch.from_numpy(build_prefix(prev, 0, H))[None]
         noise = torch.randn((1, H, M), generator=self._gen)
-        chunk = self.sample(torch.from_numpy(o)[None], prefix, d, s, noise)[0].cpu().numpy().astype(np.float64)
+        chunk = self.sample(obs, prefix, d, s, noise)[0].cpu().numpy().astype(np.float64)
         if not np.isfinite(chunk).all():
             raise FloatingPointError("policy produced a non-finite chunk")
         return chunk
