@@ -281,6 +281,10 @@ def train_diffusion_policy(policy: DiffusionFlowPolicy, obs: np.ndarray, actions
     return norm, losses
 
 
-#: Spec-loadable diffusion models (``model:`` name -> (class, config class)).
-DIFFUSION_MODELS: dict[str, tuple[type[FlowPolicy], type]] = {
-    "diffusion_mixer": (DiffusionMixerPolicy, DiffusionMixerConfig)}
+#: The spec's ``model:`` for :class:`DiffusionMixerPolicy` (an import path; see rtc_ros.policies.plugins).
+DIFFUSION_MIXER_MODEL = "rtc_ros.policies.diffusion:make_diffusion_mixer"
+
+
+def make_diffusion_mixer(config: dict[str, Any]) -> DiffusionMixerPolicy:
+    """Plugin factory: the spec's ``config`` mapping -> an untrained :class:`DiffusionMixerPolicy`."""
+    return DiffusionMixerPolicy(DiffusionMixerConfig(**config))
