@@ -20,10 +20,11 @@ from torch import nn
 from rtc_ros.core.masks import prefix_weights
 from rtc_ros.core.prefix import build_prefix
 from rtc_ros.core.sampling import sample_guided, sample_plain
-from rtc_ros.policies.diffusion import (DiffusionFlowPolicy, MixerNoiseNet, alpha_bar_of_tau,
+from rtc_ros.policies.diffusion import (DIFFUSION_MIXER_MODEL, DiffusionFlowPolicy, MixerNoiseNet, alpha_bar_of_tau,
                                         alphas_cumprod_schedule, tau_of_alpha_bar)
 from rtc_ros.policies.spec import load_policy
 from rtc_ros.policies.toy import HORIZON, chunk_mode, expert_chunk, toy_config, train_toy_diffusion_policy
+from rtc_ros.runtime.check import check_policy
 from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
 
 TRIALS = 120
@@ -173,7 +174,7 @@ def toy_diffusion(tmp_path_factory):
 
 def test_trained_toy_converted_sampler_is_its_ddim_sampler(toy_diffusion) -> None:
     policy = copy.deepcopy(toy_diffusion.model).double()
-    assert toy_diffusion.spec["model"] == "diffusion_mixer" and policy.max_timestep == 90
+    assert toy_diffusion.spec["model"] == DIFFUSION_MIXER_MODEL and policy.max_timestep == 90
     obs, noise = _inputs(batch=16)
     n = 5
     taus = torch.arange(n, dtype=torch.float64) / n
@@ -229,6 +230,9 @@ def test_rtc_on_trained_toy_diffusion_keeps_prefix_and_mode(toy_diffusion) -> No
     gen = ChunkGenerator(toy_diffusion, GeneratorConfig(method="rtc"))
     out = gen.sample(torch.from_numpy(prev[:, 1]), torch.from_numpy(build_prefix(prev, 2)), 2, 2, noise)
     assert np.allclose(out.numpy(), rtc_chunks, atol=1e-4)
+    report = check_policy(toy_diffusion, 2, 2, repeats=2)  # what `python -m rtc_ros.runtime.check SPEC` runs
+    print(report)
+    assert report["ok"] and report["prefix_error_guided"] < 0.5 * report["prefix_error_plain"]
 
 
 def test_bad_tables_and_configs_are_refused() -> None:
