@@ -58,10 +58,12 @@ def bimanual_h50(obs_dim: int, **overrides: int) -> MixerConfig:
 
 
 def sincos_embedding(tau: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """``tau (B,)`` in [0, 1] -> ``(B, dim)`` sinusoidal features of ``1000 tau`` (DiT-style)."""
+    """``tau (B,)`` in [0, 1] -> ``(B, dim)`` sinusoidal features of ``1000 tau`` (DiT-style); float64 for a
+    float64 ``tau`` (a model run in double precision), float32 otherwise."""
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=tau.device, dtype=torch.float32) / half)
-    args = (1000.0 * tau.float())[:, None] * freqs[None, :]
+    dtype = torch.float64 if tau.dtype == torch.float64 else torch.float32
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=tau.device, dtype=dtype) / half)
+    args = (1000.0 * tau.to(dtype))[:, None] * freqs[None, :]
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
 

@@ -8,6 +8,7 @@ forth; RTC should keep the executing chunk's mode.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +45,25 @@ def chunk_mode(chunk: np.ndarray, p: np.ndarray) -> np.ndarray:
 def toy_config(width: int = 64, depth: int = 2) -> MixerConfig:
     return MixerConfig(horizon=HORIZON, action_dim=2, obs_dim=2, width=width, depth=depth,
                        token_hidden=32, channel_hidden=128, time_dim=32)
+
+
+def train_toy_diffusion_policy(out_dir: str | Path, steps: int = 1000, seed: int = 0,
+                               prediction_type: str = "epsilon", batch_size: int = 128) -> Path:
+    """Train a DDPM (epsilon loss, 100-step cosine schedule) toy policy, flow-converted at inference
+    (:mod:`rtc_ros.policies.diffusion`); save it as a spec (``model:`` its plugin factory); return the path."""
+    import torch
+
+    from rtc_ros.policies.diffusion import (DIFFUSION_MIXER_MODEL, DiffusionMixerConfig, DiffusionMixerPolicy,
+                                           train_diffusion_policy)
+
+    torch.manual_seed(seed)
+    obs, actions = make_dataset(20000, seed)
+    cfg = DiffusionMixerConfig(**{**asdict(toy_config()), "prediction_type": prediction_type})
+    model = DiffusionMixerPolicy(cfg)
+    norm, losses = train_diffusion_policy(model, obs, actions, steps=steps, batch_size=batch_size, lr=2e-3,
+                                          seed=seed)
+    return save_policy(out_dir, "toy_bimodal_diffusion", model, norm, obs_spec=[{"name": "position", "shape": [2]}],
+                       extra={"final_loss": float(np.mean(losses[-100:]))}, model_type=DIFFUSION_MIXER_MODEL)
 
 
 def train_toy_policy(out_dir: str | Path, steps: int = 1500, seed: int = 0, progress: bool = False) -> Path:
