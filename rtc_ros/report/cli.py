@@ -9,6 +9,10 @@ by (method, injected latency) and writes into DIR:
   ``delay_forecast_vs_consumed.png`` (see :mod:`rtc_ros.report.plots`)
 
 It prints a table and, as its final line, a JSON summary ``{"episodes": N, "groups": [...], ...}``.
+Bags repaired after a recorder crash (sidecar status ``recovered``: no stop command, the end is the
+last message that reached the disk) are included and listed in ``recovered_episodes``; unfinished
+bags that were not repaired yet are not readable and are listed in ``unrecovered_bags`` (repair them
+with ``python -m rtc_ros.recording.recover``).
 Exit status: 0 on success, 2 when no episode could be read.
 """
 
@@ -24,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from rtc_ros.recording.episode import TopicRoles, find_bags, load_episodes
+from rtc_ros.recording.recover import find_unfinished
 from rtc_ros.report.metrics import SUMMARY_FIELDS, EpisodeMetrics, episode_metrics, summarize
 from rtc_ros.report.plots import (
     Rep,
@@ -124,10 +129,17 @@ def build_report(
         ):
             if p is not None:
                 written.append(str(p))
+    unrecovered = [str(b) for d in sorted({Path(bag_dir), *(p.parent for p in Path(bag_dir).rglob("*.mcap"))})
+                   for b in find_unfinished(d) if b == d]
+    for b in unrecovered:
+        log.warning("unfinished bag %s (recorder killed?) is not in the report: "
+                    "repair it with python -m rtc_ros.recording.recover %s", b, b)
     return {
         "episodes": len(rows),
         "bags": len(bags),
         "skipped_bags": skipped,
+        "recovered_episodes": [r.episode for r in rows if r.status == "recovered"],
+        "unrecovered_bags": unrecovered,
         "out": str(out),
         "plots": written,
         "groups": [{k: _jsonable(v) for k, v in s.items()} for s in summary],
@@ -163,6 +175,12 @@ def main(argv: list[str] | None = None) -> int:
                           window_s=args.window, still_eps=args.still_eps, plots=not args.no_plots)
     if result["groups"]:
         print(format_table(result["groups"]))
+    if result["recovered_episodes"]:
+        print(f"{len(result['recovered_episodes'])} episode(s) recovered after a recorder crash (status "
+              f"'recovered', no stop command): {', '.join(result['recovered_episodes'])}")
+    if result["unrecovered_bags"]:
+        print(f"{len(result['unrecovered_bags'])} unfinished bag(s) not read; repair with "
+              f"python -m rtc_ros.recording.recover: {', '.join(result['unrecovered_bags'])}", file=sys.stderr)
     else:
         print(f"no episodes found under {args.bag_dir}", file=sys.stderr)
     print(f"wrote {args.out / 'episodes.csv'}, {args.out / 'summary.csv'}"
