@@ -230,7 +230,7 @@ class BagWriter:
         self,
         bag_dir: str | Path,
         typestore: Typestore | None = None,
-        flush_period_s: float = 1.0,
+        flush_period_s: float = 0.5,
         compression: str = "none",
     ) -> None:
         if compression not in ("none", "zstd"):

@@ -37,7 +37,7 @@ class EpisodeSession:
 
     output_dir: Path
     prefix: str = "episode"
-    flush_period: float = 1.0
+    flush_period: float = 0.5
     compression: str = "none"
     bag: BagWriter | None = None
     meta: dict[str, Any] = field(default_factory=dict)
