@@ -142,6 +142,14 @@ def find_unfinished(root: str | Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and needs_recovery(p))
 
 
+def find_unfinished_under(root: str | Path) -> list[Path]:
+    """Unfinished bag directories anywhere under ``root`` (hidden folders such as ``.recover`` skipped)."""
+    root = Path(root)
+    dirs = {root, *(p.parent for p in root.rglob("*.mcap*"))}
+    return sorted(d for d in dirs if not any(part.startswith(".") for part in d.relative_to(root).parts)
+                  and needs_recovery(d))
+
+
 # ----------------------------------------------------------------------------------- rewriting
 def _rihs01(schema: SchemaRec) -> str:
     """The type hash of the schema's message definition (from the definition itself)."""
