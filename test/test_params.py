@@ -161,7 +161,7 @@ def test_recorder_values_refused_with_name(name, value, match) -> None:
 
 def test_recorder_and_sim_defaults_and_config() -> None:
     rec = validate({"param_nodes": []}, ROLE_RECORDER)
-    assert rec.param_nodes == [] and rec.flush_period == 1.0 and rec.topics
+    assert rec.param_nodes == [] and rec.flush_period == 0.5 and rec.topics
     sim_cfg = REPO / "config" / "sim_bimanual.yaml"
     sim = validate(load_params_file(sim_cfg, "bimanual_sim"), ROLE_SIM)
     ex = validate(load_params_file(sim_cfg, "chunk_executor"), ROLE_EXECUTOR)

@@ -29,10 +29,11 @@ Parameters: the ``recorder`` role of :mod:`rtc_ros.nodes.params` (``min_free_mb`
 The episode lifecycle is :class:`rtc_ros.recording.session.EpisodeSession` (ROS-free).
 
 Robustness: the output directory is checked at start (writable, ``min_free_mb`` free) -- the node
-refuses to start otherwise -- and again at every episode start; buffered messages are flushed to
-disk every ``flush_period`` s; SIGINT/SIGTERM mid-episode closes a readable bag (status
+refuses to start otherwise -- and again at every episode start; buffered messages are written and
+fsynced every ``flush_period`` s; SIGINT/SIGTERM mid-episode closes a readable bag (status
 ``interrupted``); a write error or free space below ``stop_free_mb`` closes the episode with an
-error status instead of silently losing data.
+error status instead of silently losing data. At start, bags in ``output_dir`` that a killed
+recorder left unfinished are repaired (:mod:`rtc_ros.recording.recover`; status ``recovered``).
 
 Run: ``python -m rtc_ros.nodes.episode_recorder --ros-args -p output_dir:=~/rtc_episodes``.
 """
@@ -78,6 +79,7 @@ class EpisodeRecorder(Node):
         free = preflight_output_dir(self.output_dir, int(p.min_free_mb * 1e6))
         self.get_logger().info(f"recording to {self.output_dir} ({free / 1e9:.1f} GB free)")
         self.session = EpisodeSession(self.output_dir, p.prefix, p.flush_period, p.compression)
+        self._recover_orphans()
         self.discovery = TopicDiscovery(self, [*p.topics, *p.camera_topics], list(p.topic_patterns),
                                      parse_topic_types(p.topic_types), p.queue_depth, self._on_message,
                                      self._on_subscribed)
@@ -95,6 +97,12 @@ class EpisodeRecorder(Node):
         self._publish_status("idle", free_mb=free / 1e6)
         if p.autostart:
             self.start_episode(json.loads(p.autostart_meta))
+
+    def _recover_orphans(self) -> None:
+        """Repair bags a killed recorder left behind in ``output_dir`` (sidecar status ``recovered``)."""
+        for r in self.session.recover_orphans():
+            log = self.get_logger().error if r.action == "failed" else self.get_logger().warning
+            log(f"unfinished bag from an earlier run {r.line()}")
 
     def _on_param_change(self, name: str, value: Any) -> None:
         if name == "discovery_period":

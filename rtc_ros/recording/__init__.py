@@ -8,6 +8,10 @@ Layout of one recorded episode (a normal rosbag2 directory plus one JSON file)::
         episode_0003.mcap      the messages, CDR bytes exactly as they travelled
         episode_0003.json      sidecar: method, RTC parameters, injected latency, policy spec,
                                operator score / success, durations, per-topic counts
+        episode_0003.mcap.broken   only after a repair: the unfinished original (recover.py)
+
+A bag whose recorder was killed is repaired by ``python -m rtc_ros.recording.recover`` (or the next
+recorder start); see :mod:`rtc_ros.recording.recover`.
 
 Nothing here imports rclpy, so the report and training can run on any machine with the bags.
 """

@@ -5,9 +5,12 @@ the format ``ros2 bag`` on Jazzy writes). The bytes handed to :meth:`BagWriter.w
 unchanged: give it what a raw subscription received and every reader sees exactly what travelled.
 
 Durability: rosbags buffers MCAP messages in an in-memory chunk (up to 1 MiB). :meth:`BagWriter.flush`
-(called every ``flush_period_s`` by :meth:`BagWriter.maybe_flush`) closes that chunk and flushes it
-to the file, so at most ``flush_period_s`` of data is in memory at any time; :meth:`BagWriter.close`
-writes the MCAP summary/footer and ``metadata.yaml`` and makes the bag readable by every reader.
+(called every ``flush_period_s`` by :meth:`BagWriter.maybe_flush`) closes that chunk, writes it to the
+file and fsyncs it, so at most ``flush_period_s`` of data (plus the caller's polling period) is lost
+when the process is killed or the power fails; the bag directory entries are fsynced at open.
+:meth:`BagWriter.close` writes the MCAP summary/footer and ``metadata.yaml`` and makes the bag
+readable by every reader; a bag that was never closed is repaired by
+:mod:`rtc_ros.recording.recover`.
 
 Everything here is ROS-free (``rosbags`` only).
 """
@@ -160,13 +163,32 @@ def _json_default(obj: Any) -> Any:
     return str(obj)
 
 
+def fsync_dir(directory: str | Path) -> None:
+    """Make the entries of ``directory`` (new or renamed files) durable; best effort."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def write_sidecar(bag_dir: str | Path, meta: dict[str, Any]) -> Path:
-    """Atomically write the sidecar JSON (temp file + rename, so a reader never sees half a file)."""
+    """Atomically and durably write the sidecar JSON (temp file, fsync, rename, fsync of the directory),
+    so a reader never sees half a file, even after a power loss."""
     path = sidecar_path(bag_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(meta, indent=2, sort_keys=False, default=_json_default))
+    with open(tmp, "w") as fh:
+        fh.write(json.dumps(meta, indent=2, sort_keys=False, default=_json_default))
+        fh.flush()
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
+    fsync_dir(path.parent)
     return path
 
 
@@ -208,7 +230,7 @@ class BagWriter:
         self,
         bag_dir: str | Path,
         typestore: Typestore | None = None,
-        flush_period_s: float = 1.0,
+        flush_period_s: float = 0.5,
         compression: str = "none",
     ) -> None:
         if compression not in ("none", "zstd"):
@@ -243,6 +265,9 @@ class BagWriter:
         except (WriterError, OSError) as exc:
             raise RecordingError(f"cannot open bag {self.path}: {exc}") from exc
         self._open = True
+        self.flush(force=True)  # the MCAP header on disk: a bag killed now is recoverable (empty)
+        fsync_dir(self.path)
+        fsync_dir(self.path.parent)
 
     @property
     def is_open(self) -> bool:
@@ -285,8 +310,12 @@ class BagWriter:
         self.first_ns.setdefault(topic, int(timestamp_ns))
         self.last_ns[topic] = int(timestamp_ns)
 
-    def flush(self) -> None:
-        """Close the in-memory MCAP chunk (if it holds messages) and flush it to the file.
+    def flush(self, force: bool = False) -> None:
+        """Close the in-memory MCAP chunk (if it holds messages), write it to the file and fsync it.
+
+        A chunk is written whole (one ``write``), so a crash leaves complete chunks plus at most one
+        cut one, which :mod:`rtc_ros.recording.recover` drops. Nothing is written (and no fsync
+        done) when no message arrived since the last flush, unless ``force``.
 
         Raises:
             RecordingError: the write failed (disk full, I/O error).
@@ -298,9 +327,11 @@ class BagWriter:
         try:
             if chunk is not None and chunk.msgs:
                 storage.close_chunk()  # type: ignore[union-attr]
+                force = True
             bio = getattr(storage, "bio", None)
-            if bio is not None:
+            if bio is not None and force:
                 bio.flush()
+                os.fsync(bio.fileno())
         except OSError as exc:
             raise RecordingError(f"writing bag {self.path} failed: {exc.strerror or exc}") from exc
         self._last_flush = time.monotonic()

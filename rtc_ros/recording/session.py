@@ -21,6 +21,7 @@ from rtc_ros.recording.bag import (
     write_sidecar,
 )
 from rtc_ros.recording.metadata import fill_derived, start_meta
+from rtc_ros.recording.recover import Recovery, recover_all, writer_identity
 
 
 @dataclass
@@ -36,7 +37,7 @@ class EpisodeSession:
 
     output_dir: Path
     prefix: str = "episode"
-    flush_period: float = 1.0
+    flush_period: float = 0.5
     compression: str = "none"
     bag: BagWriter | None = None
     meta: dict[str, Any] = field(default_factory=dict)
@@ -66,7 +67,17 @@ class EpisodeSession:
         bag.open()
         self.bag, self.stop_deadline, self.pending_result = bag, None, None
         self.meta = start_meta(meta, name, now_ns, free)
+        # who writes this bag: a later recorder start repairs it only once this process is gone
+        self.meta["writer"] = {**writer_identity(), "flush_period": self.flush_period}
         return bag
+
+    def recover_orphans(self) -> list[Recovery]:
+        """Repair the bags in ``output_dir`` left unfinished by a recorder that died (SIGKILL, power
+        loss): sidecar ``recording`` (or ``failed``), no ``metadata.yaml``, writer process gone."""
+        if not self.output_dir.is_dir():
+            return []
+        running = self.bag.path if self.bag is not None else None
+        return [r for r in recover_all(self.output_dir) if r.bag != running]
 
     def request_stop(self, status: str, result: dict[str, Any], now_ns: int, mono: float, grace: float) -> None:
         """Stop at ``mono + grace`` (messages already in flight still land in the bag)."""

@@ -9,6 +9,11 @@ by (method, injected latency) and writes into DIR:
   ``delay_forecast_vs_consumed.png`` (see :mod:`rtc_ros.report.plots`)
 
 It prints a table and, as its final line, a JSON summary ``{"episodes": N, "groups": [...], ...}``.
+Bags repaired after a recorder crash (sidecar status ``recovered``: no stop command, the end is the
+last message that reached the disk) are rows of ``episodes.csv`` (column ``status``) and listed in
+``recovered_episodes``, but left out of ``summary.csv`` unless ``--include-recovered``; unfinished
+bags that were not repaired yet are not readable and are listed in ``unrecovered_bags`` (repair them
+with ``python -m rtc_ros.recording.recover``).
 Exit status: 0 on success, 2 when no episode could be read.
 """
 
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from rtc_ros.recording.episode import TopicRoles, find_bags, load_episodes
+from rtc_ros.recording.recover import find_unfinished_under
 from rtc_ros.report.metrics import SUMMARY_FIELDS, EpisodeMetrics, episode_metrics, summarize
 from rtc_ros.report.plots import (
     Rep,
@@ -79,6 +85,7 @@ def build_report(
     window_s: float = 4.0,
     still_eps: float = 1e-3,
     plots: bool = True,
+    include_recovered: bool = False,
 ) -> dict[str, Any]:
     """Compute the report; write CSVs and plots into ``out``; return the JSON summary dict."""
     out = Path(out)
@@ -101,7 +108,9 @@ def build_report(
             curves.setdefault(m.extra_latency_ms, {}).setdefault(m.method, []).append(progress_curve(ep, m.score))
             if der is not None and der.q.shape[0] > 3 and (m.method, m.extra_latency_ms) not in candidates:
                 candidates[(m.method, m.extra_latency_ms)] = make_rep(ep, m, der)
-    summary = summarize(rows)
+    # a recovered episode (the recorder died) ends at the last message that reached the disk, not at a
+    # stop: its duration, throughput and verdict are truncated, so it is left out of the group means
+    summary = summarize([r for r in rows if include_recovered or r.status != "recovered"])
     with open(out / "episodes.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(EpisodeMetrics.__dataclass_fields__))
         w.writeheader()
@@ -124,10 +133,16 @@ def build_report(
         ):
             if p is not None:
                 written.append(str(p))
+    unrecovered = [str(b) for b in find_unfinished_under(bag_dir)]
+    for b in unrecovered:
+        log.warning("unfinished bag %s (recorder killed?) is not in the report: "
+                    "repair it with python -m rtc_ros.recording.recover %s", b, b)
     return {
         "episodes": len(rows),
         "bags": len(bags),
         "skipped_bags": skipped,
+        "recovered_episodes": [r.episode for r in rows if r.status == "recovered"],
+        "unrecovered_bags": unrecovered,
         "out": str(out),
         "plots": written,
         "groups": [{k: _jsonable(v) for k, v in s.items()} for s in summary],
@@ -149,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="commanded-position topic(s) when the bag has no rtc/executor_state")
     ap.add_argument("--joint-states-topic", default="joint_states")
     ap.add_argument("--no-plots", action="store_true")
+    ap.add_argument("--include-recovered", action="store_true",
+                    help="count episodes repaired after a recorder crash (cut short) in summary.csv too")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -160,11 +177,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.command_topic:
         roles.commands = tuple(args.command_topic)
     result = build_report(args.bag_dir, args.out, roles, joint=args.joint, extra_latency_ms=args.extra_latency_ms,
-                          window_s=args.window, still_eps=args.still_eps, plots=not args.no_plots)
+                          window_s=args.window, still_eps=args.still_eps, plots=not args.no_plots,
+                          include_recovered=args.include_recovered)
     if result["groups"]:
         print(format_table(result["groups"]))
+    elif result["episodes"]:
+        print("no episode for the summary (all were recovered after a crash: --include-recovered)", file=sys.stderr)
     else:
         print(f"no episodes found under {args.bag_dir}", file=sys.stderr)
+    if result["recovered_episodes"]:
+        print(f"{len(result['recovered_episodes'])} episode(s) recovered after a recorder crash (status "
+              f"'recovered', cut short, no stop command; in episodes.csv, "
+              f"{'in' if args.include_recovered else 'not in'} the summary): {', '.join(result['recovered_episodes'])}")
+    if result["unrecovered_bags"]:
+        print(f"{len(result['unrecovered_bags'])} unfinished bag(s) not read; repair with "
+              f"python -m rtc_ros.recording.recover: {', '.join(result['unrecovered_bags'])}", file=sys.stderr)
     print(f"wrote {args.out / 'episodes.csv'}, {args.out / 'summary.csv'}"
           + (", " + ", ".join(Path(p).name for p in result["plots"]) if result["plots"] else ""))
     print(json.dumps(result, separators=(",", ":")))

@@ -56,6 +56,9 @@ class EpisodeMetrics:
     jerk_max: float
     dt: float
     source: str  # which commanded trajectory was used: executor | commands | none
+    #: the sidecar status: completed | aborted | interrupted | timeout | recovered (the recorder died;
+    #: no stop command, so success/score are unknown unless the simulator or rtc/progress tell) | ...
+    status: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -231,7 +234,7 @@ def episode_metrics(ep: Episode, still_eps: float = 1e-3) -> tuple[EpisodeMetric
         splice_acc=s_acc, splice_jerk=s_jerk,
         acc_max=_nanmax_abs(der.acc) if der is not None else NAN,
         jerk_max=_nanmax_abs(der.jerk) if der is not None else NAN,
-        dt=dt, source=source,
+        dt=dt, source=source, status=str(ep.meta.get("status") or ""),
     ), der
 
 

@@ -51,9 +51,10 @@ def _declare(node: Any, name: str, default: Any, desc: Any, array_type: str | No
         else:
             value = node.declare_parameter(name, default, desc).value
     except ParameterException as exc:
-        hint = " (a floating-point parameter: write e.g. 50.0, not 50)" if isinstance(default, float) else ""
         override = getattr(node, "_parameter_overrides", {}).get(name)
         value = override.value if override is not None else default
+        hint = (" (a floating-point parameter: write e.g. 50.0, not 50)"
+                if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool) else "")
         raise ParameterError(name, value, f"{exc}{hint}") from exc
     if array_type is not None:
         return [] if value is None else list(value)  # a params file's `[]` arrives unset
