@@ -193,17 +193,9 @@ class MixerNoiseNet(nn.Module):
 
 
 @dataclass
-class DiffusionMixerConfig:
+class DiffusionMixerConfig(MixerConfig):
     """Spec config of ``model: diffusion_mixer``: the :class:`MixerConfig` fields plus the scheduler."""
 
-    horizon: int = 8
-    action_dim: int = 2
-    obs_dim: int = 4
-    width: int = 128
-    depth: int = 4
-    token_hidden: int = 64
-    channel_hidden: int = 256
-    time_dim: int = 64
     num_train_timesteps: int = 100
     beta_schedule: str = "squaredcos_cap_v2"
     beta_start: float = 1e-4
@@ -213,7 +205,7 @@ class DiffusionMixerConfig:
     max_timestep: int | None = None  # None: T - T // 10 (DDIM's first timestep at 10 "leading" steps)
 
     def __post_init__(self) -> None:
-        self.mixer_config()  # validates the mixer fields
+        super().__post_init__()  # validates the mixer fields
         alphas_cumprod_schedule(self.num_train_timesteps, self.beta_schedule, self.beta_start, self.beta_end)
         if self.prediction_type not in PREDICTION_TYPES:
             raise ValueError(f"prediction_type must be one of {PREDICTION_TYPES}, got {self.prediction_type!r}")

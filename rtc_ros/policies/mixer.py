@@ -10,7 +10,7 @@ Gates and the output layer start at zero, so an untrained model outputs zero vel
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import torch
 from torch import nn
@@ -38,7 +38,8 @@ class MixerConfig:
     time_dim: int = 64
 
     def __post_init__(self) -> None:
-        for name, value in asdict(self).items():
+        for f in fields(MixerConfig):  # the network sizes (subclasses add other fields)
+            name, value = f.name, getattr(self, f.name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"MixerConfig.{name} must be a positive integer, got {value!r}")
         if self.time_dim % 2:
