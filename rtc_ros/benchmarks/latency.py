@@ -1,6 +1,9 @@
 """Chunk latency at batch 1 with 5 denoising steps: plain vs RTC guided vs BID (N = 16).
 
-Measured in one run on this machine for both model sizes (MLP-Mixer H=8 and bimanual H=50).
+Measured in one run on this machine for both model sizes (MLP-Mixer H=8 and bimanual H=50), the way
+the robot samples: the observation encoded once per chunk, the velocity (and RTC's exact VJP) per
+step. A breakdown gives the encode time, one velocity evaluation (forward) and one forward +
+backward (the VJP), and the floor a VJP allows: ``encode + n (forward + backward)``.
 Ratios measured in the same run are what to compare; absolute times depend on the machine.
 The last printed line is a JSON object. Run: ``python -m rtc_ros.benchmarks.latency``.
 """
@@ -43,23 +46,52 @@ def bench_model(name: str, cfg: MixerConfig, repeats: int, bid_n: int, n_steps: 
     noise = torch.randn(1, H, M)
     prefix = torch.randn(1, H, M)
     w = prefix_weights(H, max(1, H // 8), max(1, H // 2))
-    # Interleave the three so that machine-load drift affects them alike.
-    plain, guided, bid = [], [], []
+    vel = model.velocity
+    tau = torch.full((1,), 0.4)
+
+    def encode() -> object:
+        with torch.no_grad():
+            return model.encode(obs)
+
+    ctx = encode()
+
+    def forward_backward() -> None:
+        x = noise.clone().requires_grad_(True)
+        out = x + 0.6 * vel(x, ctx, tau)
+        torch.autograd.grad(out, x, grad_outputs=prefix)
+
+    def forward() -> None:
+        with torch.no_grad():
+            vel(noise, ctx, tau)
+
+    # Interleave so that machine-load drift affects them alike; each chunk encodes its observation once.
+    plain, guided, bid, enc, fwd, fwd_bwd = [], [], [], [], [], []
     for _ in range(3):
-        plain += _time(lambda: sample_plain(model, obs, noise, n_steps), repeats)
-        guided += _time(lambda: sample_guided(model, obs, noise, prefix, w, 5.0, n_steps), repeats)
-        bid += _time(lambda: bid_sample(model, obs, prefix, w, bid_n, n_steps), max(1, repeats // 2))
+        plain += _time(lambda: sample_plain(vel, encode(), noise, n_steps), repeats)
+        guided += _time(lambda: sample_guided(vel, encode(), noise, prefix, w, 5.0, n_steps), repeats)
+        bid += _time(lambda: bid_sample(vel, encode(), prefix, w, bid_n, n_steps), max(1, repeats // 2))
+        enc += _time(encode, repeats)
+        fwd += _time(forward, repeats)
+        fwd_bwd += _time(forward_backward, repeats)
     res = {
         "plain_ms": statistics.median(plain),
         "guided_ms": statistics.median(guided),
         "bid_ms": statistics.median(bid),
+        "encode_ms": statistics.median(enc),
+        "forward_ms": statistics.median(fwd),
+        "forward_backward_ms": statistics.median(fwd_bwd),
     }
+    res["vjp_floor_ms"] = res["encode_ms"] + n_steps * res["forward_backward_ms"]
     res["guided_over_plain"] = res["guided_ms"] / res["plain_ms"]
+    res["floor_over_plain"] = res["vjp_floor_ms"] / res["plain_ms"]
     res["bid_over_guided"] = res["bid_ms"] / res["guided_ms"]
     params = sum(p.numel() for p in model.parameters())
     print(f"{name:12s} params {params/1e6:5.2f}M  plain {res['plain_ms']:7.2f} ms  guided (RTC) "
           f"{res['guided_ms']:7.2f} ms  BID N={bid_n} {res['bid_ms']:7.2f} ms  "
           f"guided/plain {res['guided_over_plain']:.2f}  bid/guided {res['bid_over_guided']:.2f}")
+    print(f"{'':12s} encode {res['encode_ms']:6.2f} ms, per step: forward {res['forward_ms']:6.2f} ms, forward + "
+          f"backward {res['forward_backward_ms']:6.2f} ms; VJP floor {res['vjp_floor_ms']:7.2f} ms "
+          f"({res['floor_over_plain']:.2f} x plain)")
     return res
 
 
@@ -77,6 +109,8 @@ def main(argv: list[str] | None = None) -> None:
     out = {
         "guided_over_plain_mixer_h8": round(h8["guided_over_plain"], 3),
         "guided_over_plain_h50": round(h50["guided_over_plain"], 3),
+        "floor_over_plain_mixer_h8": round(h8["floor_over_plain"], 3),
+        "floor_over_plain_h50": round(h50["floor_over_plain"], 3),
         "bid_over_guided_h50": round(h50["bid_over_guided"], 3),
         "mixer_h8_ms": {k: round(v, 3) for k, v in h8.items() if k.endswith("_ms")},
         "h50_ms": {k: round(v, 3) for k, v in h50.items() if k.endswith("_ms")},
