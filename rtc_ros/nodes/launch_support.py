@@ -1,6 +1,8 @@
 """Pieces shared by ``launch/bimanual.launch.py`` and ``launch/sim.launch.py`` (needs ROS 2 ``launch``).
 
-Only the launch files import this module. The ``recorder`` argument (``episode | rosbag | none``):
+Only the launch files use it (``launch``/``launch_ros`` are imported inside the functions that build
+actions, so the rest is importable and tested without ROS launch). The ``recorder`` argument
+(``episode | rosbag | none``):
 
 * ``episode``: rtc_ros's ``episode_recorder`` (one MCAP bag + JSON sidecar per episode, started and
   stopped on ``rtc/episode``), writing to ``output_dir``;
@@ -14,11 +16,7 @@ from __future__ import annotations
 
 import re
 import shutil
-
-from launch import LaunchContext
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
-from launch.substitutions import LaunchConfiguration
-from launch_ros.actions import Node
+from typing import Any
 
 RECORDERS = ("episode", "rosbag", "none")
 #: RTC topics for ``ros2 bag record -e`` (relative to the namespace, plus /diagnostics)
@@ -47,7 +45,10 @@ def ros2_bag_missing() -> str | None:
     return None
 
 
-def recorder_arguments(default: str, output_dir: str) -> list[DeclareLaunchArgument]:
+def recorder_arguments(default: str, output_dir: str) -> list[Any]:
+    """``DeclareLaunchArgument`` for recorder (default ``default``), output_dir and bag_dir."""
+    from launch.actions import DeclareLaunchArgument
+
     return [
         DeclareLaunchArgument("recorder", default_value=default, choices=list(RECORDERS),
                               description="episode: rtc_ros episode_recorder (bag + sidecar per episode, "
@@ -58,10 +59,13 @@ def recorder_arguments(default: str, output_dir: str) -> list[DeclareLaunchArgum
     ]
 
 
-def recorder(params: list, node_parameters: dict | None = None) -> OpaqueFunction:
+def recorder(params: list, node_parameters: dict | None = None) -> Any:
     """The action behind ``recorder:=...``; ``params``: the params files (the recorder's own section applies)."""
+    from launch.actions import ExecuteProcess, OpaqueFunction
+    from launch.substitutions import LaunchConfiguration
+    from launch_ros.actions import Node
 
-    def choose(context: LaunchContext) -> list:
+    def choose(context: Any) -> list:
         if "record" in context.launch_configurations:  # the old argument, silently ignored otherwise
             raise RuntimeError("launch argument 'record' was replaced by 'recorder': use recorder:=rosbag "
                                "(ros2 bag record) or recorder:=episode (episode_recorder)")
