@@ -32,6 +32,7 @@ setup(
             "policy_inference = rtc_ros.nodes.policy_inference:main",
             "episode_recorder = rtc_ros.nodes.episode_recorder:main",
             "bimanual_sim = rtc_ros.sim.node:main",
+            "sim_episodes = rtc_ros.experiments.sim_episodes:main",
             "rtc_bringup = rtc_ros.nodes.bringup:main",
             "rtc_sim_demo = rtc_ros.experiments.demo:main",
             "rtc_sim_latency = rtc_ros.experiments.sim_latency:main",

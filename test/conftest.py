@@ -18,12 +18,17 @@ REPO = Path(__file__).resolve().parents[1]
 _DOMAINS = random.SystemRandom().sample(range(1, 101), 100)
 
 
+def fresh_domain() -> int:
+    """A ROS_DOMAIN_ID no other test of this run has had (random once the 100 are used up)."""
+    return _DOMAINS.pop() if _DOMAINS else random.SystemRandom().randint(1, 100)
+
+
 @pytest.fixture
 def ros_env() -> dict[str, str]:
     """Environment for ROS processes of this test: own random domain, localhost only, 1 thread.
 
     Also applied to this process (call before ``rclpy.init`` in a test)."""
-    domain = _DOMAINS.pop() if _DOMAINS else random.SystemRandom().randint(1, 100)
+    domain = fresh_domain()
     env = {
         "ROS_DOMAIN_ID": str(domain),
         "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",

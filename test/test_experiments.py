@@ -24,7 +24,7 @@ def test_write_params_overrides_node_sections(tmp_path: Path) -> None:
     assert [a.command_topic for a in ex.arms] == ["left_controller/commands", "right_controller/commands"]
     inf = load_params_file(path, "policy_inference")
     assert inf["extra_latency_ms"] == 200.0 and inf["method"] == "te_dense"
-    sim = yaml.safe_load(path.read_text())["bimanual_sim"]["ros__parameters"]
+    sim = yaml.safe_load(path.read_text())["/**/bimanual_sim"]["ros__parameters"]
     assert sim["left"]["float64_topic"] == ex.arms[0].command_topic  # sim listens where the executor sends
 
 

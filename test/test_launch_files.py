@@ -1,18 +1,23 @@
-"""Launch files, checked without importing launch/launch_ros (not installed here): parsed with ast.
-
-Also checks the pip-only ``rtc_bringup`` command against the same params file.
+"""Launch files: structure parsed with ast (works without ROS launch), the recorder helpers, and, where
+``launch`` is importable (the ROS 2 CLI installed by ``make test``, or a ROS install), the real launch
+descriptions. Running them is test_ros2_cli.py's job. Also checks the pip-only ``rtc_bringup`` command.
 """
 
 from __future__ import annotations
 
 import ast
 import importlib
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
+#: arguments each launch file declares itself (recorder, output_dir, bag_dir come from launch_support)
+OWN_ARGS = {"bimanual.launch.py": {"params_file", "namespace", "policy_spec", "use_sim_time"},
+            "sim.launch.py": {"params_file", "namespace", "policy_spec", "method", "extra_latency_ms", "episodes"}}
+DEFAULT_PARAMS = {"bimanual.launch.py": "bimanual.yaml", "sim.launch.py": "sim_bimanual.yaml"}
 
 
 def _str(node: ast.AST) -> str | None:
@@ -50,8 +55,8 @@ def console_scripts() -> dict[str, str]:
     return out
 
 
-def test_there_is_a_bimanual_launch_file() -> None:
-    assert (REPO / "launch" / "bimanual.launch.py") in LAUNCH_FILES
+def test_the_launch_files() -> None:
+    assert [p.name for p in LAUNCH_FILES] == sorted(OWN_ARGS)
 
 
 @pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
@@ -60,8 +65,10 @@ def test_launch_file_structure(path: Path) -> None:
     assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description" for n in tree.body)
     declared = {_str(c.args[0]) for c in _calls(tree, "DeclareLaunchArgument") if c.args}
     used = {_str(c.args[0]) for c in _calls(tree, "LaunchConfiguration") if c.args}
-    assert used <= declared, f"LaunchConfiguration without DeclareLaunchArgument: {used - declared}"
-    assert {"params_file", "namespace", "use_sim_time", "record"} <= declared
+    shared = {"recorder", "output_dir", "bag_dir"}
+    assert used <= declared | shared, f"LaunchConfiguration without DeclareLaunchArgument: {used - declared}"
+    assert OWN_ARGS[path.name] <= declared
+    assert _calls(tree, "recorder_arguments") and _calls(tree, "recorder"), "no recorder:= argument"
     nodes = _calls(tree, "Node")
     assert nodes, "no Node actions"
     scripts = console_scripts()
@@ -69,26 +76,67 @@ def test_launch_file_structure(path: Path) -> None:
         assert _str(_kw(call, "package")) == "rtc_ros"
         exe = _str(_kw(call, "executable"))
         assert exe in scripts, f"{path.name}: executable {exe!r} is not a console_script in setup.py ({sorted(scripts)})"
+        assert _str(_kw(call, "name")) == exe
         module, func = scripts[exe].split(":")
         assert callable(getattr(importlib.import_module(module), func))
-        params = _kw(call, "parameters")
-        assert isinstance(params, ast.List) and params.elts, f"{exe}: no parameters"
+        assert _kw(call, "parameters") is not None, f"{exe}: no parameters"
         assert _kw(call, "namespace") is not None, f"{exe}: no namespace"
+        remaps = _kw(call, "remappings")  # no absolute topic remaps (namespaces must apply)
+        assert remaps is None or "'/" not in ast.unparse(remaps)
     # the default params file exists and is installed
     defaults = [c for c in _calls(tree, "DeclareLaunchArgument") if c.args and _str(c.args[0]) == "params_file"]
     src = ast.unparse(_kw(defaults[0], "default_value"))
-    assert "config" in src and "bimanual.yaml" in src
-    assert (REPO / "config" / "bimanual.yaml").is_file()
+    assert "config" in src and DEFAULT_PARAMS[path.name] in src
+    assert (REPO / "config" / DEFAULT_PARAMS[path.name]).is_file()
     setup_text = (REPO / "setup.py").read_text()
     assert "config/*.yaml" in setup_text and "launch/*.py" in setup_text
-    # record runs ros2 bag record
-    cmds = [ast.unparse(_kw(c, "cmd")) for c in _calls(tree, "ExecuteProcess")]
-    assert any("'ros2', 'bag', 'record'" in c for c in cmds), cmds
-    # no absolute topic remaps (namespaces must apply)
-    for call in _calls(tree, "Node"):
-        remaps = _kw(call, "remappings")
-        if remaps is not None:
-            assert "'/" not in ast.unparse(remaps)
+
+
+def test_record_regex_is_namespaced() -> None:
+    import re
+
+    from rtc_ros.nodes.launch_support import record_regex
+
+    ns = re.compile(record_regex("/robot1"))
+    for topic in ("/robot1/rtc/chunk", "/robot1/rtc/executor_state", "/robot1/joint_states",
+                  "/robot1/left_controller/commands", "/robot1/right/joint_commands", "/diagnostics"):
+        assert ns.search(topic), topic
+    for topic in ("/robot2/rtc/chunk", "/rtc/chunk", "/robot1/cam_high/image_raw", "/robot1/rtc/chunk_x"):
+        assert not ns.search(topic), topic
+    root = re.compile(record_regex(""))
+    assert root.search("/rtc/chunk") and root.search("/left_controller/commands")
+    assert not root.search("/robot1/rtc/chunk")
+
+
+def test_rosbag_needs_ros2_on_path(tmp_path, monkeypatch) -> None:
+    from rtc_ros.nodes.launch_support import ros2_bag_missing
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert "no `ros2` executable on PATH" in ros2_bag_missing()
+    ros2 = tmp_path / "ros2"
+    ros2.write_text("#!/bin/sh\n")
+    ros2.chmod(0o755)
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(tmp_path))  # an ament index without ros2bag
+    assert "ros2bag (rosbag2) is not installed" in ros2_bag_missing()
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_description_loads(path: Path, monkeypatch) -> None:
+    """The real launch description (no processes started): arguments, defaults and recorder choices."""
+    pytest.importorskip("launch_ros.actions", reason="ROS 2 launch not installed (make test installs it)")
+    from launch.launch_description_sources import get_launch_description_from_python_launch_file
+
+    install = os.environ.get("RTC_ROS_INSTALL")
+    if not install:
+        pytest.skip("run through `make test` (needs the colcon install's share directory)")
+    monkeypatch.setenv("AMENT_PREFIX_PATH", os.pathsep.join([install, os.environ.get("AMENT_PREFIX_PATH", "")]))
+    args = {a.name: a for a in get_launch_description_from_python_launch_file(str(path)).get_launch_arguments()}
+    assert OWN_ARGS[path.name] | {"recorder", "output_dir", "bag_dir"} <= set(args)
+    assert args["recorder"].choices == ["episode", "rosbag", "none"]
+    default = "".join(s.perform(None) for s in args["recorder"].default_value)
+    assert default == ("episode" if path.name == "sim.launch.py" else "none")
+    params = "".join(s.perform(None) for s in args["params_file"].default_value)
+    assert params.endswith("config/" + DEFAULT_PARAMS[path.name]) and Path(params).is_file()
 
 
 def test_bringup_check_mode(tmp_path, capsys) -> None:

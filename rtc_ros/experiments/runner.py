@@ -118,13 +118,16 @@ class NodeProcess:
 def write_params(config: Path, overrides: dict[str, dict[str, Any]], path: Path) -> Path:
     """Copy the params file ``config`` to ``path`` with ``overrides[section][name] = value`` applied.
 
-    ``section`` is ``/**`` or a node name. Used instead of ``-p`` on the command line: a ``-p`` override
+    ``section`` is ``/**`` or a node name (a node name selects the file's ``/**/<name>`` section when it has
+    one, the form that also applies under a namespace). Used instead of ``-p`` on the command line: a ``-p`` override
     is a wildcard rule and loses against a node-specific entry of the params file.
     """
     import yaml
 
     data = yaml.safe_load(Path(config).read_text()) or {}
     for section, values in overrides.items():
+        if section not in data and f"/**/{section}" in data:
+            section = f"/**/{section}"
         params = data.setdefault(section, {}).setdefault("ros__parameters", {})
         params.update(values)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -175,7 +178,7 @@ class EpisodeDriver:
     Spins in a background thread; call :meth:`close` at the end.
     """
 
-    def __init__(self, record: bool = True) -> None:
+    def __init__(self, record: bool = True, node_name: str = "rtc_experiment_driver") -> None:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -185,7 +188,7 @@ class EpisodeDriver:
         self._rclpy = rclpy
         if not rclpy.ok():
             rclpy.init()
-        self.node = rclpy.create_node("rtc_experiment_driver")
+        self.node = rclpy.create_node(node_name)
         rel = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -283,6 +286,7 @@ class EpisodeDriver:
     def close(self) -> None:
         try:
             self._executor.shutdown()
+            self._thread.join(5.0)  # a spin thread alive at interpreter exit aborts the process (SIGABRT)
             self.node.destroy_node()
         finally:
             self._rclpy.try_shutdown()

@@ -12,7 +12,7 @@ Examples::
 
     rtc_bringup --params-file config/bimanual.yaml --policy-spec models/bimanual.yaml
     rtc_bringup --params-file config/bimanual.yaml --namespace robot1 --method sync --only executor
-    rtc_bringup ... --record bags/run1   # ros2 bag record if the ros2 CLI exists, else episode_recorder
+    rtc_bringup ... --record bags/run1   # ros2 bag record if `ros2 bag` exists (a ROS 2 install), else episode_recorder
     rtc_bringup ... --record bags/run1 --episode-recorder   # always the episode_recorder node
 """
 
@@ -32,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from rtc_ros.nodes.launch_support import record_regex, ros2_bag_missing
 from rtc_ros.runtime.methods import METHODS
 from rtc_ros.nodes.params import (
     ROLE_EXECUTOR,
@@ -44,7 +45,6 @@ from rtc_ros.nodes.params import (
 
 NODES = {"executor": ("chunk_executor", "rtc_ros.nodes.chunk_executor", ROLE_EXECUTOR),
          "inference": ("policy_inference", "rtc_ros.nodes.policy_inference", ROLE_INFERENCE)}
-RECORD_REGEX = r"(.*/)?(rtc/chunk|rtc/executor_state|joint_states|[^/]*controller/[^/]*|[^/]*/joint_commands)|/diagnostics"
 
 
 def default_params_file() -> Path:
@@ -68,10 +68,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--use-sim-time", action="store_true", help="both nodes follow /clock")
     ap.add_argument("--only", choices=tuple(NODES), default=None, help="start only one of the nodes")
     ap.add_argument("--record", default=None, metavar="BAG_DIR",
-                    help="record into BAG_DIR: 'ros2 bag record' where the ros2 CLI exists (a ROS install), "
+                    help="record into BAG_DIR: 'ros2 bag record' where it exists (a ROS 2 install with rosbag2), "
                          "otherwise the episode_recorder node (one MCAP bag per episode)")
     ap.add_argument("--episode-recorder", action="store_true",
-                    help="with --record: use the episode_recorder node even where the ros2 CLI exists")
+                    help="with --record: use the episode_recorder node even where 'ros2 bag' exists")
     ap.add_argument("--check", action="store_true", help="validate the params and exit")
     return ap.parse_args(argv)
 
@@ -146,9 +146,9 @@ def main(argv: list[str] | None = None) -> int:
             continue
         procs.append((node, subprocess.Popen([sys.executable, "-m", module, *ros_args])))
     if args.record:
-        ros2 = shutil.which("ros2")
-        if ros2 is not None and not args.episode_recorder:
-            cmd = [ros2, "bag", "record", "-o", args.record, "-e", RECORD_REGEX]
+        if ros2_bag_missing() is None and not args.episode_recorder:  # the pip-only ros2 CLI has no `ros2 bag`
+            cmd = [shutil.which("ros2") or "ros2", "bag", "record", "-o", args.record,
+                   "-e", record_regex(args.namespace or "")]
             procs.append(("ros2 bag record", subprocess.Popen(cmd)))
         else:
             rec_args = ["--ros-args", "-p", f"output_dir:={Path(args.record).resolve()}"]

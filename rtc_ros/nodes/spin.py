@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from typing import Callable
 
 import rclpy
@@ -36,10 +37,22 @@ def spin_node(
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # Ctrl-C in a terminal reaches every process of the group and `ros2 launch` then sends its own
+        # SIGINT: a second one must not abort the cleanup with a KeyboardInterrupt (SIGTERM still works).
+        ignore_sigint()
         stop = getattr(node, "stop", None)
         if callable(stop):
             stop()
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
+        ignore_sigint()  # rclpy restores the handler that raises KeyboardInterrupt on shutdown
     return 0
+
+
+def ignore_sigint() -> None:
+    """Ignore further SIGINTs (the process is already shutting down); no-op outside the main thread."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:
+        pass

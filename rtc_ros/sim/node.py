@@ -228,6 +228,9 @@ class BimanualSimNode(Node):
         try:
             self._tick()
         except Exception as exc:  # noqa: BLE001 -- log and keep the loop (a dead sim is worse)
+            if not self.context.ok():  # Ctrl-C shut the context down before stop() ended the loop
+                self._running.clear()
+                return
             if self._throttled("tick_err", 1.0):
                 self.get_logger().error(f"sim tick failed: {exc!r}")
 

@@ -1,0 +1,88 @@
+"""Pieces shared by ``launch/bimanual.launch.py`` and ``launch/sim.launch.py`` (needs ROS 2 ``launch``).
+
+Only the launch files use it (``launch``/``launch_ros`` are imported inside the functions that build
+actions, so the rest is importable and tested without ROS launch). The ``recorder`` argument
+(``episode | rosbag | none``):
+
+* ``episode``: rtc_ros's ``episode_recorder`` (one MCAP bag + JSON sidecar per episode, started and
+  stopped on ``rtc/episode``), writing to ``output_dir``;
+* ``rosbag``: ``ros2 bag record`` of the RTC topics of this namespace into ``bag_dir`` (one bag for the
+  whole launch). Only a ROS 2 install has it; elsewhere the launch stops at once with an error that
+  says so (the pip-only ROS CLI has no rosbag2);
+* ``none``: nothing is recorded.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from typing import Any
+
+RECORDERS = ("episode", "rosbag", "none")
+#: RTC topics for ``ros2 bag record -e`` (relative to the namespace, plus /diagnostics)
+RECORD_TOPICS = r"rtc/chunk|rtc/executor_state|rtc/progress|rtc/episode|sim/status|joint_states" \
+                r"|[^/]*_controller/[^/]*|[^/]*/joint_commands"
+
+
+def record_regex(namespace: str) -> str:
+    """``ros2 bag record -e`` regex: the RTC topics under ``namespace`` (only there) and /diagnostics."""
+    ns = namespace.strip("/")
+    prefix = "/" + re.escape(ns) + "/" if ns else "/"
+    return f"^{prefix}({RECORD_TOPICS})$|^/diagnostics$"
+
+
+def ros2_bag_missing() -> str | None:
+    """Why ``ros2 bag`` cannot run here, or None when it can (``ros2`` on PATH and rosbag2's ``ros2bag``)."""
+    if shutil.which("ros2") is None:
+        return "no `ros2` executable on PATH"
+    from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+
+    try:
+        get_package_prefix("ros2bag")
+    except PackageNotFoundError:
+        return ("the ROS 2 package ros2bag (rosbag2) is not installed; `ros2 bag` exists only on a ROS 2 "
+                "install, not with the pip-only ROS CLI")
+    return None
+
+
+def recorder_arguments(default: str, output_dir: str) -> list[Any]:
+    """``DeclareLaunchArgument`` for recorder (default ``default``), output_dir and bag_dir."""
+    from launch.actions import DeclareLaunchArgument
+
+    return [
+        DeclareLaunchArgument("recorder", default_value=default, choices=list(RECORDERS),
+                              description="episode: rtc_ros episode_recorder (bag + sidecar per episode, "
+                                          "into output_dir); rosbag: ros2 bag record into bag_dir (ROS 2 "
+                                          "install only); none"),
+        DeclareLaunchArgument("output_dir", default_value=output_dir, description="episode_recorder's output_dir"),
+        DeclareLaunchArgument("bag_dir", default_value="rtc_bag", description="output of recorder:=rosbag"),
+    ]
+
+
+def recorder(params: list, node_parameters: dict | None = None) -> Any:
+    """The action behind ``recorder:=...``; ``params``: the params files (the recorder's own section applies)."""
+    from launch.actions import ExecuteProcess, OpaqueFunction
+    from launch.substitutions import LaunchConfiguration
+    from launch_ros.actions import Node
+
+    def choose(context: Any) -> list:
+        if "record" in context.launch_configurations:  # the old argument, silently ignored otherwise
+            raise RuntimeError("launch argument 'record' was replaced by 'recorder': use recorder:=rosbag "
+                               "(ros2 bag record) or recorder:=episode (episode_recorder)")
+        kind = LaunchConfiguration("recorder").perform(context)
+        namespace = LaunchConfiguration("namespace").perform(context)
+        if kind == "episode":
+            return [Node(package="rtc_ros", executable="episode_recorder", name="episode_recorder",
+                         namespace=namespace, output="screen", emulate_tty=True,
+                         parameters=[*params, {"output_dir": LaunchConfiguration("output_dir"),
+                                               **(node_parameters or {})}])]
+        if kind == "rosbag":
+            why = ros2_bag_missing()
+            if why is not None:
+                raise RuntimeError(f"recorder:=rosbag needs `ros2 bag record`, which is not available: {why}. "
+                                   "Use recorder:=episode (rtc_ros's episode_recorder) or recorder:=none.")
+            return [ExecuteProcess(cmd=["ros2", "bag", "record", "-o", LaunchConfiguration("bag_dir"),
+                                        "-e", record_regex(namespace)], output="screen")]
+        return []
+
+    return OpaqueFunction(function=choose)
