@@ -310,3 +310,43 @@ def test_best_effort_publisher_after_explicit_type(ros: Any, ros_env: dict[str, 
     assert rc == 0 and "re-subscribing /cam2/image_raw" in log, log
     got = read_mcap(out / "episode_0000").get("/cam2/image_raw", [])
     assert len(got) >= 15 and all(len(m.data) == 1 for m in got)
+
+
+def _call(drv: "Driver", srv_type: Any, name: str, request: Any, timeout: float = 20.0) -> Any:
+    client = drv.node.create_client(srv_type, name)
+    end = time.monotonic() + timeout
+    while not client.service_is_ready() and time.monotonic() < end:
+        drv.ex.spin_once(timeout_sec=0.05)
+    assert client.service_is_ready(), f"no service {name}"
+    fut = client.call_async(request)
+    while not fut.done() and time.monotonic() < end:
+        drv.ex.spin_once(timeout_sec=0.05)
+    assert fut.done(), f"{name} did not answer"
+    return fut.result()
+
+
+def test_episode_services_start_stop_abort(ros: Any, ros_env: dict[str, str], tmp_path: Path) -> None:
+    """Operator controls through std_srvs: ~/start_episode, ~/stop_episode (data = success), ~/abort_episode."""
+    from std_srvs.srv import SetBool, Trigger
+
+    drv = Driver(ros, "recorder_srv_driver")
+    out = tmp_path / "episodes"
+    proc = start_recorder(ros_env, out, "stop_grace:=0.0")
+    try:
+        drv.wait_ready()
+        assert not _call(drv, SetBool, "/episode_recorder/stop_episode", SetBool.Request(data=True)).success
+        r = _call(drv, Trigger, "/episode_recorder/start_episode", Trigger.Request())
+        assert r.success and "episode_0000" in r.message
+        drv.publish_all(5)
+        assert _call(drv, SetBool, "/episode_recorder/stop_episode", SetBool.Request(data=False)).success
+        drv.spin_until(lambda: (out / "episode_0000" / "metadata.yaml").exists(), 10, "episode 0 closed")
+        assert _call(drv, Trigger, "/episode_recorder/start_episode", Trigger.Request()).success
+        assert _call(drv, Trigger, "/episode_recorder/abort_episode", Trigger.Request()).success
+        drv.spin_until(lambda: (out / "episode_0001" / "metadata.yaml").exists(), 10, "episode 1 closed")
+    finally:
+        stop_process(proc)
+        drv.close()
+    first = json.loads((out / "episode_0000" / "episode_0000.json").read_text())
+    second = json.loads((out / "episode_0001" / "episode_0001.json").read_text())
+    assert first["status"] == "completed" and first["success"] is False
+    assert second["status"] == "aborted"

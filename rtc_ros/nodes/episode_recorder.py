@@ -54,6 +54,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import String
+from std_srvs.srv import SetBool, Trigger
 
 from rtc_ros.nodes.param_snapshot import ParamSnapshot
 from rtc_ros.nodes.topic_discovery import TopicDiscovery
@@ -90,6 +91,10 @@ class EpisodeRecorder(Node):
         self._status_pub = self.create_publisher(String, p.status_topic, status_qos)
         self.create_subscription(String, p.control_topic, self._on_control,
                                  QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
+        # operator controls as services (std_srvs): ~/start_episode, ~/stop_episode (data = success), ~/abort_episode
+        self.create_service(Trigger, "~/start_episode", self._srv_start)
+        self.create_service(SetBool, "~/stop_episode", self._srv_stop)
+        self.create_service(Trigger, "~/abort_episode", self._srv_abort)
         self._snapshot = ParamSnapshot(self, list(p.param_nodes), self._store_params)
         self.discovery.scan()
         self._discovery_timer = self.create_timer(p.discovery_period, self.discovery.scan)
@@ -164,6 +169,26 @@ class EpisodeRecorder(Node):
                 self.get_logger().info(f"episode {self.session.last_closed} scored: {cmd}")
         else:
             self.get_logger().error(f"unknown episode command {kind!r} (start, stop, abort, score)")
+
+    def _srv_start(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        path = self.start_episode({"started_by": "service"})
+        response.success, response.message = path is not None, f"recording {path}" if path else "could not start"
+        return response
+
+    def _srv_stop(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
+        response.success = self.session.recording
+        if response.success:
+            self.request_stop("completed", {"success": bool(request.data)})
+        response.message = ("stopping (success %s; add a score with the 'score' command on the control topic)"
+                            % bool(request.data)) if response.success else "not recording"
+        return response
+
+    def _srv_abort(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        response.success = self.session.recording
+        if response.success:
+            self.request_stop("aborted", {})
+        response.message = "aborting" if response.success else "not recording"
+        return response
 
     # --------------------------------------------------------------------------- episodes
     @property
