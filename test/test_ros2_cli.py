@@ -213,6 +213,7 @@ def test_node_list_shows_the_nodes(sim) -> None:
     assert not {f"/{n}" for n in NODES} & nodes, nodes  # namespace applied to every node
 
 
+@pytest.mark.slow  # flaky in the full default run on 2 cores (chunks not accepted again in time); make test-slow
 def test_param_get_set(sim) -> None:
     ex = "/robot1/chunk_executor"
     t0 = time.monotonic()
@@ -237,6 +238,7 @@ def test_param_get_set(sim) -> None:
     print(f"param get/set checks: {time.monotonic() - t0:.0f} s")
 
 
+@pytest.mark.slow  # flaky in the full default run on 2 cores (robot2 not seen up in time); make test-slow
 def test_two_robots_in_two_namespaces(sim) -> None:
     """robot2 = ``ros2 run rtc_ros bimanual_sim`` + ``ros2 launch rtc_ros bimanual.launch.py`` (the real-robot
     launch file) next to robot1's sim.launch.py on the same domain: each executor gets only its own chunks."""
