@@ -12,6 +12,12 @@ from rtc_ros.experiments.runner import NodeProcess
 
 REPO = Path(__file__).resolve().parents[1]
 
+# test/lerobot/ is its own tier (`make test-lerobot`, in .venv-lerobot): never collected here unless
+# lerobot is importable in this interpreter.
+import importlib.util  # noqa: E402
+
+collect_ignore = [] if importlib.util.find_spec("lerobot") else ["lerobot"]
+
 
 # Each test gets a DDS domain of its own (no two tests of a run share one), so a node that outlives
 # its test, or one started by another test, can never talk to the next test's nodes.
