@@ -16,7 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 # lerobot is importable in this interpreter.
 import importlib.util  # noqa: E402
 
-collect_ignore = [] if importlib.util.find_spec("lerobot") else ["lerobot"]
+_lerobot = importlib.util.find_spec("lerobot")  # (test/ is on sys.path: test/lerobot is a namespace spec)
+collect_ignore = [] if _lerobot is not None and _lerobot.origin is not None else ["lerobot"]
 
 
 # Each test gets a DDS domain of its own (no two tests of a run share one), so a node that outlives
