@@ -118,3 +118,12 @@ def test_structured_observation(policy):
     chunk = gen.generate(obs)
     guided = gen.generate(obs, chunk[3:], d=2, s=3)
     assert chunk.shape == guided.shape == (10, 6) and np.isfinite(guided).all()
+
+
+@pytest.mark.parametrize("method", ["bid", "rtc_hard", "rtc_linear"])
+def test_other_methods_run(policy, method):
+    """BID (batched candidates: the KV cache is repeated per candidate) and the other RTC masks."""
+    gen = ChunkGenerator(policy, GeneratorConfig(method=method, n_steps=5, bid_samples=4, bid_k=2))
+    obs = policy.typical_observation()
+    chunk = gen.generate(obs)
+    assert np.isfinite(gen.generate(obs, chunk[3:], d=2, s=3)).all()
