@@ -220,8 +220,10 @@ def load_lerobot_policy(path: Path, spec: dict[str, Any], device: torch.device) 
     policy.to(device).eval()
     for p in policy.parameters():
         p.requires_grad_(False)
-    pre, post = make_pre_post_processors(cfg, pretrained_path=str(src),
-                                         preprocessor_overrides={"device_processor": {"device": str(device)}})
+    overrides: dict[str, Any] = {"device_processor": {"device": str(device)}}
+    if spec.get("vlm_model_name"):
+        overrides["tokenizer_processor"] = {"tokenizer_name": cfg.vlm_model_name}
+    pre, post = make_pre_post_processors(cfg, pretrained_path=str(src), preprocessor_overrides=overrides)
     out = LeRobotFlowPolicy(policy, pre, post, spec, path, device)
     names = out.joint_names
     if names is not None and len(names) != out.action_dim:

@@ -127,3 +127,19 @@ def test_other_methods_run(policy, method):
     obs = policy.typical_observation()
     chunk = gen.generate(obs)
     assert np.isfinite(gen.generate(obs, chunk[3:], d=2, s=3)).all()
+
+
+def test_vlm_model_name_override(tmp_path, tiny_smolvla):
+    """``vlm_model_name`` in the spec points the model and the tokenizer at a local VLM directory."""
+    import shutil
+
+    local = tmp_path / "my_vlm"
+    shutil.copytree(tiny_smolvla.parent / "vlm", local)
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"model: lerobot_smolvla\npretrained_path: {tiny_smolvla.parent / 'pretrained_model'}\n"
+                    "vlm_model_name: my_vlm\ntask: pick up the cube\n")
+    p = load_policy(spec)
+    assert p.config.vlm_model_name == str(local)
+    tok = next(s for s in p.preprocessor.steps if type(s).__name__ == "TokenizerProcessorStep")
+    assert tok.tokenizer_name == str(local)
+    assert np.isfinite(ChunkGenerator(p, GeneratorConfig(method="naive", n_steps=5)).generate(p.typical_observation())).all()
