@@ -207,7 +207,8 @@ def load_lerobot_policy(path: Path, spec: dict[str, Any], device: torch.device) 
         raise ValueError(f"pretrained_path: no LeRobot config.json in {src}")
     cfg = PreTrainedConfig.from_pretrained(src)
     if getattr(cfg, "type", None) != "smolvla":
-        raise ValueError(f"pretrained_path: {src} holds a {getattr(cfg, 'type', '?')!r} policy; only SmolVLA is supported")
+        kind = getattr(cfg, "type", "?")
+        raise ValueError(f"pretrained_path: {src} holds a {kind!r} policy; only SmolVLA is supported")
     if cfg.adapt_to_pi_aloha:
         raise ValueError("pretrained_path: adapt_to_pi_aloha is not supported")
     if spec.get("vlm_model_name"):

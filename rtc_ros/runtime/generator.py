@@ -116,7 +116,8 @@ class ChunkGenerator:
             prefix: ``(B, H, M)`` raw guidance target (the executing chunk's actions from the
                 observation's step on, hold-padded), or None (first chunk: plain sampling).
             d: frozen leading actions. s: execution horizon (mask end ``H - s``).
-            noise: ``(B, H, sample_dim)`` initial noise (``sample_dim`` = M unless the policy pads) (default: drawn from ``generator``).
+            noise: ``(B, H, sample_dim)`` initial noise (default: drawn from ``generator``);
+                ``sample_dim`` = M unless the policy pads its action space.
             generator: RNG for the noise and BID's candidates (default: the generator's own, seeded).
 
         Returns:
