@@ -10,6 +10,7 @@ LEROBOT_VERSION=0.4.4
 stamp="$venv/.installed"
 hash=$(cat requirements-lerobot.txt scripts/setup_lerobot_venv.sh | sha256sum | cut -c1-16)
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$hash" ]]; then
+  touch "$stamp"   # newer than its inputs again (make)
   echo "$venv is up to date"
   exit 0
 fi
