@@ -1,16 +1,19 @@
 # rtc_ros: everything runs from the project venv at .venv/ (git-ignored).
 #   make demo  -- set everything up and run the main demo
 #   make test  -- set everything up, colcon build, run the tests on the built package (with the ROS 2 CLI
-#                 from ../shared/ros2-jazzy when that folder exists: see scripts/install_ros2_cli.sh)
+#                 from ../shared/ros2-jazzy when that folder exists: see scripts/install_ros2_cli.sh; and
+#                 the LeRobot tier where the pinned torch wheel is in a local wheel store)
+#   make test-lerobot -- set up .venv-lerobot (LeRobot, ~6 GB) and run test/lerobot/ in it
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+LEROBOT_VENV := .venv-lerobot
 ROS2CLI_SRC ?= ../shared/ros2-jazzy
 
-.PHONY: setup ros2cli build test test-slow demo toy-demo sim-latency figure5 bench clean
+.PHONY: setup ros2cli build test test-slow test-lerobot setup-lerobot demo toy-demo sim-latency figure5 bench clean
 
 $(STAMP): requirements.txt requirements-sim.txt constraints.txt scripts/setup_venv.sh
 	bash scripts/setup_venv.sh "$(PYTHON)" "$(VENV)"
@@ -29,6 +32,18 @@ build: setup
 
 test: build ros2cli
 	bash scripts/run_tests.sh
+	@if reason=$$(bash scripts/lerobot_wheels_available.sh "$(LEROBOT_VENV)"); then \
+	    $(MAKE) --no-print-directory test-lerobot; \
+	else echo "SKIPPED test-lerobot (LeRobot tier): $$reason"; fi
+
+# The optional LeRobot tier: its own venv (lerobot pins an older torch; see requirements-lerobot.txt)
+$(LEROBOT_VENV)/.installed: requirements-lerobot.txt scripts/setup_lerobot_venv.sh
+	bash scripts/setup_lerobot_venv.sh "$(PYTHON)" "$(LEROBOT_VENV)"
+
+setup-lerobot: $(LEROBOT_VENV)/.installed
+
+test-lerobot: setup-lerobot
+	bash scripts/run_lerobot_tests.sh
 
 test-slow: build ros2cli
 	bash scripts/run_tests.sh -m slow

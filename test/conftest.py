@@ -12,6 +12,13 @@ from rtc_ros.experiments.runner import NodeProcess
 
 REPO = Path(__file__).resolve().parents[1]
 
+# test/lerobot/ is its own tier (`make test-lerobot`, in .venv-lerobot): never collected here unless
+# lerobot is importable in this interpreter.
+import importlib.util  # noqa: E402
+
+_lerobot = importlib.util.find_spec("lerobot")  # (test/ is on sys.path: test/lerobot is a namespace spec)
+collect_ignore = [] if _lerobot is not None and _lerobot.origin is not None else ["lerobot"]
+
 
 # Each test gets a DDS domain of its own (no two tests of a run share one), so a node that outlives
 # its test, or one started by another test, can never talk to the next test's nodes.

@@ -12,6 +12,9 @@ framework (its own processors, its own time convention) can stand in for it:
   noise, 1 = data).
 * ``normalize_actions`` / ``unnormalize_actions``: raw joint units <-> the policy's action space.
 * ``typical_observation()``: a flat raw observation (the normalisation mean), for warm-up and checks.
+* optional ``sample_dim``: the dimension sampled and guided in, when the policy pads its action space
+  (LeRobot's ``max_action_dim``, :mod:`rtc_ros.policies.lerobot_adapter`); ``normalize_actions``
+  then maps ``(..., M)`` to ``(..., sample_dim)`` and ``unnormalize_actions`` back. Default: M.
 """
 
 from __future__ import annotations

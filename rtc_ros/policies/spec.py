@@ -170,6 +170,14 @@ def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
         raise PolicySpecError(f"policy spec {path}: not valid YAML: {exc}") from exc
     if not isinstance(spec, dict):
         raise PolicySpecError(f"policy spec {path}: expected a mapping at top level")
+    if spec.get("model") == "lerobot_smolvla":  # a LeRobot checkpoint directory, loaded by its adapter
+        from rtc_ros.policies.lerobot_adapter import load_lerobot_policy
+
+        try:
+            return load_lerobot_policy(path, spec, resolve_device(device))  # type: ignore[return-value]
+        except ValueError as exc:
+            fld, _, msg = str(exc).partition(": ")
+            raise _err(path, fld, msg) from exc
     for fld in ("model", "config", "weights", "normalization"):
         if fld not in spec:
             raise _err(path, fld, "missing")

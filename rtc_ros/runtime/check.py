@@ -115,7 +115,7 @@ def check_policy(policy: LoadedPolicy, d: int, s: int, n_steps: int | None = Non
     plain = plain_gen.generate(obs)
     guided = guided_gen.generate(obs, remaining, d, s)  # same seed: the same initial noise as `plain`
     w = prefix_weights(H, d, s, guided_gen.info.schedule, dtype=torch.float64).numpy()
-    norm = lambda a: policy.normalize_actions(torch.as_tensor(a)).double().cpu().numpy()  # noqa: E731
+    norm = lambda a: policy.normalize_actions(torch.as_tensor(a))[..., :M].double().cpu().numpy()  # noqa: E731
     finite = bool(np.isfinite(prev).all() and np.isfinite(plain).all() and np.isfinite(guided).all())
     shapes = prev.shape == plain.shape == guided.shape == (H, M)
     e_plain = prefix_error(norm(plain), norm(remaining), w)

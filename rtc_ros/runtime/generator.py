@@ -91,6 +91,9 @@ class ChunkGenerator:
         self.policy, self.config, self.weak_policy = policy, config, weak_policy
         self.info = method_info(config.method)
         self.horizon, self.action_dim = policy.horizon, policy.action_dim
+        # the space sampled and guided in (an adapter may pad it, e.g. LeRobot's max_action_dim);
+        # raw chunks and previous chunks keep action_dim
+        self.sample_dim = int(getattr(policy, "sample_dim", policy.action_dim))
         self.device = policy.device
         # encode once per chunk (the policy normalises); the velocity (and RTC's VJP) runs per step
         self.encode = policy.encode
@@ -113,7 +116,8 @@ class ChunkGenerator:
             prefix: ``(B, H, M)`` raw guidance target (the executing chunk's actions from the
                 observation's step on, hold-padded), or None (first chunk: plain sampling).
             d: frozen leading actions. s: execution horizon (mask end ``H - s``).
-            noise: ``(B, H, M)`` initial noise (default: drawn from ``generator``).
+            noise: ``(B, H, sample_dim)`` initial noise (default: drawn from ``generator``);
+                ``sample_dim`` = M unless the policy pads its action space.
             generator: RNG for the noise and BID's candidates (default: the generator's own, seeded).
 
         Returns:
@@ -125,12 +129,12 @@ class ChunkGenerator:
         with torch.no_grad():
             ctx = self.encode(obs)  # once per chunk, no autograd
             batch = 1 if isinstance(obs, Mapping) else int(torch.as_tensor(obs).reshape(-1, self.policy.obs_dim).shape[0])
-            shape = (batch, H, self.action_dim)
+            shape = (batch, H, self.sample_dim)
             if info.sampling == "bid":
                 w = prefix_weights(H, d, s, info.schedule) if y is not None else None
                 weak_ctx = self.weak_encode(obs) if self.weak_encode is not None else None
                 out = bid_sample(self.velocity, ctx, y, w, cfg.bid_samples, cfg.n_steps, self.weak_velocity, cfg.bid_k,
-                                 gen if self.device.type == "cpu" else None, (H, self.action_dim), batch, weak_ctx)
+                                 gen if self.device.type == "cpu" else None, (H, self.sample_dim), batch, weak_ctx)
             else:
                 x0 = noise if noise is not None else torch.randn(shape, generator=gen)
                 x0 = x0.to(self.device, torch.float32)
@@ -185,7 +189,7 @@ class ChunkGenerator:
             if not np.isfinite(prev).all():
                 raise ValueError("prev_remaining contains NaN or Inf")
             prefix = torch.from_numpy(build_prefix(prev, 0, H))[None]
-        noise = torch.randn((1, H, M), generator=self._gen)
+        noise = torch.randn((1, H, self.sample_dim), generator=self._gen)
         chunk = self.sample(obs, prefix, d, s, noise)[0].cpu().numpy().astype(np.float64)
         if not np.isfinite(chunk).all():
             raise FloatingPointError("policy produced a non-finite chunk")

@@ -1,0 +1,232 @@
+"""LeRobot flow VLAs (SmolVLA) behind rtc_ros's runtime boundary (optional: needs ``lerobot``).
+
+A spec selects it and names a LeRobot ``pretrained_model`` directory (``config.json``,
+``model.safetensors``, ``policy_preprocessor*.json`` / ``policy_postprocessor*`` with the dataset
+statistics)::
+
+    name: my_smolvla
+    model: lerobot_smolvla
+    pretrained_path: /path/to/pretrained_model     # relative to the YAML file, or absolute
+    task: "pick up the cube"                       # the language instruction (fixed per spec)
+    vlm_model_name: /path/to/SmolVLM2-500M-Video-Instruct   # optional: overrides config.json's (hub id)
+    n_steps: 10                                     # optional (default: config.num_steps)
+    joint_names: [...]                              # optional, length = the action feature's size
+
+Conversions at the boundary (LeRobot's flow time runs 1 = noise -> 0 = data, ``x += (-1/n) v``):
+``tau = 1 - t`` and ``v_rtc = -v_lerobot``. The sampling space is LeRobot's padded action space
+(``max_action_dim``, :attr:`LeRobotFlowPolicy.sample_dim`): the generator samples and guides all
+``max_action_dim`` dimensions (the padded dimensions of the guidance target are zero, as in training),
+``normalize_actions`` pads and ``unnormalize_actions`` drops them, so raw chunks have the ``M`` real
+joints. ``encode`` runs LeRobot's preprocessor (normalisation, tokenisation) and the VLM prefix once
+and returns its KV cache; ``velocity`` is ``VLAFlowMatching.denoise_step`` called with autograd on,
+so RTC's vector-Jacobian product is exact (LeRobot's own RTC processor drops the Jacobian).
+
+Observations: a mapping ``{"state": (S,), <camera>: (H, W, 3) uint8}`` (cameras named after the
+config's ``observation.images.<camera>`` features), or the flat layout of :attr:`obs_spec` (state,
+then each camera ``(3, H, W)`` in [0, 1]).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from rtc_ros.policies.observation import ObservationBuilder
+
+STATE_KEY, IMAGE_PREFIX, ACTION_KEY = "observation.state", "observation.images.", "action"
+
+
+def _import_lerobot() -> Any:
+    try:
+        from lerobot.policies.smolvla import modeling_smolvla
+    except ImportError as exc:
+        raise ValueError(f"model: cannot import lerobot ({exc}); install it (scripts/setup_lerobot_venv.sh, "
+                         "docs/policies.md 'LeRobot flow VLAs')") from exc
+    return modeling_smolvla
+
+
+@dataclass
+class LeRobotFlowPolicy:
+    """A loaded LeRobot SmolVLA: the same interface as :class:`rtc_ros.policies.loaded.LoadedPolicy`."""
+
+    policy: Any  # lerobot SmolVLAPolicy (eval, on device, no parameter grads)
+    preprocessor: Any
+    postprocessor: Any
+    spec: dict[str, Any]
+    path: Path | None = None
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    # ------------------------------------------------------------------------------ sizes
+    @property
+    def config(self) -> Any:
+        return self.policy.config
+
+    @property
+    def horizon(self) -> int:
+        return int(self.config.chunk_size)
+
+    @property
+    def action_dim(self) -> int:
+        """M: the real action (joint) dimension; raw chunks are ``(H, M)``."""
+        return int(self.config.output_features[ACTION_KEY].shape[0])
+
+    @property
+    def sample_dim(self) -> int:
+        """The sampling / guidance space: LeRobot's padded ``max_action_dim``."""
+        return int(self.config.max_action_dim)
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.spec.get("n_steps", self.config.num_steps))
+
+    @property
+    def joint_names(self) -> list[str] | None:
+        return self.spec.get("joint_names")
+
+    @property
+    def task(self) -> str:
+        return str(self.spec.get("task", ""))
+
+    @cached_property
+    def cameras(self) -> list[str]:
+        return [k[len(IMAGE_PREFIX):] for k in self.config.input_features if k.startswith(IMAGE_PREFIX)]
+
+    @cached_property
+    def obs_spec(self) -> list[dict[str, Any]]:
+        feats = self.config.input_features
+        out = [{"name": "state", "shape": [int(feats[STATE_KEY].shape[0])]}]
+        return out + [{"name": c, "shape": [int(x) for x in feats[IMAGE_PREFIX + c].shape]} for c in self.cameras]
+
+    @cached_property
+    def observation_builder(self) -> ObservationBuilder:
+        return ObservationBuilder(self.obs_spec, self.obs_spec[0]["shape"][0])
+
+    @property
+    def obs_dim(self) -> int:
+        return self.observation_builder.obs_dim
+
+    @property
+    def joint_entry(self) -> str:
+        return "state"
+
+    def typical_observation(self) -> np.ndarray:
+        """Flat raw observation: the state's dataset mean (zeros without statistics), grey images."""
+        out = np.full(self.obs_dim, 0.5, dtype=np.float32)
+        stats = getattr(self._unnormalizer, "stats", None) or {}
+        mean = stats.get(STATE_KEY, {}).get("mean")
+        s = self.obs_spec[0]["shape"][0]
+        out[:s] = np.asarray(mean, dtype=np.float32).reshape(-1) if mean is not None else 0.0
+        return out
+
+    # ------------------------------------------------------------------------------ the interface
+    def _batch(self, obs: Mapping[str, np.ndarray] | np.ndarray | torch.Tensor) -> dict[str, Any]:
+        if isinstance(obs, Mapping):
+            images = {k: np.asarray(v) for k, v in obs.items() if k != "state"}
+            x = torch.from_numpy(self.observation_builder.build(np.asarray(obs["state"]), images))[None]
+        else:
+            x = torch.as_tensor(obs, dtype=torch.float32)
+            x = x[None] if x.ndim == 1 else x
+            if x.ndim != 2 or x.shape[1] != self.obs_dim:
+                raise ValueError(f"flat observations must be (B, {self.obs_dim}), got {tuple(x.shape)}")
+        if not torch.isfinite(x).all():
+            raise ValueError("observation contains NaN or Inf")
+        batch: dict[str, Any] = {"task": [self.task] * x.shape[0]}
+        for e in self.observation_builder.entries:
+            part = x[:, e.offset:e.offset + e.size].reshape(x.shape[0], *e.shape)
+            batch[STATE_KEY if e.kind == "joints" else IMAGE_PREFIX + e.name] = part
+        return batch
+
+    def encode(self, obs: Mapping[str, np.ndarray] | np.ndarray | torch.Tensor) -> Any:
+        """Preprocess (LeRobot's processors) and run the VLM prefix once: ``(prefix_pad_masks, kv_cache)``."""
+        from lerobot.policies.smolvla.modeling_smolvla import OBS_LANGUAGE_ATTENTION_MASK, OBS_LANGUAGE_TOKENS
+        from lerobot.policies.smolvla.modeling_smolvla import make_att_2d_masks
+
+        pol, model = self.policy, self.policy.model
+        with torch.no_grad():
+            batch = pol._prepare_batch(self.preprocessor(self._batch(obs)))
+            images, img_masks = pol.prepare_images(batch)
+            state = pol.prepare_state(batch)
+            embs, pad_masks, att_masks = model.embed_prefix(images, img_masks, batch[OBS_LANGUAGE_TOKENS],
+                                                            batch[OBS_LANGUAGE_ATTENTION_MASK], state=state)
+            _, kv = model.vlm_with_expert.forward(
+                attention_mask=make_att_2d_masks(pad_masks, att_masks), position_ids=torch.cumsum(pad_masks, dim=1) - 1,
+                past_key_values=None, inputs_embeds=[embs, None], use_cache=self.config.use_cache, fill_kv_cache=True)
+        return pad_masks, kv
+
+    def velocity(self, a_tau: torch.Tensor, context: Any, tau: torch.Tensor) -> torch.Tensor:
+        """``-denoise_step(x_t = a_tau, t = 1 - tau)`` in the padded action space (autograd as the caller has it)."""
+        pad_masks, kv = context
+        t = (1.0 - tau).to(torch.float32).expand(a_tau.shape[0])
+        return -self.policy.model.denoise_step(prefix_pad_masks=pad_masks, past_key_values=kv, x_t=a_tau, timestep=t)
+
+    @cached_property
+    def _unnormalizer(self) -> Any:
+        from lerobot.processor.normalize_processor import UnnormalizerProcessorStep
+
+        steps = [s for s in getattr(self.postprocessor, "steps", []) if isinstance(s, UnnormalizerProcessorStep)]
+        return steps[0] if steps else None
+
+    def _action_transform(self, a: torch.Tensor, inverse: bool) -> torch.Tensor:
+        step = self._unnormalizer
+        return a if step is None else step._normalize_action(a, inverse=inverse)
+
+    def normalize_actions(self, a: torch.Tensor) -> torch.Tensor:
+        """Raw ``(..., M)`` -> LeRobot's normalised, padded ``(..., max_action_dim)`` (padding zero)."""
+        a = torch.as_tensor(a, dtype=torch.float32)
+        if a.shape[-1] != self.action_dim:
+            raise ValueError(f"raw actions must have {self.action_dim} dimensions, got {tuple(a.shape)}")
+        x = self._action_transform(a.cpu(), inverse=False).to(self.device, torch.float32)
+        return torch.nn.functional.pad(x, (0, self.sample_dim - self.action_dim))
+
+    def unnormalize_actions(self, a: torch.Tensor) -> torch.Tensor:
+        """Padded normalised ``(..., max_action_dim)`` -> raw ``(..., M)``."""
+        return self._action_transform(a[..., :self.action_dim].detach().cpu(), inverse=True).to(a.device)
+
+
+def load_lerobot_policy(path: Path, spec: dict[str, Any], device: torch.device) -> LeRobotFlowPolicy:
+    """Load ``spec['pretrained_path']`` (a LeRobot SmolVLA ``pretrained_model`` directory).
+
+    Raises:
+        ValueError: lerobot missing, no such directory, not a SmolVLA, or an unsupported option;
+            the caller prefixes the spec field.
+    """
+    modeling = _import_lerobot()
+    from lerobot.configs.policies import PreTrainedConfig
+    from lerobot.policies.factory import make_pre_post_processors
+
+    raw = spec.get("pretrained_path")
+    if not isinstance(raw, str) or not raw:
+        raise ValueError("pretrained_path: missing (a LeRobot pretrained_model directory)")
+    src = (path.parent / raw).resolve()
+    if not (src / "config.json").is_file():
+        raise ValueError(f"pretrained_path: no LeRobot config.json in {src}")
+    cfg = PreTrainedConfig.from_pretrained(src)
+    if getattr(cfg, "type", None) != "smolvla":
+        kind = getattr(cfg, "type", "?")
+        raise ValueError(f"pretrained_path: {src} holds a {kind!r} policy; only SmolVLA is supported")
+    if cfg.adapt_to_pi_aloha:
+        raise ValueError("pretrained_path: adapt_to_pi_aloha is not supported")
+    if spec.get("vlm_model_name"):
+        vlm = str(spec["vlm_model_name"])
+        cfg.vlm_model_name = str((path.parent / vlm).resolve()) if (path.parent / vlm).exists() else vlm
+    cfg.load_vlm_weights = False  # the checkpoint's safetensors hold the VLM weights
+    cfg.device = device.type
+    cfg.rtc_config = None  # rtc_ros guides; LeRobot's RTC processor stays off
+    policy = modeling.SmolVLAPolicy.from_pretrained(src, config=cfg)
+    policy.to(device).eval()
+    for p in policy.parameters():
+        p.requires_grad_(False)
+    overrides: dict[str, Any] = {"device_processor": {"device": str(device)}}
+    if spec.get("vlm_model_name"):
+        overrides["tokenizer_processor"] = {"tokenizer_name": cfg.vlm_model_name}
+    pre, post = make_pre_post_processors(cfg, pretrained_path=str(src), preprocessor_overrides=overrides)
+    out = LeRobotFlowPolicy(policy, pre, post, spec, path, device)
+    names = out.joint_names
+    if names is not None and len(names) != out.action_dim:
+        raise ValueError(f"joint_names: {len(names)} names for the action feature's {out.action_dim} dimensions")
+    return out

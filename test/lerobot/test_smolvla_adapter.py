@@ -1,0 +1,145 @@
+"""rtc_ros on a (tiny, random) LeRobot SmolVLA: conventions, exact RTC guidance, the check command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rtc_ros.core.guidance import guided_velocity
+from rtc_ros.policies.spec import PolicySpecError, load_policy
+from rtc_ros.runtime.check import check_policy, main as check_main
+from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
+
+
+@pytest.fixture(scope="module")
+def policy(tiny_smolvla):
+    return load_policy(tiny_smolvla)
+
+
+def test_loads_with_the_boundary_interface(policy):
+    assert (policy.horizon, policy.action_dim, policy.sample_dim) == (10, 6, 32)
+    assert policy.n_steps == 5 and policy.obs_spec[0] == {"name": "state", "shape": [6]}
+    obs = policy.typical_observation()
+    assert obs.shape == (policy.obs_dim,) == (6 + 3 * 32 * 32,)
+    a = torch.randn(2, 10, 6)
+    z = policy.normalize_actions(a)
+    assert z.shape == (2, 10, 32) and torch.all(z[..., 6:] == 0)
+    torch.testing.assert_close(policy.unnormalize_actions(z), a, atol=1e-5, rtol=1e-5)
+
+
+def test_plain_sampling_equals_lerobot_sample_actions(policy):
+    """tau = 1 - t and v_rtc = -v_lerobot: our Euler sampler reproduces LeRobot's own chunk."""
+    obs = policy.typical_observation()
+    noise = torch.randn(1, 10, 32, generator=torch.Generator().manual_seed(3))
+    ours = ChunkGenerator(policy, GeneratorConfig(method="naive", n_steps=5)).sample(torch.from_numpy(obs)[None],
+                                                                                      None, 0, 0, noise)
+    with torch.no_grad():
+        batch = policy.preprocessor(policy._batch(obs))
+        theirs = policy.postprocessor(policy.policy.predict_action_chunk(batch, noise=noise.clone()))
+    torch.testing.assert_close(ours, theirs.float(), atol=1e-4, rtol=1e-4)
+
+
+def test_encode_once_context_is_reusable(policy):
+    """The KV cache from encode is not modified by velocity calls (it is computed once per chunk)."""
+    ctx = policy.encode(policy.typical_observation())
+    x, tau = torch.randn(1, 10, 32), torch.tensor([0.3])
+    v1 = policy.velocity(x, ctx, tau)
+    policy.velocity(torch.randn(1, 10, 32), ctx, torch.tensor([0.7]))
+    torch.testing.assert_close(policy.velocity(x, ctx, tau), v1)
+
+
+def test_guided_chunks_follow_the_previous_chunk(policy):
+    r = check_policy(policy, d=2, s=5, repeats=1)
+    assert r["finite"] and r["ok"]
+    assert r["prefix_error_guided"] < 0.5 * r["prefix_error_plain"], r
+
+
+def test_check_command(tiny_smolvla, capsys):
+    assert check_main([str(tiny_smolvla), "--d", "2", "--s", "5", "--repeats", "1"]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert r["model"] == "lerobot_smolvla" and r["horizon"] == 10 and r["action_dim"] == 6 and r["ok"]
+
+
+def test_lerobot_rtc_drops_the_jacobian_ours_is_exact(policy):
+    """LeRobot's RTCProcessor equals rtc_ros's labelled identity approximation; the exact VJP differs."""
+    from lerobot.policies.rtc.configuration_rtc import RTCConfig
+    from lerobot.policies.rtc.modeling_rtc import RTCProcessor
+
+    beta, d, end, H = 5.0, 2, 5, 10
+    rtc = RTCProcessor(RTCConfig(enabled=True, max_guidance_weight=beta, execution_horizon=end))
+    g = torch.Generator().manual_seed(5)
+    ctx = policy.encode(policy.typical_observation())
+    pad_masks, kv = ctx
+    prev = policy.normalize_actions(torch.randn(1, H, 6, generator=g))
+    x = torch.randn(1, H, 32, generator=g)
+    weights = rtc.get_prefix_weights(d, end, H)
+    rel = []
+    for tau in (0.2, 0.4, 0.6):
+        t = 1.0 - tau
+        step = lambda x_t: policy.policy.model.denoise_step(  # noqa: E731
+            prefix_pad_masks=pad_masks, past_key_values=kv, x_t=x_t, timestep=torch.tensor([t]))
+        lerobot = -rtc.denoise_step(x.clone(), prev, d, t, step, execution_horizon=end)  # our sign
+        approx, v = guided_velocity(policy.velocity, x, ctx, tau, prev, weights, beta, "identity_approx")
+        exact, v_exact = guided_velocity(policy.velocity, x, ctx, tau, prev, weights, beta, "exact")
+        torch.testing.assert_close(lerobot.detach(), approx, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(v, v_exact)
+        rel.append(float((exact - approx).norm() / (approx - v).norm()))  # |correction diff| / |correction|
+        # the exact correction is e^T dA1/dA = e + (1 - tau) J_v^T e: check it with torch.func.vjp
+        err = weights[None, :, None] * (prev - (x + (1 - tau) * v))
+        _, pull = torch.func.vjp(lambda a: a + (1 - tau) * policy.velocity(a, ctx, torch.tensor([tau])), x)
+        from rtc_ros.core.guidance import guidance_weight
+        torch.testing.assert_close(exact, v + guidance_weight(tau, beta) * pull(err)[0], atol=1e-5, rtol=1e-4)
+    print("relative difference of LeRobot's correction from the exact VJP:", [round(r, 3) for r in rel])
+    assert min(rel) > 0.05, rel  # measured 0.20, 0.14, 0.09
+
+
+def test_spec_errors_name_the_field(tmp_path, tiny_smolvla):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: lerobot_smolvla\n")
+    with pytest.raises(PolicySpecError, match="field 'pretrained_path'"):
+        load_policy(bad)
+    bad.write_text(f"model: lerobot_smolvla\npretrained_path: {tmp_path}\n")
+    with pytest.raises(PolicySpecError, match="field 'pretrained_path': no LeRobot config.json"):
+        load_policy(bad)
+    bad.write_text(f"model: lerobot_smolvla\npretrained_path: {tiny_smolvla.parent / 'pretrained_model'}\n"
+                   "joint_names: [a, b]\n")
+    with pytest.raises(PolicySpecError, match="field 'joint_names'"):
+        load_policy(bad)
+
+
+def test_structured_observation(policy):
+    """A robot observation (state + camera frame of any size) samples like its flat layout."""
+    rng = np.random.default_rng(0)
+    obs = {"state": rng.normal(size=6).astype(np.float32), "front": rng.integers(0, 256, (48, 64, 3), np.uint8)}
+    gen = ChunkGenerator(policy, GeneratorConfig(method="rtc", n_steps=5))
+    chunk = gen.generate(obs)
+    guided = gen.generate(obs, chunk[3:], d=2, s=3)
+    assert chunk.shape == guided.shape == (10, 6) and np.isfinite(guided).all()
+
+
+@pytest.mark.parametrize("method", ["bid", "rtc_hard", "rtc_linear"])
+def test_other_methods_run(policy, method):
+    """BID (batched candidates: the KV cache is repeated per candidate) and the other RTC masks."""
+    gen = ChunkGenerator(policy, GeneratorConfig(method=method, n_steps=5, bid_samples=4, bid_k=2))
+    obs = policy.typical_observation()
+    chunk = gen.generate(obs)
+    assert np.isfinite(gen.generate(obs, chunk[3:], d=2, s=3)).all()
+
+
+def test_vlm_model_name_override(tmp_path, tiny_smolvla):
+    """``vlm_model_name`` in the spec points the model and the tokenizer at a local VLM directory."""
+    import shutil
+
+    local = tmp_path / "my_vlm"
+    shutil.copytree(tiny_smolvla.parent / "vlm", local)
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"model: lerobot_smolvla\npretrained_path: {tiny_smolvla.parent / 'pretrained_model'}\n"
+                    "vlm_model_name: my_vlm\ntask: pick up the cube\n")
+    p = load_policy(spec)
+    assert p.config.vlm_model_name == str(local)
+    tok = next(s for s in p.preprocessor.steps if type(s).__name__ == "TokenizerProcessorStep")
+    assert tok.tokenizer_name == str(local)
+    assert np.isfinite(ChunkGenerator(p, GeneratorConfig(method="naive", n_steps=5)).generate(p.typical_observation())).all()
