@@ -191,7 +191,9 @@ class InferenceLoopCore:
             self.clock.add(rep.step, rep.stamp_ns)
             if rep.command is not None:
                 self._commanded[rep.step] = np.asarray(rep.command, dtype=np.float64)
-                self._commanded.pop(rep.step - 4 * self.horizon, None)
+                if len(self._commanded) > 4 * self.horizon + 16:  # bounded also when reports were missed
+                    oldest = rep.step - 4 * self.horizon
+                    self._commanded = {k: v for k, v in self._commanded.items() if k >= oldest}
             self._next_seq = max(self._next_seq, rep.seq + 1)  # another producer or a previous run
             observed = None
             pub = self._published.get(rep.seq)
