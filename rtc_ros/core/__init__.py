@@ -24,7 +24,7 @@ schedule -> chunk_buffer; baselines in bid and ensemble.
 from rtc_ros.core.masks import prefix_weights
 from rtc_ros.core.prefix import build_prefix
 from rtc_ros.core.guidance import guidance_weight, guided_velocity
-from rtc_ros.core.sampling import sample_plain, sample_guided
+from rtc_ros.core.sampling import sample_plain, sample_guided, sample_prefix_conditioned
 
 __all__ = [
     "prefix_weights",
@@ -33,4 +33,5 @@ __all__ = [
     "guided_velocity",
     "sample_plain",
     "sample_guided",
+    "sample_prefix_conditioned",
 ]

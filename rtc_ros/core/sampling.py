@@ -1,4 +1,5 @@
-"""Flow sampling: plain Euler integration and RTC guided sampling (Algorithm 1, GUIDEDINFERENCE).
+"""Flow sampling: plain Euler integration, RTC guided sampling (Algorithm 1, GUIDEDINFERENCE) and
+training-time RTC's prefix-conditioned sampling (arXiv 2512.05964).
 
 Flow time tau: 0 = noise, 1 = data; ``n_steps`` Euler steps of ``1 / n_steps``.
 """
@@ -80,4 +81,62 @@ def sample_guided(
     for i in range(n_steps):
         v_guided, _ = guided_velocity(velocity, x, obs, i * dt, prefix, weights, beta, jacobian)
         x = x + dt * v_guided
+    return x
+
+
+def prefix_flow_time(tau: float, batch: int, horizon: int, d: int, dtype: torch.dtype = torch.float32,
+                     device: torch.device | str | None = None) -> torch.Tensor:
+    """Per-position flow time of training-time RTC: ``(batch, horizon)``, 1 at positions ``< d`` (the
+    frozen prefix, clean data), ``tau`` elsewhere."""
+    out = torch.full((batch, horizon), float(tau), dtype=dtype, device=device)
+    out[:, :d] = 1.0
+    return out
+
+
+@torch.no_grad()
+def sample_prefix_conditioned(velocity: VelocityFn, obs: Any, noise: torch.Tensor, prefix: torch.Tensor, d: int,
+                              n_steps: int = 5) -> torch.Tensor:
+    """Training-time RTC sampling (Black et al., arXiv 2512.05964): the frozen prefix is *given* to
+    the policy instead of inpainted, so no VJP is needed (plain Euler cost).
+
+    Positions ``i < d`` hold ``prefix[:, i]`` at flow time 1 in every step (per-position flow time,
+    :func:`prefix_flow_time`); positions ``>= d`` start from ``noise`` and are integrated with the
+    usual Euler steps ``A <- A + (1/n) v(A, o, tau)``, tau in {0, 1/n, ...}. Only a policy trained
+    with prefix conditioning (:func:`rtc_ros.policies.train.flow_matching_loss` with
+    ``max_prefix >= d``) knows what to do with the prefix; with ``d = 0`` this is
+    :func:`sample_plain` (scalar flow time) exactly.
+
+    Args:
+        velocity: ``velocity(a_tau (B,H,M), obs, tau (B, H)) -> (B,H,M)``: it must accept one flow
+            time per position (``supports_per_position_tau``); called with ``(B,)`` only when ``d = 0``.
+        obs: observation batch (context) for ``velocity``.
+        noise: ``A^0 ~ N(0, I)``, ``(B, H, M)``.
+        prefix: ``(B, H, M)`` or ``(H, M)`` in the policy's (normalised) action space; index 0 = the
+            observation's step; only positions ``< d`` are used.
+        d: frozen leading actions, ``0 <= d <= H``.
+        n_steps: Euler steps (paper: 5).
+
+    Returns:
+        ``(B, H, M)`` chunk whose first ``d`` actions equal ``prefix[:, :d]`` exactly.
+    """
+    _check(noise, n_steps)
+    B, H, M = noise.shape
+    y = torch.as_tensor(prefix, dtype=noise.dtype, device=noise.device)
+    y = y.expand(B, H, M) if y.ndim == 2 else y
+    if y.shape != noise.shape:
+        raise ValueError(f"prefix must be ({H}, {M}) or ({B}, {H}, {M}), got {tuple(torch.as_tensor(prefix).shape)}")
+    if isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= H:
+        raise ValueError(f"d must be an integer in [0, H={H}], got {d!r}")
+    if d == 0:
+        return sample_plain(velocity, obs, noise, n_steps)
+    if not torch.isfinite(y[:, :d]).all():
+        raise ValueError("prefix contains NaN or Inf")
+    x = noise.clone()
+    x[:, :d] = y[:, :d]
+    if d < H:
+        dt = 1.0 / n_steps
+        for i in range(n_steps):
+            tau = prefix_flow_time(i * dt, B, H, d, x.dtype, x.device)
+            x = x + dt * velocity(x, obs, tau)
+            x[:, :d] = y[:, :d]  # the prefix stays clean data (its velocity is not used)
     return x

@@ -12,6 +12,10 @@ framework (its own processors, its own time convention) can stand in for it:
   noise, 1 = data).
 * ``normalize_actions`` / ``unnormalize_actions``: raw joint units <-> the policy's action space.
 * ``typical_observation()``: a flat raw observation (the normalisation mean), for warm-up and checks.
+* optional ``supports_per_position_tau`` / ``prefix_conditioning``: whether ``velocity`` accepts one
+  flow time per position ``(B, H)``, and the largest prefix length the policy was trained to be
+  given (spec field ``training.prefix_conditioning``; 0 = none) -- what training-time RTC
+  (method ``rtc_trained``) needs. Default: False / 0.
 * optional ``sample_dim``: the dimension sampled and guided in, when the policy pads its action space
   (LeRobot's ``max_action_dim``, :mod:`rtc_ros.policies.lerobot_adapter`); ``normalize_actions``
   then maps ``(..., M)`` to ``(..., sample_dim)`` and ``unnormalize_actions`` back. Default: M.
@@ -56,6 +60,17 @@ class LoadedPolicy:
     @property
     def n_steps(self) -> int:
         return int(self.spec.get("n_steps", 5))
+
+    @property
+    def supports_per_position_tau(self) -> bool:
+        """Whether the model's velocity accepts per-position flow time ``(B, H)``."""
+        return bool(getattr(self.model, "supports_per_position_tau", False))
+
+    @property
+    def prefix_conditioning(self) -> int:
+        """Largest prefix length ``d`` the policy was trained with (spec ``training.prefix_conditioning``; 0: none)."""
+        training = self.spec.get("training") or {}
+        return int(training.get("prefix_conditioning", 0)) if isinstance(training, dict) else 0
 
     @property
     def joint_names(self) -> list[str] | None:

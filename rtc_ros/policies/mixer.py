@@ -5,6 +5,13 @@ Tokens are the H actions of the chunk. Each token is embedded as
 Linear(obs)`` modulates every LayerNorm (scale, shift) and gates every residual branch. Blocks
 alternate token mixing (an MLP across the H positions) and channel mixing (an MLP across features).
 Gates and the output layer start at zero, so an untrained model outputs zero velocity.
+
+Flow time is either one per chunk, ``tau (B,)`` (the conditioning is shared by all tokens), or one
+per position, ``tau (B, H)`` (training-time RTC, arXiv 2512.05964: the frozen prefix at tau = 1, the
+rest at the current tau): the conditioning of token ``i`` is then ``c_i = MLP(sincos(tau_i)) +
+Linear(obs)``, same weights. Because the modulation is linear in ``c``, it is computed once per
+*distinct* flow time and gathered per token (a sampler has two: 1 and the current tau), so
+per-position conditioning costs about what shared conditioning costs.
 """
 
 from __future__ import annotations
@@ -59,12 +66,12 @@ def bimanual_h50(obs_dim: int, **overrides: int) -> MixerConfig:
 
 
 def sincos_embedding(tau: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
-    """``tau (B,)`` in [0, 1] -> ``(B, dim)`` sinusoidal features of ``1000 tau`` (DiT-style); float64 for a
-    float64 ``tau`` (a model run in double precision), float32 otherwise."""
+    """``tau (...)`` in [0, 1] -> ``(..., dim)`` sinusoidal features of ``1000 tau`` (DiT-style); float64 for
+    a float64 ``tau`` (a model run in double precision), float32 otherwise."""
     half = dim // 2
     dtype = torch.float64 if tau.dtype == torch.float64 else torch.float32
     freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=tau.device, dtype=dtype) / half)
-    args = (1000.0 * tau.to(dtype))[:, None] * freqs[None, :]
+    args = (1000.0 * tau.to(dtype))[..., None] * freqs
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 
 
@@ -78,9 +85,31 @@ class _AdaLN(nn.Module):
         nn.init.zeros_(self.mod.weight)
         nn.init.zeros_(self.mod.bias)
 
-    def forward(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        scale, shift, gate = self.mod(c)[:, None, :].chunk(3, dim=-1)
+    def forward(self, x: torch.Tensor, c: "torch.Tensor | _PerPosition") -> tuple[torch.Tensor, torch.Tensor]:
+        """``x (B, H, W)``; ``c (B, W)`` shared by the tokens, or per position (:class:`_PerPosition`)."""
+        if isinstance(c, _PerPosition):
+            mod = c.modulation(self.mod)
+        else:
+            mod = self.mod(c)[:, None, :]
+        scale, shift, gate = mod.chunk(3, dim=-1)
         return self.norm(x) * (1 + scale) + shift, gate
+
+
+class _PerPosition:
+    """Per-position conditioning ``c[b, i] = time[index[b, i]] + obs[b]`` kept factored.
+
+    ``time (U, W)``: the time embedding of the U distinct flow times; ``index (B, H)``: which one each
+    token has; ``obs (B, W)``: the observation part. A modulation ``Linear(c)`` is
+    ``(W_l time)[index] + Linear(obs)`` -- one small matmul per distinct time instead of one per token.
+    """
+
+    def __init__(self, time: torch.Tensor, index: torch.Tensor, obs: torch.Tensor) -> None:
+        self.time, self.index, self.obs = time, index, obs
+
+    def modulation(self, layer: nn.Linear) -> torch.Tensor:
+        """``layer(c)`` per token: ``(B, H, out)``."""
+        per_time = torch.nn.functional.linear(self.time, layer.weight)  # (U, out), no bias
+        return per_time[self.index] + layer(self.obs)[:, None, :]
 
 
 class _MixerBlock(nn.Module):
@@ -103,7 +132,9 @@ class _MixerBlock(nn.Module):
 
 
 class MLPMixerPolicy(FlowPolicy):
-    """Velocity field ``v(a_tau (B,H,M), obs (B,O), tau (B,)) -> (B,H,M)``; see module docstring."""
+    """Velocity field ``v(a_tau (B,H,M), obs (B,O), tau (B,) or (B,H)) -> (B,H,M)``; see module docstring."""
+
+    supports_per_position_tau = True
 
     def __init__(self, config: MixerConfig) -> None:
         super().__init__()
@@ -128,10 +159,19 @@ class MLPMixerPolicy(FlowPolicy):
         return self.obs_in(obs), self.obs_cond(obs)
 
     def velocity(self, a_tau: torch.Tensor, context: tuple[torch.Tensor, torch.Tensor], tau: torch.Tensor) -> torch.Tensor:
+        """``a_tau (B, H, M)``, the context of :meth:`encode`, ``tau (B,)`` (one flow time per chunk) or
+        ``(B, H)`` (one per position) -> velocity ``(B, H, M)``."""
         if a_tau.shape[1:] != (self.horizon, self.action_dim):
             raise ValueError(f"a_tau must be (B, {self.horizon}, {self.action_dim}), got {tuple(a_tau.shape)}")
         obs_tok, obs_cond = context
-        c = self.time_mlp(sincos_embedding(tau, self.config.time_dim)) + obs_cond
+        c: torch.Tensor | _PerPosition
+        if tau.ndim == 1:
+            c = self.time_mlp(sincos_embedding(tau, self.config.time_dim)) + obs_cond
+        elif tau.ndim == 2 and tau.shape[1] == self.horizon:
+            values, index = torch.unique(tau, return_inverse=True)  # a sampler has 2 (1 and the current tau)
+            c = _PerPosition(self.time_mlp(sincos_embedding(values, self.config.time_dim)), index, obs_cond)
+        else:
+            raise ValueError(f"tau must be (B,) or (B, {self.horizon}), got {tuple(tau.shape)}")
         x = self.action_in(a_tau) + self.pos[None] + obs_tok[:, None, :]
         for block in self.blocks:
             x = block(x, c)

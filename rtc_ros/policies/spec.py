@@ -11,6 +11,7 @@ Format (paths relative to the YAML file)::
     n_steps: 5                     # default denoising steps (optional)
     dt: 0.02                       # controller period the policy was trained for (optional)
     joint_names: [...]             # action dimension names (optional, length M)
+    training: {prefix_conditioning: 4}   # optional: trained for training-time RTC with d <= 4
 
 Normalisation statistics live in the safetensors file named by ``normalization`` (per element for
 vector entries, per channel for images; :mod:`rtc_ros.policies.stats`), so the YAML stays
@@ -154,6 +155,21 @@ def _load_normalizer(path: Path, spec: dict[str, Any], obs_spec: list[dict[str, 
         raise _err(path, fld, f"{stats.name}: {exc}") from exc
 
 
+def _check_training(path: Path, training: Any, model: FlowPolicy) -> None:
+    """The optional ``training`` mapping: ``prefix_conditioning`` an integer in ``[0, H - 1]``, > 0 only
+    for a model with per-position flow time."""
+    if training is None:
+        return
+    if not isinstance(training, dict):
+        raise _err(path, "training", f"must be a mapping, got {training!r}")
+    d_max = training.get("prefix_conditioning", 0)
+    if isinstance(d_max, bool) or not isinstance(d_max, int) or not 0 <= d_max < model.horizon:
+        raise _err(path, "training.prefix_conditioning", f"must be an integer in [0, H - 1 = {model.horizon - 1}], "
+                   f"got {d_max!r}")
+    if d_max and not getattr(model, "supports_per_position_tau", False):
+        raise _err(path, "training.prefix_conditioning", f"{type(model).__name__} has no per-position flow time")
+
+
 def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
     """Load and validate a policy spec; see the module docstring for the format.
 
@@ -209,6 +225,7 @@ def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
             path, "normalization.action_mean",
             f"length {normalizer.action_mean.shape[0]} != config.action_dim {model.action_dim}",
         )
+    _check_training(path, spec.get("training"), model)
     names = spec.get("joint_names")
     if names is not None and len(names) != model.action_dim:
         raise _err(path, "joint_names", f"{len(names)} names for action_dim {model.action_dim}")

@@ -15,7 +15,7 @@ import numpy as np
 
 from rtc_ros.policies.mixer import MixerConfig, MLPMixerPolicy
 from rtc_ros.policies.spec import save_policy
-from rtc_ros.policies.train import TrainConfig, train_flow_policy
+from rtc_ros.policies.train import TrainConfig, train_flow_policy, training_spec
 
 HORIZON = 8
 SPEED = 0.25
@@ -66,15 +66,18 @@ def train_toy_diffusion_policy(out_dir: str | Path, steps: int = 1000, seed: int
                        extra={"final_loss": float(np.mean(losses[-100:]))}, model_type=DIFFUSION_MIXER_MODEL)
 
 
-def train_toy_policy(out_dir: str | Path, steps: int = 1500, seed: int = 0, progress: bool = False) -> Path:
-    """Train the toy flow policy and save it as safetensors + spec; return the spec path."""
+def train_toy_policy(out_dir: str | Path, steps: int = 1500, seed: int = 0, progress: bool = False,
+                     prefix_conditioning: int = 0, name: str = "toy_bimodal", width: int = 64, depth: int = 2,
+                     n_samples: int = 20000) -> Path:
+    """Train the toy flow policy and save it as safetensors + spec; return the spec path.
+    ``prefix_conditioning = D > 0``: training-time RTC (prefixes ``d <= D``; method ``rtc_trained``)."""
     import torch
 
     torch.manual_seed(seed)
-    obs, actions = make_dataset(20000, seed)
-    model = MLPMixerPolicy(toy_config())
-    result = train_flow_policy(model, obs, actions, TrainConfig(steps=steps, batch_size=256, lr=2e-3, seed=seed,
-                                                                 progress=progress))
-    return save_policy(out_dir, "toy_bimodal", model, result.normalizer,
-                       obs_spec=[{"name": "position", "shape": [2]}],
-                       extra={"final_loss": float(np.mean(result.losses[-100:]))})
+    obs, actions = make_dataset(n_samples, seed)
+    model = MLPMixerPolicy(toy_config(width, depth))
+    cfg = TrainConfig(steps=steps, batch_size=256, lr=2e-3, seed=seed, progress=progress,
+                      prefix_conditioning=prefix_conditioning)
+    result = train_flow_policy(model, obs, actions, cfg)
+    return save_policy(out_dir, name, model, result.normalizer, obs_spec=[{"name": "position", "shape": [2]}],
+                       extra={"final_loss": float(np.mean(result.losses[-100:])), **training_spec(cfg)})

@@ -1,6 +1,14 @@
 """Conditional flow matching on arrays (tau: 0 = noise, 1 = data).
 
 ``x_tau = (1 - tau) noise + tau action``, target velocity ``action - noise``, MSE loss.
+
+Training-time RTC (``TrainConfig.prefix_conditioning = D > 0``; Black et al., arXiv 2512.05964): per
+sample a prefix length ``d ~ U{0, ..., D}`` (uniform over the integers, as LeRobot's implementation;
+the paper also discusses weighting short delays more), positions ``< d`` are the clean actions at flow
+time 1, the rest at the sample's ``tau`` (per-position flow time, ``(B, H)``), and the loss covers
+only positions ``>= d``. The policy then completes a chunk whose first ``d`` actions are given
+(:func:`rtc_ros.core.sampling.sample_prefix_conditioned`). The spec records ``D`` as
+``training.prefix_conditioning`` (:func:`training_spec`).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ class TrainConfig:
     checkpoint_steps: tuple[int, ...] = ()
     progress: bool = True
     max_minutes: float | None = None  # wall-clock budget: the rest of the schedule is compressed to fit
+    prefix_conditioning: int = 0  # training-time RTC: largest prefix length D (d ~ U{0..D}); 0 = off
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -45,6 +54,9 @@ class TrainConfig:
             raise ValueError(f"TrainConfig.lr must be > 0, got {self.lr}")
         if self.max_minutes is not None and not self.max_minutes > 0:
             raise ValueError(f"TrainConfig.max_minutes must be > 0 or None, got {self.max_minutes}")
+        if isinstance(self.prefix_conditioning, bool) or not isinstance(self.prefix_conditioning, int) \
+                or self.prefix_conditioning < 0:
+            raise ValueError(f"TrainConfig.prefix_conditioning must be an integer >= 0, got {self.prefix_conditioning!r}")
         if any(not 0 < s <= self.steps for s in self.checkpoint_steps):
             raise ValueError(f"TrainConfig.checkpoint_steps must lie in (0, steps], got {self.checkpoint_steps}")
 
@@ -56,12 +68,47 @@ class TrainResult:
     checkpoints: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)
 
 
-def flow_matching_loss(model: FlowPolicy, obs: torch.Tensor, actions: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """MSE between ``model(x_tau, obs, tau)`` and ``actions - noise``; all normalised, ``(B, H, M)``."""
+def flow_matching_loss(model: FlowPolicy, obs: torch.Tensor, actions: torch.Tensor, gen: torch.Generator,
+                       prefix_conditioning: int = 0) -> torch.Tensor:
+    """MSE between ``model(x_tau, obs, tau)`` and ``actions - noise``; all normalised, ``(B, H, M)``.
+
+    With ``prefix_conditioning = D > 0`` (training-time RTC, module docstring): ``d ~ U{0..D}`` per
+    sample, positions ``< d`` clean at flow time 1, ``tau`` per position ``(B, H)``, loss on positions
+    ``>= d`` only (mean over those elements). ``D = 0`` is plain flow matching (same random stream).
+    """
+    check_prefix_conditioning(model, prefix_conditioning)
     noise = torch.randn(actions.shape, generator=gen)
     tau = torch.rand(actions.shape[0], generator=gen)
-    x_tau = (1 - tau)[:, None, None] * noise + tau[:, None, None] * actions
-    return torch.mean((model(x_tau, obs, tau) - (actions - noise)) ** 2)
+    if prefix_conditioning == 0:
+        x_tau = (1 - tau)[:, None, None] * noise + tau[:, None, None] * actions
+        return torch.mean((model(x_tau, obs, tau) - (actions - noise)) ** 2)
+    B, H, M = actions.shape
+    d = torch.randint(0, prefix_conditioning + 1, (B,), generator=gen)
+    in_prefix = torch.arange(H)[None, :] < d[:, None]  # (B, H)
+    tau_pos = torch.where(in_prefix, torch.ones(()), tau[:, None])  # (B, H)
+    x_tau = (1 - tau_pos)[:, :, None] * noise + tau_pos[:, :, None] * actions  # prefix = the clean actions
+    err = (model(x_tau, obs, tau_pos) - (actions - noise)) ** 2
+    keep = (~in_prefix)[:, :, None].to(err.dtype)
+    return (err * keep).sum() / (keep.sum() * M)
+
+
+def check_prefix_conditioning(model: FlowPolicy, prefix_conditioning: int) -> None:
+    """ValueError (naming ``TrainConfig.prefix_conditioning``) unless ``0 <= D < H`` and, for ``D > 0``,
+    the model accepts per-position flow time (``supports_per_position_tau``)."""
+    if prefix_conditioning == 0:
+        return
+    if not 0 < prefix_conditioning < model.horizon:
+        raise ValueError(f"TrainConfig.prefix_conditioning must be in [0, H - 1 = {model.horizon - 1}], "
+                         f"got {prefix_conditioning}")
+    if not getattr(model, "supports_per_position_tau", False):
+        raise ValueError(f"TrainConfig.prefix_conditioning = {prefix_conditioning} needs per-position flow time, "
+                         f"which {type(model).__name__} does not support (supports_per_position_tau)")
+
+
+def training_spec(config: TrainConfig) -> dict[str, Any]:
+    """What a spec records about training that sampling depends on: ``{"training": {"prefix_conditioning":
+    D}}`` (``D = 0``: not trained for training-time RTC)."""
+    return {"training": {"prefix_conditioning": int(config.prefix_conditioning)}}
 
 
 #: ``sample(batch_size, generator) -> (obs (B, O), actions (B, H, M))``, both normalised tensors.
@@ -72,12 +119,14 @@ def fit_flow(model: FlowPolicy, sample: BatchSampler, config: TrainConfig) -> tu
     """The one flow-matching training loop: AdamW, linear warm-up then cosine decay, grad clipping,
     checkpoints and a tqdm progress bar. ``sample`` draws normalised batches (so callers can do
     augmentation or keep images compact). With ``config.max_minutes`` the remaining schedule is
-    compressed when the measured step time would overrun the budget.
+    compressed when the measured step time would overrun the budget. ``config.prefix_conditioning``
+    switches the loss to training-time RTC's (:func:`flow_matching_loss`); everything else is the same.
 
     Returns:
         (per-step losses, checkpoints by step).
     """
     cfg = config
+    check_prefix_conditioning(model, cfg.prefix_conditioning)
     for p in model.parameters():
         p.requires_grad_(True)
     model.train()
@@ -97,7 +146,7 @@ def fit_flow(model: FlowPolicy, sample: BatchSampler, config: TrainConfig) -> tu
         for group in opt.param_groups:
             group["lr"] = cfg.lr * lr
         obs, actions = sample(cfg.batch_size, gen)
-        loss = flow_matching_loss(model, obs, actions, gen)
+        loss = flow_matching_loss(model, obs, actions, gen, cfg.prefix_conditioning)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

@@ -22,7 +22,7 @@ import torch
 from rtc_ros.core.bid import bid_sample
 from rtc_ros.core.masks import prefix_weights
 from rtc_ros.core.prefix import build_prefix
-from rtc_ros.core.sampling import sample_guided, sample_plain
+from rtc_ros.core.sampling import sample_guided, sample_plain, sample_prefix_conditioned
 from rtc_ros.policies.spec import LoadedPolicy
 from rtc_ros.runtime.methods import method_info
 
@@ -35,7 +35,8 @@ class GeneratorConfig:
     """Sampling settings (paper values by default); ValueError names the field.
 
     Attributes:
-        method: execution method (decides plain, guided or BID sampling and the mask schedule).
+        method: execution method (decides plain, guided, BID or prefix-conditioned sampling and the
+            mask schedule).
         beta: guidance-weight clip (> 0). n_steps: Euler steps. bid_samples / bid_k: BID's N and K.
         jacobian: ``exact`` (RTC) or ``identity_approx`` (labelled approximation).
         seed: seed of the flow noise (``generate``).
@@ -78,18 +79,43 @@ def _compiled(model: torch.nn.Module) -> Callable[..., torch.Tensor]:
     return torch.compile(model, dynamic=True)
 
 
+def trained_prefix_limit(policy: LoadedPolicy, method: str) -> int:
+    """The largest ``d`` a training-time RTC policy takes (its spec's ``training.prefix_conditioning``).
+
+    Raises:
+        ValueError: naming the method and the spec field, when the policy's velocity has no
+            per-position flow time or the spec records no prefix-conditioned training.
+    """
+    where = f"policy spec {policy.path}" if getattr(policy, "path", None) else "the policy"
+    if not getattr(policy, "supports_per_position_tau", False):
+        raise ValueError(f"method {method!r} (training-time RTC) needs a velocity with per-position flow time "
+                         f"(supports_per_position_tau); {where} ({type(getattr(policy, 'model', policy)).__name__}) "
+                         f"has none -- use 'rtc' (inference-time RTC)")
+    d_max = int(getattr(policy, "prefix_conditioning", 0))
+    if d_max < 1:
+        raise ValueError(f"method {method!r} (training-time RTC) needs a policy trained with prefix conditioning: "
+                         f"{where} has no 'training.prefix_conditioning' >= 1 (train with "
+                         f"TrainConfig.prefix_conditioning = the largest delay d) -- or use 'rtc'")
+    return d_max
+
+
 class ChunkGenerator:
     """Sample chunks for one method from a loaded policy.
 
     Args:
-        policy: the base policy.
+        policy: the base policy (for ``rtc_trained``: trained with prefix conditioning,
+            :func:`trained_prefix_limit`).
         config: method and sampling settings.
         weak_policy: BID's weak policy (optional; without it BID uses backward coherence only).
+
+    Raises:
+        ValueError: ``rtc_trained`` with a policy not trained for it.
     """
 
     def __init__(self, policy: LoadedPolicy, config: GeneratorConfig, weak_policy: LoadedPolicy | None = None) -> None:
         self.policy, self.config, self.weak_policy = policy, config, weak_policy
         self.info = method_info(config.method)
+        self.max_prefix = trained_prefix_limit(policy, config.method) if self.info.sampling == "trained" else None
         self.horizon, self.action_dim = policy.horizon, policy.action_dim
         # the space sampled and guided in (an adapter may pad it, e.g. LeRobot's max_action_dim);
         # raw chunks and previous chunks keep action_dim
@@ -115,7 +141,8 @@ class ChunkGenerator:
                 (:class:`rtc_ros.policies.loaded.LoadedPolicy`).
             prefix: ``(B, H, M)`` raw guidance target (the executing chunk's actions from the
                 observation's step on, hold-padded), or None (first chunk: plain sampling).
-            d: frozen leading actions. s: execution horizon (mask end ``H - s``).
+            d: frozen leading actions (``rtc_trained``: at most the policy's
+                ``training.prefix_conditioning``, else ValueError). s: execution horizon (mask end ``H - s``).
             noise: ``(B, H, sample_dim)`` initial noise (default: drawn from ``generator``);
                 ``sample_dim`` = M unless the policy pads its action space.
             generator: RNG for the noise and BID's candidates (default: the generator's own, seeded).
@@ -141,6 +168,12 @@ class ChunkGenerator:
                 if info.sampling == "guided" and y is not None:
                     w = prefix_weights(H, d, s, info.schedule).to(self.device)
                     out = sample_guided(self.velocity, ctx, x0, y, w, cfg.beta, cfg.n_steps, cfg.jacobian)
+                elif info.sampling == "trained" and y is not None:
+                    if self.max_prefix is not None and d > self.max_prefix:
+                        raise ValueError(f"d = {d} exceeds the policy's training.prefix_conditioning = "
+                                         f"{self.max_prefix} (method {cfg.method!r}: it was trained with "
+                                         f"prefixes up to that length)")
+                    out = sample_prefix_conditioned(self.velocity, ctx, x0, y, d, cfg.n_steps)
                 else:
                     out = sample_plain(self.velocity, ctx, x0, cfg.n_steps)
         return self.policy.unnormalize_actions(out).detach()

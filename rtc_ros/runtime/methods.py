@@ -8,6 +8,7 @@ method         how a chunk is sampled  how the executor runs it
 rtc            guided, exp soft mask   switch to the new chunk at the consumed-delay index
 rtc_linear     guided, linear mask     switch
 rtc_hard       guided, hard mask       switch (ablation)
+rtc_trained    prefix-conditioned      switch (training-time RTC: the prefix is given, no VJP)
 naive          plain                   switch (naive async: ignores the old chunk)
 bid            BID selection           switch
 sync           plain                   pause: execute s actions, wait, start new chunk at 0
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 ExecMode = Literal["switch", "sync", "ensemble"]
-Sampling = Literal["guided", "bid", "plain"]
+Sampling = Literal["guided", "bid", "plain", "trained"]
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,9 @@ class MethodInfo:
     """One row of the table.
 
     Attributes:
-        sampling: ``guided`` (RTC inpainting), ``bid`` (bidirectional decoding) or ``plain``.
+        sampling: ``guided`` (RTC inpainting), ``bid`` (bidirectional decoding), ``trained``
+            (training-time RTC: the first ``d`` actions given at flow time 1; needs a policy trained
+            with prefix conditioning, spec field ``training.prefix_conditioning >= d``) or ``plain``.
         schedule: prefix-weight schedule of guided methods (and BID's backward loss): exp/linear/hard.
         exec_mode: ``switch``, ``sync`` or ``ensemble`` (see :mod:`rtc_ros.runtime.executor`).
         dense: infer as often as possible (trigger index 1) instead of after ``s_min`` actions.
@@ -44,13 +47,14 @@ class MethodInfo:
     @property
     def uses_prefix(self) -> bool:
         """Whether sampling needs the executing chunk's remaining actions."""
-        return self.sampling in ("guided", "bid")
+        return self.sampling in ("guided", "bid", "trained")
 
 
 METHOD_TABLE: dict[str, MethodInfo] = {
     "rtc": MethodInfo("guided", "exp", "switch"),
     "rtc_linear": MethodInfo("guided", "linear", "switch"),
     "rtc_hard": MethodInfo("guided", "hard", "switch"),
+    "rtc_trained": MethodInfo("trained", "none", "switch"),
     "naive": MethodInfo("plain", "none", "switch"),
     "bid": MethodInfo("bid", "exp", "switch"),
     "sync": MethodInfo("plain", "none", "sync"),
@@ -58,7 +62,7 @@ METHOD_TABLE: dict[str, MethodInfo] = {
     "te_dense": MethodInfo("plain", "none", "ensemble", dense=True),
 }
 METHODS: tuple[str, ...] = tuple(METHOD_TABLE)
-Method = Literal["rtc", "rtc_linear", "rtc_hard", "naive", "bid", "sync", "te_sparse", "te_dense"]
+Method = Literal["rtc", "rtc_linear", "rtc_hard", "rtc_trained", "naive", "bid", "sync", "te_sparse", "te_dense"]
 
 
 def check_method(method: str) -> str:
