@@ -102,7 +102,7 @@ def test_temporal_ensembler_averages_overlapping_predictions():
 def test_method_table():
     assert executor_mode("rtc") == "switch" and executor_mode("sync") == "sync"
     assert executor_mode("te_dense") == "ensemble" and METHOD_TABLE["te_dense"].dense
-    assert [m for m, i in METHOD_TABLE.items() if i.uses_prefix] == ["rtc", "rtc_linear", "rtc_hard", "bid"]
+    assert [m for m, i in METHOD_TABLE.items() if i.uses_prefix] == ["rtc", "rtc_linear", "rtc_hard", "rtc_trained", "bid"]
     assert METHOD_TABLE["rtc_linear"].schedule == "linear" and METHOD_TABLE["bid"].schedule == "exp"
     with pytest.raises(ValueError):
         executor_mode("rtc_fast")

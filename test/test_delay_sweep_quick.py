@@ -12,7 +12,7 @@ import pytest
 
 from rtc_ros.benchmarks import delay_sweep
 from rtc_ros.benchmarks._policies import PolicyRecipe, get_task_policies
-from rtc_ros.benchmarks._sampler import BENCH_METHODS, SamplerConfig
+from rtc_ros.benchmarks._sampler import PAPER_METHODS, SamplerConfig
 from rtc_ros.policies.spec import load_policy
 
 TINY = PolicyRecipe(width=8, depth=1, token_hidden=8, channel_hidden=16, time_dim=8, demo_envs=32, train_steps=60)
@@ -34,13 +34,13 @@ def test_ci_sized_sweep_writes_everything(tmp_path: Path, monkeypatch: pytest.Mo
     last = capsys.readouterr().out.strip().splitlines()[-1]
     line = json.loads(last)
     assert set(line) == {"solve_rate", "wall_s"}
-    assert set(line["solve_rate"]) == set(BENCH_METHODS)
+    assert set(line["solve_rate"]) == set(PAPER_METHODS)  # the default; rtc_trained: test_trained_rtc
     for per_d in line["solve_rate"].values():
         assert list(per_d) == ["0", "1", "2", "3", "4"]
         assert all(0.0 <= v <= 1.0 for v in per_d.values())
     assert line["wall_s"] > 0
     rows = list(csv.DictReader(open(out / "sweep.csv")))
-    assert len(rows) == len(BENCH_METHODS) * 5  # the horizon sweep is off at this size (see below)
+    assert len(rows) == len(PAPER_METHODS) * 5  # the horizon sweep is off at this size (see below)
     for r in rows:
         assert int(r["d"]) <= int(r["s"]) <= 8 - int(r["d"])
         assert float(r["ci_low"]) <= float(r["solve_rate"]) <= float(r["ci_high"])

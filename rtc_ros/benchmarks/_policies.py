@@ -6,6 +6,11 @@ the episode end by holding the last action), train the paper's MLP-Mixer with co
 matching (:func:`rtc_ros.policies.train.train_flow_policy`) and keep an early checkpoint as BID's weak
 policy. Both are written as safetensors + YAML spec (:func:`rtc_ros.policies.spec.save_policy`), so
 they load like any other base policy; a spec whose recorded recipe matches is reused (cache).
+
+Training-time RTC (method ``rtc_trained``) needs its own policy: the same demonstrations, model and
+training settings plus prefix conditioning up to the sweep's largest delay
+(:func:`get_trained_rtc_policy`; ``TrainConfig.prefix_conditioning``), cached next to the base policy
+as ``<task>_prefix<D>.yaml``.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from rtc_ros.benchmarks.tasks import EVAL_NOISE_STD, TASKS, check_task, run_expe
 from rtc_ros.benchmarks.tasks.base import BatchedTask
 from rtc_ros.policies.mixer import MixerConfig, MLPMixerPolicy
 from rtc_ros.policies.spec import LoadedPolicy, load_policy, save_policy
-from rtc_ros.policies.train import TrainConfig, train_flow_policy
+from rtc_ros.policies.train import TrainConfig, train_flow_policy, training_spec
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +116,13 @@ def _mixer_config(recipe: PolicyRecipe, task: str) -> MixerConfig:
                        time_dim=recipe.time_dim)
 
 
+def _train_config(recipe: PolicyRecipe, progress: bool, checkpoint_steps: tuple[int, ...] = (),
+                  prefix_conditioning: int = 0) -> TrainConfig:
+    return TrainConfig(steps=recipe.train_steps, batch_size=recipe.batch_size, lr=recipe.lr, seed=recipe.seed,
+                       warmup_steps=min(100, recipe.train_steps // 10), checkpoint_steps=checkpoint_steps,
+                       progress=progress, prefix_conditioning=prefix_conditioning)
+
+
 def train_task_policy(task: str, out_dir: Path, recipe: PolicyRecipe, progress: bool = True) -> tuple[Path, Path]:
     """Generate demos, train, save strong and weak policies; returns their spec paths."""
     check_task(task)
@@ -120,9 +132,7 @@ def train_task_policy(task: str, out_dir: Path, recipe: PolicyRecipe, progress: 
     torch.manual_seed(recipe.seed)
     model = MLPMixerPolicy(_mixer_config(recipe, task))
     weak_step = max(1, int(round(recipe.weak_fraction * recipe.train_steps)))
-    cfg = TrainConfig(steps=recipe.train_steps, batch_size=recipe.batch_size, lr=recipe.lr, seed=recipe.seed,
-                      warmup_steps=min(100, recipe.train_steps // 10), checkpoint_steps=(weak_step,),
-                      progress=progress)
+    cfg = _train_config(recipe, progress, (weak_step,))
     result = train_flow_policy(model, obs, chunks, cfg)
     t_train = time.perf_counter() - t0 - t_demo
     spec = TASKS[task][0].spec
@@ -152,3 +162,40 @@ def get_task_policies(task: str, cache_dir: Path, recipe: PolicyRecipe, progress
         train_task_policy(task, directory, recipe, progress)
         trained = True
     return load_policy(strong_path), load_policy(weak_path), trained
+
+
+def trained_rtc_name(task: str, max_prefix: int) -> str:
+    """Spec name of the task's training-time RTC policy (prefixes ``d <= max_prefix``)."""
+    return f"{task}_prefix{int(max_prefix)}"
+
+
+def train_trained_rtc_policy(task: str, out_dir: Path, recipe: PolicyRecipe, max_prefix: int,
+                             progress: bool = True) -> Path:
+    """The base recipe (same demonstrations, model, optimiser, steps, seed) plus prefix conditioning
+    ``d ~ U{0..max_prefix}``; saved as :func:`trained_rtc_name` with ``training.prefix_conditioning``."""
+    check_task(task)
+    t0 = time.perf_counter()
+    obs, chunks, expert_rate = demo_chunks(task, recipe.demo_envs, 10_000 + recipe.seed, recipe.horizon)
+    t_demo = time.perf_counter() - t0
+    torch.manual_seed(recipe.seed)
+    model = MLPMixerPolicy(_mixer_config(recipe, task))
+    cfg = _train_config(recipe, progress, prefix_conditioning=max_prefix)
+    result = train_flow_policy(model, obs, chunks, cfg)
+    spec = TASKS[task][0].spec
+    extra = {"dt": spec.dt, "benchmark_task": task, "recipe": asdict(recipe), "recipe_key": recipe.key(task),
+             **training_spec(cfg), "expert_solve_rate_demos": expert_rate, "n_samples": int(obs.shape[0]),
+             "final_loss": float(np.mean(result.losses[-100:])), "demo_s": round(t_demo, 1),
+             "train_s": round(time.perf_counter() - t0 - t_demo, 1)}
+    obs_spec = [{"name": f"{task}_state", "shape": [spec.obs_dim]}]
+    return save_policy(out_dir, trained_rtc_name(task, max_prefix), model, result.normalizer, obs_spec=obs_spec,
+                       extra=extra)
+
+
+def get_trained_rtc_policy(task: str, cache_dir: Path, recipe: PolicyRecipe, max_prefix: int,
+                           progress: bool = True, retrain: bool = False) -> tuple[LoadedPolicy, bool]:
+    """Load the cached training-time RTC policy for ``task`` or train it; second item: trained now."""
+    path = Path(cache_dir) / recipe.key(task) / f"{trained_rtc_name(task, max_prefix)}.yaml"
+    trained = retrain or not path.is_file()
+    if trained:
+        train_trained_rtc_policy(task, path.parent, recipe, max_prefix, progress)
+    return load_policy(path), trained

@@ -13,9 +13,13 @@ from rtc_ros.policies.spec import LoadedPolicy
 from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
 from rtc_ros.runtime.methods import check_method
 
-#: methods of the simulated benchmark (names of :mod:`rtc_ros.runtime.methods`; ``te_sparse``: a
-#: chunk every ``s`` steps, averaged over the ones that have arrived, was called ``te`` before)
-BENCH_METHODS: tuple[str, ...] = ("rtc", "rtc_linear", "rtc_hard", "naive", "bid", "te_sparse")
+#: the paper's methods of the simulated benchmark (names of :mod:`rtc_ros.runtime.methods`;
+#: ``te_sparse``: a chunk every ``s`` steps, averaged over the ones that have arrived, was called ``te``
+#: before); the sweep's default
+PAPER_METHODS: tuple[str, ...] = ("rtc", "rtc_linear", "rtc_hard", "naive", "bid", "te_sparse")
+#: every method the harness runs: the paper's plus training-time RTC (``rtc_trained``, arXiv
+#: 2512.05964), whose policies are trained by the same recipe plus prefix conditioning
+BENCH_METHODS: tuple[str, ...] = PAPER_METHODS + ("rtc_trained",)
 
 
 def check_bench_method(method: str) -> str:
@@ -43,7 +47,8 @@ class SamplerConfig:
     compile_methods: tuple[str, ...] = ()
 
     def generator(self, method: str, policy: LoadedPolicy, weak: LoadedPolicy | None) -> ChunkGenerator:
-        """The chunk generator of ``method`` with these settings."""
+        """The chunk generator of ``method`` with these settings (``rtc_trained``: ``policy`` must be the
+        task's prefix-conditioned policy, :func:`rtc_ros.benchmarks._policies.get_trained_rtc_policy`)."""
         check_bench_method(method)
         cfg = GeneratorConfig(method=method, beta=self.beta, n_steps=self.n_steps, bid_samples=self.bid_samples,
                               bid_k=self.bid_k, compile=method in self.compile_methods)

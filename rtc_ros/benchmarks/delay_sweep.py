@@ -4,7 +4,8 @@
 
 Steps: (1) per task, make or load the cached base policy and BID's weak checkpoint
 (:mod:`rtc_ros.benchmarks._policies`; cached under ``--policy-cache``, default ``runs/policies``);
-(2) run every method under the authors' protocol (:mod:`rtc_ros.benchmarks.protocol`) for
+(2) run every method (default: the paper's; ``rtc_trained``, training-time RTC, on request with
+its own prefix-conditioned policy trained for ``d <= max(delays)``) under the authors' protocol (:mod:`rtc_ros.benchmarks.protocol`) for
 ``d = 0..4`` with ``s = max(d, 1)`` (delay sweep) and ``s = 1..H-1`` at ``d = 1`` (horizon sweep),
 same seeds and noise for every method; (3) write ``sweep.csv``, ``results.json``, ``figure5.png``
 (averaged over tasks) and ``figure5_per_task.png``. The last line printed is a JSON object
@@ -32,8 +33,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from rtc_ros.benchmarks._policies import QUICK_RECIPE, PolicyRecipe, get_task_policies
-from rtc_ros.benchmarks._sampler import BENCH_METHODS, SamplerConfig, check_bench_method
+from rtc_ros.benchmarks._policies import QUICK_RECIPE, PolicyRecipe, get_task_policies, get_trained_rtc_policy
+from rtc_ros.benchmarks._sampler import BENCH_METHODS, PAPER_METHODS, SamplerConfig, check_bench_method
 from rtc_ros.benchmarks.protocol import DelayConfig, pooled_wilson, run_delayed, wilson_interval
 from rtc_ros.benchmarks.tasks import EVAL_NOISE_STD, TASK_NAMES, check_task, make_task, run_expert
 
@@ -48,7 +49,7 @@ class SweepConfig:
     the horizon sweep gets ``horizon_rollouts`` / ``horizon_bid_rollouts`` (0 skips it)."""
 
     tasks: tuple[str, ...] = TASK_NAMES
-    methods: tuple[str, ...] = BENCH_METHODS
+    methods: tuple[str, ...] = PAPER_METHODS
     delays: tuple[int, ...] = DELAYS
     horizon_d: int = 1
     rollouts: int = 2048
@@ -91,6 +92,11 @@ class SweepConfig:
             pts += [("horizon", d, s) for s in range(max(d, 1), H - d + 1)]
         return pts
 
+    @property
+    def max_prefix(self) -> int:
+        """Largest ``d`` of any point: what ``rtc_trained``'s policy is trained with (at least 1)."""
+        return max(1, max(d for _, d, _ in self.points()))
+
     def n_envs(self, sweep: str, method: str) -> int:
         if sweep == "delay":
             return self.bid_rollouts if method == "bid" else self.rollouts
@@ -110,6 +116,8 @@ def _run_job(task: str, method: str, cfg: SweepConfig, cache: str, position: int
     """Worker: all sweep points of one (task, method). Returns CSV rows."""
     torch.set_num_threads(1)
     strong, weak, _ = get_task_policies(task, Path(cache), cfg.recipe, progress=False)
+    if method == "rtc_trained":  # the same recipe plus prefix conditioning
+        strong, _ = get_trained_rtc_policy(task, Path(cache), cfg.recipe, cfg.max_prefix, progress=False)
     gen_m = cfg.sampler.generator(method, strong, weak)
     rows = []
     points = cfg.points()
@@ -145,16 +153,20 @@ def _prepare_task(task: str, cfg: SweepConfig, cache: str, position: int = 0) ->
     torch.set_num_threads(1)
     t0 = time.perf_counter()
     strong, _, trained = get_task_policies(task, Path(cache), cfg.recipe, progress=False)
+    extra = {}
+    if "rtc_trained" in cfg.methods:
+        prefixed, _ = get_trained_rtc_policy(task, Path(cache), cfg.recipe, cfg.max_prefix, progress=False)
+        extra = dict(trained_rtc_train_s=prefixed.spec.get("train_s"), trained_rtc_final_loss=prefixed.spec.get("final_loss"))
     expert_env, _ = run_expert(task, cfg.rollouts, cfg.seed + 1000 * TASK_NAMES.index(task), cfg.noise_std)
     return dict(task=task, trained=trained, prepare_s=round(time.perf_counter() - t0, 1),
                 train_s=strong.spec.get("train_s"), demo_s=strong.spec.get("demo_s"),
                 expert_solve_rate=float(expert_env.success.float().mean()),
-                final_loss=strong.spec.get("final_loss"))
+                final_loss=strong.spec.get("final_loss"), **extra)
 
 
 def _cost(cfg: SweepConfig, method: str) -> float:
     """Rough relative cost of a (task, method) job, for longest-first scheduling."""
-    per_row = {"bid": 2.0 * cfg.sampler.bid_samples, "te_sparse": 1.0, "naive": 1.0}.get(method, 3.0)
+    per_row = {"bid": 2.0 * cfg.sampler.bid_samples, "te_sparse": 1.0, "naive": 1.0, "rtc_trained": 1.0}.get(method, 3.0)
     return per_row * sum(cfg.n_envs(sw, method) / max(s, 1) for sw, _, s in cfg.points())
 
 
@@ -234,7 +246,8 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 _STYLE = {"rtc": ("RTC (ours, exp)", "C3", "o"), "rtc_linear": ("RTC linear", "C1", "v"),
-          "rtc_hard": ("RTC hard mask", "C5", "^"), "naive": ("Naive async", "C0", "s"),
+          "rtc_hard": ("RTC hard mask", "C5", "^"), "rtc_trained": ("Training-time RTC", "C6", "P"),
+          "naive": ("Naive async", "C0", "s"),
           "bid": ("BID (N=32, K=3)", "C2", "D"), "te_sparse": ("Temporal ensembling", "C4", "x")}
 
 
@@ -329,7 +342,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--out", type=Path, required=True, help="output directory")
     ap.add_argument("--policy-cache", type=Path, default=None, help="policy cache (default: runs/policies)")
     ap.add_argument("--tasks", nargs="+", default=None, choices=TASK_NAMES)
-    ap.add_argument("--methods", nargs="+", default=None, choices=BENCH_METHODS)
+    ap.add_argument("--methods", nargs="+", default=None, choices=BENCH_METHODS,
+                    help="default: the paper's six; rtc_trained trains its own prefix-conditioned policies")
     ap.add_argument("--rollouts", type=int, default=None, help="envs per point (paper: 2048)")
     ap.add_argument("--bid-rollouts", type=int, default=None, help="envs per BID point")
     ap.add_argument("--horizon-rollouts", type=int, default=None, help="envs per horizon-sweep point (0 = skip)")

@@ -93,9 +93,12 @@ class PolicyInferenceNode(Node):
                                  f"the policy needs cameras {self.obs_builder.camera_names}; give one topic each "
                                  f"(camera_names {cams})")
         weak = load_policy(expand_path(p.weak_policy_spec), device=p.device) if p.weak_policy_spec else None
-        self.generator = ChunkGenerator(self.policy, GeneratorConfig(
-            method=p.method, beta=p.beta, n_steps=p.n_steps, bid_samples=p.bid_samples, bid_k=p.bid_k,
-            jacobian=p.jacobian, seed=p.seed), weak)
+        try:  # rtc_trained refuses a policy not trained with prefix conditioning
+            self.generator = ChunkGenerator(self.policy, GeneratorConfig(
+                method=p.method, beta=p.beta, n_steps=p.n_steps, bid_samples=p.bid_samples, bid_k=p.bid_k,
+                jacobian=p.jacobian, seed=p.seed), weak)
+        except ValueError as exc:
+            raise ParameterError("method", p.method, str(exc)) from exc
         self.loop = InferenceLoopCore(p.horizon, p.s_min, p.delay_buffer_size, p.method,
                                       ack_timeout_steps=p.ack_timeout_steps)
         self._reader = conv.JointStateReader(self.names)

@@ -100,7 +100,8 @@ _EX, _INF, _REC, _SIM = (ROLE_EXECUTOR,), (ROLE_INFERENCE,), (ROLE_RECORDER,), (
 _RTC: tuple[ParamSpec, ...] = (
     # --- chunk_executor and policy_inference ---------------------------------------------------
     _p("method", "rtc", "Execution method: " + ", ".join(METHODS) + ". Must be the same in both nodes "
-       "(set it under /** in the params file).", BOTH, choices=METHODS),
+       "(set it under /** in the params file). rtc_trained (training-time RTC) needs a policy trained with "
+       "prefix conditioning (spec field training.prefix_conditioning >= the delay d).", BOTH, choices=METHODS),
     _p("horizon", 50, "H: actions per chunk (must equal the policy's horizon).", BOTH, int_range=(1, 10000)),
     _p("s_min", 25, "Minimum actions of a chunk executed before the next inference starts "
        "(Algorithm 1; s = max(d, s_min)). Sync: actions executed before pausing. 1 <= s_min <= H.", BOTH,
