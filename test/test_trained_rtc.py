@@ -78,6 +78,33 @@ def test_per_position_tau_equals_scalar_when_equal_and_per_token_reference_other
         m.velocity(a, ctx, torch.rand(3, H - 1))
 
 
+def test_per_position_caches_follow_weights_and_context() -> None:
+    """Without gradients the per-position conditioning is cached: it must match the differentiable
+    (training) path and follow in-place weight changes and a new or modified context."""
+    m = MLPMixerPolicy(toy_config(16, 1))
+    with torch.no_grad():
+        for p in m.parameters():
+            torch.nn.init.normal_(p, std=0.3)
+    obs, a, _ = _inputs(m, batch=2)
+    tau = prefix_flow_time(0.6, 2, 8, 3)
+    ctx = m.encode(obs)
+    with torch.no_grad():
+        first = m.velocity(a, ctx, tau)
+        assert torch.equal(m.velocity(a, ctx, tau), first)  # served from the cache
+    trained_path = m.velocity(a, ctx, tau)  # grad enabled, parameters require grad: no cache
+    assert trained_path.requires_grad
+    torch.testing.assert_close(trained_path.detach(), first, rtol=1e-5, atol=1e-6)
+    with torch.no_grad():
+        m.blocks[0].ln_ch.mod.weight.mul_(2.0)  # an optimiser step / load_state_dict: in place
+        changed = m.velocity(a, ctx, tau)
+        assert not torch.allclose(changed, first)
+        torch.testing.assert_close(changed, _reference_velocity(m, a, obs, tau, per_token=True), rtol=1e-5, atol=1e-5)
+        ctx[1].add_(1.0)  # the context modified in place
+        modified = m.velocity(a, ctx, tau)
+        assert not torch.allclose(modified, changed)
+        assert torch.equal(modified, m.velocity(a, (ctx[0], ctx[1].clone()), tau))  # a fresh tensor: no cache
+
+
 def _velocity_recorder(calls: list[torch.Tensor]):  # noqa: ANN202
     m = MLPMixerPolicy(toy_config(16, 1))
     with torch.no_grad():

@@ -1,4 +1,5 @@
-"""Chunk latency at batch 1 with 5 denoising steps: plain vs RTC guided vs BID (N = 16).
+"""Chunk latency at batch 1 with 5 denoising steps: plain vs RTC guided vs BID (N = 16) vs
+training-time RTC (``rtc_trained``: the prefix given at flow time 1, per-position flow time, no VJP).
 
 Measured in one run on this machine for both model sizes (MLP-Mixer H=8 and bimanual H=50), the way
 the robot samples: the observation encoded once per chunk, the velocity (and RTC's exact VJP) per
@@ -20,7 +21,7 @@ import torch
 
 from rtc_ros.core.bid import bid_sample
 from rtc_ros.core.masks import prefix_weights
-from rtc_ros.core.sampling import sample_guided, sample_plain
+from rtc_ros.core.sampling import sample_guided, sample_plain, sample_prefix_conditioned
 from rtc_ros.policies.mixer import MLPMixerPolicy, MixerConfig, bimanual_h50, mixer_h8
 
 
@@ -45,7 +46,8 @@ def bench_model(name: str, cfg: MixerConfig, repeats: int, bid_n: int, n_steps: 
     obs = torch.randn(1, cfg.obs_dim)
     noise = torch.randn(1, H, M)
     prefix = torch.randn(1, H, M)
-    w = prefix_weights(H, max(1, H // 8), max(1, H // 2))
+    d = max(1, H // 8)
+    w = prefix_weights(H, d, max(1, H // 2))
     vel = model.velocity
     tau = torch.full((1,), 0.4)
 
@@ -65,9 +67,10 @@ def bench_model(name: str, cfg: MixerConfig, repeats: int, bid_n: int, n_steps: 
             vel(noise, ctx, tau)
 
     # Interleave so that machine-load drift affects them alike; each chunk encodes its observation once.
-    plain, guided, bid, enc, fwd, fwd_bwd = [], [], [], [], [], []
+    plain, guided, bid, trained, enc, fwd, fwd_bwd = [], [], [], [], [], [], []
     for _ in range(3):
         plain += _time(lambda: sample_plain(vel, encode(), noise, n_steps), repeats)
+        trained += _time(lambda: sample_prefix_conditioned(vel, encode(), noise, prefix, d, n_steps), repeats)
         guided += _time(lambda: sample_guided(vel, encode(), noise, prefix, w, 5.0, n_steps), repeats)
         bid += _time(lambda: bid_sample(vel, encode(), prefix, w, bid_n, n_steps), max(1, repeats // 2))
         enc += _time(encode, repeats)
@@ -77,6 +80,7 @@ def bench_model(name: str, cfg: MixerConfig, repeats: int, bid_n: int, n_steps: 
         "plain_ms": statistics.median(plain),
         "guided_ms": statistics.median(guided),
         "bid_ms": statistics.median(bid),
+        "trained_ms": statistics.median(trained),
         "encode_ms": statistics.median(enc),
         "forward_ms": statistics.median(fwd),
         "forward_backward_ms": statistics.median(fwd_bwd),
@@ -85,6 +89,7 @@ def bench_model(name: str, cfg: MixerConfig, repeats: int, bid_n: int, n_steps: 
     res["guided_over_plain"] = res["guided_ms"] / res["plain_ms"]
     res["floor_over_plain"] = res["vjp_floor_ms"] / res["plain_ms"]
     res["bid_over_guided"] = res["bid_ms"] / res["guided_ms"]
+    res["trained_over_plain"] = res["trained_ms"] / res["plain_ms"]
     params = sum(p.numel() for p in model.parameters())
     print(f"{name:12s} params {params/1e6:5.2f}M  plain {res['plain_ms']:7.2f} ms  guided (RTC) "
           f"{res['guided_ms']:7.2f} ms  BID N={bid_n} {res['bid_ms']:7.2f} ms  "
@@ -92,6 +97,7 @@ def bench_model(name: str, cfg: MixerConfig, repeats: int, bid_n: int, n_steps: 
     print(f"{'':12s} encode {res['encode_ms']:6.2f} ms, per step: forward {res['forward_ms']:6.2f} ms, forward + "
           f"backward {res['forward_backward_ms']:6.2f} ms; VJP floor {res['vjp_floor_ms']:7.2f} ms "
           f"({res['floor_over_plain']:.2f} x plain)")
+    print(f"{'':12s} training-time RTC (d = {d}) {res['trained_ms']:7.2f} ms ({res['trained_over_plain']:.2f} x plain)")
     return res
 
 
@@ -112,6 +118,8 @@ def main(argv: list[str] | None = None) -> None:
         "floor_over_plain_mixer_h8": round(h8["floor_over_plain"], 3),
         "floor_over_plain_h50": round(h50["floor_over_plain"], 3),
         "bid_over_guided_h50": round(h50["bid_over_guided"], 3),
+        "trained_over_plain_mixer_h8": round(h8["trained_over_plain"], 3),
+        "trained_over_plain_h50": round(h50["trained_over_plain"], 3),
         "mixer_h8_ms": {k: round(v, 3) for k, v in h8.items() if k.endswith("_ms")},
         "h50_ms": {k: round(v, 3) for k, v in h50.items() if k.endswith("_ms")},
         "target_guided_over_plain_le_2": h8["guided_over_plain"] <= 2.0 and h50["guided_over_plain"] <= 2.0,

@@ -9,17 +9,20 @@ Gates and the output layer start at zero, so an untrained model outputs zero vel
 Flow time is either one per chunk, ``tau (B,)`` (the conditioning is shared by all tokens), or one
 per position, ``tau (B, H)`` (training-time RTC, arXiv 2512.05964: the frozen prefix at tau = 1, the
 rest at the current tau): the conditioning of token ``i`` is then ``c_i = MLP(sincos(tau_i)) +
-Linear(obs)``, same weights. Because the modulation is linear in ``c``, it is computed once per
-*distinct* flow time and gathered per token (a sampler has two: 1 and the current tau), so
-per-position conditioning costs about what shared conditioning costs.
+Linear(obs)``, same weights. Because the modulation is linear in ``c``, its time part is computed
+once per *distinct* flow time (a sampler has two: 1 and the current tau) for all layers in one
+matmul and gathered per token, so per-position conditioning costs about what shared conditioning
+costs (:meth:`MLPMixerPolicy.per_position_modulation`).
 """
 
 from __future__ import annotations
 
 import math
+import weakref
 from dataclasses import asdict, dataclass, fields
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from rtc_ros.policies.base import FlowPolicy
@@ -96,20 +99,14 @@ class _AdaLN(nn.Module):
 
 
 class _PerPosition:
-    """Per-position conditioning ``c[b, i] = time[index[b, i]] + obs[b]`` kept factored.
+    """Per-position conditioning, already through every AdaLN's ``Linear``: ``mods[layer]`` is
+    ``layer(c)`` per token, ``(B, H, 3 W)`` (see :meth:`MLPMixerPolicy.per_position_modulation`)."""
 
-    ``time (U, W)``: the time embedding of the U distinct flow times; ``index (B, H)``: which one each
-    token has; ``obs (B, W)``: the observation part. A modulation ``Linear(c)`` is
-    ``(W_l time)[index] + Linear(obs)`` -- one small matmul per distinct time instead of one per token.
-    """
-
-    def __init__(self, time: torch.Tensor, index: torch.Tensor, obs: torch.Tensor) -> None:
-        self.time, self.index, self.obs = time, index, obs
+    def __init__(self, mods: dict[int, torch.Tensor]) -> None:
+        self.mods = mods
 
     def modulation(self, layer: nn.Linear) -> torch.Tensor:
-        """``layer(c)`` per token: ``(B, H, out)``."""
-        per_time = torch.nn.functional.linear(self.time, layer.weight)  # (U, out), no bias
-        return per_time[self.index] + layer(self.obs)[:, None, :]
+        return self.mods[id(layer)]
 
 
 class _MixerBlock(nn.Module):
@@ -167,9 +164,8 @@ class MLPMixerPolicy(FlowPolicy):
         c: torch.Tensor | _PerPosition
         if tau.ndim == 1:
             c = self.time_mlp(sincos_embedding(tau, self.config.time_dim)) + obs_cond
-        elif tau.ndim == 2 and tau.shape[1] == self.horizon:
-            values, index = torch.unique(tau, return_inverse=True)  # a sampler has 2 (1 and the current tau)
-            c = _PerPosition(self.time_mlp(sincos_embedding(values, self.config.time_dim)), index, obs_cond)
+        elif tau.ndim == 2 and tau.shape[1] == self.horizon and tau.shape[0] == a_tau.shape[0]:
+            c = self.per_position_modulation(tau, obs_cond)
         else:
             raise ValueError(f"tau must be (B,) or (B, {self.horizon}), got {tuple(tau.shape)}")
         x = self.action_in(a_tau) + self.pos[None] + obs_tok[:, None, :]
@@ -180,6 +176,55 @@ class MLPMixerPolicy(FlowPolicy):
 
     def forward(self, a_tau: torch.Tensor, obs: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
         return self.velocity(a_tau, self.encode(obs), tau)
+
+    # ------------------------------------------------------------------ per-position flow time
+    def _mod_layers(self) -> list[nn.Linear]:
+        return [ln.mod for b in self.blocks for ln in (b.ln_tok, b.ln_ch)] + [self.ln_out.mod]
+
+    def per_position_modulation(self, tau: torch.Tensor, obs_cond: torch.Tensor) -> _PerPosition:
+        """``tau (B, H)``, ``obs_cond (B, W)`` -> every AdaLN's ``Linear(c_i)``, ``c_i = MLP(sincos(tau_i))
+        + obs_cond``, per token. The Linear is split (``W c_i + b = W time_i + (W obs + b)``) so the time
+        part runs once per distinct flow time (``torch.unique``; a sampler has two, 1 and the current
+        tau) and all layers in one matmul. Without gradients both parts are cached (:meth:`_cached_parts`)."""
+        layers = self._mod_layers()
+        values, index = torch.unique(tau, return_inverse=True)
+        params = [t for lay in layers for t in (lay.weight, lay.bias)] + list(self.time_mlp.parameters())
+        if torch.is_grad_enabled() and any(t.requires_grad for t in params):  # training: differentiable
+            weight, bias = torch.cat([lay.weight for lay in layers]), torch.cat([lay.bias for lay in layers])
+            per_time = F.linear(self.time_mlp(sincos_embedding(values, self.config.time_dim)), weight)  # (U, L 3W)
+            per_obs = F.linear(obs_cond, weight, bias)  # (B, L 3W)
+        else:
+            per_time, per_obs = self._cached_parts(layers, params, values, obs_cond)
+        mods = per_time[index] + per_obs[:, None, :]  # (B, H, L 3W)
+        return _PerPosition({id(lay): m for lay, m in zip(layers, mods.split(layers[0].out_features, dim=-1))})
+
+    @torch.no_grad()
+    def _cached_parts(self, layers: list[nn.Linear], params: list[torch.Tensor], values: torch.Tensor,
+                      obs_cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Inference: the stacked weights and the time part per flow-time value are kept while the
+        parameters are unchanged (keyed on storage and version), the observation part while
+        ``obs_cond`` (the context of one chunk) is the same, unmodified tensor."""
+        key = tuple((t.data_ptr(), t._version) for t in params) + (values.dtype, values.device)
+        cache = self.__dict__.get("_pp_cache")
+        if cache is None or cache["key"] != key:
+            weight_t = torch.cat([lay.weight for lay in layers]).t().contiguous()  # (W, L 3W)
+            cache = {"key": key, "weight_t": weight_t, "bias": torch.cat([lay.bias for lay in layers]), "rows": {},
+                     "obs": None}
+            self.__dict__["_pp_cache"] = cache
+        rows, vals = cache["rows"], values.tolist()
+        missing = [v for v in vals if v not in rows]
+        if missing:
+            if len(rows) > 64:
+                rows.clear()
+            t = torch.tensor(missing, dtype=values.dtype, device=values.device)
+            rows.update(zip(missing, self.time_mlp(sincos_embedding(t, self.config.time_dim)) @ cache["weight_t"]))
+        per_time = torch.stack([rows[v] for v in vals])
+        held = cache["obs"]
+        if held is not None and held[0]() is obs_cond and held[1] == obs_cond._version:
+            return per_time, held[2]
+        per_obs = torch.addmm(cache["bias"], obs_cond, cache["weight_t"])
+        cache["obs"] = (weakref.ref(obs_cond), obs_cond._version, per_obs)
+        return per_time, per_obs
 
 
 def make_mixer(config: dict) -> MLPMixerPolicy:
