@@ -8,7 +8,12 @@ space, split so that the observation is encoded once per chunk:
   context is a tensor or a tuple/list/dict of tensors whose first dimension is the batch;
 * ``velocity(a_tau, context, tau) -> (B, H, M)``: per denoising step, the only thing RTC's exact VJP
   goes through; ``a_tau``: ``(B, H, M)``, ``tau``: ``(B,)`` flow time (0 = noise, 1 = data);
-* ``forward(a_tau, obs, tau) = velocity(a_tau, encode(obs), tau)`` (training uses it).
+* ``forward(a_tau, obs, tau) = velocity(a_tau, encode(obs), tau)`` (training uses it);
+* optional capability ``supports_per_position_tau = True`` (class attribute): ``velocity`` (and
+  ``forward``) also accept ``tau (B, H)``, one flow time per chunk position, and give the ``(B,)``
+  result when all positions are equal. Training-time RTC needs it (method ``rtc_trained``: the frozen
+  prefix at tau = 1; :func:`rtc_ros.core.sampling.sample_prefix_conditioned`,
+  ``TrainConfig.prefix_conditioning``).
 
 A model that does not split defines ``forward`` only: ``encode`` is then the identity and
 ``velocity`` is ``forward``.
@@ -30,6 +35,8 @@ class FlowPolicy(nn.Module):
     horizon: int
     action_dim: int
     obs_dim: int
+    #: whether ``velocity`` accepts per-position flow time ``tau (B, H)`` (see the module docstring)
+    supports_per_position_tau: bool = False
 
     def forward(self, a_tau: torch.Tensor, obs: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:  # noqa: D102
         if type(self).velocity is FlowPolicy.velocity:
