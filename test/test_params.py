@@ -104,10 +104,15 @@ def _override(tmp_path, name: str, **values) -> str:
     return str(f)
 
 
-def test_nodes_refuse_invalid_params_at_startup(start_node, tmp_path, small_policy) -> None:
+def test_nodes_refuse_invalid_params_at_startup(start_node, tmp_path, small_policy, small_policy_cam) -> None:
     ex = start_node("rtc_ros.nodes.chunk_executor", "--params-file", str(INVALID))
     spec = str(small_policy)
     cases = [(ex, "'s_min'")]
+    # training-time RTC with a policy not trained for it: refused, naming the method and the spec field
+    proc = start_node("rtc_ros.nodes.policy_inference", "--params-file", str(CONFIG), "--params-file",
+                      _override(tmp_path, "trained", policy_spec=str(small_policy_cam), camera_topics=["cam"],
+                                camera_names=["cam"], method="rtc_trained"))
+    cases.append((proc, "'method' = 'rtc_trained'"))
     for name, values, needle in (("beta", {"beta": 0.0}, "'beta'"),
                                  ("b", {"delay_buffer_size": 0}, "'delay_buffer_size'"),
                                  ("h", {"horizon": 20, "s_min": 5}, "'horizon'")):

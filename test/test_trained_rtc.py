@@ -292,3 +292,17 @@ def test_harness_trains_rtc_trained_policy_by_the_base_recipe(tmp_path: Path) ->
     assert prefixed.prefix_conditioning == 4 and base.prefix_conditioning == 0
     assert prefixed.spec["recipe"] == base.spec["recipe"] and prefixed.spec["config"] == base.spec["config"]
     assert prefixed.spec["n_samples"] == base.spec["n_samples"]  # the same demonstrations
+
+
+def test_latency_benchmark_json_keeps_keys_and_adds_trained(capsys) -> None:
+    import json
+
+    from rtc_ros.benchmarks import latency
+
+    latency.main(["--repeats", "1", "--bid-samples", "3"])
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ("guided_over_plain_mixer_h8", "guided_over_plain_h50", "floor_over_plain_mixer_h8",
+                "floor_over_plain_h50", "bid_over_guided_h50", "mixer_h8_ms", "h50_ms",
+                "target_guided_over_plain_le_2", "trained_over_plain_h50", "trained_over_plain_mixer_h8"):
+        assert key in line, key
+    assert line["trained_over_plain_h50"] > 0 and line["h50_ms"]["trained_ms"] > 0

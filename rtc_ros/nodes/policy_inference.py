@@ -212,9 +212,10 @@ class PolicyInferenceNode(Node):
         n = int(self.p.warmup_iterations)
         obs = self.policy.typical_observation()
         prev = None
+        d = min(2, self.p.horizon - 1, self.generator.max_prefix or 2)  # rtc_trained: within its trained prefixes
         for i in range(n):
             t0 = time.perf_counter()
-            chunk = self.generator.generate(obs, prev, d=min(2, self.p.horizon - 1), s=min(self.p.s_min, self.p.horizon))
+            chunk = self.generator.generate(obs, prev, d=d, s=min(self.p.s_min, self.p.horizon))
             self.warmup_ms.append((time.perf_counter() - t0) * 1e3)
             prev = chunk[min(self.p.s_min, self.p.horizon - 1):]
             if not self._running.is_set():

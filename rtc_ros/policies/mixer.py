@@ -198,6 +198,7 @@ class MLPMixerPolicy(FlowPolicy):
         mods = per_time[index] + per_obs[:, None, :]  # (B, H, L 3W)
         return _PerPosition({id(lay): m for lay, m in zip(layers, mods.split(layers[0].out_features, dim=-1))})
 
+    @torch.compiler.disable  # python-side cache: always eager, also inside a torch.compile'd velocity
     @torch.no_grad()
     def _cached_parts(self, layers: list[nn.Linear], params: list[torch.Tensor], values: torch.Tensor,
                       obs_cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

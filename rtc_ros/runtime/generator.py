@@ -5,7 +5,8 @@ One chunk generator for the robot and the benchmark: ``policy_inference`` calls
 :meth:`ChunkGenerator.chunk_fn` (thousands of environments, torch); both go through
 :meth:`ChunkGenerator.sample`, one method table (:mod:`rtc_ros.runtime.methods`), one prefix builder
 (:func:`rtc_ros.core.prefix.build_prefix`) and the same BID settings (paper: N = 32, K = 3). All the
-mathematics lives in :mod:`rtc_ros.core` (masks, guidance with the exact VJP, samplers, BID).
+mathematics lives in :mod:`rtc_ros.core` (masks, guidance with the exact VJP, samplers -- plain,
+guided and training-time RTC's prefix-conditioned -- and BID).
 
 Shapes: observations ``(B, O)``; chunks, prefixes and noise ``(B, H, M)``; the prefix's index 0 is
 the observation's step; flow time tau: 0 = noise, 1 = data.
