@@ -28,7 +28,7 @@ import numpy as np
 
 from rtc_ros.core.stats import paired_bootstrap, wilson_interval
 from rtc_ros.experiments.sim_offline import (
-    EpisodeRecord, Episode, compute_ms_for, load_setup, make_sim, measure_compute_ms,
+    EpisodeRecord, Episode, compute_ms_for, load_setup, make_sim, measure_compute_ms, trace_path,
 )
 from rtc_ros.runtime.methods import method_info
 from rtc_ros.sim.camera import CameraRenderer
@@ -151,10 +151,6 @@ def save_trace(path: Path, rec: EpisodeRecord) -> None:
     assert rec.trace is not None
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **rec.trace, method=rec.method, latency_ms=rec.latency_ms, seed=rec.seed, task=rec.task)
-
-
-def trace_path(out: Path, task: str, method: str, latency_ms: float) -> Path:
-    return out / "traces" / f"{task}_{method}_{int(round(latency_ms))}ms.npz"
 
 
 def run_grid(out: Path, tasks: list[str], methods: list[str], latencies: list[float], episodes: int, seed0: int,

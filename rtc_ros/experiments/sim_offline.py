@@ -82,6 +82,11 @@ def make_sim(task: str, max_episode_steps: int) -> BimanualSim:
     return BimanualSim(**kwargs)
 
 
+def trace_path(out: Path, task: str, method: str, latency_ms: float) -> Path:
+    """Where the experiment keeps a cell's first-seed trace (``out/traces/<task>_<method>_<ms>ms.npz``)."""
+    return out / "traces" / f"{task}_{method}_{int(round(latency_ms))}ms.npz"
+
+
 @dataclass
 class Setup:
     """What all episodes share: validated node parameters, the policy, the camera settings.

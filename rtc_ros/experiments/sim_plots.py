@@ -20,6 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from rtc_ros.core.trajectory import finite_differences  # noqa: E402
+from rtc_ros.experiments.sim_offline import trace_path  # noqa: E402
 
 FIG1_METHODS = ("sync", "te_dense", "rtc")
 METHOD_ORDER = ("sync", "te_sparse", "te_dense", "naive", "bid", "rtc", "rtc_linear", "rtc_hard")
@@ -40,8 +41,6 @@ def _save(fig: Any, path: Path) -> Path:
 def figure1(out: Path, task: str, latency_ms: float, joint: str = "right_elbow", seconds: float = 4.0,
             methods: tuple[str, ...] = FIG1_METHODS) -> Path | None:
     """Figure 1 from the saved traces (``out/traces``) of ``task`` at ``latency_ms``; None without traces."""
-    from rtc_ros.experiments.sim_experiment import trace_path
-
     traces = {m: trace_path(out, task, m, latency_ms) for m in methods}
     traces = {m: p for m, p in traces.items() if p.is_file()}
     if not traces:
