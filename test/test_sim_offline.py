@@ -145,3 +145,19 @@ def test_cli_quick_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert summary["clock"] == "sim" and summary["episodes"] == 12 and len(summary["cells"]) == 6
     assert set(summary["compute_ms"]) == {"plain", "guided", "bid"}
     assert (out / "results.json").is_file() and (out / "figure6.png").is_file()
+
+
+def test_tick_report_round_trips_through_the_contract() -> None:
+    """The executor report the experiment feeds the loop is the one the node publishes (same encoding)."""
+    from rtc_ros.runtime.contract import ExecutorReport
+    from rtc_ros.runtime.executor import ExecutorConfig, ExecutorCore
+
+    core = ExecutorCore(ExecutorConfig(horizon=4, action_dim=2, mode="switch"))
+    core.set_measured_position(np.zeros(2))
+    core.offer_chunk(np.ones((4, 2)) * 0.1, seq=3, t_obs=0, d=1, s=2)
+    tick = core.tick()
+    rep = tick.report(123)
+    back = ExecutorReport.decode(rep.encode(), 123, rep.command)
+    assert back == rep and (back.step, back.seq, back.takeover, back.hold) == (0, 3, 0, False)
+    np.testing.assert_array_equal(back.command, tick.command)
+    assert tick.report(with_command=False).command is None
