@@ -26,7 +26,11 @@ from rtc_ros.benchmarks.tasks.base import BatchedTask, Expert, TaskSpec
 from rtc_ros.benchmarks.tasks.cartpole import CartPoleExpert, CartPoleSwingUp
 from rtc_ros.benchmarks.tasks.catcher import Catcher, CatcherExpert
 from rtc_ros.benchmarks.tasks.crawler import Crawler, CrawlerExpert
+from rtc_ros.benchmarks.tasks.hammer import Hammer, HammerExpert
+from rtc_ros.benchmarks.tasks.interceptor import Interceptor, InterceptorExpert
 from rtc_ros.benchmarks.tasks.lander import Lander, LanderExpert
+from rtc_ros.benchmarks.tasks.runner import Runner, RunnerExpert
+from rtc_ros.benchmarks.tasks.shuttle import Shuttle, ShuttleExpert
 from rtc_ros.benchmarks.tasks.thrower import Thrower, ThrowerExpert
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,11 @@ TASKS: dict[str, tuple[type[BatchedTask], type[Expert]]] = {
     "catcher": (Catcher, CatcherExpert),
     "thrower": (Thrower, ThrowerExpert),
     "crawler": (Crawler, CrawlerExpert),
+    # added for the second version of the suite (issue 15); appended so v1 seeds stay the same
+    "shuttle": (Shuttle, ShuttleExpert),
+    "interceptor": (Interceptor, InterceptorExpert),
+    "runner": (Runner, RunnerExpert),
+    "hammer": (Hammer, HammerExpert),
 }
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)
 
