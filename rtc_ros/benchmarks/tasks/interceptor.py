@@ -40,8 +40,8 @@ class Interceptor(BatchedTask):
         self.hold = torch.zeros(n, 2, dtype=torch.long)
 
     def targets(self, dt: float | Tensor = 0.0) -> tuple[Tensor, Tensor]:
-        """Target positions and velocities ``(n, 2 targets, 2)`` at ``time + dt``."""
-        t = (self.time + dt)[..., None] if isinstance(dt, Tensor) else (self.time + dt)[:, None]
+        """Target positions and velocities ``(n, 2 targets, 2)`` at ``time + dt`` (``dt``: float or ``(n,)``)."""
+        t = (self.time + dt)[:, None]
         x = self.x0 + self.u * t
         y = Y_TARGET + BOB_A * torch.sin(BOB_W * t + self.phase)
         vy = BOB_A * BOB_W * torch.cos(BOB_W * t + self.phase)

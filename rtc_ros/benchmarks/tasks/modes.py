@@ -25,6 +25,7 @@ from collections.abc import Callable
 import torch
 
 from rtc_ros.benchmarks.tasks.base import Expert, Tensor
+from rtc_ros.benchmarks.tasks.thrower import INERTIA, MASS, G, L, landing_x
 
 
 def _flip_sign(attr: str) -> Callable[[Expert, Tensor], None]:
@@ -39,8 +40,6 @@ def _flip_catcher(expert: Expert, mask: Tensor) -> None:
 
 
 def _flip_thrower(expert: Expert, mask: Tensor) -> None:
-    from rtc_ros.benchmarks.tasks.thrower import INERTIA, MASS, G, L, landing_x
-
     t = expert.task
     style = torch.where(mask, -expert.style, expert.style)  # type: ignore[attr-defined]
     # the same release-energy computation as ThrowerExpert.reset, for the new style
