@@ -15,8 +15,8 @@ import pytest
 
 from rtc_ros.core.stats import paired_bootstrap, wilson_interval
 from rtc_ros.experiments.runner import DEFAULT_CONFIG, DEFAULT_POLICY, write_params
-from rtc_ros.experiments.sim_offline import Episode, load_setup, make_sim
-from rtc_ros.nodes.params import ROLE_EXECUTOR
+from rtc_ros.experiments.sim_offline import Episode, load_setup, make_sim, stop_count
+from rtc_ros.nodes.params import ROLE_EXECUTOR, ROLE_INFERENCE
 
 SEED = 10_000
 STEPS = 120  # 2.4 s of simulated time per episode
@@ -54,8 +54,12 @@ def test_delay_in_ticks_follows_the_latency_rule(episode: Episode, compute_ms: f
     rec = episode.run("rtc", latency_ms, compute_ms, SEED, keep_trace=True)
     assert rec.delay_ticks == d
     assert rec.consumed_mean == d  # every chunk took over exactly d ticks after its observation
+    # consumed / d come from every splice of the episode (not the executor's rolling window)
+    assert rec.trace["consumed"].size == rec.splices and rec.consumed_mean == rec.trace["consumed"].mean()
+    assert rec.d_mean == rec.trace["d"].mean()
     # the first chunk (observation after step 0, so t_obs = 1) takes over at step 1 + d
     assert rec.holds == {"startup": d + 1}
+    assert rec.startup_hold_s == pytest.approx((d + 1) * 0.02) and rec.standstill_s == 0.0
     assert int(rec.trace["splice"][0]) == 1 + d
     dense = episode.run("te_dense", latency_ms, compute_ms, SEED, keep_trace=True)
     # te_dense starts the next inference right after each takeover: one chunk every d + 1 ticks
@@ -77,7 +81,51 @@ def test_sync_pauses_and_rtc_does_not(episode: Episode) -> None:
     assert "sync_pause" not in rtc.holds and set(rtc.holds) == {"startup"}
     hold = rtc.trace["hold"]
     assert not hold[int(rtc.trace["splice"][0]):].any()  # never stops once the first chunk arrived
-    assert sync.standstill_s > rtc.standstill_s
+    assert sync.standstill_s == pytest.approx(sync.holds["sync_pause"] * 0.02)  # the startup hold excluded
+    assert sync.standstill_s > rtc.standstill_s == 0.0
+
+
+def test_camera_phase_varies_by_seed_not_by_method(episode: Episode) -> None:
+    """Frames follow a per-seed phase: the same schedule for every method on a seed, another across seeds,
+    so a method planning every s_min ticks does not always see a frame of the same age."""
+    every = episode.setup.cam_every
+    ages: set[int] = set()
+    schedules = set()
+    for seed in range(SEED, SEED + every):
+        rtc = episode.run("rtc", 0.0, 30.0, seed, keep_trace=True)
+        sync = episode.run("sync", 0.0, 30.0, seed, keep_trace=True)
+        assert rtc.camera_phase == sync.camera_phase
+        np.testing.assert_array_equal(rtc.trace["frame_steps"], sync.trace["frame_steps"])
+        assert set(np.diff(rtc.trace["frame_steps"][1:]).tolist()) == {every}
+        schedules.add(tuple(rtc.trace["frame_steps"].tolist()))
+        ages |= set(rtc.trace["frame_age"][1:].tolist())  # the first plan sees the reset frame
+    assert len(schedules) == every and ages == set(range(every))
+
+
+def test_oldest_stamp_does_not_delay_the_first_chunk(episode: Episode) -> None:
+    """With ``obs_time: oldest`` the reset frame maps to a valid step: the first chunk is not refused."""
+    import dataclasses
+
+    st = episode.setup
+    values = {**st.values, ROLE_INFERENCE: {**st.values[ROLE_INFERENCE], "obs_time": "oldest"}}
+    oldest = Episode(dataclasses.replace(st, values=values, _params={}), episode.sim, episode.renderer)
+    d = math.ceil(30.0 / 20.0)
+    for seed in (SEED, SEED + 2):  # phase 0 and 2: the first plans use the reset frame
+        rec = oldest.run("rtc", 0.0, 30.0, seed, keep_trace=True)
+        assert rec.too_old == 0 and rec.holds["startup"] == d + 1
+        assert int(rec.trace["splice"][0]) == 1 + d
+
+
+def test_protective_stops_are_null_without_a_counter() -> None:
+    class Sim:
+        pass
+
+    sim = Sim()
+    assert stop_count(sim) is None
+    sim.protective_stops = True  # a switch, not a counter
+    assert stop_count(sim) is None
+    sim.protective_stops = np.int64(3)
+    assert stop_count(sim) == 3
 
 
 def test_unknown_task_or_method_is_refused(episode: Episode) -> None:
@@ -121,6 +169,13 @@ def test_run_grid_writes_results_with_the_keys(tmp_path: Path) -> None:
                     "protective_stops", "standstill_s", "splice_jerk", "splice_jump_max", "acc_rms"):
             assert key in cell, key
         assert cell["n"] == 2 and len(cell["success_ci95"]) == 2
+        assert cell["delay_ticks"] == math.ceil(({"sync": 10.0, "rtc": 30.0}[cell["method"]] + cell["latency_ms"]) / 20)
+        if not disk["config"]["protective_stops_counted"]:
+            assert cell["protective_stops"] is None and cell["protective_stops_per_episode"] is None
+    csv_head = (out / "cells.csv").read_text().splitlines()
+    assert csv_head[0].startswith("task,method,latency_ms,delay_ticks,")
+    if not disk["config"]["protective_stops_counted"]:
+        assert all(e["protective_stops"] is None for e in disk["episodes"]) and ",null," in csv_head[1]
     seeds = {(e["method"], e["latency_ms"]): [x["seed"] for x in disk["episodes"]
                                                if (x["method"], x["latency_ms"]) == (e["method"], e["latency_ms"])]
              for e in disk["episodes"]}

@@ -5,9 +5,12 @@ of every cell uses seed ``seed0 + i`` for the cube and the flow noise: paired ac
 latencies), then writes into ``out``:
 
 * ``results.json`` -- ``config``, ``compute`` (the compute-time model and its measurement), ``cells``
-  (per task, method, latency: ``n``, ``successes``, ``success_rate``, ``success_ci95`` (Wilson),
-  ``throughput`` (mean progress per minute) with a bootstrap ``throughput_ci95``, ``standstill_s``,
-  ``protective_stops`` (total), splice jump / jerk, acceleration RMS, ...), ``differences`` (RTC minus
+  (per task, method, latency: ``delay_ticks`` (the delay the cell actually ran at: injected latency
+  plus the method's compute time, in ticks; "+0 ms" is not zero delay), ``compute_ms``, ``n``,
+  ``successes``, ``success_rate``, ``success_ci95`` (Wilson), ``throughput`` (mean progress per minute)
+  with a bootstrap ``throughput_ci95``, ``standstill_s`` (after the first chunk), ``startup_hold_s``,
+  ``protective_stops`` (total; null where the simulator does not count them), splice jump / jerk,
+  acceleration RMS, consumed / d over every splice, ...), ``differences`` (RTC minus
   each method, paired over seeds: success and throughput with 95 % bootstrap intervals) and
   ``episodes`` (one row each);
 * ``episodes.csv``, ``cells.csv``, ``differences.csv``; ``traces/`` (the commanded trajectory of the
@@ -28,7 +31,7 @@ import numpy as np
 
 from rtc_ros.core.stats import paired_bootstrap, wilson_interval
 from rtc_ros.experiments.sim_offline import (
-    EpisodeRecord, Episode, compute_ms_for, load_setup, make_sim, measure_compute_ms, trace_path,
+    EpisodeRecord, Episode, compute_ms_for, load_setup, make_sim, measure_compute_ms, stop_count, trace_path,
 )
 from rtc_ros.runtime.methods import method_info
 from rtc_ros.sim.camera import CameraRenderer
@@ -37,12 +40,12 @@ REFERENCE = "rtc"
 N_BOOT = 10_000
 BOOT_SEED = 0
 #: per-episode fields averaged per cell (``<field>`` in the cell = the mean over its episodes)
-MEAN_FIELDS = ("progress", "duration_s", "standstill_s", "splice_jump_max", "splice_jump_mean", "splice_acc",
+MEAN_FIELDS = ("progress", "duration_s", "standstill_s", "startup_hold_s", "frame_age_mean", "splice_jump_max", "splice_jump_mean", "splice_acc",
                "splice_jerk", "acc_rms", "acc_max", "consumed_mean", "d_mean", "chunks", "clamps", "infer_ms_mean",
                "wall_s")
-CELL_FIELDS = ("task", "method", "latency_ms", "n", "successes", "success_rate", "success_ci95", "throughput",
-               "throughput_ci95", "protective_stops", "protective_stops_per_episode", "standstill_frac",
-               "delay_ticks", "compute_ms", *MEAN_FIELDS)
+CELL_FIELDS = ("task", "method", "latency_ms", "delay_ticks", "compute_ms", "n", "successes", "success_rate",
+               "success_ci95", "throughput", "throughput_ci95", "protective_stops", "protective_stops_per_episode",
+               "standstill_frac", *MEAN_FIELDS)
 
 
 def _mean(xs: list[float]) -> float:
@@ -60,14 +63,15 @@ def summarize_cells(records: list[EpisodeRecord]) -> list[dict[str, Any]]:
         n, k = len(rs), sum(r.success for r in rs)
         thr = np.asarray([r.throughput for r in rs], dtype=float)
         t_mean, t_lo, t_hi = paired_bootstrap(thr, np.zeros_like(thr), N_BOOT, BOOT_SEED)
-        stops = sum(r.protective_stops for r in rs)
+        counted = [r.protective_stops for r in rs if r.protective_stops is not None]
+        stops = sum(counted) if len(counted) == n else None  # None: not counted by the simulator
         cell: dict[str, Any] = {
-            "task": task, "method": method, "latency_ms": lat, "n": n, "successes": int(k),
+            "task": task, "method": method, "latency_ms": lat, "delay_ticks": rs[0].delay_ticks,
+            "compute_ms": rs[0].compute_ms, "n": n, "successes": int(k),
             "success_rate": k / n, "success_ci95": list(wilson_interval(int(k), n)),
             "throughput": t_mean, "throughput_ci95": [t_lo, t_hi],
-            "protective_stops": int(stops), "protective_stops_per_episode": stops / n,
+            "protective_stops": stops, "protective_stops_per_episode": None if stops is None else stops / n,
             "standstill_frac": _mean([r.standstill_s / r.duration_s for r in rs]),
-            "delay_ticks": rs[0].delay_ticks, "compute_ms": rs[0].compute_ms,
         }
         cell.update({f: _mean([float(getattr(r, f)) for r in rs]) for f in MEAN_FIELDS})
         cells.append(cell)
@@ -98,7 +102,9 @@ def paired_differences(records: list[EpisodeRecord], reference: str = REFERENCE)
 def _flat(row: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for k, v in row.items():
-        if isinstance(v, (list, tuple)):
+        if v is None:
+            out[k] = "null"
+        elif isinstance(v, (list, tuple)):
             out[k] = " ".join(str(x) for x in v)
         elif isinstance(v, dict):
             out[k] = json.dumps(v, sort_keys=True)
@@ -108,7 +114,7 @@ def _flat(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Rows as CSV (lists joined by spaces, dicts as JSON); nothing when empty."""
+    """Rows as CSV (lists joined by spaces, dicts as JSON, None as ``null``); nothing when empty."""
     if not rows:
         return
     flat = [_flat(r) for r in rows]
@@ -196,6 +202,8 @@ def run_grid(out: Path, tasks: list[str], methods: list[str], latencies: list[fl
                         "config": {"tasks": tasks, "methods": methods, "latencies_ms": latencies, "episodes": episodes,
                                    "seed0": seed0, "params_file": str(config), "policy": str(policy),
                                    "dt": setup.dt, "camera_every_ticks": setup.cam_every,
+                                   "camera_phase": "seed % camera_every_ticks",
+                                   "protective_stops_counted": stop_count(sim) is not None,
                                    "max_episode_steps": int(setup.sim_params.max_episode_steps),
                                    "torch_threads": torch_threads, "bootstrap": {"n": N_BOOT, "seed": BOOT_SEED}},
                         "compute": {**compute, "rule": "delay ticks = ceil((compute_ms[sampling kind of the method] "
@@ -216,7 +224,8 @@ def run_grid(out: Path, tasks: list[str], methods: list[str], latencies: list[fl
                             f"{rec.wall_s:.2f} s wall")
                     meta["wall_s"] = round(time.perf_counter() - t_start, 1)
                     write_results(out, meta, records)
-                    say(f"[sim_latency] cell {task} {method} +{int(lat)} ms done in {time.perf_counter() - t_cell:.1f} s")
+                    say(f"[sim_latency] cell {task} {method} +{int(lat)} ms (delay {records[-1].delay_ticks} ticks) "
+                        f"done in {time.perf_counter() - t_cell:.1f} s")
         finally:
             renderer.close()
             sim.close()

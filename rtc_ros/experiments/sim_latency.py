@@ -7,7 +7,9 @@
 nodes' runtime cores (executor, inference loop, chunk generator, built from the same params file)
 drive :class:`~rtc_ros.sim.bimanual.BimanualSim` on a virtual 20 ms clock; an inference started at
 tick t delivers its chunk at tick ``t + ceil((compute_ms + latency) / 20 ms)``, where ``compute_ms``
-is the measured median compute time of the method's sampling kind (``--compute-ms`` to give it).
+is the measured median compute time of the method's sampling kind (``--compute-ms`` to give it;
+a headline run gives fixed values measured once, see docs/sim_experiment.md), so "+0 ms" cells run at
+the method's own delay: every cell reports the ``delay_ticks`` it ran at.
 Episode ``i`` of every cell uses seed ``seed0 + i`` (paired). Writes ``DIR/results.json`` (cells with
 Wilson intervals, paired bootstrap differences RTC minus each method, every episode), CSVs,
 ``DIR/traces`` and the plots ``figure1_<task>.png`` / ``figure6.png``
@@ -224,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as exc:
             print(f"sim_latency: {exc}", file=sys.stderr)
             return 2
-        keys = ("task", "method", "latency_ms", "n", "successes", "success_ci95", "throughput", "protective_stops")
+        keys = ("task", "method", "latency_ms", "delay_ticks", "n", "successes", "success_ci95", "throughput",
+                "standstill_s", "startup_hold_s", "protective_stops")
         print(json.dumps({"out": str(out), "clock": "sim", "episodes": len(res["episodes"]), "wall_s": res["wall_s"],
                           "compute_ms": res["compute"]["ms"], "cells": [{k: c[k] for k in keys} for c in res["cells"]],
                           "plots": res.get("plots", [])}))

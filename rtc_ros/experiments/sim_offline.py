@@ -11,11 +11,14 @@ contract's encoders (:class:`~rtc_ros.runtime.contract.ChunkMeta`, ``ExecutorRep
 ``T_k = T_0 + k dt``. Per tick ``k``: a chunk due at ``k`` is handed to the executor (``offer_chunk``,
 observation age = ``T_k`` minus its stamp); the executor commands step ``k`` and reports it; the
 simulator applies the command; the camera renders every ``1 / camera_rate_hz`` (the sim node's
-rate; 32x32 ``workspace`` view, as in training); the observation (joint positions + newest frame,
+rate; 32x32 ``workspace`` view, as in training) after the steps ``n`` with ``n % cam_every ==
+camera_phase(seed)`` (the live camera's phase is arbitrary; per seed, the same for every method);
+the observation (joint positions + newest frame,
 the node's layout) is stamped ``T_k + dt/2``, so its step is ``t_obs = k + 1``; if the loop is ready it
 plans and samples, and the chunk is due at tick ``t_obs + ceil(latency / dt)``, where
 ``latency = compute_ms + extra_latency_ms`` (``policy_inference`` sleeps ``extra_latency_ms`` after
-the model). Nothing else waits: an episode runs as fast as the CPU allows.
+the model). The reset frame is stamped ``T_0`` (the state before step 0 moved anything), so with
+``obs_time: oldest`` it maps to ``t_obs = 1`` like a frame taken after step 0. Nothing else waits.
 
 **Compute time** (``compute_ms``): one number per sampling kind (plain / guided / bid, from the method
 table), the median wall time of ``calls`` warm ``ChunkGenerator.generate`` calls measured at start-up
@@ -25,7 +28,8 @@ independent of what else runs on the machine while keeping each method's real co
 with the exact VJP and BID's 32 candidates are slower than plain sampling); the same rule for every method.
 
 Episodes start from the reset pose with fresh cores (a freshly started robot program): the executor
-holds the measured position until the first chunk arrives, and that wait counts as standstill.
+holds the measured position until the first chunk arrives (``startup_hold_s``, kept apart from
+``standstill_s``). Protective stops are ``None`` (null) where the simulator does not count them.
 """
 
 from __future__ import annotations
@@ -120,6 +124,11 @@ class Setup:
         """Ticks between camera frames (the sim node's ``camera_rate_hz``)."""
         return max(1, int(round(1.0 / (float(self.sim_params.camera_rate_hz) * self.dt))))
 
+    def camera_phase(self, seed: int) -> int:
+        """Camera phase of episode ``seed``: frames follow the steps ``n`` with ``n % cam_every == phase``
+        (``seed % cam_every``: consecutive seeds cycle through every phase; the same for every method)."""
+        return int(seed) % self.cam_every
+
 
 def load_setup(config: Path, policy_spec: Path, torch_threads: int = 1) -> Setup:
     """Read ``config`` (the nodes' params file) for the executor, inference and sim roles, load the policy.
@@ -169,20 +178,23 @@ class EpisodeRecord:
     task: str
     method: str
     latency_ms: float
+    delay_ticks: int  # the consumed delay of the model: ceil((compute_ms + latency_ms) / dt)
+    compute_ms: float
     seed: int
     success: bool
     progress: int
     steps: int
     duration_s: float
     throughput: float  # progress per minute (the report's definition)
-    standstill_s: float  # executor holds x dt (all reasons)
+    standstill_s: float  # executor holds x dt after the first chunk (every reason but "startup")
+    startup_hold_s: float  # the wait for the first chunk (holds["startup"] x dt)
     holds: dict[str, int]
-    protective_stops: int
-    delay_ticks: int
-    compute_ms: float
+    protective_stops: int | None  # None: the simulator does not count them
+    camera_phase: int
+    frame_age_mean: float  # steps between the camera frame and the observation's step, per inference
     chunks: int
     splices: int
-    consumed_mean: float
+    consumed_mean: float  # over every splice of the episode
     d_mean: float
     clamps: int
     rejected: int
@@ -241,6 +253,12 @@ def compute_ms_for(method: str, compute: dict[str, float]) -> float:
     return float(compute[kind])
 
 
+def stop_count(sim: Any) -> int | None:
+    """The simulator's protective-stop counter (an int attribute ``protective_stops``), None without one."""
+    n = getattr(sim, "protective_stops", None)
+    return int(n) if isinstance(n, (int, np.integer)) and not isinstance(n, bool) else None
+
+
 @dataclass
 class Episode:
     """Runs one episode on a simulator and its camera renderer (create both in the same thread)."""
@@ -268,14 +286,15 @@ class Episode:
         gen = ChunkGenerator(st.policy, generator_config(pi, seed=seed), st.weak_policy)
         delay = latency_to_steps((compute_ms + float(extra_latency_ms)) / 1e3, dt)
         loop.set_initial_delay(initial_delay(compute_ms, extra_latency_ms, dt))
+        phase = st.camera_phase(seed)
         self.sim.reset(seed)
-        stops0 = int(getattr(self.sim, "protective_stops", 0))
-        frame, frame_ns = self.renderer.render(self.sim.data), T0_NS - dt_ns // 2
+        stops0 = stop_count(self.sim)
+        frame, frame_ns, frame_step = self.renderer.render(self.sim.data), T0_NS, 0
         core.set_measured_position(self.sim.joint_positions())
         max_steps = int(self.sim.max_episode_steps)
         linger = int(round(float(st.sim_params.success_linger_s) / dt))
         pending: tuple[int, Any, np.ndarray, str, int] | None = None  # due tick, plan, chunk, frame_id, stamp
-        cmds, holds, splice_rows, jumps = [], [], [], []
+        cmds, holds, splice_rows, jumps, consumed, d_vals, ages, frames = [], [], [], [], [], [], [], [0]
         stage_steps = [-1] * 6
         stage_steps[0] = 0
         rejected = too_old = chunks = 0
@@ -302,12 +321,15 @@ class Episode:
             if tick.splice is not None:
                 splice_rows.append(k)
                 jumps.append(tick.splice.jump)
+                consumed.append(tick.splice.consumed)
+                d_vals.append(tick.splice.d)
             res = self.sim.step(tick.command)
             for lvl in range(1, res.progress + 1):
                 if stage_steps[lvl] < 0:
                     stage_steps[lvl] = k + 1
-            if (k + 1) % st.cam_every == 0:
-                frame, frame_ns = self.renderer.render(self.sim.data), t_k + dt_ns // 2
+            if (k + 1 - phase) % st.cam_every == 0:
+                frame, frame_ns, frame_step = self.renderer.render(self.sim.data), t_k + dt_ns // 2, k + 1
+                frames.append(k + 1)
             if pending is None and loop.ready():
                 stamp_ns = t_k + dt_ns // 2
                 if pi.obs_time == "oldest":
@@ -321,6 +343,7 @@ class Episode:
                     t0 = time.perf_counter()
                     chunk = gen.generate(self.observation(frame), plan.prev_remaining, plan.d, plan.s)
                     infer_ms.append((time.perf_counter() - t0) * 1e3)
+                    ages.append(k + 1 - frame_step)
                     chunks += 1
                     meta = ChunkMeta(seq=plan.seq, t_obs=plan.t_obs, d=plan.d, s=plan.s, method=method)
                     pending = (plan.t_obs + plan.age + delay, plan, chunk, meta.encode(), stamp_ns)
@@ -342,20 +365,24 @@ class Episode:
                 hold_counts[h] = hold_counts.get(h, 0) + 1
         duration = steps * dt
         progress = int(self.sim.progress)
-        consumed, d_vals = stats.consumed.values(), stats.d.values()
+        stops = None if stops0 is None else stop_count(self.sim)
+        startup = hold_counts.get("startup", 0)
         trace = None
         if keep_trace:
             trace = {"command": q, "hold": np.asarray([bool(h) for h in holds]),
                      "splice": np.asarray(splice_rows, dtype=np.int64), "dt": np.asarray(dt),
-                     "joint_names": np.asarray(names)}
+                     "joint_names": np.asarray(names), "frame_age": np.asarray(ages, dtype=np.int64),
+                     "frame_steps": np.asarray(frames, dtype=np.int64),
+                     "consumed": np.asarray(consumed, dtype=np.int64), "d": np.asarray(d_vals, dtype=np.int64)}
         return EpisodeRecord(
-            task=self.task, method=method, latency_ms=float(extra_latency_ms), seed=int(seed),
-            success=bool(self.sim.success), progress=progress, steps=steps, duration_s=duration,
-            throughput=progress / (duration / 60.0), standstill_s=sum(hold_counts.values()) * dt, holds=hold_counts,
-            protective_stops=int(getattr(self.sim, "protective_stops", 0)) - stops0, delay_ticks=delay,
-            compute_ms=float(compute_ms), chunks=chunks, splices=len(splice_rows),
-            consumed_mean=float(consumed.mean()) if consumed.size else math.nan,
-            d_mean=float(d_vals.mean()) if d_vals.size else math.nan, clamps=stats.clamps, rejected=rejected,
+            task=self.task, method=method, latency_ms=float(extra_latency_ms), delay_ticks=delay,
+            compute_ms=float(compute_ms), seed=int(seed), success=bool(self.sim.success), progress=progress,
+            steps=steps, duration_s=duration, throughput=progress / (duration / 60.0),
+            standstill_s=(sum(hold_counts.values()) - startup) * dt, startup_hold_s=startup * dt, holds=hold_counts,
+            protective_stops=None if stops is None or stops0 is None else stops - stops0, camera_phase=phase,
+            frame_age_mean=float(np.mean(ages)) if ages else math.nan, chunks=chunks, splices=len(splice_rows),
+            consumed_mean=float(np.mean(consumed)) if consumed else math.nan,
+            d_mean=float(np.mean(d_vals)) if d_vals else math.nan, clamps=stats.clamps, rejected=rejected,
             too_old=too_old, splice_jump_max=max(jumps[1:], default=math.nan),
             splice_jump_mean=float(np.mean(jumps[1:])) if len(jumps) > 1 else math.nan,
             splice_acc=s_acc, splice_jerk=s_jerk,

@@ -4,8 +4,10 @@
   ``seconds`` of the same seed for sync, te_dense and rtc (those present) at the largest injected
   latency; chunk switches are marked on the time axis.
 * ``figure6.png``: per task, throughput (mean progress per minute, 95 % bootstrap interval) vs
-  injected latency per method, and the mean cumulative task progress vs time per method, one panel
-  per latency (an episode keeps its final progress after it ended).
+  injected latency per method (each point labelled with the delay ``d`` in ticks it actually ran at:
+  injected latency + the method's compute time), the same throughput vs that actual delay, and the
+  mean cumulative task progress vs time per method, one panel per latency (an episode keeps its
+  final progress after it ended).
 """
 
 from __future__ import annotations
@@ -91,27 +93,35 @@ def figure6(out: Path, res: dict[str, Any]) -> Path:
     tasks, lats = cfg["tasks"], cfg["latencies_ms"]
     methods = [m for m in METHOD_ORDER if m in cfg["methods"]] + [m for m in cfg["methods"] if m not in METHOD_ORDER]
     dt, horizon = float(cfg["dt"]), int(cfg["max_episode_steps"])
-    fig, axes = plt.subplots(len(tasks), 1 + len(lats), figsize=(4.2 * (1 + len(lats)), 3.6 * len(tasks)),
+    fig, axes = plt.subplots(len(tasks), 2 + len(lats), figsize=(4.2 * (2 + len(lats)), 3.6 * len(tasks)),
                              squeeze=False)
     for row, task in enumerate(tasks):
-        ax = axes[row][0]
+        ax, ax_d = axes[row][0], axes[row][1]
         for m in methods:
             cells = sorted((c for c in res["cells"] if c["task"] == task and c["method"] == m),
                            key=lambda c: c["latency_ms"])
             if not cells:
                 continue
             x = np.asarray([c["latency_ms"] for c in cells], dtype=float)
+            d = np.asarray([c["delay_ticks"] for c in cells], dtype=float)
             y = np.asarray([c["throughput"] for c in cells], dtype=float)
             ci = np.asarray([c["throughput_ci95"] for c in cells], dtype=float)
-            ax.errorbar(x, y, yerr=np.abs(np.stack([y - ci[:, 0], ci[:, 1] - y])), color=_color(m), marker="o",
-                        capsize=3, label=m)
+            err = np.abs(np.stack([y - ci[:, 0], ci[:, 1] - y]))
+            ax.errorbar(x, y, yerr=err, color=_color(m), marker="o", capsize=3, label=m)
+            for xi, yi, di in zip(x, y, d):
+                ax.annotate(f"d={di:g}", (xi, yi), textcoords="offset points", xytext=(4, 3), fontsize=6,
+                            color=_color(m))
+            ax_d.errorbar(d, y, yerr=err, color=_color(m), marker="o", capsize=3, label=m)
         ax.set_xlabel("injected latency (ms)")
-        ax.set_ylabel("throughput (progress / min)")
-        ax.set_title(f"{task}: throughput")
-        ax.grid(alpha=0.3)
+        ax_d.set_xlabel(f"actual delay d (ticks of {dt * 1e3:g} ms: compute + injected)")
+        for a in (ax, ax_d):
+            a.set_ylabel("throughput (progress / min)")
+            a.grid(alpha=0.3)
+        ax.set_title(f"{task}: throughput (d = actual delay)")
+        ax_d.set_title(f"{task}: throughput vs actual delay")
         ax.legend(fontsize=7)
         t = np.arange(horizon) * dt
-        for col, lat in enumerate(lats, start=1):
+        for col, lat in enumerate(lats, start=2):
             ax = axes[row][col]
             for m in methods:
                 eps = [e for e in res["episodes"] if e["task"] == task and e["method"] == m and e["latency_ms"] == lat]
