@@ -135,7 +135,8 @@ def test_sim_latency_end_to_end(tmp_path: Path) -> None:
     from rtc_ros.experiments.sim_latency import main
 
     out = tmp_path / "run"
-    code = main(["--methods", "rtc", "--latencies", "100", "--episodes", "1", "--out", str(out), "--timeout-s", "20"])
+    code = main(["--clock", "ros", "--methods", "rtc", "--latencies", "100", "--episodes", "1", "--out", str(out),
+                 "--timeout-s", "20"])
     res = json.loads((out / "results.json").read_text())
     assert code == 0 and len(res["episodes"]) == 1
     ep = res["episodes"][0]

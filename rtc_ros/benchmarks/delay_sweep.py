@@ -36,7 +36,8 @@ from tqdm.auto import tqdm
 from rtc_ros.benchmarks._policies import QUICK_RECIPE, PolicyRecipe, get_task_policies, get_trained_rtc_policy
 from rtc_ros.benchmarks._sampler import BENCH_METHODS, PAPER_METHODS, SamplerConfig, check_bench_method
 from rtc_ros.benchmarks.protocol import DelayConfig, pooled_wilson, run_delayed, wilson_interval
-from rtc_ros.benchmarks.tasks import EVAL_NOISE_STD, TASK_NAMES, check_task, make_task, run_expert
+from rtc_ros.benchmarks.tasks import (DEFAULT_SUITE, EVAL_NOISE_STD, SUITES, TASK_NAMES, check_task, make_task,
+                                     run_expert, suite_tasks)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class SweepConfig:
     """What to run. ``rollouts``: envs per point; BID (32x the model calls) gets ``bid_rollouts``;
     the horizon sweep gets ``horizon_rollouts`` / ``horizon_bid_rollouts`` (0 skips it)."""
 
-    tasks: tuple[str, ...] = TASK_NAMES
+    tasks: tuple[str, ...] = SUITES[DEFAULT_SUITE]
     methods: tuple[str, ...] = PAPER_METHODS
     delays: tuple[int, ...] = DELAYS
     horizon_d: int = 1
@@ -342,6 +343,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--out", type=Path, required=True, help="output directory")
     ap.add_argument("--policy-cache", type=Path, default=None, help="policy cache (default: runs/policies)")
     ap.add_argument("--tasks", nargs="+", default=None, choices=TASK_NAMES)
+    ap.add_argument("--suite", default=None, choices=tuple(SUITES),
+                    help=f"task list (default {DEFAULT_SUITE}; v1 = the first five tasks; --tasks overrides)")
     ap.add_argument("--methods", nargs="+", default=None, choices=BENCH_METHODS,
                     help="default: the paper's six; rtc_trained trains its own prefix-conditioned policies")
     ap.add_argument("--rollouts", type=int, default=None, help="envs per point (paper: 2048)")
@@ -362,6 +365,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name in ("tasks", "methods"):
         if getattr(args, name):
             over[name] = tuple(getattr(args, name))
+    if args.suite and not args.tasks:
+        over["tasks"] = suite_tasks(args.suite)
     for name in ("rollouts", "bid_rollouts", "horizon_rollouts", "horizon_bid_rollouts"):
         if getattr(args, name) is not None:
             over[name] = getattr(args, name)

@@ -31,6 +31,7 @@ from typing import Callable, Protocol
 import torch
 
 from rtc_ros.core.ensemble import TemporalEnsembler
+from rtc_ros.core.stats import wilson_interval  # re-exported (the one implementation)
 from rtc_ros.core.prefix import build_prefix
 
 log = logging.getLogger(__name__)
@@ -199,19 +200,6 @@ def run_delayed(
         wall_s=time.perf_counter() - t0, executed=torch.stack(executed) if record and executed else None,
         prefixes=prefixes,
     )
-
-
-def wilson_interval(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
-    """95% Wilson score interval for a binomial proportion."""
-    if n <= 0:
-        return (math.nan, math.nan)
-    if not 0 <= successes <= n:
-        raise ValueError(f"successes must be in [0, n={n}], got {successes}")
-    p = successes / n
-    denom = 1 + z**2 / n
-    centre = (p + z**2 / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def pooled_wilson(rates: list[float], n: int) -> tuple[float, float]:

@@ -1,18 +1,30 @@
-"""The paper's real-robot latency protocol, in simulation: methods x injected latency x N episodes.
+"""The paper's real-robot latency protocol, in simulation: tasks x methods x injected latency x N episodes.
 
-``python -m rtc_ros.experiments.sim_latency [--episodes 10] [--out DIR] [--quick]``
+``python -m rtc_ros.experiments.sim_latency [--clock sim|ros] [--tasks T,..] [--methods M,..]
+[--latencies 0,100,200] [--episodes N] [--out DIR] [--quick]``
 
-For every injected latency (+0, +100, +200 ms, ``policy_inference``'s ``extra_latency_ms``) and every
-method (sync, te_sparse, te_dense, naive, rtc) it starts ``chunk_executor`` + ``policy_inference``
-(fresh processes: ``method`` is read-only), runs N episodes of the cube transfer on ``bimanual_sim``
-(wall-clock real time) with the same cube seeds for every (method, latency) -- a paired comparison --
+``--clock sim`` (default): simulated time, no ROS (:mod:`rtc_ros.experiments.sim_offline`): the
+nodes' runtime cores (executor, inference loop, chunk generator, built from the same params file)
+drive :class:`~rtc_ros.sim.bimanual.BimanualSim` on a virtual 20 ms clock; an inference started at
+tick t delivers its chunk at tick ``t + ceil((compute_ms + latency) / 20 ms)``, where ``compute_ms``
+is the measured median compute time of the method's sampling kind (``--compute-ms`` to give it;
+a headline run gives fixed values measured once, see docs/sim_experiment.md), so "+0 ms" cells run at
+the method's own delay: every cell reports the ``delay_ticks`` it ran at.
+Episode ``i`` of every cell uses seed ``seed0 + i`` (paired). Writes ``DIR/results.json`` (cells with
+Wilson intervals, paired bootstrap differences RTC minus each method, every episode), CSVs,
+``DIR/traces`` and the plots ``figure1_<task>.png`` / ``figure6.png``
+(:mod:`rtc_ros.experiments.sim_experiment`). Default 30 episodes per cell; ``--quick``: 3.
+
+``--clock ros``: the live nodes in wall-clock real time. For every injected latency (+0, +100, +200 ms,
+``policy_inference``'s ``extra_latency_ms``) and every method it starts ``chunk_executor`` +
+``policy_inference`` (fresh processes: ``method`` is read-only), runs N episodes of the cube transfer
+on ``bimanual_sim`` with the same cube seeds for every (method, latency) -- a paired comparison --
 and records every episode with ``episode_recorder`` (one bag each under ``DIR/bags``). At the end it
 runs the report (``python -m rtc_ros.report DIR/bags --out DIR/report``: table, CSVs, plots) and
-writes the driver's own per-episode results to ``DIR/results.json``.
+writes the driver's own per-episode results to ``DIR/results.json``. One episode is ~1.5 s reset
+hold + 6-15 s of task + ~1 s of bookkeeping, each group adds ~15-30 s of process start-up and policy
+warm-up (default 10 episodes per group; ``--quick``: 2).
 
-Runtime: one episode is ~1.5 s reset hold + 6-15 s of task + ~1 s of bookkeeping, each group adds
-~15-30 s of process start-up and policy warm-up, so the default (5 methods x 3 latencies x 10 episodes
-= 150 episodes) takes about 35-45 min on 2 CPU cores; ``--quick`` (2 episodes per group) about 10 min.
 The final line of stdout is a JSON summary.
 """
 
@@ -45,7 +57,7 @@ from rtc_ros.experiments.runner import (
 
 log = logging.getLogger("rtc_ros.experiments.sim_latency")
 
-METHODS: tuple[str, ...] = ("sync", "te_sparse", "te_dense", "naive", "rtc")
+METHODS: tuple[str, ...] = ("sync", "te_sparse", "te_dense", "naive", "bid", "rtc")
 LATENCIES_MS: tuple[float, ...] = (0.0, 100.0, 200.0)
 
 
@@ -140,27 +152,89 @@ def run_protocol(out: Path, methods: list[str], latencies: list[float], episodes
             "wall_s": round(time.monotonic() - t_start, 1)}
 
 
+def parse_compute_ms(text: str) -> dict[str, float] | None:
+    """``--compute-ms``: ``""`` (measure), one number for every sampling kind, or ``kind=ms,...``
+    (kinds ``plain``, ``guided``, ``bid``). Raises ValueError naming the option."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        if "=" not in text:
+            v = float(text)
+            out = {"plain": v, "guided": v, "bid": v}
+        else:
+            out = {k.strip(): float(v) for k, v in (item.split("=", 1) for item in text.split(",") if item.strip())}
+    except ValueError:
+        raise ValueError(f"--compute-ms: expected a number or kind=ms pairs, got {text!r}") from None
+    bad = {k: v for k, v in out.items() if k not in ("plain", "guided", "bid") or not v >= 0}
+    if bad:
+        raise ValueError(f"--compute-ms: kinds are plain, guided, bid with values >= 0; got {bad}")
+    return out
+
+
+def _csv(text: str) -> list[str]:
+    return [x.strip() for x in text.split(",") if x.strip()]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--episodes", type=int, default=10, help="episodes per (method, latency) (default 10)")
+    ap.add_argument("--clock", choices=("sim", "ros"), default="sim",
+                    help="sim: simulated time without ROS (default); ros: the live nodes in real time")
+    ap.add_argument("--episodes", type=int, default=None, help="episodes per cell (default 30 sim / 10 ros)")
+    ap.add_argument("--tasks", default=None, help="comma-separated tasks (sim clock; default: every task of the simulator)")
     ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated methods")
     ap.add_argument("--latencies", default=",".join(str(int(x)) for x in LATENCIES_MS), help="injected ms, comma-separated")
-    ap.add_argument("--quick", action="store_true", help="2 episodes per group (~10 min)")
+    ap.add_argument("--quick", action="store_true", help="3 episodes per cell (sim) / 2 per group (ros)")
     ap.add_argument("--out", default=None, help="run directory (default /tmp/rtc_sim_latency_<time>)")
     ap.add_argument("--policy", default=str(DEFAULT_POLICY), help="policy spec YAML")
     ap.add_argument("--config", default=str(DEFAULT_CONFIG), help="params file for all nodes")
-    ap.add_argument("--hold-s", type=float, default=1.5, help="start-pose hold after each reset (s)")
-    ap.add_argument("--timeout-s", type=float, default=40.0, help="wall-clock cap per episode (s)")
-    ap.add_argument("--no-report", action="store_true")
+    ap.add_argument("--seed0", type=int, default=EVAL_SEED0, help="first seed (episode i: seed0 + i)")
+    ap.add_argument("--compute-ms", default="", help="sim clock: compute time per inference instead of measuring "
+                    "it: one number, or plain=..,guided=..,bid=.. (ms)")
+    ap.add_argument("--calib-calls", type=int, default=20, help="sim clock: timed calls per sampling kind")
+    ap.add_argument("--torch-threads", type=int, default=1, help="sim clock: torch threads (default 1)")
+    ap.add_argument("--fig1-joint", default="right_elbow", help="sim clock: the joint of Figure 1")
+    ap.add_argument("--no-plots", action="store_true", help="sim clock: skip the figures")
+    ap.add_argument("--hold-s", type=float, default=1.5, help="ros clock: start-pose hold after each reset (s)")
+    ap.add_argument("--timeout-s", type=float, default=40.0, help="ros clock: wall-clock cap per episode (s)")
+    ap.add_argument("--no-report", action="store_true", help="ros clock: skip the report")
     args = ap.parse_args(argv)
-    episodes = 2 if args.quick else args.episodes
+    episodes = args.episodes if args.episodes is not None else (30 if args.clock == "sim" else 10)
+    if args.quick:
+        episodes = 3 if args.clock == "sim" else 2
     if episodes < 1:
         ap.error("--episodes must be >= 1")
+    methods = _csv(args.methods)
+    try:
+        latencies = [float(x) for x in _csv(args.latencies)]
+        compute = parse_compute_ms(args.compute_ms)
+    except ValueError as exc:
+        ap.error(f"--latencies / --compute-ms: {exc}")
+    if any(not (x >= 0) for x in latencies) or not latencies:
+        ap.error(f"--latencies must be >= 0 ms, got {args.latencies!r}")
     out = Path(args.out or f"/tmp/rtc_sim_latency_{datetime.now():%Y%m%d_%H%M%S}")
-    res = run_protocol(out, [m.strip() for m in args.methods.split(",") if m.strip()],
-                       [float(x) for x in args.latencies.split(",") if x.strip()], episodes,
-                       Path(args.policy), Path(args.config), args.hold_s, args.timeout_s, report=not args.no_report)
-    print(json.dumps({"out": str(out), "episodes": len(res["results"]), "wall_s": res["wall_s"],
+    if args.clock == "sim":
+        from rtc_ros.experiments.sim_experiment import run_grid
+        from rtc_ros.experiments.sim_offline import available_tasks
+
+        tasks = _csv(args.tasks) if args.tasks else list(available_tasks())
+        cmd = "python -m rtc_ros.experiments.sim_latency " + " ".join(sys.argv[1:] if argv is None else argv)
+        try:
+            res = run_grid(out, tasks, methods, latencies, episodes, args.seed0, Path(args.config), Path(args.policy),
+                           compute, args.calib_calls, args.torch_threads, plots=not args.no_plots,
+                           fig1_joint=args.fig1_joint, command=cmd.strip())
+        except ValueError as exc:
+            print(f"sim_latency: {exc}", file=sys.stderr)
+            return 2
+        keys = ("task", "method", "latency_ms", "delay_ticks", "n", "successes", "success_ci95", "throughput",
+                "standstill_s", "startup_hold_s", "protective_stops")
+        print(json.dumps({"out": str(out), "clock": "sim", "episodes": len(res["episodes"]), "wall_s": res["wall_s"],
+                          "compute_ms": res["compute"]["ms"], "cells": [{k: c[k] for k in keys} for c in res["cells"]],
+                          "plots": res.get("plots", [])}))
+        return 0 if res["episodes"] else 1
+    res = run_protocol(out, methods, latencies, episodes, Path(args.policy), Path(args.config), args.hold_s,
+                       args.timeout_s, seed0=args.seed0, report=not args.no_report)
+    print(json.dumps({"out": str(out), "clock": "ros", "episodes": len(res["results"]), "wall_s": res["wall_s"],
                       "summary": res["summary"], "report": res["report"], "failures": res["failures"]}))
     return 0 if res["results"] and not res["failures"] else 1
 

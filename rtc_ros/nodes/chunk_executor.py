@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 
-import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -28,11 +27,10 @@ from std_srvs.srv import Trigger
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
-from rtc_ros.runtime.executor import (
-    HOLD_PAUSED, HOLD_STARTUP, HOLD_SYNC_PAUSE, ChunkRejected, ExecutorConfig, ExecutorCore, Tick,
-)
+from rtc_ros.runtime.executor import HOLD_PAUSED, HOLD_STARTUP, HOLD_SYNC_PAUSE, ChunkRejected, ExecutorCore, Tick
 from rtc_ros.runtime.methods import executor_mode
 from rtc_ros.nodes import conversions as conv
+from rtc_ros.nodes.cores import executor_core
 from rtc_ros.nodes.params import ROLE_EXECUTOR, ParameterError, declare_and_validate
 from rtc_ros.nodes.common import Throttle, diagnostic_array
 from rtc_ros.nodes.deadline import run_deadline_loop
@@ -49,12 +47,7 @@ class ChunkExecutorNode(Node):
         p = self.p = declare_and_validate(self, ROLE_EXECUTOR, on_change=self._on_param_change)
         self.dt = p.dt
         self.names = p.joint_names
-        self.core = ExecutorCore(ExecutorConfig(
-            horizon=p.horizon, action_dim=len(self.names), mode=executor_mode(p.method),
-            lower=np.concatenate([a.lower for a in p.arms]), upper=np.concatenate([a.upper for a in p.arms]),
-            max_step=np.concatenate([a.max_step for a in p.arms]), s=p.s_min,
-            ensemble_decay=p.ensemble_decay,
-        ), max_chunk_age=float(p.max_chunk_age))
+        self.core: ExecutorCore = executor_core(p)
         self._reader = conv.JointStateReader(self.names)
         self._order_cache: dict = {}
         self._throttled = Throttle()

@@ -146,10 +146,7 @@ def joint_state_msg(names: list[str], values: np.ndarray, stamp: Time, frame_id:
 
 def executor_state_msg(tick: Tick, names: list[str], stamp: Time) -> JointState:
     """``rtc/executor_state`` message for one tick (see :mod:`rtc_ros.runtime.contract`)."""
-    meta = ExecutorReport(step=tick.step, seq=tick.seq, takeover=tick.takeover, consumed=tick.consumed,
-                          hold=tick.hold, rejected_seq=tick.rejected_seq, rejected_reason=tick.rejected_reason,
-                          paused=tick.paused)
-    return joint_state_msg(names, tick.command, stamp, meta.encode())
+    return joint_state_msg(names, tick.command, stamp, tick.report(with_command=False).encode())
 
 
 def parse_executor_state(msg: JointState) -> ExecutorReport:

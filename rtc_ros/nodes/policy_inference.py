@@ -29,10 +29,10 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_
 from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
-from rtc_ros.core.delay import latency_to_steps
 from rtc_ros.runtime.inference_loop import InferenceLoopCore, ObservationTooOld, Plan
 from rtc_ros.core.stats import RollingStats
 from rtc_ros.nodes import conversions as conv
+from rtc_ros.nodes.cores import generator_config, inference_loop, initial_delay
 from rtc_ros.runtime.contract import ChunkMeta
 from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_validate, expand_path
 from rtc_ros.nodes.common import Throttle, diagnostic_array
@@ -59,7 +59,7 @@ class PolicyInferenceNode(Node):
         p = self.p = declare_and_validate(self, ROLE_INFERENCE, on_change=self._on_param_change)
         import torch  # heavy: after parameters are known to be valid
 
-        from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
+        from rtc_ros.runtime.generator import ChunkGenerator
         from rtc_ros.policies.spec import load_policy
 
         if p.torch_threads > 0:
@@ -94,13 +94,10 @@ class PolicyInferenceNode(Node):
                                  f"(camera_names {cams})")
         weak = load_policy(expand_path(p.weak_policy_spec), device=p.device) if p.weak_policy_spec else None
         try:  # rtc_trained refuses a policy not trained with prefix conditioning
-            self.generator = ChunkGenerator(self.policy, GeneratorConfig(
-                method=p.method, beta=p.beta, n_steps=p.n_steps, bid_samples=p.bid_samples, bid_k=p.bid_k,
-                jacobian=p.jacobian, seed=p.seed), weak)
+            self.generator = ChunkGenerator(self.policy, generator_config(p), weak)
         except ValueError as exc:
             raise ParameterError("method", p.method, str(exc)) from exc
-        self.loop = InferenceLoopCore(p.horizon, p.s_min, p.delay_buffer_size, p.method,
-                                      ack_timeout_steps=p.ack_timeout_steps)
+        self.loop: InferenceLoopCore = inference_loop(p)
         self._reader = conv.JointStateReader(self.names)
         self._joints = _Latest()
         self._images = {name: _Latest() for name in cams}
@@ -222,8 +219,7 @@ class PolicyInferenceNode(Node):
                 return
         # the forecast before any delay is observed: the warm latency plus the injected delay (not in Q)
         if self.warmup_ms:
-            extra = float(self.p.extra_latency_ms)
-            self.loop.set_initial_delay(latency_to_steps((self.warmup_ms[-1] + extra) / 1e3, self.dt))
+            self.loop.set_initial_delay(initial_delay(self.warmup_ms[-1], float(self.p.extra_latency_ms), self.dt))
 
     def _run(self) -> None:
         try:

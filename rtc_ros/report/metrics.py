@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from rtc_ros.core.trajectory import finite_differences, nanmax_abs, splice_extrema
 from rtc_ros.recording.episode import Episode, Series
 
 NAN = float("nan")
@@ -120,23 +121,7 @@ def derivatives(series: Series, dt: float, steps: np.ndarray | None = None) -> D
     (a lost message) are NaN. Without steps the rows are taken as consecutive ticks.
     """
     q = np.asarray(series.q, dtype=np.float64)
-    T, M = q.shape
-    cons = np.ones(max(T - 1, 0), dtype=bool) if steps is None else (np.diff(steps) == 1)
-    vel = np.full((T, M), np.nan)
-    acc = np.full((T, M), np.nan)
-    jerk = np.full((T, M), np.nan)
-    if T >= 2:
-        v = np.diff(q, axis=0) / dt
-        v[~cons] = np.nan
-        vel[:-1] = v
-    if T >= 3:
-        a = (q[2:] - 2 * q[1:-1] + q[:-2]) / dt**2
-        a[~(cons[1:] & cons[:-1])] = np.nan
-        acc[1:-1] = a
-    if T >= 4:
-        j = (q[3:] - 3 * q[2:-1] + 3 * q[1:-2] - q[:-3]) / dt**3
-        j[~(cons[2:] & cons[1:-1] & cons[:-2])] = np.nan
-        jerk[1:-2] = j
+    vel, acc, jerk = finite_differences(q, dt, None if steps is None else np.diff(steps) == 1)
     return Derivatives(t=series.t, q=q, vel=vel, acc=acc, jerk=jerk, dt=dt)
 
 
@@ -157,20 +142,13 @@ def splice_indices(ep: Episode) -> np.ndarray:
     return np.zeros(0, dtype=int)
 
 
-def _nanmax_abs(x: np.ndarray) -> float:
-    x = np.abs(x[np.isfinite(x)])
-    return float(x.max()) if x.size else NAN
+_nanmax_abs = nanmax_abs
 
 
 def splice_smoothness(der: Derivatives, splices: np.ndarray) -> tuple[float, float]:
     """Max |acc| and |jerk| over all joints among stencils that straddle each splice row ``i``
     (acc rows ``i-1, i``; jerk rows ``i-2 .. i``). Returns the max over splices."""
-    if splices.size == 0:
-        return NAN, NAN
-    T = der.q.shape[0]
-    acc_rows = np.unique(np.clip(np.concatenate([splices - 1, splices]), 0, T - 1))
-    jerk_rows = np.unique(np.clip(np.concatenate([splices - 2, splices - 1, splices]), 0, T - 1))
-    return _nanmax_abs(der.acc[acc_rows]), _nanmax_abs(der.jerk[jerk_rows])
+    return splice_extrema(der.acc, der.jerk, splices)
 
 
 def chunk_delays(ep: Episode) -> tuple[np.ndarray, np.ndarray]:

@@ -9,6 +9,7 @@ import numpy as np
 
 from rtc_ros.core.stats import RollingStats
 from rtc_ros.runtime.chunk_store import SpliceInfo
+from rtc_ros.runtime.contract import ExecutorReport
 from rtc_ros.runtime.methods import ExecMode
 
 EXEC_MODES: tuple[str, ...] = ("switch", "sync", "ensemble")
@@ -99,6 +100,14 @@ class Tick:
     rejected_reason: str = "none"
     splice: SpliceInfo | None = None
     paused: bool = False
+
+    def report(self, stamp_ns: int = 0, with_command: bool = True) -> ExecutorReport:
+        """The ``rtc/executor_state`` contents of this tick (:class:`~rtc_ros.runtime.contract.ExecutorReport`),
+        stamped ``stamp_ns`` (the executor's clock), carrying the command unless ``with_command`` is False."""
+        return ExecutorReport(step=self.step, seq=self.seq, takeover=self.takeover, consumed=self.consumed,
+                              hold=self.hold, rejected_seq=self.rejected_seq, rejected_reason=self.rejected_reason,
+                              stamp_ns=int(stamp_ns), command=self.command.copy() if with_command else None,
+                              paused=self.paused)
 
 
 @dataclass

@@ -31,6 +31,7 @@ import torch
 
 from rtc_ros.benchmarks.tasks import EVAL_NOISE_STD, TASK_NAMES, make_expert, make_task
 from rtc_ros.benchmarks.tasks.base import BatchedTask, Expert
+from rtc_ros.benchmarks.tasks.modes import switch_mode
 from rtc_ros.core.prefix import build_prefix
 
 #: the rule's points ``(d, s)`` and its threshold (see module docstring)
@@ -66,19 +67,31 @@ def plan_chunk(task: BatchedTask, expert: Expert, horizon: int) -> torch.Tensor:
     return torch.stack(actions, 1)
 
 
-def chunked_expert_solve_rate(name: str, d: int, s: int, horizon: int = LAG_RULE_HORIZON, n_envs: int = 512,
-                              seed: int = 0, noise_std: float = EVAL_NOISE_STD) -> float:
-    """Solve rate of the expert run in chunks under the delay protocol (see module docstring).
+def chunked_expert_rollout(name: str, d: int, s: int, horizon: int = LAG_RULE_HORIZON, n_envs: int = 512,
+                           seed: int = 0, noise_std: float = EVAL_NOISE_STD,
+                           switch_step: torch.Tensor | None = None) -> BatchedTask:
+    """The expert run in chunks under the delay protocol (see module docstring); returns the finished
+    task (``success``, ``length``).
+
+    ``switch_step (n,)`` (optional, long): at the chunk boundary ``task.t == switch_step[i]`` env
+    ``i``'s expert switches to its other mode (:func:`rtc_ros.benchmarks.tasks.modes.switch_mode`)
+    before planning; ``-1`` = never. Used by the consistency rule (:mod:`rtc_ros.benchmarks.tasks.rules`).
 
     Raises:
-        ValueError: unless ``d <= s <= H - d`` and ``s >= 1``.
+        ValueError: unless ``d <= s <= H - d`` and ``s >= 1``, or if ``switch_step`` is not ``(n_envs,)``.
     """
     if s < 1 or not 0 <= d <= s <= horizon - d:
         raise ValueError(f"need s >= 1 and 0 <= d <= s <= H - d, got d={d}, s={s}, H={horizon}")
+    if switch_step is not None and switch_step.shape != (n_envs,):
+        raise ValueError(f"switch_step must have shape ({n_envs},), got {tuple(switch_step.shape)}")
     task, expert = _start(name, n_envs, seed)
     noise = torch.Generator().manual_seed(seed + 1)
     prev = plan_chunk(task, expert, horizon)
     while not task.all_done:
+        if switch_step is not None:
+            flip = (switch_step == task.t) & ~task.done
+            if bool(flip.any()):
+                switch_mode(expert, flip)
         new = plan_chunk(task, expert, horizon)
         actions = torch.cat([prev[:, :d], new[:, d:s]], 1)
         for j in range(s):
@@ -88,6 +101,17 @@ def chunked_expert_solve_rate(name: str, d: int, s: int, horizon: int = LAG_RULE
             if task.all_done:
                 break
         prev = build_prefix(new, min(s, horizon - 1))
+    return task
+
+
+def chunked_expert_solve_rate(name: str, d: int, s: int, horizon: int = LAG_RULE_HORIZON, n_envs: int = 512,
+                              seed: int = 0, noise_std: float = EVAL_NOISE_STD) -> float:
+    """Solve rate of the expert run in chunks under the delay protocol (see module docstring).
+
+    Raises:
+        ValueError: unless ``d <= s <= H - d`` and ``s >= 1``.
+    """
+    task = chunked_expert_rollout(name, d, s, horizon, n_envs, seed, noise_std)
     return float(task.success.float().mean())
 
 
@@ -115,5 +139,6 @@ def expert_lag_sensitivity(name: str, lag: int, n_envs: int = 1024, seed: int = 
     return float(task.success.float().mean())
 
 
-__all__ = ["LAG_RULE_POINTS", "LAG_RULE_MIN_RATE", "LAG_RULE_HORIZON", "plan_chunk", "chunked_expert_solve_rate",
+__all__ = ["LAG_RULE_POINTS", "LAG_RULE_MIN_RATE", "LAG_RULE_HORIZON", "plan_chunk", "chunked_expert_rollout",
+           "chunked_expert_solve_rate",
            "check_lag_rule", "expert_lag_sensitivity", "TASK_NAMES"]

@@ -1,0 +1,238 @@
+"""The latency experiment in simulated time: tasks x latencies x methods x N paired episodes, statistics.
+
+:func:`run_grid` runs every cell with :class:`rtc_ros.experiments.sim_offline.Episode` (episode ``i``
+of every cell uses seed ``seed0 + i`` for the cube and the flow noise: paired across methods and
+latencies), then writes into ``out``:
+
+* ``results.json`` -- ``config``, ``compute`` (the compute-time model and its measurement), ``cells``
+  (per task, method, latency: ``delay_ticks`` (the delay the cell actually ran at: injected latency
+  plus the method's compute time, in ticks; "+0 ms" is not zero delay), ``compute_ms``, ``n``,
+  ``successes``, ``success_rate``, ``success_ci95`` (Wilson), ``throughput`` (mean progress per minute)
+  with a bootstrap ``throughput_ci95``, ``standstill_s`` (after the first chunk), ``startup_hold_s``,
+  ``protective_stops`` (total; null where the simulator does not count them), splice jump / jerk,
+  acceleration RMS, consumed / d over every splice, ...), ``differences`` (RTC minus
+  each method, paired over seeds: success and throughput with 95 % bootstrap intervals) and
+  ``episodes`` (one row each);
+* ``episodes.csv``, ``cells.csv``, ``differences.csv``; ``traces/`` (the commanded trajectory of the
+  first seed of every cell, for Figure 1); the plots (:mod:`rtc_ros.experiments.sim_plots`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import platform
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from rtc_ros.core.stats import paired_bootstrap, wilson_interval
+from rtc_ros.experiments.sim_offline import (
+    EpisodeRecord, Episode, compute_ms_for, load_setup, make_sim, measure_compute_ms, stop_count, trace_path,
+)
+from rtc_ros.runtime.methods import method_info
+from rtc_ros.sim.camera import CameraRenderer
+
+REFERENCE = "rtc"
+N_BOOT = 10_000
+BOOT_SEED = 0
+#: per-episode fields averaged per cell (``<field>`` in the cell = the mean over its episodes)
+MEAN_FIELDS = ("progress", "duration_s", "standstill_s", "startup_hold_s", "frame_age_mean", "splice_jump_max", "splice_jump_mean", "splice_acc",
+               "splice_jerk", "acc_rms", "acc_max", "consumed_mean", "d_mean", "chunks", "clamps", "infer_ms_mean",
+               "wall_s")
+CELL_FIELDS = ("task", "method", "latency_ms", "delay_ticks", "compute_ms", "n", "successes", "success_rate",
+               "success_ci95", "throughput", "throughput_ci95", "protective_stops", "protective_stops_per_episode",
+               "standstill_frac", *MEAN_FIELDS)
+
+
+def _mean(xs: list[float]) -> float:
+    a = np.asarray([x for x in xs if x is not None and math.isfinite(x)], dtype=float)
+    return float(a.mean()) if a.size else math.nan
+
+
+def summarize_cells(records: list[EpisodeRecord]) -> list[dict[str, Any]]:
+    """One row per (task, method, latency) in the order first seen (see module docstring)."""
+    groups: dict[tuple[str, str, float], list[EpisodeRecord]] = {}
+    for r in records:
+        groups.setdefault((r.task, r.method, r.latency_ms), []).append(r)
+    cells = []
+    for (task, method, lat), rs in groups.items():
+        n, k = len(rs), sum(r.success for r in rs)
+        thr = np.asarray([r.throughput for r in rs], dtype=float)
+        t_mean, t_lo, t_hi = paired_bootstrap(thr, np.zeros_like(thr), N_BOOT, BOOT_SEED)
+        counted = [r.protective_stops for r in rs if r.protective_stops is not None]
+        stops = sum(counted) if len(counted) == n else None  # None: not counted by the simulator
+        cell: dict[str, Any] = {
+            "task": task, "method": method, "latency_ms": lat, "delay_ticks": rs[0].delay_ticks,
+            "compute_ms": rs[0].compute_ms, "n": n, "successes": int(k),
+            "success_rate": k / n, "success_ci95": list(wilson_interval(int(k), n)),
+            "throughput": t_mean, "throughput_ci95": [t_lo, t_hi],
+            "protective_stops": stops, "protective_stops_per_episode": None if stops is None else stops / n,
+            "standstill_frac": _mean([r.standstill_s / r.duration_s for r in rs]),
+        }
+        cell.update({f: _mean([float(getattr(r, f)) for r in rs]) for f in MEAN_FIELDS})
+        cells.append(cell)
+    return cells
+
+
+def paired_differences(records: list[EpisodeRecord], reference: str = REFERENCE) -> list[dict[str, Any]]:
+    """``reference`` minus every other method, per task and latency, paired by seed (success as 0/1
+    and throughput): mean difference with a 95 % percentile bootstrap interval."""
+    by: dict[tuple[str, float, str], dict[int, EpisodeRecord]] = {}
+    for r in records:
+        by.setdefault((r.task, r.latency_ms, r.method), {})[r.seed] = r
+    out = []
+    for (task, lat, method), rows in by.items():
+        ref = by.get((task, lat, reference))
+        if method == reference or ref is None:
+            continue
+        seeds = sorted(set(ref) & set(rows))
+        for metric in ("success", "throughput"):
+            a = np.asarray([float(getattr(ref[s], metric)) for s in seeds])
+            b = np.asarray([float(getattr(rows[s], metric)) for s in seeds])
+            diff, lo, hi = paired_bootstrap(a, b, N_BOOT, BOOT_SEED)
+            out.append({"task": task, "latency_ms": lat, "reference": reference, "method": method, "metric": metric,
+                        "n_pairs": len(seeds), "difference": diff, "ci95": [lo, hi]})
+    return out
+
+
+def _flat(row: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in row.items():
+        if v is None:
+            out[k] = "null"
+        elif isinstance(v, (list, tuple)):
+            out[k] = " ".join(str(x) for x in v)
+        elif isinstance(v, dict):
+            out[k] = json.dumps(v, sort_keys=True)
+        else:
+            out[k] = v
+    return out
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Rows as CSV (lists joined by spaces, dicts as JSON, None as ``null``); nothing when empty."""
+    if not rows:
+        return
+    flat = [_flat(r) for r in rows]
+    fields = list(flat[0])
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(flat)
+
+
+def _json_safe(x: Any) -> Any:
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, np.generic):
+        return _json_safe(x.item())
+    return x
+
+
+def write_results(out: Path, meta: dict[str, Any], records: list[EpisodeRecord]) -> dict[str, Any]:
+    """Write ``results.json`` and the CSVs for ``records``; returns the results object."""
+    cells = summarize_cells(records)
+    diffs = paired_differences(records)
+    episodes = [r.row() for r in records]
+    res = _json_safe({**meta, "cells": cells, "differences": diffs, "episodes": episodes})
+    tmp = out / "results.json.tmp"
+    tmp.write_text(json.dumps(res, indent=1))
+    tmp.replace(out / "results.json")
+    write_csv(out / "episodes.csv", episodes)
+    write_csv(out / "cells.csv", cells)
+    write_csv(out / "differences.csv", diffs)
+    return res
+
+
+def save_trace(path: Path, rec: EpisodeRecord) -> None:
+    """The commanded trajectory of an episode (``command (T, M)``, ``hold``, ``splice`` rows, ``dt``)."""
+    assert rec.trace is not None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **rec.trace, method=rec.method, latency_ms=rec.latency_ms, seed=rec.seed, task=rec.task)
+
+
+def run_grid(out: Path, tasks: list[str], methods: list[str], latencies: list[float], episodes: int, seed0: int,
+             config: Path, policy: Path, compute_override: dict[str, float] | None = None, calib_calls: int = 20,
+             torch_threads: int = 1, say: Callable[[str], None] = print, plots: bool = True,
+             fig1_joint: str = "right_elbow", command: str = "") -> dict[str, Any]:
+    """Run the grid; write results, traces and plots into ``out``; returns the results object.
+
+    Args:
+        compute_override: ``{sampling kind: ms}`` instead of measuring (kinds ``plain``, ``guided``, ``bid``).
+        calib_calls: timed calls per sampling kind for the measured compute time.
+    """
+    for m in methods:
+        method_info(m)  # ValueError naming an unknown method
+    if episodes < 1:
+        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    setup = load_setup(config, policy, torch_threads)
+    records: list[EpisodeRecord] = []
+    compute: dict[str, Any] = {}
+    meta: dict[str, Any] = {}
+    for task in tasks:
+        sim = make_sim(task, int(setup.sim_params.max_episode_steps))
+        renderer = CameraRenderer(sim.model, setup.camera)
+        try:
+            ep = Episode(setup, sim, renderer, task)
+            if not compute:
+                kinds = sorted({method_info(m).sampling for m in methods})
+                if compute_override is not None:
+                    compute = {"source": "given", "ms": {k: float(compute_override[k]) for k in kinds
+                                                          if k in compute_override}}
+                else:
+                    sim.reset(seed0)
+                    measured = measure_compute_ms(setup, methods, ep.observation(renderer.render(sim.data)), calib_calls)
+                    compute = {"source": "measured", "ms": {k: v["median"] for k, v in measured.items()},
+                               "measurement": measured}
+                say(f"[sim_latency] compute time per inference ({compute['source']}): "
+                    + ", ".join(f"{k} {v:.1f} ms" for k, v in compute["ms"].items()))
+                meta = {"schema": "rtc_ros.sim_experiment/1", "clock": "sim", "command": command,
+                        "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        "machine": f"{platform.node()} {platform.machine()} python {platform.python_version()}",
+                        "config": {"tasks": tasks, "methods": methods, "latencies_ms": latencies, "episodes": episodes,
+                                   "seed0": seed0, "params_file": str(config), "policy": str(policy),
+                                   "dt": setup.dt, "camera_every_ticks": setup.cam_every,
+                                   "camera_phase": "seed % camera_every_ticks",
+                                   "protective_stops_counted": stop_count(sim) is not None,
+                                   "max_episode_steps": int(setup.sim_params.max_episode_steps),
+                                   "torch_threads": torch_threads, "bootstrap": {"n": N_BOOT, "seed": BOOT_SEED}},
+                        "compute": {**compute, "rule": "delay ticks = ceil((compute_ms[sampling kind of the method] "
+                                    "+ latency_ms) / dt); compute_ms = median of warm generate() calls measured at "
+                                    "start-up unless given"}}
+            for lat in latencies:
+                for method in methods:
+                    ms = compute_ms_for(method, compute["ms"])
+                    t_cell = time.perf_counter()
+                    for i in range(episodes):
+                        rec = ep.run(method, lat, ms, seed0 + i, keep_trace=(i == 0))
+                        if rec.trace is not None:
+                            save_trace(trace_path(out, task, method, lat), rec)
+                            rec.trace = None
+                        records.append(rec)
+                        say(f"[sim_latency] {task} {method:9s} +{int(lat):3d} ms  {i + 1}/{episodes} seed {rec.seed}: "
+                            f"success={int(rec.success)} progress={rec.progress} {rec.duration_s:.2f} s sim, "
+                            f"{rec.wall_s:.2f} s wall")
+                    meta["wall_s"] = round(time.perf_counter() - t_start, 1)
+                    write_results(out, meta, records)
+                    say(f"[sim_latency] cell {task} {method} +{int(lat)} ms (delay {records[-1].delay_ticks} ticks) "
+                        f"done in {time.perf_counter() - t_cell:.1f} s")
+        finally:
+            renderer.close()
+            sim.close()
+    meta["wall_s"] = round(time.perf_counter() - t_start, 1)
+    res = write_results(out, meta, records)
+    if plots and records:
+        from rtc_ros.experiments.sim_plots import make_plots
+
+        res["plots"] = [str(p) for p in make_plots(out, res, fig1_joint=fig1_joint)]
+    return res

@@ -1,0 +1,392 @@
+"""Simulated-time closed loop: the robot runtime on :class:`~rtc_ros.sim.bimanual.BimanualSim`, no ROS.
+
+One episode drives the SAME ROS-free cores the nodes run, built from the same params file by the
+same functions (:mod:`rtc_ros.nodes.cores`): GETACTION (:class:`~rtc_ros.runtime.executor.ExecutorCore`,
+every execution mode incl. the sync pause and temporal ensembling), INFERENCELOOP
+(:class:`~rtc_ros.runtime.inference_loop.InferenceLoopCore`, delay queue, StepClock) and GUIDEDINFERENCE
+(:class:`~rtc_ros.runtime.generator.ChunkGenerator`). Chunk metadata and executor reports go through the
+contract's encoders (:class:`~rtc_ros.runtime.contract.ChunkMeta`, ``ExecutorReport``), as on the wire.
+
+**Virtual clock.** One control tick = one ``BimanualSim.step`` = 20 ms; executor step ``k`` is stamped
+``T_k = T_0 + k dt``. Per tick ``k``: a chunk due at ``k`` is handed to the executor (``offer_chunk``,
+observation age = ``T_k`` minus its stamp); the executor commands step ``k`` and reports it; the
+simulator applies the command; the camera renders every ``1 / camera_rate_hz`` (the sim node's
+rate; 32x32 ``workspace`` view, as in training) after the steps ``n`` with ``n % cam_every ==
+camera_phase(seed)`` (the live camera's phase is arbitrary; per seed, the same for every method);
+the observation (joint positions + newest frame,
+the node's layout) is stamped ``T_k + dt/2``, so its step is ``t_obs = k + 1``; if the loop is ready it
+plans and samples, and the chunk is due at tick ``t_obs + ceil(latency / dt)``, where
+``latency = compute_ms + extra_latency_ms`` (``policy_inference`` sleeps ``extra_latency_ms`` after
+the model). The reset frame is stamped ``T_0`` (the state before step 0 moved anything), so with
+``obs_time: oldest`` it maps to ``t_obs = 1`` like a frame taken after step 0. Nothing else waits.
+
+**Compute time** (``compute_ms``): one number per sampling kind (plain / guided / bid, from the method
+table), the median wall time of ``calls`` warm ``ChunkGenerator.generate`` calls measured at start-up
+on a real observation (:func:`measure_compute_ms`; recorded in results.json), or given on the command
+line. A fixed number per kind, not each call's own time, keeps episodes deterministic for a seed and
+independent of what else runs on the machine while keeping each method's real cost (guided sampling
+with the exact VJP and BID's 32 candidates are slower than plain sampling); the same rule for every method.
+
+Episodes start from the reset pose with fresh cores (a freshly started robot program): the executor
+holds the measured position until the first chunk arrives (``startup_hold_s``, kept apart from
+``standstill_s``). Protective stops are ``None`` (null) where the simulator does not count them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported (headless rendering)
+
+import numpy as np  # noqa: E402
+
+from rtc_ros.core.delay import latency_to_steps  # noqa: E402
+from rtc_ros.core.trajectory import finite_differences, nanmax_abs, splice_extrema  # noqa: E402
+from rtc_ros.nodes.cores import executor_core, generator_config, inference_loop, initial_delay  # noqa: E402
+from rtc_ros.nodes.params import (  # noqa: E402
+    ROLE_EXECUTOR, ROLE_INFERENCE, ROLE_SIM, NodeParams, load_params_file, validate,
+)
+from rtc_ros.runtime.contract import ChunkMeta, ExecutorReport  # noqa: E402
+from rtc_ros.runtime.executor import ChunkRejected  # noqa: E402
+from rtc_ros.runtime.inference_loop import ObservationTooOld  # noqa: E402
+from rtc_ros.runtime.methods import method_info  # noqa: E402
+from rtc_ros.sim.bimanual import BimanualSim  # noqa: E402
+from rtc_ros.sim.camera import CameraConfig, CameraRenderer  # noqa: E402
+from rtc_ros.sim.layout import GRIPPER_INDICES  # noqa: E402
+
+T0_NS = 1_000_000_000  # stamp of step 0 (> 0: the StepClock ignores unstamped reports)
+DEFAULT_TASK = "transfer_cube"
+
+
+def available_tasks() -> tuple[str, ...]:
+    """Tasks the simulator offers (``rtc_ros.sim.task.TASKS`` when it exists, else the cube transfer)."""
+    from rtc_ros.sim import task as task_mod
+
+    tasks = getattr(task_mod, "TASKS", None)
+    return tuple(tasks) if tasks else (DEFAULT_TASK,)
+
+
+def make_sim(task: str, max_episode_steps: int) -> BimanualSim:
+    """A simulator for ``task`` with protective stops on where the simulator supports them
+    (``BimanualSim(task=..., protective_stops=True)``); without that support only ``transfer_cube``."""
+    params = inspect.signature(BimanualSim.__init__).parameters
+    kwargs: dict[str, Any] = {"max_episode_steps": max_episode_steps}
+    if "task" in params:
+        kwargs["task"] = task
+    elif task != DEFAULT_TASK:
+        raise ValueError(f"--tasks: {task!r} needs a simulator with tasks; this one has only {DEFAULT_TASK!r}")
+    if "protective_stops" in params:
+        kwargs["protective_stops"] = True
+    return BimanualSim(**kwargs)
+
+
+def trace_path(out: Path, task: str, method: str, latency_ms: float) -> Path:
+    """Where the experiment keeps a cell's first-seed trace (``out/traces/<task>_<method>_<ms>ms.npz``)."""
+    return out / "traces" / f"{task}_{method}_{int(round(latency_ms))}ms.npz"
+
+
+@dataclass
+class Setup:
+    """What all episodes share: validated node parameters, the policy, the camera settings.
+
+    Built by :func:`load_setup`; ``values`` are the params file's values per role (method and
+    injected latency are set per episode).
+    """
+
+    values: dict[str, dict[str, Any]]
+    sim_params: NodeParams
+    policy: Any
+    weak_policy: Any
+    camera: CameraConfig
+    camera_name: str
+    joint_entry: str
+    dt: float
+    _params: dict[tuple[str, str, float], NodeParams] = field(default_factory=dict)
+
+    def params(self, role: str, method: str, extra_latency_ms: float = 0.0) -> NodeParams:
+        """Validated parameters of ``role`` for ``method`` (and, for inference, ``extra_latency_ms``)."""
+        key = (role, method, float(extra_latency_ms))
+        if key not in self._params:
+            v = dict(self.values[role], method=method)
+            if role == ROLE_INFERENCE:
+                v["extra_latency_ms"] = float(extra_latency_ms)
+            self._params[key] = validate(v, role)
+        return self._params[key]
+
+    @property
+    def cam_every(self) -> int:
+        """Ticks between camera frames (the sim node's ``camera_rate_hz``)."""
+        return max(1, int(round(1.0 / (float(self.sim_params.camera_rate_hz) * self.dt))))
+
+    def camera_phase(self, seed: int) -> int:
+        """Camera phase of episode ``seed``: frames follow the steps ``n`` with ``n % cam_every == phase``
+        (``seed % cam_every``: consecutive seeds cycle through every phase; the same for every method)."""
+        return int(seed) % self.cam_every
+
+
+def load_setup(config: Path, policy_spec: Path, torch_threads: int = 1) -> Setup:
+    """Read ``config`` (the nodes' params file) for the executor, inference and sim roles, load the policy.
+
+    Raises:
+        rtc_ros.nodes.params.ParameterError / ValueError: invalid parameters or a policy that does
+            not fit them (naming the field), as the nodes would refuse them.
+    """
+    import torch
+
+    from rtc_ros.policies.spec import load_policy
+
+    values = {role: load_params_file(config, node) for role, node in
+              ((ROLE_EXECUTOR, "chunk_executor"), (ROLE_INFERENCE, "policy_inference"), (ROLE_SIM, "bimanual_sim"))}
+    values[ROLE_INFERENCE]["policy_spec"] = str(policy_spec)
+    pi = validate(values[ROLE_INFERENCE], ROLE_INFERENCE)
+    pe = validate(values[ROLE_EXECUTOR], ROLE_EXECUTOR)
+    ps = validate(values[ROLE_SIM], ROLE_SIM)
+    if torch_threads > 0:
+        torch.set_num_threads(int(torch_threads))
+    policy = load_policy(str(policy_spec), device=pi.device)
+    if policy.horizon != pi.horizon or policy.action_dim != len(pi.joint_names):
+        raise ValueError(f"policy {policy_spec}: H={policy.horizon}, M={policy.action_dim}; the params file has "
+                         f"horizon {pi.horizon} and {len(pi.joint_names)} joints")
+    if abs(pe.dt - 0.02) > 1e-9:
+        raise ValueError(f"rate_hz: the simulator runs at 50 Hz, the params file has {1 / pe.dt:g} Hz")
+    cams = list(pi.camera_names) or policy.observation_builder.camera_names
+    if len(cams) != 1 or float(ps.camera_rate_hz) <= 0:
+        raise ValueError(f"camera_names: the simulator has one camera, the policy needs {cams}")
+    weak = load_policy(str(pi.weak_policy_spec), device=pi.device) if pi.weak_policy_spec else None
+    lk = ps.camera_lookat
+    camera = CameraConfig(ps.camera, ps.camera_width, ps.camera_height, (lk[0], lk[1], lk[2]), ps.camera_distance,
+                          ps.camera_azimuth, ps.camera_elevation)
+    return Setup(values, ps, policy, weak, camera, cams[0], policy.joint_entry or "joint_positions", pe.dt)
+
+
+@dataclass
+class EpisodeRecord:
+    """One simulated-time episode: outcome, timing, smoothness; the trace only when asked for.
+
+    Smoothness is of the commanded trajectory (finite differences, :mod:`rtc_ros.core.trajectory`):
+    ``acc_rms`` over the arm joints (grippers excluded), ``splice_jerk`` / ``splice_acc`` as in the
+    report (largest |value| among stencils straddling a chunk switch), ``splice_jump_*`` the
+    executor's own jump at each takeover (max |new action - old action| over joints, rad).
+    """
+
+    task: str
+    method: str
+    latency_ms: float
+    delay_ticks: int  # the consumed delay of the model: ceil((compute_ms + latency_ms) / dt)
+    compute_ms: float
+    seed: int
+    success: bool
+    progress: int
+    steps: int
+    duration_s: float
+    throughput: float  # progress per minute (the report's definition)
+    standstill_s: float  # executor holds x dt after the first chunk (every reason but "startup")
+    startup_hold_s: float  # the wait for the first chunk (holds["startup"] x dt)
+    holds: dict[str, int]
+    protective_stops: int | None  # None: the simulator does not count them
+    camera_phase: int
+    frame_age_mean: float  # steps between the camera frame and the observation's step, per inference
+    chunks: int
+    splices: int
+    consumed_mean: float  # over every splice of the episode
+    d_mean: float
+    clamps: int
+    rejected: int
+    too_old: int
+    splice_jump_max: float
+    splice_jump_mean: float
+    splice_acc: float
+    splice_jerk: float
+    acc_rms: float
+    acc_max: float
+    stage_steps: list[int]  # first tick each progress level 0..5 was reached (-1: never)
+    infer_ms_mean: float  # measured wall time of this episode's generate calls (information only)
+    wall_s: float
+    trace: dict[str, np.ndarray] | None = field(default=None, repr=False)
+
+    def row(self) -> dict[str, Any]:
+        """JSON-able fields (no trace)."""
+        return {k: v for k, v in self.__dict__.items() if k != "trace"}
+
+
+def measure_compute_ms(setup: Setup, methods: list[str], obs: dict[str, np.ndarray], calls: int = 20,
+                       warmup: int = 3) -> dict[str, dict[str, float]]:
+    """Median wall time (ms) of warm ``generate`` calls per sampling kind of ``methods``.
+
+    Like the node's warm-up: ``prev`` = the previous chunk from ``s_min`` on, ``d = 2``, ``s = s_min``.
+    Returns ``{kind: {"median", "p10", "p90", "calls"}}``.
+    """
+    from rtc_ros.runtime.generator import ChunkGenerator
+
+    out: dict[str, dict[str, float]] = {}
+    for method in methods:
+        kind = method_info(method).sampling
+        if kind in out:
+            continue
+        p = setup.params(ROLE_INFERENCE, method)
+        gen = ChunkGenerator(setup.policy, generator_config(p, seed=0), setup.weak_policy)
+        d, s = min(2, p.horizon - 1), min(p.s_min, p.horizon - 1)
+        prev = gen.generate(obs)[s:]
+        times = []
+        for i in range(warmup + calls):
+            t0 = time.perf_counter()
+            prev = gen.generate(obs, prev, d, s)[s:]
+            if i >= warmup:
+                times.append((time.perf_counter() - t0) * 1e3)
+        a = np.asarray(times)
+        out[kind] = {"median": float(np.median(a)), "p10": float(np.percentile(a, 10)),
+                     "p90": float(np.percentile(a, 90)), "calls": float(calls)}
+    return out
+
+
+def compute_ms_for(method: str, compute: dict[str, float]) -> float:
+    """The modelled compute time of ``method``: its sampling kind's entry of ``compute``."""
+    kind = method_info(method).sampling
+    if kind not in compute:
+        raise ValueError(f"compute_ms: no compute time for sampling kind {kind!r} (method {method!r})")
+    return float(compute[kind])
+
+
+def stop_count(sim: Any) -> int | None:
+    """The simulator's protective-stop counter (an int attribute ``protective_stops``), None without one."""
+    n = getattr(sim, "protective_stops", None)
+    return int(n) if isinstance(n, (int, np.integer)) and not isinstance(n, bool) else None
+
+
+@dataclass
+class Episode:
+    """Runs one episode on a simulator and its camera renderer (create both in the same thread)."""
+
+    setup: Setup
+    sim: BimanualSim
+    renderer: CameraRenderer
+    task: str = DEFAULT_TASK
+
+    def observation(self, frame: np.ndarray) -> dict[str, np.ndarray]:
+        """The node's structured observation: newest frame + measured joint positions."""
+        return {self.setup.camera_name: frame, self.setup.joint_entry: self.sim.joint_positions()}
+
+    def run(self, method: str, extra_latency_ms: float, compute_ms: float, seed: int,
+            keep_trace: bool = False) -> EpisodeRecord:
+        """One episode of ``method`` at ``extra_latency_ms`` with cube (and flow-noise) seed ``seed``."""
+        from rtc_ros.runtime.generator import ChunkGenerator
+
+        t_wall = time.perf_counter()
+        st = self.setup
+        pe = st.params(ROLE_EXECUTOR, method)
+        pi = st.params(ROLE_INFERENCE, method, extra_latency_ms)
+        dt, dt_ns, names = st.dt, int(round(st.dt * 1e9)), pi.joint_names
+        core, loop = executor_core(pe), inference_loop(pi)
+        gen = ChunkGenerator(st.policy, generator_config(pi, seed=seed), st.weak_policy)
+        delay = latency_to_steps((compute_ms + float(extra_latency_ms)) / 1e3, dt)
+        loop.set_initial_delay(initial_delay(compute_ms, extra_latency_ms, dt))
+        phase = st.camera_phase(seed)
+        self.sim.reset(seed)
+        stops0 = stop_count(self.sim)
+        frame, frame_ns, frame_step = self.renderer.render(self.sim.data), T0_NS, 0
+        core.set_measured_position(self.sim.joint_positions())
+        max_steps = int(self.sim.max_episode_steps)
+        linger = int(round(float(st.sim_params.success_linger_s) / dt))
+        pending: tuple[int, Any, np.ndarray, str, int] | None = None  # due tick, plan, chunk, frame_id, stamp
+        cmds, holds, splice_rows, jumps, consumed, d_vals, ages, frames = [], [], [], [], [], [], [], [0]
+        stage_steps = [-1] * 6
+        stage_steps[0] = 0
+        rejected = too_old = chunks = 0
+        infer_ms: list[float] = []
+        success_step = -1
+        k = 0
+        for k in range(max_steps):
+            t_k = T0_NS + k * dt_ns
+            if pending is not None and pending[0] == k:  # published just before this tick
+                _, plan, chunk, frame_id, stamp_ns = pending
+                pending = None
+                loop.on_published(plan, chunk)
+                meta = ChunkMeta.decode(frame_id)
+                try:
+                    core.offer_chunk(chunk, meta.seq, meta.t_obs, meta.d, meta.s, (t_k - stamp_ns) * 1e-9)
+                except ChunkRejected:
+                    rejected += 1
+            tick = core.tick()
+            assert tick is not None  # the measured position is known
+            rep = tick.report(t_k)
+            loop.on_executor_report(ExecutorReport.decode(rep.encode(), t_k, rep.command))
+            cmds.append(tick.command)
+            holds.append(tick.reason if tick.hold else "")
+            if tick.splice is not None:
+                splice_rows.append(k)
+                jumps.append(tick.splice.jump)
+                consumed.append(tick.splice.consumed)
+                d_vals.append(tick.splice.d)
+            res = self.sim.step(tick.command)
+            for lvl in range(1, res.progress + 1):
+                if stage_steps[lvl] < 0:
+                    stage_steps[lvl] = k + 1
+            if (k + 1 - phase) % st.cam_every == 0:
+                frame, frame_ns, frame_step = self.renderer.render(self.sim.data), t_k + dt_ns // 2, k + 1
+                frames.append(k + 1)
+            if pending is None and loop.ready():
+                stamp_ns = t_k + dt_ns // 2
+                if pi.obs_time == "oldest":
+                    stamp_ns = min(stamp_ns, frame_ns)
+                try:
+                    plan = loop.plan(stamp_ns)
+                except ObservationTooOld:
+                    too_old += 1
+                    plan = None
+                if plan is not None:
+                    t0 = time.perf_counter()
+                    chunk = gen.generate(self.observation(frame), plan.prev_remaining, plan.d, plan.s)
+                    infer_ms.append((time.perf_counter() - t0) * 1e3)
+                    ages.append(k + 1 - frame_step)
+                    chunks += 1
+                    meta = ChunkMeta(seq=plan.seq, t_obs=plan.t_obs, d=plan.d, s=plan.s, method=method)
+                    pending = (plan.t_obs + plan.age + delay, plan, chunk, meta.encode(), stamp_ns)
+            if res.success and success_step < 0:
+                success_step = res.obs.step
+            if res.truncated or (success_step >= 0 and res.obs.step - success_step >= linger):
+                break
+        steps = k + 1
+        q = np.asarray(cmds)
+        _, acc, jerk = finite_differences(q, dt)
+        arm = [i for i in range(q.shape[1]) if i not in GRIPPER_INDICES]
+        s_acc, s_jerk = splice_extrema(acc, jerk, np.asarray(splice_rows[1:], dtype=np.int64))
+        arm_acc = acc[:, arm]
+        arm_acc = arm_acc[np.isfinite(arm_acc)]
+        stats = core.stats
+        hold_counts: dict[str, int] = {}
+        for h in holds:
+            if h:
+                hold_counts[h] = hold_counts.get(h, 0) + 1
+        duration = steps * dt
+        progress = int(self.sim.progress)
+        stops = None if stops0 is None else stop_count(self.sim)
+        startup = hold_counts.get("startup", 0)
+        trace = None
+        if keep_trace:
+            trace = {"command": q, "hold": np.asarray([bool(h) for h in holds]),
+                     "splice": np.asarray(splice_rows, dtype=np.int64), "dt": np.asarray(dt),
+                     "joint_names": np.asarray(names), "frame_age": np.asarray(ages, dtype=np.int64),
+                     "frame_steps": np.asarray(frames, dtype=np.int64),
+                     "consumed": np.asarray(consumed, dtype=np.int64), "d": np.asarray(d_vals, dtype=np.int64)}
+        return EpisodeRecord(
+            task=self.task, method=method, latency_ms=float(extra_latency_ms), delay_ticks=delay,
+            compute_ms=float(compute_ms), seed=int(seed), success=bool(self.sim.success), progress=progress,
+            steps=steps, duration_s=duration, throughput=progress / (duration / 60.0),
+            standstill_s=(sum(hold_counts.values()) - startup) * dt, startup_hold_s=startup * dt, holds=hold_counts,
+            protective_stops=None if stops is None or stops0 is None else stops - stops0, camera_phase=phase,
+            frame_age_mean=float(np.mean(ages)) if ages else math.nan, chunks=chunks, splices=len(splice_rows),
+            consumed_mean=float(np.mean(consumed)) if consumed else math.nan,
+            d_mean=float(np.mean(d_vals)) if d_vals else math.nan, clamps=stats.clamps, rejected=rejected,
+            too_old=too_old, splice_jump_max=max(jumps[1:], default=math.nan),
+            splice_jump_mean=float(np.mean(jumps[1:])) if len(jumps) > 1 else math.nan,
+            splice_acc=s_acc, splice_jerk=s_jerk,
+            acc_rms=float(np.sqrt(np.mean(arm_acc**2))) if arm_acc.size else math.nan,
+            acc_max=nanmax_abs(acc[:, arm]), stage_steps=stage_steps,
+            infer_ms_mean=float(np.mean(infer_ms)) if infer_ms else math.nan,
+            wall_s=time.perf_counter() - t_wall, trace=trace)

@@ -1,0 +1,218 @@
+"""The simulated-time latency experiment (no ROS): the nodes' cores on BimanualSim, a virtual clock.
+
+Short episodes (the simulator truncates them after a few seconds) with the shipped toy-sized policy
+and a fixed compute time, so the delay in ticks is known exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rtc_ros.core.stats import paired_bootstrap, wilson_interval
+from rtc_ros.experiments.runner import DEFAULT_CONFIG, DEFAULT_POLICY, write_params
+from rtc_ros.experiments.sim_offline import Episode, load_setup, make_sim, stop_count
+from rtc_ros.nodes.params import ROLE_EXECUTOR, ROLE_INFERENCE
+
+SEED = 10_000
+STEPS = 120  # 2.4 s of simulated time per episode
+
+
+@pytest.fixture(scope="module")
+def episode():
+    from rtc_ros.sim.camera import CameraRenderer
+
+    setup = load_setup(DEFAULT_CONFIG, DEFAULT_POLICY)
+    sim = make_sim("transfer_cube", STEPS)
+    renderer = CameraRenderer(sim.model, setup.camera)
+    yield Episode(setup, sim, renderer)
+    renderer.close()
+    sim.close()
+
+
+def test_paired_seeds_are_deterministic(episode: Episode) -> None:
+    a = episode.run("rtc", 100.0, 30.0, SEED, keep_trace=True)
+    b = episode.run("rtc", 100.0, 30.0, SEED, keep_trace=True)
+    c = episode.run("rtc", 100.0, 30.0, SEED + 1, keep_trace=True)
+    assert a.trace is not None and b.trace is not None and c.trace is not None
+    assert a.steps == STEPS and a.chunks >= 3
+    np.testing.assert_array_equal(a.trace["command"], b.trace["command"])
+    ra, rb = a.row(), b.row()
+    for key in ("wall_s", "infer_ms_mean"):
+        ra.pop(key), rb.pop(key)
+    assert json.dumps(ra, sort_keys=True) == json.dumps(rb, sort_keys=True)
+    assert not np.array_equal(a.trace["command"], c.trace["command"])  # another seed: another cube, other noise
+
+
+@pytest.mark.parametrize("compute_ms,latency_ms", [(30.0, 0.0), (30.0, 100.0), (15.0, 200.0)])
+def test_delay_in_ticks_follows_the_latency_rule(episode: Episode, compute_ms: float, latency_ms: float) -> None:
+    d = math.ceil((compute_ms + latency_ms) / 20.0)
+    rec = episode.run("rtc", latency_ms, compute_ms, SEED, keep_trace=True)
+    assert rec.delay_ticks == d
+    assert rec.consumed_mean == d  # every chunk took over exactly d ticks after its observation
+    # consumed / d come from every splice of the episode (not the executor's rolling window)
+    assert rec.trace["consumed"].size == rec.splices and rec.consumed_mean == rec.trace["consumed"].mean()
+    assert rec.d_mean == rec.trace["d"].mean()
+    # the first chunk (observation after step 0, so t_obs = 1) takes over at step 1 + d
+    assert rec.holds == {"startup": d + 1}
+    assert rec.startup_hold_s == pytest.approx((d + 1) * 0.02) and rec.standstill_s == 0.0
+    assert int(rec.trace["splice"][0]) == 1 + d
+    dense = episode.run("te_dense", latency_ms, compute_ms, SEED, keep_trace=True)
+    # te_dense starts the next inference right after each takeover: one chunk every d + 1 ticks
+    gaps = np.diff(dense.trace["splice"])
+    assert gaps.size >= 3 and set(gaps.tolist()) == {d + 1}
+
+
+def test_sync_pauses_and_rtc_does_not(episode: Episode) -> None:
+    d = math.ceil((30.0 + 100.0) / 20.0)
+    sync = episode.run("sync", 100.0, 30.0, SEED, keep_trace=True)
+    rtc = episode.run("rtc", 100.0, 30.0, SEED, keep_trace=True)
+    s_min = episode.setup.params(ROLE_EXECUTOR, "sync").s_min
+    assert sync.holds.get("sync_pause", 0) >= d  # at least one full pause in 2.4 s
+    splices = sync.trace["splice"]
+    # sync: s_min actions, then a pause of d ticks while the model runs, then the next chunk at index 0
+    assert set(np.diff(splices).tolist()) == {s_min + d}
+    assert sync.holds["sync_pause"] == sum(1 for k in range(int(splices[0]), STEPS)
+                                           if (k - int(splices[0])) % (s_min + d) >= s_min)
+    assert "sync_pause" not in rtc.holds and set(rtc.holds) == {"startup"}
+    hold = rtc.trace["hold"]
+    assert not hold[int(rtc.trace["splice"][0]):].any()  # never stops once the first chunk arrived
+    assert sync.standstill_s == pytest.approx(sync.holds["sync_pause"] * 0.02)  # the startup hold excluded
+    assert sync.standstill_s > rtc.standstill_s == 0.0
+
+
+def test_camera_phase_varies_by_seed_not_by_method(episode: Episode) -> None:
+    """Frames follow a per-seed phase: the same schedule for every method on a seed, another across seeds,
+    so a method planning every s_min ticks does not always see a frame of the same age."""
+    every = episode.setup.cam_every
+    ages: set[int] = set()
+    schedules = set()
+    for seed in range(SEED, SEED + every):
+        rtc = episode.run("rtc", 0.0, 30.0, seed, keep_trace=True)
+        sync = episode.run("sync", 0.0, 30.0, seed, keep_trace=True)
+        assert rtc.camera_phase == sync.camera_phase
+        np.testing.assert_array_equal(rtc.trace["frame_steps"], sync.trace["frame_steps"])
+        assert set(np.diff(rtc.trace["frame_steps"][1:]).tolist()) == {every}
+        schedules.add(tuple(rtc.trace["frame_steps"].tolist()))
+        ages |= set(rtc.trace["frame_age"][1:].tolist())  # the first plan sees the reset frame
+    assert len(schedules) == every and ages == set(range(every))
+
+
+def test_oldest_stamp_does_not_delay_the_first_chunk(episode: Episode) -> None:
+    """With ``obs_time: oldest`` the reset frame maps to a valid step: the first chunk is not refused."""
+    import dataclasses
+
+    st = episode.setup
+    values = {**st.values, ROLE_INFERENCE: {**st.values[ROLE_INFERENCE], "obs_time": "oldest"}}
+    oldest = Episode(dataclasses.replace(st, values=values, _params={}), episode.sim, episode.renderer)
+    d = math.ceil(30.0 / 20.0)
+    for seed in (SEED, SEED + 2):  # phase 0 and 2: the first plans use the reset frame
+        rec = oldest.run("rtc", 0.0, 30.0, seed, keep_trace=True)
+        assert rec.too_old == 0 and rec.holds["startup"] == d + 1
+        assert int(rec.trace["splice"][0]) == 1 + d
+
+
+def test_protective_stops_are_null_without_a_counter() -> None:
+    class Sim:
+        pass
+
+    sim = Sim()
+    assert stop_count(sim) is None
+    sim.protective_stops = True  # a switch, not a counter
+    assert stop_count(sim) is None
+    sim.protective_stops = np.int64(3)
+    assert stop_count(sim) == 3
+
+
+def test_unknown_task_or_method_is_refused(episode: Episode) -> None:
+    import inspect
+
+    from rtc_ros.sim.bimanual import BimanualSim
+
+    if "task" not in inspect.signature(BimanualSim.__init__).parameters:
+        with pytest.raises(ValueError, match="--tasks"):
+            make_sim("no_such_task", 10)
+    with pytest.raises(ValueError, match="method"):
+        episode.run("no_such_method", 0.0, 10.0, SEED)
+
+
+def test_statistics() -> None:
+    assert wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-3)
+    a = np.array([1.0, 0.0, 1.0, 1.0, np.nan])
+    diff, lo, hi = paired_bootstrap(a, a - 0.5)
+    assert (diff, lo, hi) == pytest.approx((0.5, 0.5, 0.5))  # every pair differs by 0.5 (the NaN pair dropped)
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(1.0, 1.0, 200), rng.normal(0.0, 1.0, 200)
+    diff, lo, hi = paired_bootstrap(x, y, n_boot=2000, seed=3)
+    assert lo < diff < hi and lo > 0.5 and hi < 1.5
+    assert paired_bootstrap(x, y, n_boot=2000, seed=3) == (diff, lo, hi)
+    with pytest.raises(ValueError, match="paired"):
+        paired_bootstrap(x, y[:10])
+
+
+def test_run_grid_writes_results_with_the_keys(tmp_path: Path) -> None:
+    from rtc_ros.experiments.sim_experiment import run_grid
+
+    config = write_params(DEFAULT_CONFIG, {"bimanual_sim": {"max_episode_steps": 60}}, tmp_path / "params.yaml")
+    out = tmp_path / "run"
+    res = run_grid(out, ["transfer_cube"], ["sync", "rtc"], [0.0, 100.0], 2, SEED, config, DEFAULT_POLICY,
+                   compute_override={"plain": 10.0, "guided": 30.0}, say=lambda _s: None)
+    disk = json.loads((out / "results.json").read_text())
+    assert disk["compute"]["source"] == "given" and disk["compute"]["ms"] == {"guided": 30.0, "plain": 10.0}
+    assert len(disk["cells"]) == 4 and len(disk["episodes"]) == 8
+    for cell in disk["cells"]:
+        for key in ("method", "latency_ms", "task", "n", "successes", "success_ci95", "throughput",
+                    "protective_stops", "standstill_s", "splice_jerk", "splice_jump_max", "acc_rms"):
+            assert key in cell, key
+        assert cell["n"] == 2 and len(cell["success_ci95"]) == 2
+        assert cell["delay_ticks"] == math.ceil(({"sync": 10.0, "rtc": 30.0}[cell["method"]] + cell["latency_ms"]) / 20)
+        if not disk["config"]["protective_stops_counted"]:
+            assert cell["protective_stops"] is None and cell["protective_stops_per_episode"] is None
+    csv_head = (out / "cells.csv").read_text().splitlines()
+    assert csv_head[0].startswith("task,method,latency_ms,delay_ticks,")
+    if not disk["config"]["protective_stops_counted"]:
+        assert all(e["protective_stops"] is None for e in disk["episodes"]) and ",null," in csv_head[1]
+    seeds = {(e["method"], e["latency_ms"]): [x["seed"] for x in disk["episodes"]
+                                               if (x["method"], x["latency_ms"]) == (e["method"], e["latency_ms"])]
+             for e in disk["episodes"]}
+    assert all(v == [SEED, SEED + 1] for v in seeds.values())  # paired seeds in every cell
+    diffs = {(d["latency_ms"], d["method"], d["metric"]) for d in disk["differences"]}
+    assert diffs == {(lat, "sync", m) for lat in (0.0, 100.0) for m in ("success", "throughput")}
+    assert all(d["n_pairs"] == 2 for d in disk["differences"])
+    for name in ("episodes.csv", "cells.csv", "differences.csv", "figure6.png", "figure1_transfer_cube.png"):
+        assert (out / name).is_file(), name
+    assert res["plots"]
+
+
+@pytest.mark.slow
+def test_cli_quick_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The CLI end to end with measured compute times: the last stdout line is the JSON summary."""
+    from rtc_ros.experiments.sim_latency import main
+
+    out = tmp_path / "run"
+    assert main(["--methods", "sync,bid,rtc", "--latencies", "0,200", "--episodes", "2", "--out", str(out),
+                 "--calib-calls", "5"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["clock"] == "sim" and summary["episodes"] == 12 and len(summary["cells"]) == 6
+    assert set(summary["compute_ms"]) == {"plain", "guided", "bid"}
+    assert (out / "results.json").is_file() and (out / "figure6.png").is_file()
+
+
+def test_tick_report_round_trips_through_the_contract() -> None:
+    """The executor report the experiment feeds the loop is the one the node publishes (same encoding)."""
+    from rtc_ros.runtime.contract import ExecutorReport
+    from rtc_ros.runtime.executor import ExecutorConfig, ExecutorCore
+
+    core = ExecutorCore(ExecutorConfig(horizon=4, action_dim=2, mode="switch"))
+    core.set_measured_position(np.zeros(2))
+    core.offer_chunk(np.ones((4, 2)) * 0.1, seq=3, t_obs=0, d=1, s=2)
+    tick = core.tick()
+    rep = tick.report(123)
+    back = ExecutorReport.decode(rep.encode(), 123, rep.command)
+    assert back == rep and (back.step, back.seq, back.takeover, back.hold) == (0, 3, 0, False)
+    np.testing.assert_array_equal(back.command, tick.command)
+    assert tick.report(with_command=False).command is None
