@@ -104,7 +104,7 @@ def test_x_prediction_lands_on_the_clean_prediction() -> None:
     """With x-prediction an Euler step from tau to 1 lands on the trunk's output exactly; ``tau`` per
     sample ``(B,)`` and broadcast per position ``(B, H)`` give the same velocity."""
     torch.manual_seed(0)
-    m = BimanualCNNPolicy(_cfg())
+    m = BimanualCNNPolicy(_cfg(smooth_basis=0))
     with torch.no_grad():
         torch.nn.init.normal_(m.trunk.out.weight, std=0.3)
     obs, a = torch.randn(2, m.obs_dim), torch.randn(2, 50, 14)
@@ -119,6 +119,34 @@ def test_x_prediction_lands_on_the_clean_prediction() -> None:
     except (RuntimeError, ValueError, IndexError):  # a trunk that takes (B,) only
         return
     assert torch.allclose(v_pos, v, atol=1e-5)
+
+
+def test_spline_basis_and_smooth_chunks() -> None:
+    """The projection reproduces cubics and is idempotent; with ``smooth_basis`` a plain chunk lies
+    in the spline span (the last Euler step lands on the projected clean prediction)."""
+    from rtc_ros.core.sampling import sample_plain
+    from rtc_ros.policies.cnn_mixer import spline_basis, spline_projection
+
+    b = spline_basis(50, 20)
+    assert b.shape == (50, 20) and np.allclose(b.sum(1), 1.0) and (b >= -1e-12).all()
+    p = spline_projection(50, 20)
+    x = np.linspace(-1, 1, 50)
+    cubic = 0.3 * x ** 3 - x ** 2 + 0.5
+    assert np.allclose(p @ cubic, cubic, atol=1e-9) and np.allclose(p @ p, p, atol=1e-9)
+    noise = np.random.default_rng(0).standard_normal(50)
+    assert not np.allclose(p @ noise, noise, atol=1e-2)
+    with pytest.raises(ValueError, match="smooth_basis"):
+        _cfg(prediction="v", smooth_basis=20)
+    with pytest.raises(ValueError, match="smooth_basis"):
+        _cfg(smooth_basis=60)
+    torch.manual_seed(0)
+    m = BimanualCNNPolicy(_cfg(smooth_basis=20))
+    assert "smooth" not in m.state_dict()  # derived from the config, not stored with the weights
+    with torch.no_grad():
+        torch.nn.init.normal_(m.trunk.out.weight, std=0.3)
+        chunk = sample_plain(m.velocity, m.encode(torch.randn(2, m.obs_dim)), torch.randn(2, 50, 14), 5)
+    pt = torch.as_tensor(p, dtype=torch.float32)
+    assert torch.allclose(torch.einsum("ij,bjm->bim", pt, chunk), chunk, atol=1e-4)
 
 
 def _tiny_dataset():

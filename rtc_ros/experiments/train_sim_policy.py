@@ -188,7 +188,7 @@ def load_demo_dataset(bags: list[str | Path], camera: CameraConfig | None = None
 class SimTrainConfig:
     """Training settings (CPU). ``model``: ``mlp_mixer`` (flat observation into the mixer) or
     ``bimanual_cnn`` (:mod:`rtc_ros.policies.cnn_mixer`: CNN image encoder + joint MLP, encoded once
-    per chunk; ``feature_dim``, ``cnn_channels``, ``prediction`` apply to it). ``ema_decay`` > 0
+    per chunk; ``feature_dim``, ``cnn_channels``, ``prediction``, ``smooth_basis`` apply to it). ``ema_decay`` > 0
     ships the EMA of the weights; ``shift_px`` > 0 randomly shifts training images
     (:mod:`rtc_ros.experiments.sim_sampler`); ``min_lr_ratio``: where the cosine decay ends."""
 
@@ -210,6 +210,7 @@ class SimTrainConfig:
     feature_dim: int = 128
     cnn_channels: int = 32
     prediction: str = "x"
+    smooth_basis: int = 20
     ema_decay: float = 0.0
     shift_px: int = 0
     min_lr_ratio: float = 0.0
@@ -256,7 +257,8 @@ def train_policy(ds: DemoDataset, out_dir: str | Path, camera: CameraConfig, cfg
         _, joint_dim, (h, w, c) = image_layout_of(ds)
         model = BimanualCNNPolicy(CNNMixerConfig(
             **asdict(mcfg), joint_dim=joint_dim, image_height=h, image_width=w, image_channels=c,
-            cnn_channels=cfg.cnn_channels, feature_dim=cfg.feature_dim, prediction=cfg.prediction))
+            cnn_channels=cfg.cnn_channels, feature_dim=cfg.feature_dim, prediction=cfg.prediction,
+            smooth_basis=cfg.smooth_basis if cfg.prediction == "x" else 0))
     else:
         model = MLPMixerPolicy(mcfg)
     # joint-noise (and optional image-shift) augmentation
@@ -301,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cnn-channels", type=int, default=SimTrainConfig.cnn_channels)
     ap.add_argument("--prediction", choices=("x", "v"), default=SimTrainConfig.prediction,
                     help="bimanual_cnn: the trunk predicts the clean chunk (x) or the velocity (v)")
+    ap.add_argument("--smooth-basis", type=int, default=SimTrainConfig.smooth_basis,
+                    help="bimanual_cnn with --prediction x: cubic B-splines spanning the clean chunk (0 = off)")
     ap.add_argument("--ema", type=float, default=SimTrainConfig.ema_decay, help="EMA decay of the weights (0 = off)")
     ap.add_argument("--shift-px", type=int, default=SimTrainConfig.shift_px, help="random image shift (pixels)")
     ap.add_argument("--lr", type=float, default=SimTrainConfig.lr)
@@ -327,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = SimTrainConfig(steps=args.steps, batch_size=args.batch_size, width=args.width, depth=args.depth,
                          token_hidden=args.token_hidden, channel_hidden=2 * args.width, max_minutes=args.max_minutes,
                          threads=args.threads, seed=args.seed, model=args.model, feature_dim=args.feature_dim,
-                         cnn_channels=args.cnn_channels, prediction=args.prediction, ema_decay=args.ema,
+                         cnn_channels=args.cnn_channels, prediction=args.prediction, ema_decay=args.ema, smooth_basis=args.smooth_basis,
                          shift_px=args.shift_px, lr=args.lr, min_lr_ratio=args.min_lr_ratio)
     cmd = "python -m rtc_ros.experiments.train_sim_policy " + " ".join(argv if argv is not None else sys.argv[1:])
     path, info = train_policy(ds, args.out, camera, cfg, args.name, command=cmd.strip(),
