@@ -17,6 +17,7 @@ spec's denoising steps through :class:`rtc_ros.runtime.generator.ChunkGenerator`
 * within-chunk steps: the fraction of chunks with a tick-to-tick change beyond ``max_step``.
 
     python -m rtc_ros.experiments.policy_quality policies/bimanual_cnn_h50.yaml --bags /tmp/rtc_sim_demos
+    python -m rtc_ros.experiments.policy_quality --spline 12 16 20 25   # spline basis vs the expert's labels
 
 The last line printed is a JSON object.
 """
@@ -67,6 +68,25 @@ def accel_rms(chunks: np.ndarray, dt: float, dims: np.ndarray) -> float:
     """RMS of ``(a[i+1] - 2 a[i] + a[i-1]) / dt^2`` over chunks ``(B, H, M)``, steps and ``dims``."""
     acc = np.diff(chunks[:, :, dims], n=2, axis=1) / dt ** 2
     return float(np.sqrt(np.mean(acc ** 2)))
+
+
+def spline_fidelity(bags: list[str | Path], n_basis: int, horizon: int = 50, dt: float = 0.02,
+                    every: int = 7) -> dict[str, float]:
+    """How well ``n_basis`` cubic B-splines (:func:`rtc_ros.policies.cnn_mixer.spline_projection`)
+    represent the expert's label chunks (every ``every``-th sample of ``bags``): residual RMS / max on
+    the arm joints and grippers, and the acceleration RMS of the arm joints before and after."""
+    from rtc_ros.experiments.train_sim_policy import load_demo_dataset
+    from rtc_ros.policies.cnn_mixer import spline_projection
+
+    ds = load_demo_dataset(bags, horizon=horizon)
+    a = ds.actions[::every].astype(np.float64)
+    grip = np.array(["gripper" in n for n in ds.joint_names])
+    arm = np.flatnonzero(~grip)
+    p = np.einsum("ij,bjm->bim", spline_projection(horizon, n_basis), a)
+    r = p - a
+    return {"n_basis": n_basis, "chunks": int(a.shape[0]), "residual_rms_arm": float(np.sqrt(np.mean(r[:, :, arm] ** 2))),
+            "residual_max_arm": float(np.abs(r[:, :, arm]).max()), "residual_max_gripper": float(np.abs(r[:, :, grip]).max()),
+            "accel_rms_labels": accel_rms(a, dt, arm), "accel_rms_projected": accel_rms(p, dt, arm)}
 
 
 def pick_rows(episode: np.ndarray, step: np.ndarray, n: int, s: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -145,7 +165,7 @@ def evaluate(spec: str | Path, bags: list[str | Path], n: int = 200, d: int = 2,
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("spec", nargs="+", help="policy spec YAML(s)")
+    ap.add_argument("spec", nargs="*", help="policy spec YAML(s)")
     ap.add_argument("--bags", default="/tmp/rtc_sim_demos", help="directory of demo bags (demo_*)")
     ap.add_argument("--max-bags", type=int, default=40, help="use the first this many successful bags")
     ap.add_argument("--n", type=int, default=200)
@@ -154,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--params", default=str(DEFAULT_PARAMS), help="params file with the executor limits")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--spline", type=int, nargs="*", default=None, metavar="K",
+                    help="instead: how well K cubic B-splines represent the expert's label chunks")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     from rtc_ros.recording.bag import read_sidecar
@@ -162,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
     if not bags:
         print(f"no successful demo bags in {args.bags}", file=sys.stderr)
         return 1
+    if args.spline is not None:
+        fid = [spline_fidelity(bags[:args.max_bags], k) for k in args.spline]
+        print(json.dumps(fid))
+        return 0
+    if not args.spec:
+        ap.error("give at least one policy spec (or --spline K ...)")
     results = [evaluate(sp, bags[:args.max_bags], args.n, args.d, args.s, args.seed, args.params) for sp in args.spec]
     for r in results:
         print(f"{r['spec']}: accel RMS {r['accel_rms_policy']:.2f} vs expert {r['accel_rms_expert']:.2f} "
