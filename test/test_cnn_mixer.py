@@ -225,3 +225,37 @@ def test_quality_measures() -> None:
         arm_limits(DEFAULT_PARAMS, ["no_joint"])
     rows, later = pick_rows(np.array([0, 0, 0, 1, 1]), np.array([0, 1, 2, 0, 1]), 10, 2, 0)
     assert rows.tolist() == [0] and later.tolist() == [2]
+
+
+def test_train_sim_policy_builds_and_saves_bimanual_cnn(tmp_path) -> None:
+    """The trainer's model option: one expert episode -> bag -> dataset -> a few steps of
+    ``bimanual_cnn`` with EMA; the spec loads and records the command in ``training``."""
+    import yaml
+
+    from rtc_ros.experiments.train_sim_policy import (DemoConfig, SimTrainConfig, generate_demos,
+                                                      load_demo_dataset, train_policy)
+    from rtc_ros.sim.camera import CameraConfig
+
+    info = generate_demos(tmp_path / "bags", DemoConfig(episodes=1, seed0=3, noise_fraction=0.0, tail_steps=2))
+    ds = load_demo_dataset(info["bags"], horizon=50)
+    cfg = SimTrainConfig(steps=3, batch_size=4, width=16, depth=1, token_hidden=8, channel_hidden=16, time_dim=8,
+                         threads=1, model="bimanual_cnn", feature_dim=8, cnn_channels=4, ema_decay=0.9)
+    path, out = train_policy(ds, tmp_path / "out", CameraConfig(), cfg, "t", command="python -m x --model bimanual_cnn")
+    spec = yaml.safe_load(path.read_text())
+    assert spec["model"] == "bimanual_cnn" and spec["training"]["command"].endswith("--model bimanual_cnn")
+    assert spec["config"]["smooth_basis"] == 20 and spec["config"]["prediction"] == "x"
+    pol = load_policy(path)
+    assert isinstance(pol.model, BimanualCNNPolicy) and out["steps"] == 3
+    with pytest.raises(ValueError, match="model"):
+        SimTrainConfig(model="resnet")
+
+
+def test_shipped_cnn_spec() -> None:
+    import yaml
+
+    assert SHIPPED.is_file(), f"not shipped: {SHIPPED}"
+    spec = yaml.safe_load(SHIPPED.read_text())
+    assert spec["model"] == "bimanual_cnn"
+    assert "--model bimanual_cnn" in spec["training"]["command"] and "train_sim_policy" in spec["training"]["command"]
+    total = sum((SHIPPED.parent / spec[k]).stat().st_size for k in ("weights", "normalization"))
+    assert total < 5 * 2 ** 20
