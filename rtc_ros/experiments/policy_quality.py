@@ -7,7 +7,7 @@ spec's denoising steps through :class:`rtc_ros.runtime.generator.ChunkGenerator`
   joints (grippers excluded), next to the same statistic of the expert's label chunks at the same
   observations, and their ratio (issue #13 target: <= 2);
 * **gripper range**: min / max of the gripper commands and the fraction outside the limits
-  ``[lower, upper]`` (the expert's labels are inside; nothing is clipped here);
+  ``[lower, upper]`` (and by more than 0.05; the expert's labels are inside; nothing is clipped here);
 * **splices**: for each observation k with a later one k + s in the same episode, the previous chunk
   A (plain, at k) and the next chunk B (at k + s, RTC-guided toward ``A[s:]`` with ``d`` frozen
   steps, and plain for comparison); the executor switches at step k + s + d, so the jump is
@@ -147,7 +147,9 @@ def evaluate(spec: str | Path, bags: list[str | Path], n: int = 200, d: int = 2,
     def gripper(c: np.ndarray) -> dict[str, float]:
         g = c[:, :, grip]
         out = (g < lower[grip] - 1e-6) | (g > upper[grip] + 1e-6)
-        return {"min": float(g.min()), "max": float(g.max()), "outside_fraction": float(out.mean())}
+        far = (g < lower[grip] - 0.05) | (g > upper[grip] + 0.05)
+        return {"min": float(g.min()), "max": float(g.max()), "outside_fraction": float(out.mean()),
+                "outside_by_0.05_fraction": float(far.mean())}
 
     exp_rms, pol_rms = accel_rms(expert, dt, arm), accel_rms(a, dt, arm)
     within = (np.abs(np.diff(a, axis=1)) > max_step).any(axis=(1, 2))
