@@ -27,6 +27,12 @@ Pipeline (CPU only, one command; see ``docs/sim_experiment.md``)::
    0.05 rad), per image channel (never per pixel: a per-pixel std would blow up pixels that never
    changed in training); stored in ``<name>.norm.safetensors``.
 
+``--model bimanual_cnn`` trains :mod:`rtc_ros.policies.cnn_mixer` instead (CNN image encoder +
+joint MLP, encoded once per chunk; clean-chunk prediction on a cubic-spline basis), with
+``--ema 0.999`` the EMA of the weights is saved; batches come from
+:func:`rtc_ros.experiments.sim_sampler.tensor_batch_sampler` (the same layout, vectorised). The
+shipped ``policies/bimanual_cnn_h50.yaml`` records its exact command in ``training.command``.
+
 Observation choice: joint state + a small top-down camera image (the cube position is only visible
 in the image). No privileged object pose is used, because the inference node consumes exactly
 ``joint_states`` + camera topics.
