@@ -227,25 +227,28 @@ def test_quality_measures() -> None:
     assert rows.tolist() == [0] and later.tolist() == [2]
 
 
-def test_train_sim_policy_builds_and_saves_bimanual_cnn(tmp_path) -> None:
-    """The trainer's model option: one expert episode -> bag -> dataset -> a few steps of
-    ``bimanual_cnn`` with EMA; the spec loads and records the command in ``training``."""
+@pytest.mark.parametrize("model", ["bimanual_cnn", "mlp_mixer"])
+def test_train_sim_policy_builds_and_saves_the_chosen_model(tmp_path, model: str) -> None:
+    """The trainer's model option: one expert episode -> bag -> dataset -> a few steps with EMA;
+    the spec loads as the chosen model and records the command in ``training``."""
     import yaml
 
     from rtc_ros.experiments.train_sim_policy import (DemoConfig, SimTrainConfig, generate_demos,
                                                       load_demo_dataset, train_policy)
+    from rtc_ros.policies.mixer import MLPMixerPolicy
     from rtc_ros.sim.camera import CameraConfig
 
     info = generate_demos(tmp_path / "bags", DemoConfig(episodes=1, seed0=3, noise_fraction=0.0, tail_steps=2))
     ds = load_demo_dataset(info["bags"], horizon=50)
     cfg = SimTrainConfig(steps=3, batch_size=4, width=16, depth=1, token_hidden=8, channel_hidden=16, time_dim=8,
-                         threads=1, model="bimanual_cnn", feature_dim=8, cnn_channels=4, ema_decay=0.9)
-    path, out = train_policy(ds, tmp_path / "out", CameraConfig(), cfg, "t", command="python -m x --model bimanual_cnn")
+                         threads=1, model=model, feature_dim=8, cnn_channels=4, ema_decay=0.9)
+    path, out = train_policy(ds, tmp_path / "out", CameraConfig(), cfg, "t", command=f"python -m x --model {model}")
     spec = yaml.safe_load(path.read_text())
-    assert spec["model"] == "bimanual_cnn" and spec["training"]["command"].endswith("--model bimanual_cnn")
-    assert spec["config"]["smooth_basis"] == 20 and spec["config"]["prediction"] == "x"
+    assert spec["model"] == model and spec["training"]["command"].endswith(f"--model {model}")
     pol = load_policy(path)
-    assert isinstance(pol.model, BimanualCNNPolicy) and out["steps"] == 3
+    assert isinstance(pol.model, BimanualCNNPolicy if model == "bimanual_cnn" else MLPMixerPolicy) and out["steps"] == 3
+    if model == "bimanual_cnn":
+        assert spec["config"]["smooth_basis"] == 20 and spec["config"]["prediction"] == "x"
     with pytest.raises(ValueError, match="model"):
         SimTrainConfig(model="resnet")
 
