@@ -135,6 +135,11 @@ class BimanualCNNPolicy(FlowPolicy):
         self.register_buffer("smooth", None if proj is None else torch.as_tensor(proj, dtype=torch.float32),
                              persistent=False)
 
+    @property
+    def supports_per_position_tau(self) -> bool:
+        """Per-position flow time ``(B, H)`` works when the trunk takes it (the velocity broadcasts it)."""
+        return bool(getattr(self.trunk, "supports_per_position_tau", False))
+
     def features(self, obs: torch.Tensor) -> torch.Tensor:
         """``obs (B, O)`` normalised -> encoder feature ``(B, 2 feature_dim)`` (joints, image)."""
         cfg = self.config
