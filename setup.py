@@ -26,7 +26,8 @@ setup(
     license="Apache-2.0",
     entry_points={
         # policy plugins: a spec's `model:` names one of these, or an import path (rtc_ros.policies.plugins)
-        "rtc_ros.policies": ["mlp_mixer = rtc_ros.policies.mixer:make_mixer"],
+        "rtc_ros.policies": ["mlp_mixer = rtc_ros.policies.mixer:make_mixer",
+                             "bimanual_cnn = rtc_ros.policies.cnn_mixer:make_cnn_mixer"],
         "console_scripts": [
             "chunk_executor = rtc_ros.nodes.chunk_executor:main",
             "policy_inference = rtc_ros.nodes.policy_inference:main",

@@ -27,6 +27,12 @@ Pipeline (CPU only, one command; see ``docs/sim_experiment.md``)::
    0.05 rad), per image channel (never per pixel: a per-pixel std would blow up pixels that never
    changed in training); stored in ``<name>.norm.safetensors``.
 
+``--model bimanual_cnn`` trains :mod:`rtc_ros.policies.cnn_mixer` instead (CNN image encoder +
+joint MLP, encoded once per chunk; clean-chunk prediction on a cubic-spline basis), with
+``--ema 0.999`` the EMA of the weights is saved; batches come from
+:func:`rtc_ros.experiments.sim_sampler.tensor_batch_sampler` (the same layout, vectorised). The
+shipped ``policies/bimanual_cnn_h50.yaml`` records its exact command in ``training.command``.
+
 Observation choice: joint state + a small top-down camera image (the cube position is only visible
 in the image). No privileged object pose is used, because the inference node consumes exactly
 ``joint_states`` + camera topics.
@@ -186,7 +192,11 @@ def load_demo_dataset(bags: list[str | Path], camera: CameraConfig | None = None
 # ============================================================================ 3. training
 @dataclass
 class SimTrainConfig:
-    """Training settings (CPU)."""
+    """Training settings (CPU). ``model``: ``mlp_mixer`` (flat observation into the mixer) or
+    ``bimanual_cnn`` (:mod:`rtc_ros.policies.cnn_mixer`: CNN image encoder + joint MLP, encoded once
+    per chunk; ``feature_dim``, ``cnn_channels``, ``prediction``, ``smooth_basis`` apply to it). ``ema_decay`` > 0
+    ships the EMA of the weights; ``shift_px`` > 0 randomly shifts training images
+    (:mod:`rtc_ros.experiments.sim_sampler`); ``min_lr_ratio``: where the cosine decay ends."""
 
     steps: int = 6000
     batch_size: int = 128
@@ -202,6 +212,22 @@ class SimTrainConfig:
     seed: int = 0
     threads: int = 0  # torch threads (0 = torch default)
     max_minutes: float = 25.0  # stop early (cosine schedule is rescaled) if training would exceed this
+    model: str = "mlp_mixer"
+    feature_dim: int = 128
+    cnn_channels: int = 32
+    prediction: str = "x"
+    smooth_basis: int = 20
+    ema_decay: float = 0.0
+    shift_px: int = 0
+    min_lr_ratio: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.model not in MODELS:
+            raise ValueError(f"SimTrainConfig.model must be one of {list(MODELS)}, got {self.model!r}")
+
+
+#: the models this trainer builds (registered names, :mod:`rtc_ros.policies.plugins`)
+MODELS = ("mlp_mixer", "bimanual_cnn")
 
 
 def obs_spec_for(camera: CameraConfig) -> list[dict[str, Any]]:
@@ -210,8 +236,9 @@ def obs_spec_for(camera: CameraConfig) -> list[dict[str, Any]]:
 
 
 def train_policy(ds: DemoDataset, out_dir: str | Path, camera: CameraConfig, cfg: SimTrainConfig,
-                 name: str = DEFAULT_NAME, extra: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any]]:
-    """Train ``bimanual_h50`` (width from ``cfg``) on ``ds``; save ``<name>.yaml``, ``<name>.safetensors``
+                 name: str = DEFAULT_NAME, extra: dict[str, Any] | None = None,
+                 command: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """Train ``cfg.model`` (``bimanual_h50`` trunk sizes from ``cfg``) on ``ds``; save ``<name>.yaml``, ``<name>.safetensors``
     and ``<name>.norm.safetensors`` (:func:`rtc_ros.policies.spec.save_policy`).
 
     Returns:
@@ -219,6 +246,8 @@ def train_policy(ds: DemoDataset, out_dir: str | Path, camera: CameraConfig, cfg
     """
     import torch
 
+    from rtc_ros.experiments.sim_sampler import image_layout_of, tensor_batch_sampler
+    from rtc_ros.policies.cnn_mixer import BimanualCNNPolicy, CNNMixerConfig
     from rtc_ros.policies.mixer import MLPMixerPolicy, bimanual_h50
     from rtc_ros.policies.spec import save_policy
     from rtc_ros.policies.train import TrainConfig, fit_flow
@@ -230,20 +259,30 @@ def train_policy(ds: DemoDataset, out_dir: str | Path, camera: CameraConfig, cfg
     norm = ds.fit_normalizer(vector_std_floor=0.05, image_std_floor=1e-3, action_std_floor=1e-3)
     mcfg = bimanual_h50(ds.builder.obs_dim, width=cfg.width, depth=cfg.depth, token_hidden=cfg.token_hidden,
                         channel_hidden=cfg.channel_hidden, time_dim=cfg.time_dim)
-    model = MLPMixerPolicy(mcfg)
-    sample = ds.batch_sampler(norm, joint_noise_std=cfg.joint_noise_std)  # joint-noise augmentation
+    if cfg.model == "bimanual_cnn":
+        _, joint_dim, (h, w, c) = image_layout_of(ds)
+        model = BimanualCNNPolicy(CNNMixerConfig(
+            **asdict(mcfg), joint_dim=joint_dim, image_height=h, image_width=w, image_channels=c,
+            cnn_channels=cfg.cnn_channels, feature_dim=cfg.feature_dim, prediction=cfg.prediction,
+            smooth_basis=cfg.smooth_basis if cfg.prediction == "x" else 0))
+    else:
+        model = MLPMixerPolicy(mcfg)
+    # joint-noise (and optional image-shift) augmentation
+    sample = tensor_batch_sampler(ds, norm, joint_noise_std=cfg.joint_noise_std, shift_px=cfg.shift_px)
     t0 = time.perf_counter()
     losses, _ = fit_flow(model, sample, TrainConfig(
         steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-        warmup_steps=cfg.warmup_steps, seed=cfg.seed, max_minutes=cfg.max_minutes))
+        warmup_steps=cfg.warmup_steps, seed=cfg.seed, max_minutes=cfg.max_minutes, ema_decay=cfg.ema_decay,
+        min_lr_ratio=cfg.min_lr_ratio))
     total = len(losses)
     seconds = time.perf_counter() - t0
     info = {"steps": total, "train_seconds": round(seconds, 1), "final_loss": float(np.mean(losses[-200:])),
-            "samples": len(ds), "episodes": int(len(np.unique(ds.episode))), "train_config": asdict(cfg)}
+            "samples": len(ds), "episodes": int(len(np.unique(ds.episode))), "train_config": asdict(cfg),
+            **({"command": command} if command else {})}
     spec_extra = {"dt": 0.02, "joint_names": list(JOINT_NAMES),
                   "camera": {"topic": CAMERA_TOPIC, **asdict(camera)},
                   "training": info, **(extra or {})}
-    path = save_policy(out_dir, name, model, norm, obs_spec=ds.obs_spec, extra=spec_extra)
+    path = save_policy(out_dir, name, model, norm, obs_spec=ds.obs_spec, extra=spec_extra, model_type=cfg.model)
     return path, info
 
 
@@ -264,6 +303,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
     ap.add_argument("--reuse-bags", action="store_true", help="train on the bags already in --bags")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", choices=MODELS, default=SimTrainConfig.model,
+                    help="mlp_mixer: flat observation; bimanual_cnn: CNN image encoder, encoded once per chunk")
+    ap.add_argument("--feature-dim", type=int, default=SimTrainConfig.feature_dim, help="bimanual_cnn feature size")
+    ap.add_argument("--cnn-channels", type=int, default=SimTrainConfig.cnn_channels)
+    ap.add_argument("--prediction", choices=("x", "v"), default=SimTrainConfig.prediction,
+                    help="bimanual_cnn: the trunk predicts the clean chunk (x) or the velocity (v)")
+    ap.add_argument("--smooth-basis", type=int, default=SimTrainConfig.smooth_basis,
+                    help="bimanual_cnn with --prediction x: cubic B-splines spanning the clean chunk (0 = off)")
+    ap.add_argument("--ema", type=float, default=SimTrainConfig.ema_decay, help="EMA decay of the weights (0 = off)")
+    ap.add_argument("--shift-px", type=int, default=SimTrainConfig.shift_px, help="random image shift (pixels)")
+    ap.add_argument("--lr", type=float, default=SimTrainConfig.lr)
+    ap.add_argument("--min-lr-ratio", type=float, default=SimTrainConfig.min_lr_ratio)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("rtc_ros.sim").setLevel(logging.WARNING)
@@ -284,10 +335,12 @@ def main(argv: list[str] | None = None) -> int:
     log.info("dataset: %d samples, %d images from %d bags (%.0f s)", len(ds), len(ds.frames[CAMERA_NAME]), len(bags),
              time.perf_counter() - t_load)
     cfg = SimTrainConfig(steps=args.steps, batch_size=args.batch_size, width=args.width, depth=args.depth,
-                         token_hidden=args.token_hidden, channel_hidden=2 * args.width, max_minutes=args.max_minutes, threads=args.threads,
-                         seed=args.seed)
+                         token_hidden=args.token_hidden, channel_hidden=2 * args.width, max_minutes=args.max_minutes,
+                         threads=args.threads, seed=args.seed, model=args.model, feature_dim=args.feature_dim,
+                         cnn_channels=args.cnn_channels, prediction=args.prediction, ema_decay=args.ema, smooth_basis=args.smooth_basis,
+                         shift_px=args.shift_px, lr=args.lr, min_lr_ratio=args.min_lr_ratio)
     cmd = "python -m rtc_ros.experiments.train_sim_policy " + " ".join(argv if argv is not None else sys.argv[1:])
-    path, info = train_policy(ds, args.out, camera, cfg, args.name,
+    path, info = train_policy(ds, args.out, camera, cfg, args.name, command=cmd.strip(),
                               extra={"demos": {k: v for k, v in gen_info.items()}, "regenerate": cmd.strip()})
     total = time.perf_counter() - t_all
     print(json.dumps({"spec": str(path), "total_seconds": round(total, 1), "demo_seconds": round(gen_info["seconds"], 1),

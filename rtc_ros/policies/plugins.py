@@ -28,7 +28,8 @@ from rtc_ros.policies.base import FlowPolicy
 
 ENTRY_POINT_GROUP = "rtc_ros.policies"
 #: built-in models (also registered as entry points by setup.py; listed here so a source checkout works)
-BUILTIN_MODELS: dict[str, str] = {"mlp_mixer": "rtc_ros.policies.mixer:make_mixer"}
+BUILTIN_MODELS: dict[str, str] = {"mlp_mixer": "rtc_ros.policies.mixer:make_mixer",
+                                  "bimanual_cnn": "rtc_ros.policies.cnn_mixer:make_cnn_mixer"}
 ModelFactory = Callable[[dict[str, Any]], FlowPolicy]
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 

@@ -44,6 +44,8 @@ class TrainConfig:
     progress: bool = True
     max_minutes: float | None = None  # wall-clock budget: the rest of the schedule is compressed to fit
     prefix_conditioning: int = 0  # training-time RTC: largest prefix length D (d ~ U{0..D}); 0 = off
+    ema_decay: float = 0.0  # > 0: keep an exponential moving average of the weights and return it
+    min_lr_ratio: float = 0.0  # the cosine decay ends at lr * min_lr_ratio
 
     def __post_init__(self) -> None:
         if self.steps < 1:
@@ -57,6 +59,10 @@ class TrainConfig:
         if isinstance(self.prefix_conditioning, bool) or not isinstance(self.prefix_conditioning, int) \
                 or self.prefix_conditioning < 0:
             raise ValueError(f"TrainConfig.prefix_conditioning must be an integer >= 0, got {self.prefix_conditioning!r}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"TrainConfig.ema_decay must be in [0, 1), got {self.ema_decay}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ValueError(f"TrainConfig.min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
         if any(not 0 < s <= self.steps for s in self.checkpoint_steps):
             raise ValueError(f"TrainConfig.checkpoint_steps must lie in (0, steps], got {self.checkpoint_steps}")
 
@@ -116,11 +122,18 @@ BatchSampler = Callable[[int, torch.Generator], tuple[torch.Tensor, torch.Tensor
 
 
 def fit_flow(model: FlowPolicy, sample: BatchSampler, config: TrainConfig) -> tuple[list[float], dict[int, dict[str, torch.Tensor]]]:
-    """The one flow-matching training loop: AdamW, linear warm-up then cosine decay, grad clipping,
-    checkpoints and a tqdm progress bar. ``sample`` draws normalised batches (so callers can do
-    augmentation or keep images compact). With ``config.max_minutes`` the remaining schedule is
-    compressed when the measured step time would overrun the budget. ``config.prefix_conditioning``
-    switches the loss to training-time RTC's (:func:`flow_matching_loss`); everything else is the same.
+    """The one flow-matching training loop: AdamW, linear warm-up then cosine decay (to
+    ``min_lr_ratio``), grad clipping, checkpoints and a tqdm progress bar. ``sample`` draws
+    normalised batches (so callers can do augmentation or keep images compact). With
+    ``config.max_minutes`` the remaining schedule is compressed when the measured step time would
+    overrun the budget.
+
+    With ``config.ema_decay > 0`` an exponential moving average of the weights is kept (decay
+    ``min(ema_decay, (1 + step) / (10 + step))``, the usual warm-up so early weights fade fast) and
+    loaded into ``model`` at the end: the model returned, evaluated and shipped is the EMA.
+    Checkpoints hold the raw weights.
+    ``config.prefix_conditioning`` switches the loss to training-time RTC's (:func:`flow_matching_loss`);
+    everything else is the same.
 
     Returns:
         (per-step losses, checkpoints by step).
@@ -138,11 +151,13 @@ def fit_flow(model: FlowPolicy, sample: BatchSampler, config: TrainConfig) -> tu
     t0 = time.perf_counter()
     bar = tqdm(total=total, desc="train", disable=not cfg.progress, mininterval=1.0)
     step = 0
+    ema = {k: v.detach().clone() for k, v in model.state_dict().items()} if cfg.ema_decay > 0 else None
     while step < total:
         if step < cfg.warmup_steps:
             lr = (step + 1) / cfg.warmup_steps
         else:
-            lr = 0.5 * (1 + math.cos(math.pi * min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))))
+            cos = 0.5 * (1 + math.cos(math.pi * min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))))
+            lr = cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cos
         for group in opt.param_groups:
             group["lr"] = cfg.lr * lr
         obs, actions = sample(cfg.batch_size, gen)
@@ -151,6 +166,14 @@ def fit_flow(model: FlowPolicy, sample: BatchSampler, config: TrainConfig) -> tu
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
+        if ema is not None:
+            decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for k, v in model.state_dict().items():
+                    if v.dtype.is_floating_point:
+                        ema[k].lerp_(v, 1 - decay)
+                    else:
+                        ema[k].copy_(v)
         losses.append(loss.item())
         step += 1
         bar.update(1)
@@ -167,6 +190,8 @@ def fit_flow(model: FlowPolicy, sample: BatchSampler, config: TrainConfig) -> tu
                     total = max(budget, step + 1)
                     bar.total = total
     bar.close()
+    if ema is not None:
+        model.load_state_dict(ema)
     model.eval()
     return losses, checkpoints
 

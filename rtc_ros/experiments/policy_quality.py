@@ -1,0 +1,206 @@
+"""Offline quality of a bimanual policy at recorded demo observations (no closed loop).
+
+At ``n`` observations drawn (seeded) from successful demonstration bags this samples chunks with the
+spec's denoising steps through :class:`rtc_ros.runtime.generator.ChunkGenerator` and reports:
+
+* **smoothness**: the RMS of the chunks' own acceleration (second difference / dt^2) over the arm
+  joints (grippers excluded), next to the same statistic of the expert's label chunks at the same
+  observations, and their ratio (issue #13 target: <= 2);
+* **gripper range**: min / max of the gripper commands and the fraction outside the limits
+  ``[lower, upper]`` (and by more than 0.05; the expert's labels are inside; nothing is clipped here);
+* **splices**: for each observation k with a later one k + s in the same episode, the previous chunk
+  A (plain, at k) and the next chunk B (at k + s, RTC-guided toward ``A[s:]`` with ``d`` frozen
+  steps, and plain for comparison); the executor switches at step k + s + d, so the jump is
+  ``|B[d] - A[s + d - 1]|``. Reported: the fraction of switches where any joint's jump exceeds the
+  executor's per-tick ``max_step`` (:func:`rtc_ros.runtime.executor_types.clamp_command`; read from
+  the params file), and the largest jump;
+* within-chunk steps: the fraction of chunks with a tick-to-tick change beyond ``max_step``.
+
+    python -m rtc_ros.experiments.policy_quality policies/bimanual_cnn_h50.yaml --bags /tmp/rtc_sim_demos
+    python -m rtc_ros.experiments.policy_quality --spline 12 16 20 25   # spline basis vs the expert's labels
+
+The last line printed is a JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+DEFAULT_PARAMS = Path(__file__).resolve().parents[2] / "config" / "sim_bimanual.yaml"
+
+
+def arm_limits(params_file: str | Path, joint_names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(lower, upper, max_step)``, each ``(M,)`` in ``joint_names`` order, from a params file's
+    shared (``/**``) section (``arms`` and per-arm ``joint_names`` / ``lower_limits`` /
+    ``upper_limits`` / ``max_step``).
+
+    Raises:
+        ValueError: the file lacks an arm field or a joint, naming it.
+    """
+    doc = yaml.safe_load(Path(params_file).read_text())
+    p = (doc.get("/**") or {}).get("ros__parameters") or {}
+    table: dict[str, tuple[float, float, float]] = {}
+    for arm in p.get("arms") or []:
+        a = p.get(arm) or {}
+        for fld in ("joint_names", "lower_limits", "upper_limits", "max_step"):
+            if fld not in a:
+                raise ValueError(f"{params_file}: {arm}.{fld} missing")
+        names, step = a["joint_names"], a["max_step"]
+        step = step * len(names) if len(step) == 1 else step
+        for i, n in enumerate(names):
+            table[n] = (float(a["lower_limits"][i]), float(a["upper_limits"][i]), float(step[i]))
+    missing = [n for n in joint_names if n not in table]
+    if missing:
+        raise ValueError(f"{params_file}: no limits for joints {missing}")
+    arr = np.array([table[n] for n in joint_names])
+    return arr[:, 0], arr[:, 1], arr[:, 2]
+
+
+def accel_rms(chunks: np.ndarray, dt: float, dims: np.ndarray) -> float:
+    """RMS of ``(a[i+1] - 2 a[i] + a[i-1]) / dt^2`` over chunks ``(B, H, M)``, steps and ``dims``."""
+    acc = np.diff(chunks[:, :, dims], n=2, axis=1) / dt ** 2
+    return float(np.sqrt(np.mean(acc ** 2)))
+
+
+def spline_fidelity(bags: list[str | Path], n_basis: int, horizon: int = 50, dt: float = 0.02,
+                    every: int = 7) -> dict[str, float]:
+    """How well ``n_basis`` cubic B-splines (:func:`rtc_ros.policies.cnn_mixer.spline_projection`)
+    represent the expert's label chunks (every ``every``-th sample of ``bags``): residual RMS / max on
+    the arm joints and grippers, and the acceleration RMS of the arm joints before and after."""
+    from rtc_ros.experiments.train_sim_policy import load_demo_dataset
+    from rtc_ros.policies.cnn_mixer import spline_projection
+
+    ds = load_demo_dataset(bags, horizon=horizon)
+    a = ds.actions[::every].astype(np.float64)
+    grip = np.array(["gripper" in n for n in ds.joint_names])
+    arm = np.flatnonzero(~grip)
+    p = np.einsum("ij,bjm->bim", spline_projection(horizon, n_basis), a)
+    r = p - a
+    return {"n_basis": n_basis, "chunks": int(a.shape[0]), "residual_rms_arm": float(np.sqrt(np.mean(r[:, :, arm] ** 2))),
+            "residual_max_arm": float(np.abs(r[:, :, arm]).max()), "residual_max_gripper": float(np.abs(r[:, :, grip]).max()),
+            "accel_rms_labels": accel_rms(a, dt, arm), "accel_rms_projected": accel_rms(p, dt, arm)}
+
+
+def pick_rows(episode: np.ndarray, step: np.ndarray, n: int, s: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` rows (seeded, without replacement) that have a row ``s`` steps later in the same episode,
+    and those later rows."""
+    key = {(int(e), int(k)): i for i, (e, k) in enumerate(zip(episode, step))}
+    later = np.array([key.get((int(e), int(k) + s), -1) for e, k in zip(episode, step)])
+    ok = np.flatnonzero(later >= 0)
+    if ok.size == 0:
+        raise ValueError(f"no observation has one s={s} steps later in the same episode")
+    rows = np.sort(np.random.default_rng(seed).choice(ok, size=min(n, ok.size), replace=False))
+    return rows, later[rows]
+
+
+def _sample(gen: Any, obs: np.ndarray, prefix: np.ndarray | None, d: int, s: int, seed: int,
+            batch: int) -> np.ndarray:
+    out = []
+    g = torch.Generator().manual_seed(seed)
+    for i in range(0, obs.shape[0], batch):
+        o = torch.from_numpy(obs[i:i + batch])
+        p = torch.from_numpy(prefix[i:i + batch]).float() if prefix is not None else None
+        noise = torch.randn((o.shape[0], gen.horizon, gen.sample_dim), generator=g)
+        out.append(gen.sample(o, p, d, s, noise).cpu().numpy().astype(np.float64))
+    return np.concatenate(out)
+
+
+def evaluate(spec: str | Path, bags: list[str | Path], n: int = 200, d: int = 2, s: int = 25, seed: int = 0,
+             params_file: str | Path = DEFAULT_PARAMS, batch: int = 50) -> dict[str, Any]:
+    """The measures of the module docstring for the policy ``spec`` at demo observations from ``bags``."""
+    from rtc_ros.experiments.train_sim_policy import load_demo_dataset
+    from rtc_ros.policies.spec import load_policy
+    from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
+
+    policy = load_policy(spec)
+    H, dt = policy.horizon, float(policy.spec.get("dt", 0.02))
+    if not 0 <= d < s <= H - d:
+        raise ValueError(f"need 0 <= d < s <= H - d (H={H}), got d={d}, s={s}")
+    names = list(policy.joint_names or [])
+    lower, upper, max_step = arm_limits(params_file, names)
+    grip = np.array(["gripper" in nm for nm in names])
+    arm = np.flatnonzero(~grip)
+    ds = load_demo_dataset(bags, horizon=H)
+    rows, nxt = pick_rows(ds.episode, ds.step, n, s, seed)
+    obs_a, obs_b = ds.observations(rows), ds.observations(nxt)
+    gen = ChunkGenerator(policy, GeneratorConfig(method="rtc", n_steps=policy.n_steps, seed=seed))
+    a = _sample(gen, obs_a, None, d, s, seed, batch)
+    prev = np.concatenate([a[:, s:], np.repeat(a[:, -1:], s, axis=1)], axis=1)  # build_prefix(A, s, H)
+    b_rtc = _sample(gen, obs_b, prev, d, s, seed + 1, batch)
+    b_plain = _sample(gen, obs_b, None, d, s, seed + 1, batch)
+    expert = ds.actions[rows].astype(np.float64)
+
+    def splices(b: np.ndarray) -> dict[str, float]:
+        jump = np.abs(b[:, d] - a[:, s + d - 1])
+        hit = (jump > max_step).any(axis=1)
+        return {"hit_fraction": float(hit.mean()), "max_jump": float(jump.max()),
+                "max_jump_over_limit": float((jump / max_step).max())}
+
+    def gripper(c: np.ndarray) -> dict[str, float]:
+        g = c[:, :, grip]
+        out = (g < lower[grip] - 1e-6) | (g > upper[grip] + 1e-6)
+        far = (g < lower[grip] - 0.05) | (g > upper[grip] + 0.05)
+        return {"min": float(g.min()), "max": float(g.max()), "outside_fraction": float(out.mean()),
+                "outside_by_0.05_fraction": float(far.mean())}
+
+    exp_rms, pol_rms = accel_rms(expert, dt, arm), accel_rms(a, dt, arm)
+    within = (np.abs(np.diff(a, axis=1)) > max_step).any(axis=(1, 2))
+    return {
+        "spec": str(spec), "n": int(rows.size), "n_steps": policy.n_steps, "d": d, "s": s,
+        "accel_rms_policy": pol_rms, "accel_rms_expert": exp_rms, "accel_ratio": pol_rms / exp_rms,
+        "accel_rms_policy_rtc": accel_rms(b_rtc, dt, arm),
+        "gripper_policy": gripper(a), "gripper_expert": gripper(expert),
+        "splice_rtc": splices(b_rtc), "splice_plain": splices(b_plain),
+        "within_chunk_step_hit_fraction": float(within.mean()),
+        "label_error_rms": float(np.sqrt(np.mean((a - expert) ** 2))),
+        "max_step": max_step.tolist(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("spec", nargs="*", help="policy spec YAML(s)")
+    ap.add_argument("--bags", default="/tmp/rtc_sim_demos", help="directory of demo bags (demo_*)")
+    ap.add_argument("--max-bags", type=int, default=40, help="use the first this many successful bags")
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--d", type=int, default=2)
+    ap.add_argument("--s", type=int, default=25)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--params", default=str(DEFAULT_PARAMS), help="params file with the executor limits")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--spline", type=int, nargs="*", default=None, metavar="K",
+                    help="instead: how well K cubic B-splines represent the expert's label chunks")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    from rtc_ros.recording.bag import read_sidecar
+
+    bags = sorted(p for p in Path(args.bags).glob("demo_*") if (read_sidecar(p) or {}).get("success"))
+    if not bags:
+        print(f"no successful demo bags in {args.bags}", file=sys.stderr)
+        return 1
+    if args.spline is not None:
+        fid = [spline_fidelity(bags[:args.max_bags], k) for k in args.spline]
+        print(json.dumps(fid))
+        return 0
+    if not args.spec:
+        ap.error("give at least one policy spec (or --spline K ...)")
+    results = [evaluate(sp, bags[:args.max_bags], args.n, args.d, args.s, args.seed, args.params) for sp in args.spec]
+    for r in results:
+        print(f"{r['spec']}: accel RMS {r['accel_rms_policy']:.2f} vs expert {r['accel_rms_expert']:.2f} "
+              f"(x{r['accel_ratio']:.1f}); gripper {r['gripper_policy']['min']:.2f}..{r['gripper_policy']['max']:.2f} "
+              f"({100 * r['gripper_policy']['outside_fraction']:.1f} % outside); splices over max_step: rtc "
+              f"{100 * r['splice_rtc']['hit_fraction']:.1f} %, plain {100 * r['splice_plain']['hit_fraction']:.1f} %")
+    print(json.dumps(results if len(results) > 1 else results[0]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

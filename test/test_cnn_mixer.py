@@ -1,0 +1,264 @@
+"""``bimanual_cnn`` (CNN image encoder once per chunk + mixer trunk), its training pieces (EMA,
+vectorised sampler, image shifts) and the offline quality measures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rtc_ros.core.masks import prefix_weights
+from rtc_ros.policies.base import Normalizer
+from rtc_ros.policies.cnn_mixer import BimanualCNNPolicy, CNNMixerConfig, make_cnn_mixer
+from rtc_ros.policies.plugins import registered_models, resolve_model_factory
+from rtc_ros.policies.spec import PolicySpecError, load_policy, save_policy
+from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "policies" / "bimanual_cnn_h50.yaml"
+
+
+def _cfg(**kw) -> CNNMixerConfig:
+    base = dict(horizon=50, action_dim=14, obs_dim=14 + 16 * 16 * 3, width=32, depth=1, token_hidden=16,
+                channel_hidden=32, time_dim=16, image_height=16, image_width=16, cnn_channels=8, feature_dim=16)
+    return CNNMixerConfig(**{**base, **kw})
+
+
+def _random_policy(tmp_path: Path, prediction: str = "x") -> Path:
+    torch.manual_seed(0)
+    model = BimanualCNNPolicy(_cfg(prediction=prediction))
+    with torch.no_grad():  # untrained trunks output zero; make the field non-trivial
+        torch.nn.init.normal_(model.trunk.out.weight, std=0.3)
+        for mod in model.modules():
+            if mod.__class__.__name__ == "_AdaLN":
+                torch.nn.init.normal_(mod.mod.weight, std=0.05)
+    o = model.obs_dim
+    norm = Normalizer(np.zeros(o), np.ones(o), np.zeros(14), np.full(14, 0.1))
+    spec = [{"name": "joint_positions", "shape": [14]}, {"name": "cam", "shape": [16, 16, 3]}]
+    return save_policy(tmp_path, "cnn", model, norm, obs_spec=spec, extra={"dt": 0.02}, model_type="bimanual_cnn")
+
+
+def test_registered_and_config_errors_name_the_field() -> None:
+    assert "bimanual_cnn" in registered_models()
+    assert resolve_model_factory("bimanual_cnn") is make_cnn_mixer
+    with pytest.raises(ValueError, match="obs_dim"):
+        _cfg(obs_dim=100)
+    with pytest.raises(ValueError, match="prediction"):
+        _cfg(prediction="eps")
+    with pytest.raises(ValueError, match="feature_dim"):
+        _cfg(feature_dim=0)
+    with pytest.raises(ValueError, match="image_channels"):
+        _cfg(image_channels=2, obs_dim=14 + 16 * 16 * 2)
+
+
+def test_loads_from_spec_and_bad_config_names_config(tmp_path) -> None:
+    import yaml
+
+    path = _random_policy(tmp_path)
+    pol = load_policy(path)
+    assert isinstance(pol.model, BimanualCNNPolicy) and pol.spec["model"] == "bimanual_cnn"
+    spec = yaml.safe_load(path.read_text())
+    spec["config"]["obs_dim"] = 99
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(spec))
+    with pytest.raises(PolicySpecError, match="field 'config'.*obs_dim"):
+        load_policy(bad)
+
+
+@pytest.mark.parametrize("which", ["random", "shipped"])
+def test_encode_once_per_chunk_and_exact_guidance(tmp_path, which: str) -> None:
+    """The CNN runs once per chunk (the VJP goes through the velocity only); guidance toward a
+    previous chunk changes the chunk and reduces the prefix error; chunks are finite."""
+    if which == "shipped" and not SHIPPED.is_file():
+        pytest.fail(f"shipped policy missing: {SHIPPED}")
+    pol = load_policy(_random_policy(tmp_path) if which == "random" else SHIPPED)
+    counts = {"cnn": 0, "trunk": 0}
+    pol.model.cnn.register_forward_hook(lambda *a: counts.__setitem__("cnn", counts["cnn"] + 1))
+    pol.model.trunk.blocks[0].register_forward_hook(lambda *a: counts.__setitem__("trunk", counts["trunk"] + 1))
+    gen = ChunkGenerator(pol, GeneratorConfig(method="rtc", n_steps=5))
+    rng = np.random.default_rng(1)
+    obs = pol.typical_observation() + 0.1 * rng.standard_normal(pol.obs_dim).astype(np.float32)
+    H, d, s = pol.horizon, 3, 20
+    noise = torch.randn((1, H, 14), generator=torch.Generator().manual_seed(0))
+    o = torch.from_numpy(obs)[None]
+    plain = gen.sample(o, None, d, s, noise)
+    assert counts == {"cnn": 1, "trunk": 5}
+    prev = gen.sample(o, None, d, s, torch.randn((1, H, 14), generator=torch.Generator().manual_seed(7)))
+    prev = prev + 0.05  # a target the plain chunk does not already meet
+    counts.update(cnn=0, trunk=0)
+    guided = gen.sample(o, prev, d, s, noise)
+    assert counts["cnn"] == 1 and counts["trunk"] >= 5  # VJP re-runs the trunk, never the encoder
+    assert torch.isfinite(plain).all() and torch.isfinite(guided).all()
+    assert not torch.allclose(guided, plain, atol=1e-4)
+    w = prefix_weights(H, d, s, "exp")[:, None]
+
+    def err(c: torch.Tensor) -> float:
+        return float(((pol.normalize_actions(c) - pol.normalize_actions(prev))[0] ** 2 * w).sum() / (14 * w.sum()))
+
+    assert err(guided) < 0.5 * err(plain)
+
+
+def test_x_prediction_lands_on_the_clean_prediction() -> None:
+    """With x-prediction an Euler step from tau to 1 lands on the trunk's output exactly; ``tau`` per
+    sample ``(B,)`` and broadcast per position ``(B, H)`` give the same velocity."""
+    torch.manual_seed(0)
+    m = BimanualCNNPolicy(_cfg(smooth_basis=0))
+    with torch.no_grad():
+        torch.nn.init.normal_(m.trunk.out.weight, std=0.3)
+    obs, a = torch.randn(2, m.obs_dim), torch.randn(2, 50, 14)
+    tau = torch.tensor([0.2, 0.8])
+    ctx = m.encode(obs)
+    x_hat = m.trunk.velocity(a, ctx, tau)
+    v = m.velocity(a, ctx, tau)
+    assert torch.allclose(a + (1 - tau)[:, None, None] * v, x_hat, atol=1e-5)
+    t = tau[:, None].expand(2, 50)
+    try:
+        v_pos = m.velocity(a, ctx, t)
+    except (RuntimeError, ValueError, IndexError):  # a trunk that takes (B,) only
+        return
+    assert torch.allclose(v_pos, v, atol=1e-5)
+
+
+def test_spline_basis_and_smooth_chunks() -> None:
+    """The projection reproduces cubics and is idempotent; with ``smooth_basis`` a plain chunk lies
+    in the spline span (the last Euler step lands on the projected clean prediction)."""
+    from rtc_ros.core.sampling import sample_plain
+    from rtc_ros.policies.cnn_mixer import spline_basis, spline_projection
+
+    b = spline_basis(50, 20)
+    assert b.shape == (50, 20) and np.allclose(b.sum(1), 1.0) and (b >= -1e-12).all()
+    p = spline_projection(50, 20)
+    x = np.linspace(-1, 1, 50)
+    cubic = 0.3 * x ** 3 - x ** 2 + 0.5
+    assert np.allclose(p @ cubic, cubic, atol=1e-9) and np.allclose(p @ p, p, atol=1e-9)
+    noise = np.random.default_rng(0).standard_normal(50)
+    assert not np.allclose(p @ noise, noise, atol=1e-2)
+    with pytest.raises(ValueError, match="smooth_basis"):
+        _cfg(prediction="v", smooth_basis=20)
+    with pytest.raises(ValueError, match="smooth_basis"):
+        _cfg(smooth_basis=60)
+    torch.manual_seed(0)
+    m = BimanualCNNPolicy(_cfg(smooth_basis=20))
+    assert "smooth" not in m.state_dict()  # derived from the config, not stored with the weights
+    with torch.no_grad():
+        torch.nn.init.normal_(m.trunk.out.weight, std=0.3)
+        chunk = sample_plain(m.velocity, m.encode(torch.randn(2, m.obs_dim)), torch.randn(2, 50, 14), 5)
+    pt = torch.as_tensor(p, dtype=torch.float32)
+    assert torch.allclose(torch.einsum("ij,bjm->bim", pt, chunk), chunk, atol=1e-4)
+
+
+def _tiny_dataset():
+    from rtc_ros.recording.dataset import DemoDataset
+
+    rng = np.random.default_rng(0)
+    n, h = 12, 8
+    frames = [rng.integers(0, 256, (h, h, 3), dtype=np.uint8) for _ in range(4)]
+    return DemoDataset(joints=rng.standard_normal((n, 3)).astype(np.float32), frames={"cam": frames},
+                       frame_index={"cam": rng.integers(0, 4, n)}, actions=rng.standard_normal((n, 5, 3)).astype(np.float32),
+                       episode=np.zeros(n, int), step=np.arange(n), joint_names=["a", "b", "c"],
+                       obs_spec=[{"name": "joint_positions", "shape": [3]}, {"name": "cam", "shape": [h, h, 3]}], dt=0.02)
+
+
+def test_tensor_sampler_matches_the_row_builder_and_shifts() -> None:
+    from rtc_ros.experiments.sim_sampler import random_shift, tensor_batch_sampler
+
+    ds = _tiny_dataset()
+    norm = ds.fit_normalizer()
+    ref = ds.batch_sampler(norm)(6, torch.Generator().manual_seed(3))
+    new = tensor_batch_sampler(ds, norm)(6, torch.Generator().manual_seed(3))
+    assert torch.allclose(ref[0], new[0], atol=1e-5) and torch.equal(ref[1], new[1])
+    img = torch.arange(2 * 8 * 8 * 3, dtype=torch.float32).reshape(2, 8, 8, 3)
+    assert torch.equal(random_shift(img, 0, torch.Generator()), img)
+    out = random_shift(img, 2, torch.Generator().manual_seed(0))
+    assert out.shape == img.shape and not torch.equal(out, img)
+    # interior pixels are a shifted copy: some offset in [-2, 2]^2 reproduces each image's centre
+    for b in range(2):
+        assert any(torch.equal(out[b, 2:6, 2:6], img[b, 2 + dy:6 + dy, 2 + dx:6 + dx])
+                   for dy in range(-2, 3) for dx in range(-2, 3))
+    with pytest.raises(ValueError, match="shift_px"):
+        tensor_batch_sampler(ds, norm, shift_px=-1)
+
+
+def test_fit_flow_ema_is_the_moving_average_of_the_raw_weights() -> None:
+    from rtc_ros.policies.mixer import MixerConfig, MLPMixerPolicy
+    from rtc_ros.policies.train import TrainConfig, fit_flow
+
+    torch.manual_seed(0)
+    model = MLPMixerPolicy(MixerConfig(horizon=4, action_dim=2, obs_dim=3, width=8, depth=1, token_hidden=4,
+                                       channel_hidden=8, time_dim=4))
+    snaps: list[dict[str, torch.Tensor]] = []
+    data = torch.randn(32, 3), torch.randn(32, 4, 2)
+
+    def sample(batch: int, gen: torch.Generator):
+        snaps.append({k: v.clone() for k, v in model.state_dict().items()})
+        idx = torch.randint(0, 32, (batch,), generator=gen)
+        return data[0][idx], data[1][idx]
+
+    n, decay = 12, 0.6
+    _, ckpt = fit_flow(model, sample, TrainConfig(steps=n, batch_size=8, warmup_steps=2, progress=False,
+                                                  ema_decay=decay, checkpoint_steps=(n,)))
+    raw = snaps[1:] + [ckpt[n]]
+    ema = {k: v.clone() for k, v in snaps[0].items()}
+    for step, w in enumerate(raw):
+        dec = min(decay, (1 + step) / (10 + step))
+        for k in ema:
+            ema[k] = ema[k] + (w[k] - ema[k]) * (1 - dec)
+    got = model.state_dict()
+    assert all(torch.allclose(got[k], ema[k], atol=1e-6) for k in ema)
+    assert not all(torch.allclose(got[k], ckpt[n][k]) for k in ema)  # the EMA, not the raw weights
+    with pytest.raises(ValueError, match="ema_decay"):
+        TrainConfig(ema_decay=1.0)
+
+
+def test_quality_measures() -> None:
+    from rtc_ros.experiments.policy_quality import DEFAULT_PARAMS, accel_rms, arm_limits, pick_rows
+
+    t = np.arange(50) * 0.02
+    chunk = np.stack([0.5 * 3.0 * t ** 2, t], axis=1)[None]  # constant acceleration 3, then 0
+    assert accel_rms(chunk, 0.02, np.array([0])) == pytest.approx(3.0, rel=1e-6)
+    assert accel_rms(chunk, 0.02, np.array([1])) == pytest.approx(0.0, abs=1e-6)
+    lo, hi, step = arm_limits(DEFAULT_PARAMS, ["left_gripper", "right_waist"])
+    assert lo[0] == 0.0 and hi[0] == 1.0 and step.shape == (2,) and (step > 0).all()
+    with pytest.raises(ValueError, match="no_joint"):
+        arm_limits(DEFAULT_PARAMS, ["no_joint"])
+    rows, later = pick_rows(np.array([0, 0, 0, 1, 1]), np.array([0, 1, 2, 0, 1]), 10, 2, 0)
+    assert rows.tolist() == [0] and later.tolist() == [2]
+
+
+@pytest.mark.parametrize("model", ["bimanual_cnn", "mlp_mixer"])
+def test_train_sim_policy_builds_and_saves_the_chosen_model(tmp_path, model: str) -> None:
+    """The trainer's model option: one expert episode -> bag -> dataset -> a few steps with EMA;
+    the spec loads as the chosen model and records the command in ``training``."""
+    import yaml
+
+    from rtc_ros.experiments.train_sim_policy import (DemoConfig, SimTrainConfig, generate_demos,
+                                                      load_demo_dataset, train_policy)
+    from rtc_ros.policies.mixer import MLPMixerPolicy
+    from rtc_ros.sim.camera import CameraConfig
+
+    info = generate_demos(tmp_path / "bags", DemoConfig(episodes=1, seed0=3, noise_fraction=0.0, tail_steps=2))
+    ds = load_demo_dataset(info["bags"], horizon=50)
+    cfg = SimTrainConfig(steps=3, batch_size=4, width=16, depth=1, token_hidden=8, channel_hidden=16, time_dim=8,
+                         threads=1, model=model, feature_dim=8, cnn_channels=4, ema_decay=0.9)
+    path, out = train_policy(ds, tmp_path / "out", CameraConfig(), cfg, "t", command=f"python -m x --model {model}")
+    spec = yaml.safe_load(path.read_text())
+    assert spec["model"] == model and spec["training"]["command"].endswith(f"--model {model}")
+    pol = load_policy(path)
+    assert isinstance(pol.model, BimanualCNNPolicy if model == "bimanual_cnn" else MLPMixerPolicy) and out["steps"] == 3
+    if model == "bimanual_cnn":
+        assert spec["config"]["smooth_basis"] == 20 and spec["config"]["prediction"] == "x"
+    with pytest.raises(ValueError, match="model"):
+        SimTrainConfig(model="resnet")
+
+
+def test_shipped_cnn_spec() -> None:
+    import yaml
+
+    assert SHIPPED.is_file(), f"not shipped: {SHIPPED}"
+    spec = yaml.safe_load(SHIPPED.read_text())
+    assert spec["model"] == "bimanual_cnn"
+    assert "--model bimanual_cnn" in spec["training"]["command"] and "train_sim_policy" in spec["training"]["command"]
+    total = sum((SHIPPED.parent / spec[k]).stat().st_size for k in ("weights", "normalization"))
+    assert total < 5 * 2 ** 20
