@@ -34,7 +34,9 @@ import numpy as np
 import torch
 import yaml
 
-DEFAULT_PARAMS = Path(__file__).resolve().parents[2] / "config" / "sim_bimanual.yaml"
+from rtc_ros.experiments.runner import DEFAULT_CONFIG
+
+DEFAULT_PARAMS = DEFAULT_CONFIG  # the sim params file, from the source tree or the installed share
 
 
 def arm_limits(params_file: str | Path, joint_names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
