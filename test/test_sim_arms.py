@@ -75,13 +75,13 @@ def test_jerky_acceleration_trips_a_torque_stop(sim: BimanualSim) -> None:
     sim.reset(0)
     home = sim.home_position
     cmd = home.copy()
-    for k in range(1, 6):  # 0.04 rad/tick = 2 rad/s, fine
-        cmd[8] = home[8] + 0.01 * k
+    for k in range(1, 4):  # 0.03 rad/tick = 1.5 rad/s on the right shoulder (after 75 rad/s^2 once): fine
+        cmd[8] = home[8] + 0.03 * k
         assert not sim.step(cmd).protective_stop
-    cmd[8] -= 0.02  # reverse to -1 rad/s at once: 150 rad/s^2 on the left shoulder
+    cmd[8] -= 0.06  # reverse to -1.5 rad/s at once: 150 rad/s^2
     assert sim.step(cmd).protective_stop
     ev = sim.protective_stops[-1]
-    assert (ev.arm, ev.joint, ev.reason) == ("left", "shoulder", "torque") and abs(ev.value) > ev.limit
+    assert (ev.arm, ev.joint, ev.reason) == ("right", "shoulder", "torque") and abs(ev.value) > ev.limit
 
 
 def test_disabled_stops_follow_any_command() -> None:
@@ -125,9 +125,10 @@ def test_conveyor_moves_the_cube_and_the_expert_solves_it() -> None:
 
 
 def test_chunked_expert_runs_with_delay() -> None:
-    with BimanualSim(task="conveyor_cube") as s, BimanualSim(task="conveyor_cube") as planner:
+    kw = {"task": "conveyor_cube", "protective_stops": False}  # the lag rule: observation lag only
+    with BimanualSim(**kw) as s, BimanualSim(**kw) as planner:
         out = run_chunked_expert(s, planner, 2, d=10, s=10)
-        assert out.steps > 0 and out.progress >= 2
+        assert out.success and out.stops == 0
         with pytest.raises(ValueError, match="d \\+ s"):
             run_chunked_expert(s, planner, 2, d=30, s=30)
 
