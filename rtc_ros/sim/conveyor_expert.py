@@ -27,11 +27,13 @@ import mujoco
 import numpy as np
 
 from rtc_ros.sim.bimanual import BimanualSim
-from rtc_ros.sim.expert import ScriptedExpert, Waypoint
+from rtc_ros.sim.expert import HANDOVER_OFFSET, MEET_POINT, ScriptedExpert, Waypoint
 from rtc_ros.sim.layout import SimObservation
 
 GRASP_TICK: int = 140
 """The right gripper is closed at this tick (end of the expert's grasp waypoint); the lift follows."""
+MAX_HANDOVER_SHIFT: float = 0.05
+"""The left grasp is re-targeted only at a held cube this close (m) to the expected handover point."""
 
 
 class ConveyorExpert(ScriptedExpert):
@@ -71,6 +73,15 @@ class ConveyorExpert(ScriptedExpert):
             traj, _ = self._arm_trajectory("right", wps, t, len(self._plan), self._plan[t - 1, 7:13])
             self._plan[t:, 7:14] = traj
         return super().act(obs)
+
+    def replan_handover(self, cube_pos: np.ndarray) -> None:
+        """Re-target the left grasp at the held cube (3,) -- unless the cube is more than
+        :data:`MAX_HANDOVER_SHIFT` from the handover point, i.e. the right grasp failed (re-targeting
+        the left arm at a cube lying on the table would only swing it fast through the workspace)."""
+        shift = np.asarray(cube_pos, dtype=np.float64)[:3] - (MEET_POINT + HANDOVER_OFFSET)
+        if np.linalg.norm(shift) > MAX_HANDOVER_SHIFT:
+            return
+        super().replan_handover(cube_pos)
 
     def clone(self, sim: BimanualSim) -> "ConveyorExpert":
         """A copy acting on ``sim`` (shares the IK scratch data; single-threaded use)."""
