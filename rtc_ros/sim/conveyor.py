@@ -60,11 +60,11 @@ class TransferCubeTask:
 class ConveyorConfig:
     """Belt parameters of ``conveyor_cube`` (m, s); see the module docstring."""
 
-    speed_min: float = 0.08
+    speed_min: float = 0.15
     speed_max: float = 0.15
     change_min_s: float = 0.3
     change_max_s: float = 0.6
-    belt_accel: float = 0.6
+    belt_accel: float = 0.2
     y_soft: float = 0.05
 
     def __post_init__(self) -> None:

@@ -27,7 +27,7 @@ import mujoco
 import numpy as np
 
 from rtc_ros.sim.bimanual import BimanualSim
-from rtc_ros.sim.expert import HANDOVER_OFFSET, MEET_POINT, ScriptedExpert, Waypoint
+from rtc_ros.sim.expert import HANDOVER_OFFSET, MEET_POINT, ScriptedExpert, Waypoint, min_jerk
 from rtc_ros.sim.layout import SimObservation
 
 GRASP_TICK: int = 140
@@ -129,7 +129,8 @@ class EpisodeOutcome:
     steps: int
 
 
-def _outcome(sim: BimanualSim, seed: int, steps: int) -> EpisodeOutcome:
+def episode_outcome(sim: BimanualSim, seed: int, steps: int) -> EpisodeOutcome:
+    """The :class:`EpisodeOutcome` of the episode ``sim`` just ran."""
     peak = sim._stops.peak  # noqa: SLF001 -- the monitor's margins
     return EpisodeOutcome(seed, bool(sim.success), int(sim.progress), len(sim.protective_stops),
                           round(peak["velocity"], 4), round(peak["torque"], 4), steps)
@@ -146,7 +147,7 @@ def run_closed_loop_expert(sim: BimanualSim, seed: int, extra_steps: int = 40) -
         obs = sim.step(expert.act(obs)).obs
         if sim.success:
             break
-    return _outcome(sim, seed, steps)
+    return episode_outcome(sim, seed, steps)
 
 
 def chunk_phase(seed: int, s: int) -> int:
@@ -155,15 +156,21 @@ def chunk_phase(seed: int, s: int) -> int:
 
 
 def run_chunked_expert(sim: BimanualSim, planner: BimanualSim, seed: int, d: int, s: int, horizon: int = 50,
-                       extra_steps: int = 40) -> EpisodeOutcome:
+                       extra_steps: int = 40, blend: int = 0) -> EpisodeOutcome:
     """The expert executed in chunks (module docstring): observation ``d`` ticks old, ``s`` actions per
     chunk, chunk length ``horizon``; ``planner`` is a second simulator of the same task (scratch).
 
+    ``blend = 0`` switches naively (the new chunk's action replaces the old one's at once, as in the
+    Figure 5 rule); ``blend = b > 0`` cross-fades from the old chunk to the new one over the first ``b``
+    executed ticks with minimum-jerk weights (a smooth switch, for comparison under protective stops).
+
     Raises:
-        ValueError: unless ``1 <= s`` and ``0 <= d`` and ``d + s <= horizon``.
+        ValueError: unless ``1 <= s``, ``0 <= d``, ``d + s <= horizon`` and ``0 <= blend <= s``.
     """
     if s < 1 or d < 0 or d + s > horizon:
         raise ValueError(f"need s >= 1, d >= 0 and d + s <= H, got d={d}, s={s}, H={horizon}")
+    if not 0 <= blend <= s or d + s + blend > horizon:
+        raise ValueError(f"need 0 <= blend <= s and d + s + blend <= H, got blend={blend}")
     obs = sim.reset(seed)
     tracker = make_expert(sim)  # follows the real observations (its state is copied into each plan)
     tracker.reset(obs)
@@ -171,6 +178,7 @@ def run_chunked_expert(sim: BimanualSim, planner: BimanualSim, seed: int, d: int
     total = tracker.horizon + extra_steps + d
     t = 0
     n_exec = chunk_phase(seed, s)
+    old: dict[int, np.ndarray] = {}  # the previous chunk's planned action per absolute tick
     while t < total and not sim.success:
         src = max(0, t - d)
         snap, state = history[src]
@@ -179,17 +187,23 @@ def run_chunked_expert(sim: BimanualSim, planner: BimanualSim, seed: int, d: int
             planner._task.frozen = True  # noqa: SLF001 -- constant-velocity prediction
         pe = _clone(state, planner)
         p_obs = planner.observation()
-        actions = []
-        for _ in range(t - src + n_exec):
+        new: dict[int, np.ndarray] = {}
+        for k in range(src, t + n_exec + blend):
             a = pe.act(p_obs)
-            actions.append(a)
+            new[k] = a
             p_obs = planner.step(a).obs
-        for a in actions[t - src:]:
+        start = t
+        for k in range(start, start + n_exec):
+            a = new[k]
+            if blend and k - start < blend and k in old:
+                w = min_jerk((k - start + 1) / (blend + 1))
+                a = (1.0 - w) * old[k] + w * a
             obs = sim.step(a).obs
             tracker.act(obs)
             t += 1
             history.append((sim.snapshot(), _clone(tracker, planner)))
             if sim.success or t >= total:
                 break
+        old = new
         n_exec = s
-    return _outcome(sim, seed, t)
+    return episode_outcome(sim, seed, t)

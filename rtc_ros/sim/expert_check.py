@@ -7,7 +7,9 @@ Usage::
         --chunked 10,10 --chunked 0,50
 
 For every mode (``closed``: the expert on every fresh observation; ``d,s``: the chunked expert of
-:func:`rtc_ros.sim.conveyor_expert.run_chunked_expert` with H = ``--horizon``) prints one JSON line:
+:func:`rtc_ros.sim.conveyor_expert.run_chunked_expert` with H = ``--horizon``; ``ou``: the closed-loop
+expert with Ornstein-Uhlenbeck noise of std ``--ou-std`` rad and correlation time 0.3 s added to the arm
+targets, like the noisy demonstrations of ``rtc_ros.experiments.train_sim_policy``) prints one JSON line:
 ``task``, ``mode``, ``episodes``, ``successes``, ``success_rate``, ``stops`` (protective stops over
 all episodes), ``episodes_with_stops``, ``peak_velocity`` / ``peak_torque`` (largest fraction of a
 limit used), ``failed_seeds`` and ``wall_s``. Seeds are ``--seed0 .. --seed0 + episodes - 1``.
@@ -18,12 +20,34 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import time
 from typing import Any
 
+import numpy as np
+
 from rtc_ros.sim.bimanual import BimanualSim
 from rtc_ros.sim.conveyor import TASK_NAMES
-from rtc_ros.sim.conveyor_expert import EpisodeOutcome, run_chunked_expert, run_closed_loop_expert
+from rtc_ros.sim.conveyor_expert import (EpisodeOutcome, episode_outcome, make_expert, run_chunked_expert,
+                                         run_closed_loop_expert)
+
+
+def run_noisy_expert(sim: BimanualSim, seed: int, std: float, tau_s: float = 0.3) -> EpisodeOutcome:
+    """The task's expert with OU noise (std ``std`` rad, correlation ``tau_s``) on the 12 arm targets."""
+    obs = sim.reset(seed)
+    expert = make_expert(sim)
+    expert.reset(obs)
+    rng = np.random.default_rng([seed, 31])
+    alpha = math.exp(-0.02 / tau_s)
+    sigma = std * math.sqrt(1 - alpha * alpha)
+    mask = np.ones(14)
+    mask[[6, 13]] = 0.0
+    noise = np.zeros(14)
+    steps = expert.horizon + 15
+    for _ in range(steps):
+        noise = alpha * noise + sigma * rng.standard_normal(14) * mask
+        obs = sim.step(expert.act(obs) + noise).obs
+    return episode_outcome(sim, seed, steps)
 
 
 def summarize(task: str, mode: str, outcomes: list[EpisodeOutcome], wall_s: float) -> dict[str, Any]:
@@ -40,20 +64,24 @@ def summarize(task: str, mode: str, outcomes: list[EpisodeOutcome], wall_s: floa
     }
 
 
-def run_mode(task: str, mode: str, seeds: range, horizon: int, stops: bool) -> dict[str, Any]:
-    """Run one mode (``closed`` or ``d,s``) over ``seeds``."""
+def run_mode(task: str, mode: str, seeds: range, horizon: int, stops: bool, ou_std: float = 0.03,
+             blend: int = 0) -> dict[str, Any]:
+    """Run one mode (``closed``, ``ou`` or ``d,s``) over ``seeds``."""
     sim = BimanualSim(task=task, max_episode_steps=10_000, protective_stops=stops)
     planner = BimanualSim(task=task, max_episode_steps=10_000, protective_stops=stops)
     t0 = time.perf_counter()
     if mode == "closed":
         outs = [run_closed_loop_expert(sim, seed) for seed in seeds]
+    elif mode == "ou":
+        outs = [run_noisy_expert(sim, seed, ou_std) for seed in seeds]
     else:
         d, s = (int(x) for x in mode.split(","))
-        outs = [run_chunked_expert(sim, planner, seed, d, s, horizon) for seed in seeds]
+        outs = [run_chunked_expert(sim, planner, seed, d, s, horizon, blend=blend) for seed in seeds]
     sim.close()
     planner.close()
-    return summarize(task, mode if mode == "closed" else f"d={mode.split(',')[0]},s={mode.split(',')[1]}",
-                     outs, time.perf_counter() - t0)
+    name = mode if mode in ("closed", "ou") else f"d={mode.split(',')[0]},s={mode.split(',')[1]}" + (
+        f",blend={blend}" if blend else "")
+    return summarize(task, name if mode != "ou" else f"ou_std={ou_std}", outs, time.perf_counter() - t0)
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
@@ -66,16 +94,19 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap.add_argument("--chunked", action="append", default=[], metavar="D,S",
                     help="also run the chunked expert with delay D and execution horizon S (repeatable)")
     ap.add_argument("--no-closed", action="store_true", help="skip the closed-loop expert")
+    ap.add_argument("--blend", type=int, default=0, help="chunked: min-jerk cross-fade over this many ticks")
     ap.add_argument("--no-stops", action="store_true", help="protective stops off")
+    ap.add_argument("--ou", action="store_true", help="also run the expert with OU noise on the arm targets")
+    ap.add_argument("--ou-std", type=float, default=0.03, help="OU noise std (rad), like the noisy demos")
     args = ap.parse_args(argv)
     if args.episodes < 1:
         ap.error("--episodes must be >= 1")
     logging.basicConfig(level=logging.ERROR)
     seeds = range(args.seed0, args.seed0 + args.episodes)
-    modes = ([] if args.no_closed else ["closed"]) + list(args.chunked)
+    modes = ([] if args.no_closed else ["closed"]) + (["ou"] if args.ou else []) + list(args.chunked)
     out = []
     for mode in modes:
-        res = run_mode(args.task, mode, seeds, args.horizon, not args.no_stops)
+        res = run_mode(args.task, mode, seeds, args.horizon, not args.no_stops, args.ou_std, args.blend)
         print(json.dumps(res), flush=True)
         out.append(res)
     return out
