@@ -131,6 +131,8 @@ def test_chunked_expert_runs_with_delay() -> None:
         assert out.success and out.stops == 0
         with pytest.raises(ValueError, match="d \\+ s"):
             run_chunked_expert(s, planner, 2, d=30, s=30)
+        with pytest.raises(ValueError, match="blend"):
+            run_chunked_expert(s, planner, 2, d=10, s=10, blend=11)
 
 
 def test_runner_status_reports_stops() -> None:

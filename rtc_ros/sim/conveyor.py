@@ -60,14 +60,17 @@ class TransferCubeTask:
 class ConveyorConfig:
     """Belt parameters of ``conveyor_cube`` (m, s); see the module docstring."""
 
-    speed_min: float = 0.15
+    speed_min: float = 0.0
     speed_max: float = 0.15
-    change_min_s: float = 0.3
-    change_max_s: float = 0.6
-    belt_accel: float = 0.2
+    change_min_s: float = 0.15
+    change_max_s: float = 0.3
+    belt_accel: float = 0.8
     y_soft: float = 0.05
+    process: str = "accel"
 
     def __post_init__(self) -> None:
+        if self.process not in ("speed", "accel"):
+            raise ValueError(f"process must be 'speed' or 'accel', got {self.process!r}")
         for name in ("speed_min", "speed_max", "change_min_s", "change_max_s", "belt_accel", "y_soft"):
             v = getattr(self, name)
             if not (np.isfinite(v) and v >= 0):
@@ -83,8 +86,9 @@ class ConveyorConfig:
 class ConveyorCubeTask:
     """The cube transfer with the cube on a belt of randomly changing speed (module docstring).
 
-    ``frozen = True`` (planning copies) keeps the belt at its current speed: the constant-velocity
-    prediction an observer of the current state can make.
+    ``frozen = True`` (planning copies) replaces the random belt by a prediction an observer of the
+    cube's recent positions can make: ``prediction = "acceleration"`` keeps the belt's current acceleration
+    (capped at the top speed ``speed_max``), ``"velocity"`` its current speed.
     """
 
     name = CONVEYOR_CUBE
@@ -92,6 +96,9 @@ class ConveyorCubeTask:
     def __init__(self, config: ConveyorConfig | None = None) -> None:
         self.config = config or ConveyorConfig()
         self.frozen = False
+        self.accel_cmd = 0.0
+        self.prediction = "acceleration"
+        self.accel = 0.0
         self.v_belt = 0.0
         self.v_target = 0.0
         self.next_change = 0
@@ -106,14 +113,22 @@ class ConveyorCubeTask:
         self.changes = 0
         self._draw(sim)
         self.v_belt = self.v_target
+        self.accel = 0.0
         self.driven = True
 
     def _draw(self, sim: "BimanualSim") -> None:
         c = self.config
-        speed = self._rng.uniform(c.speed_min, c.speed_max)
         y = float(sim.data.xpos[sim._cube_body][1])  # noqa: SLF001
-        sign = (-1.0 if y > 0.5 else 1.0) if abs(y - 0.5) > c.y_soft else self._rng.choice((-1.0, 1.0))
-        self.v_target = float(sign * speed)
+        if c.process == "accel":  # a new acceleration U(-a, a) (inward beyond y_soft): v_target = its sign's end
+            acc = self._rng.uniform(-c.belt_accel, c.belt_accel)
+            if abs(y - 0.5) > c.y_soft:
+                acc = abs(acc) * (-1.0 if y > 0.5 else 1.0)
+            self.accel_cmd = float(acc)
+            self.v_target = float(np.sign(acc) * c.speed_max)
+        else:
+            speed = self._rng.uniform(c.speed_min, c.speed_max)
+            sign = (-1.0 if y > 0.5 else 1.0) if abs(y - 0.5) > c.y_soft else self._rng.choice((-1.0, 1.0))
+            self.v_target = float(sign * speed)
         self.next_change = sim.step_count + max(1, int(round(self._rng.uniform(c.change_min_s, c.change_max_s)
                                                               / CONTROL_DT)))
         self.changes += 1
@@ -125,9 +140,13 @@ class ConveyorCubeTask:
             outward = abs(y) > self.config.y_soft and self.v_target * y > 0
             if sim.step_count >= self.next_change or (outward and self.driven):
                 self._draw(sim)
-            dv = float(np.clip(self.v_target - self.v_belt, -self.config.belt_accel * CONTROL_DT,
-                               self.config.belt_accel * CONTROL_DT))
+            rate = abs(self.accel_cmd) if self.config.process == "accel" else self.config.belt_accel
+            dv = float(np.clip(self.v_target - self.v_belt, -rate * CONTROL_DT, rate * CONTROL_DT))
             self.v_belt += dv
+            self.accel = dv / CONTROL_DT
+        elif self.prediction == "acceleration":
+            top = self.config.speed_max
+            self.v_belt = float(np.clip(self.v_belt + self.accel * CONTROL_DT, -top, top))
         touching = cube_contacts(sim)
         grippers = sim._gripper_geoms["left"] | sim._gripper_geoms["right"]  # noqa: SLF001
         # on the belt: resting at table height (the cube-table contact flickers at rest, so height decides)

@@ -11,8 +11,9 @@ their velocity limit).
 
 :func:`run_chunked_expert` is the lag rule's protocol (like ``rtc_ros.benchmarks.tasks.lag``, naive
 switching): every ``s`` ticks a chunk of ``H`` actions is planned by running the expert closed loop on a
-copy of the state ``d`` ticks old, with the belt assumed to keep its speed (the constant-velocity
-prediction; :attr:`ConveyorCubeTask.frozen`); the real simulator then executes the chunk's actions
+copy of the state ``d`` ticks old, with the belt assumed to keep its current acceleration
+(capped at its top speed: the prediction an observer of the cube's last positions can make;
+:attr:`ConveyorCubeTask.frozen`); the real simulator then executes the chunk's actions
 ``d .. d + s - 1`` open loop. ``d = 0, s = H`` is open-loop execution of whole chunks. The first chunk is
 executed for a random ``1 .. s`` ticks (seeded by the episode seed), so chunk boundaries fall at a random
 phase of the task (in deployment they are not aligned with the expert's schedule either).
@@ -156,13 +157,15 @@ def chunk_phase(seed: int, s: int) -> int:
 
 
 def run_chunked_expert(sim: BimanualSim, planner: BimanualSim, seed: int, d: int, s: int, horizon: int = 50,
-                       extra_steps: int = 40, blend: int = 0) -> EpisodeOutcome:
+                       extra_steps: int = 40, blend: int = 0, prediction: str = "acceleration") -> EpisodeOutcome:
     """The expert executed in chunks (module docstring): observation ``d`` ticks old, ``s`` actions per
     chunk, chunk length ``horizon``; ``planner`` is a second simulator of the same task (scratch).
 
     ``blend = 0`` switches naively (the new chunk's action replaces the old one's at once, as in the
     Figure 5 rule); ``blend = b > 0`` cross-fades from the old chunk to the new one over the first ``b``
     executed ticks with minimum-jerk weights (a smooth switch, for comparison under protective stops).
+    ``prediction``: how the planner's copy continues the belt (:class:`ConveyorCubeTask`: ``acceleration``
+    or ``velocity``).
 
     Raises:
         ValueError: unless ``1 <= s``, ``0 <= d``, ``d + s <= horizon`` and ``0 <= blend <= s``.
@@ -184,7 +187,8 @@ def run_chunked_expert(sim: BimanualSim, planner: BimanualSim, seed: int, d: int
         snap, state = history[src]
         planner.restore(snap)
         if hasattr(planner._task, "frozen"):  # noqa: SLF001
-            planner._task.frozen = True  # noqa: SLF001 -- constant-velocity prediction
+            planner._task.frozen = True  # noqa: SLF001 -- the belt's future is predicted, not drawn
+            planner._task.prediction = prediction  # noqa: SLF001
         pe = _clone(state, planner)
         p_obs = planner.observation()
         new: dict[int, np.ndarray] = {}

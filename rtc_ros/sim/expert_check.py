@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from rtc_ros.sim.bimanual import BimanualSim
-from rtc_ros.sim.conveyor import TASK_NAMES
+from rtc_ros.sim.conveyor import TASK_NAMES, ConveyorConfig, ConveyorCubeTask
 from rtc_ros.sim.conveyor_expert import (EpisodeOutcome, episode_outcome, make_expert, run_chunked_expert,
                                          run_closed_loop_expert)
 
@@ -65,10 +65,15 @@ def summarize(task: str, mode: str, outcomes: list[EpisodeOutcome], wall_s: floa
 
 
 def run_mode(task: str, mode: str, seeds: range, horizon: int, stops: bool, ou_std: float = 0.03,
-             blend: int = 0) -> dict[str, Any]:
-    """Run one mode (``closed``, ``ou`` or ``d,s``) over ``seeds``."""
+             blend: int = 0, belt: ConveyorConfig | None = None, prediction: str = "acceleration") -> dict[str, Any]:
+    """Run one mode (``closed``, ``ou`` or ``d,s``) over ``seeds`` (``belt``: another conveyor belt)."""
     sim = BimanualSim(task=task, max_episode_steps=10_000, protective_stops=stops)
     planner = BimanualSim(task=task, max_episode_steps=10_000, protective_stops=stops)
+    if belt is not None:
+        if task != "conveyor_cube":
+            raise ValueError("--belt needs --task conveyor_cube")
+        sim._task = ConveyorCubeTask(belt)  # noqa: SLF001 -- design exploration of the belt
+        planner._task = ConveyorCubeTask(belt)  # noqa: SLF001
     t0 = time.perf_counter()
     if mode == "closed":
         outs = [run_closed_loop_expert(sim, seed) for seed in seeds]
@@ -76,11 +81,12 @@ def run_mode(task: str, mode: str, seeds: range, horizon: int, stops: bool, ou_s
         outs = [run_noisy_expert(sim, seed, ou_std) for seed in seeds]
     else:
         d, s = (int(x) for x in mode.split(","))
-        outs = [run_chunked_expert(sim, planner, seed, d, s, horizon, blend=blend) for seed in seeds]
+        outs = [run_chunked_expert(sim, planner, seed, d, s, horizon, blend=blend, prediction=prediction)
+                for seed in seeds]
     sim.close()
     planner.close()
     name = mode if mode in ("closed", "ou") else f"d={mode.split(',')[0]},s={mode.split(',')[1]}" + (
-        f",blend={blend}" if blend else "")
+        f",blend={blend}" if blend else "") + ("" if prediction == "acceleration" else f",prediction={prediction}")
     return summarize(task, name if mode != "ou" else f"ou_std={ou_std}", outs, time.perf_counter() - t0)
 
 
@@ -95,7 +101,11 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                     help="also run the chunked expert with delay D and execution horizon S (repeatable)")
     ap.add_argument("--no-closed", action="store_true", help="skip the closed-loop expert")
     ap.add_argument("--blend", type=int, default=0, help="chunked: min-jerk cross-fade over this many ticks")
+    ap.add_argument("--prediction", choices=("acceleration", "velocity"), default="acceleration",
+                    help="chunked: how the planner predicts the conveyor belt")
     ap.add_argument("--no-stops", action="store_true", help="protective stops off")
+    ap.add_argument("--belt", default="", metavar="VMIN,VMAX,TMIN,TMAX,ACC[,PROCESS]",
+                    help="conveyor belt: speed range (m/s), re-draw interval (s), ramp (m/s^2); default: ConveyorConfig()")
     ap.add_argument("--ou", action="store_true", help="also run the expert with OU noise on the arm targets")
     ap.add_argument("--ou-std", type=float, default=0.03, help="OU noise std (rad), like the noisy demos")
     args = ap.parse_args(argv)
@@ -106,7 +116,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     modes = ([] if args.no_closed else ["closed"]) + (["ou"] if args.ou else []) + list(args.chunked)
     out = []
     for mode in modes:
-        res = run_mode(args.task, mode, seeds, args.horizon, not args.no_stops, args.ou_std, args.blend)
+        belt = None
+        if args.belt:
+            parts = args.belt.split(",")
+            v0, v1, t0, t1, acc = (float(x) for x in parts[:5])
+            belt = ConveyorConfig(speed_min=v0, speed_max=v1, change_min_s=t0, change_max_s=t1, belt_accel=acc,
+                                  process=parts[5] if len(parts) > 5 else "speed")
+        res = run_mode(args.task, mode, seeds, args.horizon, not args.no_stops, args.ou_std, args.blend, belt,
+                       args.prediction)
         print(json.dumps(res), flush=True)
         out.append(res)
     return out
