@@ -3,14 +3,15 @@
 ``conveyor_cube`` is the cube transfer with the cube on a conveyor: while the cube rests on the table
 (centre below 23 mm) and no gripper part touches it, the table drives it along the world y axis at the belt speed
 (the cube's planar velocity is set to ``(0, v_belt)`` before every 2 ms physics step, i.e. a belt
-with enough friction to carry it). The belt speed is a random process: a new target speed
-``U(speed_min, speed_max)`` (m/s) with a random sign is drawn every ``U(change_min_s, change_max_s)``
-seconds (the sign points back to the workspace centre once the cube is more than ``y_soft`` m from
-y = 0.5; a target pointing outward there is replaced at once), and the belt ramps to it at
-``belt_accel`` m/s^2. The right arm must grasp the moving cube;
-where the cube will be when the fingers close cannot be known from an observation taken before the
-last speed change, so fresh observations matter. Success and stages are the transfer task's
-(:func:`conveyor_stage`): the cube must end up held by the left gripper alone.
+with enough friction to carry it). The belt speed is a random process (``ConveyorConfig``): by default
+(``process="accel"``) its acceleration is drawn from ``U(-belt_accel, belt_accel)`` m/s^2 every
+``U(change_min_s, change_max_s)`` s and its speed capped at ``speed_max``; with ``process="speed"`` a
+target speed ``U(speed_min, speed_max)`` with a random sign is drawn instead and the belt ramps to it at
+``belt_accel``. Once the cube is more than ``y_soft`` m from y = 0.5 the draw points back to the centre (an
+outward one is replaced at once). The right arm must grasp the moving cube; where the cube will be when the
+fingers close cannot be known from an observation much older than the last re-draw, so fresh
+observations matter. Success and stages are the transfer task's (:func:`conveyor_stage`): the cube must end
+up held by the left gripper alone.
 
 Tasks are selected by name (:data:`TASK_NAMES`, :func:`make_task`); each has ``reset(sim, rng)``,
 ``physics(sim)`` (advances one 20 ms control tick) and ``stage(sim)``.
@@ -58,7 +59,8 @@ class TransferCubeTask:
 
 @dataclass(frozen=True)
 class ConveyorConfig:
-    """Belt parameters of ``conveyor_cube`` (m, s); see the module docstring."""
+    """Belt parameters of ``conveyor_cube`` (m, s, m/s^2; ``process``: ``accel`` or ``speed``); see the
+    module docstring. The defaults were chosen with the scripted expert alone (``docs/sim_arms.md``)."""
 
     speed_min: float = 0.0
     speed_max: float = 0.15
