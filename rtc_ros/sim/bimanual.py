@@ -14,6 +14,7 @@ import copy
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 # The GL backend is read when mujoco is imported: default to headless EGL.
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -197,7 +198,7 @@ class BimanualSim:
         return self._task.name
 
     @property
-    def task_info(self) -> dict:
+    def task_info(self) -> dict[str, Any]:
         """JSON-able task state (``conveyor_cube``: belt speed, number of speed changes)."""
         return self._task.info()
 
@@ -377,7 +378,7 @@ class BimanualSim:
     def _compute_stage(self) -> TaskStage:
         return self._task.stage(self)
 
-    def snapshot(self) -> dict:
+    def snapshot(self) -> dict[str, Any]:
         """Everything :meth:`restore` needs to continue from the current state (physics, episode
         bookkeeping, task, protective stops); for planning on a second simulator of the same model."""
         m, d = self.model, self.data
@@ -387,7 +388,7 @@ class BimanualSim:
         return {"state": state, "py": copy.deepcopy((self._step, self._progress, self._stage, self._hold,
                                                      self._success, self._task, self._stops))}
 
-    def restore(self, snap: dict) -> None:
+    def restore(self, snap: dict[str, Any]) -> None:
         """Continue from a :meth:`snapshot` (of this or another simulator of the same model)."""
         mujoco.mj_setState(self.model, self.data, snap["state"], mujoco.mjtState.mjSTATE_INTEGRATION)
         mujoco.mj_forward(self.model, self.data)

@@ -106,7 +106,7 @@ class SimEpisodeRunner:
             ):
                 self.state = STATE_DONE
         stops = self.sim.protective_stops
-        new = [e.to_dict() for e in stops[prev[3]:]] if pending is None else []
+        new = [e.to_dict() for e in stops[(prev[3] if pending is None else 0):]]  # a reset clears the list
         changed = prev != (self.state, self.sim.progress, self.sim.success, len(stops)) or pending is not None
         return TickResult(q, v, self.sim.progress, self.state, changed, new)
 
