@@ -52,7 +52,7 @@ def test_joint_state_command_by_name() -> None:
 
 @pytest.fixture(scope="module")
 def sim() -> BimanualSim:
-    s = BimanualSim(max_episode_steps=40)
+    s = BimanualSim(max_episode_steps=40, protective_stops=False)  # steps of 0.3 rad: command following only
     yield s
     s.close()
 
@@ -95,7 +95,7 @@ def test_node_over_dds(start_node, ros_env) -> None:
     from std_msgs.msg import Float64MultiArray, Int32, String
 
     proc = start_node("rtc_ros.sim.node", "-p", "camera_rate_hz:=10.0", "-p", "reset_hold_s:=0.2",
-                      "-p", "seed:=5")
+                      "-p", "seed:=5", "-p", "protective_stops:=false")  # the step commands below would trip
     rclpy.init()
     node = rclpy.create_node("test_bimanual_sim")
     rel = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -163,20 +163,37 @@ def test_node_over_dds(start_node, ros_env) -> None:
     assert proc.stop() in (0, -2, None)
 
 
-def test_node_clock_and_refusal(start_node, ros_env) -> None:
-    """``publish_clock``: /clock advances 20 ms of sim time per tick; a bad camera name is refused."""
+def test_node_clock_protective_stop_and_refusal(start_node, ros_env) -> None:
+    """``publish_clock``: /clock advances 20 ms of sim time per tick; a command jump trips a protective
+    stop (on by default) reported on ``sim/protective_stops`` and ``sim/status``; a bad camera name is refused."""
     import rclpy
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
     from rosgraph_msgs.msg import Clock
+    from std_msgs.msg import Float64MultiArray, String
 
     bad = start_node("rtc_ros.sim.node", "-p", "camera:=no_such_camera")
     proc = start_node("rtc_ros.sim.node", "-p", "publish_clock:=true", "-p", "camera_rate_hz:=0.0")
     rclpy.init()
     node = rclpy.create_node("test_bimanual_sim_clock")
+    rel = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
     clocks: list[int] = []
+    stops: list[dict] = []
+    status: list[dict] = []
     node.create_subscription(Clock, "/clock", lambda m: clocks.append(m.clock.sec * 10**9 + m.clock.nanosec), 100)
+    node.create_subscription(String, "sim/protective_stops", lambda m: stops.append(json.loads(m.data)), rel)
+    node.create_subscription(String, "sim/status", lambda m: status.append(json.loads(m.data)), rel)
+    f64 = node.create_publisher(Float64MultiArray, "left_controller/commands", rel)
     try:
         end = time.monotonic() + 30.0
-        while time.monotonic() < end and len(clocks) < 60:
+        while time.monotonic() < end and (len(clocks) < 60 or not status):
+            rclpy.spin_once(node, timeout_sec=0.02)
+        jump = [0.5, -0.96, 1.16, 0.0, -0.3, 0.0, 0.5]  # far from the ALOHA start pose in one tick
+        end = time.monotonic() + 10.0
+        while time.monotonic() < end and not stops:
+            f64.publish(Float64MultiArray(data=jump))
+            rclpy.spin_once(node, timeout_sec=0.02)
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end and not (status and status[-1].get("protective_stops", 0) >= 1):
             rclpy.spin_once(node, timeout_sec=0.02)
     finally:
         node.destroy_node()
@@ -184,6 +201,10 @@ def test_node_clock_and_refusal(start_node, ros_env) -> None:
     assert len(clocks) >= 60, proc.output()
     steps = np.diff(clocks[-50:])
     assert np.all(steps > 0) and np.median(steps) == 20_000_000
+    assert stops, "no protective stop reported:\n" + proc.output()
+    ev = stops[0]["event"]
+    assert ev["arm"] == "left" and ev["reason"] in ("velocity", "torque") and stops[0]["count"] >= 1
+    assert status[-1]["protective_stops"] >= 1 and status[-1]["protective_stops_by_arm"]["left"] >= 1
     assert bad.proc.wait(30) == 2 and "refusing to start" in bad.output() and "no_such_camera" in bad.output()
 
 

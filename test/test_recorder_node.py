@@ -211,6 +211,14 @@ def test_records_two_episodes_with_metadata(ros: Any, ros_env: dict[str, str], t
         drv.spin_until(lambda: side.is_file() and "method" in json.loads(side.read_text()).get("params", {})
                        .get("policy_inference", {}), 30, "parameter snapshot")
         sent = drv.publish_all(40)
+        # the simulator's status: its task and protective-stop counts go into the sidecar's 'sim' entry
+        sim_pub = drv.node.create_publisher(String, "sim/status", 10)
+        drv.spin_until(lambda: sim_pub.get_subscription_count() > 0, 30, "sim/status subscription")
+        for stops in (2, 3):
+            sim_pub.publish(String(data=json.dumps({"episode": 4, "seed": 9, "state": "running", "task": "conveyor_cube",
+                                                    "success": False, "progress": 2, "step": 80, "cube": [0, 0.5, 0],
+                                                    "protective_stops": stops,
+                                                    "protective_stops_by_arm": {"left": 0, "right": stops}})))
         t_end = time.monotonic() + 1.0
         drv.spin_until(lambda: time.monotonic() > t_end, 5, "in-flight messages")
         st = drv.command({"cmd": "stop", "success": True, "score": 3, "notes": "clean"}, "idle")
@@ -239,9 +247,13 @@ def test_records_two_episodes_with_metadata(ros: Any, ros_env: dict[str, str], t
     assert m0["policy_spec"]["spec"]["name"] == "demo" and len(m0["policy_spec"]["weights_sha256"]) == 64
     assert m0["params"]["policy_inference"]["extra_latency_ms"] == 100.0
     assert m0["duration_s"] > 1.0 and m0["topics"]["/joint_states"]["count"] == 40
+    assert m0["sim"] == {"task": "conveyor_cube", "episode": 4, "seed": 9, "success": False, "progress": 2,
+                         "step": 80, "protective_stops": 3, "protective_stops_by_arm": {"left": 0, "right": 3}}
+    assert m0["topics"]["/sim/status"]["count"] == 2
     m1 = json.loads((out / "episode_0001" / "episode_0001.json").read_text())
     assert m1["method"] == "sync" and m1["extra_latency_ms"] == 200 and m1["success"] is False
     assert m1["score"] == 1.5 and m1["scored_after_stop"] is True
+    assert "sim" not in m1  # no simulator status during the second episode
     # the bag's own metadata carries the episode metadata too
     import yaml
 

@@ -18,7 +18,8 @@ Metadata (sidecar ``<bag>/<bag>.json``, copied into ``metadata.yaml`` custom_dat
 the operator's ``meta``, the full parameter set of ``policy_inference`` and ``chunk_executor``
 (fetched from their parameter services at start: method, every RTC parameter, injected latency
 ``extra_latency_ms``), the policy spec (YAML content + SHA-256 of spec, weights and normalisation
-statistics), success/score, start/stop times, duration, per-topic message counts.
+statistics), success/score, start/stop times, duration, per-topic message counts, and ``sim``: the task,
+success and protective-stop counts of the last ``sim_status_topic`` message (simulated episodes).
 
 Topics: ``topics`` (relative or absolute names; subscribed once a publisher shows their type, or
 at once when given in ``topic_types`` as ``name=pkg/msg/Type``), every topic whose name matches a
@@ -60,7 +61,8 @@ from rtc_ros.nodes.param_snapshot import ParamSnapshot
 from rtc_ros.nodes.topic_discovery import TopicDiscovery
 from rtc_ros.nodes.params import ROLE_RECORDER, ParameterError, declare_and_validate, parse_topic_types
 from rtc_ros.recording.bag import RecordingError, preflight_output_dir
-from rtc_ros.recording.metadata import parse_command
+from rtc_ros.recording.cdr import string_from_cdr
+from rtc_ros.recording.metadata import parse_command, sim_summary
 from rtc_ros.recording.session import EpisodeSession
 
 
@@ -86,6 +88,8 @@ class EpisodeRecorder(Node):
                                      self._on_subscribed)
         self._param_deadline = 0.0
         self._last_param_try = 0.0
+        self._sim_status_topic = self.resolve_topic_name(p.sim_status_topic) if p.sim_status_topic else ""
+        self._sim_status_errors = 0
         status_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                                 durability=DurabilityPolicy.TRANSIENT_LOCAL, history=HistoryPolicy.KEEP_LAST)
         self._status_pub = self.create_publisher(String, p.status_topic, status_qos)
@@ -145,6 +149,21 @@ class EpisodeRecorder(Node):
             bag.write(topic, self._now(), data)
         except RecordingError as exc:
             self._fail(str(exc))
+            return
+        if self._sim_status_topic and topic == self._sim_status_topic:
+            self._note_sim_status(data)
+
+    def _note_sim_status(self, data: bytes) -> None:
+        """Keep the simulator's latest task/success/protective-stop counts in the episode's metadata."""
+        try:
+            status = json.loads(string_from_cdr(data))
+        except (ValueError, TypeError, KeyError) as exc:
+            if self._sim_status_errors == 0:
+                self.get_logger().warning(f"unreadable message on {self._sim_status_topic}: {exc}")
+            self._sim_status_errors += 1
+            return
+        if isinstance(status, dict) and self.session.meta is not None:
+            self.session.meta["sim"] = sim_summary(status)
 
     def _on_control(self, msg: String) -> None:
         try:

@@ -72,6 +72,11 @@ def string_cdr(text: str) -> bytes:
     return bytes(ts.serialize_cdr(ts.types[STR](data=text), STR))
 
 
+def string_from_cdr(data: bytes) -> str:
+    """The text of a serialized ``std_msgs/String`` (raises on malformed bytes)."""
+    return str(default_typestore().deserialize_cdr(bytes(data), STR).data)
+
+
 def image_cdr(ns: int, img: np.ndarray, frame_id: str = "camera") -> bytes:
     """An ``rgb8`` ``sensor_msgs/Image`` from ``img (h, w, 3) uint8``."""
     ts = default_typestore()

@@ -61,6 +61,16 @@ def describe_policy_spec(path: str) -> dict[str, Any]:
     return out
 
 
+#: fields of the simulator's status copied into the sidecar's ``sim`` entry
+SIM_KEYS = ("task", "episode", "seed", "success", "progress", "step", "protective_stops", "protective_stops_by_arm")
+
+
+def sim_summary(status: dict[str, Any]) -> dict[str, Any]:
+    """The sidecar's ``sim`` entry from the simulator's last ``sim/status`` JSON (task, success,
+    protective-stop counts; keys missing from the status are left out)."""
+    return {k: status[k] for k in SIM_KEYS if k in status}
+
+
 def parse_command(text: str) -> dict[str, Any]:
     """An episode control message (JSON object with a string ``cmd``).
 

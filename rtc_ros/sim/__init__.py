@@ -13,16 +13,23 @@ from rtc_ros.sim.bimanual import (
     StepResult,
     TaskStage,
 )
+from rtc_ros.sim.conveyor import TASK_NAMES
+from rtc_ros.sim.conveyor_expert import ConveyorExpert
 from rtc_ros.sim.expert import ScriptedExpert, run_expert_episode
+from rtc_ros.sim.limits import ProtectiveStopConfig, ProtectiveStopEvent
 
 __all__ = [
     "CONTROL_DT",
     "JOINT_NAMES",
     "NUM_JOINTS",
     "BimanualSim",
+    "ConveyorExpert",
+    "ProtectiveStopConfig",
+    "ProtectiveStopEvent",
     "ScriptedExpert",
     "SimObservation",
     "StepResult",
+    "TASK_NAMES",
     "TaskStage",
     "run_expert_episode",
 ]

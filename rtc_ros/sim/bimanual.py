@@ -1,18 +1,20 @@
-"""ROS-free MuJoCo simulator of two ViperX 300s arms (ALOHA) with a cube-transfer task.
+"""ROS-free MuJoCo simulator of two ViperX 300s arms (ALOHA) with cube-transfer tasks and protective stops.
 
 The model (meshes and MJCF) is the ``bimanual_viperx_transfer_cube.xml`` scene shipped in
 the ``gym-aloha`` PyPI package; it is loaded with plain :mod:`mujoco` (no dm_control/gym).
 
-Units, joint order and result types: :mod:`rtc_ros.sim.layout`; the task's stages: :mod:`rtc_ros.sim.task`.
+Units, joint order and result types: :mod:`rtc_ros.sim.layout`; the task's stages: :mod:`rtc_ros.sim.task`;
+the tasks (``transfer_cube``, ``conveyor_cube``): :mod:`rtc_ros.sim.conveyor`; joint limits and protective
+stops: :mod:`rtc_ros.sim.limits` (``docs/sim_arms.md``).
 """
 
 from __future__ import annotations
 
-import atexit
+import copy
 import logging
 import os
-import weakref
 from pathlib import Path
+from typing import Any
 
 # The GL backend is read when mujoco is imported: default to headless EGL.
 os.environ.setdefault("MUJOCO_GL", "egl")
@@ -25,27 +27,11 @@ from rtc_ros.sim.layout import (  # noqa: E402
     GRIPPER_INDICES, JOINT_NAMES, N_SUBSTEPS, NUM_JOINTS, SIDES, XML_NAME, SimObservation, StepResult, TaskStage,
     aloha_assets_dir, finger_to_normalized,
 )
-from rtc_ros.sim.task import compute_stage  # noqa: E402
+from rtc_ros.sim.conveyor import TRANSFER_CUBE, make_task  # noqa: E402
+from rtc_ros.sim.limits import ProtectiveStopConfig, ProtectiveStopEvent, ProtectiveStopMonitor  # noqa: E402
+from rtc_ros.sim.render import RenderCache  # noqa: E402
 
 logger = logging.getLogger(__name__)
-
-_LIVE_RENDERERS: "weakref.WeakSet[BimanualSim]" = weakref.WeakSet()
-_ATEXIT_REGISTERED = False
-
-
-def _close_live_renderers() -> None:
-    # mujoco's EGL backend terminates the display at exit; contexts freed after that raise
-    # noisy errors, so free ours first (registered after mujoco's hook => runs before it).
-    for sim in list(_LIVE_RENDERERS):
-        sim.close()
-
-
-def _register_atexit_once() -> None:
-    global _ATEXIT_REGISTERED
-    if not _ATEXIT_REGISTERED:
-        atexit.register(_close_live_renderers)
-        _ATEXIT_REGISTERED = True
-
 
 class BimanualSim:
     """Two position-controlled 6-DoF ViperX arms with parallel grippers and a cube.
@@ -65,6 +51,8 @@ class BimanualSim:
         cube_x_range: tuple[float, float] = DEFAULT_CUBE_X_RANGE,
         cube_y_range: tuple[float, float] = DEFAULT_CUBE_Y_RANGE,
         xml_path: str | Path | None = None,
+        task: str = TRANSFER_CUBE,
+        protective_stops: bool | ProtectiveStopConfig = True,
     ) -> None:
         """Load the ALOHA transfer-cube model.
 
@@ -74,6 +62,9 @@ class BimanualSim:
             cube_x_range: (low, high) uniform range of the cube x position in metres.
             cube_y_range: (low, high) uniform range of the cube y position in metres.
             xml_path: alternative MJCF file (default: gym-aloha's transfer-cube scene).
+            task: ``transfer_cube`` (default) or ``conveyor_cube`` (:mod:`rtc_ros.sim.conveyor`).
+            protective_stops: True (default: the ViperX limits of :mod:`rtc_ros.sim.limits`, 1 s
+                recovery), False (arms follow any command) or a :class:`ProtectiveStopConfig`.
         """
         if max_episode_steps <= 0 or success_hold_steps <= 0:
             raise ValueError("max_episode_steps and success_hold_steps must be positive")
@@ -82,10 +73,7 @@ class BimanualSim:
         self.data: mujoco.MjData = mujoco.MjData(self.model)
         m = self.model
         if abs(m.opt.timestep * N_SUBSTEPS - CONTROL_DT) > 1e-9:
-            raise ValueError(
-                f"model timestep {m.opt.timestep} s does not give {CONTROL_DT} s "
-                f"in {N_SUBSTEPS} substeps"
-            )
+            raise ValueError(f"model timestep {m.opt.timestep} s does not give {CONTROL_DT} s in {N_SUBSTEPS} substeps")
         # Rendering: shadows and multisampling off (much cheaper on software GL).
         m.vis.quality.shadowsize = 0
         m.vis.quality.offsamples = 0
@@ -109,9 +97,7 @@ class BimanualSim:
         fingers: list[tuple[int, int]] = []
         for side in SIDES:
             arm_j += [jid(f"vx300s_{side}/{j}") for j in ARM_JOINTS]
-            fingers.append(
-                (jid(f"vx300s_{side}/left_finger"), jid(f"vx300s_{side}/right_finger"))
-            )
+            fingers.append((jid(f"vx300s_{side}/left_finger"), jid(f"vx300s_{side}/right_finger")))
         if min(arm_j) < 0 or min(min(f) for f in fingers) < 0:
             raise ValueError("model lacks the expected vx300s joints")
         self._arm_qadr = np.array([m.jnt_qposadr[j] for j in arm_j])
@@ -138,38 +124,26 @@ class BimanualSim:
         self._cube_body = int(m.jnt_bodyid[cube_j])
         self._cube_geom = gid("red_box")
         self._table_geom = gid("table")
-        self._finger_geoms = {
-            side: (
-                gid(f"vx300s_{side}/10_left_gripper_finger"),
-                gid(f"vx300s_{side}/10_right_gripper_finger"),
-            )
-            for side in SIDES
-        }
-        self._gripper_geoms = {
-            side: frozenset(
-                g
-                for g in range(m.ngeom)
-                if (mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_BODY, int(m.geom_bodyid[g])) or "")
-                .startswith(f"vx300s_{side}/")
-                and any(
-                    k in (mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_GEOM, g) or "")
-                    for k in ("gripper", "finger")
-                )
-            )
-            for side in SIDES
-        }
-        self.gripper_bodies: dict[str, int] = {
-            side: int(
-                mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, f"vx300s_{side}/gripper_link")
-            )
-            for side in SIDES
-        }
-        self.camera_names: tuple[str, ...] = tuple(
-            mujoco.mj_id2name(m, mujoco.mjtObj.mjOBJ_CAMERA, c) for c in range(m.ncam)
-        )
-        self._home_qpos = m.key_qpos[0].copy()
+        self._finger_geoms = {side: (gid(f"vx300s_{side}/10_left_gripper_finger"),
+                                     gid(f"vx300s_{side}/10_right_gripper_finger")) for side in SIDES}
 
-        self._renderers: dict[tuple[int, int], mujoco.Renderer] = {}
+        def name(kind: mujoco.mjtObj, i: int) -> str:
+            return mujoco.mj_id2name(m, kind, i) or ""
+
+        self._gripper_geoms = {side: frozenset(
+            g for g in range(m.ngeom)
+            if name(mujoco.mjtObj.mjOBJ_BODY, int(m.geom_bodyid[g])).startswith(f"vx300s_{side}/")
+            and any(k in name(mujoco.mjtObj.mjOBJ_GEOM, g) for k in ("gripper", "finger"))) for side in SIDES}
+        self.gripper_bodies: dict[str, int] = {
+            side: int(mujoco.mj_name2id(m, mujoco.mjtObj.mjOBJ_BODY, f"vx300s_{side}/gripper_link")) for side in SIDES}
+        self.camera_names: tuple[str, ...] = tuple(name(mujoco.mjtObj.mjOBJ_CAMERA, c) for c in range(m.ncam))
+        self._home_qpos = m.key_qpos[0].copy()
+        self._cube_vadr = int(m.jnt_dofadr[cube_j])
+        self._task = make_task(task)
+        cfg = protective_stops if isinstance(protective_stops, ProtectiveStopConfig) else (
+            ProtectiveStopConfig(enabled=bool(protective_stops)))
+        self._stops = ProtectiveStopMonitor(cfg)
+        self._render_cache = RenderCache(m, self.camera_names)
         self._rng = np.random.default_rng()
         self._step = 0
         self._progress = 0
@@ -219,6 +193,36 @@ class BimanualSim:
         return self._stage
 
     @property
+    def task(self) -> str:
+        """The task's name (``transfer_cube`` or ``conveyor_cube``)."""
+        return self._task.name
+
+    @property
+    def task_info(self) -> dict[str, Any]:
+        """JSON-able task state (``conveyor_cube``: belt speed, number of speed changes)."""
+        return self._task.info()
+
+    @property
+    def protective_stop_config(self) -> ProtectiveStopConfig:
+        """The limits and recovery time in force."""
+        return self._stops.config
+
+    @property
+    def protective_stops(self) -> list[ProtectiveStopEvent]:
+        """Protective stops since the last reset, oldest first (arm, joint, reason, value, limit)."""
+        return list(self._stops.events)
+
+    @property
+    def protective_stop_counts(self) -> dict[str, int]:
+        """Number of protective stops per arm (``left``, ``right``) since the last reset."""
+        return self._stops.counts()
+
+    @property
+    def protective_stop_active(self) -> bool:
+        """True while an arm holds after a stop (its commands are ignored)."""
+        return any(self._stops.active(self._step).values())
+
+    @property
     def success(self) -> bool:
         """True once the cube was held by the left gripper alone for success_hold_steps."""
         return self._success
@@ -250,6 +254,8 @@ class BimanualSim:
         self._progress = 0
         self._hold = 0
         self._success = False
+        self._task.reset(self, self._rng)
+        self._stops.reset(self.joint_positions())
         self._stage = self._compute_stage()
         logger.debug("reset seed=%s cube=(%.3f, %.3f)", seed, x, y)
         return self.observation()
@@ -260,7 +266,9 @@ class BimanualSim:
         Args:
             command: (14,) targets in JOINT_NAMES order; arms in rad, grippers as
                 normalised opening (0 closed, 1 open).  Values outside
-                :attr:`joint_limits` are clamped (``StepResult.clamped``).
+                :attr:`joint_limits` are clamped (``StepResult.clamped``).  With protective
+                stops on, an arm whose command exceeds its velocity or torque limit holds its
+                position instead (:attr:`protective_stops`).
 
         Returns:
             The :class:`StepResult` after ``N_SUBSTEPS`` physics steps.
@@ -278,12 +286,14 @@ class BimanualSim:
         clamped = bool(np.any(clipped != cmd))
         if clamped:
             logger.debug("command clamped to joint limits at step %d", self._step)
+        n_stops = len(self._stops.events)
+        clipped = self._stops.filter(self, clipped)
         d = self.data
         d.ctrl[self._arm_act] = clipped[self._arm_idx]
         finger = FINGER_CLOSED + clipped[list(GRIPPER_INDICES)] * (FINGER_OPEN - FINGER_CLOSED)
         d.ctrl[self._finger_act[:, 0]] = finger
         d.ctrl[self._finger_act[:, 1]] = -finger
-        mujoco.mj_step(self.model, d, nstep=N_SUBSTEPS)
+        self._task.physics(self)
         self._step += 1
         self._stage = self._compute_stage()
         self._progress = max(self._progress, int(self._stage))
@@ -298,6 +308,7 @@ class BimanualSim:
             success=self._success,
             truncated=self._step >= self.max_episode_steps,
             clamped=clamped,
+            protective_stop=len(self._stops.events) > n_stops,
         )
 
     def observation(self) -> SimObservation:
@@ -346,43 +357,11 @@ class BimanualSim:
             ValueError: unknown camera or size out of range.
             RuntimeError: no working headless GL backend.
         """
-        if camera not in self.camera_names:
-            raise ValueError(f"unknown camera {camera!r}; choose from {self.camera_names}")
-        if not (0 < width <= self.model.vis.global_.offwidth) or not (
-            0 < height <= self.model.vis.global_.offheight
-        ):
-            raise ValueError(
-                f"image size {width}x{height} outside 1..{self.model.vis.global_.offwidth}"
-                f"x1..{self.model.vis.global_.offheight}"
-            )
-        key = (int(width), int(height))
-        renderer = self._renderers.get(key)
-        if renderer is None:
-            try:
-                renderer = mujoco.Renderer(self.model, height=key[1], width=key[0])
-            except Exception as exc:
-                raise RuntimeError(
-                    "headless rendering unavailable (MUJOCO_GL="
-                    f"{os.environ.get('MUJOCO_GL')!r}; needs libEGL + Mesa, see "
-                    f"scripts/install_system_deps.sh): {exc!r}"
-                ) from exc
-            renderer.scene.flags[mujoco.mjtRndFlag.mjRND_SHADOW] = 0
-            renderer.scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = 0
-            self._renderers[key] = renderer
-            _LIVE_RENDERERS.add(self)
-            _register_atexit_once()
-        renderer.update_scene(self.data, camera=camera)
-        return renderer.render()
+        return self._render_cache.render(self.data, camera, width, height)
 
     def close(self) -> None:
         """Free the GL renderers (safe to call more than once)."""
-        for r in self._renderers.values():
-            try:
-                r.close()
-            except Exception:  # pragma: no cover - GL teardown best effort
-                logger.debug("renderer close failed", exc_info=True)
-        self._renderers.clear()
-        _LIVE_RENDERERS.discard(self)
+        self._render_cache.close()
 
     def __enter__(self) -> "BimanualSim":
         return self
@@ -397,4 +376,21 @@ class BimanualSim:
         return self.data.xpos[b] + self.data.xmat[b].reshape(3, 3)[:, 0] * offset
 
     def _compute_stage(self) -> TaskStage:
-        return compute_stage(self)
+        return self._task.stage(self)
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything :meth:`restore` needs to continue from the current state (physics, episode
+        bookkeeping, task, protective stops); for planning on a second simulator of the same model."""
+        m, d = self.model, self.data
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        state = np.empty(mujoco.mj_stateSize(m, spec))
+        mujoco.mj_getState(m, d, state, spec)
+        return {"state": state, "py": copy.deepcopy((self._step, self._progress, self._stage, self._hold,
+                                                     self._success, self._task, self._stops))}
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        """Continue from a :meth:`snapshot` (of this or another simulator of the same model)."""
+        mujoco.mj_setState(self.model, self.data, snap["state"], mujoco.mjtState.mjSTATE_INTEGRATION)
+        mujoco.mj_forward(self.model, self.data)
+        (self._step, self._progress, self._stage, self._hold, self._success, self._task,
+         self._stops) = copy.deepcopy(snap["py"])

@@ -30,7 +30,8 @@ class TickResult:
     velocities: np.ndarray  # (14,) rad/s / opening per s
     progress: int  # running max stage of the episode, 0..5
     state: str  # holding | running | done
-    changed: bool  # state, progress or success changed at this tick
+    changed: bool  # state, progress, success or the protective-stop count changed at this tick
+    new_stops: list[dict[str, Any]] = field(default_factory=list)  # protective stops tripped at this tick
 
 
 @dataclass
@@ -83,7 +84,7 @@ class SimEpisodeRunner:
         with self._lock:
             pending, self._pending_reset = self._pending_reset, None
             target = self.target.copy()
-        prev = (self.state, self.sim.progress, self.sim.success)
+        prev = (self.state, self.sim.progress, self.sim.success, len(self.sim.protective_stops))
         if pending is not None:
             self._do_reset(pending["seed"], pending["hold_s"])
             target = self.target.copy()
@@ -104,8 +105,10 @@ class SimEpisodeRunner:
                 res.truncated or (self.success_step >= 0 and res.obs.step - self.success_step >= self.linger_steps)
             ):
                 self.state = STATE_DONE
-        changed = prev != (self.state, self.sim.progress, self.sim.success) or pending is not None
-        return TickResult(q, v, self.sim.progress, self.state, changed)
+        stops = self.sim.protective_stops
+        new = [e.to_dict() for e in stops[(prev[3] if pending is None else 0):]]  # a reset clears the list
+        changed = prev != (self.state, self.sim.progress, self.sim.success, len(stops)) or pending is not None
+        return TickResult(q, v, self.sim.progress, self.state, changed, new)
 
     def status(self) -> dict[str, Any]:
         """JSON-able status (the fields of the node's ``sim/status``: see :mod:`rtc_ros.sim.node`)."""
@@ -115,6 +118,10 @@ class SimEpisodeRunner:
             "truncated": bool(self.sim.step_count >= self.sim.max_episode_steps),
             "success_step": self.success_step,
             "cube": [round(float(x), 4) for x in self.sim.cube_pose()[:3]],
+            **self.sim.task_info,
+            "protective_stops": len(self.sim.protective_stops),
+            "protective_stops_by_arm": self.sim.protective_stop_counts,
+            "protective_stop_active": self.sim.protective_stop_active,
         }
 
 

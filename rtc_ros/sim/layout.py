@@ -146,6 +146,8 @@ class StepResult:
             (latches for the rest of the episode).
         truncated: True when ``max_episode_steps`` ticks have been taken.
         clamped: True when the command had to be clamped to the joint limits.
+        protective_stop: True when this tick's command tripped a protective stop
+            (:mod:`rtc_ros.sim.limits`).
     """
 
     obs: SimObservation
@@ -154,6 +156,7 @@ class StepResult:
     success: bool
     truncated: bool
     clamped: bool
+    protective_stop: bool = False
 
 
 def finger_to_normalized(finger_q: np.ndarray) -> np.ndarray:

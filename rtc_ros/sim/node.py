@@ -11,13 +11,19 @@ A dedicated loop thread steps the simulation on absolute wall-clock deadlines (`
 * ``rtc/progress`` -- ``std_msgs/Int32``, the episode's running task progress 0..5
   (:class:`rtc_ros.sim.bimanual.TaskStage`: reach, grasp, lift, hand over, transfer);
 * ``sim/status``   -- ``std_msgs/String`` JSON ``{"episode", "seed", "state", "step", "progress",
-  "stage", "success", "truncated", "cube"}`` (every ``status_period`` s and on every state change);
+  "stage", "success", "truncated", "cube", "task", "protective_stops", "protective_stops_by_arm",
+  "protective_stop_active"}`` (every ``status_period`` s and on every state change or protective stop;
+  ``conveyor_cube`` adds ``belt_speed``, ``belt_changes``, ``cube_driven``);
   ``state`` is ``holding`` (after a reset: commands ignored for ``reset_hold_s``), ``running`` or
   ``done`` (success latched, or ``max_episode_steps`` reached; the arms keep following commands);
 * ``camera_topic`` -- ``sensor_msgs/Image`` rgb8 of ``camera_width x camera_height`` at
   ``camera_rate_hz`` (0 disables), headless EGL, shadows off. ``camera: workspace`` (default) is a
   top-down free camera over the table (``camera_lookat``/``camera_distance``/``camera_azimuth``/
   ``camera_elevation``); any camera of the MJCF (``top``, ``angle``, ``left_wrist``, ...) works too;
+* ``protective_stop_topic`` -- ``std_msgs/String`` JSON ``{"episode", "seed", "count", "counts", "event":
+  {"step", "time", "arm", "joint", "reason", "value", "limit"}}`` for every protective stop (an arm's command
+  beyond the ViperX velocity or torque limits: the arm holds for ``protective_stop_recovery_s``;
+  :mod:`rtc_ros.sim.limits`, ``docs/sim_arms.md``); the episode recorder records it by default;
 * ``/clock`` -- ``rosgraph_msgs/Clock`` (simulated time, continuous over resets) when ``publish_clock``
   is true; all stamps then use simulated time.
 
@@ -72,6 +78,7 @@ from rtc_ros.nodes.params import ROLE_SIM, ParameterError, declare_and_validate 
 from rtc_ros.nodes.spin import spin_node  # noqa: E402
 from rtc_ros.sim.bimanual import CONTROL_DT, BimanualSim, TaskStage  # noqa: E402
 from rtc_ros.sim.camera import CameraConfig, CameraRenderer  # noqa: E402
+from rtc_ros.sim.limits import ProtectiveStopConfig  # noqa: E402
 from rtc_ros.sim.episode import JOINTS_PER_ARM, SimEpisodeRunner, pick_trajectory_point  # noqa: E402
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -84,7 +91,8 @@ class BimanualSimNode(Node):
         super().__init__("bimanual_sim", **kwargs)
         p = self.p = declare_and_validate(self, ROLE_SIM, on_change=self._on_param_change)
         self.names = p.joint_names
-        self.sim = BimanualSim(max_episode_steps=p.max_episode_steps)
+        self.sim = BimanualSim(max_episode_steps=p.max_episode_steps, task=p.task, protective_stops=ProtectiveStopConfig(
+            enabled=p.protective_stops, recovery_s=p.protective_stop_recovery_s))
         if p.camera_rate_hz > 0 and p.camera != "workspace" and p.camera not in self.sim.camera_names:
             self.sim.close()
             raise ParameterError("camera", p.camera, f"use 'workspace' or one of {list(self.sim.camera_names)}")
@@ -98,6 +106,7 @@ class BimanualSimNode(Node):
         self._js_pub = self.create_publisher(JointState, p.joint_states_topic, RELIABLE)
         self._progress_pub = self.create_publisher(Int32, p.progress_topic, RELIABLE)
         self._status_pub = self.create_publisher(String, p.status_topic, RELIABLE)
+        self._stop_pub = self.create_publisher(String, p.protective_stop_topic, RELIABLE)
         self._img_pub = self.create_publisher(Image, p.camera_topic, RELIABLE) if p.camera_rate_hz > 0 else None
         self._clock_pub = self.create_publisher(Clock, "/clock", 10) if p.publish_clock else None
         # --- subscriptions: every command format of the executor, per arm ---
@@ -246,10 +255,22 @@ class BimanualSimNode(Node):
         js.velocity = res.velocities.tolist()
         self._js_pub.publish(js)
         self._progress_pub.publish(Int32(data=int(res.progress)))
+        for event in res.new_stops:
+            self._publish_stop(event)
         if self._img_pub is not None and self._renderer is not None and self.runner.total_ticks % self._cam_every == 0:
             frame = "cam_high" if self.p.camera == "workspace" else self.p.camera
             self._img_pub.publish(rgb_to_image(self._renderer.render(self.sim.data), stamp, frame))
         self._publish_status(res.changed)
+
+    def _publish_stop(self, event: dict[str, Any]) -> None:
+        counts = self.sim.protective_stop_counts
+        self._stop_pub.publish(String(data=json.dumps({"episode": self.runner.episode, "seed": self.runner.seed,
+                                                       "count": sum(counts.values()), "counts": counts,
+                                                       "event": event})))
+        if self._throttled("protective_stop", 1.0):
+            self.get_logger().warn(f"protective stop: {event['arm']} {event['joint']} {event['reason']} "
+                                   f"{event['value']:.2f} > {event['limit']:.2f} (episode {self.runner.episode}, "
+                                   f"{sum(counts.values())} so far)")
 
     def _publish_status(self, changed: bool) -> None:
         now = time.monotonic()

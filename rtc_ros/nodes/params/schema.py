@@ -49,10 +49,13 @@ DEFAULT_COMMAND_TOPIC = {
 
 #: episode_recorder defaults
 RECORDER_TOPICS = ["rtc/chunk", "rtc/executor_state", "joint_states", "rtc/progress", "rtc/episode", "/diagnostics",
-                   "sim/status"]
+                   "sim/status", "sim/protective_stops"]
 #: arm command topics of chunk_executor (any output_type) and teleop/demonstration commands
 RECORDER_PATTERNS = [r"_controller/commands$", r"_controller/joint_trajectory$", r"/joint_commands$"]
 RECORDER_PARAM_NODES = ["policy_inference", "chunk_executor"]
+
+#: bimanual_sim tasks (equal to rtc_ros.sim.conveyor.TASK_NAMES; a test checks)
+SIM_TASKS = ("transfer_cube", "conveyor_cube")
 
 #: bimanual_sim workspace camera defaults (equal to rtc_ros.sim.camera.CameraConfig's; a test checks)
 SIM_CAMERA = {"width": 32, "height": 32, "lookat": [0.1, 0.5, 0.0], "distance": 0.55, "azimuth": 90.0,
@@ -202,6 +205,8 @@ _RECORDER: tuple[ParamSpec, ...] = (
        _REC, read_only=False, float_range=(0.0, 3600.0)),
     _p("compression", "none", "MCAP chunk compression: none or zstd.", _REC, choices=COMPRESSIONS),
     _p("prefix", "episode", "Episode bag name prefix.", _REC),
+    _p("sim_status_topic", "sim/status", "The simulator's status topic (recorded): its last message's task, "
+       "success and protective-stop counts go into the sidecar's 'sim' entry ('' = none).", _REC),
     _p("queue_depth", 1000, "Subscription queue depth (keep-last).", _REC, int_range=(1, 1_000_000)),
     _p("autostart", False, "Start an episode immediately (meta from 'autostart_meta').", _REC),
     _p("autostart_meta", "{}", "JSON object: meta of the autostarted episode.", _REC),
@@ -217,6 +222,14 @@ _SIM_SPECS: tuple[ParamSpec, ...] = (
     _p("success_linger_s", 0.0, "Seconds an episode keeps running after success before 'done'.", _SIM,
        float_range=(0.0, 3600.0)),
     _p("seed", 0, "Cube seed of the first episode (-1: unseeded).", _SIM, int_range=(-1, 2**31 - 1)),
+    _p("task", "transfer_cube", "Task: transfer_cube (static cube) or conveyor_cube (cube on a belt of random "
+       "speed; docs/sim_arms.md).", _SIM, choices=SIM_TASKS),
+    _p("protective_stops", True, "Arms stop on commands beyond the ViperX velocity/torque limits (docs/sim_arms.md).",
+       _SIM),
+    _p("protective_stop_recovery_s", 1.0, "Seconds an arm holds its position after a protective stop.", _SIM,
+       float_range=(0.0, 60.0)),
+    _p("protective_stop_topic", "sim/protective_stops", "Protective stop events (std_msgs/String JSON, relative).",
+       _SIM),
     _p("start_hold_s", 0.0, "Seconds the first episode holds the start pose.", _SIM, float_range=(0.0, 3600.0)),
     _p("joint_states_topic", "joint_states", "Joint state topic (sensor_msgs/JointState, relative).", _SIM),
     _p("progress_topic", "rtc/progress", "Task progress topic (std_msgs/Int32, relative).", _SIM),

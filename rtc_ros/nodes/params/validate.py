@@ -264,7 +264,8 @@ def _check_recorder(out: dict[str, Any], values: dict[str, Any], role: str) -> l
 
 
 def _check_sim(out: dict[str, Any], values: dict[str, Any], role: str) -> list[ArmParams]:
-    for t in ("joint_states_topic", "progress_topic", "status_topic", "reset_topic", "camera_topic"):
+    for t in ("joint_states_topic", "progress_topic", "status_topic", "reset_topic", "camera_topic",
+              "protective_stop_topic"):
         check_relative(t, out[t])
     if len(out["camera_lookat"]) != 3:
         raise ParameterError("camera_lookat", out["camera_lookat"], "needs 3 values (x, y, z)")
