@@ -65,25 +65,17 @@ DEFAULT_TASK = "transfer_cube"
 
 
 def available_tasks() -> tuple[str, ...]:
-    """Tasks the simulator offers (``rtc_ros.sim.task.TASKS`` when it exists, else the cube transfer)."""
-    from rtc_ros.sim import task as task_mod
+    """The simulator's tasks (:data:`rtc_ros.sim.TASK_NAMES`)."""
+    from rtc_ros.sim import TASK_NAMES
 
-    tasks = getattr(task_mod, "TASKS", None)
-    return tuple(tasks) if tasks else (DEFAULT_TASK,)
+    return tuple(TASK_NAMES)
 
 
 def make_sim(task: str, max_episode_steps: int) -> BimanualSim:
-    """A simulator for ``task`` with protective stops on where the simulator supports them
-    (``BimanualSim(task=..., protective_stops=True)``); without that support only ``transfer_cube``."""
-    params = inspect.signature(BimanualSim.__init__).parameters
-    kwargs: dict[str, Any] = {"max_episode_steps": max_episode_steps}
-    if "task" in params:
-        kwargs["task"] = task
-    elif task != DEFAULT_TASK:
-        raise ValueError(f"--tasks: {task!r} needs a simulator with tasks; this one has only {DEFAULT_TASK!r}")
-    if "protective_stops" in params:
-        kwargs["protective_stops"] = True
-    return BimanualSim(**kwargs)
+    """A simulator for ``task`` with the ViperX protective stops on (:mod:`rtc_ros.sim.limits`)."""
+    if task not in available_tasks():
+        raise ValueError(f"--tasks: unknown task {task!r}; expected one of {available_tasks()}")
+    return BimanualSim(max_episode_steps=max_episode_steps, task=task, protective_stops=True)
 
 
 def trace_path(out: Path, task: str, method: str, latency_ms: float) -> Path:
@@ -254,9 +246,11 @@ def compute_ms_for(method: str, compute: dict[str, float]) -> float:
 
 
 def stop_count(sim: Any) -> int | None:
-    """The simulator's protective-stop counter (an int attribute ``protective_stops``), None without one."""
-    n = getattr(sim, "protective_stops", None)
-    return int(n) if isinstance(n, (int, np.integer)) and not isinstance(n, bool) else None
+    """Protective stops since the simulator's last reset; None when its stops are disabled."""
+    cfg = getattr(sim, "protective_stop_config", None)
+    if cfg is None or not cfg.enabled:
+        return None
+    return len(sim.protective_stops)
 
 
 @dataclass

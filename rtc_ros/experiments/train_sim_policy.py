@@ -85,6 +85,10 @@ class DemoConfig:
         noise_tau_s: noise correlation time (s).
         image_every: render the camera every this many 20 ms ticks (5 = 10 Hz, as the sim node).
         tail_steps: ticks recorded after the expert's plan ends (holding the last target).
+        task: the sim task (``transfer_cube`` | ``conveyor_cube``); its own scripted expert.
+            Demonstrations run with the simulated arms' protective stops off: the DART-style noise on
+            the executed targets is a data-collection device (its labels stay the clean expert
+            commands), and its tick-to-tick jumps would trip the stops (docs/sim_arms.md).
     """
 
     episodes: int = 150
@@ -94,6 +98,7 @@ class DemoConfig:
     noise_tau_s: float = 0.3
     image_every: int = 5
     tail_steps: int = 10
+    task: str = "transfer_cube"
 
 
 def generate_demos(out_dir: str | Path, cfg: DemoConfig, camera: CameraConfig | None = None) -> dict[str, Any]:
@@ -104,14 +109,15 @@ def generate_demos(out_dir: str | Path, cfg: DemoConfig, camera: CameraConfig | 
     """
     from rtc_ros.recording import cdr
     from rtc_ros.recording.bag import BagWriter
-    from rtc_ros.sim import CONTROL_DT, JOINT_NAMES, BimanualSim, ScriptedExpert
+    from rtc_ros.sim import CONTROL_DT, JOINT_NAMES, BimanualSim
+    from rtc_ros.sim.conveyor_expert import make_expert
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     camera = camera or CameraConfig()
-    sim = BimanualSim(max_episode_steps=10_000)
+    sim = BimanualSim(max_episode_steps=10_000, task=cfg.task, protective_stops=False)
     renderer = CameraRenderer(sim.model, camera)
-    expert = ScriptedExpert(sim)
+    expert = make_expert(sim)
     rng = np.random.default_rng(cfg.seed0 + 7919)
     t_start = time.perf_counter()
     bags: list[str] = []
@@ -159,7 +165,7 @@ def generate_demos(out_dir: str | Path, cfg: DemoConfig, camera: CameraConfig | 
                 obs = sim.step(a + noise if noisy else a).obs
             ok = bool(sim.success)
             successes += ok
-            w.close({"task": "transfer_cube", "source": "scripted_expert", "seed": seed, "noisy": noisy,
+            w.close({"task": cfg.task, "source": "scripted_expert", "seed": seed, "noisy": noisy,
                      "success": ok, "score": int(sim.progress), "method": "expert", "duration_s": steps * CONTROL_DT})
             if ok:
                 bags.append(str(bag_dir))
@@ -294,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default=DEFAULT_NAME)
     ap.add_argument("--bags", default="/tmp/rtc_sim_demos", help="directory for the demonstration bags")
     ap.add_argument("--episodes", type=int, default=DemoConfig.episodes)
+    ap.add_argument("--task", default=DemoConfig.task, choices=("transfer_cube", "conveyor_cube"),
+                    help="sim task whose scripted expert makes the demonstrations")
     ap.add_argument("--steps", type=int, default=SimTrainConfig.steps)
     ap.add_argument("--batch-size", type=int, default=SimTrainConfig.batch_size)
     ap.add_argument("--width", type=int, default=SimTrainConfig.width)
@@ -326,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         bags = sorted(str(p) for p in Path(args.bags).glob("demo_*") if (read_sidecar(p) or {}).get("success"))
         gen_info: dict[str, Any] = {"episodes": len(bags), "successes": len(bags), "seconds": 0.0}
     else:
-        gen_info = generate_demos(args.bags, DemoConfig(episodes=args.episodes, seed0=args.seed * 100_000), camera)
+        gen_info = generate_demos(args.bags, DemoConfig(episodes=args.episodes, seed0=args.seed * 100_000, task=args.task), camera)
         bags = gen_info.pop("bags")
     log.info("demos: %d/%d successful in %.0f s -> %s", gen_info["successes"], gen_info["episodes"],
              gen_info["seconds"], args.bags)
