@@ -98,6 +98,19 @@ def test_too_many_shapes_run_eagerly(small_policy, monkeypatch, caplog) -> None:
     assert sum("run eagerly" in r.getMessage() for r in caplog.records) == 1
 
 
+def test_context_with_an_object_is_not_captured(caplog) -> None:
+    """A context object other than tensors/containers/scalars (e.g. a KV-cache class) could hold tensors a
+    graph would bake in: the runner declines (logged once) and the caller samples eagerly."""
+    runner = GraphedSampler(lambda a, ctx, tau: a * ctx[0], 2, capture=False)
+    x0 = torch.randn(1, 4, 2)
+    with caplog.at_level(logging.WARNING, logger="rtc_ros.runtime.cuda_graphs"):
+        assert runner.plain((torch.ones(1, 1, 1), object()), x0) is None
+        assert runner.plain((torch.ones(1, 1, 1), None), x0) is None  # disabled from then on
+    assert "non-tensor" in runner.disabled_reason and len(caplog.records) == 1
+    ok = GraphedSampler(lambda a, ctx, tau: a * ctx["s"][0], 2, capture=False)
+    assert torch.equal(ok.plain({"s": [torch.full((1, 1, 1), 2.0)], "n": 3}, x0), x0 * 4.0)
+
+
 @pytest.mark.skipif(HAS_CUDA, reason="with CUDA present capture does not fail by itself")
 @pytest.mark.parametrize("method", METHODS)
 def test_capture_failure_falls_back_to_eager_logged_once(small_policy, method: str, caplog) -> None:

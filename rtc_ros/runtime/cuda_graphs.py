@@ -12,7 +12,8 @@ out) and replays it.
   functions the eager samplers use (:func:`rtc_ros.core.sampling.check_inputs`); the captured
   programs are the samplers' own unchecked loops (``euler_plain``, ``euler_guided``,
   ``euler_prefix``), so a replay computes what the eager path computes.
-* Capture failing (a velocity with a host sync, an unsupported op, no CUDA) is logged once and the
+* Capture failing (a velocity with a host sync, an unsupported op, no CUDA), or a context holding
+  something other than tensors, containers of them and plain scalars, is logged once and the
   sampler disables itself: every later call returns None and the caller samples eagerly.
 * More than :data:`MAX_GRAPHS` shape keys (e.g. a benchmark batch shrinking as episodes end): the
   new keys run eagerly (logged once).
@@ -53,6 +54,23 @@ def _tensors(context: Any) -> list[torch.Tensor]:
 
 def _signature(t: torch.Tensor) -> tuple[Any, ...]:
     return tuple(t.shape), t.dtype, str(t.device)
+
+
+def _layout(context: Any) -> str | None:
+    """A key for the context's structure, tensor shapes, dtypes and devices; None when it holds anything
+    but tensors, containers of them and plain scalars (an object such as a KV-cache class may hold
+    tensors a graph would bake in without copying them: not captured)."""
+    if isinstance(context, torch.Tensor):
+        return repr(_signature(context))
+    if context is None or isinstance(context, (bool, int, float, str)):
+        return repr(context)
+    if isinstance(context, (tuple, list)):
+        parts = [_layout(c) for c in context]
+        return None if None in parts else f"{type(context).__name__}({','.join(parts)})"  # type: ignore[arg-type]
+    if isinstance(context, dict):
+        items = [(repr(k), _layout(v)) for k, v in context.items()]
+        return None if any(v is None for _, v in items) else "{" + ",".join(f"{k}:{v}" for k, v in items) + "}"
+    return None
 
 
 class _Graph:
@@ -163,7 +181,11 @@ class GraphedSampler:
              inputs: dict[str, torch.Tensor]) -> torch.Tensor | None:
         if self.disabled_reason is not None:
             return None
-        layout = repr(map_tensors(_signature, context))  # structure, shapes, dtypes, devices
+        layout = _layout(context)
+        if layout is None:
+            self.disabled_reason = f"the policy's context holds a non-tensor object ({type(context).__name__})"
+            log.warning("CUDA graphs not used: %s; sampling eagerly", self.disabled_reason)
+            return None
         key = kind + (layout,) + tuple((k,) + _signature(v) for k, v in inputs.items())
         graph = self.graphs.get(key)
         if graph is None:
