@@ -175,7 +175,7 @@ class ChunkGenerator:
                 w = prefix_weights(H, d, s, info.schedule) if y is not None else None
                 weak_ctx = self.weak_encode(obs) if self.weak_encode is not None else None
                 out = bid_sample(self.velocity, ctx, y, w, cfg.bid_samples, cfg.n_steps, self.weak_velocity, cfg.bid_k,
-                                 gen if self.device.type == "cpu" else None, (H, self.sample_dim), batch, weak_ctx)
+                                 gen, (H, self.sample_dim), batch, weak_ctx)  # candidates drawn on CPU, then moved
             else:
                 x0 = noise if noise is not None else torch.randn(shape, generator=gen)
                 x0 = x0.to(self.device, torch.float32)
