@@ -7,6 +7,12 @@ step. A breakdown gives the encode time, one velocity evaluation (forward) and o
 backward (the VJP), and the floor a VJP allows: ``encode + n (forward + backward)``.
 Ratios measured in the same run are what to compare; absolute times depend on the machine.
 The last printed line is a JSON object. Run: ``python -m rtc_ros.benchmarks.latency``.
+
+``--device cuda`` (or ``cuda:N``) runs the same on a GPU, each timed call between two
+``torch.cuda.synchronize()``; plain, guided and training-time RTC then replay CUDA graphs
+(:mod:`rtc_ros.runtime.cuda_graphs`, as ``ChunkGenerator`` does on CUDA; ``--no-cuda-graphs``: eager).
+The JSON has the same keys plus ``device`` and ``cuda_graphs`` (whether graphs were replayed). Without
+CUDA, ``--device cuda`` exits with an error naming ``--device``.
 """
 
 from __future__ import annotations
@@ -23,33 +29,45 @@ from rtc_ros.core.bid import bid_sample
 from rtc_ros.core.masks import prefix_weights
 from rtc_ros.core.sampling import sample_guided, sample_plain, sample_prefix_conditioned
 from rtc_ros.policies.mixer import MLPMixerPolicy, MixerConfig, bimanual_h50, mixer_h8
+from rtc_ros.runtime.cuda_graphs import GraphedSampler
 
 
-def _time(fn: Callable[[], object], repeats: int, warmup: int = 3) -> list[float]:
+def _time(fn: Callable[[], object], repeats: int, warmup: int = 3, cuda: bool = False) -> list[float]:
+    """Wall times (ms) of ``repeats`` calls after ``warmup``; ``cuda``: synchronised before and after each."""
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     for _ in range(warmup):
         fn()
     out = []
     for _ in range(repeats):
+        sync()
         t0 = time.perf_counter()
         fn()
+        sync()
         out.append(1000.0 * (time.perf_counter() - t0))
     return out
 
 
-def bench_model(name: str, cfg: MixerConfig, repeats: int, bid_n: int, n_steps: int = 5) -> dict[str, float]:
+def bench_model(name: str, cfg: MixerConfig, repeats: int, bid_n: int, n_steps: int = 5,
+                device: str = "cpu", cuda_graphs: bool = True) -> dict[str, float]:
+    """Medians (ms) and ratios for one model size on ``device`` (CUDA: graphs unless ``cuda_graphs`` is False;
+    the result's ``cuda_graphs`` says whether they were replayed)."""
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
     torch.manual_seed(0)
     model = MLPMixerPolicy(cfg).eval()
     for p in model.parameters():
         p.requires_grad_(False)
         torch.nn.init.normal_(p, std=0.02)
+    model.to(dev)
     H, M = cfg.horizon, cfg.action_dim
-    obs = torch.randn(1, cfg.obs_dim)
-    noise = torch.randn(1, H, M)
-    prefix = torch.randn(1, H, M)
+    obs = torch.randn(1, cfg.obs_dim).to(dev)
+    noise = torch.randn(1, H, M).to(dev)
+    prefix = torch.randn(1, H, M).to(dev)
     d = max(1, H // 8)
-    w = prefix_weights(H, d, max(1, H // 2))
+    w = prefix_weights(H, d, max(1, H // 2)).to(dev)
     vel = model.velocity
-    tau = torch.full((1,), 0.4)
+    tau = torch.full((1,), 0.4, device=dev)
+    graphs = GraphedSampler(vel, n_steps) if cuda and cuda_graphs else None
 
     def encode() -> object:
         with torch.no_grad():
@@ -66,16 +84,32 @@ def bench_model(name: str, cfg: MixerConfig, repeats: int, bid_n: int, n_steps: 
         with torch.no_grad():
             vel(noise, ctx, tau)
 
+    def run_plain() -> object:
+        ctx = encode()
+        out = graphs.plain(ctx, noise) if graphs is not None else None
+        return out if out is not None else sample_plain(vel, ctx, noise, n_steps)
+
+    def run_trained() -> object:
+        ctx = encode()
+        out = graphs.trained(ctx, noise, prefix, d) if graphs is not None else None
+        return out if out is not None else sample_prefix_conditioned(vel, ctx, noise, prefix, d, n_steps)
+
+    def run_guided() -> object:
+        ctx = encode()
+        with torch.no_grad():
+            out = graphs.guided(ctx, noise, prefix, w) if graphs is not None else None
+            return out if out is not None else sample_guided(vel, ctx, noise, prefix, w, 5.0, n_steps)
+
     # Interleave so that machine-load drift affects them alike; each chunk encodes its observation once.
     plain, guided, bid, trained, enc, fwd, fwd_bwd = [], [], [], [], [], [], []
     for _ in range(3):
-        plain += _time(lambda: sample_plain(vel, encode(), noise, n_steps), repeats)
-        trained += _time(lambda: sample_prefix_conditioned(vel, encode(), noise, prefix, d, n_steps), repeats)
-        guided += _time(lambda: sample_guided(vel, encode(), noise, prefix, w, 5.0, n_steps), repeats)
-        bid += _time(lambda: bid_sample(vel, encode(), prefix, w, bid_n, n_steps), max(1, repeats // 2))
-        enc += _time(encode, repeats)
-        fwd += _time(forward, repeats)
-        fwd_bwd += _time(forward_backward, repeats)
+        plain += _time(run_plain, repeats, cuda=cuda)
+        trained += _time(run_trained, repeats, cuda=cuda)
+        guided += _time(run_guided, repeats, cuda=cuda)
+        bid += _time(lambda: bid_sample(vel, encode(), prefix, w, bid_n, n_steps), max(1, repeats // 2), cuda=cuda)
+        enc += _time(encode, repeats, cuda=cuda)
+        fwd += _time(forward, repeats, cuda=cuda)
+        fwd_bwd += _time(forward_backward, repeats, cuda=cuda)
     res = {
         "plain_ms": statistics.median(plain),
         "guided_ms": statistics.median(guided),
@@ -90,6 +124,7 @@ def bench_model(name: str, cfg: MixerConfig, repeats: int, bid_n: int, n_steps: 
     res["floor_over_plain"] = res["vjp_floor_ms"] / res["plain_ms"]
     res["bid_over_guided"] = res["bid_ms"] / res["guided_ms"]
     res["trained_over_plain"] = res["trained_ms"] / res["plain_ms"]
+    res["cuda_graphs"] = graphs is not None and graphs.disabled_reason is None
     params = sum(p.numel() for p in model.parameters())
     print(f"{name:12s} params {params/1e6:5.2f}M  plain {res['plain_ms']:7.2f} ms  guided (RTC) "
           f"{res['guided_ms']:7.2f} ms  BID N={bid_n} {res['bid_ms']:7.2f} ms  "
@@ -101,18 +136,43 @@ def bench_model(name: str, cfg: MixerConfig, repeats: int, bid_n: int, n_steps: 
     return res
 
 
+def check_device(ap: argparse.ArgumentParser, device: str) -> str:
+    """``--device`` checked: ``cpu``, or ``cuda``/``cuda:N`` with CUDA present (else ``ap.error``: exit 2, no traceback)."""
+    if device == "cpu":
+        return device
+    if device == "cuda" or (device.startswith("cuda:") and device[5:].isdigit()):
+        if not torch.cuda.is_available():
+            ap.error(f"--device {device}: CUDA is not available on this machine (torch {torch.__version__}, "
+                     f"torch.cuda.is_available() is False); use --device cpu")
+        index = torch.device(device).index or 0
+        if index >= torch.cuda.device_count():
+            ap.error(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s)")
+        return device
+    ap.error(f"--device must be cpu, cuda or cuda:N, got {device!r}")
+    raise AssertionError  # ap.error exits
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=20)
     ap.add_argument("--bid-samples", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (batch-1 CPU inference is fastest with 1; 0 = torch default)")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    ap.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=True,
+                    help="on CUDA, replay plain/guided/trained sampling as CUDA graphs (default on)")
     args = ap.parse_args(argv)
+    device = check_device(ap, args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"batch 1, 5 denoising steps, torch {torch.__version__}, {torch.get_num_threads()} threads, CPU")
-    h8 = bench_model("mixer_h8", mixer_h8(action_dim=6, obs_dim=32), args.repeats, args.bid_samples)
-    h50 = bench_model("bimanual_h50", bimanual_h50(obs_dim=14 + 3 * 24 * 32), args.repeats, args.bid_samples)
+    where = "CPU" if device == "cpu" else f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
+    print(f"batch 1, 5 denoising steps, torch {torch.__version__}, {torch.get_num_threads()} threads, {where}")
+    h8 = bench_model("mixer_h8", mixer_h8(action_dim=6, obs_dim=32), args.repeats, args.bid_samples,
+                     device=device, cuda_graphs=args.cuda_graphs)
+    h50 = bench_model("bimanual_h50", bimanual_h50(obs_dim=14 + 3 * 24 * 32), args.repeats, args.bid_samples,
+                      device=device, cuda_graphs=args.cuda_graphs)
     out = {
+        "device": device,
+        "cuda_graphs": bool(h8["cuda_graphs"] and h50["cuda_graphs"]),
         "guided_over_plain_mixer_h8": round(h8["guided_over_plain"], 3),
         "guided_over_plain_h50": round(h50["guided_over_plain"], 3),
         "floor_over_plain_mixer_h8": round(h8["floor_over_plain"], 3),

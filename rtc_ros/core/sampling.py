@@ -13,7 +13,16 @@ import torch
 from rtc_ros.core.guidance import JacobianMode, VelocityFn, guided_velocity
 
 
-def _check(noise: torch.Tensor, n_steps: int) -> None:
+def check_inputs(noise: torch.Tensor, n_steps: int) -> None:
+    """Validate a sampler's noise ``(B, H, M)`` (finite; a host sync on CUDA) and ``n_steps >= 1``.
+
+    The samplers below call it first and then their unchecked loop (``euler_*``); a CUDA-graph
+    runner (:mod:`rtc_ros.runtime.cuda_graphs`) calls it eagerly before copying the inputs into its
+    static buffers, because a data-dependent check cannot be captured.
+
+    Raises:
+        ValueError: naming ``noise`` or ``n_steps``.
+    """
     if noise.ndim != 3:
         raise ValueError(f"noise must be (B, H, M), got {tuple(noise.shape)}")
     if n_steps < 1:
@@ -35,7 +44,13 @@ def sample_plain(velocity: VelocityFn, obs: Any, noise: torch.Tensor, n_steps: i
     Returns:
         ``A^1``, shape ``(B, H, M)``.
     """
-    _check(noise, n_steps)
+    check_inputs(noise, n_steps)
+    return euler_plain(velocity, obs, noise, n_steps)
+
+
+@torch.no_grad()
+def euler_plain(velocity: VelocityFn, obs: Any, noise: torch.Tensor, n_steps: int) -> torch.Tensor:
+    """The loop of :func:`sample_plain` without input checks (no host sync: CUDA-graph capturable)."""
     x = noise
     dt = 1.0 / n_steps
     for i in range(n_steps):
@@ -73,9 +88,16 @@ def sample_guided(
     Returns:
         The guided chunk ``(B, H, M)``, detached.
     """
-    _check(noise, n_steps)
+    check_inputs(noise, n_steps)
     if not torch.isfinite(torch.as_tensor(prefix)).all():
         raise ValueError("prefix contains NaN or Inf")
+    return euler_guided(velocity, obs, noise, prefix, weights, beta, n_steps, jacobian)
+
+
+def euler_guided(velocity: VelocityFn, obs: Any, noise: torch.Tensor, prefix: torch.Tensor, weights: torch.Tensor,
+                 beta: float, n_steps: int, jacobian: JacobianMode = "exact") -> torch.Tensor:
+    """The loop of :func:`sample_guided` without the finiteness checks (no host sync: CUDA-graph
+    capturable, the VJP included); shapes as there."""
     x = noise.detach()
     dt = 1.0 / n_steps
     for i in range(n_steps):
@@ -119,7 +141,7 @@ def sample_prefix_conditioned(velocity: VelocityFn, obs: Any, noise: torch.Tenso
     Returns:
         ``(B, H, M)`` chunk whose first ``d`` actions equal ``prefix[:, :d]`` exactly.
     """
-    _check(noise, n_steps)
+    check_inputs(noise, n_steps)
     B, H, M = noise.shape
     y = torch.as_tensor(prefix, dtype=noise.dtype, device=noise.device)
     y = y.expand(B, H, M) if y.ndim == 2 else y
@@ -131,6 +153,15 @@ def sample_prefix_conditioned(velocity: VelocityFn, obs: Any, noise: torch.Tenso
         return sample_plain(velocity, obs, noise, n_steps)
     if not torch.isfinite(y[:, :d]).all():
         raise ValueError("prefix contains NaN or Inf")
+    return euler_prefix(velocity, obs, noise, y, d, n_steps)
+
+
+@torch.no_grad()
+def euler_prefix(velocity: VelocityFn, obs: Any, noise: torch.Tensor, y: torch.Tensor, d: int,
+                 n_steps: int) -> torch.Tensor:
+    """The loop of :func:`sample_prefix_conditioned` for ``1 <= d <= H`` without input checks (no
+    host sync: CUDA-graph capturable); ``noise`` and ``y`` ``(B, H, M)``, ``y`` finite in ``[:, :d]``."""
+    B, H, _ = noise.shape
     x = noise.clone()
     x[:, :d] = y[:, :d]
     if d < H:

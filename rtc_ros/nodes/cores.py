@@ -41,7 +41,8 @@ def generator_config(p: NodeParams, seed: int | None = None) -> GeneratorConfig:
     from rtc_ros.runtime.generator import GeneratorConfig  # torch: only once it is needed
 
     return GeneratorConfig(method=p.method, beta=p.beta, n_steps=p.n_steps, bid_samples=p.bid_samples, bid_k=p.bid_k,
-                           jacobian=p.jacobian, seed=p.seed if seed is None else int(seed))
+                           jacobian=p.jacobian, seed=p.seed if seed is None else int(seed),
+                           cuda_graphs=bool(p.cuda_graphs))
 
 
 def initial_delay(latency_ms: float, extra_latency_ms: float, dt: float) -> int:

@@ -185,8 +185,12 @@ class MLPMixerPolicy(FlowPolicy):
         """``tau (B, H)``, ``obs_cond (B, W)`` -> every AdaLN's ``Linear(c_i)``, ``c_i = MLP(sincos(tau_i))
         + obs_cond``, per token. The Linear is split (``W c_i + b = W time_i + (W obs + b)``) so the time
         part runs once per distinct flow time (``torch.unique``; a sampler has two, 1 and the current
-        tau) and all layers in one matmul. Without gradients both parts are cached (:meth:`_cached_parts`)."""
+        tau) and all layers in one matmul. Without gradients both parts are cached (:meth:`_cached_parts`).
+        On a non-CPU device (CUDA) neither ``unique`` nor the cache is used: both sync with the host
+        and would break CUDA-graph capture; :meth:`_per_token_modulation` computes the same per token."""
         layers = self._mod_layers()
+        if tau.device.type != "cpu":  # CUDA: no host sync (unique, .tolist()), CUDA-graph capturable
+            return self._per_token_modulation(layers, tau, obs_cond)
         values, index = torch.unique(tau, return_inverse=True)
         params = [t for lay in layers for t in (lay.weight, lay.bias)] + list(self.time_mlp.parameters())
         if torch.is_grad_enabled() and any(t.requires_grad for t in params):  # training: differentiable
@@ -196,6 +200,14 @@ class MLPMixerPolicy(FlowPolicy):
         else:
             per_time, per_obs = self._cached_parts(layers, params, values, obs_cond)
         mods = per_time[index] + per_obs[:, None, :]  # (B, H, L 3W)
+        return _PerPosition({id(lay): m for lay, m in zip(layers, mods.split(layers[0].out_features, dim=-1))})
+
+    def _per_token_modulation(self, layers: list[nn.Linear], tau: torch.Tensor, obs_cond: torch.Tensor) -> _PerPosition:
+        """The same modulation as :meth:`per_position_modulation` with the time part computed for every
+        token ``(B, H)`` (no ``unique``, no cache, no host sync; differentiable): the capture-safe path."""
+        weight, bias = torch.cat([lay.weight for lay in layers]), torch.cat([lay.bias for lay in layers])
+        per_time = F.linear(self.time_mlp(sincos_embedding(tau, self.config.time_dim)), weight)  # (B, H, L 3W)
+        mods = per_time + F.linear(obs_cond, weight, bias)[:, None, :]
         return _PerPosition({id(lay): m for lay, m in zip(layers, mods.split(layers[0].out_features, dim=-1))})
 
     @torch.compiler.disable  # python-side cache: always eager, also inside a torch.compile'd velocity

@@ -25,6 +25,7 @@ from rtc_ros.core.masks import prefix_weights
 from rtc_ros.core.prefix import build_prefix
 from rtc_ros.core.sampling import sample_guided, sample_plain, sample_prefix_conditioned
 from rtc_ros.policies.spec import LoadedPolicy
+from rtc_ros.runtime.cuda_graphs import GraphedSampler
 from rtc_ros.runtime.methods import method_info
 
 #: ``chunk_fn(obs (B,O) raw, prefix (B,H,M) raw or None, noise (B,H,M)) -> (B,H,M) raw``
@@ -42,6 +43,10 @@ class GeneratorConfig:
         jacobian: ``exact`` (RTC) or ``identity_approx`` (labelled approximation).
         seed: seed of the flow noise (``generate``).
         compile: wrap the networks in ``torch.compile`` (``dynamic=True``; eager if it fails).
+        cuda_graphs: on a CUDA policy, replay the plain, guided (exact VJP included) and
+            prefix-conditioned sampling loops as CUDA graphs, one per shape
+            (:mod:`rtc_ros.runtime.cuda_graphs`; capture failure: logged once, then eager). A no-op on
+            CPU and with ``compile`` (the compiled velocity runs eagerly); BID always runs eagerly.
     """
 
     method: str = "rtc"
@@ -52,6 +57,7 @@ class GeneratorConfig:
     jacobian: str = "exact"
     seed: int = 0
     compile: bool = False
+    cuda_graphs: bool = False
 
     def __post_init__(self) -> None:
         method_info(self.method)
@@ -63,6 +69,9 @@ class GeneratorConfig:
             raise ValueError(f"bid_samples must be >= 1, got {self.bid_samples}")
         if not 1 <= self.bid_k <= self.bid_samples:
             raise ValueError(f"bid_k must be in [1, bid_samples={self.bid_samples}], got {self.bid_k}")
+        for name in ("compile", "cuda_graphs"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if self.jacobian not in ("exact", "identity_approx"):
             raise ValueError(f"jacobian must be 'exact' or 'identity_approx', got {self.jacobian!r}")
 
@@ -129,7 +138,11 @@ class ChunkGenerator:
         self.weak_velocity = None
         if weak_policy is not None:
             self.weak_velocity = _compiled(weak_policy.velocity) if config.compile else weak_policy.velocity
-        self._gen = torch.Generator(device="cpu").manual_seed(config.seed)
+        self._gen = torch.Generator(device="cpu").manual_seed(config.seed)  # noise drawn on CPU, then moved
+        # CUDA graphs of the fixed-shape loops (None: eager; always on CPU)
+        self.graphs: GraphedSampler | None = None
+        if config.cuda_graphs and not config.compile and self.device.type == "cuda":
+            self.graphs = GraphedSampler(policy.velocity, config.n_steps, config.beta, config.jacobian)
 
     # ------------------------------------------------------------------------------ sampling
     def sample(self, obs: Any, prefix: torch.Tensor | None, d: int, s: int,
@@ -162,21 +175,25 @@ class ChunkGenerator:
                 w = prefix_weights(H, d, s, info.schedule) if y is not None else None
                 weak_ctx = self.weak_encode(obs) if self.weak_encode is not None else None
                 out = bid_sample(self.velocity, ctx, y, w, cfg.bid_samples, cfg.n_steps, self.weak_velocity, cfg.bid_k,
-                                 gen if self.device.type == "cpu" else None, (H, self.sample_dim), batch, weak_ctx)
+                                 gen, (H, self.sample_dim), batch, weak_ctx)  # candidates drawn on CPU, then moved
             else:
                 x0 = noise if noise is not None else torch.randn(shape, generator=gen)
                 x0 = x0.to(self.device, torch.float32)
                 if info.sampling == "guided" and y is not None:
                     w = prefix_weights(H, d, s, info.schedule).to(self.device)
-                    out = sample_guided(self.velocity, ctx, x0, y, w, cfg.beta, cfg.n_steps, cfg.jacobian)
+                    out = self.graphs.guided(ctx, x0, y, w) if self.graphs is not None else None
+                    if out is None:
+                        out = sample_guided(self.velocity, ctx, x0, y, w, cfg.beta, cfg.n_steps, cfg.jacobian)
                 elif info.sampling == "trained" and y is not None:
                     if self.max_prefix is not None and d > self.max_prefix:
                         raise ValueError(f"d = {d} exceeds the policy's training.prefix_conditioning = "
                                          f"{self.max_prefix} (method {cfg.method!r}: it was trained with "
                                          f"prefixes up to that length)")
-                    out = sample_prefix_conditioned(self.velocity, ctx, x0, y, d, cfg.n_steps)
+                    out = self.graphs.trained(ctx, x0, y, d) if self.graphs is not None else None
+                    if out is None:
+                        out = sample_prefix_conditioned(self.velocity, ctx, x0, y, d, cfg.n_steps)
                 else:
-                    out = sample_plain(self.velocity, ctx, x0, cfg.n_steps)
+                    out = self._plain(ctx, x0)
         return self.policy.unnormalize_actions(out).detach()
 
     def chunk_fn(self, d: int, s: int, generator: torch.Generator | None = None) -> ChunkFn:
@@ -189,8 +206,12 @@ class ChunkGenerator:
         """Unguided batched chunk (the harness's first chunk); ``prefix`` is ignored."""
         del prefix
         with torch.no_grad():
-            return self.policy.unnormalize_actions(sample_plain(self.velocity, self.encode(obs), noise.to(self.device),
-                                                                self.config.n_steps)).detach()
+            return self.policy.unnormalize_actions(self._plain(self.encode(obs), noise.to(self.device))).detach()
+
+    def _plain(self, ctx: Any, x0: torch.Tensor) -> torch.Tensor:
+        """Plain sampling, graph-replayed when available; ``x0 (B, H, sample_dim)`` on the device."""
+        out = self.graphs.plain(ctx, x0) if self.graphs is not None else None
+        return out if out is not None else sample_plain(self.velocity, ctx, x0, self.config.n_steps)
 
     def generate(self, obs: Mapping[str, np.ndarray] | np.ndarray, prev_remaining: np.ndarray | None = None,
                  d: int = 0, s: int = 0) -> np.ndarray:

@@ -147,6 +147,8 @@ _RTC: tuple[ParamSpec, ...] = (
        "${VAR:-default} is expanded; relative paths are also looked up in the package.", _INF),
     _p("weak_policy_spec", "", "BID only: weak policy spec for forward contrast ('' = backward only).", _INF),
     _p("device", "auto", "Torch device: auto, cpu, cuda or cuda:N.", _INF),
+    _p("cuda_graphs", False, "On a CUDA device, replay the plain, guided and rtc_trained sampling loops as CUDA "
+       "graphs (capture failure: logged once, then eager; no effect on CPU; not yet run on a GPU).", _INF),
     _p("beta", 5.0, "Guidance weight clip beta (> 0; paper: 5).", _INF, float_range=(1e-9, 1e6)),
     _p("delay_buffer_size", 10, "b: length of Algorithm 1's delay queue Q; d = max(Q), Q starts as [d_init = "
        "the warm-up latency in steps] (>= 1).", _INF, int_range=(1, 100000)),
