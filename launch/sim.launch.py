@@ -4,7 +4,7 @@
     ros2 launch rtc_ros sim.launch.py episodes:=0 namespace:=robot1 recorder:=none method:=naive
 
 Starts bimanual_sim (MuJoCo, real time), chunk_executor, policy_inference (policy_spec, default the
-shipped policies/bimanual_sim_h50.yaml), the recorder (recorder:=episode | rosbag | none) and
+shipped policies/bimanual_cnn_h50.yaml), the recorder (recorder:=episode | rosbag | none) and
 sim_episodes, which resets the sim, records and scores `episodes` episodes (0 = until Ctrl-C) and
 then ends the launch. All from params_file (default config/sim_bimanual.yaml); method and
 extra_latency_ms override it. Report: python -m rtc_ros.report <output_dir> --out <dir>.
@@ -39,7 +39,7 @@ def generate_launch_description():
         DeclareLaunchArgument("params_file", default_value=os.path.join(share, "config", "sim_bimanual.yaml"),
                               description="params YAML for all nodes"),
         DeclareLaunchArgument("namespace", default_value="", description="namespace of all nodes (one robot)"),
-        DeclareLaunchArgument("policy_spec", default_value=os.path.join(share, "policies", "bimanual_sim_h50.yaml"),
+        DeclareLaunchArgument("policy_spec", default_value=os.path.join(share, "policies", "bimanual_cnn_h50.yaml"),
                               description="policy spec YAML"),
         DeclareLaunchArgument("method", default_value="rtc", description="execution method (both nodes)"),
         DeclareLaunchArgument("extra_latency_ms", default_value="100.0", description="injected inference latency"),

@@ -31,7 +31,7 @@ def test_bimanual_config_is_valid_for_both_nodes(tmp_path, monkeypatch) -> None:
     assert ex.arms[0].upper[6] == 1.0 and ex.dt == pytest.approx(0.02)
     monkeypatch.delenv("RTC_POLICY_SPEC", raising=False)
     values = load_params_file(CONFIG, "policy_inference", "/robot1")
-    assert expand_path(values["policy_spec"]).endswith("policies/bimanual_sim_h50.yaml")
+    assert expand_path(values["policy_spec"]).endswith("policies/bimanual_cnn_h50.yaml")
     inf = validate(values, ROLE_INFERENCE)
     assert inf.joint_names == ex.joint_names and inf.delay_buffer_size == 10 and inf.camera_topics
     spec = tmp_path / "other.yaml"
@@ -39,7 +39,7 @@ def test_bimanual_config_is_valid_for_both_nodes(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("RTC_POLICY_SPEC", str(spec))
     assert expand_path(values["policy_spec"]) == str(spec)
     monkeypatch.setenv("RTC_POLICY_SPEC", "")  # empty = unset, as in the shell's ${VAR:-default}
-    assert expand_path(values["policy_spec"]).endswith("bimanual_sim_h50.yaml")
+    assert expand_path(values["policy_spec"]).endswith("bimanual_cnn_h50.yaml")
 
 
 def test_invalid_config_names_s_min() -> None:

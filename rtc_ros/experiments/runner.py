@@ -41,7 +41,7 @@ def package_file(relative: str) -> Path:
 
 
 DEFAULT_CONFIG = package_file("config/sim_bimanual.yaml")
-DEFAULT_POLICY = package_file("policies/bimanual_sim_h50.yaml")
+DEFAULT_POLICY = package_file("policies/bimanual_cnn_h50.yaml")
 EVAL_SEED0 = 10_000  # demonstrations use seeds < 10000
 
 
