@@ -63,10 +63,15 @@ def test_spikes_up_to_1_5_H_no_step_twice_or_skipped_and_standstill_bounded() ->
     latencies = [spikes.get(j, normal) for j in range(40)]
     out = closed_loop(latencies, 600)
     ticks, infs, loop = out["ticks"], out["inferences"], out["loop"]
-    # 1. no step executed twice or skipped: every executed action is the one for its step
+    # 1. no step executed twice or skipped: every executed action is the one for its step (the start-up
+    #    chunk starts at its index 0, so its actions run takeover - t_obs steps later than planned)
+    t_obs = {inf["plan"].seq: inf["plan"].t_obs for inf in infs}
+    first = min(t.seq for t in ticks if t.seq >= 0)
     for t in ticks:
         if not t.hold:
-            assert t.command[0] == t.step, f"step {t.step} executed the action for step {t.command[0]}"
+            expected = t.step if t.seq != first else t_obs[first] + t.step - t.takeover
+            assert t.consumed == (0 if t.seq == first else t.takeover - t_obs[t.seq])
+            assert t.command[0] == expected, f"step {t.step} executed the action for step {t.command[0]}"
     # 2. standstill only while a spike exceeds the remaining chunk, ending within one inference after it
     starved = [t.step for t in ticks if t.hold and t.reason == HOLD_STARVED]
     assert starved, "the spikes longer than the remaining chunk must cause some standstill"

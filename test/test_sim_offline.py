@@ -53,9 +53,11 @@ def test_delay_in_ticks_follows_the_latency_rule(episode: Episode, compute_ms: f
     d = math.ceil((compute_ms + latency_ms) / 20.0)
     rec = episode.run("rtc", latency_ms, compute_ms, SEED, keep_trace=True)
     assert rec.delay_ticks == d
-    assert rec.consumed_mean == d  # every chunk took over exactly d ticks after its observation
-    # consumed / d come from every splice of the episode (not the executor's rolling window)
-    assert rec.trace["consumed"].size == rec.splices and rec.consumed_mean == rec.trace["consumed"].mean()
+    assert rec.consumed_mean == d  # every chunk after the first took over exactly d ticks after its observation
+    # consumed / d come from every splice of the episode (not the executor's rolling window); the
+    # start-up chunk starts at its index 0 (consumed 0: the robot held still while it was computed)
+    assert rec.trace["consumed"].size == rec.splices and rec.consumed_mean == rec.trace["consumed"][1:].mean()
+    assert rec.trace["consumed"][0] == 0
     assert rec.d_mean == rec.trace["d"].mean()
     # the first chunk (observation after step 0, so t_obs = 1) takes over at step 1 + d
     assert rec.holds == {"startup": d + 1}

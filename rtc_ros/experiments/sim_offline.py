@@ -186,7 +186,7 @@ class EpisodeRecord:
     frame_age_mean: float  # steps between the camera frame and the observation's step, per inference
     chunks: int
     splices: int
-    consumed_mean: float  # over every splice of the episode
+    consumed_mean: float  # over every splice after the start-up one (which starts at index 0)
     d_mean: float
     clamps: int
     rejected: int
@@ -375,7 +375,7 @@ class Episode:
             standstill_s=(sum(hold_counts.values()) - startup) * dt, startup_hold_s=startup * dt, holds=hold_counts,
             protective_stops=None if stops is None or stops0 is None else stops - stops0, camera_phase=phase,
             frame_age_mean=float(np.mean(ages)) if ages else math.nan, chunks=chunks, splices=len(splice_rows),
-            consumed_mean=float(np.mean(consumed)) if consumed else math.nan,
+            consumed_mean=float(np.mean(consumed[1:])) if len(consumed) > 1 else math.nan,  # start-up chunk: 0
             d_mean=float(np.mean(d_vals)) if d_vals else math.nan, clamps=stats.clamps, rejected=rejected,
             too_old=too_old, splice_jump_max=max(jumps[1:], default=math.nan),
             splice_jump_mean=float(np.mean(jumps[1:])) if len(jumps) > 1 else math.nan,

@@ -7,6 +7,8 @@ turns them into one safe joint command per tick:
 * ``switch`` (rtc, rtc_linear, rtc_hard, naive, bid): a chunk observed at step ``t_obs`` that
   arrives when ``now`` is the next step takes over at once, at index ``now - t_obs`` (the consumed
   delay). Nothing is re-executed, nothing beyond it is skipped.
+* **start-up** (every mode): the first chunk after start starts at its index 0 (reported
+  ``consumed = 0``): the robot held still while it was computed.
 * ``sync``: execute ``s`` actions of a chunk, then hold until the next chunk, which starts at its
   index 0 (the robot did not move while the model ran).
 * ``ensemble`` (te_sparse, te_dense): every tick commands the average of all stored predictions.
@@ -27,8 +29,8 @@ no jump. Chunks offered while paused are validated and spliced as usual (at the 
 
 Steps count executed ticks from 0; ``next_step`` is the step the next ``tick`` commands. For every
 mode the report's ``consumed`` is the observed delay ``takeover - t_obs``; the executing chunk's
-index 0 is at step ``takeover - consumed`` (= ``t_obs``) in switch/ensemble mode and at ``takeover``
-in sync mode.
+index 0 is at step ``takeover - consumed`` (= ``t_obs``, or ``takeover`` for the start-up chunk) in
+switch/ensemble mode and at ``takeover`` in sync mode.
 """
 
 from __future__ import annotations
@@ -188,21 +190,27 @@ class ExecutorCore:
         with self._lock:
             self._validate(arr, seq, t_obs, d, s, obs_age_s)
             now = self._next_step
+            # the first chunk since start-up starts at its index 0: the robot held still while it was
+            # computed, so its first actions were not executed and the robot is where the chunk starts
+            # (as in sync mode and the authors' protocol); skipping to the consumed index would command
+            # a jump from rest. Reported with consumed = 0 (index 0 at takeover - consumed = now).
+            startup = self._exec[0] < 0
+            origin = now if startup else t_obs
             if self.cfg.mode == "switch":
                 old = self._switch.action(now)
                 ref = old if old is not None else self._last
-                consumed = now - t_obs
-                self._switch.insert(arr, t_obs)
+                consumed = now - origin
+                self._switch.insert(arr, origin)
                 jump = 0.0 if ref is None else float(np.max(np.abs(arr[consumed] - ref)))
                 self._set_exec(SpliceInfo(seq, now, consumed, d, jump))
                 takeover = now
             elif self.cfg.mode == "ensemble":
                 before = self._ens.action(now)
-                self._ens.add(arr, t_obs)
+                self._ens.add(arr, origin)
                 after = self._ens.action(now)
                 ref = before if before is not None else self._last
                 jump = 0.0 if ref is None or after is None else float(np.max(np.abs(after - ref)))
-                self._set_exec(SpliceInfo(seq, now, now - t_obs, d, jump))
+                self._set_exec(SpliceInfo(seq, now, now - origin, d, jump))
                 takeover = now
             else:
                 self._sync.offer(arr, seq, t_obs, d)

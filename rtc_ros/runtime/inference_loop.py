@@ -216,8 +216,11 @@ class InferenceLoopCore:
 
     # ------------------------------------------------------------------------------- planning
     def _origin(self, rep: ExecutorReport, pub: _Published) -> int:
-        """Step of the executing chunk's index 0."""
-        return rep.takeover if self.mode == "sync" else pub.t_obs
+        """Step of the executing chunk's index 0 (sync: its takeover; otherwise ``takeover - consumed``,
+        which is ``t_obs`` except for the executor's start-up chunk, started at its index 0)."""
+        if self.mode == "sync":
+            return rep.takeover
+        return rep.takeover - rep.consumed if rep.takeover >= 0 else pub.t_obs
 
     def ready(self) -> bool:
         """Algorithm 1's ``wait until t >= s_min``, plus the late-chunk rules (see module doc)."""
