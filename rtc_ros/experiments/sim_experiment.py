@@ -45,7 +45,7 @@ MEAN_FIELDS = ("progress", "duration_s", "standstill_s", "startup_hold_s", "fram
                "wall_s")
 CELL_FIELDS = ("task", "method", "latency_ms", "delay_ticks", "compute_ms", "n", "successes", "success_rate",
                "success_ci95", "throughput", "throughput_ci95", "protective_stops", "protective_stops_per_episode",
-               "standstill_frac", *MEAN_FIELDS)
+               "episodes_with_stops", "standstill_frac", *MEAN_FIELDS)
 
 
 def _mean(xs: list[float]) -> float:
@@ -71,6 +71,9 @@ def summarize_cells(records: list[EpisodeRecord]) -> list[dict[str, Any]]:
             "success_rate": k / n, "success_ci95": list(wilson_interval(int(k), n)),
             "throughput": t_mean, "throughput_ci95": [t_lo, t_hi],
             "protective_stops": stops, "protective_stops_per_episode": None if stops is None else stops / n,
+            # after its 1 s recovery an arm that stopped usually stops again (the command moved on), so
+            # the count of episodes with a stop says more than the total
+            "episodes_with_stops": None if stops is None else sum(1 for c in counted if c > 0),
             "standstill_frac": _mean([r.standstill_s / r.duration_s for r in rs]),
         }
         cell.update({f: _mean([float(getattr(r, f)) for r in rs]) for f in MEAN_FIELDS})
