@@ -78,12 +78,13 @@ def bag_observation(policy: LoadedPolicy, bag: str, joints_topic: str = "joint_s
     topics.update({"/" + camera_topic.format(name=c).lstrip("/"): c for c in builder.camera_names})
     got: dict[str, Any] = {}
     with AnyReader([Path(bag)], default_typestore=get_typestore(Stores.ROS2_JAZZY)) as reader:
-        conns = [c for c in reader.connections if c.topic in topics]
-        missing = sorted(set(topics) - {c.topic for c in conns})
+        # a recorder stores absolute names; bags written by other tools may not (e.g. 'joint_states')
+        conns = [c for c in reader.connections if "/" + c.topic.lstrip("/") in topics]
+        missing = sorted(set(topics) - {"/" + c.topic.lstrip("/") for c in conns})
         if missing:
             raise ValueError(f"bag {bag} has no topic {missing}")
         for conn, _, raw in reader.messages(connections=conns):
-            key = topics[conn.topic]
+            key = topics["/" + conn.topic.lstrip("/")]
             if key in got or (key != "joints" and "joints" not in got):
                 continue
             msg = reader.deserialize(raw, conn.msgtype)
