@@ -56,8 +56,12 @@ demo: setup
 toy-demo: setup
 	$(PY) -m rtc_ros.benchmarks.toy_demo
 
+# one run per task, each with its own policy; compute times fixed as in docs/sim_experiment.md
 sim-latency: setup
-	$(PY) -m rtc_ros.experiments.sim_latency --out runs/sim_latency
+	$(PY) -m rtc_ros.experiments.sim_latency --tasks transfer_cube --policy policies/bimanual_cnn_h50.yaml \
+	    --compute-ms plain=6,guided=13,bid=85 --out runs/sim_latency/transfer_cube
+	$(PY) -m rtc_ros.experiments.sim_latency --tasks conveyor_cube --policy policies/bimanual_cnn_conveyor_h50.yaml \
+	    --compute-ms plain=6,guided=13,bid=85 --out runs/sim_latency/conveyor_cube
 
 figure5: setup
 	$(PY) -m rtc_ros.benchmarks.delay_sweep --out runs/figure5
