@@ -245,3 +245,18 @@ def test_loop_ack_timeout_seq_and_infeasible_delay() -> None:
     assert loop3.on_executor_report(report(7, 0, 7, 6)) == 6  # a late chunk: d = 6 consumed
     r2 = loop3.plan()
     assert r2.s == 7 and r2.d_raw == 7 and r2.d == 1 and loop3.infeasible == 1  # clamped to H - s
+
+
+@pytest.mark.parametrize("mode", ["switch", "ensemble"])
+def test_startup_chunk_starts_at_index_0_even_when_old(mode: str) -> None:
+    """The robot held still while the first chunk was computed: it runs from its index 0 (reported
+    consumed 0), also when it was observed H or more steps ago; later chunks switch at the consumed delay."""
+    core = make(mode)
+    run(core, H + 2)  # start-up holds: steps 0 .. H+1
+    assert core.offer_chunk(ramp(100.0), seq=0, t_obs=0, d=1) == H + 2
+    t = core.tick()
+    assert t.command[0] == 100.0 and t.takeover == H + 2 and t.consumed == 0
+    assert run(core, 1)[0].command[0] == 101.0
+    with pytest.raises(ChunkRejected) as exc:  # no longer start-up: a chunk that old is stale
+        core.offer_chunk(ramp(0.0), seq=1, t_obs=0)
+    assert exc.value.reason == "stale"

@@ -212,3 +212,12 @@ def test_executor_report_round_trip() -> None:
     assert old.rejected_seq == -1 and old.rejected_reason == "none" and not old.paused
     with pytest.raises(ValueError, match="reason"):
         ExecutorReport.decode("rtc step=1 seq=0 takeover=1 consumed=0 hold=0 rejected=3 reason=bogus")
+
+
+def test_forecast_above_max_d_is_clamped_not_refused() -> None:
+    """rtc_trained: a forecast above the policy's trained prefix length is clamped to it (counted as
+    infeasible) so the loop keeps planning instead of failing every tick."""
+    loop = InferenceLoopCore(H, S_MIN, B, "rtc_trained", initial_delay=12, max_d=4)
+    loop.on_executor_report(ExecutorReport(0, -1, -1, 0, True, stamp_ns=DT_NS))
+    plan = loop.plan()
+    assert plan is not None and plan.d_raw == 12 and plan.d == 4 and loop.infeasible == 1

@@ -278,6 +278,7 @@ class Episode:
         dt, dt_ns, names = st.dt, int(round(st.dt * 1e9)), pi.joint_names
         core, loop = executor_core(pe), inference_loop(pi)
         gen = ChunkGenerator(st.policy, generator_config(pi, seed=seed), st.weak_policy)
+        loop.max_d = gen.max_prefix  # rtc_trained: d up to its trained prefix length
         delay = latency_to_steps((compute_ms + float(extra_latency_ms)) / 1e3, dt)
         loop.set_initial_delay(initial_delay(compute_ms, extra_latency_ms, dt))
         phase = st.camera_phase(seed)

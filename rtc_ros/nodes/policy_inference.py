@@ -98,6 +98,7 @@ class PolicyInferenceNode(Node):
         except ValueError as exc:
             raise ParameterError("method", p.method, str(exc)) from exc
         self.loop: InferenceLoopCore = inference_loop(p)
+        self.loop.max_d = self.generator.max_prefix  # rtc_trained: d up to its trained prefix length
         self._reader = conv.JointStateReader(self.names)
         self._joints = _Latest()
         self._images = {name: _Latest() for name in cams}

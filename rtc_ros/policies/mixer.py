@@ -232,6 +232,8 @@ class MLPMixerPolicy(FlowPolicy):
             t = torch.tensor(missing, dtype=values.dtype, device=values.device)
             rows.update(zip(missing, self.time_mlp(sincos_embedding(t, self.config.time_dim)) @ cache["weight_t"]))
         per_time = torch.stack([rows[v] for v in vals])
+        if obs_cond.is_inference():  # made under torch.inference_mode: no version counter to key on
+            return per_time, torch.addmm(cache["bias"], obs_cond, cache["weight_t"])
         held = cache["obs"]
         if held is not None and held[0]() is obs_cond and held[1] == obs_cond._version:
             return per_time, held[2]

@@ -16,7 +16,9 @@ Chunks travel as standard messages only, so the package builds on any ROS 2 inst
     header.frame_id        ``"rtc step=<int> seq=<int> takeover=<int> consumed=<int> hold=<0|1>
                            rejected=<int> reason=<code> paused=<0|1>"``: the step just commanded, the seq of the
                            chunk it came from, the step at which that chunk took over and the delay
-                           it consumed (``takeover - t_obs``), whether it held, and the newest
+                           it consumed (``takeover - t_obs``; 0 for the executor's start-up chunk,
+                           which runs from its index 0: index 0 is always at ``takeover - consumed``
+                           outside sync mode), whether it held, and the newest
                            rejected chunk (seq, reason code; ``-1`` / ``none`` before any), and
                            whether an operator paused execution (the step then stands still)
     name, position         the commanded joint positions of that step
@@ -122,7 +124,9 @@ class ExecutorReport:
         step: the step just commanded.
         seq: seq of the executing chunk (``-1`` before the first).
         takeover: step at which that chunk took over (``-1`` before the first).
-        consumed: the delay that chunk consumed, ``takeover - t_obs`` (0 in sync mode).
+        consumed: the delay that chunk consumed, ``takeover - t_obs``; 0 for the start-up chunk (the first
+            after the executor started runs from its index 0). Outside sync mode the chunk's index 0 is
+            at step ``takeover - consumed``.
         hold: True when the step repeated the previous command (no action available).
         rejected_seq: newest rejected chunk's seq (``-1``: none yet).
         rejected_reason: its reason code (one of :data:`REJECT_REASONS`, ``"none"`` before any).

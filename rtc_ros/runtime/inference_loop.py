@@ -139,10 +139,12 @@ class InferenceLoopCore:
         ack_timeout_steps: steps to wait for the executor to take over or reject a published chunk
             before counting it lost and planning again.
         history: how many published chunks to remember.
+        max_d: the largest ``d`` the chunk sampler accepts (``rtc_trained``: the policy's trained prefix
+            length); a larger forecast is clamped to it (counted in ``infeasible``). None: no limit.
     """
 
     def __init__(self, horizon: int, s_min: int, buffer_size: int, method: str, initial_delay: int = 0,
-                 ack_timeout_steps: int = 10, history: int = 16) -> None:
+                 ack_timeout_steps: int = 10, history: int = 16, max_d: int | None = None) -> None:
         info = method_info(method)
         if horizon < 1:
             raise ValueError(f"horizon (H) must be >= 1, got {horizon}")
@@ -154,6 +156,9 @@ class InferenceLoopCore:
         self.mode = info.exec_mode
         self.trigger_index = 1 if info.dense else s_min
         self.ack_timeout_steps = ack_timeout_steps
+        # the largest d the sampler accepts (rtc_trained: the spec's training.prefix_conditioning);
+        # a larger forecast is clamped like an infeasible one instead of refused at every tick
+        self.max_d = max_d
         self.queue = DelayForecaster(buffer_size, initial_delay)  # Q: t_obs -> takeover
         self.compute = DelayForecaster(buffer_size, initial_delay)  # C: planning -> takeover
         self.clock = StepClock(4 * horizon)
@@ -309,6 +314,9 @@ class InferenceLoopCore:
             d = d_raw
             if self.mode == "switch" and d > self.horizon - s:
                 d = max(0, self.horizon - s)
+                self.infeasible += 1
+            if self.max_d is not None and d > self.max_d:
+                d = self.max_d
                 self.infeasible += 1
             seq = self._next_seq
             self._next_seq += 1
