@@ -199,7 +199,7 @@ def test_cli_quick_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     from rtc_ros.experiments.sim_latency import main
 
     out = tmp_path / "run"
-    assert main(["--methods", "sync,bid,rtc", "--latencies", "0,200", "--episodes", "2", "--out", str(out),
+    assert main(["--tasks", "transfer_cube", "--methods", "sync,bid,rtc", "--latencies", "0,200", "--episodes", "2", "--out", str(out),
                  "--calib-calls", "5"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["clock"] == "sim" and summary["episodes"] == 12 and len(summary["cells"]) == 6
