@@ -123,14 +123,21 @@ def _train_config(recipe: PolicyRecipe, progress: bool, checkpoint_steps: tuple[
                        progress=progress, prefix_conditioning=prefix_conditioning)
 
 
-def train_task_policy(task: str, out_dir: Path, recipe: PolicyRecipe, progress: bool = True) -> tuple[Path, Path]:
-    """Generate demos, train, save strong and weak policies; returns their spec paths."""
+def _demos_and_model(task: str, recipe: PolicyRecipe) -> tuple[np.ndarray, np.ndarray, float, float, MLPMixerPolicy]:
+    """The recipe's demonstrations ``(obs, chunks, expert solve rate, seconds)`` and its untrained model
+    (seeded): shared by the base and the prefix-conditioned policies, so they differ only in training."""
     check_task(task)
     t0 = time.perf_counter()
     obs, chunks, expert_rate = demo_chunks(task, recipe.demo_envs, 10_000 + recipe.seed, recipe.horizon)
     t_demo = time.perf_counter() - t0
     torch.manual_seed(recipe.seed)
-    model = MLPMixerPolicy(_mixer_config(recipe, task))
+    return obs, chunks, expert_rate, t_demo, MLPMixerPolicy(_mixer_config(recipe, task))
+
+
+def train_task_policy(task: str, out_dir: Path, recipe: PolicyRecipe, progress: bool = True) -> tuple[Path, Path]:
+    """Generate demos, train, save strong and weak policies; returns their spec paths."""
+    t0 = time.perf_counter()
+    obs, chunks, expert_rate, t_demo, model = _demos_and_model(task, recipe)
     weak_step = max(1, int(round(recipe.weak_fraction * recipe.train_steps)))
     cfg = _train_config(recipe, progress, (weak_step,))
     result = train_flow_policy(model, obs, chunks, cfg)
@@ -173,12 +180,8 @@ def train_trained_rtc_policy(task: str, out_dir: Path, recipe: PolicyRecipe, max
                              progress: bool = True) -> Path:
     """The base recipe (same demonstrations, model, optimiser, steps, seed) plus prefix conditioning
     ``d ~ U{0..max_prefix}``; saved as :func:`trained_rtc_name` with ``training.prefix_conditioning``."""
-    check_task(task)
     t0 = time.perf_counter()
-    obs, chunks, expert_rate = demo_chunks(task, recipe.demo_envs, 10_000 + recipe.seed, recipe.horizon)
-    t_demo = time.perf_counter() - t0
-    torch.manual_seed(recipe.seed)
-    model = MLPMixerPolicy(_mixer_config(recipe, task))
+    obs, chunks, expert_rate, t_demo, model = _demos_and_model(task, recipe)
     cfg = _train_config(recipe, progress, prefix_conditioning=max_prefix)
     result = train_flow_policy(model, obs, chunks, cfg)
     spec = TASKS[task][0].spec
