@@ -121,6 +121,34 @@ def test_x_prediction_lands_on_the_clean_prediction() -> None:
     assert torch.allclose(v_pos, v, atol=1e-5)
 
 
+def test_bounded_dims_keep_the_clean_prediction_and_plain_chunks_inside_the_limits() -> None:
+    """``bounded_dims``: x_hat of those dimensions lies in [low, high] whatever the trunk outputs (a plain
+    chunk, which lands on x_hat, needs no clipping); other dimensions are unchanged; bad bounds name the field."""
+    torch.manual_seed(0)
+    m = BimanualCNNPolicy(_cfg(bounded_dims=[6, 13], bounded_low=[-1.0, -2.0], bounded_high=[1.0, 0.5]))
+    free = BimanualCNNPolicy(_cfg())
+    with torch.no_grad():
+        for p in m.parameters():
+            torch.nn.init.normal_(p, std=1.0)
+    free.load_state_dict(m.state_dict())
+    obs, a, tau = torch.randn(3, m.obs_dim), 5 * torch.randn(3, 50, 14), torch.tensor([0.1, 0.5, 0.9])
+    x_hat = a + (1 - tau)[:, None, None] * m(a, obs, tau)
+    x_free = a + (1 - tau)[:, None, None] * free(a, obs, tau)
+    assert x_free[..., 6].abs().max() > 5 and x_free[..., 13].abs().max() > 5  # unbounded, it would leave them
+    eps = 1e-5  # (x_hat rebuilt from the velocity: float round-off)
+    assert x_hat[..., 6].min() >= -1 - eps and x_hat[..., 6].max() <= 1 + eps
+    assert x_hat[..., 13].min() >= -2 - eps and x_hat[..., 13].max() <= 0.5 + eps
+    keep = [j for j in range(14) if j not in (6, 13)]
+    assert torch.allclose(x_hat[..., keep], x_free[..., keep], rtol=1e-4, atol=1e-3)
+    for bad, field in ((dict(bounded_dims=[6], bounded_low=[1.0], bounded_high=[0.0]), "bounded_low"),
+                       (dict(bounded_dims=[14], bounded_low=[0.0], bounded_high=[1.0]), "bounded_dims"),
+                       (dict(bounded_dims=[6], bounded_low=[0.0], bounded_high=[]), "bounded_dims"),
+                       (dict(bounded_dims=[6], bounded_low=[0.0], bounded_high=[1.0], prediction="v",
+                             smooth_basis=0), "bounded_dims")):
+        with pytest.raises(ValueError, match=field):
+            _cfg(**bad)
+
+
 def test_spline_basis_and_smooth_chunks() -> None:
     """The projection reproduces cubics and is idempotent; with ``smooth_basis`` a plain chunk lies
     in the spline span (the last Euler step lands on the projected clean prediction)."""

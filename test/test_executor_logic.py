@@ -260,3 +260,66 @@ def test_startup_chunk_starts_at_index_0_even_when_old(mode: str) -> None:
     with pytest.raises(ChunkRejected) as exc:  # no longer start-up: a chunk that old is stale
         core.offer_chunk(ramp(0.0), seq=1, t_obs=0)
     assert exc.value.reason == "stale"
+
+
+@pytest.mark.parametrize("mode", ["switch", "sync", "ensemble"])
+def test_resync_drops_chunks_remeasures_and_restarts_from_rest(mode: str) -> None:
+    """After something else moved the robot: nothing of the old chunks is commanded, nothing is commanded
+    before the new measured position, the executor stays paused there, chunks observed before the re-sync
+    are refused (reason resync), and the next chunk is a start-up chunk (index 0) from the new position."""
+    core = make(mode, s=4) if mode == "sync" else make(mode)
+    core.offer_chunk(ramp(100.0), seq=0, t_obs=0)
+    run(core, 3)
+    k = core.resync()
+    assert k == core.next_step == 4 and core.paused and not core.ready and core.stats.resyncs == 1
+    assert core.tick() is None and core.next_step == 4  # no hold position yet: command nothing
+    assert core.set_measured_position(np.full(M, 7.0))
+    held = run(core, 3)
+    assert all(t.hold and t.paused and t.step == 3 and np.allclose(t.command, 7.0) and t.seq == -1 for t in held)
+    with pytest.raises(ChunkRejected) as exc:  # planned from before the move (step 3 was next when it moved)
+        core.offer_chunk(ramp(300.0), seq=1, t_obs=3)
+    assert exc.value.reason == "resync" and core.stats.rejects_by_reason["resync"] == 1
+    assert core.resume()
+    t = core.tick()
+    assert t.hold and t.reason == HOLD_STARTUP and np.allclose(t.command, 7.0)  # still nothing to execute
+    core.offer_chunk(ramp(7.0), seq=2, t_obs=4, d=1)  # observed after the re-sync, arrives at step 5
+    t = core.tick()
+    assert not t.hold and t.seq == 2 and np.allclose(t.command, 7.0)  # index 0: from rest
+    assert t.consumed == (1 if mode == "sync" else 0)  # (sync reports the pause it waited through)
+    assert np.allclose(core.tick().command, 8.0)
+
+
+def test_loop_after_executor_resync_plans_a_startup_chunk() -> None:
+    """The executor re-synced while a chunk was in flight: nothing is planned while it is paused, the
+    in-flight chunk's refusal (reason resync) does not enter Q, and the next plan is a start-up chunk
+    (no prefix) from an observation after the re-sync."""
+    core, loop = make(), InferenceLoopCore(horizon=H, s_min=4, buffer_size=2, method="rtc", initial_delay=2)
+
+    def feed() -> None:
+        t = core.tick()
+        loop.on_executor_report(ExecutorReport(step=t.step, seq=t.seq, takeover=t.takeover, consumed=t.consumed,
+                                               hold=t.hold, rejected_seq=t.rejected_seq,
+                                               rejected_reason=t.rejected_reason, command=t.command, paused=t.paused))
+
+    feed()
+    p0 = loop.plan()
+    loop.on_published(p0, ramp(0.0))
+    core.offer_chunk(ramp(0.0), p0.seq, p0.t_obs, p0.d)
+    for _ in range(5):
+        feed()
+    p1 = loop.plan()  # in flight while the robot is moved
+    assert p1 is not None and p1.prev_remaining is not None
+    core.resync()
+    core.set_measured_position(np.full(M, 7.0))
+    feed()
+    with pytest.raises(ChunkRejected):
+        core.offer_chunk(ramp(9.0), p1.seq, p1.t_obs, p1.d)
+    loop.on_published(p1, ramp(9.0))
+    feed()
+    assert loop.plan() is None  # paused: nothing is planned
+    assert loop.queue.forecast() == 2 and loop.rejected == 1  # the refusal is not a delay
+    core.resume()
+    feed()
+    p2 = loop.plan()
+    assert p2 is not None and p2.prev_remaining is None and p2.s == 0 and p2.t_obs == 8
+    core.offer_chunk(ramp(7.0), p2.seq, p2.t_obs, p2.d)  # observed after the re-sync: accepted

@@ -164,3 +164,40 @@ def test_startup_silence_pause_and_resume(start_node, tmp_path) -> None:
         assert after.st.consumed == 0
         assert np.allclose(after.position, (p_step + 1 - after.st.takeover) / 100.0)
         assert not _call(h, "chunk_executor/resume").success  # not paused
+
+
+def test_resync_after_the_robot_was_moved(start_node, tmp_path) -> None:
+    """~/resync after something else moved the robot (an episode reset, a homing move): the old chunk is
+    dropped, nothing is commanded until a joint state measured after the call, then that position is held
+    paused; a chunk planned before the move is refused (resync); after ~/resume the next chunk starts at
+    its index 0 from the new position: no command ever jumps back to the old trajectory."""
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS))
+    ex = start_node(EXECUTOR, "--params-file", str(params))
+    with Harness() as h:
+        assert h.wait_for(lambda s: len(s.states) >= 10, 60), ex.output()
+        k = h.last_step()
+        h.publish_chunk(ramp(0.0), ChunkMeta(seq=0, t_obs=k + 1, d=0, s=0, method="rtc"))
+        assert h.wait_for(lambda s: sum(1 for r in s.states if r.st.seq == 0 and not r.st.hold) >= 5, 10)
+        with h.lock:  # the robot is moved home by something else; the fake controller stops following
+            h.follow_commands = False
+            h.q[:] = 0.77
+        k_old = h.last_step()
+        r = _call(h, "chunk_executor/resync")
+        assert r.success and "re-synced at step" in r.message, r.message
+        n_cmd = len(h.commands["left_controller/commands"])
+        assert h.wait_for(lambda s: sum(1 for x in s.states if x.st.paused and np.allclose(x.position, 0.77)) >= 5, 10)
+        h.publish_chunk(ramp(300.0), ChunkMeta(seq=1, t_obs=k_old, d=0, s=0, method="rtc"))  # planned before
+        assert ex.wait_for_output("rejected chunk (resync)", 10), ex.output()[-3000:]
+        with h.lock:
+            h.follow_commands = True
+        assert _call(h, "chunk_executor/resume").success
+        assert h.wait_for(lambda s: any(not x.st.paused for x in s.states[-3:]), 5)
+        k = h.last_step()
+        new = np.full_like(ramp(0.0), 0.77) + ramp(0.0)  # starts at the new position
+        h.publish_chunk(new, ChunkMeta(seq=2, t_obs=k + 1, d=0, s=0, method="rtc"))
+        assert h.wait_for(lambda s: sum(1 for x in s.states if x.st.seq == 2 and not x.st.hold) >= 5, 10)
+        cmds = [c for c in h.commands["left_controller/commands"][n_cmd:]]
+        assert h.wait_for(lambda s: s.diag("chunk_executor").get("resyncs") == "1", 5), h.diag("chunk_executor")
+    assert cmds and all(np.all(c >= 0.77 - 1e-9) for c in cmds)  # never back to the old chunk's values
+    after = [x for x in h.snapshot_states() if x.st.seq == 2 and not x.st.hold]
+    assert after[0].st.consumed == 0 and np.allclose(after[0].position, 0.77)  # index 0, from rest

@@ -58,6 +58,7 @@ class Harness:
     """Fake robot + recorder; use as a context manager."""
 
     publish_joint_states: bool = True
+    follow_commands: bool = True  # False: the fake robot ignores commands (something else moves it: set q)
     camera: tuple[int, int] | None = None
     command_topics: tuple[str, str] = ("left_controller/commands", "right_controller/commands")
     states: list[StateRec] = field(default_factory=list)
@@ -122,7 +123,7 @@ class Harness:
         values = np.array(msg.data)
         with self.lock:
             self.commands[topic].append(values)
-            if len(values) == 7:
+            if len(values) == 7 and self.follow_commands:
                 self.q[7 * arm:7 * arm + 7] = values  # a perfect position controller
 
     def _on_diag(self, msg: DiagnosticArray) -> None:

@@ -5,7 +5,10 @@ needed), on an isolated DDS domain (random ``ROS_DOMAIN_ID`` unless set, localho
 
 :class:`EpisodeDriver` is a small rclpy node in the calling process. One episode::
 
-    sim/reset {"seed": s, "hold_s": h}  ->  wait sim/status state 'running' (episode k)
+    sim/reset {"seed": s, "hold_s": h}  ->  wait sim/status episode k (the arms were moved home)
+    chunk_executor/resync                (drop the old episode's chunks, hold the new measured pose, paused)
+    wait sim/status state 'running'      (the reset hold is over: the sim follows commands again)
+    chunk_executor/resume                (the next chunk is a start-up chunk, planned from the new state)
     rtc/episode {"cmd": "start", "meta": {...}}          (episode_recorder opens a bag)
     wait sim/status state 'done' (success latched or max_episode_steps) or the wall-clock timeout
     rtc/episode {"cmd": "stop", "success": ..., "score": progress}   (the bag is closed)
@@ -178,11 +181,13 @@ class EpisodeDriver:
     Spins in a background thread; call :meth:`close` at the end.
     """
 
-    def __init__(self, record: bool = True, node_name: str = "rtc_experiment_driver") -> None:
+    def __init__(self, record: bool = True, node_name: str = "rtc_experiment_driver",
+                 executor_node: str | None = "chunk_executor") -> None:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
         from std_msgs.msg import String
+        from std_srvs.srv import Trigger
         from trajectory_msgs.msg import JointTrajectory
 
         self._rclpy = rclpy
@@ -200,6 +205,9 @@ class EpisodeDriver:
         self.node.create_subscription(String, "sim/status", self._on_status, rel)
         self.node.create_subscription(String, "rtc/episode_status", self._on_recorder, latched)
         self.node.create_subscription(JointTrajectory, "rtc/chunk", self._on_chunk, rel)
+        self._Trigger = Trigger
+        self._resync_cli = self._resume_cli = None
+        self.use_executor(executor_node)
         self._executor = SingleThreadedExecutor()
         self._executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, daemon=True)
@@ -249,6 +257,30 @@ class EpisodeDriver:
         c0 = self.seen.chunks
         self.wait_for(lambda s: s.chunks >= c0 + chunks, timeout, "chunks from policy_inference on rtc/chunk")
 
+    def use_executor(self, executor_node: str | None) -> None:
+        """Re-sync the executor ``executor_node`` (its node name, relative to this node's namespace)
+        around every reset through its ``~/resync`` and ``~/resume`` services; None or "": do not."""
+        for cli in (self._resync_cli, self._resume_cli):
+            if cli is not None:
+                self.node.destroy_client(cli)
+        self._resync_cli = self._resume_cli = None
+        if executor_node:
+            self._resync_cli = self.node.create_client(self._Trigger, f"{executor_node}/resync")
+            self._resume_cli = self.node.create_client(self._Trigger, f"{executor_node}/resume")
+
+    def _call(self, client: Any, what: str, timeout: float = 10.0) -> None:
+        """Call a ``std_srvs/Trigger`` service; raise ``RuntimeError`` naming it if it fails."""
+        if not client.wait_for_service(timeout_sec=timeout):
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for the service {client.srv_name}")
+        done = threading.Event()
+        fut = client.call_async(self._Trigger.Request())
+        fut.add_done_callback(lambda _f: done.set())
+        if not done.wait(timeout):
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {client.srv_name} ({what})")
+        res = fut.result()
+        if res is None or not res.success:
+            raise RuntimeError(f"{client.srv_name} ({what}) failed: {getattr(res, 'message', 'no response')}")
+
     def _send(self, pub: Any, payload: dict[str, Any]) -> None:
         pub.publish(self._String(data=json.dumps(payload)))
 
@@ -258,7 +290,11 @@ class EpisodeDriver:
         ep0 = int(self.seen.status.get("episode", -1))
         self._send(self._reset_pub, {"seed": seed, "hold_s": hold_s})
         self.wait_for(lambda s: s.status.get("episode", -1) > ep0, 10.0, "the simulator reset")
+        if self._resync_cli is not None:  # the arms were teleported: the executor must start over from them
+            self._call(self._resync_cli, "re-sync after the reset")
         self.wait_for(lambda s: s.status.get("state") == "running", hold_s + 10.0, "the reset hold to end")
+        if self._resume_cli is not None:
+            self._call(self._resume_cli, "resume after the reset")
         t0 = time.monotonic()
         if self.record:
             self._send(self._episode_pub, {"cmd": "start", "meta": {

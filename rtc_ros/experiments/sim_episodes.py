@@ -5,13 +5,15 @@
 Each episode, as in the demo (:class:`rtc_ros.experiments.runner.EpisodeDriver`): ``sim/reset`` with
 cube seed ``seed0 + i``, wait until the simulator runs, ``rtc/episode`` start (when ``record``: the
 ``episode_recorder`` opens a bag), wait for ``done`` (success or ``max_episode_steps``) or ``timeout_s``,
-``rtc/episode`` stop with ``success`` and ``score`` = task progress 0..5 (the bag is closed). All topics
+``rtc/episode`` stop with ``success`` and ``score`` = task progress 0..5 (the bag is closed). Around each
+reset the executor named ``executor_node`` is re-synced (``~/resync`` after the arms moved home,
+``~/resume`` when the hold ends; empty: no re-sync). All topics
 are relative, so it follows a namespace. After ``episodes`` episodes (0 = until Ctrl-C) it exits 0;
 ``sim.launch.py`` then shuts the launch down. Exit code 1 when the nodes never became ready.
 
 Parameters: ``episodes`` (3), ``seed0`` (10000, the evaluation seeds), ``hold_s`` (1.5), ``timeout_s`` (40),
-``ready_timeout_s`` (180), ``record`` (true), ``method`` and ``extra_latency_ms`` (stored in each
-episode's meta; the nodes' own parameters are what runs).
+``ready_timeout_s`` (180), ``record`` (true), ``executor_node`` (``chunk_executor``), ``method`` and
+``extra_latency_ms`` (stored in each episode's meta; the nodes' own parameters are what runs).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from rtc_ros.experiments.runner import EVAL_SEED0, EpisodeDriver
 from rtc_ros.nodes.spin import ignore_sigint
 
 PARAMS = {"episodes": 3, "seed0": EVAL_SEED0, "hold_s": 1.5, "timeout_s": 40.0, "ready_timeout_s": 180.0,
-          "record": True, "method": "", "extra_latency_ms": 0.0}
+          "record": True, "method": "", "extra_latency_ms": 0.0, "executor_node": "chunk_executor"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     node, log = driver.node, driver.node.get_logger()
     p = {k: node.declare_parameter(k, v).value for k, v in PARAMS.items()}
     driver.record = bool(p["record"])
+    driver.use_executor(str(p["executor_node"]))
     n = int(p["episodes"])
     done = successes = 0
     try:

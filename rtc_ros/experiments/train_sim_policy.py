@@ -202,7 +202,9 @@ class SimTrainConfig:
     ``bimanual_cnn`` (:mod:`rtc_ros.policies.cnn_mixer`: CNN image encoder + joint MLP, encoded once
     per chunk; ``feature_dim``, ``cnn_channels``, ``prediction``, ``smooth_basis`` apply to it). ``ema_decay`` > 0
     ships the EMA of the weights; ``shift_px`` > 0 randomly shifts training images
-    (:mod:`rtc_ros.experiments.sim_sampler`); ``min_lr_ratio``: where the cosine decay ends."""
+    (:mod:`rtc_ros.experiments.sim_sampler`); ``min_lr_ratio``: where the cosine decay ends;
+    ``bound_joints``: joints whose clean prediction is squashed into their limits of the sim params
+    file (``CNNMixerConfig.bounded_dims``; e.g. the grippers, so their commands need no clipping)."""
 
     steps: int = 6000
     batch_size: int = 128
@@ -226,8 +228,11 @@ class SimTrainConfig:
     ema_decay: float = 0.0
     shift_px: int = 0
     min_lr_ratio: float = 0.0
+    bound_joints: tuple[str, ...] = ()  # bimanual_cnn, prediction x: clean prediction inside the params file's limits
 
     def __post_init__(self) -> None:
+        if self.bound_joints and (self.model != "bimanual_cnn" or self.prediction != "x"):
+            raise ValueError("SimTrainConfig.bound_joints needs model 'bimanual_cnn' with prediction 'x'")
         if self.model not in MODELS:
             raise ValueError(f"SimTrainConfig.model must be one of {list(MODELS)}, got {self.model!r}")
 
@@ -239,6 +244,28 @@ MODELS = ("mlp_mixer", "bimanual_cnn")
 def obs_spec_for(camera: CameraConfig) -> list[dict[str, Any]]:
     """The policy spec's ``obs_spec``: joints then the camera image (HWC)."""
     return [{"name": JOINT_ENTRY, "shape": [14]}, {"name": CAMERA_NAME, "shape": [camera.height, camera.width, 3]}]
+
+
+def normalized_bounds(joints: tuple[str, ...], norm: Any, joint_names: list[str]) -> dict[str, list]:
+    """``CNNMixerConfig`` bound fields for ``joints``: their limits in the sim params file
+    (:data:`rtc_ros.experiments.runner.DEFAULT_CONFIG`) in the normaliser's action units.
+
+    Raises:
+        ValueError: a joint is not one of ``joint_names``.
+    """
+    if not joints:
+        return {}
+    from rtc_ros.experiments.policy_quality import DEFAULT_PARAMS, arm_limits
+
+    lower, upper, _ = arm_limits(DEFAULT_PARAMS, joint_names)
+    dims = []
+    for j in joints:
+        if j not in joint_names:
+            raise ValueError(f"bound_joints: {j!r} is not one of {joint_names}")
+        dims.append(joint_names.index(j))
+    mean, std = np.asarray(norm.action_mean, dtype=np.float64), np.asarray(norm.action_std, dtype=np.float64)
+    return {"bounded_dims": dims, "bounded_low": [float((lower[d] - mean[d]) / std[d]) for d in dims],
+            "bounded_high": [float((upper[d] - mean[d]) / std[d]) for d in dims]}
 
 
 def train_policy(ds: DemoDataset, out_dir: str | Path, camera: CameraConfig, cfg: SimTrainConfig,
@@ -270,7 +297,8 @@ def train_policy(ds: DemoDataset, out_dir: str | Path, camera: CameraConfig, cfg
         model = BimanualCNNPolicy(CNNMixerConfig(
             **asdict(mcfg), joint_dim=joint_dim, image_height=h, image_width=w, image_channels=c,
             cnn_channels=cfg.cnn_channels, feature_dim=cfg.feature_dim, prediction=cfg.prediction,
-            smooth_basis=cfg.smooth_basis if cfg.prediction == "x" else 0))
+            smooth_basis=cfg.smooth_basis if cfg.prediction == "x" else 0,
+            **normalized_bounds(cfg.bound_joints, norm, list(JOINT_NAMES))))
     else:
         model = MLPMixerPolicy(mcfg)
     # joint-noise (and optional image-shift) augmentation
@@ -323,6 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shift-px", type=int, default=SimTrainConfig.shift_px, help="random image shift (pixels)")
     ap.add_argument("--lr", type=float, default=SimTrainConfig.lr)
     ap.add_argument("--min-lr-ratio", type=float, default=SimTrainConfig.min_lr_ratio)
+    ap.add_argument("--bound-joints", nargs="*", default=[], metavar="JOINT",
+                    help="bimanual_cnn, prediction x: squash these joints' clean prediction into their limits "
+                         "(e.g. left_gripper right_gripper)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("rtc_ros.sim").setLevel(logging.WARNING)
@@ -346,7 +377,8 @@ def main(argv: list[str] | None = None) -> int:
                          token_hidden=args.token_hidden, channel_hidden=2 * args.width, max_minutes=args.max_minutes,
                          threads=args.threads, seed=args.seed, model=args.model, feature_dim=args.feature_dim,
                          cnn_channels=args.cnn_channels, prediction=args.prediction, ema_decay=args.ema, smooth_basis=args.smooth_basis,
-                         shift_px=args.shift_px, lr=args.lr, min_lr_ratio=args.min_lr_ratio)
+                         shift_px=args.shift_px, lr=args.lr, min_lr_ratio=args.min_lr_ratio,
+                         bound_joints=tuple(args.bound_joints))
     cmd = "python -m rtc_ros.experiments.train_sim_policy " + " ".join(argv if argv is not None else sys.argv[1:])
     path, info = train_policy(ds, args.out, camera, cfg, args.name, command=cmd.strip(),
                               extra={"demos": {k: v for k, v in gen_info.items()}, "regenerate": cmd.strip()})

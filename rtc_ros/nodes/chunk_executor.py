@@ -1,10 +1,14 @@
 """chunk_executor: the 50 Hz robot side of RTC (GETACTION of Algorithm 1) as a thin rclpy node.
 
 Subscribes ``rtc/chunk`` (chunks, reliable) and ``joint_states`` (measured positions, sensor QoS,
-used only as the hold position before the first command); every tick publishes one clamped joint
+used only as the hold position before the first command and after a re-sync); every tick publishes one clamped joint
 command per arm (``float64_multi_array`` / single-point ``joint_trajectory`` / ``joint_state``,
 reliable) and ``rtc/executor_state``; ``/diagnostics`` once per ``diagnostics_period``. All logic
 is in :class:`rtc_ros.runtime.executor.ExecutorCore` (GETACTION, the one chunk validator).
+
+Operator services (``std_srvs/Trigger``, node-private): ``~/pause``, ``~/resume`` and ``~/resync``
+(after something else moved the robot, e.g. an episode reset or a homing move: drop every chunk, take
+the hold position from the first joint state stamped after the call, stay paused until ``~/resume``).
 
 Run: ``python -m rtc_ros.nodes.chunk_executor --ros-args --params-file config/bimanual.yaml``.
 """
@@ -77,6 +81,8 @@ class ChunkExecutorNode(Node):
         # --- operator controls (std_srvs/Trigger; node-private: ~/pause, ~/resume) ---
         self.create_service(Trigger, "~/pause", self._on_pause, callback_group=self._io_group)
         self.create_service(Trigger, "~/resume", self._on_resume, callback_group=self._io_group)
+        self.create_service(Trigger, "~/resync", self._on_resync, callback_group=self._io_group)
+        self._resync_after_ns = 0  # after a re-sync: joint states stamped before this are ignored
         # --- the control loop ---
         self.loop_mode = p.loop_mode
         if self.get_parameter("use_sim_time").value and self.loop_mode == "thread":
@@ -131,8 +137,23 @@ class ChunkExecutorNode(Node):
         self.get_logger().info(response.message)
         return response
 
+    def _on_resync(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self._resync_after_ns = self.get_clock().now().nanoseconds
+        step = self.core.resync()
+        if self._js_sub is None:
+            self._js_sub = self.create_subscription(JointState, self.p.joint_states_topic, self._on_joint_state,
+                                                    qos_profile_sensor_data, callback_group=self._io_group)
+        response.success = True
+        response.message = (f"re-synced at step {step}: chunks dropped, waiting for a new joint state, paused "
+                            "(~/resume to continue)")
+        self.get_logger().info(response.message)
+        return response
+
     def _on_joint_state(self, msg: JointState) -> None:
-        if self.core.stats.ticks > 0:
+        stamp = conv.stamp_to_ns(msg.header.stamp)
+        if self._resync_after_ns and 0 < stamp < self._resync_after_ns:
+            return  # measured before the re-sync: the robot may have moved since (unstamped: taken as new)
+        if self.core.ready and self.core.stats.ticks > 0:
             # only needed for the hold position before the first command: stop the 50 Hz wake-ups.
             # Only under the single-threaded executor (loop thread mode): with the timer loop mode's
             # MultiThreadedExecutor, another executor thread may be adding this subscription's event

@@ -35,11 +35,17 @@ rest is pure noise, independent of the data, so the ideal clean prediction does 
 and the network cannot copy it into ``x_hat``; the velocity of that rest is ``-a_perp / (1 - tau)``,
 which the last Euler step takes to zero. RTC's guidance term is added to the velocity and is not
 projected.
+
+``bounded_dims`` (with ``"x"``) bounds the clean prediction of those action dimensions to
+``[bounded_low, bounded_high]`` (normalised units; e.g. the grippers' 0..1 opening) by a logistic
+squash applied after the spline projection: ``x_hat_j = low_j + (high_j - low_j) sigmoid(out_j)``.
+A plain chunk (its last Euler step lands on ``x_hat``) then respects the limits by construction, with
+no clipping; a guided chunk adds RTC's correction to the velocity, which may still leave them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -66,6 +72,8 @@ class CNNMixerConfig(MixerConfig):
         prediction: ``"x"`` (clean-chunk prediction) or ``"v"`` (velocity); module docstring.
         smooth_basis: with ``"x"``: the clean prediction is projected onto this many clamped cubic
             B-splines over the chunk (:func:`spline_projection`); 0 = off.
+        bounded_dims, bounded_low, bounded_high: with ``"x"``: action dimensions whose clean
+            prediction is squashed into ``[low, high]`` (normalised units, ``low < high``); empty = none.
     """
 
     joint_dim: int = 14
@@ -76,13 +84,16 @@ class CNNMixerConfig(MixerConfig):
     feature_dim: int = 128
     prediction: str = "x"
     smooth_basis: int = 20
+    bounded_dims: list[int] = field(default_factory=list)
+    bounded_low: list[float] = field(default_factory=list)
+    bounded_high: list[float] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         super().__post_init__()
         base = {f.name for f in fields(MixerConfig)}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name in base or f.name in ("prediction", "smooth_basis"):
+            if f.name in base or f.name in ("prediction", "smooth_basis") or f.name.startswith("bounded_"):
                 continue
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"CNNMixerConfig.{f.name} must be a positive integer, got {value!r}")
@@ -96,10 +107,29 @@ class CNNMixerConfig(MixerConfig):
         if self.smooth_basis and (self.prediction != "x" or not 4 <= self.smooth_basis <= self.horizon):
             raise ValueError(f"CNNMixerConfig.smooth_basis must be 0 (off) or in [4, horizon={self.horizon}] with "
                              f"prediction 'x', got {self.smooth_basis!r} with prediction {self.prediction!r}")
+        self._check_bounds()
         want = self.joint_dim + self.image_height * self.image_width * self.image_channels
         if self.obs_dim != want:
             raise ValueError(f"CNNMixerConfig.obs_dim must be joint_dim + image_height * image_width * "
                              f"image_channels = {want}, got {self.obs_dim}")
+
+    def _check_bounds(self) -> None:
+        dims, low, high = list(self.bounded_dims), list(self.bounded_low), list(self.bounded_high)
+        if not dims and not low and not high:
+            return
+        if self.prediction != "x":
+            raise ValueError(f"CNNMixerConfig.bounded_dims needs prediction 'x', got {self.prediction!r}")
+        if not (len(dims) == len(low) == len(high)):
+            raise ValueError(f"CNNMixerConfig.bounded_dims, bounded_low, bounded_high must have the same length, got "
+                             f"{len(dims)}, {len(low)}, {len(high)}")
+        if len(set(dims)) != len(dims) or any(isinstance(d, bool) or not isinstance(d, int)
+                                              or not 0 <= d < self.action_dim for d in dims):
+            raise ValueError(f"CNNMixerConfig.bounded_dims must be distinct integers in [0, "
+                             f"action_dim={self.action_dim}), got {dims}")
+        for j, lo, hi in zip(dims, low, high):
+            if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+                raise ValueError(f"CNNMixerConfig.bounded_low/bounded_high of dimension {j} must be finite with "
+                                 f"low < high, got {lo}, {hi}")
 
     def trunk_config(self) -> MixerConfig:
         """The mixer trunk's config: observation = the ``2 feature_dim`` encoder feature."""
@@ -134,6 +164,12 @@ class BimanualCNNPolicy(FlowPolicy):
         # derived from the config, not a weight: kept out of the safetensors file
         self.register_buffer("smooth", None if proj is None else torch.as_tensor(proj, dtype=torch.float32),
                              persistent=False)
+        mask, low, high = torch.zeros(config.action_dim, dtype=torch.bool), torch.zeros(config.action_dim), torch.ones(config.action_dim)
+        for j, lo, hi in zip(config.bounded_dims, config.bounded_low, config.bounded_high):
+            mask[j], low[j], high[j] = True, float(lo), float(hi)
+        self.bounded = bool(config.bounded_dims)
+        for name, value in (("bound_mask", mask), ("bound_low", low), ("bound_high", high)):
+            self.register_buffer(name, value, persistent=False)
 
     @property
     def supports_per_position_tau(self) -> bool:
@@ -164,6 +200,9 @@ class BimanualCNNPolicy(FlowPolicy):
             out = torch.einsum("ij,bjm->bim", proj, out)
         if self.config.prediction == "v":
             return out
+        if self.bounded:  # x_hat of the bounded dimensions inside [low, high] (module docstring)
+            low, high = self.bound_low.to(out.dtype), self.bound_high.to(out.dtype)
+            out = torch.where(self.bound_mask, low + (high - low) * torch.sigmoid(out), out)
         t = tau.to(out.dtype)
         t = t[:, None, None] if t.ndim == 1 else t[..., None]
         return (out - a_tau) / (1.0 - t).clamp_min(X_PRED_MIN_GAP)

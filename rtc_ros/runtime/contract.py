@@ -49,7 +49,7 @@ _INT_MAX = 2**63 - 1
 
 #: rejection reason codes (the executor's ``reason=`` field)
 REJECT_REASONS: tuple[str, ...] = (
-    "shape", "nonfinite", "order", "future", "stale", "names", "timing", "metadata", "age",
+    "shape", "nonfinite", "order", "future", "stale", "names", "timing", "metadata", "age", "resync",
 )
 
 
@@ -125,7 +125,7 @@ class ExecutorReport:
         seq: seq of the executing chunk (``-1`` before the first).
         takeover: step at which that chunk took over (``-1`` before the first).
         consumed: the delay that chunk consumed, ``takeover - t_obs``; 0 for the start-up chunk (the first
-            after the executor started runs from its index 0). Outside sync mode the chunk's index 0 is
+            after the executor started or re-synced runs from its index 0). Outside sync mode the chunk's index 0 is
             at step ``takeover - consumed``.
         hold: True when the step repeated the previous command (no action available).
         rejected_seq: newest rejected chunk's seq (``-1``: none yet).

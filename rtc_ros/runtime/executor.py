@@ -27,6 +27,13 @@ step counter does not advance.
 the executing chunk is neither consumed nor skipped; **resume** continues it at its next action, with
 no jump. Chunks offered while paused are validated and spliced as usual (at the frozen step).
 
+**Re-sync** (after something else moved the robot: a homing move, an episode reset, a teleop
+takeover): every stored chunk is dropped, the hold position is measured again (``tick`` returns None
+until ``set_measured_position`` gives it) and the executor is left paused at that position. Chunks
+observed before the re-sync are refused (reason ``resync``); after ``resume`` the next chunk is a
+start-up chunk again (index 0, from rest). The step counter keeps counting (it never goes back; it
+skips one number at the re-sync, so observations before and after it map to different steps).
+
 Steps count executed ticks from 0; ``next_step`` is the step the next ``tick`` commands. For every
 mode the report's ``consumed`` is the observed delay ``takeover - t_obs``; the executing chunk's
 index 0 is at step ``takeover - consumed`` (= ``t_obs``, or ``takeover`` for the start-up chunk) in
@@ -61,7 +68,7 @@ class ChunkRejected(ValueError):
     Codes (:data:`rtc_ros.runtime.contract.REJECT_REASONS`): ``shape``, ``nonfinite``, ``order``
     (seq not increasing), ``future`` (t_obs ahead of now), ``stale`` (no action left for a step
     >= now), ``names``, ``timing``, ``metadata`` (d or s out of range, bad frame_id), ``age``
-    (observation stamp too old, missing, or in the future).
+    (observation stamp too old, missing, or in the future), ``resync`` (observed before a re-sync).
     """
 
     def __init__(self, reason: str, message: str, seq: int = -1) -> None:
@@ -88,10 +95,14 @@ class ExecutorCore:
         self._rejected = (-1, "none")
         self._paused = False
         self._pending_splice: SpliceInfo | None = None
+        self._resync_step = 0  # chunks observed before this step are refused (see resync)
         self.stats = ExecutorStats()
-        self._switch = SwitchStore(config.horizon)
-        self._sync = SyncStore(config.s)
-        self._ens = TemporalEnsembler(config.horizon, config.ensemble_decay)
+        self._new_stores()
+
+    def _new_stores(self) -> None:
+        self._switch = SwitchStore(self.cfg.horizon)
+        self._sync = SyncStore(self.cfg.s)
+        self._ens = TemporalEnsembler(self.cfg.horizon, self.cfg.ensemble_decay)
 
     # ----------------------------------------------------------------------------------- state
     @property
@@ -134,6 +145,24 @@ class ExecutorCore:
             was, self._paused = self._paused, False
             return was
 
+    def resync(self) -> int:
+        """Forget every chunk and the hold position, and pause (see the module doc); returns the step from
+        which observations are accepted again. Call it after the robot was moved by something else; give
+        the new measured position with :meth:`set_measured_position`, then :meth:`resume`."""
+        with self._lock:
+            self._new_stores()
+            self._exec = (-1, -1, 0)
+            self._pending_splice = None
+            self._last = None
+            self._commanded = False
+            self._paused = True
+            # skip one step number: the paused reports carry step k = the old next step, so an observation
+            # stamped after the re-sync maps to k + 1 and one stamped before it to <= k (refused)
+            self._next_step += 1
+            self._resync_step = self._next_step
+            self.stats.resyncs += 1
+            return self._resync_step
+
     # ----------------------------------------------------------------------------------- chunks
     def reject(self, reason: str, message: str, seq: int = -1) -> ChunkRejected:
         """Count a rejection (also one decided while decoding the message) and return it."""
@@ -157,6 +186,9 @@ class ExecutorCore:
             raise self._reject("metadata", f"chunk seq {seq}: d={d}, s={s} outside [0, H={H}]", seq)
         if seq <= self._last_seq:
             raise self._reject("order", f"chunk seq {seq} is not newer than seq {self._last_seq}", seq)
+        if t_obs < self._resync_step:
+            raise self._reject("resync", f"chunk seq {seq} observed at step {t_obs}, before the re-sync at step "
+                                         f"{self._resync_step} (the robot was moved since)", seq)
         if t_obs > now:
             raise self._reject("future", f"chunk seq {seq} observed at step {t_obs} is ahead of now={now} "
                                          "(executor restarted, or a clock/step mix-up)", seq)

@@ -120,6 +120,7 @@ class ExecutorStats:
     consecutive_holds: int = 0
     clamps: int = 0
     chunks_accepted: int = 0
+    resyncs: int = 0
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
     consumed: RollingStats = field(default_factory=lambda: RollingStats(200))
     d: RollingStats = field(default_factory=lambda: RollingStats(200))
@@ -129,7 +130,7 @@ class ExecutorStats:
     def summary(self) -> dict[str, object]:
         out: dict[str, object] = {
             "ticks": self.ticks, "holds": self.holds, "consecutive_holds": self.consecutive_holds,
-            "clamps": self.clamps, "chunks_accepted": self.chunks_accepted,
+            "clamps": self.clamps, "chunks_accepted": self.chunks_accepted, "resyncs": self.resyncs,
             "rejected": sum(self.rejects_by_reason.values()),
         }
         out.update({f"holds_{k}": v for k, v in sorted(self.holds_by_reason.items())})
