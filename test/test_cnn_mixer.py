@@ -70,7 +70,12 @@ def test_loads_from_spec_and_bad_config_names_config(tmp_path) -> None:
 @pytest.mark.parametrize("which", ["random", "shipped"])
 def test_encode_once_per_chunk_and_exact_guidance(tmp_path, which: str) -> None:
     """The CNN runs once per chunk (the VJP goes through the velocity only); guidance toward a
-    previous chunk changes the chunk and reduces the prefix error; chunks are finite."""
+    previous chunk changes the chunk and reduces the prefix error; chunks are finite.
+
+    The error reduction varies a lot with the draw (observation noise, flow noise): for the shipped
+    policies the guided/plain ratio ranged 0.12-0.77 over 10 draws (medians 0.41 for the first
+    ``bimanual_cnn_h50``, 0.53 for the gripper-bounded one, measured 2026-12-02), so the check is on
+    the median of 10 draws (< 0.6) and on every draw (< 1); it used to be one draw (< 0.5)."""
     if which == "shipped" and not SHIPPED.is_file():
         pytest.fail(f"shipped policy missing: {SHIPPED}")
     pol = load_policy(_random_policy(tmp_path) if which == "random" else SHIPPED)
@@ -78,26 +83,34 @@ def test_encode_once_per_chunk_and_exact_guidance(tmp_path, which: str) -> None:
     pol.model.cnn.register_forward_hook(lambda *a: counts.__setitem__("cnn", counts["cnn"] + 1))
     pol.model.trunk.blocks[0].register_forward_hook(lambda *a: counts.__setitem__("trunk", counts["trunk"] + 1))
     gen = ChunkGenerator(pol, GeneratorConfig(method="rtc", n_steps=5))
-    rng = np.random.default_rng(1)
-    obs = pol.typical_observation() + 0.1 * rng.standard_normal(pol.obs_dim).astype(np.float32)
     H, d, s = pol.horizon, 3, 20
-    noise = torch.randn((1, H, 14), generator=torch.Generator().manual_seed(0))
-    o = torch.from_numpy(obs)[None]
-    plain = gen.sample(o, None, d, s, noise)
-    assert counts == {"cnn": 1, "trunk": 5}
-    prev = gen.sample(o, None, d, s, torch.randn((1, H, 14), generator=torch.Generator().manual_seed(7)))
-    prev = prev + 0.05  # a target the plain chunk does not already meet
-    counts.update(cnn=0, trunk=0)
-    guided = gen.sample(o, prev, d, s, noise)
-    assert counts["cnn"] == 1 and counts["trunk"] >= 5  # VJP re-runs the trunk, never the encoder
-    assert torch.isfinite(plain).all() and torch.isfinite(guided).all()
-    assert not torch.allclose(guided, plain, atol=1e-4)
     w = prefix_weights(H, d, s, "exp")[:, None]
+    # a target the plain chunk does not already meet, inside the action limits: the arm joints shifted
+    # (a gripper shifted past its 0..1 range is no valid chunk; the shipped policy bounds the grippers)
+    arm = torch.ones(14)
+    arm[[6, 13]] = 0.0
+    ratios = []
+    for draw in range(10):
+        rng = np.random.default_rng(draw)
+        obs = pol.typical_observation() + 0.1 * rng.standard_normal(pol.obs_dim).astype(np.float32)
+        noise = torch.randn((1, H, 14), generator=torch.Generator().manual_seed(draw))
+        o = torch.from_numpy(obs)[None]
+        counts.update(cnn=0, trunk=0)
+        plain = gen.sample(o, None, d, s, noise)
+        assert counts == {"cnn": 1, "trunk": 5}
+        prev = gen.sample(o, None, d, s, torch.randn((1, H, 14), generator=torch.Generator().manual_seed(100 + draw)))
+        prev = prev + 0.05 * arm
+        counts.update(cnn=0, trunk=0)
+        guided = gen.sample(o, prev, d, s, noise)
+        assert counts["cnn"] == 1 and counts["trunk"] >= 5  # VJP re-runs the trunk, never the encoder
+        assert torch.isfinite(plain).all() and torch.isfinite(guided).all()
+        assert not torch.allclose(guided, plain, atol=1e-4)
 
-    def err(c: torch.Tensor) -> float:
-        return float(((pol.normalize_actions(c) - pol.normalize_actions(prev))[0] ** 2 * w).sum() / (14 * w.sum()))
+        def err(c: torch.Tensor) -> float:
+            return float(((pol.normalize_actions(c) - pol.normalize_actions(prev))[0] ** 2 * w).sum() / (14 * w.sum()))
 
-    assert err(guided) < 0.5 * err(plain)
+        ratios.append(err(guided) / err(plain))
+    assert max(ratios) < 1.0 and float(np.median(ratios)) < 0.6, np.round(ratios, 3)
 
 
 def test_x_prediction_lands_on_the_clean_prediction() -> None:
@@ -268,8 +281,9 @@ def test_train_sim_policy_builds_and_saves_the_chosen_model(tmp_path, model: str
 
     info = generate_demos(tmp_path / "bags", DemoConfig(episodes=1, seed0=3, noise_fraction=0.0, tail_steps=2))
     ds = load_demo_dataset(info["bags"], horizon=50)
+    bounds = ("left_gripper", "right_gripper") if model == "bimanual_cnn" else ()
     cfg = SimTrainConfig(steps=3, batch_size=4, width=16, depth=1, token_hidden=8, channel_hidden=16, time_dim=8,
-                         threads=1, model=model, feature_dim=8, cnn_channels=4, ema_decay=0.9)
+                         threads=1, model=model, feature_dim=8, cnn_channels=4, ema_decay=0.9, bound_joints=bounds)
     path, out = train_policy(ds, tmp_path / "out", CameraConfig(), cfg, "t", command=f"python -m x --model {model}")
     spec = yaml.safe_load(path.read_text())
     assert spec["model"] == model and spec["training"]["command"].endswith(f"--model {model}")
@@ -277,6 +291,14 @@ def test_train_sim_policy_builds_and_saves_the_chosen_model(tmp_path, model: str
     assert isinstance(pol.model, BimanualCNNPolicy if model == "bimanual_cnn" else MLPMixerPolicy) and out["steps"] == 3
     if model == "bimanual_cnn":
         assert spec["config"]["smooth_basis"] == 20 and spec["config"]["prediction"] == "x"
+        c = spec["config"]  # the grippers' 0..1 limits in the normaliser's units
+        assert c["bounded_dims"] == [6, 13] and all(lo < hi for lo, hi in zip(c["bounded_low"], c["bounded_high"]))
+        a_mean, a_std = pol.normalizer.action_mean, pol.normalizer.action_std
+        assert np.allclose(np.array(c["bounded_low"]) * a_std[[6, 13]] + a_mean[[6, 13]], 0.0, atol=1e-6)
+        assert np.allclose(np.array(c["bounded_high"]) * a_std[[6, 13]] + a_mean[[6, 13]], 1.0, atol=1e-6)
+    else:
+        with pytest.raises(ValueError, match="bound_joints"):
+            SimTrainConfig(model=model, bound_joints=("left_gripper",))
     with pytest.raises(ValueError, match="model"):
         SimTrainConfig(model="resnet")
 

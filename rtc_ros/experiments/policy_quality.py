@@ -34,36 +34,9 @@ import numpy as np
 import torch
 import yaml
 
-from rtc_ros.experiments.runner import DEFAULT_CONFIG
+from rtc_ros.experiments.runner import DEFAULT_CONFIG, arm_limits  # noqa: F401 (arm_limits re-exported)
 
 DEFAULT_PARAMS = DEFAULT_CONFIG  # the sim params file, from the source tree or the installed share
-
-
-def arm_limits(params_file: str | Path, joint_names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(lower, upper, max_step)``, each ``(M,)`` in ``joint_names`` order, from a params file's
-    shared (``/**``) section (``arms`` and per-arm ``joint_names`` / ``lower_limits`` /
-    ``upper_limits`` / ``max_step``).
-
-    Raises:
-        ValueError: the file lacks an arm field or a joint, naming it.
-    """
-    doc = yaml.safe_load(Path(params_file).read_text())
-    p = (doc.get("/**") or {}).get("ros__parameters") or {}
-    table: dict[str, tuple[float, float, float]] = {}
-    for arm in p.get("arms") or []:
-        a = p.get(arm) or {}
-        for fld in ("joint_names", "lower_limits", "upper_limits", "max_step"):
-            if fld not in a:
-                raise ValueError(f"{params_file}: {arm}.{fld} missing")
-        names, step = a["joint_names"], a["max_step"]
-        step = step * len(names) if len(step) == 1 else step
-        for i, n in enumerate(names):
-            table[n] = (float(a["lower_limits"][i]), float(a["upper_limits"][i]), float(step[i]))
-    missing = [n for n in joint_names if n not in table]
-    if missing:
-        raise ValueError(f"{params_file}: no limits for joints {missing}")
-    arr = np.array([table[n] for n in joint_names])
-    return arr[:, 0], arr[:, 1], arr[:, 2]
 
 
 def accel_rms(chunks: np.ndarray, dt: float, dims: np.ndarray) -> float:

@@ -48,6 +48,36 @@ DEFAULT_POLICY = package_file("policies/bimanual_cnn_h50.yaml")
 EVAL_SEED0 = 10_000  # demonstrations use seeds < 10000
 
 
+def arm_limits(params_file: str | Path, joint_names: list[str]) -> tuple[Any, Any, Any]:
+    """``(lower, upper, max_step)``, each ``(M,)`` in ``joint_names`` order, from a params file's
+    shared (``/**``) section (``arms`` and per-arm ``joint_names`` / ``lower_limits`` /
+    ``upper_limits`` / ``max_step``).
+
+    Raises:
+        ValueError: the file lacks an arm field or a joint, naming it.
+    """
+    import numpy as np
+    import yaml
+
+    doc = yaml.safe_load(Path(params_file).read_text())
+    p = (doc.get("/**") or {}).get("ros__parameters") or {}
+    table: dict[str, tuple[float, float, float]] = {}
+    for arm in p.get("arms") or []:
+        a = p.get(arm) or {}
+        for fld in ("joint_names", "lower_limits", "upper_limits", "max_step"):
+            if fld not in a:
+                raise ValueError(f"{params_file}: {arm}.{fld} missing")
+        names, step = a["joint_names"], a["max_step"]
+        step = step * len(names) if len(step) == 1 else step
+        for i, n in enumerate(names):
+            table[n] = (float(a["lower_limits"][i]), float(a["upper_limits"][i]), float(step[i]))
+    missing = [n for n in joint_names if n not in table]
+    if missing:
+        raise ValueError(f"{params_file}: no limits for joints {missing}")
+    arr = np.array([table[n] for n in joint_names])
+    return arr[:, 0], arr[:, 1], arr[:, 2]
+
+
 def ros_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for the node processes: isolated domain, localhost discovery, 1 BLAS thread.
 

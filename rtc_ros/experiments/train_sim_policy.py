@@ -255,9 +255,9 @@ def normalized_bounds(joints: tuple[str, ...], norm: Any, joint_names: list[str]
     """
     if not joints:
         return {}
-    from rtc_ros.experiments.policy_quality import DEFAULT_PARAMS, arm_limits
+    from rtc_ros.experiments.runner import DEFAULT_CONFIG, arm_limits
 
-    lower, upper, _ = arm_limits(DEFAULT_PARAMS, joint_names)
+    lower, upper, _ = arm_limits(DEFAULT_CONFIG, joint_names)
     dims = []
     for j in joints:
         if j not in joint_names:
