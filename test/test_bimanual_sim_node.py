@@ -86,6 +86,37 @@ def test_runner_holds_after_reset_then_follows_commands(sim: BimanualSim) -> Non
         r.set_arm_target(1, np.zeros(6))
 
 
+def test_runner_takes_one_command_per_tick_in_arrival_order(sim: BimanualSim) -> None:
+    """Two commands that arrive within one tick (two unsynchronised 50 Hz loops over DDS) are applied at
+    consecutive ticks, not the newest alone (which would double the commanded step); more than
+    max_queued waiting: the oldest are dropped; a reset drops the old episode's commands."""
+    r = SimEpisodeRunner(sim, reset_hold_s=0.0, max_queued=2)
+    r.request_reset(seed=3)
+    r.tick()
+    home = sim.home_position
+    step = np.zeros(7)
+    step[0] = 0.01
+    r.set_arm_target(0, home[:7] + step)
+    r.set_arm_target(0, home[:7] + 2 * step)  # arrived in the same tick
+    r.tick()
+    assert r.target[0] == pytest.approx(home[0] + 0.01)
+    r.tick()  # nothing new arrived: the waiting one is applied now
+    assert r.target[0] == pytest.approx(home[0] + 0.02)
+    r.tick()
+    assert r.target[0] == pytest.approx(home[0] + 0.02)  # then held
+    for k in range(3, 8):  # five at once: only the newest max_queued + 1 = 3 are kept
+        r.set_arm_target(0, home[:7] + k * step)
+    got = []
+    for _ in range(4):
+        r.tick()
+        got.append(round((r.target[0] - home[0]) / 0.01))
+    assert got == [5, 6, 7, 7]
+    r.set_arm_target(0, home[:7] + 9 * step)
+    r.request_reset(seed=3)
+    r.tick()
+    assert r.target[0] == pytest.approx(home[0])  # the old episode's command is gone
+
+
 # ----------------------------------------------------------------------------------- over DDS
 def test_node_over_dds(start_node, ros_env) -> None:
     """Rate, all three command formats, camera, progress and a seeded reset through real DDS."""

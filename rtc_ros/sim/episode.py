@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,14 @@ class SimEpisodeRunner:
         sim: the simulator.
         reset_hold_s: default seconds to hold the start pose after a reset (commands ignored).
         linger_steps: ticks an episode keeps ``running`` after success before it is ``done``.
+        max_queued: commands per arm kept waiting (see below); 0 = only the newest command counts.
+
+    Commands are taken **one per tick in arrival order**: the executor sends one command per 20 ms
+    tick, but over DDS two of them sometimes arrive within one tick of this loop (the two 50 Hz loops
+    run on separate clocks; measured on the loaded 2-core VM: arrivals 1 ms apart). Applying only the
+    newest would skip one and double the commanded step, which the protective stops read as twice the
+    speed. A command that arrives while older ones wait is applied at a later tick; with more than
+    ``max_queued`` waiting the oldest are dropped (the arm never lags the stream by more than that).
     """
 
     sim: BimanualSim
@@ -54,6 +63,8 @@ class SimEpisodeRunner:
     total_ticks: int = 0
     success_step: int = -1
     target: np.ndarray = field(default_factory=lambda: np.zeros(NUM_JOINTS))
+    max_queued: int = 2
+    _queues: tuple[deque, deque] = field(default_factory=lambda: (deque(), deque()))
     _pending_reset: dict[str, Any] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -68,7 +79,16 @@ class SimEpisodeRunner:
         if v.shape != (JOINTS_PER_ARM,) or not np.isfinite(v).all():
             raise ValueError(f"arm command must be {JOINTS_PER_ARM} finite values, got {v.tolist()}")
         with self._lock:
-            self.target[arm_index * JOINTS_PER_ARM:(arm_index + 1) * JOINTS_PER_ARM] = v
+            q = self._queues[arm_index]
+            q.append(v.copy())
+            while len(q) > self.max_queued + 1:
+                q.popleft()
+
+    def _take_commands(self) -> None:
+        """(under the lock) Each arm's oldest waiting command becomes its target."""
+        for arm, q in enumerate(self._queues):
+            if q:
+                self.target[arm * JOINTS_PER_ARM:(arm + 1) * JOINTS_PER_ARM] = q.popleft()
 
     def _do_reset(self, seed: int | None, hold_s: float) -> None:
         self.sim.reset(seed)
@@ -83,6 +103,10 @@ class SimEpisodeRunner:
         """Advance 20 ms of simulated time: apply a pending reset, then hold or follow the target."""
         with self._lock:
             pending, self._pending_reset = self._pending_reset, None
+            if pending is not None:  # commands sent before the reset are for the old episode
+                for q in self._queues:
+                    q.clear()
+            self._take_commands()
             target = self.target.copy()
         prev = (self.state, self.sim.progress, self.sim.success, len(self.sim.protective_stops))
         if pending is not None:

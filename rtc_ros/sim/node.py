@@ -35,7 +35,9 @@ Commands are accepted in every format the chunk executor can emit, on all of the
   point due one period after the header stamp, points reordered by ``joint_names``);
 * ``<arm>.joint_state_topic`` ``sensor_msgs/JointState`` (positions by name; extra names ignored).
 
-The newest command of each arm is held until the next one (position controllers hold).
+Each arm takes one command per tick in arrival order (commands that arrive together over DDS are
+spread over consecutive ticks, at most ``max_queued`` = 2 waiting; :class:`~rtc_ros.sim.episode.SimEpisodeRunner`);
+the last one is held until the next (position controllers hold).
 
 Parameters: the ``sim`` role of :mod:`rtc_ros.nodes.params` (``real_time_factor``, ``reset_hold_s``
 and ``status_period`` can change at run time). The episode logic is
