@@ -166,3 +166,29 @@ def test_wilson_interval_known_values() -> None:
     assert pooled_wilson([0.5, 0.5], 10) == pytest.approx(wilson_interval(10, 20))
     with pytest.raises(ValueError):
         wilson_interval(11, 10)
+
+
+def test_bid_batching_benchmark_computes_both_networks() -> None:
+    """The batched call of rtc_ros.benchmarks.bid_batching evaluates exactly the two networks (index 0 the
+    strong, 1 the weak one); the timing helper returns its keys and refuses bad sizes."""
+    from rtc_ros.benchmarks.bid_batching import stacked_velocity, time_pair
+    from rtc_ros.policies.mixer import MixerConfig, MLPMixerPolicy
+
+    torch.manual_seed(0)
+    cfg = MixerConfig(horizon=8, action_dim=2, obs_dim=4, width=16, depth=1, token_hidden=8, channel_hidden=16,
+                      time_dim=8)
+    strong, weak = MLPMixerPolicy(cfg).eval(), MLPMixerPolicy(cfg).eval()
+    with torch.no_grad():
+        for m in (strong, weak):
+            for p in m.parameters():
+                p.normal_(0, 0.3)
+    a, o, t = torch.randn(2, 5, 8, 2), torch.randn(2, 5, 4), torch.rand(2, 5)
+    with torch.no_grad():
+        out = stacked_velocity(strong, weak)(a, o, t)
+        assert torch.allclose(out[0], strong(a[0], o[0], t[0]), atol=1e-5)
+        assert torch.allclose(out[1], weak(a[1], o[1], t[1]), atol=1e-5)
+        assert not torch.allclose(out[0], out[1], atol=1e-3)
+    r = time_pair(strong, weak, rows=16, repeats=1)
+    assert set(r) == {"separate_ms", "batched_ms", "batched_over_separate"} and r["separate_ms"] > 0
+    with pytest.raises(ValueError, match="rows"):
+        time_pair(strong, weak, rows=0, repeats=1)
