@@ -23,6 +23,7 @@ import copy
 import json
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -30,7 +31,7 @@ from rtc_ros.benchmarks._policies import PolicyRecipe, get_task_policies
 from rtc_ros.benchmarks.tasks import TASK_NAMES
 
 
-def stacked_velocity(strong: torch.nn.Module, weak: torch.nn.Module):
+def stacked_velocity(strong: torch.nn.Module, weak: torch.nn.Module) -> Callable[..., torch.Tensor]:
     """One callable for both networks: ``f(a (2, B, H, M), obs (2, B, O), tau (2, B)) -> (2, B, H, M)``
     (index 0 = strong, 1 = weak), over their stacked parameters (same architecture required)."""
     from torch.func import functional_call, stack_module_state

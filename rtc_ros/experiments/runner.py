@@ -26,7 +26,10 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -48,7 +51,7 @@ DEFAULT_POLICY = package_file("policies/bimanual_cnn_h50.yaml")
 EVAL_SEED0 = 10_000  # demonstrations use seeds < 10000
 
 
-def arm_limits(params_file: str | Path, joint_names: list[str]) -> tuple[Any, Any, Any]:
+def arm_limits(params_file: str | Path, joint_names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(lower, upper, max_step)``, each ``(M,)`` in ``joint_names`` order, from a params file's
     shared (``/**``) section (``arms`` and per-arm ``joint_names`` / ``lower_limits`` /
     ``upper_limits`` / ``max_step``).
@@ -299,7 +302,8 @@ class EpisodeDriver:
             self._resume_cli = self.node.create_client(self._Trigger, f"{executor_node}/resume")
 
     def _call(self, client: Any, what: str, timeout: float = 10.0) -> None:
-        """Call a ``std_srvs/Trigger`` service; raise ``RuntimeError`` naming it if it fails."""
+        """Call a ``std_srvs/Trigger`` service; ``TimeoutError`` if it does not answer, ``RuntimeError`` if
+        it answers ``success: false`` (both name the service)."""
         if not client.wait_for_service(timeout_sec=timeout):
             raise TimeoutError(f"timed out after {timeout:.0f} s waiting for the service {client.srv_name}")
         done = threading.Event()

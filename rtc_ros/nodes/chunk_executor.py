@@ -1,8 +1,8 @@
 """chunk_executor: the 50 Hz robot side of RTC (GETACTION of Algorithm 1) as a thin rclpy node.
 
 Subscribes ``rtc/chunk`` (chunks, reliable) and ``joint_states`` (measured positions, sensor QoS,
-used only as the hold position before the first command and after a re-sync); every tick publishes one clamped joint
-command per arm (``float64_multi_array`` / single-point ``joint_trajectory`` / ``joint_state``,
+used only as the hold position before the first command and after a re-sync); every tick publishes
+one clamped joint command per arm (``float64_multi_array`` / single-point ``joint_trajectory`` / ``joint_state``,
 reliable) and ``rtc/executor_state``; ``/diagnostics`` once per ``diagnostics_period``. All logic
 is in :class:`rtc_ros.runtime.executor.ExecutorCore` (GETACTION, the one chunk validator).
 
@@ -78,7 +78,7 @@ class ChunkExecutorNode(Node):
                                                 qos_profile_sensor_data, callback_group=self._io_group)
         self._diag_timer = self.create_timer(float(p.diagnostics_period), self._publish_diagnostics,
                                              callback_group=self._io_group)
-        # --- operator controls (std_srvs/Trigger; node-private: ~/pause, ~/resume) ---
+        # --- operator controls (std_srvs/Trigger; node-private: ~/pause, ~/resume, ~/resync) ---
         self.create_service(Trigger, "~/pause", self._on_pause, callback_group=self._io_group)
         self.create_service(Trigger, "~/resume", self._on_resume, callback_group=self._io_group)
         self.create_service(Trigger, "~/resync", self._on_resync, callback_group=self._io_group)
@@ -154,7 +154,8 @@ class ChunkExecutorNode(Node):
         if self._resync_after_ns and 0 < stamp < self._resync_after_ns:
             return  # measured before the re-sync: the robot may have moved since (unstamped: taken as new)
         if self.core.ready and self.core.stats.ticks > 0:
-            # only needed for the hold position before the first command: stop the 50 Hz wake-ups.
+            # only needed for the hold position before the first command (and after a re-sync, which
+            # subscribes again): stop the 50 Hz wake-ups.
             # Only under the single-threaded executor (loop thread mode): with the timer loop mode's
             # MultiThreadedExecutor, another executor thread may be adding this subscription's event
             # handler to its wait set right now, and destroying it mid-way crashes rclpy (InvalidHandle)

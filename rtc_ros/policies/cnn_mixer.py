@@ -164,7 +164,8 @@ class BimanualCNNPolicy(FlowPolicy):
         # derived from the config, not a weight: kept out of the safetensors file
         self.register_buffer("smooth", None if proj is None else torch.as_tensor(proj, dtype=torch.float32),
                              persistent=False)
-        mask, low, high = torch.zeros(config.action_dim, dtype=torch.bool), torch.zeros(config.action_dim), torch.ones(config.action_dim)
+        m = config.action_dim
+        mask, low, high = torch.zeros(m, dtype=torch.bool), torch.zeros(m), torch.ones(m)
         for j, lo, hi in zip(config.bounded_dims, config.bounded_low, config.bounded_high):
             mask[j], low[j], high[j] = True, float(lo), float(hi)
         self.bounded = bool(config.bounded_dims)

@@ -74,7 +74,8 @@ class SimEpisodeRunner:
             self._pending_reset = {"seed": seed, "hold_s": self.reset_hold_s if hold_s is None else float(hold_s)}
 
     def set_arm_target(self, arm_index: int, values: np.ndarray) -> None:
-        """Set the (7,) position target of arm ``arm_index`` (0 = left, 1 = right); thread-safe."""
+        """Queue a (7,) position target for arm ``arm_index`` (0 = left, 1 = right); it becomes the arm's
+        target at the next tick with no older command waiting (class docstring). Thread-safe."""
         v = np.asarray(values, dtype=np.float64)
         if v.shape != (JOINTS_PER_ARM,) or not np.isfinite(v).all():
             raise ValueError(f"arm command must be {JOINTS_PER_ARM} finite values, got {v.tolist()}")
