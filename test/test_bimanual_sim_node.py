@@ -196,11 +196,12 @@ def test_node_over_dds(start_node, ros_env) -> None:
 
 def test_node_clock_protective_stop_and_refusal(start_node, ros_env) -> None:
     """``publish_clock``: /clock advances 20 ms of sim time per tick; a command jump trips a protective
-    stop (on by default) reported on ``sim/protective_stops`` and ``sim/status``; a bad camera name is refused."""
+    stop (on by default) reported on ``sim/protective_stops``, ``sim/status`` and ``robot_stopped`` (false,
+    true while the arm holds, false again after the 1 s recovery); a bad camera name is refused."""
     import rclpy
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from rosgraph_msgs.msg import Clock
-    from std_msgs.msg import Float64MultiArray, String
+    from std_msgs.msg import Bool, Float64MultiArray, String
 
     bad = start_node("rtc_ros.sim.node", "-p", "camera:=no_such_camera")
     proc = start_node("rtc_ros.sim.node", "-p", "publish_clock:=true", "-p", "camera_rate_hz:=0.0")
@@ -213,6 +214,9 @@ def test_node_clock_protective_stop_and_refusal(start_node, ros_env) -> None:
     node.create_subscription(Clock, "/clock", lambda m: clocks.append(m.clock.sec * 10**9 + m.clock.nanosec), 100)
     node.create_subscription(String, "sim/protective_stops", lambda m: stops.append(json.loads(m.data)), rel)
     node.create_subscription(String, "sim/status", lambda m: status.append(json.loads(m.data)), rel)
+    stopped: list[bool] = []
+    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    node.create_subscription(Bool, "robot_stopped", lambda m: stopped.append(bool(m.data)), latched)
     f64 = node.create_publisher(Float64MultiArray, "left_controller/commands", rel)
     try:
         end = time.monotonic() + 30.0
@@ -226,6 +230,9 @@ def test_node_clock_protective_stop_and_refusal(start_node, ros_env) -> None:
         end = time.monotonic() + 2.0
         while time.monotonic() < end and not (status and status[-1].get("protective_stops", 0) >= 1):
             rclpy.spin_once(node, timeout_sec=0.02)
+        end = time.monotonic() + 5.0  # the recovery (1 s) ends: robot_stopped goes false again
+        while time.monotonic() < end and not (True in stopped and stopped[-1] is False):
+            rclpy.spin_once(node, timeout_sec=0.02)
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
@@ -236,6 +243,7 @@ def test_node_clock_protective_stop_and_refusal(start_node, ros_env) -> None:
     ev = stops[0]["event"]
     assert ev["arm"] == "left" and ev["reason"] in ("velocity", "torque") and stops[0]["count"] >= 1
     assert status[-1]["protective_stops"] >= 1 and status[-1]["protective_stops_by_arm"]["left"] >= 1
+    assert stopped and stopped[0] is False and True in stopped and stopped[-1] is False, stopped
     assert bad.proc.wait(30) == 2 and "refusing to start" in bad.output() and "no_such_camera" in bad.output()
 
 

@@ -323,3 +323,55 @@ def test_loop_after_executor_resync_plans_a_startup_chunk() -> None:
     p2 = loop.plan()
     assert p2 is not None and p2.prev_remaining is None and p2.s == 0 and p2.t_obs == 8
     core.offer_chunk(ramp(7.0), p2.seq, p2.t_obs, p2.d)  # observed after the re-sync: accepted
+
+
+def test_stop_recovery_resyncs_when_a_stop_begins_and_resumes_from_the_measured_pose_when_it_ends() -> None:
+    """A protective stop: the executor drops its chunk and holds (paused) while the arm ignores commands;
+    when the stop ends it starts again from where the arm stands, with a start-up chunk observed after it.
+    Without the rule the first command after the stop is the chunk's next action, far from the held arm."""
+    from rtc_ros.runtime.stop_recovery import STOP_BEGAN, STOP_ENDED, StopRecovery
+
+    def stop_scenario(recover: bool) -> tuple[ExecutorCore, np.ndarray]:
+        core, rec = ExecutorCore(ExecutorConfig(horizon=40, action_dim=M)), StopRecovery()
+        assert core.set_measured_position(np.zeros(M))
+        core.offer_chunk(ramp(0.0, horizon=40), seq=0, t_obs=0)
+        run(core, 3)  # commanded 0, 1, 2 -- then the arm stops at 2 and ignores the next 20 ticks
+        if recover:
+            assert rec.update(False, core) is None
+            assert rec.update(True, core) == STOP_BEGAN and core.paused
+            assert core.set_measured_position(np.full(M, 2.0))
+        for _ in range(20):
+            t = core.tick()
+            if recover:
+                assert t.hold and t.paused and np.allclose(t.command, 2.0)
+                assert rec.update(True, core) is None
+        if recover:
+            with pytest.raises(ChunkRejected) as exc:  # computed from before the stop
+                core.offer_chunk(ramp(50.0, horizon=40), seq=1, t_obs=2)
+            assert exc.value.reason == "resync"
+            assert rec.update(False, core) == STOP_ENDED and not core.paused and not core.ready
+            assert rec.stops == rec.recoveries == 1 and core.stats.resyncs == 2
+            assert core.set_measured_position(np.full(M, 2.0))
+        return core, core.tick().command
+
+    core, first = stop_scenario(recover=False)
+    assert np.allclose(first, 23.0)  # the executor kept stepping: the arm (at 2) would be told 23
+    core, first = stop_scenario(recover=True)
+    assert np.allclose(first, 2.0)  # holds where the arm is, waiting for a start-up chunk
+    core.offer_chunk(ramp(2.0, horizon=40), seq=2, t_obs=core.next_step - 1)
+    t = core.tick()
+    assert not t.hold and t.consumed == 0 and np.allclose(t.command, 2.0)  # index 0 from rest: no jump
+
+
+def test_stop_recovery_keeps_an_operators_pause_and_leaves_a_foreign_resync_alone() -> None:
+    from rtc_ros.runtime.stop_recovery import StopRecovery
+
+    core, rec = make(), StopRecovery()
+    core.pause()
+    rec.update(True, core)
+    rec.update(False, core)
+    assert core.paused  # paused before the stop: stays paused
+    core2, rec2 = make(), StopRecovery()
+    rec2.update(True, core2)
+    core2.resync()  # e.g. an episode reset during the stop: whoever re-synced resumes
+    assert rec2.update(False, core2) is None and core2.paused and core2.stats.resyncs == 2

@@ -201,3 +201,44 @@ def test_resync_after_the_robot_was_moved(start_node, tmp_path) -> None:
     assert cmds and all(np.all(c >= 0.77 - 1e-9) for c in cmds)  # never back to the old chunk's values
     after = [x for x in h.snapshot_states() if x.st.seq == 2 and not x.st.hold]
     assert after[0].st.consumed == 0 and np.allclose(after[0].position, 0.77)  # index 0, from rest
+
+
+def test_robot_stopped_topic_resyncs_around_a_protective_stop(start_node, tmp_path) -> None:
+    """robot_stopped true (a protective stop: the arm holds and ignores commands): the executor drops its
+    chunk and holds the measured position, paused, and refuses a chunk planned before the stop; false (the
+    stop ended): it re-syncs from the measured position and resumes by itself, so the next chunk starts at
+    its index 0 from where the arm stands -- never at the old chunk's next action."""
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from std_msgs.msg import Bool
+
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS, robot_stopped_topic="robot_stopped"))
+    ex = start_node(EXECUTOR, "--params-file", str(params))
+    with Harness() as h:
+        qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        pub = h.node.create_publisher(Bool, "robot_stopped", qos)
+        assert h.wait_for(lambda s: len(s.states) >= 10, 60), ex.output()
+        h.publish_chunk(ramp(0.0), ChunkMeta(seq=0, t_obs=h.last_step() + 1, d=0, s=0, method="rtc"))
+        assert h.wait_for(lambda s: sum(1 for r in s.states if r.st.seq == 0 and not r.st.hold) >= 5, 10)
+        with h.lock:  # the arm stops where it is and ignores commands
+            h.follow_commands = False
+            h.q[:] = 0.05
+        k_old = h.last_step()
+        pub.publish(Bool(data=True))
+        assert ex.wait_for_output("robot stopped (stop 1)", 10), ex.output()[-3000:]
+        assert h.wait_for(lambda s: sum(1 for x in s.states if x.st.paused and np.allclose(x.position, 0.05)) >= 5, 10)
+        h.publish_chunk(ramp(300.0), ChunkMeta(seq=1, t_obs=k_old, d=0, s=0, method="rtc"))  # planned before
+        assert ex.wait_for_output("rejected chunk (resync)", 10), ex.output()[-3000:]
+        with h.lock:
+            h.follow_commands = True
+        n_cmd = len(h.commands["left_controller/commands"])
+        pub.publish(Bool(data=False))
+        assert ex.wait_for_output("robot stop ended", 10), ex.output()[-3000:]
+        assert h.wait_for(lambda s: any(not x.st.paused for x in s.states[-3:]), 5)  # resumed without ~/resume
+        new = np.full_like(ramp(0.0), 0.05) + ramp(0.0)
+        h.publish_chunk(new, ChunkMeta(seq=2, t_obs=h.last_step() + 1, d=0, s=0, method="rtc"))
+        assert h.wait_for(lambda s: sum(1 for x in s.states if x.st.seq == 2 and not x.st.hold) >= 5, 10)
+        assert h.wait_for(lambda s: s.diag("chunk_executor").get("resyncs") == "2", 5), h.diag("chunk_executor")
+        cmds = list(h.commands["left_controller/commands"][n_cmd:])
+    assert cmds and all(np.all(np.abs(c - 0.05) <= 0.05 + 1e-9) for c in cmds[:5])  # from the held pose
+    after = [x for x in h.snapshot_states() if x.st.seq == 2 and not x.st.hold]
+    assert after[0].st.consumed == 0 and np.allclose(after[0].position, 0.05)  # index 0, from rest

@@ -27,6 +27,9 @@ def episode():
     from rtc_ros.sim.camera import CameraRenderer
 
     setup = load_setup(DEFAULT_CONFIG, DEFAULT_POLICY)
+    # timing tests: a protective stop (te_dense trips some) must not pause the executor here; the stop
+    # recovery has its own test below
+    setup.values[ROLE_EXECUTOR]["robot_stopped_topic"] = ""
     sim = make_sim("transfer_cube", STEPS)
     renderer = CameraRenderer(sim.model, setup.camera)
     yield Episode(setup, sim, renderer)
@@ -221,3 +224,40 @@ def test_tick_report_round_trips_through_the_contract() -> None:
     assert back == rep and (back.step, back.seq, back.takeover, back.hold) == (0, 3, 0, False)
     np.testing.assert_array_equal(back.command, tick.command)
     assert tick.report(with_command=False).command is None
+
+
+@pytest.mark.parametrize("recover", [True, False])
+def test_stop_recovery_resyncs_and_execution_goes_on(episode: Episode, recover: bool) -> None:
+    """Arms with a low velocity limit stop during the episode. With the executor's stop recovery (the
+    params file's ``robot_stopped_topic``, as the node) every stop that ends is followed by a re-sync and a
+    start-up chunk (index 0, consumed 0) taken over after it: the harness keeps planning through the pauses
+    (its ticks and the executor's paused steps diverge). Without it nothing is re-synced."""
+    import dataclasses
+
+    from rtc_ros.sim.bimanual import BimanualSim
+    from rtc_ros.sim.camera import CameraRenderer
+    from rtc_ros.sim.limits import VELOCITY_LIMITS, ProtectiveStopConfig
+
+    st = episode.setup
+    values = {**st.values, ROLE_EXECUTOR: {**st.values[ROLE_EXECUTOR],
+                                           "robot_stopped_topic": "robot_stopped" if recover else ""}}
+    slow = ProtectiveStopConfig(recovery_s=0.2, velocity_limits=tuple(float(x) for x in VELOCITY_LIMITS / 6))
+    sim = BimanualSim(max_episode_steps=3 * STEPS, protective_stops=slow)
+    renderer = CameraRenderer(sim.model, st.camera)
+    try:
+        ep = Episode(dataclasses.replace(st, values=values, _params={}), sim, renderer)
+        rec = ep.run("rtc", 0.0, 30.0, SEED, keep_trace=True)
+        stops = [e.step for e in sim.protective_stops]
+    finally:
+        renderer.close()
+        sim.close()
+    assert rec.protective_stops and rec.protective_stops >= 1, "the slow arms never stopped: the test proves nothing"
+    if not recover:
+        assert rec.stop_recoveries is None and rec.holds.get("paused", 0) == 0
+        return
+    assert rec.stop_recoveries >= 1 and rec.holds["paused"] >= 5  # held (paused) through the stop
+    splices, consumed = rec.trace["splice"], rec.trace["consumed"]
+    first_end = stops[0] + 10  # recovery_s = 0.2 s = 10 ticks
+    after = [i for i, k in enumerate(splices) if k > first_end]
+    assert after, f"no chunk took over after the first stop ended (stops at {stops}, splices {list(splices)})"
+    assert consumed[after[0]] == 0  # a start-up chunk: from its index 0, where the arm stands

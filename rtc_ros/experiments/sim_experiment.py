@@ -33,6 +33,7 @@ from rtc_ros.core.stats import paired_bootstrap, wilson_interval
 from rtc_ros.experiments.sim_offline import (
     EpisodeRecord, Episode, compute_ms_for, load_setup, make_sim, measure_compute_ms, stop_count, trace_path,
 )
+from rtc_ros.nodes.params import ROLE_EXECUTOR
 from rtc_ros.runtime.methods import method_info
 from rtc_ros.sim.camera import CameraRenderer
 
@@ -165,12 +166,14 @@ def save_trace(path: Path, rec: EpisodeRecord) -> None:
 def run_grid(out: Path, tasks: list[str], methods: list[str], latencies: list[float], episodes: int, seed0: int,
              config: Path, policy: Path, compute_override: dict[str, float] | None = None, calib_calls: int = 20,
              torch_threads: int = 1, say: Callable[[str], None] = print, plots: bool = True,
-             fig1_joint: str = "right_elbow", command: str = "") -> dict[str, Any]:
+             fig1_joint: str = "right_elbow", command: str = "", stop_recovery: bool | None = None) -> dict[str, Any]:
     """Run the grid; write results, traces and plots into ``out``; returns the results object.
 
     Args:
         compute_override: ``{sampling kind: ms}`` instead of measuring (kinds ``plain``, ``guided``, ``bid``).
         calib_calls: timed calls per sampling kind for the measured compute time.
+        stop_recovery: None: as the params file's ``chunk_executor.robot_stopped_topic`` says; True / False:
+            the executor re-syncs around protective stops (:mod:`rtc_ros.runtime.stop_recovery`) / does not.
     """
     for m in methods:
         method_info(m)  # ValueError naming an unknown method
@@ -179,6 +182,9 @@ def run_grid(out: Path, tasks: list[str], methods: list[str], latencies: list[fl
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     setup = load_setup(config, policy, torch_threads)
+    if stop_recovery is not None:
+        setup.values[ROLE_EXECUTOR]["robot_stopped_topic"] = "robot_stopped" if stop_recovery else ""
+    recovering = bool(setup.params(ROLE_EXECUTOR, methods[0]).robot_stopped_topic)
     records: list[EpisodeRecord] = []
     compute: dict[str, Any] = {}
     meta: dict[str, Any] = {}
@@ -207,6 +213,7 @@ def run_grid(out: Path, tasks: list[str], methods: list[str], latencies: list[fl
                                    "dt": setup.dt, "camera_every_ticks": setup.cam_every,
                                    "camera_phase": "seed % camera_every_ticks",
                                    "protective_stops_counted": stop_count(sim) is not None,
+                                   "stop_recovery": recovering,
                                    "max_episode_steps": int(setup.sim_params.max_episode_steps),
                                    "torch_threads": torch_threads, "bootstrap": {"n": N_BOOT, "seed": BOOT_SEED}},
                         "compute": {**compute, "rule": "delay ticks = ceil((compute_ms[sampling kind of the method] "

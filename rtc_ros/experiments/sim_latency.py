@@ -76,10 +76,17 @@ def archive_previous_run(out: Path) -> Path | None:
     return dest
 
 
+def stop_recovery_override(stop_recovery: bool | None) -> dict[str, dict[str, str]]:
+    """The params-file override that switches the executor's stop recovery on / off (None: none)."""
+    if stop_recovery is None:
+        return {}
+    return {"chunk_executor": {"robot_stopped_topic": "robot_stopped" if stop_recovery else ""}}
+
+
 def run_protocol(out: Path, methods: list[str], latencies: list[float], episodes: int,
                  policy: Path = DEFAULT_POLICY, config: Path = DEFAULT_CONFIG, hold_s: float = 1.5,
                  timeout_s: float = 40.0, seed0: int = EVAL_SEED0, report: bool = True,
-                 quiet: bool = False) -> dict[str, Any]:
+                 quiet: bool = False, stop_recovery: bool | None = None) -> dict[str, Any]:
     """Run every (latency, method) group; return ``{"results": [...], "summary": [...], "report": ...}``.
 
     Args:
@@ -89,6 +96,8 @@ def run_protocol(out: Path, methods: list[str], latencies: list[float], episodes
         hold_s: start-pose hold after each reset; timeout_s: wall-clock cap per episode.
         seed0: first cube seed (episode i uses seed0 + i in every group).
         report: run ``python -m rtc_ros.report`` at the end.
+        stop_recovery: None: as the params file says (``chunk_executor.robot_stopped_topic``); True / False:
+            the executor re-syncs around the simulator's protective stops / does not.
     """
     out.mkdir(parents=True, exist_ok=True)
     logs = out / "logs"
@@ -114,7 +123,8 @@ def run_protocol(out: Path, methods: list[str], latencies: list[float], episodes
                 params = write_params(config, {
                     "/**": {"method": method},
                     "policy_inference": {"extra_latency_ms": float(lat), "policy_spec": str(policy)},
-                    "episode_recorder": {"output_dir": str(bags)}}, logs / f"params_{tag}.yaml")
+                    "episode_recorder": {"output_dir": str(bags)},
+                    **stop_recovery_override(stop_recovery)}, logs / f"params_{tag}.yaml")
                 ex = NodeProcess("rtc_ros.nodes.chunk_executor", ros_args_for(params), env, logs / f"chunk_executor_{tag}.log")
                 inf = NodeProcess("rtc_ros.nodes.policy_inference", ros_args_for(params), env,
                                   logs / f"policy_inference_{tag}.log")
@@ -195,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--torch-threads", type=int, default=1, help="sim clock: torch threads (default 1)")
     ap.add_argument("--fig1-joint", default="right_elbow", help="sim clock: the joint of Figure 1")
     ap.add_argument("--no-plots", action="store_true", help="sim clock: skip the figures")
+    ap.add_argument("--stop-recovery", choices=("config", "on", "off"), default="config",
+                    help="re-sync the executor around protective stops (chunk_executor robot_stopped_topic): "
+                         "as the params file says (default), on, or off")
     ap.add_argument("--hold-s", type=float, default=1.5, help="ros clock: start-pose hold after each reset (s)")
     ap.add_argument("--timeout-s", type=float, default=40.0, help="ros clock: wall-clock cap per episode (s)")
     ap.add_argument("--no-report", action="store_true", help="ros clock: skip the report")
@@ -213,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(not (x >= 0) for x in latencies) or not latencies:
         ap.error(f"--latencies must be >= 0 ms, got {args.latencies!r}")
     out = Path(args.out or f"/tmp/rtc_sim_latency_{datetime.now():%Y%m%d_%H%M%S}")
+    recovery = {"config": None, "on": True, "off": False}[args.stop_recovery]
     if args.clock == "sim":
         from rtc_ros.experiments.sim_experiment import run_grid
         from rtc_ros.experiments.sim_offline import available_tasks
@@ -222,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             res = run_grid(out, tasks, methods, latencies, episodes, args.seed0, Path(args.config), Path(args.policy),
                            compute, args.calib_calls, args.torch_threads, plots=not args.no_plots,
-                           fig1_joint=args.fig1_joint, command=cmd.strip())
+                           fig1_joint=args.fig1_joint, command=cmd.strip(), stop_recovery=recovery)
         except ValueError as exc:
             print(f"sim_latency: {exc}", file=sys.stderr)
             return 2
@@ -233,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
                           "plots": res.get("plots", [])}))
         return 0 if res["episodes"] else 1
     res = run_protocol(out, methods, latencies, episodes, Path(args.policy), Path(args.config), args.hold_s,
-                       args.timeout_s, seed0=args.seed0, report=not args.no_report)
+                       args.timeout_s, seed0=args.seed0, report=not args.no_report, stop_recovery=recovery)
     print(json.dumps({"out": str(out), "clock": "ros", "episodes": len(res["results"]), "wall_s": res["wall_s"],
                       "summary": res["summary"], "report": res["report"], "failures": res["failures"]}))
     return 0 if res["results"] and not res["failures"] else 1

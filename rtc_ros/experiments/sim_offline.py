@@ -56,6 +56,7 @@ from rtc_ros.runtime.contract import ChunkMeta, ExecutorReport  # noqa: E402
 from rtc_ros.runtime.executor import ChunkRejected  # noqa: E402
 from rtc_ros.runtime.inference_loop import ObservationTooOld  # noqa: E402
 from rtc_ros.runtime.methods import method_info  # noqa: E402
+from rtc_ros.runtime.stop_recovery import StopRecovery  # noqa: E402
 from rtc_ros.sim.bimanual import BimanualSim  # noqa: E402
 from rtc_ros.sim.camera import CameraConfig, CameraRenderer  # noqa: E402
 from rtc_ros.sim.layout import GRIPPER_INDICES  # noqa: E402
@@ -200,6 +201,7 @@ class EpisodeRecord:
     stage_steps: list[int]  # first tick each progress level 0..5 was reached (-1: never)
     infer_ms_mean: float  # measured wall time of this episode's generate calls (information only)
     wall_s: float
+    stop_recoveries: int | None = None  # re-syncs after a stop ended (None: stop recovery off)
     trace: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
     def row(self) -> dict[str, Any]:
@@ -277,6 +279,7 @@ class Episode:
         pi = st.params(ROLE_INFERENCE, method, extra_latency_ms)
         dt, dt_ns, names = st.dt, int(round(st.dt * 1e9)), pi.joint_names
         core, loop = executor_core(pe), inference_loop(pi)
+        recovery = StopRecovery() if pe.robot_stopped_topic else None  # as the node: re-sync around stops
         gen = ChunkGenerator(st.policy, generator_config(pi, seed=seed), st.weak_policy)
         loop.max_d = gen.max_prefix  # rtc_trained: d up to its trained prefix length
         delay = latency_to_steps((compute_ms + float(extra_latency_ms)) / 1e3, dt)
@@ -319,6 +322,8 @@ class Episode:
                 consumed.append(tick.splice.consumed)
                 d_vals.append(tick.splice.d)
             res = self.sim.step(tick.command)
+            if recovery is not None and recovery.update(self.sim.protective_stop_active, core):
+                core.set_measured_position(self.sim.joint_positions())
             for lvl in range(1, res.progress + 1):
                 if stage_steps[lvl] < 0:
                     stage_steps[lvl] = k + 1
@@ -341,7 +346,9 @@ class Episode:
                     ages.append(k + 1 - frame_step)
                     chunks += 1
                     meta = ChunkMeta(seq=plan.seq, t_obs=plan.t_obs, d=plan.d, s=plan.s, method=method)
-                    pending = (plan.t_obs + plan.age + delay, plan, chunk, meta.encode(), stamp_ns)
+                    # due `delay` ticks after the next one (tick k + 1 = executor step t_obs + age, unless a
+                    # pause (stop recovery) made the executor's steps lag the ticks)
+                    pending = (k + 1 + delay, plan, chunk, meta.encode(), stamp_ns)
             if res.success and success_step < 0:
                 success_step = res.obs.step
             if res.truncated or (success_step >= 0 and res.obs.step - success_step >= linger):
@@ -384,4 +391,5 @@ class Episode:
             acc_rms=float(np.sqrt(np.mean(arm_acc**2))) if arm_acc.size else math.nan,
             acc_max=nanmax_abs(acc[:, arm]), stage_steps=stage_steps,
             infer_ms_mean=float(np.mean(infer_ms)) if infer_ms else math.nan,
-            wall_s=time.perf_counter() - t_wall, trace=trace)
+            wall_s=time.perf_counter() - t_wall, trace=trace,
+            stop_recoveries=None if recovery is None else recovery.recoveries)

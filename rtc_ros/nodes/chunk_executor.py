@@ -10,6 +10,10 @@ Operator services (``std_srvs/Trigger``, node-private): ``~/pause``, ``~/resume`
 (after something else moved the robot, e.g. an episode reset or a homing move: drop every chunk, take
 the hold position from the first joint state stamped after the call, stay paused until ``~/resume``).
 
+With ``robot_stopped_topic`` set (``std_msgs/Bool``, true while the robot is in a protective stop), the
+executor re-syncs when a stop begins and re-syncs and resumes when it ends
+(:class:`rtc_ros.runtime.stop_recovery.StopRecovery`): no stop loops from commands the arm ignored.
+
 Run: ``python -m rtc_ros.nodes.chunk_executor --ros-args --params-file config/bimanual.yaml``.
 """
 
@@ -25,14 +29,15 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, qos_profile_sensor_data
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Bool, Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
 from rtc_ros.runtime.executor import HOLD_PAUSED, HOLD_STARTUP, HOLD_SYNC_PAUSE, ChunkRejected, ExecutorCore, Tick
 from rtc_ros.runtime.methods import executor_mode
+from rtc_ros.runtime.stop_recovery import STOP_BEGAN, StopRecovery
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.cores import executor_core
 from rtc_ros.nodes.params import ROLE_EXECUTOR, ParameterError, declare_and_validate
@@ -41,6 +46,9 @@ from rtc_ros.nodes.deadline import run_deadline_loop
 from rtc_ros.nodes.spin import spin_node
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+#: the robot's stop flag: the latest value, also for a subscriber that joins later
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 class ChunkExecutorNode(Node):
@@ -83,6 +91,10 @@ class ChunkExecutorNode(Node):
         self.create_service(Trigger, "~/resume", self._on_resume, callback_group=self._io_group)
         self.create_service(Trigger, "~/resync", self._on_resync, callback_group=self._io_group)
         self._resync_after_ns = 0  # after a re-sync: joint states stamped before this are ignored
+        self._recovery = StopRecovery()
+        if p.robot_stopped_topic:
+            self.create_subscription(Bool, p.robot_stopped_topic, self._on_robot_stopped, LATCHED,
+                                     callback_group=self._io_group)
         # --- the control loop ---
         self.loop_mode = p.loop_mode
         if self.get_parameter("use_sim_time").value and self.loop_mode == "thread":
@@ -137,17 +149,33 @@ class ChunkExecutorNode(Node):
         self.get_logger().info(response.message)
         return response
 
-    def _on_resync(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+    def _measure_again(self) -> None:
+        """After a re-sync: take the hold position from the first joint state stamped from now on."""
         self._resync_after_ns = self.get_clock().now().nanoseconds
-        step = self.core.resync()
         if self._js_sub is None:
             self._js_sub = self.create_subscription(JointState, self.p.joint_states_topic, self._on_joint_state,
                                                     qos_profile_sensor_data, callback_group=self._io_group)
+
+    def _on_resync(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        step = self.core.resync()
+        self._measure_again()
         response.success = True
         response.message = (f"re-synced at step {step}: chunks dropped, waiting for a new joint state, paused "
                             "(~/resume to continue)")
         self.get_logger().info(response.message)
         return response
+
+    def _on_robot_stopped(self, msg: Bool) -> None:
+        what = self._recovery.update(bool(msg.data), self.core)
+        if what is None:
+            return
+        self._measure_again()
+        if what == STOP_BEGAN:
+            self.get_logger().warn(f"robot stopped (stop {self._recovery.stops}): re-synced at step "
+                                   f"{self.core.next_step}, chunks dropped, holding the measured position")
+        else:
+            self.get_logger().info(f"robot stop ended: re-synced from the measured position, "
+                                   f"{'paused (an operator had paused)' if self.core.paused else 'resuming'}")
 
     def _on_joint_state(self, msg: JointState) -> None:
         stamp = conv.stamp_to_ns(msg.header.stamp)

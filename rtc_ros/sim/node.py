@@ -24,6 +24,9 @@ A dedicated loop thread steps the simulation on absolute wall-clock deadlines (`
   {"step", "time", "arm", "joint", "reason", "value", "limit"}}`` for every protective stop (an arm's command
   beyond the ViperX velocity or torque limits: the arm holds for ``protective_stop_recovery_s``;
   :mod:`rtc_ros.sim.limits`, ``docs/sim_arms.md``); the episode recorder records it by default;
+* ``robot_stopped_topic`` -- ``std_msgs/Bool``, true while an arm holds after a protective stop (on every
+  change and with every status message; transient local): what ``chunk_executor``'s ``robot_stopped_topic``
+  re-syncs on (a real robot's safety state, bridged to a Bool, plays this part);
 * ``/clock`` -- ``rosgraph_msgs/Clock`` (simulated time, continuous over resets) when ``publish_clock``
   is true; all stamps then use simulated time.
 
@@ -67,10 +70,10 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported (headless
 import rclpy  # noqa: E402
 from builtin_interfaces.msg import Time  # noqa: E402
 from rclpy.node import Node  # noqa: E402
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import Image, JointState  # noqa: E402
-from std_msgs.msg import Float64MultiArray, Int32, String  # noqa: E402
+from std_msgs.msg import Bool, Float64MultiArray, Int32, String  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from rtc_ros.nodes.common import Throttle  # noqa: E402
@@ -109,6 +112,11 @@ class BimanualSimNode(Node):
         self._progress_pub = self.create_publisher(Int32, p.progress_topic, RELIABLE)
         self._status_pub = self.create_publisher(String, p.status_topic, RELIABLE)
         self._stop_pub = self.create_publisher(String, p.protective_stop_topic, RELIABLE)
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self._stopped_pub = self.create_publisher(Bool, p.robot_stopped_topic, latched) if p.robot_stopped_topic \
+            else None
+        self._stopped: bool | None = None
         self._img_pub = self.create_publisher(Image, p.camera_topic, RELIABLE) if p.camera_rate_hz > 0 else None
         self._clock_pub = self.create_publisher(Clock, "/clock", 10) if p.publish_clock else None
         # --- subscriptions: every command format of the executor, per arm ---
@@ -262,6 +270,10 @@ class BimanualSimNode(Node):
         if self._img_pub is not None and self._renderer is not None and self.runner.total_ticks % self._cam_every == 0:
             frame = "cam_high" if self.p.camera == "workspace" else self.p.camera
             self._img_pub.publish(rgb_to_image(self._renderer.render(self.sim.data), stamp, frame))
+        stopped = self.sim.protective_stop_active
+        if self._stopped_pub is not None and stopped != self._stopped:
+            self._stopped = stopped
+            self._stopped_pub.publish(Bool(data=stopped))
         self._publish_status(res.changed)
 
     def _publish_stop(self, event: dict[str, Any]) -> None:
@@ -281,6 +293,8 @@ class BimanualSimNode(Node):
         self._last_status = now
         st = self.runner.status()
         self._status_pub.publish(String(data=json.dumps(st)))
+        if self._stopped_pub is not None and self._stopped is not None:
+            self._stopped_pub.publish(Bool(data=self._stopped))
         if changed:
             self.get_logger().info(f"episode {st['episode']}: {st['state']}, progress {st['progress']} "
                                    f"({TaskStage(st['progress']).name}), success {st['success']}, step {st['step']}")

@@ -140,6 +140,11 @@ _RTC: tuple[ParamSpec, ...] = (
        choices=STARTUP_COMMANDS),
     _p("hold_log_period", 1.0, "Minimum seconds between 'holding position' log lines.", _EX, read_only=False,
        float_range=(0.0, 3600.0)),
+    _p("robot_stopped_topic", "", "std_msgs/Bool, true while the robot is in a protective stop (its controller "
+       "ignores commands), relative name; '' = not used. When a stop begins the executor re-syncs (drops its "
+       "chunks, holds the measured position, paused); when it ends it re-syncs from the new measured position "
+       "and resumes with a start-up chunk, unless an operator had paused it (rtc_ros.runtime.stop_recovery).",
+       _EX),
     _p("trajectory_time_from_start", 0.0, "joint_trajectory output: time_from_start of the single "
        "point in seconds (0 = one controller period).", _EX, float_range=(0.0, 10.0)),
     # --- policy_inference ----------------------------------------------------------------------
@@ -232,6 +237,8 @@ _SIM_SPECS: tuple[ParamSpec, ...] = (
        float_range=(0.0, 60.0)),
     _p("protective_stop_topic", "sim/protective_stops", "Protective stop events (std_msgs/String JSON, relative).",
        _SIM),
+    _p("robot_stopped_topic", "robot_stopped", "std_msgs/Bool, true while an arm holds after a protective stop "
+       "(published on every change and with the status; transient local), relative; '' = not published.", _SIM),
     _p("start_hold_s", 0.0, "Seconds the first episode holds the start pose.", _SIM, float_range=(0.0, 3600.0)),
     _p("joint_states_topic", "joint_states", "Joint state topic (sensor_msgs/JointState, relative).", _SIM),
     _p("progress_topic", "rtc/progress", "Task progress topic (std_msgs/Int32, relative).", _SIM),

@@ -197,6 +197,8 @@ def _check_rtc(out: dict[str, Any], values: dict[str, Any], role: str) -> list[A
         raise ParameterError("s_min", out["s_min"], f"must be <= horizon (H = {out['horizon']})")
     for t in ("chunk_topic", "executor_state_topic", "joint_states_topic"):
         check_relative(t, out[t])
+    if role == ROLE_EXECUTOR and out["robot_stopped_topic"]:
+        check_relative("robot_stopped_topic", out["robot_stopped_topic"])
     arms_raw = list(out["arms"])
     if not arms_raw or len(set(arms_raw)) != len(arms_raw) or any(not a for a in arms_raw):
         raise ParameterError("arms", arms_raw, "must be a non-empty list of distinct names")
@@ -267,6 +269,8 @@ def _check_sim(out: dict[str, Any], values: dict[str, Any], role: str) -> list[A
     for t in ("joint_states_topic", "progress_topic", "status_topic", "reset_topic", "camera_topic",
               "protective_stop_topic"):
         check_relative(t, out[t])
+    if out["robot_stopped_topic"]:
+        check_relative("robot_stopped_topic", out["robot_stopped_topic"])
     if len(out["camera_lookat"]) != 3:
         raise ParameterError("camera_lookat", out["camera_lookat"], "needs 3 values (x, y, z)")
     if not out["camera"].strip():
