@@ -66,10 +66,11 @@ def start_node(ros_env, tmp_path):
 
 
 def make_small_policy(out_dir: Path, horizon: int = 50, joints: int = 14, image: tuple[int, int] | None = None,
-                      width: int = 32, seed: int = 0) -> Path:
+                      width: int = 32, seed: int = 0, frames: int = 1) -> Path:
     """A random-init (non-zero output) MLP-Mixer flow policy for plumbing tests; returns the spec path.
 
-    Actions: ~0.1 rad around 0. obs_spec: joint positions, plus an ``(h, w, 3)`` image named ``cam``.
+    Actions: ~0.1 rad around 0. obs_spec: joint positions, plus an ``(h, w, 3)`` image named ``cam``
+    (``frames > 1``: a ``[frames, h, w, 3]`` stack of its newest frames).
     """
     import numpy as np
     import torch
@@ -82,8 +83,9 @@ def make_small_policy(out_dir: Path, horizon: int = 50, joints: int = 14, image:
     obs_spec = [{"name": "joint_positions", "shape": [joints]}]
     obs_dim = joints
     if image is not None:
-        obs_spec.append({"name": "cam", "shape": [image[0], image[1], 3]})
-        obs_dim += image[0] * image[1] * 3
+        shape = [image[0], image[1], 3]
+        obs_spec.append({"name": "cam", "shape": [frames, *shape] if frames > 1 else shape})
+        obs_dim += frames * image[0] * image[1] * 3
     cfg = MixerConfig(horizon=horizon, action_dim=joints, obs_dim=obs_dim, width=width, depth=1, token_hidden=32,
                       channel_hidden=64, time_dim=16)
     model = MLPMixerPolicy(cfg)

@@ -222,6 +222,54 @@ def test_tensor_sampler_matches_the_row_builder_and_shifts() -> None:
         tensor_batch_sampler(ds, norm, shift_px=-1)
 
 
+def test_frame_stack_observation_dataset_sampler_and_model() -> None:
+    """A [t, h, w, c] entry: the builder lays out the newest t frames newest first and repeats the oldest
+    given at start-up; the dataset stacks each row's frame with the ones recorded before it in the same
+    episode (an episode's first frame repeated); the tensor sampler matches the row builder; the CNN
+    takes the stack as t * c channels and its single-frame layout is unchanged."""
+    from rtc_ros.experiments.sim_sampler import tensor_batch_sampler
+    from rtc_ros.policies.cnn_mixer import BimanualCNNPolicy, CNNMixerConfig
+    from rtc_ros.policies.observation import ObservationBuilder
+    from rtc_ros.recording.dataset import DemoDataset
+
+    rng = np.random.default_rng(1)
+    h = 8
+    f = [rng.integers(0, 256, (h, h, 3), dtype=np.uint8) for _ in range(5)]
+    b = ObservationBuilder([{"name": "joint_positions", "shape": [3]}, {"name": "cam", "shape": [2, h, h, 3]}], 3)
+    assert b.camera_frames == {"cam": 2} and b.obs_dim == 3 + 2 * h * h * 3
+    x = b.build(np.zeros(3), {"cam": [f[1], f[0]]})
+    assert np.allclose(x[3:3 + h * h * 3], f[1].reshape(-1) / 255.0)  # newest first
+    assert np.allclose(x[3 + h * h * 3:], f[0].reshape(-1) / 255.0)
+    one = b.build(np.zeros(3), {"cam": f[1]})  # one frame so far: repeated
+    assert np.allclose(one[3 + h * h * 3:], f[1].reshape(-1) / 255.0)
+    with pytest.raises(ValueError, match="cam"):
+        b.build(np.zeros(3), {"cam": np.zeros((h, h))})
+    with pytest.raises(ValueError, match="frame stack"):
+        ObservationBuilder([{"name": "cam", "shape": [0, h, h, 3]}], 3)
+    # two episodes of frames: 0, 1, 2 and 3, 4; rows point at frames 0, 2, 3, 4
+    n = 4
+    ds = DemoDataset(joints=rng.standard_normal((n, 3)).astype(np.float32), frames={"cam": f},
+                     frame_index={"cam": np.array([0, 2, 3, 4])}, actions=rng.standard_normal((n, 5, 3)).astype(np.float32),
+                     episode=np.array([0, 0, 1, 1]), step=np.arange(n), joint_names=["a", "b", "c"],
+                     obs_spec=[{"name": "joint_positions", "shape": [3]}, {"name": "cam", "shape": [2, h, h, 3]}],
+                     dt=0.02, frame_prev={"cam": np.array([0, 0, 1, 3, 3])})
+    assert ds.frame_stack("cam", np.arange(n), 2).tolist() == [[0, 0], [2, 1], [3, 3], [4, 3]]
+    norm = ds.fit_normalizer()
+    ref = ds.batch_sampler(norm)(6, torch.Generator().manual_seed(3))
+    new = tensor_batch_sampler(ds, norm)(6, torch.Generator().manual_seed(3))
+    assert torch.allclose(ref[0], new[0], atol=1e-5) and torch.equal(ref[1], new[1])
+    cfg = dict(horizon=5, action_dim=3, width=8, depth=1, token_hidden=4, channel_hidden=8, time_dim=4, joint_dim=3,
+               image_height=h, image_width=h, cnn_channels=4, feature_dim=8, smooth_basis=0)
+    model = BimanualCNNPolicy(CNNMixerConfig(obs_dim=b.obs_dim, image_frames=2, **cfg))
+    assert model.cnn[0].in_channels == 6 and model.features(new[0]).shape == (6, 16)
+    with pytest.raises(ValueError, match="image_frames"):
+        CNNMixerConfig(obs_dim=3 + h * h * 3, image_frames=2, **cfg)
+    single = BimanualCNNPolicy(CNNMixerConfig(obs_dim=3 + h * h * 3, **cfg))
+    obs = torch.randn(2, 3 + h * h * 3)
+    img = obs[:, 3:].reshape(2, h, h, 3).permute(0, 3, 1, 2)  # the layout before frame stacks existed
+    assert torch.equal(single.image_proj(single.cnn(img)), single.features(obs)[:, 8:])
+
+
 def test_fit_flow_ema_is_the_moving_average_of_the_raw_weights() -> None:
     from rtc_ros.policies.mixer import MixerConfig, MLPMixerPolicy
     from rtc_ros.policies.train import TrainConfig, fit_flow
@@ -312,3 +360,40 @@ def test_shipped_cnn_spec() -> None:
     assert "--model bimanual_cnn" in spec["training"]["command"] and "train_sim_policy" in spec["training"]["command"]
     total = sum((SHIPPED.parent / spec[k]).stat().st_size for k in ("weights", "normalization"))
     assert total < 5 * 2 ** 20
+
+
+def test_frame_stack_policy_trains_saves_and_runs_in_the_sim_harness(tmp_path) -> None:
+    """``--frames 2``: the trained spec's obs_spec is a [2, 32, 32, 3] stack, the model sees 6 channels, and the
+    simulated-time harness feeds it the newest two rendered frames, newest first (a short RTC episode runs)."""
+    from rtc_ros.experiments.runner import DEFAULT_CONFIG
+    from rtc_ros.experiments.sim_offline import Episode, load_setup, make_sim
+    from rtc_ros.experiments.train_sim_policy import (DemoConfig, SimTrainConfig, generate_demos,
+                                                      load_demo_dataset, train_policy)
+    from rtc_ros.sim.camera import CameraConfig, CameraRenderer
+
+    info = generate_demos(tmp_path / "bags", DemoConfig(episodes=1, seed0=3, noise_fraction=0.0, tail_steps=2))
+    ds = load_demo_dataset(info["bags"], horizon=50, frames=2)
+    cfg = SimTrainConfig(steps=2, batch_size=4, width=16, depth=1, token_hidden=8, channel_hidden=16, time_dim=8,
+                         threads=1, model="bimanual_cnn", feature_dim=8, cnn_channels=4)
+    path, _ = train_policy(ds, tmp_path / "out", CameraConfig(), cfg, "stack")
+    pol = load_policy(path)
+    assert pol.obs_spec[1]["shape"] == [2, 32, 32, 3] and pol.model.cnn[0].in_channels == 6
+    seen: list[list] = []
+    setup = load_setup(DEFAULT_CONFIG, path)
+    gen_observation = Episode.observation
+
+    def spy(self, frame):
+        seen.append(frame)
+        return gen_observation(self, frame)
+
+    sim = make_sim("transfer_cube", 60)
+    renderer = CameraRenderer(sim.model, setup.camera)
+    try:
+        Episode.observation = spy
+        rec = Episode(setup, sim, renderer).run("rtc", 0.0, 10.0, 10_000)
+    finally:
+        Episode.observation = gen_observation
+        renderer.close()
+        sim.close()
+    assert rec.chunks >= 2 and len(seen) == rec.chunks
+    assert all(isinstance(s, list) and 1 <= len(s) <= 2 for s in seen) and len(seen[-1]) == 2

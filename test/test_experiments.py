@@ -57,6 +57,11 @@ def test_demo_bags_round_trip(tmp_path: Path) -> None:
     np.testing.assert_allclose(ds.actions[-1], np.repeat(cmds[-1:], 50, 0), atol=1e-5)  # last action held
     idx = ds.frame_index["cam_high"]
     assert np.all(np.diff(idx) >= 0) and idx[4] == 0 and idx[5] == 1 and len(frames) == (T + 4) // 5
+    prev = ds.frame_prev["cam_high"]  # one episode: each frame's predecessor, the first its own
+    assert prev[0] == 0 and np.array_equal(prev[1:], np.arange(len(frames) - 1))
+    stacked = load_demo_dataset(info["bags"], horizon=50, frames=2)
+    assert stacked.obs_spec[1]["shape"] == [2, 32, 32, 3]
+    assert stacked.frame_stack("cam_high", np.array([4, 5, 10]), 2).tolist() == [[0, 0], [1, 0], [2, 1]]
     sim.close()
 
 

@@ -190,9 +190,15 @@ def test_every_method_end_to_end(start_node, tmp_path, small_policy, method) -> 
 
 
 @pytest.mark.slow
-def test_camera_policy_and_missing_camera(start_node, tmp_path, small_policy_cam) -> None:
+@pytest.mark.parametrize("frames", [1, 2])
+def test_camera_policy_and_missing_camera(start_node, tmp_path, small_policy_cam, frames: int) -> None:
+    """A camera policy runs only once the camera speaks, at any image size; a frame-stack policy
+    ([2, h, w, 3]: the newest two frames) runs from the first frame on (the oldest repeated)."""
+    from conftest import make_small_policy
+
+    spec = small_policy_cam if frames == 1 else make_small_policy(tmp_path / "stack", image=(32, 32), frames=frames)
     params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS), s_min=20,
-                          inference={"policy_spec": str(small_policy_cam), "camera_topics": ["cam/image_raw"],
+                          inference={"policy_spec": str(spec), "camera_topics": ["cam/image_raw"],
                                      "camera_names": ["cam"]})
     ex = start_node(EXECUTOR, "--params-file", str(params))
     inf = start_node(INFERENCE, "--params-file", str(params))

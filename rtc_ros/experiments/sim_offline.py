@@ -38,6 +38,7 @@ import inspect
 import math
 import os
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -264,8 +265,9 @@ class Episode:
     renderer: CameraRenderer
     task: str = DEFAULT_TASK
 
-    def observation(self, frame: np.ndarray) -> dict[str, np.ndarray]:
-        """The node's structured observation: newest frame + measured joint positions."""
+    def observation(self, frame: np.ndarray | list[np.ndarray]) -> dict[str, Any]:
+        """The node's structured observation: newest frame (or the newest frames, newest first, for a
+        frame-stack policy) + measured joint positions."""
         return {self.setup.camera_name: frame, self.setup.joint_entry: self.sim.joint_positions()}
 
     def run(self, method: str, extra_latency_ms: float, compute_ms: float, seed: int,
@@ -288,6 +290,8 @@ class Episode:
         self.sim.reset(seed)
         stops0 = stop_count(self.sim)
         frame, frame_ns, frame_step = self.renderer.render(self.sim.data), T0_NS, 0
+        depth = st.policy.observation_builder.camera_frames.get(st.camera_name, 1)
+        history = deque([frame], maxlen=depth)  # newest last; a frame-stack policy sees them newest first
         core.set_measured_position(self.sim.joint_positions())
         max_steps = int(self.sim.max_episode_steps)
         linger = int(round(float(st.sim_params.success_linger_s) / dt))
@@ -329,6 +333,7 @@ class Episode:
                     stage_steps[lvl] = k + 1
             if (k + 1 - phase) % st.cam_every == 0:
                 frame, frame_ns, frame_step = self.renderer.render(self.sim.data), t_k + dt_ns // 2, k + 1
+                history.append(frame)
                 frames.append(k + 1)
             if pending is None and loop.ready():
                 stamp_ns = t_k + dt_ns // 2
@@ -341,7 +346,8 @@ class Episode:
                     plan = None
                 if plan is not None:
                     t0 = time.perf_counter()
-                    chunk = gen.generate(self.observation(frame), plan.prev_remaining, plan.d, plan.s)
+                    seen = frame if depth == 1 else list(reversed(history))
+                    chunk = gen.generate(self.observation(seen), plan.prev_remaining, plan.d, plan.s)
                     infer_ms.append((time.perf_counter() - t0) * 1e3)
                     ages.append(k + 1 - frame_step)
                     chunks += 1

@@ -2,8 +2,8 @@
 
 :meth:`rtc_ros.recording.dataset.DemoDataset.batch_sampler` builds each observation row by row with
 the inference node's :class:`~rtc_ros.policies.observation.ObservationBuilder` (the reference
-layout). For the sim policy (joint entry, then one HWC camera image of the stored frame size, so
-no resize) this module builds the same normalised flat batch ``(B, O)`` with tensor indexing (a test
+layout). For the sim policy (joint entry, then one HWC camera image -- or a frame stack ``[t, h, w,
+3]`` of that camera, newest first -- of the stored frame size, so no resize) this module builds the same normalised flat batch ``(B, O)`` with tensor indexing (a test
 checks both give the same batch), and adds the augmentations:
 
 * ``joint_noise_std`` (rad): Gaussian noise on the observed joints (as ``batch_sampler``);
@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 
 def image_layout_of(ds: DemoDataset) -> tuple[str, int, tuple[int, int, int]]:
-    """``(camera, joint_dim, (h, w, c))`` of a joints-then-one-HWC-image obs_spec.
+    """``(camera, joint_dim, (h, w, c))`` of a joints-then-one-HWC-image (or frame stack) obs_spec; the
+    stack's frame count is ``ds.builder.camera_frames[camera]``.
 
     Raises:
         ValueError: any other layout (use ``DemoDataset.batch_sampler``), naming what differs.
@@ -72,14 +73,15 @@ def tensor_batch_sampler(ds: DemoDataset, normalizer: Normalizer, joint_noise_st
     if joint_noise_std < 0:
         raise ValueError(f"joint_noise_std must be >= 0, got {joint_noise_std}")
     camera, n_joints, (h, w, c) = image_layout_of(ds)
+    t = ds.builder.camera_frames[camera]
     frames = torch.from_numpy(np.stack(ds.frames[camera]).astype(np.uint8))  # (F, h, w, 3)
-    frame_index = torch.from_numpy(np.asarray(ds.frame_index[camera], dtype=np.int64))
+    stack = torch.from_numpy(ds.frame_stack(camera, np.arange(len(ds)), t))  # (N, t): newest first
     joints = torch.from_numpy(np.asarray(ds.joints, dtype=np.float32))
     acts = torch.from_numpy(normalizer.norm_actions(ds.actions))
     mean = torch.from_numpy(normalizer.obs_mean)
     std = torch.from_numpy(normalizer.obs_std)
     j_mean, j_std = mean[:n_joints], std[:n_joints]
-    i_mean, i_std = mean[n_joints:].reshape(h, w, c), std[n_joints:].reshape(h, w, c)
+    i_mean, i_std = mean[n_joints:].reshape(t, h, w, c), std[n_joints:].reshape(t, h, w, c)
     n = len(ds)
 
     def sample(batch: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,8 +89,10 @@ def tensor_batch_sampler(ds: DemoDataset, normalizer: Normalizer, joint_noise_st
         q = joints[idx]
         if joint_noise_std > 0:
             q = q + joint_noise_std * torch.randn(q.shape, generator=gen)
-        img = frames[frame_index[idx]].to(torch.float32) * (1.0 / 255.0)
-        img = (random_shift(img, shift_px, gen) - i_mean) / i_std
+        img = frames[stack[idx]].to(torch.float32) * (1.0 / 255.0)  # (B, t, h, w, c)
+        # one shift per sample, the same for all its frames (the camera moved, not the scene)
+        img = random_shift(img.permute(0, 2, 3, 1, 4).reshape(batch, h, w, t * c), shift_px, gen)
+        img = (img.reshape(batch, h, w, t, c).permute(0, 3, 1, 2, 4) - i_mean) / i_std
         obs = torch.cat([(q - j_mean) / j_std, img.reshape(batch, -1)], dim=1)
         return obs, acts[idx]
 

@@ -180,7 +180,8 @@ def generate_demos(out_dir: str | Path, cfg: DemoConfig, camera: CameraConfig | 
 
 
 # ============================================================================ 2. dataset from bags
-def load_demo_dataset(bags: list[str | Path], camera: CameraConfig | None = None, horizon: int = HORIZON) -> DemoDataset:
+def load_demo_dataset(bags: list[str | Path], camera: CameraConfig | None = None, horizon: int = HORIZON,
+                      frames: int = 1) -> DemoDataset:
     """The training set of successful demonstration bags (the layout written by :func:`generate_demos`
     or a live recording of the same topics), via :func:`rtc_ros.recording.dataset.dataset_from_bags`.
 
@@ -190,7 +191,7 @@ def load_demo_dataset(bags: list[str | Path], camera: CameraConfig | None = None
     from rtc_ros.recording.dataset import dataset_from_bags
     from rtc_ros.sim import CONTROL_DT, JOINT_NAMES
 
-    return dataset_from_bags(bags, obs_spec_for(camera or CameraConfig()), list(JOINT_NAMES), horizon, CONTROL_DT,
+    return dataset_from_bags(bags, obs_spec_for(camera or CameraConfig(), frames), list(JOINT_NAMES), horizon, CONTROL_DT,
                              cameras={CAMERA_NAME: CAMERA_TOPIC}, command_topics=list(COMMAND_TOPICS),
                              only_success=True, joint_states_topic=JOINT_STATES_TOPIC)
 
@@ -241,9 +242,10 @@ class SimTrainConfig:
 MODELS = ("mlp_mixer", "bimanual_cnn")
 
 
-def obs_spec_for(camera: CameraConfig) -> list[dict[str, Any]]:
-    """The policy spec's ``obs_spec``: joints then the camera image (HWC)."""
-    return [{"name": JOINT_ENTRY, "shape": [14]}, {"name": CAMERA_NAME, "shape": [camera.height, camera.width, 3]}]
+def obs_spec_for(camera: CameraConfig, frames: int = 1) -> list[dict[str, Any]]:
+    """The policy spec's ``obs_spec``: joints then the camera image (HWC), or its newest ``frames`` frames."""
+    shape = [camera.height, camera.width, 3]
+    return [{"name": JOINT_ENTRY, "shape": [14]}, {"name": CAMERA_NAME, "shape": [frames, *shape] if frames > 1 else shape}]
 
 
 def normalized_bounds(joints: tuple[str, ...], norm: Any, joint_names: list[str]) -> dict[str, list]:
@@ -296,6 +298,7 @@ def train_policy(ds: DemoDataset, out_dir: str | Path, camera: CameraConfig, cfg
         _, joint_dim, (h, w, c) = image_layout_of(ds)
         model = BimanualCNNPolicy(CNNMixerConfig(
             **asdict(mcfg), joint_dim=joint_dim, image_height=h, image_width=w, image_channels=c,
+            image_frames=ds.builder.camera_frames[CAMERA_NAME],
             cnn_channels=cfg.cnn_channels, feature_dim=cfg.feature_dim, prediction=cfg.prediction,
             smooth_basis=cfg.smooth_basis if cfg.prediction == "x" else 0,
             **normalized_bounds(cfg.bound_joints, norm, list(JOINT_NAMES))))
@@ -349,12 +352,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="bimanual_cnn with --prediction x: cubic B-splines spanning the clean chunk (0 = off)")
     ap.add_argument("--ema", type=float, default=SimTrainConfig.ema_decay, help="EMA decay of the weights (0 = off)")
     ap.add_argument("--shift-px", type=int, default=SimTrainConfig.shift_px, help="random image shift (pixels)")
+    ap.add_argument("--frames", type=int, default=1, help="bimanual_cnn: camera frames the policy sees, newest "
+                    "first (2: the newest and the one before it, so it sees motion)")
     ap.add_argument("--lr", type=float, default=SimTrainConfig.lr)
     ap.add_argument("--min-lr-ratio", type=float, default=SimTrainConfig.min_lr_ratio)
     ap.add_argument("--bound-joints", nargs="*", default=[], metavar="JOINT",
                     help="bimanual_cnn, prediction x: squash these joints' clean prediction into their limits "
                          "(e.g. left_gripper right_gripper)")
     args = ap.parse_args(argv)
+    if args.frames < 1:
+        ap.error(f"--frames must be >= 1, got {args.frames}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("rtc_ros.sim").setLevel(logging.WARNING)
     camera = CameraConfig()
@@ -370,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     log.info("demos: %d/%d successful in %.0f s -> %s", gen_info["successes"], gen_info["episodes"],
              gen_info["seconds"], args.bags)
     t_load = time.perf_counter()
-    ds = load_demo_dataset(bags, camera)
+    ds = load_demo_dataset(bags, camera, frames=args.frames)
     log.info("dataset: %d samples, %d images from %d bags (%.0f s)", len(ds), len(ds.frames[CAMERA_NAME]), len(bags),
              time.perf_counter() - t_load)
     cfg = SimTrainConfig(steps=args.steps, batch_size=args.batch_size, width=args.width, depth=args.depth,

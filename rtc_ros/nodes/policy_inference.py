@@ -9,7 +9,8 @@ the chunk on ``rtc/chunk``. Callbacks only store data, so they never block on th
 Bookkeeping (INFERENCELOOP): :class:`rtc_ros.runtime.inference_loop.InferenceLoopCore`; sampling
 (GUIDEDINFERENCE): :class:`rtc_ros.runtime.generator.ChunkGenerator`; observations:
 named arrays (joint positions, camera frames) laid out and normalised by the policy
-(:class:`rtc_ros.policies.loaded.LoadedPolicy`).
+(:class:`rtc_ros.policies.loaded.LoadedPolicy`); for a frame-stack entry (``[t, h, w, c]``) the node
+keeps the camera's newest ``t`` frames (cleared after a gap longer than ``obs_timeout``).
 
 Run: ``python -m rtc_ros.nodes.policy_inference --ros-args --params-file config/bimanual.yaml``.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,6 +104,8 @@ class PolicyInferenceNode(Node):
         self._reader = conv.JointStateReader(self.names)
         self._joints = _Latest()
         self._images = {name: _Latest() for name in cams}
+        # frame-stack entries ([t, h, w, c]): the camera's newest t frames (newest last here)
+        self._history = {name: deque(maxlen=t) for name, t in self.obs_builder.camera_frames.items() if t > 1}
         self._data_lock = threading.Lock()
         self._wake = threading.Condition()
         self.state = "warming_up"
@@ -162,8 +166,14 @@ class PolicyInferenceNode(Node):
         except ValueError as exc:
             self._count_reject("image", f"camera '{name}': {exc}")
             return
+        now = time.monotonic()
         with self._data_lock:
-            self._images[name] = _Latest(img, time.monotonic(), self._stamp(msg.header.stamp))
+            hist = self._history.get(name)
+            if hist is not None:
+                if now - self._images[name].recv > float(self.p.obs_timeout):
+                    hist.clear()  # a gap in the stream: older frames do not show the recent motion
+                hist.append(img)
+            self._images[name] = _Latest(img, now, self._stamp(msg.header.stamp))
 
     def _on_executor_state(self, msg: JointState) -> None:
         try:
@@ -184,6 +194,7 @@ class PolicyInferenceNode(Node):
         now = time.monotonic()
         with self._data_lock:
             joints, images = self._joints, dict(self._images)
+            stacks = {name: list(reversed(h)) for name, h in self._history.items()}  # newest first
         if joints.value is None:
             self._count_reject("missing", f"no joint state on {self.p.joint_states_topic} yet")
             return None
@@ -199,7 +210,7 @@ class PolicyInferenceNode(Node):
                 self._count_reject("stale", f"camera '{name}' image is {now - latest.recv:.3f}s old "
                                             f"(obs_timeout {timeout}s)")
                 return None
-            frames[name] = latest.value
+            frames[name] = stacks.get(name) or latest.value  # a stack: fewer than t frames repeat the oldest
         obs = {**frames, self.joint_entry or "joint_positions": joints.value}  # named arrays, laid out by the policy
         if self.p.obs_time == "oldest":
             return obs, min([joints.stamp_ns, *(images[n].stamp_ns for n in frames)])

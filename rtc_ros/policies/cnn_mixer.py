@@ -2,7 +2,9 @@
 
 The flat normalised observation ``(B, O)`` the model sees is laid out as the spec's ``obs_spec``
 says: the joint-position entry ``(joint_dim,)`` first, then one camera image ``(image_height,
-image_width, image_channels)`` flattened in HWC order (what
+image_width, image_channels)`` flattened in HWC order -- or, with ``image_frames = t > 1``, that
+camera's newest ``t`` frames ``(t, image_height, image_width, image_channels)``, newest first, stacked
+along the channels before the CNN (what lets it see motion) (what
 :func:`rtc_ros.experiments.train_sim_policy.obs_spec_for` writes; the normalisation is per image
 channel, :mod:`rtc_ros.policies.stats`).
 
@@ -64,9 +66,10 @@ class CNNMixerConfig(MixerConfig):
     """Constructor config (stored in the spec's ``config``); ValueError names the field.
 
     Attributes (besides :class:`MixerConfig`'s; ``obs_dim`` must equal
-    ``joint_dim + image_height * image_width * image_channels``):
+    ``joint_dim + image_frames * image_height * image_width * image_channels``):
         joint_dim: size of the joint-position entry (first in the flat observation).
         image_height, image_width, image_channels: the camera entry (HWC, after the joints).
+        image_frames: frames of that camera the policy sees (newest first; 1 = the newest image only).
         cnn_channels: channels of the first convolution (then 2x, 2x).
         feature_dim: size of the image feature and of the joint feature.
         prediction: ``"x"`` (clean-chunk prediction) or ``"v"`` (velocity); module docstring.
@@ -80,6 +83,7 @@ class CNNMixerConfig(MixerConfig):
     image_height: int = 32
     image_width: int = 32
     image_channels: int = 3
+    image_frames: int = 1
     cnn_channels: int = 32
     feature_dim: int = 128
     prediction: str = "x"
@@ -108,9 +112,9 @@ class CNNMixerConfig(MixerConfig):
             raise ValueError(f"CNNMixerConfig.smooth_basis must be 0 (off) or in [4, horizon={self.horizon}] with "
                              f"prediction 'x', got {self.smooth_basis!r} with prediction {self.prediction!r}")
         self._check_bounds()
-        want = self.joint_dim + self.image_height * self.image_width * self.image_channels
+        want = self.joint_dim + self.image_frames * self.image_height * self.image_width * self.image_channels
         if self.obs_dim != want:
-            raise ValueError(f"CNNMixerConfig.obs_dim must be joint_dim + image_height * image_width * "
+            raise ValueError(f"CNNMixerConfig.obs_dim must be joint_dim + image_frames * image_height * image_width * "
                              f"image_channels = {want}, got {self.obs_dim}")
 
     def _check_bounds(self) -> None:
@@ -152,7 +156,7 @@ class BimanualCNNPolicy(FlowPolicy):
         self.horizon, self.action_dim, self.obs_dim = config.horizon, config.action_dim, config.obs_dim
         c, f = config.cnn_channels, config.feature_dim
         self.cnn = nn.Sequential(
-            nn.Conv2d(config.image_channels, c, 3, stride=2, padding=1), nn.GELU(),
+            nn.Conv2d(config.image_frames * config.image_channels, c, 3, stride=2, padding=1), nn.GELU(),
             nn.Conv2d(c, 2 * c, 3, stride=2, padding=1), nn.GELU(),
             nn.Conv2d(2 * c, 2 * c, 3, stride=2, padding=1), nn.GELU(),
         )
@@ -183,8 +187,9 @@ class BimanualCNNPolicy(FlowPolicy):
         if obs.ndim != 2 or obs.shape[1] != self.obs_dim:
             raise ValueError(f"obs must be (B, {self.obs_dim}), got {tuple(obs.shape)}")
         joints = obs[:, :cfg.joint_dim]
-        image = obs[:, cfg.joint_dim:].reshape(-1, cfg.image_height, cfg.image_width, cfg.image_channels)
-        z_img = self.image_proj(self.cnn(image.permute(0, 3, 1, 2)))
+        t, h, w, c = cfg.image_frames, cfg.image_height, cfg.image_width, cfg.image_channels
+        image = obs[:, cfg.joint_dim:].reshape(-1, t, h, w, c).permute(0, 1, 4, 2, 3).reshape(-1, t * c, h, w)
+        z_img = self.image_proj(self.cnn(image))
         return torch.cat([self.joint_mlp(joints), z_img], dim=-1)
 
     def encode(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

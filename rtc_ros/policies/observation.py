@@ -9,6 +9,11 @@ The policy spec's ``obs_spec`` lists the pieces of the flat observation in order
   last is not); its ``name`` is the camera name. Camera frames (any size, uint8 RGB ``(H, W, 3)``)
   are resized to ``h x w`` by nearest-neighbour sampling (index tables cached per input size), scaled
   to ``[0, 1]`` float32 and, for ``c = 1``, averaged to grey.
+* frame stacks: a 4-D entry ``[t, h, w, c]`` (HWC frames only): the camera's newest ``t`` frames,
+  newest first (frame ``i`` = ``i`` camera messages before the newest), each as above; what lets a
+  policy see motion (e.g. a cube on a moving belt). The caller passes the camera's frames newest
+  first; with fewer than ``t`` (just after start-up) the oldest one given is repeated, as the training
+  set does at an episode's start (:mod:`rtc_ros.recording.dataset`).
 
 Anything else is refused when the builder is made, naming the entry.
 """
@@ -24,11 +29,15 @@ JOINT_ENTRY_NAMES = ("joint_positions", "qpos", "state", "joints", "position", "
 
 
 def image_layout(shape: tuple[int, ...] | list[int]) -> tuple[int, int, int, bool] | None:
-    """``(channels, height, width, chw)`` of a 3-D obs_spec entry, or ``None`` if it is not an image.
+    """``(channels, height, width, chw)`` of one frame of an image obs_spec entry, or ``None`` if it is
+    not an image.
 
-    ``[c, h, w]`` (CHW) when the first dim is 1 or 3 and the last is not, else ``[h, w, c]`` (HWC);
-    an image has 1 (grey) or 3 (RGB) channels.
+    3-D: ``[c, h, w]`` (CHW) when the first dim is 1 or 3 and the last is not, else ``[h, w, c]`` (HWC);
+    4-D: a frame stack ``[t, h, w, c]`` (HWC only). An image has 1 (grey) or 3 (RGB) channels.
     """
+    if len(shape) == 4:
+        t, h, w, c = (int(x) for x in shape)
+        return (c, h, w, False) if t >= 1 and c in (1, 3) else None
     if len(shape) != 3:
         return None
     s0, s1, s2 = (int(x) for x in shape)
@@ -47,6 +56,7 @@ class _Entry:
     hw: tuple[int, int] = (0, 0)
     channels: int = 0
     chw: bool = False
+    frames: int = 1  # a frame stack's t (1 for a single image)
 
 
 class ObservationBuilder:
@@ -71,16 +81,19 @@ class ObservationBuilder:
                 if size != num_joints:
                     raise ValueError(f"obs_spec entry '{name}' has size {size}, but there are {num_joints} joints")
                 entries.append(_Entry(name, "joints", shape, size, offset))
-            elif len(shape) == 3:
+            elif len(shape) in (3, 4):
                 layout = image_layout(shape)
                 if layout is None:
-                    raise ValueError(f"obs_spec image entry '{name}' must have 1 or 3 channels, got shape {shape}")
+                    raise ValueError(f"obs_spec image entry '{name}' must have 1 or 3 channels (a frame stack: "
+                                     f"[t >= 1, h, w, c]), got shape {list(shape)}")
                 c, h, w, chw = layout
-                entries.append(_Entry(name, "image", shape, size, offset, (h, w), c, chw))
+                t = shape[0] if len(shape) == 4 else 1
+                entries.append(_Entry(name, "image", shape, size, offset, (h, w), c, chw, t))
             else:
                 raise ValueError(
                     f"obs_spec entry '{name}' with shape {list(shape)} is not supported: use a 1-D entry named one of "
-                    f"{list(JOINT_ENTRY_NAMES)} (joint positions) or a 3-D image entry named after its camera"
+                    f"{list(JOINT_ENTRY_NAMES)} (joint positions), a 3-D image or a 4-D frame stack entry named "
+                    "after its camera"
                 )
             offset += size
         self.entries = entries
@@ -91,6 +104,11 @@ class ObservationBuilder:
     @property
     def camera_names(self) -> list[str]:
         return [e.name for e in self.entries if e.kind == "image"]
+
+    @property
+    def camera_frames(self) -> dict[str, int]:
+        """Camera name -> frames the policy sees (its frame stack's ``t``; 1 for a single image)."""
+        return {e.name: e.frames for e in self.entries if e.kind == "image"}
 
     def _resize(self, e: _Entry, img: np.ndarray) -> np.ndarray:
         h, w = e.hw
@@ -104,8 +122,20 @@ class ObservationBuilder:
             idx = self._resize_cache[key] = (rows[:, None], cols[None, :])
         return img[idx[0], idx[1]]
 
-    def build(self, joint_positions: np.ndarray, images: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    def _frame(self, e: _Entry, img: np.ndarray) -> np.ndarray:
+        """One camera frame ``(H, W, 3)`` uint8 -> the entry's float32 frame (HWC, or CHW), in ``[0, 1]``."""
+        if img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError(f"camera '{e.name}': expected an (H, W, 3) RGB image, got {img.shape}")
+        x = self._resize(e, img).astype(np.float32) * (1.0 / 255.0)
+        if e.channels == 1:
+            x = x.mean(axis=2, keepdims=True)
+        return np.transpose(x, (2, 0, 1)) if e.chw else x
+
+    def build(self, joint_positions: np.ndarray, images: dict[str, Any] | None = None) -> np.ndarray:
         """The flat float32 observation ``(O,)``.
+
+        ``images[camera]``: one frame ``(H, W, 3)`` uint8, or the camera's frames newest first (a
+        sequence of them, or an ``(n, H, W, 3)`` array) for a frame-stack entry (module docstring).
 
         Raises:
             ValueError: wrong joint count, a missing camera, a bad image, or non-finite values.
@@ -124,12 +154,16 @@ class ObservationBuilder:
             img = images.get(e.name)
             if img is None:
                 raise ValueError(f"no image for camera '{e.name}'")
-            if img.ndim != 3 or img.shape[2] != 3:
-                raise ValueError(f"camera '{e.name}': expected an (H, W, 3) RGB image, got {img.shape}")
-            x = self._resize(e, img).astype(np.float32) * (1.0 / 255.0)
-            if e.channels == 1:
-                x = x.mean(axis=2, keepdims=True)
-            if e.chw:
-                x = np.transpose(x, (2, 0, 1))
-            out[e.offset:e.offset + e.size] = x.reshape(-1)
+            if isinstance(img, np.ndarray) and img.ndim not in (3, 4):
+                raise ValueError(f"camera '{e.name}': expected an (H, W, 3) RGB image or (n, H, W, 3) frames, "
+                                 f"got {img.shape}")
+            frames = [img] if isinstance(img, np.ndarray) and img.ndim == 3 else list(img)
+            if not frames:
+                raise ValueError(f"no image for camera '{e.name}'")
+            if len(frames) > 1 and e.frames == 1:
+                frames = frames[:1]  # a single-image entry: the newest
+            per = e.size // e.frames
+            for i in range(e.frames):
+                x = self._frame(e, np.asarray(frames[min(i, len(frames) - 1)]))
+                out[e.offset + i * per:e.offset + (i + 1) * per] = x.reshape(-1)
         return out

@@ -16,6 +16,9 @@ latest message received at or before ``t_k + dt/2``.
 * The observation of step k: the joint state and the frame of every camera belonging to step k
   (the latest received at or before ``t_k + dt/2``), reordered to the action joint names and built
   exactly as ``policy_inference`` builds it (:class:`rtc_ros.policies.observation.ObservationBuilder`).
+  A frame-stack entry (``[t, h, w, c]``) gets that frame and the ``t - 1`` frames recorded before it on
+  the same topic, newest first; at the episode's start its first frame is repeated (as the node does
+  before it has ``t`` frames).
 * The target chunk of that sample is ``A[k : k + H]``: **action 0 is the command executed at the
   observation's step**. Past the episode's end the last command is held (the arm stays where the
   demonstration ended). Steps before every observation source has spoken are skipped.
@@ -61,6 +64,8 @@ class DemoDataset:
         joints: ``(N, M)`` float32 measured joint positions of the observation, action joint order.
         frames: camera name -> its uint8 ``(h, w, 3)`` frames (all episodes).
         frame_index: camera name -> ``(N,)`` index into ``frames[camera]`` of each sample's frame.
+        frame_prev: camera name -> ``(F,)`` index of the frame recorded before each frame on its topic
+            in the same episode (itself for an episode's first frame); empty = none recorded.
         actions: ``(N, H, M)`` float32 target chunks (index 0 = the observation's step).
         episode: ``(N,)`` episode number. step: ``(N,)`` grid step k of the sample in its episode.
         joint_names: the M action joints. obs_spec: the observation layout. dt: controller period (s).
@@ -78,6 +83,17 @@ class DemoDataset:
     dt: float
     episodes: list[str] = field(default_factory=list)
     sources: list[dict[str, Any]] = field(default_factory=list)
+    frame_prev: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def frame_stack(self, camera: str, rows: np.ndarray, frames: int) -> np.ndarray:
+        """``(n, frames)`` indices into ``frames[camera]`` of each row's newest ``frames`` frames, newest first."""
+        idx = np.asarray(self.frame_index[camera])[np.asarray(rows)]
+        prev = self.frame_prev.get(camera)
+        cols = [idx]
+        for _ in range(frames - 1):
+            idx = idx if prev is None or not len(prev) else prev[idx]
+            cols.append(idx)
+        return np.stack(cols, axis=1)
 
     def __len__(self) -> int:
         return int(self.joints.shape[0])
@@ -97,8 +113,10 @@ class DemoDataset:
         rows = np.arange(len(self)) if rows is None else np.asarray(rows)
         q = self.joints[rows] if joints is None else np.asarray(joints, dtype=np.float32)
         out = np.empty((len(rows), self.builder.obs_dim), dtype=np.float32)
-        for n, r in enumerate(rows):
-            out[n] = self.builder.build(q[n], {c: self.frames[c][self.frame_index[c][r]] for c in self.frames})
+        depth = self.builder.camera_frames
+        stacks = {c: self.frame_stack(c, rows, depth.get(c, 1)) for c in self.frames}
+        for n in range(len(rows)):
+            out[n] = self.builder.build(q[n], {c: [self.frames[c][i] for i in stacks[c][n]] for c in self.frames})
         return out
 
     def iter_observations(self, batch: int = 1024) -> Iterator[np.ndarray]:
@@ -251,6 +269,7 @@ def build_dataset(
     J, A, E, S, names_l, prov_l = [], [], [], [], [], []
     frames: dict[str, list[np.ndarray]] = {c: [] for c in cameras}
     index: dict[str, list[np.ndarray]] = {c: [] for c in cameras}
+    prev: dict[str, list[np.ndarray]] = {c: [] for c in cameras}
     for ep in episodes:
         if only_success and ep.meta.get("success") is False:
             log.info("skipping %s (success=false)", ep.name)
@@ -264,6 +283,7 @@ def build_dataset(
             continue
         for c, (f, i) in cams.items():
             index[c].append(i + len(frames[c]))
+            prev[c].append(len(frames[c]) + np.maximum(np.arange(len(f)) - 1, 0))
             frames[c].extend(f)
         J.append(q)
         A.append(a)
@@ -276,7 +296,8 @@ def build_dataset(
     return DemoDataset(joints=np.concatenate(J), frames=frames,
                        frame_index={c: np.concatenate(i) for c, i in index.items()}, actions=np.concatenate(A),
                        episode=np.concatenate(E), step=np.concatenate(S), joint_names=list(joint_names),
-                       obs_spec=obs_spec, dt=dt, episodes=names_l, sources=prov_l)
+                       obs_spec=obs_spec, dt=dt, episodes=names_l, sources=prov_l,
+                       frame_prev={c: np.concatenate(p).astype(np.int64) for c, p in prev.items()})
 
 
 def load_bag_episodes(bags: Iterable[str | Path], cameras: dict[str, str] | None = None,
