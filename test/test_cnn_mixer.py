@@ -316,6 +316,22 @@ def test_quality_measures() -> None:
     assert rows.tolist() == [0] and later.tolist() == [2]
 
 
+def test_policy_quality_eval_set_is_fixed_held_out_and_reused(tmp_path) -> None:
+    """``--eval-set``: clean expert episodes from seed EVAL_DEMO_SEED0 on (disjoint from training demos and
+    the closed-loop seeds), written once and then reused as they are; another task's set is refused."""
+    from rtc_ros.experiments.policy_quality import EVAL_DEMO_SEED0, eval_set
+    from rtc_ros.recording.bag import read_sidecar
+
+    bags = eval_set(tmp_path / "eval", episodes=2)
+    metas = [read_sidecar(b) for b in bags]
+    assert bags and [m["seed"] for m in metas] == [EVAL_DEMO_SEED0 + i for i in range(len(bags))]
+    assert all(m["task"] == "transfer_cube" and not m["noisy"] for m in metas) and EVAL_DEMO_SEED0 >= 20_000
+    stamp = [b.stat().st_mtime_ns for b in bags]
+    assert eval_set(tmp_path / "eval", episodes=2) == bags and [b.stat().st_mtime_ns for b in bags] == stamp
+    with pytest.raises(ValueError, match="conveyor_cube"):
+        eval_set(tmp_path / "eval", task="conveyor_cube", episodes=2)
+
+
 @pytest.mark.parametrize("model", ["bimanual_cnn", "mlp_mixer"])
 def test_train_sim_policy_builds_and_saves_the_chosen_model(tmp_path, model: str) -> None:
     """The trainer's model option: one expert episode -> bag -> dataset -> a few steps with EMA;

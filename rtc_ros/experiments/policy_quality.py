@@ -17,7 +17,15 @@ spec's denoising steps through :class:`rtc_ros.runtime.generator.ChunkGenerator`
 * within-chunk steps: the fraction of chunks with a tick-to-tick change beyond ``max_step``.
 
     python -m rtc_ros.experiments.policy_quality policies/bimanual_cnn_h50.yaml --bags /tmp/rtc_sim_demos
+    python -m rtc_ros.experiments.policy_quality policies/bimanual_cnn_h50.yaml --eval-set /tmp/rtc_eval_transfer --n 1000
     python -m rtc_ros.experiments.policy_quality --spline 12 16 20 25   # spline basis vs the expert's labels
+
+**The evaluation set** (``--eval-set DIR``): held-out expert episodes, the same for every policy and
+every run -- seeds ``EVAL_DEMO_SEED0 ..`` (disjoint from the training demos, seeds from 0, and from the
+closed-loop evaluation, seeds from 10000), no noise on the executed targets, written into ``DIR`` by
+:func:`rtc_ros.experiments.train_sim_policy.generate_demos` when it holds no bags. The switch fraction
+depends on the observations drawn (3.5 % vs 1.0 % for one policy on two bag sets of training demos), so
+a statistic meant to be compared against a target is measured there, with its Wilson 95 % interval.
 
 The last line printed is a JSON object.
 """
@@ -37,6 +45,25 @@ import yaml
 from rtc_ros.experiments.runner import DEFAULT_CONFIG, arm_limits  # noqa: F401 (arm_limits re-exported)
 
 DEFAULT_PARAMS = DEFAULT_CONFIG  # the sim params file, from the source tree or the installed share
+#: first seed of the held-out evaluation episodes (training demos: seeds from 0; closed loop: from 10000)
+EVAL_DEMO_SEED0 = 20_000
+EVAL_DEMO_EPISODES = 40
+
+
+def eval_set(directory: str | Path, task: str = "transfer_cube", episodes: int = EVAL_DEMO_EPISODES) -> list[Path]:
+    """The successful bags of the fixed evaluation set in ``directory`` (module docstring), generated
+    there first if it holds no demo bags."""
+    from rtc_ros.experiments.train_sim_policy import DemoConfig, generate_demos
+    from rtc_ros.recording.bag import read_sidecar
+
+    directory = Path(directory)
+    if not any(directory.glob("demo_*")):
+        generate_demos(directory, DemoConfig(episodes=episodes, seed0=EVAL_DEMO_SEED0, noise_fraction=0.0, task=task))
+    bags = sorted(p for p in directory.glob("demo_*") if (read_sidecar(p) or {}).get("success"))
+    tasks = {(read_sidecar(p) or {}).get("task") for p in bags} - {None}
+    if tasks and tasks != {task}:
+        raise ValueError(f"--eval-set {directory} holds {sorted(tasks)} episodes, not {task!r}")
+    return bags
 
 
 def accel_rms(chunks: np.ndarray, dt: float, dims: np.ndarray) -> float:
@@ -103,7 +130,8 @@ def evaluate(spec: str | Path, bags: list[str | Path], n: int = 200, d: int = 2,
     lower, upper, max_step = arm_limits(params_file, names)
     grip = np.array(["gripper" in nm for nm in names])
     arm = np.flatnonzero(~grip)
-    ds = load_demo_dataset(bags, horizon=H)
+    frames = max(policy.observation_builder.camera_frames.values(), default=1)
+    ds = load_demo_dataset(bags, horizon=H, frames=frames)
     rows, nxt = pick_rows(ds.episode, ds.step, n, s, seed)
     obs_a, obs_b = ds.observations(rows), ds.observations(nxt)
     gen = ChunkGenerator(policy, GeneratorConfig(method="rtc", n_steps=policy.n_steps, seed=seed))
@@ -113,11 +141,13 @@ def evaluate(spec: str | Path, bags: list[str | Path], n: int = 200, d: int = 2,
     b_plain = _sample(gen, obs_b, None, d, s, seed + 1, batch)
     expert = ds.actions[rows].astype(np.float64)
 
-    def splices(b: np.ndarray) -> dict[str, float]:
+    def splices(b: np.ndarray) -> dict[str, Any]:
+        from rtc_ros.core.stats import wilson_interval
+
         jump = np.abs(b[:, d] - a[:, s + d - 1])
         hit = (jump > max_step).any(axis=1)
-        return {"hit_fraction": float(hit.mean()), "max_jump": float(jump.max()),
-                "max_jump_over_limit": float((jump / max_step).max())}
+        return {"hit_fraction": float(hit.mean()), "hit_ci95": list(wilson_interval(int(hit.sum()), int(hit.size))),
+                "max_jump": float(jump.max()), "max_jump_over_limit": float((jump / max_step).max())}
 
     def gripper(c: np.ndarray) -> dict[str, float]:
         g = c[:, :, grip]
@@ -145,6 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("spec", nargs="*", help="policy spec YAML(s)")
     ap.add_argument("--bags", default="/tmp/rtc_sim_demos", help="directory of demo bags (demo_*)")
     ap.add_argument("--max-bags", type=int, default=40, help="use the first this many successful bags")
+    ap.add_argument("--eval-set", default="", help="directory of the fixed held-out evaluation episodes (generated "
+                    "there if empty; module docstring); instead of --bags")
+    ap.add_argument("--task", default="transfer_cube", choices=("transfer_cube", "conveyor_cube"),
+                    help="--eval-set: the task of its episodes")
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--d", type=int, default=2)
     ap.add_argument("--s", type=int, default=25)
@@ -157,7 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     from rtc_ros.recording.bag import read_sidecar
 
-    bags = sorted(p for p in Path(args.bags).glob("demo_*") if (read_sidecar(p) or {}).get("success"))
+    if args.eval_set:
+        try:
+            bags = eval_set(args.eval_set, args.task)
+        except ValueError as exc:
+            ap.error(str(exc))
+    else:
+        bags = sorted(p for p in Path(args.bags).glob("demo_*") if (read_sidecar(p) or {}).get("success"))
     if not bags:
         print(f"no successful demo bags in {args.bags}", file=sys.stderr)
         return 1
@@ -172,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['spec']}: accel RMS {r['accel_rms_policy']:.2f} vs expert {r['accel_rms_expert']:.2f} "
               f"(x{r['accel_ratio']:.1f}); gripper {r['gripper_policy']['min']:.2f}..{r['gripper_policy']['max']:.2f} "
               f"({100 * r['gripper_policy']['outside_fraction']:.1f} % outside); splices over max_step: rtc "
-              f"{100 * r['splice_rtc']['hit_fraction']:.1f} %, plain {100 * r['splice_plain']['hit_fraction']:.1f} %")
+              f"{100 * r['splice_rtc']['hit_fraction']:.1f} % [{100 * r['splice_rtc']['hit_ci95'][0]:.1f}-"
+              f"{100 * r['splice_rtc']['hit_ci95'][1]:.1f}], plain {100 * r['splice_plain']['hit_fraction']:.1f} %")
     print(json.dumps(results if len(results) > 1 else results[0]))
     return 0
 
