@@ -375,3 +375,40 @@ def test_stop_recovery_keeps_an_operators_pause_and_leaves_a_foreign_resync_alon
     rec2.update(True, core2)
     core2.resync()  # e.g. an episode reset during the stop: whoever re-synced resumes
     assert rec2.update(False, core2) is None and core2.paused and core2.stats.resyncs == 2
+
+
+@pytest.mark.parametrize("mode", ["switch", "sync", "ensemble"])
+def test_startup_ramp_blends_a_startup_chunk_in_from_the_hold_and_nothing_else(mode: str) -> None:
+    """startup_ramp = K: the first K ticks of a start-up chunk (after start or a re-sync) command
+    hold + w_i (a_i - hold) with the minimum-jerk weight w; from tick K - 1 on the chunk itself; a later
+    chunk's splice is not ramped; 0 = off (the chunk at once)."""
+    K = 4
+
+    def w(i: int) -> float:
+        x = min((i + 1) / K, 1.0)
+        return x ** 3 * (10 - 15 * x + 6 * x ** 2)
+
+    kw = {"s": 4} if mode == "sync" else {}
+    core = ExecutorCore(ExecutorConfig(horizon=H, action_dim=M, mode=mode, startup_ramp=K, **kw))
+    core.set_measured_position(np.full(M, 5.0))
+    core.offer_chunk(ramp(10.0), seq=0, t_obs=0)
+    n = K if mode == "sync" else K + 2  # (sync pauses after s = 4 actions)
+    got = [t.command[0] for t in run(core, n)]
+    want = [5.0 + w(i) * (10.0 + i - 5.0) for i in range(n)]
+    assert np.allclose(got, want) and got[K - 1] == 10.0 + K - 1
+    assert all(b > a for a, b in zip(got, got[1:]))  # no overshoot back and forth
+    if mode == "switch":  # a later chunk's splice: at once (RTC's own business)
+        core.offer_chunk(ramp(40.0), seq=1, t_obs=core.next_step - 1)
+        assert core.tick().command[0] == 41.0
+    core.resync()  # e.g. after a protective stop: the next start-up chunk is ramped again
+    core.set_measured_position(np.full(M, 7.0))
+    core.resume()
+    core.offer_chunk(ramp(20.0), seq=5, t_obs=core.next_step)
+    again = [t.command[0] for t in run(core, K)]
+    assert np.allclose(again, [7.0 + w(i) * (20.0 + i - 7.0) for i in range(K)])
+    off = ExecutorCore(ExecutorConfig(horizon=H, action_dim=M, mode=mode, **kw))
+    off.set_measured_position(np.full(M, 5.0))
+    off.offer_chunk(ramp(10.0), seq=0, t_obs=0)
+    assert off.tick().command[0] == 10.0
+    with pytest.raises(ValueError, match="startup_ramp"):
+        ExecutorConfig(horizon=H, action_dim=M, startup_ramp=H + 1)

@@ -31,7 +31,8 @@ import numpy as np
 
 from rtc_ros.core.stats import paired_bootstrap, wilson_interval
 from rtc_ros.experiments.sim_offline import (
-    EpisodeRecord, Episode, compute_ms_for, load_setup, make_sim, measure_compute_ms, stop_count, trace_path,
+    EpisodeRecord, Episode, compute_ms_for, load_setup, make_sim, measure_compute_ms, stop_count,
+    stop_recovery_values, trace_path,
 )
 from rtc_ros.nodes.params import ROLE_EXECUTOR
 from rtc_ros.runtime.methods import method_info
@@ -172,8 +173,9 @@ def run_grid(out: Path, tasks: list[str], methods: list[str], latencies: list[fl
     Args:
         compute_override: ``{sampling kind: ms}`` instead of measuring (kinds ``plain``, ``guided``, ``bid``).
         calib_calls: timed calls per sampling kind for the measured compute time.
-        stop_recovery: None: as the params file's ``chunk_executor.robot_stopped_topic`` says; True / False:
-            the executor re-syncs around protective stops (:mod:`rtc_ros.runtime.stop_recovery`) / does not.
+        stop_recovery: None: as the params file's ``chunk_executor`` section says; True / False: the executor
+            re-syncs around protective stops (:mod:`rtc_ros.runtime.stop_recovery`) and ramps start-up chunks in
+            / neither (:func:`rtc_ros.experiments.sim_offline.stop_recovery_values`).
     """
     for m in methods:
         method_info(m)  # ValueError naming an unknown method
@@ -183,8 +185,9 @@ def run_grid(out: Path, tasks: list[str], methods: list[str], latencies: list[fl
     t_start = time.perf_counter()
     setup = load_setup(config, policy, torch_threads)
     if stop_recovery is not None:
-        setup.values[ROLE_EXECUTOR]["robot_stopped_topic"] = "robot_stopped" if stop_recovery else ""
-    recovering = bool(setup.params(ROLE_EXECUTOR, methods[0]).robot_stopped_topic)
+        setup.values[ROLE_EXECUTOR].update(stop_recovery_values(stop_recovery))
+    pe = setup.params(ROLE_EXECUTOR, methods[0])
+    recovery = {"robot_stopped_topic": pe.robot_stopped_topic, "startup_ramp_s": pe.startup_ramp_s}
     records: list[EpisodeRecord] = []
     compute: dict[str, Any] = {}
     meta: dict[str, Any] = {}
@@ -213,7 +216,7 @@ def run_grid(out: Path, tasks: list[str], methods: list[str], latencies: list[fl
                                    "dt": setup.dt, "camera_every_ticks": setup.cam_every,
                                    "camera_phase": "seed % camera_every_ticks",
                                    "protective_stops_counted": stop_count(sim) is not None,
-                                   "stop_recovery": recovering,
+                                   "stop_recovery": recovery,
                                    "max_episode_steps": int(setup.sim_params.max_episode_steps),
                                    "torch_threads": torch_threads, "bootstrap": {"n": N_BOOT, "seed": BOOT_SEED}},
                         "compute": {**compute, "rule": "delay ticks = ceil((compute_ms[sampling kind of the method] "

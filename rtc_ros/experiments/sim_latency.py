@@ -76,11 +76,11 @@ def archive_previous_run(out: Path) -> Path | None:
     return dest
 
 
-def stop_recovery_override(stop_recovery: bool | None) -> dict[str, dict[str, str]]:
+def stop_recovery_override(stop_recovery: bool | None) -> dict[str, dict[str, Any]]:
     """The params-file override that switches the executor's stop recovery on / off (None: none)."""
-    if stop_recovery is None:
-        return {}
-    return {"chunk_executor": {"robot_stopped_topic": "robot_stopped" if stop_recovery else ""}}
+    from rtc_ros.experiments.sim_offline import stop_recovery_values
+
+    return {} if stop_recovery is None else {"chunk_executor": stop_recovery_values(stop_recovery)}
 
 
 def run_protocol(out: Path, methods: list[str], latencies: list[float], episodes: int,
@@ -96,8 +96,8 @@ def run_protocol(out: Path, methods: list[str], latencies: list[float], episodes
         hold_s: start-pose hold after each reset; timeout_s: wall-clock cap per episode.
         seed0: first cube seed (episode i uses seed0 + i in every group).
         report: run ``python -m rtc_ros.report`` at the end.
-        stop_recovery: None: as the params file says (``chunk_executor.robot_stopped_topic``); True / False:
-            the executor re-syncs around the simulator's protective stops / does not.
+        stop_recovery: None: as the params file says; True / False: the executor re-syncs around the
+            simulator's protective stops and ramps start-up chunks in / neither (``stop_recovery_values``).
     """
     out.mkdir(parents=True, exist_ok=True)
     logs = out / "logs"
@@ -206,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fig1-joint", default="right_elbow", help="sim clock: the joint of Figure 1")
     ap.add_argument("--no-plots", action="store_true", help="sim clock: skip the figures")
     ap.add_argument("--stop-recovery", choices=("config", "on", "off"), default="config",
-                    help="re-sync the executor around protective stops (chunk_executor robot_stopped_topic): "
-                         "as the params file says (default), on, or off")
+                    help="re-sync the executor around protective stops and ramp start-up chunks in "
+                         "(chunk_executor robot_stopped_topic, startup_ramp_s): as the params file says (default), "
+                         "on (0.2 s ramp), or off (neither: the protocol before 2026-12-02 evening)")
     ap.add_argument("--hold-s", type=float, default=1.5, help="ros clock: start-pose hold after each reset (s)")
     ap.add_argument("--timeout-s", type=float, default=40.0, help="ros clock: wall-clock cap per episode (s)")
     ap.add_argument("--no-report", action="store_true", help="ros clock: skip the report")

@@ -80,6 +80,13 @@ def make_sim(task: str, max_episode_steps: int) -> BimanualSim:
     return BimanualSim(max_episode_steps=max_episode_steps, task=task, protective_stops=True)
 
 
+def stop_recovery_values(on: bool) -> dict[str, Any]:
+    """chunk_executor values switching the stop recovery (re-sync around stops + the 0.2 s start-up ramp of
+    ``config/sim_bimanual.yaml``) on, or off (the protocol before 2026-12-02 evening: neither)."""
+    return {"robot_stopped_topic": "robot_stopped", "startup_ramp_s": 0.2} if on else \
+        {"robot_stopped_topic": "", "startup_ramp_s": 0.0}
+
+
 def trace_path(out: Path, task: str, method: str, latency_ms: float) -> Path:
     """Where the experiment keeps a cell's first-seed trace (``out/traces/<task>_<method>_<ms>ms.npz``)."""
     return out / "traces" / f"{task}_{method}_{int(round(latency_ms))}ms.npz"

@@ -34,6 +34,15 @@ observed before the re-sync are refused (reason ``resync``); after ``resume`` th
 start-up chunk again (index 0, from rest). The step counter keeps counting (it never goes back; it
 skips one number at the re-sync, so observations before and after it map to different steps).
 
+**Start-up ramp** (``startup_ramp`` ticks, 0 = off): a start-up chunk starts where the policy thinks
+the arm's *command* is, which for a position-controlled arm leads the measured position by its
+tracking lag -- from rest after a re-sync (a protective stop, a mid-task pause) that offset is a step
+from standstill to up to ``max_step`` per tick, an acceleration the arm's torque limits refuse
+(measured: a torque stop 2 ticks after every recovery in the simulated ViperX). With the ramp the
+first ``K = startup_ramp`` ticks of a start-up chunk command ``hold + w_i (a_i - hold)``, ``w_i`` the
+minimum-jerk weight ``10 x^3 - 15 x^4 + 6 x^5`` at ``x = (i + 1) / K`` (``w = 1`` from tick ``K - 1``
+on); ``hold`` is the command before it. Only start-up chunks: a method's own splices are untouched.
+
 Steps count executed ticks from 0; ``next_step`` is the step the next ``tick`` commands. For every
 mode the report's ``consumed`` is the observed delay ``takeover - t_obs``; the executing chunk's
 index 0 is at step ``takeover - consumed`` (= ``t_obs``, or ``takeover`` for the start-up chunk) in
@@ -96,6 +105,8 @@ class ExecutorCore:
         self._paused = False
         self._pending_splice: SpliceInfo | None = None
         self._resync_step = 0  # chunks observed before this step are refused (see resync)
+        self._ramp_pending = False  # a start-up chunk was accepted: ramp in from its first commanded tick
+        self._ramp: tuple[int, np.ndarray] | None = None  # (first ramped step, hold command)
         self.stats = ExecutorStats()
         self._new_stores()
 
@@ -156,6 +167,7 @@ class ExecutorCore:
             self._last = None
             self._commanded = False
             self._paused = True
+            self._ramp_pending, self._ramp = False, None
             # skip one step number: the paused reports carry step k = the old next step, so an observation
             # stamped after the re-sync maps to k + 1 and one stamped before it to <= k (refused)
             self._next_step += 1
@@ -228,6 +240,7 @@ class ExecutorCore:
             # a jump from rest. Reported with consumed = 0 (index 0 at takeover - consumed = now).
             startup = self._exec[0] < 0
             origin = now if startup else t_obs
+            self._ramp_pending = self._ramp_pending or (startup and self.cfg.startup_ramp > 0)
             if self.cfg.mode == "switch":
                 old = self._switch.action(now)
                 ref = old if old is not None else self._last
@@ -300,6 +313,7 @@ class ExecutorCore:
                 self.stats.consecutive_holds += 1
                 self.stats.holds_by_reason[reason] = self.stats.holds_by_reason.get(reason, 0) + 1
             else:
+                target = self._ramped(step, target)
                 cmd = clamp_command(target, self._last, cfg.lower, cfg.upper, cfg.max_step)
                 hold, clamped = False, bool(np.any(cmd != target))
                 self.stats.consecutive_holds = 0
@@ -315,6 +329,21 @@ class ExecutorCore:
             return Tick(step=step, command=cmd.copy(), hold=hold, reason=reason, seq=seq, takeover=takeover,
                         consumed=consumed, clamped=clamped, rejected_seq=self._rejected[0],
                         rejected_reason=self._rejected[1], splice=splice)
+
+    def _ramped(self, step: int, target: np.ndarray) -> np.ndarray:
+        """``target`` blended in from the hold during a start-up chunk's first ticks (module docstring)."""
+        if self._ramp_pending:
+            assert self._last is not None
+            self._ramp, self._ramp_pending = (step, self._last.copy()), False
+        if self._ramp is None:
+            return target
+        start, hold = self._ramp
+        x = (step - start + 1) / self.cfg.startup_ramp
+        if x >= 1.0:
+            self._ramp = None
+            return target
+        w = x ** 3 * (10.0 - 15.0 * x + 6.0 * x ** 2)
+        return hold + w * (target - hold)
 
     def record_period(self, period_s: float) -> None:
         """Record the measured wall time between two ticks (for diagnostics)."""

@@ -38,6 +38,8 @@ class ExecutorConfig:
         max_step: largest change per tick ``(M,)``, ``> 0`` (``inf`` disables).
         s: sync mode: actions of a chunk executed before pausing (``1..H``).
         ensemble_decay: temporal-ensembling weight decay ``m`` (0 = plain average, the paper's TE).
+        startup_ramp: ticks over which a start-up chunk (the first after start or a re-sync) is blended in
+            from the hold position (minimum-jerk weight; 0 = off; see :mod:`rtc_ros.runtime.executor`).
     """
 
     horizon: int
@@ -48,6 +50,7 @@ class ExecutorConfig:
     max_step: np.ndarray | float | None = None
     s: int = 1
     ensemble_decay: float = 0.0
+    startup_ramp: int = 0
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -69,6 +72,8 @@ class ExecutorConfig:
             raise ValueError(f"s must be in [1, H={self.horizon}], got {self.s}")
         if not self.ensemble_decay >= 0:
             raise ValueError(f"ensemble_decay must be >= 0, got {self.ensemble_decay}")
+        if not 0 <= self.startup_ramp <= self.horizon:
+            raise ValueError(f"startup_ramp must be in [0, H={self.horizon}] ticks, got {self.startup_ramp}")
 
 
 @dataclass(frozen=True)

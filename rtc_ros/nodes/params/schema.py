@@ -140,6 +140,10 @@ _RTC: tuple[ParamSpec, ...] = (
        choices=STARTUP_COMMANDS),
     _p("hold_log_period", 1.0, "Minimum seconds between 'holding position' log lines.", _EX, read_only=False,
        float_range=(0.0, 3600.0)),
+    _p("startup_ramp_s", 0.0, "Seconds over which a start-up chunk (the first after start or a re-sync) is blended "
+       "in from the held command (minimum-jerk; 0 = off). From rest after a protective stop the policy's first "
+       "action leads the measured position by the arm's tracking lag; stepping there at once is an acceleration "
+       "the arm's torque limits refuse. At most horizon / rate_hz.", _EX, float_range=(0.0, 60.0)),
     _p("robot_stopped_topic", "", "std_msgs/Bool, true while the robot is in a protective stop (its controller "
        "ignores commands), relative name; '' = not used. When a stop begins the executor re-syncs (drops its "
        "chunks, holds the measured position, paused); when it ends it re-syncs from the new measured position "
