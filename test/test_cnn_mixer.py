@@ -330,6 +330,9 @@ def test_policy_quality_eval_set_is_fixed_held_out_and_reused(tmp_path) -> None:
     assert eval_set(tmp_path / "eval", episodes=2) == bags and [b.stat().st_mtime_ns for b in bags] == stamp
     with pytest.raises(ValueError, match="conveyor_cube"):
         eval_set(tmp_path / "eval", task="conveyor_cube", episodes=2)
+    (tmp_path / "cut" / "demo_00000").mkdir(parents=True)  # a set cut short (no marker): refused
+    with pytest.raises(ValueError, match="not the complete evaluation set"):
+        eval_set(tmp_path / "cut", episodes=2)
 
 
 @pytest.mark.parametrize("model", ["bimanual_cnn", "mlp_mixer"])

@@ -338,8 +338,7 @@ def test_stop_recovery_resyncs_when_a_stop_begins_and_resumes_from_the_measured_
         run(core, 3)  # commanded 0, 1, 2 -- then the arm stops at 2 and ignores the next 20 ticks
         if recover:
             assert rec.update(False, core) is None
-            assert rec.update(True, core) == STOP_BEGAN and core.paused
-            assert core.set_measured_position(np.full(M, 2.0))
+            assert rec.update(True, core) == STOP_BEGAN and core.paused and core.ready  # holds its last command
         for _ in range(20):
             t = core.tick()
             if recover:
@@ -363,7 +362,11 @@ def test_stop_recovery_resyncs_when_a_stop_begins_and_resumes_from_the_measured_
     assert not t.hold and t.consumed == 0 and np.allclose(t.command, 2.0)  # index 0 from rest: no jump
 
 
-def test_stop_recovery_keeps_an_operators_pause_and_leaves_a_foreign_resync_alone() -> None:
+def test_stop_recovery_operator_requests_and_foreign_resyncs() -> None:
+    """Paused before the stop: stays paused. An operator's pause / resume during the stop is applied when it
+    ends (the executor holds meanwhile). Someone else's re-sync during the stop (an episode reset): re-synced
+    again at the end (the arm stands where it stopped) but left to them to resume -- unless they already
+    resumed it, which is kept. The non-stopped arm keeps its last command during the stop."""
     from rtc_ros.runtime.stop_recovery import StopRecovery
 
     core, rec = make(), StopRecovery()
@@ -371,10 +374,32 @@ def test_stop_recovery_keeps_an_operators_pause_and_leaves_a_foreign_resync_alon
     rec.update(True, core)
     rec.update(False, core)
     assert core.paused  # paused before the stop: stays paused
-    core2, rec2 = make(), StopRecovery()
-    rec2.update(True, core2)
-    core2.resync()  # e.g. an episode reset during the stop: whoever re-synced resumes
-    assert rec2.update(False, core2) is None and core2.paused and core2.stats.resyncs == 2
+    core, rec = make(), StopRecovery()
+    core.offer_chunk(ramp(3.0), seq=0, t_obs=0)
+    run(core, 2)
+    assert not rec.request(resume=False)  # not stopped: nothing to do (the node pauses as usual)
+    rec.update(True, core)
+    assert np.allclose(core.tick().command, 4.0)  # the last command, held (a squeezing gripper keeps squeezing)
+    assert rec.request(resume=False)  # an operator pauses during the stop
+    rec.update(False, core)
+    assert core.paused
+    core, rec = make(), StopRecovery()
+    core.pause()
+    rec.update(True, core)
+    assert rec.request(resume=True) and core.paused  # resume asked during the stop: held until it ends
+    rec.update(False, core)
+    assert not core.paused
+    core, rec = make(), StopRecovery()
+    rec.update(True, core)
+    core.resync()  # e.g. an episode reset during the stop: whoever re-synced resumes
+    assert rec.update(False, core) is not None and core.paused and core.stats.resyncs == 3 and not core.ready
+    core, rec = make(), StopRecovery()
+    rec.update(True, core)
+    core.resync()
+    core.set_measured_position(np.zeros(M))
+    core.resume()  # ... and already resumed it: kept running, from a fresh measurement
+    rec.update(False, core)
+    assert not core.paused and not core.ready and core.stats.resyncs == 3
 
 
 @pytest.mark.parametrize("mode", ["switch", "sync", "ensemble"])
@@ -406,6 +431,14 @@ def test_startup_ramp_blends_a_startup_chunk_in_from_the_hold_and_nothing_else(m
     core.offer_chunk(ramp(20.0), seq=5, t_obs=core.next_step)
     again = [t.command[0] for t in run(core, K)]
     assert np.allclose(again, [7.0 + w(i) * (20.0 + i - 7.0) for i in range(K)])
+    if mode != "sync":  # another chunk takes over during the ramp: switch mode ends it, ensemble ramps on
+        early = ExecutorCore(ExecutorConfig(horizon=H, action_dim=M, mode=mode, startup_ramp=K))
+        early.set_measured_position(np.full(M, 5.0))
+        early.offer_chunk(ramp(10.0), seq=0, t_obs=0)
+        run(early, 1)
+        early.offer_chunk(ramp(30.0), seq=1, t_obs=0)
+        t = early.tick()
+        assert t.command[0] == (31.0 if mode == "switch" else 5.0 + w(1) * ((11.0 + 31.0) / 2 - 5.0))
     off = ExecutorCore(ExecutorConfig(horizon=H, action_dim=M, mode=mode, **kw))
     off.set_measured_position(np.full(M, 5.0))
     off.offer_chunk(ramp(10.0), seq=0, t_obs=0)

@@ -205,9 +205,10 @@ def test_resync_after_the_robot_was_moved(start_node, tmp_path) -> None:
 
 def test_robot_stopped_topic_resyncs_around_a_protective_stop(start_node, tmp_path) -> None:
     """robot_stopped true (a protective stop: the arm holds and ignores commands): the executor drops its
-    chunk and holds the measured position, paused, and refuses a chunk planned before the stop; false (the
-    stop ended): it re-syncs from the measured position and resumes by itself, so the next chunk starts at
-    its index 0 from where the arm stands -- never at the old chunk's next action."""
+    chunk and holds its last command, paused, and refuses a chunk planned before the stop; false (the stop
+    ended): it re-syncs from the measured position and resumes by itself, so the next chunk starts at its
+    index 0 from where the arm stands -- never at the old chunk's next action. ~/pause during the stop is
+    kept for its end."""
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from std_msgs.msg import Bool
 
@@ -225,11 +226,17 @@ def test_robot_stopped_topic_resyncs_around_a_protective_stop(start_node, tmp_pa
         k_old = h.last_step()
         pub.publish(Bool(data=True))
         assert ex.wait_for_output("robot stopped (stop 1)", 10), ex.output()[-3000:]
-        assert h.wait_for(lambda s: sum(1 for x in s.states if x.st.paused and np.allclose(x.position, 0.05)) >= 5, 10)
+        assert h.wait_for(lambda s: sum(1 for x in s.states if x.st.paused) >= 5, 10)
+        held = [x.position for x in h.snapshot_states() if x.st.paused]
+        last = [x.position for x in h.snapshot_states() if not x.st.paused and x.st.seq == 0][-1]
+        assert all(np.allclose(p, last) for p in held)  # the last command, held (nothing jumps to 0.05)
         h.publish_chunk(ramp(300.0), ChunkMeta(seq=1, t_obs=k_old, d=0, s=0, method="rtc"))  # planned before
         assert ex.wait_for_output("rejected chunk (resync)", 10), ex.output()[-3000:]
         with h.lock:
             h.follow_commands = True
+        r = _call(h, "chunk_executor/pause")  # an operator pauses during the stop: kept for its end
+        assert r.success and "protective stop" in r.message, r.message
+        assert _call(h, "chunk_executor/resume").success  # ... and changes their mind
         n_cmd = len(h.commands["left_controller/commands"])
         pub.publish(Bool(data=False))
         assert ex.wait_for_output("robot stop ended", 10), ex.output()[-3000:]

@@ -25,7 +25,9 @@ every run -- seeds ``EVAL_DEMO_SEED0 ..`` (disjoint from the training demos, see
 closed-loop evaluation, seeds from 10000), no noise on the executed targets, written into ``DIR`` by
 :func:`rtc_ros.experiments.train_sim_policy.generate_demos` when it holds no bags. The switch fraction
 depends on the observations drawn (3.5 % vs 1.0 % for one policy on two bag sets of training demos), so
-a statistic meant to be compared against a target is measured there, with its Wilson 95 % interval.
+a statistic meant to be compared against a target is measured there, with its Wilson 95 % interval
+(the rows come from 40 episodes and are not independent: the interval is a lower bound on the
+uncertainty).
 
 The last line printed is a JSON object.
 """
@@ -57,13 +59,16 @@ def eval_set(directory: str | Path, task: str = "transfer_cube", episodes: int =
     from rtc_ros.recording.bag import read_sidecar
 
     directory = Path(directory)
+    marker = directory / "EVAL_SET.json"  # written last: a set cut short is not taken for a complete one
+    want = {"task": task, "seed0": EVAL_DEMO_SEED0, "episodes": episodes, "noise_fraction": 0.0}
     if not any(directory.glob("demo_*")):
         generate_demos(directory, DemoConfig(episodes=episodes, seed0=EVAL_DEMO_SEED0, noise_fraction=0.0, task=task))
-    bags = sorted(p for p in directory.glob("demo_*") if (read_sidecar(p) or {}).get("success"))
-    tasks = {(read_sidecar(p) or {}).get("task") for p in bags} - {None}
-    if tasks and tasks != {task}:
-        raise ValueError(f"--eval-set {directory} holds {sorted(tasks)} episodes, not {task!r}")
-    return bags
+        marker.write_text(json.dumps(want))
+    have = json.loads(marker.read_text()) if marker.is_file() else None
+    if have != want:
+        raise ValueError(f"--eval-set {directory} is not the complete evaluation set {want} (its {marker.name}: "
+                         f"{have}); use an empty directory")
+    return sorted(p for p in directory.glob("demo_*") if (read_sidecar(p) or {}).get("success"))
 
 
 def accel_rms(chunks: np.ndarray, dt: float, dims: np.ndarray) -> float:
@@ -199,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         bags = sorted(p for p in Path(args.bags).glob("demo_*") if (read_sidecar(p) or {}).get("success"))
     if not bags:
-        print(f"no successful demo bags in {args.bags}", file=sys.stderr)
+        print(f"no successful demo bags in {args.eval_set or args.bags}", file=sys.stderr)
         return 1
     if args.spline is not None:
         fid = [spline_fidelity(bags[:args.max_bags], k) for k in args.spline]

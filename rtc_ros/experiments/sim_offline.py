@@ -187,7 +187,8 @@ class EpisodeRecord:
     steps: int
     duration_s: float
     throughput: float  # progress per minute (the report's definition)
-    standstill_s: float  # executor holds x dt after the first chunk (every reason but "startup")
+    standstill_s: float  # executor holds x dt after the first chunk (every reason but "startup"; incl. "paused"
+    #                      during a stop and "restart", the wait for a start-up chunk after one)
     startup_hold_s: float  # the wait for the first chunk (holds["startup"] x dt)
     holds: dict[str, int]
     protective_stops: int | None  # None: the simulator does not count them
@@ -326,7 +327,8 @@ class Episode:
             rep = tick.report(t_k)
             loop.on_executor_report(ExecutorReport.decode(rep.encode(), t_k, rep.command))
             cmds.append(tick.command)
-            holds.append(tick.reason if tick.hold else "")
+            # a start-up wait after the first chunk (a stop recovery's restart) is standstill, not start-up
+            holds.append("" if not tick.hold else "restart" if tick.reason == "startup" and splice_rows else tick.reason)
             if tick.splice is not None:
                 splice_rows.append(k)
                 jumps.append(tick.splice.jump)

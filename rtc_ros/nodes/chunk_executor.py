@@ -46,9 +46,9 @@ from rtc_ros.nodes.deadline import run_deadline_loop
 from rtc_ros.nodes.spin import spin_node
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
-#: the robot's stop flag: the latest value, also for a subscriber that joins later
-LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
-                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+#: the robot's stop flag: reliable, volatile (matches reliable publishers, latched or not), every change kept
+STOP_FLAG = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+                       durability=DurabilityPolicy.VOLATILE)
 
 
 class ChunkExecutorNode(Node):
@@ -93,7 +93,7 @@ class ChunkExecutorNode(Node):
         self._resync_after_ns = 0  # after a re-sync: joint states stamped before this are ignored
         self._recovery = StopRecovery()
         if p.robot_stopped_topic:
-            self.create_subscription(Bool, p.robot_stopped_topic, self._on_robot_stopped, LATCHED,
+            self.create_subscription(Bool, p.robot_stopped_topic, self._on_robot_stopped, STOP_FLAG,
                                      callback_group=self._io_group)
         # --- the control loop ---
         self.loop_mode = p.loop_mode
@@ -136,6 +136,8 @@ class ChunkExecutorNode(Node):
 
     # ------------------------------------------------------------------------------ callbacks
     def _on_pause(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        if self._recovery.request(resume=False):
+            return self._stopped_answer(response, "stays paused when the robot's stop ends")
         response.success = self.core.pause()
         response.message = (f"paused at step {self.core.next_step - 1}: holding the last command" if response.success
                             else "already paused")
@@ -143,9 +145,17 @@ class ChunkExecutorNode(Node):
         return response
 
     def _on_resume(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        if self._recovery.request(resume=True):
+            return self._stopped_answer(response, "resumes from the measured position when the robot's stop ends")
         response.success = self.core.resume()
         response.message = (f"resumed at step {self.core.next_step}: the executing chunk continues" if response.success
                             else "not paused")
+        self.get_logger().info(response.message)
+        return response
+
+    def _stopped_answer(self, response: Trigger.Response, what: str) -> Trigger.Response:
+        response.success = True
+        response.message = f"the robot is in a protective stop: the executor holds, and {what}"
         self.get_logger().info(response.message)
         return response
 
@@ -169,13 +179,13 @@ class ChunkExecutorNode(Node):
         what = self._recovery.update(bool(msg.data), self.core)
         if what is None:
             return
-        self._measure_again()
         if what == STOP_BEGAN:
             self.get_logger().warn(f"robot stopped (stop {self._recovery.stops}): re-synced at step "
-                                   f"{self.core.next_step}, chunks dropped, holding the measured position")
-        else:
-            self.get_logger().info(f"robot stop ended: re-synced from the measured position, "
-                                   f"{'paused (an operator had paused)' if self.core.paused else 'resuming'}")
+                                   f"{self.core.next_step}, chunks dropped, holding the last command")
+            return
+        self._measure_again()
+        self.get_logger().info(f"robot stop ended: re-synced from the measured position, "
+                               f"{'left paused' if self.core.paused else 'resuming'}")
 
     def _on_joint_state(self, msg: JointState) -> None:
         stamp = conv.stamp_to_ns(msg.header.stamp)

@@ -41,7 +41,9 @@ from standstill to up to ``max_step`` per tick, an acceleration the arm's torque
 (measured: a torque stop 2 ticks after every recovery in the simulated ViperX). With the ramp the
 first ``K = startup_ramp`` ticks of a start-up chunk command ``hold + w_i (a_i - hold)``, ``w_i`` the
 minimum-jerk weight ``10 x^3 - 15 x^4 + 6 x^5`` at ``x = (i + 1) / K`` (``w = 1`` from tick ``K - 1``
-on); ``hold`` is the command before it. Only start-up chunks: a method's own splices are untouched.
+on; ``i`` counts commanded ticks, not holds); ``hold`` is the command before it. Only start-up chunks:
+the ramp ends early when another chunk takes over in switch or sync mode (a method's own splices are
+untouched); in ensemble mode, where every tick averages all stored chunks, it runs its K ticks.
 
 Steps count executed ticks from 0; ``next_step`` is the step the next ``tick`` commands. For every
 mode the report's ``consumed`` is the observed delay ``takeover - t_obs``; the executing chunk's
@@ -106,7 +108,7 @@ class ExecutorCore:
         self._pending_splice: SpliceInfo | None = None
         self._resync_step = 0  # chunks observed before this step are refused (see resync)
         self._ramp_pending = False  # a start-up chunk was accepted: ramp in from its first commanded tick
-        self._ramp: tuple[int, np.ndarray] | None = None  # (first ramped step, hold command)
+        self._ramp: list | None = None  # [commanded ticks so far, hold command, start-up chunk's seq]
         self.stats = ExecutorStats()
         self._new_stores()
 
@@ -156,16 +158,20 @@ class ExecutorCore:
             was, self._paused = self._paused, False
             return was
 
-    def resync(self) -> int:
+    def resync(self, keep_hold: bool = False) -> int:
         """Forget every chunk and the hold position, and pause (see the module doc); returns the step from
         which observations are accepted again. Call it after the robot was moved by something else; give
-        the new measured position with :meth:`set_measured_position`, then :meth:`resume`."""
+        the new measured position with :meth:`set_measured_position`, then :meth:`resume`.
+
+        ``keep_hold``: keep holding the last command instead (nothing to measure: e.g. while a protective
+        stop holds the arm, the arm that did not stop keeps its command -- a gripper keeps squeezing)."""
         with self._lock:
             self._new_stores()
             self._exec = (-1, -1, 0)
             self._pending_splice = None
-            self._last = None
-            self._commanded = False
+            if not keep_hold or self._last is None:
+                self._last = None
+                self._commanded = False
             self._paused = True
             self._ramp_pending, self._ramp = False, None
             # skip one step number: the paused reports carry step k = the old next step, so an observation
@@ -334,14 +340,15 @@ class ExecutorCore:
         """``target`` blended in from the hold during a start-up chunk's first ticks (module docstring)."""
         if self._ramp_pending:
             assert self._last is not None
-            self._ramp, self._ramp_pending = (step, self._last.copy()), False
+            self._ramp, self._ramp_pending = [0, self._last.copy(), self._exec[0]], False
         if self._ramp is None:
             return target
-        start, hold = self._ramp
-        x = (step - start + 1) / self.cfg.startup_ramp
-        if x >= 1.0:
-            self._ramp = None
+        i, hold, seq = self._ramp
+        x = (i + 1) / self.cfg.startup_ramp
+        if x >= 1.0 or (seq != self._exec[0] and self.cfg.mode != "ensemble"):
+            self._ramp = None  # done, or another chunk took over (not the start-up chunk's to ramp)
             return target
+        self._ramp[0] = i + 1
         w = x ** 3 * (10.0 - 15.0 * x + 6.0 * x ** 2)
         return hold + w * (target - hold)
 

@@ -143,12 +143,12 @@ _RTC: tuple[ParamSpec, ...] = (
     _p("startup_ramp_s", 0.0, "Seconds over which a start-up chunk (the first after start or a re-sync) is blended "
        "in from the held command (minimum-jerk; 0 = off). From rest after a protective stop the policy's first "
        "action leads the measured position by the arm's tracking lag; stepping there at once is an acceleration "
-       "the arm's torque limits refuse. At most horizon / rate_hz.", _EX, float_range=(0.0, 60.0)),
+       "the arm's torque limits refuse. 0, or 2 ticks to horizon / rate_hz.", _EX, float_range=(0.0, 60.0)),
     _p("robot_stopped_topic", "", "std_msgs/Bool, true while the robot is in a protective stop (its controller "
-       "ignores commands), relative name; '' = not used. When a stop begins the executor re-syncs (drops its "
-       "chunks, holds the measured position, paused); when it ends it re-syncs from the new measured position "
-       "and resumes with a start-up chunk, unless an operator had paused it (rtc_ros.runtime.stop_recovery).",
-       _EX),
+       "ignores commands), relative name, published reliably (subscribed reliable, volatile); '' = not used. When a "
+       "stop begins the executor drops its chunks and holds its last command, paused; when it ends it re-syncs "
+       "from the measured position and resumes with a start-up chunk, unless an operator had paused it "
+       "(rtc_ros.runtime.stop_recovery).", _EX),
     _p("trajectory_time_from_start", 0.0, "joint_trajectory output: time_from_start of the single "
        "point in seconds (0 = one controller period).", _EX, float_range=(0.0, 10.0)),
     # --- policy_inference ----------------------------------------------------------------------

@@ -199,9 +199,10 @@ def _check_rtc(out: dict[str, Any], values: dict[str, Any], role: str) -> list[A
         check_relative(t, out[t])
     if role == ROLE_EXECUTOR and out["robot_stopped_topic"]:
         check_relative("robot_stopped_topic", out["robot_stopped_topic"])
-    if role == ROLE_EXECUTOR and round(out["startup_ramp_s"] * out["rate_hz"]) > out["horizon"]:
-        raise ParameterError("startup_ramp_s", out["startup_ramp_s"], f"must be at most horizon / rate_hz = "
-                             f"{out['horizon'] / out['rate_hz']:g} s")
+    ramp = round(out["startup_ramp_s"] * out["rate_hz"]) if role == ROLE_EXECUTOR else 0
+    if role == ROLE_EXECUTOR and (ramp > out["horizon"] or (out["startup_ramp_s"] > 0 and ramp < 2)):
+        raise ParameterError("startup_ramp_s", out["startup_ramp_s"], f"must be 0 (off) or between 2 ticks "
+                             f"({2 / out['rate_hz']:g} s) and horizon / rate_hz ({out['horizon'] / out['rate_hz']:g} s)")
     arms_raw = list(out["arms"])
     if not arms_raw or len(set(arms_raw)) != len(arms_raw) or any(not a for a in arms_raw):
         raise ParameterError("arms", arms_raw, "must be a non-empty list of distinct names")
