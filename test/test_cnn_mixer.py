@@ -381,6 +381,33 @@ def test_shipped_cnn_spec() -> None:
     assert total < 5 * 2 ** 20
 
 
+def test_shipped_conveyor_policy_takes_a_two_frame_stack() -> None:
+    """The shipped conveyor policy observes the camera's two newest frames ([2, h, w, c], newest first):
+    its spec says so, it loads, its chunk from a typical observation is finite with the grippers inside 0..1,
+    and the older frame changes the chunk (the stack is really used)."""
+    import yaml
+
+    path = ROOT / "policies" / "bimanual_cnn_conveyor_h50.yaml"
+    assert path.is_file(), f"not shipped: {path}"
+    spec = yaml.safe_load(path.read_text())
+    cams = [e for e in spec["obs_spec"] if len(e["shape"]) == 4]
+    assert len(cams) == 1 and cams[0]["shape"][0] == 2 and spec["config"]["image_frames"] == 2
+    pol = load_policy(path)
+    gen = ChunkGenerator(pol, GeneratorConfig(method="naive", n_steps=5))
+    obs = pol.typical_observation()
+    noise = torch.randn((1, pol.horizon, 14), generator=torch.Generator().manual_seed(0))
+    chunk = gen.sample(torch.from_numpy(obs)[None], None, 0, 25, noise)[0]
+    assert torch.isfinite(chunk).all() and chunk.shape == (50, 14)
+    assert float(chunk[:, [6, 13]].min()) >= 0.0 and float(chunk[:, [6, 13]].max()) <= 1.0
+    frame = int(np.prod(cams[0]["shape"][1:]))
+    older = obs.copy()
+    lo = next(i for i, e in enumerate(spec["obs_spec"]) if len(e["shape"]) == 4)
+    start = sum(int(np.prod(e["shape"])) for e in spec["obs_spec"][:lo]) + frame  # the older frame's slice
+    older[start:start + frame] = 0.0  # the older frame black, the newest unchanged
+    moved = gen.sample(torch.from_numpy(older)[None], None, 0, 25, noise)[0]
+    assert not torch.allclose(moved, chunk, atol=1e-4)
+
+
 def test_frame_stack_policy_trains_saves_and_runs_in_the_sim_harness(tmp_path) -> None:
     """``--frames 2``: the trained spec's obs_spec is a [2, 32, 32, 3] stack, the model sees 6 channels, and the
     simulated-time harness feeds it the newest two rendered frames, newest first (a short RTC episode runs)."""
