@@ -196,12 +196,14 @@ def test_node_over_dds(start_node, ros_env) -> None:
 
 def test_node_clock_protective_stop_and_refusal(start_node, ros_env) -> None:
     """``publish_clock``: /clock advances 20 ms of sim time per tick; a command jump trips a protective
-    stop (on by default) reported on ``sim/protective_stops``, ``sim/status`` and ``robot_stopped`` (false,
-    true while the arm holds, false again after the 1 s recovery); a bad camera name is refused."""
+    stop (on by default) reported on ``sim/protective_stops``, ``sim/status`` and ``robot_stopped`` (empty,
+    the left arm's 7 joints and their held positions while it holds, empty again after the 1 s recovery);
+    a bad camera name is refused."""
     import rclpy
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from rosgraph_msgs.msg import Clock
-    from std_msgs.msg import Bool, Float64MultiArray, String
+    from sensor_msgs.msg import JointState
+    from std_msgs.msg import Float64MultiArray, String
 
     bad = start_node("rtc_ros.sim.node", "-p", "camera:=no_such_camera")
     proc = start_node("rtc_ros.sim.node", "-p", "publish_clock:=true", "-p", "camera_rate_hz:=0.0")
@@ -215,8 +217,14 @@ def test_node_clock_protective_stop_and_refusal(start_node, ros_env) -> None:
     node.create_subscription(String, "sim/protective_stops", lambda m: stops.append(json.loads(m.data)), rel)
     node.create_subscription(String, "sim/status", lambda m: status.append(json.loads(m.data)), rel)
     stopped: list[bool] = []
+    reports: list[JointState] = []
     latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-    node.create_subscription(Bool, "robot_stopped", lambda m: stopped.append(bool(m.data)), latched)
+
+    def on_stopped(m: JointState) -> None:
+        reports.append(m)
+        stopped.append(bool(m.name))
+
+    node.create_subscription(JointState, "robot_stopped", on_stopped, latched)
     f64 = node.create_publisher(Float64MultiArray, "left_controller/commands", rel)
     try:
         end = time.monotonic() + 30.0
@@ -244,6 +252,11 @@ def test_node_clock_protective_stop_and_refusal(start_node, ros_env) -> None:
     assert ev["arm"] == "left" and ev["reason"] in ("velocity", "torque") and stops[0]["count"] >= 1
     assert status[-1]["protective_stops"] >= 1 and status[-1]["protective_stops_by_arm"]["left"] >= 1
     assert stopped and stopped[0] is False and True in stopped and stopped[-1] is False, stopped
+    held = next(m for m in reports if m.name)
+    assert list(held.name) == [f"left_{j}" for j in ("waist", "shoulder", "elbow", "forearm_roll", "wrist_angle",
+                                                     "wrist_rotate", "gripper")]
+    assert len(held.position) == 7 and np.all(np.isfinite(held.position))
+    assert not np.allclose(held.position[:6], jump[:6])  # where the arm stood, not the command that tripped
     assert bad.proc.wait(30) == 2 and "refusing to start" in bad.output() and "no_such_camera" in bad.output()
 
 

@@ -325,81 +325,104 @@ def test_loop_after_executor_resync_plans_a_startup_chunk() -> None:
     core.offer_chunk(ramp(7.0), p2.seq, p2.t_obs, p2.d)  # observed after the re-sync: accepted
 
 
-def test_stop_recovery_resyncs_when_a_stop_begins_and_resumes_from_the_measured_pose_when_it_ends() -> None:
-    """A protective stop: the executor drops its chunk and holds (paused) while the arm ignores commands;
-    when the stop ends it starts again from where the arm stands, with a start-up chunk observed after it.
-    Without the rule the first command after the stop is the chunk's next action, far from the held arm."""
+def test_stop_recovery_holds_the_stopped_joints_where_the_stop_holds_them_and_restarts_from_there() -> None:
+    """A protective stop holds joint 0 at 1.5 (where the arm stood when it tripped) while the executor had
+    already commanded 2: the executor drops its chunk and holds, paused -- the stopped joint at 1.5, the
+    others at their last command (2: the other arm stays put). When the stop ends (reported late or not)
+    its command is where the arm stands, and it restarts with a start-up chunk observed after the stop.
+    Without the rule the first command after the stop is the chunk's next action, far from the held arm;
+    holding only the last command would re-send the command that tripped the stop."""
     from rtc_ros.runtime.stop_recovery import STOP_BEGAN, STOP_ENDED, StopRecovery
 
     def stop_scenario(recover: bool) -> tuple[ExecutorCore, np.ndarray]:
         core, rec = ExecutorCore(ExecutorConfig(horizon=40, action_dim=M)), StopRecovery()
         assert core.set_measured_position(np.zeros(M))
         core.offer_chunk(ramp(0.0, horizon=40), seq=0, t_obs=0)
-        run(core, 3)  # commanded 0, 1, 2 -- then the arm stops at 2 and ignores the next 20 ticks
+        run(core, 3)  # commanded 0, 1, 2 -- the stop trips on 2: joint 0 held at 1.5 for 20 ticks
         if recover:
-            assert rec.update(False, core) is None
-            assert rec.update(True, core) == STOP_BEGAN and core.paused and core.ready  # holds its last command
+            assert rec.update({}, core) is None
+            assert rec.update({0: 1.5}, core) == STOP_BEGAN and core.paused and core.ready
         for _ in range(20):
             t = core.tick()
             if recover:
-                assert t.hold and t.paused and np.allclose(t.command, 2.0)
-                assert rec.update(True, core) is None
+                assert t.hold and t.paused and np.allclose(t.command, [1.5, 2.0, 2.0])
+                assert rec.update({0: 1.5}, core) is None
         if recover:
             with pytest.raises(ChunkRejected) as exc:  # computed from before the stop
                 core.offer_chunk(ramp(50.0, horizon=40), seq=1, t_obs=2)
             assert exc.value.reason == "resync"
-            assert rec.update(False, core) == STOP_ENDED and not core.paused and not core.ready
+            assert rec.update({}, core) == STOP_ENDED and not core.paused and core.ready
             assert rec.stops == rec.recoveries == 1 and core.stats.resyncs == 2
-            assert core.set_measured_position(np.full(M, 2.0))
         return core, core.tick().command
 
     core, first = stop_scenario(recover=False)
     assert np.allclose(first, 23.0)  # the executor kept stepping: the arm (at 2) would be told 23
     core, first = stop_scenario(recover=True)
-    assert np.allclose(first, 2.0)  # holds where the arm is, waiting for a start-up chunk
+    assert np.allclose(first, [1.5, 2.0, 2.0])  # where the arms stand, waiting for a start-up chunk
     core.offer_chunk(ramp(2.0, horizon=40), seq=2, t_obs=core.next_step - 1)
     t = core.tick()
-    assert not t.hold and t.consumed == 0 and np.allclose(t.command, 2.0)  # index 0 from rest: no jump
+    assert not t.hold and t.consumed == 0  # index 0 of a chunk observed after the stop
+
+
+def test_stop_recovery_follows_changes_in_what_is_held_and_ignores_invalid_holds() -> None:
+    """The other arm stops too during a stop: its joints are held where that stop holds them. A hold
+    outside the executor's joints or not finite changes nothing; nothing is held before a first command."""
+    from rtc_ros.runtime.stop_recovery import StopRecovery
+
+    core, rec = make(), StopRecovery()
+    core.offer_chunk(ramp(3.0), seq=0, t_obs=0)
+    run(core, 2)  # commanded 3, 4
+    rec.update({0: 3.5}, core)
+    assert np.allclose(core.tick().command, [3.5, 4.0, 4.0])
+    assert rec.update({0: 3.5, 2: 3.8}, core) is None and np.allclose(core.tick().command, [3.5, 4.0, 3.8])
+    assert not core.hold_joints({M: 1.0}) and not core.hold_joints({1: float("nan")})
+    assert np.allclose(core.tick().command, [3.5, 4.0, 3.8])
+    core.resume()
+    assert not core.hold_joints({1: 0.0})  # only while paused (a re-sync's hold), never mid-chunk
+    fresh = ExecutorCore(ExecutorConfig(horizon=H, action_dim=M))
+    fresh.pause()
+    assert not fresh.hold_joints({0: 1.0}) and not fresh.ready
 
 
 def test_stop_recovery_operator_requests_and_foreign_resyncs() -> None:
     """Paused before the stop: stays paused. An operator's pause / resume during the stop is applied when it
     ends (the executor holds meanwhile). Someone else's re-sync during the stop (an episode reset): re-synced
-    again at the end (the arm stands where it stopped) but left to them to resume -- unless they already
-    resumed it, which is kept. The non-stopped arm keeps its last command during the stop."""
+    again at the end but left to them to resume -- unless they already resumed it, which is kept. The
+    non-stopped arm keeps its last command during the stop."""
     from rtc_ros.runtime.stop_recovery import StopRecovery
 
+    stop = {0: 0.0}
     core, rec = make(), StopRecovery()
     core.pause()
-    rec.update(True, core)
-    rec.update(False, core)
+    rec.update(stop, core)
+    rec.update({}, core)
     assert core.paused  # paused before the stop: stays paused
     core, rec = make(), StopRecovery()
     core.offer_chunk(ramp(3.0), seq=0, t_obs=0)
     run(core, 2)
     assert not rec.request(resume=False)  # not stopped: nothing to do (the node pauses as usual)
-    rec.update(True, core)
-    assert np.allclose(core.tick().command, 4.0)  # the last command, held (a squeezing gripper keeps squeezing)
+    rec.update({0: 3.5}, core)
+    assert np.allclose(core.tick().command, [3.5, 4.0, 4.0])  # a squeezing gripper (joint 2) keeps squeezing
     assert rec.request(resume=False)  # an operator pauses during the stop
-    rec.update(False, core)
+    rec.update({}, core)
     assert core.paused
     core, rec = make(), StopRecovery()
     core.pause()
-    rec.update(True, core)
+    rec.update(stop, core)
     assert rec.request(resume=True) and core.paused  # resume asked during the stop: held until it ends
-    rec.update(False, core)
+    rec.update({}, core)
     assert not core.paused
     core, rec = make(), StopRecovery()
-    rec.update(True, core)
+    rec.update(stop, core)
     core.resync()  # e.g. an episode reset during the stop: whoever re-synced resumes
-    assert rec.update(False, core) is not None and core.paused and core.stats.resyncs == 3 and not core.ready
+    assert rec.update({}, core) is not None and core.paused and core.stats.resyncs == 3 and not core.ready
     core, rec = make(), StopRecovery()
-    rec.update(True, core)
+    rec.update(stop, core)
     core.resync()
     core.set_measured_position(np.zeros(M))
-    core.resume()  # ... and already resumed it: kept running, from a fresh measurement
-    rec.update(False, core)
-    assert not core.paused and not core.ready and core.stats.resyncs == 3
+    core.resume()  # ... and already resumed it: kept running, from that fresh measurement
+    rec.update({}, core)
+    assert not core.paused and core.ready and np.allclose(core.tick().command, 0.0) and core.stats.resyncs == 3
 
 
 @pytest.mark.parametrize("mode", ["switch", "sync", "ensemble"])

@@ -204,32 +204,37 @@ def test_resync_after_the_robot_was_moved(start_node, tmp_path) -> None:
 
 
 def test_robot_stopped_topic_resyncs_around_a_protective_stop(start_node, tmp_path) -> None:
-    """robot_stopped true (a protective stop: the arm holds and ignores commands): the executor drops its
-    chunk and holds its last command, paused, and refuses a chunk planned before the stop; false (the stop
-    ended): it re-syncs from the measured position and resumes by itself, so the next chunk starts at its
-    index 0 from where the arm stands -- never at the old chunk's next action. ~/pause during the stop is
-    kept for its end."""
+    """A stop report (sensor_msgs/JointState: the left arm held at 0.05, where it stood when it tripped):
+    the executor drops its chunk and holds, paused -- the left arm's joints at 0.05, the right arm's at
+    their last command -- and refuses a chunk planned before the stop; a malformed report is refused with
+    an error naming the field. An empty report (the stop ended): it re-syncs and resumes by itself, so
+    the next chunk starts at its index 0 from where the arm stands -- never at the old chunk's next
+    action. ~/pause during the stop is kept for its end."""
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-    from std_msgs.msg import Bool
+    from sensor_msgs.msg import JointState
 
     params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS, robot_stopped_topic="robot_stopped"))
     ex = start_node(EXECUTOR, "--params-file", str(params))
     with Harness() as h:
         qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        pub = h.node.create_publisher(Bool, "robot_stopped", qos)
+        pub = h.node.create_publisher(JointState, "robot_stopped", qos)
         assert h.wait_for(lambda s: len(s.states) >= 10, 60), ex.output()
         h.publish_chunk(ramp(0.0), ChunkMeta(seq=0, t_obs=h.last_step() + 1, d=0, s=0, method="rtc"))
         assert h.wait_for(lambda s: sum(1 for r in s.states if r.st.seq == 0 and not r.st.hold) >= 5, 10)
-        with h.lock:  # the arm stops where it is and ignores commands
+        with h.lock:  # the left arm stops where it is and ignores commands
             h.follow_commands = False
             h.q[:] = 0.05
         k_old = h.last_step()
-        pub.publish(Bool(data=True))
+        pub.publish(JointState(name=JOINTS[:7], position=[0.05] * 6))
+        assert ex.wait_for_output("7 names but 6 positions", 10), ex.output()[-3000:]
+        pub.publish(JointState(name=JOINTS[:7] + ["base_wheel"], position=[0.05] * 8))
         assert ex.wait_for_output("robot stopped (stop 1)", 10), ex.output()[-3000:]
+        assert "['base_wheel'] are not commanded here" in ex.output()
         assert h.wait_for(lambda s: sum(1 for x in s.states if x.st.paused) >= 5, 10)
         held = [x.position for x in h.snapshot_states() if x.st.paused]
         last = [x.position for x in h.snapshot_states() if not x.st.paused and x.st.seq == 0][-1]
-        assert all(np.allclose(p, last) for p in held)  # the last command, held (nothing jumps to 0.05)
+        assert all(np.allclose(p[:7], 0.05) for p in held)  # the stopped arm: where the stop holds it
+        assert all(np.allclose(p[7:], last[7:]) for p in held)  # the other arm: its last command
         h.publish_chunk(ramp(300.0), ChunkMeta(seq=1, t_obs=k_old, d=0, s=0, method="rtc"))  # planned before
         assert ex.wait_for_output("rejected chunk (resync)", 10), ex.output()[-3000:]
         with h.lock:
@@ -238,7 +243,7 @@ def test_robot_stopped_topic_resyncs_around_a_protective_stop(start_node, tmp_pa
         assert r.success and "protective stop" in r.message, r.message
         assert _call(h, "chunk_executor/resume").success  # ... and changes their mind
         n_cmd = len(h.commands["left_controller/commands"])
-        pub.publish(Bool(data=False))
+        pub.publish(JointState())
         assert ex.wait_for_output("robot stop ended", 10), ex.output()[-3000:]
         assert h.wait_for(lambda s: any(not x.st.paused for x in s.states[-3:]), 5)  # resumed without ~/resume
         new = np.full_like(ramp(0.0), 0.05) + ramp(0.0)

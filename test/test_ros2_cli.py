@@ -200,8 +200,11 @@ def test_topic_hz_of_a_command_topic(sim) -> None:
     hz.stop(10.0)
     rates = [float(x) for x in re.findall(r"average rate: ([\d.]+)", hz.output())]
     assert len(rates) >= 5, hz.output()
-    assert 40.0 <= rates[-1] <= 60.0, hz.output()
-    print(f"ros2 topic hz: {rates[-1]:.1f} Hz")
+    # the median over the reported windows: an episode reset re-syncs the executor, which then commands
+    # nothing until the new episode's first chunk (a few hundred ms), and one window may hold that gap
+    rate = sorted(rates)[len(rates) // 2]
+    assert 40.0 <= rate <= 60.0, hz.output()
+    print(f"ros2 topic hz: {rate:.1f} Hz (median of {rates})")
 
 
 def test_node_list_shows_the_nodes(sim) -> None:

@@ -71,6 +71,45 @@ def test_velocity_jump_trips_a_stop_that_holds_then_recovers(sim: BimanualSim) -
     assert sim.protective_stops == [] and not sim.protective_stop_active
 
 
+@pytest.mark.parametrize("report", ["held_positions", "last_command"])
+def test_stop_recovery_with_a_late_report_does_not_trip_again(sim: BimanualSim, report: str) -> None:
+    """The executor learns of a stop and of its end 2 ticks late (as over DDS). Holding the stopped joints
+    where the stop holds them (the sim's ``robot_stopped`` report), the command in the ticks before it
+    learns that the stop ended is where the arm stands: no second stop. Holding its last command instead
+    (all a plain stopped flag allows) re-sends the command that tripped the stop: a second stop at once.
+    ``held`` reports the holds of the sim; ``protective_stop_holds`` names the left arm's 7 joints."""
+    from rtc_ros.runtime.executor import ExecutorConfig, ExecutorCore
+    from rtc_ros.runtime.stop_recovery import StopRecovery
+
+    sim.reset(0)
+    home = sim.home_position
+    core, rec = ExecutorCore(ExecutorConfig(horizon=50, action_dim=14)), StopRecovery()
+    assert core.set_measured_position(sim.joint_positions())
+    chunk = np.tile(home, (50, 1))
+    chunk[5:, 0] += 0.3  # a jump on left_waist at index 5: a velocity stop
+    core.offer_chunk(chunk, seq=0, t_obs=0)
+    lag, reports = 2, []
+    stops_at_release = None
+    for k in range(80):
+        cmd = core.tick().command
+        sim.step(cmd)
+        reports.append(sim.protective_stop_holds)
+        held = reports[-1 - lag] if len(reports) > lag else {}
+        if held and report == "last_command":
+            held = {j: float(cmd[j]) for j in held}  # what holding the last command amounts to
+        rec.update(held, core)
+        if k == 5:
+            assert set(sim.protective_stop_holds) == set(range(7)) and len(sim.protective_stops) == 1
+        if k == 5 + 50:  # the 1 s hold has ended at this tick
+            stops_at_release = len(sim.protective_stops)
+    assert rec.stops >= 1 and stops_at_release is not None
+    if report == "held_positions":
+        assert len(sim.protective_stops) == 1, [e.step for e in sim.protective_stops]
+        assert rec.recoveries == 1
+    else:
+        assert len(sim.protective_stops) >= 2  # the held command that tripped the stop, re-sent
+
+
 def test_jerky_acceleration_trips_a_torque_stop(sim: BimanualSim) -> None:
     sim.reset(0)
     home = sim.home_position

@@ -335,7 +335,7 @@ class Episode:
                 consumed.append(tick.splice.consumed)
                 d_vals.append(tick.splice.d)
             res = self.sim.step(tick.command)
-            if recovery is not None and recovery.update(self.sim.protective_stop_active, core):
+            if recovery is not None and recovery.update(self.sim.protective_stop_holds, core) and not core.ready:
                 core.set_measured_position(self.sim.joint_positions())
             for lvl in range(1, res.progress + 1):
                 if stage_steps[lvl] < 0:

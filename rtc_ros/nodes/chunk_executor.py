@@ -10,8 +10,9 @@ Operator services (``std_srvs/Trigger``, node-private): ``~/pause``, ``~/resume`
 (after something else moved the robot, e.g. an episode reset or a homing move: drop every chunk, take
 the hold position from the first joint state stamped after the call, stay paused until ``~/resume``).
 
-With ``robot_stopped_topic`` set (``std_msgs/Bool``, true while the robot is in a protective stop), the
-executor re-syncs when a stop begins and re-syncs and resumes when it ends
+With ``robot_stopped_topic`` set (``sensor_msgs/JointState``: the joints a protective stop holds and their
+held positions, empty while none), the executor re-syncs when a stop begins, holds the stopped joints
+where the stop holds them, and re-syncs and resumes when it ends
 (:class:`rtc_ros.runtime.stop_recovery.StopRecovery`): no stop loops from commands the arm ignored.
 
 Run: ``python -m rtc_ros.nodes.chunk_executor --ros-args --params-file config/bimanual.yaml``.
@@ -32,7 +33,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_srvs.srv import Trigger
-from std_msgs.msg import Bool, Float64MultiArray
+from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
 from rtc_ros.runtime.executor import HOLD_PAUSED, HOLD_STARTUP, HOLD_SYNC_PAUSE, ChunkRejected, ExecutorCore, Tick
@@ -93,7 +94,7 @@ class ChunkExecutorNode(Node):
         self._resync_after_ns = 0  # after a re-sync: joint states stamped before this are ignored
         self._recovery = StopRecovery()
         if p.robot_stopped_topic:
-            self.create_subscription(Bool, p.robot_stopped_topic, self._on_robot_stopped, STOP_FLAG,
+            self.create_subscription(JointState, p.robot_stopped_topic, self._on_robot_stopped, STOP_FLAG,
                                      callback_group=self._io_group)
         # --- the control loop ---
         self.loop_mode = p.loop_mode
@@ -175,17 +176,23 @@ class ChunkExecutorNode(Node):
         self.get_logger().info(response.message)
         return response
 
-    def _on_robot_stopped(self, msg: Bool) -> None:
-        what = self._recovery.update(bool(msg.data), self.core)
-        if what is None:
+    def _on_robot_stopped(self, msg: JointState) -> None:
+        try:
+            held, unknown = conv.held_joints(msg, self.names)
+        except ValueError as exc:
+            self.get_logger().error(f"ignoring {self.p.robot_stopped_topic}: {exc}")
             return
+        if unknown and self._throttled("stop_unknown", 5.0):
+            self.get_logger().warn(f"{self.p.robot_stopped_topic}: joints {unknown} are not commanded here (ignored)")
+        what = self._recovery.update(held, self.core)
         if what == STOP_BEGAN:
             self.get_logger().warn(f"robot stopped (stop {self._recovery.stops}): re-synced at step "
-                                   f"{self.core.next_step}, chunks dropped, holding the last command")
-            return
-        self._measure_again()
-        self.get_logger().info(f"robot stop ended: re-synced from the measured position, "
-                               f"{'left paused' if self.core.paused else 'resuming'}")
+                                   f"{self.core.next_step}, chunks dropped, holding {len(held)} stopped joints "
+                                   "where the stop holds them, the others at their last command")
+        elif what is not None:
+            if not self.core.ready:  # re-synced by someone else meanwhile: measure as after any re-sync
+                self._measure_again()
+            self.get_logger().info(f"robot stop ended: re-synced, {'left paused' if self.core.paused else 'resuming'}")
 
     def _on_joint_state(self, msg: JointState) -> None:
         stamp = conv.stamp_to_ns(msg.header.stamp)

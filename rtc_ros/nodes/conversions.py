@@ -8,6 +8,7 @@ here touches a node.
 from __future__ import annotations
 
 import array
+import math
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
@@ -180,6 +181,25 @@ class JointStateReader:
         if not np.isfinite(q).all():
             raise ValueError("joint state contains NaN or Inf")
         return q
+
+
+def held_joints(msg: JointState, names: list[str]) -> tuple[dict[int, float], list[str]]:
+    """A protective-stop report (``name``: the joints a stop holds, ``position``: where; empty: none) as
+    ``{index in names: held position}`` plus the reported names that are not in ``names`` (ignored).
+    Raises ValueError naming the field when ``position`` does not match ``name`` or is not finite."""
+    if len(msg.position) != len(msg.name):
+        raise ValueError(f"stop report: {len(msg.name)} names but {len(msg.position)} positions "
+                         "(position must give every held joint's position)")
+    index = {n: i for i, n in enumerate(names)}
+    held, unknown = {}, []
+    for n, q in zip(msg.name, msg.position):
+        if not math.isfinite(q):
+            raise ValueError(f"stop report: position of {n!r} is {q} (must be finite)")
+        if n in index:
+            held[index[n]] = float(q)
+        else:
+            unknown.append(n)
+    return held, unknown
 
 
 # -------------------------------------------------------------------------------------- images

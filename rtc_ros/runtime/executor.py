@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -139,6 +140,23 @@ class ExecutorCore:
             if self._commanded:
                 return False
             self._last = q.copy()
+            return True
+
+    def hold_joints(self, held: Mapping[int, float]) -> bool:
+        """Replace the held command of some joints (``{action index: position}``), e.g. with the positions a
+        protective stop holds them at, so that the command is where the arm stands when the stop ends.
+        Only while paused (after a re-sync); False (nothing changed) if not paused, no command is held yet,
+        or an index or position is invalid."""
+        with self._lock:
+            if not self._paused or self._last is None:
+                return False
+            idx = np.fromiter(held.keys(), dtype=np.int64, count=len(held))
+            pos = np.fromiter(held.values(), dtype=np.float64, count=len(held))
+            if ((idx < 0) | (idx >= self.cfg.action_dim)).any() or not np.isfinite(pos).all():
+                return False
+            last = self._last.copy()
+            last[idx] = pos
+            self._last = last
             return True
 
     @property

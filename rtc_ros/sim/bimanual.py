@@ -28,7 +28,9 @@ from rtc_ros.sim.layout import (  # noqa: E402
     aloha_assets_dir, finger_to_normalized,
 )
 from rtc_ros.sim.conveyor import TRANSFER_CUBE, make_task  # noqa: E402
-from rtc_ros.sim.limits import ProtectiveStopConfig, ProtectiveStopEvent, ProtectiveStopMonitor  # noqa: E402
+from rtc_ros.sim.limits import (  # noqa: E402
+    JOINTS_PER_ARM, ProtectiveStopConfig, ProtectiveStopEvent, ProtectiveStopMonitor,
+)
 from rtc_ros.sim.render import RenderCache  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -221,6 +223,15 @@ class BimanualSim:
     def protective_stop_active(self) -> bool:
         """True while an arm holds after a stop (its commands are ignored)."""
         return any(self._stops.active(self._step).values())
+
+    @property
+    def protective_stop_holds(self) -> dict[int, float]:
+        """The joints held by a stop now, ``{index in joint_names: held position}`` (empty: none)."""
+        out: dict[int, float] = {}
+        for side, hold in self._stops.holds(self._step).items():
+            base = SIDES.index(side) * JOINTS_PER_ARM
+            out.update({base + j: float(q) for j, q in enumerate(hold)})
+        return out
 
     @property
     def success(self) -> bool:

@@ -148,6 +148,11 @@ class ProtectiveStopMonitor:
         """Per arm: True while it holds after a stop (``step``: the tick about to be taken)."""
         return {side: a.hold is not None and step < a.hold_until for side, a in zip(SIDES, self._arms)}
 
+    def holds(self, step: int) -> dict[str, np.ndarray]:
+        """Per stopped arm: the (7,) position it is held at (``step``: the tick about to be taken)."""
+        return {side: a.hold.copy() for side, a in zip(SIDES, self._arms)
+                if a.hold is not None and step < a.hold_until}
+
     def counts(self) -> dict[str, int]:
         """Number of stops per arm since the last reset."""
         return {side: sum(e.arm == side for e in self.events) for side in SIDES}

@@ -24,9 +24,11 @@ A dedicated loop thread steps the simulation on absolute wall-clock deadlines (`
   {"step", "time", "arm", "joint", "reason", "value", "limit"}}`` for every protective stop (an arm's command
   beyond the ViperX velocity or torque limits: the arm holds for ``protective_stop_recovery_s``;
   :mod:`rtc_ros.sim.limits`, ``docs/sim_arms.md``); the episode recorder records it by default;
-* ``robot_stopped_topic`` -- ``std_msgs/Bool``, true while an arm holds after a protective stop (on every
-  change and with every status message; transient local): what ``chunk_executor``'s ``robot_stopped_topic``
-  re-syncs on (a real robot's safety state, bridged to a Bool, plays this part);
+* ``robot_stopped_topic`` -- ``sensor_msgs/JointState``: the joints held by a protective stop now (``name``;
+  every joint of a stopped arm) and the positions they are held at (``position``); empty while no arm is
+  stopped (on every change and with every status message; transient local): what ``chunk_executor``'s
+  ``robot_stopped_topic`` re-syncs on (a real robot's per-arm safety state, bridged to this message,
+  plays this part);
 * ``/clock`` -- ``rosgraph_msgs/Clock`` (simulated time, continuous over resets) when ``publish_clock``
   is true; all stamps then use simulated time.
 
@@ -73,7 +75,7 @@ from rclpy.node import Node  # noqa: E402
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
 from rosgraph_msgs.msg import Clock  # noqa: E402
 from sensor_msgs.msg import Image, JointState  # noqa: E402
-from std_msgs.msg import Bool, Float64MultiArray, Int32, String  # noqa: E402
+from std_msgs.msg import Float64MultiArray, Int32, String  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from rtc_ros.nodes.common import Throttle  # noqa: E402
@@ -114,9 +116,9 @@ class BimanualSimNode(Node):
         self._stop_pub = self.create_publisher(String, p.protective_stop_topic, RELIABLE)
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self._stopped_pub = self.create_publisher(Bool, p.robot_stopped_topic, latched) if p.robot_stopped_topic \
-            else None
-        self._stopped: bool | None = None
+        self._stopped_pub = self.create_publisher(JointState, p.robot_stopped_topic, latched) \
+            if p.robot_stopped_topic else None
+        self._stopped: dict[int, float] | None = None  # the joints held by a stop, last published
         self._img_pub = self.create_publisher(Image, p.camera_topic, RELIABLE) if p.camera_rate_hz > 0 else None
         self._clock_pub = self.create_publisher(Clock, "/clock", 10) if p.publish_clock else None
         # --- subscriptions: every command format of the executor, per arm ---
@@ -270,11 +272,20 @@ class BimanualSimNode(Node):
         if self._img_pub is not None and self._renderer is not None and self.runner.total_ticks % self._cam_every == 0:
             frame = "cam_high" if self.p.camera == "workspace" else self.p.camera
             self._img_pub.publish(rgb_to_image(self._renderer.render(self.sim.data), stamp, frame))
-        stopped = self.sim.protective_stop_active
-        if self._stopped_pub is not None and stopped != self._stopped:
-            self._stopped = stopped
-            self._stopped_pub.publish(Bool(data=stopped))
+        held = self.sim.protective_stop_holds
+        if self._stopped_pub is not None and held != self._stopped:
+            self._stopped = held
+            self._publish_stopped(stamp)
         self._publish_status(res.changed)
+
+    def _publish_stopped(self, stamp: Time) -> None:
+        """The joints a protective stop holds and their held positions (empty: none stopped)."""
+        held = self._stopped or {}
+        msg = JointState()
+        msg.header.stamp = stamp
+        msg.name = [self.sim.joint_names[j] for j in sorted(held)]
+        msg.position = [held[j] for j in sorted(held)]
+        self._stopped_pub.publish(msg)
 
     def _publish_stop(self, event: dict[str, Any]) -> None:
         counts = self.sim.protective_stop_counts
@@ -294,7 +305,7 @@ class BimanualSimNode(Node):
         st = self.runner.status()
         self._status_pub.publish(String(data=json.dumps(st)))
         if self._stopped_pub is not None and self._stopped is not None:
-            self._stopped_pub.publish(Bool(data=self._stopped))
+            self._publish_stopped(self._stamp())
         if changed:
             self.get_logger().info(f"episode {st['episode']}: {st['state']}, progress {st['progress']} "
                                    f"({TaskStage(st['progress']).name}), success {st['success']}, step {st['step']}")

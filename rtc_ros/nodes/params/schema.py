@@ -144,11 +144,12 @@ _RTC: tuple[ParamSpec, ...] = (
        "in from the held command (minimum-jerk; 0 = off). From rest after a protective stop the policy's first "
        "action leads the measured position by the arm's tracking lag; stepping there at once is an acceleration "
        "the arm's torque limits refuse. 0, or 2 ticks to horizon / rate_hz.", _EX, float_range=(0.0, 60.0)),
-    _p("robot_stopped_topic", "", "std_msgs/Bool, true while the robot is in a protective stop (its controller "
-       "ignores commands), relative name, published reliably (subscribed reliable, volatile); '' = not used. When a "
-       "stop begins the executor drops its chunks and holds its last command, paused; when it ends it re-syncs "
-       "from the measured position and resumes with a start-up chunk, unless an operator had paused it "
-       "(rtc_ros.runtime.stop_recovery).", _EX),
+    _p("robot_stopped_topic", "", "sensor_msgs/JointState: the joints a protective stop holds now (name; every "
+       "joint of a stopped arm) and the positions it holds them at (position); empty while nothing is stopped. "
+       "Relative name, published reliably (subscribed reliable, volatile); '' = not used. When a stop begins the "
+       "executor drops its chunks and holds, paused: the stopped joints where the stop holds them, the others at "
+       "their last command; when it ends it re-syncs and resumes with a start-up chunk, unless an operator had "
+       "paused it (rtc_ros.runtime.stop_recovery).", _EX),
     _p("trajectory_time_from_start", 0.0, "joint_trajectory output: time_from_start of the single "
        "point in seconds (0 = one controller period).", _EX, float_range=(0.0, 10.0)),
     # --- policy_inference ----------------------------------------------------------------------
@@ -241,8 +242,9 @@ _SIM_SPECS: tuple[ParamSpec, ...] = (
        float_range=(0.0, 60.0)),
     _p("protective_stop_topic", "sim/protective_stops", "Protective stop events (std_msgs/String JSON, relative).",
        _SIM),
-    _p("robot_stopped_topic", "robot_stopped", "std_msgs/Bool, true while an arm holds after a protective stop "
-       "(published on every change and with the status; transient local), relative; '' = not published.", _SIM),
+    _p("robot_stopped_topic", "robot_stopped", "sensor_msgs/JointState: the joints of the arms holding after a "
+       "protective stop and their held positions, empty while none (published on every change and with the "
+       "status; transient local), relative; '' = not published.", _SIM),
     _p("start_hold_s", 0.0, "Seconds the first episode holds the start pose.", _SIM, float_range=(0.0, 3600.0)),
     _p("joint_states_topic", "joint_states", "Joint state topic (sensor_msgs/JointState, relative).", _SIM),
     _p("progress_topic", "rtc/progress", "Task progress topic (std_msgs/Int32, relative).", _SIM),
