@@ -260,9 +260,10 @@ def test_two_robots_in_two_namespaces(sim) -> None:
         assert not names & {"/chunk_executor", "/policy_inference", "/bimanual_sim"}, names
         for ns in ("robot1", "robot2"):
             info = ""
-            for _ in range(3):  # endpoint -> node names arrive with discovery: retried
+            for _ in range(5):  # endpoint -> node names arrive with discovery (_NODE_NAME_UNKNOWN_ until then)
                 info = ros2(sim.env, "topic", "info", "-v", "--no-daemon", "--spin-time", "3", f"/{ns}/rtc/chunk")
-                if "Node name: policy_inference" in info and "Node name: chunk_executor" in info:
+                if ("Node name: policy_inference" in info and "Node name: chunk_executor" in info
+                        and "_NODE_NAME_UNKNOWN_" not in info):
                     break
             pubs, subs = info.split("Subscription count")
             assert "Publisher count: 1" in pubs and "Node name: policy_inference" in pubs, info
