@@ -28,9 +28,7 @@ from rtc_ros.sim.layout import (  # noqa: E402
     aloha_assets_dir, finger_to_normalized,
 )
 from rtc_ros.sim.conveyor import TRANSFER_CUBE, make_task  # noqa: E402
-from rtc_ros.sim.limits import (  # noqa: E402
-    JOINTS_PER_ARM, ProtectiveStopConfig, ProtectiveStopEvent, ProtectiveStopMonitor,
-)
+from rtc_ros.sim.limits import ProtectiveStopConfig, ProtectiveStopEvent, ProtectiveStopMonitor  # noqa: E402
 from rtc_ros.sim.render import RenderCache  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -227,11 +225,7 @@ class BimanualSim:
     @property
     def protective_stop_holds(self) -> dict[int, float]:
         """The joints held by a stop now, ``{index in joint_names: held position}`` (empty: none)."""
-        out: dict[int, float] = {}
-        for side, hold in self._stops.holds(self._step).items():
-            base = SIDES.index(side) * JOINTS_PER_ARM
-            out.update({base + j: float(q) for j, q in enumerate(hold)})
-        return out
+        return self._stops.held_joints(self._step)
 
     @property
     def success(self) -> bool:

@@ -148,10 +148,14 @@ class ProtectiveStopMonitor:
         """Per arm: True while it holds after a stop (``step``: the tick about to be taken)."""
         return {side: a.hold is not None and step < a.hold_until for side, a in zip(SIDES, self._arms)}
 
-    def holds(self, step: int) -> dict[str, np.ndarray]:
-        """Per stopped arm: the (7,) position it is held at (``step``: the tick about to be taken)."""
-        return {side: a.hold.copy() for side, a in zip(SIDES, self._arms)
-                if a.hold is not None and step < a.hold_until}
+    def held_joints(self, step: int) -> dict[int, float]:
+        """The joints held by a stop at ``step`` (the tick about to be taken): ``{index in the (14,) command:
+        held position}``, every joint of each stopped arm; empty when none is stopped."""
+        out: dict[int, float] = {}
+        for i, a in enumerate(self._arms):
+            if a.hold is not None and step < a.hold_until:
+                out.update({i * JOINTS_PER_ARM + j: float(q) for j, q in enumerate(a.hold)})
+        return out
 
     def counts(self) -> dict[str, int]:
         """Number of stops per arm since the last reset."""
