@@ -207,4 +207,13 @@ def test_camera_policy_and_missing_camera(start_node, tmp_path, small_policy_cam
         assert not takeovers(h)
     with Harness(camera=(48, 64)) as h:  # any size: resized to the policy's 32x32
         assert h.wait_for(lambda s: len(takeovers(s)) >= 3, 60), (ex.output()[-2000:], inf.output()[-2000:])
-    assert check_switch_execution(h) > 20
+        assert check_switch_execution(h) > 20
+        # an episode reset re-syncs the executor (~/resync): the policy forgets the frames from before it
+        from test_nodes_executor import _call
+
+        assert _call(h, "chunk_executor/resync").success
+        assert h.wait_for(lambda s: any(x.st.resets == 1 for x in s.states), 10)
+        assert inf.wait_for_output("camera frames cleared; waiting for new ones", 10), inf.output()[-2000:]
+        assert _call(h, "chunk_executor/resume").success
+        n = len(takeovers(h))
+        assert h.wait_for(lambda s: len(takeovers(s)) >= n + 3, 60), (ex.output()[-2000:], inf.output()[-2000:])

@@ -38,7 +38,6 @@ import inspect
 import math
 import os
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +54,7 @@ from rtc_ros.nodes.params import (  # noqa: E402
 )
 from rtc_ros.runtime.contract import ChunkMeta, ExecutorReport  # noqa: E402
 from rtc_ros.runtime.executor import ChunkRejected  # noqa: E402
+from rtc_ros.runtime.frame_history import FrameHistory  # noqa: E402
 from rtc_ros.runtime.inference_loop import ObservationTooOld  # noqa: E402
 from rtc_ros.runtime.methods import method_info  # noqa: E402
 from rtc_ros.runtime.stop_recovery import StopRecovery  # noqa: E402
@@ -299,7 +299,8 @@ class Episode:
         stops0 = stop_count(self.sim)
         frame, frame_ns, frame_step = self.renderer.render(self.sim.data), T0_NS, 0
         depth = st.policy.observation_builder.camera_frames.get(st.camera_name, 1)
-        history = deque([frame], maxlen=depth)  # newest last; a frame-stack policy sees them newest first
+        history = FrameHistory({st.camera_name: depth}, math.inf)  # as the node (no resets within an episode)
+        history.add(st.camera_name, frame, 0.0)
         core.set_measured_position(self.sim.joint_positions())
         max_steps = int(self.sim.max_episode_steps)
         linger = int(round(float(st.sim_params.success_linger_s) / dt))
@@ -325,7 +326,9 @@ class Episode:
             tick = core.tick()
             assert tick is not None  # the measured position is known
             rep = tick.report(t_k)
-            loop.on_executor_report(ExecutorReport.decode(rep.encode(), t_k, rep.command))
+            rep = ExecutorReport.decode(rep.encode(), t_k, rep.command)
+            loop.on_executor_report(rep)
+            history.on_executor_report(rep)
             cmds.append(tick.command)
             # a start-up wait after the first chunk (a stop recovery's restart) is standstill, not start-up
             holds.append("" if not tick.hold else "restart" if tick.reason == "startup" and splice_rows else tick.reason)
@@ -342,9 +345,10 @@ class Episode:
                     stage_steps[lvl] = k + 1
             if (k + 1 - phase) % st.cam_every == 0:
                 frame, frame_ns, frame_step = self.renderer.render(self.sim.data), t_k + dt_ns // 2, k + 1
-                history.append(frame)
+                history.add(st.camera_name, frame, (k + 1) * dt)
                 frames.append(k + 1)
-            if pending is None and loop.ready():
+            stack = history.stacks()[st.camera_name]  # newest first
+            if pending is None and stack and loop.ready():
                 stamp_ns = t_k + dt_ns // 2
                 if pi.obs_time == "oldest":
                     stamp_ns = min(stamp_ns, frame_ns)
@@ -355,7 +359,7 @@ class Episode:
                     plan = None
                 if plan is not None:
                     t0 = time.perf_counter()
-                    seen = frame if depth == 1 else list(reversed(history))
+                    seen = stack[0] if depth == 1 else stack
                     chunk = gen.generate(self.observation(seen), plan.prev_remaining, plan.d, plan.s)
                     infer_ms.append((time.perf_counter() - t0) * 1e3)
                     ages.append(k + 1 - frame_step)

@@ -9,8 +9,11 @@ the chunk on ``rtc/chunk``. Callbacks only store data, so they never block on th
 Bookkeeping (INFERENCELOOP): :class:`rtc_ros.runtime.inference_loop.InferenceLoopCore`; sampling
 (GUIDEDINFERENCE): :class:`rtc_ros.runtime.generator.ChunkGenerator`; observations:
 named arrays (joint positions, camera frames) laid out and normalised by the policy
-(:class:`rtc_ros.policies.loaded.LoadedPolicy`); for a frame-stack entry (``[t, h, w, c]``) the node
-keeps the camera's newest ``t`` frames (cleared after a gap longer than ``obs_timeout``).
+(:class:`rtc_ros.policies.loaded.LoadedPolicy`); each camera's newest frames (``t`` for a frame-stack
+entry ``[t, h, w, c]``) are kept by :class:`rtc_ros.runtime.frame_history.FrameHistory`, cleared after a gap
+longer than ``obs_timeout`` and when the executor was reset (re-synced after something else moved the
+robot: an episode reset, a homing move): no observation mixes frames from before a reset with joint
+positions from after it.
 
 Run: ``python -m rtc_ros.nodes.policy_inference --ros-args --params-file config/bimanual.yaml``.
 """
@@ -20,7 +23,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +38,7 @@ from rtc_ros.core.stats import RollingStats
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.cores import generator_config, inference_loop, initial_delay
 from rtc_ros.runtime.contract import ChunkMeta
+from rtc_ros.runtime.frame_history import FrameHistory
 from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_validate, expand_path
 from rtc_ros.nodes.common import Throttle, diagnostic_array
 from rtc_ros.nodes.spin import spin_node
@@ -104,8 +107,10 @@ class PolicyInferenceNode(Node):
         self._reader = conv.JointStateReader(self.names)
         self._joints = _Latest()
         self._images = {name: _Latest() for name in cams}
-        # frame-stack entries ([t, h, w, c]): the camera's newest t frames (newest last here)
-        self._history = {name: deque(maxlen=t) for name, t in self.obs_builder.camera_frames.items() if t > 1}
+        # each camera's newest t frames (t > 1: a frame-stack entry [t, h, w, c]); under _data_lock
+        frames = self.obs_builder.camera_frames
+        self._history = FrameHistory({name: frames.get(name, 1) for name in cams}, float(p.obs_timeout))
+        self._stack_cameras = {name for name in cams if frames.get(name, 1) > 1}
         self._data_lock = threading.Lock()
         self._wake = threading.Condition()
         self.state = "warming_up"
@@ -168,11 +173,8 @@ class PolicyInferenceNode(Node):
             return
         now = time.monotonic()
         with self._data_lock:
-            hist = self._history.get(name)
-            if hist is not None:
-                if now - self._images[name].recv > float(self.p.obs_timeout):
-                    hist.clear()  # a gap in the stream: older frames do not show the recent motion
-                hist.append(img)
+            self._history.timeout_s = float(self.p.obs_timeout)  # a run-time set applies to the next gap
+            self._history.add(name, img, now)
             self._images[name] = _Latest(img, now, self._stamp(msg.header.stamp))
 
     def _on_executor_state(self, msg: JointState) -> None:
@@ -182,6 +184,10 @@ class PolicyInferenceNode(Node):
             self._count_reject("executor_state", f"bad executor state: {exc}")
             return
         self.loop.on_executor_report(rep)
+        with self._data_lock:
+            cleared = self._history.on_executor_report(rep)  # frames from before a reset show another scene
+        if cleared:
+            self.get_logger().info("executor reset (re-synced after the robot was moved): camera frames cleared; waiting for new ones")
         with self._wake:
             self._wake.notify()
 
@@ -194,7 +200,7 @@ class PolicyInferenceNode(Node):
         now = time.monotonic()
         with self._data_lock:
             joints, images = self._joints, dict(self._images)
-            stacks = {name: list(reversed(h)) for name, h in self._history.items()}  # newest first
+            stacks = self._history.stacks()  # newest first
         if joints.value is None:
             self._count_reject("missing", f"no joint state on {self.p.joint_states_topic} yet")
             return None
@@ -210,7 +216,11 @@ class PolicyInferenceNode(Node):
                 self._count_reject("stale", f"camera '{name}' image is {now - latest.recv:.3f}s old "
                                             f"(obs_timeout {timeout}s)")
                 return None
-            frames[name] = stacks.get(name) or latest.value  # a stack: fewer than t frames repeat the oldest
+            if not stacks[name]:
+                self._count_reject("missing", f"no image from camera '{name}' since the executor was reset")
+                return None
+            # a stack: fewer than t frames so far repeat the oldest (the policy lays it out)
+            frames[name] = stacks[name] if name in self._stack_cameras else stacks[name][0]
         obs = {**frames, self.joint_entry or "joint_positions": joints.value}  # named arrays, laid out by the policy
         if self.p.obs_time == "oldest":
             return obs, min([joints.stamp_ns, *(images[n].stamp_ns for n in frames)])

@@ -133,6 +133,10 @@ class ExecutorReport:
         stamp_ns: the tick's stamp (executor clock, ns; 0 if unknown).
         command: ``(M,)`` the commanded positions, or None when not carried.
         paused: an operator paused execution: ``step`` is the last step commanded, repeated.
+        resets: re-syncs so far after which the executor measured the robot again because something
+            else moved it (an episode reset, a homing move, an operator's ``~/resync``; not a protective
+            stop's, which keeps the hold): a change tells the inference side that the scene was moved;
+            ``-1`` when not carried (older executors).
     """
 
     step: int
@@ -145,15 +149,16 @@ class ExecutorReport:
     stamp_ns: int = 0
     command: np.ndarray | None = field(default=None, compare=False)
     paused: bool = False
+    resets: int = -1
 
     def encode(self) -> str:
         return _encode({"step": self.step, "seq": self.seq, "takeover": self.takeover, "consumed": self.consumed,
                         "hold": int(self.hold), "rejected": self.rejected_seq, "reason": self.rejected_reason,
-                        "paused": int(self.paused)})
+                        "paused": int(self.paused), **({"resets": self.resets} if self.resets >= 0 else {})})
 
     @classmethod
     def decode(cls, text: str, stamp_ns: int = 0, command: np.ndarray | None = None) -> "ExecutorReport":
-        """Parse; ``rejected``/``reason``/``paused`` are optional (older executors omit them)."""
+        """Parse; ``rejected``/``reason``/``paused``/``resets`` are optional (older executors omit them)."""
         f = _decode(text, ("step", "seq", "takeover", "consumed", "hold"))
         rejected = _int(f, "rejected", text, -1) if "rejected" in f else -1
         reason = f.get("reason", "none")
@@ -161,4 +166,4 @@ class ExecutorReport:
             raise ValueError(f"field 'reason' = {reason!r} is not one of {REJECT_REASONS} in {text!r}")
         return cls(_int(f, "step", text, -1), _int(f, "seq", text, -1), _int(f, "takeover", text, -1),
                    _int(f, "consumed", text, 0), f["hold"] == "1", rejected, reason, int(stamp_ns), command,
-                   f.get("paused", "0") == "1")
+                   f.get("paused", "0") == "1", _int(f, "resets", text, 0) if "resets" in f else -1)

@@ -190,6 +190,8 @@ class ExecutorCore:
             if not keep_hold or self._last is None:
                 self._last = None
                 self._commanded = False
+            if not keep_hold:
+                self.stats.resets += 1
             self._paused = True
             self._ramp_pending, self._ramp = False, None
             # skip one step number: the paused reports carry step k = the old next step, so an observation
@@ -327,7 +329,8 @@ class ExecutorCore:
                 seq, takeover, consumed = self._exec
                 return Tick(step=self._next_step - 1, command=self._last.copy(), hold=True, reason=HOLD_PAUSED,
                             seq=seq, takeover=takeover, consumed=consumed, clamped=False,
-                            rejected_seq=self._rejected[0], rejected_reason=self._rejected[1], paused=True)
+                            rejected_seq=self._rejected[0], rejected_reason=self._rejected[1], paused=True,
+                            resets=self.stats.resets)
             step = self._next_step
             target, reason = self._action_locked(step)
             splice, self._pending_splice = self._pending_splice, None
@@ -352,7 +355,7 @@ class ExecutorCore:
             seq, takeover, consumed = self._exec
             return Tick(step=step, command=cmd.copy(), hold=hold, reason=reason, seq=seq, takeover=takeover,
                         consumed=consumed, clamped=clamped, rejected_seq=self._rejected[0],
-                        rejected_reason=self._rejected[1], splice=splice)
+                        rejected_reason=self._rejected[1], splice=splice, resets=self.stats.resets)
 
     def _ramped(self, step: int, target: np.ndarray) -> np.ndarray:
         """``target`` blended in from the hold during a start-up chunk's first ticks (module docstring)."""

@@ -91,6 +91,8 @@ class Tick:
         splice: set on the tick where a new chunk commands its first action.
         paused: True while an operator has paused execution (``step`` is then the last step
             commanded, repeated; ``-1`` if nothing was commanded yet).
+        resets: re-syncs so far that re-measure the robot (:meth:`ExecutorCore.resync` without
+            ``keep_hold``: something else moved it; reported so the inference side knows).
     """
 
     step: int
@@ -105,6 +107,7 @@ class Tick:
     rejected_reason: str = "none"
     splice: SpliceInfo | None = None
     paused: bool = False
+    resets: int = 0
 
     def report(self, stamp_ns: int = 0, with_command: bool = True) -> ExecutorReport:
         """The ``rtc/executor_state`` contents of this tick (:class:`~rtc_ros.runtime.contract.ExecutorReport`),
@@ -112,7 +115,7 @@ class Tick:
         return ExecutorReport(step=self.step, seq=self.seq, takeover=self.takeover, consumed=self.consumed,
                               hold=self.hold, rejected_seq=self.rejected_seq, rejected_reason=self.rejected_reason,
                               stamp_ns=int(stamp_ns), command=self.command.copy() if with_command else None,
-                              paused=self.paused)
+                              paused=self.paused, resets=self.resets)
 
 
 @dataclass
@@ -126,6 +129,7 @@ class ExecutorStats:
     clamps: int = 0
     chunks_accepted: int = 0
     resyncs: int = 0
+    resets: int = 0  # re-syncs without keep_hold (the robot was moved by something else)
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
     consumed: RollingStats = field(default_factory=lambda: RollingStats(200))
     d: RollingStats = field(default_factory=lambda: RollingStats(200))
@@ -135,7 +139,7 @@ class ExecutorStats:
     def summary(self) -> dict[str, object]:
         out: dict[str, object] = {
             "ticks": self.ticks, "holds": self.holds, "consecutive_holds": self.consecutive_holds,
-            "clamps": self.clamps, "chunks_accepted": self.chunks_accepted, "resyncs": self.resyncs,
+            "clamps": self.clamps, "chunks_accepted": self.chunks_accepted, "resyncs": self.resyncs, "resets": self.resets,
             "rejected": sum(self.rejects_by_reason.values()),
         }
         out.update({f"holds_{k}": v for k, v in sorted(self.holds_by_reason.items())})

@@ -1,0 +1,89 @@
+"""The camera frames a policy sees: each camera's newest ``t`` frames (ROS-free).
+
+A camera entry of a policy's observation is one frame (``[h, w, c]``, ``t = 1``) or a frame stack
+(``[t, h, w, c]``, e.g. the conveyor policy: the newest two frames, so it sees motion). The frames must
+show the scene the joint positions come from, recently: :class:`FrameHistory` forgets a camera's frames
+
+* after a gap in its stream longer than ``timeout_s`` (older frames do not show the recent motion), and
+* when the executor re-synced because something else moved the robot (:meth:`on_executor_report`: its
+  report's ``resets`` count changed -- an episode reset, a homing move, an operator's ``~/resync`` --
+  or its step went back: a restarted executor): frames from before a reset show a world that was moved,
+  so no observation is built until every camera has sent a frame since. A protective stop's re-syncs
+  keep the hold (the arm's own controller held it, the camera kept streaming) and keep the frames.
+
+With fewer than ``t`` frames so far the stack repeats the oldest one, as the training set does at an
+episode's start (:meth:`rtc_ros.recording.dataset.Dataset.frame_stack`). Thread-safety is the caller's
+(the node holds its data lock around every call).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from rtc_ros.runtime.contract import ExecutorReport
+
+
+def executor_resynced(prev: ExecutorReport | None, rep: ExecutorReport) -> bool:
+    """True when ``rep`` is the first report after the executor was reset: re-synced because something
+    else moved the robot (its ``resets`` count changed) or restarted (its steps count from 0 again).
+
+    The first report of an executor (``prev`` None) is neither; an executor that does not report
+    ``resets`` (``-1``) is only seen to restart."""
+    if prev is None:
+        return False
+    if rep.step < prev.step - 1:
+        return True
+    return rep.resets >= 0 and prev.resets >= 0 and rep.resets != prev.resets
+
+
+class FrameHistory:
+    """Newest frames per camera for the frame-stack entries of a policy's observation.
+
+    Args:
+        frames: ``{camera name: t}`` frames each camera's entry holds (``t >= 1``).
+        timeout_s: a gap between two frames longer than this clears the camera's history.
+    """
+
+    def __init__(self, frames: dict[str, int], timeout_s: float) -> None:
+        for name, t in frames.items():
+            if int(t) < 1:
+                raise ValueError(f"frames['{name}'] must be >= 1, got {t}")
+        self.timeout_s = float(timeout_s)
+        self._frames: dict[str, deque[np.ndarray]] = {n: deque(maxlen=int(t)) for n, t in frames.items()}
+        self._last_recv: dict[str, float] = {}
+        self._last_report: ExecutorReport | None = None
+        self.clears = 0  # re-syncs that cleared the history (for diagnostics and tests)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._frames
+
+    def add(self, name: str, image: np.ndarray, recv_s: float) -> None:
+        """Store camera ``name``'s newest frame, received at ``recv_s`` (monotonic seconds)."""
+        hist = self._frames.get(name)
+        if hist is None:
+            raise ValueError(f"camera '{name}' is not one of the policy's cameras {sorted(self._frames)}")
+        last = self._last_recv.get(name)
+        if last is not None and recv_s - last > self.timeout_s:
+            hist.clear()
+        hist.append(image)
+        self._last_recv[name] = recv_s
+
+    def on_executor_report(self, rep: ExecutorReport) -> bool:
+        """Feed every executor report; clears all cameras' frames on a re-sync. Returns whether it did."""
+        resynced = executor_resynced(self._last_report, rep)
+        self._last_report = rep
+        if resynced:
+            self.clear()
+            self.clears += 1
+        return resynced
+
+    def clear(self) -> None:
+        """Forget every camera's frames (the next frame starts a new stack)."""
+        for hist in self._frames.values():
+            hist.clear()
+
+    def stacks(self) -> dict[str, list[np.ndarray]]:
+        """``{camera: frames, newest first}`` (an empty list: no frame since the start, a gap or a re-sync)."""
+        return {name: list(reversed(h)) for name, h in self._frames.items()}

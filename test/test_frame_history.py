@@ -1,0 +1,89 @@
+"""FrameHistory: the camera frames an observation is built from are cleared on a gap and on an executor re-sync."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rtc_ros.runtime.contract import ExecutorReport
+from rtc_ros.runtime.executor import ExecutorConfig, ExecutorCore
+from rtc_ros.runtime.frame_history import FrameHistory, executor_resynced
+
+
+def _img(v: float) -> np.ndarray:
+    return np.full((2, 2, 3), v, dtype=np.float32)
+
+
+def _values(frames: list[np.ndarray]) -> list[float]:
+    return [float(f[0, 0, 0]) for f in frames]
+
+
+def test_stack_newest_first_bounded_and_cleared_after_a_gap() -> None:
+    h = FrameHistory({"cam": 2, "wrist": 1}, timeout_s=0.5)
+    assert h.stacks() == {"cam": [], "wrist": []}
+    for i, t in enumerate([0.0, 0.1, 0.2]):
+        h.add("cam", _img(i), t)
+        h.add("wrist", _img(10 + i), t)
+    assert _values(h.stacks()["cam"]) == [2.0, 1.0]  # the newest two, newest first
+    assert _values(h.stacks()["wrist"]) == [12.0]
+    h.add("cam", _img(3), 0.2 + 0.6)  # a gap longer than the timeout: the older frame shows old motion
+    assert _values(h.stacks()["cam"]) == [3.0]
+    with pytest.raises(ValueError, match="camera 'top'"):
+        h.add("top", _img(0), 1.0)
+    with pytest.raises(ValueError, match="frames\\['cam'\\]"):
+        FrameHistory({"cam": 0}, 1.0)
+
+
+def _rep(step: int, seq: int, resets: int = -1) -> ExecutorReport:
+    return ExecutorReport(step=step, seq=seq, takeover=max(seq, -1), consumed=0, resets=resets)
+
+
+def test_reset_detection() -> None:
+    assert not executor_resynced(None, _rep(0, -1, 0))  # the first report
+    assert not executor_resynced(_rep(4, -1, 0), _rep(5, -1, 0))  # still before the first chunk
+    assert not executor_resynced(_rep(4, 0, 0), _rep(5, 1, 0))  # a new chunk
+    assert not executor_resynced(_rep(40, 3, 0), _rep(41, -1, 0))  # chunks dropped by a stop: no reset
+    assert executor_resynced(_rep(40, 3, 0), _rep(41, -1, 1))  # reset: the robot was moved
+    assert executor_resynced(_rep(50, -1, 1), _rep(51, -1, 2))  # a second one before the next chunk
+    assert executor_resynced(_rep(400, -1), _rep(3, -1))  # a restarted executor counts from 0 again
+    assert not executor_resynced(_rep(40, 3), _rep(41, -1))  # an older executor: resets not seen
+    back = ExecutorReport.decode(_rep(7, 2, 3).encode())
+    old_executor = " ".join(w for w in _rep(7, 2, 3).encode().split() if not w.startswith("resets="))
+    assert back.resets == 3 and ExecutorReport.decode(old_executor).resets == -1
+    assert "resets" not in _rep(7, 2).encode()  # not carried: omitted, not -1
+
+
+def test_executor_reset_clears_frames_until_a_new_one_arrives_and_a_stop_keeps_them() -> None:
+    """Driven by a real ExecutorCore's reports: an operator re-sync (an episode reset: something else moved
+    the robot) clears the frames; a protective stop's re-syncs (keep_hold) do not."""
+    H, M = 10, 2
+    core = ExecutorCore(ExecutorConfig(horizon=H, action_dim=M))
+    core.set_measured_position(np.zeros(M))
+    h = FrameHistory({"cam": 2}, timeout_s=1.0)
+    h.add("cam", _img(0), 0.0)
+    h.add("cam", _img(1), 0.1)
+
+    def tick() -> bool:
+        t = core.tick()
+        assert t is not None
+        return h.on_executor_report(ExecutorReport.decode(t.report(0).encode(), 0, t.command))
+
+    assert not any(tick() for _ in range(3))  # before any chunk: nothing to forget
+    core.offer_chunk(np.zeros((H, M)), seq=0, t_obs=core.next_step, d=0, s=5)
+    assert not any(tick() for _ in range(3))
+    core.resync(keep_hold=True)  # a protective stop begins ...
+    assert not any(tick() for _ in range(3))
+    core.resync(keep_hold=True)  # ... and ends: the scene was not moved by something else
+    core.resume()
+    assert not any(tick() for _ in range(3))
+    assert _values(h.stacks()["cam"]) == [1.0, 0.0]
+    core.resync()  # the world was moved by something else (an episode reset)
+    core.set_measured_position(np.ones(M))
+    assert tick() and h.clears == 1
+    assert h.stacks()["cam"] == []  # no observation until the camera sends a frame from after the reset
+    assert not tick()  # cleared once per reset
+    h.add("cam", _img(2), 0.2)
+    assert _values(h.stacks()["cam"]) == [2.0]
+    core.resync()  # a second reset before any chunk (a homing move after the episode reset)
+    core.set_measured_position(np.ones(M))
+    assert tick() and h.clears == 2 and h.stacks()["cam"] == []
