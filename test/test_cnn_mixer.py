@@ -412,7 +412,8 @@ def test_frame_stack_policy_trains_saves_and_runs_in_the_sim_harness(tmp_path) -
     """``--frames 2``: the trained spec's obs_spec is a [2, 32, 32, 3] stack, the model sees 6 channels, and the
     simulated-time harness feeds it the newest two rendered frames, newest first (a short RTC episode runs)."""
     from rtc_ros.experiments.runner import DEFAULT_CONFIG
-    from rtc_ros.experiments.sim_offline import Episode, load_setup, make_sim
+    from rtc_ros.experiments.sim_offline import Episode
+    from rtc_ros.experiments.sim_setup import load_setup, make_sim
     from rtc_ros.experiments.train_sim_policy import (DemoConfig, SimTrainConfig, generate_demos,
                                                       load_demo_dataset, train_policy)
     from rtc_ros.sim.camera import CameraConfig, CameraRenderer

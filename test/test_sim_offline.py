@@ -15,7 +15,8 @@ import pytest
 
 from rtc_ros.core.stats import paired_bootstrap, wilson_interval
 from rtc_ros.experiments.runner import DEFAULT_CONFIG, DEFAULT_POLICY, write_params
-from rtc_ros.experiments.sim_offline import Episode, load_setup, make_sim, stop_count
+from rtc_ros.experiments.sim_offline import Episode
+from rtc_ros.experiments.sim_setup import load_setup, make_sim, stop_count
 from rtc_ros.nodes.params import ROLE_EXECUTOR, ROLE_INFERENCE
 
 SEED = 10_000

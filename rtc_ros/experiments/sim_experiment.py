@@ -30,9 +30,9 @@ from typing import Any, Callable
 import numpy as np
 
 from rtc_ros.core.stats import paired_bootstrap, wilson_interval
-from rtc_ros.experiments.sim_offline import (
-    EpisodeRecord, Episode, compute_ms_for, load_setup, make_sim, measure_compute_ms, stop_count,
-    stop_recovery_values, trace_path,
+from rtc_ros.experiments.sim_offline import Episode, EpisodeRecord
+from rtc_ros.experiments.sim_setup import (
+    compute_ms_for, load_setup, make_sim, measure_compute_ms, stop_count, stop_recovery_values, trace_path,
 )
 from rtc_ros.nodes.params import ROLE_EXECUTOR
 from rtc_ros.runtime.methods import method_info
@@ -175,7 +175,7 @@ def run_grid(out: Path, tasks: list[str], methods: list[str], latencies: list[fl
         calib_calls: timed calls per sampling kind for the measured compute time.
         stop_recovery: None: as the params file's ``chunk_executor`` section says; True / False: the executor
             re-syncs around protective stops (:mod:`rtc_ros.runtime.stop_recovery`) and ramps start-up chunks in
-            / neither (:func:`rtc_ros.experiments.sim_offline.stop_recovery_values`).
+            / neither (:func:`rtc_ros.experiments.sim_setup.stop_recovery_values`).
     """
     for m in methods:
         method_info(m)  # ValueError naming an unknown method

@@ -78,7 +78,7 @@ def archive_previous_run(out: Path) -> Path | None:
 
 def stop_recovery_override(stop_recovery: bool | None) -> dict[str, dict[str, Any]]:
     """The params-file override that switches the executor's stop recovery on / off (None: none)."""
-    from rtc_ros.experiments.sim_offline import stop_recovery_values
+    from rtc_ros.experiments.sim_setup import stop_recovery_values
 
     return {} if stop_recovery is None else {"chunk_executor": stop_recovery_values(stop_recovery)}
 
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     recovery = {"config": None, "on": True, "off": False}[args.stop_recovery]
     if args.clock == "sim":
         from rtc_ros.experiments.sim_experiment import run_grid
-        from rtc_ros.experiments.sim_offline import available_tasks
+        from rtc_ros.experiments.sim_setup import available_tasks
 
         tasks = _csv(args.tasks) if args.tasks else list(available_tasks())
         cmd = "python -m rtc_ros.experiments.sim_latency " + " ".join(sys.argv[1:] if argv is None else argv)

@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from rtc_ros.core.trajectory import finite_differences  # noqa: E402
-from rtc_ros.experiments.sim_offline import trace_path  # noqa: E402
+from rtc_ros.experiments.sim_setup import trace_path  # noqa: E402
 
 FIG1_METHODS = ("sync", "te_dense", "rtc")
 METHOD_ORDER = ("sync", "te_sparse", "te_dense", "naive", "bid", "rtc", "rtc_linear", "rtc_hard")

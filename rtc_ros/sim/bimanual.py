@@ -16,8 +16,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-# The GL backend is read when mujoco is imported: default to headless EGL.
-os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("MUJOCO_GL", "egl")  # the GL backend is read when mujoco is imported: headless EGL
 
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
