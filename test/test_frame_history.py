@@ -87,3 +87,15 @@ def test_executor_reset_clears_frames_until_a_new_one_arrives_and_a_stop_keeps_t
     core.resync()  # a second reset before any chunk (a homing move after the episode reset)
     core.set_measured_position(np.ones(M))
     assert tick() and h.clears == 2 and h.stacks()["cam"] == []
+
+
+def test_a_frame_stamped_before_the_reset_report_is_dropped() -> None:
+    h = FrameHistory({"cam": 2}, timeout_s=10.0)
+    h.on_executor_report(_rep(10, 2, 0))
+    assert h.add("cam", _img(0), 0.0, stamp_ns=900)
+    h.on_executor_report(ExecutorReport(step=12, seq=-1, takeover=-1, consumed=0, stamp_ns=1000, resets=1))
+    assert not h.add("cam", _img(1), 0.1, stamp_ns=999)  # taken before the reset, delivered after its report
+    assert h.stacks()["cam"] == []
+    assert h.add("cam", _img(2), 0.2, stamp_ns=0)  # unstamped: kept (its age is unknown)
+    assert h.add("cam", _img(3), 0.3, stamp_ns=1001)
+    assert _values(h.stacks()["cam"]) == [3.0, 2.0]

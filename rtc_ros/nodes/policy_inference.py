@@ -171,11 +171,15 @@ class PolicyInferenceNode(Node):
         except ValueError as exc:
             self._count_reject("image", f"camera '{name}': {exc}")
             return
-        now = time.monotonic()
+        now, stamp = time.monotonic(), self._stamp(msg.header.stamp)
         with self._data_lock:
             self._history.timeout_s = float(self.p.obs_timeout)  # a run-time set applies to the next gap
-            self._history.add(name, img, now)
-            self._images[name] = _Latest(img, now, self._stamp(msg.header.stamp))
+            kept = self._history.add(name, img, now, stamp)
+            if kept:
+                self._images[name] = _Latest(img, now, stamp)
+        if not kept:
+            self._count_reject("before_reset", f"camera '{name}': a frame stamped before the executor's reset "
+                                               "arrived late (dropped)")
 
     def _on_executor_state(self, msg: JointState) -> None:
         try:
@@ -183,9 +187,9 @@ class PolicyInferenceNode(Node):
         except ValueError as exc:
             self._count_reject("executor_state", f"bad executor state: {exc}")
             return
-        self.loop.on_executor_report(rep)
-        with self._data_lock:
+        with self._data_lock:  # before the loop learns of a reset (it may plan at once): no old frame is used
             cleared = self._history.on_executor_report(rep)  # frames from before a reset show another scene
+        self.loop.on_executor_report(rep)
         if cleared:
             self.get_logger().info("executor reset (re-synced after the robot was moved): camera frames cleared; waiting for new ones")
         with self._wake:

@@ -14,13 +14,14 @@ Chunks travel as standard messages only, so the package builds on any ROS 2 inst
 ``rtc/executor_state`` -- ``sensor_msgs/JointState`` published by the executor every tick
     header.stamp           time of the tick (the executor node's clock)
     header.frame_id        ``"rtc step=<int> seq=<int> takeover=<int> consumed=<int> hold=<0|1>
-                           rejected=<int> reason=<code> paused=<0|1>"``: the step just commanded, the seq of the
+                           rejected=<int> reason=<code> paused=<0|1> resets=<int>"``: the step just commanded, the seq of the
                            chunk it came from, the step at which that chunk took over and the delay
                            it consumed (``takeover - t_obs``; 0 for the executor's start-up chunk,
                            which runs from its index 0: index 0 is always at ``takeover - consumed``
                            outside sync mode), whether it held, and the newest
                            rejected chunk (seq, reason code; ``-1`` / ``none`` before any), and
-                           whether an operator paused execution (the step then stands still)
+                           whether execution is paused (the step then stands still), and how often
+                           the executor re-synced after something else moved the robot (``resets``)
     name, position         the commanded joint positions of that step
 
 Steps are the executor's controller ticks, counted from 0. ``t_obs`` is the executor step at which

@@ -107,7 +107,7 @@ class Tick:
     rejected_reason: str = "none"
     splice: SpliceInfo | None = None
     paused: bool = False
-    resets: int = 0
+    resets: int = -1
 
     def report(self, stamp_ns: int = 0, with_command: bool = True) -> ExecutorReport:
         """The ``rtc/executor_state`` contents of this tick (:class:`~rtc_ros.runtime.contract.ExecutorReport`),

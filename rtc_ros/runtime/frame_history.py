@@ -8,8 +8,15 @@ show the scene the joint positions come from, recently: :class:`FrameHistory` fo
 * when the executor re-synced because something else moved the robot (:meth:`on_executor_report`: its
   report's ``resets`` count changed -- an episode reset, a homing move, an operator's ``~/resync`` --
   or its step went back: a restarted executor): frames from before a reset show a world that was moved,
-  so no observation is built until every camera has sent a frame since. A protective stop's re-syncs
-  keep the hold (the arm's own controller held it, the camera kept streaming) and keep the frames.
+  so no observation is built until every camera has sent a frame since; a frame stamped before the
+  report that showed the reset (images and executor reports travel on separate topics, so a late frame
+  may arrive after it) is dropped. A protective stop's re-syncs keep the hold (the arm's own controller
+  held it, the camera kept streaming) and keep the frames.
+
+What this cannot see: a frame taken before the reset and used in an observation built before its report
+arrived (within about one executor tick of the reset). With ``obs_time: oldest`` such an observation is
+stamped by that frame, maps to a step before the executor's re-sync and is refused by the executor;
+with ``obs_time: joint_state`` it is stamped by the joint state and may be accepted.
 
 With fewer than ``t`` frames so far the stack repeats the oldest one, as the training set does at an
 episode's start (:meth:`rtc_ros.recording.dataset.Dataset.frame_stack`). Thread-safety is the caller's
@@ -54,27 +61,34 @@ class FrameHistory:
         self._frames: dict[str, deque[np.ndarray]] = {n: deque(maxlen=int(t)) for n, t in frames.items()}
         self._last_recv: dict[str, float] = {}
         self._last_report: ExecutorReport | None = None
-        self.clears = 0  # re-syncs that cleared the history (for diagnostics and tests)
+        self._reset_stamp_ns = 0  # frames stamped before this (the last reset's report) are dropped
+        self.clears = 0  # resets that cleared the history (for diagnostics and tests)
 
     def __contains__(self, name: str) -> bool:
         return name in self._frames
 
-    def add(self, name: str, image: np.ndarray, recv_s: float) -> None:
-        """Store camera ``name``'s newest frame, received at ``recv_s`` (monotonic seconds)."""
+    def add(self, name: str, image: np.ndarray, recv_s: float, stamp_ns: int = 0) -> bool:
+        """Store camera ``name``'s newest frame, received at ``recv_s`` (monotonic seconds) and stamped
+        ``stamp_ns`` (its header's, the executor's clock; 0: unknown). Returns False (frame dropped) when
+        it was stamped before the last reset's report."""
         hist = self._frames.get(name)
         if hist is None:
             raise ValueError(f"camera '{name}' is not one of the policy's cameras {sorted(self._frames)}")
+        if 0 < stamp_ns < self._reset_stamp_ns:
+            return False
         last = self._last_recv.get(name)
         if last is not None and recv_s - last > self.timeout_s:
             hist.clear()
         hist.append(image)
         self._last_recv[name] = recv_s
+        return True
 
     def on_executor_report(self, rep: ExecutorReport) -> bool:
-        """Feed every executor report; clears all cameras' frames on a re-sync. Returns whether it did."""
+        """Feed every executor report; clears all cameras' frames on a reset. Returns whether it did."""
         resynced = executor_resynced(self._last_report, rep)
         self._last_report = rep
         if resynced:
+            self._reset_stamp_ns = max(self._reset_stamp_ns, int(rep.stamp_ns))
             self.clear()
             self.clears += 1
         return resynced

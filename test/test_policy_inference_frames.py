@@ -1,0 +1,85 @@
+"""policy_inference in-process (no DDS): after an executor reset its observation never uses a frame from before it.
+
+The node is built in this process and its callbacks are called directly, in the orders DDS may deliver
+them: the reset report before a late frame taken before the reset, and a reset whose first report is
+not paused (``~/resync`` and ``~/resume`` back to back)."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+from sensor_msgs.msg import Image, JointState  # noqa: E402
+
+from rtc_ros.nodes import conversions as conv  # noqa: E402
+from rtc_ros.runtime.contract import ExecutorReport  # noqa: E402
+from test_nodes_harness import write_params  # noqa: E402
+
+
+def _image(value: int, stamp_ns: int) -> Image:
+    msg = Image(height=32, width=32, encoding="rgb8", step=96)
+    msg.data = bytes([value]) * (32 * 32 * 3)
+    msg.header.stamp = conv.ns_to_stamp(stamp_ns)
+    return msg
+
+
+def _report(step: int, seq: int, resets: int, stamp_ns: int, names: list[str]) -> JointState:
+    msg = JointState(name=names, position=[0.0] * len(names))
+    msg.header.frame_id = ExecutorReport(step=step, seq=seq, takeover=max(seq, -1), consumed=0,
+                                         paused=False, resets=resets).encode()
+    msg.header.stamp = conv.ns_to_stamp(stamp_ns)
+    return msg
+
+
+@pytest.fixture
+def node(tmp_path):
+    from conftest import make_small_policy
+
+    from rtc_ros.nodes.policy_inference import PolicyInferenceNode
+
+    spec = make_small_policy(tmp_path / "stack", image=(32, 32), frames=2)
+    params = write_params(tmp_path / "p.yaml", inference={"policy_spec": str(spec), "camera_topics": ["cam/image_raw"],
+                                                          "camera_names": ["cam"], "obs_timeout": 5.0,
+                                                          "warmup_iterations": 0})
+    rclpy.init()
+    n = PolicyInferenceNode(cli_args=["--ros-args", "--params-file", str(params)], use_global_arguments=False)
+    n.stop()  # no inference thread: the test calls the callbacks and _observation itself
+    try:
+        yield n
+    finally:
+        n.destroy_node()
+        rclpy.shutdown()
+
+
+def _frames(obs: dict) -> list[int]:
+    return [int(np.asarray(f)[0, 0, 0]) for f in obs["cam"]]
+
+
+def test_observation_after_a_reset_uses_only_frames_from_after_it(node) -> None:
+    names = node.names
+    t0 = time.time_ns()
+    js = JointState(name=names, position=[0.1] * len(names))
+    js.header.stamp = conv.ns_to_stamp(t0)
+    node._on_joint_state(js)
+    node._on_image("cam", _image(10, t0 - 40_000_000))
+    node._on_image("cam", _image(11, t0 - 20_000_000))
+    node._on_executor_state(_report(100, 3, 0, t0, names))
+    obs, _ = node._observation()
+    assert _frames(obs) == [11, 10]  # newest first
+
+    # ~/resync + ~/resume back to back: the first report that shows the reset is not paused, and the loop
+    # could plan at once; the frames must be gone before it learns of the reset
+    node._on_executor_state(_report(102, -1, 1, t0 + 40_000_000, names))
+    assert node._observation() is None  # no frame since the reset
+    assert node.obs_rejected.get("missing", 0) >= 1
+    node._on_image("cam", _image(12, t0 + 30_000_000))  # taken before the reset's report, delivered late
+    assert node._observation() is None and node.obs_rejected.get("before_reset") == 1
+    node._on_image("cam", _image(13, t0 + 60_000_000))
+    obs, _ = node._observation()
+    assert _frames(obs) == [13]  # a one-frame stack until the next frame (the oldest repeated by the policy)
+    node._on_image("cam", _image(14, t0 + 160_000_000))
+    assert _frames(node._observation()[0]) == [14, 13]
