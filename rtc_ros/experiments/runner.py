@@ -272,11 +272,19 @@ class EpisodeDriver:
     def _on_chunk(self, _msg: Any) -> None:
         self._update("chunks", self.seen.chunks + 1)
 
+    def _check_running(self, what: str) -> None:
+        """Raise ``KeyboardInterrupt`` once ROS was shut down (SIGINT: rclpy's handler shuts the context
+        down, and nothing this driver waits for can arrive any more)."""
+        if not self._rclpy.ok():
+            raise KeyboardInterrupt(f"ROS shut down while waiting for {what}")
+
     def wait_for(self, pred: Any, timeout: float, what: str) -> None:
-        """Block until ``pred(seen)`` or raise ``TimeoutError`` naming ``what``."""
+        """Block until ``pred(seen)``; ``TimeoutError`` naming ``what`` after ``timeout``, ``KeyboardInterrupt``
+        as soon as ROS is shut down (Ctrl-C)."""
         end = time.monotonic() + timeout
         with self.seen.cond:
             while not pred(self.seen):
+                self._check_running(what)
                 left = end - time.monotonic()
                 if left <= 0:
                     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
@@ -304,13 +312,23 @@ class EpisodeDriver:
     def _call(self, client: Any, what: str, timeout: float = 10.0) -> None:
         """Call a ``std_srvs/Trigger`` service; ``TimeoutError`` if it does not answer, ``RuntimeError`` if
         it answers ``success: false`` (both name the service)."""
-        if not client.wait_for_service(timeout_sec=timeout):
+        self._check_running(f"the service {client.srv_name}")
+        try:
+            ready = client.wait_for_service(timeout_sec=timeout)
+        except Exception:  # noqa: BLE001 -- rclpy raises once the context is shut down meanwhile
+            self._check_running(f"the service {client.srv_name}")
+            raise
+        if not ready:
+            self._check_running(f"the service {client.srv_name}")
             raise TimeoutError(f"timed out after {timeout:.0f} s waiting for the service {client.srv_name}")
         done = threading.Event()
         fut = client.call_async(self._Trigger.Request())
         fut.add_done_callback(lambda _f: done.set())
-        if not done.wait(timeout):
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {client.srv_name} ({what})")
+        end = time.monotonic() + timeout
+        while not done.wait(min(0.5, max(0.0, end - time.monotonic()))):
+            self._check_running(f"{client.srv_name} ({what})")
+            if time.monotonic() >= end:
+                raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {client.srv_name} ({what})")
         res = fut.result()
         if res is None or not res.success:
             raise RuntimeError(f"{client.srv_name} ({what}) failed: {getattr(res, 'message', 'no response')}")
