@@ -24,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -378,33 +378,3 @@ class EpisodeDriver:
             self.node.destroy_node()
         finally:
             self._rclpy.try_shutdown()
-
-
-def summarize_results(results: list[EpisodeResult]) -> list[dict[str, Any]]:
-    """Per (method, latency): n, success rate, mean progress, mean time to success (s, successes only)."""
-    groups: dict[tuple[str, float], list[EpisodeResult]] = {}
-    for r in results:
-        groups.setdefault((r.method, r.extra_latency_ms), []).append(r)
-    rows = []
-    for (m, lat), rs in groups.items():
-        succ = [r for r in rs if r.success]
-        rows.append({"method": m, "extra_latency_ms": lat, "n": len(rs), "success_rate": round(len(succ) / len(rs), 3),
-                     "progress_mean": round(sum(r.progress for r in rs) / len(rs), 2),
-                     "time_to_success_s": round(sum(r.success_step for r in succ) * 0.02 / len(succ), 2) if succ else None})
-    return rows
-
-
-def write_results(path: Path, results: list[EpisodeResult]) -> None:
-    """``results.json``: per-episode driver results and the per-group summary."""
-    path.write_text(json.dumps({"episodes": [asdict(r) for r in results], "summary": summarize_results(results)},
-                               indent=1))
-
-
-def run_report(bag_dir: Path, out_dir: Path, env: dict[str, str], log_path: Path | None = None) -> tuple[int, str]:
-    """``python -m rtc_ros.report BAG_DIR --out DIR``; returns (exit code, its output)."""
-    proc = subprocess.run([sys.executable, "-m", "rtc_ros.report", str(bag_dir), "--out", str(out_dir)], env=env,
-                          cwd=str(REPO), capture_output=True, text=True, timeout=1800)
-    text = proc.stdout + proc.stderr
-    if log_path is not None:
-        log_path.write_text(text)
-    return proc.returncode, text

@@ -40,6 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from rtc_ros.experiments.live_results import run_report, summarize_results, write_results
 from rtc_ros.experiments.runner import (
     DEFAULT_CONFIG,
     DEFAULT_POLICY,
@@ -49,10 +50,7 @@ from rtc_ros.experiments.runner import (
     NodeProcess,
     ros_args_for,
     ros_env,
-    run_report,
-    summarize_results,
     write_params,
-    write_results,
 )
 
 log = logging.getLogger("rtc_ros.experiments.sim_latency")

@@ -36,6 +36,9 @@ def spin_node(
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:  # noqa: BLE001 -- a SIGINT that shuts the context down while the executor builds its
+        if rclpy.ok():  # wait set surfaces as RCLError ("the given context is not valid"): a shutdown too
+            raise
     finally:
         # Ctrl-C in a terminal reaches every process of the group and `ros2 launch` then sends its own
         # SIGINT: a second one must not abort the cleanup with a KeyboardInterrupt (SIGTERM still works).
