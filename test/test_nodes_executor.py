@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import time
 
 import numpy as np
@@ -254,3 +255,17 @@ def test_robot_stopped_topic_resyncs_around_a_protective_stop(start_node, tmp_pa
     assert cmds and all(np.all(np.abs(c - 0.05) <= 0.05 + 1e-9) for c in cmds[:5])  # from the held pose
     after = [x for x in h.snapshot_states() if x.st.seq == 2 and not x.st.hold]
     assert after[0].st.consumed == 0 and np.allclose(after[0].position, 0.05)  # index 0, from rest
+
+
+def test_sigint_burst_exits_cleanly(start_node, tmp_path) -> None:
+    """SIGINTs arriving while the node shuts down and while Python finalizes (the terminal's Ctrl-C, then
+    ``ros2 launch``'s own) end it with exit 0: the spin_node path every node but the recorder uses."""
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS, startup_command="hold_measured"))
+    ex = start_node(EXECUTOR, "--params-file", str(params))
+    assert ex.wait_for_output("chunk_executor: method=", 60), ex.output()
+    time.sleep(0.5)  # spinning (waiting for joint states)
+    end = time.monotonic() + 30
+    while ex.alive() and time.monotonic() < end:
+        ex.proc.send_signal(signal.SIGINT)
+        time.sleep(0.002)
+    assert ex.proc.wait(5) == 0, ex.output()[-3000:]

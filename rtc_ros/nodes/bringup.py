@@ -187,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
                 p.wait()
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # finalization would reset `forward` to SIG_DFL (exit -2)
     return rc
 
 

@@ -58,6 +58,7 @@ from std_msgs.msg import String
 from std_srvs.srv import SetBool, Trigger
 
 from rtc_ros.nodes.param_snapshot import ParamSnapshot
+from rtc_ros.nodes.spin import ignore_sigint
 from rtc_ros.nodes.topic_discovery import TopicDiscovery
 from rtc_ros.nodes.params import ROLE_RECORDER, ParameterError, declare_and_validate, parse_topic_types
 from rtc_ros.recording.bag import RecordingError, preflight_output_dir
@@ -352,6 +353,9 @@ def main(args: list[str] | None = None) -> int:
         executor.remove_node(node)
         node.destroy_node()
         rclpy.try_shutdown()
+        # Python's finalization resets a Python-function handler to SIG_DFL: a late SIGINT (ros2 launch's
+        # own, after the terminal's) would then kill the process with exit -2 after the bag was closed.
+        ignore_sigint()
     return 0
 
 
