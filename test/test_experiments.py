@@ -153,6 +153,9 @@ def test_sim_latency_end_to_end(tmp_path: Path) -> None:
     summary = list(csv_rows(out / "report" / "summary.csv"))
     assert summary and summary[0]["method"] == "rtc" and float(summary[0]["extra_latency_ms"]) == 100.0
     assert float(summary[0]["consumed_mean"]) >= 5  # +100 ms is at least 5 ticks of 20 ms
+    # protective stops: the driver's count (the simulator's status) and the report's (the bag's sidecar) agree
+    assert ep["protective_stops"] >= 0 and float(summary[0]["protective_stops_mean"]) == ep["protective_stops"]
+    assert res["summary"][0]["protective_stops"] == ep["protective_stops"]
     assert (out / "report" / "throughput_vs_latency.png").is_file()
 
 

@@ -118,6 +118,7 @@ def test_degrades_without_rtc_topics(tmp_path: Path) -> None:
     assert ep.executor is None and not ep.chunks and ep.progress is None and ep.commands is not None
     m, _ = episode_metrics(ep)
     assert m.source == "commands" and m.score == 2.0 and m.success == 0.0
+    assert math.isnan(m.protective_stops)  # not reported: unknown, not 0
     assert math.isnan(m.splice_jerk) and math.isnan(m.d)
     # standstill from the frozen command (speed < still_eps): exactly the ticks sync held
     assert truth.hold_steps > 0 and m.standstill_s == pytest.approx(truth.hold_steps * DT)
@@ -152,7 +153,8 @@ def test_success_and_score_fall_back_to_sim_topics(tmp_path: Path) -> None:
     for i, p in enumerate([0, 1, 3, 4]):
         bag.write("/rtc/progress", t0 + i * 10**9, int32_cdr(p))
     bag.write("/sim/status", t0 + 1, string_cdr(json.dumps({"state": "running", "success": False})))
-    bag.write("/sim/status", t0 + 3 * 10**9, string_cdr(json.dumps({"state": "done", "success": True})))
+    bag.write("/sim/status", t0 + 3 * 10**9, string_cdr(json.dumps({"state": "done", "success": True,
+                                                                     "protective_stops": 2})))
     meta = {"method": "rtc", "start_time_ns": t0, "stop_time_ns": t0 + 4 * 10**9}
     bag.close(meta)
     write_sidecar(bag.path, meta)
@@ -161,5 +163,10 @@ def test_success_and_score_fall_back_to_sim_topics(tmp_path: Path) -> None:
     assert der is None and m.source == "none"
     assert m.success == 1.0 and m.score == 4.0 and m.duration_s == pytest.approx(4.0)
     assert m.throughput == pytest.approx(60.0)
+    assert m.protective_stops == 2.0  # the simulator's last status
     res = build_report(tmp_path, tmp_path / "out")
     assert res["episodes"] == 1 and (tmp_path / "out" / "progress_vs_time.png").is_file()
+    assert res["groups"][0]["protective_stops_mean"] == 2.0 and res["groups"][0]["stopped_frac"] == 1.0
+    write_sidecar(bag.path, {**meta, "sim": {"protective_stops": 0}})  # the recorder's summary wins
+    (ep,) = load_episodes(bag.path)
+    assert episode_metrics(ep)[0].protective_stops == 0.0

@@ -15,16 +15,20 @@ from rtc_ros.experiments.runner import REPO, EpisodeResult
 
 
 def summarize_results(results: list[EpisodeResult]) -> list[dict[str, Any]]:
-    """Per (method, latency): n, success rate, mean progress, mean time to success (s, successes only)."""
+    """Per (method, latency): n, success rate, mean progress, mean time to success (s, successes only),
+    protective stops (total, and episodes with one; None when the simulator did not report them)."""
     groups: dict[tuple[str, float], list[EpisodeResult]] = {}
     for r in results:
         groups.setdefault((r.method, r.extra_latency_ms), []).append(r)
     rows = []
     for (m, lat), rs in groups.items():
         succ = [r for r in rs if r.success]
+        known = all(r.protective_stops >= 0 for r in rs)
         rows.append({"method": m, "extra_latency_ms": lat, "n": len(rs), "success_rate": round(len(succ) / len(rs), 3),
                      "progress_mean": round(sum(r.progress for r in rs) / len(rs), 2),
-                     "time_to_success_s": round(sum(r.success_step for r in succ) * 0.02 / len(succ), 2) if succ else None})
+                     "time_to_success_s": round(sum(r.success_step for r in succ) * 0.02 / len(succ), 2) if succ else None,
+                     "protective_stops": sum(r.protective_stops for r in rs) if known else None,
+                     "stopped_episodes": sum(r.protective_stops > 0 for r in rs) if known else None})
     return rows
 
 

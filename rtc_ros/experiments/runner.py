@@ -186,7 +186,8 @@ class EpisodeResult:
     """Outcome of one driven episode (the driver's own bookkeeping; the bags hold the rest).
 
     Attributes: method, extra_latency_ms (injected latency), seed, success, progress (0..5), sim_steps (20 ms ticks run),
-    success_step (tick of success or -1), wall_s (start to done), timed_out (driver wall timeout).
+    success_step (tick of success or -1), wall_s (start to done), timed_out (driver wall timeout),
+    protective_stops (in the episode, from the simulator's status; -1 when it does not report them).
     """
 
     method: str
@@ -198,6 +199,7 @@ class EpisodeResult:
     success_step: int
     wall_s: float
     timed_out: bool = False
+    protective_stops: int = -1
 
 
 @dataclass
@@ -369,7 +371,8 @@ class EpisodeDriver:
                 pass
             self.wait_for(lambda s: s.recorder.get("state") in ("idle", "error"), 30.0, "the recorder to close the bag")
         return EpisodeResult(method, extra_latency_ms, seed, success, int(st.get("progress", 0)), int(st.get("step", 0)),
-                             int(st.get("success_step", -1)), round(wall, 3), timed_out)
+                             int(st.get("success_step", -1)), round(wall, 3), timed_out,
+                             int(st.get("protective_stops", -1)))
 
     def close(self) -> None:
         try:

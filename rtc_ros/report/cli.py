@@ -57,7 +57,7 @@ TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("method", "method"), ("extra_latency_ms", "extra_latency_ms"), ("n", "n"), ("success_rate", "success"),
     ("score_mean", "score"), ("duration_mean_s", "dur_s"), ("throughput_mean", "score/min"),
     ("standstill_mean_s", "still_s"), ("d_mean", "d"), ("consumed_mean", "consumed"),
-    ("splice_acc_mean", "splice_acc"), ("splice_jerk_mean", "splice_jerk"),
+    ("splice_acc_mean", "splice_acc"), ("splice_jerk_mean", "splice_jerk"), ("protective_stops_mean", "stops"),
 )
 
 

@@ -60,6 +60,9 @@ class EpisodeMetrics:
     #: the sidecar status: completed | aborted | interrupted | timeout | recovered (the recorder died;
     #: no stop command, so success/score are unknown unless the simulator or rtc/progress tell) | ...
     status: str = ""
+    #: protective stops the robot reported in the episode (the sidecar's ``sim`` entry, else the simulator's
+    #: last ``sim/status``; NaN: not reported, e.g. a real robot without that bridge)
+    protective_stops: float = NAN
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -200,6 +203,7 @@ def episode_metrics(ep: Episode, still_eps: float = 1e-3) -> tuple[EpisodeMetric
     if math.isnan(success) and ep.sim_status is not None and isinstance(ep.sim_status.get("success"), bool):
         success = float(ep.sim_status["success"])  # simulated episode: the simulator's verdict
     duration = ep.duration_s
+    stops = _num(_sim_field(ep, "protective_stops"))
     fc, cs = chunk_delays(ep)
     still = standstill(ep, der, dt, still_eps)
     return EpisodeMetrics(
@@ -212,8 +216,16 @@ def episode_metrics(ep: Episode, still_eps: float = 1e-3) -> tuple[EpisodeMetric
         splice_acc=s_acc, splice_jerk=s_jerk,
         acc_max=_nanmax_abs(der.acc) if der is not None else NAN,
         jerk_max=_nanmax_abs(der.jerk) if der is not None else NAN,
-        dt=dt, source=source, status=str(ep.meta.get("status") or ""),
+        dt=dt, source=source, status=str(ep.meta.get("status") or ""), protective_stops=stops,
     ), der
+
+
+def _sim_field(ep: Episode, key: str) -> Any:
+    """``key`` of the simulator's summary: the sidecar's ``sim`` entry, else the last ``sim/status``."""
+    side = ep.meta.get("sim")
+    if isinstance(side, dict) and key in side:
+        return side[key]
+    return (ep.sim_status or {}).get(key)
 
 
 #: columns of summary.csv, in order
@@ -221,6 +233,7 @@ SUMMARY_FIELDS = (
     "method", "extra_latency_ms", "n", "success_rate", "score_mean", "duration_mean_s", "throughput_mean",
     "throughput_sem", "standstill_mean_s", "standstill_frac", "d_mean", "consumed_mean",
     "d_under_frac", "splice_acc_mean", "splice_jerk_mean", "acc_max_mean", "jerk_max_mean",
+    "protective_stops_mean", "stopped_frac",
 )
 
 
@@ -257,5 +270,8 @@ def summarize(rows: list[EpisodeMetrics]) -> list[dict[str, Any]]:
             "splice_jerk_mean": _mean([r.splice_jerk for r in rs]),
             "acc_max_mean": _mean([r.acc_max for r in rs]),
             "jerk_max_mean": _mean([r.jerk_max for r in rs]),
+            "protective_stops_mean": _mean([r.protective_stops for r in rs]),
+            "stopped_frac": _mean([float(r.protective_stops > 0) if not math.isnan(r.protective_stops) else NAN
+                                   for r in rs]),
         })
     return out
