@@ -350,11 +350,13 @@ def test_train_sim_policy_builds_and_saves_the_chosen_model(tmp_path, model: str
     ds = load_demo_dataset(info["bags"], horizon=50)
     bounds = ("left_gripper", "right_gripper") if model == "bimanual_cnn" else ()
     cfg = SimTrainConfig(steps=3, batch_size=4, width=16, depth=1, token_hidden=8, channel_hidden=16, time_dim=8,
-                         threads=1, model=model, feature_dim=8, cnn_channels=4, ema_decay=0.9, bound_joints=bounds)
+                         threads=1, model=model, feature_dim=8, cnn_channels=4, ema_decay=0.9, bound_joints=bounds,
+                         prefix_conditioning=4)
     path, out = train_policy(ds, tmp_path / "out", CameraConfig(), cfg, "t", command=f"python -m x --model {model}")
     spec = yaml.safe_load(path.read_text())
     assert spec["model"] == model and spec["training"]["command"].endswith(f"--model {model}")
     pol = load_policy(path)
+    assert pol.prefix_conditioning == 4  # training-time RTC: rtc_trained may give it prefixes up to 4 actions
     assert isinstance(pol.model, BimanualCNNPolicy if model == "bimanual_cnn" else MLPMixerPolicy) and out["steps"] == 3
     if model == "bimanual_cnn":
         assert spec["config"]["smooth_basis"] == 20 and spec["config"]["prediction"] == "x"

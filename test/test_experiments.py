@@ -156,6 +156,8 @@ def test_sim_latency_end_to_end(tmp_path: Path) -> None:
     # protective stops: the driver's count (the simulator's status) and the report's (the bag's sidecar) agree
     assert ep["protective_stops"] >= 0 and float(summary[0]["protective_stops_mean"]) == ep["protective_stops"]
     assert res["summary"][0]["protective_stops"] == ep["protective_stops"]
+    lo, hi = res["summary"][0]["success_ci95"]
+    assert 0.0 <= lo <= res["summary"][0]["success_rate"] <= hi <= 1.0 and hi - lo > 0.5  # n = 1: a wide interval
     assert (out / "report" / "throughput_vs_latency.png").is_file()
 
 

@@ -262,3 +262,18 @@ def test_stop_recovery_resyncs_and_execution_goes_on(episode: Episode, recover: 
     after = [i for i, k in enumerate(splices) if k > first_end]
     assert after, f"no chunk took over after the first stop ended (stops at {stops}, splices {list(splices)})"
     assert consumed[after[0]] == 0  # a start-up chunk: from its index 0, where the arm stands
+
+
+def test_compute_ms_option_covers_every_sampling_kind() -> None:
+    """``--compute-ms``: one number applies to every sampling kind of the method table (``rtc_trained``'s
+    ``trained`` included); a pair list names its kinds; an unknown kind or a negative time is refused."""
+    from rtc_ros.experiments.sim_latency import COMPUTE_KINDS, parse_compute_ms
+    from rtc_ros.runtime.methods import METHOD_TABLE
+
+    assert {info.sampling for info in METHOD_TABLE.values()} <= set(COMPUTE_KINDS)
+    assert parse_compute_ms("7") == {k: 7.0 for k in COMPUTE_KINDS}
+    assert parse_compute_ms("plain=6, trained=5") == {"plain": 6.0, "trained": 5.0}
+    assert parse_compute_ms("") is None
+    for bad in ("fast=3", "plain=-1", "plain=x"):
+        with pytest.raises(ValueError, match="--compute-ms"):
+            parse_compute_ms(bad)

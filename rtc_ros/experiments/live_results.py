@@ -11,11 +11,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from rtc_ros.core.stats import wilson_interval
 from rtc_ros.experiments.runner import REPO, EpisodeResult
 
 
 def summarize_results(results: list[EpisodeResult]) -> list[dict[str, Any]]:
-    """Per (method, latency): n, success rate, mean progress, mean time to success (s, successes only),
+    """Per (method, latency): n, success rate with its 95 % Wilson interval, mean progress, mean time to
+    success (s, successes only),
     protective stops (total, and episodes with one; None when the simulator did not report them)."""
     groups: dict[tuple[str, float], list[EpisodeResult]] = {}
     for r in results:
@@ -24,7 +26,9 @@ def summarize_results(results: list[EpisodeResult]) -> list[dict[str, Any]]:
     for (m, lat), rs in groups.items():
         succ = [r for r in rs if r.success]
         known = all(r.protective_stops >= 0 for r in rs)
+        lo, hi = wilson_interval(len(succ), len(rs))
         rows.append({"method": m, "extra_latency_ms": lat, "n": len(rs), "success_rate": round(len(succ) / len(rs), 3),
+                     "success_ci95": [round(lo, 3), round(hi, 3)],
                      "progress_mean": round(sum(r.progress for r in rs) / len(rs), 2),
                      "time_to_success_s": round(sum(r.success_step for r in succ) * 0.02 / len(succ), 2) if succ else None,
                      "protective_stops": sum(r.protective_stops for r in rs) if known else None,

@@ -171,7 +171,7 @@ def run_grid(out: Path, tasks: list[str], methods: list[str], latencies: list[fl
     """Run the grid; write results, traces and plots into ``out``; returns the results object.
 
     Args:
-        compute_override: ``{sampling kind: ms}`` instead of measuring (kinds ``plain``, ``guided``, ``bid``).
+        compute_override: ``{sampling kind: ms}`` instead of measuring (kinds ``plain``, ``guided``, ``bid``, ``trained``).
         calib_calls: timed calls per sampling kind for the measured compute time.
         stop_recovery: None: as the params file's ``chunk_executor`` section says; True / False: the executor
             re-syncs around protective stops (:mod:`rtc_ros.runtime.stop_recovery`) and ramps start-up chunks in

@@ -57,6 +57,8 @@ log = logging.getLogger("rtc_ros.experiments.sim_latency")
 
 METHODS: tuple[str, ...] = ("sync", "te_sparse", "te_dense", "naive", "bid", "rtc")
 LATENCIES_MS: tuple[float, ...] = (0.0, 100.0, 200.0)
+#: sampling kinds of the methods (:data:`rtc_ros.runtime.methods.METHODS`), each with its own compute time
+COMPUTE_KINDS: tuple[str, ...] = ("plain", "guided", "bid", "trained")
 
 
 def archive_previous_run(out: Path) -> Path | None:
@@ -162,21 +164,21 @@ def run_protocol(out: Path, methods: list[str], latencies: list[float], episodes
 
 def parse_compute_ms(text: str) -> dict[str, float] | None:
     """``--compute-ms``: ``""`` (measure), one number for every sampling kind, or ``kind=ms,...``
-    (kinds ``plain``, ``guided``, ``bid``). Raises ValueError naming the option."""
+    (kinds ``plain``, ``guided``, ``bid``, ``trained``). Raises ValueError naming the option."""
     text = text.strip()
     if not text:
         return None
     try:
         if "=" not in text:
             v = float(text)
-            out = {"plain": v, "guided": v, "bid": v}
+            out = {k: v for k in COMPUTE_KINDS}
         else:
             out = {k.strip(): float(v) for k, v in (item.split("=", 1) for item in text.split(",") if item.strip())}
     except ValueError:
         raise ValueError(f"--compute-ms: expected a number or kind=ms pairs, got {text!r}") from None
-    bad = {k: v for k, v in out.items() if k not in ("plain", "guided", "bid") or not v >= 0}
+    bad = {k: v for k, v in out.items() if k not in COMPUTE_KINDS or not v >= 0}
     if bad:
-        raise ValueError(f"--compute-ms: kinds are plain, guided, bid with values >= 0; got {bad}")
+        raise ValueError(f"--compute-ms: kinds are {', '.join(COMPUTE_KINDS)} with values >= 0; got {bad}")
     return out
 
 
@@ -198,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", default=str(DEFAULT_CONFIG), help="params file for all nodes")
     ap.add_argument("--seed0", type=int, default=EVAL_SEED0, help="first seed (episode i: seed0 + i)")
     ap.add_argument("--compute-ms", default="", help="sim clock: compute time per inference instead of measuring "
-                    "it: one number, or plain=..,guided=..,bid=.. (ms)")
+                    "it: one number, or plain=..,guided=..,bid=..,trained=.. (ms)")
     ap.add_argument("--calib-calls", type=int, default=20, help="sim clock: timed calls per sampling kind")
     ap.add_argument("--torch-threads", type=int, default=1, help="sim clock: torch threads (default 1)")
     ap.add_argument("--fig1-joint", default="right_elbow", help="sim clock: the joint of Figure 1")

@@ -205,7 +205,9 @@ class SimTrainConfig:
     ships the EMA of the weights; ``shift_px`` > 0 randomly shifts training images
     (:mod:`rtc_ros.experiments.sim_sampler`); ``min_lr_ratio``: where the cosine decay ends;
     ``bound_joints``: joints whose clean prediction is squashed into their limits of the sim params
-    file (``CNNMixerConfig.bounded_dims``; e.g. the grippers, so their commands need no clipping)."""
+    file (``CNNMixerConfig.bounded_dims``; e.g. the grippers, so their commands need no clipping);
+    ``prefix_conditioning = D > 0``: training-time RTC (method ``rtc_trained``; prefixes ``d ~ U{0..D}``,
+    :mod:`rtc_ros.policies.train`), recorded in the spec's ``training.prefix_conditioning``."""
 
     steps: int = 6000
     batch_size: int = 128
@@ -230,6 +232,7 @@ class SimTrainConfig:
     shift_px: int = 0
     min_lr_ratio: float = 0.0
     bound_joints: tuple[str, ...] = ()  # bimanual_cnn, prediction x: clean prediction inside the params file's limits
+    prefix_conditioning: int = 0  # training-time RTC: largest prefix length D; 0 = off
 
     def __post_init__(self) -> None:
         if self.bound_joints and (self.model != "bimanual_cnn" or self.prediction != "x"):
@@ -310,11 +313,12 @@ def train_policy(ds: DemoDataset, out_dir: str | Path, camera: CameraConfig, cfg
     losses, _ = fit_flow(model, sample, TrainConfig(
         steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
         warmup_steps=cfg.warmup_steps, seed=cfg.seed, max_minutes=cfg.max_minutes, ema_decay=cfg.ema_decay,
-        min_lr_ratio=cfg.min_lr_ratio))
+        min_lr_ratio=cfg.min_lr_ratio, prefix_conditioning=cfg.prefix_conditioning))
     total = len(losses)
     seconds = time.perf_counter() - t0
     info = {"steps": total, "train_seconds": round(seconds, 1), "final_loss": float(np.mean(losses[-200:])),
             "samples": len(ds), "episodes": int(len(np.unique(ds.episode))), "train_config": asdict(cfg),
+            "prefix_conditioning": int(cfg.prefix_conditioning),
             **({"command": command} if command else {})}
     spec_extra = {"dt": 0.02, "joint_names": list(JOINT_NAMES),
                   "camera": {"topic": CAMERA_TOPIC, **asdict(camera)},
@@ -359,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bound-joints", nargs="*", default=[], metavar="JOINT",
                     help="bimanual_cnn, prediction x: squash these joints' clean prediction into their limits "
                          "(e.g. left_gripper right_gripper)")
+    ap.add_argument("--prefix-conditioning", type=int, default=0, metavar="D",
+                    help="training-time RTC (method rtc_trained): clean prefixes of d ~ U{0..D} actions (0 = off)")
     args = ap.parse_args(argv)
     if args.frames < 1:
         ap.error(f"--frames must be >= 1, got {args.frames}")
@@ -385,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
                          threads=args.threads, seed=args.seed, model=args.model, feature_dim=args.feature_dim,
                          cnn_channels=args.cnn_channels, prediction=args.prediction, ema_decay=args.ema, smooth_basis=args.smooth_basis,
                          shift_px=args.shift_px, lr=args.lr, min_lr_ratio=args.min_lr_ratio,
-                         bound_joints=tuple(args.bound_joints))
+                         bound_joints=tuple(args.bound_joints), prefix_conditioning=args.prefix_conditioning)
     cmd = "python -m rtc_ros.experiments.train_sim_policy " + " ".join(argv if argv is not None else sys.argv[1:])
     path, info = train_policy(ds, args.out, camera, cfg, args.name, command=cmd.strip(),
                               extra={"demos": {k: v for k, v in gen_info.items()}, "regenerate": cmd.strip()})
