@@ -341,8 +341,8 @@ def test_train_sim_policy_builds_and_saves_the_chosen_model(tmp_path, model: str
     the spec loads as the chosen model and records the command in ``training``."""
     import yaml
 
-    from rtc_ros.experiments.train_sim_policy import (DemoConfig, SimTrainConfig, generate_demos,
-                                                      load_demo_dataset, train_policy)
+    from rtc_ros.experiments.sim_demos import DemoConfig, generate_demos, load_demo_dataset
+    from rtc_ros.experiments.train_sim_policy import SimTrainConfig, train_policy
     from rtc_ros.policies.mixer import MLPMixerPolicy
     from rtc_ros.sim.camera import CameraConfig
 
@@ -416,8 +416,8 @@ def test_frame_stack_policy_trains_saves_and_runs_in_the_sim_harness(tmp_path) -
     from rtc_ros.experiments.runner import DEFAULT_CONFIG
     from rtc_ros.experiments.sim_offline import Episode
     from rtc_ros.experiments.sim_setup import load_setup, make_sim
-    from rtc_ros.experiments.train_sim_policy import (DemoConfig, SimTrainConfig, generate_demos,
-                                                      load_demo_dataset, train_policy)
+    from rtc_ros.experiments.sim_demos import DemoConfig, generate_demos, load_demo_dataset
+    from rtc_ros.experiments.train_sim_policy import SimTrainConfig, train_policy
     from rtc_ros.sim.camera import CameraConfig, CameraRenderer
 
     info = generate_demos(tmp_path / "bags", DemoConfig(episodes=1, seed0=3, noise_fraction=0.0, tail_steps=2))

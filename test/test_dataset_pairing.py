@@ -4,7 +4,7 @@ A synthetic bag in the sim layout with known, jittered timestamps: the command o
 ``1000 + k`` (+ 0.001 j on joint j), the joint state of step k carries ``-k`` (- 0.001 j), the
 camera frame of step k (every 5th step) has pixel value k. Action 0 of the sample at step k must be
 the command executed at step k, through both entry points: the sim policy trainer
-(``train_sim_policy.load_demo_dataset``) and ``python -m rtc_ros.recording.from_bags``.
+(``sim_demos.load_demo_dataset``) and ``python -m rtc_ros.recording.from_bags``.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def _check_pairing(ds: DemoDataset) -> None:
 
 
 def test_sim_trainer_pairs_action0_with_the_observation_step(bag: Path) -> None:
-    from rtc_ros.experiments.train_sim_policy import load_demo_dataset
+    from rtc_ros.experiments.sim_demos import load_demo_dataset
 
     ds = load_demo_dataset([bag])
     _check_pairing(ds)
@@ -92,7 +92,7 @@ def test_sim_trainer_pairs_action0_with_the_observation_step(bag: Path) -> None:
 
 
 def test_from_bags_pairs_action0_with_the_observation_step(bag: Path, tmp_path: Path) -> None:
-    from rtc_ros.experiments.train_sim_policy import load_demo_dataset
+    from rtc_ros.experiments.sim_demos import load_demo_dataset
     from rtc_ros.recording.from_bags import build_parser, dataset_for
 
     args = build_parser().parse_args([str(bag.parent), "--out", str(tmp_path), "--params",

@@ -31,7 +31,7 @@ def test_write_params_overrides_node_sections(tmp_path: Path) -> None:
 def test_demo_bags_round_trip(tmp_path: Path) -> None:
     """One expert episode -> bag -> dataset: action 0 is the command computed from (and executed at the
     step of) each observation."""
-    from rtc_ros.experiments.train_sim_policy import DemoConfig, generate_demos, load_demo_dataset
+    from rtc_ros.experiments.sim_demos import DemoConfig, generate_demos, load_demo_dataset
     from rtc_ros.sim import BimanualSim, ScriptedExpert
 
     info = generate_demos(tmp_path, DemoConfig(episodes=1, seed0=3, noise_fraction=0.0, tail_steps=2))

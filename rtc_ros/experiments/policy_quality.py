@@ -23,7 +23,7 @@ spec's denoising steps through :class:`rtc_ros.runtime.generator.ChunkGenerator`
 **The evaluation set** (``--eval-set DIR``): held-out expert episodes, the same for every policy and
 every run -- seeds ``EVAL_DEMO_SEED0 ..`` (disjoint from the training demos, seeds from 0, and from the
 closed-loop evaluation, seeds from 10000), no noise on the executed targets, written into ``DIR`` by
-:func:`rtc_ros.experiments.train_sim_policy.generate_demos` when it holds no bags. The switch fraction
+:func:`rtc_ros.experiments.sim_demos.generate_demos` when it holds no bags. The switch fraction
 depends on the observations drawn (3.5 % vs 1.0 % for one policy on two bag sets of training demos), so
 a statistic meant to be compared against a target is measured there, with its Wilson 95 % interval
 (the rows come from 40 episodes and are not independent: the interval is a lower bound on the
@@ -55,7 +55,7 @@ EVAL_DEMO_EPISODES = 40
 def eval_set(directory: str | Path, task: str = "transfer_cube", episodes: int = EVAL_DEMO_EPISODES) -> list[Path]:
     """The successful bags of the fixed evaluation set in ``directory`` (module docstring), generated
     there first if it holds no demo bags."""
-    from rtc_ros.experiments.train_sim_policy import DemoConfig, generate_demos
+    from rtc_ros.experiments.sim_demos import DemoConfig, generate_demos
     from rtc_ros.recording.bag import read_sidecar
 
     directory = Path(directory)
@@ -82,7 +82,7 @@ def spline_fidelity(bags: list[str | Path], n_basis: int, horizon: int = 50, dt:
     """How well ``n_basis`` cubic B-splines (:func:`rtc_ros.policies.cnn_mixer.spline_projection`)
     represent the expert's label chunks (every ``every``-th sample of ``bags``): residual RMS / max on
     the arm joints and grippers, and the acceleration RMS of the arm joints before and after."""
-    from rtc_ros.experiments.train_sim_policy import load_demo_dataset
+    from rtc_ros.experiments.sim_demos import load_demo_dataset
     from rtc_ros.policies.cnn_mixer import spline_projection
 
     ds = load_demo_dataset(bags, horizon=horizon)
@@ -123,7 +123,7 @@ def _sample(gen: Any, obs: np.ndarray, prefix: np.ndarray | None, d: int, s: int
 def evaluate(spec: str | Path, bags: list[str | Path], n: int = 200, d: int = 2, s: int = 25, seed: int = 0,
              params_file: str | Path = DEFAULT_PARAMS, batch: int = 50) -> dict[str, Any]:
     """The measures of the module docstring for the policy ``spec`` at demo observations from ``bags``."""
-    from rtc_ros.experiments.train_sim_policy import load_demo_dataset
+    from rtc_ros.experiments.sim_demos import load_demo_dataset
     from rtc_ros.policies.spec import load_policy
     from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
 

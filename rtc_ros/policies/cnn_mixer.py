@@ -5,7 +5,7 @@ says: the joint-position entry ``(joint_dim,)`` first, then one camera image ``(
 image_width, image_channels)`` flattened in HWC order -- or, with ``image_frames = t > 1``, that
 camera's newest ``t`` frames ``(t, image_height, image_width, image_channels)``, newest first, stacked
 along the channels before the CNN (what lets it see motion) (what
-:func:`rtc_ros.experiments.train_sim_policy.obs_spec_for` writes; the normalisation is per image
+:func:`rtc_ros.experiments.sim_demos.obs_spec_for` writes; the normalisation is per image
 channel, :mod:`rtc_ros.policies.stats`).
 
 * ``encode(obs)`` (once per chunk, no autograd at inference): the image goes through a small CNN

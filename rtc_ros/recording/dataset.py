@@ -1,7 +1,7 @@
 """Demonstration bags -> a flow-policy training set: the one bags-to-dataset pipeline (ROS-free).
 
 Used by ``python -m rtc_ros.recording.from_bags`` and by the sim policy trainer
-(:mod:`rtc_ros.experiments.train_sim_policy`); both go through :func:`dataset_from_bags`.
+(:mod:`rtc_ros.experiments.sim_demos`); both go through :func:`dataset_from_bags`.
 
 **Index-0 convention** (the package-wide one: chunk index 0 = the observation's step).
 Each episode is put on its controller grid, step ``k`` at time ``t_k = t_0 + k dt`` (times are the

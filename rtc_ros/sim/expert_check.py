@@ -9,7 +9,7 @@ Usage::
 For every mode (``closed``: the expert on every fresh observation; ``d,s``: the chunked expert of
 :func:`rtc_ros.sim.conveyor_expert.run_chunked_expert` with H = ``--horizon``; ``ou``: the closed-loop
 expert with Ornstein-Uhlenbeck noise of std ``--ou-std`` rad and correlation time 0.3 s added to the arm
-targets, like the noisy demonstrations of ``rtc_ros.experiments.train_sim_policy``) prints one JSON line:
+targets, like the noisy demonstrations of ``rtc_ros.experiments.sim_demos``) prints one JSON line:
 ``task``, ``mode``, ``episodes``, ``successes``, ``success_rate``, ``stops`` (protective stops over
 all episodes), ``episodes_with_stops``, ``peak_velocity`` / ``peak_torque`` (largest fraction of a
 limit used), ``failed_seeds`` and ``wall_s``. Seeds are ``--seed0 .. --seed0 + episodes - 1``.
