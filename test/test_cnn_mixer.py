@@ -383,6 +383,25 @@ def test_shipped_cnn_spec() -> None:
     assert total < 5 * 2 ** 20
 
 
+def test_shipped_prefix_trained_policy_keeps_its_given_prefix() -> None:
+    """``policies/bimanual_cnn_h50_trained`` (training-time RTC, D = 12): its spec says so, and an
+    ``rtc_trained`` chunk reproduces the given prefix of the executing chunk exactly (raw units, up to
+    the normalisation round trip) while the rest is sampled; finite, grippers inside 0..1."""
+    path = ROOT / "policies" / "bimanual_cnn_h50_trained.yaml"
+    assert path.is_file(), f"not shipped: {path}"
+    pol = load_policy(path)
+    assert pol.prefix_conditioning == 12 and pol.supports_per_position_tau
+    obs = pol.typical_observation()
+    prev = ChunkGenerator(pol, GeneratorConfig(method="naive", n_steps=5, seed=1)).generate(obs)[10:]
+    gen = ChunkGenerator(pol, GeneratorConfig(method="rtc_trained", n_steps=5, seed=2))
+    for d in (1, 6, 12):
+        chunk = gen.generate(obs, prev, d, 25)
+        assert np.isfinite(chunk).all() and chunk.shape == (50, 14)
+        assert np.abs(chunk[:d] - prev[:d]).max() < 1e-5, d
+        assert np.abs(chunk[d:len(prev)] - prev[d:]).max() > 1e-3  # the rest is sampled, not copied
+        assert chunk[:, [6, 13]].min() >= 0.0 and chunk[:, [6, 13]].max() <= 1.0
+
+
 def test_shipped_conveyor_policy_takes_a_two_frame_stack() -> None:
     """The shipped conveyor policy observes the camera's two newest frames ([2, h, w, c], newest first):
     its spec says so, it loads, its chunk from a typical observation is finite with the grippers inside 0..1,
