@@ -17,8 +17,8 @@ from rtc_ros.experiments.runner import REPO, EpisodeResult
 
 def summarize_results(results: list[EpisodeResult]) -> list[dict[str, Any]]:
     """Per (method, latency): n, success rate with its 95 % Wilson interval, mean progress, mean time to
-    success (s, successes only),
-    protective stops (total, and episodes with one; None when the simulator did not report them)."""
+    success (s, successes only), protective stops (total, and episodes with one; None when the simulator
+    did not report them)."""
     groups: dict[tuple[str, float], list[EpisodeResult]] = {}
     for r in results:
         groups.setdefault((r.method, r.extra_latency_ms), []).append(r)
