@@ -306,3 +306,19 @@ def test_latency_benchmark_json_keeps_keys_and_adds_trained(capsys) -> None:
                 "target_guided_over_plain_le_2", "trained_over_plain_h50", "trained_over_plain_mixer_h8"):
         assert key in line, key
     assert line["trained_over_plain_h50"] > 0 and line["h50_ms"]["trained_ms"] > 0
+    assert "spec" not in line  # only with --spec
+
+
+def test_latency_benchmark_times_a_policy_file(capsys) -> None:
+    """``--spec``: the shipped prefix-trained policy timed through the nodes' generator, all three kinds."""
+    import json
+    from pathlib import Path
+
+    from rtc_ros.benchmarks import latency
+
+    spec = Path(__file__).resolve().parents[1] / "policies" / "bimanual_cnn_h50_trained.yaml"
+    latency.main(["--repeats", "1", "--bid-samples", "3", "--spec", str(spec)])
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["spec"]["path"] == str(spec)
+    assert all(line["spec"][k] > 0 for k in ("plain_ms", "guided_ms", "trained_ms"))
+    assert line["trained_over_plain_spec"] > 0 and line["guided_over_plain_spec"] > 0

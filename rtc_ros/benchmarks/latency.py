@@ -13,6 +13,10 @@ The last printed line is a JSON object. Run: ``python -m rtc_ros.benchmarks.late
 (:mod:`rtc_ros.runtime.cuda_graphs`, as ``ChunkGenerator`` does on CUDA; ``--no-cuda-graphs``: eager).
 The JSON has the same keys plus ``device`` and ``cuda_graphs`` (whether graphs were replayed). Without
 CUDA, ``--device cuda`` exits with an error naming ``--device``.
+
+``--spec POLICY.yaml`` also times a policy file the way the nodes sample it (:func:`bench_spec`:
+``ChunkGenerator.generate`` from the policy's typical observation, kinds interleaved); the JSON then
+adds ``spec`` (its medians) and ``guided_over_plain_spec`` / ``trained_over_plain_spec``.
 """
 
 from __future__ import annotations
@@ -152,6 +156,36 @@ def check_device(ap: argparse.ArgumentParser, device: str) -> str:
     raise AssertionError  # ap.error exits
 
 
+def bench_spec(path: str, repeats: int, d: int = 6, s: int = 25, warmup: int = 3) -> dict[str, float]:
+    """Median ms per chunk of a policy file through the robot's :class:`~rtc_ros.runtime.generator.ChunkGenerator`
+    (CPU, 5 steps, from :meth:`~rtc_ros.policies.loaded.LoadedPolicy.typical_observation`): ``plain``
+    (``naive``), ``guided`` (``rtc``, exact VJP) and, for a prefix-trained policy, ``trained``
+    (``rtc_trained``), all with the previous chunk's remaining actions, delay ``d`` and horizon ``s``.
+    The kinds alternate call by call, so a change of machine load hits each alike."""
+    from rtc_ros.policies.spec import load_policy
+    from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
+
+    pol = load_policy(path)
+    kinds = {"plain": "naive", "guided": "rtc", **({"trained": "rtc_trained"} if pol.prefix_conditioning else {})}
+    gens = {k: ChunkGenerator(pol, GeneratorConfig(method=m, n_steps=5)) for k, m in kinds.items()}
+    obs = pol.typical_observation()
+    s = min(s, pol.horizon - 1)
+    d = min(d, pol.horizon - s, pol.prefix_conditioning or d)
+    prev = gens["plain"].generate(obs)[s:]
+    times: dict[str, list[float]] = {k: [] for k in gens}
+    for i in range(warmup + repeats):
+        for k, gen in gens.items():
+            t0 = time.perf_counter()
+            gen.generate(obs, prev, d, s)
+            if i >= warmup:
+                times[k].append((time.perf_counter() - t0) * 1e3)
+    out = {f"{k}_ms": statistics.median(v) for k, v in times.items()}
+    out["guided_over_plain"] = out["guided_ms"] / out["plain_ms"]
+    if "trained_ms" in out:
+        out["trained_over_plain"] = out["trained_ms"] / out["plain_ms"]
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=20)
@@ -160,6 +194,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     ap.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=True,
                     help="on CUDA, replay plain/guided/trained sampling as CUDA graphs (default on)")
+    ap.add_argument("--spec", default=None, metavar="POLICY.yaml",
+                    help="also time this policy file through the nodes' chunk generator (CPU)")
     args = ap.parse_args(argv)
     device = check_device(ap, args.device)
     if args.threads:
@@ -184,6 +220,12 @@ def main(argv: list[str] | None = None) -> None:
         "h50_ms": {k: round(v, 3) for k, v in h50.items() if k.endswith("_ms")},
         "target_guided_over_plain_le_2": h8["guided_over_plain"] <= 2.0 and h50["guided_over_plain"] <= 2.0,
     }
+    if args.spec:
+        spec = bench_spec(args.spec, args.repeats)
+        out["spec"] = {"path": args.spec, **{k: round(v, 3) for k, v in spec.items()}}
+        out["guided_over_plain_spec"] = round(spec["guided_over_plain"], 3)
+        if "trained_over_plain" in spec:
+            out["trained_over_plain_spec"] = round(spec["trained_over_plain"], 3)
     print(json.dumps(out))
 
 
