@@ -38,7 +38,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from rtc_ros.experiments.live_results import run_report, summarize_results, write_results
 from rtc_ros.experiments.runner import (
@@ -52,13 +52,14 @@ from rtc_ros.experiments.runner import (
     ros_env,
     write_params,
 )
+from rtc_ros.runtime.methods import Sampling
 
 log = logging.getLogger("rtc_ros.experiments.sim_latency")
 
 METHODS: tuple[str, ...] = ("sync", "te_sparse", "te_dense", "naive", "bid", "rtc")
 LATENCIES_MS: tuple[float, ...] = (0.0, 100.0, 200.0)
-#: sampling kinds of the methods (:data:`rtc_ros.runtime.methods.METHODS`), each with its own compute time
-COMPUTE_KINDS: tuple[str, ...] = ("plain", "guided", "bid", "trained")
+#: sampling kinds of the methods (:data:`rtc_ros.runtime.methods.Sampling`), each with its own compute time
+COMPUTE_KINDS: tuple[str, ...] = get_args(Sampling)
 
 
 def archive_previous_run(out: Path) -> Path | None:
