@@ -154,7 +154,8 @@ def test_node_over_dds(start_node, ros_env) -> None:
         assert js, "no joint_states from bimanual_sim:\n" + proc.output()
         js.clear()
         spin(2.0)
-        t = np.array([x[0] for x in js])
+        # the node's rate from its own header stamps: receipt times in this process also carry its spin delays
+        t = np.array([m.header.stamp.sec + 1e-9 * m.header.stamp.nanosec for _, m in js])
         rate = (len(t) - 1) / (t[-1] - t[0])
         assert 45.0 < rate < 55.0, f"joint_states at {rate:.1f} Hz"
         last = js[-1][1]

@@ -192,14 +192,19 @@ class MLPMixerPolicy(FlowPolicy):
         if tau.device.type != "cpu":  # CUDA: no host sync (unique, .tolist()), CUDA-graph capturable
             return self._per_token_modulation(layers, tau, obs_cond)
         values, index = torch.unique(tau, return_inverse=True)
-        params = [t for lay in layers for t in (lay.weight, lay.bias)] + list(self.time_mlp.parameters())
+        time_in, time_out = self.time_mlp[0], self.time_mlp[2]
+        params = [t for lay in (*layers, time_in, time_out) for t in (lay.weight, lay.bias)]
         if torch.is_grad_enabled() and any(t.requires_grad for t in params):  # training: differentiable
             weight, bias = torch.cat([lay.weight for lay in layers]), torch.cat([lay.bias for lay in layers])
             per_time = F.linear(self.time_mlp(sincos_embedding(values, self.config.time_dim)), weight)  # (U, L 3W)
             per_obs = F.linear(obs_cond, weight, bias)  # (B, L 3W)
         else:
             per_time, per_obs = self._cached_parts(layers, params, values, obs_cond)
-        mods = per_time[index] + per_obs[:, None, :]  # (B, H, L 3W)
+        # one row per (batch element, distinct flow time), gathered per token in one pass: (B, H, L 3W)
+        n_values, batch = per_time.shape[0], per_obs.shape[0]
+        table = (per_obs[:, None, :] + per_time[None]).reshape(batch * n_values, -1)
+        offset = torch.arange(batch, device=index.device)[:, None] * n_values
+        mods = F.embedding(index + offset, table)
         return _PerPosition({id(lay): m for lay, m in zip(layers, mods.split(layers[0].out_features, dim=-1))})
 
     def _per_token_modulation(self, layers: list[nn.Linear], tau: torch.Tensor, obs_cond: torch.Tensor) -> _PerPosition:
