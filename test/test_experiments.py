@@ -181,3 +181,37 @@ def test_rerun_archives_the_previous_run(tmp_path: Path) -> None:
     assert dest is not None and (dest / "bags" / "episode_0000" / "x.mcap").read_bytes() == b"old"
     assert (dest / "results.json").is_file() and (dest / "report").is_dir()
     assert not (tmp_path / "bags").exists() and not (tmp_path / "results.json").exists()
+
+
+def _live_results(path: Path, rows: list[tuple[str, float, int, bool, int, int]]) -> Path:
+    from dataclasses import asdict
+
+    from rtc_ros.experiments.runner import EpisodeResult
+
+    eps = [asdict(EpisodeResult(m, lat, seed, ok, prog, steps, steps if ok else -1, 1.0)) for m, lat, seed, ok, prog, steps
+           in rows]
+    path.write_text(json.dumps({"episodes": eps}))
+    return path
+
+
+def test_live_pair_differences_by_seed_across_runs(tmp_path: Path, capsys) -> None:
+    """``live_results --pair``: A minus B per latency over the seeds both runs hold; throughput from
+    progress and simulated ticks; a method missing from a file is named."""
+    from rtc_ros.experiments.live_results import load_episodes, main, paired_live_differences, score_per_min
+
+    a = _live_results(tmp_path / "a.json", [("x", 0.0, s, True, 5, 300) for s in range(4)]
+                      + [("y", 0.0, 0, False, 1, 750)])
+    b = _live_results(tmp_path / "b.json", [("z", 0.0, s, s % 2 == 0, 5 if s % 2 == 0 else 2, 600) for s in range(1, 6)])
+    assert score_per_min({"progress": 5, "sim_steps": 300}) == pytest.approx(50.0)  # 5 in 6 s
+    rows = paired_live_differences(load_episodes(a, "x"), load_episodes(b, "z"))
+    succ, thr = rows
+    assert succ["n_pairs"] == thr["n_pairs"] == 3  # seeds 1, 2, 3
+    assert succ["difference"] == pytest.approx(1.0 - 1 / 3)
+    assert thr["difference"] == pytest.approx(50.0 - (25.0 + 10.0 + 10.0) / 3)
+    assert thr["ci95"][0] <= thr["difference"] <= thr["ci95"][1]
+    main(["--pair", f"{a}:x", f"{b}:z"])
+    assert json.loads(capsys.readouterr().out.splitlines()[-1]) == json.loads(json.dumps(rows))
+    with pytest.raises(SystemExit):
+        main(["--pair", f"{a}:rtc", f"{b}:z"])
+    err = capsys.readouterr().err
+    assert "no episodes of method 'rtc'" in err and "['x', 'y']" in err, err

@@ -105,6 +105,31 @@ def test_per_position_caches_follow_weights_and_context() -> None:
         assert torch.equal(modified, m.velocity(a, (ctx[0], ctx[1].clone()), tau))  # a fresh tensor: no cache
 
 
+def test_per_position_gather_both_branches_match_the_per_token_reference() -> None:
+    """The sampler's case (few distinct flow times: rows per (batch, time) gathered with the observation
+    part folded in) and the training case (a flow time per sample, more distinct values than positions:
+    time rows gathered, observation part added) against the op-by-op per-token Mixer, with and without
+    gradients."""
+    m = MLPMixerPolicy(toy_config(16, 1))
+    with torch.no_grad():
+        for p in m.parameters():
+            torch.nn.init.normal_(p, std=0.3)
+    for batch, distinct_per_row in ((2, False), (12, True)):
+        obs, a, _ = _inputs(m, batch=batch, seed=batch)
+        tau = prefix_flow_time(0.3, batch, m.horizon, 2)
+        if distinct_per_row:  # U = batch + 1 > H = 8: the training branch
+            tau[:, 2:] = torch.linspace(0.05, 0.95, batch)[:, None]
+        assert (torch.unique(tau).numel() * batch > tau.numel()) == distinct_per_row
+        ref = _reference_velocity(m, a, obs, tau, per_token=True)
+        with torch.no_grad():
+            torch.testing.assert_close(m.velocity(a, m.encode(obs), tau), ref, rtol=1e-5, atol=1e-5)
+        out = m.velocity(a, m.encode(obs), tau)  # differentiable path
+        torch.testing.assert_close(out.detach(), ref.detach(), rtol=1e-5, atol=1e-5)
+        out.sum().backward()
+        assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in m.time_mlp.parameters())
+        m.zero_grad()
+
+
 def _velocity_recorder(calls: list[torch.Tensor]):  # noqa: ANN202
     m = MLPMixerPolicy(toy_config(16, 1))
     with torch.no_grad():
