@@ -465,3 +465,19 @@ def test_frame_stack_policy_trains_saves_and_runs_in_the_sim_harness(tmp_path) -
         sim.close()
     assert rec.chunks >= 2 and len(seen) == rec.chunks
     assert all(isinstance(s, list) and 1 <= len(s) <= 2 for s in seen) and len(seen[-1]) == 2
+
+
+def test_policy_quality_measures_rtc_trained_switches_for_a_prefix_trained_policy(tmp_path) -> None:
+    """``evaluate``: a prefix-trained policy also gets ``splice_rtc_trained`` (a Wilson interval around
+    its fraction); a policy without prefix training, or with a d beyond its prefix length, does not."""
+    from rtc_ros.experiments.policy_quality import eval_set, evaluate
+
+    bags = eval_set(tmp_path / "eval", episodes=1)
+    repo = Path(__file__).resolve().parents[1]
+    trained = evaluate(repo / "policies" / "bimanual_cnn_h50_trained.yaml", bags, n=6, d=3, s=25, batch=6)
+    r = trained["splice_rtc_trained"]
+    assert r is not None and 0.0 <= r["hit_fraction"] <= 1.0 and r["hit_ci95"][0] <= r["hit_fraction"] <= r["hit_ci95"][1]
+    assert r["max_jump"] > 0.0 and r != trained["splice_rtc"]  # its own chunks, not RTC's
+    assert evaluate(repo / "policies" / "bimanual_cnn_h50.yaml", bags, n=6, d=3, s=25, batch=6)["splice_rtc_trained"] is None
+    too_long = evaluate(repo / "policies" / "bimanual_cnn_h50_trained.yaml", bags, n=6, d=13, s=25, batch=6)
+    assert too_long["splice_rtc_trained"] is None  # d = 13 > training.prefix_conditioning = 12

@@ -8,7 +8,7 @@ import pytest
 
 from rtc_ros.runtime.contract import ExecutorReport
 from rtc_ros.runtime.executor import HOLD_STARVED, ChunkRejected, ExecutorConfig, ExecutorCore, Tick
-from rtc_ros.runtime.inference_loop import InferenceLoopCore, ObservationTooOld
+from rtc_ros.runtime.inference_loop import InferenceLoopCore, ObservationTooOld, Plan, clamp_warning
 
 H, S_MIN, B = 20, 10, 4
 DT_NS = 20_000_000  # 50 Hz
@@ -221,3 +221,12 @@ def test_forecast_above_max_d_is_clamped_not_refused() -> None:
     loop.on_executor_report(ExecutorReport(0, -1, -1, 0, True, stamp_ns=DT_NS))
     plan = loop.plan()
     assert plan is not None and plan.d_raw == 12 and plan.d == 4 and loop.infeasible == 1
+    assert plan.clamped_by == "max_d"
+    msg = clamp_warning(plan, H)  # the operator is told the trained prefix is the limit, not H - s
+    assert "training.prefix_conditioning = 4" in msg and "d=12" in msg and "H - s" not in msg, msg
+    free = InferenceLoopCore(H, S_MIN, B, "rtc", initial_delay=3)
+    free.on_executor_report(ExecutorReport(0, -1, -1, 0, True, stamp_ns=DT_NS))
+    ok = free.plan()
+    assert ok is not None and ok.d == ok.d_raw == 3 and ok.clamped_by == ""
+    by_h = clamp_warning(Plan(seq=0, t_obs=0, d=5, s=45, prev_remaining=None, d_raw=9, clamped_by="horizon"), 50)
+    assert "exceeds H - s = 5" in by_h and "prefix_conditioning" not in by_h, by_h

@@ -13,7 +13,9 @@ spec's denoising steps through :class:`rtc_ros.runtime.generator.ChunkGenerator`
   steps, and plain for comparison); the executor switches at step k + s + d, so the jump is
   ``|B[d] - A[s + d - 1]|``. Reported: the fraction of switches where any joint's jump exceeds the
   executor's per-tick ``max_step`` (:func:`rtc_ros.runtime.executor_types.clamp_command`; read from
-  the params file), and the largest jump;
+  the params file), and the largest jump; for a prefix-trained policy (spec
+  ``training.prefix_conditioning >= d``) the same for B sampled with training-time RTC
+  (``splice_rtc_trained``: ``A[s:s + d]`` given as the prefix, same noise);
 * within-chunk steps: the fraction of chunks with a tick-to-tick change beyond ``max_step``.
 
     python -m rtc_ros.experiments.policy_quality policies/bimanual_cnn_h50.yaml --bags /tmp/rtc_sim_demos
@@ -144,6 +146,10 @@ def evaluate(spec: str | Path, bags: list[str | Path], n: int = 200, d: int = 2,
     prev = np.concatenate([a[:, s:], np.repeat(a[:, -1:], s, axis=1)], axis=1)  # build_prefix(A, s, H)
     b_rtc = _sample(gen, obs_b, prev, d, s, seed + 1, batch)
     b_plain = _sample(gen, obs_b, None, d, s, seed + 1, batch)
+    b_trained = None  # a prefix-trained policy: the same switch with training-time RTC (same noise)
+    if policy.prefix_conditioning >= d:
+        trained = ChunkGenerator(policy, GeneratorConfig(method="rtc_trained", n_steps=policy.n_steps, seed=seed))
+        b_trained = _sample(trained, obs_b, prev, d, s, seed + 1, batch)
     expert = ds.actions[rows].astype(np.float64)
 
     def splices(b: np.ndarray) -> dict[str, Any]:
@@ -169,6 +175,7 @@ def evaluate(spec: str | Path, bags: list[str | Path], n: int = 200, d: int = 2,
         "accel_rms_policy_rtc": accel_rms(b_rtc, dt, arm),
         "gripper_policy": gripper(a), "gripper_expert": gripper(expert),
         "splice_rtc": splices(b_rtc), "splice_plain": splices(b_plain),
+        "splice_rtc_trained": None if b_trained is None else splices(b_trained),
         "within_chunk_step_hit_fraction": float(within.mean()),
         "label_error_rms": float(np.sqrt(np.mean((a - expert) ** 2))),
         "max_step": max_step.tolist(),
@@ -218,7 +225,10 @@ def main(argv: list[str] | None = None) -> int:
               f"(x{r['accel_ratio']:.1f}); gripper {r['gripper_policy']['min']:.2f}..{r['gripper_policy']['max']:.2f} "
               f"({100 * r['gripper_policy']['outside_fraction']:.1f} % outside); splices over max_step: rtc "
               f"{100 * r['splice_rtc']['hit_fraction']:.1f} % [{100 * r['splice_rtc']['hit_ci95'][0]:.1f}-"
-              f"{100 * r['splice_rtc']['hit_ci95'][1]:.1f}], plain {100 * r['splice_plain']['hit_fraction']:.1f} %")
+              f"{100 * r['splice_rtc']['hit_ci95'][1]:.1f}], plain {100 * r['splice_plain']['hit_fraction']:.1f} %"
+              + ("" if r["splice_rtc_trained"] is None else
+                 f", rtc_trained {100 * r['splice_rtc_trained']['hit_fraction']:.1f} % "
+                 f"[{100 * r['splice_rtc_trained']['hit_ci95'][0]:.1f}-{100 * r['splice_rtc_trained']['hit_ci95'][1]:.1f}]"))
     print(json.dumps(results if len(results) > 1 else results[0]))
     return 0
 

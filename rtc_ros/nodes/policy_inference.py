@@ -33,7 +33,7 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_
 from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
-from rtc_ros.runtime.inference_loop import InferenceLoopCore, ObservationTooOld, Plan
+from rtc_ros.runtime.inference_loop import InferenceLoopCore, ObservationTooOld, Plan, clamp_warning
 from rtc_ros.core.stats import RollingStats
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.cores import generator_config, inference_loop, initial_delay
@@ -309,9 +309,8 @@ class PolicyInferenceNode(Node):
         self.latency.add((t4 - t0) * 1e3)
         self.model_ms.add((t2 - t1) * 1e3)
         self.overhead_ms.add(((t1 - t0) + (t4 - t3)) * 1e3)
-        if plan.d_raw > plan.d and self._throttled("infeasible", 2.0):
-            self.get_logger().warn(f"forecast delay d={plan.d_raw} exceeds H - s = {self.p.horizon - plan.s}; "
-                                   f"frozen prefix clamped to {plan.d} (use a longer H, smaller s_min or faster model)")
+        if plan.clamped_by and self._throttled("infeasible", 2.0):
+            self.get_logger().warn(clamp_warning(plan, self.p.horizon))
 
     # ------------------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:

@@ -107,6 +107,8 @@ class Plan:
             history, then the executing chunk, then its hold), or None (first chunk, plain methods).
         d_raw: the forecast before clamping (``> d`` means the delay was infeasible).
         age: steps between the observation and planning (``t_next - t_obs``).
+        clamped_by: why ``d < d_raw``: ``"horizon"`` (no more than ``H - s`` actions can be frozen),
+            ``"max_d"`` (the sampler's limit: ``rtc_trained``'s trained prefix length), or ``""``.
     """
 
     seq: int
@@ -116,6 +118,18 @@ class Plan:
     prev_remaining: np.ndarray | None
     d_raw: int
     age: int = 0
+    clamped_by: str = ""
+
+
+def clamp_warning(plan: Plan, horizon: int) -> str:
+    """The operator's message for a plan whose forecast delay was clamped (``plan.clamped_by``)."""
+    if plan.clamped_by == "max_d":
+        return (f"forecast delay d={plan.d_raw} exceeds the policy's trained prefix length "
+                f"(training.prefix_conditioning = {plan.d}); frozen prefix clamped to {plan.d}, so chunks may "
+                f"take over after their prefix (retrain with a larger prefix_conditioning, use a faster model, "
+                f"or method 'rtc')")
+    return (f"forecast delay d={plan.d_raw} exceeds H - s = {horizon - plan.s}; frozen prefix clamped to "
+            f"{plan.d} (use a longer H, smaller s_min or faster model)")
 
 
 @dataclass
@@ -311,18 +325,19 @@ class InferenceLoopCore:
                 s = min(max(d_raw, self.s_min), self.horizon) if s >= self.horizon else max(s, 0)
             if self.mode == "sync":
                 s = self.s_min
-            d = d_raw
+            d, clamped_by = d_raw, ""
             if self.mode == "switch" and d > self.horizon - s:
-                d = max(0, self.horizon - s)
+                d, clamped_by = max(0, self.horizon - s), "horizon"
                 self.infeasible += 1
             if self.max_d is not None and d > self.max_d:
-                d = self.max_d
+                d, clamped_by = self.max_d, "max_d"
                 self.infeasible += 1
             seq = self._next_seq
             self._next_seq += 1
             self._in_flight = True
             self.forecasts.add(d_raw)
-            plan = Plan(seq=seq, t_obs=t_obs, d=d, s=s, prev_remaining=prev, d_raw=d_raw, age=age)
+            plan = Plan(seq=seq, t_obs=t_obs, d=d, s=s, prev_remaining=prev, d_raw=d_raw, age=age,
+                        clamped_by=clamped_by)
             return plan
 
     def on_published(self, plan: Plan, chunk: np.ndarray) -> None:
