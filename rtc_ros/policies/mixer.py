@@ -204,14 +204,16 @@ class MLPMixerPolicy(FlowPolicy):
             per_obs = F.linear(obs_cond, weight, bias)  # (B, L 3W)
         else:
             per_time, per_obs = self._cached_parts(layers, params, values, obs_cond)
-        n_values, batch = per_time.shape[0], per_obs.shape[0]
+        n_values, batch, width = per_time.shape[0], per_obs.shape[0], layers[0].out_features
         if batch * n_values <= index.numel():  # sampling (U = 2): one row per (batch element, flow time)
             table = (per_obs[:, None, :] + per_time[None]).reshape(batch * n_values, -1)
             offset = torch.arange(batch, device=index.device)[:, None] * n_values
             mods = F.embedding(index + offset, table)  # (B, H, L 3W) in one pass
-        else:  # training (a flow time per sample, U ~ B): such a table would outgrow the output
-            mods = F.embedding(index, per_time) + per_obs[:, None, :]
-        return _PerPosition({id(lay): m for lay, m in zip(layers, mods.split(layers[0].out_features, dim=-1))})
+            return _PerPosition({id(lay): m for lay, m in zip(layers, mods.split(width, dim=-1))})
+        # training (a flow time per sample, U ~ B): such a table would outgrow the output; per layer, so
+        # that the backward pass sums into the small (U, 3W) rows instead of concatenating (B, H, L 3W)
+        return _PerPosition({id(lay): F.embedding(index, t) + o[:, None, :] for lay, t, o
+                             in zip(layers, per_time.split(width, dim=-1), per_obs.split(width, dim=-1))})
 
     def _per_token_modulation(self, layers: list[nn.Linear], tau: torch.Tensor, obs_cond: torch.Tensor) -> _PerPosition:
         """The same modulation as :meth:`per_position_modulation` with the time part computed for every
