@@ -383,18 +383,22 @@ def test_shipped_cnn_spec() -> None:
     assert total < 5 * 2 ** 20
 
 
-def test_shipped_prefix_trained_policy_keeps_its_given_prefix() -> None:
-    """``policies/bimanual_cnn_h50_trained`` (training-time RTC, D = 12): its spec says so, and an
-    ``rtc_trained`` chunk reproduces the given prefix of the executing chunk exactly (raw units, up to
-    the normalisation round trip) while the rest is sampled; finite, grippers inside 0..1."""
-    path = ROOT / "policies" / "bimanual_cnn_h50_trained.yaml"
+@pytest.mark.parametrize("name, max_d", [("bimanual_cnn_h50_trained", 12), ("bimanual_cnn_h50_trained_d16", 16)])
+def test_shipped_prefix_trained_policy_keeps_its_given_prefix(name: str, max_d: int) -> None:
+    """``policies/bimanual_cnn_h50_trained`` (training-time RTC, D = 12) and ``..._d16`` (D = 16): the
+    spec says so, and an ``rtc_trained`` chunk reproduces the given prefix of the executing chunk exactly
+    (raw units, up to the normalisation round trip) while the rest is sampled; finite, grippers inside
+    0..1; a d beyond D is refused naming the spec field."""
+    path = ROOT / "policies" / f"{name}.yaml"
     assert path.is_file(), f"not shipped: {path}"
     pol = load_policy(path)
-    assert pol.prefix_conditioning == 12 and pol.supports_per_position_tau
+    assert pol.prefix_conditioning == max_d and pol.supports_per_position_tau
     obs = pol.typical_observation()
     prev = ChunkGenerator(pol, GeneratorConfig(method="naive", n_steps=5, seed=1)).generate(obs)[10:]
     gen = ChunkGenerator(pol, GeneratorConfig(method="rtc_trained", n_steps=5, seed=2))
-    for d in (1, 6, 12):
+    with pytest.raises(ValueError, match="prefix_conditioning"):
+        gen.generate(obs, prev, max_d + 1, 25)
+    for d in (1, 6, max_d):
         chunk = gen.generate(obs, prev, d, 25)
         assert np.isfinite(chunk).all() and chunk.shape == (50, 14)
         assert np.abs(chunk[:d] - prev[:d]).max() < 1e-5, d
@@ -469,7 +473,7 @@ def test_frame_stack_policy_trains_saves_and_runs_in_the_sim_harness(tmp_path) -
 
 def test_policy_quality_measures_rtc_trained_switches_for_a_prefix_trained_policy(tmp_path) -> None:
     """``evaluate``: a prefix-trained policy also gets ``splice_rtc_trained`` (a Wilson interval around
-    its fraction); a policy without prefix training, or with a d beyond its prefix length, does not."""
+    its fraction); a policy without prefix training (also at d = 0), or a d beyond its prefix length, does not."""
     from rtc_ros.experiments.policy_quality import eval_set, evaluate
 
     bags = eval_set(tmp_path / "eval", episodes=1)
@@ -478,6 +482,7 @@ def test_policy_quality_measures_rtc_trained_switches_for_a_prefix_trained_polic
     r = trained["splice_rtc_trained"]
     assert r is not None and 0.0 <= r["hit_fraction"] <= 1.0 and r["hit_ci95"][0] <= r["hit_fraction"] <= r["hit_ci95"][1]
     assert r["max_jump"] > 0.0 and r != trained["splice_rtc"]  # its own chunks, not RTC's
-    assert evaluate(repo / "policies" / "bimanual_cnn_h50.yaml", bags, n=6, d=3, s=25, batch=6)["splice_rtc_trained"] is None
+    for d in (3, 0):  # d = 0 too (a policy without prefix training has prefix_conditioning 0)
+        assert evaluate(repo / "policies" / "bimanual_cnn_h50.yaml", bags, n=6, d=d, s=25, batch=6)["splice_rtc_trained"] is None
     too_long = evaluate(repo / "policies" / "bimanual_cnn_h50_trained.yaml", bags, n=6, d=13, s=25, batch=6)
     assert too_long["splice_rtc_trained"] is None  # d = 13 > training.prefix_conditioning = 12

@@ -215,3 +215,29 @@ def test_live_pair_differences_by_seed_across_runs(tmp_path: Path, capsys) -> No
         main(["--pair", f"{a}:rtc", f"{b}:z"])
     err = capsys.readouterr().err
     assert "no episodes of method 'rtc'" in err and "['x', 'y']" in err, err
+    # a latency only one side has is left out and said so; nothing in common is an error
+    c = _live_results(tmp_path / "c.json", [("z", 100.0, 1, True, 5, 300), ("z", 0.0, 9, True, 5, 300)])
+    with pytest.raises(SystemExit):
+        main(["--pair", f"{a}:x", f"{c}:z"])
+    assert "no (latency, seed) pair in both" in capsys.readouterr().err
+    d = _live_results(tmp_path / "d.json", [("z", 100.0, 1, True, 5, 300), ("z", 0.0, 2, False, 0, 750)])
+    main(["--pair", f"{a}:x", f"{d}:z"])
+    out = capsys.readouterr().out
+    assert "left out, no common seed: +100 ms" in out and json.loads(out.splitlines()[-1])[0]["n_pairs"] == 1
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"episodes": [{"method": "x", "seed": 0, "extra_latency_ms": 0.0}]}))
+    with pytest.raises(SystemExit):
+        main(["--pair", f"{bad}:x", f"{b}:z"])
+    assert "episode 0 has no field 'success'" in capsys.readouterr().err
+    # simulated-time results (latency_ms, their own throughput, a task per episode): --task picks one
+    sim = tmp_path / "sim.json"
+    sim.write_text(json.dumps({"episodes": [
+        {"method": "x", "task": t, "latency_ms": 0.0, "seed": s, "success": True, "throughput": 40.0 + s + k}
+        for k, t in enumerate(("transfer_cube", "conveyor_cube")) for s in range(3)]}))
+    with pytest.raises(SystemExit):
+        main(["--pair", f"{sim}:x", f"{sim}:x"])
+    assert "choose one with --task" in capsys.readouterr().err
+    main(["--pair", f"{sim}:x", f"{a}:x", "--task", "conveyor_cube"])
+    rows = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert rows[1]["metric"] == "throughput" and rows[1]["n_pairs"] == 3
+    assert rows[1]["difference"] == pytest.approx(42.0 - 50.0)  # 41, 42, 43 against 50 (5 in 6 s)

@@ -123,11 +123,31 @@ def test_per_position_gather_both_branches_match_the_per_token_reference() -> No
         ref = _reference_velocity(m, a, obs, tau, per_token=True)
         with torch.no_grad():
             torch.testing.assert_close(m.velocity(a, m.encode(obs), tau), ref, rtol=1e-5, atol=1e-5)
-        out = m.velocity(a, m.encode(obs), tau)  # differentiable path
+        out = m.velocity(a, m.encode(obs), tau)  # differentiable path: values and parameter gradients
         torch.testing.assert_close(out.detach(), ref.detach(), rtol=1e-5, atol=1e-5)
-        out.sum().backward()
-        assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in m.time_mlp.parameters())
-        m.zero_grad()
+        weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(7))
+        grads = torch.autograd.grad((out * weights).sum(), list(m.parameters()), allow_unused=True)
+        ref_grads = torch.autograd.grad((ref * weights).sum(), list(m.parameters()), allow_unused=True)
+        for (name, _), g, r in zip(m.named_parameters(), grads, ref_grads):
+            if r is None:
+                assert g is None or not g.any(), name
+            else:
+                torch.testing.assert_close(g, r, rtol=1e-4, atol=1e-4, msg=name)
+    # one observation for a batch of samples (the context broadcast), and > 64 flow times without
+    # gradients (the cache starts over instead of losing rows it still needs)
+    obs, a, _ = _inputs(m, batch=1, seed=5)
+    a = a.expand(3, -1, -1).contiguous()
+    tau = prefix_flow_time(0.3, 3, m.horizon, 2)
+    tau[1, 2:], tau[2, 2:] = 0.5, 0.7
+    ref = _reference_velocity(m, a, obs.expand(3, -1), tau, per_token=True)
+    with torch.no_grad():
+        torch.testing.assert_close(m.velocity(a, m.encode(obs), tau), ref, rtol=1e-5, atol=1e-5)
+        for start in (0.001, 0.5):
+            many = torch.linspace(start, start + 0.4, 70)[:, None].expand(70, m.horizon).contiguous()
+            many[:, :2] = 1.0
+            obs70, a70, _ = _inputs(m, batch=70, seed=9)
+            torch.testing.assert_close(m.velocity(a70, m.encode(obs70), many),
+                                       _reference_velocity(m, a70, obs70, many, per_token=True), rtol=1e-5, atol=1e-5)
 
 
 def _velocity_recorder(calls: list[torch.Tensor]):  # noqa: ANN202
@@ -347,3 +367,20 @@ def test_latency_benchmark_times_a_policy_file(capsys) -> None:
     assert line["spec"]["path"] == str(spec)
     assert all(line["spec"][k] > 0 for k in ("plain_ms", "guided_ms", "trained_ms"))
     assert line["trained_over_plain_spec"] > 0 and line["guided_over_plain_spec"] > 0
+
+
+def test_train_step_benchmark_times_both_steps_and_names_bad_input(small_policy: Path, capsys) -> None:
+    """``benchmarks.train_step``: plain and prefix-conditioned steps of a policy file's model, JSON last;
+    a prefix length the model cannot take is refused naming it."""
+    import json
+
+    from rtc_ros.benchmarks import train_step
+
+    train_step.main([str(small_policy), "--prefix-conditioning", "4", "--batch-size", "4", "--repeats", "1"])
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert line["prefix_conditioning"] == 4 and line["plain_step_ms"] > 0 and line["prefix_step_ms"] > 0
+    assert line["prefix_over_plain"] == pytest.approx(line["prefix_step_ms"] / line["plain_step_ms"], rel=1e-2)
+    for bad in ("0", "50"):
+        with pytest.raises(SystemExit):
+            train_step.main([str(small_policy), "--prefix-conditioning", bad, "--repeats", "1"])
+        assert "prefix_conditioning" in capsys.readouterr().err

@@ -1,8 +1,9 @@
 """Results of the live-ROS latency experiment (``sim_latency --clock ros``): the driver's per-episode
 results (:class:`rtc_ros.experiments.runner.EpisodeResult`) summarised and written, the report run
-on the recorded bags, and paired differences between two methods' episodes (also across runs):
+on the recorded bags, and paired differences between two methods' episodes (also across runs, and
+for simulated-time runs too):
 
-    python -m rtc_ros.experiments.live_results --pair RUN_A/results.json:METHOD_A RUN_B/results.json:METHOD_B
+    python -m rtc_ros.experiments.live_results --pair RUN_A/results.json:METHOD_A RUN_B/results.json:METHOD_B [--task T]
 """
 
 from __future__ import annotations
@@ -67,14 +68,38 @@ def score_per_min(episode: dict[str, Any]) -> float:
     return episode["progress"] / (episode["sim_steps"] * TICK_S) * 60.0 if episode["sim_steps"] else 0.0
 
 
-def load_episodes(path: Path, method: str) -> dict[tuple[float, int], dict[str, Any]]:
-    """``results.json``'s episodes of ``method``, keyed by (injected latency ms, seed).
+def load_episodes(path: Path, method: str, task: str | None = None) -> dict[tuple[float, int], dict[str, Any]]:
+    """``results.json``'s episodes of ``method``, keyed by (injected latency ms, seed), each as
+    ``{"success": 0/1, "throughput": progress per minute}``. Both kinds of run: live ROS
+    (``extra_latency_ms``; throughput :func:`score_per_min`) and simulated time (``latency_ms``, its
+    ``throughput``; ``task`` picks one task where the run has several; a live run has one task and
+    ignores it).
 
     Raises:
-        ValueError: naming the file and the methods it holds when ``method`` has no episode there.
+        ValueError: naming the file and what is missing (a field, the method, the task).
     """
-    episodes = json.loads(Path(path).read_text())["episodes"]
-    out = {(float(e["extra_latency_ms"]), int(e["seed"])): e for e in episodes if e["method"] == method}
+    episodes = json.loads(Path(path).read_text()).get("episodes")
+    if not isinstance(episodes, list) or not episodes:
+        raise ValueError(f"{path}: no 'episodes' list (not a sim_latency results.json?)")
+    live = "extra_latency_ms" in episodes[0]
+    fields = ("method", "seed", "success") + (("extra_latency_ms", "progress", "sim_steps") if live else
+                                               ("latency_ms", "throughput", "task"))
+    for i, e in enumerate(episodes):
+        lost = [f for f in fields if f not in e]
+        if lost:
+            raise ValueError(f"{path}: episode {i} has no field {lost[0]!r}")
+    tasks = sorted({e["task"] for e in episodes}) if not live else []
+    if not live and task is not None and task not in tasks:
+        raise ValueError(f"{path}: no task {task!r} (it has {tasks})")
+    if not live and task is None and len(tasks) > 1:
+        raise ValueError(f"{path} holds the tasks {tasks}: choose one with --task")
+    out = {}
+    for e in episodes:
+        if e["method"] != method or (not live and task is not None and e["task"] != task):
+            continue
+        lat = float(e["extra_latency_ms"] if live else e["latency_ms"])
+        out[(lat, int(e["seed"]))] = {"success": float(e["success"]),
+                                      "throughput": score_per_min(e) if live else float(e["throughput"])}
     if not out:
         raise ValueError(f"{path}: no episodes of method {method!r} (it has {sorted({e['method'] for e in episodes})})")
     return out
@@ -83,18 +108,35 @@ def load_episodes(path: Path, method: str) -> dict[tuple[float, int], dict[str, 
 def paired_live_differences(a: dict[tuple[float, int], dict[str, Any]],
                             b: dict[tuple[float, int], dict[str, Any]]) -> list[dict[str, Any]]:
     """``a`` minus ``b`` per latency, paired by seed (the seeds both have), for success (0/1) and
-    throughput (:func:`score_per_min`): mean difference with the experiment's percentile bootstrap
-    95 % interval (``N_BOOT`` resamples, seed ``BOOT_SEED``)."""
+    throughput (:func:`load_episodes`): mean difference with the experiment's percentile bootstrap
+    95 % interval (``N_BOOT`` resamples, seed ``BOOT_SEED``). Latencies without a common seed are left
+    out (see :func:`unpaired_latencies`).
+
+    Raises:
+        ValueError: no (latency, seed) is in both.
+    """
     rows = []
     for lat in sorted({k[0] for k in a} & {k[0] for k in b}):
         seeds = sorted(s for (l, s) in a if l == lat and (l, s) in b)
-        for metric, value in (("success", lambda e: float(e["success"])), ("throughput", score_per_min)):
-            x = np.asarray([value(a[(lat, s)]) for s in seeds])
-            y = np.asarray([value(b[(lat, s)]) for s in seeds])
+        if not seeds:
+            continue
+        for metric in ("success", "throughput"):
+            x = np.asarray([a[(lat, s)][metric] for s in seeds])
+            y = np.asarray([b[(lat, s)][metric] for s in seeds])
             diff, lo, hi = paired_bootstrap(x, y, N_BOOT, BOOT_SEED)
             rows.append({"latency_ms": lat, "metric": metric, "n_pairs": len(seeds), "a_mean": float(x.mean()),
                          "b_mean": float(y.mean()), "difference": diff, "ci95": [lo, hi]})
+    if not rows:
+        raise ValueError(f"no (latency, seed) pair in both: latencies {sorted({k[0] for k in a})} vs "
+                         f"{sorted({k[0] for k in b})}")
     return rows
+
+
+def unpaired_latencies(a: dict[tuple[float, int], dict[str, Any]],
+                       b: dict[tuple[float, int], dict[str, Any]]) -> list[float]:
+    """Latencies of either side with no seed in common with the other (left out of the differences)."""
+    common = {k[0] for k in a if k in b}
+    return sorted(({k[0] for k in a} | {k[0] for k in b}) - common)
 
 
 def _run_method(arg: str) -> tuple[Path, str]:
@@ -106,15 +148,20 @@ def _run_method(arg: str) -> tuple[Path, str]:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Paired differences (A minus B, by seed) between two methods' "
-                                             "episodes of live-ROS runs (results.json)")
+                                             "episodes of sim_latency runs (results.json, live or simulated time)")
     ap.add_argument("--pair", nargs=2, type=_run_method, required=True, metavar=("A.json:METHOD", "B.json:METHOD"))
+    ap.add_argument("--task", default=None, help="simulated-time runs with several tasks: the task to pair")
     args = ap.parse_args(argv)
     (pa, ma), (pb, mb) = args.pair
     try:
-        rows = paired_live_differences(load_episodes(pa, ma), load_episodes(pb, mb))
-    except (OSError, ValueError, KeyError) as e:
+        a, b = load_episodes(pa, ma, args.task), load_episodes(pb, mb, args.task)
+        rows = paired_live_differences(a, b)
+    except (OSError, ValueError) as e:
         ap.error(str(e))
     print(f"{ma} ({pa}) minus {mb} ({pb}), paired by seed, bootstrap 95 % CI:")
+    left_out = unpaired_latencies(a, b)
+    if left_out:
+        print(f"  (left out, no common seed: {', '.join(f'+{x:.0f} ms' for x in left_out)})")
     for r in rows:
         print(f"  +{r['latency_ms']:3.0f} ms  {r['metric']:10s} n={r['n_pairs']:3d}  {r['a_mean']:7.2f} - {r['b_mean']:7.2f}"
               f" = {r['difference']:+.2f} [{r['ci95'][0]:+.2f}, {r['ci95'][1]:+.2f}]")

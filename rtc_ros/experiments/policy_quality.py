@@ -147,7 +147,7 @@ def evaluate(spec: str | Path, bags: list[str | Path], n: int = 200, d: int = 2,
     b_rtc = _sample(gen, obs_b, prev, d, s, seed + 1, batch)
     b_plain = _sample(gen, obs_b, None, d, s, seed + 1, batch)
     b_trained = None  # a prefix-trained policy: the same switch with training-time RTC (same noise)
-    if policy.prefix_conditioning >= d:
+    if 0 < policy.prefix_conditioning and d <= policy.prefix_conditioning:
         trained = ChunkGenerator(policy, GeneratorConfig(method="rtc_trained", n_steps=policy.n_steps, seed=seed))
         b_trained = _sample(trained, obs_b, prev, d, s, seed + 1, batch)
     expert = ds.actions[rows].astype(np.float64)

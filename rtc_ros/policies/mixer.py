@@ -185,10 +185,11 @@ class MLPMixerPolicy(FlowPolicy):
         """``tau (B, H)``, ``obs_cond (B, W)`` -> every AdaLN's ``Linear(c_i)``, ``c_i = MLP(sincos(tau_i))
         + obs_cond``, per token. The Linear is split (``W c_i + b = W time_i + (W obs + b)``) so the time
         part runs once per distinct flow time (``torch.unique``; a sampler has two, 1 and the current
-        tau) and all layers in one matmul. When sampling, the ``(B, U)`` sums (time row + observation
-        part) are gathered per token by one ``F.embedding`` lookup (an index op plus an add over the
-        full ``(B, H, L 3W)`` cost ~6 % of a velocity call of a width-128 trunk); in training (a flow
-        time per sample, ``U ~ B``) the time rows are gathered and the observation part added. Without gradients both parts
+        tau) and all layers in one matmul. When the ``(B, U)`` sums (time row + observation part) are
+        no more rows than tokens (sampling: U = 2), they are gathered per token by one ``F.embedding``
+        lookup (an index op plus an add over the full ``(B, H, L 3W)`` cost ~6 % of a velocity call of a
+        width-128 trunk); otherwise (training, a flow time per sample: U ~ B) the time rows are gathered
+        per layer and the observation part added. Without gradients both parts
         are cached (:meth:`_cached_parts`). On a non-CPU device (CUDA) neither ``unique`` nor the cache
         is used: both sync with the host and would break CUDA-graph capture;
         :meth:`_per_token_modulation` computes the same per token."""
@@ -196,8 +197,7 @@ class MLPMixerPolicy(FlowPolicy):
         if tau.device.type != "cpu":  # CUDA: no host sync (unique, .tolist()), CUDA-graph capturable
             return self._per_token_modulation(layers, tau, obs_cond)
         values, index = torch.unique(tau, return_inverse=True)
-        time_in, time_out = self.time_mlp[0], self.time_mlp[2]
-        params = [t for lay in (*layers, time_in, time_out) for t in (lay.weight, lay.bias)]
+        params = [t for lay in layers for t in (lay.weight, lay.bias)] + [*self.time_mlp.parameters()]
         if torch.is_grad_enabled() and any(t.requires_grad for t in params):  # training: differentiable
             weight, bias = torch.cat([lay.weight for lay in layers]), torch.cat([lay.bias for lay in layers])
             per_time = F.linear(self.time_mlp(sincos_embedding(values, self.config.time_dim)), weight)  # (U, L 3W)
@@ -205,12 +205,12 @@ class MLPMixerPolicy(FlowPolicy):
         else:
             per_time, per_obs = self._cached_parts(layers, params, values, obs_cond)
         n_values, batch, width = per_time.shape[0], per_obs.shape[0], layers[0].out_features
-        if batch * n_values <= index.numel():  # sampling (U = 2): one row per (batch element, flow time)
+        if batch * n_values <= index.numel():  # e.g. sampling (U = 2): a row per (batch element, flow time)
             table = (per_obs[:, None, :] + per_time[None]).reshape(batch * n_values, -1)
             offset = torch.arange(batch, device=index.device)[:, None] * n_values
             mods = F.embedding(index + offset, table)  # (B, H, L 3W) in one pass
             return _PerPosition({id(lay): m for lay, m in zip(layers, mods.split(width, dim=-1))})
-        # training (a flow time per sample, U ~ B): such a table would outgrow the output; per layer, so
+        # more rows than tokens (training: a flow time per sample, U ~ B); per layer, so
         # that the backward pass sums into the small (U, 3W) rows instead of concatenating (B, H, L 3W)
         return _PerPosition({id(lay): F.embedding(index, t) + o[:, None, :] for lay, t, o
                              in zip(layers, per_time.split(width, dim=-1), per_obs.split(width, dim=-1))})
@@ -240,8 +240,9 @@ class MLPMixerPolicy(FlowPolicy):
         rows, vals = cache["rows"], values.tolist()
         missing = [v for v in vals if v not in rows]
         if missing:
-            if len(rows) > 64:
+            if len(rows) + len(missing) > 64:  # bounded: start over (values cached before are needed too)
                 rows.clear()
+                missing = vals
             t = torch.tensor(missing, dtype=values.dtype, device=values.device)
             rows.update(zip(missing, self.time_mlp(sincos_embedding(t, self.config.time_dim)) @ cache["weight_t"]))
         per_time = torch.stack([rows[v] for v in vals])
