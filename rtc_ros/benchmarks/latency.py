@@ -51,6 +51,19 @@ def _time(fn: Callable[[], object], repeats: int, warmup: int = 3, cuda: bool = 
     return out
 
 
+def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 3) -> dict[str, float]:
+    """Median wall time (ms) of each function over ``repeats`` rounds after ``warmup``; in each round every
+    function runs once, in turn, so a change of machine load hits each alike."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for i in range(warmup + repeats):
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            if i >= warmup:
+                times[k].append((time.perf_counter() - t0) * 1e3)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
 def bench_model(name: str, cfg: MixerConfig, repeats: int, bid_n: int, n_steps: int = 5,
                 device: str = "cpu", cuda_graphs: bool = True) -> dict[str, float]:
     """Medians (ms) and ratios for one model size on ``device`` (CUDA: graphs unless ``cuda_graphs`` is False;
@@ -172,14 +185,9 @@ def bench_spec(path: str, repeats: int, d: int = 6, s: int = 25, warmup: int = 3
     s = min(s, pol.horizon - 1)
     d = min(d, pol.horizon - s, pol.prefix_conditioning or d)
     prev = gens["plain"].generate(obs)[s:]
-    times: dict[str, list[float]] = {k: [] for k in gens}
-    for i in range(warmup + repeats):
-        for k, gen in gens.items():
-            t0 = time.perf_counter()
-            gen.generate(obs, prev, d, s)
-            if i >= warmup:
-                times[k].append((time.perf_counter() - t0) * 1e3)
-    out = {f"{k}_ms": statistics.median(v) for k, v in times.items()}
+    medians = interleaved_medians({k: (lambda g=gen: g.generate(obs, prev, d, s)) for k, gen in gens.items()},
+                                  repeats, warmup)
+    out = {f"{k}_ms": v for k, v in medians.items()}
     out["guided_over_plain"] = out["guided_ms"] / out["plain_ms"]
     if "trained_ms" in out:
         out["trained_over_plain"] = out["trained_ms"] / out["plain_ms"]

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import torch
 
+from rtc_ros.benchmarks.latency import interleaved_medians
 from rtc_ros.policies.spec import PolicySpecError, load_policy
 from rtc_ros.policies.train import check_prefix_conditioning, flow_matching_loss
 
@@ -40,17 +39,16 @@ def bench_train_step(spec: str, prefix_conditioning: int, batch: int = 64, repea
     g = torch.Generator().manual_seed(seed)
     obs = torch.randn(batch, model.obs_dim, generator=g)
     actions = torch.randn(batch, model.horizon, model.action_dim, generator=g)
-    times: dict[int, list[float]] = {0: [], prefix_conditioning: []}
-    for i in range(warmup + repeats):
-        for d_max in times:
-            t0 = time.perf_counter()
-            loss = flow_matching_loss(model, obs, actions, g, d_max)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if i >= warmup:
-                times[d_max].append((time.perf_counter() - t0) * 1e3)
-    plain, prefixed = statistics.median(times[0]), statistics.median(times[prefix_conditioning])
+
+    def step(d_max: int) -> None:
+        loss = flow_matching_loss(model, obs, actions, g, d_max)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    medians = interleaved_medians({"plain": lambda: step(0), "prefix": lambda: step(prefix_conditioning)},
+                                  repeats, warmup)
+    plain, prefixed = medians["plain"], medians["prefix"]
     return {"plain_step_ms": plain, "prefix_step_ms": prefixed, "prefix_over_plain": prefixed / plain}
 
 
