@@ -482,6 +482,10 @@ def test_policy_quality_measures_rtc_trained_switches_for_a_prefix_trained_polic
     r = trained["splice_rtc_trained"]
     assert r is not None and 0.0 <= r["hit_fraction"] <= 1.0 and r["hit_ci95"][0] <= r["hit_fraction"] <= r["hit_ci95"][1]
     assert r["max_jump"] > 0.0 and r != trained["splice_rtc"]  # its own chunks, not RTC's
+    expert, policy = trained["expert_step_over_limit"], trained["policy_step_over_limit"]
+    assert list(expert) == list(policy) and len(expert) == 14 and "right_wrist_angle" in expert
+    assert all(0.0 <= v <= 1.0 for v in expert.values())  # the scripted expert keeps inside the step limit
+    assert max(policy.values()) > 0.0
     for d in (3, 0):  # d = 0 too (a policy without prefix training has prefix_conditioning 0)
         assert evaluate(repo / "policies" / "bimanual_cnn_h50.yaml", bags, n=6, d=d, s=25, batch=6)["splice_rtc_trained"] is None
     too_long = evaluate(repo / "policies" / "bimanual_cnn_h50_trained.yaml", bags, n=6, d=13, s=25, batch=6)

@@ -200,13 +200,14 @@ def test_topic_hz_of_a_command_topic(sim) -> None:
     hz.stop(10.0)
     rates = [float(x) for x in re.findall(r"average rate: ([\d.]+)", hz.output())]
     assert len(rates) >= 5, hz.output()
-    # the median over short windows: an episode reset re-syncs the executor, which then commands nothing
-    # until the new episode's first chunk (~0.6 s on a loaded VM); a 100-message window held that gap for
-    # 2 s, so three of five reports read 32-38 Hz (make test, 2026-12-03). A 10-message window holds it in
-    # at most one report a second, and a wrong rate (25 or 100 Hz) still fails every report.
-    rate = sorted(rates)[len(rates) // 2]
-    assert 40.0 <= rate <= 60.0, hz.output()
-    print(f"ros2 topic hz: {rate:.1f} Hz (median of {rates})")
+    # short windows, and at least two reports at the rate: an episode reset re-syncs the executor, which
+    # then commands nothing until the new episode's first chunk (~0.6 s on a loaded VM), and a loaded VM
+    # stalls the processes now and then; a window holding such a gap reads low (a 100-message window held a
+    # reset gap for 2 s: three of five reports at 32-38 Hz; with 10-message windows beside a training job
+    # two of five read 16 and 18 Hz, make test 2026-12-03). A wrong rate (25 or 100 Hz) fails every report.
+    at_rate = [r for r in rates if 45.0 <= r <= 55.0]
+    assert len(at_rate) >= 2, hz.output()
+    print(f"ros2 topic hz: {len(at_rate)} of {len(rates)} reports at 45-55 Hz ({rates})")
 
 
 def test_node_list_shows_the_nodes(sim) -> None:

@@ -149,6 +149,35 @@ def test_unknown_task_or_method_is_refused(episode: Episode) -> None:
         episode.run("no_such_method", 0.0, 10.0, SEED)
 
 
+def test_switches_at_the_step_limit_match_the_commanded_trace(episode: Episode) -> None:
+    """Issue #13's closed-loop statistic: a switch (after the start-up chunk) whose first command moved a
+    full max_step from the last one; recomputed here from the commanded trajectory alone."""
+    from rtc_ros.experiments.sim_experiment import summarize_cells
+    from rtc_ros.nodes.cores import executor_core
+
+    max_step = np.asarray(executor_core(episode.setup.params(ROLE_EXECUTOR, "naive")).cfg.max_step, dtype=float)
+    assert max_step.shape == (14,) and max_step.max() > max_step.min()  # per joint: grippers have their own
+    recs = [episode.run(m, 100.0, 30.0, SEED + i, keep_trace=True) for m in ("naive", "rtc") for i in range(2)]
+    for rec in recs:
+        assert rec.trace is not None
+        q, rows = rec.trace["command"], rec.trace["splice"][1:]
+        steps = np.abs(q[rows] - q[rows - 1]) / max_step
+        hits = steps >= 1.0 - 1e-9
+        assert rec.splice_step_limit == int(np.sum(np.any(hits, axis=1)))
+        assert rec.splice_step_limit_ticks == [int(k) for k in rows[np.any(hits, axis=1)]]
+        names = list(rec.trace["joint_names"])
+        assert rec.splice_step_limit_joints == {names[j]: int(n) for j, n in enumerate(hits.sum(axis=0)) if n}
+        assert 0 <= rec.splice_step_limit <= rec.splices - 1
+    naive = [r for r in recs if r.method == "naive"]
+    assert sum(r.splice_step_limit for r in naive) > 0  # the rough toy policy's naive switches do hit it
+    cell = next(c for c in summarize_cells(recs) if c["method"] == "naive")
+    assert cell["switches"] == sum(r.splices - 1 for r in naive)
+    assert cell["switch_step_limit_frac"] == pytest.approx(cell["switches_at_step_limit"] / cell["switches"])
+    assert sum(cell["switch_step_limit_joints"].values()) >= cell["switches_at_step_limit"] > 0
+    lo, hi = cell["switch_step_limit_ci95"]
+    assert lo <= cell["switch_step_limit_frac"] <= hi
+
+
 def test_statistics() -> None:
     assert wilson_interval(5, 10) == pytest.approx((0.2366, 0.7634), abs=1e-3)
     a = np.array([1.0, 0.0, 1.0, 1.0, np.nan])
@@ -175,7 +204,8 @@ def test_run_grid_writes_results_with_the_keys(tmp_path: Path) -> None:
     assert len(disk["cells"]) == 4 and len(disk["episodes"]) == 8
     for cell in disk["cells"]:
         for key in ("method", "latency_ms", "task", "n", "successes", "success_ci95", "throughput",
-                    "protective_stops", "standstill_s", "splice_jerk", "splice_jump_max", "acc_rms"):
+                    "protective_stops", "standstill_s", "splice_jerk", "splice_jump_max", "acc_rms",
+                    "switches", "switch_step_limit_frac", "switch_step_limit_ci95"):
             assert key in cell, key
         assert cell["n"] == 2 and len(cell["success_ci95"]) == 2
         assert cell["delay_ticks"] == math.ceil(({"sync": 10.0, "rtc": 30.0}[cell["method"]] + cell["latency_ms"]) / 20)

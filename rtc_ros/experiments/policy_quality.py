@@ -16,7 +16,9 @@ spec's denoising steps through :class:`rtc_ros.runtime.generator.ChunkGenerator`
   the params file), and the largest jump; for a prefix-trained policy (spec
   ``training.prefix_conditioning >= d``) the same for B sampled with training-time RTC
   (``splice_rtc_trained``: ``A[s:s + d]`` given as the prefix, same noise);
-* within-chunk steps: the fraction of chunks with a tick-to-tick change beyond ``max_step``.
+* within-chunk steps: the fraction of chunks with a tick-to-tick change beyond ``max_step``, and per
+  joint the largest step over ``max_step`` of the policy's chunks and of the expert's labels (a
+  joint the expert itself moves at ~``max_step`` per tick leaves a switch no room for a mismatch).
 
     python -m rtc_ros.experiments.policy_quality policies/bimanual_cnn_h50.yaml --bags /tmp/rtc_sim_demos
     python -m rtc_ros.experiments.policy_quality policies/bimanual_cnn_h50.yaml --eval-set /tmp/rtc_eval_transfer --n 1000
@@ -179,7 +181,16 @@ def evaluate(spec: str | Path, bags: list[str | Path], n: int = 200, d: int = 2,
         "within_chunk_step_hit_fraction": float(within.mean()),
         "label_error_rms": float(np.sqrt(np.mean((a - expert) ** 2))),
         "max_step": max_step.tolist(),
+        # how close the expert itself comes to the step limit: a joint the labels move at ~max_step per
+        # tick leaves a switch almost no room for a mismatch there
+        "expert_step_over_limit": {nm: float(r) for nm, r in zip(names, _max_step_ratio(expert, max_step))},
+        "policy_step_over_limit": {nm: float(r) for nm, r in zip(names, _max_step_ratio(a, max_step))},
     }
+
+
+def _max_step_ratio(chunks: np.ndarray, max_step: np.ndarray) -> np.ndarray:
+    """``(M,)``: the largest tick-to-tick step inside ``chunks`` ``(n, H, M)`` per joint, over ``max_step``."""
+    return np.abs(np.diff(chunks, axis=1)).max(axis=(0, 1)) / max_step
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,12 +47,21 @@ MEAN_FIELDS = ("progress", "duration_s", "standstill_s", "startup_hold_s", "fram
                "wall_s")
 CELL_FIELDS = ("task", "method", "latency_ms", "delay_ticks", "compute_ms", "n", "successes", "success_rate",
                "success_ci95", "throughput", "throughput_ci95", "protective_stops", "protective_stops_per_episode",
-               "episodes_with_stops", "standstill_frac", *MEAN_FIELDS)
+               "episodes_with_stops", "standstill_frac", "switches", "switches_at_step_limit",
+               "switch_step_limit_frac", "switch_step_limit_ci95", "switch_step_limit_joints", *MEAN_FIELDS)
 
 
 def _mean(xs: list[float]) -> float:
     a = np.asarray([x for x in xs if x is not None and math.isfinite(x)], dtype=float)
     return float(a.mean()) if a.size else math.nan
+
+
+def _sum_counts(counts: list[dict[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for c in counts:
+        for k, v in c.items():
+            out[k] = out.get(k, 0) + int(v)
+    return dict(sorted(out.items()))
 
 
 def summarize_cells(records: list[EpisodeRecord]) -> list[dict[str, Any]]:
@@ -78,6 +87,13 @@ def summarize_cells(records: list[EpisodeRecord]) -> list[dict[str, Any]]:
             "episodes_with_stops": None if stops is None else sum(1 for c in counted if c > 0),
             "standstill_frac": _mean([r.standstill_s / r.duration_s for r in rs]),
         }
+        # chunk switches after each episode's start-up chunk, pooled over the cell (issue #13: < 2 % at the limit)
+        switches = sum(max(r.splices - 1, 0) for r in rs)
+        hits = sum(r.splice_step_limit for r in rs)
+        cell.update({"switches": switches, "switches_at_step_limit": hits,
+                     "switch_step_limit_frac": hits / switches if switches else math.nan,
+                     "switch_step_limit_ci95": list(wilson_interval(hits, switches)),
+                     "switch_step_limit_joints": _sum_counts([r.splice_step_limit_joints for r in rs])})
         cell.update({f: _mean([float(getattr(r, f)) for r in rs]) for f in MEAN_FIELDS})
         cells.append(cell)
     return cells

@@ -67,6 +67,11 @@ class EpisodeRecord:
     ``acc_rms`` over the arm joints (grippers excluded), ``splice_jerk`` / ``splice_acc`` as in the
     report (largest |value| among stencils straddling a chunk switch), ``splice_jump_*`` the
     executor's own jump at each takeover (max |new action - old action| over joints, rad).
+    ``splice_step_limit``: chunk switches (after the start-up chunk) whose first command hit the
+    executor's per-tick step limit on some joint (the command moved exactly ``max_step`` from the last
+    one because the new chunk's action was farther away: issue #13's "chunk switches hitting the step
+    limit", counted in closed loop); ``splice_step_limit_joints`` the same per joint name,
+    ``splice_step_limit_ticks`` the ticks where it happened.
     """
 
     task: str
@@ -104,6 +109,9 @@ class EpisodeRecord:
     infer_ms_mean: float  # measured wall time of this episode's generate calls (information only)
     wall_s: float
     stop_recoveries: int | None = None  # re-syncs after a stop ended (None: stop recovery off)
+    splice_step_limit: int = 0  # switches after the start-up one whose first command hit max_step
+    splice_step_limit_joints: dict[str, int] = field(default_factory=dict)  # the same per joint
+    splice_step_limit_ticks: list[int] = field(default_factory=list)  # the ticks of those switches
     trace: dict[str, np.ndarray] | None = field(default=None, repr=False)
 
     def row(self) -> dict[str, Any]:
@@ -155,7 +163,9 @@ class Episode:
         cmds, holds, splice_rows, jumps, consumed, d_vals, ages, frames = [], [], [], [], [], [], [], [0]
         stage_steps = [-1] * 6
         stage_steps[0] = 0
-        rejected = too_old = chunks = 0
+        rejected = too_old = chunks = at_limit = 0
+        limit_joints: dict[str, int] = {}
+        limit_ticks: list[int] = []
         infer_ms: list[float] = []
         success_step = -1
         k = 0
@@ -170,6 +180,7 @@ class Episode:
                     core.offer_chunk(chunk, meta.seq, meta.t_obs, meta.d, meta.s, (t_k - stamp_ns) * 1e-9)
                 except ChunkRejected:
                     rejected += 1
+            last = cmds[-1] if cmds else None
             tick = core.tick()
             assert tick is not None  # the measured position is known
             rep = tick.report(t_k)
@@ -184,6 +195,12 @@ class Episode:
                 jumps.append(tick.splice.jump)
                 consumed.append(tick.splice.consumed)
                 d_vals.append(tick.splice.d)
+                hit = step_limit_joints(tick, last, core.cfg.max_step) if len(splice_rows) > 1 else []
+                if hit:
+                    at_limit += 1
+                    limit_ticks.append(k)
+                for j in hit:
+                    limit_joints[names[j]] = limit_joints.get(names[j], 0) + 1
             res = self.sim.step(tick.command)
             if recovery is not None and recovery.update(self.sim.protective_stop_holds, core) and not core.ready:
                 core.set_measured_position(self.sim.joint_positions())
@@ -258,4 +275,14 @@ class Episode:
             acc_max=nanmax_abs(acc[:, arm]), stage_steps=stage_steps,
             infer_ms_mean=float(np.mean(infer_ms)) if infer_ms else math.nan,
             wall_s=time.perf_counter() - t_wall, trace=trace,
-            stop_recoveries=None if recovery is None else recovery.recoveries)
+            stop_recoveries=None if recovery is None else recovery.recoveries, splice_step_limit=at_limit,
+            splice_step_limit_joints=limit_joints, splice_step_limit_ticks=limit_ticks)
+
+
+def step_limit_joints(tick: Any, last: np.ndarray | None, max_step: np.ndarray) -> list[int]:
+    """Indices of the joints whose command in ``tick`` was clamped to a full ``max_step`` away from
+    ``last`` (the step limit, not a position limit, bounded them); empty when nothing was clamped."""
+    if last is None or not tick.clamped:
+        return []
+    step = np.abs(np.asarray(tick.command, dtype=float) - np.asarray(last, dtype=float))
+    return [int(j) for j in np.flatnonzero(step >= np.asarray(max_step, dtype=float) * (1.0 - 1e-9))]
