@@ -196,7 +196,7 @@ def test_topic_hz_of_a_command_topic(sim) -> None:
     hz = Proc(["topic", "hz", "--window", "10", "/robot1/left_controller/commands"], sim.env, sim.tmp / "hz.log")
     end = time.monotonic() + 30
     while time.monotonic() < end and len(re.findall(r"average rate", hz.output())) < 5 and hz.p.poll() is None:
-        time.sleep(0.5)  # one line a second once messages arrive; the 5th averages over the last 100 (2 s)
+        time.sleep(0.5)  # one line a second once messages arrive, each over the last 10 messages
     hz.stop(10.0)
     rates = [float(x) for x in re.findall(r"average rate: ([\d.]+)", hz.output())]
     assert len(rates) >= 5, hz.output()
@@ -204,10 +204,12 @@ def test_topic_hz_of_a_command_topic(sim) -> None:
     # then commands nothing until the new episode's first chunk (~0.6 s on a loaded VM), and a loaded VM
     # stalls the processes now and then; a window holding such a gap reads low (a 100-message window held a
     # reset gap for 2 s: three of five reports at 32-38 Hz; with 10-message windows beside a training job
-    # two of five read 16 and 18 Hz, make test 2026-12-03). A wrong rate (25 or 100 Hz) fails every report.
+    # two of five read 16 and 18 Hz, make test 2026-12-03). Gaps only lower a report and a catch-up burst
+    # raises one, so a 25 Hz publisher gives no report at 45-55 Hz and a 100 Hz one a median near 100.
     at_rate = [r for r in rates if 45.0 <= r <= 55.0]
-    assert len(at_rate) >= 2, hz.output()
-    print(f"ros2 topic hz: {len(at_rate)} of {len(rates)} reports at 45-55 Hz ({rates})")
+    median = sorted(rates)[len(rates) // 2]
+    assert len(at_rate) >= 2 and median <= 60.0, hz.output()
+    print(f"ros2 topic hz: {len(at_rate)} of {len(rates)} reports at 45-55 Hz, median {median:.1f} ({rates})")
 
 
 def test_node_list_shows_the_nodes(sim) -> None:

@@ -149,9 +149,37 @@ def test_unknown_task_or_method_is_refused(episode: Episode) -> None:
         episode.run("no_such_method", 0.0, 10.0, SEED)
 
 
+def test_step_limit_joints_tells_the_step_limit_from_a_position_limit() -> None:
+    """Through the executor's own clamp: a joint clamped by its position limit is not a step-limit hit;
+    one clamped by max_step is, and it is "new" only when the previous step was under the limit."""
+    from rtc_ros.experiments.sim_offline import step_limit_joints
+    from rtc_ros.runtime.executor_types import Tick, clamp_command
+
+    max_step = np.array([0.062, 0.062, 0.15])
+    lower, upper = np.array([-1.0, -1.0, 0.0]), np.array([1.0, 1.0, 1.0])
+    before_last = np.array([0.2, 0.5, 0.5])
+    last = np.array([0.262, 0.5, 0.98])  # joint 0 moved a full max_step on the tick before (float as the clamp)
+    last[0] = clamp_command(np.array([0.9, 0.5, 0.98]), before_last, lower, upper, max_step)[0]
+    target = np.array([0.9, 0.51, 1.3])  # 0: step limit (ongoing), 1: free, 2: position limit only
+    cmd = clamp_command(target, last, lower, upper, max_step)
+
+    def tick(command: np.ndarray, clamped: bool) -> Tick:
+        return Tick(step=0, command=command, hold=False, reason="", seq=0, takeover=0, consumed=1, clamped=clamped)
+
+    assert step_limit_joints(tick(cmd, True), last, before_last, max_step) == ([0], [])  # ongoing, not new
+    assert step_limit_joints(tick(cmd, True), last, None, max_step) == ([0], [0])
+    target[1] = -0.9  # joint 1 now wants a big step from a standstill: a new hit
+    cmd = clamp_command(target, last, lower, upper, max_step)
+    assert step_limit_joints(tick(cmd, True), last, before_last, max_step) == ([0, 1], [1])
+    free = clamp_command(np.array([0.3, 0.52, 1.0]), last, lower, upper, max_step)
+    assert step_limit_joints(tick(free, False), last, before_last, max_step) == ([], [])
+    assert step_limit_joints(tick(cmd, True), None, None, max_step) == ([], [])
+
+
 def test_switches_at_the_step_limit_match_the_commanded_trace(episode: Episode) -> None:
-    """Issue #13's closed-loop statistic: a switch (after the start-up chunk) whose first command moved a
-    full max_step from the last one; recomputed here from the commanded trajectory alone."""
+    """Issue #13's closed-loop statistic: a switch (a takeover from a running chunk; not the start-up
+    chunk) whose first command moved a full max_step from the last one; recomputed here from the
+    commanded trajectory and the splice rows alone."""
     from rtc_ros.experiments.sim_experiment import summarize_cells
     from rtc_ros.nodes.cores import executor_core
 
@@ -160,22 +188,25 @@ def test_switches_at_the_step_limit_match_the_commanded_trace(episode: Episode) 
     recs = [episode.run(m, 100.0, 30.0, SEED + i, keep_trace=True) for m in ("naive", "rtc") for i in range(2)]
     for rec in recs:
         assert rec.trace is not None
-        q, rows = rec.trace["command"], rec.trace["splice"][1:]
+        q, rows, consumed = rec.trace["command"], rec.trace["splice"], rec.trace["consumed"]
+        assert consumed[0] == 0 and rows[0] > 0  # the start-up chunk starts at its index 0 after a hold
+        rows = rows[consumed > 0]
+        assert rec.switches == rows.size and rec.switches <= rec.splices - 1
         steps = np.abs(q[rows] - q[rows - 1]) / max_step
+        before = np.abs(q[rows - 1] - q[rows - 2]) / max_step
         hits = steps >= 1.0 - 1e-9
         assert rec.splice_step_limit == int(np.sum(np.any(hits, axis=1)))
+        assert rec.splice_step_limit_new == int(np.sum(np.any(hits & (before < 1.0 - 1e-9), axis=1)))
         assert rec.splice_step_limit_ticks == [int(k) for k in rows[np.any(hits, axis=1)]]
         names = list(rec.trace["joint_names"])
         assert rec.splice_step_limit_joints == {names[j]: int(n) for j, n in enumerate(hits.sum(axis=0)) if n}
-        assert 0 <= rec.splice_step_limit <= rec.splices - 1
     naive = [r for r in recs if r.method == "naive"]
-    assert sum(r.splice_step_limit for r in naive) > 0  # the rough toy policy's naive switches do hit it
+    assert sum(r.splice_step_limit_new for r in naive) > 0  # the rough toy policy's naive switches do hit it
     cell = next(c for c in summarize_cells(recs) if c["method"] == "naive")
-    assert cell["switches"] == sum(r.splices - 1 for r in naive)
+    assert cell["switches"] == sum(r.switches for r in naive) > 0
     assert cell["switch_step_limit_frac"] == pytest.approx(cell["switches_at_step_limit"] / cell["switches"])
+    assert cell["switch_step_limit_new_frac"] <= cell["switch_step_limit_frac"]
     assert sum(cell["switch_step_limit_joints"].values()) >= cell["switches_at_step_limit"] > 0
-    lo, hi = cell["switch_step_limit_ci95"]
-    assert lo <= cell["switch_step_limit_frac"] <= hi
 
 
 def test_statistics() -> None:

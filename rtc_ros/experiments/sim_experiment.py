@@ -48,7 +48,8 @@ MEAN_FIELDS = ("progress", "duration_s", "standstill_s", "startup_hold_s", "fram
 CELL_FIELDS = ("task", "method", "latency_ms", "delay_ticks", "compute_ms", "n", "successes", "success_rate",
                "success_ci95", "throughput", "throughput_ci95", "protective_stops", "protective_stops_per_episode",
                "episodes_with_stops", "standstill_frac", "switches", "switches_at_step_limit",
-               "switch_step_limit_frac", "switch_step_limit_ci95", "switch_step_limit_joints", *MEAN_FIELDS)
+               "switch_step_limit_frac", "switch_step_limit_ci95", "switches_at_step_limit_new",
+               "switch_step_limit_new_frac", "switch_step_limit_new_ci95", "switch_step_limit_joints", *MEAN_FIELDS)
 
 
 def _mean(xs: list[float]) -> float:
@@ -87,12 +88,15 @@ def summarize_cells(records: list[EpisodeRecord]) -> list[dict[str, Any]]:
             "episodes_with_stops": None if stops is None else sum(1 for c in counted if c > 0),
             "standstill_frac": _mean([r.standstill_s / r.duration_s for r in rs]),
         }
-        # chunk switches after each episode's start-up chunk, pooled over the cell (issue #13: < 2 % at the limit)
-        switches = sum(max(r.splices - 1, 0) for r in rs)
-        hits = sum(r.splice_step_limit for r in rs)
+        # chunk switches (no start-up / restart chunks), pooled over the cell (issue #13: < 2 % at the limit)
+        switches = sum(r.switches for r in rs)
+        hits, new = sum(r.splice_step_limit for r in rs), sum(r.splice_step_limit_new for r in rs)
         cell.update({"switches": switches, "switches_at_step_limit": hits,
                      "switch_step_limit_frac": hits / switches if switches else math.nan,
                      "switch_step_limit_ci95": list(wilson_interval(hits, switches)),
+                     "switches_at_step_limit_new": new,
+                     "switch_step_limit_new_frac": new / switches if switches else math.nan,
+                     "switch_step_limit_new_ci95": list(wilson_interval(new, switches)),
                      "switch_step_limit_joints": _sum_counts([r.splice_step_limit_joints for r in rs])})
         cell.update({f: _mean([float(getattr(r, f)) for r in rs]) for f in MEAN_FIELDS})
         cells.append(cell)

@@ -243,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"sim_latency: {exc}", file=sys.stderr)
             return 2
         keys = ("task", "method", "latency_ms", "delay_ticks", "n", "successes", "success_ci95", "throughput",
-                "standstill_s", "startup_hold_s", "protective_stops", "switch_step_limit_frac")
+                "standstill_s", "startup_hold_s", "protective_stops", "switch_step_limit_frac",
+                "switch_step_limit_new_frac")
         print(json.dumps({"out": str(out), "clock": "sim", "episodes": len(res["episodes"]), "wall_s": res["wall_s"],
                           "compute_ms": res["compute"]["ms"], "cells": [{k: c[k] for k in keys} for c in res["cells"]],
                           "plots": res.get("plots", [])}))

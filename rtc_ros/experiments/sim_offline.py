@@ -67,11 +67,14 @@ class EpisodeRecord:
     ``acc_rms`` over the arm joints (grippers excluded), ``splice_jerk`` / ``splice_acc`` as in the
     report (largest |value| among stencils straddling a chunk switch), ``splice_jump_*`` the
     executor's own jump at each takeover (max |new action - old action| over joints, rad).
-    ``splice_step_limit``: chunk switches (after the start-up chunk) whose first command hit the
-    executor's per-tick step limit on some joint (the command moved exactly ``max_step`` from the last
-    one because the new chunk's action was farther away: issue #13's "chunk switches hitting the step
-    limit", counted in closed loop); ``splice_step_limit_joints`` the same per joint name,
-    ``splice_step_limit_ticks`` the ticks where it happened.
+    ``switches``: takeovers of a running chunk by the next one (every splice but the start-up chunk and
+    the restarts after a protective stop, which start at index 0 from a hold, ramped in; in the
+    ensemble modes a chunk's arrival into the average). ``splice_step_limit``: switches whose first
+    command hit the executor's per-tick step limit on some joint (it moved exactly ``max_step`` from
+    the last command because the new chunk's action was farther away: issue #13's "chunk switches
+    hitting the step limit", counted in closed loop); ``splice_step_limit_new`` those where that joint's
+    previous step was under the limit (the clamp started at the switch, not an ongoing one of the old
+    chunk's own steep stretch); ``splice_step_limit_joints`` / ``_ticks`` per joint name / the ticks.
     """
 
     task: str
@@ -109,7 +112,9 @@ class EpisodeRecord:
     infer_ms_mean: float  # measured wall time of this episode's generate calls (information only)
     wall_s: float
     stop_recoveries: int | None = None  # re-syncs after a stop ended (None: stop recovery off)
-    splice_step_limit: int = 0  # switches after the start-up one whose first command hit max_step
+    switches: int = 0  # splices that took over from a running chunk (no start-up / restart)
+    splice_step_limit: int = 0  # switches whose first command hit max_step on some joint
+    splice_step_limit_new: int = 0  # ... on a joint whose previous step was under max_step
     splice_step_limit_joints: dict[str, int] = field(default_factory=dict)  # the same per joint
     splice_step_limit_ticks: list[int] = field(default_factory=list)  # the ticks of those switches
     trace: dict[str, np.ndarray] | None = field(default=None, repr=False)
@@ -163,7 +168,7 @@ class Episode:
         cmds, holds, splice_rows, jumps, consumed, d_vals, ages, frames = [], [], [], [], [], [], [], [0]
         stage_steps = [-1] * 6
         stage_steps[0] = 0
-        rejected = too_old = chunks = at_limit = 0
+        rejected = too_old = chunks = switches = at_limit = at_limit_new = 0
         limit_joints: dict[str, int] = {}
         limit_ticks: list[int] = []
         infer_ms: list[float] = []
@@ -180,7 +185,7 @@ class Episode:
                     core.offer_chunk(chunk, meta.seq, meta.t_obs, meta.d, meta.s, (t_k - stamp_ns) * 1e-9)
                 except ChunkRejected:
                     rejected += 1
-            last = cmds[-1] if cmds else None
+            last, before_last = (cmds[-1] if cmds else None), (cmds[-2] if len(cmds) > 1 else None)
             tick = core.tick()
             assert tick is not None  # the measured position is known
             rep = tick.report(t_k)
@@ -195,12 +200,15 @@ class Episode:
                 jumps.append(tick.splice.jump)
                 consumed.append(tick.splice.consumed)
                 d_vals.append(tick.splice.d)
-                hit = step_limit_joints(tick, last, core.cfg.max_step) if len(splice_rows) > 1 else []
-                if hit:
-                    at_limit += 1
-                    limit_ticks.append(k)
-                for j in hit:
-                    limit_joints[names[j]] = limit_joints.get(names[j], 0) + 1
+                if tick.splice.consumed > 0:  # a switch (start-up / restart chunks begin at index 0)
+                    switches += 1
+                    hit, new = step_limit_joints(tick, last, before_last, core.cfg.max_step)
+                    if hit:
+                        at_limit += 1
+                        at_limit_new += bool(new)
+                        limit_ticks.append(k)
+                    for j in hit:
+                        limit_joints[names[j]] = limit_joints.get(names[j], 0) + 1
             res = self.sim.step(tick.command)
             if recovery is not None and recovery.update(self.sim.protective_stop_holds, core) and not core.ready:
                 core.set_measured_position(self.sim.joint_positions())
@@ -275,14 +283,20 @@ class Episode:
             acc_max=nanmax_abs(acc[:, arm]), stage_steps=stage_steps,
             infer_ms_mean=float(np.mean(infer_ms)) if infer_ms else math.nan,
             wall_s=time.perf_counter() - t_wall, trace=trace,
-            stop_recoveries=None if recovery is None else recovery.recoveries, splice_step_limit=at_limit,
-            splice_step_limit_joints=limit_joints, splice_step_limit_ticks=limit_ticks)
+            stop_recoveries=None if recovery is None else recovery.recoveries, switches=switches,
+            splice_step_limit=at_limit, splice_step_limit_new=at_limit_new, splice_step_limit_joints=limit_joints,
+            splice_step_limit_ticks=limit_ticks)
 
 
-def step_limit_joints(tick: Any, last: np.ndarray | None, max_step: np.ndarray) -> list[int]:
-    """Indices of the joints whose command in ``tick`` was clamped to a full ``max_step`` away from
-    ``last`` (the step limit, not a position limit, bounded them); empty when nothing was clamped."""
+def step_limit_joints(tick: Any, last: np.ndarray | None, before_last: np.ndarray | None,
+                      max_step: np.ndarray) -> tuple[list[int], list[int]]:
+    """The joints whose command in ``tick`` was clamped to a full ``max_step`` away from ``last`` (the
+    step limit, not a position limit, bounded them; empty when nothing was clamped), and those of them
+    whose previous step (``before_last`` -> ``last``) was under the limit (None: counted as under)."""
     if last is None or not tick.clamped:
-        return []
-    step = np.abs(np.asarray(tick.command, dtype=float) - np.asarray(last, dtype=float))
-    return [int(j) for j in np.flatnonzero(step >= np.asarray(max_step, dtype=float) * (1.0 - 1e-9))]
+        return [], []
+    lim = np.asarray(max_step, dtype=float) * (1.0 - 1e-9)  # clamp_command lands on last +- max_step
+    hit = np.abs(np.asarray(tick.command, dtype=float) - np.asarray(last, dtype=float)) >= lim
+    prev = (np.zeros_like(hit) if before_last is None
+            else np.abs(np.asarray(last, dtype=float) - np.asarray(before_last, dtype=float)) >= lim)
+    return [int(j) for j in np.flatnonzero(hit)], [int(j) for j in np.flatnonzero(hit & ~prev)]
