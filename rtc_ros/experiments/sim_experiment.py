@@ -24,6 +24,7 @@ import json
 import math
 import platform
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -58,11 +59,7 @@ def _mean(xs: list[float]) -> float:
 
 
 def _sum_counts(counts: list[dict[str, int]]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for c in counts:
-        for k, v in c.items():
-            out[k] = out.get(k, 0) + int(v)
-    return dict(sorted(out.items()))
+    return dict(sorted(sum((Counter(c) for c in counts), Counter()).items()))
 
 
 def summarize_cells(records: list[EpisodeRecord]) -> list[dict[str, Any]]:

@@ -185,7 +185,6 @@ class Episode:
                     core.offer_chunk(chunk, meta.seq, meta.t_obs, meta.d, meta.s, (t_k - stamp_ns) * 1e-9)
                 except ChunkRejected:
                     rejected += 1
-            last, before_last = (cmds[-1] if cmds else None), (cmds[-2] if len(cmds) > 1 else None)
             tick = core.tick()
             assert tick is not None  # the measured position is known
             rep = tick.report(t_k)
@@ -202,6 +201,7 @@ class Episode:
                 d_vals.append(tick.splice.d)
                 if tick.splice.consumed > 0:  # a switch (start-up / restart chunks begin at index 0)
                     switches += 1
+                    last, before_last = (cmds[-2] if len(cmds) > 1 else None), (cmds[-3] if len(cmds) > 2 else None)
                     hit, new = step_limit_joints(tick, last, before_last, core.cfg.max_step)
                     if hit:
                         at_limit += 1
