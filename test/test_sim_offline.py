@@ -176,6 +176,18 @@ def test_step_limit_joints_tells_the_step_limit_from_a_position_limit() -> None:
     assert step_limit_joints(tick(cmd, True), None, None, max_step) == ([], [])
 
 
+def test_own_step_is_the_chunks_step_into_the_taken_over_action() -> None:
+    from rtc_ros.experiments.sim_offline import own_step
+
+    chunk = np.array([[0.0, 1.0], [0.1, 1.0], [0.3, 0.9], [0.3, 0.9]])  # (H = 4, 2 joints)
+    max_step = np.array([0.2, 0.05])
+    assert own_step(chunk, 1, max_step) == pytest.approx([0.5, 0.0])
+    assert own_step(chunk, 2, max_step) == pytest.approx([1.0, 2.0])  # both at / over the limit by themselves
+    for bad in (0, 4):
+        with pytest.raises(ValueError, match="consumed"):
+            own_step(chunk, bad, max_step)
+
+
 def test_switches_at_the_step_limit_match_the_commanded_trace(episode: Episode) -> None:
     """Issue #13's closed-loop statistic: a switch (a takeover from a running chunk; not the start-up
     chunk) whose first command moved a full max_step from the last one; recomputed here from the
@@ -197,6 +209,9 @@ def test_switches_at_the_step_limit_match_the_commanded_trace(episode: Episode) 
         hits = steps >= 1.0 - 1e-9
         assert rec.splice_step_limit == int(np.sum(np.any(hits, axis=1)))
         assert rec.splice_step_limit_new == int(np.sum(np.any(hits & (before < 1.0 - 1e-9), axis=1)))
+        own = rec.trace["switch_own_step"]  # the new chunk's own step into its taken-over action / max_step
+        assert own.shape == steps.shape and np.all(np.isfinite(own))
+        assert rec.splice_step_limit_own == int(np.sum(np.any(hits & (own >= 1.0 - 1e-9), axis=1)))
         assert rec.splice_step_limit_ticks == [int(k) for k in rows[np.any(hits, axis=1)]]
         names = list(rec.trace["joint_names"])
         assert rec.splice_step_limit_joints == {names[j]: int(n) for j, n in enumerate(hits.sum(axis=0)) if n}
@@ -206,6 +221,8 @@ def test_switches_at_the_step_limit_match_the_commanded_trace(episode: Episode) 
     assert cell["switches"] == sum(r.switches for r in naive) > 0
     assert cell["switch_step_limit_frac"] == pytest.approx(cell["switches_at_step_limit"] / cell["switches"])
     assert cell["switch_step_limit_new_frac"] <= cell["switch_step_limit_frac"]
+    assert cell["switches_at_step_limit_own"] == sum(r.splice_step_limit_own for r in naive)
+    assert cell["switches_at_step_limit_own"] <= cell["switches_at_step_limit"]
     assert sum(cell["switch_step_limit_joints"].values()) >= cell["switches_at_step_limit"] > 0
 
 

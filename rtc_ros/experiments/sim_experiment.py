@@ -50,7 +50,8 @@ CELL_FIELDS = ("task", "method", "latency_ms", "delay_ticks", "compute_ms", "n",
                "success_ci95", "throughput", "throughput_ci95", "protective_stops", "protective_stops_per_episode",
                "episodes_with_stops", "standstill_frac", "switches", "switches_at_step_limit",
                "switch_step_limit_frac", "switch_step_limit_ci95", "switches_at_step_limit_new",
-               "switch_step_limit_new_frac", "switch_step_limit_new_ci95", "switch_step_limit_joints", *MEAN_FIELDS)
+               "switch_step_limit_new_frac", "switch_step_limit_new_ci95", "switches_at_step_limit_own",
+               "switch_step_limit_joints", *MEAN_FIELDS)
 
 
 def _mean(xs: list[float]) -> float:
@@ -94,6 +95,7 @@ def summarize_cells(records: list[EpisodeRecord]) -> list[dict[str, Any]]:
                      "switches_at_step_limit_new": new,
                      "switch_step_limit_new_frac": new / switches if switches else math.nan,
                      "switch_step_limit_new_ci95": list(wilson_interval(new, switches)),
+                     "switches_at_step_limit_own": sum(r.splice_step_limit_own for r in rs),
                      "switch_step_limit_joints": _sum_counts([r.splice_step_limit_joints for r in rs])})
         cell.update({f: _mean([float(getattr(r, f)) for r in rs]) for f in MEAN_FIELDS})
         cells.append(cell)

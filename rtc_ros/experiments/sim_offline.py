@@ -74,7 +74,11 @@ class EpisodeRecord:
     the last command because the new chunk's action was farther away: issue #13's "chunk switches
     hitting the step limit", counted in closed loop); ``splice_step_limit_new`` those where that joint's
     previous step was under the limit (the clamp started at the switch, not an ongoing one of the old
-    chunk's own steep stretch); ``splice_step_limit_joints`` / ``_ticks`` per joint name / the ticks.
+    chunk's own steep stretch); ``splice_step_limit_own`` those where the new chunk itself stepped at
+    least ``max_step`` on a hit joint between its action before the takeover and the taken-over one
+    (``chunk[consumed] - chunk[consumed - 1]``: a seamless switch would have been clamped as well, the
+    policy's own speed rather than a seam; in the ensemble modes the arriving chunk's step, not the
+    average's); ``splice_step_limit_joints`` / ``_ticks`` per joint name / the ticks.
     """
 
     task: str
@@ -115,6 +119,7 @@ class EpisodeRecord:
     switches: int = 0  # splices that took over from a running chunk (no start-up / restart)
     splice_step_limit: int = 0  # switches whose first command hit max_step on some joint
     splice_step_limit_new: int = 0  # ... on a joint whose previous step was under max_step
+    splice_step_limit_own: int = 0  # ... on a joint where the new chunk's own step reached max_step
     splice_step_limit_joints: dict[str, int] = field(default_factory=dict)  # the same per joint
     splice_step_limit_ticks: list[int] = field(default_factory=list)  # the ticks of those switches
     trace: dict[str, np.ndarray] | None = field(default=None, repr=False)
@@ -168,7 +173,9 @@ class Episode:
         cmds, holds, splice_rows, jumps, consumed, d_vals, ages, frames = [], [], [], [], [], [], [], [0]
         stage_steps = [-1] * 6
         stage_steps[0] = 0
-        rejected = too_old = chunks = switches = at_limit = at_limit_new = 0
+        rejected = too_old = chunks = switches = at_limit = at_limit_new = at_limit_own = 0
+        offered: dict[int, np.ndarray] = {}  # seq -> chunk, the last few offered (a switch's own step)
+        own_steps: list[np.ndarray] = []  # per switch |chunk[c] - chunk[c - 1]| / max_step (trace)
         limit_joints: dict[str, int] = {}
         limit_ticks: list[int] = []
         infer_ms: list[float] = []
@@ -181,6 +188,8 @@ class Episode:
                 pending = None
                 loop.on_published(plan, chunk)
                 meta = ChunkMeta.decode(frame_id)
+                offered = {q: c for q, c in offered.items() if q > meta.seq - 4}
+                offered[meta.seq] = np.asarray(chunk, dtype=float)
                 try:
                     core.offer_chunk(chunk, meta.seq, meta.t_obs, meta.d, meta.s, (t_k - stamp_ns) * 1e-9)
                 except ChunkRejected:
@@ -203,9 +212,12 @@ class Episode:
                     switches += 1
                     last, before_last = (cmds[-2] if len(cmds) > 1 else None), (cmds[-3] if len(cmds) > 2 else None)
                     hit, new = step_limit_joints(tick, last, before_last, core.cfg.max_step)
+                    own = own_step(offered[tick.splice.seq], tick.splice.consumed, core.cfg.max_step)
+                    own_steps.append(own)
                     if hit:
                         at_limit += 1
                         at_limit_new += bool(new)
+                        at_limit_own += bool(np.any(own[hit] >= 1.0 - 1e-9))
                         limit_ticks.append(k)
                     for j in hit:
                         limit_joints[names[j]] = limit_joints.get(names[j], 0) + 1
@@ -266,7 +278,8 @@ class Episode:
                      "splice": np.asarray(splice_rows, dtype=np.int64), "dt": np.asarray(dt),
                      "joint_names": np.asarray(names), "frame_age": np.asarray(ages, dtype=np.int64),
                      "frame_steps": np.asarray(frames, dtype=np.int64),
-                     "consumed": np.asarray(consumed, dtype=np.int64), "d": np.asarray(d_vals, dtype=np.int64)}
+                     "consumed": np.asarray(consumed, dtype=np.int64), "d": np.asarray(d_vals, dtype=np.int64),
+                     "switch_own_step": np.asarray(own_steps).reshape(len(own_steps), len(names))}
         return EpisodeRecord(
             task=self.task, method=method, latency_ms=float(extra_latency_ms), delay_ticks=delay,
             compute_ms=float(compute_ms), seed=int(seed), success=bool(self.sim.success), progress=progress,
@@ -284,7 +297,8 @@ class Episode:
             infer_ms_mean=float(np.mean(infer_ms)) if infer_ms else math.nan,
             wall_s=time.perf_counter() - t_wall, trace=trace,
             stop_recoveries=None if recovery is None else recovery.recoveries, switches=switches,
-            splice_step_limit=at_limit, splice_step_limit_new=at_limit_new, splice_step_limit_joints=limit_joints,
+            splice_step_limit=at_limit, splice_step_limit_new=at_limit_new, splice_step_limit_own=at_limit_own,
+            splice_step_limit_joints=limit_joints,
             splice_step_limit_ticks=limit_ticks)
 
 
@@ -300,3 +314,12 @@ def step_limit_joints(tick: Any, last: np.ndarray | None, before_last: np.ndarra
     prev = (np.zeros_like(hit) if before_last is None
             else np.abs(np.asarray(last, dtype=float) - np.asarray(before_last, dtype=float)) >= lim)
     return [int(j) for j in np.flatnonzero(hit)], [int(j) for j in np.flatnonzero(hit & ~prev)]
+
+
+def own_step(chunk: np.ndarray, consumed: int, max_step: np.ndarray) -> np.ndarray:
+    """``|chunk[consumed] - chunk[consumed - 1]| / max_step`` per joint, shape ``(n_joints,)``: the step a
+    chunk ``(H, n_joints)`` takes by itself into its taken-over action (``consumed >= 1``, chunk index 0 =
+    the observation's step); >= 1 where it alone would reach the executor's step limit."""
+    if not 1 <= consumed < len(chunk):
+        raise ValueError(f"consumed must be in [1, H = {len(chunk)}), got {consumed}")
+    return np.abs(chunk[consumed] - chunk[consumed - 1]) / np.asarray(max_step, dtype=float)
