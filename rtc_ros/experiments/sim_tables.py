@@ -1,0 +1,127 @@
+"""The simulated-time experiment's tables, printed from ``results.json`` files, and their combination.
+
+    python -m rtc_ros.experiments.sim_tables RUN/results.json [RUN2/results.json ...]
+    python -m rtc_ros.experiments.sim_tables A/results.json B/results.json --combine docs/sim_experiment/results.json
+
+Prints, per task, the markdown tables of ``docs/sim_experiment.md`` and the README: the cells (successes/n
+[95 % CI], throughput, episodes with a protective stop, d), RTC minus each method in success and in
+throughput (paired bootstrap intervals), and the chunk switches at the executor's step limit (pooled
+fraction with its Wilson interval, hits/switches, and how many of the hits the new chunk's own step
+already reached the limit). ``--combine`` writes one ``results.json`` holding every run (one per task,
+as ``make sim-latency`` makes them): ``runs`` keeps each run's metadata, ``cells`` / ``differences`` /
+``episodes`` are concatenated; a task found in two runs is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "rtc_ros.sim_experiment/1"
+
+
+def load(path: Path) -> dict[str, Any]:
+    """One ``results.json`` of :mod:`rtc_ros.experiments.sim_experiment`; ValueError naming the file otherwise."""
+    res = json.loads(Path(path).read_text())
+    for key in ("cells", "differences", "episodes"):
+        if not isinstance(res.get(key), list):
+            raise ValueError(f"{path}: no '{key}' list (not a sim_latency results.json?)")
+    return res
+
+
+def _lat(ms: float) -> str:
+    return f"+{ms:.0f} ms"
+
+
+def _grid(rows: dict[str, dict[float, str]], lats: list[float]) -> list[str]:
+    out = ["| method | " + " | ".join(_lat(x) for x in lats) + " |", "|---" * (len(lats) + 1) + "|"]
+    out += [f"| {m} | " + " | ".join(r.get(x, "-") for x in lats) + " |" for m, r in rows.items()]
+    return out
+
+
+def cell_text(c: dict[str, Any]) -> str:
+    """``successes/n [lo-hi], throughput, episodes with a stop (d=..)``, as the docs' tables."""
+    lo, hi = c["success_ci95"]
+    stops = "-" if c.get("episodes_with_stops") is None else str(c["episodes_with_stops"])
+    return f"{c['successes']}/{c['n']} [{lo:.2f}-{hi:.2f}], {c['throughput']:.1f}, {stops} (d={c['delay_ticks']})"
+
+
+def switch_text(c: dict[str, Any]) -> str:
+    """``frac % [lo-hi] (hits/switches; own k)``; ``-`` for a cell without switches or a count."""
+    n, hits = c.get("switches"), c.get("switches_at_step_limit")
+    if not n or hits is None:
+        return "-"
+    lo, hi = c["switch_step_limit_ci95"]
+    own = c.get("switches_at_step_limit_own")
+    tail = "" if own is None else f"; own {own}"
+    return f"{100 * hits / n:.1f} % [{100 * lo:.1f}-{100 * hi:.1f}] ({hits}/{n}{tail})"
+
+
+def task_tables(res: dict[str, Any], task: str) -> list[str]:
+    """The markdown lines for one task of a results object."""
+    cells = [c for c in res["cells"] if c["task"] == task]
+    lats = sorted({float(c["latency_ms"]) for c in cells})
+    methods = list(dict.fromkeys(c["method"] for c in cells))
+    by = {(c["method"], float(c["latency_ms"])): c for c in cells}
+    lines = [f"**{task}** (cells: successes/n [95 % CI], throughput (progress/min), episodes with a protective "
+             "stop; d = delay in ticks)", ""]
+    lines += _grid({m: {x: cell_text(by[m, x]) for x in lats if (m, x) in by} for m in methods}, lats)
+    for metric, fmt in (("success", "{:+.2f} [{:+.2f}, {:+.2f}]"), ("throughput", "{:+.1f} [{:+.1f}, {:+.1f}]")):
+        diffs = [d for d in res["differences"] if d["task"] == task and d["metric"] == metric]
+        if not diffs:
+            continue
+        ref = diffs[0].get("reference", "rtc")
+        rows: dict[str, dict[float, str]] = {}
+        for d in diffs:
+            rows.setdefault(d["method"], {})[float(d["latency_ms"])] = fmt.format(d["difference"], *d["ci95"])
+        lines += ["", f"{ref.upper()} minus each method, {metric} (paired bootstrap 95 % CI):", ""]
+        lines += _grid(rows, lats)
+    if any(c.get("switches") for c in cells):
+        lines += ["", "Chunk switches at the step limit (pooled, Wilson 95 % CI; hits/switches; own: hits where the "
+                  "new chunk's own step reached the limit):", ""]
+        lines += _grid({m: {x: switch_text(by[m, x]) for x in lats if (m, x) in by} for m in methods}, lats)
+    return lines
+
+
+def combine(runs: list[dict[str, Any]], measured: str) -> dict[str, Any]:
+    """One results object from runs of different tasks (``runs`` keyed by task, the rest concatenated)."""
+    out: dict[str, Any] = {"schema": SCHEMA, "measured": measured, "runs": {}, "cells": [], "differences": [],
+                           "episodes": []}
+    for res in runs:
+        tasks = list(dict.fromkeys(c["task"] for c in res["cells"]))
+        meta = {k: v for k, v in res.items() if k not in ("cells", "differences", "episodes")}
+        for task in tasks:
+            if task in out["runs"]:
+                raise ValueError(f"task {task!r} is in two of the runs given")
+            out["runs"][task] = meta
+        for key in ("cells", "differences", "episodes"):
+            out[key] += res[key]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("results", nargs="+", type=Path, help="results.json of sim_latency runs (simulated time)")
+    ap.add_argument("--combine", type=Path, default=None, help="write one results.json holding every run here")
+    ap.add_argument("--measured", default="", help="with --combine: a line saying when and where the runs were made")
+    args = ap.parse_args(argv)
+    try:
+        runs = [load(p) for p in args.results]
+        combined = combine(runs, args.measured)
+    except (OSError, ValueError) as e:
+        print(f"sim_tables: {e}", file=sys.stderr)
+        return 2
+    for task in combined["runs"]:
+        print("\n".join(task_tables(combined, task)) + "\n")
+    if args.combine is not None:
+        tmp = args.combine.with_name(args.combine.name + ".tmp")
+        tmp.write_text(json.dumps(combined, indent=1))
+        tmp.replace(args.combine)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""The simulated-time experiment's tables come from the shipped results.json (docs cannot drift from it)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rtc_ros.experiments.sim_tables import combine, load, main, task_tables
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "sim_experiment" / "results.json"
+
+
+def _rows(lines: list[str]) -> list[str]:
+    return [ln for ln in lines if ln.startswith("| ") and not ln.startswith("| method")]
+
+
+def test_every_table_row_in_the_docs_comes_from_the_shipped_results() -> None:
+    res = load(RESULTS)
+    doc = (ROOT / "docs" / "sim_experiment.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    tasks = list(res["runs"])
+    assert set(tasks) == {"transfer_cube", "conveyor_cube"}
+    for task in tasks:
+        rows = _rows(task_tables(res, task))
+        assert len(rows) >= 16, task  # cells, success and throughput differences: 6 + 5 + 5 methods
+        missing = [r for r in rows if r not in doc]
+        assert not missing, f"docs/sim_experiment.md lacks {task} rows: {missing[:3]}"
+    missing = [r for r in _rows(task_tables(res, "transfer_cube"))[:16] if r not in readme]
+    assert not missing, f"README lacks transfer_cube rows: {missing[:3]}"
+
+
+def test_tables_and_combine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    res = load(RESULTS)
+    task = "transfer_cube"
+    one = {"config": {"x": 1}, **{k: [r for r in res[k] if r["task"] == task] for k in ("cells", "differences", "episodes")}}
+    cell = next(c for c in one["cells"] if c["method"] == "rtc" and c["latency_ms"] == 0.0)
+    cell.update(successes=7, n=9, success_ci95=[0.25, 0.5], throughput=12.345, episodes_with_stops=3, delay_ticks=2,
+                switches=200, switches_at_step_limit=5, switch_step_limit_ci95=[0.01, 0.06], switches_at_step_limit_own=1)
+    lines = task_tables(one, task)
+    assert "| rtc | 7/9 [0.25-0.50], 12.3, 3 (d=2) |" in "\n".join(lines)
+    assert "| rtc | 2.5 % [1.0-6.0] (5/200; own 1) |" in "\n".join(lines)
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(one))
+    b.write_text(json.dumps({"cells": [], "differences": [], "episodes": []}))
+    out = tmp_path / "combined.json"
+    assert main([str(a), str(b), "--combine", str(out), "--measured", "today"]) == 0
+    combined = json.loads(out.read_text())
+    assert combined["runs"] == {task: {"config": {"x": 1}}} and combined["measured"] == "today"
+    assert combined["episodes"] == one["episodes"] and f"**{task}**" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="two of the runs"):
+        combine([one, one], "")
+    (tmp_path / "bad.json").write_text(json.dumps({"cells": []}))
+    assert main([str(tmp_path / "bad.json")]) == 2
+    assert "differences" in capsys.readouterr().err
