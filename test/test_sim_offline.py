@@ -190,40 +190,54 @@ def test_own_step_is_the_chunks_step_into_the_taken_over_action() -> None:
 
 def test_switches_at_the_step_limit_match_the_commanded_trace(episode: Episode) -> None:
     """Issue #13's closed-loop statistic: a switch (a takeover from a running chunk; not the start-up
-    chunk) whose first command moved a full max_step from the last one; recomputed here from the
-    commanded trajectory and the splice rows alone."""
+    chunk; in sync mode each chunk after the first) whose first command moved a full max_step from the
+    last one; recomputed here from the commanded trajectory, the splice rows and the hold reasons."""
     from rtc_ros.experiments.sim_experiment import summarize_cells
     from rtc_ros.nodes.cores import executor_core
 
     max_step = np.asarray(executor_core(episode.setup.params(ROLE_EXECUTOR, "naive")).cfg.max_step, dtype=float)
     assert max_step.shape == (14,) and max_step.max() > max_step.min()  # per joint: grippers have their own
-    recs = [episode.run(m, 100.0, 30.0, SEED + i, keep_trace=True) for m in ("naive", "rtc") for i in range(2)]
+    recs = [episode.run(m, 100.0, 30.0, SEED + i, keep_trace=True) for m in ("naive", "rtc", "sync") for i in range(2)]
     for rec in recs:
         assert rec.trace is not None
         q, rows, consumed = rec.trace["command"], rec.trace["splice"], rec.trace["consumed"]
-        assert consumed[0] == 0 and rows[0] > 0  # the start-up chunk starts at its index 0 after a hold
-        rows = rows[consumed > 0]
+        hold = rec.trace["hold_reason"]
+        assert hold[rows[0] - 1] == "startup" and rows[0] > 0  # the start-up chunk comes after a hold
+        if rec.method != "sync":
+            assert consumed[0] == 0  # ... and starts at its index 0; a later chunk at its consumed index
+        is_switch = (consumed > 0) & ~np.isin(hold[rows - 1], ["startup", "restart"])
+        assert not is_switch[0] and is_switch[1:].any()
+        rows = rows[is_switch]
         assert rec.switches == rows.size and rec.switches <= rec.splices - 1
         steps = np.abs(q[rows] - q[rows - 1]) / max_step
         before = np.abs(q[rows - 1] - q[rows - 2]) / max_step
         hits = steps >= 1.0 - 1e-9
         assert rec.splice_step_limit == int(np.sum(np.any(hits, axis=1)))
         assert rec.splice_step_limit_new == int(np.sum(np.any(hits & (before < 1.0 - 1e-9), axis=1)))
-        own = rec.trace["switch_own_step"]  # the new chunk's own step into its taken-over action / max_step
-        assert own.shape == steps.shape and np.all(np.isfinite(own))
-        assert rec.splice_step_limit_own == int(np.sum(np.any(hits & (own >= 1.0 - 1e-9), axis=1)))
         assert rec.splice_step_limit_ticks == [int(k) for k in rows[np.any(hits, axis=1)]]
         names = list(rec.trace["joint_names"])
         assert rec.splice_step_limit_joints == {names[j]: int(n) for j, n in enumerate(hits.sum(axis=0)) if n}
+        chunk_rows = rec.trace["switch_chunk_rows"]  # per switch the new chunk's actions at c - 1 and c
+        assert chunk_rows.shape == (rows.size, 2, 14)
+        if rec.method == "sync":
+            assert rec.splice_step_limit_own is None and np.all(np.isnan(chunk_rows))
+            continue
+        # the recorded action c is what the executor commanded wherever it did not clamp the joint
+        free = ~hits & (np.abs(q[rows] - chunk_rows[:, 1]) > 1e-9)
+        assert free.sum() <= 0.02 * free.size, "commands at switches differ from the recorded chunk action"
+        own = np.abs(chunk_rows[:, 1] - chunk_rows[:, 0]) / max_step
+        assert rec.splice_step_limit_own == int(np.sum(np.any(hits & (own >= 1.0 - 1e-9), axis=1)))
     naive = [r for r in recs if r.method == "naive"]
     assert sum(r.splice_step_limit_new for r in naive) > 0  # the rough toy policy's naive switches do hit it
-    cell = next(c for c in summarize_cells(recs) if c["method"] == "naive")
+    cells = {c["method"]: c for c in summarize_cells(recs)}
+    cell = cells["naive"]
     assert cell["switches"] == sum(r.switches for r in naive) > 0
     assert cell["switch_step_limit_frac"] == pytest.approx(cell["switches_at_step_limit"] / cell["switches"])
     assert cell["switch_step_limit_new_frac"] <= cell["switch_step_limit_frac"]
-    assert cell["switches_at_step_limit_own"] == sum(r.splice_step_limit_own for r in naive)
+    assert cell["switches_at_step_limit_own"] == sum(r.splice_step_limit_own or 0 for r in naive)
     assert cell["switches_at_step_limit_own"] <= cell["switches_at_step_limit"]
     assert sum(cell["switch_step_limit_joints"].values()) >= cell["switches_at_step_limit"] > 0
+    assert cells["sync"]["switches_at_step_limit_own"] is None and cells["sync"]["switches"] > 0
 
 
 def test_statistics() -> None:

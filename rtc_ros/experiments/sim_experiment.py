@@ -95,7 +95,7 @@ def summarize_cells(records: list[EpisodeRecord]) -> list[dict[str, Any]]:
                      "switches_at_step_limit_new": new,
                      "switch_step_limit_new_frac": new / switches if switches else math.nan,
                      "switch_step_limit_new_ci95": list(wilson_interval(new, switches)),
-                     "switches_at_step_limit_own": sum(r.splice_step_limit_own for r in rs),
+                     "switches_at_step_limit_own": _sum_or_none([r.splice_step_limit_own for r in rs]),
                      "switch_step_limit_joints": _sum_counts([r.splice_step_limit_joints for r in rs])})
         cell.update({f: _mean([float(getattr(r, f)) for r in rs]) for f in MEAN_FIELDS})
         cells.append(cell)
@@ -159,6 +159,11 @@ def _json_safe(x: Any) -> Any:
     if isinstance(x, np.generic):
         return _json_safe(x.item())
     return x
+
+
+def _sum_or_none(xs: list[int | None]) -> int | None:
+    """The sum, or None where any is None (a count the mode does not have)."""
+    return None if any(x is None for x in xs) else sum(x for x in xs if x is not None)
 
 
 def write_results(out: Path, meta: dict[str, Any], records: list[EpisodeRecord]) -> dict[str, Any]:

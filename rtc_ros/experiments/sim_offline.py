@@ -68,8 +68,9 @@ class EpisodeRecord:
     report (largest |value| among stencils straddling a chunk switch), ``splice_jump_*`` the
     executor's own jump at each takeover (max |new action - old action| over joints, rad).
     ``switches``: takeovers of a running chunk by the next one (every splice but the start-up chunk and
-    the restarts after a protective stop, which start at index 0 from a hold, ramped in; in the
-    ensemble modes a chunk's arrival into the average). ``splice_step_limit``: switches whose first
+    the restarts after a protective stop, which start at index 0 from a hold, ramped in; in sync mode
+    each later chunk, started at its index 0 after the pause; in the ensemble modes a chunk's arrival
+    into the average). ``splice_step_limit``: switches whose first
     command hit the executor's per-tick step limit on some joint (it moved exactly ``max_step`` from
     the last command because the new chunk's action was farther away: issue #13's "chunk switches
     hitting the step limit", counted in closed loop); ``splice_step_limit_new`` those where that joint's
@@ -78,7 +79,7 @@ class EpisodeRecord:
     least ``max_step`` on a hit joint between its action before the takeover and the taken-over one
     (``chunk[consumed] - chunk[consumed - 1]``: a seamless switch would have been clamped as well, the
     policy's own speed rather than a seam; in the ensemble modes the arriving chunk's step, not the
-    average's); ``splice_step_limit_joints`` / ``_ticks`` per joint name / the ticks.
+    average's; None in sync mode, where no action of the chunk precedes its start); ``splice_step_limit_joints`` / ``_ticks`` per joint name / the ticks.
     """
 
     task: str
@@ -119,7 +120,7 @@ class EpisodeRecord:
     switches: int = 0  # splices that took over from a running chunk (no start-up / restart)
     splice_step_limit: int = 0  # switches whose first command hit max_step on some joint
     splice_step_limit_new: int = 0  # ... on a joint whose previous step was under max_step
-    splice_step_limit_own: int = 0  # ... on a joint where the new chunk's own step reached max_step
+    splice_step_limit_own: int | None = 0  # ... where the new chunk's own step reached max_step (None: sync)
     splice_step_limit_joints: dict[str, int] = field(default_factory=dict)  # the same per joint
     splice_step_limit_ticks: list[int] = field(default_factory=list)  # the ticks of those switches
     trace: dict[str, np.ndarray] | None = field(default=None, repr=False)
@@ -174,8 +175,9 @@ class Episode:
         stage_steps = [-1] * 6
         stage_steps[0] = 0
         rejected = too_old = chunks = switches = at_limit = at_limit_new = at_limit_own = 0
-        offered: dict[int, np.ndarray] = {}  # seq -> chunk, the last few offered (a switch's own step)
-        own_steps: list[np.ndarray] = []  # per switch |chunk[c] - chunk[c - 1]| / max_step (trace)
+        offered: dict[int, np.ndarray] = {}  # seq -> chunk offered and not yet taken over (a switch's own step)
+        switch_rows: list[np.ndarray] = []  # per switch the new chunk's actions (c - 1, c) (trace; NaN in sync)
+        sync = core.cfg.mode == "sync"
         limit_joints: dict[str, int] = {}
         limit_ticks: list[int] = []
         infer_ms: list[float] = []
@@ -188,7 +190,6 @@ class Episode:
                 pending = None
                 loop.on_published(plan, chunk)
                 meta = ChunkMeta.decode(frame_id)
-                offered = {q: c for q, c in offered.items() if q > meta.seq - 4}
                 offered[meta.seq] = np.asarray(chunk, dtype=float)
                 try:
                     core.offer_chunk(chunk, meta.seq, meta.t_obs, meta.d, meta.s, (t_k - stamp_ns) * 1e-9)
@@ -208,12 +209,19 @@ class Episode:
                 jumps.append(tick.splice.jump)
                 consumed.append(tick.splice.consumed)
                 d_vals.append(tick.splice.d)
-                if tick.splice.consumed > 0:  # a switch (start-up / restart chunks begin at index 0)
+                prev_hold = holds[-2] if len(holds) > 1 else "startup"
+                if tick.splice.consumed > 0 and prev_hold not in ("startup", "restart"):  # a switch
                     switches += 1
                     last, before_last = (cmds[-2] if len(cmds) > 1 else None), (cmds[-3] if len(cmds) > 2 else None)
                     hit, new = step_limit_joints(tick, last, before_last, core.cfg.max_step)
-                    own = own_step(offered[tick.splice.seq], tick.splice.consumed, core.cfg.max_step)
-                    own_steps.append(own)
+                    chunk = offered[tick.splice.seq]
+                    offered = {q: c for q, c in offered.items() if q >= tick.splice.seq}
+                    if sync:  # the chunk starts at its index 0 after the pause: no own step into it
+                        rows = np.full((2, len(names)), np.nan)
+                    else:
+                        rows = chunk[tick.splice.consumed - 1:tick.splice.consumed + 1]
+                    own = own_step(rows, 1, core.cfg.max_step) if not sync else rows[1]
+                    switch_rows.append(rows)
                     if hit:
                         at_limit += 1
                         at_limit_new += bool(new)
@@ -279,7 +287,8 @@ class Episode:
                      "joint_names": np.asarray(names), "frame_age": np.asarray(ages, dtype=np.int64),
                      "frame_steps": np.asarray(frames, dtype=np.int64),
                      "consumed": np.asarray(consumed, dtype=np.int64), "d": np.asarray(d_vals, dtype=np.int64),
-                     "switch_own_step": np.asarray(own_steps).reshape(len(own_steps), len(names))}
+                     "hold_reason": np.asarray(holds),
+                     "switch_chunk_rows": np.asarray(switch_rows).reshape(len(switch_rows), 2, len(names))}
         return EpisodeRecord(
             task=self.task, method=method, latency_ms=float(extra_latency_ms), delay_ticks=delay,
             compute_ms=float(compute_ms), seed=int(seed), success=bool(self.sim.success), progress=progress,
@@ -297,7 +306,7 @@ class Episode:
             infer_ms_mean=float(np.mean(infer_ms)) if infer_ms else math.nan,
             wall_s=time.perf_counter() - t_wall, trace=trace,
             stop_recoveries=None if recovery is None else recovery.recoveries, switches=switches,
-            splice_step_limit=at_limit, splice_step_limit_new=at_limit_new, splice_step_limit_own=at_limit_own,
+            splice_step_limit=at_limit, splice_step_limit_new=at_limit_new, splice_step_limit_own=None if sync else at_limit_own,
             splice_step_limit_joints=limit_joints,
             splice_step_limit_ticks=limit_ticks)
 
