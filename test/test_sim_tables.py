@@ -17,6 +17,13 @@ def _rows(lines: list[str]) -> list[str]:
     return [ln for ln in lines if ln.startswith("| ") and not ln.startswith("| method")]
 
 
+def _section(text: str, task: str, tasks: list[str]) -> str:
+    """``text`` from the task's bold heading line to the next other task's heading (or the end)."""
+    start = text.index(f"\n**{task}**")
+    ends = [text.find(f"\n**{t}**", start + 1) for t in tasks if t != task]
+    return text[start:min([e for e in ends if e > 0], default=len(text))]
+
+
 def test_every_table_row_in_the_docs_comes_from_the_shipped_results() -> None:
     res = load(RESULTS)
     doc = (ROOT / "docs" / "sim_experiment.md").read_text()
@@ -26,10 +33,13 @@ def test_every_table_row_in_the_docs_comes_from_the_shipped_results() -> None:
     for task in tasks:
         rows = _rows(task_tables(res, task))
         assert len(rows) >= 16, task  # cells, success and throughput differences: 6 + 5 + 5 methods
-        missing = [r for r in rows if r not in doc]
-        assert not missing, f"docs/sim_experiment.md lacks {task} rows: {missing[:3]}"
-    missing = [r for r in _rows(task_tables(res, "transfer_cube"))[:16] if r not in readme]
-    assert not missing, f"README lacks transfer_cube rows: {missing[:3]}"
+        for name, text in (("docs/sim_experiment.md", doc), ("README.md", readme)):
+            section = _section(text, task, tasks)
+            missing = [r for r in rows[:16] if r not in section]
+            assert not missing, f"{name}'s {task} section lacks rows: {missing[:3]}"
+        switch_rows = rows[16:]  # where the run counted switches at the step limit
+        missing = [r for r in switch_rows if r not in _section(doc, task, tasks)]
+        assert not missing, f"docs/sim_experiment.md's {task} section lacks switch rows: {missing[:3]}"
 
 
 def test_tables_and_combine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -53,5 +63,11 @@ def test_tables_and_combine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(ValueError, match="two of the runs"):
         combine([one, one], "")
     (tmp_path / "bad.json").write_text(json.dumps({"cells": []}))
-    assert main([str(tmp_path / "bad.json")]) == 2
-    assert "differences" in capsys.readouterr().err
+    for bad in ("[]", "{", json.dumps({"cells": [{}], "differences": [], "episodes": []})):
+        (tmp_path / "bad.json").write_text(bad)
+        assert main([str(tmp_path / "bad.json")]) == 2
+        assert "bad.json" in capsys.readouterr().err
+    assert main([str(a), "--combine", str(tmp_path / "no_such_dir" / "c.json")]) == 2
+    assert "no_such_dir" in capsys.readouterr().err
+    again = combine([combined], "")  # an already combined file keeps each task's run
+    assert again["runs"] == combined["runs"]

@@ -23,12 +23,26 @@ from typing import Any
 SCHEMA = "rtc_ros.sim_experiment/1"
 
 
+CELL_KEYS = ("task", "method", "latency_ms", "delay_ticks", "n", "successes", "success_ci95", "throughput")
+DIFF_KEYS = ("task", "method", "latency_ms", "metric", "difference", "ci95")
+
+
 def load(path: Path) -> dict[str, Any]:
     """One ``results.json`` of :mod:`rtc_ros.experiments.sim_experiment`; ValueError naming the file otherwise."""
-    res = json.loads(Path(path).read_text())
+    try:
+        res = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not JSON ({e})") from None
+    if not isinstance(res, dict):
+        raise ValueError(f"{path}: not a sim_latency results.json (a JSON object is expected)")
     for key in ("cells", "differences", "episodes"):
         if not isinstance(res.get(key), list):
             raise ValueError(f"{path}: no '{key}' list (not a sim_latency results.json?)")
+    for key, need in (("cells", CELL_KEYS), ("differences", DIFF_KEYS)):
+        for i, row in enumerate(res[key]):
+            missing = [k for k in need if not isinstance(row, dict) or k not in row]
+            if missing:
+                raise ValueError(f"{path}: {key}[{i}] lacks {missing}")
     return res
 
 
@@ -52,7 +66,7 @@ def cell_text(c: dict[str, Any]) -> str:
 def switch_text(c: dict[str, Any]) -> str:
     """``frac % [lo-hi] (hits/switches; own k)``; ``-`` for a cell without switches or a count."""
     n, hits = c.get("switches"), c.get("switches_at_step_limit")
-    if not n or hits is None:
+    if not n or hits is None or "switch_step_limit_ci95" not in c:
         return "-"
     lo, hi = c["switch_step_limit_ci95"]
     own = c.get("switches_at_step_limit_own")
@@ -96,7 +110,8 @@ def combine(runs: list[dict[str, Any]], measured: str) -> dict[str, Any]:
         for task in tasks:
             if task in out["runs"]:
                 raise ValueError(f"task {task!r} is in two of the runs given")
-            out["runs"][task] = meta
+            # an already combined file keeps each task's own run
+            out["runs"][task] = res["runs"][task] if isinstance(res.get("runs"), dict) and task in res["runs"] else meta
         for key in ("cells", "differences", "episodes"):
             out[key] += res[key]
     return out
@@ -111,15 +126,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runs = [load(p) for p in args.results]
         combined = combine(runs, args.measured)
+        tables = "\n".join("\n".join(task_tables(combined, task)) + "\n" for task in combined["runs"])
+        if args.combine is not None:
+            tmp = args.combine.with_name(args.combine.name + ".tmp")
+            tmp.write_text(json.dumps(combined, indent=1))
+            tmp.replace(args.combine)
     except (OSError, ValueError) as e:
         print(f"sim_tables: {e}", file=sys.stderr)
         return 2
-    for task in combined["runs"]:
-        print("\n".join(task_tables(combined, task)) + "\n")
-    if args.combine is not None:
-        tmp = args.combine.with_name(args.combine.name + ".tmp")
-        tmp.write_text(json.dumps(combined, indent=1))
-        tmp.replace(args.combine)
+    print(tables)
     return 0
 
 
