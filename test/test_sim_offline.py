@@ -369,3 +369,33 @@ def test_compute_ms_option_covers_every_sampling_kind() -> None:
     for bad in ("fast=3", "plain=-1", "plain=x"):
         with pytest.raises(ValueError, match="--compute-ms"):
             parse_compute_ms(bad)
+
+
+def test_switch_seams_split_each_hit_into_seam_and_own_step(episode: Episode, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """rtc_ros.experiments.switch_seams: every hit's clamped joint wanted >= max_step, and wanted is at
+    most own step + seam offset; its hit counts are the harness's own."""
+    from rtc_ros.experiments.switch_seams import TOL, main, seam_rows, summarize
+    from rtc_ros.nodes.cores import executor_core
+
+    max_step = np.asarray(executor_core(episode.setup.params(ROLE_EXECUTOR, "naive")).cfg.max_step, dtype=float)
+    recs = [episode.run("naive", 100.0, 10.0, SEED + i, keep_trace=True) for i in range(2)]
+    rows = [r for rec in recs for r in seam_rows(rec, max_step)]
+    hits = [r for r in rows if r["hit"].any()]
+    assert len(hits) == sum(rec.splice_step_limit for rec in recs) > 0
+    for r in hits:
+        j = r["hit"]
+        assert np.all(r["wanted"][j] >= TOL)  # the new chunk asked for more than the executor allowed
+        assert np.all(r["wanted"][j] <= r["own"][j] + r["offset"][j] + 1e-9)
+    names = [str(n) for n in recs[0].trace["joint_names"]]
+    s = summarize(rows, names)
+    assert s["hits"] == len(hits) and s["hits_own_at_limit"] == sum(rec.splice_step_limit_own for rec in recs)
+    assert s["switches"] == sum(rec.switches for rec in recs) and s["hit_offset"]["n"] == sum(s["hit_joints"].values())
+    out = tmp_path / "seams.json"
+    assert main(["--method", "naive", "--latency-ms", "100", "--compute-ms", "plain=10", "--episodes", "1",
+                 "--max-steps", str(STEPS), "--out", str(out)]) == 0
+    disk = json.loads(out.read_text())
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == disk
+    # (the CLI runs the params file's stop recovery, the fixture not: same seed, another episode)
+    assert 0 < disk["switches"] and disk["hits"] <= disk["switches"] and disk["episodes"] == 1
+    assert main(["--method", "sync"]) == 2 and "sync" in capsys.readouterr().err
