@@ -263,6 +263,7 @@ def test_run_grid_writes_results_with_the_keys(tmp_path: Path) -> None:
                    compute_override={"plain": 10.0, "guided": 30.0}, say=lambda _s: None)
     disk = json.loads((out / "results.json").read_text())
     assert disk["compute"]["source"] == "given" and disk["compute"]["ms"] == {"guided": 30.0, "plain": 10.0}
+    assert set(disk["environment"]) == {"cpu", "torch", "numpy", "mujoco"} and disk["environment"]["torch"]
     assert len(disk["cells"]) == 4 and len(disk["episodes"]) == 8
     for cell in disk["cells"]:
         for key in ("method", "latency_ms", "task", "n", "successes", "success_ci95", "throughput",

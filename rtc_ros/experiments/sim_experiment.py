@@ -161,6 +161,22 @@ def _json_safe(x: Any) -> Any:
     return x
 
 
+def environment() -> dict[str, str]:
+    """CPU model and the numeric libraries' versions: the episodes are bit-identical across runs on one
+    machine, but another CPU (other float kernels in torch) changes them at ~1e-6, which can cascade."""
+    import mujoco
+    import torch
+
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"cpu": cpu or platform.processor(), "torch": torch.__version__, "numpy": np.__version__,
+            "mujoco": mujoco.__version__}
+
+
 def _sum_or_none(xs: list[int | None]) -> int | None:
     """The sum, or None where any is None (a count the mode does not have)."""
     return None if any(x is None for x in xs) else sum(x for x in xs if x is not None)
@@ -235,6 +251,7 @@ def run_grid(out: Path, tasks: list[str], methods: list[str], latencies: list[fl
                 meta = {"schema": "rtc_ros.sim_experiment/1", "clock": "sim", "command": command,
                         "date_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                         "machine": f"{platform.node()} {platform.machine()} python {platform.python_version()}",
+                        "environment": environment(),
                         "config": {"tasks": tasks, "methods": methods, "latencies_ms": latencies, "episodes": episodes,
                                    "seed0": seed0, "params_file": str(config), "policy": str(policy),
                                    "dt": setup.dt, "camera_every_ticks": setup.cam_every,
