@@ -62,6 +62,8 @@ sim-latency: setup
 	    --compute-ms plain=6,guided=13,bid=85 --out runs/sim_latency/transfer_cube
 	$(PY) -m rtc_ros.experiments.sim_latency --tasks conveyor_cube --policy policies/bimanual_cnn_conveyor_h50.yaml \
 	    --compute-ms plain=6,guided=13,bid=85 --out runs/sim_latency/conveyor_cube
+	$(PY) -m rtc_ros.experiments.sim_tables runs/sim_latency/transfer_cube/results.json \
+	    runs/sim_latency/conveyor_cube/results.json --combine runs/sim_latency/results.json
 
 figure5: setup
 	$(PY) -m rtc_ros.benchmarks.delay_sweep --out runs/figure5
