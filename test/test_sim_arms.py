@@ -17,7 +17,7 @@ pytest.importorskip("mujoco", reason="mujoco not installed (requirements-sim.txt
 from rtc_ros.sim import BimanualSim  # noqa: E402
 from rtc_ros.sim.conveyor import TASK_NAMES  # noqa: E402
 from rtc_ros.sim.conveyor_expert import run_chunked_expert, run_closed_loop_expert  # noqa: E402
-from rtc_ros.sim.episode import SimEpisodeRunner  # noqa: E402
+from rtc_ros.sim.episode import STATE_DONE, SimEpisodeRunner  # noqa: E402
 from rtc_ros.sim.limits import ProtectiveStopConfig, equivalent_acceleration_limits  # noqa: E402
 
 
@@ -189,6 +189,29 @@ def test_runner_status_reports_stops() -> None:
         assert st["protective_stops"] == 1 and st["protective_stops_by_arm"] == {"left": 1, "right": 0}
         assert st["protective_stop_active"] and st["task"] == "transfer_cube"
         assert r.tick().new_stops == []
+
+
+def test_runner_status_freezes_the_outcome_at_done() -> None:
+    """A stop after the episode is done (the arms still follow commands until the next reset) is not
+    the episode's: the status keeps the outcome of the done tick and counts it separately."""
+    with BimanualSim(max_episode_steps=5) as s:
+        r = SimEpisodeRunner(s, reset_hold_s=0.0)
+        r.request_reset(seed=3)
+        while r.tick().state != STATE_DONE:
+            pass
+        done = r.status()
+        assert done["truncated"] and done["protective_stops"] == 0 and done["protective_stops_after_done"] == 0
+        target = s.home_position[:7].copy()
+        target[0] += 0.3
+        r.set_arm_target(0, target)
+        res = r.tick()
+        assert len(res.new_stops) == 1 and res.changed  # still reported as it happens (the executor re-syncs)
+        st = r.status()
+        assert st["protective_stops"] == 0 and st["protective_stops_after_done"] == 1
+        assert st["step"] == done["step"] and s.step_count > done["step"] and st["protective_stop_active"]
+        r.request_reset(seed=4)
+        r.tick()
+        assert "protective_stops_after_done" not in r.status() and r.status()["protective_stops"] == 0
 
 
 @pytest.mark.slow

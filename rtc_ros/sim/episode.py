@@ -67,6 +67,7 @@ class SimEpisodeRunner:
     _queues: tuple[deque, deque] = field(default_factory=lambda: (deque(), deque()))
     _pending_reset: dict[str, Any] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _final: dict[str, Any] | None = None  # the episode's outcome, frozen when it became done
 
     def request_reset(self, seed: int | None = None, hold_s: float | None = None) -> None:
         """Ask for a reset at the next tick (thread-safe)."""
@@ -99,6 +100,7 @@ class SimEpisodeRunner:
         self.hold_left = max(0, int(round(hold_s / CONTROL_DT)))
         self.state = STATE_HOLDING if self.hold_left > 0 else STATE_RUNNING
         self.success_step = -1
+        self._final = None
 
     def tick(self) -> TickResult:
         """Advance 20 ms of simulated time: apply a pending reset, then hold or follow the target."""
@@ -130,24 +132,41 @@ class SimEpisodeRunner:
                 res.truncated or (self.success_step >= 0 and res.obs.step - self.success_step >= self.linger_steps)
             ):
                 self.state = STATE_DONE
+                self._final = self._outcome()
         stops = self.sim.protective_stops
         new = [e.to_dict() for e in stops[(prev[3] if pending is None else 0):]]  # a reset clears the list
         changed = prev != (self.state, self.sim.progress, self.sim.success, len(stops)) or pending is not None
         return TickResult(q, v, self.sim.progress, self.state, changed, new)
 
-    def status(self) -> dict[str, Any]:
-        """JSON-able status (the fields of the node's ``sim/status``: see :mod:`rtc_ros.sim.node`)."""
+    def _outcome(self) -> dict[str, Any]:
+        """The fields that describe the episode's outcome (frozen at ``done``)."""
         return {
-            "episode": self.episode, "seed": self.seed, "state": self.state, "step": self.sim.step_count,
-            "progress": int(self.sim.progress), "stage": int(self.sim.stage), "success": bool(self.sim.success),
-            "truncated": bool(self.sim.step_count >= self.sim.max_episode_steps),
+            "step": self.sim.step_count, "progress": int(self.sim.progress), "stage": int(self.sim.stage),
+            "success": bool(self.sim.success), "truncated": bool(self.sim.step_count >= self.sim.max_episode_steps),
+            "protective_stops": len(self.sim.protective_stops),
+            "protective_stops_by_arm": dict(self.sim.protective_stop_counts),
+        }
+
+    def status(self) -> dict[str, Any]:
+        """JSON-able status (the fields of the node's ``sim/status``: see :mod:`rtc_ros.sim.node`).
+
+        Once the episode is ``done`` its outcome (step, progress, stage, success, truncated, protective
+        stops) stays as it was at that tick: the arms keep following commands until the next reset,
+        but what happens then (a stop tripped while the recorder closes the bag, say) is not the
+        episode's; such stops are counted in ``protective_stops_after_done``.
+        """
+        live = self._outcome()
+        out = {
+            "episode": self.episode, "seed": self.seed, "state": self.state, **live,
             "success_step": self.success_step,
             "cube": [round(float(x), 4) for x in self.sim.cube_pose()[:3]],
             **self.sim.task_info,
-            "protective_stops": len(self.sim.protective_stops),
-            "protective_stops_by_arm": self.sim.protective_stop_counts,
             "protective_stop_active": self.sim.protective_stop_active,
         }
+        if self._final is not None:
+            out.update(self._final)
+            out["protective_stops_after_done"] = live["protective_stops"] - self._final["protective_stops"]
+        return out
 
 
 

@@ -15,7 +15,8 @@ A dedicated loop thread steps the simulation on absolute wall-clock deadlines (`
   "protective_stop_active"}`` (every ``status_period`` s and on every state change or protective stop;
   ``conveyor_cube`` adds ``belt_speed``, ``belt_changes``, ``cube_driven``);
   ``state`` is ``holding`` (after a reset: commands ignored for ``reset_hold_s``), ``running`` or
-  ``done`` (success latched, or ``max_episode_steps`` reached; the arms keep following commands);
+  ``done`` (success latched, or ``max_episode_steps`` reached; the arms keep following commands, the
+  outcome fields stay as they were at ``done`` and later stops go to ``protective_stops_after_done``);
 * ``camera_topic`` -- ``sensor_msgs/Image`` rgb8 of ``camera_width x camera_height`` at
   ``camera_rate_hz`` (0 disables), headless EGL, shadows off. ``camera: workspace`` (default) is a
   top-down free camera over the table (``camera_lookat``/``camera_distance``/``camera_azimuth``/
