@@ -79,7 +79,8 @@ class EpisodeRecord:
     least ``max_step`` on a hit joint between its action before the takeover and the taken-over one
     (``chunk[consumed] - chunk[consumed - 1]``: a seamless switch would have been clamped as well, the
     policy's own speed rather than a seam; in the ensemble modes the arriving chunk's step, not the
-    average's; None in sync mode, where no action of the chunk precedes its start); ``splice_step_limit_joints`` / ``_ticks`` per joint name / the ticks.
+    average's; None in sync mode, where no action of the chunk precedes its start);
+    ``splice_step_limit_joints`` / ``_ticks`` per joint name / the ticks.
     """
 
     task: str
@@ -217,10 +218,10 @@ class Episode:
                     chunk = offered[tick.splice.seq]
                     offered = {q: c for q, c in offered.items() if q >= tick.splice.seq}
                     if sync:  # the chunk starts at its index 0 after the pause: no own step into it
-                        rows = np.full((2, len(names)), np.nan)
+                        rows, own = np.full((2, len(names)), np.nan), np.full(len(names), np.nan)
                     else:
-                        rows = chunk[tick.splice.consumed - 1:tick.splice.consumed + 1]
-                    own = own_step(rows, 1, core.cfg.max_step) if not sync else rows[1]
+                        c = tick.splice.consumed
+                        rows, own = chunk[c - 1:c + 1], own_step(chunk, c, core.cfg.max_step)
                     switch_rows.append(rows)
                     if hit:
                         at_limit += 1
@@ -306,8 +307,8 @@ class Episode:
             infer_ms_mean=float(np.mean(infer_ms)) if infer_ms else math.nan,
             wall_s=time.perf_counter() - t_wall, trace=trace,
             stop_recoveries=None if recovery is None else recovery.recoveries, switches=switches,
-            splice_step_limit=at_limit, splice_step_limit_new=at_limit_new, splice_step_limit_own=None if sync else at_limit_own,
-            splice_step_limit_joints=limit_joints,
+            splice_step_limit=at_limit, splice_step_limit_new=at_limit_new,
+            splice_step_limit_own=None if sync else at_limit_own, splice_step_limit_joints=limit_joints,
             splice_step_limit_ticks=limit_ticks)
 
 
