@@ -209,6 +209,7 @@ def test_switches_at_the_step_limit_match_the_commanded_trace(episode: Episode) 
         assert not is_switch[0] and is_switch[1:].any()
         rows = rows[is_switch]
         assert rec.switches == rows.size and rec.switches <= rec.splices - 1
+        assert rec.trace["switch_ticks"].tolist() == rows.tolist()
         steps = np.abs(q[rows] - q[rows - 1]) / max_step
         before = np.abs(q[rows - 1] - q[rows - 2]) / max_step
         hits = steps >= 1.0 - 1e-9
@@ -399,4 +400,13 @@ def test_switch_seams_split_each_hit_into_seam_and_own_step(episode: Episode, tm
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == disk
     # (the CLI runs the params file's stop recovery, the fixture not: same seed, another episode)
     assert 0 < disk["switches"] and disk["hits"] <= disk["switches"] and disk["episodes"] == 1
+    assert 0 < len(disk["hit_rows"]) == sum(disk["hit_joints"].values())
+    for h in disk["hit_rows"]:  # the raw values give the ratios back (rounded to 4-5 decimals in the JSON)
+        ms = max_step[names.index(h["joint"])]
+        assert h["wanted"] >= TOL - 1e-3
+        assert abs(h["chunk_taken"] - h["last"]) / ms == pytest.approx(h["wanted"], abs=2e-3)
+        assert abs(h["chunk_prev"] - h["last"]) / ms == pytest.approx(h["offset"], abs=2e-3)
+        assert abs(h["chunk_taken"] - h["chunk_prev"]) / ms == pytest.approx(h["own"], abs=2e-3)
     assert main(["--method", "sync"]) == 2 and "sync" in capsys.readouterr().err
+    assert main(["--task", "no_such_task", "--episodes", "1"]) == 2 and "no_such_task" in capsys.readouterr().err
+    assert main(["--policy", str(tmp_path / "missing.yaml")]) == 2 and "missing.yaml" in capsys.readouterr().err

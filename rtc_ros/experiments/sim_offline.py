@@ -178,6 +178,7 @@ class Episode:
         rejected = too_old = chunks = switches = at_limit = at_limit_new = at_limit_own = 0
         offered: dict[int, np.ndarray] = {}  # seq -> chunk offered and not yet taken over (a switch's own step)
         switch_rows: list[np.ndarray] = []  # per switch the new chunk's actions (c - 1, c) (trace; NaN in sync)
+        switch_ticks: list[int] = []  # the tick of every switch (trace)
         sync = core.cfg.mode == "sync"
         limit_joints: dict[str, int] = {}
         limit_ticks: list[int] = []
@@ -223,6 +224,7 @@ class Episode:
                         c = tick.splice.consumed
                         rows, own = chunk[c - 1:c + 1], own_step(chunk, c, core.cfg.max_step)
                     switch_rows.append(rows)
+                    switch_ticks.append(k)
                     if hit:
                         at_limit += 1
                         at_limit_new += bool(new)
@@ -288,7 +290,7 @@ class Episode:
                      "joint_names": np.asarray(names), "frame_age": np.asarray(ages, dtype=np.int64),
                      "frame_steps": np.asarray(frames, dtype=np.int64),
                      "consumed": np.asarray(consumed, dtype=np.int64), "d": np.asarray(d_vals, dtype=np.int64),
-                     "hold_reason": np.asarray(holds),
+                     "hold_reason": np.asarray(holds), "switch_ticks": np.asarray(switch_ticks, dtype=np.int64),
                      "switch_chunk_rows": np.asarray(switch_rows).reshape(len(switch_rows), 2, len(names))}
         return EpisodeRecord(
             task=self.task, method=method, latency_ms=float(extra_latency_ms), delay_ticks=delay,

@@ -18,7 +18,8 @@ the step limit"). On each clamped joint, in units of that joint's ``max_step`` (
 
 The last stdout line is a JSON summary: switches, hits, hits with ``own >= 1``, the median and 10-90 %
 range of each quantity over the hits' clamped joints, the offset over every switch's joints for
-comparison, and the hits per tick and per joint. Sync is refused: a sync chunk starts at its index 0
+comparison, the hits per tick and per joint, and every hit's clamped joints (``hit_rows``: seed, tick,
+joint, the ratios, the raw values). Sync is refused: a sync chunk starts at its index 0
 after the pause, so no action of it precedes the switch.
 """
 
@@ -49,18 +50,26 @@ def seam_rows(rec: EpisodeRecord, max_step: np.ndarray) -> list[dict[str, Any]]:
     tr = rec.trace
     if tr is None:
         raise ValueError("seam_rows needs an episode run with keep_trace=True")
-    q, rows, consumed, hold = tr["command"], tr["splice"], tr["consumed"], tr["hold_reason"]
-    rows = rows[(consumed > 0) & ~np.isin(hold[rows - 1], ["startup", "restart"])]
-    chunk_rows = tr["switch_chunk_rows"]
-    if len(rows) != len(chunk_rows) or len(rows) != rec.switches:
-        raise ValueError("trace and switch count disagree")
+    q, rows, chunk_rows = tr["command"], tr["switch_ticks"], tr["switch_chunk_rows"]
     out = []
     for r, (c0, c1) in zip(rows, chunk_rows):
         last, before = q[r - 1], q[r - 2]
         step = np.abs(q[r] - last) / max_step
-        out.append({"tick": int(r), "hit": step >= TOL, "wanted": np.abs(c1 - last) / max_step,
+        out.append({"seed": rec.seed, "tick": int(r), "hit": step >= TOL, "wanted": np.abs(c1 - last) / max_step,
                     "own": np.abs(c1 - c0) / max_step, "offset": np.abs(c0 - last) / max_step,
-                    "old": np.abs(last - before) / max_step})
+                    "old": np.abs(last - before) / max_step, "last": last, "chunk_prev": c0, "chunk_taken": c1})
+    return out
+
+
+def hit_rows(rows: list[dict[str, Any]], names: list[str]) -> list[dict[str, Any]]:
+    """One JSON row per clamped joint of every hit: seed, tick, joint, the four ratios and the raw
+    values (last command, the new chunk's actions c - 1 and c; rad, or the gripper's opening)."""
+    out = []
+    for r in rows:
+        for j in np.flatnonzero(r["hit"]):
+            out.append({"seed": r["seed"], "tick": r["tick"], "joint": names[j],
+                        **{k: round(float(r[k][j]), 4) for k in ("wanted", "own", "offset", "old")},
+                        **{k: round(float(r[k][j]), 5) for k in ("last", "chunk_prev", "chunk_taken")}})
     return out
 
 
@@ -85,7 +94,8 @@ def summarize(rows: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
             "hits_own_at_limit": sum(1 for r in hits if (r["own"][r["hit"]] >= TOL).any()),
             "hit_joints": dict(joints), "hit_ticks": dict(Counter(str(r["tick"]) for r in hits).most_common()),
             **{f"hit_{k}": _spread(v) for k, v in per.items()},
-            "offset_all_switches": _spread([float(x) for r in rows for x in r["offset"]])}
+            "offset_all_switches": _spread([float(x) for r in rows for x in r["offset"]]),
+            "hit_rows": hit_rows(rows, names)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,12 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.episodes < 1:
             raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
         setup = load_setup(args.config, args.policy)
-    except ValueError as e:
+        sim = make_sim(args.task, args.max_steps or int(setup.sim_params.max_episode_steps))
+    except (OSError, ValueError) as e:
         print(f"switch_seams: {e}", file=sys.stderr)
         return 2
     from rtc_ros.sim.camera import CameraRenderer
 
-    sim = make_sim(args.task, args.max_steps or int(setup.sim_params.max_episode_steps))
     renderer = CameraRenderer(sim.model, setup.camera)
     max_step = np.asarray(executor_core(setup.params(ROLE_EXECUTOR, args.method)).cfg.max_step, dtype=float)
     rows: list[dict[str, Any]] = []
