@@ -468,3 +468,19 @@ def test_startup_ramp_blends_a_startup_chunk_in_from_the_hold_and_nothing_else(m
     assert off.tick().command[0] == 10.0
     with pytest.raises(ValueError, match="startup_ramp"):
         ExecutorConfig(horizon=H, action_dim=M, startup_ramp=H + 1)
+
+
+def test_silent_startup_keeps_measuring_until_a_chunk_is_commanded() -> None:
+    """``startup_silent`` (``startup_command: none``): the start-up holds are not sent, the arm may move while
+    the policy warms up (another controller, a homing move), and the first command is rate-limited from where
+    the arm is then, not from where it was at start (before: a 0.45 rad first step with max_step 0.05)."""
+    core = make(max_step=0.05, startup_silent=True)
+    run(core, 100)  # two seconds of silent start-up holds
+    assert core.measuring and core.set_measured_position(np.full(M, 0.5))  # the arm is at 0.5 now
+    core.offer_chunk(np.full((H, M), 0.5), seq=0, t_obs=core.next_step)
+    t = core.tick()
+    assert not t.hold and np.allclose(t.command, 0.5)
+    assert not core.measuring and not core.set_measured_position(np.zeros(M))  # commanded: the base is fixed
+    loud = make(max_step=0.05)  # start-up holds sent to the robot: they are commands, the base is fixed
+    run(loud, 1)
+    assert not loud.measuring and not loud.set_measured_position(np.full(M, 0.5))

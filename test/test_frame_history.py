@@ -99,3 +99,24 @@ def test_a_frame_stamped_before_the_reset_report_is_dropped() -> None:
     assert h.add("cam", _img(2), 0.2, stamp_ns=0)  # unstamped: kept (its age is unknown)
     assert h.add("cam", _img(3), 0.3, stamp_ns=1001)
     assert _values(h.stacks()["cam"]) == [3.0, 2.0]
+
+
+def test_frames_are_taken_again_when_the_clock_goes_back_after_a_reset() -> None:
+    """A simulator that restarts its clock at a reset (Gazebo's reset_simulation): the new clock's frames are
+    stamped below the reset report's stamp. Before, every one was dropped as "taken before the reset" until the
+    clock passed the old stamp again (no observation, the robot stood still); now the first report on the new
+    clock starts a new time line."""
+    s = 1_000_000_000
+    h = FrameHistory({"cam": 1}, timeout_s=10.0)
+    h.on_executor_report(ExecutorReport(step=1500, seq=3, takeover=1490, consumed=2, stamp_ns=30 * s, resets=0))
+    assert h.on_executor_report(ExecutorReport(step=1502, seq=-1, takeover=-1, consumed=0, stamp_ns=30 * s + 1,
+                                               resets=1, paused=True))
+    assert not h.add("cam", _img(1), 100.0, stamp_ns=s // 10)  # new clock, before its first report: unknown yet
+    clears = h.clears
+    for i in range(5):  # the executor's reports on the new clock, frames between them
+        h.on_executor_report(ExecutorReport(step=1503 + i, seq=-1, takeover=-1, consumed=0,
+                                            stamp_ns=s // 10 + i * 20_000_000, resets=1))
+        assert h.add("cam", _img(2 + i), 100.0 + 0.02 * i, stamp_ns=s // 10 + i * 20_000_000 + 1)
+    assert h.clears == clears + 1  # the clock jump cleared once (the old time line's frames)
+    assert _values(h.stacks()["cam"]) == [6.0]
+    assert not h.add("cam", _img(9), 100.2, stamp_ns=s // 20)  # taken before the new line's first report

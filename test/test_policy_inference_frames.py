@@ -83,3 +83,18 @@ def test_observation_after_a_reset_uses_only_frames_from_after_it(node) -> None:
     assert _frames(obs) == [13]  # a one-frame stack until the next frame (the oldest repeated by the policy)
     node._on_image("cam", _image(14, t0 + 160_000_000))
     assert _frames(node._observation()[0]) == [14, 13]
+
+
+def test_executor_state_commands_are_read_by_joint_name(node) -> None:
+    """The executor's commanded positions (the guidance target for an old observation's executed steps) are
+    picked by name like the chunks, not taken in the message's order; a missing joint is refused, named."""
+    names = node.names
+    values = np.arange(len(names), dtype=float) / 10.0
+    msg = _report(100, 3, 0, time.time_ns(), names)
+    msg.name, msg.position = list(reversed(names)), list(reversed(values.tolist()))
+    node._on_executor_state(msg)
+    assert np.allclose(node.loop._commanded[100], values)
+    short = _report(101, 3, 0, time.time_ns(), names[1:])
+    short.position = values[1:].tolist()
+    node._on_executor_state(short)
+    assert 101 not in node.loop._commanded and node.obs_rejected.get("executor_state") == 1

@@ -9,6 +9,7 @@ import pytest
 from rtc_ros.runtime.contract import ExecutorReport
 from rtc_ros.runtime.executor import HOLD_STARVED, ChunkRejected, ExecutorConfig, ExecutorCore, Tick
 from rtc_ros.runtime.inference_loop import InferenceLoopCore, ObservationTooOld, Plan, clamp_warning
+from rtc_ros.runtime.methods import executor_mode
 
 H, S_MIN, B = 20, 10, 4
 DT_NS = 20_000_000  # 50 Hz
@@ -26,11 +27,15 @@ def report(tick: Tick) -> ExecutorReport:
                           tick.rejected_reason, stamp_ns=(tick.step + 1) * DT_NS, command=tick.command)
 
 
-def closed_loop(latencies: list[int], steps: int, s_min: int = S_MIN) -> dict:
-    """Run executor + inference loop; inference ``j`` takes ``latencies[j]`` steps (the last repeats)."""
-    ex = ExecutorCore(ExecutorConfig(horizon=H, action_dim=2))
+def closed_loop(latencies: list[int], steps: int, s_min: int = S_MIN, method: str = "rtc", obs_age: int = 0,
+                initial_delay: int | None = None) -> dict:
+    """Run executor + inference loop; inference ``j`` takes ``latencies[j]`` steps (the last repeats); each
+    observation is ``obs_age`` steps old when planned from (refusals counted in ``too_old``)."""
+    ex = ExecutorCore(ExecutorConfig(horizon=H, action_dim=2, mode=executor_mode(method), s=s_min))
     ex.set_measured_position(np.zeros(2))
-    loop = InferenceLoopCore(H, s_min, B, "rtc", initial_delay=latencies[0])
+    loop = InferenceLoopCore(H, s_min, B, method,
+                             initial_delay=latencies[0] if initial_delay is None else initial_delay)
+    too_old: list[int] = []
     in_flight: tuple | None = None  # (arrival step, plan, chunk, latency)
     ticks: list[Tick] = []
     inferences: list[dict] = []
@@ -48,13 +53,17 @@ def closed_loop(latencies: list[int], steps: int, s_min: int = S_MIN) -> dict:
         ticks.append(tick)
         loop.on_executor_report(report(tick))
         if in_flight is None:
-            plan = loop.plan(obs_stamp_ns=(k + 1) * DT_NS + DT_NS // 2)  # observed just after tick k
+            try:
+                plan = loop.plan(obs_stamp_ns=(k + 1 - obs_age) * DT_NS + DT_NS // 2)  # observed after tick k - age
+            except ObservationTooOld:
+                too_old.append(k)
+                continue
             if plan is not None:
                 lat = latencies[min(len(inferences), len(latencies) - 1)]
                 in_flight = (k + lat, plan, chunk_for(plan.t_obs), lat)
                 inferences.append(dict(plan=plan, start=k, latency=lat, arrival=k + lat, accepted=False,
                                        rejected=None, forecast_before=loop.queue.forecast()))
-    return dict(ticks=ticks, inferences=inferences, loop=loop, ex=ex)
+    return dict(ticks=ticks, inferences=inferences, loop=loop, ex=ex, too_old=too_old)
 
 
 def test_spikes_up_to_1_5_H_no_step_twice_or_skipped_and_standstill_bounded() -> None:
@@ -230,3 +239,59 @@ def test_forecast_above_max_d_is_clamped_not_refused() -> None:
     assert ok is not None and ok.d == ok.d_raw == 3 and ok.clamped_by == ""
     by_h = clamp_warning(Plan(seq=0, t_obs=0, d=5, s=45, prev_remaining=None, d_raw=9, clamped_by="horizon"), 50)
     assert "exceeds H - s = 5" in by_h and "prefix_conditioning" not in by_h, by_h
+
+
+@pytest.mark.parametrize("method", ["te_sparse", "te_dense", "sync", "naive", "rtc"])
+def test_one_spike_longer_than_the_chunk_is_survived_in_every_mode(method: str) -> None:
+    """One inference of 1.5 H, then fast again: the overrun (>= H) enters Q, and the forecast d it gives is
+    clamped to what the executor accepts (modes without a frozen prefix: H), so chunks run again after it
+    (before, te_* and sync sent d > H, refused as ``metadata`` at every later chunk: the robot held for good)."""
+    out = closed_loop([4] * 5 + [30] + [4] * 200, 600, method=method)
+    after = [i for i in out["inferences"] if out["inferences"][5]["arrival"] < i["start"] and i["arrival"] < 600]
+    assert len(after) > 10
+    assert all(i["accepted"] for i in after), [(i["plan"].d, i["rejected"]) for i in after if not i["accepted"]]
+    assert all(i["plan"].d <= H for i in out["inferences"])
+    assert "metadata" not in out["ex"].stats.rejects_by_reason
+    assert not any(t.hold for t in out["ticks"][-100:]) or method == "sync"
+
+
+def test_sync_initial_delay_beyond_the_chunk_still_runs() -> None:
+    """d_init > H (a slow model at start-up, or a large injected latency) is clamped, not sent as d > H."""
+    out = closed_loop([3], 300, method="sync", initial_delay=25)
+    assert out["inferences"] and all(i["accepted"] for i in out["inferences"])
+    assert out["inferences"][0]["plan"].clamped_by == "length"
+    assert "exceeds the chunk length" in clamp_warning(out["inferences"][0]["plan"], H)
+
+
+@pytest.mark.parametrize("obs_age", [1, 2])
+def test_overruns_do_not_make_every_later_observation_too_old(obs_age: int) -> None:
+    """b overruns in a row (a stalled model), then fast again, with observations 1-2 steps old (a joint state
+    not phase-locked to the tick, a camera frame): planning resumes. Before, each overrun entered C (the
+    compute times) as >= H, so every observation looked too old for "the fastest recent inference", and
+    no takeover could ever refresh C: the robot held for good."""
+    out = closed_loop([4, 4] + [25] * B + [4] * 1000, 800, obs_age=obs_age)
+    assert out["loop"].rejected >= B  # the overruns happened
+    assert min(out["loop"].compute.queue()) < H - obs_age
+    assert sum(t.hold for t in out["ticks"][-300:]) == 0
+    assert len(out["too_old"]) < 20
+
+
+def test_a_restarted_producer_does_not_reuse_the_rejected_seq() -> None:
+    """A policy process restarted after its last chunk was rejected: its first seq is above the rejected
+    one, so that rejection (still in every report) is not booked against its own chunk."""
+    ex = ExecutorCore(ExecutorConfig(horizon=H, action_dim=2))
+    ex.set_measured_position(np.zeros(2))
+    ex.offer_chunk(chunk_for(0), seq=7, t_obs=0)
+    for _ in range(25):
+        ex.tick()
+    with pytest.raises(ChunkRejected, match="stale"):
+        ex.offer_chunk(chunk_for(2), seq=8, t_obs=2)
+    loop = InferenceLoopCore(H, S_MIN, B, "rtc", initial_delay=3)
+    loop.on_executor_report(report(ex.tick()))
+    p = loop.plan()
+    assert p is not None and p.seq == 9
+    loop.on_published(p, chunk_for(p.t_obs))
+    ex.offer_chunk(chunk_for(p.t_obs), p.seq, p.t_obs, p.d, p.s)
+    loop.on_executor_report(report(ex.tick()))
+    assert loop.rejected == 0 and max(loop.queue.queue()) < H
+    assert loop.plan() is None  # its chunk is executing: no second inference at once

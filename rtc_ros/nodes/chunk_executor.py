@@ -196,11 +196,13 @@ class ChunkExecutorNode(Node):
 
     def _on_joint_state(self, msg: JointState) -> None:
         stamp = conv.stamp_to_ns(msg.header.stamp)
+        if self._resync_after_ns and self.get_clock().now().nanoseconds < self._resync_after_ns:
+            self._resync_after_ns = self.get_clock().now().nanoseconds  # the clock went back (a simulator reset it)
         if self._resync_after_ns and 0 < stamp < self._resync_after_ns:
             return  # measured before the re-sync: the robot may have moved since (unstamped: taken as new)
-        if self.core.ready and self.core.stats.ticks > 0:
+        if self.core.ready and not self.core.measuring:
             # only needed for the hold position before the first command (and after a re-sync, which
-            # subscribes again): stop the 50 Hz wake-ups.
+            # subscribes again; with startup_command none until a chunk is commanded): stop the 50 Hz wake-ups.
             # Only under the single-threaded executor (loop thread mode): with the timer loop mode's
             # MultiThreadedExecutor, another executor thread may be adding this subscription's event
             # handler to its wait set right now, and destroying it mid-way crashes rclpy (InvalidHandle)

@@ -150,10 +150,15 @@ def executor_state_msg(tick: Tick, names: list[str], stamp: Time) -> JointState:
     return joint_state_msg(names, tick.command, stamp, tick.report(with_command=False).encode())
 
 
-def parse_executor_state(msg: JointState) -> ExecutorReport:
-    """Decode an ``rtc/executor_state`` message (stamp and commanded positions included)."""
-    return ExecutorReport.decode(msg.header.frame_id, stamp_to_ns(msg.header.stamp),
-                                 np.asarray(msg.position, dtype=np.float64))
+def parse_executor_state(msg: JointState, reader: "JointStateReader | None" = None) -> ExecutorReport:
+    """Decode an ``rtc/executor_state`` message (stamp and commanded positions included).
+
+    ``reader``: the receiver's joints; the commanded positions are then picked by name, in the receiver's
+    order (ValueError naming missing joints), as the chunks are -- not taken in the message's order."""
+    command = np.asarray(msg.position, dtype=np.float64)
+    if reader is not None and len(msg.position):
+        command = reader.positions(msg)
+    return ExecutorReport.decode(msg.header.frame_id, stamp_to_ns(msg.header.stamp), command)
 
 
 # -------------------------------------------------------------------------------- joint states

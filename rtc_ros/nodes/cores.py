@@ -28,6 +28,7 @@ def executor_core(p: NodeParams) -> ExecutorCore:
         lower=np.concatenate([a.lower for a in p.arms]), upper=np.concatenate([a.upper for a in p.arms]),
         max_step=np.concatenate([a.max_step for a in p.arms]), s=p.s_min,
         ensemble_decay=p.ensemble_decay, startup_ramp=int(round(p.startup_ramp_s / p.dt)),
+        startup_silent=p.startup_command == "none",
     ), max_chunk_age=float(p.max_chunk_age))
 
 

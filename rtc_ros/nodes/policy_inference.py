@@ -105,6 +105,7 @@ class PolicyInferenceNode(Node):
         self.loop: InferenceLoopCore = inference_loop(p)
         self.loop.max_d = self.generator.max_prefix  # rtc_trained: d up to its trained prefix length
         self._reader = conv.JointStateReader(self.names)
+        self._exec_reader = conv.JointStateReader(self.names)  # the executor's commands, by name
         self._joints = _Latest()
         self._images = {name: _Latest() for name in cams}
         # each camera's newest t frames (t > 1: a frame-stack entry [t, h, w, c]); under _data_lock
@@ -183,7 +184,7 @@ class PolicyInferenceNode(Node):
 
     def _on_executor_state(self, msg: JointState) -> None:
         try:
-            rep = conv.parse_executor_state(msg)
+            rep = conv.parse_executor_state(msg, self._exec_reader)
         except ValueError as exc:
             self._count_reject("executor_state", f"bad executor state: {exc}")
             return

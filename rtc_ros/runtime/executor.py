@@ -21,7 +21,8 @@ Every command is clamped to the joint limits and to ``max_step`` per tick relati
 command: the robot never sees NaN or a jump. With no action (startup, starvation, sync pause) the
 core holds the last command, never extrapolating. Before the first command the hold position is the
 measured position (``set_measured_position``); until that is known ``tick`` returns None and the
-step counter does not advance.
+step counter does not advance. With ``startup_silent`` (start-up holds not sent to the robot) the
+start-up holds are not commands: the base follows the measured position until a chunk is commanded.
 
 **Pause** (an operator's): every tick repeats the last command and the step counter stands still, so
 the executing chunk is neither consumed nor skipped; **resume** continues it at its next action, with
@@ -123,6 +124,13 @@ class ExecutorCore:
     def next_step(self) -> int:
         with self._lock:
             return self._next_step
+
+    @property
+    def measuring(self) -> bool:
+        """True while nothing was commanded since start or the last re-sync: the hold / rate-limit base is
+        the measured position (:meth:`set_measured_position` is used)."""
+        with self._lock:
+            return not self._commanded
 
     @property
     def ready(self) -> bool:
@@ -349,7 +357,8 @@ class ExecutorCore:
             if not np.isfinite(cmd).all():  # unreachable by construction; the last line of defence
                 cmd, hold, reason = self._last.copy(), True, HOLD_STARVED
             self._last = cmd
-            self._commanded = True
+            # a start-up hold that is not sent (startup_silent) commands nothing: the base stays measured
+            self._commanded = self._commanded or not (hold and reason == HOLD_STARTUP and cfg.startup_silent)
             self._next_step = step + 1
             self.stats.ticks += 1
             seq, takeover, consumed = self._exec

@@ -40,6 +40,9 @@ class ExecutorConfig:
         ensemble_decay: temporal-ensembling weight decay ``m`` (0 = plain average, the paper's TE).
         startup_ramp: ticks over which a start-up chunk (the first after start or a re-sync) is blended in
             from the hold position (minimum-jerk weight; 0 = off; see :mod:`rtc_ros.runtime.executor`).
+        startup_silent: the start-up holds are not sent to the robot (``startup_command: none``: its
+            controllers keep their own command), so until the first chunk is commanded the hold and
+            rate-limit base keeps following the measured position (the arm may move meanwhile).
     """
 
     horizon: int
@@ -51,6 +54,7 @@ class ExecutorConfig:
     s: int = 1
     ensemble_decay: float = 0.0
     startup_ramp: int = 0
+    startup_silent: bool = False
 
     def __post_init__(self) -> None:
         if self.horizon < 1:

@@ -11,7 +11,9 @@ show the scene the joint positions come from, recently: :class:`FrameHistory` fo
   so no observation is built until every camera has sent a frame since; a frame stamped before the
   report that showed the reset (images and executor reports travel on separate topics, so a late frame
   may arrive after it) is dropped. A protective stop's re-syncs keep the hold (the arm's own controller
-  held it, the camera kept streaming) and keep the frames.
+  held it, the camera kept streaming) and keep the frames. When the executor's clock goes back behind
+  that report (a simulator that restarts its clock at a reset), the frames are cleared and the new
+  clock's frames are taken from then on.
 
 What this cannot see: a frame taken before the reset and used in an observation built before its report
 arrived (within about one executor tick of the reset). With ``obs_time: oldest`` such an observation is
@@ -87,6 +89,9 @@ class FrameHistory:
         """Feed every executor report; clears all cameras' frames on a reset. Returns whether it did."""
         resynced = executor_resynced(self._last_report, rep)
         self._last_report = rep
+        if 0 < rep.stamp_ns < self._reset_stamp_ns:  # the clock went back (a simulator reset its clock):
+            self._reset_stamp_ns = int(rep.stamp_ns)  # a new time line; frames of the old one are dropped
+            resynced = True
         if resynced:
             self._reset_stamp_ns = max(self._reset_stamp_ns, int(rep.stamp_ns))
             self.clear()

@@ -108,6 +108,7 @@ class Plan:
         d_raw: the forecast before clamping (``> d`` means the delay was infeasible).
         age: steps between the observation and planning (``t_next - t_obs``).
         clamped_by: why ``d < d_raw``: ``"horizon"`` (no more than ``H - s`` actions can be frozen),
+            ``"length"`` (modes without a frozen prefix: ``d`` is bounded by the chunk length ``H``),
             ``"max_d"`` (the sampler's limit: ``rtc_trained``'s trained prefix length), or ``""``.
     """
 
@@ -128,6 +129,9 @@ def clamp_warning(plan: Plan, horizon: int) -> str:
                 f"(training.prefix_conditioning = {plan.d}); frozen prefix clamped to {plan.d}, so chunks may "
                 f"take over after their prefix (retrain with a larger prefix_conditioning, use a faster model, "
                 f"or method 'rtc')")
+    if plan.clamped_by == "length":
+        return (f"forecast delay d={plan.d_raw} exceeds the chunk length H = {horizon}: chunks arrive with no "
+                f"action left (d clamped to {plan.d}; use a faster model or a longer H)")
     return (f"forecast delay d={plan.d_raw} exceeds H - s = {horizon - plan.s}; frozen prefix clamped to "
             f"{plan.d} (use a longer H, smaller s_min or faster model)")
 
@@ -213,7 +217,9 @@ class InferenceLoopCore:
                 if len(self._commanded) > 4 * self.horizon + 16:  # bounded also when reports were missed
                     oldest = rep.step - 4 * self.horizon
                     self._commanded = {k: v for k, v in self._commanded.items() if k >= oldest}
-            self._next_seq = max(self._next_seq, rep.seq + 1)  # another producer or a previous run
+            # another producer or a previous run (a restarted process must not reuse the seq the executor last
+            # rejected: its own chunk would be booked as that rejection)
+            self._next_seq = max(self._next_seq, rep.seq + 1, rep.rejected_seq + 1)
             observed = None
             pub = self._published.get(rep.seq)
             if pub is not None and not pub.resolved and rep.takeover >= 0:
@@ -227,8 +233,9 @@ class InferenceLoopCore:
                 rej.resolved = True
                 self.rejected += 1
                 if rep.rejected_reason == "stale":  # the delay overran the chunk: Q must cover it
+                    # (C keeps measured compute times only: an overrun in C would make every observation
+                    # look too old once C is full of them, and no takeover could ever refresh it)
                     self.queue.record(max(self.horizon, rep.step - rej.t_obs))
-                    self.compute.record(max(self.horizon, rep.step - rej.plan_step))
             if self._awaiting is not None and (rep.seq >= self._awaiting or self._awaiting == rep.rejected_seq):
                 self._awaiting = None
             return observed
@@ -312,7 +319,12 @@ class InferenceLoopCore:
                 t_obs = min(mapped, t_next)
             age = t_next - t_obs
             fastest = min(self.compute.queue())
-            if self.mode != "sync" and age > 0 and age + fastest >= self.horizon:
+            if self.mode != "sync" and age >= self.horizon:
+                raise ObservationTooOld(f"observation is {age} steps old: its chunk would have no action left "
+                                        f"(H={self.horizon})")
+            # the forecast only while a chunk is executing: when the robot holds anyway, trying costs nothing,
+            # and a forecast that is wrong (the model sped up again) must not stop planning for good
+            if self.mode != "sync" and age > 0 and age + fastest >= self.horizon and not rep.hold:
                 raise ObservationTooOld(f"observation is {age} steps old; even with the fastest recent inference "
                                         f"({fastest} steps) its chunk would have no action left (H={self.horizon})")
             d_raw = max(self.queue.forecast(), age + self.compute.forecast())
@@ -328,6 +340,9 @@ class InferenceLoopCore:
             d, clamped_by = d_raw, ""
             if self.mode == "switch" and d > self.horizon - s:
                 d, clamped_by = max(0, self.horizon - s), "horizon"
+                self.infeasible += 1
+            elif d > self.horizon:  # other modes sample plainly; d is metadata the executor bounds by H
+                d, clamped_by = self.horizon, "length"
                 self.infeasible += 1
             if self.max_d is not None and d > self.max_d:
                 d, clamped_by = self.max_d, "max_d"

@@ -1,0 +1,83 @@
+"""chunk_executor in-process (no DDS): its callbacks called directly, in orders a robot produces.
+
+* ``startup_command: none``: the arm moves while the policy warms up (nothing is commanded); the first
+  command starts from where the arm is then, not from the first joint state.
+* a simulator that restarts its clock at a reset: after ``~/resync`` the joint states on the new clock
+  are taken as the new hold position (before: all refused as "measured before the re-sync" until the
+  clock passed the old time again -- no command for that long)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+from rclpy.parameter import Parameter  # noqa: E402
+from rclpy.time import Time  # noqa: E402
+from sensor_msgs.msg import JointState  # noqa: E402
+from std_srvs.srv import Trigger  # noqa: E402
+
+from rtc_ros.nodes import conversions as conv  # noqa: E402
+from rtc_ros.runtime.contract import ChunkMeta  # noqa: E402
+from test_nodes_harness import JOINTS, write_params  # noqa: E402
+
+
+
+def _arm() -> dict:
+    return {"max_step": [0.05], "lower_limits": [-3.0], "upper_limits": [3.0]}  # a new one each: no YAML alias
+
+
+def _js(q: np.ndarray, stamp_ns: int) -> JointState:
+    msg = JointState(name=JOINTS, position=[float(x) for x in q])
+    msg.header.stamp = conv.ns_to_stamp(stamp_ns)
+    return msg
+
+
+@pytest.fixture
+def node(tmp_path):
+    from rtc_ros.nodes.chunk_executor import ChunkExecutorNode
+
+    params = write_params(tmp_path / "p.yaml", executor={"loop_mode": "timer", "startup_command": "none"},
+                          left=_arm(), right=_arm())
+    ctx = rclpy.Context()
+    rclpy.init(args=["--ros-args", "--params-file", str(params)], context=ctx)
+    n = ChunkExecutorNode(context=ctx)
+    sent: list = []
+    publish = n._publish
+    n._publish = lambda tick: (sent.append(tick), publish(tick))
+    n.sent = sent
+    try:
+        yield n
+    finally:
+        n.destroy_node()
+        rclpy.shutdown(context=ctx)
+
+
+def test_silent_startup_starts_from_where_the_arm_is_when_the_first_chunk_comes(node) -> None:
+    node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
+    for _ in range(50):  # one second of start-up: nothing published to the arm
+        node._tick()
+    node._on_joint_state(_js(np.full(len(JOINTS), 0.5), node.get_clock().now().nanoseconds))  # it moved
+    step = node.core.next_step
+    chunk = np.full((50, len(JOINTS)), 0.5)
+    node._on_chunk(conv.chunk_to_msg(chunk, JOINTS, ChunkMeta(0, step, 1, 0, "rtc"),
+                                     conv.ns_to_stamp(node.get_clock().now().nanoseconds), node.dt))
+    node._tick()
+    first = node.sent[-1]
+    assert not first.hold and np.allclose(first.command, 0.5)  # before: 0.05 (0.45 rad from the arm)
+    node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
+    assert np.allclose(node.core.tick().command, 0.5)  # commanding: a joint state no longer moves the base
+
+
+def test_joint_states_on_a_clock_restarted_after_a_resync_are_taken(node) -> None:
+    node.set_parameters([Parameter("use_sim_time", Parameter.Type.BOOL, True)])
+    clock = node.get_clock()
+    clock.set_ros_time_override(Time(seconds=30))
+    node._on_joint_state(_js(np.zeros(len(JOINTS)), clock.now().nanoseconds))
+    node._tick()
+    node._on_resync(Trigger.Request(), Trigger.Response())  # an episode reset at sim time 30 s ...
+    assert not node.core.ready
+    clock.set_ros_time_override(Time(seconds=0, nanoseconds=100_000_000))  # ... and the sim clock restarts
+    node._on_joint_state(_js(np.full(len(JOINTS), 0.2), clock.now().nanoseconds + 20_000_000))
+    assert node.core.ready and np.allclose(node.core.tick().command, 0.2)
