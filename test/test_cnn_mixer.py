@@ -84,6 +84,8 @@ def test_encode_once_per_chunk_and_exact_guidance(tmp_path, which: str) -> None:
     pol.model.trunk.blocks[0].register_forward_hook(lambda *a: counts.__setitem__("trunk", counts["trunk"] + 1))
     gen = ChunkGenerator(pol, GeneratorConfig(method="rtc", n_steps=5))
     H, d, s = pol.horizon, 3, 20
+    gen.sample(torch.from_numpy(pol.typical_observation())[None], None, d, s)  # a generator's first chunk also
+    assert counts == {"cnn": 1, "trunk": 6}  # checks the velocity's output shape once: one more velocity call
     w = prefix_weights(H, d, s, "exp")[:, None]
     # a target the plain chunk does not already meet, inside the action limits: the arm joints shifted
     # (a gripper shifted past its 0..1 range is no valid chunk; the shipped policy bounds the grippers)
@@ -237,6 +239,8 @@ def test_frame_stack_observation_dataset_sampler_and_model() -> None:
     f = [rng.integers(0, 256, (h, h, 3), dtype=np.uint8) for _ in range(5)]
     b = ObservationBuilder([{"name": "joint_positions", "shape": [3]}, {"name": "cam", "shape": [2, h, h, 3]}], 3)
     assert b.camera_frames == {"cam": 2} and b.obs_dim == 3 + 2 * h * h * 3
+    with pytest.raises(ValueError, match="camera 'cam': expected uint8"):  # a float image would be scaled twice
+        b.build(np.zeros(3), {"cam": f[0].astype(np.float32) / 255.0})
     x = b.build(np.zeros(3), {"cam": [f[1], f[0]]})
     assert np.allclose(x[3:3 + h * h * 3], f[1].reshape(-1) / 255.0)  # newest first
     assert np.allclose(x[3 + h * h * 3:], f[0].reshape(-1) / 255.0)

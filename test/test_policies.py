@@ -66,11 +66,37 @@ def _edit(path: Path, fn) -> Path:
         (lambda s: s.update(obs_spec=[{"name": "q", "shape": [5]}]), "obs_spec"),
         # an obs_spec entry whose name is not in the statistics file
         (lambda s: s.update(obs_spec=[{"name": "q", "shape": [3]}]), "normalization.obs_mean.q"),
+        # a misspelt field would be ignored and its default used; free metadata fields stay allowed
+        (lambda s: s.update(n_step=5), "n_step"),
+        (lambda s: s.update(obs_specs=s.pop("obs_spec")), "obs_specs"),
+        (lambda s: s.update(joint_name=["a", "b"]), "joint_name"),
+        (lambda s: s.update(training={"prefix_conditionning": 2}), "training.prefix_conditionning"),
+        (lambda s: s.update(obs_spec=[{"name": "obs", "shape": 3}]), r"obs_spec\[0\].shape"),
+        (lambda s: s.update(obs_spec=[{"name": "obs", "shape": ["3"]}]), r"obs_spec\[0\].shape"),
+        (lambda s: s.update(n_steps="five"), "n_steps"),
+        (lambda s: s.update(n_steps=0), "n_steps"),
+        (lambda s: s.update(dt=-0.02), "dt"),
+        (lambda s: s.update(joint_names=["a", "a"]), "joint_names"),
     ],
 )
 def test_bad_specs_name_the_field(tmp_path, mutate, field):
     path = _edit(_save_small(tmp_path), mutate)
     with pytest.raises(PolicySpecError, match=f"field '{field}'"):
+        load_policy(path)
+
+
+def test_free_metadata_fields_load_and_nan_weights_are_refused(tmp_path):
+    path = _edit(_save_small(tmp_path), lambda s: s.update(camera={"name": "cam_high"}, demos=40,
+                                                           training={"command": "python train.py", "steps": 10}))
+    assert load_policy(path).spec["demos"] == 40
+    from safetensors.torch import load_file, save_file
+
+    weights = path.parent / yaml.safe_load(path.read_text())["weights"]
+    state = load_file(str(weights))
+    key = sorted(state)[0]
+    state[key] = torch.full_like(state[key], float("nan"))
+    save_file(state, str(weights))
+    with pytest.raises(PolicySpecError, match=f"field 'weights'.*{key}.*NaN"):
         load_policy(path)
 
 
@@ -222,6 +248,23 @@ def test_chunk_generator_validates_inputs(tmp_path):
         GeneratorConfig(beta=0.0)
     bid = ChunkGenerator(pol, GeneratorConfig(method="bid", bid_samples=4, bid_k=2))
     assert bid.generate(np.zeros(3), np.ones((5, 2)), d=2, s=2).shape == (8, 2)
+    with pytest.raises(ValueError, match=r"d = 9 and s = 2 must be in \[0, H = 8\]"):
+        gen.generate(np.zeros(3), np.ones((5, 2)), d=9, s=2)
+
+
+@pytest.mark.parametrize("out_shape", [(1,), ("H", "M", "transposed")])
+def test_chunk_generator_checks_the_velocity_shape(tmp_path, out_shape):
+    """A velocity that returns (B, H, 1) would broadcast over the joints unnoticed; one that returns another
+    shape fails deep in torch. Both are refused on the first chunk with the shapes named."""
+    pol = load_policy(_save_small(tmp_path))
+    velocity = pol.model.velocity
+    if out_shape == (1,):
+        pol.model.velocity = lambda a, c, t: velocity(a, c, t)[..., :1]
+    else:
+        pol.model.velocity = lambda a, c, t: velocity(a, c, t).transpose(1, 2)
+    gen = ChunkGenerator(pol, GeneratorConfig(method="rtc"))
+    with pytest.raises(ValueError, match=r"velocity returned shape .* for a_tau of shape \(1, 8, 2\)"):
+        gen.generate(np.zeros(3))
 
 
 def test_training_reduces_flow_matching_loss():

@@ -5,6 +5,7 @@ kind (:func:`measure_compute_ms`). The episode itself: :mod:`rtc_ros.experiments
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass, field
@@ -16,12 +17,15 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported (headless
 import numpy as np  # noqa: E402
 
 from rtc_ros.nodes.cores import generator_config  # noqa: E402
+from rtc_ros.nodes.policy_fit import fit_policy  # noqa: E402
 from rtc_ros.nodes.params import (  # noqa: E402
     ROLE_EXECUTOR, ROLE_INFERENCE, ROLE_SIM, NodeParams, load_params_file, validate,
 )
 from rtc_ros.runtime.methods import method_info  # noqa: E402
 from rtc_ros.sim.bimanual import BimanualSim  # noqa: E402
 from rtc_ros.sim.camera import CameraConfig  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TASK = "transfer_cube"
 
@@ -111,12 +115,12 @@ def load_setup(config: Path, policy_spec: Path, torch_threads: int = 1) -> Setup
     if torch_threads > 0:
         torch.set_num_threads(int(torch_threads))
     policy = load_policy(str(policy_spec), device=pi.device)
-    if policy.horizon != pi.horizon or policy.action_dim != len(pi.joint_names):
-        raise ValueError(f"policy {policy_spec}: H={policy.horizon}, M={policy.action_dim}; the params file has "
-                         f"horizon {pi.horizon} and {len(pi.joint_names)} joints")
     if abs(pe.dt - 0.02) > 1e-9:
         raise ValueError(f"rate_hz: the simulator runs at 50 Hz, the params file has {1 / pe.dt:g} Hz")
-    cams = list(pi.camera_names) or policy.observation_builder.camera_names
+    fit = fit_policy(policy, pi, cameras_required=False)  # what policy_inference checks (it renders its camera)
+    for note in fit.notes:
+        log.warning(note)
+    cams = fit.cameras
     if len(cams) != 1 or float(ps.camera_rate_hz) <= 0:
         raise ValueError(f"camera_names: the simulator has one camera, the policy needs {cams}")
     weak = load_policy(str(pi.weak_policy_spec), device=pi.device) if pi.weak_policy_spec else None

@@ -37,6 +37,7 @@ from rtc_ros.runtime.inference_loop import InferenceLoopCore, ObservationTooOld,
 from rtc_ros.core.stats import RollingStats
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.cores import generator_config, inference_loop, initial_delay
+from rtc_ros.nodes.policy_fit import fit_policy
 from rtc_ros.runtime.contract import ChunkMeta
 from rtc_ros.runtime.frame_history import FrameHistory
 from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_validate, expand_path
@@ -76,27 +77,8 @@ class PolicyInferenceNode(Node):
             self.policy = load_policy(spec_path, device=p.device)
         except ValueError as exc:
             raise ParameterError("policy_spec", p.policy_spec, str(exc)) from exc
-        if self.policy.horizon != p.horizon:
-            raise ParameterError("horizon", p.horizon, f"the policy {spec_path} has H = {self.policy.horizon}")
-        if self.policy.action_dim != len(self.names):
-            raise ParameterError("arms", [a.name for a in p.arms],
-                                 f"{len(self.names)} joints configured, the policy has {self.policy.action_dim} actions")
-        if self.policy.joint_names and list(self.policy.joint_names) != self.names:
-            raise ParameterError(f"{p.arms[0].name}.joint_names", self.names,
-                                 f"the policy's joint_names are {self.policy.joint_names}")
-        try:  # the spec's obs_spec names what the robot must provide: joint positions and camera frames
-            self.obs_builder = self.policy.observation_builder
-            self.joint_entry = self.policy.joint_entry
-        except ValueError as exc:
-            raise ParameterError("policy_spec", p.policy_spec, f"obs_spec: {exc}") from exc
-        if self.joint_entry is not None and self.obs_builder.num_joints != len(self.names):
-            raise ParameterError("policy_spec", p.policy_spec, f"obs_spec entry '{self.joint_entry}' has "
-                                 f"{self.obs_builder.num_joints} joints, {len(self.names)} are configured")
-        cams = list(p.camera_names) or self.obs_builder.camera_names
-        if sorted(cams) != sorted(self.obs_builder.camera_names) or len(p.camera_topics) != len(cams):
-            raise ParameterError("camera_topics", list(p.camera_topics),
-                                 f"the policy needs cameras {self.obs_builder.camera_names}; give one topic each "
-                                 f"(camera_names {cams})")
+        fit = fit_policy(self.policy, p)  # horizon, joints, rate, obs_spec and cameras against the params
+        self.obs_builder, self.joint_entry, cams = fit.builder, fit.joint_entry, fit.cameras
         weak = load_policy(expand_path(p.weak_policy_spec), device=p.device) if p.weak_policy_spec else None
         try:  # rtc_trained refuses a policy not trained with prefix conditioning
             self.generator = ChunkGenerator(self.policy, generator_config(p), weak)
@@ -135,6 +117,8 @@ class PolicyInferenceNode(Node):
         self._running.set()
         self._thread = threading.Thread(target=self._run, name="rtc_inference", daemon=True)
         self._thread.start()
+        for note in fit.notes:
+            self.get_logger().warn(note)
         self.get_logger().info(
             f"policy_inference: method={p.method}, policy {spec_path} (H={self.policy.horizon}, "
             f"M={self.policy.action_dim}, O={self.policy.obs_dim}) on {self.policy.device}, s_min={p.s_min}, "

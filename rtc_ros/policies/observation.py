@@ -126,6 +126,8 @@ class ObservationBuilder:
         """One camera frame ``(H, W, 3)`` uint8 -> the entry's float32 frame (HWC, or CHW), in ``[0, 1]``."""
         if img.ndim != 3 or img.shape[2] != 3:
             raise ValueError(f"camera '{e.name}': expected an (H, W, 3) RGB image, got {img.shape}")
+        if img.dtype != np.uint8:  # a float image in [0, 1] would be scaled by 1/255 a second time
+            raise ValueError(f"camera '{e.name}': expected uint8 pixels (0..255), got {img.dtype}")
         x = self._resize(e, img).astype(np.float32) * (1.0 / 255.0)
         if e.channels == 1:
             x = x.mean(axis=2, keepdims=True)

@@ -23,6 +23,7 @@ A wrong spec fails at load with :class:`PolicySpecError` naming the field.
 
 from __future__ import annotations
 
+import difflib
 import logging
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
@@ -61,13 +62,53 @@ def _err(path: Path | str, fld: str, msg: str) -> PolicySpecError:
     return PolicySpecError(f"policy spec {path}: field '{fld}': {msg}")
 
 
+#: the fields a spec's loader reads; any other top-level field is free metadata (``camera``, ``demos``, ...)
+#: unless it looks like a misspelt one of these
+SPEC_FIELDS = ("name", "model", "config", "weights", "normalization", "obs_spec", "n_steps", "dt", "joint_names",
+               "training")
+#: the fields of ``training`` the runtime reads (the rest is a record of how it was trained)
+TRAINING_FIELDS = ("prefix_conditioning",)
+
+
+def _check_typos(path: Path, mapping: dict[str, Any], known: tuple[str, ...], prefix: str = "") -> None:
+    """An unknown field that reads like a known one (e.g. ``n_step``, ``obs_specs``) is an error naming
+    both: a misspelt field would otherwise be ignored and its default used."""
+    for key in mapping:
+        if key in known or not isinstance(key, str):
+            continue
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
+        if close:
+            raise _err(path, prefix + key, f"unknown field; did you mean '{prefix}{close[0]}'?")
+
+
 def _obs_dim_of(obs_spec: list[dict[str, Any]], path: Path) -> int:
     total = 0
     for i, item in enumerate(obs_spec):
         if not isinstance(item, dict) or "name" not in item or "shape" not in item:
             raise _err(path, f"obs_spec[{i}]", "each entry needs 'name' and 'shape'")
-        total += int(np.prod(item["shape"]))
+        shape = item["shape"]
+        if (not isinstance(shape, list) or not shape
+                or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in shape)):
+            raise _err(path, f"obs_spec[{i}].shape", f"must be a list of positive integers (e.g. [14] or "
+                       f"[32, 32, 3]), got {shape!r}")
+        if not isinstance(item["name"], str) or not item["name"]:
+            raise _err(path, f"obs_spec[{i}].name", f"must be a non-empty string, got {item['name']!r}")
+        total += int(np.prod(shape))
     return total
+
+
+def _check_scalars(path: Path, spec: dict[str, Any]) -> None:
+    """``n_steps`` an integer >= 1, ``dt`` a positive number of seconds, ``joint_names`` distinct strings."""
+    n = spec.get("n_steps", 5)
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise _err(path, "n_steps", f"must be an integer >= 1 (denoising steps), got {n!r}")
+    dt = spec.get("dt")
+    if dt is not None and (isinstance(dt, bool) or not isinstance(dt, (int, float)) or not 0 < dt < 10):
+        raise _err(path, "dt", f"must be the controller period in seconds (e.g. 0.02 for 50 Hz), got {dt!r}")
+    names = spec.get("joint_names")
+    if names is not None and (not isinstance(names, list) or not all(isinstance(x, str) for x in names)
+                              or len(set(names)) != len(names)):
+        raise _err(path, "joint_names", f"must be a list of distinct joint names, got {names!r}")
 
 
 def default_obs_spec(obs_dim: int) -> list[dict[str, Any]]:
@@ -162,6 +203,7 @@ def _check_training(path: Path, training: Any, model: FlowPolicy) -> None:
         return
     if not isinstance(training, dict):
         raise _err(path, "training", f"must be a mapping, got {training!r}")
+    _check_typos(path, training, TRAINING_FIELDS, "training.")
     d_max = training.get("prefix_conditioning", 0)
     if isinstance(d_max, bool) or not isinstance(d_max, int) or not 0 <= d_max < model.horizon:
         raise _err(path, "training.prefix_conditioning", f"must be an integer in [0, H - 1 = {model.horizon - 1}], "
@@ -194,9 +236,11 @@ def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
         except ValueError as exc:
             fld, _, msg = str(exc).partition(": ")
             raise _err(path, fld, msg) from exc
+    _check_typos(path, spec, SPEC_FIELDS)
     for fld in ("model", "config", "weights", "normalization"):
         if fld not in spec:
             raise _err(path, fld, "missing")
+    _check_scalars(path, spec)
     if not isinstance(spec["config"], dict):
         raise _err(path, "config", "must be a mapping")
     try:
@@ -233,6 +277,9 @@ def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
         state = load_file(str(weights))
     except Exception as exc:  # safetensors raises its own error types
         raise _err(path, "weights", f"cannot read safetensors file {weights}: {exc}") from exc
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise _err(path, "weights", f"{weights.name}: tensors {bad[:5]} contain NaN or Inf")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

@@ -13,9 +13,12 @@ recorded episode (joint state and camera images, laid out by
 and prints a table and, as its last line, a JSON object: ``horizon``, ``action_dim``, ``obs_dim``,
 ``n_steps``, ``d``, ``s``, ``plain_ms``, ``guided_ms`` (medians), ``guided_over_plain``,
 ``prefix_error_plain``, ``prefix_error_guided`` (the prefix-weighted RMS distance to the previous
-chunk over the frozen + soft region, in units of the action standard deviation), ``finite`` and
-``ok``. Exit 1 if anything is off: a non-finite or misshapen chunk, or guidance that does not bring
-the chunk closer to the previous one.
+chunk over the frozen + soft region, in units of the action standard deviation), ``finite``,
+``robot_observation`` (``"ok"``, or why ``policy_inference`` could not build the spec's ``obs_spec``
+from joint states and camera frames) and ``ok``. Exit 1 if anything is off: a non-finite or misshapen
+chunk or velocity, guidance that does not bring the chunk closer to the previous one, or an
+observation the robot cannot provide. ``n_steps`` is the spec's (``--steps`` overrides it); the nodes
+sample with their ``n_steps`` parameter and log a warning when it differs from the spec's.
 """
 
 from __future__ import annotations
@@ -123,14 +126,19 @@ def check_policy(policy: LoadedPolicy, d: int, s: int, n_steps: int | None = Non
     e_guided = prefix_error(norm(guided), norm(remaining), w)
     plain_ms = _median_ms(lambda: plain_gen.generate(obs), repeats)
     guided_ms = _median_ms(lambda: guided_gen.generate(obs, remaining, d, s), repeats)
-    ok = finite and shapes and e_guided < e_plain
+    try:  # what policy_inference builds from joint states and camera frames (rtc_ros.nodes.policy_fit)
+        policy.observation_builder
+        robot_obs = "ok"
+    except ValueError as exc:
+        robot_obs = f"obs_spec: {exc}"
+    ok = finite and shapes and e_guided < e_plain and robot_obs == "ok"
     return {
         "spec": str(policy.path), "model": policy.spec.get("model"), "device": str(policy.device), "method": method,
         "horizon": H, "action_dim": M, "obs_dim": policy.obs_dim, "n_steps": n, "d": d, "s": s,
         "plain_ms": round(plain_ms, 2), "guided_ms": round(guided_ms, 2),
         "guided_over_plain": round(guided_ms / plain_ms, 3) if plain_ms > 0 else float("nan"),
         "prefix_error_plain": round(e_plain, 5), "prefix_error_guided": round(e_guided, 5),
-        "finite": finite, "ok": ok,
+        "finite": finite, "robot_observation": robot_obs, "ok": ok,
     }
 
 
@@ -171,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
             ("steps, d, s", f"{r['n_steps']}, {r['d']}, {r['s']}"),
             ("plain / guided ms", f"{r['plain_ms']} / {r['guided_ms']} (x{r['guided_over_plain']})"),
             ("prefix error plain", r["prefix_error_plain"]), ("prefix error guided", r["prefix_error_guided"]),
-            ("finite", r["finite"]), ("verdict", "ok" if r["ok"] else "NOT OK")]
+            ("finite", r["finite"]), ("robot observation", r["robot_observation"]),
+            ("verdict", "ok" if r["ok"] else "NOT OK")]
     for k, v in rows:
         print(f"{k:>20}  {v}")
     print(json.dumps(r))

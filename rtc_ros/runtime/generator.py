@@ -139,6 +139,7 @@ class ChunkGenerator:
         if weak_policy is not None:
             self.weak_velocity = _compiled(weak_policy.velocity) if config.compile else weak_policy.velocity
         self._gen = torch.Generator(device="cpu").manual_seed(config.seed)  # noise drawn on CPU, then moved
+        self._velocity_checked = False  # the first sample checks what the policy's velocity returns
         # CUDA graphs of the fixed-shape loops (None: eager; always on CPU)
         self.graphs: GraphedSampler | None = None
         if config.cuda_graphs and not config.compile and self.device.type == "cuda":
@@ -171,6 +172,8 @@ class ChunkGenerator:
             ctx = self.encode(obs)  # once per chunk, no autograd
             batch = 1 if isinstance(obs, Mapping) else int(torch.as_tensor(obs).reshape(-1, self.policy.obs_dim).shape[0])
             shape = (batch, H, self.sample_dim)
+            if not self._velocity_checked:
+                self._check_velocity(ctx, shape)
             if info.sampling == "bid":
                 w = prefix_weights(H, d, s, info.schedule) if y is not None else None
                 weak_ctx = self.weak_encode(obs) if self.weak_encode is not None else None
@@ -195,6 +198,21 @@ class ChunkGenerator:
                 else:
                     out = self._plain(ctx, x0)
         return self.policy.unnormalize_actions(out).detach()
+
+    def _check_velocity(self, ctx: Any, shape: tuple[int, int, int]) -> None:
+        """Once: the policy's velocity must map ``a_tau (B, H, M)`` to the same shape (a ``(B, H, 1)`` result
+        would broadcast over the joints unnoticed). Raises ValueError naming the shapes."""
+        x = torch.zeros(shape, device=self.device)
+        tau = torch.zeros(shape[0], device=self.device)
+        try:
+            v = self.policy.velocity(x, ctx, tau)
+        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+            raise ValueError(f"the policy's velocity failed on a_tau of shape {shape} (B, H, M) with tau of shape "
+                             f"({shape[0]},): {exc}") from exc
+        if tuple(v.shape) != shape:
+            raise ValueError(f"the policy's velocity returned shape {tuple(v.shape)} for a_tau of shape {shape}: it "
+                             "must return one velocity per action, (B, H, M) like a_tau")
+        self._velocity_checked = True
 
     def chunk_fn(self, d: int, s: int, generator: torch.Generator | None = None) -> ChunkFn:
         """The batched chunk source for a fixed ``(d, s)`` (the Figure 5 harness)."""
@@ -231,6 +249,8 @@ class ChunkGenerator:
             ValueError: wrong shapes or non-finite input. FloatingPointError: non-finite output.
         """
         H, M = self.horizon, self.action_dim
+        if not (0 <= d <= H and 0 <= s <= H):
+            raise ValueError(f"d = {d} and s = {s} must be in [0, H = {H}]")
         if not isinstance(obs, Mapping):
             o = np.asarray(obs, dtype=np.float32)
             if o.shape != (self.policy.obs_dim,):

@@ -1,0 +1,79 @@
+"""Does a loaded policy fit the robot's parameters? One check for ``policy_inference`` and the
+simulated-time experiment (ROS-free: no rclpy here).
+
+The policy spec says what the policy was trained on; the params file says what the robot is. They
+must agree on the chunk length ``H``, the joints (count, and names and order where the spec lists
+``joint_names``), the controller period (the spec's optional ``dt`` against ``rate_hz``: a chunk holds
+one action per ``dt``, so a 10 Hz policy run at 50 Hz would move five times too fast) and the
+observation (every ``obs_spec`` entry must be something the robot provides: joint positions or a
+camera, one topic per camera). A mismatch raises :class:`~rtc_ros.nodes.params.ParameterError` naming
+the parameter. Differences that are allowed but worth a line in the log (the node's ``n_steps``
+against the spec's) come back as ``notes``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from rtc_ros.nodes.params import ParameterError
+
+if TYPE_CHECKING:
+    from rtc_ros.nodes.params import NodeParams
+    from rtc_ros.policies.loaded import LoadedPolicy
+    from rtc_ros.policies.observation import ObservationBuilder
+
+
+@dataclass(frozen=True)
+class PolicyFit:
+    """What the robot must provide for the policy: the observation layout, its joint entry, the cameras
+    (in ``camera_topics`` order), and notes for the log."""
+
+    builder: ObservationBuilder
+    joint_entry: str | None
+    cameras: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def fit_policy(policy: LoadedPolicy, p: NodeParams, cameras_required: bool = True) -> PolicyFit:
+    """Check ``policy`` against the inference role's parameters ``p``.
+
+    ``cameras_required``: also check ``camera_topics`` (one topic per camera; the simulated-time
+    experiment renders its camera itself and passes False).
+
+    Raises:
+        ParameterError: naming the parameter that does not fit (``horizon``, ``arms``,
+            ``<arm>.joint_names``, ``rate_hz``, ``policy_spec`` for its ``obs_spec``, ``camera_topics``).
+    """
+    spec = str(policy.path) if policy.path is not None else "the policy"
+    names = p.joint_names
+    if policy.horizon != p.horizon:
+        raise ParameterError("horizon", p.horizon, f"the policy {spec} has H = {policy.horizon}")
+    if policy.action_dim != len(names):
+        raise ParameterError("arms", [a.name for a in p.arms],
+                             f"{len(names)} joints configured, the policy {spec} has {policy.action_dim} actions")
+    if policy.joint_names and list(policy.joint_names) != list(names):
+        raise ParameterError(f"{p.arms[0].name}.joint_names", names,
+                             f"the policy's joint_names are {policy.joint_names} (the same joints in the same order)")
+    dt = policy.spec.get("dt")
+    if dt is not None and not math.isclose(float(dt), p.dt, rel_tol=1e-6):
+        raise ParameterError("rate_hz", p.rate_hz, f"the policy {spec} was trained for dt = {float(dt):g} s "
+                             f"({1.0 / float(dt):g} Hz): one action per {float(dt):g} s; run it at that rate")
+    try:
+        builder = policy.observation_builder
+        joint_entry = policy.joint_entry
+    except ValueError as exc:
+        raise ParameterError("policy_spec", p.policy_spec, f"obs_spec: {exc}") from exc
+    if joint_entry is not None and builder.num_joints != len(names):
+        raise ParameterError("policy_spec", p.policy_spec, f"obs_spec entry '{joint_entry}' has "
+                             f"{builder.num_joints} joints, {len(names)} are configured")
+    cams = list(p.camera_names) or builder.camera_names
+    if sorted(cams) != sorted(builder.camera_names) or (cameras_required and len(p.camera_topics) != len(cams)):
+        raise ParameterError("camera_topics", list(p.camera_topics),
+                             f"the policy needs cameras {builder.camera_names}; give one topic each (camera_names {cams})")
+    notes = []
+    if "n_steps" in policy.spec and int(policy.spec["n_steps"]) != int(p.n_steps):
+        notes.append(f"n_steps: sampling with {p.n_steps} denoising steps (parameter n_steps); the policy spec "
+                     f"says {policy.spec['n_steps']} (what `check` uses)")
+    return PolicyFit(builder, joint_entry, cams, notes)

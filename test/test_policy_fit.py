@@ -1,0 +1,84 @@
+"""A policy checked against the robot's parameters (rtc_ros.nodes.policy_fit): the one check policy_inference
+and the simulated-time experiment run. Each mismatch names the parameter; none is accepted silently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import make_small_policy
+from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, load_params_file, validate
+from rtc_ros.nodes.policy_fit import fit_policy
+from rtc_ros.policies.spec import load_policy
+
+CONFIG = Path(__file__).resolve().parents[1] / "config" / "sim_bimanual.yaml"
+JOINTS = [f"{arm}_{j}" for arm in ("left", "right") for j in
+          ("waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate", "gripper")]
+
+
+def _params(spec: Path, **overrides):
+    values = load_params_file(CONFIG, "policy_inference")
+    values.update({"policy_spec": str(spec), "camera_names": ["cam"], **overrides})
+    return validate(values, ROLE_INFERENCE)
+
+
+def _spec(tmp_path: Path, **edits) -> Path:
+    path = make_small_policy(tmp_path, image=(32, 32))
+    spec = yaml.safe_load(path.read_text())
+    spec.update(edits)
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def test_a_fitting_policy_gives_its_cameras_and_notes_a_different_n_steps(tmp_path) -> None:
+    spec = _spec(tmp_path, joint_names=JOINTS, n_steps=10)
+    fit = fit_policy(load_policy(spec), _params(spec))
+    assert fit.cameras == ["cam"] and fit.joint_entry == "joint_positions"
+    assert len(fit.notes) == 1 and "n_steps" in fit.notes[0] and "10" in fit.notes[0]
+
+
+@pytest.mark.parametrize("edits,name", [
+    ({"dt": 0.1}, "rate_hz"),  # a 10 Hz policy run at 50 Hz would move five times too fast
+    ({"joint_names": JOINTS[7:] + JOINTS[:7]}, "left.joint_names"),  # the arms swapped
+])
+def test_a_policy_that_does_not_fit_is_refused_naming_the_parameter(tmp_path, edits, name) -> None:
+    spec = _spec(tmp_path, **edits)
+    with pytest.raises(ParameterError, match=f"'{name}'"):
+        fit_policy(load_policy(spec), _params(spec))
+
+
+def test_cameras_must_match_the_policy_s(tmp_path) -> None:
+    spec = make_small_policy(tmp_path)  # joints only
+    with pytest.raises(ParameterError, match="'camera_topics'"):
+        fit_policy(load_policy(spec), _params(spec), cameras_required=False)  # camera_names [cam] configured
+
+
+def test_an_observation_the_robot_cannot_provide_is_refused(tmp_path) -> None:
+    """An extra vector entry (here ``goal``): the spec loads and samples offline, but no topic fills it."""
+    import numpy as np
+
+    from rtc_ros.policies.base import Normalizer
+    from rtc_ros.policies.mixer import MixerConfig, MLPMixerPolicy
+    from rtc_ros.policies.spec import save_policy
+
+    obs_spec = [{"name": "joint_positions", "shape": [14]}, {"name": "goal", "shape": [6]}]
+    model = MLPMixerPolicy(MixerConfig(horizon=50, action_dim=14, obs_dim=20, width=16, depth=1, token_hidden=16,
+                                       channel_hidden=16, time_dim=8))
+    norm = Normalizer(np.zeros(20), np.ones(20), np.zeros(14), np.ones(14))
+    spec = save_policy(tmp_path, "goal", model, norm, obs_spec=obs_spec, extra={"dt": 0.02})
+    with pytest.raises(ParameterError, match="'policy_spec'.*obs_spec entry 'goal'"):
+        fit_policy(load_policy(spec), _params(spec, camera_names=[]))
+    # and `check`, "before it moves a robot", says so (it said ok)
+    import json
+
+    from rtc_ros.runtime.check import main
+
+    out = tmp_path / "out.txt"
+    import contextlib
+
+    with out.open("w") as f, contextlib.redirect_stdout(f):
+        rc = main([str(spec), "--repeats", "1"])
+    result = json.loads(out.read_text().strip().splitlines()[-1])
+    assert rc == 1 and not result["ok"] and "'goal'" in result["robot_observation"]
