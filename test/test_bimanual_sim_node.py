@@ -48,6 +48,8 @@ def test_joint_state_command_by_name() -> None:
     np.testing.assert_allclose(JointStateReader(["a", "b"]).positions(msg), [1.0, 2.0])
     with pytest.raises(ValueError):
         JointStateReader(["a"]).positions(JointState(name=["a"], position=[float("nan")]))
+    with pytest.raises(ValueError, match=r"names joints \['a'\] more than once"):
+        JointStateReader(["a", "b"]).positions(JointState(name=["a", "b", "a"], position=[1.0, 2.0, 3.0]))
 
 
 @pytest.fixture(scope="module")

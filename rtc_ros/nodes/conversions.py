@@ -175,6 +175,9 @@ class JointStateReader:
         key = tuple(msg.name)
         if key != self._key:
             index = {n: i for i, n in enumerate(key)}
+            if len(index) != len(key):  # which of two positions would be the joint's?
+                dup = sorted({n for n in key if key.count(n) > 1})
+                raise ValueError(f"joint state names joints {dup} more than once")
             missing = [n for n in self.names if n not in index]
             if missing:
                 raise ValueError(f"joint state lacks joints {missing}")
