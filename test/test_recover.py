@@ -185,3 +185,104 @@ def test_recover_command_and_report(tmp_path: Path, capsys: pytest.CaptureFixtur
     res = build_report(root, tmp_path / "report2", plots=False)
     assert res["unrecovered_bags"] == [str(bad)]
     assert json.loads((bad / "episode_0003.json").read_text())["status"] == "recording"
+
+
+# --------------------------------------------------------------------- the recorder's close, cut short
+def _closed_episode(tmp: Path, kill_before_sidecar: bool = False):
+    """A session that records 5 joint states and stops with success/score; ``kill_before_sidecar``: the
+    process dies after the bag was closed and before the final sidecar was written."""
+    import rtc_ros.recording.session as session_mod
+    from rtc_ros.recording.session import EpisodeSession
+
+    session = EpisodeSession(tmp / "eps")
+    bag = session.start({"task": "t"}, T0, 0)
+    session.write_sidecar()  # 'recording', as the node writes it at the start
+    bag.add_topic("/joint_states", JS)
+    for i in range(5):
+        bag.write("/joint_states", T0 + i * 10**7, joint_state_cdr(T0 + i * 10**7, ["a"], np.array([float(i)])))
+    session.request_stop("completed", {"success": True, "score": 4}, T0 + 10**8, 0.0, 0.0)
+
+    class Killed(BaseException):
+        pass
+
+    if kill_before_sidecar:
+        def killed(*_a: Any, **_k: Any) -> None:
+            raise Killed()
+        real, session_mod.write_sidecar = session_mod.write_sidecar, killed
+        try:
+            with pytest.raises(Killed):
+                session.finish(None, None, T0 + 10**8)
+        finally:
+            session_mod.write_sidecar = real
+    else:
+        session.finish(None, None, T0 + 10**8)
+    return bag.path
+
+
+def test_killed_after_the_close_only_the_sidecar_is_restored_with_the_verdict(tmp_path) -> None:
+    """Before: recovery rebuilt metadata.yaml from the stale 'recording' sidecar: success and score were lost."""
+    bag = _closed_episode(tmp_path, kill_before_sidecar=True)
+    assert read_sidecar(bag)["status"] == "recording" and find_unfinished(bag.parent) == [bag]
+    rec = recover_bag(bag)
+    assert rec.action == "restored", rec.line()
+    side = read_sidecar(bag)
+    assert (side["status"], side["success"], side["score"]) == ("completed", True, 4)
+    assert not (bag / f"{bag.name}.mcap.broken").exists() and find_unfinished(bag.parent) == []
+
+
+@pytest.mark.parametrize("damage", ["empty", "missing"])
+def test_a_complete_bag_whose_metadata_yaml_was_lost_is_repaired(tmp_path, damage) -> None:
+    """A power loss can leave metadata.yaml empty or missing after the sidecar said 'completed'. Before,
+    such a bag was skipped by the report (empty) or invisible everywhere (missing), and recover said
+    "nothing to recover"."""
+    from rtc_ros.recording.episode import load_episodes
+
+    bag = _closed_episode(tmp_path)
+    if damage == "empty":
+        (bag / "metadata.yaml").write_text("")
+    else:
+        (bag / "metadata.yaml").unlink()
+    assert find_unfinished(bag.parent) == [bag]
+    side = read_sidecar(bag)
+    side["writer"] = _dead_writer()
+    write_sidecar(bag, side)
+    rec = recover_bag(bag)
+    assert rec.action == "recovered", rec.line()
+    (ep,) = load_episodes(bag)
+    assert ep.joint_states is not None and len(ep.joint_states) == 5
+    assert read_sidecar(bag)["recovery"]["previous_status"] == "completed"
+
+
+def test_bag_readers_skip_an_interrupted_repair_s_hidden_copy(tmp_path) -> None:
+    from rtc_ros.recording.episode import find_bags
+
+    bag = _closed_episode(tmp_path)
+    shutil.copytree(bag, bag / ".recover" / bag.name)  # left by a recovery killed before its swap
+    assert find_bags(bag.parent) == [bag]
+
+
+def test_a_full_disk_while_writing_is_a_recording_error(tmp_path) -> None:
+    """The writer puts a full chunk on disk inside write() (a large camera frame): an OSError there must
+    become a RecordingError (the recorder closes the episode as failed and keeps running); before, it
+    escaped and killed the recorder. The full disk is a file-size limit, in a child process."""
+    code = f"""
+import resource, signal, sys
+import numpy as np
+from rtc_ros.recording.bag import BagWriter, RecordingError
+from rtc_ros.recording.synthetic import image_cdr
+bag = BagWriter({str(tmp_path / 'episode_0000')!r})
+bag.open()
+bag.add_topic("/cam/image_raw", "sensor_msgs/msg/Image")
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, resource.RLIM_INFINITY))
+try:
+    bag.write("/cam/image_raw", 1, image_cdr(1, np.zeros((480, 800, 3), np.uint8)))
+except RecordingError as exc:
+    print("RecordingError", exc)
+    sys.exit(0)
+sys.exit(3)
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "writing bag" in out.stdout

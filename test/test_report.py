@@ -170,3 +170,16 @@ def test_success_and_score_fall_back_to_sim_topics(tmp_path: Path) -> None:
     write_sidecar(bag.path, {**meta, "sim": {"protective_stops": 0}})  # the recorder's summary wins
     (ep,) = load_episodes(bag.path)
     assert episode_metrics(ep)[0].protective_stops == 0.0
+
+
+def test_one_success_verdict_for_the_report_and_the_dataset() -> None:
+    """``Episode.success``: the operator's boolean or number (0 = failure: the dataset's only_success kept
+    such episodes while the report counted them as failures), else the simulator's, else unknown."""
+    from rtc_ros.recording.episode_types import Episode
+
+    def ep(meta, sim=None):
+        return Episode(name="e", path=Path("e"), meta=meta, start_ns=0, end_ns=1, sim_status=sim)
+
+    assert [ep({"success": v}).success for v in (True, False, 1, 0, 0.0)] == [True, False, True, False, False]
+    assert ep({}, {"success": True}).success is True and ep({"success": None}).success is None
+    assert ep({"success": False}, {"success": True}).success is False  # the operator's verdict wins

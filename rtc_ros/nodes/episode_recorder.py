@@ -129,11 +129,15 @@ class EpisodeRecorder(Node):
         _, ty = self.discovery.subs.get(topic, (None, ""))
         if bag is None or not ty:
             return False
+        dropped = self.session.meta.setdefault("dropped_topics", {})
+        if topic in dropped:
+            return False  # failed before in this episode (e.g. no definition of its type): not retried per message
         try:
             bag.add_topic(topic, ty, self.discovery.offered.get(topic))
             return True
         except RecordingError as exc:
-            self.get_logger().error(str(exc))
+            dropped[topic] = str(exc)  # in the sidecar: the bag lacks this topic, and why
+            self.get_logger().error(f"{exc} (not recorded in this episode)")
             return False
 
     # --------------------------------------------------------------------------- messages
@@ -148,7 +152,7 @@ class EpisodeRecorder(Node):
             return
         try:
             bag.write(topic, self._now(), data)
-        except RecordingError as exc:
+        except RecordingError as exc:  # (bag.write turns an I/O error, e.g. a full disk, into one)
             self._fail(str(exc))
             return
         if self._sim_status_topic and topic == self._sim_status_topic:
@@ -183,10 +187,16 @@ class EpisodeRecorder(Node):
                 return
             self.request_stop("aborted" if kind == "abort" else "completed", cmd)
         elif kind == "score":
-            if self.session.amend_score(cmd) is None:
-                self.get_logger().warning("'score' received but no episode was closed yet; ignored")
+            try:
+                scored = self.session.amend_score(cmd)
+            except OSError as exc:
+                self.get_logger().error(f"cannot write the score {cmd} of {self.session.last_closed}: {exc}")
+                self._publish_status("error", error=f"score not written: {exc}")
+                return
+            if scored is None:
+                self.get_logger().warning("'score' received but no episode was stopped yet; ignored")
             else:
-                self.get_logger().info(f"episode {self.session.last_closed} scored: {cmd}")
+                self.get_logger().info(f"episode {scored.get('episode')} scored: {cmd}")
         else:
             self.get_logger().error(f"unknown episode command {kind!r} (start, stop, abort, score)")
 
@@ -217,7 +227,9 @@ class EpisodeRecorder(Node):
 
     def start_episode(self, meta: dict[str, Any]) -> Path | None:
         """Open a new episode bag (closing a running one first). Returns its path, None on error."""
-        if self.session.recording:
+        if self.session.recording and self.session.pending_result is not None:
+            self.finish_episode(None)  # stopped, in its grace: closed with the stop's verdict
+        elif self.session.recording:
             self.get_logger().warning("start received while recording: closing the running episode first")
             self.finish_episode("interrupted", {"reason": "new episode started"})
         try:

@@ -201,18 +201,41 @@ def read_sidecar(bag_dir: str | Path) -> dict[str, Any] | None:
             return json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             log.warning("sidecar %s is not valid JSON (%s); trying metadata.yaml", path, exc)
-    meta_yaml = bag_dir / "metadata.yaml"
-    if meta_yaml.is_file():
-        import yaml
+    return read_metadata_yaml_meta(bag_dir)
 
-        try:
-            info = yaml.safe_load(meta_yaml.read_text()) or {}
-            custom = (info.get("rosbag2_bagfile_information") or {}).get("custom_data") or {}
-            if EPISODE_META_KEY in custom:
-                return json.loads(custom[EPISODE_META_KEY])
-        except (yaml.YAMLError, json.JSONDecodeError, AttributeError) as exc:
-            log.warning("cannot read episode metadata from %s: %s", meta_yaml, exc)
+
+def read_metadata_yaml_meta(bag_dir: str | Path) -> dict[str, Any] | None:
+    """The episode metadata copied into ``metadata.yaml`` (``custom_data[rtc_episode]``) when the bag was
+    closed; None when that file is missing, unreadable or has none."""
+    meta_yaml = Path(bag_dir) / "metadata.yaml"
+    if not meta_yaml.is_file():
+        return None
+    import yaml
+
+    try:
+        info = yaml.safe_load(meta_yaml.read_text()) or {}
+        custom = (info.get("rosbag2_bagfile_information") or {}).get("custom_data") or {}
+        if EPISODE_META_KEY in custom:
+            meta = json.loads(custom[EPISODE_META_KEY])
+            return meta if isinstance(meta, dict) else None
+    except (yaml.YAMLError, json.JSONDecodeError, AttributeError) as exc:
+        log.warning("cannot read episode metadata from %s: %s", meta_yaml, exc)
     return None
+
+
+def metadata_yaml_valid(bag_dir: str | Path) -> bool:
+    """Whether ``metadata.yaml`` exists and parses as rosbag2 bag information (an empty or cut file, e.g.
+    after a power loss, does not)."""
+    meta_yaml = Path(bag_dir) / "metadata.yaml"
+    if not meta_yaml.is_file():
+        return False
+    import yaml
+
+    try:
+        info = yaml.safe_load(meta_yaml.read_text())
+    except (yaml.YAMLError, OSError):
+        return False
+    return isinstance(info, dict) and isinstance(info.get("rosbag2_bagfile_information"), dict)
 
 
 class BagWriter:
@@ -304,7 +327,10 @@ class BagWriter:
         if conn is None:
             raise RecordingError(f"topic {topic} was not added to bag {self.path}")
         assert self._writer is not None
-        self._writer.write(conn, int(timestamp_ns), bytes(data))
+        try:  # the writer writes a full chunk to the file from here (a large image, a burst)
+            self._writer.write(conn, int(timestamp_ns), bytes(data))
+        except OSError as exc:
+            raise RecordingError(f"writing bag {self.path} failed: {exc.strerror or exc}") from exc
         self.counts[topic] += 1
         self.bytes[topic] += len(data)
         self.first_ns.setdefault(topic, int(timestamp_ns))
@@ -359,10 +385,14 @@ class BagWriter:
             raise RecordingError(f"closing bag {self.path} failed: {exc.strerror or exc}") from exc
         finally:
             self.closed = True
-        storage_file = self.mcap_path
+        for done in (self.mcap_path, self.path / "metadata.yaml"):  # durable before the sidecar says "closed"
+            try:
+                with open(done, "rb+") as fh:
+                    os.fsync(fh.fileno())
+            except OSError:
+                pass
         try:
-            with open(storage_file, "rb+") as fh:
-                os.fsync(fh.fileno())
+            fsync_dir(self.path)
         except OSError:
             pass
 

@@ -48,6 +48,7 @@ from rtc_ros.recording.episode import (
     load_episodes,
     topic_matches,
 )
+from rtc_ros.recording.recover import find_unfinished_under
 
 log = logging.getLogger(__name__)
 
@@ -271,8 +272,8 @@ def build_dataset(
     index: dict[str, list[np.ndarray]] = {c: [] for c in cameras}
     prev: dict[str, list[np.ndarray]] = {c: [] for c in cameras}
     for ep in episodes:
-        if only_success and ep.meta.get("success") is False:
-            log.info("skipping %s (success=false)", ep.name)
+        if only_success and ep.success is False:  # the report's verdict (a 0 is a failure too)
+            log.info("skipping %s (not a success)", ep.name)
             continue
         if ep.meta.get("status") in ("failed",):
             log.warning("skipping %s (status %s)", ep.name, ep.meta.get("status"))
@@ -311,6 +312,10 @@ def load_bag_episodes(bags: Iterable[str | Path], cameras: dict[str, str] | None
     bags = list(bags)
     cameras = dict(cameras or {})
     paths = [b for d in bags for b in find_bags(d)]
+    unfinished = [u for d in bags if Path(d).is_dir() for u in find_unfinished_under(d)]
+    if unfinished:  # a recorder killed mid-episode: not readable until repaired (the report lists them too)
+        log.warning("%d unfinished bags left out (repair them with 'python -m rtc_ros.recording.recover "
+                    "DIR'): %s", len(unfinished), ", ".join(str(u) for u in unfinished))
     if not paths:
         raise DatasetError(f"no bags under {[str(d) for d in bags]}")
     roles = TopicRoles(joint_states=joint_states_topic, images=tuple(cameras.values()) or None)

@@ -50,11 +50,13 @@ IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 
 
 def find_bags(root: str | Path) -> list[Path]:
-    """Bag directories (containing ``metadata.yaml``) under ``root`` (or ``root`` itself), sorted."""
+    """Bag directories (containing ``metadata.yaml``) under ``root`` (or ``root`` itself), sorted; hidden
+    folders (a repair's ``.recover/`` left by an interrupted recovery) are skipped."""
     root = Path(root)
     if (root / "metadata.yaml").is_file():
         return [root]
-    return sorted(p.parent for p in root.rglob("metadata.yaml"))
+    return sorted(p.parent for p in root.rglob("metadata.yaml")
+                  if not any(part.startswith(".") for part in p.parent.relative_to(root).parts))
 
 
 def _stamp_s(header: Any) -> float:

@@ -120,6 +120,20 @@ class Episode:
         return max(0.0, (self.end_ns - self.start_ns) * 1e-9)
 
     @property
+    def success(self) -> bool | None:
+        """The operator's verdict (``success``: a boolean, or a number, nonzero = success), else the
+        simulator's last ``sim/status`` verdict, else None (unknown). The report and the dataset's
+        ``only_success`` both use this."""
+        v = self.meta.get("success")
+        if isinstance(v, bool):
+            return v
+        if isinstance(v, (int, float)) and v == v:  # (not NaN)
+            return bool(v)
+        if self.sim_status is not None and isinstance(self.sim_status.get("success"), bool):
+            return bool(self.sim_status["success"])
+        return None
+
+    @property
     def method(self) -> str:
         """Method from the metadata, else from the chunks' metadata, else ``"unknown"``."""
         m = self.meta.get("method")

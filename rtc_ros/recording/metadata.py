@@ -71,11 +71,37 @@ def sim_summary(status: dict[str, Any]) -> dict[str, Any]:
     return {k: status[k] for k in SIM_KEYS if k in status}
 
 
+#: fields the recorder writes itself: an operator's stop/score/start meta may not set them (a stop with
+#: ``status`` would replace the recorded status; ``params`` or ``stop_time_ns`` of the wrong type broke the close)
+RECORDER_FIELDS = ("episode", "status", "recorder_version", "operator_meta", "start_time_ns", "start_wall", "host",
+                   "free_mb_at_start", "params", "stop_time_ns", "close_time_ns", "duration_s", "topics",
+                   "message_count", "writer", "error", "bag", "scored_after_stop", "sim", "recovery",
+                   "dropped_topics")
+
+
+def _check_field_types(fields: dict[str, Any], where: str) -> None:
+    """``success`` a boolean (or null), ``score`` and ``extra_latency_ms`` numbers, ``notes`` a string:
+    a wrongly typed value would be misread by the report (``"200"`` grouped under 0 ms)."""
+    if "success" in fields and fields["success"] is not None and not isinstance(fields["success"], bool):
+        raise ValueError(f"'{where}success' must be true, false or null, got {fields['success']!r}")
+    for key in ("score", "extra_latency_ms"):
+        v = fields.get(key)
+        if key in fields and v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise ValueError(f"'{where}{key}' must be a number, got {v!r}")
+    if "notes" in fields and not isinstance(fields["notes"], str):
+        raise ValueError(f"'{where}notes' must be a string, got {fields['notes']!r}")
+
+
 def parse_command(text: str) -> dict[str, Any]:
-    """An episode control message (JSON object with a string ``cmd``).
+    """An episode control message (JSON object with a string ``cmd``), its fields checked.
+
+    ``stop`` / ``abort`` / ``score`` may carry ``success`` (bool), ``score`` (number), ``notes``
+    (string) and other fields of the operator's, ``start`` a ``meta`` object; none may set a field the
+    recorder writes (:data:`RECORDER_FIELDS`).
 
     Raises:
-        ValueError: not JSON, not an object, or no string ``cmd``.
+        ValueError: not JSON, not an object, no string ``cmd``, a recorder field, or a wrongly typed
+            field (the message names it).
     """
     try:
         cmd = json.loads(text)
@@ -83,6 +109,16 @@ def parse_command(text: str) -> dict[str, Any]:
         raise ValueError(str(exc)) from None
     if not isinstance(cmd, dict) or not isinstance(cmd.get("cmd"), str):
         raise ValueError("expected a JSON object with a string field 'cmd'")
+    if cmd["cmd"] == "start":
+        meta = cmd.get("meta")
+        if isinstance(meta, dict):
+            _check_field_types(meta, "meta.")
+        return cmd
+    fields = {k: v for k, v in cmd.items() if k != "cmd"}
+    reserved = sorted(set(fields) & set(RECORDER_FIELDS))
+    if reserved:
+        raise ValueError(f"fields {reserved} are written by the recorder; an operator's '{cmd['cmd']}' may not set them")
+    _check_field_types(fields, "")
     return cmd
 
 

@@ -14,9 +14,12 @@ into a new, complete bag beside the old one and swaps it in:
 
 Every step can be interrupted and repeated: when ``<bag>.mcap.broken`` exists it is the source.
 
-Which bags: a bag directory without ``metadata.yaml`` whose sidecar says ``recording`` (or ``failed``,
-a write error) or is missing, and -- when the writer is recorded in the sidecar (host, boot, pid and
-process start time) -- whose writer process is gone. A bag another process may still be writing is
+Which bags: a bag directory with an MCAP file and no valid ``metadata.yaml`` (missing, or empty/cut
+after a power loss, whatever the sidecar says), or whose sidecar still says ``recording``, and -- when
+the writer is recorded in the sidecar (host, boot, pid and process start time) -- whose writer process
+is gone. A bag killed after it was closed but before its sidecar was rewritten (``metadata.yaml`` holds
+the final metadata, the MCAP is complete) only gets its sidecar back from ``metadata.yaml`` (action
+``restored``: success and score kept). A bag another process may still be writing is
 left alone (without a writer record: when its file changed in the last :data:`STALE_S` seconds).
 
 Command line: ``python -m rtc_ros.recording.recover BAG_DIR [BAG_DIR ...]`` (a bag directory or a
@@ -38,7 +41,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from rtc_ros.recording.bag import EPISODE_META_KEY, read_sidecar, sidecar_path, write_sidecar
+from rtc_ros.recording.bag import (
+    EPISODE_META_KEY, metadata_yaml_valid, read_metadata_yaml_meta, read_sidecar, sidecar_path, write_sidecar,
+)
 from rtc_ros.recording.mcap_salvage import ChannelRec, MessageRec, SalvageResult, SchemaRec, salvage
 from rtc_ros.recording.metadata import fill_derived
 
@@ -54,7 +59,7 @@ class Recovery:
     """What :func:`recover_bag` did with one bag."""
 
     bag: Path
-    action: str  # recovered | skipped | failed
+    action: str  # recovered | restored (only the sidecar was behind) | skipped | failed
     detail: str = ""
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -122,14 +127,16 @@ def _broken_of(bag: Path) -> Path:
 
 
 def needs_recovery(bag: Path) -> bool:
-    """An unfinished bag: no ``metadata.yaml`` (or a sidecar still ``recording``) and an MCAP file."""
+    """An unfinished bag: an MCAP file and no valid ``metadata.yaml`` (whatever the sidecar says: a power
+    loss can leave that file empty or missing after the sidecar said the bag was closed), or a sidecar
+    still ``recording`` (interrupted between ``metadata.yaml`` and the sidecar)."""
     if not (_mcap_of(bag).is_file() or _broken_of(bag).is_file()):
         return False
+    if not metadata_yaml_valid(bag):
+        return True
     side = read_sidecar(bag) if sidecar_path(bag).is_file() else None
     status = side.get("status") if isinstance(side, dict) else None
-    if not (bag / "metadata.yaml").is_file():
-        return status is None or status in UNFINISHED
-    return status == "recording"  # interrupted between metadata.yaml and the sidecar
+    return status == "recording"
 
 
 def find_unfinished(root: str | Path) -> list[Path]:
@@ -243,6 +250,13 @@ def recover_bag(bag: str | Path, force: bool = False) -> Recovery:
     if not source.is_file():
         return Recovery(bag, "failed", f"no {mcap.name} to recover from")
     old = read_sidecar(bag) if sidecar_path(bag).is_file() else None
+    final = read_metadata_yaml_meta(bag) if metadata_yaml_valid(bag) and source == mcap else None
+    if final is not None and final.get("status") not in (*UNFINISHED, None):
+        # killed after the bag was closed (metadata.yaml holds the final metadata: success, score) and
+        # before the sidecar was rewritten: the bag is complete, only the sidecar is behind
+        write_sidecar(bag, final)
+        return Recovery(bag, "restored", f"the bag was complete; its sidecar restored from metadata.yaml "
+                                         f"(status {final.get('status')})")
     meta: dict[str, Any] = dict(old) if isinstance(old, dict) else {"episode": bag.name}
     if not force and source == mcap and writer_alive(meta.get("writer"), mcap):
         return Recovery(bag, "skipped", f"its writer {meta.get('writer') or '(unknown, file changed recently)'} "

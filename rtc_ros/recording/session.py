@@ -20,7 +20,7 @@ from rtc_ros.recording.bag import (
     read_sidecar,
     write_sidecar,
 )
-from rtc_ros.recording.metadata import fill_derived, start_meta
+from rtc_ros.recording.metadata import RECORDER_FIELDS, fill_derived, start_meta
 from rtc_ros.recording.recover import Recovery, recover_all, writer_identity
 
 
@@ -102,10 +102,10 @@ class EpisodeSession:
         self.bag, self.stop_deadline, self.pending_result = None, None, None
         self.errors = []
         meta = self.meta
+        meta.update({k: v for k, v in (result or {}).items() if k not in RECORDER_FIELDS})  # the recorder's win
         meta.setdefault("stop_time_ns", now_ns)
         meta["close_time_ns"] = now_ns
         meta["status"] = status
-        meta.update(result or {})
         meta["duration_s"] = (meta["stop_time_ns"] - meta["start_time_ns"]) * 1e-9
         meta["topics"] = bag.stats()
         meta["message_count"] = sum(bag.counts.values())
@@ -139,7 +139,14 @@ class EpisodeSession:
         self.bag, self.stop_deadline, self.pending_result = None, None, None
 
     def amend_score(self, result: dict[str, Any]) -> dict[str, Any] | None:
-        """Update success/score/notes of the last closed episode's sidecar (None: nothing closed)."""
+        """Update success/score/notes of the episode just stopped: while its stop grace runs, the pending
+        stop's result (the episode is not closed yet); else the last closed episode's sidecar (raises
+        OSError). None: nothing was stopped yet."""
+        result = {k: v for k, v in result.items() if k not in RECORDER_FIELDS}
+        if self.bag is not None and self.pending_result is not None:
+            status, pending = self.pending_result
+            self.pending_result = (status, {**pending, **result})
+            return {**self.meta, **self.pending_result[1]}
         if self.last_closed is None:
             return None
         meta = read_sidecar(self.last_closed) or {}

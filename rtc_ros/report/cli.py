@@ -90,7 +90,8 @@ def build_report(
     """Compute the report; write CSVs and plots into ``out``; return the JSON summary dict."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    bags = find_bags(bag_dir)
+    unrecovered = [str(b) for b in find_unfinished_under(bag_dir)]
+    bags = [b for b in find_bags(bag_dir) if str(b) not in unrecovered]  # e.g. a sidecar still 'recording'
     rows: list[EpisodeMetrics] = []
     curves: dict[float, dict[str, list[Any]]] = {}
     candidates: dict[tuple[str, float], Rep] = {}
@@ -133,7 +134,6 @@ def build_report(
         ):
             if p is not None:
                 written.append(str(p))
-    unrecovered = [str(b) for b in find_unfinished_under(bag_dir)]
     for b in unrecovered:
         log.warning("unfinished bag %s (recorder killed?) is not in the report: "
                     "repair it with python -m rtc_ros.recording.recover %s", b, b)

@@ -199,9 +199,7 @@ def episode_metrics(ep: Episode, still_eps: float = 1e-3) -> tuple[EpisodeMetric
     score = _num(ep.meta.get("score"))
     if math.isnan(score) and ep.progress is not None and len(ep.progress[1]):
         score = float(ep.progress[1][-1])
-    success = _num(ep.meta.get("success"))
-    if math.isnan(success) and ep.sim_status is not None and isinstance(ep.sim_status.get("success"), bool):
-        success = float(ep.sim_status["success"])  # simulated episode: the simulator's verdict
+    success = NAN if ep.success is None else float(ep.success)  # the operator's, else the simulator's verdict
     duration = ep.duration_s
     stops = _num(_sim_field(ep, "protective_stops"))
     fc, cs = chunk_delays(ep)

@@ -1,0 +1,103 @@
+"""episode_recorder in-process (no DDS): its control callback called directly, as an operator's script
+sends commands back to back. Nothing an operator sends loses a verdict or breaks the close."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+from std_msgs.msg import String  # noqa: E402
+
+from rtc_ros.recording.metadata import parse_command  # noqa: E402
+from rtc_ros.recording.synthetic import joint_state_cdr  # noqa: E402
+
+
+@pytest.fixture
+def recorder(tmp_path, ros_env):
+    from rtc_ros.nodes.episode_recorder import EpisodeRecorder
+
+    rclpy.init()
+    node = EpisodeRecorder(cli_args=["--ros-args", "-p", f"output_dir:={tmp_path}", "-p", "param_nodes:=[]",
+                                     "-p", "min_free_mb:=1.0", "-p", "stop_free_mb:=0.0", "-p", "stop_grace:=0.3"],
+                           use_global_arguments=False)
+    node.out = tmp_path
+    try:
+        yield node
+    finally:
+        node.destroy_node()
+        rclpy.shutdown()
+
+
+def _send(node, **cmd) -> None:
+    node._on_control(String(data=json.dumps(cmd)))
+
+
+def _sidecar(node, episode: str) -> dict:
+    return json.loads((node.out / episode / f"{episode}.json").read_text())
+
+
+def _after_grace(node) -> None:
+    time.sleep(0.35)
+    node._tick()
+
+
+def test_a_start_right_after_a_stop_keeps_the_stop_s_verdict(recorder) -> None:
+    _send(recorder, cmd="start", meta={"task": "t"})
+    recorder.discovery.subs["/joint_states"] = (None, "sensor_msgs/msg/JointState")
+    recorder._on_message("/joint_states", joint_state_cdr(time.time_ns(), ["a"], np.array([1.0])))
+    _send(recorder, cmd="stop", success=True, score=4)
+    _send(recorder, cmd="start", meta={"task": "t2"})  # within the stop grace (before: closed 'interrupted')
+    m = _sidecar(recorder, "episode_0000")
+    assert (m["status"], m["success"], m["score"]) == ("completed", True, 4)
+    assert recorder.session.recording and recorder.session.episode == "episode_0001"
+
+
+def test_a_score_in_the_stop_grace_goes_to_the_stopped_episode(recorder) -> None:
+    _send(recorder, cmd="start")
+    _send(recorder, cmd="stop", success=True, score=5)
+    _after_grace(recorder)
+    _send(recorder, cmd="start")
+    _send(recorder, cmd="stop", success=False)
+    _send(recorder, cmd="score", score=1)  # scored at once: episode_0001 is still in its grace
+    _after_grace(recorder)
+    assert _sidecar(recorder, "episode_0000")["score"] == 5  # before: overwritten with 1
+    assert _sidecar(recorder, "episode_0001")["score"] == 1
+
+
+@pytest.mark.parametrize("cmd,field", [
+    ({"cmd": "stop", "status": "good run"}, "status"),
+    ({"cmd": "stop", "params": "default"}, "params"),
+    ({"cmd": "stop", "stop_time_ns": "now"}, "stop_time_ns"),
+    ({"cmd": "score", "status": "recording"}, "status"),
+    ({"cmd": "stop", "success": "true"}, "success"),
+    ({"cmd": "score", "score": "4"}, "score"),
+    ({"cmd": "start", "meta": {"extra_latency_ms": "200"}}, "meta.extra_latency_ms"),
+])
+def test_operator_fields_the_recorder_writes_or_of_the_wrong_type_are_refused(recorder, cmd, field) -> None:
+    with pytest.raises(ValueError, match=f"'{field}'|\\['{field}'\\]"):
+        parse_command(json.dumps(cmd))
+    _send(recorder, cmd="start", meta={"task": "t"})
+    recorder._on_control(String(data=json.dumps(cmd)))  # refused (logged, status 'error'): the episode goes on
+    _send(recorder, cmd="stop", success=True, score=3)
+    _after_grace(recorder)
+    episode = sorted(p.name for p in Path(recorder.out).iterdir() if p.name.startswith("episode_"))[-1]
+    m = _sidecar(recorder, episode)
+    assert (m["status"], m["success"], m["score"]) == ("completed", True, 3)
+    assert (Path(recorder.out) / episode / "metadata.yaml").is_file()
+
+
+def test_a_topic_of_unknown_type_is_dropped_once_and_named_in_the_sidecar(recorder) -> None:
+    _send(recorder, cmd="start")
+    recorder.discovery.subs["/robot/custom"] = (None, "my_robot_msgs/msg/Custom")
+    for _ in range(3):
+        recorder._on_message("/robot/custom", b"\x00\x01\x00\x00\x01\x00\x00\x00")
+    _send(recorder, cmd="stop")
+    _after_grace(recorder)
+    m = _sidecar(recorder, "episode_0000")
+    assert list(m["dropped_topics"]) == ["/robot/custom"] and "my_robot_msgs/msg/Custom" in m["dropped_topics"]["/robot/custom"]
