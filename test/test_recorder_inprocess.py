@@ -101,3 +101,18 @@ def test_a_topic_of_unknown_type_is_dropped_once_and_named_in_the_sidecar(record
     _after_grace(recorder)
     m = _sidecar(recorder, "episode_0000")
     assert list(m["dropped_topics"]) == ["/robot/custom"] and "my_robot_msgs/msg/Custom" in m["dropped_topics"]["/robot/custom"]
+
+
+def test_a_stop_just_after_max_duration_closed_the_episode_keeps_its_verdict(recorder) -> None:
+    _send(recorder, cmd="start")
+    recorder.set_parameters([rclpy.parameter.Parameter("max_duration", rclpy.parameter.Parameter.Type.DOUBLE, 0.05)])
+    time.sleep(0.1)
+    recorder._tick()  # stops: timeout, closed after the stop grace
+    _after_grace(recorder)
+    assert not recorder.session.recording
+    _send(recorder, cmd="stop", success=True, score=2)  # the operator's stop, a moment late
+    m = _sidecar(recorder, "episode_0000")
+    assert (m["status"], m["success"], m["score"]) == ("timeout", True, 2)
+    _send(recorder, cmd="stop", success=False)  # a second stop: ignored (not a timeout's verdict)
+    m = _sidecar(recorder, "episode_0000")
+    assert m["success"] is True

@@ -61,7 +61,7 @@ from rtc_ros.nodes.param_snapshot import ParamSnapshot
 from rtc_ros.nodes.spin import ignore_sigint
 from rtc_ros.nodes.topic_discovery import TopicDiscovery
 from rtc_ros.nodes.params import ROLE_RECORDER, ParameterError, declare_and_validate, parse_topic_types
-from rtc_ros.recording.bag import RecordingError, preflight_output_dir
+from rtc_ros.recording.bag import RecordingError, preflight_output_dir, read_sidecar
 from rtc_ros.recording.cdr import string_from_cdr
 from rtc_ros.recording.metadata import parse_command, sim_summary
 from rtc_ros.recording.session import EpisodeSession
@@ -183,6 +183,18 @@ class EpisodeRecorder(Node):
             self.start_episode(meta if isinstance(meta, dict) else {"meta": meta})
         elif kind in ("stop", "abort"):
             if not self.session.recording:
+                closed = read_sidecar(self.session.last_closed) if self.session.last_closed else None
+                if (kind == "stop" and (closed or {}).get("status") in ("timeout", "stopped_low_disk")
+                        and closed.get("success") is None):
+                    # the recorder closed it just before (max_duration, low disk): the verdict still belongs to it
+                    try:
+                        self.session.amend_score(cmd)
+                    except OSError as exc:
+                        self._publish_status("error", error=f"verdict not written: {exc}")
+                        return
+                    self.get_logger().warning(f"'stop' after {closed.get('episode')} was closed "
+                                              f"({closed.get('status')}): its verdict {cmd} added to it")
+                    return
                 self.get_logger().warning(f"'{kind}' received while not recording; ignored")
                 return
             self.request_stop("aborted" if kind == "abort" else "completed", cmd)
