@@ -81,3 +81,19 @@ def test_joint_states_on_a_clock_restarted_after_a_resync_are_taken(node) -> Non
     clock.set_ros_time_override(Time(seconds=0, nanoseconds=100_000_000))  # ... and the sim clock restarts
     node._on_joint_state(_js(np.full(len(JOINTS), 0.2), clock.now().nanoseconds + 20_000_000))
     assert node.core.ready and np.allclose(node.core.tick().command, 0.2)
+
+
+def test_after_a_resync_the_hold_is_the_first_measurement_not_a_moving_one(node) -> None:
+    """~/resync: the hold is the first joint state after it, commanded while paused; later joint states
+    (the arm sagging, a gripper measuring its opening) must not move the command (a first version of the
+    silent start-up kept measuring while paused: the commands followed the arm down)."""
+    now = node.get_clock().now().nanoseconds
+    node._on_joint_state(_js(np.zeros(len(JOINTS)), now))
+    node._tick()
+    node._on_resync(Trigger.Request(), Trigger.Response())
+    node._on_joint_state(_js(np.full(len(JOINTS), 0.3), node.get_clock().now().nanoseconds + 1))
+    node._tick()
+    for k in range(1, 20):  # the arm sags while paused
+        node._on_joint_state(_js(np.full(len(JOINTS), 0.3 - 0.01 * k), node.get_clock().now().nanoseconds + 1))
+        node._tick()
+    assert all(np.allclose(t.command, 0.3) for t in node.sent[-19:])

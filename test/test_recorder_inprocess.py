@@ -116,3 +116,26 @@ def test_a_stop_just_after_max_duration_closed_the_episode_keeps_its_verdict(rec
     _send(recorder, cmd="stop", success=False)  # a second stop: ignored (not a timeout's verdict)
     m = _sidecar(recorder, "episode_0000")
     assert m["success"] is True
+
+
+def test_command_patterns_stay_inside_the_recorder_s_namespace(ros_env) -> None:
+    """Two robots, one recorder each: robot1's must not record robot2's arm commands (it did: its bag's
+    command series came out 28 joints wide)."""
+    from rclpy.node import Node
+
+    from rtc_ros.nodes.params.schema import RECORDER_PATTERNS
+    from rtc_ros.nodes.topic_discovery import TopicDiscovery
+
+    rclpy.init()
+    try:
+        wanted = {}
+        for ns in ("/robot1", "/"):
+            node = Node("episode_recorder", namespace=ns)
+            d = TopicDiscovery(node, ["joint_states"], RECORDER_PATTERNS, {}, 10, lambda *_: None, lambda *_: None)
+            wanted[ns] = [t for t in ("/robot1/left_controller/commands", "/robot2/left_controller/commands",
+                                      "/robot1/joint_states", "/robot2/joint_states") if d.wants(t)]
+            node.destroy_node()
+        assert wanted["/robot1"] == ["/robot1/left_controller/commands", "/robot1/joint_states"]
+        assert wanted["/"] == ["/robot1/left_controller/commands", "/robot2/left_controller/commands"]
+    finally:
+        rclpy.shutdown()

@@ -149,7 +149,9 @@ class ChunkExecutorNode(Node):
         if self._recovery.request(resume=True):
             return self._stopped_answer(response, "resumes from the measured position when the robot's stop ends")
         response.success = self.core.resume()
-        response.message = (f"resumed at step {self.core.next_step}: the executing chunk continues" if response.success
+        executing = self.core.executing_seq >= 0
+        response.message = ((f"resumed at step {self.core.next_step}: " + ("the executing chunk continues" if executing
+                             else "holding until a new chunk arrives (it starts at its index 0)")) if response.success
                             else "not paused")
         self.get_logger().info(response.message)
         return response
@@ -306,7 +308,7 @@ class ChunkExecutorNode(Node):
         if not self.core.ready:
             level, message = DiagnosticStatus.WARN, "waiting for joint states"
         elif self.core.paused:
-            level, message = DiagnosticStatus.WARN, "paused by an operator (~/resume to continue)"
+            level, message = DiagnosticStatus.WARN, "paused (~/pause, ~/resync or a protective stop; ~/resume to continue)"
         elif holding:
             level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds} ticks"
         self._diag_pub.publish(diagnostic_array(f"rtc_ros: chunk_executor ({self.get_fully_qualified_name()})", level, message, summary,

@@ -48,7 +48,8 @@ class TopicDiscovery:
     Args:
         node: the owner (its namespace resolves relative names).
         topics: wanted topic names (relative or absolute).
-        patterns: regexes; every topic whose resolved name matches one is wanted too.
+        patterns: regexes; every topic under the node's namespace whose resolved name matches one is wanted
+            too (a recorder in ``/robot1`` does not pick up ``/robot2``'s command topics).
         explicit_types: ``{name: pkg/msg/Type}``: subscribed at once, without waiting for a publisher.
         depth: keep-last queue depth of the subscriptions.
         on_message: ``on_message(topic, cdr_bytes)``.
@@ -60,6 +61,8 @@ class TopicDiscovery:
         self._node = node
         self._wanted = {node.resolve_topic_name(t) for t in topics}
         self._patterns = [re.compile(x) for x in patterns]
+        ns = node.get_namespace().rstrip("/")
+        self._ns_prefix = ns + "/"  # "/" in the root namespace: every topic
         self._explicit = {node.resolve_topic_name(k): v for k, v in explicit_types.items()}
         self._depth = depth
         self._on_message = on_message
@@ -69,7 +72,7 @@ class TopicDiscovery:
         self._sub_qos: dict[str, QoSProfile] = {}
 
     def wants(self, topic: str) -> bool:
-        return topic in self._wanted or any(p.search(topic) for p in self._patterns)
+        return topic in self._wanted or (topic.startswith(self._ns_prefix) and any(p.search(topic) for p in self._patterns))
 
     def scan(self) -> None:
         """Subscribe to wanted topics once a publisher shows their type; re-subscribe when a new

@@ -126,6 +126,12 @@ class ExecutorCore:
             return self._next_step
 
     @property
+    def executing_seq(self) -> int:
+        """The executing chunk's seq (-1: none, e.g. after a re-sync)."""
+        with self._lock:
+            return self._exec[0]
+
+    @property
     def measuring(self) -> bool:
         """True while nothing was commanded since start or the last re-sync: the hold / rate-limit base is
         the measured position (:meth:`set_measured_position` is used)."""
@@ -332,6 +338,7 @@ class ExecutorCore:
             if self._last is None:
                 return None
             if self._paused:
+                self._commanded = True  # a paused tick commands the hold: the base is fixed from here on
                 self.stats.holds += 1
                 self.stats.holds_by_reason[HOLD_PAUSED] = self.stats.holds_by_reason.get(HOLD_PAUSED, 0) + 1
                 seq, takeover, consumed = self._exec

@@ -191,7 +191,7 @@ _RTC: tuple[ParamSpec, ...] = (
 _RECORDER: tuple[ParamSpec, ...] = (
     _p("output_dir", "~/rtc_episodes", "Directory for episode bags (~ expanded; checked writable at start).", _REC),
     _p("topics", RECORDER_TOPICS, "Topics to record (relative or absolute names).", _REC, array_type="string"),
-    _p("topic_patterns", RECORDER_PATTERNS, "Regexes: also record every topic whose resolved name matches.",
+    _p("topic_patterns", RECORDER_PATTERNS, "Regexes: also record every topic under the recorder's namespace whose resolved name matches.",
        _REC, array_type="string"),
     _p("camera_topics", [], "Camera topics to record (optional).", _REC, array_type="string"),
     _p("topic_types", [], "Explicit types 'name=pkg/msg/Type' (subscribe without waiting for discovery).",
