@@ -129,3 +129,19 @@ def test_combine_series_keeps_a_later_stamped_arm_in_its_tick() -> None:
     s = combine_series(per_topic, ["left", "right"])
     assert s is not None and s.names == ["l", "r"] and len(s) == 20
     np.testing.assert_array_equal(s.q, np.stack([k, k + 0.5], axis=1))
+
+
+def test_named_joints_that_do_not_match_are_refused_not_read_by_position() -> None:
+    """Another robot's joint names (same count): reading them by position would train on joints in the wrong
+    order; only unnamed values (a Float64MultiArray, named '<topic>[i]') are taken in topic order."""
+    from rtc_ros.recording.dataset import DatasetError, reorder
+    from rtc_ros.recording.episode_types import Series
+
+    q = np.arange(6, dtype=float).reshape(2, 3)
+    t = np.array([0.0, 0.02])
+    unnamed = Series(t=t, q=q, names=["/left_controller/commands[0]", "/left_controller/commands[1]",
+                                      "/right_controller/commands[0]"])
+    assert reorder(unnamed, ["a", "b", "c"], "commands") is q
+    other = Series(t=t, q=q, names=["robot2_a", "robot2_b", "robot2_c"])
+    with pytest.raises(DatasetError, match="lacks joints"):
+        reorder(other, ["a", "b", "c"], "joint states")

@@ -94,9 +94,11 @@ def test_cli_trains_and_spec_loads(demos: Path, tmp_path: Path) -> None:
     assert np.allclose(stats["obs_std.top"], obs[:, 3:].reshape(len(obs), -1, 3).std((0, 1)), atol=1e-4)
     assert (out / "demo_policy.safetensors").stat().st_size > 1000
     params = yaml.safe_load((out / "demo_policy_params.yaml").read_text())
-    inf = params["policy_inference"]["ros__parameters"]
+    inf = params["/**/policy_inference"]["ros__parameters"]  # (also applies under a namespace)
     assert Path(inf["policy_spec"]) == (out / "demo_policy.yaml").resolve()
     assert inf["camera_names"] == ["top"] and params["/**"]["ros__parameters"]["horizon"] == H
+    # the same name again is refused before any training (it overwrote silently)
+    assert main([str(demos), "--out", str(out), "--name", "demo_policy", "--steps", "1"]) == 2
     # the spec loads and produces chunks of the right shape for every kind of method
     pol = load_policy(out / "demo_policy.yaml")
     assert 0 < spec["training"]["final_loss"] < 2.0
@@ -131,3 +133,71 @@ def test_training_learns(demos: Path, tmp_path: Path, capsys: pytest.CaptureFixt
         errs.append(np.abs(chunk[0] - ep.commands.q[k]).max())
     spread = np.ptp(ep.commands.q, axis=0).max()
     assert np.mean(errs) < 0.25 * spread, (errs, spread)
+
+
+def test_generated_params_file_points_every_section_at_the_new_policy(tmp_path: Path) -> None:
+    """config/bimanual.yaml sets policy_spec in '/**/policy_inference': the generated file must replace it
+    there (it added a root 'policy_inference' section, which a namespaced node ignores: it loaded the old
+    policy)."""
+    from rtc_ros.recording.from_bags import write_params_file
+    from rtc_ros.recording.params_file import load_params_file
+
+    src = Path(__file__).resolve().parents[1] / "config" / "bimanual.yaml"
+    spec = tmp_path / "new.yaml"
+    dest = write_params_file(src, tmp_path / "new_params.yaml", spec, 40, {"cam_high": "cam_high/image_raw"})
+    data = yaml.safe_load(dest.read_text())
+    assert "policy_inference" not in data  # no root-only section
+    for section in data.values():
+        p = section["ros__parameters"]
+        assert "policy_spec" not in p or p["policy_spec"] == str(spec.resolve())
+    assert load_params_file(dest, "policy_inference")["policy_spec"] == str(spec.resolve())
+    assert load_params_file(dest, "chunk_executor")["horizon"] == 40
+
+
+@pytest.mark.parametrize("args,match", [
+    (["--image-size", "32"], "--image-size"),
+    (["--model", "width=3.5"], "--model"),
+    (["--params", "nope.yaml"], "--params nope.yaml: file not found"),
+])
+def test_bad_options_name_the_option(demos: Path, tmp_path: Path, capsys, args, match) -> None:
+    from rtc_ros.recording.from_bags import main
+
+    assert main([str(demos), "--out", str(tmp_path / "o"), "--steps", "1", "--camera", "top=camera/image_raw",
+                 *args]) == 2
+    assert match in capsys.readouterr().err
+    assert main([str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_sim_latency_takes_the_params_file_s_policy_when_none_is_given(tmp_path: Path, monkeypatch) -> None:
+    """`sim_latency --config NAME_params.yaml` ran the shipped policy unless --policy was given."""
+    monkeypatch.delenv("RTC_POLICY_SPEC", raising=False)
+    from rtc_ros.experiments.sim_latency import config_policy_spec
+    from rtc_ros.recording.from_bags import write_params_file
+
+    spec = tmp_path / "mine.yaml"
+    spec.write_text("name: mine\n")
+    src = Path(__file__).resolve().parents[1] / "config" / "sim_bimanual.yaml"
+    assert config_policy_spec(src) is None  # ${RTC_POLICY_SPEC} unset: the shipped default is used
+    dest = write_params_file(src, tmp_path / "mine_params.yaml", spec, 50, {"cam_high": "cam_high/image_raw"})
+    assert config_policy_spec(dest) == spec.resolve()
+
+
+def test_a_template_s_gripper_bounds_keep_their_raw_limits_under_new_statistics() -> None:
+    """--spec policies/bimanual_cnn_h50.yaml: its bounded_low/high are in its own normalised units; copied as
+    they were into a policy with other statistics they squashed the gripper into [0.04, 0.48] instead of 0..1."""
+    from rtc_ros.policies.base import Normalizer
+    from rtc_ros.policies.spec import load_policy
+    from rtc_ros.recording.from_bags import _rebounded
+
+    spec = Path(__file__).resolve().parents[1] / "policies" / "bimanual_cnn_h50.yaml"
+    pol = load_policy(spec)
+    cfg = yaml.safe_load(spec.read_text())["config"]
+    old = pol.normalizer
+    new = Normalizer(old.obs_mean, old.obs_std, np.asarray(old.action_mean) + 0.3, np.asarray(old.action_std) * 2.0)
+    got = _rebounded(str(spec), cfg, new)
+    for key in ("bounded_low", "bounded_high"):
+        for d, v_old, v_new in zip(cfg["bounded_dims"], cfg[key], got[key]):
+            raw_old = v_old * old.action_std[d] + old.action_mean[d]
+            assert v_new * new.action_std[d] + new.action_mean[d] == pytest.approx(raw_old, abs=1e-9)
+            assert raw_old == pytest.approx(0.0 if key == "bounded_low" else 1.0, abs=1e-5)  # the grippers' 0..1

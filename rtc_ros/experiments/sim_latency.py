@@ -62,6 +62,19 @@ LATENCIES_MS: tuple[float, ...] = (0.0, 100.0, 200.0)
 COMPUTE_KINDS: tuple[str, ...] = get_args(Sampling)
 
 
+def config_policy_spec(config: Path) -> Path | None:
+    """The ``policy_spec`` the params file gives ``policy_inference`` (``${VAR:-default}`` expanded), when
+    it names an existing file; None otherwise (e.g. ``${RTC_POLICY_SPEC}`` unset)."""
+    from rtc_ros.nodes.params import expand_path, load_params_file
+
+    try:
+        value = load_params_file(config, "policy_inference").get("policy_spec")
+    except Exception:  # noqa: BLE001 -- only a default: a bad file is reported by the run itself
+        return None
+    path = Path(expand_path(str(value))) if value else None
+    return path if path is not None and path.is_file() else None
+
+
 def archive_previous_run(out: Path) -> Path | None:
     """Move an earlier run's ``bags/``, ``report/`` and ``results.json`` in ``out`` to
     ``out/previous/<time>/`` so this run's report covers only its own episodes (nothing is deleted).
@@ -197,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latencies", default=",".join(str(int(x)) for x in LATENCIES_MS), help="injected ms, comma-separated")
     ap.add_argument("--quick", action="store_true", help="3 episodes per cell (sim) / 2 per group (ros)")
     ap.add_argument("--out", default=None, help="run directory (default /tmp/rtc_sim_latency_<time>)")
-    ap.add_argument("--policy", default=str(DEFAULT_POLICY), help="policy spec YAML")
+    ap.add_argument("--policy", default=None, help="policy spec YAML (default: the --config file's policy_spec "
+                                                    "when it names a file, e.g. from_bags' NAME_params.yaml; else "
+                                                    f"{DEFAULT_POLICY.name})")
     ap.add_argument("--config", default=str(DEFAULT_CONFIG), help="params file for all nodes")
     ap.add_argument("--seed0", type=int, default=EVAL_SEED0, help="first seed (episode i: seed0 + i)")
     ap.add_argument("--compute-ms", default="", help="sim clock: compute time per inference instead of measuring "
@@ -228,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     if any(not (x >= 0) for x in latencies) or not latencies:
         ap.error(f"--latencies must be >= 0 ms, got {args.latencies!r}")
     out = Path(args.out or f"/tmp/rtc_sim_latency_{datetime.now():%Y%m%d_%H%M%S}")
+    if args.policy is None:
+        args.policy = str(config_policy_spec(Path(args.config)) or DEFAULT_POLICY)
+        print(f"sim_latency: policy {args.policy}", file=sys.stderr)
     recovery = {"config": None, "on": True, "off": False}[args.stop_recovery]
     if args.clock == "sim":
         from rtc_ros.experiments.sim_experiment import run_grid

@@ -181,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="policies", help="directory for <name>.yaml, .safetensors, .norm.safetensors")
     ap.add_argument("--name", default=DEFAULT_NAME)
+    ap.add_argument("--overwrite", action="store_true", help="replace an existing <out>/<name> policy (refused otherwise)")
     ap.add_argument("--bags", default="/tmp/rtc_sim_demos", help="directory for the demonstration bags")
     ap.add_argument("--episodes", type=int, default=DemoConfig.episodes)
     ap.add_argument("--task", default=DemoConfig.task, choices=("transfer_cube", "conveyor_cube"),
@@ -218,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--frames must be >= 1, got {args.frames}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("rtc_ros.sim").setLevel(logging.WARNING)
+    existing = [f"{args.name}{ext}" for ext in (".yaml", ".safetensors") if (Path(args.out) / f"{args.name}{ext}").exists()]
+    if existing and not args.overwrite:  # e.g. the shipped policies/ files (--out defaults to policies)
+        ap.error(f"--out {args.out} already holds {existing}; choose another --out or --name, or pass --overwrite")
+    if args.reuse_bags and not any(Path(args.bags).glob("demo_*")):
+        ap.error(f"--reuse-bags: no demo_* bags in --bags {args.bags}")
     camera = CameraConfig()
     t_all = time.perf_counter()
     if args.reuse_bags:

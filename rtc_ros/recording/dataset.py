@@ -161,8 +161,11 @@ def reorder(series: Series, names: list[str], what: str) -> np.ndarray:
     index = {n: i for i, n in enumerate(series.names)}
     missing = [n for n in names if n not in index]
     if missing:
-        if len(series.names) == len(names) and not any(n in index for n in names):
-            # unnamed values (Float64MultiArray per arm): trust the topic order
+        unnamed = all(n.endswith("]") and "[" in n for n in series.names)  # combine_series' '<topic>[i]'
+        if len(series.names) == len(names) and unnamed:
+            # unnamed values (Float64MultiArray per arm): trust the topic order. Named joints that do not
+            # match (another robot, a renamed arm) are refused below: read by position they would train
+            # on joints in the wrong order
             return series.q
         raise DatasetError(f"{what} lacks joints {missing} (has {series.names})")
     return series.q[:, [index[n] for n in names]]
@@ -230,7 +233,9 @@ def episode_samples(
     for cam, topic in cameras.items():
         hits = [k for k in ep.images if topic_matches(k, topic)]
         if not hits:
-            raise DatasetError(f"{ep.name}: camera '{cam}' topic '{topic}' not recorded (have {sorted(ep.images)})")
+            recorded = sorted(t for t in ep.counts if "image" in t or "cam" in t)  # what the bag has, as a hint
+            raise DatasetError(f"{ep.name}: camera '{cam}' topic '{topic}' not recorded (the bag's image-like "
+                               f"topics: {recorded or sorted(ep.counts)}; --camera NAME=TOPIC)")
         ts, frames = ep.images[hits[0]]
         cams[cam] = (frames, latest_index(ts, t + 0.5 * dt))  # the frame belonging to step k
         valid &= cams[cam][1] >= 0
@@ -258,6 +263,7 @@ def build_dataset(
     Raises:
         DatasetError: no usable episode, or a camera of ``obs_spec`` without a topic.
     """
+    episodes = list(episodes)
     try:
         builder = ObservationBuilder(obs_spec, len(joint_names))
     except ValueError as exc:
@@ -293,7 +299,10 @@ def build_dataset(
         names_l.append(ep.name)
         prov_l.append(prov)
     if not J:
-        raise DatasetError("no usable demonstration episode")
+        skipped = [ep.name for ep in episodes if only_success and ep.success is False]
+        raise DatasetError("no usable demonstration episode" + (
+            f" (only_success / --only-success left out all {len(skipped)} episodes: none is marked a success)"
+            if skipped and len(skipped) == len(episodes) else ""))
     return DemoDataset(joints=np.concatenate(J), frames=frames,
                        frame_index={c: np.concatenate(i) for c, i in index.items()}, actions=np.concatenate(A),
                        episode=np.concatenate(E), step=np.concatenate(S), joint_names=list(joint_names),

@@ -168,7 +168,10 @@ def main(argv: list[str] | None = None) -> int:
     d = a.d if a.d is not None else max(1, H // 5)
     s = a.s if a.s is not None else max(d, H // 2)
     try:
-        obs = bag_observation(policy, a.obs_bag, a.joints_topic, a.camera_topic) if a.obs_bag else None
+        try:
+            obs = bag_observation(policy, a.obs_bag, a.joints_topic, a.camera_topic) if a.obs_bag else None
+        except Exception as exc:  # noqa: BLE001 -- an unreadable bag (rosbags' own errors, a missing metadata.yaml)
+            raise ValueError(f"--obs-bag {a.obs_bag}: {type(exc).__name__}: {exc}") from exc
         r = check_policy(policy, d, s, a.steps, max(1, a.repeats), a.seed, a.method, obs)
         r["observation"] = a.obs_bag or "normalisation mean"
     except (ValueError, RuntimeError, FloatingPointError) as exc:
