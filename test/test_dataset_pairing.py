@@ -145,3 +145,16 @@ def test_named_joints_that_do_not_match_are_refused_not_read_by_position() -> No
     other = Series(t=t, q=q, names=["robot2_a", "robot2_b", "robot2_c"])
     with pytest.raises(DatasetError, match="lacks joints"):
         reorder(other, ["a", "b", "c"], "joint states")
+
+
+def test_commands_recorded_at_another_rate_are_refused(bag: Path, tmp_path: Path) -> None:
+    """The same bag read with --dt 0.04 (a 25 Hz setup): its 50 Hz commands would be put on a 25 Hz grid
+    and trained as a policy twice as slow (before: accepted silently)."""
+    from rtc_ros.recording.dataset import DatasetError
+    from rtc_ros.recording.from_bags import build_parser, dataset_for
+
+    args = build_parser().parse_args([str(bag.parent), "--out", str(tmp_path), "--params",
+                                      str(REPO / "config" / "bimanual.yaml"), "--image-size", "32x32",
+                                      "--dt", "0.04"])
+    with pytest.raises(DatasetError, match=r"commands on .* every 2\d.\d ms, the controller period .* 40.0 ms"):
+        dataset_for(args)

@@ -198,6 +198,11 @@ def action_grid(
     series = [ep.command_topics[t] for t in topics]
     if not series or len(series[0]) < 2:
         raise DatasetError(f"{ep.name}: no commands recorded (no rtc/executor_state and no command topic)")
+    for t, sr in zip(topics, series):  # commands come at the controller rate: another rate is another setup
+        period = float(np.median(np.diff(sr.t))) if len(sr) > 2 else dt
+        if not 0.75 * dt <= period <= 1.34 * dt:
+            raise DatasetError(f"{ep.name}: commands on {t} every {period * 1e3:.1f} ms, the controller period "
+                               f"(--dt / rate_hz) is {dt * 1e3:.1f} ms: recorded at another rate (give --dt)")
     # each topic on the grid on its own; rows before every topic has spoken are dropped
     grid = grid_series({t: ep.command_topics[t] for t in topics}, topics, dt)
     if grid is None:
