@@ -42,7 +42,7 @@ import numpy as np
 import yaml
 
 from rtc_ros.recording.dataset import DatasetError, DemoDataset, build_dataset, load_bag_episodes, recorded_joint_names
-from rtc_ros.recording.params_file import joint_names_from_params, training_params
+from rtc_ros.recording.params_file import joint_names_from_params, key_matches, training_params
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +65,12 @@ def parse_obs_spec(text: str) -> list[dict[str, Any]]:
 
 
 def _sections(data: dict[str, Any], node: str) -> list[dict[str, Any]]:
-    """The ``ros__parameters`` of every section that applies to ``node`` (``/**``, ``node``, ``/**/node``,
-    ``/ns/node``), in file order."""
-    out = []
-    for key, section in data.items():
-        if isinstance(section, dict) and isinstance(section.get("ros__parameters"), dict) and (
-                key in ("/**", node) or key.endswith("/" + node)):
-            out.append(section["ros__parameters"])
-    return out
+    """The ``ros__parameters`` of every section that applies to ``node`` in some namespace (ROS 2 key
+    matching, :func:`~rtc_ros.recording.params_file.key_matches`: ``/**``, ``node``, ``/**/node``; and
+    ``/<ns>/node``), in file order."""
+    return [section["ros__parameters"] for key, section in data.items()
+            if isinstance(section, dict) and isinstance(section.get("ros__parameters"), dict)
+            and (key_matches(key, "/" + node) or key.endswith("/" + node))]
 
 
 def write_params_file(src: str | Path | None, dest: Path, spec_path: Path, horizon: int,
