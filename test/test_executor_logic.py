@@ -99,6 +99,22 @@ def test_rejections(chunk, seq, t_obs, reason) -> None:
     assert (t.rejected_seq, t.rejected_reason) == (seq, reason)  # and the report says so
 
 
+@pytest.mark.parametrize("mode", ["switch", "ensemble", "sync"])
+def test_older_observation_with_newer_seq_refused(mode) -> None:
+    """Two producers on one executor: a chunk with a newer seq planned from an older observation than
+    the accepted one would replace the fresher plan; it is refused (order) and the fresher one runs."""
+    core = make(mode, s=3) if mode == "sync" else make(mode)
+    core.offer_chunk(ramp(0.0), seq=0, t_obs=0)
+    run(core, 4)
+    core.offer_chunk(ramp(100.0), seq=7, t_obs=3)
+    with pytest.raises(ChunkRejected, match="before the observation") as exc:
+        core.offer_chunk(ramp(500.0), seq=8, t_obs=2)
+    assert exc.value.reason == "order"
+    core.offer_chunk(ramp(200.0), seq=9, t_obs=3)  # the same observation step is not older: accepted
+    cmds = [t.command[0] for t in run(core, H)]
+    assert all(c < 500.0 for c in cmds) and max(cmds) > 150.0, cmds  # (ensemble: averaged with seq 7)
+
+
 @pytest.mark.parametrize("kw,age,match", [
     (dict(d=H + 1), 0.0, "d=9"),
     (dict(s=H + 1), 0.0, "s=9"),

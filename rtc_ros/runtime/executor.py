@@ -79,7 +79,7 @@ class ChunkRejected(ValueError):
     """A chunk that must not be executed; ``reason`` is a code, the message says why.
 
     Codes (:data:`rtc_ros.runtime.contract.REJECT_REASONS`): ``shape``, ``nonfinite``, ``order``
-    (seq not increasing), ``future`` (t_obs ahead of now), ``stale`` (no action left for a step
+    (seq not increasing, or observed before the newest accepted chunk's observation), ``future`` (t_obs ahead of now), ``stale`` (no action left for a step
     >= now), ``names``, ``timing``, ``metadata`` (d or s out of range, bad frame_id), ``age``
     (observation stamp too old, missing, or in the future), ``resync`` (observed before a re-sync).
     """
@@ -104,6 +104,7 @@ class ExecutorCore:
         self._last: np.ndarray | None = None  # last command, or the measured position before the first
         self._commanded = False
         self._last_seq = -1  # newest accepted seq
+        self._last_t_obs = -1  # its observation step: an older plan never replaces a newer one
         self._exec = (-1, -1, 0)  # executing chunk: seq, takeover, consumed
         self._rejected = (-1, "none")
         self._paused = False
@@ -238,6 +239,10 @@ class ExecutorCore:
             raise self._reject("metadata", f"chunk seq {seq}: d={d}, s={s} outside [0, H={H}]", seq)
         if seq <= self._last_seq:
             raise self._reject("order", f"chunk seq {seq} is not newer than seq {self._last_seq}", seq)
+        if t_obs < self._last_t_obs:
+            raise self._reject("order", f"chunk seq {seq} observed at step {t_obs}, before the observation (step "
+                                        f"{self._last_t_obs}) of the newer plan seq {self._last_seq} already "
+                                        "accepted (two policy nodes on one executor?)", seq)
         if t_obs < self._resync_step:
             raise self._reject("resync", f"chunk seq {seq} observed at step {t_obs}, before the re-sync at step "
                                          f"{self._resync_step} (the robot was moved since)", seq)
@@ -300,7 +305,7 @@ class ExecutorCore:
             else:
                 self._sync.offer(arr, seq, t_obs, d)
                 takeover = self._sync.pause_step(now)
-            self._last_seq = seq
+            self._last_seq, self._last_t_obs = seq, t_obs
             self.stats.chunks_accepted += 1
             return takeover
 
