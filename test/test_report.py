@@ -183,3 +183,30 @@ def test_one_success_verdict_for_the_report_and_the_dataset() -> None:
     assert [ep({"success": v}).success for v in (True, False, 1, 0, 0.0)] == [True, False, True, False, False]
     assert ep({}, {"success": True}).success is True and ep({"success": None}).success is None
     assert ep({"success": False}, {"success": True}).success is False  # the operator's verdict wins
+
+
+def test_two_robots_joint_states_in_one_bag_refused(tmp_path: Path) -> None:
+    """Two robots' ``*/joint_states`` in one bag: they were interleaved into one series (robot2's values
+    under robot1's names); now the bag is refused, naming the topics, and the qualified name reads it."""
+    from rtc_ros.recording.bag import BagWriter, write_sidecar
+    from rtc_ros.recording.episode import TopicRoles
+    from rtc_ros.recording.synthetic import joint_state_cdr
+
+    bag = BagWriter(tmp_path / "episode_0000")
+    bag.open()
+    for ns in ("robot1", "robot2"):
+        bag.add_topic(f"/{ns}/joint_states", "sensor_msgs/msg/JointState")
+    t0 = 10**18
+    for i in range(10):
+        ns_t = t0 + i * 20_000_000
+        bag.write("/robot1/joint_states", ns_t, joint_state_cdr(ns_t, ["a", "b"], np.array([1.0, 1.0]), np.zeros(2)))
+        bag.write("/robot2/joint_states", ns_t + 1, joint_state_cdr(ns_t, ["c", "d"], np.array([9.0, 9.0]),
+                                                                    np.zeros(2)))
+    meta = {"method": "rtc", "start_time_ns": t0, "stop_time_ns": t0 + 10**9}
+    bag.close(meta)
+    write_sidecar(bag.path, meta)
+    with pytest.raises(ValueError, match="/robot1/joint_states, /robot2/joint_states"):
+        load_episodes(bag.path)
+    (ep,) = load_episodes(bag.path, TopicRoles(joint_states="/robot2/joint_states"))
+    assert ep.joint_states.names == ["c", "d"] and np.all(ep.joint_states.q == 9.0)
+    assert len(ep.joint_states.t) == 10

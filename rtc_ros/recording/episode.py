@@ -201,6 +201,7 @@ def load_episodes(
                 roles.images is None or any(topic_matches(t, n) for n in roles.images)
             ):
                 role_of[c.id] = "image"
+        _refuse_ambiguous(bag_dir, conns, role_of, roles)
         # commands: first candidate name that is present wins
         for name in roles.commands:
             hits = [c for c in conns if topic_matches(c.topic, name) and c.id not in role_of]
@@ -242,6 +243,24 @@ def load_episodes(
                 continue
             _accumulate(acc, role, conn.topic, conn.msgtype, msg, t, spans[k][1])
     return [_build(n, bag_dir, meta, s, e, acc) for (n, s, e, meta), acc in zip(spans, accs)]
+
+
+#: roles read as one series per episode, with the TopicRoles field that names their topic
+_SINGLE_ROLES = {"executor": "executor_state", "chunk": "chunk", "joint_states": "joint_states",
+                 "progress": "progress", "episode": "episode", "sim_status": "sim_status"}
+
+
+def _refuse_ambiguous(bag_dir: Path, conns: list[Any], role_of: dict[int, str], roles: TopicRoles) -> None:
+    """A role read as one series must come from one topic: two robots' ``*/joint_states`` in one bag would
+    be interleaved into one series (values of one robot under the other's names)."""
+    for role, field in _SINGLE_ROLES.items():
+        topics = sorted({c.topic for c in conns if role_of.get(c.id) == role})
+        if len(topics) > 1:
+            raise ValueError(
+                f"{bag_dir}: {len(topics)} topics match the {field} role '{getattr(roles, field)}' "
+                f"({', '.join(topics)}): they would be read as one series; give the fully qualified topic "
+                f"(e.g. {field}='{topics[0]}'; the CLIs' --joint-states-topic for joint_states) or record "
+                "one robot per bag (one recorder per namespace)")
 
 
 def _accumulate(acc: _Acc, role: str, topic: str, msgtype: str, msg: Any, t: float, t0_ns: int) -> None:
