@@ -210,3 +210,25 @@ def test_two_robots_joint_states_in_one_bag_refused(tmp_path: Path) -> None:
     (ep,) = load_episodes(bag.path, TopicRoles(joint_states="/robot2/joint_states"))
     assert ep.joint_states.names == ["c", "d"] and np.all(ep.joint_states.q == 9.0)
     assert len(ep.joint_states.t) == 10
+
+
+def test_unknown_verdicts_and_latencies_are_counted_not_hidden(tmp_path: Path) -> None:
+    """``success_rate`` is over the episodes with a verdict (``n_verdict``), not ``n``; an episode whose
+    metadata names no injected latency is grouped at +0 ms and said so (``latency_unknown``)."""
+    from rtc_ros.recording.bag import read_sidecar, write_sidecar
+
+    for i in range(3):
+        write_synthetic_episode(tmp_path, f"episode_{i:04d}", "rtc", 100.0, seed=i, task_steps=150)
+    write_synthetic_episode(tmp_path, "episode_0003", "rtc", 100.0, seed=3, task_steps=150, with_progress=False,
+                            control_messages=False)
+    side = read_sidecar(tmp_path / "episode_0003")
+    write_sidecar(tmp_path / "episode_0003", {k: v for k, v in side.items() if k not in ("success", "score")})
+    write_synthetic_episode(tmp_path, "episode_0004", "rtc", 100.0, seed=4, task_steps=150)
+    side = read_sidecar(tmp_path / "episode_0004")
+    write_sidecar(tmp_path / "episode_0004", {k: v for k, v in side.items() if k != "extra_latency_ms"})
+    res = build_report(tmp_path, tmp_path / "out", plots=False)
+    groups = {g["extra_latency_ms"]: g for g in res["groups"]}
+    assert groups[100.0]["n"] == 4 and groups[100.0]["n_verdict"] == 3 and groups[100.0]["success_rate"] == 1.0
+    assert groups[0.0]["n"] == 1 and res["latency_unknown"] == ["episode_0004"]
+    with open(tmp_path / "out" / "summary.csv") as fh:
+        assert {r["n_verdict"] for r in csv.DictReader(fh)} == {"3", "1"}

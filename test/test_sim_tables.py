@@ -71,3 +71,49 @@ def test_tables_and_combine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "no_such_dir" in capsys.readouterr().err
     again = combine([combined], "")  # an already combined file keeps each task's run
     assert again["runs"] == combined["runs"]
+
+
+def test_shipped_differences_are_recomputed_from_the_shipped_episodes() -> None:
+    """``results.json``'s differences are what the current statistics give on its own episodes (success:
+    Newcombe's paired interval with the discordant pairs; throughput: the seeded bootstrap)."""
+    from rtc_ros.experiments.sim_tables import recompute_differences
+
+    res = load(RESULTS)
+    again = recompute_differences(res)["differences"]
+    key = lambda d: (d["task"], d["latency_ms"], d["method"], d["metric"])  # noqa: E731
+    assert sorted(map(key, again)) == sorted(map(key, res["differences"]))
+    shipped = {key(d): d for d in res["differences"]}
+    for d in again:
+        s = shipped[key(d)]
+        assert s["interval"] == d["interval"] and s["n_pairs"] == d["n_pairs"] == 30
+        assert [s["difference"], *s["ci95"]] == pytest.approx([d["difference"], *d["ci95"]], abs=1e-12)
+        if d["metric"] == "success":
+            assert s["discordant"] == d["discordant"] and d["ci95"][0] < d["ci95"][1]  # never [0, 0]
+
+
+def test_missing_numbers_and_partial_pairing_are_shown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A difference without a number (no common seed: null in JSON) prints '-', not a crash; one over
+    fewer seeds than the method's cell says how many."""
+    cells = [{"task": "t", "method": m, "latency_ms": 0.0, "delay_ticks": 1, "n": n, "successes": 1,
+              "success_ci95": [0.1, 0.9], "throughput": 1.0} for m, n in (("rtc", 10), ("naive", 30), ("sync", 5))]
+    diffs = [{"task": "t", "method": "naive", "latency_ms": 0.0, "metric": "success", "n_pairs": 10,
+              "difference": 0.5, "ci95": [0.2, 0.7]},
+             {"task": "t", "method": "sync", "latency_ms": 0.0, "metric": "success", "n_pairs": 0,
+              "difference": None, "ci95": [None, None]}]
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps({"cells": cells, "differences": diffs, "episodes": []}))
+    assert main([str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "| naive | +0.50 [+0.20, +0.70] (n = 10) |" in out and "| sync | - [-, -] (n = 0) |" in out
+
+
+def test_live_difference_tables_in_the_docs_come_from_the_run() -> None:
+    """docs/sim_experiment.md's live-ROS difference tables are ``live_results --table`` on the shipped run."""
+    from rtc_ros.experiments.live_results import difference_tables
+
+    lines = difference_tables(ROOT / "docs" / "sim_experiment" / "ros_2026-12-03" / "results.json")
+    doc = (ROOT / "docs" / "sim_experiment.md").read_text()
+    rows = _rows(lines)
+    assert len(rows) == 10
+    missing = [r for r in rows if r not in doc]
+    assert not missing, missing[:3]

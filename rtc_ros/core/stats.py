@@ -1,5 +1,6 @@
 """Small statistics (ROS-free, numpy only): rolling windows for run-time diagnostics (thread-safe),
-the Wilson interval of a success rate and a paired bootstrap of a mean difference (experiments)."""
+the Wilson interval of a success rate, Newcombe's interval of a paired difference of success rates and
+a paired bootstrap of a mean difference (experiments)."""
 
 from __future__ import annotations
 
@@ -78,7 +79,9 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, n_boot: int = 10_000, seed: i
         level: interval coverage (0.95: the 2.5 and 97.5 percentiles).
 
     Returns:
-        ``(mean difference, lo, hi)``; all NaN when no pair is left.
+        ``(mean difference, lo, hi)``; all NaN when no pair is left, ``lo``/``hi`` NaN for one pair.
+        For 0/1 outcomes use :func:`paired_proportion_difference` (a percentile bootstrap gives
+        ``[0, 0]`` when no pair disagrees, and covers far less than 95 % near 0).
     """
     x = np.asarray(a, dtype=np.float64).reshape(-1)
     y = np.asarray(b, dtype=np.float64).reshape(-1)
@@ -91,9 +94,53 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, n_boot: int = 10_000, seed: i
     diff = (x - y)[np.isfinite(x) & np.isfinite(y)]
     if diff.size == 0:
         return (math.nan, math.nan, math.nan)
+    if diff.size == 1:  # one pair: every resample is that pair, a zero-width interval that says nothing
+        return (float(diff[0]), math.nan, math.nan)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, diff.size, size=(n_boot, diff.size))
     means = diff[idx].mean(axis=1)
     tail = 100.0 * (1.0 - level) / 2.0
     lo, hi = np.percentile(means, [tail, 100.0 - tail])
     return (float(diff.mean()), float(lo), float(hi))
+
+
+def paired_proportion_difference(a: np.ndarray, b: np.ndarray, z: float = 1.959964) -> tuple[float, float, float]:
+    """Difference of two success rates measured on the same units (``mean(a) - mean(b)``) with
+    Newcombe's 95 % score interval for paired proportions (method 10 of Newcombe, Stat. Med. 1998,
+    17:2635): the two Wilson intervals combined with the pairs' correlation.
+
+    Args:
+        a, b: ``(N,)`` outcomes 0/1 of the same N units (e.g. episodes with the same seed) under two
+            conditions; pairs with a NaN on either side are dropped.
+
+    Returns:
+        ``(difference, lo, hi)``: all NaN when no pair is left. Unlike a bootstrap, the interval has a
+        width when no pair disagrees (e.g. 10 pairs all successes: ``[-0.28, +0.28]``).
+
+    Raises:
+        ValueError: unpaired lengths, or an outcome other than 0, 1 or NaN.
+    """
+    x = np.asarray(a, dtype=np.float64).reshape(-1)
+    y = np.asarray(b, dtype=np.float64).reshape(-1)
+    if x.shape != y.shape:
+        raise ValueError(f"a and b must be paired (same length), got {x.shape} and {y.shape}")
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    if not (np.isin(x, (0.0, 1.0)).all() and np.isin(y, (0.0, 1.0)).all()):
+        raise ValueError("paired_proportion_difference needs 0/1 outcomes")
+    n = int(x.size)
+    if n == 0:
+        return (math.nan, math.nan, math.nan)
+    both = int(np.sum((x == 1) & (y == 1)))  # Newcombe's a, b, c, d: (1,1), (1,0), (0,1), (0,0)
+    only_a = int(np.sum((x == 1) & (y == 0)))
+    only_b = int(np.sum((x == 0) & (y == 1)))
+    neither = n - both - only_a - only_b
+    p1, p2 = (both + only_a) / n, (both + only_b) / n
+    l1, u1 = wilson_interval(both + only_a, n, z)
+    l2, u2 = wilson_interval(both + only_b, n, z)
+    den = (both + only_a) * (only_b + neither) * (both + only_b) * (only_a + neither)
+    phi = 0.0 if den == 0 else (both * neither - only_a * only_b) / math.sqrt(den)
+    diff = p1 - p2
+    d_lo = math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
+    d_hi = math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
+    return (diff, max(-1.0, diff - d_lo), min(1.0, diff + d_hi))

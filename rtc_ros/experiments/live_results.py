@@ -4,6 +4,11 @@ on the recorded bags, and paired differences between two methods' episodes (also
 for simulated-time runs too):
 
     python -m rtc_ros.experiments.live_results --pair RUN_A/results.json:METHOD_A RUN_B/results.json:METHOD_B [--task T]
+    python -m rtc_ros.experiments.live_results --table RUN/results.json [--reference rtc] [--task T]
+
+Success differences carry Newcombe's paired score interval, throughput differences the experiment's
+percentile bootstrap (:mod:`rtc_ros.core.stats`). ``--table`` prints the docs' two markdown tables
+(the reference minus every other method of one run, per latency).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from rtc_ros.core.stats import paired_bootstrap, wilson_interval
+from rtc_ros.core.stats import paired_bootstrap, paired_proportion_difference, wilson_interval
 from rtc_ros.experiments.runner import REPO, EpisodeResult
 from rtc_ros.experiments.sim_experiment import BOOT_SEED, N_BOOT
 
@@ -108,9 +113,10 @@ def load_episodes(path: Path, method: str, task: str | None = None) -> dict[tupl
 def paired_live_differences(a: dict[tuple[float, int], dict[str, Any]],
                             b: dict[tuple[float, int], dict[str, Any]]) -> list[dict[str, Any]]:
     """``a`` minus ``b`` per latency, paired by seed (the seeds both have), for success (0/1) and
-    throughput (:func:`load_episodes`): mean difference with the experiment's percentile bootstrap
-    95 % interval (``N_BOOT`` resamples, seed ``BOOT_SEED``). Latencies without a common seed are left
-    out (see :func:`unpaired_latencies`).
+    throughput (:func:`load_episodes`): mean difference with, for success, Newcombe's paired score
+    95 % interval (``discordant`` = [a only, b only] successes) and, for throughput, the experiment's
+    percentile bootstrap 95 % interval (``N_BOOT`` resamples, seed ``BOOT_SEED``). Latencies without a
+    common seed are left out (see :func:`unpaired_latencies`).
 
     Raises:
         ValueError: no (latency, seed) is in both.
@@ -123,9 +129,16 @@ def paired_live_differences(a: dict[tuple[float, int], dict[str, Any]],
         for metric in ("success", "throughput"):
             x = np.asarray([a[(lat, s)][metric] for s in seeds])
             y = np.asarray([b[(lat, s)][metric] for s in seeds])
-            diff, lo, hi = paired_bootstrap(x, y, N_BOOT, BOOT_SEED)
-            rows.append({"latency_ms": lat, "metric": metric, "n_pairs": len(seeds), "a_mean": float(x.mean()),
-                         "b_mean": float(y.mean()), "difference": diff, "ci95": [lo, hi]})
+            row = {"latency_ms": lat, "metric": metric, "n_pairs": len(seeds), "a_mean": float(x.mean()),
+                   "b_mean": float(y.mean())}
+            if metric == "success":
+                diff, lo, hi = paired_proportion_difference(x, y)
+                row.update(interval="newcombe_paired",
+                           discordant=[int(np.sum((x == 1) & (y == 0))), int(np.sum((x == 0) & (y == 1)))])
+            else:
+                diff, lo, hi = paired_bootstrap(x, y, N_BOOT, BOOT_SEED)
+                row.update(interval="bootstrap_percentile")
+            rows.append({**row, "difference": diff, "ci95": [lo, hi]})
     if not rows:
         raise ValueError(f"no (latency, seed) pair in both: latencies {sorted({k[0] for k in a})} vs "
                          f"{sorted({k[0] for k in b})}")
@@ -139,6 +152,32 @@ def unpaired_latencies(a: dict[tuple[float, int], dict[str, Any]],
     return sorted(({k[0] for k in a} | {k[0] for k in b}) - common)
 
 
+def methods_of(path: Path) -> list[str]:
+    """The methods of a ``results.json``'s episodes, in the order first seen."""
+    episodes = json.loads(Path(path).read_text()).get("episodes")
+    if not isinstance(episodes, list) or not episodes:
+        raise ValueError(f"{path}: no 'episodes' list (not a sim_latency results.json?)")
+    return list(dict.fromkeys(str(e.get("method")) for e in episodes))
+
+
+def difference_tables(path: Path, reference: str = "rtc", task: str | None = None) -> list[str]:
+    """Markdown lines: ``reference`` minus every other method of one run, success then throughput, one row
+    per method and one column per latency (``-`` where a latency has no common seed)."""
+    ref = load_episodes(path, reference, task)
+    rows = {m: paired_live_differences(ref, load_episodes(path, m, task)) for m in methods_of(path) if m != reference}
+    lats = sorted({r["latency_ms"] for rs in rows.values() for r in rs})
+    lines: list[str] = []
+    for metric, digits, kind in (("success", 2, "Newcombe paired score"), ("throughput", 1, "percentile bootstrap")):
+        lines += ["", f"{reference.upper()} minus each method, {metric} (paired by seed, {kind} 95 % CI):", "",
+                  "| method | " + " | ".join(f"+{x:.0f} ms" for x in lats) + " |", "|---" * (len(lats) + 1) + "|"]
+        for m, rs in rows.items():
+            by = {r["latency_ms"]: r for r in rs if r["metric"] == metric}
+            cells = [f"{by[x]['difference']:+.{digits}f} [{by[x]['ci95'][0]:+.{digits}f}, {by[x]['ci95'][1]:+.{digits}f}]"
+                     if x in by else "-" for x in lats]
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return lines[1:]
+
+
 def _run_method(arg: str) -> tuple[Path, str]:
     path, sep, method = arg.rpartition(":")
     if not sep or not path or not method:
@@ -149,16 +188,27 @@ def _run_method(arg: str) -> tuple[Path, str]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="Paired differences (A minus B, by seed) between two methods' "
                                              "episodes of sim_latency runs (results.json, live or simulated time)")
-    ap.add_argument("--pair", nargs=2, type=_run_method, required=True, metavar=("A.json:METHOD", "B.json:METHOD"))
+    what = ap.add_mutually_exclusive_group(required=True)
+    what.add_argument("--pair", nargs=2, type=_run_method, metavar=("A.json:METHOD", "B.json:METHOD"))
+    what.add_argument("--table", type=Path, metavar="RESULTS.json",
+                      help="the reference minus every other method of this run, as markdown tables")
+    ap.add_argument("--reference", default="rtc", help="with --table: the method the others are subtracted from")
     ap.add_argument("--task", default=None, help="simulated-time runs with several tasks: the task to pair")
     args = ap.parse_args(argv)
+    if args.table is not None:
+        try:
+            print("\n".join(difference_tables(args.table, args.reference, args.task)))
+        except (OSError, ValueError) as e:
+            ap.error(str(e))
+        return
     (pa, ma), (pb, mb) = args.pair
     try:
         a, b = load_episodes(pa, ma, args.task), load_episodes(pb, mb, args.task)
         rows = paired_live_differences(a, b)
     except (OSError, ValueError) as e:
         ap.error(str(e))
-    print(f"{ma} ({pa}) minus {mb} ({pb}), paired by seed, bootstrap 95 % CI:")
+    print(f"{ma} ({pa}) minus {mb} ({pb}), paired by seed (success: Newcombe paired score 95 % CI; "
+          "throughput: percentile bootstrap 95 % CI):")
     left_out = unpaired_latencies(a, b)
     if left_out:
         print(f"  (left out, no common seed: {', '.join(f'+{x:.0f} ms' for x in left_out)})")

@@ -11,7 +11,8 @@ latencies), then writes into ``out``:
   with a bootstrap ``throughput_ci95``, ``standstill_s`` (after the first chunk), ``startup_hold_s``,
   ``protective_stops`` (total; null where the simulator does not count them), splice jump / jerk,
   acceleration RMS, consumed / d over every splice, ...), ``differences`` (RTC minus
-  each method, paired over seeds: success and throughput with 95 % bootstrap intervals) and
+  each method, paired over seeds: success with Newcombe's paired score 95 % interval and the discordant
+  pairs, throughput with a 95 % bootstrap interval; ``n_pairs``) and
   ``episodes`` (one row each);
 * ``episodes.csv``, ``cells.csv``, ``differences.csv``; ``traces/`` (the commanded trajectory of the
   first seed of every cell, for Figure 1); the plots (:mod:`rtc_ros.experiments.sim_plots`).
@@ -30,7 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from rtc_ros.core.stats import paired_bootstrap, wilson_interval
+from rtc_ros.core.stats import paired_bootstrap, paired_proportion_difference, wilson_interval
 from rtc_ros.experiments.sim_offline import Episode, EpisodeRecord
 from rtc_ros.experiments.sim_setup import (
     compute_ms_for, load_setup, make_sim, measure_compute_ms, stop_count, stop_recovery_values, trace_path,
@@ -103,8 +104,10 @@ def summarize_cells(records: list[EpisodeRecord]) -> list[dict[str, Any]]:
 
 
 def paired_differences(records: list[EpisodeRecord], reference: str = REFERENCE) -> list[dict[str, Any]]:
-    """``reference`` minus every other method, per task and latency, paired by seed (success as 0/1
-    and throughput): mean difference with a 95 % percentile bootstrap interval."""
+    """``reference`` minus every other method, per task and latency, paired by seed (the seeds both
+    have: ``n_pairs``): success (0/1) with Newcombe's paired score 95 % interval
+    (:func:`paired_proportion_difference`; ``discordant`` = [reference only, method only] successes),
+    throughput with a 95 % percentile bootstrap interval."""
     by: dict[tuple[str, float, str], dict[int, EpisodeRecord]] = {}
     for r in records:
         by.setdefault((r.task, r.latency_ms, r.method), {})[r.seed] = r
@@ -117,9 +120,16 @@ def paired_differences(records: list[EpisodeRecord], reference: str = REFERENCE)
         for metric in ("success", "throughput"):
             a = np.asarray([float(getattr(ref[s], metric)) for s in seeds])
             b = np.asarray([float(getattr(rows[s], metric)) for s in seeds])
-            diff, lo, hi = paired_bootstrap(a, b, N_BOOT, BOOT_SEED)
-            out.append({"task": task, "latency_ms": lat, "reference": reference, "method": method, "metric": metric,
-                        "n_pairs": len(seeds), "difference": diff, "ci95": [lo, hi]})
+            row = {"task": task, "latency_ms": lat, "reference": reference, "method": method, "metric": metric,
+                   "n_pairs": len(seeds)}
+            if metric == "success":
+                diff, lo, hi = paired_proportion_difference(a, b)
+                row.update(interval="newcombe_paired", discordant=[int(np.sum((a == 1) & (b == 0))),
+                                                                   int(np.sum((a == 0) & (b == 1)))])
+            else:
+                diff, lo, hi = paired_bootstrap(a, b, N_BOOT, BOOT_SEED)
+                row.update(interval="bootstrap_percentile")
+            out.append({**row, "difference": diff, "ci95": [lo, hi]})
     return out
 
 
@@ -142,7 +152,7 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
     flat = [_flat(r) for r in rows]
-    fields = list(flat[0])
+    fields = list(dict.fromkeys(k for r in flat for k in r))  # every row's keys (success rows have more)
     with open(path, "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         w.writeheader()

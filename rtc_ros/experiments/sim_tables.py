@@ -2,12 +2,15 @@
 
     python -m rtc_ros.experiments.sim_tables RUN/results.json [RUN2/results.json ...]
     python -m rtc_ros.experiments.sim_tables A/results.json B/results.json --combine docs/sim_experiment/results.json
+    python -m rtc_ros.experiments.sim_tables R/results.json --recompute-differences --combine R/results.json
 
 Prints, per task, the markdown tables of ``docs/sim_experiment.md`` and the README: the cells (successes/n
 [95 % CI], throughput, episodes with a protective stop, d), RTC minus each method in success and in
 throughput (paired bootstrap intervals), and the chunk switches at the executor's step limit (pooled
 fraction with its Wilson interval, hits/switches, and how many of the hits the new chunk's own step
-already reached the limit). ``--combine`` writes one ``results.json`` holding every run (one per task,
+already reached the limit). ``--recompute-differences`` first recomputes every file's ``differences``
+from its ``episodes`` with the current statistics (:func:`rtc_ros.experiments.sim_experiment.paired_differences`;
+no episode is rerun). ``--combine`` writes one ``results.json`` holding every run (one per task,
 as ``make sim-latency`` makes them): ``runs`` keeps each run's metadata, ``cells`` / ``differences`` /
 ``episodes`` are concatenated; a task found in two runs is an error.
 """
@@ -74,6 +77,42 @@ def switch_text(c: dict[str, Any]) -> str:
     return f"{100 * hits / n:.1f} % [{100 * lo:.1f}-{100 * hi:.1f}] ({hits}/{n}{tail})"
 
 
+#: how the ``interval`` of a difference row is named in the tables (rows without one: the bootstrap)
+INTERVALS = {"bootstrap_percentile": "percentile bootstrap", "newcombe_paired": "Newcombe paired score"}
+
+
+def _num(x: Any, digits: int) -> str:
+    return "-" if x is None or not isinstance(x, (int, float)) or x != x else f"{x:+.{digits}f}"
+
+
+def diff_text(d: dict[str, Any], digits: int, cells: dict[tuple[str, float], dict[str, Any]] | None = None) -> str:
+    """``+0.10 [-0.05, +0.27]`` (``-`` for a missing number); ``(n = k)`` when fewer seeds were paired
+    than the method's cell has episodes (the difference is over the shared seeds only)."""
+    lo, hi = (list(d.get("ci95") or []) + [None, None])[:2]
+    text = f"{_num(d.get('difference'), digits)} [{_num(lo, digits)}, {_num(hi, digits)}]"
+    cell = (cells or {}).get((d["method"], float(d["latency_ms"])))
+    n_pairs = d.get("n_pairs")
+    if cell is not None and isinstance(n_pairs, int) and n_pairs < cell.get("n", n_pairs):
+        text += f" (n = {n_pairs})"
+    return text
+
+
+def recompute_differences(res: dict[str, Any]) -> dict[str, Any]:
+    """``res`` with ``differences`` recomputed from its ``episodes`` (per task, RTC minus each method)."""
+    from types import SimpleNamespace
+
+    from rtc_ros.experiments.sim_experiment import paired_differences
+
+    need = ("task", "method", "latency_ms", "seed", "success", "throughput")
+    for i, e in enumerate(res["episodes"]):
+        missing = [k for k in need if not isinstance(e, dict) or k not in e]
+        if missing:
+            raise ValueError(f"episodes[{i}] lacks {missing}: cannot recompute the differences")
+    recs = [SimpleNamespace(task=e["task"], method=e["method"], latency_ms=float(e["latency_ms"]), seed=int(e["seed"]),
+                            success=bool(e["success"]), throughput=float(e["throughput"])) for e in res["episodes"]]
+    return {**res, "differences": paired_differences(recs)}  # type: ignore[arg-type]
+
+
 def task_tables(res: dict[str, Any], task: str) -> list[str]:
     """The markdown lines for one task of a results object."""
     cells = [c for c in res["cells"] if c["task"] == task]
@@ -83,15 +122,17 @@ def task_tables(res: dict[str, Any], task: str) -> list[str]:
     lines = [f"**{task}** (cells: successes/n [95 % CI], throughput (progress/min), episodes with a protective "
              "stop; d = delay in ticks)", ""]
     lines += _grid({m: {x: cell_text(by[m, x]) for x in lats if (m, x) in by} for m in methods}, lats)
-    for metric, fmt in (("success", "{:+.2f} [{:+.2f}, {:+.2f}]"), ("throughput", "{:+.1f} [{:+.1f}, {:+.1f}]")):
+    for metric, digits in (("success", 2), ("throughput", 1)):
         diffs = [d for d in res["differences"] if d["task"] == task and d["metric"] == metric]
         if not diffs:
             continue
         ref = diffs[0].get("reference", "rtc")
         rows: dict[str, dict[float, str]] = {}
         for d in diffs:
-            rows.setdefault(d["method"], {})[float(d["latency_ms"])] = fmt.format(d["difference"], *d["ci95"])
-        lines += ["", f"{ref.upper()} minus each method, {metric} (paired bootstrap 95 % CI):", ""]
+            rows.setdefault(d["method"], {})[float(d["latency_ms"])] = diff_text(d, digits, by)
+        kinds = sorted({INTERVALS.get(d.get("interval", "bootstrap_percentile"), str(d.get("interval")))
+                        for d in diffs})
+        lines += ["", f"{ref.upper()} minus each method, {metric} (paired by seed; {', '.join(kinds)} 95 % CI):", ""]
         lines += _grid(rows, lats)
     if any(c.get("switches") for c in cells):
         lines += ["", "Chunk switches at the step limit (pooled, Wilson 95 % CI; hits/switches; own: hits where the "
@@ -122,10 +163,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("results", nargs="+", type=Path, help="results.json of sim_latency runs (simulated time)")
     ap.add_argument("--combine", type=Path, default=None, help="write one results.json holding every run here")
     ap.add_argument("--measured", default="", help="with --combine: a line saying when and where the runs were made")
+    ap.add_argument("--recompute-differences", action="store_true",
+                    help="recompute each file's differences from its episodes with the current statistics")
     args = ap.parse_args(argv)
     try:
         runs = [load(p) for p in args.results]
-        combined = combine(runs, args.measured)
+        if args.recompute_differences:
+            runs = [recompute_differences(r) for r in runs]
+        combined = combine(runs, args.measured or (runs[0].get("measured", "") if len(runs) == 1 else ""))
         tables = "\n".join("\n".join(task_tables(combined, task)) + "\n" for task in combined["runs"])
         if args.combine is not None:
             tmp = args.combine.with_name(args.combine.name + ".tmp")

@@ -157,6 +157,12 @@ class Episode:
                 return float(v)
         return 0.0
 
+    @property
+    def latency_known(self) -> bool:
+        """False when the metadata names no injected latency (:attr:`extra_latency_ms` then reads 0)."""
+        return any(isinstance(self.meta.get(k), (int, float))
+                   for k in ("extra_latency_ms", "injected_latency_ms", "latency_ms"))
+
     def command_series(self) -> Series | None:
         """The commanded trajectory: executor ticks if recorded, else the command topic."""
         return self.executor if self.executor is not None and len(self.executor) else self.commands

@@ -54,7 +54,8 @@ def _fmt(v: Any, width: int) -> str:
 
 
 TABLE_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("method", "method"), ("extra_latency_ms", "extra_latency_ms"), ("n", "n"), ("success_rate", "success"),
+    ("method", "method"), ("extra_latency_ms", "extra_latency_ms"), ("n", "n"), ("n_verdict", "n_verdict"),
+    ("success_rate", "success"),
     ("score_mean", "score"), ("duration_mean_s", "dur_s"), ("throughput_mean", "score/min"),
     ("standstill_mean_s", "still_s"), ("d_mean", "d"), ("consumed_mean", "consumed"),
     ("splice_acc_mean", "splice_acc"), ("splice_jerk_mean", "splice_jerk"), ("protective_stops_mean", "stops"),
@@ -96,6 +97,7 @@ def build_report(
     curves: dict[float, dict[str, list[Any]]] = {}
     candidates: dict[tuple[str, float], Rep] = {}
     skipped: list[str] = []
+    no_latency: list[str] = []
     for bag in bags:
         try:
             episodes = load_episodes(bag, roles)
@@ -104,6 +106,8 @@ def build_report(
             skipped.append(str(bag))
             continue
         for ep in episodes:
+            if not ep.latency_known:
+                no_latency.append(ep.name if ep.name == bag.name else f"{bag.name}/{ep.name}")
             m, der = episode_metrics(ep, still_eps=still_eps)
             rows.append(m)
             curves.setdefault(m.extra_latency_ms, {}).setdefault(m.method, []).append(progress_curve(ep, m.score))
@@ -134,6 +138,10 @@ def build_report(
         ):
             if p is not None:
                 written.append(str(p))
+    if no_latency:
+        log.warning("%d of %d episodes have no injected latency in their metadata (extra_latency_ms) and are "
+                    "grouped at +0 ms: %s", len(no_latency), len(rows), ", ".join(no_latency[:5])
+                    + (" ..." if len(no_latency) > 5 else ""))
     for b in unrecovered:
         log.warning("unfinished bag %s (recorder killed?) is not in the report: "
                     "repair it with python -m rtc_ros.recording.recover %s", b, b)
@@ -143,6 +151,7 @@ def build_report(
         "skipped_bags": skipped,
         "recovered_episodes": [r.episode for r in rows if r.status == "recovered"],
         "unrecovered_bags": unrecovered,
+        "latency_unknown": no_latency,
         "out": str(out),
         "plots": written,
         "groups": [{k: _jsonable(v) for k, v in s.items()} for s in summary],

@@ -228,7 +228,7 @@ def _sim_field(ep: Episode, key: str) -> Any:
 
 #: columns of summary.csv, in order
 SUMMARY_FIELDS = (
-    "method", "extra_latency_ms", "n", "success_rate", "score_mean", "duration_mean_s", "throughput_mean",
+    "method", "extra_latency_ms", "n", "n_verdict", "success_rate", "score_mean", "duration_mean_s", "throughput_mean",
     "throughput_sem", "standstill_mean_s", "standstill_frac", "d_mean", "consumed_mean",
     "d_under_frac", "splice_acc_mean", "splice_jerk_mean", "acc_max_mean", "jerk_max_mean",
     "protective_stops_mean", "stopped_frac",
@@ -254,6 +254,7 @@ def summarize(rows: list[EpisodeMetrics]) -> list[dict[str, Any]]:
     for (method, lat), rs in sorted(groups.items()):
         out.append({
             "method": method, "extra_latency_ms": lat, "n": len(rs),
+            "n_verdict": sum(not math.isnan(r.success) for r in rs),  # success_rate is over these
             "success_rate": _mean([r.success for r in rs]),
             "score_mean": _mean([r.score for r in rs]),
             "duration_mean_s": _mean([r.duration_s for r in rs]),
