@@ -41,6 +41,51 @@ def test_trajectory_point_reordered_by_name_and_due_time() -> None:
         pick_trajectory_point(msg, ["a", "zz"], 0, 0.02)
 
 
+def test_trajectory_naming_a_joint_twice_is_refused() -> None:
+    """The JointState path refuses it; the trajectory path took the last value silently."""
+    msg = _traj(["a", "b", "a"], [[1.0, 2.0, 99.0]])
+    with pytest.raises(ValueError, match=r"names joints \['a'\] more than once"):
+        pick_trajectory_point(msg, ["a", "b"], 0, 0.02)
+
+
+def test_sim_clock_stamps_are_on_the_20ms_grid() -> None:
+    """``publish_clock``: tick k is stamped k x 20 ms exactly (float k x 0.02 x 1e9 fell 1 ns short for 1.2 %
+    of ticks, e.g. 205: a 20 ms timer on that clock then skipped a tick)."""
+    from types import SimpleNamespace
+
+    from rtc_ros.sim.node import BimanualSimNode
+
+    for k in (1, 205, 207, 410, 803, 199_999):
+        fake = SimpleNamespace(p=SimpleNamespace(publish_clock=True), runner=SimpleNamespace(total_ticks=k))
+        st = BimanualSimNode._stamp(fake)
+        assert st.sec * 1_000_000_000 + st.nanosec == k * 20_000_000, k
+
+
+@pytest.mark.parametrize("req", [{"seed": 5, "hold_s": float("nan")}, {"seed": 5, "hold_s": float("inf")},
+                                 {"seed": -1}, {"seed": 1.9}, {"seed": True}, {"seed": "5"}, {"hold_s": -1.0},
+                                 {"seed": 2**40}])
+def test_bad_reset_request_changes_nothing(req: dict) -> None:
+    """A NaN hold teleported the sim and counted a new episode before failing; a negative seed was lost in
+    the loop thread. Now the request is refused whole, with its field named, by the runner and the node."""
+    from types import SimpleNamespace
+
+    from std_msgs.msg import String
+
+    from rtc_ros.sim.node import BimanualSimNode
+
+    runner = SimEpisodeRunner(sim=None, reset_hold_s=0.5)  # type: ignore[arg-type]  (the sim is not touched)
+    with pytest.raises(ValueError, match="seed|hold_s"):
+        runner.request_reset(req.get("seed"), req.get("hold_s"))
+    assert runner._pending_reset is None
+    errors: list[str] = []
+    log = SimpleNamespace(error=errors.append, info=lambda _m: None)
+    fake = SimpleNamespace(runner=runner, get_logger=lambda: log)
+    BimanualSimNode._on_reset(fake, String(data=json.dumps(req)))
+    assert runner._pending_reset is None and len(errors) == 1 and "no reset" in errors[0], errors
+    runner.request_reset(3, 0.0)  # a good one is taken
+    assert runner._pending_reset == {"seed": 3, "hold_s": 0.0}
+
+
 def test_joint_state_command_by_name() -> None:
     from sensor_msgs.msg import JointState
 
@@ -209,7 +254,9 @@ def test_node_clock_protective_stop_and_refusal(start_node, ros_env) -> None:
     from std_msgs.msg import Float64MultiArray, String
 
     bad = start_node("rtc_ros.sim.node", "-p", "camera:=no_such_camera")
-    proc = start_node("rtc_ros.sim.node", "-p", "publish_clock:=true", "-p", "camera_rate_hz:=0.0")
+    left = [f"vx300s_left/j{i}" for i in range(7)]  # a real robot's names: robot_stopped must use them too
+    proc = start_node("rtc_ros.sim.node", "-p", "publish_clock:=true", "-p", "camera_rate_hz:=0.0",
+                      "-p", f"left.joint_names:=[{','.join(left)}]")
     rclpy.init()
     node = rclpy.create_node("test_bimanual_sim_clock")
     rel = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
@@ -250,14 +297,14 @@ def test_node_clock_protective_stop_and_refusal(start_node, ros_env) -> None:
     assert len(clocks) >= 60, proc.output()
     steps = np.diff(clocks[-50:])
     assert np.all(steps > 0) and np.median(steps) == 20_000_000
+    assert all(c % 20_000_000 == 0 for c in clocks), [c for c in clocks if c % 20_000_000][:3]  # on the grid
     assert stops, "no protective stop reported:\n" + proc.output()
     ev = stops[0]["event"]
     assert ev["arm"] == "left" and ev["reason"] in ("velocity", "torque") and stops[0]["count"] >= 1
     assert status[-1]["protective_stops"] >= 1 and status[-1]["protective_stops_by_arm"]["left"] >= 1
     assert stopped and stopped[0] is False and True in stopped and stopped[-1] is False, stopped
     held = next(m for m in reports if m.name)
-    assert list(held.name) == [f"left_{j}" for j in ("waist", "shoulder", "elbow", "forearm_roll", "wrist_angle",
-                                                     "wrist_rotate", "gripper")]
+    assert list(held.name) == left
     assert len(held.position) == 7 and np.all(np.isfinite(held.position))
     assert not np.allclose(held.position[:6], jump[:6])  # where the arm stood, not the command that tripped
     assert bad.proc.wait(30) == 2 and "refusing to start" in bad.output() and "no_such_camera" in bad.output()

@@ -54,6 +54,10 @@ def test_invalid_config_names_s_min() -> None:
     ("method", "fast", "method"),
     ("output_type", "pwm", "output_type"),
     ("chunk_topic", "/rtc/chunk", "chunk_topic"),
+    ("chunk_topic", "rtc/bad-name", "not a valid ROS 2 topic name"),
+    ("joint_states_topic", "robot//joint_states", "joint_states_topic"),
+    ("executor_state_topic", "rtc/2state", "executor_state_topic"),
+    ("left.command_topic", "left_controller/commands/", "left.command_topic"),
     ("left.max_step", [0.0], "left.max_step"),
     ("left.lower_limits", [1.0], "left.lower_limits"),
     ("left.upper_limits", [1.0, 2.0], "left.upper_limits"),
@@ -177,6 +181,11 @@ def test_recorder_and_sim_defaults_and_config() -> None:
         validate({"right.joint_names": ["a", "b"]}, ROLE_SIM)
     with pytest.raises(ParameterError, match="'camera_width' = 641"):
         validate({"camera_width": 641}, ROLE_SIM)
+    with pytest.raises(ParameterError, match="'status_topic'.*not a valid ROS 2 topic name"):
+        validate({"status_topic": "sim/bad-name"}, ROLE_SIM)  # rclpy raised at start-up (a traceback)
+    with pytest.raises(ParameterError, match=r"'left\.float64_topic'"):
+        validate({"left.float64_topic": "left//cmd"}, ROLE_SIM)
+    assert validate({"status_topic": "~/status"}, ROLE_SIM).status_topic == "~/status"  # private names are fine
 
 
 def test_sim_camera_defaults_match_the_renderer() -> None:

@@ -70,9 +70,20 @@ class SimEpisodeRunner:
     _final: dict[str, Any] | None = None  # the episode's outcome, frozen when it became done
 
     def request_reset(self, seed: int | None = None, hold_s: float | None = None) -> None:
-        """Ask for a reset at the next tick (thread-safe)."""
+        """Ask for a reset at the next tick (thread-safe).
+
+        Raises:
+            ValueError: ``seed`` not an integer in [0, 2**32) or ``hold_s`` not a finite number in
+                [0, 3600] (named in the message); the request is dropped and nothing changes.
+        """
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))
+                                 or not 0 <= int(seed) < 2**32):
+            raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+        hold = self.reset_hold_s if hold_s is None else hold_s
+        if isinstance(hold, bool) or not isinstance(hold, (int, float, np.number)) or not 0 <= float(hold) <= 3600:
+            raise ValueError(f"hold_s must be a finite number of seconds in [0, 3600], got {hold_s!r}")
         with self._lock:
-            self._pending_reset = {"seed": seed, "hold_s": self.reset_hold_s if hold_s is None else float(hold_s)}
+            self._pending_reset = {"seed": None if seed is None else int(seed), "hold_s": float(hold)}
 
     def set_arm_target(self, arm_index: int, values: np.ndarray) -> None:
         """Queue a (7,) position target for arm ``arm_index`` (0 = left, 1 = right); it becomes the arm's
@@ -184,6 +195,9 @@ def pick_trajectory_point(msg: Any, names: list[str], now_ns: int, dt: float) ->
     if not msg.points:
         raise ValueError("trajectory has no points")
     index = {n: i for i, n in enumerate(msg.joint_names)}
+    if len(index) != len(msg.joint_names):
+        twice = sorted({n for n in msg.joint_names if list(msg.joint_names).count(n) > 1})
+        raise ValueError(f"trajectory names joints {twice} more than once")
     missing = [n for n in names if n not in index]
     if missing:
         raise ValueError(f"trajectory lacks joints {missing} (has {list(msg.joint_names)})")

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 CONTROL_DT: float = 0.02
+#: the same period in integer nanoseconds (stamps of tick k: k * CONTROL_DT_NS, exactly on the 20 ms grid)
+CONTROL_DT_NS: int = 20_000_000
 """Control period of one :meth:`BimanualSim.step` in seconds (50 Hz)."""
 N_SUBSTEPS: int = 10
 """Physics steps per control tick (the model's timestep is 2 ms)."""

@@ -85,6 +85,7 @@ from rtc_ros.nodes.deadline import run_deadline_loop  # noqa: E402
 from rtc_ros.nodes.params import ROLE_SIM, ParameterError, declare_and_validate  # noqa: E402
 from rtc_ros.nodes.spin import spin_node  # noqa: E402
 from rtc_ros.sim.bimanual import CONTROL_DT, BimanualSim, TaskStage  # noqa: E402
+from rtc_ros.sim.layout import CONTROL_DT_NS  # noqa: E402
 from rtc_ros.sim.camera import CameraConfig, CameraRenderer  # noqa: E402
 from rtc_ros.sim.limits import ProtectiveStopConfig  # noqa: E402
 from rtc_ros.sim.episode import JOINTS_PER_ARM, SimEpisodeRunner, pick_trajectory_point  # noqa: E402
@@ -159,7 +160,7 @@ class BimanualSimNode(Node):
 
     def _stamp(self) -> Time:
         if self.p.publish_clock:
-            return ns_to_stamp(int(self.runner.total_ticks * CONTROL_DT * 1e9))
+            return ns_to_stamp(self.runner.total_ticks * CONTROL_DT_NS)  # integer: float ticks x 0.02 fell 1 ns short
         return self.get_clock().now().to_msg()
 
     # ------------------------------------------------------------------------------ callbacks
@@ -207,12 +208,15 @@ class BimanualSimNode(Node):
                 req = json.loads(text)
                 if not isinstance(req, dict):
                     raise ValueError("expected a JSON object")
-                seed = None if req.get("seed") is None else int(req["seed"])
-                hold = None if req.get("hold_s") is None else float(req["hold_s"])
-            except (ValueError, TypeError) as exc:
+                seed, hold = req.get("seed"), req.get("hold_s")
+            except ValueError as exc:
                 self.get_logger().error(f"bad reset request {text!r}: {exc}")
                 return
-        self.runner.request_reset(seed, hold)
+        try:
+            self.runner.request_reset(seed, hold)
+        except ValueError as exc:
+            self.get_logger().error(f"bad reset request {text!r}: {exc} (no reset)")
+            return
         self.get_logger().info(f"reset requested (seed={seed}, hold_s={hold if hold is not None else 'default'})")
 
     # ------------------------------------------------------------------------------ the loop
@@ -284,7 +288,7 @@ class BimanualSimNode(Node):
         held = self._stopped or {}
         msg = JointState()
         msg.header.stamp = stamp
-        msg.name = [self.sim.joint_names[j] for j in sorted(held)]
+        msg.name = [self.names[j] for j in sorted(held)]  # the names joint_states uses (configurable)
         msg.position = [held[j] for j in sorted(held)]
         self._stopped_pub.publish(msg)
 

@@ -135,10 +135,19 @@ def _check_array(name: str, v: Any, kind: str) -> list[Any]:
     return [float(x) for x in v]
 
 
+#: a relative ROS 2 topic name: tokens of letters, digits and underscores, not starting with a digit,
+#: separated by single '/' (no leading or trailing '/'); ``~/`` (the node's private namespace) may lead
+_RELATIVE_TOPIC = re.compile(r"(~/)?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*")
+
+
 def check_relative(name: str, topic: str) -> None:
-    """Refuse an empty, absolute or space-containing topic name."""
+    """Refuse a topic name that is empty, absolute or not a valid ROS 2 name (``sim/bad-name``,
+    ``left//cmd``, ``2cam/image``): rclpy would raise at the subscription instead, after start-up."""
     if not topic or topic.startswith("/") or any(c.isspace() for c in topic):
         raise ParameterError(name, topic, "must be a non-empty relative topic name (no leading '/', no spaces)")
+    if not _RELATIVE_TOPIC.fullmatch(topic):
+        raise ParameterError(name, topic, "is not a valid ROS 2 topic name: tokens of letters, digits and '_' "
+                                          "(not starting with a digit) separated by single '/'")
 
 
 # ----------------------------------------------------------------------------------- arms
