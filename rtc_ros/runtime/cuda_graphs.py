@@ -82,17 +82,21 @@ class _Graph:
         self.inputs = {k: v.detach().clone() for k, v in inputs.items()}
         self.graph: Any = None
         self.out: torch.Tensor | None = None
+        # the inputs' device: streams, capture and replay on it (not on the current device, cuda:0,
+        # which would leave a cuda:1 policy's kernels outside the graph)
+        self.device = next(iter(self.inputs.values())).device
         if capture:
-            stream = torch.cuda.Stream()
-            stream.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(stream):
-                for _ in range(WARMUP_RUNS):
-                    program(self.context, **self.inputs)
-            torch.cuda.current_stream().wait_stream(stream)
-            graph = torch.cuda.CUDAGraph()
-            # default (global) capture mode, as PyTorch's documented whole-network capture with backward
-            with torch.cuda.graph(graph):
-                self.out = program(self.context, **self.inputs)
+            with torch.cuda.device(self.device):
+                stream = torch.cuda.Stream(device=self.device)
+                stream.wait_stream(torch.cuda.current_stream(self.device))
+                with torch.cuda.stream(stream):
+                    for _ in range(WARMUP_RUNS):
+                        program(self.context, **self.inputs)
+                torch.cuda.current_stream(self.device).wait_stream(stream)
+                graph = torch.cuda.CUDAGraph()
+                # default (global) capture mode, as PyTorch's documented whole-network capture with backward
+                with torch.cuda.graph(graph):
+                    self.out = program(self.context, **self.inputs)
             self.graph = graph
 
     def run(self, context: Any, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -102,7 +106,8 @@ class _Graph:
             self.inputs[k].copy_(v)
         if self.graph is None:
             return self.program(self.context, **self.inputs).detach().clone()
-        self.graph.replay()
+        with torch.cuda.device(self.device):
+            self.graph.replay()
         assert self.out is not None
         return self.out.detach().clone()
 
