@@ -5,7 +5,9 @@ states the closed loop visits), cut the expert's clean commands into chunks of `
 the episode end by holding the last action), train the paper's MLP-Mixer with conditional flow
 matching (:func:`rtc_ros.policies.train.train_flow_policy`) and keep an early checkpoint as BID's weak
 policy. Both are written as safetensors + YAML spec (:func:`rtc_ros.policies.spec.save_policy`), so
-they load like any other base policy; a spec whose recorded recipe matches is reused (cache).
+they load like any other base policy; they are cached in a directory named by
+:meth:`PolicyRecipe.key` (the recipe plus the source of the task, its expert, the model and its
+training), so they are reused until any of those changes.
 
 Training-time RTC (method ``rtc_trained``) needs its own policy: the same demonstrations, model and
 training settings plus prefix conditioning up to the sweep's largest delay
@@ -19,15 +21,21 @@ import hashlib
 import inspect
 import json
 import logging
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import Iterable
 
 import numpy as np
 import torch
 
 from rtc_ros.benchmarks.tasks import EVAL_NOISE_STD, TASKS, check_task, run_expert
 from rtc_ros.benchmarks.tasks.base import BatchedTask
+from rtc_ros.policies import base as policy_base
+from rtc_ros.policies import mixer as policy_mixer
+from rtc_ros.policies import train as policy_train
 from rtc_ros.policies.mixer import MixerConfig, MLPMixerPolicy
 from rtc_ros.policies.spec import LoadedPolicy, load_policy, save_policy
 from rtc_ros.policies.train import TrainConfig, train_flow_policy, training_spec
@@ -70,20 +78,44 @@ class PolicyRecipe:
             raise ValueError(f"PolicyRecipe.lr must be > 0, got {self.lr}")
 
     def key(self, task: str) -> str:
-        """Cache key: the recipe, the task name and the source of the task and its expert (so a
-        changed task or expert never reuses policies trained on the old one)."""
-        blob = json.dumps({"task": task, **asdict(self), "task_source": task_fingerprint(task)}, sort_keys=True)
+        """Cache key: the recipe, the task name, the source of the task and its expert, and the source of
+        the model and its training (:func:`training_fingerprint`), so a changed task, expert, model or
+        training loop never reuses policies made by the old code."""
+        blob = json.dumps({"task": task, **asdict(self), "task_source": task_fingerprint(task),
+                           "training_source": training_fingerprint()}, sort_keys=True)
         return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def _read_source(path: str) -> bytes:
+    """The bytes of one source file (the unit the fingerprints hash)."""
+    return Path(path).read_bytes()
+
+
+def _fingerprint(files: Iterable[str | None]) -> str:
+    """SHA-1 (12 hex digits) of the given source files, in sorted order."""
+    digest = hashlib.sha1()
+    for f in sorted(set(files) - {None}):
+        digest.update(_read_source(f))
+    return digest.hexdigest()[:12]
 
 
 def task_fingerprint(task: str) -> str:
     """SHA-1 of the source files defining ``task``, its expert and the shared task base."""
     task_cls, expert_cls = TASKS[check_task(task)]
-    files = sorted({inspect.getsourcefile(c) for c in (task_cls, expert_cls, BatchedTask)} - {None})
-    digest = hashlib.sha1()
-    for f in files:
-        digest.update(Path(f).read_bytes())
-    return digest.hexdigest()[:12]
+    return _fingerprint(inspect.getsourcefile(c) for c in (task_cls, expert_cls, BatchedTask))
+
+
+def training_modules() -> tuple[ModuleType, ...]:
+    """The modules whose code decides what a cached policy is: the MLP-Mixer (:mod:`rtc_ros.policies.mixer`),
+    the flow-policy base and normaliser (:mod:`rtc_ros.policies.base`), the flow-matching training loop
+    with prefix conditioning (:mod:`rtc_ros.policies.train`) and this module (demonstrations, model and
+    training settings from the recipe)."""
+    return (policy_base, policy_mixer, policy_train, sys.modules[__name__])
+
+
+def training_fingerprint() -> str:
+    """SHA-1 of the source files of :func:`training_modules`."""
+    return _fingerprint(inspect.getsourcefile(m) for m in training_modules())
 
 
 QUICK_RECIPE = PolicyRecipe(demo_envs=256, train_steps=400)

@@ -20,6 +20,7 @@ import argparse
 import csv
 import json
 import logging
+import math
 import multiprocessing as mp
 import os
 import sys
@@ -35,9 +36,11 @@ from tqdm.auto import tqdm
 
 from rtc_ros.benchmarks._policies import QUICK_RECIPE, PolicyRecipe, get_task_policies, get_trained_rtc_policy
 from rtc_ros.benchmarks._sampler import BENCH_METHODS, PAPER_METHODS, SamplerConfig, check_bench_method
+from rtc_ros.benchmarks.figure5_plots import plot_figure5
 from rtc_ros.benchmarks.protocol import DelayConfig, pooled_wilson, run_delayed, wilson_interval
 from rtc_ros.benchmarks.tasks import (DEFAULT_SUITE, EVAL_NOISE_STD, SUITES, TASK_NAMES, check_task, make_task,
                                      run_expert, suite_tasks)
+from rtc_ros.runtime.generator import GeneratorConfig
 
 log = logging.getLogger(__name__)
 
@@ -246,73 +249,6 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
         w.writerows(rows)
 
 
-_STYLE = {"rtc": ("RTC (ours, exp)", "C3", "o"), "rtc_linear": ("RTC linear", "C1", "v"),
-          "rtc_hard": ("RTC hard mask", "C5", "^"), "rtc_trained": ("Training-time RTC", "C6", "P"),
-          "naive": ("Naive async", "C0", "s"),
-          "bid": ("BID (N=32, K=3)", "C2", "D"), "te_sparse": ("Temporal ensembling", "C4", "x")}
-
-
-def plot_figure5(rows: list[dict[str, Any]], cfg: SweepConfig, out_dir: Path) -> list[Path]:
-    """Figure 5 layout: solve rate vs delay (s = max(d, 1)) and vs execution horizon (d = 1);
-    ``figure5.png`` averages over tasks (pooled Wilson bands), ``figure5_per_task.png`` per task."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    def panel(ax: Any, sel: list[dict[str, Any]], var: str, title: str) -> None:
-        lows: list[float] = []
-        for m in cfg.methods:
-            pts = [r for r in sel if r["method"] == m]
-            xs = sorted({r[var] for r in pts})
-            if not xs:
-                continue
-            ys, lo, hi = [], [], []
-            for x in xs:
-                p = [r for r in pts if r[var] == x]
-                rates = [r["solve_rate"] for r in p]
-                ys.append(np.mean(rates))
-                a, b = pooled_wilson(rates, p[0]["rollouts"])
-                lo.append(a)
-                hi.append(b)
-            label, color, marker = _STYLE.get(m, (m, None, "o"))
-            ax.plot(xs, ys, marker=marker, color=color, label=label)
-            ax.fill_between(xs, lo, hi, color=color, alpha=0.15, linewidth=0)
-            lows += lo
-        ax.set_title(title)
-        ax.set_xticks(sorted({r[var] for r in sel}))
-        ax.set_xlabel("inference delay d" if var == "d" else f"execution horizon s (d = {cfg.horizon_d})")
-        ax.set_ylabel("solve rate")
-        if lows:  # zoom to the data (as the paper's figure does), never below 0
-            ax.set_ylim(max(-0.02, min(lows) - 0.03), 1.01)
-        ax.grid(alpha=0.3)
-
-    has_h = any(r["sweep"] == "horizon" for r in rows)
-    ncol = 2 if has_h else 1
-    paths = []
-    fig, axes = plt.subplots(1, ncol, figsize=(5.5 * ncol, 4.2), squeeze=False)
-    panel(axes[0, 0], [r for r in rows if r["sweep"] == "delay"], "d", f"mean of {len(cfg.tasks)} tasks, s = max(d, 1)")
-    if has_h:
-        panel(axes[0, 1], [r for r in rows if r["sweep"] == "horizon"], "s", f"mean of {len(cfg.tasks)} tasks")
-    axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
-    paths.append(out_dir / "figure5.png")
-    fig.savefig(paths[-1], dpi=120)
-    plt.close(fig)
-    n = len(cfg.tasks)
-    fig, axes = plt.subplots(n, ncol, figsize=(5.0 * ncol, 3.2 * n), squeeze=False)
-    for i, t in enumerate(cfg.tasks):
-        panel(axes[i, 0], [r for r in rows if r["sweep"] == "delay" and r["task"] == t], "d", t)
-        if has_h:
-            panel(axes[i, 1], [r for r in rows if r["sweep"] == "horizon" and r["task"] == t], "s", t)
-    axes[0, 0].legend(fontsize=7)
-    fig.tight_layout()
-    paths.append(out_dir / "figure5_per_task.png")
-    fig.savefig(paths[-1], dpi=100)
-    plt.close(fig)
-    return paths
-
-
 def read_csv(path: Path) -> list[dict[str, Any]]:
     """Rows of a ``sweep.csv`` with numeric fields converted (for re-plotting)."""
     ints, floats = ("d", "s", "rollouts", "successes", "model_calls", "env_rows"), ("solve_rate", "ci_low", "ci_high",
@@ -337,7 +273,11 @@ def format_table(summary: dict[str, Any], key: str = "solve_rate") -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+#: ``--seed`` range (offsets per task and stream are added to it)
+SEED_LIMIT = 2**32
+
+
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="small size (a few minutes): tiny rollouts, short training")
     ap.add_argument("--out", type=Path, required=True, help="output directory")
@@ -347,20 +287,38 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     help=f"task list (default {DEFAULT_SUITE}; v1 = the first five tasks; --tasks overrides)")
     ap.add_argument("--methods", nargs="+", default=None, choices=BENCH_METHODS,
                     help="default: the paper's six; rtc_trained trains its own prefix-conditioned policies")
-    ap.add_argument("--rollouts", type=int, default=None, help="envs per point (paper: 2048)")
-    ap.add_argument("--bid-rollouts", type=int, default=None, help="envs per BID point")
+    ap.add_argument("--rollouts", type=int, default=None, help="envs per point, >= 1 (paper: 2048)")
+    ap.add_argument("--bid-rollouts", type=int, default=None, help="envs per BID point, >= 1")
     ap.add_argument("--horizon-rollouts", type=int, default=None, help="envs per horizon-sweep point (0 = skip)")
-    ap.add_argument("--horizon-bid-rollouts", type=int, default=None)
-    ap.add_argument("--workers", type=int, default=None, help="worker processes, 1 torch thread each (default: CPU count)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--horizon-bid-rollouts", type=int, default=None, help="envs per BID horizon-sweep point (>= 0)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="worker processes, >= 1, 1 torch thread each (default: the CPU count, at most 8)")
+    ap.add_argument("--seed", type=int, default=0, help="seed, in [0, 2**32)")
     ap.add_argument("--compile", nargs="*", default=None, choices=BENCH_METHODS, metavar="METHOD",
                     help="methods whose networks are torch.compile'd (default: all for the full size, none "
                          "for --quick; give no names to compile none)")
-    ap.add_argument("--beta", type=float, default=None, help="RTC guidance clip (default: the paper's 5)")
+    ap.add_argument("--beta", type=float, default=None,
+                    help="RTC guidance clip, finite and > 0 (default: the paper's 5)")
     ap.add_argument("-v", "--verbose", action="store_true")
-    args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(message)s")
+    return ap
+
+
+def check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The numeric options checked before any policy is trained or loaded (else ``ap.error``: exit 2,
+    no traceback). ``--beta`` follows :class:`~rtc_ros.runtime.generator.GeneratorConfig`: finite and > 0."""
+    minimum = {"rollouts": 1, "bid_rollouts": 1, "horizon_rollouts": 0, "horizon_bid_rollouts": 0, "workers": 1}
+    for name, low in minimum.items():
+        value = getattr(args, name)
+        if value is not None and value < low:
+            ap.error(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
+    if not 0 <= args.seed < SEED_LIMIT:
+        ap.error(f"--seed must be in [0, 2**32), got {args.seed}")
+    if args.beta is not None and not (args.beta > 0 and math.isfinite(args.beta)):
+        ap.error(f"--beta must be finite and > 0, got {args.beta}")
+
+
+def build_config(ap: argparse.ArgumentParser, args: argparse.Namespace) -> SweepConfig:
+    """The sweep's configuration from checked options (anything SweepConfig still refuses: ``ap.error``)."""
     over: dict[str, Any] = {}
     for name in ("tasks", "methods"):
         if getattr(args, name):
@@ -370,13 +328,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for name in ("rollouts", "bid_rollouts", "horizon_rollouts", "horizon_bid_rollouts"):
         if getattr(args, name) is not None:
             over[name] = getattr(args, name)
-    over["workers"] = args.workers or max(1, min(os.cpu_count() or 1, 8))
+    over["workers"] = args.workers if args.workers is not None else max(1, min(os.cpu_count() or 1, 8))
     over["seed"] = args.seed
-    cfg = quick_config(**over) if args.quick else SweepConfig(**over)
+    try:
+        cfg = quick_config(**over) if args.quick else SweepConfig(**over)
+    except ValueError as exc:
+        ap.error(f"invalid sweep options: {exc}")
     if args.compile is not None or args.beta is not None:
         compile_methods = tuple(args.compile) if args.compile is not None else cfg.sampler.compile_methods
         beta = args.beta if args.beta is not None else cfg.sampler.beta
         cfg.sampler = replace(cfg.sampler, compile_methods=compile_methods, beta=beta)
+    try:  # the settings every job's generator is built from, checked here rather than in a worker
+        GeneratorConfig(method="rtc", beta=cfg.sampler.beta, n_steps=cfg.sampler.n_steps,
+                        bid_samples=cfg.sampler.bid_samples, bid_k=cfg.sampler.bid_k)
+    except ValueError as exc:
+        ap.error(f"invalid sampler settings: {exc}")
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = _parser()
+    args = ap.parse_args(argv)
+    check_args(ap, args)
+    cfg = build_config(ap, args)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(message)s")
     cache = args.policy_cache or Path("runs/policies")
     summary = run_sweep(cfg, args.out, cache)
     print(f"\nexpert solve rates (noise {cfg.noise_std}): "

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import signal
@@ -217,15 +218,32 @@ def run(duration: float, loop_mode: str, verbose: bool, rt_priority: int = 0, ni
     }
 
 
+#: ``--rt-priority``: the executor's ``realtime_priority`` range (0 = normal scheduling, SCHED_FIFO 1-99)
+RT_PRIORITY_RANGE = (0, 99)
+#: ``--nice``: the range ``nice -n`` takes
+NICE_RANGE = (-20, 19)
+
+
+def check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The numeric options checked before anything starts (else ``ap.error``: exit 2, no traceback)."""
+    if not (args.duration > 0 and math.isfinite(args.duration)):
+        ap.error(f"--duration must be a finite number of seconds > 0, got {args.duration}")
+    for option, value, (low, high) in (("--rt-priority", args.rt_priority, RT_PRIORITY_RANGE),
+                                       ("--nice", args.nice, NICE_RANGE)):
+        if not low <= value <= high:
+            ap.error(f"{option} must be in [{low}, {high}], got {value}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--duration", type=float, default=20.0, help="seconds measured after start-up")
+    ap.add_argument("--duration", type=float, default=20.0, help="seconds measured after start-up (> 0)")
     ap.add_argument("--loop-mode", choices=("thread", "timer"), default="thread")
     ap.add_argument("--rt-priority", type=int, default=0,
-                    help="executor realtime_priority (SCHED_FIFO; 0 = normal scheduling)")
-    ap.add_argument("--nice", type=int, default=0, help="run the executor under 'nice -n NICE' (e.g. -10)")
+                    help="executor realtime_priority (SCHED_FIFO 1-99; 0 = normal scheduling)")
+    ap.add_argument("--nice", type=int, default=0, help="run the executor under 'nice -n NICE' (-20..19, e.g. -10)")
     ap.add_argument("--verbose", action="store_true", help="show the nodes' output")
     args = ap.parse_args(argv)
+    check_args(ap, args)
     r = run(args.duration, args.loop_mode, args.verbose, args.rt_priority, args.nice)
     print(f"executor period ({r['loop_mode']}, SCHED_FIFO {r['realtime_priority'] or 'off'}, {r['periods']} ticks, inference flat out, "
           f"load avg {r['load_avg_1min']} on {r['cpu_count']} CPUs):")

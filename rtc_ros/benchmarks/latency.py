@@ -25,7 +25,8 @@ import argparse
 import json
 import statistics
 import time
-from typing import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 import torch
 
@@ -34,6 +35,17 @@ from rtc_ros.core.masks import prefix_weights
 from rtc_ros.core.sampling import sample_guided, sample_plain, sample_prefix_conditioned
 from rtc_ros.policies.mixer import MLPMixerPolicy, MixerConfig, bimanual_h50, mixer_h8
 from rtc_ros.runtime.cuda_graphs import GraphedSampler
+
+if TYPE_CHECKING:
+    from rtc_ros.policies.loaded import LoadedPolicy
+
+#: BID's K (positive / negative set size) of the paper; smaller when N is (K <= N)
+BID_K = 3
+
+
+def bid_k(n_samples: int) -> int:
+    """BID's K for ``n_samples`` candidates: the paper's 3, or N when N < 3 (``bid_sample`` needs K <= N)."""
+    return min(BID_K, n_samples)
 
 
 def _time(fn: Callable[[], object], repeats: int, warmup: int = 3, cuda: bool = False) -> list[float]:
@@ -123,7 +135,8 @@ def bench_model(name: str, cfg: MixerConfig, repeats: int, bid_n: int, n_steps: 
         plain += _time(run_plain, repeats, cuda=cuda)
         trained += _time(run_trained, repeats, cuda=cuda)
         guided += _time(run_guided, repeats, cuda=cuda)
-        bid += _time(lambda: bid_sample(vel, encode(), prefix, w, bid_n, n_steps), max(1, repeats // 2), cuda=cuda)
+        bid += _time(lambda: bid_sample(vel, encode(), prefix, w, bid_n, n_steps, k=bid_k(bid_n)),
+                     max(1, repeats // 2), cuda=cuda)
         enc += _time(encode, repeats, cuda=cuda)
         fwd += _time(forward, repeats, cuda=cuda)
         fwd_bwd += _time(forward_backward, repeats, cuda=cuda)
@@ -169,16 +182,17 @@ def check_device(ap: argparse.ArgumentParser, device: str) -> str:
     raise AssertionError  # ap.error exits
 
 
-def bench_spec(path: str, repeats: int, d: int = 6, s: int = 25, warmup: int = 3) -> dict[str, float]:
+def bench_spec(path: str | LoadedPolicy, repeats: int, d: int = 6, s: int = 25, warmup: int = 3) -> dict[str, float]:
     """Median ms per chunk of a policy file through the robot's :class:`~rtc_ros.runtime.generator.ChunkGenerator`
     (CPU, 5 steps, from :meth:`~rtc_ros.policies.loaded.LoadedPolicy.typical_observation`): ``plain``
     (``naive``), ``guided`` (``rtc``, exact VJP) and, for a prefix-trained policy, ``trained``
     (``rtc_trained``), all with the previous chunk's remaining actions, delay ``d`` and horizon ``s``.
-    The kinds alternate call by call, so a change of machine load hits each alike."""
+    The kinds alternate call by call, so a change of machine load hits each alike. ``path``: a spec file,
+    or the policy already loaded from one."""
     from rtc_ros.policies.spec import load_policy
     from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
 
-    pol = load_policy(path)
+    pol = load_policy(path) if isinstance(path, (str, Path)) else path
     kinds = {"plain": "naive", "guided": "rtc", **({"trained": "rtc_trained"} if pol.prefix_conditioning else {})}
     gens = {k: ChunkGenerator(pol, GeneratorConfig(method=m, n_steps=5)) for k, m in kinds.items()}
     obs = pol.typical_observation()
@@ -194,10 +208,32 @@ def bench_spec(path: str, repeats: int, d: int = 6, s: int = 25, warmup: int = 3
     return out
 
 
+def check_counts(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--repeats``, ``--bid-samples`` (>= 1) and ``--threads`` (>= 0) checked (else ``ap.error``: exit 2)."""
+    for option, value, low in (("--repeats", args.repeats, 1), ("--bid-samples", args.bid_samples, 1),
+                               ("--threads", args.threads, 0)):
+        if value < low:
+            ap.error(f"{option} must be >= {low}, got {value}")
+
+
+def load_spec(ap: argparse.ArgumentParser, path: str | None) -> LoadedPolicy | None:
+    """The ``--spec`` policy loaded up front (CPU), so a bad file is refused before any timing (``ap.error``)."""
+    if path is None:
+        return None
+    from rtc_ros.policies.spec import load_policy
+
+    try:
+        return load_policy(path)
+    except (OSError, ValueError) as exc:
+        ap.error(f"--spec {path}: {exc}")
+        raise AssertionError from exc  # ap.error exits
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=20)
-    ap.add_argument("--bid-samples", type=int, default=16)
+    ap.add_argument("--repeats", type=int, default=20, help="timed calls per round (>= 1)")
+    ap.add_argument("--bid-samples", type=int, default=16,
+                    help=f"BID's N (>= 1; K = min({BID_K}, N))")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (batch-1 CPU inference is fastest with 1; 0 = torch default)")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     ap.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=True,
@@ -205,7 +241,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--spec", default=None, metavar="POLICY.yaml",
                     help="also time this policy file through the nodes' chunk generator (CPU)")
     args = ap.parse_args(argv)
+    check_counts(ap, args)
     device = check_device(ap, args.device)
+    policy = load_spec(ap, args.spec)
     if args.threads:
         torch.set_num_threads(args.threads)
     where = "CPU" if device == "cpu" else f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
@@ -228,8 +266,8 @@ def main(argv: list[str] | None = None) -> None:
         "h50_ms": {k: round(v, 3) for k, v in h50.items() if k.endswith("_ms")},
         "target_guided_over_plain_le_2": h8["guided_over_plain"] <= 2.0 and h50["guided_over_plain"] <= 2.0,
     }
-    if args.spec:
-        spec = bench_spec(args.spec, args.repeats)
+    if policy is not None:
+        spec = bench_spec(policy, args.repeats)
         out["spec"] = {"path": args.spec, **{k: round(v, 3) for k, v in spec.items()}}
         out["guided_over_plain_spec"] = round(spec["guided_over_plain"], 3)
         if "trained_over_plain" in spec:

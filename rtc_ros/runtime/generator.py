@@ -14,6 +14,7 @@ the observation's step; flow time tau: 0 = noise, 1 = data.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -39,7 +40,7 @@ class GeneratorConfig:
     Attributes:
         method: execution method (decides plain, guided, BID or prefix-conditioned sampling and the
             mask schedule).
-        beta: guidance-weight clip (> 0). n_steps: Euler steps. bid_samples / bid_k: BID's N and K.
+        beta: guidance-weight clip (finite, > 0). n_steps: Euler steps. bid_samples / bid_k: BID's N and K.
         jacobian: ``exact`` (RTC) or ``identity_approx`` (labelled approximation).
         seed: seed of the flow noise (``generate``).
         compile: wrap the networks in ``torch.compile`` (``dynamic=True``; eager if it fails).
@@ -61,8 +62,8 @@ class GeneratorConfig:
 
     def __post_init__(self) -> None:
         method_info(self.method)
-        if not self.beta > 0:
-            raise ValueError(f"beta must be > 0, got {self.beta}")
+        if not (self.beta > 0 and math.isfinite(self.beta)):
+            raise ValueError(f"beta must be finite and > 0, got {self.beta}")
         if self.n_steps < 1:
             raise ValueError(f"n_steps must be >= 1, got {self.n_steps}")
         if self.bid_samples < 1:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from rtc_ros.benchmarks.tasks import DEFAULT_SUITE, EVAL_NOISE_STD, SUITES, TASKS, expert_solve_rates, suite_tasks
@@ -18,14 +19,30 @@ from rtc_ros.benchmarks.tasks.rules import (CONSISTENCY_POINT, CONSISTENCY_RULE_
                                             passes_reacting)
 
 
-def main() -> None:
+#: ``--seed`` range (torch generators take larger ones, but offsets are added to it)
+SEED_LIMIT = 2**32
+
+
+def check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--n`` >= 1, ``--noise`` finite and >= 0, ``--seed`` in ``[0, 2**32)``; else ``ap.error`` (exit 2)."""
+    if args.n < 1:
+        ap.error(f"--n must be >= 1, got {args.n}")
+    if not (args.noise >= 0 and math.isfinite(args.noise)):
+        ap.error(f"--noise must be finite and >= 0, got {args.noise}")
+    if not 0 <= args.seed < SEED_LIMIT:
+        ap.error(f"--seed must be in [0, 2**32), got {args.seed}")
+
+
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--suite", default=DEFAULT_SUITE, choices=tuple(SUITES), help="which task list")
-    ap.add_argument("--n", type=int, default=2048, help="environments per task (the rules use min(n, 1024))")
-    ap.add_argument("--noise", type=float, default=EVAL_NOISE_STD, help="action noise std for the solve rates")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--n", type=int, default=2048, help="environments per task, >= 1 (the rules use min(n, 1024))")
+    ap.add_argument("--noise", type=float, default=EVAL_NOISE_STD,
+                    help="action noise std for the solve rates (>= 0)")
+    ap.add_argument("--seed", type=int, default=0, help="seed, in [0, 2**32)")
     ap.add_argument("--no-rules", "--no-lag", action="store_true", help="skip the design-rule checks")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    check_args(ap, args)
     names = suite_tasks(args.suite)
     rates: dict = expert_solve_rates(args.n, args.seed, args.noise, names)
     for name, r in rates.items():
