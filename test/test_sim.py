@@ -200,3 +200,9 @@ def test_expert_success_rate_over_seeds(sim: BimanualSim) -> None:
     seeds = range(100, 120)
     ok = sum(run_expert_episode(sim, s)[0] for s in seeds)
     assert ok / len(seeds) >= 0.9
+
+
+def test_protective_stops_argument_must_be_a_bool_or_config() -> None:
+    """``protective_stops="false"`` was truthy: stops on while the caller asked for them off."""
+    with pytest.raises(TypeError, match="protective_stops"):
+        BimanualSim(protective_stops="false")  # type: ignore[arg-type]
