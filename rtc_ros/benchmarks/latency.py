@@ -9,7 +9,7 @@ Ratios measured in the same run are what to compare; absolute times depend on th
 The last printed line is a JSON object. Run: ``python -m rtc_ros.benchmarks.latency``.
 
 ``--device cuda`` (or ``cuda:N``) runs the same on a GPU, each timed call between two
-``torch.cuda.synchronize()``; plain, guided and training-time RTC then replay CUDA graphs
+``torch.cuda.synchronize(device)``; plain, guided and training-time RTC then replay CUDA graphs
 (:mod:`rtc_ros.runtime.cuda_graphs`, as ``ChunkGenerator`` does on CUDA; ``--no-cuda-graphs``: eager).
 The JSON has the same keys plus ``device`` and ``cuda_graphs`` (whether graphs were replayed). Without
 CUDA, ``--device cuda`` exits with an error naming ``--device``.
@@ -48,9 +48,10 @@ def bid_k(n_samples: int) -> int:
     return min(BID_K, n_samples)
 
 
-def _time(fn: Callable[[], object], repeats: int, warmup: int = 3, cuda: bool = False) -> list[float]:
-    """Wall times (ms) of ``repeats`` calls after ``warmup``; ``cuda``: synchronised before and after each."""
-    sync = torch.cuda.synchronize if cuda else (lambda: None)
+def _time(fn: Callable[[], object], repeats: int, warmup: int = 3, cuda: torch.device | None = None) -> list[float]:
+    """Wall times (ms) of ``repeats`` calls after ``warmup``; ``cuda`` (a CUDA device): that device is
+    synchronised before and after each call (not the current device: ``cuda:1`` would go unsynchronised)."""
+    sync = (lambda: torch.cuda.synchronize(cuda)) if cuda is not None else (lambda: None)
     for _ in range(warmup):
         fn()
     out = []
@@ -82,6 +83,7 @@ def bench_model(name: str, cfg: MixerConfig, repeats: int, bid_n: int, n_steps: 
     the result's ``cuda_graphs`` says whether they were replayed)."""
     dev = torch.device(device)
     cuda = dev.type == "cuda"
+    sync_dev = dev if cuda else None
     torch.manual_seed(0)
     model = MLPMixerPolicy(cfg).eval()
     for p in model.parameters():
@@ -132,14 +134,14 @@ def bench_model(name: str, cfg: MixerConfig, repeats: int, bid_n: int, n_steps: 
     # Interleave so that machine-load drift affects them alike; each chunk encodes its observation once.
     plain, guided, bid, trained, enc, fwd, fwd_bwd = [], [], [], [], [], [], []
     for _ in range(3):
-        plain += _time(run_plain, repeats, cuda=cuda)
-        trained += _time(run_trained, repeats, cuda=cuda)
-        guided += _time(run_guided, repeats, cuda=cuda)
+        plain += _time(run_plain, repeats, cuda=sync_dev)
+        trained += _time(run_trained, repeats, cuda=sync_dev)
+        guided += _time(run_guided, repeats, cuda=sync_dev)
         bid += _time(lambda: bid_sample(vel, encode(), prefix, w, bid_n, n_steps, k=bid_k(bid_n)),
-                     max(1, repeats // 2), cuda=cuda)
-        enc += _time(encode, repeats, cuda=cuda)
-        fwd += _time(forward, repeats, cuda=cuda)
-        fwd_bwd += _time(forward_backward, repeats, cuda=cuda)
+                     max(1, repeats // 2), cuda=sync_dev)
+        enc += _time(encode, repeats, cuda=sync_dev)
+        fwd += _time(forward, repeats, cuda=sync_dev)
+        fwd_bwd += _time(forward_backward, repeats, cuda=sync_dev)
     res = {
         "plain_ms": statistics.median(plain),
         "guided_ms": statistics.median(guided),
