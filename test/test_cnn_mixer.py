@@ -67,6 +67,25 @@ def test_loads_from_spec_and_bad_config_names_config(tmp_path) -> None:
         load_policy(bad)
 
 
+@pytest.mark.parametrize("obs_spec", [
+    [{"name": "cam", "shape": [16, 16, 3]}, {"name": "joint_positions", "shape": [14]}],  # image first
+    [{"name": "joint_positions", "shape": [14]}, {"name": "cam", "shape": [3, 16, 16]}],  # CHW
+    [{"name": "obs", "shape": [14 + 16 * 16 * 3]}],  # one flat vector
+])
+def test_an_obs_spec_the_cnn_cannot_read_is_refused(tmp_path, obs_spec) -> None:
+    """The CNN slices joints then an HWC image out of the flat observation; another layout of the same size
+    loaded and ran on scrambled pixels (only a poor policy showed it)."""
+    import yaml
+
+    path = _random_policy(tmp_path)
+    spec = yaml.safe_load(path.read_text())
+    spec["obs_spec"] = obs_spec
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(spec))
+    with pytest.raises(PolicySpecError, match="field 'obs_spec'.*joints \\[14\\] then one HWC camera"):
+        load_policy(bad)
+
+
 @pytest.mark.parametrize("which", ["random", "shipped"])
 def test_encode_once_per_chunk_and_exact_guidance(tmp_path, which: str) -> None:
     """The CNN runs once per chunk (the VJP goes through the velocity only); guidance toward a

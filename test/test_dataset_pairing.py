@@ -158,3 +158,32 @@ def test_commands_recorded_at_another_rate_are_refused(bag: Path, tmp_path: Path
                                       "--dt", "0.04"])
     with pytest.raises(DatasetError, match=r"commands on .* every 2\d.\d ms, the controller period .* 40.0 ms"):
         dataset_for(args)
+
+
+def _two_arm_episode(topics: dict[str, float], names: list[str]):
+    from rtc_ros.recording.episode_types import Episode
+
+    T, dt = 40, 0.02
+    t = np.arange(T) * dt
+    per_arm = {top: np.full((T, 7), v) for top, v in topics.items()}
+    js_q = np.concatenate([np.full((T, 7), 1.0), np.full((T, 7), -1.0)], 1)
+    js = Series(t=t - 1e-6, q=js_q, names=list(names))
+    return Episode(name="ep", path=Path("/tmp"), meta={}, start_ns=0, end_ns=int(T * dt * 1e9), joint_states=js,
+                   command_topics={top: Series(t=t, q=q, names=[]) for top, q in per_arm.items()})
+
+
+def test_unnamed_per_arm_commands_follow_the_action_order_not_the_alphabet() -> None:
+    """``arms: [right, left]`` with one Float64MultiArray topic per arm: the topics were concatenated
+    alphabetically (left first) and read by position, so every label held the other arm's command."""
+    from rtc_ros.recording.dataset import DatasetError, build_dataset
+    from rtc_ros.recording.params_file import joint_names_from_params
+
+    names = joint_names_from_params({"arms": ["right", "left"]})
+    ep = _two_arm_episode({"/robot1/right_controller/commands": 1.0, "/robot1/left_controller/commands": -1.0},
+                          names)
+    ds = build_dataset([ep], [{"name": "joint_positions", "shape": [14]}], names, horizon=5, dt=0.02)
+    assert ds.joints[0, 0] == 1.0 and ds.actions[0, 0, 0] == 1.0  # right arm: observed and labelled alike
+    assert ds.joints[0, 7] == -1.0 and ds.actions[0, 0, 7] == -1.0
+    odd = _two_arm_episode({"arm_a/commands": 1.0, "arm_b/commands": -1.0}, names)  # no arm to be told
+    with pytest.raises(DatasetError, match="--command-topic"):
+        build_dataset([odd], [{"name": "joint_positions", "shape": [14]}], names, horizon=5, dt=0.02)

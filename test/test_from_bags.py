@@ -89,6 +89,9 @@ def test_cli_trains_and_spec_loads(demos: Path, tmp_path: Path) -> None:
     assert np.allclose(stats["action_mean"], a.mean(0), atol=1e-5)
     assert np.allclose(stats["action_std"], a.std(0), atol=1e-5)
     assert np.allclose(stats["obs_mean.joint_positions"], obs[:, :3].mean(0), atol=1e-5)
+    # joints: at least the --obs-std-floor (0.05 rad), as the sim recipe: a joint that barely moved is not
+    # divided by its tiny std (1 mrad of drift on the robot read as ~1000 std)
+    assert np.allclose(stats["obs_std.joint_positions"], np.maximum(obs[:, :3].std(0), 0.05), atol=1e-5)
     assert stats["obs_mean.top"].shape == (3,)
     assert np.allclose(stats["obs_mean.top"], obs[:, 3:].reshape(len(obs), -1, 3).mean((0, 1)), atol=1e-5)
     assert np.allclose(stats["obs_std.top"], obs[:, 3:].reshape(len(obs), -1, 3).std((0, 1)), atol=1e-4)
@@ -158,6 +161,8 @@ def test_generated_params_file_points_every_section_at_the_new_policy(tmp_path: 
     (["--image-size", "32"], "--image-size"),
     (["--model", "width=3.5"], "--model"),
     (["--params", "nope.yaml"], "--params nope.yaml: file not found"),
+    (["--obs-std-floor", "0"], "--obs-std-floor"),
+    (["--obs-std-floor", "nan"], "--obs-std-floor"),
 ])
 def test_bad_options_name_the_option(demos: Path, tmp_path: Path, capsys, args, match) -> None:
     from rtc_ros.recording.from_bags import main
@@ -201,3 +206,16 @@ def test_a_template_s_gripper_bounds_keep_their_raw_limits_under_new_statistics(
             raw_old = v_old * old.action_std[d] + old.action_mean[d]
             assert v_new * new.action_std[d] + new.action_mean[d] == pytest.approx(raw_old, abs=1e-9)
             assert raw_old == pytest.approx(0.0 if key == "bounded_low" else 1.0, abs=1e-5)  # the grippers' 0..1
+
+
+def test_fit_normalizer_names_the_dimensions_it_floors(caplog: pytest.LogCaptureFixture) -> None:
+    """A joint constant in the data: its std is the floor, and the fit says which dimension."""
+    from rtc_ros.policies.stats import fit_normalizer
+
+    rng = np.random.default_rng(0)
+    obs = np.column_stack([rng.normal(size=50), np.full(50, 0.3), rng.normal(size=50)])
+    with caplog.at_level("WARNING"):
+        norm = fit_normalizer(obs, rng.normal(size=(50, 2)), [{"name": "joint_positions", "shape": [3]}],
+                              vector_std_floor=0.05)
+    assert norm.obs_std[1] == pytest.approx(0.05) and norm.obs_std[0] > 0.5
+    assert "joint_positions[1]" in caplog.text and "joint_positions[0]" not in caplog.text

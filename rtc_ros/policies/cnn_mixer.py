@@ -48,6 +48,7 @@ no clipping; a guided chunk adds RTC's correction to the velocity, which may sti
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import numpy as np
 import torch
@@ -175,6 +176,18 @@ class BimanualCNNPolicy(FlowPolicy):
         self.bounded = bool(config.bounded_dims)
         for name, value in (("bound_mask", mask), ("bound_low", low), ("bound_high", high)):
             self.register_buffer(name, value, persistent=False)
+
+    def check_obs_spec(self, obs_spec: list[dict[str, Any]]) -> None:
+        """Refuse an ``obs_spec`` other than the layout :meth:`features` slices: the joint vector
+        ``[joint_dim]`` first, then one HWC camera entry ``[h, w, c]`` (``[t, h, w, c]`` for a frame stack);
+        a CHW image or the image first would load and run on scrambled pixels. Raises ValueError."""
+        c = self.config
+        image = [c.image_height, c.image_width, c.image_channels]
+        images = [[c.image_frames, *image]] + ([image] if c.image_frames == 1 else [])
+        shapes = [list(e.get("shape", [])) if isinstance(e, dict) else e for e in obs_spec]
+        if len(shapes) != 2 or shapes[0] != [c.joint_dim] or shapes[1] not in images:
+            raise ValueError(f"bimanual_cnn reads the joints [{c.joint_dim}] then one HWC camera entry {images[-1]} "
+                             f"(config joint_dim, image_*), in that order; obs_spec has shapes {shapes}")
 
     @property
     def supports_per_position_tau(self) -> bool:

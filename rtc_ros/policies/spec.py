@@ -261,6 +261,11 @@ def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
         if (n := _obs_dim_of(spec["obs_spec"], path)) != model.obs_dim:
             raise _err(path, "obs_spec", f"sizes add up to {n}, config.obs_dim is {model.obs_dim}")
     obs_spec = spec.get("obs_spec") or default_obs_spec(model.obs_dim)
+    if callable(check := getattr(model, "check_obs_spec", None)):  # a model that reads a fixed layout
+        try:
+            check(obs_spec)
+        except ValueError as exc:
+            raise _err(path, "obs_spec", str(exc)) from exc
     normalizer = _load_normalizer(path, spec, obs_spec, model.action_dim)
     if normalizer.obs_mean.shape[0] != model.obs_dim:
         raise _err(path, "normalization.obs_mean", f"length {normalizer.obs_mean.shape[0]} != config.obs_dim {model.obs_dim}")

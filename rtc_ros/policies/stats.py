@@ -22,6 +22,7 @@ inference; :func:`compact_stats` / :func:`expand_stats` convert between the two.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -30,6 +31,8 @@ import numpy as np
 
 from rtc_ros.policies.base import Normalizer
 from rtc_ros.policies.observation import image_layout
+
+log = logging.getLogger(__name__)
 
 FORMAT = "rtc_ros.normalization/1"
 ACTION_KEYS = ("action_mean", "action_std")
@@ -192,6 +195,7 @@ def fit_normalizer(
     if n == 0:
         raise ValueError("fit_normalizer: no observations")
     mean, std = np.empty(O), np.empty(O)
+    floored: list[str] = []
     for e in layout:
         sl = slice(e.offset, e.offset + e.size)
         if e.is_image:
@@ -199,11 +203,19 @@ def fit_normalizer(
             m1 = e.channel_view(s1[sl]).sum(0) / k
             m2 = e.channel_view(s2[sl]).sum(0) / k
             mean[sl] = e.expand(m1)
-            std[sl] = e.expand(np.maximum(np.sqrt(np.maximum(m2 - m1 * m1, 0.0)), image_std_floor))
+            raw = np.sqrt(np.maximum(m2 - m1 * m1, 0.0))
+            std[sl] = e.expand(np.maximum(raw, image_std_floor))
+            floored += [f"{e.name} channel {i}" for i in np.flatnonzero(raw < image_std_floor)]
         else:
             m1, m2 = s1[sl] / n, s2[sl] / n
             mean[sl] = m1
-            std[sl] = np.maximum(np.sqrt(np.maximum(m2 - m1 * m1, 0.0)), vector_std_floor)
+            raw = np.sqrt(np.maximum(m2 - m1 * m1, 0.0))
+            std[sl] = np.maximum(raw, vector_std_floor)
+            floored += [f"{e.name}[{i}]" for i in np.flatnonzero(raw < vector_std_floor)]
+    if floored:  # a (nearly) constant input: on the robot its drift is divided by the floor, not by its std
+        log.warning("fit_normalizer: %d observation dimensions barely vary in the data (std under the floor "
+                    "%g for vectors, %g for image channels), normalised with the floor: %s", len(floored),
+                    vector_std_floor, image_std_floor, ", ".join(floored[:8]) + (" ..." if len(floored) > 8 else ""))
     a = np.asarray(actions, dtype=np.float64)
     a = a.reshape(-1, a.shape[-1])
     return Normalizer(mean, std, a.mean(0), np.maximum(a.std(0), action_std_floor))

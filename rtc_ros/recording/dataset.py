@@ -171,9 +171,39 @@ def reorder(series: Series, names: list[str], what: str) -> np.ndarray:
     return series.q[:, [index[n] for n in names]]
 
 
-def _command_topics(ep: Episode, command_topics: list[str] | None) -> list[str]:
+def _arm_of_topic(topic: str) -> str | None:
+    """``left`` for ``/robot1/left_controller/commands``: the arm a per-arm controller topic drives."""
+    parts = [p for p in topic.strip("/").split("/") if p.endswith("_controller")]
+    return parts[-1][: -len("_controller")] or None if len(parts) == 1 else None
+
+
+def _arm_ordered(ep: Episode, names: list[str]) -> list[str]:
+    """The episode's command topics in action order: each per-arm topic (``<arm>_controller/...``) at the
+    first action joint whose name holds ``<arm>`` as a token (``left_waist``, ``vx300s_left/j0``).
+    Unnamed values (``Float64MultiArray``) are concatenated in this order and read by position, so an
+    order that cannot be told is refused rather than guessed (``sorted`` put ``left`` before ``right``
+    whatever the action order: with ``arms: [right, left]`` every label had the other arm's command)."""
+    topics = sorted(ep.command_topics)
+    if len(topics) < 2:
+        return topics
+    tokens = [set(n.replace("/", "_").split("_")) for n in names]
+    first: dict[str, int] = {}
+    for t in topics:
+        arm = _arm_of_topic(t)
+        hits = [i for i, tok in enumerate(tokens) if arm is not None and arm in tok]
+        if hits:
+            first[t] = hits[0]
+    if len(first) == len(topics) and len(set(first.values())) == len(topics):
+        return sorted(topics, key=first.__getitem__)
+    if any(len(ep.command_topics[t].names) != ep.command_topics[t].q.shape[1] for t in topics):
+        raise DatasetError(f"{ep.name}: cannot tell which arm each unnamed command topic drives ({topics}, action "
+                           f"joints {names[:3]}...): give the command topics in action order (--command-topic)")
+    return topics  # every topic names its joints: the columns are reordered by name
+
+
+def _command_topics(ep: Episode, command_topics: list[str] | None, names: list[str]) -> list[str]:
     if not command_topics:
-        return sorted(ep.command_topics)  # per-arm topics: left_... before right_...
+        return _arm_ordered(ep, names)
     out = []
     for want in command_topics:
         hits = [t for t in ep.command_topics if topic_matches(t, want)]
@@ -194,7 +224,7 @@ def action_grid(
         grid = np.arange(int(steps[-1]) + 1)
         idx = latest_index(steps, grid)  # a lost tick repeats the previous command
         return ex.t[0] + grid * dt, q[idx], "rtc/executor_state"
-    topics = _command_topics(ep, command_topics)
+    topics = _command_topics(ep, command_topics, names)
     series = [ep.command_topics[t] for t in topics]
     if not series or len(series[0]) < 2:
         raise DatasetError(f"{ep.name}: no commands recorded (no rtc/executor_state and no command topic)")

@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -118,6 +119,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise DatasetError(f"--out {out}: cannot create it ({exc.strerror or exc})") from exc
     if not os.access(out, os.W_OK):
         raise DatasetError(f"--out {out}: not writable")
+    if not (math.isfinite(args.obs_std_floor) and args.obs_std_floor > 0):
+        raise DatasetError(f"--obs-std-floor must be a number > 0, got {args.obs_std_floor}")
     existing = [p.name for p in (out / f"{args.name}.yaml", out / f"{args.name}.safetensors",
                                  out / f"{args.name}_params.yaml") if p.exists()]
     if existing and not args.overwrite:
@@ -209,7 +212,9 @@ def train_from_bags(args: argparse.Namespace) -> dict[str, Any]:
     model_type = template.get("model", "mlp_mixer")
     if model_type == "mlp_mixer":  # bimanual_h50 sizes unless the template/--model say otherwise
         cfg_kwargs = {**vars(bimanual_h50(O)), **cfg_kwargs}
-    normalizer = ds.fit_normalizer()
+    # the sim recipe's floors (train_sim_policy): a joint that never moved in the demos (an idle arm, a locked
+    # wrist) is not scaled by 1e6, so its drift on the robot cannot swamp the other inputs
+    normalizer = ds.fit_normalizer(vector_std_floor=args.obs_std_floor, image_std_floor=1e-3, action_std_floor=1e-3)
     if cfg_kwargs.get("bounded_dims"):  # the template's bounds are in its own normalised units: re-express them
         cfg_kwargs.update(_rebounded(args.spec, cfg_kwargs, normalizer))
     model = build_model(model_type, cfg_kwargs)
@@ -266,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--obs-std-floor", type=float, default=0.05,
+                    help="lower bound of the fitted std of each joint observation (rad; default 0.05): a joint that "
+                         "barely moved in the demos is divided by this, not by its tiny std")
     ap.add_argument("--stride", type=int, default=1, help="use every k-th controller step as a sample")
     ap.add_argument("--only-success", action="store_true", help="skip episodes marked success=false")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
