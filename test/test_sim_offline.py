@@ -410,3 +410,17 @@ def test_switch_seams_split_each_hit_into_seam_and_own_step(episode: Episode, tm
     assert main(["--method", "sync"]) == 2 and "sync" in capsys.readouterr().err
     assert main(["--task", "no_such_task", "--episodes", "1"]) == 2 and "no_such_task" in capsys.readouterr().err
     assert main(["--policy", str(tmp_path / "missing.yaml")]) == 2 and "missing.yaml" in capsys.readouterr().err
+
+
+def test_the_experiment_s_simulator_takes_the_params_file_s_protective_stops(tmp_path: Path) -> None:
+    """The sim node builds its stops from ``protective_stops`` / ``protective_stop_recovery_s``; the
+    simulated-time harness hard-coded them on with 1 s, whatever the params file said."""
+    config = write_params(DEFAULT_CONFIG, {"bimanual_sim": {"protective_stops": False,
+                                                            "protective_stop_recovery_s": 0.3}}, tmp_path / "p.yaml")
+    setup = load_setup(config, DEFAULT_POLICY)
+    assert (setup.stop_config.enabled, setup.stop_config.recovery_s) == (False, 0.3)
+    sim = make_sim("transfer_cube", 10, setup.stop_config)
+    try:
+        assert sim.protective_stop_config.enabled is False and sim.protective_stop_config.recovery_s == 0.3
+    finally:
+        sim.close()

@@ -242,7 +242,7 @@ def run_grid(out: Path, tasks: list[str], methods: list[str], latencies: list[fl
     compute: dict[str, Any] = {}
     meta: dict[str, Any] = {}
     for task in tasks:
-        sim = make_sim(task, int(setup.sim_params.max_episode_steps))
+        sim = make_sim(task, int(setup.sim_params.max_episode_steps), setup.stop_config)
         renderer = CameraRenderer(sim.model, setup.camera)
         try:
             ep = Episode(setup, sim, renderer, task)

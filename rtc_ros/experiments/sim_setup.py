@@ -24,6 +24,7 @@ from rtc_ros.nodes.params import (  # noqa: E402
 from rtc_ros.runtime.methods import method_info  # noqa: E402
 from rtc_ros.sim.bimanual import BimanualSim  # noqa: E402
 from rtc_ros.sim.camera import CameraConfig  # noqa: E402
+from rtc_ros.sim.limits import ProtectiveStopConfig  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +38,14 @@ def available_tasks() -> tuple[str, ...]:
     return tuple(TASK_NAMES)
 
 
-def make_sim(task: str, max_episode_steps: int) -> BimanualSim:
-    """A simulator for ``task`` with the ViperX protective stops on (:mod:`rtc_ros.sim.limits`)."""
+def make_sim(task: str, max_episode_steps: int, stops: ProtectiveStopConfig | None = None) -> BimanualSim:
+    """A simulator for ``task`` with the ViperX protective stops (:mod:`rtc_ros.sim.limits`) as ``stops``
+    says (None: on, 1 s recovery; the experiment passes the params file's, :attr:`Setup.stop_config`, as
+    the sim node builds its own from them)."""
     if task not in available_tasks():
         raise ValueError(f"--tasks: unknown task {task!r}; expected one of {available_tasks()}")
-    return BimanualSim(max_episode_steps=max_episode_steps, task=task, protective_stops=True)
+    return BimanualSim(max_episode_steps=max_episode_steps, task=task,
+                       protective_stops=True if stops is None else stops)
 
 
 def stop_recovery_values(on: bool) -> dict[str, Any]:
@@ -83,6 +87,12 @@ class Setup:
                 v["extra_latency_ms"] = float(extra_latency_ms)
             self._params[key] = validate(v, role)
         return self._params[key]
+
+    @property
+    def stop_config(self) -> ProtectiveStopConfig:
+        """The sim node's protective stops from the params file (``protective_stops``, ``..._recovery_s``)."""
+        p = self.sim_params
+        return ProtectiveStopConfig(enabled=bool(p.protective_stops), recovery_s=float(p.protective_stop_recovery_s))
 
     @property
     def cam_every(self) -> int:

@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.episodes < 1:
             raise ValueError(f"--episodes must be >= 1, got {args.episodes}")
         setup = load_setup(args.config, args.policy)
-        sim = make_sim(args.task, args.max_steps or int(setup.sim_params.max_episode_steps))
+        sim = make_sim(args.task, args.max_steps or int(setup.sim_params.max_episode_steps), setup.stop_config)
     except (OSError, ValueError) as e:
         print(f"switch_seams: {e}", file=sys.stderr)
         return 2
