@@ -219,3 +219,15 @@ def test_fit_normalizer_names_the_dimensions_it_floors(caplog: pytest.LogCapture
                               vector_std_floor=0.05)
     assert norm.obs_std[1] == pytest.approx(0.05) and norm.obs_std[0] > 0.5
     assert "joint_positions[1]" in caplog.text and "joint_positions[0]" not in caplog.text
+
+
+def test_fit_normalizer_refuses_0_255_images() -> None:
+    """The robot's ObservationBuilder feeds images in [0, 1]; statistics fitted on 0..255 pixels made the
+    image input nearly constant on the robot (silently ignored)."""
+    from rtc_ros.policies.stats import fit_normalizer
+
+    spec = [{"name": "joint_positions", "shape": [2]}, {"name": "cam", "shape": [2, 2, 3]}]
+    obs = np.concatenate([np.zeros((4, 2)), np.full((4, 12), 200.0)], 1)
+    with pytest.raises(ValueError, match="image entry 'cam' has values up to 200"):
+        fit_normalizer(obs, np.zeros((4, 2)), spec)
+    fit_normalizer(np.concatenate([np.zeros((4, 2)), np.full((4, 12), 0.8)], 1), np.zeros((4, 2)), spec)

@@ -146,7 +146,7 @@ def test_image_statistics_are_per_channel(tmp_path, image_shape):
     n = 50
     img = rng.uniform(0, 1, size=(n, *image_shape))
     chw = image_shape[0] == 3
-    scale = np.array([1.0, 2.0, 4.0])
+    scale = np.array([1.0, 0.5, 0.25])  # images are in [0, 1] (as the builder makes them)
     img = img * (scale[None, :, None, None] if chw else scale[None, None, None, :])  # channel c ~ U(0, scale_c)
     obs = np.concatenate([rng.normal(size=(n, 2)), img.reshape(n, -1)], axis=1)
     actions = rng.normal(size=(n, 8, 2))

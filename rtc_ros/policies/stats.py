@@ -174,7 +174,9 @@ def fit_normalizer(
 
     Args:
         obs: ``(N, O)`` raw observations, or an iterable of ``(n_i, O)`` batches (streamed, float64
-            sums: a large image dataset need not be materialised at once).
+            sums: a large image dataset need not be materialised at once), laid out as
+            :class:`rtc_ros.policies.observation.ObservationBuilder` builds them on the robot (image
+            entries as floats in [0, 1]: values above 1 are refused with a ValueError).
         actions: ``(N, H, M)`` or ``(N, M)`` raw actions.
         obs_spec: the layout of the flat observation.
         vector_std_floor, image_std_floor, action_std_floor: lower bounds of the fitted stds.
@@ -187,13 +189,22 @@ def fit_normalizer(
     O = sum(e.size for e in layout)
     batches = [obs] if isinstance(obs, np.ndarray) else obs
     n, s1, s2 = 0, np.zeros(O), np.zeros(O)
+    images = [e for e in layout if e.is_image]
+    top = {e.name: -np.inf for e in images}
     for b in batches:
         b = np.asarray(b, dtype=np.float64).reshape(-1, O)
         n += b.shape[0]
         s1 += b.sum(0)
         s2 += (b * b).sum(0)
+        for e in images:
+            if b.shape[0]:
+                top[e.name] = max(top[e.name], float(b[:, e.offset:e.offset + e.size].max()))
     if n == 0:
         raise ValueError("fit_normalizer: no observations")
+    for name, v in top.items():  # 0..255 pixels fit fine here, but the robot's ObservationBuilder feeds [0, 1]
+        if v > 1.0 + 1e-6:
+            raise ValueError(f"fit_normalizer: image entry '{name}' has values up to {v:g}; observations must be "
+                             "laid out as ObservationBuilder.build makes them (images as floats in [0, 1])")
     mean, std = np.empty(O), np.empty(O)
     floored: list[str] = []
     for e in layout:
