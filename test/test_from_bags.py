@@ -231,3 +231,27 @@ def test_fit_normalizer_refuses_0_255_images() -> None:
     with pytest.raises(ValueError, match="image entry 'cam' has values up to 200"):
         fit_normalizer(obs, np.zeros((4, 2)), spec)
     fit_normalizer(np.concatenate([np.zeros((4, 2)), np.full((4, 12), 0.8)], 1), np.zeros((4, 2)), spec)
+
+
+def test_from_bags_trains_for_training_time_rtc(demos: Path, tmp_path: Path, capsys) -> None:
+    """``--prefix-conditioning D``: the recorded demos train a policy for ``rtc_trained`` (the spec says D;
+    the generator then gives the frozen prefix exactly); D >= H is refused naming the option's field."""
+    from rtc_ros.policies.spec import load_policy
+    from rtc_ros.recording.from_bags import main
+    from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
+
+    small = ["--model", "width=16", "--model", "depth=1", "--model", "token_hidden=8", "--model", "channel_hidden=16",
+             "--model", "time_dim=8", "--steps", "20", "--batch-size", "16", "--no-progress", "--horizon", str(H)]
+    out = tmp_path / "p"
+    assert main([str(demos), "--out", str(out), "--name", "t", "--prefix-conditioning", "2", *small]) == 0
+    pol = load_policy(out / "t.yaml")
+    assert pol.spec["training"]["prefix_conditioning"] == 2
+    gen = ChunkGenerator(pol, GeneratorConfig(method="rtc_trained", n_steps=3))
+    obs = np.zeros(pol.obs_dim, dtype=np.float32)
+    c0 = gen.generate(obs)
+    c1 = gen.generate(obs, prev_remaining=c0[4:], d=2, s=4)
+    np.testing.assert_allclose(c1[:2], c0[4:6], atol=1e-5)  # the frozen prefix, given exactly
+    assert main([str(demos), "--out", str(tmp_path / "q"), "--name", "t", "--prefix-conditioning", str(H),
+                 *small]) == 2
+    assert "prefix_conditioning" in capsys.readouterr().err
+    assert main([str(demos), "--out", str(tmp_path / "r"), "--prefix-conditioning", "-1", *small]) == 2

@@ -119,6 +119,8 @@ def _check_args(args: argparse.Namespace) -> None:
         raise DatasetError(f"--out {out}: cannot create it ({exc.strerror or exc})") from exc
     if not os.access(out, os.W_OK):
         raise DatasetError(f"--out {out}: not writable")
+    if args.prefix_conditioning < 0:
+        raise DatasetError(f"--prefix-conditioning must be >= 0 (0 = off), got {args.prefix_conditioning}")
     if not (math.isfinite(args.obs_std_floor) and args.obs_std_floor > 0):
         raise DatasetError(f"--obs-std-floor must be a number > 0, got {args.obs_std_floor}")
     existing = [p.name for p in (out / f"{args.name}.yaml", out / f"{args.name}.safetensors",
@@ -220,7 +222,8 @@ def train_from_bags(args: argparse.Namespace) -> dict[str, Any]:
     model = build_model(model_type, cfg_kwargs)
     losses, _ = fit_flow(model, ds.batch_sampler(normalizer), TrainConfig(
         steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-        warmup_steps=min(100, max(1, args.steps // 10)), progress=not args.no_progress))
+        warmup_steps=min(100, max(1, args.steps // 10)), progress=not args.no_progress,
+        prefix_conditioning=args.prefix_conditioning))
     out = Path(args.out)
     final_loss = float(np.mean(losses[-max(1, min(50, len(losses))):]))
     extra = {
@@ -229,6 +232,7 @@ def train_from_bags(args: argparse.Namespace) -> dict[str, Any]:
             "source": "rtc_ros.recording.from_bags", "bags": sorted({s["bag"] for s in ds.sources}),
             "episodes": ds.episodes, "samples": len(ds), "steps": args.steps, "batch_size": args.batch_size,
             "lr": args.lr, "seed": args.seed, "final_loss": final_loss, "cameras": cameras,
+            "prefix_conditioning": int(args.prefix_conditioning),
             "actions_from": sorted({s["actions_from"] for s in ds.sources}),
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
@@ -271,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--prefix-conditioning", type=int, default=0, metavar="D",
+                    help="train for training-time RTC (method rtc_trained): clean prefixes of d ~ U{0..D} actions; "
+                         "D at least the largest delay in ticks the robot will see (0 = off)")
     ap.add_argument("--obs-std-floor", type=float, default=0.05,
                     help="lower bound of the fitted std of each joint observation (rad; default 0.05): a joint that "
                          "barely moved in the demos is divided by this, not by its tiny std")
