@@ -239,10 +239,6 @@ class ExecutorCore:
             raise self._reject("metadata", f"chunk seq {seq}: d={d}, s={s} outside [0, H={H}]", seq)
         if seq <= self._last_seq:
             raise self._reject("order", f"chunk seq {seq} is not newer than seq {self._last_seq}", seq)
-        if t_obs < self._last_t_obs:
-            raise self._reject("order", f"chunk seq {seq} observed at step {t_obs}, before the observation (step "
-                                        f"{self._last_t_obs}) of the newer plan seq {self._last_seq} already "
-                                        "accepted (two policy nodes on one executor?)", seq)
         if t_obs < self._resync_step:
             raise self._reject("resync", f"chunk seq {seq} observed at step {t_obs}, before the re-sync at step "
                                          f"{self._resync_step} (the robot was moved since)", seq)
@@ -252,6 +248,10 @@ class ExecutorCore:
         if cfg.mode != "sync" and self._exec[0] >= 0 and now - t_obs >= H:  # (the start-up chunk runs from index 0)
             raise self._reject("stale", f"stale chunk seq {seq}: observed at step {t_obs}, now {now}: "
                                         f"delay {now - t_obs} >= H={H}, no action left", seq)
+        if t_obs < self._last_t_obs:  # (after 'stale': the policy side counts its own stale overruns)
+            raise self._reject("order", f"chunk seq {seq} observed at step {t_obs}, before the observation (step "
+                                        f"{self._last_t_obs}) of the newer plan seq {self._last_seq} already "
+                                        "accepted (two policy nodes on one executor?)", seq)
         if self.max_chunk_age > 0:
             if obs_age_s is None or not math.isfinite(obs_age_s):
                 raise self._reject("age", f"chunk seq {seq} has no observation stamp (max_chunk_age is on)", seq)
