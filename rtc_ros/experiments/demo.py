@@ -6,7 +6,7 @@ Brings up ``bimanual_sim`` (MuJoCo, wall-clock real time), ``chunk_executor``, `
 (the shipped policy ``policies/bimanual_cnn_h50.yaml``) and ``episode_recorder`` as plain Python
 processes (no ROS install, no ``ros2``/``launch``), runs a few cube-transfer episodes, records each
 one as a rosbag2/MCAP bag, then prints the report's metrics table and writes its plots
-(``DIR/report/*.png``). About 1.5-2 min on 2 CPU cores for 3 episodes. The last stdout line is JSON.
+(``DIR/report/*.png``). About 45 s on 2 CPU cores for 3 episodes (README: measured runs), plus the nodes' start-up. The last stdout line is JSON.
 """
 
 from __future__ import annotations

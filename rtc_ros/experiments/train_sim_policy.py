@@ -246,9 +246,12 @@ def main(argv: list[str] | None = None) -> int:
                          cnn_channels=args.cnn_channels, prediction=args.prediction, ema_decay=args.ema, smooth_basis=args.smooth_basis,
                          shift_px=args.shift_px, lr=args.lr, min_lr_ratio=args.min_lr_ratio,
                          bound_joints=tuple(args.bound_joints), prefix_conditioning=args.prefix_conditioning)
-    cmd = "python -m rtc_ros.experiments.train_sim_policy " + " ".join(argv if argv is not None else sys.argv[1:])
+    given = list(argv if argv is not None else sys.argv[1:])
+    cmd = "python -m rtc_ros.experiments.train_sim_policy " + " ".join(given)
+    # regenerate: the command for a fresh machine (--reuse-bags needs the bags this run had)
+    regen = "python -m rtc_ros.experiments.train_sim_policy " + " ".join(a for a in given if a != "--reuse-bags")
     path, info = train_policy(ds, args.out, camera, cfg, args.name, command=cmd.strip(),
-                              extra={"demos": {k: v for k, v in gen_info.items()}, "regenerate": cmd.strip()})
+                              extra={"demos": {k: v for k, v in gen_info.items()}, "regenerate": regen.strip()})
     total = time.perf_counter() - t_all
     print(json.dumps({"spec": str(path), "total_seconds": round(total, 1), "demo_seconds": round(gen_info["seconds"], 1),
                       "demo_successes": gen_info["successes"], "demo_episodes": gen_info["episodes"], **info}))
