@@ -36,10 +36,14 @@ def _js(q: np.ndarray, stamp_ns: int) -> JointState:
 
 @pytest.fixture
 def node(tmp_path):
+    yield from _node(tmp_path, _arm(), _arm())
+
+
+def _node(tmp_path, left: dict, right: dict):
     from rtc_ros.nodes.chunk_executor import ChunkExecutorNode
 
     params = write_params(tmp_path / "p.yaml", executor={"loop_mode": "timer", "startup_command": "none"},
-                          left=_arm(), right=_arm())
+                          left=left, right=right)
     ctx = rclpy.Context()
     rclpy.init(args=["--ros-args", "--params-file", str(params)], context=ctx)
     n = ChunkExecutorNode(context=ctx)
@@ -97,3 +101,35 @@ def test_after_a_resync_the_hold_is_the_first_measurement_not_a_moving_one(node)
         node._on_joint_state(_js(np.full(len(JOINTS), 0.3 - 0.01 * k), node.get_clock().now().nanoseconds + 1))
         node._tick()
     assert all(np.allclose(t.command, 0.3) for t in node.sent[-19:])
+
+
+def _chunk_msg(node, chunk: np.ndarray, names: list, seq: int = 0):
+    return conv.chunk_to_msg(chunk, names, ChunkMeta(seq, node.core.next_step, 1, 0, "rtc"),
+                             conv.ns_to_stamp(node.get_clock().now().nanoseconds), node.dt)
+
+
+def test_a_chunk_listing_the_joints_in_another_order_is_commanded_by_name(node) -> None:
+    """Every other test sends the executor's own joint order (the reorder by name was never exercised):
+    a policy listing the joints reversed must drive each joint with its own values, not swapped ones."""
+    node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
+    node._tick()
+    first = 0.003 * np.arange(1, len(JOINTS) + 1)  # a different value per joint, under max_step
+    chunk = np.tile(first, (50, 1))
+    node._on_chunk(_chunk_msg(node, chunk[:, ::-1], JOINTS[::-1]))
+    node._tick()
+    assert not node.sent[-1].hold and np.allclose(node.sent[-1].command, first)
+
+
+def test_the_params_file_joint_limits_bound_the_command(tmp_path) -> None:
+    """The limits the node reads from the params file (per arm, concatenated in arm order) clamp every
+    command: a chunk at 0.5 rad against an upper limit of 0.3 on the left arm and 0.4 on the right."""
+    left = {"max_step": [10.0], "lower_limits": [-3.0], "upper_limits": [0.3]}
+    right = {"max_step": [10.0], "lower_limits": [-3.0], "upper_limits": [0.4]}
+    for n in _node(tmp_path, left, right):
+        n._on_joint_state(_js(np.zeros(len(JOINTS)), n.get_clock().now().nanoseconds))
+        n._tick()
+        n._on_chunk(_chunk_msg(n, np.full((50, len(JOINTS)), 0.5), JOINTS))
+        for _ in range(3):
+            n._tick()
+        cmd = n.sent[-1].command
+        assert np.allclose(cmd[:7], 0.3) and np.allclose(cmd[7:], 0.4), cmd

@@ -272,6 +272,10 @@ def test_run_grid_writes_results_with_the_keys(tmp_path: Path) -> None:
                     "switches", "switch_step_limit_frac", "switch_step_limit_ci95"):
             assert key in cell, key
         assert cell["n"] == 2 and len(cell["success_ci95"]) == 2
+        mine = [e for e in disk["episodes"] if (e["method"], e["latency_ms"]) == (cell["method"], cell["latency_ms"])]
+        k = sum(bool(e["success"]) for e in mine)  # the cell is its episodes' summary, not just its keys
+        assert cell["successes"] == k and cell["success_ci95"] == pytest.approx(list(wilson_interval(k, 2)))
+        assert cell["throughput"] == pytest.approx(float(np.mean([e["throughput"] for e in mine])))
         assert cell["delay_ticks"] == math.ceil(({"sync": 10.0, "rtc": 30.0}[cell["method"]] + cell["latency_ms"]) / 20)
         if not disk["config"]["protective_stops_counted"]:
             assert cell["protective_stops"] is None and cell["protective_stops_per_episode"] is None

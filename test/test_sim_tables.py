@@ -117,3 +117,38 @@ def test_live_difference_tables_in_the_docs_come_from_the_run() -> None:
     assert len(rows) == 10
     missing = [r for r in rows if r not in doc]
     assert not missing, missing[:3]
+
+
+def _same(a, b) -> bool:
+    """JSON-equal, floats to 1e-9 (NaN is written as null)."""
+    import math
+
+    if isinstance(a, float) and math.isnan(a):
+        return b is None or (isinstance(b, float) and math.isnan(b))
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return a == b
+
+
+def test_shipped_cells_are_recomputed_from_the_shipped_episodes() -> None:
+    """The published cells (successes, Wilson interval, throughput, stops, switches ...) are what
+    ``summarize_cells`` gives on the shipped episodes: episodes -> cells -> docs has no unchecked link."""
+    import dataclasses
+
+    from rtc_ros.experiments.sim_experiment import summarize_cells
+    from rtc_ros.experiments.sim_offline import EpisodeRecord
+
+    res = load(RESULTS)
+    names = {f.name for f in dataclasses.fields(EpisodeRecord)}
+    records = [EpisodeRecord(**{k: v for k, v in e.items() if k in names}) for e in res["episodes"]]
+    key = lambda c: (c["task"], c["method"], float(c["latency_ms"]))  # noqa: E731
+    shipped = {key(c): c for c in res["cells"]}
+    again = summarize_cells(records)
+    assert sorted(map(key, again)) == sorted(shipped)
+    for cell in again:
+        diff = [k for k in cell if not _same(cell[k], shipped[key(cell)].get(k))]
+        assert not diff, (key(cell), diff[:5])

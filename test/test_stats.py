@@ -20,6 +20,10 @@ def test_newcombe_published_example() -> None:
     """Newcombe (Stat. Med. 1998, 17:2635), method 10 on the 2x2 table 36 / 12 / 2 / 0: 0.0569 to 0.3404."""
     diff, lo, hi = paired_proportion_difference(*_pairs(36, 12, 2, 0))
     assert diff == pytest.approx(0.2) and (lo, hi) == pytest.approx((0.0569, 0.3404), abs=1e-4)
+    # Fagerland, Lydersen & Laake's examples of the Newcombe square-and-add interval (the corrected
+    # correlation matters here: AD - BC > N/2, or negative)
+    assert paired_proportion_difference(*_pairs(1, 1, 7, 12))[1:] == pytest.approx((-0.5069, -0.0256), abs=1e-4)
+    assert paired_proportion_difference(*_pairs(59, 6, 16, 80))[1:] == pytest.approx((-0.1186, -0.0046), abs=1e-4)
     # a over b is b over a mirrored
     d2, lo2, hi2 = paired_proportion_difference(*_pairs(36, 2, 12, 0))
     assert (d2, lo2, hi2) == pytest.approx((-diff, -hi, -lo))

@@ -107,7 +107,9 @@ def paired_bootstrap(a: np.ndarray, b: np.ndarray, n_boot: int = 10_000, seed: i
 def paired_proportion_difference(a: np.ndarray, b: np.ndarray, z: float = 1.959964) -> tuple[float, float, float]:
     """Difference of two success rates measured on the same units (``mean(a) - mean(b)``) with
     Newcombe's 95 % score interval for paired proportions (method 10 of Newcombe, Stat. Med. 1998,
-    17:2635): the two Wilson intervals combined with the pairs' correlation.
+    17:2635; "Newcombe square-and-add" in Fagerland, Lydersen & Laake): the two Wilson intervals
+    combined with the pairs' correlation, whose numerator ``AD - BC`` is reduced by ``N/2`` when positive
+    (0 when it is below ``N/2``).
 
     Args:
         a, b: ``(N,)`` outcomes 0/1 of the same N units (e.g. episodes with the same seed) under two
@@ -139,7 +141,13 @@ def paired_proportion_difference(a: np.ndarray, b: np.ndarray, z: float = 1.9599
     l1, u1 = wilson_interval(both + only_a, n, z)
     l2, u2 = wilson_interval(both + only_b, n, z)
     den = (both + only_a) * (only_b + neither) * (both + only_b) * (only_a + neither)
-    phi = 0.0 if den == 0 else (both * neither - only_a * only_b) / math.sqrt(den)
+    cross = both * neither - only_a * only_b
+    # the pairs' correlation, with Newcombe's continuity-corrected numerator for a positive one (as
+    # Fagerland, Lydersen & Laake's "Newcombe square-and-add" and Newcombe & Altman's worked example)
+    if den == 0 or 0 <= cross <= n / 2:
+        phi = 0.0
+    else:
+        phi = (cross - n / 2 if cross > 0 else cross) / math.sqrt(den)
     diff = p1 - p2
     d_lo = math.sqrt(max(0.0, (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2))
     d_hi = math.sqrt(max(0.0, (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2))
