@@ -187,3 +187,15 @@ def test_unnamed_per_arm_commands_follow_the_action_order_not_the_alphabet() -> 
     odd = _two_arm_episode({"arm_a/commands": 1.0, "arm_b/commands": -1.0}, names)  # no arm to be told
     with pytest.raises(DatasetError, match="--command-topic"):
         build_dataset([odd], [{"name": "joint_positions", "shape": [14]}], names, horizon=5, dt=0.02)
+
+
+def test_arm_names_are_matched_as_whole_words() -> None:
+    """Arms named ``left_arm``, topics named after the robot model (``vx300s_left_controller``) and
+    namespaced joint names are found; a CamelCase name that holds no arm word is not guessed."""
+    from rtc_ros.recording.dataset import _first_joint_of_arm
+
+    two = ["right_arm_waist", "right_arm_elbow", "left_arm_waist", "left_arm_elbow"]
+    assert (_first_joint_of_arm("left_arm", two), _first_joint_of_arm("right_arm", two)) == (2, 0)
+    assert _first_joint_of_arm("vx300s_left", ["right_waist", "left_waist"]) == 1
+    assert _first_joint_of_arm("left", ["vx300s_right/j0", "vx300s_left/j0"]) == 1
+    assert _first_joint_of_arm("left", ["leftWaist", "rightWaist"]) is None

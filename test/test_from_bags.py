@@ -253,5 +253,5 @@ def test_from_bags_trains_for_training_time_rtc(demos: Path, tmp_path: Path, cap
     np.testing.assert_allclose(c1[:2], c0[4:6], atol=1e-5)  # the frozen prefix, given exactly
     assert main([str(demos), "--out", str(tmp_path / "q"), "--name", "t", "--prefix-conditioning", str(H),
                  *small]) == 2
-    assert "prefix_conditioning" in capsys.readouterr().err
+    assert f"--prefix-conditioning {H} must be < H = {H}" in capsys.readouterr().err
     assert main([str(demos), "--out", str(tmp_path / "r"), "--prefix-conditioning", "-1", *small]) == 2

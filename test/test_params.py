@@ -185,7 +185,8 @@ def test_recorder_and_sim_defaults_and_config() -> None:
         validate({"status_topic": "sim/bad-name"}, ROLE_SIM)  # rclpy raised at start-up (a traceback)
     with pytest.raises(ParameterError, match=r"'left\.float64_topic'"):
         validate({"left.float64_topic": "left//cmd"}, ROLE_SIM)
-    assert validate({"status_topic": "~/status"}, ROLE_SIM).status_topic == "~/status"  # private names are fine
+    for ok in ("~/status", "~", "{node}/status", "sim/status_2"):  # as ROS 2 allows
+        assert validate({"status_topic": ok}, ROLE_SIM).status_topic == ok
 
 
 def test_sim_camera_defaults_match_the_renderer() -> None:

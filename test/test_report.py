@@ -232,3 +232,28 @@ def test_unknown_verdicts_and_latencies_are_counted_not_hidden(tmp_path: Path) -
     assert groups[0.0]["n"] == 1 and res["latency_unknown"] == ["episode_0004"]
     with open(tmp_path / "out" / "summary.csv") as fh:
         assert {r["n_verdict"] for r in csv.DictReader(fh)} == {"3", "1"}
+
+
+def test_a_gripper_driver_s_own_joint_states_beside_the_arm_s_are_not_refused(tmp_path: Path) -> None:
+    """``ros2 bag record -a`` on a robot whose gripper has its own driver: ``/joint_states`` (the arm) and
+    ``/gripper/joint_states`` (fewer joints) -> the arm's series, as before; a declared but silent second
+    ``*/rtc/chunk`` does not make the bag ambiguous either."""
+    from rtc_ros.recording.bag import BagWriter, write_sidecar
+    from rtc_ros.recording.synthetic import joint_state_cdr
+
+    bag = BagWriter(tmp_path / "episode_0000")
+    bag.open()
+    bag.add_topic("/joint_states", "sensor_msgs/msg/JointState")
+    bag.add_topic("/gripper/joint_states", "sensor_msgs/msg/JointState")
+    bag.add_topic("/rtc/chunk", "trajectory_msgs/msg/JointTrajectory")
+    bag.add_topic("/old/rtc/chunk", "trajectory_msgs/msg/JointTrajectory")  # never written
+    t0 = 10**18
+    for i in range(10):
+        ns_t = t0 + i * 20_000_000
+        bag.write("/joint_states", ns_t, joint_state_cdr(ns_t, ["a", "b", "c"], np.full(3, 1.0), np.zeros(3)))
+        bag.write("/gripper/joint_states", ns_t + 1, joint_state_cdr(ns_t, ["g"], np.array([0.5]), np.zeros(1)))
+    meta = {"method": "rtc", "start_time_ns": t0, "stop_time_ns": t0 + 10**9}
+    bag.close(meta)
+    write_sidecar(bag.path, meta)
+    (ep,) = load_episodes(bag.path)
+    assert ep.joint_states.names == ["a", "b", "c"] and len(ep.joint_states.t) == 10

@@ -30,6 +30,7 @@ built per batch (:meth:`DemoDataset.batch_sampler`), so a camera dataset need no
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -177,6 +178,19 @@ def _arm_of_topic(topic: str) -> str | None:
     return parts[-1][: -len("_controller")] or None if len(parts) == 1 else None
 
 
+def _first_joint_of_arm(arm: str, names: list[str]) -> int | None:
+    """Index of the first action joint named after ``arm`` as a whole word (``left`` in ``left_waist`` or
+    ``vx300s_left/j0``; ``left_arm`` in ``left_arm_waist``); else after the arm name's last words
+    (``vx300s_left`` -> ``left``). None when no joint is."""
+    words = arm.split("_")
+    for k in range(len(words)):
+        pattern = re.compile(rf"(^|[_/\-]){re.escape('_'.join(words[k:]))}([_/\-]|$)")
+        hits = [i for i, n in enumerate(names) if pattern.search(n)]
+        if hits:
+            return hits[0]
+    return None
+
+
 def _arm_ordered(ep: Episode, names: list[str]) -> list[str]:
     """The episode's command topics in action order: each per-arm topic (``<arm>_controller/...``) at the
     first action joint whose name holds ``<arm>`` as a token (``left_waist``, ``vx300s_left/j0``).
@@ -186,13 +200,12 @@ def _arm_ordered(ep: Episode, names: list[str]) -> list[str]:
     topics = sorted(ep.command_topics)
     if len(topics) < 2:
         return topics
-    tokens = [set(n.replace("/", "_").split("_")) for n in names]
     first: dict[str, int] = {}
     for t in topics:
         arm = _arm_of_topic(t)
-        hits = [i for i, tok in enumerate(tokens) if arm is not None and arm in tok]
-        if hits:
-            first[t] = hits[0]
+        i = None if arm is None else _first_joint_of_arm(arm, names)
+        if i is not None:
+            first[t] = i
     if len(first) == len(topics) and len(set(first.values())) == len(topics):
         return sorted(topics, key=first.__getitem__)
     if any(len(ep.command_topics[t].names) != ep.command_topics[t].q.shape[1] for t in topics):

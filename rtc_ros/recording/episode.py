@@ -103,7 +103,7 @@ class _Acc:
     def __init__(self) -> None:
         self.ex: list[tuple[float, float, ExecutorReport | None, np.ndarray, list[str]]] = []
         self.cmd: dict[str, list[tuple[float, np.ndarray, list[str]]]] = {}
-        self.js: list[tuple[float, float, np.ndarray, np.ndarray, list[str]]] = []
+        self.js: list[tuple[float, float, np.ndarray, np.ndarray, list[str], str]] = []
         self.chunks: list[tuple[float, float, ChunkMeta | None, np.ndarray, list[str]]] = []
         self.progress: list[tuple[float, float]] = []
         self.sim_status: dict[str, Any] | None = None
@@ -142,8 +142,9 @@ def _build(name: str, path: Path, meta: dict[str, Any], start_ns: int, end_ns: i
     dt = meta.get("dt")  # the controller period, when the sidecar knows it
     ep.commands = combine_series(per_topic, sorted(per_topic), float(dt) if isinstance(dt, (int, float)) else None)
     if acc.js:
-        m = max(len(r[2]) for r in acc.js)
-        rows = [r for r in acc.js if len(r[2]) == m]
+        rows = _one_joint_state_topic(name, acc.js)
+        m = max(len(r[2]) for r in rows)
+        rows = [r for r in rows if len(r[2]) == m]
         v = [r[3] for r in rows]
         ep.joint_states = Series(
             t=np.array([r[0] for r in rows]), stamp=np.array([r[1] for r in rows]),
@@ -245,21 +246,42 @@ def load_episodes(
     return [_build(n, bag_dir, meta, s, e, acc) for (n, s, e, meta), acc in zip(spans, accs)]
 
 
-#: roles read as one series per episode, with the TopicRoles field that names their topic
-_SINGLE_ROLES = {"executor": "executor_state", "chunk": "chunk", "joint_states": "joint_states",
-                 "progress": "progress", "episode": "episode", "sim_status": "sim_status"}
+#: roles read as one series per episode, with the TopicRoles field that names their topic (joint states:
+#: several topics are resolved by :func:`_one_joint_state_topic`)
+_SINGLE_ROLES = {"executor": "executor_state", "chunk": "chunk", "progress": "progress", "episode": "episode",
+                 "sim_status": "sim_status"}
+
+
+def _one_joint_state_topic(episode: str, rows: list[tuple]) -> list[tuple]:
+    """The rows of the joint-state topic with the most joints: a gripper driver's own ``*/joint_states``
+    beside the arm's is left out (as before, by width). Two topics with as many joints (two robots in one
+    bag) cannot be told apart: ValueError naming them (they were interleaved into one series)."""
+    width: dict[str, int] = {}
+    for r in rows:
+        width[r[5]] = max(width.get(r[5], 0), len(r[2]))
+    if len(width) == 1:
+        return rows
+    best = max(width.values())
+    widest = sorted(t for t, w in width.items() if w == best)
+    if len(widest) > 1:
+        raise ValueError(f"{episode}: {len(widest)} joint-state topics with {best} joints each ({', '.join(widest)}): "
+                         f"they would be read as one series; give the fully qualified topic (--joint-states-topic "
+                         f"{widest[0]}) or record one robot per bag (one recorder per namespace)")
+    log.info("%s: joint states from %s (%d joints); left out: %s", episode, widest[0], best,
+             ", ".join(sorted(t for t in width if t != widest[0])))
+    return [r for r in rows if r[5] == widest[0]]
 
 
 def _refuse_ambiguous(bag_dir: Path, conns: list[Any], role_of: dict[int, str], roles: TopicRoles) -> None:
-    """A role read as one series must come from one topic: two robots' ``*/joint_states`` in one bag would
-    be interleaved into one series (values of one robot under the other's names)."""
+    """A role read as one series must come from one topic: two robots' ``*/rtc/chunk`` in one bag would be
+    interleaved into one series. Topics declared but never written do not count."""
     for role, field in _SINGLE_ROLES.items():
-        topics = sorted({c.topic for c in conns if role_of.get(c.id) == role})
+        topics = sorted({c.topic for c in conns if role_of.get(c.id) == role and getattr(c, "msgcount", 1) > 0})
         if len(topics) > 1:
             raise ValueError(
                 f"{bag_dir}: {len(topics)} topics match the {field} role '{getattr(roles, field)}' "
                 f"({', '.join(topics)}): they would be read as one series; give the fully qualified topic "
-                f"(e.g. {field}='{topics[0]}'; the CLIs' --joint-states-topic for joint_states) or record "
+                f"(TopicRoles({field}='{topics[0]}') in Python) or record "
                 "one robot per bag (one recorder per namespace)")
 
 
@@ -281,7 +303,7 @@ def _accumulate(acc: _Acc, role: str, topic: str, msgtype: str, msg: Any, t: flo
             acc.chunks.append((t, _stamp_s(msg.header) - t0, cm, np.stack(pts), list(msg.joint_names)))
     elif role == "joint_states":
         acc.js.append((t, _stamp_s(msg.header) - t0, np.asarray(msg.position, dtype=np.float64),
-                       np.asarray(msg.velocity, dtype=np.float64), list(msg.name)))
+                       np.asarray(msg.velocity, dtype=np.float64), list(msg.name), topic))
     elif role == "command":
         out = _command_vector(msg, msgtype)
         if out is not None:

@@ -153,11 +153,13 @@ def dataset_for(args: argparse.Namespace) -> tuple[DemoDataset, dict[str, Any], 
     if not cameras and params.get("camera_topics"):
         names = params.get("camera_names") or [f"cam{i}" for i in range(len(params["camera_topics"]))]
         cameras = dict(zip(names, params["camera_topics"]))
+    horizon = int(args.horizon or (template.get("config") or {}).get("horizon") or params.get("horizon") or 50)
+    if getattr(args, "prefix_conditioning", 0) >= horizon:  # before reading the bags (images can take minutes)
+        raise DatasetError(f"--prefix-conditioning {args.prefix_conditioning} must be < H = {horizon}")
     episodes = load_bag_episodes(args.bag_dirs, cameras, args.joint_states_topic)
     names = joint_names_from_params(params) or template.get("joint_names") or recorded_joint_names(episodes)
     if not names:
         raise DatasetError("cannot tell the action joint names: give --params (arms/joint_names) or --spec")
-    horizon = int(args.horizon or (template.get("config") or {}).get("horizon") or params.get("horizon") or 50)
     dt = float(args.dt or (1.0 / float(params["rate_hz"]) if params.get("rate_hz") else template.get("dt", 0.02)))
     if args.obs_spec:
         obs_spec = parse_obs_spec(args.obs_spec)

@@ -135,9 +135,11 @@ def _check_array(name: str, v: Any, kind: str) -> list[Any]:
     return [float(x) for x in v]
 
 
-#: a relative ROS 2 topic name: tokens of letters, digits and underscores, not starting with a digit,
-#: separated by single '/' (no leading or trailing '/'); ``~/`` (the node's private namespace) may lead
-_RELATIVE_TOPIC = re.compile(r"(~/)?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*")
+#: a relative ROS 2 topic name: tokens of letters, digits and underscores, not starting with a digit, or the
+#: substitutions {node}, {ns}, {namespace}, separated by single '/' (no leading or trailing '/'); ``~``
+#: (the node's private namespace) alone or leading as ``~/``
+_TOKEN = r"([A-Za-z_][A-Za-z0-9_]*|\{(node|ns|namespace)\})"
+_RELATIVE_TOPIC = re.compile(rf"~|(~/)?{_TOKEN}(/{_TOKEN})*")
 
 
 def check_relative(name: str, topic: str) -> None:
