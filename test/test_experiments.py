@@ -99,8 +99,9 @@ def test_shipped_policy_spec_and_sampling() -> None:
     err_guided = np.abs(chunk[:5] - first[10:15]).mean()
     err_plain = np.abs(plain[:5] - first[10:15]).mean()
     # the shipped bimanual_cnn policy is nearly deterministic at one observation (plain chunks differ by
-    # ~0.03-0.07 rad), so the old policy's 2x margin over plain does not apply; measured 0.032 vs 0.062
-    assert err_guided < 0.035 and err_guided < 0.7 * err_plain, (err_guided, err_plain)
+    # ~0.03-0.07 rad), so the old policy's 2x margin over plain does not apply (measured 0.032 vs 0.062);
+    # the check is relative to the plain sample of the same run, not a figure fitted to one measurement
+    assert err_guided < 0.7 * err_plain, (err_guided, err_plain)
 
 
 @pytest.mark.slow
@@ -241,3 +242,19 @@ def test_live_pair_differences_by_seed_across_runs(tmp_path: Path, capsys) -> No
     rows = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert rows[1]["metric"] == "throughput" and rows[1]["n_pairs"] == 3
     assert rows[1]["difference"] == pytest.approx(42.0 - 50.0)  # 41, 42, 43 against 50 (5 in 6 s)
+
+
+def test_live_results_summary_counts_what_the_episodes_say() -> None:
+    """The live run's per-group summary (results.json 'summary'): literal expectations, in the default tier."""
+    from rtc_ros.experiments.live_results import summarize_results
+    from rtc_ros.experiments.runner import EpisodeResult
+
+    eps = [EpisodeResult("rtc", 100.0, s, ok, 5 if ok else 2, 400, step, 9.0, protective_stops=stops)
+           for s, ok, step, stops in ((0, True, 300, 0), (1, True, 350, 2), (2, False, -1, 5), (3, True, 250, 0))]
+    eps.append(EpisodeResult("sync", 100.0, 0, True, 5, 500, 400, 9.0))  # stops not reported (-1)
+    rows = {r["method"]: r for r in summarize_results(eps)}
+    rtc = rows["rtc"]
+    assert rtc["n"] == 4 and rtc["success_rate"] == 0.75 and rtc["success_ci95"] == [0.301, 0.954]
+    assert rtc["progress_mean"] == 4.25 and rtc["time_to_success_s"] == 6.0  # (300 + 350 + 250) / 3 x 20 ms
+    assert rtc["protective_stops"] == 7 and rtc["stopped_episodes"] == 2
+    assert rows["sync"]["protective_stops"] is None and rows["sync"]["stopped_episodes"] is None

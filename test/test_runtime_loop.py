@@ -87,14 +87,14 @@ def test_spikes_up_to_1_5_H_no_step_twice_or_skipped_and_standstill_bounded() ->
     windows = []
     for j, inf in enumerate(infs):
         if inf["latency"] > H - S_MIN:  # this inference outlasts the executing chunk's remaining actions
-            assert inf["rejected"] == "stale" if inf["latency"] >= H else True
+            if inf["latency"] >= H:
+                assert inf["rejected"] == "stale"
             nxt = infs[j + 1]
             assert nxt["start"] == inf["arrival"], "after a rejected chunk the loop must replan at once"
             windows.append((inf["start"], nxt["arrival"] + 1))
-    for step in starved:
+    for step in starved:  # standstill only inside a spike window, which ends one (normal) inference after
+        # the spiked chunk arrived (the replan's arrival)
         assert any(a <= step <= b for a, b in windows), f"standstill at step {step} outside any spike window"
-    for a, b in windows:  # ends within one (normal) inference after the spiked chunk arrived
-        assert max(s for s in starved if a <= s <= b) <= b
     # 3. the forecast covers the spike: a delay that overran the chunk enters Q (>= H), a late but
     #    accepted one with its consumed delay
     j_over = 8
