@@ -143,8 +143,13 @@ def _ensemble_expected(chunks: dict, step: int, origins: dict[int, int]) -> np.n
     return np.mean(preds, axis=0) if preds else None
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("method", ["naive", "rtc_hard", "bid", "sync", "te_sparse", "te_dense"])
+SLOW = pytest.mark.slow
+
+
+# sync (the pause) and te_dense (the ensemble) over DDS in the default tier: the other execution paths
+@pytest.mark.parametrize("method", [pytest.param("naive", marks=SLOW), pytest.param("rtc_hard", marks=SLOW),
+                                    pytest.param("bid", marks=SLOW), "sync", pytest.param("te_sparse", marks=SLOW),
+                                    "te_dense"])
 def test_every_method_end_to_end(start_node, tmp_path, small_policy, method) -> None:
     params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS), method=method, s_min=20,
                           inference={"policy_spec": str(small_policy), "camera_topics": [], "bid_samples": 4,
@@ -189,8 +194,7 @@ def test_every_method_end_to_end(start_node, tmp_path, small_policy, method) -> 
         assert checked > 50
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("frames", [1, 2])
+@pytest.mark.parametrize("frames", [1, pytest.param(2, marks=SLOW)])  # the camera path in the default tier
 def test_camera_policy_and_missing_camera(start_node, tmp_path, small_policy_cam, frames: int) -> None:
     """A camera policy runs only once the camera speaks, at any image size; a frame-stack policy
     ([2, h, w, 3]: the newest two frames) runs from the first frame on (the oldest repeated)."""
