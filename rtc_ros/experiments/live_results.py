@@ -25,7 +25,7 @@ import numpy as np
 
 from rtc_ros.core.stats import paired_bootstrap, paired_proportion_difference, wilson_interval
 from rtc_ros.experiments.runner import REPO, EpisodeResult
-from rtc_ros.experiments.sim_experiment import BOOT_SEED, N_BOOT, _json_safe
+from rtc_ros.experiments.sim_experiment import BOOT_SEED, N_BOOT, json_safe
 
 #: the simulator's control period (s): ``sim_steps`` are 20 ms ticks
 TICK_S = 0.02
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     for r in rows:
         print(f"  +{r['latency_ms']:3.0f} ms  {r['metric']:10s} n={r['n_pairs']:3d}  {r['a_mean']:7.2f} - {r['b_mean']:7.2f}"
               f" = {r['difference']:+.2f} [{r['ci95'][0]:+.2f}, {r['ci95'][1]:+.2f}]")
-    print(json.dumps(_json_safe(rows)))  # NaN (one pair: no interval) as null, valid JSON
+    print(json.dumps(json_safe(rows)))  # NaN (one pair: no interval) as null, valid JSON
 
 
 if __name__ == "__main__":

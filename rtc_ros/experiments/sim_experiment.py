@@ -159,15 +159,15 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         w.writerows(flat)
 
 
-def _json_safe(x: Any) -> Any:
+def json_safe(x: Any) -> Any:
     if isinstance(x, float) and not math.isfinite(x):
         return None
     if isinstance(x, dict):
-        return {k: _json_safe(v) for k, v in x.items()}
+        return {k: json_safe(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
+        return [json_safe(v) for v in x]
     if isinstance(x, np.generic):
-        return _json_safe(x.item())
+        return json_safe(x.item())
     return x
 
 
@@ -197,7 +197,7 @@ def write_results(out: Path, meta: dict[str, Any], records: list[EpisodeRecord])
     cells = summarize_cells(records)
     diffs = paired_differences(records)
     episodes = [r.row() for r in records]
-    res = _json_safe({**meta, "cells": cells, "differences": diffs, "episodes": episodes})
+    res = json_safe({**meta, "cells": cells, "differences": diffs, "episodes": episodes})
     tmp = out / "results.json.tmp"
     tmp.write_text(json.dumps(res, indent=1))
     tmp.replace(out / "results.json")
