@@ -197,5 +197,8 @@ def test_arm_names_are_matched_as_whole_words() -> None:
     two = ["right_arm_waist", "right_arm_elbow", "left_arm_waist", "left_arm_elbow"]
     assert (_first_joint_of_arm("left_arm", two), _first_joint_of_arm("right_arm", two)) == (2, 0)
     assert _first_joint_of_arm("vx300s_left", ["right_waist", "left_waist"]) == 1
+    # left_arm_controller/commands driving joints named left_* (test_from_bags_e2e's bags)
+    assert (_first_joint_of_arm("left_arm", ["left_waist", "right_waist"]),
+            _first_joint_of_arm("right_arm", ["left_waist", "right_waist"])) == (0, 1)
     assert _first_joint_of_arm("left", ["vx300s_right/j0", "vx300s_left/j0"]) == 1
     assert _first_joint_of_arm("left", ["leftWaist", "rightWaist"]) is None

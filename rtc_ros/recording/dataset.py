@@ -180,11 +180,13 @@ def _arm_of_topic(topic: str) -> str | None:
 
 def _first_joint_of_arm(arm: str, names: list[str]) -> int | None:
     """Index of the first action joint named after ``arm`` as a whole word (``left`` in ``left_waist`` or
-    ``vx300s_left/j0``; ``left_arm`` in ``left_arm_waist``); else after the arm name's last words
-    (``vx300s_left`` -> ``left``). None when no joint is."""
+    ``vx300s_left/j0``; ``left_arm`` in ``left_arm_waist``); else after a part of the arm's name, longest
+    first (``left_arm`` -> ``left`` in ``left_waist``; ``vx300s_left`` -> ``left``). None when no joint is."""
     words = arm.split("_")
-    for k in range(len(words)):
-        pattern = re.compile(rf"(^|[_/\-]){re.escape('_'.join(words[k:]))}([_/\-]|$)")
+    parts = ["_".join(words[i:j]) for size in range(len(words), 0, -1) for i in range(len(words) - size + 1)
+             for j in (i + size,)]
+    for part in parts:
+        pattern = re.compile(rf"(^|[_/\-]){re.escape(part)}([_/\-]|$)")
         hits = [i for i, n in enumerate(names) if pattern.search(n)]
         if hits:
             return hits[0]
