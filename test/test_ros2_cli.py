@@ -278,7 +278,8 @@ def test_two_robots_in_two_namespaces(sim) -> None:
         # (robot1's seqs are far ahead: its chunks reaching robot2's executor would make robot2's own 'order')
         for ns in ("robot1", "robot2"):
             rows = frames(sim.env, f"/{ns}/rtc/executor_state", sim.tmp,
-                          until=lambda rows: len({r["seq"] for r in rows if r["seq"] >= 0}) >= 2)
+                          until=lambda rows: len({r["seq"] for r in rows if r["seq"] >= 0}) >= 2,
+                          timeout=60.0)  # two robots' nodes on 2 cores: the echo itself can take ~20 s to print
             assert len({r["seq"] for r in rows if r["seq"] >= 0}) >= 2, (ns, rows[-3:])
             assert not any(r["reason"] in ("order", "names", "future") for r in rows), (ns, rows[-3:])
     finally:
