@@ -192,7 +192,7 @@ def test_unnamed_per_arm_commands_follow_the_action_order_not_the_alphabet() -> 
 def test_arm_names_are_matched_as_whole_words() -> None:
     """Arms named ``left_arm``, topics named after the robot model (``vx300s_left_controller``) and
     namespaced joint names are found; a CamelCase name that holds no arm word is not guessed."""
-    from rtc_ros.recording.dataset import _first_joint_of_arm
+    from rtc_ros.recording.command_order import first_joint_of_arm as _first_joint_of_arm
 
     two = ["right_arm_waist", "right_arm_elbow", "left_arm_waist", "left_arm_elbow"]
     assert (_first_joint_of_arm("left_arm", two), _first_joint_of_arm("right_arm", two)) == (2, 0)

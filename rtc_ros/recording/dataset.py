@@ -30,7 +30,6 @@ built per batch (:meth:`DemoDataset.batch_sampler`), so a camera dataset need no
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -49,6 +48,7 @@ from rtc_ros.recording.episode import (
     load_episodes,
     topic_matches,
 )
+from rtc_ros.recording.command_order import arm_order
 from rtc_ros.recording.recover import find_unfinished_under
 
 log = logging.getLogger(__name__)
@@ -172,27 +172,6 @@ def reorder(series: Series, names: list[str], what: str) -> np.ndarray:
     return series.q[:, [index[n] for n in names]]
 
 
-def _arm_of_topic(topic: str) -> str | None:
-    """``left`` for ``/robot1/left_controller/commands``: the arm a per-arm controller topic drives."""
-    parts = [p for p in topic.strip("/").split("/") if p.endswith("_controller")]
-    return parts[-1][: -len("_controller")] or None if len(parts) == 1 else None
-
-
-def _first_joint_of_arm(arm: str, names: list[str]) -> int | None:
-    """Index of the first action joint named after ``arm`` as a whole word (``left`` in ``left_waist`` or
-    ``vx300s_left/j0``; ``left_arm`` in ``left_arm_waist``); else after a part of the arm's name, longest
-    first (``left_arm`` -> ``left`` in ``left_waist``; ``vx300s_left`` -> ``left``). None when no joint is."""
-    words = arm.split("_")
-    parts = ["_".join(words[i:j]) for size in range(len(words), 0, -1) for i in range(len(words) - size + 1)
-             for j in (i + size,)]
-    for part in parts:
-        pattern = re.compile(rf"(^|[_/\-]){re.escape(part)}([_/\-]|$)")
-        hits = [i for i, n in enumerate(names) if pattern.search(n)]
-        if hits:
-            return hits[0]
-    return None
-
-
 def _arm_ordered(ep: Episode, names: list[str]) -> list[str]:
     """The episode's command topics in action order: each per-arm topic (``<arm>_controller/...``) at the
     first action joint whose name holds ``<arm>`` as a token (``left_waist``, ``vx300s_left/j0``).
@@ -200,16 +179,9 @@ def _arm_ordered(ep: Episode, names: list[str]) -> list[str]:
     order that cannot be told is refused rather than guessed (``sorted`` put ``left`` before ``right``
     whatever the action order: with ``arms: [right, left]`` every label had the other arm's command)."""
     topics = sorted(ep.command_topics)
-    if len(topics) < 2:
-        return topics
-    first: dict[str, int] = {}
-    for t in topics:
-        arm = _arm_of_topic(t)
-        i = None if arm is None else _first_joint_of_arm(arm, names)
-        if i is not None:
-            first[t] = i
-    if len(first) == len(topics) and len(set(first.values())) == len(topics):
-        return sorted(topics, key=first.__getitem__)
+    ordered = arm_order(topics, names)
+    if ordered is not None:
+        return ordered
     if any(len(ep.command_topics[t].names) != ep.command_topics[t].q.shape[1] for t in topics):
         raise DatasetError(f"{ep.name}: cannot tell which arm each unnamed command topic drives ({topics}, action "
                            f"joints {names[:3]}...): give the command topics in action order (--command-topic)")

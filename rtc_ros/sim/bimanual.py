@@ -139,11 +139,7 @@ class BimanualSim:
         self._home_qpos = m.key_qpos[0].copy()
         self._cube_vadr = int(m.jnt_dofadr[cube_j])
         self._task = make_task(task)
-        if not isinstance(protective_stops, (bool, np.bool_, ProtectiveStopConfig)):  # "false" would be truthy
-            raise TypeError(f"protective_stops must be a bool or a ProtectiveStopConfig, got {protective_stops!r}")
-        cfg = protective_stops if isinstance(protective_stops, ProtectiveStopConfig) else (
-            ProtectiveStopConfig(enabled=bool(protective_stops)))
-        self._stops = ProtectiveStopMonitor(cfg)
+        self._stops = ProtectiveStopMonitor(ProtectiveStopConfig.of(protective_stops))
         self._render_cache = RenderCache(m, self.camera_names)
         self._rng = np.random.default_rng()
         self._step = 0

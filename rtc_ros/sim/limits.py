@@ -78,6 +78,16 @@ class ProtectiveStopConfig:
         if any(math.isnan(x) for x in self.velocity_limits):
             raise ValueError("velocity_limits must not contain NaN")
 
+    @classmethod
+    def of(cls, value: "bool | ProtectiveStopConfig") -> "ProtectiveStopConfig":
+        """``value`` itself, or on/off with the default limits; TypeError for anything else (the string
+        ``"false"`` is truthy: it would turn the stops on)."""
+        if isinstance(value, cls):
+            return value
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"protective_stops must be a bool or a ProtectiveStopConfig, got {value!r}")
+        return cls(enabled=bool(value))
+
 
 @dataclass(frozen=True)
 class ProtectiveStopEvent:
