@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from rtc_ros.core.stats import paired_bootstrap, paired_proportion_difference, wilson_interval
+from rtc_ros.core.stats import wilson_interval
 from rtc_ros.experiments.runner import REPO, EpisodeResult
-from rtc_ros.experiments.sim_experiment import BOOT_SEED, N_BOOT, json_safe
+from rtc_ros.experiments.sim_experiment import json_safe, paired_interval
+from rtc_ros.experiments.sim_tables import diff_text
 
 #: the simulator's control period (s): ``sim_steps`` are 20 ms ticks
 TICK_S = 0.02
@@ -129,16 +130,8 @@ def paired_live_differences(a: dict[tuple[float, int], dict[str, Any]],
         for metric in ("success", "throughput"):
             x = np.asarray([a[(lat, s)][metric] for s in seeds])
             y = np.asarray([b[(lat, s)][metric] for s in seeds])
-            row = {"latency_ms": lat, "metric": metric, "n_pairs": len(seeds), "a_mean": float(x.mean()),
-                   "b_mean": float(y.mean())}
-            if metric == "success":
-                diff, lo, hi = paired_proportion_difference(x, y)
-                row.update(interval="newcombe_paired",
-                           discordant=[int(np.sum((x == 1) & (y == 0))), int(np.sum((x == 0) & (y == 1)))])
-            else:
-                diff, lo, hi = paired_bootstrap(x, y, N_BOOT, BOOT_SEED)
-                row.update(interval="bootstrap_percentile")
-            rows.append({**row, "difference": diff, "ci95": [lo, hi]})
+            rows.append({"latency_ms": lat, "metric": metric, "n_pairs": len(seeds), "a_mean": float(x.mean()),
+                         "b_mean": float(y.mean()), **paired_interval(metric, x, y)})
     if not rows:
         raise ValueError(f"no (latency, seed) pair in both: latencies {sorted({k[0] for k in a})} vs "
                          f"{sorted({k[0] for k in b})}")
@@ -172,8 +165,7 @@ def difference_tables(path: Path, reference: str = "rtc", task: str | None = Non
                   "| method | " + " | ".join(f"+{x:.0f} ms" for x in lats) + " |", "|---" * (len(lats) + 1) + "|"]
         for m, rs in rows.items():
             by = {r["latency_ms"]: r for r in rs if r["metric"] == metric}
-            cells = [f"{by[x]['difference']:+.{digits}f} [{by[x]['ci95'][0]:+.{digits}f}, {by[x]['ci95'][1]:+.{digits}f}]"
-                     if x in by else "-" for x in lats]
+            cells = [diff_text(by[x], digits) if x in by else "-" for x in lats]
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return lines[1:]
 

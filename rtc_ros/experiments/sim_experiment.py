@@ -103,6 +103,19 @@ def summarize_cells(records: list[EpisodeRecord]) -> list[dict[str, Any]]:
     return cells
 
 
+def paired_interval(metric: str, a: np.ndarray, b: np.ndarray) -> dict[str, Any]:
+    """``mean(a - b)`` of paired values with its 95 % interval: ``success`` (0/1) Newcombe's paired score
+    interval and the discordant pairs [a only, b only]; any other metric the seeded percentile bootstrap.
+    Returns ``{"interval", ("discordant",) "difference", "ci95"}``."""
+    if metric == "success":
+        diff, lo, hi = paired_proportion_difference(a, b)
+        return {"interval": "newcombe_paired", "discordant": [int(np.sum((a == 1) & (b == 0))),
+                                                              int(np.sum((a == 0) & (b == 1)))],
+                "difference": diff, "ci95": [lo, hi]}
+    diff, lo, hi = paired_bootstrap(a, b, N_BOOT, BOOT_SEED)
+    return {"interval": "bootstrap_percentile", "difference": diff, "ci95": [lo, hi]}
+
+
 def paired_differences(records: list[EpisodeRecord], reference: str = REFERENCE) -> list[dict[str, Any]]:
     """``reference`` minus every other method, per task and latency, paired by seed (the seeds both
     have: ``n_pairs``): success (0/1) with Newcombe's paired score 95 % interval
@@ -120,16 +133,8 @@ def paired_differences(records: list[EpisodeRecord], reference: str = REFERENCE)
         for metric in ("success", "throughput"):
             a = np.asarray([float(getattr(ref[s], metric)) for s in seeds])
             b = np.asarray([float(getattr(rows[s], metric)) for s in seeds])
-            row = {"task": task, "latency_ms": lat, "reference": reference, "method": method, "metric": metric,
-                   "n_pairs": len(seeds)}
-            if metric == "success":
-                diff, lo, hi = paired_proportion_difference(a, b)
-                row.update(interval="newcombe_paired", discordant=[int(np.sum((a == 1) & (b == 0))),
-                                                                   int(np.sum((a == 0) & (b == 1)))])
-            else:
-                diff, lo, hi = paired_bootstrap(a, b, N_BOOT, BOOT_SEED)
-                row.update(interval="bootstrap_percentile")
-            out.append({**row, "difference": diff, "ci95": [lo, hi]})
+            out.append({"task": task, "latency_ms": lat, "reference": reference, "method": method, "metric": metric,
+                        "n_pairs": len(seeds), **paired_interval(metric, a, b)})
     return out
 
 

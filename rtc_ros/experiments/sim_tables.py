@@ -90,7 +90,7 @@ def diff_text(d: dict[str, Any], digits: int, cells: dict[tuple[str, float], dic
     than the method's cell has episodes (the difference is over the shared seeds only)."""
     lo, hi = (list(d.get("ci95") or []) + [None, None])[:2]
     text = f"{_num(d.get('difference'), digits)} [{_num(lo, digits)}, {_num(hi, digits)}]"
-    cell = (cells or {}).get((d["method"], float(d["latency_ms"])))
+    cell = None if cells is None else cells.get((d["method"], float(d["latency_ms"])))
     n_pairs = d.get("n_pairs")
     if cell is not None and isinstance(n_pairs, int) and n_pairs < cell.get("n", n_pairs):
         text += f" (n = {n_pairs})"
