@@ -346,10 +346,13 @@ def test_policy_quality_eval_set_is_fixed_held_out_and_reused(tmp_path) -> None:
     metas = [read_sidecar(b) for b in bags]
     assert bags and [m["seed"] for m in metas] == [EVAL_DEMO_SEED0 + i for i in range(len(bags))]
     assert all(m["task"] == "transfer_cube" and not m["noisy"] for m in metas) and EVAL_DEMO_SEED0 >= 20_000
+    assert all(m["expert_schedule"] == "margin" for m in metas)  # the transfer expert's default timing
     stamp = [b.stat().st_mtime_ns for b in bags]
     assert eval_set(tmp_path / "eval", episodes=2) == bags and [b.stat().st_mtime_ns for b in bags] == stamp
     with pytest.raises(ValueError, match="conveyor_cube"):
         eval_set(tmp_path / "eval", task="conveyor_cube", episodes=2)
+    with pytest.raises(ValueError, match="original"):  # another expert timing is another set
+        eval_set(tmp_path / "eval", episodes=2, expert_schedule="original")
     (tmp_path / "cut" / "demo_00000").mkdir(parents=True)  # a set cut short (no marker): refused
     with pytest.raises(ValueError, match="not the complete evaluation set"):
         eval_set(tmp_path / "cut", episodes=2)

@@ -56,17 +56,22 @@ EVAL_DEMO_SEED0 = 20_000
 EVAL_DEMO_EPISODES = 40
 
 
-def eval_set(directory: str | Path, task: str = "transfer_cube", episodes: int = EVAL_DEMO_EPISODES) -> list[Path]:
+def eval_set(directory: str | Path, task: str = "transfer_cube", episodes: int = EVAL_DEMO_EPISODES,
+             expert_schedule: str = "") -> list[Path]:
     """The successful bags of the fixed evaluation set in ``directory`` (module docstring), generated
-    there first if it holds no demo bags."""
+    there first if it holds no demo bags; ``expert_schedule``: the transfer expert's timing (``""``: the
+    task expert's default, :mod:`rtc_ros.sim.expert_schedule`), part of the set's identity."""
     from rtc_ros.experiments.sim_demos import DemoConfig, generate_demos
     from rtc_ros.recording.bag import read_sidecar
 
     directory = Path(directory)
     marker = directory / "EVAL_SET.json"  # written last: a set cut short is not taken for a complete one
-    want = {"task": task, "seed0": EVAL_DEMO_SEED0, "episodes": episodes, "noise_fraction": 0.0}
+    schedule = expert_schedule or ("original" if task == "conveyor_cube" else "margin")
+    want = {"task": task, "seed0": EVAL_DEMO_SEED0, "episodes": episodes, "noise_fraction": 0.0,
+            "expert_schedule": schedule}
     if not any(directory.glob("demo_*")):
-        generate_demos(directory, DemoConfig(episodes=episodes, seed0=EVAL_DEMO_SEED0, noise_fraction=0.0, task=task))
+        generate_demos(directory, DemoConfig(episodes=episodes, seed0=EVAL_DEMO_SEED0, noise_fraction=0.0, task=task,
+                                             expert_schedule=schedule))
         marker.write_text(json.dumps(want))
     have = json.loads(marker.read_text()) if marker.is_file() else None
     if have != want:
@@ -202,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
                     "there if empty; module docstring); instead of --bags")
     ap.add_argument("--task", default="transfer_cube", choices=("transfer_cube", "conveyor_cube"),
                     help="--eval-set: the task of its episodes")
+    ap.add_argument("--expert-schedule", choices=("margin", "original"), default="",
+                    help="--eval-set: the transfer expert's timing of its episodes (default: margin; the set of "
+                         "the measurements before 2026-12-05 is 'original')")
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--d", type=int, default=2)
     ap.add_argument("--s", type=int, default=25)
@@ -216,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.eval_set:
         try:
-            bags = eval_set(args.eval_set, args.task)
+            bags = eval_set(args.eval_set, args.task, expert_schedule=args.expert_schedule)
         except ValueError as exc:
             ap.error(str(exc))
     else:

@@ -68,6 +68,9 @@ class DemoConfig:
             Demonstrations run with the simulated arms' protective stops off: the DART-style noise on
             the executed targets is a data-collection device (its labels stay the clean expert
             commands), and its tick-to-tick jumps would trip the stops (docs/sim_arms.md).
+        expert_schedule: the transfer expert's waypoint timing, a name in
+            :data:`rtc_ros.sim.expert_schedule.SCHEDULES` (``""``: the task expert's default; the
+            conveyor expert runs only ``original``).
     """
 
     episodes: int = 150
@@ -78,6 +81,15 @@ class DemoConfig:
     image_every: int = 5
     tail_steps: int = 10
     task: str = "transfer_cube"
+    expert_schedule: str = ""
+
+    def __post_init__(self) -> None:
+        from rtc_ros.sim.expert_schedule import SCHEDULES
+
+        if self.expert_schedule and self.expert_schedule not in SCHEDULES:
+            raise ValueError(f"expert_schedule must be one of {sorted(SCHEDULES)} or '', got {self.expert_schedule!r}")
+        if self.task == "conveyor_cube" and self.expert_schedule not in ("", "original"):
+            raise ValueError(f"expert_schedule: the conveyor expert only runs 'original', got {self.expert_schedule!r}")
 
 
 def generate_demos(out_dir: str | Path, cfg: DemoConfig, camera: CameraConfig | None = None) -> dict[str, Any]:
@@ -90,13 +102,14 @@ def generate_demos(out_dir: str | Path, cfg: DemoConfig, camera: CameraConfig | 
     from rtc_ros.recording.bag import BagWriter
     from rtc_ros.sim import CONTROL_DT, JOINT_NAMES, BimanualSim
     from rtc_ros.sim.conveyor_expert import make_expert
+    from rtc_ros.sim.expert_schedule import SCHEDULES
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     camera = camera or CameraConfig()
     sim = BimanualSim(max_episode_steps=10_000, task=cfg.task, protective_stops=False)
     renderer = CameraRenderer(sim.model, camera)
-    expert = make_expert(sim)
+    expert = make_expert(sim, SCHEDULES[cfg.expert_schedule] if cfg.expert_schedule else None)
     rng = np.random.default_rng(cfg.seed0 + 7919)
     t_start = time.perf_counter()
     bags: list[str] = []
@@ -145,6 +158,7 @@ def generate_demos(out_dir: str | Path, cfg: DemoConfig, camera: CameraConfig | 
             ok = bool(sim.success)
             successes += ok
             w.close({"task": cfg.task, "source": "scripted_expert", "seed": seed, "noisy": noisy,
+                     "expert_schedule": cfg.expert_schedule or "default",
                      "success": ok, "score": int(sim.progress), "method": "expert", "duration_s": steps * CONTROL_DT})
             if ok:
                 bags.append(str(bag_dir))

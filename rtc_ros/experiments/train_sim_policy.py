@@ -214,7 +214,12 @@ def main(argv: list[str] | None = None) -> int:
                          "(e.g. left_gripper right_gripper)")
     ap.add_argument("--prefix-conditioning", type=int, default=0, metavar="D",
                     help="training-time RTC (method rtc_trained): clean prefixes of d ~ U{0..D} actions (0 = off)")
+    ap.add_argument("--expert-schedule", choices=("margin", "original"), default="",
+                    help="transfer expert's waypoint timing for the demos (default: margin, rtc_ros.sim.expert_schedule; "
+                         "policies trained before 2026-12-05 used 'original'); the conveyor expert has only 'original'")
     args = ap.parse_args(argv)
+    if args.task == "conveyor_cube" and args.expert_schedule not in ("", "original"):
+        ap.error("--expert-schedule: the conveyor expert only runs 'original'")
     if args.frames < 1:
         ap.error(f"--frames must be >= 1, got {args.frames}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -232,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         bags = sorted(str(p) for p in Path(args.bags).glob("demo_*") if (read_sidecar(p) or {}).get("success"))
         gen_info: dict[str, Any] = {"episodes": len(bags), "successes": len(bags), "seconds": 0.0}
     else:
-        gen_info = generate_demos(args.bags, DemoConfig(episodes=args.episodes, seed0=args.seed * 100_000, task=args.task), camera)
+        gen_info = generate_demos(args.bags, DemoConfig(episodes=args.episodes, seed0=args.seed * 100_000, task=args.task,
+                                                     expert_schedule=args.expert_schedule), camera)
         bags = gen_info.pop("bags")
     log.info("demos: %d/%d successful in %.0f s -> %s", gen_info["successes"], gen_info["episodes"],
              gen_info["seconds"], args.bags)

@@ -29,9 +29,10 @@ import numpy as np
 
 from rtc_ros.sim.bimanual import BimanualSim
 from rtc_ros.sim.expert import HANDOVER_OFFSET, MEET_POINT, ScriptedExpert, Waypoint, min_jerk
+from rtc_ros.sim.expert_schedule import ORIGINAL_SCHEDULE, ExpertSchedule
 from rtc_ros.sim.layout import SimObservation
 
-GRASP_TICK: int = 140
+GRASP_TICK: int = ORIGINAL_SCHEDULE.closed
 """The right gripper is closed at this tick (end of the expert's grasp waypoint); the lift follows."""
 MAX_HANDOVER_SHIFT: float = 0.05
 """The left grasp is re-targeted only at a held cube this close (m) to the expected handover point."""
@@ -39,7 +40,12 @@ MAX_HANDOVER_SHIFT: float = 0.05
 
 class ConveyorExpert(ScriptedExpert):
     """Closed-loop expert of ``conveyor_cube`` (module docstring); without observations it runs the
-    open-loop transfer plan for the initial cube position."""
+    open-loop transfer plan for the initial cube position. It keeps the transfer expert's original timing
+    (:data:`~rtc_ros.sim.expert_schedule.ORIGINAL_SCHEDULE`), with which its belt, grasp tick and lag rule
+    were validated."""
+
+    def __init__(self, sim: BimanualSim, pick_tilt_deg: float = 60.0) -> None:
+        super().__init__(sim, pick_tilt_deg, schedule=ORIGINAL_SCHEDULE)
 
     def waypoints(self, cube_pos: np.ndarray, handover_cube: np.ndarray | None = None) -> dict[str, list[Waypoint]]:
         """The transfer expert's waypoints with the right gripper heading at the cube waypoints
@@ -93,9 +99,16 @@ class ConveyorExpert(ScriptedExpert):
         return other
 
 
-def make_expert(sim: BimanualSim) -> ScriptedExpert:
-    """The scripted expert of ``sim.task``: :class:`ConveyorExpert` or :class:`ScriptedExpert`."""
-    return ConveyorExpert(sim) if sim.task == "conveyor_cube" else ScriptedExpert(sim)
+def make_expert(sim: BimanualSim, schedule: ExpertSchedule | None = None) -> ScriptedExpert:
+    """The scripted expert of ``sim.task``: :class:`ConveyorExpert` or :class:`ScriptedExpert`.
+
+    ``schedule``: the transfer expert's waypoint timing (default: its own default); the conveyor expert
+    has one timing and refuses another."""
+    if sim.task == "conveyor_cube":
+        if schedule is not None and schedule != ORIGINAL_SCHEDULE:
+            raise ValueError("schedule: the conveyor expert only runs its original schedule")
+        return ConveyorExpert(sim)
+    return ScriptedExpert(sim) if schedule is None else ScriptedExpert(sim, schedule=schedule)
 
 
 def _clone(expert: ScriptedExpert, sim: BimanualSim) -> ScriptedExpert:
@@ -119,6 +132,8 @@ class EpisodeOutcome:
         peak_velocity: max |commanded velocity| / limit over the episode.
         peak_torque: max |required torque| / available torque over the episode.
         steps: ticks executed.
+        peak_arm_step: largest change of a commanded arm joint (grippers excluded) from one tick to the
+            next, rad (the executor's ``max_step`` is per tick); NaN where the mode does not record it.
     """
 
     seed: int
@@ -128,27 +143,36 @@ class EpisodeOutcome:
     peak_velocity: float
     peak_torque: float
     steps: int
+    peak_arm_step: float = float("nan")
 
 
-def episode_outcome(sim: BimanualSim, seed: int, steps: int) -> EpisodeOutcome:
-    """The :class:`EpisodeOutcome` of the episode ``sim`` just ran."""
+def episode_outcome(sim: BimanualSim, seed: int, steps: int, commands: np.ndarray | None = None) -> EpisodeOutcome:
+    """The :class:`EpisodeOutcome` of the episode ``sim`` just ran (``commands``: its (T, 14) commands,
+    the first tick's measured from the start pose)."""
     peak = sim._stops.peak  # noqa: SLF001 -- the monitor's margins
+    arm_step = float("nan")
+    if commands is not None and len(commands):
+        path = np.vstack([sim.home_position, commands])
+        arm_step = round(float(np.abs(np.diff(np.delete(path, [6, 13], axis=1), axis=0)).max()), 5)
     return EpisodeOutcome(seed, bool(sim.success), int(sim.progress), len(sim.protective_stops),
-                          round(peak["velocity"], 4), round(peak["torque"], 4), steps)
+                          round(peak["velocity"], 4), round(peak["torque"], 4), steps, arm_step)
 
 
-def run_closed_loop_expert(sim: BimanualSim, seed: int, extra_steps: int = 40) -> EpisodeOutcome:
+def run_closed_loop_expert(sim: BimanualSim, seed: int, extra_steps: int = 40,
+                           schedule: ExpertSchedule | None = None) -> EpisodeOutcome:
     """The task's expert acting on every fresh observation for its horizon + ``extra_steps`` ticks
-    (stops early once successful)."""
+    (stops early once successful); ``schedule``: the transfer expert's timing (:func:`make_expert`)."""
     obs = sim.reset(seed)
-    expert = make_expert(sim)
+    expert = make_expert(sim, schedule)
     expert.reset(obs)
     steps = 0
+    commands = []
     for steps in range(1, expert.horizon + extra_steps + 1):
-        obs = sim.step(expert.act(obs)).obs
+        commands.append(expert.act(obs))
+        obs = sim.step(commands[-1]).obs
         if sim.success:
             break
-    return episode_outcome(sim, seed, steps)
+    return episode_outcome(sim, seed, steps, np.array(commands))
 
 
 def chunk_phase(seed: int, s: int) -> int:
@@ -157,7 +181,8 @@ def chunk_phase(seed: int, s: int) -> int:
 
 
 def run_chunked_expert(sim: BimanualSim, planner: BimanualSim, seed: int, d: int, s: int, horizon: int = 50,
-                       extra_steps: int = 40, blend: int = 0, prediction: str = "acceleration") -> EpisodeOutcome:
+                       extra_steps: int = 40, blend: int = 0, prediction: str = "acceleration",
+                       schedule: ExpertSchedule | None = None) -> EpisodeOutcome:
     """The expert executed in chunks (module docstring): observation ``d`` ticks old, ``s`` actions per
     chunk, chunk length ``horizon``; ``planner`` is a second simulator of the same task (scratch).
 
@@ -165,7 +190,7 @@ def run_chunked_expert(sim: BimanualSim, planner: BimanualSim, seed: int, d: int
     Figure 5 rule); ``blend = b > 0`` cross-fades from the old chunk to the new one over the first ``b``
     executed ticks with minimum-jerk weights (a smooth switch, for comparison under protective stops).
     ``prediction``: how the planner's copy continues the belt (:class:`ConveyorCubeTask`: ``acceleration``
-    or ``velocity``).
+    or ``velocity``). ``schedule``: the transfer expert's timing (:func:`make_expert`).
 
     Raises:
         ValueError: unless ``1 <= s``, ``0 <= d``, ``d + s <= horizon`` and ``0 <= blend <= s``.
@@ -175,7 +200,7 @@ def run_chunked_expert(sim: BimanualSim, planner: BimanualSim, seed: int, d: int
     if not 0 <= blend <= s or d + s + blend > horizon:
         raise ValueError(f"need 0 <= blend <= s and d + s + blend <= H, got blend={blend}")
     obs = sim.reset(seed)
-    tracker = make_expert(sim)  # follows the real observations (its state is copied into each plan)
+    tracker = make_expert(sim, schedule)  # follows the real observations (its state is copied into each plan)
     tracker.reset(obs)
     history: list[tuple[dict, ScriptedExpert]] = [(sim.snapshot(), _clone(tracker, planner))]
     total = tracker.horizon + extra_steps + d

@@ -22,6 +22,7 @@ import mujoco
 import numpy as np
 
 from rtc_ros.sim.bimanual import BimanualSim
+from rtc_ros.sim.expert_schedule import MARGIN_SCHEDULE, ExpertSchedule
 from rtc_ros.sim.layout import CONTROL_DT, NUM_JOINTS, SIDES, TOOL_OFFSET, SimObservation
 
 logger = logging.getLogger(__name__)
@@ -30,8 +31,7 @@ MEET_POINT: np.ndarray = np.array([0.0, 0.5, 0.25])
 """World position (m) of the right tool point during the handover."""
 HANDOVER_OFFSET: np.ndarray = np.array([0.002, 0.0, -0.007])
 """Typical cube centre relative to MEET_POINT while the right gripper holds it."""
-REPLAN_TICK: int = 215
-"""Tick at which the left grasp is re-targeted at the measured cube position."""
+
 
 
 def _rot_pick_right(tilt: float) -> np.ndarray:
@@ -156,7 +156,7 @@ class ScriptedExpert:
     """Scripted solver of the cube transfer producing (14,) joint targets at 50 Hz.
 
     The plan is computed at :meth:`reset` from the initial cube pose; when observations
-    are passed to :meth:`act`, the left grasp is re-targeted once (at REPLAN_TICK) at the
+    are passed to :meth:`act`, the left grasp is re-targeted once (at ``schedule.replan``) at the
     measured position of the cube held by the right gripper.
 
     Usage::
@@ -168,9 +168,12 @@ class ScriptedExpert:
             obs = sim.step(expert.act(obs)).obs
     """
 
-    def __init__(self, sim: BimanualSim, pick_tilt_deg: float = 60.0) -> None:
-        """Args: sim: the simulator (model used for IK); pick_tilt_deg: right gripper tilt."""
+    def __init__(self, sim: BimanualSim, pick_tilt_deg: float = 60.0,
+                 schedule: ExpertSchedule = MARGIN_SCHEDULE) -> None:
+        """Args: sim: the simulator (model used for IK); pick_tilt_deg: right gripper tilt;
+        schedule: the waypoint ticks."""
         self.sim = sim
+        self.schedule = schedule
         self.ik = ArmIK(sim)
         self.pick_tilt = np.deg2rad(pick_tilt_deg)
         self._plan: np.ndarray = np.zeros((0, NUM_JOINTS))
@@ -195,7 +198,7 @@ class ScriptedExpert:
             cube_pos: (3,) initial cube centre in metres.
             handover_cube: (3,) cube centre while held at the meeting point; defaults to
                 the typical position MEET_POINT + HANDOVER_OFFSET (the expert replaces it
-                by the measured one at REPLAN_TICK when given observations).
+                by the measured one at ``schedule.replan`` when given observations).
         """
         home = self.sim.home_position
         start: dict[str, Waypoint] = {}
@@ -211,6 +214,7 @@ class ScriptedExpert:
         r_pick = _rot_pick_right(self.pick_tilt)
         r_left = _rot_meet_left()
         meet = MEET_POINT
+        t = self.schedule
         grasp = cube + np.array([0.0, 0.0, -0.005])
         # First tilt the gripper in the arm's vertical plane only: the wrist passes its
         # singularity (wrist_angle = 0) here, where no yaw correction is needed, so
@@ -218,24 +222,24 @@ class ScriptedExpert:
         tilt_pos = start["right"].pos + np.array([-0.04, 0.0, 0.0])
         right = [
             start["right"],
-            Waypoint(50, tilt_pos, r_pick, 0.5),
-            Waypoint(85, cube + np.array([0.0, 0.0, 0.10]), r_pick, 1.0),
-            Waypoint(115, grasp, r_pick, 1.0),
-            Waypoint(140, grasp, r_pick, 0.0),
-            Waypoint(205, meet, r_pick, 0.0),
-            Waypoint(272, meet, r_pick, 0.0),
-            Waypoint(292, meet, r_pick, 1.0),
-            Waypoint(330, meet + np.array([0.12, 0.0, 0.05]), r_pick, 1.0),
+            Waypoint(t.tilt, tilt_pos, r_pick, 0.5),
+            Waypoint(t.above, cube + np.array([0.0, 0.0, 0.10]), r_pick, 1.0),
+            Waypoint(t.grasp, grasp, r_pick, 1.0),
+            Waypoint(t.closed, grasp, r_pick, 0.0),
+            Waypoint(t.meet, meet, r_pick, 0.0),
+            Waypoint(t.release, meet, r_pick, 0.0),
+            Waypoint(t.opened, meet, r_pick, 1.0),
+            Waypoint(t.retreated, meet + np.array([0.12, 0.0, 0.05]), r_pick, 1.0),
         ]
         pre = MEET_POINT + HANDOVER_OFFSET + np.array([-0.12, 0.0, 0.0])
         left_grasp = held + np.array([-0.01, 0.0, 0.0])
         left = [
             start["left"],
-            Waypoint(REPLAN_TICK, pre, r_left, 1.0),
-            Waypoint(245, left_grasp, r_left, 1.0),
-            Waypoint(270, left_grasp, r_left, 0.0),
-            Waypoint(295, left_grasp, r_left, 0.0),
-            Waypoint(335, left_grasp + np.array([-0.12, 0.0, 0.0]), r_left, 0.0),
+            Waypoint(t.replan, pre, r_left, 1.0),
+            Waypoint(t.left_grasp, left_grasp, r_left, 1.0),
+            Waypoint(t.left_closed, left_grasp, r_left, 0.0),
+            Waypoint(t.left_hold, left_grasp, r_left, 0.0),
+            Waypoint(t.left_away, left_grasp + np.array([-0.12, 0.0, 0.0]), r_left, 0.0),
         ]
         return {"left": left, "right": right}
 
@@ -291,7 +295,7 @@ class ScriptedExpert:
     def replan_handover(self, cube_pos: np.ndarray) -> None:
         """Re-target the left arm's grasp at the measured held cube position (3,).
 
-        Only ticks >= REPLAN_TICK change; the left arm is at rest at that waypoint, so
+        Only ticks >= ``schedule.replan`` change; the left arm is at rest at that waypoint, so
         the trajectory stays smooth (continuous position, velocity and acceleration).
         """
         held = np.asarray(cube_pos, dtype=np.float64)[:3]
@@ -300,7 +304,7 @@ class ScriptedExpert:
             logger.warning("held cube %.1f cm from the expected handover point",
                            np.linalg.norm(shift) * 100)
         wps = self.waypoints(self._cube0, handover_cube=held)
-        t0 = REPLAN_TICK
+        t0 = self.schedule.replan
         traj, err = self._arm_trajectory(
             "left", wps["left"], t0, len(self._plan), self._plan[t0 - 1, :6]
         )
@@ -318,13 +322,13 @@ class ScriptedExpert:
         """Next (14,) joint target; holds the last one after the plan ends.
 
         Args:
-            obs: the latest observation.  When given at tick REPLAN_TICK, the left
+            obs: the latest observation.  When given at tick ``schedule.replan``, the left
                 grasp is re-targeted at the measured cube position (closed loop);
                 without observations the expert runs fully open loop.
         """
         if not len(self._plan):
             raise RuntimeError("call reset() before act()")
-        if obs is not None and self._t == REPLAN_TICK:
+        if obs is not None and self._t == self.schedule.replan:
             self.replan_handover(obs.cube_pose[:3])
         a = self._plan[min(self._t, len(self._plan) - 1)].copy()
         self._t += 1

@@ -12,7 +12,8 @@ expert with Ornstein-Uhlenbeck noise of std ``--ou-std`` rad and correlation tim
 targets, like the noisy demonstrations of ``rtc_ros.experiments.sim_demos``) prints one JSON line:
 ``task``, ``mode``, ``episodes``, ``successes``, ``success_rate``, ``stops`` (protective stops over
 all episodes), ``episodes_with_stops``, ``peak_velocity`` / ``peak_torque`` (largest fraction of a
-limit used), ``failed_seeds`` and ``wall_s``. Seeds are ``--seed0 .. --seed0 + episodes - 1``.
+limit used), ``peak_arm_step`` (closed loop: the largest commanded arm-joint change per tick, rad;
+the executor's ``max_step`` is 0.062), ``failed_seeds`` and ``wall_s``. Seeds are ``--seed0 .. --seed0 + episodes - 1``.
 """
 
 from __future__ import annotations
@@ -30,12 +31,14 @@ from rtc_ros.sim.bimanual import BimanualSim
 from rtc_ros.sim.conveyor import TASK_NAMES, ConveyorConfig, ConveyorCubeTask
 from rtc_ros.sim.conveyor_expert import (EpisodeOutcome, episode_outcome, make_expert, run_chunked_expert,
                                          run_closed_loop_expert)
+from rtc_ros.sim.expert_schedule import SCHEDULES, ExpertSchedule
 
 
-def run_noisy_expert(sim: BimanualSim, seed: int, std: float, tau_s: float = 0.3) -> EpisodeOutcome:
+def run_noisy_expert(sim: BimanualSim, seed: int, std: float, tau_s: float = 0.3,
+                     schedule: ExpertSchedule | None = None) -> EpisodeOutcome:
     """The task's expert with OU noise (std ``std`` rad, correlation ``tau_s``) on the 12 arm targets."""
     obs = sim.reset(seed)
-    expert = make_expert(sim)
+    expert = make_expert(sim, schedule)
     expert.reset(obs)
     rng = np.random.default_rng([seed, 31])
     alpha = math.exp(-0.02 / tau_s)
@@ -59,14 +62,18 @@ def summarize(task: str, mode: str, outcomes: list[EpisodeOutcome], wall_s: floa
         "stops": sum(o.stops for o in outcomes), "episodes_with_stops": sum(o.stops > 0 for o in outcomes),
         "peak_velocity": max((o.peak_velocity for o in outcomes), default=0.0),
         "peak_torque": max((o.peak_torque for o in outcomes), default=0.0),
+        "peak_arm_step": max((o.peak_arm_step for o in outcomes if o.peak_arm_step == o.peak_arm_step),
+                             default=None),
         "failed_seeds": [(o.seed, o.progress, o.stops) for o in outcomes if not o.success],
         "wall_s": round(wall_s, 1),
     }
 
 
 def run_mode(task: str, mode: str, seeds: range, horizon: int, stops: bool, ou_std: float = 0.03,
-             blend: int = 0, belt: ConveyorConfig | None = None, prediction: str = "acceleration") -> dict[str, Any]:
-    """Run one mode (``closed``, ``ou`` or ``d,s``) over ``seeds`` (``belt``: another conveyor belt)."""
+             blend: int = 0, belt: ConveyorConfig | None = None, prediction: str = "acceleration",
+             schedule: ExpertSchedule | None = None) -> dict[str, Any]:
+    """Run one mode (``closed``, ``ou`` or ``d,s``) over ``seeds`` (``belt``: another conveyor belt;
+    ``schedule``: the transfer expert's timing)."""
     sim = BimanualSim(task=task, max_episode_steps=10_000, protective_stops=stops)
     planner = BimanualSim(task=task, max_episode_steps=10_000, protective_stops=stops)
     if belt is not None:
@@ -76,12 +83,13 @@ def run_mode(task: str, mode: str, seeds: range, horizon: int, stops: bool, ou_s
         planner._task = ConveyorCubeTask(belt)  # noqa: SLF001
     t0 = time.perf_counter()
     if mode == "closed":
-        outs = [run_closed_loop_expert(sim, seed) for seed in seeds]
+        outs = [run_closed_loop_expert(sim, seed, schedule=schedule) for seed in seeds]
     elif mode == "ou":
-        outs = [run_noisy_expert(sim, seed, ou_std) for seed in seeds]
+        outs = [run_noisy_expert(sim, seed, ou_std, schedule=schedule) for seed in seeds]
     else:
         d, s = (int(x) for x in mode.split(","))
-        outs = [run_chunked_expert(sim, planner, seed, d, s, horizon, blend=blend, prediction=prediction)
+        outs = [run_chunked_expert(sim, planner, seed, d, s, horizon, blend=blend, prediction=prediction,
+                                   schedule=schedule)
                 for seed in seeds]
     sim.close()
     planner.close()
@@ -108,9 +116,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
                     help="conveyor belt: speed range (m/s), re-draw interval (s), ramp (m/s^2); default: ConveyorConfig()")
     ap.add_argument("--ou", action="store_true", help="also run the expert with OU noise on the arm targets")
     ap.add_argument("--ou-std", type=float, default=0.03, help="OU noise std (rad), like the noisy demos")
+    ap.add_argument("--expert-schedule", choices=sorted(SCHEDULES), default=None,
+                    help="transfer expert's waypoint timing (default: margin; the conveyor expert has only 'original')")
     args = ap.parse_args(argv)
     if args.episodes < 1:
         ap.error("--episodes must be >= 1")
+    schedule = SCHEDULES[args.expert_schedule] if args.expert_schedule else None
+    if args.task == "conveyor_cube" and args.expert_schedule not in (None, "original"):
+        ap.error("--expert-schedule: the conveyor expert only runs 'original'")
     logging.basicConfig(level=logging.ERROR)
     seeds = range(args.seed0, args.seed0 + args.episodes)
     modes = ([] if args.no_closed else ["closed"]) + (["ou"] if args.ou else []) + list(args.chunked)
@@ -123,7 +136,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             belt = ConveyorConfig(speed_min=v0, speed_max=v1, change_min_s=t0, change_max_s=t1, belt_accel=acc,
                                   process=parts[5] if len(parts) > 5 else "speed")
         res = run_mode(args.task, mode, seeds, args.horizon, not args.no_stops, args.ou_std, args.blend, belt,
-                       args.prediction)
+                       args.prediction, schedule)
         print(json.dumps(res), flush=True)
         out.append(res)
     return out
