@@ -395,10 +395,12 @@ def test_train_sim_policy_builds_and_saves_the_chosen_model(tmp_path, model: str
         SimTrainConfig(model="resnet")
 
 
-@pytest.mark.parametrize("name", ["bimanual_cnn_h50", "bimanual_cnn_h50_long"])
+@pytest.mark.parametrize("name", ["bimanual_cnn_h50", "bimanual_cnn_h50_long", "bimanual_cnn_h50_margin"])
 def test_shipped_cnn_spec(name: str) -> None:
-    """The default transfer policy and the longer-trained one: spec with its training command, small
-    weights, and a chunk from a typical observation finite with the grippers inside 0..1."""
+    """The transfer policies of one recipe (the first default, the longer-trained one, the one trained on
+    the expert with a margin to the step limit): spec with its training command, small weights, and a
+    chunk from a typical observation finite with the grippers inside 0..1; the expert timing of the
+    demonstrations is part of the regenerate command (the default timing changed on 2026-12-05)."""
     import yaml
 
     path = ROOT / "policies" / f"{name}.yaml"
@@ -406,6 +408,7 @@ def test_shipped_cnn_spec(name: str) -> None:
     spec = yaml.safe_load(path.read_text())
     assert spec["model"] == "bimanual_cnn"
     assert "--model bimanual_cnn" in spec["training"]["command"] and "train_sim_policy" in spec["training"]["command"]
+    assert ("--expert-schedule margin" if name.endswith("_margin") else "--expert-schedule original") in spec["regenerate"]
     total = sum((path.parent / spec[k]).stat().st_size for k in ("weights", "normalization"))
     assert total < 5 * 2 ** 20
     pol = load_policy(path)
