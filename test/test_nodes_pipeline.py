@@ -113,9 +113,12 @@ def test_rtc_pipeline_splices_prefix_latency_and_starvation(start_node, tmp_path
 def test_latency_spike_over_dds_rejected_then_replanned_at_once(start_node, tmp_path, small_policy) -> None:
     """A +1.5 s spike (1.5 H at H = 50, 50 Hz): the late chunk is rejected as stale, the executor holds,
     policy_inference replans at once (no timeout) and the robot moves again within about one inference
-    after the spike; the overrun enters Q; no step is executed twice or skipped."""
+    after the spike; the overrun enters Q; no step is executed twice or skipped. The acknowledgement
+    timeout is set to 5 s (250 steps), so a loop that waited for it instead of replanning on the
+    rejection would resume after more than 5 s, not within the 4 s asserted."""
     params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS),
-                          inference={"policy_spec": str(small_policy), "camera_topics": []}, s_min=20)
+                          inference={"policy_spec": str(small_policy), "camera_topics": [],
+                                     "ack_timeout_steps": 250}, s_min=20)
     ex = start_node(EXECUTOR, "--params-file", str(params))
     inf = start_node(INFERENCE, "--params-file", str(params))
     with Harness() as h:
@@ -133,7 +136,8 @@ def test_latency_spike_over_dds_rejected_then_replanned_at_once(start_node, tmp_
         stale = [r for r in h.snapshot_states() if r.st.rejected_reason == "stale"]
     assert stale, "the executor's state never reported the rejection"
     assert float(diag["d_max"]) >= 50, diag  # the overrun (>= H) entered Q
-    assert resumed < 4.0, resumed  # <= one inference carrying the spike (1.5 s) + one normal one, with margin
+    assert resumed < 4.0, resumed  # <= one inference carrying the spike (1.5 s) + one normal one, with margin;
+    # a replan only after the 5 s acknowledgement timeout would take longer
     assert check_switch_execution(h) > 50
 
 
