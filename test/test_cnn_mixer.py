@@ -3,6 +3,7 @@ vectorised sampler, image shifts) and the offline quality measures."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -353,6 +354,13 @@ def test_policy_quality_eval_set_is_fixed_held_out_and_reused(tmp_path) -> None:
         eval_set(tmp_path / "eval", task="conveyor_cube", episodes=2)
     with pytest.raises(ValueError, match="original"):  # another expert timing is another set
         eval_set(tmp_path / "eval", episodes=2, expert_schedule="original")
+    # a set written before the schedule was part of its identity (2026-12-05) was made with the original timing
+    marker = tmp_path / "eval" / "EVAL_SET.json"
+    old = {k: v for k, v in json.loads(marker.read_text()).items() if k != "expert_schedule"}
+    marker.write_text(json.dumps(old))
+    assert eval_set(tmp_path / "eval", episodes=2, expert_schedule="original") == bags
+    with pytest.raises(ValueError, match="margin"):
+        eval_set(tmp_path / "eval", episodes=2)
     (tmp_path / "cut" / "demo_00000").mkdir(parents=True)  # a set cut short (no marker): refused
     with pytest.raises(ValueError, match="not the complete evaluation set"):
         eval_set(tmp_path / "cut", episodes=2)

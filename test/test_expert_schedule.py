@@ -18,9 +18,11 @@ from rtc_ros.sim.expert_schedule import MARGIN_SCHEDULE, ORIGINAL_SCHEDULE, SCHE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# seeds where the original timing came closest to the step limit: 0 (the tilt, every seed), 82 (the
-# lift), 375 (the descent), 399 (descent and lift) -- found by scanning seeds 0-249 and 10000-10249
-MARGIN_SEEDS = (0, 82, 375, 399)
+# seeds where the timing came closest to the step limit (scan of seeds 0-249 and 10000-10249): every
+# seed's tilt (0), the lift (82: the first try of the margin timing still reached 0.83 there), the
+# descent (10125: the original's 0.97) and the lift again (10149: the original's 0.94)
+MARGIN_SEEDS = (0, 82, 10125, 10149)
+LATER_SEEDS = (82, 10125, 10149)  # the original timing breaks the rule there after the tilt too
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +48,32 @@ def test_schedule_ticks_must_increase_per_arm() -> None:
     assert set(SCHEDULES) == {"margin", "original"}
 
 
+def _arm_steps(sim: BimanualSim, seed: int, schedule) -> np.ndarray:
+    """(T,) largest commanded arm-joint change per tick of the closed-loop expert (grippers excluded)."""
+    obs = sim.reset(seed)
+    expert = make_expert(sim, schedule)
+    expert.reset(obs)
+    cmds = [sim.home_position]
+    for _ in range(expert.horizon):
+        cmds.append(expert.act(obs))
+        obs = sim.step(cmds[-1]).obs
+    return np.abs(np.diff(np.delete(np.array(cmds), [6, 13], axis=1), axis=0)).max(axis=1)
+
+
 def test_margin_schedule_keeps_every_commanded_arm_step_under_80_percent_of_max_step(sim: BimanualSim) -> None:
-    """The design rule of MARGIN_SCHEDULE, on the seeds where the original timing came closest to the
-    limit; the original timing breaks it on the same seeds (so the check can tell them apart)."""
+    """The design rule of MARGIN_SCHEDULE, on the seeds where the timing came closest to the limit; the
+    original timing breaks it on the same seeds, also after its tilt (the descent / lift), so the seeds
+    exercise the segments the margin slowed."""
     limit = 0.8 * _arm_max_step()
     margin = [run_closed_loop_expert(sim, seed, schedule=MARGIN_SCHEDULE) for seed in MARGIN_SEEDS]
-    original = [run_closed_loop_expert(sim, seed, schedule=ORIGINAL_SCHEDULE) for seed in MARGIN_SEEDS]
     assert all(o.success and o.stops == 0 for o in margin)
     assert max(o.peak_arm_step for o in margin) <= limit, [o.peak_arm_step for o in margin]
-    assert all(o.peak_arm_step > limit for o in original), [o.peak_arm_step for o in original]
+    for seed in MARGIN_SEEDS:
+        assert _arm_steps(sim, seed, MARGIN_SCHEDULE).max() <= limit
+        original = _arm_steps(sim, seed, ORIGINAL_SCHEDULE)
+        assert original.max() > limit
+        if seed in LATER_SEEDS:
+            assert original[ORIGINAL_SCHEDULE.above:].max() > limit, (seed, original[ORIGINAL_SCHEDULE.above:].max())
 
 
 def test_transfer_expert_defaults_to_margin_and_conveyor_keeps_original() -> None:
@@ -68,11 +87,24 @@ def test_transfer_expert_defaults_to_margin_and_conveyor_keeps_original() -> Non
         assert isinstance(expert, ConveyorExpert) and expert.schedule == ORIGINAL_SCHEDULE
         with pytest.raises(ValueError, match="schedule"):
             make_expert(conveyor, MARGIN_SCHEDULE)
-        # the plan follows the schedule: the left arm is re-targeted at its replan tick
+        # the plan follows the schedule: its length, and the left arm re-targeted at the replan tick
+        # (with observations) -- the rows before it stay those of the open-loop plan, the rows from it on change
         obs = transfer.reset(3)
         ex = make_expert(transfer)
         ex.reset(obs)
         assert ex.horizon == max(MARGIN_SCHEDULE.retreated, MARGIN_SCHEDULE.left_away) + 16
+        open_loop = ex.plan.copy()
+        r = MARGIN_SCHEDULE.replan
+        for k in range(r + 1):
+            if k == r:
+                cube_at_replan = obs.cube_pose[:3].copy()
+            obs = transfer.step(ex.act(obs)).obs
+        np.testing.assert_array_equal(ex.plan[:r, :7], open_loop[:r, :7])
+        assert np.abs(ex.plan[r + 1:, :6] - open_loop[r + 1:, :6]).max() > 1e-4
+        ref = make_expert(transfer)  # the same re-targeting from the cube seen at the replan tick
+        ref.reset(transfer.reset(3))
+        ref.replan_handover(cube_at_replan)
+        np.testing.assert_allclose(ex.plan, ref.plan, atol=1e-12)
     finally:
         transfer.close()
         conveyor.close()

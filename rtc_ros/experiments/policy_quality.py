@@ -21,13 +21,15 @@ spec's denoising steps through :class:`rtc_ros.runtime.generator.ChunkGenerator`
   joint the expert itself moves at ~``max_step`` per tick leaves a switch no room for a mismatch).
 
     python -m rtc_ros.experiments.policy_quality policies/bimanual_cnn_h50.yaml --bags /tmp/rtc_sim_demos
-    python -m rtc_ros.experiments.policy_quality policies/bimanual_cnn_h50.yaml --eval-set /tmp/rtc_eval_transfer --n 1000
+    python -m rtc_ros.experiments.policy_quality policies/bimanual_cnn_h50.yaml --eval-set /tmp/rtc_eval_transfer_margin --n 1000
     python -m rtc_ros.experiments.policy_quality --spline 12 16 20 25   # spline basis vs the expert's labels
 
 **The evaluation set** (``--eval-set DIR``): held-out expert episodes, the same for every policy and
 every run -- seeds ``EVAL_DEMO_SEED0 ..`` (disjoint from the training demos, seeds from 0, and from the
 closed-loop evaluation, seeds from 10000), no noise on the executed targets, written into ``DIR`` by
-:func:`rtc_ros.experiments.sim_demos.generate_demos` when it holds no bags. The switch fraction
+:func:`rtc_ros.experiments.sim_demos.generate_demos` when it holds no bags; the expert's timing
+(``--expert-schedule``, :mod:`rtc_ros.sim.expert_schedule`) is part of the set's identity (a set
+written before 2026-12-05, whose marker does not name it, is the ``original`` one). The switch fraction
 depends on the observations drawn (3.5 % vs 1.0 % for one policy on two bag sets of training demos), so
 a statistic meant to be compared against a target is measured there, with its Wilson 95 % interval
 (the rows come from 40 episodes and are not independent: the interval is a lower bound on the
@@ -74,6 +76,8 @@ def eval_set(directory: str | Path, task: str = "transfer_cube", episodes: int =
                                              expert_schedule=schedule))
         marker.write_text(json.dumps(want))
     have = json.loads(marker.read_text()) if marker.is_file() else None
+    if isinstance(have, dict) and "expert_schedule" not in have:  # a set made before 2026-12-05: original timing
+        have["expert_schedule"] = "original"
     if have != want:
         raise ValueError(f"--eval-set {directory} is not the complete evaluation set {want} (its {marker.name}: "
                          f"{have}); use an empty directory")

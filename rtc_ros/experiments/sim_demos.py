@@ -110,6 +110,7 @@ def generate_demos(out_dir: str | Path, cfg: DemoConfig, camera: CameraConfig | 
     sim = BimanualSim(max_episode_steps=10_000, task=cfg.task, protective_stops=False)
     renderer = CameraRenderer(sim.model, camera)
     expert = make_expert(sim, SCHEDULES[cfg.expert_schedule] if cfg.expert_schedule else None)
+    schedule_name = next((k for k, v in SCHEDULES.items() if v == expert.schedule), "custom")
     rng = np.random.default_rng(cfg.seed0 + 7919)
     t_start = time.perf_counter()
     bags: list[str] = []
@@ -158,7 +159,7 @@ def generate_demos(out_dir: str | Path, cfg: DemoConfig, camera: CameraConfig | 
             ok = bool(sim.success)
             successes += ok
             w.close({"task": cfg.task, "source": "scripted_expert", "seed": seed, "noisy": noisy,
-                     "expert_schedule": cfg.expert_schedule or "default",
+                     "expert_schedule": schedule_name,
                      "success": ok, "score": int(sim.progress), "method": "expert", "duration_s": steps * CONTROL_DT})
             if ok:
                 bags.append(str(bag_dir))

@@ -338,7 +338,7 @@ class ScriptedExpert:
 def run_expert_episode(
     sim: BimanualSim, seed: int, max_steps: int | None = None
 ) -> tuple[bool, int, list[int], np.ndarray]:
-    """Roll out the expert for one seeded episode.
+    """Roll out the expert (its default timing, ``MARGIN_SCHEDULE`` since 2026-12-05) for one seeded episode.
 
     Returns:
         (success, final progress, per-tick progress list, (T, 14) commands sent).

@@ -55,7 +55,7 @@ MARGIN_SCHEDULE = ExpertSchedule(tilt=58, above=93, grasp=130, closed=155, meet=
 """ORIGINAL_SCHEDULE with its three fastest segments slowed so that every commanded arm-joint step stays
 <= 80 % of the executor's ``max_step`` (0.062 rad per tick): the tilt 50 -> 58 ticks (right wrist angle
 at 0.91 of ``max_step`` before, 0.78 after), the descent 30 -> 37 (right wrist rotate / forearm roll up
-to 0.95 for some cube positions; 0.79), the lift 65 -> 77 (wrist rotate up to 0.88; 0.79); later
+to 0.97 for some cube positions; 0.79), the lift 65 -> 77 (wrist rotate up to 0.94; 0.79); later
 waypoints shift by the added ticks (the left arm's by all 27, so the handover keeps its relative
 timing). Checked on the demonstration seeds 0-249 and the evaluation seeds 10000-10249 (the
 grippers' 0.62 / 0.50 of their 0.15 step are under the margin already). Set 2026-12-05 from the
