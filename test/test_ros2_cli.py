@@ -228,12 +228,16 @@ def test_param_get_set(sim) -> None:
     assert re.search(r"Double value is: 1\.0\b", param(sim.env, "get", ex, "max_chunk_age"))
     # writable: observations older than 10 ms are refused, so every chunk (+100 ms latency) is rejected as 'age'
     assert "Set parameter successful" in param(sim.env, "set", ex, "max_chunk_age", "0.01")
-    rows = frames(sim.env, "/robot1/rtc/executor_state", sim.tmp, until=lambda rows: len(rows) >= 150)  # ~3 s
+    # timeouts of 60 s: under the slow tier's load a fresh `ros2 topic echo` has printed nothing within 20 s
+    # (2026-12-05: the second echo below came back empty); `until` ends each echo as soon as it holds
+    rows = frames(sim.env, "/robot1/rtc/executor_state", sim.tmp, until=lambda rows: len(rows) >= 150,
+                  timeout=60.0)  # ~3 s
     assert len(rows) >= 150 and rows[-1]["reason"] == "age", rows[-3:]
     assert len({r["seq"] for r in rows}) == 1, "a chunk took over although every chunk is too old"
     assert "Set parameter successful" in param(sim.env, "set", ex, "max_chunk_age", "1.0")
     seq = rows[-1]["seq"]
-    rows2 = frames(sim.env, "/robot1/rtc/executor_state", sim.tmp, until=lambda rows: rows[-1]["seq"] > seq)
+    rows2 = frames(sim.env, "/robot1/rtc/executor_state", sim.tmp, until=lambda rows: rows[-1]["seq"] > seq,
+                   timeout=60.0)
     assert rows2 and rows2[-1]["seq"] > seq, "no chunk accepted after restoring max_chunk_age"
     # read-only and out of range: refused, unchanged
     q = ["--no-daemon", "--spin-time", "3"]
