@@ -51,6 +51,7 @@ import torch
 import yaml
 
 from rtc_ros.experiments.runner import DEFAULT_CONFIG, arm_limits  # noqa: F401 (arm_limits re-exported)
+from rtc_ros.sim.expert_schedule import SCHEDULES
 
 DEFAULT_PARAMS = DEFAULT_CONFIG  # the sim params file, from the source tree or the installed share
 #: first seed of the held-out evaluation episodes (training demos: seeds from 0; closed loop: from 10000)
@@ -211,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                     "there if empty; module docstring); instead of --bags")
     ap.add_argument("--task", default="transfer_cube", choices=("transfer_cube", "conveyor_cube"),
                     help="--eval-set: the task of its episodes")
-    ap.add_argument("--expert-schedule", choices=("margin", "original"), default="",
+    ap.add_argument("--expert-schedule", choices=sorted(SCHEDULES), default="",
                     help="--eval-set: the transfer expert's timing of its episodes (default: margin; the set of "
                          "the measurements before 2026-12-05 is 'original')")
     ap.add_argument("--n", type=int, default=200)

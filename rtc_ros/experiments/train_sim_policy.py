@@ -41,6 +41,7 @@ import numpy as np
 from rtc_ros.experiments.sim_demos import (CAMERA_NAME, CAMERA_TOPIC, DemoConfig, generate_demos,
                                            load_demo_dataset)
 from rtc_ros.sim.camera import CameraConfig
+from rtc_ros.sim.expert_schedule import SCHEDULES
 
 if TYPE_CHECKING:
     from rtc_ros.recording.dataset import DemoDataset
@@ -214,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                          "(e.g. left_gripper right_gripper)")
     ap.add_argument("--prefix-conditioning", type=int, default=0, metavar="D",
                     help="training-time RTC (method rtc_trained): clean prefixes of d ~ U{0..D} actions (0 = off)")
-    ap.add_argument("--expert-schedule", choices=("margin", "original"), default="",
+    ap.add_argument("--expert-schedule", choices=sorted(SCHEDULES), default="",
                     help="transfer expert's waypoint timing for the demos (default: margin, rtc_ros.sim.expert_schedule; "
                          "policies trained before 2026-12-05 used 'original'); the conveyor expert has only 'original'")
     args = ap.parse_args(argv)

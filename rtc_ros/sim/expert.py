@@ -33,7 +33,6 @@ HANDOVER_OFFSET: np.ndarray = np.array([0.002, 0.0, -0.007])
 """Typical cube centre relative to MEET_POINT while the right gripper holds it."""
 
 
-
 def _rot_pick_right(tilt: float) -> np.ndarray:
     """(3, 3) right gripper frame: x points to -x world tilted down by ``tilt`` rad."""
     c, s = np.cos(tilt), np.sin(tilt)
