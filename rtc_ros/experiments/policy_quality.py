@@ -51,7 +51,7 @@ import torch
 import yaml
 
 from rtc_ros.experiments.runner import DEFAULT_CONFIG, arm_limits  # noqa: F401 (arm_limits re-exported)
-from rtc_ros.sim.expert_schedule import SCHEDULES
+from rtc_ros.sim.expert_schedule import SCHEDULES, schedule_name
 
 DEFAULT_PARAMS = DEFAULT_CONFIG  # the sim params file, from the source tree or the installed share
 #: first seed of the held-out evaluation episodes (training demos: seeds from 0; closed loop: from 10000)
@@ -69,7 +69,7 @@ def eval_set(directory: str | Path, task: str = "transfer_cube", episodes: int =
 
     directory = Path(directory)
     marker = directory / "EVAL_SET.json"  # written last: a set cut short is not taken for a complete one
-    schedule = expert_schedule or ("original" if task == "conveyor_cube" else "margin")
+    schedule = schedule_name(task, expert_schedule)
     want = {"task": task, "seed0": EVAL_DEMO_SEED0, "episodes": episodes, "noise_fraction": 0.0,
             "expert_schedule": schedule}
     if not any(directory.glob("demo_*")):

@@ -41,7 +41,7 @@ import numpy as np
 from rtc_ros.experiments.sim_demos import (CAMERA_NAME, CAMERA_TOPIC, DemoConfig, generate_demos,
                                            load_demo_dataset)
 from rtc_ros.sim.camera import CameraConfig
-from rtc_ros.sim.expert_schedule import SCHEDULES
+from rtc_ros.sim.expert_schedule import SCHEDULES, schedule_name
 
 if TYPE_CHECKING:
     from rtc_ros.recording.dataset import DemoDataset
@@ -219,8 +219,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="transfer expert's waypoint timing for the demos (default: margin, rtc_ros.sim.expert_schedule; "
                          "policies trained before 2026-12-05 used 'original'); the conveyor expert has only 'original'")
     args = ap.parse_args(argv)
-    if args.task == "conveyor_cube" and args.expert_schedule not in ("", "original"):
-        ap.error("--expert-schedule: the conveyor expert only runs 'original'")
+    try:
+        schedule_name(args.task, args.expert_schedule)
+    except ValueError as exc:
+        ap.error(f"--expert-schedule: {exc}")
     if args.frames < 1:
         ap.error(f"--frames must be >= 1, got {args.frames}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")

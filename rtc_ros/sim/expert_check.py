@@ -31,7 +31,7 @@ from rtc_ros.sim.bimanual import BimanualSim
 from rtc_ros.sim.conveyor import TASK_NAMES, ConveyorConfig, ConveyorCubeTask
 from rtc_ros.sim.conveyor_expert import (EpisodeOutcome, episode_outcome, make_expert, run_chunked_expert,
                                          run_closed_loop_expert)
-from rtc_ros.sim.expert_schedule import SCHEDULES, ExpertSchedule
+from rtc_ros.sim.expert_schedule import SCHEDULES, ExpertSchedule, schedule_name
 
 
 def run_noisy_expert(sim: BimanualSim, seed: int, std: float, tau_s: float = 0.3,
@@ -62,8 +62,7 @@ def summarize(task: str, mode: str, outcomes: list[EpisodeOutcome], wall_s: floa
         "stops": sum(o.stops for o in outcomes), "episodes_with_stops": sum(o.stops > 0 for o in outcomes),
         "peak_velocity": max((o.peak_velocity for o in outcomes), default=0.0),
         "peak_torque": max((o.peak_torque for o in outcomes), default=0.0),
-        "peak_arm_step": max((o.peak_arm_step for o in outcomes if o.peak_arm_step == o.peak_arm_step),
-                             default=None),
+        "peak_arm_step": max((o.peak_arm_step for o in outcomes if not math.isnan(o.peak_arm_step)), default=None),
         "failed_seeds": [(o.seed, o.progress, o.stops) for o in outcomes if not o.success],
         "wall_s": round(wall_s, 1),
     }
@@ -121,9 +120,10 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     args = ap.parse_args(argv)
     if args.episodes < 1:
         ap.error("--episodes must be >= 1")
-    schedule = SCHEDULES[args.expert_schedule] if args.expert_schedule else None
-    if args.task == "conveyor_cube" and args.expert_schedule not in (None, "original"):
-        ap.error("--expert-schedule: the conveyor expert only runs 'original'")
+    try:
+        schedule = SCHEDULES[schedule_name(args.task, args.expert_schedule or "")]
+    except ValueError as exc:
+        ap.error(f"--expert-schedule: {exc}")
     logging.basicConfig(level=logging.ERROR)
     seeds = range(args.seed0, args.seed0 + args.episodes)
     modes = ([] if args.no_closed else ["closed"]) + (["ou"] if args.ou else []) + list(args.chunked)

@@ -63,4 +63,21 @@ expert's commands and the step limit alone, before any policy was trained on it;
 expert's default since then (docs/sim_arms.md, "The expert's margin to the step limit")."""
 
 SCHEDULES: dict[str, ExpertSchedule] = {"margin": MARGIN_SCHEDULE, "original": ORIGINAL_SCHEDULE}
-"""Named schedules (``--expert-schedule`` of the demo and expert-check CLIs)."""
+"""Named schedules (``--expert-schedule`` of the demo, expert-check and policy-quality CLIs)."""
+
+TASK_SCHEDULES: dict[str, tuple[str, ...]] = {"transfer_cube": ("margin", "original"), "conveyor_cube": ("original",)}
+"""The schedules each task's expert runs, its default first (the conveyor expert was validated with one)."""
+
+
+def schedule_name(task: str, name: str = "") -> str:
+    """``name`` checked for ``task``'s expert, or that expert's default schedule name when ``""``.
+
+    Raises:
+        ValueError: naming ``expert_schedule``, for an unknown task or a schedule the task's expert does not run.
+    """
+    allowed = TASK_SCHEDULES.get(task)
+    if allowed is None:
+        raise ValueError(f"expert_schedule: no expert schedules for task {task!r} (tasks: {sorted(TASK_SCHEDULES)})")
+    if name and name not in allowed:
+        raise ValueError(f"expert_schedule must be one of {list(allowed)} for {task}, got {name!r}")
+    return name or allowed[0]
