@@ -144,6 +144,8 @@ def test_latency_bench_model_runs_bid_with_fewer_than_three_samples(bid_n: int, 
     (["--rt-priority", "100"], "--rt-priority"),
     (["--nice", "-21"], "--nice"),
     (["--nice", "20"], "--nice"),
+    (["--torch-threads", "0"], "--torch-threads"),
+    (["--policy-width", "0"], "--policy-width"),
 ])
 def test_executor_timing_refuses_bad_numbers_before_starting_nodes(argv: list[str], option: str,
                                                                    monkeypatch: pytest.MonkeyPatch, capsys) -> None:

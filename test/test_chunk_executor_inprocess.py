@@ -133,3 +133,21 @@ def test_the_params_file_joint_limits_bound_the_command(tmp_path) -> None:
             n._tick()
         cmd = n.sent[-1].command
         assert np.allclose(cmd[:7], 0.3) and np.allclose(cmd[7:], 0.4), cmd
+
+
+def test_a_stop_report_beyond_the_joint_limits_is_not_commanded(node) -> None:
+    """A protective-stop report whose position for a joint lies beyond its limits by more than max_step
+    (degrees sent for radians) is not held: that joint keeps its last command, the others are held
+    where the stop holds them."""
+    n = node
+    n._on_joint_state(_js(np.zeros(len(JOINTS)), n.get_clock().now().nanoseconds))
+    n._tick()
+    n._on_chunk(_chunk_msg(n, np.full((50, len(JOINTS)), 0.5), JOINTS))
+    for _ in range(3):
+        n._tick()
+    last = n.sent[-1].command.copy()  # walked toward 0.5 at max_step 0.05 per tick
+    n._on_robot_stopped(JointState(name=[JOINTS[0], JOINTS[1]], position=[0.12, 57.3]))
+    n._tick()
+    cmd = n.sent[-1].command
+    assert n.sent[-1].hold and cmd[0] == pytest.approx(0.12), cmd
+    assert np.allclose(cmd[1:], last[1:]), (cmd, last)

@@ -7,6 +7,7 @@ import pytest
 
 from rtc_ros.runtime.executor import (
     HOLD_STARTUP, HOLD_STARVED, HOLD_SYNC_PAUSE, ExecutorConfig, ExecutorCore, ChunkRejected, clamp_command,
+    implausible_holds,
 )
 from rtc_ros.runtime.contract import ExecutorReport
 from rtc_ros.runtime.inference_loop import InferenceLoopCore
@@ -150,7 +151,13 @@ def test_sync_early_chunk_waits_for_s_actions() -> None:
     core.offer_chunk(ramp(10.0), seq=0, t_obs=0)
     core.tick()
     assert core.offer_chunk(ramp(50.0), seq=1, t_obs=1) == 3
-    assert [t.command[0] for t in run(core, 4)] == [11, 12, 50, 51]
+    # observed at step 1, while the first chunk still moved the robot (steps 1 and 2): it starts at its
+    # index 2, the step the robot has reached, not at index 0 (back to where it was observed)
+    ticks = run(core, 6)
+    assert [t.command[0] for t in ticks] == [11, 12, 52, 53, 54, 54] and ticks[-1].reason == HOLD_SYNC_PAUSE
+    # observed in the pause (the robot stands still): index 0
+    core.offer_chunk(ramp(90.0), seq=2, t_obs=core.next_step - 1)
+    assert core.tick().command[0] == 90.0
 
 
 def test_ensemble_averages_overlapping_predictions() -> None:
@@ -166,6 +173,8 @@ def test_ensemble_averages_overlapping_predictions() -> None:
 
 
 def test_config_validation() -> None:
+    with pytest.raises(ValueError, match="ensemble_decay"):  # exp(-inf * 0) would make every action NaN
+        ExecutorConfig(horizon=H, action_dim=2, mode="ensemble", ensemble_decay=float("inf"))
     with pytest.raises(ValueError, match="lower"):
         ExecutorConfig(horizon=H, action_dim=2, lower=[1, 0], upper=[0, 1])
     with pytest.raises(ValueError, match="max_step"):
@@ -393,6 +402,14 @@ def test_stop_recovery_follows_changes_in_what_is_held_and_ignores_invalid_holds
     assert rec.update({0: 3.5, 2: 3.8}, core) is None and np.allclose(core.tick().command, [3.5, 4.0, 3.8])
     assert not core.hold_joints({M: 1.0}) and not core.hold_joints({1: float("nan")})
     assert np.allclose(core.tick().command, [3.5, 4.0, 3.8])
+    # with joint limits: a report beyond them by more than max_step is not where a joint stands (degrees
+    # for radians, names mapped wrongly) and is refused as a whole; up to max_step beyond is held
+    lim = make(lower=[-1.0] * M, upper=[1.0] * M, max_step=0.1)
+    lim.resync(keep_hold=True)
+    assert implausible_holds(lim.cfg, {0: 0.5, 1: 1.1, 2: -1.1}) == {}
+    assert implausible_holds(lim.cfg, {0: 0.5, 1: 57.3, 2: -1.2, M: 0.0}) == {1: 57.3, 2: -1.2, M: 0.0}
+    assert not lim.hold_joints({0: 0.5, 1: 57.3}) and np.allclose(lim.tick().command, 0.0)
+    assert lim.hold_joints({0: 0.5, 1: 1.1}) and np.allclose(lim.tick().command, [0.5, 1.1, 0.0])
     core.resume()
     assert not core.hold_joints({1: 0.0})  # only while paused (a re-sync's hold), never mid-chunk
     fresh = ExecutorCore(ExecutorConfig(horizon=H, action_dim=M))

@@ -1,12 +1,14 @@
 """Executor timing and ROS overhead, measured in one run with the real node processes.
 
-    python -m rtc_ros.benchmarks.executor_timing [--duration 20] [--loop-mode thread|timer]
+    python -m rtc_ros.benchmarks.executor_timing [--duration 20] [--loop-mode thread|timer] \
+        [--torch-threads 1] [--policy-width 32]
 
 Starts ``chunk_executor`` and ``policy_inference`` (own DDS domain, localhost only) with a policy
 that observes 14 joints plus one 224x224 RGB image; this process plays the robot (joint states at
 50 Hz, a 224x224 rgb8 camera at 30 Hz). The executor uses its loop thread; ``--nice -10`` runs it at a
 higher CFS priority, ``--rt-priority N`` sets its ``realtime_priority`` (SCHED_FIFO). Inference runs flat out (rtc with s_min = 1: a new guided
-chunk as soon as the previous one took over). Measured:
+chunk as soon as the previous one took over) on ``--torch-threads`` threads; ``--policy-width`` sizes its
+model (a larger one with every core's thread: a model that keeps the CPUs busy). Measured:
 
 * executor period: from the ``header.stamp`` of consecutive ``rtc/executor_state`` messages (stamped
   in the loop right before publishing) -- p50, p99, and the worst deviation from dt = 20 ms;
@@ -61,7 +63,7 @@ def make_policy(out_dir: Path, width: int = 32) -> Path:
                        obs_spec=[{"name": "joint_positions", "shape": [14]}, {"name": "cam", "shape": [*IMAGE, 3]}])
 
 
-def write_params(path: Path, policy: Path, loop_mode: str, rt_priority: int) -> Path:
+def write_params(path: Path, policy: Path, loop_mode: str, rt_priority: int, torch_threads: int = 1) -> Path:
     data = {
         "/**": {"ros__parameters": {"method": "rtc", "horizon": 50, "s_min": 1, "rate_hz": 50.0,
                                     "diagnostics_period": 1.0}},
@@ -69,7 +71,7 @@ def write_params(path: Path, policy: Path, loop_mode: str, rt_priority: int) -> 
                                                    "realtime_priority": rt_priority}},
         "/**/policy_inference": {"ros__parameters": {
             "policy_spec": str(policy), "device": "cpu", "camera_topics": ["cam/image_raw"], "camera_names": ["cam"],
-            "warmup_iterations": 3, "torch_threads": 1, "obs_timeout": 1.0}},
+            "warmup_iterations": 3, "torch_threads": torch_threads, "obs_timeout": 1.0}},
     }
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -91,7 +93,8 @@ def deserialize_cost_ms(n: int = 200) -> float:
     return (time.perf_counter() - t) / n * 1e3
 
 
-def run(duration: float, loop_mode: str, verbose: bool, rt_priority: int = 0, nice: int = 0) -> dict:
+def run(duration: float, loop_mode: str, verbose: bool, rt_priority: int = 0, nice: int = 0,
+        torch_threads: int = 1, policy_width: int = 32) -> dict:
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.context import Context
@@ -111,8 +114,8 @@ def run(duration: float, loop_mode: str, verbose: bool, rt_priority: int = 0, ni
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
     os.environ.pop("ROS_LOCALHOST_ONLY", None)
     tmp = Path(tempfile.mkdtemp(prefix="rtc_timing_"))
-    policy = make_policy(tmp)
-    params = write_params(tmp / "params.yaml", policy, loop_mode, rt_priority)
+    policy = make_policy(tmp, policy_width)
+    params = write_params(tmp / "params.yaml", policy, loop_mode, rt_priority, torch_threads)
     out = None if verbose else subprocess.DEVNULL
     procs = [subprocess.Popen(([] if m != "chunk_executor" or not nice else ["nice", "-n", str(nice)])
                               + [sys.executable, "-m", f"rtc_ros.nodes.{m}", "--ros-args", "--params-file", str(params)],
@@ -197,6 +200,8 @@ def run(duration: float, loop_mode: str, verbose: bool, rt_priority: int = 0, ni
         "loop_mode": loop_mode,
         "realtime_priority": rt_priority,
         "executor_nice": nice,
+        "torch_threads": torch_threads,
+        "policy_width": policy_width,
         "period_p50_ms": round(float(np.percentile(periods, 50)), 3),
         "period_p99_ms": round(float(np.percentile(periods, 99)), 3),
         "period_p99_dev_ms": round(float(np.percentile(dev, 99)), 3),
@@ -222,6 +227,9 @@ def run(duration: float, loop_mode: str, verbose: bool, rt_priority: int = 0, ni
 RT_PRIORITY_RANGE = (0, 99)
 #: ``--nice``: the range ``nice -n`` takes
 NICE_RANGE = (-20, 19)
+#: ``--torch-threads``, ``--policy-width``: the ranges they take
+TORCH_THREADS_RANGE = (1, 1024)
+POLICY_WIDTH_RANGE = (1, 4096)
 
 
 def check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -229,7 +237,9 @@ def check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     if not (args.duration > 0 and math.isfinite(args.duration)):
         ap.error(f"--duration must be a finite number of seconds > 0, got {args.duration}")
     for option, value, (low, high) in (("--rt-priority", args.rt_priority, RT_PRIORITY_RANGE),
-                                       ("--nice", args.nice, NICE_RANGE)):
+                                       ("--nice", args.nice, NICE_RANGE),
+                                       ("--torch-threads", args.torch_threads, TORCH_THREADS_RANGE),
+                                       ("--policy-width", args.policy_width, POLICY_WIDTH_RANGE)):
         if not low <= value <= high:
             ap.error(f"{option} must be in [{low}, {high}], got {value}")
 
@@ -241,11 +251,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rt-priority", type=int, default=0,
                     help="executor realtime_priority (SCHED_FIFO 1-99; 0 = normal scheduling)")
     ap.add_argument("--nice", type=int, default=0, help="run the executor under 'nice -n NICE' (-20..19, e.g. -10)")
+    ap.add_argument("--torch-threads", type=int, default=1,
+                    help="policy_inference's torch_threads (1..1024; the CPU count = the model uses every core)")
+    ap.add_argument("--policy-width", type=int, default=32,
+                    help="the timing policy's Mixer width (1..4096; larger = more model compute per chunk)")
     ap.add_argument("--verbose", action="store_true", help="show the nodes' output")
     args = ap.parse_args(argv)
     check_args(ap, args)
-    r = run(args.duration, args.loop_mode, args.verbose, args.rt_priority, args.nice)
-    print(f"executor period ({r['loop_mode']}, SCHED_FIFO {r['realtime_priority'] or 'off'}, {r['periods']} ticks, inference flat out, "
+    r = run(args.duration, args.loop_mode, args.verbose, args.rt_priority, args.nice, args.torch_threads,
+            args.policy_width)
+    print(f"executor period ({r['loop_mode']}, SCHED_FIFO {r['realtime_priority'] or 'off'}, {r['periods']} ticks, "
+          f"inference flat out on {r['torch_threads']} torch thread(s), "
           f"load avg {r['load_avg_1min']} on {r['cpu_count']} CPUs):")
     print(f"  p50 {r['period_p50_ms']:.3f} ms, p99 {r['period_p99_ms']:.3f} ms; deviation from 20 ms: "
           f"p99 {r['period_p99_dev_ms']:.3f} ms, max {r['period_max_dev_ms']:.3f} ms (target p99 <= 2 ms)")

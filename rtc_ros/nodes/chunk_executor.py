@@ -36,7 +36,9 @@ from std_srvs.srv import Trigger
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
-from rtc_ros.runtime.executor import HOLD_PAUSED, HOLD_STARTUP, HOLD_SYNC_PAUSE, ChunkRejected, ExecutorCore, Tick
+from rtc_ros.runtime.executor import (
+    HOLD_PAUSED, HOLD_STARTUP, HOLD_SYNC_PAUSE, ChunkRejected, ExecutorCore, Tick, implausible_holds,
+)
 from rtc_ros.runtime.methods import executor_mode
 from rtc_ros.runtime.stop_recovery import STOP_BEGAN, StopRecovery
 from rtc_ros.nodes import conversions as conv
@@ -186,6 +188,13 @@ class ChunkExecutorNode(Node):
             return
         if unknown and self._throttled("stop_unknown", 5.0):
             self.get_logger().warn(f"{self.p.robot_stopped_topic}: joints {unknown} are not commanded here (ignored)")
+        bad = implausible_holds(self.core.cfg, held)
+        if bad:  # not where a joint can stand: hold those at their last command instead of commanding it
+            held = {i: q for i, q in held.items() if i not in bad}
+            if self._throttled("stop_implausible", 5.0):
+                self.get_logger().error(
+                    f"{self.p.robot_stopped_topic}: positions beyond the joint limits by more than max_step, not "
+                    f"held (their last command is): {', '.join(f'{self.names[i]}={q:g}' for i, q in bad.items())}")
         what = self._recovery.update(held, self.core)
         if what == STOP_BEGAN:
             self.get_logger().warn(f"robot stopped (stop {self._recovery.stops}): re-synced at step "

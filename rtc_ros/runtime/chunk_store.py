@@ -64,12 +64,19 @@ class SwitchStore:
 
 
 class SyncStore:
-    """Synchronous execution: ``s`` actions of a chunk, then a pause until the next chunk."""
+    """Synchronous execution: ``s`` actions of a chunk, then a pause until the next chunk.
+
+    A chunk normally starts at its index 0: it was observed during the pause, where the robot stands
+    still. One observed earlier, while the previous chunk was still moving the robot (a camera frame
+    older than the pause), starts at the index of the step the robot has reached: index ``k`` for the
+    ``k`` moving steps between its observation and the pause, so it never commands the robot back to
+    where it was observed."""
 
     def __init__(self, s: int) -> None:
         self.s = s
         self._chunk: np.ndarray | None = None
-        self._origin = 0
+        self._origin = 0  # step at which the executing chunk started
+        self._start = 0  # its first index executed
         self._pending: tuple[np.ndarray, int, int, int] | None = None  # chunk, seq, t_obs, d
 
     def offer(self, chunk: np.ndarray, seq: int, t_obs: int, d: int) -> None:
@@ -84,13 +91,19 @@ class SyncStore:
     def started(self) -> bool:
         return self._chunk is not None
 
+    def _moved_since(self, t_obs: int) -> int:
+        """Steps the executing chunk moved the robot from step ``t_obs`` on (0 if observed in the pause)."""
+        return 0 if self._chunk is None else max(0, self._origin + self.s - max(t_obs, self._origin))
+
     def action(self, step: int) -> tuple[np.ndarray | None, tuple[int, int, int] | None]:
         """``(action or None, (seq, t_obs, d) if a queued chunk started at this step)``."""
         if self._chunk is not None and step - self._origin < self.s:
-            return self._chunk[step - self._origin].copy(), None
+            i = self._start + step - self._origin
+            return (self._chunk[i].copy(), None) if i < len(self._chunk) else (None, None)
         if self._pending is not None:
             chunk, seq, t_obs, d = self._pending
             self._pending = None
-            self._chunk, self._origin = chunk, step
-            return chunk[0].copy(), (seq, t_obs, d)
+            start = min(self._moved_since(t_obs), len(chunk) - 1)
+            self._chunk, self._origin, self._start = chunk, step, start
+            return chunk[start].copy(), (seq, t_obs, d)
         return None, None

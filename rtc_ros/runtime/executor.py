@@ -10,18 +10,20 @@ turns them into one safe joint command per tick:
 * **start-up** (every mode): the first chunk after start starts at its index 0 (reported
   ``consumed = 0``): the robot held still while it was computed.
 * ``sync``: execute ``s`` actions of a chunk, then hold until the next chunk, which starts at its
-  index 0 (the robot did not move while the model ran).
+  index 0 (the robot did not move while the model ran; one observed while it still moved, at the
+  index of the step the robot has reached: never back to where it was observed).
 * ``ensemble`` (te_sparse, te_dense): every tick commands the average of all stored predictions.
 
 Every chunk passes one validator (:meth:`ExecutorCore.offer_chunk`); a refused chunk raises
 :class:`ChunkRejected` with a reason code and is remembered (seq, reason) for the executor-state
 report, so the policy side can replan at once instead of waiting.
 
-Every command is clamped to the joint limits and to ``max_step`` per tick relative to the previous
-command: the robot never sees NaN or a jump. With no action (startup, starvation, sync pause) the
-core holds the last command, never extrapolating. Before the first command the hold position is the
-measured position (``set_measured_position``); until that is known ``tick`` returns None and the
-step counter does not advance. With ``startup_silent`` (start-up holds not sent to the robot) the
+Every action commanded is clamped to the joint limits and to ``max_step`` per tick relative to the
+previous command: the robot never sees NaN or a jump. With no action (startup, starvation, sync pause)
+the core holds the last command, never extrapolating. Hold positions come from the robot: the measured
+position (``set_measured_position``; until it is known ``tick`` returns None and the step counter does
+not advance; the first actions walk it into the limits at ``max_step`` per tick) or a protective stop's
+report (:meth:`ExecutorCore.hold_joints`, refused beyond the limits by more than ``max_step``). With ``startup_silent`` (start-up holds not sent to the robot) the
 start-up holds are not commands: the base follows the measured position until a chunk is commanded.
 
 **Pause** (an operator's): every tick repeats the last command and the step counter stands still, so
@@ -44,12 +46,12 @@ first ``K = startup_ramp`` ticks of a start-up chunk command ``hold + w_i (a_i -
 minimum-jerk weight ``10 x^3 - 15 x^4 + 6 x^5`` at ``x = (i + 1) / K`` (``w = 1`` from tick ``K - 1``
 on; ``i`` counts commanded ticks, not holds); ``hold`` is the command before it. Only start-up chunks:
 the ramp ends early when another chunk takes over in switch or sync mode (a method's own splices are
-untouched); in ensemble mode, where every tick averages all stored chunks, it runs its K ticks.
+untouched); in ensemble mode (every tick averages all stored chunks) it runs its K ticks.
 
 Steps count executed ticks from 0; ``next_step`` is the step the next ``tick`` commands. For every
 mode the report's ``consumed`` is the observed delay ``takeover - t_obs``; the executing chunk's
 index 0 is at step ``takeover - consumed`` (= ``t_obs``, or ``takeover`` for the start-up chunk) in
-switch/ensemble mode and at ``takeover`` in sync mode.
+switch/ensemble mode, at ``takeover`` minus the moving steps since ``t_obs`` (mostly 0) in sync mode.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ import numpy as np
 from rtc_ros.core.ensemble import TemporalEnsembler
 from rtc_ros.runtime.chunk_store import SpliceInfo, SwitchStore, SyncStore
 from rtc_ros.runtime.executor_types import (  # noqa: F401 (re-exported)
-    EXEC_MODES, ExecutorConfig, ExecutorStats, Tick, clamp_command,
+    EXEC_MODES, ExecutorConfig, ExecutorStats, Tick, clamp_command, implausible_holds,
 )
 
 #: hold reasons reported in :class:`Tick`
@@ -161,14 +163,12 @@ class ExecutorCore:
         """Replace the held command of some joints (``{action index: position}``), e.g. with the positions a
         protective stop holds them at, so that the command is where the arm stands when the stop ends.
         Only while paused (after a re-sync); False (nothing changed) if not paused, no command is held yet,
-        or an index or position is invalid."""
+        or any entry is implausible (:func:`implausible_holds`)."""
         with self._lock:
-            if not self._paused or self._last is None:
+            if not self._paused or self._last is None or implausible_holds(self.cfg, held):
                 return False
             idx = np.fromiter(held.keys(), dtype=np.int64, count=len(held))
             pos = np.fromiter(held.values(), dtype=np.float64, count=len(held))
-            if ((idx < 0) | (idx >= self.cfg.action_dim)).any() or not np.isfinite(pos).all():
-                return False
             last = self._last.copy()
             last[idx] = pos
             self._last = last

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -74,8 +76,8 @@ class ExecutorConfig:
             raise ValueError(f"max_step must be > 0 for every joint, got {self.max_step.tolist()}")
         if not 1 <= self.s <= self.horizon:
             raise ValueError(f"s must be in [1, H={self.horizon}], got {self.s}")
-        if not self.ensemble_decay >= 0:
-            raise ValueError(f"ensemble_decay must be >= 0, got {self.ensemble_decay}")
+        if not (math.isfinite(self.ensemble_decay) and self.ensemble_decay >= 0):
+            raise ValueError(f"ensemble_decay must be finite and >= 0, got {self.ensemble_decay}")
         if not 0 <= self.startup_ramp <= self.horizon:
             raise ValueError(f"startup_ramp must be in [0, H={self.horizon}] ticks, got {self.startup_ramp}")
 
@@ -163,3 +165,16 @@ def clamp_command(target: np.ndarray, last: np.ndarray, lower: np.ndarray, upper
     """
     x = np.clip(target, lower, upper)
     return np.clip(x, last - max_step, last + max_step)
+
+
+def implausible_holds(cfg: ExecutorConfig, held: Mapping[int, float]) -> dict[int, float]:
+    """The entries of ``{action index: position}`` (a protective stop's report) that cannot be where a
+    joint stands: an index outside the joints, a position that is not finite or lies beyond the joint's
+    limits by more than its ``max_step`` (a report in degrees, or with its names mapped wrongly)."""
+    bad = {}
+    for i, q in held.items():
+        i, q = int(i), float(q)
+        if not (0 <= i < cfg.action_dim and math.isfinite(q)
+                and cfg.lower[i] - cfg.max_step[i] <= q <= cfg.upper[i] + cfg.max_step[i]):
+            bad[i] = q
+    return bad
