@@ -261,15 +261,29 @@ def test_loop_ack_timeout_seq_and_infeasible_delay() -> None:
     loop2.on_executor_report(report(1, 0, 1, 0))
     loop2.on_executor_report(report(2, 0, 1, 0))
     q2 = loop2.plan()
-    # Algorithm 1: Q = [d_init = 7, 0]; d_init counts until b = 3 delays have been observed
-    assert q2.s == 2 and q2.d_raw == 7 and q2.d == H - 2 and loop2.infeasible == 1
+    # Algorithm 1: Q = [d_init = 7, 0]; d_init counts until b = 3 delays have been observed. The executing
+    # chunk has 6 actions left from t_obs, so the robot will hold its last one before this chunk takes over
+    # at index 7: the target is known up to H (mask end H, s = 0) and d = 7 is kept, guided
+    assert q2.s == 0 and q2.d_raw == 7 and q2.d == 7 and loop2.infeasible == 0
+    assert np.allclose(q2.prev_remaining[:, 0], ramp(0.0)[2:, 0])  # padded with its last action by the sampler
+    naive = InferenceLoopCore(horizon=H, s_min=2, buffer_size=3, method="naive", initial_delay=7)
+    naive.on_executor_report(report(0))
+    naive.on_published(naive.plan(), ramp(0.0))
+    naive.on_executor_report(report(1, 0, 1, 0))
+    naive.on_executor_report(report(2, 0, 1, 0))
+    n2 = naive.plan()  # no prefix to guide toward: d is clamped to the executing chunk's remaining actions
+    assert n2.s == 2 and n2.d == H - 2 and naive.infeasible == 1
     loop3 = InferenceLoopCore(horizon=H, s_min=5, buffer_size=3, method="rtc", initial_delay=7)
     loop3.on_executor_report(report(0))
     r = loop3.plan()
     loop3.on_published(r, ramp(0.0))
     assert loop3.on_executor_report(report(7, 0, 7, 6)) == 6  # a late chunk: d = 6 consumed
     r2 = loop3.plan()
-    assert r2.s == 7 and r2.d_raw == 7 and r2.d == 1 and loop3.infeasible == 1  # clamped to H - s
+    assert r2.s == 0 and r2.d_raw == 7 and r2.d == 7 and loop3.infeasible == 0  # runs out first: guided to H
+    loop3.on_failed(r2)
+    loop3.on_executor_report(ExecutorReport(step=10, seq=0, takeover=7, consumed=6, hold=True))  # ran out: holds
+    r3 = loop3.plan()
+    assert r3.s == 0 and r3.d == 7 and np.allclose(r3.prev_remaining[-1], ramp(0.0)[-1])
 
 
 @pytest.mark.parametrize("mode", ["switch", "ensemble"])

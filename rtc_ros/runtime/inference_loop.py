@@ -27,7 +27,9 @@ What a real robot adds, and how it is handled here:
   so in its report: the loop replans at once (no waiting for a timeout) and the delay that overran
   the chunk (``>= H``) enters ``Q`` so the next forecast covers it. It also starts at once when the
   executing chunk has fewer remaining actions than the forecast delay. While the executing chunk
-  has run out, the robot holds its last command, and the guidance target is that hold.
+  has run out, the robot holds its last command, and the guidance target is that hold; a chunk that
+  will take over only after the executing one has run out is guided toward it up to ``H``
+  (``s = 0``) rather than having ``d`` clamped to the executing chunk's remaining actions.
 * **Pause.** While the executor reports ``paused`` (an operator's), nothing is planned; its step
   counter stands still, so the executing chunk continues after resume and the plan stays valid.
 * **Lost chunks.** A published chunk neither taken over nor rejected within ``ack_timeout_steps``
@@ -338,7 +340,12 @@ class InferenceLoopCore:
             if self.mode == "sync":
                 s = self.s_min
             d, clamped_by = d_raw, ""
-            if self.mode == "switch" and d > self.horizon - s:
+            if self.mode == "switch" and d > self.horizon - s and prev is not None and d <= self.horizon:
+                # the executing chunk runs out before this one can take over, and the robot then holds its
+                # last command: the guidance target (prev_remaining padded with that hold) is known up to H,
+                # so the mask ends at H (s = 0) and the takeover at index d is guided, not left free
+                s = 0
+            elif self.mode == "switch" and d > self.horizon - s:
                 d, clamped_by = max(0, self.horizon - s), "horizon"
                 self.infeasible += 1
             elif d > self.horizon:  # other modes sample plainly; d is metadata the executor bounds by H
