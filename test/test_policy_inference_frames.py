@@ -74,10 +74,14 @@ def test_observation_after_a_reset_uses_only_frames_from_after_it(node) -> None:
     # ~/resync + ~/resume back to back: the first report that shows the reset is not paused, and the loop
     # could plan at once; the frames must be gone before it learns of the reset
     node._on_executor_state(_report(102, -1, 1, t0 + 40_000_000, names))
+    assert node._observation() is None  # the joint state is from before the reset: no inference at all
+    assert node.obs_rejected.get("before_reset") == 1
+    js.header.stamp = conv.ns_to_stamp(t0 + 50_000_000)
+    node._on_joint_state(js)
     assert node._observation() is None  # no frame since the reset
     assert node.obs_rejected.get("missing", 0) >= 1
     node._on_image("cam", _image(12, t0 + 30_000_000))  # taken before the reset's report, delivered late
-    assert node._observation() is None and node.obs_rejected.get("before_reset") == 1
+    assert node._observation() is None and node.obs_rejected.get("before_reset") == 2
     node._on_image("cam", _image(13, t0 + 60_000_000))
     obs, _ = node._observation()
     assert _frames(obs) == [13]  # a one-frame stack until the next frame (the oldest repeated by the policy)
@@ -98,3 +102,19 @@ def test_executor_state_commands_are_read_by_joint_name(node) -> None:
     short.position = values[1:].tolist()
     node._on_executor_state(short)
     assert 101 not in node.loop._commanded and node.obs_rejected.get("executor_state") == 1
+
+
+def test_a_frame_stamped_long_before_the_joint_state_is_not_used(node) -> None:
+    """Freshness is judged by the stamps too, not only by when a frame arrived: a frame received now but
+    stamped more than obs_timeout (5 s here) before the joint state (a camera clock behind the robot's,
+    a buffered driver) is refused as stale, named; one stamped 1 s before is used."""
+    names = node.names
+    t0 = time.time_ns()
+    js = JointState(name=names, position=[0.1] * len(names))
+    js.header.stamp = conv.ns_to_stamp(t0)
+    node._on_joint_state(js)
+    node._on_image("cam", _image(20, t0 - 6_000_000_000))
+    assert node._observation() is None and node.obs_rejected.get("stale") == 1
+    node._on_image("cam", _image(21, t0 - 1_000_000_000))
+    obs, stamp = node._observation()
+    assert _frames(obs)[0] == 21 and stamp == t0

@@ -137,8 +137,14 @@ class PolicyInferenceNode(Node):
         if self._throttled("obs_" + reason, 1.0):
             self.get_logger().warn(f"not inferring: {text}")
 
-    def _stamp(self, stamp) -> int:
-        return conv.stamp_to_ns(stamp) or self.get_clock().now().nanoseconds
+    def _stamp(self, stamp, topic: str) -> int:
+        """The header stamp in ns; an unstamped message gets the node clock at receipt (later than its
+        data: chunks then start a little late), with a warning."""
+        ns = conv.stamp_to_ns(stamp)
+        if ns == 0 and self._throttled("unstamped_" + topic, 10.0):
+            self.get_logger().warn(f"{topic}: message without a header stamp; using the receipt time (later than "
+                                   "the data, so t_obs is late and a chunk skips too few actions): stamp it at capture")
+        return ns or self.get_clock().now().nanoseconds
 
     # ------------------------------------------------------------------------------ callbacks (short)
     def _on_joint_state(self, msg: JointState) -> None:
@@ -148,7 +154,7 @@ class PolicyInferenceNode(Node):
             self._count_reject("joint_state", f"bad joint state: {exc}")
             return
         with self._data_lock:
-            self._joints = _Latest(q, time.monotonic(), self._stamp(msg.header.stamp))
+            self._joints = _Latest(q, time.monotonic(), self._stamp(msg.header.stamp, self.p.joint_states_topic))
 
     def _on_image(self, name: str, msg: Image) -> None:
         try:
@@ -156,7 +162,7 @@ class PolicyInferenceNode(Node):
         except ValueError as exc:
             self._count_reject("image", f"camera '{name}': {exc}")
             return
-        now, stamp = time.monotonic(), self._stamp(msg.header.stamp)
+        now, stamp = time.monotonic(), self._stamp(msg.header.stamp, f"camera '{name}'")
         with self._data_lock:
             self._history.timeout_s = float(self.p.obs_timeout)  # a run-time set applies to the next gap
             kept = self._history.add(name, img, now, stamp)
@@ -190,8 +196,12 @@ class PolicyInferenceNode(Node):
         with self._data_lock:
             joints, images = self._joints, dict(self._images)
             stacks = self._history.stacks()  # newest first
+            reset_ns = self._history.reset_stamp_ns
         if joints.value is None:
             self._count_reject("missing", f"no joint state on {self.p.joint_states_topic} yet")
+            return None
+        if 0 < joints.stamp_ns < reset_ns:  # its chunk would be refused by the executor: do not infer at all
+            self._count_reject("before_reset", "the newest joint state was measured before the executor's reset")
             return None
         if now - joints.recv > timeout:
             self._count_reject("stale", f"joint state is {now - joints.recv:.3f}s old (obs_timeout {timeout}s)")
@@ -204,6 +214,11 @@ class PolicyInferenceNode(Node):
             if now - latest.recv > timeout:
                 self._count_reject("stale", f"camera '{name}' image is {now - latest.recv:.3f}s old "
                                             f"(obs_timeout {timeout}s)")
+                return None
+            lag = (joints.stamp_ns - latest.stamp_ns) * 1e-9
+            if lag > timeout:  # received in time, but taken long before the joint state
+                self._count_reject("stale", f"camera '{name}' image is stamped {lag:.3f}s before the joint state "
+                                            f"(obs_timeout {timeout}s; do the camera and robot clocks agree?)")
                 return None
             if not stacks[name]:
                 self._count_reject("missing", f"no image from camera '{name}' since the executor was reset")

@@ -66,6 +66,11 @@ class FrameHistory:
         self._reset_stamp_ns = 0  # frames stamped before this (the last reset's report) are dropped
         self.clears = 0  # resets that cleared the history (for diagnostics and tests)
 
+    @property
+    def reset_stamp_ns(self) -> int:
+        """Stamp (ns) of the last reset's report: data stamped before it shows the robot before the reset."""
+        return self._reset_stamp_ns
+
     def __contains__(self, name: str) -> bool:
         return name in self._frames
 

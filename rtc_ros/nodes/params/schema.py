@@ -174,8 +174,9 @@ _RTC: tuple[ParamSpec, ...] = (
        "policy's obs_spec, in the order of camera_names.", _INF, array_type="string"),
     _p("camera_names", [], "obs_spec entry name fed by each camera topic ([] = the image entries of "
        "obs_spec in order).", _INF, array_type="string"),
-    _p("obs_timeout", 0.5, "Observations (joint states, images) older than this many seconds are "
-       "rejected instead of acted on.", _INF, read_only=False, float_range=(0.001, 3600.0)),
+    _p("obs_timeout", 0.5, "Observations (joint states, images) received longer ago than this many seconds, "
+       "or images stamped more than this before the joint state, are rejected instead of acted on.", _INF,
+       read_only=False, float_range=(0.001, 3600.0)),
     _p("obs_time", "joint_state", "Which stamp is the observation's time (its executor step t_obs = chunk "
        "index 0): 'joint_state' (the state the chunk continues from; camera frames as old as in the training "
        "data) or 'oldest' (the oldest of the joint state and the images, for cameras whose latency the "
