@@ -241,12 +241,21 @@ def test_loop_methods_and_limits() -> None:
     sync.on_executor_report(report(0))
     ps = sync.plan()
     assert ps.s == 3
+    slow = InferenceLoopCore(horizon=H, s_min=3, buffer_size=2, method="sync", initial_delay=3 * H)
+    slow.on_executor_report(report(0))
+    pl = slow.plan()  # a model slower than a whole chunk: a longer pause, never a chunk too late (no warning)
+    assert pl.d == H and pl.clamped_by == "" and slow.infeasible == 0
 
 
 def test_loop_ack_timeout_seq_and_infeasible_delay() -> None:
     loop = InferenceLoopCore(horizon=H, s_min=2, buffer_size=3, method="rtc", initial_delay=7,
                              ack_timeout_steps=3)
-    loop.on_executor_report(report(10, seq=41, takeover=5, consumed=0))  # someone else's chunk
+    restarted = InferenceLoopCore(horizon=H, s_min=2, buffer_size=3, method="rtc", initial_delay=7)
+    restarted.on_executor_report(ExecutorReport(step=20, seq=41, takeover=5, consumed=0, hold=True,
+                                                command=np.full(M, 0.3)))
+    r0 = restarted.plan()  # someone else's chunk (before a policy restart) ran out: guided toward the hold
+    assert r0.seq == 42 and np.allclose(r0.prev_remaining, 0.3) and r0.prev_remaining.shape == (1, M)
+    loop.on_executor_report(report(10, seq=41, takeover=5, consumed=0))  # someone else's chunk, running
     p = loop.plan()
     assert p.seq == 42 and p.prev_remaining is None
     loop.on_published(p, ramp(0.0))

@@ -29,7 +29,8 @@ What a real robot adds, and how it is handled here:
   executing chunk has fewer remaining actions than the forecast delay. While the executing chunk
   has run out, the robot holds its last command, and the guidance target is that hold; a chunk that
   will take over only after the executing one has run out is guided toward it up to ``H``
-  (``s = 0``) rather than having ``d`` clamped to the executing chunk's remaining actions.
+  (``s = 0``) rather than having ``d`` clamped to the executing chunk's remaining actions. The same
+  hold is the target when the chunk that ran out was not this loop's (a restarted policy node).
 * **Pause.** While the executor reports ``paused`` (an operator's), nothing is planned; its step
   counter stands still, so the executing chunk continues after resume and the plan stays valid.
 * **Lost chunks.** A published chunk neither taken over nor rejected within ``ack_timeout_steps``
@@ -337,6 +338,10 @@ class InferenceLoopCore:
                 if self.info.uses_prefix:
                     prev = self._remaining(rep, pub, t_obs)
                 s = min(max(d_raw, self.s_min), self.horizon) if s >= self.horizon else max(s, 0)
+            elif rep.seq >= 0 and rep.hold and rep.command is not None and self.info.uses_prefix:
+                # a chunk this loop did not publish (a restarted policy node) has run out and the robot holds:
+                # the guidance target is that hold, so the chunk leaves the hold smoothly instead of jumping
+                prev = np.asarray(rep.command, dtype=np.float64).reshape(1, -1)
             if self.mode == "sync":
                 s = self.s_min
             d, clamped_by = d_raw, ""
@@ -349,8 +354,10 @@ class InferenceLoopCore:
                 d, clamped_by = max(0, self.horizon - s), "horizon"
                 self.infeasible += 1
             elif d > self.horizon:  # other modes sample plainly; d is metadata the executor bounds by H
-                d, clamped_by = self.horizon, "length"
-                self.infeasible += 1
+                d = self.horizon
+                if self.mode != "sync":  # a sync chunk starts at index 0 after the pause: never too late
+                    clamped_by = "length"
+                    self.infeasible += 1
             if self.max_d is not None and d > self.max_d:
                 d, clamped_by = self.max_d, "max_d"
                 self.infeasible += 1
