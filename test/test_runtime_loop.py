@@ -256,11 +256,14 @@ def test_one_spike_longer_than_the_chunk_is_survived_in_every_mode(method: str) 
 
 
 def test_sync_initial_delay_beyond_the_chunk_still_runs() -> None:
-    """d_init > H (a slow model at start-up, or a large injected latency) is clamped, not sent as d > H."""
+    """d_init > H (a slow model at start-up, or a large injected latency) is clamped, not sent as d > H; in
+    sync mode that is a longer pause, not a chunk arriving too late (no 'length' clamp, no warning)."""
     out = closed_loop([3], 300, method="sync", initial_delay=25)
     assert out["inferences"] and all(i["accepted"] for i in out["inferences"])
-    assert out["inferences"][0]["plan"].clamped_by == "length"
-    assert "exceeds the chunk length" in clamp_warning(out["inferences"][0]["plan"], H)
+    first = out["inferences"][0]["plan"]
+    assert first.d == H and first.d_raw == 25 and first.clamped_by == ""
+    late = clamp_warning(Plan(seq=0, t_obs=0, d=H, s=0, prev_remaining=None, d_raw=25, clamped_by="length"), H)
+    assert "exceeds the chunk length" in late  # what the ensemble modes say for the same forecast
 
 
 @pytest.mark.parametrize("obs_age", [1, 2])
