@@ -136,9 +136,11 @@ def _parse_frames(out: str) -> list[dict[str, int | str]]:
 
 def frames(env: dict[str, str], topic: str, tmp: Path, until, timeout: float = 20.0) -> list[dict[str, int | str]]:
     """``rtc/executor_state`` frame_ids (``rtc step=.. seq=.. ... reason=..``), parsed, from ``ros2 topic echo``
-    started now, once ``until(rows)`` holds (or after ``timeout`` s: the caller's assertion then fails)."""
-    p = Proc(["topic", "echo", "--no-daemon", "--spin-time", "2", "--field", "header.frame_id", topic], env,
-             tmp / f"echo{topic.replace('/', '_')}_{time.monotonic_ns()}.log")
+    started now, once ``until(rows)`` holds (or after ``timeout`` s: the caller's assertion then fails). The type
+    is given: without it echo exits ("could not determine the type") when discovery has not seen the
+    publisher within its spin time, which on 2 busy cores happened in about half the two-robot runs."""
+    p = Proc(["topic", "echo", "--no-daemon", "--spin-time", "2", "--field", "header.frame_id", topic,
+              "sensor_msgs/msg/JointState"], env, tmp / f"echo{topic.replace('/', '_')}_{time.monotonic_ns()}.log")
     end = time.monotonic() + timeout
     rows: list[dict[str, int | str]] = []
     while time.monotonic() < end and p.p.poll() is None:
