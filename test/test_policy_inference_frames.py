@@ -55,16 +55,21 @@ def node(tmp_path):
         rclpy.shutdown()
 
 
+def _joint_state_now(node) -> tuple[list[str], int, JointState]:
+    """Feed a joint state stamped now; returns the joint names, the stamp (ns) and the message."""
+    names, t0 = node.names, time.time_ns()
+    js = JointState(name=names, position=[0.1] * len(names))
+    js.header.stamp = conv.ns_to_stamp(t0)
+    node._on_joint_state(js)
+    return names, t0, js
+
+
 def _frames(obs: dict) -> list[int]:
     return [int(np.asarray(f)[0, 0, 0]) for f in obs["cam"]]
 
 
 def test_observation_after_a_reset_uses_only_frames_from_after_it(node) -> None:
-    names = node.names
-    t0 = time.time_ns()
-    js = JointState(name=names, position=[0.1] * len(names))
-    js.header.stamp = conv.ns_to_stamp(t0)
-    node._on_joint_state(js)
+    names, t0, js = _joint_state_now(node)
     node._on_image("cam", _image(10, t0 - 40_000_000))
     node._on_image("cam", _image(11, t0 - 20_000_000))
     node._on_executor_state(_report(100, 3, 0, t0, names))
@@ -108,11 +113,7 @@ def test_a_frame_stamped_long_before_the_joint_state_is_not_used(node) -> None:
     """Freshness is judged by the stamps too, not only by when a frame arrived: a frame received now but
     stamped more than obs_timeout (5 s here) before the joint state (a camera clock behind the robot's,
     a buffered driver) is refused as stale, named; one stamped 1 s before is used."""
-    names = node.names
-    t0 = time.time_ns()
-    js = JointState(name=names, position=[0.1] * len(names))
-    js.header.stamp = conv.ns_to_stamp(t0)
-    node._on_joint_state(js)
+    _, t0, _ = _joint_state_now(node)
     node._on_image("cam", _image(20, t0 - 6_000_000_000))
     assert node._observation() is None and node.obs_rejected.get("stale") == 1
     node._on_image("cam", _image(21, t0 - 1_000_000_000))
