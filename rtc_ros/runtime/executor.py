@@ -23,8 +23,9 @@ previous command: the robot never sees NaN or a jump. With no action (startup, s
 the core holds the last command, never extrapolating. Hold positions come from the robot: the measured
 position (``set_measured_position``; until it is known ``tick`` returns None and the step counter does
 not advance; the first actions walk it into the limits at ``max_step`` per tick) or a protective stop's
-report (:meth:`ExecutorCore.hold_joints`, refused beyond the limits by more than ``max_step``). With ``startup_silent`` (start-up holds not sent to the robot) the
-start-up holds are not commands: the base follows the measured position until a chunk is commanded.
+report (:meth:`ExecutorCore.hold_joints`, refused beyond the limits by more than ``max_step``). With
+``startup_silent`` (start-up holds not sent to the robot) the start-up holds are not commands: the base
+follows the measured position until a chunk is commanded.
 
 **Pause** (an operator's): every tick repeats the last command and the step counter stands still, so
 the executing chunk is neither consumed nor skipped; **resume** continues it at its next action, with
