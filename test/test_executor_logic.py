@@ -10,7 +10,7 @@ from rtc_ros.runtime.executor import (
     implausible_holds,
 )
 from rtc_ros.runtime.contract import ExecutorReport
-from rtc_ros.runtime.inference_loop import InferenceLoopCore
+from rtc_ros.runtime.inference_loop import InferenceLoopCore, clamp_warning
 from rtc_ros.core.stats import RollingStats
 
 H, M = 8, 3
@@ -158,6 +158,18 @@ def test_sync_early_chunk_waits_for_s_actions() -> None:
     # observed in the pause (the robot stands still): index 0
     core.offer_chunk(ramp(90.0), seq=2, t_obs=core.next_step - 1)
     assert core.tick().command[0] == 90.0
+    # s = H: a chunk that started at index H - 1 runs out after one action; the robot stands still from
+    # then on, so a chunk observed 3 steps into its start starts at index 0 (only moving steps count)
+    full = make("sync", s=H)
+    full.offer_chunk(ramp(10.0), seq=0, t_obs=0)
+    full.tick()
+    full.offer_chunk(ramp(50.0), seq=1, t_obs=1)  # H - 1 moving steps to go: starts at index H - 1
+    t = run(full, H)[-1]
+    assert t.command[0] == 50.0 + H - 1 and t.seq == 1
+    run(full, 3)  # holding since it ran out
+    full.offer_chunk(ramp(90.0), seq=2, t_obs=full.next_step - 1)
+    ticks = run(full, H)
+    assert [x.command[0] for x in ticks if x.seq == 2][0] == 90.0
 
 
 def test_ensemble_averages_overlapping_predictions() -> None:
@@ -255,6 +267,7 @@ def test_loop_ack_timeout_seq_and_infeasible_delay() -> None:
                                                 command=np.full(M, 0.3)))
     r0 = restarted.plan()  # someone else's chunk (before a policy restart) ran out: guided toward the hold
     assert r0.seq == 42 and np.allclose(r0.prev_remaining, 0.3) and r0.prev_remaining.shape == (1, M)
+    assert r0.s == 0 and r0.d == H - 2 and r0.clamped_by == "hold"  # at least s_min free actions follow
     loop.on_executor_report(report(10, seq=41, takeover=5, consumed=0))  # someone else's chunk, running
     p = loop.plan()
     assert p.seq == 42 and p.prev_remaining is None
@@ -272,8 +285,10 @@ def test_loop_ack_timeout_seq_and_infeasible_delay() -> None:
     q2 = loop2.plan()
     # Algorithm 1: Q = [d_init = 7, 0]; d_init counts until b = 3 delays have been observed. The executing
     # chunk has 6 actions left from t_obs, so the robot will hold its last one before this chunk takes over
-    # at index 7: the target is known up to H (mask end H, s = 0) and d = 7 is kept, guided
-    assert q2.s == 0 and q2.d_raw == 7 and q2.d == 7 and loop2.infeasible == 0
+    # at index 7: the target is known up to H (mask end H, s = 0); at most H - s_min = 6 actions are frozen
+    # to it (an overestimated d would pin the whole chunk to the hold), counted and warned as infeasible
+    assert q2.s == 0 and q2.d_raw == 7 and q2.d == H - 2 and q2.clamped_by == "hold" and loop2.infeasible == 1
+    assert "H - s_min = 6" in clamp_warning(q2, H)
     assert np.allclose(q2.prev_remaining[:, 0], ramp(0.0)[2:, 0])  # padded with its last action by the sampler
     naive = InferenceLoopCore(horizon=H, s_min=2, buffer_size=3, method="naive", initial_delay=7)
     naive.on_executor_report(report(0))
@@ -288,11 +303,11 @@ def test_loop_ack_timeout_seq_and_infeasible_delay() -> None:
     loop3.on_published(r, ramp(0.0))
     assert loop3.on_executor_report(report(7, 0, 7, 6)) == 6  # a late chunk: d = 6 consumed
     r2 = loop3.plan()
-    assert r2.s == 0 and r2.d_raw == 7 and r2.d == 7 and loop3.infeasible == 0  # runs out first: guided to H
+    assert r2.s == 0 and r2.d_raw == 7 and r2.d == H - 5 and loop3.infeasible == 1  # runs out first: to H
     loop3.on_failed(r2)
     loop3.on_executor_report(ExecutorReport(step=10, seq=0, takeover=7, consumed=6, hold=True))  # ran out: holds
     r3 = loop3.plan()
-    assert r3.s == 0 and r3.d == 7 and np.allclose(r3.prev_remaining[-1], ramp(0.0)[-1])
+    assert r3.s == 0 and r3.d == H - 5 and np.allclose(r3.prev_remaining[-1], ramp(0.0)[-1])
 
 
 @pytest.mark.parametrize("mode", ["switch", "ensemble"])
@@ -431,8 +446,19 @@ def test_stop_recovery_follows_changes_in_what_is_held_and_ignores_invalid_holds
     lim.resync(keep_hold=True)
     assert implausible_holds(lim.cfg, {0: 0.5, 1: 1.1, 2: -1.1}) == {}
     assert implausible_holds(lim.cfg, {0: 0.5, 1: 57.3, 2: -1.2, M: 0.0}) == {1: 57.3, 2: -1.2, M: 0.0}
-    assert not lim.hold_joints({0: 0.5, 1: 57.3}) and np.allclose(lim.tick().command, 0.0)
+    assert not lim.hold_joints({1: 57.3}) and np.allclose(lim.tick().command, 0.0)
+    assert lim.hold_joints({0: 0.5, 1: 57.3}) and np.allclose(lim.tick().command, [0.5, 0.0, 0.0])
     assert lim.hold_joints({0: 0.5, 1: 1.1}) and np.allclose(lim.tick().command, [0.5, 1.1, 0.0])
+    # a report whose every position is implausible is still a stop: recognised, nothing commanded from it
+    from rtc_ros.runtime.stop_recovery import STOP_BEGAN, StopRecovery
+
+    run_core = make(lower=[-1.0] * M, upper=[1.0] * M, max_step=0.1)
+    run_core.offer_chunk(np.full((H, M), 0.05), seq=0, t_obs=0)
+    run_core.tick()
+    rec = StopRecovery()
+    assert rec.update({0: 28.6}, run_core) == STOP_BEGAN and run_core.paused
+    assert rec.update({0: 28.6, 1: 57.3}, run_core) is None and run_core.paused  # not read as its end
+    assert np.allclose(run_core.tick().command, 0.05)
     core.resume()
     assert not core.hold_joints({1: 0.0})  # only while paused (a re-sync's hold), never mid-chunk
     fresh = ExecutorCore(ExecutorConfig(horizon=H, action_dim=M))

@@ -69,8 +69,8 @@ class EpisodeRecord:
     executor's own jump at each takeover (max |new action - old action| over joints, rad).
     ``switches``: takeovers of a running chunk by the next one (every splice but the start-up chunk and
     the restarts after a protective stop, which start at index 0 from a hold, ramped in; in sync mode
-    each later chunk, started at its index 0 after the pause; in the ensemble modes a chunk's arrival
-    into the average). ``splice_step_limit``: switches whose first
+    each later chunk, started at its index 0 after the pause (here always observed at the pause); in the
+    ensemble modes a chunk's arrival into the average). ``splice_step_limit``: switches whose first
     command hit the executor's per-tick step limit on some joint (it moved exactly ``max_step`` from
     the last command because the new chunk's action was farther away: issue #13's "chunk switches
     hitting the step limit", counted in closed loop); ``splice_step_limit_new`` those where that joint's
@@ -218,7 +218,7 @@ class Episode:
                     hit, new = step_limit_joints(tick, last, before_last, core.cfg.max_step)
                     chunk = offered[tick.splice.seq]
                     offered = {q: c for q, c in offered.items() if q >= tick.splice.seq}
-                    if sync:  # the chunk starts at its index 0 after the pause: no own step into it
+                    if sync:  # observed at the pause, it starts at its index 0: no own step into it
                         rows, own = np.full((2, len(names)), np.nan), np.full(len(names), np.nan)
                     else:
                         c = tick.splice.consumed

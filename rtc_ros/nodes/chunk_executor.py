@@ -189,12 +189,10 @@ class ChunkExecutorNode(Node):
         if unknown and self._throttled("stop_unknown", 5.0):
             self.get_logger().warn(f"{self.p.robot_stopped_topic}: joints {unknown} are not commanded here (ignored)")
         bad = implausible_holds(self.core.cfg, held)
-        if bad:  # not where a joint can stand: hold those at their last command instead of commanding it
-            held = {i: q for i, q in held.items() if i not in bad}
-            if self._throttled("stop_implausible", 5.0):
-                self.get_logger().error(
-                    f"{self.p.robot_stopped_topic}: positions beyond the joint limits by more than max_step, not "
-                    f"held (their last command is): {', '.join(f'{self.names[i]}={q:g}' for i, q in bad.items())}")
+        if bad and self._throttled("stop_implausible", 5.0):  # still a stop: those joints keep their last command
+            self.get_logger().error(
+                f"{self.p.robot_stopped_topic}: positions beyond the joint limits by more than max_step, not "
+                f"held (their last command is): {', '.join(f'{self.names[i]}={q:g}' for i, q in bad.items())}")
         what = self._recovery.update(held, self.core)
         if what == STOP_BEGAN:
             self.get_logger().warn(f"robot stopped (stop {self._recovery.stops}): re-synced at step "

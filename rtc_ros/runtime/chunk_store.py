@@ -93,7 +93,10 @@ class SyncStore:
 
     def _moved_since(self, t_obs: int) -> int:
         """Steps the executing chunk moved the robot from step ``t_obs`` on (0 if observed in the pause)."""
-        return 0 if self._chunk is None else max(0, self._origin + self.s - max(t_obs, self._origin))
+        if self._chunk is None:
+            return 0
+        end = self._origin + min(self.s, len(self._chunk) - self._start)  # it may run out before s actions
+        return max(0, end - max(t_obs, self._origin))
 
     def action(self, step: int) -> tuple[np.ndarray | None, tuple[int, int, int] | None]:
         """``(action or None, (seq, t_obs, d) if a queued chunk started at this step)``."""

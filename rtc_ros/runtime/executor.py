@@ -163,15 +163,15 @@ class ExecutorCore:
     def hold_joints(self, held: Mapping[int, float]) -> bool:
         """Replace the held command of some joints (``{action index: position}``), e.g. with the positions a
         protective stop holds them at, so that the command is where the arm stands when the stop ends.
-        Only while paused (after a re-sync); False (nothing changed) if not paused, no command is held yet,
-        or any entry is implausible (:func:`implausible_holds`)."""
+        Only while paused (after a re-sync); implausible entries (:func:`implausible_holds`) keep their
+        last command. False (nothing changed) if not paused, no command is held yet or none is plausible."""
+        bad = implausible_holds(self.cfg, held)
+        ok = {int(i): float(q) for i, q in held.items() if int(i) not in bad}
         with self._lock:
-            if not self._paused or self._last is None or implausible_holds(self.cfg, held):
+            if not self._paused or self._last is None or not ok:
                 return False
-            idx = np.fromiter(held.keys(), dtype=np.int64, count=len(held))
-            pos = np.fromiter(held.values(), dtype=np.float64, count=len(held))
             last = self._last.copy()
-            last[idx] = pos
+            last[list(ok)] = list(ok.values())
             self._last = last
             return True
 

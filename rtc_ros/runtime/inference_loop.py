@@ -27,10 +27,9 @@ What a real robot adds, and how it is handled here:
   so in its report: the loop replans at once (no waiting for a timeout) and the delay that overran
   the chunk (``>= H``) enters ``Q`` so the next forecast covers it. It also starts at once when the
   executing chunk has fewer remaining actions than the forecast delay. While the executing chunk
-  has run out, the robot holds its last command, and the guidance target is that hold; a chunk that
-  will take over only after the executing one has run out is guided toward it up to ``H``
-  (``s = 0``) rather than having ``d`` clamped to the executing chunk's remaining actions. The same
-  hold is the target when the chunk that ran out was not this loop's (a restarted policy node).
+  has run out, the robot holds its last command, and the guidance target is that hold, up to ``H``
+  (``s = 0``, at most ``H - s_min`` frozen) for a chunk that takes over only after the executing one
+  has run out, also when that one was not this loop's (a restarted policy node).
 * **Pause.** While the executor reports ``paused`` (an operator's), nothing is planned; its step
   counter stands still, so the executing chunk continues after resume and the plan stays valid.
 * **Lost chunks.** A published chunk neither taken over nor rejected within ``ack_timeout_steps``
@@ -105,12 +104,15 @@ class Plan:
         d: frozen leading actions (forecast delay, including the observation's age), ``<= H - s``.
         s: execution horizon for the soft mask (which ends at ``H - s``): the executing chunk's index
             at ``t_obs``; ``max(d, s_min)`` when that chunk has run out (the hold is the target);
-            ``s_min`` for sync; 0 for the first chunk.
+            0 (mask end ``H``) for a guided chunk that takes over only after the executing one has run
+            out (the robot holds: the target is known up to ``H``); ``s_min`` for sync; 0 for the first.
         prev_remaining: ``(L, M)`` raw actions the robot executes from step ``t_obs`` on (commanded
             history, then the executing chunk, then its hold), or None (first chunk, plain methods).
         d_raw: the forecast before clamping (``> d`` means the delay was infeasible).
         age: steps between the observation and planning (``t_next - t_obs``).
         clamped_by: why ``d < d_raw``: ``"horizon"`` (no more than ``H - s`` actions can be frozen),
+            ``"hold"`` (after the executing chunk runs out, at most ``H - s_min`` actions are frozen to the
+            hold, so that at least ``s_min`` free ones follow the takeover),
             ``"length"`` (modes without a frozen prefix: ``d`` is bounded by the chunk length ``H``),
             ``"max_d"`` (the sampler's limit: ``rtc_trained``'s trained prefix length), or ``""``.
     """
@@ -132,6 +134,9 @@ def clamp_warning(plan: Plan, horizon: int) -> str:
                 f"(training.prefix_conditioning = {plan.d}); frozen prefix clamped to {plan.d}, so chunks may "
                 f"take over after their prefix (retrain with a larger prefix_conditioning, use a faster model, "
                 f"or method 'rtc')")
+    if plan.clamped_by == "hold":
+        return (f"forecast delay d={plan.d_raw}: the executing chunk runs out first and the robot holds; frozen "
+                f"prefix clamped to H - s_min = {plan.d} (use a faster model, a longer H or a smaller s_min)")
     if plan.clamped_by == "length":
         return (f"forecast delay d={plan.d_raw} exceeds the chunk length H = {horizon}: chunks arrive with no "
                 f"action left (d clamped to {plan.d}; use a faster model or a longer H)")
@@ -332,24 +337,29 @@ class InferenceLoopCore:
                                         f"({fastest} steps) its chunk would have no action left (H={self.horizon})")
             d_raw = max(self.queue.forecast(), age + self.compute.forecast())
             pub = self._published.get(rep.seq)
-            prev, s = None, 0
+            prev, s, holds = None, 0, False
             if pub is not None:
                 s = t_obs - self._origin(rep, pub)
                 if self.info.uses_prefix:
                     prev = self._remaining(rep, pub, t_obs)
                 s = min(max(d_raw, self.s_min), self.horizon) if s >= self.horizon else max(s, 0)
             elif rep.seq >= 0 and rep.hold and rep.command is not None and self.info.uses_prefix:
-                # a chunk this loop did not publish (a restarted policy node) has run out and the robot holds:
-                # the guidance target is that hold, so the chunk leaves the hold smoothly instead of jumping
-                prev = np.asarray(rep.command, dtype=np.float64).reshape(1, -1)
+                # a chunk this loop did not publish (a restarted policy node) ran out, the robot holds: the target
+                # is what it commanded since t_obs, then that hold (the chunk leaves the hold, no jump)
+                rows = [self._commanded.get(k) for k in range(t_obs, t_next)] + [rep.command]
+                prev = np.asarray([r if r is not None else rep.command for r in rows], dtype=np.float64)
+                holds = True
             if self.mode == "sync":
                 s = self.s_min
             d, clamped_by = d_raw, ""
-            if self.mode == "switch" and d > self.horizon - s and prev is not None and d <= self.horizon:
-                # the executing chunk runs out before this one can take over, and the robot then holds its
-                # last command: the guidance target (prev_remaining padded with that hold) is known up to H,
-                # so the mask ends at H (s = 0) and the takeover at index d is guided, not left free
+            if self.mode == "switch" and prev is not None and (holds or d > self.horizon - s):
+                # the executing chunk runs out before this one takes over; the robot then holds, so the target
+                # (prev_remaining padded with the hold) is known up to H: mask end H (s = 0), the takeover at
+                # d guided, not free; at most H - s_min frozen (an overestimated d would pin the whole chunk)
                 s = 0
+                if d > self.horizon - self.s_min:
+                    d, clamped_by = self.horizon - self.s_min, "hold"
+                    self.infeasible += 1
             elif self.mode == "switch" and d > self.horizon - s:
                 d, clamped_by = max(0, self.horizon - s), "horizon"
                 self.infeasible += 1
