@@ -39,10 +39,15 @@ def node(tmp_path):
     yield from _node(tmp_path, _arm(), _arm())
 
 
-def _node(tmp_path, left: dict, right: dict):
+@pytest.fixture
+def loud_node(tmp_path):
+    yield from _node(tmp_path, _arm(), _arm(), startup_command="hold_measured")
+
+
+def _node(tmp_path, left: dict, right: dict, startup_command: str = "none"):
     from rtc_ros.nodes.chunk_executor import ChunkExecutorNode
 
-    params = write_params(tmp_path / "p.yaml", executor={"loop_mode": "timer", "startup_command": "none"},
+    params = write_params(tmp_path / "p.yaml", executor={"loop_mode": "timer", "startup_command": startup_command},
                           left=left, right=right)
     ctx = rclpy.Context()
     rclpy.init(args=["--ros-args", "--params-file", str(params)], context=ctx)
@@ -87,12 +92,12 @@ def test_joint_states_on_a_clock_restarted_after_a_resync_are_taken(node) -> Non
     assert node.core.ready and np.allclose(node.core.tick().command, 0.2)
 
 
-def test_after_a_resync_the_hold_is_the_first_measurement_not_a_moving_one(node) -> None:
-    """~/resync: the hold is the first joint state after it, commanded while paused; later joint states
-    (the arm sagging, a gripper measuring its opening) must not move the command (a first version of the
-    silent start-up kept measuring while paused: the commands followed the arm down)."""
-    now = node.get_clock().now().nanoseconds
-    node._on_joint_state(_js(np.zeros(len(JOINTS)), now))
+def test_after_a_resync_the_hold_is_the_first_measurement_not_a_moving_one(loud_node) -> None:
+    """``hold_measured``, ~/resync: the hold is the first joint state after it, commanded while paused; later
+    joint states (the arm sagging, a gripper measuring its opening) must not move the command (a first
+    version kept measuring while paused and commanding: the commands followed the arm down)."""
+    node = loud_node
+    node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
     node._tick()
     node._on_resync(Trigger.Request(), Trigger.Response())
     node._on_joint_state(_js(np.full(len(JOINTS), 0.3), node.get_clock().now().nanoseconds + 1))
@@ -100,7 +105,32 @@ def test_after_a_resync_the_hold_is_the_first_measurement_not_a_moving_one(node)
     for k in range(1, 20):  # the arm sags while paused
         node._on_joint_state(_js(np.full(len(JOINTS), 0.3 - 0.01 * k), node.get_clock().now().nanoseconds + 1))
         node._tick()
-    assert all(np.allclose(t.command, 0.3) for t in node.sent[-19:])
+    assert all(np.allclose(t.command, 0.3) and not t.silent for t in node.sent[-19:])
+
+
+def test_silent_startup_sends_nothing_after_a_resync_until_a_chunk(node) -> None:
+    """``startup_command: none``, ~/resync (something else moved the robot: a teleop takeover that left a
+    gripper squeezing an object): the paused ticks send nothing (before: the measured position was commanded,
+    and a squeezing gripper, which measures its opening, loosened), the base follows the joint states, and
+    after ~/resume the first chunk starts from where the arm is then."""
+    node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
+    node._tick()
+    node._on_chunk(_chunk_msg(node, np.full((50, len(JOINTS)), 0.01), JOINTS))
+    node._tick()
+    assert not node.sent[-1].silent  # commanding
+    node._on_resync(Trigger.Request(), Trigger.Response())
+    for k in range(10):  # paused after the re-sync: the arm is moved by something else
+        node._on_joint_state(_js(np.full(len(JOINTS), 0.3 + 0.01 * k), node.get_clock().now().nanoseconds + 1))
+        node._tick()
+    assert all(t.paused and t.silent for t in node.sent[-10:])
+    node._on_resume(Trigger.Request(), Trigger.Response())
+    node._tick()
+    assert node.sent[-1].silent and np.allclose(node.sent[-1].command, 0.39)  # waiting for a chunk: still silent
+    node._on_chunk(_chunk_msg(node, np.full((50, len(JOINTS)), 0.4), JOINTS, seq=1))
+    node._tick()
+    first = node.sent[-1]
+    # ramped in from 0.39, where the arm is now (not from the first measurement after the re-sync, 0.3)
+    assert not first.silent and not first.hold and np.all((first.command >= 0.39) & (first.command <= 0.4))
 
 
 def _chunk_msg(node, chunk: np.ndarray, names: list, seq: int = 0):

@@ -277,7 +277,7 @@ class ChunkExecutorNode(Node):
             text = (f"holding position ({tick.reason}): no action for step {tick.step}, "
                     f"{self.core.stats.consecutive_holds} ticks in a row, {self.core.stats.holds} total")
             if tick.reason == HOLD_STARTUP:
-                if self.p.startup_command == "none":
+                if tick.silent:
                     text = (f"waiting for the first chunk (step {tick.step}): no command published "
                             "(startup_command none: the controllers keep their last command)")
                 self.get_logger().info(text)
@@ -291,8 +291,7 @@ class ChunkExecutorNode(Node):
     def _publish(self, tick: Tick) -> None:
         stamp = self.get_clock().now().to_msg()
         kind = self.p.output_type
-        silent = tick.reason == HOLD_STARTUP and self.p.startup_command == "none"
-        for arm, sl, pub in [] if silent else self._arm_pubs:
+        for arm, sl, pub in [] if tick.silent else self._arm_pubs:
             values = tick.command[sl]
             if kind == "float64_multi_array":
                 pub.publish(conv.float64_multi_array(values))

@@ -24,8 +24,8 @@ the core holds the last command, never extrapolating. Hold positions come from t
 position (``set_measured_position``; until it is known ``tick`` returns None and the step counter does
 not advance; the first actions walk it into the limits at ``max_step`` per tick) or a protective stop's
 report (:meth:`ExecutorCore.hold_joints`, refused beyond the limits by more than ``max_step``). With
-``startup_silent`` (start-up holds not sent to the robot) the start-up holds are not commands: the base
-follows the measured position until a chunk is commanded.
+``startup_silent`` the holds before anything is commanded (start-up; paused after a re-sync) are not sent
+(``Tick.silent``): the base follows the measured position until a chunk is commanded.
 
 **Pause** (an operator's): every tick repeats the last command and the step counter stands still, so
 the executing chunk is neither consumed nor skipped; **resume** continues it at its next action, with
@@ -105,7 +105,7 @@ class ExecutorCore:
         self._lock = threading.Lock()
         self._next_step = 0
         self._last: np.ndarray | None = None  # last command, or the measured position before the first
-        self._commanded = False
+        self._commanded = False  # anything sent since start / the last re-sync (False: _last is measured)
         self._last_seq = -1  # newest accepted seq
         self._last_t_obs = -1  # its observation step: an older plan never replaces a newer one
         self._exec = (-1, -1, 0)  # executing chunk: seq, takeover, consumed
@@ -343,15 +343,16 @@ class ExecutorCore:
         with self._lock:
             if self._last is None:
                 return None
-            if self._paused:
-                self._commanded = True  # a paused tick commands the hold: the base is fixed from here on
+            if self._paused:  # commands the hold (the base is fixed from here on) unless silent (still measuring)
+                silent = cfg.startup_silent and not self._commanded
+                self._commanded = not silent
                 self.stats.holds += 1
                 self.stats.holds_by_reason[HOLD_PAUSED] = self.stats.holds_by_reason.get(HOLD_PAUSED, 0) + 1
                 seq, takeover, consumed = self._exec
                 return Tick(step=self._next_step - 1, command=self._last.copy(), hold=True, reason=HOLD_PAUSED,
                             seq=seq, takeover=takeover, consumed=consumed, clamped=False,
                             rejected_seq=self._rejected[0], rejected_reason=self._rejected[1], paused=True,
-                            resets=self.stats.resets)
+                            resets=self.stats.resets, silent=silent)
             step = self._next_step
             target, reason = self._action_locked(step)
             splice, self._pending_splice = self._pending_splice, None
@@ -370,14 +371,14 @@ class ExecutorCore:
             if not np.isfinite(cmd).all():  # unreachable by construction; the last line of defence
                 cmd, hold, reason = self._last.copy(), True, HOLD_STARVED
             self._last = cmd
-            # a start-up hold that is not sent (startup_silent) commands nothing: the base stays measured
-            self._commanded = self._commanded or not (hold and reason == HOLD_STARTUP and cfg.startup_silent)
+            silent = hold and reason == HOLD_STARTUP and cfg.startup_silent and not self._commanded
+            self._commanded = not silent
             self._next_step = step + 1
             self.stats.ticks += 1
             seq, takeover, consumed = self._exec
             return Tick(step=step, command=cmd.copy(), hold=hold, reason=reason, seq=seq, takeover=takeover,
                         consumed=consumed, clamped=clamped, rejected_seq=self._rejected[0],
-                        rejected_reason=self._rejected[1], splice=splice, resets=self.stats.resets)
+                        rejected_reason=self._rejected[1], splice=splice, resets=self.stats.resets, silent=silent)
 
     def _ramped(self, step: int, target: np.ndarray) -> np.ndarray:
         """``target`` blended in from the hold during a start-up chunk's first ticks (module docstring)."""
@@ -395,6 +396,5 @@ class ExecutorCore:
         w = x ** 3 * (10.0 - 15.0 * x + 6.0 * x ** 2)
         return hold + w * (target - hold)
 
-    def record_period(self, period_s: float) -> None:
-        """Record the measured wall time between two ticks (for diagnostics)."""
+    def record_period(self, period_s: float) -> None:  # measured wall time between two ticks (diagnostics)
         self.stats.period_ms.add(period_s * 1e3)

@@ -99,6 +99,8 @@ class Tick:
             commanded, repeated; ``-1`` if nothing was commanded yet).
         resets: re-syncs so far that re-measure the robot (:meth:`ExecutorCore.resync` without
             ``keep_hold``: something else moved it; reported so the inference side knows).
+        silent: not to be sent to the robot: a hold (start-up, or paused) while nothing was commanded since
+            start or the last re-sync, with ``startup_silent``; the base is still the measured position.
     """
 
     step: int
@@ -114,6 +116,7 @@ class Tick:
     splice: SpliceInfo | None = None
     paused: bool = False
     resets: int = -1
+    silent: bool = False
 
     def report(self, stamp_ns: int = 0, with_command: bool = True) -> ExecutorReport:
         """The ``rtc/executor_state`` contents of this tick (:class:`~rtc_ros.runtime.contract.ExecutorReport`),

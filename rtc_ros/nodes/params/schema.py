@@ -133,10 +133,11 @@ _RTC: tuple[ParamSpec, ...] = (
        "on arrival (0 disables; steps are always checked).", _EX, read_only=False, float_range=(0.0, 3600.0)),
     _p("ensemble_decay", 0.0, "Temporal-ensembling weight decay m (0 = plain average as in the paper).", _EX,
        float_range=(0.0, 100.0)),
-    _p("startup_command", "none", "Before the first chunk: 'none' publishes no command (the controllers keep "
-       "their last command, e.g. a gripper's grip after an executor restart; the measured position is only the "
-       "base of the per-tick step limit) or 'hold_measured' (commands the measured positions, for controllers "
-       "that need a command stream; a squeezing gripper loosens to its measured opening).", _EX,
+    _p("startup_command", "none", "Before the first chunk, and after ~/resync until the next: 'none' publishes no "
+       "command (the controllers keep their last command, e.g. a gripper's grip after an executor restart; the "
+       "measured position is only the base of the per-tick step limit) or 'hold_measured' (commands the measured "
+       "positions, for controllers that need a command stream; a squeezing gripper loosens to its measured "
+       "opening).", _EX,
        choices=STARTUP_COMMANDS),
     _p("hold_log_period", 1.0, "Minimum seconds between 'holding position' log lines.", _EX, read_only=False,
        float_range=(0.0, 3600.0)),
