@@ -268,13 +268,21 @@ def test_loop_ack_timeout_seq_and_infeasible_delay() -> None:
     r0 = restarted.plan()  # someone else's chunk (before a policy restart) ran out: guided toward the hold
     assert r0.seq == 42 and np.allclose(r0.prev_remaining, 0.3) and r0.prev_remaining.shape == (1, M)
     assert r0.s == 0 and r0.d == H - 2 and r0.clamped_by == "hold"  # at least s_min free actions follow
-    loop.on_executor_report(report(10, seq=41, takeover=5, consumed=0))  # someone else's chunk, running
+    loop.on_executor_report(report(10, seq=41, takeover=5, consumed=0))  # someone else's chunk, running:
+    assert loop.plan() is None and loop.foreign_seq == 41  # its actions are unknown; wait for it to run out
+    naive = InferenceLoopCore(horizon=H, s_min=2, buffer_size=3, method="naive", initial_delay=7)
+    naive.on_executor_report(report(10, seq=41, takeover=5, consumed=0))
+    assert naive.plan() is not None and naive.foreign_seq == -1  # no prefix: a method without one starts now
+    def holding(step: int) -> ExecutorReport:  # it ran out: the robot holds
+        return ExecutorReport(step=step, seq=41, takeover=5, consumed=0, hold=True, command=np.full(M, 0.3))
+
+    loop.on_executor_report(holding(11))
     p = loop.plan()
-    assert p.seq == 42 and p.prev_remaining is None
+    assert p.seq == 42 and np.allclose(p.prev_remaining, 0.3) and p.s == 0 and loop.foreign_seq == -1
     loop.on_published(p, ramp(0.0))
-    loop.on_executor_report(report(12, seq=41, takeover=5, consumed=0))
+    loop.on_executor_report(holding(12))
     assert loop.plan() is None
-    loop.on_executor_report(report(15, seq=41, takeover=5, consumed=0))  # never taken over
+    loop.on_executor_report(holding(15))  # never taken over
     assert loop.ready() and loop.lost == 1
     loop2 = InferenceLoopCore(horizon=H, s_min=2, buffer_size=3, method="rtc", initial_delay=7)
     loop2.on_executor_report(report(0))

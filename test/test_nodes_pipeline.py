@@ -141,6 +141,34 @@ def test_latency_spike_over_dds_rejected_then_replanned_at_once(start_node, tmp_
     assert check_switch_execution(h) > 50
 
 
+def test_a_chunk_from_another_producer_runs_out_before_the_node_plans_again(start_node, tmp_path, small_policy) -> None:
+    """The executor runs a chunk policy_inference did not publish (as after a policy node restart: its
+    predecessor's chunk still runs). Its actions are unknown to the node, so a chunk spliced into it would
+    not be guided toward it: the node waits until it has run out and the robot holds, then plans from that
+    hold (before 2026-12-05 it planned at once and its chunk took over mid-way)."""
+    from rtc_ros.runtime.contract import ChunkMeta
+
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS),
+                          inference={"policy_spec": str(small_policy), "camera_topics": []}, s_min=20)
+    ex = start_node(EXECUTOR, "--params-file", str(params))
+    inf = start_node(INFERENCE, "--params-file", str(params))
+    with Harness() as h:
+        assert h.wait_for(lambda s: len(takeovers(s)) >= 3, 150), (ex.output()[-2000:], inf.output()[-3000:])
+        last = h.snapshot_states()[-1]
+        foreign = max(h.chunks) + 1000
+        h.publish_chunk(np.tile(last.position, (50, 1)), ChunkMeta(foreign, last.st.step, 0, 0, "rtc"))
+        assert h.wait_for(lambda s: foreign in takeovers(s), 10), ex.output()[-2000:]
+        assert h.wait_for(lambda s: any(q > foreign for q in takeovers(s)), 30), inf.output()[-3000:]
+        states = h.snapshot_states()
+    after = [r for r in states if r.st.seq == foreign]
+    ran = [r for r in after if not r.st.hold]
+    assert len(ran) >= 40, len(ran)  # it ran (H = 50 from an index of 1-2) until it was used up ...
+    assert after[-1].st.hold, after[-1].st  # ... and the robot held before the node's next chunk took over
+    first = next(r for r in states if r.st.seq > foreign)
+    assert np.abs(first.position - after[-1].position).max() < 0.05  # guided from the hold: no jump
+    assert inf.wait_for_output("not published by this node", 1), inf.output()[-3000:]  # and says why it waits
+
+
 def _ensemble_expected(chunks: dict, step: int, origins: dict[int, int]) -> np.ndarray | None:
     """Mean of the predictions for ``step``; chunk ``seq``'s index 0 is at step ``origins[seq]``."""
     preds = [c[step - origins[s]] for s, (c, m) in chunks.items() if origins[s] <= step < origins[s] + c.shape[0]]

@@ -272,6 +272,9 @@ class PolicyInferenceNode(Node):
     def _step(self) -> None:
         """One pass of INFERENCELOOP: trigger, observation, plan, infer."""
         if not self.loop.ready():
+            if self.loop.foreign_seq >= 0 and self._throttled("foreign", 5.0):
+                self.get_logger().info(f"the executor runs chunk seq {self.loop.foreign_seq}, not published by this "
+                                       "node (a restart?): waiting for it to run out before planning from its hold")
             return
         t0 = time.perf_counter()
         got = self._observation()

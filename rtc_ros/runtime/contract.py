@@ -28,7 +28,7 @@ Steps are the executor's controller ticks, counted from 0. ``t_obs`` is the exec
 the chunk's observation was taken: the first step commanded after the observation's stamp (a stamp
 equal to step ``k``'s maps to ``k + 1``: that command was already out; chunk index 0 = step ``t_obs``).
 The policy side maps stamps to steps through the executor-state reports
-(:class:`rtc_ros.runtime.inference_loop.StepClock`).
+(:class:`rtc_ros.runtime.step_clock.StepClock`).
 
 Metadata strings are parsed strictly: at most :data:`MAX_METADATA_CHARS` characters, each key once,
 integers within a signed 64-bit range, ``d``, ``s`` and ``t_obs`` non-negative. Range checks that

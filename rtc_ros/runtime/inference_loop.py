@@ -29,7 +29,8 @@ What a real robot adds, and how it is handled here:
   executing chunk has fewer remaining actions than the forecast delay. While the executing chunk
   has run out, the robot holds its last command, and the guidance target is that hold, up to ``H``
   (``s = 0``, at most ``H - s_min`` frozen) for a chunk that takes over only after the executing one
-  has run out, also when that one was not this loop's (a restarted policy node).
+  has run out. A guided method waits for a chunk this loop did not publish (a restarted policy node's
+  predecessor's: its actions are unknown, a chunk spliced into it would jump) to run out, then plans so.
 * **Pause.** While the executor reports ``paused`` (an operator's), nothing is planned; its step
   counter stands still, so the executing chunk continues after resume and the plan stays valid.
 * **Lost chunks.** A published chunk neither taken over nor rejected within ``ack_timeout_steps``
@@ -42,9 +43,7 @@ executor pauses after ``s_min`` actions, exactly when the trigger fires.
 
 from __future__ import annotations
 
-import bisect
 import threading
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,45 +52,12 @@ from rtc_ros.core.delay import DelayForecaster
 from rtc_ros.core.stats import RollingStats
 from rtc_ros.runtime.contract import ExecutorReport
 from rtc_ros.runtime.methods import method_info
+from rtc_ros.runtime.step_clock import StepClock
 
 
 class ObservationTooOld(ValueError):
     """The observation cannot be planned from (older than the step history, or its chunk would have
     no action left when it arrives). The message says why."""
-
-
-class StepClock:
-    """Maps stamps (ns, the executor's clock) to executor steps, from the executor's reports.
-
-    Step ``k`` was commanded at stamp ``T_k``. An observation stamped ``t`` with ``T_k <= t < T_{k+1}``
-    was taken after step ``k`` was commanded, so the first command that can react to it is ``k + 1``:
-    ``step_at(t) = k + 1``. Stamps newer than the newest report map to the next step.
-    """
-
-    def __init__(self, history: int) -> None:
-        self._steps: deque[int] = deque(maxlen=history)
-        self._stamps: deque[int] = deque(maxlen=history)
-
-    def add(self, step: int, stamp_ns: int) -> None:
-        if stamp_ns <= 0:
-            return
-        if self._steps and step == self._steps[-1]:
-            return  # paused: the step stands still; its first stamp is the one that counts
-        if self._stamps and (stamp_ns < self._stamps[-1] or step < self._steps[-1]):
-            self.clear()  # clock or step counter went back: restart
-        self._steps.append(step)
-        self._stamps.append(stamp_ns)
-
-    def clear(self) -> None:
-        self._steps.clear()
-        self._stamps.clear()
-
-    def step_at(self, stamp_ns: int) -> int | None:
-        """The observation step for ``stamp_ns``, or None if it is older than the history."""
-        if not self._stamps or stamp_ns < self._stamps[0]:
-            return None
-        k = bisect.bisect_right(self._stamps, stamp_ns) - 1
-        return self._steps[k] + 1
 
 
 @dataclass(frozen=True)
@@ -199,6 +165,7 @@ class InferenceLoopCore:
         self.consumed = RollingStats(200)  # observed delays
         self.forecasts = RollingStats(200)  # d forecasts
         self.lost = 0
+        self.foreign_seq = -1  # the executing chunk is not ours and the plan waits for it to run out (see ready)
         self.rejected = 0
         self.infeasible = 0
 
@@ -274,8 +241,12 @@ class InferenceLoopCore:
             self._awaiting = None  # neither taken over nor rejected: lost
             self.lost += 1
         pub = self._published.get(rep.seq)
+        self.foreign_seq = -1
+        if rep.seq >= 0 and pub is None and self.info.uses_prefix and self.mode == "switch" and not rep.hold:
+            self.foreign_seq = rep.seq  # someone else's chunk (a restarted node's predecessor): its actions are
+            return False  # unknown, so wait until it runs out and the robot holds (the hold is the target)
         if rep.seq < 0 or pub is None:
-            return True  # nothing executing, or someone else's chunk: start ours now
+            return True  # nothing executing, or someone else's chunk for a method without a prefix: start now
         idx = rep.step + 1 - self._origin(rep, pub)
         late = self.mode == "switch" and self.horizon - idx < self.queue.forecast()
         return idx >= self.trigger_index or late
