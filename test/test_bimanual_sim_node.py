@@ -110,11 +110,13 @@ def test_runner_holds_after_reset_then_follows_commands(sim: BimanualSim) -> Non
     home = sim.home_position
     res = r.tick()
     assert res.state == STATE_HOLDING and r.episode == 0
-    r.set_arm_target(0, home[:7] + np.array([0.3, 0, 0, 0, 0, 0, 0]))  # ignored while holding
-    for _ in range(4):
+    r.set_arm_target(0, home[:7] + np.array([0.2, 0, 0, 0, 0, 0, 0]))  # dropped while holding (e.g. a
+    for _ in range(4):  # command of the old episode that arrived after the reset): not the target afterwards
         res = r.tick()
     np.testing.assert_allclose(res.positions, home, atol=1e-9)  # frozen at the start pose
     assert res.state == STATE_RUNNING and sim.step_count == 0
+    np.testing.assert_allclose(r.target, home)  # before 2026-12-05 the dropped command became the target
+    r.set_arm_target(0, home[:7] + np.array([0.3, 0, 0, 0, 0, 0, 0]))
     for _ in range(30):
         res = r.tick()
     assert res.positions[0] == pytest.approx(home[0] + 0.3, abs=0.03)  # left waist followed the target

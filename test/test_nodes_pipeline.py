@@ -156,7 +156,7 @@ def test_a_chunk_from_another_producer_runs_out_before_the_node_plans_again(star
         assert h.wait_for(lambda s: len(takeovers(s)) >= 3, 150), (ex.output()[-2000:], inf.output()[-3000:])
         last = h.snapshot_states()[-1]
         foreign = max(h.chunks) + 1000
-        h.publish_chunk(np.tile(last.position, (50, 1)), ChunkMeta(foreign, last.st.step, 0, 0, "rtc"))
+        h.publish_chunk(np.tile(last.position, (50, 1)), ChunkMeta(foreign, last.st.step + 1, 0, 0, "rtc"))
         assert h.wait_for(lambda s: foreign in takeovers(s), 10), ex.output()[-2000:]
         assert h.wait_for(lambda s: any(q > foreign for q in takeovers(s)), 30), inf.output()[-3000:]
         states = h.snapshot_states()

@@ -42,9 +42,10 @@ class ExecutorConfig:
         ensemble_decay: temporal-ensembling weight decay ``m`` (0 = plain average, the paper's TE).
         startup_ramp: ticks over which a start-up chunk (the first after start or a re-sync) is blended in
             from the hold position (minimum-jerk weight; 0 = off; see :mod:`rtc_ros.runtime.executor`).
-        startup_silent: the start-up holds are not sent to the robot (``startup_command: none``: its
-            controllers keep their own command), so until the first chunk is commanded the hold and
-            rate-limit base keeps following the measured position (the arm may move meanwhile).
+        startup_silent: the holds before anything is commanded (start-up; paused after a re-sync) are not
+            sent to the robot (``startup_command: none``: its controllers keep their own command), so until
+            a chunk is commanded the hold and rate-limit base keeps following the measured position (the
+            arm may move meanwhile).
     """
 
     horizon: int

@@ -230,6 +230,7 @@ class InferenceLoopCore:
 
     def _ready_locked(self) -> bool:
         rep = self._report
+        self.foreign_seq = -1
         if rep is None or self._in_flight or rep.paused:
             return False
         if self._awaiting is not None:
@@ -241,7 +242,6 @@ class InferenceLoopCore:
             self._awaiting = None  # neither taken over nor rejected: lost
             self.lost += 1
         pub = self._published.get(rep.seq)
-        self.foreign_seq = -1
         if rep.seq >= 0 and pub is None and self.info.uses_prefix and self.mode == "switch" and not rep.hold:
             self.foreign_seq = rep.seq  # someone else's chunk (a restarted node's predecessor): its actions are
             return False  # unknown, so wait until it runs out and the robot holds (the hold is the target)

@@ -98,9 +98,13 @@ class SimEpisodeRunner:
                 q.popleft()
 
     def _take_commands(self) -> None:
-        """(under the lock) Each arm's oldest waiting command becomes its target."""
+        """(under the lock) Each arm's oldest waiting command becomes its target; while holding after a reset
+        commands are dropped (a command of the old episode that arrived after the reset must not become the
+        target when the hold ends: the executor, re-synced, may send nothing until its next chunk)."""
         for arm, q in enumerate(self._queues):
-            if q:
+            if q and self.state == STATE_HOLDING:
+                q.clear()
+            elif q:
                 self.target[arm * JOINTS_PER_ARM:(arm + 1) * JOINTS_PER_ARM] = q.popleft()
 
     def _do_reset(self, seed: int | None, hold_s: float) -> None:
