@@ -169,6 +169,33 @@ def test_a_chunk_from_another_producer_runs_out_before_the_node_plans_again(star
     assert inf.wait_for_output("not published by this node", 1), inf.output()[-3000:]  # and says why it waits
 
 
+def test_policy_node_killed_and_restarted(start_node, tmp_path, small_policy) -> None:
+    """policy_inference crashes (SIGKILL: no clean shutdown) mid-run and is started again. The executor
+    runs out the chunk it has, holds (never extrapolates), and the new process continues: its seqs follow
+    the old ones (none rejected as out of order), its first chunk leaves the hold without a jump (guided
+    toward it), and the executor then follows its chunks exactly."""
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS),
+                          inference={"policy_spec": str(small_policy), "camera_topics": []}, s_min=20)
+    ex = start_node(EXECUTOR, "--params-file", str(params))
+    inf = start_node(INFERENCE, "--params-file", str(params))
+    with Harness() as h:
+        assert h.wait_for(lambda s: len(takeovers(s)) >= 3, 150), (ex.output()[-2000:], inf.output()[-3000:])
+        inf.proc.kill()
+        inf.proc.wait(10)
+        old = max(h.chunks)
+        assert h.wait_for(lambda s: s.states[-1].st.hold, 5)  # the last chunk ran out: the robot holds
+        inf2 = start_node(INFERENCE, "--params-file", str(params))
+        assert h.wait_for(lambda s: len([q for q in takeovers(s) if q > old]) >= 3, 150), inf2.output()[-3000:]
+        states = h.snapshot_states()
+    new = sorted(q for q in takeovers(h) if q > old)
+    before = [r for r in states if r.st.seq <= old]
+    first = next(r for r in states if r.st.seq == new[0])
+    assert before[-1].st.hold and before[-1].st.seq == old  # held the old chunk's last action until then
+    assert np.abs(first.position - before[-1].position).max() < 0.05  # guided from the hold: no jump
+    assert all(r.st.rejected_reason != "order" for r in states), "a restarted node reused a seq"
+    assert check_switch_execution(h) > 50
+
+
 def _ensemble_expected(chunks: dict, step: int, origins: dict[int, int]) -> np.ndarray | None:
     """Mean of the predictions for ``step``; chunk ``seq``'s index 0 is at step ``origins[seq]``."""
     preds = [c[step - origins[s]] for s, (c, m) in chunks.items() if origins[s] <= step < origins[s] + c.shape[0]]
