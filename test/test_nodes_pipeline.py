@@ -196,6 +196,38 @@ def test_policy_node_killed_and_restarted(start_node, tmp_path, small_policy) ->
     assert check_switch_execution(h) > 50
 
 
+def test_executor_killed_and_restarted(start_node, tmp_path, small_policy) -> None:
+    """chunk_executor crashes (SIGKILL) mid-run and is started again while policy_inference keeps running.
+    The new executor commands nothing until a chunk comes (startup_command none: the arm stays where it
+    is), policy_inference notices the restart (its step counter went back), plans afresh, and the first
+    commands start from where the arm stands (the start-up ramp, 0.2 s as in config/bimanual.yaml; without
+    it the first command here jumped 0.66 rad), not from the old chunk's position."""
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS, startup_ramp_s=0.2),
+                          inference={"policy_spec": str(small_policy), "camera_topics": []}, s_min=20)
+    ex = start_node(EXECUTOR, "--params-file", str(params))
+    inf = start_node(INFERENCE, "--params-file", str(params))
+    with Harness() as h:
+        assert h.wait_for(lambda s: len(takeovers(s)) >= 3, 150), (ex.output()[-2000:], inf.output()[-3000:])
+        ex.proc.kill()
+        ex.proc.wait(10)
+        time.sleep(0.3)
+        with h.lock:
+            n_states, n_cmds, q_at_restart = len(h.states), len(h.commands[TOPICS["left"]["command_topic"]]), h.q.copy()
+        ex2 = start_node(EXECUTOR, "--params-file", str(params))
+        assert h.wait_for(lambda s: len(s.states) > n_states and any(
+            r.st.seq >= 0 for r in s.states[n_states:]) and sum(not r.st.hold for r in s.states[n_states:]) >= 60, 120), (
+            ex2.output()[-2000:], inf.output()[-3000:])
+        states = h.snapshot_states()[n_states:]
+        with h.lock:
+            cmds = list(h.commands[TOPICS["left"]["command_topic"]][n_cmds:])
+    assert states[0].st.step < 10  # a new executor: its steps start again from 0
+    moving = [r for r in states if not r.st.hold]
+    assert np.abs(moving[0].position - q_at_restart).max() < 0.05  # ramped in from where the arm stood
+    assert cmds and np.abs(cmds[0] - q_at_restart[:7]).max() < 0.05  # the first command sent, likewise
+    assert sum(r.st.hold for r in states[:states.index(moving[0])]) >= 1  # silent start-up holds before it
+    assert inf.alive()
+
+
 def _ensemble_expected(chunks: dict, step: int, origins: dict[int, int]) -> np.ndarray | None:
     """Mean of the predictions for ``step``; chunk ``seq``'s index 0 is at step ``origins[seq]``."""
     preds = [c[step - origins[s]] for s, (c, m) in chunks.items() if origins[s] <= step < origins[s] + c.shape[0]]
