@@ -8,7 +8,8 @@ import pytest
 
 from rtc_ros.runtime.contract import ExecutorReport
 from rtc_ros.runtime.executor import HOLD_STARVED, ChunkRejected, ExecutorConfig, ExecutorCore, Tick
-from rtc_ros.runtime.inference_loop import InferenceLoopCore, ObservationTooOld, Plan, clamp_warning
+from rtc_ros.runtime.inference_loop import (InferenceLoopCore, ObservationBeforeReports, ObservationTooOld, Plan,
+                                            clamp_warning)
 from rtc_ros.runtime.methods import executor_mode
 
 H, S_MIN, B = 20, 10, 4
@@ -159,9 +160,13 @@ def test_observation_delayed_by_k_steps(k: int) -> None:
 
 
 def test_too_old_observation_is_refused_and_nothing_in_flight() -> None:
+    _, full, _, _ = _running_loop(4 * H + 5)  # 4 H steps of history, all after the observation: stale
+    with pytest.raises(ObservationTooOld, match="older than the executor's step history") as exc:
+        full.plan(obs_stamp_ns=1)
+    assert not isinstance(exc.value, ObservationBeforeReports)
     _, loop, ticks, _ = _running_loop(30)
-    with pytest.raises(ObservationTooOld, match="older than the executor's step history"):
-        loop.plan(obs_stamp_ns=1)
+    with pytest.raises(ObservationBeforeReports, match="before the first executor report"):
+        loop.plan(obs_stamp_ns=1)  # the history began after the observation (start-up): early, not counted
     t_next = ticks[-1].step + 1
     with pytest.raises(ObservationTooOld, match="no action left"):
         loop.plan(obs_stamp_ns=(t_next - H) * DT_NS + DT_NS // 2)  # H steps old: nothing can be left

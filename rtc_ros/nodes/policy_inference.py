@@ -33,7 +33,8 @@ from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_
 from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
-from rtc_ros.runtime.inference_loop import InferenceLoopCore, ObservationTooOld, Plan, clamp_warning
+from rtc_ros.runtime.inference_loop import (InferenceLoopCore, ObservationBeforeReports, ObservationTooOld, Plan,
+                                            clamp_warning)
 from rtc_ros.core.stats import RollingStats
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.cores import generator_config, inference_loop, initial_delay
@@ -282,6 +283,10 @@ class PolicyInferenceNode(Node):
             return
         try:
             plan = self.loop.plan(got[1])
+        except ObservationBeforeReports as exc:  # early, not stale: not counted as a rejection
+            if self._throttled("obs_early", 5.0):
+                self.get_logger().info(f"not inferring yet: {exc}")
+            return
         except ObservationTooOld as exc:
             self._count_reject("too_old", str(exc))
             return

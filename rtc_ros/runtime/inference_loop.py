@@ -60,6 +60,11 @@ class ObservationTooOld(ValueError):
     no action left when it arrives). The message says why."""
 
 
+class ObservationBeforeReports(ObservationTooOld):
+    """The observation was stamped before the first executor report this loop received (at start-up, or
+    after the executor restarted): not stale, early; the next observation will do."""
+
+
 @dataclass(frozen=True)
 class Plan:
     """Everything GUIDEDINFERENCE needs for one chunk.
@@ -292,9 +297,12 @@ class InferenceLoopCore:
             t_obs = t_next
             if obs_stamp_ns > 0:
                 mapped = self.clock.step_at(obs_stamp_ns)
+                if mapped is None and not self.clock.full:
+                    raise ObservationBeforeReports("observation stamped before the first executor report received "
+                                                   "(start-up or an executor restart): waiting for a newer one")
                 if mapped is None:
                     raise ObservationTooOld("observation stamp is older than the executor's step history "
-                                            "(or no stamped executor report yet; do the sensor and executor clocks agree?)")
+                                            "(do the sensor and executor clocks agree?)")
                 t_obs = min(mapped, t_next)
             age = t_next - t_obs
             fastest = min(self.compute.queue())

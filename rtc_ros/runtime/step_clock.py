@@ -28,6 +28,11 @@ class StepClock:
         self._steps.append(step)
         self._stamps.append(stamp_ns)
 
+    @property
+    def full(self) -> bool:
+        """True once the history holds its length of steps (before: it starts at the first report received)."""
+        return len(self._steps) == self._steps.maxlen
+
     def clear(self) -> None:
         self._steps.clear()
         self._stamps.clear()
