@@ -78,6 +78,8 @@ def test_a_score_in_the_stop_grace_goes_to_the_stopped_episode(recorder) -> None
     ({"cmd": "stop", "success": "true"}, "success"),
     ({"cmd": "score", "score": "4"}, "score"),
     ({"cmd": "start", "meta": {"extra_latency_ms": "200"}}, "meta.extra_latency_ms"),
+    ({"cmd": "start", "meta": {"stop_time_ns": "x"}}, "stop_time_ns"),
+    ({"cmd": "start", "meta": {"dropped_topics": []}}, "dropped_topics"),
 ])
 def test_operator_fields_the_recorder_writes_or_of_the_wrong_type_are_refused(recorder, cmd, field) -> None:
     with pytest.raises(ValueError, match=f"'{field}'|\\['{field}'\\]"):
@@ -139,3 +141,38 @@ def test_command_patterns_stay_inside_the_recorder_s_namespace(ros_env) -> None:
         assert wanted["/"] == ["/robot1/left_controller/commands", "/robot2/left_controller/commands"]
     finally:
         rclpy.shutdown()
+
+
+def test_recorder_fields_in_a_start_service_meta_never_break_the_close(recorder) -> None:
+    """A start whose meta sets fields the recorder writes (a string ``stop_time_ns``, a list ``dropped_topics``)
+    through a path that does not parse commands: those fields are not taken, and an episode ended without a
+    stop (here by a new start) still closes with a readable bag (before: TypeError in the close, bag left
+    open, the recorder process gone)."""
+    recorder.start_episode({"stop_time_ns": "x", "dropped_topics": [], "task": "t"})
+    recorder.discovery.subs["/joint_states"] = (None, "sensor_msgs/msg/JointState")
+    recorder._on_message("/joint_states", joint_state_cdr(time.time_ns(), ["a"], np.array([1.0])))
+    recorder.start_episode({})  # closes episode_0000 as 'interrupted'
+    m = _sidecar(recorder, "episode_0000")
+    assert m["status"] == "interrupted" and m["task"] == "t" and isinstance(m["stop_time_ns"], int)
+    assert (Path(recorder.out) / "episode_0000" / "metadata.yaml").is_file()
+
+
+def test_a_score_after_a_failed_episode_is_not_written_into_the_one_before(recorder) -> None:
+    _send(recorder, cmd="start")
+    _send(recorder, cmd="stop", success=True, score=5)
+    _after_grace(recorder)
+    _send(recorder, cmd="start")
+    recorder._fail("disk error (test)")  # episode_0001 fails mid-way
+    _send(recorder, cmd="score", score=1)
+    assert _sidecar(recorder, "episode_0000")["score"] == 5  # before: overwritten with 1
+    m = _sidecar(recorder, "episode_0001")
+    assert m["status"] == "failed" and m["score"] == 1
+
+
+def test_a_start_whose_sidecar_cannot_be_written_reports_failure(recorder, monkeypatch) -> None:
+    def refuse(*a, **k):
+        raise OSError("read-only file system (test)")
+
+    monkeypatch.setattr(recorder.session, "write_sidecar", refuse)
+    assert recorder.start_episode({}) is None  # before: the bag path, status 'recording', nothing recorded
+    assert not recorder.session.recording

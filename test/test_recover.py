@@ -286,3 +286,28 @@ sys.exit(3)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "writing bag" in out.stdout
+
+
+def test_one_bag_that_cannot_be_repaired_does_not_stop_the_others(tmp_path, monkeypatch) -> None:
+    """The recorder repairs orphans at start-up with ``recover_all``: a sidecar that is not UTF-8 (a torn
+    write on another file system) or a bag whose repair raises OSError (no permission) must not raise
+    out of it (the recorder exited with a traceback), and the other bags are still repaired."""
+    import rtc_ros.recording.recover as rec
+
+    data, _ = _unfinished_bag(tmp_path, 2)
+    bad = _make_crashed(tmp_path / "crash", "episode_0000", data)
+    (bad / "episode_0000.json").write_bytes(b"\xff\xfe\x00garbage")
+    locked = _make_crashed(tmp_path / "crash", "episode_0001", data)
+    good = _make_crashed(tmp_path / "crash", "episode_0002", data)
+    repair = rec.recover_bag
+
+    def refusing(bag, force=False):
+        if Path(bag).name == locked.name:
+            raise PermissionError(13, "Permission denied", str(bag))
+        return repair(bag, force=force)
+
+    monkeypatch.setattr(rec, "recover_bag", refusing)
+    out = {r.bag.name: r for r in rec.recover_all(tmp_path / "crash")}
+    assert out["episode_0001"].action == "failed" and "PermissionError" in out["episode_0001"].detail
+    assert out["episode_0002"].action == "recovered" and _read_all(good)[0]
+    assert out["episode_0000"].action in ("recovered", "failed", "skipped")  # no exception out of recover_all

@@ -253,6 +253,8 @@ class EpisodeRecorder(Node):
         for topic in self.discovery.subs:
             self._add_to_bag(topic)
         self._write_sidecar()
+        if not self.session.recording:  # the sidecar could not be written: failed (logged, status 'error')
+            return None
         self._param_deadline = time.monotonic() + self.p.param_wait
         self._request_params()
         name = self.session.meta["episode"]

@@ -112,6 +112,9 @@ def parse_command(text: str) -> dict[str, Any]:
     if cmd["cmd"] == "start":
         meta = cmd.get("meta")
         if isinstance(meta, dict):
+            reserved = sorted(set(meta) & set(RECORDER_FIELDS))
+            if reserved:
+                raise ValueError(f"meta fields {reserved} are written by the recorder; a 'start' may not set them")
             _check_field_types(meta, "meta.")
         return cmd
     fields = {k: v for k, v in cmd.items() if k != "cmd"}
@@ -123,9 +126,10 @@ def parse_command(text: str) -> dict[str, Any]:
 
 
 def start_meta(meta: dict[str, Any], name: str, now_ns: int, free_bytes: int) -> dict[str, Any]:
-    """The metadata of an episode that just started (``operator_meta`` keeps the given meta)."""
+    """The metadata of an episode that just started (``operator_meta`` keeps the given meta; its fields
+    the recorder writes, :data:`RECORDER_FIELDS`, are not taken: a string ``stop_time_ns`` broke the close)."""
     return {
-        **meta,
+        **{k: v for k, v in meta.items() if k not in RECORDER_FIELDS},
         "episode": name,
         "status": "recording",
         "recorder_version": 1,

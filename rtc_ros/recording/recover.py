@@ -334,8 +334,15 @@ def _recovered_meta(old: dict[str, Any], res: SalvageResult, stats: dict[str, di
 
 
 def recover_all(root: str | Path, force: bool = False) -> list[Recovery]:
-    """:func:`recover_bag` for every unfinished bag in ``root`` (a bag or a folder of bags)."""
-    return [recover_bag(b, force=force) for b in find_unfinished(root)]
+    """:func:`recover_bag` for every unfinished bag in ``root`` (a bag or a folder of bags); a bag that cannot
+    be repaired (unreadable sidecar, no permission) is reported ``failed``, the others are still repaired."""
+    out = []
+    for b in find_unfinished(root):
+        try:
+            out.append(recover_bag(b, force=force))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            out.append(Recovery(Path(b), "failed", f"{type(exc).__name__}: {exc}"))
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

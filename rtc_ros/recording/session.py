@@ -61,6 +61,7 @@ class EpisodeSession:
         Raises:
             RecordingError: the directory is unusable or the bag cannot be opened.
         """
+        self.last_closed = None  # a 'score' from here on is for the new episode (even if it cannot start)
         free = preflight_output_dir(self.output_dir, min_free_bytes)
         name = next_episode_name(self.output_dir, self.prefix)
         bag = BagWriter(self.output_dir / name, flush_period_s=self.flush_period, compression=self.compression)
@@ -137,6 +138,7 @@ class EpisodeSession:
         except OSError:
             pass
         self.bag, self.stop_deadline, self.pending_result = None, None, None
+        self.last_closed = bag.path  # a later 'score' is for this episode, not the one before it
 
     def amend_score(self, result: dict[str, Any]) -> dict[str, Any] | None:
         """Update success/score/notes of the episode just stopped: while its stop grace runs, the pending

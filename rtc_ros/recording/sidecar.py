@@ -70,7 +70,7 @@ def read_sidecar(bag_dir: str | Path) -> dict[str, Any] | None:
     if path.is_file():
         try:
             return json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             log.warning("sidecar %s is not valid JSON (%s); trying metadata.yaml", path, exc)
     return read_metadata_yaml_meta(bag_dir)
 
