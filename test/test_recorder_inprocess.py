@@ -167,6 +167,15 @@ def test_a_score_after_a_failed_episode_is_not_written_into_the_one_before(recor
     assert _sidecar(recorder, "episode_0000")["score"] == 5  # before: overwritten with 1
     m = _sidecar(recorder, "episode_0001")
     assert m["status"] == "failed" and m["score"] == 1
+    # the failed bag can be repaired while this recorder still runs (before: 'skipped', its writer alive)
+    import os
+
+    from rtc_ros.recording.recover import recover_bag
+
+    mcap = Path(recorder.out) / "episode_0001" / "episode_0001.mcap"
+    os.utime(mcap, (time.time() - 60, time.time() - 60))  # unchanged for a minute
+    assert recover_bag(mcap.parent).action == "recovered"
+    assert (mcap.parent / "metadata.yaml").is_file()
 
 
 def test_a_start_whose_sidecar_cannot_be_written_reports_failure(recorder, monkeypatch) -> None:

@@ -130,7 +130,9 @@ class EpisodeSession:
         if bag is None:
             return
         bag.abort()
-        self.meta.update({"status": "failed", "error": error, "stop_time_ns": now_ns})
+        # the writer has let go: `recover` (the command, or the next recorder start) may repair it now, once its
+        # file has not changed for a while, instead of waiting for this process to end
+        self.meta.update({"status": "failed", "error": error, "stop_time_ns": now_ns, "writer": None})
         self.meta["duration_s"] = (now_ns - self.meta["start_time_ns"]) * 1e-9
         self.meta["topics"] = bag.stats()
         try:
