@@ -58,3 +58,23 @@ def test_episode_reads_old_bags_latency_key(tmp_path: Path) -> None:
     assert ep({"extra_latency_ms": 100.0}).extra_latency_ms == 100.0
     assert ep({"injected_latency_ms": 200}).extra_latency_ms == 200.0  # a bag recorded before the rename
     assert ep({}).extra_latency_ms == 0.0
+
+
+def test_a_file_is_hashed_once_until_it_changes(tmp_path: Path, monkeypatch) -> None:
+    """The recorder describes the policy 2-3 times per episode; a VLA's weights (GBs) are read once, not each
+    time, and hashed again when the file changes."""
+    import os
+
+    import rtc_ros.recording.metadata as md
+
+    f = tmp_path / "w.safetensors"
+    f.write_bytes(b"a" * 1000)
+    want_a, want_b = hashlib.sha256(b"a" * 1000).hexdigest(), hashlib.sha256(b"b" * 1000).hexdigest()
+    reads = []
+    real = md.hashlib.sha256
+    monkeypatch.setattr(md.hashlib, "sha256", lambda *a: (reads.append(1), real(*a))[1])
+    assert md.sha256_file(f) == md.sha256_file(f) == want_a and len(reads) == 1
+    f.write_bytes(b"b" * 1000)
+    os.utime(f, ns=(1, 1))  # even with a clock that did not move on, the changed mtime is a new file state
+    assert md.sha256_file(f) == want_b and len(reads) == 2
+    assert md.sha256_file(tmp_path / "missing") is None

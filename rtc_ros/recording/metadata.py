@@ -22,16 +22,28 @@ RTC_KEYS = ("method", "horizon", "s_min", "rate_hz", "beta", "n_steps", "delay_b
 COMMANDS = ("start", "stop", "abort", "score")
 
 
+_SHA_CACHE: dict[tuple[str, int, int, int], str] = {}
+
+
 def sha256_file(path: Path) -> str | None:
-    """Hex SHA-256 of a file, None when unreadable."""
+    """Hex SHA-256 of a file, None when unreadable. Remembered per (path, inode, size, mtime): the recorder
+    describes the policy two or three times per episode, and a VLA's weights (GBs) took seconds each time
+    on its only thread (messages queued meanwhile; at shutdown the bag's close could be cut off)."""
     try:
+        st = os.stat(path)
+        key = (str(Path(path).resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
+        if key in _SHA_CACHE:
+            return _SHA_CACHE[key]
         h = hashlib.sha256()
         with open(path, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
-        return h.hexdigest()
     except OSError:
         return None
+    if len(_SHA_CACHE) >= 64:
+        _SHA_CACHE.clear()
+    _SHA_CACHE[key] = h.hexdigest()
+    return _SHA_CACHE[key]
 
 
 def describe_policy_spec(path: str) -> dict[str, Any]:
