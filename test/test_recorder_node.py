@@ -262,7 +262,8 @@ def test_records_two_episodes_with_metadata(ros: Any, ros_env: dict[str, str], t
     assert info["storage_identifier"] == "mcap"
 
 
-@pytest.mark.parametrize("sig,burst", [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True)])
+@pytest.mark.parametrize("sig,burst", [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGHUP, False),
+                                       (signal.SIGINT, True)])
 def test_signal_mid_episode_leaves_readable_bag(ros: Any, ros_env: dict[str, str], tmp_path: Path, sig: int,
                                                burst: bool) -> None:
     """One signal, or (``burst``) Ctrl-C in a terminal and then ``ros2 launch``'s own SIGINT: more SIGINTs

@@ -362,6 +362,7 @@ def main(args: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)  # the terminal / ssh session went away: close the bag as for SIGTERM
     try:
         node = EpisodeRecorder()
     except (RecordingError, ParameterError) as exc:
