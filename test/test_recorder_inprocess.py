@@ -185,3 +185,29 @@ def test_a_start_whose_sidecar_cannot_be_written_reports_failure(recorder, monke
     monkeypatch.setattr(recorder.session, "write_sidecar", refuse)
     assert recorder.start_episode({}) is None  # before: the bag path, status 'recording', nothing recorded
     assert not recorder.session.recording
+
+
+def test_a_topic_whose_type_changes_is_named_once(ros_env, monkeypatch) -> None:
+    """A recorded topic republished with another type (a driver restarted with other messages): the
+    recorder cannot add it to the open bag under the same name, and said nothing (the new messages were
+    silently not recorded); now it warns once, naming both types."""
+    from rclpy.node import Node
+
+    from rtc_ros.nodes.topic_discovery import TopicDiscovery
+
+    rclpy.init()
+    try:
+        node = Node("episode_recorder")
+        d = TopicDiscovery(node, ["joint_states"], [], {}, 10, lambda *_: None, lambda *_: None)
+        d.subs["/joint_states"] = (None, "sensor_msgs/msg/JointState")
+        monkeypatch.setattr(node, "get_topic_names_and_types", lambda: [("/joint_states", ["std_msgs/msg/String"])])
+        warned: list[str] = []
+        monkeypatch.setattr(node, "get_logger", lambda: type("L", (), {"warning": lambda self, m: warned.append(m),
+                                                                         "info": lambda self, m: None})())
+        d.scan()
+        d.scan()
+        assert len(warned) == 1 and "std_msgs/msg/String" in warned[0] and "sensor_msgs/msg/JointState" in warned[0]
+        assert d.subs["/joint_states"][1] == "sensor_msgs/msg/JointState"
+        node.destroy_node()
+    finally:
+        rclpy.shutdown()

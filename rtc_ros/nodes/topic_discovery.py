@@ -70,6 +70,7 @@ class TopicDiscovery:
         self.subs: dict[str, tuple[Any, str]] = {}  # resolved topic -> (subscription or None, type)
         self.offered: dict[str, list[Any]] = {}  # publishers' QoS (bag metadata)
         self._sub_qos: dict[str, QoSProfile] = {}
+        self._type_warned: set[str] = set()
 
     def wants(self, topic: str) -> bool:
         return topic in self._wanted or (topic.startswith(self._ns_prefix) and any(p.search(topic) for p in self._patterns))
@@ -83,6 +84,12 @@ class TopicDiscovery:
             n_types[topic] = len(types)
             if topic not in known and types:
                 known[topic] = types[0]
+            sub = self.subs.get(topic)
+            if sub is not None and types and sub[1] not in types and topic not in self._type_warned:
+                self._type_warned.add(topic)  # the recorded type's publishers are gone; the new type is not recorded
+                self._node.get_logger().warning(f"topic {topic} is now published as {', '.join(types)}, not the "
+                                                f"recorded {sub[1]}: its new messages are not recorded (restart "
+                                                "the recorder to record the new type)")
         for topic, ty in known.items():
             if not self.wants(topic):
                 continue
