@@ -141,6 +141,17 @@ def test_latency_spike_over_dds_rejected_then_replanned_at_once(start_node, tmp_
     assert check_switch_execution(h) > 50
 
 
+def _start_rtc(start_node, tmp_path, policy, **executor) -> tuple:
+    """chunk_executor and policy_inference (rtc, s_min 20) on ``policy``: (params file, executor, inference)."""
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS, **executor),
+                          inference={"policy_spec": str(policy), "camera_topics": []}, s_min=20)
+    return params, start_node(EXECUTOR, "--params-file", str(params)), start_node(INFERENCE, "--params-file", str(params))
+
+
+def _wait_running(h: Harness, ex, inf) -> None:
+    assert h.wait_for(lambda s: len(takeovers(s)) >= 3, 150), (ex.output()[-2000:], inf.output()[-3000:])
+
+
 def test_a_chunk_from_another_producer_runs_out_before_the_node_plans_again(start_node, tmp_path, small_policy) -> None:
     """The executor runs a chunk policy_inference did not publish (as after a policy node restart: its
     predecessor's chunk still runs). Its actions are unknown to the node, so a chunk spliced into it would
@@ -148,12 +159,9 @@ def test_a_chunk_from_another_producer_runs_out_before_the_node_plans_again(star
     hold (before 2026-12-05 it planned at once and its chunk took over mid-way)."""
     from rtc_ros.runtime.contract import ChunkMeta
 
-    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS),
-                          inference={"policy_spec": str(small_policy), "camera_topics": []}, s_min=20)
-    ex = start_node(EXECUTOR, "--params-file", str(params))
-    inf = start_node(INFERENCE, "--params-file", str(params))
+    _, ex, inf = _start_rtc(start_node, tmp_path, small_policy)
     with Harness() as h:
-        assert h.wait_for(lambda s: len(takeovers(s)) >= 3, 150), (ex.output()[-2000:], inf.output()[-3000:])
+        _wait_running(h, ex, inf)
         last = h.snapshot_states()[-1]
         foreign = max(h.chunks) + 1000
         h.publish_chunk(np.tile(last.position, (50, 1)), ChunkMeta(foreign, last.st.step + 1, 0, 0, "rtc"))
@@ -174,12 +182,9 @@ def test_policy_node_killed_and_restarted(start_node, tmp_path, small_policy) ->
     runs out the chunk it has, holds (never extrapolates), and the new process continues: its seqs follow
     the old ones (none rejected as out of order), its first chunk leaves the hold without a jump (guided
     toward it), and the executor then follows its chunks exactly."""
-    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS),
-                          inference={"policy_spec": str(small_policy), "camera_topics": []}, s_min=20)
-    ex = start_node(EXECUTOR, "--params-file", str(params))
-    inf = start_node(INFERENCE, "--params-file", str(params))
+    params, ex, inf = _start_rtc(start_node, tmp_path, small_policy)
     with Harness() as h:
-        assert h.wait_for(lambda s: len(takeovers(s)) >= 3, 150), (ex.output()[-2000:], inf.output()[-3000:])
+        _wait_running(h, ex, inf)
         inf.proc.kill()
         inf.proc.wait(10)
         old = max(h.chunks)
@@ -202,12 +207,9 @@ def test_executor_killed_and_restarted(start_node, tmp_path, small_policy) -> No
     is), policy_inference notices the restart (its step counter went back), plans afresh, and the first
     commands start from where the arm stands (the start-up ramp, 0.2 s as in config/bimanual.yaml; without
     it the first command here jumped 0.66 rad), not from the old chunk's position."""
-    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS, startup_ramp_s=0.2),
-                          inference={"policy_spec": str(small_policy), "camera_topics": []}, s_min=20)
-    ex = start_node(EXECUTOR, "--params-file", str(params))
-    inf = start_node(INFERENCE, "--params-file", str(params))
+    params, ex, inf = _start_rtc(start_node, tmp_path, small_policy, startup_ramp_s=0.2)
     with Harness() as h:
-        assert h.wait_for(lambda s: len(takeovers(s)) >= 3, 150), (ex.output()[-2000:], inf.output()[-3000:])
+        _wait_running(h, ex, inf)
         ex.proc.kill()
         ex.proc.wait(10)
         time.sleep(0.3)
