@@ -211,3 +211,13 @@ def test_a_topic_whose_type_changes_is_named_once(ros_env, monkeypatch) -> None:
         node.destroy_node()
     finally:
         rclpy.shutdown()
+
+
+def test_a_score_while_the_next_episode_records_goes_to_the_last_closed_one(recorder) -> None:
+    """Scoring after the fact: the operator already started the next episode."""
+    _send(recorder, cmd="start")
+    _send(recorder, cmd="stop", success=True)
+    _after_grace(recorder)
+    _send(recorder, cmd="start")
+    _send(recorder, cmd="score", score=3)
+    assert _sidecar(recorder, "episode_0000")["score"] == 3 and recorder.session.episode == "episode_0001"

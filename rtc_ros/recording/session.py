@@ -61,11 +61,14 @@ class EpisodeSession:
         Raises:
             RecordingError: the directory is unusable or the bag cannot be opened.
         """
-        self.last_closed = None  # a 'score' from here on is for the new episode (even if it cannot start)
-        free = preflight_output_dir(self.output_dir, min_free_bytes)
-        name = next_episode_name(self.output_dir, self.prefix)
-        bag = BagWriter(self.output_dir / name, flush_period_s=self.flush_period, compression=self.compression)
-        bag.open()
+        try:
+            free = preflight_output_dir(self.output_dir, min_free_bytes)
+            name = next_episode_name(self.output_dir, self.prefix)
+            bag = BagWriter(self.output_dir / name, flush_period_s=self.flush_period, compression=self.compression)
+            bag.open()
+        except RecordingError:
+            self.last_closed = None  # a 'score' now is for the episode that could not start, not an older one
+            raise
         self.bag, self.stop_deadline, self.pending_result = bag, None, None
         self.meta = start_meta(meta, name, now_ns, free)
         # who writes this bag: a later recorder start repairs it only once this process is gone
