@@ -221,3 +221,12 @@ def test_a_score_while_the_next_episode_records_goes_to_the_last_closed_one(reco
     _send(recorder, cmd="start")
     _send(recorder, cmd="score", score=3)
     assert _sidecar(recorder, "episode_0000")["score"] == 3 and recorder.session.episode == "episode_0001"
+    # the copy in metadata.yaml too (before: the verdict at the close), and the bag still opens
+    from rosbags.highlevel import AnyReader
+
+    from rtc_ros.recording.sidecar import read_metadata_yaml_meta
+
+    bag = Path(recorder.out) / "episode_0000"
+    assert read_metadata_yaml_meta(bag)["score"] == 3
+    with AnyReader([bag]) as reader:
+        assert reader.message_count >= 0

@@ -21,6 +21,7 @@ from rtc_ros.recording.bag import (
     write_sidecar,
 )
 from rtc_ros.recording.metadata import RECORDER_FIELDS, fill_derived, start_meta
+from rtc_ros.recording.sidecar import update_metadata_yaml_meta
 from rtc_ros.recording.recover import Recovery, recover_all, writer_identity
 
 
@@ -147,8 +148,8 @@ class EpisodeSession:
 
     def amend_score(self, result: dict[str, Any]) -> dict[str, Any] | None:
         """Update success/score/notes of the episode just stopped: while its stop grace runs, the pending
-        stop's result (the episode is not closed yet); else the last closed episode's sidecar (raises
-        OSError). None: nothing was stopped yet."""
+        stop's result (the episode is not closed yet); else the last closed episode's sidecar and its copy in
+        ``metadata.yaml`` (raises OSError). None: nothing was stopped yet."""
         result = {k: v for k, v in result.items() if k not in RECORDER_FIELDS}
         if self.bag is not None and self.pending_result is not None:
             status, pending = self.pending_result
@@ -160,6 +161,7 @@ class EpisodeSession:
         meta.update(result)
         meta["scored_after_stop"] = True
         write_sidecar(self.last_closed, meta)
+        update_metadata_yaml_meta(self.last_closed, meta)  # the copy readers fall back to (a failed bag has none)
         return meta
 
     def write_sidecar(self) -> None:

@@ -2,7 +2,7 @@
 in ``metadata.yaml`` ``custom_data[rtc_episode]``, written atomically and durably.
 
 The sidecar is rewritten while an episode runs (start, parameters, stop); ``metadata.yaml`` gets its
-copy once, when :class:`rtc_ros.recording.bag.BagWriter` closes the bag. Readers take the sidecar and
+copy when :class:`rtc_ros.recording.bag.BagWriter` closes the bag (and again for a score given after that). Readers take the sidecar and
 fall back to ``metadata.yaml``; :mod:`rtc_ros.recording.recover` compares the two.
 """
 
@@ -92,6 +92,30 @@ def read_metadata_yaml_meta(bag_dir: str | Path) -> dict[str, Any] | None:
     except (yaml.YAMLError, json.JSONDecodeError, AttributeError) as exc:
         log.warning("cannot read episode metadata from %s: %s", meta_yaml, exc)
     return None
+
+
+def update_metadata_yaml_meta(bag_dir: str | Path, meta: dict[str, Any]) -> bool:
+    """Replace the episode metadata copy in a closed bag's ``metadata.yaml`` (a score given after the close),
+    atomically and durably like the sidecar, the rest of the file unchanged. False (nothing written) when
+    the file is missing or not valid rosbag2 bag information."""
+    import yaml
+
+    meta_yaml = Path(bag_dir) / "metadata.yaml"
+    if not metadata_yaml_valid(bag_dir):
+        return False
+    info = yaml.safe_load(meta_yaml.read_text())
+    bag_info = info["rosbag2_bagfile_information"]
+    custom = bag_info.get("custom_data")
+    bag_info["custom_data"] = {**(custom if isinstance(custom, dict) else {}),
+                               EPISODE_META_KEY: json.dumps(meta, default=_json_default)}
+    tmp = meta_yaml.with_suffix(".yaml.tmp")
+    with open(tmp, "w") as fh:
+        fh.write(yaml.safe_dump(info, sort_keys=False))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, meta_yaml)
+    fsync_dir(meta_yaml.parent)
+    return True
 
 
 def metadata_yaml_valid(bag_dir: str | Path) -> bool:
