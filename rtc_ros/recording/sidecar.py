@@ -48,18 +48,23 @@ def fsync_dir(directory: str | Path) -> None:
         os.close(fd)
 
 
-def write_sidecar(bag_dir: str | Path, meta: dict[str, Any]) -> Path:
-    """Atomically and durably write the sidecar JSON (temp file, fsync, rename, fsync of the directory),
+def _write_durably(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically and durably (temp file, fsync, rename, fsync of the directory),
     so a reader never sees half a file, even after a power loss."""
-    path = sidecar_path(bag_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
+    tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w") as fh:
-        fh.write(json.dumps(meta, indent=2, sort_keys=False, default=_json_default))
+        fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def write_sidecar(bag_dir: str | Path, meta: dict[str, Any]) -> Path:
+    """Atomically and durably write the sidecar JSON (:func:`_write_durably`)."""
+    path = sidecar_path(bag_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_durably(path, json.dumps(meta, indent=2, sort_keys=False, default=_json_default))
     return path
 
 
@@ -108,13 +113,7 @@ def update_metadata_yaml_meta(bag_dir: str | Path, meta: dict[str, Any]) -> bool
     custom = bag_info.get("custom_data")
     bag_info["custom_data"] = {**(custom if isinstance(custom, dict) else {}),
                                EPISODE_META_KEY: json.dumps(meta, default=_json_default)}
-    tmp = meta_yaml.with_suffix(".yaml.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(yaml.safe_dump(info, sort_keys=False))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, meta_yaml)
-    fsync_dir(meta_yaml.parent)
+    _write_durably(meta_yaml, yaml.safe_dump(info, sort_keys=False))
     return True
 
 
