@@ -206,7 +206,8 @@ def test_executor_killed_and_restarted(start_node, tmp_path, small_policy) -> No
     The new executor commands nothing until a chunk comes (startup_command none: the arm stays where it
     is), policy_inference notices the restart (its step counter went back), plans afresh, and the first
     commands start from where the arm stands (the start-up ramp, 0.2 s as in config/bimanual.yaml; without
-    it the first command here jumped 0.66 rad), not from the old chunk's position."""
+    it the first command jumps to the chunk at once, limited only by the harness's large max_step), not from
+    the old chunk's position."""
     params, ex, inf = _start_rtc(start_node, tmp_path, small_policy, startup_ramp_s=0.2)
     with Harness() as h:
         _wait_running(h, ex, inf)
