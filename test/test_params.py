@@ -62,6 +62,7 @@ def test_invalid_config_names_s_min() -> None:
     ("left.lower_limits", [1.0], "left.lower_limits"),
     ("left.upper_limits", [1.0, 2.0], "left.upper_limits"),
     ("right.joint_names", ["left_waist"], "right.joint_names"),
+    ("startup_ramp_s", 0.01, "startup_ramp_s"),  # under 2 ticks
 ])
 def test_executor_values_refused_with_name(name, value, match) -> None:
     with pytest.raises(ParameterError, match=match):
@@ -131,6 +132,14 @@ def test_nodes_refuse_invalid_params_at_startup(start_node, tmp_path, small_poli
 
 
 # ------------------------------------------------------------------ all four roles, measured faults
+def test_startup_ramp_longer_than_s_min_refused_unless_ensemble() -> None:
+    """The next chunk takes over after >= s_min executed actions and ends a switch/sync ramp early: a step."""
+    with pytest.raises(ParameterError, match=r"startup_ramp_s.*more than s_min = 5"):
+        validate({"s_min": 5, "startup_ramp_s": 0.2}, ROLE_EXECUTOR)  # 10 ticks at 50 Hz
+    assert validate({"s_min": 10, "startup_ramp_s": 0.2}, ROLE_EXECUTOR).startup_ramp_s == 0.2
+    assert validate({"s_min": 5, "startup_ramp_s": 0.2, "method": "te_dense"}, ROLE_EXECUTOR).startup_ramp_s == 0.2
+
+
 def test_unknown_arm_needs_joint_names() -> None:
     """``arms: [left, middle]`` without ``middle.*``: refused naming ``middle.joint_names`` (no made-up joints)."""
     with pytest.raises(ParameterError, match=r"'middle\.joint_names' = \[\]: required for arm 'middle'"):

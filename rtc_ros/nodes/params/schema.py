@@ -144,7 +144,8 @@ _RTC: tuple[ParamSpec, ...] = (
     _p("startup_ramp_s", 0.0, "Seconds over which a start-up chunk (the first after start or a re-sync) is blended "
        "in from the held command (minimum-jerk; 0 = off). From rest after a protective stop the policy's first "
        "action leads the measured position by the arm's tracking lag; stepping there at once is an acceleration "
-       "the arm's torque limits refuse. 0, or 2 ticks to horizon / rate_hz.", _EX, float_range=(0.0, 60.0)),
+       "the arm's torque limits refuse. 0, or 2 ticks to min(horizon, s_min) / rate_hz (ensemble methods: horizon): "
+       "the next chunk, taking over after s_min actions, ends the ramp.", _EX, float_range=(0.0, 60.0)),
     _p("robot_stopped_topic", "", "sensor_msgs/JointState: the joints a protective stop holds now (name; every "
        "joint of a stopped arm) and the positions it holds them at (position); empty while nothing is stopped. "
        "Relative name, published reliably (subscribed reliable, volatile); '' = not used. When a stop begins the "

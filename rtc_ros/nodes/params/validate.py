@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rtc_ros.nodes.params.paths import expand_path
+from rtc_ros.runtime.methods import METHODS, executor_mode
 from rtc_ros.nodes.params.schema import (
     DEFAULT_ARMS,
     DEFAULT_COMMAND_TOPIC,
@@ -214,6 +215,12 @@ def _check_rtc(out: dict[str, Any], values: dict[str, Any], role: str) -> list[A
     if role == ROLE_EXECUTOR and (ramp > out["horizon"] or (out["startup_ramp_s"] > 0 and ramp < 2)):
         raise ParameterError("startup_ramp_s", out["startup_ramp_s"], f"must be 0 (off) or between 2 ticks "
                              f"({2 / out['rate_hz']:g} s) and horizon / rate_hz ({out['horizon'] / out['rate_hz']:g} s)")
+    if role == ROLE_EXECUTOR and ramp > out["s_min"] and out["method"] in METHODS and executor_mode(out["method"]) != "ensemble":
+        # the next chunk takes over after >= s_min executed actions and ends the ramp (switch/sync mode); a guided
+        # chunk follows the start-up chunk's actions, not the ramped commands, so a cut ramp is a step
+        raise ParameterError("startup_ramp_s", out["startup_ramp_s"], f"is {ramp} ticks, more than s_min = {out['s_min']}: "
+                             f"the next chunk would take over before the ramp ends (a step); at most "
+                             f"s_min / rate_hz = {out['s_min'] / out['rate_hz']:g} s")
     arms_raw = list(out["arms"])
     if not arms_raw or len(set(arms_raw)) != len(arms_raw) or any(not a for a in arms_raw):
         raise ParameterError("arms", arms_raw, "must be a non-empty list of distinct names")
