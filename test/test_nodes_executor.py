@@ -31,7 +31,9 @@ def test_executor_rate_holds_splices_and_rejections(start_node, tmp_path) -> Non
         assert steps == list(range(steps[0], steps[0] + len(steps))), "executor state steps not contiguous"
         assert all(r.st.hold and r.st.seq == -1 for r in states)
         assert all(np.allclose(r.position, 0.0) for r in states)
-        rate = (len(states) - 1) / (states[-1].t - states[0].t)
+        # the executor's own stamps (the harness's receive times carry DDS and scheduling jitter); the median
+        # period, so that a stall of the loaded machine (a skipped deadline) does not decide it
+        rate = 1.0 / float(np.median(np.diff([r.stamp for r in states])))
         assert 40.0 <= rate <= 60.0, rate
         assert h.wait_for(lambda s: all(len(v) > 10 for v in s.commands.values()), 10)
         assert all(len(v[-1]) == 7 for v in h.commands.values())
@@ -122,11 +124,20 @@ def test_executor_sync_pause(start_node, tmp_path) -> None:
     assert second[0].st.consumed == second[0].st.takeover - (k - 3) and np.allclose(second[0].position, 5.0)
 
 
-def _call(h: Harness, service: str, timeout: float = 10.0):
+def _client(h: Harness, service: str, timeout: float = 10.0):
+    """A Trigger client whose service is discovered (create it before the timed part of a test)."""
     from std_srvs.srv import Trigger
 
     client = h.node.create_client(Trigger, service)
     assert client.wait_for_service(timeout_sec=timeout), f"no service {service}"
+    return client
+
+
+def _call(h: Harness, service, timeout: float = 10.0):
+    """Call a Trigger service (a name, or a client from :func:`_client`) and wait for its answer."""
+    from std_srvs.srv import Trigger
+
+    client = _client(h, service, timeout) if isinstance(service, str) else service
     future = client.call_async(Trigger.Request())
     deadline = time.monotonic() + timeout
     while not future.done() and time.monotonic() < deadline:
@@ -145,26 +156,26 @@ def test_startup_silence_pause_and_resume(start_node, tmp_path) -> None:
         assert h.wait_for(lambda s: len(s.states) >= 50, 60), ex.output()
         assert all(len(v) == 0 for v in h.commands.values()), "commanded before the first chunk"
         assert ex.wait_for_output("no command published", 5), ex.output()[-2000:]
-        k = h.last_step()
+        pause, resume = _client(h, "chunk_executor/pause"), _client(h, "chunk_executor/resume")  # discovered first:
+        k = h.last_step()  # the pause must come before the 50-action chunk (1 s) runs out
         h.publish_chunk(ramp(0.0), ChunkMeta(seq=0, t_obs=k + 1, d=0, s=0, method="rtc"))
         assert h.wait_for(lambda s: any(len(v) > 5 for v in s.commands.values()), 10)
-        r = _call(h, "chunk_executor/pause")
+        r = _call(h, pause)
         assert r.success and "paused at step" in r.message
-        assert not _call(h, "chunk_executor/pause").success  # already paused
-        time.sleep(0.3)
+        assert not _call(h, pause).success  # already paused
+        assert h.wait_for(lambda s: sum(x.st.paused for x in s.states) >= 5, 10)
         paused = [x for x in h.snapshot_states() if x.st.paused]
-        assert len(paused) >= 5
         assert len({x.st.step for x in paused}) == 1  # the step stands still
         assert all(np.allclose(x.position, paused[0].position) for x in paused)  # the current command, held
         p_step = paused[0].st.step
-        assert _call(h, "chunk_executor/resume").success
+        assert _call(h, resume).success
         assert h.wait_for(lambda s: any(not x.st.paused and x.st.step > p_step for x in s.states), 5)
         after = [x for x in h.snapshot_states() if x.st.step == p_step + 1 and not x.st.paused][0]
         # the start-up chunk runs from its index 0 at its takeover: the ramp's action for step j is
         # (j - takeover) / 100: the next action, no jump
         assert after.st.consumed == 0
         assert np.allclose(after.position, (p_step + 1 - after.st.takeover) / 100.0)
-        assert not _call(h, "chunk_executor/resume").success  # not paused
+        assert not _call(h, resume).success  # not paused
 
 
 def test_resync_after_the_robot_was_moved(start_node, tmp_path) -> None:
@@ -199,7 +210,10 @@ def test_resync_after_the_robot_was_moved(start_node, tmp_path) -> None:
         assert h.wait_for(lambda s: sum(1 for x in s.states if x.st.seq == 2 and not x.st.hold) >= 5, 10)
         cmds = [c for c in h.commands["left_controller/commands"][n_cmd:]]
         assert h.wait_for(lambda s: s.diag("chunk_executor").get("resyncs") == "1", 5), h.diag("chunk_executor")
-    assert cmds and all(np.all(c >= 0.77 - 1e-9) for c in cmds)  # never back to the old chunk's values
+    # never back to the old chunk's values; the one exception allowed is the first: a command the loop
+    # published just before the re-sync may reach the harness after the service's answer (two topics)
+    back = [i for i, c in enumerate(cmds) if np.any(c < 0.77 - 1e-9)]
+    assert cmds and back in ([], [0]), (back, cmds[:3])
     after = [x for x in h.snapshot_states() if x.st.seq == 2 and not x.st.hold]
     assert after[0].st.consumed == 0 and np.allclose(after[0].position, 0.77)  # index 0, from rest
 

@@ -48,9 +48,10 @@ def write_params(path: Path, executor: dict | None = None, inference: dict | Non
 
 @dataclass
 class StateRec:
-    t: float
+    t: float  # received (harness monotonic clock, s)
     st: ExecutorReport
     position: np.ndarray
+    stamp: float = 0.0  # the executor's stamp of the tick (s): its rate, free of delivery jitter
 
 
 @dataclass
@@ -107,7 +108,8 @@ class Harness:
             self.cam_pub.publish(conv.rgb_to_image(img, stamp))
 
     def _on_state(self, msg: JointState) -> None:
-        rec = StateRec(time.monotonic(), ExecutorReport.decode(msg.header.frame_id), np.array(msg.position))
+        rec = StateRec(time.monotonic(), ExecutorReport.decode(msg.header.frame_id), np.array(msg.position),
+                       msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
         with self.lock:
             self.states.append(rec)
 

@@ -75,10 +75,11 @@ def test_rtc_pipeline_splices_prefix_latency_and_starvation(start_node, tmp_path
         assert ok, (ex.output()[-2000:], inf.output()[-3000:])
         assert inf.wait_for_output("active", 1)
         base = takeovers(h)
-        d0 = [r.st.consumed for seq, r in sorted(base.items())[1:]]
+        d0 = [r.st.consumed for seq, r in sorted(base.items())[-5:]]  # the latest, not the start-up's slower ones
         # phase 2: +100 ms injected latency (5 ticks at 50 Hz) raises the consumed d
         set_param(h, "policy_inference", "extra_latency_ms", 100.0)
-        n0 = max(base)
+        with h.lock:  # after the set returned (its client's discovery takes a while): the next but one carries it
+            n0 = max(h.chunks)
         assert h.wait_for(lambda s: len([q for q in takeovers(s) if q > n0 + 1]) >= 5, 90), inf.output()[-2000:]
         late = takeovers(h)
         d100 = [r.st.consumed for seq, r in sorted(late.items()) if seq > n0 + 1]
@@ -186,7 +187,7 @@ def test_a_chunk_from_another_producer_runs_out_before_the_node_plans_again(star
         states = h.snapshot_states()
     after = [r for r in states if r.st.seq == foreign]
     ran = [r for r in after if not r.st.hold]
-    assert len(ran) >= 40, len(ran)  # it ran (H = 50 from an index of 1-2) until it was used up ...
+    assert len(ran) == 50 - after[0].st.consumed, (len(ran), after[0].st)  # it ran until it was used up ...
     assert after[-1].st.hold, after[-1].st  # ... and the robot held before the node's next chunk took over
     first = next(r for r in states if r.st.seq > foreign)
     assert_leaves_hold_guided(h, first, after[-1].position)
@@ -203,8 +204,8 @@ def test_policy_node_killed_and_restarted(start_node, tmp_path, small_policy) ->
         _wait_running(h, ex, inf)
         inf.proc.kill()
         inf.proc.wait(10)
-        old = max(h.chunks)
         assert h.wait_for(lambda s: s.states[-1].st.hold, 5)  # the last chunk ran out: the robot holds
+        old = h.snapshot_states()[-1].st.seq  # (not max(h.chunks): a chunk may still be on its way then)
         inf2 = start_node(INFERENCE, "--params-file", str(params))
         assert h.wait_for(lambda s: len([q for q in takeovers(s) if q > old]) >= 3, 150), inf2.output()[-3000:]
         states = h.snapshot_states()
@@ -232,6 +233,7 @@ def test_executor_killed_and_restarted(start_node, tmp_path, small_policy) -> No
         time.sleep(0.3)
         with h.lock:
             n_states, n_cmds, q_at_restart = len(h.states), len(h.commands[TOPICS["left"]["command_topic"]]), h.q.copy()
+            old_step = h.states[-1].st.step
         ex2 = start_node(EXECUTOR, "--params-file", str(params))
         assert h.wait_for(lambda s: len(s.states) > n_states and any(
             r.st.seq >= 0 for r in s.states[n_states:]) and sum(not r.st.hold for r in s.states[n_states:]) >= 60, 120), (
@@ -239,11 +241,12 @@ def test_executor_killed_and_restarted(start_node, tmp_path, small_policy) -> No
         states = h.snapshot_states()[n_states:]
         with h.lock:
             cmds = list(h.commands[TOPICS["left"]["command_topic"]][n_cmds:])
-    assert states[0].st.step < 10  # a new executor: its steps start again from 0
+    assert states[0].st.step < old_step  # a new executor: its steps start again from 0 (when the harness
+    # discovers it is a matter of DDS discovery)
     moving = [r for r in states if not r.st.hold]
     assert np.abs(moving[0].position - q_at_restart).max() < 0.05  # ramped in from where the arm stood
     assert cmds and np.abs(cmds[0] - q_at_restart[:7]).max() < 0.05  # the first command sent, likewise
-    assert sum(r.st.hold for r in states[:states.index(moving[0])]) >= 1  # silent start-up holds before it
+    assert ex2.wait_for_output("waiting for the first chunk", 1), ex2.output()[-2000:]  # silent holds before it
     assert inf.alive()
 
 
@@ -284,7 +287,9 @@ def test_every_method_end_to_end(start_node, tmp_path, small_policy, method) -> 
         start = {seq: 0 if i == 0 else max(0, takeover[order[i - 1]] + 20 - max(chunks[seq][1].t_obs,
                                                                                   takeover[order[i - 1]]))
                  for i, seq in enumerate(order)}
-        assert all(i0 <= 5 for i0 in start.values()), start  # observed at most a few ticks before the pause
+        # observed at most a few ticks before the pause (the median: a stall of the harness's joint-state timer
+        # ages one observation; a trigger that fired early would shift them all)
+        assert sorted(start.values())[len(start) // 2] <= 5 and max(start.values()) < 20, start
         for r in states:
             if not r.st.hold and r.st.seq in chunks:
                 i = start[r.st.seq] + r.st.step - r.st.takeover
