@@ -124,6 +124,17 @@ def test_normal_latency_never_holds_and_s_adapts() -> None:
     assert all(i["plan"].s == 8 and i["plan"].d == 7 for i in out2["inferences"][B + 1:])
 
 
+def test_delay_beyond_h_minus_s_min_starts_early_enough_to_take_over_at_the_chunk_end() -> None:
+    """d = 8 > H - s_min = 5: the loop starts before s_min, at the last index from which the new chunk
+    still takes over by the executing one's end (idx = H - d): no hold, nothing clamped. Before
+    2026-12-05 it started one step later, so every cycle held one tick and clamped d (a review found it)."""
+    out = closed_loop([9], 400, s_min=15)  # planned after tick k, arriving before tick k + 9: 8 consumed
+    plans = [i["plan"] for i in out["inferences"][B + 2:]]
+    assert plans and all(p.d == 8 and p.s == H - 8 and not p.clamped_by for p in plans), plans[:3]
+    assert not any(t.hold for t in out["ticks"][30:]), [t.step for t in out["ticks"][30:] if t.hold][:5]
+    assert out["loop"].infeasible == 0
+
+
 def _running_loop(steps: int) -> tuple[ExecutorCore, InferenceLoopCore, list[Tick], np.ndarray]:
     ex = ExecutorCore(ExecutorConfig(horizon=H, action_dim=2))
     ex.set_measured_position(np.zeros(2))
@@ -139,6 +150,54 @@ def _running_loop(steps: int) -> tuple[ExecutorCore, InferenceLoopCore, list[Tic
         ticks.append(ex.tick())
         loop.on_executor_report(report(ticks[-1]))
     return ex, loop, ticks, first
+
+
+def test_a_lost_chunk_that_takes_over_late_supersedes_a_plan_guided_toward_the_chunk_it_replaced() -> None:
+    """A chunk counted lost (no report within ack_timeout_steps) takes over after all while the next one is
+    being sampled, guided toward the chunk the late one replaced: that plan is superseded (not published:
+    it would splice into the late chunk with a jump), the late delay enters Q, and the next plan is guided
+    toward the late chunk."""
+    ex, loop, ticks, first = _running_loop(12)
+    p = loop.plan()
+    late_chunk = chunk_for(p.t_obs) + [0.0, 500.0]
+    loop.on_published(p, late_chunk)
+    for _ in range(loop.ack_timeout_steps + 1):  # never reaches the executor (yet)
+        loop.on_executor_report(report(ex.tick()))
+    assert loop.ready() and loop.lost == 1
+    p2 = loop.plan()  # guided toward the first chunk, still executing
+    assert p2.base_seq == ticks[-1].seq and not loop.superseded(p2)
+    ex.offer_chunk(late_chunk, p.seq, p.t_obs, p.d, p.s)  # ... it arrives after all and takes over
+    t = ex.tick()
+    assert loop.on_executor_report(report(t)) == t.takeover - p.t_obs  # its delay is observed ...
+    assert t.takeover - p.t_obs in loop.queue.queue()  # ... and enters Q
+    assert loop.superseded(p2)
+    loop.on_failed(p2)
+    p3 = loop.plan()
+    assert p3.base_seq == p.seq and not loop.superseded(p3)
+    np.testing.assert_array_equal(p3.prev_remaining[0], late_chunk[p3.t_obs - p.t_obs])  # toward the late one
+
+
+def test_the_executing_chunks_record_outlives_a_run_of_rejections() -> None:
+    """The published-chunk history is bounded; its oldest records go first, but never the executing chunk's:
+    without it, that chunk would look like another producer's and a guided loop would wait until it ran out
+    (a stop). Here the history holds 2 and two chunks in a row are rejected while chunk 0 runs."""
+    ex = ExecutorCore(ExecutorConfig(horizon=H, action_dim=2))
+    ex.set_measured_position(np.zeros(2))
+    loop = InferenceLoopCore(H, S_MIN, B, "rtc", initial_delay=2, history=2)
+    loop.on_executor_report(report(ex.tick()))
+    p0 = loop.plan()
+    loop.on_published(p0, chunk_for(p0.t_obs))
+    ex.offer_chunk(chunk_for(p0.t_obs), p0.seq, p0.t_obs, p0.d, p0.s)
+    for _ in range(S_MIN):
+        loop.on_executor_report(report(ex.tick()))
+    for _ in range(2):
+        p = loop.plan()
+        assert p is not None and loop.foreign_seq == -1
+        loop.on_published(p, chunk_for(p.t_obs))
+        with pytest.raises(ChunkRejected):
+            ex.offer_chunk(chunk_for(p.t_obs), p.seq, p.t_obs - 3 * H, p.d, p.s)  # (made stale on purpose)
+        loop.on_executor_report(report(ex.tick()))
+    assert loop.plan() is not None and loop.foreign_seq == -1
 
 
 @pytest.mark.parametrize("k", [0, 1, 3, 7])

@@ -103,6 +103,7 @@ class PolicyInferenceNode(Node):
         self.model_ms = RollingStats(500)
         self.overhead_ms = RollingStats(500)  # latency - model - injected delay
         self.published = 0
+        self.superseded = 0  # guided chunks dropped before publishing: their prefix chunk was replaced meanwhile
         self.obs_rejected: dict[str, int] = {}
         self.errors = 0
         self._throttled = Throttle()
@@ -248,12 +249,26 @@ class PolicyInferenceNode(Node):
         if self.warmup_ms:
             self.loop.set_initial_delay(initial_delay(self.warmup_ms[-1], float(self.p.extra_latency_ms), self.dt))
 
+    def _warmup_until_done(self, first_retry_s: float = 2.0) -> bool:
+        """Warm up; a failure (a transient CUDA OOM, a graph capture) is logged and retried with backoff
+        (``first_retry_s``, doubling, at most 30 s) while the node runs; the executor holds meanwhile. Before
+        2026-12-05 one failure stopped inference for good behind a live process. False: stopped first."""
+        wait_s = first_retry_s
+        while self._running.is_set():
+            self.warmup_ms = []
+            try:
+                self._warmup()
+                return self._running.is_set()
+            except Exception as exc:  # noqa: BLE001 -- report, retry (the executor holds)
+                self.state, self.errors = "error", self.errors + 1
+                self.get_logger().error(f"warm-up failed: {exc!r}; retrying in {wait_s:g} s")
+                with self._wake:
+                    self._wake.wait(timeout=wait_s)
+                wait_s = min(2.0 * wait_s, 30.0)
+        return False
+
     def _run(self) -> None:
-        try:
-            self._warmup()
-        except Exception as exc:  # noqa: BLE001 -- report and stay alive (the executor holds)
-            self.get_logger().error(f"warm-up failed: {exc!r}")
-            self.state = "error"
+        if not self._warmup_until_done():
             return
         self.state = "active"
         self.get_logger().info(f"warm-up done ({len(self.warmup_ms)} runs, last {self.warmup_ms[-1] if self.warmup_ms else 0:.1f} ms); active")
@@ -308,6 +323,13 @@ class PolicyInferenceNode(Node):
         if extra > 0:
             time.sleep(extra)
         t3 = time.perf_counter()
+        if self.loop.superseded(plan):  # another chunk took over meanwhile (one counted lost came after all)
+            self.loop.on_failed(plan)
+            self.superseded += 1
+            if self._throttled("superseded", 2.0):
+                self.get_logger().warn(f"chunk seq {plan.seq} not published: it was guided toward chunk seq "
+                                       f"{plan.base_seq}, which another chunk replaced meanwhile; planning again")
+            return
         meta = ChunkMeta(seq=plan.seq, t_obs=plan.t_obs, d=plan.d, s=plan.s, method=self.p.method)
         msg = conv.chunk_to_msg(chunk, self.names, meta, conv.ns_to_stamp(stamp_ns), self.dt)
         self._chunk_pub.publish(msg)
@@ -323,6 +345,7 @@ class PolicyInferenceNode(Node):
     # ------------------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
         vals: dict[str, object] = {"state": self.state, "chunks_published": self.published,
+                                   "chunks_superseded": self.superseded,
                                    "chunks_lost": self.loop.lost, "chunks_rejected": self.loop.rejected, "infeasible_delay": self.loop.infeasible,
                                    "errors": self.errors, "d": self.loop.queue.forecast(),
                                    "extra_latency_ms": float(self.p.extra_latency_ms)}

@@ -26,7 +26,7 @@ What a real robot adds, and how it is handled here:
 * **Late chunks.** A chunk that arrives with no action left is rejected by the executor, which says
   so in its report: the loop replans at once (no waiting for a timeout) and the delay that overran
   the chunk (``>= H``) enters ``Q`` so the next forecast covers it. It also starts at once when the
-  executing chunk has fewer remaining actions than the forecast delay. While the executing chunk
+  executing chunk would have fewer remaining actions than the forecast delay one step later. While the executing chunk
   has run out, the robot holds its last command, and the guidance target is that hold, up to ``H``
   (``s = 0``, at most ``H - s_min`` frozen) for a chunk that takes over only after the executing one
   has run out. A guided method waits for a chunk this loop did not publish (a restarted policy node's
@@ -34,7 +34,9 @@ What a real robot adds, and how it is handled here:
 * **Pause.** While the executor reports ``paused`` (an operator's), nothing is planned; its step
   counter stands still, so the executing chunk continues after resume and the plan stays valid.
 * **Lost chunks.** A published chunk neither taken over nor rejected within ``ack_timeout_steps``
-  is counted lost and the loop plans again.
+  is counted lost and the loop plans again. If it was only late and takes over after all, its delay
+  still enters ``Q``, and a chunk guided toward the chunk it replaced is not published
+  (:meth:`InferenceLoopCore.superseded`): it would be spliced into the late one with a jump.
 
 Per method (:mod:`rtc_ros.runtime.methods`): guided methods and BID get ``prev_remaining``; the
 others sample plainly. ``te_dense`` infers as often as it can (trigger index 1). ``sync``: the
@@ -81,6 +83,8 @@ class Plan:
             history, then the executing chunk, then its hold), or None (first chunk, plain methods).
         d_raw: the forecast before clamping (``> d`` means the delay was infeasible).
         age: steps between the observation and planning (``t_next - t_obs``).
+        base_seq: the executing chunk's seq when planned (-1: none), the chunk ``prev_remaining`` came
+            from; see :meth:`InferenceLoopCore.superseded`.
         clamped_by: why ``d < d_raw``: ``"horizon"`` (no more than ``H - s`` actions can be frozen),
             ``"hold"`` (after the executing chunk runs out, at most ``H - s_min`` actions are frozen to the
             hold, so that at least ``s_min`` free ones follow the takeover),
@@ -96,6 +100,7 @@ class Plan:
     d_raw: int
     age: int = 0
     clamped_by: str = ""
+    base_seq: int = -1
 
 
 def clamp_warning(plan: Plan, horizon: int) -> str:
@@ -242,9 +247,8 @@ class InferenceLoopCore:
             pub = self._published.get(self._awaiting)
             if pub is not None and rep.step + 1 - pub.published_step <= self.ack_timeout_steps:
                 return False
-            if pub is not None:
-                pub.resolved = True
-            self._awaiting = None  # neither taken over nor rejected: lost
+            self._awaiting = None  # neither taken over nor rejected: lost (not resolved: should it take over
+            # late after all, its delay enters Q)
             self.lost += 1
         pub = self._published.get(rep.seq)
         if rep.seq >= 0 and pub is None and self.info.uses_prefix and self.mode == "switch" and not rep.hold:
@@ -253,7 +257,8 @@ class InferenceLoopCore:
         if rep.seq < 0 or pub is None:
             return True  # nothing executing, or someone else's chunk for a method without a prefix: start now
         idx = rep.step + 1 - self._origin(rep, pub)
-        late = self.mode == "switch" and self.horizon - idx < self.queue.forecast()
+        # start now if one step later the remaining actions (H - idx - 1) could not cover the forecast delay
+        late = self.mode == "switch" and self.horizon - idx <= self.queue.forecast()
         return idx >= self.trigger_index or late
 
     def _remaining(self, rep: ExecutorReport, pub: _Published, t_obs: int) -> np.ndarray:
@@ -355,8 +360,18 @@ class InferenceLoopCore:
             self._in_flight = True
             self.forecasts.add(d_raw)
             plan = Plan(seq=seq, t_obs=t_obs, d=d, s=s, prev_remaining=prev, d_raw=d_raw, age=age,
-                        clamped_by=clamped_by)
+                        clamped_by=clamped_by, base_seq=rep.seq)
             return plan
+
+    def superseded(self, plan: Plan) -> bool:
+        """True if a guided ``plan``'s prefix is no longer what the robot executes: another chunk took over
+        since it was planned (a chunk counted lost that arrived late after all, another producer's).
+        Publishing it would splice a chunk guided toward the replaced chunk into the new one, a jump: drop it
+        (:meth:`on_failed`) and plan again. An executor restart is not checked here: the executor refuses
+        such a chunk itself (``future``)."""
+        with self._lock:
+            rep = self._report
+            return plan.prev_remaining is not None and rep is not None and rep.seq != plan.base_seq
 
     def on_published(self, plan: Plan, chunk: np.ndarray) -> None:
         """Record a published chunk ``(H, M)`` (raw units)."""
@@ -364,8 +379,9 @@ class InferenceLoopCore:
             step = self._report.step + 1 if self._report is not None else plan.t_obs
             self._published[plan.seq] = _Published(np.asarray(chunk, dtype=np.float64).copy(), plan.t_obs,
                                                    plan.t_obs + plan.age, step)
-            while len(self._published) > self._history:
-                del self._published[min(self._published)]
+            running = self._report.seq if self._report is not None else -1
+            while len(self._published) > self._history:  # the oldest, never the executing chunk's record (without
+                del self._published[min(k for k in self._published if k != running)]  # it, it would look foreign)
             self._awaiting = plan.seq
             self._in_flight = False
 

@@ -1,0 +1,95 @@
+"""policy_inference in-process (no DDS): the inference thread's failure paths, driven by hand.
+
+A warm-up failure is retried (before 2026-12-05 one failure stopped inference for good behind a live
+process), and a guided chunk whose prefix chunk was replaced while it was sampled is not published."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+from sensor_msgs.msg import JointState  # noqa: E402
+
+from rtc_ros.nodes import conversions as conv  # noqa: E402
+from rtc_ros.runtime.contract import ExecutorReport  # noqa: E402
+from rtc_ros.runtime.inference_loop import Plan  # noqa: E402
+from test_nodes_harness import write_params  # noqa: E402
+
+
+@pytest.fixture
+def node(tmp_path):
+    from conftest import make_small_policy
+
+    from rtc_ros.nodes.policy_inference import PolicyInferenceNode
+
+    spec = make_small_policy(tmp_path / "small")
+    params = write_params(tmp_path / "p.yaml", inference={"policy_spec": str(spec), "camera_topics": [],
+                                                          "warmup_iterations": 1})
+    rclpy.init()
+    n = PolicyInferenceNode(cli_args=["--ros-args", "--params-file", str(params)], use_global_arguments=False)
+    n.stop()  # no inference thread: the test drives it
+    try:
+        yield n
+    finally:
+        n.destroy_node()
+        rclpy.shutdown()
+
+
+def test_a_failed_warm_up_is_retried(node) -> None:
+    real, calls = node.generator.generate, []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("CUDA out of memory (simulated: the first call only)")
+        return real(*args, **kwargs)
+
+    node.generator.generate = flaky
+    node._running.set()
+    try:
+        assert node._warmup_until_done(first_retry_s=0.01)
+    finally:
+        node._running.clear()
+    assert len(calls) == 2 and node.errors == 1 and len(node.warmup_ms) == 1  # the failed try left no timing
+    assert node.state == "error"  # until _run marks it active
+
+
+def test_a_warm_up_failing_for_good_keeps_retrying_until_stopped(node) -> None:
+    def broken(*args, **kwargs):
+        raise ValueError("observation shape mismatch (simulated)")
+
+    node.generator.generate = broken
+    node._running.set()
+    t0 = time.monotonic()
+    import threading
+
+    th = threading.Thread(target=lambda: setattr(node, "_result", node._warmup_until_done(first_retry_s=0.01)))
+    th.start()
+    while node.errors < 3 and time.monotonic() - t0 < 20:
+        time.sleep(0.01)
+    node.stop()  # wakes the backoff wait
+    th.join(5)
+    assert not th.is_alive() and node._result is False and node.errors >= 3 and node.state == "error"
+
+
+def _report(node, step: int, seq: int) -> None:
+    msg = JointState(name=node.names, position=[0.0] * len(node.names))
+    msg.header.frame_id = ExecutorReport(step=step, seq=seq, takeover=5, consumed=1).encode()
+    msg.header.stamp = conv.ns_to_stamp(time.time_ns())
+    node._on_executor_state(msg)
+
+
+@pytest.mark.parametrize("running_seq,published", [(3, 1), (4, 0)])
+def test_a_guided_chunk_is_not_published_when_its_prefix_chunk_was_replaced(node, running_seq, published) -> None:
+    """Planned toward chunk 3; by the time it is sampled chunk 3 still runs (published) or chunk 4, one counted
+    lost that came after all, took over (dropped: spliced into chunk 4 it would jump; planned again)."""
+    _report(node, 20, running_seq)
+    m = len(node.names)
+    plan = Plan(seq=9, t_obs=21, d=2, s=16, prev_remaining=np.zeros((34, m)), d_raw=2, base_seq=3)
+    obs = node.policy.typical_observation()
+    node._infer(plan, obs, time.time_ns(), time.perf_counter())
+    assert node.published == published and node.superseded == 1 - published
