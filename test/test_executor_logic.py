@@ -360,6 +360,26 @@ def test_resync_drops_chunks_remeasures_and_restarts_from_rest(mode: str) -> Non
     assert np.allclose(core.tick().command, 8.0)
 
 
+def test_seqs_start_afresh_after_a_resync() -> None:
+    """A re-sync forgets the newest accepted seq (chunks planned before it are refused by t_obs anyway): a
+    policy node restarted since, whose seqs start from the executor's report (-1 after a re-sync), is not
+    refused as 'order' chunk after chunk (a review found it refused for as many inferences as the old seq)."""
+    core = make()
+    core.offer_chunk(ramp(0.0), seq=500, t_obs=0)
+    run(core, 3)
+    with pytest.raises(ChunkRejected, match="not newer") as exc:
+        core.offer_chunk(ramp(0.0), seq=7, t_obs=3)
+    assert exc.value.reason == "order"
+    k = core.resync()
+    assert core.set_measured_position(np.zeros(M)) and core.resume()
+    assert core.tick().seq == -1  # what a restarted policy node sees: it numbers from 0
+    core.offer_chunk(ramp(0.0), seq=0, t_obs=k)
+    assert core.tick().seq == 0
+    with pytest.raises(ChunkRejected) as exc:  # after it, order holds again
+        core.offer_chunk(ramp(0.0), seq=0, t_obs=k + 1)
+    assert exc.value.reason == "order"
+
+
 def test_loop_after_executor_resync_plans_a_startup_chunk() -> None:
     """The executor re-synced while a chunk was in flight: nothing is planned while it is paused, the
     in-flight chunk's refusal (reason resync) does not enter Q, and the next plan is a start-up chunk

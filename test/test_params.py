@@ -59,6 +59,7 @@ def test_invalid_config_names_s_min() -> None:
     ("executor_state_topic", "rtc/2state", "executor_state_topic"),
     ("left.command_topic", "left_controller/commands/", "left.command_topic"),
     ("left.max_step", [0.0], "left.max_step"),
+    ("left.max_step", [float("inf")], "left.max_step"),  # would switch the jump limit off
     ("left.lower_limits", [1.0], "left.lower_limits"),
     ("left.upper_limits", [1.0, 2.0], "left.upper_limits"),
     ("right.joint_names", ["left_waist"], "right.joint_names"),

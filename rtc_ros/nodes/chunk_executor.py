@@ -39,7 +39,7 @@ from trajectory_msgs.msg import JointTrajectory
 from rtc_ros.runtime.executor import (
     HOLD_PAUSED, HOLD_STARTUP, HOLD_SYNC_PAUSE, ChunkRejected, ExecutorCore, Tick, implausible_holds,
 )
-from rtc_ros.runtime.methods import executor_mode
+from rtc_ros.runtime.methods import METHODS, executor_mode
 from rtc_ros.runtime.stop_recovery import STOP_BEGAN, StopRecovery
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.cores import executor_core
@@ -232,8 +232,12 @@ class ChunkExecutorNode(Node):
             chunk, meta, stamp_ns = conv.msg_to_chunk(msg, self.names, self.p.horizon, self.dt, self._order_cache)
             age = (self.get_clock().now().nanoseconds - stamp_ns) * 1e-9 if stamp_ns > 0 else None
             if meta.method != self.p.method:
+                if meta.method not in METHODS or executor_mode(meta.method) != executor_mode(self.p.method):
+                    # sync, switch and ensemble read t_obs, s and the starting index differently: refused
+                    raise self.core.reject("method", f"chunk seq {meta.seq} made for method {meta.method!r}, whose "
+                                           f"execution differs from this executor's {self.p.method!r}", meta.seq)
                 self.get_logger().warn(f"chunk seq {meta.seq} made for method {meta.method!r}, executing as "
-                                       f"{self.p.method!r}", throttle_duration_sec=5.0)
+                                       f"{self.p.method!r} (the same execution mode)", throttle_duration_sec=5.0)
             self.core.offer_chunk(chunk, meta.seq, meta.t_obs, meta.d, meta.s, age)
         except ChunkRejected as exc:
             if isinstance(exc, conv.ChunkFormatError):  # decided while decoding: count and report it too

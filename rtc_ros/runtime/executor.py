@@ -66,7 +66,7 @@ import numpy as np
 from rtc_ros.core.ensemble import TemporalEnsembler
 from rtc_ros.runtime.chunk_store import SpliceInfo, SwitchStore, SyncStore
 from rtc_ros.runtime.executor_types import (  # noqa: F401 (re-exported)
-    EXEC_MODES, ExecutorConfig, ExecutorStats, Tick, clamp_command, implausible_holds,
+    EXEC_MODES, ChunkRejected, ExecutorConfig, ExecutorStats, Tick, clamp_command, implausible_holds,
 )
 
 #: hold reasons reported in :class:`Tick`
@@ -76,21 +76,6 @@ HOLD_SYNC_PAUSE = "sync_pause"  # synchronous method: waiting for the next chunk
 HOLD_PAUSED = "paused"  # an operator paused execution: the step counter stands still
 #: observation stamps up to this far ahead of the executor's clock are accepted (clock skew)
 FUTURE_TOLERANCE_S = 0.5
-
-
-class ChunkRejected(ValueError):
-    """A chunk that must not be executed; ``reason`` is a code, the message says why.
-
-    Codes (:data:`rtc_ros.runtime.contract.REJECT_REASONS`): ``shape``, ``nonfinite``, ``order``
-    (seq not increasing, or observed before the newest accepted chunk's observation), ``future`` (t_obs ahead of now), ``stale`` (no action left for a step
-    >= now), ``names``, ``timing``, ``metadata`` (d or s out of range, bad frame_id), ``age``
-    (observation stamp too old, missing, or in the future), ``resync`` (observed before a re-sync).
-    """
-
-    def __init__(self, reason: str, message: str, seq: int = -1) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.seq = seq
 
 
 class ExecutorCore:
@@ -210,6 +195,8 @@ class ExecutorCore:
                 self.stats.resets += 1
             self._paused = True
             self._ramp_pending, self._ramp = False, None
+            self._last_seq = -1  # seqs start afresh (older plans: refused by t_obs); else a restarted policy node
+            # would be refused ('order') chunk after chunk
             # skip one step number: the paused reports carry step k = the old next step, so an observation
             # stamped after the re-sync maps to k + 1 and one stamped before it to <= k (refused)
             self._next_step += 1

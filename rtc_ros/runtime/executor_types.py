@@ -1,4 +1,4 @@
-"""Executor configuration, per-tick output, statistics and the command clamp (types of
+"""Executor configuration, rejections, per-tick output, statistics and the command clamp (types of
 :mod:`rtc_ros.runtime.executor`)."""
 
 from __future__ import annotations
@@ -26,6 +26,22 @@ def _vec(x: object, default: float, name: str, m: int) -> np.ndarray:
     if np.isnan(v).any():
         raise ValueError(f"{name} contains NaN")
     return v.astype(np.float64)
+
+
+class ChunkRejected(ValueError):
+    """A chunk that must not be executed; ``reason`` is a code, the message says why.
+
+    Codes (:data:`rtc_ros.runtime.contract.REJECT_REASONS`): ``shape``, ``nonfinite``, ``order``
+    (seq not increasing since the last re-sync, or observed before the newest accepted chunk's observation),
+    ``future`` (t_obs ahead of now), ``stale`` (no action left for a step >= now), ``names``, ``timing``,
+    ``metadata`` (d or s out of range, bad frame_id), ``age`` (observation stamp too old, missing, or in the
+    future), ``resync`` (observed before a re-sync), ``method`` (executes differently; decided by the node).
+    """
+
+    def __init__(self, reason: str, message: str, seq: int = -1) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.seq = seq
 
 
 @dataclass(frozen=True)

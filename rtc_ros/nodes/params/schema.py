@@ -148,7 +148,8 @@ _RTC: tuple[ParamSpec, ...] = (
        "the next chunk, taking over after s_min actions, ends the ramp.", _EX, float_range=(0.0, 60.0)),
     _p("robot_stopped_topic", "", "sensor_msgs/JointState: the joints a protective stop holds now (name; every "
        "joint of a stopped arm) and the positions it holds them at (position); empty while nothing is stopped. "
-       "Relative name, published reliably (subscribed reliable, volatile); '' = not used. When a stop begins the "
+       "Relative name, published reliably on every change and periodically (subscribed reliable, volatile: an "
+       "executor started during a stop learns of it from the next message); '' = not used. When a stop begins the "
        "executor drops its chunks and holds, paused: the stopped joints where the stop holds them, the others at "
        "their last command; when it ends it re-syncs and resumes with a start-up chunk, unless an operator had "
        "paused it (rtc_ros.runtime.stop_recovery).", _EX),

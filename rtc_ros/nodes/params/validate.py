@@ -194,8 +194,8 @@ def _rtc_arm(arm: str, values: dict[str, Any], out: dict[str, Any], role: str, s
     for i, (lo, hi) in enumerate(zip(lower, upper)):
         if math.isnan(lo) or math.isnan(hi) or lo > hi:
             raise ParameterError(f"{arm}.lower_limits", lower, f"lower {lo} > upper {hi} for joint {names[i]}")
-    if any(not (s > 0) for s in step):
-        raise ParameterError(f"{arm}.max_step", step, "every max_step must be > 0")
+    if any(not (s > 0 and math.isfinite(s)) for s in step):  # inf would switch the jump limit off
+        raise ParameterError(f"{arm}.max_step", step, "every max_step must be finite and > 0")
     topic = values.get(f"{arm}.command_topic") or ""
     if role == ROLE_EXECUTOR:
         topic = topic or DEFAULT_COMMAND_TOPIC[out["output_type"]].format(arm=arm)
