@@ -146,6 +146,28 @@ def test_sync_pauses_and_restarts_at_index_zero() -> None:
     assert core.stats.consumed.last() == 2
 
 
+def test_sync_chunk_observed_before_the_last_pause_counts_every_chunks_moving_steps() -> None:
+    """An observation older than the executing chunk (a slow camera with obs_time oldest): its chunk starts
+    at the index of every moving step since, the earlier chunk's included (before 2026-12-05 only the
+    executing chunk's counted: it re-executed steps, moving the arm back); one with no action left for the
+    step reached is refused as stale (it ran its last index for a past step, then held)."""
+    core = make("sync", s=3)
+    core.offer_chunk(ramp(10.0), seq=0, t_obs=0)
+    core.tick()
+    core.offer_chunk(ramp(50.0), seq=1, t_obs=1)  # B, observed at step 1 while A moved (steps 1-2)
+    assert [t.command[0] for t in run(core, 6)] == [11, 12, 52, 53, 54, 54]  # B from index 2, pause at 6
+    core.offer_chunk(ramp(90.0), seq=2, t_obs=2)  # C, observed at step 2: A moved 1 step since, B 3
+    assert [t.command[0] for t in run(core, 3)] == [94, 95, 96]
+    full = make("sync", s=H)
+    full.offer_chunk(ramp(10.0), seq=0, t_obs=0)
+    run(full, H + 2)  # it moved H steps, then paused
+    with pytest.raises(ChunkRejected, match="moves") as exc:
+        full.offer_chunk(ramp(90.0), seq=1, t_obs=0)
+    assert exc.value.reason == "stale"
+    full.offer_chunk(ramp(90.0), seq=2, t_obs=1)  # H - 1 moving steps since: its last action
+    assert full.tick().command[0] == 90 + H - 1
+
+
 def test_sync_early_chunk_waits_for_s_actions() -> None:
     core = make("sync", s=3)
     core.offer_chunk(ramp(10.0), seq=0, t_obs=0)

@@ -16,6 +16,7 @@ Validation (shape, order, staleness, ...) is the executor's: :meth:`ExecutorCore
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,15 +70,17 @@ class SyncStore:
     A chunk normally starts at its index 0: it was observed during the pause, where the robot stands
     still. One observed earlier, while the previous chunk was still moving the robot (a camera frame
     older than the pause), starts at the index of the step the robot has reached: index ``k`` for the
-    ``k`` moving steps between its observation and the pause, so it never commands the robot back to
-    where it was observed."""
+    ``k`` moving steps between its observation and the pause (of this chunk and the ones before it), so
+    it never commands the robot back to where it was observed; one with no action left for that step
+    is stale (:meth:`moved_since` ``>= H``: the executor refuses it)."""
 
-    def __init__(self, s: int) -> None:
+    def __init__(self, s: int, horizon: int) -> None:
         self.s = s
         self._chunk: np.ndarray | None = None
         self._origin = 0  # step at which the executing chunk started
         self._start = 0  # its first index executed
         self._pending: tuple[np.ndarray, int, int, int] | None = None  # chunk, seq, t_obs, d
+        self._spans: deque[tuple[int, int]] = deque(maxlen=horizon)  # earlier chunks' moving steps [a, b)
 
     def offer(self, chunk: np.ndarray, seq: int, t_obs: int, d: int) -> None:
         """Queue ``chunk``; it starts once the current one has executed its ``s`` actions."""
@@ -91,12 +94,16 @@ class SyncStore:
     def started(self) -> bool:
         return self._chunk is not None
 
-    def _moved_since(self, t_obs: int) -> int:
-        """Steps the executing chunk moved the robot from step ``t_obs`` on (0 if observed in the pause)."""
-        if self._chunk is None:
-            return 0
-        end = self._origin + min(self.s, len(self._chunk) - self._start)  # it may run out before s actions
-        return max(0, end - max(t_obs, self._origin))
+    def _span(self) -> tuple[int, int]:
+        """The executing chunk's moving steps ``[origin, end)`` (it may run out before ``s`` actions)."""
+        assert self._chunk is not None
+        return self._origin, self._origin + min(self.s, len(self._chunk) - self._start)
+
+    def moved_since(self, t_obs: int) -> int:
+        """Steps the robot moves from step ``t_obs`` until the next pause (0 if observed in the pause): the
+        index a chunk observed at ``t_obs`` starts at. Every span has >= 1 step, so H of them cover H."""
+        spans = [*self._spans, self._span()] if self._chunk is not None else list(self._spans)
+        return sum(max(0, b - max(t_obs, a)) for a, b in spans)
 
     def action(self, step: int) -> tuple[np.ndarray | None, tuple[int, int, int] | None]:
         """``(action or None, (seq, t_obs, d) if a queued chunk started at this step)``."""
@@ -106,7 +113,9 @@ class SyncStore:
         if self._pending is not None:
             chunk, seq, t_obs, d = self._pending
             self._pending = None
-            start = min(self._moved_since(t_obs), len(chunk) - 1)
+            start = min(self.moved_since(t_obs), len(chunk) - 1)  # (>= H was refused as stale)
+            if self._chunk is not None:
+                self._spans.append(self._span())
             self._chunk, self._origin, self._start = chunk, step, start
             return chunk[start].copy(), (seq, t_obs, d)
         return None, None
