@@ -117,6 +117,9 @@ def _edit_stats(path: Path, fn) -> Path:
         (lambda t: t.update(action_mean=np.zeros(3, np.float32)), "normalization.action_mean"),
         (lambda t: t.update({"obs_std.obs": np.ones(2, np.float32)}), "normalization.obs_std.obs"),
         (lambda t: t.update({"obs_mean.obs": np.array([0, np.nan, 0], np.float32)}), "normalization"),
+        # a 0 std (a constant input): dividing by a floor turned a 0.01 rad drift into 118 rad actions
+        (lambda t: t.update({"obs_std.obs": np.array([1, 1, 0], np.float32)}), r"normalization.obs_std.obs\[2\]"),
+        (lambda t: t.update(action_std=np.zeros_like(t["action_std"])), r"normalization.action_std\[0\]"),
     ],
 )
 def test_bad_stats_files_name_the_field(tmp_path, mutate, field):
@@ -265,6 +268,47 @@ def test_chunk_generator_checks_the_velocity_shape(tmp_path, out_shape):
     gen = ChunkGenerator(pol, GeneratorConfig(method="rtc"))
     with pytest.raises(ValueError, match=r"velocity returned shape .* for a_tau of shape \(1, 8, 2\)"):
         gen.generate(np.zeros(3))
+
+
+@pytest.mark.parametrize("method,jacobian,refused", [("rtc", "exact", True), ("rtc", "identity_approx", False),
+                                                     ("naive", "exact", False)])
+def test_a_velocity_without_autograd_is_refused_where_the_exact_vjp_needs_it(tmp_path, method, jacobian, refused):
+    """Under torch.no_grad (or through numpy) the VJP through a1_hat = a_tau + (1 - tau) v is the identity:
+    exact RTC silently became the approximation (a user's policy gave identical chunks). Refused by name where
+    the exact VJP is used; plain sampling and the labelled approximation do not need it."""
+    pol = load_policy(_save_small(tmp_path))
+    velocity = pol.model.velocity
+    pol.model.velocity = torch.no_grad()(lambda a, c, t: velocity(a, c, t))
+    gen = ChunkGenerator(pol, GeneratorConfig(method=method, jacobian=jacobian))
+    if refused:
+        with pytest.raises(ValueError, match="not differentiable with respect to a_tau"):
+            gen.generate(np.zeros(3))
+    else:
+        assert gen.generate(np.zeros(3), np.ones((5, 2)), d=2, s=2).shape == (8, 2)
+
+
+def test_a_spec_missing_its_obs_spec_says_so(tmp_path):
+    """Without obs_spec one vector entry 'obs' is assumed; the error blamed normalization.obs_mean.obs only."""
+    from conftest import make_small_policy
+
+    path = make_small_policy(tmp_path / "p")
+    spec = yaml.safe_load(path.read_text())
+    del spec["obs_spec"]
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    with pytest.raises(PolicySpecError, match=r"no obs_spec.*entries \['joint_positions'\]: add obs_spec"):
+        load_policy(path)
+
+
+def test_a_factory_failing_for_any_reason_is_a_config_error(tmp_path, monkeypatch):
+    """A factory that reads a config key the spec lacks raised a bare KeyError traceback naming no field."""
+    from rtc_ros.policies import plugins
+
+    def factory(config):
+        return config["hidden"]
+
+    monkeypatch.setattr(plugins, "resolve_model_factory", lambda model: factory)
+    with pytest.raises(ValueError, match=r"config: the factory 'pkg.mod:make' failed: KeyError: 'hidden'"):
+        plugins.build_model("pkg.mod:make", {"horizon": 8})
 
 
 def test_training_reduces_flow_matching_loss():

@@ -33,10 +33,22 @@ def _spec(tmp_path: Path, **edits) -> Path:
 
 
 def test_a_fitting_policy_gives_its_cameras_and_notes_a_different_n_steps(tmp_path) -> None:
-    spec = _spec(tmp_path, joint_names=JOINTS, n_steps=10)
+    spec = _spec(tmp_path, joint_names=JOINTS, dt=0.02, n_steps=10)
     fit = fit_policy(load_policy(spec), _params(spec))
     assert fit.cameras == ["cam"] and fit.joint_entry == "joint_positions"
     assert len(fit.notes) == 1 and "n_steps" in fit.notes[0] and "10" in fit.notes[0]
+
+
+def test_a_spec_without_joint_names_or_dt_is_noted(tmp_path) -> None:
+    """Both are optional in a spec, so their checks cannot run without them: a reversed joint order or a
+    10 Hz policy would run unnoticed. policy_inference logs each note as a warning."""
+    spec = _spec(tmp_path)
+    fields = yaml.safe_load(spec.read_text())
+    fields.pop("dt", None)
+    fields.pop("joint_names", None)
+    spec.write_text(yaml.safe_dump(fields, sort_keys=False))
+    notes = fit_policy(load_policy(spec), _params(spec)).notes
+    assert any("no joint_names" in n for n in notes) and any("no dt" in n and "rate_hz = 50" in n for n in notes)
 
 
 @pytest.mark.parametrize("edits,name", [
@@ -51,7 +63,7 @@ def test_a_policy_that_does_not_fit_is_refused_naming_the_parameter(tmp_path, ed
 
 def test_cameras_must_match_the_policy_s(tmp_path) -> None:
     spec = make_small_policy(tmp_path)  # joints only
-    with pytest.raises(ParameterError, match="'camera_topics'"):
+    with pytest.raises(ParameterError, match="'camera_topics'.*uses no camera: set camera_topics and camera_names to"):
         fit_policy(load_policy(spec), _params(spec), cameras_required=False)  # camera_names [cam] configured
 
 

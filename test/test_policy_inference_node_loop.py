@@ -93,3 +93,26 @@ def test_a_guided_chunk_is_not_published_when_its_prefix_chunk_was_replaced(node
     obs = node.policy.typical_observation()
     node._infer(plan, obs, time.time_ns(), time.perf_counter())
     assert node.published == published and node.superseded == 1 - published
+
+
+def test_a_policy_failing_its_first_sample_is_refused_at_start(tmp_path, monkeypatch) -> None:
+    """encode errors, wrong shapes, a non-differentiable velocity, NaN: found by one plain and one guided sample
+    while the node starts, refused naming policy_spec (exit code 2), not only by a background warm-up."""
+    from conftest import make_small_policy
+
+    from rtc_ros.nodes.params import ParameterError
+    from rtc_ros.nodes.policy_inference import PolicyInferenceNode
+    from rtc_ros.runtime.generator import ChunkGenerator
+
+    def nan_chunk(self, *args, **kwargs):
+        raise FloatingPointError("policy produced a non-finite chunk")
+
+    monkeypatch.setattr(ChunkGenerator, "generate", nan_chunk)
+    spec = make_small_policy(tmp_path / "small")
+    params = write_params(tmp_path / "p.yaml", inference={"policy_spec": str(spec), "camera_topics": []})
+    rclpy.init()
+    try:
+        with pytest.raises(ParameterError, match=r"'policy_spec'.*first sample.*FloatingPointError: policy produced"):
+            PolicyInferenceNode(cli_args=["--ros-args", "--params-file", str(params)], use_global_arguments=False)
+    finally:
+        rclpy.shutdown()

@@ -70,9 +70,18 @@ def fit_policy(policy: LoadedPolicy, p: NodeParams, cameras_required: bool = Tru
                              f"{builder.num_joints} joints, {len(names)} are configured")
     cams = list(p.camera_names) or builder.camera_names
     if sorted(cams) != sorted(builder.camera_names) or (cameras_required and len(p.camera_topics) != len(cams)):
+        if not builder.camera_names:
+            raise ParameterError("camera_topics", list(p.camera_topics), f"the policy {spec} uses no camera: set "
+                                 "camera_topics and camera_names to [] (a joint-only observation)")
         raise ParameterError("camera_topics", list(p.camera_topics),
                              f"the policy needs cameras {builder.camera_names}; give one topic each (camera_names {cams})")
     notes = []
+    if not policy.joint_names:  # optional in the spec, so only a warning; a reordered policy would run
+        notes.append(f"the policy {spec} lists no joint_names: the order of the joints is not checked against "
+                     f"{[a.name + '.joint_names' for a in p.arms]} (add joint_names to the spec)")
+    if dt is None:
+        notes.append(f"the policy {spec} gives no dt: the control rate it was trained for is not checked against "
+                     f"rate_hz = {p.rate_hz:g} (add dt to the spec)")
     if "n_steps" in policy.spec and int(policy.spec["n_steps"]) != int(p.n_steps):
         notes.append(f"n_steps: sampling with {p.n_steps} denoising steps (parameter n_steps); the policy spec "
                      f"says {policy.spec['n_steps']} (what `check` uses)")

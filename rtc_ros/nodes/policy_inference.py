@@ -85,6 +85,12 @@ class PolicyInferenceNode(Node):
             self.generator = ChunkGenerator(self.policy, generator_config(p), weak)
         except ValueError as exc:
             raise ParameterError("method", p.method, str(exc)) from exc
+        try:  # one plain and one guided sample now: a policy that cannot run is refused at start, by name
+            obs = self.policy.typical_observation()
+            self._warmup_sample(obs, self._warmup_sample(obs, None))
+        except Exception as exc:  # noqa: BLE001 -- encode, shapes, autograd, NaN: whatever the policy raises
+            raise ParameterError("policy_spec", p.policy_spec, f"the policy fails its first sample at its typical "
+                                 f"observation: {type(exc).__name__}: {exc}") from exc
         self.loop: InferenceLoopCore = inference_loop(p)
         self.loop.max_d = self.generator.max_prefix  # rtc_trained: d up to its trained prefix length
         self._reader = conv.JointStateReader(self.names)
@@ -233,16 +239,19 @@ class PolicyInferenceNode(Node):
         return obs, joints.stamp_ns
 
     # ------------------------------------------------------------------------------ inference thread
-    def _warmup(self) -> None:
-        n = int(self.p.warmup_iterations)
-        obs = self.policy.typical_observation()
-        prev = None
+    def _warmup_sample(self, obs: np.ndarray, prev: np.ndarray | None) -> np.ndarray:
+        """One chunk at the policy's typical observation (guided toward ``prev`` where the method uses a
+        prefix); returns what the robot would execute next, the guidance target of the following one."""
         d = min(2, self.p.horizon - 1, self.generator.max_prefix or 2)  # rtc_trained: within its trained prefixes
-        for i in range(n):
+        chunk = self.generator.generate(obs, prev, d=d, s=min(self.p.s_min, self.p.horizon))
+        return chunk[min(self.p.s_min, self.p.horizon - 1):]
+
+    def _warmup(self) -> None:
+        obs, prev = self.policy.typical_observation(), None
+        for i in range(int(self.p.warmup_iterations)):
             t0 = time.perf_counter()
-            chunk = self.generator.generate(obs, prev, d=d, s=min(self.p.s_min, self.p.horizon))
+            prev = self._warmup_sample(obs, prev)
             self.warmup_ms.append((time.perf_counter() - t0) * 1e3)
-            prev = chunk[min(self.p.s_min, self.p.horizon - 1):]
             if not self._running.is_set():
                 return
         # the forecast before any delay is observed: the warm latency plus the injected delay (not in Q)

@@ -89,6 +89,8 @@ def build_model(model: str, config: dict[str, Any]) -> FlowPolicy:
         net = factory(dict(config))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"config: {exc}") from exc
+    except Exception as exc:  # noqa: BLE001 -- e.g. a KeyError for a config field the factory needs
+        raise ValueError(f"config: the factory {model!r} failed: {type(exc).__name__}: {exc}") from exc
     missing = [a for a in ("horizon", "action_dim", "obs_dim") if not isinstance(getattr(net, a, None), int)]
     if missing or not hasattr(net, "state_dict"):
         raise ValueError(f"{model!r} built {type(net).__name__}, which lacks {missing or ['state_dict']} "

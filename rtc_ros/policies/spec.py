@@ -193,7 +193,15 @@ def _load_normalizer(path: Path, spec: dict[str, Any], obs_spec: list[dict[str, 
         return load_stats(stats, obs_spec, action_dim)
     except StatsError as exc:
         fld = exc.field if exc.field.startswith(("normalization", "obs_spec")) else f"normalization.{exc.field}"
-        raise _err(path, fld, f"{stats.name}: {exc}") from exc
+        hint = ""
+        if "obs_spec" not in spec and exc.field.startswith(("obs_mean.", "obs_std.")):  # the default layout
+            from safetensors import safe_open
+
+            with safe_open(str(stats), "np") as fh:
+                entries = sorted({k.split(".", 1)[1] for k in fh.keys() if k.startswith("obs_mean.")})
+            hint = (f" (the spec gives no obs_spec, so one vector entry named 'obs' is assumed; the statistics "
+                    f"file has entries {entries}: add obs_spec)")
+        raise _err(path, fld, f"{stats.name}: {exc}{hint}") from exc
 
 
 def _check_training(path: Path, training: Any, model: FlowPolicy) -> None:

@@ -14,6 +14,8 @@ the observation's step; flow time tau: 0 = noise, 1 = data.
 
 from __future__ import annotations
 
+import contextlib
+
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -202,17 +204,26 @@ class ChunkGenerator:
 
     def _check_velocity(self, ctx: Any, shape: tuple[int, int, int]) -> None:
         """Once: the policy's velocity must map ``a_tau (B, H, M)`` to the same shape (a ``(B, H, 1)`` result
-        would broadcast over the joints unnoticed). Raises ValueError naming the shapes."""
-        x = torch.zeros(shape, device=self.device)
+        would broadcast over the joints unnoticed) and, for exact guidance, be differentiable w.r.t. ``a_tau``
+        (else the VJP through ``a1_hat = a_tau + (1 - tau) v`` is silently the identity: the approximation).
+        One velocity call. Raises ValueError naming the shapes or the cause."""
+        exact = self.info.sampling == "guided" and self.config.jacobian == "exact"
+        x = torch.zeros(shape, device=self.device).requires_grad_(exact)
         tau = torch.zeros(shape[0], device=self.device)
         try:
-            v = self.policy.velocity(x, ctx, tau)
+            with torch.enable_grad() if exact else contextlib.nullcontext():
+                v = self.policy.velocity(x, ctx, tau)
         except (RuntimeError, ValueError, TypeError, IndexError) as exc:
             raise ValueError(f"the policy's velocity failed on a_tau of shape {shape} (B, H, M) with tau of shape "
                              f"({shape[0]},): {exc}") from exc
         if tuple(v.shape) != shape:
             raise ValueError(f"the policy's velocity returned shape {tuple(v.shape)} for a_tau of shape {shape}: it "
                              "must return one velocity per action, (B, H, M) like a_tau")
+        if exact and not v.requires_grad:
+            raise ValueError("the policy's velocity is not differentiable with respect to a_tau (it runs under "
+                             "torch.no_grad or inference_mode, detaches, or goes through numpy): guided sampling "
+                             f"(method {self.config.method!r}) needs its vector-Jacobian product; keep velocity "
+                             "in torch autograd, or choose jacobian 'identity_approx' knowingly")
         self._velocity_checked = True
 
     def chunk_fn(self, d: int, s: int, generator: torch.Generator | None = None) -> ChunkFn:
