@@ -154,3 +154,11 @@ def test_bringup_check_mode(tmp_path, capsys) -> None:
     assert bringup.main(["--params-file", str(REPO / "config" / "bimanual.yaml"), "--policy-spec",
                          str(tmp_path / "missing.yaml"), "--check"]) == 2
     assert "'policy_spec'" in capsys.readouterr().err
+    assert "policies/bimanual_cnn_h50.yaml fits (cameras ['cam_high']) and samples" in out  # the first call's
+    # a policy that does not fit the params: what policy_inference would refuse at start, refused here too
+    from conftest import make_small_policy
+
+    h40 = make_small_policy(tmp_path / "h40", horizon=40, image=(32, 32))
+    assert bringup.main(["--params-file", str(REPO / "config" / "bimanual.yaml"), "--policy-spec", str(h40),
+                         "--check"]) == 2
+    assert "would refuse to start: invalid parameter 'horizon' = 50: the policy" in capsys.readouterr().err

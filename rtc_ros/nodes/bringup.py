@@ -72,7 +72,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "otherwise the episode_recorder node (one MCAP bag per episode)")
     ap.add_argument("--episode-recorder", action="store_true",
                     help="with --record: use the episode_recorder node even where 'ros2 bag' exists")
-    ap.add_argument("--check", action="store_true", help="validate the params and exit")
+    ap.add_argument("--check", action="store_true", help="validate the params, load the policy, fit it to them and "
+                    "sample it once (what policy_inference checks when it starts), then exit")
     return ap.parse_args(argv)
 
 
@@ -120,6 +121,26 @@ def build_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, di
     return data, checked
 
 
+def _check_policy(p) -> int:
+    """``--check``: what policy_inference checks when it starts (load, fit to the params, one plain and one
+    guided sample), with its errors; 0 if it would start."""
+    if p is None:  # --only executor
+        return 0
+    from rtc_ros.nodes.policy_setup import prepare_policy
+
+    try:
+        fit = prepare_policy(p).fit
+    except ParameterError as exc:
+        print(f"rtc_bringup: policy_inference would refuse to start: {exc}", file=sys.stderr)
+        return 2
+    for note in fit.notes:
+        print(f"rtc_bringup: warning: {note}", flush=True)
+    from rtc_ros.nodes.params import expand_path
+
+    print(f"rtc_bringup: policy {expand_path(p.policy_spec)} fits (cameras {fit.cameras}) and samples", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.policy_spec:
@@ -133,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rtc_bringup: {NODES[key][0]}: method={p.method} H={p.horizon} s_min={p.s_min} "
               f"rate={p.rate_hz:g} Hz, {len(p.joint_names)} joints", flush=True)
     if args.check:
-        return 0
+        return _check_policy(checked.get("inference"))
     tmpdir = Path(tempfile.mkdtemp(prefix="rtc_bringup_"))
     params_path = tmpdir / "params.yaml"
     params_path.write_text(yaml.safe_dump(data, sort_keys=False))

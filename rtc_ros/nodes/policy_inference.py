@@ -37,8 +37,8 @@ from rtc_ros.runtime.inference_loop import (InferenceLoopCore, ObservationBefore
                                             clamp_warning)
 from rtc_ros.core.stats import RollingStats
 from rtc_ros.nodes import conversions as conv
-from rtc_ros.nodes.cores import generator_config, inference_loop, initial_delay
-from rtc_ros.nodes.policy_fit import fit_policy
+from rtc_ros.nodes.cores import inference_loop, initial_delay
+from rtc_ros.nodes.policy_setup import prepare_policy, warmup_sample
 from rtc_ros.runtime.contract import ChunkMeta
 from rtc_ros.runtime.frame_history import FrameHistory
 from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_validate, expand_path
@@ -66,31 +66,14 @@ class PolicyInferenceNode(Node):
         p = self.p = declare_and_validate(self, ROLE_INFERENCE, on_change=self._on_param_change)
         import torch  # heavy: after parameters are known to be valid
 
-        from rtc_ros.runtime.generator import ChunkGenerator
-        from rtc_ros.policies.spec import load_policy
-
         if p.torch_threads > 0:
             torch.set_num_threads(int(p.torch_threads))
         self.dt = p.dt
         self.names = p.joint_names
         spec_path = expand_path(p.policy_spec)
-        try:
-            self.policy = load_policy(spec_path, device=p.device)
-        except ValueError as exc:
-            raise ParameterError("policy_spec", p.policy_spec, str(exc)) from exc
-        fit = fit_policy(self.policy, p)  # horizon, joints, rate, obs_spec and cameras against the params
+        prepared = prepare_policy(p)  # loaded, fitted to the params, sampled once plainly and once guided
+        self.policy, self.generator, fit = prepared.policy, prepared.generator, prepared.fit
         self.obs_builder, self.joint_entry, cams = fit.builder, fit.joint_entry, fit.cameras
-        weak = load_policy(expand_path(p.weak_policy_spec), device=p.device) if p.weak_policy_spec else None
-        try:  # rtc_trained refuses a policy not trained with prefix conditioning
-            self.generator = ChunkGenerator(self.policy, generator_config(p), weak)
-        except ValueError as exc:
-            raise ParameterError("method", p.method, str(exc)) from exc
-        try:  # one plain and one guided sample now: a policy that cannot run is refused at start, by name
-            obs = self.policy.typical_observation()
-            self._warmup_sample(obs, self._warmup_sample(obs, None))
-        except Exception as exc:  # noqa: BLE001 -- encode, shapes, autograd, NaN: whatever the policy raises
-            raise ParameterError("policy_spec", p.policy_spec, f"the policy fails its first sample at its typical "
-                                 f"observation: {type(exc).__name__}: {exc}") from exc
         self.loop: InferenceLoopCore = inference_loop(p)
         self.loop.max_d = self.generator.max_prefix  # rtc_trained: d up to its trained prefix length
         self._reader = conv.JointStateReader(self.names)
@@ -239,18 +222,11 @@ class PolicyInferenceNode(Node):
         return obs, joints.stamp_ns
 
     # ------------------------------------------------------------------------------ inference thread
-    def _warmup_sample(self, obs: np.ndarray, prev: np.ndarray | None) -> np.ndarray:
-        """One chunk at the policy's typical observation (guided toward ``prev`` where the method uses a
-        prefix); returns what the robot would execute next, the guidance target of the following one."""
-        d = min(2, self.p.horizon - 1, self.generator.max_prefix or 2)  # rtc_trained: within its trained prefixes
-        chunk = self.generator.generate(obs, prev, d=d, s=min(self.p.s_min, self.p.horizon))
-        return chunk[min(self.p.s_min, self.p.horizon - 1):]
-
     def _warmup(self) -> None:
         obs, prev = self.policy.typical_observation(), None
         for i in range(int(self.p.warmup_iterations)):
             t0 = time.perf_counter()
-            prev = self._warmup_sample(obs, prev)
+            prev = warmup_sample(self.generator, self.p, obs, prev)
             self.warmup_ms.append((time.perf_counter() - t0) * 1e3)
             if not self._running.is_set():
                 return

@@ -1,0 +1,73 @@
+"""The policy side's start-up, ROS-free: load the spec, check it against the parameters, build the chunk
+generator and sample it once plainly and once guided. One function for ``policy_inference`` and
+``rtc_bringup --check``, so that the check answers "will it start?" with the node's own errors.
+
+Every failure raises :class:`~rtc_ros.nodes.params.ParameterError` naming the parameter: ``policy_spec``
+(the spec does not load, or the policy fails its first samples: an ``encode`` that needs another
+observation, wrong shapes, a velocity without autograd, NaN), the parameters :func:`fit_policy` names
+(``horizon``, ``arms``, ``<arm>.joint_names``, ``rate_hz``, ``camera_topics``), ``weak_policy_spec``,
+or ``method`` (``rtc_trained`` on a policy not trained with prefix conditioning).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rtc_ros.nodes.cores import generator_config
+from rtc_ros.nodes.params import ParameterError
+from rtc_ros.nodes.params.paths import expand_path
+from rtc_ros.nodes.policy_fit import PolicyFit, fit_policy
+
+if TYPE_CHECKING:
+    from rtc_ros.nodes.params import NodeParams
+    from rtc_ros.policies.loaded import LoadedPolicy
+    from rtc_ros.runtime.generator import ChunkGenerator
+
+
+@dataclass(frozen=True)
+class PreparedPolicy:
+    """A loaded policy that fits the parameters, its generator, and what :func:`fit_policy` found."""
+
+    policy: LoadedPolicy
+    fit: PolicyFit
+    generator: ChunkGenerator
+
+
+def warmup_sample(generator: ChunkGenerator, p: NodeParams, obs: np.ndarray, prev: np.ndarray | None) -> np.ndarray:
+    """One chunk at ``obs`` (guided toward ``prev`` where the method uses a prefix, with a small ``d`` within
+    an ``rtc_trained`` policy's trained prefixes); returns what the robot would execute next: the guidance
+    target of the following one."""
+    d = min(2, p.horizon - 1, generator.max_prefix or 2)
+    chunk = generator.generate(obs, prev, d=d, s=min(p.s_min, p.horizon))
+    return chunk[min(p.s_min, p.horizon - 1):]
+
+
+def prepare_policy(p: NodeParams) -> PreparedPolicy:
+    """Load ``p.policy_spec`` on ``p.device``, fit it to ``p``, build its generator and sample it once plainly
+    and once guided at its typical observation. Raises ParameterError (module doc)."""
+    from rtc_ros.policies.spec import load_policy
+    from rtc_ros.runtime.generator import ChunkGenerator
+
+    def load(name: str, path: str) -> LoadedPolicy:
+        try:
+            return load_policy(expand_path(path), device=p.device)
+        except ValueError as exc:
+            raise ParameterError(name, path, str(exc)) from exc
+
+    policy = load("policy_spec", p.policy_spec)
+    fit = fit_policy(policy, p)  # horizon, joints, rate, obs_spec and cameras against the params
+    weak = load("weak_policy_spec", p.weak_policy_spec) if p.weak_policy_spec else None
+    try:  # rtc_trained refuses a policy not trained with prefix conditioning
+        generator = ChunkGenerator(policy, generator_config(p), weak)
+    except ValueError as exc:
+        raise ParameterError("method", p.method, str(exc)) from exc
+    try:
+        obs = policy.typical_observation()
+        warmup_sample(generator, p, obs, warmup_sample(generator, p, obs, None))
+    except Exception as exc:  # noqa: BLE001 -- encode, shapes, autograd, NaN: whatever the policy raises
+        raise ParameterError("policy_spec", p.policy_spec, f"the policy fails its first samples (plain, then "
+                             f"guided) at its typical observation: {type(exc).__name__}: {exc}") from exc
+    return PreparedPolicy(policy, fit, generator)
