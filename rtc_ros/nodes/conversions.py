@@ -92,6 +92,8 @@ def msg_to_chunk(msg: JointTrajectory, joint_names: list[str], horizon: int, dt:
         index = {n: i for i, n in enumerate(names)}
         perm = np.array([index[n] for n in joint_names])
         if order_cache is not None:
+            if len(order_cache) >= 16:  # bounded: a producer sending ever new orders must not grow it
+                order_cache.clear()
             order_cache[key] = perm
     pts = msg.points
     if len(pts) != horizon:
