@@ -230,6 +230,10 @@ def test_too_old_observation_is_refused_and_nothing_in_flight() -> None:
     with pytest.raises(ObservationTooOld, match="no action left"):
         loop.plan(obs_stamp_ns=(t_next - H) * DT_NS + DT_NS // 2)  # H steps old: nothing can be left
     assert loop.plan() is not None  # a fresh observation still plans
+    unstamped = InferenceLoopCore(H, S_MIN, B, "rtc", initial_delay=2)
+    unstamped.on_executor_report(ExecutorReport(5, -1, -1, 0, True))  # stamp 0: e.g. sim time before /clock
+    with pytest.raises(ObservationBeforeReports, match="no executor report has carried a stamp"):
+        unstamped.plan(obs_stamp_ns=10 * DT_NS)
 
 
 def test_executor_restart_and_lost_chunk() -> None:

@@ -302,6 +302,9 @@ class InferenceLoopCore:
             t_obs = t_next
             if obs_stamp_ns > 0:
                 mapped = self.clock.step_at(obs_stamp_ns)
+                if mapped is None and self.clock.empty:  # every report so far had stamp 0
+                    raise ObservationBeforeReports("no executor report has carried a stamp yet (an executor on "
+                                                   "use_sim_time before /clock?): observations cannot be placed")
                 if mapped is None and not self.clock.full:
                     raise ObservationBeforeReports("observation stamped before the first executor report received "
                                                    "(start-up or an executor restart): waiting for a newer one")

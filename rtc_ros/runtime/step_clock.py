@@ -29,6 +29,11 @@ class StepClock:
         self._stamps.append(stamp_ns)
 
     @property
+    def empty(self) -> bool:
+        """True while no report with a stamp (> 0) was added."""
+        return not self._steps
+
+    @property
     def full(self) -> bool:
         """True once the history holds its length of steps (before: it starts at the first report received)."""
         return len(self._steps) == self._steps.maxlen
