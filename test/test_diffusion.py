@@ -248,3 +248,21 @@ def test_bad_tables_and_configs_are_refused() -> None:
         DiffusionFlowPolicy(net, _aligned_table(), HORIZON, 2, 2, max_timestep=T_ALIGNED)
     with pytest.raises(ValueError, match="beta schedule"):
         DiffusionMixerConfig(beta_schedule="sigmoid")
+
+
+def test_a_network_without_autograd_is_refused_where_guidance_differentiates() -> None:
+    """v = (x0 - a_tau) / (1 - tau) always depends on a_tau, so a network run under no_grad passed the
+    generator's velocity check and exact RTC silently lost the network's Jacobian (a review found it)."""
+    net = _random_eps_net(T_ALIGNED)
+    policy = DiffusionFlowPolicy(net, _aligned_table(), HORIZON, 2, 2)
+    obs, y = _inputs()
+    obs = policy.encode(obs)
+    tau = torch.full((y.shape[0],), 0.3, dtype=torch.float64)
+    y = y.requires_grad_(True)
+    with torch.enable_grad():
+        assert policy.velocity(y, obs, tau).requires_grad  # as it should be
+        net.forward = torch.no_grad()(net.forward)
+        with pytest.raises(ValueError, match="not differentiable with respect to its input x_t"):
+            policy.velocity(y, obs, tau)
+    with torch.no_grad():  # plain sampling needs no autograd
+        assert policy.velocity(y.detach(), obs, tau).shape == y.shape

@@ -287,6 +287,16 @@ def test_a_velocity_without_autograd_is_refused_where_the_exact_vjp_needs_it(tmp
         assert gen.generate(np.zeros(3), np.ones((5, 2)), d=2, s=2).shape == (8, 2)
 
 
+def test_a_zero_mean_is_no_zero_std(tmp_path):
+    """The zero-std refusal reads std tensors only, not a mean of an entry whose name contains 'std'."""
+    from rtc_ros.policies.stats import expand_stats
+
+    spec = [{"name": "wrench_std_est", "shape": [2]}]
+    tensors = {"obs_mean.wrench_std_est": np.zeros(2, np.float32), "obs_std.wrench_std_est": np.ones(2, np.float32),
+               "action_mean": np.zeros(3, np.float32), "action_std": np.ones(3, np.float32)}
+    assert expand_stats(tensors, spec, 3).obs_mean.tolist() == [0.0, 0.0]
+
+
 def test_a_spec_missing_its_obs_spec_says_so(tmp_path):
     """Without obs_spec one vector entry 'obs' is assumed; the error blamed normalization.obs_mean.obs only."""
     from conftest import make_small_policy

@@ -58,22 +58,36 @@ def test_a_failed_warm_up_is_retried(node) -> None:
     assert node.state == "error"  # until _run marks it active
 
 
-def test_a_warm_up_failing_for_good_keeps_retrying_until_stopped(node) -> None:
+def test_a_warm_up_failing_for_good_keeps_retrying_with_backoff_until_stopped(node) -> None:
+    """The backoff holds while executor reports (50 Hz, each notifying the inference thread) arrive: a review
+    found the first version retrying at the report rate, an error line each time."""
+    import threading
+
     def broken(*args, **kwargs):
         raise ValueError("observation shape mismatch (simulated)")
 
     node.generator.generate = broken
     node._running.set()
-    t0 = time.monotonic()
-    import threading
+    reports = threading.Event()
 
-    th = threading.Thread(target=lambda: setattr(node, "_result", node._warmup_until_done(first_retry_s=0.01)))
+    def report_rate() -> None:  # what _on_executor_state does for every report
+        while not reports.is_set():
+            with node._wake:
+                node._wake.notify()
+            time.sleep(0.01)
+
+    notifier = threading.Thread(target=report_rate)
+    notifier.start()
+    th = threading.Thread(target=lambda: setattr(node, "_result", node._warmup_until_done(first_retry_s=0.2)))
     th.start()
-    while node.errors < 3 and time.monotonic() - t0 < 20:
-        time.sleep(0.01)
+    time.sleep(1.0)  # tries at 0, 0.2, 0.6 s (then 1.4 s): 3, not ~100
+    tries = node.errors
     node.stop()  # wakes the backoff wait
     th.join(5)
-    assert not th.is_alive() and node._result is False and node.errors >= 3 and node.state == "error"
+    reports.set()
+    notifier.join(5)
+    assert not th.is_alive() and node._result is False and node.state == "error"
+    assert 2 <= tries <= 4, tries
 
 
 def _report(node, step: int, seq: int) -> None:

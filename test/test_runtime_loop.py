@@ -195,7 +195,7 @@ def test_the_executing_chunks_record_outlives_a_run_of_rejections() -> None:
         assert p is not None and loop.foreign_seq == -1
         loop.on_published(p, chunk_for(p.t_obs))
         with pytest.raises(ChunkRejected):
-            ex.offer_chunk(chunk_for(p.t_obs), p.seq, p.t_obs - 3 * H, p.d, p.s)  # (made stale on purpose)
+            ex.offer_chunk(chunk_for(p.t_obs), p.seq, p.t_obs - 3 * H, p.d, p.s)  # (refused on purpose: 'resync')
         loop.on_executor_report(report(ex.tick()))
     assert loop.plan() is not None and loop.foreign_seq == -1
 

@@ -247,8 +247,10 @@ class PolicyInferenceNode(Node):
             except Exception as exc:  # noqa: BLE001 -- report, retry (the executor holds)
                 self.state, self.errors = "error", self.errors + 1
                 self.get_logger().error(f"warm-up failed: {exc!r}; retrying in {wait_s:g} s")
-                with self._wake:
-                    self._wake.wait(timeout=wait_s)
+                end = time.monotonic() + wait_s  # (_wake is notified by every executor report: wait it out)
+                while self._running.is_set() and (left := end - time.monotonic()) > 0:
+                    with self._wake:
+                        self._wake.wait(timeout=left)
                 wait_s = min(2.0 * wait_s, 30.0)
         return False
 

@@ -162,6 +162,10 @@ class DiffusionFlowPolicy(FlowPolicy):
         a_m, s_m = tau_m[:, None, None] / r_m, (1 - tau_m)[:, None, None] / r_m
         x_t = y / r
         out = self.net(x_t, context, t)
+        if torch.is_grad_enabled() and y.requires_grad and not out.requires_grad:  # v = (x0 - y) / (1 - tau) would
+            raise ValueError("the diffusion network's output is not differentiable with respect to its input x_t "
+                             "(torch.no_grad, detach or numpy inside): exact guidance needs its Jacobian, which "
+                             "would silently be dropped (v keeps the -y term's)")
         if self.prediction_type == "epsilon":
             x0 = (x_t - s_m * out) / a_m
         elif self.prediction_type == "sample":

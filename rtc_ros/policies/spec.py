@@ -194,7 +194,7 @@ def _load_normalizer(path: Path, spec: dict[str, Any], obs_spec: list[dict[str, 
     except StatsError as exc:
         fld = exc.field if exc.field.startswith(("normalization", "obs_spec")) else f"normalization.{exc.field}"
         hint = ""
-        if "obs_spec" not in spec and exc.field.startswith(("obs_mean.", "obs_std.")):  # the default layout
+        if "obs_spec" not in spec and exc.field in ("obs_mean.obs", "obs_std.obs"):  # the default layout's entry
             from safetensors import safe_open
 
             with safe_open(str(stats), "np") as fh:

@@ -150,7 +150,7 @@ def expand_stats(tensors: dict[str, np.ndarray], obs_spec: list[dict[str, Any]],
         x = np.asarray(tensors[key], dtype=np.float32).reshape(-1)
         if x.shape[0] != n:
             raise StatsError(key, f"length {x.shape[0]}, expected {n}")
-        zero = np.flatnonzero(x == 0.0) if "std" in key else []
+        zero = np.flatnonzero(x == 0.0) if key == "action_std" or key.startswith("obs_std.") else []
         if len(zero):  # fit_normalizer floors; a 0 was written by hand or by another pipeline
             raise StatsError(f"{key}[{zero[0]}]", "std is 0 (a constant in the data?): dividing by a floor would "
                              "amplify any drift of that input on the robot into huge values; set it to the "

@@ -152,6 +152,8 @@ class InferenceLoopCore:
             raise ValueError(f"horizon (H) must be >= 1, got {horizon}")
         if not 1 <= s_min <= horizon:
             raise ValueError(f"s_min must be in [1, H={horizon}], got {s_min}")
+        if history < 2:
+            raise ValueError(f"history must be >= 2 (the executing chunk's record and a new one), got {history}")
         if ack_timeout_steps < 1:
             raise ValueError(f"ack_timeout_steps must be >= 1, got {ack_timeout_steps}")
         self.horizon, self.s_min, self.method, self.info = horizon, s_min, method, info
