@@ -402,6 +402,27 @@ def test_seqs_start_afresh_after_a_resync() -> None:
     assert exc.value.reason == "order"
 
 
+def test_a_chunk_guided_toward_a_chunk_that_no_longer_executes_is_refused() -> None:
+    """ChunkMeta.base: the chunk the guidance target came from. Chunk 2 was planned toward chunk 0, but chunk 1
+    (one the policy side had counted lost) took over meanwhile: spliced into chunk 1, chunk 2 would jump."""
+    from rtc_ros.runtime.contract import ChunkMeta
+
+    core = make()
+    core.offer_chunk(ramp(0.0), seq=0, t_obs=0)
+    run(core, 5)
+    core.offer_chunk(ramp(50.0), seq=1, t_obs=3, d=2)  # no base given: not checked
+    core.tick()
+    with pytest.raises(ChunkRejected, match="guided toward chunk seq 0, but seq 1 executes") as exc:
+        core.offer_chunk(ramp(5.0), seq=2, t_obs=5, d=1, base=0)
+    assert exc.value.reason == "base" and core.tick().seq == 1
+    core.offer_chunk(ramp(60.0), seq=3, t_obs=6, d=1, base=1)  # toward what executes: accepted
+    assert core.tick().seq == 3
+    meta = ChunkMeta(4, 7, 1, 3, "rtc", base=3)
+    assert ChunkMeta.decode(meta.encode()) == meta and "base=3" in meta.encode()
+    assert "base" not in ChunkMeta(4, 7, 1, 3, "rtc").encode()  # plain: as before
+    assert ChunkMeta.decode("rtc seq=4 t_obs=7 d=1 s=3 method=rtc").base == -1
+
+
 def test_loop_after_executor_resync_plans_a_startup_chunk() -> None:
     """The executor re-synced while a chunk was in flight: nothing is planned while it is paused, the
     in-flight chunk's refusal (reason resync) does not enter Q, and the next plan is a start-up chunk

@@ -194,7 +194,7 @@ class Episode:
                 meta = ChunkMeta.decode(frame_id)
                 offered[meta.seq] = np.asarray(chunk, dtype=float)
                 try:
-                    core.offer_chunk(chunk, meta.seq, meta.t_obs, meta.d, meta.s, (t_k - stamp_ns) * 1e-9)
+                    core.offer_chunk(chunk, meta.seq, meta.t_obs, meta.d, meta.s, (t_k - stamp_ns) * 1e-9, meta.base)
                 except ChunkRejected:
                     rejected += 1
             tick = core.tick()
@@ -259,7 +259,8 @@ class Episode:
                     infer_ms.append((time.perf_counter() - t0) * 1e3)
                     ages.append(k + 1 - frame_step)
                     chunks += 1
-                    meta = ChunkMeta(seq=plan.seq, t_obs=plan.t_obs, d=plan.d, s=plan.s, method=method)
+                    meta = ChunkMeta(seq=plan.seq, t_obs=plan.t_obs, d=plan.d, s=plan.s, method=method,
+                                     base=plan.base_seq if plan.prev_remaining is not None else -1)
                     # due `delay` ticks after the next one (tick k + 1 = executor step t_obs + age, unless a
                     # pause (stop recovery) made the executor's steps lag the ticks)
                     pending = (k + 1 + delay, plan, chunk, meta.encode(), stamp_ns)

@@ -238,7 +238,7 @@ class ChunkExecutorNode(Node):
                                            f"execution differs from this executor's {self.p.method!r}", meta.seq)
                 self.get_logger().warn(f"chunk seq {meta.seq} made for method {meta.method!r}, executing as "
                                        f"{self.p.method!r} (the same execution mode)", throttle_duration_sec=5.0)
-            self.core.offer_chunk(chunk, meta.seq, meta.t_obs, meta.d, meta.s, age)
+            self.core.offer_chunk(chunk, meta.seq, meta.t_obs, meta.d, meta.s, age, meta.base)
         except ChunkRejected as exc:
             if isinstance(exc, conv.ChunkFormatError):  # decided while decoding: count and report it too
                 self.core.reject(exc.reason, str(exc), exc.seq)

@@ -52,6 +52,7 @@ _INT_MAX = 2**63 - 1
 #: rejection reason codes (the executor's ``reason=`` field)
 REJECT_REASONS: tuple[str, ...] = (
     "shape", "nonfinite", "order", "future", "stale", "names", "timing", "metadata", "age", "resync", "method",
+    "base",
 )
 
 
@@ -99,6 +100,9 @@ class ChunkMeta:
         d: frozen prefix the producer assumed (forecast delay).
         s: execution horizon the producer assumed (soft mask end ``H - s``).
         method: the execution method the chunk was made for.
+        base: the seq of the chunk the guidance target came from (the one executing when it was planned),
+            or -1 (none: plain sampling; optional on the wire). The executor refuses a chunk whose base is
+            not what it executes on arrival (reason ``base``): spliced into another chunk it would jump.
     """
 
     seq: int
@@ -106,16 +110,18 @@ class ChunkMeta:
     d: int
     s: int
     method: str
+    base: int = -1
 
     def encode(self) -> str:
-        return _encode({"seq": self.seq, "t_obs": self.t_obs, "d": self.d, "s": self.s, "method": self.method})
+        fields = {"seq": self.seq, "t_obs": self.t_obs, "d": self.d, "s": self.s, "method": self.method}
+        return _encode({**fields, "base": self.base} if self.base >= 0 else fields)
 
     @classmethod
     def decode(cls, text: str) -> "ChunkMeta":
         """Parse; raises ValueError naming the field on anything malformed."""
         f = _decode(text, ("seq", "t_obs", "d", "s", "method"))
         return cls(_int(f, "seq", text, 0), _int(f, "t_obs", text, 0), _int(f, "d", text, 0), _int(f, "s", text, 0),
-                   f["method"])
+                   f["method"], _int(f, "base", text, 0) if "base" in f else -1)
 
 
 @dataclass(frozen=True)

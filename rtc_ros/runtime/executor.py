@@ -254,7 +254,7 @@ class ExecutorCore:
                                           f"(clocks out of sync?)", seq)
 
     def offer_chunk(self, chunk: np.ndarray, seq: int, t_obs: int, d: int = 0, s: int = 0,
-                    obs_age_s: float | None = None) -> int:
+                    obs_age_s: float | None = None, base: int = -1) -> int:
         """Validate and accept a chunk ``(H, M)`` observed at step ``t_obs``; returns the step where
         it takes over (sync mode: the earliest step, it may wait for the current chunk's s actions).
 
@@ -262,6 +262,7 @@ class ExecutorCore:
             chunk: the actions, index 0 = step ``t_obs``.
             seq, t_obs, d, s: the chunk's metadata (:class:`rtc_ros.runtime.contract.ChunkMeta`).
             obs_age_s: executor clock minus the observation stamp, seconds (None: unknown).
+            base: the chunk its guidance target came from (-1: none); must be the executing one.
 
         Raises:
             ChunkRejected: see :class:`ChunkRejected` for the codes.
@@ -269,6 +270,9 @@ class ExecutorCore:
         arr = np.array(chunk, dtype=np.float64, copy=True)
         with self._lock:
             self._validate(arr, seq, t_obs, d, s, obs_age_s)
+            if base >= 0 and base != self._exec[0]:  # (after the others: a re-sync's refusal says 'resync')
+                raise self._reject("base", f"chunk seq {seq} was guided toward chunk seq {base}, but seq "
+                                           f"{self._exec[0]} executes: spliced into it, it would jump", seq)
             now = self._next_step
             # the first chunk since start-up starts at its index 0: the robot held still while it was
             # computed, so its first actions were not executed and the robot is where the chunk starts

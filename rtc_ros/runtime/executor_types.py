@@ -35,7 +35,8 @@ class ChunkRejected(ValueError):
     (seq not increasing since the last re-sync, or observed before the newest accepted chunk's observation),
     ``future`` (t_obs ahead of now), ``stale`` (no action left for a step >= now), ``names``, ``timing``,
     ``metadata`` (d or s out of range, bad frame_id), ``age`` (observation stamp too old, missing, or in the
-    future), ``resync`` (observed before a re-sync), ``method`` (executes differently; decided by the node).
+    future), ``resync`` (observed before a re-sync), ``method`` (executes differently; decided by the node),
+    ``base`` (guided toward a chunk that no longer executes).
     """
 
     def __init__(self, reason: str, message: str, seq: int = -1) -> None:
