@@ -95,7 +95,7 @@ class ChunkMeta:
     """Metadata carried in a chunk's ``header.frame_id``.
 
     Attributes:
-        seq: sequence number, strictly increasing per executor.
+        seq: sequence number, strictly increasing per executor (since its last re-sync).
         t_obs: executor step of the observation (chunk index 0).
         d: frozen prefix the producer assumed (forecast delay).
         s: execution horizon the producer assumed (soft mask end ``H - s``).
