@@ -157,6 +157,21 @@ def test_generated_params_file_points_every_section_at_the_new_policy(tmp_path: 
     assert load_params_file(dest, "chunk_executor")["horizon"] == 40
 
 
+def test_generated_params_file_for_a_short_horizon_is_one_the_nodes_accept(tmp_path: Path) -> None:
+    """H = 10 from config/bimanual.yaml: s_min becomes H // 2 = 5, so its 0.2 s start-up ramp (10 ticks) would
+    be cut by the next chunk's takeover and the executor refuses it: shortened to s_min ticks (0.1 s)."""
+    from rtc_ros.nodes.params import ROLE_EXECUTOR, ROLE_INFERENCE, load_params_file, validate
+    from rtc_ros.recording.from_bags import write_params_file
+
+    src = Path(__file__).resolve().parents[1] / "config" / "bimanual.yaml"
+    spec = tmp_path / "new.yaml"
+    spec.write_text("{}")
+    dest = write_params_file(src, tmp_path / "new_params.yaml", spec, 10, {"cam_high": "cam_high/image_raw"})
+    ex = validate(load_params_file(dest, "chunk_executor"), ROLE_EXECUTOR)
+    assert ex.s_min == 5 and ex.startup_ramp_s == pytest.approx(0.1)
+    assert validate(load_params_file(dest, "policy_inference"), ROLE_INFERENCE).horizon == 10
+
+
 @pytest.mark.parametrize("args,match", [
     (["--image-size", "32"], "--image-size"),
     (["--model", "width=3.5"], "--model"),

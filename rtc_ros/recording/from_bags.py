@@ -91,6 +91,13 @@ def write_params_file(src: str | Path | None, dest: Path, spec_path: Path, horiz
     for section in _sections(data, "chunk_executor") + _sections(data, "policy_inference"):
         if "horizon" in section:
             section["horizon"] = int(horizon)
+    s_min, rate = shared.get("s_min"), float(shared.get("rate_hz", 50.0))
+    for section in _sections(data, "chunk_executor"):  # the executor refuses a ramp the next chunk would cut
+        ramp = section.get("startup_ramp_s")
+        if isinstance(s_min, int) and isinstance(ramp, (int, float)) and round(ramp * rate) > s_min:
+            section["startup_ramp_s"] = s_min / rate if s_min >= 2 else 0.0
+            log.warning("startup_ramp_s %g is longer than s_min = %d ticks: set to %g in %s", ramp, s_min,
+                        section["startup_ramp_s"], dest)
     new = {"policy_spec": str(spec_path.resolve()), "camera_topics": list(cameras.values()),
            "camera_names": list(cameras.keys())}
     targets = [sec for sec in _sections(data, "policy_inference") if any(k in sec for k in new)]
