@@ -184,3 +184,24 @@ def test_a_stop_report_beyond_the_joint_limits_is_not_commanded(node) -> None:
     n._on_robot_stopped(JointState(name=[JOINTS[1]], position=[57.3]))  # still stopped, every position bad:
     n._tick()
     assert n.core.paused and n.sent[-1].hold  # not read as the stop's end
+
+
+def test_chunks_guided_toward_another_chunk_or_made_for_another_mode_are_refused_by_the_node(node) -> None:
+    """The node hands the metadata's base and method to the core: a chunk guided toward a chunk that no longer
+    executes ('base') and one made for an ensemble method on this switch-mode executor ('method') are refused
+    and reported; the executing chunk goes on."""
+    node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
+    node._tick()
+    node._on_chunk(_chunk_msg(node, np.full((50, len(JOINTS)), 0.01), JOINTS))
+    node._tick()
+    stamp = conv.ns_to_stamp(node.get_clock().now().nanoseconds)
+    for seq, meta in ((1, ChunkMeta(1, node.core.next_step, 1, 0, "rtc", base=7)),
+                      (2, ChunkMeta(2, node.core.next_step, 1, 0, "te_dense"))):
+        node._on_chunk(conv.chunk_to_msg(np.full((50, len(JOINTS)), 0.5), JOINTS, meta, stamp, node.dt))
+        node._tick()
+        assert node.sent[-1].seq == 0 and node.sent[-1].rejected_seq == seq
+    assert node.core.stats.rejects_by_reason == {"base": 1, "method": 1}
+    node._on_chunk(conv.chunk_to_msg(np.full((50, len(JOINTS)), 0.02), JOINTS,
+                                     ChunkMeta(3, node.core.next_step, 1, 0, "rtc", base=0), stamp, node.dt))
+    node._tick()
+    assert node.sent[-1].seq == 3  # guided toward the executing chunk: taken over
