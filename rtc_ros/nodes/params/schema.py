@@ -130,7 +130,9 @@ _RTC: tuple[ParamSpec, ...] = (
        "ros2_control does for its loop; 0 = normal scheduling. Needs CAP_SYS_NICE / rtprio limits; if "
        "refused, a warning is logged and the loop runs normally.", _EX, int_range=(0, 99)),
     _p("max_chunk_age", 1.0, "Reject a chunk whose observation stamp is older than this many seconds "
-       "on arrival (0 disables; steps are always checked).", _EX, read_only=False, float_range=(0.0, 3600.0)),
+       "on arrival (0 disables; a chunk with no action left for the current step is refused regardless, except "
+       "a start-up chunk, which runs from its index 0 on a robot that stood still).", _EX, read_only=False,
+       float_range=(0.0, 3600.0)),
     _p("ensemble_decay", 0.0, "Temporal-ensembling weight decay m (0 = plain average as in the paper).", _EX,
        float_range=(0.0, 100.0)),
     _p("startup_command", "none", "Before the first chunk, and after ~/resync until the next: 'none' publishes no "
