@@ -70,3 +70,16 @@ def test_check_command_fails_on_a_broken_spec(tmp_path, capsys) -> None:
     assert main([str(missing)]) == 1
     r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert r["ok"] is False and "not found" in r["error"]
+
+
+def test_check_command_names_the_spec_and_the_error_when_sampling_fails(small_policy, capsys, monkeypatch) -> None:
+    """An encode that indexes an observation it is not given raised a bare IndexError traceback."""
+    from rtc_ros.runtime import check
+
+    def broken(*args, **kwargs):
+        raise IndexError("too many indices for tensor of dimension 2")
+
+    monkeypatch.setattr(check, "check_policy", broken)
+    assert check.main([str(small_policy)]) == 1
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert r["ok"] is False and r["error"] == f"{small_policy}: sampling failed: IndexError: too many indices for tensor of dimension 2"

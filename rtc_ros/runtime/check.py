@@ -174,9 +174,10 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--obs-bag {a.obs_bag}: {type(exc).__name__}: {exc}") from exc
         r = check_policy(policy, d, s, a.steps, max(1, a.repeats), a.seed, a.method, obs)
         r["observation"] = a.obs_bag or "normalisation mean"
-    except (ValueError, RuntimeError, FloatingPointError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        print(json.dumps({"spec": a.spec, "ok": False, "error": str(exc)}))
+    except Exception as exc:  # noqa: BLE001 -- whatever a user's encode / velocity raises: named, with the spec
+        msg = f"{a.spec}: sampling failed: {type(exc).__name__}: {exc}"
+        print(f"error: {msg}", file=sys.stderr)
+        print(json.dumps({"spec": a.spec, "ok": False, "error": msg}))
         return 1
     rows = [("model", r["model"]), ("H x M (obs)", f"{r['horizon']} x {r['action_dim']} ({r['obs_dim']})"),
             ("steps, d, s", f"{r['n_steps']}, {r['d']}, {r['s']}"),
