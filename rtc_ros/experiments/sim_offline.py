@@ -260,7 +260,7 @@ class Episode:
                     ages.append(k + 1 - frame_step)
                     chunks += 1
                     meta = ChunkMeta(seq=plan.seq, t_obs=plan.t_obs, d=plan.d, s=plan.s, method=method,
-                                     base=plan.base_seq if plan.prev_remaining is not None else -1)
+                                     base=plan.base_seq)
                     # due `delay` ticks after the next one (tick k + 1 = executor step t_obs + age, unless a
                     # pause (stop recovery) made the executor's steps lag the ticks)
                     pending = (k + 1 + delay, plan, chunk, meta.encode(), stamp_ns)

@@ -38,6 +38,7 @@ from rtc_ros.nodes.params import (
     ROLE_EXECUTOR,
     ROLE_INFERENCE,
     ParameterError,
+    expand_path,
     key_matches,
     load_params_file,
     validate,
@@ -135,8 +136,6 @@ def _check_policy(p) -> int:
         return 2
     for note in fit.notes:
         print(f"rtc_bringup: warning: {note}", flush=True)
-    from rtc_ros.nodes.params import expand_path
-
     print(f"rtc_bringup: policy {expand_path(p.policy_spec)} fits (cameras {fit.cameras}) and samples", flush=True)
     return 0
 

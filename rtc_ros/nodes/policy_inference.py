@@ -317,8 +317,7 @@ class PolicyInferenceNode(Node):
                 self.get_logger().warn(f"chunk seq {plan.seq} not published: it was guided toward chunk seq "
                                        f"{plan.base_seq}, which another chunk replaced meanwhile; planning again")
             return
-        meta = ChunkMeta(seq=plan.seq, t_obs=plan.t_obs, d=plan.d, s=plan.s, method=self.p.method,
-                         base=plan.base_seq if plan.prev_remaining is not None else -1)
+        meta = ChunkMeta(seq=plan.seq, t_obs=plan.t_obs, d=plan.d, s=plan.s, method=self.p.method, base=plan.base_seq)
         msg = conv.chunk_to_msg(chunk, self.names, meta, conv.ns_to_stamp(stamp_ns), self.dt)
         self._chunk_pub.publish(msg)
         self.loop.on_published(plan, chunk)

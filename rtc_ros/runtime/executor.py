@@ -236,9 +236,9 @@ class ExecutorCore:
         if cfg.mode != "sync" and self._exec[0] >= 0 and now - t_obs >= H:  # (the start-up chunk runs from index 0)
             raise self._reject("stale", f"stale chunk seq {seq}: observed at step {t_obs}, now {now}: "
                                         f"delay {now - t_obs} >= H={H}, no action left", seq)
-        if cfg.mode == "sync" and self._sync.moved_since(t_obs) >= H:  # (its pauses do not count)
+        if cfg.mode == "sync" and (moved := self._sync.moved_since(t_obs)) >= H:  # (its pauses do not count)
             raise self._reject("stale", f"stale chunk seq {seq}: observed at step {t_obs}, the robot moves "
-                                        f"{self._sync.moved_since(t_obs)} >= H={H} steps before it could start", seq)
+                                        f"{moved} >= H={H} steps before it could start", seq)
         if t_obs < self._last_t_obs:  # (after 'stale': the policy side counts its own stale overruns)
             raise self._reject("order", f"chunk seq {seq} observed at step {t_obs}, before the observation (step "
                                         f"{self._last_t_obs}) of the newer plan seq {self._last_seq} already "

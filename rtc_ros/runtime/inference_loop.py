@@ -83,8 +83,9 @@ class Plan:
             history, then the executing chunk, then its hold), or None (first chunk, plain methods).
         d_raw: the forecast before clamping (``> d`` means the delay was infeasible).
         age: steps between the observation and planning (``t_next - t_obs``).
-        base_seq: the executing chunk's seq when planned (-1: none), the chunk ``prev_remaining`` came
-            from; see :meth:`InferenceLoopCore.superseded`.
+        base_seq: the chunk ``prev_remaining`` came from (the executing one when planned); -1 without a
+            prefix. Published as :attr:`rtc_ros.runtime.contract.ChunkMeta.base`; see
+            :meth:`InferenceLoopCore.superseded`.
         clamped_by: why ``d < d_raw``: ``"horizon"`` (no more than ``H - s`` actions can be frozen),
             ``"hold"`` (after the executing chunk runs out, at most ``H - s_min`` actions are frozen to the
             hold, so that at least ``s_min`` free ones follow the takeover),
@@ -365,7 +366,7 @@ class InferenceLoopCore:
             self._in_flight = True
             self.forecasts.add(d_raw)
             plan = Plan(seq=seq, t_obs=t_obs, d=d, s=s, prev_remaining=prev, d_raw=d_raw, age=age,
-                        clamped_by=clamped_by, base_seq=rep.seq)
+                        clamped_by=clamped_by, base_seq=rep.seq if prev is not None else -1)
             return plan
 
     def superseded(self, plan: Plan) -> bool:
@@ -376,7 +377,7 @@ class InferenceLoopCore:
         such a chunk itself (``future``)."""
         with self._lock:
             rep = self._report
-            return plan.prev_remaining is not None and rep is not None and rep.seq != plan.base_seq
+            return plan.base_seq >= 0 and rep is not None and rep.seq != plan.base_seq
 
     def on_published(self, plan: Plan, chunk: np.ndarray) -> None:
         """Record a published chunk ``(H, M)`` (raw units)."""
