@@ -139,16 +139,21 @@ def test_launch_description_loads(path: Path, monkeypatch) -> None:
     assert params.endswith("config/" + DEFAULT_PARAMS[path.name]) and Path(params).is_file()
 
 
-def test_bringup_check_mode(tmp_path, capsys) -> None:
+def test_bringup_check_mode(tmp_path, capsys, monkeypatch) -> None:
     from rtc_ros.nodes import bringup
 
-    assert bringup.main(["--params-file", str(REPO / "config" / "bimanual.yaml"), "--check"]) == 0
+    real = ["--params-file", str(REPO / "config" / "bimanual.yaml")]
+    monkeypatch.delenv("RTC_POLICY_SPEC", raising=False)
+    # the real-robot file names no policy: refused (a sim-trained policy must not drive a real arm by omission)
+    assert bringup.main([*real, "--check"]) == 2
+    assert "'policy_spec'" in capsys.readouterr().err
+    assert bringup.main([*real, "--policy-spec", str(REPO / "policies" / "bimanual_cnn_h50.yaml"), "--check"]) == 0
     out = capsys.readouterr().out
     assert "chunk_executor: method=rtc H=50" in out and "policy_inference" in out
     assert bringup.main(["--params-file", str(REPO / "config" / "invalid_params.yaml"), "--check"]) == 2
     assert "'s_min'" in capsys.readouterr().err
     # command-line overrides land in the file's own sections and are validated
-    assert bringup.main(["--params-file", str(REPO / "config" / "bimanual.yaml"), "--method", "sync",
+    assert bringup.main([*real, "--policy-spec", str(REPO / "policies" / "bimanual_cnn_h50.yaml"), "--method", "sync",
                          "--namespace", "robot1", "--check"]) == 0
     assert "method=sync" in capsys.readouterr().out
     assert bringup.main(["--params-file", str(REPO / "config" / "bimanual.yaml"), "--policy-spec",

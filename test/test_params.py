@@ -31,15 +31,19 @@ def test_bimanual_config_is_valid_for_both_nodes(tmp_path, monkeypatch) -> None:
     assert ex.arms[0].upper[6] == 1.0 and ex.dt == pytest.approx(0.02)
     monkeypatch.delenv("RTC_POLICY_SPEC", raising=False)
     values = load_params_file(CONFIG, "policy_inference", "/robot1")
-    assert expand_path(values["policy_spec"]).endswith("policies/bimanual_cnn_h50.yaml")
-    inf = validate(values, ROLE_INFERENCE)
-    assert inf.joint_names == ex.joint_names and inf.delay_buffer_size == 10 and inf.camera_topics
+    # the real-robot file has no default policy (a sim-trained one must not drive a real arm by omission)
+    for unset in (None, ""):
+        if unset is not None:
+            monkeypatch.setenv("RTC_POLICY_SPEC", unset)  # empty = unset, as in the shell's ${VAR:-default}
+        with pytest.raises(ParameterError, match=r"'policy_spec' = '\$\{RTC_POLICY_SPEC\}': a policy spec YAML file "
+                                                 r"is required \(the launch argument policy_spec:=PATH"):
+            validate(values, ROLE_INFERENCE)
     spec = tmp_path / "other.yaml"
     spec.write_text("x: 1\n")
     monkeypatch.setenv("RTC_POLICY_SPEC", str(spec))
     assert expand_path(values["policy_spec"]) == str(spec)
-    monkeypatch.setenv("RTC_POLICY_SPEC", "")  # empty = unset, as in the shell's ${VAR:-default}
-    assert expand_path(values["policy_spec"]).endswith("bimanual_cnn_h50.yaml")
+    inf = validate(values, ROLE_INFERENCE)
+    assert inf.joint_names == ex.joint_names and inf.delay_buffer_size == 10 and inf.camera_topics
 
 
 def test_invalid_config_names_s_min() -> None:
@@ -148,6 +152,11 @@ def test_unknown_arm_needs_joint_names() -> None:
     names = [f"m{i}" for i in range(3)]
     p = validate({"arms": ["left", "middle"], "middle.joint_names": names}, ROLE_EXECUTOR)
     assert p.arms[1].joint_names == names and len(p.arms[1].lower) == 3
+    # its limits were left at the defaults (the executor warns at start); the shipped config sets all of them
+    assert p.arms[1].defaulted == ("lower_limits", "upper_limits", "max_step")
+    assert validate({"arms": ["left"], "left.max_step": [0.05]}, ROLE_EXECUTOR).arms[0].defaulted == (
+        "lower_limits", "upper_limits")
+    assert all(not a.defaulted for a in validate(load_params_file(CONFIG, "chunk_executor"), ROLE_EXECUTOR).arms)
 
 
 def test_six_joint_names_against_seven_limits_names_joint_names() -> None:

@@ -260,7 +260,8 @@ def test_two_robots_in_two_namespaces(sim) -> None:
     t0 = time.monotonic()
     robot2 = [Proc(["run", "rtc_ros", "bimanual_sim", "--ros-args", "-r", "__ns:=/robot2", "--params-file",
                     str(share / "config" / "sim_bimanual.yaml")], sim.env, sim.tmp / "robot2_sim.log"),
-              Proc(["launch", "rtc_ros", "bimanual.launch.py", "namespace:=robot2"], sim.env, sim.tmp / "robot2.log")]
+              Proc(["launch", "rtc_ros", "bimanual.launch.py", "namespace:=robot2",
+                    f"policy_spec:={share / 'policies' / 'bimanual_cnn_h50.yaml'}"], sim.env, sim.tmp / "robot2.log")]
     try:
         active = robot2[1].wait_for(r"robot2\.policy_inference\]: warm-up done", 150)
         assert active, f"robot2's policy_inference did not come up:\n{robot2[1].output()[-3000:]}"

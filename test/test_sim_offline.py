@@ -428,3 +428,15 @@ def test_the_experiment_s_simulator_takes_the_params_file_s_protective_stops(tmp
         assert sim.protective_stop_config.enabled is False and sim.protective_stop_config.recovery_s == 0.3
     finally:
         sim.close()
+
+
+def test_measure_compute_ms_times_each_sampling_kind_once(episode: Episode) -> None:
+    """The calibration samples through the node's warm-up sample, once per sampling kind of the methods."""
+    from rtc_ros.experiments.sim_setup import measure_compute_ms
+
+    episode.sim.reset(SEED)
+    obs = episode.observation(episode.renderer.render(episode.sim.data))
+    out = measure_compute_ms(episode.setup, ["rtc", "naive", "rtc_hard"], obs, calls=3, warmup=1)
+    assert set(out) == {"guided", "plain"}
+    for row in out.values():
+        assert row["calls"] == 3 and 0 < row["p10"] <= row["median"] <= row["p90"]

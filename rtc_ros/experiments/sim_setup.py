@@ -18,6 +18,7 @@ import numpy as np  # noqa: E402
 
 from rtc_ros.nodes.cores import generator_config  # noqa: E402
 from rtc_ros.nodes.policy_fit import fit_policy  # noqa: E402
+from rtc_ros.nodes.policy_setup import warmup_sample  # noqa: E402
 from rtc_ros.nodes.params import (  # noqa: E402
     ROLE_EXECUTOR, ROLE_INFERENCE, ROLE_SIM, NodeParams, load_params_file, validate,
 )
@@ -144,7 +145,8 @@ def measure_compute_ms(setup: Setup, methods: list[str], obs: dict[str, np.ndarr
                        warmup: int = 3) -> dict[str, dict[str, float]]:
     """Median wall time (ms) of warm ``generate`` calls per sampling kind of ``methods``.
 
-    Like the node's warm-up: ``prev`` = the previous chunk from ``s_min`` on, ``d = 2``, ``s = s_min``.
+    The node's warm-up sample (:func:`~rtc_ros.nodes.policy_setup.warmup_sample`): ``prev`` = the previous
+    chunk from ``s_min`` on, ``d = 2``, ``s = s_min``.
     Returns ``{kind: {"median", "p10", "p90", "calls"}}``.
     """
     from rtc_ros.runtime.generator import ChunkGenerator
@@ -156,12 +158,11 @@ def measure_compute_ms(setup: Setup, methods: list[str], obs: dict[str, np.ndarr
             continue
         p = setup.params(ROLE_INFERENCE, method)
         gen = ChunkGenerator(setup.policy, generator_config(p, seed=0), setup.weak_policy)
-        d, s = min(2, p.horizon - 1), min(p.s_min, p.horizon - 1)
-        prev = gen.generate(obs)[s:]
+        prev = warmup_sample(gen, p, obs, None)
         times = []
         for i in range(warmup + calls):
             t0 = time.perf_counter()
-            prev = gen.generate(obs, prev, d, s)[s:]
+            prev = warmup_sample(gen, p, obs, prev)
             if i >= warmup:
                 times.append((time.perf_counter() - t0) * 1e3)
         a = np.asarray(times)

@@ -116,8 +116,24 @@ class ChunkExecutorNode(Node):
             f"chunk_executor: method={p.method} ({executor_mode(p.method)}), {1 / self.dt:g} Hz ({self.loop_mode}), "
             f"H={p.horizon}, {len(self.names)} joints on {[a.command_topic for a in p.arms]} as {p.output_type}"
         )
+        self._warn_defaults()
 
     # ------------------------------------------------------------------------------ helpers
+    def _warn_defaults(self) -> None:
+        """Say which safety settings were left at defaults that are not a real arm's."""
+        for arm in self.p.arms:
+            if arm.defaulted:
+                self.get_logger().warn(
+                    f"{arm.name}: {', '.join(arm.defaulted)} not set: using the defaults (limits +-pi rad, grippers "
+                    "0..1; max_step 0.05 rad per tick): set them to your arm's joint limits and speeds")
+        if self.p.startup_ramp_s <= 0:
+            self.get_logger().warn("startup_ramp_s is 0: a start-up chunk's first command may step up to max_step "
+                                   "from standstill (config/bimanual.yaml uses 0.2 s)")
+
+    def _unheard_commands(self) -> list[str]:
+        """Command topics nobody subscribes to (a controller not loaded or not active, a wrong topic)."""
+        return [arm.command_topic for arm, _sl, pub in self._arm_pubs if pub.get_subscription_count() == 0]
+
     def _set_realtime(self, priority: int) -> None:
         """SCHED_FIFO for this thread; threads started afterwards (loop, executor pool) inherit it."""
         if priority <= 0:
@@ -227,6 +243,11 @@ class ChunkExecutorNode(Node):
             return
         self.core.set_measured_position(q)
 
+    def _outside_text(self) -> str:
+        c = self.core.cfg
+        return "positions beyond the joint limits by more than max_step: " + ", ".join(
+            f"{self.names[i]}={q:g} (limits {c.lower[i]:g}..{c.upper[i]:g})" for i, q in self.core.out_of_limits.items())
+
     def _on_chunk(self, msg: JointTrajectory) -> None:
         try:
             chunk, meta, stamp_ns = conv.msg_to_chunk(msg, self.names, self.p.horizon, self.dt, self._order_cache)
@@ -271,7 +292,10 @@ class ChunkExecutorNode(Node):
         self._last_tick_t = t_now
         tick = self.core.tick()
         if tick is None:
-            if self._throttled("nopos", 2.0):
+            if self.core.out_of_limits and self._throttled("nopos", 2.0):
+                self.get_logger().error(f"commanding nothing: measured {self._outside_text()}; check the arms' "
+                                        "lower_limits / upper_limits (radians; the defaults are +-pi, grippers 0..1)")
+            elif self._throttled("nopos", 2.0):
                 self.get_logger().warn(f"no hold position yet: waiting for {self.p.joint_states_topic} with joints "
                                        f"{self.names}; commanding nothing")
             return
@@ -315,12 +339,21 @@ class ChunkExecutorNode(Node):
         holding = s.consecutive_holds > 0
         level = DiagnosticStatus.OK
         message = "executing"
-        if not self.core.ready:
+        if not self.core.ready and self.core.out_of_limits:
+            level, message = DiagnosticStatus.ERROR, f"commanding nothing: measured {self._outside_text()}"
+        elif not self.core.ready:
             level, message = DiagnosticStatus.WARN, "waiting for joint states"
         elif self.core.paused:
             level, message = DiagnosticStatus.WARN, "paused (~/pause, ~/resync or a protective stop; ~/resume to continue)"
         elif holding:
             level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds} ticks"
+        unheard = self._unheard_commands() if self.core.ready else []
+        if unheard:
+            text = f"no subscriber on {', '.join(unheard)} (is the controller loaded and active? the topic right?)"
+            message = text if level == DiagnosticStatus.OK else f"{message}; {text}"
+            level = max(level, DiagnosticStatus.WARN)
+            if self._throttled("unheard", 10.0):
+                self.get_logger().warn(f"commands go nowhere: {text}")
         self._diag_pub.publish(diagnostic_array(f"rtc_ros: chunk_executor ({self.get_fully_qualified_name()})", level, message, summary,
                                                  self.get_clock().now().to_msg()))
 

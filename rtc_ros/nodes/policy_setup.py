@@ -11,6 +11,7 @@ or ``method`` (``rtc_trained`` on a policy not trained with prefix conditioning)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -36,7 +37,8 @@ class PreparedPolicy:
     generator: ChunkGenerator
 
 
-def warmup_sample(generator: ChunkGenerator, p: NodeParams, obs: np.ndarray, prev: np.ndarray | None) -> np.ndarray:
+def warmup_sample(generator: ChunkGenerator, p: NodeParams, obs: Mapping[str, np.ndarray] | np.ndarray,
+                  prev: np.ndarray | None) -> np.ndarray:
     """One chunk at ``obs`` (guided toward ``prev`` where the method uses a prefix, with a small ``d`` within
     an ``rtc_trained`` policy's trained prefixes); returns what the robot would execute next: the guidance
     target of the following one."""

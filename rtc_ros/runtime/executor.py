@@ -22,7 +22,8 @@ Every action commanded is clamped to the joint limits and to ``max_step`` per ti
 previous command: the robot never sees NaN or a jump. With no action (startup, starvation, sync pause)
 the core holds the last command, never extrapolating. Hold positions come from the robot: the measured
 position (``set_measured_position``; until it is known ``tick`` returns None and the step counter does
-not advance; the first actions walk it into the limits at ``max_step`` per tick) or a protective stop's
+not advance; a measured position beyond the limits by less than ``max_step`` is walked into them at
+``max_step`` per tick, one beyond by more is refused: nothing is commanded) or a protective stop's
 report (:meth:`ExecutorCore.hold_joints`, refused beyond the limits by more than ``max_step``). With
 ``startup_silent`` the holds before anything is commanded (start-up; paused after a re-sync) are not sent
 (``Tick.silent``): the base follows the measured position until a chunk is commanded.
@@ -100,6 +101,9 @@ class ExecutorCore:
         self._resync_step = 0  # chunks observed before this step are refused (see resync)
         self._ramp_pending = False  # a start-up chunk was accepted: ramp in from its first commanded tick
         self._ramp: list | None = None  # [commanded ticks so far, hold command, start-up chunk's seq]
+        #: joints of the newest measured position beyond their limits by more than max_step ({index: position};
+        #: empty: none) -- while any, no hold position is known and nothing is commanded (set_measured_position)
+        self.out_of_limits: dict[int, float] = {}
         self.stats = ExecutorStats()
         self._new_stores()
 
@@ -135,15 +139,22 @@ class ExecutorCore:
 
     def set_measured_position(self, position: np.ndarray) -> bool:
         """Give the measured joint positions ``(M,)``; used as the hold/rate-limit base until the
-        first command. Later calls are ignored once anything was commanded. Returns True if used."""
+        first command. Later calls are ignored once anything was commanded. Returns True if used.
+
+        A position beyond a joint's limits by more than its ``max_step`` is not used, and no hold position
+        is known until one inside comes (nothing is commanded; :attr:`out_of_limits` names the joints):
+        such a measurement means limits that are not the arm's (left at their defaults, degrees, a
+        continuous joint) and the first commands would walk the joint to the limit, a move nobody asked for."""
         q = np.asarray(position, dtype=np.float64).reshape(-1)
         if q.shape != (self.cfg.action_dim,) or not np.isfinite(q).all():
             return False
+        outside = implausible_holds(self.cfg, dict(enumerate(q.tolist())))
         with self._lock:
             if self._commanded:
                 return False
-            self._last = q.copy()
-            return True
+            self.out_of_limits = outside
+            self._last = None if outside else q.copy()
+            return not outside
 
     def hold_joints(self, held: Mapping[int, float]) -> bool:
         """Replace the held command of some joints (``{action index: position}``), e.g. with the positions a

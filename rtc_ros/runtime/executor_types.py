@@ -182,7 +182,8 @@ def clamp_command(target: np.ndarray, last: np.ndarray, lower: np.ndarray, upper
     """Clip ``target`` to ``[lower, upper]``, then to ``last +- max_step``.
 
     The step limit is applied last, so a robot that starts outside its limits is walked back at
-    ``max_step`` per tick rather than jumped.
+    ``max_step`` per tick rather than jumped (the executor refuses to start from a measured position beyond
+    them by more than ``max_step``: :meth:`~rtc_ros.runtime.executor.ExecutorCore.set_measured_position`).
     """
     x = np.clip(target, lower, upper)
     return np.clip(x, last - max_step, last + max_step)

@@ -59,6 +59,8 @@ class ArmParams:
     upper: list[float] = field(default_factory=list)
     max_step: list[float] = field(default_factory=list)
     command_topics: dict[str, str] = field(default_factory=dict)
+    #: which of lower_limits / upper_limits / max_step were not set (their defaults are not the arm's)
+    defaulted: tuple[str, ...] = ()
 
 
 @dataclass
@@ -200,7 +202,8 @@ def _rtc_arm(arm: str, values: dict[str, Any], out: dict[str, Any], role: str, s
     if role == ROLE_EXECUTOR:
         topic = topic or DEFAULT_COMMAND_TOPIC[out["output_type"]].format(arm=arm)
         check_relative(f"{arm}.command_topic", topic)
-    return ArmParams(arm, names, topic, lower, upper, step)
+    defaulted = tuple(k for k in ("lower_limits", "upper_limits", "max_step") if not values.get(f"{arm}.{k}"))
+    return ArmParams(arm, names, topic, lower, upper, step, defaulted=defaulted)
 
 
 # ------------------------------------------------------------------------------ role checks
@@ -232,8 +235,9 @@ def _check_rtc(out: dict[str, Any], values: dict[str, Any], role: str) -> list[A
 
 
 def _check_inference(out: dict[str, Any]) -> None:
-    if not out["policy_spec"]:
-        raise ParameterError("policy_spec", out["policy_spec"], "a policy spec YAML file is required")
+    if not expand_path(out["policy_spec"]):  # '' or an unset ${RTC_POLICY_SPEC}
+        raise ParameterError("policy_spec", out["policy_spec"], "a policy spec YAML file is required (the launch "
+                             "argument policy_spec:=PATH, rtc_bringup --policy-spec PATH, or RTC_POLICY_SPEC)")
     if not Path(expand_path(out["policy_spec"])).is_file():
         raise ParameterError("policy_spec", out["policy_spec"], f"file not found ({expand_path(out['policy_spec'])})")
     if out["weak_policy_spec"] and not Path(expand_path(out["weak_policy_spec"])).is_file():
