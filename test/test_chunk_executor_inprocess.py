@@ -209,7 +209,8 @@ def test_chunks_guided_toward_another_chunk_or_made_for_another_mode_are_refused
 
 def test_beyond_the_limits_nothing_is_commanded_and_the_diagnostics_say_why(node) -> None:
     """A joint measured 1 rad beyond its limit (3.0): no command, no step; diagnostics ERROR naming it. Inside
-    again: commanding, and a command topic nobody subscribes to (no controller) is a WARN naming the topic."""
+    again: paused until ~/resume, then stepping, and a command topic nobody subscribes to (no controller) is a
+    WARN naming the topic."""
     from diagnostic_msgs.msg import DiagnosticStatus
 
     diags: list = []
@@ -224,7 +225,10 @@ def test_beyond_the_limits_nothing_is_commanded_and_the_diagnostics_say_why(node
     assert st.level == DiagnosticStatus.ERROR and f"{JOINTS[2]}=4" in st.message and "limits -3..3" in st.message
     node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
     node._tick()
-    assert node.core.ready and node.core.next_step == 1
+    assert node.core.ready and node.core.paused and node.core.next_step == 0  # back inside: paused until ~/resume
+    assert node._on_resume(Trigger.Request(), Trigger.Response()).success
+    node._tick()
+    assert node.core.next_step == 1
     node._publish_diagnostics()
     st = diags[-1].status[0]
     assert st.level == DiagnosticStatus.WARN and "no subscriber on left_controller/commands" in st.message

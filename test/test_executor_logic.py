@@ -42,19 +42,24 @@ def test_not_ready_without_position() -> None:
 
 def test_measured_position_beyond_the_limits_is_refused() -> None:
     """A joint measured beyond its limits by more than max_step (limits left at their defaults, degrees, a
-    continuous joint): nothing is commanded (the first commands would walk it to the limit); by less:
-    used, and walked in at max_step per tick; once the arm stands inside, the executor starts."""
+    continuous joint): nothing is commanded (the first commands would walk it to the limit) and the executor
+    pauses; by less: used, walked in at max_step per tick once resumed (someone may be moving the arm back)."""
     core = ExecutorCore(ExecutorConfig(horizon=H, action_dim=M, lower=[-1.0] * M, upper=[1.0] * M, max_step=0.1))
     assert not core.set_measured_position(np.array([0.0, 1.5, -0.5]))
     assert core.out_of_limits == {1: 1.5} and not core.ready
     core.offer_chunk(np.full((H, M), 0.5), seq=0, t_obs=0)
     assert core.tick() is None and core.next_step == 0  # no command, the step counter stands
     assert core.set_measured_position(np.array([0.0, 1.05, -0.5]))  # within max_step of the limit
-    assert core.out_of_limits == {} and core.ready
+    assert core.out_of_limits == {} and core.ready and core.paused
     t = core.tick()
-    assert t.command[1] == pytest.approx(0.95)  # clipped to 1.0, then one max_step from 1.05
+    assert t.hold and t.command[1] == pytest.approx(1.05)  # paused: holds until ~/resume
+    assert core.resume()
+    t = core.tick()
+    assert not t.hold and t.command[1] == pytest.approx(0.95)  # clipped to 1.0, then one max_step from 1.05
     # a re-sync measures again: a teleop left the arm beyond the limits -> nothing commanded again
+    core.set_measured_position(np.array([0.0, 1.5, 0.0]))  # ignored: commanding already
     core.resync()
+    assert core.out_of_limits == {}  # the re-sync measures afresh
     assert not core.set_measured_position(np.array([-2.0, 0.0, 0.0])) and core.out_of_limits == {0: -2.0}
     core.resume()
     assert core.tick() is None

@@ -143,7 +143,7 @@ def test_bringup_check_mode(tmp_path, capsys, monkeypatch) -> None:
     from rtc_ros.nodes import bringup
 
     real = ["--params-file", str(REPO / "config" / "bimanual.yaml")]
-    monkeypatch.delenv("RTC_POLICY_SPEC", raising=False)
+    monkeypatch.setenv("RTC_POLICY_SPEC", "")  # empty = unset; restored after the test (bringup sets it)
     # the real-robot file names no policy: refused (a sim-trained policy must not drive a real arm by omission)
     assert bringup.main([*real, "--check"]) == 2
     assert "'policy_spec'" in capsys.readouterr().err

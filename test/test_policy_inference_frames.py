@@ -119,3 +119,23 @@ def test_a_frame_stamped_long_before_the_joint_state_is_not_used(node) -> None:
     node._on_image("cam", _image(21, t0 - 1_000_000_000))
     obs, stamp = node._observation()
     assert _frames(obs)[0] == 21 and stamp == t0
+
+
+def test_tracking_error_against_the_executor_s_command_is_in_the_diagnostics(node) -> None:
+    """|measured - the executor's newest command|, largest over joints, and the joint: a controller that
+    does not follow (inactive, wrong topic, wrong joint order) shows here."""
+    names, t0 = node.names, time.time_ns()
+    node._on_executor_state(_report(5, 0, 0, t0, names))  # commands 0.0 for every joint
+    q = [0.01] * len(names)
+    q[3] = -0.4
+    js = JointState(name=names, position=q)
+    js.header.stamp = conv.ns_to_stamp(t0)
+    node._on_joint_state(js)
+    diags: list = []
+    node._diag_pub.publish = diags.append
+    node._publish_diagnostics()
+    vals = {kv.key: kv.value for kv in diags[-1].status[0].values}
+    assert vals["tracking_err_worst_joint"] == names[3] and float(vals["tracking_err_worst"]) == pytest.approx(0.4)
+    assert float(vals["tracking_err_max"]) == pytest.approx(0.4) and vals["tracking_err_n"] == "1"
+    node._publish_diagnostics()  # the worst joint is per diagnostics period
+    assert "tracking_err_worst_joint" not in {kv.key for kv in diags[-1].status[0].values}

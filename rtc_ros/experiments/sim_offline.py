@@ -168,7 +168,9 @@ class Episode:
         depth = st.policy.observation_builder.camera_frames.get(st.camera_name, 1)
         history = FrameHistory({st.camera_name: depth}, math.inf)  # as the node (no resets within an episode)
         history.add(st.camera_name, frame, 0.0)
-        core.set_measured_position(self.sim.joint_positions())
+        if not core.set_measured_position(self.sim.joint_positions()):
+            raise ValueError(f"seed {seed}: the simulator's start pose is not a hold position for the executor "
+                             f"(beyond the joint limits by more than max_step: {core.out_of_limits})")
         max_steps = int(self.sim.max_episode_steps)
         linger = int(round(float(st.sim_params.success_linger_s) / dt))
         pending: tuple[int, Any, np.ndarray, str, int] | None = None  # due tick, plan, chunk, frame_id, stamp

@@ -146,7 +146,7 @@ def measure_compute_ms(setup: Setup, methods: list[str], obs: dict[str, np.ndarr
     """Median wall time (ms) of warm ``generate`` calls per sampling kind of ``methods``.
 
     The node's warm-up sample (:func:`~rtc_ros.nodes.policy_setup.warmup_sample`): ``prev`` = the previous
-    chunk from ``s_min`` on, ``d = 2``, ``s = s_min``.
+    chunk from ``s_min`` on, ``d = 2`` (less for a shorter trained prefix), ``s = s_min``.
     Returns ``{kind: {"median", "p10", "p90", "calls"}}``.
     """
     from rtc_ros.runtime.generator import ChunkGenerator

@@ -121,11 +121,13 @@ class ChunkExecutorNode(Node):
     # ------------------------------------------------------------------------------ helpers
     def _warn_defaults(self) -> None:
         """Say which safety settings were left at defaults that are not a real arm's."""
+        what = {"lower_limits": "-pi rad (grippers 0)", "upper_limits": "pi rad (grippers 1)",
+                "max_step": "0.05 rad per tick"}
         for arm in self.p.arms:
             if arm.defaulted:
                 self.get_logger().warn(
-                    f"{arm.name}: {', '.join(arm.defaulted)} not set: using the defaults (limits +-pi rad, grippers "
-                    "0..1; max_step 0.05 rad per tick): set them to your arm's joint limits and speeds")
+                    f"{arm.name}: not set, using defaults that are not your arm's: "
+                    f"{', '.join(f'{k} = {what[k]}' for k in arm.defaulted)}; set its joint limits and speeds")
         if self.p.startup_ramp_s <= 0:
             self.get_logger().warn("startup_ramp_s is 0: a start-up chunk's first command may step up to max_step "
                                    "from standstill (config/bimanual.yaml uses 0.2 s)")
@@ -243,10 +245,10 @@ class ChunkExecutorNode(Node):
             return
         self.core.set_measured_position(q)
 
-    def _outside_text(self) -> str:
+    def _outside_text(self, outside: dict[int, float]) -> str:
         c = self.core.cfg
         return "positions beyond the joint limits by more than max_step: " + ", ".join(
-            f"{self.names[i]}={q:g} (limits {c.lower[i]:g}..{c.upper[i]:g})" for i, q in self.core.out_of_limits.items())
+            f"{self.names[i]}={q:g} (limits {c.lower[i]:g}..{c.upper[i]:g})" for i, q in outside.items())
 
     def _on_chunk(self, msg: JointTrajectory) -> None:
         try:
@@ -292,10 +294,12 @@ class ChunkExecutorNode(Node):
         self._last_tick_t = t_now
         tick = self.core.tick()
         if tick is None:
-            if self.core.out_of_limits and self._throttled("nopos", 2.0):
-                self.get_logger().error(f"commanding nothing: measured {self._outside_text()}; check the arms' "
-                                        "lower_limits / upper_limits (radians; the defaults are +-pi, grippers 0..1)")
-            elif self._throttled("nopos", 2.0):
+            outside = dict(self.core.out_of_limits)
+            if outside and self._throttled("nopos", 2.0):
+                self.get_logger().error(f"commanding nothing: measured {self._outside_text(outside)}; check the arms' "
+                                        "lower_limits / upper_limits (radians; the defaults are +-pi, grippers 0..1); "
+                                        "once the arm is back within them the executor stays paused until ~/resume")
+            elif not outside and self._throttled("nopos", 2.0):
                 self.get_logger().warn(f"no hold position yet: waiting for {self.p.joint_states_topic} with joints "
                                        f"{self.names}; commanding nothing")
             return
@@ -339,12 +343,14 @@ class ChunkExecutorNode(Node):
         holding = s.consecutive_holds > 0
         level = DiagnosticStatus.OK
         message = "executing"
-        if not self.core.ready and self.core.out_of_limits:
-            level, message = DiagnosticStatus.ERROR, f"commanding nothing: measured {self._outside_text()}"
+        outside = dict(self.core.out_of_limits)
+        if not self.core.ready and outside:
+            level, message = DiagnosticStatus.ERROR, f"commanding nothing: measured {self._outside_text(outside)}"
         elif not self.core.ready:
             level, message = DiagnosticStatus.WARN, "waiting for joint states"
         elif self.core.paused:
-            level, message = DiagnosticStatus.WARN, "paused (~/pause, ~/resync or a protective stop; ~/resume to continue)"
+            level, message = DiagnosticStatus.WARN, ("paused (~/pause, ~/resync, a protective stop or a measurement "
+                                                     "beyond the limits; ~/resume to continue)")
         elif holding:
             level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds} ticks"
         unheard = self._unheard_commands() if self.core.ready else []

@@ -91,6 +91,10 @@ class PolicyInferenceNode(Node):
         self.latency = RollingStats(500)  # observation taken -> chunk published (incl. injected delay), ms
         self.model_ms = RollingStats(500)
         self.overhead_ms = RollingStats(500)  # latency - model - injected delay
+        # |measured - newest executor command|, largest over joints: does the arm follow its commands?
+        self.tracking = RollingStats(500)
+        self._command: np.ndarray | None = None  # the executor's newest command (its report), under _data_lock
+        self._tracking_worst = (0.0, "")  # largest error since the last diagnostics and its joint
         self.published = 0
         self.superseded = 0  # guided chunks dropped before publishing: their prefix chunk was replaced meanwhile
         self.obs_rejected: dict[str, int] = {}
@@ -146,6 +150,13 @@ class PolicyInferenceNode(Node):
             return
         with self._data_lock:
             self._joints = _Latest(q, time.monotonic(), self._stamp(msg.header.stamp, self.p.joint_states_topic))
+            cmd = self._command
+        if cmd is not None:
+            err = np.abs(q - cmd)
+            i = int(np.argmax(err))
+            self.tracking.add(float(err[i]))
+            if err[i] >= self._tracking_worst[0]:
+                self._tracking_worst = (float(err[i]), self.names[i])
 
     def _on_image(self, name: str, msg: Image) -> None:
         try:
@@ -171,6 +182,7 @@ class PolicyInferenceNode(Node):
             return
         with self._data_lock:  # before the loop learns of a reset (it may plan at once): no old frame is used
             cleared = self._history.on_executor_report(rep)  # frames from before a reset show another scene
+            self._command = None if rep.command is None else np.asarray(rep.command, dtype=np.float64)
         self.loop.on_executor_report(rep)
         if cleared:
             self.get_logger().info("executor reset (re-synced after the robot was moved): camera frames cleared; waiting for new ones")
@@ -343,10 +355,13 @@ class PolicyInferenceNode(Node):
             vals["consumed_last"] = d_last
         for prefix, stats in (("latency_ms", self.latency), ("model_ms", self.model_ms),
                               ("overhead_ms", self.overhead_ms), ("consumed", self.loop.consumed),
-                              ("d", self.loop.forecasts)):
+                              ("d", self.loop.forecasts), ("tracking_err", self.tracking)):
             for k, v in stats.summary().items():
                 vals[f"{prefix}_{k}"] = v
         vals.update({f"obs_rejected_{k}": v for k, v in sorted(self.obs_rejected.items())})
+        worst, self._tracking_worst = self._tracking_worst, (0.0, "")
+        if worst[1]:
+            vals["tracking_err_worst"], vals["tracking_err_worst_joint"] = worst
         level = DiagnosticStatus.OK if self.state == "active" else (
             DiagnosticStatus.ERROR if self.state == "error" else DiagnosticStatus.WARN)
         if self.state == "active" and sum(self.obs_rejected.values()) and self.latency.count == 0:

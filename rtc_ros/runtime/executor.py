@@ -18,15 +18,14 @@ Every chunk passes one validator (:meth:`ExecutorCore.offer_chunk`); a refused c
 :class:`ChunkRejected` with a reason code and is remembered (seq, reason) for the executor-state
 report, so the policy side can replan at once instead of waiting.
 
-Every action commanded is clamped to the joint limits and to ``max_step`` per tick relative to the
-previous command: the robot never sees NaN or a jump. With no action (startup, starvation, sync pause)
-the core holds the last command, never extrapolating. Hold positions come from the robot: the measured
-position (``set_measured_position``; until it is known ``tick`` returns None and the step counter does
-not advance; a measured position beyond the limits by less than ``max_step`` is walked into them at
-``max_step`` per tick, one beyond by more is refused: nothing is commanded) or a protective stop's
-report (:meth:`ExecutorCore.hold_joints`, refused beyond the limits by more than ``max_step``). With
-``startup_silent`` the holds before anything is commanded (start-up; paused after a re-sync) are not sent
-(``Tick.silent``): the base follows the measured position until a chunk is commanded.
+Every action commanded is clamped to the joint limits and to ``max_step`` per tick relative to the previous
+command: the robot never sees NaN or a jump. With no action (startup, starvation, sync pause) the core holds
+the last command, never extrapolating. Hold positions come from the robot: the measured position
+(``set_measured_position``; until it is known ``tick`` returns None and the step counter does not advance;
+beyond the limits by less than ``max_step`` it is walked in at ``max_step`` per tick, by more it is refused)
+or a protective stop's report (:meth:`ExecutorCore.hold_joints`, refused beyond the limits by more than
+``max_step``). With ``startup_silent`` the holds before anything is commanded (start-up; paused after a
+re-sync) are not sent (``Tick.silent``): the base follows the measured position until a chunk is commanded.
 
 **Pause** (an operator's): every tick repeats the last command and the step counter stands still, so
 the executing chunk is neither consumed nor skipped; **resume** continues it at its next action, with
@@ -101,9 +100,7 @@ class ExecutorCore:
         self._resync_step = 0  # chunks observed before this step are refused (see resync)
         self._ramp_pending = False  # a start-up chunk was accepted: ramp in from its first commanded tick
         self._ramp: list | None = None  # [commanded ticks so far, hold command, start-up chunk's seq]
-        #: joints of the newest measured position beyond their limits by more than max_step ({index: position};
-        #: empty: none) -- while any, no hold position is known and nothing is commanded (set_measured_position)
-        self.out_of_limits: dict[int, float] = {}
+        self.out_of_limits: dict[int, float] = {}  # newest measurement's joints too far out (set_measured_position)
         self.stats = ExecutorStats()
         self._new_stores()
 
@@ -138,13 +135,10 @@ class ExecutorCore:
             return self._last is not None
 
     def set_measured_position(self, position: np.ndarray) -> bool:
-        """Give the measured joint positions ``(M,)``; used as the hold/rate-limit base until the
-        first command. Later calls are ignored once anything was commanded. Returns True if used.
-
-        A position beyond a joint's limits by more than its ``max_step`` is not used, and no hold position
-        is known until one inside comes (nothing is commanded; :attr:`out_of_limits` names the joints):
-        such a measurement means limits that are not the arm's (left at their defaults, degrees, a
-        continuous joint) and the first commands would walk the joint to the limit, a move nobody asked for."""
+        """Give the measured joint positions ``(M,)``; used as the hold/rate-limit base until the first command
+        (later calls are ignored). Returns True if used. One beyond a joint's limits by more than ``max_step``
+        is not (limits that are not the arm's: the first commands would walk it to the limit): no hold, nothing
+        commanded, :attr:`out_of_limits` names them, and it pauses (someone may move the arm back: :meth:`resume`)."""
         q = np.asarray(position, dtype=np.float64).reshape(-1)
         if q.shape != (self.cfg.action_dim,) or not np.isfinite(q).all():
             return False
@@ -152,7 +146,7 @@ class ExecutorCore:
         with self._lock:
             if self._commanded:
                 return False
-            self.out_of_limits = outside
+            self.out_of_limits, self._paused = outside, self._paused or bool(outside)
             self._last = None if outside else q.copy()
             return not outside
 
@@ -202,6 +196,7 @@ class ExecutorCore:
             if not keep_hold or self._last is None:
                 self._last = None
                 self._commanded = False
+                self.out_of_limits = {}
             if not keep_hold:
                 self.stats.resets += 1
             self._paused = True

@@ -23,19 +23,19 @@ What a real robot adds, and how it is handled here:
   commanded then (from its reports). Observations too old to plan from raise :class:`ObservationTooOld`:
   older than the step history, or so old that even the fastest recent inference would bring a chunk
   with no action left.
-* **Late chunks.** A chunk that arrives with no action left is rejected by the executor, which says
-  so in its report: the loop replans at once (no waiting for a timeout) and the delay that overran
-  the chunk (``>= H``) enters ``Q`` so the next forecast covers it. It also starts at once when the
-  executing chunk would have fewer remaining actions than the forecast delay one step later. While the executing chunk
+* **Late chunks.** A chunk that arrives with no action left is rejected by the executor, which says so in
+  its report: the loop replans at once (no waiting for a timeout) and the delay that overran the chunk
+  (``>= H``) enters ``Q`` so the next forecast covers it. It also starts at once when the executing chunk
+  would have fewer remaining actions than the forecast delay one step later. While the executing chunk
   has run out, the robot holds its last command, and the guidance target is that hold, up to ``H``
-  (``s = 0``, at most ``H - s_min`` frozen) for a chunk that takes over only after the executing one
-  has run out. A guided method waits for a chunk this loop did not publish (a restarted policy node's
+  (``s = 0``, at most ``H - s_min`` frozen) for a chunk that takes over only after the executing one has
+  run out. A guided method waits for a chunk this loop did not publish (a restarted policy node's
   predecessor's: its actions are unknown, a chunk spliced into it would jump) to run out, then plans so.
 * **Pause.** While the executor reports ``paused`` (an operator's), nothing is planned; its step
   counter stands still, so the executing chunk continues after resume and the plan stays valid.
-* **Lost chunks.** A published chunk neither taken over nor rejected within ``ack_timeout_steps``
-  is counted lost and the loop plans again. If it was only late and takes over after all, its delay
-  still enters ``Q``, and a chunk guided toward the chunk it replaced is not published
+* **Lost chunks.** A published chunk neither taken over nor rejected within ``ack_timeout_steps`` is
+  counted lost (and stays counted) and the loop plans again. If it was only late and takes over after all,
+  its delay still enters ``Q``, and a chunk guided toward the chunk it replaced is not published
   (:meth:`InferenceLoopCore.superseded`): it would be spliced into the late one with a jump.
 
 Per method (:mod:`rtc_ros.runtime.methods`): guided methods and BID get ``prev_remaining``; the
@@ -139,8 +139,7 @@ class InferenceLoopCore:
         buffer_size: b, delays kept in Q (paper: 10).
         method: one of :data:`rtc_ros.runtime.methods.METHODS`.
         initial_delay: ``d_init``, Q's first entry (e.g. from warm-up latency).
-        ack_timeout_steps: steps to wait for the executor to take over or reject a published chunk
-            before counting it lost and planning again.
+        ack_timeout_steps: steps to wait for a published chunk's takeover or rejection before counting it lost.
         history: how many published chunks to remember.
         max_d: the largest ``d`` the chunk sampler accepts (``rtc_trained``: the policy's trained prefix
             length); a larger forecast is clamped to it (counted in ``infeasible``). None: no limit.
