@@ -215,6 +215,7 @@ def test_runner_status_freezes_the_outcome_at_done() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # ~8 min on the usual VM; over the 600 s default on one with ~4x slower Python (2026-12-05)
 def test_expert_validation_full() -> None:
     """The numbers of docs/sim_arms.md: transfer expert 50 seeds without a stop; conveyor expert >= 95 %
     over 100 seeds without a stop; chunked with +200 ms (d = 10, s = 10) >= 90 %; open-loop whole chunks
