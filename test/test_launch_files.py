@@ -150,6 +150,19 @@ def test_bringup_check_mode(tmp_path, capsys, monkeypatch) -> None:
     assert bringup.main([*real, "--policy-spec", str(REPO / "policies" / "bimanual_cnn_h50.yaml"), "--check"]) == 0
     out = capsys.readouterr().out
     assert "chunk_executor: method=rtc H=50" in out and "policy_inference" in out
+    assert "warning: chunk_executor" not in out  # the shipped file sets every limit and the ramp
+    # a file without the left arm's limits and with no ramp: --check says so (the executor warns at start too)
+    import yaml
+
+    data = yaml.safe_load((REPO / "config" / "bimanual.yaml").read_text())
+    for key in ("lower_limits", "upper_limits", "max_step"):
+        del data["/**"]["ros__parameters"]["left"][key]
+    data["/**/chunk_executor"]["ros__parameters"]["startup_ramp_s"] = 0.0
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(yaml.safe_dump(data))
+    assert bringup.main(["--params-file", str(bare), "--only", "executor", "--check"]) == 0
+    warned = [ln for ln in capsys.readouterr().out.splitlines() if "warning: chunk_executor" in ln]
+    assert len(warned) == 2 and "left: not set" in warned[0] and "startup_ramp_s is 0" in warned[1]
     assert bringup.main(["--params-file", str(REPO / "config" / "invalid_params.yaml"), "--check"]) == 2
     assert "'s_min'" in capsys.readouterr().err
     # command-line overrides land in the file's own sections and are validated

@@ -8,6 +8,7 @@ import pytest
 
 from rtc_ros.nodes.params import (
     ARM_JOINTS, ROLE_EXECUTOR, ROLE_INFERENCE, ROLE_RECORDER, ROLE_SIM, SPECS, ParameterError, declare_and_validate,
+    executor_notes,
     describe, expand_path, load_params_file, validate,
 )
 
@@ -156,7 +157,11 @@ def test_unknown_arm_needs_joint_names() -> None:
     assert p.arms[1].defaulted == ("lower_limits", "upper_limits", "max_step")
     assert validate({"arms": ["left"], "left.max_step": [0.05]}, ROLE_EXECUTOR).arms[0].defaulted == (
         "lower_limits", "upper_limits")
-    assert all(not a.defaulted for a in validate(load_params_file(CONFIG, "chunk_executor"), ROLE_EXECUTOR).arms)
+    shipped = validate(load_params_file(CONFIG, "chunk_executor"), ROLE_EXECUTOR)
+    assert all(not a.defaulted for a in shipped.arms) and executor_notes(shipped) == []
+    notes = executor_notes(p)  # the executor warns at start, rtc_bringup --check prints them
+    assert [n.split(":")[0] for n in notes] == ["left", "middle", "startup_ramp_s is 0"]
+    assert "lower_limits = -pi rad (grippers 0)" in notes[1] and "max_step = 0.05 rad per tick" in notes[1]
 
 
 def test_six_joint_names_against_seven_limits_names_joint_names() -> None:

@@ -38,6 +38,7 @@ from rtc_ros.nodes.params import (
     ROLE_EXECUTOR,
     ROLE_INFERENCE,
     ParameterError,
+    executor_notes,
     expand_path,
     key_matches,
     load_params_file,
@@ -153,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rtc_bringup: {NODES[key][0]}: method={p.method} H={p.horizon} s_min={p.s_min} "
               f"rate={p.rate_hz:g} Hz, {len(p.joint_names)} joints", flush=True)
     if args.check:
+        for note in executor_notes(checked["executor"]) if "executor" in checked else []:
+            print(f"rtc_bringup: warning: chunk_executor: {note}", flush=True)
         return _check_policy(checked.get("inference"))
     tmpdir = Path(tempfile.mkdtemp(prefix="rtc_bringup_"))
     params_path = tmpdir / "params.yaml"

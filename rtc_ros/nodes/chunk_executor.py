@@ -43,7 +43,7 @@ from rtc_ros.runtime.methods import METHODS, executor_mode
 from rtc_ros.runtime.stop_recovery import STOP_BEGAN, StopRecovery
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.cores import executor_core
-from rtc_ros.nodes.params import ROLE_EXECUTOR, ParameterError, declare_and_validate
+from rtc_ros.nodes.params import ROLE_EXECUTOR, ParameterError, declare_and_validate, executor_notes
 from rtc_ros.nodes.common import Throttle, diagnostic_array
 from rtc_ros.nodes.deadline import run_deadline_loop
 from rtc_ros.nodes.spin import spin_node
@@ -121,16 +121,8 @@ class ChunkExecutorNode(Node):
     # ------------------------------------------------------------------------------ helpers
     def _warn_defaults(self) -> None:
         """Say which safety settings were left at defaults that are not a real arm's."""
-        what = {"lower_limits": "-pi rad (grippers 0)", "upper_limits": "pi rad (grippers 1)",
-                "max_step": "0.05 rad per tick"}
-        for arm in self.p.arms:
-            if arm.defaulted:
-                self.get_logger().warn(
-                    f"{arm.name}: not set, using defaults that are not your arm's: "
-                    f"{', '.join(f'{k} = {what[k]}' for k in arm.defaulted)}; set its joint limits and speeds")
-        if self.p.startup_ramp_s <= 0:
-            self.get_logger().warn("startup_ramp_s is 0: a start-up chunk's first command may step up to max_step "
-                                   "from standstill (config/bimanual.yaml uses 0.2 s)")
+        for note in executor_notes(self.p):
+            self.get_logger().warn(note)
 
     def _unheard_commands(self) -> list[str]:
         """Command topics nobody subscribes to (a controller not loaded or not active, a wrong topic)."""

@@ -37,6 +37,7 @@ from rtc_ros.nodes.params.validate import (
     ParameterError,
     RtcParams,
     check_relative,
+    executor_notes,
     parse_topic_types,
     validate,
 )

@@ -328,6 +328,22 @@ _ROLE_CHECKS: dict[str, Callable[[dict[str, Any], dict[str, Any], str], list[Arm
 }
 
 
+_DEFAULTS_SAID = {"lower_limits": "-pi rad (grippers 0)", "upper_limits": "pi rad (grippers 1)",
+                  "max_step": "0.05 rad per tick"}
+
+
+def executor_notes(p: NodeParams) -> list[str]:
+    """Valid settings that are wrong for a real arm (chunk_executor warns at start, ``rtc_bringup --check`` too):
+    limits or ``max_step`` left at their defaults, no start-up ramp."""
+    notes = [f"{arm.name}: not set, using defaults that are not your arm's: "
+             f"{', '.join(f'{k} = {_DEFAULTS_SAID[k]}' for k in arm.defaulted)}; set its joint limits and speeds"
+             for arm in p.arms if arm.defaulted]
+    if p.startup_ramp_s <= 0:
+        notes.append("startup_ramp_s is 0: a start-up chunk's first command may step up to max_step from "
+                     "standstill (config/bimanual.yaml uses 0.2 s)")
+    return notes
+
+
 def validate(values: dict[str, Any], role: str) -> NodeParams:
     """Check one node's values (names as in the params file, per-arm ones dotted); fill defaults.
 
