@@ -1,11 +1,12 @@
 """Bimanual RTC bringup on a real robot: chunk_executor + policy_inference from one params file.
 
     ros2 launch rtc_ros bimanual.launch.py policy_spec:=/path/to/policy.yaml
-    ros2 launch rtc_ros bimanual.launch.py namespace:=robot1 use_sim_time:=true recorder:=episode
+    ros2 launch rtc_ros bimanual.launch.py policy_spec:=/path/to/policy.yaml namespace:=robot1 recorder:=episode
 
 Arguments: params_file (default: the package's config/bimanual.yaml), namespace (all nodes; their
-topics are relative, so they follow it, except /diagnostics), policy_spec (exported as
-RTC_POLICY_SPEC, which the params file's policy_spec expands), use_sim_time, recorder (none | episode:
+topics are relative, so they follow it, except /diagnostics), policy_spec (required: exported as
+RTC_POLICY_SPEC, which the params file's policy_spec expands; its default is RTC_POLICY_SPEC from the
+environment, else empty, and policy_inference refuses to start without one), use_sim_time, recorder (none | episode:
 episode_recorder into output_dir, episodes started/stopped on rtc/episode | rosbag: ros2 bag record
 into bag_dir, ROS 2 installs only). Without ROS launch, ``rtc_bringup`` starts the same nodes.
 """

@@ -220,6 +220,8 @@ def test_beyond_the_limits_nothing_is_commanded_and_the_diagnostics_say_why(node
     node._on_joint_state(_js(q, node.get_clock().now().nanoseconds))
     node._tick()
     assert not node.sent and node.core.next_step == 0
+    answer = node._on_resume(Trigger.Request(), Trigger.Response())
+    assert not answer.success and answer.message.startswith("refused: measured positions beyond the joint limits")
     node._publish_diagnostics()
     st = diags[-1].status[0]
     assert st.level == DiagnosticStatus.ERROR and f"{JOINTS[2]}=4" in st.message and "limits -3..3" in st.message

@@ -49,6 +49,7 @@ def test_measured_position_beyond_the_limits_is_refused() -> None:
     assert core.out_of_limits == {1: 1.5} and not core.ready
     core.offer_chunk(np.full((H, M), 0.5), seq=0, t_obs=0)
     assert core.tick() is None and core.next_step == 0  # no command, the step counter stands
+    assert not core.resume() and core.paused  # refused while beyond: it would start by itself once back inside
     assert core.set_measured_position(np.array([0.0, 1.05, -0.5]))  # within max_step of the limit
     assert core.out_of_limits == {} and core.ready and core.paused
     t = core.tick()

@@ -161,6 +161,11 @@ class ChunkExecutorNode(Node):
         if self._recovery.request(resume=True):
             return self._stopped_answer(response, "resumes from the measured position when the robot's stop ends")
         response.success = self.core.resume()
+        outside = dict(self.core.out_of_limits)
+        if outside:
+            response.message = f"refused: measured {self._outside_text(outside)}; move the arm back first"
+            self.get_logger().error(response.message)
+            return response
         executing = self.core.executing_seq >= 0
         response.message = ((f"resumed at step {self.core.next_step}: " + ("the executing chunk continues" if executing
                              else "holding until a new chunk arrives (it starts at its index 0)")) if response.success
@@ -347,7 +352,7 @@ class ChunkExecutorNode(Node):
             level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds} ticks"
         unheard = self._unheard_commands() if self.core.ready else []
         if unheard:
-            text = f"no subscriber on {', '.join(unheard)} (is the controller loaded and active? the topic right?)"
+            text = f"no subscriber on {', '.join(unheard)} (is the controller loaded and configured? the topic right?)"
             message = text if level == DiagnosticStatus.OK else f"{message}; {text}"
             level = max(level, DiagnosticStatus.WARN)
             if self._throttled("unheard", 10.0):

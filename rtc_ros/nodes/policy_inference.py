@@ -15,7 +15,8 @@ longer than ``obs_timeout`` and when the executor was reset (re-synced after som
 robot: an episode reset, a homing move): no observation mixes frames from before a reset with joint
 positions from after it.
 
-Run: ``python -m rtc_ros.nodes.policy_inference --ros-args --params-file config/bimanual.yaml``.
+Run: ``python -m rtc_ros.nodes.policy_inference --ros-args --params-file config/bimanual.yaml -p policy_spec:=SPEC``
+(``config/bimanual.yaml`` names no policy; ``RTC_POLICY_SPEC=SPEC`` in the environment works too).
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ class PolicyInferenceNode(Node):
         with self._data_lock:
             self._joints = _Latest(q, time.monotonic(), self._stamp(msg.header.stamp, self.p.joint_states_topic))
             cmd = self._command
-        if cmd is not None:
+        if cmd is not None and cmd.shape == q.shape:
             err = np.abs(q - cmd)
             i = int(np.argmax(err))
             self.tracking.add(float(err[i]))

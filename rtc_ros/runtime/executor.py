@@ -116,8 +116,7 @@ class ExecutorCore:
             return self._next_step
 
     @property
-    def executing_seq(self) -> int:
-        """The executing chunk's seq (-1: none, e.g. after a re-sync)."""
+    def executing_seq(self) -> int:  # the executing chunk's seq (-1: none, e.g. after a re-sync)
         with self._lock:
             return self._exec[0]
 
@@ -177,10 +176,10 @@ class ExecutorCore:
             return not was
 
     def resume(self) -> bool:
-        """Continue the executing chunk at its next action; False if not paused."""
+        """Continue the executing chunk at its next action; False if not paused or measured beyond the limits."""
         with self._lock:
-            was, self._paused = self._paused, False
-            return was
+            was, self._paused = self._paused, self._paused and bool(self.out_of_limits)
+            return was and not self._paused
 
     def resync(self, keep_hold: bool = False) -> int:
         """Forget every chunk and the hold position, and pause (see the module doc); returns the step from
