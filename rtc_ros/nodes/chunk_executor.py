@@ -116,14 +116,10 @@ class ChunkExecutorNode(Node):
             f"chunk_executor: method={p.method} ({executor_mode(p.method)}), {1 / self.dt:g} Hz ({self.loop_mode}), "
             f"H={p.horizon}, {len(self.names)} joints on {[a.command_topic for a in p.arms]} as {p.output_type}"
         )
-        self._warn_defaults()
-
-    # ------------------------------------------------------------------------------ helpers
-    def _warn_defaults(self) -> None:
-        """Say which safety settings were left at defaults that are not a real arm's."""
-        for note in executor_notes(self.p):
+        for note in executor_notes(p):  # settings left at defaults that are not a real arm's
             self.get_logger().warn(note)
 
+    # ------------------------------------------------------------------------------ helpers
     def _unheard_commands(self) -> list[str]:
         """Command topics nobody subscribes to (a controller not loaded or not active, a wrong topic)."""
         return [arm.command_topic for arm, _sl, pub in self._arm_pubs if pub.get_subscription_count() == 0]
@@ -291,12 +287,12 @@ class ChunkExecutorNode(Node):
         self._last_tick_t = t_now
         tick = self.core.tick()
         if tick is None:
-            outside = dict(self.core.out_of_limits)
-            if outside and self._throttled("nopos", 2.0):
+            outside = dict(self.core.out_of_limits) if self._throttled("nopos", 2.0) else None
+            if outside:
                 self.get_logger().error(f"commanding nothing: measured {self._outside_text(outside)}; check the arms' "
                                         "lower_limits / upper_limits (radians; the defaults are +-pi, grippers 0..1); "
                                         "once the arm is back within them the executor stays paused until ~/resume")
-            elif not outside and self._throttled("nopos", 2.0):
+            elif outside is not None:
                 self.get_logger().warn(f"no hold position yet: waiting for {self.p.joint_states_topic} with joints "
                                        f"{self.names}; commanding nothing")
             return

@@ -34,6 +34,9 @@ from rtc_ros.nodes.params.schema import (
 #: joints per arm of the simulator (6 arm joints + gripper)
 SIM_JOINTS_PER_ARM = 7
 
+#: per-tick step limit of a joint whose arm does not set max_step (not any real arm's: the executor warns)
+DEFAULT_MAX_STEP = 0.05
+
 
 class ParameterError(ValueError):
     """An invalid parameter or combination; the message names the parameter and its value."""
@@ -192,7 +195,7 @@ def _rtc_arm(arm: str, values: dict[str, Any], out: dict[str, Any], role: str, s
     grip = [nm.endswith("gripper") for nm in names]
     lower = _per_joint(arm, "lower_limits", values, names, [0.0 if g else -math.pi for g in grip])
     upper = _per_joint(arm, "upper_limits", values, names, [1.0 if g else math.pi for g in grip])
-    step = _per_joint(arm, "max_step", values, names, [0.05] * len(names))
+    step = _per_joint(arm, "max_step", values, names, [DEFAULT_MAX_STEP] * len(names))
     for i, (lo, hi) in enumerate(zip(lower, upper)):
         if math.isnan(lo) or math.isnan(hi) or lo > hi:
             raise ParameterError(f"{arm}.lower_limits", lower, f"lower {lo} > upper {hi} for joint {names[i]}")
@@ -235,11 +238,12 @@ def _check_rtc(out: dict[str, Any], values: dict[str, Any], role: str) -> list[A
 
 
 def _check_inference(out: dict[str, Any]) -> None:
-    if not expand_path(out["policy_spec"]):  # '' or an unset ${RTC_POLICY_SPEC}
+    spec = expand_path(out["policy_spec"])
+    if not spec:  # '' or an unset ${RTC_POLICY_SPEC}
         raise ParameterError("policy_spec", out["policy_spec"], "a policy spec YAML file is required (the launch "
                              "argument policy_spec:=PATH, rtc_bringup --policy-spec PATH, or RTC_POLICY_SPEC)")
-    if not Path(expand_path(out["policy_spec"])).is_file():
-        raise ParameterError("policy_spec", out["policy_spec"], f"file not found ({expand_path(out['policy_spec'])})")
+    if not Path(spec).is_file():
+        raise ParameterError("policy_spec", out["policy_spec"], f"file not found ({spec})")
     if out["weak_policy_spec"] and not Path(expand_path(out["weak_policy_spec"])).is_file():
         raise ParameterError("weak_policy_spec", out["weak_policy_spec"], "file not found")
     dev = out["device"]
@@ -329,7 +333,7 @@ _ROLE_CHECKS: dict[str, Callable[[dict[str, Any], dict[str, Any], str], list[Arm
 
 
 _DEFAULTS_SAID = {"lower_limits": "-pi rad (grippers 0)", "upper_limits": "pi rad (grippers 1)",
-                  "max_step": "0.05 rad per tick"}
+                  "max_step": f"{DEFAULT_MAX_STEP} rad per tick"}  # what _rtc_arm fills in
 
 
 def executor_notes(p: NodeParams) -> list[str]:
