@@ -32,6 +32,7 @@ setup(
             "chunk_executor = rtc_ros.nodes.chunk_executor:main",
             "policy_inference = rtc_ros.nodes.policy_inference:main",
             "episode_recorder = rtc_ros.nodes.episode_recorder:main",
+            "joint_state_merger = rtc_ros.nodes.joint_state_merger:main",
             "bimanual_sim = rtc_ros.sim.node:main",
             "sim_episodes = rtc_ros.experiments.sim_episodes:main",
             "rtc_bringup = rtc_ros.nodes.bringup:main",

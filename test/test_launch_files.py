@@ -15,7 +15,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
 #: arguments each launch file declares itself (recorder, output_dir, bag_dir come from launch_support)
-OWN_ARGS = {"bimanual.launch.py": {"params_file", "namespace", "policy_spec", "use_sim_time"},
+OWN_ARGS = {"bimanual.launch.py": {"params_file", "namespace", "policy_spec", "use_sim_time", "merge_joint_states"},
             "sim.launch.py": {"params_file", "namespace", "policy_spec", "method", "extra_latency_ms", "episodes"}}
 DEFAULT_PARAMS = {"bimanual.launch.py": "bimanual.yaml", "sim.launch.py": "sim_bimanual.yaml"}
 
@@ -135,6 +135,9 @@ def test_launch_description_loads(path: Path, monkeypatch) -> None:
     assert args["recorder"].choices == ["episode", "rosbag", "none"]
     default = "".join(s.perform(None) for s in args["recorder"].default_value)
     assert default == ("episode" if path.name == "sim.launch.py" else "none")
+    if path.name == "bimanual.launch.py":
+        assert args["merge_joint_states"].choices == ["true", "false"]
+        assert "".join(s.perform(None) for s in args["merge_joint_states"].default_value) == "false"
     params = "".join(s.perform(None) for s in args["params_file"].default_value)
     assert params.endswith("config/" + DEFAULT_PARAMS[path.name]) and Path(params).is_file()
 
@@ -180,3 +183,26 @@ def test_bringup_check_mode(tmp_path, capsys, monkeypatch) -> None:
     assert bringup.main(["--params-file", str(REPO / "config" / "bimanual.yaml"), "--policy-spec", str(h40),
                          "--check"]) == 2
     assert "would refuse to start: invalid parameter 'horizon' = 50: the policy" in capsys.readouterr().err
+
+
+def test_bringup_merge_joint_states(tmp_path, capsys, monkeypatch) -> None:
+    """--merge-joint-states checks (and would start) joint_state_merger from the file's own section."""
+    import yaml
+
+    from rtc_ros.nodes import bringup
+
+    monkeypatch.setenv("RTC_POLICY_SPEC", "")
+    real = ["--params-file", str(REPO / "config" / "bimanual.yaml")]
+    assert bringup.main([*real, "--only", "merger", "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "joint_state_merger: puppet_left/joint_states, puppet_right/joint_states -> joint_states, 14 joints" in out
+    assert "chunk_executor" not in out
+    assert bringup.main([*real, "--only", "executor", "--merge-joint-states", "--check"]) == 0  # --only wins
+    assert "joint_state_merger" not in capsys.readouterr().out
+    data = yaml.safe_load((REPO / "config" / "bimanual.yaml").read_text())
+    data["/**/joint_state_merger"]["ros__parameters"]["source_prefixes"] = ["left_"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(data))
+    assert bringup.main(["--params-file", str(bad), "--policy-spec", str(REPO / "policies" / "bimanual_cnn_h50.yaml"),
+                         "--merge-joint-states", "--check"]) == 2
+    assert "'source_prefixes' = ['left_']: needs one prefix per source topic (2)" in capsys.readouterr().err

@@ -222,11 +222,40 @@ def test_sim_camera_defaults_match_the_renderer() -> None:
                           "azimuth": c.azimuth, "elevation": c.elevation}
 
 
-def test_schema_covers_four_nodes() -> None:
+def test_schema_covers_five_nodes() -> None:
     text = describe()
-    for node in ("chunk_executor", "policy_inference", "episode_recorder", "bimanual_sim"):
+    for node in ("chunk_executor", "policy_inference", "episode_recorder", "bimanual_sim", "joint_state_merger"):
         assert node in text
     assert "| `flush_period` | episode_recorder |" in text and "| `real_time_factor` | bimanual_sim |" in text
+    assert "| `source_topics` | joint_state_merger |" in text
+    assert "| `joint_states_topic` | chunk_executor, policy_inference, joint_state_merger |" in text
+
+
+def test_merger_params() -> None:
+    """joint_state_merger: its sources are required, relative, distinct and not its output; one prefix each."""
+    from rtc_ros.nodes.params import ROLE_MERGER
+
+    ok = {"source_topics": ["puppet_left/joint_states", "puppet_right/joint_states"],
+          "source_prefixes": ["left_", "right_"]}
+    p = validate(ok, ROLE_MERGER)
+    assert p.joint_names == [f"{arm}_{j}" for arm in ("left", "right") for j in ARM_JOINTS]
+    assert p.max_age_s == 0.1 and p.joint_states_topic == "joint_states"
+    assert validate({"source_topics": ["arm/joint_states"], "arms": ["a"], "a.joint_names": ["j1", "j2"]},
+                    ROLE_MERGER).joint_names == ["j1", "j2"]
+    for bad, name, why in [
+        ({}, "source_topics", "required"),
+        ({"source_topics": ["/puppet_left/joint_states"]}, "source_topics", "relative"),
+        ({"source_topics": ["a", "a"]}, "source_topics", "distinct"),
+        ({"source_topics": ["joint_states"]}, "source_topics", "must not include the output"),
+        ({**ok, "source_prefixes": ["left_"]}, "source_prefixes", "one prefix per source topic"),
+        ({**ok, "source_prefixes": ["left arm", "r"]}, "source_prefixes", "no spaces"),
+        ({**ok, "max_age_s": 0.0}, "max_age_s", "must be in"),
+        ({**ok, "arms": ["x"]}, "x.joint_names", "required for arm 'x'"),
+        ({**ok, "right.joint_names": ["left_waist"]}, "right.joint_names", "unique across arms"),
+    ]:
+        with pytest.raises(ParameterError, match=why) as err:
+            validate(bad, ROLE_MERGER)
+        assert err.value.name == name, (bad, err.value)
 
 
 def test_run_time_sets_validated_and_applied(tmp_path) -> None:

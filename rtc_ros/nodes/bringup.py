@@ -12,6 +12,7 @@ Examples::
 
     rtc_bringup --params-file config/bimanual.yaml --policy-spec models/bimanual.yaml
     rtc_bringup --params-file config/bimanual.yaml --namespace robot1 --method sync --only executor
+    rtc_bringup ... --merge-joint-states   # also joint_state_merger: per-arm driver topics -> joint_states
     rtc_bringup ... --record bags/run1   # ros2 bag record if `ros2 bag` exists (a ROS 2 install), else episode_recorder
     rtc_bringup ... --record bags/run1 --episode-recorder   # always the episode_recorder node
 """
@@ -37,6 +38,7 @@ from rtc_ros.runtime.methods import METHODS
 from rtc_ros.nodes.params import (
     ROLE_EXECUTOR,
     ROLE_INFERENCE,
+    ROLE_MERGER,
     ParameterError,
     executor_notes,
     expand_path,
@@ -46,7 +48,16 @@ from rtc_ros.nodes.params import (
 )
 
 NODES = {"executor": ("chunk_executor", "rtc_ros.nodes.chunk_executor", ROLE_EXECUTOR),
-         "inference": ("policy_inference", "rtc_ros.nodes.policy_inference", ROLE_INFERENCE)}
+         "inference": ("policy_inference", "rtc_ros.nodes.policy_inference", ROLE_INFERENCE),
+         "merger": ("joint_state_merger", "rtc_ros.nodes.joint_state_merger", ROLE_MERGER)}
+
+
+def selected(args: argparse.Namespace) -> list[str]:
+    """The node keys to check and start: ``--only``'s, else executor and inference (and the merger with
+    ``--merge-joint-states``)."""
+    if args.only:
+        return [args.only]
+    return ["executor", "inference"] + (["merger"] if args.merge_joint_states else [])
 
 
 def default_params_file() -> Path:
@@ -69,6 +80,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--extra-latency-ms", type=float, default=None, help="inject inference delay (ms)")
     ap.add_argument("--use-sim-time", action="store_true", help="both nodes follow /clock")
     ap.add_argument("--only", choices=tuple(NODES), default=None, help="start only one of the nodes")
+    ap.add_argument("--merge-joint-states", action="store_true",
+                    help="also start joint_state_merger (per-arm joint state topics -> joint_states; its section "
+                         "of the params file names the sources)")
     ap.add_argument("--record", default=None, metavar="BAG_DIR",
                     help="record into BAG_DIR: 'ros2 bag record' where it exists (a ROS 2 install with rosbag2), "
                          "otherwise the episode_recorder node (one MCAP bag per episode)")
@@ -115,9 +129,8 @@ def build_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, di
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "params.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
-        for key, (node, _, role) in NODES.items():
-            if args.only and args.only != key:
-                continue
+        for key in selected(args):
+            node, _, role = NODES[key]
             values = load_params_file(path, node, args.namespace)
             checked[key] = validate({k: v for k, v in values.items() if k != "use_sim_time"}, role)
     return data, checked
@@ -151,6 +164,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rtc_bringup: refusing to start: {exc}", file=sys.stderr)
         return 2
     for key, p in checked.items():
+        if key == "merger":
+            print(f"rtc_bringup: joint_state_merger: {', '.join(p.source_topics)} -> {p.joint_states_topic}, "
+                  f"{len(p.joint_names)} joints", flush=True)
+            continue
         print(f"rtc_bringup: {NODES[key][0]}: method={p.method} H={p.horizon} s_min={p.s_min} "
               f"rate={p.rate_hz:g} Hz, {len(p.joint_names)} joints", flush=True)
     if args.check:
@@ -164,9 +181,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.namespace:
         ros_args += ["-r", f"__ns:=/{args.namespace.strip('/')}"]
     procs: list[tuple[str, subprocess.Popen]] = []
-    for key, (node, module, _) in NODES.items():
-        if args.only and args.only != key:
-            continue
+    for key in selected(args):
+        node, module, _ = NODES[key]
         procs.append((node, subprocess.Popen([sys.executable, "-m", module, *ros_args])))
     if args.record:
         if ros2_bag_missing() is None and not args.episode_recorder:  # the pip-only ros2 CLI has no `ros2 bag`

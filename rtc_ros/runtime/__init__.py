@@ -12,7 +12,9 @@ Where each part of Algorithm 1 lives:
   validator, the sync and ensemble modes; chunk stores in :mod:`rtc_ros.runtime.chunk_store`).
 
 The chunk contract between the two sides (metadata of ``rtc/chunk`` and ``rtc/executor_state``):
-:mod:`rtc_ros.runtime.contract`. The method table: :mod:`rtc_ros.runtime.methods`.
+:mod:`rtc_ros.runtime.contract`. The method table: :mod:`rtc_ros.runtime.methods`. Around the robot:
+re-sync around protective stops (:mod:`rtc_ros.runtime.stop_recovery`) and merging per-arm joint
+states (:mod:`rtc_ros.runtime.joint_merge`).
 
 Conventions: chunk index 0 = the action for the executor step at which the observation was taken
 (``t_obs``); ``d`` = inference delay in steps (forecast; the frozen prefix); ``consumed`` = the delay

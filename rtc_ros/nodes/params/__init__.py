@@ -1,4 +1,4 @@
-"""One parameter schema for the four rtc_ros nodes: declare, document, validate, apply changes.
+"""One parameter schema for the five rtc_ros nodes: declare, document, validate, apply changes.
 
 * :mod:`.schema` -- every parameter (default, range, description, ``read_only``) per role;
 * :mod:`.validate` -- ROS-free checks -> :class:`NodeParams`, :class:`ParameterError`;
@@ -21,6 +21,7 @@ from rtc_ros.nodes.params.schema import (
     NODE_NAMES,
     ROLE_EXECUTOR,
     ROLE_INFERENCE,
+    ROLE_MERGER,
     ROLE_RECORDER,
     ROLE_SIM,
     ROLES,
@@ -45,7 +46,7 @@ from rtc_ros.nodes.params.yaml_file import key_matches, load_params_file
 
 __all__ = [
     "ARM_JOINTS", "ARM_SPECS", "BOTH", "DEFAULT_COMMAND_TOPIC", "NODE_NAMES", "ROLES", "ROLE_EXECUTOR",
-    "ROLE_INFERENCE", "ROLE_RECORDER", "ROLE_SIM", "SPECS", "ArmParams", "ArmSpec", "NodeParams", "OnChange",
+    "ROLE_INFERENCE", "ROLE_MERGER", "ROLE_RECORDER", "ROLE_SIM", "SPECS", "ArmParams", "ArmSpec", "NodeParams", "OnChange",
     "ParamSpec", "ParameterError", "RtcParams", "check_relative", "declare_and_validate", "default_joint_names",
     "describe", "expand_path", "key_matches", "load_params_file", "package_roots", "parse_topic_types",
     "specs_for", "validate", "writable_names",

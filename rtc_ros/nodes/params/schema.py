@@ -1,7 +1,7 @@
 """The one parameter schema of the four rtc_ros nodes: names, defaults, ranges, descriptions.
 
 Each node has a *role*: ``executor`` (``chunk_executor``), ``inference`` (``policy_inference``),
-``recorder`` (``episode_recorder``) and ``sim`` (``bimanual_sim``). A :class:`ParamSpec` lists the
+``recorder`` (``episode_recorder``), ``sim`` (``bimanual_sim``) and ``merger`` (``joint_state_merger``). A :class:`ParamSpec` lists the
 roles that declare it; the same name may appear in two specs of different roles (``camera_topics``
 of the recorder and of inference). Per-arm parameters (``<arm>.<suffix>``) are :class:`ArmSpec`
 entries, declared for every arm of ``arms`` (the sim's arms are fixed: ``left``, ``right``).
@@ -23,11 +23,12 @@ ROLE_EXECUTOR = "executor"
 ROLE_INFERENCE = "inference"
 ROLE_RECORDER = "recorder"
 ROLE_SIM = "sim"
+ROLE_MERGER = "merger"
 BOTH = (ROLE_EXECUTOR, ROLE_INFERENCE)
-ROLES = (ROLE_EXECUTOR, ROLE_INFERENCE, ROLE_RECORDER, ROLE_SIM)
+ROLES = (ROLE_EXECUTOR, ROLE_INFERENCE, ROLE_RECORDER, ROLE_SIM, ROLE_MERGER)
 #: the node name of each role
 NODE_NAMES = {ROLE_EXECUTOR: "chunk_executor", ROLE_INFERENCE: "policy_inference",
-              ROLE_RECORDER: "episode_recorder", ROLE_SIM: "bimanual_sim"}
+              ROLE_RECORDER: "episode_recorder", ROLE_SIM: "bimanual_sim", ROLE_MERGER: "joint_state_merger"}
 
 OUTPUT_TYPES = ("float64_multi_array", "joint_trajectory", "joint_state")
 LOOP_MODES = ("thread", "timer")
@@ -99,6 +100,7 @@ def _p(name: str, default: Any, description: str, roles: tuple[str, ...], **kw: 
 
 
 _EX, _INF, _REC, _SIM = (ROLE_EXECUTOR,), (ROLE_INFERENCE,), (ROLE_RECORDER,), (ROLE_SIM,)
+_RTC_MERGER = (*BOTH, ROLE_MERGER)
 
 _RTC: tuple[ParamSpec, ...] = (
     # --- chunk_executor and policy_inference ---------------------------------------------------
@@ -112,12 +114,13 @@ _RTC: tuple[ParamSpec, ...] = (
     _p("rate_hz", 50.0, "Controller rate in Hz (dt = 1 / rate_hz; d is counted in these ticks).", BOTH,
        float_range=(1.0, 1000.0)),
     _p("arms", ["left", "right"], "Arm names; per-arm parameters live under '<arm>.' (arms other than "
-       "left/right must set '<arm>.joint_names').", BOTH, array_type="string"),
+       "left/right must set '<arm>.joint_names').", _RTC_MERGER, array_type="string"),
     _p("chunk_topic", "rtc/chunk", "Chunk topic (trajectory_msgs/JointTrajectory, relative name).", BOTH),
     _p("executor_state_topic", "rtc/executor_state", "Executor state topic (sensor_msgs/JointState, relative "
        "name).", BOTH),
-    _p("joint_states_topic", "joint_states", "Measured joint states (sensor_msgs/JointState, relative).", BOTH),
-    _p("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", BOTH, read_only=False,
+    _p("joint_states_topic", "joint_states", "Measured joint states (sensor_msgs/JointState, relative; "
+       "joint_state_merger: its output).", _RTC_MERGER),
+    _p("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", _RTC_MERGER, read_only=False,
        float_range=(0.05, 3600.0)),
     # --- chunk_executor ------------------------------------------------------------------------
     _p("output_type", "float64_multi_array", "Command message: float64_multi_array "
@@ -192,6 +195,19 @@ _RTC: tuple[ParamSpec, ...] = (
        int_range=(0, 1000)),
     _p("seed", 0, "Seed of the sampling noise.", _INF, int_range=(0, 2**31 - 1)),
     _p("torch_threads", 0, "torch.set_num_threads (0 = leave torch's default).", _INF, int_range=(0, 1024)),
+)
+
+_MERGER: tuple[ParamSpec, ...] = (
+    _p("source_topics", [], "joint_state_merger: the per-arm (or per-driver) sensor_msgs/JointState topics to merge "
+       "into joint_states_topic (relative; e.g. [puppet_left/joint_states, puppet_right/joint_states]). It "
+       "publishes only when every joint of every arm's joint_names is in the latest message of a source received "
+       "within max_age_s: never a joint it has not heard.", (ROLE_MERGER,), array_type="string"),
+    _p("source_prefixes", [], "Prepended to the joint names of each source, one per source_topics entry ([] = "
+       "none): drivers that publish unprefixed names (waist, ..., gripper) become left_waist, ...", (ROLE_MERGER,),
+       array_type="string"),
+    _p("max_age_s", 0.1, "A source whose latest message was received longer ago than this many seconds is stale: "
+       "nothing is published until it is fresh again (its arm's state would be old).", (ROLE_MERGER,),
+       read_only=False, float_range=(0.001, 60.0)),
 )
 
 _RECORDER: tuple[ParamSpec, ...] = (
@@ -276,7 +292,7 @@ _SIM_SPECS: tuple[ParamSpec, ...] = (
 )
 
 #: every parameter of every role
-SPECS: tuple[ParamSpec, ...] = _RTC + _RECORDER + _SIM_SPECS
+SPECS: tuple[ParamSpec, ...] = _RTC + _MERGER + _RECORDER + _SIM_SPECS
 
 
 def _joint_names_default(arm: str) -> list[str]:
@@ -285,7 +301,8 @@ def _joint_names_default(arm: str) -> list[str]:
 
 ARM_SPECS: tuple[ArmSpec, ...] = (
     ArmSpec("joint_names", "string_array", "Joint names of this arm, in action order (arms are concatenated "
-            "in 'arms' order; defaults exist for left and right only).", (*BOTH, ROLE_SIM), _joint_names_default),
+            "in 'arms' order; defaults exist for left and right only).", (*BOTH, ROLE_SIM, ROLE_MERGER),
+            _joint_names_default),
     ArmSpec("command_topic", "string", "Command topic of this arm (relative; '' = the default for output_type: "
             + ", ".join(f"{k}: {v}" for k, v in DEFAULT_COMMAND_TOPIC.items()) + ").", _EX, lambda arm: ""),
     ArmSpec("lower_limits", "double_array", "Lower joint limits (one per joint, or one for all; [] = -pi, "

@@ -23,6 +23,7 @@ from rtc_ros.nodes.params.schema import (
     DEFAULT_COMMAND_TOPIC,
     ROLE_EXECUTOR,
     ROLE_INFERENCE,
+    ROLE_MERGER,
     ROLE_RECORDER,
     ROLE_SIM,
     ParamSpec,
@@ -187,11 +188,23 @@ def _per_joint(arm: str, suffix: str, values: dict[str, Any], names: list[str], 
     raise ParameterError(name, given, f"needs one value per joint ({n}) or a single value")
 
 
-def _rtc_arm(arm: str, values: dict[str, Any], out: dict[str, Any], role: str, seen: set[str]) -> ArmParams:
+def _arm_joints(arm: str, values: dict[str, Any], seen: set[str]) -> list[str]:
     names = _joint_names(arm, values)
     if len(set(names)) != len(names) or seen & set(names) or any(not n for n in names):
         raise ParameterError(f"{arm}.joint_names", names, "joint names must be non-empty and unique across arms")
     seen |= set(names)
+    return names
+
+
+def _arm_list(out: dict[str, Any]) -> list[str]:
+    arms = list(out["arms"])
+    if not arms or len(set(arms)) != len(arms) or any(not a for a in arms):
+        raise ParameterError("arms", arms, "must be a non-empty list of distinct names")
+    return arms
+
+
+def _rtc_arm(arm: str, values: dict[str, Any], out: dict[str, Any], role: str, seen: set[str]) -> ArmParams:
+    names = _arm_joints(arm, values, seen)
     grip = [nm.endswith("gripper") for nm in names]
     lower = _per_joint(arm, "lower_limits", values, names, [0.0 if g else -math.pi for g in grip])
     upper = _per_joint(arm, "upper_limits", values, names, [1.0 if g else math.pi for g in grip])
@@ -227,11 +240,8 @@ def _check_rtc(out: dict[str, Any], values: dict[str, Any], role: str) -> list[A
         raise ParameterError("startup_ramp_s", out["startup_ramp_s"], f"is {ramp} ticks, more than s_min = {out['s_min']}: "
                              f"the next chunk would take over before the ramp ends (a step); at most "
                              f"s_min / rate_hz = {out['s_min'] / out['rate_hz']:g} s")
-    arms_raw = list(out["arms"])
-    if not arms_raw or len(set(arms_raw)) != len(arms_raw) or any(not a for a in arms_raw):
-        raise ParameterError("arms", arms_raw, "must be a non-empty list of distinct names")
     seen: set[str] = set()
-    arms = [_rtc_arm(arm, values, out, role, seen) for arm in arms_raw]
+    arms = [_rtc_arm(arm, values, out, role, seen) for arm in _arm_list(out)]
     if role == ROLE_INFERENCE:
         _check_inference(out)
     return arms
@@ -327,8 +337,28 @@ def _check_sim(out: dict[str, Any], values: dict[str, Any], role: str) -> list[A
     return arms
 
 
+def _check_merger(out: dict[str, Any], values: dict[str, Any], role: str) -> list[ArmParams]:
+    check_relative("joint_states_topic", out["joint_states_topic"])
+    sources, prefixes = out["source_topics"], out["source_prefixes"]
+    if not sources:
+        raise ParameterError("source_topics", sources, "required: the joint state topics to merge (e.g. "
+                                                       "[puppet_left/joint_states, puppet_right/joint_states])")
+    for t in sources:
+        check_relative("source_topics", t)
+    if len(set(sources)) != len(sources) or out["joint_states_topic"] in sources:
+        raise ParameterError("source_topics", sources, "must be distinct and must not include the output, "
+                             f"joint_states_topic ({out['joint_states_topic']!r})")
+    if prefixes and len(prefixes) != len(sources):
+        raise ParameterError("source_prefixes", prefixes, f"needs one prefix per source topic ({len(sources)}) or []")
+    if any(any(c.isspace() or c == "/" for c in pre) for pre in prefixes):
+        raise ParameterError("source_prefixes", prefixes, "a prefix is part of a joint name: no spaces or '/'")
+    seen: set[str] = set()
+    return [ArmParams(arm, _arm_joints(arm, values, seen)) for arm in _arm_list(out)]
+
+
 _ROLE_CHECKS: dict[str, Callable[[dict[str, Any], dict[str, Any], str], list[ArmParams]]] = {
     ROLE_EXECUTOR: _check_rtc, ROLE_INFERENCE: _check_rtc, ROLE_RECORDER: _check_recorder, ROLE_SIM: _check_sim,
+    ROLE_MERGER: _check_merger,
 }
 
 

@@ -1,0 +1,176 @@
+"""Merge per-arm joint states into the one ``joint_states`` message the nodes read (ROS-free rule).
+
+``chunk_executor`` and ``policy_inference`` read every joint of every arm from one topic. Many arm
+drivers publish one topic per arm (ALOHA's Interbotix ``xs_sdk``: ``puppet_left/joint_states``,
+``puppet_right/joint_states``, each with unprefixed names ``waist``, ..., ``gripper``). A merge that
+fills a joint it has not heard from with a default (``joint_state_publisher`` fills 0.0) tells the
+executor the arm stands at zero: its hold and its step-limit base would be wrong. This rule never does:
+
+* every *required* joint (the ``joint_names`` of every arm, in that order) must have been heard in
+  the **latest** message of some source; a source's message replaces everything that source said
+  before (a joint it stops publishing is missing again);
+* every source that provides a required joint must be **fresh**: its latest message was received at
+  most ``max_age_s`` ago (by the receiver's clock). Otherwise nothing is published, and the reason
+  names the missing joints or the stale sources; readers then see no new joint state (``policy_inference``
+  stops planning after ``obs_timeout``; the executor holds at the end of its chunk);
+* a required joint published by two sources is refused (the second source's message is rejected,
+  naming both): the merge never chooses between two claims. Per-source name prefixes (``left_`` +
+  ``waist``) tell apart drivers that use the same names;
+* a message whose ``position`` does not match ``name``, or has a non-finite position of a required
+  joint, is rejected whole (its source keeps its previous message, which then ages out).
+
+The merged message has the required joints only, in order; ``velocity`` / ``effort`` only when every
+contributing message carries finite values for its required joints, else empty (``JointState`` allows
+empty arrays). Its stamp is the **oldest** of the contributing messages' stamps (the caller gives an
+unstamped message its receipt time): readers take it as the observation's time, and the oldest is the
+time at which every value was already measured.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+
+class MergeRejected(ValueError):
+    """A source's message was not used; the message says why (field or joint named)."""
+
+
+@dataclass(frozen=True)
+class Merged:
+    """One merged joint state: ``names`` (the required joints, in order), ``position`` per name,
+    ``velocity`` / ``effort`` per name or empty, ``stamp_ns`` (the oldest contributing stamp)."""
+
+    names: tuple[str, ...]
+    position: tuple[float, ...]
+    velocity: tuple[float, ...]
+    effort: tuple[float, ...]
+    stamp_ns: int
+
+
+@dataclass
+class _Latest:
+    """A source's latest accepted message, reduced to its required joints (name -> value)."""
+
+    position: dict[str, float]
+    velocity: dict[str, float] | None
+    effort: dict[str, float] | None
+    stamp_ns: int
+    recv_s: float
+
+
+@dataclass
+class JointStateMerge:
+    """The merge rule for ``sources`` (topic names; ``prefixes`` per source, or empty for none).
+
+    Call :meth:`update` per received message and :meth:`merged` to get the message to publish (or a
+    :class:`NotReady` reason). ``max_age_s`` may be changed at run time.
+    """
+
+    sources: Sequence[str]
+    required: Sequence[str]
+    max_age_s: float
+    prefixes: Sequence[str] = ()
+    latest: dict[str, _Latest] = field(default_factory=dict)
+    rejected: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.sources or len(set(self.sources)) != len(self.sources):
+            raise ValueError(f"sources must be distinct topic names, got {list(self.sources)}")
+        if self.prefixes and len(self.prefixes) != len(self.sources):
+            raise ValueError(f"prefixes: {len(self.prefixes)} given for {len(self.sources)} sources")
+        if not self.required or len(set(self.required)) != len(self.required):
+            raise ValueError(f"required joints must be distinct names, got {list(self.required)}")
+        if not (self.max_age_s > 0 and math.isfinite(self.max_age_s)):
+            raise ValueError(f"max_age_s must be finite and > 0, got {self.max_age_s}")
+        self._prefix = dict(zip(self.sources, self.prefixes or [""] * len(self.sources)))
+        self._required = set(self.required)
+
+    # ----------------------------------------------------------------------------- input
+    def update(self, source: str, names: Sequence[str], position: Sequence[float], velocity: Sequence[float],
+               effort: Sequence[float], stamp_ns: int, recv_s: float) -> None:
+        """Take ``source``'s message (``JointState`` fields; ``stamp_ns`` its header stamp, ``recv_s`` its
+        receipt on the merge's clock, e.g. ``time.monotonic()``). Raises :class:`MergeRejected` naming the field or joint; the
+        source's previous message is then kept (and ages out)."""
+        try:
+            self._update(source, names, position, velocity, effort, stamp_ns, recv_s)
+        except MergeRejected:
+            self.rejected += 1
+            raise
+
+    def _update(self, source: str, names: Sequence[str], position: Sequence[float], velocity: Sequence[float],
+                effort: Sequence[float], stamp_ns: int, recv_s: float) -> None:
+        if source not in self._prefix:
+            raise MergeRejected(f"{source}: not one of the sources {list(self.sources)}")
+        n = len(names)
+        if len(position) != n:
+            raise MergeRejected(f"{source}: 'position' has {len(position)} values for {n} names")
+        for label, arr in (("velocity", velocity), ("effort", effort)):
+            if len(arr) not in (0, n):
+                raise MergeRejected(f"{source}: '{label}' has {len(arr)} values for {n} names (must be 0 or {n})")
+        full = [self._prefix[source] + str(nm) for nm in names]
+        if len(set(full)) != n:
+            raise MergeRejected(f"{source}: 'name' lists a joint twice: {sorted(full)}")
+        mine = [i for i, nm in enumerate(full) if nm in self._required]
+        for i in mine:
+            if not math.isfinite(position[i]):
+                raise MergeRejected(f"{source}: position of {full[i]!r} is {position[i]} (must be finite)")
+            for other, msg in self.latest.items():
+                if other != source and full[i] in msg.position:
+                    raise MergeRejected(f"{source}: joint {full[i]!r} is already published by {other!r}: each "
+                                        "joint must come from one source (set source_prefixes to tell them apart)")
+
+        def pick(arr: Sequence[float]) -> dict[str, float] | None:
+            if len(arr) != n or not all(math.isfinite(arr[i]) for i in mine):
+                return None
+            return {full[i]: float(arr[i]) for i in mine}
+
+        self.latest[source] = _Latest({full[i]: float(position[i]) for i in mine}, pick(velocity), pick(effort),
+                                      int(stamp_ns), float(recv_s))
+
+    # ---------------------------------------------------------------------------- output
+    def merged(self, now_s: float) -> "Merged | NotReady":
+        """The merged joint state at ``now_s`` (the clock of ``recv_s``), or why there is none."""
+        contributing = {s: m for s, m in self.latest.items() if m.position}
+        stale = sorted(s for s, m in contributing.items() if now_s - m.recv_s > self.max_age_s)
+        have = {nm: s for s, m in contributing.items() for nm in m.position}
+        missing = [nm for nm in self.required if nm not in have]
+        if stale or missing:
+            return NotReady(missing=tuple(missing), stale=tuple(stale),
+                            silent=tuple(s for s in self.sources if s not in self.latest))
+        used = [contributing[s] for s in dict.fromkeys(have[nm] for nm in self.required)]
+        pos = tuple(contributing[have[nm]].position[nm] for nm in self.required)
+
+        def column(kind: str) -> tuple[float, ...]:
+            tables = [getattr(m, kind) for m in used]
+            if any(t is None for t in tables):
+                return ()
+            return tuple(getattr(contributing[have[nm]], kind)[nm] for nm in self.required)
+
+        return Merged(tuple(self.required), pos, column("velocity"), column("effort"), min(m.stamp_ns for m in used))
+
+    def ages(self, now_s: float) -> dict[str, float]:
+        """Seconds since each source's latest accepted message (``inf`` if none yet)."""
+        return {s: (now_s - self.latest[s].recv_s) if s in self.latest else math.inf for s in self.sources}
+
+
+@dataclass(frozen=True)
+class NotReady:
+    """Why no merged joint state can be published: required joints not heard (``missing``), sources
+    whose latest message is older than ``max_age_s`` (``stale``), sources never heard (``silent``)."""
+
+    missing: tuple[str, ...]
+    stale: tuple[str, ...]
+    silent: tuple[str, ...]
+
+    def __str__(self) -> str:
+        parts = []
+        if self.stale:
+            parts.append(f"stale source(s) {list(self.stale)} (latest message older than max_age_s)")
+        if self.missing:
+            shown = list(self.missing[:6]) + (["..."] if len(self.missing) > 6 else [])
+            parts.append(f"{len(self.missing)} joint(s) not heard: {shown}")
+        if self.silent:
+            parts.append(f"nothing received yet on {list(self.silent)}")
+        return "; ".join(parts)

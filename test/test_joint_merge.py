@@ -1,0 +1,144 @@
+"""The joint-state merge rule (ROS-free): never a joint it has not heard, never a stale source."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rtc_ros.runtime.joint_merge import JointStateMerge, Merged, MergeRejected, NotReady
+
+ARM = ["waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate", "gripper"]
+REQUIRED = [f"{side}_{j}" for side in ("left", "right") for j in ARM]
+SOURCES = ["puppet_left/joint_states", "puppet_right/joint_states"]
+
+
+def aloha(max_age_s: float = 0.1) -> JointStateMerge:
+    return JointStateMerge(SOURCES, REQUIRED, max_age_s, prefixes=["left_", "right_"])
+
+
+def send(m: JointStateMerge, k: int, base: float, t: float, stamp_ns: int = 0, extra: bool = True,
+         velocity: bool = True) -> None:
+    """An Interbotix-like message: unprefixed names, plus finger joints the nodes do not use."""
+    names = ARM + (["left_finger", "right_finger"] if extra else [])
+    pos = [base + i for i in range(len(ARM))] + ([0.02, -0.02] if extra else [])
+    vel = [0.1 * i for i in range(len(names))] if velocity else []
+    m.update(SOURCES[k], names, pos, vel, [], stamp_ns or int(t * 1e9), t)
+
+
+def test_merges_prefixed_sources_in_required_order_with_the_oldest_stamp() -> None:
+    m = aloha()
+    assert isinstance(m.merged(0.0), NotReady)
+    send(m, 1, 100.0, t=1.00)
+    wait = m.merged(1.0)
+    assert isinstance(wait, NotReady) and wait.missing == tuple(REQUIRED[:7]) and wait.silent == (SOURCES[0],)
+    assert "7 joint(s) not heard" in str(wait) and SOURCES[0] in str(wait)
+    send(m, 0, 0.0, t=1.01)
+    out = m.merged(1.02)
+    assert isinstance(out, Merged)
+    assert out.names == tuple(REQUIRED)  # required joints only (no fingers), in the arms' order
+    assert out.position == tuple([float(i) for i in range(7)] + [100.0 + i for i in range(7)])
+    assert out.velocity == tuple(0.1 * i for i in range(7)) * 2
+    assert out.effort == ()  # no source gave efforts
+    assert out.stamp_ns == 1_000_000_000  # the older of the two messages
+
+
+def test_a_stale_source_stops_the_output_and_is_named() -> None:
+    m = aloha(max_age_s=0.1)
+    send(m, 0, 0.0, t=1.0)
+    send(m, 1, 0.0, t=1.0)
+    assert isinstance(m.merged(1.099), Merged)  # not yet max_age_s old: still fresh
+    send(m, 1, 5.0, t=1.15)  # the right arm keeps publishing, the left driver went quiet
+    out = m.merged(1.15)
+    assert isinstance(out, NotReady) and out.stale == (SOURCES[0],) and not out.missing
+    assert "stale source(s) ['puppet_left/joint_states']" in str(out)
+    send(m, 0, 1.0, t=1.16)  # back: published again, with its new values
+    out = m.merged(1.16)
+    assert isinstance(out, Merged) and out.position[0] == 1.0 and out.position[7] == 5.0
+    assert m.ages(1.2) == pytest.approx({SOURCES[0]: 0.04, SOURCES[1]: 0.05})
+    m.max_age_s = 0.01  # writable at run time
+    assert isinstance(m.merged(1.2), NotReady)
+
+
+def test_a_joint_dropped_from_its_sources_latest_message_is_missing_again() -> None:
+    m = aloha()
+    send(m, 0, 0.0, t=1.0)
+    send(m, 1, 0.0, t=1.0)
+    m.update(SOURCES[1], ARM[:-1], [0.0] * 6, [], [], 1, 1.01)  # no gripper this time
+    out = m.merged(1.01)
+    assert isinstance(out, NotReady) and out.missing == ("right_gripper",)
+
+
+def test_bad_messages_are_rejected_whole_and_the_previous_one_kept() -> None:
+    m = aloha()
+    send(m, 0, 0.0, t=1.0)
+    send(m, 1, 0.0, t=1.0)
+    bad = [
+        (ARM, [0.0] * 6, [], [], "'position' has 6 values for 7 names"),
+        (ARM, [0.0] * 7, [0.0] * 3, [], "'velocity' has 3 values for 7 names"),
+        (ARM, [0.0] * 7, [], [0.0] * 2, "'effort' has 2 values"),
+        (ARM[:-1] + ["waist"], [0.0] * 7, [], [], "lists a joint twice"),
+        (ARM, [0.0, math.nan] + [0.0] * 5, [], [], "position of 'left_shoulder' is nan"),
+        (ARM, [0.0, math.inf] + [0.0] * 5, [], [], "position of 'left_shoulder' is inf"),
+    ]
+    for names, pos, vel, eff, why in bad:
+        with pytest.raises(MergeRejected, match=why.replace("(", r"\(").replace(")", r"\)")):
+            m.update(SOURCES[0], names, pos, vel, eff, 2, 1.05)
+    assert m.rejected == len(bad)
+    out = m.merged(1.05)
+    assert isinstance(out, Merged) and out.position[:7] == tuple(float(i) for i in range(7))
+    assert isinstance(m.merged(1.2), NotReady)  # ... and ages out: a bad stream is never published as fresh
+    # a non-finite position of a joint the nodes do not use is not a reason to drop the arm
+    m.update(SOURCES[0], ARM + ["left_finger"], [0.0] * 7 + [math.nan], [], [], 3, 1.21)
+    m.update(SOURCES[1], ARM, [0.0] * 7, [], [], 3, 1.21)
+    assert isinstance(m.merged(1.21), Merged)
+    with pytest.raises(MergeRejected, match="not one of the sources"):
+        m.update("joint_states", ARM, [0.0] * 7, [], [], 1, 1.0)
+
+
+def test_two_sources_claiming_one_joint_are_refused() -> None:
+    m = JointStateMerge(SOURCES, REQUIRED, 0.1)  # no prefixes, but the drivers publish the same names
+    m.update(SOURCES[0], REQUIRED[:7], [0.0] * 7, [], [], 1, 1.0)
+    with pytest.raises(MergeRejected, match="'left_waist' is already published by 'puppet_left/joint_states'"):
+        m.update(SOURCES[1], REQUIRED[:7], [1.0] * 7, [], [], 1, 1.0)
+    out = m.merged(1.0)
+    assert isinstance(out, NotReady) and out.missing == tuple(REQUIRED[7:])
+
+
+def test_velocity_only_when_every_contributing_message_has_it() -> None:
+    m = aloha()
+    send(m, 0, 0.0, t=1.0)
+    send(m, 1, 0.0, t=1.0, velocity=False)
+    out = m.merged(1.0)
+    assert isinstance(out, Merged) and out.velocity == () and len(out.position) == 14
+    vel = [0.0] * 7
+    vel[2] = math.nan  # a non-finite velocity drops the column, not the positions
+    m.update(SOURCES[1], ARM, [0.0] * 7, vel, [], 1, 1.0)
+    send(m, 0, 0.0, t=1.0)
+    out = m.merged(1.0)
+    assert isinstance(out, Merged) and out.velocity == ()
+
+
+def test_one_source_with_every_joint_and_one_that_contributes_nothing() -> None:
+    m = JointStateMerge(["arm/joint_states", "base/joint_states"], REQUIRED, 0.1)
+    m.update("base/joint_states", ["wheel"], [1.0], [], [], 5, 1.0)
+    m.update("arm/joint_states", REQUIRED[::-1], [float(i) for i in range(14)][::-1], [], [], 7, 1.0)
+    out = m.merged(1.5)  # the base is not needed: its age does not matter
+    assert isinstance(out, NotReady) and out.stale == ("arm/joint_states",)
+    out = m.merged(1.05)
+    assert isinstance(out, Merged) and out.position == tuple(float(i) for i in range(14)) and out.stamp_ns == 7
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(sources=[]), "sources must be distinct"),
+    (dict(sources=["a", "a"]), "sources must be distinct"),
+    (dict(prefixes=["x_"]), "prefixes: 1 given for 2 sources"),
+    (dict(required=[]), "required joints"),
+    (dict(max_age_s=0.0), "max_age_s"),
+    (dict(max_age_s=math.nan), "max_age_s"),
+])
+def test_configuration_errors_name_the_field(kw, match) -> None:
+    args = dict(sources=SOURCES, required=REQUIRED, max_age_s=0.1, prefixes=["left_", "right_"])
+    args.update(kw)
+    with pytest.raises(ValueError, match=match):
+        JointStateMerge(**args)
