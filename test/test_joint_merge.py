@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from rtc_ros.runtime.joint_merge import JointStateMerge, Merged, MergeRejected, NotReady
+from rtc_ros.runtime.joint_merge import JointStateMerge, Merged, MergeRejected, NotReady, parse_exclusions
 
 ARM = ["waist", "shoulder", "elbow", "forearm_roll", "wrist_angle", "wrist_rotate", "gripper"]
 REQUIRED = [f"{side}_{j}" for side in ("left", "right") for j in ARM]
@@ -96,13 +96,48 @@ def test_bad_messages_are_rejected_whole_and_the_previous_one_kept() -> None:
         m.update("joint_states", ARM, [0.0] * 7, [], [], 1, 1.0)
 
 
-def test_two_sources_claiming_one_joint_are_refused() -> None:
-    m = JointStateMerge(SOURCES, REQUIRED, 0.1)  # no prefixes, but the drivers publish the same names
-    m.update(SOURCES[0], REQUIRED[:7], [0.0] * 7, [], [], 1, 1.0)
-    with pytest.raises(MergeRejected, match="'left_waist' is already published by 'puppet_left/joint_states'"):
-        m.update(SOURCES[1], REQUIRED[:7], [1.0] * 7, [], [], 1, 1.0)
+def test_two_sources_claiming_one_joint_stop_the_output_whichever_came_first() -> None:
+    for order in ((0, 1), (1, 0)):
+        m = JointStateMerge(SOURCES, REQUIRED, 0.1)  # no prefixes, but the drivers publish the same names
+        for k in order:
+            m.update(SOURCES[k], REQUIRED[:7], [float(k)] * 7, [], [], 1, 1.0)  # both accepted
+        out = m.merged(1.0)
+        assert isinstance(out, NotReady) and len(out.conflicts) == 7
+        assert out.conflicts[0] == ("left_waist", tuple(SOURCES[k] for k in order))
+        assert "7 joint(s) published by two sources, e.g. 'left_waist'" in str(out)
+        assert "source_prefixes or source_exclude" in str(out)
+
+
+def test_a_gripper_node_and_an_arm_driver_that_lists_the_gripper_too() -> None:
+    arm = "arm/joint_states"
+    grip = "gripper/joint_states"
+    required = REQUIRED[:7]
+    m = JointStateMerge([arm, grip], required, 0.1, exclude=parse_exclusions([f"{arm}:left_gripper"], [arm, grip]))
+    m.update(arm, required, [0.0] * 6 + [9.9], [], [1.0] * 7, 5, 1.0)  # the driver's stale gripper value
+    m.update(grip, ["left_gripper"], [0.4], [], [2.0], 6, 1.0)
     out = m.merged(1.0)
-    assert isinstance(out, NotReady) and out.missing == tuple(REQUIRED[7:])
+    assert isinstance(out, Merged) and out.position[6] == 0.4 and out.stamp_ns == 5
+    assert out.effort == (1.0,) * 6 + (2.0,)  # efforts from both sources, each joint from its own
+    with pytest.raises(ValueError, match="'arm/joint_states left_gripper': expected 'TOPIC:JOINT'"):
+        parse_exclusions(["arm/joint_states left_gripper"], [arm, grip])
+    with pytest.raises(ValueError, match="TOPIC one of"):
+        parse_exclusions(["other:left_gripper"], [arm, grip])
+    with pytest.raises(ValueError, match="not sources"):
+        JointStateMerge([arm], required, 0.1, exclude={grip: ["left_gripper"]})
+
+
+def test_a_wrong_prefix_and_a_rejected_source_are_told_apart_from_silence() -> None:
+    m = JointStateMerge(SOURCES, REQUIRED, 0.1, prefixes=["left_left_", "right_"])
+    send(m, 0, 0.0, t=1.0)
+    with pytest.raises(MergeRejected):
+        m.update(SOURCES[1], ARM, [math.nan] * 7, [], [], 1, 1.0)
+    out = m.merged(1.0)
+    assert isinstance(out, NotReady) and out.silent == () and out.rejecting[0][0] == SOURCES[1]
+    text = str(out)
+    assert "14 joint(s) not heard" in text and "heard but not in joint_names: ['left_left_waist'" in text
+    assert "last message rejected: puppet_right/joint_states: position of 'right_waist' is nan" in text
+    send(m, 1, 0.0, t=1.01)  # accepted again: no longer "rejecting"
+    assert m.merged(1.01).rejecting == ()
 
 
 def test_velocity_only_when_every_contributing_message_has_it() -> None:

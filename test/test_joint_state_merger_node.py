@@ -32,6 +32,7 @@ class Drivers:
         self.bad: str | None = None  # an arm whose next message carries a NaN
         self.pubs = {arm: h.node.create_publisher(JointState, topic, 10) for arm, topic in zip(("left", "right"), SOURCES)}
         self.merged: list[JointState] = []
+        self.sent: dict[str, list[int]] = {"left": [], "right": []}
         self.diag: list[DiagnosticStatus] = []
         h.node.create_subscription(JointState, "joint_states", self._on_merged, RELIABLE)
         h.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
@@ -39,9 +40,11 @@ class Drivers:
         self.node = h.node
 
     def _publish(self) -> None:
-        stamp = self.node.get_clock().now().to_msg()
+        now = self.node.get_clock().now().nanoseconds
         with self.lock:
             for arm, pub in self.pubs.items():
+                # the left driver stamps 50 ms back (a slow bus): older than any right message still current
+                stamp = conv.ns_to_stamp(now - (50_000_000 if arm == "left" else 0))
                 if not self.on[arm]:
                     continue
                 pos = list(self.q[arm]) + [0.02, -0.02]
@@ -49,6 +52,7 @@ class Drivers:
                     pos[1] = math.nan
                     self.bad = None
                 msg = conv.joint_state_msg(ARM + ["left_finger", "right_finger"], np.array(pos), stamp)
+                self.sent[arm].append(conv.stamp_to_ns(stamp))
                 msg.velocity = [0.0] * 9
                 pub.publish(msg)
 
@@ -87,6 +91,10 @@ def test_merger_feeds_the_executor_and_stops_on_a_quiet_driver(start_node, tmp_p
             last = drv.merged[-1]
         assert list(last.name) == JOINTS and np.allclose(last.position, drv.q["left"] + drv.q["right"])
         assert len(last.velocity) == 14 and len(last.effort) == 0
+        with drv.lock:  # each merged stamp is a left-arm stamp (the oldest), not a right one nor the merger's clock
+            stamps = [conv.stamp_to_ns(m.header.stamp) for m in drv.merged[-20:]]
+            left_stamps = set(drv.sent["left"])
+        assert stamps and all(st in left_stamps for st in stamps), (stamps[:3], sorted(left_stamps)[-3:])
 
         # the left driver goes quiet: after max_age_s nothing more is published, and diagnostics say which
         with drv.lock:
@@ -116,3 +124,51 @@ def test_merger_refuses_to_start_without_sources(start_node, tmp_path) -> None:
     merger = start_node(MERGER)
     assert merger.wait_for_output("refusing to start: invalid parameter 'source_topics' = []", 60), merger.output()
     assert merger.proc.wait(30) == 2
+
+
+def test_merger_node_in_process_params_and_unstamped_sources(ros_env) -> None:
+    """The node's adapter without DDS delivery: max_age_s set at run time (validated: 5 s refused), an
+    unstamped source message stamped at receipt, a conflict reported as ERROR in /diagnostics."""
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from rtc_ros.nodes.joint_state_merger import JointStateMergerNode
+
+    rclpy.init()
+    try:
+        node = JointStateMergerNode(parameter_overrides=[
+            Parameter("source_topics", value=list(SOURCES)), Parameter("source_prefixes", value=["left_", "right_"])])
+        sent: list = []
+        node._pub.publish = sent.append
+        diags: list = []
+        node._diag_pub.publish = diags.append
+        assert node.set_parameters([Parameter("max_age_s", value=0.3)])[0].successful and node.merge.max_age_s == 0.3
+        bad = node.set_parameters([Parameter("max_age_s", value=5.0)])[0]
+        assert not bad.successful and "max_age_s" in bad.reason and node.merge.max_age_s == 0.3
+        t0 = node.get_clock().now().nanoseconds
+        left = conv.joint_state_msg(ARM, np.zeros(7), conv.ns_to_stamp(0))  # unstamped
+        right = conv.joint_state_msg(ARM, np.ones(7), conv.ns_to_stamp(t0 - 1_000_000_000))
+        node._on_source(SOURCES[0], left)
+        assert not sent and node.held_back == 1
+        node._on_source(SOURCES[1], right)  # the right one is older than the receipt time given to the left
+        assert len(sent) == 1 and conv.stamp_to_ns(sent[0].header.stamp) == t0 - 1_000_000_000
+        right.header.stamp = conv.ns_to_stamp(t0 + 10_000_000_000)  # now the left one's receipt stamp is older
+        node._on_source(SOURCES[1], right)
+        assert len(sent) == 2 and t0 <= conv.stamp_to_ns(sent[1].header.stamp) <= node.get_clock().now().nanoseconds
+        node._publish_diagnostics()
+        assert diags[-1].status[0].level == DiagnosticStatus.OK
+        # the left driver starts listing a right-arm joint too (its prefix makes it 'left_right_waist': no clash);
+        # a source without a prefix that does clash: no output, ERROR naming the joint and both sources
+        node._on_source(SOURCES[0], conv.joint_state_msg(ARM + ["right_waist"], np.zeros(8), conv.ns_to_stamp(t0)))
+        assert len(sent) == 3
+        node.merge._prefix[SOURCES[0]] = ""  # (what source_prefixes ["", right_] would configure)
+        node._on_source(SOURCES[0], conv.joint_state_msg([f"left_{j}" for j in ARM] + ["right_waist"], np.zeros(8),
+                                                         conv.ns_to_stamp(t0)))
+        assert len(sent) == 3
+        node._publish_diagnostics()
+        st = diags[-1].status[0]
+        assert st.level == DiagnosticStatus.ERROR and "'right_waist' by ['puppet_left/joint_states', " \
+            "'puppet_right/joint_states']" in st.message, st.message
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown()

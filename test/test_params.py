@@ -242,14 +242,21 @@ def test_merger_params() -> None:
     assert p.max_age_s == 0.1 and p.joint_states_topic == "joint_states"
     assert validate({"source_topics": ["arm/joint_states"], "arms": ["a"], "a.joint_names": ["j1", "j2"]},
                     ROLE_MERGER).joint_names == ["j1", "j2"]
+    # absolute names reach a driver outside the node's namespace; exclusions name a source and a joint
+    assert validate({"source_topics": ["/puppet_left/joint_states", "/puppet_right/joint_states"],
+                     "source_exclude": ["/puppet_left/joint_states:left_gripper"]}, ROLE_MERGER).source_exclude
     for bad, name, why in [
         ({}, "source_topics", "required"),
-        ({"source_topics": ["/puppet_left/joint_states"]}, "source_topics", "relative"),
+        ({"source_topics": ["/puppet left/joint_states"]}, "source_topics", "relative"),
+        ({"source_topics": ["puppet_left//joint_states"]}, "source_topics", "not a valid ROS 2 topic name"),
         ({"source_topics": ["a", "a"]}, "source_topics", "distinct"),
         ({"source_topics": ["joint_states"]}, "source_topics", "must not include the output"),
         ({**ok, "source_prefixes": ["left_"]}, "source_prefixes", "one prefix per source topic"),
         ({**ok, "source_prefixes": ["left arm", "r"]}, "source_prefixes", "no spaces"),
         ({**ok, "max_age_s": 0.0}, "max_age_s", "must be in"),
+        ({**ok, "max_age_s": 5.0}, "max_age_s", "must be in"),  # an arm 5 s old is not a measurement
+        ({**ok, "source_exclude": ["left_gripper"]}, "source_exclude", "expected 'TOPIC:JOINT'"),
+        ({**ok, "source_exclude": ["gripper/joint_states:left_gripper"]}, "source_exclude", "TOPIC one of"),
         ({**ok, "arms": ["x"]}, "x.joint_names", "required for arm 'x'"),
         ({**ok, "right.joint_names": ["left_waist"]}, "right.joint_names", "unique across arms"),
     ]:

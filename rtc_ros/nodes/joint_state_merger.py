@@ -3,16 +3,18 @@
 For drivers that publish one ``sensor_msgs/JointState`` topic per arm (ALOHA's Interbotix ``xs_sdk``:
 ``puppet_left/joint_states`` with unprefixed names ``waist``, ..., ``gripper``). Subscribes every
 ``source_topics`` entry (sensor-data QoS: matches reliable and best-effort publishers), prefixes each
-source's names with its ``source_prefixes`` entry, and publishes ``joint_states_topic`` (reliable) on
-every accepted message -- but only when every joint of every arm's ``joint_names`` is in the latest
-message of a source received within ``max_age_s``. It never fills in a joint it has not heard
-(``joint_state_publisher`` fills 0.0) and never republishes an arm whose driver went quiet: the readers
-then see no fresh joint state and stop (``policy_inference`` after ``obs_timeout``). The rule and the
-merged stamp (the oldest contributing one) are :mod:`rtc_ros.runtime.joint_merge`.
+source's names with its ``source_prefixes`` entry (``source_exclude`` drops named joints of one source),
+and publishes ``joint_states_topic`` (reliable) on every accepted message -- but only when every joint of
+every arm's ``joint_names`` is in the latest message of exactly one source, each received within
+``max_age_s``. It never fills in a joint it has not heard (``joint_state_publisher`` fills 0.0) and never
+republishes an arm whose driver went quiet: the readers then see no fresh joint state and stop
+(``policy_inference`` after its ``obs_timeout``). The rule and the merged stamp (the oldest contributing
+one) are :mod:`rtc_ros.runtime.joint_merge`.
 
 ``/diagnostics`` per ``diagnostics_period``: OK while publishing; WARN naming the stale sources or
-unheard joints; ERROR while messages are rejected (two sources claiming one joint, NaN positions,
-``position`` not matching ``name``), each logged (throttled) with the field or joint.
+unheard joints (and the joints heard but not used: a wrong prefix); ERROR while two sources claim one
+joint (``source_exclude`` drops it from one) or messages are rejected (NaN positions, ``position`` not
+matching ``name``), each logged (throttled) with the field or joint.
 
 Run: ``python -m rtc_ros.nodes.joint_state_merger --ros-args --params-file config/bimanual.yaml -p
 source_topics:="[puppet_left/joint_states, puppet_right/joint_states]" -p source_prefixes:="[left_, right_]"``.
@@ -32,7 +34,7 @@ from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.common import Throttle, diagnostic_array
 from rtc_ros.nodes.params import ROLE_MERGER, ParameterError, declare_and_validate
 from rtc_ros.nodes.spin import spin_node
-from rtc_ros.runtime.joint_merge import JointStateMerge, Merged, MergeRejected
+from rtc_ros.runtime.joint_merge import JointStateMerge, Merged, MergeRejected, parse_exclusions
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
@@ -43,12 +45,14 @@ class JointStateMergerNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("joint_state_merger", **kwargs)
         p = self.p = declare_and_validate(self, ROLE_MERGER, on_change=self._on_param_change)
-        self.merge = JointStateMerge(p.source_topics, p.joint_names, p.max_age_s, prefixes=p.source_prefixes)
+        self.merge = JointStateMerge(p.source_topics, p.joint_names, p.max_age_s, prefixes=p.source_prefixes,
+                                     exclude=parse_exclusions(p.source_exclude, p.source_topics))
         self._throttled = Throttle()
         self.published = 0
         self.held_back = 0  # accepted messages after which nothing could be published
         self._period = {"published": 0, "rejected": 0}
         self._last_rejection = ""
+        self._last_why = ""  # the last reason logged for not publishing
         self._pub = self.create_publisher(JointState, p.joint_states_topic, RELIABLE)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         for topic in p.source_topics:
@@ -85,9 +89,13 @@ class JointStateMergerNode(Node):
         out = self.merge.merged(time.monotonic())
         if not isinstance(out, Merged):
             self.held_back += 1
-            if self._throttled("not_ready", 2.0):
-                self.get_logger().warn(f"not publishing {self.p.joint_states_topic}: {out}")
+            why = str(out)
+            # a new reason at once (but not at the sources' rate if it flips), the same one every 2 s
+            if (why != self._last_why and self._throttled("not_ready_new", 0.5)) or self._throttled("not_ready", 2.0):
+                self.get_logger().warn(f"not publishing {self.p.joint_states_topic}: {why}")
+                self._last_why = why
             return
+        self._last_why = ""
         js = JointState()
         js.header.stamp = conv.ns_to_stamp(out.stamp_ns)
         js.name, js.position, js.velocity, js.effort = (list(out.names), list(out.position), list(out.velocity),
@@ -105,14 +113,18 @@ class JointStateMergerNode(Node):
         values.update({f"age_ms {t}": (a * 1e3 if a != float("inf") else "never") for t, a in ages.items()})
         period = dict(self._period)
         self._period = {"published": 0, "rejected": 0}
-        if period["rejected"]:
-            level, message = DiagnosticStatus.ERROR, f"rejecting messages: {self._last_rejection}"
+        out = self.merge.merged(now)
+        problems = []
+        if not isinstance(out, Merged):
+            problems.append(f"not publishing: {out}")
         elif not period["published"]:
-            out = self.merge.merged(now)
-            why = "no source message in the last period" if isinstance(out, Merged) else str(out)
-            level, message = DiagnosticStatus.WARN, f"not publishing: {why}"
-        else:
-            level, message = DiagnosticStatus.OK, f"merging {len(ages)} sources"
+            problems.append("not publishing: no source message in the last period")
+        if period["rejected"]:
+            problems.append(f"rejected {period['rejected']} message(s), last: {self._last_rejection}")
+        conflict = not isinstance(out, Merged) and bool(out.conflicts)
+        level = (DiagnosticStatus.ERROR if period["rejected"] or conflict else
+                 DiagnosticStatus.WARN if problems else DiagnosticStatus.OK)
+        message = "; ".join(problems) if problems else f"merging {len(ages)} sources"
         self._diag_pub.publish(diagnostic_array(f"rtc_ros: joint_state_merger ({self.get_fully_qualified_name()})",
                                                 level, message, values, self.get_clock().now().to_msg()))
 

@@ -12,10 +12,13 @@ executor the arm stands at zero: its hold and its step-limit base would be wrong
 * every source that provides a required joint must be **fresh**: its latest message was received at
   most ``max_age_s`` ago (by the receiver's clock). Otherwise nothing is published, and the reason
   names the missing joints or the stale sources; readers then see no new joint state (``policy_inference``
-  stops planning after ``obs_timeout``; the executor holds at the end of its chunk);
-* a required joint published by two sources is refused (the second source's message is rejected,
-  naming both): the merge never chooses between two claims. Per-source name prefixes (``left_`` +
-  ``waist``) tell apart drivers that use the same names;
+  stops planning once its newest joint state was received ``obs_timeout`` ago; the executor holds at the end
+  of its chunk). The last published message can carry values up to ``max_age_s`` old: its stamp says so;
+* a required joint in the latest messages of two sources stops the output (naming the joint and both
+  sources) until one of them no longer lists it: the merge never chooses between two claims. Per-source
+  name prefixes (``left_`` + ``waist``) tell apart drivers that use the same names; per-source
+  exclusions drop a joint that a second driver also publishes (an arm driver listing a gripper that a
+  gripper node publishes);
 * a message whose ``position`` does not match ``name``, or has a non-finite position of a required
   joint, is rejected whole (its source keeps its previous message, which then ages out).
 
@@ -30,7 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Collection, Mapping, Sequence
 
 
 class MergeRejected(ValueError):
@@ -58,11 +61,13 @@ class _Latest:
     effort: dict[str, float] | None
     stamp_ns: int
     recv_s: float
+    unused: tuple[str, ...]  # its other joints (prefixed), for the diagnosis of a wrong prefix
 
 
 @dataclass
 class JointStateMerge:
-    """The merge rule for ``sources`` (topic names; ``prefixes`` per source, or empty for none).
+    """The merge rule for ``sources`` (topic names; ``prefixes`` per source, or empty for none;
+    ``exclude``: per source, prefixed joint names to ignore in its messages).
 
     Call :meth:`update` per received message and :meth:`merged` to get the message to publish (or a
     :class:`NotReady` reason). ``max_age_s`` may be changed at run time.
@@ -72,7 +77,10 @@ class JointStateMerge:
     required: Sequence[str]
     max_age_s: float
     prefixes: Sequence[str] = ()
+    exclude: Mapping[str, Collection[str]] = field(default_factory=dict)
     latest: dict[str, _Latest] = field(default_factory=dict)
+    #: per source, why its last message was rejected (cleared by its next accepted one)
+    rejecting: dict[str, str] = field(default_factory=dict)
     rejected: int = 0
 
     def __post_init__(self) -> None:
@@ -84,20 +92,26 @@ class JointStateMerge:
             raise ValueError(f"required joints must be distinct names, got {list(self.required)}")
         if not (self.max_age_s > 0 and math.isfinite(self.max_age_s)):
             raise ValueError(f"max_age_s must be finite and > 0, got {self.max_age_s}")
+        unknown = set(self.exclude) - set(self.sources)
+        if unknown:
+            raise ValueError(f"exclude names sources that are not sources: {sorted(unknown)}")
         self._prefix = dict(zip(self.sources, self.prefixes or [""] * len(self.sources)))
-        self._required = set(self.required)
+        self._used = {src: set(self.required) - set(self.exclude.get(src, ())) for src in self.sources}
 
     # ----------------------------------------------------------------------------- input
     def update(self, source: str, names: Sequence[str], position: Sequence[float], velocity: Sequence[float],
                effort: Sequence[float], stamp_ns: int, recv_s: float) -> None:
         """Take ``source``'s message (``JointState`` fields; ``stamp_ns`` its header stamp, ``recv_s`` its
-        receipt on the merge's clock, e.g. ``time.monotonic()``). Raises :class:`MergeRejected` naming the field or joint; the
-        source's previous message is then kept (and ages out)."""
+        receipt on the merge's clock, e.g. ``time.monotonic()``). Raises :class:`MergeRejected` naming the
+        field or joint; the source's previous message is then kept (and ages out)."""
         try:
             self._update(source, names, position, velocity, effort, stamp_ns, recv_s)
-        except MergeRejected:
+        except MergeRejected as exc:
             self.rejected += 1
+            if source in self._prefix:
+                self.rejecting[source] = str(exc)
             raise
+        self.rejecting.pop(source, None)
 
     def _update(self, source: str, names: Sequence[str], position: Sequence[float], velocity: Sequence[float],
                 effort: Sequence[float], stamp_ns: int, recv_s: float) -> None:
@@ -112,14 +126,11 @@ class JointStateMerge:
         full = [self._prefix[source] + str(nm) for nm in names]
         if len(set(full)) != n:
             raise MergeRejected(f"{source}: 'name' lists a joint twice: {sorted(full)}")
-        mine = [i for i, nm in enumerate(full) if nm in self._required]
+        used = self._used[source]
+        mine = [i for i, nm in enumerate(full) if nm in used]
         for i in mine:
             if not math.isfinite(position[i]):
                 raise MergeRejected(f"{source}: position of {full[i]!r} is {position[i]} (must be finite)")
-            for other, msg in self.latest.items():
-                if other != source and full[i] in msg.position:
-                    raise MergeRejected(f"{source}: joint {full[i]!r} is already published by {other!r}: each "
-                                        "joint must come from one source (set source_prefixes to tell them apart)")
 
         def pick(arr: Sequence[float]) -> dict[str, float] | None:
             if len(arr) != n or not all(math.isfinite(arr[i]) for i in mine):
@@ -127,27 +138,34 @@ class JointStateMerge:
             return {full[i]: float(arr[i]) for i in mine}
 
         self.latest[source] = _Latest({full[i]: float(position[i]) for i in mine}, pick(velocity), pick(effort),
-                                      int(stamp_ns), float(recv_s))
+                                      int(stamp_ns), float(recv_s),
+                                      tuple(nm for nm in full if nm not in self._used[source]))
 
     # ---------------------------------------------------------------------------- output
     def merged(self, now_s: float) -> "Merged | NotReady":
         """The merged joint state at ``now_s`` (the clock of ``recv_s``), or why there is none."""
         contributing = {s: m for s, m in self.latest.items() if m.position}
-        stale = sorted(s for s, m in contributing.items() if now_s - m.recv_s > self.max_age_s)
-        have = {nm: s for s, m in contributing.items() for nm in m.position}
-        missing = [nm for nm in self.required if nm not in have]
-        if stale or missing:
-            return NotReady(missing=tuple(missing), stale=tuple(stale),
-                            silent=tuple(s for s in self.sources if s not in self.latest))
-        used = [contributing[s] for s in dict.fromkeys(have[nm] for nm in self.required)]
-        pos = tuple(contributing[have[nm]].position[nm] for nm in self.required)
+        claims: dict[str, list[str]] = {}
+        for src, m in contributing.items():
+            for nm in m.position:
+                claims.setdefault(nm, []).append(src)
+        conflicts = tuple((nm, tuple(srcs)) for nm, srcs in claims.items() if len(srcs) > 1)
+        stale = tuple(sorted(s for s, m in contributing.items() if now_s - m.recv_s > self.max_age_s))
+        missing = tuple(nm for nm in self.required if nm not in claims)
+        if stale or missing or conflicts:
+            return NotReady(missing=missing, stale=stale, conflicts=conflicts,
+                            silent=tuple(s for s in self.sources if s not in self.latest and s not in self.rejecting),
+                            rejecting=tuple(self.rejecting.items()),
+                            unused=tuple(nm for m in self.latest.values() if not m.position for nm in m.unused))
+        have = {nm: contributing[srcs[0]] for nm, srcs in claims.items()}
+        used = list({id(m): m for m in have.values()}.values())
 
         def column(kind: str) -> tuple[float, ...]:
-            tables = [getattr(m, kind) for m in used]
-            if any(t is None for t in tables):
+            if any(getattr(m, kind) is None for m in used):
                 return ()
-            return tuple(getattr(contributing[have[nm]], kind)[nm] for nm in self.required)
+            return tuple(getattr(have[nm], kind)[nm] for nm in self.required)
 
+        pos = tuple(have[nm].position[nm] for nm in self.required)
         return Merged(tuple(self.required), pos, column("velocity"), column("effort"), min(m.stamp_ns for m in used))
 
     def ages(self, now_s: float) -> dict[str, float]:
@@ -155,22 +173,50 @@ class JointStateMerge:
         return {s: (now_s - self.latest[s].recv_s) if s in self.latest else math.inf for s in self.sources}
 
 
+def parse_exclusions(entries: Sequence[str], sources: Sequence[str]) -> dict[str, list[str]]:
+    """``'TOPIC:JOINT'`` entries (JOINT with its source's prefix) -> ``{topic: [joint, ...]}`` for
+    :class:`JointStateMerge`'s ``exclude``; ValueError naming the entry unless TOPIC is one of ``sources``."""
+    out: dict[str, list[str]] = {}
+    for item in entries:
+        topic, sep, joint = item.rpartition(":")
+        if not sep or topic not in sources or not joint.strip():
+            raise ValueError(f"entry {item!r}: expected 'TOPIC:JOINT' with TOPIC one of {list(sources)}")
+        out.setdefault(topic, []).append(joint)
+    return out
+
+
+def _some(names: Sequence[str], k: int = 6) -> list[str]:
+    return list(names[:k]) + (["..."] if len(names) > k else [])
+
+
 @dataclass(frozen=True)
 class NotReady:
-    """Why no merged joint state can be published: required joints not heard (``missing``), sources
-    whose latest message is older than ``max_age_s`` (``stale``), sources never heard (``silent``)."""
+    """Why no merged joint state can be published: required joints claimed by two sources
+    (``conflicts``: (joint, sources)), sources whose latest accepted message is older than ``max_age_s``
+    (``stale``), required joints in no source's latest message (``missing``), sources never heard
+    (``silent``) or whose last message was rejected (``rejecting``: (source, why)), and the joints of
+    sources that gave none of the required ones (``unused``: a wrong prefix shows here)."""
 
     missing: tuple[str, ...]
     stale: tuple[str, ...]
     silent: tuple[str, ...]
+    conflicts: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    rejecting: tuple[tuple[str, str], ...] = ()
+    unused: tuple[str, ...] = ()
 
     def __str__(self) -> str:
         parts = []
+        if self.conflicts:
+            nm, srcs = self.conflicts[0]
+            parts.append(f"{len(self.conflicts)} joint(s) published by two sources, e.g. {nm!r} by {list(srcs)} (each "
+                         "joint must come from one source: source_prefixes or source_exclude)")
         if self.stale:
             parts.append(f"stale source(s) {list(self.stale)} (latest message older than max_age_s)")
         if self.missing:
-            shown = list(self.missing[:6]) + (["..."] if len(self.missing) > 6 else [])
-            parts.append(f"{len(self.missing)} joint(s) not heard: {shown}")
+            parts.append(f"{len(self.missing)} joint(s) not heard: {_some(self.missing)}")
+            if self.unused:
+                parts.append(f"heard but not in joint_names: {_some(self.unused)}")
+        parts.extend(f"last message rejected: {why}" for _, why in self.rejecting)
         if self.silent:
             parts.append(f"nothing received yet on {list(self.silent)}")
         return "; ".join(parts)

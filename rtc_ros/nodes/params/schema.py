@@ -1,4 +1,4 @@
-"""The one parameter schema of the four rtc_ros nodes: names, defaults, ranges, descriptions.
+"""The one parameter schema of the five rtc_ros nodes: names, defaults, ranges, descriptions.
 
 Each node has a *role*: ``executor`` (``chunk_executor``), ``inference`` (``policy_inference``),
 ``recorder`` (``episode_recorder``), ``sim`` (``bimanual_sim``) and ``merger`` (``joint_state_merger``). A :class:`ParamSpec` lists the
@@ -199,15 +199,19 @@ _RTC: tuple[ParamSpec, ...] = (
 
 _MERGER: tuple[ParamSpec, ...] = (
     _p("source_topics", [], "joint_state_merger: the per-arm (or per-driver) sensor_msgs/JointState topics to merge "
-       "into joint_states_topic (relative; e.g. [puppet_left/joint_states, puppet_right/joint_states]). It "
-       "publishes only when every joint of every arm's joint_names is in the latest message of a source received "
-       "within max_age_s: never a joint it has not heard.", (ROLE_MERGER,), array_type="string"),
+       "into joint_states_topic (e.g. [puppet_left/joint_states, puppet_right/joint_states]; relative names follow "
+       "the namespace, absolute ones reach a driver outside it). It publishes only when every joint of every arm's "
+       "joint_names is in the latest message of exactly one source, received within max_age_s: never a joint it "
+       "has not heard.", (ROLE_MERGER,), array_type="string"),
     _p("source_prefixes", [], "Prepended to the joint names of each source, one per source_topics entry ([] = "
        "none): drivers that publish unprefixed names (waist, ..., gripper) become left_waist, ...", (ROLE_MERGER,),
        array_type="string"),
+    _p("source_exclude", [], "Joints to ignore in one source's messages, as 'TOPIC:JOINT' (JOINT with its prefix, "
+       "e.g. 'puppet_left/joint_states:left_gripper' when a gripper node publishes it too): a joint in two "
+       "sources' messages stops the output.", (ROLE_MERGER,), array_type="string"),
     _p("max_age_s", 0.1, "A source whose latest message was received longer ago than this many seconds is stale: "
-       "nothing is published until it is fresh again (its arm's state would be old).", (ROLE_MERGER,),
-       read_only=False, float_range=(0.001, 60.0)),
+       "nothing is published until it is fresh again (its arm's state would be old). At most 1 s.", (ROLE_MERGER,),
+       read_only=False, float_range=(0.001, 1.0)),
 )
 
 _RECORDER: tuple[ParamSpec, ...] = (

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rtc_ros.nodes.params.paths import expand_path
+from rtc_ros.runtime.joint_merge import parse_exclusions
 from rtc_ros.runtime.methods import METHODS, executor_mode
 from rtc_ros.nodes.params.schema import (
     DEFAULT_ARMS,
@@ -343,17 +344,22 @@ def _check_merger(out: dict[str, Any], values: dict[str, Any], role: str) -> lis
     if not sources:
         raise ParameterError("source_topics", sources, "required: the joint state topics to merge (e.g. "
                                                        "[puppet_left/joint_states, puppet_right/joint_states])")
-    for t in sources:
-        check_relative("source_topics", t)
+    for t in sources:  # absolute names too: a driver outside this node's namespace
+        check_relative("source_topics", t[1:] if t.startswith("/") and not t.startswith("/~") else t)
     if len(set(sources)) != len(sources) or out["joint_states_topic"] in sources:
         raise ParameterError("source_topics", sources, "must be distinct and must not include the output, "
                              f"joint_states_topic ({out['joint_states_topic']!r})")
+    try:
+        parse_exclusions(out["source_exclude"], sources)
+    except ValueError as exc:
+        raise ParameterError("source_exclude", out["source_exclude"], str(exc)) from None
     if prefixes and len(prefixes) != len(sources):
         raise ParameterError("source_prefixes", prefixes, f"needs one prefix per source topic ({len(sources)}) or []")
     if any(any(c.isspace() or c == "/" for c in pre) for pre in prefixes):
         raise ParameterError("source_prefixes", prefixes, "a prefix is part of a joint name: no spaces or '/'")
     seen: set[str] = set()
     return [ArmParams(arm, _arm_joints(arm, values, seen)) for arm in _arm_list(out)]
+
 
 
 _ROLE_CHECKS: dict[str, Callable[[dict[str, Any], dict[str, Any], str], list[ArmParams]]] = {
