@@ -345,3 +345,29 @@ def test_camera_policy_and_missing_camera(start_node, tmp_path, small_policy_cam
         assert _call(h, "chunk_executor/resume").success
         n = len(takeovers(h))
         assert h.wait_for(lambda s: len(takeovers(s)) >= n + 3, 60), (ex.output()[-2000:], inf.output()[-2000:])
+
+
+def test_tracking_watchdog_resyncs_the_executor_when_the_arm_stops_following(start_node, tmp_path, small_policy) -> None:
+    """With <arm>.tracking_tolerance set, policy_inference re-syncs the executor (its ~/resync service) once the
+    arm has not followed its commands for tracking_timeout_s: chunks dropped, the hold taken where the arm
+    is, paused. While the (perfect) fake controller follows, nothing trips."""
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS),
+                          inference={"policy_spec": str(small_policy), "camera_topics": [], "tracking_timeout_s": 0.2,
+                                     "left": {"tracking_tolerance": [0.02]}, "right": {"tracking_tolerance": [0.02]}},
+                          s_min=20)
+    ex = start_node(EXECUTOR, "--params-file", str(params))
+    inf = start_node(INFERENCE, "--params-file", str(params))
+    with Harness() as h:
+        _wait_running(h, ex, inf)
+        assert h.wait_for(lambda s: "tracking_trips" in s.diag("policy_inference"), 10)
+        assert h.diag("policy_inference")["tracking_trips"] == "0", inf.output()[-2000:]
+        with h.lock:
+            h.follow_commands = False  # the arm stops where it is (blocked; a controller deactivated)
+            stuck = h.q.copy()
+        assert inf.wait_for_output("the arm does not follow", 20), inf.output()[-3000:]
+        assert ex.wait_for_output("re-synced at step", 10), ex.output()[-2000:]
+        assert h.wait_for(lambda s: s.diag("policy_inference").get("tracking_trips") == "1", 10)
+        # paused, holding where the arm is (the measured position), not where the commands had gone
+        assert h.wait_for(lambda s: s.states and s.states[-1].st.paused and s.states[-1].st.hold, 10)
+        assert np.allclose(h.snapshot_states()[-1].position, stuck, atol=1e-9)
+    assert "re-syncing the executor" in inf.output()

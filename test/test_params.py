@@ -300,3 +300,21 @@ def test_docs_parameter_table_is_the_schema() -> None:
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "ros_interface.md").read_text()
     assert describe().strip() in doc
+
+
+def test_tracking_watchdog_params(tmp_path) -> None:
+    """policy_inference: <arm>.tracking_tolerance per joint (one for all; 0 = unchecked; [] = off), validated."""
+    base = {"policy_spec": str(Path(__file__).resolve().parents[1] / "policies" / "bimanual_cnn_h50.yaml")}
+    p = validate(base, ROLE_INFERENCE)
+    assert all(t == 0.0 for a in p.arms for t in a.tracking_tolerance) and p.tracking_timeout_s == 0.2
+    p = validate({**base, "left.tracking_tolerance": [0.3], "right.tracking_tolerance": [0.3] * 6 + [0.0]},
+                 ROLE_INFERENCE)
+    assert p.arms[0].tracking_tolerance == [0.3] * 7 and p.arms[1].tracking_tolerance[-1] == 0.0
+    for bad, name in [({"left.tracking_tolerance": [-0.1]}, "left.tracking_tolerance"),
+                      ({"left.tracking_tolerance": [0.1, 0.2]}, "left.tracking_tolerance"),
+                      ({"tracking_timeout_s": 0.0}, "tracking_timeout_s"),
+                      ({"executor_resync_service": "/abs/resync"}, "executor_resync_service")]:
+        with pytest.raises(ParameterError) as err:
+            validate({**base, **bad}, ROLE_INFERENCE)
+        assert err.value.name == name, err.value
+    assert validate({**base, "left.tracking_tolerance": [0.3]}, ROLE_EXECUTOR).arms[0].tracking_tolerance == []

@@ -44,6 +44,7 @@ from rtc_ros.runtime.contract import ChunkMeta
 from rtc_ros.runtime.frame_history import FrameHistory
 from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_validate, expand_path
 from rtc_ros.nodes.common import Throttle, diagnostic_array
+from rtc_ros.nodes.tracking_guard import TrackingGuard
 from rtc_ros.nodes.spin import spin_node
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
@@ -92,10 +93,8 @@ class PolicyInferenceNode(Node):
         self.latency = RollingStats(500)  # observation taken -> chunk published (incl. injected delay), ms
         self.model_ms = RollingStats(500)
         self.overhead_ms = RollingStats(500)  # latency - model - injected delay
-        # |measured - newest executor command|, largest over joints: does the arm follow its commands?
-        self.tracking = RollingStats(500)
+        self.tracking = TrackingGuard(self, p)  # does the arm follow the executor's commands? (and if not)
         self._command: np.ndarray | None = None  # the executor's newest command (its report), under _data_lock
-        self._tracking_worst = (0.0, "")  # largest error since the last diagnostics and its joint
         self.published = 0
         self.superseded = 0  # guided chunks dropped before publishing: their prefix chunk was replaced meanwhile
         self.obs_rejected: dict[str, int] = {}
@@ -127,6 +126,8 @@ class PolicyInferenceNode(Node):
         if name == "diagnostics_period":
             self.destroy_timer(self._diag_timer)
             self._diag_timer = self.create_timer(float(value), self._publish_diagnostics)
+        elif name == "tracking_timeout_s":
+            self.tracking.set_timeout(float(value))
 
     def _count_reject(self, reason: str, text: str) -> None:
         self.obs_rejected[reason] = self.obs_rejected.get(reason, 0) + 1
@@ -152,12 +153,7 @@ class PolicyInferenceNode(Node):
         with self._data_lock:
             self._joints = _Latest(q, time.monotonic(), self._stamp(msg.header.stamp, self.p.joint_states_topic))
             cmd = self._command
-        if cmd is not None and cmd.shape == q.shape:
-            err = np.abs(q - cmd)
-            i = int(np.argmax(err))
-            self.tracking.add(float(err[i]))
-            if err[i] >= self._tracking_worst[0]:
-                self._tracking_worst = (float(err[i]), self.names[i])
+        self.tracking.on_joint_state(q, cmd)
 
     def _on_image(self, name: str, msg: Image) -> None:
         try:
@@ -356,19 +352,20 @@ class PolicyInferenceNode(Node):
             vals["consumed_last"] = d_last
         for prefix, stats in (("latency_ms", self.latency), ("model_ms", self.model_ms),
                               ("overhead_ms", self.overhead_ms), ("consumed", self.loop.consumed),
-                              ("d", self.loop.forecasts), ("tracking_err", self.tracking)):
+                              ("d", self.loop.forecasts)):
             for k, v in stats.summary().items():
                 vals[f"{prefix}_{k}"] = v
         vals.update({f"obs_rejected_{k}": v for k, v in sorted(self.obs_rejected.items())})
-        worst, self._tracking_worst = self._tracking_worst, (0.0, "")
-        if worst[1]:
-            vals["tracking_err_worst"], vals["tracking_err_worst_joint"] = worst
+        tracking_level = self.tracking.diagnostics(vals)
         level = DiagnosticStatus.OK if self.state == "active" else (
             DiagnosticStatus.ERROR if self.state == "error" else DiagnosticStatus.WARN)
         if self.state == "active" and sum(self.obs_rejected.values()) and self.latency.count == 0:
             level = DiagnosticStatus.WARN
-        self._diag_pub.publish(diagnostic_array(f"rtc_ros: policy_inference ({self.get_fully_qualified_name()})", level, self.state, vals,
-                                                 self.get_clock().now().to_msg()))
+        tripped = tracking_level == DiagnosticStatus.ERROR
+        message = self.state + (f"; the arm does not follow: {self.tracking.last_trip}" if tripped else "")
+        self._diag_pub.publish(diagnostic_array(f"rtc_ros: policy_inference ({self.get_fully_qualified_name()})",
+                                                max(level, tracking_level), message, vals,
+                                                self.get_clock().now().to_msg()))
 
     def stop(self) -> None:
         self._running.clear()

@@ -36,7 +36,6 @@ from rtc_ros.nodes.params.validate import (
     ArmParams,
     NodeParams,
     ParameterError,
-    RtcParams,
     check_relative,
     executor_notes,
     parse_topic_types,
@@ -47,7 +46,7 @@ from rtc_ros.nodes.params.yaml_file import key_matches, load_params_file
 __all__ = [
     "ARM_JOINTS", "ARM_SPECS", "BOTH", "DEFAULT_COMMAND_TOPIC", "NODE_NAMES", "ROLES", "ROLE_EXECUTOR",
     "ROLE_INFERENCE", "ROLE_MERGER", "ROLE_RECORDER", "ROLE_SIM", "SPECS", "ArmParams", "ArmSpec", "NodeParams", "OnChange",
-    "ParamSpec", "ParameterError", "RtcParams", "check_relative", "declare_and_validate", "default_joint_names",
+    "ParamSpec", "ParameterError", "check_relative", "declare_and_validate", "default_joint_names",
     "describe", "expand_path", "key_matches", "load_params_file", "package_roots", "parse_topic_types",
     "specs_for", "validate", "writable_names",
 ]

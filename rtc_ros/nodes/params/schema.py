@@ -195,6 +195,11 @@ _RTC: tuple[ParamSpec, ...] = (
        int_range=(0, 1000)),
     _p("seed", 0, "Seed of the sampling noise.", _INF, int_range=(0, 2**31 - 1)),
     _p("torch_threads", 0, "torch.set_num_threads (0 = leave torch's default).", _INF, int_range=(0, 1024)),
+    _p("tracking_timeout_s", 0.2, "Tracking watchdog (on when an arm sets '<arm>.tracking_tolerance'): a joint farther "
+       "than its tolerance from the executor's newest command for this long re-syncs the executor (chunks dropped, "
+       "hold where the arm is, paused until ~/resume).", _INF, read_only=False, float_range=(0.02, 60.0)),
+    _p("executor_resync_service", "chunk_executor/resync", "The executor's re-sync service (std_srvs/Trigger) the "
+       "tracking watchdog calls (relative: follows the namespace).", _INF),
 )
 
 _MERGER: tuple[ParamSpec, ...] = (
@@ -315,6 +320,10 @@ ARM_SPECS: tuple[ArmSpec, ...] = (
             "gripper 1).", _EX, lambda arm: []),
     ArmSpec("max_step", "double_array", "Largest command change per tick (one per joint, or one for all; "
             "[] = 0.05).", _EX, lambda arm: []),
+    ArmSpec("tracking_tolerance", "double_array", "Tracking watchdog: largest |measured - command| per joint before "
+            "it counts as not following (one per joint, or one for all; 0 = joint not checked, e.g. a gripper that "
+            "squeezes; [] = arm not checked). Above the arm's tracking lag at speed (3 rad/s x 60 ms = 0.18 rad).",
+            _INF, lambda arm: []),
     ArmSpec("float64_topic", "string", "Commands of this arm as std_msgs/Float64MultiArray ('' disables).", _SIM,
             lambda arm: DEFAULT_COMMAND_TOPIC["float64_multi_array"].format(arm=arm)),
     ArmSpec("trajectory_topic", "string", "Commands of this arm as trajectory_msgs/JointTrajectory ('' "

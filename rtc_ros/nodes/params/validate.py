@@ -66,6 +66,8 @@ class ArmParams:
     command_topics: dict[str, str] = field(default_factory=dict)
     #: which of lower_limits / upper_limits / max_step were not set (their defaults are not the arm's)
     defaulted: tuple[str, ...] = ()
+    #: policy_inference's tracking watchdog, per joint (0 = not checked)
+    tracking_tolerance: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -96,9 +98,6 @@ class NodeParams:
         """All joints, arms concatenated in order."""
         return [j for a in self.arms for j in a.joint_names]
 
-
-#: the former name (executor / inference)
-RtcParams = NodeParams
 
 
 # ------------------------------------------------------------------------------- single values
@@ -220,7 +219,10 @@ def _rtc_arm(arm: str, values: dict[str, Any], out: dict[str, Any], role: str, s
         topic = topic or DEFAULT_COMMAND_TOPIC[out["output_type"]].format(arm=arm)
         check_relative(f"{arm}.command_topic", topic)
     defaulted = tuple(k for k in ("lower_limits", "upper_limits", "max_step") if not values.get(f"{arm}.{k}"))
-    return ArmParams(arm, names, topic, lower, upper, step, defaulted=defaulted)
+    tol = _per_joint(arm, "tracking_tolerance", values, names, [0.0] * len(names)) if role == ROLE_INFERENCE else []
+    if any(not (t >= 0 and math.isfinite(t)) for t in tol):
+        raise ParameterError(f"{arm}.tracking_tolerance", tol, "must be finite and >= 0 (0 = joint not checked)")
+    return ArmParams(arm, names, topic, lower, upper, step, defaulted=defaulted, tracking_tolerance=tol)
 
 
 # ------------------------------------------------------------------------------ role checks
@@ -245,6 +247,7 @@ def _check_rtc(out: dict[str, Any], values: dict[str, Any], role: str) -> list[A
     arms = [_rtc_arm(arm, values, out, role, seen) for arm in _arm_list(out)]
     if role == ROLE_INFERENCE:
         _check_inference(out)
+        check_relative("executor_resync_service", out["executor_resync_service"])
     return arms
 
 

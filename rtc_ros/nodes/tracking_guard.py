@@ -1,0 +1,82 @@
+"""policy_inference's tracking: does the arm follow the executor's commands, and what to do if not.
+
+Per measured joint state against the executor's newest command (its ``rtc/executor_state`` report):
+the largest error over the joints (``tracking_err_*`` in ``/diagnostics``, the worst joint per period)
+and, when any arm sets ``<arm>.tracking_tolerance``, the
+:class:`~rtc_ros.runtime.tracking.TrackingWatchdog`: a joint beyond its tolerance for
+``tracking_timeout_s`` calls the executor's re-sync service (``executor_resync_service``, default
+``chunk_executor/resync``: chunks dropped, the hold taken from the measured position, paused until
+``~/resume``), logs an error and reports ERROR until the arm follows again.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticStatus
+from std_srvs.srv import Trigger
+
+from rtc_ros.core.stats import RollingStats
+from rtc_ros.runtime.tracking import Trip, TrackingWatchdog
+
+
+class TrackingGuard:
+    """Owned by the policy_inference node (``node``: its rclpy node, ``p``: its validated parameters)."""
+
+    def __init__(self, node: Any, p: Any) -> None:
+        self.node = node
+        self.names: list[str] = p.joint_names
+        self.stats = RollingStats(500)  # largest |measured - command| over the joints, per joint state
+        self._worst = (0.0, "")  # largest error since the last diagnostics and its joint
+        tol = [t for arm in p.arms for t in arm.tracking_tolerance]
+        self.watchdog = TrackingWatchdog(tol, p.tracking_timeout_s)
+        self.service = p.executor_resync_service
+        self._client = node.create_client(Trigger, self.service) if self.watchdog.enabled else None
+        self.last_trip = ""
+
+    def on_joint_state(self, q: np.ndarray, command: np.ndarray | None) -> None:
+        """One measurement (``(M,)``) against the executor's newest command (None: no report yet)."""
+        if command is None or command.shape != q.shape:
+            return
+        err = np.abs(q - command)
+        i = int(np.argmax(err))
+        self.stats.add(float(err[i]))
+        if err[i] >= self._worst[0]:
+            self._worst = (float(err[i]), self.names[i])
+        if self._client is not None:
+            trip = self.watchdog.update(q, command, time.monotonic())
+            if trip is not None:
+                self._act(trip)
+
+    def _act(self, trip: Trip) -> None:
+        self.last_trip = (f"{self.names[trip.joint]} {trip.error:.3f} from its command (tolerance "
+                          f"{trip.tolerance:g}) for {trip.duration_s:.2f} s")
+        log = self.node.get_logger()
+        if not self._client.service_is_ready():
+            log.error(f"the arm does not follow: {self.last_trip}; cannot re-sync the executor: no service "
+                      f"{self._client.srv_name} (is chunk_executor running, executor_resync_service right?)")
+            return
+        log.error(f"the arm does not follow: {self.last_trip}; re-syncing the executor ({self._client.srv_name}: "
+                  "chunks dropped, holding where the arm is, paused until ~/resume)")
+        future = self._client.call_async(Trigger.Request())
+        future.add_done_callback(lambda f: log.warn(f"executor re-sync: {f.result().message if f.result() else f.exception()}"))
+
+    def set_timeout(self, value: float) -> None:
+        self.watchdog.timeout_s = float(value)
+
+    def diagnostics(self, vals: dict[str, object]) -> int:
+        """Add ``tracking_err_*`` (and the watchdog's counts) to ``vals``; the level it asks for."""
+        for k, v in self.stats.summary().items():
+            vals[f"tracking_err_{k}"] = v
+        worst, self._worst = self._worst, (0.0, "")
+        if worst[1]:
+            vals["tracking_err_worst"], vals["tracking_err_worst_joint"] = worst
+        if self._client is None:
+            return DiagnosticStatus.OK
+        vals["tracking_trips"] = self.watchdog.trips
+        if self.watchdog.tripped:
+            vals["tracking_trip"] = self.last_trip
+            return DiagnosticStatus.ERROR
+        return DiagnosticStatus.OK
