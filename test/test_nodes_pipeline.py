@@ -350,14 +350,21 @@ def test_camera_policy_and_missing_camera(start_node, tmp_path, small_policy_cam
 def test_tracking_watchdog_resyncs_the_executor_when_the_arm_stops_following(start_node, tmp_path, small_policy) -> None:
     """With <arm>.tracking_tolerance set, policy_inference re-syncs the executor (its ~/resync service) once the
     arm has not followed its commands for tracking_timeout_s: chunks dropped, the hold taken where the arm
-    is, paused. While the (perfect) fake controller follows, nothing trips."""
-    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS),
+    is, paused; /diagnostics ERROR. While the (perfect) fake controller follows, nothing trips; while the
+    executor is paused, an arm moved by hand does not trip it again."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+    tol = [0.02] * 6 + [0.0]  # the grippers unchecked, as a real config would
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS, startup_command="hold_measured"),
                           inference={"policy_spec": str(small_policy), "camera_topics": [], "tracking_timeout_s": 0.2,
-                                     "left": {"tracking_tolerance": [0.02]}, "right": {"tracking_tolerance": [0.02]}},
+                                     "left": {"tracking_tolerance": list(tol)}, "right": {"tracking_tolerance": list(tol)}},
                           s_min=20)
     ex = start_node(EXECUTOR, "--params-file", str(params))
     inf = start_node(INFERENCE, "--params-file", str(params))
     with Harness() as h:
+        levels: list[tuple[bytes, str]] = []
+        h.node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: levels.extend(
+            (st.level, st.message) for st in m.status if "policy_inference" in st.name), 10)
         _wait_running(h, ex, inf)
         assert h.wait_for(lambda s: "tracking_trips" in s.diag("policy_inference"), 10)
         assert h.diag("policy_inference")["tracking_trips"] == "0", inf.output()[-2000:]
@@ -367,7 +374,13 @@ def test_tracking_watchdog_resyncs_the_executor_when_the_arm_stops_following(sta
         assert inf.wait_for_output("the arm does not follow", 20), inf.output()[-3000:]
         assert ex.wait_for_output("re-synced at step", 10), ex.output()[-2000:]
         assert h.wait_for(lambda s: s.diag("policy_inference").get("tracking_trips") == "1", 10)
+        assert h.wait_for(lambda s: any(lv == DiagnosticStatus.ERROR and "the arm does not follow" in msg
+                                        for lv, msg in levels), 10), levels[-3:]
         # paused, holding where the arm is (the measured position), not where the commands had gone
         assert h.wait_for(lambda s: s.states and s.states[-1].st.paused and s.states[-1].st.hold, 10)
         assert np.allclose(h.snapshot_states()[-1].position, stuck, atol=1e-9)
-    assert "re-syncing the executor" in inf.output()
+        with h.lock:
+            h.q = stuck + 0.5  # someone moves the paused arm by hand: not the executor's business, no second trip
+        time.sleep(1.5)
+        assert h.diag("policy_inference").get("tracking_trips") == "1", inf.output()[-2000:]
+    assert inf.output().count("re-syncing the executor") == 1

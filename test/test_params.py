@@ -309,7 +309,10 @@ def test_tracking_watchdog_params(tmp_path) -> None:
     assert all(t == 0.0 for a in p.arms for t in a.tracking_tolerance) and p.tracking_timeout_s == 0.2
     p = validate({**base, "left.tracking_tolerance": [0.3], "right.tracking_tolerance": [0.3] * 6 + [0.0]},
                  ROLE_INFERENCE)
-    assert p.arms[0].tracking_tolerance == [0.3] * 7 and p.arms[1].tracking_tolerance[-1] == 0.0
+    assert p.arms[0].tracking_tolerance == [0.3] * 6 + [0.0]  # one for all: not the gripper (it squeezes)
+    assert p.arms[1].tracking_tolerance == [0.3] * 6 + [0.0]
+    p = validate({**base, "left.tracking_tolerance": [0.3] * 6 + [0.5]}, ROLE_INFERENCE)
+    assert p.arms[0].tracking_tolerance[-1] == 0.5  # per joint: the gripper too, when given
     for bad, name in [({"left.tracking_tolerance": [-0.1]}, "left.tracking_tolerance"),
                       ({"left.tracking_tolerance": [0.1, 0.2]}, "left.tracking_tolerance"),
                       ({"tracking_timeout_s": 0.0}, "tracking_timeout_s"),

@@ -95,6 +95,7 @@ class PolicyInferenceNode(Node):
         self.overhead_ms = RollingStats(500)  # latency - model - injected delay
         self.tracking = TrackingGuard(self, p)  # does the arm follow the executor's commands? (and if not)
         self._command: np.ndarray | None = None  # the executor's newest command (its report), under _data_lock
+        self._command_state = (False, 0.0)  # that report's paused flag and receipt (monotonic), under _data_lock
         self.published = 0
         self.superseded = 0  # guided chunks dropped before publishing: their prefix chunk was replaced meanwhile
         self.obs_rejected: dict[str, int] = {}
@@ -152,8 +153,8 @@ class PolicyInferenceNode(Node):
             return
         with self._data_lock:
             self._joints = _Latest(q, time.monotonic(), self._stamp(msg.header.stamp, self.p.joint_states_topic))
-            cmd = self._command
-        self.tracking.on_joint_state(q, cmd)
+            cmd, (paused, recv) = self._command, self._command_state
+        self.tracking.on_joint_state(q, cmd, paused, time.monotonic() - recv)
 
     def _on_image(self, name: str, msg: Image) -> None:
         try:
@@ -180,6 +181,7 @@ class PolicyInferenceNode(Node):
         with self._data_lock:  # before the loop learns of a reset (it may plan at once): no old frame is used
             cleared = self._history.on_executor_report(rep)  # frames from before a reset show another scene
             self._command = None if rep.command is None else np.asarray(rep.command, dtype=np.float64)
+            self._command_state = (rep.paused, time.monotonic())
         self.loop.on_executor_report(rep)
         if cleared:
             self.get_logger().info("executor reset (re-synced after the robot was moved): camera frames cleared; waiting for new ones")

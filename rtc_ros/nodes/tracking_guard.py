@@ -6,7 +6,10 @@ and, when any arm sets ``<arm>.tracking_tolerance``, the
 :class:`~rtc_ros.runtime.tracking.TrackingWatchdog`: a joint beyond its tolerance for
 ``tracking_timeout_s`` calls the executor's re-sync service (``executor_resync_service``, default
 ``chunk_executor/resync``: chunks dropped, the hold taken from the measured position, paused until
-``~/resume``), logs an error and reports ERROR until the arm follows again.
+``~/resume``), logs an error and reports ERROR in that diagnostics period (``tracking_trips``,
+``tracking_trip_last``). Nothing is checked while the executor reports itself paused (so at most one
+re-sync per ``~/resume``) or when its newest report is older than 5 ticks (the executor gone or stalled:
+no verdict on an old command). No service yet: it logs and tries again while the arm still does not follow.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from std_srvs.srv import Trigger
 
 from rtc_ros.core.stats import RollingStats
-from rtc_ros.runtime.tracking import Trip, TrackingWatchdog
+from rtc_ros.nodes.common import Throttle
+from rtc_ros.runtime.tracking import TrackingWatchdog
 
 
 class TrackingGuard:
@@ -34,34 +38,58 @@ class TrackingGuard:
         self.watchdog = TrackingWatchdog(tol, p.tracking_timeout_s)
         self.service = p.executor_resync_service
         self._client = node.create_client(Trigger, self.service) if self.watchdog.enabled else None
+        #: an executor report older than this gives no verdict (5 ticks: the executor reports every tick)
+        self.max_command_age_s = max(0.1, 5.0 * p.dt)
         self.last_trip = ""
+        self.trips_acted = 0  # re-syncs requested
+        self._reported = 0  # trips_acted at the last diagnostics
+        self._pending = False  # tripped, the re-sync not yet requested (no service yet)
+        self._throttled = Throttle()
 
-    def on_joint_state(self, q: np.ndarray, command: np.ndarray | None) -> None:
-        """One measurement (``(M,)``) against the executor's newest command (None: no report yet)."""
+    def on_joint_state(self, q: np.ndarray, command: np.ndarray | None, paused: bool, command_age_s: float) -> None:
+        """One measurement (``(M,)``) against the executor's newest command (None: no report yet), whether
+        the executor reported itself paused, and how long ago that report arrived."""
         if command is None or command.shape != q.shape:
+            self.watchdog.idle()
             return
         err = np.abs(q - command)
         i = int(np.argmax(err))
         self.stats.add(float(err[i]))
         if err[i] >= self._worst[0]:
             self._worst = (float(err[i]), self.names[i])
-        if self._client is not None:
+        if self._client is None:
+            return
+        if paused:  # an operator's pause, a re-sync, a protective stop: nothing to follow; one trip per resume
+            self.watchdog.idle()
+        elif command_age_s <= self.max_command_age_s:  # an old report (executor gone, a stall): no verdict
             trip = self.watchdog.update(q, command, time.monotonic())
             if trip is not None:
-                self._act(trip)
+                self.last_trip = (f"{self.names[trip.joint]} {trip.error:.3f} from its command (tolerance "
+                                  f"{trip.tolerance:g}) for {trip.duration_s:.2f} s")
+                self._pending = True
+        if self._pending and self.watchdog.tripped:
+            self._act()
 
-    def _act(self, trip: Trip) -> None:
-        self.last_trip = (f"{self.names[trip.joint]} {trip.error:.3f} from its command (tolerance "
-                          f"{trip.tolerance:g}) for {trip.duration_s:.2f} s")
+    def _act(self) -> None:
         log = self.node.get_logger()
         if not self._client.service_is_ready():
-            log.error(f"the arm does not follow: {self.last_trip}; cannot re-sync the executor: no service "
-                      f"{self._client.srv_name} (is chunk_executor running, executor_resync_service right?)")
-            return
+            if self._throttled("no_service", 2.0):
+                log.error(f"the arm does not follow: {self.last_trip}; cannot re-sync the executor: no service "
+                          f"{self._client.srv_name} (is chunk_executor running, executor_resync_service right?)")
+            return  # tried again with the next joint state while it still does not follow
+        self._pending = False
+        self.trips_acted += 1
         log.error(f"the arm does not follow: {self.last_trip}; re-syncing the executor ({self._client.srv_name}: "
                   "chunks dropped, holding where the arm is, paused until ~/resume)")
-        future = self._client.call_async(Trigger.Request())
-        future.add_done_callback(lambda f: log.warn(f"executor re-sync: {f.result().message if f.result() else f.exception()}"))
+
+        def done(f: Any) -> None:
+            exc = f.exception()
+            if exc is not None or f.result() is None:
+                log.error(f"executor re-sync failed: {exc}")
+            else:
+                log.info(f"executor re-sync: {f.result().message}")
+
+        self._client.call_async(Trigger.Request()).add_done_callback(done)
 
     def set_timeout(self, value: float) -> None:
         self.watchdog.timeout_s = float(value)
@@ -76,7 +104,7 @@ class TrackingGuard:
         if self._client is None:
             return DiagnosticStatus.OK
         vals["tracking_trips"] = self.watchdog.trips
-        if self.watchdog.tripped:
-            vals["tracking_trip"] = self.last_trip
-            return DiagnosticStatus.ERROR
-        return DiagnosticStatus.OK
+        if self.last_trip:
+            vals["tracking_trip_last"] = self.last_trip
+        new, self._reported = self.trips_acted > self._reported or self._pending, self.trips_acted
+        return DiagnosticStatus.ERROR if new else DiagnosticStatus.OK  # the period of a trip (and until acted on)

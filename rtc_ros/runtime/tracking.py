@@ -11,10 +11,10 @@ is, and the first command that reaches it after the cause clears is a jump. ros2
 joint (``tolerance`` 0 = the joint is not checked: a gripper squeezing an object never reaches its
 command). When some joint violates continuously for ``timeout_s`` the watchdog **trips** once (the
 caller re-syncs the executor: chunks dropped, the hold taken from the measured position, paused until an
-operator resumes). It re-arms when every checked joint is within its tolerance again (after a re-sync
-the command is the measured position). A moving arm trails its command by its tracking lag (joint
-speed x controller latency: 3 rad/s x 60 ms = 0.18 rad), so the tolerance must be above that; the
-timeout rides through brief excursions.
+operator resumes). It re-arms when every checked joint is within its tolerance again, or on
+:meth:`idle` (the caller's: while the executor is paused, nothing is checked; so one trip per resume).
+A moving arm trails its command by its tracking lag (joint speed x controller latency: 3 rad/s x
+60 ms = 0.18 rad), so the tolerance must be above that; the timeout rides through brief excursions.
 """
 
 from __future__ import annotations
@@ -65,6 +65,12 @@ class TrackingWatchdog:
     def enabled(self) -> bool:
         """False when no joint is checked (every tolerance 0)."""
         return bool(self._checked.any())
+
+    def idle(self) -> None:
+        """Not checking now (the executor is paused: nothing it commands is expected to be followed): the
+        current violation, if any, ends and the watchdog re-arms."""
+        self._since = None
+        self.tripped = False
 
     def update(self, measured: np.ndarray, command: np.ndarray, now_s: float) -> Trip | None:
         """One measurement against the newest command (both ``(M,)``, the same joints); the :class:`Trip`

@@ -220,6 +220,8 @@ def _rtc_arm(arm: str, values: dict[str, Any], out: dict[str, Any], role: str, s
         check_relative(f"{arm}.command_topic", topic)
     defaulted = tuple(k for k in ("lower_limits", "upper_limits", "max_step") if not values.get(f"{arm}.{k}"))
     tol = _per_joint(arm, "tracking_tolerance", values, names, [0.0] * len(names)) if role == ROLE_INFERENCE else []
+    if len(values.get(f"{arm}.tracking_tolerance") or []) == 1:  # one for all: not the grippers (they squeeze)
+        tol = [0.0 if g else t for g, t in zip(grip, tol)]
     if any(not (t >= 0 and math.isfinite(t)) for t in tol):
         raise ParameterError(f"{arm}.tracking_tolerance", tol, "must be finite and >= 0 (0 = joint not checked)")
     return ArmParams(arm, names, topic, lower, upper, step, defaulted=defaulted, tracking_tolerance=tol)
