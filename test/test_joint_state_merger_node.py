@@ -43,8 +43,9 @@ class Drivers:
         now = self.node.get_clock().now().nanoseconds
         with self.lock:
             for arm, pub in self.pubs.items():
-                # the left driver stamps 50 ms back (a slow bus): older than any right message still current
-                stamp = conv.ns_to_stamp(now - (50_000_000 if arm == "left" else 0))
+                # the left driver stamps 1 s back (a slow clock): older than any right message still current, even
+                # when this timer runs late on a loaded machine
+                stamp = conv.ns_to_stamp(now - (1_000_000_000 if arm == "left" else 0))
                 if not self.on[arm]:
                     continue
                 pos = list(self.q[arm]) + [0.02, -0.02]

@@ -321,3 +321,31 @@ def test_tracking_watchdog_params(tmp_path) -> None:
             validate({**base, **bad}, ROLE_INFERENCE)
         assert err.value.name == name, err.value
     assert validate({**base, "left.tracking_tolerance": [0.3]}, ROLE_EXECUTOR).arms[0].tracking_tolerance == []
+
+
+def test_sim_config_leaves_no_parameter_of_the_recorded_nodes_unset(tmp_path, monkeypatch) -> None:
+    """Every parameter chunk_executor and policy_inference declare from config/sim_bimanual.yaml has a value.
+    An unset one (an empty-list default) makes rclpy's get_parameters answer nothing for the whole request,
+    and episode_recorder's parameter snapshot then falls back to one request per parameter: seconds under
+    load, and a short episode closed without the node's parameters (seen in CI, 2026-12-06)."""
+    rclpy = pytest.importorskip("rclpy")
+    from rclpy.exceptions import ParameterUninitializedException
+
+    repo = Path(__file__).resolve().parents[1]
+    cfg = repo / "config" / "sim_bimanual.yaml"
+    monkeypatch.setenv("RTC_POLICY_SPEC", str(repo / "policies" / "bimanual_cnn_h50.yaml"))  # as sim.launch.py does
+    rclpy.init()
+    try:
+        for name, role in (("chunk_executor", ROLE_EXECUTOR), ("policy_inference", ROLE_INFERENCE)):
+            node = rclpy.create_node(name, cli_args=["--ros-args", "--params-file", str(cfg)])
+            declare_and_validate(node, role)
+            unset = []
+            for pname in node._parameters:
+                try:
+                    node.get_parameter(pname).get_parameter_value()
+                except ParameterUninitializedException:
+                    unset.append(pname)
+            assert not unset, (name, unset)
+            node.destroy_node()
+    finally:
+        rclpy.try_shutdown()
