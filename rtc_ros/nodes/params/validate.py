@@ -99,7 +99,6 @@ class NodeParams:
         return [j for a in self.arms for j in a.joint_names]
 
 
-
 # ------------------------------------------------------------------------------- single values
 def check_value(spec: ParamSpec, v: Any) -> Any:
     """One value against its spec (type, range, choices); returns it normalised (ints -> float)."""
@@ -364,7 +363,6 @@ def _check_merger(out: dict[str, Any], values: dict[str, Any], role: str) -> lis
         raise ParameterError("source_prefixes", prefixes, "a prefix is part of a joint name: no spaces or '/'")
     seen: set[str] = set()
     return [ArmParams(arm, _arm_joints(arm, values, seen)) for arm in _arm_list(out)]
-
 
 
 _ROLE_CHECKS: dict[str, Callable[[dict[str, Any], dict[str, Any], str], list[ArmParams]]] = {
