@@ -44,11 +44,10 @@ from rtc_ros.runtime.stop_recovery import STOP_BEGAN, StopRecovery
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.cores import executor_core
 from rtc_ros.nodes.params import ROLE_EXECUTOR, ParameterError, declare_and_validate, executor_notes
-from rtc_ros.nodes.common import Throttle, diagnostic_array
+from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array
 from rtc_ros.nodes.deadline import run_deadline_loop
 from rtc_ros.nodes.spin import spin_node
 
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 #: the robot's stop flag: reliable, volatile (matches reliable publishers, latched or not), every change kept
 STOP_FLAG = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                        durability=DurabilityPolicy.VOLATILE)

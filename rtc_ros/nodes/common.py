@@ -1,4 +1,4 @@
-"""Small pieces every rtc_ros node shares: per-key log throttling and the diagnostics message."""
+"""Small pieces every rtc_ros node shares: the reliable QoS, per-key log throttling and the diagnostics message."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import time
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+#: reliable, keep-last 10: chunks, executor states, commands, merged joint states, sim topics
+RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
 
 class Throttle:

@@ -25,18 +25,18 @@ from __future__ import annotations
 import sys
 import time
 
+import numpy as np
+
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 
 from rtc_ros.nodes import conversions as conv
-from rtc_ros.nodes.common import Throttle, diagnostic_array
+from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array
 from rtc_ros.nodes.params import ROLE_MERGER, ParameterError, declare_and_validate
 from rtc_ros.nodes.spin import spin_node
 from rtc_ros.runtime.joint_merge import JointStateMerge, Merged, MergeRejected, parse_exclusions
-
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
 
 class JointStateMergerNode(Node):
@@ -96,10 +96,8 @@ class JointStateMergerNode(Node):
                 self._last_why = why
             return
         self._last_why = ""
-        js = JointState()
-        js.header.stamp = conv.ns_to_stamp(out.stamp_ns)
-        js.name, js.position, js.velocity, js.effort = (list(out.names), list(out.position), list(out.velocity),
-                                                        list(out.effort))
+        js = conv.joint_state_msg(list(out.names), np.asarray(out.position), conv.ns_to_stamp(out.stamp_ns))
+        js.velocity, js.effort = list(out.velocity), list(out.effort)
         self._pub.publish(js)
         self.published += 1
         self._period["published"] += 1

@@ -30,7 +30,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
-from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image, JointState
 from trajectory_msgs.msg import JointTrajectory
 
@@ -43,11 +43,9 @@ from rtc_ros.nodes.policy_setup import prepare_policy, warmup_sample
 from rtc_ros.runtime.contract import ChunkMeta
 from rtc_ros.runtime.frame_history import FrameHistory
 from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_validate, expand_path
-from rtc_ros.nodes.common import Throttle, diagnostic_array
+from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array
 from rtc_ros.nodes.tracking_guard import TrackingGuard
 from rtc_ros.nodes.spin import spin_node
-
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
 
 @dataclass

@@ -79,7 +79,7 @@ from sensor_msgs.msg import Image, JointState  # noqa: E402
 from std_msgs.msg import Float64MultiArray, Int32, String  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
-from rtc_ros.nodes.common import Throttle  # noqa: E402
+from rtc_ros.nodes.common import RELIABLE, Throttle  # noqa: E402
 from rtc_ros.nodes.conversions import JointStateReader, ns_to_stamp, rgb_to_image  # noqa: E402
 from rtc_ros.nodes.deadline import run_deadline_loop  # noqa: E402
 from rtc_ros.nodes.params import ROLE_SIM, ParameterError, declare_and_validate  # noqa: E402
@@ -89,8 +89,6 @@ from rtc_ros.sim.layout import CONTROL_DT_NS  # noqa: E402
 from rtc_ros.sim.camera import CameraConfig, CameraRenderer  # noqa: E402
 from rtc_ros.sim.limits import ProtectiveStopConfig  # noqa: E402
 from rtc_ros.sim.episode import JOINTS_PER_ARM, SimEpisodeRunner, pick_trajectory_point  # noqa: E402
-
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
 
 class BimanualSimNode(Node):
