@@ -125,6 +125,31 @@ def test_executor_sync_pause(start_node, tmp_path) -> None:
     assert second[0].st.consumed == second[0].st.takeover - (k - 3) and np.allclose(second[0].position, 5.0)
 
 
+def test_max_accel_bounds_every_change_of_velocity_and_brakes_holds(start_node, tmp_path) -> None:
+    """<arm>.max_accel = 10 rad/s^2 (one value: the arm joints, not the grippers): a chunk that starts at
+    0.5 rad/s from rest and then starves is commanded with every change of velocity within 10 / 50^2 rad/tick^2;
+    the hold brakes past the last action and comes back to it; the grippers are not limited."""
+    limited = {arm: {**TOPICS[arm], "max_accel": [10.0]} for arm in TOPICS}
+    params = write_params(tmp_path / "p.yaml", executor=dict(limited, startup_command="hold_measured"))
+    ex = start_node(EXECUTOR, "--params-file", str(params))
+    with Harness() as h:
+        assert h.wait_for(lambda s: len(s.states) >= 5, 60), ex.output()
+        h.publish_chunk(ramp(0.0), ChunkMeta(0, h.last_step(), 3, 0, "rtc"))
+        assert h.wait_for(lambda s: sum(1 for r in s.states if r.st.seq == 0 and r.st.hold) >= 60, 20), ex.output()
+    states = h.snapshot_states()
+    first = next(i for i, r in enumerate(states) if r.st.seq == 0)
+    run = states[first - 1:]
+    assert [r.st.step for r in run] == list(range(run[0].st.step, run[0].st.step + len(run)))  # contiguous
+    q = np.asarray([r.position for r in run])
+    acc = np.abs(np.diff(q, n=2, axis=0))
+    arm = [i for i, name in enumerate(JOINTS) if not name.endswith("gripper")]
+    grip = [i for i, name in enumerate(JOINTS) if name.endswith("gripper")]
+    assert acc[:, arm].max() <= 10.0 / 50 ** 2 + 1e-9, acc[:, arm].max()
+    assert acc[:, grip].max() == pytest.approx(0.01)  # unlimited: from rest to 0.01 rad/tick at once
+    assert q[:, arm].max() > 0.49 + 0.005  # braked past the last action (0.006 + 0.002 rad) ...
+    assert np.allclose(q[-1, arm], 0.49) and np.allclose(q[-1, grip], 0.49)  # ... and came back to it
+
+
 def _client(h: Harness, service: str, timeout: float = 10.0):
     """A Trigger client whose service is discovered (create it before the timed part of a test)."""
     from std_srvs.srv import Trigger

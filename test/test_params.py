@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rtc_ros.nodes.params import (
@@ -321,6 +322,27 @@ def test_tracking_watchdog_params(tmp_path) -> None:
             validate({**base, **bad}, ROLE_INFERENCE)
         assert err.value.name == name, err.value
     assert validate({**base, "left.tracking_tolerance": [0.3]}, ROLE_EXECUTOR).arms[0].tracking_tolerance == []
+
+
+def test_max_accel_params_reach_the_executor_core_in_rad_per_tick_squared() -> None:
+    """chunk_executor: <arm>.max_accel in rad/s^2 (one for all = every joint but the gripper; 0 = off, the
+    default), validated, and converted to the core's rad/tick^2 (inf = off) with dt = 1 / rate_hz."""
+    from rtc_ros.nodes.cores import executor_core
+
+    p = validate({}, ROLE_EXECUTOR)
+    assert all(a == 0.0 for arm in p.arms for a in arm.max_accel)
+    assert not executor_core(p)._accel.active  # off: the executor's commands are bit-identical to before
+    p = validate({"rate_hz": 50.0, "left.max_accel": [10.0], "right.max_accel": [5.0] * 6 + [2.0]}, ROLE_EXECUTOR)
+    assert p.arms[0].max_accel == [10.0] * 6 + [0.0]  # one for all: not the gripper (normalised units)
+    got = executor_core(p).cfg.max_accel
+    assert np.allclose(got[:6], 10.0 / 50 ** 2) and np.isinf(got[6]) and np.allclose(got[7:13], 5.0 / 2500)
+    assert got[13] == pytest.approx(2.0 / 2500)
+    for bad in ([-1.0], [float("nan")], [1.0, 2.0]):
+        with pytest.raises(ParameterError) as err:
+            validate({"left.max_accel": bad}, ROLE_EXECUTOR)
+        assert err.value.name == "left.max_accel", err.value
+    assert validate({"policy_spec": str(Path(__file__).resolve().parents[1] / "policies" / "bimanual_cnn_h50.yaml"),
+                     "left.max_accel": [3.0]}, ROLE_INFERENCE).arms[0].max_accel == []
 
 
 def test_sim_config_leaves_no_parameter_of_the_recorded_nodes_unset(tmp_path, monkeypatch) -> None:

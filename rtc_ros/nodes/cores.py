@@ -28,8 +28,14 @@ def executor_core(p: NodeParams) -> ExecutorCore:
         lower=np.concatenate([a.lower for a in p.arms]), upper=np.concatenate([a.upper for a in p.arms]),
         max_step=np.concatenate([a.max_step for a in p.arms]), s=p.s_min,
         ensemble_decay=p.ensemble_decay, startup_ramp=int(round(p.startup_ramp_s / p.dt)),
-        startup_silent=p.startup_command == "none",
+        startup_silent=p.startup_command == "none", max_accel=max_accel_per_tick(p),
     ), max_chunk_age=float(p.max_chunk_age))
+
+
+def max_accel_per_tick(p: NodeParams) -> np.ndarray:
+    """The arms' ``max_accel`` (rad/s^2, 0 = off) as the executor's rad/tick^2 (``inf`` = off), all joints."""
+    a = np.concatenate([np.asarray(arm.max_accel, dtype=np.float64) for arm in p.arms])
+    return np.where(a > 0, a * p.dt ** 2, np.inf)
 
 
 def inference_loop(p: NodeParams) -> InferenceLoopCore:

@@ -38,16 +38,9 @@ observed before the re-sync are refused (reason ``resync``); after ``resume`` th
 start-up chunk again (index 0, from rest). The step counter keeps counting (it never goes back; it
 skips one number at the re-sync, so observations before and after it map to different steps).
 
-**Start-up ramp** (``startup_ramp`` ticks, 0 = off): a start-up chunk starts where the policy thinks
-the arm's *command* is, which for a position-controlled arm leads the measured position by its
-tracking lag -- from rest after a re-sync (a protective stop, a mid-task pause) that offset is a step
-from standstill to up to ``max_step`` per tick, an acceleration the arm's torque limits refuse
-(measured: a torque stop 2 ticks after every recovery in the simulated ViperX). With the ramp the
-first ``K = startup_ramp`` ticks of a start-up chunk command ``hold + w_i (a_i - hold)``, ``w_i`` the
-minimum-jerk weight ``10 x^3 - 15 x^4 + 6 x^5`` at ``x = (i + 1) / K`` (``w = 1`` from tick ``K - 1``
-on; ``i`` counts commanded ticks, not holds); ``hold`` is the command before it. Only start-up chunks:
-the ramp ends early when another chunk takes over in switch or sync mode (a method's own splices are
-untouched); in ensemble mode (every tick averages all stored chunks) it runs its K ticks.
+**Shaping** (:mod:`rtc_ros.runtime.shaping`, both off by default): a start-up chunk is blended in from
+the hold over ``startup_ramp`` ticks (minimum jerk), and with ``max_accel`` every command's change of
+velocity is bounded (a hold then brakes instead of stopping in one tick), before the clamp.
 
 Steps count executed ticks from 0; ``next_step`` is the step the next ``tick`` commands. For every
 mode the report's ``consumed`` is the observed delay ``takeover - t_obs``; the executing chunk's
@@ -68,6 +61,7 @@ from rtc_ros.runtime.chunk_store import SpliceInfo, SwitchStore, SyncStore
 from rtc_ros.runtime.executor_types import (  # noqa: F401 (re-exported)
     EXEC_MODES, ChunkRejected, ExecutorConfig, ExecutorStats, Tick, clamp_command, implausible_holds,
 )
+from rtc_ros.runtime.shaping import AccelLimiter, StartupRamp
 
 #: hold reasons reported in :class:`Tick`
 HOLD_STARTUP = "startup"  # no chunk has arrived yet
@@ -98,8 +92,8 @@ class ExecutorCore:
         self._paused = False
         self._pending_splice: SpliceInfo | None = None
         self._resync_step = 0  # chunks observed before this step are refused (see resync)
-        self._ramp_pending = False  # a start-up chunk was accepted: ramp in from its first commanded tick
-        self._ramp: list | None = None  # [commanded ticks so far, hold command, start-up chunk's seq]
+        self._ramp = StartupRamp(config.startup_ramp, every_chunk=config.mode == "ensemble")
+        self._accel = AccelLimiter(config.max_accel)
         self.out_of_limits: dict[int, float] = {}  # newest measurement's joints too far out (set_measured_position)
         self.stats = ExecutorStats()
         self._new_stores()
@@ -147,6 +141,7 @@ class ExecutorCore:
                 return False
             self.out_of_limits, self._paused = outside, self._paused or bool(outside)
             self._last = None if outside else q.copy()
+            self._accel.reset()
             return not outside
 
     def hold_joints(self, held: Mapping[int, float]) -> bool:
@@ -162,6 +157,7 @@ class ExecutorCore:
             last = self._last.copy()
             last[list(ok)] = list(ok.values())
             self._last = last
+            self._accel.reset(ok)  # the stop holds them: at rest there
             return True
 
     @property
@@ -196,10 +192,11 @@ class ExecutorCore:
                 self._last = None
                 self._commanded = False
                 self.out_of_limits = {}
+                self._accel.reset()
             if not keep_hold:
                 self.stats.resets += 1
             self._paused = True
-            self._ramp_pending, self._ramp = False, None
+            self._ramp.cancel()
             self._last_seq = -1  # seqs start afresh (older plans: refused by t_obs); else a restarted policy node
             # would be refused ('order') chunk after chunk
             # skip one step number: the paused reports carry step k = the old next step, so an observation
@@ -285,7 +282,8 @@ class ExecutorCore:
             # a jump from rest. Reported with consumed = 0 (index 0 at takeover - consumed = now).
             startup = self._exec[0] < 0
             origin = now if startup else t_obs
-            self._ramp_pending = self._ramp_pending or (startup and self.cfg.startup_ramp > 0)
+            if startup:
+                self._ramp.arm()
             if self.cfg.mode == "switch":
                 old = self._switch.action(now)
                 ref = old if old is not None else self._last
@@ -344,6 +342,8 @@ class ExecutorCore:
                 return None
             if self._paused:  # commands the hold (the base is fixed from here on) unless silent (still measuring)
                 silent = cfg.startup_silent and not self._commanded
+                if self._accel.active and not silent:  # a joint still moving brakes to the hold
+                    self._last = self._shaped(None)
                 self._commanded = not silent
                 self.stats.holds += 1
                 self.stats.holds_by_reason[HOLD_PAUSED] = self.stats.holds_by_reason.get(HOLD_PAUSED, 0) + 1
@@ -356,13 +356,14 @@ class ExecutorCore:
             target, reason = self._action_locked(step)
             splice, self._pending_splice = self._pending_splice, None
             if target is None:
-                cmd, hold, clamped = self._last.copy(), True, False
+                cmd, hold, clamped = self._shaped(None) if self._accel.active else self._last.copy(), True, False
                 self.stats.holds += 1
                 self.stats.consecutive_holds += 1
                 self.stats.holds_by_reason[reason] = self.stats.holds_by_reason.get(reason, 0) + 1
             else:
-                target = self._ramped(step, target)
-                cmd = clamp_command(target, self._last, cfg.lower, cfg.upper, cfg.max_step)
+                target = self._ramp.apply(target, self._last, self._exec[0])
+                cmd = (self._shaped(target) if self._accel.active
+                       else clamp_command(target, self._last, cfg.lower, cfg.upper, cfg.max_step))
                 hold, clamped = False, bool(np.any(cmd != target))
                 self.stats.consecutive_holds = 0
                 if clamped:
@@ -379,21 +380,13 @@ class ExecutorCore:
                         consumed=consumed, clamped=clamped, rejected_seq=self._rejected[0],
                         rejected_reason=self._rejected[1], splice=splice, resets=self.stats.resets, silent=silent)
 
-    def _ramped(self, step: int, target: np.ndarray) -> np.ndarray:
-        """``target`` blended in from the hold during a start-up chunk's first ticks (module docstring)."""
-        if self._ramp_pending:
-            assert self._last is not None
-            self._ramp, self._ramp_pending = [0, self._last.copy(), self._exec[0]], False
-        if self._ramp is None:
-            return target
-        i, hold, seq = self._ramp
-        x = (i + 1) / self.cfg.startup_ramp
-        if x >= 1.0 or (seq != self._exec[0] and self.cfg.mode != "ensemble"):
-            self._ramp = None  # done, or another chunk took over (not the start-up chunk's to ramp)
-            return target
-        self._ramp[0] = i + 1
-        w = x ** 3 * (10.0 - 15.0 * x + 6.0 * x ** 2)
-        return hold + w * (target - hold)
+    def _shaped(self, target: np.ndarray | None) -> np.ndarray:
+        """The clamped command toward ``target`` (None: the hold) under the acceleration limit; committed."""
+        cfg, last = self.cfg, self._last
+        aim = None if target is None else np.clip(target, cfg.lower, cfg.upper)
+        cmd = clamp_command(self._accel.shape(last, aim), last, cfg.lower, cfg.upper, cfg.max_step)
+        self._accel.commit(last, cmd, aim)
+        return cmd
 
     def record_period(self, period_s: float) -> None:  # measured wall time between two ticks (diagnostics)
         self.stats.period_ms.add(period_s * 1e3)

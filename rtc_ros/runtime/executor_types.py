@@ -55,6 +55,8 @@ class ExecutorConfig:
         mode: ``switch`` / ``sync`` / ``ensemble`` (see module docstring).
         lower, upper: joint limits ``(M,)`` (``-inf``/``inf`` allowed).
         max_step: largest change per tick ``(M,)``, ``> 0`` (``inf`` disables).
+        max_accel: largest change of the per-tick step per tick ``(M,)`` (rad/tick^2), ``> 0`` (``inf``, the
+            default, disables; see :mod:`rtc_ros.runtime.shaping`).
         s: sync mode: actions of a chunk executed before pausing (``1..H``).
         ensemble_decay: temporal-ensembling weight decay ``m`` (0 = plain average, the paper's TE).
         startup_ramp: ticks over which a start-up chunk (the first after start or a re-sync) is blended in
@@ -75,6 +77,7 @@ class ExecutorConfig:
     ensemble_decay: float = 0.0
     startup_ramp: int = 0
     startup_silent: bool = False
+    max_accel: np.ndarray | float | None = None
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -84,7 +87,7 @@ class ExecutorConfig:
         if self.mode not in EXEC_MODES:
             raise ValueError(f"mode must be one of {EXEC_MODES}, got {self.mode!r}")
         m = self.action_dim
-        for name, default in (("lower", -np.inf), ("upper", np.inf), ("max_step", np.inf)):
+        for name, default in (("lower", -np.inf), ("upper", np.inf), ("max_step", np.inf), ("max_accel", np.inf)):
             object.__setattr__(self, name, _vec(getattr(self, name), default, name, m))
         bad = np.nonzero(self.lower > self.upper)[0]
         if bad.size:
@@ -92,6 +95,8 @@ class ExecutorConfig:
             raise ValueError(f"lower {self.lower[i]} > upper {self.upper[i]} for joint index {i}")
         if (self.max_step <= 0).any():
             raise ValueError(f"max_step must be > 0 for every joint, got {self.max_step.tolist()}")
+        if (self.max_accel <= 0).any():
+            raise ValueError(f"max_accel must be > 0 (inf = off) for every joint, got {self.max_accel.tolist()}")
         if not 1 <= self.s <= self.horizon:
             raise ValueError(f"s must be in [1, H={self.horizon}], got {self.s}")
         if not (math.isfinite(self.ensemble_decay) and self.ensemble_decay >= 0):
@@ -107,7 +112,8 @@ class Tick:
     Attributes:
         step: the step commanded.
         command: ``(M,)`` joint command, clamped, finite.
-        hold: True when no action was available and the previous command was repeated.
+        hold: True when no action was available and the previous command was repeated (with ``max_accel``: the
+            hold's target; a joint still moving brakes to it).
         reason: ``""`` or one of the ``HOLD_*`` reasons.
         seq / takeover / consumed: the executing chunk (``-1`` / ``-1`` / ``0`` before the first).
         clamped: True when limits or the max step changed the chunk's action.

@@ -1,7 +1,7 @@
 """One parameter schema for the five rtc_ros nodes: declare, document, validate, apply changes.
 
 * :mod:`.schema` -- every parameter (default, range, description, ``read_only``) per role;
-* :mod:`.validate` -- ROS-free checks -> :class:`NodeParams`, :class:`ParameterError`;
+* :mod:`.validate` -- ROS-free checks -> :class:`NodeParams` (:mod:`.values`: one value, :class:`ParameterError`);
 * :mod:`.declare` -- :func:`declare_and_validate` on an rclpy node, run-time sets applied in place;
 * :mod:`.yaml_file` -- ROS 2 params files without ROS (:func:`load_params_file`, :func:`key_matches`);
 * :mod:`.paths` -- ``${VAR:-default}`` expansion and package lookup of relative paths;

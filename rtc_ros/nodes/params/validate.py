@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rtc_ros.nodes.params.paths import expand_path
+from rtc_ros.nodes.params.values import ParameterError, check_array, check_relative, check_value  # noqa: F401 (re-exported)
 from rtc_ros.runtime.joint_merge import parse_exclusions
 from rtc_ros.runtime.methods import METHODS, executor_mode
 from rtc_ros.nodes.params.schema import (
@@ -40,15 +41,6 @@ SIM_JOINTS_PER_ARM = 7
 DEFAULT_MAX_STEP = 0.05
 
 
-class ParameterError(ValueError):
-    """An invalid parameter or combination; the message names the parameter and its value."""
-
-    def __init__(self, name: str, value: Any, reason: str) -> None:
-        super().__init__(f"invalid parameter '{name}' = {value!r}: {reason}")
-        self.name = name
-        self.value = value
-
-
 @dataclass
 class ArmParams:
     """One arm's validated settings.
@@ -68,6 +60,8 @@ class ArmParams:
     defaulted: tuple[str, ...] = ()
     #: policy_inference's tracking watchdog, per joint (0 = not checked)
     tracking_tolerance: list[float] = field(default_factory=list)
+    #: the executor's acceleration limit, rad/s^2 per joint (0 = not limited)
+    max_accel: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -99,65 +93,6 @@ class NodeParams:
         return [j for a in self.arms for j in a.joint_names]
 
 
-# ------------------------------------------------------------------------------- single values
-def check_value(spec: ParamSpec, v: Any) -> Any:
-    """One value against its spec (type, range, choices); returns it normalised (ints -> float)."""
-    if v is None:
-        v = spec.default
-    if isinstance(spec.default, bool) and not isinstance(v, bool):
-        raise ParameterError(spec.name, v, "must be true or false")
-    if spec.int_range is not None:
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise ParameterError(spec.name, v, "must be an integer")
-        lo, hi = spec.int_range
-        if not lo <= v <= hi:
-            raise ParameterError(spec.name, v, f"must be in [{lo}, {hi}]")
-    if spec.float_range is not None:
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise ParameterError(spec.name, v, "must be a number")
-        v = float(v)
-        lo, hi = spec.float_range
-        if not (math.isfinite(v) and lo <= v <= hi):
-            extra = " (must be > 0)" if 0 < lo < 1e-3 else ""
-            raise ParameterError(spec.name, v, f"must be in [{lo:g}, {hi:g}]{extra}")
-    if spec.array_type is not None:
-        v = _check_array(spec.name, v, spec.array_type)
-    elif isinstance(spec.default, str) and not isinstance(v, str):
-        raise ParameterError(spec.name, v, "must be a string")
-    if spec.choices is not None and v not in spec.choices:
-        raise ParameterError(spec.name, v, f"must be one of {list(spec.choices)}")
-    return v
-
-
-def _check_array(name: str, v: Any, kind: str) -> list[Any]:
-    if not isinstance(v, (list, tuple)):
-        raise ParameterError(name, v, f"must be a list of {'strings' if kind == 'string' else 'numbers'}")
-    if kind == "string":
-        if not all(isinstance(x, str) for x in v):
-            raise ParameterError(name, list(v), "must be a list of strings")
-        return list(v)
-    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
-        raise ParameterError(name, list(v), "must be a list of numbers")
-    return [float(x) for x in v]
-
-
-#: a relative ROS 2 topic name: tokens of letters, digits and underscores, not starting with a digit, or the
-#: substitutions {node}, {ns}, {namespace}, separated by single '/' (no leading or trailing '/'); ``~``
-#: (the node's private namespace) alone or leading as ``~/``
-_TOKEN = r"([A-Za-z_][A-Za-z0-9_]*|\{(node|ns|namespace)\})"
-_RELATIVE_TOPIC = re.compile(rf"~|(~/)?{_TOKEN}(/{_TOKEN})*")
-
-
-def check_relative(name: str, topic: str) -> None:
-    """Refuse a topic name that is empty, absolute or not a valid ROS 2 name (``sim/bad-name``,
-    ``left//cmd``, ``2cam/image``): rclpy would raise at the subscription instead, after start-up."""
-    if not topic or topic.startswith("/") or any(c.isspace() for c in topic):
-        raise ParameterError(name, topic, "must be a non-empty relative topic name (no leading '/', no spaces)")
-    if not _RELATIVE_TOPIC.fullmatch(topic):
-        raise ParameterError(name, topic, "is not a valid ROS 2 topic name: tokens of letters, digits and '_' "
-                                          "(not starting with a digit) separated by single '/'")
-
-
 # ----------------------------------------------------------------------------------- arms
 def _joint_names(arm: str, values: dict[str, Any]) -> list[str]:
     name = f"{arm}.joint_names"
@@ -167,13 +102,13 @@ def _joint_names(arm: str, values: dict[str, Any]) -> list[str]:
             raise ParameterError(name, list(raw or []), f"required for arm '{arm}' (defaults exist only for "
                                                         f"{' and '.join(DEFAULT_ARMS)})")
         return default_joint_names(arm)
-    return _check_array(name, raw, "string")
+    return check_array(name, raw, "string")
 
 
 def _per_joint(arm: str, suffix: str, values: dict[str, Any], names: list[str], default: list[float]) -> list[float]:
     """``<arm>.<suffix>``: [] = default, one value = broadcast, else one per joint."""
     name = f"{arm}.{suffix}"
-    given = _check_array(name, values.get(name) or [], "double")
+    given = check_array(name, values.get(name) or [], "double")
     n = len(names)
     if not given:
         return list(default)
@@ -218,12 +153,23 @@ def _rtc_arm(arm: str, values: dict[str, Any], out: dict[str, Any], role: str, s
         topic = topic or DEFAULT_COMMAND_TOPIC[out["output_type"]].format(arm=arm)
         check_relative(f"{arm}.command_topic", topic)
     defaulted = tuple(k for k in ("lower_limits", "upper_limits", "max_step") if not values.get(f"{arm}.{k}"))
-    tol = _per_joint(arm, "tracking_tolerance", values, names, [0.0] * len(names)) if role == ROLE_INFERENCE else []
-    if len(values.get(f"{arm}.tracking_tolerance") or []) == 1:  # one for all: not the grippers (they squeeze)
-        tol = [0.0 if g else t for g, t in zip(grip, tol)]
-    if any(not (t >= 0 and math.isfinite(t)) for t in tol):
-        raise ParameterError(f"{arm}.tracking_tolerance", tol, "must be finite and >= 0 (0 = joint not checked)")
-    return ArmParams(arm, names, topic, lower, upper, step, defaulted=defaulted, tracking_tolerance=tol)
+    tol = _arm_joints_only(arm, "tracking_tolerance", values, names, grip, role == ROLE_INFERENCE)
+    acc = _arm_joints_only(arm, "max_accel", values, names, grip, role == ROLE_EXECUTOR)
+    return ArmParams(arm, names, topic, lower, upper, step, defaulted=defaulted, tracking_tolerance=tol, max_accel=acc)
+
+
+def _arm_joints_only(arm: str, suffix: str, values: dict[str, Any], names: list[str], grip: list[bool],
+                     used: bool) -> list[float]:
+    """``<arm>.<suffix>``, finite and >= 0 per joint, 0 = off; one value is for every joint but the grippers
+    (their units and motion are not the arm's); [] if the role does not use it."""
+    if not used:
+        return []
+    out = _per_joint(arm, suffix, values, names, [0.0] * len(names))
+    if len(values.get(f"{arm}.{suffix}") or []) == 1:
+        out = [0.0 if g else x for g, x in zip(grip, out)]
+    if any(not (x >= 0 and math.isfinite(x)) for x in out):
+        raise ParameterError(f"{arm}.{suffix}", out, "must be finite and >= 0 (0 = off for that joint)")
+    return out
 
 
 # ------------------------------------------------------------------------------ role checks

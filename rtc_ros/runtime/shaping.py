@@ -1,0 +1,144 @@
+"""Command shaping between a chunk's action and the executor's clamp, ROS-free: the start-up ramp
+(``startup_ramp``) and the acceleration limit (``max_accel``); both off by default.
+
+**Start-up ramp** (:class:`StartupRamp`, ``K`` ticks): a start-up chunk (the first after start or a
+re-sync) starts where the policy thinks the arm's *command* is, which for a position-controlled arm
+leads the measured position by its tracking lag -- from rest after a re-sync (a protective stop, a
+mid-task pause) that offset is a step from standstill to up to ``max_step`` per tick, an acceleration
+the arm's torque limits refuse (measured: a torque stop 2 ticks after every recovery in the simulated
+ViperX). With the ramp the first ``K`` ticks of a start-up chunk command ``hold + w_i (a_i - hold)``,
+``w_i`` the minimum-jerk weight ``10 x^3 - 15 x^4 + 6 x^5`` at ``x = (i + 1) / K`` (``w = 1`` from tick
+``K - 1`` on; ``i`` counts commanded ticks, not holds); ``hold`` is the command before it. Only start-up
+chunks: the ramp ends early when another chunk takes over in switch or sync mode (a method's own
+splices are untouched); in ensemble mode (every tick averages all stored chunks) it runs its K ticks.
+
+**Acceleration limit** (:class:`AccelLimiter`): without it the executor limits the command's
+*velocity* only (``max_step`` per tick): a hold (starvation, a sync pause, an operator's pause)
+repeats the last command, so a joint moving at ``v`` rad/tick stops in one tick, and a splice can
+change the commanded velocity by up to ``2 max_step`` at once. Arms whose controllers enforce an
+acceleration or jerk limit on the command stream (they fault: a protective stop, a reflex), or whose
+servos cannot give the torque, need every change of the commanded velocity bounded.
+
+The limiter shapes the clamped chunk target ``r`` (positions, one tick at a time) into a
+command ``x`` whose per-tick step ``u = x_t - x_{t-1}`` changes by at most ``A = max_accel`` per
+tick (units: rad per tick^2; the node converts rad/s^2 with ``dt^2``), and follows the target
+again without overshooting it where it can:
+
+* the target's own step ``w = r_t - r_{t-1}`` (0 on a hold: the target is the last one) is followed
+  exactly when the command is on the target (``x_{t-1} = r_{t-1}``) and ``|w_t - u_{t-1}| <= A``
+  (a smooth chunk passes unchanged);
+* off the target by ``g = r_{t-1} - x_{t-1}`` (after a splice, a hold while moving), the command
+  closes the gap at the relative step ``rho`` it can still brake from at ``A`` per tick without
+  passing the target: the largest ``rho`` with ``rho + (rho - A) + (rho - 2A) + ... <= |g|``, i.e.
+  ``rho = |g| / (n + 1) + A n / 2`` with ``n = floor((sqrt(1 + 8 |g| / A) - 1) / 2)``;
+* then ``u = clip(w + rho, u_{t-1} - A, u_{t-1} + A)``: a joint moving when the hold starts brakes at
+  ``A`` per tick (passing the held position by about ``v^2 / 2A``, then coming back to it).
+
+The executor clamps the result to the joint limits and ``max_step`` as before (position limits win:
+a braking joint stopped by its limit stops at once). Joints with ``A = inf`` are not shaped at all
+(bit-identical to no limiter). State: the last command's step and the last target, per joint; reset
+(at rest, no target) when the base is measured again or a protective stop holds the joint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+
+class StartupRamp:
+    """The start-up ramp (module docstring) over ``ticks`` ticks (0 = off); ``every_chunk``: keep ramping
+    when another chunk takes over (ensemble mode, where every tick averages all stored chunks)."""
+
+    def __init__(self, ticks: int, every_chunk: bool) -> None:
+        self.ticks, self.every_chunk = int(ticks), bool(every_chunk)
+        self._pending = False  # a start-up chunk was accepted: ramp in from its first commanded tick
+        self._state: list | None = None  # [commanded ticks so far, hold command, start-up chunk's seq]
+
+    def arm(self) -> None:
+        """A start-up chunk was accepted: ramp it in from its first commanded tick."""
+        self._pending = self._pending or self.ticks > 0
+
+    def cancel(self) -> None:
+        self._pending, self._state = False, None
+
+    def apply(self, target: np.ndarray, last: np.ndarray, seq: int) -> np.ndarray:
+        """``target`` ``(M,)`` of the executing chunk ``seq``, blended in from the hold ``last`` ``(M,)`` (the
+        command before the start-up chunk's first commanded tick)."""
+        if self._pending:
+            self._state, self._pending = [0, np.array(last, dtype=np.float64), seq], False
+        if self._state is None:
+            return target
+        i, hold, ramp_seq = self._state
+        x = (i + 1) / self.ticks
+        if x >= 1.0 or (seq != ramp_seq and not self.every_chunk):
+            self._state = None  # done, or another chunk took over (not the start-up chunk's to ramp)
+            return target
+        self._state[0] = i + 1
+        w = x ** 3 * (10.0 - 15.0 * x + 6.0 * x ** 2)
+        return hold + w * (target - hold)
+
+
+def braking_step(gap: np.ndarray, accel: np.ndarray) -> np.ndarray:
+    """Largest step ``rho >= 0`` per joint from which a joint braking at ``accel`` per tick covers at most
+    ``gap`` in total, this tick included (``gap`` and ``accel`` ``(M,)``, ``gap >= 0``, ``accel > 0`` finite)."""
+    g = np.asarray(gap, dtype=np.float64)
+    a = np.asarray(accel, dtype=np.float64)
+    n = np.floor((np.sqrt(1.0 + 8.0 * g / a) - 1.0) / 2.0)
+    n = np.where(a * n * (n + 1) / 2 > g, n - 1, n)  # rounding of the square root
+    n = np.where(a * (n + 1) * (n + 2) / 2 <= g, n + 1, n)
+    return np.clip(g / (n + 1) + a * n / 2, a * n, a * (n + 1))
+
+
+class AccelLimiter:
+    """Per-joint acceleration limit of a command stream (module docstring); not thread-safe (the
+    executor calls it under its lock).
+
+    Args:
+        max_accel: ``(M,)`` largest change of the per-tick step per tick (rad/tick^2), ``> 0``; ``inf``: off.
+    """
+
+    def __init__(self, max_accel: np.ndarray) -> None:
+        self.max_accel = np.asarray(max_accel, dtype=np.float64).reshape(-1)
+        if np.isnan(self.max_accel).any() or (self.max_accel <= 0).any():
+            raise ValueError(f"max_accel must be > 0 (inf = off) for every joint, got {self.max_accel.tolist()}")
+        self.on = np.isfinite(self.max_accel)
+        self.active = bool(self.on.any())
+        m = self.max_accel.size
+        self._a = np.where(self.on, self.max_accel, 1.0)
+        self._step = np.zeros(m)  # the last command's step u_{t-1}
+        self._target = np.full(m, np.nan)  # the last target r_{t-1} (NaN: none since the last reset)
+
+    def reset(self, joints: Iterable[int] | None = None) -> None:
+        """At rest with no target (all joints, or the given indices): the base was measured, or a stop holds it."""
+        idx = slice(None) if joints is None else list(joints)
+        self._step[idx] = 0.0
+        self._target[idx] = np.nan
+
+    def shape(self, last: np.ndarray, target: np.ndarray | None) -> np.ndarray:
+        """The command ``(M,)`` toward ``target`` ``(M,)`` (already within the joint limits; None: hold, i.e.
+        the last target, or ``last`` if there is none) from the last command ``last`` ``(M,)``. Pure: call
+        :meth:`commit` with what is finally commanded."""
+        x = np.asarray(last, dtype=np.float64)
+        prev = np.where(np.isnan(self._target), x, self._target)
+        r = prev if target is None else np.asarray(target, dtype=np.float64)
+        if target is not None:
+            prev = np.where(np.isnan(self._target), r, self._target)  # no previous target: w = 0, gap r - x
+        w = r - prev
+        gap = prev - x
+        rho = np.sign(gap) * np.minimum(np.abs(gap), braking_step(np.abs(gap), self._a))
+        cand = r - (gap - rho)  # = x + w + rho, exactly r when the gap closes
+        lo, hi = x + self._step - self._a, x + self._step + self._a
+        shaped = np.where((cand >= lo) & (cand <= hi), cand, np.clip(cand, lo, hi))
+        return np.where(self.on, shaped, r if target is not None else x)
+
+    def commit(self, last: np.ndarray, command: np.ndarray, target: np.ndarray | None) -> None:
+        """Record what was commanded (``command`` after ``last``) and the target it aimed at (None: a hold,
+        the target stays)."""
+        x = np.asarray(last, dtype=np.float64)
+        self._step = np.asarray(command, dtype=np.float64) - x
+        if target is not None:
+            self._target = np.asarray(target, dtype=np.float64).copy()
+        else:  # a hold with no target yet holds where it was
+            self._target = np.where(np.isnan(self._target), x, self._target)
