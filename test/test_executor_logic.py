@@ -663,3 +663,24 @@ def test_silent_startup_keeps_measuring_until_a_chunk_is_commanded() -> None:
     loud = make(max_step=0.05)  # start-up holds sent to the robot: they are commands, the base is fixed
     run(loud, 1)
     assert not loud.measuring and not loud.set_measured_position(np.full(M, 0.5))
+
+
+def test_a_commanded_hold_resync_is_sent_even_with_silent_startup() -> None:
+    """``resync(command_hold=True)`` (the executor's ``~/hold``: the arm does not follow): with ``startup_silent``
+    the measured hold is commanded all the same (the controllers must not keep the command the arm could not
+    follow), from the first measurement on (the base is fixed); a plain re-sync stays silent as before."""
+    core = make(max_step=0.05, startup_silent=True)
+    core.offer_chunk(ramp(0.0), seq=0, t_obs=0)
+    run(core, 3)
+    core.resync()
+    assert core.tick() is None and core.set_measured_position(np.full(M, 0.3))
+    assert all(t.silent and t.paused for t in run(core, 3))  # quiet: another controller may be moving it
+    core.resync(command_hold=True)
+    assert core.set_measured_position(np.full(M, 0.7))
+    held = run(core, 3)
+    assert all(not t.silent and t.paused and t.hold and np.allclose(t.command, 0.7) for t in held)
+    assert not core.set_measured_position(np.zeros(M))  # commanded: the hold stays where it was measured
+    assert core.resume() and not core.tick().silent  # resumed before a chunk: still commanding the hold
+    core.resync()  # the next plain re-sync is silent again
+    core.set_measured_position(np.zeros(M))
+    assert core.tick().silent

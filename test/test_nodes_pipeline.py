@@ -347,15 +347,16 @@ def test_camera_policy_and_missing_camera(start_node, tmp_path, small_policy_cam
         assert h.wait_for(lambda s: len(takeovers(s)) >= n + 3, 60), (ex.output()[-2000:], inf.output()[-2000:])
 
 
-def test_tracking_watchdog_resyncs_the_executor_when_the_arm_stops_following(start_node, tmp_path, small_policy) -> None:
-    """With <arm>.tracking_tolerance set, policy_inference re-syncs the executor (its ~/resync service) once the
-    arm has not followed its commands for tracking_timeout_s: chunks dropped, the hold taken where the arm
-    is, paused; /diagnostics ERROR. While the (perfect) fake controller follows, nothing trips; while the
+def test_tracking_watchdog_makes_the_executor_hold_where_the_arm_is_when_it_stops_following(start_node, tmp_path, small_policy) -> None:
+    """With <arm>.tracking_tolerance set, policy_inference calls the executor's ~/hold once the arm has not
+    followed its commands for tracking_timeout_s: chunks dropped, the position where the arm is commanded (with
+    the default startup_command none too: the controllers must not keep pushing toward the old command) and
+    held, paused; /diagnostics ERROR. While the (perfect) fake controller follows, nothing trips; while the
     executor is paused, an arm moved by hand does not trip it again."""
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 
     tol = [0.02] * 6 + [0.0]  # the grippers unchecked, as a real config would
-    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS, startup_command="hold_measured"),
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS),  # startup_command: none (the default)
                           inference={"policy_spec": str(small_policy), "camera_topics": [], "tracking_timeout_s": 0.2,
                                      "left": {"tracking_tolerance": list(tol)}, "right": {"tracking_tolerance": list(tol)}},
                           s_min=20)
@@ -379,6 +380,11 @@ def test_tracking_watchdog_resyncs_the_executor_when_the_arm_stops_following(sta
         # paused, holding where the arm is (the measured position), not where the commands had gone
         assert h.wait_for(lambda s: s.states and s.states[-1].st.paused and s.states[-1].st.hold, 10)
         assert np.allclose(h.snapshot_states()[-1].position, stuck, atol=1e-9)
+        sent = {topic: len(v) for topic, v in h.commands.items()}  # ... and commanded to the controllers
+        assert h.wait_for(lambda s: all(len(s.commands[t]) >= n + 5 for t, n in sent.items()), 10)
+        with h.lock:
+            newest = np.concatenate([h.commands[t][-1] for t in h.command_topics])  # left, right
+        assert np.allclose(newest, stuck, atol=1e-9), (newest, stuck)
         with h.lock:
             h.q = stuck + 0.5  # someone moves the paused arm by hand: not the executor's business, no second trip
         time.sleep(1.5)

@@ -317,7 +317,7 @@ def test_tracking_watchdog_params(tmp_path) -> None:
     for bad, name in [({"left.tracking_tolerance": [-0.1]}, "left.tracking_tolerance"),
                       ({"left.tracking_tolerance": [0.1, 0.2]}, "left.tracking_tolerance"),
                       ({"tracking_timeout_s": 0.0}, "tracking_timeout_s"),
-                      ({"executor_resync_service": "/abs/resync"}, "executor_resync_service")]:
+                      ({"executor_hold_service": "/abs/hold"}, "executor_hold_service")]:
         with pytest.raises(ParameterError) as err:
             validate({**base, **bad}, ROLE_INFERENCE)
         assert err.value.name == name, err.value

@@ -6,9 +6,11 @@ one clamped joint command per arm (``float64_multi_array`` / single-point ``join
 reliable) and ``rtc/executor_state``; ``/diagnostics`` once per ``diagnostics_period``. All logic
 is in :class:`rtc_ros.runtime.executor.ExecutorCore` (GETACTION, the one chunk validator).
 
-Operator services (``std_srvs/Trigger``, node-private): ``~/pause``, ``~/resume`` and ``~/resync``
+Operator services (``std_srvs/Trigger``, node-private): ``~/pause``, ``~/resume``, ``~/resync``
 (after something else moved the robot, e.g. an episode reset or a homing move: drop every chunk, take
-the hold position from the first joint state stamped after the call, stay paused until ``~/resume``).
+the hold position from the first joint state stamped after the call, stay paused until ``~/resume``)
+and ``~/hold`` (a fault, e.g. the tracking watchdog's: as ``~/resync``, and the measured hold is
+commanded even with ``startup_command: none``, so the controllers do not keep the last command).
 
 With ``robot_stopped_topic`` set (``sensor_msgs/JointState``: the joints a protective stop holds and their
 held positions, empty while none), the executor re-syncs when a stop begins, holds the stopped joints
@@ -88,10 +90,11 @@ class ChunkExecutorNode(Node):
                                                 qos_profile_sensor_data, callback_group=self._io_group)
         self._diag_timer = self.create_timer(float(p.diagnostics_period), self._publish_diagnostics,
                                              callback_group=self._io_group)
-        # --- operator controls (std_srvs/Trigger; node-private: ~/pause, ~/resume, ~/resync) ---
+        # --- operator controls (std_srvs/Trigger; node-private: ~/pause, ~/resume, ~/resync, ~/hold) ---
         self.create_service(Trigger, "~/pause", self._on_pause, callback_group=self._io_group)
         self.create_service(Trigger, "~/resume", self._on_resume, callback_group=self._io_group)
         self.create_service(Trigger, "~/resync", self._on_resync, callback_group=self._io_group)
+        self.create_service(Trigger, "~/hold", self._on_hold, callback_group=self._io_group)
         self._resync_after_ns = 0  # after a re-sync: joint states stamped before this are ignored
         self._recovery = StopRecovery()
         if p.robot_stopped_topic:
@@ -182,11 +185,17 @@ class ChunkExecutorNode(Node):
                                                     qos_profile_sensor_data, callback_group=self._io_group)
 
     def _on_resync(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        step = self.core.resync()
+        return self._resync_answer(response, command_hold=False)
+
+    def _on_hold(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        return self._resync_answer(response, command_hold=True)
+
+    def _resync_answer(self, response: Trigger.Response, command_hold: bool) -> Trigger.Response:
+        step = self.core.resync(command_hold=command_hold)
         self._measure_again()
         response.success = True
-        response.message = (f"re-synced at step {step}: chunks dropped, waiting for a new joint state, paused "
-                            "(~/resume to continue)")
+        response.message = (f"re-synced at step {step}: chunks dropped, waiting for a new joint state"
+                            + (" (its position is commanded)" if command_hold else "") + ", paused (~/resume to continue)")
         self.get_logger().info(response.message)
         return response
 

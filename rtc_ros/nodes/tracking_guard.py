@@ -4,9 +4,9 @@ Per measured joint state against the executor's newest command (its ``rtc/execut
 the largest error over the joints (``tracking_err_*`` in ``/diagnostics``, the worst joint per period)
 and, when any arm sets ``<arm>.tracking_tolerance``, the
 :class:`~rtc_ros.runtime.tracking.TrackingWatchdog`: a joint beyond its tolerance for
-``tracking_timeout_s`` calls the executor's re-sync service (``executor_resync_service``, default
-``chunk_executor/resync``: chunks dropped, the hold taken from the measured position, paused until
-``~/resume``), logs an error and reports ERROR in that diagnostics period (``tracking_trips``,
+``tracking_timeout_s`` calls the executor's hold service (``executor_hold_service``, default
+``chunk_executor/hold``: chunks dropped, the measured position commanded -- with any ``startup_command`` --
+and held, paused until ``~/resume``), logs an error and reports ERROR in that diagnostics period (``tracking_trips``,
 ``tracking_trip_last``). Nothing is checked while the executor reports itself paused (so at most one
 re-sync per ``~/resume``) or when its newest report is older than 5 ticks (the executor gone or stalled:
 no verdict on an old command). No service yet: it logs and tries again while the arm still does not follow.
@@ -36,7 +36,7 @@ class TrackingGuard:
         self._worst = (0.0, "")  # largest error since the last diagnostics and its joint
         tol = [t for arm in p.arms for t in arm.tracking_tolerance]
         self.watchdog = TrackingWatchdog(tol, p.tracking_timeout_s)
-        self.service = p.executor_resync_service
+        self.service = p.executor_hold_service
         self._client = node.create_client(Trigger, self.service) if self.watchdog.enabled else None
         #: an executor report older than this gives no verdict (5 ticks: the executor reports every tick)
         self.max_command_age_s = max(0.1, 5.0 * p.dt)
@@ -75,7 +75,7 @@ class TrackingGuard:
         if not self._client.service_is_ready():
             if self._throttled("no_service", 2.0):
                 log.error(f"the arm does not follow: {self.last_trip}; cannot re-sync the executor: no service "
-                          f"{self._client.srv_name} (is chunk_executor running, executor_resync_service right?)")
+                          f"{self._client.srv_name} (is chunk_executor running, executor_hold_service right?)")
             return  # tried again with the next joint state while it still does not follow
         self._pending = False
         self.trips_acted += 1

@@ -94,6 +94,7 @@ class ExecutorCore:
         self._resync_step = 0  # chunks observed before this step are refused (see resync)
         self._ramp = StartupRamp(config.startup_ramp, every_chunk=config.mode == "ensemble")
         self._accel = AccelLimiter(config.max_accel)
+        self._hold_loud = False  # the last re-sync's hold is commanded even with startup_silent
         self.out_of_limits: dict[int, float] = {}  # newest measurement's joints too far out (set_measured_position)
         self.stats = ExecutorStats()
         self._new_stores()
@@ -177,14 +178,17 @@ class ExecutorCore:
             was, self._paused = self._paused, self._paused and bool(self.out_of_limits)
             return was and not self._paused
 
-    def resync(self, keep_hold: bool = False) -> int:
+    def resync(self, keep_hold: bool = False, command_hold: bool = False) -> int:
         """Forget every chunk and the hold position, and pause (see the module doc); returns the step from
         which observations are accepted again. Call it after the robot was moved by something else; give
         the new measured position with :meth:`set_measured_position`, then :meth:`resume`.
 
         ``keep_hold``: keep holding the last command instead (nothing to measure: e.g. while a protective
-        stop holds the arm, the arm that did not stop keeps its command -- a gripper keeps squeezing)."""
+        stop holds the arm, the arm that did not stop keeps its command -- a gripper keeps squeezing).
+        ``command_hold``: the measured hold is commanded even with ``startup_silent`` (a fault, e.g. an arm
+        that does not follow: its controllers must not keep the last command)."""
         with self._lock:
+            self._hold_loud = command_hold
             self._new_stores()
             self._exec = (-1, -1, 0)
             self._pending_splice = None
@@ -341,7 +345,7 @@ class ExecutorCore:
             if self._last is None:
                 return None
             if self._paused:  # commands the hold (the base is fixed from here on) unless silent (still measuring)
-                silent = cfg.startup_silent and not self._commanded
+                silent = cfg.startup_silent and not self._commanded and not self._hold_loud
                 if self._accel.active and not silent:  # a joint still moving brakes to the hold
                     self._last = self._shaped(None)
                 self._commanded = not silent
@@ -371,7 +375,8 @@ class ExecutorCore:
             if not np.isfinite(cmd).all():  # unreachable by construction; the last line of defence
                 cmd, hold, reason = self._last.copy(), True, HOLD_STARVED
             self._last = cmd
-            silent = hold and reason == HOLD_STARTUP and cfg.startup_silent and not self._commanded
+            silent = (hold and reason == HOLD_STARTUP and cfg.startup_silent and not self._commanded
+                      and not self._hold_loud)
             self._commanded = not silent
             self._next_step = step + 1
             self.stats.ticks += 1

@@ -198,8 +198,10 @@ _RTC: tuple[ParamSpec, ...] = (
     _p("tracking_timeout_s", 0.2, "Tracking watchdog (on when an arm sets '<arm>.tracking_tolerance'): a joint farther "
        "than its tolerance from the executor's newest command for this long re-syncs the executor (chunks dropped, "
        "hold where the arm is, paused until ~/resume).", _INF, read_only=False, float_range=(0.02, 60.0)),
-    _p("executor_resync_service", "chunk_executor/resync", "The executor's re-sync service (std_srvs/Trigger) the "
-       "tracking watchdog calls (relative: follows the namespace).", _INF),
+    _p("executor_hold_service", "chunk_executor/hold", "The executor's service (std_srvs/Trigger) the tracking "
+       "watchdog calls: ~/hold re-syncs and commands the measured position whatever startup_command says; "
+       "chunk_executor/resync would leave the controllers their last command with startup_command none "
+       "(relative: follows the namespace).", _INF),
 )
 
 _MERGER: tuple[ParamSpec, ...] = (

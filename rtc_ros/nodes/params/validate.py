@@ -194,7 +194,7 @@ def _check_rtc(out: dict[str, Any], values: dict[str, Any], role: str) -> list[A
     arms = [_rtc_arm(arm, values, out, role, seen) for arm in _arm_list(out)]
     if role == ROLE_INFERENCE:
         _check_inference(out)
-        check_relative("executor_resync_service", out["executor_resync_service"])
+        check_relative("executor_hold_service", out["executor_hold_service"])
     return arms
 
 
