@@ -337,7 +337,7 @@ def test_max_accel_params_reach_the_executor_core_in_rad_per_tick_squared() -> N
     got = executor_core(p).cfg.max_accel
     assert np.allclose(got[:6], 10.0 / 50 ** 2) and np.isinf(got[6]) and np.allclose(got[7:13], 5.0 / 2500)
     assert got[13] == pytest.approx(2.0 / 2500)
-    for bad in ([-1.0], [float("nan")], [1.0, 2.0]):
+    for bad in ([-1.0], [float("nan")], [1.0, 2.0], [1e-320]):
         with pytest.raises(ParameterError) as err:
             validate({"left.max_accel": bad}, ROLE_EXECUTOR)
         assert err.value.name == "left.max_accel", err.value

@@ -159,3 +159,52 @@ def test_no_sequence_of_chunks_starvation_and_pauses_exceeds_the_limit(mode: str
     assert np.abs(steps).max() <= 0.06 + 1e-12
     assert np.abs(np.diff(steps, axis=0)).max() <= A + 1e-12
     assert c.stats.chunks_accepted > 20
+
+
+def test_a_command_beyond_a_limit_stays_or_walks_in_without_swinging() -> None:
+    """A measured (or stop-held) position beyond a joint limit by less than max_step: a hold stays there
+    (as without the limit), a chunk inside is reached without passing it; a clip's jump is no speed (it
+    once made the limiter swing 0.17 rad away from the limit and back)."""
+    c = ExecutorCore(ExecutorConfig(horizon=10, action_dim=1, upper=[0.5], max_step=0.05, max_accel=A))
+    c.set_measured_position(np.array([0.54]))
+    assert [c.tick().command[0] for _ in range(10)] == [0.54] * 10
+    c.offer_chunk(np.full((10, 1), 0.49), seq=0, t_obs=c.next_step)
+    walk = [c.tick().command[0] for _ in range(20)]
+    assert min(walk) >= 0.49 - 1e-12 and walk[-1] == pytest.approx(0.49)
+    assert np.abs(np.diff(walk, 2)).max() <= A + 1e-12
+    c.resync(keep_hold=True)  # a protective stop holds the joint beyond the limit
+    assert c.hold_joints({0: 0.53})
+    assert [c.tick().command[0] for _ in range(10)] == [0.53] * 10
+    quiet = ExecutorCore(ExecutorConfig(horizon=10, action_dim=1, upper=[0.5], max_step=0.05, max_accel=A,
+                                        startup_silent=True))
+    quiet.set_measured_position(np.array([0.54]))
+    assert all(t.silent and t.command[0] == 0.54 for t in (quiet.tick() for _ in range(10)))  # no drift
+
+
+def test_a_new_chunk_is_not_passed_after_a_second_splice_or_a_starvation() -> None:
+    """The jump of a splice is a gap, not a speed: a second splice 2 mrad beyond a 0.2 rad one is not passed
+    (it was by 10 mrad); after a starvation the same trajectory, braking at A / 2, is caught up with and not
+    passed (it was by 32 mrad): the new chunk's own step is its speed."""
+    c = core()
+    c.offer_chunk(np.zeros((H, M)), seq=0, t_obs=0)
+    xs = [c.tick().command[0] for _ in range(5)]
+    c.offer_chunk(np.full((H, M), 0.2), seq=1, t_obs=c.next_step)
+    xs += [c.tick().command[0] for _ in range(8)]
+    c.offer_chunk(np.full((H, M), 0.202), seq=2, t_obs=c.next_step)
+    xs += [c.tick().command[0] for _ in range(60)]
+    assert max(xs) <= 0.202 + 1e-12 and xs[-1] == pytest.approx(0.202)
+    v = np.zeros(200)
+    for k in range(1, 200):  # accelerate at A / 2 to 0.03 rad/tick, brake at A / 2 from step 40 on
+        v[k] = min(0.03, v[k - 1] + A / 2) if k < 40 else max(0.0, v[k - 1] - A / 2)
+    traj = np.cumsum(v)[:, None] * np.ones((1, M))
+    short = ExecutorCore(ExecutorConfig(horizon=20, action_dim=M, max_step=0.06, max_accel=A))
+    short.set_measured_position(np.zeros(M))
+    short.offer_chunk(traj[:20], seq=0, t_obs=0)
+    xs = [short.tick().command[0] for _ in range(26)]  # 20 actions, then 6 starved ticks (braking)
+    for seq in (1, 2, 3):
+        t_obs = short.next_step - 3
+        short.offer_chunk(traj[t_obs:t_obs + 20], seq=seq, t_obs=t_obs)
+        xs += [short.tick().command[0] for _ in range(17 if seq < 3 else 60)]
+    lead = np.asarray(xs[26:]) - traj[26:len(xs), 0]
+    assert lead.max() <= 1e-12 and abs(lead[-1]) < 1e-12
+    assert np.abs(np.diff(xs, 2)).max() <= A + 1e-12

@@ -194,8 +194,9 @@ class ChunkExecutorNode(Node):
         step = self.core.resync(command_hold=command_hold)
         self._measure_again()
         response.success = True
-        response.message = (f"re-synced at step {step}: chunks dropped, waiting for a new joint state"
-                            + (" (its position is commanded)" if command_hold else "") + ", paused (~/resume to continue)")
+        commanded = " (its position is commanded)" if command_hold else ""
+        response.message = (f"re-synced at step {step}: chunks dropped, waiting for a new joint state{commanded}, "
+                            "paused (~/resume to continue)")
         self.get_logger().info(response.message)
         return response
 

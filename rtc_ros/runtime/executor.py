@@ -20,16 +20,17 @@ report, so the policy side can replan at once instead of waiting.
 
 Every action commanded is clamped to the joint limits and to ``max_step`` per tick relative to the previous
 command: the robot never sees NaN or a jump. With no action (startup, starvation, sync pause) the core holds
-the last command, never extrapolating. Hold positions come from the robot: the measured position
-(``set_measured_position``; until it is known ``tick`` returns None and the step counter does not advance;
-beyond the limits by less than ``max_step`` it is walked in at ``max_step`` per tick, by more it is refused)
-or a protective stop's report (:meth:`ExecutorCore.hold_joints`, refused beyond the limits by more than
-``max_step``). With ``startup_silent`` the holds before anything is commanded (start-up; paused after a
-re-sync) are not sent (``Tick.silent``): the base follows the measured position until a chunk is commanded.
+the last command, never extrapolating (with ``max_accel`` a moving joint brakes to it). Hold positions come
+from the robot: the measured position (``set_measured_position``; until it is known ``tick`` returns None
+and the step counter does not advance; beyond the limits by less than ``max_step`` it is walked in at
+``max_step`` per tick, by more it is refused) or a protective stop's report
+(:meth:`ExecutorCore.hold_joints`, refused beyond the limits by more than ``max_step``). With
+``startup_silent`` the holds before anything is commanded (start-up; paused after a re-sync) are not sent
+(``Tick.silent``): the base follows the measured position until a chunk is commanded.
 
-**Pause** (an operator's): every tick repeats the last command and the step counter stands still, so
-the executing chunk is neither consumed nor skipped; **resume** continues it at its next action, with
-no jump. Chunks offered while paused are validated and spliced as usual (at the frozen step).
+**Pause** (an operator's): every tick repeats the last command (or brakes to it) and the step counter stands
+still, so the executing chunk is neither consumed nor skipped; **resume** continues it at its next action,
+with no jump. Chunks offered while paused are validated and spliced as usual (at the frozen step).
 
 **Re-sync** (after something else moved the robot: a homing move, an episode reset, a teleop
 takeover): every stored chunk is dropped, the hold position is measured again (``tick`` returns None
@@ -117,14 +118,12 @@ class ExecutorCore:
 
     @property
     def measuring(self) -> bool:
-        """True while nothing was commanded since start or the last re-sync: the hold / rate-limit base is
-        the measured position (:meth:`set_measured_position` is used)."""
+        """True while nothing was commanded since start or the last re-sync (the base is the measured position)."""
         with self._lock:
             return not self._commanded
 
     @property
-    def ready(self) -> bool:
-        """True once a hold position is known (measured position or a previous command)."""
+    def ready(self) -> bool:  # a hold position is known (measured position or a previous command)
         with self._lock:
             return self._last is not None
 
@@ -345,7 +344,7 @@ class ExecutorCore:
             if self._last is None:
                 return None
             if self._paused:  # commands the hold (the base is fixed from here on) unless silent (still measuring)
-                silent = cfg.startup_silent and not self._commanded and not self._hold_loud
+                silent = self._quiet()
                 if self._accel.active and not silent:  # a joint still moving brakes to the hold
                     self._last = self._shaped(None)
                 self._commanded = not silent
@@ -360,13 +359,14 @@ class ExecutorCore:
             target, reason = self._action_locked(step)
             splice, self._pending_splice = self._pending_splice, None
             if target is None:
-                cmd, hold, clamped = self._shaped(None) if self._accel.active else self._last.copy(), True, False
+                loud = self._accel.active and not (reason == HOLD_STARTUP and self._quiet())
+                cmd, hold, clamped = self._shaped(None) if loud else self._last.copy(), True, False
                 self.stats.holds += 1
                 self.stats.consecutive_holds += 1
                 self.stats.holds_by_reason[reason] = self.stats.holds_by_reason.get(reason, 0) + 1
             else:
                 target = self._ramp.apply(target, self._last, self._exec[0])
-                cmd = (self._shaped(target) if self._accel.active
+                cmd = (self._shaped(target, splice is not None) if self._accel.active
                        else clamp_command(target, self._last, cfg.lower, cfg.upper, cfg.max_step))
                 hold, clamped = False, bool(np.any(cmd != target))
                 self.stats.consecutive_holds = 0
@@ -375,8 +375,7 @@ class ExecutorCore:
             if not np.isfinite(cmd).all():  # unreachable by construction; the last line of defence
                 cmd, hold, reason = self._last.copy(), True, HOLD_STARVED
             self._last = cmd
-            silent = (hold and reason == HOLD_STARTUP and cfg.startup_silent and not self._commanded
-                      and not self._hold_loud)
+            silent = hold and reason == HOLD_STARTUP and self._quiet()
             self._commanded = not silent
             self._next_step = step + 1
             self.stats.ticks += 1
@@ -385,13 +384,17 @@ class ExecutorCore:
                         consumed=consumed, clamped=clamped, rejected_seq=self._rejected[0],
                         rejected_reason=self._rejected[1], splice=splice, resets=self.stats.resets, silent=silent)
 
-    def _shaped(self, target: np.ndarray | None) -> np.ndarray:
-        """The clamped command toward ``target`` (None: the hold) under the acceleration limit; committed."""
-        cfg, last = self.cfg, self._last
-        aim = None if target is None else np.clip(target, cfg.lower, cfg.upper)
-        cmd = clamp_command(self._accel.shape(last, aim), last, cfg.lower, cfg.upper, cfg.max_step)
-        self._accel.commit(last, cmd, aim)
-        return cmd
+    def _shaped(self, target: np.ndarray | None, splice: bool = False) -> np.ndarray:
+        """The clamped command toward ``target`` (None: the hold) under the acceleration limit (:mod:`.shaping`)."""
+        cfg, last, step = self.cfg, self._last, self._next_step
+        plain = last.copy() if target is None else clamp_command(target, last, cfg.lower, cfg.upper, cfg.max_step)
+        # at a takeover in switch mode the new chunk's own step is its speed (elsewhere: the previous target's)
+        nxt = self._switch.action(step + 1) if splice and cfg.mode == "switch" else None
+        speed = None if nxt is None else nxt - self._switch.action(step)
+        return self._accel.step(last, target, plain, cfg.lower, cfg.upper, cfg.max_step, splice, speed)
+
+    def _quiet(self) -> bool:  # a hold now is not sent (startup_silent, nothing commanded since the re-sync)
+        return self.cfg.startup_silent and not self._commanded and not self._hold_loud
 
     def record_period(self, period_s: float) -> None:  # measured wall time between two ticks (diagnostics)
         self.stats.period_ms.add(period_s * 1e3)

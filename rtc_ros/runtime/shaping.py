@@ -19,25 +19,31 @@ change the commanded velocity by up to ``2 max_step`` at once. Arms whose contro
 acceleration or jerk limit on the command stream (they fault: a protective stop, a reflex), or whose
 servos cannot give the torque, need every change of the commanded velocity bounded.
 
-The limiter shapes the clamped chunk target ``r`` (positions, one tick at a time) into a
-command ``x`` whose per-tick step ``u = x_t - x_{t-1}`` changes by at most ``A = max_accel`` per
-tick (units: rad per tick^2; the node converts rad/s^2 with ``dt^2``), and follows the target
-again without overshooting it where it can:
+The limiter shapes the chunk target ``r`` (positions clipped to the joint limits, one tick at a time)
+into a command ``x`` whose per-tick step ``u = x_t - x_{t-1}`` changes by at most ``A = max_accel`` per
+tick (units: rad per tick^2; the node converts rad/s^2 with ``dt^2``):
 
-* the target's own step ``w = r_t - r_{t-1}`` (0 on a hold: the target is the last one) is followed
-  exactly when the command is on the target (``x_{t-1} = r_{t-1}``) and ``|w_t - u_{t-1}| <= A``
-  (a smooth chunk passes unchanged);
-* off the target by ``g = r_{t-1} - x_{t-1}`` (after a splice, a hold while moving), the command
-  closes the gap at the relative step ``rho`` it can still brake from at ``A`` per tick without
-  passing the target: the largest ``rho`` with ``rho + (rho - A) + (rho - 2A) + ... <= |g|``, i.e.
-  ``rho = |g| / (n + 1) + A n / 2`` with ``n = floor((sqrt(1 + 8 |g| / A) - 1) / 2)``;
-* then ``u = clip(w + rho, u_{t-1} - A, u_{t-1} + A)``: a joint moving when the hold starts brakes at
-  ``A`` per tick (passing the held position by about ``v^2 / 2A``, then coming back to it).
+* the target's own step ``w = r_t - r_{t-1}`` is followed exactly while the command is on the target
+  (``x_{t-1} = r_{t-1}``) and ``|w_t - u_{t-1}| <= A``: a smooth chunk passes unchanged. On a hold
+  ``w = 0`` (the target is the last one). On the tick a chunk takes over (a splice) ``w`` is the new
+  chunk's own step where the executor knows it (switch mode: its next action minus this one), else
+  the previous target's (the new plan is assumed to go on at the old speed): its jump goes into the
+  gap below, not into a speed;
+* off the target by ``g = r_{t-1} - x_{t-1}`` (after a splice, a hold while moving), the command closes
+  the gap at the relative step ``rho`` it can still brake from at ``A / 2`` per tick without passing the
+  target: the largest ``rho`` with ``rho + (rho - A/2) + (rho - A) + ... <= |g|`` (:func:`braking_step`).
+  The other ``A / 2`` is for the chunk's own acceleration: a gap opened from standstill relative to the
+  chunk (a splice while on it) is closed without passing a chunk whose own acceleration stays within
+  ``A / 2``; a chunk that brakes harder, or a hold (the target stops at once), can be passed;
+* then ``u = clip(w + rho, u_{t-1} - A, u_{t-1} + A)``: a joint moving at ``v`` when a hold starts brakes at
+  ``A`` per tick (passing the held action by about ``v^2 / 2A``, then coming back to it).
 
-The executor clamps the result to the joint limits and ``max_step`` as before (position limits win:
-a braking joint stopped by its limit stops at once). Joints with ``A = inf`` are not shaped at all
-(bit-identical to no limiter). State: the last command's step and the last target, per joint; reset
-(at rest, no target) when the base is measured again or a protective stop holds the joint.
+Then ``max_step`` and the joint limits, which win (a joint braking into its limit stops there); a
+command already beyond a limit (a measured or stop-held position, by less than ``max_step``) may stay
+where it is but not move further out, and the recorded step never includes a clip's jump. Joints with
+``A = inf`` are not shaped at all (bit-identical to no limiter). State: the last command's step, the last
+target and its step, per joint; reset (at rest, no target) when the base is measured again or a
+protective stop holds the joint.
 """
 
 from __future__ import annotations
@@ -109,36 +115,41 @@ class AccelLimiter:
         self._a = np.where(self.on, self.max_accel, 1.0)
         self._step = np.zeros(m)  # the last command's step u_{t-1}
         self._target = np.full(m, np.nan)  # the last target r_{t-1} (NaN: none since the last reset)
+        self._w = np.zeros(m)  # the last target's step w_{t-1}
 
     def reset(self, joints: Iterable[int] | None = None) -> None:
         """At rest with no target (all joints, or the given indices): the base was measured, or a stop holds it."""
         idx = slice(None) if joints is None else list(joints)
         self._step[idx] = 0.0
         self._target[idx] = np.nan
+        self._w[idx] = 0.0
 
-    def shape(self, last: np.ndarray, target: np.ndarray | None) -> np.ndarray:
-        """The command ``(M,)`` toward ``target`` ``(M,)`` (already within the joint limits; None: hold, i.e.
-        the last target, or ``last`` if there is none) from the last command ``last`` ``(M,)``. Pure: call
-        :meth:`commit` with what is finally commanded."""
+    def step(self, last: np.ndarray, target: np.ndarray | None, plain: np.ndarray, lower: np.ndarray,
+             upper: np.ndarray, max_step: np.ndarray, splice: bool = False,
+             speed: np.ndarray | None = None) -> np.ndarray:
+        """The command ``(M,)`` after ``last`` ``(M,)`` toward ``target`` ``(M,)`` (None: a hold), committed.
+
+        ``plain``: the command without the limit (the executor's clamp of ``target``, or ``last`` on a hold),
+        used for the joints that are off. ``lower``, ``upper``, ``max_step``: ``(M,)`` joint limits and step
+        limit. ``splice``: a chunk takes over at this tick (its jump is a gap, not a speed); ``speed``: its own
+        step ``(M,)`` there if known (else the previous target's step is assumed)."""
         x = np.asarray(last, dtype=np.float64)
-        prev = np.where(np.isnan(self._target), x, self._target)
-        r = prev if target is None else np.asarray(target, dtype=np.float64)
-        if target is not None:
-            prev = np.where(np.isnan(self._target), r, self._target)  # no previous target: w = 0, gap r - x
-        w = r - prev
+        had = ~np.isnan(self._target)
+        if target is None:
+            r = np.where(had, self._target, x)
+            prev = r
+        else:
+            r = np.clip(np.asarray(target, dtype=np.float64), lower, upper)
+            w_splice = self._w if speed is None else np.asarray(speed, dtype=np.float64)
+            prev = np.where(had, r - w_splice if splice else self._target, r)  # none: w = 0, the gap r - x
         gap = prev - x
-        rho = np.sign(gap) * np.minimum(np.abs(gap), braking_step(np.abs(gap), self._a))
+        rho = np.sign(gap) * np.minimum(np.abs(gap), braking_step(np.abs(gap), self._a / 2))
         cand = r - (gap - rho)  # = x + w + rho, exactly r when the gap closes
         lo, hi = x + self._step - self._a, x + self._step + self._a
         shaped = np.where((cand >= lo) & (cand <= hi), cand, np.clip(cand, lo, hi))
-        return np.where(self.on, shaped, r if target is not None else x)
-
-    def commit(self, last: np.ndarray, command: np.ndarray, target: np.ndarray | None) -> None:
-        """Record what was commanded (``command`` after ``last``) and the target it aimed at (None: a hold,
-        the target stays)."""
-        x = np.asarray(last, dtype=np.float64)
-        self._step = np.asarray(command, dtype=np.float64) - x
-        if target is not None:
-            self._target = np.asarray(target, dtype=np.float64).copy()
-        else:  # a hold with no target yet holds where it was
-            self._target = np.where(np.isnan(self._target), x, self._target)
+        cmd = np.clip(np.clip(shaped, np.minimum(lower, x), np.maximum(upper, x)), x - max_step, x + max_step)
+        u = shaped - x  # a clip may shorten the step, never lengthen it: its jump is no speed
+        self._step = np.where(self.on, np.clip(cmd - x, np.minimum(u, 0.0), np.maximum(u, 0.0)), 0.0)
+        self._w = np.where(self.on, r - prev, 0.0)
+        self._target = np.where(self.on, r, np.nan)
+        return np.where(self.on, cmd, plain)
