@@ -85,7 +85,7 @@ def test_joint_states_on_a_clock_restarted_after_a_resync_are_taken(node) -> Non
     clock.set_ros_time_override(Time(seconds=30))
     node._on_joint_state(_js(np.zeros(len(JOINTS)), clock.now().nanoseconds))
     node._tick()
-    node._on_resync(Trigger.Request(), Trigger.Response())  # an episode reset at sim time 30 s ...
+    node.operator.on_resync(Trigger.Request(), Trigger.Response())  # an episode reset at sim time 30 s ...
     assert not node.core.ready
     clock.set_ros_time_override(Time(seconds=0, nanoseconds=100_000_000))  # ... and the sim clock restarts
     node._on_joint_state(_js(np.full(len(JOINTS), 0.2), clock.now().nanoseconds + 20_000_000))
@@ -99,7 +99,7 @@ def test_after_a_resync_the_hold_is_the_first_measurement_not_a_moving_one(loud_
     node = loud_node
     node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
     node._tick()
-    node._on_resync(Trigger.Request(), Trigger.Response())
+    node.operator.on_resync(Trigger.Request(), Trigger.Response())
     node._on_joint_state(_js(np.full(len(JOINTS), 0.3), node.get_clock().now().nanoseconds + 1))
     node._tick()
     for k in range(1, 20):  # the arm sags while paused
@@ -118,12 +118,12 @@ def test_silent_startup_sends_nothing_after_a_resync_until_a_chunk(node) -> None
     node._on_chunk(_chunk_msg(node, np.full((50, len(JOINTS)), 0.01), JOINTS))
     node._tick()
     assert not node.sent[-1].silent  # commanding
-    node._on_resync(Trigger.Request(), Trigger.Response())
+    node.operator.on_resync(Trigger.Request(), Trigger.Response())
     for k in range(10):  # paused after the re-sync: the arm is moved by something else
         node._on_joint_state(_js(np.full(len(JOINTS), 0.3 + 0.01 * k), node.get_clock().now().nanoseconds + 1))
         node._tick()
     assert all(t.paused and t.silent for t in node.sent[-10:])
-    node._on_resume(Trigger.Request(), Trigger.Response())
+    node.operator.on_resume(Trigger.Request(), Trigger.Response())
     node._tick()
     assert node.sent[-1].silent and np.allclose(node.sent[-1].command, 0.39)  # waiting for a chunk: still silent
     node._on_chunk(_chunk_msg(node, np.full((50, len(JOINTS)), 0.4), JOINTS, seq=1))
@@ -220,7 +220,7 @@ def test_beyond_the_limits_nothing_is_commanded_and_the_diagnostics_say_why(node
     node._on_joint_state(_js(q, node.get_clock().now().nanoseconds))
     node._tick()
     assert not node.sent and node.core.next_step == 0
-    answer = node._on_resume(Trigger.Request(), Trigger.Response())
+    answer = node.operator.on_resume(Trigger.Request(), Trigger.Response())
     assert not answer.success and answer.message.startswith("refused: measured positions beyond the joint limits")
     node._publish_diagnostics()
     st = diags[-1].status[0]
@@ -228,7 +228,7 @@ def test_beyond_the_limits_nothing_is_commanded_and_the_diagnostics_say_why(node
     node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
     node._tick()
     assert node.core.ready and node.core.paused and node.core.next_step == 0  # back inside: paused until ~/resume
-    assert node._on_resume(Trigger.Request(), Trigger.Response()).success
+    assert node.operator.on_resume(Trigger.Request(), Trigger.Response()).success
     node._tick()
     assert node.core.next_step == 1
     node._publish_diagnostics()

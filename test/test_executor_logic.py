@@ -684,3 +684,49 @@ def test_a_commanded_hold_resync_is_sent_even_with_silent_startup() -> None:
     core.resync()  # the next plain re-sync is silent again
     core.set_measured_position(np.zeros(M))
     assert core.tick().silent
+
+
+def test_an_enabling_device_holds_while_released_and_drops_every_plan_when_pressed_again() -> None:
+    """set_enabled(False) (the executor's enable_topic released or silent): every tick holds, reported
+    paused, the step counter stands, an operator's resume does not move it; set_enabled(True): every chunk
+    is dropped (one observed before is refused, reason 'resync'), the next is a start-up chunk from index 0;
+    an operator's pause is kept across it."""
+    core = make()
+    core.offer_chunk(ramp(0.0), seq=0, t_obs=0)
+    run(core, 3)
+    assert core.set_enabled(False) and not core.set_enabled(False) and not core.enabled
+    held = run(core, 5)
+    assert all(t.paused and t.hold and t.step == 2 and np.allclose(t.command, 2.0) for t in held)
+    assert not core.resume()  # not an operator's pause: nothing to resume, still held
+    assert core.tick().paused
+    core.offer_chunk(ramp(100.0), seq=1, t_obs=core.next_step)  # in flight: accepted, never executed
+    assert core.set_enabled(True) and core.executing_seq == -1
+    t = core.tick()
+    assert not t.paused and t.hold and t.reason == HOLD_STARTUP and np.allclose(t.command, 2.0)
+    with pytest.raises(ChunkRejected) as err:
+        core.offer_chunk(ramp(200.0), seq=2, t_obs=t.step - 1)
+    assert err.value.reason == "resync"
+    core.offer_chunk(ramp(300.0), seq=3, t_obs=t.step)
+    assert core.tick().command[0] == 300.0  # a start-up chunk: its index 0
+    core.pause()
+    core.set_enabled(False)
+    core.set_enabled(True)
+    assert core.paused and core.tick().paused  # the operator's pause is kept
+    quiet = make(startup_silent=True)
+    quiet.set_enabled(False)  # released from the start: nothing is sent
+    assert all(t.silent and t.paused for t in run(quiet, 3))
+
+
+def test_enable_gate_rule() -> None:
+    """EnableGate: never heard / released / silent longer than timeout_s -> not enabled, with the reason."""
+    from rtc_ros.runtime.enable_gate import EnableGate
+
+    g = EnableGate(0.2)
+    assert not g.enabled(0.0) and g.why(0.0) == "never heard"
+    g.on_message(True, 1.0)
+    assert g.enabled(1.0) and g.enabled(1.2) and g.why(1.1) == ""
+    assert not g.enabled(1.21) and g.why(1.3).startswith("silent for 0.30 s")
+    g.timeout_s = 0.5  # run-time set
+    assert g.enabled(1.3)
+    g.on_message(False, 1.4)
+    assert not g.enabled(1.4) and g.why(1.4) == "released"

@@ -150,6 +150,48 @@ def test_max_accel_bounds_every_change_of_velocity_and_brakes_holds(start_node, 
     assert np.allclose(q[-1, arm], 0.49) and np.allclose(q[-1, grip], 0.49)  # ... and came back to it
 
 
+def test_enable_topic_moves_the_robot_only_while_the_deadman_is_pressed(start_node, tmp_path) -> None:
+    """enable_topic (std_msgs/Bool): never heard -> held, reported paused, a chunk accepted but not executed;
+    pressed (true at 20 Hz) -> that chunk is dropped (planned before), a new one executes; silent for longer
+    than enable_timeout_s -> held where it is, the step standing; false -> held ('released')."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from std_msgs.msg import Bool
+
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS, startup_command="hold_measured",
+                                                             enable_topic="deadman", enable_timeout_s=0.2))
+    ex = start_node(EXECUTOR, "--params-file", str(params))
+    with Harness() as h:
+        pedal, messages = {"value": None}, []
+        h.node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: messages.extend(
+            st.message for st in m.status if "chunk_executor" in st.name), 10)
+        pub = h.node.create_publisher(Bool, "deadman", 10)
+        h.node.create_timer(0.05, lambda: pedal["value"] is not None and pub.publish(Bool(data=pedal["value"])))
+        assert h.wait_for(lambda s: len(s.states) >= 20, 60), ex.output()
+        assert all(r.st.paused for r in h.snapshot_states()[-10:])
+        assert ex.wait_for_output("disabled: deadman never heard", 10), ex.output()[-2000:]
+        assert h.wait_for(lambda s: any("disabled: deadman never heard" in m for m in messages), 10), messages[-3:]
+        k = h.last_step()
+        h.publish_chunk(ramp(100.0), ChunkMeta(0, k, 0, 0, "rtc"))  # planned before the press: never executed
+        time.sleep(0.5)
+        assert all(r.st.paused and r.st.seq == -1 for r in h.snapshot_states()[-10:])
+        pedal["value"] = True
+        assert ex.wait_for_output("enabled (deadman)", 10), ex.output()[-2000:]
+        assert h.wait_for(lambda s: not s.states[-1].st.paused, 5)
+        k = h.last_step()
+        h.publish_chunk(ramp(0.0), ChunkMeta(1, k, 0, 0, "rtc"))
+        assert h.wait_for(lambda s: sum(1 for r in s.states if r.st.seq == 1 and not r.st.hold) >= 10, 10)
+        assert not any(r.st.seq == 0 for r in h.snapshot_states())
+        pedal["value"] = None  # the pedal's publisher dies mid-chunk
+        assert h.wait_for(lambda s: s.states[-1].st.paused, 5), ex.output()[-2000:]
+        assert ex.wait_for_output("disabled: deadman silent for", 5), ex.output()[-2000:]
+        time.sleep(0.3)
+        held = [r for r in h.snapshot_states()[-10:]]
+        assert all(r.st.paused for r in held) and len({r.st.step for r in held}) == 1
+        assert all(np.allclose(r.position, held[0].position) for r in held)
+        pedal["value"] = False
+        assert ex.wait_for_output("disabled: deadman released", 5), ex.output()[-2000:]
+
+
 def _client(h: Harness, service: str, timeout: float = 10.0):
     """A Trigger client whose service is discovered (create it before the timed part of a test)."""
     from std_srvs.srv import Trigger

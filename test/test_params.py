@@ -10,7 +10,7 @@ import pytest
 from rtc_ros.nodes.params import (
     ARM_JOINTS, ROLE_EXECUTOR, ROLE_INFERENCE, ROLE_RECORDER, ROLE_SIM, SPECS, ParameterError, declare_and_validate,
     executor_notes,
-    describe, expand_path, load_params_file, validate,
+    describe, expand_path, load_params_file, validate, writable_names,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -343,6 +343,20 @@ def test_max_accel_params_reach_the_executor_core_in_rad_per_tick_squared() -> N
         assert err.value.name == "left.max_accel", err.value
     assert validate({"policy_spec": str(Path(__file__).resolve().parents[1] / "policies" / "bimanual_cnn_h50.yaml"),
                      "left.max_accel": [3.0]}, ROLE_INFERENCE).arms[0].max_accel == []
+
+
+def test_enable_topic_params() -> None:
+    """chunk_executor: enable_topic '' (off, the default) or a topic name, relative or absolute (one pedal for
+    several robots); enable_timeout_s in [0.02, 10], writable."""
+    p = validate({}, ROLE_EXECUTOR)
+    assert p.enable_topic == "" and p.enable_timeout_s == 0.2
+    assert validate({"enable_topic": "/deadman"}, ROLE_EXECUTOR).enable_topic == "/deadman"
+    for bad, name in [({"enable_topic": "dead man"}, "enable_topic"), ({"enable_topic": "a//b"}, "enable_topic"),
+                      ({"enable_timeout_s": 0.0}, "enable_timeout_s"), ({"enable_timeout_s": 11.0}, "enable_timeout_s")]:
+        with pytest.raises(ParameterError) as err:
+            validate(bad, ROLE_EXECUTOR)
+        assert err.value.name == name, err.value
+    assert "enable_timeout_s" in writable_names(ROLE_EXECUTOR) and "enable_topic" not in writable_names(ROLE_EXECUTOR)
 
 
 def test_sim_config_leaves_no_parameter_of_the_recorded_nodes_unset(tmp_path, monkeypatch) -> None:

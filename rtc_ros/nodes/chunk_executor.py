@@ -11,6 +11,7 @@ Operator services (``std_srvs/Trigger``, node-private): ``~/pause``, ``~/resume`
 the hold position from the first joint state stamped after the call, stay paused until ``~/resume``)
 and ``~/hold`` (a fault, e.g. the tracking watchdog's: as ``~/resync``, and the measured hold is
 commanded even with ``startup_command: none``, so the controllers do not keep the last command).
+With ``enable_topic`` (``std_msgs/Bool`` from a deadman switch) it moves only while that is true and fresh.
 
 With ``robot_stopped_topic`` set (``sensor_msgs/JointState``: the joints a protective stop holds and their
 held positions, empty while none), the executor re-syncs when a stop begins, holds the stopped joints
@@ -34,13 +35,13 @@ from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import JointState
-from std_srvs.srv import Trigger
-from std_msgs.msg import Float64MultiArray
+from std_msgs.msg import Bool, Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
 from rtc_ros.runtime.executor import (
     HOLD_PAUSED, HOLD_STARTUP, HOLD_SYNC_PAUSE, ChunkRejected, ExecutorCore, Tick, implausible_holds,
 )
+from rtc_ros.runtime.enable_gate import EnableGate
 from rtc_ros.runtime.methods import METHODS, executor_mode
 from rtc_ros.runtime.stop_recovery import STOP_BEGAN, StopRecovery
 from rtc_ros.nodes import conversions as conv
@@ -48,6 +49,7 @@ from rtc_ros.nodes.cores import executor_core
 from rtc_ros.nodes.params import ROLE_EXECUTOR, ParameterError, declare_and_validate, executor_notes
 from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array
 from rtc_ros.nodes.deadline import run_deadline_loop
+from rtc_ros.nodes.executor_services import OperatorServices
 from rtc_ros.nodes.spin import spin_node
 
 #: the robot's stop flag: reliable, volatile (matches reliable publishers, latched or not), every change kept
@@ -90,16 +92,16 @@ class ChunkExecutorNode(Node):
                                                 qos_profile_sensor_data, callback_group=self._io_group)
         self._diag_timer = self.create_timer(float(p.diagnostics_period), self._publish_diagnostics,
                                              callback_group=self._io_group)
-        # --- operator controls (std_srvs/Trigger; node-private: ~/pause, ~/resume, ~/resync, ~/hold) ---
-        self.create_service(Trigger, "~/pause", self._on_pause, callback_group=self._io_group)
-        self.create_service(Trigger, "~/resume", self._on_resume, callback_group=self._io_group)
-        self.create_service(Trigger, "~/resync", self._on_resync, callback_group=self._io_group)
-        self.create_service(Trigger, "~/hold", self._on_hold, callback_group=self._io_group)
+        self.operator = OperatorServices(self)  # ~/pause, ~/resume, ~/resync, ~/hold
         self._resync_after_ns = 0  # after a re-sync: joint states stamped before this are ignored
         self._recovery = StopRecovery()
         if p.robot_stopped_topic:
             self.create_subscription(JointState, p.robot_stopped_topic, self._on_robot_stopped, STOP_FLAG,
                                      callback_group=self._io_group)
+        self._enable = EnableGate(p.enable_timeout_s) if p.enable_topic else None  # a deadman: see _apply_enable
+        if self._enable is not None:
+            self.create_subscription(Bool, p.enable_topic, lambda m: self._enable.on_message(m.data, time.monotonic()),
+                                     qos_profile_sensor_data, callback_group=self._io_group)
         # --- the control loop ---
         self.loop_mode = p.loop_mode
         if self.get_parameter("use_sim_time").value and self.loop_mode == "thread":
@@ -141,64 +143,19 @@ class ChunkExecutorNode(Node):
         """Apply an accepted run-time set (the params object is already updated)."""
         if name == "max_chunk_age":
             self.core.max_chunk_age = float(value)
+        elif name == "enable_timeout_s" and self._enable is not None:
+            self._enable.timeout_s = float(value)
         elif name == "diagnostics_period":
             self.destroy_timer(self._diag_timer)
             self._diag_timer = self.create_timer(float(value), self._publish_diagnostics, callback_group=self._io_group)
 
     # ------------------------------------------------------------------------------ callbacks
-    def _on_pause(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        if self._recovery.request(resume=False):
-            return self._stopped_answer(response, "stays paused when the robot's stop ends")
-        response.success = self.core.pause()
-        response.message = (f"paused at step {self.core.next_step - 1}: holding the last command" if response.success
-                            else "already paused")
-        self.get_logger().info(response.message)
-        return response
-
-    def _on_resume(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        if self._recovery.request(resume=True):
-            return self._stopped_answer(response, "resumes from the measured position when the robot's stop ends")
-        response.success = self.core.resume()
-        outside = dict(self.core.out_of_limits)
-        if outside:
-            response.message = f"refused: measured {self._outside_text(outside)}; move the arm back first"
-            self.get_logger().error(response.message)
-            return response
-        executing = self.core.executing_seq >= 0
-        response.message = ((f"resumed at step {self.core.next_step}: " + ("the executing chunk continues" if executing
-                             else "holding until a new chunk arrives (it starts at its index 0)")) if response.success
-                            else "not paused")
-        self.get_logger().info(response.message)
-        return response
-
-    def _stopped_answer(self, response: Trigger.Response, what: str) -> Trigger.Response:
-        response.success = True
-        response.message = f"the robot is in a protective stop: the executor holds, and {what}"
-        self.get_logger().info(response.message)
-        return response
-
     def _measure_again(self) -> None:
         """After a re-sync: take the hold position from the first joint state stamped from now on."""
         self._resync_after_ns = self.get_clock().now().nanoseconds
         if self._js_sub is None:
             self._js_sub = self.create_subscription(JointState, self.p.joint_states_topic, self._on_joint_state,
                                                     qos_profile_sensor_data, callback_group=self._io_group)
-
-    def _on_resync(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        return self._resync_answer(response, command_hold=False)
-
-    def _on_hold(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        return self._resync_answer(response, command_hold=True)
-
-    def _resync_answer(self, response: Trigger.Response, command_hold: bool) -> Trigger.Response:
-        step = self.core.resync(command_hold=command_hold)
-        self._measure_again()
-        response.success = True
-        commanded = " (its position is commanded)" if command_hold else ""
-        response.message = (f"re-synced at step {step}: chunks dropped, waiting for a new joint state{commanded}, "
-                            "paused (~/resume to continue)")
-        self.get_logger().info(response.message)
-        return response
 
     def _on_robot_stopped(self, msg: JointState) -> None:
         try:
@@ -294,6 +251,8 @@ class ChunkExecutorNode(Node):
         if self._last_tick_t is not None:
             self.core.record_period(t_now - self._last_tick_t)
         self._last_tick_t = t_now
+        if self._enable is not None:
+            self._apply_enable(t_now)
         tick = self.core.tick()
         if tick is None:
             outside = dict(self.core.out_of_limits) if self._throttled("nopos", 2.0) else None
@@ -321,6 +280,14 @@ class ChunkExecutorNode(Node):
             s = tick.splice
             self.get_logger().debug(f"chunk seq {s.seq} took over at step {s.takeover}: consumed {s.consumed} "
                                     f"(d {s.d}), jump {s.jump:.4f}")
+
+    def _apply_enable(self, t_now: float) -> None:
+        """The enabling device's state to the core; logs each change."""
+        on = self._enable.enabled(t_now)
+        if self.core.set_enabled(on) and on:
+            self.get_logger().info(f"enabled ({self.p.enable_topic}): chunks planned before dropped, starting anew")
+        elif not on and self._throttled("disabled", float(self.p.hold_log_period)):
+            self.get_logger().warn(f"disabled: {self.p.enable_topic} {self._enable.why(t_now)}: holding")
 
     def _publish(self, tick: Tick) -> None:
         stamp = self.get_clock().now().to_msg()
@@ -350,6 +317,8 @@ class ChunkExecutorNode(Node):
             level, message = DiagnosticStatus.ERROR, f"commanding nothing: measured {self._outside_text(outside)}"
         elif not self.core.ready:
             level, message = DiagnosticStatus.WARN, "waiting for joint states"
+        elif not self.core.enabled:
+            level, message = DiagnosticStatus.WARN, f"disabled: {self.p.enable_topic} {self._enable.why(time.monotonic())}"
         elif self.core.paused:
             level, message = DiagnosticStatus.WARN, ("paused (~/pause, ~/resync, a protective stop or a measurement "
                                                      "beyond the limits; ~/resume to continue)")

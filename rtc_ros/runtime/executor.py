@@ -51,7 +51,6 @@ switch/ensemble mode, at ``takeover`` minus the moving steps since ``t_obs`` (mo
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Mapping
 
@@ -59,6 +58,7 @@ import numpy as np
 
 from rtc_ros.core.ensemble import TemporalEnsembler
 from rtc_ros.runtime.chunk_store import SpliceInfo, SwitchStore, SyncStore
+from rtc_ros.runtime.chunk_validation import ChunkValidator
 from rtc_ros.runtime.executor_types import (  # noqa: F401 (re-exported)
     EXEC_MODES, ChunkRejected, ExecutorConfig, ExecutorStats, Tick, clamp_command, implausible_holds,
 )
@@ -69,11 +69,9 @@ HOLD_STARTUP = "startup"  # no chunk has arrived yet
 HOLD_STARVED = "starved"  # the executing chunk ran out and no newer one arrived (inference late or dead)
 HOLD_SYNC_PAUSE = "sync_pause"  # synchronous method: waiting for the next chunk by design
 HOLD_PAUSED = "paused"  # an operator paused execution: the step counter stands still
-#: observation stamps up to this far ahead of the executor's clock are accepted (clock skew)
-FUTURE_TOLERANCE_S = 0.5
 
 
-class ExecutorCore:
+class ExecutorCore(ChunkValidator):
     """ROS-free executor state machine; thread-safe (one lock around chunk offers and ticks).
 
     ``max_chunk_age`` (seconds, 0 = off) may be changed at run time.
@@ -96,6 +94,7 @@ class ExecutorCore:
         self._ramp = StartupRamp(config.startup_ramp, every_chunk=config.mode == "ensemble")
         self._accel = AccelLimiter(config.max_accel)
         self._hold_loud = False  # the last re-sync's hold is commanded even with startup_silent
+        self._enabled = True  # an enabling device's state (set_enabled)
         self.out_of_limits: dict[int, float] = {}  # newest measurement's joints too far out (set_measured_position)
         self.stats = ExecutorStats()
         self._new_stores()
@@ -188,9 +187,6 @@ class ExecutorCore:
         that does not follow: its controllers must not keep the last command)."""
         with self._lock:
             self._hold_loud = command_hold
-            self._new_stores()
-            self._exec = (-1, -1, 0)
-            self._pending_splice = None
             if not keep_hold or self._last is None:
                 self._last = None
                 self._commanded = False
@@ -199,65 +195,42 @@ class ExecutorCore:
             if not keep_hold:
                 self.stats.resets += 1
             self._paused = True
-            self._ramp.cancel()
-            self._last_seq = -1  # seqs start afresh (older plans: refused by t_obs); else a restarted policy node
-            # would be refused ('order') chunk after chunk
-            # skip one step number: the paused reports carry step k = the old next step, so an observation
-            # stamped after the re-sync maps to k + 1 and one stamped before it to <= k (refused)
-            self._next_step += 1
-            self._resync_step = self._next_step
             self.stats.resyncs += 1
-            return self._resync_step
+            return self._drop_plans()
+
+    def set_enabled(self, enabled: bool) -> bool:
+        """An enabling device (a deadman; ``chunk_executor``'s ``enable_topic``): while False every tick holds as
+        when paused (reported paused, the step counter stands); when True again every chunk is dropped, as at
+        a re-sync keeping the hold, so nothing planned before the release executes after it (the next chunk
+        is a start-up chunk). Independent of :meth:`pause` / :meth:`resume`. Returns True if it changed."""
+        with self._lock:
+            if bool(enabled) == self._enabled:
+                return False
+            self._enabled = bool(enabled)
+            if self._enabled:
+                self._drop_plans()
+            return True
+
+    @property
+    def enabled(self) -> bool:
+        with self._lock:
+            return self._enabled
+
+    def _drop_plans(self) -> int:
+        """Forget every chunk; chunks observed before the returned step are refused (reason ``resync``)."""
+        self._new_stores()
+        self._exec = (-1, -1, 0)
+        self._pending_splice = None
+        self._ramp.cancel()
+        self._last_seq = -1  # seqs start afresh (older plans: refused by t_obs); else a restarted policy node
+        # would be refused ('order') chunk after chunk
+        # skip one step number: the paused reports carry step k = the old next step, so an observation
+        # stamped after the re-sync maps to k + 1 and one stamped before it to <= k (refused)
+        self._next_step += 1
+        self._resync_step = self._next_step
+        return self._resync_step
 
     # ----------------------------------------------------------------------------------- chunks
-    def reject(self, reason: str, message: str, seq: int = -1) -> ChunkRejected:
-        """Count a rejection (also one decided while decoding the message) and return it."""
-        with self._lock:
-            return self._reject(reason, message, seq)
-
-    def _reject(self, reason: str, message: str, seq: int) -> ChunkRejected:
-        self.stats.rejects_by_reason[reason] = self.stats.rejects_by_reason.get(reason, 0) + 1
-        if seq >= 0:
-            self._rejected = (seq, reason)
-        return ChunkRejected(reason, message, seq)
-
-    def _validate(self, arr: np.ndarray, seq: int, t_obs: int, d: int, s: int, obs_age_s: float | None) -> None:
-        """The one chunk validator. Raises :class:`ChunkRejected` (counted, remembered)."""
-        cfg, now, H = self.cfg, self._next_step, self.cfg.horizon
-        if arr.shape != (H, cfg.action_dim):
-            raise self._reject("shape", f"chunk seq {seq}: shape {arr.shape} != (H={H}, M={cfg.action_dim})", seq)
-        if not np.isfinite(arr).all():
-            raise self._reject("nonfinite", f"chunk seq {seq} contains NaN or Inf", seq)
-        if not (0 <= d <= H and 0 <= s <= H):
-            raise self._reject("metadata", f"chunk seq {seq}: d={d}, s={s} outside [0, H={H}]", seq)
-        if seq <= self._last_seq:
-            raise self._reject("order", f"chunk seq {seq} is not newer than seq {self._last_seq}", seq)
-        if t_obs < self._resync_step:
-            raise self._reject("resync", f"chunk seq {seq} observed at step {t_obs}, before the re-sync at step "
-                                         f"{self._resync_step} (the robot was moved since)", seq)
-        if t_obs > now:
-            raise self._reject("future", f"chunk seq {seq} observed at step {t_obs} is ahead of now={now} "
-                                         "(executor restarted, or a clock/step mix-up)", seq)
-        if cfg.mode != "sync" and self._exec[0] >= 0 and now - t_obs >= H:  # (the start-up chunk runs from index 0)
-            raise self._reject("stale", f"stale chunk seq {seq}: observed at step {t_obs}, now {now}: "
-                                        f"delay {now - t_obs} >= H={H}, no action left", seq)
-        if cfg.mode == "sync" and (moved := self._sync.moved_since(t_obs)) >= H:  # (its pauses do not count)
-            raise self._reject("stale", f"stale chunk seq {seq}: observed at step {t_obs}, the robot moves "
-                                        f"{moved} >= H={H} steps before it could start", seq)
-        if t_obs < self._last_t_obs:  # (after 'stale': the policy side counts its own stale overruns)
-            raise self._reject("order", f"chunk seq {seq} observed at step {t_obs}, before the observation (step "
-                                        f"{self._last_t_obs}) of the newer plan seq {self._last_seq} already "
-                                        "accepted (two policy nodes on one executor?)", seq)
-        if self.max_chunk_age > 0:
-            if obs_age_s is None or not math.isfinite(obs_age_s):
-                raise self._reject("age", f"chunk seq {seq} has no observation stamp (max_chunk_age is on)", seq)
-            if obs_age_s > self.max_chunk_age:
-                raise self._reject("age", f"chunk seq {seq}: observation is {obs_age_s:.3f}s old "
-                                          f"(max_chunk_age {self.max_chunk_age}s)", seq)
-            if obs_age_s < -FUTURE_TOLERANCE_S:
-                raise self._reject("age", f"chunk seq {seq}: observation stamp is {-obs_age_s:.3f}s in the future "
-                                          f"(clocks out of sync?)", seq)
-
     def offer_chunk(self, chunk: np.ndarray, seq: int, t_obs: int, d: int = 0, s: int = 0,
                     obs_age_s: float | None = None, base: int = -1) -> int:
         """Validate and accept a chunk ``(H, M)`` observed at step ``t_obs``; returns the step where
@@ -343,7 +316,7 @@ class ExecutorCore:
         with self._lock:
             if self._last is None:
                 return None
-            if self._paused:  # commands the hold (the base is fixed from here on) unless silent (still measuring)
+            if self._paused or not self._enabled:  # commands the hold (the base is fixed from here on) unless silent (still measuring)
                 silent = self._quiet()
                 if self._accel.active and not silent:  # a joint still moving brakes to the hold
                     self._last = self._shaped(None)

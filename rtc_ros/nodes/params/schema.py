@@ -158,6 +158,13 @@ _RTC: tuple[ParamSpec, ...] = (
        "executor drops its chunks and holds, paused: the stopped joints where the stop holds them, the others at "
        "their last command; when it ends it re-syncs and resumes with a start-up chunk, unless an operator had "
        "paused it (rtc_ros.runtime.stop_recovery).", _EX),
+    _p("enable_topic", "", "std_msgs/Bool from an enabling device (a deadman switch, a foot pedal): the executor "
+       "commands motion only while its newest value is true and younger than enable_timeout_s; released, silent "
+       "or never heard it holds (reported paused), and when enabled again it drops every chunk and starts with a "
+       "new one (nothing planned before the release executes after it). Subscribed best-effort (any publisher "
+       "matches); a relative name, or absolute for one device shared by several robots; '' = not used.", _EX),
+    _p("enable_timeout_s", 0.2, "enable_topic: a newest value older than this counts as released (the device or "
+       "its publisher died).", _EX, read_only=False, float_range=(0.02, 10.0)),
     _p("trajectory_time_from_start", 0.0, "joint_trajectory output: time_from_start of the single "
        "point in seconds (0 = one controller period).", _EX, float_range=(0.0, 10.0)),
     # --- policy_inference ----------------------------------------------------------------------

@@ -182,6 +182,8 @@ def _check_rtc(out: dict[str, Any], values: dict[str, Any], role: str) -> list[A
         check_relative(t, out[t])
     if role == ROLE_EXECUTOR and out["robot_stopped_topic"]:
         check_relative("robot_stopped_topic", out["robot_stopped_topic"])
+    if role == ROLE_EXECUTOR and (t := out["enable_topic"]):  # absolute too: one device for several robots
+        check_relative("enable_topic", t[1:] if t.startswith("/") and not t.startswith("/~") else t)
     ramp = round(out["startup_ramp_s"] * out["rate_hz"]) if role == ROLE_EXECUTOR else 0
     if role == ROLE_EXECUTOR and (ramp > out["horizon"] or (out["startup_ramp_s"] > 0 and ramp < 2)):
         raise ParameterError("startup_ramp_s", out["startup_ramp_s"], f"must be 0 (off) or between 2 ticks "

@@ -1,0 +1,70 @@
+"""chunk_executor's operator services (``std_srvs/Trigger``, node-private): ``~/pause``, ``~/resume``,
+``~/resync`` and ``~/hold`` (see :mod:`rtc_ros.nodes.chunk_executor`); the rules are
+:class:`~rtc_ros.runtime.executor.ExecutorCore`'s and, during a protective stop,
+:class:`~rtc_ros.runtime.stop_recovery.StopRecovery`'s."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from std_srvs.srv import Trigger
+
+
+class OperatorServices:
+    """Created by the chunk_executor node ``node``: its core, stop recovery and logger answer the calls."""
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        for name, callback in (("~/pause", self.on_pause), ("~/resume", self.on_resume), ("~/resync", self.on_resync),
+                               ("~/hold", self.on_hold)):
+            node.create_service(Trigger, name, callback, callback_group=node._io_group)
+
+    def on_pause(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        core = self.node.core
+        if self.node._recovery.request(resume=False):
+            return self._stopped_answer(response, "stays paused when the robot's stop ends")
+        response.success = core.pause()
+        response.message = (f"paused at step {core.next_step - 1}: holding the last command" if response.success
+                            else "already paused")
+        self.node.get_logger().info(response.message)
+        return response
+
+    def on_resume(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        core = self.node.core
+        if self.node._recovery.request(resume=True):
+            return self._stopped_answer(response, "resumes from the measured position when the robot's stop ends")
+        response.success = core.resume()
+        outside = dict(core.out_of_limits)
+        if outside:
+            response.message = f"refused: measured {self.node._outside_text(outside)}; move the arm back first"
+            self.node.get_logger().error(response.message)
+            return response
+        going = ("the executing chunk continues" if core.executing_seq >= 0
+                 else "holding until a new chunk arrives (it starts at its index 0)")
+        if not core.enabled:
+            going = f"still holding: {self.node.p.enable_topic} does not enable it"
+        response.message = f"resumed at step {core.next_step}: {going}" if response.success else "not paused"
+        self.node.get_logger().info(response.message)
+        return response
+
+    def _stopped_answer(self, response: Trigger.Response, what: str) -> Trigger.Response:
+        response.success = True
+        response.message = f"the robot is in a protective stop: the executor holds, and {what}"
+        self.node.get_logger().info(response.message)
+        return response
+
+    def on_resync(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        return self._resync_answer(response, command_hold=False)
+
+    def on_hold(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        return self._resync_answer(response, command_hold=True)
+
+    def _resync_answer(self, response: Trigger.Response, command_hold: bool) -> Trigger.Response:
+        step = self.node.core.resync(command_hold=command_hold)
+        self.node._measure_again()
+        response.success = True
+        commanded = " (its position is commanded)" if command_hold else ""
+        response.message = (f"re-synced at step {step}: chunks dropped, waiting for a new joint state{commanded}, "
+                            "paused (~/resume to continue)")
+        self.node.get_logger().info(response.message)
+        return response

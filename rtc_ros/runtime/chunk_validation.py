@@ -1,0 +1,85 @@
+"""The executor's one chunk validator (a mixin of :class:`~rtc_ros.runtime.executor.ExecutorCore`, whose
+state it reads under the core's lock): every chunk offered passes :meth:`ChunkValidator._validate` or
+raises :class:`~rtc_ros.runtime.executor_types.ChunkRejected` with a reason code, counted and remembered
+(seq, reason) for the executor-state report, so the policy side can replan at once instead of waiting."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rtc_ros.runtime.executor_types import ChunkRejected, ExecutorConfig, ExecutorStats
+
+if TYPE_CHECKING:
+    import threading
+
+    from rtc_ros.runtime.chunk_store import SyncStore
+
+#: observation stamps up to this far ahead of the executor's clock are accepted (clock skew)
+FUTURE_TOLERANCE_S = 0.5
+
+
+class ChunkValidator:
+    """Validation and rejection bookkeeping of :class:`~rtc_ros.runtime.executor.ExecutorCore`."""
+
+    cfg: ExecutorConfig
+    stats: ExecutorStats
+    max_chunk_age: float
+    _lock: threading.Lock
+    _next_step: int
+    _last_seq: int
+    _last_t_obs: int
+    _exec: tuple[int, int, int]
+    _rejected: tuple[int, str]
+    _resync_step: int
+    _sync: SyncStore
+
+    def reject(self, reason: str, message: str, seq: int = -1) -> ChunkRejected:
+        """Count a rejection (also one decided while decoding the message) and return it."""
+        with self._lock:
+            return self._reject(reason, message, seq)
+
+    def _reject(self, reason: str, message: str, seq: int) -> ChunkRejected:
+        self.stats.rejects_by_reason[reason] = self.stats.rejects_by_reason.get(reason, 0) + 1
+        if seq >= 0:
+            self._rejected = (seq, reason)
+        return ChunkRejected(reason, message, seq)
+
+    def _validate(self, arr: np.ndarray, seq: int, t_obs: int, d: int, s: int, obs_age_s: float | None) -> None:
+        """The one chunk validator. Raises :class:`ChunkRejected` (counted, remembered)."""
+        cfg, now, H = self.cfg, self._next_step, self.cfg.horizon
+        if arr.shape != (H, cfg.action_dim):
+            raise self._reject("shape", f"chunk seq {seq}: shape {arr.shape} != (H={H}, M={cfg.action_dim})", seq)
+        if not np.isfinite(arr).all():
+            raise self._reject("nonfinite", f"chunk seq {seq} contains NaN or Inf", seq)
+        if not (0 <= d <= H and 0 <= s <= H):
+            raise self._reject("metadata", f"chunk seq {seq}: d={d}, s={s} outside [0, H={H}]", seq)
+        if seq <= self._last_seq:
+            raise self._reject("order", f"chunk seq {seq} is not newer than seq {self._last_seq}", seq)
+        if t_obs < self._resync_step:
+            raise self._reject("resync", f"chunk seq {seq} observed at step {t_obs}, before the re-sync at step "
+                                         f"{self._resync_step} (the robot was moved since)", seq)
+        if t_obs > now:
+            raise self._reject("future", f"chunk seq {seq} observed at step {t_obs} is ahead of now={now} "
+                                         "(executor restarted, or a clock/step mix-up)", seq)
+        if cfg.mode != "sync" and self._exec[0] >= 0 and now - t_obs >= H:  # (the start-up chunk runs from index 0)
+            raise self._reject("stale", f"stale chunk seq {seq}: observed at step {t_obs}, now {now}: "
+                                        f"delay {now - t_obs} >= H={H}, no action left", seq)
+        if cfg.mode == "sync" and (moved := self._sync.moved_since(t_obs)) >= H:  # (its pauses do not count)
+            raise self._reject("stale", f"stale chunk seq {seq}: observed at step {t_obs}, the robot moves "
+                                        f"{moved} >= H={H} steps before it could start", seq)
+        if t_obs < self._last_t_obs:  # (after 'stale': the policy side counts its own stale overruns)
+            raise self._reject("order", f"chunk seq {seq} observed at step {t_obs}, before the observation (step "
+                                        f"{self._last_t_obs}) of the newer plan seq {self._last_seq} already "
+                                        "accepted (two policy nodes on one executor?)", seq)
+        if self.max_chunk_age > 0:
+            if obs_age_s is None or not math.isfinite(obs_age_s):
+                raise self._reject("age", f"chunk seq {seq} has no observation stamp (max_chunk_age is on)", seq)
+            if obs_age_s > self.max_chunk_age:
+                raise self._reject("age", f"chunk seq {seq}: observation is {obs_age_s:.3f}s old "
+                                          f"(max_chunk_age {self.max_chunk_age}s)", seq)
+            if obs_age_s < -FUTURE_TOLERANCE_S:
+                raise self._reject("age", f"chunk seq {seq}: observation stamp is {-obs_age_s:.3f}s in the future "
+                                          f"(clocks out of sync?)", seq)

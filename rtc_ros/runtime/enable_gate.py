@@ -1,0 +1,35 @@
+"""An enabling device's state from its messages (a deadman switch, a foot pedal), ROS-free.
+
+The executor may command motion only while the device's newest value is True and arrived less than
+``timeout_s`` ago: a released device, one whose publisher died (silent), or one never heard hold the
+robot (:meth:`~rtc_ros.runtime.executor.ExecutorCore.set_enabled`). Times are the receiver's monotonic
+clock in seconds (a ``std_msgs/Bool`` has no stamp).
+"""
+
+from __future__ import annotations
+
+import math
+
+
+class EnableGate:
+    """``timeout_s`` (> 0, may be changed at run time): how old the newest True may be."""
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = float(timeout_s)
+        self._value = False
+        self._t = -math.inf  # receive time of the newest message
+
+    def on_message(self, value: bool, t: float) -> None:
+        self._value, self._t = bool(value), float(t)
+
+    def enabled(self, t: float) -> bool:
+        """True while the newest value is True and younger than ``timeout_s`` at time ``t``."""
+        return self._value and t - self._t <= self.timeout_s
+
+    def why(self, t: float) -> str:
+        """Why it is not enabled at ``t`` (``""`` if it is)."""
+        if math.isinf(self._t):
+            return "never heard"
+        if not self._value:
+            return "released"
+        return "" if self.enabled(t) else f"silent for {t - self._t:.2f} s (enable_timeout_s {self.timeout_s:g})"
