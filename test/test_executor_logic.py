@@ -687,25 +687,28 @@ def test_a_commanded_hold_resync_is_sent_even_with_silent_startup() -> None:
 
 
 def test_an_enabling_device_holds_while_released_and_drops_every_plan_when_pressed_again() -> None:
-    """set_enabled(False) (the executor's enable_topic released or silent): every tick holds, reported
-    paused, the step counter stands, an operator's resume does not move it; set_enabled(True): every chunk
-    is dropped (one observed before is refused, reason 'resync'), the next is a start-up chunk from index 0;
-    an operator's pause is kept across it."""
+    """set_enabled(False) (the executor's enable_topic released or silent): every tick holds (reason
+    'disabled'), reported paused, the step counter stands, an operator's resume does not move it; every
+    chunk is dropped at the release (one observed before it is refused, reason 'resync') and whatever arrived
+    while released is dropped at the press: the next chunk is a start-up chunk from index 0. An operator's
+    pause is kept across it."""
     core = make()
     core.offer_chunk(ramp(0.0), seq=0, t_obs=0)
     run(core, 3)
     assert core.set_enabled(False) and not core.set_enabled(False) and not core.enabled
+    assert core.executing_seq == -1
     held = run(core, 5)
-    assert all(t.paused and t.hold and t.step == 2 and np.allclose(t.command, 2.0) for t in held)
+    assert all(t.paused and t.hold and t.reason == "disabled" and np.allclose(t.command, 2.0) for t in held)
+    assert len({t.step for t in held}) == 1 and core.stats.holds_by_reason["disabled"] == 5
     assert not core.resume()  # not an operator's pause: nothing to resume, still held
     assert core.tick().paused
-    core.offer_chunk(ramp(100.0), seq=1, t_obs=core.next_step)  # in flight: accepted, never executed
+    with pytest.raises(ChunkRejected) as err:
+        core.offer_chunk(ramp(200.0), seq=1, t_obs=2)  # observed before the release
+    assert err.value.reason == "resync"
+    core.offer_chunk(ramp(100.0), seq=2, t_obs=core.next_step)  # observed while released: never executed
     assert core.set_enabled(True) and core.executing_seq == -1
     t = core.tick()
     assert not t.paused and t.hold and t.reason == HOLD_STARTUP and np.allclose(t.command, 2.0)
-    with pytest.raises(ChunkRejected) as err:
-        core.offer_chunk(ramp(200.0), seq=2, t_obs=t.step - 1)
-    assert err.value.reason == "resync"
     core.offer_chunk(ramp(300.0), seq=3, t_obs=t.step)
     assert core.tick().command[0] == 300.0  # a start-up chunk: its index 0
     core.pause()
@@ -724,9 +727,11 @@ def test_enable_gate_rule() -> None:
     g = EnableGate(0.2)
     assert not g.enabled(0.0) and g.why(0.0) == "never heard"
     g.on_message(True, 1.0)
-    assert g.enabled(1.0) and g.enabled(1.2) and g.why(1.1) == ""
+    assert g.enabled(1.0) and g.enabled(1.2)
     assert not g.enabled(1.21) and g.why(1.3).startswith("silent for 0.30 s")
     g.timeout_s = 0.5  # run-time set
     assert g.enabled(1.3)
     g.on_message(False, 1.4)
     assert not g.enabled(1.4) and g.why(1.4) == "released"
+    g.on_message(True, 1.41)  # pressed again before the next tick: that tick still sees a release
+    assert not g.sample(1.42) and g.why(1.42) == "released" and g.sample(1.44)

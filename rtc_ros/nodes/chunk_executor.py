@@ -39,7 +39,7 @@ from std_msgs.msg import Bool, Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
 from rtc_ros.runtime.executor import (
-    HOLD_PAUSED, HOLD_STARTUP, HOLD_SYNC_PAUSE, ChunkRejected, ExecutorCore, Tick, implausible_holds,
+    HOLD_DISABLED, HOLD_PAUSED, HOLD_STARTUP, HOLD_SYNC_PAUSE, ChunkRejected, ExecutorCore, Tick, implausible_holds,
 )
 from rtc_ros.runtime.enable_gate import EnableGate
 from rtc_ros.runtime.methods import METHODS, executor_mode
@@ -178,7 +178,9 @@ class ChunkExecutorNode(Node):
         elif what is not None:
             if not self.core.ready:  # re-synced by someone else meanwhile: measure as after any re-sync
                 self._measure_again()
-            self.get_logger().info(f"robot stop ended: re-synced, {'left paused' if self.core.paused else 'resuming'}")
+            going = "left paused" if self.core.paused else "resuming"
+            self.get_logger().info(f"robot stop ended: re-synced, {going}"
+                                   + ("" if self.core.enabled else f" once {self.p.enable_topic} enables it"))
 
     def _on_joint_state(self, msg: JointState) -> None:
         stamp = conv.stamp_to_ns(msg.header.stamp)
@@ -265,7 +267,7 @@ class ChunkExecutorNode(Node):
                                        f"{self.names}; commanding nothing")
             return
         self._publish(tick)
-        if (tick.hold and tick.reason not in (HOLD_SYNC_PAUSE, HOLD_PAUSED)
+        if (tick.hold and tick.reason not in (HOLD_SYNC_PAUSE, HOLD_PAUSED, HOLD_DISABLED)
                 and self._throttled("hold", float(self.p.hold_log_period))):
             text = (f"holding position ({tick.reason}): no action for step {tick.step}, "
                     f"{self.core.stats.consecutive_holds} ticks in a row, {self.core.stats.holds} total")
@@ -282,11 +284,12 @@ class ChunkExecutorNode(Node):
                                     f"(d {s.d}), jump {s.jump:.4f}")
 
     def _apply_enable(self, t_now: float) -> None:
-        """The enabling device's state to the core; logs each change."""
-        on = self._enable.enabled(t_now)
-        if self.core.set_enabled(on) and on:
+        """The enabling device's state to the core (sampled once per tick); logs changes, throttled."""
+        on = self._enable.sample(t_now)
+        changed, period = self.core.set_enabled(on), max(1.0, float(self.p.hold_log_period))
+        if on and changed and self._throttled("enabled", period):
             self.get_logger().info(f"enabled ({self.p.enable_topic}): chunks planned before dropped, starting anew")
-        elif not on and self._throttled("disabled", float(self.p.hold_log_period)):
+        elif not on and (changed or self._throttled("disabled", period)):
             self.get_logger().warn(f"disabled: {self.p.enable_topic} {self._enable.why(t_now)}: holding")
 
     def _publish(self, tick: Tick) -> None:
@@ -309,6 +312,7 @@ class ChunkExecutorNode(Node):
         summary["overruns"] = self.overruns
         summary["errors"] = self.errors
         summary["next_step"] = self.core.next_step
+        summary["enabled"] = int(self.core.enabled)
         holding = s.consecutive_holds > 0
         level = DiagnosticStatus.OK
         message = "executing"
@@ -318,7 +322,8 @@ class ChunkExecutorNode(Node):
         elif not self.core.ready:
             level, message = DiagnosticStatus.WARN, "waiting for joint states"
         elif not self.core.enabled:
-            level, message = DiagnosticStatus.WARN, f"disabled: {self.p.enable_topic} {self._enable.why(time.monotonic())}"
+            level, message = DiagnosticStatus.WARN, (f"disabled: {self.p.enable_topic} {self._enable.why(time.monotonic())}"
+                                                     + ("; also paused" if self.core.paused else ""))
         elif self.core.paused:
             level, message = DiagnosticStatus.WARN, ("paused (~/pause, ~/resync, a protective stop or a measurement "
                                                      "beyond the limits; ~/resume to continue)")

@@ -6,16 +6,12 @@ raises :class:`~rtc_ros.runtime.executor_types.ChunkRejected` with a reason code
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+import threading
 
 import numpy as np
 
+from rtc_ros.runtime.chunk_store import SyncStore
 from rtc_ros.runtime.executor_types import ChunkRejected, ExecutorConfig, ExecutorStats
-
-if TYPE_CHECKING:
-    import threading
-
-    from rtc_ros.runtime.chunk_store import SyncStore
 
 #: observation stamps up to this far ahead of the executor's clock are accepted (clock skew)
 FUTURE_TOLERANCE_S = 0.5

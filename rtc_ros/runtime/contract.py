@@ -140,7 +140,8 @@ class ExecutorReport:
         rejected_reason: its reason code (one of :data:`REJECT_REASONS`, ``"none"`` before any).
         stamp_ns: the tick's stamp (executor clock, ns; 0 if unknown).
         command: ``(M,)`` the commanded positions, or None when not carried.
-        paused: an operator paused execution: ``step`` is the last step commanded, repeated.
+        paused: execution is paused (an operator, a re-sync, a protective stop, a released enabling device):
+            ``step`` is the last step commanded, repeated.
         resets: re-syncs so far after which the executor measured the robot again because something
             else moved it (an episode reset, a homing move, an operator's ``~/resync``; not a protective
             stop's, which keeps the hold): a change tells the inference side that the scene was moved;

@@ -18,18 +18,26 @@ class EnableGate:
         self.timeout_s = float(timeout_s)
         self._value = False
         self._t = -math.inf  # receive time of the newest message
+        self._released = False  # a False arrived since the last sample (a release shorter than a tick)
 
     def on_message(self, value: bool, t: float) -> None:
-        self._value, self._t = bool(value), float(t)
+        self._t, self._value = float(t), bool(value)
+        self._released = self._released or not value
+
+    def sample(self, t: float) -> bool:
+        """:meth:`enabled` once per control tick, and False once after any release since the previous sample
+        (pressed again within a tick: still a release)."""
+        released, self._released = self._released, False
+        return self.enabled(t) and not released
 
     def enabled(self, t: float) -> bool:
         """True while the newest value is True and younger than ``timeout_s`` at time ``t``."""
         return self._value and t - self._t <= self.timeout_s
 
     def why(self, t: float) -> str:
-        """Why it is not enabled at ``t`` (``""`` if it is)."""
+        """Why it is not enabled at ``t`` (also after a release shorter than a tick)."""
         if math.isinf(self._t):
             return "never heard"
-        if not self._value:
+        if not self._value or self.enabled(t):  # (enabled again after a short release)
             return "released"
-        return "" if self.enabled(t) else f"silent for {t - self._t:.2f} s (enable_timeout_s {self.timeout_s:g})"
+        return f"silent for {t - self._t:.2f} s (enable_timeout_s {self.timeout_s:g})"

@@ -20,7 +20,7 @@ report, so the policy side can replan at once instead of waiting.
 
 Every action commanded is clamped to the joint limits and to ``max_step`` per tick relative to the previous
 command: the robot never sees NaN or a jump. With no action (startup, starvation, sync pause) the core holds
-the last command, never extrapolating (with ``max_accel`` a moving joint brakes to it). Hold positions come
+the last command, never extrapolating (with ``max_accel`` a moving joint brakes to a stop). Hold positions come
 from the robot: the measured position (``set_measured_position``; until it is known ``tick`` returns None
 and the step counter does not advance; beyond the limits by less than ``max_step`` it is walked in at
 ``max_step`` per tick, by more it is refused) or a protective stop's report
@@ -28,7 +28,7 @@ and the step counter does not advance; beyond the limits by less than ``max_step
 ``startup_silent`` the holds before anything is commanded (start-up; paused after a re-sync) are not sent
 (``Tick.silent``): the base follows the measured position until a chunk is commanded.
 
-**Pause** (an operator's): every tick repeats the last command (or brakes to it) and the step counter stands
+**Pause** (an operator's): every tick repeats the last command (or brakes to a stop) and the step counter stands
 still, so the executing chunk is neither consumed nor skipped; **resume** continues it at its next action,
 with no jump. Chunks offered while paused are validated and spliced as usual (at the frozen step).
 
@@ -69,6 +69,7 @@ HOLD_STARTUP = "startup"  # no chunk has arrived yet
 HOLD_STARVED = "starved"  # the executing chunk ran out and no newer one arrived (inference late or dead)
 HOLD_SYNC_PAUSE = "sync_pause"  # synchronous method: waiting for the next chunk by design
 HOLD_PAUSED = "paused"  # an operator paused execution: the step counter stands still
+HOLD_DISABLED = "disabled"  # an enabling device is released (set_enabled): as paused
 
 
 class ExecutorCore(ChunkValidator):
@@ -186,7 +187,7 @@ class ExecutorCore(ChunkValidator):
         ``command_hold``: the measured hold is commanded even with ``startup_silent`` (a fault, e.g. an arm
         that does not follow: its controllers must not keep the last command)."""
         with self._lock:
-            self._hold_loud = command_hold
+            self._hold_loud = command_hold or (keep_hold and self._hold_loud)  # a stop keeps a ~/hold's
             if not keep_hold or self._last is None:
                 self._last = None
                 self._commanded = False
@@ -200,15 +201,19 @@ class ExecutorCore(ChunkValidator):
 
     def set_enabled(self, enabled: bool) -> bool:
         """An enabling device (a deadman; ``chunk_executor``'s ``enable_topic``): while False every tick holds as
-        when paused (reported paused, the step counter stands); when True again every chunk is dropped, as at
-        a re-sync keeping the hold, so nothing planned before the release executes after it (the next chunk
-        is a start-up chunk). Independent of :meth:`pause` / :meth:`resume`. Returns True if it changed."""
+        when paused (reason ``disabled``, reported paused, the step counter stands). Released, every chunk is
+        dropped as at a re-sync keeping the hold (one observed before is refused); pressed again, whatever
+        arrived meanwhile too: the next chunk is a start-up chunk. Independent of :meth:`pause` /
+        :meth:`resume`. Returns True if it changed."""
         with self._lock:
             if bool(enabled) == self._enabled:
                 return False
             self._enabled = bool(enabled)
-            if self._enabled:
+            if not self._enabled:
                 self._drop_plans()
+            else:
+                self._new_stores()
+                self._exec, self._pending_splice = (-1, -1, 0), None
             return True
 
     @property
@@ -318,13 +323,14 @@ class ExecutorCore(ChunkValidator):
                 return None
             if self._paused or not self._enabled:  # commands the hold (the base is fixed from here on) unless silent (still measuring)
                 silent = self._quiet()
-                if self._accel.active and not silent:  # a joint still moving brakes to the hold
+                if self._accel.active and not silent:  # a joint still moving brakes to a stop
                     self._last = self._shaped(None)
                 self._commanded = not silent
                 self.stats.holds += 1
-                self.stats.holds_by_reason[HOLD_PAUSED] = self.stats.holds_by_reason.get(HOLD_PAUSED, 0) + 1
+                why = HOLD_PAUSED if self._enabled else HOLD_DISABLED
+                self.stats.holds_by_reason[why] = self.stats.holds_by_reason.get(why, 0) + 1
                 seq, takeover, consumed = self._exec
-                return Tick(step=self._next_step - 1, command=self._last.copy(), hold=True, reason=HOLD_PAUSED,
+                return Tick(step=self._next_step - 1, command=self._last.copy(), hold=True, reason=why,
                             seq=seq, takeover=takeover, consumed=consumed, clamped=False,
                             rejected_seq=self._rejected[0], rejected_reason=self._rejected[1], paused=True,
                             resets=self.stats.resets, silent=silent)

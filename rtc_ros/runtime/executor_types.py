@@ -113,7 +113,7 @@ class Tick:
         step: the step commanded.
         command: ``(M,)`` joint command, clamped, finite.
         hold: True when no action was available and the previous command was repeated (with ``max_accel``: the
-            hold's target; a joint still moving brakes to it).
+            hold; a joint still moving brakes to a stop).
         reason: ``""`` or one of the ``HOLD_*`` reasons.
         seq / takeover / consumed: the executing chunk (``-1`` / ``-1`` / ``0`` before the first).
         clamped: True when limits or the max step changed the chunk's action.

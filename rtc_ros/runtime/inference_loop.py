@@ -31,7 +31,7 @@ What a real robot adds, and how it is handled here:
   (``s = 0``, at most ``H - s_min`` frozen) for a chunk that takes over only after the executing one has
   run out. A guided method waits for a chunk this loop did not publish (a restarted policy node's
   predecessor's: its actions are unknown, a chunk spliced into it would jump) to run out, then plans so.
-* **Pause.** While the executor reports ``paused`` (an operator's), nothing is planned; its step
+* **Pause.** While the executor reports ``paused`` (an operator's, a re-sync's, a released enabling device's), nothing is planned; its step
   counter stands still, so the executing chunk continues after resume and the plan stays valid.
 * **Lost chunks.** A published chunk neither taken over nor rejected within ``ack_timeout_steps`` is
   counted lost (and stays counted) and the loop plans again. If it was only late and takes over after all,

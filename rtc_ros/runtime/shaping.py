@@ -24,8 +24,8 @@ into a command ``x`` whose per-tick step ``u = x_t - x_{t-1}`` changes by at mos
 tick (units: rad per tick^2; the node converts rad/s^2 with ``dt^2``):
 
 * the target's own step ``w = r_t - r_{t-1}`` is followed exactly while the command is on the target
-  (``x_{t-1} = r_{t-1}``) and ``|w_t - u_{t-1}| <= A``: a smooth chunk passes unchanged. On a hold
-  ``w = 0`` (the target is the last one). On the tick a chunk takes over (a splice) ``w`` is the new
+  (``x_{t-1} = r_{t-1}``) and ``|w_t - u_{t-1}| <= A``: a smooth chunk passes unchanged. On the tick
+  a chunk takes over (a splice) ``w`` is the new
   chunk's own step where the executor knows it (switch mode: its next action minus this one), else
   the previous target's (the new plan is assumed to go on at the old speed): its jump goes into the
   gap below, not into a speed;
@@ -35,15 +35,18 @@ tick (units: rad per tick^2; the node converts rad/s^2 with ``dt^2``):
   The other ``A / 2`` is for the chunk's own acceleration: a gap opened from standstill relative to the
   chunk (a splice while on it) is closed without passing a chunk whose own acceleration stays within
   ``A / 2``; a chunk that brakes harder, or a hold (the target stops at once), can be passed;
-* then ``u = clip(w + rho, u_{t-1} - A, u_{t-1} + A)``: a joint moving at ``v`` when a hold starts brakes at
-  ``A`` per tick (passing the held action by about ``v^2 / 2A``, then coming back to it).
+* then ``u = clip(w + rho, u_{t-1} - A, u_{t-1} + A)``;
+* a **hold** (no action: starvation, a sync pause, an operator's pause, a released enabling device)
+  brakes to a stop at ``A`` per tick, ``u_t = u_{t-1} - sign(u_{t-1}) min(|u_{t-1}|, A)``, and stays
+  where it stopped: about ``v^2 / 2A`` beyond the last action for a joint moving at ``v`` (a controlled
+  stop; it does not come back). The next chunk's first action is then a gap, closed as above.
 
 Then ``max_step`` and the joint limits, which win (a joint braking into its limit stops there); a
 command already beyond a limit (a measured or stop-held position, by less than ``max_step``) may stay
 where it is but not move further out, and the recorded step never includes a clip's jump. Joints with
 ``A = inf`` are not shaped at all (bit-identical to no limiter). State: the last command's step, the last
-target and its step, per joint; reset (at rest, no target) when the base is measured again or a
-protective stop holds the joint.
+target and its step (after a hold: the command and its step), per joint; reset (at rest, no target) when
+the base is measured again or a protective stop holds the joint.
 """
 
 from __future__ import annotations
@@ -134,22 +137,24 @@ class AccelLimiter:
         limit. ``splice``: a chunk takes over at this tick (its jump is a gap, not a speed); ``speed``: its own
         step ``(M,)`` there if known (else the previous target's step is assumed)."""
         x = np.asarray(last, dtype=np.float64)
-        had = ~np.isnan(self._target)
-        if target is None:
-            r = np.where(had, self._target, x)
-            prev = r
+        if target is None:  # a hold: brake to a stop wherever that is, at A per tick, and stay there
+            shaped = x + self._step - np.sign(self._step) * np.minimum(np.abs(self._step), self._a)
+            r = prev = None
         else:
             r = np.clip(np.asarray(target, dtype=np.float64), lower, upper)
             w_splice = self._w if speed is None else np.asarray(speed, dtype=np.float64)
-            prev = np.where(had, r - w_splice if splice else self._target, r)  # none: w = 0, the gap r - x
-        gap = prev - x
-        rho = np.sign(gap) * np.minimum(np.abs(gap), braking_step(np.abs(gap), self._a / 2))
-        cand = r - (gap - rho)  # = x + w + rho, exactly r when the gap closes
-        lo, hi = x + self._step - self._a, x + self._step + self._a
-        shaped = np.where((cand >= lo) & (cand <= hi), cand, np.clip(cand, lo, hi))
+            prev = np.where(np.isnan(self._target), r, r - w_splice if splice else self._target)  # none: w = 0
+            gap = prev - x
+            rho = np.sign(gap) * np.minimum(np.abs(gap), braking_step(np.abs(gap), self._a / 2))
+            cand = r - (gap - rho)  # = x + w + rho, exactly r when the gap closes
+            lo, hi = x + self._step - self._a, x + self._step + self._a
+            shaped = np.where((cand >= lo) & (cand <= hi), cand, np.clip(cand, lo, hi))
         cmd = np.clip(np.clip(shaped, np.minimum(lower, x), np.maximum(upper, x)), x - max_step, x + max_step)
         u = shaped - x  # a clip may shorten the step, never lengthen it: its jump is no speed
         self._step = np.where(self.on, np.clip(cmd - x, np.minimum(u, 0.0), np.maximum(u, 0.0)), 0.0)
-        self._w = np.where(self.on, r - prev, 0.0)
-        self._target = np.where(self.on, r, np.nan)
+        if r is None:  # held: the target is where the command is, moving at its step
+            self._w, self._target = self._step.copy(), np.where(self.on, cmd, np.nan)
+        else:
+            self._w = np.where(self.on, r - prev, 0.0)
+            self._target = np.where(self.on, r, np.nan)
         return np.where(self.on, cmd, plain)
