@@ -735,3 +735,23 @@ def test_enable_gate_rule() -> None:
     assert not g.enabled(1.4) and g.why(1.4) == "released"
     g.on_message(True, 1.41)  # pressed again before the next tick: that tick still sees a release
     assert not g.sample(1.42) and g.why(1.42) == "released" and g.sample(1.44)
+
+
+def test_a_protective_stop_keeps_a_commanded_hold() -> None:
+    """~/hold (resync(command_hold=True)) and a protective stop before the next measurement (StopRecovery's
+    resync(keep_hold=True) at its start and end): the hold is still commanded with startup_silent; a plain
+    re-sync afterwards is silent again."""
+    from rtc_ros.runtime.stop_recovery import StopRecovery
+
+    core = make(max_step=0.05, startup_silent=True)
+    core.offer_chunk(ramp(0.0), seq=0, t_obs=0)
+    run(core, 3)
+    core.resync(command_hold=True)
+    rec = StopRecovery()
+    rec.update({0: 0.1}, core)  # the stop begins before a joint state came
+    rec.update({}, core)  # ... and ends
+    assert core.set_measured_position(np.full(M, 0.2))
+    assert all(not t.silent and np.allclose(t.command, 0.2) for t in run(core, 3))
+    core.resync()
+    core.set_measured_position(np.zeros(M))
+    assert core.tick().silent
