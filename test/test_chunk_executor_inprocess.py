@@ -234,3 +234,16 @@ def test_beyond_the_limits_nothing_is_commanded_and_the_diagnostics_say_why(node
     node._publish_diagnostics()
     st = diags[-1].status[0]
     assert st.level == DiagnosticStatus.WARN and "no subscriber on left_controller/commands" in st.message
+
+
+def test_a_misspelt_parameter_in_the_params_file_is_named_at_start(tmp_path, capfd) -> None:
+    """rclpy ignores a params-file key no node declares; the executor names it and what was probably meant
+    (a typo in a safety parameter would otherwise silently leave its default)."""
+    gen = _node(tmp_path, {**_arm(), "max_acel": [10.0]}, _arm())
+    next(gen)
+    try:
+        err = capfd.readouterr().err
+        assert ("params file: 'left.max_acel' is not a parameter of any rtc_ros node: ignored (did you mean "
+                "'left.max_accel'?)") in err, err[-2000:]
+    finally:
+        gen.close()

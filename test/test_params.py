@@ -359,6 +359,20 @@ def test_enable_topic_params() -> None:
     assert "enable_timeout_s" in writable_names(ROLE_EXECUTOR) and "enable_topic" not in writable_names(ROLE_EXECUTOR)
 
 
+def test_unknown_parameters_are_named_with_what_was_probably_meant() -> None:
+    """A key no rtc_ros node declares (rclpy ignores it silently): a typo gets the closest name, a renamed
+    parameter its new name; arms' keys are known for the given arms; ROS's own and qos_overrides pass."""
+    from rtc_ros.nodes.params import unknown_parameters, unknown_text
+
+    got = dict(unknown_parameters(["left.max_acel", "executor_resync_service", "enable_topc", "zzz", "method",
+                                   "arm3.max_step", "arm4.max_step", "use_sim_time", "qos_overrides./x.depth"],
+                                  arms=["arm3"]))
+    assert got == {"left.max_acel": "left.max_accel", "executor_resync_service": "executor_hold_service",
+                   "enable_topc": "enable_topic", "zzz": None, "arm4.max_step": "arm3.max_step"}
+    assert "renamed: 'executor_hold_service'" in unknown_text("executor_resync_service", got["executor_resync_service"])
+    assert unknown_text("zzz", None).endswith("ignored")
+
+
 def test_sim_config_leaves_no_parameter_of_the_recorded_nodes_unset(tmp_path, monkeypatch) -> None:
     """Every parameter chunk_executor and policy_inference declare from config/sim_bimanual.yaml has a value.
     An unset one (an empty-list default) makes rclpy's get_parameters answer nothing for the whole request,

@@ -44,6 +44,8 @@ from rtc_ros.nodes.params import (
     expand_path,
     key_matches,
     load_params_file,
+    unknown_parameters,
+    unknown_text,
     validate,
 )
 
@@ -132,6 +134,8 @@ def build_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, di
         for key in selected(args):
             node, _, role = NODES[key]
             values = load_params_file(path, node, args.namespace)
+            for name, meant in unknown_parameters(sorted(values), values.get("arms") or ()):
+                print(f"rtc_bringup: warning: {node}: {unknown_text(name, meant)}", flush=True)
             checked[key] = validate({k: v for k, v in values.items() if k != "use_sim_time"}, role)
     return data, checked
 

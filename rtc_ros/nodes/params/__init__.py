@@ -39,6 +39,8 @@ from rtc_ros.nodes.params.validate import (
     check_relative,
     executor_notes,
     parse_topic_types,
+    unknown_parameters,
+    unknown_text,
     validate,
 )
 from rtc_ros.nodes.params.yaml_file import key_matches, load_params_file
@@ -48,5 +50,5 @@ __all__ = [
     "ROLE_INFERENCE", "ROLE_MERGER", "ROLE_RECORDER", "ROLE_SIM", "SPECS", "ArmParams", "ArmSpec", "NodeParams", "OnChange",
     "ParamSpec", "ParameterError", "check_relative", "declare_and_validate", "default_joint_names",
     "describe", "expand_path", "key_matches", "load_params_file", "package_roots", "parse_topic_types",
-    "specs_for", "validate", "writable_names",
+    "specs_for", "unknown_parameters", "unknown_text", "validate", "writable_names",
 ]

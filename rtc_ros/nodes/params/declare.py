@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from rtc_ros.nodes.params.schema import ArmSpec, ParamSpec, arm_names, arm_specs_for, specs_for, writable_names
-from rtc_ros.nodes.params.validate import NodeParams, ParameterError, validate
+from rtc_ros.nodes.params.validate import NodeParams, ParameterError, unknown_parameters, unknown_text, validate
 
 #: called after a writable parameter changed: ``on_change(name, new_value)``
 OnChange = Callable[[str, Any], None]
@@ -78,6 +78,9 @@ def declare_and_validate(node: Any, role: str, on_change: OnChange | None = None
             name = f"{arm}.{aspec.suffix}"
             raw[name] = _declare(node, name, aspec.default(arm), descriptor(aspec), _ARRAY_KINDS.get(aspec.kind))
     params = validate(raw, role)
+    overrides = getattr(node, "_parameter_overrides", {})  # what the params files / -p gave this node
+    for name, meant in unknown_parameters(sorted(overrides), arm_names(role, raw)):
+        node.get_logger().warn(f"params file: {unknown_text(name, meant)}")
     watch(node, role, raw, params, on_change)
     return params
 

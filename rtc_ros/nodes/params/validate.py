@@ -9,6 +9,7 @@ the values a node declared at start, and every run-time ``ros2 param set``.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -21,6 +22,7 @@ from rtc_ros.nodes.params.values import ParameterError, check_array, check_relat
 from rtc_ros.runtime.joint_merge import parse_exclusions
 from rtc_ros.runtime.methods import METHODS, executor_mode
 from rtc_ros.nodes.params.schema import (
+    ARM_SPECS,
     DEFAULT_ARMS,
     DEFAULT_COMMAND_TOPIC,
     ROLE_EXECUTOR,
@@ -28,6 +30,8 @@ from rtc_ros.nodes.params.schema import (
     ROLE_MERGER,
     ROLE_RECORDER,
     ROLE_SIM,
+    SIM_ARMS,
+    SPECS,
     ParamSpec,
     arm_names,
     default_joint_names,
@@ -335,6 +339,35 @@ def executor_notes(p: NodeParams) -> list[str]:
         notes.append("startup_ramp_s is 0: a start-up chunk's first command may step up to max_step from "
                      "standstill (config/bimanual.yaml uses 0.2 s)")
     return notes
+
+
+#: parameters renamed since they were published: old name -> new name
+RENAMED = {"executor_resync_service": "executor_hold_service"}
+#: parameters every rclpy node has (not in the schema)
+ROS_NAMES = ("use_sim_time", "start_type_description_service", "start_parameter_event_publisher")
+
+
+def unknown_parameters(names: Any, arms: Any = ()) -> list[tuple[str, str | None]]:
+    """The ``names`` (from a params file) that no rtc_ros node declares -- rclpy ignores them without a word,
+    so a typo (``left.max_acel``) or a renamed parameter would silently fall back to the default -- each with
+    the name probably meant (a rename, or the closest known name; None if nothing is close). ``arms``: arm
+    names besides left / right, whose ``<arm>.*`` parameters are known."""
+    arm_set = {str(a) for a in arms} | set(DEFAULT_ARMS) | set(SIM_ARMS)
+    known = ({s.name for s in SPECS} | {f"{a}.{s.suffix}" for a in arm_set for s in ARM_SPECS} | set(ROS_NAMES))
+    out = []
+    for name in names:
+        if name in known or name.startswith("qos_overrides."):
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        out.append((name, RENAMED.get(name) or (close[0] if close else None)))
+    return out
+
+
+def unknown_text(name: str, meant: str | None) -> str:
+    """One line on an unknown parameter (:func:`unknown_parameters`)."""
+    hint = (f" (renamed: '{meant}')" if meant and RENAMED.get(name) == meant
+            else f" (did you mean '{meant}'?)" if meant else "")
+    return f"'{name}' is not a parameter of any rtc_ros node: ignored{hint}"
 
 
 def validate(values: dict[str, Any], role: str) -> NodeParams:
