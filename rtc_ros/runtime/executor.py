@@ -7,8 +7,8 @@ turns them into one safe joint command per tick:
 * ``switch`` (rtc, rtc_linear, rtc_hard, naive, bid): a chunk observed at step ``t_obs`` that
   arrives when ``now`` is the next step takes over at once, at index ``now - t_obs`` (the consumed
   delay). Nothing is re-executed, nothing beyond it is skipped.
-* **start-up** (every mode): the first chunk after start starts at its index 0 (reported
-  ``consumed = 0``): the robot held still while it was computed.
+* **start-up** (every mode): the first chunk after start, a re-sync or a press of the enabling device
+  starts at its index 0 (reported ``consumed = 0``): the robot held still while it was computed.
 * ``sync``: execute ``s`` actions of a chunk, then hold until the next chunk, which starts at its
   index 0 (the robot did not move while the model ran; one observed while it still moved, at the
   index of the step the robot has reached: never back to where it was observed).
@@ -19,14 +19,20 @@ Every chunk passes one validator (:meth:`ExecutorCore.offer_chunk`); a refused c
 report, so the policy side can replan at once instead of waiting.
 
 Every action commanded is clamped to the joint limits and to ``max_step`` per tick relative to the previous
-command: the robot never sees NaN or a jump. With no action (startup, starvation, sync pause) the core holds
-the last command, never extrapolating (with ``max_accel`` a moving joint brakes to a stop). Hold positions come
-from the robot: the measured position (``set_measured_position``; until it is known ``tick`` returns None
-and the step counter does not advance; beyond the limits by less than ``max_step`` it is walked in at
-``max_step`` per tick, by more it is refused) or a protective stop's report
-(:meth:`ExecutorCore.hold_joints`, refused beyond the limits by more than ``max_step``). With
-``startup_silent`` the holds before anything is commanded (start-up; paused after a re-sync) are not sent
-(``Tick.silent``): the base follows the measured position until a chunk is commanded.
+command: the robot never sees NaN or a jump within a run of commands (after a re-sync the base is the
+measured position: a commanded hold steps the command to where the arm is). With no action (startup,
+starvation, sync pause) the core holds the last command, never extrapolating (with ``max_accel`` a moving
+joint brakes to a stop). Hold positions come from the robot: the measured position
+(``set_measured_position``; until it is known ``tick`` returns None and the step counter does not advance;
+beyond the limits by less than ``max_step`` it is walked in at ``max_step`` per tick, by more it is refused)
+or a protective stop's report (:meth:`ExecutorCore.hold_joints`, refused beyond the limits by more than
+``max_step``). With ``startup_silent`` the holds before anything is commanded (start-up; paused after a
+re-sync) are not sent (``Tick.silent``; the base follows the measured position until a chunk is commanded),
+except after a re-sync with ``command_hold`` (``~/hold``).
+
+**Enabling device** (:meth:`ExecutorCore.set_enabled`): while disabled every tick holds as when paused
+(reason ``disabled``), every chunk is dropped at the release and again at the press (the next is a start-up
+chunk); :meth:`resume` does not move a disabled robot.
 
 **Pause** (an operator's): every tick repeats the last command (or brakes to a stop) and the step counter stands
 still, so the executing chunk is neither consumed nor skipped; **resume** continues it at its next action,

@@ -119,8 +119,8 @@ class Tick:
         clamped: True when limits or the max step changed the chunk's action.
         rejected_seq / rejected_reason: the newest rejected chunk (``-1`` / ``"none"``).
         splice: set on the tick where a new chunk commands its first action.
-        paused: True while an operator has paused execution (``step`` is then the last step
-            commanded, repeated; ``-1`` if nothing was commanded yet).
+        paused: True while paused (an operator, a re-sync, a protective stop) or the enabling device is
+            released (``step`` is then the last step commanded, repeated; ``-1`` if nothing was commanded yet).
         resets: re-syncs so far that re-measure the robot (:meth:`ExecutorCore.resync` without
             ``keep_hold``: something else moved it; reported so the inference side knows).
         silent: not to be sent to the robot: a hold (start-up, or paused) while nothing was commanded since
