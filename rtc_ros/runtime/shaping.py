@@ -1,8 +1,8 @@
 """Command shaping between a chunk's action and the executor's clamp, ROS-free: the start-up ramp
 (``startup_ramp``) and the acceleration limit (``max_accel``); both off by default.
 
-**Start-up ramp** (:class:`StartupRamp`, ``K`` ticks): a start-up chunk (the first after start or a
-re-sync) starts where the policy thinks the arm's *command* is, which for a position-controlled arm
+**Start-up ramp** (:class:`StartupRamp`, ``K`` ticks): a start-up chunk (the first after start, a
+re-sync or a press of the enabling device) starts where the policy thinks the arm's *command* is, which for a position-controlled arm
 leads the measured position by its tracking lag -- from rest after a re-sync (a protective stop, a
 mid-task pause) that offset is a step from standstill to up to ``max_step`` per tick, an acceleration
 the arm's torque limits refuse (measured: a torque stop 2 ticks after every recovery in the simulated
