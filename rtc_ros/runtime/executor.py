@@ -215,11 +215,7 @@ class ExecutorCore(ChunkValidator):
             if bool(enabled) == self._enabled:
                 return False
             self._enabled = bool(enabled)
-            if not self._enabled:
-                self._drop_plans()
-            else:
-                self._new_stores()
-                self._exec, self._pending_splice = (-1, -1, 0), None
+            self._drop_plans(skip_step=not self._enabled)  # (pressed: observations while released stay valid)
             return True
 
     @property
@@ -227,8 +223,9 @@ class ExecutorCore(ChunkValidator):
         with self._lock:
             return self._enabled
 
-    def _drop_plans(self) -> int:
-        """Forget every chunk; chunks observed before the returned step are refused (reason ``resync``)."""
+    def _drop_plans(self, skip_step: bool = True) -> int:
+        """Forget every chunk; with ``skip_step``, chunks observed before the returned step are refused (reason
+        ``resync``)."""
         self._new_stores()
         self._exec = (-1, -1, 0)
         self._pending_splice = None
@@ -237,8 +234,9 @@ class ExecutorCore(ChunkValidator):
         # would be refused ('order') chunk after chunk
         # skip one step number: the paused reports carry step k = the old next step, so an observation
         # stamped after the re-sync maps to k + 1 and one stamped before it to <= k (refused)
-        self._next_step += 1
-        self._resync_step = self._next_step
+        if skip_step:
+            self._next_step += 1
+            self._resync_step = self._next_step
         return self._resync_step
 
     # ----------------------------------------------------------------------------------- chunks
@@ -327,7 +325,7 @@ class ExecutorCore(ChunkValidator):
         with self._lock:
             if self._last is None:
                 return None
-            if self._paused or not self._enabled:  # commands the hold (the base is fixed from here on) unless silent (still measuring)
+            if self._paused or not self._enabled:  # commands the hold (the base is fixed from here on) unless silent
                 silent = self._quiet()
                 if self._accel.active and not silent:  # a joint still moving brakes to a stop
                     self._last = self._shaped(None)
