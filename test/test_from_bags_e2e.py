@@ -102,14 +102,15 @@ def test_record_train_infer(ros_env: dict[str, str], tmp_path: Path) -> None:
                    and cam_pub.get_subscription_count() > 0 and all(p.get_subscription_count() for p in cmd_pubs),
                    90, "recorder discovery", procs)
 
-        def publish_tick(k: int, phase: float) -> None:
+        def publish_tick(k: int, phase: float, commands: bool = True) -> None:
             q = demo_q(k, phase)
             stamp = node.get_clock().now().to_msg()
             js = JointState(name=NAMES, position=(q - 0.005).tolist())
             js.header.stamp = stamp
             js_pub.publish(js)
-            cmd_pubs[0].publish(Float64MultiArray(data=q[:7].tolist()))
-            cmd_pubs[1].publish(Float64MultiArray(data=q[7:].tolist()))
+            if commands:
+                cmd_pubs[0].publish(Float64MultiArray(data=q[:7].tolist()))
+                cmd_pubs[1].publish(Float64MultiArray(data=q[7:].tolist()))
             if k % 3 == 0:
                 img = Image(height=12, width=16, encoding="rgb8", step=48,
                             data=bytes([int(127 + 100 * math.sin(phase + k * DT))] * (12 * 48)))
@@ -149,6 +150,8 @@ def test_record_train_infer(ros_env: dict[str, str], tmp_path: Path) -> None:
         params = summary["params_file"]
 
         # --- load it in the nodes by swapping the params file ---
+        for pub in cmd_pubs:  # the executor commands these topics now (it commands nothing beside another publisher)
+            node.destroy_publisher(pub)
         chunks: list[JointTrajectory] = []
         node.create_subscription(JointTrajectory, "rtc/chunk", chunks.append, 10)
         procs.append(spawn(ros_env, tmp_path / "executor.log", "rtc_ros.nodes.chunk_executor",
@@ -162,7 +165,7 @@ def test_record_train_infer(ros_env: dict[str, str], tmp_path: Path) -> None:
         def feed_until_chunks() -> bool:
             nonlocal k
             if k % 2 == 0:
-                publish_tick(k, 0.0)
+                publish_tick(k, 0.0, commands=False)
             k += 1
             return len(chunks) >= 3
 

@@ -15,7 +15,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
 #: arguments each launch file declares itself (recorder, output_dir, bag_dir come from launch_support)
-OWN_ARGS = {"bimanual.launch.py": {"params_file", "namespace", "policy_spec", "use_sim_time", "merge_joint_states"},
+OWN_ARGS = {"bimanual.launch.py": {"params_file", "namespace", "policy_spec", "use_sim_time", "merge_joint_states",
+                                   "nodes"},
             "sim.launch.py": {"params_file", "namespace", "policy_spec", "method", "extra_latency_ms", "episodes"}}
 DEFAULT_PARAMS = {"bimanual.launch.py": "bimanual.yaml", "sim.launch.py": "sim_bimanual.yaml"}
 
@@ -138,6 +139,8 @@ def test_launch_description_loads(path: Path, monkeypatch) -> None:
     if path.name == "bimanual.launch.py":
         assert args["merge_joint_states"].choices == ["true", "false"]
         assert "".join(s.perform(None) for s in args["merge_joint_states"].default_value) == "false"
+        assert args["nodes"].choices == ["all", "executor", "inference"]
+        assert "".join(s.perform(None) for s in args["nodes"].default_value) == "all"
     params = "".join(s.perform(None) for s in args["params_file"].default_value)
     assert params.endswith("config/" + DEFAULT_PARAMS[path.name]) and Path(params).is_file()
 

@@ -104,6 +104,38 @@ def test_executor_output_types(start_node, tmp_path, output_type) -> None:
     assert rclpy  # imported for message types
 
 
+def test_joint_trajectory_controllers_that_interpolate_from_the_measured_state_are_named(start_node, tmp_path) -> None:
+    """output_type joint_trajectory: the executor asks each node subscribing to a command topic for
+    joint_trajectory_controller's interpolate_from_desired_state / open_loop_control and warns about one
+    with both false (it would start every one-point trajectory from the measured position). Stand-in
+    controller nodes declare the parameters as the real controller does; a node without them is not judged."""
+    from rclpy.node import Node
+    from trajectory_msgs.msg import JointTrajectory
+
+    params = write_params(tmp_path / "p.yaml", executor={"output_type": "joint_trajectory"})
+    with Harness() as h:
+        controllers = []
+        for side, interpolate in (("left", False), ("right", True)):
+            node = Node(f"{side}_controller", context=h.ctx)
+            node.declare_parameter("interpolate_from_desired_state", interpolate)
+            node.declare_parameter("open_loop_control", False)
+            node.create_subscription(JointTrajectory, f"{side}_controller/joint_trajectory", lambda m: None, 10)
+            h.executor.add_node(node)
+            controllers.append(node)
+        h.node.create_subscription(JointTrajectory, "left_controller/joint_trajectory", lambda m: None, 10)
+        ex = start_node(EXECUTOR, "--params-file", str(params))
+        assert ex.wait_for_output("/left_controller (subscribes /left_controller/joint_trajectory) has "
+                                  "interpolate_from_desired_state: false and open_loop_control: false", 60), (
+            ex.output()[-2000:])
+        assert h.wait_for(lambda s: "set interpolate_from_desired_state: true" in s.diag_message("chunk_executor"), 10)
+        time.sleep(1.0)  # every subscriber was asked by now (a check each 0.5 s)
+        assert "/right_controller (subscribes" not in ex.output()  # interpolates from its last command
+        assert "/test_harness" not in ex.output()  # no such parameters: not a trajectory controller
+        for node in controllers:
+            h.executor.remove_node(node)
+            node.destroy_node()
+
+
 def test_executor_sync_pause(start_node, tmp_path) -> None:
     params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS), method="sync", s_min=10)
     ex = start_node(EXECUTOR, "--params-file", str(params))
@@ -351,3 +383,51 @@ def test_sigint_burst_exits_cleanly(start_node, tmp_path) -> None:
         ex.proc.send_signal(signal.SIGINT)
         time.sleep(0.002)
     assert ex.proc.wait(5) == 0, ex.output()[-3000:]
+
+
+def test_another_publisher_on_a_command_topic_stops_the_commands(start_node, tmp_path) -> None:
+    """A second publisher on an arm's command topic (a leftover executor, a teleop node): the executor
+    commands nothing while it exists (two streams would make the arm jump between them). One that had never
+    commanded starts as after a start once it is gone; one that was commanding stays paused until ~/resume,
+    which is refused while the other publisher is there."""
+    from std_msgs.msg import Float64MultiArray
+
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS))
+    with Harness() as h:
+        rogue = h.node.create_publisher(Float64MultiArray, "left_controller/commands", 10)
+        ex = start_node(EXECUTOR, "--params-file", str(params))
+        assert ex.wait_for_output("another publisher on /left_controller/commands", 30), ex.output()[-2000:]
+        assert h.wait_for(lambda s: s.diag("chunk_executor").get("contended") == "1", 10), h.diag("chunk_executor")
+        assert h.wait_for(lambda s: bool(s.states) and s.states[-1].st.paused, 5)
+        h.node.destroy_publisher(rogue)
+        assert ex.wait_for_output("no other publisher on the outputs any more: starting as after a start", 10), (
+            ex.output()[-2000:])
+        assert h.wait_for(lambda s: not s.states[-1].st.paused, 5)  # never commanded: starts by itself
+        assert h.wait_for(lambda s: s.diag("chunk_executor").get("contended") == "0", 10)
+        resume = _client(h, "chunk_executor/resume")
+        k = h.last_step()
+        h.publish_chunk(ramp(0.0), ChunkMeta(seq=0, t_obs=k + 1, d=0, s=0, method="rtc"))
+        assert h.wait_for(lambda s: len(s.commands[TOPICS["left"]["command_topic"]]) > 5, 10), ex.output()[-2000:]
+
+        rogue = h.node.create_publisher(Float64MultiArray, "left_controller/commands", 10)  # while commanding
+        assert h.wait_for(lambda s: s.diag("chunk_executor").get("contended") == "1", 10), ex.output()[-2000:]
+        time.sleep(0.3)  # commands already in flight arrive
+        with h.lock:
+            n_left, n_right = (len(h.commands[TOPICS[a]["command_topic"]]) for a in ("left", "right"))
+        time.sleep(1.0)
+        with h.lock:  # nothing on either arm's topic
+            assert len(h.commands[TOPICS["left"]["command_topic"]]) == n_left
+            assert len(h.commands[TOPICS["right"]["command_topic"]]) == n_right
+            assert h.states[-1].st.paused and h.states[-1].st.seq == -1  # re-synced: the chunk dropped
+        r = _call(h, resume)
+        assert not r.success and "refused: another publisher on /left_controller/commands" in r.message
+        h.node.destroy_publisher(rogue)
+        assert ex.wait_for_output("no other publisher on the outputs any more: paused until ~/resume", 10), (
+            ex.output()[-2000:])
+        assert h.wait_for(lambda s: s.diag("chunk_executor").get("contended") == "0", 10)
+        time.sleep(0.3)
+        assert h.states[-1].st.paused  # was commanding: an operator decides
+        assert _call(h, resume).success
+        k = h.last_step()
+        h.publish_chunk(ramp(10.0), ChunkMeta(seq=1, t_obs=k + 1, d=0, s=0, method="rtc"))
+        assert h.wait_for(lambda s: len(s.commands[TOPICS["left"]["command_topic"]]) > n_left + 5, 10)

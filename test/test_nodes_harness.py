@@ -66,6 +66,7 @@ class Harness:
     chunks: dict[int, tuple[np.ndarray, ChunkMeta]] = field(default_factory=dict)
     commands: dict[str, list[np.ndarray]] = field(default_factory=dict)
     diagnostics: dict[str, dict[str, str]] = field(default_factory=dict)
+    diag_messages: dict[str, str] = field(default_factory=dict)
 
     def __enter__(self) -> "Harness":
         self.ctx = Context()
@@ -132,6 +133,7 @@ class Harness:
         with self.lock:
             for st in msg.status:
                 self.diagnostics[st.name] = {kv.key: kv.value for kv in st.values}
+                self.diag_messages[st.name] = st.message
 
     # --- helpers
     def wait_for(self, predicate, timeout: float, poll: float = 0.05) -> bool:
@@ -156,6 +158,11 @@ class Harness:
                       dt: float = 0.02, stamp=None) -> None:
         stamp = stamp if stamp is not None else self.node.get_clock().now().to_msg()
         self.chunk_pub.publish(conv.chunk_to_msg(chunk, names or JOINTS, meta, stamp, dt))
+
+    def diag_message(self, node: str) -> str:
+        """The newest diagnostics message of the status whose name contains ``node`` ('' if none yet)."""
+        with self.lock:
+            return next((m for name, m in self.diag_messages.items() if node in name), "")
 
     def diag(self, node: str) -> dict[str, str]:
         with self.lock:

@@ -218,6 +218,26 @@ def test_policy_node_killed_and_restarted(start_node, tmp_path, small_policy) ->
     assert check_switch_execution(h) > 50
 
 
+def test_policy_node_says_when_the_executor_reports_do_not_come(start_node, tmp_path, small_policy) -> None:
+    """Without rtc/executor_state nothing is planned: policy_inference says so (log and a WARN in its
+    diagnostics) when none has come (a wrong namespace or domain, no executor) and when they stop (the
+    executor died, the network to it failed), instead of staying quiet and green."""
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS),
+                          inference={"policy_spec": str(small_policy), "camera_topics": []}, s_min=20)
+    inf = start_node(INFERENCE, "--params-file", str(params))
+    with Harness() as h:
+        assert inf.wait_for_output("not planning: no /rtc/executor_state received in", 90), inf.output()[-2000:]
+        assert "nobody publishes it" in inf.output()
+        assert h.wait_for(lambda s: "no /rtc/executor_state" in s.diag_message("policy_inference"), 10)
+        ex = start_node(EXECUTOR, "--params-file", str(params))
+        assert h.wait_for(lambda s: len(takeovers(s)) >= 2, 120), (ex.output()[-2000:], inf.output()[-3000:])
+        assert h.wait_for(lambda s: "executor_state" not in s.diag_message("policy_inference"), 10)
+        ex.proc.kill()
+        assert inf.wait_for_output("not planning: the newest /rtc/executor_state is", 20), inf.output()[-2000:]
+        assert h.wait_for(lambda s: "s old (the executor stopped" in s.diag_message("policy_inference"), 10)
+    assert inf.alive()
+
+
 def test_executor_killed_and_restarted(start_node, tmp_path, small_policy) -> None:
     """chunk_executor crashes (SIGKILL) mid-run and is started again while policy_inference keeps running.
     The new executor commands nothing until a chunk comes (startup_command none: the arm stays where it

@@ -399,3 +399,26 @@ def test_sim_config_leaves_no_parameter_of_the_recorded_nodes_unset(tmp_path, mo
             node.destroy_node()
     finally:
         rclpy.try_shutdown()
+
+
+def test_a_joint_named_like_a_gripper_but_not_taken_as_one_is_named(tmp_path) -> None:
+    """Only names ending in 'gripper' are grippers: a Franka finger or a Robotiq knuckle gets a single
+    max_accel / tracking_tolerance value like an arm joint, so the nodes warn (a squeeze would trip the
+    watchdog); per-joint values with 0 for it, or the shipped names, give no note."""
+    from rtc_ros.nodes.params import ROLE_INFERENCE, gripper_notes
+
+    spec = tmp_path / "p.yaml"
+    spec.write_text("x: 1\n")
+    names = [f"fr3_joint{i}" for i in range(1, 8)] + ["fr3_finger_joint1"]
+    base = {"arms": ["left"], "left.joint_names": names, "policy_spec": str(spec)}
+    ex = validate(dict(base, **{"left.max_accel": [20.0]}), ROLE_EXECUTOR)
+    notes = gripper_notes(ex)
+    assert len(notes) == 1 and "joint 'fr3_finger_joint1' looks like a gripper" in notes[0] and "max_accel" in notes[0]
+    assert notes[0] in executor_notes(ex)
+    inf = validate(dict(base, **{"left.tracking_tolerance": [0.3]}), ROLE_INFERENCE)
+    assert len(gripper_notes(inf)) == 1 and "tracking_tolerance apply" in gripper_notes(inf)[0]
+    assert gripper_notes(validate(dict(base, **{"left.tracking_tolerance": [0.3] * 7 + [0.0]}), ROLE_INFERENCE)) == []
+    assert gripper_notes(validate(base, ROLE_EXECUTOR)) == []  # nothing applies to it
+    shipped = validate(dict(load_params_file(CONFIG, "policy_inference"), policy_spec=str(spec),
+                            **{"left.tracking_tolerance": [0.3]}), ROLE_INFERENCE)
+    assert gripper_notes(shipped) == []  # left_gripper ends in 'gripper'

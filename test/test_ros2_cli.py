@@ -345,16 +345,19 @@ def test_launch_refuses_bad_recorder_arguments(launch_args, message, tmp_path) -
 
 def test_bimanual_launch_starts_the_merger_on_request(tmp_path) -> None:
     """``merge_joint_states:=true`` adds joint_state_merger, configured from config/bimanual.yaml's section
-    (ALOHA's per-arm topics, prefixed); everything stops cleanly on Ctrl-C."""
-    share = INSTALL / "share" / "rtc_ros"
+    (ALOHA's per-arm topics, prefixed); ``nodes:=executor`` (the robot's side of a policy on another machine)
+    starts the executor and the merger but not policy_inference; everything stops cleanly on Ctrl-C."""
     env = cli_env(tmp_path)
     p = Proc(["launch", "rtc_ros", "bimanual.launch.py", "merge_joint_states:=true", "namespace:=robot3",
-              f"policy_spec:={share / 'policies' / 'bimanual_cnn_h50.yaml'}"], env, tmp_path / "launch.log")
+              "nodes:=executor"], env, tmp_path / "launch.log")
     try:
         up = p.wait_for(r"\[joint_state_merger-\d+\] .*merging puppet_left/joint_states \(prefix 'left_'\), "
                         r"puppet_right/joint_states \(prefix 'right_'\) into joint_states: 14 joints", 90)
         assert up, p.output()[-3000:]
+        assert p.wait_for(r"\[chunk_executor-\d+\] .*chunk_executor: method=rtc", 60), p.output()[-3000:]
     finally:
         p.stop()
     out = p.output()
     assert re.search(r"\[joint_state_merger-\d+\]: process has finished cleanly", out), out[-3000:]
+    assert re.search(r"\[chunk_executor-\d+\]: process has finished cleanly", out), out[-3000:]
+    assert "policy_inference" not in out, out[-3000:]

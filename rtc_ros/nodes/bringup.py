@@ -41,6 +41,7 @@ from rtc_ros.nodes.params import (
     ROLE_MERGER,
     ParameterError,
     executor_notes,
+    gripper_notes,
     expand_path,
     key_matches,
     load_params_file,
@@ -152,7 +153,7 @@ def _check_policy(p) -> int:
     except ParameterError as exc:
         print(f"rtc_bringup: policy_inference would refuse to start: {exc}", file=sys.stderr)
         return 2
-    for note in fit.notes:
+    for note in [*fit.notes, *gripper_notes(p)]:
         print(f"rtc_bringup: warning: {note}", flush=True)
     print(f"rtc_bringup: policy {expand_path(p.policy_spec)} fits (cameras {fit.cameras}) and samples", flush=True)
     return 0

@@ -48,6 +48,8 @@ from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.cores import executor_core
 from rtc_ros.nodes.params import ROLE_EXECUTOR, ParameterError, declare_and_validate, executor_notes
 from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array
+from rtc_ros.nodes.contention import CHECK_PERIOD_S, OutputGuard
+from rtc_ros.nodes.controller_check import TrajectoryControllerCheck
 from rtc_ros.nodes.deadline import run_deadline_loop
 from rtc_ros.nodes.executor_services import OperatorServices
 from rtc_ros.nodes.spin import spin_node
@@ -93,6 +95,11 @@ class ChunkExecutorNode(Node):
         self._diag_timer = self.create_timer(float(p.diagnostics_period), self._publish_diagnostics,
                                              callback_group=self._io_group)
         self.operator = OperatorServices(self)  # ~/pause, ~/resume, ~/resync, ~/hold
+        # another publisher on a command topic or rtc/executor_state: command nothing (OutputGuard)
+        self.outputs = OutputGuard(self, [pub.topic_name for *_a, pub in self._arm_pubs] + [self._state_pub.topic_name])
+        self._controllers = TrajectoryControllerCheck(self, [pub.topic_name for *_a, pub in self._arm_pubs],
+                                                      self._io_group) if p.output_type == "joint_trajectory" else None
+        self.create_timer(CHECK_PERIOD_S, self._check_outputs, callback_group=self._io_group)
         self._resync_after_ns = 0  # after a re-sync: joint states stamped before this are ignored
         self._recovery = StopRecovery()
         if p.robot_stopped_topic:
@@ -156,6 +163,11 @@ class ChunkExecutorNode(Node):
         if self._js_sub is None:
             self._js_sub = self.create_subscription(JointState, self.p.joint_states_topic, self._on_joint_state,
                                                     qos_profile_sensor_data, callback_group=self._io_group)
+
+    def _check_outputs(self) -> None:
+        self.outputs.check()  # another publisher on an output: command nothing
+        if self._controllers is not None:
+            self._controllers.poll()  # joint_trajectory_controllers that interpolate from the measured state
 
     def _on_robot_stopped(self, msg: JointState) -> None:
         try:
@@ -295,7 +307,9 @@ class ChunkExecutorNode(Node):
     def _publish(self, tick: Tick) -> None:
         stamp = self.get_clock().now().to_msg()
         kind = self.p.output_type
-        for arm, sl, pub in [] if tick.silent else self._arm_pubs:
+        silent = tick.silent or bool(self.outputs.contended)
+        self.outputs.ever_commanded = self.outputs.ever_commanded or not silent
+        for arm, sl, pub in [] if silent else self._arm_pubs:
             values = tick.command[sl]
             if kind == "float64_multi_array":
                 pub.publish(conv.float64_multi_array(values))
@@ -313,11 +327,14 @@ class ChunkExecutorNode(Node):
         summary["errors"] = self.errors
         summary["next_step"] = self.core.next_step
         summary["enabled"] = int(self.core.enabled)
+        summary["contended"] = len(self.outputs.contended)
         holding = s.consecutive_holds > 0
         level = DiagnosticStatus.OK
         message = "executing"
         outside = dict(self.core.out_of_limits)
-        if not self.core.ready and outside:
+        if self.outputs.contended:
+            level, message = DiagnosticStatus.ERROR, "commanding nothing: " + self.outputs.text()
+        elif not self.core.ready and outside:
             level, message = DiagnosticStatus.ERROR, f"commanding nothing: measured {self._outside_text(outside)}"
         elif not self.core.ready:
             level, message = DiagnosticStatus.WARN, "waiting for joint states"
@@ -330,6 +347,9 @@ class ChunkExecutorNode(Node):
         elif holding:
             level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds} ticks"
         unheard = self._unheard_commands() if self.core.ready else []
+        for text in self._controllers.problems.values() if self._controllers is not None else ():
+            message = text if level == DiagnosticStatus.OK else f"{message}; {text}"
+            level = max(level, DiagnosticStatus.WARN)
         if unheard:
             text = f"no subscriber on {', '.join(unheard)} (is the controller loaded and configured? the topic right?)"
             message = text if level == DiagnosticStatus.OK else f"{message}; {text}"

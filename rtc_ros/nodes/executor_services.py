@@ -31,6 +31,11 @@ class OperatorServices:
 
     def on_resume(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         core = self.node.core
+        if self.node.outputs.contended:
+            response.success = False
+            response.message = "refused: " + self.node.outputs.text()
+            self.node.get_logger().error(response.message)
+            return response
         if self.node._recovery.request(resume=True):
             return self._stopped_answer(response, "resumes from the measured position when the robot's stop ends")
         response.success = core.resume()

@@ -42,9 +42,10 @@ from rtc_ros.nodes.cores import inference_loop, initial_delay
 from rtc_ros.nodes.policy_setup import prepare_policy, warmup_sample
 from rtc_ros.runtime.contract import ChunkMeta
 from rtc_ros.runtime.frame_history import FrameHistory
-from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_validate, expand_path
+from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_validate, expand_path, gripper_notes
 from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array
 from rtc_ros.nodes.tracking_guard import TrackingGuard
+from rtc_ros.nodes.executor_link import ExecutorLink
 from rtc_ros.nodes.spin import spin_node
 
 
@@ -105,13 +106,14 @@ class PolicyInferenceNode(Node):
         self.create_subscription(JointState, p.joint_states_topic, self._on_joint_state, qos_profile_sensor_data)
         for name, topic in zip(cams, p.camera_topics):
             self.create_subscription(Image, topic, lambda msg, n=name: self._on_image(n, msg), qos_profile_sensor_data)
-        self.create_subscription(JointState, p.executor_state_topic, self._on_executor_state, RELIABLE)
+        sub = self.create_subscription(JointState, p.executor_state_topic, self._on_executor_state, RELIABLE)
+        self._link = ExecutorLink(sub.topic_name, self.count_publishers, time.monotonic())  # do its reports come?
         self._diag_timer = self.create_timer(float(p.diagnostics_period), self._publish_diagnostics)
         self._running = threading.Event()
         self._running.set()
         self._thread = threading.Thread(target=self._run, name="rtc_inference", daemon=True)
         self._thread.start()
-        for note in fit.notes:
+        for note in [*fit.notes, *gripper_notes(p)]:
             self.get_logger().warn(note)
         self.get_logger().info(
             f"policy_inference: method={p.method}, policy {spec_path} (H={self.policy.horizon}, "
@@ -281,9 +283,17 @@ class PolicyInferenceNode(Node):
                 if self._throttled("loop_err", 1.0):
                     self.get_logger().error(f"inference loop error: {exc!r}")
 
+    def _executor_silence(self) -> str | None:
+        with self._data_lock:
+            received = self._command_state[1]
+        return self._link.silence(received, time.monotonic())
+
     def _step(self) -> None:
         """One pass of INFERENCELOOP: trigger, observation, plan, infer."""
         if not self.loop.ready():
+            silence = self._executor_silence() if self._throttled("silence_check", 5.0) else None
+            if silence:
+                self.get_logger().warn(f"not planning: {silence}")
             if self.loop.foreign_seq >= 0 and self._throttled("foreign", 5.0):
                 self.get_logger().info(f"the executor runs chunk seq {self.loop.foreign_seq}, not published by this "
                                        "node (a restart?): waiting for it to run out before planning from its hold")
@@ -363,6 +373,10 @@ class PolicyInferenceNode(Node):
             level = DiagnosticStatus.WARN
         tripped = tracking_level == DiagnosticStatus.ERROR
         message = self.state + (f"; the arm does not follow: {self.tracking.last_trip}" if tripped else "")
+        silence = self._executor_silence()
+        if silence:
+            level, message = max(level, DiagnosticStatus.WARN), f"{message}; {silence}"
+
         self._diag_pub.publish(diagnostic_array(f"rtc_ros: policy_inference ({self.get_fully_qualified_name()})",
                                                 max(level, tracking_level), message, vals,
                                                 self.get_clock().now().to_msg()))

@@ -42,6 +42,7 @@ class TrackingGuard:
         self.max_command_age_s = max(0.1, 5.0 * p.dt)
         self.last_trip = ""
         self.trips_acted = 0  # re-syncs requested
+        self.no_verdict = 0  # joint states not checked: the executor's newest report was too old
         self._reported = 0  # trips_acted at the last diagnostics
         self._pending = False  # tripped, the re-sync not yet requested (no service yet)
         self._throttled = Throttle()
@@ -67,6 +68,8 @@ class TrackingGuard:
                 self.last_trip = (f"{self.names[trip.joint]} {trip.error:.3f} from its command (tolerance "
                                   f"{trip.tolerance:g}) for {trip.duration_s:.2f} s")
                 self._pending = True
+        else:
+            self.no_verdict += 1
         if self._pending and self.watchdog.tripped:
             self._act()
 
@@ -104,6 +107,7 @@ class TrackingGuard:
         if self._client is None:
             return DiagnosticStatus.OK
         vals["tracking_trips"] = self.watchdog.trips
+        vals["tracking_no_verdict"] = self.no_verdict  # grows while the reports come late (a network's jitter)
         if self.last_trip:
             vals["tracking_trip_last"] = self.last_trip
         new, self._reported = self.trips_acted > self._reported or self._pending, self.trips_acted

@@ -38,6 +38,7 @@ from rtc_ros.nodes.params.validate import (
     ParameterError,
     check_relative,
     executor_notes,
+    gripper_notes,
     parse_topic_types,
     unknown_parameters,
     unknown_text,
@@ -49,6 +50,6 @@ __all__ = [
     "ARM_JOINTS", "ARM_SPECS", "BOTH", "DEFAULT_COMMAND_TOPIC", "NODE_NAMES", "ROLES", "ROLE_EXECUTOR",
     "ROLE_INFERENCE", "ROLE_MERGER", "ROLE_RECORDER", "ROLE_SIM", "SPECS", "ArmParams", "ArmSpec", "NodeParams", "OnChange",
     "ParamSpec", "ParameterError", "check_relative", "declare_and_validate", "default_joint_names",
-    "describe", "expand_path", "key_matches", "load_params_file", "package_roots", "parse_topic_types",
+    "describe", "executor_notes", "expand_path", "gripper_notes", "key_matches", "load_params_file", "package_roots", "parse_topic_types",
     "specs_for", "unknown_parameters", "unknown_text", "validate", "writable_names",
 ]

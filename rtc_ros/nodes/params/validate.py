@@ -338,6 +338,25 @@ def executor_notes(p: NodeParams) -> list[str]:
     if p.startup_ramp_s <= 0:
         notes.append("startup_ramp_s is 0: a start-up chunk's first command may step up to max_step from "
                      "standstill (config/bimanual.yaml uses 0.2 s)")
+    return notes + gripper_notes(p)
+
+
+#: joint names that suggest a gripper without ending in "gripper" (Franka's fingers, a Robotiq knuckle)
+_GRIPPER_LIKE = re.compile(r"finger|knuckle|jaw|claw|grip|hand", re.IGNORECASE)
+
+
+def gripper_notes(p: NodeParams) -> list[str]:
+    """Joints named like a gripper that are not taken as one (only names ending in ``gripper`` are) while
+    ``max_accel`` or ``tracking_tolerance`` applies to them: a squeezing gripper trips the watchdog."""
+    notes = []
+    for arm in p.arms:
+        for i, nm in enumerate(arm.joint_names):
+            used = [k for k, v in (("max_accel", arm.max_accel), ("tracking_tolerance", arm.tracking_tolerance))
+                    if len(v) > i and v[i] > 0]
+            if used and not nm.endswith("gripper") and _GRIPPER_LIKE.search(nm):
+                notes.append(f"{arm.name}: joint {nm!r} looks like a gripper, but only names ending in 'gripper' are "
+                             f"taken as one: {' and '.join(used)} apply to it (a single value covers every joint but "
+                             "the grippers); give one value per joint, 0 for the gripper")
     return notes
 
 

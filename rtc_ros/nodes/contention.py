@@ -1,0 +1,95 @@
+"""Other publishers on chunk_executor's outputs: a second executor (a leftover process, a launch file
+started on two machines) or another node (a teleop, rqt's trajectory GUI) commanding the same
+controllers. Two command streams 10 ms apart make the controller jump between them by more than
+either's ``max_step``, so the executor stops commanding while one exists (:class:`OutputGuard`).
+
+Read from the ROS graph (``get_publishers_info_by_topic``): cheap, once per check. A publisher of a
+process killed without a clean shutdown (SIGKILL, a power cut) stays in the graph of the processes that
+saw it until its DDS lease ends (20 s with Fast DDS); a process started afterwards does not see it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: seconds between two checks of the graph
+CHECK_PERIOD_S = 0.5
+
+
+class OutputContention:
+    """The topics ``topics`` (fully qualified, as published by ``node``: one publisher each) and who else
+    publishes on them."""
+
+    def __init__(self, node: Any, topics: list[str]) -> None:
+        self.node, self.topics = node, list(topics)
+        self.own = node.get_fully_qualified_name()
+
+    def others(self) -> dict[str, list[str]]:
+        """``{topic: [other publishers' node names]}`` for every topic with more than this node's publisher."""
+        found: dict[str, list[str]] = {}
+        for topic in self.topics:
+            infos = self.node.get_publishers_info_by_topic(topic)
+            if len(infos) <= 1:
+                continue
+            names = [_fq(i.node_namespace, i.node_name) for i in infos]
+            if self.own in names:
+                names.remove(self.own)  # this node's own publisher (one per topic)
+            else:
+                names = names[1:]  # ours not listed under its name (should not happen): count, do not name
+            found[topic] = names
+        return found
+
+
+class OutputGuard:
+    """The rule, for the chunk_executor node ``node`` (its core, ``_measure_again`` and logger): another
+    publisher on an output -> re-sync (drop every chunk, paused, the hold measured again) and command nothing
+    (:attr:`contended` non-empty: the node publishes no arm command) while it is there. Gone again: re-sync once
+    more (whatever resumed the core meanwhile, e.g. a protective stop's end, ran silently); an executor that
+    had never commanded (started beside another one) then resumes as after a start, one that had stays paused
+    until ``~/resume`` (refused while contended)."""
+
+    def __init__(self, node: Any, topics: list[str]) -> None:
+        self.node, self._graph = node, OutputContention(node, topics)
+        self.contended: dict[str, list[str]] = {}
+        self.ever_commanded = False  # set by the node when it publishes an arm command
+        self._resume_after = False
+
+    def text(self) -> str:
+        return contention_text(self.contended, self._graph.own)
+
+    def check(self) -> None:
+        """Read the graph and apply the rule (call it every :data:`CHECK_PERIOD_S`)."""
+        node, core, log = self.node, self.node.core, self.node.get_logger()
+        others, was = self._graph.others(), bool(self.contended)
+        self.contended = others
+        if others and not was:
+            self._resume_after = not self.ever_commanded and not core.paused
+            core.resync()
+            node._measure_again()
+            node._throttled("contended", 10.0)  # the next "still" line in 10 s
+            log.error(f"{self.text()}: commanding nothing, chunks dropped; stop the other publisher (two command "
+                      "streams make the arm jump)")
+        elif others and node._throttled("contended", 10.0):
+            log.error(f"still {self.text()}: commanding nothing")
+        elif was and not others:
+            core.resync()
+            node._measure_again()
+            if self._resume_after:
+                core.resume()
+            going = "starting as after a start" if self._resume_after else "paused until ~/resume"
+            log.warn(f"no other publisher on the outputs any more: {going}")
+
+
+def contention_text(others: dict[str, list[str]], own: str) -> str:
+    """One line naming each topic and its other publishers."""
+    parts = []
+    for topic, names in others.items():
+        who = ", ".join(sorted(set(names))) or "unknown"
+        if own in names:
+            who += " (this node's name: another process of it, or one killed less than a DDS lease ago)"
+        parts.append(f"{topic} (also published by {who})")
+    return "another publisher on " + "; ".join(parts)
+
+
+def _fq(namespace: str, name: str) -> str:
+    return (namespace.rstrip("/") + "/" + name) if name else "?"
