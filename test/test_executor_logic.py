@@ -755,3 +755,27 @@ def test_a_protective_stop_keeps_a_commanded_hold() -> None:
     core.resync()
     core.set_measured_position(np.zeros(M))
     assert core.tick().silent
+
+
+def test_muted_while_another_node_commands_the_robot() -> None:
+    """set_muted(True) (another publisher on the outputs): re-synced, every tick silent and paused, resume
+    refused even by a hold command's re-sync; set_muted(False) re-syncs again, paused unless resume=True."""
+    core = make(lower=[-100.0] * M, upper=[100.0] * M, max_step=100.0)
+    core.offer_chunk(ramp(10.0), seq=0, t_obs=core.next_step, d=0, s=0)
+    assert not run(core, 3)[-1].hold
+    core.set_muted(True)
+    assert core.executing_seq == -1 and core.paused and core.tick() is None  # measured again first
+    assert core.set_measured_position(np.full(M, 5.0))
+    ticks = run(core, 3)
+    assert all(t.silent and t.hold and t.paused for t in ticks)
+    assert not core.resume() and core.paused
+    core.resync(command_hold=True)  # ~/hold while muted: still nothing sent
+    core.set_measured_position(np.full(M, 5.0))
+    assert core.tick().silent
+    core.set_muted(False)
+    assert core.tick() is None and core.set_measured_position(np.full(M, 6.0))
+    assert core.paused and core.tick().paused and core.resume()  # had commanded: the operator resumes
+    core.set_muted(True)
+    core.set_muted(False, resume=True)
+    core.set_measured_position(np.full(M, 7.0))
+    assert not core.paused and core.tick().reason == "startup"  # never commanded: as after a start

@@ -211,8 +211,10 @@ def test_bringup_merge_joint_states(tmp_path, capsys, monkeypatch) -> None:
     out = capsys.readouterr().out
     assert "joint_state_merger: puppet_left/joint_states, puppet_right/joint_states -> joint_states, 14 joints" in out
     assert "chunk_executor" not in out
-    assert bringup.main([*real, "--only", "executor", "--merge-joint-states", "--check"]) == 0  # --only wins
-    assert "joint_state_merger" not in capsys.readouterr().out
+    assert bringup.main([*real, "--only", "executor", "--merge-joint-states", "--check"]) == 0  # the robot's side
+    out = capsys.readouterr().out
+    assert "joint_state_merger: puppet_left/joint_states" in out and "rtc_bringup: chunk_executor:" in out
+    assert "policy_inference" not in out
     data = yaml.safe_load((REPO / "config" / "bimanual.yaml").read_text())
     data["/**/joint_state_merger"]["ros__parameters"]["source_prefixes"] = ["left_"]
     bad = tmp_path / "bad.yaml"

@@ -107,18 +107,23 @@ def test_executor_output_types(start_node, tmp_path, output_type) -> None:
 def test_joint_trajectory_controllers_that_interpolate_from_the_measured_state_are_named(start_node, tmp_path) -> None:
     """output_type joint_trajectory: the executor asks each node subscribing to a command topic for
     joint_trajectory_controller's interpolate_from_desired_state / open_loop_control and warns about one
-    with both false (it would start every one-point trajectory from the measured position). Stand-in
-    controller nodes declare the parameters as the real controller does; a node without them is not judged."""
+    whose parameters of the two are false (it would start every one-point trajectory from the measured
+    position). Stand-in controller nodes declare the parameters as the real controller does (Jazzy's both,
+    Humble's only open_loop_control); a node without them is not judged."""
     from rclpy.node import Node
     from trajectory_msgs.msg import JointTrajectory
 
     params = write_params(tmp_path / "p.yaml", executor={"output_type": "joint_trajectory"})
     with Harness() as h:
         controllers = []
-        for side, interpolate in (("left", False), ("right", True)):
-            node = Node(f"{side}_controller", context=h.ctx)
-            node.declare_parameter("interpolate_from_desired_state", interpolate)
-            node.declare_parameter("open_loop_control", False)
+        for name, side, declared in (("left_controller", "left", {"interpolate_from_desired_state": False,
+                                                                "open_loop_control": False}),
+                                   ("right_controller", "right", {"interpolate_from_desired_state": True,
+                                                                  "open_loop_control": False}),
+                                   ("humble_controller", "right", {"open_loop_control": False})):  # Humble's has one
+            node = Node(name, context=h.ctx)
+            for key, value in declared.items():
+                node.declare_parameter(key, value)
             node.create_subscription(JointTrajectory, f"{side}_controller/joint_trajectory", lambda m: None, 10)
             h.executor.add_node(node)
             controllers.append(node)
@@ -127,6 +132,8 @@ def test_joint_trajectory_controllers_that_interpolate_from_the_measured_state_a
         assert ex.wait_for_output("/left_controller (subscribes /left_controller/joint_trajectory) has "
                                   "interpolate_from_desired_state: false and open_loop_control: false", 60), (
             ex.output()[-2000:])
+        assert ex.wait_for_output("/humble_controller (subscribes /right_controller/joint_trajectory) has "
+                                  "open_loop_control: false: as a joint_trajectory_controller", 10), ex.output()[-2000:]
         assert h.wait_for(lambda s: "set interpolate_from_desired_state: true" in s.diag_message("chunk_executor"), 10)
         time.sleep(1.0)  # every subscriber was asked by now (a check each 0.5 s)
         assert "/right_controller (subscribes" not in ex.output()  # interpolates from its last command

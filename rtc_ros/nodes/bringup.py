@@ -57,9 +57,9 @@ NODES = {"executor": ("chunk_executor", "rtc_ros.nodes.chunk_executor", ROLE_EXE
 
 def selected(args: argparse.Namespace) -> list[str]:
     """The node keys to check and start: ``--only``'s, else executor and inference (and the merger with
-    ``--merge-joint-states``)."""
+    ``--merge-joint-states``, also beside ``--only executor``: the robot's side, as ``nodes:=executor``)."""
     if args.only:
-        return [args.only]
+        return [args.only] + (["merger"] if args.only == "executor" and args.merge_joint_states else [])
     return ["executor", "inference"] + (["merger"] if args.merge_joint_states else [])
 
 

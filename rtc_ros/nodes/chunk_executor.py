@@ -307,9 +307,8 @@ class ChunkExecutorNode(Node):
     def _publish(self, tick: Tick) -> None:
         stamp = self.get_clock().now().to_msg()
         kind = self.p.output_type
-        silent = tick.silent or bool(self.outputs.contended)
-        self.outputs.ever_commanded = self.outputs.ever_commanded or not silent
-        for arm, sl, pub in [] if silent else self._arm_pubs:
+        self.outputs.ever_commanded = self.outputs.ever_commanded or not tick.silent
+        for arm, sl, pub in [] if tick.silent else self._arm_pubs:
             values = tick.command[sl]
             if kind == "float64_multi_array":
                 pub.publish(conv.float64_multi_array(values))
@@ -347,7 +346,7 @@ class ChunkExecutorNode(Node):
         elif holding:
             level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds} ticks"
         unheard = self._unheard_commands() if self.core.ready else []
-        for text in self._controllers.problems.values() if self._controllers is not None else ():
+        for text in self._controllers.problems() if self._controllers is not None else ():
             message = text if level == DiagnosticStatus.OK else f"{message}; {text}"
             level = max(level, DiagnosticStatus.WARN)
         if unheard:

@@ -17,36 +17,37 @@ CHECK_PERIOD_S = 0.5
 
 
 class OutputContention:
-    """The topics ``topics`` (fully qualified, as published by ``node``: one publisher each) and who else
-    publishes on them."""
+    """The topics ``topics`` (fully qualified, as published by ``node``; one publisher per entry: two arms
+    may share a topic) and who else publishes on them."""
 
     def __init__(self, node: Any, topics: list[str]) -> None:
         self.node, self.topics = node, list(topics)
         self.own = node.get_fully_qualified_name()
 
     def others(self) -> dict[str, list[str]]:
-        """``{topic: [other publishers' node names]}`` for every topic with more than this node's publisher."""
+        """``{topic: [other publishers' node names]}`` for every topic with more than this node's publishers."""
         found: dict[str, list[str]] = {}
-        for topic in self.topics:
+        for topic in dict.fromkeys(self.topics):
+            mine = self.topics.count(topic)
             infos = self.node.get_publishers_info_by_topic(topic)
-            if len(infos) <= 1:
+            if len(infos) <= mine:
                 continue
             names = [_fq(i.node_namespace, i.node_name) for i in infos]
-            if self.own in names:
-                names.remove(self.own)  # this node's own publisher (one per topic)
-            else:
-                names = names[1:]  # ours not listed under its name (should not happen): count, do not name
+            for _ in range(mine):  # this node's own publishers
+                if self.own in names:
+                    names.remove(self.own)
+                else:
+                    names.pop(0)  # ours not listed under its name (should not happen): count, do not name
             found[topic] = names
         return found
 
 
 class OutputGuard:
-    """The rule, for the chunk_executor node ``node`` (its core, ``_measure_again`` and logger): another
-    publisher on an output -> re-sync (drop every chunk, paused, the hold measured again) and command nothing
-    (:attr:`contended` non-empty: the node publishes no arm command) while it is there. Gone again: re-sync once
-    more (whatever resumed the core meanwhile, e.g. a protective stop's end, ran silently); an executor that
-    had never commanded (started beside another one) then resumes as after a start, one that had stays paused
-    until ``~/resume`` (refused while contended)."""
+    """The rule, for the chunk_executor node ``node`` (its core, stop recovery, ``_measure_again`` and logger):
+    another publisher on an output -> the core is muted (:meth:`ExecutorCore.set_muted`: re-synced, every
+    tick silent, ``~/resume`` refused) while it is there. Gone again: the core is re-synced once more and
+    unmuted; an executor that had never commanded (started beside another one) then resumes as after a
+    start, one that had stays paused until ``~/resume``."""
 
     def __init__(self, node: Any, topics: list[str]) -> None:
         self.node, self._graph = node, OutputContention(node, topics)
@@ -61,21 +62,25 @@ class OutputGuard:
         """Read the graph and apply the rule (call it every :data:`CHECK_PERIOD_S`)."""
         node, core, log = self.node, self.node.core, self.node.get_logger()
         others, was = self._graph.others(), bool(self.contended)
-        self.contended = others
         if others and not was:
             self._resume_after = not self.ever_commanded and not core.paused
-            core.resync()
+            core.set_muted(True)
             node._measure_again()
+            self.contended = others
             node._throttled("contended", 10.0)  # the next "still" line in 10 s
             log.error(f"{self.text()}: commanding nothing, chunks dropped; stop the other publisher (two command "
                       "streams make the arm jump)")
-        elif others and node._throttled("contended", 10.0):
-            log.error(f"still {self.text()}: commanding nothing")
-        elif was and not others:
-            core.resync()
+        elif others:
+            self.contended = others
+            if node._throttled("contended", 10.0):
+                log.error(f"still {self.text()}: commanding nothing")
+        elif was:
+            stopped = node._recovery.stopped  # a protective stop: resume (if at all) when it ends
+            core.set_muted(False, resume=self._resume_after and not stopped)
+            if self._resume_after and stopped:
+                node._recovery.request(resume=True)
             node._measure_again()
-            if self._resume_after:
-                core.resume()
+            self.contended = {}
             going = "starting as after a start" if self._resume_after else "paused until ~/resume"
             log.warn(f"no other publisher on the outputs any more: {going}")
 

@@ -7,56 +7,88 @@ second and is then driven to the new point within a period -- a vibration at the
 ``interpolate_from_desired_state: true`` (Jazzy; on Humble ``open_loop_control: true``) it starts from its
 last command instead, and interpolates between the executor's commands at its own rate.
 
-Each node subscribing to an arm's command topic is asked once for those two parameters (the controller
-node is the subscriber; it has them if it is a joint_trajectory_controller). One that has either and has
-both false is reported (a warning now, and in ``/diagnostics``); a node with neither (another controller,
-a relay) is not judged.
+Each node subscribing to an arm's command topic is asked once for each of those two parameters (the
+controller node is the subscriber; it has one or both if it is a joint_trajectory_controller). One whose
+parameters of the two are all false is reported (a warning now, and in ``/diagnostics``); a node with
+neither (another controller, a relay) is not judged.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
-from rclpy.parameter_client import AsyncParameterClient
+from rcl_interfaces.srv import GetParameters
 
-#: the parameters asked for; either true is fine
+#: the parameters asked for (one request each: a node that lacks one answers a joint request with nothing)
 PARAMS = ("interpolate_from_desired_state", "open_loop_control")
 _BOOL = 1  # rcl_interfaces/ParameterType PARAMETER_BOOL
 
 
 class TrajectoryControllerCheck:
-    """Asks the subscribers of ``topics`` (resolved names) for :data:`PARAMS`; :attr:`problems` holds one
-    line per misconfigured controller."""
+    """Asks the subscribers of ``topics`` (resolved names) for :data:`PARAMS`; :meth:`problems` gives one line
+    per misconfigured controller. A controller that leaves the topic is forgotten (asked again if it returns,
+    e.g. reloaded with the advice applied)."""
 
     def __init__(self, node: Any, topics: list[str], callback_group: Any = None) -> None:
-        self.node, self.topics, self.group = node, list(topics), callback_group
-        self.problems: dict[str, str] = {}  # controller node -> what is wrong
-        self._asked: dict[str, AsyncParameterClient] = {}  # controller node -> its client (asked or asking)
+        self.node, self.topics, self.group = node, list(dict.fromkeys(topics)), callback_group
+        self._lock = threading.Lock()  # answers may come on another executor thread (timer loop mode)
+        self._problems: dict[str, str] = {}  # controller node -> what is wrong
+        self._asking: dict[str, Any] = {}  # controller node -> its get_parameters client, until answered
+        self._answers: dict[str, dict[str, bool | None]] = {}  # controller node -> {param: value, None: lacks it}
+
+    def problems(self) -> list[str]:
+        with self._lock:
+            return list(self._problems.values())
 
     def poll(self) -> None:
-        """Ask every subscriber not asked yet whose parameter services are up (call it periodically)."""
+        """Ask every new subscriber whose parameter service is up (call it periodically)."""
+        present: dict[str, str] = {}
         for topic in self.topics:
             for info in self.node.get_subscriptions_info_by_topic(topic):
-                name = (info.node_namespace.rstrip("/") + "/" + info.node_name) if info.node_name else ""
-                if not name or name in self._asked and self._asked[name] is None:
+                if info.node_name:
+                    present.setdefault(info.node_namespace.rstrip("/") + "/" + info.node_name, topic)
+        with self._lock:
+            for gone in [n for n in self._answers if n not in present]:
+                del self._answers[gone]
+                self._problems.pop(gone, None)
+        for name, topic in present.items():
+            with self._lock:
+                if name in self._answers:
                     continue
-                client = self._asked.get(name) or AsyncParameterClient(self.node, name, callback_group=self.group)
-                self._asked[name] = client
-                if client.services_are_ready():
-                    self._asked[name] = None  # asked: never again
-                    client.get_parameters(list(PARAMS)).add_done_callback(
-                        lambda f, n=name, t=topic: self._on_answer(n, t, f))
+            client = self._asking.get(name)
+            if client is None:
+                client = self._asking[name] = self.node.create_client(GetParameters, f"{name}/get_parameters",
+                                                                      callback_group=self.group)
+            if not client.service_is_ready():
+                continue
+            with self._lock:
+                self._answers[name] = {}
+            for param in PARAMS:
+                future = client.call_async(GetParameters.Request(names=[param]))
+                future.add_done_callback(lambda f, n=name, t=topic, k=param: self._on_answer(n, t, k, f))
 
-    def _on_answer(self, name: str, topic: str, future: Any) -> None:
+    def _on_answer(self, name: str, topic: str, param: str, future: Any) -> None:
         result = future.result() if future.exception() is None else None
-        if result is None:
-            return
-        values = {k: v.bool_value for k, v in zip(PARAMS, result.values) if v.type == _BOOL}
-        if not values or any(values.values()):
-            return  # not a joint_trajectory_controller, or one that interpolates from its last command
-        text = (f"{name} (subscribes {topic}) has {' and '.join(f'{k}: false' for k in values)}: as a "
-                "joint_trajectory_controller it starts each of the executor's one-point trajectories (one per tick) "
-                "from the measured position, so the setpoint jumps back by the arm's tracking lag every tick; set "
-                "interpolate_from_desired_state: true (Humble: open_loop_control: true) in its parameters")
-        self.problems[name] = text
-        self.node.get_logger().warn(text)
+        value = result.values[0] if result is not None and len(result.values) == 1 else None
+        with self._lock:
+            answers = self._answers.get(name)
+            if answers is None:
+                return  # forgotten meanwhile
+            answers[param] = value.bool_value if value is not None and value.type == _BOOL else None
+            if len(answers) < len(PARAMS):
+                return
+            client = self._asking.pop(name, None)
+            has = {k: v for k, v in answers.items() if v is not None}
+            bad = bool(has) and not any(has.values())  # a joint_trajectory_controller that interpolates from the state
+            text = (f"{name} (subscribes {topic}) has {' and '.join(f'{k}: false' for k in has)}: as a "
+                    "joint_trajectory_controller it starts each of the executor's one-point trajectories (one per "
+                    "tick) from the measured position, so the setpoint jumps back by the arm's tracking lag every "
+                    "tick; set interpolate_from_desired_state: true (Humble: open_loop_control: true) in its "
+                    "parameters") if bad else ""
+            if bad:
+                self._problems[name] = text
+        if client is not None:
+            self.node.destroy_client(client)
+        if bad:
+            self.node.get_logger().warn(text)

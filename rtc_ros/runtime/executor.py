@@ -87,7 +87,7 @@ class ExecutorCore(ChunkValidator):
     def __init__(self, config: ExecutorConfig, max_chunk_age: float = 0.0) -> None:
         self.cfg = config
         self.max_chunk_age = float(max_chunk_age)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # (re-entrant: set_muted re-syncs under it)
         self._next_step = 0
         self._last: np.ndarray | None = None  # last command, or the measured position before the first
         self._commanded = False  # anything sent since start / the last re-sync (False: _last is measured)
@@ -102,6 +102,7 @@ class ExecutorCore(ChunkValidator):
         self._accel = AccelLimiter(config.max_accel)
         self._hold_loud = False  # the last re-sync's hold is commanded even with startup_silent
         self._enabled = True  # an enabling device's state (set_enabled)
+        self._muted = False  # another node commands the robot (set_muted): silent, paused, no resume
         self.out_of_limits: dict[int, float] = {}  # newest measurement's joints too far out (set_measured_position)
         self.stats = ExecutorStats()
         self._new_stores()
@@ -180,8 +181,16 @@ class ExecutorCore(ChunkValidator):
     def resume(self) -> bool:
         """Continue the executing chunk at its next action; False if not paused or measured beyond the limits."""
         with self._lock:
-            was, self._paused = self._paused, self._paused and bool(self.out_of_limits)
+            was, self._paused = self._paused, self._paused and (bool(self.out_of_limits) or self._muted)
             return was and not self._paused
+
+    def set_muted(self, muted: bool, resume: bool = False) -> None:
+        """Another node publishes on the executor's outputs (:class:`rtc_ros.nodes.contention.OutputGuard`): re-sync,
+        and while muted every tick is silent and :meth:`resume` refused. Unmuted: re-sync again (whatever ran
+        meanwhile ran silently), paused unless ``resume``. One step under the lock: no tick in between."""
+        with self._lock:
+            self.resync()
+            self._muted, self._paused = bool(muted), bool(muted) or not resume
 
     def resync(self, keep_hold: bool = False, command_hold: bool = False) -> int:
         """Forget every chunk and the hold position, and pause (see the module doc); returns the step from
@@ -326,7 +335,7 @@ class ExecutorCore(ChunkValidator):
             if self._last is None:
                 return None
             if self._paused or not self._enabled:  # commands the hold (the base is fixed from here on) unless silent
-                silent = self._quiet()
+                silent = self._quiet() or self._muted
                 if self._accel.active and not silent:  # a joint still moving brakes to a stop
                     self._last = self._shaped(None)
                 self._commanded = not silent
