@@ -19,4 +19,5 @@ def test_silence_after_reports_stop() -> None:
     link = ExecutorLink("/rtc/executor_state", lambda _t: 1, started=0.0)
     assert link.silence(50.0, 50.0 + REPORT_GAP_S) is None  # a report every tick: a second is a long gap
     assert link.silence(50.0, 52.5) == ("the newest /rtc/executor_state is 2.5 s old (the executor stopped, waits "
-                                        "for joint states after a re-sync, or the network to it failed?)")
+                                        "for joint states after a re-sync, is muted by another publisher on its outputs, or the "
+                                        "network to it failed?)")

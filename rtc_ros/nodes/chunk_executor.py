@@ -316,7 +316,8 @@ class ChunkExecutorNode(Node):
                 pub.publish(conv.joint_trajectory_point_msg(arm.joint_names, values, conv.Time(), self._tfs))
             else:
                 pub.publish(conv.joint_state_msg(arm.joint_names, values, stamp))
-        self._state_pub.publish(conv.executor_state_msg(tick, self.names, stamp))
+        if not self.outputs.contended:  # muted: no report either (two executors' reports would interleave)
+            self._state_pub.publish(conv.executor_state_msg(tick, self.names, stamp))
 
     # ------------------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:

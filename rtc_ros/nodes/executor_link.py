@@ -33,5 +33,5 @@ class ExecutorLink:
             return f"no {self.topic} received in {now - self.started:.0f} s {why}"
         if received > 0.0 and now - received > REPORT_GAP_S:
             return (f"the newest {self.topic} is {now - received:.1f} s old (the executor stopped, waits for joint "
-                    "states after a re-sync, or the network to it failed?)")
+                    "states after a re-sync, is muted by another publisher on its outputs, or the network to it failed?)")
         return None

@@ -184,7 +184,8 @@ class PolicyInferenceNode(Node):
             self._command_state = (rep.paused, time.monotonic())
         self.loop.on_executor_report(rep)
         if cleared:
-            self.get_logger().info("executor reset (re-synced after the robot was moved): camera frames cleared; waiting for new ones")
+            self.get_logger().info("executor reset (re-synced after the robot was moved): camera frames cleared; waiting "
+                                   "for new ones", throttle_duration_sec=1.0)
         with self._wake:
             self._wake.notify()
 
