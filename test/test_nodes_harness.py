@@ -19,7 +19,7 @@ from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import CompressedImage, Image, JointState
 from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
@@ -61,6 +61,8 @@ class Harness:
     publish_joint_states: bool = True
     follow_commands: bool = True  # False: the fake robot ignores commands (something else moves it: set q)
     camera: tuple[int, int] | None = None
+    #: the camera as image_transport's compressed topic (cam/image_raw/compressed): "png" frames, or "garbage"
+    compressed: str = ""
     command_topics: tuple[str, str] = ("left_controller/commands", "right_controller/commands")
     states: list[StateRec] = field(default_factory=list)
     chunks: dict[int, tuple[np.ndarray, ChunkMeta]] = field(default_factory=dict)
@@ -76,7 +78,9 @@ class Harness:
         self.q = np.zeros(len(JOINTS))
         self.js_pub = self.node.create_publisher(JointState, "joint_states", 10)
         self.chunk_pub = self.node.create_publisher(JointTrajectory, "rtc/chunk", 10)
-        self.cam_pub = self.node.create_publisher(Image, "cam/image_raw", 10) if self.camera else None
+        self.cam_pub = self.node.create_publisher(Image, "cam/image_raw", 10) if self.camera and not self.compressed else None
+        self.cz_pub = self.node.create_publisher(CompressedImage, "cam/image_raw/compressed", 10) if (
+            self.camera and self.compressed) else None
         self.node.create_subscription(JointState, "rtc/executor_state", self._on_state, RELIABLE)
         self.node.create_subscription(JointTrajectory, "rtc/chunk", self._on_chunk, RELIABLE)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
@@ -107,6 +111,20 @@ class Harness:
         if self.cam_pub is not None:
             img = np.full((*self.camera, 3), 128, dtype=np.uint8)
             self.cam_pub.publish(conv.rgb_to_image(img, stamp))
+        if self.cz_pub is not None:
+            msg = CompressedImage(format="rgb8; png compressed bgr8", data=self._png() if self.compressed == "png"
+                                  else b"\x89PNG not really")
+            msg.header.stamp = stamp
+            self.cz_pub.publish(msg)
+
+    def _png(self) -> bytes:
+        import io
+
+        from PIL import Image as PILImage
+
+        buf = io.BytesIO()
+        PILImage.fromarray(np.full((*self.camera, 3), 128, dtype=np.uint8)).save(buf, format="PNG")
+        return buf.getvalue()
 
     def _on_state(self, msg: JointState) -> None:
         rec = StateRec(time.monotonic(), ExecutorReport.decode(msg.header.frame_id), np.array(msg.position),

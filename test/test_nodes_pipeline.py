@@ -367,6 +367,28 @@ def test_camera_policy_and_missing_camera(start_node, tmp_path, small_policy_cam
         assert h.wait_for(lambda s: len(takeovers(s)) >= n + 3, 60), (ex.output()[-2000:], inf.output()[-2000:])
 
 
+def test_compressed_camera(start_node, tmp_path, small_policy_cam) -> None:
+    """camera_transport compressed: the camera arrives as image_transport's CompressedImage on
+    cam/image_raw/compressed (PNG here) and the policy runs on it; frames that do not decode are refused
+    with the reason, and planning stops (the executor holds) until decodable frames come again."""
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS), s_min=20,
+                          inference={"policy_spec": str(small_policy_cam), "camera_topics": ["cam/image_raw"],
+                                     "camera_names": ["cam"], "camera_transport": "compressed"})
+    ex = start_node(EXECUTOR, "--params-file", str(params))
+    inf = start_node(INFERENCE, "--params-file", str(params))
+    with Harness(camera=(48, 64), compressed="png") as h:
+        assert h.wait_for(lambda s: len(takeovers(s)) >= 3, 150), (ex.output()[-2000:], inf.output()[-2000:])
+        h.compressed = "garbage"
+        assert inf.wait_for_output("camera 'cam': cannot decode a compressed image (format 'rgb8; png compressed "
+                                   "bgr8'", 30), inf.output()[-2000:]
+        time.sleep(0.5)  # a chunk planned from a good frame before may still arrive
+        n = len(takeovers(h))
+        time.sleep(1.5)
+        assert len(takeovers(h)) == n  # nothing planned from undecodable frames
+        h.compressed = "png"
+        assert h.wait_for(lambda s: len(takeovers(s)) >= n + 2, 60), inf.output()[-2000:]
+
+
 def test_tracking_watchdog_makes_the_executor_hold_where_the_arm_is_when_it_stops_following(start_node, tmp_path, small_policy) -> None:
     """With <arm>.tracking_tolerance set, policy_inference calls the executor's ~/hold once the arm has not
     followed its commands for tracking_timeout_s: chunks dropped, the position where the arm is commanded (with

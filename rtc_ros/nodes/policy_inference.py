@@ -10,7 +10,8 @@ Bookkeeping (INFERENCELOOP): :class:`rtc_ros.runtime.inference_loop.InferenceLoo
 (GUIDEDINFERENCE): :class:`rtc_ros.runtime.generator.ChunkGenerator`; observations:
 named arrays (joint positions, camera frames) laid out and normalised by the policy
 (:class:`rtc_ros.policies.loaded.LoadedPolicy`); each camera's newest frames (``t`` for a frame-stack
-entry ``[t, h, w, c]``) are kept by :class:`rtc_ros.runtime.frame_history.FrameHistory`, cleared after a gap
+entry ``[t, h, w, c]``; raw or compressed: :mod:`rtc_ros.nodes.camera_inputs`) are kept by
+:class:`rtc_ros.runtime.frame_history.FrameHistory`, cleared after a gap
 longer than ``obs_timeout`` and when the executor was reset (re-synced after something else moved the
 robot: an episode reset, a homing move): no observation mixes frames from before a reset with joint
 positions from after it.
@@ -31,7 +32,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import Image, JointState
+from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from rtc_ros.runtime.inference_loop import (InferenceLoopCore, ObservationBeforeReports, ObservationTooOld, Plan,
@@ -41,11 +42,11 @@ from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.cores import inference_loop, initial_delay
 from rtc_ros.nodes.policy_setup import prepare_policy, warmup_sample
 from rtc_ros.runtime.contract import ChunkMeta
-from rtc_ros.runtime.frame_history import FrameHistory
 from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_validate, expand_path, gripper_notes
 from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array
 from rtc_ros.nodes.tracking_guard import TrackingGuard
 from rtc_ros.nodes.executor_link import ExecutorLink
+from rtc_ros.nodes.camera_inputs import CameraInputs
 from rtc_ros.nodes.spin import spin_node
 
 
@@ -80,11 +81,6 @@ class PolicyInferenceNode(Node):
         self._reader = conv.JointStateReader(self.names)
         self._exec_reader = conv.JointStateReader(self.names)  # the executor's commands, by name
         self._joints = _Latest()
-        self._images = {name: _Latest() for name in cams}
-        # each camera's newest t frames (t > 1: a frame-stack entry [t, h, w, c]); under _data_lock
-        frames = self.obs_builder.camera_frames
-        self._history = FrameHistory({name: frames.get(name, 1) for name in cams}, float(p.obs_timeout))
-        self._stack_cameras = {name for name in cams if frames.get(name, 1) > 1}
         self._data_lock = threading.Lock()
         self._wake = threading.Condition()
         self.state = "warming_up"
@@ -104,8 +100,9 @@ class PolicyInferenceNode(Node):
         self._chunk_pub = self.create_publisher(JointTrajectory, p.chunk_topic, RELIABLE)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(JointState, p.joint_states_topic, self._on_joint_state, qos_profile_sensor_data)
-        for name, topic in zip(cams, p.camera_topics):
-            self.create_subscription(Image, topic, lambda msg, n=name: self._on_image(n, msg), qos_profile_sensor_data)
+        self.cameras = CameraInputs(self, cams, p.camera_topics, self.obs_builder.camera_frames,  # newest frames each
+                                    lambda: float(self.p.obs_timeout), p.camera_transport, self._data_lock,
+                                    self._stamp, self._count_reject)
         sub = self.create_subscription(JointState, p.executor_state_topic, self._on_executor_state, RELIABLE)
         self._link = ExecutorLink(sub.topic_name, self.count_publishers, time.monotonic())  # do its reports come?
         self._diag_timer = self.create_timer(float(p.diagnostics_period), self._publish_diagnostics)
@@ -156,22 +153,6 @@ class PolicyInferenceNode(Node):
             cmd, (paused, recv) = self._command, self._command_state
         self.tracking.on_joint_state(q, cmd, paused, time.monotonic() - recv)
 
-    def _on_image(self, name: str, msg: Image) -> None:
-        try:
-            img = conv.image_to_rgb(msg)
-        except ValueError as exc:
-            self._count_reject("image", f"camera '{name}': {exc}")
-            return
-        now, stamp = time.monotonic(), self._stamp(msg.header.stamp, f"camera '{name}'")
-        with self._data_lock:
-            self._history.timeout_s = float(self.p.obs_timeout)  # a run-time set applies to the next gap
-            kept = self._history.add(name, img, now, stamp)
-            if kept:
-                self._images[name] = _Latest(img, now, stamp)
-        if not kept:
-            self._count_reject("before_reset", f"camera '{name}': a frame stamped before the executor's reset "
-                                               "arrived late (dropped)")
-
     def _on_executor_state(self, msg: JointState) -> None:
         try:
             rep = conv.parse_executor_state(msg, self._exec_reader)
@@ -179,7 +160,7 @@ class PolicyInferenceNode(Node):
             self._count_reject("executor_state", f"bad executor state: {exc}")
             return
         with self._data_lock:  # before the loop learns of a reset (it may plan at once): no old frame is used
-            cleared = self._history.on_executor_report(rep)  # frames from before a reset show another scene
+            cleared = self.cameras.on_executor_report(rep)  # frames from before a reset show another scene
             self._command = None if rep.command is None else np.asarray(rep.command, dtype=np.float64)
             self._command_state = (rep.paused, time.monotonic())
         self.loop.on_executor_report(rep)
@@ -197,9 +178,8 @@ class PolicyInferenceNode(Node):
         timeout = float(self.p.obs_timeout)
         now = time.monotonic()
         with self._data_lock:
-            joints, images = self._joints, dict(self._images)
-            stacks = self._history.stacks()  # newest first
-            reset_ns = self._history.reset_stamp_ns
+            joints = self._joints
+            reset_ns = self.cameras.history.reset_stamp_ns
         if joints.value is None:
             self._count_reject("missing", f"no joint state on {self.p.joint_states_topic} yet")
             return None
@@ -209,28 +189,13 @@ class PolicyInferenceNode(Node):
         if now - joints.recv > timeout:
             self._count_reject("stale", f"joint state is {now - joints.recv:.3f}s old (obs_timeout {timeout}s)")
             return None
-        frames = {}
-        for name, latest in images.items():
-            if latest.value is None:
-                self._count_reject("missing", f"no image from camera '{name}' yet")
-                return None
-            if now - latest.recv > timeout:
-                self._count_reject("stale", f"camera '{name}' image is {now - latest.recv:.3f}s old "
-                                            f"(obs_timeout {timeout}s)")
-                return None
-            lag = (joints.stamp_ns - latest.stamp_ns) * 1e-9
-            if lag > timeout:  # received in time, but taken long before the joint state
-                self._count_reject("stale", f"camera '{name}' image is stamped {lag:.3f}s before the joint state "
-                                            f"(obs_timeout {timeout}s; do the camera and robot clocks agree?)")
-                return None
-            if not stacks[name]:
-                self._count_reject("missing", f"no image from camera '{name}' since the executor was reset")
-                return None
-            # a stack: fewer than t frames so far repeat the oldest (the policy lays it out)
-            frames[name] = stacks[name] if name in self._stack_cameras else stacks[name][0]
+        got = self.cameras.frames(joints.stamp_ns, timeout)
+        if got is None:
+            return None
+        frames, stamps = got
         obs = {**frames, self.joint_entry or "joint_positions": joints.value}  # named arrays, laid out by the policy
         if self.p.obs_time == "oldest":
-            return obs, min([joints.stamp_ns, *(images[n].stamp_ns for n in frames)])
+            return obs, min([joints.stamp_ns, *stamps])
         return obs, joints.stamp_ns
 
     # ------------------------------------------------------------------------------ inference thread

@@ -26,6 +26,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from rtc_ros.runtime.contract import ChunkMeta, ExecutorReport
+from rtc_ros.runtime.compressed_image import decode_compressed
 from rtc_ros.recording.bag import read_sidecar
 from rtc_ros.recording.episode_types import (
     ChunkRecord,
@@ -77,12 +78,9 @@ def _image_array(msg: Any, msgtype: str) -> np.ndarray | None:
     """Decode an Image (``rgb8``/``bgr8``/``mono8``/``rgba8``/``bgra8``) to ``(h, w, c) uint8``."""
     if msgtype == "sensor_msgs/msg/CompressedImage":
         try:
-            from PIL import Image  # matplotlib depends on pillow
-            import io
-
-            return np.asarray(Image.open(io.BytesIO(bytes(msg.data))).convert("RGB"))
-        except Exception as exc:  # noqa: BLE001
-            log.warning("cannot decode compressed image: %s", exc)
+            return decode_compressed(bytes(msg.data), str(msg.format))
+        except ValueError as exc:
+            log.warning("%s", exc)
             return None
     enc = str(msg.encoding).lower()
     chans = {"rgb8": 3, "bgr8": 3, "mono8": 1, "rgba8": 4, "bgra8": 4, "8uc1": 1, "8uc3": 3}.get(enc)

@@ -32,6 +32,7 @@ NODE_NAMES = {ROLE_EXECUTOR: "chunk_executor", ROLE_INFERENCE: "policy_inference
 
 OUTPUT_TYPES = ("float64_multi_array", "joint_trajectory", "joint_state")
 LOOP_MODES = ("thread", "timer")
+CAMERA_TRANSPORTS = ("raw", "compressed")
 OBS_TIMES = ("joint_state", "oldest")
 STARTUP_COMMANDS = ("none", "hold_measured")
 JACOBIAN_MODES = ("exact", "identity_approx")
@@ -189,6 +190,9 @@ _RTC: tuple[ParamSpec, ...] = (
        "policy's obs_spec, in the order of camera_names.", _INF, array_type="string"),
     _p("camera_names", [], "obs_spec entry name fed by each camera topic ([] = the image entries of "
        "obs_spec in order).", _INF, array_type="string"),
+    _p("camera_transport", "raw", "How the cameras arrive: 'raw' (sensor_msgs/Image on each camera topic) or "
+       "'compressed' (sensor_msgs/CompressedImage, JPEG or PNG, on <camera topic>/compressed as image_transport "
+       "publishes it; only the frames an observation uses are decoded).", _INF, choices=CAMERA_TRANSPORTS),
     _p("obs_timeout", 0.5, "Observations (joint states, images) received longer ago than this many seconds, "
        "or images stamped more than this before the joint state, are rejected instead of acted on.", _INF,
        read_only=False, float_range=(0.001, 3600.0)),

@@ -1,0 +1,99 @@
+"""policy_inference's cameras: subscriptions (raw ``sensor_msgs/Image`` or, with ``camera_transport:
+compressed``, ``sensor_msgs/CompressedImage`` on ``<topic>/compressed`` as image_transport publishes it),
+each camera's newest frames (:class:`rtc_ros.runtime.frame_history.FrameHistory`: ``t`` frames for a
+frame-stack entry, cleared after a gap or an executor reset), and the camera half of an observation's
+checks (missing, stale, stamped long before the joint state). Compressed frames are decoded only when an
+observation uses them. State is guarded by the node's data lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+import numpy as np
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage, Image
+
+from rtc_ros.runtime.compressed_image import CompressedFrame, pixels
+from rtc_ros.runtime.contract import ExecutorReport
+from rtc_ros.runtime.frame_history import FrameHistory
+from rtc_ros.nodes import conversions as conv
+
+
+class CameraInputs:
+    """The cameras ``cams`` (obs_spec names) on ``topics``, ``frames[name]`` frames each (1: a single image);
+    ``timeout()`` is the current ``obs_timeout``; ``stamp(header_stamp, what)`` gives a header's stamp in ns;
+    ``reject(reason, text)`` counts and logs."""
+
+    def __init__(self, node: Any, cams: list[str], topics: list[str], frames: dict[str, int],
+                 timeout: Callable[[], float], transport: str, lock: threading.Lock,
+                 stamp: Callable[[Any, str], int], reject: Callable[[str, str], None]) -> None:
+        self._lock, self._timeout, self._stamp, self._reject = lock, timeout, stamp, reject
+        self.latest: dict[str, tuple[Any, float, int]] = {}  # name -> (frame, receipt monotonic s, stamp ns)
+        self.history = FrameHistory({name: frames.get(name, 1) for name in cams}, timeout())
+        self.stacked = {name for name in cams if frames.get(name, 1) > 1}
+        self.names = list(cams)
+        for name, topic in zip(cams, topics):
+            if transport == "compressed":
+                node.create_subscription(CompressedImage, f"{topic}/compressed", lambda m, n=name: self.store(
+                    n, CompressedFrame(m.data, m.format), m.header.stamp), qos_profile_sensor_data)
+            else:
+                node.create_subscription(Image, topic, lambda m, n=name: self._on_image(n, m), qos_profile_sensor_data)
+
+    def _on_image(self, name: str, msg: Image) -> None:
+        try:
+            img = conv.image_to_rgb(msg)
+        except ValueError as exc:
+            self._reject("image", f"camera '{name}': {exc}")
+            return
+        self.store(name, img, msg.header.stamp)
+
+    def store(self, name: str, frame: np.ndarray | CompressedFrame, header_stamp: Any) -> None:
+        now, stamp = time.monotonic(), self._stamp(header_stamp, f"camera '{name}'")
+        with self._lock:
+            self.history.timeout_s = float(self._timeout())  # a run-time set applies to the next gap
+            kept = self.history.add(name, frame, now, stamp)
+            if kept:
+                self.latest[name] = (frame, now, stamp)
+        if not kept:
+            self._reject("before_reset", f"camera '{name}': a frame stamped before the executor's reset arrived "
+                                         "late (dropped)")
+
+    def on_executor_report(self, rep: ExecutorReport) -> bool:
+        """Call under the lock; True when an executor reset cleared every camera's frames."""
+        return self.history.on_executor_report(rep)
+
+    def frames(self, joints_stamp_ns: int, timeout_s: float) -> tuple[dict[str, Any], list[int]] | None:
+        """``({name: (h, w, 3) pixels or, for a stacked entry, their list, newest first}, [stamps ns])`` for an
+        observation whose joint state is stamped ``joints_stamp_ns``, or None (counted and logged) when a
+        camera's frame is missing, received more than ``timeout_s`` ago, stamped that long before the joint
+        state, or does not decode."""
+        now = time.monotonic()
+        with self._lock:
+            latest, stacks = dict(self.latest), self.history.stacks()  # newest first
+        out, stamps = {}, []
+        for name in self.names:
+            if name not in latest:
+                self._reject("missing", f"no image from camera '{name}' yet")
+                return None
+            _frame, recv, stamp = latest[name]
+            if now - recv > timeout_s:
+                self._reject("stale", f"camera '{name}' image is {now - recv:.3f}s old (obs_timeout {timeout_s}s)")
+                return None
+            lag = (joints_stamp_ns - stamp) * 1e-9
+            if lag > timeout_s:  # received in time, but taken long before the joint state
+                self._reject("stale", f"camera '{name}' image is stamped {lag:.3f}s before the joint state "
+                                      f"(obs_timeout {timeout_s}s; do the camera and robot clocks agree?)")
+                return None
+            if not stacks[name]:
+                self._reject("missing", f"no image from camera '{name}' since the executor was reset")
+                return None
+            try:  # a stack: fewer than t frames so far repeat the oldest (the policy lays it out)
+                out[name] = [pixels(f) for f in stacks[name]] if name in self.stacked else pixels(stacks[name][0])
+            except ValueError as exc:  # a compressed frame that does not decode
+                self._reject("image", f"camera '{name}': {exc}")
+                return None
+            stamps.append(stamp)
+        return out, stamps
