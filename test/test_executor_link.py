@@ -13,6 +13,8 @@ def test_silence_before_the_first_report_names_the_topic_and_whether_anyone_publ
     assert text.startswith("no /robot1/rtc/executor_state received in 2 s") and "nobody publishes it" in text
     publishers["/robot1/rtc/executor_state"] = 1
     assert "although 1 node(s) publish it: chunk_executor reports once it has a hold position" in link.silence(0.0, 103.0)
+    publishers["/robot1/rtc/executor_state"] = 2
+    assert "2 nodes publish it: several executors" in link.silence(0.0, 103.0)
 
 
 def test_silence_after_reports_stop() -> None:

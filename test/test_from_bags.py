@@ -172,6 +172,26 @@ def test_generated_params_file_for_a_short_horizon_is_one_the_nodes_accept(tmp_p
     assert validate(load_params_file(dest, "policy_inference"), ROLE_INFERENCE).horizon == 10
 
 
+def test_generated_params_file_for_compressed_cameras(tmp_path: Path) -> None:
+    """Cameras recorded as image_transport's <topic>/compressed: the generated params give policy_inference
+    the base topic with camera_transport compressed (it subscribes <topic>/compressed); a mix is refused."""
+    from rtc_ros.nodes.params import ROLE_INFERENCE, load_params_file, validate
+    from rtc_ros.recording.dataset import DatasetError
+    from rtc_ros.recording.from_bags import write_params_file
+
+    src = Path(__file__).resolve().parents[1] / "config" / "bimanual.yaml"
+    spec = tmp_path / "new.yaml"
+    spec.write_text("{}")
+    dest = write_params_file(src, tmp_path / "new_params.yaml", spec, 50,
+                             {"cam_high": "cam_high/image_raw/compressed", "cam_low": "cam_low/image_raw/compressed"})
+    p = validate(load_params_file(dest, "policy_inference"), ROLE_INFERENCE)
+    assert p.camera_topics == ["cam_high/image_raw", "cam_low/image_raw"] and p.camera_transport == "compressed"
+    raw = write_params_file(src, tmp_path / "raw.yaml", spec, 50, {"cam_high": "cam_high/image_raw"})
+    assert load_params_file(raw, "policy_inference")["camera_transport"] == "raw"
+    with pytest.raises(DatasetError, match="some are <topic>/compressed and some raw"):
+        write_params_file(src, tmp_path / "mix.yaml", spec, 50, {"a": "a/image_raw/compressed", "b": "b/image_raw"})
+
+
 @pytest.mark.parametrize("args,match", [
     (["--image-size", "32"], "--image-size"),
     (["--model", "width=3.5"], "--model"),

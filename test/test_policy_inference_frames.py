@@ -70,8 +70,8 @@ def _frames(obs: dict) -> list[int]:
 
 def test_observation_after_a_reset_uses_only_frames_from_after_it(node) -> None:
     names, t0, js = _joint_state_now(node)
-    node._on_image("cam", _image(10, t0 - 40_000_000))
-    node._on_image("cam", _image(11, t0 - 20_000_000))
+    node.cameras._on_image("cam", _image(10, t0 - 40_000_000))
+    node.cameras._on_image("cam", _image(11, t0 - 20_000_000))
     node._on_executor_state(_report(100, 3, 0, t0, names))
     obs, _ = node._observation()
     assert _frames(obs) == [11, 10]  # newest first
@@ -85,12 +85,12 @@ def test_observation_after_a_reset_uses_only_frames_from_after_it(node) -> None:
     node._on_joint_state(js)
     assert node._observation() is None  # no frame since the reset
     assert node.obs_rejected.get("missing", 0) >= 1
-    node._on_image("cam", _image(12, t0 + 30_000_000))  # taken before the reset's report, delivered late
+    node.cameras._on_image("cam", _image(12, t0 + 30_000_000))  # taken before the reset's report, delivered late
     assert node._observation() is None and node.obs_rejected.get("before_reset") == 2
-    node._on_image("cam", _image(13, t0 + 60_000_000))
+    node.cameras._on_image("cam", _image(13, t0 + 60_000_000))
     obs, _ = node._observation()
     assert _frames(obs) == [13]  # a one-frame stack until the next frame (the oldest repeated by the policy)
-    node._on_image("cam", _image(14, t0 + 160_000_000))
+    node.cameras._on_image("cam", _image(14, t0 + 160_000_000))
     assert _frames(node._observation()[0]) == [14, 13]
 
 
@@ -114,9 +114,9 @@ def test_a_frame_stamped_long_before_the_joint_state_is_not_used(node) -> None:
     stamped more than obs_timeout (5 s here) before the joint state (a camera clock behind the robot's,
     a buffered driver) is refused as stale, named; one stamped 1 s before is used."""
     _, t0, _ = _joint_state_now(node)
-    node._on_image("cam", _image(20, t0 - 6_000_000_000))
+    node.cameras._on_image("cam", _image(20, t0 - 6_000_000_000))
     assert node._observation() is None and node.obs_rejected.get("stale") == 1
-    node._on_image("cam", _image(21, t0 - 1_000_000_000))
+    node.cameras._on_image("cam", _image(21, t0 - 1_000_000_000))
     obs, stamp = node._observation()
     assert _frames(obs)[0] == 21 and stamp == t0
 
@@ -139,3 +139,28 @@ def test_tracking_error_against_the_executor_s_command_is_in_the_diagnostics(nod
     assert float(vals["tracking_err_max"]) == pytest.approx(0.4) and vals["tracking_err_n"] == "1"
     node._publish_diagnostics()  # the worst joint is per diagnostics period
     assert "tracking_err_worst_joint" not in {kv.key for kv in diags[-1].status[0].values}
+
+
+def test_compressed_frames_are_decoded_when_an_observation_uses_them(node) -> None:
+    """A CompressedFrame (camera_transport compressed) in the stack is decoded by the observation, not on
+    arrival; one that does not decode makes the observation refused as 'image', named, and nothing is used."""
+    import io
+
+    from PIL import Image as PILImage
+
+    from rtc_ros.runtime.compressed_image import CompressedFrame
+
+    def png(value: int) -> CompressedFrame:
+        buf = io.BytesIO()
+        PILImage.fromarray(np.full((32, 32, 3), value, dtype=np.uint8)).save(buf, format="PNG")
+        return CompressedFrame(buf.getvalue(), "rgb8; png compressed bgr8")
+
+    _, t0, _ = _joint_state_now(node)
+    first, second = png(30), png(31)
+    node.cameras.store("cam", first, conv.ns_to_stamp(t0 - 40_000_000))
+    node.cameras.store("cam", second, conv.ns_to_stamp(t0 - 20_000_000))
+    assert first._rgb is None and second._rgb is None  # stored as received
+    obs, _ = node._observation()
+    assert _frames(obs) == [31, 30] and second._rgb is not None
+    node.cameras.store("cam", CompressedFrame(b"not an image", "jpeg"), conv.ns_to_stamp(t0 - 10_000_000))
+    assert node._observation() is None and node.obs_rejected.get("image") == 1

@@ -65,14 +65,17 @@ class CameraInputs:
         """Call under the lock; True when an executor reset cleared every camera's frames."""
         return self.history.on_executor_report(rep)
 
-    def frames(self, joints_stamp_ns: int, timeout_s: float) -> tuple[dict[str, Any], list[int]] | None:
-        """``({name: (h, w, 3) pixels or, for a stacked entry, their list, newest first}, [stamps ns])`` for an
-        observation whose joint state is stamped ``joints_stamp_ns``, or None (counted and logged) when a
-        camera's frame is missing, received more than ``timeout_s`` ago, stamped that long before the joint
-        state, or does not decode."""
-        now = time.monotonic()
-        with self._lock:
-            latest, stacks = dict(self.latest), self.history.stacks()  # newest first
+    def snapshot(self) -> tuple[dict[str, tuple[Any, float, int]], dict[str, list[Any]]]:
+        """Call under the lock, with the joint state it is paired with: (newest frame per camera, stacks)."""
+        return dict(self.latest), self.history.stacks()  # newest first
+
+    def frames(self, snapshot: tuple[dict[str, tuple[Any, float, int]], dict[str, list[Any]]], joints_stamp_ns: int,
+               timeout_s: float, now: float) -> tuple[dict[str, Any], list[int]] | None:
+        """``({name: (h, w, 3) pixels or, for a stacked entry, their list, newest first}, [stamps ns])`` from a
+        :meth:`snapshot` for an observation whose joint state is stamped ``joints_stamp_ns``, or None (counted
+        and logged) when a camera's frame is missing, received more than ``timeout_s`` before ``now``
+        (monotonic s), stamped that long before the joint state, or does not decode."""
+        latest, stacks = snapshot
         out, stamps = {}, []
         for name in self.names:
             if name not in latest:

@@ -16,6 +16,7 @@ neither (another controller, a relay) is not judged.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from rcl_interfaces.srv import GetParameters
@@ -23,6 +24,8 @@ from rcl_interfaces.srv import GetParameters
 #: the parameters asked for (one request each: a node that lacks one answers a joint request with nothing)
 PARAMS = ("interpolate_from_desired_state", "open_loop_control")
 _BOOL = 1  # rcl_interfaces/ParameterType PARAMETER_BOOL
+#: a request unanswered this long (s) is sent again
+ASK_AGAIN_S = 5.0
 
 
 class TrajectoryControllerCheck:
@@ -34,8 +37,11 @@ class TrajectoryControllerCheck:
         self.node, self.topics, self.group = node, list(dict.fromkeys(topics)), callback_group
         self._lock = threading.Lock()  # answers may come on another executor thread (timer loop mode)
         self._problems: dict[str, str] = {}  # controller node -> what is wrong
-        self._asking: dict[str, Any] = {}  # controller node -> its get_parameters client, until answered
+        # one get_parameters client per controller node, kept (never destroyed: destroying one from a callback
+        # under the MultiThreadedExecutor of the timer loop mode can crash rclpy; a few clients in all)
+        self._clients: dict[str, Any] = {}
         self._answers: dict[str, dict[str, bool | None]] = {}  # controller node -> {param: value, None: lacks it}
+        self._asked_at: dict[str, float] = {}  # monotonic s; unanswered for ASK_AGAIN_S: asked again
 
     def problems(self) -> list[str]:
         with self._lock:
@@ -48,22 +54,23 @@ class TrajectoryControllerCheck:
             for info in self.node.get_subscriptions_info_by_topic(topic):
                 if info.node_name:
                     present.setdefault(info.node_namespace.rstrip("/") + "/" + info.node_name, topic)
+        now = time.monotonic()
         with self._lock:
-            for gone in [n for n in self._answers if n not in present]:
-                del self._answers[gone]
-                self._problems.pop(gone, None)
-        for name, topic in present.items():
-            with self._lock:
-                if name in self._answers:
-                    continue
-            client = self._asking.get(name)
+            for name in list(self._answers):
+                unanswered = len(self._answers[name]) < len(PARAMS) and now - self._asked_at[name] > ASK_AGAIN_S
+                if name not in present or unanswered:  # gone (asked again if it returns), or no answer
+                    del self._answers[name]
+                    self._problems.pop(name, None)
+            asking = [(n, t) for n, t in present.items() if n not in self._answers]
+        for name, topic in asking:
+            client = self._clients.get(name)
             if client is None:
-                client = self._asking[name] = self.node.create_client(GetParameters, f"{name}/get_parameters",
-                                                                      callback_group=self.group)
+                client = self._clients[name] = self.node.create_client(GetParameters, f"{name}/get_parameters",
+                                                                       callback_group=self.group)
             if not client.service_is_ready():
                 continue
             with self._lock:
-                self._answers[name] = {}
+                self._answers[name], self._asked_at[name] = {}, now
             for param in PARAMS:
                 future = client.call_async(GetParameters.Request(names=[param]))
                 future.add_done_callback(lambda f, n=name, t=topic, k=param: self._on_answer(n, t, k, f))
@@ -73,12 +80,11 @@ class TrajectoryControllerCheck:
         value = result.values[0] if result is not None and len(result.values) == 1 else None
         with self._lock:
             answers = self._answers.get(name)
-            if answers is None:
-                return  # forgotten meanwhile
+            if answers is None or param in answers:
+                return  # forgotten meanwhile, or an answer to an earlier request
             answers[param] = value.bool_value if value is not None and value.type == _BOOL else None
             if len(answers) < len(PARAMS):
                 return
-            client = self._asking.pop(name, None)
             has = {k: v for k, v in answers.items() if v is not None}
             bad = bool(has) and not any(has.values())  # a joint_trajectory_controller that interpolates from the state
             text = (f"{name} (subscribes {topic}) has {' and '.join(f'{k}: false' for k in has)}: as a "
@@ -88,7 +94,5 @@ class TrajectoryControllerCheck:
                     "parameters") if bad else ""
             if bad:
                 self._problems[name] = text
-        if client is not None:
-            self.node.destroy_client(client)
         if bad:
             self.node.get_logger().warn(text)

@@ -29,7 +29,9 @@ class ExecutorLink:
             n = self._count(self.topic)
             why = ("nobody publishes it: is chunk_executor running, in this namespace and ROS domain?" if n == 0
                    else f"although {n} node(s) publish it: chunk_executor reports once it has a hold position (joint "
-                        "states with every joint, within its limits: see its log), or QoS / a network drops them")
+                        "states with every joint, within its limits: see its log), or QoS / a network drops them"
+                   if n == 1 else f"{n} nodes publish it: several executors, each commanding nothing while another "
+                                  "publishes (stop all but one)")
             return f"no {self.topic} received in {now - self.started:.0f} s {why}"
         if received > 0.0 and now - received > REPORT_GAP_S:
             return (f"the newest {self.topic} is {now - received:.1f} s old (the executor stopped, waits for joint "

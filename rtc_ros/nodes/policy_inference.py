@@ -116,6 +116,7 @@ class PolicyInferenceNode(Node):
             f"policy_inference: method={p.method}, policy {spec_path} (H={self.policy.horizon}, "
             f"M={self.policy.action_dim}, O={self.policy.obs_dim}) on {self.policy.device}, s_min={p.s_min}, "
             f"b={p.delay_buffer_size}, n={p.n_steps}, beta={p.beta}, cameras {dict(zip(cams, p.camera_topics))}"
+            + (" (compressed: <topic>/compressed)" if p.camera_transport == "compressed" and cams else "")
         )
 
     # ------------------------------------------------------------------------------ helpers
@@ -177,8 +178,8 @@ class PolicyInferenceNode(Node):
         The stamp is the joint state's (``obs_time: joint_state``) or the oldest input's (``oldest``)."""
         timeout = float(self.p.obs_timeout)
         now = time.monotonic()
-        with self._data_lock:
-            joints = self._joints
+        with self._data_lock:  # one snapshot: a reset between the joint state and the frames is seen
+            joints, cams = self._joints, self.cameras.snapshot()
             reset_ns = self.cameras.history.reset_stamp_ns
         if joints.value is None:
             self._count_reject("missing", f"no joint state on {self.p.joint_states_topic} yet")
@@ -189,7 +190,7 @@ class PolicyInferenceNode(Node):
         if now - joints.recv > timeout:
             self._count_reject("stale", f"joint state is {now - joints.recv:.3f}s old (obs_timeout {timeout}s)")
             return None
-        got = self.cameras.frames(joints.stamp_ns, timeout)
+        got = self.cameras.frames(cams, joints.stamp_ns, timeout, now)
         if got is None:
             return None
         frames, stamps = got

@@ -74,6 +74,19 @@ def _sections(data: dict[str, Any], node: str) -> list[dict[str, Any]]:
             and (key_matches(key, "/" + node) or key.endswith("/" + node))]
 
 
+def camera_transport(cameras: dict[str, str]) -> tuple[list[str], str]:
+    """The recorded camera topics (obs_spec name -> bag topic) as policy_inference's ``camera_topics`` and
+    ``camera_transport``: image_transport's ``<topic>/compressed`` topics are the base topic, compressed
+    (policy_inference takes all cameras one way: a mix is refused)."""
+    compressed = [t.endswith("/compressed") for t in cameras.values()]
+    if any(compressed) and not all(compressed):
+        raise DatasetError(f"cameras {cameras}: some are <topic>/compressed and some raw; policy_inference takes "
+                           "all of them one way (camera_transport)")
+    if cameras and all(compressed):
+        return [t[: -len("/compressed")] for t in cameras.values()], "compressed"
+    return list(cameras.values()), "raw"
+
+
 def write_params_file(src: str | Path | None, dest: Path, spec_path: Path, horizon: int,
                       cameras: dict[str, str]) -> Path:
     """A params file for both nodes: ``src`` (if any) with policy_spec / horizon / cameras replaced in every
@@ -98,8 +111,9 @@ def write_params_file(src: str | Path | None, dest: Path, spec_path: Path, horiz
             section["startup_ramp_s"] = s_min / rate if s_min >= 2 else 0.0
             log.warning("startup_ramp_s %g is longer than s_min = %d ticks: set to %g in %s", ramp, s_min,
                         section["startup_ramp_s"], dest)
-    new = {"policy_spec": str(spec_path.resolve()), "camera_topics": list(cameras.values()),
-           "camera_names": list(cameras.keys())}
+    topics, transport = camera_transport(cameras)
+    new = {"policy_spec": str(spec_path.resolve()), "camera_topics": topics, "camera_names": list(cameras.keys()),
+           "camera_transport": transport}
     targets = [sec for sec in _sections(data, "policy_inference") if any(k in sec for k in new)]
     if not targets:
         targets = [data.setdefault("/**/policy_inference", {}).setdefault("ros__parameters", {})]
@@ -159,7 +173,8 @@ def dataset_for(args: argparse.Namespace) -> tuple[DemoDataset, dict[str, Any], 
         cameras[name] = topic
     if not cameras and params.get("camera_topics"):
         names = params.get("camera_names") or [f"cam{i}" for i in range(len(params["camera_topics"]))]
-        cameras = dict(zip(names, params["camera_topics"]))
+        suffix = "/compressed" if params.get("camera_transport") == "compressed" else ""  # the topics recorded
+        cameras = {n: t + suffix for n, t in zip(names, params["camera_topics"])}
     horizon = int(args.horizon or (template.get("config") or {}).get("horizon") or params.get("horizon") or 50)
     if getattr(args, "prefix_conditioning", 0) >= horizon:  # before reading the bags (images can take minutes)
         raise DatasetError(f"--prefix-conditioning {args.prefix_conditioning} must be < H = {horizon}")
