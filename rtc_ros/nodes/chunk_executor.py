@@ -12,6 +12,9 @@ the hold position from the first joint state stamped after the call, stay paused
 and ``~/hold`` (a fault, e.g. the tracking watchdog's: as ``~/resync``, and the measured hold is
 commanded even with ``startup_command: none``, so the controllers do not keep the last command).
 With ``enable_topic`` (``std_msgs/Bool`` from a deadman switch) it moves only while that is true and fresh.
+Another node publishing on its outputs (a second executor, a teleop) mutes it while it is there
+(:mod:`rtc_ros.nodes.contention`); with ``output_type: joint_trajectory`` it asks the subscribing controllers
+for ``interpolate_from_desired_state`` (:mod:`rtc_ros.nodes.controller_check`).
 
 With ``robot_stopped_topic`` set (``sensor_msgs/JointState``: the joints a protective stop holds and their
 held positions, empty while none), the executor re-syncs when a stop begins, holds the stopped joints
