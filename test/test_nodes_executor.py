@@ -441,3 +441,22 @@ def test_another_publisher_on_a_command_topic_stops_the_commands(start_node, tmp
         k = h.last_step()
         h.publish_chunk(ramp(10.0), ChunkMeta(seq=1, t_obs=k + 1, d=0, s=0, method="rtc"))
         assert h.wait_for(lambda s: len(s.commands[TOPICS["left"]["command_topic"]]) > n_left + 5, 10)
+
+
+def test_dry_run_computes_the_commands_and_publishes_none(start_node, tmp_path) -> None:
+    """dry_run (a first bring-up): a chunk is executed as usual -- the commands move along it in
+    rtc/executor_state -- but nothing reaches the controllers, even with startup_command hold_measured;
+    the start says so and the diagnostics report it."""
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS, dry_run=True, startup_command="hold_measured"))
+    ex = start_node(EXECUTOR, "--params-file", str(params))
+    with Harness() as h:
+        assert h.wait_for(lambda s: len(s.states) >= 20, 60), ex.output()
+        assert ex.wait_for_output("dry_run: no command is published to the controllers", 5), ex.output()[-2000:]
+        k = h.last_step()
+        h.publish_chunk(ramp(0.0), ChunkMeta(seq=0, t_obs=k + 1, d=0, s=0, method="rtc"))
+        assert h.wait_for(lambda s: sum(1 for r in s.states if r.st.seq == 0 and not r.st.hold) >= 20, 10)
+        moving = [r for r in h.snapshot_states() if r.st.seq == 0 and not r.st.hold]
+        assert moving[-1].position[0] > moving[0].position[0]  # the commands follow the chunk
+        assert h.wait_for(lambda s: s.diag("chunk_executor").get("dry_run") == "1", 5)
+        assert "dry run (no command published)" in h.diag_message("chunk_executor")
+        assert all(len(v) == 0 for v in h.commands.values())  # nothing on either command topic

@@ -310,8 +310,9 @@ class ChunkExecutorNode(Node):
     def _publish(self, tick: Tick) -> None:
         stamp = self.get_clock().now().to_msg()
         kind = self.p.output_type
-        self.outputs.ever_commanded = self.outputs.ever_commanded or not tick.silent
-        for arm, sl, pub in [] if tick.silent else self._arm_pubs:
+        silent = tick.silent or self.p.dry_run  # dry run: the commands only in the report
+        self.outputs.ever_commanded = self.outputs.ever_commanded or not silent
+        for arm, sl, pub in [] if silent else self._arm_pubs:
             values = tick.command[sl]
             if kind == "float64_multi_array":
                 pub.publish(conv.float64_multi_array(values))
@@ -331,6 +332,7 @@ class ChunkExecutorNode(Node):
         summary["next_step"] = self.core.next_step
         summary["enabled"] = int(self.core.enabled)
         summary["contended"] = len(self.outputs.contended)
+        summary["dry_run"] = int(self.p.dry_run)
         holding = s.consecutive_holds > 0
         level = DiagnosticStatus.OK
         message = "executing"
@@ -349,7 +351,9 @@ class ChunkExecutorNode(Node):
                                                      "beyond the limits; ~/resume to continue)")
         elif holding:
             level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds} ticks"
-        unheard = self._unheard_commands() if self.core.ready else []
+        if self.p.dry_run:
+            level, message = max(level, DiagnosticStatus.WARN), f"dry run (no command published): {message}"
+        unheard = self._unheard_commands() if self.core.ready and not self.p.dry_run else []
         for text in self._controllers.problems() if self._controllers is not None else ():
             message = text if level == DiagnosticStatus.OK else f"{message}; {text}"
             level = max(level, DiagnosticStatus.WARN)

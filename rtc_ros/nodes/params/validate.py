@@ -331,23 +331,23 @@ _DEFAULTS_SAID = {"lower_limits": "-pi rad (grippers 0)", "upper_limits": "pi ra
 
 def executor_notes(p: NodeParams) -> list[str]:
     """Valid settings that are wrong for a real arm (chunk_executor warns at start, ``rtc_bringup --check`` too):
-    limits or ``max_step`` left at their defaults, no start-up ramp."""
+    limits or ``max_step`` left at their defaults, no start-up ramp; and a dry run, gripper-like joint names."""
     notes = [f"{arm.name}: not set, using defaults that are not your arm's: "
              f"{', '.join(f'{k} = {_DEFAULTS_SAID[k]}' for k in arm.defaulted)}; set its joint limits and speeds"
              for arm in p.arms if arm.defaulted]
     if p.startup_ramp_s <= 0:
         notes.append("startup_ramp_s is 0: a start-up chunk's first command may step up to max_step from "
                      "standstill (config/bimanual.yaml uses 0.2 s)")
-    return notes + gripper_notes(p)
+    dry = ["dry_run: no command is published to the controllers (the arm does not move)"] if p.dry_run else []
+    return notes + dry + gripper_notes(p)
 
 
-#: joint names that suggest a gripper without ending in "gripper" (Franka's fingers, a Robotiq knuckle)
-_GRIPPER_LIKE = re.compile(r"finger|knuckle|jaw|claw|grip|hand", re.IGNORECASE)
+_GRIPPER_LIKE = re.compile(r"finger|knuckle|jaw|claw|grip|hand", re.IGNORECASE)  # Franka fingers, a Robotiq knuckle
 
 
 def gripper_notes(p: NodeParams) -> list[str]:
-    """Joints named like a gripper that are not taken as one (only names ending in ``gripper`` are) while
-    ``max_accel`` or ``tracking_tolerance`` applies to them: a squeezing gripper trips the watchdog."""
+    """Joints named like a gripper, not taken as one (not ending in ``gripper``), that a single ``max_accel`` /
+    ``tracking_tolerance`` value covers (a squeezing gripper trips the watchdog)."""
     notes = []
     for arm in p.arms:
         for i, nm in enumerate(arm.joint_names):
