@@ -77,7 +77,7 @@ class Harness:
         self.lock = threading.RLock()
         self.q = np.zeros(len(JOINTS))
         self.js_pub = self.node.create_publisher(JointState, "joint_states", 10)
-        self.chunk_pub = self.node.create_publisher(JointTrajectory, "rtc/chunk", 10)
+        self.chunk_pub = None  # created by the first publish_chunk (a policy_inference beside it stops planning)
         self.cam_pub = self.node.create_publisher(Image, "cam/image_raw", 10) if self.camera and not self.compressed else None
         self.cz_pub = self.node.create_publisher(CompressedImage, "cam/image_raw/compressed", 10) if (
             self.camera and self.compressed) else None
@@ -175,7 +175,18 @@ class Harness:
     def publish_chunk(self, chunk: np.ndarray, meta: ChunkMeta, names: list[str] | None = None,
                       dt: float = 0.02, stamp=None) -> None:
         stamp = stamp if stamp is not None else self.node.get_clock().now().to_msg()
+        if self.chunk_pub is None:
+            self.chunk_pub = self.node.create_publisher(JointTrajectory, "rtc/chunk", 10)
+            end = time.monotonic() + 10.0  # the executor must have discovered it, or the first chunk is lost
+            while self.chunk_pub.get_subscription_count() < 2 and time.monotonic() < end:  # itself and another
+                time.sleep(0.02)
         self.chunk_pub.publish(conv.chunk_to_msg(chunk, names or JOINTS, meta, stamp, dt))
+
+    def drop_chunk_publisher(self) -> None:
+        """Destroy the chunk publisher (a policy_inference beside the harness plans again)."""
+        if self.chunk_pub is not None:
+            self.node.destroy_publisher(self.chunk_pub)
+            self.chunk_pub = None
 
     def diag_message(self, node: str) -> str:
         """The newest diagnostics message of the status whose name contains ``node`` ('' if none yet)."""

@@ -2,6 +2,8 @@
 started on two machines) or another node (a teleop, rqt's trajectory GUI) commanding the same
 controllers. Two command streams 10 ms apart make the controller jump between them by more than
 either's ``max_step``, so the executor stops commanding while one exists (:class:`OutputGuard`).
+policy_inference checks its chunk topic the same way (:class:`OutputContention`): a second policy node
+would take turns driving the robot, so both plan nothing while both exist.
 
 Read from the ROS graph (``get_publishers_info_by_topic``): cheap, once per check. A publisher of a
 process killed without a clean shutdown (SIGKILL, a power cut) stays in the graph of the processes that

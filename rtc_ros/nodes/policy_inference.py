@@ -47,6 +47,7 @@ from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array
 from rtc_ros.nodes.tracking_guard import TrackingGuard
 from rtc_ros.nodes.executor_link import ExecutorLink
 from rtc_ros.nodes.camera_inputs import CameraInputs
+from rtc_ros.nodes.contention import CHECK_PERIOD_S, OutputContention, contention_text
 from rtc_ros.nodes.spin import spin_node
 
 
@@ -106,6 +107,9 @@ class PolicyInferenceNode(Node):
         sub = self.create_subscription(JointState, p.executor_state_topic, self._on_executor_state, RELIABLE)
         self._link = ExecutorLink(sub.topic_name, self.count_publishers, time.monotonic())  # do its reports come?
         self._diag_timer = self.create_timer(float(p.diagnostics_period), self._publish_diagnostics)
+        # another chunk producer (a second policy_inference): both stop planning while it is there
+        self._producers, self.other_producers = OutputContention(self, [self._chunk_pub.topic_name]), {}
+        self.create_timer(CHECK_PERIOD_S, self._check_producers)
         self._running = threading.Event()
         self._running.set()
         self._thread = threading.Thread(target=self._run, name="rtc_inference", daemon=True)
@@ -255,8 +259,19 @@ class PolicyInferenceNode(Node):
             received = self._command_state[1]
         return self._link.silence(received, time.monotonic())
 
+    def _check_producers(self) -> None:
+        others, was = self._producers.others(), bool(self.other_producers)
+        self.other_producers = others
+        if others and (not was or self._throttled("producers", 10.0)):
+            self.get_logger().error(f"not planning: {contention_text(others, self._producers.own)} (two policies "
+                                    "would take turns driving the robot: stop one)")
+        elif was and not others:
+            self.get_logger().warn("no other publisher on the chunk topic any more: planning again")
+
     def _step(self) -> None:
         """One pass of INFERENCELOOP: trigger, observation, plan, infer."""
+        if self.other_producers:  # another policy_inference publishes chunks: plan nothing (the executor holds)
+            return
         if not self.loop.ready():
             silence = self._executor_silence() if self._throttled("silence_check", 5.0) else None
             if silence:
@@ -343,6 +358,9 @@ class PolicyInferenceNode(Node):
         silence = self._executor_silence()
         if silence:
             level, message = max(level, DiagnosticStatus.WARN), f"{message}; {silence}"
+        if self.other_producers:
+            level, message = DiagnosticStatus.ERROR, "not planning: " + contention_text(self.other_producers,
+                                                                                       self._producers.own)
 
         self._diag_pub.publish(diagnostic_array(f"rtc_ros: policy_inference ({self.get_fully_qualified_name()})",
                                                 max(level, tracking_level), message, vals,
