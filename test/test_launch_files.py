@@ -199,6 +199,28 @@ def test_bringup_check_mode(tmp_path, capsys, monkeypatch) -> None:
     assert "would refuse to start: invalid parameter 'horizon' = 50: the policy" in capsys.readouterr().err
 
 
+def test_bringup_check_warns_a_dry_run_beside_the_tracking_watchdog(tmp_path, capsys, monkeypatch) -> None:
+    """dry_run sends no command, so an arm never follows and the watchdog would stop the executor at once:
+    --check says so; a dry run alone gets only the executor's dry-run note."""
+    import yaml
+
+    from rtc_ros.nodes import bringup
+
+    monkeypatch.setenv("RTC_POLICY_SPEC", "")
+    data = yaml.safe_load((REPO / "config" / "bimanual.yaml").read_text())
+    data["/**/chunk_executor"]["ros__parameters"]["dry_run"] = True
+    path = tmp_path / "dry.yaml"
+    path.write_text(yaml.safe_dump(data))
+    spec = ["--policy-spec", str(REPO / "policies" / "bimanual_cnn_h50.yaml")]
+    assert bringup.main(["--params-file", str(path), *spec, "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: chunk_executor: dry_run: no command is published" in out and "watchdog" not in out
+    data["/**/policy_inference"]["ros__parameters"].setdefault("left", {})["tracking_tolerance"] = [0.3]
+    path.write_text(yaml.safe_dump(data))
+    assert bringup.main(["--params-file", str(path), *spec, "--check"]) == 0
+    assert "warning: dry_run with tracking_tolerance set" in capsys.readouterr().out
+
+
 def test_bringup_merge_joint_states(tmp_path, capsys, monkeypatch) -> None:
     """--merge-joint-states checks (and would start) joint_state_merger from the file's own section."""
     import yaml

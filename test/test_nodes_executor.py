@@ -457,6 +457,8 @@ def test_dry_run_computes_the_commands_and_publishes_none(start_node, tmp_path) 
         assert h.wait_for(lambda s: sum(1 for r in s.states if r.st.seq == 0 and not r.st.hold) >= 20, 10)
         moving = [r for r in h.snapshot_states() if r.st.seq == 0 and not r.st.hold]
         assert moving[-1].position[0] > moving[0].position[0]  # the commands follow the chunk
+        assert all(r.st.dry for r in h.snapshot_states())  # every report says so (a dry run is no training data)
         assert h.wait_for(lambda s: s.diag("chunk_executor").get("dry_run") == "1", 5)
         assert "dry run (no command published)" in h.diag_message("chunk_executor")
         assert all(len(v) == 0 for v in h.commands.values())  # nothing on either command topic
+        assert h.node.count_publishers("/left_controller/commands") == 1  # (whose publisher the harness sees)

@@ -175,12 +175,19 @@ class Harness:
     def publish_chunk(self, chunk: np.ndarray, meta: ChunkMeta, names: list[str] | None = None,
                       dt: float = 0.02, stamp=None) -> None:
         stamp = stamp if stamp is not None else self.node.get_clock().now().to_msg()
+        self.chunk_publisher().publish(conv.chunk_to_msg(chunk, names or JOINTS, meta, stamp, dt))
+
+    def chunk_publisher(self):
+        """The harness's rtc/chunk publisher, created on first use once another node subscribes (a chunk
+        published before the executor discovered it would be lost); a policy_inference beside it stops planning."""
         if self.chunk_pub is None:
             self.chunk_pub = self.node.create_publisher(JointTrajectory, "rtc/chunk", 10)
-            end = time.monotonic() + 10.0  # the executor must have discovered it, or the first chunk is lost
-            while self.chunk_pub.get_subscription_count() < 2 and time.monotonic() < end:  # itself and another
+            end = time.monotonic() + 10.0
+            while self.chunk_pub.get_subscription_count() < 2:  # the harness's own subscription and another's
+                if time.monotonic() > end:
+                    raise AssertionError("no node subscribes to rtc/chunk besides the harness after 10 s")
                 time.sleep(0.02)
-        self.chunk_pub.publish(conv.chunk_to_msg(chunk, names or JOINTS, meta, stamp, dt))
+        return self.chunk_pub
 
     def drop_chunk_publisher(self) -> None:
         """Destroy the chunk publisher (a policy_inference beside the harness plans again)."""

@@ -171,3 +171,19 @@ def test_long_bag_split_by_control_messages(tmp_path: Path) -> None:
     assert eps[0].name == "session#0" and eps[0].method == "naive"
     assert eps[0].meta["status"] == "completed" and eps[0].meta["score"] == 5.0
     assert len(eps[0].executor) == 100
+
+
+def test_a_dry_run_episode_is_not_training_data(tmp_path: Path) -> None:
+    """A dry run's executor reports say dry=1 (the commands were computed, never sent): the episode loads, with
+    the flag, but the dataset refuses its actions (they are not what its observations show)."""
+    from rtc_ros.recording.dataset import DatasetError, action_grid
+
+    write_synthetic_episode(tmp_path, "episode_0000", "rtc", seed=1, dry=True)
+    write_synthetic_episode(tmp_path, "episode_0001", "rtc", seed=1)
+    (dry,) = load_episodes(tmp_path / "episode_0000")
+    (wet,) = load_episodes(tmp_path / "episode_0001")
+    assert dry.executor.dry.all() and not wet.executor.dry.any()
+    names = list(wet.executor.names)
+    assert action_grid(wet, names, 0.02, None)[2] == "rtc/executor_state"
+    with pytest.raises(DatasetError, match=r"episode_0000: recorded in a dry run \(rtc/executor_state says dry=1\)"):
+        action_grid(dry, names, 0.02, None)

@@ -178,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         for note in executor_notes(checked["executor"]) if "executor" in checked else []:
             print(f"rtc_bringup: warning: chunk_executor: {note}", flush=True)
+        ex, inf = checked.get("executor"), checked.get("inference")
+        if ex is not None and ex.dry_run and inf is not None and any(t > 0 for a in inf.arms for t in a.tracking_tolerance):
+            print("rtc_bringup: warning: dry_run with tracking_tolerance set: the arm does not follow commands that are "
+                  "not sent, so the watchdog will stop the executor at once", flush=True)
         return _check_policy(checked.get("inference"))
     tmpdir = Path(tempfile.mkdtemp(prefix="rtc_bringup_"))
     params_path = tmpdir / "params.yaml"

@@ -321,7 +321,7 @@ class ChunkExecutorNode(Node):
             else:
                 pub.publish(conv.joint_state_msg(arm.joint_names, values, stamp))
         if not self.outputs.contended:  # muted: no report either (two executors' reports would interleave)
-            self._state_pub.publish(conv.executor_state_msg(tick, self.names, stamp))
+            self._state_pub.publish(conv.executor_state_msg(tick, self.names, stamp, self.p.dry_run))
 
     # ------------------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
@@ -353,7 +353,7 @@ class ChunkExecutorNode(Node):
             level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds} ticks"
         if self.p.dry_run:
             level, message = max(level, DiagnosticStatus.WARN), f"dry run (no command published): {message}"
-        unheard = self._unheard_commands() if self.core.ready and not self.p.dry_run else []
+        unheard = self._unheard_commands() if self.core.ready else []
         for text in self._controllers.problems() if self._controllers is not None else ():
             message = text if level == DiagnosticStatus.OK else f"{message}; {text}"
             level = max(level, DiagnosticStatus.WARN)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 import math
+from dataclasses import replace
 
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
@@ -147,9 +148,10 @@ def joint_state_msg(names: list[str], values: np.ndarray, stamp: Time, frame_id:
     return msg
 
 
-def executor_state_msg(tick: Tick, names: list[str], stamp: Time) -> JointState:
-    """``rtc/executor_state`` message for one tick (see :mod:`rtc_ros.runtime.contract`)."""
-    return joint_state_msg(names, tick.command, stamp, tick.report(with_command=False).encode())
+def executor_state_msg(tick: Tick, names: list[str], stamp: Time, dry: bool = False) -> JointState:
+    """``rtc/executor_state`` message for one tick (see :mod:`rtc_ros.runtime.contract`); ``dry``: a dry run's."""
+    report = tick.report(with_command=False)
+    return joint_state_msg(names, tick.command, stamp, (replace(report, dry=True) if dry else report).encode())
 
 
 def parse_executor_state(msg: JointState, reader: "JointStateReader | None" = None) -> ExecutorReport:

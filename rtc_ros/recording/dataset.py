@@ -203,7 +203,11 @@ def _command_topics(ep: Episode, command_topics: list[str] | None, names: list[s
 def action_grid(
     ep: Episode, names: list[str], dt: float, command_topics: list[str] | None
 ) -> tuple[np.ndarray, np.ndarray, str]:
-    """``(t (T,), A (T, M), source)``: the command executed at each grid step of one episode."""
+    """``(t (T,), A (T, M), source)``: the command executed at each grid step of one episode (DatasetError for
+    a dry run's episode: its commands never reached the robot)."""
+    if ep.executor is not None and len(ep.executor.dry) and ep.executor.dry.any():
+        raise DatasetError(f"{ep.name}: recorded in a dry run (rtc/executor_state says dry=1): its commands never "
+                           "reached the robot, so they are not the actions its observations show")
     if not command_topics and ep.executor is not None and len(ep.executor) > 1 and (ep.executor.step >= 0).all():
         ex = ep.executor
         q = reorder(ex, names, f"{ep.name}: rtc/executor_state")

@@ -132,6 +132,7 @@ def _build(name: str, path: Path, meta: dict[str, Any], start_ns: int, end_ns: i
             takeover=np.array([s.takeover if s else -1 for s in states], dtype=np.int64),
             consumed=np.array([s.consumed if s else -1 for s in states], dtype=np.int64),
             hold=np.array([bool(s.hold) if s else False for s in states], dtype=bool),
+            dry=np.array([bool(s.dry) if s else False for s in states], dtype=bool),
         )
         if not all(known):
             log.warning("%s: %d executor-state messages without rtc metadata", name, known.count(False))

@@ -65,13 +65,15 @@ class Series:
 
 @dataclass
 class ExecutorTrace(Series):
-    """Executor ticks: ``step, seq, takeover, consumed (T,) int``; ``hold (T,) bool``."""
+    """Executor ticks: ``step, seq, takeover, consumed (T,) int``; ``hold, dry (T,) bool`` (``dry``: a dry run's
+    tick, its command never sent)."""
 
     step: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     seq: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     takeover: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     consumed: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     hold: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    dry: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
 
 @dataclass

@@ -81,11 +81,13 @@ def write_synthetic_episode(
     score: float | None = None,
     success: bool | None = None,
     t0_ns: int = 1_700_000_000 * 10**9,
+    dry: bool = False,
 ) -> SyntheticTruth:
     """Write one synthetic episode bag ``root/name`` (see module docstring); return the truth.
 
     The task needs ``task_steps`` moving ticks; progress rises by one every ``task_steps/stages``
-    moving ticks. ``d = 6 + round(extra_latency_ms / 20)`` (the paper's real-robot numbers).
+    moving ticks. ``d = 6 + round(extra_latency_ms / 20)`` (the paper's real-robot numbers). ``dry``: the
+    executor reports say dry run (``dry=1``).
     """
     rng = np.random.default_rng(seed)
     names = [f"joint_{j}" for j in range(m)]
@@ -155,7 +157,7 @@ def write_synthetic_episode(
             bag.write("/rtc/chunk", cns, chunk_cdr(cns - 10**7, names, next_chunk[2], dt, next_chunk[1].encode()))
             next_chunk = next(chunk_iter, None)
         if with_executor:
-            st = ExecutorReport(step_i, seq_i, tk, cons, hold)
+            st = ExecutorReport(step_i, seq_i, tk, cons, hold, dry=dry)
             bag.write("/rtc/executor_state", ns, joint_state_cdr(ns, names, q, frame_id=st.encode()))
         if with_commands:
             bag.write("/joint_commands", ns + 1000, joint_state_cdr(ns, names, q))

@@ -146,6 +146,7 @@ class ExecutorReport:
             else moved it (an episode reset, a homing move, an operator's ``~/resync``; not a protective
             stop's, which keeps the hold): a change tells the inference side that the scene was moved;
             ``-1`` when not carried (older executors).
+        dry: the executor runs a dry run (``dry_run``): ``command`` was computed but never sent to the robot.
     """
 
     step: int
@@ -159,15 +160,17 @@ class ExecutorReport:
     command: np.ndarray | None = field(default=None, compare=False)
     paused: bool = False
     resets: int = -1
+    dry: bool = False
 
     def encode(self) -> str:
         return _encode({"step": self.step, "seq": self.seq, "takeover": self.takeover, "consumed": self.consumed,
                         "hold": int(self.hold), "rejected": self.rejected_seq, "reason": self.rejected_reason,
-                        "paused": int(self.paused), **({"resets": self.resets} if self.resets >= 0 else {})})
+                        "paused": int(self.paused), **({"resets": self.resets} if self.resets >= 0 else {}),
+                        **({"dry": 1} if self.dry else {})})
 
     @classmethod
     def decode(cls, text: str, stamp_ns: int = 0, command: np.ndarray | None = None) -> "ExecutorReport":
-        """Parse; ``rejected``/``reason``/``paused``/``resets`` are optional (older executors omit them)."""
+        """Parse; ``rejected``/``reason``/``paused``/``resets``/``dry`` are optional (older executors omit them)."""
         f = _decode(text, ("step", "seq", "takeover", "consumed", "hold"))
         rejected = _int(f, "rejected", text, -1) if "rejected" in f else -1
         reason = f.get("reason", "none")
@@ -175,4 +178,5 @@ class ExecutorReport:
             raise ValueError(f"field 'reason' = {reason!r} is not one of {REJECT_REASONS} in {text!r}")
         return cls(_int(f, "step", text, -1), _int(f, "seq", text, -1), _int(f, "takeover", text, -1),
                    _int(f, "consumed", text, 0), f["hold"] == "1", rejected, reason, int(stamp_ns), command,
-                   f.get("paused", "0") == "1", _int(f, "resets", text, 0) if "resets" in f else -1)
+                   f.get("paused", "0") == "1", _int(f, "resets", text, 0) if "resets" in f else -1,
+                   f.get("dry", "0") == "1")
