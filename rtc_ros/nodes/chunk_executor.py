@@ -89,6 +89,7 @@ class ChunkExecutorNode(Node):
         self._state_pub = self.create_publisher(JointState, p.executor_state_topic, RELIABLE)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._tfs = p.trajectory_time_from_start or self.dt
+        self._dry = bool(p.dry_run)  # read-only: no arm command is published (a first bring-up)
         # --- inputs ---
         self._io_group = MutuallyExclusiveCallbackGroup()
         self.create_subscription(JointTrajectory, p.chunk_topic, self._on_chunk, RELIABLE,
@@ -99,9 +100,10 @@ class ChunkExecutorNode(Node):
                                              callback_group=self._io_group)
         self.operator = OperatorServices(self)  # ~/pause, ~/resume, ~/resync, ~/hold
         # another publisher on a command topic or rtc/executor_state: command nothing (OutputGuard)
-        self.outputs = OutputGuard(self, [pub.topic_name for *_a, pub in self._arm_pubs] + [self._state_pub.topic_name])
-        self._controllers = TrajectoryControllerCheck(self, [pub.topic_name for *_a, pub in self._arm_pubs],
-                                                      self._io_group) if p.output_type == "joint_trajectory" else None
+        commands = [pub.topic_name for *_a, pub in self._arm_pubs]  # resolved: namespaces and remaps applied
+        self.outputs = OutputGuard(self, commands + [self._state_pub.topic_name])
+        self._controllers = TrajectoryControllerCheck(self, commands, self._io_group) \
+            if p.output_type == "joint_trajectory" else None
         self.create_timer(CHECK_PERIOD_S, self._check_outputs, callback_group=self._io_group)
         self._resync_after_ns = 0  # after a re-sync: joint states stamped before this are ignored
         self._recovery = StopRecovery()
@@ -310,7 +312,7 @@ class ChunkExecutorNode(Node):
     def _publish(self, tick: Tick) -> None:
         stamp = self.get_clock().now().to_msg()
         kind = self.p.output_type
-        silent = tick.silent or self.p.dry_run  # dry run: the commands only in the report
+        silent = tick.silent or self._dry  # dry run: the commands only in the report
         self.outputs.ever_commanded = self.outputs.ever_commanded or not silent
         for arm, sl, pub in [] if silent else self._arm_pubs:
             values = tick.command[sl]
@@ -321,7 +323,7 @@ class ChunkExecutorNode(Node):
             else:
                 pub.publish(conv.joint_state_msg(arm.joint_names, values, stamp))
         if not self.outputs.contended:  # muted: no report either (two executors' reports would interleave)
-            self._state_pub.publish(conv.executor_state_msg(tick, self.names, stamp, self.p.dry_run))
+            self._state_pub.publish(conv.executor_state_msg(tick, self.names, stamp, self._dry))
 
     # ------------------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:

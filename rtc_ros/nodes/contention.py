@@ -34,7 +34,7 @@ class OutputContention:
             infos = self.node.get_publishers_info_by_topic(topic)
             if len(infos) <= mine:
                 continue
-            names = [_fq(i.node_namespace, i.node_name) for i in infos]
+            names = [node_fq_name(i.node_namespace, i.node_name) for i in infos]
             for _ in range(mine):  # this node's own publishers
                 if self.own in names:
                     names.remove(self.own)
@@ -98,5 +98,6 @@ def contention_text(others: dict[str, list[str]], own: str) -> str:
     return "another publisher on " + "; ".join(parts)
 
 
-def _fq(namespace: str, name: str) -> str:
+def node_fq_name(namespace: str, name: str) -> str:
+    """A graph endpoint's node as ``/ns/name`` (``?`` when the graph does not name it)."""
     return (namespace.rstrip("/") + "/" + name) if name else "?"

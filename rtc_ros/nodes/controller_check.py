@@ -21,6 +21,8 @@ from typing import Any
 
 from rcl_interfaces.srv import GetParameters
 
+from rtc_ros.nodes.contention import node_fq_name
+
 #: the parameters asked for (one request each: a node that lacks one answers a joint request with nothing)
 PARAMS = ("interpolate_from_desired_state", "open_loop_control")
 _BOOL = 1  # rcl_interfaces/ParameterType PARAMETER_BOOL
@@ -53,7 +55,7 @@ class TrajectoryControllerCheck:
         for topic in self.topics:
             for info in self.node.get_subscriptions_info_by_topic(topic):
                 if info.node_name:
-                    present.setdefault(info.node_namespace.rstrip("/") + "/" + info.node_name, topic)
+                    present.setdefault(node_fq_name(info.node_namespace, info.node_name), topic)
         now = time.monotonic()
         with self._lock:
             for name in list(self._answers):
