@@ -94,3 +94,12 @@ def test_an_observation_the_robot_cannot_provide_is_refused(tmp_path) -> None:
         rc = main([str(spec), "--repeats", "1"])
     result = json.loads(out.read_text().strip().splitlines()[-1])
     assert rc == 1 and not result["ok"] and "'goal'" in result["robot_observation"]
+
+
+def test_a_policy_in_other_units_is_noted_with_its_map(tmp_path) -> None:
+    """policy_inference logs the conversion once at start, so a wrong map is seen before the arm moves."""
+    spec = _spec(tmp_path, joint_names=JOINTS, dt=0.02,
+                 robot_units={"left_gripper": {"scale": 2.0, "offset": -0.5}, "right_waist": {"scale": 1.0}})
+    notes = fit_policy(load_policy(spec), _params(spec)).notes
+    assert notes == ["robot_units: the policy's joint values are converted to and from the robot's (limits, "
+                     "joint_states, chunks: robot units): left_gripper: robot = -0.5 + 2 x policy"]

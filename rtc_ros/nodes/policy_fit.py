@@ -85,4 +85,7 @@ def fit_policy(policy: LoadedPolicy, p: NodeParams, cameras_required: bool = Tru
     if "n_steps" in policy.spec and int(policy.spec["n_steps"]) != int(p.n_steps):
         notes.append(f"n_steps: sampling with {p.n_steps} denoising steps (parameter n_steps); the policy spec "
                      f"says {policy.spec['n_steps']} (what `check` uses)")
+    if (units := getattr(policy, "units", None)) is not None and units.converted:  # spec robot_units
+        notes.append(f"robot_units: the policy's joint values are converted to and from the robot's (limits, "
+                     f"joint_states, chunks: robot units): {units.describe()}")
     return PolicyFit(builder, joint_entry, cams, notes)

@@ -12,6 +12,8 @@ Format (paths relative to the YAML file)::
     dt: 0.02                       # controller period the policy was trained for (optional)
     joint_names: [...]             # action dimension names (optional, length M)
     training: {prefix_conditioning: 4}   # optional: trained for training-time RTC with d <= 4
+    robot_units: {left_gripper: {scale: 2.1, offset: -0.6}}   # optional: robot = offset + scale x policy
+                                                             # (rtc_ros.policies.units; needs joint_names)
 
 Normalisation statistics live in the safetensors file named by ``normalization`` (per element for
 vector entries, per channel for images; :mod:`rtc_ros.policies.stats`), so the YAML stays
@@ -38,6 +40,7 @@ from rtc_ros.policies.base import FlowPolicy, Normalizer
 from rtc_ros.policies.loaded import LoadedPolicy  # noqa: F401 (re-exported: the loaded policy)
 from rtc_ros.policies.plugins import build_model
 from rtc_ros.policies.stats import StatsError, load_stats, save_stats
+from rtc_ros.policies.units import RobotUnitsPolicy, parse_robot_units
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ def _err(path: Path | str, fld: str, msg: str) -> PolicySpecError:
 #: the fields a spec's loader reads; any other top-level field is free metadata (``camera``, ``demos``, ...)
 #: unless it looks like a misspelt one of these
 SPEC_FIELDS = ("name", "model", "config", "weights", "normalization", "obs_spec", "n_steps", "dt", "joint_names",
-               "training")
+               "training", "robot_units")
 #: the fields of ``training`` the runtime reads (the rest is a record of how it was trained)
 TRAINING_FIELDS = ("prefix_conditioning",)
 
@@ -240,7 +243,7 @@ def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
         from rtc_ros.policies.lerobot_adapter import load_lerobot_policy
 
         try:
-            return load_lerobot_policy(path, spec, resolve_device(device))  # type: ignore[return-value]
+            return _in_robot_units(path, spec, load_lerobot_policy(path, spec, resolve_device(device)))
         except ValueError as exc:
             fld, _, msg = str(exc).partition(": ")
             raise _err(path, fld, msg) from exc
@@ -303,4 +306,21 @@ def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
         p.requires_grad_(False)  # guidance differentiates w.r.t. the sample only
     log.info("loaded policy %s (%s, H=%d, M=%d, O=%d) on %s", spec.get("name", path.stem), spec["model"],
              model.horizon, model.action_dim, model.obs_dim, dev)
-    return LoadedPolicy(model=model, normalizer=normalizer, spec=spec, path=path, device=dev)
+    loaded = LoadedPolicy(model=model, normalizer=normalizer, spec=spec, path=path, device=dev)
+    try:
+        return _in_robot_units(path, spec, loaded)
+    except ValueError as exc:
+        fld, _, msg = str(exc).partition(": ")
+        raise _err(path, fld, msg) from exc
+
+
+def _in_robot_units(path: Path, spec: dict[str, Any], policy: Any) -> Any:
+    """``policy`` as is, or seen in robot units when the spec has ``robot_units`` (:mod:`rtc_ros.policies.units`).
+
+    Raises:
+        ValueError: ``"robot_units...: why"``."""
+    units = parse_robot_units(spec.get("robot_units"), spec.get("joint_names"))
+    if units is None:
+        return policy
+    log.info("policy spec %s: robot units: %s", path, units.describe() or "the same as the policy's")
+    return RobotUnitsPolicy(policy, units)

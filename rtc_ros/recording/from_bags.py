@@ -201,11 +201,17 @@ def _rebounded(template_spec: str, cfg: dict[str, Any], normalizer: Any) -> dict
     statistics fitted on the new data: the same raw limits (e.g. a gripper's 0..1)."""
     from rtc_ros.policies.spec import load_policy
 
-    old = load_policy(template_spec).normalizer
+    template = load_policy(template_spec)
+    old = getattr(template, "inner", template).normalizer  # (a template with robot_units: its own units here)
+    scale, offset = (template.units.scale, template.units.offset) if hasattr(template, "units") else (None, None)
     dims = [int(d) for d in cfg["bounded_dims"]]
     mean_t, std_t = np.asarray(old.action_mean), np.asarray(old.action_std)
     mean_n, std_n = np.asarray(normalizer.action_mean), np.asarray(normalizer.action_std)
     raw = {k: [float(v) * std_t[d] + mean_t[d] for d, v in zip(dims, cfg[k])] for k in ("bounded_low", "bounded_high")}
+    if scale is not None:  # the bags are in robot units: the same limits there (a flipped joint swaps them)
+        raw = {k: [offset[d] + scale[d] * r for d, r in zip(dims, vals)] for k, vals in raw.items()}
+        pairs = [sorted(p) for p in zip(raw["bounded_low"], raw["bounded_high"])]
+        raw = {"bounded_low": [p[0] for p in pairs], "bounded_high": [p[1] for p in pairs]}
     return {k: [float((r - mean_n[d]) / std_n[d]) for d, r in zip(dims, vals)] for k, vals in raw.items()}
 
 

@@ -139,6 +139,7 @@ def check_policy(policy: LoadedPolicy, d: int, s: int, n_steps: int | None = Non
         "guided_over_plain": round(guided_ms / plain_ms, 3) if plain_ms > 0 else float("nan"),
         "prefix_error_plain": round(e_plain, 5), "prefix_error_guided": round(e_guided, 5),
         "finite": finite, "robot_observation": robot_obs, "ok": ok,
+        **({"robot_units": units.describe()} if (units := getattr(policy, "units", None)) is not None else {}),
     }
 
 

@@ -143,3 +143,31 @@ def test_vlm_model_name_override(tmp_path, tiny_smolvla):
     tok = next(s for s in p.preprocessor.steps if type(s).__name__ == "TokenizerProcessorStep")
     assert tok.tokenizer_name == str(local)
     assert np.isfinite(ChunkGenerator(p, GeneratorConfig(method="naive", n_steps=5)).generate(p.typical_observation())).all()
+
+
+def test_robot_units_wrap_the_lerobot_policy(tmp_path, tiny_smolvla, policy):
+    """A LeRobot policy recorded in other units (LeRobot's robots record degrees): with ``robot_units`` the
+    runtime gives and gets robot units; the chunk is the unwrapped policy's, from the observation in its own
+    units, mapped back (the padded sampling space untouched)."""
+    import yaml
+
+    spec = yaml.safe_load(tiny_smolvla.read_text())
+    spec["pretrained_path"] = str((tiny_smolvla.parent / spec["pretrained_path"]).resolve())
+    names = [f"j{i}" for i in range(6)]
+    path = tmp_path / "units.yaml"
+    path.write_text(yaml.safe_dump(dict(spec, joint_names=names,
+                                        robot_units={"j0": "degrees", "j5": {"scale": 2.0, "offset": -0.5}})))
+    wrapped = load_policy(path)
+    assert wrapped.sample_dim == 32 and wrapped.units.converted == ["j0", "j5"]
+    rng = np.random.default_rng(1)
+    q_robot = rng.normal(size=6)
+    frame = rng.integers(0, 256, (32, 32, 3), np.uint8)
+    q_policy = wrapped.units.to_policy(q_robot)
+    cfg = GeneratorConfig(method="rtc", n_steps=5, seed=7)
+    base = ChunkGenerator(policy, cfg).generate({"state": q_policy.astype(np.float32), "front": frame})
+    ours = ChunkGenerator(wrapped, cfg).generate({"state": q_robot, "front": frame})
+    np.testing.assert_allclose(ours, wrapped.units.to_robot(base), atol=1e-4)
+    prev = wrapped.units.to_robot(base)
+    g_base = ChunkGenerator(policy, cfg).generate({"state": q_policy.astype(np.float32), "front": frame}, base[3:], 2, 3)
+    g_ours = ChunkGenerator(wrapped, cfg).generate({"state": q_robot, "front": frame}, prev[3:], 2, 3)
+    np.testing.assert_allclose(g_ours, wrapped.units.to_robot(g_base), atol=1e-4)
