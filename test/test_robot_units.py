@@ -159,3 +159,68 @@ def test_a_template_in_other_units_gives_its_bounds_in_robot_units(tmp_path):
     out = _rebounded(str(path), cfg, identity)
     np.testing.assert_allclose([out["bounded_low"][0], out["bounded_high"][0]], [-1.0, 1.0], atol=1e-5)
     np.testing.assert_allclose(out["bounded_high"][1:], plain["bounded_high"][1:], atol=1e-6)
+
+
+def _variant(small_policy: Path, tmp_path: Path, name: str, **edits) -> Path:
+    spec = yaml.safe_load(small_policy.read_text())
+    for k in ("weights", "normalization"):
+        spec[k] = str(small_policy.parent / spec[k])
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump({**spec, **edits}))
+    return path
+
+
+def test_a_map_needs_a_joint_entry_and_keeps_shape_errors_named(small_policy, tmp_path):
+    """A flat 'obs' vector: what its joints are is unknown, so a map that converted only the actions is refused;
+    wrong sizes are still named by the policy (not a numpy broadcast error)."""
+    flat_path = _two_entry_policy(tmp_path, [{"name": "obs", "shape": [14]}], {"joint_names": NAMES, "robot_units": UNITS})
+    with pytest.raises(PolicySpecError, match=r"field 'robot_units': obs_spec has no joint entry .* \['obs'\]"):
+        load_policy(flat_path)
+    pol = load_policy(_variant(small_policy, tmp_path, "ok", joint_names=NAMES, robot_units=UNITS))
+    with pytest.raises(ValueError, match="14"):
+        pol.encode({"joint_positions": np.zeros(13)})
+    with pytest.raises(ValueError, match=r"flat observations must be \(B, 14\)"):
+        pol.encode(np.zeros((1, 13), dtype=np.float32))
+    with pytest.raises(ValueError, match="raw actions must have M = 14 values"):
+        pol.normalize_actions(torch.zeros(1, 20, 13))
+    with pytest.raises(PolicySpecError, match=r"robot_units\.left_waist\.scale.*write 1\.0e-3"):
+        load_policy(_variant(small_policy, tmp_path, "sci", joint_names=NAMES,
+                             robot_units={"left_waist": {"scale": "1e-3"}}))
+
+
+def _two_entry_policy(tmp_path: Path, obs_spec: list, extra: dict) -> Path:
+    from rtc_ros.policies.base import Normalizer
+    from rtc_ros.policies.mixer import MixerConfig, MLPMixerPolicy
+    from rtc_ros.policies.spec import save_policy
+
+    torch.manual_seed(0)
+    o = sum(int(np.prod(e["shape"])) for e in obs_spec)
+    model = MLPMixerPolicy(MixerConfig(horizon=20, action_dim=14, obs_dim=o, width=32, depth=1, token_hidden=32,
+                                       channel_hidden=64, time_dim=16))
+    with torch.no_grad():
+        torch.nn.init.normal_(model.out.weight, std=0.3)
+    return save_policy(tmp_path, f"p{o}", model, Normalizer(np.zeros(o), np.ones(o), np.zeros(14), np.ones(14)),
+                       obs_spec=obs_spec, extra=extra)
+
+
+def test_two_joint_entries_are_both_converted_named_or_flat(tmp_path):
+    path = _two_entry_policy(tmp_path, [{"name": "qpos", "shape": [14]}, {"name": "joint_positions", "shape": [14]}],
+                             {"joint_names": NAMES, "robot_units": {"left_waist": "degrees"}})
+    pol = load_policy(path)
+    q = np.linspace(-1.0, 1.0, 14)
+    cfg = GeneratorConfig(method="naive", n_steps=5, seed=1)
+    named = ChunkGenerator(pol, cfg).generate({"qpos": q})
+    flat = ChunkGenerator(pol, cfg).generate(np.concatenate([q, q]).astype(np.float32))
+    np.testing.assert_allclose(named, flat, atol=1e-5)
+    tobs = pol.typical_observation()
+    assert tobs[0] == tobs[14] == 0.0  # the inner mean 0 in robot units: 0 + 0 x pi/180
+
+
+def test_a_weak_policy_in_other_units_than_the_policy_is_refused(small_policy, tmp_path):
+    pol = load_policy(_variant(small_policy, tmp_path, "u", joint_names=NAMES, robot_units=UNITS))
+    same = load_policy(_variant(small_policy, tmp_path, "u2", joint_names=NAMES, robot_units=UNITS))
+    bare = load_policy(small_policy)
+    ChunkGenerator(pol, GeneratorConfig(method="bid", n_steps=2), same)  # the same map: fine
+    for weak, strong in ((bare, pol), (pol, bare)):
+        with pytest.raises(ValueError, match="^weak_policy_spec: BID's weak policy must see the robot in the same units"):
+            ChunkGenerator(strong, GeneratorConfig(method="bid", n_steps=2), weak)

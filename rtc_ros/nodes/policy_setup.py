@@ -51,6 +51,7 @@ def prepare_policy(p: NodeParams) -> PreparedPolicy:
     """Load ``p.policy_spec`` on ``p.device``, fit it to ``p``, build its generator and sample it once plainly
     and once guided at its typical observation. Raises ParameterError (module doc)."""
     from rtc_ros.policies.spec import load_policy
+    from rtc_ros.policies.units import same_units
     from rtc_ros.runtime.generator import ChunkGenerator
 
     def load(name: str, path: str) -> LoadedPolicy:
@@ -62,6 +63,9 @@ def prepare_policy(p: NodeParams) -> PreparedPolicy:
     policy = load("policy_spec", p.policy_spec)
     fit = fit_policy(policy, p)  # horizon, joints, rate, obs_spec and cameras against the params
     weak = load("weak_policy_spec", p.weak_policy_spec) if p.weak_policy_spec else None
+    if weak is not None and not same_units(policy, weak):  # its velocity runs in the policy's normalised space
+        raise ParameterError("weak_policy_spec", p.weak_policy_spec, "BID's weak policy must see the robot in the "
+                             "same units as policy_spec: give both specs the same robot_units map")
     try:  # rtc_trained refuses a policy not trained with prefix conditioning
         generator = ChunkGenerator(policy, generator_config(p), weak)
     except ValueError as exc:

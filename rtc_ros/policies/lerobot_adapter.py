@@ -39,6 +39,8 @@ import torch
 from rtc_ros.policies.observation import ObservationBuilder
 
 STATE_KEY, IMAGE_PREFIX, ACTION_KEY = "observation.state", "observation.images.", "action"
+#: the spec fields this adapter reads besides the common ones (rtc_ros.policies.spec.SPEC_FIELDS)
+SPEC_FIELDS = ("pretrained_path", "task", "vlm_model_name")
 
 
 def _import_lerobot() -> Any:

@@ -240,9 +240,12 @@ def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
     if not isinstance(spec, dict):
         raise PolicySpecError(f"policy spec {path}: expected a mapping at top level")
     if spec.get("model") == "lerobot_smolvla":  # a LeRobot checkpoint directory, loaded by its adapter
-        from rtc_ros.policies.lerobot_adapter import load_lerobot_policy
+        from rtc_ros.policies.lerobot_adapter import SPEC_FIELDS as LEROBOT_FIELDS, load_lerobot_policy
 
+        _check_typos(path, spec, SPEC_FIELDS + LEROBOT_FIELDS)
+        _check_scalars(path, spec)
         try:
+            parse_robot_units(spec.get("robot_units"), spec.get("joint_names"))  # before the slow load
             return _in_robot_units(path, spec, load_lerobot_policy(path, spec, resolve_device(device)))
         except ValueError as exc:
             fld, _, msg = str(exc).partition(": ")

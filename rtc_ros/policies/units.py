@@ -31,6 +31,8 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from rtc_ros.policies.observation import JOINT_ENTRY_NAMES
+
 #: the shorthand for a joint the policy measures in degrees (the robot in radians)
 DEGREES = "degrees"
 
@@ -112,11 +114,45 @@ def parse_robot_units(value: Any, joint_names: list[str] | None) -> RobotUnits |
         for key, default, arr in (("scale", 1.0, scale), ("offset", 0.0, offset)):
             v = how.get(key, default)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise ValueError(f"{fld}.{key}: must be a finite number, got {v!r}")
+                hint = " (YAML reads 1e-3 as a string: write 1.0e-3)" if isinstance(v, str) else ""
+                raise ValueError(f"{fld}.{key}: must be a finite number, got {v!r}{hint}")
             if key == "scale" and v == 0:
                 raise ValueError(f"{fld}.scale: must not be 0 (the map must be invertible)")
             arr[i] = float(v)
     return RobotUnits(scale, offset, list(joint_names))
+
+
+def joint_slices(obs_spec: list[dict[str, Any]], m: int) -> list[tuple[str, slice]]:
+    """The joint entries of a flat observation laid out as ``obs_spec`` (1-D entries named one of
+    :data:`~rtc_ros.policies.observation.JOINT_ENTRY_NAMES`): ``[(name, slice)]``, each of ``m`` values.
+
+    Raises:
+        ValueError: ``"robot_units: why"`` -- a joint entry of another size (one map serves observation and
+            actions), or 1-D entries none of which is a joint entry (the default ``obs``: what the robot's
+            joints are in it is unknown, so converting only the actions would be silently wrong)."""
+    out, offset, vectors = [], 0, []
+    for e in obs_spec:
+        size = int(np.prod(e["shape"]))
+        if len(e["shape"]) == 1:
+            vectors.append(e["name"])
+            if e["name"] in JOINT_ENTRY_NAMES:
+                if size != m:
+                    raise ValueError(f"robot_units: the observation's joint entry '{e['name']}' has {size} values, "
+                                     f"the actions {m}: one map must serve both")
+                out.append((e["name"], slice(offset, offset + size)))
+        offset += size
+    if vectors and not out:
+        raise ValueError(f"robot_units: obs_spec has no joint entry (a 1-D entry named one of {list(JOINT_ENTRY_NAMES)}; "
+                         f"it has {vectors}): the observation's joint values could not be converted")
+    return out
+
+
+def same_units(a: Any, b: Any) -> bool:
+    """Whether two loaded policies see the robot in the same units (both unwrapped, or the same map)."""
+    ua, ub = getattr(a, "units", None), getattr(b, "units", None)
+    if ua is None or ub is None:
+        return ua is ub
+    return ua.names == ub.names and np.array_equal(ua.scale, ub.scale) and np.array_equal(ua.offset, ub.offset)
 
 
 class RobotUnitsPolicy:
@@ -125,18 +161,14 @@ class RobotUnitsPolicy:
     policy's; ``units`` is the map, ``inner`` the policy in its own units."""
 
     def __init__(self, inner: Any, units: RobotUnits) -> None:
-        if len(units.names) != inner.action_dim:
-            raise ValueError(f"robot_units: {len(units.names)} joints for action_dim {inner.action_dim}")
-        entries = [e for e in inner.observation_builder.entries if e.kind == "joints"]
-        if entries and entries[0].size != inner.action_dim:
-            raise ValueError(f"robot_units: the observation's joint entry '{entries[0].name}' has {entries[0].size} "
-                             f"values, the actions {inner.action_dim}: one map must serve both")
+        m = int(inner.action_dim)
+        if len(units.names) != m:
+            raise ValueError(f"robot_units: {len(units.names)} joints for action_dim {m}")
         self.inner, self.units = inner, units
-        self._joints = slice(entries[0].offset, entries[0].offset + entries[0].size) if entries else None
-        self._entry = entries[0].name if entries else None
+        self._entries = joint_slices(list(inner.obs_spec), m)
 
     def __getattr__(self, name: str) -> Any:  # everything not converted here is the inner policy's
-        if name in ("inner", "units"):  # (not yet set: during unpickling or a failed __init__)
+        if name in ("inner", "units", "_entries"):  # (not yet set: during unpickling or a failed __init__)
             raise AttributeError(name)
         return getattr(self.inner, name)
 
@@ -144,21 +176,23 @@ class RobotUnitsPolicy:
         return f"RobotUnitsPolicy({self.inner!r}, {self.units.describe()})"
 
     def _flat_to_policy(self, obs: Any) -> Any:
-        if self._joints is None:
-            return obs
-        if isinstance(obs, torch.Tensor):
-            x = obs.clone()
-        else:
-            x = np.array(obs, dtype=np.float32, copy=True)
-        x[..., self._joints] = self.units.to_policy(x[..., self._joints])
+        o = int(self.inner.obs_dim)
+        if not self._entries or getattr(obs, "shape", (None,))[-1:] != (o,):
+            return obs  # (nothing to convert, or the wrong size: the inner policy names it)
+        x = obs.clone() if isinstance(obs, torch.Tensor) else np.array(obs, dtype=np.float32, copy=True)
+        for _name, sl in self._entries:
+            x[..., sl] = self.units.to_policy(x[..., sl])
         return x
 
     def _obs_to_policy(self, obs: Mapping[str, np.ndarray] | np.ndarray | torch.Tensor) -> Any:
-        if isinstance(obs, Mapping):
-            if self._entry is None or self._entry not in obs:
-                return obs  # (the inner policy names what is missing)
-            return {**obs, self._entry: self.units.to_policy(np.asarray(obs[self._entry], dtype=np.float64))}
-        return self._flat_to_policy(obs)
+        if not isinstance(obs, Mapping):
+            return self._flat_to_policy(obs)
+        out = dict(obs)
+        for name, _sl in self._entries:
+            q = np.asarray(obs[name], dtype=np.float64) if name in obs else None
+            if q is not None and q.shape == (len(self.units.names),):  # (else the inner policy names what is wrong)
+                out[name] = self.units.to_policy(q)
+        return out
 
     def encode(self, obs: Mapping[str, np.ndarray] | np.ndarray | torch.Tensor) -> Any:
         """Raw observation in robot units (named or flat ``(B, O)``) -> the inner policy's context."""
@@ -166,15 +200,19 @@ class RobotUnitsPolicy:
 
     def normalize_actions(self, a: torch.Tensor) -> torch.Tensor:
         """Robot units ``(..., M)`` -> the inner policy's action space."""
-        return self.inner.normalize_actions(self.units.to_policy(torch.as_tensor(a)))
+        a = torch.as_tensor(a)
+        if a.shape[-1:] != (len(self.units.names),):
+            raise ValueError(f"raw actions must have M = {len(self.units.names)} values per action (robot units), "
+                             f"got shape {tuple(a.shape)}")
+        return self.inner.normalize_actions(self.units.to_policy(a))
 
     def unnormalize_actions(self, a: torch.Tensor) -> torch.Tensor:
         """The inner policy's action space -> robot units ``(..., M)``."""
         return self.units.to_robot(self.inner.unnormalize_actions(a))
 
     def typical_observation(self) -> np.ndarray:
-        """The inner policy's typical flat observation, its joint entry in robot units."""
+        """The inner policy's typical flat observation, its joint entries in robot units."""
         x = np.array(self.inner.typical_observation(), dtype=np.float32, copy=True)
-        if self._joints is not None:
-            x[self._joints] = self.units.to_robot(x[self._joints].astype(np.float64))
+        for _name, sl in self._entries:
+            x[sl] = self.units.to_robot(x[sl].astype(np.float64))
         return x

@@ -139,7 +139,7 @@ def check_policy(policy: LoadedPolicy, d: int, s: int, n_steps: int | None = Non
         "guided_over_plain": round(guided_ms / plain_ms, 3) if plain_ms > 0 else float("nan"),
         "prefix_error_plain": round(e_plain, 5), "prefix_error_guided": round(e_guided, 5),
         "finite": finite, "robot_observation": robot_obs, "ok": ok,
-        **({"robot_units": units.describe()} if (units := getattr(policy, "units", None)) is not None else {}),
+        **({"robot_units": units.describe()} if (units := getattr(policy, "units", None)) and units.converted else {}),
     }
 
 
@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
             ("plain / guided ms", f"{r['plain_ms']} / {r['guided_ms']} (x{r['guided_over_plain']})"),
             ("prefix error plain", r["prefix_error_plain"]), ("prefix error guided", r["prefix_error_guided"]),
             ("finite", r["finite"]), ("robot observation", r["robot_observation"]),
+            *([("robot units", r["robot_units"])] if "robot_units" in r else []),
             ("verdict", "ok" if r["ok"] else "NOT OK")]
     for k, v in rows:
         print(f"{k:>20}  {v}")

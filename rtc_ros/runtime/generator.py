@@ -28,6 +28,7 @@ from rtc_ros.core.masks import prefix_weights
 from rtc_ros.core.prefix import build_prefix
 from rtc_ros.core.sampling import sample_guided, sample_plain, sample_prefix_conditioned
 from rtc_ros.policies.spec import LoadedPolicy
+from rtc_ros.policies.units import same_units
 from rtc_ros.runtime.cuda_graphs import GraphedSampler
 from rtc_ros.runtime.methods import method_info
 
@@ -137,6 +138,9 @@ class ChunkGenerator:
         # encode once per chunk (the policy normalises); the velocity (and RTC's VJP) runs per step
         self.encode = policy.encode
         self.velocity = _compiled(policy.velocity) if config.compile else policy.velocity
+        if weak_policy is not None and not same_units(policy, weak_policy):
+            raise ValueError("weak_policy_spec: BID's weak policy must see the robot in the same units as the policy "
+                             "(give its spec the same robot_units map, rtc_ros.policies.units)")
         self.weak_encode = weak_policy.encode if weak_policy is not None else None
         self.weak_velocity = None
         if weak_policy is not None:

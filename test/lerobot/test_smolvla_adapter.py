@@ -171,3 +171,19 @@ def test_robot_units_wrap_the_lerobot_policy(tmp_path, tiny_smolvla, policy):
     g_base = ChunkGenerator(policy, cfg).generate({"state": q_policy.astype(np.float32), "front": frame}, base[3:], 2, 3)
     g_ours = ChunkGenerator(wrapped, cfg).generate({"state": q_robot, "front": frame}, prev[3:], 2, 3)
     np.testing.assert_allclose(g_ours, wrapped.units.to_robot(g_base), atol=1e-4)
+
+
+def test_a_misspelt_field_of_a_lerobot_spec_is_named(tmp_path, tiny_smolvla):
+    """A LeRobot spec is checked for misspelt fields like any other: a dropped robot_units would send degrees as
+    radians; a bad map fails before the slow load."""
+    base = f"model: lerobot_smolvla\npretrained_path: {tiny_smolvla.parent / 'pretrained_model'}\n"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(base + "robot_unit: {j0: degrees}\n")
+    with pytest.raises(PolicySpecError, match="did you mean 'robot_units'"):
+        load_policy(bad)
+    bad.write_text(base + "pretrained_pth: x\n")
+    with pytest.raises(PolicySpecError, match="did you mean 'pretrained_path'"):
+        load_policy(bad)
+    bad.write_text(base + "joint_names: [j0, j1, j2, j3, j4, j5]\nrobot_units: {j9: degrees}\n")
+    with pytest.raises(PolicySpecError, match=r"field 'robot_units\.j9': not one of the spec's joint_names"):
+        load_policy(bad)
