@@ -247,3 +247,41 @@ def test_a_misspelt_parameter_in_the_params_file_is_named_at_start(tmp_path, cap
                 "'left.max_accel'?)") in err, err[-2000:]
     finally:
         gen.close()
+
+
+@pytest.mark.parametrize("dry", [False, True])
+def test_the_tracking_watchdog_holds_where_a_blocked_arm_is_and_is_idle_in_a_dry_run(tmp_path, dry) -> None:
+    """With a tolerance the executor keeps reading joint states after its first command (in loop_mode timer the
+    subscription is kept anyway: the callback decides) and re-syncs itself once a joint stays beyond it for
+    tracking_timeout_s; in a dry run nothing is sent, so nothing is checked."""
+    import time
+
+    gen = _node(tmp_path, dict(_arm(), tracking_tolerance=[0.1]), dict(_arm(), tracking_tolerance=[0.1]))
+    node = next(gen)
+    try:
+        node.tracking.dry = dry  # (dry_run is read-only: set as the node would read it)
+        node.set_parameters([Parameter("tracking_timeout_s", value=0.05)])
+        assert node.tracking.enabled and node.tracking.watchdog.timeout_s == 0.05
+        node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
+        node._tick()
+        node._on_chunk(_chunk_msg(node, np.tile(0.04 * np.arange(1, 51)[:, None], (1, len(JOINTS))), JOINTS))
+        for _ in range(5):
+            node._tick()  # commanding: 0.04 rad more per tick
+        stuck = np.zeros(len(JOINTS))  # the arm has not moved: 0.2 rad behind, beyond the tolerance
+        node._on_joint_state(_js(stuck, node.get_clock().now().nanoseconds))
+        assert node.tracking.watchdog.trips == 0  # not for 0.05 s yet
+        time.sleep(0.06)
+        node._on_joint_state(_js(stuck, node.get_clock().now().nanoseconds))
+        assert node.tracking.watchdog.trips == (0 if dry else 1) and node.core.paused == (not dry)
+        if not dry:
+            assert node.core.measuring and "left_waist 0.200 from its command (tolerance 0.1)" in node.tracking.last_trip
+            node._on_joint_state(_js(stuck, node.get_clock().now().nanoseconds + 1))  # measured again: the hold
+            tick = node.core.tick()
+            assert tick.hold and not tick.silent and np.allclose(tick.command, stuck)  # commanded where the arm is
+            from diagnostic_msgs.msg import DiagnosticStatus
+
+            summary: dict = {}
+            assert node.tracking.diagnostics(summary) == DiagnosticStatus.ERROR and summary["tracking_trips"] == 1
+            assert node.tracking.diagnostics(summary) == DiagnosticStatus.OK  # ERROR in the period of the trip only
+    finally:
+        next(gen, None)

@@ -178,8 +178,8 @@ def test_bringup_check_mode(tmp_path, capsys, monkeypatch) -> None:
             "'left.max_accel'?)") in capsys.readouterr().out
     assert bringup.main(["--params-file", str(bare), "--policy-spec", str(REPO / "policies" / "bimanual_cnn_h50.yaml"),
                          "--check"]) == 0
-    assert "policy_inference: 'executor_resync_service' is not a parameter of any rtc_ros node: ignored (renamed: " \
-           "'executor_hold_service')" in capsys.readouterr().out
+    assert "policy_inference: 'executor_resync_service' is not a parameter of any rtc_ros node: ignored (retired: " \
+           "the tracking watchdog runs in chunk_executor" in capsys.readouterr().out
     assert bringup.main(["--params-file", str(REPO / "config" / "invalid_params.yaml"), "--check"]) == 2
     assert "'s_min'" in capsys.readouterr().err
     # command-line overrides land in the file's own sections and are validated
@@ -199,26 +199,28 @@ def test_bringup_check_mode(tmp_path, capsys, monkeypatch) -> None:
     assert "would refuse to start: invalid parameter 'horizon' = 50: the policy" in capsys.readouterr().err
 
 
-def test_bringup_check_warns_a_dry_run_beside_the_tracking_watchdog(tmp_path, capsys, monkeypatch) -> None:
-    """dry_run sends no command, so an arm never follows and the watchdog would stop the executor at once:
-    --check says so; a dry run alone gets only the executor's dry-run note."""
+def test_bringup_check_warns_a_watchdog_set_for_policy_inference_only(tmp_path, capsys, monkeypatch) -> None:
+    """The tracking watchdog moved to chunk_executor (2026-12-06): a params file that still gives its tolerance
+    to policy_inference alone would leave it off, so --check says so; under /** (both nodes get it) or in the
+    executor's section, nothing is said."""
     import yaml
 
     from rtc_ros.nodes import bringup
 
     monkeypatch.setenv("RTC_POLICY_SPEC", "")
     data = yaml.safe_load((REPO / "config" / "bimanual.yaml").read_text())
-    data["/**/chunk_executor"]["ros__parameters"]["dry_run"] = True
-    path = tmp_path / "dry.yaml"
-    path.write_text(yaml.safe_dump(data))
+    path = tmp_path / "p.yaml"
     spec = ["--policy-spec", str(REPO / "policies" / "bimanual_cnn_h50.yaml")]
-    assert bringup.main(["--params-file", str(path), *spec, "--check"]) == 0
-    out = capsys.readouterr().out
-    assert "warning: chunk_executor: dry_run: no command is published" in out and "watchdog" not in out
     data["/**/policy_inference"]["ros__parameters"].setdefault("left", {})["tracking_tolerance"] = [0.3]
     path.write_text(yaml.safe_dump(data))
     assert bringup.main(["--params-file", str(path), *spec, "--check"]) == 0
-    assert "warning: dry_run with tracking_tolerance set" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "warning: left.tracking_tolerance set for policy_inference only: chunk_executor reads them" in out
+    del data["/**/policy_inference"]["ros__parameters"]["left"]
+    data["/**"]["ros__parameters"]["left"]["tracking_tolerance"] = [0.3]
+    path.write_text(yaml.safe_dump(data))
+    assert bringup.main(["--params-file", str(path), *spec, "--check"]) == 0
+    assert "tracking_tolerance" not in capsys.readouterr().out
 
 
 def test_bringup_merge_joint_states(tmp_path, capsys, monkeypatch) -> None:

@@ -413,34 +413,37 @@ def test_compressed_camera(start_node, tmp_path, small_policy_cam) -> None:
 
 
 def test_tracking_watchdog_makes_the_executor_hold_where_the_arm_is_when_it_stops_following(start_node, tmp_path, small_policy) -> None:
-    """With <arm>.tracking_tolerance set, policy_inference calls the executor's ~/hold once the arm has not
-    followed its commands for tracking_timeout_s: chunks dropped, the position where the arm is commanded (with
-    the default startup_command none too: the controllers must not keep pushing toward the old command) and
-    held, paused; /diagnostics ERROR. While the (perfect) fake controller follows, nothing trips; while the
-    executor is paused, an arm moved by hand does not trip it again."""
+    """With <arm>.tracking_tolerance set for chunk_executor, it keeps reading joint_states and re-syncs itself
+    as ~/hold does once the arm has not followed its commands for tracking_timeout_s: chunks dropped, the
+    position where the arm is commanded (with the default startup_command none too: the controllers must not
+    keep pushing toward the old command) and held, paused; /diagnostics ERROR. While the (perfect) fake
+    controller follows, nothing trips; while the executor is paused, an arm moved by hand does not trip it
+    again. policy_inference only measures (tracking_err_*)."""
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 
     tol = [0.02] * 6 + [0.0]  # the grippers unchecked, as a real config would
-    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS),  # startup_command: none (the default)
-                          inference={"policy_spec": str(small_policy), "camera_topics": [], "tracking_timeout_s": 0.2,
-                                     "left": {"tracking_tolerance": list(tol)}, "right": {"tracking_tolerance": list(tol)}},
-                          s_min=20)
+    params = write_params(tmp_path / "p.yaml", executor={**TOPICS, "tracking_timeout_s": 0.2,  # startup_command: none
+                                                         "left": {"tracking_tolerance": list(tol)},
+                                                         "right": {"tracking_tolerance": list(tol)}},
+                          inference={"policy_spec": str(small_policy), "camera_topics": []}, s_min=20)
     ex = start_node(EXECUTOR, "--params-file", str(params))
     inf = start_node(INFERENCE, "--params-file", str(params))
     with Harness() as h:
         levels: list[tuple[bytes, str]] = []
         h.node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: levels.extend(
-            (st.level, st.message) for st in m.status if "policy_inference" in st.name), 10)
+            (st.level, st.message) for st in m.status if "chunk_executor" in st.name), 10)
         _wait_running(h, ex, inf)
-        assert h.wait_for(lambda s: "tracking_trips" in s.diag("policy_inference"), 10)
-        assert h.diag("policy_inference")["tracking_trips"] == "0", inf.output()[-2000:]
+        assert ex.wait_for_output("tracking watchdog on: left_waist 0.02", 5), ex.output()[-2000:]
+        assert h.wait_for(lambda s: "tracking_trips" in s.diag("chunk_executor"), 10)
+        time.sleep(1.0)  # following: commanding for a while without a trip
+        assert h.diag("chunk_executor")["tracking_trips"] == "0", ex.output()[-2000:]
+        assert "tracking_err_max" in h.diag("policy_inference")  # the measurement stays in policy_inference
         with h.lock:
             h.follow_commands = False  # the arm stops where it is (blocked; a controller deactivated)
             stuck = h.q.copy()
-        assert inf.wait_for_output("the arm does not follow", 20), inf.output()[-3000:]
-        assert ex.wait_for_output("re-synced at step", 10), ex.output()[-2000:]
-        assert h.wait_for(lambda s: s.diag("policy_inference").get("tracking_trips") == "1", 10)
-        assert h.wait_for(lambda s: any(lv == DiagnosticStatus.ERROR and "the arm does not follow" in msg
+        assert ex.wait_for_output("the arm does not follow", 20), ex.output()[-3000:]
+        assert h.wait_for(lambda s: s.diag("chunk_executor").get("tracking_trips") == "1", 10)
+        assert h.wait_for(lambda s: any(lv == DiagnosticStatus.ERROR and "the arm did not follow" in msg
                                         for lv, msg in levels), 10), levels[-3:]
         # paused, holding where the arm is (the measured position), not where the commands had gone
         assert h.wait_for(lambda s: s.states and s.states[-1].st.paused and s.states[-1].st.hold, 10)
@@ -453,5 +456,5 @@ def test_tracking_watchdog_makes_the_executor_hold_where_the_arm_is_when_it_stop
         with h.lock:
             h.q = stuck + 0.5  # someone moves the paused arm by hand: not the executor's business, no second trip
         time.sleep(1.5)
-        assert h.diag("policy_inference").get("tracking_trips") == "1", inf.output()[-2000:]
-    assert inf.output().count("re-syncing the executor") == 1
+        assert h.diag("chunk_executor").get("tracking_trips") == "1", ex.output()[-2000:]
+    assert ex.output().count("the arm does not follow") == 1

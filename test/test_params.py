@@ -304,24 +304,31 @@ def test_docs_parameter_table_is_the_schema() -> None:
 
 
 def test_tracking_watchdog_params(tmp_path) -> None:
-    """policy_inference: <arm>.tracking_tolerance per joint (one for all; 0 = unchecked; [] = off), validated."""
-    base = {"policy_spec": str(Path(__file__).resolve().parents[1] / "policies" / "bimanual_cnn_h50.yaml")}
-    p = validate(base, ROLE_INFERENCE)
+    """chunk_executor: <arm>.tracking_tolerance per joint (one for all; 0 = unchecked; [] = off), validated;
+    policy_inference does not read them (the watchdog moved to the executor on 2026-12-06) and says so when a
+    params file gives them to it; its old hold-service parameter is retired, with the reason."""
+    from rtc_ros.nodes.params import moved_parameters, unknown_parameters, unknown_text
+
+    p = validate({}, ROLE_EXECUTOR)
     assert all(t == 0.0 for a in p.arms for t in a.tracking_tolerance) and p.tracking_timeout_s == 0.2
-    p = validate({**base, "left.tracking_tolerance": [0.3], "right.tracking_tolerance": [0.3] * 6 + [0.0]},
-                 ROLE_INFERENCE)
+    p = validate({"left.tracking_tolerance": [0.3], "right.tracking_tolerance": [0.3] * 6 + [0.0]}, ROLE_EXECUTOR)
     assert p.arms[0].tracking_tolerance == [0.3] * 6 + [0.0]  # one for all: not the gripper (it squeezes)
     assert p.arms[1].tracking_tolerance == [0.3] * 6 + [0.0]
-    p = validate({**base, "left.tracking_tolerance": [0.3] * 6 + [0.5]}, ROLE_INFERENCE)
+    p = validate({"left.tracking_tolerance": [0.3] * 6 + [0.5]}, ROLE_EXECUTOR)
     assert p.arms[0].tracking_tolerance[-1] == 0.5  # per joint: the gripper too, when given
     for bad, name in [({"left.tracking_tolerance": [-0.1]}, "left.tracking_tolerance"),
                       ({"left.tracking_tolerance": [0.1, 0.2]}, "left.tracking_tolerance"),
-                      ({"tracking_timeout_s": 0.0}, "tracking_timeout_s"),
-                      ({"executor_hold_service": "/abs/hold"}, "executor_hold_service")]:
+                      ({"tracking_timeout_s": 0.0}, "tracking_timeout_s")]:
         with pytest.raises(ParameterError) as err:
-            validate({**base, **bad}, ROLE_INFERENCE)
+            validate(bad, ROLE_EXECUTOR)
         assert err.value.name == name, err.value
-    assert validate({**base, "left.tracking_tolerance": [0.3]}, ROLE_EXECUTOR).arms[0].tracking_tolerance == []
+    base = {"policy_spec": str(Path(__file__).resolve().parents[1] / "policies" / "bimanual_cnn_h50.yaml")}
+    assert validate({**base, "left.tracking_tolerance": [0.3]}, ROLE_INFERENCE).arms[0].tracking_tolerance == []
+    said = moved_parameters(["left.tracking_tolerance", "tracking_timeout_s", "seed"], ROLE_INFERENCE)
+    assert len(said) == 2 and all("chunk_executor reads it" in t for t in said) and said[0].startswith("'left.")
+    assert moved_parameters(["left.tracking_tolerance"], ROLE_EXECUTOR) == []
+    assert dict(unknown_parameters(["executor_hold_service"])) == {"executor_hold_service": None}
+    assert "retired: the tracking watchdog runs in chunk_executor" in unknown_text("executor_hold_service", None)
 
 
 def test_max_accel_params_reach_the_executor_core_in_rad_per_tick_squared() -> None:
@@ -367,9 +374,9 @@ def test_unknown_parameters_are_named_with_what_was_probably_meant() -> None:
     got = dict(unknown_parameters(["left.max_acel", "executor_resync_service", "enable_topc", "zzz", "method",
                                    "arm3.max_step", "arm4.max_step", "use_sim_time", "qos_overrides./x.depth"],
                                   arms=["arm3"]))
-    assert got == {"left.max_acel": "left.max_accel", "executor_resync_service": "executor_hold_service",
+    assert got == {"left.max_acel": "left.max_accel", "executor_resync_service": None,
                    "enable_topc": "enable_topic", "zzz": None, "arm4.max_step": "arm3.max_step"}
-    assert "renamed: 'executor_hold_service'" in unknown_text("executor_resync_service", got["executor_resync_service"])
+    assert "(retired: " in unknown_text("executor_resync_service", None)  # renamed once, retired since
     assert unknown_text("zzz", None).endswith("ignored")
 
 
@@ -415,10 +422,10 @@ def test_a_joint_named_like_a_gripper_but_not_taken_as_one_is_named(tmp_path) ->
     notes = gripper_notes(ex)
     assert len(notes) == 1 and "joint 'fr3_finger_joint1' looks like a gripper" in notes[0] and "max_accel" in notes[0]
     assert notes[0] in executor_notes(ex)
-    inf = validate(dict(base, **{"left.tracking_tolerance": [0.3]}), ROLE_INFERENCE)
-    assert len(gripper_notes(inf)) == 1 and "tracking_tolerance apply" in gripper_notes(inf)[0]
-    assert gripper_notes(validate(dict(base, **{"left.tracking_tolerance": [0.3] * 7 + [0.0]}), ROLE_INFERENCE)) == []
+    ex = validate(dict(base, **{"left.tracking_tolerance": [0.3]}), ROLE_EXECUTOR)
+    assert len(gripper_notes(ex)) == 1 and "tracking_tolerance apply" in gripper_notes(ex)[0]
+    assert gripper_notes(validate(dict(base, **{"left.tracking_tolerance": [0.3] * 7 + [0.0]}), ROLE_EXECUTOR)) == []
     assert gripper_notes(validate(base, ROLE_EXECUTOR)) == []  # nothing applies to it
-    shipped = validate(dict(load_params_file(CONFIG, "policy_inference"), policy_spec=str(spec),
-                            **{"left.tracking_tolerance": [0.3]}), ROLE_INFERENCE)
+    shipped = validate(dict(load_params_file(CONFIG, "chunk_executor"), **{"left.tracking_tolerance": [0.3]}),
+                       ROLE_EXECUTOR)
     assert gripper_notes(shipped) == []  # left_gripper ends in 'gripper'

@@ -50,3 +50,34 @@ def test_disabled_and_invalid() -> None:
     with pytest.raises(ValueError, match="timeout_s"):
         w.timeout_s = math.inf
     assert w.timeout_s == 0.5
+
+
+def test_the_executors_reference_is_its_newest_command_only_while_the_arm_should_follow() -> None:
+    """ExecutorCore.tracking_reference: None before anything is sent (startup_silent), while paused, disabled or
+    muted, and after a re-sync until something is sent again; otherwise the newest command."""
+    from rtc_ros.runtime.executor import ExecutorConfig, ExecutorCore
+
+    core = ExecutorCore(ExecutorConfig(horizon=8, action_dim=2, startup_silent=True, max_step=10.0))
+    assert core.set_measured_position(np.zeros(2)) and core.tracking_reference() is None
+    assert core.tick().silent and core.tracking_reference() is None  # nothing sent yet: nothing to follow
+    core.offer_chunk(np.linspace(0.0, 0.7, 8)[:, None] * np.ones((1, 2)), seq=0, t_obs=core.next_step)
+    sent = core.tick()
+    assert not sent.hold and np.array_equal(core.tracking_reference(), sent.command)
+    core.tracking_reference()[0] = 99.0  # a copy
+    assert core.tracking_reference()[0] == sent.command[0]
+    core.pause()
+    assert core.tracking_reference() is None
+    core.resume()
+    assert core.tracking_reference() is not None
+    core.set_enabled(False)
+    assert core.tracking_reference() is None
+    core.set_enabled(True)
+    core.set_muted(True)
+    assert core.tracking_reference() is None
+    core.set_muted(False, resume=True)  # a re-sync: measured again, nothing sent since
+    assert core.tracking_reference() is None
+    core.set_measured_position(np.ones(2))
+    core.resync(command_hold=True)
+    core.set_measured_position(np.ones(2))
+    core.tick()  # the hold is commanded (loud), but paused: the arm is where it is, nothing to follow
+    assert core.tracking_reference() is None

@@ -41,10 +41,10 @@ from rtc_ros.nodes.params import (
     ROLE_MERGER,
     ParameterError,
     executor_notes,
-    gripper_notes,
     expand_path,
     key_matches,
     load_params_file,
+    moved_parameters,
     unknown_parameters,
     unknown_text,
     validate,
@@ -128,16 +128,22 @@ def build_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, di
         inference["extra_latency_ms"] = float(args.extra_latency_ms)
     for key, (node, _, _) in NODES.items():
         _merge_overrides(data, node, shared | (inference if key == "inference" else {}))
-    checked = {}
+    checked, given = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "params.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
         for key in selected(args):
             node, _, role = NODES[key]
-            values = load_params_file(path, node, args.namespace)
+            values = given[key] = load_params_file(path, node, args.namespace)
             for name, meant in unknown_parameters(sorted(values), values.get("arms") or ()):
                 print(f"rtc_bringup: warning: {node}: {unknown_text(name, meant)}", flush=True)
             checked[key] = validate({k: v for k, v in values.items() if k != "use_sim_time"}, role)
+    lost = [n for n in given.get("inference", {}) if moved_parameters([n], ROLE_INFERENCE)
+            and "executor" in given and n not in given["executor"]]
+    if lost:  # set for policy_inference only: the watchdog, in the executor now, would be off
+        print(f"rtc_bringup: warning: {', '.join(lost)} set for policy_inference only: chunk_executor reads them (the "
+              "tracking watchdog runs there since 2026-12-06), so as written the watchdog is off; move them to "
+              "chunk_executor's section", flush=True)
     return data, checked
 
 
@@ -153,7 +159,7 @@ def _check_policy(p) -> int:
     except ParameterError as exc:
         print(f"rtc_bringup: policy_inference would refuse to start: {exc}", file=sys.stderr)
         return 2
-    for note in [*fit.notes, *gripper_notes(p)]:
+    for note in fit.notes:
         print(f"rtc_bringup: warning: {note}", flush=True)
     print(f"rtc_bringup: policy {expand_path(p.policy_spec)} fits (cameras {fit.cameras}) and samples", flush=True)
     return 0
@@ -178,10 +184,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         for note in executor_notes(checked["executor"]) if "executor" in checked else []:
             print(f"rtc_bringup: warning: chunk_executor: {note}", flush=True)
-        ex, inf = checked.get("executor"), checked.get("inference")
-        if ex is not None and ex.dry_run and inf is not None and any(t > 0 for a in inf.arms for t in a.tracking_tolerance):
-            print("rtc_bringup: warning: dry_run with tracking_tolerance set: the arm does not follow commands that are "
-                  "not sent, so the watchdog will stop the executor at once", flush=True)
         return _check_policy(checked.get("inference"))
     tmpdir = Path(tempfile.mkdtemp(prefix="rtc_bringup_"))
     params_path = tmpdir / "params.yaml"

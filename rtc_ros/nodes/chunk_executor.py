@@ -1,7 +1,8 @@
 """chunk_executor: the 50 Hz robot side of RTC (GETACTION of Algorithm 1) as a thin rclpy node.
 
 Subscribes ``rtc/chunk`` (chunks, reliable) and ``joint_states`` (measured positions, sensor QoS,
-used only as the hold position before the first command and after a re-sync); every tick publishes
+the hold position before the first command and after a re-sync; with ``<arm>.tracking_tolerance`` also the
+tracking watchdog's, :mod:`rtc_ros.nodes.executor_tracking`); every tick publishes
 one clamped joint command per arm (``float64_multi_array`` / single-point ``joint_trajectory`` / ``joint_state``,
 reliable) and ``rtc/executor_state``; ``/diagnostics`` once per ``diagnostics_period``. All logic
 is in :class:`rtc_ros.runtime.executor.ExecutorCore` (GETACTION, the one chunk validator).
@@ -9,8 +10,9 @@ is in :class:`rtc_ros.runtime.executor.ExecutorCore` (GETACTION, the one chunk v
 Operator services (``std_srvs/Trigger``, node-private): ``~/pause``, ``~/resume``, ``~/resync``
 (after something else moved the robot, e.g. an episode reset or a homing move: drop every chunk, take
 the hold position from the first joint state stamped after the call, stay paused until ``~/resume``)
-and ``~/hold`` (a fault, e.g. the tracking watchdog's: as ``~/resync``, and the measured hold is
-commanded even with ``startup_command: none``, so the controllers do not keep the last command).
+and ``~/hold`` (a fault, e.g. an external monitor's: as ``~/resync``, and the measured hold is
+commanded even with ``startup_command: none``, so the controllers do not keep the last command; the
+executor's own tracking watchdog does the same).
 With ``enable_topic`` (``std_msgs/Bool`` from a deadman switch) it moves only while that is true and fresh.
 Another node publishing on its outputs (a second executor, a teleop) mutes it while it is there
 (:mod:`rtc_ros.nodes.contention`); with ``output_type: joint_trajectory`` it asks the subscribing controllers
@@ -55,6 +57,7 @@ from rtc_ros.nodes.contention import CHECK_PERIOD_S, OutputGuard
 from rtc_ros.nodes.controller_check import TrajectoryControllerCheck
 from rtc_ros.nodes.deadline import run_deadline_loop
 from rtc_ros.nodes.executor_services import OperatorServices
+from rtc_ros.nodes.executor_tracking import ExecutorTracking
 from rtc_ros.nodes.spin import spin_node
 
 #: the robot's stop flag: reliable, volatile (matches reliable publishers, latched or not), every change kept
@@ -107,6 +110,7 @@ class ChunkExecutorNode(Node):
         self.create_timer(CHECK_PERIOD_S, self._check_outputs, callback_group=self._io_group)
         self._resync_after_ns = 0  # after a re-sync: joint states stamped before this are ignored
         self._recovery = StopRecovery()
+        self.tracking = ExecutorTracking(self, p)  # <arm>.tracking_tolerance: hold where the arm is when it stops following
         if p.robot_stopped_topic:
             self.create_subscription(JointState, p.robot_stopped_topic, self._on_robot_stopped, STOP_FLAG,
                                      callback_group=self._io_group)
@@ -155,6 +159,8 @@ class ChunkExecutorNode(Node):
         """Apply an accepted run-time set (the params object is already updated)."""
         if name == "max_chunk_age":
             self.core.max_chunk_age = float(value)
+        elif name == "tracking_timeout_s":
+            self.tracking.set_timeout(float(value))
         elif name == "enable_timeout_s" and self._enable is not None:
             self._enable.timeout_s = float(value)
         elif name == "diagnostics_period":
@@ -206,7 +212,9 @@ class ChunkExecutorNode(Node):
         if self._resync_after_ns and 0 < stamp < self._resync_after_ns:
             return  # measured before the re-sync: the robot may have moved since (unstamped: taken as new)
         if self.core.ready and not self.core.measuring:
-            # only needed for the hold position before the first command (and after a re-sync, which
+            if self.tracking.enabled:  # the tracking watchdog follows every joint state
+                return self.tracking.on_joint_state(msg)
+            # else only needed for the hold position before the first command (and after a re-sync, which
             # subscribes again; with startup_command none until a chunk is commanded): stop the 50 Hz wake-ups.
             # Only under the single-threaded executor (loop thread mode): with the timer loop mode's
             # MultiThreadedExecutor, another executor thread may be adding this subscription's event
@@ -355,6 +363,8 @@ class ChunkExecutorNode(Node):
             level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds} ticks"
         if self.p.dry_run:
             level, message = max(level, DiagnosticStatus.WARN), f"dry run (no command published): {message}"
+        if self.tracking.diagnostics(summary) == DiagnosticStatus.ERROR:
+            level, message = DiagnosticStatus.ERROR, f"the arm did not follow: {self.tracking.last_trip}; {message}"
         unheard = self._unheard_commands() if self.core.ready else []
         for text in self._controllers.problems() if self._controllers is not None else ():
             message = text if level == DiagnosticStatus.OK else f"{message}; {text}"

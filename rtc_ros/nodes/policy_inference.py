@@ -42,7 +42,7 @@ from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.cores import inference_loop, initial_delay
 from rtc_ros.nodes.policy_setup import prepare_policy, warmup_sample
 from rtc_ros.runtime.contract import ChunkMeta
-from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_validate, expand_path, gripper_notes
+from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_validate, expand_path
 from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array
 from rtc_ros.nodes.tracking_guard import TrackingGuard
 from rtc_ros.nodes.executor_link import ExecutorLink
@@ -89,7 +89,7 @@ class PolicyInferenceNode(Node):
         self.latency = RollingStats(500)  # observation taken -> chunk published (incl. injected delay), ms
         self.model_ms = RollingStats(500)
         self.overhead_ms = RollingStats(500)  # latency - model - injected delay
-        self.tracking = TrackingGuard(self, p)  # does the arm follow the executor's commands? (and if not)
+        self.tracking = TrackingGuard(p)  # how far the arm is from the executor's commands (tracking_err_*)
         self._command: np.ndarray | None = None  # the executor's newest command (its report), under _data_lock
         self._command_state = (False, 0.0)  # that report's paused flag and receipt (monotonic), under _data_lock
         self.published = 0
@@ -114,7 +114,7 @@ class PolicyInferenceNode(Node):
         self._running.set()
         self._thread = threading.Thread(target=self._run, name="rtc_inference", daemon=True)
         self._thread.start()
-        for note in [*fit.notes, *gripper_notes(p)]:
+        for note in fit.notes:
             self.get_logger().warn(note)
         self.get_logger().info(
             f"policy_inference: method={p.method}, policy {spec_path} (H={self.policy.horizon}, "
@@ -129,8 +129,6 @@ class PolicyInferenceNode(Node):
         if name == "diagnostics_period":
             self.destroy_timer(self._diag_timer)
             self._diag_timer = self.create_timer(float(value), self._publish_diagnostics)
-        elif name == "tracking_timeout_s":
-            self.tracking.set_timeout(float(value))
 
     def _count_reject(self, reason: str, text: str) -> None:
         self.obs_rejected[reason] = self.obs_rejected.get(reason, 0) + 1
@@ -155,8 +153,8 @@ class PolicyInferenceNode(Node):
             return
         with self._data_lock:
             self._joints = _Latest(q, time.monotonic(), self._stamp(msg.header.stamp, self.p.joint_states_topic))
-            cmd, (paused, recv) = self._command, self._command_state
-        self.tracking.on_joint_state(q, cmd, paused, time.monotonic() - recv)
+            cmd, (_paused, recv) = self._command, self._command_state
+        self.tracking.on_joint_state(q, cmd, time.monotonic() - recv)
 
     def _on_executor_state(self, msg: JointState) -> None:
         try:
@@ -348,13 +346,12 @@ class PolicyInferenceNode(Node):
             for k, v in stats.summary().items():
                 vals[f"{prefix}_{k}"] = v
         vals.update({f"obs_rejected_{k}": v for k, v in sorted(self.obs_rejected.items())})
-        tracking_level = self.tracking.diagnostics(vals)
+        self.tracking.diagnostics(vals)
         level = DiagnosticStatus.OK if self.state == "active" else (
             DiagnosticStatus.ERROR if self.state == "error" else DiagnosticStatus.WARN)
         if self.state == "active" and sum(self.obs_rejected.values()) and self.latency.count == 0:
             level = DiagnosticStatus.WARN
-        tripped = tracking_level == DiagnosticStatus.ERROR
-        message = self.state + (f"; the arm does not follow: {self.tracking.last_trip}" if tripped else "")
+        message = self.state
         silence = self._executor_silence()
         if silence:
             level, message = max(level, DiagnosticStatus.WARN), f"{message}; {silence}"
@@ -363,7 +360,7 @@ class PolicyInferenceNode(Node):
                                                                                        self._producers.own)
 
         self._diag_pub.publish(diagnostic_array(f"rtc_ros: policy_inference ({self.get_fully_qualified_name()})",
-                                                max(level, tracking_level), message, vals,
+                                                level, message, vals,
                                                 self.get_clock().now().to_msg()))
 
     def stop(self) -> None:

@@ -172,6 +172,13 @@ class ExecutorCore(ChunkValidator):
         with self._lock:
             return self._paused
 
+    def tracking_reference(self) -> np.ndarray | None:
+        """A copy of the newest command ``(M,)`` the arm should be following; None while it need not (nothing sent
+        since start or the last re-sync, paused, disabled, muted): the tracking watchdog's reference."""
+        with self._lock:
+            live = self._commanded and self._enabled and not (self._paused or self._muted) and self._last is not None
+            return self._last.copy() if live else None
+
     def pause(self) -> bool:
         """Hold the current command and stop the step counter; False if already paused."""
         with self._lock:

@@ -1,13 +1,12 @@
 """Tracking watchdog: act when an arm stops following its commands (ROS-free rule).
 
-The executor publishes commands and does not read the arm back once it runs (``chunk_executor``).
 An arm that does not follow -- blocked by an obstacle, a controller that is loaded but not active,
 a driver that dropped torque -- makes every later command a larger step away from where the arm
 is, and the first command that reaches it after the cause clears is a jump. ros2_control's
 ``joint_trajectory_controller`` aborts on its path tolerances for the same reason.
 
 :class:`TrackingWatchdog` compares each measured joint state with the executor's newest command
-(``policy_inference`` has both): a joint *violates* when ``|measured - command| > tolerance`` for that
+(``chunk_executor`` with ``<arm>.tracking_tolerance``: :mod:`rtc_ros.nodes.executor_tracking`): a joint *violates* when ``|measured - command| > tolerance`` for that
 joint (``tolerance`` 0 = the joint is not checked: a gripper squeezing an object never reaches its
 command). When some joint violates continuously for ``timeout_s`` the watchdog **trips** once (the
 caller re-syncs the executor: chunks dropped, the hold taken from the measured position, paused until an

@@ -2,6 +2,7 @@
 
 * :mod:`.schema` -- every parameter (default, range, description, ``read_only``) per role;
 * :mod:`.validate` -- ROS-free checks -> :class:`NodeParams` (:mod:`.values`: one value, :class:`ParameterError`);
+* :mod:`.notes` -- warnings about valid settings: not a real arm's, unknown names, moved parameters;
 * :mod:`.declare` -- :func:`declare_and_validate` on an rclpy node, run-time sets applied in place;
 * :mod:`.yaml_file` -- ROS 2 params files without ROS (:func:`load_params_file`, :func:`key_matches`);
 * :mod:`.paths` -- ``${VAR:-default}`` expansion and package lookup of relative paths;
@@ -32,16 +33,13 @@ from rtc_ros.nodes.params.schema import (
     specs_for,
     writable_names,
 )
+from rtc_ros.nodes.params.notes import executor_notes, gripper_notes, moved_parameters, unknown_parameters, unknown_text
 from rtc_ros.nodes.params.validate import (
     ArmParams,
     NodeParams,
     ParameterError,
     check_relative,
-    executor_notes,
-    gripper_notes,
     parse_topic_types,
-    unknown_parameters,
-    unknown_text,
     validate,
 )
 from rtc_ros.nodes.params.yaml_file import key_matches, load_params_file
@@ -50,6 +48,6 @@ __all__ = [
     "ARM_JOINTS", "ARM_SPECS", "BOTH", "DEFAULT_COMMAND_TOPIC", "NODE_NAMES", "ROLES", "ROLE_EXECUTOR",
     "ROLE_INFERENCE", "ROLE_MERGER", "ROLE_RECORDER", "ROLE_SIM", "SPECS", "ArmParams", "ArmSpec", "NodeParams", "OnChange",
     "ParamSpec", "ParameterError", "check_relative", "declare_and_validate", "default_joint_names",
-    "describe", "executor_notes", "expand_path", "gripper_notes", "key_matches", "load_params_file", "package_roots", "parse_topic_types",
+    "describe", "executor_notes", "expand_path", "gripper_notes", "key_matches", "load_params_file", "moved_parameters", "package_roots", "parse_topic_types",
     "specs_for", "unknown_parameters", "unknown_text", "validate", "writable_names",
 ]

@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from rtc_ros.nodes.params.schema import ArmSpec, ParamSpec, arm_names, arm_specs_for, specs_for, writable_names
-from rtc_ros.nodes.params.validate import NodeParams, ParameterError, unknown_parameters, unknown_text, validate
+from rtc_ros.nodes.params.notes import moved_parameters, unknown_parameters, unknown_text
+from rtc_ros.nodes.params.validate import NodeParams, ParameterError, validate
 
 #: called after a writable parameter changed: ``on_change(name, new_value)``
 OnChange = Callable[[str, Any], None]
@@ -81,6 +82,8 @@ def declare_and_validate(node: Any, role: str, on_change: OnChange | None = None
     overrides = getattr(node, "_parameter_overrides", {})  # what the params files / -p gave this node
     for name, meant in unknown_parameters(sorted(overrides), arm_names(role, raw)):
         node.get_logger().warn(f"params file: {unknown_text(name, meant)}")
+    for text in moved_parameters(sorted(overrides), role):
+        node.get_logger().warn(f"params file: {text}")
     watch(node, role, raw, params, on_change)
     return params
 

@@ -167,6 +167,10 @@ _RTC: tuple[ParamSpec, ...] = (
        "or never heard it holds (reported paused), and when enabled again it drops every chunk and starts with a "
        "new one (nothing planned before the release executes after it). Subscribed best-effort (any publisher "
        "matches); a relative name, or absolute for one device shared by several robots; '' = not used.", _EX),
+    _p("tracking_timeout_s", 0.2, "Tracking watchdog (on when an arm sets '<arm>.tracking_tolerance'): a joint farther "
+       "than its tolerance from the executor's newest command for this long re-syncs the executor as ~/hold does "
+       "(chunks dropped, the measured position commanded whatever startup_command says, paused until ~/resume).",
+       _EX, read_only=False, float_range=(0.02, 60.0)),
     _p("enable_timeout_s", 0.2, "enable_topic: a newest value older than this counts as released (the device or "
        "its publisher died).", _EX, read_only=False, float_range=(0.02, 10.0)),
     _p("trajectory_time_from_start", 0.0, "joint_trajectory output: time_from_start of the single "
@@ -209,13 +213,6 @@ _RTC: tuple[ParamSpec, ...] = (
        int_range=(0, 1000)),
     _p("seed", 0, "Seed of the sampling noise.", _INF, int_range=(0, 2**31 - 1)),
     _p("torch_threads", 0, "torch.set_num_threads (0 = leave torch's default).", _INF, int_range=(0, 1024)),
-    _p("tracking_timeout_s", 0.2, "Tracking watchdog (on when an arm sets '<arm>.tracking_tolerance'): a joint farther "
-       "than its tolerance from the executor's newest command for this long re-syncs the executor (chunks dropped, "
-       "hold where the arm is, paused until ~/resume).", _INF, read_only=False, float_range=(0.02, 60.0)),
-    _p("executor_hold_service", "chunk_executor/hold", "The executor's service (std_srvs/Trigger) the tracking "
-       "watchdog calls: ~/hold re-syncs and commands the measured position whatever startup_command says; "
-       "chunk_executor/resync would leave the controllers their last command with startup_command none "
-       "(relative: follows the namespace).", _INF),
 )
 
 _MERGER: tuple[ParamSpec, ...] = (
@@ -343,7 +340,8 @@ ARM_SPECS: tuple[ArmSpec, ...] = (
     ArmSpec("tracking_tolerance", "double_array", "Tracking watchdog: largest distance of the measured position "
             "from the command per joint before it counts as not following (one per joint, or one for all joints but "
             "the grippers, which squeeze; 0 = not checked: the default [0.0] checks nothing). Above the arm's tracking "
-            "lag at speed (3 rad/s x 60 ms = 0.18 rad).", _INF, lambda arm: [0.0]),
+            "lag at speed (3 rad/s x 60 ms = 0.18 rad). The executor then keeps reading joint_states.", _EX,
+            lambda arm: [0.0]),
     ArmSpec("float64_topic", "string", "Commands of this arm as std_msgs/Float64MultiArray ('' disables).", _SIM,
             lambda arm: DEFAULT_COMMAND_TOPIC["float64_multi_array"].format(arm=arm)),
     ArmSpec("trajectory_topic", "string", "Commands of this arm as trajectory_msgs/JointTrajectory ('' "

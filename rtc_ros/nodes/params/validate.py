@@ -9,7 +9,6 @@ the values a node declared at start, and every run-time ``ros2 param set``.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
@@ -22,7 +21,6 @@ from rtc_ros.nodes.params.values import ParameterError, check_array, check_relat
 from rtc_ros.runtime.joint_merge import parse_exclusions
 from rtc_ros.runtime.methods import METHODS, executor_mode
 from rtc_ros.nodes.params.schema import (
-    ARM_SPECS,
     DEFAULT_ARMS,
     DEFAULT_COMMAND_TOPIC,
     ROLE_EXECUTOR,
@@ -30,9 +28,6 @@ from rtc_ros.nodes.params.schema import (
     ROLE_MERGER,
     ROLE_RECORDER,
     ROLE_SIM,
-    SIM_ARMS,
-    SPECS,
-    ParamSpec,
     arm_names,
     default_joint_names,
     specs_for,
@@ -62,7 +57,7 @@ class ArmParams:
     command_topics: dict[str, str] = field(default_factory=dict)
     #: which of lower_limits / upper_limits / max_step were not set (their defaults are not the arm's)
     defaulted: tuple[str, ...] = ()
-    #: policy_inference's tracking watchdog, per joint (0 = not checked)
+    #: chunk_executor's tracking watchdog, per joint (0 = not checked)
     tracking_tolerance: list[float] = field(default_factory=list)
     #: the executor's acceleration limit, rad/s^2 per joint (0 = not limited)
     max_accel: list[float] = field(default_factory=list)
@@ -157,7 +152,7 @@ def _rtc_arm(arm: str, values: dict[str, Any], out: dict[str, Any], role: str, s
         topic = topic or DEFAULT_COMMAND_TOPIC[out["output_type"]].format(arm=arm)
         check_relative(f"{arm}.command_topic", topic)
     defaulted = tuple(k for k in ("lower_limits", "upper_limits", "max_step") if not values.get(f"{arm}.{k}"))
-    tol = _arm_joints_only(arm, "tracking_tolerance", values, names, grip, role == ROLE_INFERENCE)
+    tol = _arm_joints_only(arm, "tracking_tolerance", values, names, grip, role == ROLE_EXECUTOR)
     acc = _arm_joints_only(arm, "max_accel", values, names, grip, role == ROLE_EXECUTOR)
     if any(0 < a < 1e-3 for a in acc):
         raise ParameterError(f"{arm}.max_accel", acc, "must be 0 (off) or >= 0.001 rad/s^2 for every joint")
@@ -202,7 +197,6 @@ def _check_rtc(out: dict[str, Any], values: dict[str, Any], role: str) -> list[A
     arms = [_rtc_arm(arm, values, out, role, seen) for arm in _arm_list(out)]
     if role == ROLE_INFERENCE:
         _check_inference(out)
-        check_relative("executor_hold_service", out["executor_hold_service"])
     return arms
 
 
@@ -323,70 +317,6 @@ _ROLE_CHECKS: dict[str, Callable[[dict[str, Any], dict[str, Any], str], list[Arm
     ROLE_EXECUTOR: _check_rtc, ROLE_INFERENCE: _check_rtc, ROLE_RECORDER: _check_recorder, ROLE_SIM: _check_sim,
     ROLE_MERGER: _check_merger,
 }
-
-
-_DEFAULTS_SAID = {"lower_limits": "-pi rad (grippers 0)", "upper_limits": "pi rad (grippers 1)",
-                  "max_step": f"{DEFAULT_MAX_STEP} rad per tick"}  # what _rtc_arm fills in
-
-
-def executor_notes(p: NodeParams) -> list[str]:
-    """Valid settings that are wrong for a real arm (chunk_executor warns at start, ``rtc_bringup --check`` too):
-    limits or ``max_step`` left at their defaults, no start-up ramp; and a dry run, gripper-like joint names."""
-    notes = [f"{arm.name}: not set, using defaults that are not your arm's: "
-             f"{', '.join(f'{k} = {_DEFAULTS_SAID[k]}' for k in arm.defaulted)}; set its joint limits and speeds"
-             for arm in p.arms if arm.defaulted]
-    if p.startup_ramp_s <= 0:
-        notes.append("startup_ramp_s is 0: a start-up chunk's first command may step up to max_step from "
-                     "standstill (config/bimanual.yaml uses 0.2 s)")
-    dry = ["dry_run: no command is published to the controllers (the arm does not move)"] if p.dry_run else []
-    return notes + dry + gripper_notes(p)
-
-
-_GRIPPER_LIKE = re.compile(r"finger|knuckle|jaw|claw|grip|hand", re.IGNORECASE)  # Franka fingers, a Robotiq knuckle
-
-
-def gripper_notes(p: NodeParams) -> list[str]:
-    """Joints named like a gripper, not taken as one (not ending in ``gripper``), that a single ``max_accel`` /
-    ``tracking_tolerance`` value covers (a squeezing gripper trips the watchdog)."""
-    notes = []
-    for arm in p.arms:
-        for i, nm in enumerate(arm.joint_names):
-            used = [k for k, v in (("max_accel", arm.max_accel), ("tracking_tolerance", arm.tracking_tolerance))
-                    if len(v) > i and v[i] > 0]
-            if used and not nm.endswith("gripper") and _GRIPPER_LIKE.search(nm):
-                notes.append(f"{arm.name}: joint {nm!r} looks like a gripper, but only names ending in 'gripper' are "
-                             f"taken as one: {' and '.join(used)} apply to it (a single value covers every joint but "
-                             "the grippers); give one value per joint, 0 for the gripper")
-    return notes
-
-
-#: parameters renamed since they were published: old name -> new name
-RENAMED = {"executor_resync_service": "executor_hold_service"}
-#: parameters every rclpy node has (not in the schema)
-ROS_NAMES = ("use_sim_time", "start_type_description_service", "start_parameter_event_publisher")
-
-
-def unknown_parameters(names: Any, arms: Any = ()) -> list[tuple[str, str | None]]:
-    """The ``names`` (from a params file) that no rtc_ros node declares -- rclpy ignores them without a word,
-    so a typo (``left.max_acel``) or a renamed parameter would silently fall back to the default -- each with
-    the name probably meant (a rename, or the closest known name; None if nothing is close). ``arms``: arm
-    names besides left / right, whose ``<arm>.*`` parameters are known."""
-    arm_set = {str(a) for a in arms} | set(DEFAULT_ARMS) | set(SIM_ARMS)
-    known = ({s.name for s in SPECS} | {f"{a}.{s.suffix}" for a in arm_set for s in ARM_SPECS} | set(ROS_NAMES))
-    out = []
-    for name in names:
-        if name in known or name.startswith("qos_overrides."):
-            continue
-        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
-        out.append((name, RENAMED.get(name) or (close[0] if close else None)))
-    return out
-
-
-def unknown_text(name: str, meant: str | None) -> str:
-    """One line on an unknown parameter (:func:`unknown_parameters`)."""
-    hint = (f" (renamed: '{meant}')" if meant and RENAMED.get(name) == meant
-            else f" (did you mean '{meant}'?)" if meant else "")
-    return f"'{name}' is not a parameter of any rtc_ros node: ignored{hint}"
 
 
 def validate(values: dict[str, Any], role: str) -> NodeParams:

@@ -1,0 +1,97 @@
+"""Warnings about parameters that validate: settings that are wrong for a real arm (:func:`executor_notes`,
+:func:`gripper_notes`), names no node declares (:func:`unknown_parameters`), and parameters given to a node
+that no longer reads them (:func:`moved_parameters`)."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any
+
+from rtc_ros.nodes.params.schema import ARM_SPECS, DEFAULT_ARMS, ROLE_INFERENCE, SIM_ARMS, SPECS
+from rtc_ros.nodes.params.validate import DEFAULT_MAX_STEP, NodeParams
+
+_DEFAULTS_SAID = {"lower_limits": "-pi rad (grippers 0)", "upper_limits": "pi rad (grippers 1)",
+                  "max_step": f"{DEFAULT_MAX_STEP} rad per tick"}  # what _rtc_arm fills in
+
+
+def executor_notes(p: NodeParams) -> list[str]:
+    """Valid settings that are wrong for a real arm (chunk_executor warns at start, ``rtc_bringup --check`` too):
+    limits or ``max_step`` left at their defaults, no start-up ramp; and a dry run, gripper-like joint names."""
+    notes = [f"{arm.name}: not set, using defaults that are not your arm's: "
+             f"{', '.join(f'{k} = {_DEFAULTS_SAID[k]}' for k in arm.defaulted)}; set its joint limits and speeds"
+             for arm in p.arms if arm.defaulted]
+    if p.startup_ramp_s <= 0:
+        notes.append("startup_ramp_s is 0: a start-up chunk's first command may step up to max_step from "
+                     "standstill (config/bimanual.yaml uses 0.2 s)")
+    dry = ["dry_run: no command is published to the controllers (the arm does not move)"] if p.dry_run else []
+    return notes + dry + gripper_notes(p)
+
+
+_GRIPPER_LIKE = re.compile(r"finger|knuckle|jaw|claw|grip|hand", re.IGNORECASE)  # Franka fingers, a Robotiq knuckle
+
+
+def gripper_notes(p: NodeParams) -> list[str]:
+    """Joints named like a gripper, not taken as one (not ending in ``gripper``), that a single ``max_accel`` /
+    ``tracking_tolerance`` value covers (a squeezing gripper trips the watchdog)."""
+    notes = []
+    for arm in p.arms:
+        for i, nm in enumerate(arm.joint_names):
+            used = [k for k, v in (("max_accel", arm.max_accel), ("tracking_tolerance", arm.tracking_tolerance))
+                    if len(v) > i and v[i] > 0]
+            if used and not nm.endswith("gripper") and _GRIPPER_LIKE.search(nm):
+                notes.append(f"{arm.name}: joint {nm!r} looks like a gripper, but only names ending in 'gripper' are "
+                             f"taken as one: {' and '.join(used)} apply to it (a single value covers every joint but "
+                             "the grippers); give one value per joint, 0 for the gripper")
+    return notes
+
+
+#: parameters renamed since they were published: old name -> new name
+RENAMED: dict[str, str] = {}
+#: parameters retired since they were published: name -> why (said when a params file still sets one)
+RETIRED = {name: "the tracking watchdog runs in chunk_executor since 2026-12-06 and re-syncs it itself"
+           for name in ("executor_hold_service", "executor_resync_service")}
+#: parameters every rclpy node has (not in the schema)
+ROS_NAMES = ("use_sim_time", "start_type_description_service", "start_parameter_event_publisher")
+
+
+def unknown_parameters(names: Any, arms: Any = ()) -> list[tuple[str, str | None]]:
+    """The ``names`` (from a params file) that no rtc_ros node declares -- rclpy ignores them without a word,
+    so a typo (``left.max_acel``) or a renamed parameter would silently fall back to the default -- each with
+    the name probably meant (a rename, or the closest known name; None if nothing is close). ``arms``: arm
+    names besides left / right, whose ``<arm>.*`` parameters are known."""
+    arm_set = {str(a) for a in arms} | set(DEFAULT_ARMS) | set(SIM_ARMS)
+    known = ({s.name for s in SPECS} | {f"{a}.{s.suffix}" for a in arm_set for s in ARM_SPECS} | set(ROS_NAMES))
+    out = []
+    for name in names:
+        if name in known or name.startswith("qos_overrides."):
+            continue
+        close = None if name in RETIRED else difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+        out.append((name, RENAMED.get(name) or (close[0] if close else None)))
+    return out
+
+
+def unknown_text(name: str, meant: str | None) -> str:
+    """One line on an unknown parameter (:func:`unknown_parameters`)."""
+    hint = (f" (renamed: '{meant}')" if meant and RENAMED.get(name) == meant
+            else f" (did you mean '{meant}'?)" if meant else f" (retired: {RETIRED[name]})" if name in RETIRED else "")
+    return f"'{name}' is not a parameter of any rtc_ros node: ignored{hint}"
+
+
+#: parameters a role's params file may still set from before they moved to another node: role -> name -> where
+MOVED = {ROLE_INFERENCE: {"tracking_timeout_s": "chunk_executor", "tracking_tolerance": "chunk_executor"}}
+
+
+def moved_parameters(names: Any, role: str) -> list[str]:
+    """One line for each of ``names`` (a node's overrides; per-arm ones dotted) that ``role`` no longer reads
+    because the parameter moved to another node (:data:`MOVED`). A value under ``/**`` reaches both nodes (and
+    works), one in this node's own section does nothing: the node cannot tell which, so it says both."""
+    moved = MOVED.get(role, {})
+    out = []
+    for name in names:
+        where = moved.get(name) or moved.get(str(name).rsplit(".", 1)[-1] if "." in str(name) else "")
+        if where:
+            out.append(f"'{name}' is not read by this node: {where} reads it (the tracking watchdog runs there "
+                       f"since 2026-12-06), so it takes effect only where {where} gets it too (its section or /**; "
+                       f"{where} logs 'tracking watchdog on' at start)")
+    return out
