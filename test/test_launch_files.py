@@ -213,9 +213,11 @@ def test_bringup_check_warns_a_watchdog_set_for_policy_inference_only(tmp_path, 
     spec = ["--policy-spec", str(REPO / "policies" / "bimanual_cnn_h50.yaml")]
     data["/**/policy_inference"]["ros__parameters"].setdefault("left", {})["tracking_tolerance"] = [0.3]
     path.write_text(yaml.safe_dump(data))
-    assert bringup.main(["--params-file", str(path), *spec, "--check"]) == 0
-    out = capsys.readouterr().out
-    assert "warning: left.tracking_tolerance set for policy_inference only: chunk_executor reads them" in out
+    for only in ([], ["--only", "executor"]):  # the robot's side alone is checked against the whole file too
+        assert bringup.main(["--params-file", str(path), *spec, *only, "--check"]) == 0
+        out = capsys.readouterr().out
+        assert ("warning: left.tracking_tolerance is set for policy_inference only, which no longer reads it: "
+                "chunk_executor does not check left's joints") in out, out
     del data["/**/policy_inference"]["ros__parameters"]["left"]
     data["/**"]["ros__parameters"]["left"]["tracking_tolerance"] = [0.3]
     path.write_text(yaml.safe_dump(data))

@@ -81,3 +81,15 @@ def test_the_executors_reference_is_its_newest_command_only_while_the_arm_should
     core.set_measured_position(np.ones(2))
     core.tick()  # the hold is commanded (loud), but paused: the arm is where it is, nothing to follow
     assert core.tracking_reference() is None
+
+
+def test_measurements_farther_apart_than_the_timeout_are_no_continuous_violation() -> None:
+    """Two samples over the tolerance 0.3 s apart with nothing between (a driver's hiccup) do not trip a 0.2 s
+    watchdog; the violation starts anew at the second and trips once it lasts 0.2 s with samples in between."""
+    w = TrackingWatchdog(TOL, timeout_s=0.2)
+    cmd, far = np.zeros(3), np.array([0.5, 0.0, 0.0])
+    assert w.update(far, cmd, 0.0) is None
+    assert w.update(far, cmd, 0.3) is None  # the gap: started anew here
+    assert w.update(far, cmd, 0.4) is None
+    trip = w.update(far, cmd, 0.5)
+    assert trip is not None and trip.duration_s == pytest.approx(0.2)

@@ -138,12 +138,12 @@ def build_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, di
             for name, meant in unknown_parameters(sorted(values), values.get("arms") or ()):
                 print(f"rtc_bringup: warning: {node}: {unknown_text(name, meant)}", flush=True)
             checked[key] = validate({k: v for k, v in values.items() if k != "use_sim_time"}, role)
-    lost = [n for n in given.get("inference", {}) if moved_parameters([n], ROLE_INFERENCE)
-            and "executor" in given and n not in given["executor"]]
-    if lost:  # set for policy_inference only: the watchdog, in the executor now, would be off
-        print(f"rtc_bringup: warning: {', '.join(lost)} set for policy_inference only: chunk_executor reads them (the "
-              "tracking watchdog runs there since 2026-12-06), so as written the watchdog is off; move them to "
-              "chunk_executor's section", flush=True)
+        inference = load_params_file(path, NODES["inference"][0], args.namespace) if "executor" in given else {}
+    for name in (n for n in inference if moved_parameters([n], ROLE_INFERENCE) and n not in given["executor"]):
+        lost = (f"chunk_executor does not check {name.split('.')[0]}'s joints" if "." in name
+                else "chunk_executor uses its default")  # (the watchdog moved to the executor on 2026-12-06)
+        print(f"rtc_bringup: warning: {name} is set for policy_inference only, which no longer reads it: {lost}; "
+              "move it to chunk_executor's section (or /**)", flush=True)
     return data, checked
 
 

@@ -223,6 +223,7 @@ class ChunkExecutorNode(Node):
                 self.destroy_subscription(self._js_sub)
                 self._js_sub = None
             return
+        self.tracking.measuring()  # (nothing commanded to follow: a violation does not carry over)
         try:
             q = self._reader.positions(msg)
         except ValueError as exc:
@@ -363,8 +364,7 @@ class ChunkExecutorNode(Node):
             level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds} ticks"
         if self.p.dry_run:
             level, message = max(level, DiagnosticStatus.WARN), f"dry run (no command published): {message}"
-        if self.tracking.diagnostics(summary) == DiagnosticStatus.ERROR:
-            level, message = DiagnosticStatus.ERROR, f"the arm did not follow: {self.tracking.last_trip}; {message}"
+        level, message = self.tracking.diagnostics(summary, level, message)  # a trip: ERROR; blind: WARN
         unheard = self._unheard_commands() if self.core.ready else []
         for text in self._controllers.problems() if self._controllers is not None else ():
             message = text if level == DiagnosticStatus.OK else f"{message}; {text}"

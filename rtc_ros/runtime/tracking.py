@@ -11,7 +11,9 @@ joint (``tolerance`` 0 = the joint is not checked: a gripper squeezing an object
 command). When some joint violates continuously for ``timeout_s`` the watchdog **trips** once (the
 caller re-syncs the executor: chunks dropped, the hold taken from the measured position, paused until an
 operator resumes). It re-arms when every checked joint is within its tolerance again, or on
-:meth:`idle` (the caller's: while the executor is paused, nothing is checked; so one trip per resume).
+:meth:`idle` (the caller's: while the executor is paused, nothing is checked; so one trip per resume). Two
+measurements farther apart than the timeout do not make a continuous violation (a driver's hiccup, a
+paused simulator): the violation starts anew at the second.
 A moving arm trails its command by its tracking lag (joint speed x controller latency: 3 rad/s x
 60 ms = 0.18 rad), so the tolerance must be above that; the timeout rides through brief excursions.
 """
@@ -47,6 +49,7 @@ class TrackingWatchdog:
         self.timeout_s = timeout_s
         self._checked = tol > 0
         self._since: float | None = None  # start of the current continuous violation
+        self._last_s: float | None = None  # the previous measurement's time
         self.tripped = False
         self.trips = 0
 
@@ -68,7 +71,7 @@ class TrackingWatchdog:
     def idle(self) -> None:
         """Not checking now (the executor is paused: nothing it commands is expected to be followed): the
         current violation, if any, ends and the watchdog re-arms."""
-        self._since = None
+        self._since = self._last_s = None
         self.tripped = False
 
     def update(self, measured: np.ndarray, command: np.ndarray, now_s: float) -> Trip | None:
@@ -76,6 +79,10 @@ class TrackingWatchdog:
         when it trips now, else None."""
         err = np.abs(np.asarray(measured, dtype=np.float64) - np.asarray(command, dtype=np.float64))
         over = self._checked & (err > self.tolerance)
+        gap = self._last_s is not None and now_s - self._last_s > self._timeout_s + 1e-9
+        self._last_s = now_s
+        if gap and not self.tripped:  # no measurement for longer than the timeout: no continuous violation seen
+            self._since = None
         if not over.any():
             self._since = None
             self.tripped = False  # re-armed

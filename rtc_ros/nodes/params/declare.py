@@ -82,8 +82,8 @@ def declare_and_validate(node: Any, role: str, on_change: OnChange | None = None
     overrides = getattr(node, "_parameter_overrides", {})  # what the params files / -p gave this node
     for name, meant in unknown_parameters(sorted(overrides), arm_names(role, raw)):
         node.get_logger().warn(f"params file: {unknown_text(name, meant)}")
-    for text in moved_parameters(sorted(overrides), role):
-        node.get_logger().warn(f"params file: {text}")
+    for text in moved_parameters(sorted(overrides), role):  # (under /** it works: info, not a warning)
+        node.get_logger().info(f"params file: {text}")
     watch(node, role, raw, params, on_change)
     return params
 
