@@ -146,6 +146,10 @@ def test_latency_bench_model_runs_bid_with_fewer_than_three_samples(bid_n: int, 
     (["--nice", "20"], "--nice"),
     (["--torch-threads", "0"], "--torch-threads"),
     (["--policy-width", "0"], "--policy-width"),
+    (["--joint-state-hz", "0"], "--joint-state-hz"),
+    (["--joint-state-hz", "nan"], "--joint-state-hz"),
+    (["--tracking-tolerance", "-0.1"], "--tracking-tolerance"),
+    (["--tracking-tolerance", "inf"], "--tracking-tolerance"),
 ])
 def test_executor_timing_refuses_bad_numbers_before_starting_nodes(argv: list[str], option: str,
                                                                    monkeypatch: pytest.MonkeyPatch, capsys) -> None:

@@ -1,11 +1,13 @@
 """Executor timing and ROS overhead, measured in one run with the real node processes.
 
     python -m rtc_ros.benchmarks.executor_timing [--duration 20] [--loop-mode thread|timer] \
-        [--torch-threads 1] [--policy-width 32]
+        [--torch-threads 1] [--policy-width 32] [--joint-state-hz 50] [--tracking-tolerance 0]
 
 Starts ``chunk_executor`` and ``policy_inference`` (own DDS domain, localhost only) with a policy
 that observes 14 joints plus one 224x224 RGB image; this process plays the robot (joint states at
-50 Hz, a 224x224 rgb8 camera at 30 Hz). The executor uses its loop thread; ``--nice -10`` runs it at a
+``--joint-state-hz``, 50 by default; a 224x224 rgb8 camera at 30 Hz). ``--tracking-tolerance`` (rad, 0 = off)
+turns on the executor's tracking watchdog, which then reads every joint state (at most one per half tick is
+checked): with a fast driver (500 Hz) the executor's process wakes that often. The executor uses its loop thread; ``--nice -10`` runs it at a
 higher CFS priority, ``--rt-priority N`` sets its ``realtime_priority`` (SCHED_FIFO). Inference runs flat out (rtc with s_min = 1: a new guided
 chunk as soon as the previous one took over) on ``--torch-threads`` threads; ``--policy-width`` sizes its
 model (a larger one with every core's thread: a model that keeps the CPUs busy). Measured:
@@ -63,12 +65,15 @@ def make_policy(out_dir: Path, width: int = 32) -> Path:
                        obs_spec=[{"name": "joint_positions", "shape": [14]}, {"name": "cam", "shape": [*IMAGE, 3]}])
 
 
-def write_params(path: Path, policy: Path, loop_mode: str, rt_priority: int, torch_threads: int = 1) -> Path:
+def write_params(path: Path, policy: Path, loop_mode: str, rt_priority: int, torch_threads: int = 1,
+                 tracking_tolerance: float = 0.0) -> Path:
     data = {
         "/**": {"ros__parameters": {"method": "rtc", "horizon": 50, "s_min": 1, "rate_hz": 50.0,
                                     "diagnostics_period": 1.0}},
         "/**/chunk_executor": {"ros__parameters": {"loop_mode": loop_mode, "output_type": "float64_multi_array",
-                                                   "realtime_priority": rt_priority}},
+                                                   "realtime_priority": rt_priority, "tracking_timeout_s": 1.0,
+                                                   "left": {"tracking_tolerance": [float(tracking_tolerance)]},
+                                                   "right": {"tracking_tolerance": [float(tracking_tolerance)]}}},
         "/**/policy_inference": {"ros__parameters": {
             "policy_spec": str(policy), "device": "cpu", "camera_topics": ["cam/image_raw"], "camera_names": ["cam"],
             "warmup_iterations": 3, "torch_threads": torch_threads, "obs_timeout": 1.0}},
@@ -94,7 +99,8 @@ def deserialize_cost_ms(n: int = 200) -> float:
 
 
 def run(duration: float, loop_mode: str, verbose: bool, rt_priority: int = 0, nice: int = 0,
-        torch_threads: int = 1, policy_width: int = 32) -> dict:
+        torch_threads: int = 1, policy_width: int = 32, joint_state_hz: float = 50.0,
+        tracking_tolerance: float = 0.0) -> dict:
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.context import Context
@@ -115,7 +121,7 @@ def run(duration: float, loop_mode: str, verbose: bool, rt_priority: int = 0, ni
     os.environ.pop("ROS_LOCALHOST_ONLY", None)
     tmp = Path(tempfile.mkdtemp(prefix="rtc_timing_"))
     policy = make_policy(tmp, policy_width)
-    params = write_params(tmp / "params.yaml", policy, loop_mode, rt_priority, torch_threads)
+    params = write_params(tmp / "params.yaml", policy, loop_mode, rt_priority, torch_threads, tracking_tolerance)
     out = None if verbose else subprocess.DEVNULL
     procs = [subprocess.Popen(([] if m != "chunk_executor" or not nice else ["nice", "-n", str(nice)])
                               + [sys.executable, "-m", f"rtc_ros.nodes.{m}", "--ros-args", "--params-file", str(params)],
@@ -145,7 +151,7 @@ def run(duration: float, loop_mode: str, verbose: bool, rt_priority: int = 0, ni
     js_pub = node.create_publisher(JointState, "joint_states", 10)
     img_pub = node.create_publisher(Image, "cam/image_raw", 10)
     frame = (np.random.default_rng(0).random((*IMAGE, 3)) * 255).astype(np.uint8)
-    node.create_timer(0.02, lambda: js_pub.publish(conv.joint_state_msg(JOINTS, np.zeros(14), node.get_clock().now().to_msg())))
+    node.create_timer(1.0 / joint_state_hz, lambda: js_pub.publish(conv.joint_state_msg(JOINTS, np.zeros(14), node.get_clock().now().to_msg())))
     node.create_timer(1 / 30, lambda: img_pub.publish(conv.rgb_to_image(frame, node.get_clock().now().to_msg())))
     ex = SingleThreadedExecutor(context=ctx)
     ex.add_node(node)
@@ -202,6 +208,9 @@ def run(duration: float, loop_mode: str, verbose: bool, rt_priority: int = 0, ni
         "executor_nice": nice,
         "torch_threads": torch_threads,
         "policy_width": policy_width,
+        "joint_state_hz": joint_state_hz,
+        "tracking_tolerance": tracking_tolerance,
+        "tracking_trips": int(exd.get("tracking_trips", "0")),
         "period_p50_ms": round(float(np.percentile(periods, 50)), 3),
         "period_p99_ms": round(float(np.percentile(periods, 99)), 3),
         "period_p99_dev_ms": round(float(np.percentile(dev, 99)), 3),
@@ -236,6 +245,10 @@ def check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """The numeric options checked before anything starts (else ``ap.error``: exit 2, no traceback)."""
     if not (args.duration > 0 and math.isfinite(args.duration)):
         ap.error(f"--duration must be a finite number of seconds > 0, got {args.duration}")
+    if not (1.0 <= args.joint_state_hz <= 5000.0):
+        ap.error(f"--joint-state-hz must be in [1, 5000], got {args.joint_state_hz}")
+    if not (0.0 <= args.tracking_tolerance and math.isfinite(args.tracking_tolerance)):
+        ap.error(f"--tracking-tolerance must be a finite number of rad >= 0, got {args.tracking_tolerance}")
     for option, value, (low, high) in (("--rt-priority", args.rt_priority, RT_PRIORITY_RANGE),
                                        ("--nice", args.nice, NICE_RANGE),
                                        ("--torch-threads", args.torch_threads, TORCH_THREADS_RANGE),
@@ -255,12 +268,19 @@ def main(argv: list[str] | None = None) -> int:
                     help="policy_inference's torch_threads (1..1024; the CPU count = the model uses every core)")
     ap.add_argument("--policy-width", type=int, default=32,
                     help="the timing policy's Mixer width (1..4096; larger = more model compute per chunk)")
+    ap.add_argument("--joint-state-hz", type=float, default=50.0, help="rate of the fake robot's joint states "
+                    "(a ros2_control joint_state_broadcaster publishes at the controller rate, e.g. 500)")
+    ap.add_argument("--tracking-tolerance", type=float, default=0.0,
+                    help="the executor's <arm>.tracking_tolerance in rad (0 = watchdog off; the fake arm never "
+                         "moves and the executor commands near 0, so a tolerance of 1 never trips)")
     ap.add_argument("--verbose", action="store_true", help="show the nodes' output")
     args = ap.parse_args(argv)
     check_args(ap, args)
     r = run(args.duration, args.loop_mode, args.verbose, args.rt_priority, args.nice, args.torch_threads,
-            args.policy_width)
+            args.policy_width, args.joint_state_hz, args.tracking_tolerance)
     print(f"executor period ({r['loop_mode']}, SCHED_FIFO {r['realtime_priority'] or 'off'}, {r['periods']} ticks, "
+          f"joint states at {r['joint_state_hz']:g} Hz, tracking watchdog "
+          f"{'tolerance %g rad' % r['tracking_tolerance'] if r['tracking_tolerance'] > 0 else 'off'}, "
           f"inference flat out on {r['torch_threads']} torch thread(s), "
           f"load avg {r['load_avg_1min']} on {r['cpu_count']} CPUs):")
     print(f"  p50 {r['period_p50_ms']:.3f} ms, p99 {r['period_p99_ms']:.3f} ms; deviation from 20 ms: "
