@@ -130,3 +130,45 @@ def test_a_policy_failing_its_first_sample_is_refused_at_start(tmp_path, monkeyp
             PolicyInferenceNode(cli_args=["--ros-args", "--params-file", str(params)], use_global_arguments=False)
     finally:
         rclpy.shutdown()
+
+
+def test_a_policy_in_other_units_plans_in_robot_units_in_the_node(tmp_path) -> None:
+    """policy_inference with a spec whose policy works in degrees (its statistics rewritten, robot_units: degrees
+    on every joint) builds its observation from the robot's joint states in radians and samples the same chunk,
+    in radians, as the original policy does: the node's observation and generator go through the map."""
+    import yaml
+    from safetensors.numpy import load_file, save_file
+
+    from conftest import make_small_policy
+    from rtc_ros.nodes.policy_inference import PolicyInferenceNode
+    from test_nodes_harness import JOINTS
+
+    orig = make_small_policy(tmp_path / "small", seed=3)
+    spec = yaml.safe_load(orig.read_text())
+    stats = load_file(str(orig.parent / spec["normalization"]))
+    deg = 180.0 / np.pi
+    conv_stats = {k: (v * deg).astype(np.float32) if k in ("action_mean", "action_std", "obs_mean.joint_positions",
+                                                         "obs_std.joint_positions") else v for k, v in stats.items()}
+    save_file(conv_stats, str(orig.parent / "deg.norm.safetensors"))
+    (orig.parent / "deg.yaml").write_text(yaml.safe_dump(dict(spec, normalization="deg.norm.safetensors",
+                                                              joint_names=JOINTS,
+                                                              robot_units={j: "degrees" for j in JOINTS})))
+    chunks = []
+    for path in (orig, orig.parent / "deg.yaml"):
+        params = write_params(tmp_path / "p.yaml", inference={"policy_spec": str(path), "camera_topics": [],
+                                                              "warmup_iterations": 1})
+        rclpy.init()
+        n = PolicyInferenceNode(cli_args=["--ros-args", "--params-file", str(params)], use_global_arguments=False)
+        n.stop()
+        try:
+            js = JointState(name=JOINTS, position=[0.03 * i for i in range(len(JOINTS))])
+            js.header.stamp = conv.ns_to_stamp(time.time_ns())
+            n._on_joint_state(js)
+            obs, _stamp = n._observation()
+            n.generator._gen.manual_seed(11)  # the same noise for both
+            chunks.append(n.generator.generate(obs))
+        finally:
+            n.destroy_node()
+            rclpy.shutdown()
+    assert np.abs(chunks[0]).max() > 0.01
+    np.testing.assert_allclose(chunks[1], chunks[0], atol=2e-4)

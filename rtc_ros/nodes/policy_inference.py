@@ -91,7 +91,7 @@ class PolicyInferenceNode(Node):
         self.overhead_ms = RollingStats(500)  # latency - model - injected delay
         self.tracking = TrackingGuard(p)  # how far the arm is from the executor's commands (tracking_err_*)
         self._command: np.ndarray | None = None  # the executor's newest command (its report), under _data_lock
-        self._command_state = (False, 0.0)  # that report's paused flag and receipt (monotonic), under _data_lock
+        self._command_received = 0.0  # that report's receipt (monotonic), under _data_lock
         self.published = 0
         self.superseded = 0  # guided chunks dropped before publishing: their prefix chunk was replaced meanwhile
         self.obs_rejected: dict[str, int] = {}
@@ -153,7 +153,7 @@ class PolicyInferenceNode(Node):
             return
         with self._data_lock:
             self._joints = _Latest(q, time.monotonic(), self._stamp(msg.header.stamp, self.p.joint_states_topic))
-            cmd, (_paused, recv) = self._command, self._command_state
+            cmd, recv = self._command, self._command_received
         self.tracking.on_joint_state(q, cmd, time.monotonic() - recv)
 
     def _on_executor_state(self, msg: JointState) -> None:
@@ -165,7 +165,7 @@ class PolicyInferenceNode(Node):
         with self._data_lock:  # before the loop learns of a reset (it may plan at once): no old frame is used
             cleared = self.cameras.on_executor_report(rep)  # frames from before a reset show another scene
             self._command = None if rep.command is None else np.asarray(rep.command, dtype=np.float64)
-            self._command_state = (rep.paused, time.monotonic())
+            self._command_received = time.monotonic()
         self.loop.on_executor_report(rep)
         if cleared:
             self.get_logger().info("executor reset (re-synced after the robot was moved): camera frames cleared; waiting "
@@ -254,7 +254,7 @@ class PolicyInferenceNode(Node):
 
     def _executor_silence(self) -> str | None:
         with self._data_lock:
-            received = self._command_state[1]
+            received = self._command_received
         return self._link.silence(received, time.monotonic())
 
     def _check_producers(self) -> None:
