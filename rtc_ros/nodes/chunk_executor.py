@@ -358,8 +358,8 @@ class ChunkExecutorNode(Node):
             level, message = DiagnosticStatus.WARN, (f"disabled: {self.p.enable_topic} {self._enable.why(time.monotonic())}"
                                                      + ("; also paused" if self.core.paused else ""))
         elif self.core.paused:
-            level, message = DiagnosticStatus.WARN, ("paused (~/pause, ~/resync, ~/hold, a protective stop or a measurement "
-                                                     "beyond the limits; ~/resume to continue)")
+            level, message = DiagnosticStatus.WARN, ("paused (~/pause, ~/resync, ~/hold, a tracking-watchdog trip, a protective "
+                                                     "stop or a measurement beyond the limits; ~/resume to continue)")
         elif holding:
             level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds} ticks"
         if self.p.dry_run:

@@ -8,7 +8,7 @@ one action per ``dt``, so a 10 Hz policy run at 50 Hz would move five times too 
 observation (every ``obs_spec`` entry must be something the robot provides: joint positions or a
 camera, one topic per camera). A mismatch raises :class:`~rtc_ros.nodes.params.ParameterError` naming
 the parameter. Differences that are allowed but worth a line in the log (the node's ``n_steps``
-against the spec's) come back as ``notes``.
+against the spec's, a spec's ``robot_units`` map) come back as ``notes``.
 """
 
 from __future__ import annotations

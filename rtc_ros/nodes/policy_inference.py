@@ -168,8 +168,8 @@ class PolicyInferenceNode(Node):
             self._command_received = time.monotonic()
         self.loop.on_executor_report(rep)
         if cleared:
-            self.get_logger().info("executor reset (re-synced after the robot was moved): camera frames cleared; waiting "
-                                   "for new ones", throttle_duration_sec=1.0)
+            self.get_logger().info("executor reset (re-synced: the robot was moved, or ~/hold, or the executor's tracking "
+                                   "watchdog): camera frames cleared; waiting for new ones", throttle_duration_sec=1.0)
         with self._wake:
             self._wake.notify()
 

@@ -10,7 +10,9 @@ framework (its own processors, its own time convention) can stand in for it:
   Runs once per chunk, without autograd.
 * ``velocity(a_tau, context, tau)``: per denoising step, in the policy's action space (tau: 0 =
   noise, 1 = data).
-* ``normalize_actions`` / ``unnormalize_actions``: raw joint units <-> the policy's action space.
+* ``normalize_actions`` / ``unnormalize_actions``: raw joint units <-> the policy's action space. (A spec
+  with ``robot_units`` is wrapped in :class:`~rtc_ros.policies.units.RobotUnitsPolicy`: "raw" is then the
+  robot's units, converted into the policy's before this.)
 * ``typical_observation()``: a flat raw observation (the normalisation mean), for warm-up and checks.
 * optional ``supports_per_position_tau`` / ``prefix_conditioning``: whether ``velocity`` accepts one
   flow time per position ``(B, H)``, and the largest prefix length the policy was trained to be

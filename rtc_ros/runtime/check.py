@@ -15,7 +15,7 @@ and prints a table and, as its last line, a JSON object: ``horizon``, ``action_d
 ``prefix_error_plain``, ``prefix_error_guided`` (the prefix-weighted RMS distance to the previous
 chunk over the frozen + soft region, in units of the action standard deviation), ``finite``,
 ``robot_observation`` (``"ok"``, or why ``policy_inference`` could not build the spec's ``obs_spec``
-from joint states and camera frames) and ``ok``. Exit 1 if anything is off: a non-finite or misshapen
+from joint states and camera frames), ``ok`` and, for a spec with a ``robot_units`` map, ``robot_units``. Exit 1 if anything is off: a non-finite or misshapen
 chunk or velocity, guidance that does not bring the chunk closer to the previous one, or an
 observation the robot cannot provide. ``n_steps`` is the spec's (``--steps`` overrides it); the nodes
 sample with their ``n_steps`` parameter and log a warning when it differs from the spec's.
