@@ -330,5 +330,11 @@ def test_a_violation_does_not_outlive_a_resync_and_a_silent_joint_states_topic_i
         assert vals["tracking_js_age_s"] > 0.3
         node.core.pause()  # nothing to follow: not blind
         assert node.tracking.diagnostics({}, DiagnosticStatus.OK, "x")[0] == DiagnosticStatus.OK
+        t2 = time.monotonic()  # joint states keep coming while paused (e.g. a 1.5 s episode reset) ...
+        while time.monotonic() - t2 < 0.35:
+            time.sleep(0.02)
+            node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
+        node.core.resume()  # ... so right after the resume it is not "blind" (the topic was alive all along)
+        assert node.tracking.diagnostics({}, DiagnosticStatus.OK, "x")[0] == DiagnosticStatus.OK
     finally:
         next(gen, None)

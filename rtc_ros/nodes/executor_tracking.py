@@ -56,8 +56,9 @@ class ExecutorTracking:
 
     def measuring(self) -> None:
         """A joint state went to the executor's measurement (nothing commanded since the start or a re-sync):
-        nothing to follow, and a violation begun before does not carry over."""
+        nothing to follow, and a violation begun before does not carry over; the topic is alive."""
         self.watchdog.idle()
+        self._heard_t = time.monotonic()
 
     def on_joint_state(self, msg: JointState) -> None:
         """One measurement, after the executor's first command (the io callback group). A driver publishing
@@ -66,10 +67,6 @@ class ExecutorTracking:
         if now - self._checked_t < 0.5 * self.dt:
             return
         self._checked_t = now
-        command = None if self.dry else self.node.core.tracking_reference()
-        if command is None:
-            self.watchdog.idle()
-            return
         try:
             q = self.node._reader.positions(msg)
         except ValueError as exc:
@@ -77,7 +74,11 @@ class ExecutorTracking:
             if self._throttled("unreadable", 2.0):
                 self.node.get_logger().warn(f"tracking watchdog: ignoring joint state: {exc}")
             return
-        self._heard_t = now
+        self._heard_t = now  # (also while nothing is to be followed: the topic is alive)
+        command = None if self.dry else self.node.core.tracking_reference()
+        if command is None:
+            self.watchdog.idle()
+            return
         trip = self.watchdog.update(q, command, now)
         if trip is None:
             return
