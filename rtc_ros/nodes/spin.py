@@ -23,6 +23,7 @@ def spin_node(
     ``refusing to start: ...`` and gives exit code 2. The executor is built after the node
     (``executor_factory(node)``), so it can depend on the node's parameters. The node's ``stop()`` (if any) runs before it is destroyed.
     """
+    sigint_once()  # before rclpy.init: rclpy's handler chains to it, and restores it at shutdown
     rclpy.init(args=args)
     try:
         node = make_node()
@@ -57,5 +58,23 @@ def ignore_sigint() -> None:
     """Ignore further SIGINTs (the process is already shutting down); no-op outside the main thread."""
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:
+        pass
+
+
+def sigint_once() -> None:
+    """The first SIGINT raises KeyboardInterrupt (after rclpy's own handler has shut the context down), later
+    ones are ignored: Ctrl-C in a terminal reaches every process of the group and `ros2 launch` sends its own
+    SIGINT too, and a second one landing between the end of the spin and :func:`ignore_sigint` aborted the
+    cleanup with a traceback (exit code -2; seen in CI 2026-12-06). No-op outside the main thread."""
+    fired: list[bool] = []
+
+    def handler(signum: int, frame: object) -> None:
+        if not fired:
+            fired.append(True)
+            raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGINT, handler)
     except ValueError:
         pass

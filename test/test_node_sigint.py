@@ -1,0 +1,60 @@
+"""Node processes shut down cleanly however many SIGINTs arrive (rtc_ros.nodes.spin).
+
+Ctrl-C in a terminal reaches every process of the group and ``ros2 launch`` sends its own SIGINT too. A
+second one landing between the end of the spin and the cleanup aborted the cleanup with a traceback
+(exit code -2; seen in CI 2026-12-06 on ``joint_state_merger``): the first SIGINT now raises, later ones
+are ignored."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("rclpy")
+
+from rtc_ros.nodes.spin import sigint_once  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_only_the_first_sigint_raises() -> None:
+    old = signal.getsignal(signal.SIGINT)
+    try:
+        sigint_once()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1.0)  # (the handler runs at the next bytecode boundary)
+        for _ in range(3):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)  # no KeyboardInterrupt: ignored
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def test_a_burst_of_sigints_stops_a_node_cleanly(ros_env, tmp_path) -> None:
+    """A node process hit by 6 SIGINTs 0-5 ms apart, 4 times: exit code 0 and no traceback each time."""
+    cfg = REPO / "config" / "bimanual.yaml"
+    for gap_ms in (0.0, 0.5, 2.0, 5.0):
+        log = tmp_path / f"merger_{gap_ms}.log"
+        with open(log, "w") as out:
+            p = subprocess.Popen([sys.executable, "-m", "rtc_ros.nodes.joint_state_merger", "--ros-args",
+                                  "--params-file", str(cfg)], env=ros_env, stdout=out, stderr=subprocess.STDOUT)
+            try:
+                deadline = time.monotonic() + 30
+                while "merging" not in log.read_text() and time.monotonic() < deadline and p.poll() is None:
+                    time.sleep(0.05)
+                assert "merging" in log.read_text(), log.read_text()[-2000:]
+                for _ in range(6):
+                    p.send_signal(signal.SIGINT)
+                    time.sleep(gap_ms / 1000)
+                assert p.wait(20) == 0, log.read_text()[-3000:]
+            finally:
+                if p.poll() is None:
+                    p.kill()
+        assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
