@@ -21,7 +21,7 @@ from __future__ import annotations
 import sys
 
 from rtc_ros.experiments.runner import EVAL_SEED0, EpisodeDriver
-from rtc_ros.nodes.spin import ignore_sigint
+from rtc_ros.nodes.spin import ignore_sigint, sigint_once
 
 PARAMS = {"episodes": 3, "seed0": EVAL_SEED0, "hold_s": 1.5, "timeout_s": 40.0, "ready_timeout_s": 180.0,
           "record": True, "method": "", "extra_latency_ms": 0.0, "executor_node": "chunk_executor"}
@@ -30,6 +30,7 @@ PARAMS = {"episodes": 3, "seed0": EVAL_SEED0, "hold_s": 1.5, "timeout_s": 40.0, 
 def main(argv: list[str] | None = None) -> int:
     import rclpy
 
+    sigint_once()  # a second SIGINT (ros2 launch's own, after the terminal's) must not interrupt the cleanup
     rclpy.init(args=sys.argv if argv is None else argv)
     driver = EpisodeDriver(node_name="sim_episodes")
     node, log = driver.node, driver.node.get_logger()
