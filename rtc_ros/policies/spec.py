@@ -40,7 +40,7 @@ from rtc_ros.policies.base import FlowPolicy, Normalizer
 from rtc_ros.policies.loaded import LoadedPolicy  # noqa: F401 (re-exported: the loaded policy)
 from rtc_ros.policies.plugins import build_model
 from rtc_ros.policies.stats import StatsError, load_stats, save_stats
-from rtc_ros.policies.units import RobotUnitsPolicy, parse_robot_units
+from rtc_ros.policies.units import RobotUnits, RobotUnitsPolicy, parse_robot_units
 
 log = logging.getLogger(__name__)
 
@@ -245,8 +245,8 @@ def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
         _check_typos(path, spec, SPEC_FIELDS + LEROBOT_FIELDS)
         _check_scalars(path, spec)
         try:
-            parse_robot_units(spec.get("robot_units"), spec.get("joint_names"))  # before the slow load
-            return _in_robot_units(path, spec, load_lerobot_policy(path, spec, resolve_device(device)))
+            units = parse_robot_units(spec.get("robot_units"), spec.get("joint_names"))  # before the slow load
+            return _in_robot_units(path, units, load_lerobot_policy(path, spec, resolve_device(device)))
         except ValueError as exc:
             fld, _, msg = str(exc).partition(": ")
             raise _err(path, fld, msg) from exc
@@ -311,18 +311,18 @@ def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
              model.horizon, model.action_dim, model.obs_dim, dev)
     loaded = LoadedPolicy(model=model, normalizer=normalizer, spec=spec, path=path, device=dev)
     try:
-        return _in_robot_units(path, spec, loaded)
+        return _in_robot_units(path, parse_robot_units(spec.get("robot_units"), spec.get("joint_names")), loaded)
     except ValueError as exc:
         fld, _, msg = str(exc).partition(": ")
         raise _err(path, fld, msg) from exc
 
 
-def _in_robot_units(path: Path, spec: dict[str, Any], policy: Any) -> Any:
-    """``policy`` as is, or seen in robot units when the spec has ``robot_units`` (:mod:`rtc_ros.policies.units`).
+def _in_robot_units(path: Path, units: RobotUnits | None, policy: Any) -> Any:
+    """``policy`` as is, or seen in robot units through the spec's parsed ``robot_units`` map
+    (:mod:`rtc_ros.policies.units`).
 
     Raises:
         ValueError: ``"robot_units...: why"``."""
-    units = parse_robot_units(spec.get("robot_units"), spec.get("joint_names"))
     if units is None:
         return policy
     log.info("policy spec %s: robot units: %s", path, units.describe() or "the same as the policy's")

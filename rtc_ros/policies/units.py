@@ -57,8 +57,8 @@ class RobotUnits:
 
     def describe(self) -> str:
         """One line for the log: each converted joint as ``name: robot = o + s * policy``."""
-        return "; ".join(f"{n}: robot = {o:g} + {s:g} x policy" for n, s, o in zip(self.names, self.scale, self.offset)
-                         if s != 1.0 or o != 0.0)
+        i = [self.names.index(n) for n in self.converted]
+        return "; ".join(f"{self.names[k]}: robot = {self.offset[k]:g} + {self.scale[k]:g} x policy" for k in i)
 
     def _pair(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         key = (like.device, like.dtype)
