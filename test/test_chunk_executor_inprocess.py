@@ -270,8 +270,9 @@ def test_the_tracking_watchdog_holds_where_a_blocked_arm_is_and_is_idle_in_a_dry
         stuck = np.zeros(len(JOINTS))  # the arm has not moved: 0.2 rad behind, beyond the tolerance
         node._on_joint_state(_js(stuck, node.get_clock().now().nanoseconds))
         assert node.tracking.watchdog.trips == 0  # not for 0.05 s yet
-        for _ in range(4):  # a joint state every 20 ms (farther apart than the timeout they would not count)
-            time.sleep(0.02)
+        end = time.monotonic() + (0.3 if dry else 5.0)  # (a loaded machine may sleep longer: until it trips)
+        while time.monotonic() < end and not node.tracking.watchdog.trips:
+            time.sleep(0.02)  # a joint state every 20 ms (farther apart than the timeout they would not count)
             node._on_joint_state(_js(stuck, node.get_clock().now().nanoseconds))
         assert node.tracking.watchdog.trips == (0 if dry else 1) and node.core.paused == (not dry)
         if not dry:
