@@ -249,13 +249,34 @@ def test_a_misspelt_parameter_in_the_params_file_is_named_at_start(tmp_path, cap
         gen.close()
 
 
+class _Clock:
+    """The tracking watchdog's clock (rtc_ros.nodes.executor_tracking.time), advanced by the test: a loaded
+    machine's late sleeps cannot stretch or split a violation."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, s: float) -> None:
+        self.now += s
+
+
+@pytest.fixture
+def clock(monkeypatch) -> _Clock:
+    from rtc_ros.nodes import executor_tracking
+
+    c = _Clock()
+    monkeypatch.setattr(executor_tracking, "time", c)
+    return c
+
+
 @pytest.mark.parametrize("dry", [False, True])
-def test_the_tracking_watchdog_holds_where_a_blocked_arm_is_and_is_idle_in_a_dry_run(tmp_path, dry) -> None:
+def test_the_tracking_watchdog_holds_where_a_blocked_arm_is_and_is_idle_in_a_dry_run(tmp_path, dry, clock) -> None:
     """With a tolerance the executor keeps reading joint states after its first command (in loop_mode timer the
     subscription is kept anyway: the callback decides) and re-syncs itself once a joint stays beyond it for
     tracking_timeout_s; in a dry run nothing is sent, so nothing is checked."""
-    import time
-
     gen = _node(tmp_path, dict(_arm(), tracking_tolerance=[0.1]), dict(_arm(), tracking_tolerance=[0.1]))
     node = next(gen)
     try:
@@ -269,11 +290,12 @@ def test_the_tracking_watchdog_holds_where_a_blocked_arm_is_and_is_idle_in_a_dry
             node._tick()  # commanding: 0.04 rad more per tick
         stuck = np.zeros(len(JOINTS))  # the arm has not moved: 0.2 rad behind, beyond the tolerance
         node._on_joint_state(_js(stuck, node.get_clock().now().nanoseconds))
-        assert node.tracking.watchdog.trips == 0  # not for 0.05 s yet
-        end = time.monotonic() + (0.3 if dry else 5.0)  # (a loaded machine may sleep longer: until it trips)
-        while time.monotonic() < end and not node.tracking.watchdog.trips:
-            time.sleep(0.02)  # a joint state every 20 ms (farther apart than the timeout they would not count)
+        for _ in range(2):  # 40 ms: not for 0.05 s yet
+            clock.sleep(0.02)
             node._on_joint_state(_js(stuck, node.get_clock().now().nanoseconds))
+        assert node.tracking.watchdog.trips == 0
+        clock.sleep(0.02)  # 60 ms (joint states farther apart than the timeout would not count)
+        node._on_joint_state(_js(stuck, node.get_clock().now().nanoseconds))
         assert node.tracking.watchdog.trips == (0 if dry else 1) and node.core.paused == (not dry)
         if not dry:
             assert node.core.measuring and "left_waist 0.200 from its command (tolerance 0.1)" in node.tracking.last_trip
@@ -290,12 +312,10 @@ def test_the_tracking_watchdog_holds_where_a_blocked_arm_is_and_is_idle_in_a_dry
         next(gen, None)
 
 
-def test_a_violation_does_not_outlive_a_resync_and_a_silent_joint_states_topic_is_said(tmp_path) -> None:
+def test_a_violation_does_not_outlive_a_resync_and_a_silent_joint_states_topic_is_said(tmp_path, clock) -> None:
     """A violation begun before a (silent) re-sync does not carry over into the next chunk: the joint states
     that go to the measurement re-arm the watchdog. And while the arm should follow, no readable joint state
     for longer than the timeout (at least 5 ticks) makes the diagnostics WARN that the watchdog is blind."""
-    import time
-
     from diagnostic_msgs.msg import DiagnosticStatus
 
     gen = _node(tmp_path, dict(_arm(), tracking_tolerance=[0.1]), dict(_arm(), tracking_tolerance=[0.1]))
@@ -311,29 +331,35 @@ def test_a_violation_does_not_outlive_a_resync_and_a_silent_joint_states_topic_i
             for _ in range(5):
                 node._tick()
 
+        def violating(seconds: float) -> None:  # the arm 0.2 rad behind, a joint state every 20 ms
+            for _ in range(round(seconds / 0.02)):
+                clock.sleep(0.02)
+                node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
+
         commanding()
         node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))  # 0.2 behind: begins
         node.operator.on_resync(Trigger.Request(), Trigger.Response())  # startup_command none: silent from here
-        time.sleep(0.15)
+        clock.sleep(0.16)
         node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds + 1))  # measured
         node.core.resume()
         commanding()
-        t1 = time.monotonic()
-        while time.monotonic() - t1 < 0.2:  # a new violation for 0.2 s (< 0.3), > 0.3 s after the first began
-            time.sleep(0.02)
-            node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
+        violating(0.2)  # a new violation for 0.2 s (< 0.3), ended 0.36 s after the first began
         assert node.tracking.watchdog.trips == 0 and not node.core.paused
         assert node.tracking.diagnostics({}, DiagnosticStatus.OK, "executing") == (DiagnosticStatus.OK, "executing")
-        time.sleep(0.35)  # no joint state for longer than max(timeout, 5 ticks) while commanding
+        violating(0.12)  # ... it trips once it lasts 0.3 s (the rule is alive: not re-armed by anything else)
+        assert node.tracking.watchdog.trips == 1 and node.core.paused
+        assert node.tracking.diagnostics({}, DiagnosticStatus.OK, "x")[0] == DiagnosticStatus.ERROR  # (once)
+        node.core.resume()
+        commanding()
+        clock.sleep(0.35)  # no joint state for longer than max(timeout, 5 ticks) while commanding
         vals: dict = {}
         level, text = node.tracking.diagnostics(vals, DiagnosticStatus.OK, "executing")
         assert level == DiagnosticStatus.WARN and text.startswith("tracking watchdog blind: no readable joint state for")
         assert vals["tracking_js_age_s"] > 0.3
         node.core.pause()  # nothing to follow: not blind
         assert node.tracking.diagnostics({}, DiagnosticStatus.OK, "x")[0] == DiagnosticStatus.OK
-        t2 = time.monotonic()  # joint states keep coming while paused (e.g. a 1.5 s episode reset) ...
-        while time.monotonic() - t2 < 0.35:
-            time.sleep(0.02)
+        for _ in range(18):  # joint states keep coming while paused (e.g. a 1.5 s episode reset) ...
+            clock.sleep(0.02)
             node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
         node.core.resume()  # ... so right after the resume it is not "blind" (the topic was alive all along)
         assert node.tracking.diagnostics({}, DiagnosticStatus.OK, "x")[0] == DiagnosticStatus.OK

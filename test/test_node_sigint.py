@@ -18,7 +18,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from rtc_ros.nodes.spin import sigint_once  # noqa: E402
+from rtc_ros.nodes.spin import sigint_once, spin_node  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,6 +33,33 @@ def test_only_the_first_sigint_raises() -> None:
         for _ in range(3):
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(0.01)  # no KeyboardInterrupt: ignored
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def test_ctrl_c_while_the_node_is_built_or_before_it_spins_is_a_clean_shutdown() -> None:
+    """A policy takes seconds to load in the constructor; Ctrl-C then (or between the constructor and the spin)
+    shuts down with exit code 0, rclpy shut down, no KeyboardInterrupt escaping."""
+    import rclpy
+    from rclpy.node import Node
+
+    def interrupted() -> Node:
+        raise KeyboardInterrupt
+
+    made: list[Node] = []
+
+    def make() -> Node:
+        made.append(Node("sigint_test"))
+        return made[-1]
+
+    def executor_factory(node: Node):
+        raise KeyboardInterrupt  # (the first SIGINT after the constructor's last line)
+
+    old = signal.getsignal(signal.SIGINT)
+    try:
+        assert spin_node(interrupted, "sigint_test", (ValueError,), args=[]) == 0 and not rclpy.ok()
+        assert spin_node(make, "sigint_test", (ValueError,), args=[], executor_factory=executor_factory) == 0
+        assert not rclpy.ok() and made
     finally:
         signal.signal(signal.SIGINT, old)
 

@@ -197,7 +197,7 @@ def test_enable_topic_moves_the_robot_only_while_the_deadman_is_pressed(start_no
     from std_msgs.msg import Bool
 
     params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS, startup_command="hold_measured",
-                                                             enable_topic="deadman", enable_timeout_s=0.2))
+                                                             enable_topic="deadman", enable_timeout_s=1.0))
     ex = start_node(EXECUTOR, "--params-file", str(params))
     with Harness() as h:
         pedal, messages = {"value": None}, []
@@ -223,8 +223,9 @@ def test_enable_topic_moves_the_robot_only_while_the_deadman_is_pressed(start_no
         pedal["value"] = None  # the pedal's publisher dies mid-chunk
         assert h.wait_for(lambda s: s.states[-1].st.paused, 5), ex.output()[-2000:]
         assert ex.wait_for_output("disabled: deadman silent for", 5), ex.output()[-2000:]
-        time.sleep(0.3)
-        held = [r for r in h.snapshot_states()[-10:]]
+        n0 = len(h.snapshot_states()) - 1  # (reports arrive in order: from the first paused one on, all disabled)
+        assert h.wait_for(lambda s: len(s.states) >= n0 + 10, 5)
+        held = h.snapshot_states()[n0:]
         assert all(r.st.paused for r in held) and len({r.st.step for r in held}) == 1
         assert all(np.allclose(r.position, held[0].position) for r in held)
         pedal["value"] = False
@@ -257,15 +258,15 @@ def test_startup_silence_pause_and_resume(start_node, tmp_path) -> None:
     """startup_command none: no command before the first chunk (the controllers keep theirs), state reports
     flow; ~/pause holds the current command with the step standing still; ~/resume continues the chunk at
     its next action (no jump, nothing skipped)."""
-    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS))
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS), horizon=200)
     ex = start_node(EXECUTOR, "--params-file", str(params))
     with Harness() as h:
         assert h.wait_for(lambda s: len(s.states) >= 50, 60), ex.output()
         assert all(len(v) == 0 for v in h.commands.values()), "commanded before the first chunk"
         assert ex.wait_for_output("no command published", 5), ex.output()[-2000:]
         pause, resume = _client(h, "chunk_executor/pause"), _client(h, "chunk_executor/resume")  # discovered first:
-        k = h.last_step()  # the pause must come before the 50-action chunk (1 s) runs out
-        h.publish_chunk(ramp(0.0), ChunkMeta(seq=0, t_obs=k + 1, d=0, s=0, method="rtc"))
+        k = h.last_step()  # the pause must come before the 200-action chunk (4 s) runs out
+        h.publish_chunk(ramp(0.0, h=200), ChunkMeta(seq=0, t_obs=k + 1, d=0, s=0, method="rtc"))
         assert h.wait_for(lambda s: any(len(v) > 5 for v in s.commands.values()), 10)
         r = _call(h, pause)
         assert r.success and "paused at step" in r.message
@@ -317,10 +318,12 @@ def test_resync_after_the_robot_was_moved(start_node, tmp_path) -> None:
         assert h.wait_for(lambda s: sum(1 for x in s.states if x.st.seq == 2 and not x.st.hold) >= 5, 10)
         cmds = [c for c in h.commands["left_controller/commands"][n_cmd:]]
         assert h.wait_for(lambda s: s.diag("chunk_executor").get("resyncs") == "1", 5), h.diag("chunk_executor")
-    # never back to the old chunk's values; the one exception allowed is the first: a command the loop
-    # published just before the re-sync may reach the harness after the service's answer (two topics)
+    # never back to the old chunk's values. Allowed: commands the loop published just before the re-sync that
+    # reach this process after the service's answer (two topics; a loaded machine's backlog): one topic keeps its
+    # order, so they come first, and at most 5 (100 ms of ticks; an executor still running the old chunk while
+    # paused would send about 50 per second)
     back = [i for i, c in enumerate(cmds) if np.any(c < 0.77 - 1e-9)]
-    assert cmds and back in ([], [0]), (back, cmds[:3])
+    assert cmds and back == list(range(len(back))) and len(back) <= 5, (back, cmds[:3])
     after = [x for x in h.snapshot_states() if x.st.seq == 2 and not x.st.hold]
     assert after[0].st.consumed == 0 and np.allclose(after[0].position, 0.77)  # index 0, from rest
 

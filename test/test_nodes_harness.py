@@ -155,14 +155,21 @@ class Harness:
 
     # --- helpers
     def wait_for(self, predicate, timeout: float, poll: float = 0.05) -> bool:
+        """Poll ``predicate(self)`` under the lock until true or ``timeout``; an IndexError (``s.states[-1]``
+        before the first report) counts as not yet."""
+        def holds() -> bool:
+            with self.lock:
+                try:
+                    return bool(predicate(self))
+                except IndexError:
+                    return False
+
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            with self.lock:
-                if predicate(self):
-                    return True
+            if holds():
+                return True
             time.sleep(poll)
-        with self.lock:
-            return bool(predicate(self))
+        return holds()
 
     def snapshot_states(self) -> list[StateRec]:
         with self.lock:

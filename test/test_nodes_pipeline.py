@@ -76,13 +76,14 @@ def test_rtc_pipeline_splices_prefix_latency_and_starvation(start_node, tmp_path
         assert inf.wait_for_output("active", 1)
         base = takeovers(h)
         d0 = [r.st.consumed for seq, r in sorted(base.items())[-5:]]  # the latest, not the start-up's slower ones
-        # phase 2: +100 ms injected latency (5 ticks at 50 Hz) raises the consumed d
-        set_param(h, "policy_inference", "extra_latency_ms", 100.0)
+        # phase 2: +200 ms injected latency (10 ticks at 50 Hz) raises the consumed d (by more than a loaded
+        # machine's own swings between the two phases: CI measured a 9-step baseline where local runs see 1-2)
+        set_param(h, "policy_inference", "extra_latency_ms", 200.0)
         with h.lock:  # after the set returned (its client's discovery takes a while): the next but one carries it
             n0 = max(h.chunks)
         assert h.wait_for(lambda s: len([q for q in takeovers(s) if q > n0 + 1]) >= 5, 90), inf.output()[-2000:]
         late = takeovers(h)
-        d100 = [r.st.consumed for seq, r in sorted(late.items()) if seq > n0 + 1]
+        d200 = [r.st.consumed for seq, r in sorted(late.items()) if seq > n0 + 1]
         set_param(h, "policy_inference", "extra_latency_ms", 0.0)
         assert h.wait_for(lambda s: "consumed_p50" in s.diag("policy_inference"), 10)
         diag_inf, diag_ex = h.diag("policy_inference"), h.diag("chunk_executor")
@@ -93,9 +94,9 @@ def test_rtc_pipeline_splices_prefix_latency_and_starvation(start_node, tmp_path
         assert h.wait_for(lambda s: s.states[-1].st.hold, 5)
 
     assert check_switch_execution(h) > 100
-    # consumed delays are what the executor measured; +100 ms must add ~5 ticks
-    med0, med100 = float(np.median(d0)), float(np.median(d100))
-    assert med100 - med0 >= 3.0 and med100 >= 5.0, (d0, d100)
+    # consumed delays are what the executor measured; +200 ms must add ~10 ticks
+    med0, med200 = float(np.median(d0)), float(np.median(d200))
+    assert med200 - med0 >= 5.0 and med200 >= 10.0, (d0, d200)
     # guided RTC: each new chunk's frozen prefix continues the chunk that was executing
     with h.lock:
         chunks = dict(h.chunks)
@@ -115,11 +116,12 @@ def test_latency_spike_over_dds_rejected_then_replanned_at_once(start_node, tmp_
     """A +1.5 s spike (1.5 H at H = 50, 50 Hz): the late chunk is rejected as stale, the executor holds,
     policy_inference replans at once (no timeout) and the robot moves again within about one inference
     after the spike; the overrun enters Q; no step is executed twice or skipped. The acknowledgement
-    timeout is set to 5 s (250 steps), so a loop that waited for it instead of replanning on the
-    rejection would resume after more than 5 s, not within the 4 s asserted."""
+    timeout is set to 20 s (1000 steps), so a loop that waited for it instead of replanning on the
+    rejection would resume after more than 20 s, not within the 10 s asserted (normally ~3 s: one
+    inference carrying the spike and one without; the margin is a loaded machine's)."""
     params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS),
                           inference={"policy_spec": str(small_policy), "camera_topics": [],
-                                     "ack_timeout_steps": 250}, s_min=20)
+                                     "ack_timeout_steps": 1000}, s_min=20)
     ex = start_node(EXECUTOR, "--params-file", str(params))
     inf = start_node(INFERENCE, "--params-file", str(params))
     with Harness() as h:
@@ -130,15 +132,15 @@ def test_latency_spike_over_dds_rejected_then_replanned_at_once(start_node, tmp_
         set_param(h, "policy_inference", "extra_latency_ms", 0.0)
         n_before = max(takeovers(h))
         # the inference that started at the rejection may still carry the 1.5 s; the one after must not
-        assert h.wait_for(lambda s: any(q > n_before + 1 for q in takeovers(s)), 10), inf.output()[-2000:]
+        assert h.wait_for(lambda s: any(q > n_before + 1 for q in takeovers(s)), 15), inf.output()[-2000:]
         resumed = time.monotonic() - t_rejected
         assert h.wait_for(lambda s: int(s.diag("policy_inference").get("chunks_rejected", 0)) >= 1, 5)
         diag = h.diag("policy_inference")
         stale = [r for r in h.snapshot_states() if r.st.rejected_reason == "stale"]
     assert stale, "the executor's state never reported the rejection"
     assert float(diag["d_max"]) >= 50, diag  # the overrun (>= H) entered Q
-    assert resumed < 4.0, resumed  # <= one inference carrying the spike (1.5 s) + one normal one, with margin;
-    # a replan only after the 5 s acknowledgement timeout would take longer
+    assert resumed < 10.0, resumed  # <= one inference carrying the spike (1.5 s) + one normal one, with margin;
+    # a replan only after the 20 s acknowledgement timeout would take longer
     assert check_switch_execution(h) > 50
 
 

@@ -99,7 +99,7 @@ def test_sigkill_mid_episode_is_repaired_by_next_start(ros_env: dict[str, str], 
     print(f"SIGKILL: {n} of {i} messages kept, last one {loss_s:.3f} s before the kill")
     # at most about one flush period (0.5 s) of messages lost, plus the loaded machine's lag in the recorder
     # (without the periodic flush nothing of the ~25 KB would reach the file: n > 100 fails)
-    assert n > 100 and loss_s <= 2 * 0.5 + 0.5, (n, loss_s)
+    assert n > 100 and loss_s <= 2 * 0.5 + 1.5, (n, loss_s)
     meta = json.loads((bag / "episode_0000.json").read_text())
     assert meta["status"] == "recovered" and meta["recovery"]["previous_status"] == "recording"
     assert meta["recovery"]["message_count"] == n and meta["recovery"]["last_ns"] == got[-1][0]

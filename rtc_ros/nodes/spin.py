@@ -31,9 +31,15 @@ def spin_node(
         rclpy.logging.get_logger(name).fatal(f"refusing to start: {exc}")
         rclpy.try_shutdown()
         return 2
-    executor = executor_factory(node)
-    executor.add_node(node)
-    try:
+    except KeyboardInterrupt:  # Ctrl-C while the node was being built (a policy loading for seconds)
+        ignore_sigint()
+        rclpy.try_shutdown()
+        ignore_sigint()
+        return 0
+    executor: Executor | None = None
+    try:  # (a SIGINT right after the constructor, before the spin, is a shutdown too: no traceback)
+        executor = executor_factory(node)
+        executor.add_node(node)
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
@@ -47,7 +53,8 @@ def spin_node(
         stop = getattr(node, "stop", None)
         if callable(stop):
             stop()
-        executor.shutdown()
+        if executor is not None:
+            executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown()
         ignore_sigint()  # rclpy restores the handler that raises KeyboardInterrupt on shutdown
