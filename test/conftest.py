@@ -66,11 +66,12 @@ def start_node(ros_env, tmp_path):
 
 
 def make_small_policy(out_dir: Path, horizon: int = 50, joints: int = 14, image: tuple[int, int] | None = None,
-                      width: int = 32, seed: int = 0, frames: int = 1) -> Path:
+                      width: int = 32, seed: int = 0, frames: int = 1, joint_rows: int = 1) -> Path:
     """A random-init (non-zero output) MLP-Mixer flow policy for plumbing tests; returns the spec path.
 
     Actions: ~0.1 rad around 0. obs_spec: joint positions, plus an ``(h, w, 3)`` image named ``cam``
-    (``frames > 1``: a ``[frames, h, w, 3]`` stack of its newest frames).
+    (``frames > 1``: a ``[frames, h, w, 3]`` stack of its newest frames); ``joint_rows > 1``: a joint history
+    ``[joint_rows, joints]`` (newest first, ``dt`` apart).
     """
     import numpy as np
     import torch
@@ -80,8 +81,8 @@ def make_small_policy(out_dir: Path, horizon: int = 50, joints: int = 14, image:
     from rtc_ros.policies.spec import save_policy
 
     torch.manual_seed(seed)
-    obs_spec = [{"name": "joint_positions", "shape": [joints]}]
-    obs_dim = joints
+    obs_spec = [{"name": "joint_positions", "shape": [joint_rows, joints] if joint_rows > 1 else [joints]}]
+    obs_dim = joint_rows * joints
     if image is not None:
         shape = [image[0], image[1], 3]
         obs_spec.append({"name": "cam", "shape": [frames, *shape] if frames > 1 else shape})

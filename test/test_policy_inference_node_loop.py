@@ -172,3 +172,49 @@ def test_a_policy_in_other_units_plans_in_robot_units_in_the_node(tmp_path) -> N
             rclpy.shutdown()
     assert np.abs(chunks[0]).max() > 0.01
     np.testing.assert_allclose(chunks[1], chunks[0], atol=2e-4)
+
+
+def test_a_joint_history_policy_sees_the_positions_dt_apart_and_none_from_before_a_reset(tmp_path) -> None:
+    """A policy with a [2, M] joint entry (LeRobot's Diffusion Policy with n_obs_steps 2): from a 200 Hz driver
+    the node's observation holds the newest joint state and the one nearest a control period (20 ms) before
+    it; after the executor reset (its resets count changed: the robot was moved) a position from before the
+    reset's report is not used: the oldest since is repeated."""
+    from conftest import make_small_policy
+    from rtc_ros.nodes.policy_inference import PolicyInferenceNode
+    from test_nodes_harness import JOINTS
+
+    spec = make_small_policy(tmp_path / "small", joint_rows=2)
+    params = write_params(tmp_path / "p.yaml", inference={"policy_spec": str(spec), "camera_topics": [],
+                                                          "warmup_iterations": 1})
+    rclpy.init()
+    n = PolicyInferenceNode(cli_args=["--ros-args", "--params-file", str(params)], use_global_arguments=False)
+    n.stop()
+    try:
+        t0 = time.time_ns() - 10**9
+
+        def joint_state(k: int) -> None:  # measurement k: 5 ms apart, every joint at k
+            js = JointState(name=JOINTS, position=[float(k)] * len(JOINTS))
+            js.header.stamp = conv.ns_to_stamp(t0 + k * 5_000_000)
+            n._on_joint_state(js)
+
+        def report(resets: int, k: float) -> None:
+            msg = JointState(name=n.names, position=[0.0] * len(n.names))
+            msg.header.frame_id = ExecutorReport(step=10, seq=-1, takeover=-1, consumed=0, resets=resets).encode()
+            msg.header.stamp = conv.ns_to_stamp(t0 + int(k * 5_000_000))
+            n._on_executor_state(msg)
+
+        for k in range(20):
+            joint_state(k)
+        obs, stamp = n._observation()
+        assert stamp == t0 + 19 * 5_000_000
+        np.testing.assert_array_equal(obs["joint_positions"][:, 0], [19, 15])  # 20 ms = 4 measurements before
+        assert np.isfinite(n.generator.generate(obs)).all()
+        report(0, 19.5)
+        report(1, 20.5)  # a reset between measurements 20 and 21
+        for k in range(20, 23):
+            joint_state(k)
+        obs, _ = n._observation()
+        np.testing.assert_array_equal(obs["joint_positions"][:, 0], [22, 21])  # not 18, nor 20
+    finally:
+        n.destroy_node()
+        rclpy.shutdown()

@@ -129,7 +129,7 @@ def _sample(gen: Any, obs: np.ndarray, prefix: np.ndarray | None, d: int, s: int
     for i in range(0, obs.shape[0], batch):
         o = torch.from_numpy(obs[i:i + batch])
         p = torch.from_numpy(prefix[i:i + batch]).float() if prefix is not None else None
-        noise = torch.randn((o.shape[0], gen.horizon, gen.sample_dim), generator=g)
+        noise = torch.randn((o.shape[0], gen.sample_horizon, gen.sample_dim), generator=g)
         out.append(gen.sample(o, p, d, s, noise).cpu().numpy().astype(np.float64))
     return np.concatenate(out)
 

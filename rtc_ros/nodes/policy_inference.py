@@ -11,7 +11,8 @@ Bookkeeping (INFERENCELOOP): :class:`rtc_ros.runtime.inference_loop.InferenceLoo
 named arrays (joint positions, camera frames) laid out and normalised by the policy
 (:class:`rtc_ros.policies.loaded.LoadedPolicy`); each camera's newest frames (``t`` for a frame-stack
 entry ``[t, h, w, c]``; raw or compressed: :mod:`rtc_ros.nodes.camera_inputs`) are kept by
-:class:`rtc_ros.runtime.frame_history.FrameHistory`, cleared after a gap
+:class:`rtc_ros.runtime.frame_history.FrameHistory` (a joint-history entry ``[t, M]``'s positions ``dt``
+apart by :class:`rtc_ros.runtime.joint_history.JointHistory`), cleared after a gap
 longer than ``obs_timeout`` and when the executor was reset (re-synced after something else moved the
 robot: an episode reset, a homing move): no observation mixes frames from before a reset with joint
 positions from after it.
@@ -35,6 +36,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
+from rtc_ros.runtime.joint_history import JointHistory
 from rtc_ros.runtime.inference_loop import (InferenceLoopCore, ObservationBeforeReports, ObservationTooOld, Plan,
                                             clamp_warning)
 from rtc_ros.core.stats import RollingStats
@@ -82,6 +84,8 @@ class PolicyInferenceNode(Node):
         self._reader = conv.JointStateReader(self.names)
         self._exec_reader = conv.JointStateReader(self.names)  # the executor's commands, by name
         self._joints = _Latest()
+        rows = self.obs_builder.joint_history  # a [t, M] joint entry: its rows dt apart (LeRobot's n_obs_steps)
+        self._joint_rows = JointHistory(rows, self.dt, float(p.obs_timeout)) if rows > 1 else None
         self._data_lock = threading.Lock()
         self._wake = threading.Condition()
         self.state = "warming_up"
@@ -120,12 +124,15 @@ class PolicyInferenceNode(Node):
             f"policy_inference: method={p.method}, policy {spec_path} (H={self.policy.horizon}, "
             f"M={self.policy.action_dim}, O={self.policy.obs_dim}) on {self.policy.device}, s_min={p.s_min}, "
             f"b={p.delay_buffer_size}, n={p.n_steps}, beta={p.beta}, cameras {dict(zip(cams, p.camera_topics))}"
+            + (f", joint history {rows} x {self.dt:g} s" if rows > 1 else "")
             + (" (compressed: <topic>/compressed)" if p.camera_transport == "compressed" and cams else "")
         )
 
     # ------------------------------------------------------------------------------ helpers
     def _on_param_change(self, name: str, value: object) -> None:
         """Apply an accepted run-time set (obs_timeout and extra_latency_ms are read where used)."""
+        if name == "obs_timeout" and self._joint_rows is not None:
+            self._joint_rows.gap_ns = int(float(value) * 1e9)
         if name == "diagnostics_period":
             self.destroy_timer(self._diag_timer)
             self._diag_timer = self.create_timer(float(value), self._publish_diagnostics)
@@ -153,6 +160,8 @@ class PolicyInferenceNode(Node):
             return
         with self._data_lock:
             self._joints = _Latest(q, time.monotonic(), self._stamp(msg.header.stamp, self.p.joint_states_topic))
+            if self._joint_rows is not None:
+                self._joint_rows.push(self._joints.stamp_ns, q)
             cmd, recv = self._command, self._command_received
         self.tracking.on_joint_state(q, cmd, time.monotonic() - recv)
 
@@ -183,6 +192,7 @@ class PolicyInferenceNode(Node):
         with self._data_lock:  # one snapshot: a reset between the joint state and the frames is seen
             joints, cams = self._joints, self.cameras.snapshot()
             reset_ns = self.cameras.history.reset_stamp_ns
+            rows = None if self._joint_rows is None else self._joint_rows.rows_at(joints.stamp_ns, reset_ns)
         if joints.value is None:
             self._count_reject("missing", f"no joint state on {self.p.joint_states_topic} yet")
             return None
@@ -196,7 +206,8 @@ class PolicyInferenceNode(Node):
         if got is None:
             return None
         frames, stamps = got
-        obs = {**frames, self.joint_entry or "joint_positions": joints.value}  # named arrays, laid out by the policy
+        q = joints.value if rows is None else rows  # (M,), or a joint history's (t, M) newest first
+        obs = {**frames, self.joint_entry or "joint_positions": q}  # named arrays, laid out by the policy
         if self.p.obs_time == "oldest":
             return obs, min([joints.stamp_ns, *stamps])
         return obs, joints.stamp_ns

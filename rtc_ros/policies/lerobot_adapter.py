@@ -168,10 +168,7 @@ class LeRobotFlowPolicy:
 
     @cached_property
     def _unnormalizer(self) -> Any:
-        from lerobot.processor.normalize_processor import UnnormalizerProcessorStep
-
-        steps = [s for s in getattr(self.postprocessor, "steps", []) if isinstance(s, UnnormalizerProcessorStep)]
-        return steps[0] if steps else None
+        return unnormalizer_step(self.postprocessor)
 
     def _action_transform(self, a: torch.Tensor, inverse: bool) -> torch.Tensor:
         step = self._unnormalizer
@@ -190,16 +187,22 @@ class LeRobotFlowPolicy:
         return self._action_transform(a[..., :self.action_dim].detach().cpu(), inverse=True).to(a.device)
 
 
-def load_lerobot_policy(path: Path, spec: dict[str, Any], device: torch.device) -> LeRobotFlowPolicy:
-    """Load ``spec['pretrained_path']`` (a LeRobot SmolVLA ``pretrained_model`` directory).
+def unnormalizer_step(postprocessor: Any) -> Any:
+    """The postprocessor's ``UnnormalizerProcessorStep`` (the action statistics), or None."""
+    from lerobot.processor.normalize_processor import UnnormalizerProcessorStep
 
-    Raises:
-        ValueError: lerobot missing, no such directory, not a SmolVLA, or an unsupported option;
-            the caller prefixes the spec field.
-    """
-    modeling = _import_lerobot()
+    steps = [s for s in getattr(postprocessor, "steps", []) if isinstance(s, UnnormalizerProcessorStep)]
+    return steps[0] if steps else None
+
+
+#: the spec's ``model:`` per LeRobot policy type (the other adapter is named when the type does not match)
+MODEL_OF_TYPE = {"smolvla": "lerobot_smolvla", "diffusion": "lerobot_diffusion"}
+
+
+def pretrained_config(path: Path, spec: dict[str, Any], kind: str) -> tuple[Path, Any]:
+    """``(directory, LeRobot config)`` of ``spec['pretrained_path']`` (relative to the spec ``path``), which
+    must hold a policy of type ``kind``. Raises ValueError ``"pretrained_path: why"``."""
     from lerobot.configs.policies import PreTrainedConfig
-    from lerobot.policies.factory import make_pre_post_processors
 
     raw = spec.get("pretrained_path")
     if not isinstance(raw, str) or not raw:
@@ -208,9 +211,24 @@ def load_lerobot_policy(path: Path, spec: dict[str, Any], device: torch.device) 
     if not (src / "config.json").is_file():
         raise ValueError(f"pretrained_path: no LeRobot config.json in {src}")
     cfg = PreTrainedConfig.from_pretrained(src)
-    if getattr(cfg, "type", None) != "smolvla":
-        kind = getattr(cfg, "type", "?")
-        raise ValueError(f"pretrained_path: {src} holds a {kind!r} policy; only SmolVLA is supported")
+    got = getattr(cfg, "type", "?")
+    if got != kind:
+        other = f" (model: {MODEL_OF_TYPE[got]} loads it)" if got in MODEL_OF_TYPE else ""
+        raise ValueError(f"pretrained_path: {src} holds a {got!r} policy, not {kind!r}{other}")
+    return src, cfg
+
+
+def load_lerobot_policy(path: Path, spec: dict[str, Any], device: torch.device) -> LeRobotFlowPolicy:
+    """Load ``spec['pretrained_path']`` (a LeRobot SmolVLA ``pretrained_model`` directory).
+
+    Raises:
+        ValueError: lerobot missing, no such directory, not a SmolVLA, or an unsupported option;
+            the caller prefixes the spec field.
+    """
+    modeling = _import_lerobot()
+    from lerobot.policies.factory import make_pre_post_processors
+
+    src, cfg = pretrained_config(path, spec, "smolvla")
     if cfg.adapt_to_pi_aloha:
         raise ValueError("pretrained_path: adapt_to_pi_aloha is not supported")
     if spec.get("vlm_model_name"):

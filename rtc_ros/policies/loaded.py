@@ -21,6 +21,10 @@ framework (its own processors, its own time convention) can stand in for it:
 * optional ``sample_dim``: the dimension sampled and guided in, when the policy pads its action space
   (LeRobot's ``max_action_dim``, :mod:`rtc_ros.policies.lerobot_adapter`); ``normalize_actions``
   then maps ``(..., M)`` to ``(..., sample_dim)`` and ``unnormalize_actions`` back. Default: M.
+* optional ``chunk_offset``: positions sampled before the observation's step (LeRobot's Diffusion Policy
+  predicts from its oldest observation on: ``n_obs_steps - 1``, :mod:`rtc_ros.policies.lerobot_diffusion`);
+  ``normalize_actions`` then maps ``(..., H, M)`` to ``(..., chunk_offset + H, sample_dim)`` (the leading
+  positions zero: unguided) and ``unnormalize_actions`` drops them. Default: 0.
 """
 
 from __future__ import annotations
@@ -91,8 +95,8 @@ class LoadedPolicy:
             ValueError: the spec's ``obs_spec`` has entries a robot cannot fill (see
                 :class:`~rtc_ros.policies.observation.ObservationBuilder`).
         """
-        joints = [e for e in self.obs_spec if len(e["shape"]) == 1 and e["name"] in JOINT_ENTRY_NAMES]
-        n = int(joints[0]["shape"][0]) if joints else self.action_dim
+        joints = [e for e in self.obs_spec if len(e["shape"]) in (1, 2) and e["name"] in JOINT_ENTRY_NAMES]
+        n = int(joints[0]["shape"][-1]) if joints else self.action_dim
         return ObservationBuilder(self.obs_spec, n)
 
     @property

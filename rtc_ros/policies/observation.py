@@ -5,6 +5,11 @@ The policy spec's ``obs_spec`` lists the pieces of the flat observation in order
 
 * joint positions: a 1-D entry named one of :data:`JOINT_ENTRY_NAMES` whose size is the number of
   action joints -- the measured positions in action (joint-name) order;
+* joint history: a 2-D entry ``[t, M]`` so named: the positions at the observation's step and at the
+  ``t - 1`` control steps (``dt``) before it, newest first (LeRobot's Diffusion Policy sees
+  ``n_obs_steps`` of them); the caller passes them newest first (``policy_inference`` keeps them,
+  :mod:`rtc_ros.runtime.joint_history`), and with fewer than ``t`` the oldest given is repeated, as
+  LeRobot fills its observation queue at an episode's start;
 * images: a 3-D entry ``[h, w, c]`` (HWC) or ``[c, h, w]`` (CHW, when the first dim is 1 or 3 and the
   last is not); its ``name`` is the camera name. Camera frames (any size, uint8 RGB ``(H, W, 3)``)
   are resized to ``h x w`` by nearest-neighbour sampling (index tables cached per input size), scaled
@@ -56,7 +61,7 @@ class _Entry:
     hw: tuple[int, int] = (0, 0)
     channels: int = 0
     chw: bool = False
-    frames: int = 1  # a frame stack's t (1 for a single image)
+    frames: int = 1  # a frame stack's t (1 for a single image); a joint history's t
 
 
 class ObservationBuilder:
@@ -77,10 +82,11 @@ class ObservationBuilder:
                 raise ValueError(f"obs_spec[{i}] needs 'name' and 'shape', got {item!r}")
             name, shape = str(item["name"]), tuple(int(x) for x in item["shape"])
             size = int(np.prod(shape))
-            if len(shape) == 1 and name in JOINT_ENTRY_NAMES:
-                if size != num_joints:
-                    raise ValueError(f"obs_spec entry '{name}' has size {size}, but there are {num_joints} joints")
-                entries.append(_Entry(name, "joints", shape, size, offset))
+            if len(shape) in (1, 2) and name in JOINT_ENTRY_NAMES:
+                if shape[-1] != num_joints or shape[0] < 1:
+                    raise ValueError(f"obs_spec entry '{name}' has shape {list(shape)}, but there are {num_joints} "
+                                     f"joints ([{num_joints}], or [t >= 1, {num_joints}] for a joint history)")
+                entries.append(_Entry(name, "joints", shape, size, offset, frames=shape[0] if len(shape) == 2 else 1))
             elif len(shape) in (3, 4):
                 layout = image_layout(shape)
                 if layout is None:
@@ -92,8 +98,8 @@ class ObservationBuilder:
             else:
                 raise ValueError(
                     f"obs_spec entry '{name}' with shape {list(shape)} is not supported: use a 1-D entry named one of "
-                    f"{list(JOINT_ENTRY_NAMES)} (joint positions), a 3-D image or a 4-D frame stack entry named "
-                    "after its camera"
+                    f"{list(JOINT_ENTRY_NAMES)} (joint positions; 2-D [t, M]: a joint history), a 3-D image or a "
+                    "4-D frame stack entry named after its camera"
                 )
             offset += size
         self.entries = entries
@@ -104,6 +110,11 @@ class ObservationBuilder:
     @property
     def camera_names(self) -> list[str]:
         return [e.name for e in self.entries if e.kind == "image"]
+
+    @property
+    def joint_history(self) -> int:
+        """The joint positions the policy sees: ``t`` of a ``[t, M]`` joint entry, else 1."""
+        return max((e.frames for e in self.entries if e.kind == "joints"), default=1)
 
     @property
     def camera_frames(self) -> dict[str, int]:
@@ -136,22 +147,26 @@ class ObservationBuilder:
     def build(self, joint_positions: np.ndarray, images: dict[str, Any] | None = None) -> np.ndarray:
         """The flat float32 observation ``(O,)``.
 
-        ``images[camera]``: one frame ``(H, W, 3)`` uint8, or the camera's frames newest first (a
-        sequence of them, or an ``(n, H, W, 3)`` array) for a frame-stack entry (module docstring).
+        ``joint_positions``: ``(M,)``, or ``(n, M)`` newest first for a joint-history entry (a 1-D entry
+        takes the newest). ``images[camera]``: one frame ``(H, W, 3)`` uint8, or the camera's frames newest
+        first (a sequence of them, or an ``(n, H, W, 3)`` array) for a frame-stack entry (module docstring).
 
         Raises:
             ValueError: wrong joint count, a missing camera, a bad image, or non-finite values.
         """
-        q = np.asarray(joint_positions, dtype=np.float32).reshape(-1)
-        if q.shape[0] != self.num_joints:
-            raise ValueError(f"expected {self.num_joints} joint positions, got {q.shape[0]}")
+        q = np.asarray(joint_positions, dtype=np.float32)
+        q = q.reshape(1, -1) if q.ndim <= 1 else q
+        if q.ndim != 2 or q.shape[0] < 1 or q.shape[1] != self.num_joints:
+            raise ValueError(f"expected {self.num_joints} joint positions (or (n, {self.num_joints}) newest first), "
+                             f"got shape {np.shape(joint_positions)}")
         if not np.isfinite(q).all():
             raise ValueError("joint positions contain NaN or Inf")
         images = images or {}
         out = np.empty(self.obs_dim, dtype=np.float32)
         for e in self.entries:
             if e.kind == "joints":
-                out[e.offset:e.offset + e.size] = q
+                rows = q[np.minimum(np.arange(e.frames), q.shape[0] - 1)]  # newest first; the oldest repeated
+                out[e.offset:e.offset + e.size] = rows.reshape(-1)
                 continue
             img = images.get(e.name)
             if img is None:

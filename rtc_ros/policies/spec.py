@@ -239,14 +239,17 @@ def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
         raise PolicySpecError(f"policy spec {path}: not valid YAML: {exc}") from exc
     if not isinstance(spec, dict):
         raise PolicySpecError(f"policy spec {path}: expected a mapping at top level")
-    if spec.get("model") == "lerobot_smolvla":  # a LeRobot checkpoint directory, loaded by its adapter
-        from rtc_ros.policies.lerobot_adapter import SPEC_FIELDS as LEROBOT_FIELDS, load_lerobot_policy
+    if spec.get("model") in ("lerobot_smolvla", "lerobot_diffusion"):  # a LeRobot checkpoint, loaded by its adapter
+        if spec["model"] == "lerobot_smolvla":
+            from rtc_ros.policies.lerobot_adapter import SPEC_FIELDS as LEROBOT_FIELDS, load_lerobot_policy as load
+        else:
+            from rtc_ros.policies.lerobot_diffusion import SPEC_FIELDS as LEROBOT_FIELDS, load_lerobot_diffusion as load
 
         _check_typos(path, spec, SPEC_FIELDS + LEROBOT_FIELDS)
         _check_scalars(path, spec)
         try:
             units = parse_robot_units(spec.get("robot_units"), spec.get("joint_names"))  # before the slow load
-            return _in_robot_units(path, units, load_lerobot_policy(path, spec, resolve_device(device)))
+            return _in_robot_units(path, units, load(path, spec, resolve_device(device)))
         except ValueError as exc:
             fld, _, msg = str(exc).partition(": ")
             raise _err(path, fld, msg) from exc

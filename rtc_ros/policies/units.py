@@ -124,7 +124,8 @@ def parse_robot_units(value: Any, joint_names: list[str] | None) -> RobotUnits |
 
 def joint_slices(obs_spec: list[dict[str, Any]], m: int) -> list[tuple[str, slice]]:
     """The joint entries of a flat observation laid out as ``obs_spec`` (1-D entries named one of
-    :data:`~rtc_ros.policies.observation.JOINT_ENTRY_NAMES`): ``[(name, slice)]``, each of ``m`` values.
+    :data:`~rtc_ros.policies.observation.JOINT_ENTRY_NAMES`, or 2-D ``[t, m]`` joint histories so named):
+    ``[(name, slice)]``, each of ``m`` (or ``t x m``, newest row first) values.
 
     Raises:
         ValueError: ``"robot_units: why"`` -- a joint entry of another size (one map serves observation and
@@ -133,7 +134,9 @@ def joint_slices(obs_spec: list[dict[str, Any]], m: int) -> list[tuple[str, slic
     out, offset, vectors = [], 0, []
     for e in obs_spec:
         size = int(np.prod(e["shape"]))
-        if len(e["shape"]) == 1:
+        if len(e["shape"]) == 2 and e["name"] in JOINT_ENTRY_NAMES and int(e["shape"][-1]) == m:
+            out.append((e["name"], slice(offset, offset + size)))  # a joint history [t, m]
+        elif len(e["shape"]) == 1:
             vectors.append(e["name"])
             if e["name"] in JOINT_ENTRY_NAMES:
                 if size != m:
@@ -180,8 +183,10 @@ class RobotUnitsPolicy:
         if not self._entries or getattr(obs, "shape", (None,))[-1:] != (o,):
             return obs  # (nothing to convert, or the wrong size: the inner policy names it)
         x = obs.clone() if isinstance(obs, torch.Tensor) else np.array(obs, dtype=np.float32, copy=True)
-        for _name, sl in self._entries:
-            x[..., sl] = self.units.to_policy(x[..., sl])
+        m = len(self.units.names)
+        for _name, sl in self._entries:  # (a joint history's rows one after another)
+            part = x[..., sl]
+            x[..., sl] = self.units.to_policy(part.reshape(*part.shape[:-1], -1, m)).reshape(part.shape)
         return x
 
     def _obs_to_policy(self, obs: Mapping[str, np.ndarray] | np.ndarray | torch.Tensor) -> Any:
@@ -190,8 +195,8 @@ class RobotUnitsPolicy:
         out = dict(obs)
         for name, _sl in self._entries:
             q = np.asarray(obs[name], dtype=np.float64) if name in obs else None
-            if q is not None and q.shape == (len(self.units.names),):  # (else the inner policy names what is wrong)
-                out[name] = self.units.to_policy(q)
+            if q is not None and q.ndim in (1, 2) and q.shape[-1] == len(self.units.names):  # (M,) or (n, M) rows
+                out[name] = self.units.to_policy(q)  # (else the inner policy names what is wrong)
         return out
 
     def encode(self, obs: Mapping[str, np.ndarray] | np.ndarray | torch.Tensor) -> Any:
@@ -213,6 +218,7 @@ class RobotUnitsPolicy:
     def typical_observation(self) -> np.ndarray:
         """The inner policy's typical flat observation, its joint entries in robot units."""
         x = np.array(self.inner.typical_observation(), dtype=np.float32, copy=True)
+        m = len(self.units.names)
         for _name, sl in self._entries:
-            x[sl] = self.units.to_robot(x[sl].astype(np.float64))
+            x[sl] = self.units.to_robot(x[sl].astype(np.float64).reshape(-1, m)).reshape(-1)
         return x

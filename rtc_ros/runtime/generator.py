@@ -9,7 +9,10 @@ mathematics lives in :mod:`rtc_ros.core` (masks, guidance with the exact VJP, sa
 guided and training-time RTC's prefix-conditioned -- and BID).
 
 Shapes: observations ``(B, O)``; chunks, prefixes and noise ``(B, H, M)``; the prefix's index 0 is
-the observation's step; flow time tau: 0 = noise, 1 = data.
+the observation's step; flow time tau: 0 = noise, 1 = data. A policy may sample a larger space than it
+returns: ``sample_dim`` > M (padded joints, LeRobot's ``max_action_dim``) and ``chunk_offset`` leading
+positions before the observation's step (LeRobot's Diffusion Policy: ``n_obs_steps - 1``); noise is then
+``(B, chunk_offset + H, sample_dim)``, the leading positions are left unguided (weight 0) and dropped.
 """
 
 from __future__ import annotations
@@ -134,10 +137,16 @@ class ChunkGenerator:
         # the space sampled and guided in (an adapter may pad it, e.g. LeRobot's max_action_dim);
         # raw chunks and previous chunks keep action_dim
         self.sample_dim = int(getattr(policy, "sample_dim", policy.action_dim))
+        # ... and positions before the observation's step (sampled, unguided, dropped by unnormalize_actions)
+        self.chunk_offset = int(getattr(policy, "chunk_offset", 0))
+        self.sample_horizon = self.horizon + self.chunk_offset
         self.device = policy.device
         # encode once per chunk (the policy normalises); the velocity (and RTC's VJP) runs per step
         self.encode = policy.encode
         self.velocity = _compiled(policy.velocity) if config.compile else policy.velocity
+        if weak_policy is not None and int(getattr(weak_policy, "chunk_offset", 0)) != self.chunk_offset:
+            raise ValueError("weak_policy_spec: BID's weak policy must sample the same positions as the policy "
+                             f"(chunk_offset {getattr(weak_policy, 'chunk_offset', 0)} vs {self.chunk_offset})")
         if weak_policy is not None and not same_units(policy, weak_policy):
             raise ValueError("weak_policy_spec: BID's weak policy must see the robot in the same units as the policy "
                              "(give its spec the same robot_units map, rtc_ros.policies.units)")
@@ -165,14 +174,15 @@ class ChunkGenerator:
                 observation's step on, hold-padded), or None (first chunk: plain sampling).
             d: frozen leading actions (``rtc_trained``: at most the policy's
                 ``training.prefix_conditioning``, else ValueError). s: execution horizon (mask end ``H - s``).
-            noise: ``(B, H, sample_dim)`` initial noise (default: drawn from ``generator``);
-                ``sample_dim`` = M unless the policy pads its action space.
+            noise: ``(B, sample_horizon, sample_dim)`` initial noise (default: drawn from ``generator``);
+                ``sample_dim`` = M and ``sample_horizon`` = H unless the policy pads its action space or
+                samples positions before the observation's step (``chunk_offset``).
             generator: RNG for the noise and BID's candidates (default: the generator's own, seeded).
 
         Returns:
             ``(B, H, M)`` raw chunks (float32, detached).
         """
-        cfg, info, H = self.config, self.info, self.horizon
+        cfg, info, H = self.config, self.info, self.sample_horizon
         gen = self._gen if generator is None else generator
         y = self.policy.normalize_actions(prefix) if prefix is not None else None
         with torch.no_grad():
@@ -182,7 +192,7 @@ class ChunkGenerator:
             if not self._velocity_checked:
                 self._check_velocity(ctx, shape)
             if info.sampling == "bid":
-                w = prefix_weights(H, d, s, info.schedule) if y is not None else None
+                w = self._weights(d, s) if y is not None else None
                 weak_ctx = self.weak_encode(obs) if self.weak_encode is not None else None
                 out = bid_sample(self.velocity, ctx, y, w, cfg.bid_samples, cfg.n_steps, self.weak_velocity, cfg.bid_k,
                                  gen, (H, self.sample_dim), batch, weak_ctx)  # candidates drawn on CPU, then moved
@@ -190,7 +200,7 @@ class ChunkGenerator:
                 x0 = noise if noise is not None else torch.randn(shape, generator=gen)
                 x0 = x0.to(self.device, torch.float32)
                 if info.sampling == "guided" and y is not None:
-                    w = prefix_weights(H, d, s, info.schedule).to(self.device)
+                    w = self._weights(d, s).to(self.device)
                     out = self.graphs.guided(ctx, x0, y, w) if self.graphs is not None else None
                     if out is None:
                         out = sample_guided(self.velocity, ctx, x0, y, w, cfg.beta, cfg.n_steps, cfg.jacobian)
@@ -205,6 +215,12 @@ class ChunkGenerator:
                 else:
                     out = self._plain(ctx, x0)
         return self.policy.unnormalize_actions(out).detach()
+
+    def _weights(self, d: int, s: int) -> torch.Tensor:
+        """The guidance weights ``(sample_horizon,)``: the schedule's over the ``H`` positions from the observation's
+        step, 0 on the ``chunk_offset`` positions before it (nothing there to be consistent with)."""
+        w = prefix_weights(self.horizon, d, s, self.info.schedule)
+        return torch.cat([w.new_zeros(self.chunk_offset), w]) if self.chunk_offset else w
 
     def _check_velocity(self, ctx: Any, shape: tuple[int, int, int]) -> None:
         """Once: the policy's velocity must map ``a_tau (B, H, M)`` to the same shape (a ``(B, H, 1)`` result
@@ -243,7 +259,7 @@ class ChunkGenerator:
             return self.policy.unnormalize_actions(self._plain(self.encode(obs), noise.to(self.device))).detach()
 
     def _plain(self, ctx: Any, x0: torch.Tensor) -> torch.Tensor:
-        """Plain sampling, graph-replayed when available; ``x0 (B, H, sample_dim)`` on the device."""
+        """Plain sampling, graph-replayed when available; ``x0 (B, sample_horizon, sample_dim)`` on the device."""
         out = self.graphs.plain(ctx, x0) if self.graphs is not None else None
         return out if out is not None else sample_plain(self.velocity, ctx, x0, self.config.n_steps)
 
@@ -280,7 +296,7 @@ class ChunkGenerator:
             if not np.isfinite(prev).all():
                 raise ValueError("prev_remaining contains NaN or Inf")
             prefix = torch.from_numpy(build_prefix(prev, 0, H))[None]
-        noise = torch.randn((1, H, self.sample_dim), generator=self._gen)
+        noise = torch.randn((1, self.sample_horizon, self.sample_dim), generator=self._gen)
         chunk = self.sample(obs, prefix, d, s, noise)[0].cpu().numpy().astype(np.float64)
         if not np.isfinite(chunk).all():
             raise FloatingPointError("policy produced a non-finite chunk")

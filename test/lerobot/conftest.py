@@ -1,4 +1,4 @@
-"""LeRobot tier (``make test-lerobot``, in .venv-lerobot): a tiny random SmolVLA built offline."""
+"""LeRobot tier (``make test-lerobot``, in .venv-lerobot): a tiny random SmolVLA and Diffusion Policy built offline."""
 
 from __future__ import annotations
 
@@ -27,4 +27,20 @@ def tiny_smolvla(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = root / "tiny_smolvla.yaml"
     spec.write_text("name: tiny_smolvla\nmodel: lerobot_smolvla\npretrained_path: pretrained_model\n"
                     "task: pick up the cube\nn_steps: 5\n")
+    return spec
+
+
+@pytest.fixture(scope="session")
+def tiny_diffusion(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A spec YAML pointing at a freshly written tiny random LeRobot Diffusion Policy (n_obs_steps 2,
+    horizon 8, epsilon prediction, clip_sample: LeRobot's defaults but the sizes)."""
+    import torch
+    from tiny_diffusion import write_tiny_diffusion
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("diffusion")
+    write_tiny_diffusion(root)
+    spec = root / "tiny_diffusion.yaml"
+    spec.write_text("name: tiny_diffusion\nmodel: lerobot_diffusion\npretrained_path: pretrained_model\nn_steps: 5\n"
+                    "dt: 0.02\n")
     return spec
