@@ -107,11 +107,14 @@ def test_euler_on_uniform_tau_grid_is_ddim_on_table_timesteps(n: int) -> None:
     assert ref.abs().max() > 1.0  # a random network: a non-trivial sample
 
 
-def test_euler_is_ddim_on_interpolated_cosine_schedule() -> None:
-    """A 100-step cosine table: the grid's timesteps are fractional (log-SNR interpolated)."""
+@pytest.mark.parametrize("max_timestep", [90, 80])
+def test_euler_is_ddim_on_interpolated_cosine_schedule(max_timestep: int) -> None:
+    """A 100-step cosine table: the grid's timesteps are fractional (log-SNR interpolated). Pure noise is
+    queried at max_timestep; with 80 (DDIM's first level at 5 steps, tau 0.234) the second step's tau 0.2
+    lies below it and is still queried at its own level (it was clamped to 80 until 2026-12-06)."""
     table = alphas_cumprod_schedule(100, "squaredcos_cap_v2")
     net = _random_eps_net(100)
-    policy = DiffusionFlowPolicy(net, table, HORIZON, 2, 2, max_timestep=90)
+    policy = DiffusionFlowPolicy(net, table, HORIZON, 2, 2, max_timestep=max_timestep)
     obs, noise = _inputs()
     n = 5
     taus = torch.arange(n, dtype=torch.float64) / n
@@ -119,9 +122,9 @@ def test_euler_is_ddim_on_interpolated_cosine_schedule() -> None:
     lam_tab = (table / (1 - table)).log().numpy()
     lam_at_t = np.interp(t.numpy()[1:], np.arange(100), lam_tab)
     assert np.allclose(lam_at_t, (alpha_bar_of_tau(taus[1:]) / (1 - alpha_bar_of_tau(taus[1:]))).log().numpy())
-    assert t[0] == 90  # pure noise: the noisiest timestep queried
+    assert t[0] == max_timestep and t[1] > 80  # pure noise at max_timestep; tau 1/5 at its own level
     levels = [0.0] + [float(alpha_bar_of_tau(x)) for x in taus[1:]] + [1.0]
-    model_ab = [float(table[90])] + levels[1:-1]
+    model_ab = [float(table[max_timestep])] + levels[1:-1]
     with torch.no_grad():
         ref = _ddim_reference(net, net.encode(obs), noise, levels, t.tolist(), model_ab)
         out = sample_plain(policy.velocity, policy.encode(obs), noise, n)

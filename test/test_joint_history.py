@@ -36,14 +36,16 @@ def test_start_up_a_reset_and_a_gap_repeat_the_oldest_row():
     hist = JointHistory(3, dt=0.02, gap_s=0.1)
     stamps = _driver(hist, 10**12, 3)  # 10 ms of measurements so far
     np.testing.assert_array_equal(hist.rows_at(stamps[-1])[:, 0], [2, 0, 0])
-    stamps = _driver(hist, 10**12, 40)[3:]  # (the first three again: ignored, out of order)
+    stamps = _driver(hist, 10**12, 40)[3:]  # (from its first stamp again: the clock went back, anew)
     np.testing.assert_array_equal(hist.rows_at(stamps[-1], not_before_ns=stamps[-6])[:, 0], [39, 35, 34])
     assert hist.rows_at(stamps[-1], not_before_ns=stamps[-1] + 1) is None  # nothing since the reset
     later = stamps[-1] + 200 * MS  # a driver's hiccup longer than gap_s: what came before is dropped
     hist.push(later, np.full(2, 99.0))
     np.testing.assert_array_equal(hist.rows_at(later)[:, 0], [99, 99, 99])
-    hist.push(10**12, np.full(2, 7.0))  # the clock went back by more than gap_s (a simulator reset): anew
-    np.testing.assert_array_equal(hist.rows_at(10**12)[:, 0], [7, 7, 7])
+    hist.push(later - MS, np.full(2, 7.0))  # the clock went back (a simulator reset), even by 1 ms: anew
+    np.testing.assert_array_equal(hist.rows_at(later - MS)[:, 0], [7, 7, 7])
+    hist.push(later - MS, np.full(2, 8.0))  # the same stamp again (a merger's slower source): the newest values
+    assert len(hist) == 1 and hist.rows_at(later - MS)[0, 0] == 8
 
 
 def test_bad_arguments_are_refused():
@@ -88,3 +90,20 @@ def test_robot_units_convert_every_row(tmp_path):
     np.testing.assert_allclose(ours, units.to_robot(base), atol=1e-4)
     flat = ChunkGenerator(wrapped, cfg).generate(units.to_robot(rows).reshape(-1))
     np.testing.assert_allclose(flat, ours, atol=1e-4)
+
+
+def test_a_dataset_gives_each_sample_its_episodes_previous_steps():
+    """Training from bags builds a joint history as the node does: steps k, k - 1 of the sample's own episode
+    (its first step repeated), and the joint-noise augmentation moves every row alike (the recorded velocity)."""
+    from rtc_ros.recording.dataset import DemoDataset
+
+    n = 6  # two episodes of three steps; joint value = 10 episode + step
+    episode, step = np.array([0, 0, 0, 1, 1, 1]), np.array([0, 1, 2, 0, 1, 2])
+    joints = (10.0 * episode + step)[:, None].repeat(2, axis=1).astype(np.float32)
+    ds = DemoDataset(joints=joints, frames={}, frame_index={}, actions=np.zeros((n, 4, 2), np.float32),
+                     episode=episode, step=step, joint_names=["a", "b"],
+                     obs_spec=[{"name": "joint_positions", "shape": [3, 2]}], dt=0.02)
+    obs = ds.observations().reshape(n, 3, 2)[:, :, 0]
+    np.testing.assert_array_equal(obs, [[0, 0, 0], [1, 0, 0], [2, 1, 0], [10, 10, 10], [11, 10, 10], [12, 11, 10]])
+    moved = ds.observations(np.array([2, 5]), joints[[2, 5]] + 0.5).reshape(2, 3, 2)[:, :, 0]
+    np.testing.assert_array_equal(moved, [[2.5, 1.5, 0.5], [12.5, 11.5, 10.5]])

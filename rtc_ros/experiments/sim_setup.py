@@ -131,6 +131,9 @@ def load_setup(config: Path, policy_spec: Path, torch_threads: int = 1) -> Setup
     fit = fit_policy(policy, pi, cameras_required=False)  # what policy_inference checks (it renders its camera)
     for note in fit.notes:
         log.warning(note)
+    if fit.builder.joint_history > 1:  # (the episode hands the policy the current joint positions only)
+        raise ValueError(f"policy_spec: {policy_spec}'s observation holds a joint history "
+                         f"({fit.builder.joint_history} rows), which the simulated-time experiment does not keep")
     cams = fit.cameras
     if len(cams) != 1 or float(ps.camera_rate_hz) <= 0:
         raise ValueError(f"camera_names: the simulator has one camera, the policy needs {cams}")

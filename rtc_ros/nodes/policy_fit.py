@@ -82,9 +82,11 @@ def fit_policy(policy: LoadedPolicy, p: NodeParams, cameras_required: bool = Tru
     if dt is None:
         notes.append(f"the policy {spec} gives no dt: the control rate it was trained for is not checked against "
                      f"rate_hz = {p.rate_hz:g} (add dt to the spec)")
-    if "n_steps" in policy.spec and int(policy.spec["n_steps"]) != int(p.n_steps):
-        notes.append(f"n_steps: sampling with {p.n_steps} denoising steps (parameter n_steps); the policy spec "
-                     f"says {policy.spec['n_steps']} (what `check` uses)")
+    own = policy.spec["n_steps"] if "n_steps" in policy.spec else getattr(policy, "n_steps", None)
+    if own is not None and int(own) != int(p.n_steps):  # (an adapter's default: e.g. a checkpoint's config)
+        said = "the policy spec says" if "n_steps" in policy.spec else "the policy's own default is"
+        notes.append(f"n_steps: sampling with {p.n_steps} denoising steps (parameter n_steps); {said} {own} "
+                     "(what `check` uses)")
     if (units := getattr(policy, "units", None)) is not None and units.converted:  # spec robot_units
         notes.append(f"robot_units: the policy's joint values are converted to and from the robot's (limits, "
                      f"joint_states, chunks: robot units): {units.describe()}")

@@ -20,12 +20,15 @@ gives ``tau' x0_hat + (1 - tau') eps_hat``, which is DDIM's (eta = 0) update
 ``x_t' = a' x0_hat + s' eps_hat`` divided by ``a' + s'``: Euler on the uniform tau grid IS DDIM on
 the timesteps whose tau is ``0, 1/n, ..., 1`` (no approximation).
 
-Endpoints. tau = 0 is pure noise (``ab = 0``, ``y = x_t = eps``), below the noisiest level queried,
-``tau_lo = tau(ab[max_timestep]) > 0`` (default ``max_timestep = T - 1``): the network is evaluated at
-``t = max_timestep`` on ``x_t = y`` (what DDIM does with ``x_T = noise``) and ``x0_hat`` uses that
-level's ``(a, s)``; the step keeps ``eps = y`` (exact at pure noise). An epsilon network's
-``x0_hat = (x_t - s eps_hat) / a`` amplifies its error by ``s / a`` there (~2000 at the last level of a
-100-step cosine schedule), so query it no noisier than DDIM does (``T - T / n``, "leading" spacing). The same clamp applies above ``tau_hi = tau(ab_0) < 1`` (``t = 0``). tau = 1 is the data
+Endpoints. tau = 0 is pure noise (``ab = 0``, ``y = x_t = eps``), below every level of the table: the
+network is evaluated at ``t = max_timestep`` on ``x_t = y`` (what DDIM does with ``x_T = noise``) and
+``x0_hat`` uses that level's ``(a, s)``; the step keeps ``eps = y`` (exact at pure noise). An epsilon
+network's ``x0_hat = (x_t - s eps_hat) / a`` amplifies its error by ``s / a`` there (~2000 at the last
+level of a 100-step cosine schedule), so query pure noise no noisier than DDIM does (``T - T / n``,
+"leading" spacing; default ``T - 1``). Every other flow time is queried at its own level (until
+2026-12-06 those below ``tau(max_timestep)`` were clamped to it too: with ``max_timestep = T - T / n`` on
+a cosine schedule that was the second step, ``tau = 1 / n``, so that step was not DDIM's); a flow time
+beyond the table's ends uses its end (``t = T - 1`` or ``t = 0``, ``tau_hi = tau(ab_0) < 1``). tau = 1 is the data
 (``ab = 1``, ``y = x0``): never evaluated; the last Euler step from ``(n-1)/n`` lands on ``x0_hat``,
 DDIM's final step with ``alpha_prod = 1``. ``clip_sample`` clamps ``x0_hat`` (LeRobot/diffusers
 ``clip_sample``); the eps of the step is then recomputed from the clamped ``x0_hat``
@@ -98,8 +101,8 @@ class DiffusionFlowPolicy(FlowPolicy):
             e.g. sinusoidally) or ``round`` (nearest integer ``t`` and that level's ``(a, s)``; for
             embedding tables; exact when the tau grid lands on table timesteps).
         clip_sample: clamp ``x0_hat`` to ``[-c, c]`` (None: no clamp).
-        max_timestep: the noisiest timestep the network is evaluated at (default ``T - 1``); flow
-            times below its tau use it. An epsilon network's ``x0_hat = (x_t - s eps_hat) / a``
+        max_timestep: the timestep pure noise (tau = 0) is evaluated at (default ``T - 1``); other flow
+            times are evaluated at their own level. An epsilon network's ``x0_hat = (x_t - s eps_hat) / a``
             amplifies its error by ``s / a``, ~2000 at the last level of a 100-step cosine schedule;
             DDIM in diffusers/LeRobot starts at ``t = T - T / n`` ("leading" spacing) for that reason.
     """
@@ -131,17 +134,19 @@ class DiffusionFlowPolicy(FlowPolicy):
 
     @property
     def tau_range(self) -> tuple[float, float]:
-        """``(tau_lo, tau_hi)``: the flow times of the noisiest (``max_timestep``) and cleanest (0) levels."""
+        """``(tau_lo, tau_hi)``: the flow times of the level pure noise is evaluated at (``max_timestep``) and of
+        the cleanest level (0)."""
         tau = tau_of_alpha_bar(self.alphas_cumprod)
         return float(tau[self.max_timestep]), float(tau[0])
 
     def timestep_of_tau(self, tau: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Map flow time ``(B,)`` to (diffusion timestep ``t`` (B,) float, the flow time ``tau_m`` of
-        the level the network is evaluated at): ``tau`` clamped to ``tau_range``, or that of the
-        rounded ``t``."""
+        the level the network is evaluated at): ``tau``'s own level (within the table), pure noise's at
+        ``max_timestep``, or that of the rounded ``t``."""
         lam_tab = self._log_snr_inc.to(tau.dtype)
         last = lam_tab.shape[0] - 1
-        lam = (2.0 * (torch.log(tau) - torch.log1p(-tau))).clamp(lam_tab[last - self.max_timestep], lam_tab[-1])
+        lam = (2.0 * (torch.log(tau) - torch.log1p(-tau))).clamp(lam_tab[0], lam_tab[-1])
+        lam = torch.where(tau > 0, lam, lam_tab[last - self.max_timestep])  # pure noise: DDIM's first level
         j = torch.searchsorted(lam_tab, lam.contiguous()).clamp(1, last)
         lo, hi = lam_tab[j - 1], lam_tab[j]
         t = last - (j - 1 + ((lam - lo) / (hi - lo)).clamp(0.0, 1.0))

@@ -7,16 +7,17 @@ dataset statistics)::
     name: my_diffusion_policy
     model: lerobot_diffusion
     pretrained_path: /path/to/pretrained_model     # relative to the YAML file, or absolute
-    n_steps: 10                                     # optional: DDIM steps (default: num_inference_steps, else 10)
+    n_steps: 10                                     # optional: the check's steps (default: num_inference_steps, else 10)
     dt: 0.02                                        # the dataset's control period (1 / fps)
     joint_names: [...]                              # optional, length = the action feature's size
 
 **Sampling.** RTC guides a flow; the diffusion network (``DiffusionConditionalUnet1d``, epsilon or
 sample prediction) is converted at inference time by :class:`rtc_ros.policies.diffusion.DiffusionFlowPolicy`
-(no retraining): an Euler step of ``1 / n_steps`` is exactly a DDIM (eta = 0) step between the
-diffusion levels whose flow time is ``i / n_steps``, queried at continuous timesteps (the U-Net embeds
-``t`` sinusoidally), no noisier than DDIM's first timestep ``T - T / n_steps``; ``clip_sample`` clamps
-the data estimate as LeRobot's scheduler does. ``encode`` runs LeRobot's preprocessor (normalisation)
+(no retraining): an Euler step of ``1 / n`` is exactly a DDIM (eta = 0) step between the diffusion levels
+whose flow time is ``i / n``, queried at continuous timesteps (the U-Net embeds ``t`` sinusoidally); pure
+noise is queried at DDIM's first timestep ``T - T / n_steps``; ``clip_sample`` clamps the data estimate
+as LeRobot's scheduler does. ``policy_inference`` samples with its own ``n_steps`` parameter (it notes at
+start when that differs from the spec's, or from the checkpoint's ``num_inference_steps``). ``encode`` runs LeRobot's preprocessor (normalisation)
 and the observation encoder (ResNet features, state) once per chunk; ``velocity`` calls the U-Net with
 autograd on, so RTC's vector-Jacobian product is exact.
 

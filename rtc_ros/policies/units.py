@@ -134,8 +134,11 @@ def joint_slices(obs_spec: list[dict[str, Any]], m: int) -> list[tuple[str, slic
     out, offset, vectors = [], 0, []
     for e in obs_spec:
         size = int(np.prod(e["shape"]))
-        if len(e["shape"]) == 2 and e["name"] in JOINT_ENTRY_NAMES and int(e["shape"][-1]) == m:
-            out.append((e["name"], slice(offset, offset + size)))  # a joint history [t, m]
+        if len(e["shape"]) == 2 and e["name"] in JOINT_ENTRY_NAMES:  # a joint history [t, m]
+            if int(e["shape"][-1]) != m:
+                raise ValueError(f"robot_units: the observation's joint history '{e['name']}' has rows of "
+                                 f"{int(e['shape'][-1])} values, the actions {m}: one map must serve both")
+            out.append((e["name"], slice(offset, offset + size)))
         elif len(e["shape"]) == 1:
             vectors.append(e["name"])
             if e["name"] in JOINT_ENTRY_NAMES:

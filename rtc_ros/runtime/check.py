@@ -71,12 +71,10 @@ def bag_observation(policy: LoadedPolicy, bag: str, joints_topic: str = "joint_s
     from rosbags.highlevel import AnyReader
     from rosbags.typesys import Stores, get_typestore
 
-    from rtc_ros.policies.observation import ObservationBuilder
-
     names = policy.joint_names
     if not names:
         raise ValueError("the spec has no joint_names: cannot order the recorded joint state")
-    builder = ObservationBuilder(policy.spec.get("obs_spec") or [], len(names))
+    builder = policy.observation_builder  # (an adapter's layout: a LeRobot spec has no obs_spec field)
     topics = {"/" + joints_topic.lstrip("/"): "joints"}
     topics.update({"/" + camera_topic.format(name=c).lstrip("/"): c for c in builder.camera_names})
     got: dict[str, Any] = {}
@@ -119,7 +117,8 @@ def check_policy(policy: LoadedPolicy, d: int, s: int, n_steps: int | None = Non
     plain = plain_gen.generate(obs)
     guided = guided_gen.generate(obs, remaining, d, s)  # same seed: the same initial noise as `plain`
     w = prefix_weights(H, d, s, guided_gen.info.schedule, dtype=torch.float64).numpy()
-    norm = lambda a: policy.normalize_actions(torch.as_tensor(a))[..., :M].double().cpu().numpy()  # noqa: E731
+    off = int(getattr(policy, "chunk_offset", 0))  # (positions an adapter samples before the observation's step)
+    norm = lambda a: policy.normalize_actions(torch.as_tensor(a))[..., off:, :M].double().cpu().numpy()  # noqa: E731
     finite = bool(np.isfinite(prev).all() and np.isfinite(plain).all() and np.isfinite(guided).all())
     shapes = prev.shape == plain.shape == guided.shape == (H, M)
     e_plain = prefix_error(norm(plain), norm(remaining), w)

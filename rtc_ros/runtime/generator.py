@@ -140,6 +140,9 @@ class ChunkGenerator:
         # ... and positions before the observation's step (sampled, unguided, dropped by unnormalize_actions)
         self.chunk_offset = int(getattr(policy, "chunk_offset", 0))
         self.sample_horizon = self.horizon + self.chunk_offset
+        if self.chunk_offset and self.info.sampling == "trained":
+            raise ValueError(f"method {config.method!r}: the policy samples {self.chunk_offset} position(s) before the "
+                             "observation's step, which prefix-conditioned training does not cover")
         self.device = policy.device
         # encode once per chunk (the policy normalises); the velocity (and RTC's VJP) runs per step
         self.encode = policy.encode

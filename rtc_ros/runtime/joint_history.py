@@ -45,14 +45,14 @@ class JointHistory:
         return len(self._stamps)
 
     def push(self, stamp_ns: int, q: np.ndarray) -> None:
-        """One measurement ``(M,)``. One stamped at or before the newest is ignored (out of order), unless by more
-        than ``gap_s`` (the clock went back: a simulator restarted it), which starts the history anew, as does a
-        gap longer than ``gap_s``; measurements older than the history needs are dropped."""
-        if self._stamps and stamp_ns <= self._stamps[-1]:
-            if self._stamps[-1] - stamp_ns <= self.gap_ns:
-                return
-            self.clear()
-        if self._stamps and stamp_ns - self._stamps[-1] > self.gap_ns:
+        """One measurement ``(M,)``. One stamped as the newest replaces it (``joint_state_merger`` stamps with its
+        oldest source, so a faster arm repeats stamps: the newest values are the observation's); one stamped
+        before it (the clock went back: a simulator restarted it) or after a gap longer than ``gap_s`` starts
+        the history anew; measurements older than the history needs are dropped."""
+        if self._stamps and stamp_ns == self._stamps[-1]:
+            self._values[-1] = np.asarray(q, dtype=np.float64).copy()
+            return
+        if self._stamps and not 0 < stamp_ns - self._stamps[-1] <= self.gap_ns:
             self.clear()
         self._stamps.append(int(stamp_ns))
         self._values.append(np.asarray(q, dtype=np.float64).copy())
