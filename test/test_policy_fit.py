@@ -103,3 +103,14 @@ def test_a_policy_in_other_units_is_noted_with_its_map(tmp_path) -> None:
     notes = fit_policy(load_policy(spec), _params(spec)).notes
     assert notes == ["robot_units: the policy's joint values are converted to and from the robot's (limits, "
                      "joint_states, chunks: robot units): left_gripper: robot = -0.5 + 2 x policy"]
+
+
+def test_a_joint_history_needs_the_dt_it_was_recorded_at(tmp_path) -> None:
+    """Its rows are the dataset's control steps apart: without dt in the spec they would silently be rate_hz's."""
+    path = make_small_policy(tmp_path, image=(32, 32), joint_rows=2)
+    assert fit_policy(load_policy(path), _params(path)).builder.joint_history == 2  # (make_small_policy: dt 0.02)
+    spec = yaml.safe_load(path.read_text())
+    del spec["dt"]
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    with pytest.raises(ParameterError, match="joint history of 2 control steps: give the spec the dt"):
+        fit_policy(load_policy(path), _params(path))

@@ -65,6 +65,9 @@ def fit_policy(policy: LoadedPolicy, p: NodeParams, cameras_required: bool = Tru
         joint_entry = policy.joint_entry
     except ValueError as exc:
         raise ParameterError("policy_spec", p.policy_spec, f"obs_spec: {exc}") from exc
+    if builder.joint_history > 1 and dt is None:  # its rows are dt apart: the dataset's, not whatever rate_hz is
+        raise ParameterError("policy_spec", p.policy_spec, f"obs_spec entry '{joint_entry}' is a joint history of "
+                             f"{builder.joint_history} control steps: give the spec the dt it was recorded at")
     if joint_entry is not None and builder.num_joints != len(names):
         raise ParameterError("policy_spec", p.policy_spec, f"obs_spec entry '{joint_entry}' has "
                              f"{builder.num_joints} joints, {len(names)} are configured")

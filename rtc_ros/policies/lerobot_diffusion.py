@@ -8,7 +8,7 @@ dataset statistics)::
     model: lerobot_diffusion
     pretrained_path: /path/to/pretrained_model     # relative to the YAML file, or absolute
     n_steps: 10                                     # optional: the check's steps (default: num_inference_steps, else 10)
-    dt: 0.02                                        # the dataset's control period (1 / fps)
+    dt: 0.02                                        # the dataset's 1 / fps (required with n_obs_steps > 1)
     joint_names: [...]                              # optional, length = the action feature's size
 
 **Sampling.** RTC guides a flow; the diffusion network (``DiffusionConditionalUnet1d``, epsilon or
