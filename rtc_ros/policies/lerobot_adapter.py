@@ -53,29 +53,67 @@ def _import_lerobot() -> Any:
 
 
 @dataclass
-class LeRobotFlowPolicy:
-    """A loaded LeRobot SmolVLA: the same interface as :class:`rtc_ros.policies.loaded.LoadedPolicy`."""
+class LeRobotPolicy:
+    """What the LeRobot adapters share: the loaded policy, its processors and the spec; the action size,
+    cameras, observation layout (``obs_spec``, defined by each adapter) and action statistics."""
 
-    policy: Any  # lerobot SmolVLAPolicy (eval, on device, no parameter grads)
+    policy: Any  # the lerobot policy (eval, on device, no parameter grads)
     preprocessor: Any
     postprocessor: Any
     spec: dict[str, Any]
     path: Path | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
-    # ------------------------------------------------------------------------------ sizes
     @property
     def config(self) -> Any:
         return self.policy.config
 
     @property
-    def horizon(self) -> int:
-        return int(self.config.chunk_size)
-
-    @property
     def action_dim(self) -> int:
         """M: the real action (joint) dimension; raw chunks are ``(H, M)``."""
         return int(self.config.output_features[ACTION_KEY].shape[0])
+
+    @property
+    def joint_names(self) -> list[str] | None:
+        return self.spec.get("joint_names")
+
+    @cached_property
+    def cameras(self) -> list[str]:
+        return [k[len(IMAGE_PREFIX):] for k in self.config.input_features if k.startswith(IMAGE_PREFIX)]
+
+    @property
+    def obs_spec(self) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    @cached_property
+    def observation_builder(self) -> ObservationBuilder:
+        return ObservationBuilder(self.obs_spec, int(self.obs_spec[0]["shape"][-1]))
+
+    @property
+    def obs_dim(self) -> int:
+        return self.observation_builder.obs_dim
+
+    @property
+    def joint_entry(self) -> str:
+        return "state"
+
+    @cached_property
+    def _unnormalizer(self) -> Any:
+        return unnormalizer_step(self.postprocessor)
+
+    def _action_transform(self, a: torch.Tensor, inverse: bool) -> torch.Tensor:
+        step = self._unnormalizer
+        return a if step is None else step._normalize_action(a, inverse=inverse)
+
+
+@dataclass
+class LeRobotFlowPolicy(LeRobotPolicy):
+    """A loaded LeRobot SmolVLA: the same interface as :class:`rtc_ros.policies.loaded.LoadedPolicy`."""
+
+    # ------------------------------------------------------------------------------ sizes
+    @property
+    def horizon(self) -> int:
+        return int(self.config.chunk_size)
 
     @property
     def sample_dim(self) -> int:
@@ -87,34 +125,14 @@ class LeRobotFlowPolicy:
         return int(self.spec.get("n_steps", self.config.num_steps))
 
     @property
-    def joint_names(self) -> list[str] | None:
-        return self.spec.get("joint_names")
-
-    @property
     def task(self) -> str:
         return str(self.spec.get("task", ""))
-
-    @cached_property
-    def cameras(self) -> list[str]:
-        return [k[len(IMAGE_PREFIX):] for k in self.config.input_features if k.startswith(IMAGE_PREFIX)]
 
     @cached_property
     def obs_spec(self) -> list[dict[str, Any]]:
         feats = self.config.input_features
         out = [{"name": "state", "shape": [int(feats[STATE_KEY].shape[0])]}]
         return out + [{"name": c, "shape": [int(x) for x in feats[IMAGE_PREFIX + c].shape]} for c in self.cameras]
-
-    @cached_property
-    def observation_builder(self) -> ObservationBuilder:
-        return ObservationBuilder(self.obs_spec, self.obs_spec[0]["shape"][0])
-
-    @property
-    def obs_dim(self) -> int:
-        return self.observation_builder.obs_dim
-
-    @property
-    def joint_entry(self) -> str:
-        return "state"
 
     def typical_observation(self) -> np.ndarray:
         """Flat raw observation: the state's dataset mean (zeros without statistics), grey images."""
@@ -165,14 +183,6 @@ class LeRobotFlowPolicy:
         pad_masks, kv = context
         t = (1.0 - tau).to(torch.float32).expand(a_tau.shape[0])
         return -self.policy.model.denoise_step(prefix_pad_masks=pad_masks, past_key_values=kv, x_t=a_tau, timestep=t)
-
-    @cached_property
-    def _unnormalizer(self) -> Any:
-        return unnormalizer_step(self.postprocessor)
-
-    def _action_transform(self, a: torch.Tensor, inverse: bool) -> torch.Tensor:
-        step = self._unnormalizer
-        return a if step is None else step._normalize_action(a, inverse=inverse)
 
     def normalize_actions(self, a: torch.Tensor) -> torch.Tensor:
         """Raw ``(..., M)`` -> LeRobot's normalised, padded ``(..., max_action_dim)`` (padding zero)."""

@@ -37,7 +37,7 @@ topic).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Mapping
@@ -47,8 +47,7 @@ import torch
 from torch import nn
 
 from rtc_ros.policies.diffusion import DiffusionFlowPolicy
-from rtc_ros.policies.lerobot_adapter import ACTION_KEY, IMAGE_PREFIX, STATE_KEY, unnormalizer_step
-from rtc_ros.policies.observation import ObservationBuilder
+from rtc_ros.policies.lerobot_adapter import IMAGE_PREFIX, STATE_KEY, LeRobotPolicy
 
 #: the spec fields this adapter reads besides the common ones (rtc_ros.policies.spec.SPEC_FIELDS)
 SPEC_FIELDS = ("pretrained_path",)
@@ -67,22 +66,11 @@ class _UNet(nn.Module):
 
 
 @dataclass
-class LeRobotDiffusionPolicy:
+class LeRobotDiffusionPolicy(LeRobotPolicy):
     """A loaded LeRobot Diffusion Policy: the interface of :class:`rtc_ros.policies.loaded.LoadedPolicy`
     (plus ``chunk_offset``)."""
 
-    policy: Any  # lerobot DiffusionPolicy (eval, on device, no parameter grads)
-    preprocessor: Any
-    postprocessor: Any
-    spec: dict[str, Any]
-    path: Path | None = None
-    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
-
     # ------------------------------------------------------------------------------ sizes
-    @property
-    def config(self) -> Any:
-        return self.policy.config
-
     @property
     def n_obs_steps(self) -> int:
         return int(self.config.n_obs_steps)
@@ -98,20 +86,8 @@ class LeRobotDiffusionPolicy:
         return int(self.config.horizon) - self.chunk_offset
 
     @property
-    def action_dim(self) -> int:
-        return int(self.config.output_features[ACTION_KEY].shape[0])
-
-    @property
     def n_steps(self) -> int:
         return int(self.spec.get("n_steps") or self.config.num_inference_steps or DEFAULT_STEPS)
-
-    @property
-    def joint_names(self) -> list[str] | None:
-        return self.spec.get("joint_names")
-
-    @cached_property
-    def cameras(self) -> list[str]:
-        return [k[len(IMAGE_PREFIX):] for k in self.config.image_features]
 
     @cached_property
     def obs_spec(self) -> list[dict[str, Any]]:
@@ -122,18 +98,6 @@ class LeRobotDiffusionPolicy:
             ch, h, w = (int(x) for x in feats[IMAGE_PREFIX + c].shape)
             out.append({"name": c, "shape": [n, h, w, ch] if n > 1 else [ch, h, w]})
         return out
-
-    @cached_property
-    def observation_builder(self) -> ObservationBuilder:
-        return ObservationBuilder(self.obs_spec, int(self.obs_spec[0]["shape"][-1]))
-
-    @property
-    def obs_dim(self) -> int:
-        return self.observation_builder.obs_dim
-
-    @property
-    def joint_entry(self) -> str:
-        return "state"
 
     @cached_property
     def flow(self) -> DiffusionFlowPolicy:
@@ -149,7 +113,7 @@ class LeRobotDiffusionPolicy:
         """Flat raw observation: the state's dataset mean (or the middle of its min-max range; zeros without
         statistics) in every row, grey images."""
         out = np.full(self.obs_dim, 0.5, dtype=np.float32)
-        stats = (getattr(unnormalizer_step(self.postprocessor), "stats", None) or {}).get(STATE_KEY, {})
+        stats = (getattr(self._unnormalizer, "stats", None) or {}).get(STATE_KEY, {})
         stats = stats or self._input_stats().get(STATE_KEY, {})
         mean = stats.get("mean")
         if mean is None and stats.get("min") is not None and stats.get("max") is not None:
@@ -210,10 +174,6 @@ class LeRobotDiffusionPolicy:
     def velocity(self, a_tau: torch.Tensor, context: torch.Tensor, tau: torch.Tensor) -> torch.Tensor:
         """The converted flow velocity ``(B, horizon, M)`` (autograd as the caller has it)."""
         return self.flow.velocity(a_tau, context, tau)
-
-    def _action_transform(self, a: torch.Tensor, inverse: bool) -> torch.Tensor:
-        step = unnormalizer_step(self.postprocessor)
-        return a if step is None else step._normalize_action(a, inverse=inverse)
 
     def normalize_actions(self, a: torch.Tensor) -> torch.Tensor:
         """Raw ``(..., H, M)`` -> normalised ``(..., chunk_offset + H, M)`` (the leading positions zero)."""
