@@ -37,7 +37,7 @@ test: build ros2cli
 	else echo "SKIPPED test-lerobot (LeRobot tier): $$reason"; fi
 
 # The optional LeRobot tier: its own venv (lerobot pins an older torch; see requirements-lerobot.txt)
-$(LEROBOT_VENV)/.installed: requirements-lerobot.txt scripts/setup_lerobot_venv.sh
+$(LEROBOT_VENV)/.installed: requirements-lerobot.txt constraints.txt scripts/setup_lerobot_venv.sh
 	bash scripts/setup_lerobot_venv.sh "$(PYTHON)" "$(LEROBOT_VENV)"
 
 setup-lerobot: $(LEROBOT_VENV)/.installed
