@@ -120,3 +120,25 @@ def test_frames_are_taken_again_when_the_clock_goes_back_after_a_reset() -> None
     assert h.clears == clears + 1  # the clock jump cleared once (the old time line's frames)
     assert _values(h.stacks()["cam"]) == [6.0]
     assert not h.add("cam", _img(9), 100.2, stamp_ns=s // 20)  # taken before the new line's first report
+
+
+def test_timed_stacks_take_the_frames_a_control_period_apart() -> None:
+    """With period_s (a policy whose dataset holds frames one control step apart) a 100 fps camera's stack for a
+    20 ms policy skips every other frame; only what the stack needs is kept; fewer: the oldest repeated; a gap
+    and a reset clear it; a single-image entry is the newest."""
+    ms = 1_000_000
+    h = FrameHistory({"cam": 3, "wrist": 1}, timeout_s=0.5, period_s=0.02)
+    h.add("cam", _img(0), 0.0, 10**9)
+    assert _values(h.stacks()["cam"]) == [0.0, 0.0, 0.0]
+    for k in range(1, 20):  # every 10 ms
+        h.add("cam", _img(k), 0.01 * k, 10**9 + 10 * k * ms)
+        h.add("wrist", _img(100 + k), 0.01 * k, 10**9 + 10 * k * ms)
+    assert _values(h.stacks()["cam"]) == [19.0, 17.0, 15.0]  # 0, 20, 40 ms before the newest
+    assert _values(h.stacks()["wrist"]) == [119.0]
+    assert len(h._frames["cam"]) <= 8  # (60 ms of 10 ms frames, and one before)
+    h.add("cam", _img(50), 1.0, 2 * 10**9)  # after a gap longer than the timeout
+    assert _values(h.stacks()["cam"]) == [50.0, 50.0, 50.0]
+    h.clear()
+    assert h.stacks()["cam"] == []
+    with pytest.raises(ValueError, match="period_s"):
+        FrameHistory({"cam": 2}, 1.0, period_s=0.0)

@@ -25,14 +25,16 @@ from rtc_ros.nodes import conversions as conv
 class CameraInputs:
     """The cameras ``cams`` (obs_spec names) on ``topics``, ``frames[name]`` frames each (1: a single image);
     ``timeout()`` is the current ``obs_timeout``; ``stamp(header_stamp, what)`` gives a header's stamp in ns;
-    ``reject(reason, text)`` counts and logs."""
+    ``reject(reason, text)`` counts and logs; ``period_s``: a stack's frames by stamp this far apart (a policy
+    with a joint history: its control period), else consecutive messages."""
 
     def __init__(self, node: Any, cams: list[str], topics: list[str], frames: dict[str, int],
                  timeout: Callable[[], float], transport: str, lock: threading.Lock,
-                 stamp: Callable[[Any, str], int], reject: Callable[[str, str], None]) -> None:
+                 stamp: Callable[[Any, str], int], reject: Callable[[str, str], None],
+                 period_s: float | None = None) -> None:
         self._lock, self._timeout, self._stamp, self._reject = lock, timeout, stamp, reject
         self.latest: dict[str, tuple[Any, float, int]] = {}  # name -> (frame, receipt monotonic s, stamp ns)
-        self.history = FrameHistory({name: frames.get(name, 1) for name in cams}, timeout())
+        self.history = FrameHistory({name: frames.get(name, 1) for name in cams}, timeout(), period_s)
         self.stacked = {name for name in cams if frames.get(name, 1) > 1}
         self.names = list(cams)
         for name, topic in zip(cams, topics):

@@ -12,7 +12,7 @@ named arrays (joint positions, camera frames) laid out and normalised by the pol
 (:class:`rtc_ros.policies.loaded.LoadedPolicy`); each camera's newest frames (``t`` for a frame-stack
 entry ``[t, h, w, c]``; raw or compressed: :mod:`rtc_ros.nodes.camera_inputs`) are kept by
 :class:`rtc_ros.runtime.frame_history.FrameHistory` (a joint-history entry ``[t, M]``'s positions ``dt``
-apart by :class:`rtc_ros.runtime.joint_history.JointHistory`), cleared after a gap
+apart by :class:`rtc_ros.runtime.joint_history.JointHistory`, and then the frame stacks' frames ``dt`` apart too), cleared after a gap
 longer than ``obs_timeout`` and when the executor was reset (re-synced after something else moved the
 robot: an episode reset, a homing move): no observation mixes frames from before a reset with joint
 positions from after it.
@@ -107,7 +107,7 @@ class PolicyInferenceNode(Node):
         self.create_subscription(JointState, p.joint_states_topic, self._on_joint_state, qos_profile_sensor_data)
         self.cameras = CameraInputs(self, cams, p.camera_topics, self.obs_builder.camera_frames,  # newest frames each
                                     lambda: float(self.p.obs_timeout), p.camera_transport, self._data_lock,
-                                    self._stamp, self._count_reject)
+                                    self._stamp, self._count_reject, self.dt if rows > 1 else None)
         sub = self.create_subscription(JointState, p.executor_state_topic, self._on_executor_state, RELIABLE)
         self._link = ExecutorLink(sub.topic_name, self.count_publishers, time.monotonic())  # do its reports come?
         self._diag_timer = self.create_timer(float(p.diagnostics_period), self._publish_diagnostics)

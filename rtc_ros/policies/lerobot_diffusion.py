@@ -29,10 +29,10 @@ positions are sampled unguided and dropped (:mod:`rtc_ros.runtime.generator`).
 
 **Observations** (:attr:`obs_spec`): ``state`` is the joint history ``[n_obs_steps, S]`` newest first
 (``[S]`` for one step; ``policy_inference`` keeps it ``dt`` apart, :mod:`rtc_ros.runtime.joint_history`),
-each camera ``observation.images.<camera>`` a frame stack ``[n_obs_steps, H, W, 3]`` of its newest frames
-(``[3, H, W]`` for one step): the camera should publish at the dataset's rate ``1 / dt``, since a stack
-holds consecutive frames. An ``observation.environment_state`` input is refused (a robot has no such
-topic).
+each camera ``observation.images.<camera>`` a frame stack ``[n_obs_steps, H, W, 3]`` (``[3, H, W]`` for one
+step), its frames ``dt`` apart by stamp too (``policy_inference`` with a joint history: a camera faster than
+the dataset's fps is fine, a slower one repeats frames). An ``observation.environment_state`` input is
+refused (a robot has no such topic).
 """
 
 from __future__ import annotations

@@ -23,6 +23,10 @@ with ``obs_time: joint_state`` it is stamped by the joint state and may be accep
 With fewer than ``t`` frames so far the stack repeats the oldest one, as the training set does at an
 episode's start (:meth:`rtc_ros.recording.dataset.Dataset.frame_stack`). Thread-safety is the caller's
 (the node holds its data lock around every call).
+
+A stack is the camera's newest ``t`` messages, unless ``period_s`` is given: then frame ``i`` is the one
+stamped nearest ``i period_s`` before the newest (a policy whose dataset holds its frames one control step
+apart, LeRobot's Diffusion Policy, fed by a camera publishing faster than the dataset's fps).
 """
 
 from __future__ import annotations
@@ -53,14 +57,22 @@ class FrameHistory:
     Args:
         frames: ``{camera name: t}`` frames each camera's entry holds (``t >= 1``).
         timeout_s: a gap between two frames longer than this clears the camera's history.
+        period_s: the stack's frames by stamp, this far apart (module docstring); None: consecutive messages.
     """
 
-    def __init__(self, frames: dict[str, int], timeout_s: float) -> None:
+    def __init__(self, frames: dict[str, int], timeout_s: float, period_s: float | None = None) -> None:
         for name, t in frames.items():
             if int(t) < 1:
                 raise ValueError(f"frames['{name}'] must be >= 1, got {t}")
+        if period_s is not None and not period_s > 0:
+            raise ValueError(f"period_s must be > 0, got {period_s}")
         self.timeout_s = float(timeout_s)
-        self._frames: dict[str, deque[np.ndarray]] = {n: deque(maxlen=int(t)) for n, t in frames.items()}
+        self._depth = {n: int(t) for n, t in frames.items()}
+        self._period_ns = None if period_s is None else int(round(period_s * 1e9))
+        # (timed: every frame within the stack's span of the newest is kept, with its stamp)
+        self._frames: dict[str, deque[np.ndarray]] = {n: deque(maxlen=None if period_s else int(t))
+                                                      for n, t in frames.items()}
+        self._stamps: dict[str, deque[int]] = {n: deque() for n in frames}
         self._last_recv: dict[str, float] = {}
         self._last_report: ExecutorReport | None = None
         self._reset_stamp_ns = 0  # frames stamped before this (the last reset's report) are dropped
@@ -84,10 +96,20 @@ class FrameHistory:
         if 0 < stamp_ns < self._reset_stamp_ns:
             return False
         last = self._last_recv.get(name)
+        stamps = self._stamps[name]
         if last is not None and recv_s - last > self.timeout_s:
             hist.clear()
+            stamps.clear()
         hist.append(image)
+        stamps.append(int(stamp_ns))
         self._last_recv[name] = recv_s
+        if self._period_ns is not None:  # keep one frame at or before the oldest one a stack needs
+            oldest = stamp_ns - self._depth[name] * self._period_ns
+            while len(stamps) > 1 and stamps[1] <= oldest:
+                stamps.popleft()
+                hist.popleft()
+        elif len(stamps) > len(hist):
+            stamps.popleft()
         return True
 
     def on_executor_report(self, rep: ExecutorReport) -> bool:
@@ -107,7 +129,20 @@ class FrameHistory:
         """Forget every camera's frames (the next frame starts a new stack)."""
         for hist in self._frames.values():
             hist.clear()
+        for stamps in self._stamps.values():
+            stamps.clear()
 
     def stacks(self) -> dict[str, list[np.ndarray]]:
-        """``{camera: frames, newest first}`` (an empty list: no frame since the start, a gap or a re-sync)."""
-        return {name: list(reversed(h)) for name, h in self._frames.items()}
+        """``{camera: frames, newest first}`` (an empty list: no frame since the start, a gap or a re-sync); by
+        stamp with ``period_s``: frame ``i`` the one nearest ``i period_s`` before the newest (``t`` of them)."""
+        if self._period_ns is None:
+            return {name: list(reversed(h)) for name, h in self._frames.items()}
+        out: dict[str, list[np.ndarray]] = {}
+        for name, hist in self._frames.items():
+            if not hist:
+                out[name] = []
+                continue
+            stamps = np.asarray(self._stamps[name], dtype=np.int64)
+            targets = stamps[-1] - self._period_ns * np.arange(self._depth[name], dtype=np.int64)
+            out[name] = [hist[int(k)] for k in np.abs(stamps[None, :] - targets[:, None]).argmin(axis=1)]
+        return out
