@@ -182,3 +182,28 @@ def test_spec_errors_name_the_field(tmp_path, tiny_diffusion, tiny_smolvla):
     bad.write_text(f"model: lerobot_diffusion\npretrained_path: {src}\nn_step: 5\n")
     with pytest.raises(PolicySpecError, match="did you mean 'n_steps'"):
         load_policy(bad)
+
+
+def test_one_observation_step(tmp_path):
+    """n_obs_steps 1: no offset, no history (a [S] state and a [3, H, W] image); the encode is LeRobot's own."""
+    from lerobot.utils.constants import OBS_IMAGES, OBS_STATE
+    from tiny_diffusion import write_tiny_diffusion
+
+    write_tiny_diffusion(tmp_path, n_obs_steps=1)
+    (tmp_path / "s.yaml").write_text("model: lerobot_diffusion\npretrained_path: pretrained_model\nn_steps: 5\n")
+    p = load_policy(tmp_path / "s.yaml")
+    assert (p.horizon, p.chunk_offset) == (8, 0)
+    assert p.obs_spec == [{"name": "state", "shape": [S]}, {"name": "front", "shape": [3, IMG, IMG]}]
+    obs = _obs(9)
+    one = {"state": obs["state"][0], "front": obs["front"][0]}
+    lr = p.policy
+    lr.reset()
+    frame = torch.from_numpy(one["front"]).permute(2, 0, 1).float() / 255.0
+    lr.select_action(p.preprocessor({OBS_STATE: torch.as_tensor(one["state"], dtype=torch.float32),
+                                     "observation.images.front": frame}))
+    theirs = lr.diffusion._prepare_global_conditioning(
+        {key: torch.stack(list(lr._queues[key]), dim=1) for key in (OBS_STATE, OBS_IMAGES)})
+    torch.testing.assert_close(p.encode(one), theirs, atol=1e-5, rtol=1e-5)
+    gen = ChunkGenerator(p, GeneratorConfig(method="rtc", n_steps=5))
+    chunk = gen.generate(one)
+    assert chunk.shape == (8, M) and np.isfinite(gen.generate(one, chunk[3:], d=2, s=3)).all()
