@@ -94,16 +94,23 @@ def test_robot_units_convert_every_row(tmp_path):
 
 def test_a_dataset_gives_each_sample_its_episodes_previous_steps():
     """Training from bags builds a joint history as the node does: steps k, k - 1 of the sample's own episode
-    (its first step repeated), and the joint-noise augmentation moves every row alike (the recorded velocity)."""
+    (its first step repeated), the frame stacks alike (the steps' frames, as the node times them with a joint
+    history), and the joint-noise augmentation moves every row alike (the recorded velocity)."""
     from rtc_ros.recording.dataset import DemoDataset
 
     n = 6  # two episodes of three steps; joint value = 10 episode + step
     episode, step = np.array([0, 0, 0, 1, 1, 1]), np.array([0, 1, 2, 0, 1, 2])
     joints = (10.0 * episode + step)[:, None].repeat(2, axis=1).astype(np.float32)
-    ds = DemoDataset(joints=joints, frames={}, frame_index={}, actions=np.zeros((n, 4, 2), np.float32),
-                     episode=episode, step=step, joint_names=["a", "b"],
-                     obs_spec=[{"name": "joint_positions", "shape": [3, 2]}], dt=0.02)
-    obs = ds.observations().reshape(n, 3, 2)[:, :, 0]
-    np.testing.assert_array_equal(obs, [[0, 0, 0], [1, 0, 0], [2, 1, 0], [10, 10, 10], [11, 10, 10], [12, 11, 10]])
-    moved = ds.observations(np.array([2, 5]), joints[[2, 5]] + 0.5).reshape(2, 3, 2)[:, :, 0]
+    frames = [np.full((2, 2, 3), v, np.uint8) for v in range(12)]  # a camera twice as fast: frame 2 k + 1 at step k
+    frame_index = 2 * step + 1 + 6 * episode
+    ds = DemoDataset(joints=joints, frames={"cam": frames}, frame_index={"cam": frame_index},
+                     actions=np.zeros((n, 4, 2), np.float32), episode=episode, step=step, joint_names=["a", "b"],
+                     obs_spec=[{"name": "joint_positions", "shape": [3, 2]}, {"name": "cam", "shape": [2, 2, 2, 3]}],
+                     dt=0.02, frame_prev={"cam": np.maximum(np.arange(12) - 1, 6 * (np.arange(12) // 6))})
+    obs = ds.observations()
+    np.testing.assert_array_equal(obs[:, :6].reshape(n, 3, 2)[:, :, 0],
+                                  [[0, 0, 0], [1, 0, 0], [2, 1, 0], [10, 10, 10], [11, 10, 10], [12, 11, 10]])
+    cam = np.round(obs[:, 6:].reshape(n, 2, 12)[:, :, 0] * 255)  # the steps' frames, not the previous messages
+    np.testing.assert_array_equal(cam, [[1, 1], [3, 1], [5, 3], [7, 7], [9, 7], [11, 9]])
+    moved = ds.observations(np.array([2, 5]), joints[[2, 5]] + 0.5)[:, :6].reshape(2, 3, 2)[:, :, 0]
     np.testing.assert_array_equal(moved, [[2.5, 1.5, 0.5], [12.5, 11.5, 10.5]])

@@ -1,7 +1,8 @@
 """policy_inference's cameras: subscriptions (raw ``sensor_msgs/Image`` or, with ``camera_transport:
 compressed``, ``sensor_msgs/CompressedImage`` on ``<topic>/compressed`` as image_transport publishes it),
 each camera's newest frames (:class:`rtc_ros.runtime.frame_history.FrameHistory`: ``t`` frames for a
-frame-stack entry, cleared after a gap or an executor reset), and the camera half of an observation's
+frame-stack entry -- consecutive messages, or ``period_s`` apart by stamp -- cleared after a gap or an
+executor reset), and the camera half of an observation's
 checks (missing, stale, stamped long before the joint state). Compressed frames are decoded only when an
 observation uses them. State is guarded by the node's data lock.
 """

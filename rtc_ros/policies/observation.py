@@ -15,7 +15,8 @@ The policy spec's ``obs_spec`` lists the pieces of the flat observation in order
   are resized to ``h x w`` by nearest-neighbour sampling (index tables cached per input size), scaled
   to ``[0, 1]`` float32 and, for ``c = 1``, averaged to grey.
 * frame stacks: a 4-D entry ``[t, h, w, c]`` (HWC frames only): the camera's newest ``t`` frames,
-  newest first (frame ``i`` = ``i`` camera messages before the newest), each as above; what lets a
+  newest first (frame ``i`` = ``i`` camera messages before the newest; for a policy with a joint history,
+  ``policy_inference`` takes the frame stamped nearest ``i dt`` before instead), each as above; what lets a
   policy see motion (e.g. a cube on a moving belt). The caller passes the camera's frames newest
   first; with fewer than ``t`` (just after start-up) the oldest one given is repeated, as the training
   set does at an episode's start (:mod:`rtc_ros.recording.dataset`).

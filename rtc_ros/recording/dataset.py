@@ -19,7 +19,8 @@ latest message received at or before ``t_k + dt/2``.
   A frame-stack entry (``[t, h, w, c]``) gets that frame and the ``t - 1`` frames recorded before it on
   the same topic, newest first; at the episode's start its first frame is repeated (as the node does
   before it has ``t`` frames). A joint-history entry (``[t, M]``) gets the joint positions of steps
-  ``k, k - 1, ...`` of the episode (its first repeated), as ``policy_inference`` keeps them ``dt`` apart.
+  ``k, k - 1, ...`` of the episode (its first repeated), as ``policy_inference`` keeps them ``dt`` apart,
+  and then the frame stacks too hold the frames of steps ``k, k - 1, ...`` (the node times them alike).
 * The target chunk of that sample is ``A[k : k + H]``: **action 0 is the command executed at the
   observation's step**. Past the episode's end the last command is held (the arm stays where the
   demonstration ended). Steps before every observation source has spoken are skipped.
@@ -98,9 +99,10 @@ class DemoDataset:
             cols.append(idx)
         return np.stack(cols, axis=1)
 
-    def joint_rows(self, rows: np.ndarray, t: int) -> np.ndarray:
-        """``(n, t, M)`` joint positions of each row and its ``t - 1`` steps before in the same episode, newest
-        first (a joint-history entry); where the episode has no such step (its start) the older is repeated."""
+    def step_rows(self, rows: np.ndarray, t: int) -> np.ndarray:
+        """``(n, t)`` rows of each row's step and its ``t - 1`` steps before in the same episode, newest first;
+        where the episode has no such step (its start) the older is repeated (a joint history's rows, and with
+        one the frame stacks', ``dt`` apart as ``policy_inference`` keeps them)."""
         rows = np.asarray(rows)
         index = self.__dict__.get("_row_of")
         if index is None:
@@ -110,7 +112,7 @@ class DemoDataset:
         for i in range(1, t):
             cols.append(np.array([index.get((int(self.episode[r]), int(self.step[r]) - i), c)
                                   for r, c in zip(rows, cols[-1])], dtype=np.intp))
-        return np.stack([self.joints[c] for c in cols], axis=1)
+        return np.stack(cols, axis=1)
 
     def __len__(self) -> int:
         return int(self.joints.shape[0])
@@ -130,11 +132,13 @@ class DemoDataset:
         """
         rows = np.arange(len(self)) if rows is None else np.asarray(rows)
         q = self.joints[rows] if joints is None else np.asarray(joints, dtype=np.float32)
-        if (t := self.builder.joint_history) > 1:  # (n, t, M) newest first
-            q = self.joint_rows(rows, t) + (q - self.joints[rows])[:, None, :]
         out = np.empty((len(rows), self.builder.obs_dim), dtype=np.float32)
         depth = self.builder.camera_frames
-        stacks = {c: self.frame_stack(c, rows, depth.get(c, 1)) for c in self.frames}
+        if (t := self.builder.joint_history) > 1:  # (n, t, M) newest first; frame stacks by step like it
+            q = self.joints[self.step_rows(rows, t)] + (q - self.joints[rows])[:, None, :]
+            stacks = {c: np.asarray(self.frame_index[c])[self.step_rows(rows, depth.get(c, 1))] for c in self.frames}
+        else:
+            stacks = {c: self.frame_stack(c, rows, depth.get(c, 1)) for c in self.frames}
         for n in range(len(rows)):
             out[n] = self.builder.build(q[n], {c: [self.frames[c][i] for i in stacks[c][n]] for c in self.frames})
         return out

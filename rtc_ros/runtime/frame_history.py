@@ -1,4 +1,4 @@
-"""The camera frames a policy sees: each camera's newest ``t`` frames (ROS-free).
+"""The camera frames a policy sees: each camera's newest ``t`` frames, or ``t`` frames ``period_s`` apart (ROS-free).
 
 A camera entry of a policy's observation is one frame (``[h, w, c]``, ``t = 1``) or a frame stack
 (``[t, h, w, c]``, e.g. the conveyor policy: the newest two frames, so it sees motion). The frames must
