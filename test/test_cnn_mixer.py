@@ -210,7 +210,7 @@ def test_spline_basis_and_smooth_chunks() -> None:
 
 
 def _tiny_dataset():
-    from rtc_ros.recording.dataset import DemoDataset
+    from rtc_ros.recording.demo_dataset import DemoDataset
 
     rng = np.random.default_rng(0)
     n, h = 12, 8
@@ -249,7 +249,7 @@ def test_frame_stack_observation_dataset_sampler_and_model() -> None:
     from rtc_ros.experiments.sim_sampler import tensor_batch_sampler
     from rtc_ros.policies.cnn_mixer import BimanualCNNPolicy, CNNMixerConfig
     from rtc_ros.policies.observation import ObservationBuilder
-    from rtc_ros.recording.dataset import DemoDataset
+    from rtc_ros.recording.demo_dataset import DemoDataset
 
     rng = np.random.default_rng(1)
     h = 8

@@ -16,7 +16,8 @@ import pytest
 
 from rtc_ros.recording.bag import BagWriter
 from rtc_ros.recording.cdr import float64_array_cdr, image_cdr, joint_state_cdr
-from rtc_ros.recording.dataset import DemoDataset, action_grid
+from rtc_ros.recording.dataset import action_grid
+from rtc_ros.recording.demo_dataset import DemoDataset
 from rtc_ros.recording.episode import Series, combine_series, load_episodes
 from rtc_ros.sim import JOINT_NAMES
 

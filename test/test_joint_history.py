@@ -96,7 +96,7 @@ def test_a_dataset_gives_each_sample_its_episodes_previous_steps():
     """Training from bags builds a joint history as the node does: steps k, k - 1 of the sample's own episode
     (its first step repeated), the frame stacks alike (the steps' frames, as the node times them with a joint
     history), and the joint-noise augmentation moves every row alike (the recorded velocity)."""
-    from rtc_ros.recording.dataset import DemoDataset
+    from rtc_ros.recording.demo_dataset import DemoDataset
 
     n = 6  # two episodes of three steps; joint value = 10 episode + step
     episode, step = np.array([0, 0, 0, 1, 1, 1]), np.array([0, 1, 2, 0, 1, 2])

@@ -38,7 +38,7 @@ import numpy as np  # noqa: E402
 from rtc_ros.sim.camera import CameraConfig, CameraRenderer  # noqa: E402
 
 if TYPE_CHECKING:
-    from rtc_ros.recording.dataset import DemoDataset
+    from rtc_ros.recording.demo_dataset import DemoDataset
 
 log = logging.getLogger("rtc_ros.experiments.sim_demos")
 

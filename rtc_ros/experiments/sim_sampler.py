@@ -1,6 +1,6 @@
 """Vectorised training batches of the bimanual demo set (joints + one camera), with augmentation.
 
-:meth:`rtc_ros.recording.dataset.DemoDataset.batch_sampler` builds each observation row by row with
+:meth:`rtc_ros.recording.demo_dataset.DemoDataset.batch_sampler` builds each observation row by row with
 the inference node's :class:`~rtc_ros.policies.observation.ObservationBuilder` (the reference
 layout). For the sim policy (joint entry, then one HWC camera image -- or a frame stack ``[t, h, w,
 3]`` of that camera, newest first -- of the stored frame size, so no resize) this module builds the same normalised flat batch ``(B, O)`` with tensor indexing (a test
@@ -21,7 +21,7 @@ import torch
 from rtc_ros.policies.base import Normalizer
 
 if TYPE_CHECKING:
-    from rtc_ros.recording.dataset import DemoDataset
+    from rtc_ros.recording.demo_dataset import DemoDataset
     from rtc_ros.policies.train import BatchSampler
 
 

@@ -9,7 +9,7 @@ Pipeline (CPU only, one command; see ``docs/sim_experiment.md``)::
    episodes; the package's one bags-to-dataset pipeline).
 3. **Flow matching** (:func:`rtc_ros.policies.train.fit_flow`, tau 0 = noise, 1 = data) on
    ``bimanual_h50`` shrunk (CPU: a guided RTC chunk takes ~30-70 ms on one core). Normalisation
-   (:meth:`~rtc_ros.recording.dataset.DemoDataset.fit_normalizer`): per joint (std floored at
+   (:meth:`~rtc_ros.recording.demo_dataset.DemoDataset.fit_normalizer`): per joint (std floored at
    0.05 rad), per image channel (never per pixel: a per-pixel std would blow up pixels that never
    changed in training); stored in ``<name>.norm.safetensors``.
 
@@ -44,7 +44,7 @@ from rtc_ros.sim.camera import CameraConfig
 from rtc_ros.sim.expert_schedule import SCHEDULES, schedule_name
 
 if TYPE_CHECKING:
-    from rtc_ros.recording.dataset import DemoDataset
+    from rtc_ros.recording.demo_dataset import DemoDataset
 
 log = logging.getLogger("rtc_ros.experiments.train_sim_policy")
 

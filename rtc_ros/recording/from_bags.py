@@ -42,7 +42,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from rtc_ros.recording.dataset import DatasetError, DemoDataset, build_dataset, load_bag_episodes, recorded_joint_names
+from rtc_ros.recording.dataset import DatasetError, build_dataset, load_bag_episodes, recorded_joint_names
+from rtc_ros.recording.demo_dataset import DemoDataset
 from rtc_ros.recording.params_file import joint_names_from_params, key_matches, training_params
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,7 @@ stamped by that frame, maps to a step before the executor's re-sync and is refus
 with ``obs_time: joint_state`` it is stamped by the joint state and may be accepted.
 
 With fewer than ``t`` frames so far the stack repeats the oldest one, as the training set does at an
-episode's start (:meth:`rtc_ros.recording.dataset.Dataset.frame_stack`). Thread-safety is the caller's
+episode's start (:meth:`rtc_ros.recording.demo_dataset.DemoDataset.frame_stack`). Thread-safety is the caller's
 (the node holds its data lock around every call).
 
 A stack is the camera's newest ``t`` messages, unless ``period_s`` is given: then frame ``i`` is the one
