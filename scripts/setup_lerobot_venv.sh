@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create .venv-lerobot: the optional LeRobot tier (SmolVLA and Diffusion Policy adapters, rclpy, test/lerobot/). Idempotent: a
+# Create .venv-lerobot: the optional LeRobot tier (SmolVLA, Diffusion Policy and GR00T adapters, rclpy, test/lerobot/). Idempotent: a
 # stamp holds the hash of the pinned requirements and this script; nothing is reinstalled while it
 # matches. Usage: scripts/setup_lerobot_venv.sh [PYTHON] [VENV]
 set -euo pipefail
@@ -30,6 +30,7 @@ rm -f "$log" "$ros_pins"
 "$venv/bin/python" -c "
 import torch, torchvision, lerobot, rclpy
 from lerobot.policies.smolvla.modeling_smolvla import SmolVLAPolicy
+from lerobot.policies.groot.modeling_groot import GrootPolicy
 print('$venv ready: torch', torch.__version__, 'torchvision', torchvision.__version__, 'lerobot', lerobot.__version__)"
 echo "$hash" > "$stamp"
 echo "set up in $(( $(date +%s) - start )) s, $(du -sh "$venv" | cut -f1)"

@@ -351,3 +351,18 @@ def test_train_flow_policy_fits_images_per_channel(tmp_path):
     np.testing.assert_allclose(res.normalizer.obs_mean[2:5], img.mean(0), rtol=1e-5)
     np.testing.assert_allclose(res.normalizer.obs_mean[5:8], img.mean(0), rtol=1e-5)
     assert load_policy(save_policy(tmp_path, "t", model, res.normalizer, obs_spec=spec)).obs_dim == 14
+
+
+@pytest.mark.parametrize("model", ["lerobot_smolvla", "lerobot_diffusion", "lerobot_groot"])
+def test_a_lerobot_spec_without_lerobot_names_the_model_and_the_fix(tmp_path, model):
+    """In a venv without lerobot (this one; the LeRobot tier has it) a LeRobot spec fails naming ``model`` and how
+    to install it, rather than with an ImportError from deep inside."""
+    import importlib.util
+
+    if importlib.util.find_spec("lerobot.policies") is not None:  # (test/lerobot/ alone is a namespace package)
+        pytest.skip("lerobot is installed here")
+    (tmp_path / "pretrained_model").mkdir()
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"model: {model}\npretrained_path: pretrained_model\n")
+    with pytest.raises(PolicySpecError, match=r"field 'model': cannot import lerobot.*setup_lerobot_venv\.sh"):
+        load_policy(spec)

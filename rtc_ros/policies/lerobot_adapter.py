@@ -55,7 +55,8 @@ def _import_lerobot() -> Any:
 @dataclass
 class LeRobotPolicy:
     """What the LeRobot adapters share: the loaded policy, its processors and the spec; the action size,
-    cameras, observation layout (``obs_spec``, defined by each adapter) and action statistics."""
+    cameras, the observation layout (``obs_spec``: the state ``[S]`` and each camera ``[3, H, W]``, as the VLAs
+    take them; the Diffusion Policy's histories override it), the raw batch and action statistics."""
 
     policy: Any  # the lerobot policy (eval, on device, no parameter grads)
     preprocessor: Any
@@ -82,8 +83,41 @@ class LeRobotPolicy:
         return [k[len(IMAGE_PREFIX):] for k in self.config.input_features if k.startswith(IMAGE_PREFIX)]
 
     @property
+    def task(self) -> str:
+        return str(self.spec.get("task", ""))
+
+    @cached_property
     def obs_spec(self) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        feats = self.config.input_features
+        out = [{"name": "state", "shape": [int(feats[STATE_KEY].shape[0])]}]
+        return out + [{"name": c, "shape": [int(x) for x in feats[IMAGE_PREFIX + c].shape]} for c in self.cameras]
+
+    def typical_observation(self) -> np.ndarray:
+        """Flat raw observation: the state's dataset mean (zeros without statistics), grey images."""
+        out = np.full(self.obs_dim, 0.5, dtype=np.float32)
+        stats = getattr(self._unnormalizer, "stats", None) or {}
+        mean = stats.get(STATE_KEY, {}).get("mean")
+        s = self.obs_spec[0]["shape"][0]
+        out[:s] = np.asarray(mean, dtype=np.float32).reshape(-1) if mean is not None else 0.0
+        return out
+
+    def _batch(self, obs: Mapping[str, np.ndarray] | np.ndarray | torch.Tensor) -> dict[str, Any]:
+        """LeRobot's raw batch: ``observation.state`` ``(B, S)``, each camera ``(B, 3, H, W)`` in [0, 1], the task."""
+        if isinstance(obs, Mapping):
+            images = {k: np.asarray(v) for k, v in obs.items() if k != "state"}
+            x = torch.from_numpy(self.observation_builder.build(np.asarray(obs["state"]), images))[None]
+        else:
+            x = torch.as_tensor(obs, dtype=torch.float32)
+            x = x[None] if x.ndim == 1 else x
+            if x.ndim != 2 or x.shape[1] != self.obs_dim:
+                raise ValueError(f"flat observations must be (B, {self.obs_dim}), got {tuple(x.shape)}")
+        if not torch.isfinite(x).all():
+            raise ValueError("observation contains NaN or Inf")
+        batch: dict[str, Any] = {"task": [self.task] * x.shape[0]}
+        for e in self.observation_builder.entries:
+            part = x[:, e.offset:e.offset + e.size].reshape(x.shape[0], *e.shape)
+            batch[STATE_KEY if e.kind == "joints" else IMAGE_PREFIX + e.name] = part
+        return batch
 
     @cached_property
     def observation_builder(self) -> ObservationBuilder:
@@ -123,43 +157,6 @@ class LeRobotFlowPolicy(LeRobotPolicy):
     @property
     def n_steps(self) -> int:
         return int(self.spec.get("n_steps", self.config.num_steps))
-
-    @property
-    def task(self) -> str:
-        return str(self.spec.get("task", ""))
-
-    @cached_property
-    def obs_spec(self) -> list[dict[str, Any]]:
-        feats = self.config.input_features
-        out = [{"name": "state", "shape": [int(feats[STATE_KEY].shape[0])]}]
-        return out + [{"name": c, "shape": [int(x) for x in feats[IMAGE_PREFIX + c].shape]} for c in self.cameras]
-
-    def typical_observation(self) -> np.ndarray:
-        """Flat raw observation: the state's dataset mean (zeros without statistics), grey images."""
-        out = np.full(self.obs_dim, 0.5, dtype=np.float32)
-        stats = getattr(self._unnormalizer, "stats", None) or {}
-        mean = stats.get(STATE_KEY, {}).get("mean")
-        s = self.obs_spec[0]["shape"][0]
-        out[:s] = np.asarray(mean, dtype=np.float32).reshape(-1) if mean is not None else 0.0
-        return out
-
-    # ------------------------------------------------------------------------------ the interface
-    def _batch(self, obs: Mapping[str, np.ndarray] | np.ndarray | torch.Tensor) -> dict[str, Any]:
-        if isinstance(obs, Mapping):
-            images = {k: np.asarray(v) for k, v in obs.items() if k != "state"}
-            x = torch.from_numpy(self.observation_builder.build(np.asarray(obs["state"]), images))[None]
-        else:
-            x = torch.as_tensor(obs, dtype=torch.float32)
-            x = x[None] if x.ndim == 1 else x
-            if x.ndim != 2 or x.shape[1] != self.obs_dim:
-                raise ValueError(f"flat observations must be (B, {self.obs_dim}), got {tuple(x.shape)}")
-        if not torch.isfinite(x).all():
-            raise ValueError("observation contains NaN or Inf")
-        batch: dict[str, Any] = {"task": [self.task] * x.shape[0]}
-        for e in self.observation_builder.entries:
-            part = x[:, e.offset:e.offset + e.size].reshape(x.shape[0], *e.shape)
-            batch[STATE_KEY if e.kind == "joints" else IMAGE_PREFIX + e.name] = part
-        return batch
 
     def encode(self, obs: Mapping[str, np.ndarray] | np.ndarray | torch.Tensor) -> Any:
         """Preprocess (LeRobot's processors) and run the VLM prefix once: ``(prefix_pad_masks, kv_cache)``."""
@@ -206,7 +203,7 @@ def unnormalizer_step(postprocessor: Any) -> Any:
 
 
 #: the spec's ``model:`` per LeRobot policy type (the other adapter is named when the type does not match)
-MODEL_OF_TYPE = {"smolvla": "lerobot_smolvla", "diffusion": "lerobot_diffusion"}
+MODEL_OF_TYPE = {"smolvla": "lerobot_smolvla", "diffusion": "lerobot_diffusion", "groot": "lerobot_groot"}
 
 
 def pretrained_config(path: Path, spec: dict[str, Any], kind: str) -> tuple[Path, Any]:

@@ -20,12 +20,17 @@ vector entries, per channel for images; :mod:`rtc_ros.policies.stats`), so the Y
 human-sized. A spec of the old format (``normalization`` a mapping of per-dimension lists) still
 loads, with a deprecation warning; ``python -m rtc_ros.policies.convert SPEC`` converts it.
 
+A LeRobot checkpoint is a spec with ``model: lerobot_smolvla``, ``lerobot_diffusion`` or ``lerobot_groot`` and a
+``pretrained_path`` instead of ``config`` / ``weights`` / ``normalization`` (:data:`LEROBOT_MODELS`; each
+adapter's module docstring lists its fields).
+
 A wrong spec fails at load with :class:`PolicySpecError` naming the field.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 import logging
 from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
@@ -71,6 +76,10 @@ SPEC_FIELDS = ("name", "model", "config", "weights", "normalization", "obs_spec"
                "training", "robot_units")
 #: the fields of ``training`` the runtime reads (the rest is a record of how it was trained)
 TRAINING_FIELDS = ("prefix_conditioning",)
+#: LeRobot checkpoints: ``model:`` -> (adapter module under rtc_ros.policies, its loader); imported on use
+LEROBOT_MODELS = {"lerobot_smolvla": ("lerobot_adapter", "load_lerobot_policy"),
+                  "lerobot_diffusion": ("lerobot_diffusion", "load_lerobot_diffusion"),
+                  "lerobot_groot": ("lerobot_groot", "load_lerobot_groot")}
 
 
 def _check_typos(path: Path, mapping: dict[str, Any], known: tuple[str, ...], prefix: str = "") -> None:
@@ -239,11 +248,9 @@ def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
         raise PolicySpecError(f"policy spec {path}: not valid YAML: {exc}") from exc
     if not isinstance(spec, dict):
         raise PolicySpecError(f"policy spec {path}: expected a mapping at top level")
-    if spec.get("model") in ("lerobot_smolvla", "lerobot_diffusion"):  # a LeRobot checkpoint, loaded by its adapter
-        if spec["model"] == "lerobot_smolvla":
-            from rtc_ros.policies.lerobot_adapter import SPEC_FIELDS as LEROBOT_FIELDS, load_lerobot_policy as load
-        else:
-            from rtc_ros.policies.lerobot_diffusion import SPEC_FIELDS as LEROBOT_FIELDS, load_lerobot_diffusion as load
+    if spec.get("model") in LEROBOT_MODELS:  # a LeRobot checkpoint, loaded by its adapter
+        module = importlib.import_module(f"rtc_ros.policies.{LEROBOT_MODELS[spec['model']][0]}")
+        LEROBOT_FIELDS, load = module.SPEC_FIELDS, getattr(module, LEROBOT_MODELS[spec["model"]][1])
 
         _check_typos(path, spec, SPEC_FIELDS + LEROBOT_FIELDS)
         _check_scalars(path, spec)

@@ -1,15 +1,22 @@
-"""LeRobot tier (``make test-lerobot``, in .venv-lerobot): a tiny random SmolVLA and Diffusion Policy built offline."""
+"""LeRobot tier (``make test-lerobot``, in .venv-lerobot): a tiny random SmolVLA, Diffusion Policy and GR00T built
+offline."""
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing may come from the hub
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# GR00T's Eagle backbone is built from LeRobot's cache (HF_LEROBOT_HOME, read when lerobot is imported) and
+# trust_remote_code copies modules under HF_HOME: both in a scratch directory, never the user's caches
+_SCRATCH = tempfile.mkdtemp(prefix="rtc_ros_lerobot_")
+os.environ["HF_LEROBOT_HOME"] = os.path.join(_SCRATCH, "lerobot")
+os.environ["HF_HOME"] = os.path.join(_SCRATCH, "hf")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 pytest.importorskip("lerobot", reason="lerobot is not installed (scripts/setup_lerobot_venv.sh)")
@@ -43,4 +50,20 @@ def tiny_diffusion(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = root / "tiny_diffusion.yaml"
     spec.write_text("name: tiny_diffusion\nmodel: lerobot_diffusion\npretrained_path: pretrained_model\nn_steps: 5\n"
                     "dt: 0.02\n")
+    return spec
+
+
+@pytest.fixture(scope="session")
+def tiny_groot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A spec YAML pointing at a freshly written tiny random LeRobot GR00T N1.5 (its base model beside it, the
+    Eagle assets in the scratch HF_LEROBOT_HOME; 16 actions of 6 joints padded to 32, 4 flow steps)."""
+    import torch
+    from tiny_groot import write_tiny_groot
+
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("groot")
+    write_tiny_groot(root)
+    spec = root / "tiny_groot.yaml"
+    spec.write_text("name: tiny_groot\nmodel: lerobot_groot\npretrained_path: pretrained_model\n"
+                    "task: pick up the cube\n")
     return spec

@@ -1,5 +1,5 @@
 """policy_inference with a LeRobot checkpoint (in-process, no DDS traffic): the node loads, fits and samples
-the tiny SmolVLA and Diffusion Policy at start-up, builds their observations from joint states and camera
+the tiny SmolVLA, Diffusion Policy and GR00T at start-up, builds their observations from joint states and camera
 frames (the Diffusion Policy's: a joint history 20 ms apart and a two-frame stack) and plans chunks."""
 
 from __future__ import annotations
@@ -47,13 +47,13 @@ def _feed(node, t0: int, k_max: int) -> None:
             node.cameras.store("front", np.full((40, 48, 3), k, np.uint8), conv.ns_to_stamp(t0 + k * 5_000_000))
 
 
-@pytest.mark.parametrize("which", ["tiny_diffusion", "tiny_smolvla"])
+@pytest.mark.parametrize("which", ["tiny_diffusion", "tiny_smolvla", "tiny_groot"])
 def test_policy_inference_runs_a_lerobot_checkpoint(tmp_path, request, which) -> None:
     spec = request.getfixturevalue(which)
-    diffusion = which == "tiny_diffusion"
-    node = _node(tmp_path, spec, horizon=7 if diffusion else 10)
+    diffusion, horizon = which == "tiny_diffusion", {"tiny_diffusion": 7, "tiny_smolvla": 10, "tiny_groot": 16}[which]
+    node = _node(tmp_path, spec, horizon=horizon)
     try:
-        assert node.policy.horizon == (7 if diffusion else 10) and node.obs_builder.joint_history == (2 if diffusion else 1)
+        assert node.policy.horizon == horizon and node.obs_builder.joint_history == (2 if diffusion else 1)
         t0 = time.time_ns() - 10**9
         _feed(node, t0, 40)
         obs, stamp = node._observation()

@@ -1,0 +1,177 @@
+"""rtc_ros on a (tiny, random) LeRobot GR00T N1.5: its time buckets, its own chunk reproduced, min-max action
+statistics, exact RTC guidance through the action head, the check command, spec errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rtc_ros.core.guidance import guidance_weight, guided_velocity
+from rtc_ros.core.masks import prefix_weights
+from rtc_ros.core.sampling import sample_plain
+from rtc_ros.policies.lerobot_groot import timestep_bucket
+from rtc_ros.policies.spec import PolicySpecError, load_policy
+from rtc_ros.runtime.check import check_policy, main as check_main
+from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
+
+S, M, IMG, H, PAD = 6, 6, 32, 16, 32
+
+
+@pytest.fixture(scope="module")
+def policy(tiny_groot):
+    return load_policy(tiny_groot)
+
+
+def _obs(seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    return {"state": rng.normal(size=S).astype(np.float32), "front": rng.integers(0, 256, (IMG, IMG, 3), np.uint8)}
+
+
+def test_loads_with_the_boundary_interface(policy):
+    """H = the head's action_horizon, sampled in the padded max_action_dim, n = num_inference_timesteps; actions
+    normalised min-max into [-1, 1] as LeRobot's pack step does and back as its postprocessor does."""
+    assert (policy.horizon, policy.action_dim, policy.sample_dim, policy.n_steps) == (H, M, PAD, 4)
+    assert policy.obs_spec == [{"name": "state", "shape": [S]}, {"name": "front", "shape": [3, IMG, IMG]}]
+    assert policy.typical_observation().shape == (policy.obs_dim,) == (S + 3 * IMG * IMG,)
+    a = torch.randn(2, H, M)
+    z = policy.normalize_actions(a)
+    assert z.shape == (2, H, PAD) and torch.all(z[..., M:] == 0)
+    torch.testing.assert_close(policy.unnormalize_actions(z), a, atol=1e-5, rtol=1e-5)
+    for i in (0, 7, H - 1):  # LeRobot's postprocessor unnormalises one action (B, D) at a time
+        torch.testing.assert_close(policy.unnormalize_actions(z)[:, i], policy.postprocessor(z[:, i]), atol=1e-6,
+                                   rtol=1e-6)
+    pack = next(s for s in policy.preprocessor.steps if type(s).__name__ == "GrootPackInputsStep")
+    lo, hi = (torch.as_tensor(pack.stats["action"][k], dtype=torch.float32) for k in ("min", "max"))
+    torch.testing.assert_close(policy.normalize_actions(lo)[:M], -torch.ones(M))
+    torch.testing.assert_close(policy.normalize_actions(hi)[:M], torch.ones(M))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6, 7, 8, 10, 16, 32, 50])
+def test_time_buckets_are_groots(n):
+    """The sampler's float32 tau = i * (1 / n) lands in GR00T's bucket int(i / n * 1000) for every step."""
+    dt = 1.0 / n
+    taus = torch.stack([torch.full((1,), i * dt, dtype=torch.float32) for i in range(n)]).reshape(-1)
+    assert timestep_bucket(taus, 1000).tolist() == [int(i / float(n) * 1000) for i in range(n)]
+
+
+def test_plain_sampling_is_groots_own_chunk(policy):
+    """rtc_ros's Euler loop over ``velocity`` from the same noise is LeRobot's ``predict_action_chunk``: the same
+    encode-once context, the same per-step body, bit for bit on CPU."""
+    obs = torch.from_numpy(policy.typical_observation())[None]
+    for seed in (7, 8):
+        torch.manual_seed(seed)
+        noise = torch.randn(1, H, PAD)  # get_action's first draw from the global generator
+        with torch.no_grad():
+            ours = sample_plain(policy.velocity, policy.encode(obs), noise, policy.n_steps)
+        torch.manual_seed(seed)
+        theirs = policy.policy.predict_action_chunk(policy.preprocessor(policy._batch(obs)))
+        assert theirs.shape == (1, H, M)
+        torch.testing.assert_close(ours[..., :M], theirs, atol=1e-6, rtol=1e-6)
+    chunk = ChunkGenerator(policy, GeneratorConfig(method="naive", n_steps=4)).sample(obs, None, 0, 0, noise)
+    torch.testing.assert_close(chunk, policy.unnormalize_actions(ours), atol=1e-5, rtol=1e-5)
+
+
+def test_a_robot_observation_is_its_flat_layout(policy):
+    """State and a uint8 camera frame (any size: LeRobot's Eagle processor resizes) encode like the flat layout."""
+    obs = _obs(1)
+    flat = np.concatenate([obs["state"], obs["front"].transpose(2, 0, 1).reshape(-1) / 255.0]).astype(np.float32)
+    for a, b in zip(policy.encode(obs), policy.encode(torch.from_numpy(flat)[None])):
+        torch.testing.assert_close(a, b)
+    other = {"state": obs["state"], "front": np.zeros((48, 80, 3), np.uint8)}
+    assert np.isfinite(ChunkGenerator(policy, GeneratorConfig(method="rtc", n_steps=4)).generate(other)).all()
+
+
+def test_the_exact_vjp_goes_through_the_action_head(policy):
+    """Guided velocity = v + w(tau) * e^T d(a + (1 - tau) v)/da, checked against torch.func.vjp of the head."""
+    g = torch.Generator().manual_seed(5)
+    ctx = policy.encode(_obs(2))
+    prev = policy.normalize_actions(torch.randn(1, H, M, generator=g))
+    x = torch.randn(1, H, PAD, generator=g)
+    w = prefix_weights(H, 3, 4, "exp")
+    for tau in (0.0, 0.25, 0.5):
+        guided, v = guided_velocity(policy.velocity, x, ctx, tau, prev, w, 5.0, "exact")
+        err = w[None, :, None] * (prev - (x + (1 - tau) * v))
+        _, pull = torch.func.vjp(lambda a: a + (1 - tau) * policy.velocity(a, ctx, torch.tensor([tau])), x)
+        torch.testing.assert_close(guided, v + guidance_weight(tau, 5.0) * pull(err)[0], atol=1e-5, rtol=1e-4)
+        approx, _ = guided_velocity(policy.velocity, x, ctx, tau, prev, w, 5.0, "identity_approx")
+        assert (guided - approx).norm() > 1e-3 * (approx - v).norm()  # the Jacobian term is there
+
+
+def test_guided_chunks_follow_the_previous_chunk(policy):
+    r = check_policy(policy, d=3, s=4, repeats=2)
+    assert r["finite"] and r["ok"]
+    assert r["prefix_error_guided"] < 0.5 * r["prefix_error_plain"], r
+
+
+def test_check_command(tiny_groot, capsys):
+    assert check_main([str(tiny_groot), "--d", "3", "--s", "4", "--repeats", "1"]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert r["model"] == "lerobot_groot" and r["horizon"] == H and r["action_dim"] == M and r["ok"]
+
+
+@pytest.mark.parametrize("method", ["bid", "rtc_hard", "naive"])
+def test_other_methods_run(policy, method):
+    """BID repeats the (vl_embs, state, embodiment) context per candidate."""
+    gen = ChunkGenerator(policy, GeneratorConfig(method=method, n_steps=4, bid_samples=4, bid_k=2))
+    chunk = gen.generate(_obs(3))
+    assert np.isfinite(gen.generate(_obs(3), chunk[3:], d=2, s=3)).all()
+
+
+def test_bf16_autocast_as_lerobot_runs_it(tiny_groot, tmp_path):
+    """With the checkpoint's ``use_bf16`` (LeRobot's default) encode and velocity run under bfloat16 autocast, as
+    LeRobot's predict_action_chunk does: guided chunks stay finite and near the float32 ones."""
+    p = load_policy(tiny_groot)
+    p.policy.config.use_bf16 = True
+    assert p._autocast().fast_dtype == torch.bfloat16
+    cfg = GeneratorConfig(method="rtc", n_steps=4, seed=3)
+    ref = load_policy(tiny_groot)
+    a, b = ChunkGenerator(p, cfg).generate(_obs(4)), ChunkGenerator(ref, cfg).generate(_obs(4))
+    assert np.isfinite(a).all() and not np.array_equal(a, b)
+    assert np.abs(a - b).max() < 0.1 * np.abs(b).max()
+    guided = ChunkGenerator(p, cfg).generate(_obs(4), a[3:], d=2, s=3)
+    assert guided.dtype == np.float64 and np.isfinite(guided).all()
+
+
+def test_spec_errors_name_the_field(tmp_path, tiny_groot, tiny_diffusion):
+    src = tiny_groot.parent / "pretrained_model"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f"model: lerobot_groot\npretrained_path: {tiny_diffusion.parent / 'pretrained_model'}\n")
+    with pytest.raises(PolicySpecError, match="holds a 'diffusion' policy, not 'groot' .model: lerobot_diffusion"):
+        load_policy(bad)
+    bad.write_text(f"model: lerobot_diffusion\npretrained_path: {src}\n")
+    with pytest.raises(PolicySpecError, match="model: lerobot_groot loads it"):
+        load_policy(bad)
+    bad.write_text(f"model: lerobot_groot\npretrained_path: {src}\nn_steps: 0\n")
+    with pytest.raises(PolicySpecError, match="field 'n_steps'"):
+        load_policy(bad)
+    bad.write_text(f"model: lerobot_groot\npretrained_path: {src}\njoint_names: [a, b]\n")
+    with pytest.raises(PolicySpecError, match="field 'joint_names'"):
+        load_policy(bad)
+    bad.write_text(f"model: lerobot_groot\npretrained_path: {src}\nbase_model_path: {tmp_path / 'nowhere'}\n")
+    with pytest.raises(PolicySpecError, match="field 'base_model_path'"):
+        load_policy(bad)
+
+
+def test_base_model_path_override(tmp_path, tiny_groot):
+    """``base_model_path`` (relative to the spec) points LeRobot at a local copy of the base model."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(tiny_groot.parent / "base_model", tmp_path / "my_base")
+    weights = tmp_path / "my_base" / "model.safetensors"  # another base: the fine-tuned weights load over it
+    save_file({k: v + 0.1 if v.is_floating_point() else v for k, v in load_file(weights).items()}, weights)
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"model: lerobot_groot\npretrained_path: {tiny_groot.parent / 'pretrained_model'}\n"
+                    "base_model_path: my_base\ntask: pick up the cube\n")
+    p = load_policy(spec)
+    assert p.config.base_model_path == str(tmp_path / "my_base")
+    ref = load_policy(tiny_groot)
+    cfg = GeneratorConfig(method="naive", n_steps=4, seed=1)  # the fine-tuned weights win over the base's
+    for (k, a), b in zip(p.policy.state_dict().items(), ref.policy.state_dict().values()):
+        torch.testing.assert_close(a, b, atol=0, rtol=0, msg=k)
+    np.testing.assert_allclose(ChunkGenerator(p, cfg).generate(_obs(5)), ChunkGenerator(ref, cfg).generate(_obs(5)),
+                               atol=1e-5)
