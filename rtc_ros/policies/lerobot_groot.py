@@ -53,15 +53,18 @@ log = logging.getLogger(__name__)
 SPEC_FIELDS = ("pretrained_path", "task", "base_model_path")
 #: the batch keys GR00T's model consumes at inference (LeRobot's ``predict_action_chunk``)
 _MODEL_KEYS = ("state", "state_mask", "embodiment_id")
+DEFAULT_STEPS = 4  # GR00T N1.5's num_inference_timesteps, where a config leaves it unset
 
 
 def timestep_bucket(tau: torch.Tensor, buckets: int) -> torch.Tensor:
     """GR00T's discrete time ``int(tau * buckets)`` for rtc_ros's flow time ``tau`` (0 = noise, 1 = data).
 
     GR00T computes ``int(i / n * buckets)`` in double precision; a float32 ``tau = i / n`` can land a hair below
-    an integer (``0.7 * 1000 = 699.99998``), so the product is nudged by 1e-3 before the floor (exact for every
-    ``n <= 1000``). Returns a long tensor of ``tau``'s shape, clamped to ``[0, buckets - 1]``."""
-    return torch.floor(tau.detach().double() * buckets + 1e-3).clamp(0, buckets - 1).long()
+    an integer (``0.7 * 1000 = 699.99998``), so the product is nudged by 1e-4 before the floor: equal to GR00T's
+    for every step of every ``n <= 1000`` with 1000 buckets (tested; 1e-3 was not, at n = 979). Returns a long
+    tensor of ``tau``'s shape on its device, clamped to ``[0, buckets - 1]``."""
+    t = torch.floor(tau.detach().cpu().double() * buckets + 1e-4).clamp(0, buckets - 1).long()
+    return t.to(tau.device)
 
 
 @contextlib.contextmanager
@@ -71,7 +74,9 @@ def sdpa_without_flash_attn() -> Iterator[bool]:
 
     LeRobot's vendored Eagle model forces ``flash_attention_2`` on its SigLIP vision tower
     (``Eagle25VLForConditionalGeneration.__init__``), which transformers refuses without the ``flash_attn``
-    package (it needs CUDA to build). SDPA computes the same attention; the patch is undone on exit."""
+    package (it needs CUDA to build). SDPA computes the same attention; the patch is undone on exit. It is the
+    class's, so a SigLIP model another thread builds meanwhile would get SDPA too (rtc_ros loads policies before
+    its threads start)."""
     from transformers.models.siglip.modeling_siglip import SiglipVisionModel
     from transformers.utils import is_flash_attn_2_available
 
@@ -81,10 +86,10 @@ def sdpa_without_flash_attn() -> Iterator[bool]:
         return
     own, original = name in SiglipVisionModel.__dict__, getattr(SiglipVisionModel, name)
 
-    def check(self: Any, attn_implementation: str | None, is_init_check: bool = False) -> Any:
+    def check(self: Any, attn_implementation: str | None = None, *args: Any, **kwargs: Any) -> Any:
         if attn_implementation == "flash_attention_2":
             attn_implementation = "sdpa"
-        return original(self, attn_implementation, is_init_check)
+        return original(self, attn_implementation, *args, **kwargs)
 
     setattr(SiglipVisionModel, name, check)
     try:
@@ -122,30 +127,38 @@ class LeRobotGrootPolicy(LeRobotPolicy):
 
     @property
     def n_steps(self) -> int:
-        return int(self.spec.get("n_steps") or self.head.num_inference_timesteps)
+        return int(self.spec.get("n_steps") or self.head.num_inference_timesteps or DEFAULT_STEPS)
 
     # ------------------------------------------------------------------------------ statistics
-    @cached_property
-    def _stats(self) -> dict[str, dict[str, np.ndarray]]:
-        """The min-max statistics of the preprocessor's pack step (state, action), as float64 arrays."""
-        for step in getattr(self.preprocessor, "steps", []):
-            if type(step).__name__ == "GrootPackInputsStep":
-                return {k: {n: np.asarray(torch.as_tensor(v).cpu(), np.float64).reshape(-1) for n, v in s.items()}
-                        for k, s in (step.stats or {}).items()}
-        return {}
+    def _step(self, pipeline: Any, kind: str) -> Any:
+        return next((st for st in getattr(pipeline, "steps", []) if type(st).__name__ == kind), None)
 
-    def _min_max(self, key: str, size: int) -> tuple[torch.Tensor, torch.Tensor] | None:
-        s = self._stats.get(key, {})
-        if "min" not in s or "max" not in s:
+    def _min_max(self, step: Any, key: str, size: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``(min, max)`` ``(size,)`` of ``key`` in a GR00T processor step's statistics, aligned as LeRobot aligns
+        them (cut, or padded with min 0 / max 1), or None where the step does not normalise (LeRobot then passes
+        the values through)."""
+        stats = getattr(step, "stats", None) or {}
+        if step is None or not step.normalize_min_max or key not in stats:
             return None
-        lo, hi = (torch.as_tensor(s[n][:size], dtype=torch.float32) for n in ("min", "max"))
-        return lo, hi
+
+        def aligned(name: str, default: float) -> torch.Tensor:
+            v = torch.as_tensor(stats[key].get(name, torch.full((size,), default)), dtype=torch.float32).flatten().cpu()
+            return torch.cat([v[:size], torch.full((max(0, size - v.numel()),), default)])
+
+        return aligned("min", 0.0), aligned("max", 1.0)
+
+    @cached_property
+    def _action_min_max(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The action statistics LeRobot unnormalises the model's output with (the postprocessor's
+        ``GrootActionUnpackUnnormalizeStep``): the guidance target is mapped with the same ones."""
+        return self._min_max(self._step(self.postprocessor, "GrootActionUnpackUnnormalizeStep"), ACTION_KEY,
+                             self.action_dim)
 
     def typical_observation(self) -> np.ndarray:
         """Flat raw observation: the middle of the state's min-max range (zeros without statistics), grey images."""
         out = np.full(self.obs_dim, 0.5, dtype=np.float32)
         s = self.obs_spec[0]["shape"][0]
-        mm = self._min_max(STATE_KEY, s)
+        mm = self._min_max(self._step(self.preprocessor, "GrootPackInputsStep"), STATE_KEY, s)
         out[:s] = ((mm[0] + mm[1]) / 2).numpy() if mm is not None else 0.0
         return out
 
@@ -155,8 +168,9 @@ class LeRobotGrootPolicy(LeRobotPolicy):
 
     def encode(self, obs: Mapping[str, np.ndarray] | np.ndarray | torch.Tensor) -> tuple[torch.Tensor, ...]:
         """Preprocess and encode once: ``(vl_embs (B, T_vl, D), state_features (B, 1, D), embodiment_id (B,))``."""
-        with torch.no_grad(), self._autocast():
+        with torch.no_grad():
             batch = self.preprocessor(self._batch(obs))
+        with torch.no_grad(), self._autocast():
             inputs = {k: v for k, v in batch.items() if k in _MODEL_KEYS or k.startswith("eagle_")}
             backbone_inputs, action_inputs = self.model.prepare_input(inputs)
             features = self.head.process_backbone_output(self.model.backbone(backbone_inputs))
@@ -185,7 +199,7 @@ class LeRobotGrootPolicy(LeRobotPolicy):
         a = torch.as_tensor(a, dtype=torch.float32).cpu()
         if a.shape[-1] != self.action_dim:
             raise ValueError(f"raw actions must have {self.action_dim} dimensions, got {tuple(a.shape)}")
-        mm = self._min_max(ACTION_KEY, self.action_dim)
+        mm = self._action_min_max
         if mm is not None:
             span = mm[1] - mm[0]
             a = torch.where(span != 0, 2 * (a - mm[0]) / torch.where(span != 0, span, 1.0) - 1, 0.0)
@@ -194,7 +208,7 @@ class LeRobotGrootPolicy(LeRobotPolicy):
     def unnormalize_actions(self, a: torch.Tensor) -> torch.Tensor:
         """Padded ``(..., sample_dim)`` -> raw ``(..., M)`` (LeRobot's ``GrootActionUnpackUnnormalizeStep``)."""
         x = a[..., :self.action_dim].detach().float().cpu()
-        mm = self._min_max(ACTION_KEY, self.action_dim)
+        mm = self._action_min_max
         if mm is not None:
             span = mm[1] - mm[0]
             x = torch.where(span != 0, (x + 1.0) * 0.5 * span + mm[0], mm[0])
@@ -206,18 +220,23 @@ def load_lerobot_groot(path: Path, spec: dict[str, Any], device: torch.device) -
 
     Raises:
         ValueError: ``"field: why"`` -- lerobot or its GR00T dependencies missing, no such directory, not a
-            GR00T policy, more than one observation step; the caller prefixes the spec path.
+            fine-tuned GR00T policy, more than one observation step, a base model that is not there or does not
+            fit; the caller prefixes the spec path.
     """
     from rtc_ros.policies.lerobot_adapter import pretrained_config
 
     try:
+        import tree  # noqa: F401 (dm-tree: without it LeRobot's GR00T loads, then fails at its first inference)
         from huggingface_hub.errors import HFValidationError
         from lerobot.policies.factory import make_pre_post_processors
         from lerobot.policies.groot.modeling_groot import GrootPolicy
+        from lerobot.utils.constants import HF_LEROBOT_HOME
     except ImportError as exc:
         raise ValueError(f"model: cannot import lerobot's GR00T ({exc}); install it (scripts/setup_lerobot_venv.sh, "
                          "docs/policies.md 'LeRobot GR00T N1.5')") from exc
     src, cfg = pretrained_config(path, spec, "groot")
+    if not (src / "model.safetensors").is_file():  # LeRobot would take the directory for a base model
+        raise ValueError(f"pretrained_path: no model.safetensors in {src} (a fine-tuned pretrained_model directory)")
     if int(cfg.n_obs_steps) != 1:
         raise ValueError(f"pretrained_path: n_obs_steps {cfg.n_obs_steps}: only one observation step is supported")
     n_steps = spec.get("n_steps")
@@ -232,9 +251,15 @@ def load_lerobot_groot(path: Path, spec: dict[str, Any], device: torch.device) -
     try:
         with sdpa_without_flash_attn() as sdpa:
             policy = GrootPolicy.from_pretrained(src, config=cfg)
-    except (OSError, HFValidationError) as exc:  # the base model or tokenizer assets not in the cache, offline
+    except (OSError, HFValidationError) as exc:  # the base model or the Eagle files not in the caches, offline
         raise ValueError(f"base_model_path: cannot build GR00T from {cfg.base_model_path!r} ({exc}); offline, the "
-                         "base model and the Eagle tokenizer assets must be in the Hugging Face cache") from exc
+                         "base model must be in the Hugging Face cache (or base_model_path a local directory) and the "
+                         f"Eagle processor's files ({cfg.tokenizer_assets_repo}) under {HF_LEROBOT_HOME}") from exc
+    except RuntimeError as exc:  # the fine-tuned state dict does not fit the model built from the base
+        raise ValueError(f"pretrained_path: its weights do not fit the GR00T built from base_model_path "
+                         f"{cfg.base_model_path!r}: {exc}") from exc
+    except ValueError as exc:  # LeRobot's own checks (features against max_state_dim / max_action_dim, ...)
+        raise ValueError(f"pretrained_path: {exc}") from exc
     if sdpa:
         log.warning("flash_attn is not installed: GR00T's Eagle vision tower uses PyTorch's SDPA attention instead")
     policy.to(device).eval()

@@ -3,7 +3,9 @@ offline."""
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -15,6 +17,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # GR00T's Eagle backbone is built from LeRobot's cache (HF_LEROBOT_HOME, read when lerobot is imported) and
 # trust_remote_code copies modules under HF_HOME: both in a scratch directory, never the user's caches
 _SCRATCH = tempfile.mkdtemp(prefix="rtc_ros_lerobot_")
+atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 os.environ["HF_LEROBOT_HOME"] = os.path.join(_SCRATCH, "lerobot")
 os.environ["HF_HOME"] = os.path.join(_SCRATCH, "hf")
 sys.path.insert(0, str(Path(__file__).resolve().parent))

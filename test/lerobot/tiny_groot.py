@@ -139,6 +139,8 @@ def dataset_stats(seed: int = 1) -> dict:
     for key, dim in (("observation.state", STATE_DIM), ("action", ACTION_DIM)):
         lo = -1 - torch.rand(dim, generator=g)
         hi = 1 + torch.rand(dim, generator=g)
+        if key == "action":  # a joint that never moved in the data (max == min): LeRobot maps it to 0 and back
+            hi[0] = lo[0]
         stats[key] = {"min": lo, "max": hi, "mean": (lo + hi) / 2, "std": (hi - lo) / 4}
     return stats
 
