@@ -332,7 +332,7 @@ def test_tracking_watchdog_params(tmp_path) -> None:
 
 
 def test_max_accel_params_reach_the_executor_core_in_rad_per_tick_squared() -> None:
-    """chunk_executor: <arm>.max_accel in rad/s^2 (one for all = every joint but the gripper; 0 = off, the
+    """chunk_executor and policy_inference: <arm>.max_accel in rad/s^2 (one for all = every joint but the gripper; 0 = off, the
     default), validated, and converted to the core's rad/tick^2 (inf = off) with dt = 1 / rate_hz."""
     from rtc_ros.nodes.cores import executor_core
 
@@ -348,8 +348,15 @@ def test_max_accel_params_reach_the_executor_core_in_rad_per_tick_squared() -> N
         with pytest.raises(ParameterError) as err:
             validate({"left.max_accel": bad}, ROLE_EXECUTOR)
         assert err.value.name == "left.max_accel", err.value
-    assert validate({"policy_spec": str(Path(__file__).resolve().parents[1] / "policies" / "bimanual_cnn_h50.yaml"),
-                     "left.max_accel": [3.0]}, ROLE_INFERENCE).arms[0].max_accel == []
+    # policy_inference reads it too (its hold target brakes like the executor), into its loop core
+    from rtc_ros.nodes.cores import inference_loop
+
+    spec = str(Path(__file__).resolve().parents[1] / "policies" / "bimanual_cnn_h50.yaml")
+    inf = validate({"policy_spec": spec, "left.max_accel": [3.0]}, ROLE_INFERENCE)
+    assert inf.arms[0].max_accel == [3.0] * 6 + [0.0]
+    accel = inference_loop(inf).accel
+    assert np.allclose(accel[:6], 3.0 / 2500) and np.isinf(accel[6:]).all()
+    assert inference_loop(validate({"policy_spec": spec}, ROLE_INFERENCE)).accel is None  # off: as before
 
 
 def test_enable_topic_params() -> None:

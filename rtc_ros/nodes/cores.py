@@ -40,7 +40,8 @@ def max_accel_per_tick(p: NodeParams) -> np.ndarray:
 
 def inference_loop(p: NodeParams) -> InferenceLoopCore:
     """INFERENCELOOP's core for the inference role's parameters ``p``."""
-    return InferenceLoopCore(p.horizon, p.s_min, p.delay_buffer_size, p.method, ack_timeout_steps=p.ack_timeout_steps)
+    return InferenceLoopCore(p.horizon, p.s_min, p.delay_buffer_size, p.method, ack_timeout_steps=p.ack_timeout_steps,
+                             accel=max_accel_per_tick(p))
 
 
 def generator_config(p: NodeParams, seed: int | None = None) -> GeneratorConfig:

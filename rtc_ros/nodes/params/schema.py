@@ -337,7 +337,8 @@ ARM_SPECS: tuple[ArmSpec, ...] = (
     ArmSpec("max_accel", "double_array", "Acceleration limit of the commands, rad/s^2 (one per joint, or one for all "
             "joints but the grippers; 0 = not limited: the default [0.0] limits nothing). Holds brake at it instead of "
             "stopping in one tick, splices are closed within it; for arms whose controller faults on an acceleration "
-            "jump. From the arm's torque and inertia, not its tracking.", _EX, lambda arm: [0.0]),
+            "jump. From the arm's torque and inertia, not its tracking. policy_inference reads it too: its hold "
+            "target brakes the same way.", BOTH, lambda arm: [0.0]),
     ArmSpec("tracking_tolerance", "double_array", "Tracking watchdog: largest distance of the measured position "
             "from the command per joint before it counts as not following (one per joint, or one for all joints but "
             "the grippers, which squeeze; 0 = not checked: the default [0.0] checks nothing). Above the arm's tracking "

@@ -153,7 +153,7 @@ def _rtc_arm(arm: str, values: dict[str, Any], out: dict[str, Any], role: str, s
         check_relative(f"{arm}.command_topic", topic)
     defaulted = tuple(k for k in ("lower_limits", "upper_limits", "max_step") if not values.get(f"{arm}.{k}"))
     tol = _arm_joints_only(arm, "tracking_tolerance", values, names, grip, role == ROLE_EXECUTOR)
-    acc = _arm_joints_only(arm, "max_accel", values, names, grip, role == ROLE_EXECUTOR)
+    acc = _arm_joints_only(arm, "max_accel", values, names, grip, role in (ROLE_EXECUTOR, ROLE_INFERENCE))
     if any(0 < a < 1e-3 for a in acc):
         raise ParameterError(f"{arm}.max_accel", acc, "must be 0 (off) or >= 0.001 rad/s^2 for every joint")
     return ArmParams(arm, names, topic, lower, upper, step, defaulted=defaulted, tracking_tolerance=tol, max_accel=acc)
