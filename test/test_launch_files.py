@@ -180,6 +180,15 @@ def test_bringup_check_mode(tmp_path, capsys, monkeypatch) -> None:
                          "--check"]) == 0
     assert "policy_inference: 'executor_resync_service' is not a parameter of any rtc_ros node: ignored (retired: " \
            "the tracking watchdog runs in chunk_executor" in capsys.readouterr().out
+    assert "max_accel is" not in capsys.readouterr().out  # the shipped file gives it where both nodes read it
+    # max_accel given to the executor's section only: policy_inference's hold model would not be the executor's
+    data = yaml.safe_load((REPO / "config" / "bimanual.yaml").read_text())
+    data["/**/chunk_executor"]["ros__parameters"]["left"]["max_accel"] = [10.0]
+    bare.write_text(yaml.safe_dump(data))
+    assert bringup.main(["--params-file", str(bare), "--policy-spec", str(REPO / "policies" / "bimanual_cnn_h50.yaml"),
+                         "--check"]) == 0
+    assert ("warning: left.max_accel is [10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 0.0] for chunk_executor but "
+            "[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0] for policy_inference") in capsys.readouterr().out
     assert bringup.main(["--params-file", str(REPO / "config" / "invalid_params.yaml"), "--check"]) == 2
     assert "'s_min'" in capsys.readouterr().err
     # command-line overrides land in the file's own sections and are validated

@@ -354,9 +354,10 @@ def test_max_accel_params_reach_the_executor_core_in_rad_per_tick_squared() -> N
     spec = str(Path(__file__).resolve().parents[1] / "policies" / "bimanual_cnn_h50.yaml")
     inf = validate({"policy_spec": spec, "left.max_accel": [3.0]}, ROLE_INFERENCE)
     assert inf.arms[0].max_accel == [3.0] * 6 + [0.0]
-    accel = inference_loop(inf).accel
-    assert np.allclose(accel[:6], 3.0 / 2500) and np.isinf(accel[6:]).all()
-    assert inference_loop(validate({"policy_spec": spec}, ROLE_INFERENCE)).accel is None  # off: as before
+    hold = inference_loop(inf).hold
+    assert np.allclose(hold.accel[:6], 3.0 / 2500) and np.isinf(hold.accel[6:]).all()
+    assert hold.upper[0] == pytest.approx(np.pi) and hold.lower[6] == 0.0  # the joint limits: the braking stops there
+    assert inference_loop(validate({"policy_spec": spec}, ROLE_INFERENCE)).hold.accel is None  # off: as before
 
 
 def test_enable_topic_params() -> None:

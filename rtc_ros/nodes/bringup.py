@@ -41,6 +41,7 @@ from rtc_ros.nodes.params import (
     ROLE_MERGER,
     ParameterError,
     executor_notes,
+    hold_model_notes,
     expand_path,
     key_matches,
     load_params_file,
@@ -181,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"rtc_bringup: {NODES[key][0]}: method={p.method} H={p.horizon} s_min={p.s_min} "
               f"rate={p.rate_hz:g} Hz, {len(p.joint_names)} joints", flush=True)
+    both = "executor" in checked and "inference" in checked
+    for note in hold_model_notes(checked["executor"], checked["inference"]) if both else []:
+        print(f"rtc_bringup: warning: {note}", flush=True)
     if args.check:
         for note in executor_notes(checked["executor"]) if "executor" in checked else []:
             print(f"rtc_bringup: warning: chunk_executor: {note}", flush=True)

@@ -13,6 +13,7 @@ import numpy as np
 
 from rtc_ros.core.delay import latency_to_steps
 from rtc_ros.runtime.executor import ExecutorConfig, ExecutorCore
+from rtc_ros.runtime.hold_model import HoldModel
 from rtc_ros.runtime.inference_loop import InferenceLoopCore
 from rtc_ros.runtime.methods import executor_mode
 
@@ -40,8 +41,11 @@ def max_accel_per_tick(p: NodeParams) -> np.ndarray:
 
 def inference_loop(p: NodeParams) -> InferenceLoopCore:
     """INFERENCELOOP's core for the inference role's parameters ``p``."""
+    accel = max_accel_per_tick(p)
+    hold = HoldModel(accel, np.concatenate([a.lower for a in p.arms]), np.concatenate([a.upper for a in p.arms])) \
+        if np.isfinite(accel).any() else HoldModel()  # without max_accel the executor's hold repeats the last command
     return InferenceLoopCore(p.horizon, p.s_min, p.delay_buffer_size, p.method, ack_timeout_steps=p.ack_timeout_steps,
-                             accel=max_accel_per_tick(p))
+                             hold=hold)
 
 
 def generator_config(p: NodeParams, seed: int | None = None) -> GeneratorConfig:

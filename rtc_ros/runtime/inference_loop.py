@@ -28,7 +28,7 @@ What a real robot adds, and how it is handled here:
   (``>= H``) enters ``Q`` so the next forecast covers it. It also starts at once when the executing chunk
   would have fewer remaining actions than the forecast delay one step later. While the executing chunk
   has run out, the robot holds its last command (with ``max_accel`` it brakes there from its last step:
-  :func:`~rtc_ros.runtime.shaping.braking_tail`), and the guidance target is that hold, up to ``H``
+  :mod:`~rtc_ros.runtime.hold_model`), and the guidance target is that hold, up to ``H``
   (``s = 0``, at most ``H - s_min`` frozen) for a chunk that takes over only after the executing one has
   run out. A guided method waits for a chunk this loop did not publish (a restarted policy node's
   predecessor's: its actions are unknown, a chunk spliced into it would jump) to run out, then plans so.
@@ -55,7 +55,7 @@ from rtc_ros.core.delay import DelayForecaster
 from rtc_ros.core.stats import RollingStats
 from rtc_ros.runtime.contract import ExecutorReport
 from rtc_ros.runtime.methods import method_info
-from rtc_ros.runtime.shaping import braking_tail
+from rtc_ros.runtime.hold_model import HoldModel, remaining_actions
 from rtc_ros.runtime.step_clock import StepClock
 
 
@@ -145,13 +145,13 @@ class InferenceLoopCore:
         history: how many published chunks to remember.
         max_d: the largest ``d`` the chunk sampler accepts (``rtc_trained``: the policy's trained prefix
             length); a larger forecast is clamped to it (counted in ``infeasible``). None: no limit.
-        accel: ``(M,)`` the executor's ``max_accel`` in rad/tick^2 (``inf``: off; None: off for all): its hold
-            brakes, so the hold target goes on from the executing chunk's last step to a stop.
+        hold: the executor's hold (:class:`~rtc_ros.runtime.hold_model.HoldModel`: with its ``max_accel`` the
+            hold brakes, so the hold target goes on from the last step to a stop); default: the last command.
     """
 
     def __init__(self, horizon: int, s_min: int, buffer_size: int, method: str, initial_delay: int = 0,
                  ack_timeout_steps: int = 10, history: int = 16, max_d: int | None = None,
-                 accel: np.ndarray | None = None) -> None:
+                 hold: HoldModel | None = None) -> None:
         info = method_info(method)
         if horizon < 1:
             raise ValueError(f"horizon (H) must be >= 1, got {horizon}")
@@ -168,7 +168,7 @@ class InferenceLoopCore:
         # the largest d the sampler accepts (rtc_trained: the spec's training.prefix_conditioning);
         # a larger forecast is clamped like an infeasible one instead of refused at every tick
         self.max_d = max_d
-        self.accel = None if accel is None or not np.isfinite(accel).any() else np.asarray(accel, dtype=np.float64)
+        self.hold = hold or HoldModel()  # the executor's hold after a chunk runs out (its braking under max_accel)
         self.queue = DelayForecaster(buffer_size, initial_delay)  # Q: t_obs -> takeover
         self.compute = DelayForecaster(buffer_size, initial_delay)  # C: planning -> takeover
         self.clock = StepClock(4 * horizon)
@@ -270,36 +270,10 @@ class InferenceLoopCore:
         return idx >= self.trigger_index or late
 
     def _remaining(self, rep: ExecutorReport, pub: _Published, t_obs: int) -> np.ndarray:
-        """``(L, M)``: what the robot executes from step ``t_obs`` on, as far as known: the commands
-        the executor reported for the steps already run, then the executing chunk's actions, then
-        (once it has run out) the held command."""
-        t_next, origin, H = rep.step + 1, self._origin(rep, pub), self.horizon
-        rows: list[np.ndarray | None] = []
-        for k in range(t_obs, t_next):  # already executed (the observation's age)
-            cmd = self._commanded.get(k)
-            if cmd is None and 0 <= k - origin < H:
-                cmd = pub.chunk[k - origin]
-            rows.append(cmd)
-        start = max(t_next - origin, 0)
-        rows.extend(pub.chunk[start:H])
-        if start >= H:  # the chunk has run out: the robot holds its last command (under max_accel: brakes to it)
-            hold = rep.command if rep.command is not None else pub.chunk[-1]
-            rows.extend(self._braking(hold, self._commanded.get(rep.step - 1)) or [hold])
-        known = [r for r in rows if r is not None]
-        filled, last = [], known[0]
-        for r in rows:  # a missed report: hold the neighbouring known command
-            last = r if r is not None else last
-            filled.append(last)
-        if start < H:  # where it will run out, the hold brakes from the chunk's last step
-            filled.extend(self._braking(filled[-1], filled[-2] if len(filled) > 1 else rep.command))
-        return np.asarray(filled, dtype=np.float64)
-
-    def _braking(self, last: np.ndarray, before: np.ndarray | None) -> list[np.ndarray]:
-        """The executor's braking hold after the command ``last`` that followed ``before`` (:func:`braking_tail`;
-        none without ``max_accel`` or a known step)."""
-        if self.accel is None or before is None:
-            return []
-        return list(braking_tail(last, np.asarray(last) - np.asarray(before), self.accel, self.horizon))
+        """``(L, M)``: what the robot executes from step ``t_obs`` on, as far as known: the commands the executor
+        reported for the steps already run, the executing chunk's actions, then its hold (:mod:`.hold_model`)."""
+        return remaining_actions(pub.chunk, self._origin(rep, pub), t_obs, rep.step + 1, self._commanded, rep.command,
+                                 self.hold)
 
     def plan(self, obs_stamp_ns: int = 0) -> Plan | None:
         """If the trigger condition holds, mark an inference in flight and return its plan.
@@ -351,7 +325,7 @@ class InferenceLoopCore:
             elif rep.seq >= 0 and rep.hold and rep.command is not None and self.info.uses_prefix:
                 # a chunk this loop did not publish (a restarted policy node) ran out, the robot holds: the target
                 # is what it commanded since t_obs, then that hold (the chunk leaves the hold, no jump)
-                hold = self._braking(rep.command, self._commanded.get(rep.step - 1)) or [rep.command]
+                hold = self.hold.braking(rep.command, self._commanded.get(rep.step - 1), self.horizon) or [rep.command]
                 rows = [self._commanded.get(k) for k in range(t_obs, t_next)] + hold
                 prev = np.asarray([r if r is not None else rep.command for r in rows], dtype=np.float64)
                 holds = True

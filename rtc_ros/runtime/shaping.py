@@ -100,23 +100,6 @@ def braking_step(gap: np.ndarray, accel: np.ndarray) -> np.ndarray:
     return np.clip(g / (n + 1) + a * n / 2, a * n, a * (n + 1))
 
 
-def braking_tail(last: np.ndarray, step: np.ndarray, accel: np.ndarray, max_len: int) -> np.ndarray:
-    """The commands after ``last`` ``(M,)`` of a hold that starts moving at the per-tick ``step`` ``(M,)`` and brakes
-    at ``accel`` ``(M,)`` rad/tick^2 (``inf``: stops at once), as :class:`AccelLimiter` commands a hold (joint
-    limits aside): ``(L, M)``, ``L <= max_len``, until every joint stands (``(0, M)`` when none moves). What the
-    inference side expects the robot to do once the executing chunk runs out (its hold target)."""
-    x, u = np.array(last, dtype=np.float64), np.array(step, dtype=np.float64)
-    a = np.asarray(accel, dtype=np.float64)
-    rows: list[np.ndarray] = []
-    while len(rows) < max_len:
-        u = u - np.sign(u) * np.minimum(np.abs(u), a)
-        if not u.any():
-            break
-        x = x + u
-        rows.append(x.copy())
-    return np.asarray(rows, dtype=np.float64).reshape(-1, x.size)
-
-
 class AccelLimiter:
     """Per-joint acceleration limit of a command stream (module docstring); not thread-safe (the
     executor calls it under its lock).

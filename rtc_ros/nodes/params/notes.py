@@ -28,6 +28,20 @@ def executor_notes(p: NodeParams) -> list[str]:
     return notes + dry + gripper_notes(p)
 
 
+def hold_model_notes(executor: NodeParams, inference: NodeParams) -> list[str]:
+    """Arm settings both nodes read that differ between them (given in one node's section only): policy_inference's
+    model of the executor's hold (``max_accel``, joint limits) would not be the executor's."""
+    notes = []
+    for ex, inf in zip(executor.arms, inference.arms):
+        for key, attr in (("max_accel", "max_accel"), ("lower_limits", "lower"), ("upper_limits", "upper")):
+            a, b = list(getattr(ex, attr)), list(getattr(inf, attr))
+            if a != b:
+                notes.append(f"{ex.name}.{key} is {a} for chunk_executor but {b} for policy_inference: give it where "
+                             "both read it (the params file's /** section), or the guidance target after a chunk "
+                             "runs out will not be where the executor holds")
+    return notes
+
+
 _GRIPPER_LIKE = re.compile(r"finger|knuckle|jaw|claw|grip|hand", re.IGNORECASE)  # Franka fingers, a Robotiq knuckle
 
 
