@@ -1,6 +1,7 @@
-"""The nodes over DDS with a LeRobot Diffusion Policy: chunk_executor and policy_inference as processes of this
-venv, a fake arm (joint states at 100 Hz following the commands) and a 50 Hz camera in this process; chunks of
-H = 7 from the newest observation's step on are planned guided, taken over and executed."""
+"""The nodes over DDS with a LeRobot Diffusion Policy and GR00T N1.5: chunk_executor and policy_inference as
+processes of this venv, a fake arm (joint states at 100 Hz following the commands) and a 50 Hz camera in this
+process; chunks (DP: H = 7 from the newest observation's step on; GR00T: H = 16) are planned guided, taken over
+and executed."""
 
 from __future__ import annotations
 
@@ -18,18 +19,19 @@ rclpy = pytest.importorskip("rclpy")
 JOINTS = [f"j{i}" for i in range(6)]
 
 
-def _params(path, spec) -> None:
+def _params(path, spec, horizon: int) -> None:
     arm = {"joint_names": JOINTS, "command_topic": "left_controller/commands", "max_step": [100.0],
            "lower_limits": [-100.0], "upper_limits": [100.0]}
     path.write_text(yaml.safe_dump({
-        "/**": {"ros__parameters": {"method": "rtc", "horizon": 7, "s_min": 3, "rate_hz": 50.0, "arms": ["left"],
+        "/**": {"ros__parameters": {"method": "rtc", "horizon": horizon, "s_min": 3, "rate_hz": 50.0, "arms": ["left"],
                                     "left": arm, "diagnostics_period": 0.5}},
         "/**/policy_inference": {"ros__parameters": {
             "policy_spec": str(spec), "camera_topics": ["front/image_raw"], "camera_names": ["front"],
             "device": "cpu", "warmup_iterations": 1, "torch_threads": 1, "n_steps": 5}}}, sort_keys=False))
 
 
-def test_the_nodes_run_a_lerobot_diffusion_policy_over_dds(tmp_path, tiny_diffusion) -> None:
+@pytest.mark.parametrize("which", ["tiny_diffusion", "tiny_groot"])
+def test_the_nodes_run_a_lerobot_policy_over_dds(tmp_path, request, which) -> None:
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.node import Node
@@ -46,8 +48,8 @@ def test_the_nodes_run_a_lerobot_diffusion_policy_over_dds(tmp_path, tiny_diffus
                ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1",
                RCUTILS_LOGGING_BUFFERED_STREAM="0")
     os.environ.update({k: env[k] for k in ("ROS_DOMAIN_ID", "ROS_AUTOMATIC_DISCOVERY_RANGE")})
-    params = tmp_path / "p.yaml"
-    _params(params, tiny_diffusion)
+    params, horizon = tmp_path / "p.yaml", 7 if which == "tiny_diffusion" else 16
+    _params(params, request.getfixturevalue(which), horizon)  # (GR00T: the scratch HF_LEROBOT_HOME is inherited)
     ex = NodeProcess("rtc_ros.nodes.chunk_executor", ["--params-file", str(params)], env, tmp_path / "ex.log")
     inf = NodeProcess("rtc_ros.nodes.policy_inference", ["--params-file", str(params)], env, tmp_path / "inf.log")
     ctx = Context()
@@ -88,10 +90,11 @@ def test_the_nodes_run_a_lerobot_diffusion_policy_over_dds(tmp_path, tiny_diffus
         while time.monotonic() < end and len(taken()) < 4 and ex.alive() and inf.alive():
             time.sleep(0.2)
         assert len(taken()) >= 4, (ex.tail(30), inf.tail(40))
-        assert inf.wait_for_output("joint history 2 x 0.02 s", 1), inf.tail(40)
+        if which == "tiny_diffusion":
+            assert inf.wait_for_output("joint history 2 x 0.02 s", 1), inf.tail(40)
         published = list(chunks)
-        assert all(len(m.points) == 7 and list(m.joint_names) == JOINTS for m in published)
-        metas = [conv.msg_to_chunk(m, JOINTS, 7, 0.02)[1] for m in published]
+        assert all(len(m.points) == horizon and list(m.joint_names) == JOINTS for m in published)
+        metas = [conv.msg_to_chunk(m, JOINTS, horizon, 0.02)[1] for m in published]
         assert any(meta.d > 0 for meta in metas[1:]), metas  # guided toward the executing chunk (rtc)
         assert all(np.isfinite(np.array([p.positions for p in m.points])).all() for m in published)
     finally:
