@@ -34,6 +34,7 @@ def test_braking_tail_is_the_limiters_hold() -> None:
     assert len(tail) == int(np.ceil(0.003 * 14 / A)) - 1 > 5  # the last decrement to 0 is no move
     assert np.all(tail[:, 2] == x[2])  # the unlimited joint stops at once
     assert braking_tail(x, np.zeros(3), lim.max_accel, 50).shape == (0, 3)
+    assert braking_tail(x + 0.1, np.full(3, 0.3), np.full(3, np.inf), 50).shape == (0, 3)  # no float drift row
     assert len(braking_tail(x, x - before, lim.max_accel, 4)) == 4  # at most max_len rows
 
 
@@ -130,3 +131,16 @@ def test_the_hold_model_refuses_a_bad_limit() -> None:
     for bad in ([0.0, A], [-A, A], [np.nan, A]):
         with pytest.raises(ValueError, match="accel must be > 0"):
             HoldModel(np.array(bad))
+
+
+def test_a_missing_report_before_the_last_continues_from_the_last() -> None:
+    """Holding, the last command reported but not the one before: the braking the chunk's end implies, continued
+    from the reported command (an executor that lagged the chunk: no jump at the observation's step)."""
+    chunk, hold = _chunk(0), HoldModel(np.full(M, A))
+    path = np.concatenate([chunk[-1:], braking_tail(chunk[-1], chunk[-1] - chunk[-2], np.full(M, A), H)])
+    start = H + 2  # t_next = origin + start: the executor commanded path[0..2] (steps H - 1 .. H + 1)
+    lagging = path[2] - np.array([0.01, 0.0])
+    got = remaining_actions(chunk, 0, start, start, {}, lagging, hold)
+    np.testing.assert_allclose(got, path[3:] - np.array([0.01, 0.0]))
+    np.testing.assert_allclose(remaining_actions(chunk, 0, start, start, {}, None, hold), path[3:])
+    assert np.array_equal(remaining_actions(chunk, 0, start, start, {}, lagging, HoldModel()), lagging[None])

@@ -178,9 +178,10 @@ def test_bringup_check_mode(tmp_path, capsys, monkeypatch) -> None:
             "'left.max_accel'?)") in capsys.readouterr().out
     assert bringup.main(["--params-file", str(bare), "--policy-spec", str(REPO / "policies" / "bimanual_cnn_h50.yaml"),
                          "--check"]) == 0
+    out2 = capsys.readouterr().out
     assert "policy_inference: 'executor_resync_service' is not a parameter of any rtc_ros node: ignored (retired: " \
-           "the tracking watchdog runs in chunk_executor" in capsys.readouterr().out
-    assert "max_accel is" not in capsys.readouterr().out  # the shipped file gives it where both nodes read it
+           "the tracking watchdog runs in chunk_executor" in out2
+    assert "max_accel is" not in out2 and "limits is" not in out2  # both nodes read the same values
     # max_accel given to the executor's section only: policy_inference's hold model would not be the executor's
     data = yaml.safe_load((REPO / "config" / "bimanual.yaml").read_text())
     data["/**/chunk_executor"]["ros__parameters"]["left"]["max_accel"] = [10.0]
@@ -189,6 +190,19 @@ def test_bringup_check_mode(tmp_path, capsys, monkeypatch) -> None:
                          "--check"]) == 0
     assert ("warning: left.max_accel is [10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 0.0] for chunk_executor but "
             "[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0] for policy_inference") in capsys.readouterr().out
+    # limits given to the executor only matter to the hold model with max_accel: no warning without it
+    del data["/**/chunk_executor"]["ros__parameters"]["left"]["max_accel"]
+    for key in ("lower_limits", "upper_limits"):
+        data["/**/chunk_executor"]["ros__parameters"]["left"][key] = data["/**"]["ros__parameters"]["left"].pop(key)
+    bare.write_text(yaml.safe_dump(data))
+    assert bringup.main(["--params-file", str(bare), "--policy-spec", str(REPO / "policies" / "bimanual_cnn_h50.yaml"),
+                         "--check"]) == 0
+    assert "limits is" not in capsys.readouterr().out
+    data["/**"]["ros__parameters"]["left"]["max_accel"] = [10.0]
+    bare.write_text(yaml.safe_dump(data))
+    assert bringup.main(["--params-file", str(bare), "--policy-spec", str(REPO / "policies" / "bimanual_cnn_h50.yaml"),
+                         "--check"]) == 0
+    assert "warning: left.upper_limits is [3.14, 1.26" in capsys.readouterr().out
     assert bringup.main(["--params-file", str(REPO / "config" / "invalid_params.yaml"), "--check"]) == 2
     assert "'s_min'" in capsys.readouterr().err
     # command-line overrides land in the file's own sections and are validated

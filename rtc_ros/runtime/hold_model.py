@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class HoldModel:
     """The executor's hold. ``accel``: ``(M,)`` rad/tick^2 (``inf``: the joint stops at once) or None (every joint
     stops at once: the last command is repeated); ``lower`` / ``upper``: ``(M,)`` joint limits or None."""
@@ -45,8 +45,8 @@ def braking_tail(last: np.ndarray, step: np.ndarray, accel: np.ndarray, max_len:
     at ``accel`` ``(M,)`` rad/tick^2 (``inf``: stops at once), as :class:`~rtc_ros.runtime.shaping.AccelLimiter`
     commands a hold: ``(L, M)``, ``L <= max_len``, until every joint stands (``(0, M)`` when none moves). With
     ``lower`` / ``upper`` a joint braking into its limit stops there (a command already beyond stays)."""
-    x, u = np.array(last, dtype=np.float64), np.array(step, dtype=np.float64)
     a = np.asarray(accel, dtype=np.float64)
+    x, u = np.array(last, dtype=np.float64), np.where(np.isfinite(a), np.asarray(step, dtype=np.float64), 0.0)
     rows: list[np.ndarray] = []
     while len(rows) < max_len:
         shaped = x + u - np.sign(u) * np.minimum(np.abs(u), a)
@@ -83,10 +83,11 @@ def remaining_actions(chunk: np.ndarray, origin: int, t_obs: int, t_next: int, c
     before = commanded.get(t_next - 2)
     if start >= H and command is not None and before is not None:  # holding: brake on from the reported commands
         rows.extend(hold.braking(command, before, H) or [command])
-    elif start >= H:  # holding, the last two commands not both reported: the braking the chunk's end implies
-        tail = hold.braking(chunk[-1], chunk[-2] if H > 1 else None, start)  # tail[i]: step origin + H + i
-        at_rest = command if command is not None else (tail[-1] if tail else chunk[-1])
-        rows.extend(tail[start - H:] or [at_rest])
+    elif start >= H:  # holding, the last two commands not both reported: the braking the chunk's end implies,
+        path = [chunk[-1], *hold.braking(chunk[-1], chunk[-2] if H > 1 else None, start)]  # from step origin + H - 1
+        j = start - H + 1  # t_next's index in path; continued from the last reported command where there is one
+        offset = 0.0 if command is None else command - path[min(j - 1, len(path) - 1)]
+        rows.extend([p + offset for p in path[j:]] or [path[-1] + offset])
     known = [r for r in rows if r is not None]
     filled, last = [], known[0]
     for r in rows:  # a missed report: hold the neighbouring known command

@@ -31,9 +31,14 @@ def executor_notes(p: NodeParams) -> list[str]:
 def hold_model_notes(executor: NodeParams, inference: NodeParams) -> list[str]:
     """Arm settings both nodes read that differ between them (given in one node's section only): policy_inference's
     model of the executor's hold (``max_accel``, joint limits) would not be the executor's."""
-    notes = []
-    for ex, inf in zip(executor.arms, inference.arms):
-        for key, attr in (("max_accel", "max_accel"), ("lower_limits", "lower"), ("upper_limits", "upper")):
+    notes, inf_arms = [], {arm.name: arm for arm in inference.arms}
+    for ex in executor.arms:
+        inf = inf_arms.get(ex.name)
+        if inf is None:
+            continue
+        limited = any(a > 0 for a in (*ex.max_accel, *inf.max_accel))  # else the limits play no part in the model
+        for key, attr in (("max_accel", "max_accel"), ("lower_limits", "lower"), ("upper_limits", "upper"))[
+                :3 if limited else 1]:
             a, b = list(getattr(ex, attr)), list(getattr(inf, attr))
             if a != b:
                 notes.append(f"{ex.name}.{key} is {a} for chunk_executor but {b} for policy_inference: give it where "
