@@ -225,6 +225,32 @@ def pretrained_config(path: Path, spec: dict[str, Any], kind: str) -> tuple[Path
     return src, cfg
 
 
+def check_n_steps(spec: dict[str, Any], what: str) -> None:
+    """The spec's optional ``n_steps``: an integer >= 1 (``what``: the kind of step). Raises ValueError ``"n_steps: ..."``."""
+    n = spec.get("n_steps")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
+        raise ValueError(f"n_steps: must be an integer >= 1 ({what}), got {n!r}")
+
+
+def adapted(kind: type, policy: Any, cfg: Any, src: Path, spec: dict[str, Any], path: Path, device: torch.device,
+            overrides: dict[str, Any] | None = None) -> Any:
+    """The loaded LeRobot ``policy`` in eval mode on ``device`` without parameter gradients, with the processors
+    saved in ``src`` (``overrides`` for their steps), wrapped in the adapter class ``kind``; ``joint_names``
+    checked against the action size (ValueError ``"joint_names: ..."``)."""
+    from lerobot.policies.factory import make_pre_post_processors
+
+    policy.to(device).eval()
+    for p in policy.parameters():
+        p.requires_grad_(False)
+    pre, post = make_pre_post_processors(cfg, pretrained_path=str(src), preprocessor_overrides={
+        "device_processor": {"device": str(device)}, **(overrides or {})})
+    out = kind(policy, pre, post, spec, path, device)
+    names = out.joint_names
+    if names is not None and len(names) != out.action_dim:
+        raise ValueError(f"joint_names: {len(names)} names for the action feature's {out.action_dim} dimensions")
+    return out
+
+
 def load_lerobot_policy(path: Path, spec: dict[str, Any], device: torch.device) -> LeRobotFlowPolicy:
     """Load ``spec['pretrained_path']`` (a LeRobot SmolVLA ``pretrained_model`` directory).
 
@@ -233,8 +259,6 @@ def load_lerobot_policy(path: Path, spec: dict[str, Any], device: torch.device) 
             the caller prefixes the spec field.
     """
     modeling = _import_lerobot()
-    from lerobot.policies.factory import make_pre_post_processors
-
     src, cfg = pretrained_config(path, spec, "smolvla")
     if cfg.adapt_to_pi_aloha:
         raise ValueError("pretrained_path: adapt_to_pi_aloha is not supported")
@@ -245,15 +269,5 @@ def load_lerobot_policy(path: Path, spec: dict[str, Any], device: torch.device) 
     cfg.device = device.type
     cfg.rtc_config = None  # rtc_ros guides; LeRobot's RTC processor stays off
     policy = modeling.SmolVLAPolicy.from_pretrained(src, config=cfg)
-    policy.to(device).eval()
-    for p in policy.parameters():
-        p.requires_grad_(False)
-    overrides: dict[str, Any] = {"device_processor": {"device": str(device)}}
-    if spec.get("vlm_model_name"):
-        overrides["tokenizer_processor"] = {"tokenizer_name": cfg.vlm_model_name}
-    pre, post = make_pre_post_processors(cfg, pretrained_path=str(src), preprocessor_overrides=overrides)
-    out = LeRobotFlowPolicy(policy, pre, post, spec, path, device)
-    names = out.joint_names
-    if names is not None and len(names) != out.action_dim:
-        raise ValueError(f"joint_names: {len(names)} names for the action feature's {out.action_dim} dimensions")
-    return out
+    overrides = {"tokenizer_processor": {"tokenizer_name": cfg.vlm_model_name}} if spec.get("vlm_model_name") else {}
+    return adapted(LeRobotFlowPolicy, policy, cfg, src, spec, path, device, overrides)

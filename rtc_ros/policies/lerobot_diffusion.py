@@ -195,11 +195,10 @@ def load_lerobot_diffusion(path: Path, spec: dict[str, Any], device: torch.devic
         ValueError: ``"field: why"`` -- lerobot missing, no such directory, not a Diffusion Policy, an
             environment-state input; the caller prefixes the spec path.
     """
-    from rtc_ros.policies.lerobot_adapter import pretrained_config
+    from rtc_ros.policies.lerobot_adapter import adapted, check_n_steps, pretrained_config
 
     try:
         from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
-        from lerobot.policies.factory import make_pre_post_processors
     except ImportError as exc:
         raise ValueError(f"model: cannot import lerobot's Diffusion Policy ({exc}); install it "
                          "(scripts/setup_lerobot_venv.sh, docs/policies.md 'LeRobot Diffusion Policy')") from exc
@@ -209,22 +208,11 @@ def load_lerobot_diffusion(path: Path, spec: dict[str, Any], device: torch.devic
                          "publish; only joint state and cameras are supported")
     if not cfg.image_features:
         raise ValueError("pretrained_path: the policy has no camera input")
-    n_steps = spec.get("n_steps")
-    if n_steps is not None and (isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1):
-        raise ValueError(f"n_steps: must be an integer >= 1 (DDIM steps), got {n_steps!r}")
+    check_n_steps(spec, "DDIM steps")
     cfg.pretrained_backbone_weights = None  # the checkpoint holds the backbone: nothing is downloaded
     cfg.compile_model = False  # rtc_ros compiles if asked (GeneratorConfig.compile)
     cfg.device = device.type
-    policy = DiffusionPolicy.from_pretrained(src, config=cfg)
-    policy.to(device).eval()
-    for p in policy.parameters():
-        p.requires_grad_(False)
-    pre, post = make_pre_post_processors(cfg, pretrained_path=str(src),
-                                         preprocessor_overrides={"device_processor": {"device": str(device)}})
-    out = LeRobotDiffusionPolicy(policy, pre, post, spec, path, device)
-    names = out.joint_names
-    if names is not None and len(names) != out.action_dim:
-        raise ValueError(f"joint_names: {len(names)} names for the action feature's {out.action_dim} dimensions")
+    out = adapted(LeRobotDiffusionPolicy, DiffusionPolicy.from_pretrained(src, config=cfg), cfg, src, spec, path, device)
     if out.horizon < 1:
         raise ValueError(f"pretrained_path: horizon {cfg.horizon} leaves no action from the newest of its "
                          f"{cfg.n_obs_steps} observations on")

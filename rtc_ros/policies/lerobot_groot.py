@@ -223,12 +223,11 @@ def load_lerobot_groot(path: Path, spec: dict[str, Any], device: torch.device) -
             fine-tuned GR00T policy, more than one observation step, a base model that is not there or does not
             fit; the caller prefixes the spec path.
     """
-    from rtc_ros.policies.lerobot_adapter import pretrained_config
+    from rtc_ros.policies.lerobot_adapter import adapted, check_n_steps, pretrained_config
 
     try:
         import tree  # noqa: F401 (dm-tree: without it LeRobot's GR00T loads, then fails at its first inference)
         from huggingface_hub.errors import HFValidationError
-        from lerobot.policies.factory import make_pre_post_processors
         from lerobot.policies.groot.modeling_groot import GrootPolicy
         from lerobot.utils.constants import HF_LEROBOT_HOME
     except ImportError as exc:
@@ -239,9 +238,7 @@ def load_lerobot_groot(path: Path, spec: dict[str, Any], device: torch.device) -
         raise ValueError(f"pretrained_path: no model.safetensors in {src} (a fine-tuned pretrained_model directory)")
     if int(cfg.n_obs_steps) != 1:
         raise ValueError(f"pretrained_path: n_obs_steps {cfg.n_obs_steps}: only one observation step is supported")
-    n_steps = spec.get("n_steps")
-    if n_steps is not None and (isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1):
-        raise ValueError(f"n_steps: must be an integer >= 1 (Euler steps), got {n_steps!r}")
+    check_n_steps(spec, "Euler steps")
     if spec.get("base_model_path"):
         base = str(spec["base_model_path"])
         cfg.base_model_path = str((path.parent / base).resolve()) if (path.parent / base).exists() else base
@@ -262,13 +259,4 @@ def load_lerobot_groot(path: Path, spec: dict[str, Any], device: torch.device) -
         raise ValueError(f"pretrained_path: {exc}") from exc
     if sdpa:
         log.warning("flash_attn is not installed: GR00T's Eagle vision tower uses PyTorch's SDPA attention instead")
-    policy.to(device).eval()
-    for p in policy.parameters():
-        p.requires_grad_(False)
-    pre, post = make_pre_post_processors(cfg, pretrained_path=str(src),
-                                         preprocessor_overrides={"device_processor": {"device": str(device)}})
-    out = LeRobotGrootPolicy(policy, pre, post, spec, path, device)
-    names = out.joint_names
-    if names is not None and len(names) != out.action_dim:
-        raise ValueError(f"joint_names: {len(names)} names for the action feature's {out.action_dim} dimensions")
-    return out
+    return adapted(LeRobotGrootPolicy, policy, cfg, src, spec, path, device)
