@@ -62,8 +62,10 @@ def timestep_bucket(tau: torch.Tensor, buckets: int) -> torch.Tensor:
     GR00T computes ``int(i / n * buckets)`` in double precision; a float32 ``tau = i / n`` can land a hair below
     an integer (``0.7 * 1000 = 699.99998``), so the product is nudged by 1e-4 before the floor: equal to GR00T's
     for every step of every ``n <= 1000`` with 1000 buckets (tested; 1e-3 was not, at n = 979). Returns a long
-    tensor of ``tau``'s shape on its device, clamped to ``[0, buckets - 1]``."""
-    t = torch.floor(tau.detach().cpu().double() * buckets + 1e-4).clamp(0, buckets - 1).long()
+    tensor of ``tau``'s shape on its device, clamped to ``[0, buckets - 1]``; computed there (no host round trip
+    per step, which a CUDA graph could not capture), on the CPU where the device has no float64 (MPS)."""
+    on = tau.device if tau.device.type != "mps" else torch.device("cpu")
+    t = torch.floor(tau.detach().to(on, torch.float64) * buckets + 1e-4).clamp(0, buckets - 1).long()
     return t.to(tau.device)
 
 
