@@ -144,3 +144,9 @@ def test_a_missing_report_before_the_last_continues_from_the_last() -> None:
     np.testing.assert_allclose(got, path[3:] - np.array([0.01, 0.0]))
     np.testing.assert_allclose(remaining_actions(chunk, 0, start, start, {}, None, hold), path[3:])
     assert np.array_equal(remaining_actions(chunk, 0, start, start, {}, lagging, HoldModel()), lagging[None])
+    ahead = path[2] + np.array([0.05, 0.0])  # continued past joint 0's upper limit: stops there, as the executor
+    top = float(path[-1, 0]) + 0.01
+    limited = HoldModel(np.full(M, A), np.full(M, -10.0), np.array([top, 10.0]))
+    got = remaining_actions(chunk, 0, start, start, {}, ahead, limited)
+    np.testing.assert_allclose(got[:, 0], np.minimum(path[3:, 0] + 0.05, top))
+    assert got[-1, 0] == top

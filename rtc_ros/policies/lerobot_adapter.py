@@ -225,20 +225,16 @@ def pretrained_config(path: Path, spec: dict[str, Any], kind: str) -> tuple[Path
     return src, cfg
 
 
-def check_n_steps(spec: dict[str, Any], what: str) -> None:
-    """The spec's optional ``n_steps``: an integer >= 1 (``what``: the kind of step). Raises ValueError ``"n_steps: ..."``."""
-    n = spec.get("n_steps")
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
-        raise ValueError(f"n_steps: must be an integer >= 1 ({what}), got {n!r}")
-
-
 def adapted(kind: type, policy: Any, cfg: Any, src: Path, spec: dict[str, Any], path: Path, device: torch.device,
             overrides: dict[str, Any] | None = None) -> Any:
     """The loaded LeRobot ``policy`` in eval mode on ``device`` without parameter gradients, with the processors
     saved in ``src`` (``overrides`` for their steps), wrapped in the adapter class ``kind``; ``joint_names``
     checked against the action size (ValueError ``"joint_names: ..."``)."""
-    from lerobot.policies.factory import make_pre_post_processors
-
+    try:
+        from lerobot.policies.factory import make_pre_post_processors
+    except ImportError as exc:  # the factory imports more of lerobot (datasets, envs) than a policy's modeling
+        raise ValueError(f"model: cannot import lerobot's processors ({exc}); install it "
+                         "(scripts/setup_lerobot_venv.sh, docs/policies.md)") from exc
     policy.to(device).eval()
     for p in policy.parameters():
         p.requires_grad_(False)

@@ -195,7 +195,7 @@ def load_lerobot_diffusion(path: Path, spec: dict[str, Any], device: torch.devic
         ValueError: ``"field: why"`` -- lerobot missing, no such directory, not a Diffusion Policy, an
             environment-state input; the caller prefixes the spec path.
     """
-    from rtc_ros.policies.lerobot_adapter import adapted, check_n_steps, pretrained_config
+    from rtc_ros.policies.lerobot_adapter import adapted, pretrained_config
 
     try:
         from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
@@ -208,7 +208,6 @@ def load_lerobot_diffusion(path: Path, spec: dict[str, Any], device: torch.devic
                          "publish; only joint state and cameras are supported")
     if not cfg.image_features:
         raise ValueError("pretrained_path: the policy has no camera input")
-    check_n_steps(spec, "DDIM steps")
     cfg.pretrained_backbone_weights = None  # the checkpoint holds the backbone: nothing is downloaded
     cfg.compile_model = False  # rtc_ros compiles if asked (GeneratorConfig.compile)
     cfg.device = device.type

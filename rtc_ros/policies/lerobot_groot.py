@@ -225,7 +225,7 @@ def load_lerobot_groot(path: Path, spec: dict[str, Any], device: torch.device) -
             fine-tuned GR00T policy, more than one observation step, a base model that is not there or does not
             fit; the caller prefixes the spec path.
     """
-    from rtc_ros.policies.lerobot_adapter import adapted, check_n_steps, pretrained_config
+    from rtc_ros.policies.lerobot_adapter import adapted, pretrained_config
 
     try:
         import tree  # noqa: F401 (dm-tree: without it LeRobot's GR00T loads, then fails at its first inference)
@@ -240,7 +240,6 @@ def load_lerobot_groot(path: Path, spec: dict[str, Any], device: torch.device) -
         raise ValueError(f"pretrained_path: no model.safetensors in {src} (a fine-tuned pretrained_model directory)")
     if int(cfg.n_obs_steps) != 1:
         raise ValueError(f"pretrained_path: n_obs_steps {cfg.n_obs_steps}: only one observation step is supported")
-    check_n_steps(spec, "Euler steps")
     if spec.get("base_model_path"):
         base = str(spec["base_model_path"])
         cfg.base_model_path = str((path.parent / base).resolve()) if (path.parent / base).exists() else base

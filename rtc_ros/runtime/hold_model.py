@@ -30,6 +30,10 @@ class HoldModel:
         if self.accel is not None and (np.isnan(self.accel).any() or (np.asarray(self.accel) <= 0).any()):
             raise ValueError(f"accel must be > 0 (inf = off) for every joint, got {np.asarray(self.accel).tolist()}")
 
+    def clip(self, x: np.ndarray) -> np.ndarray:
+        """``x`` inside the joint limits where they are given and an acceleration limit is (else as it is)."""
+        return x if self.accel is None or self.lower is None or self.upper is None else np.clip(x, self.lower, self.upper)
+
     def braking(self, last: np.ndarray, before: np.ndarray | None, max_len: int) -> list[np.ndarray]:
         """The commands after ``last`` ``(M,)`` (which followed ``before``) of a hold: ``L <= max_len`` rows until
         every joint stands, none when nothing moves, without an acceleration limit, or ``before`` unknown."""
@@ -87,7 +91,7 @@ def remaining_actions(chunk: np.ndarray, origin: int, t_obs: int, t_next: int, c
         path = [chunk[-1], *hold.braking(chunk[-1], chunk[-2] if H > 1 else None, start)]  # from step origin + H - 1
         j = start - H + 1  # t_next's index in path; continued from the last reported command where there is one
         offset = 0.0 if command is None else command - path[min(j - 1, len(path) - 1)]
-        rows.extend([p + offset for p in path[j:]] or [path[-1] + offset])
+        rows.extend([hold.clip(p + offset) for p in path[j:]] or [path[-1] + offset])  # at rest: where it is
     known = [r for r in rows if r is not None]
     filled, last = [], known[0]
     for r in rows:  # a missed report: hold the neighbouring known command
