@@ -34,6 +34,11 @@ class HoldModel:
         """``x`` inside the joint limits where they are given and an acceleration limit is (else as it is)."""
         return x if self.accel is None or self.lower is None or self.upper is None else np.clip(x, self.lower, self.upper)
 
+    def held(self, command: np.ndarray, before: np.ndarray | None, max_len: int) -> list[np.ndarray]:
+        """The commands after the reported ``command`` (which followed ``before``) of a robot already holding: its
+        braking, or ``command`` repeated once it stands (at least one row)."""
+        return self.braking(command, before, max_len) or [command]
+
     def braking(self, last: np.ndarray, before: np.ndarray | None, max_len: int) -> list[np.ndarray]:
         """The commands after ``last`` ``(M,)`` (which followed ``before``) of a hold: ``L <= max_len`` rows until
         every joint stands, none when nothing moves, without an acceleration limit, or ``before`` unknown."""
@@ -86,7 +91,7 @@ def remaining_actions(chunk: np.ndarray, origin: int, t_obs: int, t_next: int, c
     rows.extend(chunk[start:H])
     before = commanded.get(t_next - 2)
     if start >= H and command is not None and before is not None:  # holding: brake on from the reported commands
-        rows.extend(hold.braking(command, before, H) or [command])
+        rows.extend(hold.held(command, before, H))
     elif start >= H:  # holding, the last two commands not both reported: the braking the chunk's end implies,
         path = [chunk[-1], *hold.braking(chunk[-1], chunk[-2] if H > 1 else None, start)]  # from step origin + H - 1
         j = start - H + 1  # t_next's index in path; continued from the last reported command where there is one

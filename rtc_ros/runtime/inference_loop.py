@@ -325,8 +325,8 @@ class InferenceLoopCore:
             elif rep.seq >= 0 and rep.hold and rep.command is not None and self.info.uses_prefix:
                 # a chunk this loop did not publish (a restarted policy node) ran out, the robot holds: the target
                 # is what it commanded since t_obs, then that hold (the chunk leaves the hold, no jump)
-                hold = self.hold.braking(rep.command, self._commanded.get(rep.step - 1), self.horizon) or [rep.command]
-                rows = [self._commanded.get(k) for k in range(t_obs, t_next)] + hold
+                rows = [self._commanded.get(k) for k in range(t_obs, t_next)] + \
+                    self.hold.held(rep.command, self._commanded.get(rep.step - 1), self.horizon)
                 prev = np.asarray([r if r is not None else rep.command for r in rows], dtype=np.float64)
                 holds = True
             if self.mode == "sync":

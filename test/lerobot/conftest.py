@@ -25,48 +25,42 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 pytest.importorskip("lerobot", reason="lerobot is not installed (scripts/setup_lerobot_venv.sh)")
 
 
+def _tiny(factory: pytest.TempPathFactory, name: str, write: str, spec: str) -> Path:
+    """Write the tiny model with ``<module>.<function>`` ``write`` (from this folder) into a fresh directory and
+    a spec YAML ``spec`` beside it; returns the spec's path."""
+    import importlib
+
+    import torch
+
+    torch.set_num_threads(1)
+    module, function = write.split(".")
+    root = factory.mktemp(name)
+    getattr(importlib.import_module(module), function)(root)
+    path = root / f"tiny_{name}.yaml"
+    path.write_text(spec)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_smolvla(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A spec YAML pointing at a freshly written tiny random SmolVLA ``pretrained_model`` directory."""
-    import torch
-    from tiny_smolvla import write_tiny_smolvla
-
-    torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("smolvla")
-    write_tiny_smolvla(root, chunk=10, steps=5)
-    spec = root / "tiny_smolvla.yaml"
-    spec.write_text("name: tiny_smolvla\nmodel: lerobot_smolvla\npretrained_path: pretrained_model\n"
-                    "task: pick up the cube\nn_steps: 5\n")
-    return spec
+    return _tiny(tmp_path_factory, "smolvla", "tiny_smolvla.write_tiny_smolvla",
+                 "name: tiny_smolvla\nmodel: lerobot_smolvla\npretrained_path: pretrained_model\n"
+                 "task: pick up the cube\nn_steps: 5\n")
 
 
 @pytest.fixture(scope="session")
 def tiny_diffusion(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A spec YAML pointing at a freshly written tiny random LeRobot Diffusion Policy (n_obs_steps 2,
     horizon 8, epsilon prediction, clip_sample: LeRobot's defaults but the sizes)."""
-    import torch
-    from tiny_diffusion import write_tiny_diffusion
-
-    torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("diffusion")
-    write_tiny_diffusion(root)
-    spec = root / "tiny_diffusion.yaml"
-    spec.write_text("name: tiny_diffusion\nmodel: lerobot_diffusion\npretrained_path: pretrained_model\nn_steps: 5\n"
-                    "dt: 0.02\n")
-    return spec
+    return _tiny(tmp_path_factory, "diffusion", "tiny_diffusion.write_tiny_diffusion",
+                 "name: tiny_diffusion\nmodel: lerobot_diffusion\npretrained_path: pretrained_model\nn_steps: 5\n"
+                 "dt: 0.02\n")
 
 
 @pytest.fixture(scope="session")
 def tiny_groot(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A spec YAML pointing at a freshly written tiny random LeRobot GR00T N1.5 (its base model beside it, the
     Eagle assets in the scratch HF_LEROBOT_HOME; 16 actions of 6 joints padded to 32, 4 flow steps)."""
-    import torch
-    from tiny_groot import write_tiny_groot
-
-    torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("groot")
-    write_tiny_groot(root)
-    spec = root / "tiny_groot.yaml"
-    spec.write_text("name: tiny_groot\nmodel: lerobot_groot\npretrained_path: pretrained_model\n"
-                    "task: pick up the cube\n")
-    return spec
+    return _tiny(tmp_path_factory, "groot", "tiny_groot.write_tiny_groot",
+                 "name: tiny_groot\nmodel: lerobot_groot\npretrained_path: pretrained_model\ntask: pick up the cube\n")

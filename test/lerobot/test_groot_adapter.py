@@ -165,21 +165,18 @@ def test_bf16_as_lerobot_runs_it(tiny_groot):
 def test_spec_errors_name_the_field(tmp_path, tiny_groot, tiny_diffusion):
     src = tiny_groot.parent / "pretrained_model"
     bad = tmp_path / "bad.yaml"
-    bad.write_text(f"model: lerobot_groot\npretrained_path: {tiny_diffusion.parent / 'pretrained_model'}\n")
-    with pytest.raises(PolicySpecError, match="holds a 'diffusion' policy, not 'groot' .model: lerobot_diffusion"):
-        load_policy(bad)
-    bad.write_text(f"model: lerobot_diffusion\npretrained_path: {src}\n")
-    with pytest.raises(PolicySpecError, match="model: lerobot_groot loads it"):
-        load_policy(bad)
-    bad.write_text(f"model: lerobot_groot\npretrained_path: {src}\nn_steps: 0\n")
-    with pytest.raises(PolicySpecError, match="field 'n_steps'"):
-        load_policy(bad)
-    bad.write_text(f"model: lerobot_groot\npretrained_path: {src}\njoint_names: [a, b]\n")
-    with pytest.raises(PolicySpecError, match="field 'joint_names'"):
-        load_policy(bad)
-    bad.write_text(f"model: lerobot_groot\npretrained_path: {src}\nbase_model_path: {tmp_path / 'nowhere'}\n")
-    with pytest.raises(PolicySpecError, match="field 'base_model_path': no GR00T config.json"):
-        load_policy(bad)
+    for text, match in [
+        (f"model: lerobot_groot\npretrained_path: {tiny_diffusion.parent / 'pretrained_model'}\n",
+         "holds a 'diffusion' policy, not 'groot' .model: lerobot_diffusion"),
+        (f"model: lerobot_diffusion\npretrained_path: {src}\n", "model: lerobot_groot loads it"),
+        (f"model: lerobot_groot\npretrained_path: {src}\nn_steps: 0\n", "field 'n_steps'"),
+        (f"model: lerobot_groot\npretrained_path: {src}\njoint_names: [a, b]\n", "field 'joint_names'"),
+        (f"model: lerobot_groot\npretrained_path: {src}\nbase_model_path: {tmp_path / 'nowhere'}\n",
+         "field 'base_model_path': no GR00T config.json"),
+    ]:
+        bad.write_text(text)
+        with pytest.raises(PolicySpecError, match=match):
+            load_policy(bad)
     (tmp_path / "config_only").mkdir()  # LeRobot would take it for a base model and build that
     (tmp_path / "config_only" / "config.json").write_text((src / "config.json").read_text())
     bad.write_text(f"model: lerobot_groot\npretrained_path: {tmp_path / 'config_only'}\n")
