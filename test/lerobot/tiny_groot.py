@@ -190,3 +190,17 @@ def dummy_batch(seed: int = 2, uint8: bool = False) -> dict:
     return {"observation.state": torch.randn(1, STATE_DIM, generator=g),
             f"observation.images.{CAMERA}": (image * 255).to(torch.uint8)[None] if uint8 else image[None],
             "task": ["pick up the cube"]}
+
+
+if __name__ == "__main__":  # write one for the check command (docs/policies.md, "LeRobot GR00T N1.5")
+    import os
+    import sys
+
+    if len(sys.argv) != 2 or not os.environ.get("HF_LEROBOT_HOME") or os.environ.get("HF_HUB_OFFLINE") != "1":
+        sys.exit("usage: HF_LEROBOT_HOME=<scratch dir> HF_HUB_OFFLINE=1 python test/lerobot/tiny_groot.py DIR "
+                 "(the tiny Eagle files go under HF_LEROBOT_HOME: never point it at your real cache)")
+    out = Path(sys.argv[1]).resolve()
+    write_tiny_groot(out)
+    spec = out / "tiny_groot.yaml"
+    spec.write_text("name: tiny_groot\nmodel: lerobot_groot\npretrained_path: pretrained_model\ntask: pick up the cube\n")
+    print(spec)
