@@ -115,18 +115,6 @@ def test_the_hold_target_in_the_other_cases(case: str) -> None:
         assert commands[-1, 0] == 0.45 and prev[:, 0].max() == 0.45
 
 
-def test_remaining_actions_takes_the_chunks_own_last_step() -> None:
-    """With one action left and the executor lagging the chunk (its last command short of chunk[-2]), the braking
-    starts from the chunk's own last step, not from the lag (which would count as speed: v^2 / 2A grows fast)."""
-    chunk = _chunk(0)
-    hold = HoldModel(np.full(M, A))
-    lagging = chunk[-2] - np.array([0.05, 0.0])
-    got = remaining_actions(chunk, 0, H - 1, H - 1, {H - 2: lagging}, lagging, hold)
-    want = np.concatenate([chunk[-1:], braking_tail(chunk[-1], chunk[-1] - chunk[-2], np.full(M, A), H)])
-    np.testing.assert_allclose(got, want)
-    assert np.array_equal(remaining_actions(chunk, 0, H - 1, H - 1, {}, None, HoldModel()), chunk[-1:])  # no limit
-
-
 def test_the_hold_model_refuses_a_bad_limit() -> None:
     for bad in ([0.0, A], [-A, A], [np.nan, A]):
         with pytest.raises(ValueError, match="accel must be > 0"):

@@ -190,15 +190,18 @@ def test_bringup_check_mode(tmp_path, capsys, monkeypatch) -> None:
                          "--check"]) == 0
     assert ("warning: left.max_accel is [10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 0.0] for chunk_executor but "
             "[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0] for policy_inference") in capsys.readouterr().out
-    # limits given to the executor only matter to the hold model with max_accel: no warning without it
+    # limits and max_step given to the executor only: policy_inference's target would ignore its clamp there
     del data["/**/chunk_executor"]["ros__parameters"]["left"]["max_accel"]
-    for key in ("lower_limits", "upper_limits"):
+    for key in ("lower_limits", "upper_limits", "max_step"):
         data["/**/chunk_executor"]["ros__parameters"]["left"][key] = data["/**"]["ros__parameters"]["left"].pop(key)
     bare.write_text(yaml.safe_dump(data))
     assert bringup.main(["--params-file", str(bare), "--policy-spec", str(REPO / "policies" / "bimanual_cnn_h50.yaml"),
                          "--check"]) == 0
-    assert "limits is" not in capsys.readouterr().out
-    data["/**"]["ros__parameters"]["left"]["max_accel"] = [10.0]
+    out3 = capsys.readouterr().out
+    for key in ("lower_limits", "upper_limits", "max_step"):
+        assert f"warning: left.{key} is given to chunk_executor only: policy_inference takes it as no limit" in out3
+    assert "right." not in out3  # the right arm's are shared
+    data["/**/policy_inference"]["ros__parameters"].setdefault("left", {})["upper_limits"] = [3.0]
     bare.write_text(yaml.safe_dump(data))
     assert bringup.main(["--params-file", str(bare), "--policy-spec", str(REPO / "policies" / "bimanual_cnn_h50.yaml"),
                          "--check"]) == 0

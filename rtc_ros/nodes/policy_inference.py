@@ -126,8 +126,7 @@ class PolicyInferenceNode(Node):
             f"b={p.delay_buffer_size}, n={p.n_steps}, beta={p.beta}, cameras {dict(zip(cams, p.camera_topics))}"
             + (f", joint history {rows} x {self.dt:g} s" if rows > 1 else "")
             + (" (compressed: <topic>/compressed)" if p.camera_transport == "compressed" and cams else "")
-            + (f"; hold target: braking at max_accel on {int(np.isfinite(self.loop.hold.accel).sum())} joints"
-               if self.loop.hold.accel is not None else "; hold target: the last command (max_accel off here)")
+            + f"; {self.loop.hold.describe()}"
         )
 
     # ------------------------------------------------------------------------------ helpers

@@ -2,12 +2,22 @@
 guidance target ``prev_remaining`` of :class:`~rtc_ros.runtime.inference_loop.InferenceLoopCore`.
 
 The executed steps come from the executor's reports (the commands it sent), then the executing chunk's remaining
-actions, then -- once that chunk runs out -- the executor's **hold**: the last command repeated, or with an
-acceleration limit (``max_accel``) a braking from the last per-tick step to a stop,
-``u_t = u_{t-1} - sign(u_{t-1}) min(|u_{t-1}|, A)``, each command clipped to the joint limits as the executor
-clips it (:class:`~rtc_ros.runtime.shaping.AccelLimiter`; ``max_step`` never binds: the steps only shrink). The
-hold's step is the reported one (the last two reported commands) once the robot holds, else the chunk's own last
-step (the executor following the chunk, as it does unless a limit clamps it).
+actions **as the executor will command them**, then -- once that chunk runs out -- the executor's **hold**.
+
+* Following the chunk, the executor clips each action to the joint limits and its step to ``max_step``
+  (:func:`~rtc_ros.runtime.executor_types.clamp_command`), or with an acceleration limit (``max_accel``) shapes it
+  (:class:`~rtc_ros.runtime.shaping.AccelLimiter`). A chunk within those limits passes unchanged; one that is
+  faster, or an executor still closing a splice's gap, leaves the commands behind the chunk, and the target is
+  where the commands will be: the executor's own clamp and limiter replayed from its last two reported commands
+  (:meth:`HoldModel.follow`), exactly as it will run them unless another chunk takes over first. Not modelled: a
+  start-up chunk's ramp (``startup_ramp_s``, an executor parameter) while it runs.
+* The hold repeats the last command, or with ``max_accel`` brakes from the last per-tick step to a stop,
+  ``u_t = u_{t-1} - sign(u_{t-1}) min(|u_{t-1}|, A)``, each command clipped to the joint limits as the executor
+  clips it (``max_step`` never binds: the steps only shrink). The hold's step is the reported one (the last two
+  reported commands) once the robot holds, else the last step of the replayed commands.
+
+The model knows what the inference node was told (``<arm>.max_accel``, ``lower_limits``, ``upper_limits``,
+``max_step``; :func:`rtc_ros.nodes.cores.inference_loop`): a value it was not given is taken as no limit.
 """
 
 from __future__ import annotations
@@ -16,23 +26,58 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rtc_ros.runtime.executor_types import clamp_command
+from rtc_ros.runtime.shaping import AccelLimiter
+
 
 @dataclass(frozen=True, eq=False)
 class HoldModel:
-    """The executor's hold. ``accel``: ``(M,)`` rad/tick^2 (``inf``: the joint stops at once) or None (every joint
-    stops at once: the last command is repeated); ``lower`` / ``upper``: ``(M,)`` joint limits or None."""
+    """The executor's command shaping as the inference side models it (module docstring). ``accel``: ``(M,)``
+    rad/tick^2 (``inf``: the joint stops at once) or None (every joint stops at once: the last command is
+    repeated); ``lower`` / ``upper``: ``(M,)`` joint limits or None; ``max_step``: ``(M,)`` rad/tick or None (each
+    ``inf`` or None: not limited, as far as the model knows)."""
 
     accel: np.ndarray | None = None
     lower: np.ndarray | None = None
     upper: np.ndarray | None = None
+    max_step: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.accel is not None and (np.isnan(self.accel).any() or (np.asarray(self.accel) <= 0).any()):
             raise ValueError(f"accel must be > 0 (inf = off) for every joint, got {np.asarray(self.accel).tolist()}")
 
+    def describe(self) -> str:
+        """One line for a start-up log: which of the executor's limits the target follows."""
+        def count(a: np.ndarray | None) -> int:
+            return 0 if a is None else int(np.isfinite(a).sum())
+        hold = (f"braking at max_accel on {count(self.accel)} joints" if self.accel is not None
+                else "the last command (max_accel off here)")
+        return (f"guidance target: the executor's commands (max_step known on {count(self.max_step)} joints, "
+                f"limits on {min(count(self.lower), count(self.upper))}), then its hold: {hold}")
+
     def clip(self, x: np.ndarray) -> np.ndarray:
         """``x`` inside the joint limits where they are given and an acceleration limit is (else as it is)."""
         return x if self.accel is None or self.lower is None or self.upper is None else np.clip(x, self.lower, self.upper)
+
+    def follow(self, command: np.ndarray, step: np.ndarray, last_target: np.ndarray,
+               targets: np.ndarray) -> np.ndarray:
+        """``(L, M)``: the executor's commands toward ``targets`` ``(L, M)`` (the executing chunk's next actions)
+        after it commanded ``command`` ``(M,)``, a per-tick ``step`` ``(M,)``, toward ``last_target`` ``(M,)`` (the
+        chunk's action there): its clamp, or its acceleration limit, replayed with the executor's own code. Equal to
+        ``targets`` when the executor is on the chunk and the chunk is within the limits."""
+        x = np.asarray(command, dtype=np.float64)
+        m = x.size
+        lower = np.full(m, -np.inf) if self.lower is None else np.asarray(self.lower, dtype=np.float64)
+        upper = np.full(m, np.inf) if self.upper is None else np.asarray(self.upper, dtype=np.float64)
+        max_step = np.full(m, np.inf) if self.max_step is None else np.asarray(self.max_step, dtype=np.float64)
+        lim = AccelLimiter(np.full(m, np.inf) if self.accel is None else self.accel)
+        lim.resume(step, np.clip(np.asarray(last_target, dtype=np.float64), lower, upper))
+        rows = []
+        for r in np.asarray(targets, dtype=np.float64):
+            plain = clamp_command(r, x, lower, upper, max_step)
+            x = lim.step(x, r, plain, lower, upper, max_step) if lim.active else plain
+            rows.append(x)
+        return np.asarray(rows, dtype=np.float64).reshape(-1, m)
 
     def held(self, command: np.ndarray, before: np.ndarray | None, max_len: int) -> list[np.ndarray]:
         """The commands after the reported ``command`` (which followed ``before``) of a robot already holding: its
@@ -88,8 +133,12 @@ def remaining_actions(chunk: np.ndarray, origin: int, t_obs: int, t_next: int, c
             cmd = chunk[k - origin]
         rows.append(cmd)
     start = max(t_next - origin, 0)
-    rows.extend(chunk[start:H])
     before = commanded.get(t_next - 2)
+    ahead, replayed = chunk[start:H], 0 < start < H and command is not None
+    if replayed:  # the executor on this chunk: its commands toward the rest (module docstring)
+        step = command - before if before is not None else chunk[start - 1] - chunk[max(start - 2, 0)]
+        ahead = hold.follow(command, step, chunk[start - 1], ahead)
+    rows.extend(ahead)
     if start >= H and command is not None and before is not None:  # holding: brake on from the reported commands
         rows.extend(hold.held(command, before, H))
     elif start >= H:  # holding, the last two commands not both reported: the braking the chunk's end implies,
@@ -102,6 +151,7 @@ def remaining_actions(chunk: np.ndarray, origin: int, t_obs: int, t_next: int, c
     for r in rows:  # a missed report: hold the neighbouring known command
         last = r if r is not None else last
         filled.append(last)
-    if start < H:  # where it will run out, the hold brakes on from the chunk's last step
-        filled.extend(hold.braking(chunk[-1], chunk[-2] if H > 1 else command, H))
+    if start < H:  # where it will run out, the hold brakes on from the last step commanded
+        prior = ahead[-2] if len(ahead) > 1 else command if replayed or H == 1 else chunk[-2]
+        filled.extend(hold.braking(ahead[-1], prior, H))
     return np.asarray(filled, dtype=np.float64)

@@ -127,6 +127,14 @@ class AccelLimiter:
         self._target[idx] = np.nan
         self._w[idx] = 0.0
 
+    def resume(self, step: np.ndarray, target: np.ndarray) -> None:
+        """The state after a tick that commanded the per-tick ``step`` ``(M,)`` toward ``target`` ``(M,)`` (already
+        inside the joint limits): to replay the executor from its reported commands
+        (:mod:`~rtc_ros.runtime.hold_model`). The target's own step only matters at a splice; it is set to 0."""
+        self._step = np.where(self.on, np.asarray(step, dtype=np.float64), 0.0)
+        self._target = np.where(self.on, np.asarray(target, dtype=np.float64), np.nan)
+        self._w = np.zeros_like(self._step)
+
     def step(self, last: np.ndarray, target: np.ndarray | None, plain: np.ndarray, lower: np.ndarray,
              upper: np.ndarray, max_step: np.ndarray, splice: bool = False,
              speed: np.ndarray | None = None) -> np.ndarray:

@@ -30,20 +30,22 @@ def executor_notes(p: NodeParams) -> list[str]:
 
 def hold_model_notes(executor: NodeParams, inference: NodeParams) -> list[str]:
     """Arm settings both nodes read that differ between them (given in one node's section only): policy_inference's
-    model of the executor's hold (``max_accel``, joint limits) would not be the executor's."""
+    model of the executor's commands (``max_step``, joint limits, ``max_accel``) would not be the executor's."""
     notes, inf_arms = [], {arm.name: arm for arm in inference.arms}
     for ex in executor.arms:
         inf = inf_arms.get(ex.name)
         if inf is None:
             continue
-        limited = any(a > 0 for a in (*ex.max_accel, *inf.max_accel))  # else the limits play no part in the model
-        for key, attr in (("max_accel", "max_accel"), ("lower_limits", "lower"), ("upper_limits", "upper"))[
-                :3 if limited else 1]:
+        for key, attr in (("max_accel", "max_accel"), ("max_step", "max_step"), ("lower_limits", "lower"),
+                          ("upper_limits", "upper")):
             a, b = list(getattr(ex, attr)), list(getattr(inf, attr))
-            if a != b:
+            if key in inf.defaulted and key not in ex.defaulted:
+                notes.append(f"{ex.name}.{key} is given to chunk_executor only: policy_inference takes it as no limit, "
+                             "so its guidance target ignores the executor's clamp there (give it under /**)")
+            elif a != b and not (key in inf.defaulted and key in ex.defaulted):
                 notes.append(f"{ex.name}.{key} is {a} for chunk_executor but {b} for policy_inference: give it where "
-                             "both read it (the params file's /** section), or the guidance target after a chunk "
-                             "runs out will not be where the executor holds")
+                             "both read it (the params file's /** section), or the guidance target will not be "
+                             "where the executor commands")
     return notes
 
 

@@ -329,12 +329,13 @@ ARM_SPECS: tuple[ArmSpec, ...] = (
     ArmSpec("command_topic", "string", "Command topic of this arm (relative; '' = the default for output_type: "
             + ", ".join(f"{k}: {v}" for k, v in DEFAULT_COMMAND_TOPIC.items()) + ").", _EX, lambda arm: ""),
     ArmSpec("lower_limits", "double_array", "Lower joint limits (one per joint, or one for all; [] = -pi, "
-            "gripper 0). policy_inference reads them too (its braking hold target stops there).", BOTH,
+            "gripper 0). policy_inference reads them too (its guidance target is clipped there, as the commands).", BOTH,
             lambda arm: []),
     ArmSpec("upper_limits", "double_array", "Upper joint limits (one per joint, or one for all; [] = +pi, "
             "gripper 1). policy_inference reads them too.", BOTH, lambda arm: []),
     ArmSpec("max_step", "double_array", "Largest command change per tick (one per joint, or one for all; "
-            "[] = 0.05).", _EX, lambda arm: []),
+            "[] = 0.05). policy_inference reads it too (its guidance target trails a chunk the executor clamps).",
+            BOTH, lambda arm: []),
     ArmSpec("max_accel", "double_array", "Acceleration limit of the commands, rad/s^2 (one per joint, or one for all "
             "joints but the grippers; 0 = not limited: the default [0.0] limits nothing). Holds brake at it instead of "
             "stopping in one tick, splices are closed within it; for arms whose controller faults on an acceleration "
