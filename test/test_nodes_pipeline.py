@@ -74,6 +74,7 @@ def test_rtc_pipeline_splices_prefix_latency_and_starvation(start_node, tmp_path
         ok = h.wait_for(lambda s: len(takeovers(s)) >= 6, 150)
         assert ok, (ex.output()[-2000:], inf.output()[-3000:])
         assert inf.wait_for_output("active", 1)
+        assert "max_step, joint limits, max_accel and rate are this node's" in inf.output()  # asked over DDS
         base = takeovers(h)
         d0 = [r.st.consumed for seq, r in sorted(base.items())[-5:]]  # the latest, not the start-up's slower ones
         # phase 2: +200 ms injected latency (10 ticks at 50 Hz) raises the consumed d (by more than a loaded
@@ -246,8 +247,10 @@ def test_policy_node_killed_and_restarted(start_node, tmp_path, small_policy) ->
 def test_policy_node_says_when_the_executor_reports_do_not_come(start_node, tmp_path, small_policy) -> None:
     """Without rtc/executor_state nothing is planned: policy_inference says so (log and a WARN in its
     diagnostics) when none has come (a wrong namespace or domain, no executor) and when they stop (the
-    executor died, the network to it failed), instead of staying quiet and green."""
-    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS),
+    executor died, the network to it failed), instead of staying quiet and green. Once the executor is there it
+    asks for the executor's limits: one given to the executor's section only (a split launch) is named."""
+    split = {"left": {**TOPICS["left"], "max_step": [50.0]}, "right": dict(TOPICS["right"])}
+    params = write_params(tmp_path / "p.yaml", executor=split,
                           inference={"policy_spec": str(small_policy), "camera_topics": []}, s_min=20)
     inf = start_node(INFERENCE, "--params-file", str(params))
     with Harness() as h:
@@ -257,6 +260,8 @@ def test_policy_node_says_when_the_executor_reports_do_not_come(start_node, tmp_
         ex = start_node(EXECUTOR, "--params-file", str(params))
         assert h.wait_for(lambda s: len(takeovers(s)) >= 2, 120), (ex.output()[-2000:], inf.output()[-3000:])
         assert h.wait_for(lambda s: "executor_state" not in s.diag_message("policy_inference"), 10)
+        assert inf.wait_for_output("/chunk_executor: left.max_step is [50.0, 50.0", 20), inf.output()[-2000:]
+        assert h.wait_for(lambda s: "for chunk_executor but [100.0" in s.diag_message("policy_inference"), 10)
         ex.proc.kill()
         assert inf.wait_for_output("not planning: the newest /rtc/executor_state is", 20), inf.output()[-2000:]
         assert h.wait_for(lambda s: "s old (the executor stopped" in s.diag_message("policy_inference"), 10)

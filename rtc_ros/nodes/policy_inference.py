@@ -48,6 +48,7 @@ from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_val
 from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array
 from rtc_ros.nodes.tracking_guard import TrackingGuard
 from rtc_ros.nodes.executor_link import ExecutorLink
+from rtc_ros.nodes.executor_params import ExecutorParamsCheck
 from rtc_ros.nodes.camera_inputs import CameraInputs
 from rtc_ros.nodes.contention import CHECK_PERIOD_S, OutputContention, contention_text
 from rtc_ros.nodes.spin import spin_node
@@ -110,6 +111,8 @@ class PolicyInferenceNode(Node):
                                     self._stamp, self._count_reject, self.dt if rows > 1 else None)
         sub = self.create_subscription(JointState, p.executor_state_topic, self._on_executor_state, RELIABLE)
         self._link = ExecutorLink(sub.topic_name, self.count_publishers, time.monotonic())  # do its reports come?
+        self.executor_params = ExecutorParamsCheck(self, p, sub.topic_name)  # are its limits the ones modelled?
+        self.create_timer(CHECK_PERIOD_S, self.executor_params.poll)
         self._diag_timer = self.create_timer(float(p.diagnostics_period), self._publish_diagnostics)
         # another chunk producer (a second policy_inference): both stop planning while it is there
         self._producers, self.other_producers = OutputContention(self, [self._chunk_pub.topic_name]), {}
@@ -367,6 +370,8 @@ class PolicyInferenceNode(Node):
         silence = self._executor_silence()
         if silence:
             level, message = max(level, DiagnosticStatus.WARN), f"{message}; {silence}"
+        if self.executor_params.notes:
+            level, message = max(level, DiagnosticStatus.WARN), f"{message}; {'; '.join(self.executor_params.notes)}"
         if self.other_producers:
             level, message = DiagnosticStatus.ERROR, "not planning: " + contention_text(self.other_producers,
                                                                                        self._producers.own)
