@@ -40,13 +40,78 @@ def test_a_difference_is_named(change: dict, said: str) -> None:
 
 
 def test_limits_the_inference_node_was_not_given() -> None:
+    """Given to the executor only: policy_inference models the default, and says so; given to neither: both use the
+    same default (no note; the executor warns about its defaults itself)."""
     own = validate({"policy_spec": SPEC}, ROLE_INFERENCE)
     notes = executor_notes(own, {"rate_hz": 50.0, **LIMITS})
-    assert len(notes) == 6 and all("given to chunk_executor only" in n for n in notes)
-    assert executor_notes(own, {"rate_hz": 50.0}) == []  # neither given: the executor warns about its defaults
+    assert len(notes) == 4 and all("(policy_inference was not given it: the default)" in n for n in notes), notes
+    assert not any("max_step" in n for n in notes)  # 0.05 given = the default: the model is the executor's
+    assert executor_notes(own, {"rate_hz": 50.0}) == []
+
+
+def test_other_joints_are_named_not_compared_by_position() -> None:
+    names = [f"j{i}" for i in range(7)]
+    notes = executor_notes(_own(), {"rate_hz": 50.0, **LIMITS, "left.joint_names": names})
+    assert len(notes) == 1 and notes[0].startswith("left.joint_names is ['j0'"), notes
 
 
 def test_a_value_that_is_no_executors_is_refused_by_name() -> None:
     with pytest.raises(ParameterError) as err:
         executor_notes(_own(), {"rate_hz": 50.0, **LIMITS, "left.max_step": [-1.0]})
     assert err.value.name == "left.max_step"
+
+
+def test_a_running_executor_is_asked_over_its_parameter_services(tmp_path) -> None:
+    """A real chunk_executor node (one arm's max_step in its own section, the other arm given nothing: a name
+    without a value empties a combined get_parameters reply, hence one request per name) and
+    ExecutorParamsCheck on a second node, over DDS in one process; a restarted executor under the same name
+    (another publisher) is asked again and its notes replace the old ones."""
+    rclpy = pytest.importorskip("rclpy")
+    from rclpy.executors import SingleThreadedExecutor
+
+    from rtc_ros.nodes.chunk_executor import ChunkExecutorNode
+    from rtc_ros.nodes.executor_params import ExecutorParamsCheck
+    from test_nodes_harness import write_params
+
+    def start(step: float) -> ChunkExecutorNode:
+        params = write_params(tmp_path / f"p{step}.yaml", executor={"loop_mode": "timer"},
+                              left={"max_step": [step]}, right={"max_accel": [0.0]})
+        return ChunkExecutorNode(context=ctx, cli_args=["--ros-args", "--params-file", str(params)])
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    probe = rclpy.create_node("policy_inference_probe", context=ctx)
+    check = ExecutorParamsCheck(probe, validate({"policy_spec": SPEC}, ROLE_INFERENCE), "/rtc/executor_state")
+    ex = SingleThreadedExecutor(context=ctx)
+    ex.add_node(probe)
+
+    def spin_until(done, timeout: float = 30.0) -> bool:
+        import time
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and not done():
+            check.poll()
+            ex.spin_once(timeout_sec=0.1)
+        return done()
+
+    try:
+        node = start(0.02)
+        ex.add_node(node)
+        assert spin_until(lambda: bool(check.notes)), "no answer from the executor"
+        assert len(check.notes) == 1 and check.notes[0].startswith(
+            "/chunk_executor: left.max_step is [0.02, 0.02, 0.02, 0.02, 0.02, 0.02, 0.02] for chunk_executor but "
+            "[0.05, "), check.notes
+        assert "(policy_inference was not given it: the default)" in check.notes[0]
+        ex.remove_node(node)
+        node.destroy_node()
+        assert spin_until(lambda: not check.notes), "the gone executor's notes stayed"
+        node = start(0.05)  # restarted with the default: the same as policy_inference's model
+        ex.add_node(node)
+        assert spin_until(lambda: len(check._done) == 1 and not check._pending and "/chunk_executor" in check._done)
+        assert check.notes == []
+        ex.remove_node(node)
+        node.destroy_node()
+    finally:
+        ex.shutdown()
+        probe.destroy_node()
+        rclpy.shutdown(context=ctx)

@@ -30,7 +30,13 @@ def _accelerating(t0: int) -> np.ndarray:
     return np.stack([0.006 * i * i, np.zeros(H)], axis=1)
 
 
-def _run(chunk_at, plan_at: int, max_step: float, accel: float | None, model: HoldModel, upper: float = 10.0,
+def _both(t0: int) -> np.ndarray:
+    """Joint 0 speeding up beyond a 0.004 max_accel, joint 1 at 0.03 rad/tick (beyond a 0.02 max_step)."""
+    i = np.arange(H, dtype=float) + t0
+    return np.stack([0.006 * i * i, 0.03 * i], axis=1)
+
+
+def _run(chunk_at, plan_at: int, max_step: float, accel, model: HoldModel, upper: float = 10.0,
          second: tuple[int, float] | None = None, missed: int = -1) -> tuple[np.ndarray, np.ndarray, int]:
     """The executor (``max_step``, ``max_accel`` ``accel``, joint 0's upper limit) runs chunk_at(0), and with
     ``second = (step, offset)`` a second chunk planned at that step (chunk_at(t_obs) + offset on joint 0: a seam
@@ -38,7 +44,7 @@ def _run(chunk_at, plan_at: int, max_step: float, accel: float | None, model: Ho
     ``missed``: a step whose report never came. Returns (prev_remaining, the executor's commands, t_obs)."""
     lower, upper_ = LIMITS[0], np.array([upper, 10.0])
     ex = ExecutorCore(ExecutorConfig(horizon=H, action_dim=M, max_step=np.full(M, max_step), lower=lower,
-                                     upper=upper_, max_accel=None if accel is None else np.full(M, accel)))
+                                     upper=upper_, max_accel=None if accel is None else np.broadcast_to(accel, (M,))))
     ex.set_measured_position(np.zeros(M))
     loop = InferenceLoopCore(H, S_MIN, 4, "rtc", initial_delay=2, hold=model)
     commands, plan = [], None
@@ -73,6 +79,8 @@ CASES = {  # executor settings, the chunk(s), when the loop plans
                                               accel=None, second=(10, 0.2)),
     "beyond a joint limit": dict(chunk_at=lambda t: _fast(t, 0.01), plan_at=12, max_step=1.0, accel=None,
                                  upper=0.15),
+    "max_accel on one joint, max_step on the other, a joint limit": dict(
+        chunk_at=_both, plan_at=12, max_step=0.02, accel=np.array([0.004, np.inf]), upper=0.9),
     "a missed report": dict(chunk_at=_fast, plan_at=12, max_step=0.02, accel=None, missed=11),  # the last but one
 }
 
@@ -83,7 +91,7 @@ def test_the_target_is_what_the_executor_commands(case: str) -> None:
     step on, to float precision; the model that assumes the executor is on the chunk (the old one) is off."""
     kw = dict(CASES[case])
     max_step, accel, upper = kw["max_step"], kw["accel"], kw.get("upper", 10.0)
-    model = HoldModel(None if accel is None else np.full(M, accel), LIMITS[0], np.array([upper, 10.0]),
+    model = HoldModel(None if accel is None else np.broadcast_to(accel, (M,)).astype(float), LIMITS[0], np.array([upper, 10.0]),
                       np.full(M, max_step))
     prev, commands, t_obs = _run(model=model, **kw)
     ran = commands[t_obs:t_obs + H]
@@ -116,3 +124,19 @@ def test_an_unknown_limit_is_no_limit() -> None:
     chunk = _fast(0)
     got = remaining_actions(chunk, 0, 5, 5, {3: chunk[3] - 0.05}, chunk[4] - 0.05, HoldModel())
     assert np.array_equal(got, chunk[5:])
+
+
+def test_a_missed_report_under_max_accel_takes_the_chunk_as_it_is() -> None:
+    """Under max_accel the replay needs the executor's step (the last two reports): with the one before the last
+    missing, the chunk's actions are the target as before 2026-12-06 (the chunk's own step would be a guess that is
+    worst exactly when the executor trails the chunk); without max_accel the last report suffices."""
+    chunk, start = _accelerating(0), 8
+    lagging = chunk[start - 1] - np.array([0.05, 0.0])
+    limited = HoldModel(np.full(M, 0.004), *LIMITS, np.full(M, 1.0))
+    got = remaining_actions(chunk, 0, start, start, {start - 3: chunk[start - 3]}, lagging, limited)
+    assert np.array_equal(got[:H - start], chunk[start:])
+    with_report = remaining_actions(chunk, 0, start, start, {start - 2: lagging - 0.01}, lagging, limited)
+    assert np.abs(with_report[:H - start] - chunk[start:]).max() > 0.05  # replayed: trails the chunk
+    clamp_only = HoldModel(None, *LIMITS, np.full(M, 0.02))
+    got = remaining_actions(chunk, 0, start, start, {}, lagging, clamp_only)
+    assert got[0, 0] == pytest.approx(lagging[0] + 0.02)  # replayed from the last report at max_step

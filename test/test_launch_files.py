@@ -199,7 +199,8 @@ def test_bringup_check_mode(tmp_path, capsys, monkeypatch) -> None:
                          "--check"]) == 0
     out3 = capsys.readouterr().out
     for key in ("lower_limits", "upper_limits", "max_step"):
-        assert f"warning: left.{key} is given to chunk_executor only: policy_inference takes it as no limit" in out3
+        assert f"warning: left.{key} is [" in out3
+        assert f"for policy_inference (policy_inference was not given it: the default)" in out3
     assert "right." not in out3  # the right arm's are shared
     data["/**/policy_inference"]["ros__parameters"].setdefault("left", {})["upper_limits"] = [3.0]
     bare.write_text(yaml.safe_dump(data))

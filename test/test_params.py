@@ -356,14 +356,15 @@ def test_max_accel_params_reach_the_executor_core_in_rad_per_tick_squared() -> N
     assert inf.arms[0].max_accel == [3.0] * 6 + [0.0]
     hold = inference_loop(inf).hold
     assert np.allclose(hold.accel[:6], 3.0 / 2500) and np.isinf(hold.accel[6:]).all()
-    assert np.isinf(hold.upper).all() and np.isinf(hold.max_step).all()  # not given: no limit (defaults are no arm's)
+    assert hold.upper[0] == pytest.approx(np.pi) and hold.lower[6] == 0.0  # not given: the executor's defaults too
+    assert hold.max_step[0] == 0.05
     assert inference_loop(validate({"policy_spec": spec}, ROLE_INFERENCE)).hold.accel is None  # off: as before
     # the joint limits and max_step given: the target is clipped and clamped as the executor's commands
     given = validate({"policy_spec": spec, "left.lower_limits": [-1.0], "left.upper_limits": [2.0],
                       "left.max_step": [0.04]}, ROLE_INFERENCE)
     hold = inference_loop(given).hold
-    assert hold.upper[0] == 2.0 and hold.lower[6] == -1.0 and hold.max_step[3] == 0.04 and np.isinf(hold.upper[7])
-    assert "max_step known on 7 joints, limits on 7" in hold.describe()
+    assert hold.upper[0] == 2.0 and hold.lower[6] == -1.0 and hold.max_step[3] == 0.04 and hold.upper[7] == np.pi
+    assert "the executor's commands (its max_step and joint limits replayed)" in hold.describe()
 
 
 def test_enable_topic_params() -> None:

@@ -40,17 +40,12 @@ def max_accel_per_tick(p: NodeParams) -> np.ndarray:
 
 
 def inference_loop(p: NodeParams) -> InferenceLoopCore:
-    """INFERENCELOOP's core for the inference role's parameters ``p``; its model of the executor's shaping uses the
-    arms' ``max_accel``, joint limits and ``max_step`` where they were given (a default is no arm's: not used)."""
+    """INFERENCELOOP's core for the inference role's parameters ``p``; its model of the executor's commands uses the
+    arms' ``max_accel``, joint limits and ``max_step`` (where not given, the same defaults as the executor's)."""
     accel = max_accel_per_tick(p)
-
-    def given(key: str, attr: str, unknown: float) -> np.ndarray:
-        return np.concatenate([np.full(len(a.joint_names), unknown) if key in a.defaulted
-                               else np.asarray(getattr(a, attr), dtype=np.float64) for a in p.arms])
-
     hold = HoldModel(accel if np.isfinite(accel).any() else None,  # without max_accel the hold repeats the command
-                     given("lower_limits", "lower", -np.inf), given("upper_limits", "upper", np.inf),
-                     given("max_step", "max_step", np.inf))
+                     np.concatenate([a.lower for a in p.arms]), np.concatenate([a.upper for a in p.arms]),
+                     np.concatenate([a.max_step for a in p.arms]))
     return InferenceLoopCore(p.horizon, p.s_min, p.delay_buffer_size, p.method, ack_timeout_steps=p.ack_timeout_steps,
                              hold=hold)
 

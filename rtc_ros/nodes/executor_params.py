@@ -11,6 +11,8 @@ the diagnostics. Nothing is adopted: the node keeps using its own values (``ros2
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from rtc_ros.nodes.params import NodeParams, ParameterError, validate
@@ -31,7 +33,7 @@ def executor_notes(own: NodeParams, fetched: dict[str, Any]) -> list[str]:
     ``fetched`` (``name: value``; None: not set there). Raises :class:`ParameterError` naming a value that does
     not validate as the executor's (an executor of another version)."""
     values: dict[str, Any] = {"arms": [arm.name for arm in own.arms]}
-    values.update({k: v for k, v in fetched.items() if v is not None and v != []})
+    values.update({k: v for k, v in fetched.items() if v is not None and v != []})  # None: not set there
     executor = validate(values, ROLE_EXECUTOR)
     notes = hold_model_notes(executor, own)
     if abs(executor.dt - own.dt) > 1e-12:
@@ -39,44 +41,71 @@ def executor_notes(own: NodeParams, fetched: dict[str, Any]) -> list[str]:
     return notes
 
 
+#: seconds before an unanswered check is asked again (the executor died between its services and the answer)
+RETRY_S = 5.0
+
+
 class ExecutorParamsCheck:
     """Polled from a timer of ``node`` (policy_inference; ``own``: its parameters): finds the publishers of the
-    report topic ``topic`` and checks each once (:func:`executor_notes`). ``notes``: the newest differences."""
+    report topic ``topic`` and checks each once (:func:`executor_notes`) -- again when it is another process under
+    the same name (a restarted executor). ``notes``: the differences of the executors there now."""
 
-    def __init__(self, node: Any, own: NodeParams, topic: str) -> None:
-        self.node, self.own, self.topic = node, own, topic
-        self.notes: list[str] = []
-        self.checked: set[str] = set()  # executors' fully qualified names
+    def __init__(self, node: Any, own: NodeParams, topic: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.node, self.own, self.topic, self._clock = node, own, topic, clock
+        self._notes: dict[str, list[str]] = {}  # executor's fully qualified name -> its differences
+        self._done: dict[str, bytes] = {}  # name -> the publisher (endpoint gid) checked
+        self._pending: dict[str, tuple[bytes, float, dict[str, Any]]] = {}  # name -> (gid, asked at, answers so far)
         self._clients: dict[str, Any] = {}
 
+    @property
+    def notes(self) -> list[str]:
+        return [f"{name}: {note}" for name, notes in sorted(self._notes.items()) for note in notes]
+
     def poll(self) -> None:
-        """Start a check of each new executor whose parameter services are up (answers arrive on the executor)."""
+        """Ask each new executor whose parameter services are up (the answers arrive on the node's executor)."""
         from rclpy.parameter_client import AsyncParameterClient
 
-        for info in self.node.get_publishers_info_by_topic(self.topic):
-            name = (info.node_namespace.rstrip("/") + "/" + info.node_name)
-            if name in self.checked:
+        live = {info.node_namespace.rstrip("/") + "/" + info.node_name: bytes(info.endpoint_gid)
+                for info in self.node.get_publishers_info_by_topic(self.topic)}
+        for name in [n for n in self._notes if n not in live]:  # gone: its notes with it
+            del self._notes[name]
+        now = self._clock()
+        for name, gid in live.items():
+            pending = self._pending.get(name)
+            if self._done.get(name) == gid or (pending and pending[0] == gid and now - pending[1] < RETRY_S):
                 continue
             client = self._clients.get(name) or self._clients.setdefault(name, AsyncParameterClient(self.node, name))
             if not client.services_are_ready():
                 continue
-            self.checked.add(name)
-            future = client.get_parameters(wanted_names(self.own))
-            future.add_done_callback(lambda f, n=name: self._answered(n, f))
+            got: dict[str, Any] = {}
+            self._pending[name] = (gid, now, got)
+            for key in wanted_names(self.own):  # one per request: a name the executor has no value for empties a reply
+                client.get_parameters([key]).add_done_callback(
+                    lambda f, name=name, gid=gid, key=key, got=got: self._answered(name, gid, key, got, f))
 
-    def _answered(self, name: str, future: Any) -> None:
+    def _answered(self, name: str, gid: bytes, key: str, got: dict[str, Any], future: Any) -> None:
         from rclpy.parameter import parameter_value_to_python
 
+        pending = self._pending.get(name)
+        if pending is None or pending[2] is not got:
+            return  # an older check's answer
         log = self.node.get_logger()
         try:
-            reply = future.result()
-            fetched = {k: parameter_value_to_python(v) for k, v in zip(wanted_names(self.own), reply.values)}
-            self.notes = executor_notes(self.own, fetched)
-        except (ParameterError, ValueError, TypeError, AttributeError) as exc:
+            values = future.result().values
+            got[key] = parameter_value_to_python(values[0]) if len(values) == 1 else None
+            if len(got) < len(wanted_names(self.own)):
+                return
+            del self._pending[name]
+            self._done[name] = gid
+            if got["rate_hz"] is None:
+                log.info(f"{name} publishes {self.topic} but has no rate_hz: not a chunk_executor, not compared")
+                return
+            self._notes[name] = executor_notes(self.own, got)
+        except (ParameterError, ValueError, TypeError, AttributeError, RuntimeError) as exc:
             log.warn(f"could not compare {name}'s limits with this node's: {exc}")
             return
-        for note in self.notes:
+        for note in self._notes[name]:
             log.warn(f"{name}: {note}")
-        if not self.notes:
-            log.info(f"{name}'s max_step, joint limits, max_accel and rate are this node's: its commands are modelled "
-                     "with the executor's own values")
+        if not self._notes[name]:
+            log.info(f"{name}'s joint names, max_step, joint limits, max_accel and rate are this node's: its "
+                     "commands are modelled with the executor's own values")

@@ -9,15 +9,17 @@ actions **as the executor will command them**, then -- once that chunk runs out 
   (:class:`~rtc_ros.runtime.shaping.AccelLimiter`). A chunk within those limits passes unchanged; one that is
   faster, or an executor still closing a splice's gap, leaves the commands behind the chunk, and the target is
   where the commands will be: the executor's own clamp and limiter replayed from its last two reported commands
-  (:meth:`HoldModel.follow`), exactly as it will run them unless another chunk takes over first. Not modelled: a
-  start-up chunk's ramp (``startup_ramp_s``, an executor parameter) while it runs.
+  (:meth:`HoldModel.follow`), exactly as it will run them unless another chunk takes over first. Under
+  ``max_accel`` the replay needs the executor's step: with the report before the last missing, the chunk's actions
+  are taken as they are (as before 2026-12-06). Not modelled: a start-up chunk's ramp (``startup_ramp_s``, an
+  executor parameter) while it runs.
 * The hold repeats the last command, or with ``max_accel`` brakes from the last per-tick step to a stop,
   ``u_t = u_{t-1} - sign(u_{t-1}) min(|u_{t-1}|, A)``, each command clipped to the joint limits as the executor
   clips it (``max_step`` never binds: the steps only shrink). The hold's step is the reported one (the last two
   reported commands) once the robot holds, else the last step of the replayed commands.
 
-The model knows what the inference node was told (``<arm>.max_accel``, ``lower_limits``, ``upper_limits``,
-``max_step``; :func:`rtc_ros.nodes.cores.inference_loop`): a value it was not given is taken as no limit.
+The model uses the inference node's ``<arm>.max_accel``, ``lower_limits``, ``upper_limits`` and ``max_step``
+(:func:`rtc_ros.nodes.cores.inference_loop`; a value neither node was given is the same default in both).
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ from rtc_ros.runtime.shaping import AccelLimiter
 class HoldModel:
     """The executor's command shaping as the inference side models it (module docstring). ``accel``: ``(M,)``
     rad/tick^2 (``inf``: the joint stops at once) or None (every joint stops at once: the last command is
-    repeated); ``lower`` / ``upper``: ``(M,)`` joint limits or None; ``max_step``: ``(M,)`` rad/tick or None (each
-    ``inf`` or None: not limited, as far as the model knows)."""
+    repeated); ``lower`` / ``upper``: ``(M,)`` joint limits or None; ``max_step``: ``(M,)`` rad/tick or None (None
+    or ``inf``: not limited)."""
 
     accel: np.ndarray | None = None
     lower: np.ndarray | None = None
@@ -48,12 +50,11 @@ class HoldModel:
 
     def describe(self) -> str:
         """One line for a start-up log: which of the executor's limits the target follows."""
-        def count(a: np.ndarray | None) -> int:
-            return 0 if a is None else int(np.isfinite(a).sum())
-        hold = (f"braking at max_accel on {count(self.accel)} joints" if self.accel is not None
+        parts = [name for name, a in (("max_step", self.max_step), ("joint limits", self.lower)) if a is not None]
+        hold = (f"braking at max_accel on {int(np.isfinite(self.accel).sum())} joints" if self.accel is not None
                 else "the last command (max_accel off here)")
-        return (f"guidance target: the executor's commands (max_step known on {count(self.max_step)} joints, "
-                f"limits on {min(count(self.lower), count(self.upper))}), then its hold: {hold}")
+        return (f"guidance target: the executor's commands (its {' and '.join(parts) or 'clamp: unknown'} replayed), "
+                f"then its hold: {hold}")
 
     def clip(self, x: np.ndarray) -> np.ndarray:
         """``x`` inside the joint limits where they are given and an acceleration limit is (else as it is)."""
@@ -134,10 +135,13 @@ def remaining_actions(chunk: np.ndarray, origin: int, t_obs: int, t_next: int, c
         rows.append(cmd)
     start = max(t_next - origin, 0)
     before = commanded.get(t_next - 2)
-    ahead, replayed = chunk[start:H], 0 < start < H and command is not None
-    if replayed:  # the executor on this chunk: its commands toward the rest (module docstring)
-        step = command - before if before is not None else chunk[start - 1] - chunk[max(start - 2, 0)]
-        ahead = hold.follow(command, step, chunk[start - 1], ahead)
+    # the executor on this chunk: its commands toward the rest (module docstring); under max_accel the replay needs
+    # the executor's step, so without the report before the last the chunk is taken as it is
+    ahead = chunk[start:H]
+    replayed = 0 < start < H and command is not None and (before is not None or hold.accel is None)
+    if replayed:
+        ahead = hold.follow(command, command - before if before is not None else np.zeros_like(command),
+                            chunk[start - 1], ahead)
     rows.extend(ahead)
     if start >= H and command is not None and before is not None:  # holding: brake on from the reported commands
         rows.extend(hold.held(command, before, H))

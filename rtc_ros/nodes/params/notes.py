@@ -36,16 +36,19 @@ def hold_model_notes(executor: NodeParams, inference: NodeParams) -> list[str]:
         inf = inf_arms.get(ex.name)
         if inf is None:
             continue
+        if ex.joint_names != inf.joint_names:
+            notes.append(f"{ex.name}.joint_names is {ex.joint_names} for chunk_executor but {inf.joint_names} for "
+                         "policy_inference")
+            continue
         for key, attr in (("max_accel", "max_accel"), ("max_step", "max_step"), ("lower_limits", "lower"),
                           ("upper_limits", "upper")):
             a, b = list(getattr(ex, attr)), list(getattr(inf, attr))
-            if key in inf.defaulted and key not in ex.defaulted:
-                notes.append(f"{ex.name}.{key} is given to chunk_executor only: policy_inference takes it as no limit, "
-                             "so its guidance target ignores the executor's clamp there (give it under /**)")
-            elif a != b and not (key in inf.defaulted and key in ex.defaulted):
-                notes.append(f"{ex.name}.{key} is {a} for chunk_executor but {b} for policy_inference: give it where "
-                             "both read it (the params file's /** section), or the guidance target will not be "
-                             "where the executor commands")
+            if a == b:
+                continue
+            given = " (policy_inference was not given it: the default)" if key in inf.defaulted else ""
+            notes.append(f"{ex.name}.{key} is {a} for chunk_executor but {b} for policy_inference{given}: give it where "
+                         "both read it (the params file's /** section), or the guidance target will not be where the "
+                         "executor commands")
     return notes
 
 
