@@ -22,15 +22,17 @@ def _own(**extra) -> object:
 def test_the_same_values_give_no_note() -> None:
     own = _own()
     names = wanted_names(own)
-    assert names[0] == "rate_hz" and "left.max_step" in names and "right.max_accel" in names
-    fetched = {n: None for n in names} | {"rate_hz": 50.0} | LIMITS  # unset on the executor: None
+    assert names[0] == "rate_hz" and "left.max_step" in names and "right.max_accel" in names and "horizon" in names
+    fetched = {n: None for n in names} | {"rate_hz": 50.0} | LIMITS  # unset on the executor: None (its default)
     assert executor_notes(own, fetched) == []
 
 
 @pytest.mark.parametrize("change,said", [
     ({"left.max_step": [0.1]}, "left.max_step is [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1] for chunk_executor but [0.05"),
     ({"right.max_accel": [8.0]}, "right.max_accel is [8.0, 8.0, 8.0, 8.0, 8.0, 8.0, 0.0] for chunk_executor"),
-    ({"rate_hz": 30.0}, "rate_hz is 30 for chunk_executor but 50 for policy_inference"),
+    ({"rate_hz": 30.0}, "rate_hz is 30.0 for chunk_executor but 50.0 for policy_inference"),
+    ({"horizon": 40}, "horizon is 40 for chunk_executor but 50 for policy_inference"),
+    ({"method": "bid"}, "method is 'bid' for chunk_executor but 'rtc' for policy_inference"),
     ({"left.upper_limits": [1.5]}, "left.upper_limits is [1.5,"),
 ])
 def test_a_difference_is_named(change: dict, said: str) -> None:

@@ -107,3 +107,19 @@ def test_the_checker_sees_an_upward_import(tmp_path) -> None:
     p = tmp_path / "bad.py"
     p.write_text("def f():\n    from rtc_ros.nodes.params import validate\n")
     assert _imports(p, "rtc_ros.core.bad") == {"rtc_ros.nodes.params", "rtc_ros.nodes.params.validate"}
+
+
+@pytest.mark.parametrize("module", ["rtc_ros.nodes.chunk_executor", "rtc_ros.nodes.joint_state_merger",
+                                    "rtc_ros.nodes.episode_recorder"])
+def test_the_robot_side_nodes_do_not_import_torch(module: str) -> None:
+    """The robot's computer (chunk_executor, joint_state_merger, the recorder) needs no torch: a split launch runs
+    the policy elsewhere. Imported in a fresh interpreter (torch would be in sys.modules after the import)."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("rclpy")
+    code = f"import sys, {module}; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(PKG.parent)})
+    assert out.returncode == 0 and out.stdout.strip() == "False", (out.stdout, out.stderr[-2000:])

@@ -137,6 +137,7 @@ def test_latency_spike_over_dds_rejected_then_replanned_at_once(start_node, tmp_
         assert h.wait_for(lambda s: any(q > n_before + 1 for q in takeovers(s)), 15), inf.output()[-2000:]
         resumed = time.monotonic() - t_rejected
         assert h.wait_for(lambda s: int(s.diag("policy_inference").get("chunks_rejected", 0)) >= 1, 5)
+        assert inf.wait_for_output("refused by the executor: stale", 5), inf.output()[-2000:]  # said on its side too
         diag = h.diag("policy_inference")
         stale = [r for r in h.snapshot_states() if r.st.rejected_reason == "stale"]
     assert stale, "the executor's state never reported the rejection"

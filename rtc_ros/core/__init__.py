@@ -1,4 +1,4 @@
-"""ROS-free core of Real-Time Chunking (RTC). numpy/torch only; imports nothing above it.
+"""ROS-free core of Real-Time Chunking (RTC). numpy/torch only; imports nothing above it (torch only where used).
 
 Conventions (stated once here and used everywhere in rtc_ros):
 
@@ -21,17 +21,19 @@ Reading order (Algorithm 1 of the paper): masks -> prefix -> guidance -> samplin
 schedule -> chunk_buffer; baselines in bid and ensemble.
 """
 
-from rtc_ros.core.masks import prefix_weights
-from rtc_ros.core.prefix import build_prefix
-from rtc_ros.core.guidance import guidance_weight, guided_velocity
-from rtc_ros.core.sampling import sample_plain, sample_guided, sample_prefix_conditioned
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "prefix_weights",
-    "build_prefix",
-    "guidance_weight",
-    "guided_velocity",
-    "sample_plain",
-    "sample_guided",
-    "sample_prefix_conditioned",
-]
+#: the package's public names and their modules, imported on first use (PEP 562): the robot side (the executor,
+#: delay bookkeeping, stats) imports ``rtc_ros.core.*`` without torch
+_EXPORTS = {"prefix_weights": "masks", "build_prefix": "prefix", "guidance_weight": "guidance",
+            "guided_velocity": "guidance", "sample_plain": "sampling", "sample_guided": "sampling",
+            "sample_prefix_conditioned": "sampling"}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'rtc_ros.core' has no attribute {name!r}")
+    return getattr(import_module(f"rtc_ros.core.{_EXPORTS[name]}"), name)

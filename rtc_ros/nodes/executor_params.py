@@ -1,10 +1,12 @@
-"""policy_inference asks the running chunk_executor for its arm limits and compares them with its own.
+"""policy_inference asks the running chunk_executor for its shared settings and arm limits and compares them.
 
 The guidance target is the executor's commands as policy_inference models them (:mod:`rtc_ros.runtime.hold_model`:
 its clamp at ``max_step`` and the joint limits, its acceleration limit, its braking hold), from the values the
-inference node was given. ``rtc_bringup`` compares the two nodes' values when it starts both from one params file
+inference node was given; the rate, method, ``H`` and ``s_min`` must be the executor's too. ``rtc_bringup``
+compares the two nodes' values when it starts both from one params file
 (:func:`~rtc_ros.nodes.params.notes.hold_model_notes`); a split launch (the policy on a GPU workstation, the executor
-on the robot's computer, each with its own file) is checked here instead: once per executor (the node publishing
+on the robot's computer: one node per machine, so nothing compares them at start, and the two copies of the file
+or their overrides may drift) is checked here instead: once per executor process (the node publishing
 ``rtc/executor_state``), over its parameter services, and each difference is logged as a warning and kept for
 the diagnostics. Nothing is adopted: the node keeps using its own values (``ros2 param get`` shows what it uses).
 """
@@ -23,9 +25,14 @@ from rtc_ros.nodes.params.schema import ROLE_EXECUTOR
 ARM_KEYS = ("joint_names", "lower_limits", "upper_limits", "max_step", "max_accel")
 
 
+#: shared parameters that must be equal (a difference: chunks refused, or executed in another mode)
+SHARED_KEYS = ("rate_hz", "method", "horizon", "s_min")
+
+
 def wanted_names(own: NodeParams) -> list[str]:
-    """The executor's parameters to fetch for ``own`` (policy_inference's parameters): its rate and arm limits."""
-    return ["rate_hz"] + [f"{arm.name}.{key}" for arm in own.arms for key in ARM_KEYS]
+    """The executor's parameters to fetch for ``own`` (policy_inference's parameters): the shared ones (the rate
+    first) and the arms' joint names and limits."""
+    return [*SHARED_KEYS] + [f"{arm.name}.{key}" for arm in own.arms for key in ARM_KEYS]
 
 
 def executor_notes(own: NodeParams, fetched: dict[str, Any]) -> list[str]:
@@ -35,10 +42,9 @@ def executor_notes(own: NodeParams, fetched: dict[str, Any]) -> list[str]:
     values: dict[str, Any] = {"arms": [arm.name for arm in own.arms]}
     values.update({k: v for k, v in fetched.items() if v is not None and v != []})  # None: not set there
     executor = validate(values, ROLE_EXECUTOR)
-    notes = hold_model_notes(executor, own)
-    if abs(executor.dt - own.dt) > 1e-12:
-        notes.append(f"rate_hz is {1.0 / executor.dt:g} for chunk_executor but {1.0 / own.dt:g} for policy_inference")
-    return notes
+    notes = [f"{key} is {executor.values[key]!r} for chunk_executor but {own.values[key]!r} for policy_inference "
+             "(give it under /** in both files)" for key in SHARED_KEYS if executor.values[key] != own.values[key]]
+    return notes + hold_model_notes(executor, own)
 
 
 #: seconds before an unanswered check is asked again (the executor died between its services and the answer)

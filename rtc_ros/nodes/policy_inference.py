@@ -179,7 +179,11 @@ class PolicyInferenceNode(Node):
             cleared = self.cameras.on_executor_report(rep)  # frames from before a reset show another scene
             self._command = None if rep.command is None else np.asarray(rep.command, dtype=np.float64)
             self._command_received = time.monotonic()
+        rejected = self.loop.rejected
         self.loop.on_executor_report(rep)
+        if self.loop.rejected > rejected:  # one of this node's chunks: say why here too (the executor logs it)
+            self.get_logger().warn(f"chunk {rep.rejected_seq} refused by the executor: {rep.rejected_reason}",
+                                   throttle_duration_sec=2.0)
         if cleared:
             self.get_logger().info("executor reset (re-synced: the robot was moved, or ~/hold, or the executor's tracking "
                                    "watchdog): camera frames cleared; waiting for new ones", throttle_duration_sec=1.0)
