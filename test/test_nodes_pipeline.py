@@ -270,6 +270,32 @@ def test_policy_node_says_when_the_executor_reports_do_not_come(start_node, tmp_
     assert inf.alive()
 
 
+def test_start_paused_runs_nothing_until_resume(start_node, tmp_path, small_policy) -> None:
+    """start_paused (the arming step config/bimanual.yaml ships): both nodes up and warm, the executor reporting
+    (paused), nothing is planned or executed until ~/resume; then the first chunk is observed after it and runs."""
+    from test_nodes_executor import _call
+
+    params = write_params(tmp_path / "p.yaml", executor={**TOPICS, "start_paused": True},
+                          inference={"policy_spec": str(small_policy), "camera_topics": []}, s_min=20)
+    ex = start_node(EXECUTOR, "--params-file", str(params))
+    inf = start_node(INFERENCE, "--params-file", str(params))
+    with Harness() as h:
+        assert ex.wait_for_output("start_paused: nothing is executed until ~/resume", 60), ex.output()[-2000:]
+        assert inf.wait_for_output("); active", 120), inf.output()[-2000:]
+        assert h.wait_for(lambda s: len(s.snapshot_states()) >= 50, 30)  # a second of paused reports
+        with h.lock:
+            assert not h.chunks, "a chunk was published while the executor was paused"
+        assert all(r.st.paused and r.st.seq < 0 for r in h.snapshot_states())
+        paused_at = h.last_step()
+        assert _call(h, "/chunk_executor/resume").success
+        assert h.wait_for(lambda s: len(takeovers(s)) >= 2, 60), (ex.output()[-2000:], inf.output()[-2000:])
+        with h.lock:
+            first = h.chunks[min(h.chunks)][1]
+        assert first.t_obs > paused_at  # observed after the resume
+        paused = [r for r in h.snapshot_states() if r.st.paused]
+        assert len({r.st.step for r in paused}) == 1  # the step counter stood still while paused
+
+
 def test_executor_killed_and_restarted(start_node, tmp_path, small_policy) -> None:
     """chunk_executor crashes (SIGKILL) mid-run and is started again while policy_inference keeps running.
     The new executor commands nothing until a chunk comes (startup_command none: the arm stays where it

@@ -265,6 +265,10 @@ def test_two_robots_in_two_namespaces(sim) -> None:
     try:
         active = robot2[1].wait_for(r"robot2\.policy_inference\]: warm-up done", 150)
         assert active, f"robot2's policy_inference did not come up:\n{robot2[1].output()[-3000:]}"
+        # config/bimanual.yaml starts the executor paused (the arming step): resume it as an operator would
+        assert "start_paused: nothing is executed until ~/resume" in robot2[1].output()
+        answer = ros2(sim.env, "service", "call", "/robot2/chunk_executor/resume", "std_srvs/srv/Trigger", timeout=60)
+        assert "success=True" in answer, answer
         t_up = time.monotonic() - t0
         both = {f"/robot{i}/{n}" for i in (1, 2) for n in ("bimanual_sim", "chunk_executor", "policy_inference")}
         names = node_list(sim.env, both)

@@ -74,6 +74,9 @@ class ChunkExecutorNode(Node):
         self.dt = p.dt
         self.names = p.joint_names
         self.core: ExecutorCore = executor_core(p)
+        if p.start_paused and self.core.pause():  # the arming step: nothing runs until ~/resume
+            self.get_logger().warn("start_paused: nothing is executed until ~/resume (ros2 service call "
+                                   f"{self.get_fully_qualified_name()}/resume std_srvs/srv/Trigger)")
         self._reader = conv.JointStateReader(self.names)
         self._order_cache: dict = {}
         self._throttled = Throttle()
