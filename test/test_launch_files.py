@@ -207,6 +207,9 @@ def test_bringup_check_mode(tmp_path, capsys, monkeypatch) -> None:
     assert bringup.main(["--params-file", str(bare), "--policy-spec", str(REPO / "policies" / "bimanual_cnn_h50.yaml"),
                          "--check"]) == 0
     assert "warning: left.upper_limits is [3.14, 1.26" in capsys.readouterr().out
+    # a recorder on the GPU side of a split launch: refused (one per robot, beside the executor)
+    assert bringup.main([*real, "--only", "inference", "--record", str(tmp_path / "bags")]) == 2
+    assert "the recorder runs beside the executor" in capsys.readouterr().err
     assert bringup.main(["--params-file", str(REPO / "config" / "invalid_params.yaml"), "--check"]) == 2
     assert "'s_min'" in capsys.readouterr().err
     # command-line overrides land in the file's own sections and are validated

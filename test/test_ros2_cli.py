@@ -332,7 +332,8 @@ def test_sigint_stops_everything_and_bags_are_readable(sim) -> None:
     (["sim.launch.py", "recorder:=rosbag"], r"recorder:=rosbag needs `ros2 bag record`"),
     (["sim.launch.py", "recorder:=bag"], r"Argument .recorder. provided value .bag. is not valid"),
     (["bimanual.launch.py", "record:=true"], r"'record' was replaced by 'recorder'"),
-], ids=["rosbag_without_ros2_bag", "bad_recorder", "old_record_argument"])
+    (["bimanual.launch.py", "nodes:=inference", "recorder:=episode"], r"the recorder runs beside the executor"),
+], ids=["rosbag_without_ros2_bag", "bad_recorder", "old_record_argument", "recorder_on_the_inference_side"])
 def test_launch_refuses_bad_recorder_arguments(launch_args, message, tmp_path) -> None:
     env = cli_env(tmp_path)
     if launch_args[1] == "recorder:=rosbag" and "ros2bag" in ros2(env, "pkg", "list").split():

@@ -168,6 +168,10 @@ def _check_policy(p) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.record and args.only == "inference":
+        print("rtc_bringup: refusing to start: --record with --only inference: the recorder runs beside the executor, "
+              "one per robot (give --record to the robot's side)", file=sys.stderr)
+        return 2
     if args.policy_spec:
         os.environ["RTC_POLICY_SPEC"] = str(Path(args.policy_spec).resolve())
     try:

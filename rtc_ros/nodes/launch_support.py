@@ -71,6 +71,10 @@ def recorder(params: list, node_parameters: dict | None = None) -> Any:
                                "(ros2 bag record) or recorder:=episode (episode_recorder)")
         kind = LaunchConfiguration("recorder").perform(context)
         namespace = LaunchConfiguration("namespace").perform(context)
+        if kind != "none" and context.launch_configurations.get("nodes") == "inference":
+            raise RuntimeError(f"recorder:={kind} with nodes:=inference: the recorder runs beside the executor, one "
+                               "per robot (give recorder:= to the launch with nodes:=executor; two would record "
+                               "every episode twice)")
         if kind == "episode":
             return [Node(package="rtc_ros", executable="episode_recorder", name="episode_recorder",
                          namespace=namespace, output="screen", emulate_tty=True,
