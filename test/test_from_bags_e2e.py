@@ -154,6 +154,13 @@ def test_record_train_infer(ros_env: dict[str, str], tmp_path: Path) -> None:
             node.destroy_publisher(pub)
         chunks: list[JointTrajectory] = []
         node.create_subscription(JointTrajectory, "rtc/chunk", chunks.append, 10)
+        # the params file is made from config/bimanual.yaml, whose executor waits for ~/resume (start_paused): not
+        # this stand-in arm's (a -p override loses to the file's chunk_executor section, so the file is changed)
+        import yaml
+
+        data = yaml.safe_load(Path(params).read_text())
+        data["/**/chunk_executor"]["ros__parameters"]["start_paused"] = False
+        Path(params).write_text(yaml.safe_dump(data, sort_keys=False))
         procs.append(spawn(ros_env, tmp_path / "executor.log", "rtc_ros.nodes.chunk_executor",
                            "--params-file", params, "-p", "loop_mode:=timer"))
         procs.append(spawn(ros_env, tmp_path / "inference.log", "rtc_ros.nodes.policy_inference",
