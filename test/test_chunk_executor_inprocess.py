@@ -176,12 +176,12 @@ def test_a_stop_report_beyond_the_joint_limits_is_not_commanded(node) -> None:
     for _ in range(3):
         n._tick()
     last = n.sent[-1].command.copy()  # walked toward 0.5 at max_step 0.05 per tick
-    n._on_robot_stopped(JointState(name=[JOINTS[0], JOINTS[1]], position=[0.12, 57.3]))
+    n.stops.on_report(JointState(name=[JOINTS[0], JOINTS[1]], position=[0.12, 57.3]))
     n._tick()
     cmd = n.sent[-1].command
     assert n.sent[-1].hold and cmd[0] == pytest.approx(0.12), cmd
     assert np.allclose(cmd[1:], last[1:]), (cmd, last)
-    n._on_robot_stopped(JointState(name=[JOINTS[1]], position=[57.3]))  # still stopped, every position bad:
+    n.stops.on_report(JointState(name=[JOINTS[1]], position=[57.3]))  # still stopped, every position bad:
     n._tick()
     assert n.core.paused and n.sent[-1].hold  # not read as the stop's end
 

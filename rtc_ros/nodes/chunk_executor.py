@@ -20,8 +20,8 @@ for ``interpolate_from_desired_state`` (:mod:`rtc_ros.nodes.controller_check`).
 
 With ``robot_stopped_topic`` set (``sensor_msgs/JointState``: the joints a protective stop holds and their
 held positions, empty while none), the executor re-syncs when a stop begins, holds the stopped joints
-where the stop holds them, and re-syncs and resumes when it ends
-(:class:`rtc_ros.runtime.stop_recovery.StopRecovery`): no stop loops from commands the arm ignored.
+where the stop holds them, and re-syncs and resumes when it ends (:mod:`rtc_ros.nodes.executor_stops`): no stop
+loops from commands the arm ignored.
 
 Run: ``python -m rtc_ros.nodes.chunk_executor --ros-args --params-file config/bimanual.yaml``.
 """
@@ -38,17 +38,16 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
 from rtc_ros.runtime.executor import (
-    HOLD_DISABLED, HOLD_PAUSED, HOLD_STARTUP, HOLD_SYNC_PAUSE, ChunkRejected, ExecutorCore, Tick, implausible_holds,
+    HOLD_DISABLED, HOLD_PAUSED, HOLD_STARTUP, HOLD_SYNC_PAUSE, ChunkRejected, ExecutorCore, Tick,
 )
 from rtc_ros.runtime.enable_gate import EnableGate
 from rtc_ros.runtime.methods import METHODS, executor_mode
-from rtc_ros.runtime.stop_recovery import STOP_BEGAN, StopRecovery
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.cores import executor_core
 from rtc_ros.nodes.params import ROLE_EXECUTOR, ParameterError, declare_and_validate, executor_notes
@@ -57,12 +56,10 @@ from rtc_ros.nodes.contention import CHECK_PERIOD_S, OutputGuard
 from rtc_ros.nodes.controller_check import TrajectoryControllerCheck
 from rtc_ros.nodes.deadline import run_deadline_loop
 from rtc_ros.nodes.executor_services import OperatorServices
+from rtc_ros.nodes.executor_stops import ProtectiveStops
 from rtc_ros.nodes.executor_tracking import ExecutorTracking
 from rtc_ros.nodes.spin import spin_node
 
-#: the robot's stop flag: reliable, volatile (matches reliable publishers, latched or not), every change kept
-STOP_FLAG = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
-                       durability=DurabilityPolicy.VOLATILE)
 
 
 class ChunkExecutorNode(Node):
@@ -112,11 +109,9 @@ class ChunkExecutorNode(Node):
             if p.output_type == "joint_trajectory" else None
         self.create_timer(CHECK_PERIOD_S, self._check_outputs, callback_group=self._io_group)
         self._resync_after_ns = 0  # after a re-sync: joint states stamped before this are ignored
-        self._recovery = StopRecovery()
+        self.stops = ProtectiveStops(self, self._io_group)  # robot_stopped_topic: re-sync around protective stops
+        self._recovery = self.stops.recovery
         self.tracking = ExecutorTracking(self, p)  # <arm>.tracking_tolerance: hold where the arm is when it stops following
-        if p.robot_stopped_topic:
-            self.create_subscription(JointState, p.robot_stopped_topic, self._on_robot_stopped, STOP_FLAG,
-                                     callback_group=self._io_group)
         self._enable = EnableGate(p.enable_timeout_s) if p.enable_topic else None  # a deadman: see _apply_enable
         if self._enable is not None:
             self.create_subscription(Bool, p.enable_topic, lambda m: self._enable.on_message(m.data, time.monotonic()),
@@ -182,31 +177,6 @@ class ChunkExecutorNode(Node):
         self.outputs.check()  # another publisher on an output: command nothing
         if self._controllers is not None:
             self._controllers.poll()  # joint_trajectory_controllers that interpolate from the measured state
-
-    def _on_robot_stopped(self, msg: JointState) -> None:
-        try:
-            held, unknown = conv.held_joints(msg, self.names)
-        except ValueError as exc:
-            self.get_logger().error(f"ignoring {self.p.robot_stopped_topic}: {exc}")
-            return
-        if unknown and self._throttled("stop_unknown", 5.0):
-            self.get_logger().warn(f"{self.p.robot_stopped_topic}: joints {unknown} are not commanded here (ignored)")
-        bad = implausible_holds(self.core.cfg, held)
-        if bad and self._throttled("stop_implausible", 5.0):  # still a stop: those joints keep their last command
-            self.get_logger().error(
-                f"{self.p.robot_stopped_topic}: positions beyond the joint limits by more than max_step, not "
-                f"held (their last command is): {', '.join(f'{self.names[i]}={q:g}' for i, q in bad.items())}")
-        what = self._recovery.update(held, self.core)
-        if what == STOP_BEGAN:
-            self.get_logger().warn(f"robot stopped (stop {self._recovery.stops}): re-synced at step "
-                                   f"{self.core.next_step}, chunks dropped, holding {len(held)} stopped joints "
-                                   "where the stop holds them, the others at their last command")
-        elif what is not None:
-            if not self.core.ready:  # re-synced by someone else meanwhile: measure as after any re-sync
-                self._measure_again()
-            going = "left paused" if self.core.paused else "resuming"
-            self.get_logger().info(f"robot stop ended: re-synced, {going}"
-                                   + ("" if self.core.enabled else f" once {self.p.enable_topic} enables it"))
 
     def _on_joint_state(self, msg: JointState) -> None:
         stamp = conv.stamp_to_ns(msg.header.stamp)

@@ -1,0 +1,60 @@
+"""chunk_executor's protective stops: the robot's stop report (``robot_stopped_topic``) drives the re-sync.
+
+With ``robot_stopped_topic`` set (``sensor_msgs/JointState``: the joints a protective stop holds and their held
+positions, empty while none), the executor re-syncs when a stop begins, holds the stopped joints where the stop
+holds them, and re-syncs and resumes when it ends (:class:`rtc_ros.runtime.stop_recovery.StopRecovery`, the
+ROS-free rule): no stop loops from commands the arm ignored. Entries naming joints the executor does not command
+are ignored (a throttled warning); positions beyond the limits by more than ``max_step`` are not held (an error).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import JointState
+
+from rtc_ros.nodes import conversions as conv
+from rtc_ros.runtime.executor import implausible_holds
+from rtc_ros.runtime.stop_recovery import STOP_BEGAN, StopRecovery
+
+#: the robot's stop flag: reliable, volatile (matches reliable publishers, latched or not), every change kept
+STOP_FLAG = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+                       durability=DurabilityPolicy.VOLATILE)
+
+
+class ProtectiveStops:
+    """Owned by the chunk_executor node ``node`` (its core, joint names, parameters, throttle, logger and
+    ``_measure_again``); subscribes ``robot_stopped_topic`` in ``group`` when it is set. ``recovery``: the rule's
+    state (the operator services ask it whether a stop is on)."""
+
+    def __init__(self, node: Any, group: Any) -> None:
+        self.node, self.recovery = node, StopRecovery()
+        self.topic = node.p.robot_stopped_topic
+        if self.topic:
+            node.create_subscription(JointState, self.topic, self.on_report, STOP_FLAG, callback_group=group)
+
+    def on_report(self, msg: JointState) -> None:
+        node, core, log = self.node, self.node.core, self.node.get_logger()
+        try:
+            held, unknown = conv.held_joints(msg, node.names)
+        except ValueError as exc:
+            log.error(f"ignoring {self.topic}: {exc}")
+            return
+        if unknown and node._throttled("stop_unknown", 5.0):
+            log.warn(f"{self.topic}: joints {unknown} are not commanded here (ignored)")
+        bad = implausible_holds(core.cfg, held)
+        if bad and node._throttled("stop_implausible", 5.0):  # still a stop: those joints keep their last command
+            log.error(f"{self.topic}: positions beyond the joint limits by more than max_step, not held (their last "
+                      f"command is): {', '.join(f'{node.names[i]}={q:g}' for i, q in bad.items())}")
+        what = self.recovery.update(held, core)
+        if what == STOP_BEGAN:
+            log.warn(f"robot stopped (stop {self.recovery.stops}): re-synced at step {core.next_step}, chunks "
+                     f"dropped, holding {len(held)} stopped joints where the stop holds them, the others at their "
+                     "last command")
+        elif what is not None:
+            if not core.ready:  # re-synced by someone else meanwhile: measure as after any re-sync
+                node._measure_again()
+            going = "left paused" if core.paused else "resuming"
+            log.info(f"robot stop ended: re-synced, {going}"
+                     + ("" if core.enabled else f" once {node.p.enable_topic} enables it"))
