@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rtc_ros.nodes.executor_params import executor_notes, wanted_names
+from rtc_ros.nodes.executor_params import executor_differences, wanted_names
 from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, validate
 
 SPEC = str(Path(__file__).resolve().parents[1] / "policies" / "bimanual_cnn_h50.yaml")
@@ -24,7 +24,7 @@ def test_the_same_values_give_no_note() -> None:
     names = wanted_names(own)
     assert names[0] == "rate_hz" and "left.max_step" in names and "right.max_accel" in names and "horizon" in names
     fetched = {n: None for n in names} | {"rate_hz": 50.0} | LIMITS  # unset on the executor: None (its default)
-    assert executor_notes(own, fetched) == []
+    assert executor_differences(own, fetched) == []
 
 
 @pytest.mark.parametrize("change,said", [
@@ -37,7 +37,7 @@ def test_the_same_values_give_no_note() -> None:
 ])
 def test_a_difference_is_named(change: dict, said: str) -> None:
     fetched = {"rate_hz": 50.0, **LIMITS, **change}
-    notes = executor_notes(_own(), fetched)
+    notes = executor_differences(_own(), fetched)
     assert len(notes) == 1 and said in notes[0], notes
 
 
@@ -45,21 +45,21 @@ def test_limits_the_inference_node_was_not_given() -> None:
     """Given to the executor only: policy_inference models the default, and says so; given to neither: both use the
     same default (no note; the executor warns about its defaults itself)."""
     own = validate({"policy_spec": SPEC}, ROLE_INFERENCE)
-    notes = executor_notes(own, {"rate_hz": 50.0, **LIMITS})
+    notes = executor_differences(own, {"rate_hz": 50.0, **LIMITS})
     assert len(notes) == 4 and all("(policy_inference was not given it: the default)" in n for n in notes), notes
     assert not any("max_step" in n for n in notes)  # 0.05 given = the default: the model is the executor's
-    assert executor_notes(own, {"rate_hz": 50.0}) == []
+    assert executor_differences(own, {"rate_hz": 50.0}) == []
 
 
 def test_other_joints_are_named_not_compared_by_position() -> None:
     names = [f"j{i}" for i in range(7)]
-    notes = executor_notes(_own(), {"rate_hz": 50.0, **LIMITS, "left.joint_names": names})
+    notes = executor_differences(_own(), {"rate_hz": 50.0, **LIMITS, "left.joint_names": names})
     assert len(notes) == 1 and notes[0].startswith("left.joint_names is ['j0'"), notes
 
 
 def test_a_value_that_is_no_executors_is_refused_by_name() -> None:
     with pytest.raises(ParameterError) as err:
-        executor_notes(_own(), {"rate_hz": 50.0, **LIMITS, "left.max_step": [-1.0]})
+        executor_differences(_own(), {"rate_hz": 50.0, **LIMITS, "left.max_step": [-1.0]})
     assert err.value.name == "left.max_step"
 
 

@@ -35,7 +35,7 @@ def wanted_names(own: NodeParams) -> list[str]:
     return [*SHARED_KEYS] + [f"{arm.name}.{key}" for arm in own.arms for key in ARM_KEYS]
 
 
-def executor_notes(own: NodeParams, fetched: dict[str, Any]) -> list[str]:
+def executor_differences(own: NodeParams, fetched: dict[str, Any]) -> list[str]:
     """The differences between policy_inference's (``own``) model of the executor and the executor's values
     ``fetched`` (``name: value``; None: not set there). Raises :class:`ParameterError` naming a value that does
     not validate as the executor's (an executor of another version)."""
@@ -53,7 +53,7 @@ RETRY_S = 5.0
 
 class ExecutorParamsCheck:
     """Polled from a timer of ``node`` (policy_inference; ``own``: its parameters): finds the publishers of the
-    report topic ``topic`` and checks each once (:func:`executor_notes`) -- again when it is another process under
+    report topic ``topic`` and checks each once (:func:`executor_differences`) -- again when it is another process under
     the same name (a restarted executor). ``notes``: the differences of the executors there now."""
 
     def __init__(self, node: Any, own: NodeParams, topic: str, clock: Callable[[], float] = time.monotonic) -> None:
@@ -106,7 +106,7 @@ class ExecutorParamsCheck:
             if got["rate_hz"] is None:
                 log.info(f"{name} publishes {self.topic} but has no rate_hz: not a chunk_executor, not compared")
                 return
-            self._notes[name] = executor_notes(self.own, got)
+            self._notes[name] = executor_differences(self.own, got)
         except (ParameterError, ValueError, TypeError, AttributeError, RuntimeError) as exc:
             log.warn(f"could not compare {name}'s limits with this node's: {exc}")
             return
