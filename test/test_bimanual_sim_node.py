@@ -343,3 +343,26 @@ def test_deadline_loop_keeps_absolute_deadlines_and_skips_after_overrun() -> Non
     assert ticks[3] == pytest.approx(0.14)  # no burst: the next deadline of the grid after the stall
     assert np.diff(ticks[3:6]) == pytest.approx([0.02, 0.02])
     assert np.diff(ticks[5:]) == pytest.approx([0.01, 0.01, 0.01])
+
+
+@pytest.mark.parametrize("min_gap,gaps_ms", [
+    (0.5, [20, 20, 39, 21, 20, 20, 45, 15, 20]),  # the executor: never two ticks ~1 ms apart
+    (0.0, [20, 20, 39, 1, 20, 20, 45, 0, 15]),  # the simulator: catches up (its time is the tick count)
+])
+def test_deadline_loop_late_wake_up(min_gap: float, gaps_ms: list[int]) -> None:
+    """Fake clock: wake-ups 19 and 25 ms late at 50 Hz. With min_gap the next tick keeps at least half a
+    period from a late one's start (one overrun each); without, it follows on the grid at once."""
+    from rtc_ros.nodes.deadline import run_deadline_loop
+
+    now, ticks, wakes, late = [0.0], [], [0], []
+
+    def sleep(s: float) -> None:
+        wakes[0] += 1
+        now[0] += s + {4: 0.019, 8: 0.025}.get(wakes[0], 0.0)
+
+    overruns = run_deadline_loop(lambda: ticks.append(now[0]), lambda: 0.02, lambda: len(ticks) < 10,
+                                 on_overrun=late.append, clock=lambda: now[0], sleep=sleep, min_gap=min_gap)
+    assert np.diff(ticks) * 1e3 == pytest.approx(gaps_ms, abs=1e-6)
+    assert overruns == len(late) == (2 if min_gap else 0)
+    if min_gap:
+        assert late == pytest.approx([0.019, 0.025])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -156,6 +158,46 @@ def test_metadata_and_age_rejections(kw, age, match) -> None:
         core.offer_chunk(ramp(0.0), seq=3, t_obs=0, obs_age_s=age, **kw)
     core.max_chunk_age = 0.0  # writable at run time: off
     core.offer_chunk(ramp(0.0), seq=4, t_obs=0, obs_age_s=None)
+
+
+def test_chunk_far_beyond_the_limits_is_refused() -> None:
+    """max_limit_excess: an action beyond a joint's limits by more than that fraction of its range is refused
+    (counted, named), a little overshoot is clamped, joints without two finite limits are never checked."""
+    cfg = ExecutorConfig(horizon=H, action_dim=M, lower=[-1.0, 0.0, -np.inf], upper=[1.0, 1.0, np.inf])
+    core = ExecutorCore(cfg, max_limit_excess=0.5)
+    core.set_measured_position(np.zeros(M))
+    near = np.zeros((H, M))
+    near[:, 0], near[:, 1], near[:, 2] = 1.99, -0.49, 1e6  # within 0.5 x range (2 / 1) of the limits; joint 2 free
+    assert core.offer_chunk(near, seq=0, t_obs=0) == 0
+    assert core.tick().command[0] == 1.0  # clamped, not refused
+    for j, value, limits in ((0, -2.01, "[-1, 1]"), (1, 1.51, "[0, 1]")):
+        far = near.copy()
+        far[5, j] = value  # one action, deep in the chunk, in degrees say
+        with pytest.raises(ChunkRejected, match=re.escape(f"action 5 of joint index {j} is {value:g}, beyond its "
+                                                          f"limits {limits} by more than max_limit_excess=0.5")) as exc:
+            core.offer_chunk(far, seq=1 + j, t_obs=1)
+        assert exc.value.reason == "limits" and exc.value.seq == 1 + j
+    assert core.stats.rejects_by_reason == {"limits": 2} and core.tick().seq == 0  # the accepted chunk runs on
+    core.max_limit_excess = 0.0  # writable at run time: off
+    core.offer_chunk(far, seq=5, t_obs=2)
+    assert core.stats.chunks_accepted == 2 and core.stats.rejects_by_reason == {"limits": 2}
+
+
+def test_drop_plans_keeps_the_hold_and_refuses_older_observations() -> None:
+    """drop_plans (a long pause, a stalled process): every chunk forgotten, the last command held (not paused
+    by it), a chunk observed before refused ('resync'), the next one a start-up chunk from its index 0."""
+    core = make()
+    core.offer_chunk(ramp(3.0), seq=0, t_obs=0)
+    run(core, 3)  # commanded 3, 4, 5
+    step = core.drop_plans()
+    t = core.tick()
+    assert t.hold and t.seq == -1 and np.allclose(t.command, 5.0) and not core.paused
+    with pytest.raises(ChunkRejected) as exc:
+        core.offer_chunk(ramp(6.0), seq=1, t_obs=step - 1)
+    assert exc.value.reason == "resync"
+    core.offer_chunk(ramp(6.0), seq=2, t_obs=step)
+    t = core.tick()
+    assert t.seq == 2 and np.allclose(t.command, 6.0)  # its index 0
 
 
 def test_sync_pauses_and_restarts_at_index_zero() -> None:
@@ -561,6 +603,23 @@ def test_stop_recovery_follows_changes_in_what_is_held_and_ignores_invalid_holds
     fresh = ExecutorCore(ExecutorConfig(horizon=H, action_dim=M))
     fresh.pause()
     assert not fresh.hold_joints({0: 1.0}) and not fresh.ready
+
+
+def test_unreadable_stop_report_is_a_stop_of_every_joint() -> None:
+    """stopped=True with nothing held (a report naming none of the executor's joints, or malformed): the
+    executor re-syncs and holds every joint at its last command until a report says nothing is stopped; a
+    readable report meanwhile holds its joints; without ``stopped`` an empty report is no stop (as before)."""
+    from rtc_ros.runtime.stop_recovery import STOP_BEGAN, STOP_ENDED, StopRecovery
+
+    core, rec = make(), StopRecovery()
+    core.offer_chunk(ramp(3.0), seq=0, t_obs=0)
+    run(core, 2)  # commanded 3, 4
+    assert rec.update({}, core) is None and not core.paused  # nothing reported
+    assert rec.update({}, core, stopped=True) == STOP_BEGAN and core.paused and rec.stopped
+    assert [t.command.tolist() for t in run(core, 3)] == [[4.0] * M] * 3  # every joint at its last command
+    assert rec.update({1: 3.9}, core, stopped=True) is None and np.allclose(core.tick().command, [4.0, 3.9, 4.0])
+    assert rec.update({}, core, stopped=True) is None and core.paused  # still unreadable: still stopped
+    assert rec.update({}, core, stopped=False) == STOP_ENDED and not core.paused and rec.recoveries == 1
 
 
 def test_stop_recovery_operator_requests_and_foreign_resyncs() -> None:

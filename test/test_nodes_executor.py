@@ -257,7 +257,8 @@ def _call(h: Harness, service, timeout: float = 10.0):
 def test_startup_silence_pause_and_resume(start_node, tmp_path) -> None:
     """startup_command none: no command before the first chunk (the controllers keep theirs), state reports
     flow; ~/pause holds the current command with the step standing still; ~/resume continues the chunk at
-    its next action (no jump, nothing skipped)."""
+    its next action (no jump, nothing skipped); after a pause longer than max_chunk_age the chunk is dropped and
+    the executor holds until a new one."""
     params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS), horizon=200)
     ex = start_node(EXECUTOR, "--params-file", str(params))
     with Harness() as h:
@@ -284,6 +285,35 @@ def test_startup_silence_pause_and_resume(start_node, tmp_path) -> None:
         assert after.st.consumed == 0
         assert np.allclose(after.position, (p_step + 1 - after.st.takeover) / 100.0)
         assert not _call(h, resume).success  # not paused
+        assert _call(h, pause).success
+        time.sleep(1.3)  # paused longer than max_chunk_age (1 s): the rest of the plan is too old to run on
+        r = _call(h, resume)
+        assert r.success and "chunks dropped" in r.message and "index 0" in r.message, r.message
+        n = len(h.snapshot_states())
+        assert h.wait_for(lambda s: len(s.states) >= n + 5, 5)
+        late = [x for x in h.snapshot_states()[n:] if not x.st.paused]
+        assert late and all(x.st.hold and x.st.seq == -1 for x in late)  # holds until a new chunk
+        assert all(np.allclose(x.position, late[0].position) for x in late)
+
+
+def test_a_stalled_executor_drops_its_plans(start_node, tmp_path) -> None:
+    """The executor process suspended (SIGSTOP) for longer than max_chunk_age mid-chunk: on waking it does not
+    run on through the old chunk but drops it (logged) and holds its last command until a new chunk."""
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS), horizon=200)
+    ex = start_node(EXECUTOR, "--params-file", str(params))
+    with Harness() as h:
+        assert h.wait_for(lambda s: len(s.states) >= 20, 60), ex.output()
+        h.publish_chunk(ramp(0.0, h=200), ChunkMeta(seq=0, t_obs=h.last_step() + 1, d=0, s=0, method="rtc"))
+        assert h.wait_for(lambda s: sum(1 for x in s.states if x.st.seq == 0 and not x.st.hold) >= 5, 10)
+        ex.proc.send_signal(signal.SIGSTOP)
+        time.sleep(1.5)
+        n = len(h.snapshot_states())
+        ex.proc.send_signal(signal.SIGCONT)
+        assert ex.wait_for_output("no tick for", 10), ex.output()[-3000:]
+        assert h.wait_for(lambda s: len(s.states) >= n + 10, 10)
+        after = h.snapshot_states()[n + 2:]  # (a report or two from before the drop)
+    assert after and all(x.st.hold and x.st.seq == -1 for x in after), [(x.st.seq, x.st.hold) for x in after]
+    assert all(np.allclose(x.position, after[0].position) for x in after)
 
 
 def test_resync_after_the_robot_was_moved(start_node, tmp_path) -> None:
@@ -331,8 +361,9 @@ def test_resync_after_the_robot_was_moved(start_node, tmp_path) -> None:
 def test_robot_stopped_topic_resyncs_around_a_protective_stop(start_node, tmp_path) -> None:
     """A stop report (sensor_msgs/JointState: the left arm held at 0.05, where it stood when it tripped):
     the executor drops its chunk and holds, paused -- the left arm's joints at 0.05, the right arm's at
-    their last command -- and refuses a chunk planned before the stop; a malformed report is refused with
-    an error naming the field. An empty report (the stop ended): it re-syncs and resumes by itself, so
+    their last command -- and refuses a chunk planned before the stop; a malformed report is a stop all the
+    same (every joint at its last command, an error naming the field) until a readable one places the held
+    joints. An empty report (the stop ended): it re-syncs and resumes by itself, so
     the next chunk starts at its index 0 from where the arm stands -- never at the old chunk's next
     action. ~/pause during the stop is kept for its end."""
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -350,14 +381,18 @@ def test_robot_stopped_topic_resyncs_around_a_protective_stop(start_node, tmp_pa
             h.follow_commands = False
             h.q[:] = 0.05
         k_old = h.last_step()
-        pub.publish(JointState(name=JOINTS[:7], position=[0.05] * 6))
+        pub.publish(JointState(name=JOINTS[:7], position=[0.05] * 6))  # unreadable, but a stop all the same
         assert ex.wait_for_output("7 names but 6 positions", 10), ex.output()[-3000:]
-        pub.publish(JointState(name=JOINTS[:7] + ["base_wheel"], position=[0.05] * 8))
         assert ex.wait_for_output("robot stopped (stop 1)", 10), ex.output()[-3000:]
-        assert "['base_wheel'] are not commanded here" in ex.output()
-        assert h.wait_for(lambda s: sum(1 for x in s.states if x.st.paused) >= 5, 10)
-        held = [x.position for x in h.snapshot_states() if x.st.paused]
+        assert h.wait_for(lambda s: sum(1 for x in s.states if x.st.paused) >= 3, 10)
         last = [x.position for x in h.snapshot_states() if not x.st.paused and x.st.seq == 0][-1]
+        n_unread = sum(1 for x in h.snapshot_states() if x.st.paused)
+        assert all(np.allclose(x.position, last) for x in h.snapshot_states() if x.st.paused)  # all: last command
+        pub.publish(JointState(name=JOINTS[:7] + ["base_wheel"], position=[0.05] * 8))
+        assert ex.wait_for_output("['base_wheel'] are not commanded here", 10), ex.output()[-3000:]
+        assert h.wait_for(lambda s: sum(1 for x in s.states if x.st.paused) >= n_unread + 5, 10)
+        held = [x.position for x in h.snapshot_states() if x.st.paused][n_unread + 2:]  # (a tick or two in flight)
+        assert "robot stopped (stop 2)" not in ex.output()  # the same stop, now readable
         assert all(np.allclose(p[:7], 0.05) for p in held)  # the stopped arm: where the stop holds it
         assert all(np.allclose(p[7:], last[7:]) for p in held)  # the other arm: its last command
         h.publish_chunk(ramp(300.0), ChunkMeta(seq=1, t_obs=k_old, d=0, s=0, method="rtc"))  # planned before

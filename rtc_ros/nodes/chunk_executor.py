@@ -157,6 +157,8 @@ class ChunkExecutorNode(Node):
         """Apply an accepted run-time set (the params object is already updated)."""
         if name == "max_chunk_age":
             self.core.max_chunk_age = float(value)
+        elif name == "max_limit_excess":
+            self.core.max_limit_excess = float(value)
         elif name == "tracking_timeout_s":
             self.tracking.set_timeout(float(value))
         elif name == "enable_timeout_s" and self._enable is not None:
@@ -251,6 +253,7 @@ class ChunkExecutorNode(Node):
         t_now = time.monotonic()
         if self._last_tick_t is not None:
             self.core.record_period(t_now - self._last_tick_t)
+            self._after_gap(t_now - self._last_tick_t)
         self._last_tick_t = t_now
         if self._enable is not None:
             self._apply_enable(t_now)
@@ -281,6 +284,15 @@ class ChunkExecutorNode(Node):
             s = tick.splice
             self.get_logger().debug(f"chunk seq {s.seq} took over at step {s.takeover}: consumed {s.consumed} "
                                     f"(d {s.d}), jump {s.jump:.4f}")
+
+    def _after_gap(self, gap_s: float) -> None:
+        """No tick for longer than max_chunk_age (the process stalled or was suspended; wall clock only): the plans
+        are older than any chunk the executor would accept, so they are dropped and it holds until a new one."""
+        age = float(self.p.max_chunk_age)
+        if 0 < age < gap_s and self.loop_mode == "thread" and self.core.executing_seq >= 0:
+            self.core.drop_plans()
+            self.get_logger().error(f"no tick for {gap_s:.2f} s (> max_chunk_age {age:g} s; the process stalled?): "
+                                    "chunks dropped, holding until a new chunk (it starts at its index 0)")
 
     def _apply_enable(self, t_now: float) -> None:
         """The enabling device's state to the core (sampled once per tick); logs changes, throttled."""

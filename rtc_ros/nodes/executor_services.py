@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from std_srvs.srv import Trigger
@@ -15,6 +16,8 @@ class OperatorServices:
 
     def __init__(self, node: Any) -> None:
         self.node = node
+        self._paused_at: float | None = None  # (monotonic) when ~/pause paused it; plans older than max_chunk_age
+        # by the ~/resume are dropped
         for name, callback in (("~/pause", self.on_pause), ("~/resume", self.on_resume), ("~/resync", self.on_resync),
                                ("~/hold", self.on_hold)):
             node.create_service(Trigger, name, callback, callback_group=node._io_group)
@@ -24,6 +27,8 @@ class OperatorServices:
         if self.node._recovery.request(resume=False):
             return self._stopped_answer(response, "stays paused when the robot's stop ends")
         response.success = core.pause()
+        if response.success:
+            self._paused_at = time.monotonic()
         response.message = (f"paused at step {core.next_step - 1}: holding the last command" if response.success
                             else "already paused")
         self.node.get_logger().info(response.message)
@@ -38,6 +43,7 @@ class OperatorServices:
             return response
         if self.node._recovery.request(resume=True):
             return self._stopped_answer(response, "resumes from the measured position when the robot's stop ends")
+        dropped = self._drop_old_plans()
         response.success = core.resume()
         outside = dict(core.out_of_limits)
         if outside:
@@ -45,12 +51,22 @@ class OperatorServices:
             self.node.get_logger().error(response.message)
             return response
         going = ("the executing chunk continues" if core.executing_seq >= 0
-                 else "holding until a new chunk arrives (it starts at its index 0)")
+                 else dropped + "holding until a new chunk arrives (it starts at its index 0)")
         if not core.enabled:
             going = f"still holding: {self.node.p.enable_topic} does not enable it"
         response.message = f"resumed at step {core.next_step}: {going}" if response.success else "not paused"
         self.node.get_logger().info(response.message)
         return response
+
+    def _drop_old_plans(self) -> str:
+        """Before resuming: the chunks dropped if ~/pause paused longer than max_chunk_age ago (what to say, or '')."""
+        core, age = self.node.core, float(self.node.p.max_chunk_age)
+        paused_s = time.monotonic() - self._paused_at if self._paused_at is not None and core.paused else 0.0
+        self._paused_at = None
+        if not (0 < age < paused_s and core.executing_seq >= 0):
+            return ""
+        core.drop_plans()
+        return f"paused {paused_s:.1f} s (> max_chunk_age {age:g} s): chunks dropped, "
 
     def _stopped_answer(self, response: Trigger.Response, what: str) -> Trigger.Response:
         response.success = True

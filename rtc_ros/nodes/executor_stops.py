@@ -5,6 +5,9 @@ positions, empty while none), the executor re-syncs when a stop begins, holds th
 holds them, and re-syncs and resumes when it ends (:class:`rtc_ros.runtime.stop_recovery.StopRecovery`, the
 ROS-free rule): no stop loops from commands the arm ignored. Entries naming joints the executor does not command
 are ignored (a throttled warning); positions beyond the limits by more than ``max_step`` are not held (an error).
+A non-empty report that cannot be read (names without positions) or names none of the executor's joints is still a
+stop (an error): every joint keeps its last command until an empty report, since commanding on through a stop the
+executor cannot place is what starts a stop loop (or moves an arm the robot has stopped).
 """
 
 from __future__ import annotations
@@ -36,18 +39,22 @@ class ProtectiveStops:
 
     def on_report(self, msg: JointState) -> None:
         node, core, log = self.node, self.node.core, self.node.get_logger()
+        stopped = bool(msg.name) or bool(msg.position)  # anything reported: a stop, whether or not it can be read
         try:
             held, unknown = conv.held_joints(msg, node.names)
         except ValueError as exc:
-            log.error(f"ignoring {self.topic}: {exc}")
-            return
+            held, unknown = {}, []
+            if node._throttled("stop_malformed", 5.0):
+                log.error(f"{self.topic}: {exc}; taken as a stop of every joint (held at its last command)")
         if unknown and node._throttled("stop_unknown", 5.0):
-            log.warn(f"{self.topic}: joints {unknown} are not commanded here (ignored)")
+            log.warn(f"{self.topic}: joints {unknown} are not commanded here (ignored)"
+                     + ("; none of this executor's joints named: taken as a stop of every joint (held at its last "
+                        "command) until the report is empty" if not held else ""))
         bad = implausible_holds(core.cfg, held)
         if bad and node._throttled("stop_implausible", 5.0):  # still a stop: those joints keep their last command
             log.error(f"{self.topic}: positions beyond the joint limits by more than max_step, not held (their last "
                       f"command is): {', '.join(f'{node.names[i]}={q:g}' for i, q in bad.items())}")
-        what = self.recovery.update(held, core)
+        what = self.recovery.update(held, core, stopped)
         if what == STOP_BEGAN:
             log.warn(f"robot stopped (stop {self.recovery.stops}): re-synced at step {core.next_step}, chunks "
                      f"dropped, holding {len(held)} stopped joints where the stop holds them, the others at their "

@@ -23,6 +23,7 @@ class ChunkValidator:
     cfg: ExecutorConfig
     stats: ExecutorStats
     max_chunk_age: float
+    max_limit_excess: float
     _lock: threading.Lock
     _next_step: int
     _last_seq: int
@@ -50,6 +51,8 @@ class ChunkValidator:
             raise self._reject("shape", f"chunk seq {seq}: shape {arr.shape} != (H={H}, M={cfg.action_dim})", seq)
         if not np.isfinite(arr).all():
             raise self._reject("nonfinite", f"chunk seq {seq} contains NaN or Inf", seq)
+        if self.max_limit_excess > 0 and (msg := self._beyond_limits(arr)):
+            raise self._reject("limits", f"chunk seq {seq}: {msg}", seq)
         if not (0 <= d <= H and 0 <= s <= H):
             raise self._reject("metadata", f"chunk seq {seq}: d={d}, s={s} outside [0, H={H}]", seq)
         if seq <= self._last_seq:
@@ -79,3 +82,24 @@ class ChunkValidator:
             if obs_age_s < -FUTURE_TOLERANCE_S:
                 raise self._reject("age", f"chunk seq {seq}: observation stamp is {-obs_age_s:.3f}s in the future "
                                           f"(clocks out of sync?)", seq)
+
+    def _beyond_limits(self, arr: np.ndarray) -> str:
+        """Why ``arr (H, M)`` lies implausibly far beyond the joint limits ('' when it does not).
+
+        An action beyond a joint's limits by more than ``max_limit_excess`` times the joint's range
+        (``upper - lower``) is no policy overshooting a little (that is clamped) but a chunk in other units,
+        another joint order or another normalisation. Joints without two finite limits are not checked.
+        """
+        lo, hi = self.cfg.lower, self.cfg.upper
+        span = hi - lo
+        ok = np.isfinite(span) & (span > 0)
+        if not ok.any():
+            return ""
+        margin = np.where(ok, self.max_limit_excess * span, np.inf)
+        excess = np.maximum(lo - margin - arr, arr - hi - margin)  # > 0: beyond the tolerated band
+        if not (excess > 0).any():
+            return ""
+        k, j = np.unravel_index(int(np.argmax(excess)), excess.shape)
+        return (f"action {k} of joint index {j} is {float(arr[k, j]):.4g}, beyond its limits "
+                f"[{lo[j]:.4g}, {hi[j]:.4g}] by more than max_limit_excess={self.max_limit_excess:g} of their range "
+                "(other units, joint order or normalisation?)")

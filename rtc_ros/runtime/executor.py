@@ -81,12 +81,14 @@ HOLD_DISABLED = "disabled"  # an enabling device is released (set_enabled): as p
 class ExecutorCore(ChunkValidator):
     """ROS-free executor state machine; thread-safe (one lock around chunk offers and ticks).
 
-    ``max_chunk_age`` (seconds, 0 = off) may be changed at run time.
+    ``max_chunk_age`` (seconds, 0 = off) and ``max_limit_excess`` (a fraction of each joint's range, 0 = off;
+    see :meth:`~rtc_ros.runtime.chunk_validation.ChunkValidator._validate`) may be changed at run time.
     """
 
-    def __init__(self, config: ExecutorConfig, max_chunk_age: float = 0.0) -> None:
+    def __init__(self, config: ExecutorConfig, max_chunk_age: float = 0.0, max_limit_excess: float = 0.0) -> None:
         self.cfg = config
         self.max_chunk_age = float(max_chunk_age)
+        self.max_limit_excess = float(max_limit_excess)
         self._lock = threading.RLock()  # (re-entrant: set_muted re-syncs under it)
         self._next_step = 0
         self._last: np.ndarray | None = None  # last command, or the measured position before the first
@@ -238,6 +240,13 @@ class ExecutorCore(ChunkValidator):
     def enabled(self) -> bool:
         with self._lock:
             return self._enabled
+
+    def drop_plans(self) -> int:
+        """Forget every chunk, keeping the hold and whether paused: the next chunk is a start-up chunk, and one
+        observed before the returned step is refused (reason ``resync``). For plans grown too old while nothing
+        advanced (a long operator pause, a stalled process); returns that step."""
+        with self._lock:
+            return self._drop_plans()
 
     def _drop_plans(self, skip_step: bool = True) -> int:
         """Forget every chunk; with ``skip_step``, chunks observed before the returned step are refused (reason

@@ -36,7 +36,8 @@ class ChunkRejected(ValueError):
     ``future`` (t_obs ahead of now), ``stale`` (no action left for a step >= now), ``names``, ``timing``,
     ``metadata`` (d or s out of range, bad frame_id), ``age`` (observation stamp too old, missing, or in the
     future), ``resync`` (observed before a re-sync), ``method`` (executes differently; decided by the node),
-    ``base`` (guided toward a chunk that no longer executes).
+    ``base`` (guided toward a chunk that no longer executes), ``limits`` (an action implausibly far beyond a
+    joint's limits: other units, joint order or normalisation).
     """
 
     def __init__(self, reason: str, message: str, seq: int = -1) -> None:

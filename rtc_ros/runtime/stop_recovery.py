@@ -76,16 +76,19 @@ class StopRecovery:
         self._operator = True
         return True
 
-    def update(self, held: Mapping[int, float], core: ExecutorCore) -> str | None:
+    def update(self, held: Mapping[int, float], core: ExecutorCore, stopped: bool | None = None) -> str | None:
         """Feed the robot's current stop report: the joints a stop holds, ``{action index: held position}``
-        (empty: none). Re-syncs (and resumes) ``core`` when a stop begins or ends.
+        (empty: none). Re-syncs (and resumes) ``core`` when a stop begins or ends. ``stopped`` (default:
+        ``bool(held)``) True with nothing in ``held``: a stop whose joints or positions cannot be read (a
+        malformed report, or one naming none of the executor's joints): every joint keeps its last command
+        until a report says nothing is stopped (fail safe: never commanding through a stop).
 
         Returns:
             :data:`STOP_BEGAN` or :data:`STOP_ENDED` when it re-synced ``core`` (after STOP_ENDED, give
             the measured position if ``core.ready`` is False), else None.
         """
         held = {int(j): float(q) for j, q in held.items()}
-        stopped = bool(held)
+        stopped = bool(held) if stopped is None else bool(stopped) or bool(held)
         if stopped == self.stopped:
             if stopped and held != self.held:  # another arm stopped (or was released) meanwhile
                 self.held = held

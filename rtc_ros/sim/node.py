@@ -235,7 +235,8 @@ class BimanualSimNode(Node):
                 self.get_logger().error(f"camera disabled, headless rendering failed: {exc!r}")
                 self._img_pub = None
         self.overruns = run_deadline_loop(self._safe_tick, lambda: CONTROL_DT / self.p.real_time_factor,
-                                          lambda: self._running.is_set() and rclpy.ok(), self._on_overrun)
+                                          lambda: self._running.is_set() and rclpy.ok(), self._on_overrun,
+                                          min_gap=0.0)  # (simulated time is the tick count: catch up one tick)
         if self._renderer is not None:
             try:
                 self._renderer.close()  # in the thread that owns the GL context

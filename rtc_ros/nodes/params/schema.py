@@ -137,6 +137,10 @@ _RTC: tuple[ParamSpec, ...] = (
        "on arrival (0 disables; a chunk with no action left for the current step is refused regardless, except "
        "a start-up chunk, which runs from its index 0 on a robot that stood still).", _EX, read_only=False,
        float_range=(0.0, 3600.0)),
+    _p("max_limit_excess", 0.5, "Refuse a chunk with an action beyond a joint's limits by more than this fraction of "
+       "the joint's range (upper - lower): not a policy overshooting a little (clamped to the limits) but a chunk in "
+       "other units, another joint order or another normalisation. 0 disables; joints without two finite limits "
+       "are not checked.", _EX, read_only=False, float_range=(0.0, 100.0)),
     _p("ensemble_decay", 0.0, "Temporal-ensembling weight decay m (0 = plain average as in the paper).", _EX,
        float_range=(0.0, 100.0)),
     _p("startup_command", "none", "Before the first chunk, and after ~/resync until the next: 'none' publishes no "
