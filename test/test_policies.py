@@ -120,6 +120,8 @@ def _edit_stats(path: Path, fn) -> Path:
         # a 0 std (a constant input): dividing by a floor turned a 0.01 rad drift into 118 rad actions
         (lambda t: t.update({"obs_std.obs": np.array([1, 1, 0], np.float32)}), r"normalization.obs_std.obs\[2\]"),
         (lambda t: t.update(action_std=np.zeros_like(t["action_std"])), r"normalization.action_std\[0\]"),
+        # as good as 0: a 0.01 drift would be 1e7 normalised units (1e-6, what fit_normalizer floors to, is kept)
+        (lambda t: t.update({"obs_std.obs": np.array([1, 1e-9, 1], np.float32)}), r"normalization.obs_std.obs\[1\]"),
     ],
 )
 def test_bad_stats_files_name_the_field(tmp_path, mutate, field):
@@ -215,6 +217,16 @@ def test_old_format_loads_with_deprecation_and_converts_exactly(tmp_path, caplog
     assert isinstance(yaml.safe_load(src.read_text())["normalization"], dict)
     moved = load_policy(tmp_path / "dst" / "old.yaml")
     np.testing.assert_array_equal(moved.normalizer.obs_std, old.normalizer.obs_std)
+
+
+def test_old_format_with_a_zero_std_is_refused_naming_the_index(tmp_path):
+    """The deprecated YAML-list statistics get the same std check as a statistics file (they were floored)."""
+    path = _old_format(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["normalization"]["obs_std"][4] = 0.0
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(PolicySpecError, match=r"field 'normalization.obs_std\[4\]': std 0 is below 1e-06"):
+        load_policy(path)
 
 
 def test_conversion_refuses_per_pixel_statistics(tmp_path, capsys):

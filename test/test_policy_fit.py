@@ -114,3 +114,19 @@ def test_a_joint_history_needs_the_dt_it_was_recorded_at(tmp_path) -> None:
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     with pytest.raises(ParameterError, match="joint history of 2 control steps: give the spec the dt"):
         fit_policy(load_policy(path), _params(path))
+
+
+def test_device_auto_on_the_cpu_with_a_cuda_build_of_torch_is_noted(tmp_path, monkeypatch) -> None:
+    """A CUDA build of torch that sees no GPU (a driver mismatch) falls back to the CPU under device auto: noted
+    (the node logs it as a warning); a CPU build, or device cpu, is not."""
+    import torch
+
+    spec = _spec(tmp_path, joint_names=JOINTS, dt=0.02)
+    policy = load_policy(spec, device="cpu")
+    monkeypatch.setattr(torch.version, "cuda", None)
+    assert fit_policy(policy, _params(spec, device="auto")).notes == []
+    monkeypatch.setattr(torch.version, "cuda", "12.8")
+    notes = fit_policy(policy, _params(spec, device="auto")).notes
+    assert len(notes) == 1 and notes[0].startswith("device auto: this torch is built for CUDA but sees no usable GPU")
+    assert fit_policy(policy, _params(spec, device="cpu")).notes == []
+

@@ -112,13 +112,18 @@ def test_executor_state_commands_are_read_by_joint_name(node) -> None:
 def test_a_frame_stamped_long_before_the_joint_state_is_not_used(node) -> None:
     """Freshness is judged by the stamps too, not only by when a frame arrived: a frame received now but
     stamped more than obs_timeout (5 s here) before the joint state (a camera clock behind the robot's,
-    a buffered driver) is refused as stale, named; one stamped 1 s before is used."""
+    a buffered driver) is refused as stale, named, and so is one stamped that long after it (a camera clock
+    ahead); one stamped 1 s before or after is used."""
     _, t0, _ = _joint_state_now(node)
     node.cameras._on_image("cam", _image(20, t0 - 6_000_000_000))
     assert node._observation() is None and node.obs_rejected.get("stale") == 1
     node.cameras._on_image("cam", _image(21, t0 - 1_000_000_000))
     obs, stamp = node._observation()
     assert _frames(obs)[0] == 21 and stamp == t0
+    node.cameras._on_image("cam", _image(22, t0 + 6_000_000_000))  # a camera clock ahead: refused the same way
+    assert node._observation() is None and node.obs_rejected.get("stale") == 2
+    node.cameras._on_image("cam", _image(23, t0 + 1_000_000_000))
+    assert _frames(node._observation()[0])[0] == 23
 
 
 def test_tracking_error_against_the_executor_s_command_is_in_the_diagnostics(node) -> None:
@@ -164,3 +169,16 @@ def test_compressed_frames_are_decoded_when_an_observation_uses_them(node) -> No
     assert _frames(obs) == [31, 30] and second._rgb is not None
     node.cameras.store("cam", CompressedFrame(b"not an image", "jpeg"), conv.ns_to_stamp(t0 - 10_000_000))
     assert node._observation() is None and node.obs_rejected.get("image") == 1
+
+
+def test_joint_states_out_of_order_are_dropped_and_counted(node) -> None:
+    """A joint state stamped before the newest one (DDS reordering, a second publisher with a clock behind) is not
+    used and counted (obs_rejected joint_state_order); one more than obs_timeout (5 s) back is a clock reset."""
+    names, t0, _ = _joint_state_now(node)
+    old = JointState(name=names, position=[0.3] * len(names))
+    old.header.stamp = conv.ns_to_stamp(t0 - 100_000_000)
+    node._on_joint_state(old)
+    assert node.obs_rejected.get("joint_state_order") == 1 and node._joints.stamp_ns == t0
+    old.header.stamp = conv.ns_to_stamp(t0 - 60_000_000_000)  # a minute back: the clock was reset
+    node._on_joint_state(old)
+    assert node.obs_rejected.get("joint_state_order") == 1 and node._joints.stamp_ns == t0 - 60_000_000_000

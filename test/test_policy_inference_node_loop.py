@@ -218,3 +218,58 @@ def test_a_joint_history_policy_sees_the_positions_dt_apart_and_none_from_before
     finally:
         n.destroy_node()
         rclpy.shutdown()
+
+
+def test_failed_inferences_back_off_and_a_success_resets_it(node) -> None:
+    """A failing model call (a CUDA OOM) is retried after 50 ms, doubling up to 2 s, not at the executor's report
+    rate (~50 Hz, each waking the thread); _step plans nothing before then; a success starts afresh."""
+    real = node.generator.generate
+    m = len(node.names)
+    plan = Plan(seq=9, t_obs=21, d=2, s=16, prev_remaining=np.zeros((34, m)), d_raw=2, base_seq=-1)
+    obs = node.policy.typical_observation()
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory (simulated)")
+
+    node.generator.generate = broken
+    waits = []
+    for _ in range(8):
+        t = time.monotonic()
+        node._infer(plan, obs, time.time_ns(), time.perf_counter())
+        waits.append(node._retry_at - t)
+    assert node.errors == 8 and node.published == 0
+    assert waits == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0], abs=0.02)
+    observed = []
+    node._observation = lambda: observed.append(1)  # _step asks for an observation only when it may plan
+    _report(node, 20, -1)
+    node._step()
+    assert observed == []  # backing off
+    node._retry_at = 0.0
+    node.generator.generate = real
+    node._infer(plan, obs, time.time_ns(), time.perf_counter())
+    assert node.published == 1 and node._fails == 0
+
+
+def test_diagnostics_warn_when_no_chunk_is_published_while_the_executor_runs(node) -> None:
+    """Active, the executor running (not paused), nothing published for longer than two chunk lengths: WARN naming
+    the errors and refused observations (the status stayed OK before: a node that sent the robot nothing looked
+    healthy); paused, or a chunk published recently: no such note."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    from rtc_ros.nodes.inference_diagnostics import idle_limit_s, inference_status
+
+    node.state, node.errors, node.obs_rejected = "active", 7, {"stale": 3}
+    node.active_since = time.monotonic() - 10 * idle_limit_s(node.p.horizon, node.dt)
+    node.latency.add(5.0)  # (not the "every observation refused so far" rule)
+    _report(node, 20, 3)
+    level, message, vals = inference_status(node)
+    assert level == DiagnosticStatus.WARN and "no chunk published for" in message and "errors 7" in message
+    assert "{'stale': 3}" in message and vals["idle_s"] > 0
+    node.last_published_t = time.monotonic()
+    level, message, _ = inference_status(node)
+    assert "no chunk published" not in message
+    node.last_published_t = 0.0
+    msg = JointState(name=node.names, position=[0.0] * len(node.names))
+    msg.header.frame_id = ExecutorReport(step=21, seq=3, takeover=5, consumed=1, paused=True).encode()
+    node._on_executor_state(msg)
+    assert "no chunk published" not in inference_status(node)[1]

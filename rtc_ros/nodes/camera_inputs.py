@@ -89,9 +89,10 @@ class CameraInputs:
                 self._reject("stale", f"camera '{name}' image is {now - recv:.3f}s old (obs_timeout {timeout_s}s)")
                 return None
             lag = (joints_stamp_ns - stamp) * 1e-9
-            if lag > timeout_s:  # received in time, but taken long before the joint state
-                self._reject("stale", f"camera '{name}' image is stamped {lag:.3f}s before the joint state "
-                                      f"(obs_timeout {timeout_s}s; do the camera and robot clocks agree?)")
+            if abs(lag) > timeout_s:  # received in time, but not taken with the joint state (clocks? a buffer?)
+                self._reject("stale", f"camera '{name}' image is stamped {abs(lag):.3f}s "
+                                      f"{'before' if lag > 0 else 'after'} the joint state (obs_timeout {timeout_s}s; "
+                                      "do the camera and robot clocks agree?)")
                 return None
             if not stacks[name]:
                 self._reject("missing", f"no image from camera '{name}' since the executor was reset")

@@ -8,7 +8,8 @@ one action per ``dt``, so a 10 Hz policy run at 50 Hz would move five times too 
 observation (every ``obs_spec`` entry must be something the robot provides: joint positions or a
 camera, one topic per camera). A mismatch raises :class:`~rtc_ros.nodes.params.ParameterError` naming
 the parameter. Differences that are allowed but worth a line in the log (the node's ``n_steps``
-against the spec's, a spec's ``robot_units`` map) come back as ``notes``.
+against the spec's, a spec's ``robot_units`` map, ``device: auto`` on the CPU with a CUDA build of torch) come back
+as ``notes``.
 """
 
 from __future__ import annotations
@@ -93,4 +94,15 @@ def fit_policy(policy: LoadedPolicy, p: NodeParams, cameras_required: bool = Tru
     if (units := getattr(policy, "units", None)) is not None and units.converted:  # spec robot_units
         notes.append(f"robot_units: the policy's joint values are converted to and from the robot's (limits, "
                      f"joint_states, chunks: robot units): {units.describe()}")
+    if p.device == "auto" and getattr(getattr(policy, "device", None), "type", None) == "cpu" and _cuda_built():
+        notes.append("device auto: this torch is built for CUDA but sees no usable GPU (torch.cuda.is_available() is "
+                     "False: the driver, CUDA_VISIBLE_DEVICES?), so the policy runs on the CPU, many times slower; set "
+                     "device: cpu if that is what you want, or cuda to refuse to start without a GPU")
     return PolicyFit(builder, joint_entry, cams, notes)
+
+
+def _cuda_built() -> bool:
+    """Whether the installed torch is a CUDA build (imported here: the policy is loaded, so torch is)."""
+    import torch
+
+    return torch.version.cuda is not None

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
@@ -51,6 +51,7 @@ from rtc_ros.nodes.executor_link import ExecutorLink
 from rtc_ros.nodes.executor_params import ExecutorParamsCheck
 from rtc_ros.nodes.camera_inputs import CameraInputs
 from rtc_ros.nodes.contention import CHECK_PERIOD_S, OutputContention, contention_text
+from rtc_ros.nodes.inference_diagnostics import inference_status
 from rtc_ros.nodes.spin import spin_node
 
 
@@ -98,6 +99,9 @@ class PolicyInferenceNode(Node):
         self._command: np.ndarray | None = None  # the executor's newest command (its report), under _data_lock
         self._command_received = 0.0  # that report's receipt (monotonic), under _data_lock
         self.published = 0
+        self.last_published_t = self.active_since = 0.0  # (monotonic) the newest chunk's publication; going active
+        self.joint_state_publishers = 0  # on joint_states, at the last check (more than one: WARN)
+        self._fails, self._retry_at = 0, 0.0  # inference failures in a row; no new try before (monotonic)
         self.superseded = 0  # guided chunks dropped before publishing: their prefix chunk was replaced meanwhile
         self.obs_rejected: dict[str, int] = {}
         self.errors = 0
@@ -105,7 +109,8 @@ class PolicyInferenceNode(Node):
         # --- ROS I/O ---
         self._chunk_pub = self.create_publisher(JointTrajectory, p.chunk_topic, RELIABLE)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_subscription(JointState, p.joint_states_topic, self._on_joint_state, qos_profile_sensor_data)
+        self._joint_topic = self.create_subscription(JointState, p.joint_states_topic, self._on_joint_state,
+                                                     qos_profile_sensor_data).topic_name
         self.cameras = CameraInputs(self, cams, p.camera_topics, self.obs_builder.camera_frames,  # newest frames each
                                     lambda: float(self.p.obs_timeout), p.camera_transport, self._data_lock,
                                     self._stamp, self._count_reject, self.dt if rows > 1 else None)
@@ -162,8 +167,13 @@ class PolicyInferenceNode(Node):
         except ValueError as exc:
             self._count_reject("joint_state", f"bad joint state: {exc}")
             return
+        stamp = self._stamp(msg.header.stamp, self.p.joint_states_topic)
+        if 0 < self._joints.stamp_ns - stamp <= float(self.p.obs_timeout) * 1e9:  # (farther back: a clock reset)
+            self._count_reject("joint_state_order", f"a joint state stamped {(self._joints.stamp_ns - stamp) * 1e-9:.3f}"
+                                                    " s before the newest one (out of order, or a second publisher)")
+            return
         with self._data_lock:
-            self._joints = _Latest(q, time.monotonic(), self._stamp(msg.header.stamp, self.p.joint_states_topic))
+            self._joints = _Latest(q, time.monotonic(), stamp)
             if self._joint_rows is not None:
                 self._joint_rows.push(self._joints.stamp_ns, q)
             cmd, recv = self._command, self._command_received
@@ -256,7 +266,7 @@ class PolicyInferenceNode(Node):
     def _run(self) -> None:
         if not self._warmup_until_done():
             return
-        self.state = "active"
+        self.state, self.active_since = "active", time.monotonic()
         self.get_logger().info(f"warm-up done ({len(self.warmup_ms)} runs, last {self.warmup_ms[-1] if self.warmup_ms else 0:.1f} ms); active")
         while self._running.is_set():
             with self._wake:
@@ -277,6 +287,10 @@ class PolicyInferenceNode(Node):
         return self._link.silence(received, time.monotonic())
 
     def _check_producers(self) -> None:
+        n, self.joint_state_publishers = self.joint_state_publishers, self.count_publishers(self._joint_topic)
+        if self.joint_state_publishers > 1 and (n <= 1 or self._throttled("joint_publishers", 30.0)):
+            self.get_logger().warn(f"{self.joint_state_publishers} publishers on {self._joint_topic}: observations "
+                                   "alternate between them if both publish these joints (a joint_state_publisher?)")
         others, was = self._producers.others(), bool(self.other_producers)
         self.other_producers = others
         if others and (not was or self._throttled("producers", 10.0)):
@@ -287,8 +301,8 @@ class PolicyInferenceNode(Node):
 
     def _step(self) -> None:
         """One pass of INFERENCELOOP: trigger, observation, plan, infer."""
-        if self.other_producers:  # another policy_inference publishes chunks: plan nothing (the executor holds)
-            return
+        if self.other_producers or time.monotonic() < self._retry_at:  # another producer (the executor holds), or
+            return  # backing off after failed inferences
         if not self.loop.ready():
             silence = self._executor_silence() if self._throttled("silence_check", 5.0) else None
             if silence:
@@ -318,12 +332,14 @@ class PolicyInferenceNode(Node):
             t1 = time.perf_counter()
             chunk = self.generator.generate(obs, plan.prev_remaining, plan.d, plan.s)
             t2 = time.perf_counter()
-        except Exception as exc:  # noqa: BLE001 -- never publish a failed chunk; try again next tick
-            self.errors += 1
+        except Exception as exc:  # noqa: BLE001 -- never publish a failed chunk; try again after a backoff
+            self.errors, self._fails = self.errors + 1, self._fails + 1
+            self._retry_at = time.monotonic() + min(0.05 * 2.0 ** (self._fails - 1), 2.0)  # 50 ms doubling, <= 2 s
             self.loop.on_failed(plan)
             if self._throttled("infer_err", 1.0):
-                self.get_logger().error(f"inference failed: {exc!r}")
+                self.get_logger().error(f"inference failed ({self._fails} in a row): {exc!r}")
             return
+        self._fails = 0
         extra = float(self.p.extra_latency_ms) / 1e3
         if extra > 0:
             time.sleep(extra)
@@ -340,7 +356,7 @@ class PolicyInferenceNode(Node):
         self._chunk_pub.publish(msg)
         self.loop.on_published(plan, chunk)
         t4 = time.perf_counter()
-        self.published += 1
+        self.published, self.last_published_t = self.published + 1, time.monotonic()
         self.latency.add((t4 - t0) * 1e3)
         self.model_ms.add((t2 - t1) * 1e3)
         self.overhead_ms.add(((t1 - t0) + (t4 - t3)) * 1e3)
@@ -349,40 +365,9 @@ class PolicyInferenceNode(Node):
 
     # ------------------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
-        vals: dict[str, object] = {"state": self.state, "chunks_published": self.published,
-                                   "chunks_superseded": self.superseded,
-                                   "chunks_lost": self.loop.lost, "chunks_rejected": self.loop.rejected, "infeasible_delay": self.loop.infeasible,
-                                   "errors": self.errors, "d": self.loop.queue.forecast(),
-                                   "extra_latency_ms": float(self.p.extra_latency_ms)}
-        if self.warmup_ms:
-            vals["warmup_ms_first"], vals["warmup_ms_last"] = self.warmup_ms[0], self.warmup_ms[-1]
-        d_last = self.loop.consumed.last()
-        if d_last is not None:
-            vals["consumed_last"] = d_last
-        for prefix, stats in (("latency_ms", self.latency), ("model_ms", self.model_ms),
-                              ("overhead_ms", self.overhead_ms), ("consumed", self.loop.consumed),
-                              ("d", self.loop.forecasts)):
-            for k, v in stats.summary().items():
-                vals[f"{prefix}_{k}"] = v
-        vals.update({f"obs_rejected_{k}": v for k, v in sorted(self.obs_rejected.items())})
-        self.tracking.diagnostics(vals)
-        level = DiagnosticStatus.OK if self.state == "active" else (
-            DiagnosticStatus.ERROR if self.state == "error" else DiagnosticStatus.WARN)
-        if self.state == "active" and sum(self.obs_rejected.values()) and self.latency.count == 0:
-            level = DiagnosticStatus.WARN
-        message = self.state
-        silence = self._executor_silence()
-        if silence:
-            level, message = max(level, DiagnosticStatus.WARN), f"{message}; {silence}"
-        if self.executor_params.notes:
-            level, message = max(level, DiagnosticStatus.WARN), f"{message}; {'; '.join(self.executor_params.notes)}"
-        if self.other_producers:
-            level, message = DiagnosticStatus.ERROR, "not planning: " + contention_text(self.other_producers,
-                                                                                       self._producers.own)
-
+        level, message, vals = inference_status(self)
         self._diag_pub.publish(diagnostic_array(f"rtc_ros: policy_inference ({self.get_fully_qualified_name()})",
-                                                level, message, vals,
-                                                self.get_clock().now().to_msg()))
+                                                level, message, vals, self.get_clock().now().to_msg()))
 
     def stop(self) -> None:
         self._running.clear()

@@ -44,7 +44,7 @@ from safetensors.torch import load_file, save_file
 from rtc_ros.policies.base import FlowPolicy, Normalizer
 from rtc_ros.policies.loaded import LoadedPolicy  # noqa: F401 (re-exported: the loaded policy)
 from rtc_ros.policies.plugins import build_model
-from rtc_ros.policies.stats import StatsError, load_stats, save_stats
+from rtc_ros.policies.stats import StatsError, load_stats, save_stats, tiny_std
 from rtc_ros.policies.units import RobotUnits, RobotUnitsPolicy, parse_robot_units
 
 log = logging.getLogger(__name__)
@@ -185,7 +185,11 @@ def _legacy_normalizer(path: Path, norm: dict[str, Any]) -> Normalizer:
     log.warning("policy spec %s: normalisation statistics as YAML lists are deprecated; convert the file with "
                 "'python -m rtc_ros.policies.convert %s'", path, path)
     try:
+        for key in ("obs_std", "action_std"):
+            tiny_std(key, np.asarray(norm[key], dtype=np.float64))
         return Normalizer(**{k: norm[k] for k in ("obs_mean", "obs_std", "action_mean", "action_std")})
+    except StatsError as exc:
+        raise _err(path, f"normalization.{exc.field}", str(exc)) from exc
     except (TypeError, ValueError) as exc:
         raise _err(path, "normalization", str(exc)) from exc
 

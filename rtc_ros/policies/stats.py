@@ -138,6 +138,23 @@ def compact_stats(normalizer: Normalizer, obs_spec: list[dict[str, Any]]) -> dic
     return out
 
 
+#: the smallest std a statistics file may hold (what :func:`fit_normalizer` floors a constant to, by default)
+MIN_STD = 1e-6
+
+
+def tiny_std(key: str, std: np.ndarray) -> None:
+    """Raise :class:`StatsError` naming ``key[i]`` for the first std below :data:`MIN_STD` (0 included): a constant
+    in the data, written by hand or by another pipeline; dividing by it (or by a floor) amplifies any drift of
+    that input on the robot into huge values (a 0.01 rad drift became 118 rad actions)."""
+    x = np.asarray(std).reshape(-1)
+    small = np.flatnonzero(x < np.asarray(MIN_STD, dtype=x.dtype if x.dtype.kind == "f" else np.float64))
+    if len(small):
+        i = int(small[0])
+        raise StatsError(f"{key}[{i}]", f"std {float(x[i]):g} is below {MIN_STD:g} (a constant in the data?): "
+                         "dividing by it would amplify any drift of that input on the robot into huge values; set "
+                         "it to the variation you expect there (e.g. the sensor noise)")
+
+
 def expand_stats(tensors: dict[str, np.ndarray], obs_spec: list[dict[str, Any]], action_dim: int) -> Normalizer:
     """A per-dimension :class:`Normalizer` from the statistics file's tensors.
 
@@ -150,11 +167,8 @@ def expand_stats(tensors: dict[str, np.ndarray], obs_spec: list[dict[str, Any]],
         x = np.asarray(tensors[key], dtype=np.float32).reshape(-1)
         if x.shape[0] != n:
             raise StatsError(key, f"length {x.shape[0]}, expected {n}")
-        zero = np.flatnonzero(x == 0.0) if key == "action_std" or key.startswith("obs_std.") else []
-        if len(zero):  # fit_normalizer floors; a 0 was written by hand or by another pipeline
-            raise StatsError(f"{key}[{zero[0]}]", "std is 0 (a constant in the data?): dividing by a floor would "
-                             "amplify any drift of that input on the robot into huge values; set it to the "
-                             "variation you expect there (e.g. the sensor noise)")
+        if key == "action_std" or key.startswith("obs_std."):
+            tiny_std(key, x)
         return x
 
     layout = obs_layout(obs_spec)

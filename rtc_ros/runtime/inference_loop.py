@@ -241,6 +241,12 @@ class InferenceLoopCore:
             return rep.takeover
         return rep.takeover - rep.consumed if rep.takeover >= 0 else pub.t_obs
 
+    @property
+    def executor_running(self) -> bool:
+        """The newest executor report says it executes (not paused); False before any report."""
+        with self._lock:
+            return self._report is not None and not self._report.paused
+
     def ready(self) -> bool:
         """Algorithm 1's ``wait until t >= s_min``, plus the late-chunk rules (see module doc)."""
         with self._lock:

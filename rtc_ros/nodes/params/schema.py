@@ -208,7 +208,7 @@ _RTC: tuple[ParamSpec, ...] = (
        "'compressed' (sensor_msgs/CompressedImage, JPEG or PNG, on <camera topic>/compressed as image_transport "
        "publishes it; only the frames an observation uses are decoded).", _INF, choices=CAMERA_TRANSPORTS),
     _p("obs_timeout", 0.5, "Observations (joint states, images) received longer ago than this many seconds, "
-       "or images stamped more than this before the joint state, are rejected instead of acted on; a longer gap "
+       "or images stamped more than this before or after the joint state, are rejected instead of acted on; a longer gap "
        "in a camera's frames (or, for a joint-history policy, in the joint states) restarts its history.", _INF,
        read_only=False, float_range=(0.001, 3600.0)),
     _p("obs_time", "joint_state", "Which stamp is the observation's time (its executor step t_obs = chunk "

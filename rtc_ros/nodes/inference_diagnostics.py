@@ -1,0 +1,70 @@
+"""policy_inference's ``/diagnostics`` status: its values, level and message (read from the node, ROS types only
+for the level constants), so that an operator sees a policy that runs but sends the robot nothing.
+
+WARN (beside the node's state: warming up, error): observations all refused so far; the executor's reports
+silent; its settings differ from the ones modelled; another publisher on ``joint_states``; and **no chunk
+published for longer than** :func:`idle_limit_s` while the executor runs (not paused), whatever the cause
+(inference failing, every observation refused, a hung model call): the executor holds meanwhile, and
+without this the node's status stayed OK. ERROR: another chunk producer (nothing is planned).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticStatus
+
+from rtc_ros.nodes.contention import contention_text
+
+
+def idle_limit_s(horizon: int, dt: float) -> float:
+    """How long without a published chunk counts as starving the executor: two chunk lengths, at least 1 s (a
+    synchronous method publishes once per executed chunk plus the inference latency)."""
+    return max(2.0 * horizon * dt, 1.0)
+
+
+def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
+    """``(level, message, values)`` of the policy_inference node ``node`` now."""
+    vals: dict[str, object] = {"state": node.state, "chunks_published": node.published,
+                               "chunks_superseded": node.superseded, "chunks_lost": node.loop.lost,
+                               "chunks_rejected": node.loop.rejected, "infeasible_delay": node.loop.infeasible,
+                               "errors": node.errors, "d": node.loop.queue.forecast(),
+                               "extra_latency_ms": float(node.p.extra_latency_ms)}
+    if node.warmup_ms:
+        vals["warmup_ms_first"], vals["warmup_ms_last"] = node.warmup_ms[0], node.warmup_ms[-1]
+    d_last = node.loop.consumed.last()
+    if d_last is not None:
+        vals["consumed_last"] = d_last
+    for prefix, stats in (("latency_ms", node.latency), ("model_ms", node.model_ms),
+                          ("overhead_ms", node.overhead_ms), ("consumed", node.loop.consumed),
+                          ("d", node.loop.forecasts)):
+        for k, v in stats.summary().items():
+            vals[f"{prefix}_{k}"] = v
+    vals.update({f"obs_rejected_{k}": v for k, v in sorted(node.obs_rejected.items())})
+    node.tracking.diagnostics(vals)
+    level = DiagnosticStatus.OK if node.state == "active" else (
+        DiagnosticStatus.ERROR if node.state == "error" else DiagnosticStatus.WARN)
+    if node.state == "active" and sum(node.obs_rejected.values()) and node.latency.count == 0:
+        level = DiagnosticStatus.WARN
+    notes = [node.state]
+    idle = time.monotonic() - max(node.last_published_t, node.active_since)
+    if node.state == "active" and node.loop.executor_running and idle > idle_limit_s(node.p.horizon, node.dt):
+        refused = {k: v for k, v in sorted(node.obs_rejected.items()) if v}
+        notes.append(f"no chunk published for {idle:.1f} s while the executor runs (it holds): inference errors "
+                     f"{node.errors}, observations refused {refused}")
+        vals["idle_s"] = round(idle, 2)
+    silence = node._executor_silence()
+    if silence:
+        notes.append(silence)
+    notes += node.executor_params.notes
+    if node.joint_state_publishers > 1:
+        notes.append(f"{node.joint_state_publishers} publishers on {node.p.joint_states_topic}: observations may "
+                     "alternate between them")
+    if len(notes) > 1:
+        level = max(level, DiagnosticStatus.WARN)
+    message = "; ".join(notes)
+    if node.other_producers:
+        level, message = DiagnosticStatus.ERROR, "not planning: " + contention_text(node.other_producers,
+                                                                                   node._producers.own)
+    return level, message, vals
