@@ -346,7 +346,7 @@ def test_deadline_loop_keeps_absolute_deadlines_and_skips_after_overrun() -> Non
 
 
 @pytest.mark.parametrize("min_gap,gaps_ms", [
-    (0.5, [20, 20, 39, 21, 20, 20, 45, 15, 20]),  # the executor: never two ticks ~1 ms apart
+    (0.5, [20, 20, 39, 21, 20, 20, 45, 15, 20]),  # the executor: no two tick starts ~1 ms apart
     (0.0, [20, 20, 39, 1, 20, 20, 45, 0, 15]),  # the simulator: catches up (its time is the tick count)
 ])
 def test_deadline_loop_late_wake_up(min_gap: float, gaps_ms: list[int]) -> None:

@@ -184,20 +184,26 @@ def test_chunk_far_beyond_the_limits_is_refused() -> None:
 
 
 def test_drop_plans_keeps_the_hold_and_refuses_older_observations() -> None:
-    """drop_plans (a long pause, a stalled process): every chunk forgotten, the last command held (not paused
-    by it), a chunk observed before refused ('resync'), the next one a start-up chunk from its index 0."""
-    core = make()
-    core.offer_chunk(ramp(3.0), seq=0, t_obs=0)
+    """drop_plans (a pause or a stall longer than max_chunk_age): every chunk forgotten, the last command held (not
+    paused by it); the newest accepted chunk, here one not yet taken over, reported refused ('resync': the policy
+    side need not wait for its ack timeout); a chunk observed before refused by its age; no step number skipped, so
+    the first fresh observation (stamped before the next tick) is accepted and runs from its index 0."""
+    core = ExecutorCore(ExecutorConfig(horizon=H, action_dim=M), max_chunk_age=1.0)
+    core.set_measured_position(np.zeros(M))
+    core.offer_chunk(ramp(3.0), seq=0, t_obs=0, obs_age_s=0.01)
     run(core, 3)  # commanded 3, 4, 5
-    step = core.drop_plans()
+    core.offer_chunk(ramp(3.0), seq=1, t_obs=3, obs_age_s=0.01)  # accepted, takes over at a later step
+    now = core.next_step
+    core.drop_plans()
     t = core.tick()
     assert t.hold and t.seq == -1 and np.allclose(t.command, 5.0) and not core.paused
+    assert (t.rejected_seq, t.rejected_reason) == (1, "resync") and core.next_step == now + 1
     with pytest.raises(ChunkRejected) as exc:
-        core.offer_chunk(ramp(6.0), seq=1, t_obs=step - 1)
-    assert exc.value.reason == "resync"
-    core.offer_chunk(ramp(6.0), seq=2, t_obs=step)
+        core.offer_chunk(ramp(6.0), seq=2, t_obs=now, obs_age_s=2.5)  # planned before the stall
+    assert exc.value.reason == "age"
+    core.offer_chunk(ramp(6.0), seq=3, t_obs=now, obs_age_s=0.02)  # observed just before the last tick
     t = core.tick()
-    assert t.seq == 2 and np.allclose(t.command, 6.0)  # its index 0
+    assert t.seq == 3 and np.allclose(t.command, 6.0)  # its index 0
 
 
 def test_sync_pauses_and_restarts_at_index_zero() -> None:

@@ -296,6 +296,30 @@ def test_start_paused_runs_nothing_until_resume(start_node, tmp_path, small_poli
         assert len({r.st.step for r in paused}) == 1  # the step counter stood still while paused
 
 
+def test_a_pause_longer_than_max_chunk_age_restarts_with_a_fresh_chunk(start_node, tmp_path, small_policy) -> None:
+    """~/pause mid-run for longer than max_chunk_age (1 s): ~/resume drops the executing chunk rather than run on
+    through a plan that old, and the first chunk policy_inference publishes after the resume is the one that takes
+    over (a review found it refused as 'resync': the first fresh observation mapped to a step number the executor
+    had skipped and no report carried)."""
+    from test_nodes_executor import _call
+
+    params, ex, inf = _start_rtc(start_node, tmp_path, small_policy)
+    with Harness() as h:
+        _wait_running(h, ex, inf)
+        assert _call(h, "/chunk_executor/pause").success
+        time.sleep(1.3)
+        with h.lock:
+            before = set(h.chunks)
+        r = _call(h, "/chunk_executor/resume")
+        assert r.success and "chunks dropped" in r.message, r.message
+        fresh = lambda s: [q for q in takeovers(s) if q not in before]  # noqa: E731
+        assert h.wait_for(lambda s: fresh(s), 30), (ex.output()[-2000:], inf.output()[-3000:])
+        with h.lock:
+            published = sorted(q for q in h.chunks if q not in before)
+    assert fresh(h)[0] == published[0], (published, fresh(h), ex.output()[-2000:])
+    assert "rejected chunk (resync)" not in ex.output()
+
+
 def test_executor_killed_and_restarted(start_node, tmp_path, small_policy) -> None:
     """chunk_executor crashes (SIGKILL) mid-run and is started again while policy_inference keeps running.
     The new executor commands nothing until a chunk comes (startup_command none: the arm stays where it

@@ -227,6 +227,9 @@ def test_old_format_with_a_zero_std_is_refused_naming_the_index(tmp_path):
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     with pytest.raises(PolicySpecError, match=r"field 'normalization.obs_std\[4\]': std 0 is below 1e-06"):
         load_policy(path)
+    data["normalization"]["obs_std"][4] = 9.999999974752427e-07  # the old floor as written (float32 1e-6): kept
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert load_policy(path).normalizer.obs_std[4] == np.float32(1e-6)
 
 
 def test_conversion_refuses_per_pixel_statistics(tmp_path, capsys):

@@ -253,7 +253,7 @@ def test_failed_inferences_back_off_and_a_success_resets_it(node) -> None:
 def test_diagnostics_warn_when_no_chunk_is_published_while_the_executor_runs(node) -> None:
     """Active, the executor running (not paused), nothing published for longer than two chunk lengths: WARN naming
     the errors and refused observations (the status stayed OK before: a node that sent the robot nothing looked
-    healthy); paused, or a chunk published recently: no such note."""
+    healthy); paused, just resumed, or a chunk published recently: no such note."""
     from diagnostic_msgs.msg import DiagnosticStatus
 
     from rtc_ros.nodes.inference_diagnostics import idle_limit_s, inference_status
@@ -273,3 +273,5 @@ def test_diagnostics_warn_when_no_chunk_is_published_while_the_executor_runs(nod
     msg.header.frame_id = ExecutorReport(step=21, seq=3, takeover=5, consumed=1, paused=True).encode()
     node._on_executor_state(msg)
     assert "no chunk published" not in inference_status(node)[1]
+    _report(node, 22, 3)  # resumed just now: idle counts from the pause (it WARNed at once after every resume)
+    assert node.loop.executor_running and "no chunk published" not in inference_status(node)[1]

@@ -23,7 +23,8 @@ def run_deadline_loop(
     ``on_overrun(seconds_late)`` is called; so they are when a tick started so late that the next deadline
     would follow its start by less than ``min_gap`` periods (a wake-up 19 ms late at 50 Hz would otherwise
     be followed by another tick 1 ms later: two steps of a command inside one cycle of the robot's
-    controller). ``min_gap = 0`` keeps the catch-up tick (a simulator whose time is its tick count).
+    controller; measured between tick starts: a tick that itself runs long may still be followed closely).
+    ``min_gap = 0`` keeps the catch-up tick (a simulator whose time is its tick count).
     ``period`` is read every tick, so it may change.
 
     Returns:

@@ -47,9 +47,10 @@ class ProtectiveStops:
             if node._throttled("stop_malformed", 5.0):
                 log.error(f"{self.topic}: {exc}; taken as a stop of every joint (held at its last command)")
         if unknown and node._throttled("stop_unknown", 5.0):
-            log.warn(f"{self.topic}: joints {unknown} are not commanded here (ignored)"
-                     + ("; none of this executor's joints named: taken as a stop of every joint (held at its last "
-                        "command) until the report is empty" if not held else ""))
+            (log.warn if held else log.error)(
+                f"{self.topic}: joints {unknown} are not commanded here (ignored)" + ("" if held else
+                "; none of this executor's joints named: taken as a stop of every joint (held at its last command) "
+                "until the report is empty"))
         bad = implausible_holds(core.cfg, held)
         if bad and node._throttled("stop_implausible", 5.0):  # still a stop: those joints keep their last command
             log.error(f"{self.topic}: positions beyond the joint limits by more than max_step, not held (their last "

@@ -3,7 +3,8 @@ for the level constants), so that an operator sees a policy that runs but sends 
 
 WARN (beside the node's state: warming up, error): observations all refused so far; the executor's reports
 silent; its settings differ from the ones modelled; another publisher on ``joint_states``; and **no chunk
-published for longer than** :func:`idle_limit_s` while the executor runs (not paused), whatever the cause
+published for longer than** :func:`idle_limit_s` while the executor runs (not paused, measured from the last
+report saying paused), whatever the cause
 (inference failing, every observation refused, a hung model call): the executor holds meanwhile, and
 without this the node's status stayed OK. ERROR: another chunk producer (nothing is planned).
 """
@@ -18,10 +19,11 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from rtc_ros.nodes.contention import contention_text
 
 
-def idle_limit_s(horizon: int, dt: float) -> float:
-    """How long without a published chunk counts as starving the executor: two chunk lengths, at least 1 s (a
-    synchronous method publishes once per executed chunk plus the inference latency)."""
-    return max(2.0 * horizon * dt, 1.0)
+def idle_limit_s(horizon: int, dt: float, latency_s: float = 0.0) -> float:
+    """How long without a published chunk counts as starving the executor: two chunk lengths, at least 1 s, plus
+    twice the slowest recent inference ``latency_s`` (a synchronous method publishes once per executed chunk plus
+    the inference latency)."""
+    return max(2.0 * horizon * dt, 1.0) + 2.0 * latency_s
 
 
 def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
@@ -41,16 +43,17 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
                           ("d", node.loop.forecasts)):
         for k, v in stats.summary().items():
             vals[f"{prefix}_{k}"] = v
-    vals.update({f"obs_rejected_{k}": v for k, v in sorted(node.obs_rejected.items())})
+    refused = dict(sorted(node.obs_rejected.copy().items()))  # (a copy: other threads add reasons)
+    vals.update({f"obs_rejected_{k}": v for k, v in refused.items()})
     node.tracking.diagnostics(vals)
     level = DiagnosticStatus.OK if node.state == "active" else (
         DiagnosticStatus.ERROR if node.state == "error" else DiagnosticStatus.WARN)
-    if node.state == "active" and sum(node.obs_rejected.values()) and node.latency.count == 0:
+    if node.state == "active" and sum(refused.values()) and node.latency.count == 0:
         level = DiagnosticStatus.WARN
     notes = [node.state]
-    idle = time.monotonic() - max(node.last_published_t, node.active_since)
-    if node.state == "active" and node.loop.executor_running and idle > idle_limit_s(node.p.horizon, node.dt):
-        refused = {k: v for k, v in sorted(node.obs_rejected.items()) if v}
+    idle = time.monotonic() - max(node.last_published_t, node.active_since, node.last_paused_t)  # (since a resume)
+    slowest = node.latency.summary().get("max", 0.0) / 1e3
+    if node.state == "active" and node.loop.executor_running and idle > idle_limit_s(node.p.horizon, node.dt, slowest):
         notes.append(f"no chunk published for {idle:.1f} s while the executor runs (it holds): inference errors "
                      f"{node.errors}, observations refused {refused}")
         vals["idle_s"] = round(idle, 2)

@@ -99,7 +99,8 @@ class PolicyInferenceNode(Node):
         self._command: np.ndarray | None = None  # the executor's newest command (its report), under _data_lock
         self._command_received = 0.0  # that report's receipt (monotonic), under _data_lock
         self.published = 0
-        self.last_published_t = self.active_since = 0.0  # (monotonic) the newest chunk's publication; going active
+        # (monotonic) the newest chunk's publication; going active; the newest executor report saying paused
+        self.last_published_t = self.active_since = self.last_paused_t = 0.0
         self.joint_state_publishers = 0  # on joint_states, at the last check (more than one: WARN)
         self._fails, self._retry_at = 0, 0.0  # inference failures in a row; no new try before (monotonic)
         self.superseded = 0  # guided chunks dropped before publishing: their prefix chunk was replaced meanwhile
@@ -189,6 +190,8 @@ class PolicyInferenceNode(Node):
             cleared = self.cameras.on_executor_report(rep)  # frames from before a reset show another scene
             self._command = None if rep.command is None else np.asarray(rep.command, dtype=np.float64)
             self._command_received = time.monotonic()
+        if rep.paused:
+            self.last_paused_t = time.monotonic()
         rejected = self.loop.rejected
         self.loop.on_executor_report(rep)
         if self.loop.rejected > rejected:  # one of this node's chunks: say why here too (the executor logs it)

@@ -186,7 +186,7 @@ def _legacy_normalizer(path: Path, norm: dict[str, Any]) -> Normalizer:
                 "'python -m rtc_ros.policies.convert %s'", path, path)
     try:
         for key in ("obs_std", "action_std"):
-            tiny_std(key, np.asarray(norm[key], dtype=np.float64))
+            tiny_std(key, np.asarray(norm[key], dtype=np.float32))  # (as stored: an old floor, 1e-6, is float32)
         return Normalizer(**{k: norm[k] for k in ("obs_mean", "obs_std", "action_mean", "action_std")})
     except StatsError as exc:
         raise _err(path, f"normalization.{exc.field}", str(exc)) from exc

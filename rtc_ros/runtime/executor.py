@@ -36,7 +36,8 @@ chunk); :meth:`resume` does not move a disabled robot.
 
 **Pause** (an operator's): every tick repeats the last command (or brakes to a stop) and the step counter stands
 still, so the executing chunk is neither consumed nor skipped; **resume** continues it at its next action,
-with no jump. Chunks offered while paused are validated and spliced as usual (at the frozen step).
+with no jump (the node drops it first, :meth:`ExecutorCore.drop_plans`, when the pause lasted longer than
+``max_chunk_age``). Chunks offered while paused are validated and spliced as usual (at the frozen step).
 
 **Re-sync** (after something else moved the robot: a homing move, an episode reset, a teleop
 takeover): every stored chunk is dropped, the hold position is measured again (``tick`` returns None
@@ -241,12 +242,17 @@ class ExecutorCore(ChunkValidator):
         with self._lock:
             return self._enabled
 
-    def drop_plans(self) -> int:
-        """Forget every chunk, keeping the hold and whether paused: the next chunk is a start-up chunk, and one
-        observed before the returned step is refused (reason ``resync``). For plans grown too old while nothing
-        advanced (a long operator pause, a stalled process); returns that step."""
+    def drop_plans(self) -> None:
+        """Forget every chunk, keeping the hold and whether paused: the next chunk is a start-up chunk. For plans
+        grown older than ``max_chunk_age`` while nothing advanced (a long operator pause, a stalled process), so
+        no step number is skipped (a chunk observed before is refused by its age; the reports after a resume or
+        a stall carry no skipped step, so one that was would refuse the first fresh observation too). The newest
+        accepted chunk is reported refused (``resync``): one not yet taken over would otherwise be awaited by
+        the policy side until its ack timeout."""
         with self._lock:
-            return self._drop_plans()
+            if self._last_seq >= 0:
+                self._rejected = (self._last_seq, "resync")
+            self._drop_plans(skip_step=False)
 
     def _drop_plans(self, skip_step: bool = True) -> int:
         """Forget every chunk; with ``skip_step``, chunks observed before the returned step are refused (reason

@@ -33,7 +33,8 @@ What a real robot adds, and how it is handled here:
   run out. A guided method waits for a chunk this loop did not publish (a restarted policy node's
   predecessor's: its actions are unknown, a chunk spliced into it would jump) to run out, then plans so.
 * **Pause.** While the executor reports ``paused`` (an operator's, a re-sync's, a released enabling device's), nothing is planned; its step
-  counter stands still, so the executing chunk continues after resume and the plan stays valid.
+  counter stands still, so the executing chunk continues after resume and the plan stays valid (unless the
+  executor dropped it after a pause longer than its ``max_chunk_age``: then the next chunk is a start-up chunk).
 * **Lost chunks.** A published chunk neither taken over nor rejected within ``ack_timeout_steps`` is
   counted lost (and stays counted) and the loop plans again. If it was only late and takes over after all,
   its delay still enters ``Q``, and a chunk guided toward the chunk it replaced is not published
