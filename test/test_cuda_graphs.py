@@ -179,3 +179,16 @@ def test_cuda_latency_benchmark_and_check(small_policy, capsys) -> None:
     assert check.main([str(small_policy), "--device", "cuda", "--repeats", "2"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["device"].startswith("cuda") and result["finite"]
+
+
+def test_warm_up_captures_every_trained_delay_when_graphs_are_used() -> None:
+    """rtc_trained's prefix-conditioned loop is captured per d: with CUDA graphs the node's warm-up samples every d
+    the policy was trained for (a capture during live inference would be a latency spike); otherwise one small d."""
+    from types import SimpleNamespace
+
+    from rtc_ros.nodes.policy_setup import warmup_delays
+
+    assert warmup_delays(SimpleNamespace(graphs=object(), max_prefix=6), horizon=50) == [1, 2, 3, 4, 5, 6]
+    assert warmup_delays(SimpleNamespace(graphs=None, max_prefix=6), horizon=50) == [2]
+    assert warmup_delays(SimpleNamespace(graphs=object(), max_prefix=None), horizon=50) == [2]  # rtc: d is data
+    assert warmup_delays(SimpleNamespace(graphs=None, max_prefix=1), horizon=50) == [1]

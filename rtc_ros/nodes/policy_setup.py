@@ -42,9 +42,20 @@ def warmup_sample(generator: ChunkGenerator, p: NodeParams, obs: Mapping[str, np
     """One chunk at ``obs`` (guided toward ``prev`` where the method uses a prefix, with a small ``d`` within
     an ``rtc_trained`` policy's trained prefixes); returns what the robot would execute next: the guidance
     target of the following one."""
-    d = min(2, p.horizon - 1, generator.max_prefix or 2)
-    chunk = generator.generate(obs, prev, d=d, s=min(p.s_min, p.horizon))
+    s = min(p.s_min, p.horizon)
+    for d in warmup_delays(generator, p.horizon):
+        chunk = generator.generate(obs, prev, d=d, s=s)
     return chunk[min(p.s_min, p.horizon - 1):]
+
+
+def warmup_delays(generator: ChunkGenerator, horizon: int) -> list[int]:
+    """The delays ``d`` one warm-up pass samples with: a small one; with CUDA graphs of an ``rtc_trained`` policy,
+    whose prefix-conditioned loop is captured per ``d``, every ``d`` it was trained for (capturing one live, the first
+    time a delay occurs, would cost a latency spike: a stale chunk, a larger ``d``, another capture)."""
+    d = min(2, horizon - 1, generator.max_prefix or 2)
+    if generator.graphs is not None and generator.max_prefix is not None:
+        return list(range(1, min(generator.max_prefix, horizon - 1) + 1))
+    return [d]
 
 
 def prepare_policy(p: NodeParams) -> PreparedPolicy:
