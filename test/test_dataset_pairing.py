@@ -203,3 +203,106 @@ def test_arm_names_are_matched_as_whole_words() -> None:
             _first_joint_of_arm("right_arm", ["left_waist", "right_waist"])) == (0, 1)
     assert _first_joint_of_arm("left", ["vx300s_right/j0", "vx300s_left/j0"]) == 1
     assert _first_joint_of_arm("left", ["leftWaist", "rightWaist"]) is None
+
+
+def _paused_episode(steps: np.ndarray) -> tuple:
+    """An episode whose executor ticks every DT with step numbers ``steps`` (a repeated number: paused), commanding
+    ``100 + tick`` and with a joint state per tick carrying ``-tick``."""
+    from rtc_ros.recording.episode_types import Episode, ExecutorTrace
+
+    n = len(steps)
+    t = np.arange(n) * DT
+    names = ["a", "b"]
+    ex = ExecutorTrace(t=t, q=100.0 + np.arange(n, dtype=float)[:, None] * np.ones((1, 2)), names=names,
+                       step=np.asarray(steps), seq=np.zeros(n, int), takeover=np.zeros(n, int),
+                       consumed=np.zeros(n, int), hold=np.zeros(n, bool), dry=np.zeros(n, bool))
+    js = Series(t=t + 0.004, q=-np.arange(n, dtype=float)[:, None] * np.ones((1, 2)), names=names)
+    return Episode(name="ep", path=Path("ep"), meta={}, start_ns=0, end_ns=int(n * DT * 1e9), executor=ex,
+                   joint_states=js), names
+
+
+def test_a_pause_does_not_shift_the_observations_of_the_steps_after_it() -> None:
+    """The executor's step number stands still while paused (50 ticks here, 1 s): the steps after it are put on the
+    grid from the first tick after the pause, so step k's observation is still the joint state of the tick that
+    commanded step k (before 2026-12-06 every step was at t_0 + k dt: 50 steps off after the pause), and its action
+    is that tick's command; a trace without a pause is on t_0 + k dt exactly as before."""
+    from rtc_ros.policies.observation import ObservationBuilder
+    from rtc_ros.recording.dataset import episode_samples
+
+    steps = np.r_[np.arange(5), np.full(50, 4), np.arange(5, 10)]  # ticks 0-4, 50 paused ticks, ticks 55-59
+    ep, names = _paused_episode(steps)
+    t, A, src = action_grid(ep, names, DT, None)
+    tick = np.r_[np.arange(5), np.arange(55, 60)]  # the tick that commanded each step
+    assert src == "rtc/executor_state"
+    np.testing.assert_allclose(t, tick * DT)
+    np.testing.assert_array_equal(A[:, 0], 100.0 + tick)
+    builder = ObservationBuilder([{"name": "joint_positions", "shape": [2]}], 2)
+    joints, _, actions, ks, _ = episode_samples(ep, builder, names, 4, DT, {})
+    np.testing.assert_array_equal(joints[:, 0], -tick[ks].astype(float))  # each step's own joint state
+    np.testing.assert_array_equal(actions[:, 0, 0], 100.0 + tick[ks])
+    plain, names = _paused_episode(np.arange(10))
+    np.testing.assert_allclose(action_grid(plain, names, DT, None)[0], np.arange(10) * DT)
+
+
+def test_an_executor_restarted_mid_episode_is_refused() -> None:
+    from rtc_ros.recording.dataset import DatasetError
+
+    ep, names = _paused_episode(np.r_[np.arange(40, 50), np.arange(0, 10)])
+    with pytest.raises(DatasetError, match=r"ep: rtc/executor_state's step went back from 49 to 0 .*restarted"):
+        action_grid(ep, names, DT, None)
+
+
+def test_episodes_cut_short_or_without_a_verdict_are_left_out_of_training(caplog) -> None:
+    """An aborted, interrupted, crash-repaired or low-disk episode is not a demonstration of the task: left out
+    (named in a warning) unless its status is asked for; --only-success keeps only a success verdict (an abort has
+    none: before 2026-12-06 it was kept); a failed (write error) episode is always left out."""
+    from rtc_ros.recording.dataset import DatasetError, build_dataset
+
+    spec = [{"name": "joint_positions", "shape": [2]}]
+    eps = []
+    for name, meta in (("ok", {"status": "completed", "success": True}), ("no_verdict", {"status": "completed"}),
+                       ("aborted", {"status": "aborted"}), ("crashed", {"status": "recovered"}),
+                       ("broken", {"status": "failed", "success": True}), ("sim_demo", {"success": True})):
+        ep, names = _paused_episode(np.arange(10))
+        ep.name, ep.meta = name, meta
+        eps.append(ep)
+
+    def used(**kw) -> list[str]:
+        return [s["episode"] for s in build_dataset(eps, spec, names, 4, DT, **kw).sources]
+
+    with caplog.at_level("WARNING"):
+        assert used() == ["ok", "no_verdict", "sim_demo"]
+    assert "skipping aborted (status aborted: cut short; include it with --include-status aborted)" in caplog.text
+    assert used(only_success=True) == ["ok", "sim_demo"]
+    assert used(include_status=["recovered", "aborted"]) == ["ok", "no_verdict", "aborted", "crashed", "sim_demo"]
+    with pytest.raises(DatasetError):
+        build_dataset(eps[2:5], spec, names, 4, DT, only_success=True)
+
+
+def test_joint_states_from_two_publishers_are_not_mixed_into_one_column(tmp_path: Path, caplog) -> None:
+    """Messages on joint_states that name the joints in another order are reordered by name; ones that name other
+    joints (the other arm's driver publishing on the same topic) are left out with a warning, not read into the
+    newest message's columns (before 2026-12-06 the left-arm column alternated between the two arms)."""
+    names = list(JOINT_NAMES)
+    w = BagWriter(tmp_path / "two_publishers")
+    w.open()
+    w.add_topic("joint_states", "sensor_msgs/msg/JointState")
+    t0 = 1_700_000_000 * 10**9
+    q = np.arange(14, dtype=float)
+    for k in range(12):
+        tk = t0 + k * DT_NS
+        if k % 3 == 0:
+            w.write("joint_states", tk, joint_state_cdr(tk, names[::-1], np.ascontiguousarray((q + k)[::-1])))  # reversed
+        elif k % 3 == 1:
+            w.write("joint_states", tk, joint_state_cdr(tk, names, q + k))
+        else:
+            w.write("joint_states", tk, joint_state_cdr(tk, [n.replace("left", "third") for n in names], -q))
+    tk = t0 + 12 * DT_NS
+    w.write("joint_states", tk, joint_state_cdr(tk, names, q + 12))
+    w.close({"dt": DT})
+    with caplog.at_level("WARNING"):
+        (ep,) = load_episodes(tmp_path / "two_publishers")
+    js = ep.joint_states
+    assert js is not None and js.names == names and len(js) == 9
+    np.testing.assert_allclose(js.q - js.q[:, :1], np.tile(q, (9, 1)))  # every row in the newest's order
+    assert "4 of 13 messages name other joints" in caplog.text

@@ -230,3 +230,30 @@ def test_a_score_while_the_next_episode_records_goes_to_the_last_closed_one(reco
     assert read_metadata_yaml_meta(bag)["score"] == 3
     with AnyReader([bag]) as reader:
         assert reader.message_count >= 0
+
+
+def test_a_score_after_a_refused_start_is_not_written_into_the_episode_before(recorder) -> None:
+    """A 'start' refused for a bad field, then the operator's 'score' for it: not written into the previous
+    episode's verdict (it was, found by a review); the refusal and a 'stop' while idle are answered on the status
+    topic."""
+    _send(recorder, cmd="start")
+    _send(recorder, cmd="stop", success=True, score=5)
+    _after_grace(recorder)
+    statuses: list[dict] = []
+    recorder._status_pub.publish = lambda msg: statuses.append(json.loads(msg.data))
+    _send(recorder, cmd="start", meta={"status": "mine"})  # a field the recorder writes: refused
+    _send(recorder, cmd="stop", success=False)  # ignored: nothing records
+    _send(recorder, cmd="score", success=False, score=0)
+    m = _sidecar(recorder, "episode_0000")
+    assert (m["success"], m["score"]) == (True, 5)
+    assert [s["state"] for s in statuses] == ["error", "error"] and "while not recording" in statuses[1]["error"]
+
+
+def test_a_stop_just_after_a_write_error_close_keeps_its_verdict(recorder) -> None:
+    """The recorder closed the episode on a write error ('failed') just before the operator's stop: the stop's
+    verdict goes to it (as after a timeout or a low-disk stop), not lost."""
+    _send(recorder, cmd="start")
+    recorder._fail("disk error (test)")
+    _send(recorder, cmd="stop", success=True, score=3)
+    m = _sidecar(recorder, "episode_0000")
+    assert (m["status"], m["success"], m["score"]) == ("failed", True, 3)

@@ -63,7 +63,7 @@ from rtc_ros.nodes.topic_discovery import TopicDiscovery
 from rtc_ros.nodes.params import ROLE_RECORDER, ParameterError, declare_and_validate, parse_topic_types
 from rtc_ros.recording.bag import RecordingError, preflight_output_dir, read_sidecar
 from rtc_ros.recording.cdr import string_from_cdr
-from rtc_ros.recording.metadata import parse_command, sim_summary
+from rtc_ros.recording.metadata import parse_command, refused_start, sim_summary
 from rtc_ros.recording.session import EpisodeSession
 
 
@@ -176,6 +176,8 @@ class EpisodeRecorder(Node):
         except ValueError as exc:
             self.get_logger().error(f"ignoring episode command {msg.data!r}: {exc}")
             self._publish_status("error", error=f"bad command: {exc}")
+            if refused_start(msg.data):  # a 'score' now is for the episode that did not start, not the one before
+                self.session.last_closed = None
             return
         kind = cmd.pop("cmd")
         if kind == "start":
@@ -184,7 +186,7 @@ class EpisodeRecorder(Node):
         elif kind in ("stop", "abort"):
             if not self.session.recording:
                 closed = read_sidecar(self.session.last_closed) if self.session.last_closed else None
-                if (kind == "stop" and (closed or {}).get("status") in ("timeout", "stopped_low_disk")
+                if (kind == "stop" and (closed or {}).get("status") in ("timeout", "stopped_low_disk", "failed")
                         and closed.get("success") is None):
                     # the recorder closed it just before (max_duration, low disk): the verdict still belongs to it
                     try:
@@ -196,6 +198,7 @@ class EpisodeRecorder(Node):
                                               f"({closed.get('status')}): its verdict {cmd} added to it")
                     return
                 self.get_logger().warning(f"'{kind}' received while not recording; ignored")
+                self._publish_status("error", error=f"'{kind}' while not recording: ignored")
                 return
             self.request_stop("aborted" if kind == "abort" else "completed", cmd)
         elif kind == "score":
@@ -211,6 +214,7 @@ class EpisodeRecorder(Node):
                 self.get_logger().info(f"episode {scored.get('episode')} scored: {cmd}")
         else:
             self.get_logger().error(f"unknown episode command {kind!r} (start, stop, abort, score)")
+            self._publish_status("error", error=f"unknown command {kind!r} (start, stop, abort, score)")
 
     def _srv_start(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         path = self.start_episode({"started_by": "service"})

@@ -9,8 +9,9 @@ recording times). A message *belongs to step k* when ``k`` is the step nearest i
 latest message received at or before ``t_k + dt/2``.
 
 * ``A[k]``, the action of step k = the command executed at step k: from ``rtc/executor_state`` when
-  recorded (its step indices are the grid, ``t_0`` its first tick; a lost tick repeats the
-  previous command), else from the command topic(s) (teleoperation, ``joint_commands`` or the
+  recorded (its step indices are the grid, ``t_0`` its first tick, and after a pause, where the step number
+  stands still, the first tick after it: :func:`executor_step_times`; a lost tick repeats the previous command;
+  a step number going back, an executor restarted mid-episode, is refused), else from the command topic(s) (teleoperation, ``joint_commands`` or the
   per-arm ``<arm>_controller/commands``; ``t_0`` = the first command of the first topic), each
   topic resampled on the grid on its own and the topics concatenated in arm order.
 * The observation of step k: the joint state and the frame of every camera belonging to step k
@@ -54,6 +55,9 @@ from rtc_ros.recording.recover import find_unfinished_under
 
 log = logging.getLogger(__name__)
 
+#: episode statuses left out of a training set unless asked for: closed before the operator's ``stop``
+CUT_SHORT = ("aborted", "interrupted", "recovered", "stopped_low_disk")
+
 
 def reorder(series: Series, names: list[str], what: str) -> np.ndarray:
     """``series.q`` columns in ``names`` order. Raises :class:`DatasetError` naming missing joints."""
@@ -88,6 +92,22 @@ def _arm_ordered(ep: Episode, names: list[str]) -> list[str]:
     return topics  # every topic names its joints: the columns are reordered by name
 
 
+def executor_step_times(t: np.ndarray, steps: np.ndarray, grid: np.ndarray, dt: float) -> np.ndarray:
+    """The recording time of each ``grid`` step from executor ticks received at ``t`` with step numbers ``steps``
+    (non-decreasing). While paused (an operator's pause, a re-sync, a released enabling device) the executor repeats
+    its step number, so the run of ticks after a repeated step is put on the grid from its own first tick: step
+    ``k`` at ``t_r + (k - steps_r) dt``, ``r`` the first tick of the run. Without a pause that is ``t_0 + k dt``,
+    as before 2026-12-06, when every step was put there: after a pause the observations were looked up too early by
+    the length of the pause."""
+    new_run = np.zeros(len(steps), bool)
+    new_run[0] = True
+    new_run[2:] = (steps[2:] != steps[1:-1]) & (steps[1:-1] == steps[:-2])  # the first new step after a repeat
+    starts = np.flatnonzero(new_run)
+    row = latest_index(steps, grid)  # the newest tick at or before each step
+    run = starts[np.searchsorted(starts, row, side="right") - 1]
+    return t[run] + (grid - steps[run]) * dt
+
+
 def _command_topics(ep: Episode, command_topics: list[str] | None, names: list[str]) -> list[str]:
     if not command_topics:
         return _arm_ordered(ep, names)
@@ -112,9 +132,15 @@ def action_grid(
         ex = ep.executor
         q = reorder(ex, names, f"{ep.name}: rtc/executor_state")
         steps = ex.step - ex.step[0]
+        back = np.flatnonzero(np.diff(steps) < 0)
+        if back.size:
+            i = int(back[0]) + 1
+            raise DatasetError(f"{ep.name}: rtc/executor_state's step went back from {int(ex.step[i - 1])} to "
+                               f"{int(ex.step[i])} ({ex.t[i]:.2f} s into the recording): the executor restarted during "
+                               "the episode; leave it out, or record the two parts as two episodes")
         grid = np.arange(int(steps[-1]) + 1)
-        idx = latest_index(steps, grid)  # a lost tick repeats the previous command
-        return ex.t[0] + grid * dt, q[idx], "rtc/executor_state"
+        first = np.searchsorted(steps, steps[latest_index(steps, grid)], side="left")  # (a lost tick: the one before)
+        return executor_step_times(ex.t, steps, grid, dt), q[first], "rtc/executor_state"
     topics = _command_topics(ep, command_topics, names)
     series = [ep.command_topics[t] for t in topics]
     if not series or len(series[0]) < 2:
@@ -183,8 +209,15 @@ def build_dataset(
     command_topics: list[str] | None = None,
     stride: int = 1,
     only_success: bool = False,
+    include_status: Iterable[str] = (),
 ) -> DemoDataset:
     """Concatenate :func:`episode_samples` over ``episodes``.
+
+    Left out, each with a log line: a ``failed`` episode (a write error); one cut short (:data:`CUT_SHORT`:
+    aborted by the operator, interrupted, repaired after a crash, stopped for low disk) unless its status is in
+    ``include_status``; with ``only_success``, one without a success verdict (``success`` true, or the
+    simulator's; before 2026-12-06 only an explicit failure was left out, so an abort, which has no verdict,
+    was kept).
 
     Raises:
         DatasetError: no usable episode, or a camera of ``obs_spec`` without a topic.
@@ -204,11 +237,16 @@ def build_dataset(
     index: dict[str, list[np.ndarray]] = {c: [] for c in cameras}
     prev: dict[str, list[np.ndarray]] = {c: [] for c in cameras}
     for ep in episodes:
-        if only_success and ep.success is False:  # the report's verdict (a 0 is a failure too)
-            log.info("skipping %s (not a success)", ep.name)
+        status = ep.meta.get("status")
+        if status == "failed":
+            log.warning("skipping %s (status %s)", ep.name, status)
             continue
-        if ep.meta.get("status") in ("failed",):
-            log.warning("skipping %s (status %s)", ep.name, ep.meta.get("status"))
+        if status in CUT_SHORT and status not in include_status:
+            log.warning("skipping %s (status %s: cut short; include it with --include-status %s)", ep.name, status,
+                        status)
+            continue
+        if only_success and ep.success is not True:  # the report's verdict (a 0 is a failure too)
+            log.info("skipping %s (%s)", ep.name, "not a success" if ep.success is False else "no success verdict")
             continue
         q, cams, a, ks, prov = episode_samples(ep, builder, joint_names, horizon, dt, cameras, command_topics, stride)
         if not len(q):
@@ -270,6 +308,7 @@ def dataset_from_bags(
     stride: int = 1,
     only_success: bool = False,
     joint_states_topic: str = "joint_states",
+    include_status: Iterable[str] = (),
 ) -> DemoDataset:
     """:func:`load_bag_episodes` then :func:`build_dataset`. ``joint_names`` ``None``: the names
     recorded with the commands (:func:`recorded_joint_names`).
@@ -281,7 +320,8 @@ def dataset_from_bags(
     names = joint_names or recorded_joint_names(episodes)
     if not names:
         raise DatasetError("cannot tell the action joint names: the commands carry none (give them explicitly)")
-    return build_dataset(episodes, obs_spec, names, horizon, dt, cameras, command_topics, stride, only_success)
+    return build_dataset(episodes, obs_spec, names, horizon, dt, cameras, command_topics, stride, only_success,
+                         include_status)
 
 
 def recorded_joint_names(episodes: Iterable[Episode]) -> list[str] | None:

@@ -109,11 +109,36 @@ class _Acc:
         self.counts: dict[str, int] = {}
 
 
+def _same_names(what: str, rows: list[tuple], cols: tuple[int, ...], names: int) -> list[tuple]:
+    """``rows`` (each with per-joint values at the indices ``cols`` and joint names at ``names``) as the newest row
+    names them:
+    a row naming the same joints in another order is reordered, one naming other joints (a second publisher on the
+    topic: the other arm's driver) left out with a warning; rows were labelled with the newest row's names whatever
+    they named, so two arms' drivers on one topic alternated in the same columns (before 2026-12-06)."""
+    ref = list(rows[-1][names])
+    if not ref or all(list(r[names]) == ref for r in rows):
+        return rows
+    out, other = [], 0
+    for r in rows:
+        if list(r[names]) == ref:
+            out.append(r)
+        elif sorted(r[names]) == sorted(ref) and len(set(ref)) == len(ref):
+            idx = {n: i for i, n in enumerate(r[names])}
+            order = [idx[n] for n in ref]
+            out.append(tuple(np.asarray(v)[order] if i in cols and len(v) == len(ref) else v for i, v in enumerate(r)))
+        else:
+            other += 1
+    if other:
+        log.warning("%s: %d of %d messages name other joints than the newest one (%s...; two publishers on one "
+                    "topic?): left out", what, other, len(rows), ref[:3])
+    return out
+
+
 def _series_from(rows: list[tuple[float, np.ndarray, list[str]]]) -> Series | None:
     if not rows:
         return None
     m = max(len(r[1]) for r in rows)
-    rows = [r for r in rows if len(r[1]) == m]
+    rows = _same_names("commands", [r for r in rows if len(r[1]) == m], (1,), 2)
     return Series(t=np.array([r[0] for r in rows]), q=np.stack([r[1] for r in rows]), names=rows[-1][2])
 
 
@@ -143,7 +168,7 @@ def _build(name: str, path: Path, meta: dict[str, Any], start_ns: int, end_ns: i
     if acc.js:
         rows = _one_joint_state_topic(name, acc.js)
         m = max(len(r[2]) for r in rows)
-        rows = [r for r in rows if len(r[2]) == m]
+        rows = _same_names(f"{name}: joint states", [r for r in rows if len(r[2]) == m], (2, 3), 4)
         v = [r[3] for r in rows]
         ep.joint_states = Series(
             t=np.array([r[0] for r in rows]), stamp=np.array([r[1] for r in rows]),

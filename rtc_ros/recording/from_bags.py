@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from rtc_ros.recording.dataset import DatasetError, build_dataset, load_bag_episodes, recorded_joint_names
+from rtc_ros.recording.dataset import CUT_SHORT, DatasetError, build_dataset, load_bag_episodes, recorded_joint_names
 from rtc_ros.recording.demo_dataset import DemoDataset
 from rtc_ros.recording.params_file import joint_names_from_params, key_matches, training_params
 
@@ -193,7 +193,7 @@ def dataset_for(args: argparse.Namespace) -> tuple[DemoDataset, dict[str, Any], 
         obs_spec = [{"name": "joint_positions", "shape": [len(names)]}] + [{"name": c, "shape": [h, w, 3]}
                                                                            for c in cameras]
     ds = build_dataset(episodes, obs_spec, list(names), horizon, dt, cameras, args.command_topic, args.stride,
-                       args.only_success)
+                       args.only_success, args.include_status)
     return ds, template, {"cameras": cameras, "horizon": horizon, "params": params}
 
 
@@ -313,7 +313,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="lower bound of the fitted std of each joint observation (rad; default 0.05): a joint that "
                          "barely moved in the demos is divided by this, not by its tiny std")
     ap.add_argument("--stride", type=int, default=1, help="use every k-th controller step as a sample")
-    ap.add_argument("--only-success", action="store_true", help="skip episodes marked success=false")
+    ap.add_argument("--only-success", action="store_true",
+                    help="use only episodes with a success verdict (success true, or the simulator's)")
+    ap.add_argument("--include-status", action="append", default=[], choices=CUT_SHORT, metavar="STATUS",
+                    help="also use episodes of this status, left out by default as cut short: "
+                         + ", ".join(CUT_SHORT) + " (repeatable)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing policy of this --name in --out")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")

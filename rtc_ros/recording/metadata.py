@@ -137,6 +137,16 @@ def parse_command(text: str) -> dict[str, Any]:
     return cmd
 
 
+def refused_start(text: str) -> bool:
+    """Whether ``text``, refused by :func:`parse_command`, was meant as a ``start`` (a JSON object whose ``cmd``
+    is "start"): a later ``score`` must then not go to the episode before it."""
+    try:
+        cmd = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(cmd, dict) and cmd.get("cmd") == "start"
+
+
 def start_meta(meta: dict[str, Any], name: str, now_ns: int, free_bytes: int) -> dict[str, Any]:
     """The metadata of an episode that just started (``operator_meta`` keeps the given meta; its fields
     the recorder writes, :data:`RECORDER_FIELDS`, are not taken: a string ``stop_time_ns`` broke the close)."""
