@@ -257,3 +257,19 @@ def test_a_stop_just_after_a_write_error_close_keeps_its_verdict(recorder) -> No
     _send(recorder, cmd="stop", success=True, score=3)
     m = _sidecar(recorder, "episode_0000")
     assert (m["status"], m["success"], m["score"]) == ("failed", True, 3)
+
+
+def test_messages_dds_lost_during_an_episode_are_in_its_sidecar(recorder) -> None:
+    """The recorder's subscriptions count the messages DDS reports lost (rclpy's message_lost event); the
+    sidecar names those of the episode per topic (losses before its start are not its)."""
+    recorder.discovery.on_lost("/cam_high/image_raw", 3)  # before the episode
+    _send(recorder, cmd="start")
+    recorder.discovery.on_lost("/cam_high/image_raw", 2)
+    recorder.discovery.on_lost("/joint_states", 1)
+    _send(recorder, cmd="stop", success=True)
+    _after_grace(recorder)
+    assert _sidecar(recorder, "episode_0000")["messages_lost"] == {"/cam_high/image_raw": 2, "/joint_states": 1}
+    _send(recorder, cmd="start")
+    _send(recorder, cmd="stop", success=True)
+    _after_grace(recorder)
+    assert _sidecar(recorder, "episode_0001")["messages_lost"] == {}

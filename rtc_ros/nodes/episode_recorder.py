@@ -91,6 +91,7 @@ class EpisodeRecorder(Node):
         self._last_param_try = 0.0
         self._sim_status_topic = self.resolve_topic_name(p.sim_status_topic) if p.sim_status_topic else ""
         self._sim_status_errors = 0
+        self._lost_at_start: dict[str, int] = {}  # discovery.lost when the running episode started
         status_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                                 durability=DurabilityPolicy.TRANSIENT_LOCAL, history=HistoryPolicy.KEEP_LAST)
         self._status_pub = self.create_publisher(String, p.status_topic, status_qos)
@@ -254,6 +255,7 @@ class EpisodeRecorder(Node):
             self.get_logger().error(f"cannot start episode: {exc}")
             self._publish_status("error", error=str(exc))
             return None
+        self._lost_at_start = dict(self.discovery.lost)
         for topic in self.discovery.subs:
             self._add_to_bag(topic)
         self._write_sidecar()
@@ -274,6 +276,9 @@ class EpisodeRecorder(Node):
 
     def finish_episode(self, status: str | None, result: dict[str, Any] | None = None) -> Path | None:
         """Close the running episode now (``status`` None: the requested stop's). Returns the bag path."""
+        if self.session.meta is not None:  # messages DDS dropped during the episode, per topic
+            self.session.meta["messages_lost"] = {t: n - self._lost_at_start.get(t, 0) for t, n in
+                                                  sorted(self.discovery.lost.items()) if n > self._lost_at_start.get(t, 0)}
         meta = self.session.finish(status, result, self._now())
         if meta is None:
             return None

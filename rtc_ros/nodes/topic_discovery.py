@@ -11,6 +11,7 @@ import importlib
 import re
 from typing import Any, Callable
 
+from rclpy.event_handler import SubscriptionEventCallbacks, UnsupportedEventTypeError
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -71,6 +72,8 @@ class TopicDiscovery:
         self.offered: dict[str, list[Any]] = {}  # publishers' QoS (bag metadata)
         self._sub_qos: dict[str, QoSProfile] = {}
         self._type_warned: set[str] = set()
+        self.lost: dict[str, int] = {}  # resolved topic -> messages DDS reported lost to its subscription
+        self._lost_supported = True
 
     def wants(self, topic: str) -> bool:
         return topic in self._wanted or (topic.startswith(self._ns_prefix) and any(p.search(topic) for p in self._patterns))
@@ -130,10 +133,25 @@ class TopicDiscovery:
             return
         qos = self._qos_for(topic)
         cb: Callable[[bytes], None] = lambda data, t=topic: self._on_message(t, data)  # noqa: E731
-        self.subs[topic] = (self._node.create_subscription(cls, topic, cb, qos, raw=True), msgtype)
+        events = SubscriptionEventCallbacks(message_lost=lambda info, t=topic: self.on_lost(t, info.total_count_change))
+        try:
+            sub = self._node.create_subscription(cls, topic, cb, qos, raw=True,
+                                                 event_callbacks=events if self._lost_supported else None)
+        except UnsupportedEventTypeError:  # (this RMW cannot tell): record without the count, say so once
+            self._lost_supported = False
+            log.warning("this RMW does not report lost messages: messages DDS drops are not counted")
+            sub = self._node.create_subscription(cls, topic, cb, qos, raw=True)
+        self.subs[topic] = (sub, msgtype)
         self._sub_qos[topic] = qos
         log.info(f"recording {topic} [{msgtype}] ({qos.reliability.name.lower()}, {qos.durability.name.lower()})")
         self._on_subscribed(topic)
+
+    def on_lost(self, topic: str, count: int) -> None:
+        """DDS lost ``count`` messages of ``topic`` before they reached the recorder (a best-effort publisher
+        faster than the recorder, a full queue): counted (the sidecar's ``messages_lost``) and warned."""
+        self.lost[topic] = self.lost.get(topic, 0) + int(count)
+        self._node.get_logger().warning(f"{count} message(s) on {topic} lost before they reached the recorder "
+                                        f"({self.lost[topic]} so far)", throttle_duration_sec=5.0)
 
     def _qos_for(self, topic: str) -> QoSProfile:
         """Match the publishers like ``ros2 bag record``: reliable unless a publisher is best effort,
