@@ -306,3 +306,41 @@ def test_joint_states_from_two_publishers_are_not_mixed_into_one_column(tmp_path
     assert js is not None and js.names == names and len(js) == 9
     np.testing.assert_allclose(js.q - js.q[:, :1], np.tile(q, (9, 1)))  # every row in the newest's order
     assert "4 of 13 messages name other joints" in caplog.text
+
+
+def test_executor_step_times_after_pauses_gaps_and_late_ticks() -> None:
+    """A tick lost right after a pause belongs to the run after it; a stall without a repeated step number (a gap in
+    the executor's stamps) starts a new run; a late first tick after a pause does not shift its run (the least
+    delayed of its first ticks anchors it); pause-free traces with lost ticks and jitter stay on t_0 + k dt."""
+    from rtc_ros.recording.dataset import executor_step_times
+
+    steps = np.array([0, 1, 2, 3, 4, 4, 4, 4, 6, 7, 8])  # step 5's tick lost right after the pause
+    np.testing.assert_allclose(executor_step_times(np.arange(11) * DT, steps, np.arange(9), DT) / DT,
+                               [0, 1, 2, 3, 4, 7, 8, 9, 10])
+    t = np.r_[np.arange(5) * DT, 2.0 + np.arange(5) * DT]  # a 2 s stall, step numbers running on
+    np.testing.assert_allclose(executor_step_times(t, np.arange(10), np.arange(10), DT, t + 7.0), t)
+    steps = np.r_[np.arange(5), [4] * 10, np.arange(5, 40)]
+    t = np.arange(len(steps)) * DT
+    t[15] += 0.03  # the first tick after the pause arrives 30 ms late
+    np.testing.assert_allclose(executor_step_times(t, steps, np.arange(8), DT)[5:] / DT, [15, 16, 17])
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        s = np.sort(rng.choice(200, int(rng.integers(5, 60)), replace=False))
+        t = s * DT + rng.uniform(0.0, 0.009, len(s))
+        grid = np.arange(s[-1] - s[0] + 1)
+        np.testing.assert_allclose(executor_step_times(t, s - s[0], grid, DT, s * DT), t[0] + grid * DT)
+
+
+def test_same_names_keeps_the_majority_publisher_and_relabels_reordered_rows() -> None:
+    """The reference names are the most frequent (the newest message may come from the minority publisher); a
+    reordered row gets the reference names with its values; unnamed rows are read by position as before."""
+    from rtc_ros.recording.episode import _same_names
+
+    a, b, other = ["x", "y"], ["y", "x"], ["u", "v"]
+    rows = [(0.0, np.array([1.0, 2.0]), a), (0.1, np.array([3.0, 4.0]), a), (0.2, np.array([5.0, 6.0]), a),
+            (0.3, np.array([9.0, 9.0]), []), (0.4, np.array([8.0, 7.0]), b), (0.5, np.array([0.0, 0.0]), other)]
+    out = _same_names("t", rows, (1,), 2)
+    assert [r[0] for r in out] == [0.0, 0.1, 0.2, 0.3, 0.4] and out[-1][2] == a
+    np.testing.assert_array_equal(out[-1][1], [7.0, 8.0])
+    single = rows[:3]
+    assert _same_names("t", single, (1,), 2) is single

@@ -246,17 +246,19 @@ def test_a_score_after_a_refused_start_is_not_written_into_the_episode_before(re
     _send(recorder, cmd="score", success=False, score=0)
     m = _sidecar(recorder, "episode_0000")
     assert (m["success"], m["score"]) == (True, 5)
-    assert [s["state"] for s in statuses] == ["error", "error"] and "while not recording" in statuses[1]["error"]
+    assert [s["state"] for s in statuses] == ["error", "idle"] and "while not recording" in statuses[1]["warning"]
 
 
 def test_a_stop_just_after_a_write_error_close_keeps_its_verdict(recorder) -> None:
     """The recorder closed the episode on a write error ('failed') just before the operator's stop: the stop's
     verdict goes to it (as after a timeout or a low-disk stop), not lost."""
     _send(recorder, cmd="start")
+    recorder.discovery.on_lost("/joint_states", 4)
     recorder._fail("disk error (test)")
     _send(recorder, cmd="stop", success=True, score=3)
     m = _sidecar(recorder, "episode_0000")
     assert (m["status"], m["success"], m["score"]) == ("failed", True, 3)
+    assert m["messages_lost"] == {"/joint_states": 4}
 
 
 def test_messages_dds_lost_during_an_episode_are_in_its_sidecar(recorder) -> None:

@@ -199,7 +199,8 @@ class EpisodeRecorder(Node):
                                               f"({closed.get('status')}): its verdict {cmd} added to it")
                     return
                 self.get_logger().warning(f"'{kind}' received while not recording; ignored")
-                self._publish_status("error", error=f"'{kind}' while not recording: ignored")
+                self._publish_status("idle", warning=f"'{kind}' while not recording: ignored")  # (idle: a runner
+                # waiting for the recorder to be ready reads the latched status)
                 return
             self.request_stop("aborted" if kind == "abort" else "completed", cmd)
         elif kind == "score":
@@ -276,9 +277,7 @@ class EpisodeRecorder(Node):
 
     def finish_episode(self, status: str | None, result: dict[str, Any] | None = None) -> Path | None:
         """Close the running episode now (``status`` None: the requested stop's). Returns the bag path."""
-        if self.session.meta is not None:  # messages DDS dropped during the episode, per topic
-            self.session.meta["messages_lost"] = {t: n - self._lost_at_start.get(t, 0) for t, n in
-                                                  sorted(self.discovery.lost.items()) if n > self._lost_at_start.get(t, 0)}
+        self._note_lost()
         meta = self.session.finish(status, result, self._now())
         if meta is None:
             return None
@@ -290,8 +289,16 @@ class EpisodeRecorder(Node):
                              message_count=meta["message_count"])
         return meta["bag"]
 
+    def _note_lost(self) -> None:
+        """The messages DDS dropped during the running episode, per topic, into its metadata."""
+        if self.session.recording and self.session.meta is not None:
+            start = self._lost_at_start
+            self.session.meta["messages_lost"] = {t: n - start.get(t, 0) for t, n in sorted(self.discovery.lost.items())
+                                                  if n > start.get(t, 0)}
+
     def _fail(self, error: str) -> None:
         self.get_logger().error(f"recording failed: {error}")
+        self._note_lost()
         self.session.fail(error, self._now())
         self._publish_status("error", error=error)
 

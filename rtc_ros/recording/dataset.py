@@ -92,20 +92,39 @@ def _arm_ordered(ep: Episode, names: list[str]) -> list[str]:
     return topics  # every topic names its joints: the columns are reordered by name
 
 
-def executor_step_times(t: np.ndarray, steps: np.ndarray, grid: np.ndarray, dt: float) -> np.ndarray:
+#: ticks of a run after a pause over which its start time is estimated (the least delayed receive time)
+ANCHOR_TICKS = 25
+
+
+def executor_step_times(t: np.ndarray, steps: np.ndarray, grid: np.ndarray, dt: float,
+                        stamp: np.ndarray | None = None) -> np.ndarray:
     """The recording time of each ``grid`` step from executor ticks received at ``t`` with step numbers ``steps``
-    (non-decreasing). While paused (an operator's pause, a re-sync, a released enabling device) the executor repeats
-    its step number, so the run of ticks after a repeated step is put on the grid from its own first tick: step
-    ``k`` at ``t_r + (k - steps_r) dt``, ``r`` the first tick of the run. Without a pause that is ``t_0 + k dt``,
-    as before 2026-12-06, when every step was put there: after a pause the observations were looked up too early by
-    the length of the pause."""
-    new_run = np.zeros(len(steps), bool)
+    (non-decreasing) and header stamps ``stamp`` (s, the executor's clock; optional).
+
+    The ticks fall into runs: a new run starts with the first new step number after a repeated one (while paused --
+    an operator's pause, a re-sync, a released enabling device -- the executor repeats its step number) and where
+    the stamps jump by more than the step numbers (``3 dt`` more: a loop that stalled, an executor muted by another
+    publisher on its outputs). Step ``k`` is at ``a_r + (k - steps_r) dt`` in the run that owns it (from the step
+    after the previous run's last one: a tick lost right after a pause belongs to the run after it); ``a_r`` is the
+    first tick's receive time for the first run -- so a trace without a pause or gap is on ``t_0 + k dt``, as every
+    trace was before 2026-12-06, when after a pause the observations were looked up too early by its length -- and
+    for a later run the least delayed of its first :data:`ANCHOR_TICKS` ticks (``t_i - (steps_i - steps_r) dt``), so
+    one late tick does not shift the run."""
+    n = len(steps)
+    new_run = np.zeros(n, bool)
     new_run[0] = True
     new_run[2:] = (steps[2:] != steps[1:-1]) & (steps[1:-1] == steps[:-2])  # the first new step after a repeat
+    if stamp is not None and n > 1:  # (unstamped ticks: equal stamps, never a gap)
+        new_run[1:] |= np.diff(stamp) > (np.diff(steps) + 3) * dt  # a gap in time the step numbers do not show
     starts = np.flatnonzero(new_run)
-    row = latest_index(steps, grid)  # the newest tick at or before each step
-    run = starts[np.searchsorted(starts, row, side="right") - 1]
-    return t[run] + (grid - steps[run]) * dt
+    owns = np.r_[steps[0], steps[starts[1:] - 1] + 1]  # the first step each run owns
+    anchor = t[starts].astype(np.float64)
+    for i, r in enumerate(starts[1:], 1):
+        end = starts[i + 1] if i + 1 < len(starts) else n
+        rows = slice(r, min(end, r + ANCHOR_TICKS))
+        anchor[i] = float(np.min(t[rows] - (steps[rows] - steps[r]) * dt))
+    run = np.searchsorted(owns, grid, side="right") - 1
+    return anchor[run] + (grid - steps[starts[run]]) * dt
 
 
 def _command_topics(ep: Episode, command_topics: list[str] | None, names: list[str]) -> list[str]:
@@ -140,7 +159,7 @@ def action_grid(
                                "the episode; leave it out, or record the two parts as two episodes")
         grid = np.arange(int(steps[-1]) + 1)
         first = np.searchsorted(steps, steps[latest_index(steps, grid)], side="left")  # (a lost tick: the one before)
-        return executor_step_times(ex.t, steps, grid, dt), q[first], "rtc/executor_state"
+        return executor_step_times(ex.t, steps, grid, dt, ex.stamp), q[first], "rtc/executor_state"
     topics = _command_topics(ep, command_topics, names)
     series = [ep.command_topics[t] for t in topics]
     if not series or len(series[0]) < 2:

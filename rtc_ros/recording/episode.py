@@ -110,27 +110,33 @@ class _Acc:
 
 
 def _same_names(what: str, rows: list[tuple], cols: tuple[int, ...], names: int) -> list[tuple]:
-    """``rows`` (each with per-joint values at the indices ``cols`` and joint names at ``names``) as the newest row
-    names them:
+    """``rows`` (each with per-joint values at the indices ``cols`` and joint names at ``names``) as most rows (ties:
+    the newest) name them -- rows without names are read by position, as before --:
     a row naming the same joints in another order is reordered, one naming other joints (a second publisher on the
     topic: the other arm's driver) left out with a warning; rows were labelled with the newest row's names whatever
     they named, so two arms' drivers on one topic alternated in the same columns (before 2026-12-06)."""
-    ref = list(rows[-1][names])
-    if not ref or all(list(r[names]) == ref for r in rows):
+    counts: dict[tuple[str, ...], int] = {}
+    for r in rows:
+        if len(r[names]):
+            counts[tuple(r[names])] = counts.get(tuple(r[names]), 0) + 1
+    if len(counts) <= 1:
         return rows
+    newest = {key: i for i, key in enumerate(tuple(r[names]) for r in rows)}
+    ref = list(max(counts, key=lambda key: (counts[key], newest[key])))
     out, other = [], 0
     for r in rows:
-        if list(r[names]) == ref:
+        if not len(r[names]) or list(r[names]) == ref:
             out.append(r)
         elif sorted(r[names]) == sorted(ref) and len(set(ref)) == len(ref):
             idx = {n: i for i, n in enumerate(r[names])}
             order = [idx[n] for n in ref]
-            out.append(tuple(np.asarray(v)[order] if i in cols and len(v) == len(ref) else v for i, v in enumerate(r)))
+            out.append(tuple(list(ref) if i == names else np.asarray(v)[order] if i in cols and len(v) == len(ref)
+                             else v for i, v in enumerate(r)))
         else:
             other += 1
     if other:
-        log.warning("%s: %d of %d messages name other joints than the newest one (%s...; two publishers on one "
-                    "topic?): left out", what, other, len(rows), ref[:3])
+        log.warning("%s: %d of %d messages name other joints than most (%s...; two publishers on one topic?): left "
+                    "out", what, other, len(rows), ref[:3])
     return out
 
 
