@@ -152,7 +152,7 @@ def preflight_output_dir(directory: str | Path, min_free_bytes: int = 0) -> int:
 
 
 def next_episode_name(root: str | Path, prefix: str = EPISODE_PREFIX) -> str:
-    """``<prefix>_NNNN`` with NNNN one above the highest existing index in ``root`` (never reuses)."""
+    """``<prefix>_NNNN`` with NNNN one above the highest existing index in ``root`` (never reuses one that is there)."""
     root = Path(root)
     pat = re.compile(rf"^{re.escape(prefix)}_(\d+)$")
     idx = [int(m.group(1)) for p in (root.iterdir() if root.is_dir() else []) if (m := pat.match(p.name))]

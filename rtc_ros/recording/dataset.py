@@ -10,10 +10,11 @@ latest message received at or before ``t_k + dt/2``.
 
 * ``A[k]``, the action of step k = the command executed at step k: from ``rtc/executor_state`` when
   recorded (its step indices are the grid, ``t_0`` its first tick, and after a pause, where the step number
-  stands still, the first tick after it: :func:`executor_step_times`; a lost tick repeats the previous command;
-  a step number going back, an executor restarted mid-episode, is refused), else from the command topic(s) (teleoperation, ``joint_commands`` or the
-  per-arm ``<arm>_controller/commands``; ``t_0`` = the first command of the first topic), each
-  topic resampled on the grid on its own and the topics concatenated in arm order.
+  stands still, the first ticks after it: :func:`executor_step_times`; a lost tick repeats the previous
+  command; a step number going back, an executor restarted mid-episode, is refused), else from the command
+  topic(s) (teleoperation, ``joint_commands`` or the per-arm ``<arm>_controller/commands``; ``t_0`` = the
+  first command of the first topic), each topic resampled on the grid on its own and the topics concatenated
+  in arm order.
 * The observation of step k: the joint state and the frame of every camera belonging to step k
   (the latest received at or before ``t_k + dt/2``), reordered to the action joint names and built
   exactly as ``policy_inference`` builds it (:class:`rtc_ros.policies.observation.ObservationBuilder`).
