@@ -57,12 +57,15 @@ def test_executor_rate_holds_splices_and_rejections(start_node, tmp_path) -> Non
         from rtc_ros.nodes.conversions import ns_to_stamp
         h.publish_chunk(ramp(100.0), ChunkMeta(7, k + 1, 0, 0, "rtc"), stamp=ns_to_stamp(old))  # too old
         h.publish_chunk(ramp(100.0), ChunkMeta(8, k + 1, 0, 0, "te_dense"))  # an ensemble chunk, this is switch
-        for reason in ("nonfinite", "shape", "names", "stale", "future", "timing", "age", "method"):
+        far = ramp(100.0)
+        far[10, 2] = 250.0  # beyond the +-100 limits by more than max_limit_excess (0.5) x their range
+        h.publish_chunk(far, ChunkMeta(9, k + 1, 0, 0, "rtc"))
+        for reason in ("nonfinite", "shape", "names", "stale", "future", "timing", "age", "method", "limits"):
             assert ex.wait_for_output(f"rejected chunk ({reason})", 10), (reason, ex.output()[-3000:])
         # after the chunk ran out: starvation hold at the last commanded position
         assert h.wait_for(lambda s: s.states[-1].st.hold and s.states[-1].st.seq == 0, 10)
         assert ex.wait_for_output("holding position (starved)", 5), ex.output()[-3000:]
-        assert h.wait_for(lambda s: s.diag("chunk_executor").get("rejected") == "8", 5), h.diag("chunk_executor")
+        assert h.wait_for(lambda s: s.diag("chunk_executor").get("rejected") == "9", 5), h.diag("chunk_executor")
 
     states = [r for r in h.snapshot_states()]
     mine = [r for r in states if r.st.seq == 0]
