@@ -35,7 +35,7 @@ def recorder(tmp_path, ros_env):
 
 
 def _send(node, **cmd) -> None:
-    node._on_control(String(data=json.dumps(cmd)))
+    node.commands.on_control(String(data=json.dumps(cmd)))
 
 
 def _sidecar(node, episode: str) -> dict:
@@ -85,7 +85,7 @@ def test_operator_fields_the_recorder_writes_or_of_the_wrong_type_are_refused(re
     with pytest.raises(ValueError, match=f"'{field}'|\\['{field}'\\]"):
         parse_command(json.dumps(cmd))
     _send(recorder, cmd="start", meta={"task": "t"})
-    recorder._on_control(String(data=json.dumps(cmd)))  # refused (logged, status 'error'): the episode goes on
+    recorder.commands.on_control(String(data=json.dumps(cmd)))  # refused (logged, status 'error'): the episode goes on
     _send(recorder, cmd="stop", success=True, score=3)
     _after_grace(recorder)
     episode = sorted(p.name for p in Path(recorder.out).iterdir() if p.name.startswith("episode_"))[-1]

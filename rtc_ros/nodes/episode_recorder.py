@@ -55,15 +55,15 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import String
-from std_srvs.srv import SetBool, Trigger
 
+from rtc_ros.nodes.episode_commands import EpisodeCommands
 from rtc_ros.nodes.param_snapshot import ParamSnapshot
 from rtc_ros.nodes.spin import ignore_sigint
 from rtc_ros.nodes.topic_discovery import TopicDiscovery
 from rtc_ros.nodes.params import ROLE_RECORDER, ParameterError, declare_and_validate, parse_topic_types
-from rtc_ros.recording.bag import RecordingError, preflight_output_dir, read_sidecar
+from rtc_ros.recording.bag import RecordingError, preflight_output_dir
 from rtc_ros.recording.cdr import string_from_cdr
-from rtc_ros.recording.metadata import parse_command, refused_start, sim_summary
+from rtc_ros.recording.metadata import sim_summary
 from rtc_ros.recording.session import EpisodeSession
 
 
@@ -95,12 +95,7 @@ class EpisodeRecorder(Node):
         status_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                                 durability=DurabilityPolicy.TRANSIENT_LOCAL, history=HistoryPolicy.KEEP_LAST)
         self._status_pub = self.create_publisher(String, p.status_topic, status_qos)
-        self.create_subscription(String, p.control_topic, self._on_control,
-                                 QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE))
-        # operator controls as services (std_srvs): ~/start_episode, ~/stop_episode (data = success), ~/abort_episode
-        self.create_service(Trigger, "~/start_episode", self._srv_start)
-        self.create_service(SetBool, "~/stop_episode", self._srv_stop)
-        self.create_service(Trigger, "~/abort_episode", self._srv_abort)
+        self.commands = EpisodeCommands(self)  # the control topic's commands and the operator services
         self._snapshot = ParamSnapshot(self, list(p.param_nodes), self._store_params)
         self.discovery.scan()
         self._discovery_timer = self.create_timer(p.discovery_period, self.discovery.scan)
@@ -170,73 +165,6 @@ class EpisodeRecorder(Node):
             return
         if isinstance(status, dict) and self.session.meta is not None:
             self.session.meta["sim"] = sim_summary(status)
-
-    def _on_control(self, msg: String) -> None:
-        try:
-            cmd = parse_command(msg.data)
-        except ValueError as exc:
-            self.get_logger().error(f"ignoring episode command {msg.data!r}: {exc}")
-            self._publish_status("error", error=f"bad command: {exc}")
-            if refused_start(msg.data):  # a 'score' now is for the episode that did not start, not the one before
-                self.session.last_closed = None
-            return
-        kind = cmd.pop("cmd")
-        if kind == "start":
-            meta = cmd.get("meta") or {}
-            self.start_episode(meta if isinstance(meta, dict) else {"meta": meta})
-        elif kind in ("stop", "abort"):
-            if not self.session.recording:
-                closed = read_sidecar(self.session.last_closed) if self.session.last_closed else None
-                if (kind == "stop" and (closed or {}).get("status") in ("timeout", "stopped_low_disk", "failed")
-                        and closed.get("success") is None):
-                    # the recorder closed it just before (max_duration, low disk): the verdict still belongs to it
-                    try:
-                        self.session.amend_score(cmd)
-                    except OSError as exc:
-                        self._publish_status("error", error=f"verdict not written: {exc}")
-                        return
-                    self.get_logger().warning(f"'stop' after {closed.get('episode')} was closed "
-                                              f"({closed.get('status')}): its verdict {cmd} added to it")
-                    return
-                self.get_logger().warning(f"'{kind}' received while not recording; ignored")
-                self._publish_status("idle", warning=f"'{kind}' while not recording: ignored")  # (idle: a runner
-                # waiting for the recorder to be ready reads the latched status)
-                return
-            self.request_stop("aborted" if kind == "abort" else "completed", cmd)
-        elif kind == "score":
-            try:
-                scored = self.session.amend_score(cmd)
-            except OSError as exc:
-                self.get_logger().error(f"cannot write the score {cmd} of {self.session.last_closed}: {exc}")
-                self._publish_status("error", error=f"score not written: {exc}")
-                return
-            if scored is None:
-                self.get_logger().warning("'score' received but no episode was stopped yet; ignored")
-            else:
-                self.get_logger().info(f"episode {scored.get('episode')} scored: {cmd}")
-        else:
-            self.get_logger().error(f"unknown episode command {kind!r} (start, stop, abort, score)")
-            self._publish_status("error", error=f"unknown command {kind!r} (start, stop, abort, score)")
-
-    def _srv_start(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        path = self.start_episode({"started_by": "service"})
-        response.success, response.message = path is not None, f"recording {path}" if path else "could not start"
-        return response
-
-    def _srv_stop(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:
-        response.success = self.session.recording
-        if response.success:
-            self.request_stop("completed", {"success": bool(request.data)})
-        response.message = ("stopping (success %s; add a score with the 'score' command on the control topic)"
-                            % bool(request.data)) if response.success else "not recording"
-        return response
-
-    def _srv_abort(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        response.success = self.session.recording
-        if response.success:
-            self.request_stop("aborted", {})
-        response.message = "aborting" if response.success else "not recording"
-        return response
 
     # --------------------------------------------------------------------------- episodes
     @property
