@@ -262,7 +262,9 @@ def test_episodes_cut_short_or_without_a_verdict_are_left_out_of_training(caplog
     eps = []
     for name, meta in (("ok", {"status": "completed", "success": True}), ("no_verdict", {"status": "completed"}),
                        ("aborted", {"status": "aborted"}), ("crashed", {"status": "recovered"}),
-                       ("broken", {"status": "failed", "success": True}), ("sim_demo", {"success": True})):
+                       ("broken", {"status": "failed", "success": True}), ("sim_demo", {"success": True}),
+                       ("killed_in_grace", {"status": "recovered", "success": True,
+                                            "recovery": {"stop_status": "completed"}})):
         ep, names = _paused_episode(np.arange(10))
         ep.name, ep.meta = name, meta
         eps.append(ep)
@@ -271,10 +273,11 @@ def test_episodes_cut_short_or_without_a_verdict_are_left_out_of_training(caplog
         return [s["episode"] for s in build_dataset(eps, spec, names, 4, DT, **kw).sources]
 
     with caplog.at_level("WARNING"):
-        assert used() == ["ok", "no_verdict", "sim_demo"]
+        assert used() == ["ok", "no_verdict", "sim_demo", "killed_in_grace"]
     assert "skipping aborted (status aborted: cut short; include it with --include-status aborted)" in caplog.text
-    assert used(only_success=True) == ["ok", "sim_demo"]
-    assert used(include_status=["recovered", "aborted"]) == ["ok", "no_verdict", "aborted", "crashed", "sim_demo"]
+    assert used(only_success=True) == ["ok", "sim_demo", "killed_in_grace"]
+    assert used(include_status=["recovered", "aborted"]) == ["ok", "no_verdict", "aborted", "crashed", "sim_demo",
+                                                             "killed_in_grace"]
     with pytest.raises(DatasetError):
         build_dataset(eps[2:5], spec, names, 4, DT, only_success=True)
 

@@ -275,3 +275,26 @@ def test_messages_dds_lost_during_an_episode_are_in_its_sidecar(recorder) -> Non
     _send(recorder, cmd="stop", success=True)
     _after_grace(recorder)
     assert _sidecar(recorder, "episode_0001")["messages_lost"] == {}
+
+
+def test_a_stop_verdict_is_on_disk_during_the_grace_and_survives_a_kill(recorder) -> None:
+    """The stop's verdict is written into the sidecar (pending_stop) when the stop arrives, and a score in the grace
+    too; a repair of a bag whose recorder died within the grace keeps that verdict (recovery.stop_status), so the
+    training set does not leave it out as cut short; the close itself applies and removes pending_stop."""
+    from types import SimpleNamespace
+
+    from rtc_ros.recording.recover import _recovered_meta
+
+    _send(recorder, cmd="start")
+    _send(recorder, cmd="stop", success=True, score=2)
+    _send(recorder, cmd="score", score=4)  # within the grace
+    live = _sidecar(recorder, "episode_0000")
+    assert live["status"] == "recording"
+    assert live["pending_stop"] == {"success": True, "score": 4, "status": "completed"}
+    res = SimpleNamespace(good_bytes=10, total_bytes=10, stopped="end")
+    fixed = _recovered_meta(live, res, {"/joint_states": {"count": 1, "first_ns": 1, "last_ns": 2}}, "x.broken")
+    assert (fixed["status"], fixed["success"], fixed["score"]) == ("recovered", True, 4)
+    assert fixed["recovery"]["stop_status"] == "completed" and "pending_stop" not in fixed
+    _after_grace(recorder)
+    m = _sidecar(recorder, "episode_0000")
+    assert (m["status"], m["success"], m["score"]) == ("completed", True, 4) and "pending_stop" not in m

@@ -70,6 +70,8 @@ class EpisodeCommands:
             if scored is None:
                 node.get_logger().warning("'score' received but no episode was stopped yet; ignored")
             else:
+                if node.session.recording:  # in the stop grace: its pending verdict on disk too
+                    node._write_sidecar()
                 node.get_logger().info(f"episode {scored.get('episode')} scored: {cmd}")
         else:
             node.get_logger().error(f"unknown episode command {kind!r} (start, stop, abort, score)")

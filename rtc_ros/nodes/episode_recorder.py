@@ -202,6 +202,8 @@ class EpisodeRecorder(Node):
         self.session.request_stop(status, result, self._now(), time.monotonic(), self.p.stop_grace)
         if self.p.stop_grace <= 0:
             self._tick()
+        else:
+            self._write_sidecar()  # the verdict on disk (pending_stop) should the recorder die within the grace
 
     def finish_episode(self, status: str | None, result: dict[str, Any] | None = None) -> Path | None:
         """Close the running episode now (``status`` None: the requested stop's). Returns the bag path."""

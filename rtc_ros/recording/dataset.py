@@ -234,8 +234,8 @@ def build_dataset(
     """Concatenate :func:`episode_samples` over ``episodes``.
 
     Left out, each with a log line: a ``failed`` episode (a write error); one cut short (:data:`CUT_SHORT`:
-    aborted by the operator, interrupted, repaired after a crash, stopped for low disk) unless its status is in
-    ``include_status``; with ``only_success``, one without a success verdict (``success`` true, or the
+    aborted by the operator, interrupted, repaired after a crash -- unless the operator had stopped it and the
+    recorder died within the stop grace --, stopped for low disk) unless its status is in ``include_status``; with ``only_success``, one without a success verdict (``success`` true, or the
     simulator's; before 2026-12-06 only an explicit failure was left out, so an abort, which has no verdict,
     was kept).
 
@@ -261,7 +261,8 @@ def build_dataset(
         if status == "failed":
             log.warning("skipping %s (status %s)", ep.name, status)
             continue
-        if status in CUT_SHORT and status not in include_status:
+        stopped = status == "recovered" and (ep.meta.get("recovery") or {}).get("stop_status") == "completed"
+        if status in CUT_SHORT and status not in include_status and not stopped:  # (stopped: killed in its grace)
             log.warning("skipping %s (status %s: cut short; include it with --include-status %s)", ep.name, status,
                         status)
             continue

@@ -45,7 +45,7 @@ from rtc_ros.recording.bag import (
     EPISODE_META_KEY, metadata_yaml_valid, read_metadata_yaml_meta, read_sidecar, sidecar_path, write_sidecar,
 )
 from rtc_ros.recording.mcap_salvage import ChannelRec, MessageRec, SalvageResult, SchemaRec, salvage
-from rtc_ros.recording.metadata import fill_derived
+from rtc_ros.recording.metadata import RECORDER_FIELDS, fill_derived
 
 #: a bag without a writer record counts as abandoned when its file is older than this (seconds)
 STALE_S = 30.0
@@ -322,6 +322,10 @@ def _recovered_meta(old: dict[str, Any], res: SalvageResult, stats: dict[str, di
         "read_stopped": res.stopped,
         "original": original,
     }
+    stop = meta.pop("pending_stop", None)  # stopped, killed within the stop grace: the operator's verdict holds
+    if prev_status == "recording" and isinstance(stop, dict):
+        meta.update({k: v for k, v in stop.items() if k not in RECORDER_FIELDS})
+        recovery["stop_status"] = stop.get("status")
     meta.update({"status": "recovered", "recovery": recovery, "topics": stats, "message_count": count})
     if prev_status == "recording" or "stop_time_ns" not in meta:
         if lasts:

@@ -88,6 +88,7 @@ class EpisodeSession:
         """Stop at ``mono + grace`` (messages already in flight still land in the bag)."""
         self.meta["stop_time_ns"] = now_ns
         self.pending_result = (status, result)
+        self.meta["pending_stop"] = {**result, "status": status}  # in the sidecar: a kill in the grace keeps the verdict
         self.stop_deadline = mono + grace
 
     def stop_due(self, mono: float) -> bool:
@@ -107,6 +108,7 @@ class EpisodeSession:
         self.bag, self.stop_deadline, self.pending_result = None, None, None
         self.errors = []
         meta = self.meta
+        meta.pop("pending_stop", None)  # (applied now)
         meta.update({k: v for k, v in (result or {}).items() if k not in RECORDER_FIELDS})  # the recorder's win
         meta.setdefault("stop_time_ns", now_ns)
         meta["close_time_ns"] = now_ns
@@ -154,6 +156,7 @@ class EpisodeSession:
         if self.bag is not None and self.pending_result is not None:
             status, pending = self.pending_result
             self.pending_result = (status, {**pending, **result})
+            self.meta["pending_stop"] = {**self.pending_result[1], "status": status}
             return {**self.meta, **self.pending_result[1]}
         if self.last_closed is None:
             return None
