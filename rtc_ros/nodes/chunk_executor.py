@@ -285,14 +285,22 @@ class ChunkExecutorNode(Node):
             self.get_logger().debug(f"chunk seq {s.seq} took over at step {s.takeover}: consumed {s.consumed} "
                                     f"(d {s.d}), jump {s.jump:.4f}")
 
-    def _after_gap(self, gap_s: float) -> None:
-        """No tick for longer than max_chunk_age (the process stalled or was suspended; wall clock only): the plans
-        are older than any chunk the executor would accept, so they are dropped and it holds until a new one."""
+    def drop_stale_plans(self, still_s: float) -> bool:
+        """Nothing advanced for ``still_s`` seconds (an operator's pause, a stalled loop): beyond max_chunk_age the
+        executing plan is older than any chunk the executor would accept, so it is dropped (True) and the executor
+        holds until a new chunk, which starts at its index 0."""
         age = float(self.p.max_chunk_age)
-        if 0 < age < gap_s and self.loop_mode == "thread" and self.core.executing_seq >= 0:
-            self.core.drop_plans()
-            self.get_logger().error(f"no tick for {gap_s:.2f} s (> max_chunk_age {age:g} s; the process stalled?): "
-                                    "chunks dropped, holding until a new chunk (it starts at its index 0)")
+        if not (0 < age < still_s and self.core.executing_seq >= 0):
+            return False
+        self.core.drop_plans()
+        return True
+
+    def _after_gap(self, gap_s: float) -> None:
+        """No tick for ``gap_s`` (the process stalled or was suspended; wall clock only, so not with timer mode)."""
+        if self.loop_mode == "thread" and self.drop_stale_plans(gap_s):
+            self.get_logger().error(f"no tick for {gap_s:.2f} s (> max_chunk_age {float(self.p.max_chunk_age):g} s; "
+                                    "the process stalled?): chunks dropped, holding until a new chunk (it starts at "
+                                    "its index 0)")
 
     def _apply_enable(self, t_now: float) -> None:
         """The enabling device's state to the core (sampled once per tick); logs changes, throttled."""

@@ -60,13 +60,12 @@ class OperatorServices:
 
     def _drop_old_plans(self) -> str:
         """Before resuming: the chunks dropped if ~/pause paused longer than max_chunk_age ago (what to say, or '')."""
-        core, age = self.node.core, float(self.node.p.max_chunk_age)
-        paused_s = time.monotonic() - self._paused_at if self._paused_at is not None and core.paused else 0.0
+        paused = self._paused_at is not None and self.node.core.paused
+        paused_s = time.monotonic() - self._paused_at if paused else 0.0
         self._paused_at = None
-        if not (0 < age < paused_s and core.executing_seq >= 0):
+        if not self.node.drop_stale_plans(paused_s):
             return ""
-        core.drop_plans()
-        return f"paused {paused_s:.1f} s (> max_chunk_age {age:g} s): chunks dropped, "
+        return f"paused {paused_s:.1f} s (> max_chunk_age {float(self.node.p.max_chunk_age):g} s): chunks dropped, "
 
     def _stopped_answer(self, response: Trigger.Response, what: str) -> Trigger.Response:
         response.success = True

@@ -52,7 +52,7 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
         level = DiagnosticStatus.WARN
     notes = [node.state]
     idle = time.monotonic() - max(node.last_published_t, node.active_since, node.last_paused_t)  # (since a resume)
-    slowest = node.latency.summary().get("max", 0.0) / 1e3
+    slowest = float(vals.get("latency_ms_max", 0.0)) / 1e3  # (summarised above)
     if node.state == "active" and node.loop.executor_running and idle > idle_limit_s(node.p.horizon, node.dt, slowest):
         notes.append(f"no chunk published for {idle:.1f} s while the executor runs (it holds): inference errors "
                      f"{node.errors}, observations refused {refused}")
