@@ -267,6 +267,20 @@ def test_frame_stack_observation_dataset_sampler_and_model() -> None:
         b.build(np.zeros(3), {"cam": np.zeros((h, h))})
     with pytest.raises(ValueError, match="frame stack"):
         ObservationBuilder([{"name": "cam", "shape": [0, h, h, 3]}], 3)
+    # frames of another size are resized; the hook hears of each camera's first frame of each size once
+    heard: list[tuple] = []
+    b.on_resize = lambda *a: heard.append(a)
+    big = np.repeat(np.repeat(f[0], 2, axis=0), 3, axis=1)  # (16, 24): every pixel doubled down, tripled across
+    assert np.allclose(b.build(np.zeros(3), {"cam": big})[3:3 + h * h * 3], f[0].reshape(-1) / 255.0)  # nearest
+    b.build(np.zeros(3), {"cam": [big, big]})
+    b.build(np.zeros(3), {"cam": f[0]})  # the entry's own size: nothing to hear
+    assert heard == [("cam", (2 * h, 3 * h), (h, h))]
+    from rtc_ros.policies.observation import aspect_change
+
+    assert aspect_change((2 * h, 3 * h), (h, h)) == pytest.approx(0.5)
+    assert aspect_change((480, 640), (224, 224)) == pytest.approx(1 / 3)
+    assert aspect_change((224, 224), (480, 640)) == pytest.approx(1 / 3)  # squeezed or stretched alike
+    assert aspect_change((480, 640), (240, 320)) == 0.0
     # two episodes of frames: 0, 1, 2 and 3, 4; rows point at frames 0, 2, 3, 4
     n = 4
     ds = DemoDataset(joints=rng.standard_normal((n, 3)).astype(np.float32), frames={"cam": f},

@@ -422,8 +422,9 @@ def test_every_method_end_to_end(start_node, tmp_path, small_policy, method) -> 
 
 @pytest.mark.parametrize("frames", [1, pytest.param(2, marks=SLOW)])  # the camera path in the default tier
 def test_camera_policy_and_missing_camera(start_node, tmp_path, small_policy_cam, frames: int) -> None:
-    """A camera policy runs only once the camera speaks, at any image size; a frame-stack policy
-    ([2, h, w, 3]: the newest two frames) runs from the first frame on (the oldest repeated)."""
+    """A camera policy runs only once the camera speaks, at any image size (a warning when that stretches
+    the frames); a frame-stack policy ([2, h, w, 3]: the newest two frames) runs from the first frame on (the
+    oldest repeated)."""
     from conftest import make_small_policy
 
     spec = small_policy_cam if frames == 1 else make_small_policy(tmp_path / "stack", image=(32, 32), frames=frames)
@@ -438,6 +439,9 @@ def test_camera_policy_and_missing_camera(start_node, tmp_path, small_policy_cam
     with Harness(camera=(48, 64)) as h:  # any size: resized to the policy's 32x32
         assert h.wait_for(lambda s: len(takeovers(s)) >= 3, 60), (ex.output()[-2000:], inf.output()[-2000:])
         assert check_switch_execution(h) > 20
+        # 64x48 to 32x32 stretches them: said once, naming the camera and both sizes
+        assert inf.output().count("camera 'cam': its 64x48 frames are resized to the policy's 32x32") == 1
+        assert "which stretches them" in inf.output() and "by 33%" in inf.output()
         # an episode reset re-syncs the executor (~/resync): the policy forgets the frames from before it
         from test_nodes_executor import _call
 

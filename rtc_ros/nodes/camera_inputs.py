@@ -4,7 +4,9 @@ each camera's newest frames (:class:`rtc_ros.runtime.frame_history.FrameHistory`
 frame-stack entry -- consecutive messages, or ``period_s`` apart by stamp -- cleared after a gap or an
 executor reset), and the camera half of an observation's
 checks (missing, stale, stamped long before the joint state). Compressed frames are decoded only when an
-observation uses them. State is guarded by the node's data lock.
+observation uses them. State is guarded by the node's data lock. A camera whose frames are another size than
+its ``obs_spec`` entry is logged once per size when the first one is resized (:meth:`CameraInputs.on_resize`):
+a warning where that stretches the image (the policy was trained on another aspect ratio).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage, Image
 
+from rtc_ros.policies.observation import aspect_change
 from rtc_ros.runtime.compressed_image import CompressedFrame, pixels
 from rtc_ros.runtime.contract import ExecutorReport
 from rtc_ros.runtime.frame_history import FrameHistory
@@ -38,6 +41,7 @@ class CameraInputs:
         self.history = FrameHistory({name: frames.get(name, 1) for name in cams}, timeout(), period_s)
         self.stacked = {name for name in cams if frames.get(name, 1) > 1}
         self.names = list(cams)
+        self._log = node.get_logger()
         for name, topic in zip(cams, topics):
             if transport == "compressed":
                 node.create_subscription(CompressedImage, f"{topic}/compressed", lambda m, n=name: self.store(
@@ -63,6 +67,19 @@ class CameraInputs:
         if not kept:
             self._reject("before_reset", f"camera '{name}': a frame stamped before the executor's reset arrived "
                                          "late (dropped)")
+
+    def on_resize(self, name: str, src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> None:
+        """The observation builder's hook: camera ``name``'s frames of ``src_hw = (h, w)`` are resized to its
+        entry's ``dst_hw`` (the first such frame). Stretched by more than 2 %: a warning."""
+        text = (f"camera '{name}': its {src_hw[1]}x{src_hw[0]} frames are resized to the policy's "
+                f"{dst_hw[1]}x{dst_hw[0]} (nearest pixel)")
+        change = aspect_change(src_hw, dst_hw)
+        if change > 0.02:
+            self._log.warn(f"{text}, which stretches them: their aspect ratio differs from the policy's by "
+                           f"{change:.0%}. If the policy was trained on frames of the policy's shape, give it such "
+                           "frames (the camera driver's resolution, or a crop before rtc_ros)")
+        else:
+            self._log.info(text)
 
     def on_executor_report(self, rep: ExecutorReport) -> bool:
         """Call under the lock; True when an executor reset cleared every camera's frames."""

@@ -115,6 +115,7 @@ class PolicyInferenceNode(Node):
         self.cameras = CameraInputs(self, cams, p.camera_topics, self.obs_builder.camera_frames,  # newest frames each
                                     lambda: float(self.p.obs_timeout), p.camera_transport, self._data_lock,
                                     self._stamp, self._count_reject, self.dt if rows > 1 else None)
+        self.obs_builder.on_resize = self.cameras.on_resize  # a camera of another size: logged once
         sub = self.create_subscription(JointState, p.executor_state_topic, self._on_executor_state, RELIABLE)
         self._link = ExecutorLink(sub.topic_name, self.count_publishers, time.monotonic())  # do its reports come?
         self.executor_params = ExecutorParamsCheck(self, p, sub.topic_name)  # are its limits the ones modelled?

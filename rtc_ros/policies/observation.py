@@ -13,7 +13,9 @@ The policy spec's ``obs_spec`` lists the pieces of the flat observation in order
 * images: a 3-D entry ``[h, w, c]`` (HWC) or ``[c, h, w]`` (CHW, when the first dim is 1 or 3 and the
   last is not); its ``name`` is the camera name. Camera frames (any size, uint8 RGB ``(H, W, 3)``)
   are resized to ``h x w`` by nearest-neighbour sampling (index tables cached per input size), scaled
-  to ``[0, 1]`` float32 and, for ``c = 1``, averaged to grey.
+  to ``[0, 1]`` float32 and, for ``c = 1``, averaged to grey; the builder's ``on_resize`` hook hears of
+  each camera's first frame of a size other than the entry's (``policy_inference`` logs it, a warning
+  where the aspect ratio differs: :func:`aspect_change`).
 * frame stacks: a 4-D entry ``[t, h, w, c]`` (HWC frames only): the camera's newest ``t`` frames,
   newest first (frame ``i`` = ``i`` camera messages before the newest; for a policy with a joint history,
   ``policy_inference`` takes the frame stamped nearest ``i dt`` before instead), each as above; what lets a
@@ -27,7 +29,7 @@ Anything else is refused when the builder is made, naming the entry.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -50,6 +52,14 @@ def image_layout(shape: tuple[int, ...] | list[int]) -> tuple[int, int, int, boo
     chw = s0 in (1, 3) and s2 not in (1, 3)
     c, h, w = (s0, s1, s2) if chw else (s2, s0, s1)
     return (c, h, w, chw) if c in (1, 3) else None
+
+
+def aspect_change(src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> float:
+    """How much resizing a ``src_hw = (h, w)`` frame to ``dst_hw`` stretches it: ``|ratio - 1|`` of the two
+    aspect ratios (w / h), the larger over the smaller (0: the same shape, only scaled; 0.33: 640x480 to
+    224x224)."""
+    a = (src_hw[1] / src_hw[0]) / (dst_hw[1] / dst_hw[0])
+    return max(a, 1.0 / a) - 1.0
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,9 @@ class ObservationBuilder:
         self.obs_dim = offset
         self.num_joints = num_joints
         self._resize_cache: dict[tuple[str, int, int], tuple[np.ndarray, np.ndarray]] = {}
+        #: called as ``on_resize(camera, (h, w) of its frames, (h, w) of the entry)`` the first time a camera's
+        #: frames of a size other than its entry's are resized (once per camera and size)
+        self.on_resize: Callable[[str, tuple[int, int], tuple[int, int]], None] | None = None
 
     @property
     def camera_names(self) -> list[str]:
@@ -132,6 +145,8 @@ class ObservationBuilder:
             rows = np.minimum(((np.arange(h) + 0.5) * img.shape[0] / h).astype(np.intp), img.shape[0] - 1)
             cols = np.minimum(((np.arange(w) + 0.5) * img.shape[1] / w).astype(np.intp), img.shape[1] - 1)
             idx = self._resize_cache[key] = (rows[:, None], cols[None, :])
+            if self.on_resize is not None:
+                self.on_resize(e.name, (int(img.shape[0]), int(img.shape[1])), (h, w))
         return img[idx[0], idx[1]]
 
     def _frame(self, e: _Entry, img: np.ndarray) -> np.ndarray:
