@@ -182,3 +182,34 @@ def test_joint_states_out_of_order_are_dropped_and_counted(node) -> None:
     old.header.stamp = conv.ns_to_stamp(t0 - 60_000_000_000)  # a minute back: the clock was reset
     node._on_joint_state(old)
     assert node.obs_rejected.get("joint_state_order") == 1 and node._joints.stamp_ns == t0 - 60_000_000_000
+
+
+def test_joint_states_stamped_ahead_of_the_executor_are_warned(node) -> None:
+    """A driver whose clock runs ahead of the executor's (no chrony/PTP) makes observations look fresh however
+    late they are: warned in the log and in /diagnostics (joint_states_ahead, WARN). Stamps on clocks in sync,
+    their usual latency behind, are not."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    from rtc_ros.nodes.inference_diagnostics import inference_status
+
+    names = node.names
+    warned: list[str] = []
+    node.get_logger().warn = lambda text, **_: warned.append(text)
+    now = node.get_clock().now().nanoseconds
+    for i in range(50):  # a second of reports (judged from then on); the newest reached us 2 ms after its tick
+        node._on_executor_state(_report(10 + i, -1, 0, now - 2_000_000 - (49 - i) * 20_000_000, names))
+    q = JointState(name=names, position=[0.1] * len(names))
+    q.header.stamp = conv.ns_to_stamp(now - 5_000_000)  # 5 ms old: in sync
+    node._on_joint_state(q)
+    assert not warned and node.clock_ahead.ahead == 0
+    level, _, vals = inference_status(node)
+    assert vals["joint_states_ahead"] == 0 and "joint_states_ahead_ms_max" not in vals
+    q.header.stamp = conv.ns_to_stamp(node.get_clock().now().nanoseconds + 150_000_000)  # the driver 150 ms ahead
+    node._on_joint_state(q)
+    assert node.clock_ahead.ahead == 1
+    assert len(warned) == 1 and "joint_states is stamped 1" in warned[0] and "chrony or PTP" in warned[0], warned
+    level, message, vals = inference_status(node)
+    assert level >= DiagnosticStatus.WARN and "ahead of the executor's clock" in message
+    assert vals["joint_states_ahead"] == 1 and 145 <= vals["joint_states_ahead_ms_max"] <= 160
+    _, message, vals = inference_status(node)  # per diagnostics period: the next one is clear again
+    assert "ahead of the executor's clock" not in message and vals["joint_states_ahead"] == 1

@@ -2,7 +2,8 @@
 for the level constants), so that an operator sees a policy that runs but sends the robot nothing.
 
 WARN (beside the node's state: warming up, error): observations all refused so far; the executor's reports
-silent; its settings differ from the ones modelled; another publisher on ``joint_states``; and **no chunk
+silent; its settings differ from the ones modelled; another publisher on ``joint_states``; joint states stamped
+ahead of the executor's clock in this period (:mod:`rtc_ros.runtime.clock_skew`); and **no chunk
 published for longer than** :func:`idle_limit_s` while the executor runs (not paused, measured from the last
 report saying paused), whatever the cause
 (inference failing, every observation refused, a hung model call): the executor holds meanwhile, and
@@ -61,6 +62,12 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
     if silence:
         notes.append(silence)
     notes += node.executor_params.notes
+    ahead = node.clock_ahead.take_worst()
+    vals["joint_states_ahead"] = node.clock_ahead.ahead
+    if ahead > 0:
+        vals["joint_states_ahead_ms_max"] = round(ahead * 1e3, 1)
+        notes.append(f"joint states stamped up to {ahead * 1e3:.0f} ms ahead of the executor's clock (clocks not in "
+                     "sync: they look fresher than they are)")
     if node.joint_state_publishers > 1:
         notes.append(f"{node.joint_state_publishers} publishers on {node.p.joint_states_topic}: observations may "
                      "alternate between them")

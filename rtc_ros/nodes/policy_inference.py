@@ -50,6 +50,7 @@ from rtc_ros.nodes.tracking_guard import TrackingGuard
 from rtc_ros.nodes.executor_link import ExecutorLink
 from rtc_ros.nodes.executor_params import ExecutorParamsCheck
 from rtc_ros.nodes.camera_inputs import CameraInputs
+from rtc_ros.runtime.clock_skew import ClockAhead, ahead_text
 from rtc_ros.nodes.contention import CHECK_PERIOD_S, OutputContention, contention_text
 from rtc_ros.nodes.inference_diagnostics import inference_status
 from rtc_ros.nodes.spin import spin_node
@@ -96,6 +97,7 @@ class PolicyInferenceNode(Node):
         self.model_ms = RollingStats(500)
         self.overhead_ms = RollingStats(500)  # latency - model - injected delay
         self.tracking = TrackingGuard(p)  # how far the arm is from the executor's commands (tracking_err_*)
+        self.clock_ahead = ClockAhead(max(self.dt, 0.01))  # joint states stamped ahead of the executor's clock?
         self._command: np.ndarray | None = None  # the executor's newest command (its report), under _data_lock
         self._command_received = 0.0  # that report's receipt (monotonic), under _data_lock
         self.published = 0
@@ -174,6 +176,9 @@ class PolicyInferenceNode(Node):
             self._count_reject("joint_state_order", f"a joint state stamped {(self._joints.stamp_ns - stamp) * 1e-9:.3f}"
                                                     " s before the newest one (out of order, or a second publisher)")
             return
+        lead = self.clock_ahead.lead_s(stamp, self.get_clock().now().nanoseconds)
+        if lead is not None and lead > self.clock_ahead.tolerance_s and self._throttled("ahead", 10.0):
+            self.get_logger().warn(ahead_text(self.p.joint_states_topic, lead))
         with self._data_lock:
             self._joints = _Latest(q, time.monotonic(), stamp)
             if self._joint_rows is not None:
@@ -187,6 +192,7 @@ class PolicyInferenceNode(Node):
         except ValueError as exc:
             self._count_reject("executor_state", f"bad executor state: {exc}")
             return
+        self.clock_ahead.on_report(rep.stamp_ns, self.get_clock().now().nanoseconds)
         with self._data_lock:  # before the loop learns of a reset (it may plan at once): no old frame is used
             cleared = self.cameras.on_executor_report(rep)  # frames from before a reset show another scene
             self._command = None if rep.command is None else np.asarray(rep.command, dtype=np.float64)

@@ -1,0 +1,69 @@
+"""Is a sensor's clock ahead of the executor's? (ROS-free.)
+
+An observation's stamp is mapped to the executor step it can first act on
+(:class:`~rtc_ros.runtime.step_clock.StepClock`); a stamp newer than the executor's newest report maps to the
+next step. A sensor whose clock runs *ahead* of the executor's (two machines without chrony/PTP) therefore
+looks fresh however late its messages arrive: its observations are taken as newer than they are, the chunk's
+index 0 lands on a later step than the one observed, and the staleness checks (``obs_timeout``,
+``max_chunk_age``) measure from the wrong time. Nothing else detects it: a clock *behind* shows as old
+observations, which those checks refuse.
+
+:class:`ClockAhead` estimates the executor's clock from its reports: each report's stamp minus its receipt
+time on the receiving node's clock is the offset between the two clocks less that report's delay (transport,
+a callback run late), so the largest offset over the recent reports is the best estimate, low by the least
+delay. A sensor stamp is compared with the executor's time at its receipt (``receipt + offset``): on clocks in
+sync it cannot lie ahead of it by more than that least delay, so a lead beyond ``tolerance_s`` is a clock out
+of sync. Nothing is judged before the window is full.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class ClockAhead:
+    """Sensor stamps against the executor's clock (all times in ns).
+
+    Args:
+        tolerance_s: a lead up to this is taken as jitter (the least report delay); beyond it a stamp
+            counts as ahead.
+        reports: how many recent reports the offset is the largest over (at 50 Hz, 50: one second).
+    """
+
+    def __init__(self, tolerance_s: float, reports: int = 50) -> None:
+        if not tolerance_s > 0:
+            raise ValueError(f"tolerance_s must be > 0, got {tolerance_s}")
+        self.tolerance_s = float(tolerance_s)
+        self._offsets: deque[int] = deque(maxlen=max(1, int(reports)))  # executor stamp - receipt, ns
+        self.ahead = 0  # stamps counted ahead, in all
+        self.worst_s = 0.0  # the largest lead since the last :meth:`take_worst` (0: none ahead)
+
+    def on_report(self, stamp_ns: int, received_ns: int) -> None:
+        """The executor's newest report: its stamp (its clock) and its receipt (this node's clock)."""
+        if stamp_ns > 0:
+            self._offsets.append(int(stamp_ns) - int(received_ns))
+
+    def lead_s(self, stamp_ns: int, now_ns: int) -> float | None:
+        """How far ``stamp_ns`` (a sensor's) lies ahead of the executor's clock at ``now_ns``, its receipt on
+        this node's clock, in seconds (negative: behind, the usual latency); None until ``reports`` reports
+        came (a few reports may all have been late). A lead beyond the tolerance is counted and kept as the
+        worst."""
+        if len(self._offsets) < (self._offsets.maxlen or 1):
+            return None
+        lead = (int(stamp_ns) - int(now_ns) - max(self._offsets)) * 1e-9
+        if lead > self.tolerance_s:
+            self.ahead += 1
+            self.worst_s = max(self.worst_s, lead)
+        return lead
+
+    def take_worst(self) -> float:
+        """The largest lead beyond the tolerance since the last call (0.0: none), and start afresh."""
+        worst, self.worst_s = self.worst_s, 0.0
+        return worst
+
+
+def ahead_text(topic: str, lead_s: float) -> str:
+    """The warning for a sensor on ``topic`` stamped ``lead_s`` ahead of the executor's clock."""
+    return (f"{topic} is stamped {lead_s * 1e3:.0f} ms ahead of the executor's clock: the clocks are not in sync "
+            "(run chrony or PTP between the driver's and the executor's machines). Its observations look that much "
+            "fresher than they are: chunks start late by up to that, and obs_timeout / max_chunk_age cannot see it")
