@@ -225,7 +225,8 @@ def test_a_pause_does_not_shift_the_observations_of_the_steps_after_it() -> None
     """The executor's step number stands still while paused (50 ticks here, 1 s): the steps after it are put on the
     grid from the first tick after the pause, so step k's observation is still the joint state of the tick that
     commanded step k (before 2026-12-06 every step was at t_0 + k dt: 50 steps off after the pause), and its action
-    is that tick's command; a trace without a pause is on t_0 + k dt exactly as before."""
+    is that tick's command; a trace without a pause is on t_0 + k dt exactly as before. A sample whose chunk would
+    span the pause is left out (since 2026-12-07)."""
     from rtc_ros.policies.observation import ObservationBuilder
     from rtc_ros.recording.dataset import episode_samples
 
@@ -237,9 +238,16 @@ def test_a_pause_does_not_shift_the_observations_of_the_steps_after_it() -> None
     np.testing.assert_allclose(t, tick * DT)
     np.testing.assert_array_equal(A[:, 0], 100.0 + tick)
     builder = ObservationBuilder([{"name": "joint_positions", "shape": [2]}], 2)
-    joints, _, actions, ks, _ = episode_samples(ep, builder, names, 4, DT, {})
+    joints, _, actions, ks, prov = episode_samples(ep, builder, names, 4, DT, {})
     np.testing.assert_array_equal(joints[:, 0], -tick[ks].astype(float))  # each step's own joint state
     np.testing.assert_array_equal(actions[:, 0, 0], 100.0 + tick[ks])
+    # a chunk never spans the pause: steps 2-4's chunks (H = 4) would end with actions chosen after it
+    np.testing.assert_array_equal(ks, [0, 1, 5, 6, 7, 8, 9])
+    assert prov["skipped_across_pause"] == 3 and prov["samples"] == 7
+    np.testing.assert_array_equal(actions[1, :, 0], 100.0 + np.arange(1, 5))  # steps 1-4, all before it
+    np.testing.assert_array_equal(actions[-1, :, 0], [159.0] * 4)  # the end: the last command held, as before
+    plain_ep, _ = _paused_episode(np.arange(10))
+    assert episode_samples(plain_ep, builder, names, 4, DT, {})[4]["skipped_across_pause"] == 0
     plain, names = _paused_episode(np.arange(10))
     np.testing.assert_allclose(action_grid(plain, names, DT, None)[0], np.arange(10) * DT)
 

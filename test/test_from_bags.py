@@ -78,7 +78,7 @@ def test_cli_trains_and_spec_loads(demos: Path, tmp_path: Path) -> None:
     assert spec["joint_names"] == NAMES and spec["config"]["horizon"] == H and spec["config"]["action_dim"] == 3
     assert spec["obs_spec"] == [{"name": "joint_positions", "shape": [3]}, {"name": "top", "shape": [6, 8, 3]}]
     assert spec["training"]["episodes"] == ["demo_0000", "demo_0001", "demo_0002"]
-    assert spec["training"]["samples"] == 360
+    assert spec["training"]["samples"] == 360 and spec["training"]["skipped_across_pause"] == 0
     # normalisation statistics (own safetensors file) are those of the training data, per image channel
     assert spec["normalization"] == "demo_policy.norm.safetensors" and len((out / "demo_policy.yaml").read_text().splitlines()) < 100
     stats = load_file(str(out / spec["normalization"]))

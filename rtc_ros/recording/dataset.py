@@ -25,7 +25,9 @@ latest message received at or before ``t_k + dt/2``.
   and then the frame stacks too hold the frames of steps ``k, k - 1, ...`` (the node times them alike).
 * The target chunk of that sample is ``A[k : k + H]``: **action 0 is the command executed at the
   observation's step**. Past the episode's end the last command is held (the arm stays where the
-  demonstration ended). Steps before every observation source has spoken are skipped.
+  demonstration ended). Steps before every observation source has spoken are skipped, and so are the
+  samples whose chunk would span a pause (two grid steps more than 1.5 ``dt`` apart: its later actions were
+  chosen after the pause; counted as ``skipped_across_pause``; kept before 2026-12-07).
 
 The dataset is kept compact (joint rows, uint8 frames and per-row frame indices); observations are
 built per batch (:meth:`rtc_ros.recording.demo_dataset.DemoDataset.batch_sampler`), so a camera dataset need not fit as float32.
@@ -177,6 +179,16 @@ def action_grid(
     return grid.t, reorder(grid, names, f"{ep.name}: commands"), ",".join(topics)
 
 
+def _across_pause(t: np.ndarray, ks: np.ndarray, horizon: int, dt: float) -> np.ndarray:
+    """Which samples ``ks`` (grid steps) have target actions on both sides of a pause: grid steps ``i, i + 1`` more
+    than 1.5 ``dt`` apart in time (the executor paused, disabled, re-synced or stalled in between: the arm held),
+    with ``k <= i < k + horizon - 1``. Their later actions were chosen after the pause, not what followed the
+    observation; a trace without pauses (``t_0 + k dt``) has none."""
+    gaps = np.flatnonzero(np.diff(t) > 1.5 * dt)
+    nxt = np.r_[gaps, np.iinfo(np.int64).max][np.searchsorted(gaps, ks)]  # the first pause at or after k
+    return nxt < ks + horizon - 1
+
+
 def episode_samples(
     ep: Episode,
     builder: ObservationBuilder,
@@ -212,9 +224,12 @@ def episode_samples(
         cams[cam] = (frames, latest_index(ts, t + 0.5 * dt))  # the frame belonging to step k
         valid &= cams[cam][1] >= 0
     ks = np.nonzero(valid)[0][::max(1, stride)]
+    across = _across_pause(t, ks, horizon, dt)
+    ks = ks[~across]
     rows = np.minimum(ks[:, None] + np.arange(horizon)[None, :], A.shape[0] - 1)  # hold the last command
     prov = {"episode": ep.name, "bag": str(ep.path), "actions_from": src, "steps": int(A.shape[0]),
-            "samples": int(len(ks)), "skipped_steps_without_obs": int((~valid).sum())}
+            "samples": int(len(ks)), "skipped_steps_without_obs": int((~valid).sum()),
+            "skipped_across_pause": int(across.sum())}
     return (q_meas[j_idx[ks]].astype(np.float32), {c: (f, i[ks]) for c, (f, i) in cams.items()},
             A[rows].astype(np.float32), ks, prov)
 

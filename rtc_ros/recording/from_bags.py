@@ -265,6 +265,7 @@ def train_from_bags(args: argparse.Namespace) -> dict[str, Any]:
             "lr": args.lr, "seed": args.seed, "final_loss": final_loss, "cameras": cameras,
             "prefix_conditioning": int(args.prefix_conditioning),
             "actions_from": sorted({s["actions_from"] for s in ds.sources}),
+            "skipped_across_pause": sum(int(s.get("skipped_across_pause", 0)) for s in ds.sources),
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
     }
@@ -275,7 +276,8 @@ def train_from_bags(args: argparse.Namespace) -> dict[str, Any]:
     params_path = write_params_file(args.params, out / f"{args.name}_params.yaml", spec_path, horizon, cameras)
     return {
         "spec": str(spec_path), "weights": str(out / f"{args.name}.safetensors"), "params_file": str(params_path),
-        "episodes": len(ds.episodes), "samples": len(ds), "horizon": horizon, "action_dim": M, "obs_dim": O,
+        "episodes": len(ds.episodes), "samples": len(ds), "skipped_across_pause": extra["training"]["skipped_across_pause"],
+        "horizon": horizon, "action_dim": M, "obs_dim": O,
         "steps": args.steps, "loss_first": float(losses[0]), "loss_final": final_loss,
         "seconds": round(time.time() - t_start, 1),
     }
