@@ -755,8 +755,9 @@ def test_an_enabling_device_holds_while_released_and_drops_every_plan_when_press
     """set_enabled(False) (the executor's enable_topic released or silent): every tick holds (reason
     'disabled'), reported paused, the step counter stands, an operator's resume does not move it; every
     chunk is dropped at the release (one observed before it is refused, reason 'resync') and whatever arrived
-    while released is dropped at the press: the next chunk is a start-up chunk from index 0. An operator's
-    pause is kept across it."""
+    while released is dropped at the press, where the arm is measured again (it may have moved meanwhile): the
+    next chunk is a start-up chunk from index 0, from the measured position. An operator's pause is kept across
+    it."""
     core = make()
     core.offer_chunk(ramp(0.0), seq=0, t_obs=0)
     run(core, 3)
@@ -771,14 +772,18 @@ def test_an_enabling_device_holds_while_released_and_drops_every_plan_when_press
         core.offer_chunk(ramp(200.0), seq=1, t_obs=2)  # observed before the release
     assert err.value.reason == "resync"
     core.offer_chunk(ramp(100.0), seq=2, t_obs=core.next_step)  # observed while released: never executed
+    resets = core.stats.resets
     assert core.set_enabled(True) and core.executing_seq == -1
+    assert core.tick() is None and core.measuring and core.stats.resets == resets + 1  # the arm is measured again
+    assert core.set_measured_position(np.full(M, 2.5))  # (it was moved while released)
     t = core.tick()
-    assert not t.paused and t.hold and t.reason == HOLD_STARTUP and np.allclose(t.command, 2.0)
+    assert not t.paused and t.hold and t.reason == HOLD_STARTUP and np.allclose(t.command, 2.5)  # held where it is
     core.offer_chunk(ramp(300.0), seq=3, t_obs=t.step)
     assert core.tick().command[0] == 300.0  # a start-up chunk: its index 0
     core.pause()
     core.set_enabled(False)
     core.set_enabled(True)
+    core.set_measured_position(np.full(M, 2.5))
     assert core.paused and core.tick().paused  # the operator's pause is kept
     quiet = make(startup_silent=True)
     quiet.set_enabled(False)  # released from the start: nothing is sent

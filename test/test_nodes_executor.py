@@ -195,7 +195,8 @@ def test_max_accel_bounds_every_change_of_velocity_and_brakes_holds(start_node, 
 def test_enable_topic_moves_the_robot_only_while_the_deadman_is_pressed(start_node, tmp_path) -> None:
     """enable_topic (std_msgs/Bool): never heard -> held, reported paused, a chunk accepted but not executed;
     pressed (true at 20 Hz) -> that chunk is dropped (observed before the press), a new one executes; silent for longer
-    than enable_timeout_s -> held where it is, the step standing; false -> held ('released')."""
+    than enable_timeout_s -> held where it is, the step standing; false -> held ('released'); moved while released and
+    pressed again -> measured again and held where it now is (a re-sync: resets + 1)."""
     from diagnostic_msgs.msg import DiagnosticArray
     from std_msgs.msg import Bool
 
@@ -233,6 +234,20 @@ def test_enable_topic_moves_the_robot_only_while_the_deadman_is_pressed(start_no
         assert all(np.allclose(r.position, held[0].position) for r in held)
         pedal["value"] = False
         assert ex.wait_for_output("disabled: deadman released", 5), ex.output()[-2000:]
+        # moved while released (a device that cuts the drives, a hand): pressed again, it holds where the arm is
+        resets = h.snapshot_states()[-1].st.resets
+        with h.lock:
+            h.follow_commands = False
+            h.q[:] = held[0].position + 0.3
+            moved = h.q.copy()
+        time.sleep(0.1)  # (measured while released: not used)
+        pedal["value"] = True
+        assert ex.wait_for_output("measuring the arm again", 5), ex.output()[-2000:]
+        assert h.wait_for(lambda s: not s.states[-1].st.paused, 5), ex.output()[-2000:]
+        n1 = len(h.snapshot_states()) - 1
+        assert h.wait_for(lambda s: len(s.states) >= n1 + 10, 5)
+        after = h.snapshot_states()[n1:]
+        assert all(np.allclose(r.position, moved) and r.st.resets == resets + 1 for r in after), after[0]
 
 
 def _client(h: Harness, service: str, timeout: float = 10.0):

@@ -306,8 +306,11 @@ class ChunkExecutorNode(Node):
         """The enabling device's state to the core (sampled once per tick); logs changes, throttled."""
         on = self._enable.sample(t_now)
         changed, period = self.core.set_enabled(on), max(1.0, float(self.p.hold_log_period))
-        if on and changed and self._throttled("enabled", period):
-            self.get_logger().info(f"enabled ({self.p.enable_topic}): chunks planned before dropped, starting anew")
+        if on and changed:
+            self._measure_again()  # the arm may have moved while released: hold where it stands now
+            if self._throttled("enabled", period):
+                self.get_logger().info(f"enabled ({self.p.enable_topic}): chunks planned before dropped, measuring the "
+                                       "arm again, starting anew from there")
         elif not on and (changed or self._throttled("disabled", period)):
             self.get_logger().warn(f"disabled: {self.p.enable_topic} {self._enable.why(t_now)}: holding")
 

@@ -84,12 +84,21 @@ class ExecutorControls:
         """An enabling device (a deadman; ``chunk_executor``'s ``enable_topic``): while False every tick holds as
         when paused (reason ``disabled``, reported paused, the step counter stands). Released, every chunk is
         dropped as at a re-sync keeping the hold (one observed before is refused); pressed again, whatever
-        arrived meanwhile too: the next chunk is a start-up chunk. Independent of :meth:`pause` /
-        :meth:`resume`. Returns True if it changed."""
+        arrived meanwhile too, and the hold is forgotten as at a re-sync (``resets`` counts it): the arm may have
+        moved while released (a device that also cuts the drives, a hand), so the executor measures it again
+        (:meth:`set_measured_position`; until then :meth:`tick` commands nothing) and the next chunk is a
+        start-up chunk from there, ramped in. Before 2026-12-07 it went on from the old hold, which after a
+        move would have been a jump. Independent of :meth:`pause` / :meth:`resume`. Returns True if it changed."""
         with self._lock:
             if bool(enabled) == self._enabled:
                 return False
             self._enabled = bool(enabled)
+            if self._enabled:
+                self._last = None
+                self._commanded = False
+                self.out_of_limits = {}
+                self._accel.reset()
+                self.stats.resets += 1
             self._drop_plans(skip_step=not self._enabled)  # (pressed: observations while released stay valid)
             return True
 
