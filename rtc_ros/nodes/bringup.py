@@ -148,22 +148,51 @@ def build_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, di
     return data, checked
 
 
-def _check_policy(p) -> int:
+#: chunks ``--check`` samples at the policy's typical observation to try against the executor's limits
+LIMIT_SAMPLES = 8
+
+
+def _check_policy(p, ex=None) -> int:
     """``--check``: what policy_inference checks when it starts (load, fit to the params, one plain and one
-    guided sample), with its errors; 0 if it would start."""
+    guided sample, its velocity's gradient), with its errors; 0 if it would start. With the executor's parameters
+    ``ex``, :data:`LIMIT_SAMPLES` plain chunks at the typical observation are also tried against its ``limits``
+    refusal (a warning: the normalisation mean is no real observation)."""
     if p is None:  # --only executor
         return 0
     from rtc_ros.nodes.policy_setup import prepare_policy
 
     try:
-        fit = prepare_policy(p).fit
+        prepared = prepare_policy(p)
     except ParameterError as exc:
         print(f"rtc_bringup: policy_inference would refuse to start: {exc}", file=sys.stderr)
         return 2
-    for note in fit.notes:
+    for note in (*prepared.notes, *_limit_notes(prepared, ex)):
         print(f"rtc_bringup: warning: {note}", flush=True)
-    print(f"rtc_bringup: policy {expand_path(p.policy_spec)} fits (cameras {fit.cameras}) and samples", flush=True)
+    print(f"rtc_bringup: policy {expand_path(p.policy_spec)} fits (cameras {prepared.fit.cameras}) and samples",
+          flush=True)
     return 0
+
+
+def _limit_notes(prepared, ex) -> list[str]:
+    """Chunks sampled at the typical observation that chunk_executor (params ``ex``) would refuse (``limits``)."""
+    if ex is None or not float(ex.max_limit_excess) > 0:
+        return []
+    import numpy as np
+    import torch
+
+    from rtc_ros.runtime.chunk_validation import beyond_limits
+
+    lower, upper = np.concatenate([a.lower for a in ex.arms]), np.concatenate([a.upper for a in ex.arms])
+    obs = torch.as_tensor(prepared.policy.typical_observation(), dtype=torch.float32).reshape(1, -1)
+    rng = torch.Generator().manual_seed(0)
+    why = [beyond_limits(prepared.generator.sample(obs, None, 0, 0, generator=rng)[0].double().cpu().numpy(),
+                         lower, upper, float(ex.max_limit_excess), list(ex.joint_names)) for _ in range(LIMIT_SAMPLES)]
+    bad = [w for w in why if w]
+    if not bad:
+        return []
+    return [f"{len(bad)} of {LIMIT_SAMPLES} chunks sampled at the policy's typical observation (its normalisation "
+            f"mean) would be refused by chunk_executor (reason limits): {bad[0]}. Check the arms' lower_limits / "
+            "upper_limits, the joint order and the policy's units (robot_units) before the robot runs it"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         for note in executor_notes(checked["executor"]) if "executor" in checked else []:
             print(f"rtc_bringup: warning: chunk_executor: {note}", flush=True)
-        return _check_policy(checked.get("inference"))
+        return _check_policy(checked.get("inference"), checked.get("executor"))
     tmpdir = Path(tempfile.mkdtemp(prefix="rtc_bringup_"))
     params_path = tmpdir / "params.yaml"
     params_path.write_text(yaml.safe_dump(data, sort_keys=False))

@@ -130,7 +130,7 @@ class PolicyInferenceNode(Node):
         self._running.set()
         self._thread = threading.Thread(target=self._run, name="rtc_inference", daemon=True)
         self._thread.start()
-        for note in fit.notes:
+        for note in prepared.notes:
             self.get_logger().warn(note)
         self.get_logger().info(
             f"policy_inference: method={p.method}, policy {spec_path} (H={self.policy.horizon}, "

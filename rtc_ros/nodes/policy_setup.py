@@ -4,7 +4,8 @@ generator and sample it once plainly and once guided. One function for ``policy_
 
 Every failure raises :class:`~rtc_ros.nodes.params.ParameterError` naming the parameter: ``policy_spec``
 (the spec does not load, or the policy fails its first samples: an ``encode`` that needs another
-observation, wrong shapes, a velocity without autograd, NaN), the parameters :func:`fit_policy` names
+observation, wrong shapes, a velocity without autograd or with a gradient that is not its true one -- for a
+method with exact guidance, :func:`~rtc_ros.runtime.velocity_checks.gradient_check` --, NaN), the parameters :func:`fit_policy` names
 (``horizon``, ``arms``, ``<arm>.joint_names``, ``rate_hz``, ``camera_topics``), ``weak_policy_spec``,
 or ``method`` (``rtc_trained`` on a policy not trained with prefix conditioning).
 """
@@ -21,6 +22,7 @@ from rtc_ros.nodes.cores import generator_config
 from rtc_ros.nodes.params import ParameterError
 from rtc_ros.nodes.params.paths import expand_path
 from rtc_ros.nodes.policy_fit import PolicyFit, fit_policy
+from rtc_ros.runtime.velocity_checks import gradient_check, sample_spread, spread_text
 
 if TYPE_CHECKING:
     from rtc_ros.nodes.params import NodeParams
@@ -35,6 +37,7 @@ class PreparedPolicy:
     policy: LoadedPolicy
     fit: PolicyFit
     generator: ChunkGenerator
+    notes: tuple[str, ...] = ()  # warnings for the start-up log: the fit's, and a sample spread above 1
 
 
 def warmup_sample(generator: ChunkGenerator, p: NodeParams, obs: Mapping[str, np.ndarray] | np.ndarray,
@@ -84,7 +87,13 @@ def prepare_policy(p: NodeParams) -> PreparedPolicy:
     try:
         obs = policy.typical_observation()
         warmup_sample(generator, p, obs, warmup_sample(generator, p, obs, None))
+        exact = generator.info.sampling == "guided" and generator.config.jacobian == "exact"
+        gradient = gradient_check(generator, obs) if exact else None
+        spread = sample_spread(generator, obs)
     except Exception as exc:  # noqa: BLE001 -- encode, shapes, autograd, NaN: whatever the policy raises
         raise ParameterError("policy_spec", p.policy_spec, f"the policy fails its first samples (plain, then "
                              f"guided) at its typical observation: {type(exc).__name__}: {exc}") from exc
-    return PreparedPolicy(policy, fit, generator)
+    if gradient is not None and not gradient.ok:  # guidance would silently do too little: refused
+        raise ParameterError("policy_spec", p.policy_spec, gradient.text())
+    notes = (*fit.notes, *([spread_text(spread)] if spread_text(spread) else []))
+    return PreparedPolicy(policy, fit, generator, notes)

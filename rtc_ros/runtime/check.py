@@ -13,11 +13,15 @@ recorded episode (joint state and camera images, laid out by
 and prints a table and, as its last line, a JSON object: ``horizon``, ``action_dim``, ``obs_dim``,
 ``n_steps``, ``d``, ``s``, ``plain_ms``, ``guided_ms`` (medians), ``guided_over_plain``,
 ``prefix_error_plain``, ``prefix_error_guided`` (the prefix-weighted RMS distance to the previous
-chunk over the frozen + soft region, in units of the action standard deviation), ``finite``,
+chunk over the frozen + soft region, in units of the action standard deviation), ``gradient_rel_error``
+and ``sample_spread`` (:mod:`rtc_ros.runtime.velocity_checks`), ``finite``,
 ``robot_observation`` (``"ok"``, or why ``policy_inference`` could not build the spec's ``obs_spec``
-from joint states and camera frames), ``ok`` and, for a spec with a ``robot_units`` map, ``robot_units``. Exit 1 if anything is off: a non-finite or misshapen
-chunk or velocity, guidance that does not bring the chunk closer to the previous one, or an
-observation the robot cannot provide. ``n_steps`` is the spec's (``--steps`` overrides it); the nodes
+from joint states and camera frames), ``ok``, ``problems`` and ``warnings`` (sentences) and, for a spec with a
+``robot_units`` map, ``robot_units``. Exit 1 if anything is off: a non-finite or misshapen
+chunk or velocity, guidance that does not bring the chunk closer to the previous one (by
+:data:`GUIDANCE_MARGIN` of the plain error), a velocity gradient that is not the true one, or an
+observation the robot cannot provide. Warned: a sample spread above 1 (a flow run the wrong way round?), a
+spec without ``dt`` or ``joint_names``. ``n_steps`` is the spec's (``--steps`` overrides it); the nodes
 sample with their ``n_steps`` parameter and log a warning when it differs from the spec's.
 """
 
@@ -35,6 +39,10 @@ import torch
 from rtc_ros.core.masks import prefix_weights
 from rtc_ros.policies.spec import LoadedPolicy, PolicySpecError, load_policy
 from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
+from rtc_ros.runtime.velocity_checks import gradient_check, sample_spread, spread_text
+
+#: guided must lower the prefix error by more than this fraction of the plain one (else guidance does nothing)
+GUIDANCE_MARGIN = 1e-3
 
 
 def prefix_error(chunk: np.ndarray, prev_remaining: np.ndarray, weights: np.ndarray) -> float:
@@ -102,6 +110,18 @@ def bag_observation(policy: LoadedPolicy, bag: str, joints_topic: str = "joint_s
     return builder.build(got.pop("joints"), got)
 
 
+def spec_warnings(policy: LoadedPolicy) -> list[str]:
+    """What the spec leaves unchecked on a robot: no ``dt`` (the rate), no ``joint_names`` (the joint order)."""
+    out = []
+    if (getattr(policy, "spec", None) or {}).get("dt") is None:
+        out.append("the spec gives no dt: the nodes cannot check the controller rate against the one the policy was "
+                   "trained for (a 10 Hz policy run at 50 Hz moves five times too fast); add dt: <seconds>")
+    if not getattr(policy, "joint_names", None):
+        out.append("the spec gives no joint_names: the nodes check only the number of joints, not their order (two "
+                   "arms swapped would pass); add joint_names: [...] in action order")
+    return out
+
+
 def check_policy(policy: LoadedPolicy, d: int, s: int, n_steps: int | None = None, repeats: int = 10,
                  seed: int = 0, method: str = "rtc", obs: np.ndarray | None = None) -> dict[str, Any]:
     """Run the check (see module docstring) and return the JSON fields."""
@@ -130,14 +150,26 @@ def check_policy(policy: LoadedPolicy, d: int, s: int, n_steps: int | None = Non
         robot_obs = "ok"
     except ValueError as exc:
         robot_obs = f"obs_spec: {exc}"
-    ok = finite and shapes and e_guided < e_plain and robot_obs == "ok"
+    problems, warnings = [], spec_warnings(policy)
+    if not e_guided < e_plain * (1.0 - GUIDANCE_MARGIN):
+        problems.append(f"guidance does not bring the chunk closer to the previous one (prefix error {e_plain:.5g} "
+                        f"plain, {e_guided:.5g} guided)")
+    gradient = gradient_check(guided_gen, obs, seed) if guided_gen.config.jacobian == "exact" else None
+    if gradient is not None and not gradient.ok:
+        problems.append(gradient.text())
+    spread = sample_spread(plain_gen, obs, seed)
+    if spread_text(spread):
+        warnings.append(spread_text(spread))
+    ok = finite and shapes and not problems and robot_obs == "ok"
     return {
         "spec": str(policy.path), "model": policy.spec.get("model"), "device": str(policy.device), "method": method,
         "horizon": H, "action_dim": M, "obs_dim": policy.obs_dim, "n_steps": n, "d": d, "s": s,
         "plain_ms": round(plain_ms, 2), "guided_ms": round(guided_ms, 2),
         "guided_over_plain": round(guided_ms / plain_ms, 3) if plain_ms > 0 else float("nan"),
         "prefix_error_plain": round(e_plain, 5), "prefix_error_guided": round(e_guided, 5),
-        "finite": finite, "robot_observation": robot_obs, "ok": ok,
+        "gradient_rel_error": None if gradient is None else float(f"{gradient.rel_error:.3g}"),
+        "sample_spread": round(spread, 4), "finite": finite, "robot_observation": robot_obs, "ok": ok,
+        "problems": problems, "warnings": warnings,
         **({"robot_units": units.describe()} if (units := getattr(policy, "units", None)) and units.converted else {}),
     }
 
@@ -183,11 +215,18 @@ def main(argv: list[str] | None = None) -> int:
             ("steps, d, s", f"{r['n_steps']}, {r['d']}, {r['s']}"),
             ("plain / guided ms", f"{r['plain_ms']} / {r['guided_ms']} (x{r['guided_over_plain']})"),
             ("prefix error plain", r["prefix_error_plain"]), ("prefix error guided", r["prefix_error_guided"]),
+            ("gradient check", "exact guidance not used" if r["gradient_rel_error"] is None
+             else f"{r['gradient_rel_error']:.3g} (autograd vs finite difference)"),
+            ("sample spread", f"{r['sample_spread']} (x the noise)"),
             ("finite", r["finite"]), ("robot observation", r["robot_observation"]),
             *([("robot units", r["robot_units"])] if "robot_units" in r else []),
             ("verdict", "ok" if r["ok"] else "NOT OK")]
     for k, v in rows:
         print(f"{k:>20}  {v}")
+    for text in r["problems"]:
+        print(f"NOT OK: {text}")
+    for text in r["warnings"]:
+        print(f"warning: {text}")
     print(json.dumps(r))
     return 0 if r["ok"] else 1
 

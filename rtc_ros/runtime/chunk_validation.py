@@ -17,6 +17,31 @@ from rtc_ros.runtime.executor_types import ChunkRejected, ExecutorConfig, Execut
 FUTURE_TOLERANCE_S = 0.5
 
 
+def beyond_limits(arr: np.ndarray, lower: np.ndarray, upper: np.ndarray, excess: float,
+                  names: list[str] | None = None) -> str:
+    """Why the chunk ``arr (H, M)`` lies implausibly far beyond the joint limits ``lower``, ``upper`` (``(M,)``)
+    ('' when it does not): the executor's ``limits`` refusal.
+
+    An action beyond a joint's limits by more than ``excess`` (``max_limit_excess``) times the joint's range
+    (``upper - lower``) is no policy overshooting a little (that is clamped) but a chunk in other units,
+    another joint order or another normalisation. Joints without two finite limits are not checked.
+    ``names``: the joints' names for the message (default: their indices).
+    """
+    lo, hi = np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+    span = hi - lo
+    ok = np.isfinite(span) & (span > 0)
+    if not ok.any():
+        return ""
+    margin = np.where(ok, excess * span, np.inf)
+    excess_by = np.maximum(lo - margin - arr, arr - hi - margin)  # > 0: beyond the tolerated band
+    if not (excess_by > 0).any():
+        return ""
+    k, j = np.unravel_index(int(np.argmax(excess_by)), excess_by.shape)
+    joint = f"joint {names[j]}" if names else f"joint index {j}"
+    return (f"action {k} of {joint} is {float(arr[k, j]):.4g}, beyond its limits [{lo[j]:.4g}, {hi[j]:.4g}] by more "
+            f"than max_limit_excess={excess:g} of their range (other units, joint order or normalisation?)")
+
+
 class ChunkValidator:
     """Validation and rejection bookkeeping of :class:`~rtc_ros.runtime.executor.ExecutorCore`."""
 
@@ -84,22 +109,4 @@ class ChunkValidator:
                                           f"(clocks out of sync?)", seq)
 
     def _beyond_limits(self, arr: np.ndarray) -> str:
-        """Why ``arr (H, M)`` lies implausibly far beyond the joint limits ('' when it does not).
-
-        An action beyond a joint's limits by more than ``max_limit_excess`` times the joint's range
-        (``upper - lower``) is no policy overshooting a little (that is clamped) but a chunk in other units,
-        another joint order or another normalisation. Joints without two finite limits are not checked.
-        """
-        lo, hi = self.cfg.lower, self.cfg.upper
-        span = hi - lo
-        ok = np.isfinite(span) & (span > 0)
-        if not ok.any():
-            return ""
-        margin = np.where(ok, self.max_limit_excess * span, np.inf)
-        excess = np.maximum(lo - margin - arr, arr - hi - margin)  # > 0: beyond the tolerated band
-        if not (excess > 0).any():
-            return ""
-        k, j = np.unravel_index(int(np.argmax(excess)), excess.shape)
-        return (f"action {k} of joint index {j} is {float(arr[k, j]):.4g}, beyond its limits "
-                f"[{lo[j]:.4g}, {hi[j]:.4g}] by more than max_limit_excess={self.max_limit_excess:g} of their range "
-                "(other units, joint order or normalisation?)")
+        return beyond_limits(arr, self.cfg.lower, self.cfg.upper, self.max_limit_excess)
