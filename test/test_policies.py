@@ -77,6 +77,9 @@ def _edit(path: Path, fn) -> Path:
         (lambda s: s.update(n_steps=0), "n_steps"),
         (lambda s: s.update(dt=-0.02), "dt"),
         (lambda s: s.update(joint_names=["a", "a"]), "joint_names"),
+        # a rate given another way than dt would go unchecked (a 10 Hz policy run at 50 Hz)
+        (lambda s: (s.pop("dt", None), s.update(fps=10)), "fps"),
+        (lambda s: (s.pop("dt", None), s.update(control_hz=10)), "control_hz"),
     ],
 )
 def test_bad_specs_name_the_field(tmp_path, mutate, field):
@@ -86,9 +89,9 @@ def test_bad_specs_name_the_field(tmp_path, mutate, field):
 
 
 def test_free_metadata_fields_load_and_nan_weights_are_refused(tmp_path):
-    path = _edit(_save_small(tmp_path), lambda s: s.update(camera={"name": "cam_high"}, demos=40,
+    path = _edit(_save_small(tmp_path), lambda s: s.update(camera={"name": "cam_high"}, demos=40, dt=0.1, fps=10,
                                                            training={"command": "python train.py", "steps": 10}))
-    assert load_policy(path).spec["demos"] == 40
+    assert load_policy(path).spec["demos"] == 40  # (fps beside a dt: a record)
     from safetensors.torch import load_file, save_file
 
     weights = path.parent / yaml.safe_load(path.read_text())["weights"]

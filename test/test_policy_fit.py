@@ -53,12 +53,24 @@ def test_a_spec_without_joint_names_or_dt_is_noted(tmp_path) -> None:
 
 @pytest.mark.parametrize("edits,name", [
     ({"dt": 0.1}, "rate_hz"),  # a 10 Hz policy run at 50 Hz would move five times too fast
-    ({"joint_names": JOINTS[7:] + JOINTS[:7]}, "left.joint_names"),  # the arms swapped
+    ({"joint_names": JOINTS[7:] + JOINTS[:7]}, "arms"),  # the arms swapped: set arms [right, left]
+    ({"joint_names": JOINTS[:9] + [JOINTS[10], JOINTS[9]] + JOINTS[11:]}, "right.joint_names"),  # its elbow, roll
 ])
 def test_a_policy_that_does_not_fit_is_refused_naming_the_parameter(tmp_path, edits, name) -> None:
     spec = _spec(tmp_path, **edits)
-    with pytest.raises(ParameterError, match=f"'{name}'"):
+    with pytest.raises(ParameterError, match=f"'{name}'") as err:
         fit_policy(load_policy(spec), _params(spec))
+    if name == "arms":
+        assert "set arms to ['right', 'left']" in str(err.value)
+    if name == "right.joint_names":  # the first difference, by arm and position
+        assert "joint 2 of arm right (action 9) is 'right_elbow', the policy" in str(err.value)
+        assert "has 'right_forearm_roll' there" in str(err.value)
+
+
+def test_camera_names_that_are_not_the_policy_s_are_named(tmp_path) -> None:
+    spec = _spec(tmp_path)
+    with pytest.raises(ParameterError, match="'camera_names'.*names its cameras \\['cam'\\]"):
+        fit_policy(load_policy(spec), _params(spec, camera_names=["front"]))
 
 
 def test_cameras_must_match_the_policy_s(tmp_path) -> None:

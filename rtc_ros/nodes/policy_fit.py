@@ -37,6 +37,33 @@ class PolicyFit:
     notes: list[str] = field(default_factory=list)
 
 
+def _joint_names_error(theirs: list[str], p: NodeParams, spec: str) -> ParameterError:
+    """The parameter to fix when the spec's joint_names differ from the configured ones: ``arms`` when the arms'
+    blocks are only in another order, else the ``<arm>.joint_names`` holding the first difference."""
+    ours = list(p.joint_names)
+    blocks, start = [], 0
+    for arm in p.arms:
+        blocks.append((arm.name, ours[start:start + len(arm.joint_names)]))
+        start += len(arm.joint_names)
+    order, rest = [], list(theirs)
+    for _ in blocks:  # the policy's joints as whole arms, in its order?
+        hit = next((name for name, joints in blocks if joints and rest[:len(joints)] == joints and name not in order),
+                   None)
+        if hit is None:
+            break
+        order.append(hit)
+        rest = rest[len(dict(blocks)[hit]):]
+    if len(order) == len(blocks) and not rest:
+        return ParameterError("arms", [a.name for a in p.arms], f"the policy {spec} has the same joints with the arms "
+                              f"in the order {order}: set arms to {order}")
+    i = next(k for k, (a, b) in enumerate(zip(ours, theirs)) if a != b)
+    arm, j = next((name, i - sum(len(js) for _n, js in blocks[:b])) for b, (name, js) in enumerate(blocks)
+                  if i < sum(len(x) for _n, x in blocks[:b + 1]))
+    return ParameterError(f"{arm}.joint_names", dict(blocks)[arm],
+                          f"joint {j} of arm {arm} (action {i}) is {ours[i]!r}, the policy {spec} has {theirs[i]!r} "
+                          f"there; its joint_names are {theirs} (the same joints in the same order)")
+
+
 def fit_policy(policy: LoadedPolicy, p: NodeParams, cameras_required: bool = True) -> PolicyFit:
     """Check ``policy`` against the inference role's parameters ``p``.
 
@@ -55,8 +82,7 @@ def fit_policy(policy: LoadedPolicy, p: NodeParams, cameras_required: bool = Tru
         raise ParameterError("arms", [a.name for a in p.arms],
                              f"{len(names)} joints configured, the policy {spec} has {policy.action_dim} actions")
     if policy.joint_names and list(policy.joint_names) != list(names):
-        raise ParameterError(f"{p.arms[0].name}.joint_names", names,
-                             f"the policy's joint_names are {policy.joint_names} (the same joints in the same order)")
+        raise _joint_names_error(list(policy.joint_names), p, spec)
     dt = policy.spec.get("dt")
     if dt is not None and not math.isclose(float(dt), p.dt, rel_tol=1e-6):
         raise ParameterError("rate_hz", p.rate_hz, f"the policy {spec} was trained for dt = {float(dt):g} s "
@@ -77,6 +103,10 @@ def fit_policy(policy: LoadedPolicy, p: NodeParams, cameras_required: bool = Tru
         if not builder.camera_names:
             raise ParameterError("camera_topics", list(p.camera_topics), f"the policy {spec} uses no camera: set "
                                  "camera_topics and camera_names to [] (a joint-only observation)")
+        if sorted(cams) != sorted(builder.camera_names):  # the names are what is wrong, not the topics
+            raise ParameterError("camera_names", list(p.camera_names), f"the policy {spec} names its cameras "
+                                 f"{builder.camera_names} (obs_spec); give camera_names those names, in the order of "
+                                 "camera_topics")
         raise ParameterError("camera_topics", list(p.camera_topics),
                              f"the policy needs cameras {builder.camera_names}; give one topic each (camera_names {cams})")
     notes = []

@@ -82,12 +82,22 @@ LEROBOT_MODELS = {"lerobot_smolvla": ("lerobot_adapter", "load_lerobot_policy"),
                   "lerobot_groot": ("lerobot_groot", "load_lerobot_groot")}
 
 
+#: top-level fields that give the control rate another way than ``dt``: without a ``dt`` an error (the rate
+#: would go unchecked: a 10 Hz policy run at 50 Hz moves five times too fast)
+RATE_FIELDS = ("rate", "rate_hz", "hz", "fps", "frequency", "control_hz", "control_rate", "control_frequency",
+               "control_period", "control_dt", "period")
+
+
 def _check_typos(path: Path, mapping: dict[str, Any], known: tuple[str, ...], prefix: str = "") -> None:
     """An unknown field that reads like a known one (e.g. ``n_step``, ``obs_specs``) is an error naming
-    both: a misspelt field would otherwise be ignored and its default used."""
+    both: a misspelt field would otherwise be ignored and its default used. So is a rate given another way
+    than ``dt`` (:data:`RATE_FIELDS`) in a spec without ``dt``."""
     for key in mapping:
         if key in known or not isinstance(key, str):
             continue
+        if not prefix and "dt" in known and "dt" not in mapping and key.lower() in RATE_FIELDS:
+            raise _err(path, key, "rtc_ros reads the control rate only from dt, the controller period in seconds "
+                                  "(e.g. dt: 0.1 for a 10 Hz policy); write dt instead, or the rate goes unchecked")
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
         if close:
             raise _err(path, prefix + key, f"unknown field; did you mean '{prefix}{close[0]}'?")
