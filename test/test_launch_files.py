@@ -169,13 +169,16 @@ def test_bringup_check_mode(tmp_path, capsys, monkeypatch) -> None:
     assert bringup.main(["--params-file", str(bare), "--only", "executor", "--check"]) == 0
     warned = [ln for ln in capsys.readouterr().out.splitlines() if "warning: chunk_executor" in ln]
     assert len(warned) == 2 and "left: not set" in warned[0] and "startup_ramp_s is 0" in warned[1]
-    # a typo and a renamed parameter: rclpy would ignore them silently; bringup names them
+    # a typo and a retired parameter: rclpy would ignore them silently; bringup refuses the typo (a limit left at its
+    # default; the node refuses it too) and names the retired one
     data["/**/chunk_executor"]["ros__parameters"]["left"]["max_acel"] = [10.0]
     data["/**/policy_inference"]["ros__parameters"]["executor_resync_service"] = "chunk_executor/resync"
     bare.write_text(yaml.safe_dump(data))
-    assert bringup.main(["--params-file", str(bare), "--only", "executor", "--check"]) == 0
-    assert ("warning: chunk_executor: 'left.max_acel' is not a parameter of any rtc_ros node: ignored (did you mean "
-            "'left.max_accel'?)") in capsys.readouterr().out
+    assert bringup.main(["--params-file", str(bare), "--only", "executor", "--check"]) == 2
+    assert ("refusing to start: invalid parameter 'left.max_acel' = [10.0]: chunk_executor: not a parameter of any "
+            "rtc_ros node (did you mean 'left.max_accel'?)") in capsys.readouterr().err
+    del data["/**/chunk_executor"]["ros__parameters"]["left"]["max_acel"]
+    bare.write_text(yaml.safe_dump(data))
     assert bringup.main(["--params-file", str(bare), "--policy-spec", str(REPO / "policies" / "bimanual_cnn_h50.yaml"),
                          "--check"]) == 0
     out2 = capsys.readouterr().out

@@ -33,8 +33,8 @@ from rtc_ros.nodes.params.schema import (
     specs_for,
     writable_names,
 )
-from rtc_ros.nodes.params.notes import (executor_notes, gripper_notes, hold_model_notes, moved_parameters,
-                                       unknown_parameters, unknown_text)
+from rtc_ros.nodes.params.notes import (executor_notes, gripper_notes, hold_model_notes, misspelt_error,
+                                       moved_parameters, unknown_parameters, unknown_text)
 from rtc_ros.nodes.params.validate import (
     ArmParams,
     NodeParams,
@@ -50,5 +50,5 @@ __all__ = [
     "ROLE_INFERENCE", "ROLE_MERGER", "ROLE_RECORDER", "ROLE_SIM", "SPECS", "ArmParams", "ArmSpec", "NodeParams", "OnChange",
     "ParamSpec", "ParameterError", "check_relative", "declare_and_validate", "default_joint_names",
     "describe", "executor_notes", "expand_path", "gripper_notes", "hold_model_notes", "key_matches", "load_params_file", "moved_parameters", "package_roots", "parse_topic_types",
-    "specs_for", "unknown_parameters", "unknown_text", "validate", "writable_names",
+    "specs_for", "misspelt_error", "unknown_parameters", "unknown_text", "validate", "writable_names",
 ]

@@ -11,10 +11,12 @@ and leaves the old value. An accepted one updates the returned object in place, 
 
 from __future__ import annotations
 
+from array import array
+
 from typing import Any, Callable
 
 from rtc_ros.nodes.params.schema import ArmSpec, ParamSpec, arm_names, arm_specs_for, specs_for, writable_names
-from rtc_ros.nodes.params.notes import moved_parameters, unknown_parameters, unknown_text
+from rtc_ros.nodes.params.notes import misspelt_error, moved_parameters, unknown_parameters, unknown_text
 from rtc_ros.nodes.params.validate import NodeParams, ParameterError, validate
 
 #: called after a writable parameter changed: ``on_change(name, new_value)``
@@ -81,6 +83,10 @@ def declare_and_validate(node: Any, role: str, on_change: OnChange | None = None
     params = validate(raw, role)
     overrides = getattr(node, "_parameter_overrides", {})  # what the params files / -p gave this node
     for name, meant in unknown_parameters(sorted(overrides), arm_names(role, raw)):
+        value = getattr(overrides[name], "value", overrides[name])
+        refusal = misspelt_error(name, list(value) if isinstance(value, array) else value, meant)
+        if refusal is not None:  # a typo in a limit must not switch it off silently
+            raise refusal
         node.get_logger().warn(f"params file: {unknown_text(name, meant)}")
     for text in moved_parameters(sorted(overrides), role):  # (under /** it works: info, not a warning)
         node.get_logger().info(f"params file: {text}")

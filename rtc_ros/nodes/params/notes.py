@@ -95,6 +95,19 @@ def unknown_parameters(names: Any, arms: Any = ()) -> list[tuple[str, str | None
     return out
 
 
+def misspelt_error(name: str, value: Any, meant: str | None) -> "ParameterError | None":
+    """The refusal for an unknown parameter that is a misspelling or an old name of a known one (its value would
+    be ignored and the parameter meant left at its default: a typo in a limit would switch the limit off without a
+    word); None for one that is neither (a retired parameter, another program's, warned)."""
+    from rtc_ros.nodes.params.values import ParameterError
+
+    if meant is None:
+        return None
+    what = f"renamed: set '{meant}'" if RENAMED.get(name) == meant else f"did you mean '{meant}'?"
+    return ParameterError(name, value, f"not a parameter of any rtc_ros node ({what}); its value would be ignored and "
+                                       f"'{meant}' left at its default")
+
+
 def unknown_text(name: str, meant: str | None) -> str:
     """One line on an unknown parameter (:func:`unknown_parameters`)."""
     hint = (f" (renamed: '{meant}')" if meant and RENAMED.get(name) == meant
