@@ -230,6 +230,10 @@ def test_old_format_with_a_zero_std_is_refused_naming_the_index(tmp_path):
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     with pytest.raises(PolicySpecError, match=r"field 'normalization.obs_std\[4\]': std 0 is below 1e-06"):
         load_policy(path)
+    data["normalization"]["obs_std"][4] = -0.3  # a negative one is said to be one
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(PolicySpecError, match=r"field 'normalization.obs_std\[4\]': std -0.3 is negative"):
+        load_policy(path)
     data["normalization"]["obs_std"][4] = 9.999999974752427e-07  # the old floor as written (float32 1e-6): kept
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     assert load_policy(path).normalizer.obs_std[4] == np.float32(1e-6)
@@ -388,3 +392,22 @@ def test_a_lerobot_spec_without_lerobot_names_the_model_and_the_fix(tmp_path, mo
     spec.write_text(f"model: {model}\npretrained_path: pretrained_model\n")
     with pytest.raises(PolicySpecError, match=r"field 'model': cannot import lerobot.*setup_lerobot_venv\.sh"):
         load_policy(spec)
+
+
+def test_save_policy_writes_numpy_config_values_as_numbers_and_leaves_nothing_on_an_error(tmp_path):
+    """A config with numpy scalars (np.int64 from a shape) is saved as plain numbers; a value YAML cannot hold
+    is an error naming the field, before any file is written (before 2026-12-07: a bare yaml RepresenterError
+    with the weights and statistics files left behind without a spec)."""
+    from dataclasses import asdict
+
+    cfg = MixerConfig(horizon=8, action_dim=2, obs_dim=3, width=16, depth=1, token_hidden=8, channel_hidden=16,
+                      time_dim=8)
+    model = MLPMixerPolicy(cfg)
+    norm = Normalizer(np.zeros(3), np.ones(3), np.zeros(2), np.ones(2))
+    model.config = {**asdict(cfg), "horizon": np.int64(8), "extra": np.float32(0.5), "shape": np.array([1, 2])}
+    spec = yaml.safe_load(save_policy(tmp_path / "ok", "p", model, norm).read_text())
+    assert spec["config"]["horizon"] == 8 and type(spec["config"]["horizon"]) is int and spec["config"]["shape"] == [1, 2]
+    model.config = {**asdict(cfg), "device": torch.device("cpu")}
+    with pytest.raises(ValueError, match="spec field 'config.device': a device cannot be written"):
+        save_policy(tmp_path / "bad", "p", model, norm)
+    assert not (tmp_path / "bad").exists()

@@ -162,13 +162,9 @@ def save_policy(
             :func:`rtc_ros.policies.stats.fit_normalizer`).
     """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     weights_file = weights_file or f"{name}.safetensors"
     obs_spec = obs_spec or default_obs_spec(model.obs_dim)
     norm_file = stats_file_name(name)
-    save_stats(directory / norm_file, normalizer, obs_spec)  # first: refuses per-pixel statistics
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(directory / weights_file))
     config = getattr(model, "config", None)
     if config is None:
         raise ValueError(f"{type(model).__name__} has no 'config' to write into the spec")
@@ -182,9 +178,33 @@ def save_policy(
         "n_steps": 5,
     }
     spec.update(extra or {})
+    text = yaml.safe_dump(_plain(spec, ""), sort_keys=False)  # before any file: nothing half-written on an error
+    directory.mkdir(parents=True, exist_ok=True)
+    save_stats(directory / norm_file, normalizer, obs_spec)  # refuses per-pixel statistics
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(directory / weights_file))
     path = directory / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    path.write_text(text)
     return path
+
+
+def _plain(value: Any, where: str) -> Any:
+    """``value`` with numpy scalars and arrays as Python numbers and lists, tuples as lists, paths as strings (what
+    YAML's safe dump writes); anything else non-plain is a ValueError naming the field ``where``."""
+    if isinstance(value, dict):
+        return {k: _plain(v, f"{where}.{k}" if where else str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise ValueError(f"spec field '{where}': a {type(value).__name__} cannot be written to the spec YAML (give plain "
+                     "numbers, strings, lists and mappings)")
 
 
 def _legacy_normalizer(path: Path, norm: dict[str, Any]) -> Normalizer:

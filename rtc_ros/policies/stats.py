@@ -150,6 +150,9 @@ def tiny_std(key: str, std: np.ndarray) -> None:
     small = np.flatnonzero(x < np.asarray(MIN_STD, dtype=x.dtype if x.dtype.kind == "f" else np.float64))
     if len(small):
         i = int(small[0])
+        if x[i] < 0:  # (NaN compares False: not here)
+            raise StatsError(f"{key}[{i}]", f"std {float(x[i]):g} is negative: a standard deviation is >= 0 (a "
+                             "variance or a min/max written in its place?)")
         raise StatsError(f"{key}[{i}]", f"std {float(x[i]):g} is below {MIN_STD:g} (a constant in the data?): "
                          "dividing by it would amplify any drift of that input on the robot into huge values; set "
                          "it to the variation you expect there (e.g. the sensor noise)")
