@@ -755,9 +755,8 @@ def test_an_enabling_device_holds_while_released_and_drops_every_plan_when_press
     """set_enabled(False) (the executor's enable_topic released or silent): every tick holds (reason
     'disabled'), reported paused, the step counter stands, an operator's resume does not move it; every
     chunk is dropped at the release (one observed before it is refused, reason 'resync') and whatever arrived
-    while released is dropped at the press, where the arm is measured again (it may have moved meanwhile): the
-    next chunk is a start-up chunk from index 0, from the measured position. An operator's pause is kept across
-    it."""
+    while released is dropped at the press: the next chunk is a start-up chunk from index 0. An operator's
+    pause is kept across it."""
     core = make()
     core.offer_chunk(ramp(0.0), seq=0, t_obs=0)
     run(core, 3)
@@ -772,22 +771,55 @@ def test_an_enabling_device_holds_while_released_and_drops_every_plan_when_press
         core.offer_chunk(ramp(200.0), seq=1, t_obs=2)  # observed before the release
     assert err.value.reason == "resync"
     core.offer_chunk(ramp(100.0), seq=2, t_obs=core.next_step)  # observed while released: never executed
-    resets = core.stats.resets
     assert core.set_enabled(True) and core.executing_seq == -1
-    assert core.tick() is None and core.measuring and core.stats.resets == resets + 1  # the arm is measured again
-    assert core.set_measured_position(np.full(M, 2.5))  # (it was moved while released)
     t = core.tick()
-    assert not t.paused and t.hold and t.reason == HOLD_STARTUP and np.allclose(t.command, 2.5)  # held where it is
+    assert not t.paused and t.hold and t.reason == HOLD_STARTUP and np.allclose(t.command, 2.0)
     core.offer_chunk(ramp(300.0), seq=3, t_obs=t.step)
     assert core.tick().command[0] == 300.0  # a start-up chunk: its index 0
     core.pause()
     core.set_enabled(False)
     core.set_enabled(True)
-    core.set_measured_position(np.full(M, 2.5))
     assert core.paused and core.tick().paused  # the operator's pause is kept
     quiet = make(startup_silent=True)
     quiet.set_enabled(False)  # released from the start: nothing is sent
     assert all(t.silent and t.paused for t in run(quiet, 3))
+
+
+def test_an_arm_moved_while_released_is_held_where_it_stands_after_the_press() -> None:
+    """moved_while_released (the first joint state after a press): within max_step of the held command nothing
+    changes; farther on some joint the executor re-syncs to the measured position, commanded at once even with
+    startup_silent (the controllers still hold the old command), chunks dropped, resets + 1; beyond the limits
+    it holds nothing and pauses; a joint still braking (max_accel) is a lag, not a move."""
+    core = make(startup_silent=True, max_step=0.1, lower=np.full(M, -3.0), upper=np.full(M, 3.0))
+    core.offer_chunk(np.full((H, M), 0.05), seq=0, t_obs=core.next_step)
+    assert np.allclose(core.tick().command, 0.05)
+    core.set_enabled(False)
+    run(core, 3)
+    core.set_enabled(True)
+    resets = core.stats.resets
+    assert core.moved_while_released(np.full(M, 0.12)) == []  # 0.07 off: it held (a sag within max_step)
+    assert core.stats.resets == resets and np.allclose(core.tick().command, 0.05)
+    core.offer_chunk(np.full((H, M), 0.05), seq=1, t_obs=core.next_step)
+    core.set_enabled(False)
+    core.set_enabled(True)
+    moved = np.array([0.05, 0.6] + [0.05] * (M - 2))  # pushed by hand while the drives were off
+    assert core.moved_while_released(moved) == [1] and core.stats.resets == resets + 1
+    t = core.tick()
+    assert t.hold and not t.silent and np.allclose(t.command, moved)  # commanded where it stands, loud
+    assert np.array_equal(core.tracking_reference(), moved)
+    with pytest.raises(ChunkRejected):  # observed before the re-sync
+        core.offer_chunk(np.full((H, M), 0.05), seq=2, t_obs=t.step - 1)
+    core.set_enabled(False)
+    core.set_enabled(True)
+    assert core.moved_while_released(np.full(M, 50.0)) and not core.ready and core.paused  # beyond the limits
+    assert core.tick() is None
+    braking = make(max_step=0.1, max_accel=0.001)
+    braking.offer_chunk(np.cumsum(np.full((H, M), 0.05), axis=0), seq=0, t_obs=braking.next_step)
+    run(braking, 5)
+    braking.set_enabled(False)
+    braking.tick()
+    braking.set_enabled(True)
+    assert braking.moved_while_released(np.full(M, 5.0)) == []  # still braking: the lag of a moving arm
 
 
 def test_enable_gate_rule() -> None:

@@ -196,12 +196,17 @@ def test_enable_topic_moves_the_robot_only_while_the_deadman_is_pressed(start_no
     """enable_topic (std_msgs/Bool): never heard -> held, reported paused, a chunk accepted but not executed;
     pressed (true at 20 Hz) -> that chunk is dropped (observed before the press), a new one executes; silent for longer
     than enable_timeout_s -> held where it is, the step standing; false -> held ('released'); moved while released and
-    pressed again -> measured again and held where it now is (a re-sync: resets + 1)."""
+    pressed again -> held and commanded where it now is (a re-sync: resets + 1); the first press, the arm where it
+    was held, changes nothing."""
     from diagnostic_msgs.msg import DiagnosticArray
     from std_msgs.msg import Bool
 
+    def arm() -> dict:  # (a move of 0.3 is over max_step; a new dict each: no YAML alias)
+        return {"max_step": [0.2], "lower_limits": [-100.0], "upper_limits": [100.0]}
+
     params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS, startup_command="hold_measured",
-                                                             enable_topic="deadman", enable_timeout_s=1.0))
+                                                             enable_topic="deadman", enable_timeout_s=1.0),
+                          left=arm(), right=arm())
     ex = start_node(EXECUTOR, "--params-file", str(params))
     with Harness() as h:
         pedal, messages = {"value": None}, []
@@ -242,12 +247,16 @@ def test_enable_topic_moves_the_robot_only_while_the_deadman_is_pressed(start_no
             moved = h.q.copy()
         time.sleep(0.1)  # (measured while released: not used)
         pedal["value"] = True
-        assert ex.wait_for_output("measuring the arm again", 5), ex.output()[-2000:]
-        assert h.wait_for(lambda s: not s.states[-1].st.paused, 5), ex.output()[-2000:]
-        n1 = len(h.snapshot_states()) - 1
+        assert ex.wait_for_output("the arm moved while deadman was released (left_waist, ", 5), ex.output()[-2000:]
+        assert h.wait_for(lambda s: s.states[-1].st.resets == resets + 1, 5), ex.output()[-2000:]
+        n1 = len(h.snapshot_states())
+        sent = {t: len(c) for t, c in h.commands.items()}
         assert h.wait_for(lambda s: len(s.states) >= n1 + 10, 5)
-        after = h.snapshot_states()[n1:]
-        assert all(np.allclose(r.position, moved) and r.st.resets == resets + 1 for r in after), after[0]
+        assert all(np.allclose(r.position, moved) for r in h.snapshot_states()[n1:])
+        with h.lock:  # and commanded there: the controllers no longer hold the old command
+            assert np.allclose(np.concatenate([h.commands[t][-1] for t in h.command_topics]), moved)
+            assert all(len(h.commands[t]) > sent[t] for t in h.command_topics)
+        assert "the arm moved while" not in ex.output().split("enabled (deadman)")[1].split("disabled: deadman")[0]
 
 
 def _client(h: Harness, service: str, timeout: float = 10.0):

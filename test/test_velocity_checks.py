@@ -53,6 +53,8 @@ class GaussianFlow(FlowPolicy):
             return (x1 - a_tau) / (1 - t).clamp_min(0.05)
         if self.mode == "zero_jacobian":
             return self._exact(a_tau.detach(), context, tau) + 0.0 * a_tau
+        if self.mode == "half_detached":  # half of the velocity on a detached input
+            return 0.5 * (self._exact(a_tau, context, tau) + self._exact(a_tau.detach(), context, tau))
         return self._exact(a_tau, context, tau)
 
 
@@ -127,21 +129,28 @@ def test_spec_without_dt_or_joint_names_is_warned(tmp_path) -> None:
     assert "no dt" in r["warnings"][0] and "no joint_names" in r["warnings"][1]
 
 
-def test_policy_inference_refuses_to_start_with_a_gradient_that_is_not_the_true_one(tmp_path) -> None:
+def test_policy_inference_refuses_to_start_with_a_gradient_that_is_not_the_true_one(tmp_path, monkeypatch) -> None:
     """The node's start-up (prepare_policy, also rtc_bringup --check) runs the gradient check for a method with
-    exact guidance: refused naming policy_spec; the same velocity is accepted for a method without a VJP (naive),
-    and the exact one for rtc."""
+    exact guidance: an unmistakable disagreement is refused naming policy_spec, a smaller one noted; the same
+    velocity is accepted for a method without a VJP (naive), and the exact one for rtc."""
     from test_policy_fit import JOINTS, _params
 
     from rtc_ros.nodes.params import ParameterError
     from rtc_ros.nodes.policy_setup import prepare_policy
 
-    broken = _spec(tmp_path, "x1_detached", horizon=50, names=tuple(JOINTS))
+    broken = _spec(tmp_path, "zero_jacobian", horizon=50, names=tuple(JOINTS))  # 0.98 off: unmistakable
     with pytest.raises(ParameterError, match="'policy_spec'.*gradient with respect to a_tau is not its true one"):
         prepare_policy(_params(broken, camera_names=[], camera_topics=[]))
     assert prepare_policy(_params(broken, camera_names=[], camera_topics=[], method="naive")).notes == ()
     exact = _spec(tmp_path, "exact", horizon=50, names=tuple(JOINTS))
     assert prepare_policy(_params(exact, camera_names=[], camera_topics=[])).notes == ()
+    import rtc_ros.nodes.policy_setup as setup
+    from rtc_ros.runtime.velocity_checks import GradientCheck
+
+    monkeypatch.setattr(setup, "gradient_check", lambda *a, **k: GradientCheck(0.3, 1.0, 1.43))  # between: a note
+    notes = prepare_policy(_params(exact, camera_names=[], camera_topics=[])).notes
+    assert len(notes) == 1 and "not its true one" in notes[0] and "reduced-precision" in notes[0]
+    monkeypatch.undo()
     reversed_ = _spec(tmp_path, "reversed", horizon=50, names=tuple(JOINTS))
     notes = prepare_policy(_params(reversed_, camera_names=[], camera_topics=[])).notes
     assert len(notes) == 1 and "tau 1 = noise" in notes[0]

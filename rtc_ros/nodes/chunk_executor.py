@@ -40,13 +40,12 @@ from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
-from std_msgs.msg import Bool, Float64MultiArray
+from std_msgs.msg import Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
 from rtc_ros.runtime.executor import (
     HOLD_DISABLED, HOLD_PAUSED, HOLD_STARTUP, HOLD_SYNC_PAUSE, ChunkRejected, ExecutorCore, Tick,
 )
-from rtc_ros.runtime.enable_gate import EnableGate
 from rtc_ros.runtime.methods import METHODS, executor_mode
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.cores import executor_core
@@ -56,6 +55,7 @@ from rtc_ros.nodes.contention import CHECK_PERIOD_S, OutputGuard
 from rtc_ros.nodes.controller_check import TrajectoryControllerCheck
 from rtc_ros.nodes.deadline import run_deadline_loop
 from rtc_ros.nodes.executor_services import OperatorServices
+from rtc_ros.nodes.executor_enable import ExecutorEnable
 from rtc_ros.nodes.executor_stops import ProtectiveStops
 from rtc_ros.nodes.executor_tracking import ExecutorTracking
 from rtc_ros.nodes.spin import spin_node
@@ -112,10 +112,7 @@ class ChunkExecutorNode(Node):
         self.stops = ProtectiveStops(self, self._io_group)  # robot_stopped_topic: re-sync around protective stops
         self._recovery = self.stops.recovery
         self.tracking = ExecutorTracking(self, p)  # <arm>.tracking_tolerance: hold where the arm is when it stops following
-        self._enable = EnableGate(p.enable_timeout_s) if p.enable_topic else None  # a deadman: see _apply_enable
-        if self._enable is not None:
-            self.create_subscription(Bool, p.enable_topic, lambda m: self._enable.on_message(m.data, time.monotonic()),
-                                     qos_profile_sensor_data, callback_group=self._io_group)
+        self._enable = ExecutorEnable(self, p) if p.enable_topic else None  # a deadman (executor_enable.py)
         # --- the control loop ---
         self.loop_mode = p.loop_mode
         if self.get_parameter("use_sim_time").value and self.loop_mode == "thread":
@@ -162,7 +159,7 @@ class ChunkExecutorNode(Node):
         elif name == "tracking_timeout_s":
             self.tracking.set_timeout(float(value))
         elif name == "enable_timeout_s" and self._enable is not None:
-            self._enable.timeout_s = float(value)
+            self._enable.gate.timeout_s = float(value)
         elif name == "diagnostics_period":
             self.destroy_timer(self._diag_timer)
             self._diag_timer = self.create_timer(float(value), self._publish_diagnostics, callback_group=self._io_group)
@@ -186,6 +183,8 @@ class ChunkExecutorNode(Node):
             self._resync_after_ns = self.get_clock().now().nanoseconds  # the clock went back (a simulator reset it)
         if self._resync_after_ns and 0 < stamp < self._resync_after_ns:
             return  # measured before the re-sync: the robot may have moved since (unstamped: taken as new)
+        if self._enable is not None:  # the first since the enabling device was pressed: did the arm move?
+            self._enable.on_joint_state(msg)
         if self.core.ready and not self.core.measuring:
             if self.tracking.enabled:  # the tracking watchdog follows every joint state
                 return self.tracking.on_joint_state(msg)
@@ -256,7 +255,7 @@ class ChunkExecutorNode(Node):
             self._after_gap(t_now - self._last_tick_t)
         self._last_tick_t = t_now
         if self._enable is not None:
-            self._apply_enable(t_now)
+            self._enable.apply(t_now, max(1.0, float(self.p.hold_log_period)))
         tick = self.core.tick()
         if tick is None:
             outside = dict(self.core.out_of_limits) if self._throttled("nopos", 2.0) else None
@@ -301,18 +300,6 @@ class ChunkExecutorNode(Node):
             self.get_logger().error(f"no tick for {gap_s:.2f} s (> max_chunk_age {float(self.p.max_chunk_age):g} s; "
                                     "the process stalled?): chunks dropped, holding until a new chunk (it starts at "
                                     "its index 0)")
-
-    def _apply_enable(self, t_now: float) -> None:
-        """The enabling device's state to the core (sampled once per tick); logs changes, throttled."""
-        on = self._enable.sample(t_now)
-        changed, period = self.core.set_enabled(on), max(1.0, float(self.p.hold_log_period))
-        if on and changed:
-            self._measure_again()  # the arm may have moved while released: hold where it stands now
-            if self._throttled("enabled", period):
-                self.get_logger().info(f"enabled ({self.p.enable_topic}): chunks planned before dropped, measuring the "
-                                       "arm again, starting anew from there")
-        elif not on and (changed or self._throttled("disabled", period)):
-            self.get_logger().warn(f"disabled: {self.p.enable_topic} {self._enable.why(t_now)}: holding")
 
     def _publish(self, tick: Tick) -> None:
         stamp = self.get_clock().now().to_msg()

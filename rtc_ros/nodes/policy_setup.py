@@ -4,8 +4,9 @@ generator and sample it once plainly and once guided. One function for ``policy_
 
 Every failure raises :class:`~rtc_ros.nodes.params.ParameterError` naming the parameter: ``policy_spec``
 (the spec does not load, or the policy fails its first samples: an ``encode`` that needs another
-observation, wrong shapes, a velocity without autograd or with a gradient that is not its true one -- for a
-method with exact guidance, :func:`~rtc_ros.runtime.velocity_checks.gradient_check` --, NaN), the parameters :func:`fit_policy` names
+observation, wrong shapes, a velocity without autograd or with a gradient unmistakably not its true one -- for
+a method with exact guidance, :func:`~rtc_ros.runtime.velocity_checks.gradient_check`; a smaller disagreement is
+a note --, NaN), the parameters :func:`fit_policy` names
 (``horizon``, ``arms``, ``<arm>.joint_names``, ``rate_hz``, ``camera_topics``), ``weak_policy_spec``,
 or ``method`` (``rtc_trained`` on a policy not trained with prefix conditioning).
 """
@@ -93,7 +94,9 @@ def prepare_policy(p: NodeParams) -> PreparedPolicy:
     except Exception as exc:  # noqa: BLE001 -- encode, shapes, autograd, NaN: whatever the policy raises
         raise ParameterError("policy_spec", p.policy_spec, f"the policy fails its first samples (plain, then "
                              f"guided) at its typical observation: {type(exc).__name__}: {exc}") from exc
-    if gradient is not None and not gradient.ok:  # guidance would silently do too little: refused
+    if gradient is not None and gradient.refused:  # guidance would silently do too little: refused
         raise ParameterError("policy_spec", p.policy_spec, gradient.text())
-    notes = (*fit.notes, *([spread_text(spread)] if spread_text(spread) else []))
+    notes = (*fit.notes, *([spread_text(spread)] if spread_text(spread) else []),
+             *([f"{gradient.text()} (or rounding: a reduced-precision model can come close to the limit; "
+                "python -m rtc_ros.runtime.check says more)"] if gradient is not None and not gradient.ok else []))
     return PreparedPolicy(policy, fit, generator, notes)

@@ -10,13 +10,14 @@ import threading
 import numpy as np
 
 from rtc_ros.runtime.chunk_store import SpliceInfo
-from rtc_ros.runtime.executor_types import ExecutorStats
+from rtc_ros.runtime.executor_types import ExecutorConfig, ExecutorStats, implausible_holds
 from rtc_ros.runtime.shaping import AccelLimiter, StartupRamp
 
 
 class ExecutorControls:
     """Pause, resume, mute, re-sync, enable and drop plans, for :class:`~rtc_ros.runtime.executor.ExecutorCore`."""
 
+    cfg: ExecutorConfig
     stats: ExecutorStats
     out_of_limits: dict[int, float]
     _lock: threading.RLock
@@ -84,23 +85,41 @@ class ExecutorControls:
         """An enabling device (a deadman; ``chunk_executor``'s ``enable_topic``): while False every tick holds as
         when paused (reason ``disabled``, reported paused, the step counter stands). Released, every chunk is
         dropped as at a re-sync keeping the hold (one observed before is refused); pressed again, whatever
-        arrived meanwhile too, and the hold is forgotten as at a re-sync (``resets`` counts it): the arm may have
-        moved while released (a device that also cuts the drives, a hand), so the executor measures it again
-        (:meth:`set_measured_position`; until then :meth:`tick` commands nothing) and the next chunk is a
-        start-up chunk from there, ramped in. Before 2026-12-07 it went on from the old hold, which after a
-        move would have been a jump. Independent of :meth:`pause` / :meth:`resume`. Returns True if it changed."""
+        arrived meanwhile too: the next chunk is a start-up chunk. Independent of :meth:`pause` /
+        :meth:`resume`. After a press the node gives the first joint state measured since to
+        :meth:`moved_while_released`. Returns True if it changed."""
         with self._lock:
             if bool(enabled) == self._enabled:
                 return False
             self._enabled = bool(enabled)
-            if self._enabled:
-                self._last = None
-                self._commanded = False
-                self.out_of_limits = {}
-                self._accel.reset()
-                self.stats.resets += 1
             self._drop_plans(skip_step=not self._enabled)  # (pressed: observations while released stay valid)
             return True
+
+    def moved_while_released(self, position: np.ndarray) -> list[int]:
+        """After a press of the enabling device: the measured ``position (M,)``. Where the arm is farther than
+        ``max_step`` from the held command on some joint and nothing is still braking (``max_accel``), the arm
+        moved while released (a device that also cuts the drives, a hand): the executor re-syncs to where it
+        stands -- that position commanded at once whatever ``startup_command`` says (the controllers still hold the
+        old one), chunks dropped, ``resets`` + 1 -- and returns the moved joints' indices. Otherwise nothing
+        changes and it returns [] (an arm that held within ``max_step``, or one still braking from a motion: its
+        lag is no move). One beyond the limits by more than ``max_step``: no hold and paused, as at start-up."""
+        q = np.asarray(position, dtype=np.float64).reshape(-1)
+        with self._lock:
+            if (q.shape != (self.cfg.action_dim,) or not np.isfinite(q).all() or self._last is None
+                    or self._accel.active or not self._enabled):
+                return []
+            moved = [int(j) for j in np.flatnonzero(np.abs(q - self._last) > self.cfg.max_step)]
+            if not moved:
+                return []
+            outside = implausible_holds(self.cfg, dict(enumerate(q.tolist())))
+            self.out_of_limits, self._paused = outside, self._paused or bool(outside)
+            self._last = None if outside else q.copy()
+            self._commanded = not outside  # (not a measuring start: it is commanded from the next tick on, loud)
+            self._accel.reset()
+            self.stats.resets += 1
+            self.stats.resyncs += 1
+            self._drop_plans()
+            return moved
 
     @property
     def enabled(self) -> bool:

@@ -171,9 +171,9 @@ _RTC: tuple[ParamSpec, ...] = (
        "paused it (rtc_ros.runtime.stop_recovery).", _EX),
     _p("enable_topic", "", "std_msgs/Bool from an enabling device (a deadman switch, a foot pedal): the executor "
        "commands motion only while its newest value is true and younger than enable_timeout_s; released, silent "
-       "or never heard it holds (reported paused), and when enabled again it drops every chunk, measures the arm "
-       "again (it may have moved while released) and starts with a new chunk from there (nothing planned before "
-       "the release executes after it). Subscribed best-effort (any publisher "
+       "or never heard it holds (reported paused), and when enabled again it drops every chunk and starts with a "
+       "new one (nothing planned before the release executes after it); an arm found farther than max_step from "
+       "the held command at the press (moved while released) is held where it stands. Subscribed best-effort (any publisher "
        "matches); a relative name, or absolute for one device shared by several robots; '' = not used.", _EX),
     _p("tracking_timeout_s", 0.2, "Tracking watchdog (on when an arm sets '<arm>.tracking_tolerance'): a joint farther "
        "than its tolerance from the executor's newest command for this long re-syncs the executor as ~/hold does "

@@ -1,0 +1,65 @@
+"""chunk_executor's enabling device (``enable_topic``: a deadman switch, a foot pedal; ``std_msgs/Bool``).
+
+The device's newest value is sampled once per tick (:class:`~rtc_ros.runtime.enable_gate.EnableGate`: true and
+younger than ``enable_timeout_s``) and given to the core (:meth:`~rtc_ros.runtime.executor.ExecutorCore.set_enabled`:
+released, every tick holds; pressed again, every chunk is dropped). At a press the executor also reads the next
+joint state measured since (it subscribes again where it had stopped reading them) and hands it to
+:meth:`~rtc_ros.runtime.executor.ExecutorCore.moved_while_released`: an arm that moved while released (a device
+that also cuts the drives, a hand) is held where it stands instead of being driven back to the old hold
+(since 2026-12-07).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool
+
+from rtc_ros.runtime.enable_gate import EnableGate
+
+
+class ExecutorEnable:
+    """Owned by the chunk_executor node ``node`` (its core, joint-state reader, names, logger and
+    ``_measure_again``); ``p``: its validated parameters (``enable_topic`` set)."""
+
+    def __init__(self, node: Any, p: Any) -> None:
+        self.node, self.topic = node, p.enable_topic
+        self.gate = EnableGate(p.enable_timeout_s)
+        self.press_pending = False  # pressed again: check the next joint state (on_joint_state)
+        node.create_subscription(Bool, p.enable_topic, lambda m: self.gate.on_message(m.data, time.monotonic()),
+                                 qos_profile_sensor_data, callback_group=node._io_group)
+
+    def why(self, t_now: float) -> str:
+        return self.gate.why(t_now)
+
+    def apply(self, t_now: float, period: float) -> None:
+        """The device's state to the core (once per tick); logs changes, throttled to ``period``."""
+        node = self.node
+        on = self.gate.sample(t_now)
+        changed = node.core.set_enabled(on)
+        if on and changed:
+            node._measure_again()  # did the arm move while released? (the first joint state from now on)
+            self.press_pending = True
+            if node._throttled("enabled", period):
+                node.get_logger().info(f"enabled ({self.topic}): chunks planned before dropped, starting anew")
+        elif not on and (changed or node._throttled("disabled", period)):
+            node.get_logger().warn(f"disabled: {self.topic} {self.gate.why(t_now)}: holding")
+
+    def on_joint_state(self, msg: JointState) -> None:
+        """A joint state measured after the newest re-sync or press: after a press, the first readable one is
+        compared with the held command."""
+        if not self.press_pending:
+            return
+        node = self.node
+        try:
+            q = node._reader.positions(msg)
+        except ValueError:
+            return  # (not ours: the next one)
+        self.press_pending = False
+        moved = node.core.moved_while_released(q)
+        if moved:
+            node.get_logger().warn(f"the arm moved while {self.topic} was released ({', '.join(node.names[j] for j in moved)} "
+                                   "farther than max_step from the held command): re-synced, holding where it stands")
