@@ -395,6 +395,25 @@ def test_unknown_parameters_are_named_with_what_was_probably_meant() -> None:
     assert unknown_text("zzz", None).endswith("ignored")
 
 
+def test_only_unmistakable_misspellings_refuse_a_start() -> None:
+    """A misspelt per-arm key of a known arm or a near miss of a safety parameter refuses the start (its default
+    would apply silently); a key another program may set under /** (joint_names, camera_name, timeout, ...) and
+    a per-arm key of an arm not configured (a recorder without arms, another robot's) are only warned."""
+    from rtc_ros.nodes.params import misspelt_error, unknown_parameters
+
+    names = ["left.max_acel", "right.tracking_tolerence", "arm3.max_acel", "max_chunk_agee", "dry_rn", "enable_topc",
+             "obs_timout", "left_arm.max_step", "follower.max_accel", "joint_names", "camera_name", "timeout",
+             "topic", "device_id", "output", "zzz"]
+    refused = {n for n, meant in unknown_parameters(names, ["arm3"]) if misspelt_error(n, 1, meant, ["arm3"])}
+    assert refused == {"left.max_acel", "right.tracking_tolerence", "arm3.max_acel", "max_chunk_agee", "dry_rn",
+                       "enable_topc", "obs_timout"}
+    err = misspelt_error("left.max_acel", [10.0], "left.max_accel", (), "chunk_executor")
+    assert str(err) == ("invalid parameter 'left.max_acel' = [10.0]: chunk_executor: not a parameter of any rtc_ros "
+                        "node (did you mean 'left.max_accel'?); its value would be ignored and 'left.max_accel' left "
+                        "at its default")
+    assert not unknown_parameters(["left_arm.max_step"], ["left_arm", "right_arm"])  # (a recorder: the others' arms)
+
+
 def test_sim_config_leaves_no_parameter_of_the_recorded_nodes_unset(tmp_path, monkeypatch) -> None:
     """Every parameter chunk_executor and policy_inference declare from config/sim_bimanual.yaml has a value.
     An unset one (an empty-list default) makes rclpy's get_parameters answer nothing for the whole request,

@@ -298,3 +298,33 @@ def test_a_stop_verdict_is_on_disk_during_the_grace_and_survives_a_kill(recorder
     _after_grace(recorder)
     m = _sidecar(recorder, "episode_0000")
     assert (m["status"], m["success"], m["score"]) == ("completed", True, 4) and "pending_stop" not in m
+
+
+def test_a_recorder_beside_arms_with_their_own_names_starts(tmp_path, ros_env, capfd) -> None:
+    """The recorder declares no arms: per-arm keys under /** for arms named left_arm / right_arm (the other nodes')
+    are known from the shared `arms`, neither refused as misspellings of left.* nor warned; a misspelt one of
+    those arms still refuses the start."""
+    import yaml
+
+    from rtc_ros.nodes.episode_recorder import EpisodeRecorder
+    from rtc_ros.nodes.params import ParameterError
+
+    def params(arm_key: str) -> Path:
+        path = tmp_path / f"{arm_key}.yaml"
+        path.write_text(yaml.safe_dump({"/**": {"ros__parameters": {
+            "arms": ["left_arm", "right_arm"], "left_arm": {arm_key: [0.05]}, "right_arm": {"max_step": [0.05]},
+            "output_dir": str(tmp_path), "param_nodes": []}}}))
+        return path
+
+    for arm_key, refused in (("max_step", False), ("max_stpe", True)):
+        rclpy.init()
+        try:
+            args = ["--ros-args", "--params-file", str(params(arm_key))]
+            if refused:
+                with pytest.raises(ParameterError, match=r"'left_arm\.max_stpe'.*did you mean 'left_arm\.max_step'"):
+                    EpisodeRecorder(cli_args=args, use_global_arguments=False)
+            else:
+                EpisodeRecorder(cli_args=args, use_global_arguments=False).destroy_node()
+                assert "is not a parameter of any rtc_ros node" not in capfd.readouterr().err
+        finally:
+            rclpy.shutdown()

@@ -138,9 +138,9 @@ def build_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, di
             node, _, role = NODES[key]
             values = given[key] = load_params_file(path, node, args.namespace)
             for name, meant in unknown_parameters(sorted(values), values.get("arms") or ()):
-                refusal = misspelt_error(name, values[name], meant)
+                refusal = misspelt_error(name, values[name], meant, values.get("arms") or (), node)
                 if refusal is not None:  # (the node refuses it too)
-                    raise ParameterError(refusal.name, refusal.value, f"{node}: {str(refusal).split(': ', 1)[1]}")
+                    raise refusal
                 print(f"rtc_bringup: warning: {node}: {unknown_text(name, meant)}", flush=True)
             checked[key] = validate({k: v for k, v in values.items() if k != "use_sim_time"}, role)
         inference = load_params_file(path, NODES["inference"][0], args.namespace) if "executor" in given else {}

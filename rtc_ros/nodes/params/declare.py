@@ -82,9 +82,11 @@ def declare_and_validate(node: Any, role: str, on_change: OnChange | None = None
             raw[name] = _declare(node, name, aspec.default(arm), descriptor(aspec), _ARRAY_KINDS.get(aspec.kind))
     params = validate(raw, role)
     overrides = getattr(node, "_parameter_overrides", {})  # what the params files / -p gave this node
-    for name, meant in unknown_parameters(sorted(overrides), arm_names(role, raw)):
+    given_arms = getattr(overrides.get("arms"), "value", None) or ()  # (a node without arms: the others' under /**)
+    arms = arm_names(role, raw) or [str(a) for a in given_arms]
+    for name, meant in unknown_parameters(sorted(overrides), arms):
         value = getattr(overrides[name], "value", overrides[name])
-        refusal = misspelt_error(name, list(value) if isinstance(value, array) else value, meant)
+        refusal = misspelt_error(name, list(value) if isinstance(value, array) else value, meant, arms)
         if refusal is not None:  # a typo in a limit must not switch it off silently
             raise refusal
         node.get_logger().warn(f"params file: {unknown_text(name, meant)}")

@@ -95,17 +95,31 @@ def unknown_parameters(names: Any, arms: Any = ()) -> list[tuple[str, str | None
     return out
 
 
-def misspelt_error(name: str, value: Any, meant: str | None) -> "ParameterError | None":
-    """The refusal for an unknown parameter that is a misspelling or an old name of a known one (its value would
-    be ignored and the parameter meant left at its default: a typo in a limit would switch the limit off without a
-    word); None for one that is neither (a retired parameter, another program's, warned)."""
+#: top-level parameters whose misspelling refuses a start (a safety setting silently left at its default); a
+#: near miss of any other is warned (a key under ``/**`` may be another program's: ``timeout``, ``camera_name``)
+SAFETY_PARAMETERS = ("max_chunk_age", "max_limit_excess", "enable_topic", "enable_timeout_s", "robot_stopped_topic",
+                     "tracking_timeout_s", "startup_command", "startup_ramp_s", "dry_run", "obs_timeout")
+
+
+def misspelt_error(name: str, value: Any, meant: str | None, arms: Any = (), node: str = "") -> "ParameterError | None":
+    """The refusal for an unknown parameter that is unmistakably a misspelling of one of ours whose default would
+    silently apply: a per-arm key of a known arm (``left.max_acel``: limits, tolerances), or a near miss (difflib
+    ratio >= 0.9) of a safety parameter (:data:`SAFETY_PARAMETERS`), or a renamed one. None for anything else (a
+    retired parameter, another program's key under ``/**``: warned). ``arms``: arm names besides left / right;
+    ``node``: said first (``rtc_bringup``, which checks every node's)."""
     from rtc_ros.nodes.params.values import ParameterError
 
     if meant is None:
         return None
-    what = f"renamed: set '{meant}'" if RENAMED.get(name) == meant else f"did you mean '{meant}'?"
-    return ParameterError(name, value, f"not a parameter of any rtc_ros node ({what}); its value would be ignored and "
-                                       f"'{meant}' left at its default")
+    renamed = RENAMED.get(name) == meant
+    arm = name.split(".", 1)[0] if "." in name else None
+    ours = arm is not None and arm in ({str(a) for a in arms} | set(DEFAULT_ARMS) | set(SIM_ARMS))
+    safety = meant in SAFETY_PARAMETERS and difflib.SequenceMatcher(None, name, meant).ratio() >= 0.9
+    if not (renamed or ours or safety):
+        return None
+    what = f"renamed: set '{meant}'" if renamed else f"did you mean '{meant}'?"
+    return ParameterError(name, value, f"{node + ': ' if node else ''}not a parameter of any rtc_ros node ({what}); its "
+                                       f"value would be ignored and '{meant}' left at its default")
 
 
 def unknown_text(name: str, meant: str | None) -> str:
