@@ -90,7 +90,7 @@ def prepare_policy(p: NodeParams) -> PreparedPolicy:
         warmup_sample(generator, p, obs, warmup_sample(generator, p, obs, None))
         exact = generator.info.sampling == "guided" and generator.config.jacobian == "exact"
         gradient = gradient_check(generator, obs) if exact else None
-        spread = sample_spread(generator, obs)
+        spread = sample_spread(generator, obs, draws=4)  # (a start-up cost: 4 plain chunks)
     except Exception as exc:  # noqa: BLE001 -- encode, shapes, autograd, NaN: whatever the policy raises
         raise ParameterError("policy_spec", p.policy_spec, f"the policy fails its first samples (plain, then "
                              f"guided) at its typical observation: {type(exc).__name__}: {exc}") from exc
