@@ -98,6 +98,7 @@ class PolicyInferenceNode(Node):
         self.overhead_ms = RollingStats(500)  # latency - model - injected delay
         self.tracking = TrackingGuard(p)  # how far the arm is from the executor's commands (tracking_err_*)
         self.clock_ahead = ClockAhead(max(self.dt, 0.01))  # joint states stamped ahead of the executor's clock?
+        self._sim_time = bool(self.get_parameter("use_sim_time").value)  # one /clock for all: no skew (and coarse)
         self._command: np.ndarray | None = None  # the executor's newest command (its report), under _data_lock
         self._command_received = 0.0  # that report's receipt (monotonic), under _data_lock
         self.published = 0
@@ -176,7 +177,7 @@ class PolicyInferenceNode(Node):
             self._count_reject("joint_state_order", f"a joint state stamped {(self._joints.stamp_ns - stamp) * 1e-9:.3f}"
                                                     " s before the newest one (out of order, or a second publisher)")
             return
-        lead = self.clock_ahead.lead_s(stamp, self.get_clock().now().nanoseconds)
+        lead = None if self._sim_time else self.clock_ahead.lead_s(stamp, self.get_clock().now().nanoseconds)
         if lead is not None and lead > self.clock_ahead.tolerance_s and self._throttled("ahead", 10.0):
             self.get_logger().warn(ahead_text(self.p.joint_states_topic, lead))
         with self._data_lock:

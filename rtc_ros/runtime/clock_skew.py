@@ -13,7 +13,9 @@ time on the receiving node's clock is the offset between the two clocks less tha
 a callback run late), so the largest offset over the recent reports is the best estimate, low by the least
 delay. A sensor stamp is compared with the executor's time at its receipt (``receipt + offset``): on clocks in
 sync it cannot lie ahead of it by more than that least delay, so a lead beyond ``tolerance_s`` is a clock out
-of sync. Nothing is judged before the window is full.
+of sync. Nothing is judged before the window is full. Not for simulated time (``use_sim_time``): one ``/clock``
+for every node leaves nothing to be out of sync, and a node's view of it moves in the clock's steps (Gazebo
+Classic publishes it at 10 Hz by default), which would read as leads of up to a step.
 """
 
 from __future__ import annotations
