@@ -252,6 +252,31 @@ def test_a_pause_does_not_shift_the_observations_of_the_steps_after_it() -> None
     np.testing.assert_allclose(action_grid(plain, names, DT, None)[0], np.arange(10) * DT)
 
 
+def test_an_episode_recorded_before_the_executor_was_resumed_keeps_its_executor_trace(caplog) -> None:
+    """An executor started paused (start_paused, ~/resume after the recording began) reports step -1 until its
+    first tick: those ticks are dropped and the trace still gives the actions and the pauses (before 2026-12-07
+    the whole trace was set aside for the command topics, where a pause is not seen: a walkthrough's 12 s pause
+    became 600 samples of standing still)."""
+    from rtc_ros.policies.observation import ObservationBuilder
+    from rtc_ros.recording.dataset import DatasetError, episode_samples
+
+    steps = np.r_[np.full(20, -1), np.arange(5), np.full(50, 4), np.arange(5, 10)]  # armed, 5 ticks, paused, 5
+    ep, names = _paused_episode(steps)
+    t, A, src = action_grid(ep, names, DT, None)
+    tick = np.r_[np.arange(20, 25), np.arange(75, 80)]
+    assert src == "rtc/executor_state"
+    np.testing.assert_allclose(t, tick * DT)
+    np.testing.assert_array_equal(A[:, 0], 100.0 + tick)
+    builder = ObservationBuilder([{"name": "joint_positions", "shape": [2]}], 2)
+    _, _, _, ks, prov = episode_samples(ep, builder, names, 4, DT, {})
+    np.testing.assert_array_equal(ks, [0, 1, 5, 6, 7, 8, 9])
+    assert prov["skipped_across_pause"] == 3
+    never, names = _paused_episode(np.full(30, -1))  # never resumed: no commanded step at all
+    with pytest.raises(DatasetError, match="no commands recorded"):
+        action_grid(never, names, DT, None)
+    assert "has no run of commanded steps" in caplog.text
+
+
 def test_an_executor_restarted_mid_episode_is_refused() -> None:
     from rtc_ros.recording.dataset import DatasetError
 

@@ -9,7 +9,8 @@ recording times). A message *belongs to step k* when ``k`` is the step nearest i
 latest message received at or before ``t_k + dt/2``.
 
 * ``A[k]``, the action of step k = the command executed at step k: from ``rtc/executor_state`` when
-  recorded (its step indices are the grid, ``t_0`` its first tick, and after a pause, where the step number
+  recorded (from its first commanded step: an executor started paused reports step -1 until then; its step
+  indices are the grid, ``t_0`` its first tick, and after a pause, where the step number
   stands still, the first ticks after it: :func:`executor_step_times`; a lost tick repeats the previous
   command; a step number going back, an executor restarted mid-episode, is refused), else from the command
   topic(s) (teleoperation, ``joint_commands`` or the per-arm ``<arm>_controller/commands``; ``t_0`` = the
@@ -36,6 +37,7 @@ built per batch (:meth:`rtc_ros.recording.demo_dataset.DemoDataset.batch_sampler
 from __future__ import annotations
 
 import logging
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -45,6 +47,7 @@ from rtc_ros.policies.observation import ObservationBuilder
 from rtc_ros.recording.demo_dataset import DatasetError, DemoDataset
 from rtc_ros.recording.episode import (
     Episode,
+    ExecutorTrace,
     Series,
     TopicRoles,
     find_bags,
@@ -142,6 +145,21 @@ def _command_topics(ep: Episode, command_topics: list[str] | None, names: list[s
     return out
 
 
+def _commanding(ex: ExecutorTrace) -> ExecutorTrace | None:
+    """The executor's ticks from its first commanded step on (None: fewer than two, or a step -1 after it). Before
+    its first tick an executor reports step -1 (started paused, ``start_paused``, waiting for ``~/resume`` while
+    the recording runs): those ticks are no steps (until 2026-12-07 they made the whole trace unusable, and the
+    actions came from the command topics, where pauses are not seen)."""
+    ok = np.flatnonzero(ex.step >= 0)
+    if len(ok) == 0 or not (ex.step[ok[0]:] >= 0).all() or len(ex) - ok[0] < 2:
+        return None
+    if ok[0] == 0:
+        return ex
+    cut = int(ok[0])
+    return replace(ex, **{f.name: getattr(ex, f.name)[cut:] for f in fields(ex)
+                          if isinstance(getattr(ex, f.name), np.ndarray)})
+
+
 def action_grid(
     ep: Episode, names: list[str], dt: float, command_topics: list[str] | None
 ) -> tuple[np.ndarray, np.ndarray, str]:
@@ -150,8 +168,11 @@ def action_grid(
     if ep.executor is not None and len(ep.executor.dry) and ep.executor.dry.any():
         raise DatasetError(f"{ep.name}: recorded in a dry run (rtc/executor_state says dry=1): its commands never "
                            "reached the robot, so they are not the actions its observations show")
-    if not command_topics and ep.executor is not None and len(ep.executor) > 1 and (ep.executor.step >= 0).all():
-        ex = ep.executor
+    ex = _commanding(ep.executor) if not command_topics and ep.executor is not None else None
+    if ex is None and not command_topics and ep.executor is not None and len(ep.executor):
+        log.warning("%s: rtc/executor_state has no run of commanded steps (step -1 throughout, or -1 after a "
+                    "command): the actions come from the command topics, where a pause is not seen", ep.name)
+    if ex is not None:
         q = reorder(ex, names, f"{ep.name}: rtc/executor_state")
         steps = ex.step - ex.step[0]
         back = np.flatnonzero(np.diff(steps) < 0)
