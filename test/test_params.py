@@ -396,17 +396,20 @@ def test_unknown_parameters_are_named_with_what_was_probably_meant() -> None:
 
 
 def test_only_unmistakable_misspellings_refuse_a_start() -> None:
-    """A misspelt per-arm key of a known arm or a near miss of a safety parameter refuses the start (its default
-    would apply silently); a key another program may set under /** (joint_names, camera_name, timeout, ...) and
-    a per-arm key of an arm not configured (a recorder without arms, another robot's) are only warned."""
+    """A misspelt per-arm key of a known arm, a per-arm key of a misspelt arm (that arm's value ignored), or a near
+    miss of a safety parameter (every executor parameter: a typo in start_paused let the arm move at once) refuses
+    the start (its default would apply silently); a key another program may set under /** (joint_names,
+    camera_name, timeout, ...) and a per-arm key of an arm not configured and not close to one (a recorder without
+    arms, another robot's) are only warned."""
     from rtc_ros.nodes.params import misspelt_error, unknown_parameters
 
     names = ["left.max_acel", "right.tracking_tolerence", "arm3.max_acel", "max_chunk_agee", "dry_rn", "enable_topc",
-             "obs_timout", "left_arm.max_step", "follower.max_accel", "joint_names", "camera_name", "timeout",
-             "topic", "device_id", "output", "zzz"]
+             "obs_timout", "start_pause", "arm_3.tracking_tolerance", "left_arm.max_step", "follower.max_accel",
+             "joint_names", "camera_name", "timeout", "topic", "device_id", "output", "zzz"]
     refused = {n for n, meant in unknown_parameters(names, ["arm3"]) if misspelt_error(n, 1, meant, ["arm3"])}
     assert refused == {"left.max_acel", "right.tracking_tolerence", "arm3.max_acel", "max_chunk_agee", "dry_rn",
-                       "enable_topc", "obs_timout"}
+                       "enable_topc", "obs_timout", "start_pause", "arm_3.tracking_tolerance"}
+    assert "did you mean 'arm3.tracking_tolerance'" in str(misspelt_error("arm_3.tracking_tolerance", 1, None, ["arm3"]))
     err = misspelt_error("left.max_acel", [10.0], "left.max_accel", (), "chunk_executor")
     assert str(err) == ("invalid parameter 'left.max_acel' = [10.0]: chunk_executor: not a parameter of any rtc_ros "
                         "node (did you mean 'left.max_accel'?); its value would be ignored and 'left.max_accel' left "

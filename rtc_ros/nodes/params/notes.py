@@ -8,7 +8,7 @@ import difflib
 import re
 from typing import Any
 
-from rtc_ros.nodes.params.schema import ARM_SPECS, DEFAULT_ARMS, ROLE_INFERENCE, SIM_ARMS, SPECS
+from rtc_ros.nodes.params.schema import ARM_SPECS, DEFAULT_ARMS, ROLE_EXECUTOR, ROLE_INFERENCE, SIM_ARMS, SPECS
 from rtc_ros.nodes.params.validate import DEFAULT_MAX_STEP, NodeParams
 
 _DEFAULTS_SAID = {"lower_limits": "-pi rad (grippers 0)", "upper_limits": "pi rad (grippers 1)",
@@ -95,25 +95,32 @@ def unknown_parameters(names: Any, arms: Any = ()) -> list[tuple[str, str | None
     return out
 
 
-#: top-level parameters whose misspelling refuses a start (a safety setting silently left at its default); a
-#: near miss of any other is warned (a key under ``/**`` may be another program's: ``timeout``, ``camera_name``)
-SAFETY_PARAMETERS = ("max_chunk_age", "max_limit_excess", "enable_topic", "enable_timeout_s", "robot_stopped_topic",
-                     "tracking_timeout_s", "startup_command", "startup_ramp_s", "dry_run", "obs_timeout")
+#: top-level parameters whose misspelling refuses a start: every one chunk_executor declares (the node beside the
+#: arm: a typo in ``start_paused`` let the arm move at once) and ``obs_timeout``; a near miss of any other is warned
+#: (a key under ``/**`` may be another program's: ``timeout``, ``camera_name``)
+SAFETY_PARAMETERS = frozenset({s.name for s in SPECS if ROLE_EXECUTOR in s.roles} | {"obs_timeout"})
 
 
 def misspelt_error(name: str, value: Any, meant: str | None, arms: Any = (), node: str = "") -> "ParameterError | None":
     """The refusal for an unknown parameter that is unmistakably a misspelling of one of ours whose default would
-    silently apply: a per-arm key of a known arm (``left.max_acel``: limits, tolerances), or a near miss (difflib
-    ratio >= 0.9) of a safety parameter (:data:`SAFETY_PARAMETERS`), or a renamed one. None for anything else (a
-    retired parameter, another program's key under ``/**``: warned). ``arms``: arm names besides left / right;
-    ``node``: said first (``rtc_bringup``, which checks every node's)."""
+    silently apply: a per-arm key of a known arm (``left.max_acel``: limits, tolerances), a known per-arm key of a
+    misspelt arm (``rightarm.tracking_tolerance`` for arm ``right_arm``: that arm's value ignored), a near miss
+    (difflib ratio >= 0.9) of a safety parameter (:data:`SAFETY_PARAMETERS`), or a renamed one. None for anything
+    else (a retired parameter, another program's key under ``/**``: warned). ``arms``: arm names besides left /
+    right; ``node``: said first (``rtc_bringup``, which checks every node's)."""
     from rtc_ros.nodes.params.values import ParameterError
 
+    known_arms = {str(a) for a in arms} | set(DEFAULT_ARMS) | set(SIM_ARMS)
+    arm, dot, suffix = name.partition(".")
+    if dot and arm not in known_arms and suffix in {a.suffix for a in ARM_SPECS}:  # an arm's key, a misspelt arm?
+        close = difflib.get_close_matches(arm, sorted(known_arms), n=1, cutoff=0.8)
+        meant = f"{close[0]}.{suffix}" if close else None
+        ours = bool(close)
+    else:
+        ours = bool(dot) and arm in known_arms  # a misspelt key of a known arm
     if meant is None:
         return None
     renamed = RENAMED.get(name) == meant
-    arm = name.split(".", 1)[0] if "." in name else None
-    ours = arm is not None and arm in ({str(a) for a in arms} | set(DEFAULT_ARMS) | set(SIM_ARMS))
     safety = meant in SAFETY_PARAMETERS and difflib.SequenceMatcher(None, name, meant).ratio() >= 0.9
     if not (renamed or ours or safety):
         return None
