@@ -163,6 +163,13 @@ def test_unknown_arm_needs_joint_names() -> None:
     notes = executor_notes(p)  # the executor warns at start, rtc_bringup --check prints them
     assert [n.split(":")[0] for n in notes] == ["left", "middle", "startup_ramp_s is 0"]
     assert "lower_limits = -pi rad (grippers 0)" in notes[1] and "max_step = 0.05 rad per tick" in notes[1]
+    # limits in degrees (a deployment walkthrough's): said, naming the arm and the first such joint
+    values = load_params_file(CONFIG, "chunk_executor")
+    values["right.lower_limits"] = [-180.0, -106.0, -101.0, -180.0, -107.0, -180.0, 0.0]
+    values["right.upper_limits"] = [180.0, 72.0, 92.0, 180.0, 130.0, 180.0, 1.0]
+    deg = executor_notes(validate(values, ROLE_EXECUTOR))
+    assert len(deg) == 1 and deg[0].startswith("right.lower_limits / upper_limits: right_waist is limited to "
+                                               "[-180, 180] (and 5 more joints), beyond a whole turn")
 
 
 def test_six_joint_names_against_seven_limits_names_joint_names() -> None:

@@ -5,6 +5,7 @@ that no longer reads them (:func:`moved_parameters`)."""
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from typing import Any
 
@@ -25,7 +26,23 @@ def executor_notes(p: NodeParams) -> list[str]:
         notes.append("startup_ramp_s is 0: a start-up chunk's first command may step up to max_step from "
                      "standstill (config/bimanual.yaml uses 0.2 s)")
     dry = ["dry_run: no command is published to the controllers (the arm does not move)"] if p.dry_run else []
-    return notes + dry + gripper_notes(p)
+    return notes + _degree_notes(p) + dry + gripper_notes(p)
+
+
+def _degree_notes(p: NodeParams) -> list[str]:
+    """Joint limits beyond +-2 pi (a revolute joint's whole turn): limits in degrees? Clamping and the
+    ``max_limit_excess`` refusal would then hardly ever act (radians are expected; a multi-turn joint: say so)."""
+    out = []
+    for arm in p.arms:
+        big = [(n, lo, hi) for n, lo, hi in zip(arm.joint_names, arm.lower, arm.upper)
+               if any(abs(x) > 2 * math.pi + 1e-3 and math.isfinite(x) for x in (lo, hi))]
+        if big:
+            n, lo, hi = big[0]
+            out.append(f"{arm.name}.lower_limits / upper_limits: {n} is limited to [{lo:g}, {hi:g}]"
+                       + (f" (and {len(big) - 1} more joints)" if len(big) > 1 else "")
+                       + ", beyond a whole turn (2 pi = 6.28): degrees? The limits are radians; in degrees clamping "
+                       "and max_limit_excess would hardly ever act (a joint that turns several times: ignore this)")
+    return out
 
 
 def hold_model_notes(executor: NodeParams, inference: NodeParams) -> list[str]:
