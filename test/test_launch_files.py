@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
@@ -107,6 +108,31 @@ def test_record_regex_is_namespaced() -> None:
     root = re.compile(record_regex(""))
     assert root.search("/rtc/chunk") and root.search("/left_controller/commands")
     assert not root.search("/robot1/rtc/chunk")
+
+
+def test_the_recorders_record_the_policy_s_cameras(tmp_path) -> None:
+    """A demonstration must hold the images the policy sees: both recorders take policy_inference's camera topics
+    from the params file (<topic>/compressed with camera_transport: compressed) unless the recorder's own section
+    names some (a deployment walkthrough's episodes recorded with config/bimanual.yaml had no images)."""
+    import re
+
+    from rtc_ros.nodes.launch_support import policy_cameras, record_regex, recorder_cameras
+
+    real, sim = str(REPO / "config" / "bimanual.yaml"), str(REPO / "config" / "sim_bimanual.yaml")
+    assert policy_cameras(real) == ["cam_high/image_raw"] and recorder_cameras(real) == {
+        "camera_topics": ["cam_high/image_raw"]}
+    assert recorder_cameras(sim) == {}  # its recorder section names them itself
+    data = yaml.safe_load(Path(real).read_text())
+    data["/**/policy_inference"]["ros__parameters"]["camera_transport"] = "compressed"
+    compressed = tmp_path / "c.yaml"
+    compressed.write_text(yaml.safe_dump(data))
+    assert recorder_cameras(str(compressed), "robot1") == {"camera_topics": ["cam_high/image_raw/compressed"]}
+    ns = re.compile(record_regex("/robot1", policy_cameras(str(compressed), "robot1")))
+    assert ns.search("/robot1/cam_high/image_raw/compressed") and not ns.search("/robot1/cam_high/image_raw")
+    assert not ns.search("/robot2/cam_high/image_raw/compressed")
+    data["/**/policy_inference"]["ros__parameters"]["camera_topics"] = []
+    compressed.write_text(yaml.safe_dump(data))
+    assert recorder_cameras(str(compressed)) == {}
 
 
 def test_rosbag_needs_ros2_on_path(tmp_path, monkeypatch) -> None:

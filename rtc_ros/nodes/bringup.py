@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import shutil
 import signal
@@ -33,7 +34,7 @@ from typing import Any
 
 import yaml
 
-from rtc_ros.nodes.launch_support import record_regex, ros2_bag_missing
+from rtc_ros.nodes.launch_support import policy_cameras, record_regex, recorder_cameras, ros2_bag_missing
 from rtc_ros.runtime.methods import METHODS
 from rtc_ros.nodes.params import (
     ROLE_EXECUTOR,
@@ -239,10 +240,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         if ros2_bag_missing() is None and not args.episode_recorder:  # the pip-only ros2 CLI has no `ros2 bag`
             cmd = [shutil.which("ros2") or "ros2", "bag", "record", "-o", args.record,
-                   "-e", record_regex(args.namespace or "")]
+                   "-e", record_regex(args.namespace or "", policy_cameras(str(params_path), args.namespace or ""))]
             procs.append(("ros2 bag record", subprocess.Popen(cmd)))
-        else:
-            rec_args = ["--ros-args", "-p", f"output_dir:={Path(args.record).resolve()}"]
+        else:  # the params file as the launch file gives it (its own section; the policy's cameras if it names none)
+            cams = recorder_cameras(str(params_path), args.namespace or "").get("camera_topics")
+            rec_args = ["--ros-args", "--params-file", str(params_path), "-p", f"output_dir:={Path(args.record).resolve()}"]
+            if cams:
+                rec_args += ["-p", f"camera_topics:={json.dumps(cams)}"]
             if args.namespace:
                 rec_args += ["-r", f"__ns:=/{args.namespace.strip('/')}"]
             if args.use_sim_time:

@@ -24,11 +24,36 @@ RECORD_TOPICS = r"rtc/chunk|rtc/executor_state|rtc/progress|rtc/episode|sim/stat
                 r"|[^/]*_controller/[^/]*|[^/]*/joint_commands"
 
 
-def record_regex(namespace: str) -> str:
-    """``ros2 bag record -e`` regex: the RTC topics under ``namespace`` (only there) and /diagnostics."""
+def record_regex(namespace: str, cameras: list[str] | tuple[str, ...] = ()) -> str:
+    """``ros2 bag record -e`` regex: the RTC topics and the ``cameras`` (relative) under ``namespace`` (only there)
+    and /diagnostics."""
     ns = namespace.strip("/")
     prefix = "/" + re.escape(ns) + "/" if ns else "/"
-    return f"^{prefix}({RECORD_TOPICS})$|^/diagnostics$"
+    extra = "".join("|" + re.escape(c.lstrip("/")) for c in cameras)
+    return f"^{prefix}({RECORD_TOPICS}{extra})$|^/diagnostics$"
+
+
+def policy_cameras(params_file: str, namespace: str = "") -> list[str]:
+    """The camera topics ``policy_inference`` reads per the params file (``<topic>/compressed`` with
+    ``camera_transport: compressed``): what a demonstration must hold to be trained on. The recorders record them
+    beside the RTC topics (before 2026-12-07 only a recorder section's own ``camera_topics`` were recorded, and the
+    shipped robot config has none: a camera policy's demonstrations had no images, found only when training)."""
+    from rtc_ros.recording.params_file import load_params_file
+
+    values = load_params_file(params_file, "policy_inference", namespace)
+    topics = [str(t) for t in values.get("camera_topics") or []]
+    compressed = values.get("camera_transport") == "compressed"
+    return [f"{t}/compressed" if compressed else t for t in topics]
+
+
+def recorder_cameras(params_file: str, namespace: str = "") -> dict[str, Any]:
+    """Parameters for ``episode_recorder``: its own section's ``camera_topics``, else the policy's cameras."""
+    from rtc_ros.recording.params_file import load_params_file
+
+    if load_params_file(params_file, "episode_recorder", namespace).get("camera_topics"):
+        return {}
+    cams = policy_cameras(params_file, namespace)
+    return {"camera_topics": cams} if cams else {}
 
 
 def ros2_bag_missing() -> str | None:
@@ -71,6 +96,7 @@ def recorder(params: list, node_parameters: dict | None = None) -> Any:
                                "(ros2 bag record) or recorder:=episode (episode_recorder)")
         kind = LaunchConfiguration("recorder").perform(context)
         namespace = LaunchConfiguration("namespace").perform(context)
+        files = [p.perform(context) for p in params if hasattr(p, "perform")]  # (the params file; dicts skipped)
         if kind != "none" and context.launch_configurations.get("nodes") == "inference":
             raise RuntimeError(f"recorder:={kind} with nodes:=inference: the recorder runs beside the executor, one "
                                "per robot (give recorder:= to the launch with nodes:=executor; two would record "
@@ -79,14 +105,16 @@ def recorder(params: list, node_parameters: dict | None = None) -> Any:
             return [Node(package="rtc_ros", executable="episode_recorder", name="episode_recorder",
                          namespace=namespace, output="screen", emulate_tty=True,
                          parameters=[*params, {"output_dir": LaunchConfiguration("output_dir"),
+                                               **(recorder_cameras(files[0], namespace) if files else {}),
                                                **(node_parameters or {})}])]
         if kind == "rosbag":
             why = ros2_bag_missing()
             if why is not None:
                 raise RuntimeError(f"recorder:=rosbag needs `ros2 bag record`, which is not available: {why}. "
                                    "Use recorder:=episode (rtc_ros's episode_recorder) or recorder:=none.")
+            cams = policy_cameras(files[0], namespace) if files else []
             return [ExecuteProcess(cmd=["ros2", "bag", "record", "-o", LaunchConfiguration("bag_dir"),
-                                        "-e", record_regex(namespace)], output="screen")]
+                                        "-e", record_regex(namespace, cams)], output="screen")]
         return []
 
     return OpaqueFunction(function=choose)
