@@ -290,3 +290,24 @@ def test_from_bags_trains_for_training_time_rtc(demos: Path, tmp_path: Path, cap
                  *small]) == 2
     assert f"--prefix-conditioning {H} must be < H = {H}" in capsys.readouterr().err
     assert main([str(demos), "--out", str(tmp_path / "r"), "--prefix-conditioning", "-1", *small]) == 2
+
+
+def test_a_joint_only_policy_from_a_params_file_with_cameras_gets_no_cameras(demos: Path, tmp_path: Path) -> None:
+    """--obs-spec without the params file's camera (a joint-only policy): the generated params file has no camera
+    (a deployment walkthrough's kept the template's, and policy_inference refused to start on it)."""
+    from rtc_ros.nodes.params import ROLE_INFERENCE, load_params_file, validate
+    from rtc_ros.recording.from_bags import main
+
+    params = tmp_path / "robot.yaml"
+    params.write_text(yaml.safe_dump({"/**": {"ros__parameters": {"arms": ["arm"], "arm": {"joint_names": NAMES},
+                                                                  "rate_hz": 50.0, "s_min": 5}},
+                                      "/**/policy_inference": {"ros__parameters": {
+                                          "camera_topics": ["camera/image_raw"], "camera_names": ["top"]}}}))
+    out = tmp_path / "joint_only"
+    assert main([str(demos), "--out", str(out), "--name", "j", "--horizon", str(H), "--params", str(params),
+                 "--obs-spec", "joint_positions:3", "--steps", "2", "--batch-size", "8", "--model", "width=16",
+                 "--model", "depth=1", "--model", "token_hidden=8", "--model", "channel_hidden=16",
+                 "--model", "time_dim=8", "--no-progress"]) == 0
+    inf = load_params_file(out / "j_params.yaml", "policy_inference")
+    assert inf["camera_topics"] == [] and inf["camera_names"] == []
+    assert validate(inf, ROLE_INFERENCE).camera_topics == []

@@ -192,6 +192,8 @@ def dataset_for(args: argparse.Namespace) -> tuple[DemoDataset, dict[str, Any], 
         h, w = _image_size(args.image_size)
         obs_spec = [{"name": "joint_positions", "shape": [len(names)]}] + [{"name": c, "shape": [h, w, 3]}
                                                                            for c in cameras]
+    images = {str(e["name"]) for e in obs_spec if len(e.get("shape", ())) in (3, 4)}
+    cameras = {c: t for c, t in cameras.items() if c in images}  # the params file's other cameras: not the policy's
     ds = build_dataset(episodes, obs_spec, list(names), horizon, dt, cameras, args.command_topic, args.stride,
                        args.only_success, args.include_status)
     return ds, template, {"cameras": cameras, "horizon": horizon, "params": params}
