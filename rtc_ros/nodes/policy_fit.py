@@ -61,7 +61,9 @@ def _joint_names_error(theirs: list[str], p: NodeParams, spec: str) -> Parameter
                   if i < sum(len(x) for _n, x in blocks[:b + 1]))
     return ParameterError(f"{arm}.joint_names", dict(blocks)[arm],
                           f"joint {j} of arm {arm} (action {i}) is {ours[i]!r}, the policy {spec} has {theirs[i]!r} "
-                          f"there; its joint_names are {theirs} (the same joints in the same order)")
+                          f"there; its joint_names are {theirs} (the same joints in the same order; if they are "
+                          "your joints under other names, in this order and units, give a copy of the spec your "
+                          "names: docs/policies.md, 'Another robot's joint names')")
 
 
 def fit_policy(policy: LoadedPolicy, p: NodeParams, cameras_required: bool = True) -> PolicyFit:
