@@ -325,7 +325,8 @@ def test_startup_silence_pause_and_resume(start_node, tmp_path) -> None:
 
 def test_a_stalled_executor_drops_its_plans(start_node, tmp_path) -> None:
     """The executor process suspended (SIGSTOP) for longer than max_chunk_age mid-chunk: on waking it does not
-    run on through the old chunk but drops it (logged) and holds its last command until a new chunk."""
+    run on through the old chunk but drops it (logged) and holds its last command until a new chunk; /diagnostics
+    says the loop was late."""
     params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS), horizon=200)
     ex = start_node(EXECUTOR, "--params-file", str(params))
     with Harness() as h:
@@ -339,6 +340,10 @@ def test_a_stalled_executor_drops_its_plans(start_node, tmp_path) -> None:
         assert ex.wait_for_output("no tick for", 10), ex.output()[-3000:]
         assert h.wait_for(lambda s: len(s.states) >= n + 10, 10)
         after = h.snapshot_states()[n + 2:]  # (a report or two from before the drop)
+        # /diagnostics says the loop was late (it reported OK through such a stall before 2026-12-07), then clears
+        assert h.wait_for(lambda s: "control loop late by up to 1" in s.diag_message("chunk_executor"), 5), \
+            h.diag_message("chunk_executor")
+        assert h.wait_for(lambda s: "control loop late" not in s.diag_message("chunk_executor"), 5)
     assert after and all(x.st.hold and x.st.seq == -1 for x in after), [(x.st.seq, x.st.hold) for x in after]
     assert all(np.allclose(x.position, after[0].position) for x in after)
 

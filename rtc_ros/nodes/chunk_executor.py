@@ -79,6 +79,7 @@ class ChunkExecutorNode(Node):
         self._throttled = Throttle()
         self._last_tick_t: float | None = None
         self.overruns = 0
+        self._late_s = 0.0  # the latest tick start since the last diagnostics (s after its deadline)
         self.errors = 0
         # --- outputs (relative names: namespaces and remaps apply) ---
         msg_type = {"float64_multi_array": Float64MultiArray, "joint_trajectory": JointTrajectory,
@@ -237,6 +238,7 @@ class ChunkExecutorNode(Node):
 
     def _on_overrun(self, late_s: float) -> None:
         self.overruns += 1
+        self._late_s = max(self._late_s, late_s)  # the worst since the last diagnostics
 
     def _safe_tick(self) -> None:
         try:
@@ -347,6 +349,11 @@ class ChunkExecutorNode(Node):
             level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds} ticks"
         if self.p.dry_run:
             level, message = max(level, DiagnosticStatus.WARN), f"dry run (no command published): {message}"
+        late, self._late_s = self._late_s, 0.0
+        if late > self.dt:  # a whole tick or more missed: the controllers held the last command meanwhile
+            text = (f"control loop late by up to {late * 1e3:.0f} ms since the last report (ticks missed: the controllers "
+                    "held the last command; CPU load? realtime_priority)")
+            level, message = max(level, DiagnosticStatus.WARN), (text if level == DiagnosticStatus.OK else f"{message}; {text}")
         level, message = self.tracking.diagnostics(summary, level, message)  # a trip: ERROR; blind: WARN
         unheard = self._unheard_commands() if self.core.ready else []
         for text in self._controllers.problems() if self._controllers is not None else ():
