@@ -881,3 +881,21 @@ def test_muted_while_another_node_commands_the_robot() -> None:
     core.set_muted(False, resume=True)
     core.set_measured_position(np.full(M, 7.0))
     assert not core.paused and core.tick().reason == "startup"  # never commanded: as after a start
+
+
+def test_the_pause_reason_is_what_paused_it_last() -> None:
+    """pause_reason (said in the executor's diagnostics: one generic line could not tell an operator's pause from a
+    watchdog trip, a walkthrough found): the first pause's reason stays while paused; a re-sync, a stop or a
+    measurement beyond the limits sets its own."""
+    from rtc_ros.runtime.stop_recovery import StopRecovery
+
+    core = make(lower=np.full(M, -1.0), upper=np.full(M, 1.0), max_step=0.1)
+    assert core.pause("start_paused") and core.pause_reason == "start_paused"
+    assert not core.pause() and core.pause_reason == "start_paused"  # already paused: kept
+    core.resume()
+    core.resync(why="a tracking-watchdog trip")
+    assert core.paused and core.pause_reason == "a tracking-watchdog trip"
+    assert not core.set_measured_position(np.full(M, 5.0)) and core.pause_reason == "a measurement beyond the joint limits"
+    other = make()
+    StopRecovery().update({0: 0.0}, other)
+    assert other.paused and other.pause_reason == "a protective stop"

@@ -303,6 +303,7 @@ def test_startup_silence_pause_and_resume(start_node, tmp_path) -> None:
         paused = [x for x in h.snapshot_states() if x.st.paused]
         assert len({x.st.step for x in paused}) == 1  # the step stands still
         assert all(np.allclose(x.position, paused[0].position) for x in paused)  # the current command, held
+        assert h.wait_for(lambda s: "paused by ~/pause" in s.diag_message("chunk_executor"), 5)  # (said which)
         p_step = paused[0].st.step
         assert _call(h, resume).success
         assert h.wait_for(lambda s: any(not x.st.paused and x.st.step > p_step for x in s.states), 5)

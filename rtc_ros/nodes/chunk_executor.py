@@ -71,7 +71,7 @@ class ChunkExecutorNode(Node):
         self.dt = p.dt
         self.names = p.joint_names
         self.core: ExecutorCore = executor_core(p)
-        if p.start_paused and self.core.pause():  # the arming step: nothing runs until ~/resume
+        if p.start_paused and self.core.pause("start_paused"):  # the arming step: nothing runs until ~/resume
             self.get_logger().warn("start_paused: nothing is executed until ~/resume (ros2 service call "
                                    f"{self.get_fully_qualified_name()}/resume std_srvs/srv/Trigger)")
         self._reader = conv.JointStateReader(self.names)
@@ -343,8 +343,7 @@ class ChunkExecutorNode(Node):
             level, message = DiagnosticStatus.WARN, (f"disabled: {self.p.enable_topic} {self._enable.why(time.monotonic())}"
                                                      + ("; also paused" if self.core.paused else ""))
         elif self.core.paused:
-            level, message = DiagnosticStatus.WARN, ("paused (~/pause, ~/resync, ~/hold, a tracking-watchdog trip, a protective "
-                                                     "stop or a measurement beyond the limits; ~/resume to continue)")
+            level, message = DiagnosticStatus.WARN, f"paused by {self.core.pause_reason or '~/pause'} (~/resume to continue)"
         elif holding:
             level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds} ticks"
         if self.p.dry_run:

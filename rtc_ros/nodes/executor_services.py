@@ -80,7 +80,7 @@ class OperatorServices:
         return self._resync_answer(response, command_hold=True)
 
     def _resync_answer(self, response: Trigger.Response, command_hold: bool) -> Trigger.Response:
-        step = self.node.core.resync(command_hold=command_hold)
+        step = self.node.core.resync(command_hold=command_hold, why="~/hold" if command_hold else "~/resync")
         self.node._measure_again()
         response.success = True
         commanded = " (its position is commanded)" if command_hold else ""

@@ -84,7 +84,7 @@ class ExecutorTracking:
             return
         self.last_trip = (f"{self.names[trip.joint]} {trip.error:.3f} from its command (tolerance {trip.tolerance:g}) "
                           f"for {trip.duration_s:.2f} s")
-        step = self.node.core.resync(command_hold=True)
+        step = self.node.core.resync(command_hold=True, why="a tracking-watchdog trip")
         self.node._measure_again()
         self.node.get_logger().error(f"the arm does not follow: {self.last_trip}; re-synced at step {step}: chunks "
                                      "dropped, holding where the arm is, paused until ~/resume")

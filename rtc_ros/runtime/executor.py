@@ -100,6 +100,7 @@ class ExecutorCore(ExecutorControls, ChunkValidator):
         self._exec = (-1, -1, 0)  # executing chunk: seq, takeover, consumed
         self._rejected = (-1, "none")
         self._paused = False
+        self.pause_reason = ""  # what paused it last (said in diagnostics): "~/pause", "a protective stop", ...
         self._pending_splice: SpliceInfo | None = None
         self._resync_step = 0  # chunks observed before this step are refused (see resync)
         self._ramp = StartupRamp(config.startup_ramp, every_chunk=config.mode == "ensemble")
@@ -151,6 +152,7 @@ class ExecutorCore(ExecutorControls, ChunkValidator):
             if self._commanded:
                 return False
             self.out_of_limits, self._paused = outside, self._paused or bool(outside)
+            self.pause_reason = "a measurement beyond the joint limits" if outside else self.pause_reason
             self._last = None if outside else q.copy()
             self._accel.reset()
             return not outside

@@ -28,6 +28,7 @@ class ExecutorControls:
     _exec: tuple[int, int, int]
     _rejected: tuple[int, str]
     _paused: bool
+    pause_reason: str
     _pending_splice: SpliceInfo | None
     _resync_step: int
     _ramp: StartupRamp
@@ -39,10 +40,12 @@ class ExecutorControls:
     def _new_stores(self) -> None:  # (the core's)
         raise NotImplementedError
 
-    def pause(self) -> bool:
-        """Hold the current command and stop the step counter; False if already paused."""
+    def pause(self, why: str = "~/pause") -> bool:
+        """Hold the current command and stop the step counter; False if already paused. ``why``: said in the
+        executor's diagnostics while paused (:attr:`pause_reason`)."""
         with self._lock:
             was, self._paused = self._paused, True
+            self.pause_reason = self.pause_reason if was else why
             return not was
 
     def resume(self) -> bool:
@@ -56,10 +59,10 @@ class ExecutorControls:
         and while muted every tick is silent and :meth:`resume` refused. Unmuted: re-sync again (whatever ran
         meanwhile ran silently), paused unless ``resume``. One step under the lock: no tick in between."""
         with self._lock:
-            self.resync()
+            self.resync(why="another publisher on the outputs" if muted else "the outputs free again")
             self._muted, self._paused = bool(muted), bool(muted) or not resume
 
-    def resync(self, keep_hold: bool = False, command_hold: bool = False) -> int:
+    def resync(self, keep_hold: bool = False, command_hold: bool = False, why: str = "~/resync") -> int:
         """Forget every chunk and the hold position, and pause (see the module doc); returns the step from
         which observations are accepted again. Call it after the robot was moved by something else; give
         the new measured position with :meth:`set_measured_position`, then :meth:`resume`.
@@ -78,6 +81,7 @@ class ExecutorControls:
             if not keep_hold:
                 self.stats.resets += 1
             self._paused = True
+            self.pause_reason = why
             self.stats.resyncs += 1
             return self._drop_plans()
 
@@ -113,6 +117,7 @@ class ExecutorControls:
                 return []
             outside = implausible_holds(self.cfg, dict(enumerate(q.tolist())))
             self.out_of_limits, self._paused = outside, self._paused or bool(outside)
+            self.pause_reason = "a measurement beyond the joint limits" if outside else self.pause_reason
             self._last = None if outside else q.copy()
             self._commanded = not outside  # (not a measuring start: it is commanded from the next tick on, loud)
             self._accel.reset()

@@ -97,14 +97,14 @@ class StopRecovery:
         self.stopped, self.held = stopped, held
         if stopped:
             self._resume, self._operator = not core.paused, False
-            core.resync(keep_hold=True)
+            core.resync(keep_hold=True, why="a protective stop")
             core.hold_joints(held)
             self._resyncs = core.stats.resyncs
             self.stops += 1
             return STOP_BEGAN
         resumed_meanwhile = not core.paused  # someone resumed it during the stop: keep it running
         foreign = core.stats.resyncs != self._resyncs  # re-synced by someone else (e.g. an episode reset)
-        core.resync(keep_hold=True)  # always: nothing planned during the stop is executed
+        core.resync(keep_hold=True, why="the end of a protective stop")  # always: nothing planned during it runs
         if resumed_meanwhile or (self._resume and (self._operator or not foreign)):
             core.resume()
         self.recoveries += 1
