@@ -271,6 +271,9 @@ def test_an_episode_recorded_before_the_executor_was_resumed_keeps_its_executor_
     _, _, _, ks, prov = episode_samples(ep, builder, names, 4, DT, {})
     np.testing.assert_array_equal(ks, [0, 1, 5, 6, 7, 8, 9])
     assert prov["skipped_across_pause"] == 3
+    again, names = _paused_episode(np.r_[np.arange(4), np.full(3, -1), np.arange(3)])  # restarted, started paused
+    with pytest.raises(DatasetError, match=r"ep: rtc/executor_state's step went back from 3 to -1 .*restarted"):
+        action_grid(again, names, DT, None)
     never, names = _paused_episode(np.full(30, -1))  # never resumed: no commanded step at all
     with pytest.raises(DatasetError, match="no commands recorded"):
         action_grid(never, names, DT, None)

@@ -813,6 +813,16 @@ def test_an_arm_moved_while_released_is_held_where_it_stands_after_the_press() -
     core.set_enabled(True)
     assert core.moved_while_released(np.full(M, 50.0)) and not core.ready and core.paused  # beyond the limits
     assert core.tick() is None
+    late = make(max_step=0.1)  # the measurement came after a chunk took over: its lag is no move
+    late.set_enabled(False)
+    late.set_enabled(True)
+    late.offer_chunk(np.full((H, M), 0.05), seq=0, t_obs=late.next_step)
+    late.tick()
+    assert late.moved_while_released(np.full(M, 0.5)) == []
+    silent = make(startup_silent=True, max_step=0.1)  # nothing commanded yet: the hold follows measurements anyway
+    silent.set_enabled(False)
+    silent.set_enabled(True)
+    assert silent.moved_while_released(np.full(M, 0.5)) == [] and silent.tick().silent
     braking = make(max_step=0.1, max_accel=0.001)
     braking.offer_chunk(np.cumsum(np.full((H, M), 0.05), axis=0), seq=0, t_obs=braking.next_step)
     run(braking, 5)
@@ -896,6 +906,22 @@ def test_the_pause_reason_is_what_paused_it_last() -> None:
     core.resync(why="a tracking-watchdog trip")
     assert core.paused and core.pause_reason == "a tracking-watchdog trip"
     assert not core.set_measured_position(np.full(M, 5.0)) and core.pause_reason == "a measurement beyond the joint limits"
-    other = make()
-    StopRecovery().update({0: 0.0}, other)
+    other, rec = make(), StopRecovery()
+    rec.update({0: 0.0}, other)
     assert other.paused and other.pause_reason == "a protective stop"
+    rec.update({}, other)  # ended, nothing else paused it: resumed
+    assert not other.paused
+    other.pause("start_paused")
+    rec.update({0: 0.0}, other)
+    rec.update({}, other)  # paused before the stop: still, and said so
+    assert other.paused and other.pause_reason == "start_paused"
+    other.resume()
+    rec.update({0: 0.0}, other)
+    rec.request(False)  # an operator's pause during the stop
+    rec.update({}, other)
+    assert other.paused and other.pause_reason == "~/pause"
+    other.resume()
+    rec.update({0: 0.0}, other)
+    other.resync(why="~/resync")  # an episode reset during the stop
+    rec.update({}, other)
+    assert other.paused and other.pause_reason == "~/resync"

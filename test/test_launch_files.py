@@ -130,6 +130,9 @@ def test_the_recorders_record_the_policy_s_cameras(tmp_path) -> None:
     ns = re.compile(record_regex("/robot1", policy_cameras(str(compressed), "robot1")))
     assert ns.search("/robot1/cam_high/image_raw/compressed") and not ns.search("/robot1/cam_high/image_raw")
     assert not ns.search("/robot2/cam_high/image_raw/compressed")
+    absolute = re.compile(record_regex("/robot1", ["/cam_high/image_raw", "wrist/image_raw"]))  # one absolute
+    assert absolute.search("/cam_high/image_raw") and absolute.search("/robot1/wrist/image_raw")
+    assert not absolute.search("/robot1/cam_high/image_raw") and not absolute.search("/wrist/image_raw")
     data["/**/policy_inference"]["ros__parameters"]["camera_topics"] = []
     compressed.write_text(yaml.safe_dump(data))
     assert recorder_cameras(str(compressed)) == {}

@@ -395,7 +395,7 @@ def test_unknown_parameters_are_named_with_what_was_probably_meant() -> None:
 
     got = dict(unknown_parameters(["left.max_acel", "executor_resync_service", "enable_topc", "zzz", "method",
                                    "arm3.max_step", "arm4.max_step", "use_sim_time", "qos_overrides./x.depth"],
-                                  arms=["arm3"]))
+                                  arms=["left", "right", "arm3"]))
     assert got == {"left.max_acel": "left.max_accel", "executor_resync_service": None,
                    "enable_topc": "enable_topic", "zzz": None, "arm4.max_step": "arm3.max_step"}
     assert "(retired: " in unknown_text("executor_resync_service", None)  # renamed once, retired since
@@ -410,18 +410,26 @@ def test_only_unmistakable_misspellings_refuse_a_start() -> None:
     arms, another robot's) are only warned."""
     from rtc_ros.nodes.params import misspelt_error, unknown_parameters
 
+    arms = ["left", "right", "arm3"]
     names = ["left.max_acel", "right.tracking_tolerence", "arm3.max_acel", "max_chunk_agee", "dry_rn", "enable_topc",
-             "obs_timout", "start_pause", "arm_3.tracking_tolerance", "left_arm.max_step", "follower.max_accel",
-             "joint_names", "camera_name", "timeout", "topic", "device_id", "output", "zzz"]
-    refused = {n for n, meant in unknown_parameters(names, ["arm3"]) if misspelt_error(n, 1, meant, ["arm3"])}
+             "obs_timout", "start_pause", "dry-run", "Dry_run", "arm_3.tracking_tolerance", "left_arm.max_step",
+             "follower.max_accel", "max_step", "follower.joint_names", "arm", "joint_names", "camera_name", "timeout",
+             "topic", "device_id", "output", "zzz"]
+    refused = {n for n, meant in unknown_parameters(names, arms) if misspelt_error(n, 1, meant, arms)}
     assert refused == {"left.max_acel", "right.tracking_tolerence", "arm3.max_acel", "max_chunk_agee", "dry_rn",
-                       "enable_topc", "obs_timout", "start_pause", "arm_3.tracking_tolerance"}
-    assert "did you mean 'arm3.tracking_tolerance'" in str(misspelt_error("arm_3.tracking_tolerance", 1, None, ["arm3"]))
+                       "enable_topc", "obs_timout", "start_pause", "dry-run", "Dry_run", "arm_3.tracking_tolerance",
+                       "left_arm.max_step", "follower.max_accel", "max_step"}
+    assert "did you mean 'arm3.tracking_tolerance'" in str(misspelt_error("arm_3.tracking_tolerance", 1, None, arms))
+    # an arm's setting beside other arms: that arm would keep its default (a walkthrough's watchdog was off)
+    assert "no arm 'left' is configured (arms: ['left_arm', 'right_arm']" in str(misspelt_error(
+        "left.max_step", 1, None, ["left_arm", "right_arm"]))
+    assert "a per-arm setting: give it as <arm>.max_step" in str(misspelt_error("max_step", 1, None))
     err = misspelt_error("left.max_acel", [10.0], "left.max_accel", (), "chunk_executor")
     assert str(err) == ("invalid parameter 'left.max_acel' = [10.0]: chunk_executor: not a parameter of any rtc_ros "
                         "node (did you mean 'left.max_accel'?); its value would be ignored and 'left.max_accel' left "
                         "at its default")
     assert not unknown_parameters(["left_arm.max_step"], ["left_arm", "right_arm"])  # (a recorder: the others' arms)
+    assert unknown_parameters(["left.max_step"], ["left_arm", "right_arm"])  # declared only for the configured arms
 
 
 def test_sim_config_leaves_no_parameter_of_the_recorded_nodes_unset(tmp_path, monkeypatch) -> None:

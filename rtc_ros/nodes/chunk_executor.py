@@ -79,7 +79,8 @@ class ChunkExecutorNode(Node):
         self._throttled = Throttle()
         self._last_tick_t: float | None = None
         self.overruns = 0
-        self._late_s = 0.0  # the latest tick start since the last diagnostics (s after its deadline)
+        self._late_s = 0.0  # the latest tick start since the last diagnostics (s after its deadline), under _late_lock
+        self._late_lock = threading.Lock()  # (the loop thread raises it, the diagnostics timer takes it)
         self.errors = 0
         # --- outputs (relative names: namespaces and remaps apply) ---
         msg_type = {"float64_multi_array": Float64MultiArray, "joint_trajectory": JointTrajectory,
@@ -238,7 +239,8 @@ class ChunkExecutorNode(Node):
 
     def _on_overrun(self, late_s: float) -> None:
         self.overruns += 1
-        self._late_s = max(self._late_s, late_s)  # the worst since the last diagnostics
+        with self._late_lock:
+            self._late_s = max(self._late_s, late_s)  # the worst since the last diagnostics
 
     def _safe_tick(self) -> None:
         try:
@@ -348,7 +350,8 @@ class ChunkExecutorNode(Node):
             level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds} ticks"
         if self.p.dry_run:
             level, message = max(level, DiagnosticStatus.WARN), f"dry run (no command published): {message}"
-        late, self._late_s = self._late_s, 0.0
+        with self._late_lock:
+            late, self._late_s = self._late_s, 0.0
         if late > self.dt:  # a whole tick or more missed: the controllers held the last command meanwhile
             text = (f"control loop late by up to {late * 1e3:.0f} ms since the last report (ticks missed: the controllers "
                     "held the last command; CPU load? realtime_priority)")

@@ -41,8 +41,8 @@ class ExecutorEnable:
         on = self.gate.sample(t_now)
         changed = node.core.set_enabled(on)
         if on and changed:
+            self.press_pending = True  # (first: a joint state handled meanwhile is checked, not dropped unread)
             node._measure_again()  # did the arm move while released? (the first joint state from now on)
-            self.press_pending = True
             if node._throttled("enabled", period):
                 node.get_logger().info(f"enabled ({self.topic}): chunks planned before dropped, starting anew")
         elif not on and (changed or node._throttled("disabled", period)):

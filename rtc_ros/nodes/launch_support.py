@@ -25,12 +25,13 @@ RECORD_TOPICS = r"rtc/chunk|rtc/executor_state|rtc/progress|rtc/episode|sim/stat
 
 
 def record_regex(namespace: str, cameras: list[str] | tuple[str, ...] = ()) -> str:
-    """``ros2 bag record -e`` regex: the RTC topics and the ``cameras`` (relative) under ``namespace`` (only there)
-    and /diagnostics."""
+    """``ros2 bag record -e`` regex: the RTC topics and the relative ``cameras`` under ``namespace`` (only there),
+    the absolute ``cameras`` as they are, and /diagnostics."""
     ns = namespace.strip("/")
     prefix = "/" + re.escape(ns) + "/" if ns else "/"
-    extra = "".join("|" + re.escape(c.lstrip("/")) for c in cameras)
-    return f"^{prefix}({RECORD_TOPICS}{extra})$|^/diagnostics$"
+    extra = "".join("|" + re.escape(c) for c in cameras if not c.startswith("/"))
+    absolute = "".join(f"|^{re.escape(c)}$" for c in cameras if c.startswith("/"))  # (not under the namespace)
+    return f"^{prefix}({RECORD_TOPICS}{extra})$|^/diagnostics${absolute}"
 
 
 def policy_cameras(params_file: str, namespace: str = "") -> list[str]:

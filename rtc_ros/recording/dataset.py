@@ -146,12 +146,18 @@ def _command_topics(ep: Episode, command_topics: list[str] | None, names: list[s
 
 
 def _commanding(ex: ExecutorTrace) -> ExecutorTrace | None:
-    """The executor's ticks from its first commanded step on (None: fewer than two, or a step -1 after it). Before
+    """The executor's ticks from its first commanded step on (None: fewer than two; a step -1 after it, a restart:
+    DatasetError). Before
     its first tick an executor reports step -1 (started paused, ``start_paused``, waiting for ``~/resume`` while
     the recording runs): those ticks are no steps (until 2026-12-07 they made the whole trace unusable, and the
     actions came from the command topics, where pauses are not seen)."""
     ok = np.flatnonzero(ex.step >= 0)
-    if len(ok) == 0 or not (ex.step[ok[0]:] >= 0).all() or len(ex) - ok[0] < 2:
+    if len(ok) and not (ex.step[ok[0]:] >= 0).all():  # -1 after a commanded step: it started again, paused
+        i = int(ok[0] + np.flatnonzero(ex.step[ok[0]:] < 0)[0])
+        raise DatasetError(f"rtc/executor_state's step went back from {int(ex.step[i - 1])} to -1 ({ex.t[i]:.2f} s into "
+                           "the recording): the executor restarted during the episode; leave it out, or record the "
+                           "two parts as two episodes")
+    if len(ok) == 0 or len(ex) - ok[0] < 2:
         return None
     if ok[0] == 0:
         return ex
@@ -168,7 +174,10 @@ def action_grid(
     if ep.executor is not None and len(ep.executor.dry) and ep.executor.dry.any():
         raise DatasetError(f"{ep.name}: recorded in a dry run (rtc/executor_state says dry=1): its commands never "
                            "reached the robot, so they are not the actions its observations show")
-    ex = _commanding(ep.executor) if not command_topics and ep.executor is not None else None
+    try:
+        ex = _commanding(ep.executor) if not command_topics and ep.executor is not None else None
+    except DatasetError as exc:
+        raise DatasetError(f"{ep.name}: {exc}") from None
     if ex is None and not command_topics and ep.executor is not None and len(ep.executor):
         log.warning("%s: rtc/executor_state has no run of commanded steps (step -1 throughout, or -1 after a "
                     "command): the actions come from the command topics, where a pause is not seen", ep.name)

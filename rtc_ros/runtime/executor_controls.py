@@ -59,7 +59,7 @@ class ExecutorControls:
         and while muted every tick is silent and :meth:`resume` refused. Unmuted: re-sync again (whatever ran
         meanwhile ran silently), paused unless ``resume``. One step under the lock: no tick in between."""
         with self._lock:
-            self.resync(why="another publisher on the outputs" if muted else "the outputs free again")
+            self.resync(why="another publisher on the outputs" + ("" if muted else " (gone now)"))
             self._muted, self._paused = bool(muted), bool(muted) or not resume
 
     def resync(self, keep_hold: bool = False, command_hold: bool = False, why: str = "~/resync") -> int:
@@ -106,12 +106,15 @@ class ExecutorControls:
         stands -- that position commanded at once whatever ``startup_command`` says (the controllers still hold the
         old one), chunks dropped, ``resets`` + 1 -- and returns the moved joints' indices. Otherwise nothing
         changes and it returns [] (an arm that held within ``max_step``, or one still braking from a motion: its
-        lag is no move). One beyond the limits by more than ``max_step``: no hold and paused, as at start-up."""
+        lag is no move; nothing commanded yet; a chunk already taken over since the press: the measurement came
+        late, and a moving arm's lag is no move either). One beyond the limits by more than ``max_step``: no hold
+        and paused, as at start-up."""
         q = np.asarray(position, dtype=np.float64).reshape(-1)
         with self._lock:
             if (q.shape != (self.cfg.action_dim,) or not np.isfinite(q).all() or self._last is None
-                    or self._accel.active or not self._enabled):
-                return []
+                    or self._accel.active or not self._enabled or not self._commanded or self._exec[0] >= 0):
+                return []  # (nothing commanded yet: the hold follows the measurement anyway; a chunk already runs:
+                # a late measurement would read its tracking lag as a move)
             moved = [int(j) for j in np.flatnonzero(np.abs(q - self._last) > self.cfg.max_step)]
             if not moved:
                 return []

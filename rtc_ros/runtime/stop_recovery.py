@@ -66,6 +66,7 @@ class StopRecovery:
         self._resume = False
         self._resyncs = -1  # core.stats.resyncs after our re-sync at the stop's beginning
         self._operator = False  # an operator's request during the stop decides whether to resume
+        self._prior = ""  # the executor's pause reason when the stop began (paused before it), else ''
 
     def request(self, resume: bool) -> bool:
         """An operator's ``pause`` (False) / ``resume`` (True) while the robot is stopped: applied when the
@@ -97,6 +98,7 @@ class StopRecovery:
         self.stopped, self.held = stopped, held
         if stopped:
             self._resume, self._operator = not core.paused, False
+            self._prior = core.pause_reason if core.paused else ""  # (paused before it: said again at its end)
             core.resync(keep_hold=True, why="a protective stop")
             core.hold_joints(held)
             self._resyncs = core.stats.resyncs
@@ -104,7 +106,11 @@ class StopRecovery:
             return STOP_BEGAN
         resumed_meanwhile = not core.paused  # someone resumed it during the stop: keep it running
         foreign = core.stats.resyncs != self._resyncs  # re-synced by someone else (e.g. an episode reset)
-        core.resync(keep_hold=True, why="the end of a protective stop")  # always: nothing planned during it runs
+        why = core.pause_reason  # an operator's re-sync during the stop, else the stop or what paused it before
+        if why == "a protective stop":
+            why = "~/pause" if self._operator and not self._resume else (self._prior or why)
+        core.resync(keep_hold=True, why=why)  # always: nothing planned during it runs (the reason: a pause from before
+        # the stop, an operator's pause or re-sync during it, else the stop)
         if resumed_meanwhile or (self._resume and (self._operator or not foreign)):
             core.resume()
         self.recoveries += 1

@@ -15,7 +15,8 @@ from array import array
 
 from typing import Any, Callable
 
-from rtc_ros.nodes.params.schema import ArmSpec, ParamSpec, arm_names, arm_specs_for, specs_for, writable_names
+from rtc_ros.nodes.params.schema import (ROLE_SIM, ArmSpec, ParamSpec, arm_names, arm_specs_for, specs_for,
+                                         writable_names)
 from rtc_ros.nodes.params.notes import misspelt_error, moved_parameters, unknown_parameters, unknown_text
 from rtc_ros.nodes.params.validate import NodeParams, ParameterError, validate
 
@@ -87,7 +88,8 @@ def declare_and_validate(node: Any, role: str, on_change: OnChange | None = None
     for name, meant in unknown_parameters(sorted(overrides), arms):
         value = getattr(overrides[name], "value", overrides[name])
         refusal = misspelt_error(name, list(value) if isinstance(value, array) else value, meant, arms)
-        if refusal is not None:  # a typo in a limit must not switch it off silently
+        if refusal is not None and role != ROLE_SIM:  # a typo in a limit must not switch it off silently (the
+            # simulator's arms are fixed: a robot's params file beside it is not its own)
             raise refusal
         node.get_logger().warn(f"params file: {unknown_text(name, meant)}")
     for text in moved_parameters(sorted(overrides), role):  # (under /** it works: info, not a warning)

@@ -99,9 +99,9 @@ ROS_NAMES = ("use_sim_time", "start_type_description_service", "start_parameter_
 def unknown_parameters(names: Any, arms: Any = ()) -> list[tuple[str, str | None]]:
     """The ``names`` (from a params file) that no rtc_ros node declares -- rclpy ignores them without a word,
     so a typo (``left.max_acel``) or a renamed parameter would silently fall back to the default -- each with
-    the name probably meant (a rename, or the closest known name; None if nothing is close). ``arms``: arm
-    names besides left / right, whose ``<arm>.*`` parameters are known."""
-    arm_set = {str(a) for a in arms} | set(DEFAULT_ARMS) | set(SIM_ARMS)
+    the name probably meant (a rename, or the closest known name; None if nothing is close). ``arms``: the
+    configured arms, whose ``<arm>.*`` parameters are known (default: left, right)."""
+    arm_set = {str(a) for a in arms} or set(DEFAULT_ARMS) | set(SIM_ARMS)  # (a node declares only its arms')
     known = ({s.name for s in SPECS} | {f"{a}.{s.suffix}" for a in arm_set for s in ARM_SPECS} | set(ROS_NAMES))
     out = []
     for name in names:
@@ -118,27 +118,58 @@ def unknown_parameters(names: Any, arms: Any = ()) -> list[tuple[str, str | None
 SAFETY_PARAMETERS = frozenset({s.name for s in SPECS if ROLE_EXECUTOR in s.roles} | {"obs_timeout"})
 
 
+#: per-arm settings no other program names so: ``<x>.<one of these>`` for an ``x`` that is no configured arm, or one
+#: of these at top level, is a mistake (the arm meant keeps its default: its limits, its watchdog off)
+ARM_ONLY_SUFFIXES = ("lower_limits", "upper_limits", "max_step", "max_accel", "tracking_tolerance", "command_topic")
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions)."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def _near(name: str, meant: str) -> bool:
+    """A typo of ``meant``: the same up to case and '-' for '_', or one edit for names of six and more (two for ten
+    and more; a short generic name -- ``arm`` -- may be another program's)."""
+    a, b = name.lower().replace("-", "_"), meant.lower()
+    return a == b or (len(meant) >= 6 and _edits(a, b) <= (2 if len(meant) >= 10 else 1))  # (short: arm / arms)
+
+
 def misspelt_error(name: str, value: Any, meant: str | None, arms: Any = (), node: str = "") -> "ParameterError | None":
-    """The refusal for an unknown parameter that is unmistakably a misspelling of one of ours whose default would
-    silently apply: a per-arm key of a known arm (``left.max_acel``: limits, tolerances), a known per-arm key of a
-    misspelt arm (``rightarm.tracking_tolerance`` for arm ``right_arm``: that arm's value ignored), a near miss
-    (difflib ratio >= 0.9) of a safety parameter (:data:`SAFETY_PARAMETERS`), or a renamed one. None for anything
-    else (a retired parameter, another program's key under ``/**``: warned). ``arms``: arm names besides left /
-    right; ``node``: said first (``rtc_bringup``, which checks every node's)."""
+    """The refusal for an unknown parameter that is unmistakably a mistake of ours whose default would silently
+    apply: a misspelt per-arm key of a configured arm (``left.max_acel``); a per-arm setting for an arm that is not
+    configured (``rightarm.tracking_tolerance`` for arm ``right_arm``, ``left.max_step`` beside ``arms: [left_arm,
+    right_arm]``: :data:`ARM_ONLY_SUFFIXES`) or at top level (``max_step``); a typo (:func:`_near`) of a safety
+    parameter (:data:`SAFETY_PARAMETERS`: ``dry-run``, ``start_pause``); or a renamed one. None for anything else
+    (a retired parameter, another program's key under ``/**``: warned). ``arms``: the configured arms (default:
+    left, right); ``node``: said first (``rtc_bringup``, which checks every node's)."""
     from rtc_ros.nodes.params.values import ParameterError
 
-    known_arms = {str(a) for a in arms} | set(DEFAULT_ARMS) | set(SIM_ARMS)
+    known_arms = {str(a) for a in arms} or set(DEFAULT_ARMS) | set(SIM_ARMS)
     arm, dot, suffix = name.partition(".")
-    if dot and arm not in known_arms and suffix in {a.suffix for a in ARM_SPECS}:  # an arm's key, a misspelt arm?
+    if not dot and name in ARM_ONLY_SUFFIXES:
+        return ParameterError(name, value, f"{node + ': ' if node else ''}a per-arm setting: give it as "
+                                           f"<arm>.{name} for each of the arms {sorted(known_arms)}; at top level it "
+                                           "would be ignored")
+    if dot and arm not in known_arms and suffix in ARM_ONLY_SUFFIXES + tuple(a.suffix for a in ARM_SPECS):
         close = difflib.get_close_matches(arm, sorted(known_arms), n=1, cutoff=0.8)
-        meant = f"{close[0]}.{suffix}" if close else None
-        ours = bool(close)
-    else:
-        ours = bool(dot) and arm in known_arms  # a misspelt key of a known arm
+        if close or suffix in ARM_ONLY_SUFFIXES:
+            meant = f"{close[0]}.{suffix}" if close else f"<one of {sorted(known_arms)}>.{suffix}"
+            return ParameterError(name, value, f"{node + ': ' if node else ''}no arm {arm!r} is configured (arms: "
+                                               f"{sorted(known_arms)}; did you mean '{meant}'?); its value would be "
+                                               "ignored and that arm's setting left at its default")
+        return None
     if meant is None:
         return None
     renamed = RENAMED.get(name) == meant
-    safety = meant in SAFETY_PARAMETERS and difflib.SequenceMatcher(None, name, meant).ratio() >= 0.9
+    ours = bool(dot) and arm in known_arms  # a misspelt key of a configured arm
+    safety = meant in SAFETY_PARAMETERS and _near(name, meant)
     if not (renamed or ours or safety):
         return None
     what = f"renamed: set '{meant}'" if renamed else f"did you mean '{meant}'?"
