@@ -186,6 +186,8 @@ def test_bringup_check_mode(tmp_path, capsys, monkeypatch) -> None:
     out = capsys.readouterr().out
     assert "chunk_executor: method=rtc H=50" in out and "policy_inference" in out
     assert "warning: chunk_executor" not in out  # the shipped file sets every limit and the ramp
+    assert "warning" not in out and bringup.main([*real, "--policy-spec", str(REPO / "policies" / "bimanual_cnn_h50.yaml"),
+                                                  "--check", "--strict"]) == 0  # nothing to warn: --strict passes
     # a file without the left arm's limits and with no ramp: --check says so (the executor warns at start too)
     import yaml
 
@@ -197,6 +199,8 @@ def test_bringup_check_mode(tmp_path, capsys, monkeypatch) -> None:
     bare.write_text(yaml.safe_dump(data))
     assert bringup.main(["--params-file", str(bare), "--only", "executor", "--check"]) == 0
     warned = [ln for ln in capsys.readouterr().out.splitlines() if "warning: chunk_executor" in ln]
+    assert bringup.main(["--params-file", str(bare), "--only", "executor", "--check", "--strict"]) == 1  # a gate
+    assert "--strict: 2 warning(s) above" in capsys.readouterr().err
     assert len(warned) == 2 and "left: not set" in warned[0] and "startup_ramp_s is 0" in warned[1]
     # a typo and a retired parameter: rclpy would ignore them silently; bringup refuses the typo (a limit left at its
     # default; the node refuses it too) and names the retired one

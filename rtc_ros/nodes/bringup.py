@@ -53,6 +53,14 @@ from rtc_ros.nodes.params import (
     validate,
 )
 
+WARNINGS = [0]  # warnings printed so far (--check --strict fails on any)
+
+
+def _warn(text: str) -> None:
+    WARNINGS[0] += 1
+    print(f"rtc_bringup: warning: {text}", flush=True)
+
+
 NODES = {"executor": ("chunk_executor", "rtc_ros.nodes.chunk_executor", ROLE_EXECUTOR),
          "inference": ("policy_inference", "rtc_ros.nodes.policy_inference", ROLE_INFERENCE),
          "merger": ("joint_state_merger", "rtc_ros.nodes.joint_state_merger", ROLE_MERGER)}
@@ -96,6 +104,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="with --record: use the episode_recorder node even where 'ros2 bag' exists")
     ap.add_argument("--check", action="store_true", help="validate the params, load the policy, fit it to them and "
                     "sample it once (what policy_inference checks when it starts), then exit")
+    ap.add_argument("--strict", action="store_true", help="with --check: exit 1 when any warning was printed "
+                    "(limits left at their defaults, degrees, a no-op dry run ...): a gate for scripts")
     return ap.parse_args(argv)
 
 
@@ -142,14 +152,14 @@ def build_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, di
                 refusal = misspelt_error(name, values[name], meant, values.get("arms") or (), node)
                 if refusal is not None:  # (the node refuses it too)
                     raise refusal
-                print(f"rtc_bringup: warning: {node}: {unknown_text(name, meant)}", flush=True)
+                _warn(f"{node}: {unknown_text(name, meant)}")
             checked[key] = validate({k: v for k, v in values.items() if k != "use_sim_time"}, role)
         inference = load_params_file(path, NODES["inference"][0], args.namespace) if "executor" in given else {}
     for name in (n for n in inference if moved_parameters([n], ROLE_INFERENCE) and n not in given["executor"]):
         lost = (f"chunk_executor does not check {name.split('.')[0]}'s joints" if "." in name
                 else "chunk_executor uses its default")  # (the watchdog moved to the executor on 2026-12-06)
-        print(f"rtc_bringup: warning: {name} is set for policy_inference only, which no longer reads it: {lost}; "
-              "move it to chunk_executor's section (or /**)", flush=True)
+        _warn(f"{name} is set for policy_inference only, which no longer reads it: {lost}; "
+              "move it to chunk_executor's section (or /**)")
     return data, checked
 
 
@@ -172,7 +182,7 @@ def _check_policy(p, ex=None) -> int:
         print(f"rtc_bringup: policy_inference would refuse to start: {exc}", file=sys.stderr)
         return 2
     for note in (*prepared.notes, *_limit_notes(prepared, ex)):
-        print(f"rtc_bringup: warning: {note}", flush=True)
+        _warn(note)
     print(f"rtc_bringup: policy {expand_path(p.policy_spec)} fits (cameras {prepared.fit.cameras}) and samples",
           flush=True)
     return 0
@@ -202,6 +212,7 @@ def _limit_notes(prepared, ex) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    WARNINGS[0] = 0
     if args.record and args.only == "inference":
         print("rtc_bringup: refusing to start: --record with --only inference: the recorder runs beside the executor, "
               "one per robot (give --record to the robot's side)", file=sys.stderr)
@@ -222,11 +233,15 @@ def main(argv: list[str] | None = None) -> int:
               f"rate={p.rate_hz:g} Hz, {len(p.joint_names)} joints", flush=True)
     both = "executor" in checked and "inference" in checked
     for note in hold_model_notes(checked["executor"], checked["inference"]) if both else []:
-        print(f"rtc_bringup: warning: {note}", flush=True)
+        _warn(note)
     if args.check:
         for note in executor_notes(checked["executor"]) if "executor" in checked else []:
-            print(f"rtc_bringup: warning: chunk_executor: {note}", flush=True)
-        return _check_policy(checked.get("inference"), checked.get("executor"))
+            _warn(f"chunk_executor: {note}")
+        rc = _check_policy(checked.get("inference"), checked.get("executor"))
+        if rc == 0 and args.strict and WARNINGS[0]:
+            print(f"rtc_bringup: --strict: {WARNINGS[0]} warning(s) above", file=sys.stderr)
+            return 1
+        return rc
     tmpdir = Path(tempfile.mkdtemp(prefix="rtc_bringup_"))
     params_path = tmpdir / "params.yaml"
     params_path.write_text(yaml.safe_dump(data, sort_keys=False))
