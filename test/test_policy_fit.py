@@ -67,6 +67,15 @@ def test_a_policy_that_does_not_fit_is_refused_naming_the_parameter(tmp_path, ed
         assert "has 'right_forearm_roll' there" in str(err.value)
 
 
+def test_a_rounded_dt_fits_and_another_rate_does_not(tmp_path) -> None:
+    """dt 0.0202 for 50 Hz (1 %: a rounded dt, as 0.033 for 30 Hz) fits; 0.021 (5 %) is another rate, refused with
+    the dt to write if 50 Hz is meant (a LeRobot user's 30 fps policy with dt 0.033 was refused at 1e-6)."""
+    fit_policy(load_policy(_spec(tmp_path / "a", joint_names=JOINTS, dt=0.0202)), _params(_spec(tmp_path / "b")))
+    spec = _spec(tmp_path / "c", joint_names=JOINTS, dt=0.021)
+    with pytest.raises(ParameterError, match=r"'rate_hz'.*give the spec dt: 0.02, 1 / rate_hz"):
+        fit_policy(load_policy(spec), _params(spec))
+
+
 def test_camera_names_that_are_not_the_policy_s_are_named(tmp_path) -> None:
     spec = _spec(tmp_path)
     with pytest.raises(ParameterError, match="'camera_names'.*names its cameras \\['cam'\\]"):

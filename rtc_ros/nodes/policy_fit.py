@@ -66,6 +66,11 @@ def _joint_names_error(theirs: list[str], p: NodeParams, spec: str) -> Parameter
                           "names: docs/policies.md, 'Another robot's joint names')")
 
 
+#: how far the spec's dt may be from 1 / rate_hz (relative): a rounded dt (0.033 for 30 Hz, 1 %) fits; another
+#: rate does not (the check exists for 10 Hz policies run at 50 Hz: five times too fast)
+RATE_TOLERANCE = 0.02
+
+
 def fit_policy(policy: LoadedPolicy, p: NodeParams, cameras_required: bool = True) -> PolicyFit:
     """Check ``policy`` against the inference role's parameters ``p``.
 
@@ -86,9 +91,10 @@ def fit_policy(policy: LoadedPolicy, p: NodeParams, cameras_required: bool = Tru
     if policy.joint_names and list(policy.joint_names) != list(names):
         raise _joint_names_error(list(policy.joint_names), p, spec)
     dt = policy.spec.get("dt")
-    if dt is not None and not math.isclose(float(dt), p.dt, rel_tol=1e-6):
+    if dt is not None and not math.isclose(float(dt), p.dt, rel_tol=RATE_TOLERANCE):
         raise ParameterError("rate_hz", p.rate_hz, f"the policy {spec} was trained for dt = {float(dt):g} s "
-                             f"({1.0 / float(dt):g} Hz): one action per {float(dt):g} s; run it at that rate")
+                             f"({1.0 / float(dt):g} Hz): one action per {float(dt):g} s; run it at that rate (if "
+                             f"that is your rate, rounded: give the spec dt: {1.0 / p.rate_hz:.6g}, 1 / rate_hz)")
     try:
         builder = policy.observation_builder
         joint_entry = policy.joint_entry

@@ -238,13 +238,27 @@ def adapted(kind: type, policy: Any, cfg: Any, src: Path, spec: dict[str, Any], 
     policy.to(device).eval()
     for p in policy.parameters():
         p.requires_grad_(False)
-    pre, post = make_pre_post_processors(cfg, pretrained_path=str(src), preprocessor_overrides={
-        "device_processor": {"device": str(device)}, **(overrides or {})})
+    try:
+        pre, post = make_pre_post_processors(cfg, pretrained_path=str(src), preprocessor_overrides={
+            "device_processor": {"device": str(device)}, **(overrides or {})})
+    except Exception as exc:  # noqa: BLE001 -- lerobot's own errors (a hub message for a missing local file)
+        raise ValueError(f"pretrained_path: cannot load the checkpoint's processors (normalisation statistics) from "
+                         f"{src}: {type(exc).__name__}: {exc} -- a LeRobot >= 0.4 pretrained_model folder holds "
+                         "policy_preprocessor.json, policy_postprocessor.json and the state files they name; an older "
+                         "checkpoint: run LeRobot's migrate_policy_normalization.py") from exc
     out = kind(policy, pre, post, spec, path, device)
     names = out.joint_names
     if names is not None and len(names) != out.action_dim:
         raise ValueError(f"joint_names: {len(names)} names for the action feature's {out.action_dim} dimensions")
     return out
+
+
+def require_task(spec: dict[str, Any]) -> None:
+    """A VLA's spec must give its language instruction (``task``): without it the model runs on an empty prompt,
+    silently (ValueError ``"task: ..."``)."""
+    if not str(spec.get("task") or "").strip():
+        raise ValueError("task: a vision-language-action policy needs its instruction, the task string it was "
+                         "trained with (e.g. task: fold the towel); without it the model would run on an empty prompt")
 
 
 def load_lerobot_policy(path: Path, spec: dict[str, Any], device: torch.device) -> LeRobotFlowPolicy:
@@ -256,6 +270,7 @@ def load_lerobot_policy(path: Path, spec: dict[str, Any], device: torch.device) 
     """
     modeling = _import_lerobot()
     src, cfg = pretrained_config(path, spec, "smolvla")
+    require_task(spec)
     if cfg.adapt_to_pi_aloha:
         raise ValueError("pretrained_path: adapt_to_pi_aloha is not supported")
     if spec.get("vlm_model_name"):
@@ -264,6 +279,11 @@ def load_lerobot_policy(path: Path, spec: dict[str, Any], device: torch.device) 
     cfg.load_vlm_weights = False  # the checkpoint's safetensors hold the VLM weights
     cfg.device = device.type
     cfg.rtc_config = None  # rtc_ros guides; LeRobot's RTC processor stays off
-    policy = modeling.SmolVLAPolicy.from_pretrained(src, config=cfg)
+    try:
+        policy = modeling.SmolVLAPolicy.from_pretrained(src, config=cfg)
+    except (OSError, ValueError) as exc:  # the VLM's config and tokenizer: a hub id offline, a path that is not there
+        raise ValueError(f"vlm_model_name: loading the SmolVLA with its VLM {cfg.vlm_model_name!r} failed "
+                         f"({type(exc).__name__}: {exc}); offline, give vlm_model_name as a local copy of the VLM "
+                         "(its config and tokenizer files; relative to the spec or absolute)") from exc
     overrides = {"tokenizer_processor": {"tokenizer_name": cfg.vlm_model_name}} if spec.get("vlm_model_name") else {}
     return adapted(LeRobotFlowPolicy, policy, cfg, src, spec, path, device, overrides)

@@ -225,7 +225,7 @@ def load_lerobot_groot(path: Path, spec: dict[str, Any], device: torch.device) -
             fine-tuned GR00T policy, more than one observation step, a base model that is not there or does not
             fit; the caller prefixes the spec path.
     """
-    from rtc_ros.policies.lerobot_adapter import adapted, pretrained_config
+    from rtc_ros.policies.lerobot_adapter import adapted, pretrained_config, require_task
 
     try:
         import tree  # noqa: F401 (dm-tree: without it LeRobot's GR00T loads, then fails at its first inference)
@@ -236,6 +236,7 @@ def load_lerobot_groot(path: Path, spec: dict[str, Any], device: torch.device) -
         raise ValueError(f"model: cannot import lerobot's GR00T ({exc}); install it (scripts/setup_lerobot_venv.sh, "
                          "docs/policies.md 'LeRobot GR00T N1.5')") from exc
     src, cfg = pretrained_config(path, spec, "groot")
+    require_task(spec)
     if not (src / "model.safetensors").is_file():  # LeRobot would take the directory for a base model
         raise ValueError(f"pretrained_path: no model.safetensors in {src} (a fine-tuned pretrained_model directory)")
     if int(cfg.n_obs_steps) != 1:

@@ -91,7 +91,8 @@ def bag_observation(policy: LoadedPolicy, bag: str, joints_topic: str = "joint_s
         conns = [c for c in reader.connections if "/" + c.topic.lstrip("/") in topics]
         missing = sorted(set(topics) - {"/" + c.topic.lstrip("/") for c in conns})
         if missing:
-            raise ValueError(f"bag {bag} has no topic {missing}")
+            raise ValueError(f"bag {bag} has no topic {missing} (--joints-topic / --camera-topic name them; the "
+                             "camera pattern is '{name}/image_raw' by default)")
         for conn, _, raw in reader.messages(connections=conns):
             key = topics["/" + conn.topic.lstrip("/")]
             if key in got or (key != "joints" and "joints" not in got):

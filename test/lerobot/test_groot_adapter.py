@@ -170,16 +170,17 @@ def test_spec_errors_name_the_field(tmp_path, tiny_groot, tiny_diffusion):
          "holds a 'diffusion' policy, not 'groot' .model: lerobot_diffusion"),
         (f"model: lerobot_diffusion\npretrained_path: {src}\n", "model: lerobot_groot loads it"),
         (f"model: lerobot_groot\npretrained_path: {src}\nn_steps: 0\n", "field 'n_steps'"),
-        (f"model: lerobot_groot\npretrained_path: {src}\njoint_names: [a, b]\n", "field 'joint_names'"),
-        (f"model: lerobot_groot\npretrained_path: {src}\nbase_model_path: {tmp_path / 'nowhere'}\n",
+        (f"model: lerobot_groot\npretrained_path: {src}\ntask: t\njoint_names: [a, b]\n", "field 'joint_names'"),
+        (f"model: lerobot_groot\npretrained_path: {src}\ntask: t\nbase_model_path: {tmp_path / 'nowhere'}\n",
          "field 'base_model_path': no GR00T config.json"),
+        (f"model: lerobot_groot\npretrained_path: {src}\n", "field 'task': a vision-language-action policy"),
     ]:
         bad.write_text(text)
         with pytest.raises(PolicySpecError, match=match):
             load_policy(bad)
     (tmp_path / "config_only").mkdir()  # LeRobot would take it for a base model and build that
     (tmp_path / "config_only" / "config.json").write_text((src / "config.json").read_text())
-    bad.write_text(f"model: lerobot_groot\npretrained_path: {tmp_path / 'config_only'}\n")
+    bad.write_text(f"model: lerobot_groot\npretrained_path: {tmp_path / 'config_only'}\ntask: t\n")
     with pytest.raises(PolicySpecError, match="field 'pretrained_path': no model.safetensors"):
         load_policy(bad)
     from tiny_groot import gr00t_config  # a base whose DiT has another depth: the fine-tuned weights do not fit
@@ -191,7 +192,7 @@ def test_spec_errors_name_the_field(tmp_path, tiny_groot, tiny_diffusion):
     other.action_head_cfg["diffusion_model_cfg"]["num_layers"] = 3
     with sdpa_without_flash_attn():
         GR00TN15(other, local_model_path=str(tmp_path / "deeper")).save_pretrained(tmp_path / "deeper")
-    bad.write_text(f"model: lerobot_groot\npretrained_path: {src}\nbase_model_path: {tmp_path / 'deeper'}\n")
+    bad.write_text(f"model: lerobot_groot\npretrained_path: {src}\ntask: t\nbase_model_path: {tmp_path / 'deeper'}\n")
     with pytest.raises(PolicySpecError, match="field 'pretrained_path': its weights do not fit"):
         load_policy(bad)
 

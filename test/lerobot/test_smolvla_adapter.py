@@ -105,9 +105,34 @@ def test_spec_errors_name_the_field(tmp_path, tiny_smolvla):
     with pytest.raises(PolicySpecError, match="field 'pretrained_path': no LeRobot config.json"):
         load_policy(bad)
     bad.write_text(f"model: lerobot_smolvla\npretrained_path: {tiny_smolvla.parent / 'pretrained_model'}\n"
-                   "joint_names: [a, b]\n")
+                   "joint_names: [a, b]\ntask: pick up the cube\n")
     with pytest.raises(PolicySpecError, match="field 'joint_names'"):
         load_policy(bad)
+    # a VLA without its instruction ran on an empty prompt, silently (a LeRobot user's walkthrough, 2026-12-07)
+    bad.write_text(f"model: lerobot_smolvla\npretrained_path: {tiny_smolvla.parent / 'pretrained_model'}\n")
+    with pytest.raises(PolicySpecError, match="field 'task': a vision-language-action policy needs its instruction"):
+        load_policy(bad)
+    # a local VLM folder that is not there: named (it went to the hub as an id, a raw traceback)
+    bad.write_text(f"model: lerobot_smolvla\npretrained_path: {tiny_smolvla.parent / 'pretrained_model'}\n"
+                   "task: pick up the cube\nvlm_model_name: no_such_vlm\n")
+    with pytest.raises(PolicySpecError, match="field 'vlm_model_name': loading the SmolVLA with its VLM 'no_such_vlm'"):
+        load_policy(bad)
+
+
+def test_a_checkpoint_without_its_statistics_names_pretrained_path(tmp_path, tiny_smolvla):
+    """A processor state file missing (the normalisation statistics): a field named and the files a LeRobot
+    pretrained_model holds (LeRobot's hub message was taken for the field name)."""
+    import shutil
+
+    ckpt = tmp_path / "pretrained_model"
+    shutil.copytree(tiny_smolvla.parent / "pretrained_model", ckpt)
+    for f in ckpt.glob("policy_preprocessor_step_*normalizer*.safetensors"):
+        f.unlink()
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"model: lerobot_smolvla\npretrained_path: {ckpt}\ntask: pick up the cube\n"
+                    f"vlm_model_name: {tiny_smolvla.parent / 'vlm'}\n")
+    with pytest.raises(PolicySpecError, match="field 'pretrained_path': cannot load the checkpoint's processors"):
+        load_policy(spec)
 
 
 def test_structured_observation(policy):
