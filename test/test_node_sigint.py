@@ -64,6 +64,42 @@ def test_ctrl_c_while_the_node_is_built_or_before_it_spins_is_a_clean_shutdown()
         signal.signal(signal.SIGINT, old)
 
 
+def test_an_error_out_of_the_spin_after_a_sigint_is_a_clean_shutdown() -> None:
+    """A SIGINT whose KeyboardInterrupt is raised inside pybind11's conversion of rclpy's take_message arguments
+    surfaces as RuntimeError ("Unable to convert call argument '0' to Python object"; policy_inference died with
+    exit code 1 at a launch's SIGINT in CI, 2026-12-07): after a SIGINT any error out of the spin is the shutdown
+    (exit code 0); without one it is raised."""
+    from rclpy.node import Node
+
+    from rtc_ros.nodes import spin
+
+    class Spinner:
+        def add_node(self, node: Node) -> None:
+            pass
+
+        def spin(self) -> None:
+            if signalled:
+                spin.SIGINT_RECEIVED.append(True)  # (what the handler records)
+            raise RuntimeError("Unable to convert call argument '0' to Python object")
+
+        def shutdown(self) -> None:
+            pass
+
+    old = signal.getsignal(signal.SIGINT)
+    try:
+        for signalled in (True, False):
+            def run() -> int:
+                return spin_node(lambda: Node("sigint_test"), "sigint_test", (ValueError,), args=[],
+                                 executor_factory=lambda node: Spinner())
+            if signalled:
+                assert run() == 0
+            else:
+                with pytest.raises(RuntimeError, match="Unable to convert"):
+                    run()
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
 def test_a_burst_of_sigints_stops_a_node_cleanly(ros_env, tmp_path) -> None:
     """A node process hit by 6 SIGINTs 0-5 ms apart, 4 times: exit code 0 and no traceback each time."""
     cfg = REPO / "config" / "bimanual.yaml"

@@ -10,6 +10,11 @@ from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedE
 from rclpy.node import Node
 
 
+#: non-empty once a SIGINT reached this process (:func:`sigint_once`): an exception out of the spin after it is
+#: the shutdown's, whatever its type
+SIGINT_RECEIVED: list[bool] = []
+
+
 def spin_node(
     make_node: Callable[[], Node],
     name: str,
@@ -44,7 +49,10 @@ def spin_node(
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:  # noqa: BLE001 -- a SIGINT that shuts the context down while the executor builds its
-        if rclpy.ok():  # wait set surfaces as RCLError ("the given context is not valid"): a shutdown too
+        # wait set surfaces as RCLError ("the given context is not valid"); one whose KeyboardInterrupt is raised
+        # inside pybind11's conversion of a call's arguments (rclpy's take_message) surfaces as RuntimeError
+        # ("Unable to convert call argument '0' to Python object": CI 2026-12-07): a shutdown too
+        if rclpy.ok() and not SIGINT_RECEIVED:
             raise
     finally:
         # Ctrl-C in a terminal reaches every process of the group and `ros2 launch` then sends its own
@@ -74,7 +82,8 @@ def sigint_once() -> None:
     ones are ignored: Ctrl-C in a terminal reaches every process of the group and `ros2 launch` sends its own
     SIGINT too, and a second one landing between the end of the spin and :func:`ignore_sigint` aborted the
     cleanup with a traceback (exit code -2; seen in CI 2026-12-06). No-op outside the main thread."""
-    fired: list[bool] = []
+    fired = SIGINT_RECEIVED
+    fired.clear()  # (this process's from now on)
 
     def handler(signum: int, frame: object) -> None:
         if not fired:
