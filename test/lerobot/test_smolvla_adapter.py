@@ -97,26 +97,22 @@ def test_lerobot_rtc_drops_the_jacobian_ours_is_exact(policy):
 
 
 def test_spec_errors_name_the_field(tmp_path, tiny_smolvla):
+    ckpt = tiny_smolvla.parent / "pretrained_model"
     bad = tmp_path / "bad.yaml"
-    bad.write_text("model: lerobot_smolvla\n")
-    with pytest.raises(PolicySpecError, match="field 'pretrained_path'"):
-        load_policy(bad)
-    bad.write_text(f"model: lerobot_smolvla\npretrained_path: {tmp_path}\n")
-    with pytest.raises(PolicySpecError, match="field 'pretrained_path': no LeRobot config.json"):
-        load_policy(bad)
-    bad.write_text(f"model: lerobot_smolvla\npretrained_path: {tiny_smolvla.parent / 'pretrained_model'}\n"
-                   "joint_names: [a, b]\ntask: pick up the cube\n")
-    with pytest.raises(PolicySpecError, match="field 'joint_names'"):
-        load_policy(bad)
-    # a VLA without its instruction ran on an empty prompt, silently (a LeRobot user's walkthrough, 2026-12-07)
-    bad.write_text(f"model: lerobot_smolvla\npretrained_path: {tiny_smolvla.parent / 'pretrained_model'}\n")
-    with pytest.raises(PolicySpecError, match="field 'task': a vision-language-action policy needs its instruction"):
-        load_policy(bad)
-    # a local VLM folder that is not there: named (it went to the hub as an id, a raw traceback)
-    bad.write_text(f"model: lerobot_smolvla\npretrained_path: {tiny_smolvla.parent / 'pretrained_model'}\n"
-                   "task: pick up the cube\nvlm_model_name: no_such_vlm\n")
-    with pytest.raises(PolicySpecError, match="field 'vlm_model_name': loading the SmolVLA with its VLM 'no_such_vlm'"):
-        load_policy(bad)
+    for text, match in [
+        ("model: lerobot_smolvla\n", "field 'pretrained_path'"),
+        (f"model: lerobot_smolvla\npretrained_path: {tmp_path}\n", "field 'pretrained_path': no LeRobot config.json"),
+        (f"model: lerobot_smolvla\npretrained_path: {ckpt}\njoint_names: [a, b]\ntask: t\n", "field 'joint_names'"),
+        # a VLA without its instruction ran on an empty prompt, silently (a LeRobot user's walkthrough, 2026-12-07)
+        (f"model: lerobot_smolvla\npretrained_path: {ckpt}\n",
+         "field 'task': a vision-language-action policy needs its instruction"),
+        # a local VLM folder that is not there: named (it went to the hub as an id, a raw traceback)
+        (f"model: lerobot_smolvla\npretrained_path: {ckpt}\ntask: t\nvlm_model_name: no_such_vlm\n",
+         "field 'vlm_model_name': loading the SmolVLA with its VLM 'no_such_vlm'"),
+    ]:
+        bad.write_text(text)
+        with pytest.raises(PolicySpecError, match=match):
+            load_policy(bad)
 
 
 def test_a_checkpoint_without_its_statistics_names_pretrained_path(tmp_path, tiny_smolvla):
