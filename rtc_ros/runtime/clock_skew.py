@@ -37,6 +37,7 @@ class ClockAhead:
             raise ValueError(f"tolerance_s must be > 0, got {tolerance_s}")
         self.tolerance_s = float(tolerance_s)
         self._offsets: deque[int] = deque(maxlen=max(1, int(reports)))  # executor stamp - receipt, ns
+        self._offset = 0  # their largest
         self.ahead = 0  # stamps counted ahead, in all
         self.worst_s = 0.0  # the largest lead since the last :meth:`take_worst` (0: none ahead)
 
@@ -44,6 +45,7 @@ class ClockAhead:
         """The executor's newest report: its stamp (its clock) and its receipt (this node's clock)."""
         if stamp_ns > 0:
             self._offsets.append(int(stamp_ns) - int(received_ns))
+            self._offset = max(self._offsets)  # (once per report, not per joint state: those may come at 500 Hz)
 
     def lead_s(self, stamp_ns: int, now_ns: int) -> float | None:
         """How far ``stamp_ns`` (a sensor's) lies ahead of the executor's clock at ``now_ns``, its receipt on
@@ -52,7 +54,7 @@ class ClockAhead:
         worst."""
         if len(self._offsets) < (self._offsets.maxlen or 1):
             return None
-        lead = (int(stamp_ns) - int(now_ns) - max(self._offsets)) * 1e-9
+        lead = (int(stamp_ns) - int(now_ns) - self._offset) * 1e-9
         if lead > self.tolerance_s:
             self.ahead += 1
             self.worst_s = max(self.worst_s, lead)
