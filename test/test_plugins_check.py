@@ -83,3 +83,21 @@ def test_check_command_names_the_spec_and_the_error_when_sampling_fails(small_po
     assert check.main([str(small_policy)]) == 1
     r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert r["ok"] is False and r["error"] == f"{small_policy}: sampling failed: IndexError: too many indices for tensor of dimension 2"
+
+
+def test_check_warns_of_actions_beyond_a_whole_turn(small_policy) -> None:
+    """A LeRobot policy in degrees without robot_units passed check silently (only the bring-up's limits saw it)."""
+    import numpy as np
+
+    from rtc_ros.runtime.check import unit_warnings
+
+    policy = load_policy(small_policy)
+    H, M = policy.horizon, policy.action_dim
+    radians = np.full((H, M), 0.5)
+    radians[:, 3] = -3.1  # within a turn: no warning
+    assert unit_warnings(policy, [radians, radians]) == []
+    degrees = radians.copy()
+    degrees[10, 2] = 95.0
+    (text,) = unit_warnings(policy, [radians, degrees])
+    assert policy.joint_names is None  # (named by index; with joint_names by name, as the shipped specs)
+    assert "action 2 up to 95" in text and "robot_units" in text and "action 3" not in text

@@ -21,7 +21,7 @@ from joint states and camera frames), ``ok``, ``problems`` and ``warnings`` (sen
 chunk or velocity, guidance that does not bring the chunk closer to the previous one (by
 :data:`GUIDANCE_MARGIN` of the plain error), a velocity gradient that is not the true one, or an
 observation the robot cannot provide. Warned: a sample spread above 1 (a flow run the wrong way round?), a
-spec without ``dt`` or ``joint_names``. ``n_steps`` is the spec's (``--steps`` overrides it); the nodes
+spec without ``dt`` or ``joint_names``, sampled actions beyond a whole turn (degrees without ``robot_units``?). ``n_steps`` is the spec's (``--steps`` overrides it); the nodes
 sample with their ``n_steps`` parameter and log a warning when it differs from the spec's.
 """
 
@@ -123,6 +123,27 @@ def spec_warnings(policy: LoadedPolicy) -> list[str]:
     return out
 
 
+#: a revolute joint's whole turn (rad): actions beyond it suggest degrees (or 0..100 grippers) taken for radians
+WHOLE_TURN = 2 * np.pi
+
+
+def unit_warnings(policy: LoadedPolicy, chunks: list[np.ndarray]) -> list[str]:
+    """Joints whose sampled actions (robot units, ``(H, M)`` each) go beyond a whole turn: the policy was
+    trained in degrees (LeRobot's robots record degrees, grippers 0..100) and the spec lacks ``robot_units``?"""
+    a = np.abs(np.concatenate([np.asarray(c, dtype=np.float64).reshape(-1, policy.action_dim) for c in chunks]))
+    names = list(getattr(policy, "joint_names", None) or [f"action {j}" for j in range(policy.action_dim)])
+    units = getattr(policy, "units", None)
+    converted = set(units.converted) if units is not None else set()
+    big = [(n, float(a[:, j].max())) for j, n in enumerate(names) if a[:, j].max() > WHOLE_TURN + 1e-3]
+    if not big:
+        return []
+    listed = ", ".join(f"{n} up to {v:.3g}" for n, v in big[:6]) + (f" and {len(big) - 6} more" if len(big) > 6 else "")
+    hint = ("these joints are converted by robot_units: check its scale" if {n for n, _ in big} <= converted
+            else "a policy trained in degrees needs robot_units: {<joint>: degrees} in its spec (a 0..100 gripper: "
+                 "{scale: ..., offset: ...}; docs/policies.md), else the executor refuses its chunks as beyond the limits")
+    return [f"sampled actions beyond a whole turn (2 pi = 6.28 rad) in robot units: {listed}; {hint}"]
+
+
 def check_policy(policy: LoadedPolicy, d: int, s: int, n_steps: int | None = None, repeats: int = 10,
                  seed: int = 0, method: str = "rtc", obs: np.ndarray | None = None) -> dict[str, Any]:
     """Run the check (see module docstring) and return the JSON fields."""
@@ -151,7 +172,7 @@ def check_policy(policy: LoadedPolicy, d: int, s: int, n_steps: int | None = Non
         robot_obs = "ok"
     except ValueError as exc:
         robot_obs = f"obs_spec: {exc}"
-    problems, warnings = [], spec_warnings(policy)
+    problems, warnings = [], spec_warnings(policy) + unit_warnings(policy, [prev, plain, guided])
     if not e_guided < e_plain * (1.0 - GUIDANCE_MARGIN):
         problems.append(f"guidance does not bring the chunk closer to the previous one (prefix error {e_plain:.5g} "
                         f"plain, {e_guided:.5g} guided)")
