@@ -151,3 +151,10 @@ def test_device_auto_on_the_cpu_with_a_cuda_build_of_torch_is_noted(tmp_path, mo
     assert len(notes) == 1 and notes[0].startswith("device auto: this torch is built for CUDA but sees no usable GPU")
     assert fit_policy(policy, _params(spec, device="cpu")).notes == []
 
+
+
+def test_a_horizon_mismatch_says_where_the_policy_sets_h(tmp_path) -> None:
+    """A LeRobot user set horizon to the n_action_steps they knew; the error said only 'H = 50'."""
+    spec = _spec(tmp_path, joint_names=JOINTS, dt=0.02)
+    with pytest.raises(ParameterError, match=r"'horizon'.*H = 50 \(the spec's config.horizon\): set horizon: 50"):
+        fit_policy(load_policy(spec), _params(spec, horizon=10, s_min=5))

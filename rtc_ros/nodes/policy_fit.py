@@ -84,7 +84,9 @@ def fit_policy(policy: LoadedPolicy, p: NodeParams, cameras_required: bool = Tru
     spec = str(policy.path) if policy.path is not None else "the policy"
     names = p.joint_names
     if policy.horizon != p.horizon:
-        raise ParameterError("horizon", p.horizon, f"the policy {spec} has H = {policy.horizon}")
+        source = getattr(policy, "horizon_source", None)
+        raise ParameterError("horizon", p.horizon, f"the policy {spec} has H = {policy.horizon}"
+                             + (f" ({source})" if source else "") + f": set horizon: {policy.horizon} for both nodes")
     if policy.action_dim != len(names):
         raise ParameterError("arms", [a.name for a in p.arms],
                              f"{len(names)} joints configured, the policy {spec} has {policy.action_dim} actions")

@@ -150,6 +150,11 @@ class LeRobotFlowPolicy(LeRobotPolicy):
         return int(self.config.chunk_size)
 
     @property
+    def horizon_source(self) -> str:
+        """Where H is set, for errors (``n_action_steps`` does not set it: ``s_min`` does its job here)."""
+        return "chunk_size in pretrained_path's config.json"
+
+    @property
     def sample_dim(self) -> int:
         """The sampling / guidance space: LeRobot's padded ``max_action_dim``."""
         return int(self.config.max_action_dim)

@@ -86,6 +86,12 @@ class LeRobotDiffusionPolicy(LeRobotPolicy):
         return int(self.config.horizon) - self.chunk_offset
 
     @property
+    def horizon_source(self) -> str:
+        """Where H is set, for errors."""
+        return (f"horizon {int(self.config.horizon)} - (n_obs_steps {self.n_obs_steps} - 1) in pretrained_path's "
+                "config.json")
+
+    @property
     def n_steps(self) -> int:
         return int(self.spec.get("n_steps") or self.config.num_inference_steps or DEFAULT_STEPS)
 

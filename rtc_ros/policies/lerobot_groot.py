@@ -123,6 +123,11 @@ class LeRobotGrootPolicy(LeRobotPolicy):
         return int(self.head.config.action_horizon)
 
     @property
+    def horizon_source(self) -> str:
+        """Where H is set, for errors."""
+        return "the action head's action_horizon in pretrained_path's config"
+
+    @property
     def sample_dim(self) -> int:
         """The sampling / guidance space: the head's padded ``action_dim`` (``max_action_dim``)."""
         return int(self.head.config.action_dim)

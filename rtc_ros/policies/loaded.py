@@ -56,6 +56,11 @@ class LoadedPolicy:
         return self.model.horizon
 
     @property
+    def horizon_source(self) -> str:
+        """Where H is set, for errors: the spec's ``config.horizon`` (or the model's own default)."""
+        return "the spec's config.horizon" if "horizon" in (self.spec.get("config") or {}) else "the model's default"
+
+    @property
     def action_dim(self) -> int:
         return self.model.action_dim
 

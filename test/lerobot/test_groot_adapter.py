@@ -35,6 +35,7 @@ def test_loads_with_the_boundary_interface(policy):
     normalised min-max into [-1, 1] with the statistics LeRobot's postprocessor unnormalises with, and back as it
     does (a constant joint: 0, then its value)."""
     assert (policy.horizon, policy.action_dim, policy.sample_dim, policy.n_steps) == (H, M, PAD, 4)
+    assert "action_horizon" in policy.horizon_source
     assert policy.obs_spec == [{"name": "state", "shape": [S]}, {"name": "front", "shape": [3, IMG, IMG]}]
     assert policy.typical_observation().shape == (policy.obs_dim,) == (S + 3 * IMG * IMG,)
     a = torch.randn(2, H, M)

@@ -21,6 +21,7 @@ def policy(tiny_smolvla):
 
 def test_loads_with_the_boundary_interface(policy):
     assert (policy.horizon, policy.action_dim, policy.sample_dim) == (10, 6, 32)
+    assert policy.horizon_source == "chunk_size in pretrained_path's config.json"
     assert policy.n_steps == 5 and policy.obs_spec[0] == {"name": "state", "shape": [6]}
     obs = policy.typical_observation()
     assert obs.shape == (policy.obs_dim,) == (6 + 3 * 32 * 32,)
