@@ -292,11 +292,18 @@ def test_from_bags_trains_for_training_time_rtc(demos: Path, tmp_path: Path, cap
     assert main([str(demos), "--out", str(tmp_path / "r"), "--prefix-conditioning", "-1", *small]) == 2
 
 
-def test_a_joint_only_policy_from_a_params_file_with_cameras_gets_no_cameras(demos: Path, tmp_path: Path) -> None:
+def test_a_joint_only_policy_from_a_params_file_with_cameras_gets_no_cameras(demos: Path, tmp_path: Path,
+                                                                           monkeypatch) -> None:
     """--obs-spec without the params file's camera (a joint-only policy): the generated params file has no camera
-    (a deployment walkthrough's kept the template's, and policy_inference refused to start on it)."""
+    (a deployment walkthrough's kept the template's, and policy_inference refused to start on it), and the
+    camera's frames are not decoded (they were, then dropped)."""
     from rtc_ros.nodes.params import ROLE_INFERENCE, load_params_file, validate
+    from rtc_ros.recording import from_bags
     from rtc_ros.recording.from_bags import main
+
+    decoded = []
+    load = from_bags.load_bag_episodes
+    monkeypatch.setattr(from_bags, "load_bag_episodes", lambda b, cams, *a: decoded.append(dict(cams)) or load(b, cams, *a))
 
     params = tmp_path / "robot.yaml"
     params.write_text(yaml.safe_dump({"/**": {"ros__parameters": {"arms": ["arm"], "arm": {"joint_names": NAMES},
@@ -311,3 +318,4 @@ def test_a_joint_only_policy_from_a_params_file_with_cameras_gets_no_cameras(dem
     inf = load_params_file(out / "j_params.yaml", "policy_inference")
     assert inf["camera_topics"] == [] and inf["camera_names"] == []
     assert validate(inf, ROLE_INFERENCE).camera_topics == []
+    assert decoded == [{}]

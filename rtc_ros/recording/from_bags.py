@@ -179,21 +179,19 @@ def dataset_for(args: argparse.Namespace) -> tuple[DemoDataset, dict[str, Any], 
     horizon = int(args.horizon or (template.get("config") or {}).get("horizon") or params.get("horizon") or 50)
     if getattr(args, "prefix_conditioning", 0) >= horizon:  # before reading the bags (images can take minutes)
         raise DatasetError(f"--prefix-conditioning {args.prefix_conditioning} must be < H = {horizon}")
+    obs_spec = parse_obs_spec(args.obs_spec) if args.obs_spec else template.get("obs_spec")
+    if obs_spec:  # the params file's other cameras are not the policy's: not decoded (frames can take minutes)
+        images = {str(e["name"]) for e in obs_spec if len(e.get("shape", ())) in (3, 4)}
+        cameras = {c: t for c, t in cameras.items() if c in images}
     episodes = load_bag_episodes(args.bag_dirs, cameras, args.joint_states_topic)
     names = joint_names_from_params(params) or template.get("joint_names") or recorded_joint_names(episodes)
     if not names:
         raise DatasetError("cannot tell the action joint names: give --params (arms/joint_names) or --spec")
     dt = float(args.dt or (1.0 / float(params["rate_hz"]) if params.get("rate_hz") else template.get("dt", 0.02)))
-    if args.obs_spec:
-        obs_spec = parse_obs_spec(args.obs_spec)
-    elif template.get("obs_spec"):
-        obs_spec = template["obs_spec"]
-    else:
+    if not obs_spec:
         h, w = _image_size(args.image_size)
         obs_spec = [{"name": "joint_positions", "shape": [len(names)]}] + [{"name": c, "shape": [h, w, 3]}
                                                                            for c in cameras]
-    images = {str(e["name"]) for e in obs_spec if len(e.get("shape", ())) in (3, 4)}
-    cameras = {c: t for c, t in cameras.items() if c in images}  # the params file's other cameras: not the policy's
     ds = build_dataset(episodes, obs_spec, list(names), horizon, dt, cameras, args.command_topic, args.stride,
                        args.only_success, args.include_status)
     return ds, template, {"cameras": cameras, "horizon": horizon, "params": params}
