@@ -130,6 +130,21 @@ def test_next_episode_name_never_reuses(tmp_path: Path) -> None:
     assert next_episode_name(tmp_path / "missing", "demo") == "demo_0000"
 
 
+def test_an_episode_number_is_not_reused_when_the_newest_folder_is_moved_away(tmp_path: Path) -> None:
+    """An operator moving a rejected newest episode aside got its number again on the next recording."""
+    from rtc_ros.recording.bag import mark_episode_name
+
+    (tmp_path / "episode_0003").mkdir()
+    mark_episode_name(tmp_path, "episode_0003")
+    (tmp_path / "episode_0003").rename(tmp_path.parent / f"{tmp_path.name}_rejected")
+    assert next_episode_name(tmp_path) == "episode_0004"
+    assert next_episode_name(tmp_path, "demo") == "demo_0000"  # per prefix
+    (tmp_path / "episode_0009").mkdir()  # a folder copied in above the mark
+    assert next_episode_name(tmp_path) == "episode_0010"
+    (tmp_path / ".episode_last").write_text("garbage")  # an unreadable mark: the folders decide
+    assert next_episode_name(tmp_path) == "episode_0010"
+
+
 def test_sidecar_atomic_roundtrip(tmp_path: Path) -> None:
     meta = {"method": "sync", "score": 1.5, "arr": np.arange(3)}
     p = write_sidecar(tmp_path / "episode_0001", meta)

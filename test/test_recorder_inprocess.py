@@ -58,6 +58,15 @@ def test_a_start_right_after_a_stop_keeps_the_stop_s_verdict(recorder) -> None:
     assert recorder.session.recording and recorder.session.episode == "episode_0001"
 
 
+def test_the_number_of_an_episode_moved_away_is_not_reused(recorder, tmp_path) -> None:
+    _send(recorder, cmd="start")
+    _send(recorder, cmd="stop", success=False)
+    _after_grace(recorder)
+    (tmp_path / "episode_0000").rename(tmp_path.parent / f"{tmp_path.name}_rejected_0000")  # an operator's tidy-up
+    _send(recorder, cmd="start")
+    assert recorder.session.episode == "episode_0001"
+
+
 def test_a_score_in_the_stop_grace_goes_to_the_stopped_episode(recorder) -> None:
     _send(recorder, cmd="start")
     _send(recorder, cmd="stop", success=True, score=5)

@@ -151,12 +151,35 @@ def preflight_output_dir(directory: str | Path, min_free_bytes: int = 0) -> int:
     return free
 
 
+def _last_name_file(root: Path, prefix: str) -> Path:
+    """Where the last episode name handed out in ``root`` is kept (a hidden file beside the episodes)."""
+    return root / f".{prefix}_last"
+
+
 def next_episode_name(root: str | Path, prefix: str = EPISODE_PREFIX) -> str:
-    """``<prefix>_NNNN`` with NNNN one above the highest existing index in ``root`` (never reuses one that is there)."""
+    """``<prefix>_NNNN`` with NNNN one above the highest index in ``root`` and above the last one recorded there
+    (:func:`mark_episode_name`): a number is not reused when the newest episode folder was moved away."""
     root = Path(root)
     pat = re.compile(rf"^{re.escape(prefix)}_(\d+)$")
     idx = [int(m.group(1)) for p in (root.iterdir() if root.is_dir() else []) if (m := pat.match(p.name))]
+    try:
+        last = pat.match(_last_name_file(root, prefix).read_text().strip())
+    except OSError:
+        last = None
+    if last:
+        idx.append(int(last.group(1)))
     return f"{prefix}_{(max(idx) + 1) if idx else 0:04d}"
+
+
+def mark_episode_name(root: str | Path, name: str, prefix: str = EPISODE_PREFIX) -> None:
+    """Record ``name`` as the last episode started in ``root`` (atomically; a failure only loses the mark)."""
+    path = _last_name_file(Path(root), prefix)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(name + "\n")
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 class BagWriter:

@@ -15,6 +15,7 @@ from typing import Any
 from rtc_ros.recording.bag import (
     BagWriter,
     RecordingError,
+    mark_episode_name,
     next_episode_name,
     preflight_output_dir,
     read_sidecar,
@@ -67,6 +68,7 @@ class EpisodeSession:
             name = next_episode_name(self.output_dir, self.prefix)
             bag = BagWriter(self.output_dir / name, flush_period_s=self.flush_period, compression=self.compression)
             bag.open()
+            mark_episode_name(self.output_dir, name, self.prefix)
         except RecordingError:
             self.last_closed = None  # a 'score' now is for the episode that could not start, not an older one
             raise
