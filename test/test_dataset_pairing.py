@@ -227,7 +227,6 @@ def test_a_pause_does_not_shift_the_observations_of_the_steps_after_it() -> None
     commanded step k (before 2026-12-06 every step was at t_0 + k dt: 50 steps off after the pause), and its action
     is that tick's command; a trace without a pause is on t_0 + k dt exactly as before. A sample whose chunk would
     span the pause is left out (since 2026-12-07)."""
-    from rtc_ros.policies.observation import ObservationBuilder
     from rtc_ros.recording.dataset import episode_samples
 
     steps = np.r_[np.arange(5), np.full(50, 4), np.arange(5, 10)]  # ticks 0-4, 50 paused ticks, ticks 55-59
@@ -237,8 +236,7 @@ def test_a_pause_does_not_shift_the_observations_of_the_steps_after_it() -> None
     assert src == "rtc/executor_state"
     np.testing.assert_allclose(t, tick * DT)
     np.testing.assert_array_equal(A[:, 0], 100.0 + tick)
-    builder = ObservationBuilder([{"name": "joint_positions", "shape": [2]}], 2)
-    joints, _, actions, ks, prov = episode_samples(ep, builder, names, 4, DT, {})
+    joints, _, actions, ks, prov = episode_samples(ep, names, 4, DT, {})
     np.testing.assert_array_equal(joints[:, 0], -tick[ks].astype(float))  # each step's own joint state
     np.testing.assert_array_equal(actions[:, 0, 0], 100.0 + tick[ks])
     # a chunk never spans the pause: steps 2-4's chunks (H = 4) would end with actions chosen after it
@@ -247,7 +245,7 @@ def test_a_pause_does_not_shift_the_observations_of_the_steps_after_it() -> None
     np.testing.assert_array_equal(actions[1, :, 0], 100.0 + np.arange(1, 5))  # steps 1-4, all before it
     np.testing.assert_array_equal(actions[-1, :, 0], [159.0] * 4)  # the end: the last command held, as before
     plain_ep, _ = _paused_episode(np.arange(10))
-    assert episode_samples(plain_ep, builder, names, 4, DT, {})[4]["skipped_across_pause"] == 0
+    assert episode_samples(plain_ep, names, 4, DT, {})[4]["skipped_across_pause"] == 0
     plain, names = _paused_episode(np.arange(10))
     np.testing.assert_allclose(action_grid(plain, names, DT, None)[0], np.arange(10) * DT)
 
@@ -257,7 +255,6 @@ def test_an_episode_recorded_before_the_executor_was_resumed_keeps_its_executor_
     first tick: those ticks are dropped and the trace still gives the actions and the pauses (before 2026-12-07
     the whole trace was set aside for the command topics, where a pause is not seen: a walkthrough's 12 s pause
     became 600 samples of standing still)."""
-    from rtc_ros.policies.observation import ObservationBuilder
     from rtc_ros.recording.dataset import DatasetError, episode_samples
 
     steps = np.r_[np.full(20, -1), np.arange(5), np.full(50, 4), np.arange(5, 10)]  # armed, 5 ticks, paused, 5
@@ -267,8 +264,7 @@ def test_an_episode_recorded_before_the_executor_was_resumed_keeps_its_executor_
     assert src == "rtc/executor_state"
     np.testing.assert_allclose(t, tick * DT)
     np.testing.assert_array_equal(A[:, 0], 100.0 + tick)
-    builder = ObservationBuilder([{"name": "joint_positions", "shape": [2]}], 2)
-    _, _, _, ks, prov = episode_samples(ep, builder, names, 4, DT, {})
+    _, _, _, ks, prov = episode_samples(ep, names, 4, DT, {})
     np.testing.assert_array_equal(ks, [0, 1, 5, 6, 7, 8, 9])
     assert prov["skipped_across_pause"] == 3
     again, names = _paused_episode(np.r_[np.arange(4), np.full(3, -1), np.arange(3)])  # restarted, started paused

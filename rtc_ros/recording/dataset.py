@@ -45,17 +45,8 @@ import numpy as np
 
 from rtc_ros.policies.observation import ObservationBuilder
 from rtc_ros.recording.demo_dataset import DatasetError, DemoDataset
-from rtc_ros.recording.episode import (
-    Episode,
-    ExecutorTrace,
-    Series,
-    TopicRoles,
-    find_bags,
-    grid_series,
-    latest_index,
-    load_episodes,
-    topic_matches,
-)
+from rtc_ros.recording.episode import (Episode, ExecutorTrace, Series, TopicRoles, find_bags, grid_series,
+                                      latest_index, load_episodes, topic_matches)
 from rtc_ros.recording.command_order import arm_order
 from rtc_ros.recording.recover import find_unfinished_under
 
@@ -147,10 +138,9 @@ def _command_topics(ep: Episode, command_topics: list[str] | None, names: list[s
 
 def _commanding(ex: ExecutorTrace) -> ExecutorTrace | None:
     """The executor's ticks from its first commanded step on (None: fewer than two; a step -1 after it, a restart:
-    DatasetError). Before
-    its first tick an executor reports step -1 (started paused, ``start_paused``, waiting for ``~/resume`` while
-    the recording runs): those ticks are no steps (until 2026-12-07 they made the whole trace unusable, and the
-    actions came from the command topics, where pauses are not seen)."""
+    DatasetError). Before its first tick an executor reports step -1 (started paused, ``start_paused``, waiting for
+    ``~/resume`` while the recording runs): those ticks are no steps (until 2026-12-07 they made the whole trace
+    unusable, and the actions came from the command topics, where pauses are not seen)."""
     ok = np.flatnonzero(ex.step >= 0)
     if len(ok) and not (ex.step[ok[0]:] >= 0).all():  # -1 after a commanded step: it started again, paused
         i = int(ok[0] + np.flatnonzero(ex.step[ok[0]:] < 0)[0])
@@ -221,7 +211,6 @@ def _across_pause(t: np.ndarray, ks: np.ndarray, horizon: int, dt: float) -> np.
 
 def episode_samples(
     ep: Episode,
-    builder: ObservationBuilder,
     names: list[str],
     horizon: int,
     dt: float,
@@ -264,6 +253,26 @@ def episode_samples(
             A[rows].astype(np.float32), ks, prov)
 
 
+def keep_episode(ep: Episode, only_success: bool = False, include_status: Iterable[str] = ()) -> bool:
+    """Whether ``ep`` is demonstration data; left out, each with a log line: a ``failed`` episode (a write error);
+    one cut short (:data:`CUT_SHORT`: aborted by the operator, interrupted, repaired after a crash -- unless the
+    operator had stopped it and the recorder died within the stop grace --, stopped for low disk) unless its status
+    is in ``include_status``; with ``only_success``, one without a success verdict (``success`` true, or the
+    simulator's; before 2026-12-06 only an explicit failure was left out, so an abort, which has no verdict, was kept)."""
+    status = ep.meta.get("status")
+    if status == "failed":
+        log.warning("skipping %s (status %s)", ep.name, status)
+        return False
+    stopped = status == "recovered" and (ep.meta.get("recovery") or {}).get("stop_status") == "completed"
+    if status in CUT_SHORT and status not in include_status and not stopped:  # (stopped: killed in its grace)
+        log.warning("skipping %s (status %s: cut short; include it with --include-status %s)", ep.name, status, status)
+        return False
+    if only_success and ep.success is not True:  # the report's verdict (a 0 is a failure too)
+        log.info("skipping %s (%s)", ep.name, "not a success" if ep.success is False else "no success verdict")
+        return False
+    return True
+
+
 def build_dataset(
     episodes: Iterable[Episode],
     obs_spec: list[dict[str, Any]],
@@ -276,13 +285,7 @@ def build_dataset(
     only_success: bool = False,
     include_status: Iterable[str] = (),
 ) -> DemoDataset:
-    """Concatenate :func:`episode_samples` over ``episodes``.
-
-    Left out, each with a log line: a ``failed`` episode (a write error); one cut short (:data:`CUT_SHORT`:
-    aborted by the operator, interrupted, repaired after a crash -- unless the operator had stopped it and the
-    recorder died within the stop grace --, stopped for low disk) unless its status is in ``include_status``; with ``only_success``, one without a success verdict (``success`` true, or the
-    simulator's; before 2026-12-06 only an explicit failure was left out, so an abort, which has no verdict,
-    was kept).
+    """Concatenate :func:`episode_samples` over the episodes :func:`keep_episode` keeps.
 
     Raises:
         DatasetError: no usable episode, or a camera of ``obs_spec`` without a topic.
@@ -302,19 +305,9 @@ def build_dataset(
     index: dict[str, list[np.ndarray]] = {c: [] for c in cameras}
     prev: dict[str, list[np.ndarray]] = {c: [] for c in cameras}
     for ep in episodes:
-        status = ep.meta.get("status")
-        if status == "failed":
-            log.warning("skipping %s (status %s)", ep.name, status)
+        if not keep_episode(ep, only_success, include_status):
             continue
-        stopped = status == "recovered" and (ep.meta.get("recovery") or {}).get("stop_status") == "completed"
-        if status in CUT_SHORT and status not in include_status and not stopped:  # (stopped: killed in its grace)
-            log.warning("skipping %s (status %s: cut short; include it with --include-status %s)", ep.name, status,
-                        status)
-            continue
-        if only_success and ep.success is not True:  # the report's verdict (a 0 is a failure too)
-            log.info("skipping %s (%s)", ep.name, "not a success" if ep.success is False else "no success verdict")
-            continue
-        q, cams, a, ks, prov = episode_samples(ep, builder, joint_names, horizon, dt, cameras, command_topics, stride)
+        q, cams, a, ks, prov = episode_samples(ep, joint_names, horizon, dt, cameras, command_topics, stride)
         if not len(q):
             log.warning("%s: no samples (observations never available)", ep.name)
             continue
@@ -340,6 +333,20 @@ def build_dataset(
                        frame_prev={c: np.concatenate(p).astype(np.int64) for c, p in prev.items()})
 
 
+def bag_paths(bags: Iterable[str | Path]) -> list[Path]:
+    """The episode bags under ``bags`` (bag directories, or directories searched for bags); unfinished ones (a
+    recorder killed mid-episode) left out with a warning. Raises DatasetError: no bag found."""
+    bags = list(bags)
+    paths = [b for d in bags for b in find_bags(d)]
+    unfinished = [u for d in bags if Path(d).is_dir() for u in find_unfinished_under(d)]
+    if unfinished:  # not readable until repaired (the report lists them too)
+        log.warning("%d unfinished bags left out (repair them with 'python -m rtc_ros.recording.recover "
+                    "DIR'): %s", len(unfinished), ", ".join(str(u) for u in unfinished))
+    if not paths:
+        raise DatasetError(f"no bags under {[str(d) for d in bags]}")
+    return paths
+
+
 def load_bag_episodes(bags: Iterable[str | Path], cameras: dict[str, str] | None = None,
                       joint_states_topic: str = "joint_states") -> list[Episode]:
     """Every episode of ``bags`` (bag directories, or directories searched for bags), with the
@@ -348,15 +355,8 @@ def load_bag_episodes(bags: Iterable[str | Path], cameras: dict[str, str] | None
     Raises:
         DatasetError: no bag found.
     """
-    bags = list(bags)
     cameras = dict(cameras or {})
-    paths = [b for d in bags for b in find_bags(d)]
-    unfinished = [u for d in bags if Path(d).is_dir() for u in find_unfinished_under(d)]
-    if unfinished:  # a recorder killed mid-episode: not readable until repaired (the report lists them too)
-        log.warning("%d unfinished bags left out (repair them with 'python -m rtc_ros.recording.recover "
-                    "DIR'): %s", len(unfinished), ", ".join(str(u) for u in unfinished))
-    if not paths:
-        raise DatasetError(f"no bags under {[str(d) for d in bags]}")
+    paths = bag_paths(bags)
     roles = TopicRoles(joint_states=joint_states_topic, images=tuple(cameras.values()) or None)
     episodes = [ep for b in paths for ep in load_episodes(b, roles, with_images=bool(cameras))]
     log.info("read %d episodes from %d bags", len(episodes), len(paths))

@@ -66,6 +66,22 @@ def parse_obs_spec(text: str) -> list[dict[str, Any]]:
     return out
 
 
+def recorded_cameras(items: list[str] | None, params: dict[str, Any]) -> dict[str, str]:
+    """Camera name -> recorded topic: ``--camera NAME=TOPIC`` items, else the params file's ``camera_names`` /
+    ``camera_topics`` (``<topic>/compressed`` with ``camera_transport: compressed``: what was recorded)."""
+    cameras: dict[str, str] = {}
+    for item in items or []:
+        name, sep, topic = item.partition("=")
+        if not sep:
+            raise DatasetError(f"--camera {item!r}: expected NAME=TOPIC")
+        cameras[name] = topic
+    if not cameras and params.get("camera_topics"):
+        names = params.get("camera_names") or [f"cam{i}" for i in range(len(params["camera_topics"]))]
+        suffix = "/compressed" if params.get("camera_transport") == "compressed" else ""
+        cameras = {n: t + suffix for n, t in zip(names, params["camera_topics"])}
+    return cameras
+
+
 def _sections(data: dict[str, Any], node: str) -> list[dict[str, Any]]:
     """The ``ros__parameters`` of every section that applies to ``node`` in some namespace (ROS 2 key
     matching, :func:`~rtc_ros.recording.params_file.key_matches`: ``/**``, ``node``, ``/**/node``; and
@@ -166,16 +182,7 @@ def dataset_for(args: argparse.Namespace) -> tuple[DemoDataset, dict[str, Any], 
     """Steps 1-2 of the module docstring: ``(dataset, template spec, {cameras, horizon, params})``."""
     params = training_params(args.params)
     template: dict[str, Any] = yaml.safe_load(Path(args.spec).read_text()) if args.spec else {}
-    cameras: dict[str, str] = {}  # obs_spec name -> topic
-    for item in args.camera or []:
-        name, sep, topic = item.partition("=")
-        if not sep:
-            raise DatasetError(f"--camera {item!r}: expected NAME=TOPIC")
-        cameras[name] = topic
-    if not cameras and params.get("camera_topics"):
-        names = params.get("camera_names") or [f"cam{i}" for i in range(len(params["camera_topics"]))]
-        suffix = "/compressed" if params.get("camera_transport") == "compressed" else ""  # the topics recorded
-        cameras = {n: t + suffix for n, t in zip(names, params["camera_topics"])}
+    cameras = recorded_cameras(args.camera, params)
     horizon = int(args.horizon or (template.get("config") or {}).get("horizon") or params.get("horizon") or 50)
     if getattr(args, "prefix_conditioning", 0) >= horizon:  # before reading the bags (images can take minutes)
         raise DatasetError(f"--prefix-conditioning {args.prefix_conditioning} must be < H = {horizon}")

@@ -1,0 +1,237 @@
+"""Recorded episodes -> a LeRobot dataset, to fine-tune a VLA (SmolVLA, pi0, GR00T, ...) with LeRobot on your own
+robot's demonstrations.
+
+``python -m rtc_ros.recording.to_lerobot BAG_DIR [BAG_DIR ...] --out DIR [--task TEXT] [options]``, run where
+LeRobot is installed (``.venv-lerobot``: docs/recording.md). The dataset is written by LeRobot's own
+``LeRobotDataset.create / add_frame / save_episode / finalize`` (its current format, v3), so ``lerobot-train
+--dataset.repo_id=REPO_ID --dataset.root=DIR`` reads it.
+
+The frames come from the package's one bags-to-dataset pairing (:func:`rtc_ros.recording.dataset.episode_samples`,
+as ``from_bags``): each episode on its controller grid (``dt``), frame ``k``'s observation = the joint state and each
+camera's frame belonging to step ``k``, its action = the command executed at step ``k`` (``rtc/executor_state``, else
+the command topics). LeRobot's convention is the same (``action`` of frame ``k`` is what was commanded at ``k``).
+
+Features (names in action order; joints in the robot's units as recorded, radians for a ROS arm):
+
+* ``observation.state`` ``(M,)`` float32, ``action`` ``(M,)`` float32, both named by the joints;
+* ``observation.images.<camera>`` ``(h, w, 3)`` at the recorded size (RGB; a mono camera repeated into three
+  channels, an alpha channel dropped), a video (LeRobot's default) or PNG images (``--images``).
+
+Left out as ``from_bags`` leaves them out (:func:`rtc_ros.recording.dataset.keep_episode`: failed, cut short
+unless ``--include-status``, with ``--only-success`` the ones without a success verdict). An episode with a pause
+(two grid steps more than 1.5 ``dt`` apart: paused, disabled, re-synced, stalled) is split there into separate
+LeRobot episodes: LeRobot samples action chunks from consecutive frames, and one across a pause would pair an
+observation with actions chosen after it. Each episode's task: the recorded ``task`` (the recorder's start meta),
+else ``--task``; an episode with neither is refused before anything is written. The bags are read one at a time
+(memory: one episode's frames). The last stdout line is a JSON summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from rtc_ros.recording.dataset import (CUT_SHORT, DatasetError, action_grid, bag_paths, episode_samples, keep_episode,
+                                       recorded_joint_names)
+from rtc_ros.recording.episode import Episode, TopicRoles, load_episodes
+from rtc_ros.recording.from_bags import recorded_cameras
+from rtc_ros.recording.params_file import joint_names_from_params, training_params
+from rtc_ros.recording.sidecar import read_sidecar
+
+log = logging.getLogger(__name__)
+
+#: grid steps farther apart than this many ``dt`` end a LeRobot episode (as from_bags' pause rule)
+PAUSE_GAP = 1.5
+
+
+@dataclass(frozen=True)
+class Part:
+    """One LeRobot episode: ``n`` consecutive controller steps of one recorded episode."""
+
+    source: str  # the recorded episode's name (and the part's index when split at pauses)
+    task: str
+    state: np.ndarray  # (n, M) float32
+    action: np.ndarray  # (n, M) float32
+    images: dict[str, list[np.ndarray]]  # camera -> n frames (h, w, 3) uint8
+
+
+def rgb(img: np.ndarray) -> np.ndarray:
+    """``(h, w, c)`` uint8 -> ``(h, w, 3)``: mono repeated, alpha dropped."""
+    img = np.asarray(img, dtype=np.uint8)
+    if img.ndim == 2:
+        img = img[..., None]
+    return np.repeat(img, 3, axis=2) if img.shape[2] == 1 else np.ascontiguousarray(img[..., :3])
+
+
+def episode_parts(ep: Episode, names: list[str], dt: float, cameras: dict[str, str],
+                  command_topics: list[str] | None, task: str | None) -> list[Part]:
+    """``ep`` as LeRobot episodes (split at pauses; module docstring). Raises DatasetError naming the episode."""
+    task = str(ep.meta.get("task") or task or "")
+    if not task:
+        raise DatasetError(f"{ep.name}: no task recorded (the recorder's start meta 'task') and no --task given: "
+                           "LeRobot needs one per episode")
+    q, cams, a, ks, _ = episode_samples(ep, names, 1, dt, cameras, command_topics)
+    t = action_grid(ep, names, dt, command_topics)[0][ks]
+    cuts = np.flatnonzero(np.diff(t) > PAUSE_GAP * dt) + 1
+    parts = []
+    for i, rows in enumerate(np.split(np.arange(len(ks)), cuts)):
+        if len(rows):
+            parts.append(Part(f"{ep.name}" + (f" part {i}" if len(cuts) else ""), task, q[rows], a[rows, 0],
+                              {c: [rgb(frames[j]) for j in idx[rows]] for c, (frames, idx) in cams.items()}))
+    return parts
+
+
+def features(names: list[str], image_shapes: dict[str, tuple[int, int, int]], videos: bool) -> dict[str, Any]:
+    """LeRobot's feature dict (its own recording's layout)."""
+    vec = {"dtype": "float32", "shape": (len(names),), "names": list(names)}
+    out: dict[str, Any] = {"observation.state": dict(vec), "action": dict(vec)}
+    for cam, shape in image_shapes.items():
+        out[f"observation.images.{cam}"] = {"dtype": "video" if videos else "image", "shape": shape,
+                                            "names": ["height", "width", "channels"]}
+    return out
+
+
+def integer_fps(dt: float) -> int:
+    """LeRobot datasets have an integer frame rate: ``1 / dt`` within 0.1 % of one (DatasetError otherwise)."""
+    fps = round(1.0 / dt)
+    if fps < 1 or abs(1.0 / dt - fps) > 1e-3 * fps:
+        raise DatasetError(f"--dt {dt:g} s ({1.0 / dt:g} Hz): a LeRobot dataset needs an integer frame rate")
+    return fps
+
+
+def _episodes(paths: list[Path], cameras: dict[str, str], joint_states_topic: str) -> Iterator[Episode]:
+    """Every episode of ``paths``, one bag in memory at a time."""
+    roles = TopicRoles(joint_states=joint_states_topic, images=tuple(cameras.values()) or None)
+    for b in paths:
+        yield from load_episodes(b, roles, with_images=bool(cameras))
+
+
+def _untasked(paths: list[Path]) -> list[str]:
+    """Recorder bags whose sidecar has no ``task`` (checked before writing; bags without one at their turn)."""
+    return [p.name for p in paths if (meta := read_sidecar(p)) is not None and not meta.get("task")]
+
+
+def export(args: argparse.Namespace) -> dict[str, Any]:
+    """The module docstring's conversion; returns the JSON summary. Raises DatasetError (naming the episode or
+    option); the episodes written before an error stay readable (the dataset is finalised either way)."""
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset  # (only here: LeRobot's venv)
+
+    params = training_params(args.params)
+    cameras = recorded_cameras(args.camera, params)
+    dt = float(args.dt or (1.0 / float(params["rate_hz"]) if params.get("rate_hz") else 0.02))
+    fps = integer_fps(dt)
+    paths = bag_paths(args.bag_dirs)
+    if not args.task and (missing := _untasked(paths)):
+        raise DatasetError(f"no task recorded in {missing[:5]}{' ...' if len(missing) > 5 else ''} and no --task "
+                           "given: LeRobot needs an instruction per episode")
+    if args.out.exists():
+        raise DatasetError(f"--out {args.out} exists: give a new directory (nothing was written)")
+    names = joint_names_from_params(params)
+    ds, written, frames, skipped, parts_of = None, [], 0, [], {}
+    try:
+        for ep in _episodes(paths, cameras, args.joint_states_topic):
+            if not keep_episode(ep, args.only_success, args.include_status):
+                skipped.append(ep.name)
+                continue
+            names = names or recorded_joint_names([ep])
+            if not names:
+                raise DatasetError(f"{ep.name}: cannot tell the joint names: give --params (arms/joint_names)")
+            parts = episode_parts(ep, list(names), dt, cameras, args.command_topic, args.task)
+            for part in parts:
+                shapes = {c: tuple(f[0].shape) for c, f in part.images.items()}
+                if ds is None:
+                    _check_codec(shapes, args.vcodec if not args.images else None)
+                    feats = features(list(names), shapes, videos=not args.images)
+                    ds = LeRobotDataset.create(args.repo_id or f"local/{args.out.name}", fps, feats, root=args.out,
+                                               robot_type=args.robot_type, use_videos=not args.images,
+                                               vcodec=args.vcodec)
+                _check_shapes(ds.features, shapes, part.source)
+                for i in range(len(part.state)):
+                    ds.add_frame({"observation.state": part.state[i], "action": part.action[i], "task": part.task,
+                                  **{f"observation.images.{c}": f[i] for c, f in part.images.items()}})
+                ds.save_episode()
+                written.append(part.source)
+                frames += len(part.state)
+            parts_of[ep.name] = len(parts)
+    finally:
+        if ds is not None:
+            ds.finalize()
+    if ds is None:
+        raise DatasetError("no usable demonstration episode" + (f" ({len(skipped)} left out)" if skipped else ""))
+    return {"out": str(args.out), "repo_id": ds.repo_id, "fps": fps, "episodes": len(written), "frames": frames,
+            "recorded_episodes": len(parts_of), "split_at_pauses": sorted(n for n, k in parts_of.items() if k > 1),
+            "left_out": skipped, "joint_names": list(names), "cameras": cameras}
+
+
+def _check_codec(shapes: dict[str, tuple[int, ...]], vcodec: str | None) -> None:
+    """SVT-AV1 (LeRobot's default codec) kills the process (SIGFPE) on frames narrower than 32 px (measured with
+    PyAV 15.1: widths 8-24 crash, 30 and up encode): refused before anything is written."""
+    narrow = {c: s for c, s in shapes.items() if s[1] < 32}
+    if vcodec == "libsvtav1" and narrow:
+        raise DatasetError(f"cameras {sorted(narrow)} are narrower than 32 px, which the libsvtav1 encoder cannot "
+                           "encode: give --vcodec h264, or --images (nothing was written)")
+
+
+def _check_shapes(feats: dict[str, Any], shapes: dict[str, tuple[int, ...]], source: str) -> None:
+    for cam, shape in shapes.items():
+        want = tuple(feats[f"observation.images.{cam}"]["shape"])
+        if shape != want:
+            raise DatasetError(f"{source}: camera '{cam}' frames are {shape[1]}x{shape[0]}, the dataset's "
+                               f"{want[1]}x{want[0]} (from the first episode): one size per camera in a LeRobot dataset")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m rtc_ros.recording.to_lerobot",
+                                 description="Recorded episodes -> a LeRobot dataset (fine-tune a VLA on them).")
+    ap.add_argument("bag_dirs", nargs="+", type=Path, help="directories of episode bags (searched recursively)")
+    ap.add_argument("--out", required=True, type=Path, help="the dataset's root directory (must not exist)")
+    ap.add_argument("--repo-id", default=None, help="LeRobot repo id (default local/<out's name>)")
+    ap.add_argument("--task", default=None, help="the instruction of every episode (default: each one's recorded "
+                                                 "task, the recorder's start meta)")
+    ap.add_argument("--params", default=None, help="ROS params file of the nodes (joints, rate, cameras)")
+    ap.add_argument("--dt", type=float, default=None, help="controller period in s (default 1/rate_hz or 0.02)")
+    ap.add_argument("--camera", action="append", help="NAME=TOPIC: image topic of observation.images.NAME "
+                                                      "(default: the params file's cameras)")
+    ap.add_argument("--command-topic", action="append", default=None,
+                    help="commanded-position topic(s), in action order (default: rtc/executor_state, else "
+                         "joint_commands / <arm>_controller/commands)")
+    ap.add_argument("--joint-states-topic", default="joint_states")
+    ap.add_argument("--only-success", action="store_true", help="only episodes with a success verdict")
+    ap.add_argument("--include-status", action="append", default=[], choices=CUT_SHORT, metavar="STATUS",
+                    help="also export episodes of this status (cut short, left out by default): " + ", ".join(CUT_SHORT))
+    ap.add_argument("--images", action="store_true", help="PNG images instead of videos (no video encoder needed)")
+    ap.add_argument("--vcodec", default="libsvtav1", help="video codec (LeRobot's default libsvtav1; h264 is faster)")
+    ap.add_argument("--robot-type", default=None, help="the dataset's robot_type (e.g. aloha)")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; exit 0 on success, 2 on a data problem or without LeRobot (message on stderr)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        summary = export(args)
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("lerobot"):
+            raise
+        print("error: LeRobot is not installed in this Python: run this with the LeRobot venv's python "
+              "(.venv-lerobot/bin/python, make setup-lerobot; docs/recording.md)", file=sys.stderr)
+        return 2
+    except (DatasetError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, separators=(",", ":")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

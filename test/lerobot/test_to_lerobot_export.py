@@ -1,0 +1,87 @@
+"""Recorded episodes -> a LeRobot dataset written by LeRobot's own writer and read back by LeRobot's own
+LeRobotDataset (rtc_ros.recording.to_lerobot): frame k holds the joint state and the camera frame of step k and the
+command executed at step k, checked against the synthetic recordings' known trajectories."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rtc_ros.recording.synthetic import reference, write_synthetic_episode
+from rtc_ros.recording.to_lerobot import main
+
+STEPS, DT = 60, 0.02
+
+
+@pytest.fixture(scope="module")
+def bags(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("bags")
+    for i in range(2):  # rtc: no holds, the executor commands reference(k dt) at step k, joint states 0.01 below
+        write_synthetic_episode(root, f"episode_{i:04d}", "rtc", seed=i, task_steps=STEPS, with_images=True)
+    write_synthetic_episode(root, "episode_0002", "rtc", seed=2, task_steps=STEPS, with_images=True, success=False)
+    return root
+
+
+def _export(bags: Path, out: Path, capsys, *extra: str) -> tuple[int, dict | None, str]:
+    rc = main([str(bags), "--out", str(out), "--camera", "top=camera/image_raw", *extra])
+    cap = capsys.readouterr()
+    return rc, (json.loads(cap.out.strip().splitlines()[-1]) if rc == 0 else None), cap.err
+
+
+def test_frames_hold_each_step_s_observation_and_executed_command(bags: Path, tmp_path: Path, capsys) -> None:
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    out = tmp_path / "ds"
+    rc, summary, err = _export(bags, out, capsys, "--task", "move the joints", "--images", "--only-success")
+    assert rc == 0, err
+    assert summary["episodes"] == 2 and summary["frames"] == 2 * STEPS and summary["fps"] == 50
+    assert summary["left_out"] == ["episode_0002"]  # no success verdict
+    ds = LeRobotDataset("local/ds", root=out)
+    assert (len(ds), ds.fps, ds.meta.total_episodes) == (2 * STEPS, 50, 2)
+    assert ds.features["action"]["names"] == ["joint_0", "joint_1", "joint_2"]
+    q = reference(np.arange(STEPS) * DT, 3)
+    for i in (0, 4, 5, 23, STEPS - 1, STEPS, STEPS + 37):
+        f, k = ds[i], i % STEPS
+        np.testing.assert_allclose(f["action"].numpy(), q[k], atol=1e-6)
+        np.testing.assert_allclose(f["observation.state"].numpy(), q[k] - 0.01, atol=1e-6)
+        img = f["observation.images.top"]  # a frame every 5 steps, value 3 x its step; LeRobot gives [0, 1] CHW
+        assert img.shape == (3, 12, 16) and np.allclose(img.numpy() * 255, 3 * (k - k % 5) % 256, atol=1e-3)
+        assert f["task"] == "move the joints" and int(f["episode_index"]) == i // STEPS
+    # as LeRobot's training samples a chunk (a VLA's chunk_size actions from the observation's frame on): index 0 is
+    # the command of the observation's step, and the chunk does not run into the next episode (padded, flagged)
+    chunks = LeRobotDataset("local/ds", root=out, delta_timestamps={"action": [j * DT for j in range(10)]})
+    for i in (0, 23, STEPS - 4, STEPS + 5):
+        f, k = chunks[i], i % STEPS
+        n = min(10, STEPS - k)
+        np.testing.assert_allclose(f["action"].numpy()[:n], q[k:k + n], atol=1e-6)
+        assert f["action_is_pad"].tolist() == [False] * n + [True] * (10 - n)
+
+
+def test_a_missing_task_or_an_existing_out_is_refused_before_writing(bags: Path, tmp_path: Path, capsys) -> None:
+    rc, _, err = _export(bags, tmp_path / "a", capsys, "--images")  # the synthetic sidecars record no task
+    assert rc == 2 and "no task recorded" in err and "--task" in err and not (tmp_path / "a").exists()
+    (tmp_path / "b").mkdir()
+    rc, _, err = _export(bags, tmp_path / "b", capsys, "--task", "t", "--images")
+    assert rc == 2 and "--out" in err and "exists" in err and not any((tmp_path / "b").iterdir())
+    rc, _, err = _export(bags, tmp_path / "c", capsys, "--task", "t")  # 16 px wide: SVT-AV1 would crash
+    assert rc == 2 and "--vcodec h264" in err and not (tmp_path / "c").exists()
+
+
+def test_videos_hold_the_frames(bags: Path, tmp_path: Path, capsys) -> None:
+    """LeRobot's default storage (videos); decoded with PyAV here (this venv's torchvision has no VideoReader,
+    which LeRobot 0.4.4 reads videos with when torchcodec is absent)."""
+    import av
+
+    out = tmp_path / "v"
+    rc, summary, err = _export(bags, out, capsys, "--task", "t", "--vcodec", "h264")
+    assert rc == 0, err
+    (video,) = sorted(out.glob("videos/observation.images.top/**/*.mp4"))
+    with av.open(str(video)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == summary["frames"] == 3 * STEPS
+    for i in (0, 7, 23, STEPS + 12, 2 * STEPS + 41):
+        k = i % STEPS
+        assert frames[i].shape == (12, 16, 3) and abs(frames[i].mean() - 3 * (k - k % 5) % 256) < 4
