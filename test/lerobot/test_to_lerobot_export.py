@@ -85,3 +85,54 @@ def test_videos_hold_the_frames(bags: Path, tmp_path: Path, capsys) -> None:
     for i in (0, 7, 23, STEPS + 12, 2 * STEPS + 41):
         k = i % STEPS
         assert frames[i].shape == (12, 16, 3) and abs(frames[i].mean() - 3 * (k - k % 5) % 256) < 4
+
+
+def test_a_diffusion_policy_trained_by_lerobot_on_the_export_runs_here(bags: Path, tmp_path: Path, capsys) -> None:
+    """The loop a user runs: record -> to_lerobot -> LeRobot trains (a tiny Diffusion Policy, a few steps of its own
+    loss on the dataset, statistics from the dataset) -> its checkpoint runs under rtc_ros (loaded, checked against
+    the joint names and rate of the recording, sampled with RTC guidance from the robot's observation layout)."""
+    import torch
+    import yaml
+    from lerobot.configs.types import FeatureType
+    from lerobot.datasets.factory import resolve_delta_timestamps
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+    from lerobot.datasets.utils import dataset_to_policy_features
+    from lerobot.policies.diffusion.configuration_diffusion import DiffusionConfig
+    from lerobot.policies.diffusion.modeling_diffusion import DiffusionPolicy
+    from lerobot.policies.diffusion.processor_diffusion import make_diffusion_pre_post_processors
+
+    from rtc_ros.policies.spec import load_policy
+    from rtc_ros.runtime.check import check_policy
+
+    out = tmp_path / "ds"
+    assert _export(bags, out, capsys, "--task", "t", "--images")[0] == 0
+    meta = LeRobotDataset("local/ds", root=out).meta
+    feats = dataset_to_policy_features(meta.features)
+    cfg = DiffusionConfig(device="cpu", n_obs_steps=2, horizon=8, n_action_steps=4, down_dims=(16, 32), kernel_size=3,
+                          n_groups=8, diffusion_step_embed_dim=16, spatial_softmax_num_keypoints=8, crop_shape=None,
+                          num_inference_steps=5,
+                          input_features={k: f for k, f in feats.items() if f.type != FeatureType.ACTION},
+                          output_features={k: f for k, f in feats.items() if f.type == FeatureType.ACTION})
+    ds = LeRobotDataset("local/ds", root=out, delta_timestamps=resolve_delta_timestamps(cfg, meta))
+    torch.manual_seed(0)
+    policy = DiffusionPolicy(cfg)
+    pre, post = make_diffusion_pre_post_processors(cfg, dataset_stats=meta.stats)
+    opt = torch.optim.Adam(policy.parameters(), lr=1e-3)
+    for _, batch in zip(range(3), torch.utils.data.DataLoader(ds, batch_size=8, shuffle=True)):
+        loss, _ = policy.forward(pre(batch))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        assert torch.isfinite(loss)
+    ckpt = tmp_path / "pretrained_model"
+    for thing in (policy, pre, post):
+        thing.save_pretrained(ckpt)
+    names = ["joint_0", "joint_1", "joint_2"]
+    spec = tmp_path / "dp.yaml"
+    spec.write_text(yaml.safe_dump({"model": "lerobot_diffusion", "pretrained_path": "pretrained_model", "n_steps": 5,
+                                    "dt": DT, "joint_names": names}))
+    loaded = load_policy(spec)
+    assert (loaded.horizon, loaded.action_dim, loaded.joint_names) == (7, 3, names)
+    assert loaded.observation_builder.camera_names == ["top"]
+    r = check_policy(loaded, d=1, s=3, repeats=1)
+    assert r["finite"] and r["robot_observation"] == "ok" and r["prefix_error_guided"] < r["prefix_error_plain"]
