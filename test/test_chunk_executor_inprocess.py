@@ -234,6 +234,17 @@ def test_beyond_the_limits_nothing_is_commanded_and_the_diagnostics_say_why(node
     node._publish_diagnostics()
     st = diags[-1].status[0]
     assert st.level == DiagnosticStatus.WARN and "no subscriber on left_controller/commands" in st.message
+    assert st.hardware_id == "/chunk_executor"  # the node's full name: two robots' statuses tell apart
+
+
+def test_a_status_s_hardware_id_is_the_node_s_full_name() -> None:
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    from rtc_ros.nodes.common import diagnostic_array
+
+    named = diagnostic_array("rtc_ros: chunk_executor (/robot_a/chunk_executor)", DiagnosticStatus.OK, "", {}, None)
+    assert named.status[0].hardware_id == "/robot_a/chunk_executor"
+    assert diagnostic_array("other", DiagnosticStatus.OK, "", {}, None).status[0].hardware_id == "rtc_ros"
 
 
 def test_a_misspelt_parameter_in_the_params_file_is_refused_at_start(tmp_path) -> None:

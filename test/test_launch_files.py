@@ -174,6 +174,23 @@ def test_launch_description_loads(path: Path, monkeypatch) -> None:
     assert params.endswith("config/" + DEFAULT_PARAMS[path.name]) and Path(params).is_file()
 
 
+def test_bringup_refuses_a_section_that_misses_its_namespace(tmp_path, capsys, monkeypatch) -> None:
+    """rtc_bringup --namespace with a params file keyed for the root namespace's nodes exited 0 without a word (the
+    nodes ignored the section: its dry_run: true too)."""
+    from rtc_ros.nodes import bringup
+
+    monkeypatch.setenv("RTC_POLICY_SPEC", "")
+    data = yaml.safe_load((REPO / "config" / "bimanual.yaml").read_text())
+    data["chunk_executor"] = {"ros__parameters": {"dry_run": True}}
+    f = tmp_path / "unscoped.yaml"
+    f.write_text(yaml.safe_dump(data))
+    assert bringup.main(["--params-file", str(f), "--only", "executor", "--check"]) == 0  # root namespace: applies
+    capsys.readouterr()
+    assert bringup.main(["--params-file", str(f), "--only", "executor", "--namespace", "robot_a", "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "section 'chunk_executor' is for /chunk_executor" in err and "(dry_run) would be ignored" in err, err
+
+
 def test_bringup_check_mode(tmp_path, capsys, monkeypatch) -> None:
     from rtc_ros.nodes import bringup
 

@@ -131,11 +131,43 @@ def test_nodes_refuse_invalid_params_at_startup(start_node, tmp_path, small_poli
         proc = start_node("rtc_ros.nodes.policy_inference", "--params-file", str(CONFIG), "--params-file",
                           _override(tmp_path, name, policy_spec=spec, camera_topics=["cam"], **values))
         cases.append((proc, needle))
+    # a section written for the root namespace's node, the node under a namespace: rcl ignores the section (a
+    # two-robot walkthrough's dry_run: true was dropped, the arm would have moved); refused, naming the robot
+    import yaml
+
+    unscoped = tmp_path / "unscoped.yaml"
+    unscoped.write_text(yaml.safe_dump({"chunk_executor": {"ros__parameters": {"dry_run": True}},
+                                        "policy_inference": {"ros__parameters": {"policy_spec": spec}}}))
+    for module in ("rtc_ros.nodes.chunk_executor", "rtc_ros.nodes.policy_inference"):
+        proc = start_node(module, "--params-file", str(CONFIG), "--params-file", str(unscoped), "-r", "__ns:=/robot_a")
+        node = module.rsplit(".", 1)[1]
+        cases.append((proc, f"refusing to start (/robot_a/{node}): params file {unscoped}: section '{node}' is for "
+                            f"/{node} (the root namespace), but this node is /robot_a/{node}"))
     for proc, needle in cases:
         proc.proc.wait(timeout=120)
         out = proc.output()
         assert proc.proc.returncode == 2, out
         assert "refusing to start" in out and needle in out, out
+
+
+def test_sections_that_miss_a_namespaced_node_are_found() -> None:
+    """Only a section keyed by the node's bare name (or /name) misses it under a namespace; /**/name, ns/name and
+    another robot's ns/name are rcl's business; in the root namespace nothing is stray."""
+    from rtc_ros.nodes.params.yaml_file import params_files, stray_sections, stray_text
+
+    argv = ["prog", "--params-file", "no.yaml", "--ros-args", "-p", "a:=1", "--params-file", "x.yaml",
+            "--params-file", "y.yaml", "--", "--params-file", "z.yaml"]
+    assert params_files(argv) == ["x.yaml", "y.yaml"]
+    data = {"chunk_executor": {"ros__parameters": {"dry_run": True, "left": {"max_step": 0.01}}},
+            "/chunk_executor": {"ros__parameters": {"rate_hz": 50.0}},
+            "/**/chunk_executor": {"ros__parameters": {"s_min": 5}}, "robot_a/chunk_executor": {"ros__parameters": {}},
+            "robot_b/chunk_executor": {"ros__parameters": {"dry_run": False}}, "policy_inference": {"ros__parameters": {}}}
+    assert stray_sections(data, "chunk_executor", "/robot_a") == [("chunk_executor", ["dry_run", "left.max_step"]),
+                                                                 ("/chunk_executor", ["rate_hz"])]
+    assert stray_sections(data, "chunk_executor", "/") == [] == stray_sections(data, "chunk_executor", "")
+    text = stray_text("f.yaml", "chunk_executor", ["dry_run", "left.max_step"], "chunk_executor", "/robot_a")
+    assert "2 parameter(s) (dry_run, left.max_step) would be ignored" in text
+    assert "'/**/chunk_executor' (any namespace) or 'robot_a/chunk_executor'" in text
 
 
 # ------------------------------------------------------------------ all four roles, measured faults

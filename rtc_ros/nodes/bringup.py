@@ -36,6 +36,7 @@ import yaml
 
 from rtc_ros.nodes.launch_support import policy_cameras, record_regex, recorder_cameras, ros2_bag_missing
 from rtc_ros.runtime.methods import METHODS
+from rtc_ros.nodes.params.yaml_file import StraySectionError, stray_sections, stray_text
 from rtc_ros.nodes.params import (
     ROLE_EXECUTOR,
     ROLE_INFERENCE,
@@ -127,6 +128,10 @@ def build_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, di
     if not isinstance(data, dict):
         raise ValueError(f"{args.params_file}: top level must be a mapping")
     data = copy.deepcopy(data)
+    for key in selected(args):  # (the nodes refuse them too: a dry_run there would be ignored under the namespace)
+        node = NODES[key][0]
+        for section, names in stray_sections(data, node, args.namespace or ""):
+            raise StraySectionError(stray_text(args.params_file, section, names, node, args.namespace))
     shared: dict[str, Any] = {}
     if args.method:
         shared["method"] = args.method

@@ -49,7 +49,7 @@ from rtc_ros.runtime.executor import (
 from rtc_ros.runtime.methods import METHODS, executor_mode
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.cores import executor_core
-from rtc_ros.nodes.params import ROLE_EXECUTOR, ParameterError, declare_and_validate, executor_notes
+from rtc_ros.nodes.params import ROLE_EXECUTOR, ParameterError, declare_and_validate, executor_notes, node_argv
 from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array
 from rtc_ros.nodes.contention import CHECK_PERIOD_S, OutputGuard
 from rtc_ros.nodes.controller_check import TrajectoryControllerCheck
@@ -67,7 +67,8 @@ class ChunkExecutorNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("chunk_executor", **kwargs)
-        p = self.p = declare_and_validate(self, ROLE_EXECUTOR, on_change=self._on_param_change)
+        p = self.p = declare_and_validate(self, ROLE_EXECUTOR, on_change=self._on_param_change,
+                                      argv=node_argv(kwargs))
         self.dt = p.dt
         self.names = p.joint_names
         self.core: ExecutorCore = executor_core(p)

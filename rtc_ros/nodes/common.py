@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -30,8 +31,11 @@ class Throttle:
 
 
 def diagnostic_array(name: str, level: bytes, message: str, values: dict[str, Any], stamp: Any) -> DiagnosticArray:
-    """One ``DiagnosticStatus`` (hardware_id ``rtc_ros``) with ``values`` as key/value strings."""
-    st = DiagnosticStatus(level=level, name=name, message=message, hardware_id="rtc_ros")
+    """One ``DiagnosticStatus`` with ``values`` as key/value strings; its ``hardware_id`` is the node's full name
+    when ``name`` ends with it in parentheses (``rtc_ros: chunk_executor (/robot1/chunk_executor)``: two robots'
+    statuses tell apart on the one ``/diagnostics``), else ``rtc_ros``."""
+    fq = re.search(r"\((/[^()]*)\)$", name)
+    st = DiagnosticStatus(level=level, name=name, message=message, hardware_id=fq.group(1) if fq else "rtc_ros")
     st.values = [KeyValue(key=k, value=f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in values.items()]
     arr = DiagnosticArray()
     arr.header.stamp = stamp

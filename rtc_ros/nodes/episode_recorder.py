@@ -60,7 +60,8 @@ from rtc_ros.nodes.episode_commands import EpisodeCommands
 from rtc_ros.nodes.param_snapshot import ParamSnapshot
 from rtc_ros.nodes.spin import ignore_sigint
 from rtc_ros.nodes.topic_discovery import TopicDiscovery
-from rtc_ros.nodes.params import ROLE_RECORDER, ParameterError, declare_and_validate, parse_topic_types
+from rtc_ros.nodes.params import (ROLE_RECORDER, ParameterError, declare_and_validate, node_argv,
+                                  parse_topic_types)
 from rtc_ros.recording.bag import RecordingError, preflight_output_dir
 from rtc_ros.recording.cdr import string_from_cdr
 from rtc_ros.recording.metadata import sim_summary
@@ -77,7 +78,8 @@ class EpisodeRecorder(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("episode_recorder", **kwargs)
-        p = self.p = declare_and_validate(self, ROLE_RECORDER, on_change=self._on_param_change)
+        p = self.p = declare_and_validate(self, ROLE_RECORDER, on_change=self._on_param_change,
+                                      argv=node_argv(kwargs))
         self.output_dir = Path(os.path.expanduser(p.output_dir))
         # checked now, not discovered at the end of the first episode
         free = preflight_output_dir(self.output_dir, int(p.min_free_mb * 1e6))

@@ -34,7 +34,7 @@ from sensor_msgs.msg import JointState
 
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array
-from rtc_ros.nodes.params import ROLE_MERGER, ParameterError, declare_and_validate
+from rtc_ros.nodes.params import ROLE_MERGER, ParameterError, declare_and_validate, node_argv
 from rtc_ros.nodes.spin import spin_node
 from rtc_ros.runtime.joint_merge import JointStateMerge, Merged, MergeRejected, parse_exclusions
 
@@ -44,7 +44,8 @@ class JointStateMergerNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("joint_state_merger", **kwargs)
-        p = self.p = declare_and_validate(self, ROLE_MERGER, on_change=self._on_param_change)
+        p = self.p = declare_and_validate(self, ROLE_MERGER, on_change=self._on_param_change,
+                                      argv=node_argv(kwargs))
         self.merge = JointStateMerge(p.source_topics, p.joint_names, p.max_age_s, prefixes=p.source_prefixes,
                                      exclude=parse_exclusions(p.source_exclude, p.source_topics))
         self._throttled = Throttle()

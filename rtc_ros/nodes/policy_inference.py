@@ -44,7 +44,7 @@ from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.cores import inference_loop, initial_delay
 from rtc_ros.nodes.policy_setup import prepare_policy, warmup_sample
 from rtc_ros.runtime.contract import ChunkMeta
-from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_validate, expand_path
+from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_validate, expand_path, node_argv
 from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array
 from rtc_ros.nodes.tracking_guard import TrackingGuard
 from rtc_ros.nodes.executor_link import ExecutorLink
@@ -71,7 +71,8 @@ class PolicyInferenceNode(Node):
 
     def __init__(self, **kwargs) -> None:
         super().__init__("policy_inference", **kwargs)
-        p = self.p = declare_and_validate(self, ROLE_INFERENCE, on_change=self._on_param_change)
+        p = self.p = declare_and_validate(self, ROLE_INFERENCE, on_change=self._on_param_change,
+                                      argv=node_argv(kwargs))
         import torch  # heavy: after parameters are known to be valid
 
         if p.torch_threads > 0:

@@ -9,6 +9,8 @@ import rclpy
 from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 
+from rtc_ros.nodes.params.declare import GLOBAL_ARGV
+
 
 #: non-empty once a SIGINT reached this process (:func:`sigint_once`): an exception out of the spin after it is
 #: the shutdown's, whatever its type
@@ -30,10 +32,12 @@ def spin_node(
     """
     sigint_once()  # before rclpy.init: rclpy's handler chains to it, and restores it at shutdown
     rclpy.init(args=args)
+    GLOBAL_ARGV[:] = list(args) if args is not None else []  # (the params files the node's own check reads)
     try:
         node = make_node()
     except refuse_on as exc:
-        rclpy.logging.get_logger(name).fatal(f"refusing to start: {exc}")
+        where = getattr(exc, "node", "")  # (under a namespace: which robot's node refused)
+        rclpy.logging.get_logger(name).fatal(f"refusing to start{f' ({where})' if where.count('/') > 1 else ''}: {exc}")
         rclpy.try_shutdown()
         return 2
     except KeyboardInterrupt:  # Ctrl-C while the node was being built (a policy loading for seconds)

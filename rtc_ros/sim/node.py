@@ -82,7 +82,7 @@ from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 from rtc_ros.nodes.common import RELIABLE, Throttle  # noqa: E402
 from rtc_ros.nodes.conversions import JointStateReader, ns_to_stamp, rgb_to_image  # noqa: E402
 from rtc_ros.nodes.deadline import run_deadline_loop  # noqa: E402
-from rtc_ros.nodes.params import ROLE_SIM, ParameterError, declare_and_validate  # noqa: E402
+from rtc_ros.nodes.params import ROLE_SIM, ParameterError, declare_and_validate, node_argv  # noqa: E402
 from rtc_ros.nodes.spin import spin_node  # noqa: E402
 from rtc_ros.sim.bimanual import CONTROL_DT, BimanualSim, TaskStage  # noqa: E402
 from rtc_ros.sim.layout import CONTROL_DT_NS  # noqa: E402
@@ -96,7 +96,8 @@ class BimanualSimNode(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("bimanual_sim", **kwargs)
-        p = self.p = declare_and_validate(self, ROLE_SIM, on_change=self._on_param_change)
+        p = self.p = declare_and_validate(self, ROLE_SIM, on_change=self._on_param_change,
+                                      argv=node_argv(kwargs))
         self.names = p.joint_names
         self.sim = BimanualSim(max_episode_steps=p.max_episode_steps, task=p.task, protective_stops=ProtectiveStopConfig(
             enabled=p.protective_stops, recovery_s=p.protective_stop_recovery_s))

@@ -11,7 +11,7 @@
 One params file configures all nodes (shared values under ``/**: ros__parameters:``).
 """
 
-from rtc_ros.nodes.params.declare import OnChange, declare_and_validate
+from rtc_ros.nodes.params.declare import OnChange, declare_and_validate, node_argv
 from rtc_ros.nodes.params.docs import describe
 from rtc_ros.nodes.params.paths import expand_path, package_roots
 from rtc_ros.nodes.params.schema import (
@@ -43,9 +43,10 @@ from rtc_ros.nodes.params.validate import (
     parse_topic_types,
     validate,
 )
-from rtc_ros.nodes.params.yaml_file import key_matches, load_params_file
+from rtc_ros.nodes.params.yaml_file import StraySectionError, key_matches, load_params_file, stray_in_files
 
 __all__ = [
+    "node_argv", "StraySectionError", "stray_in_files",
     "ARM_JOINTS", "ARM_SPECS", "BOTH", "DEFAULT_COMMAND_TOPIC", "NODE_NAMES", "ROLES", "ROLE_EXECUTOR",
     "ROLE_INFERENCE", "ROLE_MERGER", "ROLE_RECORDER", "ROLE_SIM", "SPECS", "ArmParams", "ArmSpec", "NodeParams", "OnChange",
     "ParamSpec", "ParameterError", "check_relative", "declare_and_validate", "default_joint_names",

@@ -11,14 +11,18 @@ and leaves the old value. An accepted one updates the returned object in place, 
 
 from __future__ import annotations
 
+import sys
 from array import array
-
 from typing import Any, Callable
 
 from rtc_ros.nodes.params.schema import (ROLE_SIM, ArmSpec, ParamSpec, arm_names, arm_specs_for, specs_for,
                                          writable_names)
 from rtc_ros.nodes.params.notes import misspelt_error, moved_parameters, unknown_parameters, unknown_text
 from rtc_ros.nodes.params.validate import NodeParams, ParameterError, validate
+from rtc_ros.nodes.params.yaml_file import StraySectionError, stray_in_files
+
+#: the process's ROS arguments when rclpy was initialised with other than ``sys.argv`` (``spin_node(args=...)``)
+GLOBAL_ARGV: list[str] = []
 
 #: called after a writable parameter changed: ``on_change(name, new_value)``
 OnChange = Callable[[str, Any], None]
@@ -65,15 +69,39 @@ def _declare(node: Any, name: str, default: Any, desc: Any, array_type: str | No
     return value
 
 
-def declare_and_validate(node: Any, role: str, on_change: OnChange | None = None) -> NodeParams:
+def node_argv(kwargs: dict[str, Any]) -> list[str]:
+    """The command line a node built with ``Node(..., **kwargs)`` reads its ROS arguments from: its own
+    ``cli_args`` and, unless ``use_global_arguments=False``, the process's."""
+    own = list(kwargs.get("cli_args") or [])
+    return own + (list(GLOBAL_ARGV or sys.argv) if kwargs.get("use_global_arguments", True) else [])
+
+
+def declare_and_validate(node: Any, role: str, on_change: OnChange | None = None,
+                         argv: list[str] | None = None) -> NodeParams:
     """Declare every parameter of ``role`` on ``node``, read and validate them, watch run-time sets.
+
+    ``argv``: the node's command line (:func:`node_argv`; default the process's), whose params files are searched
+    for sections written for this node's name in the root namespace while it runs in another (ignored by rcl).
 
     Returns:
         The validated parameters; writable fields change in place after an accepted set.
 
     Raises:
-        ParameterError: naming the offending parameter (rclpy's type/range errors are converted).
+        ParameterError: naming the offending parameter (rclpy's type/range errors are converted), or
+        StraySectionError (not for the simulator: a warning); ``exc.node`` is the node's full name.
     """
+    try:
+        return _declare_and_validate(node, role, on_change, list(sys.argv if argv is None else argv))
+    except ParameterError as exc:
+        exc.node = node.get_fully_qualified_name()
+        raise
+
+
+def _declare_and_validate(node: Any, role: str, on_change: OnChange | None, argv: list[str]) -> NodeParams:
+    for text in stray_in_files(argv, node.get_name(), node.get_namespace()):
+        if role != ROLE_SIM:  # (before the values: their errors would mislead, e.g. 'policy_spec is required')
+            raise StraySectionError(text)
+        node.get_logger().warn(text)
     raw: dict[str, Any] = {}
     for spec in specs_for(role):
         raw[spec.name] = _declare(node, spec.name, spec.default, descriptor(spec), spec.array_type)
