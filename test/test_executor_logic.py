@@ -925,3 +925,55 @@ def test_the_pause_reason_is_what_paused_it_last() -> None:
     other.resync(why="~/resync")  # an episode reset during the stop
     rec.update({}, other)
     assert other.paused and other.pause_reason == "~/resync"
+
+
+def test_a_hold_keeps_a_squeezing_gripper_s_command() -> None:
+    """hold_keeps (grippers; chunk_executor: joints named *gripper): a gripper squeezing an object measures its
+    opening, not its command. ~/hold and a tracking-watchdog trip (resync with command_hold) commanded that opening
+    at once (a chaos walkthrough: 0.001 -> 0.595 in one tick, 4x its max_step, the cube dropped and a protective
+    stop); they keep its last command now. ~/resync (a scene reset) still measures it, and so does a protective stop
+    (its report says where it holds the gripper: torque off, it let go; commanding the old squeeze would jump at the
+    stop's end). A deadman press whose joint state shows only the squeeze saw a move and loosened it; a real move
+    re-syncs every joint to the measurement, as before (the drives may have been cut)."""
+    from rtc_ros.runtime.stop_recovery import StopRecovery
+
+    keeps = np.array([False, False, True])  # joint 2: the gripper
+    squeeze = np.array([0.5, 0.5, 0.05])  # the command: the gripper closed to 0.05 ...
+    measured = np.array([0.52, 0.48, 0.6])  # ... measures 0.6 (the object between its fingers)
+
+    def holding(**kw) -> ExecutorCore:
+        core = make(hold_keeps=keeps, max_step=0.1, startup_silent=True, **kw)
+        core.offer_chunk(np.tile(squeeze, (H, 1)), seq=0, t_obs=0)
+        assert np.allclose(core.tick().command, [0.1, 0.1, 0.05])  # (walked from 0 at max_step: then held)
+        run(core, 6)
+        assert np.allclose(core.tick().command, squeeze)
+        return core
+
+    core = holding()
+    core.resync(command_hold=True, why="~/hold")  # (the node then gives the next joint state)
+    assert core.set_measured_position(measured)
+    t = core.tick()
+    assert np.allclose(t.command, [0.52, 0.48, 0.05]) and not t.silent  # the arm where it stands, the grip kept
+    core.resync(command_hold=True, why="~/hold")  # twice before a measurement: still the command sent
+    core.resync(command_hold=True, why="~/hold")
+    assert core.set_measured_position(measured) and np.allclose(core.tick().command, [0.52, 0.48, 0.05])
+    reset = holding()
+    reset.resync(why="~/resync")  # a scene reset: the gripper may have been opened by the reset
+    assert reset.set_measured_position(measured) and np.allclose(reset.tick().command, measured)
+    plain = ExecutorCore(ExecutorConfig(horizon=H, action_dim=M, max_step=0.1))  # no hold_keeps: the measurement
+    plain.set_measured_position(np.zeros(M))
+    plain.offer_chunk(np.tile(squeeze, (H, 1)), seq=0, t_obs=0)
+    run(plain, 8)
+    plain.resync(command_hold=True)
+    assert plain.set_measured_position(measured) and np.allclose(plain.tick().command, measured)
+    stop, rec = holding(), StopRecovery()  # a protective stop: where its report holds every joint
+    rec.update(dict(enumerate(measured)), stop)
+    assert np.allclose(stop.tick().command, measured)
+    press = holding()  # a deadman press
+    press.set_enabled(False)
+    press.set_enabled(True)
+    assert press.moved_while_released(np.array([0.5, 0.5, 0.6])) == []  # the squeeze only: no move
+    assert press.moved_while_released(np.array([0.9, 0.5, 0.6])) == [0]  # an arm joint moved: all measured
+    assert np.allclose(press.tick().command, [0.9, 0.5, 0.6])
+    with pytest.raises(ValueError, match="hold_keeps must have one entry per joint"):
+        ExecutorConfig(horizon=H, action_dim=M, hold_keeps=np.ones(2, bool))

@@ -378,6 +378,9 @@ def test_max_accel_params_reach_the_executor_core_in_rad_per_tick_squared() -> N
     p = validate({}, ROLE_EXECUTOR)
     assert all(a == 0.0 for arm in p.arms for a in arm.max_accel)
     assert not executor_core(p)._accel.active  # off: the executor's commands are bit-identical to before
+    # (and a hold keeps the grippers' commands: the joints named *gripper, as for max_accel's one-for-all)
+    assert executor_core(p).cfg.hold_keeps.tolist() == [n.endswith("gripper") for n in p.joint_names] == ([False] * 6
+                                                                                                        + [True]) * 2
     p = validate({"rate_hz": 50.0, "left.max_accel": [10.0], "right.max_accel": [5.0] * 6 + [2.0]}, ROLE_EXECUTOR)
     assert p.arms[0].max_accel == [10.0] * 6 + [0.0]  # one for all: not the gripper (normalised units)
     got = executor_core(p).cfg.max_accel

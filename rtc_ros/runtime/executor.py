@@ -95,6 +95,7 @@ class ExecutorCore(ExecutorControls, ChunkValidator):
         self._next_step = 0
         self._last: np.ndarray | None = None  # last command, or the measured position before the first
         self._commanded = False  # anything sent since start / the last re-sync (False: _last is measured)
+        self._kept: np.ndarray | None = None  # a hold's last command, for the hold_keeps joints of the measurement
         self._last_seq = -1  # newest accepted seq
         self._last_t_obs = -1  # its observation step: an older plan never replaces a newer one
         self._exec = (-1, -1, 0)  # executing chunk: seq, takeover, consumed
@@ -153,9 +154,18 @@ class ExecutorCore(ExecutorControls, ChunkValidator):
                 return False
             self.out_of_limits, self._paused = outside, self._paused or bool(outside)
             self.pause_reason = "a measurement beyond the joint limits" if outside else self.pause_reason
-            self._last = None if outside else q.copy()
+            self._last = None if outside else self._keep(q)
             self._accel.reset()
             return not outside
+
+    def _keep(self, q: np.ndarray) -> np.ndarray:
+        """The measurement ``q`` with the ``hold_keeps`` joints at a hold's last command (``_kept``), where within
+        their limits; ``_kept`` is used once."""
+        kept, self._kept = self._kept, None
+        if kept is None:
+            return q.copy()
+        use = self.cfg.hold_keeps & (kept >= self.cfg.lower) & (kept <= self.cfg.upper)
+        return np.where(use, kept, q)
 
     def hold_joints(self, held: Mapping[int, float]) -> bool:
         """Replace the held command of some joints (``{action index: position}``), e.g. with the positions a

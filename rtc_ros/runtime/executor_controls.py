@@ -70,9 +70,13 @@ class ExecutorControls:
         ``keep_hold``: keep holding the last command instead (nothing to measure: e.g. while a protective
         stop holds the arm, the arm that did not stop keeps its command -- a gripper keeps squeezing).
         ``command_hold``: the measured hold is commanded even with ``startup_silent`` (a fault, e.g. an arm
-        that does not follow: its controllers must not keep the last command)."""
+        that does not follow: its controllers must not keep the last command); the ``hold_keeps`` joints (grippers)
+        keep their last command there (a squeezing gripper is not loosened to its measured opening)."""
         with self._lock:
             self._hold_loud = command_hold or (keep_hold and self._hold_loud)  # a stop keeps a ~/hold's
+            if not keep_hold:  # (a second ~/hold before the measurement keeps the first one's command)
+                sent = self._last.copy() if self._commanded and self._last is not None else self._kept
+                self._kept = sent if command_hold else None
             if not keep_hold or self._last is None:
                 self._last = None
                 self._commanded = False
@@ -115,13 +119,14 @@ class ExecutorControls:
                     or self._accel.active or not self._enabled or not self._commanded or self._exec[0] >= 0):
                 return []  # (nothing commanded yet: the hold follows the measurement anyway; a chunk already runs:
                 # a late measurement would read its tracking lag as a move)
-            moved = [int(j) for j in np.flatnonzero(np.abs(q - self._last) > self.cfg.max_step)]
+            far = (np.abs(q - self._last) > self.cfg.max_step) & ~self.cfg.hold_keeps  # (a squeezing gripper's
+            moved = [int(j) for j in np.flatnonzero(far)]  # opening is no move: it keeps its command)
             if not moved:
                 return []
             outside = implausible_holds(self.cfg, dict(enumerate(q.tolist())))
             self.out_of_limits, self._paused = outside, self._paused or bool(outside)
             self.pause_reason = "a measurement beyond the joint limits" if outside else self.pause_reason
-            self._last = None if outside else q.copy()
+            self._last = None if outside else q.copy()  # (all joints: the drives may have been cut, a grip let go)
             self._commanded = not outside  # (not a measuring start: it is commanded from the next tick on, loud)
             self._accel.reset()
             self.stats.resets += 1

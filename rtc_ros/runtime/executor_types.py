@@ -66,6 +66,12 @@ class ExecutorConfig:
             sent to the robot (``startup_command: none``: its controllers keep their own command), so until
             a chunk is commanded the hold and rate-limit base keeps following the measured position (the
             arm may move meanwhile).
+        hold_keeps: ``(M,)`` bool, the joints whose last command a commanded hold keeps instead of their measured
+            position (grippers: a gripper squeezing an object measures its opening, not its command, so holding it
+            at the measurement loosens it and drops the object): ``~/hold`` and a tracking-watchdog trip
+            (``resync(command_hold=True)``). Not ``~/resync`` (a scene reset: measured), not a protective stop (its
+            report says where the stop holds each joint: a torque-off gripper has let go), and a deadman press
+            does not take their distance from the command for a move (a squeeze is none).
     """
 
     horizon: int
@@ -79,6 +85,7 @@ class ExecutorConfig:
     startup_ramp: int = 0
     startup_silent: bool = False
     max_accel: np.ndarray | float | None = None
+    hold_keeps: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -90,6 +97,10 @@ class ExecutorConfig:
         m = self.action_dim
         for name, default in (("lower", -np.inf), ("upper", np.inf), ("max_step", np.inf), ("max_accel", np.inf)):
             object.__setattr__(self, name, _vec(getattr(self, name), default, name, m))
+        keeps = np.zeros(m, dtype=bool) if self.hold_keeps is None else np.asarray(self.hold_keeps, dtype=bool)
+        if keeps.shape != (m,):
+            raise ValueError(f"hold_keeps must have one entry per joint ({m}), got shape {keeps.shape}")
+        object.__setattr__(self, "hold_keeps", keeps)
         bad = np.nonzero(self.lower > self.upper)[0]
         if bad.size:
             i = int(bad[0])
