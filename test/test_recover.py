@@ -311,3 +311,26 @@ def test_one_bag_that_cannot_be_repaired_does_not_stop_the_others(tmp_path, monk
     assert out["episode_0001"].action == "failed" and "PermissionError" in out["episode_0001"].detail
     assert out["episode_0002"].action == "recovered" and _read_all(good)[0]
     assert out["episode_0000"].action in ("recovered", "failed", "skipped")  # no exception out of recover_all
+
+
+def test_a_folder_renamed_after_recording_is_named_with_how_to_repair_it(tmp_path, capsys) -> None:
+    """A crashed episode copied to another folder name: recover said 'nothing to recover' (exit 0) and the report
+    'no episodes found' with no unrecovered bag (a chaos walkthrough). Now it is found, refused without a change,
+    saying which name to give; renamed back, it is repaired."""
+    from rtc_ros.report.cli import build_report
+
+    data, _ = _unfinished_bag(tmp_path, 2)
+    root = tmp_path / "copies"
+    crashed = _make_crashed(root, "episode_0005", data)
+    moved = root / "ep5_copy"
+    crashed.rename(moved)
+    before = sorted((p.name, p.stat().st_size) for p in moved.iterdir())
+    assert find_unfinished(root) == [moved]
+    assert main([str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "the folder was renamed after recording: its recording is episode_0005.mcap" in out, out
+    assert "rename the folder back to episode_0005" in out
+    assert sorted((p.name, p.stat().st_size) for p in moved.iterdir()) == before  # nothing changed
+    assert build_report(root, tmp_path / "report", plots=False).get("unrecovered_bags") == [str(moved)]
+    moved.rename(root / "episode_0005")
+    assert main([str(root)]) == 0 and "recovered: " in capsys.readouterr().out

@@ -126,10 +126,22 @@ def _broken_of(bag: Path) -> Path:
     return bag / f"{bag.name}.mcap.broken"
 
 
+def _renamed_mcap(bag: Path) -> Path | None:
+    """The one ``*.mcap`` (or ``*.mcap.broken``) of a folder renamed after recording (``ep5_copy/episode_0005.mcap``):
+    not the folder's own name, which the repair writes; None where the folder's own file exists or none / several."""
+    if _mcap_of(bag).is_file() or _broken_of(bag).is_file() or not bag.is_dir():
+        return None
+    found = [p for p in bag.iterdir() if p.is_file() and (p.name.endswith(".mcap") or p.name.endswith(".mcap.broken"))]
+    return found[0] if len(found) == 1 else None
+
+
 def needs_recovery(bag: Path) -> bool:
     """An unfinished bag: an MCAP file and no valid ``metadata.yaml`` (whatever the sidecar says: a power
     loss can leave that file empty or missing after the sidecar said the bag was closed), or a sidecar
-    still ``recording`` (interrupted between ``metadata.yaml`` and the sidecar)."""
+    still ``recording`` (interrupted between ``metadata.yaml`` and the sidecar). A folder renamed after recording
+    counts too (:func:`recover_bag` then says how to name it)."""
+    if _renamed_mcap(bag) is not None:
+        return not metadata_yaml_valid(bag)
     if not (_mcap_of(bag).is_file() or _broken_of(bag).is_file()):
         return False
     if not metadata_yaml_valid(bag):
@@ -246,6 +258,13 @@ def recover_bag(bag: str | Path, force: bool = False) -> Recovery:
     """
     bag = Path(bag)
     mcap, broken = _mcap_of(bag), _broken_of(bag)
+    renamed = _renamed_mcap(bag)
+    if renamed is not None:  # (the repair writes <folder>/<folder>.mcap and reads <folder>.json: nothing guessed)
+        was = renamed.name.split(".mcap")[0]
+        return Recovery(bag, "failed", f"the folder was renamed after recording: its recording is {renamed.name}, "
+                                       f"recorded in a folder named {was}; rename the folder back to {was} (or "
+                                       f"{renamed.name} and {was}.json to {bag.name}.mcap and {bag.name}.json), "
+                                       "then recover it again (nothing was changed)")
     source = broken if broken.is_file() else mcap
     if not source.is_file():
         return Recovery(bag, "failed", f"no {mcap.name} to recover from")
