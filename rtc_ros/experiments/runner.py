@@ -3,30 +3,21 @@
 Everything runs as plain ``python -m <module> --ros-args ...`` processes (no ``ros2``/``launch``
 needed), on an isolated DDS domain (random ``ROS_DOMAIN_ID`` unless set, localhost discovery only).
 
-:class:`EpisodeDriver` is a small rclpy node in the calling process. One episode::
-
-    sim/reset {"seed": s, "hold_s": h}  ->  wait sim/status episode k (the arms were moved home)
-    chunk_executor/resync                (drop the old episode's chunks, hold the new measured pose, paused)
-    wait sim/status state 'running'      (the reset hold is over: the sim follows commands again)
-    chunk_executor/resume                (the next chunk is a start-up chunk, planned from the new state)
-    rtc/episode {"cmd": "start", "meta": {...}}          (episode_recorder opens a bag)
-    wait sim/status state 'done' (success latched or max_episode_steps) or the wall-clock timeout
-    rtc/episode {"cmd": "stop", "success": ..., "score": progress}   (the bag is closed)
+:class:`EpisodeDriver` (:mod:`rtc_ros.experiments.episode_driver`, re-exported here) drives the episodes.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import signal
 import subprocess
 import sys
-import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from rtc_ros.experiments.episode_driver import RECORDER_START_S, EpisodeDriver, EpisodeResult  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -180,204 +171,3 @@ def _ros_value(v: Any) -> str:
         return "[" + ",".join(_ros_value(x) for x in v) + "]"
     return str(v)
 
-
-@dataclass
-class EpisodeResult:
-    """Outcome of one driven episode (the driver's own bookkeeping; the bags hold the rest).
-
-    Attributes: method, extra_latency_ms (injected latency), seed, success, progress (0..5), sim_steps (20 ms ticks run),
-    success_step (tick of success or -1), wall_s (start to done), timed_out (driver wall timeout),
-    protective_stops (in the episode, from the simulator's status; -1 when it does not report them).
-    """
-
-    method: str
-    extra_latency_ms: float
-    seed: int
-    success: bool
-    progress: int
-    sim_steps: int
-    success_step: int
-    wall_s: float
-    timed_out: bool = False
-    protective_stops: int = -1
-
-
-@dataclass
-class _Seen:
-    status: dict[str, Any] = field(default_factory=dict)
-    recorder: dict[str, Any] = field(default_factory=dict)
-    chunks: int = 0
-    cond: threading.Condition = field(default_factory=threading.Condition)
-
-
-class EpisodeDriver:
-    """rclpy node driving episodes of ``bimanual_sim`` + ``episode_recorder`` (see module docstring).
-
-    Spins in a background thread; call :meth:`close` at the end.
-    """
-
-    def __init__(self, record: bool = True, node_name: str = "rtc_experiment_driver",
-                 executor_node: str | None = "chunk_executor") -> None:
-        import rclpy
-        from rclpy.executors import SingleThreadedExecutor
-        from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-        from std_msgs.msg import String
-        from std_srvs.srv import Trigger
-        from trajectory_msgs.msg import JointTrajectory
-
-        self._rclpy = rclpy
-        if not rclpy.ok():
-            rclpy.init()
-        self.node = rclpy.create_node(node_name)
-        rel = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
-        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
-        self.record = record
-        self.seen = _Seen()
-        self._String = String
-        self._reset_pub = self.node.create_publisher(String, "sim/reset", rel)
-        self._episode_pub = self.node.create_publisher(String, "rtc/episode", rel)
-        self.node.create_subscription(String, "sim/status", self._on_status, rel)
-        self.node.create_subscription(String, "rtc/episode_status", self._on_recorder, latched)
-        self.node.create_subscription(JointTrajectory, "rtc/chunk", self._on_chunk, rel)
-        self._Trigger = Trigger
-        self._resync_cli = self._resume_cli = None
-        self.use_executor(executor_node)
-        self._executor = SingleThreadedExecutor()
-        self._executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        try:
-            self._executor.spin()
-        except Exception:  # noqa: BLE001 -- shutdown races
-            pass
-
-    def _update(self, key: str, value: Any) -> None:
-        with self.seen.cond:
-            setattr(self.seen, key, value)
-            self.seen.cond.notify_all()
-
-    def _on_status(self, msg: Any) -> None:
-        try:
-            self._update("status", json.loads(msg.data))
-        except ValueError:
-            pass
-
-    def _on_recorder(self, msg: Any) -> None:
-        try:
-            self._update("recorder", json.loads(msg.data))
-        except ValueError:
-            pass
-
-    def _on_chunk(self, _msg: Any) -> None:
-        self._update("chunks", self.seen.chunks + 1)
-
-    def _check_running(self, what: str) -> None:
-        """Raise ``KeyboardInterrupt`` once ROS was shut down (SIGINT: rclpy's handler shuts the context
-        down, and nothing this driver waits for can arrive any more)."""
-        if not self._rclpy.ok():
-            raise KeyboardInterrupt(f"ROS shut down while waiting for {what}")
-
-    def wait_for(self, pred: Any, timeout: float, what: str) -> None:
-        """Block until ``pred(seen)``; ``TimeoutError`` naming ``what`` after ``timeout``, ``KeyboardInterrupt``
-        as soon as ROS is shut down (Ctrl-C)."""
-        end = time.monotonic() + timeout
-        with self.seen.cond:
-            while not pred(self.seen):
-                self._check_running(what)
-                left = end - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-                self.seen.cond.wait(min(left, 0.5))
-
-    def wait_ready(self, timeout: float = 120.0, chunks: int = 2) -> None:
-        """Wait for the simulator status, the recorder (when recording) and ``chunks`` new chunks."""
-        self.wait_for(lambda s: bool(s.status), timeout, "sim/status from bimanual_sim")
-        if self.record:
-            self.wait_for(lambda s: s.recorder.get("state") == "idle", timeout, "episode_recorder to be idle")
-        c0 = self.seen.chunks
-        self.wait_for(lambda s: s.chunks >= c0 + chunks, timeout, "chunks from policy_inference on rtc/chunk")
-
-    def use_executor(self, executor_node: str | None) -> None:
-        """Re-sync the executor ``executor_node`` (its node name, relative to this node's namespace)
-        around every reset through its ``~/resync`` and ``~/resume`` services; None or "": do not."""
-        for cli in (self._resync_cli, self._resume_cli):
-            if cli is not None:
-                self.node.destroy_client(cli)
-        self._resync_cli = self._resume_cli = None
-        if executor_node:
-            self._resync_cli = self.node.create_client(self._Trigger, f"{executor_node}/resync")
-            self._resume_cli = self.node.create_client(self._Trigger, f"{executor_node}/resume")
-
-    def _call(self, client: Any, what: str, timeout: float = 10.0) -> None:
-        """Call a ``std_srvs/Trigger`` service; ``TimeoutError`` if it does not answer, ``RuntimeError`` if
-        it answers ``success: false`` (both name the service)."""
-        self._check_running(f"the service {client.srv_name}")
-        try:
-            ready = client.wait_for_service(timeout_sec=timeout)
-        except Exception:  # noqa: BLE001 -- rclpy raises once the context is shut down meanwhile
-            self._check_running(f"the service {client.srv_name}")
-            raise
-        if not ready:
-            self._check_running(f"the service {client.srv_name}")
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for the service {client.srv_name}")
-        done = threading.Event()
-        fut = client.call_async(self._Trigger.Request())
-        fut.add_done_callback(lambda _f: done.set())
-        end = time.monotonic() + timeout
-        while not done.wait(min(0.5, max(0.0, end - time.monotonic()))):
-            self._check_running(f"{client.srv_name} ({what})")
-            if time.monotonic() >= end:
-                raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {client.srv_name} ({what})")
-        res = fut.result()
-        if res is None or not res.success:
-            raise RuntimeError(f"{client.srv_name} ({what}) failed: {getattr(res, 'message', 'no response')}")
-
-    def _send(self, pub: Any, payload: dict[str, Any]) -> None:
-        pub.publish(self._String(data=json.dumps(payload)))
-
-    def run_episode(self, seed: int, method: str, extra_latency_ms: float, hold_s: float = 1.5,
-                    timeout_s: float = 40.0, meta: dict[str, Any] | None = None) -> EpisodeResult:
-        """Reset the sim (seeded cube), record one episode until success/truncation, return the result."""
-        ep0 = int(self.seen.status.get("episode", -1))
-        self._send(self._reset_pub, {"seed": seed, "hold_s": hold_s})
-        self.wait_for(lambda s: s.status.get("episode", -1) > ep0, 10.0, "the simulator reset")
-        if self._resync_cli is not None:  # the arms were teleported: the executor must start over from them
-            self._call(self._resync_cli, "re-sync after the reset")
-        self.wait_for(lambda s: s.status.get("state") == "running", hold_s + 10.0, "the reset hold to end")
-        if self._resume_cli is not None:
-            self._call(self._resume_cli, "resume after the reset")
-        t0 = time.monotonic()
-        if self.record:
-            self._send(self._episode_pub, {"cmd": "start", "meta": {
-                "task": "transfer_cube", "seed": seed, "method": method, "extra_latency_ms": extra_latency_ms,
-                "source": "rtc_ros.experiments", **(meta or {})}})
-        timed_out = False
-        try:
-            self.wait_for(lambda s: s.status.get("state") == "done", timeout_s, "the episode to finish")
-        except TimeoutError:
-            timed_out = True
-        st = dict(self.seen.status)
-        wall = time.monotonic() - t0
-        success = bool(st.get("success"))
-        if self.record:
-            self._send(self._episode_pub, {"cmd": "stop", "success": success, "score": int(st.get("progress", 0)),
-                                           "notes": f"seed {seed}, {st.get('step')} sim steps"})
-            try:
-                self.wait_for(lambda s: s.recorder.get("state") == "recording", 0.01, "")
-            except TimeoutError:
-                pass
-            self.wait_for(lambda s: s.recorder.get("state") in ("idle", "error"), 30.0, "the recorder to close the bag")
-        return EpisodeResult(method, extra_latency_ms, seed, success, int(st.get("progress", 0)), int(st.get("step", 0)),
-                             int(st.get("success_step", -1)), round(wall, 3), timed_out,
-                             int(st.get("protective_stops", -1)))
-
-    def close(self) -> None:
-        try:
-            self._executor.shutdown()
-            self._thread.join(5.0)  # a spin thread alive at interpreter exit aborts the process (SIGABRT)
-            self.node.destroy_node()
-        finally:
-            self._rclpy.try_shutdown()

@@ -5,7 +5,10 @@
 Each episode, as in the demo (:class:`rtc_ros.experiments.runner.EpisodeDriver`): ``sim/reset`` with
 cube seed ``seed0 + i``, wait until the simulator runs, ``rtc/episode`` start (when ``record``: the
 ``episode_recorder`` opens a bag), wait for ``done`` (success or ``max_episode_steps``) or ``timeout_s``,
-``rtc/episode`` stop with ``success`` and ``score`` = task progress 0..5 (the bag is closed). Around each
+``rtc/episode`` stop with ``success`` and ``score`` = task progress 0..5 (the bag is closed; an episode the
+recorder did not say it records within 5 s is logged as an error, not counted as recorded). Interrupted
+(SIGINT or SIGTERM) mid-episode, it aborts the recorder's episode before exiting (status ``aborted``; it was left
+recording until the recorder's ``max_duration``, and the next ``sim_episodes`` waited for it). Around each
 reset the executor named ``executor_node`` is re-synced (``~/resync`` after the arms moved home,
 ``~/resume`` when the hold ends; empty: no re-sync). All topics
 are relative, so it follows a namespace. After ``episodes`` episodes (0 = until Ctrl-C) it exits 0;
@@ -18,20 +21,32 @@ Parameters: ``episodes`` (3), ``seed0`` (10000, the evaluation seeds), ``hold_s`
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from rtc_ros.experiments.runner import EVAL_SEED0, EpisodeDriver
-from rtc_ros.nodes.spin import ignore_sigint, sigint_once
+from rtc_ros.nodes.spin import SIGINT_RECEIVED, ignore_sigint, sigint_once
 
 PARAMS = {"episodes": 3, "seed0": EVAL_SEED0, "hold_s": 1.5, "timeout_s": 40.0, "ready_timeout_s": 180.0,
           "record": True, "method": "", "extra_latency_ms": 0.0, "executor_node": "chunk_executor"}
 
 
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (a supervisor, ``kill``) ends the run as the first SIGINT does (ignored after it)."""
+    if not SIGINT_RECEIVED:
+        SIGINT_RECEIVED.append(True)
+        raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     import rclpy
 
+    from rclpy.signals import SignalHandlerOptions
+
     sigint_once()  # a second SIGINT (ros2 launch's own, after the terminal's) must not interrupt the cleanup
-    rclpy.init(args=sys.argv if argv is None else argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    # (no rclpy handlers: the context stays up after a signal, so the recorder's episode can still be aborted)
+    rclpy.init(args=sys.argv if argv is None else argv, signal_handler_options=SignalHandlerOptions.NO)
     driver = EpisodeDriver(node_name="sim_episodes")
     node, log = driver.node, driver.node.get_logger()
     p = {k: node.declare_parameter(k, v).value for k, v in PARAMS.items()}
@@ -50,16 +65,19 @@ def main(argv: list[str] | None = None) -> int:
             successes += r.success
             log.info(f"episode {done}/{n if n > 0 else 'inf'} seed {r.seed}: success={r.success} "
                      f"progress={r.progress} steps={r.sim_steps} ({r.wall_s:.1f} s)"
-                     + (" [recorded]" if driver.record else ""))
+                     + ((" [recorded]" if driver.last_recorded else " [NOT recorded]") if driver.record else ""))
         log.info(f"done: {successes}/{done} episodes succeeded")
         return 0
     except TimeoutError as exc:
         log.error(f"giving up: {exc}")
         return 1
     except KeyboardInterrupt:
+        ignore_sigint()  # Ctrl-C's second SIGINT (from ros2 launch) must not abort the cleanup
+        if driver.abort_recording("sim_episodes interrupted"):
+            log.info("interrupted: the recorder's episode was aborted")
         return 0
     finally:
-        ignore_sigint()  # Ctrl-C's second SIGINT (from ros2 launch) must not abort the cleanup
+        ignore_sigint()
         driver.close()
 
 

@@ -1,0 +1,121 @@
+"""sim_episodes (the episode driver of sim.launch.py) against a stand-in simulator and recorder in this process, over
+real DDS: it says "[recorded]" only for an episode the recorder said it records (it said so with the recorder
+dead: a bag of 0 messages), and interrupted mid-episode (SIGTERM, or SIGINT to it alone) it aborts the recorder's
+episode (left recording for 14 min in a chaos walkthrough, and the next sim_episodes waited on it)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy  # noqa: E402
+from std_msgs.msg import String  # noqa: E402
+
+REL = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
+                     durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+class StandIns:
+    """A simulator whose episodes end after ``steps`` status ticks (never with 0) and, with ``recorder``, a
+    recorder that answers start / stop / abort on rtc/episode_status; chunks on rtc/chunk so the driver starts."""
+
+    def __init__(self, recorder: bool, steps: int) -> None:
+        from trajectory_msgs.msg import JointTrajectory
+
+        self.node = rclpy.create_node("stand_ins")
+        self.commands: list[dict] = []
+        self.episode, self.state, self.left = 0, "running", 0
+        self.steps = steps
+        self._status = self.node.create_publisher(String, "sim/status", REL)
+        self._chunk = self.node.create_publisher(JointTrajectory, "rtc/chunk", REL)
+        self.node.create_subscription(String, "sim/reset", self._on_reset, REL)
+        if recorder:
+            self._rec = self.node.create_publisher(String, "rtc/episode_status", LATCHED)
+            self._rec.publish(String(data=json.dumps({"state": "idle"})))
+            self.node.create_subscription(String, "rtc/episode", self._on_episode, REL)
+        self.node.create_timer(0.05, self._tick)
+        self._exec = rclpy.executors.SingleThreadedExecutor()
+        self._exec.add_node(self.node)
+        self._thread = threading.Thread(target=self._exec.spin, daemon=True)
+        self._thread.start()
+
+    def _on_reset(self, msg: String) -> None:
+        self.episode += 1
+        self.state, self.left = "running", self.steps
+
+    def _on_episode(self, msg: String) -> None:
+        cmd = json.loads(msg.data)
+        self.commands.append(cmd)
+        state = "recording" if cmd["cmd"] == "start" else "idle"
+        self._rec.publish(String(data=json.dumps({"state": state})))
+
+    def _tick(self) -> None:
+        from trajectory_msgs.msg import JointTrajectory
+
+        if self.left > 0:
+            self.left -= 1
+            self.state = "done" if self.left == 0 else "running"
+        self._status.publish(String(data=json.dumps({"episode": self.episode, "state": self.state, "success": True,
+                                                     "progress": 5, "step": 10})))
+        self._chunk.publish(JointTrajectory())
+
+    def close(self) -> None:
+        self._exec.shutdown()
+        self._thread.join(5)
+        self.node.destroy_node()
+
+
+@pytest.fixture
+def stand_ins(ros_env):
+    made = []
+
+    def make(recorder: bool, steps: int) -> StandIns:
+        rclpy.init()
+        made.append(StandIns(recorder, steps))
+        return made[-1]
+
+    yield make
+    for s in made:
+        s.close()
+    rclpy.try_shutdown()
+
+
+def _sim_episodes(start_node, episodes: int):
+    return start_node("rtc_ros.experiments.sim_episodes", "-p", f"episodes:={episodes}", "-p", "executor_node:=''",
+                      "-p", "hold_s:=0.0", "-p", "ready_timeout_s:=60.0")
+
+
+def test_an_episode_the_recorder_did_not_start_is_not_called_recorded(stand_ins, start_node) -> None:
+    stand_ins(recorder=False, steps=5)
+    proc = _sim_episodes(start_node, 1)
+    # (no recorder: it waits for one to be idle first; a recorder that dies after that is the case here, so the
+    # wait is passed by a latched 'idle' from a publisher that then goes away)
+    late = rclpy.create_node("late_recorder")
+    pub = late.create_publisher(String, "rtc/episode_status", LATCHED)
+    pub.publish(String(data=json.dumps({"state": "idle"})))
+    assert proc.wait_for_output("did not start recording within 5 s", 60), proc.output()[-3000:]
+    assert proc.wait_for_output("[NOT recorded]", 30), proc.output()[-3000:]
+    assert "] [recorded]" not in proc.output()
+    late.destroy_node()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_interrupted_mid_episode_it_aborts_the_recorder_s_episode(stand_ins, start_node, sig) -> None:
+    fake = stand_ins(recorder=True, steps=0)  # an episode that never ends
+    proc = _sim_episodes(start_node, 1)
+    end = time.monotonic() + 60
+    while not any(c["cmd"] == "start" for c in fake.commands) and time.monotonic() < end:
+        time.sleep(0.1)
+    assert any(c["cmd"] == "start" for c in fake.commands), proc.output()[-3000:]
+    time.sleep(0.5)
+    proc.proc.send_signal(sig)
+    assert proc.proc.wait(20) == 0, proc.output()[-3000:]
+    assert [c["cmd"] for c in fake.commands] == ["start", "abort"], fake.commands
+    assert "the recorder's episode was aborted" in proc.output()
