@@ -6,7 +6,8 @@
 Starts bimanual_sim (MuJoCo, real time), chunk_executor, policy_inference (policy_spec, default the
 shipped policies/bimanual_cnn_h50.yaml), the recorder (recorder:=episode | rosbag | none) and
 sim_episodes, which resets the sim, records and scores `episodes` episodes (0 = until Ctrl-C) and
-then ends the launch. All from params_file (default config/sim_bimanual.yaml); method and
+then ends the launch (end_launch:=false: only sim_episodes ends, e.g. when this file is included beside
+another robot's nodes, which the end of the launch would stop too). All from params_file (default config/sim_bimanual.yaml); method and
 extra_latency_ms override it. Report: python -m rtc_ros.report <output_dir> --out <dir>.
 """
 
@@ -15,6 +16,7 @@ import os
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, EmitEvent, RegisterEventHandler
+from launch.conditions import IfCondition
 from launch.event_handlers import OnProcessExit
 from launch.events import Shutdown
 from launch.substitutions import EqualsSubstitution, LaunchConfiguration
@@ -44,6 +46,9 @@ def generate_launch_description():
         DeclareLaunchArgument("method", default_value="rtc", description="execution method (both nodes)"),
         DeclareLaunchArgument("extra_latency_ms", default_value="100.0", description="injected inference latency"),
         DeclareLaunchArgument("episodes", default_value="3", description="episodes to run, then exit (0 = forever)"),
+        DeclareLaunchArgument("end_launch", default_value="true", choices=["true", "false"],
+                              description="end the whole launch when sim_episodes is done (false: when included "
+                                          "beside other nodes, e.g. a second robot's)"),
         *recorder_arguments(default="episode", output_dir="~/rtc_episodes"),
         recorder(params),
         Node(package="rtc_ros", executable="bimanual_sim", name="bimanual_sim", namespace=namespace,
@@ -55,5 +60,5 @@ def generate_launch_description():
              output="screen", emulate_tty=True),
         episodes,
         RegisterEventHandler(OnProcessExit(target_action=episodes, on_exit=[
-            EmitEvent(event=Shutdown(reason="sim_episodes finished"))])),
+            EmitEvent(event=Shutdown(reason="sim_episodes finished"))]), condition=IfCondition(arg("end_launch"))),
     ])

@@ -18,7 +18,8 @@ LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
 #: arguments each launch file declares itself (recorder, output_dir, bag_dir come from launch_support)
 OWN_ARGS = {"bimanual.launch.py": {"params_file", "namespace", "policy_spec", "use_sim_time", "merge_joint_states",
                                    "nodes"},
-            "sim.launch.py": {"params_file", "namespace", "policy_spec", "method", "extra_latency_ms", "episodes"}}
+            "sim.launch.py": {"params_file", "namespace", "policy_spec", "method", "extra_latency_ms", "episodes",
+                              "end_launch"}}
 DEFAULT_PARAMS = {"bimanual.launch.py": "bimanual.yaml", "sim.launch.py": "sim_bimanual.yaml"}
 
 
@@ -172,6 +173,18 @@ def test_launch_description_loads(path: Path, monkeypatch) -> None:
         assert "".join(s.perform(None) for s in args["nodes"].default_value) == "all"
     params = "".join(s.perform(None) for s in args["params_file"].default_value)
     assert params.endswith("config/" + DEFAULT_PARAMS[path.name]) and Path(params).is_file()
+    if path.name == "sim.launch.py":  # the end of sim_episodes ends the launch unless end_launch:=false (included
+        # beside a second robot's nodes, the first robot's last episode stopped both: a two-robot walkthrough)
+        from launch import LaunchContext
+        from launch.actions import RegisterEventHandler
+
+        (handler,) = [e for e in get_launch_description_from_python_launch_file(str(path)).entities
+                      if isinstance(e, RegisterEventHandler)]
+        assert args["end_launch"].choices == ["true", "false"]
+        for value, ends in (("true", True), ("false", False)):
+            context = LaunchContext()
+            context.launch_configurations["end_launch"] = value
+            assert handler.condition.evaluate(context) is ends
 
 
 def test_bringup_refuses_a_section_that_misses_its_namespace(tmp_path, capsys, monkeypatch) -> None:
