@@ -22,6 +22,18 @@ def test_describe_policy_spec_hashes_weights_and_normalization(tmp_path: Path) -
     assert describe_policy_spec(str(spec))["normalization_sha256"] == hashlib.sha256(b"other statistics").hexdigest()
 
 
+def test_a_policy_spec_given_as_an_environment_variable_is_described(tmp_path: Path, monkeypatch) -> None:
+    """bimanual.launch.py passes policy_spec: ${RTC_POLICY_SPEC}; the recorder took it literally and wrote no hashes
+    ('not readable from the recorder's machine') although the file was beside it (a two-robot walkthrough)."""
+    spec = tmp_path / "p.yaml"
+    spec.write_text("name: p\n")
+    monkeypatch.setenv("RTC_POLICY_SPEC", str(spec))
+    out = describe_policy_spec("${RTC_POLICY_SPEC}")
+    assert out["path"] == str(spec) and out["sha256"] == hashlib.sha256(spec.read_bytes()).hexdigest()
+    monkeypatch.delenv("RTC_POLICY_SPEC")
+    assert describe_policy_spec("${RTC_POLICY_SPEC}")["error"] == "not readable from the recorder's machine"
+
+
 def test_describe_policy_spec_without_or_with_missing_normalization(tmp_path: Path) -> None:
     spec = tmp_path / "old.yaml"
     spec.write_text("name: old\nnormalization: {obs_mean: [0.0]}\n")  # an old inline spec: nothing to hash

@@ -280,6 +280,10 @@ class EpisodeRecorder(Node):
     def _store_params(self, node: str, episode: Any, values: dict[str, Any]) -> None:
         if self.session.store_params(node, episode, values):
             self._write_sidecar()
+            spec = self.session.meta.get("policy_spec")
+            if isinstance(spec, dict) and spec.get("error"):
+                self.get_logger().warn(f"{episode}: the policy spec {spec.get('path')!r} is {spec['error']}: the "
+                                       "sidecar has no hashes of the policy that ran", throttle_duration_sec=60.0)
 
     def _publish_status(self, state: str, **extra: Any) -> None:
         msg = String()

@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from rtc_ros.recording.paths import expand_path
+
 #: parameters copied into the top-level ``rtc`` entry of the sidecar
 RTC_KEYS = ("method", "horizon", "s_min", "rate_hz", "beta", "n_steps", "delay_buffer_size", "jacobian",
             "bid_samples", "bid_k", "extra_latency_ms", "warmup_iterations", "seed", "device",
@@ -55,7 +57,7 @@ def describe_policy_spec(path: str) -> dict[str, Any]:
     """
     import yaml
 
-    p = Path(os.path.expanduser(path))
+    p = Path(expand_path(path))  # (``${RTC_POLICY_SPEC}``: bimanual.launch.py's default, expanded as the node does)
     out: dict[str, Any] = {"path": str(p)}
     if not p.is_file():
         out["error"] = "not readable from the recorder's machine"

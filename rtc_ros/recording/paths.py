@@ -1,0 +1,37 @@
+"""Path parameters: ``${VAR:-default}`` expansion and lookup of relative paths in the package (the nodes' path
+parameters, and the recorder's policy provenance: ``policy_spec: ${RTC_POLICY_SPEC}`` as ``bimanual.launch.py`` passes it)."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}")
+
+
+def package_roots() -> list[Path]:
+    """Where relative data paths (policies/, config/) are looked up after the working directory."""
+    roots = [Path(__file__).resolve().parents[2]]  # source tree
+    roots.append(Path(sys.prefix) / "share" / "rtc_ros")
+    try:  # an ament install (colcon)
+        from ament_index_python.packages import get_package_share_directory
+
+        roots.append(Path(get_package_share_directory("rtc_ros")))
+    except Exception:  # noqa: BLE001 -- no ament index or package not installed
+        pass
+    return roots
+
+
+def expand_path(value: str) -> str:
+    """Expand ``${VAR:-default}``, ``${VAR}``, ``$VAR`` and ``~``; a relative path that does not exist
+    in the working directory is looked up in the package (source tree, then install share)."""
+    text = _VAR.sub(lambda m: os.environ.get(m.group(1)) or (m.group(3) or ""), value)
+    text = os.path.expanduser(os.path.expandvars(text))
+    if not text or os.path.isabs(text) or Path(text).exists():
+        return text
+    for root in package_roots():
+        if (root / text).exists():
+            return str(root / text)
+    return text
