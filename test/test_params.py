@@ -516,3 +516,39 @@ def test_a_joint_named_like_a_gripper_but_not_taken_as_one_is_named(tmp_path) ->
     shipped = validate(dict(load_params_file(CONFIG, "chunk_executor"), **{"left.tracking_tolerance": [0.3]}),
                        ROLE_EXECUTOR)
     assert gripper_notes(shipped) == []  # left_gripper ends in 'gripper'
+
+
+def test_a_cli_override_that_a_params_file_section_shadows_is_warned(tmp_path, ros_env) -> None:
+    """`-p output_dir:=...` beside a params file whose node section sets it: ROS applies the file's value, silently
+    (a chaos walkthrough's recordings went to the file's directory). The node says so; a -p that applies does not."""
+    rclpy = pytest.importorskip("rclpy")
+    import yaml
+
+    from rtc_ros.nodes.params.yaml_file import cli_overrides
+
+    f = tmp_path / "p.yaml"
+    f.write_text(yaml.safe_dump({"/**": {"ros__parameters": {"hold_log_period": 2.0}},  # (as the shipped files:
+                                 "/**/chunk_executor": {"ros__parameters": {"max_chunk_age": 1.0}}}, sort_keys=False))
+    # /** first; rcl puts -p into the /** section, so a node section after it wins, whatever the argument order)
+    argv = ["--ros-args", "--params-file", str(f), "-p", "max_chunk_age:=0.5", "-p", "hold_log_period:=3.0",
+            "-p", "other_node:x:=1"]
+    assert cli_overrides(argv) == {"max_chunk_age": 0.5, "hold_log_period": 3.0}
+    rclpy.init(args=["chunk_executor", *argv])  # (the process's arguments, as `ros2 run` gives them)
+    try:
+        node = rclpy.create_node("chunk_executor")
+        warned: list[str] = []
+
+        class Log:
+            def warn(self, text: str, **_: object) -> None:
+                warned.append(text)
+
+            info = warn
+
+        node.get_logger = Log  # (rclpy's logger writes to the process's stderr: read here instead)
+        p = declare_and_validate(node, ROLE_EXECUTOR, argv=argv)
+        assert p.max_chunk_age == 1.0 and p.hold_log_period == 3.0  # ROS's precedence, measured: the file's section
+        shadowed = [w for w in warned if w.startswith("-p ")]
+        assert len(shadowed) == 1 and "-p max_chunk_age:=0.5 did not apply, max_chunk_age is 1.0" in shadowed[0]
+        node.destroy_node()
+    finally:
+        rclpy.shutdown()

@@ -19,7 +19,7 @@ from rtc_ros.nodes.params.schema import (ROLE_SIM, ArmSpec, ParamSpec, arm_names
                                          writable_names)
 from rtc_ros.nodes.params.notes import misspelt_error, moved_parameters, unknown_parameters, unknown_text
 from rtc_ros.nodes.params.validate import NodeParams, ParameterError, validate
-from rtc_ros.nodes.params.yaml_file import StraySectionError, stray_in_files
+from rtc_ros.nodes.params.yaml_file import StraySectionError, cli_overrides, stray_in_files
 
 #: the process's ROS arguments when rclpy was initialised with other than ``sys.argv`` (``spin_node(args=...)``)
 GLOBAL_ARGV: list[str] = []
@@ -122,6 +122,12 @@ def _declare_and_validate(node: Any, role: str, on_change: OnChange | None, argv
         node.get_logger().warn(f"params file: {unknown_text(name, meant)}")
     for text in moved_parameters(sorted(overrides), role):  # (under /** it works: info, not a warning)
         node.get_logger().info(f"params file: {text}")
+    for name, wanted in cli_overrides(argv).items():  # ROS lets a params file's node section win over -p
+        got = list(raw[name]) if isinstance(raw.get(name), (list, array)) else raw.get(name)
+        if name in raw and got != wanted:
+            node.get_logger().warn(f"-p {name}:={wanted!r} did not apply, {name} is {got!r}: a params file's section for "
+                                   "this node sets it, and ROS lets that win over -p; give the value in a second "
+                                   "--params-file (later files win)")
     watch(node, role, raw, params, on_change)
     return params
 

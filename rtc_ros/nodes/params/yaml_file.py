@@ -12,8 +12,8 @@ import yaml
 from rtc_ros.nodes.params.values import ParameterError
 from rtc_ros.recording.params_file import key_matches, load_params_file
 
-__all__ = ["StraySectionError", "key_matches", "load_params_file", "params_files", "stray_in_files", "stray_sections",
-           "stray_text"]
+__all__ = ["StraySectionError", "cli_overrides", "key_matches", "load_params_file", "params_files", "stray_in_files",
+           "stray_sections", "stray_text"]
 
 
 class StraySectionError(ParameterError):
@@ -34,6 +34,26 @@ def params_files(argv: list[str]) -> list[str]:
             ros = False
         elif ros and tok == "--params-file" and i + 1 < len(argv):
             out.append(argv[i + 1])
+    return out
+
+
+def cli_overrides(argv: list[str]) -> dict[str, Any]:
+    """The ``-p name:=value`` (``--param``) overrides among the ROS arguments of ``argv``, values parsed as rcl parses
+    them (YAML); node-prefixed ones (``node:name:=v``) and unparsable values are left out."""
+    out, ros = {}, False
+    for i, tok in enumerate(argv):
+        if tok == "--ros-args":
+            ros = True
+        elif tok == "--":
+            ros = False
+        elif ros and tok in ("-p", "--param") and i + 1 < len(argv) and ":=" in argv[i + 1]:
+            name, _, text = argv[i + 1].partition(":=")
+            try:
+                value = yaml.safe_load(text) if text else ""
+            except yaml.YAMLError:
+                continue
+            if ":" not in name:
+                out[name] = value
     return out
 
 
