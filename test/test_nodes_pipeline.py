@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from test_nodes_harness import Harness, write_params
+from test_nodes_harness import JOINTS, Harness, write_params
 
 EXECUTOR = "rtc_ros.nodes.chunk_executor"
 INFERENCE = "rtc_ros.nodes.policy_inference"
@@ -516,9 +516,13 @@ def test_tracking_watchdog_makes_the_executor_hold_where_the_arm_is_when_it_stop
         assert h.wait_for(lambda s: s.diag("chunk_executor").get("tracking_trips") == "1", 10)
         assert h.wait_for(lambda s: any(lv == DiagnosticStatus.ERROR and "the arm did not follow" in msg
                                         for lv, msg in levels), 10), levels[-3:]
-        # paused, holding where the arm is (the measured position), not where the commands had gone
+        # paused, holding where the arm is (the measured position), not where the commands had gone; the grippers
+        # at their last command (a squeezing gripper measures its opening: held there it would let go)
         assert h.wait_for(lambda s: s.states and s.states[-1].st.paused and s.states[-1].st.hold, 10)
-        assert np.allclose(h.snapshot_states()[-1].position, stuck, atol=1e-9)
+        states = h.snapshot_states()
+        grip = np.array([n.endswith("gripper") for n in JOINTS])
+        stuck = np.where(grip, [r for r in states if not r.st.paused][-1].position, stuck)
+        assert np.allclose(states[-1].position, stuck, atol=1e-9)
         sent = {topic: len(v) for topic, v in h.commands.items()}  # ... and commanded to the controllers
         assert h.wait_for(lambda s: all(len(s.commands[t]) >= n + 5 for t, n in sent.items()), 10)
         with h.lock:
