@@ -973,7 +973,18 @@ def test_a_hold_keeps_a_squeezing_gripper_s_command() -> None:
     press.set_enabled(False)
     press.set_enabled(True)
     assert press.moved_while_released(np.array([0.5, 0.5, 0.6])) == []  # the squeeze only: no move
+    at_release = np.array([0.5, 0.5, 0.6])  # (measured after the release: squeezing then too)
+    assert press.moved_while_released(np.array([0.5, 0.5, 0.6]), at_release) == []
+    assert press.moved_while_released(np.array([0.5, 0.5, 0.95]), at_release) == [2]  # it fell open: measured
+    assert np.allclose(press.tick().command, [0.5, 0.5, 0.95])
+    press = holding()
+    press.set_enabled(False)
+    press.set_enabled(True)
     assert press.moved_while_released(np.array([0.9, 0.5, 0.6])) == [0]  # an arm joint moved: all measured
     assert np.allclose(press.tick().command, [0.9, 0.5, 0.6])
+    hold_then_stop, rec = holding(), StopRecovery()  # ~/hold, and a stop (a collision) before the measurement:
+    hold_then_stop.resync(command_hold=True, why="~/hold")  # the stop's report holds the gripper where it is
+    rec.update(dict(enumerate(measured)), hold_then_stop)
+    assert hold_then_stop.set_measured_position(measured) and np.allclose(hold_then_stop.tick().command, measured)
     with pytest.raises(ValueError, match="hold_keeps must have one entry per joint"):
         ExecutorConfig(horizon=H, action_dim=M, hold_keeps=np.ones(2, bool))

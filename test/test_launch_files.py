@@ -201,7 +201,7 @@ def test_bringup_refuses_a_section_that_misses_its_namespace(tmp_path, capsys, m
     capsys.readouterr()
     assert bringup.main(["--params-file", str(f), "--only", "executor", "--namespace", "robot_a", "--check"]) == 2
     err = capsys.readouterr().err
-    assert "section 'chunk_executor' is for /chunk_executor" in err and "(dry_run) would be ignored" in err, err
+    assert "section 'chunk_executor' is for /chunk_executor" in err and "(dry_run) would not reach this node" in err, err
 
 
 def test_bringup_check_mode(tmp_path, capsys, monkeypatch) -> None:

@@ -152,21 +152,28 @@ def test_nodes_refuse_invalid_params_at_startup(start_node, tmp_path, small_poli
 
 def test_sections_that_miss_a_namespaced_node_are_found() -> None:
     """Only a section keyed by the node's bare name (or /name) misses it under a namespace; /**/name, ns/name and
-    another robot's ns/name are rcl's business; in the root namespace nothing is stray."""
+    another robot's ns/name are rcl's business; in the root namespace nothing is stray. Values the sections that
+    reach the node set alike are not lost; a file that names the node by its full name too is shared with a robot
+    in the root namespace (a warning, not a refusal: `addressed`)."""
     from rtc_ros.nodes.params.yaml_file import params_files, stray_sections, stray_text
 
     argv = ["prog", "--params-file", "no.yaml", "--ros-args", "-p", "a:=1", "--params-file", "x.yaml",
             "--params-file", "y.yaml", "--", "--params-file", "z.yaml"]
     assert params_files(argv) == ["x.yaml", "y.yaml"]
-    data = {"chunk_executor": {"ros__parameters": {"dry_run": True, "left": {"max_step": 0.01}}},
+    data = {"chunk_executor": {"ros__parameters": {"dry_run": True, "left": {"max_step": 0.01}, "s_min": 5}},
             "/chunk_executor": {"ros__parameters": {"rate_hz": 50.0}},
-            "/**/chunk_executor": {"ros__parameters": {"s_min": 5}}, "robot_a/chunk_executor": {"ros__parameters": {}},
+            "/**/chunk_executor": {"ros__parameters": {"s_min": 5}},
             "robot_b/chunk_executor": {"ros__parameters": {"dry_run": False}}, "policy_inference": {"ros__parameters": {}}}
-    assert stray_sections(data, "chunk_executor", "/robot_a") == [("chunk_executor", ["dry_run", "left.max_step"]),
-                                                                 ("/chunk_executor", ["rate_hz"])]
+    assert stray_sections(data, "chunk_executor", "/robot_a") == [  # (s_min reaches it alike through /**)
+        ("chunk_executor", ["dry_run", "left.max_step"], False), ("/chunk_executor", ["rate_hz"], False)]
+    assert stray_sections(data, "chunk_executor", "/robot_b") == [  # robot_b addressed by name: shared file
+        ("chunk_executor", ["dry_run", "left.max_step"], True), ("/chunk_executor", ["rate_hz"], True)]
     assert stray_sections(data, "chunk_executor", "/") == [] == stray_sections(data, "chunk_executor", "")
+    same = {"/**/chunk_executor": {"ros__parameters": {"dry_run": True}}, "chunk_executor": {"ros__parameters": {
+        "dry_run": True}}}
+    assert stray_sections(same, "chunk_executor", "/robot_a") == []  # nothing lost
     text = stray_text("f.yaml", "chunk_executor", ["dry_run", "left.max_step"], "chunk_executor", "/robot_a")
-    assert "2 parameter(s) (dry_run, left.max_step) would be ignored" in text
+    assert "2 parameter(s) in it (dry_run, left.max_step) would not reach this node" in text
     assert "'/**/chunk_executor' (any namespace) or 'robot_a/chunk_executor'" in text
 
 
@@ -530,8 +537,8 @@ def test_a_cli_override_that_a_params_file_section_shadows_is_warned(tmp_path, r
     f.write_text(yaml.safe_dump({"/**": {"ros__parameters": {"hold_log_period": 2.0}},  # (as the shipped files:
                                  "/**/chunk_executor": {"ros__parameters": {"max_chunk_age": 1.0}}}, sort_keys=False))
     # /** first; rcl puts -p into the /** section, so a node section after it wins, whatever the argument order)
-    argv = ["--ros-args", "--params-file", str(f), "-p", "max_chunk_age:=0.5", "-p", "hold_log_period:=3.0",
-            "-p", "other_node:x:=1"]
+    argv = ["--ros-args", "--params-file", str(f), "-p", "max_chunk_age:=0.5", "-p", "hold_log_period:=3e0",
+            "-p", "other_node:x:=1"]  # (3e0: a float to rcl, a string to YAML 1.1, which warned wrongly)
     assert cli_overrides(argv) == {"max_chunk_age": 0.5, "hold_log_period": 3.0}
     rclpy.init(args=["chunk_executor", *argv])  # (the process's arguments, as `ros2 run` gives them)
     try:

@@ -334,3 +334,7 @@ def test_a_folder_renamed_after_recording_is_named_with_how_to_repair_it(tmp_pat
     assert build_report(root, tmp_path / "report", plots=False).get("unrecovered_bags") == [str(moved)]
     moved.rename(root / "episode_0005")
     assert main([str(root)]) == 0 and "recovered: " in capsys.readouterr().out
+    rosbag2 = tmp_path / "other" / "run1"  # `ros2 bag record`'s own naming (run1/run1_0.mcap, no sidecar): not ours
+    rosbag2.mkdir(parents=True)
+    (rosbag2 / "run1_0.mcap").write_bytes(data)
+    assert find_unfinished(rosbag2.parent) == []

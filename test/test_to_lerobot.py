@@ -45,6 +45,9 @@ def test_an_episode_is_split_at_its_pause_into_frames_of_one_step_each() -> None
         np.testing.assert_array_equal(part.action[:, 1], 100 + ticks)
     (whole,) = episode_parts(_paused_episode(np.arange(10), {}), ["a", "b"], DT, {}, None, "pick")
     assert whole.source == "ep" and len(whole.state) == 10 and whole.task == "pick"
+    (given,) = episode_parts(_paused_episode(np.arange(10), {"task": "transfer_cube"}), ["a", "b"], DT, {}, None,
+                             "move the cube to the left hand")  # --task wins over the recorded one
+    assert given.task == "move the cube to the left hand"
     with pytest.raises(DatasetError, match="ep: no task recorded .* no --task"):
         episode_parts(_paused_episode(np.arange(10), {}), ["a", "b"], DT, {}, None, None)
 

@@ -75,7 +75,7 @@ class EpisodeDriver:
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.record = record
-        self.recording = False  # an episode the recorder said it records, not yet stopped (abort_recording)
+        self.recording = False  # an episode start sent to the recorder, not yet stopped (abort_recording)
         self.last_recorded = False  # whether the recorder said it recorded the last episode run
         self.seen = _Seen()
         self._String = String
@@ -194,14 +194,15 @@ class EpisodeDriver:
         if self._resume_cli is not None:
             self._call(self._resume_cli, "resume after the reset")
         t0 = time.monotonic()
-        self.last_recorded = False
+        self.last_recorded = confirmed = False
         if self.record:
             self._send(self._episode_pub, {"cmd": "start", "meta": {
                 "task": "transfer_cube", "seed": seed, "method": method, "extra_latency_ms": extra_latency_ms,
                 "source": "rtc_ros.experiments", **(meta or {})}})
+            self.recording = True  # (stopped or aborted whatever the recorder says: a slow one still gets its stop)
             try:  # the recorder's own word (its latched 'idle' from before a crash would pass every later wait)
                 self.wait_for(lambda s: s.recorder.get("state") == "recording", RECORDER_START_S, "")
-                self.recording = True
+                confirmed = True
             except TimeoutError:
                 self.node.get_logger().error(f"episode_recorder did not start recording within {RECORDER_START_S:g} s "
                                              f"(seed {seed}): it is not running or failed; this episode is not recorded")
@@ -214,10 +215,12 @@ class EpisodeDriver:
         wall = time.monotonic() - t0
         success = bool(st.get("success"))
         if self.recording:
+            confirmed = confirmed or self.seen.recorder.get("state") == "recording"  # (a slow recorder's late word)
             self._send(self._episode_pub, {"cmd": "stop", "success": success, "score": int(st.get("progress", 0)),
                                            "notes": f"seed {seed}, {st.get('step')} sim steps"})
-            self.wait_for(lambda s: s.recorder.get("state") in ("idle", "error"), 30.0, "the recorder to close the bag")
-            self.recording, self.last_recorded = False, self.seen.recorder.get("state") == "idle"
+            if confirmed:
+                self.wait_for(lambda s: s.recorder.get("state") in ("idle", "error"), 30.0, "the recorder to close the bag")
+            self.recording, self.last_recorded = False, confirmed and self.seen.recorder.get("state") == "idle"
         return EpisodeResult(method, extra_latency_ms, seed, success, int(st.get("progress", 0)), int(st.get("step", 0)),
                              int(st.get("success_step", -1)), round(wall, 3), timed_out,
                              int(st.get("protective_stops", -1)))

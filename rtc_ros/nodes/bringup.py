@@ -130,8 +130,11 @@ def build_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, di
     data = copy.deepcopy(data)
     for key in selected(args):  # (the nodes refuse them too: a dry_run there would be ignored under the namespace)
         node = NODES[key][0]
-        for section, names in stray_sections(data, node, args.namespace or ""):
-            raise StraySectionError(stray_text(args.params_file, section, names, node, args.namespace))
+        for section, names, addressed in stray_sections(data, node, args.namespace or ""):
+            text = stray_text(args.params_file, section, names, node, args.namespace)
+            if not addressed:
+                raise StraySectionError(text)
+            _warn(text)
     shared: dict[str, Any] = {}
     if args.method:
         shared["method"] = args.method

@@ -29,6 +29,8 @@ class ExecutorEnable:
         self.node, self.topic = node, p.enable_topic
         self.gate = EnableGate(p.enable_timeout_s)
         self.press_pending = False  # pressed again: check the next joint state (on_joint_state)
+        self.release_pending = False  # released: keep the next joint state (a gripper's opening then, at_release)
+        self.at_release: Any = None
         node.create_subscription(Bool, p.enable_topic, lambda m: self.gate.on_message(m.data, time.monotonic()),
                                  qos_profile_sensor_data, callback_group=node._io_group)
 
@@ -45,21 +47,29 @@ class ExecutorEnable:
             node._measure_again()  # did the arm move while released? (the first joint state from now on)
             if node._throttled("enabled", period):
                 node.get_logger().info(f"enabled ({self.topic}): chunks planned before dropped, starting anew")
-        elif not on and (changed or node._throttled("disabled", period)):
+        elif not on and changed:
+            self.release_pending, self.at_release = True, None
+            node._measure_again()  # (where a gripper was when released: one that falls open meanwhile moved)
+            node.get_logger().warn(f"disabled: {self.topic} {self.gate.why(t_now)}: holding")
+        elif not on and node._throttled("disabled", period):
             node.get_logger().warn(f"disabled: {self.topic} {self.gate.why(t_now)}: holding")
 
     def on_joint_state(self, msg: JointState) -> None:
         """A joint state measured after the newest re-sync or press: after a press, the first readable one is
         compared with the held command."""
-        if not self.press_pending:
+        if not (self.press_pending or self.release_pending):
             return
         node = self.node
         try:
             q = node._reader.positions(msg)
         except ValueError:
             return  # (not ours: the next one)
+        if self.release_pending:
+            self.release_pending, self.at_release = False, q
+        if not self.press_pending:
+            return
         self.press_pending = False
-        moved = node.core.moved_while_released(q)
+        moved = node.core.moved_while_released(q, self.at_release)
         if moved:
             node.get_logger().warn(f"the arm moved while {self.topic} was released ({', '.join(node.names[j] for j in moved)} "
                                    "farther than max_step from the held command): re-synced, holding where it stands")

@@ -132,7 +132,9 @@ def _renamed_mcap(bag: Path) -> Path | None:
     if _mcap_of(bag).is_file() or _broken_of(bag).is_file() or not bag.is_dir():
         return None
     found = [p for p in bag.iterdir() if p.is_file() and (p.name.endswith(".mcap") or p.name.endswith(".mcap.broken"))]
-    return found[0] if len(found) == 1 else None
+    if len(found) != 1 or not (bag / f"{found[0].name.split('.mcap')[0]}.json").is_file():
+        return None  # (a recorder's bag has its sidecar beside it: a rosbag2 folder, run1/run1_0.mcap, has none)
+    return found[0]
 
 
 def needs_recovery(bag: Path) -> bool:

@@ -21,9 +21,11 @@ Left out as ``from_bags`` leaves them out (:func:`rtc_ros.recording.dataset.keep
 unless ``--include-status``, with ``--only-success`` the ones without a success verdict). An episode with a pause
 (two grid steps more than 1.5 ``dt`` apart: paused, disabled, re-synced, stalled) is split there into separate
 LeRobot episodes: LeRobot samples action chunks from consecutive frames, and one across a pause would pair an
-observation with actions chosen after it. Each episode's task: the recorded ``task`` (the recorder's start meta),
-else ``--task``; an episode with neither is refused before anything is written. The bags are read one at a time
-(memory: one episode's frames). The last stdout line is a JSON summary.
+observation with actions chosen after it. Each episode's task: ``--task``, else the recorded ``task`` (the recorder's
+start meta); without ``--task`` a recorder episode without one is refused before anything is written (a bag without
+a sidecar, at its turn). The bags are read one at a time (memory: one episode's frames). Interrupted (SIGINT,
+SIGTERM) or stopped by an error, the episodes written so far are finalised: a readable dataset. The last stdout
+line is a JSON summary.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +76,7 @@ def rgb(img: np.ndarray) -> np.ndarray:
 def episode_parts(ep: Episode, names: list[str], dt: float, cameras: dict[str, str],
                   command_topics: list[str] | None, task: str | None) -> list[Part]:
     """``ep`` as LeRobot episodes (split at pauses; module docstring). Raises DatasetError naming the episode."""
-    task = str(ep.meta.get("task") or task or "")
+    task = str(task or ep.meta.get("task") or "")  # (--task wins: the simulator records 'transfer_cube')
     if not task:
         raise DatasetError(f"{ep.name}: no task recorded (the recorder's start meta 'task') and no --task given: "
                            "LeRobot needs one per episode")
@@ -113,22 +116,30 @@ def _episodes(paths: list[Path], cameras: dict[str, str], joint_states_topic: st
         yield from load_episodes(b, roles, with_images=bool(cameras))
 
 
-def _untasked(paths: list[Path]) -> list[str]:
-    """Recorder bags whose sidecar has no ``task`` (checked before writing; bags without one at their turn)."""
-    return [p.name for p in paths if (meta := read_sidecar(p)) is not None and not meta.get("task")]
+def _untasked(paths: list[Path], only_success: bool, include_status: list[str]) -> list[str]:
+    """Recorder bags to be exported whose sidecar has no ``task`` (checked before writing; bags without a sidecar,
+    ``ros2 bag record``'s, at their turn). Left out here as :func:`keep_episode` leaves them out."""
+    def exported(meta: dict[str, Any]) -> bool:
+        status = meta.get("status")
+        return not (status == "failed" or (status in CUT_SHORT and status not in include_status)
+                    or (only_success and meta.get("success") is not True))
+    return [p.name for p in paths if (meta := read_sidecar(p)) is not None and exported(meta) and not meta.get("task")]
 
 
 def export(args: argparse.Namespace) -> dict[str, Any]:
     """The module docstring's conversion; returns the JSON summary. Raises DatasetError (naming the episode or
     option); the episodes written before an error stay readable (the dataset is finalised either way)."""
     from lerobot.datasets.lerobot_dataset import LeRobotDataset  # (only here: LeRobot's venv)
+    from lerobot.datasets.video_utils import resolve_vcodec
+
+    vcodec = None if args.images else resolve_vcodec(args.vcodec)  # ('auto': a hardware encoder, else libsvtav1)
 
     params = training_params(args.params)
     cameras = recorded_cameras(args.camera, params)
     dt = float(args.dt or (1.0 / float(params["rate_hz"]) if params.get("rate_hz") else 0.02))
     fps = integer_fps(dt)
     paths = bag_paths(args.bag_dirs)
-    if not args.task and (missing := _untasked(paths)):
+    if not args.task and (missing := _untasked(paths, args.only_success, args.include_status)):
         raise DatasetError(f"no task recorded in {missing[:5]}{' ...' if len(missing) > 5 else ''} and no --task "
                            "given: LeRobot needs an instruction per episode")
     if args.out.exists():
@@ -147,11 +158,11 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
             for part in parts:
                 shapes = {c: tuple(f[0].shape) for c, f in part.images.items()}
                 if ds is None:
-                    _check_codec(shapes, args.vcodec if not args.images else None)
+                    _check_codec(shapes, vcodec)
                     feats = features(list(names), shapes, videos=not args.images)
                     ds = LeRobotDataset.create(args.repo_id or f"local/{args.out.name}", fps, feats, root=args.out,
                                                robot_type=args.robot_type, use_videos=not args.images,
-                                               vcodec=args.vcodec)
+                                               vcodec=vcodec or "libsvtav1")
                 _check_shapes(ds.features, shapes, part.source)
                 for i in range(len(part.state)):
                     ds.add_frame({"observation.state": part.state[i], "action": part.action[i], "task": part.task,
@@ -193,8 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("bag_dirs", nargs="+", type=Path, help="directories of episode bags (searched recursively)")
     ap.add_argument("--out", required=True, type=Path, help="the dataset's root directory (must not exist)")
     ap.add_argument("--repo-id", default=None, help="LeRobot repo id (default local/<out's name>)")
-    ap.add_argument("--task", default=None, help="the instruction of every episode (default: each one's recorded "
-                                                 "task, the recorder's start meta)")
+    ap.add_argument("--task", default=None, help="the instruction of every episode, whatever was recorded (default: "
+                                                 "each one's recorded task, the recorder's start meta)")
     ap.add_argument("--params", default=None, help="ROS params file of the nodes (joints, rate, cameras)")
     ap.add_argument("--dt", type=float, default=None, help="controller period in s (default 1/rate_hz or 0.02)")
     ap.add_argument("--camera", action="append", help="NAME=TOPIC: image topic of observation.images.NAME "
@@ -207,10 +218,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--include-status", action="append", default=[], choices=CUT_SHORT, metavar="STATUS",
                     help="also export episodes of this status (cut short, left out by default): " + ", ".join(CUT_SHORT))
     ap.add_argument("--images", action="store_true", help="PNG images instead of videos (no video encoder needed)")
-    ap.add_argument("--vcodec", default="libsvtav1", help="video codec (LeRobot's default libsvtav1; h264 is faster)")
+    ap.add_argument("--vcodec", default="libsvtav1", help="video codec (LeRobot's default libsvtav1; h264 is faster; "
+                                                          "auto: a hardware encoder, else libsvtav1)")
     ap.add_argument("--robot-type", default=None, help="the dataset's robot_type (e.g. aloha)")
     ap.add_argument("-v", "--verbose", action="store_true")
     return ap
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,8 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _interrupt)  # (as Ctrl-C: the episodes written so far are finalised, readable)
     try:
         summary = export(args)
+    except KeyboardInterrupt:
+        print(f"interrupted: the episodes written to {args.out} so far are a readable dataset", file=sys.stderr)
+        return 130
     except ModuleNotFoundError as exc:
         if not (exc.name or "").startswith("lerobot"):
             raise

@@ -19,7 +19,7 @@ from rtc_ros.nodes.params.schema import (ROLE_SIM, ArmSpec, ParamSpec, arm_names
                                          writable_names)
 from rtc_ros.nodes.params.notes import misspelt_error, moved_parameters, unknown_parameters, unknown_text
 from rtc_ros.nodes.params.validate import NodeParams, ParameterError, validate
-from rtc_ros.nodes.params.yaml_file import StraySectionError, cli_overrides, stray_in_files
+from rtc_ros.nodes.params.yaml_file import StraySectionError, cli_overrides, same_value, stray_in_files
 
 #: the process's ROS arguments when rclpy was initialised with other than ``sys.argv`` (``spin_node(args=...)``)
 GLOBAL_ARGV: list[str] = []
@@ -71,9 +71,9 @@ def _declare(node: Any, name: str, default: Any, desc: Any, array_type: str | No
 
 def node_argv(kwargs: dict[str, Any]) -> list[str]:
     """The command line a node built with ``Node(..., **kwargs)`` reads its ROS arguments from: its own
-    ``cli_args`` and, unless ``use_global_arguments=False``, the process's."""
+    ``cli_args`` after the process's (unless ``use_global_arguments=False``): the node's own ``-p`` wins."""
     own = list(kwargs.get("cli_args") or [])
-    return own + (list(GLOBAL_ARGV or sys.argv) if kwargs.get("use_global_arguments", True) else [])
+    return (list(GLOBAL_ARGV or sys.argv) if kwargs.get("use_global_arguments", True) else []) + own
 
 
 def declare_and_validate(node: Any, role: str, on_change: OnChange | None = None,
@@ -98,9 +98,9 @@ def declare_and_validate(node: Any, role: str, on_change: OnChange | None = None
 
 
 def _declare_and_validate(node: Any, role: str, on_change: OnChange | None, argv: list[str]) -> NodeParams:
-    for text in stray_in_files(argv, node.get_name(), node.get_namespace()):
-        if role != ROLE_SIM:  # (before the values: their errors would mislead, e.g. 'policy_spec is required')
-            raise StraySectionError(text)
+    for text, addressed in stray_in_files(argv, node.get_name(), node.get_namespace()):
+        if role != ROLE_SIM and not addressed:  # (before the values: their errors would mislead, e.g. 'policy_spec
+            raise StraySectionError(text)  # is required'; addressed: a file shared with a root-namespace robot)
         node.get_logger().warn(text)
     raw: dict[str, Any] = {}
     for spec in specs_for(role):
@@ -124,7 +124,7 @@ def _declare_and_validate(node: Any, role: str, on_change: OnChange | None, argv
         node.get_logger().info(f"params file: {text}")
     for name, wanted in cli_overrides(argv).items():  # ROS lets a params file's node section win over -p
         got = list(raw[name]) if isinstance(raw.get(name), (list, array)) else raw.get(name)
-        if name in raw and got != wanted:
+        if name in raw and not same_value(got, wanted):
             node.get_logger().warn(f"-p {name}:={wanted!r} did not apply, {name} is {got!r}: a params file's section for "
                                    "this node sets it, and ROS lets that win over -p; give the value in a second "
                                    "--params-file (later files win)")

@@ -12,8 +12,8 @@ import yaml
 from rtc_ros.nodes.params.values import ParameterError
 from rtc_ros.recording.params_file import key_matches, load_params_file
 
-__all__ = ["StraySectionError", "cli_overrides", "key_matches", "load_params_file", "params_files", "stray_in_files",
-           "stray_sections", "stray_text"]
+__all__ = ["StraySectionError", "cli_overrides", "key_matches", "load_params_file", "params_files", "rcl_value",
+           "same_value", "stray_in_files", "stray_sections", "stray_text"]
 
 
 class StraySectionError(ParameterError):
@@ -38,8 +38,8 @@ def params_files(argv: list[str]) -> list[str]:
 
 
 def cli_overrides(argv: list[str]) -> dict[str, Any]:
-    """The ``-p name:=value`` (``--param``) overrides among the ROS arguments of ``argv``, values parsed as rcl parses
-    them (YAML); node-prefixed ones (``node:name:=v``) and unparsable values are left out."""
+    """The ``-p name:=value`` (``--param``) overrides among the ROS arguments of ``argv`` (a later one wins), values
+    read as rcl reads them (:func:`rcl_value`); node-prefixed ones (``node:name:=v``) and unparsable ones left out."""
     out, ros = {}, False
     for i, tok in enumerate(argv):
         if tok == "--ros-args":
@@ -49,30 +49,78 @@ def cli_overrides(argv: list[str]) -> dict[str, Any]:
         elif ros and tok in ("-p", "--param") and i + 1 < len(argv) and ":=" in argv[i + 1]:
             name, _, text = argv[i + 1].partition(":=")
             try:
-                value = yaml.safe_load(text) if text else ""
-            except yaml.YAMLError:
+                value = rcl_value(text)
+            except (yaml.YAMLError, ValueError):
                 continue
             if ":" not in name:
                 out[name] = value
     return out
 
 
-def stray_sections(data: Any, node_name: str, namespace: str) -> list[tuple[str, list[str]]]:
+def rcl_value(text: str) -> Any:
+    """A ``-p`` value as rcl's parameter parser reads it: ``true`` / ``false`` (also capitalised), a decimal integer,
+    a float (``5e-1``, ``1e-05``: YAML 1.1 would keep those strings), a quoted or any other text as a string, and a
+    ``[...]`` list of such scalars."""
+    t = text.strip()
+    if t.startswith("[") and t.endswith("]"):
+        items = yaml.safe_load(t)
+        if not isinstance(items, list):
+            raise ValueError(f"not a list: {text!r}")
+        return [rcl_value(str(x).lower() if isinstance(x, bool) else str(x)) for x in items]
+    if len(t) >= 2 and t[0] == t[-1] and t[0] in "'\"":
+        return t[1:-1]
+    if t in ("true", "True", "TRUE", "false", "False", "FALSE"):
+        return t.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(t)
+        except ValueError:
+            pass
+    return t
+
+
+def same_value(got: Any, wanted: Any) -> bool:
+    """Whether a declared parameter value ``got`` is the ``-p`` value ``wanted`` (an integer given for a float
+    parameter, ``[1, 2]`` for ``[1.0, 2.0]``, are)."""
+    if isinstance(got, (list, tuple)) and isinstance(wanted, list):
+        return len(got) == len(wanted) and all(same_value(g, w) for g, w in zip(got, wanted))
+    if isinstance(got, float) and isinstance(wanted, (int, float)) and not isinstance(wanted, bool):
+        return got == float(wanted)
+    return type(got) is type(wanted) and got == wanted
+
+
+def stray_sections(data: Any, node_name: str, namespace: str) -> list[tuple[str, list[str], bool]]:
     """Sections of a params file's ``data`` written for ``node_name`` without a namespace (key ``node_name`` or
     ``/node_name``: rcl applies them to ``/node_name`` only) while the node runs in ``namespace`` (not the root):
-    every value in them is ignored without a word. ``(key, parameter names)`` per such section."""
-    if not isinstance(data, dict) or namespace.strip("/") == "":
+    their values are ignored without a word. ``(key, parameter names, addressed)`` per such section: the names
+    exclude values the sections that do reach the node set alike; ``addressed``: another section names this node
+    by its full name (``robot_b/chunk_executor``), so the bare one is for a robot in the root namespace sharing the
+    file (a warning, not a mistake)."""
+    ns = namespace.strip("/")
+    if not isinstance(data, dict) or ns == "":
         return []
+    fq = f"/{ns}/{node_name}"
+    applied: dict[str, Any] = {}
+    for key, section in data.items():
+        params = section.get("ros__parameters") if isinstance(section, dict) else None
+        if isinstance(key, str) and isinstance(params, dict) and key_matches(key, fq):
+            applied.update(_flat("", params))
+    addressed = any(isinstance(k, str) and "/" + k.strip("/") == fq for k in data)
     out = []
     for key, section in data.items():
         params = section.get("ros__parameters") if isinstance(section, dict) else None
         if isinstance(key, str) and key.strip("/") == node_name and isinstance(params, dict):
-            out.append((key, _names("", params)))
+            lost = [n for n, v in _flat("", params).items() if n not in applied or applied[n] != v]
+            if lost:
+                out.append((key, lost, addressed))
     return out
 
 
-def _names(prefix: str, d: dict[str, Any]) -> list[str]:
-    return [n for k, v in d.items() for n in (_names(f"{prefix}{k}.", v) if isinstance(v, dict) else [f"{prefix}{k}"])]
+def _flat(prefix: str, d: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out.update(_flat(f"{prefix}{k}.", v) if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
 
 
 def stray_text(path: str | Path, key: str, names: list[str], node_name: str, namespace: str) -> str:
@@ -80,19 +128,19 @@ def stray_text(path: str | Path, key: str, names: list[str], node_name: str, nam
     ns = namespace.strip("/")
     shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
     return (f"params file {path}: section '{key}' is for /{node_name} (the root namespace), but this node is "
-            f"/{ns}/{node_name}: its {len(names)} parameter(s) ({shown}) would be ignored; write the key as "
-            f"'/**/{node_name}' (any namespace) or '{ns}/{node_name}'")
+            f"/{ns}/{node_name}: {len(names)} parameter(s) in it ({shown}) would not reach this node; write the key "
+            f"as '/**/{node_name}' (any namespace) or '{ns}/{node_name}'")
 
 
-def stray_in_files(argv: list[str], node_name: str, namespace: str) -> list[str]:
-    """:func:`stray_text` for every stray section of the params files in ``argv`` (unreadable files: skipped,
-    rcl reports those)."""
+def stray_in_files(argv: list[str], node_name: str, namespace: str) -> list[tuple[str, bool]]:
+    """``(stray_text, addressed)`` for every stray section of the params files in ``argv`` (:func:`stray_sections`;
+    unreadable files: skipped, rcl reports those)."""
     texts = []
     for path in params_files(argv):
         try:
             data = yaml.safe_load(Path(path).read_text())
         except (OSError, yaml.YAMLError):
             continue
-        texts += [stray_text(path, key, names, node_name, namespace)
-                  for key, names in stray_sections(data, node_name, namespace)]
+        texts += [(stray_text(path, key, names, node_name, namespace), addressed)
+                  for key, names, addressed in stray_sections(data, node_name, namespace)]
     return texts
