@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         ignore_sigint()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # (the cleanup runs to its end; SIGKILL still ends it)
         driver.close()
 
 
