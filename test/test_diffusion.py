@@ -269,3 +269,21 @@ def test_a_network_without_autograd_is_refused_where_guidance_differentiates() -
             policy.velocity(y, obs, tau)
     with torch.no_grad():  # plain sampling needs no autograd
         assert policy.velocity(y.detach(), obs, tau).shape == y.shape
+
+
+def test_the_gradient_check_runs_the_velocity_without_clip_sample(toy_diffusion, monkeypatch) -> None:
+    """clip_sample's clamp has kinks: a finite difference across one disagrees with autograd's true derivative (a
+    LeRobot Diffusion Policy trained 2 steps by lerobot-train: 0.18, near the 0.2 that makes check say NOT OK, and
+    0.0000 unclamped; measured 2026-12-07). The check runs the velocity unclamped and puts the clamp back."""
+    from rtc_ros.runtime.velocity_checks import gradient_check
+
+    flow = toy_diffusion.model
+    monkeypatch.setattr(flow, "clip_sample", 0.3)
+    seen: list = []
+    velocity = flow.velocity
+    monkeypatch.setattr(flow, "velocity", lambda *a: seen.append(flow.clip_sample) or velocity(*a))
+    gen = ChunkGenerator(toy_diffusion, GeneratorConfig(method="rtc", n_steps=5, seed=0))
+    assert gradient_check(gen, toy_diffusion.typical_observation(), seed=3).rel_error < 1e-3
+    assert seen and set(seen) == {None} and flow.clip_sample == 0.3  # unclamped inside, restored after
+    gen.generate(toy_diffusion.typical_observation())
+    assert seen[-1] == 0.3  # sampling clamps as before

@@ -38,6 +38,8 @@ DDIM's final step with ``alpha_prod = 1``. ``clip_sample`` clamps ``x0_hat`` (Le
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
@@ -178,6 +180,17 @@ class DiffusionFlowPolicy(FlowPolicy):
         else:
             x0 = a_m * x_t - s_m * out
         return x0 if self.clip_sample is None else x0.clamp(-self.clip_sample, self.clip_sample)
+
+    @contextmanager
+    def unclamped(self) -> Iterator[None]:
+        """The velocity without ``clip_sample``'s clamp while inside (for :func:`~rtc_ros.runtime.velocity_checks.
+        gradient_check`: the clamp's kinks make a finite difference across them disagree with autograd's true
+        derivative, 0.18 for a LeRobot Diffusion Policy, 0.0000 without it; not a gradient lost outside autograd)."""
+        clip, self.clip_sample = self.clip_sample, None
+        try:
+            yield
+        finally:
+            self.clip_sample = clip
 
     def velocity(self, a_tau: torch.Tensor, context: Any, tau: torch.Tensor) -> torch.Tensor:
         """``v = (x0_hat - y) / (1 - tau)``; undefined at ``tau = 1`` (never evaluated by Euler)."""

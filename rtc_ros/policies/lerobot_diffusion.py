@@ -115,6 +115,10 @@ class LeRobotDiffusionPolicy(LeRobotPolicy):
             cfg.prediction_type, timesteps="continuous", clip_sample=float(cfg.clip_sample_range) if cfg.clip_sample
             else None, max_timestep=T - max(1, T // self.n_steps)).to(self.device)
 
+    def unclamped(self) -> Any:
+        """The flow without ``clip_sample`` while inside (:meth:`DiffusionFlowPolicy.unclamped`: gradient checks)."""
+        return self.flow.unclamped()
+
     def typical_observation(self) -> np.ndarray:
         """Flat raw observation: the state's dataset mean (or the middle of its min-max range; zeros without
         statistics) in every row, grey images."""

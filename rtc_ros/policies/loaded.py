@@ -29,6 +29,7 @@ framework (its own processors, its own time convention) can stand in for it:
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -54,6 +55,11 @@ class LoadedPolicy:
     @property
     def horizon(self) -> int:
         return self.model.horizon
+
+    def unclamped(self) -> Any:
+        """The model without its explicit clamps while inside (a diffusion model's ``clip_sample``), for gradient
+        checks; a model without any: nothing changes."""
+        return getattr(self.model, "unclamped", nullcontext)()
 
     @property
     def horizon_source(self) -> str:

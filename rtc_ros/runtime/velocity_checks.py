@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,7 +97,16 @@ def gradient_check(generator: Any, obs: Any, seed: int = 0, taus: tuple[float, .
             direction of each flow time counts, the worse flow time is returned (a detached part shows most at
             an early flow time if it is the velocity's own, at a late one if it is an x1 head's).
         eps: the finite-difference steps along ``delta`` (normalised action units); the one agreeing best counts.
+
+    A policy's explicit clamps are off meanwhile (``policy.unclamped()`` where it has one: a diffusion model's
+    ``clip_sample``), since a finite difference across a clamp's kink disagrees with autograd's true derivative.
     """
+    with getattr(generator.policy, "unclamped", nullcontext)():
+        return _gradient_check(generator, obs, seed, taus, directions, eps)
+
+
+def _gradient_check(generator: Any, obs: Any, seed: int, taus: tuple[float, ...], directions: int,
+                    eps: tuple[float, ...]) -> GradientCheck:
     policy, device = generator.policy, generator.device
     shape = _sample_shape(generator)
     rng = torch.Generator().manual_seed(seed)

@@ -36,6 +36,10 @@ def test_loads_with_the_boundary_interface(policy):
     sampled and dropped; actions normalised by LeRobot's statistics, that position zero."""
     assert (policy.horizon, policy.chunk_offset, policy.action_dim, policy.n_steps) == (7, 1, M, 5)
     assert policy.horizon_source == "horizon 8 - (n_obs_steps 2 - 1) in pretrained_path's config.json"
+    clip = policy.flow.clip_sample
+    with policy.unclamped():  # (the gradient check's: clip_sample's kinks are no lost gradient)
+        assert policy.flow.clip_sample is None
+    assert policy.flow.clip_sample == clip is not None
     assert policy.obs_spec == [{"name": "state", "shape": [2, S]}, {"name": "front", "shape": [2, IMG, IMG, 3]}]
     assert policy.typical_observation().shape == (policy.obs_dim,) == (2 * S + 2 * IMG * IMG * 3,)
     a = torch.randn(2, 7, M)
