@@ -290,6 +290,19 @@ def train_from_bags(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def add_episode_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options saying which recorded topics and episodes are used (from_bags and to_lerobot)."""
+    ap.add_argument("--command-topic", action="append", default=None,
+                    help="commanded-position topic(s), in action order (default: rtc/executor_state, else "
+                         "joint_commands / <arm>_controller/commands)")
+    ap.add_argument("--joint-states-topic", default="joint_states")
+    ap.add_argument("--only-success", action="store_true",
+                    help="use only episodes with a success verdict (success true, or the simulator's)")
+    ap.add_argument("--include-status", action="append", default=[], choices=CUT_SHORT, metavar="STATUS",
+                    help="also use episodes of this status, left out by default as cut short: "
+                         + ", ".join(CUT_SHORT) + " (repeatable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m rtc_ros.recording.from_bags",
                                  description="Train a flow policy (safetensors + policy spec YAML) "
@@ -306,10 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--camera", action="append", help="NAME=TOPIC image topic feeding obs_spec entry NAME")
     ap.add_argument("--image-size", default="24x32", help="HxW of camera entries when obs_spec is derived (default "
                                                           "24x32; the simulator's camera and the shipped policies: 32x32)")
-    ap.add_argument("--command-topic", action="append", default=None,
-                    help="commanded-position topic(s), in action order (default: rtc/executor_state, else "
-                         "joint_commands / <arm>_controller/commands)")
-    ap.add_argument("--joint-states-topic", default="joint_states")
+    add_episode_arguments(ap)
     ap.add_argument("--model", action="append", help="model config override KEY=INT (e.g. width=64, depth=2)")
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--batch-size", type=int, default=256)
@@ -322,11 +332,6 @@ def build_parser() -> argparse.ArgumentParser:
                     help="lower bound of the fitted std of each joint observation (rad; default 0.05): a joint that "
                          "barely moved in the demos is divided by this, not by its tiny std")
     ap.add_argument("--stride", type=int, default=1, help="use every k-th controller step as a sample")
-    ap.add_argument("--only-success", action="store_true",
-                    help="use only episodes with a success verdict (success true, or the simulator's)")
-    ap.add_argument("--include-status", action="append", default=[], choices=CUT_SHORT, metavar="STATUS",
-                    help="also use episodes of this status, left out by default as cut short: "
-                         + ", ".join(CUT_SHORT) + " (repeatable)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     ap.add_argument("--overwrite", action="store_true", help="replace an existing policy of this --name in --out")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -339,8 +344,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    return run_cli(train_from_bags, args)
+
+
+def run_cli(work: Any, args: argparse.Namespace) -> int:
+    """``work(args)``'s summary as the last stdout line (exit 0), or a data problem's message on stderr (exit 2)."""
     try:
-        summary = train_from_bags(args)
+        summary = work(args)
     except (DatasetError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -31,7 +31,6 @@ line is a JSON summary.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import signal
 import sys
@@ -44,7 +43,7 @@ import numpy as np
 from rtc_ros.recording.dataset import (CUT_SHORT, DatasetError, action_grid, bag_paths, episode_samples, keep_episode,
                                        recorded_joint_names)
 from rtc_ros.recording.episode import Episode, TopicRoles, load_episodes
-from rtc_ros.recording.from_bags import recorded_cameras
+from rtc_ros.recording.from_bags import add_episode_arguments, recorded_cameras, run_cli
 from rtc_ros.recording.params_file import joint_names_from_params, training_params
 from rtc_ros.recording.sidecar import read_sidecar
 
@@ -210,13 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--dt", type=float, default=None, help="controller period in s (default 1/rate_hz or 0.02)")
     ap.add_argument("--camera", action="append", help="NAME=TOPIC: image topic of observation.images.NAME "
                                                       "(default: the params file's cameras)")
-    ap.add_argument("--command-topic", action="append", default=None,
-                    help="commanded-position topic(s), in action order (default: rtc/executor_state, else "
-                         "joint_commands / <arm>_controller/commands)")
-    ap.add_argument("--joint-states-topic", default="joint_states")
-    ap.add_argument("--only-success", action="store_true", help="only episodes with a success verdict")
-    ap.add_argument("--include-status", action="append", default=[], choices=CUT_SHORT, metavar="STATUS",
-                    help="also export episodes of this status (cut short, left out by default): " + ", ".join(CUT_SHORT))
+    add_episode_arguments(ap)
     ap.add_argument("--images", action="store_true", help="PNG images instead of videos (no video encoder needed)")
     ap.add_argument("--vcodec", default="libsvtav1", help="video codec (LeRobot's default libsvtav1; h264 is faster; "
                                                           "auto: a hardware encoder, else libsvtav1)")
@@ -236,21 +229,20 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _interrupt)  # (as Ctrl-C: the episodes written so far are finalised, readable)
     try:
-        summary = export(args)
+        return run_cli(_export, args)
     except KeyboardInterrupt:
         print(f"interrupted: the episodes written to {args.out} so far are a readable dataset", file=sys.stderr)
         return 130
+
+
+def _export(args: argparse.Namespace) -> dict[str, Any]:
+    try:
+        return export(args)
     except ModuleNotFoundError as exc:
         if not (exc.name or "").startswith("lerobot"):
             raise
-        print("error: LeRobot is not installed in this Python: run this with the LeRobot venv's python "
-              "(.venv-lerobot/bin/python, make setup-lerobot; docs/recording.md)", file=sys.stderr)
-        return 2
-    except (DatasetError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(summary, separators=(",", ":")))
-    return 0
+        raise DatasetError("LeRobot is not installed in this Python: run this with the LeRobot venv's python "
+                           "(.venv-lerobot/bin/python, make setup-lerobot; docs/recording.md)") from None
 
 
 if __name__ == "__main__":
