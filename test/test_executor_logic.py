@@ -988,3 +988,39 @@ def test_a_hold_keeps_a_squeezing_gripper_s_command() -> None:
     assert hold_then_stop.set_measured_position(measured) and np.allclose(hold_then_stop.tick().command, measured)
     with pytest.raises(ValueError, match="hold_keeps must have one entry per joint"):
         ExecutorConfig(horizon=H, action_dim=M, hold_keeps=np.ones(2, bool))
+
+
+def test_a_one_arm_stop_forgets_only_its_own_grippers_kept_command() -> None:
+    """Two arms (joint, gripper each), both grippers squeezing (command 0.05, measured 0.6). A stop of the left arm
+    around a ~/hold forgets the left gripper's kept squeeze (the stop holds it torque-off, where it is) and keeps the
+    right one's (a review: every kept command was forgotten, and the right gripper, never stopped, let go). A gripper
+    still closing at the release that settles on its object after it is no move (a review: it was)."""
+    from rtc_ros.runtime.stop_recovery import StopRecovery
+
+    keeps = np.array([False, True, False, True])
+    squeeze, measured = np.array([0.5, 0.05, 0.5, 0.05]), np.array([0.52, 0.6, 0.48, 0.6])
+
+    def holding() -> ExecutorCore:
+        core = ExecutorCore(ExecutorConfig(horizon=H, action_dim=4, hold_keeps=keeps, max_step=0.1))
+        core.set_measured_position(squeeze)
+        core.offer_chunk(np.tile(squeeze, (H, 1)), seq=0, t_obs=0)
+        run(core, 3)
+        return core
+
+    core, rec = holding(), StopRecovery()
+    core.resync(command_hold=True, why="~/hold")
+    rec.update({0: 0.52, 1: 0.6}, core)  # the left arm stops before the measurement comes
+    assert core.set_measured_position(measured)
+    assert np.allclose(core.tick().command, [0.52, 0.6, 0.48, 0.05])
+    core, rec = holding(), StopRecovery()
+    rec.update({0: 0.52, 1: 0.6}, core)  # a stop, a ~/hold during it, the stop's end before the measurement
+    core.resync(command_hold=True, why="~/hold")
+    rec.update({}, core)
+    assert core.set_measured_position(measured)
+    assert np.allclose(core.tick().command, [0.52, 0.6, 0.48, 0.05])
+    press = holding()
+    press.set_enabled(False)
+    press.set_enabled(True)
+    closing = np.array([0.5, 0.75, 0.5, 0.05])  # the left gripper was still closing when released ...
+    assert press.moved_while_released(np.array([0.5, 0.6, 0.5, 0.05]), closing) == []  # ... and settled: no move
+    assert press.moved_while_released(np.array([0.5, 0.9, 0.5, 0.05]), closing) == [1]  # it fell open: a move

@@ -559,3 +559,45 @@ def test_a_cli_override_that_a_params_file_section_shadows_is_warned(tmp_path, r
         node.destroy_node()
     finally:
         rclpy.shutdown()
+
+
+def test_cli_values_are_read_as_rcl_reads_them_and_a_node_s_own_arguments_win(monkeypatch) -> None:
+    """rcl's get_value, not YAML 1.1 (which keeps 5e-1 a string, so a -p that applied was warned as not applied)."""
+    import math
+
+    from rtc_ros.nodes.params import declare
+    from rtc_ros.nodes.params.yaml_file import cli_overrides, rcl_value, same_value
+
+    cases = {"5e-1": 0.5, "1e-05": 1e-05, "3": 3, "0x10": 16, "010": 8, "-7": -7, "yes": True, "Off": False,
+             "true": True, "~": "~", "1_000": "1_000", "'12'": "12", "abc": "abc", ".inf": math.inf,
+             '["a", "1", 2, yes]': ["a", "1", 2, True]}
+    for text, want in cases.items():
+        got = rcl_value(text)
+        assert got == want and type(got) is type(want), (text, got)
+    assert math.isnan(rcl_value(".nan")) and same_value(math.nan, math.nan) and same_value(50.0, 50)
+    assert not same_value(True, 1) and same_value([1.0, 2.0], [1, 2])
+    monkeypatch.setattr(declare, "GLOBAL_ARGV", ["prog", "--ros-args", "-p", "beta:=2.0"])
+    argv = declare.node_argv({"cli_args": ["--ros-args", "-p", "beta:=3.0"]})  # the node's own -p wins in rclpy
+    assert cli_overrides(argv) == {"beta": 3.0}
+    assert cli_overrides(declare.node_argv({"cli_args": [], "use_global_arguments": False})) == {}
+
+
+def test_a_stray_section_is_judged_over_every_params_file_and_p(tmp_path) -> None:
+    """A value the node gets from another params file or a -p is not lost; a second file naming the node by its full
+    name makes the bare section another (root-namespace) robot's: a warning."""
+    import yaml
+
+    from rtc_ros.nodes.params.yaml_file import stray_in_files
+
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(yaml.safe_dump({"chunk_executor": {"ros__parameters": {"dry_run": True, "s_min": 5}}}))
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({"/**/chunk_executor": {"ros__parameters": {"s_min": 5}}}))
+    argv = ["--ros-args", "--params-file", str(bare), "--params-file", str(other)]
+    ((text, addressed),) = stray_in_files(argv, "chunk_executor", "/robot_a")
+    assert "1 parameter(s) in it (dry_run)" in text and not addressed
+    assert stray_in_files(argv + ["-p", "dry_run:=true"], "chunk_executor", "/robot_a") == []
+    named = tmp_path / "named.yaml"
+    named.write_text(yaml.safe_dump({"robot_a/chunk_executor": {"ros__parameters": {"rate_hz": 50.0}}}))
+    ((_, addressed),) = stray_in_files(argv + ["--params-file", str(named)], "chunk_executor", "/robot_a")
+    assert addressed

@@ -48,6 +48,7 @@ class EpisodeResult:
 class _Seen:
     status: dict[str, Any] = field(default_factory=dict)
     recorder: dict[str, Any] = field(default_factory=dict)
+    recorder_n: int = 0  # recorder statuses received so far (one that came after a start is about it)
     chunks: int = 0
     cond: threading.Condition = field(default_factory=threading.Condition)
 
@@ -111,9 +112,12 @@ class EpisodeDriver:
 
     def _on_recorder(self, msg: Any) -> None:
         try:
-            self._update("recorder", json.loads(msg.data))
+            status = json.loads(msg.data)
         except ValueError:
-            pass
+            return
+        with self.seen.cond:
+            self.seen.recorder, self.seen.recorder_n = status, self.seen.recorder_n + 1
+            self.seen.cond.notify_all()
 
     def _on_chunk(self, _msg: Any) -> None:
         self._update("chunks", self.seen.chunks + 1)
@@ -195,13 +199,15 @@ class EpisodeDriver:
             self._call(self._resume_cli, "resume after the reset")
         t0 = time.monotonic()
         self.last_recorded = confirmed = False
+        n0 = self.seen.recorder_n  # (a late 'recording' from an earlier, unconfirmed start is not this one's)
         if self.record:
             self._send(self._episode_pub, {"cmd": "start", "meta": {
                 "task": "transfer_cube", "seed": seed, "method": method, "extra_latency_ms": extra_latency_ms,
                 "source": "rtc_ros.experiments", **(meta or {})}})
             self.recording = True  # (stopped or aborted whatever the recorder says: a slow one still gets its stop)
             try:  # the recorder's own word (its latched 'idle' from before a crash would pass every later wait)
-                self.wait_for(lambda s: s.recorder.get("state") == "recording", RECORDER_START_S, "")
+                self.wait_for(lambda s: s.recorder_n > n0 and s.recorder.get("state") == "recording",
+                              RECORDER_START_S, "")
                 confirmed = True
             except TimeoutError:
                 self.node.get_logger().error(f"episode_recorder did not start recording within {RECORDER_START_S:g} s "
@@ -215,7 +221,7 @@ class EpisodeDriver:
         wall = time.monotonic() - t0
         success = bool(st.get("success"))
         if self.recording:
-            confirmed = confirmed or self.seen.recorder.get("state") == "recording"  # (a slow recorder's late word)
+            confirmed = confirmed or (self.seen.recorder_n > n0 and self.seen.recorder.get("state") == "recording")
             self._send(self._episode_pub, {"cmd": "stop", "success": success, "score": int(st.get("progress", 0)),
                                            "notes": f"seed {seed}, {st.get('step')} sim steps"})
             if confirmed:

@@ -185,7 +185,9 @@ class DiffusionFlowPolicy(FlowPolicy):
     def unclamped(self) -> Iterator[None]:
         """The velocity without ``clip_sample``'s clamp while inside (for :func:`~rtc_ros.runtime.velocity_checks.
         gradient_check`: the clamp's kinks make a finite difference across them disagree with autograd's true
-        derivative, 0.18 for a LeRobot Diffusion Policy, 0.0000 without it; not a gradient lost outside autograd)."""
+        derivative, 0.18 for a LeRobot Diffusion Policy, 0.0000 without it; not a gradient lost outside autograd).
+        It changes the model for every caller: not while another thread samples (the checks run before sampling
+        starts: ``policy_inference``'s start-up, ``check``, ``rtc_bringup --check``)."""
         clip, self.clip_sample = self.clip_sample, None
         try:
             yield

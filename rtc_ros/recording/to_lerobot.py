@@ -117,12 +117,15 @@ def _episodes(paths: list[Path], cameras: dict[str, str], joint_states_topic: st
 
 def _untasked(paths: list[Path], only_success: bool, include_status: list[str]) -> list[str]:
     """Recorder bags to be exported whose sidecar has no ``task`` (checked before writing; bags without a sidecar,
-    ``ros2 bag record``'s, at their turn). Left out here as :func:`keep_episode` leaves them out."""
-    def exported(meta: dict[str, Any]) -> bool:
-        status = meta.get("status")
-        return not (status == "failed" or (status in CUT_SHORT and status not in include_status)
-                    or (only_success and meta.get("success") is not True))
-    return [p.name for p in paths if (meta := read_sidecar(p)) is not None and exported(meta) and not meta.get("task")]
+    ``ros2 bag record``'s, at their turn), judged by :func:`keep_episode` on the sidecar (quietly: it logs at the
+    export; a simulator's verdict, read from the bag, is not known yet: such an episode is checked at its turn)."""
+    quiet, was = logging.getLogger(keep_episode.__module__), logging.getLogger(keep_episode.__module__).disabled
+    quiet.disabled = True
+    try:
+        return [p.name for p in paths if (meta := read_sidecar(p)) is not None and not meta.get("task")
+                and keep_episode(Episode(p.name, p, meta, 0, 0), only_success, include_status)]
+    finally:
+        quiet.disabled = was
 
 
 def export(args: argparse.Namespace) -> dict[str, Any]:
@@ -147,6 +150,8 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
     ds, written, frames, skipped, parts_of = None, [], 0, [], {}
     try:
         for ep in _episodes(paths, cameras, args.joint_states_topic):
+            if STOP:
+                raise KeyboardInterrupt
             if not keep_episode(ep, args.only_success, args.include_status):
                 skipped.append(ep.name)
                 continue
@@ -169,6 +174,8 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
                 ds.save_episode()
                 written.append(part.source)
                 frames += len(part.state)
+                if STOP:  # (Ctrl-C / SIGTERM: after the episode being written, never inside LeRobot's writer)
+                    raise KeyboardInterrupt
             parts_of[ep.name] = len(parts)
     finally:
         if ds is not None:
@@ -218,8 +225,14 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+#: set by SIGINT / SIGTERM: the export stops after the episode being written, then finalises
+STOP: list[bool] = []
+
+
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    if not STOP:
+        print("stopping after the episode being written (the dataset is then finalised)", file=sys.stderr)
+    STOP.append(True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -227,12 +240,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    signal.signal(signal.SIGTERM, _interrupt)  # (as Ctrl-C: the episodes written so far are finalised, readable)
-    try:
+    STOP.clear()
+    before = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}  # (the episodes
+    try:  # written so far are finalised: readable)
         return run_cli(_export, args)
     except KeyboardInterrupt:
         print(f"interrupted: the episodes written to {args.out} so far are a readable dataset", file=sys.stderr)
         return 130
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def _export(args: argparse.Namespace) -> dict[str, Any]:

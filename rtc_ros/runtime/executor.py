@@ -175,6 +175,10 @@ class ExecutorCore(ExecutorControls, ChunkValidator):
         bad = implausible_holds(self.cfg, held)
         ok = {int(i): float(q) for i, q in held.items() if int(i) not in bad}
         with self._lock:
+            if self._kept is not None:  # a ~/hold awaiting its measurement: the stop's report says where these joints
+                for i in held:  # are (a torque-off gripper has let go); the others keep their kept command
+                    if 0 <= int(i) < self.cfg.action_dim:
+                        self._kept[int(i)] = np.nan
             if not self._paused or self._last is None or not ok:
                 return False
             last = self._last.copy()

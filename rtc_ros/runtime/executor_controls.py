@@ -74,11 +74,10 @@ class ExecutorControls:
         keep their last command there (a squeezing gripper is not loosened to its measured opening)."""
         with self._lock:
             self._hold_loud = command_hold or (keep_hold and self._hold_loud)  # a stop keeps a ~/hold's
-            if not keep_hold:  # (a second ~/hold before the measurement keeps the first one's command)
+            if not keep_hold:  # (a second ~/hold before the measurement keeps the first one's command; a protective
+                # stop's report forgets the kept command of the joints it holds: hold_joints)
                 sent = self._last.copy() if self._commanded and self._last is not None else self._kept
                 self._kept = sent if command_hold else None
-            else:  # a protective stop: its report says where the grippers are held (torque off: they let go)
-                self._kept = None
             if not keep_hold or self._last is None:
                 self._last = None
                 self._commanded = False
@@ -108,8 +107,9 @@ class ExecutorControls:
     def moved_while_released(self, position: np.ndarray, at_release: np.ndarray | None = None) -> list[int]:
         """After a press of the enabling device: the measured ``position (M,)``. Where the arm is farther than
         ``max_step`` from the held command on some joint -- a ``hold_keeps`` joint (a gripper, whose squeeze
-        keeps it off its command) farther than that from ``at_release``, its first measurement after the release,
-        and not compared without one -- and nothing is still braking (``max_accel``), the arm
+        keeps it off its command) farther from its command than it was at ``at_release``, its first measurement after
+        the release, by more than ``max_step``, and not compared without one -- and nothing is still braking
+        (``max_accel``), the arm
         moved while released (a device that also cuts the drives, a hand): the executor re-syncs to where it
         stands -- that position commanded at once whatever ``startup_command`` says (the controllers still hold the
         old one), chunks dropped, ``resets`` + 1 -- and returns the moved joints' indices. Otherwise nothing
@@ -123,9 +123,11 @@ class ExecutorControls:
                     or self._accel.active or not self._enabled or not self._commanded or self._exec[0] >= 0):
                 return []  # (nothing commanded yet: the hold follows the measurement anyway; a chunk already runs:
                 # a late measurement would read its tracking lag as a move)
-            far = (np.abs(q - self._last) > self.cfg.max_step) & ~self.cfg.hold_keeps  # (a squeezing gripper's
-            if at_release is not None and np.shape(at_release) == q.shape:  # opening is no move; one that fell open is)
-                far |= self.cfg.hold_keeps & (np.abs(q - np.asarray(at_release, dtype=np.float64)) > self.cfg.max_step)
+            gap = np.abs(q - self._last)
+            far = (gap > self.cfg.max_step) & ~self.cfg.hold_keeps  # (a squeezing gripper's opening is no move; one that
+            if at_release is not None and np.shape(at_release) == q.shape:  # fell farther open than then is)
+                then = np.abs(np.asarray(at_release, dtype=np.float64) - self._last)
+                far |= self.cfg.hold_keeps & (gap > then + self.cfg.max_step)
             moved = [int(j) for j in np.flatnonzero(far)]
             if not moved:
                 return []

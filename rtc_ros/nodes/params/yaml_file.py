@@ -4,6 +4,8 @@ node was started with, and their sections written for it that do not reach it un
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,23 +59,38 @@ def cli_overrides(argv: list[str]) -> dict[str, Any]:
     return out
 
 
-def rcl_value(text: str) -> Any:
-    """A ``-p`` value as rcl's parameter parser reads it: ``true`` / ``false`` (also capitalised), a decimal integer,
-    a float (``5e-1``, ``1e-05``: YAML 1.1 would keep those strings), a quoted or any other text as a string, and a
-    ``[...]`` list of such scalars."""
+#: the words rcl's parameter parser reads as booleans (rcl_yaml_param_parser's get_value)
+_RCL_TRUE = {"Y", "y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"}
+_RCL_FALSE = {"N", "n", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"}
+_C_INT = re.compile(r"[+-]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")  # strtol(value, &end, 0), all consumed
+_YAML_SPECIAL = {".inf": math.inf, ".Inf": math.inf, ".INF": math.inf, "+.inf": math.inf, "-.inf": -math.inf,
+                 "-.Inf": -math.inf, "-.INF": -math.inf, ".nan": math.nan, ".NaN": math.nan, ".NAN": math.nan}
+
+
+def rcl_value(text: str, quoted: bool = False) -> Any:
+    """A ``-p`` value as rcl's parameter parser reads it (``get_value``): a quoted scalar a string; the bool words
+    (``true``, ``yes``, ``on``, ``y`` ... and their false ones); an integer as C's ``strtol`` base 0 (``0x10`` 16,
+    ``010`` 8); a float as ``strtod`` (``5e-1``, which YAML 1.1 keeps a string) or ``.inf`` / ``.nan``; else the text;
+    a ``[...]`` flow sequence of such scalars, each with its own quoting."""
     t = text.strip()
-    if t.startswith("[") and t.endswith("]"):
-        items = yaml.safe_load(t)
-        if not isinstance(items, list):
-            raise ValueError(f"not a list: {text!r}")
-        return [rcl_value(str(x).lower() if isinstance(x, bool) else str(x)) for x in items]
-    if len(t) >= 2 and t[0] == t[-1] and t[0] in "'\"":
+    if t.startswith("[") and t.endswith("]") and not quoted:
+        node = yaml.compose(t)
+        if not isinstance(node, yaml.SequenceNode) or not all(isinstance(n, yaml.ScalarNode) for n in node.value):
+            raise ValueError(f"not a list of scalars: {text!r}")
+        return [rcl_value(n.value, quoted=n.style in ("'", '"')) for n in node.value]
+    if not quoted and len(t) >= 2 and t[0] == t[-1] and t[0] in "'\"":
         return t[1:-1]
-    if t in ("true", "True", "TRUE", "false", "False", "FALSE"):
-        return t.lower() == "true"
-    for kind in (int, float):
+    if quoted:
+        return text
+    if t in _RCL_TRUE or t in _RCL_FALSE:
+        return t in _RCL_TRUE
+    if _C_INT.fullmatch(t):
+        return int(t, 8) if re.fullmatch(r"[+-]?0[0-7]+", t) else int(t, 0)
+    if t in _YAML_SPECIAL:
+        return _YAML_SPECIAL[t]
+    if "_" not in t:  # (Python's float takes 1_0, strtod does not)
         try:
-            return kind(t)
+            return float(t)
         except ValueError:
             pass
     return t
@@ -81,31 +98,44 @@ def rcl_value(text: str) -> Any:
 
 def same_value(got: Any, wanted: Any) -> bool:
     """Whether a declared parameter value ``got`` is the ``-p`` value ``wanted`` (an integer given for a float
-    parameter, ``[1, 2]`` for ``[1.0, 2.0]``, are)."""
+    parameter, ``[1, 2]`` for ``[1.0, 2.0]``, NaN for NaN, are)."""
     if isinstance(got, (list, tuple)) and isinstance(wanted, list):
         return len(got) == len(wanted) and all(same_value(g, w) for g, w in zip(got, wanted))
     if isinstance(got, float) and isinstance(wanted, (int, float)) and not isinstance(wanted, bool):
-        return got == float(wanted)
+        return got == float(wanted) or (math.isnan(got) and math.isnan(float(wanted)))
     return type(got) is type(wanted) and got == wanted
 
 
-def stray_sections(data: Any, node_name: str, namespace: str) -> list[tuple[str, list[str], bool]]:
+def _applied(data: Any, fq: str) -> dict[str, Any]:
+    """The (flattened) values of ``data``'s sections that reach the node named ``fq``."""
+    applied: dict[str, Any] = {}
+    for key, section in (data.items() if isinstance(data, dict) else ()):
+        params = section.get("ros__parameters") if isinstance(section, dict) else None
+        if isinstance(key, str) and isinstance(params, dict) and key_matches(key, fq):
+            applied.update(_flat("", params))
+    return applied
+
+
+def _addressed(data: Any, fq: str) -> bool:
+    """Whether a section of ``data`` names the node ``fq`` by its full name."""
+    return isinstance(data, dict) and any(isinstance(k, str) and "/" + k.strip("/") == fq for k in data)
+
+
+def stray_sections(data: Any, node_name: str, namespace: str, applied: dict[str, Any] | None = None,
+                   addressed: bool | None = None) -> list[tuple[str, list[str], bool]]:
     """Sections of a params file's ``data`` written for ``node_name`` without a namespace (key ``node_name`` or
     ``/node_name``: rcl applies them to ``/node_name`` only) while the node runs in ``namespace`` (not the root):
     their values are ignored without a word. ``(key, parameter names, addressed)`` per such section: the names
     exclude values the sections that do reach the node set alike; ``addressed``: another section names this node
     by its full name (``robot_b/chunk_executor``), so the bare one is for a robot in the root namespace sharing the
-    file (a warning, not a mistake)."""
+    file (a warning, not a mistake). ``applied`` / ``addressed``: the same judged over every params file and ``-p``
+    of the node (:func:`stray_in_files`), else over ``data`` alone."""
     ns = namespace.strip("/")
     if not isinstance(data, dict) or ns == "":
         return []
     fq = f"/{ns}/{node_name}"
-    applied: dict[str, Any] = {}
-    for key, section in data.items():
-        params = section.get("ros__parameters") if isinstance(section, dict) else None
-        if isinstance(key, str) and isinstance(params, dict) and key_matches(key, fq):
-            applied.update(_flat("", params))
-    addressed = any(isinstance(k, str) and "/" + k.strip("/") == fq for k in data)
+    applied = _applied(data, fq) if applied is None else applied
+    addressed = _addressed(data, fq) if addressed is None else addressed
     out = []
     for key, section in data.items():
         params = section.get("ros__parameters") if isinstance(section, dict) else None
@@ -135,12 +165,14 @@ def stray_text(path: str | Path, key: str, names: list[str], node_name: str, nam
 def stray_in_files(argv: list[str], node_name: str, namespace: str) -> list[tuple[str, bool]]:
     """``(stray_text, addressed)`` for every stray section of the params files in ``argv`` (:func:`stray_sections`;
     unreadable files: skipped, rcl reports those)."""
-    texts = []
+    datas = []
     for path in params_files(argv):
         try:
-            data = yaml.safe_load(Path(path).read_text())
+            datas.append((path, yaml.safe_load(Path(path).read_text())))
         except (OSError, yaml.YAMLError):
             continue
-        texts += [(stray_text(path, key, names, node_name, namespace), addressed)
-                  for key, names, addressed in stray_sections(data, node_name, namespace)]
-    return texts
+    fq = f"/{namespace.strip('/')}/{node_name}"
+    applied = {k: v for _, data in datas for k, v in _applied(data, fq).items()} | cli_overrides(argv)
+    addressed = any(_addressed(data, fq) for _, data in datas)
+    return [(stray_text(path, key, names, node_name, namespace), was_addressed) for path, data in datas
+            for key, names, was_addressed in stray_sections(data, node_name, namespace, applied, addressed)]
