@@ -345,8 +345,10 @@ def test_joint_states_from_two_publishers_are_not_mixed_into_one_column(tmp_path
 
 def test_executor_step_times_after_pauses_gaps_and_late_ticks() -> None:
     """A tick lost right after a pause belongs to the run after it; a stall without a repeated step number (a gap in
-    the executor's stamps) starts a new run; a late first tick after a pause does not shift its run (the least
-    delayed of its first ticks anchors it); pause-free traces with lost ticks and jitter stay on t_0 + k dt."""
+    the executor's stamps) starts a new run; a late first tick after a pause does not shift its run, nor a late burst
+    at the recording's start (the least delayed of a run's first ticks anchors it; the first run was anchored on its
+    first tick before 2026-12-07: the make-demo bags' first ticks came 28-77 ms late, 1-4 ticks of shift); pause-free
+    traces with lost ticks and jitter lie on that anchor + k dt."""
     from rtc_ros.recording.dataset import executor_step_times
 
     steps = np.array([0, 1, 2, 3, 4, 4, 4, 4, 6, 7, 8])  # step 5's tick lost right after the pause
@@ -358,12 +360,17 @@ def test_executor_step_times_after_pauses_gaps_and_late_ticks() -> None:
     t = np.arange(len(steps)) * DT
     t[15] += 0.03  # the first tick after the pause arrives 30 ms late
     np.testing.assert_allclose(executor_step_times(t, steps, np.arange(8), DT)[5:] / DT, [15, 16, 17])
+    t = np.arange(40) * DT + 0.001
+    t[:4] += [0.0757, 0.0592, 0.0396, 0.0198]  # the first ticks in a burst (episode_0000 of a make-demo run)
+    np.testing.assert_allclose(executor_step_times(t, np.arange(40), np.arange(40), DT), 0.001 + np.arange(40) * DT)
     rng = np.random.default_rng(0)
     for _ in range(100):
         s = np.sort(rng.choice(200, int(rng.integers(5, 60)), replace=False))
         t = s * DT + rng.uniform(0.0, 0.009, len(s))
         grid = np.arange(s[-1] - s[0] + 1)
-        np.testing.assert_allclose(executor_step_times(t, s - s[0], grid, DT, s * DT), t[0] + grid * DT)
+        first = slice(0, 25)  # (ANCHOR_TICKS)
+        anchor = np.min(t[first] - (s[first] - s[0]) * DT)
+        np.testing.assert_allclose(executor_step_times(t, s - s[0], grid, DT, s * DT), anchor + grid * DT)
 
 
 def test_same_names_keeps_the_majority_publisher_and_relabels_reordered_rows() -> None:

@@ -103,10 +103,11 @@ def executor_step_times(t: np.ndarray, steps: np.ndarray, grid: np.ndarray, dt: 
     the stamps jump by more than the step numbers (``3 dt`` more: a loop that stalled, an executor muted by another
     publisher on its outputs). Step ``k`` is at ``a_r + (k - steps_r) dt`` in the run that owns it (from the step
     after the previous run's last one: a tick lost right after a pause belongs to the run after it); ``a_r`` is the
-    first tick's receive time for the first run -- so a trace without a pause or gap is on ``t_0 + k dt``, as every
-    trace was before 2026-12-06, when after a pause the observations were looked up too early by its length -- and
-    for a later run the least delayed of its first :data:`ANCHOR_TICKS` ticks (``t_i - (steps_i - steps_r) dt``), so
-    one late tick does not shift the run."""
+    least delayed of the run's first :data:`ANCHOR_TICKS` ticks (``t_i - (steps_i - steps_r) dt``), so late ticks do
+    not shift the run: the first ticks of a recording arrive in a burst, 28-77 ms late in the ``make demo`` bags
+    (a walkthrough, 2026-12-07), and the first run was anchored on its first tick until then, which put each step's
+    observation 1-4 ticks after its action (after a pause the observations were looked up too early by its length
+    before 2026-12-06)."""
     n = len(steps)
     new_run = np.zeros(n, bool)
     new_run[0] = True
@@ -116,7 +117,7 @@ def executor_step_times(t: np.ndarray, steps: np.ndarray, grid: np.ndarray, dt: 
     starts = np.flatnonzero(new_run)
     owns = np.r_[steps[0], steps[starts[1:] - 1] + 1]  # the first step each run owns
     anchor = t[starts].astype(np.float64)
-    for i, r in enumerate(starts[1:], 1):
+    for i, r in enumerate(starts):
         end = starts[i + 1] if i + 1 < len(starts) else n
         rows = slice(r, min(end, r + ANCHOR_TICKS))
         anchor[i] = float(np.min(t[rows] - (steps[rows] - steps[r]) * dt))
