@@ -17,7 +17,7 @@ import pytest
 from rtc_ros.recording.bag import BagWriter
 from rtc_ros.recording.cdr import float64_array_cdr, image_cdr, joint_state_cdr
 from rtc_ros.recording.dataset import action_grid
-from rtc_ros.recording.demo_dataset import DemoDataset
+from rtc_ros.recording.demo_dataset import DatasetError, DemoDataset
 from rtc_ros.recording.episode import Series, combine_series, load_episodes
 from rtc_ros.sim import JOINT_NAMES
 
@@ -386,3 +386,22 @@ def test_same_names_keeps_the_majority_publisher_and_relabels_reordered_rows() -
     np.testing.assert_array_equal(out[-1][1], [7.0, 8.0])
     single = rows[:3]
     assert _same_names("t", single, (1,), 2) is single
+
+
+def test_a_controller_period_other_than_the_executor_s_ticks_is_refused() -> None:
+    """A params file of another setup (rate_hz 25 for a 50 Hz recording) was exported as 25 fps, observations looked up
+    over twice the time (a walkthrough, 2026-12-07): the executor's own stamps give its period."""
+    from rtc_ros.recording.executor_trace import check_tick_period
+    from rtc_ros.recording.episode_types import ExecutorTrace
+
+    steps = np.r_[np.arange(10), [9] * 20, np.arange(10, 30)]  # with a pause: its repeats are not periods
+    n = len(steps)
+    stamp = np.arange(n) * DT
+    ex = ExecutorTrace(t=stamp + 0.001, q=np.zeros((n, 2)), names=["a", "b"], step=steps, seq=np.zeros(n, int),
+                       takeover=np.zeros(n, int), consumed=np.zeros(n, int), hold=np.zeros(n, bool),
+                       dry=np.zeros(n, bool), stamp=stamp)
+    check_tick_period(ex, DT, "ep")
+    check_tick_period(ex, 1.05 * DT, "ep")  # (within 10 %: a rounded rate)
+    with pytest.raises(DatasetError, match=r"ep: rtc/executor_state ticked every 20.0 ms, the controller period given "
+                                           r"\(--dt, or the params file's rate_hz\) is 40.0 ms"):
+        check_tick_period(ex, 2 * DT, "ep")

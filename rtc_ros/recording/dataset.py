@@ -37,7 +37,6 @@ built per batch (:meth:`rtc_ros.recording.demo_dataset.DemoDataset.batch_sampler
 from __future__ import annotations
 
 import logging
-from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -45,9 +44,11 @@ import numpy as np
 
 from rtc_ros.policies.observation import ObservationBuilder
 from rtc_ros.recording.demo_dataset import DatasetError, DemoDataset
-from rtc_ros.recording.episode import (Episode, ExecutorTrace, Series, TopicRoles, find_bags, grid_series,
+from rtc_ros.recording.episode import (Episode, Series, TopicRoles, find_bags, grid_series,
                                       latest_index, load_episodes, topic_matches)
 from rtc_ros.recording.command_order import arm_order
+from rtc_ros.recording.executor_trace import (check_tick_period, commanding, executor_step_times,  # noqa: F401
+                                             ANCHOR_TICKS)
 from rtc_ros.recording.recover import find_unfinished_under
 
 log = logging.getLogger(__name__)
@@ -89,42 +90,6 @@ def _arm_ordered(ep: Episode, names: list[str]) -> list[str]:
     return topics  # every topic names its joints: the columns are reordered by name
 
 
-#: ticks of a run after a pause over which its start time is estimated (the least delayed receive time)
-ANCHOR_TICKS = 25
-
-
-def executor_step_times(t: np.ndarray, steps: np.ndarray, grid: np.ndarray, dt: float,
-                        stamp: np.ndarray | None = None) -> np.ndarray:
-    """The recording time of each ``grid`` step from executor ticks received at ``t`` with step numbers ``steps``
-    (non-decreasing) and header stamps ``stamp`` (s, the executor's clock; optional).
-
-    The ticks fall into runs: a new run starts with the first new step number after a repeated one (while paused --
-    an operator's pause, a re-sync, a released enabling device -- the executor repeats its step number) and where
-    the stamps jump by more than the step numbers (``3 dt`` more: a loop that stalled, an executor muted by another
-    publisher on its outputs). Step ``k`` is at ``a_r + (k - steps_r) dt`` in the run that owns it (from the step
-    after the previous run's last one: a tick lost right after a pause belongs to the run after it); ``a_r`` is the
-    least delayed of the run's first :data:`ANCHOR_TICKS` ticks (``t_i - (steps_i - steps_r) dt``), so late ticks do
-    not shift the run: the first ticks of a recording arrive in a burst, 28-77 ms late in the ``make demo`` bags
-    (a walkthrough, 2026-12-07), and the first run was anchored on its first tick until then, which put each step's
-    observation 1-4 ticks after its action (after a pause the observations were looked up too early by its length
-    before 2026-12-06)."""
-    n = len(steps)
-    new_run = np.zeros(n, bool)
-    new_run[0] = True
-    new_run[2:] = (steps[2:] != steps[1:-1]) & (steps[1:-1] == steps[:-2])  # the first new step after a repeat
-    if stamp is not None and n > 1:  # (unstamped ticks: equal stamps, never a gap)
-        new_run[1:] |= np.diff(stamp) > (np.diff(steps) + 3) * dt  # a gap in time the step numbers do not show
-    starts = np.flatnonzero(new_run)
-    owns = np.r_[steps[0], steps[starts[1:] - 1] + 1]  # the first step each run owns
-    anchor = t[starts].astype(np.float64)
-    for i, r in enumerate(starts):
-        end = starts[i + 1] if i + 1 < len(starts) else n
-        rows = slice(r, min(end, r + ANCHOR_TICKS))
-        anchor[i] = float(np.min(t[rows] - (steps[rows] - steps[r]) * dt))
-    run = np.searchsorted(owns, grid, side="right") - 1
-    return anchor[run] + (grid - steps[starts[run]]) * dt
-
-
 def _command_topics(ep: Episode, command_topics: list[str] | None, names: list[str]) -> list[str]:
     if not command_topics:
         return _arm_ordered(ep, names)
@@ -137,26 +102,6 @@ def _command_topics(ep: Episode, command_topics: list[str] | None, names: list[s
     return out
 
 
-def _commanding(ex: ExecutorTrace) -> ExecutorTrace | None:
-    """The executor's ticks from its first commanded step on (None: fewer than two; a step -1 after it, a restart:
-    DatasetError). Before its first tick an executor reports step -1 (started paused, ``start_paused``, waiting for
-    ``~/resume`` while the recording runs): those ticks are no steps (until 2026-12-07 they made the whole trace
-    unusable, and the actions came from the command topics, where pauses are not seen)."""
-    ok = np.flatnonzero(ex.step >= 0)
-    if len(ok) and not (ex.step[ok[0]:] >= 0).all():  # -1 after a commanded step: it started again, paused
-        i = int(ok[0] + np.flatnonzero(ex.step[ok[0]:] < 0)[0])
-        raise DatasetError(f"rtc/executor_state's step went back from {int(ex.step[i - 1])} to -1 ({ex.t[i]:.2f} s into "
-                           "the recording): the executor restarted during the episode; leave it out, or record the "
-                           "two parts as two episodes")
-    if len(ok) == 0 or len(ex) - ok[0] < 2:
-        return None
-    if ok[0] == 0:
-        return ex
-    cut = int(ok[0])
-    return replace(ex, **{f.name: getattr(ex, f.name)[cut:] for f in fields(ex)
-                          if isinstance(getattr(ex, f.name), np.ndarray)})
-
-
 def action_grid(
     ep: Episode, names: list[str], dt: float, command_topics: list[str] | None
 ) -> tuple[np.ndarray, np.ndarray, str]:
@@ -166,13 +111,14 @@ def action_grid(
         raise DatasetError(f"{ep.name}: recorded in a dry run (rtc/executor_state says dry=1): its commands never "
                            "reached the robot, so they are not the actions its observations show")
     try:
-        ex = _commanding(ep.executor) if not command_topics and ep.executor is not None else None
+        ex = commanding(ep.executor) if not command_topics and ep.executor is not None else None
     except DatasetError as exc:
         raise DatasetError(f"{ep.name}: {exc}") from None
     if ex is None and not command_topics and ep.executor is not None and len(ep.executor):
         log.warning("%s: rtc/executor_state has no run of commanded steps (step -1 throughout, or -1 after a "
                     "command): the actions come from the command topics, where a pause is not seen", ep.name)
     if ex is not None:
+        check_tick_period(ex, dt, ep.name)
         q = reorder(ex, names, f"{ep.name}: rtc/executor_state")
         steps = ex.step - ex.step[0]
         back = np.flatnonzero(np.diff(steps) < 0)
