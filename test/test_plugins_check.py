@@ -101,3 +101,29 @@ def test_check_warns_of_actions_beyond_a_whole_turn(small_policy) -> None:
     (text,) = unit_warnings(policy, [radians, degrees])
     assert policy.joint_names is None  # (named by index; with joint_names by name, as the shipped specs)
     assert "action 2 up to 95" in text and "robot_units" in text and "action 3" not in text
+
+
+def test_check_at_a_recorded_observation_warns_of_a_first_action_far_from_the_arm(small_policy) -> None:
+    """A radian policy given robot_units: degrees sampled ~0 beside a shoulder at -0.96 and passed (a walkthrough);
+    index 0 is the command at the observation's step, near where the arm is (the shipped policies at the make-demo
+    bags: <= 0.056 rad). Only at a recorded observation (the normalisation mean is none: the shipped policies'
+    first actions are up to 0.74 rad off it); grippers, which squeeze off their command, are not compared."""
+    import numpy as np
+
+    from rtc_ros.runtime.check import check_policy, first_action_warnings
+
+    policy = load_policy(small_policy)
+    M = policy.action_dim
+    policy.spec["joint_names"] = [f"j{k}" for k in range(M - 1)] + ["left_gripper"]
+    obs = policy.typical_observation().copy()
+    e = policy.observation_builder.entries[0]
+    q = np.linspace(-1.0, 1.0, M)
+    obs[e.offset:e.offset + M] = q
+    chunk = np.tile(q + 0.05, (policy.horizon, 1))
+    assert first_action_warnings(policy, obs, [chunk]) == []
+    chunk[0, M - 1] += 0.6  # the gripper: not compared
+    assert first_action_warnings(policy, obs, [chunk]) == []
+    chunk[0, 3] = 0.0  # degrees taken for radians: ~0 where the joint is at q[3]
+    (text,) = first_action_warnings(policy, obs, [chunk])
+    assert f"rad from the recorded position of j3 ({q[3]:.3g};" in text and "robot_units" in text
+    assert not any("first action" in w for w in check_policy(policy, 5, 20, repeats=1)["warnings"])  # (no bag)

@@ -21,7 +21,8 @@ from joint states and camera frames), ``ok``, ``problems`` and ``warnings`` (sen
 chunk or velocity, guidance that does not bring the chunk closer to the previous one (by
 :data:`GUIDANCE_MARGIN` of the plain error), a velocity gradient that is not the true one, or an
 observation the robot cannot provide. Warned: a sample spread above 1 (a flow run the wrong way round?), a
-spec without ``dt`` or ``joint_names``, sampled actions beyond a whole turn (degrees without ``robot_units``?). ``n_steps`` is the spec's (``--steps`` overrides it); the nodes
+spec without ``dt`` or ``joint_names``, sampled actions beyond a whole turn (degrees without ``robot_units``?), and
+with ``--obs-bag`` a chunk whose first action is far from the recorded joint positions (units or joint order?). ``n_steps`` is the spec's (``--steps`` overrides it); the nodes
 sample with their ``n_steps`` parameter and log a warning when it differs from the spec's.
 """
 
@@ -144,13 +145,41 @@ def unit_warnings(policy: LoadedPolicy, chunks: list[np.ndarray]) -> list[str]:
     return [f"sampled actions beyond a whole turn (2 pi = 6.28 rad) in robot units: {listed}; {hint}"]
 
 
+#: rad: at a recorded observation the chunk's first action (the command of the observation's step) is within this of
+#: the measured position on every joint but the grippers (the shipped policies at the make-demo bags: <= 0.056)
+FIRST_ACTION_DISTANCE = 0.3
+
+
+def first_action_warnings(policy: LoadedPolicy, obs: np.ndarray, chunks: list[np.ndarray]) -> list[str]:
+    """At a recorded observation: the chunks' first actions far from the measured joint positions (robot units both),
+    on a joint not named *gripper (a squeeze keeps a gripper off its command) -- other units than the spec says
+    (a walkthrough's ``robot_units: degrees`` on a radian policy: actions ~0 beside a shoulder at -0.96) or another
+    joint order."""
+    e = next((e for e in policy.observation_builder.entries if e.kind == "joints"), None)
+    M = policy.action_dim
+    if e is None or e.size % M:
+        return []
+    q = np.asarray(obs, dtype=np.float64)[e.offset:e.offset + e.size].reshape(-1, M)[0]  # (newest row first)
+    names = list(getattr(policy, "joint_names", None) or [f"action {j}" for j in range(M)])
+    far = np.max([np.abs(np.asarray(c, dtype=np.float64).reshape(-1, M)[0] - q) for c in chunks], axis=0)
+    arm = [j for j in range(M) if not str(names[j]).endswith("gripper")]
+    if not arm or far[arm].max() <= FIRST_ACTION_DISTANCE:
+        return []
+    j = arm[int(np.argmax(far[arm]))]
+    return [f"the chunk's first action is {far[j]:.3g} rad from the recorded position of {names[j]} ({q[j]:.3g}; "
+            f"index 0 is the command at the observation's step, near where the arm is): the policy's units "
+            "(robot_units) or joint order?"]
+
+
 def check_policy(policy: LoadedPolicy, d: int, s: int, n_steps: int | None = None, repeats: int = 10,
                  seed: int = 0, method: str = "rtc", obs: np.ndarray | None = None) -> dict[str, Any]:
-    """Run the check (see module docstring) and return the JSON fields."""
+    """Run the check (see module docstring) and return the JSON fields (``obs`` given: a recorded observation,
+    whose joint positions the chunks' first actions are compared with)."""
     H, M = policy.horizon, policy.action_dim
     if not 0 <= d <= H or not 0 <= s < H:
         raise ValueError(f"need 0 <= d <= H and 0 <= s < H (H = {H}), got d = {d}, s = {s}")
     n = int(n_steps or policy.n_steps)
+    recorded = obs is not None
     obs = policy.typical_observation() if obs is None else np.asarray(obs, dtype=np.float32)
     prev = ChunkGenerator(policy, GeneratorConfig(method="naive", n_steps=n, seed=seed + 1)).generate(obs)
     remaining = prev[s:]
@@ -173,6 +202,8 @@ def check_policy(policy: LoadedPolicy, d: int, s: int, n_steps: int | None = Non
     except ValueError as exc:
         robot_obs = f"obs_spec: {exc}"
     problems, warnings = [], spec_warnings(policy) + unit_warnings(policy, [prev, plain, guided])
+    if recorded:
+        warnings += first_action_warnings(policy, obs, [prev, plain])
     if not e_guided < e_plain * (1.0 - GUIDANCE_MARGIN):
         problems.append(f"guidance does not bring the chunk closer to the previous one (prefix error {e_plain:.5g} "
                         f"plain, {e_guided:.5g} guided)")
