@@ -55,7 +55,9 @@ def _joint_names_error(theirs: list[str], p: NodeParams, spec: str) -> Parameter
         rest = rest[len(dict(blocks)[hit]):]
     if len(order) == len(blocks) and not rest:
         return ParameterError("arms", [a.name for a in p.arms], f"the policy {spec} has the same joints with the arms "
-                              f"in the order {order}: set arms to {order}")
+                              f"in the order {order}: set arms to {order} -- if the spec's joint_names are the order "
+                              "the policy was trained in (a LeRobot dataset's meta/info.json features.action.names; a "
+                              "walkthrough's hand-written spec had them swapped, and following this mirrored the arms)")
     i = next(k for k, (a, b) in enumerate(zip(ours, theirs)) if a != b)
     arm, j = next((name, i - sum(len(js) for _n, js in blocks[:b])) for b, (name, js) in enumerate(blocks)
                   if i < sum(len(x) for _n, x in blocks[:b + 1]))

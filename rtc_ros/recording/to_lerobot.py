@@ -136,6 +136,8 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
 
     vcodec = None if args.images else resolve_vcodec(args.vcodec)  # ('auto': a hardware encoder, else libsvtav1)
 
+    if args.params and not Path(args.params).is_file():
+        raise DatasetError(f"--params {args.params}: no such file")
     params = training_params(args.params)
     cameras = recorded_cameras(args.camera, params)
     dt = float(args.dt or (1.0 / float(params["rate_hz"]) if params.get("rate_hz") else 0.02))
@@ -156,6 +158,10 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
                 skipped.append(ep.name)
                 continue
             names = names or recorded_joint_names([ep])
+            images = sorted(t for t in ep.counts if "image" in t)
+            if images and not cameras and not written and not skipped:  # (said once: state-only is a choice)
+                log.warning("%s recorded %s, and no camera is exported: give --params (its camera_topics) or "
+                            "--camera NAME=TOPIC for a policy that sees them", ep.name, images)
             if not names:
                 raise DatasetError(f"{ep.name}: cannot tell the joint names: give --params (arms/joint_names)")
             parts = episode_parts(ep, list(names), dt, cameras, args.command_topic, args.task)

@@ -68,6 +68,17 @@ def test_a_missing_task_or_an_existing_out_is_refused_before_writing(bags: Path,
     assert rc == 2 and "--out" in err and "exists" in err and not any((tmp_path / "b").iterdir())
     rc, _, err = _export(bags, tmp_path / "c", capsys, "--task", "t")  # 16 px wide: SVT-AV1 would crash
     assert rc == 2 and "--vcodec h264" in err and not (tmp_path / "c").exists()
+    rc, _, err = _export(bags, tmp_path / "d", capsys, "--task", "t", "--images", "--params", str(tmp_path / "nope.yaml"))
+    assert rc == 2 and f"--params {tmp_path / 'nope.yaml'}: no such file" in err and not (tmp_path / "d").exists()
+
+
+def test_bags_with_cameras_exported_without_one_are_warned(bags: Path, tmp_path: Path, capsys, caplog) -> None:
+    """Without --params or --camera the dataset is state-only: said, naming the image topics (it was silent)."""
+    rc = main([str(bags), "--out", str(tmp_path / "ds"), "--task", "t", "--images"])
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc == 0 and summary["cameras"] == {}
+    (warned,) = [r.getMessage() for r in caplog.records if "no camera is exported" in r.getMessage()]
+    assert "/camera/image_raw" in warned and "--camera NAME=TOPIC" in warned
 
 
 def test_videos_hold_the_frames(bags: Path, tmp_path: Path, capsys) -> None:
