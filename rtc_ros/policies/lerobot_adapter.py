@@ -28,6 +28,8 @@ then each camera ``(3, H, W)`` in [0, 1]).
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -255,7 +257,46 @@ def adapted(kind: type, policy: Any, cfg: Any, src: Path, spec: dict[str, Any], 
     names = out.joint_names
     if names is not None and len(names) != out.action_dim:
         raise ValueError(f"joint_names: {len(names)} names for the action feature's {out.action_dim} dimensions")
+    check_training_dataset(src, spec)
     return out
+
+
+def training_dataset(src: Path) -> dict[str, Any] | None:
+    """``{root, fps, action_names}`` of the dataset the checkpoint in ``src`` was trained on, where this machine can
+    read it (``train_config.json`` beside the checkpoint, as ``lerobot-train`` writes it, and that dataset's
+    ``meta/info.json``), else None."""
+    try:
+        ds = json.loads((src / "train_config.json").read_text()).get("dataset") or {}
+        root = ds.get("root")
+        if not root:
+            from lerobot.utils.constants import HF_LEROBOT_HOME
+
+            root = Path(HF_LEROBOT_HOME) / str(ds["repo_id"])
+        info = json.loads((Path(root) / "meta" / "info.json").read_text())
+        action = (info.get("features") or {}).get("action") or {}
+        return {"root": str(root), "fps": info.get("fps"), "action_names": action.get("names")}
+    except (OSError, ValueError, KeyError, AttributeError, TypeError, ImportError):
+        return None
+
+
+def check_training_dataset(src: Path, spec: dict[str, Any]) -> None:
+    """The spec's ``dt`` and ``joint_names`` against the training dataset's (:func:`training_dataset`): another rate,
+    or the same joints in another order (a walkthrough's hand-written spec had the arms swapped, and ``rtc_bringup``'s
+    advice to swap ``arms`` to match it mirrored them), is refused (ValueError ``"dt: ..."`` / ``"joint_names: ..."``).
+    Other names than the dataset's (another robot's, renamed) are the spec's to give; nothing to compare then."""
+    info = training_dataset(src)
+    if info is None:
+        return
+    dt, fps = spec.get("dt"), info.get("fps")
+    if isinstance(dt, (int, float)) and isinstance(fps, (int, float)) and fps > 0 \
+            and not math.isclose(float(dt), 1.0 / fps, rel_tol=0.02):
+        raise ValueError(f"dt: {dt} s, but the checkpoint was trained on {info['root']} at {fps} fps: give dt: "
+                         f"{1.0 / fps:.6g} (and run it at that rate)")
+    names, trained = spec.get("joint_names"), info.get("action_names")
+    if isinstance(names, list) and isinstance(trained, list) and sorted(map(str, names)) == sorted(map(str, trained)) \
+            and list(map(str, names)) != list(map(str, trained)):
+        raise ValueError(f"joint_names: the checkpoint was trained on {info['root']} with its actions in the order "
+                         f"{trained}, the spec lists them in another order: give them in that order")
 
 
 def require_task(spec: dict[str, Any]) -> None:

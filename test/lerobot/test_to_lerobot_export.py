@@ -5,6 +5,7 @@ command executed at step k, checked against the synthetic recordings' known traj
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -147,6 +148,16 @@ def test_a_diffusion_policy_trained_by_lerobot_on_the_export_runs_here(bags: Pat
     assert loaded.observation_builder.camera_names == ["top"]
     r = check_policy(loaded, d=1, s=3, repeats=1)
     assert r["finite"] and r["robot_observation"] == "ok" and r["prefix_error_guided"] < r["prefix_error_plain"]
+    # lerobot-train writes train_config.json beside the checkpoint: the spec's rate and joint order are checked
+    # against the dataset's (a walkthrough's swapped arms and wrong dt passed rtc_bringup --check)
+    (ckpt / "train_config.json").write_text(json.dumps({"dataset": {"repo_id": "local/ds", "root": str(out)}}))
+    load_policy(spec)  # (the spec agrees)
+    for field, value, said in (("dt", 0.04, "at 50 fps: give dt: 0.02"),
+                               ("joint_names", names[::-1], "in the order ['joint_0', 'joint_1', 'joint_2']")):
+        wrong = tmp_path / f"wrong_{field}.yaml"
+        wrong.write_text(yaml.safe_dump({**yaml.safe_load(spec.read_text()), field: value}))
+        with pytest.raises(Exception, match=rf"field '{field}'.*{re.escape(said)}"):
+            load_policy(wrong)
 
 
 def test_a_sigterm_stops_after_the_episode_being_written_and_leaves_a_readable_dataset(bags: Path, tmp_path: Path,
