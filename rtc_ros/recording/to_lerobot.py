@@ -149,13 +149,15 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
     if args.out.exists():
         raise DatasetError(f"--out {args.out} exists: give a new directory (nothing was written)")
     names = joint_names_from_params(params)
-    ds, written, frames, skipped, parts_of = None, [], 0, [], {}
+    ds, written, frames, skipped, parts_of = None, [], 0, {}, {}
     try:
         for ep in _episodes(paths, cameras, args.joint_states_topic):
             if STOP:
                 raise KeyboardInterrupt
             if not keep_episode(ep, args.only_success, args.include_status):
-                skipped.append(ep.name)
+                status = ep.meta.get("status")  # (why, in the summary: keep_episode logs it below a warning too)
+                skipped[ep.name] = f"status {status}" if status == "failed" or status in CUT_SHORT else (
+                    "not a success" if ep.success is False else "no success verdict")
                 continue
             names = names or recorded_joint_names([ep])
             images = sorted(t for t in ep.counts if "image" in t)
@@ -190,7 +192,7 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
         raise DatasetError("no usable demonstration episode" + (f" ({len(skipped)} left out)" if skipped else ""))
     return {"out": str(args.out), "repo_id": ds.repo_id, "fps": fps, "episodes": len(written), "frames": frames,
             "recorded_episodes": len(parts_of), "split_at_pauses": sorted(n for n, k in parts_of.items() if k > 1),
-            "left_out": skipped, "joint_names": list(names), "cameras": cameras}
+            "left_out": skipped, "joint_names": list(names), "cameras": cameras}  # left_out: {episode: why}
 
 
 def _check_codec(shapes: dict[str, tuple[int, ...]], vcodec: str | None) -> None:

@@ -39,7 +39,7 @@ def test_frames_hold_each_step_s_observation_and_executed_command(bags: Path, tm
     rc, summary, err = _export(bags, out, capsys, "--task", "move the joints", "--images", "--only-success")
     assert rc == 0, err
     assert summary["episodes"] == 2 and summary["frames"] == 2 * STEPS and summary["fps"] == 50
-    assert summary["left_out"] == ["episode_0002"]  # no success verdict
+    assert summary["left_out"] == {"episode_0002": "not a success"}
     ds = LeRobotDataset("local/ds", root=out)
     assert (len(ds), ds.fps, ds.meta.total_episodes) == (2 * STEPS, 50, 2)
     assert ds.features["action"]["names"] == ["joint_0", "joint_1", "joint_2"]
