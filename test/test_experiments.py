@@ -149,8 +149,8 @@ def test_sim_latency_end_to_end(tmp_path: Path) -> None:
     assert code == 0 and len(res["episodes"]) == 1
     ep = res["episodes"][0]
     assert ep["method"] == "rtc" and ep["extra_latency_ms"] == 100.0 and ep["sim_steps"] > 50
-    bags = list((out / "bags").iterdir())
-    assert len(bags) == 1
+    bags = [p for p in (out / "bags").iterdir() if not p.name.startswith(".")]
+    assert len(bags) == 1 and (out / "bags" / ".episode_last").read_text().strip() == bags[0].name  # (the numbering)
     summary = list(csv_rows(out / "report" / "summary.csv"))
     assert summary and summary[0]["method"] == "rtc" and float(summary[0]["extra_latency_ms"]) == 100.0
     assert float(summary[0]["consumed_mean"]) >= 5  # +100 ms is at least 5 ticks of 20 ms

@@ -132,7 +132,8 @@ def test_record_train_infer(ros_env: dict[str, str], tmp_path: Path) -> None:
             spin_until(lambda: any(s["state"] == "idle" for s in status[n0:]), 30, "stop", procs)
         finish(rec)
         procs.remove(rec)
-        assert sorted(p.name for p in demos.iterdir()) == ["episode_0000", "episode_0001", "episode_0002"]
+        assert sorted(p.name for p in demos.iterdir()) == [".episode_last", "episode_0000", "episode_0001",
+                                                           "episode_0002"]  # (the marker: the last number started)
 
         # --- train from the bags (the real CLI, as a user runs it) ---
         out = tmp_path / "policy"
