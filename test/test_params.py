@@ -601,3 +601,25 @@ def test_a_stray_section_is_judged_over_every_params_file_and_p(tmp_path) -> Non
     named.write_text(yaml.safe_dump({"robot_a/chunk_executor": {"ros__parameters": {"rate_hz": 50.0}}}))
     ((_, addressed),) = stray_in_files(argv + ["--params-file", str(named)], "chunk_executor", "/robot_a")
     assert addressed
+
+
+def test_nested_namespaces_in_a_params_file_are_read_as_rcl_reads_them(tmp_path) -> None:
+    """`robot_a: {chunk_executor: {ros__parameters: ...}}` reaches /robot_a/chunk_executor in rcl (measured with
+    rclpy); the package's own reader (rtc_bringup --check, training, the stray-section check) skipped it."""
+    import yaml
+
+    from rtc_ros.nodes.params.yaml_file import stray_sections
+    from rtc_ros.recording.params_file import node_sections
+
+    data = {"/**": {"ros__parameters": {"horizon": 40}},
+            "robot_a": {"chunk_executor": {"ros__parameters": {"max_chunk_age": 0.25, "left": {"max_step": [0.05]}}}},
+            "/robot_b": {"arm": {"chunk_executor": {"ros__parameters": {"max_chunk_age": 0.5}}}}}
+    assert [k for k, _ in node_sections(data)] == ["/**", "robot_a/chunk_executor", "/robot_b/arm/chunk_executor"]
+    f = tmp_path / "nested.yaml"
+    f.write_text(yaml.safe_dump(data, sort_keys=False))
+    got = load_params_file(f, "chunk_executor", "/robot_a")
+    assert got == {"horizon": 40, "max_chunk_age": 0.25, "left.max_step": [0.05]}
+    assert load_params_file(f, "chunk_executor", "/robot_b/arm")["max_chunk_age"] == 0.5
+    assert load_params_file(f, "chunk_executor") == {"horizon": 40}
+    shared = {**data, "chunk_executor": {"ros__parameters": {"dry_run": True}}}  # a root-namespace robot's too
+    assert stray_sections(shared, "chunk_executor", "/robot_a") == [("chunk_executor", ["dry_run"], True)]

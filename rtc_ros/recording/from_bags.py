@@ -44,7 +44,7 @@ import yaml
 
 from rtc_ros.recording.dataset import CUT_SHORT, DatasetError, build_dataset, load_bag_episodes, recorded_joint_names
 from rtc_ros.recording.demo_dataset import DemoDataset
-from rtc_ros.recording.params_file import joint_names_from_params, key_matches, training_params
+from rtc_ros.recording.params_file import joint_names_from_params, key_matches, node_sections, training_params
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +86,7 @@ def _sections(data: dict[str, Any], node: str) -> list[dict[str, Any]]:
     """The ``ros__parameters`` of every section that applies to ``node`` in some namespace (ROS 2 key
     matching, :func:`~rtc_ros.recording.params_file.key_matches`: ``/**``, ``node``, ``/**/node``; and
     ``/<ns>/node``), in file order."""
-    return [section["ros__parameters"] for key, section in data.items()
-            if isinstance(section, dict) and isinstance(section.get("ros__parameters"), dict)
-            and (key_matches(key, "/" + node) or key.endswith("/" + node))]
+    return [params for key, params in node_sections(data) if key_matches(key, "/" + node) or key.endswith("/" + node)]
 
 
 def camera_transport(cameras: dict[str, str]) -> tuple[list[str], str]:

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from rtc_ros.nodes.params.values import ParameterError
-from rtc_ros.recording.params_file import key_matches, load_params_file
+from rtc_ros.recording.params_file import key_matches, load_params_file, node_sections
 
 __all__ = ["StraySectionError", "cli_overrides", "key_matches", "load_params_file", "params_files", "rcl_value",
            "same_value", "stray_in_files", "stray_sections", "stray_text"]
@@ -109,16 +109,15 @@ def same_value(got: Any, wanted: Any) -> bool:
 def _applied(data: Any, fq: str) -> dict[str, Any]:
     """The (flattened) values of ``data``'s sections that reach the node named ``fq``."""
     applied: dict[str, Any] = {}
-    for key, section in (data.items() if isinstance(data, dict) else ()):
-        params = section.get("ros__parameters") if isinstance(section, dict) else None
-        if isinstance(key, str) and isinstance(params, dict) and key_matches(key, fq):
+    for key, params in node_sections(data):
+        if key_matches(key, fq):
             applied.update(_flat("", params))
     return applied
 
 
 def _addressed(data: Any, fq: str) -> bool:
     """Whether a section of ``data`` names the node ``fq`` by its full name."""
-    return isinstance(data, dict) and any(isinstance(k, str) and "/" + k.strip("/") == fq for k in data)
+    return any("/" + key.strip("/") == fq for key, _ in node_sections(data))
 
 
 def stray_sections(data: Any, node_name: str, namespace: str, applied: dict[str, Any] | None = None,
@@ -137,9 +136,8 @@ def stray_sections(data: Any, node_name: str, namespace: str, applied: dict[str,
     applied = _applied(data, fq) if applied is None else applied
     addressed = _addressed(data, fq) if addressed is None else addressed
     out = []
-    for key, section in data.items():
-        params = section.get("ros__parameters") if isinstance(section, dict) else None
-        if isinstance(key, str) and key.strip("/") == node_name and isinstance(params, dict):
+    for key, params in node_sections(data):
+        if key.strip("/") == node_name:
             lost = [n for n, v in _flat("", params).items() if n not in applied or applied[n] != v]
             if lost:
                 out.append((key, lost, addressed))
