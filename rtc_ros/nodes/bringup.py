@@ -36,7 +36,7 @@ import yaml
 
 from rtc_ros.nodes.launch_support import policy_cameras, record_regex, recorder_cameras, ros2_bag_missing
 from rtc_ros.runtime.methods import METHODS
-from rtc_ros.nodes.params.yaml_file import StraySectionError, stray_sections, stray_text
+from rtc_ros.nodes.params.yaml_file import StraySectionError, stray_in_files
 from rtc_ros.nodes.params import (
     ROLE_EXECUTOR,
     ROLE_INFERENCE,
@@ -130,8 +130,8 @@ def build_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, di
     data = copy.deepcopy(data)
     for key in selected(args):  # (the nodes refuse them too: a dry_run there would be ignored under the namespace)
         node = NODES[key][0]
-        for section, names, addressed in stray_sections(data, node, args.namespace or ""):
-            text = stray_text(args.params_file, section, names, node, args.namespace)
+        for text, addressed in stray_in_files(["--ros-args", "--params-file", str(args.params_file)], node,
+                                              args.namespace or ""):  # (the nodes' own check, on this file)
             if not addressed:
                 raise StraySectionError(text)
             _warn(text)

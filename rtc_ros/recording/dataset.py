@@ -200,24 +200,29 @@ def episode_samples(
             A[rows].astype(np.float32), ks, prov)
 
 
-def keep_episode(ep: Episode, only_success: bool = False, include_status: Iterable[str] = ()) -> bool:
-    """Whether ``ep`` is demonstration data; left out, each with a log line: a ``failed`` episode (a write error);
-    one cut short (:data:`CUT_SHORT`: aborted by the operator, interrupted, repaired after a crash -- unless the
-    operator had stopped it and the recorder died within the stop grace --, stopped for low disk) unless its status
-    is in ``include_status``; with ``only_success``, one without a success verdict (``success`` true, or the
-    simulator's; before 2026-12-06 only an explicit failure was left out, so an abort, which has no verdict, was kept)."""
+def left_out_reason(ep: Episode, only_success: bool = False, include_status: Iterable[str] = ()) -> str | None:
+    """Why ``ep`` is no demonstration data, else None: a ``failed`` episode (a write error); one cut short
+    (:data:`CUT_SHORT`: aborted by the operator, interrupted, repaired after a crash -- unless the operator had
+    stopped it and the recorder died within the stop grace --, stopped for low disk) unless its status is in
+    ``include_status``; with ``only_success``, one without a success verdict (``success`` true, or the simulator's;
+    before 2026-12-06 only an explicit failure was left out, so an abort, which has no verdict, was kept)."""
     status = ep.meta.get("status")
     if status == "failed":
-        log.warning("skipping %s (status %s)", ep.name, status)
-        return False
+        return f"status {status}"
     stopped = status == "recovered" and (ep.meta.get("recovery") or {}).get("stop_status") == "completed"
     if status in CUT_SHORT and status not in include_status and not stopped:  # (stopped: killed in its grace)
-        log.warning("skipping %s (status %s: cut short; include it with --include-status %s)", ep.name, status, status)
-        return False
+        return f"status {status}: cut short; include it with --include-status {status}"
     if only_success and ep.success is not True:  # the report's verdict (a 0 is a failure too)
-        log.info("skipping %s (%s)", ep.name, "not a success" if ep.success is False else "no success verdict")
-        return False
-    return True
+        return "not a success" if ep.success is False else "no success verdict"
+    return None
+
+
+def keep_episode(ep: Episode, only_success: bool = False, include_status: Iterable[str] = ()) -> bool:
+    """Whether ``ep`` is demonstration data (:func:`left_out_reason`); each one left out is logged."""
+    why = left_out_reason(ep, only_success, include_status)
+    if why is not None:
+        (log.warning if why.startswith("status") else log.info)("skipping %s (%s)", ep.name, why)
+    return why is None
 
 
 def build_dataset(

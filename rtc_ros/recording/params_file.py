@@ -75,6 +75,14 @@ def node_sections(data: Any) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+def flat_params(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``ros__parameters`` with nested mappings as dotted names (``left: {max_step: ...}`` -> ``left.max_step``)."""
+    out: dict[str, Any] = {}
+    for k, v in params.items():
+        out.update(flat_params(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
 def load_params_file(path: str | Path, node_name: str, namespace: str = "") -> dict[str, Any]:
     """Values a node named ``node_name`` in ``namespace`` would get from the params file ``path``.
 
@@ -90,17 +98,9 @@ def load_params_file(path: str | Path, node_name: str, namespace: str = "") -> d
     ns = namespace.strip("/")
     fq = f"/{ns}/{node_name}" if ns else f"/{node_name}"
     out: dict[str, Any] = {}
-
-    def flatten(prefix: str, d: dict[str, Any]) -> None:
-        for k, v in d.items():
-            if isinstance(v, dict):
-                flatten(f"{prefix}{k}.", v)
-            else:
-                out[f"{prefix}{k}"] = v
-
     for key, params in node_sections(data):
         if key_matches(key, fq):
-            flatten("", params)
+            out.update(flat_params(params))
     return out
 
 

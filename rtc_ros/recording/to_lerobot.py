@@ -40,8 +40,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from rtc_ros.recording.dataset import (CUT_SHORT, DatasetError, action_grid, bag_paths, episode_samples, keep_episode,
-                                       recorded_joint_names)
+from rtc_ros.recording.dataset import (DatasetError, action_grid, bag_paths, episode_samples, keep_episode,
+                                       left_out_reason, recorded_joint_names)
 from rtc_ros.recording.episode import Episode, TopicRoles, load_episodes
 from rtc_ros.recording.from_bags import add_episode_arguments, recorded_cameras, run_cli
 from rtc_ros.recording.params_file import joint_names_from_params, training_params
@@ -117,15 +117,10 @@ def _episodes(paths: list[Path], cameras: dict[str, str], joint_states_topic: st
 
 def _untasked(paths: list[Path], only_success: bool, include_status: list[str]) -> list[str]:
     """Recorder bags to be exported whose sidecar has no ``task`` (checked before writing; bags without a sidecar,
-    ``ros2 bag record``'s, at their turn), judged by :func:`keep_episode` on the sidecar (quietly: it logs at the
-    export; a simulator's verdict, read from the bag, is not known yet: such an episode is checked at its turn)."""
-    quiet, was = logging.getLogger(keep_episode.__module__), logging.getLogger(keep_episode.__module__).disabled
-    quiet.disabled = True
-    try:
-        return [p.name for p in paths if (meta := read_sidecar(p)) is not None and not meta.get("task")
-                and keep_episode(Episode(p.name, p, meta, 0, 0), only_success, include_status)]
-    finally:
-        quiet.disabled = was
+    ``ros2 bag record``'s, at their turn), judged by :func:`left_out_reason` on the sidecar (a simulator's verdict,
+    read from the bag, is not known yet: such an episode is checked at its turn)."""
+    return [p.name for p in paths if (meta := read_sidecar(p)) is not None and not meta.get("task")
+            and left_out_reason(Episode(p.name, p, meta, 0, 0), only_success, include_status) is None]
 
 
 def export(args: argparse.Namespace) -> dict[str, Any]:
@@ -155,9 +150,7 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
             if STOP:
                 raise KeyboardInterrupt
             if not keep_episode(ep, args.only_success, args.include_status):
-                status = ep.meta.get("status")  # (why, in the summary: keep_episode logs it below a warning too)
-                skipped[ep.name] = f"status {status}" if status == "failed" or status in CUT_SHORT else (
-                    "not a success" if ep.success is False else "no success verdict")
+                skipped[ep.name] = left_out_reason(ep, args.only_success, args.include_status)
                 continue
             names = names or recorded_joint_names([ep])
             images = sorted(t for t in ep.counts if "image" in t)

@@ -132,11 +132,16 @@ def spec_warnings(policy: LoadedPolicy) -> list[str]:
 WHOLE_TURN = 2 * np.pi
 
 
+def _action_names(policy: LoadedPolicy) -> list[str]:
+    """The spec's joint names, else ``action j`` (for warnings)."""
+    return list(getattr(policy, "joint_names", None) or [f"action {j}" for j in range(policy.action_dim)])
+
+
 def unit_warnings(policy: LoadedPolicy, chunks: list[np.ndarray]) -> list[str]:
     """Joints whose sampled actions (robot units, ``(H, M)`` each) go beyond a whole turn: the policy was
     trained in degrees (LeRobot's robots record degrees, grippers 0..100) and the spec lacks ``robot_units``?"""
     a = np.abs(np.concatenate([np.asarray(c, dtype=np.float64).reshape(-1, policy.action_dim) for c in chunks]))
-    names = list(getattr(policy, "joint_names", None) or [f"action {j}" for j in range(policy.action_dim)])
+    names = _action_names(policy)
     units = getattr(policy, "units", None)
     converted = set(units.converted) if units is not None else set()
     big = [(n, float(a[:, j].max())) for j, n in enumerate(names) if a[:, j].max() > WHOLE_TURN + 1e-3]
@@ -164,7 +169,7 @@ def first_action_warnings(policy: LoadedPolicy, obs: np.ndarray, chunks: list[np
     if e is None or e.size % M:
         return []
     q = np.asarray(obs, dtype=np.float64)[e.offset:e.offset + e.size].reshape(-1, M)[0]  # (newest row first)
-    names = list(getattr(policy, "joint_names", None) or [f"action {j}" for j in range(M)])
+    names = _action_names(policy)
     far = np.max([np.abs(np.asarray(c, dtype=np.float64).reshape(-1, M)[0] - q) for c in chunks], axis=0)
     arm = [j for j in range(M) if not str(names[j]).endswith("gripper")]
     if not arm or far[arm].max() <= FIRST_ACTION_DISTANCE:

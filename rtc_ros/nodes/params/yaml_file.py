@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from rtc_ros.nodes.params.values import ParameterError
-from rtc_ros.recording.params_file import key_matches, load_params_file, node_sections
+from rtc_ros.recording.params_file import flat_params, key_matches, load_params_file, node_sections
 
 __all__ = ["StraySectionError", "cli_overrides", "key_matches", "load_params_file", "params_files", "rcl_value",
            "same_value", "stray_in_files", "stray_sections", "stray_text"]
@@ -26,36 +26,37 @@ class StraySectionError(ParameterError):
         self.name, self.value = "params file", None
 
 
-def params_files(argv: list[str]) -> list[str]:
-    """The ``--params-file`` paths among the ROS arguments of ``argv`` (after ``--ros-args``, up to ``--``)."""
+def _ros_arguments(argv: list[str]) -> list[tuple[str, str]]:
+    """``(flag, its value)`` pairs among the ROS arguments of ``argv`` (after ``--ros-args``, up to ``--``)."""
     out, ros = [], False
     for i, tok in enumerate(argv):
         if tok == "--ros-args":
             ros = True
         elif tok == "--":
             ros = False
-        elif ros and tok == "--params-file" and i + 1 < len(argv):
-            out.append(argv[i + 1])
+        elif ros and i + 1 < len(argv):
+            out.append((tok, argv[i + 1]))
     return out
+
+
+def params_files(argv: list[str]) -> list[str]:
+    """The ``--params-file`` paths among the ROS arguments of ``argv``."""
+    return [value for flag, value in _ros_arguments(argv) if flag == "--params-file"]
 
 
 def cli_overrides(argv: list[str]) -> dict[str, Any]:
     """The ``-p name:=value`` (``--param``) overrides among the ROS arguments of ``argv`` (a later one wins), values
     read as rcl reads them (:func:`rcl_value`); node-prefixed ones (``node:name:=v``) and unparsable ones left out."""
-    out, ros = {}, False
-    for i, tok in enumerate(argv):
-        if tok == "--ros-args":
-            ros = True
-        elif tok == "--":
-            ros = False
-        elif ros and tok in ("-p", "--param") and i + 1 < len(argv) and ":=" in argv[i + 1]:
-            name, _, text = argv[i + 1].partition(":=")
+    out = {}
+    for flag, value in _ros_arguments(argv):
+        if flag in ("-p", "--param") and ":=" in value:
+            name, _, text = value.partition(":=")
             try:
-                value = rcl_value(text)
+                parsed = rcl_value(text)
             except (yaml.YAMLError, ValueError):
                 continue
             if ":" not in name:
-                out[name] = value
+                out[name] = parsed
     return out
 
 
@@ -111,7 +112,7 @@ def _applied(data: Any, fq: str) -> dict[str, Any]:
     applied: dict[str, Any] = {}
     for key, params in node_sections(data):
         if key_matches(key, fq):
-            applied.update(_flat("", params))
+            applied.update(flat_params(params))
     return applied
 
 
@@ -138,16 +139,9 @@ def stray_sections(data: Any, node_name: str, namespace: str, applied: dict[str,
     out = []
     for key, params in node_sections(data):
         if key.strip("/") == node_name:
-            lost = [n for n, v in _flat("", params).items() if n not in applied or applied[n] != v]
+            lost = [n for n, v in flat_params(params).items() if n not in applied or applied[n] != v]
             if lost:
                 out.append((key, lost, addressed))
-    return out
-
-
-def _flat(prefix: str, d: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        out.update(_flat(f"{prefix}{k}.", v) if isinstance(v, dict) else {f"{prefix}{k}": v})
     return out
 
 
