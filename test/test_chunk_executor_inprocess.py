@@ -384,3 +384,69 @@ def test_a_violation_does_not_outlive_a_resync_and_a_silent_joint_states_topic_i
         assert node.tracking.diagnostics({}, DiagnosticStatus.OK, "x")[0] == DiagnosticStatus.OK
     finally:
         next(gen, None)
+
+
+def test_a_run_time_diagnostics_period_changes_the_timer_without_destroying_it(node) -> None:
+    """``ros2 param set chunk_executor diagnostics_period``: the same timer, the new period (destroying it from a
+    parameter callback races the MultiThreadedExecutor of loop_mode timer, whose other thread may be adding it to
+    its wait set: an invalid handle there ends spin)."""
+    timer = node._diag_timer
+    assert node.set_parameters([Parameter("diagnostics_period", value=0.25)])[0].successful
+    assert node._diag_timer is timer and timer in node.timers and timer.timer_period_ns == 250_000_000
+
+
+def test_a_deadman_press_enables_only_at_the_next_joint_state(tmp_path) -> None:
+    """Callbacks in the order a slow joint-state link gives: release, the arm moved by hand, press, a chunk planned
+    at once, ticks, and only then the first joint state since the press. The chunk must not take over before it
+    (it did until 2026-12-07, and the moved-while-released check was then skipped: the arm driven back to the old
+    hold); the joint state enables the executor and holds where the arm stands. The joint-state subscription is
+    kept throughout (it was destroyed after the first command and created again from the control loop)."""
+    import time
+
+    from rtc_ros.nodes.chunk_executor import ChunkExecutorNode
+
+    params = write_params(tmp_path / "p.yaml", executor={"startup_command": "hold_measured", "enable_topic": "deadman",
+                                                         "enable_timeout_s": 1.0}, left=_arm(), right=_arm())
+    ctx = rclpy.Context()
+    rclpy.init(args=["--ros-args", "--params-file", str(params)], context=ctx)
+    n = ChunkExecutorNode(context=ctx)
+    n._running.clear()  # (the loop thread stops: the test ticks by hand)
+    n._thread.join(timeout=2.0)
+    n.sent, publish = [], n._publish
+    n._publish = lambda tick: (n.sent.append(tick), publish(tick))
+    gate, now = n._enable.gate, lambda: n.get_clock().now().nanoseconds
+    try:
+        gate.on_message(True, time.monotonic())
+        n._on_joint_state(_js(np.zeros(len(JOINTS)), now()))
+        n._tick()
+        n._on_joint_state(_js(np.zeros(len(JOINTS)), now()))  # the first press: enabled, nothing moved
+        assert n.core.enabled
+        chunk = np.full((50, len(JOINTS)), 0.04)
+        n._on_chunk(conv.chunk_to_msg(chunk, JOINTS, ChunkMeta(0, n.core.next_step, 0, 0, "rtc"),
+                                      conv.ns_to_stamp(now()), n.dt))
+        for _ in range(3):
+            n._tick()
+        n._on_joint_state(_js(np.full(len(JOINTS), 0.04), now()))
+        assert n._js_sub is not None  # kept: a press needs the next joint state
+        gate.on_message(False, time.monotonic())  # released ...
+        n._tick()
+        n._on_joint_state(_js(np.full(len(JOINTS), 0.04), now() + 1))
+        assert not n.core.enabled
+        gate.on_message(True, time.monotonic())  # ... moved by hand, pressed again
+        n._tick()
+        assert not n.core.enabled and "pressed, waiting for a joint state" in n._enable.why(time.monotonic())
+        n._on_chunk(conv.chunk_to_msg(chunk, JOINTS, ChunkMeta(1, n.core.next_step, 0, 0, "rtc"),
+                                      conv.ns_to_stamp(now()), n.dt))
+        sent = len(n.sent)
+        for _ in range(5):
+            gate.on_message(True, time.monotonic())
+            n._tick()
+        assert all(t.hold and np.allclose(t.command, 0.04) for t in n.sent[sent:])  # not taken over
+        resets = n.core.stats.resets
+        n._on_joint_state(_js(np.full(len(JOINTS), 0.5), now() + 1))  # the first joint state since the press
+        assert n.core.enabled and n.core.stats.resets == resets + 1
+        n._tick()
+        assert n.sent[-1].hold and np.allclose(n.sent[-1].command, 0.5)  # held where the arm stands
+    finally:
+        n.destroy_node()
+        rclpy.shutdown(context=ctx)

@@ -183,6 +183,36 @@ def test_chunk_far_beyond_the_limits_is_refused() -> None:
     assert core.stats.chunks_accepted == 2 and core.stats.rejects_by_reason == {"limits": 2}
 
 
+def test_a_start_up_chunk_far_from_the_held_arm_is_refused() -> None:
+    """max_start_gap: a start-up chunk (index 0 at the observation's step, the arm still) whose first action is
+    farther than that from the held command on a joint that is not a gripper is refused (counted, named): a policy
+    in degrees on a radian driver with limits also in degrees, which no limit catches; a chunk taking over from a
+    running one is not checked (a seam is the splice's business), nor a gripper (a squeeze), nor with 0 (off);
+    after a re-sync the next start-up chunk is checked again."""
+    cfg = ExecutorConfig(horizon=H, action_dim=M, lower=[-200.0] * M, upper=[200.0] * M, max_step=5.0,
+                         hold_keeps=[False, False, True], joint_names=("elbow", "wrist", "gripper"))
+    core = ExecutorCore(cfg, max_start_gap=0.5)
+    core.set_measured_position(np.array([0.52, -0.1, 0.3]))  # radians from the driver
+    degrees = np.tile([29.8, -5.7, 60.0], (H, 1))  # the policy's degrees for the same pose
+    with pytest.raises(ChunkRejected, match=re.escape("start-up chunk seq 0: its first action puts joint elbow at "
+                                                      "29.8, 29.28 from where it is held (0.52), more than "
+                                                      "max_start_gap=0.5")) as exc:
+        core.offer_chunk(degrees, seq=0, t_obs=0)
+    assert exc.value.reason == "start_gap" and core.tick().hold and core.tick().rejected_reason == "start_gap"
+    near = np.tile([0.9, -0.5, 0.95], (H, 1))  # 0.38 / 0.4 off, the gripper 0.65 (a squeeze): accepted
+    core.offer_chunk(near, seq=1, t_obs=core.next_step)
+    assert not core.tick().hold
+    far = np.tile([5.0, 5.0, 5.0], (H, 1))
+    core.offer_chunk(far, seq=2, t_obs=core.next_step - 1)  # a switch: not checked (the step limit walks it)
+    core.resync()
+    core.set_measured_position(np.array([0.9, -0.5, 0.95]))
+    with pytest.raises(ChunkRejected, match="start-up chunk seq 3"):
+        core.offer_chunk(far, seq=3, t_obs=core.next_step)
+    core.max_start_gap = 0.0  # writable at run time: off
+    core.offer_chunk(far, seq=4, t_obs=core.next_step)
+    assert core.stats.rejects_by_reason == {"start_gap": 2} and core.stats.chunks_accepted == 3
+
+
 def test_drop_plans_keeps_the_hold_and_refuses_older_observations() -> None:
     """drop_plans (a pause or a stall longer than max_chunk_age): every chunk forgotten, the last command held (not
     paused by it); the newest accepted chunk, here one not yet taken over, reported refused ('resync': the policy

@@ -259,6 +259,62 @@ def test_enable_topic_moves_the_robot_only_while_the_deadman_is_pressed(start_no
         assert "the arm moved while" not in ex.output().split("enabled (deadman)")[1].split("disabled: deadman")[0]
 
 
+def test_a_press_enables_only_at_the_next_joint_state(start_node, tmp_path) -> None:
+    """Pressed again while no joint state arrives (a driver behind a slow link): the robot holds, reported paused,
+    and a chunk offered meanwhile does not run (before 2026-12-07 the press enabled the core at once, the chunk took
+    over, and the moved-while-released check, which then read the arm's offset as tracking lag, was skipped: the arm
+    was driven back to the old hold). The first joint state enables it, finds the move and holds where the arm is."""
+    from std_msgs.msg import Bool
+
+    def arm() -> dict:
+        return {"max_step": [0.2], "lower_limits": [-100.0], "upper_limits": [100.0]}
+
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS, startup_command="hold_measured",
+                                                             enable_topic="deadman", enable_timeout_s=1.0),
+                          left=arm(), right=arm())
+    ex = start_node(EXECUTOR, "--params-file", str(params))
+    with Harness() as h:
+        pedal = {"value": True}
+        pub = h.node.create_publisher(Bool, "deadman", 10)
+        h.node.create_timer(0.05, lambda: pub.publish(Bool(data=pedal["value"])))
+        assert ex.wait_for_output("enabled (deadman)", 30), ex.output()[-2000:]
+        assert h.wait_for(lambda s: len(s.states) >= 5 and not s.states[-1].st.paused, 10), ex.output()[-2000:]
+        k = h.last_step()
+        h.publish_chunk(ramp(0.0), ChunkMeta(0, k, 0, 0, "rtc"))
+        assert h.wait_for(lambda s: sum(1 for r in s.states if r.st.seq == 0 and not r.st.hold) >= 5, 10)
+        pedal["value"] = False
+        assert ex.wait_for_output("disabled: deadman released", 5), ex.output()[-2000:]
+        assert h.wait_for(lambda s: s.states[-1].st.paused, 5)
+        held = h.snapshot_states()[-1].position
+        resets = h.snapshot_states()[-1].st.resets
+        time.sleep(0.2)  # (the release's joint state kept)
+        with h.lock:
+            h.follow_commands, h.publish_joint_states = False, False
+            h.q[:] = held + 0.3  # moved while released ...
+            moved = h.q.copy()
+        time.sleep(0.2)
+        pedal["value"] = True  # ... and pressed while no joint state arrives
+        n0 = len(h.snapshot_states())
+        assert h.wait_for(lambda s: len(s.states) >= n0 + 25, 5)
+        k = h.last_step()
+        h.publish_chunk(ramp(0.0), ChunkMeta(1, k, 0, 0, "rtc"))  # a chunk planned at once
+        n1 = len(h.snapshot_states())
+        assert h.wait_for(lambda s: len(s.states) >= n1 + 25, 5)
+        waiting = h.snapshot_states()[n0:]
+        assert all(r.st.paused and r.st.hold for r in waiting), "enabled before a joint state was measured"
+        assert all(np.allclose(r.position, held) for r in waiting)
+        with h.lock:
+            assert any("disabled: deadman pressed, waiting for a joint state" in m
+                       for m in h.diag_messages.values()), h.diag_messages
+            h.publish_joint_states = True
+        assert ex.wait_for_output("the arm moved while deadman was released (left_waist, ", 5), ex.output()[-2000:]
+        assert h.wait_for(lambda s: s.states[-1].st.resets == resets + 1, 5), ex.output()[-2000:]
+        n2 = len(h.snapshot_states())
+        assert h.wait_for(lambda s: len(s.states) >= n2 + 10, 5)
+        assert all(np.allclose(r.position, moved) for r in h.snapshot_states()[n2:])  # held where it stands
+        assert not any(r.st.seq == 1 and not r.st.hold for r in h.snapshot_states())  # the chunk never ran
+
+
 def _client(h: Harness, service: str, timeout: float = 10.0):
     """A Trigger client whose service is discovered (create it before the timed part of a test)."""
     from std_srvs.srv import Trigger

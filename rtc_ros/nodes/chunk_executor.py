@@ -50,7 +50,7 @@ from rtc_ros.runtime.methods import METHODS, executor_mode
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.cores import executor_core
 from rtc_ros.nodes.params import ROLE_EXECUTOR, ParameterError, declare_and_validate, executor_notes, node_argv
-from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array
+from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array, set_timer_period
 from rtc_ros.nodes.contention import CHECK_PERIOD_S, OutputGuard
 from rtc_ros.nodes.controller_check import TrajectoryControllerCheck
 from rtc_ros.nodes.deadline import run_deadline_loop
@@ -157,15 +157,14 @@ class ChunkExecutorNode(Node):
         """Apply an accepted run-time set (the params object is already updated)."""
         if name == "max_chunk_age":
             self.core.max_chunk_age = float(value)
-        elif name == "max_limit_excess":
-            self.core.max_limit_excess = float(value)
+        elif name in ("max_limit_excess", "max_start_gap"):
+            setattr(self.core, name, float(value))
         elif name == "tracking_timeout_s":
             self.tracking.set_timeout(float(value))
         elif name == "enable_timeout_s" and self._enable is not None:
             self._enable.gate.timeout_s = float(value)
         elif name == "diagnostics_period":
-            self.destroy_timer(self._diag_timer)
-            self._diag_timer = self.create_timer(float(value), self._publish_diagnostics, callback_group=self._io_group)
+            set_timer_period(self._diag_timer, float(value))
 
     # ------------------------------------------------------------------------------ callbacks
     def _measure_again(self) -> None:
@@ -196,7 +195,8 @@ class ChunkExecutorNode(Node):
             # Only under the single-threaded executor (loop thread mode): with the timer loop mode's
             # MultiThreadedExecutor, another executor thread may be adding this subscription's event
             # handler to its wait set right now, and destroying it mid-way crashes rclpy (InvalidHandle)
-            if self._js_sub is not None and self.loop_mode == "thread":
+            # With an enabling device, never: a press is checked against the next joint state (executor_enable.py)
+            if self._js_sub is not None and self.loop_mode == "thread" and self._enable is None:
                 self.destroy_subscription(self._js_sub)
                 self._js_sub = None
             return

@@ -41,3 +41,11 @@ def diagnostic_array(name: str, level: bytes, message: str, values: dict[str, An
     arr.header.stamp = stamp
     arr.status = [st]
     return arr
+
+
+def set_timer_period(timer: Any, seconds: float) -> None:
+    """A run-time change of ``timer``'s period (a parameter set), taking effect from now: the timer is changed, not
+    destroyed and created again -- under a MultiThreadedExecutor another thread may be adding it to its wait set
+    right then, and a destroyed timer's handle raises there (rclpy issues #1206, #1355), ending ``spin``."""
+    timer.timer_period_ns = int(round(float(seconds) * 1e9))
+    timer.reset()

@@ -56,6 +56,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import String
 
+from rtc_ros.nodes.common import set_timer_period
 from rtc_ros.nodes.episode_commands import EpisodeCommands
 from rtc_ros.nodes.param_snapshot import ParamSnapshot
 from rtc_ros.nodes.spin import ignore_sigint
@@ -114,8 +115,7 @@ class EpisodeRecorder(Node):
 
     def _on_param_change(self, name: str, value: Any) -> None:
         if name == "discovery_period":
-            self.destroy_timer(self._discovery_timer)
-            self._discovery_timer = self.create_timer(float(value), self.discovery.scan)
+            set_timer_period(self._discovery_timer, float(value))
 
     # ----------------------------------------------------------------------------- topics
     def _on_subscribed(self, topic: str) -> None:

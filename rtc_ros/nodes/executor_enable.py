@@ -2,15 +2,22 @@
 
 The device's newest value is sampled once per tick (:class:`~rtc_ros.runtime.enable_gate.EnableGate`: true and
 younger than ``enable_timeout_s``) and given to the core (:meth:`~rtc_ros.runtime.executor.ExecutorCore.set_enabled`:
-released, every tick holds; pressed again, every chunk is dropped). At a press the executor also reads the next
-joint state measured since (it subscribes again where it had stopped reading them) and hands it to
-:meth:`~rtc_ros.runtime.executor.ExecutorCore.moved_while_released`: an arm that moved while released (a device
+released, every tick holds; pressed again, every chunk is dropped). A press enables the core only at the first
+joint state measured since (:meth:`~rtc_ros.runtime.executor.ExecutorCore.press`, which checks
+:meth:`~rtc_ros.runtime.executor.ExecutorCore.moved_while_released`): an arm that moved while released (a device
 that also cuts the drives, a hand) is held where it stands instead of being driven back to the old hold
-(since 2026-12-07).
+(since 2026-12-07). Until that measurement the robot holds (diagnostics: "pressed, waiting for a joint state"):
+before, the core was enabled at the press and a chunk taking over before the measurement skipped the check, and
+the joint-state subscription was created again from the control loop (a race with the executor thread that could
+leave none). With ``enable_topic`` set the node now keeps reading joint states throughout.
+
+Threads: :meth:`ExecutorEnable.apply` runs on the control loop, :meth:`ExecutorEnable.on_joint_state` and the
+device's messages on the executor thread: the press / release state is under one lock.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
@@ -28,35 +35,44 @@ class ExecutorEnable:
     def __init__(self, node: Any, p: Any) -> None:
         self.node, self.topic = node, p.enable_topic
         self.gate = EnableGate(p.enable_timeout_s)
-        self.press_pending = False  # pressed again: check the next joint state (on_joint_state)
+        self.press_pending = False  # pressed again: enabled at the next joint state (on_joint_state)
         self.release_pending = False  # released: keep the next joint state (a gripper's opening then, at_release)
         self.at_release: Any = None
+        self.log_period = 1.0
+        self._lock = threading.Lock()
         node.create_subscription(Bool, p.enable_topic, lambda m: self.gate.on_message(m.data, time.monotonic()),
                                  qos_profile_sensor_data, callback_group=node._io_group)
 
     def why(self, t_now: float) -> str:
+        if self.press_pending:
+            return "pressed, waiting for a joint state measured since the press (holding)"
         return self.gate.why(t_now)
 
     def apply(self, t_now: float, period: float) -> None:
         """The device's state to the core (once per tick); logs changes, throttled to ``period``."""
         node = self.node
         on = self.gate.sample(t_now)
-        changed = node.core.set_enabled(on)
-        if on and changed:
-            self.press_pending = True  # (first: a joint state handled meanwhile is checked, not dropped unread)
-            node._measure_again()  # did the arm move while released? (the first joint state from now on)
-            if node._throttled("enabled", period):
-                node.get_logger().info(f"enabled ({self.topic}): chunks planned before dropped, starting anew")
-        elif not on and changed:
-            self.release_pending, self.at_release = True, None
-            node._measure_again()  # (where a gripper was when released: one that falls open meanwhile moved)
+        with self._lock:
+            if on and not node.core.enabled:
+                if not self.press_pending:  # enabled at the first joint state from now on (on_joint_state)
+                    self.press_pending = True
+                    node._measure_again()  # (joint states stamped before the press are not taken)
+                return
+            if self.press_pending:  # released again before a joint state came
+                self.press_pending = False
+            self.log_period = period
+            changed = not on and node.core.set_enabled(False)
+            if changed:
+                self.release_pending, self.at_release = True, None
+                node._measure_again()  # (where a gripper was when released: one that falls open meanwhile moved)
+        if changed:
             node.get_logger().warn(f"disabled: {self.topic} {self.gate.why(t_now)}: holding")
         elif not on and node._throttled("disabled", period):
             node.get_logger().warn(f"disabled: {self.topic} {self.gate.why(t_now)}: holding")
 
     def on_joint_state(self, msg: JointState) -> None:
-        """A joint state measured after the newest re-sync or press: after a press, the first readable one is
-        compared with the held command."""
+        """A joint state measured after the newest re-sync, release or press: after a release the first readable
+        one is kept (``at_release``); after a press it enables the core, compared with the held command."""
         if not (self.press_pending or self.release_pending):
             return
         node = self.node
@@ -64,12 +80,15 @@ class ExecutorEnable:
             q = node._reader.positions(msg)
         except ValueError:
             return  # (not ours: the next one)
-        if self.release_pending:
-            self.release_pending, self.at_release = False, q
-        if not self.press_pending:
-            return
-        self.press_pending = False
-        moved = node.core.moved_while_released(q, self.at_release)
+        with self._lock:
+            if self.release_pending:
+                self.release_pending, self.at_release = False, q
+            if not self.press_pending:
+                return
+            self.press_pending = False
+            moved = node.core.press(q, self.at_release)
+        if node._throttled("enabled", self.log_period):
+            node.get_logger().info(f"enabled ({self.topic}): chunks planned before dropped, starting anew")
         if moved:
             node.get_logger().warn(f"the arm moved while {self.topic} was released ({', '.join(node.names[j] for j in moved)} "
                                    "farther than max_step from the held command): re-synced, holding where it stands")

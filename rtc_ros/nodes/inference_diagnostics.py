@@ -34,8 +34,9 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
                                "chunks_rejected": node.loop.rejected, "infeasible_delay": node.loop.infeasible,
                                "errors": node.errors, "d": node.loop.queue.forecast(),
                                "extra_latency_ms": float(node.p.extra_latency_ms)}
-    if node.warmup_ms:
-        vals["warmup_ms_first"], vals["warmup_ms_last"] = node.warmup_ms[0], node.warmup_ms[-1]
+    warmup = node.warmup_ms  # (read once: a warm-up retry on the inference thread rebinds it to a new list)
+    if warmup:
+        vals["warmup_ms_first"], vals["warmup_ms_last"] = warmup[0], warmup[-1]
     d_last = node.loop.consumed.last()
     if d_last is not None:
         vals["consumed_last"] = d_last

@@ -33,7 +33,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 
 from rtc_ros.nodes import conversions as conv
-from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array
+from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array, set_timer_period
 from rtc_ros.nodes.params import ROLE_MERGER, ParameterError, declare_and_validate, node_argv
 from rtc_ros.nodes.spin import spin_node
 from rtc_ros.runtime.joint_merge import JointStateMerge, Merged, MergeRejected, parse_exclusions
@@ -68,8 +68,7 @@ class JointStateMergerNode(Node):
         if name == "max_age_s":
             self.merge.max_age_s = float(value)
         elif name == "diagnostics_period":
-            self.destroy_timer(self._diag_timer)
-            self._diag_timer = self.create_timer(float(value), self._publish_diagnostics)
+            set_timer_period(self._diag_timer, float(value))
 
     # ------------------------------------------------------------------------------ callbacks
     def _on_source(self, topic: str, msg: JointState) -> None:

@@ -45,7 +45,7 @@ from rtc_ros.nodes.cores import inference_loop, initial_delay
 from rtc_ros.nodes.policy_setup import prepare_policy, warmup_sample
 from rtc_ros.runtime.contract import ChunkMeta
 from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_validate, expand_path, node_argv
-from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array
+from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array, set_timer_period
 from rtc_ros.nodes.tracking_guard import TrackingGuard
 from rtc_ros.nodes.executor_link import ExecutorLink
 from rtc_ros.nodes.executor_params import ExecutorParamsCheck
@@ -149,8 +149,7 @@ class PolicyInferenceNode(Node):
         if name == "obs_timeout" and self._joint_rows is not None:
             self._joint_rows.gap_ns = int(float(value) * 1e9)
         if name == "diagnostics_period":
-            self.destroy_timer(self._diag_timer)
-            self._diag_timer = self.create_timer(float(value), self._publish_diagnostics)
+            set_timer_period(self._diag_timer, float(value))
 
     def _count_reject(self, reason: str, text: str) -> None:
         self.obs_rejected[reason] = self.obs_rejected.get(reason, 0) + 1

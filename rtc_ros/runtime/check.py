@@ -149,8 +149,10 @@ def unit_warnings(policy: LoadedPolicy, chunks: list[np.ndarray]) -> list[str]:
         return []
     listed = ", ".join(f"{n} up to {v:.3g}" for n, v in big[:6]) + (f" and {len(big) - 6} more" if len(big) > 6 else "")
     hint = ("these joints are converted by robot_units: check its scale" if {n for n, _ in big} <= converted
-            else "a policy trained in degrees needs robot_units: {<joint>: degrees} in its spec (a 0..100 gripper: "
-                 "{scale: ..., offset: ...}; docs/policies.md), else the executor refuses its chunks as beyond the limits")
+            else "a policy trained in degrees, driving a robot whose joint_states are in radians (ROS's convention, "
+                 "REP 103), needs robot_units: {<joint>: degrees} in its spec (a 0..100 gripper: {scale: ..., offset: "
+                 "...}; docs/policies.md), else the executor refuses its chunks as beyond the limits, or far from the "
+                 "arm at start (max_start_gap)")
     return [f"sampled actions beyond a whole turn (2 pi = 6.28 rad) in robot units: {listed}; {hint}"]
 
 

@@ -42,6 +42,28 @@ def beyond_limits(arr: np.ndarray, lower: np.ndarray, upper: np.ndarray, excess:
             f"than max_limit_excess={excess:g} of their range (other units, joint order or normalisation?)")
 
 
+def start_gap(first: np.ndarray, held: np.ndarray, max_gap: float, skip: np.ndarray,
+              names: tuple[str, ...] | None = None) -> str:
+    """Why a start-up chunk's first action ``first (M,)`` is implausibly far from the held command ``held (M,)``
+    ('' when it is not): the executor's ``start_gap`` refusal.
+
+    A start-up chunk runs from its index 0, the observation's step, on an arm that stood still: its first action
+    is where the policy believes the arm is (a teleoperated leader's lead, a little sag). Farther than
+    ``max_gap`` (``max_start_gap``, in the joints' units) on a joint not in ``skip`` (grippers: a squeeze keeps the
+    command off the measured opening) is a policy in other units than the driver (degrees for radians), another
+    joint order or another robot, whose chunk the limits do not catch: the executor would walk the arm there at
+    ``max_step`` per tick. ``names``: the joints' names for the message (default: their indices).
+    """
+    gap = np.where(np.asarray(skip, dtype=bool), 0.0, np.abs(np.asarray(first) - np.asarray(held)))
+    if not (gap > max_gap).any():
+        return ""
+    j = int(np.argmax(gap))
+    joint = f"joint {names[j]}" if names else f"joint index {j}"
+    return (f"its first action puts {joint} at {float(first[j]):.4g}, {float(gap[j]):.4g} from where it is held "
+            f"({float(held[j]):.4g}), more than max_start_gap={max_gap:g} (a policy in other units than the driver's "
+            "joint_states, e.g. degrees without robot_units? another joint order or robot?)")
+
+
 class ChunkValidator:
     """Validation and rejection bookkeeping of :class:`~rtc_ros.runtime.executor.ExecutorCore`."""
 
@@ -49,6 +71,8 @@ class ChunkValidator:
     stats: ExecutorStats
     max_chunk_age: float
     max_limit_excess: float
+    max_start_gap: float
+    _last: np.ndarray | None
     _lock: threading.Lock
     _next_step: int
     _last_seq: int
@@ -107,6 +131,10 @@ class ChunkValidator:
             if obs_age_s < -FUTURE_TOLERANCE_S:
                 raise self._reject("age", f"chunk seq {seq}: observation stamp is {-obs_age_s:.3f}s in the future "
                                           f"(clocks out of sync?)", seq)
+        if self.max_start_gap > 0 and self._exec[0] < 0 and self._last is not None and (
+                msg := start_gap(arr[0], self._last, self.max_start_gap, cfg.hold_keeps, cfg.joint_names)):
+            raise self._reject("start_gap", f"start-up chunk seq {seq}: {msg}", seq)
 
     def _beyond_limits(self, arr: np.ndarray) -> str:
-        return beyond_limits(arr, self.cfg.lower, self.cfg.upper, self.max_limit_excess)
+        return beyond_limits(arr, self.cfg.lower, self.cfg.upper, self.max_limit_excess,
+                             list(self.cfg.joint_names) if self.cfg.joint_names else None)

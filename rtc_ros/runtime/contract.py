@@ -52,7 +52,7 @@ _INT_MAX = 2**63 - 1
 #: rejection reason codes (the executor's ``reason=`` field)
 REJECT_REASONS: tuple[str, ...] = (
     "shape", "nonfinite", "order", "future", "stale", "names", "timing", "metadata", "age", "resync", "method",
-    "base", "limits",
+    "base", "limits", "start_gap",
 )
 
 

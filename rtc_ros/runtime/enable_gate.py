@@ -9,6 +9,7 @@ clock in seconds (a ``std_msgs/Bool`` has no stamp).
 from __future__ import annotations
 
 import math
+import threading
 
 
 class EnableGate:
@@ -19,16 +20,19 @@ class EnableGate:
         self._value = False
         self._t = -math.inf  # receive time of the newest message
         self._released = False  # a False arrived since the last sample (a release shorter than a tick)
+        self._lock = threading.Lock()  # (messages on the executor thread, samples on the control loop)
 
     def on_message(self, value: bool, t: float) -> None:
-        self._t, self._value = float(t), bool(value)
-        self._released = self._released or not value
+        with self._lock:
+            self._t, self._value = float(t), bool(value)
+            self._released = self._released or not value
 
     def sample(self, t: float) -> bool:
         """:meth:`enabled` once per control tick, and False once after any release since the previous sample
         (pressed again within a tick: still a release)."""
-        released, self._released = self._released, False
-        return self.enabled(t) and not released
+        with self._lock:
+            released, self._released = self._released, False
+            return self.enabled(t) and not released
 
     def enabled(self, t: float) -> bool:
         """True while the newest value is True and younger than ``timeout_s`` at time ``t``."""

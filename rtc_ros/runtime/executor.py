@@ -83,14 +83,17 @@ HOLD_DISABLED = "disabled"  # an enabling device is released (set_enabled): as p
 class ExecutorCore(ExecutorControls, ChunkValidator):
     """ROS-free executor state machine; thread-safe (one lock around chunk offers and ticks).
 
-    ``max_chunk_age`` (seconds, 0 = off) and ``max_limit_excess`` (a fraction of each joint's range, 0 = off;
-    see :meth:`~rtc_ros.runtime.chunk_validation.ChunkValidator._validate`) may be changed at run time.
+    ``max_chunk_age`` (seconds, 0 = off), ``max_limit_excess`` (a fraction of each joint's range, 0 = off) and
+    ``max_start_gap`` (the joints' units, 0 = off; see :meth:`~rtc_ros.runtime.chunk_validation.ChunkValidator._validate`)
+    may be changed at run time.
     """
 
-    def __init__(self, config: ExecutorConfig, max_chunk_age: float = 0.0, max_limit_excess: float = 0.0) -> None:
+    def __init__(self, config: ExecutorConfig, max_chunk_age: float = 0.0, max_limit_excess: float = 0.0,
+                 max_start_gap: float = 0.0) -> None:
         self.cfg = config
         self.max_chunk_age = float(max_chunk_age)
         self.max_limit_excess = float(max_limit_excess)
+        self.max_start_gap = float(max_start_gap)
         self._lock = threading.RLock()  # (re-entrant: set_muted re-syncs under it)
         self._next_step = 0
         self._last: np.ndarray | None = None  # last command, or the measured position before the first

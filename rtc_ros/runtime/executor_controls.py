@@ -142,6 +142,15 @@ class ExecutorControls:
             self._drop_plans()
             return moved
 
+    def press(self, position: np.ndarray, at_release: np.ndarray | None = None) -> list[int]:
+        """The enabling device pressed again, checked against ``position (M,)``, the first joint state measured since
+        the press: :meth:`set_enabled` (True) and :meth:`moved_while_released` in one step, so that no chunk can
+        take over between them. The node keeps the core disabled from the press until that measurement (a chunk
+        taken over before it would be read as the arm's lag, and the check skipped). Returns the moved joints."""
+        with self._lock:
+            self.set_enabled(True)
+            return self.moved_while_released(position, at_release)
+
     @property
     def enabled(self) -> bool:
         with self._lock:

@@ -37,7 +37,8 @@ class ChunkRejected(ValueError):
     ``metadata`` (d or s out of range, bad frame_id), ``age`` (observation stamp too old, missing, or in the
     future), ``resync`` (observed before a re-sync), ``method`` (executes differently; decided by the node),
     ``base`` (guided toward a chunk that no longer executes), ``limits`` (an action implausibly far beyond a
-    joint's limits: other units, joint order or normalisation).
+    joint's limits: other units, joint order or normalisation), ``start_gap`` (a start-up chunk whose first action
+    is implausibly far from where the arm is held: the same mistakes, within the limits).
     """
 
     def __init__(self, reason: str, message: str, seq: int = -1) -> None:
@@ -72,6 +73,7 @@ class ExecutorConfig:
             (``resync(command_hold=True)``). Not ``~/resync`` (a scene reset: measured), not a protective stop (its
             report says where the stop holds each joint: a torque-off gripper has let go), and a deadman press
             does not take their distance from the command for a move (a squeeze is none).
+        joint_names: the ``M`` joints' names, for messages (None: their indices).
     """
 
     horizon: int
@@ -86,6 +88,7 @@ class ExecutorConfig:
     startup_silent: bool = False
     max_accel: np.ndarray | float | None = None
     hold_keeps: np.ndarray | None = None
+    joint_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -101,6 +104,10 @@ class ExecutorConfig:
         if keeps.shape != (m,):
             raise ValueError(f"hold_keeps must have one entry per joint ({m}), got shape {keeps.shape}")
         object.__setattr__(self, "hold_keeps", keeps)
+        if self.joint_names is not None:
+            object.__setattr__(self, "joint_names", tuple(str(n) for n in self.joint_names))
+            if len(self.joint_names) != m:
+                raise ValueError(f"joint_names must have one name per joint ({m}), got {len(self.joint_names)}")
         bad = np.nonzero(self.lower > self.upper)[0]
         if bad.size:
             i = int(bad[0])
