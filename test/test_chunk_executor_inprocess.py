@@ -391,8 +391,10 @@ def test_a_run_time_diagnostics_period_changes_the_timer_without_destroying_it(n
     parameter callback races the MultiThreadedExecutor of loop_mode timer, whose other thread may be adding it to
     its wait set: an invalid handle there ends spin)."""
     timer = node._diag_timer
-    assert node.set_parameters([Parameter("diagnostics_period", value=0.25)])[0].successful
-    assert node._diag_timer is timer and timer in node.timers and timer.timer_period_ns == 250_000_000
+    assert timer.time_until_next_call() > 300_000_000  # (created with the node: 0.5 s)
+    assert node.set_parameters([Parameter("diagnostics_period", value=0.1)])[0].successful
+    assert node._diag_timer is timer and timer in node.timers and timer.timer_period_ns == 100_000_000
+    assert timer.time_until_next_call() <= 100_000_000  # from now on (reset), not after the old period
 
 
 def test_a_deadman_press_enables_only_at_the_next_joint_state(tmp_path) -> None:
@@ -416,11 +418,16 @@ def test_a_deadman_press_enables_only_at_the_next_joint_state(tmp_path) -> None:
     n._publish = lambda tick: (n.sent.append(tick), publish(tick))
     gate, now = n._enable.gate, lambda: n.get_clock().now().nanoseconds
     try:
-        gate.on_message(True, time.monotonic())
         n._on_joint_state(_js(np.zeros(len(JOINTS)), now()))
+        n._tick()  # the device never heard: disabled
+        assert not n.core.enabled
+        gate.on_message(True, time.monotonic())  # the first press ...
         n._tick()
-        n._on_joint_state(_js(np.zeros(len(JOINTS)), now()))  # the first press: enabled, nothing moved
-        assert n.core.enabled
+        assert not n.core.enabled
+        n._on_joint_state(_js(np.zeros(len(JOINTS)), now() - 10**9))  # (stamped before the press: not taken)
+        assert not n.core.enabled
+        n._on_joint_state(_js(np.zeros(len(JOINTS)), now()))  # ... enabled at the next: nothing commanded, no move
+        assert n.core.enabled and n.core.stats.resets == 0
         chunk = np.full((50, len(JOINTS)), 0.04)
         n._on_chunk(conv.chunk_to_msg(chunk, JOINTS, ChunkMeta(0, n.core.next_step, 0, 0, "rtc"),
                                       conv.ns_to_stamp(now()), n.dt))
@@ -450,3 +457,31 @@ def test_a_deadman_press_enables_only_at_the_next_joint_state(tmp_path) -> None:
     finally:
         n.destroy_node()
         rclpy.shutdown(context=ctx)
+
+
+def test_a_start_up_chunk_in_degrees_is_refused_naming_the_joint(loud_node) -> None:
+    """max_start_gap (default 1 rad, writable): a degree policy's first chunk on a radian arm whose limits let it
+    through is refused, reported (reason start_gap) and nothing moves; set to 0 at run time the check is off."""
+    node = loud_node
+    assert node.core.max_start_gap == 1.0
+    q = np.full(len(JOINTS), 0.5)
+    node._on_joint_state(_js(q, node.get_clock().now().nanoseconds))
+    node._tick()
+    chunk = np.tile(np.degrees(q), (50, 1))
+    chunk[:, :] = np.clip(chunk, -2.9, 2.9)  # (inside the limits of +-3: only the gap tells)
+    node._on_chunk(conv.chunk_to_msg(chunk, JOINTS, ChunkMeta(0, node.core.next_step, 0, 0, "rtc"),
+                                     conv.ns_to_stamp(node.get_clock().now().nanoseconds), node.dt))
+    node._tick()
+    last = node.sent[-1]
+    assert last.hold and last.rejected_reason == "start_gap" and np.allclose(last.command, q)
+    from rtc_ros.runtime.executor import ChunkRejected
+
+    with pytest.raises(ChunkRejected, match=f"its first action puts joint {JOINTS[0]} at 2.9, 2.4 from where it is "
+                                            "held \\(0.5\\), more than max_start_gap=1"):
+        node.core.offer_chunk(chunk, 5, node.core.next_step, obs_age_s=0.0)
+    assert node.core.stats.rejects_by_reason == {"start_gap": 2}
+    assert node.set_parameters([Parameter("max_start_gap", value=0.0)])[0].successful
+    node._on_chunk(conv.chunk_to_msg(chunk, JOINTS, ChunkMeta(6, node.core.next_step, 0, 0, "rtc"),
+                                     conv.ns_to_stamp(node.get_clock().now().nanoseconds), node.dt))
+    node._tick()
+    assert not node.sent[-1].hold

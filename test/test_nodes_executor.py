@@ -296,11 +296,13 @@ def test_a_press_enables_only_at_the_next_joint_state(start_node, tmp_path) -> N
         pedal["value"] = True  # ... and pressed while no joint state arrives
         n0 = len(h.snapshot_states())
         assert h.wait_for(lambda s: len(s.states) >= n0 + 25, 5)
-        k = h.last_step()
-        h.publish_chunk(ramp(0.0), ChunkMeta(1, k, 0, 0, "rtc"))  # a chunk planned at once
+        k = h.last_step()  # (a paused report's step is the last one commanded: the next observation maps to k + 1)
+        h.publish_chunk(ramp(0.0), ChunkMeta(1, k + 1, 0, 0, "rtc"))  # a chunk planned at once ...
+        assert h.wait_for(lambda s: s.states[-1].st.seq == 1, 5), ex.output()[-2000:]  # ... accepted (stored) ...
         n1 = len(h.snapshot_states())
         assert h.wait_for(lambda s: len(s.states) >= n1 + 25, 5)
         waiting = h.snapshot_states()[n0:]
+        assert not any(r.st.rejected_seq == 1 for r in waiting)  # ... not refused, and not executed:
         assert all(r.st.paused and r.st.hold for r in waiting), "enabled before a joint state was measured"
         assert all(np.allclose(r.position, held) for r in waiting)
         with h.lock:

@@ -186,7 +186,7 @@ class ChunkExecutorNode(Node):
         if self._resync_after_ns and 0 < stamp < self._resync_after_ns:
             return  # measured before the re-sync: the robot may have moved since (unstamped: taken as new)
         if self._enable is not None:  # the first since the enabling device was pressed: did the arm move?
-            self._enable.on_joint_state(msg)
+            self._enable.on_joint_state(msg, stamp)
         if self.core.ready and not self.core.measuring:
             if self.tracking.enabled:  # the tracking watchdog follows every joint state
                 return self.tracking.on_joint_state(msg)

@@ -39,6 +39,8 @@ class ExecutorEnable:
         self.release_pending = False  # released: keep the next joint state (a gripper's opening then, at_release)
         self.at_release: Any = None
         self.log_period = 1.0
+        self.press_ns = 0  # the executor clock's time of the pending press: joint states stamped before it are not taken
+        self._press_t = 0.0  # its monotonic time (for the warning while it waits)
         self._lock = threading.Lock()
         node.create_subscription(Bool, p.enable_topic, lambda m: self.gate.on_message(m.data, time.monotonic()),
                                  qos_profile_sensor_data, callback_group=node._io_group)
@@ -55,8 +57,14 @@ class ExecutorEnable:
         with self._lock:
             if on and not node.core.enabled:
                 if not self.press_pending:  # enabled at the first joint state from now on (on_joint_state)
-                    self.press_pending = True
+                    self.press_pending, self._press_t = True, t_now
                     node._measure_again()  # (joint states stamped before the press are not taken)
+                    self.press_ns = node._resync_after_ns
+                elif t_now - self._press_t > 0.5 and node._throttled("press_waits", period):
+                    node.get_logger().warn(
+                        f"{self.topic} pressed {t_now - self._press_t:.1f} s ago, still holding: no joint state "
+                        f"stamped after the press has arrived on {node.p.joint_states_topic} (a driver silent, or "
+                        "stamping with a clock behind this one's?)")
                 return
             if self.press_pending:  # released again before a joint state came
                 self.press_pending = False
@@ -70,9 +78,11 @@ class ExecutorEnable:
         elif not on and node._throttled("disabled", period):
             node.get_logger().warn(f"disabled: {self.topic} {self.gate.why(t_now)}: holding")
 
-    def on_joint_state(self, msg: JointState) -> None:
-        """A joint state measured after the newest re-sync, release or press: after a release the first readable
-        one is kept (``at_release``); after a press it enables the core, compared with the held command."""
+    def on_joint_state(self, msg: JointState, stamp_ns: int) -> None:
+        """A joint state (``stamp_ns``: its header stamp, 0 = unstamped) measured after the newest re-sync, release or
+        press: after a release the first readable one is kept (``at_release``); after a press the first stamped
+        after it (checked here under the lock: the press may have come since the node's own check) enables the
+        core, compared with the held command."""
         if not (self.press_pending or self.release_pending):
             return
         node = self.node
@@ -83,7 +93,7 @@ class ExecutorEnable:
         with self._lock:
             if self.release_pending:
                 self.release_pending, self.at_release = False, q
-            if not self.press_pending:
+            if not self.press_pending or 0 < stamp_ns < self.press_ns:
                 return
             self.press_pending = False
             moved = node.core.press(q, self.at_release)

@@ -61,7 +61,8 @@ def start_gap(first: np.ndarray, held: np.ndarray, max_gap: float, skip: np.ndar
     joint = f"joint {names[j]}" if names else f"joint index {j}"
     return (f"its first action puts {joint} at {float(first[j]):.4g}, {float(gap[j]):.4g} from where it is held "
             f"({float(held[j]):.4g}), more than max_start_gap={max_gap:g} (a policy in other units than the driver's "
-            "joint_states, e.g. degrees without robot_units? another joint order or robot?)")
+            "joint_states, e.g. degrees without robot_units? another joint order or robot? or the arm is not where "
+            "it is held: ~/resync)")
 
 
 class ChunkValidator:
@@ -73,6 +74,7 @@ class ChunkValidator:
     max_limit_excess: float
     max_start_gap: float
     _last: np.ndarray | None
+    _enabled: bool
     _lock: threading.Lock
     _next_step: int
     _last_seq: int
@@ -131,8 +133,10 @@ class ChunkValidator:
             if obs_age_s < -FUTURE_TOLERANCE_S:
                 raise self._reject("age", f"chunk seq {seq}: observation stamp is {-obs_age_s:.3f}s in the future "
                                           f"(clocks out of sync?)", seq)
-        if self.max_start_gap > 0 and self._exec[0] < 0 and self._last is not None and (
+        if self.max_start_gap > 0 and self._exec[0] < 0 and self._last is not None and self._enabled and (
                 msg := start_gap(arr[0], self._last, self.max_start_gap, cfg.hold_keeps, cfg.joint_names)):
+            # (not while an enabling device is released: that chunk is dropped at the press anyway, and the arm may
+            # have been moved by hand meanwhile)
             raise self._reject("start_gap", f"start-up chunk seq {seq}: {msg}", seq)
 
     def _beyond_limits(self, arr: np.ndarray) -> str:

@@ -95,8 +95,8 @@ class ExecutorControls:
         when paused (reason ``disabled``, reported paused, the step counter stands). Released, every chunk is
         dropped as at a re-sync keeping the hold (one observed before is refused); pressed again, whatever
         arrived meanwhile too: the next chunk is a start-up chunk. Independent of :meth:`pause` /
-        :meth:`resume`. After a press the node gives the first joint state measured since to
-        :meth:`moved_while_released`. Returns True if it changed."""
+        :meth:`resume`. A press goes through :meth:`press` (the node keeps the core disabled until the first joint
+        state measured since, then enables and checks it in one step). Returns True if it changed."""
         with self._lock:
             if bool(enabled) == self._enabled:
                 return False
@@ -114,8 +114,8 @@ class ExecutorControls:
         stands -- that position commanded at once whatever ``startup_command`` says (the controllers still hold the
         old one), chunks dropped, ``resets`` + 1 -- and returns the moved joints' indices. Otherwise nothing
         changes and it returns [] (an arm that held within ``max_step``, or one still braking from a motion: its
-        lag is no move; nothing commanded yet; a chunk already taken over since the press: the measurement came
-        late, and a moving arm's lag is no move either). One beyond the limits by more than ``max_step``: no hold
+        lag is no move; nothing commanded yet; a chunk already taken over, which :meth:`press` rules out: a moving
+        arm's lag is no move). One beyond the limits by more than ``max_step``: no hold
         and paused, as at start-up."""
         q = np.asarray(position, dtype=np.float64).reshape(-1)
         with self._lock:

@@ -141,8 +141,8 @@ _RTC: tuple[ParamSpec, ...] = (
        "the joint's range (upper - lower): not a policy overshooting a little (clamped to the limits) but a chunk in "
        "other units, another joint order or another normalisation. 0 disables; joints without two finite limits "
        "are not checked.", _EX, read_only=False, float_range=(0.0, 100.0)),
-    _p("max_start_gap", 1.0, "Refuse a start-up chunk (the first after start, a re-sync or a deadman press: it runs "
-       "from its index 0, the observation's step, on an arm that stood still) whose first action is farther than "
+    _p("max_start_gap", 1.0, "Refuse a start-up chunk (the first after start, a re-sync, a deadman press or plans "
+       "dropped after a long pause: it runs from its index 0, the observation's step, on an arm that stood still) whose first action is farther than "
        "this from where a joint is held, grippers (joints named *gripper) excepted: a policy in other units than "
        "the driver's joint_states (degrees for radians), another joint order or robot, within the limits. In the "
        "joints' units (rad); 0 disables.", _EX, read_only=False, float_range=(0.0, 1e6)),
