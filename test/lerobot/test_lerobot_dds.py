@@ -25,6 +25,8 @@ def _params(path, spec, horizon: int) -> None:
     path.write_text(yaml.safe_dump({
         "/**": {"ros__parameters": {"method": "rtc", "horizon": horizon, "s_min": 3, "rate_hz": 50.0, "arms": ["left"],
                                     "left": arm, "diagnostics_period": 0.5}},
+        # (random weights: the first action has nothing to do with where the arm is, which max_start_gap refuses)
+        "/**/chunk_executor": {"ros__parameters": {"max_start_gap": 0.0}},
         "/**/policy_inference": {"ros__parameters": {
             "policy_spec": str(spec), "camera_topics": ["front/image_raw"], "camera_names": ["front"],
             "device": "cpu", "warmup_iterations": 1, "torch_threads": 1, "n_steps": 5}}}, sort_keys=False))
