@@ -485,3 +485,39 @@ def test_a_start_up_chunk_in_degrees_is_refused_naming_the_joint(loud_node) -> N
                                      conv.ns_to_stamp(node.get_clock().now().nanoseconds), node.dt))
     node._tick()
     assert not node.sent[-1].hold
+
+
+def test_sim_time_going_back_resyncs_and_periods_are_on_ros_time(node) -> None:
+    """Timer mode (use_sim_time): the period statistics are on ROS time (a simulator at half speed ticks every
+    20 ms of sim time, 40 ms of wall time: reported 40 ms before), and ROS time going back (the simulator restarted or
+    reset its world: the arm is elsewhere) re-syncs, paused, as ~/resync does (the old chunk went on against the reset
+    arm, 0.64 rad in one tick, a protective stop); the node spins single-threaded in either loop mode (a
+    MultiThreadedExecutor missed ticks of a /clock-driven timer)."""
+    from rclpy.executors import SingleThreadedExecutor
+
+    from rtc_ros.nodes.chunk_executor import node_executor
+
+    assert isinstance(node_executor(node), SingleThreadedExecutor)
+    node.set_parameters([Parameter("use_sim_time", Parameter.Type.BOOL, True)])
+    clock = node.get_clock()
+    t = 30.0
+    clock.set_ros_time_override(Time(seconds=t))
+    node._on_joint_state(_js(np.zeros(len(JOINTS)), clock.now().nanoseconds))
+    node._tick()
+    chunk = np.full((50, len(JOINTS)), 0.01)
+    node._on_chunk(conv.chunk_to_msg(chunk, JOINTS, ChunkMeta(0, node.core.next_step, 0, 0, "rtc"),
+                                     conv.ns_to_stamp(clock.now().nanoseconds), node.dt))
+    for _ in range(10):
+        t += 0.02
+        clock.set_ros_time_override(Time(nanoseconds=int(round(t * 1e9))))
+        node._tick()
+    assert node.core.stats.summary()["period_ms_p50"] == pytest.approx(20.0, abs=1e-3)
+    assert node.core.executing_seq == 0 and not node.sent[-1].hold
+    resets = node.core.stats.resets
+    clock.set_ros_time_override(Time(nanoseconds=100_000_000))  # the simulator restarted
+    node._tick()
+    assert node.core.paused and node.core.executing_seq == -1 and node.core.stats.resets == resets + 1
+    assert not node.core.ready  # waits for a joint state on the new clock
+    node._on_joint_state(_js(np.full(len(JOINTS), 0.3), clock.now().nanoseconds + 1))
+    node._tick()
+    assert node.core.ready and node.core.paused

@@ -36,7 +36,7 @@ import time
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.executors import MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
@@ -192,10 +192,9 @@ class ChunkExecutorNode(Node):
                 return self.tracking.on_joint_state(msg)
             # else only needed for the hold position before the first command (and after a re-sync, which
             # subscribes again; with startup_command none until a chunk is commanded): stop the 50 Hz wake-ups.
-            # Only under the single-threaded executor (loop thread mode): with the timer loop mode's
-            # MultiThreadedExecutor, another executor thread may be adding this subscription's event
-            # handler to its wait set right now, and destroying it mid-way crashes rclpy (InvalidHandle)
-            # With an enabling device, never: a press is checked against the next joint state (executor_enable.py)
+            # Only in loop thread mode (timer mode, a simulator's, keeps it; until 2026-12-07 it spun a
+            # MultiThreadedExecutor, under which destroying it mid-way crashed rclpy). With an enabling device,
+            # never: a press is checked against the next joint state (executor_enable.py)
             if self._js_sub is not None and self.loop_mode == "thread" and self._enable is None:
                 self.destroy_subscription(self._js_sub)
                 self._js_sub = None
@@ -255,10 +254,18 @@ class ChunkExecutorNode(Node):
 
     def _tick(self) -> None:
         t_now = time.monotonic()
-        if self._last_tick_t is not None:
-            self.core.record_period(t_now - self._last_tick_t)
-            self._after_gap(t_now - self._last_tick_t)
-        self._last_tick_t = t_now
+        if self.loop_mode == "timer":  # (ticks follow ROS time: a simulator's /clock; periods measured on it)
+            t_ros = self.get_clock().now().nanoseconds * 1e-9
+            if self._last_tick_t is not None and t_ros < self._last_tick_t:
+                self._clock_went_back(self._last_tick_t - t_ros)
+            elif self._last_tick_t is not None:
+                self.core.record_period(t_ros - self._last_tick_t)
+            self._last_tick_t = t_ros
+        else:
+            if self._last_tick_t is not None:
+                self.core.record_period(t_now - self._last_tick_t)
+                self._after_gap(t_now - self._last_tick_t)
+            self._last_tick_t = t_now
         if self._enable is not None:
             self._enable.apply(t_now, max(1.0, float(self.p.hold_log_period)))
         tick = self.core.tick()
@@ -298,6 +305,15 @@ class ChunkExecutorNode(Node):
             return False
         self.core.drop_plans()
         return True
+
+    def _clock_went_back(self, back_s: float) -> None:
+        """Timer mode: ROS time went back (a simulator restarted or reset its world and clock): the arm is elsewhere
+        and the chunks planned for it are void -- re-synced as ``~/resync`` does (paused until ``~/resume``)."""
+        step = self.core.resync(why="ROS time went back")
+        self._measure_again()
+        self.get_logger().warn(f"ROS time went back by {back_s:.3f} s (a simulator restarted or reset?): re-synced at "
+                               f"step {step}, chunks dropped, waiting for a new joint state, paused (~/resume to "
+                               "continue)")
 
     def _after_gap(self, gap_s: float) -> None:
         """No tick for ``gap_s`` (the process stalled or was suspended; wall clock only, so not with timer mode)."""
@@ -383,9 +399,15 @@ def main(args=None) -> int:
     # within 0.5 ms (default 5 ms), and spin single-threaded unless the ROS-timer loop mode needs a
     # second thread (rclpy's MultiThreadedExecutor costs much more Python time per wake-up).
     sys.setswitchinterval(0.0005)
-    return spin_node(ChunkExecutorNode, "chunk_executor", (ParameterError,), args,
-                     executor_factory=lambda node: MultiThreadedExecutor(num_threads=2)
-                     if node.loop_mode == "timer" else SingleThreadedExecutor())
+    # Timer mode spins single-threaded too: under rclpy's MultiThreadedExecutor a ROS-time timer fed by /clock
+    # missed 2-12 % of its ticks (a /clock update handled on one thread while the timer waited on another; measured
+    # 2026-12-07 at real-time factors 0.5 and 2: 17 of 741 ticks missed against 0 of 1001 single-threaded)
+    return spin_node(ChunkExecutorNode, "chunk_executor", (ParameterError,), args, executor_factory=node_executor)
+
+
+def node_executor(node: ChunkExecutorNode) -> SingleThreadedExecutor:
+    """The executor the node spins in, in both loop modes (see :func:`main`)."""
+    return SingleThreadedExecutor(context=node.context)
 
 
 if __name__ == "__main__":

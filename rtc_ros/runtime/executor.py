@@ -342,5 +342,5 @@ class ExecutorCore(ExecutorControls, ChunkValidator):
     def _quiet(self) -> bool:  # a hold now is not sent (startup_silent, nothing commanded since the re-sync)
         return self.cfg.startup_silent and not self._commanded and not self._hold_loud
 
-    def record_period(self, period_s: float) -> None:  # measured wall time between two ticks (diagnostics)
+    def record_period(self, period_s: float) -> None:  # measured time between two ticks (diagnostics; ROS time in timer mode)
         self.stats.period_ms.add(period_s * 1e3)
