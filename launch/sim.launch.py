@@ -8,7 +8,9 @@ shipped policies/bimanual_cnn_h50.yaml), the recorder (recorder:=episode | rosba
 sim_episodes, which resets the sim, records and scores `episodes` episodes (0 = until Ctrl-C) and
 then ends the launch (end_launch:=false: only sim_episodes ends, e.g. when this file is included beside
 another robot's nodes, which the end of the launch would stop too). All from params_file (default config/sim_bimanual.yaml); method and
-extra_latency_ms override it. Report: python -m rtc_ros.report <output_dir> --out <dir>.
+extra_latency_ms override it. use_sim_time:=true: the simulator publishes /clock and every node follows it
+(real_time_factor:=0.5 then runs the simulation at half speed, as a loaded physics simulator would).
+Report: python -m rtc_ros.report <output_dir> --out <dir>.
 """
 
 import os
@@ -30,13 +32,14 @@ def generate_launch_description():
     share = get_package_share_directory("rtc_ros")
     arg = LaunchConfiguration
     namespace = arg("namespace")
-    params = [arg("params_file")]
+    params = [arg("params_file"), {"use_sim_time": arg("use_sim_time")}]
     method = {"method": arg("method")}
     latency = {"extra_latency_ms": ParameterValue(arg("extra_latency_ms"), value_type=float)}
     episodes = Node(package="rtc_ros", executable="sim_episodes", name="sim_episodes", namespace=namespace,
                     output="screen", emulate_tty=True,
                     parameters=[{**method, **latency, "episodes": ParameterValue(arg("episodes"), value_type=int),
-                                 "record": EqualsSubstitution(arg("recorder"), "episode")}])
+                                 "record": EqualsSubstitution(arg("recorder"), "episode"),
+                                 "use_sim_time": arg("use_sim_time")}])
     return LaunchDescription([
         DeclareLaunchArgument("params_file", default_value=os.path.join(share, "config", "sim_bimanual.yaml"),
                               description="params YAML for all nodes"),
@@ -46,13 +49,19 @@ def generate_launch_description():
         DeclareLaunchArgument("method", default_value="rtc", description="execution method (both nodes)"),
         DeclareLaunchArgument("extra_latency_ms", default_value="100.0", description="injected inference latency"),
         DeclareLaunchArgument("episodes", default_value="3", description="episodes to run, then exit (0 = forever)"),
+        DeclareLaunchArgument("use_sim_time", default_value="false", choices=["true", "false"],
+                              description="the simulator publishes /clock and every node follows it"),
+        DeclareLaunchArgument("real_time_factor", default_value="1.0",
+                              description="simulated seconds per wall-clock second (with use_sim_time:=true)"),
         DeclareLaunchArgument("end_launch", default_value="true", choices=["true", "false"],
                               description="end the whole launch when sim_episodes is done (false: when included "
                                           "beside other nodes, e.g. a second robot's)"),
         *recorder_arguments(default="episode", output_dir="~/rtc_episodes"),
         recorder(params),
         Node(package="rtc_ros", executable="bimanual_sim", name="bimanual_sim", namespace=namespace,
-             parameters=params, output="screen", emulate_tty=True),
+             parameters=[*params, {"publish_clock": arg("use_sim_time"),
+                                   "real_time_factor": ParameterValue(arg("real_time_factor"), value_type=float)}],
+             output="screen", emulate_tty=True),
         Node(package="rtc_ros", executable="chunk_executor", name="chunk_executor", namespace=namespace,
              parameters=[*params, method], output="screen", emulate_tty=True),
         Node(package="rtc_ros", executable="policy_inference", name="policy_inference", namespace=namespace,

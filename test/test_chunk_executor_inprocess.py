@@ -521,3 +521,33 @@ def test_sim_time_going_back_resyncs_and_periods_are_on_ros_time(node) -> None:
     node._on_joint_state(_js(np.full(len(JOINTS), 0.3), clock.now().nanoseconds + 1))
     node._tick()
     assert node.core.ready and node.core.paused
+
+
+def test_the_clock_check_names_a_node_time_that_disagrees_with_the_graph(node) -> None:
+    """ClockCheck (chunk_executor, policy_inference, episode_recorder; a steady timer, so it also runs while ROS time
+    stands): use_sim_time without any /clock (the node's time stands at 0 and it waits, said nowhere before), and a
+    /clock published while use_sim_time is false (wall-clock stamps beside sim time: refused observations, bags with
+    mixed times); in the executor's diagnostics as a WARN."""
+    import time
+
+    from diagnostic_msgs.msg import DiagnosticStatus
+    from rosgraph_msgs.msg import Clock
+
+    from rtc_ros.nodes.executor_diagnostics import executor_status
+
+    assert node.clock_check.check() == ""
+    node.set_parameters([Parameter("use_sim_time", Parameter.Type.BOOL, True)])
+    assert "use_sim_time is true but no /clock has arrived" in node.clock_check.check()
+    node.set_parameters([Parameter("use_sim_time", Parameter.Type.BOOL, False)])
+    sim = rclpy.create_node("a_simulator", context=node.context)
+    try:
+        sim.create_publisher(Clock, "/clock", 10)
+        deadline = time.monotonic() + 5.0
+        while not node.clock_check.check() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "/clock is published (1 publishers: a simulator?) but use_sim_time is false" in node.clock_check.message
+        node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
+        level, message, _ = executor_status(node)
+        assert level == DiagnosticStatus.WARN and "use_sim_time is false" in message
+    finally:
+        sim.destroy_node()

@@ -19,7 +19,7 @@ LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.py"))
 OWN_ARGS = {"bimanual.launch.py": {"params_file", "namespace", "policy_spec", "use_sim_time", "merge_joint_states",
                                    "nodes"},
             "sim.launch.py": {"params_file", "namespace", "policy_spec", "method", "extra_latency_ms", "episodes",
-                              "end_launch"}}
+                              "end_launch", "use_sim_time", "real_time_factor"}}
 DEFAULT_PARAMS = {"bimanual.launch.py": "bimanual.yaml", "sim.launch.py": "sim_bimanual.yaml"}
 
 

@@ -50,11 +50,12 @@ from rtc_ros.runtime.methods import METHODS, executor_mode
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.cores import executor_core
 from rtc_ros.nodes.params import ROLE_EXECUTOR, ParameterError, declare_and_validate, executor_notes, node_argv
-from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array, set_timer_period
+from rtc_ros.nodes.common import RELIABLE, ClockCheck, Throttle, diagnostic_array, set_timer_period
 from rtc_ros.nodes.contention import CHECK_PERIOD_S, OutputGuard
 from rtc_ros.nodes.controller_check import TrajectoryControllerCheck
 from rtc_ros.nodes.deadline import run_deadline_loop
 from rtc_ros.nodes.executor_services import OperatorServices
+from rtc_ros.nodes.executor_diagnostics import executor_status
 from rtc_ros.nodes.executor_enable import ExecutorEnable
 from rtc_ros.nodes.executor_stops import ProtectiveStops
 from rtc_ros.nodes.executor_tracking import ExecutorTracking
@@ -105,6 +106,7 @@ class ChunkExecutorNode(Node):
         self._diag_timer = self.create_timer(float(p.diagnostics_period), self._publish_diagnostics,
                                              callback_group=self._io_group)
         self.operator = OperatorServices(self)  # ~/pause, ~/resume, ~/resync, ~/hold
+        self.clock_check = ClockCheck(self)  # use_sim_time without /clock, or /clock beside wall time
         # another publisher on a command topic or rtc/executor_state: command nothing (OutputGuard)
         commands = [pub.topic_name for *_a, pub in self._arm_pubs]  # resolved: namespaces and remaps applied
         self.outputs = OutputGuard(self, commands + [self._state_pub.topic_name])
@@ -340,52 +342,9 @@ class ChunkExecutorNode(Node):
 
     # ------------------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
-        s = self.core.stats
-        summary = s.summary()
-        summary["overruns"] = self.overruns
-        summary["errors"] = self.errors
-        summary["next_step"] = self.core.next_step
-        summary["enabled"] = int(self.core.enabled)
-        summary["contended"] = len(self.outputs.contended)
-        summary["dry_run"] = int(self.p.dry_run)
-        holding = s.consecutive_holds > 0
-        level = DiagnosticStatus.OK
-        message = "executing"
-        outside = dict(self.core.out_of_limits)
-        if self.outputs.contended:
-            level, message = DiagnosticStatus.ERROR, "commanding nothing: " + self.outputs.text()
-        elif not self.core.ready and outside:
-            level, message = DiagnosticStatus.ERROR, f"commanding nothing: measured {self._outside_text(outside)}"
-        elif not self.core.ready:
-            level, message = DiagnosticStatus.WARN, "waiting for joint states"
-        elif not self.core.enabled:
-            level, message = DiagnosticStatus.WARN, (f"disabled: {self.p.enable_topic} {self._enable.why(time.monotonic())}"
-                                                     + ("; also paused" if self.core.paused else ""))
-        elif self.core.paused:
-            level, message = DiagnosticStatus.WARN, f"paused by {self.core.pause_reason or '~/pause'} (~/resume to continue)"
-        elif holding:
-            level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds} ticks"
-        if self.p.dry_run:
-            level, message = max(level, DiagnosticStatus.WARN), f"dry run (no command published): {message}"
-        with self._late_lock:
-            late, self._late_s = self._late_s, 0.0
-        if late > self.dt:  # a whole tick or more missed: the controllers held the last command meanwhile
-            text = (f"control loop late by up to {late * 1e3:.0f} ms since the last report (ticks missed: the controllers "
-                    "held the last command; CPU load? realtime_priority)")
-            level, message = max(level, DiagnosticStatus.WARN), (text if level == DiagnosticStatus.OK else f"{message}; {text}")
-        level, message = self.tracking.diagnostics(summary, level, message)  # a trip: ERROR; blind: WARN
-        unheard = self._unheard_commands() if self.core.ready else []
-        for text in self._controllers.problems() if self._controllers is not None else ():
-            message = text if level == DiagnosticStatus.OK else f"{message}; {text}"
-            level = max(level, DiagnosticStatus.WARN)
-        if unheard:
-            text = f"no subscriber on {', '.join(unheard)} (is the controller loaded and configured? the topic right?)"
-            message = text if level == DiagnosticStatus.OK else f"{message}; {text}"
-            level = max(level, DiagnosticStatus.WARN)
-            if self._throttled("unheard", 10.0):
-                self.get_logger().warn(f"commands go nowhere: {text}")
-        self._diag_pub.publish(diagnostic_array(f"rtc_ros: chunk_executor ({self.get_fully_qualified_name()})", level, message, summary,
-                                                 self.get_clock().now().to_msg()))
+        level, message, summary = executor_status(self)
+        self._diag_pub.publish(diagnostic_array(f"rtc_ros: chunk_executor ({self.get_fully_qualified_name()})", level,
+                                                message, summary, self.get_clock().now().to_msg()))
 
     def stop(self) -> None:
         self._running.clear()

@@ -49,3 +49,45 @@ def set_timer_period(timer: Any, seconds: float) -> None:
     right then, and a destroyed timer's handle raises there (rclpy issues #1206, #1355), ending ``spin``."""
     timer.timer_period_ns = int(round(float(seconds) * 1e9))
     timer.reset()
+
+
+class ClockCheck:
+    """Says when a node's time and the graph's disagree, on a steady-clock timer (it fires whatever ROS time does):
+    ``use_sim_time`` true and no ``/clock`` received (the node's time stands at 0: nothing ticks, plans or records,
+    silently), or ``/clock`` published (a simulator, ``ros2 bag play --clock``) while ``use_sim_time`` is false (its
+    stamps are wall-clock time beside the simulator's sim time: observations refused as old, bags with mixed times).
+    Checked every ``period_s``, a warning at most every ``log_period_s``."""
+
+    def __init__(self, node: Any, period_s: float = 5.0, log_period_s: float = 30.0) -> None:
+        from rclpy.clock import Clock, ClockType
+
+        self.node, self.message = node, ""
+        self._throttle = Throttle()
+        self._log_period_s = log_period_s
+        node.create_timer(period_s, self.check, clock=Clock(clock_type=ClockType.STEADY_TIME))
+
+    def check(self) -> str:
+        """The disagreement now ('' when none); logged, throttled."""
+        node = self.node
+        sim = bool(node.get_parameter("use_sim_time").value)
+        clocks = node.count_publishers("/clock")
+        self.message = ""
+        if sim and node.get_clock().now().nanoseconds == 0:
+            self.message = (f"use_sim_time is true but no /clock has arrived ({clocks} publishers): this node's time "
+                            "stands at 0 and it waits (start the simulator's clock, or use_sim_time:=false)")
+        elif not sim and clocks > 0:
+            self.message = (f"/clock is published ({clocks} publishers: a simulator?) but use_sim_time is false here: "
+                            "this node's stamps are wall-clock time beside the simulator's; give every node "
+                            "use_sim_time:=true")
+        if self.message and self._throttle("clock", self._log_period_s):
+            node.get_logger().warn(self.message)
+        return self.message
+
+
+def with_clock_check(node: Any, level: int, message: str, summary: dict[str, object]) -> tuple[int, str, dict[str, object]]:
+    """``level, message`` with the node's clock disagreement (:class:`~rtc_ros.nodes.common.ClockCheck`) as a WARN."""
+    text = node.clock_check.message
+    if text:
+        message = text if level == DiagnosticStatus.OK else f"{message}; {text}"
+        level = max(level, DiagnosticStatus.WARN)
+    return level, message, summary

@@ -56,7 +56,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import String
 
-from rtc_ros.nodes.common import set_timer_period
+from rtc_ros.nodes.common import ClockCheck, set_timer_period
 from rtc_ros.nodes.episode_commands import EpisodeCommands
 from rtc_ros.nodes.param_snapshot import ParamSnapshot
 from rtc_ros.nodes.spin import ignore_sigint
@@ -103,6 +103,7 @@ class EpisodeRecorder(Node):
         self.discovery.scan()
         self._discovery_timer = self.create_timer(p.discovery_period, self.discovery.scan)
         self.create_timer(min(p.flush_period, 0.1), self._tick)
+        self.clock_check = ClockCheck(self)  # use_sim_time without /clock, or /clock beside wall time (mixed bags)
         self._publish_status("idle", free_mb=free / 1e6)
         if p.autostart:
             self.start_episode(json.loads(p.autostart_meta))

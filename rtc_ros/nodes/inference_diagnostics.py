@@ -17,6 +17,7 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus
 
+from rtc_ros.nodes.common import with_clock_check
 from rtc_ros.nodes.contention import contention_text
 
 
@@ -78,4 +79,4 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
     if node.other_producers:
         level, message = DiagnosticStatus.ERROR, "not planning: " + contention_text(node.other_producers,
                                                                                    node._producers.own)
-    return level, message, vals
+    return with_clock_check(node, level, message, vals)

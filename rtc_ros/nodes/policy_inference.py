@@ -45,7 +45,7 @@ from rtc_ros.nodes.cores import inference_loop, initial_delay
 from rtc_ros.nodes.policy_setup import prepare_policy, warmup_sample
 from rtc_ros.runtime.contract import ChunkMeta
 from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_validate, expand_path, node_argv
-from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array, set_timer_period
+from rtc_ros.nodes.common import RELIABLE, ClockCheck, Throttle, diagnostic_array, set_timer_period
 from rtc_ros.nodes.tracking_guard import TrackingGuard
 from rtc_ros.nodes.executor_link import ExecutorLink
 from rtc_ros.nodes.executor_params import ExecutorParamsCheck
@@ -125,6 +125,7 @@ class PolicyInferenceNode(Node):
         self.executor_params = ExecutorParamsCheck(self, p, sub.topic_name)  # are its limits the ones modelled?
         self.create_timer(CHECK_PERIOD_S, self.executor_params.poll)
         self._diag_timer = self.create_timer(float(p.diagnostics_period), self._publish_diagnostics)
+        self.clock_check = ClockCheck(self)  # use_sim_time without /clock, or /clock beside wall time
         # another chunk producer (a second policy_inference): both stop planning while it is there
         self._producers, self.other_producers = OutputContention(self, [self._chunk_pub.topic_name]), {}
         self.create_timer(CHECK_PERIOD_S, self._check_producers)

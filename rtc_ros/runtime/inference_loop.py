@@ -308,8 +308,8 @@ class InferenceLoopCore:
                     raise ObservationBeforeReports("observation stamped before the first executor report received "
                                                    "(start-up or an executor restart): waiting for a newer one")
                 if mapped is None:
-                    raise ObservationTooOld("observation stamp is older than the executor's step history "
-                                            "(do the sensor and executor clocks agree?)")
+                    raise ObservationTooOld("observation stamp is older than the executor's step history (do the "
+                                            "sensor and executor clocks agree? use_sim_time on one node only?)")
                 t_obs = min(mapped, t_next)
             age = t_next - t_obs
             fastest = min(self.compute.queue())

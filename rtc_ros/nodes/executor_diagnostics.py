@@ -1,0 +1,64 @@
+"""chunk_executor's ``/diagnostics`` status: its values, level and message, read from the node (ROS types only for
+the level constants). ERROR: commanding nothing (another publisher on an output, a measurement beyond the limits);
+WARN: waiting for joint states, disabled (an enabling device), paused, holding, a dry run, the loop late, a tracking
+watchdog that is blind, controllers that interpolate from the measured state, command topics nobody subscribes, and
+a node time that disagrees with the graph's (:class:`~rtc_ros.nodes.common.ClockCheck`)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticStatus
+
+from rtc_ros.nodes.common import with_clock_check
+
+
+def executor_status(node: Any) -> tuple[int, str, dict[str, object]]:
+    """(level, message, values) of the chunk_executor node ``node`` now."""
+    s = node.core.stats
+    summary = s.summary()
+    summary["overruns"] = node.overruns
+    summary["errors"] = node.errors
+    summary["next_step"] = node.core.next_step
+    summary["enabled"] = int(node.core.enabled)
+    summary["contended"] = len(node.outputs.contended)
+    summary["dry_run"] = int(node.p.dry_run)
+    holding = s.consecutive_holds > 0
+    level = DiagnosticStatus.OK
+    message = "executing"
+    outside = dict(node.core.out_of_limits)
+    if node.outputs.contended:
+        level, message = DiagnosticStatus.ERROR, "commanding nothing: " + node.outputs.text()
+    elif not node.core.ready and outside:
+        level, message = DiagnosticStatus.ERROR, f"commanding nothing: measured {node._outside_text(outside)}"
+    elif not node.core.ready:
+        level, message = DiagnosticStatus.WARN, "waiting for joint states"
+    elif not node.core.enabled:
+        level, message = DiagnosticStatus.WARN, (f"disabled: {node.p.enable_topic} {node._enable.why(time.monotonic())}"
+                                                 + ("; also paused" if node.core.paused else ""))
+    elif node.core.paused:
+        level, message = DiagnosticStatus.WARN, f"paused by {node.core.pause_reason or '~/pause'} (~/resume to continue)"
+    elif holding:
+        level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds} ticks"
+    if node.p.dry_run:
+        level, message = max(level, DiagnosticStatus.WARN), f"dry run (no command published): {message}"
+    with node._late_lock:
+        late, node._late_s = node._late_s, 0.0
+    if late > node.dt:  # a whole tick or more missed: the controllers held the last command meanwhile
+        text = (f"control loop late by up to {late * 1e3:.0f} ms since the last report (ticks missed: the controllers "
+                "held the last command; CPU load? realtime_priority)")
+        level, message = max(level, DiagnosticStatus.WARN), (text if level == DiagnosticStatus.OK else f"{message}; {text}")
+    level, message = node.tracking.diagnostics(summary, level, message)  # a trip: ERROR; blind: WARN
+    unheard = node._unheard_commands() if node.core.ready else []
+    for text in node._controllers.problems() if node._controllers is not None else ():
+        message = text if level == DiagnosticStatus.OK else f"{message}; {text}"
+        level = max(level, DiagnosticStatus.WARN)
+    if unheard:
+        text = f"no subscriber on {', '.join(unheard)} (is the controller loaded and configured? the topic right?)"
+        message = text if level == DiagnosticStatus.OK else f"{message}; {text}"
+        level = max(level, DiagnosticStatus.WARN)
+        if node._throttled("unheard", 10.0):
+            node.get_logger().warn(f"commands go nowhere: {text}")
+    return with_clock_check(node, level, message, summary)
+
