@@ -7,8 +7,8 @@ Starts bimanual_sim (MuJoCo, real time), chunk_executor, policy_inference (polic
 shipped policies/bimanual_cnn_h50.yaml), the recorder (recorder:=episode | rosbag | none) and
 sim_episodes, which resets the sim, records and scores `episodes` episodes (0 = until Ctrl-C) and
 then ends the launch (end_launch:=false: only sim_episodes ends, e.g. when this file is included beside
-another robot's nodes, which the end of the launch would stop too). All from params_file (default config/sim_bimanual.yaml); method and
-extra_latency_ms override it. use_sim_time:=true: the simulator publishes /clock and every node follows it
+another robot's nodes, which the end of the launch would stop too). All from params_file (default config/sim_bimanual.yaml); method,
+extra_latency_ms, use_sim_time and the simulator's publish_clock (= use_sim_time) and real_time_factor override it. use_sim_time:=true: the simulator publishes /clock and every node follows it
 (real_time_factor:=0.5 then runs the simulation at half speed, as a loaded physics simulator would).
 Report: python -m rtc_ros.report <output_dir> --out <dir>.
 """

@@ -523,31 +523,56 @@ def test_sim_time_going_back_resyncs_and_periods_are_on_ros_time(node) -> None:
     assert node.core.ready and node.core.paused
 
 
-def test_the_clock_check_names_a_node_time_that_disagrees_with_the_graph(node) -> None:
-    """ClockCheck (chunk_executor, policy_inference, episode_recorder; a steady timer, so it also runs while ROS time
-    stands): use_sim_time without any /clock (the node's time stands at 0 and it waits, said nowhere before), and a
-    /clock published while use_sim_time is false (wall-clock stamps beside sim time: refused observations, bags with
-    mixed times); in the executor's diagnostics as a WARN."""
+def test_the_clock_check_names_a_node_time_that_disagrees_with_the_graph(tmp_path) -> None:
+    """ClockCheck (chunk_executor, policy_inference, episode_recorder; on a steady timer, so it also runs while ROS
+    time stands): use_sim_time without any /clock (the node's time stands at 0 and it waits, said nowhere before),
+    simulated time standing still, a /clock published while use_sim_time is false (wall-clock stamps beside sim
+    time: refused observations, bags with mixed times), two /clock publishers; in the executor's diagnostics (which
+    are on the steady clock too). On a domain of its own: it reads the ROS graph."""
+    import random
     import time
 
-    from diagnostic_msgs.msg import DiagnosticStatus
+    from rclpy.clock import ClockType
     from rosgraph_msgs.msg import Clock
 
+    from rtc_ros.nodes.chunk_executor import ChunkExecutorNode
     from rtc_ros.nodes.executor_diagnostics import executor_status
 
-    assert node.clock_check.check() == ""
-    node.set_parameters([Parameter("use_sim_time", Parameter.Type.BOOL, True)])
-    assert "use_sim_time is true but no /clock has arrived" in node.clock_check.check()
-    node.set_parameters([Parameter("use_sim_time", Parameter.Type.BOOL, False)])
-    sim = rclpy.create_node("a_simulator", context=node.context)
-    try:
-        sim.create_publisher(Clock, "/clock", 10)
+    params = write_params(tmp_path / "p.yaml", executor={"loop_mode": "timer"}, left=_arm(), right=_arm())
+    ctx = rclpy.Context()
+    rclpy.init(args=["--ros-args", "--params-file", str(params)], context=ctx,
+               domain_id=random.SystemRandom().randint(215, 232))
+    node = ChunkExecutorNode(context=ctx)
+    sim = rclpy.create_node("a_simulator", context=ctx)
+    check = node.clock_check
+
+    def wait_for(text: str) -> str:
         deadline = time.monotonic() + 5.0
-        while not node.clock_check.check() and time.monotonic() < deadline:
+        while text not in check.check() and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert "/clock is published (1 publishers: a simulator?) but use_sim_time is false" in node.clock_check.message
+        return check.message
+
+    try:
+        assert check.timer.clock.clock_type == ClockType.STEADY_TIME
+        assert node._diag_timer.clock.clock_type == ClockType.STEADY_TIME
+        assert check.check() == ""
+        node.set_parameters([Parameter("use_sim_time", Parameter.Type.BOOL, True)])
+        assert "use_sim_time is true but no /clock is published" in check.check()
+        node.set_parameters([Parameter("use_sim_time", Parameter.Type.BOOL, False)])
+        sim.create_publisher(Clock, "/clock", 10)
+        assert "/clock is published (1 publishers: a simulator?) but use_sim_time is false" in wait_for("use_sim_time")
         node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
-        level, message, _ = executor_status(node)
-        assert level == DiagnosticStatus.WARN and "use_sim_time is false" in message
+        assert "use_sim_time is false here" in executor_status(node)[1]
+        node.set_parameters([Parameter("use_sim_time", Parameter.Type.BOOL, True)])
+        node.get_clock().set_ros_time_override(rclpy.time.Time(seconds=3))
+        check._period_s = 0.2  # (time stands from here)
+        time.sleep(0.3)
+        check.check()
+        assert "simulated time has not advanced for" in wait_for("not advanced")
+        sim.create_publisher(Clock, "/clock", 10)
+        node.get_clock().set_ros_time_override(rclpy.time.Time(seconds=4))
+        assert "/clock has 2 publishers" in wait_for("2 publishers")
     finally:
         sim.destroy_node()
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)

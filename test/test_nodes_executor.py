@@ -192,6 +192,16 @@ def test_max_accel_bounds_every_change_of_velocity_and_brakes_holds(start_node, 
     assert np.allclose(q[-20:, arm], q[-1, arm]) and np.allclose(q[-1, grip], 0.49)  # ... and stays there
 
 
+def _deadman_params(tmp_path):
+    """An executor with a deadman on ``deadman`` (1 s timeout) and max_step 0.2: a move of 0.3 while released is one."""
+    def arm() -> dict:  # (a new dict each: no YAML alias)
+        return {"max_step": [0.2], "lower_limits": [-100.0], "upper_limits": [100.0]}
+
+    return write_params(tmp_path / "p.yaml", executor=dict(TOPICS, startup_command="hold_measured",
+                                                           enable_topic="deadman", enable_timeout_s=1.0),
+                        left=arm(), right=arm())
+
+
 def test_enable_topic_moves_the_robot_only_while_the_deadman_is_pressed(start_node, tmp_path) -> None:
     """enable_topic (std_msgs/Bool): never heard -> held, reported paused, a chunk accepted but not executed;
     pressed (true at 20 Hz) -> that chunk is dropped (observed before the press), a new one executes; silent for longer
@@ -201,13 +211,7 @@ def test_enable_topic_moves_the_robot_only_while_the_deadman_is_pressed(start_no
     from diagnostic_msgs.msg import DiagnosticArray
     from std_msgs.msg import Bool
 
-    def arm() -> dict:  # (a move of 0.3 is over max_step; a new dict each: no YAML alias)
-        return {"max_step": [0.2], "lower_limits": [-100.0], "upper_limits": [100.0]}
-
-    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS, startup_command="hold_measured",
-                                                             enable_topic="deadman", enable_timeout_s=1.0),
-                          left=arm(), right=arm())
-    ex = start_node(EXECUTOR, "--params-file", str(params))
+    ex = start_node(EXECUTOR, "--params-file", str(_deadman_params(tmp_path)))
     with Harness() as h:
         pedal, messages = {"value": None}, []
         h.node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: messages.extend(
@@ -266,13 +270,7 @@ def test_a_press_enables_only_at_the_next_joint_state(start_node, tmp_path) -> N
     was driven back to the old hold). The first joint state enables it, finds the move and holds where the arm is."""
     from std_msgs.msg import Bool
 
-    def arm() -> dict:
-        return {"max_step": [0.2], "lower_limits": [-100.0], "upper_limits": [100.0]}
-
-    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS, startup_command="hold_measured",
-                                                             enable_topic="deadman", enable_timeout_s=1.0),
-                          left=arm(), right=arm())
-    ex = start_node(EXECUTOR, "--params-file", str(params))
+    ex = start_node(EXECUTOR, "--params-file", str(_deadman_params(tmp_path)))
     with Harness() as h:
         pedal = {"value": True}
         pub = h.node.create_publisher(Bool, "deadman", 10)

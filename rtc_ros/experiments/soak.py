@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         now = time.monotonic() - t0
         for pid in _children(demo.pid):
             s = _sample(pid)
-            if s is not None and s[0].startswith("rtc_ros.") and "experiments" not in s[0]:
+            if s is not None and s[0].startswith(("rtc_ros.nodes.", "rtc_ros.sim.")):  # (not the report at the end)
                 rows.append((now, *s))
         time.sleep(args.period_s)
     reader.join(timeout=5)

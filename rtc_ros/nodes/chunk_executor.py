@@ -34,7 +34,7 @@ import threading
 import time
 
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -50,7 +50,7 @@ from rtc_ros.runtime.methods import METHODS, executor_mode
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.cores import executor_core
 from rtc_ros.nodes.params import ROLE_EXECUTOR, ParameterError, declare_and_validate, executor_notes, node_argv
-from rtc_ros.nodes.common import RELIABLE, ClockCheck, Throttle, diagnostic_array, set_timer_period
+from rtc_ros.nodes.common import RELIABLE, STEADY, ClockCheck, Throttle, diagnostic_array, set_timer_period
 from rtc_ros.nodes.contention import CHECK_PERIOD_S, OutputGuard
 from rtc_ros.nodes.controller_check import TrajectoryControllerCheck
 from rtc_ros.nodes.deadline import run_deadline_loop
@@ -80,6 +80,7 @@ class ChunkExecutorNode(Node):
         self._order_cache: dict = {}
         self._throttled = Throttle()
         self._last_tick_t: float | None = None
+        self._last_tick_sim = False  # timer mode: the last tick's time was simulated time
         self.overruns = 0
         self._late_s = 0.0  # the latest tick start since the last diagnostics (s after its deadline), under _late_lock
         self._late_lock = threading.Lock()  # (the loop thread raises it, the diagnostics timer takes it)
@@ -103,8 +104,8 @@ class ChunkExecutorNode(Node):
                                  callback_group=self._io_group)
         self._js_sub = self.create_subscription(JointState, p.joint_states_topic, self._on_joint_state,
                                                 qos_profile_sensor_data, callback_group=self._io_group)
-        self._diag_timer = self.create_timer(float(p.diagnostics_period), self._publish_diagnostics,
-                                             callback_group=self._io_group)
+        self._diag_timer = self.create_timer(float(p.diagnostics_period), self._publish_diagnostics,  # (steady: also
+                                             callback_group=self._io_group, clock=STEADY)  # while sim time stands)
         self.operator = OperatorServices(self)  # ~/pause, ~/resume, ~/resync, ~/hold
         self.clock_check = ClockCheck(self)  # use_sim_time without /clock, or /clock beside wall time
         # another publisher on a command topic or rtc/executor_state: command nothing (OutputGuard)
@@ -257,7 +258,10 @@ class ChunkExecutorNode(Node):
     def _tick(self) -> None:
         t_now = time.monotonic()
         if self.loop_mode == "timer":  # (ticks follow ROS time: a simulator's /clock; periods measured on it)
-            t_ros = self.get_clock().now().nanoseconds * 1e-9
+            clock = self.get_clock()
+            t_ros, sim = clock.now().nanoseconds * 1e-9, bool(getattr(clock, "ros_time_is_active", False))
+            if sim != self._last_tick_sim:  # (use_sim_time set at run time: another time line, no jump)
+                self._last_tick_t, self._last_tick_sim = None, sim
             if self._last_tick_t is not None and t_ros < self._last_tick_t:
                 self._clock_went_back(self._last_tick_t - t_ros)
             elif self._last_tick_t is not None:
@@ -313,9 +317,12 @@ class ChunkExecutorNode(Node):
         and the chunks planned for it are void -- re-synced as ``~/resync`` does (paused until ``~/resume``)."""
         step = self.core.resync(why="ROS time went back")
         self._measure_again()
-        self.get_logger().warn(f"ROS time went back by {back_s:.3f} s (a simulator restarted or reset?): re-synced at "
-                               f"step {step}, chunks dropped, waiting for a new joint state, paused (~/resume to "
-                               "continue)")
+        if self._enable is not None:  # (a press waiting for a joint state stamped after it: on the new time line)
+            self._enable.press_ns = min(self._enable.press_ns, self._resync_after_ns)
+        if self._throttled("clock_back", 1.0):  # (two /clock publishers would do it every tick: ClockCheck says so)
+            self.get_logger().warn(f"ROS time went back by {back_s:.3f} s (a simulator restarted or reset?): re-synced "
+                                   f"at step {step}, chunks dropped, waiting for a new joint state, paused (~/resume "
+                                   "to continue)")
 
     def _after_gap(self, gap_s: float) -> None:
         """No tick for ``gap_s`` (the process stalled or was suspended; wall clock only, so not with timer mode)."""
@@ -355,12 +362,10 @@ class ChunkExecutorNode(Node):
 def main(args=None) -> int:
     """Run the chunk_executor node until Ctrl-C; exit code 2 on an invalid parameter."""
     # The 50 Hz loop thread shares the GIL with rclpy's executor: make a waiting thread get the GIL
-    # within 0.5 ms (default 5 ms), and spin single-threaded unless the ROS-timer loop mode needs a
-    # second thread (rclpy's MultiThreadedExecutor costs much more Python time per wake-up).
+    # within 0.5 ms (default 5 ms), and spin single-threaded (rclpy's MultiThreadedExecutor costs much more Python
+    # time per wake-up). Timer mode too: under the MultiThreadedExecutor a ROS-time timer fed by /clock missed 2-12 %
+    # of its ticks (measured 2026-12-07 at real-time factors 0.5 and 2: 17 of 741 missed, 0 of 1001 single-threaded)
     sys.setswitchinterval(0.0005)
-    # Timer mode spins single-threaded too: under rclpy's MultiThreadedExecutor a ROS-time timer fed by /clock
-    # missed 2-12 % of its ticks (a /clock update handled on one thread while the timer waited on another; measured
-    # 2026-12-07 at real-time factors 0.5 and 2: 17 of 741 ticks missed against 0 of 1001 single-threaded)
     return spin_node(ChunkExecutorNode, "chunk_executor", (ParameterError,), args, executor_factory=node_executor)
 
 

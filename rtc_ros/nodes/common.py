@@ -7,10 +7,13 @@ import time
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.clock import Clock, ClockType
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 #: reliable, keep-last 10: chunks, executor states, commands, merged joint states, sim topics
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+#: a steady clock for timers that must fire whatever ROS time does (diagnostics, the clock check)
+STEADY = Clock(clock_type=ClockType.STEADY_TIME)
 
 
 class Throttle:
@@ -54,31 +57,42 @@ def set_timer_period(timer: Any, seconds: float) -> None:
 class ClockCheck:
     """Says when a node's time and the graph's disagree, on a steady-clock timer (it fires whatever ROS time does):
     ``use_sim_time`` true and no ``/clock`` received (the node's time stands at 0: nothing ticks, plans or records,
-    silently), or ``/clock`` published (a simulator, ``ros2 bag play --clock``) while ``use_sim_time`` is false (its
-    stamps are wall-clock time beside the simulator's sim time: observations refused as old, bags with mixed times).
-    Checked every ``period_s``, a warning at most every ``log_period_s``."""
+    silently), or simulated time standing still for ``period_s`` (the simulator paused, stopped or died: the node
+    waits), ``/clock`` published while ``use_sim_time`` is false (its stamps are wall-clock time beside the
+    simulator's sim time: observations refused as old, bags with mixed times), or by more than one publisher (two
+    time lines: the executor would re-sync at every step back). Checked every ``period_s``, a warning at most every
+    ``log_period_s``; :attr:`message` is the latest finding ('' when none), for ``/diagnostics``."""
 
     def __init__(self, node: Any, period_s: float = 5.0, log_period_s: float = 30.0) -> None:
-        from rclpy.clock import Clock, ClockType
-
         self.node, self.message = node, ""
         self._throttle = Throttle()
-        self._log_period_s = log_period_s
-        node.create_timer(period_s, self.check, clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self._period_s, self._log_period_s = period_s, log_period_s
+        self._seen: tuple[int, float] | None = None  # (ROS time ns, steady s) when it last moved
+        self.timer = node.create_timer(period_s, self.check, clock=STEADY)
 
     def check(self) -> str:
         """The disagreement now ('' when none); logged, throttled."""
         node = self.node
         sim = bool(node.get_parameter("use_sim_time").value)
         clocks = node.count_publishers("/clock")
+        now_ns, t = node.get_clock().now().nanoseconds, time.monotonic()
+        if self._seen is None or now_ns != self._seen[0]:
+            self._seen = (now_ns, t)
+        still_s = t - self._seen[1]
         self.message = ""
-        if sim and node.get_clock().now().nanoseconds == 0:
-            self.message = (f"use_sim_time is true but no /clock has arrived ({clocks} publishers): this node's time "
-                            "stands at 0 and it waits (start the simulator's clock, or use_sim_time:=false)")
+        if sim and now_ns == 0 and clocks == 0:
+            self.message = ("use_sim_time is true but no /clock is published: this node's time stands at 0 and it "
+                            "waits (start the simulator's clock, or use_sim_time:=false)")
+        elif sim and still_s >= self._period_s:
+            self.message = (f"simulated time has not advanced for {still_s:.0f} s ({clocks} /clock publishers): the "
+                            "simulator paused or stopped? this node waits")
         elif not sim and clocks > 0:
             self.message = (f"/clock is published ({clocks} publishers: a simulator?) but use_sim_time is false here: "
                             "this node's stamps are wall-clock time beside the simulator's; give every node "
                             "use_sim_time:=true")
+        elif sim and clocks > 1:
+            self.message = (f"/clock has {clocks} publishers: two time lines (a bag played with --clock beside a "
+                            "simulator?); time stepping back makes the executor re-sync")
         if self.message and self._throttle("clock", self._log_period_s):
             node.get_logger().warn(self.message)
         return self.message

@@ -37,10 +37,10 @@ class TrajectoryControllerCheck:
 
     def __init__(self, node: Any, topics: list[str], callback_group: Any = None) -> None:
         self.node, self.topics, self.group = node, list(dict.fromkeys(topics)), callback_group
-        self._lock = threading.Lock()  # answers may come on another executor thread (timer loop mode)
+        self._lock = threading.Lock()  # (answers came on another executor thread in timer mode before 2026-12-07)
         self._problems: dict[str, str] = {}  # controller node -> what is wrong
         # one get_parameters client per controller node, kept (never destroyed: destroying one from a callback
-        # under the MultiThreadedExecutor of the timer loop mode can crash rclpy; a few clients in all)
+        # under a MultiThreadedExecutor can crash rclpy; a few clients in all)
         self._clients: dict[str, Any] = {}
         self._answers: dict[str, dict[str, bool | None]] = {}  # controller node -> {param: value, None: lacks it}
         self._asked_at: dict[str, float] = {}  # monotonic s; unanswered for ASK_AGAIN_S: asked again

@@ -45,7 +45,7 @@ from rtc_ros.nodes.cores import inference_loop, initial_delay
 from rtc_ros.nodes.policy_setup import prepare_policy, warmup_sample
 from rtc_ros.runtime.contract import ChunkMeta
 from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_validate, expand_path, node_argv
-from rtc_ros.nodes.common import RELIABLE, ClockCheck, Throttle, diagnostic_array, set_timer_period
+from rtc_ros.nodes.common import RELIABLE, STEADY, ClockCheck, Throttle, diagnostic_array, set_timer_period
 from rtc_ros.nodes.tracking_guard import TrackingGuard
 from rtc_ros.nodes.executor_link import ExecutorLink
 from rtc_ros.nodes.executor_params import ExecutorParamsCheck
@@ -124,7 +124,8 @@ class PolicyInferenceNode(Node):
         self._link = ExecutorLink(sub.topic_name, self.count_publishers, time.monotonic())  # do its reports come?
         self.executor_params = ExecutorParamsCheck(self, p, sub.topic_name)  # are its limits the ones modelled?
         self.create_timer(CHECK_PERIOD_S, self.executor_params.poll)
-        self._diag_timer = self.create_timer(float(p.diagnostics_period), self._publish_diagnostics)
+        self._diag_timer = self.create_timer(float(p.diagnostics_period), self._publish_diagnostics,
+                                             clock=STEADY)  # (also while simulated time stands still)
         self.clock_check = ClockCheck(self)  # use_sim_time without /clock, or /clock beside wall time
         # another chunk producer (a second policy_inference): both stop planning while it is there
         self._producers, self.other_producers = OutputContention(self, [self._chunk_pub.topic_name]), {}
