@@ -558,19 +558,24 @@ def test_the_clock_check_names_a_node_time_that_disagrees_with_the_graph(tmp_pat
         assert check.check() == ""
         node.set_parameters([Parameter("use_sim_time", Parameter.Type.BOOL, True)])
         assert "use_sim_time is true but no /clock is published" in check.check()
+        check._period_s = 0.2
+        for k in range(1, 5):  # a healthy simulated clock, slower than the check: nothing to say
+            node.get_clock().set_ros_time_override(rclpy.time.Time(seconds=k))
+            time.sleep(0.1)
+            assert check.check() == "" and check.standing_s() < 0.2
         node.set_parameters([Parameter("use_sim_time", Parameter.Type.BOOL, False)])
         sim.create_publisher(Clock, "/clock", 10)
         assert "/clock is published (1 publishers: a simulator?) but use_sim_time is false" in wait_for("use_sim_time")
         node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
         assert "use_sim_time is false here" in executor_status(node)[1]
         node.set_parameters([Parameter("use_sim_time", Parameter.Type.BOOL, True)])
-        node.get_clock().set_ros_time_override(rclpy.time.Time(seconds=3))
-        check._period_s = 0.2  # (time stands from here)
+        node.get_clock().set_ros_time_override(rclpy.time.Time(seconds=30))
+        check.check()  # (time stands from here)
         time.sleep(0.3)
         check.check()
         assert "simulated time has not advanced for" in wait_for("not advanced")
         sim.create_publisher(Clock, "/clock", 10)
-        node.get_clock().set_ros_time_override(rclpy.time.Time(seconds=4))
+        node.get_clock().set_ros_time_override(rclpy.time.Time(seconds=40))
         assert "/clock has 2 publishers" in wait_for("2 publishers")
     finally:
         sim.destroy_node()

@@ -217,3 +217,30 @@ def test_joint_states_stamped_ahead_of_the_executor_are_warned(node) -> None:
     q.header.stamp = conv.ns_to_stamp(node.get_clock().now().nanoseconds + 150_000_000)
     node._on_joint_state(q)
     assert node.clock_ahead.ahead == 1 and len(warned) == 1
+
+
+def test_a_standing_simulated_clock_is_not_called_an_idle_policy(node) -> None:
+    """use_sim_time and the simulator paused: the diagnostics (on the steady clock) said "no chunk published for X s
+    while the executor runs" and "the newest rtc/executor_state is X s old" though everything waits for simulated
+    time; now they say that simulated time stands still."""
+    import time
+
+    from rtc_ros.nodes.inference_diagnostics import inference_status
+
+    from rclpy.parameter import Parameter
+    from rclpy.time import Time
+
+    node.set_parameters([Parameter("use_sim_time", Parameter.Type.BOOL, True)])
+    node._sim_time = True
+    node.get_clock().set_ros_time_override(Time(seconds=100))
+    node.state, node.active_since, node.last_published_t = "active", time.monotonic() - 60, time.monotonic() - 60
+    node._on_executor_state(_report(10, -1, 0, node.get_clock().now().nanoseconds, node.names))  # running
+    node.state, node.active_since, node.last_published_t = "active", time.monotonic() - 60, time.monotonic() - 60
+    assert node.loop.executor_running
+    node.clock_check.standing_s()
+    time.sleep(0.6)
+    _, message, _ = inference_status(node)
+    assert "simulated time stands still" in message and "no chunk published" not in message, message
+    node.get_clock().set_ros_time_override(Time(seconds=101))  # it moves again: an idle policy is one
+    _, message, _ = inference_status(node)
+    assert "simulated time stands still" not in message and "no chunk published for" in message, message

@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         if ros2_bag_missing() is None and not args.episode_recorder:  # the pip-only ros2 CLI has no `ros2 bag`
             cmd = [shutil.which("ros2") or "ros2", "bag", "record", "-o", args.record,
-                   "-e", record_regex(args.namespace or "", policy_cameras(str(params_path), args.namespace or ""))]
+                   *(["--use-sim-time"] if args.use_sim_time else []), "-e", record_regex(args.namespace or "", policy_cameras(str(params_path), args.namespace or ""))]
             procs.append(("ros2 bag record", subprocess.Popen(cmd)))
         else:  # the params file as the launch file gives it (its own section; the policy's cameras if it names none)
             cams = recorder_cameras(str(params_path), args.namespace or "").get("camera_topics")

@@ -262,6 +262,8 @@ class ChunkExecutorNode(Node):
             t_ros, sim = clock.now().nanoseconds * 1e-9, bool(getattr(clock, "ros_time_is_active", False))
             if sim != self._last_tick_sim:  # (use_sim_time set at run time: another time line, no jump)
                 self._last_tick_t, self._last_tick_sim = None, sim
+                if self._enable is not None:  # (a pending press: judged on the new time line)
+                    self._enable.press_ns = min(self._enable.press_ns, clock.now().nanoseconds)
             if self._last_tick_t is not None and t_ros < self._last_tick_t:
                 self._clock_went_back(self._last_tick_t - t_ros)
             elif self._last_tick_t is not None:
@@ -363,8 +365,9 @@ def main(args=None) -> int:
     """Run the chunk_executor node until Ctrl-C; exit code 2 on an invalid parameter."""
     # The 50 Hz loop thread shares the GIL with rclpy's executor: make a waiting thread get the GIL
     # within 0.5 ms (default 5 ms), and spin single-threaded (rclpy's MultiThreadedExecutor costs much more Python
-    # time per wake-up). Timer mode too: under the MultiThreadedExecutor a ROS-time timer fed by /clock missed 2-12 %
-    # of its ticks (measured 2026-12-07 at real-time factors 0.5 and 2: 17 of 741 missed, 0 of 1001 single-threaded)
+    # time per wake-up). Timer mode too: under the MultiThreadedExecutor a ROS-time timer fed by /clock missed ticks
+    # (measured 2026-12-07: 17 of 741 at a real-time factor of 2, 4 of 249 at 0.5, none single-threaded; 11-12 % in a
+    # loaded simulation)
     sys.setswitchinterval(0.0005)
     return spin_node(ChunkExecutorNode, "chunk_executor", (ParameterError,), args, executor_factory=node_executor)
 

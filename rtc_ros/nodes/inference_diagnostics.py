@@ -56,11 +56,14 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
     notes = [node.state]
     idle = time.monotonic() - max(node.last_published_t, node.active_since, node.last_paused_t)  # (since a resume)
     slowest = float(vals.get("latency_ms_max", 0.0)) / 1e3  # (summarised above)
-    if node.state == "active" and node.loop.executor_running and idle > idle_limit_s(node.p.horizon, node.dt, slowest):
+    standing = node._sim_time and node.clock_check.standing_s() > 0.5  # simulated time stands: so does everything
+    if standing:
+        notes.append("simulated time stands still (the simulator paused?)")
+    elif node.state == "active" and node.loop.executor_running and idle > idle_limit_s(node.p.horizon, node.dt, slowest):
         notes.append(f"no chunk published for {idle:.1f} s while the executor runs (it holds): inference errors "
                      f"{node.errors}, observations refused {refused}")
         vals["idle_s"] = round(idle, 2)
-    silence = node._executor_silence()
+    silence = "" if standing else node._executor_silence()
     if silence:
         notes.append(silence)
     notes += node.executor_params.notes

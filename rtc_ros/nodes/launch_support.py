@@ -114,7 +114,7 @@ def recorder(params: list, node_parameters: dict | None = None) -> Any:
                 raise RuntimeError(f"recorder:=rosbag needs `ros2 bag record`, which is not available: {why}. "
                                    "Use recorder:=episode (rtc_ros's episode_recorder) or recorder:=none.")
             cams = policy_cameras(files[0], namespace) if files else []
-            sim_time = ["--use-sim-time"] if context.launch_configurations.get("use_sim_time") == "true" else []
+            sim_time = ["--use-sim-time"] if str(context.launch_configurations.get("use_sim_time")).lower() == "true" else []
             return [ExecuteProcess(cmd=["ros2", "bag", "record", "-o", LaunchConfiguration("bag_dir"), *sim_time,
                                         "-e", record_regex(namespace, cams)], output="screen")]
         return []
