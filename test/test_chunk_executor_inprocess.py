@@ -521,6 +521,13 @@ def test_sim_time_going_back_resyncs_and_periods_are_on_ros_time(node) -> None:
     node._on_joint_state(_js(np.full(len(JOINTS), 0.3), clock.now().nanoseconds + 1))
     node._tick()
     assert node.core.ready and node.core.paused
+    resets = node.core.stats.resets
+    node.set_parameters([Parameter("use_sim_time", Parameter.Type.BOOL, False)])  # wall time: another time line
+    node._tick()
+    assert node.core.stats.resets == resets  # not a jump (forward here; a switch either way is none)
+    node.set_parameters([Parameter("use_sim_time", Parameter.Type.BOOL, True)])  # back to sim time at 0.1 s
+    node._tick()
+    assert node.core.stats.resets == resets  # (it was a re-sync before: 1.7e9 s "back")
 
 
 def test_the_clock_check_names_a_node_time_that_disagrees_with_the_graph(tmp_path) -> None:

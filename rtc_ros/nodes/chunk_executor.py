@@ -258,17 +258,7 @@ class ChunkExecutorNode(Node):
     def _tick(self) -> None:
         t_now = time.monotonic()
         if self.loop_mode == "timer":  # (ticks follow ROS time: a simulator's /clock; periods measured on it)
-            clock = self.get_clock()
-            t_ros, sim = clock.now().nanoseconds * 1e-9, bool(getattr(clock, "ros_time_is_active", False))
-            if sim != self._last_tick_sim:  # (use_sim_time set at run time: another time line, no jump)
-                self._last_tick_t, self._last_tick_sim = None, sim
-                if self._enable is not None:  # (a pending press: judged on the new time line)
-                    self._enable.press_ns = min(self._enable.press_ns, clock.now().nanoseconds)
-            if self._last_tick_t is not None and t_ros < self._last_tick_t:
-                self._clock_went_back(self._last_tick_t - t_ros)
-            elif self._last_tick_t is not None:
-                self.core.record_period(t_ros - self._last_tick_t)
-            self._last_tick_t = t_ros
+            self._ros_time_tick()
         else:
             if self._last_tick_t is not None:
                 self.core.record_period(t_now - self._last_tick_t)
@@ -313,6 +303,21 @@ class ChunkExecutorNode(Node):
             return False
         self.core.drop_plans()
         return True
+
+    def _ros_time_tick(self) -> None:
+        """Timer mode, each tick: the period on ROS time; ROS time going back re-syncs (:meth:`_clock_went_back`);
+        ``use_sim_time`` switched at run time starts a new time line (no jump; a pending deadman press moves to it)."""
+        clock = self.get_clock()
+        t_ros, sim = clock.now().nanoseconds * 1e-9, bool(getattr(clock, "ros_time_is_active", False))
+        if sim != self._last_tick_sim:
+            self._last_tick_t, self._last_tick_sim = None, sim
+            if self._enable is not None:
+                self._enable.press_ns = min(self._enable.press_ns, clock.now().nanoseconds)
+        if self._last_tick_t is not None and t_ros < self._last_tick_t:
+            self._clock_went_back(self._last_tick_t - t_ros)
+        elif self._last_tick_t is not None:
+            self.core.record_period(t_ros - self._last_tick_t)
+        self._last_tick_t = t_ros
 
     def _clock_went_back(self, back_s: float) -> None:
         """Timer mode: ROS time went back (a simulator restarted or reset its world and clock): the arm is elsewhere
