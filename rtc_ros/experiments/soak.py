@@ -133,8 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     result = json.loads(lines[-1]) if lines and lines[-1].startswith("{") else {}
     memory = memory_summary(rows) if rows else {}
     for module, m in memory.items():
-        print(f"[soak] {module}: RSS {m['rss_kb_first'] / 1024:.1f} -> {m['rss_kb_last'] / 1024:.1f} MB over "
-              f"{m['span_s'] / 60:.1f} min, second half {m['rss_kb_per_hour_second_half'] / 1024:+.2f} MB/h, "
+        print(f"[soak] {module}: RSS {m['rss_kb_first'] / 1024:.1f} -> {m['rss_kb_last'] / 1024:.1f} MiB over "
+              f"{m['span_s'] / 60:.1f} min, second half {m['rss_kb_per_hour_second_half'] / 1024:+.2f} MiB/h, "
               f"threads <= {m['threads_max']}, fds <= {m['fds_max']}")
     gaps = start_up_gaps(out / "bags") if (out / "bags").is_dir() else {"n": 0}
     print(f"[soak] start-up chunks: {gaps}")
