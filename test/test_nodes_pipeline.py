@@ -308,8 +308,8 @@ def test_a_pause_longer_than_max_chunk_age_restarts_with_a_fresh_chunk(start_nod
         _wait_running(h, ex, inf)
         assert _call(h, "/chunk_executor/pause").success
         time.sleep(1.3)
-        with h.lock:
-            before = set(h.chunks)
+        with h.lock:  # (and every seq that took over: the harness may have joined rtc/chunk after chunk 0 was
+            before = set(h.chunks) | set(takeovers(h))  # published, seeing only its execution: CI, 2026-12-07)
         r = _call(h, "/chunk_executor/resume")
         assert r.success and "chunks dropped" in r.message, r.message
         fresh = lambda s: [q for q in takeovers(s) if q not in before]  # noqa: E731
