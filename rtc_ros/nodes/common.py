@@ -77,21 +77,21 @@ class ClockCheck:
         clocks = node.count_publishers("/clock")
         still_s = self.standing_s()
         now_ns = self._seen[0] if self._seen else 0
-        self.message = ""
+        self.message, kind = "", ""
         if sim and now_ns == 0 and clocks == 0:
-            self.message = ("use_sim_time is true but no /clock is published: this node's time stands at 0 and it "
+            kind, self.message = "no_clock", ("use_sim_time is true but no /clock is published: this node's time stands at 0 and it "
                             "waits (start the simulator's clock, or use_sim_time:=false)")
         elif sim and still_s >= 0.9 * self._period_s:  # (timer jitter: one period, not two)
-            self.message = (f"simulated time has not advanced for {still_s:.0f} s ({clocks} /clock publishers): the "
+            kind, self.message = "standing", (f"simulated time has not advanced for {still_s:.0f} s ({clocks} /clock publishers): the "
                             "simulator paused or stopped? this node waits")
         elif not sim and clocks > 0:
-            self.message = (f"/clock is published ({clocks} publishers: a simulator?) but use_sim_time is false here: "
+            kind, self.message = "wall_time", (f"/clock is published ({clocks} publishers: a simulator?) but use_sim_time is false here: "
                             "this node's stamps are wall-clock time beside the simulator's; give every node "
                             "use_sim_time:=true")
         elif sim and clocks > 1:
-            self.message = (f"/clock has {clocks} publishers: two time lines (a bag played with --clock beside a "
+            kind, self.message = "two_clocks", (f"/clock has {clocks} publishers: two time lines (a bag played with --clock beside a "
                             "simulator?); time stepping back makes the executor re-sync")
-        if self.message and self._throttle(self.message.split(":")[0][:24], self._log_period_s):  # (per finding)
+        if kind and self._throttle(kind, self._log_period_s):  # (per finding)
             node.get_logger().warn(self.message)
         return self.message
 
@@ -104,10 +104,13 @@ class ClockCheck:
         return t - self._seen[1]
 
 
+def with_warning(level: Any, message: str, text: str) -> tuple[Any, str]:
+    """A diagnostics ``level, message`` with ``text`` added as a WARN (it replaces an OK status's message)."""
+    if not text:
+        return level, message
+    return max(level, DiagnosticStatus.WARN), (text if level == DiagnosticStatus.OK else f"{message}; {text}")
+
+
 def with_clock_check(node: Any, level: int, message: str, summary: dict[str, object]) -> tuple[int, str, dict[str, object]]:
     """``level, message`` with the node's clock disagreement (:class:`~rtc_ros.nodes.common.ClockCheck`) as a WARN."""
-    text = node.clock_check.message
-    if text:
-        message = text if level == DiagnosticStatus.OK else f"{message}; {text}"
-        level = max(level, DiagnosticStatus.WARN)
-    return level, message, summary
+    return (*with_warning(level, message, node.clock_check.message), summary)

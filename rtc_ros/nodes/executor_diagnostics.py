@@ -11,7 +11,7 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus
 
-from rtc_ros.nodes.common import with_clock_check
+from rtc_ros.nodes.common import with_clock_check, with_warning
 
 
 def executor_status(node: Any) -> tuple[int, str, dict[str, object]]:
@@ -48,16 +48,14 @@ def executor_status(node: Any) -> tuple[int, str, dict[str, object]]:
     if late > node.dt:  # a whole tick or more missed: the controllers held the last command meanwhile
         text = (f"control loop late by up to {late * 1e3:.0f} ms since the last report (ticks missed: the controllers "
                 "held the last command; CPU load? realtime_priority)")
-        level, message = max(level, DiagnosticStatus.WARN), (text if level == DiagnosticStatus.OK else f"{message}; {text}")
+        level, message = with_warning(level, message, text)
     level, message = node.tracking.diagnostics(summary, level, message)  # a trip: ERROR; blind: WARN
     unheard = node._unheard_commands() if node.core.ready else []
     for text in node._controllers.problems() if node._controllers is not None else ():
-        message = text if level == DiagnosticStatus.OK else f"{message}; {text}"
-        level = max(level, DiagnosticStatus.WARN)
+        level, message = with_warning(level, message, text)
     if unheard:
         text = f"no subscriber on {', '.join(unheard)} (is the controller loaded and configured? the topic right?)"
-        message = text if level == DiagnosticStatus.OK else f"{message}; {text}"
-        level = max(level, DiagnosticStatus.WARN)
+        level, message = with_warning(level, message, text)
         if node._throttled("unheard", 10.0):
             node.get_logger().warn(f"commands go nowhere: {text}")
     return with_clock_check(node, level, message, summary)
