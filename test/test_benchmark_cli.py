@@ -134,6 +134,31 @@ def test_latency_bench_model_runs_bid_with_fewer_than_three_samples(bid_n: int, 
     assert res["bid_ms"] > 0 and f"BID N={bid_n}" in capsys.readouterr().out
 
 
+def test_latency_spec_only_times_your_policy_with_the_breakdown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys) -> None:
+    """``--spec P --spec-only``: the built-in models are not timed; the policy gets a readable line, the breakdown
+    (encode, forward, forward + backward, the VJP floor) and the d / s it was timed at (a Python-API walkthrough
+    found only JSON, d = 1 with a one-action previous chunk for H = 16, and no way to skip the built-ins)."""
+    import json
+
+    from conftest import make_small_policy
+
+    monkeypatch.setattr(latency, "bench_model", _never("latency.bench_model"))
+    monkeypatch.setattr(latency.torch, "set_num_threads", lambda n: None)
+    path = make_small_policy(tmp_path / "p", horizon=16)
+    latency.main(["--spec", str(path), "--spec-only", "--repeats", "2"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    out = json.loads(lines[-1])
+    assert set(out) == {"device", "spec", "guided_over_plain_spec"}
+    spec = out["spec"]
+    H = spec["H"]
+    assert (H, spec["s"], spec["d"]) == (16, 8, 6)
+    for key in ("plain_ms", "guided_ms", "encode_ms", "forward_ms", "forward_backward_ms", "vjp_floor_ms"):
+        assert spec[key] > 0, key
+    assert any("VJP floor" in line for line in lines) and any(line.startswith("spec ") for line in lines)
+    _refused(latency.main, ["--spec-only"], "--spec-only", capsys)
+
+
 # --------------------------------------------------------------------------------------- executor_timing
 @pytest.mark.parametrize("argv, option", [
     (["--duration", "-1"], "--duration"),

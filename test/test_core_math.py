@@ -142,3 +142,16 @@ def test_guided_sampling_accepts_batch_weights_and_rejects_bad_shapes():
         sample_guided(net, obs, noise, y[:, :3], prefix_weights(5, 1, 1))
     with pytest.raises(ValueError, match="NaN"):
         sample_guided(net, obs, noise, torch.full_like(y, float("nan")), prefix_weights(5, 1, 1))
+
+
+def test_guided_sampling_takes_numpy_targets_and_names_numpy_noise():
+    """A NumPy prefix failed with "'numpy.ndarray' object has no attribute 'to'" and NumPy noise with isfinite's
+    type error: the prefix and weights are converted (same chunk as from tensors), noise is named."""
+    import numpy as np
+
+    net = _TinyNet()
+    noise, obs, y = torch.randn(2, 5, 3), torch.randn(2, 2), torch.randn(2, 5, 3)
+    w = prefix_weights(5, 2, 1)
+    assert torch.equal(sample_guided(net, obs, noise, y.numpy(), w.numpy()), sample_guided(net, obs, noise, y, w))
+    with pytest.raises(TypeError, match=r"noise must be a torch.Tensor \(B, H, M\), got ndarray"):
+        sample_guided(net, obs, np.zeros((2, 5, 3), np.float32), y, w)

@@ -83,7 +83,7 @@ def test_dry_run_runner_equals_eager_samplers(small_policy) -> None:
     assert len(runner.graphs) == 3 and runner.disabled_reason is None  # plain, guided, trained d = 4
     with pytest.raises(ValueError, match="noise"):
         runner.plain(ctx, x0.clone().fill_(float("nan")))
-    with pytest.raises(ValueError, match="d must be"):
+    with pytest.raises(ValueError, match=r"d \(inference delay\) must be an integer"):
         runner.trained(ctx, x0, y, H + 1)
 
 

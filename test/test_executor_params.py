@@ -117,3 +117,17 @@ def test_a_running_executor_is_asked_over_its_parameter_services(tmp_path) -> No
         ex.shutdown()
         probe.destroy_node()
         rclpy.shutdown(context=ctx)
+
+
+def test_gripper_joints_are_fetched_so_a_declared_gripper_is_no_difference() -> None:
+    """A Franka-style gripper declared in ``left.gripper_joints`` on both nodes: the fetched values are validated
+    with it (before it was fetched, the default '*gripper' re-validated the executor's, and a single max_accel
+    came out different on the finger: a permanent false WARN in a split launch)."""
+    grip = {"left.gripper_joints": ["left_wrist_rotate"], "left.max_accel": [5.0]}
+    own = _own(**grip)
+    assert "left.gripper_joints" in wanted_names(own)
+    assert own.arms[0].max_accel == [5.0] * 5 + [0.0, 5.0]  # (the list given replaces the default '*gripper')
+    fetched = {"rate_hz": 50.0, **LIMITS, **grip}
+    assert executor_differences(own, fetched) == []
+    notes = executor_differences(own, {"rate_hz": 50.0, **LIMITS, "left.max_accel": [5.0]})  # the executor's: default
+    assert notes and "left.max_accel" in notes[0]

@@ -100,6 +100,92 @@ def test_an_error_out_of_the_spin_after_a_sigint_is_a_clean_shutdown() -> None:
         signal.signal(signal.SIGINT, old)
 
 
+def test_with_brake_on_stop_a_signal_reaches_the_node_while_ros_still_runs() -> None:
+    """``spin_node(brake_on_stop=True)`` (chunk_executor): SIGTERM or SIGINT, whichever thread it hits, calls the
+    node's ``brake_to_stop`` once while rclpy is still up (it can still publish); a second SIGINT meanwhile (the
+    terminal's Ctrl-C and ros2 launch's each reach the node) changes nothing, a SIGTERM (launch's escalation) cuts it
+    short; then the spin ends with exit code 0 and rclpy shut down; SIGTERM's handler is restored afterwards."""
+    import threading
+
+    import rclpy
+    import std_msgs.msg as std_msgs
+    from rclpy.node import Node
+
+    calls: list[tuple[bool, bool]] = []
+
+    class Braking(Node):
+        def __init__(self) -> None:
+            super().__init__("brake_test")
+            self.pub = self.create_publisher(std_msgs.Float64, "brake_test", 10)
+
+        def brake_to_stop(self, cut_short: threading.Event) -> None:
+            self.pub.publish(std_msgs.Float64(data=1.0))  # (raises once the context is shut down)
+            if second is not None:
+                os.kill(os.getpid(), second)
+            calls.append((rclpy.ok(), cut_short.wait(1.5)))
+
+    old_int, old_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        for first, second in ((signal.SIGTERM, None), (signal.SIGINT, signal.SIGINT), (signal.SIGINT, signal.SIGTERM)):
+            calls.clear()
+            threading.Timer(1.0, lambda s=first: os.kill(os.getpid(), s)).start()  # (from another thread)
+            assert spin_node(Braking, "brake_test", (ValueError,), args=[], brake_on_stop=True) == 0
+            assert not rclpy.ok() and signal.getsignal(signal.SIGTERM) is old_term
+            # rclpy was up while braking; cut short only by a SIGTERM (else the 1.5 s wait ran out)
+            assert calls == [(True, second == signal.SIGTERM)], (first, second, calls)
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+
+
+def test_with_brake_on_stop_early_signals_other_signals_and_failures_are_handled() -> None:
+    """A review's cases: a SIGTERM while the node is built (rclpy may not be up yet) ends spin_node with exit code 0
+    once it is built, without braking or spinning (before, it was lost and Ctrl-C never worked afterwards); another
+    signal with a Python handler (SIGUSR1) writes to the same wakeup fd and is not a stop; a constructor failing for
+    another reason leaves no handler behind (SIGTERM's restored)."""
+    import threading
+
+    import rclpy
+    from rclpy.node import Node
+
+    braked: list[bool] = []
+    usr1: list[int] = []
+
+    class Braking(Node):
+        def __init__(self) -> None:
+            super().__init__("brake_test")
+            if early:
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.5)  # (the reader thread has seen it)
+
+        def brake_to_stop(self, cut_short: threading.Event) -> None:
+            braked.append(True)
+
+    def failing() -> Node:
+        raise RuntimeError("no camera")
+
+    old_int, old_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    old_usr1 = signal.signal(signal.SIGUSR1, lambda *a: usr1.append(1))
+    try:
+        early = True
+        assert spin_node(Braking, "brake_test", (ValueError,), args=[], brake_on_stop=True) == 0
+        assert braked == [] and not rclpy.ok()
+        early = False
+        threading.Timer(0.5, lambda: os.kill(os.getpid(), signal.SIGUSR1)).start()
+        threading.Timer(1.5, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+        start = time.monotonic()
+        assert spin_node(Braking, "brake_test", (ValueError,), args=[], brake_on_stop=True) == 0
+        assert braked == [True] and usr1 == [1] and time.monotonic() - start >= 1.4  # (not stopped by SIGUSR1)
+        with pytest.raises(RuntimeError, match="no camera"):
+            spin_node(failing, "brake_test", (ValueError,), args=[], brake_on_stop=True)
+        assert signal.getsignal(signal.SIGTERM) is old_term and signal.set_wakeup_fd(-1) == -1
+        rclpy.try_shutdown()
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+        signal.signal(signal.SIGUSR1, old_usr1)
+
+
 def test_a_burst_of_sigints_stops_a_node_cleanly(ros_env, tmp_path) -> None:
     """A node process hit by 6 SIGINTs 0-5 ms apart, 4 times: exit code 0 and no traceback each time."""
     cfg = REPO / "config" / "bimanual.yaml"

@@ -192,6 +192,38 @@ def test_max_accel_bounds_every_change_of_velocity_and_brakes_holds(start_node, 
     assert np.allclose(q[-20:, arm], q[-1, arm]) and np.allclose(q[-1, grip], 0.49)  # ... and stays there
 
 
+def test_ctrl_c_while_moving_brakes_to_a_stop_before_the_process_exits(start_node, tmp_path) -> None:
+    """SIGINT (Ctrl-C, ``ros2 launch``) while a chunk moves the arm at 0.5 rad/s with ``max_accel`` = 2 rad/s^2: the
+    executor brakes at the limit before ROS shuts down (up to 10 ticks) and exits 0. Before 2026-12-07 rclpy's handler
+    shut the context down at the signal and the commands stopped dead at full speed (a velocity jump of 0.5 rad/s,
+    250 times the limit's per-tick change)."""
+    limited = {arm: {**TOPICS[arm], "max_accel": [2.0]} for arm in TOPICS}
+    params = write_params(tmp_path / "p.yaml", executor=dict(limited, startup_command="hold_measured"))
+    ex = start_node(EXECUTOR, "--params-file", str(params))
+    topic = TOPICS["left"]["command_topic"]
+    arm = [i for i, name in enumerate(JOINTS[:7]) if not name.endswith("gripper")]
+    with Harness() as h:
+        assert h.wait_for(lambda s: len(s.states) >= 5, 60), ex.output()
+        h.publish_chunk(ramp(0.0), ChunkMeta(0, h.last_step(), 0, 0, "rtc"))
+
+        def at_speed(s) -> bool:  # the arm joints move at >= 0.008 rad/tick (ticks 10-50 of the chunk)
+            q = np.asarray(s.commands[topic][-2:])
+            return len(q) == 2 and bool(np.all(q[1, arm] - q[0, arm] >= 0.008))
+
+        assert h.wait_for(at_speed, 20), ex.output()[-2000:]
+        ex.proc.send_signal(signal.SIGINT)
+        assert ex.proc.wait(10) == 0, ex.output()[-3000:]
+        time.sleep(0.3)  # (the last commands in flight)
+        with h.lock:
+            q = np.asarray(h.commands[topic])[:, arm]
+    step = np.diff(q, axis=0)
+    moving = np.flatnonzero(np.abs(step).max(axis=1) > 1e-9)
+    assert np.abs(np.diff(step, axis=0)).max() <= 2.0 / 50 ** 2 + 1e-9  # never a velocity jump, the stop included
+    assert np.abs(step[-1]).max() <= 2.0 / 50 ** 2 + 1e-9, step[-5:]  # at rest (or one tick from it) at the end
+    assert "stopping: braking to a stop at max_accel" in ex.output() and "stopping: at rest after" in ex.output()
+    assert moving.size and "Traceback" not in ex.output()
+
+
 def _deadman_params(tmp_path):
     """An executor with a deadman on ``deadman`` (1 s timeout) and max_step 0.2: a move of 0.3 while released is one."""
     def arm() -> dict:  # (a new dict each: no YAML alias)

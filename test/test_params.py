@@ -503,10 +503,12 @@ def test_sim_config_leaves_no_parameter_of_the_recorded_nodes_unset(tmp_path, mo
 
 
 def test_a_joint_named_like_a_gripper_but_not_taken_as_one_is_named(tmp_path) -> None:
-    """Only names ending in 'gripper' are grippers: a Franka finger or a Robotiq knuckle gets a single
-    max_accel / tracking_tolerance value like an arm joint, so the nodes warn (a squeeze would trip the
-    watchdog); per-joint values with 0 for it, or the shipped names, give no note."""
-    from rtc_ros.nodes.params import ROLE_INFERENCE, gripper_notes
+    """A Franka finger or a Robotiq knuckle is not a gripper unless ``<arm>.gripper_joints`` names it (else only names
+    ending in 'gripper' are): a hold would command its measured opening (a Franka walkthrough's squeeze was let go at
+    ``~/hold``) and a single max_accel / tracking_tolerance value would cover it, so the nodes warn and name the
+    parameter; declared, there is no note, a single value leaves it out and the executor's hold keeps it."""
+    from rtc_ros.nodes.cores import executor_core
+    from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, gripper_notes
 
     spec = tmp_path / "p.yaml"
     spec.write_text("x: 1\n")
@@ -515,14 +517,27 @@ def test_a_joint_named_like_a_gripper_but_not_taken_as_one_is_named(tmp_path) ->
     ex = validate(dict(base, **{"left.max_accel": [20.0]}), ROLE_EXECUTOR)
     notes = gripper_notes(ex)
     assert len(notes) == 1 and "joint 'fr3_finger_joint1' looks like a gripper" in notes[0] and "max_accel" in notes[0]
-    assert notes[0] in executor_notes(ex)
+    assert "left.gripper_joints: ['fr3_finger_joint1']" in notes[0] and notes[0] in executor_notes(ex)
     ex = validate(dict(base, **{"left.tracking_tolerance": [0.3]}), ROLE_EXECUTOR)
     assert len(gripper_notes(ex)) == 1 and "tracking_tolerance apply" in gripper_notes(ex)[0]
-    assert gripper_notes(validate(dict(base, **{"left.tracking_tolerance": [0.3] * 7 + [0.0]}), ROLE_EXECUTOR)) == []
-    assert gripper_notes(validate(base, ROLE_EXECUTOR)) == []  # nothing applies to it
+    assert "letting a squeeze go" in gripper_notes(validate(base, ROLE_EXECUTOR))[0]  # (the hold, whatever applies)
+    declared = dict(base, **{"left.gripper_joints": ["fr3_finger_joint1"], "left.tracking_tolerance": [0.3]})
+    ex = validate(declared, ROLE_EXECUTOR)
+    assert gripper_notes(ex) == [] and ex.arms[0].tracking_tolerance == [0.3] * 7 + [0.0]
+    assert ex.arms[0].lower[-1] == 0.0 and ex.arms[0].upper[-1] == 1.0  # a gripper's default limits
+    assert executor_core(ex).cfg.hold_keeps.tolist() == [False] * 7 + [True]
+    assert validate(dict(declared, **{"left.max_accel": [5.0]}), ROLE_INFERENCE).arms[0].max_accel[-1] == 0.0
+    with pytest.raises(ParameterError, match=r"left.gripper_joints.*\['fr3_fingr'\] are not joints of arm 'left'"):
+        validate(dict(base, **{"left.gripper_joints": ["fr3_fingr"]}), ROLE_EXECUTOR)
+    pattern = validate(dict(base, **{"left.gripper_joints": ["*finger*"]}), ROLE_EXECUTOR)  # (shell-style)
+    assert pattern.arms[0].grippers == [False] * 7 + [True]
+    shipped_names = load_params_file(CONFIG, "chunk_executor")
+    assert validate(shipped_names, ROLE_EXECUTOR).arms[0].grippers == [False] * 6 + [True]  # the default, '*gripper'
+    assert validate(dict(shipped_names, **{"left.gripper_joints": [""]}), ROLE_EXECUTOR).arms[0].grippers == [False] * 7
     shipped = validate(dict(load_params_file(CONFIG, "chunk_executor"), **{"left.tracking_tolerance": [0.3]}),
                        ROLE_EXECUTOR)
     assert gripper_notes(shipped) == []  # left_gripper ends in 'gripper'
+    assert executor_core(shipped).cfg.hold_keeps.sum() == 2
 
 
 def test_a_cli_override_that_a_params_file_section_shadows_is_warned(tmp_path, ros_env) -> None:
@@ -623,3 +638,17 @@ def test_nested_namespaces_in_a_params_file_are_read_as_rcl_reads_them(tmp_path)
     assert load_params_file(f, "chunk_executor") == {"horizon": 40}
     shared = {**data, "chunk_executor": {"ros__parameters": {"dry_run": True}}}  # a root-namespace robot's too
     assert stray_sections(shared, "chunk_executor", "/robot_a") == [("chunk_executor", ["dry_run"], True)]
+
+
+def test_a_max_accel_too_small_to_brake_within_the_stop_wait_is_warned(tmp_path) -> None:
+    """A stop signal waits BRAKE_LIMIT_S (3 s) for the arm to brake; from max_step per tick (0.05 rad at 50 Hz =
+    2.5 rad/s) at 0.5 rad/s^2 that takes 5 s, so the executor warns; at 2 rad/s^2 (1.25 s) it does not. A
+    gripper_joints pattern that matches nothing is a typo and said so."""
+    from rtc_ros.nodes.params import executor_notes
+
+    slow = validate({"left.max_accel": [0.5]}, ROLE_EXECUTOR)
+    notes = [n for n in executor_notes(slow) if "stop signal" in n]
+    assert len(notes) == 1 and notes[0].startswith("left.max_accel: braking left_") and "takes 5.0 s" in notes[0]
+    assert not [n for n in executor_notes(validate({"left.max_accel": [2.0]}, ROLE_EXECUTOR)) if "stop signal" in n]
+    typo = validate({"left.gripper_joints": ["*griper"]}, ROLE_EXECUTOR)
+    assert any(n.startswith("left.gripper_joints: ['*griper'] match none of its joints") for n in executor_notes(typo))

@@ -273,7 +273,7 @@ def test_chunk_generator_validates_inputs(tmp_path):
         GeneratorConfig(beta=0.0)
     bid = ChunkGenerator(pol, GeneratorConfig(method="bid", bid_samples=4, bid_k=2))
     assert bid.generate(np.zeros(3), np.ones((5, 2)), d=2, s=2).shape == (8, 2)
-    with pytest.raises(ValueError, match=r"d = 9 and s = 2 must be in \[0, H = 8\]"):
+    with pytest.raises(ValueError, match=r"d \(inference delay\) must be an integer in \[0, H=8\], got 9"):
         gen.generate(np.zeros(3), np.ones((5, 2)), d=9, s=2)
 
 
@@ -307,6 +307,65 @@ def test_a_velocity_without_autograd_is_refused_where_the_exact_vjp_needs_it(tmp
             gen.generate(np.zeros(3))
     else:
         assert gen.generate(np.zeros(3), np.ones((5, 2)), d=2, s=2).shape == (8, 2)
+
+
+def test_a_detaching_velocity_is_refused_even_when_the_parameters_need_grad(tmp_path):
+    """A model fresh from a training loop has requires_grad on its parameters: a velocity that detaches a_tau
+    still returned a tensor that required grad (through the parameters), the check passed, and exact RTC was
+    silently the approximation (a Python-API walkthrough, 2026-12-07). The check asks for a gradient w.r.t. a_tau."""
+    pol = load_policy(_save_small(tmp_path))
+    for p in pol.model.parameters():
+        p.requires_grad_(True)
+    velocity = pol.model.velocity
+    pol.model.velocity = lambda a, c, t: velocity(a.detach(), c, t)
+    with pytest.raises(ValueError, match="not differentiable with respect to a_tau"):
+        ChunkGenerator(pol, GeneratorConfig(method="rtc")).generate(np.zeros(3))
+    pol.model.velocity = velocity  # the same model through a_tau: accepted
+    assert ChunkGenerator(pol, GeneratorConfig(method="rtc")).generate(np.zeros(3)).shape == (8, 2)
+
+
+def test_guided_sampling_under_inference_mode_blames_the_callers_context(tmp_path):
+    """Under torch.inference_mode the first chunk's velocity check blamed the policy ("not differentiable") while
+    the core's message names inference_mode; now the first chunk says so too. Plain sampling works there."""
+    pol = load_policy(_save_small(tmp_path))
+    with torch.inference_mode():
+        with pytest.raises(RuntimeError, match=r"torch.inference_mode\(\) is active"):
+            ChunkGenerator(pol, GeneratorConfig(method="rtc")).generate(np.zeros(3))
+        assert ChunkGenerator(pol, GeneratorConfig(method="naive")).generate(np.zeros(3)).shape == (8, 2)
+
+
+def test_a_model_in_another_precision_or_in_train_mode_is_named(tmp_path):
+    """A float64 / bfloat16 model failed on its first chunk with torch's "mat1 and mat2 must have the same dtype";
+    now LoadedPolicy names the precision and the fix. A model in train mode is warned about."""
+    from rtc_ros.policies.loaded import LoadedPolicy
+
+    pol = load_policy(_save_small(tmp_path))
+    for dtype in (torch.float64, torch.bfloat16):
+        with pytest.raises(ValueError, match=rf"model: parameters in {dtype}; rtc_ros samples in float32"):
+            LoadedPolicy(pol.model.to(dtype), pol.normalizer, pol.spec)
+    pol.model.float().train()
+    with pytest.warns(UserWarning, match="train mode"):
+        LoadedPolicy(pol.model, pol.normalizer, pol.spec)
+
+
+def test_d_and_s_are_integers_in_range_on_every_path(tmp_path):
+    """sample() accepted d = H + 3 and generate() d = 2.5; rtc_trained refused NumPy's int64 that rtc accepted.
+    One check for all: integers of any kind in [0, H], the field named."""
+    from rtc_ros.core.sampling import sample_prefix_conditioned
+
+    pol = load_policy(_save_small(tmp_path))
+    gen = ChunkGenerator(pol, GeneratorConfig(method="rtc"))
+    prefix = torch.zeros(1, 8, 2)
+    with pytest.raises(ValueError, match=r"d \(inference delay\) must be an integer in \[0, H=8\], got 11"):
+        gen.sample(torch.zeros(1, 3), prefix, 11, 2)
+    with pytest.raises(ValueError, match=r"d \(inference delay\) .* got 2.5"):
+        gen.generate(np.zeros(3), np.ones((5, 2)), d=2.5, s=2)
+    with pytest.raises(ValueError, match=r"s \(execution horizon\) .* got -1"):
+        gen.generate(np.zeros(3), np.ones((5, 2)), d=2, s=-1)
+    assert gen.generate(np.zeros(3), np.ones((5, 2)), d=np.int64(2), s=np.int32(2)).shape == (8, 2)
+    vel = lambda a, c, t: -a  # noqa: E731
+    out = sample_prefix_conditioned(vel, None, torch.zeros(1, 8, 2), torch.ones(1, 8, 2), np.int64(3), 2)
+    assert torch.equal(out[:, :3], torch.ones(1, 3, 2))
 
 
 def test_a_zero_mean_is_no_zero_std(tmp_path):

@@ -178,7 +178,7 @@ def test_sample_prefix_conditioned_keeps_prefix_exactly() -> None:
     # d = 0 is plain sampling, exactly; d = H returns the prefix
     assert torch.equal(sample_prefix_conditioned(vel, ctx, noise, prefix, 0), sample_plain(vel, ctx, noise))
     assert torch.equal(sample_prefix_conditioned(vel, ctx, noise, prefix, 8), prefix)
-    with pytest.raises(ValueError, match="d must be"):
+    with pytest.raises(ValueError, match=r"d \(inference delay\) must be an integer"):
         sample_prefix_conditioned(vel, ctx, noise, prefix, 9)
     with pytest.raises(ValueError, match="prefix must be"):
         sample_prefix_conditioned(vel, ctx, noise, prefix[:, :5], 2)

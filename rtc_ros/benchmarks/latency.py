@@ -15,8 +15,9 @@ The JSON has the same keys plus ``device`` and ``cuda_graphs`` (whether graphs w
 CUDA, ``--device cuda`` exits with an error naming ``--device``.
 
 ``--spec POLICY.yaml`` also times a policy file the way the nodes sample it (:func:`bench_spec`:
-``ChunkGenerator.generate`` from the policy's typical observation, kinds interleaved); the JSON then
-adds ``spec`` (its medians) and ``guided_over_plain_spec`` / ``trained_over_plain_spec``.
+``ChunkGenerator.generate`` from the policy's typical observation, kinds interleaved, on ``--device``, with the
+same breakdown); the JSON then adds ``spec`` (its medians, breakdown, H, d, s) and ``guided_over_plain_spec`` /
+``trained_over_plain_spec``. ``--spec-only`` skips the two built-in models (your own model's figures alone).
 """
 
 from __future__ import annotations
@@ -184,13 +185,16 @@ def check_device(ap: argparse.ArgumentParser, device: str) -> str:
     raise AssertionError  # ap.error exits
 
 
-def bench_spec(path: str | LoadedPolicy, repeats: int, d: int = 6, s: int = 25, warmup: int = 3) -> dict[str, float]:
+def bench_spec(path: str | LoadedPolicy, repeats: int, d: int = 6, s: int = 25, warmup: int = 3,
+               name: str = "spec") -> dict[str, float]:
     """Median ms per chunk of a policy file through the robot's :class:`~rtc_ros.runtime.generator.ChunkGenerator`
-    (CPU, 5 steps, from :meth:`~rtc_ros.policies.loaded.LoadedPolicy.typical_observation`): ``plain``
-    (``naive``), ``guided`` (``rtc``, exact VJP) and, for a prefix-trained policy, ``trained``
-    (``rtc_trained``), all with the previous chunk's remaining actions, delay ``d`` and horizon ``s``.
+    (5 steps, on the policy's device, from :meth:`~rtc_ros.policies.loaded.LoadedPolicy.typical_observation`):
+    ``plain`` (``naive``), ``guided`` (``rtc``, exact VJP) and, for a prefix-trained policy, ``trained``
+    (``rtc_trained``), all with the previous chunk's remaining actions, delay ``d`` and horizon ``s`` (``s`` at most
+    ``H // 2`` and ``d`` at most ``H - s``, so a short chunk keeps an overlap; both in the result), and the breakdown
+    of :func:`bench_model` (``encode_ms``, ``forward_ms``, ``forward_backward_ms``, ``vjp_floor_ms``).
     The kinds alternate call by call, so a change of machine load hits each alike. ``path``: a spec file,
-    or the policy already loaded from one."""
+    or the policy already loaded from one. Prints two lines headed ``name``."""
     from rtc_ros.policies.spec import load_policy
     from rtc_ros.runtime.generator import ChunkGenerator, GeneratorConfig
 
@@ -198,15 +202,55 @@ def bench_spec(path: str | LoadedPolicy, repeats: int, d: int = 6, s: int = 25, 
     kinds = {"plain": "naive", "guided": "rtc", **({"trained": "rtc_trained"} if pol.prefix_conditioning else {})}
     gens = {k: ChunkGenerator(pol, GeneratorConfig(method=m, n_steps=5)) for k, m in kinds.items()}
     obs = pol.typical_observation()
-    s = min(s, pol.horizon - 1)
-    d = min(d, pol.horizon - s, pol.prefix_conditioning or d)
+    H = pol.horizon
+    s = max(0, min(s, H // 2))  # (H = 1: s = 0, the whole previous chunk)
+    d = max(0, min(d, H - s, pol.prefix_conditioning or d))
     prev = gens["plain"].generate(obs)[s:]
-    medians = interleaved_medians({k: (lambda g=gen: g.generate(obs, prev, d, s)) for k, gen in gens.items()},
-                                  repeats, warmup)
-    out = {f"{k}_ms": v for k, v in medians.items()}
+    gen = gens["guided"]
+    x = torch.randn(1, gen.sample_horizon, gen.sample_dim, device=pol.device)
+    tau = torch.full((1,), 0.4, device=pol.device)
+    cuda = pol.device if pol.device.type == "cuda" else None
+    sync = (lambda: torch.cuda.synchronize(cuda)) if cuda is not None else (lambda: None)
+
+    def encode() -> object:
+        with torch.no_grad():
+            out = gen.encode(torch.as_tensor(obs)[None])
+        sync()
+        return out
+
+    ctx = encode()
+
+    def forward() -> None:
+        with torch.no_grad():
+            gen.velocity(x, ctx, tau)
+        sync()
+
+    def forward_backward() -> None:
+        xg = x.clone().requires_grad_(True)
+        with torch.enable_grad():
+            torch.autograd.grad(xg + 0.6 * gen.velocity(xg, ctx, tau), xg, grad_outputs=x)
+        sync()
+
+    def chunk(g=None) -> None:
+        g.generate(obs, prev, d, s)
+        sync()
+
+    fns = {k: (lambda g=g: chunk(g)) for k, g in gens.items()}
+    medians = interleaved_medians({**fns, "encode": encode, "forward": forward,
+                                   "forward_backward": forward_backward}, repeats, warmup)
+    out: dict[str, float] = {f"{k}_ms": v for k, v in medians.items()}
+    out["vjp_floor_ms"] = out["encode_ms"] + 5 * out["forward_backward_ms"]
     out["guided_over_plain"] = out["guided_ms"] / out["plain_ms"]
+    out["floor_over_plain"] = out["vjp_floor_ms"] / out["plain_ms"]
     if "trained_ms" in out:
         out["trained_over_plain"] = out["trained_ms"] / out["plain_ms"]
+    out.update(H=H, d=d, s=s)
+    trained = f"  trained {out['trained_ms']:7.2f} ms" if "trained_ms" in out else ""
+    print(f"{name:12s} H={H} d={d} s={s} on {pol.device}: plain {out['plain_ms']:7.2f} ms  guided (RTC) "
+          f"{out['guided_ms']:7.2f} ms{trained}  guided/plain {out['guided_over_plain']:.2f}")
+    print(f"{'':12s} encode {out['encode_ms']:6.2f} ms, per step: forward {out['forward_ms']:6.2f} ms, forward + "
+          f"backward {out['forward_backward_ms']:6.2f} ms; VJP floor {out['vjp_floor_ms']:7.2f} ms "
+          f"({out['floor_over_plain']:.2f} x plain)")
     return out
 
 
@@ -218,21 +262,22 @@ def check_counts(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             ap.error(f"{option} must be >= {low}, got {value}")
 
 
-def load_spec(ap: argparse.ArgumentParser, path: str | None) -> LoadedPolicy | None:
-    """The ``--spec`` policy loaded up front (CPU), so a bad file is refused before any timing (``ap.error``)."""
+def load_spec(ap: argparse.ArgumentParser, path: str | None, device: str = "cpu") -> LoadedPolicy | None:
+    """The ``--spec`` policy loaded up front (on ``device``), so a bad file is refused before any timing
+    (``ap.error``)."""
     if path is None:
         return None
     from rtc_ros.policies.spec import load_policy
 
     try:
-        return load_policy(path)
+        return load_policy(path, device=device)
     except (OSError, ValueError) as exc:
         ap.error(f"--spec {path}: {exc}")
         raise AssertionError from exc  # ap.error exits
 
 
 def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     ap.add_argument("--repeats", type=int, default=20, help="timed calls per round (>= 1)")
     ap.add_argument("--bid-samples", type=int, default=16,
                     help=f"BID's N (>= 1; K = min({BID_K}, N))")
@@ -241,15 +286,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, default=True,
                     help="on CUDA, replay plain/guided/trained sampling as CUDA graphs (default on)")
     ap.add_argument("--spec", default=None, metavar="POLICY.yaml",
-                    help="also time this policy file through the nodes' chunk generator (CPU)")
+                    help="also time this policy file through the nodes' chunk generator (on --device), with the "
+                         "same breakdown")
+    ap.add_argument("--spec-only", action="store_true",
+                    help="time only the --spec policy (the JSON then has device and the spec keys only)")
     args = ap.parse_args(argv)
     check_counts(ap, args)
+    if args.spec_only and args.spec is None:
+        ap.error("--spec-only needs --spec POLICY.yaml")
     device = check_device(ap, args.device)
-    policy = load_spec(ap, args.spec)
+    policy = load_spec(ap, args.spec, device)
     if args.threads:
         torch.set_num_threads(args.threads)
     where = "CPU" if device == "cpu" else f"{device} ({torch.cuda.get_device_name(torch.device(device))})"
     print(f"batch 1, 5 denoising steps, torch {torch.__version__}, {torch.get_num_threads()} threads, {where}")
+    if args.spec_only:
+        print(json.dumps({"device": device, **spec_keys(args.spec, bench_spec(policy, args.repeats))}))
+        return
     h8 = bench_model("mixer_h8", mixer_h8(action_dim=6, obs_dim=32), args.repeats, args.bid_samples,
                      device=device, cuda_graphs=args.cuda_graphs)
     h50 = bench_model("bimanual_h50", bimanual_h50(obs_dim=14 + 3 * 24 * 32), args.repeats, args.bid_samples,
@@ -269,12 +322,17 @@ def main(argv: list[str] | None = None) -> None:
         "target_guided_over_plain_le_2": h8["guided_over_plain"] <= 2.0 and h50["guided_over_plain"] <= 2.0,
     }
     if policy is not None:
-        spec = bench_spec(policy, args.repeats)
-        out["spec"] = {"path": args.spec, **{k: round(v, 3) for k, v in spec.items()}}
-        out["guided_over_plain_spec"] = round(spec["guided_over_plain"], 3)
-        if "trained_over_plain" in spec:
-            out["trained_over_plain_spec"] = round(spec["trained_over_plain"], 3)
+        out.update(spec_keys(args.spec, bench_spec(policy, args.repeats)))
     print(json.dumps(out))
+
+
+def spec_keys(path: str, spec: dict[str, float]) -> dict[str, object]:
+    """The JSON's keys for a ``--spec`` policy: ``spec`` (its medians, breakdown, H, d, s) and the ratios."""
+    out: dict[str, object] = {"spec": {"path": path, **{k: round(v, 3) for k, v in spec.items()}},
+                              "guided_over_plain_spec": round(spec["guided_over_plain"], 3)}
+    if "trained_over_plain" in spec:
+        out["trained_over_plain_spec"] = round(spec["trained_over_plain"], 3)
+    return out
 
 
 if __name__ == "__main__":

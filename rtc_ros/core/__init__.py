@@ -17,8 +17,10 @@ Conventions (stated once here and used everywhere in rtc_ros):
 * Prefix padding beyond the previous chunk holds its last real action (never zeros in normalised
   space, which decode to the dataset mean).
 
-Reading order (Algorithm 1 of the paper): masks -> prefix -> guidance -> sampling -> delay ->
-schedule -> chunk_buffer; baselines in bid and ensemble.
+Reading order (Algorithm 1 of the paper): masks -> prefix -> guidance -> sampling (the maths of GUIDEDINFERENCE)
+-> delay (the queue ``Q`` of delays); baselines in bid and ensemble. The algorithm's three parts as the robot runs
+them are in :mod:`rtc_ros.runtime`: GUIDEDINFERENCE ``generator.ChunkGenerator``, INFERENCELOOP
+``inference_loop.InferenceLoopCore``, GETACTION ``executor.ExecutorCore`` (docs/architecture.md).
 """
 
 from importlib import import_module

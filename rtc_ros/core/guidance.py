@@ -27,7 +27,7 @@ from rtc_ros.core.context import map_tensors
 VelocityFn = Callable[[torch.Tensor, Any, torch.Tensor], torch.Tensor]
 JacobianMode = Literal["exact", "identity_approx"]
 
-_INFERENCE_MODE_MSG = (
+INFERENCE_MODE_MSG = (
     "RTC guided sampling needs autograd for the vector-Jacobian product, but "
     "torch.inference_mode() is active. Call it under torch.no_grad() or with grad enabled instead "
     "(inference_mode blocks autograd)."
@@ -109,7 +109,7 @@ def guided_velocity(
         ValueError: on shape mismatches or an unknown ``jacobian`` mode.
     """
     if torch.is_inference_mode_enabled():
-        raise RuntimeError(_INFERENCE_MODE_MSG)
+        raise RuntimeError(INFERENCE_MODE_MSG)
     if jacobian not in ("exact", "identity_approx"):
         raise ValueError(f"jacobian must be 'exact' or 'identity_approx', got {jacobian!r}")
     if a_tau.ndim != 3:

@@ -12,12 +12,24 @@ Golden example: ``prefix_weights(8, 2, 2)`` ->
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Literal
 
 import torch
 
 Schedule = Literal["exp", "linear", "hard", "none"]
 SCHEDULES: tuple[str, ...] = ("exp", "linear", "hard", "none")
+
+
+def check_delay(d: object, s: object, horizon: int) -> tuple[int, int]:
+    """``(d, s)`` as Python ints after checking each is an integer (NumPy's included, not a bool or a float such
+    as 2.5) in ``[0, horizon]``; ValueError naming the one that is not."""
+    out = []
+    for name, v in (("d (inference delay)", d), ("s (execution horizon)", s)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not 0 <= int(v) <= horizon:
+            raise ValueError(f"{name} must be an integer in [0, H={horizon}], got {v!r}")
+        out.append(int(v))
+    return out[0], out[1]
 
 
 def prefix_weights(

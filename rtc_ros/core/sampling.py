@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from rtc_ros.core.guidance import JacobianMode, VelocityFn, guided_velocity
+from rtc_ros.core.masks import check_delay
 
 
 def check_inputs(noise: torch.Tensor, n_steps: int) -> None:
@@ -23,6 +24,8 @@ def check_inputs(noise: torch.Tensor, n_steps: int) -> None:
     Raises:
         ValueError: naming ``noise`` or ``n_steps``.
     """
+    if not isinstance(noise, torch.Tensor):
+        raise TypeError(f"noise must be a torch.Tensor (B, H, M), got {type(noise).__name__}")
     if noise.ndim != 3:
         raise ValueError(f"noise must be (B, H, M), got {tuple(noise.shape)}")
     if n_steps < 1:
@@ -89,7 +92,9 @@ def sample_guided(
         The guided chunk ``(B, H, M)``, detached.
     """
     check_inputs(noise, n_steps)
-    if not torch.isfinite(torch.as_tensor(prefix)).all():
+    prefix = torch.as_tensor(prefix, dtype=noise.dtype, device=noise.device)  # (NumPy arrays too)
+    weights = torch.as_tensor(weights, dtype=noise.dtype, device=noise.device)
+    if not torch.isfinite(prefix).all():
         raise ValueError("prefix contains NaN or Inf")
     return euler_guided(velocity, obs, noise, prefix, weights, beta, n_steps, jacobian)
 
@@ -147,8 +152,7 @@ def sample_prefix_conditioned(velocity: VelocityFn, obs: Any, noise: torch.Tenso
     y = y.expand(B, H, M) if y.ndim == 2 else y
     if y.shape != noise.shape:
         raise ValueError(f"prefix must be ({H}, {M}) or ({B}, {H}, {M}), got {tuple(torch.as_tensor(prefix).shape)}")
-    if isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= H:
-        raise ValueError(f"d must be an integer in [0, H={H}], got {d!r}")
+    d = check_delay(d, 0, H)[0]
     if d == 0:
         return sample_plain(velocity, obs, noise, n_steps)
     if not torch.isfinite(y[:, :d]).all():

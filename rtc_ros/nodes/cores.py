@@ -30,7 +30,7 @@ def executor_core(p: NodeParams) -> ExecutorCore:
         max_step=np.concatenate([a.max_step for a in p.arms]), s=p.s_min,
         ensemble_decay=p.ensemble_decay, startup_ramp=int(round(p.startup_ramp_s / p.dt)),
         startup_silent=p.startup_command == "none", max_accel=max_accel_per_tick(p),
-        hold_keeps=np.array([n.endswith("gripper") for n in p.joint_names], dtype=bool),  # (validate's grippers)
+        hold_keeps=np.array([g for a in p.arms for g in a.grippers], dtype=bool),  # (<arm>.gripper_joints)
         joint_names=tuple(p.joint_names),
     ), max_chunk_age=float(p.max_chunk_age), max_limit_excess=float(p.max_limit_excess),
         max_start_gap=float(p.max_start_gap))

@@ -22,7 +22,7 @@ from rtc_ros.nodes.params.notes import hold_model_notes
 from rtc_ros.nodes.params.schema import ROLE_EXECUTOR
 
 #: the executor's parameters the model depends on, per arm
-ARM_KEYS = ("joint_names", "lower_limits", "upper_limits", "max_step", "max_accel")
+ARM_KEYS = ("joint_names", "lower_limits", "upper_limits", "max_step", "max_accel", "gripper_joints")
 
 
 #: shared parameters that must be equal (a difference: chunks refused, or executed in another mode)

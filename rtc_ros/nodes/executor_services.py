@@ -1,14 +1,18 @@
 """chunk_executor's operator services (``std_srvs/Trigger``, node-private): ``~/pause``, ``~/resume``,
 ``~/resync`` and ``~/hold`` (see :mod:`rtc_ros.nodes.chunk_executor`); the rules are
 :class:`~rtc_ros.runtime.executor.ExecutorCore`'s and, during a protective stop,
-:class:`~rtc_ros.runtime.stop_recovery.StopRecovery`'s."""
+:class:`~rtc_ros.runtime.stop_recovery.StopRecovery`'s. Also the stop of the process itself (SIGINT / SIGTERM):
+:meth:`OperatorServices.brake_to_stop`."""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any
 
 from std_srvs.srv import Trigger
+
+from rtc_ros.nodes.params.notes import BRAKE_LIMIT_S
 
 
 class OperatorServices:
@@ -88,3 +92,32 @@ class OperatorServices:
                             "paused (~/resume to continue)")
         self.node.get_logger().info(response.message)
         return response
+
+    def brake_to_stop(self, cut_short: threading.Event, limit_s: float = BRAKE_LIMIT_S) -> None:
+        """The process is asked to stop (Ctrl-C, ``ros2 launch``'s SIGINT, SIGTERM; :class:`rtc_ros.nodes.spin.StopSignals`
+        calls this before ROS shuts down): hold as ``~/pause`` does -- with ``<arm>.max_accel`` a moving joint brakes to
+        a stop at it -- and wait until every joint is at rest, at most ``limit_s``, while ticks come (none for
+        three ticks, at least 0.5 s -- simulated time standing still -- ends the wait), or until ``cut_short`` (a SIGTERM). Without ``max_accel`` a hold is the
+        last command already: nothing to wait for. The controllers then keep the last command, now at rest."""
+        node, core = self.node, self.node.core
+        if core.at_rest:
+            return
+        start = last = time.monotonic()
+        ticks = core.stats.ticks + core.stats.holds
+        node.get_logger().warn("stopping: braking to a stop at max_accel before shutting down")
+        while not core.at_rest and not cut_short.is_set() and time.monotonic() - start < limit_s:
+            core.pause("shutting down")  # (again each time: a protective stop's end may have resumed it)
+            cut_short.wait(node.dt / 2)
+            now, n = time.monotonic(), core.stats.ticks + core.stats.holds
+            if n != ticks:
+                ticks, last = n, now
+            elif now - last > max(0.5, 3 * node.dt):  # no tick: simulated time stands still (or the loop stalled)
+                break
+        took = time.monotonic() - start
+        if core.at_rest:
+            node.get_logger().info(f"stopping: at rest after {took:.2f} s")
+        else:
+            why = "SIGTERM" if cut_short.is_set() else (
+                f"the {limit_s:g} s limit" if took >= limit_s else "no tick")
+            node.get_logger().error(f"stopping: still moving after {took:.2f} s ({why}): shutting down; the "
+                                    "controllers keep the last command")

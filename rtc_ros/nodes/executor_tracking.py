@@ -52,7 +52,7 @@ class ExecutorTracking:
     def describe(self) -> str:
         """The checked joints' tolerances and the timeout, for the start-up log."""
         tol = ", ".join(f"{n} {t:g}" for n, t in zip(self.names, self.watchdog.tolerance) if t > 0)
-        return f"{tol} (rad) for {self.watchdog.timeout_s:g} s" + ("; idle in this dry run" if self.dry else "")
+        return f"{tol} (joint units) for {self.watchdog.timeout_s:g} s" + ("; idle in this dry run" if self.dry else "")
 
     def measuring(self) -> None:
         """A joint state went to the executor's measurement (nothing commanded since the start or a re-sync):

@@ -2,7 +2,8 @@
 for the level constants), so that an operator sees a policy that runs but sends the robot nothing.
 
 WARN (beside the node's state: warming up, error): observations all refused so far; the executor's reports
-silent; its settings differ from the ones modelled; another publisher on ``joint_states``; joint states stamped
+silent; its settings differ from the ones modelled; another publisher on ``joint_states``; the arm not following
+its commands (:meth:`rtc_ros.nodes.tracking_guard.TrackingGuard.not_following`); joint states stamped
 ahead of the executor's clock in this period (:mod:`rtc_ros.runtime.clock_skew`); and **no chunk
 published for longer than** :func:`idle_limit_s` while the executor runs (not paused, measured from the last
 report saying paused), whatever the cause
@@ -19,6 +20,7 @@ from diagnostic_msgs.msg import DiagnosticStatus
 
 from rtc_ros.nodes.common import with_clock_check
 from rtc_ros.nodes.contention import contention_text
+from rtc_ros.nodes.tracking_guard import WINDOW_S
 
 
 def idle_limit_s(horizon: int, dt: float, latency_s: float = 0.0) -> float:
@@ -73,6 +75,12 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
         vals["joint_states_ahead_ms_max"] = round(ahead * 1e3, 1)
         notes.append(f"joint states stamped up to {ahead * 1e3:.0f} ms ahead of the executor's clock (clocks not in "
                      "sync: they look fresher than they are)")
+    stuck = node.tracking.not_following()
+    vals["not_following_joint"] = stuck[0] if stuck else ""
+    if stuck:
+        notes.append(f"the arm does not follow: the commands moved {stuck[0]} by {stuck[1]:.3f} in the last "
+                     f"{WINDOW_S:g} s, its measured position by {stuck[2]:.4f} (a controller refusing the commands or "
+                     "inactive, the arm blocked, or joint states that froze)")
     if node.joint_state_publishers > 1:
         notes.append(f"{node.joint_state_publishers} publishers on {node.p.joint_states_topic}: observations may "
                      "alternate between them")

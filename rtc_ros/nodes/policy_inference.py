@@ -198,7 +198,8 @@ class PolicyInferenceNode(Node):
         self.clock_ahead.on_report(rep.stamp_ns, self.get_clock().now().nanoseconds)
         with self._data_lock:  # before the loop learns of a reset (it may plan at once): no old frame is used
             cleared = self.cameras.on_executor_report(rep)  # frames from before a reset show another scene
-            self._command = None if rep.command is None else np.asarray(rep.command, dtype=np.float64)
+            # (a dry run's commands are never sent: the arm is not to follow them)
+            self._command = None if rep.command is None or rep.dry else np.asarray(rep.command, dtype=np.float64)
             self._command_received = time.monotonic()
         if rep.paused:
             self.last_paused_t = time.monotonic()

@@ -29,6 +29,7 @@ framework (its own processors, its own time convention) can stand in for it:
 
 from __future__ import annotations
 
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -51,6 +52,19 @@ class LoadedPolicy:
     spec: dict[str, Any]
     path: Path | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+
+    def __post_init__(self) -> None:
+        """Observations, samples and guidance are float32: a model in another precision would fail on its first
+        matrix product with an error naming no field (a model that autocasts inside keeps float32 parameters)."""
+        params = self.model.parameters() if isinstance(self.model, torch.nn.Module) else ()
+        other = sorted({str(p.dtype) for p in params if p.is_floating_point() and p.dtype != torch.float32})
+        if other:
+            raise ValueError(f"model: parameters in {', '.join(other)}; rtc_ros samples in float32 (observations, "
+                             "actions and the guidance's autograd): convert it with model.float(), or run "
+                             "reduced precision inside the model (torch.autocast) with float32 parameters")
+        if isinstance(self.model, torch.nn.Module) and self.model.training:
+            warnings.warn("LoadedPolicy: the model is in train mode (dropout and batch norm make each chunk "
+                          "differ); call model.eval() first", stacklevel=3)
 
     @property
     def horizon(self) -> int:

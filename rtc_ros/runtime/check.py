@@ -228,7 +228,13 @@ def check_policy(policy: LoadedPolicy, d: int, s: int, n_steps: int | None = Non
     spread = sample_spread(plain_gen, obs, seed)
     if spread_text(spread):
         warnings.append(spread_text(spread))
-    ok = finite and shapes and not problems and robot_obs == "ok"
+    if robot_obs != "ok":  # (a verdict NOT OK names its reason: a walkthrough saw "problems": [] here)
+        problems.append(f"robot_observation: {robot_obs} (policy_inference could not build this observation from "
+                        "joint states and camera frames; sampling from Python with flat observations is unaffected)")
+    if not (finite and shapes):
+        problems.append(f"chunks: finite {finite}, shapes {prev.shape}, {plain.shape}, {guided.shape} (expected "
+                        f"{(H, M)})")
+    ok = not problems
     return {
         "spec": str(policy.path), "model": policy.spec.get("model"), "device": str(policy.device), "method": method,
         "horizon": H, "action_dim": M, "obs_dim": policy.obs_dim, "n_steps": n, "d": d, "s": s,

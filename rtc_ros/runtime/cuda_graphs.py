@@ -33,6 +33,7 @@ import torch
 
 from rtc_ros.core.context import map_tensors
 from rtc_ros.core.guidance import JacobianMode, VelocityFn
+from rtc_ros.core.masks import check_delay
 from rtc_ros.core.sampling import check_inputs, euler_guided, euler_plain, euler_prefix
 
 log = logging.getLogger(__name__)
@@ -168,8 +169,7 @@ class GraphedSampler:
         y = y.expand(B, H, M) if y.ndim == 2 else y
         if y.shape != noise.shape:
             raise ValueError(f"prefix must be ({H}, {M}) or ({B}, {H}, {M}), got {tuple(prefix.shape)}")
-        if isinstance(d, bool) or not isinstance(d, int) or not 0 <= d <= H:
-            raise ValueError(f"d must be an integer in [0, H={H}], got {d!r}")
+        d = check_delay(d, 0, H)[0]
         if d == 0:
             return self.plain(context, noise)
         if not torch.isfinite(y[:, :d]).all():

@@ -191,6 +191,13 @@ class ExecutorCore(ExecutorControls, ChunkValidator):
             return True
 
     @property
+    def at_rest(self) -> bool:
+        """A hold now commands the same position tick after tick: at once without ``max_accel`` (a hold repeats the
+        last command), with it once every limited joint has braked to zero speed; True while nothing is commanded."""
+        with self._lock:
+            return not (self._accel.active and self._commanded and self._accel.moving)
+
+    @property
     def paused(self) -> bool:
         with self._lock:
             return self._paused

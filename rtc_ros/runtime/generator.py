@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from rtc_ros.core.bid import bid_sample
-from rtc_ros.core.masks import prefix_weights
+from rtc_ros.core.guidance import INFERENCE_MODE_MSG
+from rtc_ros.core.masks import check_delay, prefix_weights
 from rtc_ros.core.prefix import build_prefix
 from rtc_ros.core.sampling import sample_guided, sample_plain, sample_prefix_conditioned
 from rtc_ros.policies.spec import LoadedPolicy
@@ -177,6 +178,9 @@ class ChunkGenerator:
                 observation's step on, hold-padded), or None (first chunk: plain sampling).
             d: frozen leading actions (``rtc_trained``: at most the policy's
                 ``training.prefix_conditioning``, else ValueError). s: execution horizon (mask end ``H - s``).
+                Integers in ``[0, H]``. Guided: a ``d`` beyond ``H - s`` is clamped to ``H - s`` (the authors'
+                convention), so pass ``s = 0`` when the executing chunk runs out before this one takes over
+                (as :class:`~rtc_ros.runtime.inference_loop.InferenceLoopCore` does).
             noise: ``(B, sample_horizon, sample_dim)`` initial noise (default: drawn from ``generator``);
                 ``sample_dim`` = M and ``sample_horizon`` = H unless the policy pads its action space or
                 samples positions before the observation's step (``chunk_offset``).
@@ -186,6 +190,7 @@ class ChunkGenerator:
             ``(B, H, M)`` raw chunks (float32, detached).
         """
         cfg, info, H = self.config, self.info, self.sample_horizon
+        d, s = check_delay(d, s, self.horizon)
         gen = self._gen if generator is None else generator
         y = self.policy.normalize_actions(prefix) if prefix is not None else None
         with torch.no_grad():
@@ -231,18 +236,23 @@ class ChunkGenerator:
         (else the VJP through ``a1_hat = a_tau + (1 - tau) v`` is silently the identity: the approximation).
         One velocity call. Raises ValueError naming the shapes or the cause."""
         exact = self.info.sampling == "guided" and self.config.jacobian == "exact"
+        if exact and torch.is_inference_mode_enabled():  # (the caller's context, not the policy's fault)
+            raise RuntimeError(INFERENCE_MODE_MSG)
         x = torch.zeros(shape, device=self.device).requires_grad_(exact)
         tau = torch.zeros(shape[0], device=self.device)
         try:
             with torch.enable_grad() if exact else contextlib.nullcontext():
                 v = self.policy.velocity(x, ctx, tau)
+                # through a_tau, not only the parameters (a model fresh from training has requires_grad on them)
+                through = exact and v.requires_grad and torch.autograd.grad(
+                    v.sum(), x, allow_unused=True)[0] is not None
         except (RuntimeError, ValueError, TypeError, IndexError) as exc:
             raise ValueError(f"the policy's velocity failed on a_tau of shape {shape} (B, H, M) with tau of shape "
                              f"({shape[0]},): {exc}") from exc
         if tuple(v.shape) != shape:
             raise ValueError(f"the policy's velocity returned shape {tuple(v.shape)} for a_tau of shape {shape}: it "
                              "must return one velocity per action, (B, H, M) like a_tau")
-        if exact and not v.requires_grad:
+        if exact and not through:
             raise ValueError("the policy's velocity is not differentiable with respect to a_tau (it runs under "
                              "torch.no_grad or inference_mode, detaches, or goes through numpy): guided sampling "
                              f"(method {self.config.method!r}) needs its vector-Jacobian product; keep velocity "
@@ -275,7 +285,8 @@ class ChunkGenerator:
                 frames, named as the spec's ``obs_spec``) or the flat ``(O,)`` vector.
             prev_remaining: ``(L, M)`` raw actions the robot executes from the observation's step on
                 (:attr:`rtc_ros.runtime.inference_loop.Plan.prev_remaining`), or None.
-            d: frozen leading actions. s: execution horizon (mask end ``H - s``).
+            d: frozen leading actions. s: execution horizon (mask end ``H - s``). Integers in ``[0, H]``; see
+                :meth:`sample` for ``d > H - s``.
 
         Returns:
             ``(H, M)`` float64 chunk in raw units.
@@ -284,8 +295,7 @@ class ChunkGenerator:
             ValueError: wrong shapes or non-finite input. FloatingPointError: non-finite output.
         """
         H, M = self.horizon, self.action_dim
-        if not (0 <= d <= H and 0 <= s <= H):
-            raise ValueError(f"d = {d} and s = {s} must be in [0, H = {H}]")
+        d, s = check_delay(d, s, H)
         if not isinstance(obs, Mapping):
             o = np.asarray(obs, dtype=np.float32)
             if o.shape != (self.policy.obs_dim,):

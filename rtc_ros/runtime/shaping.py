@@ -127,6 +127,11 @@ class AccelLimiter:
         self._target[idx] = np.nan
         self._w[idx] = 0.0
 
+    @property
+    def moving(self) -> bool:
+        """A limited joint's last command step is not zero (a hold has not braked it to rest yet)."""
+        return bool(np.any(self._step[self.on] != 0.0))
+
     def resume(self, step: np.ndarray, target: np.ndarray) -> None:
         """The state after a tick that commanded the per-tick ``step`` ``(M,)`` toward ``target`` ``(M,)`` (already
         inside the joint limits): to replay the executor from its reported commands

@@ -26,7 +26,27 @@ def executor_notes(p: NodeParams) -> list[str]:
         notes.append("startup_ramp_s is 0: a start-up chunk's first command may step up to max_step from "
                      "standstill (config/bimanual.yaml uses 0.2 s)")
     dry = ["dry_run: no command is published to the controllers (the arm does not move)"] if p.dry_run else []
-    return notes + _degree_notes(p) + dry + gripper_notes(p)
+    return notes + _degree_notes(p) + dry + gripper_notes(p) + _braking_notes(p)
+
+
+#: longest wait for the arm to brake to rest when chunk_executor is asked to stop (SIGINT / SIGTERM;
+#: ``ros2 launch`` sends SIGTERM 5 s after its SIGINT)
+BRAKE_LIMIT_S = 3.0
+
+
+def _braking_notes(p: NodeParams) -> list[str]:
+    """A ``max_accel`` too small to brake from ``max_step`` per tick within :data:`BRAKE_LIMIT_S`: a stop signal's
+    brake would be cut short (the rest of the speed stops in one tick)."""
+    out = []
+    for arm in p.arms:
+        t = [(step / p.dt / a, step / p.dt, n) for n, step, a in zip(arm.joint_names, arm.max_step, arm.max_accel)
+             if a > 0]
+        if t and max(t)[0] > BRAKE_LIMIT_S:
+            secs, speed, n = max(t)
+            out.append(f"{arm.name}.max_accel: braking {n} from max_step per tick ({speed:g} per s) takes {secs:.1f} s, "
+                       f"longer than the {BRAKE_LIMIT_S:g} s a stop signal (Ctrl-C, ros2 launch) waits for the arm to "
+                       "come to rest: the rest of the speed would stop in one tick")
+    return out
 
 
 def _degree_notes(p: NodeParams) -> list[str]:
@@ -73,17 +93,21 @@ _GRIPPER_LIKE = re.compile(r"finger|knuckle|jaw|claw|grip|hand", re.IGNORECASE) 
 
 
 def gripper_notes(p: NodeParams) -> list[str]:
-    """Joints named like a gripper, not taken as one (not ending in ``gripper``), that a single ``max_accel`` /
-    ``tracking_tolerance`` value covers (a squeezing gripper trips the watchdog)."""
-    notes = []
+    """Joints named like a gripper but not taken as one (not in ``<arm>.gripper_joints``, not ending in
+    ``gripper``): a hold would command their measured opening (a squeeze let go), and a single ``max_accel`` /
+    ``tracking_tolerance`` value covers them (a squeezing gripper trips the watchdog)."""
+    notes = [f"{arm.name}.gripper_joints: {arm.gripper_patterns} match none of its joints ({arm.joint_names}): a typo?"
+             for arm in p.arms if arm.gripper_patterns and not any(arm.grippers)]
     for arm in p.arms:
         for i, nm in enumerate(arm.joint_names):
+            if (arm.grippers and arm.grippers[i]) or not _GRIPPER_LIKE.search(nm):
+                continue
             used = [k for k, v in (("max_accel", arm.max_accel), ("tracking_tolerance", arm.tracking_tolerance))
                     if len(v) > i and v[i] > 0]
-            if used and not nm.endswith("gripper") and _GRIPPER_LIKE.search(nm):
-                notes.append(f"{arm.name}: joint {nm!r} looks like a gripper, but only names ending in 'gripper' are "
-                             f"taken as one: {' and '.join(used)} apply to it (a single value covers every joint but "
-                             "the grippers); give one value per joint, 0 for the gripper")
+            also = f"; {' and '.join(used)} apply to it" if used else ""
+            notes.append(f"{arm.name}: joint {nm!r} looks like a gripper but is not taken as one (a hold would command "
+                         f"its measured opening, letting a squeeze go{also}): if it is one, set "
+                         f"{arm.name}.gripper_joints: [{nm!r}]")
     return notes
 
 
@@ -120,7 +144,8 @@ SAFETY_PARAMETERS = frozenset({s.name for s in SPECS if ROLE_EXECUTOR in s.roles
 
 #: per-arm settings no other program names so: ``<x>.<one of these>`` for an ``x`` that is no configured arm, or one
 #: of these at top level, is a mistake (the arm meant keeps its default: its limits, its watchdog off)
-ARM_ONLY_SUFFIXES = ("lower_limits", "upper_limits", "max_step", "max_accel", "tracking_tolerance", "command_topic")
+ARM_ONLY_SUFFIXES = ("lower_limits", "upper_limits", "max_step", "max_accel", "tracking_tolerance", "command_topic",
+                     "gripper_joints")
 
 
 def _edits(a: str, b: str) -> int:

@@ -143,7 +143,7 @@ _RTC: tuple[ParamSpec, ...] = (
        "are not checked.", _EX, read_only=False, float_range=(0.0, 100.0)),
     _p("max_start_gap", 1.0, "Refuse a start-up chunk (the first after start, a re-sync, a deadman press or plans "
        "dropped after a long pause: it runs from its index 0, the observation's step, on an arm that stood still) whose first action is farther than "
-       "this from where a joint is held, grippers (joints named *gripper) excepted: a policy in other units than "
+       "this from where a joint is held, grippers (<arm>.gripper_joints) excepted: a policy in other units than "
        "the driver's joint_states (degrees for radians), another joint order or robot, within the limits. In the "
        "joints' units (rad); 0 disables.", _EX, read_only=False, float_range=(0.0, 1e6)),
     _p("ensemble_decay", 0.0, "Temporal-ensembling weight decay m (0 = plain average as in the paper).", _EX,
@@ -331,6 +331,10 @@ _SIM_SPECS: tuple[ParamSpec, ...] = (
 SPECS: tuple[ParamSpec, ...] = _RTC + _MERGER + _RECORDER + _SIM_SPECS
 
 
+#: ``<arm>.gripper_joints``' default: joints whose name ends in 'gripper'
+DEFAULT_GRIPPER_JOINTS = ("*gripper",)
+
+
 def _joint_names_default(arm: str) -> list[str]:
     return default_joint_names(arm) if arm in DEFAULT_ARMS else []
 
@@ -339,6 +343,12 @@ ARM_SPECS: tuple[ArmSpec, ...] = (
     ArmSpec("joint_names", "string_array", "Joint names of this arm, in action order (arms are concatenated "
             "in 'arms' order; defaults exist for left and right only).", (*BOTH, ROLE_SIM, ROLE_MERGER),
             _joint_names_default),
+    ArmSpec("gripper_joints", "string_array", "Joints of this arm that are grippers (they squeeze: a commanded hold "
+            "keeps their last command instead of their measured opening, a single max_accel / tracking_tolerance value "
+            "leaves them out, their default limits are 0..1, a moved-while-released or start-gap check skips them): "
+            "joint names (each must be one of this arm's) or shell-style patterns; the default matches names ending "
+            "in 'gripper'; [''] = none. For a driver that names them otherwise (['fr3_finger_joint1']).", BOTH,
+            lambda arm: list(DEFAULT_GRIPPER_JOINTS)),
     ArmSpec("command_topic", "string", "Command topic of this arm (relative; '' = the default for output_type: "
             + ", ".join(f"{k}: {v}" for k, v in DEFAULT_COMMAND_TOPIC.items()) + ").", _EX, lambda arm: ""),
     ArmSpec("lower_limits", "double_array", "Lower joint limits (one per joint, or one for all; [] = -pi, "

@@ -10,6 +10,7 @@ the values a node declared at start, and every run-time ``ros2 param set``.
 from __future__ import annotations
 
 import json
+import fnmatch
 import math
 import re
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from rtc_ros.runtime.methods import METHODS, executor_mode
 from rtc_ros.nodes.params.schema import (
     DEFAULT_ARMS,
     DEFAULT_COMMAND_TOPIC,
+    DEFAULT_GRIPPER_JOINTS,
     ROLE_EXECUTOR,
     ROLE_INFERENCE,
     ROLE_MERGER,
@@ -61,6 +63,10 @@ class ArmParams:
     tracking_tolerance: list[float] = field(default_factory=list)
     #: the executor's acceleration limit, rad/s^2 per joint (0 = not limited)
     max_accel: list[float] = field(default_factory=list)
+    #: per joint: a gripper (``<arm>.gripper_joints``, else a name ending in ``gripper``)
+    grippers: list[bool] = field(default_factory=list)
+    #: ``<arm>.gripper_joints`` as given when it is not the default and holds a pattern (a typo matches nothing)
+    gripper_patterns: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -138,7 +144,7 @@ def _arm_list(out: dict[str, Any]) -> list[str]:
 
 def _rtc_arm(arm: str, values: dict[str, Any], out: dict[str, Any], role: str, seen: set[str]) -> ArmParams:
     names = _arm_joints(arm, values, seen)
-    grip = [nm.endswith("gripper") for nm in names]
+    grip = _grippers(arm, values, names)
     lower = _per_joint(arm, "lower_limits", values, names, [0.0 if g else -math.pi for g in grip])
     upper = _per_joint(arm, "upper_limits", values, names, [1.0 if g else math.pi for g in grip])
     step = _per_joint(arm, "max_step", values, names, [DEFAULT_MAX_STEP] * len(names))
@@ -156,7 +162,21 @@ def _rtc_arm(arm: str, values: dict[str, Any], out: dict[str, Any], role: str, s
     acc = _arm_joints_only(arm, "max_accel", values, names, grip, role in (ROLE_EXECUTOR, ROLE_INFERENCE))
     if any(0 < a < 1e-3 for a in acc):
         raise ParameterError(f"{arm}.max_accel", acc, "must be 0 (off) or >= 0.001 rad/s^2 for every joint")
-    return ArmParams(arm, names, topic, lower, upper, step, defaulted=defaulted, tracking_tolerance=tol, max_accel=acc)
+    given = [str(g) for g in values.get(f"{arm}.gripper_joints") or []]
+    patterns = given if given != list(DEFAULT_GRIPPER_JOINTS) and any(c in g for g in given for c in "*?[") else []
+    return ArmParams(arm, names, topic, lower, upper, step, defaulted=defaulted, tracking_tolerance=tol, max_accel=acc,
+                     grippers=grip, gripper_patterns=patterns)
+
+
+def _grippers(arm: str, values: dict[str, Any], names: list[str]) -> list[bool]:
+    """Per joint: matched by an entry of ``<arm>.gripper_joints`` (a joint name, which must be one of this arm's, or a
+    shell-style pattern; default ``['*gripper']``; ``['']``: none)."""
+    given = [str(g) for g in values.get(f"{arm}.gripper_joints") or []] or list(DEFAULT_GRIPPER_JOINTS)
+    unknown = [g for g in given if g and not any(c in g for c in "*?[") and g not in names]
+    if unknown:
+        raise ParameterError(f"{arm}.gripper_joints", given, f"{unknown} are not joints of arm {arm!r} "
+                                                             f"({arm}.joint_names: {names})")
+    return [any(fnmatch.fnmatchcase(nm, g) for g in given if g) for nm in names]
 
 
 def _arm_joints_only(arm: str, suffix: str, values: dict[str, Any], names: list[str], grip: list[bool],
@@ -190,9 +210,10 @@ def _check_rtc(out: dict[str, Any], values: dict[str, Any], role: str) -> list[A
     if role == ROLE_EXECUTOR and ramp > out["s_min"] and out["method"] in METHODS and executor_mode(out["method"]) != "ensemble":
         # the next chunk takes over after >= s_min executed actions and ends the ramp (switch/sync mode); a guided
         # chunk follows the start-up chunk's actions, not the ramped commands, so a cut ramp is a step
-        raise ParameterError("startup_ramp_s", out["startup_ramp_s"], f"is {ramp} ticks, more than s_min = {out['s_min']}: "
-                             f"the next chunk would take over before the ramp ends (a step); at most "
-                             f"s_min / rate_hz = {out['s_min'] / out['rate_hz']:g} s")
+        raise ParameterError("startup_ramp_s", out["startup_ramp_s"], f"is {ramp} ticks at rate_hz "
+                             f"{out['rate_hz']:g}, more than s_min = {out['s_min']}: the next chunk would take over "
+                             f"before the ramp ends (a step); at most s_min / rate_hz = "
+                             f"{out['s_min'] / out['rate_hz']:g} s (or is rate_hz not the policy's rate?)")
     seen: set[str] = set()
     arms = [_rtc_arm(arm, values, out, role, seen) for arm in _arm_list(out)]
     if role == ROLE_INFERENCE:
