@@ -860,6 +860,13 @@ def test_an_arm_moved_while_released_is_held_where_it_stands_after_the_press() -
     braking.tick()
     braking.set_enabled(True)
     assert braking.moved_while_released(np.full(M, 5.0)) == []  # still braking: the lag of a moving arm
+    resting = make(max_step=0.1, max_accel=100.0)  # max_accel configured, the arm at rest: checked as without it
+    resting.set_measured_position(np.zeros(M))
+    resting.tick()
+    resting.set_enabled(False)
+    resting.tick()
+    resting.set_enabled(True)
+    assert resting.moved_while_released(np.array([0.0, 0.75] + [0.0] * (M - 2))) == [1]
 
 
 def test_enable_gate_rule() -> None:
@@ -982,6 +989,9 @@ def test_a_hold_keeps_a_squeezing_gripper_s_command() -> None:
     core = holding()
     core.resync(command_hold=True, why="~/hold")  # (the node then gives the next joint state)
     assert core.set_measured_position(measured)
+    assert core.set_measured_position(measured + 0.001)  # a 500 Hz driver: more before the tick (a walkthrough:
+    # the second one let the squeeze go, 0.796 -> 0.400 on a Robotiq) ...
+    assert core.set_measured_position(measured)  # ... every one keeps the gripper's command
     t = core.tick()
     assert np.allclose(t.command, [0.52, 0.48, 0.05]) and not t.silent  # the arm where it stands, the grip kept
     core.resync(command_hold=True, why="~/hold")  # twice before a measurement: still the command sent

@@ -78,6 +78,13 @@ class OperatorServices:
         return response
 
     def on_resync(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        if not self.node.core.at_rest:  # (only with max_accel: without it a hold stops in one tick anyway)
+            response.success = False
+            response.message = ("refused: the arm is moving; a re-sync drops the commands at once (no braking: the "
+                                "controllers keep the last, moving setpoint, a velocity jump); call ~/pause first "
+                                "(it brakes at max_accel), then ~/resync once it stands")
+            self.node.get_logger().warn(response.message)
+            return response
         return self._resync_answer(response, command_hold=False)
 
     def on_hold(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:

@@ -163,8 +163,9 @@ class ExecutorCore(ExecutorControls, ChunkValidator):
 
     def _keep(self, q: np.ndarray) -> np.ndarray:
         """The measurement ``q`` with the ``hold_keeps`` joints at a hold's last command (``_kept``), where within
-        their limits; ``_kept`` is used once."""
-        kept, self._kept = self._kept, None
+        their limits; ``_kept`` holds for every measurement until the hold is commanded (:meth:`tick`: a driver at
+        500 Hz gives several before it; until 2026-12-07 only the first kept it, and the second let the squeeze go)."""
+        kept = self._kept
         if kept is None:
             return q.copy()
         use = self.cfg.hold_keeps & (kept >= self.cfg.lower) & (kept <= self.cfg.upper)
@@ -300,6 +301,8 @@ class ExecutorCore(ExecutorControls, ChunkValidator):
                 if self._accel.active and not silent:  # a joint still moving brakes to a stop
                     self._last = self._shaped(None)
                 self._commanded = not silent
+                if self._commanded:
+                    self._kept = None  # (the kept squeeze is commanded: later measurements are ignored anyway)
                 self.stats.holds += 1
                 why = HOLD_PAUSED if self._enabled else HOLD_DISABLED
                 self.stats.holds_by_reason[why] = self.stats.holds_by_reason.get(why, 0) + 1
@@ -330,6 +333,8 @@ class ExecutorCore(ExecutorControls, ChunkValidator):
             self._last = cmd
             silent = hold and reason == HOLD_STARTUP and self._quiet()
             self._commanded = not silent
+            if self._commanded:
+                self._kept = None
             self._next_step = step + 1
             self.stats.ticks += 1
             seq, takeover, consumed = self._exec

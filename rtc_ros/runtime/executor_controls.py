@@ -120,9 +120,10 @@ class ExecutorControls:
         q = np.asarray(position, dtype=np.float64).reshape(-1)
         with self._lock:
             if (q.shape != (self.cfg.action_dim,) or not np.isfinite(q).all() or self._last is None
-                    or self._accel.active or not self._enabled or not self._commanded or self._exec[0] >= 0):
+                    or self._accel.moving or not self._enabled or not self._commanded or self._exec[0] >= 0):
                 return []  # (nothing commanded yet: the hold follows the measurement anyway; a chunk already runs:
-                # a late measurement would read its tracking lag as a move)
+                # a late measurement would read its tracking lag as a move; still braking: its lag. Until 2026-12-07
+                # any max_accel switched the check off, at rest too: a docs audit)
             gap = np.abs(q - self._last)
             far = (gap > self.cfg.max_step) & ~self.cfg.hold_keeps  # (a squeezing gripper's opening is no move; one that
             if at_release is not None and np.shape(at_release) == q.shape:  # fell farther open than then is)

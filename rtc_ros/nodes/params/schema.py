@@ -345,7 +345,8 @@ ARM_SPECS: tuple[ArmSpec, ...] = (
             _joint_names_default),
     ArmSpec("gripper_joints", "string_array", "Joints of this arm that are grippers (they squeeze: a commanded hold "
             "keeps their last command instead of their measured opening, a single max_accel / tracking_tolerance value "
-            "leaves them out, their default limits are 0..1, a moved-while-released or start-gap check skips them): "
+            "leaves them out, their default limits are 0..1, max_start_gap skips them, the deadman's moved-while-released "
+            "check counts one only if it fell open by more than max_step beyond its gap at the release): "
             "joint names (each must be one of this arm's) or shell-style patterns; the default matches names ending "
             "in 'gripper'; [''] = none. For a driver that names them otherwise (['fr3_finger_joint1']).", BOTH,
             lambda arm: list(DEFAULT_GRIPPER_JOINTS)),
