@@ -162,9 +162,7 @@ def bench_model(name: str, cfg: MixerConfig, repeats: int, bid_n: int, n_steps: 
     print(f"{name:12s} params {params/1e6:5.2f}M  plain {res['plain_ms']:7.2f} ms  guided (RTC) "
           f"{res['guided_ms']:7.2f} ms  BID N={bid_n} {res['bid_ms']:7.2f} ms  "
           f"guided/plain {res['guided_over_plain']:.2f}  bid/guided {res['bid_over_guided']:.2f}")
-    print(f"{'':12s} encode {res['encode_ms']:6.2f} ms, per step: forward {res['forward_ms']:6.2f} ms, forward + "
-          f"backward {res['forward_backward_ms']:6.2f} ms; VJP floor {res['vjp_floor_ms']:7.2f} ms "
-          f"({res['floor_over_plain']:.2f} x plain)")
+    print(breakdown_line(res))
     print(f"{'':12s} training-time RTC (d = {d}) {res['trained_ms']:7.2f} ms ({res['trained_over_plain']:.2f} x plain)")
     return res
 
@@ -231,7 +229,7 @@ def bench_spec(path: str | LoadedPolicy, repeats: int, d: int = 6, s: int = 25, 
             torch.autograd.grad(xg + 0.6 * gen.velocity(xg, ctx, tau), xg, grad_outputs=x)
         sync()
 
-    def chunk(g=None) -> None:
+    def chunk(g: ChunkGenerator) -> None:
         g.generate(obs, prev, d, s)
         sync()
 
@@ -248,10 +246,15 @@ def bench_spec(path: str | LoadedPolicy, repeats: int, d: int = 6, s: int = 25, 
     trained = f"  trained {out['trained_ms']:7.2f} ms" if "trained_ms" in out else ""
     print(f"{name:12s} H={H} d={d} s={s} on {pol.device}: plain {out['plain_ms']:7.2f} ms  guided (RTC) "
           f"{out['guided_ms']:7.2f} ms{trained}  guided/plain {out['guided_over_plain']:.2f}")
-    print(f"{'':12s} encode {out['encode_ms']:6.2f} ms, per step: forward {out['forward_ms']:6.2f} ms, forward + "
-          f"backward {out['forward_backward_ms']:6.2f} ms; VJP floor {out['vjp_floor_ms']:7.2f} ms "
-          f"({out['floor_over_plain']:.2f} x plain)")
+    print(breakdown_line(out))
     return out
+
+
+def breakdown_line(res: dict[str, float]) -> str:
+    """The breakdown's printed line: encode, one forward, one forward + backward, the VJP floor."""
+    return (f"{'':12s} encode {res['encode_ms']:6.2f} ms, per step: forward {res['forward_ms']:6.2f} ms, forward + "
+            f"backward {res['forward_backward_ms']:6.2f} ms; VJP floor {res['vjp_floor_ms']:7.2f} ms "
+            f"({res['floor_over_plain']:.2f} x plain)")
 
 
 def check_counts(ap: argparse.ArgumentParser, args: argparse.Namespace) -> None:
