@@ -590,6 +590,15 @@ def test_the_clock_check_names_a_node_time_that_disagrees_with_the_graph(tmp_pat
         rclpy.shutdown(context=ctx)
 
 
+def _moving_at_1_rad_s(node) -> None:
+    """The arm measured at 0, then a chunk moving every joint at 0.02 rad/tick executed for 15 ticks."""
+    node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
+    node._tick()
+    node._on_chunk(_chunk_msg(node, np.cumsum(np.full((50, len(JOINTS)), 0.02), axis=0), JOINTS))
+    for _ in range(15):
+        node._tick()
+
+
 def test_resync_is_refused_while_the_commands_still_move_with_max_accel(tmp_path) -> None:
     """A UR-like walkthrough: ~/resync on an arm moving at 1.4 rad/s published nothing more (startup_command none),
     so the controller kept the last moving setpoint: an instant stop. With max_accel it is refused while the commands
@@ -598,11 +607,7 @@ def test_resync_is_refused_while_the_commands_still_move_with_max_accel(tmp_path
     gen = _node(tmp_path, {**_arm(), "max_accel": [20.0]}, {**_arm(), "max_accel": [20.0]})
     node = next(gen)
     try:
-        node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
-        node._tick()
-        node._on_chunk(_chunk_msg(node, np.cumsum(np.full((50, len(JOINTS)), 0.02), axis=0), JOINTS))
-        for _ in range(15):
-            node._tick()
+        _moving_at_1_rad_s(node)
         answer = node.operator.on_resync(Trigger.Request(), Trigger.Response())
         assert not answer.success and "~/pause first" in answer.message and not node.core.paused
         assert node.operator.on_pause(Trigger.Request(), Trigger.Response()).success
@@ -614,11 +619,7 @@ def test_resync_is_refused_while_the_commands_still_move_with_max_accel(tmp_path
     gen = _node(tmp_path, _arm(), _arm())  # no max_accel: accepted while moving, as before
     node = next(gen)
     try:
-        node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
-        node._tick()
-        node._on_chunk(_chunk_msg(node, np.cumsum(np.full((50, len(JOINTS)), 0.02), axis=0), JOINTS))
-        for _ in range(15):
-            node._tick()
+        _moving_at_1_rad_s(node)
         assert node.operator.on_resync(Trigger.Request(), Trigger.Response()).success
     finally:
         gen.close()

@@ -97,9 +97,9 @@ class Harness:
 
     def __exit__(self, *exc) -> None:
         self.executor.shutdown(timeout_sec=2.0)
+        self.thread.join(timeout=2.0)  # (before the node goes: a spin still inside spin_once raised InvalidHandle)
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.ctx)
-        self.thread.join(timeout=2.0)
 
     # --- callbacks
     def _publish_inputs(self) -> None:

@@ -652,3 +652,18 @@ def test_a_max_accel_too_small_to_brake_within_the_stop_wait_is_warned(tmp_path)
     assert not [n for n in executor_notes(validate({"left.max_accel": [2.0]}, ROLE_EXECUTOR)) if "stop signal" in n]
     typo = validate({"left.gripper_joints": ["*griper"]}, ROLE_EXECUTOR)
     assert any(n.startswith("left.gripper_joints: ['*griper'] match none of its joints") for n in executor_notes(typo))
+
+
+def test_defaults_wrong_at_a_low_rate_are_said_with_the_rate() -> None:
+    """A 10 Hz walkthrough (H = 16): max_chunk_age's 1 s default is shorter than a chunk (1.6 s), so a 1.2 s
+    inference was refused with 4 actions left and the arm held: warned, naming the chunk's duration; the default
+    max_step is said as a speed at this rate (0.05 rad per tick is 0.5 rad/s at 10 Hz)."""
+    from rtc_ros.nodes.params import executor_notes
+
+    p = validate({"rate_hz": 10.0, "horizon": 16, "s_min": 4, "startup_ramp_s": 0.3}, ROLE_EXECUTOR)
+    notes = executor_notes(p)
+    assert any(n.startswith("max_chunk_age 1 s is shorter than a chunk (horizon / rate_hz = 1.6 s)") for n in notes)
+    assert any("max_step = 0.05 rad per tick (0.5 rad/s at rate_hz 10)" in n for n in notes)
+    ok = validate({"rate_hz": 10.0, "horizon": 16, "s_min": 4, "startup_ramp_s": 0.3, "max_chunk_age": 1.6},
+                  ROLE_EXECUTOR)
+    assert not any("max_chunk_age" in n for n in executor_notes(ok))

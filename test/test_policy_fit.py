@@ -72,8 +72,15 @@ def test_a_rounded_dt_fits_and_another_rate_does_not(tmp_path) -> None:
     the dt to write if 50 Hz is meant (a LeRobot user's 30 fps policy with dt 0.033 was refused at 1e-6)."""
     fit_policy(load_policy(_spec(tmp_path / "a", joint_names=JOINTS, dt=0.0202)), _params(_spec(tmp_path / "b")))
     spec = _spec(tmp_path / "c", joint_names=JOINTS, dt=0.021)
-    with pytest.raises(ParameterError, match=r"'rate_hz'.*give the spec dt: 0.02, 1 / rate_hz"):
+    with pytest.raises(ParameterError, match=r"'rate_hz'.*set rate_hz: 47.619 \(if 50 Hz is that rate and the spec's "
+                                             r"dt is rounded: give the spec dt: 0.02\)"):
         fit_policy(load_policy(spec), _params(spec))
+    # 10x off (a 10 Hz policy at rate_hz 100... here 5 Hz at 50): no advice to write dt = 1 / rate_hz (a 10 Hz
+    # walkthrough: that would run the policy 10 times too fast), the missing interpolation said instead
+    spec = _spec(tmp_path / "d", joint_names=JOINTS, dt=0.2)
+    with pytest.raises(ParameterError, match=r"set rate_hz: 5 \(the executor commands one action per tick") as err:
+        fit_policy(load_policy(spec), _params(spec))
+    assert "give the spec dt" not in str(err.value)
 
 
 def test_camera_names_that_are_not_the_policy_s_are_named(tmp_path) -> None:

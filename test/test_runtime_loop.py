@@ -366,3 +366,22 @@ def test_a_restarted_producer_does_not_reuse_the_rejected_seq() -> None:
     loop.on_executor_report(report(ex.tick()))
     assert loop.rejected == 0 and max(loop.queue.queue()) < H
     assert loop.plan() is None  # its chunk is executing: no second inference at once
+
+
+def test_a_chunk_refused_as_too_old_enters_the_delay_forecast() -> None:
+    """An inference slower than max_chunk_age (a 10 Hz walkthrough: 1.2 s against 1.0 s) is refused as ``age``;
+    like a ``stale`` overrun, its delay now enters Q, so the next plans freeze that many actions (before, d stayed
+    at the normal latency and each slow chunk's delay was never learned)."""
+    ex = ExecutorCore(ExecutorConfig(horizon=H, action_dim=2, s=S_MIN), max_chunk_age=0.1)
+    ex.set_measured_position(np.zeros(2))
+    loop = InferenceLoopCore(H, S_MIN, B, "rtc", initial_delay=2)
+    loop.on_executor_report(report(ex.tick()))
+    plan = loop.plan(obs_stamp_ns=2 * DT_NS)
+    assert plan is not None and loop.queue.forecast() == 2
+    for _ in range(7):  # the inference takes 7 steps
+        loop.on_executor_report(report(ex.tick()))
+    loop.on_published(plan, chunk_for(plan.t_obs))
+    with pytest.raises(ChunkRejected, match="max_chunk_age"):
+        ex.offer_chunk(chunk_for(plan.t_obs), plan.seq, plan.t_obs, plan.d, plan.s, obs_age_s=0.15)
+    loop.on_executor_report(report(ex.tick()))
+    assert loop.rejected == 1 and loop.queue.forecast() >= 7

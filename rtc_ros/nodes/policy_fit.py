@@ -96,9 +96,15 @@ def fit_policy(policy: LoadedPolicy, p: NodeParams, cameras_required: bool = Tru
         raise _joint_names_error(list(policy.joint_names), p, spec)
     dt = policy.spec.get("dt")
     if dt is not None and not math.isclose(float(dt), p.dt, rel_tol=RATE_TOLERANCE):
+        near = math.isclose(float(dt), p.dt, rel_tol=0.1)  # (a rounded dt, 0.033 for 30 Hz: not another rate)
         raise ParameterError("rate_hz", p.rate_hz, f"the policy {spec} was trained for dt = {float(dt):g} s "
-                             f"({1.0 / float(dt):g} Hz): one action per {float(dt):g} s; run it at that rate (if "
-                             f"that is your rate, rounded: give the spec dt: {1.0 / p.rate_hz:.6g}, 1 / rate_hz)")
+                             f"({1.0 / float(dt):g} Hz): one action per {float(dt):g} s; set rate_hz: "
+                             f"{1.0 / float(dt):g}" + (
+                                 f" (if {p.rate_hz:g} Hz is that rate and the spec's dt is rounded: give the spec dt: "
+                                 f"{1.0 / p.rate_hz:.6g})" if near else
+                                 " (the executor commands one action per tick: it does not interpolate between them; "
+                                 "a controller needing a faster stream: output_type joint_trajectory, which "
+                                 "interpolates over one period)"))
     try:
         builder = policy.observation_builder
         joint_entry = policy.joint_entry

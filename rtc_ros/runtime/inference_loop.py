@@ -230,6 +230,8 @@ class InferenceLoopCore:
                     # (C keeps measured compute times only: an overrun in C would make every observation
                     # look too old once C is full of them, and no takeover could ever refresh it)
                     self.queue.record(max(self.horizon, rep.step - rej.t_obs))
+                elif rep.rejected_reason == "age":  # older than max_chunk_age: that delay too (since 2026-12-07)
+                    self.queue.record(max(0, rep.step - rej.t_obs))
             if self._awaiting is not None and (rep.seq >= self._awaiting or self._awaiting == rep.rejected_seq):
                 self._awaiting = None
             return observed

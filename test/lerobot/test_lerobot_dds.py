@@ -101,6 +101,8 @@ def test_the_nodes_run_a_lerobot_policy_over_dds(tmp_path, request, which) -> No
         assert all(np.isfinite(np.array([p.positions for p in m.points])).all() for m in published)
     finally:
         executor.shutdown(timeout_sec=2.0)
+        thread.join(timeout=2.0)  # (before the node goes: a spin still inside spin_once raised InvalidHandle, CI
+        # 2026-12-07, a warning)
         node.destroy_node()
         rclpy.try_shutdown(context=ctx)
         for p in (inf, ex):

@@ -19,9 +19,16 @@ _DEFAULTS_SAID = {"lower_limits": "-pi rad (grippers 0)", "upper_limits": "pi ra
 def executor_notes(p: NodeParams) -> list[str]:
     """Valid settings that are wrong for a real arm (chunk_executor warns at start, ``rtc_bringup --check`` too):
     limits or ``max_step`` left at their defaults, no start-up ramp; and a dry run, gripper-like joint names."""
+    said = dict(_DEFAULTS_SAID, max_step=f"{_DEFAULTS_SAID['max_step']} ({DEFAULT_MAX_STEP * p.rate_hz:g} rad/s at "
+                                         f"rate_hz {p.rate_hz:g})")
     notes = [f"{arm.name}: not set, using defaults that are not your arm's: "
-             f"{', '.join(f'{k} = {_DEFAULTS_SAID[k]}' for k in arm.defaulted)}; set its joint limits and speeds"
+             f"{', '.join(f'{k} = {said[k]}' for k in arm.defaulted)}; set its joint limits and speeds"
              for arm in p.arms if arm.defaulted]
+    chunk_s = p.horizon * p.dt
+    if 0 < p.max_chunk_age < chunk_s - 1e-9:
+        notes.append(f"max_chunk_age {p.max_chunk_age:g} s is shorter than a chunk (horizon / rate_hz = {chunk_s:g} s): "
+                     f"a chunk whose inference took longer than {p.max_chunk_age:g} s is refused although some of its "
+                     f"actions remain, and the arm holds; set max_chunk_age to about {chunk_s:g} s")
     if p.startup_ramp_s <= 0:
         notes.append("startup_ramp_s is 0: a start-up chunk's first command may step up to max_step from "
                      "standstill (config/bimanual.yaml uses 0.2 s)")

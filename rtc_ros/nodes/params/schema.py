@@ -368,7 +368,8 @@ ARM_SPECS: tuple[ArmSpec, ...] = (
     ArmSpec("tracking_tolerance", "double_array", "Tracking watchdog: largest distance of the measured position "
             "from the command per joint before it counts as not following (one per joint, or one for all joints but "
             "the grippers, which squeeze; 0 = not checked: the default [0.0] checks nothing). Above the arm's tracking "
-            "lag at speed (3 rad/s x 60 ms = 0.18 rad). The executor then keeps reading joint_states.", _EX,
+            "lag at speed (3 rad/s x 60 ms = 0.18 rad; with output_type joint_trajectory plus speed x "
+            "trajectory_time_from_start). The executor then keeps reading joint_states.", _EX,
             lambda arm: [0.0]),
     ArmSpec("float64_topic", "string", "Commands of this arm as std_msgs/Float64MultiArray ('' disables).", _SIM,
             lambda arm: DEFAULT_COMMAND_TOPIC["float64_multi_array"].format(arm=arm)),
