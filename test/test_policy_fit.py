@@ -81,6 +81,9 @@ def test_a_rounded_dt_fits_and_another_rate_does_not(tmp_path) -> None:
     with pytest.raises(ParameterError, match=r"set rate_hz: 5 \(the executor commands one action per tick") as err:
         fit_policy(load_policy(spec), _params(spec))
     assert "give the spec dt" not in str(err.value)
+    spec = _spec(tmp_path / "e", joint_names=JOINTS, dt=0.01)  # a faster policy: interpolation is no advice there
+    with pytest.raises(ParameterError, match=r"set rate_hz: 100$"):
+        fit_policy(load_policy(spec), _params(spec))
 
 
 def test_camera_names_that_are_not_the_policy_s_are_named(tmp_path) -> None:

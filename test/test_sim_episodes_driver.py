@@ -119,3 +119,26 @@ def test_interrupted_mid_episode_it_aborts_the_recorder_s_episode(stand_ins, sta
     assert proc.proc.wait(20) == 0, proc.output()[-3000:]
     assert [c["cmd"] for c in fake.commands] == ["start", "abort"], fake.commands
     assert "the recorder's episode was aborted" in proc.output()
+
+
+def test_the_driver_brakes_before_a_refused_resync() -> None:
+    """An executor with max_accel refuses ~/resync while its commands still move (a review: the driver's re-sync
+    after a reset then raised on the first episode): the driver calls ~/pause and tries again until accepted; past
+    5 s a refusal is raised as before."""
+    from types import SimpleNamespace
+
+    from rtc_ros.experiments.episode_driver import EpisodeDriver
+
+    calls: list[str] = []
+    answers = iter([False, False, True])
+
+    def call(client: str, what: str, timeout: float = 10.0, refusable: bool = False) -> bool:
+        calls.append(client)
+        ok = next(answers) if client == "resync" else True
+        if not ok and not refusable:
+            raise RuntimeError("refused")
+        return ok
+
+    driver = SimpleNamespace(_call=call, _resync_cli="resync", _pause_cli="pause")
+    EpisodeDriver._resync(driver)
+    assert calls == ["resync", "pause", "resync", "pause", "resync"]

@@ -86,7 +86,7 @@ class EpisodeDriver:
         self.node.create_subscription(String, "rtc/episode_status", self._on_recorder, latched)
         self.node.create_subscription(JointTrajectory, "rtc/chunk", self._on_chunk, rel)
         self._Trigger = Trigger
-        self._resync_cli = self._resume_cli = None
+        self._resync_cli = self._resume_cli = self._pause_cli = None
         self.use_executor(executor_node)
         self._executor = SingleThreadedExecutor()
         self._executor.add_node(self.node)
@@ -151,17 +151,26 @@ class EpisodeDriver:
     def use_executor(self, executor_node: str | None) -> None:
         """Re-sync the executor ``executor_node`` (its node name, relative to this node's namespace)
         around every reset through its ``~/resync`` and ``~/resume`` services; None or "": do not."""
-        for cli in (self._resync_cli, self._resume_cli):
+        for cli in (self._resync_cli, self._resume_cli, self._pause_cli):
             if cli is not None:
                 self.node.destroy_client(cli)
-        self._resync_cli = self._resume_cli = None
+        self._resync_cli = self._resume_cli = self._pause_cli = None
         if executor_node:
             self._resync_cli = self.node.create_client(self._Trigger, f"{executor_node}/resync")
             self._resume_cli = self.node.create_client(self._Trigger, f"{executor_node}/resume")
+            self._pause_cli = self.node.create_client(self._Trigger, f"{executor_node}/pause")
 
-    def _call(self, client: Any, what: str, timeout: float = 10.0) -> None:
+    def _resync(self) -> None:
+        """``~/resync``; an executor with ``max_accel`` refuses it while its commands still move: ``~/pause`` (it
+        brakes), then again until accepted (at most 5 s: it brakes within 3 s)."""
+        end = time.monotonic() + 5.0
+        while not self._call(self._resync_cli, "re-sync after the reset", refusable=time.monotonic() < end):
+            self._call(self._pause_cli, "pause to brake before the re-sync", refusable=True)
+            time.sleep(0.05)
+
+    def _call(self, client: Any, what: str, timeout: float = 10.0, refusable: bool = False) -> bool:
         """Call a ``std_srvs/Trigger`` service; ``TimeoutError`` if it does not answer, ``RuntimeError`` if
-        it answers ``success: false`` (both name the service)."""
+        it answers ``success: false`` (both name the service) unless ``refusable`` (then False)."""
         self._check_running(f"the service {client.srv_name}")
         try:
             ready = client.wait_for_service(timeout_sec=timeout)
@@ -181,7 +190,10 @@ class EpisodeDriver:
                 raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {client.srv_name} ({what})")
         res = fut.result()
         if res is None or not res.success:
+            if refusable:
+                return False
             raise RuntimeError(f"{client.srv_name} ({what}) failed: {getattr(res, 'message', 'no response')}")
+        return True
 
     def _send(self, pub: Any, payload: dict[str, Any]) -> None:
         pub.publish(self._String(data=json.dumps(payload)))
@@ -193,7 +205,7 @@ class EpisodeDriver:
         self._send(self._reset_pub, {"seed": seed, "hold_s": hold_s})
         self.wait_for(lambda s: s.status.get("episode", -1) > ep0, 10.0, "the simulator reset")
         if self._resync_cli is not None:  # the arms were teleported: the executor must start over from them
-            self._call(self._resync_cli, "re-sync after the reset")
+            self._resync()
         self.wait_for(lambda s: s.status.get("state") == "running", hold_s + 10.0, "the reset hold to end")
         if self._resume_cli is not None:
             self._call(self._resume_cli, "resume after the reset")

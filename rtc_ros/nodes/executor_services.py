@@ -82,7 +82,7 @@ class OperatorServices:
             response.success = False
             response.message = ("refused: the arm is moving; a re-sync drops the commands at once (no braking: the "
                                 "controllers keep the last, moving setpoint, a velocity jump); call ~/pause first "
-                                "(it brakes at max_accel), then ~/resync once it stands")
+                                "(it brakes at max_accel), then ~/resync once it stands; or ~/hold to stop where it is at once")
             self.node.get_logger().warn(response.message)
             return response
         return self._resync_answer(response, command_hold=False)

@@ -104,7 +104,7 @@ def fit_policy(policy: LoadedPolicy, p: NodeParams, cameras_required: bool = Tru
                                  f"{1.0 / p.rate_hz:.6g})" if near else
                                  " (the executor commands one action per tick: it does not interpolate between them; "
                                  "a controller needing a faster stream: output_type joint_trajectory, which "
-                                 "interpolates over one period)"))
+                                 "interpolates over one period)" if float(dt) > p.dt else ""))
     try:
         builder = policy.observation_builder
         joint_entry = policy.joint_entry
