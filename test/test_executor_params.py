@@ -131,3 +131,52 @@ def test_gripper_joints_are_fetched_so_a_declared_gripper_is_no_difference() -> 
     assert executor_differences(own, fetched) == []
     notes = executor_differences(own, {"rate_hz": 50.0, **LIMITS, "left.max_accel": [5.0]})  # the executor's: default
     assert notes and "left.max_accel" in notes[0]
+
+
+def test_a_retry_keeps_the_answers_so_far() -> None:
+    """Under load the executor answered the 16 one-name requests slower than RETRY_S; each retry started over and
+    discarded the answers so far, so no check ever completed (once in CI). A retry now asks only the missing names."""
+    from types import SimpleNamespace
+
+    pytest.importorskip("rclpy")
+    from rclpy.parameter import Parameter
+
+    from rtc_ros.nodes.executor_params import RETRY_S, ExecutorParamsCheck
+
+    own = _own()
+    names = wanted_names(own)
+    values = {n: None for n in names} | {"rate_hz": 50.0} | LIMITS
+    asked: list[tuple[str, list]] = []
+
+    class Client:
+        def services_are_ready(self) -> bool:
+            return True
+
+        def get_parameters(self, keys: list[str]):
+            callbacks: list = []
+            asked.append((keys[0], callbacks))
+            return SimpleNamespace(add_done_callback=callbacks.append)
+
+    def answer(i: int) -> None:
+        key, callbacks = asked[i]
+        value = values[key]
+        msg = [] if value is None else [Parameter(key, value=value).to_parameter_msg().value]
+        for cb in callbacks:
+            cb(SimpleNamespace(result=lambda: SimpleNamespace(values=msg)))
+
+    now = [0.0]
+    info = SimpleNamespace(node_namespace="/", node_name="chunk_executor", endpoint_gid=b"g")
+    log = SimpleNamespace(warn=lambda m: None, info=lambda m: None)
+    node = SimpleNamespace(get_publishers_info_by_topic=lambda t: [info], get_logger=lambda: log)
+    check = ExecutorParamsCheck(node, own, "/rtc/executor_state", clock=lambda: now[0])
+    check._clients["/chunk_executor"] = Client()
+    check.poll()
+    assert len(asked) == len(names)
+    for i in range(5):  # only some answers before the retry
+        answer(i)
+    now[0] += RETRY_S + 0.1
+    check.poll()
+    assert [k for k, _ in asked[len(names):]] == names[5:]  # the rest asked again, not all
+    for i in range(len(names), len(asked)):
+        answer(i)
+    assert "/chunk_executor" in check._done and not check._pending and check.notes == []

@@ -83,9 +83,12 @@ class ExecutorParamsCheck:
             client = self._clients.get(name) or self._clients.setdefault(name, AsyncParameterClient(self.node, name))
             if not client.services_are_ready():
                 continue
-            got: dict[str, Any] = {}
+            # a retry keeps the answers so far and asks the rest (before 2026-12-07 it started over: under load,
+            # when 16 answers took longer than RETRY_S, no check ever completed -- seen once in CI)
+            got: dict[str, Any] = pending[2] if pending and pending[0] == gid else {}
             self._pending[name] = (gid, now, got)
-            for key in wanted_names(self.own):  # one per request: a name the executor has no value for empties a reply
+            for key in [k for k in wanted_names(self.own) if k not in got]:  # one per request: a name the executor
+                # has no value for empties a reply
                 client.get_parameters([key]).add_done_callback(
                     lambda f, name=name, gid=gid, key=key, got=got: self._answered(name, gid, key, got, f))
 
