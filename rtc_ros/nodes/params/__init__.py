@@ -13,10 +13,11 @@ One params file configures all nodes (shared values under ``/**: ros__parameters
 
 from rtc_ros.nodes.params.declare import OnChange, declare_and_validate, node_argv
 from rtc_ros.nodes.params.docs import describe
+from rtc_ros.recording.params_file import default_joint_names
 from rtc_ros.nodes.params.paths import expand_path, package_roots
+from rtc_ros.nodes.params.arm_schema import ARM_SPECS, ArmSpec
 from rtc_ros.nodes.params.schema import (
     ARM_JOINTS,
-    ARM_SPECS,
     BOTH,
     DEFAULT_COMMAND_TOPIC,
     NODE_NAMES,
@@ -27,9 +28,7 @@ from rtc_ros.nodes.params.schema import (
     ROLE_SIM,
     ROLES,
     SPECS,
-    ArmSpec,
     ParamSpec,
-    default_joint_names,
     specs_for,
     writable_names,
 )

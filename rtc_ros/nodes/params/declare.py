@@ -15,8 +15,8 @@ import sys
 from array import array
 from typing import Any, Callable
 
-from rtc_ros.nodes.params.schema import (ROLE_SIM, ArmSpec, ParamSpec, arm_names, arm_specs_for, specs_for,
-                                         writable_names)
+from rtc_ros.nodes.params.arm_schema import ArmSpec, arm_specs_for
+from rtc_ros.nodes.params.schema import ROLE_SIM, ParamSpec, arm_names, specs_for, writable_names
 from rtc_ros.nodes.params.notes import misspelt_error, moved_parameters, unknown_parameters, unknown_text
 from rtc_ros.nodes.params.validate import NodeParams, ParameterError, validate
 from rtc_ros.nodes.params.yaml_file import StraySectionError, cli_overrides, same_value, stray_in_files

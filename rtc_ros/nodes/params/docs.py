@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from rtc_ros.nodes.params.schema import ARM_SPECS, NODE_NAMES, ROLES, SPECS, ParamSpec
+from rtc_ros.nodes.params.arm_schema import ARM_SPECS
+from rtc_ros.nodes.params.schema import NODE_NAMES, ROLES, SPECS, ParamSpec
 
 
 def _nodes(roles: Iterable[str]) -> str:

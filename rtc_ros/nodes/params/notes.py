@@ -9,7 +9,8 @@ import math
 import re
 from typing import Any
 
-from rtc_ros.nodes.params.schema import ARM_SPECS, DEFAULT_ARMS, ROLE_EXECUTOR, ROLE_INFERENCE, SIM_ARMS, SPECS
+from rtc_ros.nodes.params.arm_schema import ARM_SPECS
+from rtc_ros.nodes.params.schema import DEFAULT_ARMS, ROLE_EXECUTOR, ROLE_INFERENCE, SIM_ARMS, SPECS
 from rtc_ros.nodes.params.validate import DEFAULT_MAX_STEP, NodeParams
 
 _DEFAULTS_SAID = {"lower_limits": "-pi rad (grippers 0)", "upper_limits": "pi rad (grippers 1)",

@@ -3,8 +3,9 @@
 Each node has a *role*: ``executor`` (``chunk_executor``), ``inference`` (``policy_inference``),
 ``recorder`` (``episode_recorder``), ``sim`` (``bimanual_sim``) and ``merger`` (``joint_state_merger``). A :class:`ParamSpec` lists the
 roles that declare it; the same name may appear in two specs of different roles (``camera_topics``
-of the recorder and of inference). Per-arm parameters (``<arm>.<suffix>``) are :class:`ArmSpec`
-entries, declared for every arm of ``arms`` (the sim's arms are fixed: ``left``, ``right``).
+of the recorder and of inference). Per-arm parameters (``<arm>.<suffix>``) are
+:class:`rtc_ros.nodes.params.arm_schema.ArmSpec` entries (:mod:`rtc_ros.nodes.params.arm_schema`), declared for
+every arm of ``arms`` (the sim's arms are fixed: ``left``, ``right``).
 
 ``read_only`` parameters are structural (topics, sizes, the method) and fixed after start; the
 others can be changed with ``ros2 param set`` and are applied at run time (see
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from rtc_ros.recording.params_file import ARM_JOINTS, default_joint_names
+from rtc_ros.recording.params_file import ARM_JOINTS
 from rtc_ros.runtime.methods import METHODS
 
 ROLE_EXECUTOR = "executor"
@@ -80,20 +81,6 @@ class ParamSpec:
     float_range: tuple[float, float] | None = None
     choices: tuple[str, ...] | None = None
     array_type: str | None = None
-
-
-@dataclass(frozen=True)
-class ArmSpec:
-    """One per-arm parameter ``<arm>.<suffix>`` (always read-only).
-
-    ``kind``: ``string_array``, ``double_array`` or ``string``; ``default(arm)`` gives the default.
-    """
-
-    suffix: str
-    kind: str
-    description: str
-    roles: tuple[str, ...]
-    default: Callable[[str], Any]
 
 
 def _p(name: str, default: Any, description: str, roles: tuple[str, ...], **kw: Any) -> ParamSpec:
@@ -331,55 +318,6 @@ _SIM_SPECS: tuple[ParamSpec, ...] = (
 SPECS: tuple[ParamSpec, ...] = _RTC + _MERGER + _RECORDER + _SIM_SPECS
 
 
-#: ``<arm>.gripper_joints``' default: joints whose name ends in 'gripper'
-DEFAULT_GRIPPER_JOINTS = ("*gripper",)
-
-
-def _joint_names_default(arm: str) -> list[str]:
-    return default_joint_names(arm) if arm in DEFAULT_ARMS else []
-
-
-ARM_SPECS: tuple[ArmSpec, ...] = (
-    ArmSpec("joint_names", "string_array", "Joint names of this arm, in action order (arms are concatenated "
-            "in 'arms' order; defaults exist for left and right only).", (*BOTH, ROLE_SIM, ROLE_MERGER),
-            _joint_names_default),
-    ArmSpec("gripper_joints", "string_array", "Joints of this arm that are grippers (they squeeze: a commanded hold "
-            "keeps their last command instead of their measured opening, a single max_accel / tracking_tolerance value "
-            "leaves them out, their default limits are 0..1, max_start_gap skips them, the deadman's moved-while-released "
-            "check counts one only if it fell open by more than max_step beyond its gap at the release): "
-            "joint names (each must be one of this arm's) or shell-style patterns; the default matches names ending "
-            "in 'gripper'; [''] = none. For a driver that names them otherwise (['fr3_finger_joint1']).", BOTH,
-            lambda arm: list(DEFAULT_GRIPPER_JOINTS)),
-    ArmSpec("command_topic", "string", "Command topic of this arm (relative; '' = the default for output_type: "
-            + ", ".join(f"{k}: {v}" for k, v in DEFAULT_COMMAND_TOPIC.items()) + ").", _EX, lambda arm: ""),
-    ArmSpec("lower_limits", "double_array", "Lower joint limits (one per joint, or one for all; [] = -pi, "
-            "gripper 0). policy_inference reads them too (its guidance target is clipped there, as the commands).", BOTH,
-            lambda arm: []),
-    ArmSpec("upper_limits", "double_array", "Upper joint limits (one per joint, or one for all; [] = +pi, "
-            "gripper 1). policy_inference reads them too.", BOTH, lambda arm: []),
-    ArmSpec("max_step", "double_array", "Largest command change per tick (one per joint, or one for all; "
-            "[] = 0.05). policy_inference reads it too (its guidance target trails a chunk the executor clamps).",
-            BOTH, lambda arm: []),
-    ArmSpec("max_accel", "double_array", "Acceleration limit of the commands, rad/s^2 (one per joint, or one for all "
-            "joints but the grippers; 0 = not limited: the default [0.0] limits nothing). Holds brake at it instead of "
-            "stopping in one tick, splices are closed within it; for arms whose controller faults on an acceleration "
-            "jump. From the arm's torque and inertia, not its tracking. policy_inference reads it too: its hold "
-            "target brakes the same way.", BOTH, lambda arm: [0.0]),
-    ArmSpec("tracking_tolerance", "double_array", "Tracking watchdog: largest distance of the measured position "
-            "from the command per joint before it counts as not following (one per joint, or one for all joints but "
-            "the grippers, which squeeze; 0 = not checked: the default [0.0] checks nothing). Above the arm's tracking "
-            "lag at speed (3 rad/s x 60 ms = 0.18 rad; with output_type joint_trajectory plus speed x "
-            "trajectory_time_from_start). The executor then keeps reading joint_states.", _EX,
-            lambda arm: [0.0]),
-    ArmSpec("float64_topic", "string", "Commands of this arm as std_msgs/Float64MultiArray ('' disables).", _SIM,
-            lambda arm: DEFAULT_COMMAND_TOPIC["float64_multi_array"].format(arm=arm)),
-    ArmSpec("trajectory_topic", "string", "Commands of this arm as trajectory_msgs/JointTrajectory ('' "
-            "disables).", _SIM, lambda arm: DEFAULT_COMMAND_TOPIC["joint_trajectory"].format(arm=arm)),
-    ArmSpec("joint_state_topic", "string", "Commands of this arm as sensor_msgs/JointState ('' disables).",
-            _SIM, lambda arm: DEFAULT_COMMAND_TOPIC["joint_state"].format(arm=arm)),
-)
-
-
 def check_role(role: str) -> None:
     """Raise ValueError unless ``role`` is one of :data:`ROLES`."""
     if role not in ROLES:
@@ -390,12 +328,6 @@ def specs_for(role: str) -> list[ParamSpec]:
     """The parameters a node of ``role`` declares (not the per-arm ones)."""
     check_role(role)
     return [s for s in SPECS if role in s.roles]
-
-
-def arm_specs_for(role: str) -> list[ArmSpec]:
-    """The per-arm parameters a node of ``role`` declares for each arm."""
-    check_role(role)
-    return [a for a in ARM_SPECS if role in a.roles]
 
 
 def arm_names(role: str, values: dict[str, Any]) -> list[str]:

@@ -24,16 +24,16 @@ from rtc_ros.runtime.methods import METHODS, executor_mode
 from rtc_ros.nodes.params.schema import (
     DEFAULT_ARMS,
     DEFAULT_COMMAND_TOPIC,
-    DEFAULT_GRIPPER_JOINTS,
     ROLE_EXECUTOR,
     ROLE_INFERENCE,
     ROLE_MERGER,
     ROLE_RECORDER,
     ROLE_SIM,
     arm_names,
-    default_joint_names,
     specs_for,
 )
+from rtc_ros.nodes.params.arm_schema import DEFAULT_GRIPPER_JOINTS
+from rtc_ros.recording.params_file import default_joint_names
 
 #: joints per arm of the simulator (6 arm joints + gripper)
 SIM_JOINTS_PER_ARM = 7
