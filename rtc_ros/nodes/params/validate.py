@@ -144,7 +144,7 @@ def _arm_list(out: dict[str, Any]) -> list[str]:
 
 def _rtc_arm(arm: str, values: dict[str, Any], out: dict[str, Any], role: str, seen: set[str]) -> ArmParams:
     names = _arm_joints(arm, values, seen)
-    grip = _grippers(arm, values, names)
+    grip, patterns = _grippers(arm, values, names)
     lower = _per_joint(arm, "lower_limits", values, names, [0.0 if g else -math.pi for g in grip])
     upper = _per_joint(arm, "upper_limits", values, names, [1.0 if g else math.pi for g in grip])
     step = _per_joint(arm, "max_step", values, names, [DEFAULT_MAX_STEP] * len(names))
@@ -162,21 +162,22 @@ def _rtc_arm(arm: str, values: dict[str, Any], out: dict[str, Any], role: str, s
     acc = _arm_joints_only(arm, "max_accel", values, names, grip, role in (ROLE_EXECUTOR, ROLE_INFERENCE))
     if any(0 < a < 1e-3 for a in acc):
         raise ParameterError(f"{arm}.max_accel", acc, "must be 0 (off) or >= 0.001 rad/s^2 for every joint")
-    given = [str(g) for g in values.get(f"{arm}.gripper_joints") or []]
-    patterns = given if given != list(DEFAULT_GRIPPER_JOINTS) and any(c in g for g in given for c in "*?[") else []
     return ArmParams(arm, names, topic, lower, upper, step, defaulted=defaulted, tracking_tolerance=tol, max_accel=acc,
                      grippers=grip, gripper_patterns=patterns)
 
 
-def _grippers(arm: str, values: dict[str, Any], names: list[str]) -> list[bool]:
+def _grippers(arm: str, values: dict[str, Any], names: list[str]) -> tuple[list[bool], list[str]]:
     """Per joint: matched by an entry of ``<arm>.gripper_joints`` (a joint name, which must be one of this arm's, or a
-    shell-style pattern; default ``['*gripper']``; ``['']``: none)."""
+    shell-style pattern; default ``['*gripper']``; ``['']``: none); and the entries as given when they are not the
+    default and hold a pattern (:attr:`ArmParams.gripper_patterns`)."""
     given = [str(g) for g in values.get(f"{arm}.gripper_joints") or []] or list(DEFAULT_GRIPPER_JOINTS)
-    unknown = [g for g in given if g and not any(c in g for c in "*?[") and g not in names]
+    pattern = [any(c in g for c in "*?[") for g in given]
+    unknown = [g for g, pat in zip(given, pattern) if g and not pat and g not in names]
     if unknown:
         raise ParameterError(f"{arm}.gripper_joints", given, f"{unknown} are not joints of arm {arm!r} "
                                                              f"({arm}.joint_names: {names})")
-    return [any(fnmatch.fnmatchcase(nm, g) for g in given if g) for nm in names]
+    patterns = given if given != list(DEFAULT_GRIPPER_JOINTS) and any(pattern) else []
+    return [any(fnmatch.fnmatchcase(nm, g) for g in given if g) for nm in names], patterns
 
 
 def _arm_joints_only(arm: str, suffix: str, values: dict[str, Any], names: list[str], grip: list[bool],
