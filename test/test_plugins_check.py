@@ -127,3 +127,25 @@ def test_check_at_a_recorded_observation_warns_of_a_first_action_far_from_the_ar
     (text,) = first_action_warnings(policy, obs, [chunk])
     assert f"rad from the recorded position of j3 ({q[3]:.3g};" in text and "robot_units" in text
     assert not any("first action" in w for w in check_policy(policy, 5, 20, repeats=1)["warnings"])  # (no bag)
+
+
+def test_check_first_action_leaves_out_the_grippers_named_by_gripper_joints(small_policy) -> None:
+    """A Franka's finger (``fr3_finger_joint1``) is no *gripper: ``--gripper-joints`` names it as the nodes'
+    ``<arm>.gripper_joints`` does (until 2026-12-07 the check told grippers by the name's suffix alone)."""
+    import numpy as np
+
+    from rtc_ros.runtime.check import first_action_warnings
+
+    policy = load_policy(small_policy)
+    M = policy.action_dim
+    policy.spec["joint_names"] = [f"fr3_joint{k}" for k in range(M - 1)] + ["fr3_finger_joint1"]
+    obs = policy.typical_observation().copy()
+    e = policy.observation_builder.entries[0]
+    obs[e.offset:e.offset + M] = 0.0
+    chunk = np.zeros((policy.horizon, M))
+    chunk[0, M - 1] = 0.6  # the finger squeezes off its command
+    (text,) = first_action_warnings(policy, obs, [chunk])  # by default a finger is an arm joint
+    assert "fr3_finger_joint1" in text
+    assert first_action_warnings(policy, obs, [chunk], ("fr3_finger_*",)) == []
+    assert first_action_warnings(policy, obs, [chunk], ("fr3_finger_joint1",)) == []
+    assert "fr3_finger_joint1" in first_action_warnings(policy, obs, [chunk], ())[0]

@@ -30,6 +30,7 @@ sample with their ``n_steps`` parameter and log a warning when it differs from t
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import sys
 import time
@@ -161,9 +162,11 @@ def unit_warnings(policy: LoadedPolicy, chunks: list[np.ndarray]) -> list[str]:
 FIRST_ACTION_DISTANCE = 0.3
 
 
-def first_action_warnings(policy: LoadedPolicy, obs: np.ndarray, chunks: list[np.ndarray]) -> list[str]:
+def first_action_warnings(policy: LoadedPolicy, obs: np.ndarray, chunks: list[np.ndarray],
+                          gripper_joints: tuple[str, ...] = ("*gripper",)) -> list[str]:
     """At a recorded observation: the chunks' first actions far from the measured joint positions (robot units both),
-    on a joint not named *gripper (a squeeze keeps a gripper off its command) -- other units than the spec says
+    on a joint not matched by ``gripper_joints`` (names or shell patterns, as the nodes' ``<arm>.gripper_joints``;
+    a squeeze keeps a gripper off its command) -- other units than the spec says
     (a walkthrough's ``robot_units: degrees`` on a radian policy: actions ~0 beside a shoulder at -0.96) or another
     joint order."""
     e = next((e for e in policy.observation_builder.entries if e.kind == "joints"), None)
@@ -173,7 +176,7 @@ def first_action_warnings(policy: LoadedPolicy, obs: np.ndarray, chunks: list[np
     q = np.asarray(obs, dtype=np.float64)[e.offset:e.offset + e.size].reshape(-1, M)[0]  # (newest row first)
     names = _action_names(policy)
     far = np.max([np.abs(np.asarray(c, dtype=np.float64).reshape(-1, M)[0] - q) for c in chunks], axis=0)
-    arm = [j for j in range(M) if not str(names[j]).endswith("gripper")]
+    arm = [j for j in range(M) if not any(g and fnmatch.fnmatchcase(str(names[j]), g) for g in gripper_joints)]
     if not arm or far[arm].max() <= FIRST_ACTION_DISTANCE:
         return []
     j = arm[int(np.argmax(far[arm]))]
@@ -183,9 +186,10 @@ def first_action_warnings(policy: LoadedPolicy, obs: np.ndarray, chunks: list[np
 
 
 def check_policy(policy: LoadedPolicy, d: int, s: int, n_steps: int | None = None, repeats: int = 10,
-                 seed: int = 0, method: str = "rtc", obs: np.ndarray | None = None) -> dict[str, Any]:
+                 seed: int = 0, method: str = "rtc", obs: np.ndarray | None = None,
+                 gripper_joints: tuple[str, ...] = ("*gripper",)) -> dict[str, Any]:
     """Run the check (see module docstring) and return the JSON fields (``obs`` given: a recorded observation,
-    whose joint positions the chunks' first actions are compared with)."""
+    whose joint positions the chunks' first actions are compared with, but on the ``gripper_joints``)."""
     H, M = policy.horizon, policy.action_dim
     if not 0 <= d <= H or not 0 <= s < H:
         raise ValueError(f"need 0 <= d <= H and 0 <= s < H (H = {H}), got d = {d}, s = {s}")
@@ -214,7 +218,7 @@ def check_policy(policy: LoadedPolicy, d: int, s: int, n_steps: int | None = Non
         robot_obs = f"obs_spec: {exc}"
     problems, warnings = [], spec_warnings(policy) + unit_warnings(policy, [prev, plain, guided])
     if recorded:
-        warnings += first_action_warnings(policy, obs, [prev, plain])
+        warnings += first_action_warnings(policy, obs, [prev, plain], gripper_joints)
     if not e_guided < e_plain * (1.0 - GUIDANCE_MARGIN):
         problems.append(f"guidance does not bring the chunk closer to the previous one (prefix error {e_plain:.5g} "
                         f"plain, {e_guided:.5g} guided)")
@@ -262,6 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--obs-bag", default=None, help="take the observation from this recorded episode (bag dir)")
     ap.add_argument("--joints-topic", default="joint_states")
     ap.add_argument("--camera-topic", default="{name}/image_raw", help="camera topic pattern ({name}: obs_spec entry)")
+    ap.add_argument("--gripper-joints", nargs="*", default=["*gripper"], metavar="NAME",
+                    help="with --obs-bag: joints (names or shell patterns, as <arm>.gripper_joints) left out of the "
+                         "first-action distance check (default '*gripper'; none: --gripper-joints with no name)")
     a = ap.parse_args(argv)
     torch.set_num_threads(max(1, a.threads))
     try:
@@ -278,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             obs = bag_observation(policy, a.obs_bag, a.joints_topic, a.camera_topic) if a.obs_bag else None
         except Exception as exc:  # noqa: BLE001 -- an unreadable bag (rosbags' own errors, a missing metadata.yaml)
             raise ValueError(f"--obs-bag {a.obs_bag}: {type(exc).__name__}: {exc}") from exc
-        r = check_policy(policy, d, s, a.steps, max(1, a.repeats), a.seed, a.method, obs)
+        r = check_policy(policy, d, s, a.steps, max(1, a.repeats), a.seed, a.method, obs, tuple(a.gripper_joints))
         r["observation"] = a.obs_bag or "normalisation mean"
     except Exception as exc:  # noqa: BLE001 -- whatever a user's encode / velocity raises: named, with the spec
         msg = f"{a.spec}: sampling failed: {type(exc).__name__}: {exc}"
