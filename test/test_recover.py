@@ -132,7 +132,7 @@ def test_interrupted_recovery_is_repeated_from_the_original(tmp_path: Path) -> N
     assert (bag / "episode_0000.mcap.broken").read_bytes() == data
 
 
-def test_live_writer_is_left_alone(tmp_path: Path) -> None:
+def test_live_writer_is_left_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data, _ = _unfinished_bag(tmp_path, 1)
     bag = _make_crashed(tmp_path / "crash", "episode_0000", data)
     me = writer_identity()
@@ -143,7 +143,13 @@ def test_live_writer_is_left_alone(tmp_path: Path) -> None:
     assert not writer_alive(_dead_writer(), None)
     r = recover_bag(bag)
     assert r.action == "skipped" and "still be writing" in r.detail
+    assert main([str(bag), "--dry-run"]) == 0  # says what a repair would do: skip it (it said "would recover")
+    assert capsys.readouterr().out.startswith(f"would skip: {bag} (its writer ")
+    assert main([str(bag), "--dry-run", "--force"]) == 0 and capsys.readouterr().out == f"would recover: {bag}\n"
+    (bag / ".reserve").write_bytes(bytes(1000))  # the recorder's reserve (session.RESERVE_BYTES), kept while it writes
+    assert recover_bag(bag).action == "skipped" and (bag / ".reserve").is_file()
     assert recover_bag(bag, force=True).action == "recovered"
+    assert not (bag / ".reserve").exists()  # (a killed recorder's reserve: room for the repair, then gone)
 
 
 def test_recover_command_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

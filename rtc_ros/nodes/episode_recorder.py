@@ -233,6 +233,8 @@ class EpisodeRecorder(Node):
         self.get_logger().error(f"recording failed: {error}")
         self._note_lost()
         self.session.fail(error, self._now())
+        for text in self.session.errors:
+            self.get_logger().error(text)
         self._publish_status("error", error=error)
 
     def _tick(self) -> None:

@@ -214,6 +214,8 @@ class BagWriter:
         self.first_ns: dict[str, int] = {}
         self.last_ns: dict[str, int] = {}
         self._last_flush = time.monotonic()
+        #: messages written and fsynced by the last successful :meth:`flush` (on disk whatever happens later)
+        self.flushed_messages = 0
         self._open = False
         self.closed = False
 
@@ -305,6 +307,8 @@ class BagWriter:
         except OSError as exc:
             raise RecordingError(f"writing bag {self.path} failed: {exc.strerror or exc}") from exc
         self._last_flush = time.monotonic()
+        if force:
+            self.flushed_messages = sum(self.counts.values())
 
     def maybe_flush(self) -> None:
         """:meth:`flush` if ``flush_period_s`` has passed since the last one."""

@@ -30,6 +30,7 @@ needed repair), 1 when one could not be, 2 on a usage error. ``--dry-run`` only 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -209,7 +210,7 @@ def _rewrite(source: Path, dest_bag: Path, finish: Callable[[SalvageResult, dict
     conns: dict[int, Any] = {}
     stats: dict[str, dict[str, int]] = {}
     try:
-        for rec in _chain(first, records):
+        for rec in itertools.chain([first] if first is not None else [], records):
             if isinstance(rec, ChannelRec):
                 schema = res.schemas.get(rec.schema_id)
                 if schema is None or rec.id in conns:
@@ -235,12 +236,6 @@ def _rewrite(source: Path, dest_bag: Path, finish: Callable[[SalvageResult, dict
             writer.abort()
         raise
     return meta
-
-
-def _chain(first: Any, rest: Any) -> Any:
-    if first is not None:
-        yield first
-    yield from rest
 
 
 def _fsync(path: Path) -> None:
@@ -279,12 +274,11 @@ def recover_bag(bag: str | Path, force: bool = False) -> Recovery:
         return Recovery(bag, "restored", f"the bag was complete; its sidecar restored from metadata.yaml "
                                          f"(status {final.get('status')})")
     meta: dict[str, Any] = dict(old) if isinstance(old, dict) else {"episode": bag.name}
-    if not force and source == mcap and writer_alive(meta.get("writer"), mcap):
-        return Recovery(bag, "skipped", f"its writer {meta.get('writer') or '(unknown, file changed recently)'} "
-                                        "may still be writing it (use --force to repair anyway)")
+    if busy := None if force else _busy(bag, meta.get("writer")):
+        return Recovery(bag, "skipped", f"{busy} (use --force to repair anyway)")
+    (bag / ".reserve").unlink(missing_ok=True)  # a dead recorder's reserve (rtc_ros.recording.session): room to repair
     tmp_root = bag / TMP_DIR
-    if tmp_root.exists():
-        shutil.rmtree(tmp_root)  # our own half-written output of an interrupted attempt
+    shutil.rmtree(tmp_root, ignore_errors=True)  # our own half-written output of an interrupted attempt
     tmp_root.mkdir()
     dest = tmp_root / bag.name
     done: list[Any] = []
@@ -370,6 +364,12 @@ def recover_all(root: str | Path, force: bool = False) -> list[Recovery]:
     return out
 
 
+def _busy(bag: Path, writer: Any) -> str | None:
+    """Why a bag is left alone without ``--force`` (its writer may still be writing it), else None."""
+    alive = not _broken_of(bag).is_file() and writer_alive(writer, _mcap_of(bag))
+    return f"its writer {writer or '(unknown, file changed recently)'} may still be writing it" if alive else None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m rtc_ros.recording.recover``."""
     ap = argparse.ArgumentParser(prog="python -m rtc_ros.recording.recover",
@@ -383,12 +383,12 @@ def main(argv: list[str] | None = None) -> int:
         if not root.exists():
             print(f"error: {root} does not exist", file=sys.stderr)
             return 2
-        bags = find_unfinished(root)
-        if not bags:
+        if not (bags := find_unfinished(root)):
             print(f"nothing to recover in {root}")
         for bag in bags:
             if args.dry_run:
-                print(f"would recover: {bag}")
+                busy = None if args.force else _busy(bag, (read_sidecar(bag) or {}).get("writer"))
+                print(f"would skip: {bag} ({busy}; --force repairs it anyway)" if busy else f"would recover: {bag}")
                 continue
             r = recover_bag(bag, force=args.force)
             print(r.line(), flush=True)

@@ -7,6 +7,7 @@ The ``episode_recorder`` node translates messages, parameters and timers into ca
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,7 @@ class EpisodeSession:
             self.last_closed = None  # a 'score' now is for the episode that could not start, not an older one
             raise
         self.bag, self.stop_deadline, self.pending_result = bag, None, None
+        _reserve(bag.path)
         self.meta = start_meta(meta, name, now_ns, free)
         # who writes this bag: a later recorder start repairs it only once this process is gone
         self.meta["writer"] = {**writer_identity(), "flush_period": self.flush_period}
@@ -119,12 +121,15 @@ class EpisodeSession:
         meta["topics"] = bag.stats()
         meta["message_count"] = sum(bag.counts.values())
         fill_derived(meta)
+        _release(bag.path)  # room for the MCAP summary, metadata.yaml and the sidecar on a full disk
         try:
             bag.close(meta)
         except RecordingError as exc:
             meta["status"] = "failed"
-            meta["error"] = str(exc)
-            self.errors.append(str(exc))
+            meta["error"] = (f"{exc}; {bag.flushed_messages} of the {meta['message_count']} messages were on disk "
+                             "at the last flush (python -m rtc_ros.recording.recover keeps what is intact)")
+            meta["message_count_flushed"] = bag.flushed_messages
+            self.errors.append(meta["error"])
         try:
             write_sidecar(bag.path, meta)
         except OSError as exc:
@@ -137,7 +142,9 @@ class EpisodeSession:
         bag = self.bag
         if bag is None:
             return
+        self.errors = []
         bag.abort()
+        _release(bag.path)  # room for the sidecar on a full disk
         # the writer has let go: `recover` (the command, or the next recorder start) may repair it now, once its
         # file has not changed for a while, instead of waiting for this process to end
         self.meta.update({"status": "failed", "error": error, "stop_time_ns": now_ns, "writer": None})
@@ -145,8 +152,9 @@ class EpisodeSession:
         self.meta["topics"] = bag.stats()
         try:
             write_sidecar(bag.path, self.meta)
-        except OSError:
-            pass
+        except OSError as exc:
+            self.errors.append(f"cannot write sidecar of {bag.path}: {exc} (it still says 'recording': "
+                               "python -m rtc_ros.recording.recover --force repairs it once the disk has room)")
         self.bag, self.stop_deadline, self.pending_result = None, None, None
         self.last_closed = bag.path  # a later 'score' is for this episode, not the one before it
 
@@ -196,3 +204,24 @@ class EpisodeSession:
         if bag._last_flush == before:  # noqa: SLF001
             return None
         return shutil.disk_usage(self.output_dir).free
+
+
+#: bytes kept free in every running episode's folder (``.reserve``), released before the bag is closed or failed, so
+#: that a full disk still leaves room for the MCAP summary, ``metadata.yaml`` and the sidecar (17 and 12 kB in the
+#: ``make demo`` episodes, with the nodes' parameter snapshots)
+RESERVE_BYTES = 1 << 20
+
+
+def _reserve(bag_dir: Path) -> None:
+    """Write the episode's reserve file (best effort: none when the disk has no room for it)."""
+    try:
+        with open(bag_dir / ".reserve", "wb") as fh:
+            fh.write(b"\0" * RESERVE_BYTES)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError:
+        _release(bag_dir)
+
+
+def _release(bag_dir: Path) -> None:
+    (bag_dir / ".reserve").unlink(missing_ok=True)

@@ -52,11 +52,15 @@ def _write_durably(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically and durably (temp file, fsync, rename, fsync of the directory),
     so a reader never sees half a file, even after a power loss."""
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)  # (a full disk: no empty .tmp left beside the file)
+        raise
     fsync_dir(path.parent)
 
 
