@@ -89,6 +89,11 @@ def test_a_score_in_the_stop_grace_goes_to_the_stopped_episode(recorder) -> None
     ({"cmd": "start", "meta": {"extra_latency_ms": "200"}}, "meta.extra_latency_ms"),
     ({"cmd": "start", "meta": {"stop_time_ns": "x"}}, "stop_time_ns"),
     ({"cmd": "start", "meta": {"dropped_topics": []}}, "dropped_topics"),
+    # NaN / Infinity / 1e999 were written as bare NaN / Infinity into the sidecar: not JSON (a walkthrough)
+    ({"cmd": "score", "score": float("nan")}, "score"),
+    ({"cmd": "stop", "score": float("inf")}, "score"),
+    ({"cmd": "start", "meta": {"extra_latency_ms": float("-inf")}}, "meta.extra_latency_ms"),
+    ({"cmd": "start", "meta": {"setup": {"offsets": [0.0, float("nan")]}}}, "meta.setup.offsets.1"),
 ])
 def test_operator_fields_the_recorder_writes_or_of_the_wrong_type_are_refused(recorder, cmd, field) -> None:
     with pytest.raises(ValueError, match=f"'{field}'|\\['{field}'\\]"):
