@@ -19,13 +19,15 @@ from rtc_ros.recording.synthetic import joint_state_cdr  # noqa: E402
 
 
 @pytest.fixture
-def recorder(tmp_path, ros_env):
+def recorder(tmp_path, ros_env, request):
+    """An episode_recorder in this process (``request.param``: more ``-p name:=value`` arguments)."""
     from rtc_ros.nodes.episode_recorder import EpisodeRecorder
 
+    extra = [a for item in getattr(request, "param", []) for a in ("-p", item)]
     rclpy.init()
     node = EpisodeRecorder(cli_args=["--ros-args", "-p", f"output_dir:={tmp_path}", "-p", "param_nodes:=[]",
-                                     "-p", "min_free_mb:=1.0", "-p", "stop_free_mb:=0.0", "-p", "stop_grace:=0.3"],
-                           use_global_arguments=False)
+                                     "-p", "min_free_mb:=1.0", "-p", "stop_free_mb:=0.0", "-p", "stop_grace:=0.3",
+                                     *extra], use_global_arguments=False)
     node.out = tmp_path
     try:
         yield node
@@ -201,32 +203,6 @@ def test_a_start_whose_sidecar_cannot_be_written_reports_failure(recorder, monke
     assert not recorder.session.recording
 
 
-def test_a_topic_whose_type_changes_is_named_once(ros_env, monkeypatch) -> None:
-    """A recorded topic republished with another type (a driver restarted with other messages): the
-    recorder cannot add it to the open bag under the same name, and said nothing (the new messages were
-    silently not recorded); now it warns once, naming both types."""
-    from rclpy.node import Node
-
-    from rtc_ros.nodes.topic_discovery import TopicDiscovery
-
-    rclpy.init()
-    try:
-        node = Node("episode_recorder")
-        d = TopicDiscovery(node, ["joint_states"], [], {}, 10, lambda *_: None, lambda *_: None)
-        d.subs["/joint_states"] = (None, "sensor_msgs/msg/JointState")
-        monkeypatch.setattr(node, "get_topic_names_and_types", lambda: [("/joint_states", ["std_msgs/msg/String"])])
-        warned: list[str] = []
-        monkeypatch.setattr(node, "get_logger", lambda: type("L", (), {"warning": lambda self, m: warned.append(m),
-                                                                         "info": lambda self, m: None})())
-        d.scan()
-        d.scan()
-        assert len(warned) == 1 and "std_msgs/msg/String" in warned[0] and "sensor_msgs/msg/JointState" in warned[0]
-        assert d.subs["/joint_states"][1] == "sensor_msgs/msg/JointState"
-        node.destroy_node()
-    finally:
-        rclpy.shutdown()
-
-
 def test_a_score_while_the_next_episode_records_goes_to_the_last_closed_one(recorder) -> None:
     """Scoring after the fact: the operator already started the next episode."""
     _send(recorder, cmd="start")
@@ -342,3 +318,47 @@ def test_a_recorder_beside_arms_with_their_own_names_starts(tmp_path, ros_env, c
                 assert "is not a parameter of any rtc_ros node" not in capfd.readouterr().err
         finally:
             rclpy.shutdown()
+
+
+def _wait(cond, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("recorder", [["camera_topics:=[cam/image_raw]"]], indirect=True)
+def test_a_topic_whose_publishers_change_type_and_a_silent_camera_are_named(recorder, ros_env) -> None:
+    """A data-collection walkthrough (2026-12-07): /joint_states republished as Float64MultiArray while recording
+    lost every joint state without a word -- the topic's type list holds the recorder's own JointState
+    subscription, so 'the recorded type is gone' never fired -- and a camera that published nothing in an episode
+    was only found at conversion. Both are now logged and named in the sidecar (``dropped_topics``,
+    ``silent_topics``); a topic never published at all (``sim/status`` on a real robot) is not named. (An earlier
+    test faked ``get_topic_names_and_types`` without the recorder's own type, and passed.)"""
+    import subprocess
+    import sys
+
+    from sensor_msgs.msg import JointState
+
+    other = rclpy.create_node("driver")
+    pub = other.create_publisher(JointState, "/joint_states", 10)
+    assert _wait(lambda: (recorder.discovery.scan(), "/joint_states" in recorder.discovery.subs)[1])
+    _send(recorder, cmd="start")
+    other.destroy_node()
+    # (another process: one DDS participant cannot hold two types on a topic)
+    code = ("import rclpy, time; from std_msgs.msg import Float64MultiArray; rclpy.init(); "
+            "n = rclpy.create_node('driver2'); n.create_publisher(Float64MultiArray, '/joint_states', 10); time.sleep(30)")
+    proc = subprocess.Popen([sys.executable, "-c", code], env=ros_env)
+    try:
+        assert _wait(lambda: (recorder.discovery.scan(), "/joint_states" in recorder.discovery.type_changed)[1], 20)
+        _send(recorder, cmd="stop")
+        _after_grace(recorder)
+    finally:
+        proc.kill()
+        proc.wait()
+    m = _sidecar(recorder, "episode_0000")
+    assert "std_msgs/msg/Float64MultiArray" in m["dropped_topics"]["/joint_states"]
+    # (the camera never published; joint states were seen published, then nothing came; sim/status never was)
+    assert m["silent_topics"] == ["/cam/image_raw", "/joint_states"]

@@ -188,6 +188,7 @@ class EpisodeRecorder(Node):
             self._publish_status("error", error=str(exc))
             return None
         self._lost_at_start = dict(self.discovery.lost)
+        self.discovery.new_episode()
         for topic in self.discovery.subs:
             self._add_to_bag(topic)
         self._write_sidecar()
@@ -211,6 +212,7 @@ class EpisodeRecorder(Node):
     def finish_episode(self, status: str | None, result: dict[str, Any] | None = None) -> Path | None:
         """Close the running episode now (``status`` None: the requested stop's). Returns the bag path."""
         self._note_lost()
+        self._note_missing_topics()
         meta = self.session.finish(status, result, self._now())
         if meta is None:
             return None
@@ -228,6 +230,23 @@ class EpisodeRecorder(Node):
             start = self._lost_at_start
             self.session.meta["messages_lost"] = {t: n - start.get(t, 0) for t, n in sorted(self.discovery.lost.items())
                                                   if n > start.get(t, 0)}
+
+    def _note_missing_topics(self) -> None:
+        """Into the running episode's metadata: the camera topics, and the other configured topics a publisher was
+        seen on, with no message in it (``silent_topics``: a camera or driver off; a topic nobody ever published,
+        ``sim/status`` on a real robot, is not named), and those whose publishers changed type (``dropped_topics``);
+        logged. The control topic is left out (commands may come by service)."""
+        bag = self.session.bag
+        if bag is None:
+            return
+        cams = {self.resolve_topic_name(t) for t in self.p.camera_topics}
+        wanted = self.discovery.configured - {self.resolve_topic_name(self.p.control_topic)}
+        silent = sorted(t for t in wanted if not bag.counts.get(t) and (t in cams or t in self.discovery.subs))
+        if silent:
+            self.session.meta["silent_topics"] = silent
+            self.get_logger().warning(f"episode {self.session.meta.get('episode')}: no message on {silent} "
+                                      "(topics, camera_topics): a camera or driver off, or a wrong name?")
+        self.session.meta.setdefault("dropped_topics", {}).update(self.discovery.type_changed)
 
     def _fail(self, error: str) -> None:
         self.get_logger().error(f"recording failed: {error}")

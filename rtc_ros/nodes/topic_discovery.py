@@ -72,6 +72,8 @@ class TopicDiscovery:
         self.offered: dict[str, list[Any]] = {}  # publishers' QoS (bag metadata)
         self._sub_qos: dict[str, QoSProfile] = {}
         self._type_warned: set[str] = set()
+        #: topic -> why its new messages are not recorded (another type than the recorded one), since the last clear
+        self.type_changed: dict[str, str] = {}
         self.lost: dict[str, int] = {}  # resolved topic -> messages DDS reported lost to its subscription
         self._lost_supported = True
 
@@ -87,12 +89,8 @@ class TopicDiscovery:
             n_types[topic] = len(types)
             if topic not in known and types:
                 known[topic] = types[0]
-            sub = self.subs.get(topic)
-            if sub is not None and types and sub[1] not in types and topic not in self._type_warned:
-                self._type_warned.add(topic)  # the recorded type's publishers are gone; the new type is not recorded
-                self._node.get_logger().warning(f"topic {topic} is now published as {', '.join(types)}, not the "
-                                                f"recorded {sub[1]}: its new messages are not recorded (restart "
-                                                "the recorder to record the new type)")
+            if topic in self.subs:
+                self._check_type(topic)
         for topic, ty in known.items():
             if not self.wants(topic):
                 continue
@@ -106,6 +104,31 @@ class TopicDiscovery:
             if n_types.get(topic, 1) > 1:
                 self._node.get_logger().warning(f"topic {topic} has several types; recording {ty}")
             self._subscribe(topic, ty)
+
+    @property
+    def configured(self) -> set[str]:
+        """The topics named explicitly (resolved), not those found by a pattern."""
+        return set(self._wanted)
+
+    def new_episode(self) -> None:
+        """Forget the type changes that are over (:attr:`type_changed` then lists this episode's)."""
+        self.type_changed = {t: m for t, m in self.type_changed.items() if t in self._type_warned}
+
+    def _check_type(self, topic: str) -> None:
+        """Warn (once per change) when the topic's publishers no longer publish the recorded type: its messages are
+        then not recorded. Judged by the publishers' types: the topic's type list also holds our own subscription's
+        (a walkthrough's /joint_states turned Float64MultiArray and nothing was said)."""
+        ty = self.subs[topic][1]
+        published = sorted({i.topic_type for i in self._node.get_publishers_info_by_topic(topic)})
+        if not published or ty in published:
+            self._type_warned.discard(topic)  # (the recorded type is back, or nobody publishes: no new type)
+            return
+        if topic not in self._type_warned:
+            self._type_warned.add(topic)
+            text = (f"topic {topic} is now published as {', '.join(published)}, not the recorded {ty}: its new "
+                    "messages are not recorded (restart the recorder to record the new type)")
+            self.type_changed[topic] = text
+            self._node.get_logger().warning(text)
 
     def _check_qos(self, topic: str) -> None:
         sub, ty = self.subs[topic]

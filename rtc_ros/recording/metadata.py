@@ -91,7 +91,7 @@ def sim_summary(status: dict[str, Any]) -> dict[str, Any]:
 RECORDER_FIELDS = ("episode", "status", "recorder_version", "operator_meta", "start_time_ns", "start_wall", "host",
                    "free_mb_at_start", "params", "stop_time_ns", "close_time_ns", "duration_s", "topics",
                    "message_count", "writer", "error", "bag", "scored_after_stop", "sim", "recovery",
-                   "dropped_topics", "messages_lost", "pending_stop")
+                   "dropped_topics", "messages_lost", "pending_stop", "silent_topics")
 
 
 def _check_field_types(fields: dict[str, Any], where: str) -> None:
