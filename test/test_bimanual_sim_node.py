@@ -91,8 +91,8 @@ def test_joint_state_command_by_name() -> None:
 
     msg = JointState(name=["x", "b", "a"], position=[9.0, 2.0, 1.0])
     np.testing.assert_allclose(JointStateReader(["a", "b"]).positions(msg), [1.0, 2.0])
-    with pytest.raises(ValueError):
-        JointStateReader(["a"]).positions(JointState(name=["a"], position=[float("nan")]))
+    with pytest.raises(ValueError, match=r"NaN or Inf: \['b'\]"):  # (the joint named: a fault walkthrough)
+        JointStateReader(["a", "b"]).positions(JointState(name=["a", "b"], position=[0.0, float("nan")]))
     with pytest.raises(ValueError, match=r"names joints \['a'\] more than once"):
         JointStateReader(["a", "b"]).positions(JointState(name=["a", "b", "a"], position=[1.0, 2.0, 3.0]))
 
@@ -366,3 +366,15 @@ def test_deadline_loop_late_wake_up(min_gap: float, gaps_ms: list[int]) -> None:
     assert overruns == len(late) == (2 if min_gap else 0)
     if min_gap:
         assert late == pytest.approx([0.019, 0.025])
+
+
+def test_a_chunk_with_nan_names_where() -> None:
+    """A refused chunk's message names the first non-finite point and joint (in the executor's order)."""
+    from rtc_ros.nodes.conversions import ChunkFormatError, chunk_to_msg, msg_to_chunk, ns_to_stamp
+    from rtc_ros.runtime.contract import ChunkMeta
+
+    chunk = np.zeros((4, 3))
+    chunk[2, 1] = np.inf
+    msg = chunk_to_msg(chunk, ["c", "b", "a"], ChunkMeta(7, 3, 0, 0, "rtc"), ns_to_stamp(0), 0.02)
+    with pytest.raises(ChunkFormatError, match="first at point 2, joint b"):  # (column 1 of c, b, a: b)
+        msg_to_chunk(msg, ["a", "b", "c"], 4, 0.02)

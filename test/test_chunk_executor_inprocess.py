@@ -623,3 +623,18 @@ def test_resync_is_refused_while_the_commands_still_move_with_max_accel(tmp_path
         assert node.operator.on_resync(Trigger.Request(), Trigger.Response()).success
     finally:
         gen.close()
+
+
+def test_a_max_chunk_age_shorter_than_a_chunk_set_at_run_time_is_warned(node, monkeypatch) -> None:
+    """A fault walkthrough (2026-12-07): ``ros2 param set chunk_executor max_chunk_age 0.05`` was accepted and every
+    chunk was refused from then on, the arm holding, with no word at the set (the note was said only at start)."""
+    from rclpy.parameter import Parameter
+
+    said: list[str] = []
+    logger = node.get_logger()
+    monkeypatch.setattr(node, "get_logger", lambda: type("L", (), {"warn": lambda self, m: said.append(m),
+                                                                   "__getattr__": lambda self, k: getattr(logger, k)})())
+    assert node.set_parameters([Parameter("max_chunk_age", value=0.05)])[0].successful
+    assert node.core.max_chunk_age == 0.05 and any("max_chunk_age 0.05 s is shorter than a chunk" in m for m in said)
+    said.clear()
+    assert node.set_parameters([Parameter("max_chunk_age", value=2.0)])[0].successful and not said

@@ -28,10 +28,11 @@ def report(tick: Tick) -> ExecutorReport:
                           tick.rejected_reason, stamp_ns=(tick.step + 1) * DT_NS, command=tick.command)
 
 
-def closed_loop(latencies: list[int], steps: int, s_min: int = S_MIN, method: str = "rtc", obs_age: int = 0,
-                initial_delay: int | None = None) -> dict:
+def closed_loop(latencies: list[int], steps: int, s_min: int = S_MIN, method: str = "rtc",
+                obs_age: int | dict[int, int] = 0, initial_delay: int | None = None) -> dict:
     """Run executor + inference loop; inference ``j`` takes ``latencies[j]`` steps (the last repeats); each
-    observation is ``obs_age`` steps old when planned from (refusals counted in ``too_old``)."""
+    observation is ``obs_age`` steps old when planned from (a dict: ``{inference j: age}``, 1 for the others;
+    refusals counted in ``too_old``)."""
     ex = ExecutorCore(ExecutorConfig(horizon=H, action_dim=2, mode=executor_mode(method), s=s_min))
     ex.set_measured_position(np.zeros(2))
     loop = InferenceLoopCore(H, s_min, B, method,
@@ -55,7 +56,8 @@ def closed_loop(latencies: list[int], steps: int, s_min: int = S_MIN, method: st
         loop.on_executor_report(report(tick))
         if in_flight is None:
             try:
-                plan = loop.plan(obs_stamp_ns=(k + 1 - obs_age) * DT_NS + DT_NS // 2)  # observed after tick k - age
+                age = obs_age.get(len(inferences), 1) if isinstance(obs_age, dict) else obs_age
+                plan = loop.plan(obs_stamp_ns=(k + 1 - age) * DT_NS + DT_NS // 2)  # observed after tick k - age
             except ObservationTooOld:
                 too_old.append(k)
                 continue
@@ -385,3 +387,20 @@ def test_a_chunk_refused_as_too_old_enters_the_delay_forecast() -> None:
         ex.offer_chunk(chunk_for(plan.t_obs), plan.seq, plan.t_obs, plan.d, plan.s, obs_age_s=0.15)
     loop.on_executor_report(report(ex.tick()))
     assert loop.rejected == 1 and loop.queue.forecast() >= 7
+
+
+def test_one_old_observation_does_not_inflate_the_forecast_for_b_chunks() -> None:
+    """A fault walkthrough (2026-12-07): a 1 s gap in the joint states, and the chunk planned from the last one
+    (26 steps old) entered Q at 26, so d stayed at 26 (clamped, warned "use a faster model") for the next b chunks
+    although the model and the inputs were fine again. Its extra age was known when it was planned (d = age +
+    max(C) covered it); it now enters Q at the usual age. The plan from the old observation says so."""
+    out = closed_loop([3], 400, obs_age={6: 8})
+    plans = [i["plan"] for i in out["inferences"]]
+    usual = plans[5].d
+    assert plans[6].age == 8 and plans[6].d_raw > 8 and plans[6].d_raw > usual  # (that plan covers its age)
+    assert [p.d for p in plans[7:7 + B]] == [usual] * B  # before: 11 for the next B = 4 chunks
+    assert all(i["accepted"] for i in out["inferences"][:7 + B])
+    old = clamp_warning(Plan(seq=0, t_obs=0, d=9, s=25, prev_remaining=None, d_raw=26, age=24, clamped_by="hold"), 50)
+    assert "24 of the 26 steps are the observation's age" in old
+    assert "age" not in clamp_warning(Plan(seq=0, t_obs=0, d=9, s=25, prev_remaining=None, d_raw=26, age=1,
+                                           clamped_by="hold"), 50)

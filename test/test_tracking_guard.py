@@ -64,3 +64,28 @@ def test_old_or_too_few_comparisons_judge_nothing(monkeypatch) -> None:
     assert guard.not_following() is not None
     now[0] += 10.0  # no executor report compared since (paused, silent): nothing to judge
     assert guard.not_following() is None
+
+
+def test_an_arm_standing_off_its_commands_is_named(monkeypatch) -> None:
+    """A fault walkthrough (2026-12-07): a driver re-homed under the executor (its joint states 0.3 rad from the
+    commands) showed ``tracking_err_worst`` 0.30 for 7 s at OK. ``off_command`` names an arm joint at least
+    ``OFF_COMMAND`` from its command at every measurement of the window; a lagging arm, a gripper's squeeze and a
+    single excursion are not named."""
+    guard, now = _guard(monkeypatch)
+    wave = lambda t: [0.3 * np.sin(2 * t), 0.1, 0.5]  # noqa: E731
+    _run(guard, now, wave, lambda t: [0.3 * np.sin(2 * t) + 0.3, 0.1, 0.5])  # it moves as commanded, 0.3 off
+    assert guard.not_following() is None
+    joint, least = guard.off_command()
+    assert joint == "j1" and abs(least - 0.3) < 1e-9
+    guard, now = _guard(monkeypatch)  # at rest 0.15 off
+    _run(guard, now, lambda t: [0.2, 0.1, 0.5], lambda t: [0.2, -0.05, 0.5])
+    assert guard.off_command()[0] == "j2"
+    guard, now = _guard(monkeypatch)  # a fast motion lagging 60 ms: off by up to 0.18, but not all the time
+    _run(guard, now, lambda t: [1.5 * np.sin(2 * t), 0.0, 0.0], lambda t: [1.5 * np.sin(2 * (t - 0.06)), 0.0, 0.0])
+    assert guard.off_command() is None
+    guard, now = _guard(monkeypatch)  # a gripper squeezing an object, 0.4 off its command
+    _run(guard, now, lambda t: [0.0, 0.0, 0.1], lambda t: [0.0, 0.0, 0.5])
+    assert guard.off_command() is None
+    guard, now = _guard(monkeypatch)  # off for 1 s only (a bump), then back on its command
+    _run(guard, now, lambda t: [0.0, 0.0, 0.0], lambda t: [0.2 if t < 1.0 else 0.0, 0.0, 0.0])
+    assert guard.off_command() is None

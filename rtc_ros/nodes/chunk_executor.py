@@ -49,7 +49,8 @@ from rtc_ros.runtime.executor import (
 from rtc_ros.runtime.methods import METHODS, executor_mode
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.cores import executor_core
-from rtc_ros.nodes.params import ROLE_EXECUTOR, ParameterError, declare_and_validate, executor_notes, node_argv
+from rtc_ros.nodes.params import (ROLE_EXECUTOR, ParameterError, chunk_age_notes, declare_and_validate, executor_notes,
+                                  node_argv)
 from rtc_ros.nodes.common import RELIABLE, STEADY, ClockCheck, Throttle, diagnostic_array, set_timer_period
 from rtc_ros.nodes.contention import CHECK_PERIOD_S, OutputGuard
 from rtc_ros.nodes.controller_check import TrajectoryControllerCheck
@@ -160,6 +161,8 @@ class ChunkExecutorNode(Node):
         """Apply an accepted run-time set (the params object is already updated)."""
         if name == "max_chunk_age":
             self.core.max_chunk_age = float(value)
+            for note in chunk_age_notes(self.p):
+                self.get_logger().warn(note)
         elif name in ("max_limit_excess", "max_start_gap"):
             setattr(self.core, name, float(value))
         elif name == "tracking_timeout_s":
@@ -281,7 +284,9 @@ class ChunkExecutorNode(Node):
         if (tick.hold and tick.reason not in (HOLD_SYNC_PAUSE, HOLD_PAUSED, HOLD_DISABLED)
                 and self._throttled("hold", float(self.p.hold_log_period))):
             text = (f"holding position ({tick.reason}): no action for step {tick.step}, "
-                    f"{self.core.stats.consecutive_holds} ticks in a row, {self.core.stats.holds} total")
+                    f"{self.core.stats.consecutive_holds} ticks in a row, {self.core.stats.holds} total"
+                    + ("" if self.count_publishers(self.p.chunk_topic) else
+                       f" (nobody publishes {self.p.chunk_topic}: is policy_inference running?)"))
             if tick.reason == HOLD_STARTUP:
                 if tick.silent:
                     text = (f"waiting for the first chunk (step {tick.step}): no command published "

@@ -114,7 +114,9 @@ def msg_to_chunk(msg: JointTrajectory, joint_names: list[str], horizon: int, dt:
         rows.append(p.positions)
     chunk = np.asarray(rows, dtype=np.float64)[:, perm]
     if not np.isfinite(chunk).all():
-        raise _fail(meta.seq, "nonfinite", f"chunk seq {meta.seq} contains NaN or Inf")
+        rows_, cols = np.nonzero(~np.isfinite(chunk))
+        raise _fail(meta.seq, "nonfinite", f"chunk seq {meta.seq} contains NaN or Inf (first at point {rows_[0]}, "
+                                           f"joint {list(joint_names)[cols[0]]})")
     return chunk, meta, stamp_to_ns(msg.header.stamp)
 
 
@@ -191,7 +193,8 @@ class JointStateReader:
             raise ValueError(f"joint state has {len(key)} names but {pos.shape[0]} positions")
         q = pos[self._idx]
         if not np.isfinite(q).all():
-            raise ValueError("joint state contains NaN or Inf")
+            bad = [n for n, x in zip(self.names, q) if not np.isfinite(x)]
+            raise ValueError(f"joint state contains NaN or Inf: {bad}")
         return q
 
 

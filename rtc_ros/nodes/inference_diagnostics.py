@@ -59,13 +59,14 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
     idle = time.monotonic() - max(node.last_published_t, node.active_since, node.last_paused_t)  # (since a resume)
     slowest = float(vals.get("latency_ms_max", 0.0)) / 1e3  # (summarised above)
     standing = node._sim_time and node.clock_check.standing_s() > 0.5  # simulated time stands: so does everything
+    silence = "" if standing else node._executor_silence()  # (its reports stopped: not "while it runs")
     if standing:
         notes.append("simulated time stands still (the simulator paused?)")
-    elif node.state == "active" and node.loop.executor_running and idle > idle_limit_s(node.p.horizon, node.dt, slowest):
+    elif node.state == "active" and node.loop.executor_running and not silence and \
+            idle > idle_limit_s(node.p.horizon, node.dt, slowest):
         notes.append(f"no chunk published for {idle:.1f} s while the executor runs (it holds): inference errors "
                      f"{node.errors}, observations refused {refused}")
         vals["idle_s"] = round(idle, 2)
-    silence = "" if standing else node._executor_silence()
     if silence:
         notes.append(silence)
     notes += node.executor_params.notes
@@ -81,6 +82,12 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
         notes.append(f"the arm does not follow: the commands moved {stuck[0]} by {stuck[1]:.3f} in the last "
                      f"{WINDOW_S:g} s, its measured position by {stuck[2]:.4f} (a controller refusing the commands or "
                      "inactive, the arm blocked, or joint states that froze)")
+    off = None if stuck else node.tracking.off_command()
+    vals["off_command_joint"] = off[0] if off else ""
+    if off:
+        notes.append(f"the arm stands off its commands: {off[0]} was {off[1]:.3f} or more from its command for "
+                     f"{WINDOW_S:g} s (the arm blocked, its driver re-homed or re-calibrated, or a controller holding "
+                     "elsewhere; chunk_executor's <arm>.tracking_tolerance acts on it)")
     if node.joint_state_publishers > 1:
         notes.append(f"{node.joint_state_publishers} publishers on {node.p.joint_states_topic}: observations may "
                      "alternate between them")

@@ -304,7 +304,8 @@ class PolicyInferenceNode(Node):
         n, self.joint_state_publishers = self.joint_state_publishers, self.count_publishers(self._joint_topic)
         if self.joint_state_publishers > 1 and (n <= 1 or self._throttled("joint_publishers", 30.0)):
             self.get_logger().warn(f"{self.joint_state_publishers} publishers on {self._joint_topic}: observations "
-                                   "alternate between them if both publish these joints (a joint_state_publisher?)")
+                                   "alternate between them if both publish these joints (a joint_state_publisher? a "
+                                   "driver just restarted: the old one counts until DDS drops it, ~20 s)")
         others, was = self._producers.others(), bool(self.other_producers)
         self.other_producers = others
         if others and (not was or self._throttled("producers", 10.0)):

@@ -7,7 +7,8 @@ squeeze. A controller that does not follow at all (refusing every command, inact
 that keeps growing -- the policy plans from where the arm stands, so the error stays at about a chunk's travel --
 hence :meth:`TrackingGuard.not_following`: over the last :data:`WINDOW_S` the commands moved an arm joint by
 :data:`MIN_TRAVEL` or more while its measurement moved less than a tenth of that (a refusing or inactive
-controller, an arm blocked, or a driver whose joint states froze). Acting on it is ``chunk_executor``'s tracking watchdog (``<arm>.tracking_tolerance``, :mod:`rtc_ros.nodes.executor_tracking`),
+controller, an arm blocked, or a driver whose joint states froze); and :meth:`TrackingGuard.off_command`: an
+arm joint :data:`OFF_COMMAND` or more from its command all that time. Acting on it is ``chunk_executor``'s tracking watchdog (``<arm>.tracking_tolerance``, :mod:`rtc_ros.nodes.executor_tracking`),
 beside the driver; until 2026-12-06 it ran here and called the executor's ``~/hold``.
 """
 
@@ -25,6 +26,9 @@ from rtc_ros.core.stats import RollingStats
 #: (rad) for it to judge: a policy moving the arm covers more, an arm holding or creeping less
 WINDOW_S = 2.0
 MIN_TRAVEL = 0.05
+#: an arm joint at least this far from its command at every measurement of the window (rad) stands off it
+#: (:meth:`TrackingGuard.off_command`): no motion within the joint limits keeps a tracking lag that long
+OFF_COMMAND = 0.1
 
 
 class TrackingGuard:
@@ -70,6 +74,21 @@ class TrackingGuard:
             return None
         i = int(np.argmax(np.where(bad, moved, -1.0)))
         return self.names[i], float(moved[i]), float(measured[i])
+
+    def off_command(self) -> tuple[str, float] | None:
+        """``(joint, least error)`` of the arm joint (not a gripper) farthest from its command that was at least
+        :data:`OFF_COMMAND` from it at every measurement of the last :data:`WINDOW_S`: an arm blocked, a driver
+        re-homed or re-calibrated under the executor (a walkthrough: 0.3 rad for 7 s said nothing), a controller
+        holding elsewhere; None otherwise (or the window is not filled)."""
+        w = list(self._window)
+        if len(w) < 10 or time.monotonic() - w[0][0] > 1.5 * WINDOW_S or w[-1][0] - w[0][0] < 0.8 * WINDOW_S:
+            return None
+        least = np.abs(np.array([x[1] for x in w]) - np.array([x[2] for x in w])).min(axis=0)
+        bad = self._arm[:least.size] & (least >= OFF_COMMAND)
+        if not bad.any():
+            return None
+        i = int(np.argmax(np.where(bad, least, -1.0)))
+        return self.names[i], float(least[i])
 
     def diagnostics(self, vals: dict[str, object]) -> None:
         """Add ``tracking_err_*`` (and the worst joint since the last call) to ``vals``."""

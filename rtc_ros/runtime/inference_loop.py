@@ -18,7 +18,9 @@ What a real robot adds, and how it is handled here:
   stamp mapped through the executor's step/stamp reports (:class:`StepClock`), so chunk index 0 is
   the observation's step even when the observation is old. The observation's age in steps is
   already executed, so ``d >= age``: ``d = max(max(Q), age + max(C))`` where ``C`` holds the delays
-  measured from planning to takeover (with fresh observations ``C <= Q`` and this is ``max(Q)``).
+  measured from planning to takeover (with fresh observations ``C <= Q`` and this is ``max(Q)``); a chunk
+  planned from an observation older than the median of the last ``b`` enters ``Q`` at that median age (its
+  extra age was known when it was planned: one old observation must not inflate ``d`` for ``b`` chunks).
   The guidance target for the ``age`` already-executed steps is what the executor actually
   commanded then (from its reports). Observations too old to plan from raise :class:`ObservationTooOld`:
   older than the step history, or so old that even the fastest recent inference would bring a chunk
@@ -48,6 +50,7 @@ executor pauses after ``s_min`` actions, exactly when the trigger fires.
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,71 +60,8 @@ from rtc_ros.core.stats import RollingStats
 from rtc_ros.runtime.contract import ExecutorReport
 from rtc_ros.runtime.methods import method_info
 from rtc_ros.runtime.hold_model import HoldModel, remaining_actions
+from rtc_ros.runtime.plan import ObservationBeforeReports, ObservationTooOld, Plan, clamp_warning  # noqa: F401
 from rtc_ros.runtime.step_clock import StepClock
-
-
-class ObservationTooOld(ValueError):
-    """The observation cannot be planned from (older than the step history, or its chunk would have
-    no action left when it arrives). The message says why."""
-
-
-class ObservationBeforeReports(ObservationTooOld):
-    """The observation was stamped before the first executor report this loop received (at start-up, or
-    after the executor restarted): not stale, early; the next observation will do."""
-
-
-@dataclass(frozen=True)
-class Plan:
-    """Everything GUIDEDINFERENCE needs for one chunk.
-
-    Attributes:
-        seq: sequence number to publish the chunk with.
-        t_obs: executor step of the observation (chunk index 0).
-        d: frozen leading actions (forecast delay, including the observation's age), ``<= H - s``.
-        s: execution horizon for the soft mask (which ends at ``H - s``): the executing chunk's index
-            at ``t_obs``; ``max(d, s_min)`` when that chunk has run out (the hold is the target);
-            0 (mask end ``H``) for a guided chunk that takes over only after the executing one has run
-            out (the robot holds: the target is known up to ``H``); ``s_min`` for sync; 0 for the first.
-        prev_remaining: ``(L, M)`` raw actions the robot executes from step ``t_obs`` on (commanded
-            history, then the executing chunk, then its hold), or None (first chunk, plain methods).
-        d_raw: the forecast before clamping (``> d`` means the delay was infeasible).
-        age: steps between the observation and planning (``t_next - t_obs``).
-        base_seq: the chunk ``prev_remaining`` came from (the executing one when planned); -1 without a
-            prefix. Published as :attr:`rtc_ros.runtime.contract.ChunkMeta.base`; see
-            :meth:`InferenceLoopCore.superseded`.
-        clamped_by: why ``d < d_raw``: ``"horizon"`` (no more than ``H - s`` actions can be frozen),
-            ``"hold"`` (after the executing chunk runs out, at most ``H - s_min`` actions are frozen to the
-            hold, so that at least ``s_min`` free ones follow the takeover),
-            ``"length"`` (modes without a frozen prefix: ``d`` is bounded by the chunk length ``H``),
-            ``"max_d"`` (the sampler's limit: ``rtc_trained``'s trained prefix length), or ``""``.
-    """
-
-    seq: int
-    t_obs: int
-    d: int
-    s: int
-    prev_remaining: np.ndarray | None
-    d_raw: int
-    age: int = 0
-    clamped_by: str = ""
-    base_seq: int = -1
-
-
-def clamp_warning(plan: Plan, horizon: int) -> str:
-    """The operator's message for a plan whose forecast delay was clamped (``plan.clamped_by``)."""
-    if plan.clamped_by == "max_d":
-        return (f"forecast delay d={plan.d_raw} exceeds the policy's trained prefix length "
-                f"(training.prefix_conditioning = {plan.d}); frozen prefix clamped to {plan.d}, so chunks may "
-                f"take over after their prefix (retrain with a larger prefix_conditioning, use a faster model, "
-                f"or method 'rtc')")
-    if plan.clamped_by == "hold":
-        return (f"forecast delay d={plan.d_raw}: the executing chunk runs out first and the robot holds; frozen "
-                f"prefix clamped to H - s_min = {plan.d} (use a faster model, a longer H or a smaller s_min)")
-    if plan.clamped_by == "length":
-        return (f"forecast delay d={plan.d_raw} exceeds the chunk length H = {horizon}: chunks arrive with no "
-                f"action left (d clamped to {plan.d}; use a faster model or a longer H)")
-    return (f"forecast delay d={plan.d_raw} exceeds H - s = {horizon - plan.s}; frozen prefix clamped to "
-            f"{plan.d} (use a longer H, smaller s_min or faster model)")
 
 
 @dataclass
@@ -170,8 +110,9 @@ class InferenceLoopCore:
         # a larger forecast is clamped like an infeasible one instead of refused at every tick
         self.max_d = max_d
         self.hold = hold or HoldModel()  # the executor's hold after a chunk runs out (its braking under max_accel)
-        self.queue = DelayForecaster(buffer_size, initial_delay)  # Q: t_obs -> takeover
+        self.queue = DelayForecaster(buffer_size, initial_delay)  # Q: t_obs -> takeover (at the usual age)
         self.compute = DelayForecaster(buffer_size, initial_delay)  # C: planning -> takeover
+        self._ages: deque[int] = deque(maxlen=buffer_size)  # observation ages of the last chunks taken over
         self.clock = StepClock(4 * horizon)
         self._commanded: dict[int, np.ndarray] = {}
         self._history = history
@@ -219,7 +160,9 @@ class InferenceLoopCore:
             if pub is not None and not pub.resolved and rep.takeover >= 0:
                 pub.resolved = True
                 observed = max(0, rep.takeover - pub.t_obs)
-                self.queue.record(observed)
+                age, ages = pub.plan_step - pub.t_obs, sorted(self._ages)
+                self._ages.append(age)  # an observation older than usual (an input paused once) enters Q at the
+                self.queue.record(observed - max(0, age - ages[len(ages) // 2]) if ages else observed)  # usual age
                 self.compute.record(max(0, rep.takeover - pub.plan_step))
                 self.consumed.add(observed)
             rej = self._published.get(rep.rejected_seq)

@@ -32,7 +32,7 @@ from rtc_ros.nodes.params.schema import (
     specs_for,
     writable_names,
 )
-from rtc_ros.nodes.params.notes import (executor_notes, gripper_notes, hold_model_notes, misspelt_error,
+from rtc_ros.nodes.params.notes import (chunk_age_notes, executor_notes, gripper_notes, hold_model_notes, misspelt_error,
                                        moved_parameters, unknown_parameters, unknown_text)
 from rtc_ros.nodes.params.validate import (
     ArmParams,
@@ -45,7 +45,7 @@ from rtc_ros.nodes.params.validate import (
 from rtc_ros.nodes.params.yaml_file import StraySectionError, key_matches, load_params_file, stray_in_files
 
 __all__ = [
-    "node_argv", "StraySectionError", "stray_in_files",
+    "node_argv", "chunk_age_notes", "StraySectionError", "stray_in_files",
     "ARM_JOINTS", "ARM_SPECS", "BOTH", "DEFAULT_COMMAND_TOPIC", "NODE_NAMES", "ROLES", "ROLE_EXECUTOR",
     "ROLE_INFERENCE", "ROLE_MERGER", "ROLE_RECORDER", "ROLE_SIM", "SPECS", "ArmParams", "ArmSpec", "NodeParams", "OnChange",
     "ParamSpec", "ParameterError", "check_relative", "declare_and_validate", "default_joint_names",
