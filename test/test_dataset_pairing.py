@@ -132,6 +132,28 @@ def test_combine_series_keeps_a_later_stamped_arm_in_its_tick() -> None:
     np.testing.assert_array_equal(s.q, np.stack([k, k + 0.5], axis=1))
 
 
+def test_a_late_first_command_does_not_shift_the_grid() -> None:
+    """A data-collection walkthrough (2026-12-07): the first 6 ticks' commands were stamped together 110 ms late
+    (queued while the recorder opened the episode's bag): a grid anchored on the first message fell half a tick
+    off the others, and 8 % of the observations were paired with the previous tick's command (52 % in a real bag).
+    The grid now takes the phase of all the messages (``grid_phase``)."""
+    from rtc_ros.recording.episode_types import grid_phase, grid_series
+
+    rng = np.random.default_rng(0)
+    k = np.arange(300)
+    t = k * DT + 0.0004 + np.abs(rng.normal(0.0, 0.001, k.size))  # each tick's arrival, up to a few ms late
+    t[:6] = 0.1124 + np.arange(6) * 1e-5  # the burst (the first message 2 ms later than most ticks arrive)
+    per_topic = {"left": Series(t=t, q=k[:, None].astype(float), names=["l"]),
+                 "right": Series(t=t + 0.0002, q=k[:, None] + 0.5, names=["r"])}
+    assert abs(grid_phase(t, DT) - 0.0088) < 0.002  # the ticks' phase: 8.8 ms after the first message's (mod 20 ms)
+    s = grid_series(per_topic, ["left", "right"], DT)
+    on_tick = np.round((s.t - 0.0004) / DT)  # each grid step's tick
+    late = s.t >= 0.12
+    np.testing.assert_array_equal(s.q[late, 0], on_tick[late])  # every grid step holds its own tick's command
+    np.testing.assert_array_equal(s.q[late, 1], on_tick[late] + 0.5)
+    assert np.all(np.abs(s.t[late] - (on_tick[late] * DT + 0.0004)) < 0.003)  # centred on the ticks, not 10 ms off
+
+
 def test_named_joints_that_do_not_match_are_refused_not_read_by_position() -> None:
     """Another robot's joint names (same count): reading them by position would train on joints in the wrong
     order; only unnamed values (a Float64MultiArray, named '<topic>[i]') are taken in topic order."""

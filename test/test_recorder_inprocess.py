@@ -362,3 +362,31 @@ def test_a_topic_whose_publishers_change_type_and_a_silent_camera_are_named(reco
     assert "std_msgs/msg/Float64MultiArray" in m["dropped_topics"]["/joint_states"]
     # (the camera never published; joint states were seen published, then nothing came; sim/status never was)
     assert m["silent_topics"] == ["/cam/image_raw", "/joint_states"]
+
+
+def test_messages_queued_while_the_recorder_was_busy_keep_their_receipt_time(recorder) -> None:
+    """A data-collection walkthrough (2026-12-07): commands queued while the recorder opened an episode's bag were
+    stamped when their callback ran, together, up to 230 ms late; a command topic's grid then took the burst for the
+    ticks' phase. The bag now gets the middleware's receipt time (rclpy's message info)."""
+    from rosbags.highlevel import AnyReader
+    from sensor_msgs.msg import JointState
+
+    other = rclpy.create_node("driver")
+    pub = other.create_publisher(JointState, "/joint_states", 10)
+    assert _wait(lambda: (recorder.discovery.scan(), "/joint_states" in recorder.discovery.subs)[1])
+    _send(recorder, cmd="start")
+    sent = []
+    for k in range(5):  # the recorder does not spin meanwhile: busy
+        sent.append(time.time_ns())
+        pub.publish(JointState(name=["a"], position=[float(k)]))
+        time.sleep(0.05)
+    for _ in range(20):
+        rclpy.spin_once(recorder, timeout_sec=0.01)
+    _send(recorder, cmd="stop")
+    _after_grace(recorder)
+    other.destroy_node()
+    with AnyReader([Path(recorder.out) / "episode_0000"]) as r:
+        got = [ts for c, ts, _ in r.messages() if c.topic == "/joint_states"]
+    assert len(got) == 5
+    late = np.array(got) - np.array(sent)
+    assert np.all(late >= 0) and np.all(late < 20_000_000), late / 1e6  # (before: 200 ms late for the first)

@@ -143,14 +143,25 @@ class EpisodeRecorder(Node):
     def _now(self) -> int:
         return self.get_clock().now().nanoseconds
 
-    def _on_message(self, topic: str, data: bytes) -> None:
+    def _received_ns(self, info: dict | None) -> int:
+        """When the message was received: the middleware's receipt time, not this callback's -- messages queued
+        while the recorder was busy (opening an episode's bag and fsyncing it) were stamped up to 230 ms late, and
+        a command topic's grid took a late first message for the ticks' phase (a walkthrough, 2026-12-07). The
+        callback's time on simulated time (the receipt is the system clock's) or when the receipt is implausible."""
+        now = self._now()
+        rx = int((info or {}).get("received_timestamp") or 0)
+        if rx <= 0 or self.get_clock().ros_time_is_active or not 0 <= now - rx < 5_000_000_000:
+            return now
+        return rx
+
+    def _on_message(self, topic: str, data: bytes, info: dict | None = None) -> None:
         bag = self.session.bag
         if bag is None or not bag.is_open:
             return
         if not bag.has_topic(topic) and not self._add_to_bag(topic):
             return
         try:
-            bag.write(topic, self._now(), data)
+            bag.write(topic, self._received_ns(info), data)
         except RecordingError as exc:  # (bag.write turns an I/O error, e.g. a full disk, into one)
             self._fail(str(exc))
             return

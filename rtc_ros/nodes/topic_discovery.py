@@ -53,12 +53,14 @@ class TopicDiscovery:
             too (a recorder in ``/robot1`` does not pick up ``/robot2``'s command topics).
         explicit_types: ``{name: pkg/msg/Type}``: subscribed at once, without waiting for a publisher.
         depth: keep-last queue depth of the subscriptions.
-        on_message: ``on_message(topic, cdr_bytes)``.
+        on_message: ``on_message(topic, cdr_bytes, info)``, ``info`` rclpy's message info (``received_timestamp``:
+            when the middleware received it, ns of the system clock; ``source_timestamp``).
         on_subscribed: ``on_subscribed(topic)`` after a new subscription.
     """
 
     def __init__(self, node: Node, topics: list[str], patterns: list[str], explicit_types: dict[str, str],
-                 depth: int, on_message: Callable[[str, bytes], None], on_subscribed: Callable[[str], None]) -> None:
+                 depth: int, on_message: Callable[[str, bytes, dict | None], None],
+                 on_subscribed: Callable[[str], None]) -> None:
         self._node = node
         self._wanted = {node.resolve_topic_name(t) for t in topics}
         self._patterns = [re.compile(x) for x in patterns]
@@ -155,7 +157,8 @@ class TopicDiscovery:
             self.subs[topic] = (None, msgtype)  # do not retry every scan
             return
         qos = self._qos_for(topic)
-        cb: Callable[[bytes], None] = lambda data, t=topic: self._on_message(t, data)  # noqa: E731
+        # (with the message info: the middleware's receipt time, see on_message)
+        cb: Callable[[bytes, dict], None] = lambda data, info, t=topic: self._on_message(t, data, info)  # noqa: E731
         events = SubscriptionEventCallbacks(message_lost=lambda info, t=topic: self.on_lost(t, info.total_count_change))
         try:
             sub = self._node.create_subscription(cls, topic, cb, qos, raw=True,
