@@ -236,7 +236,8 @@ def test_a_score_after_a_refused_start_is_not_written_into_the_episode_before(re
     _send(recorder, cmd="score", success=False, score=0)
     m = _sidecar(recorder, "episode_0000")
     assert (m["success"], m["score"]) == (True, 5)
-    assert [s["state"] for s in statuses] == ["error", "idle"] and "while not recording" in statuses[1]["warning"]
+    assert [s["state"] for s in statuses] == ["error", "idle", "idle"] and "while not recording" in statuses[1]["warning"]
+    assert "'score' with no episode to score" in statuses[2]["warning"]  # (answered since 2026-12-07)
 
 
 def test_a_stop_just_after_a_write_error_close_keeps_its_verdict(recorder) -> None:
@@ -390,3 +391,18 @@ def test_messages_queued_while_the_recorder_was_busy_keep_their_receipt_time(rec
     assert len(got) == 5
     late = np.array(got) - np.array(sent)
     assert np.all(late >= 0) and np.all(late < 20_000_000), late / 1e6  # (before: 200 ms late for the first)
+
+
+def test_a_score_before_any_stop_and_a_start_that_fails_are_answered(recorder, monkeypatch) -> None:
+    """A data-collection walkthrough (2026-12-07): a 'score' before any episode was stopped was only logged (stop and
+    abort while idle are answered on the status topic), and the start service said only "could not start"."""
+    from std_srvs.srv import Trigger
+
+    said: list[tuple] = []
+    monkeypatch.setattr(recorder, "_publish_status", lambda state, **kw: said.append((state, kw)))
+    _send(recorder, cmd="score", score=3)
+    assert said == [("idle", {"warning": "'score' with no episode to score (none stopped yet, or the last start failed): ignored"})]
+    recorder.session.output_dir = Path(recorder.out) / "afile"
+    recorder.session.output_dir.write_text("x")  # the output directory became a file
+    r = recorder.commands.srv_start(Trigger.Request(), Trigger.Response())
+    assert not r.success and r.message.startswith("could not start: recording path") and "output_dir" in r.message

@@ -357,6 +357,8 @@ def test_episode_services_start_stop_abort(ros: Any, ros_env: dict[str, str], tm
         assert not _call(drv, SetBool, "/episode_recorder/stop_episode", SetBool.Request(data=True)).success
         r = _call(drv, Trigger, "/episode_recorder/start_episode", Trigger.Request())
         assert r.success and "episode_0000" in r.message
+        r = _call(drv, Trigger, "/episode_recorder/start_episode", Trigger.Request())  # a second press: refused
+        assert not r.success and "already recording episode_0000" in r.message, r.message  # (it cut the demo)
         drv.publish_all(5)
         assert _call(drv, SetBool, "/episode_recorder/stop_episode", SetBool.Request(data=False)).success
         drv.spin_until(lambda: (out / "episode_0000" / "metadata.yaml").exists(), 10, "episode 0 closed")

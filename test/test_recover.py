@@ -166,6 +166,8 @@ def test_recover_command_and_report(tmp_path: Path, capsys: pytest.CaptureFixtur
     done.open()
     done.close({"status": "completed"})
     assert find_bags(root) == [root / "episode_0002"]  # unfinished bags are invisible to readers
+    with pytest.raises(FileNotFoundError, match="python -m rtc_ros.recording.recover .*episode_0000"):
+        load_episodes(root / "episode_0000")  # named with the repair (rosbags said only "Expected metadata file")
     assert main([str(root)]) == 0
     out = capsys.readouterr().out
     assert out.count("recovered: ") == 2 and "episode_0002:" not in out and "41 messages kept" in out, out

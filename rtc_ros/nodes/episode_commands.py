@@ -69,6 +69,8 @@ class EpisodeCommands:
                 return
             if scored is None:
                 node.get_logger().warning("'score' received but no episode was stopped yet; ignored")
+                node._publish_status("recording" if node.session.recording else "idle", warning="'score' with no "
+                                     "episode to score (none stopped yet, or the last start failed): ignored")
             else:
                 if node.session.recording:  # in the stop grace: its pending verdict on disk too
                     node._write_sidecar()
@@ -79,8 +81,14 @@ class EpisodeCommands:
 
     def srv_start(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         node = self.node
+        if node.session.recording and node.session.pending_result is None:  # a second press: the demonstration
+            response.success = False  # running would be cut to 'interrupted' (and left out of training)
+            response.message = (f"already recording {node.session.episode}: stop or abort it first (the control "
+                                "topic's 'start' closes it as interrupted)")
+            return response
         path = node.start_episode({"started_by": "service"})
-        response.success, response.message = path is not None, f"recording {path}" if path else "could not start"
+        response.success = path is not None
+        response.message = f"recording {path}" if path else f"could not start: {node.last_start_error}"
         return response
 
     def srv_stop(self, request: SetBool.Request, response: SetBool.Response) -> SetBool.Response:

@@ -84,7 +84,8 @@ class EpisodeRecorder(Node):
         self.output_dir = Path(os.path.expanduser(p.output_dir))
         # checked now, not discovered at the end of the first episode
         free = preflight_output_dir(self.output_dir, int(p.min_free_mb * 1e6))
-        self.get_logger().info(f"recording to {self.output_dir} ({free / 1e9:.1f} GB free)")
+        self.get_logger().info(f"recording to {self.output_dir} ({free / 1e6:.0f} MB free)")
+        self.last_start_error = ""  # why the last start failed (the start service's answer)
         self.session = EpisodeSession(self.output_dir, p.prefix, p.flush_period, p.compression)
         self._recover_orphans()
         self.discovery = TopicDiscovery(self, [*p.topics, *p.camera_topics], list(p.topic_patterns),
@@ -197,6 +198,7 @@ class EpisodeRecorder(Node):
         except RecordingError as exc:
             self.get_logger().error(f"cannot start episode: {exc}")
             self._publish_status("error", error=str(exc))
+            self.last_start_error = str(exc)
             return None
         self._lost_at_start = dict(self.discovery.lost)
         self.discovery.new_episode()
@@ -204,6 +206,7 @@ class EpisodeRecorder(Node):
             self._add_to_bag(topic)
         self._write_sidecar()
         if not self.session.recording:  # the sidecar could not be written: failed (logged, status 'error')
+            self.last_start_error = "cannot write the episode's sidecar (see the log)"
             return None
         self._param_deadline = time.monotonic() + self.p.param_wait
         self._request_params()

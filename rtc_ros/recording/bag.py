@@ -122,12 +122,13 @@ def preflight_output_dir(directory: str | Path, min_free_bytes: int = 0) -> int:
         RecordingError: not creatable, not writable, or less than ``min_free_bytes`` free.
     """
     directory = Path(directory).expanduser()
+    if directory.exists() and not directory.is_dir():  # (before mkdir, which says only "File exists")
+        raise RecordingError(f"recording path {directory} (parameter output_dir) exists and is not a directory")
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise RecordingError(f"cannot create recording directory {directory}: {exc.strerror or exc}") from exc
-    if not directory.is_dir():
-        raise RecordingError(f"recording path {directory} exists and is not a directory")
+        raise RecordingError(f"cannot create recording directory {directory} (parameter output_dir): "
+                             f"{exc.strerror or exc}") from exc
     probe = directory / f".rtc_write_probe_{os.getpid()}"
     try:
         with open(probe, "wb") as fh:
@@ -136,7 +137,7 @@ def preflight_output_dir(directory: str | Path, min_free_bytes: int = 0) -> int:
             os.fsync(fh.fileno())
     except OSError as exc:
         reason = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-        raise RecordingError(f"recording directory {directory} is not writable: {reason}") from exc
+        raise RecordingError(f"recording directory {directory} (parameter output_dir) is not writable: {reason}") from exc
     finally:
         try:
             probe.unlink()

@@ -14,8 +14,9 @@ latest message received at or before ``t_k + dt/2``.
   stands still, the first ticks after it: :func:`executor_step_times`; a lost tick repeats the previous
   command; a step number going back, an executor restarted mid-episode, is refused), else from the command
   topic(s) (teleoperation, ``joint_commands`` or the per-arm ``<arm>_controller/commands``; ``t_0`` = the
-  first command of the first topic), each topic resampled on the grid on its own and the topics concatenated
-  in arm order.
+  first command of the first topic moved to the phase of all its messages,
+  :func:`rtc_ros.recording.episode_types.grid_phase`), each topic resampled on the grid on its own and the topics
+  concatenated in arm order.
 * The observation of step k: the joint state and the frame of every camera belonging to step k
   (the latest received at or before ``t_k + dt/2``), reordered to the action joint names and built
   exactly as ``policy_inference`` builds it (:class:`rtc_ros.policies.observation.ObservationBuilder`).
@@ -175,7 +176,10 @@ def episode_samples(
     """
     t, A, src = action_grid(ep, names, dt, command_topics)
     if ep.joint_states is None or not len(ep.joint_states):
-        raise DatasetError(f"{ep.name}: no joint states recorded")
+        other = sorted(t for t in ep.counts if "joint_states" in t)  # (a driver publishing another type there)
+        raise DatasetError(f"{ep.name}: no joint states recorded" + (
+            f" ({other} recorded, but not as sensor_msgs/msg/JointState: see the sidecar's dropped_topics)"
+            if other else ""))
     q_meas = reorder(ep.joint_states, names, f"{ep.name}: joint_states")
     j_idx = latest_index(ep.joint_states.t, t + 0.5 * dt)  # the joint state belonging to step k
     valid = j_idx >= 0
@@ -184,8 +188,10 @@ def episode_samples(
         hits = [k for k in ep.images if topic_matches(k, topic)]
         if not hits:
             recorded = sorted(t for t in ep.counts if "image" in t or "cam" in t)  # what the bag has, as a hint
-            raise DatasetError(f"{ep.name}: camera '{cam}' topic '{topic}' not recorded (the bag's image-like "
-                               f"topics: {recorded or sorted(ep.counts)}; --camera NAME=TOPIC)")
+            where = (f"the bag's image-like topics: {recorded}" if recorded else
+                     f"the bag has no image topic; its topics: {sorted(ep.counts)}")
+            raise DatasetError(f"{ep.name}: camera '{cam}' topic '{topic}' not recorded ({where}; --camera NAME=TOPIC; "
+                               "a camera off during the episode is in the sidecar's silent_topics)")
         ts, frames = ep.images[hits[0]]
         cams[cam] = (frames, latest_index(ts, t + 0.5 * dt))  # the frame belonging to step k
         valid &= cams[cam][1] >= 0

@@ -208,6 +208,9 @@ def load_episodes(
 
     roles = roles or TopicRoles()
     bag_dir = Path(bag_dir)
+    if not (bag_dir / "metadata.yaml").is_file() and any(bag_dir.glob("*.mcap")):  # (rosbags: "Expected metadata")
+        raise FileNotFoundError(f"{bag_dir} has no metadata.yaml: its recorder was killed (or lost power) before "
+                                f"closing it; repair it with: python -m rtc_ros.recording.recover {bag_dir}")
     sidecar = read_sidecar(bag_dir)
     with AnyReader([bag_dir], default_typestore=default_typestore()) as reader:
         conns = list(reader.connections)
