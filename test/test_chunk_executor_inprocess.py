@@ -638,3 +638,20 @@ def test_a_max_chunk_age_shorter_than_a_chunk_set_at_run_time_is_warned(node, mo
     assert node.core.max_chunk_age == 0.05 and any("max_chunk_age 0.05 s is shorter than a chunk" in m for m in said)
     said.clear()
     assert node.set_parameters([Parameter("max_chunk_age", value=2.0)])[0].successful and not said
+
+
+def test_the_starved_hold_says_when_nobody_publishes_chunks(node, monkeypatch) -> None:
+    """A fault walkthrough (2026-12-07): policy_inference killed, the executor said only "holding position (starved)
+    ... N ticks in a row"; it now adds that nobody publishes the chunk topic (by its resolved, remapped name)."""
+    said: list[str] = []
+    logger = node.get_logger()
+    monkeypatch.setattr(node, "get_logger", lambda: type("L", (), {"warn": lambda self, m: said.append(m),
+                                                                   "__getattr__": lambda self, k: getattr(logger, k)})())
+    node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
+    step = node.core.next_step
+    node._on_chunk(conv.chunk_to_msg(np.zeros((50, len(JOINTS))), JOINTS, ChunkMeta(0, step, 1, 0, "rtc"),
+                                     conv.ns_to_stamp(node.get_clock().now().nanoseconds), node.dt))
+    for _ in range(60):  # the chunk runs out: starved
+        node._tick()
+    starved = [m for m in said if m.startswith("holding position (starved)")]
+    assert starved and "(nobody publishes /rtc/chunk: is policy_inference running?)" in starved[0], said

@@ -310,6 +310,20 @@ def test_ensemble_averages_overlapping_predictions() -> None:
     assert core.tick().command[0] == pytest.approx(2.0)
 
 
+def test_ensemble_chunks_offered_while_paused_stay_bounded() -> None:
+    """While paused no chunk expires (the step stands still): a long-run audit (2026-12-07) stored 2000 chunks from a
+    flood and averaged all of them at every tick after the resume. The store keeps at most 4 H + 4 (H + 1 overlap a
+    step at most)."""
+    core = make("ensemble")
+    core.tick()
+    core.offer_chunk(np.zeros((H, M)), seq=0, t_obs=1)
+    core.tick()
+    core.pause()
+    for k in range(1, 200):
+        core.offer_chunk(np.full((H, M), float(k)), seq=k, t_obs=1)
+    assert len(core._ens._chunks) == 4 * H + 4
+
+
 def test_config_validation() -> None:
     with pytest.raises(ValueError, match="ensemble_decay"):  # exp(-inf * 0) would make every action NaN
         ExecutorConfig(horizon=H, action_dim=2, mode="ensemble", ensemble_decay=float("inf"))

@@ -142,3 +142,17 @@ def test_timed_stacks_take_the_frames_a_control_period_apart() -> None:
     assert h.stacks()["cam"] == []
     with pytest.raises(ValueError, match="period_s"):
         FrameHistory({"cam": 2}, 1.0, period_s=0.0)
+
+
+def test_timed_stacks_stay_bounded_when_a_camera_stamp_freezes_or_steps_back() -> None:
+    """A long-run audit (2026-12-07): in timed mode (period_s) only stamps moving on dropped old frames; a camera
+    publishing with a frozen stamp kept every frame (27 MB/s for 640x480 at 30 Hz: out of memory in minutes). A
+    repeated stamp now replaces its frame, a stamp going back starts the history over."""
+    h = FrameHistory({"cam": 3}, timeout_s=0.5, period_s=0.02)
+    t0 = 1_000_000_000
+    for k in range(300):  # 10 s at 30 Hz, the stamp frozen
+        h.add("cam", np.full((2, 2, 3), k % 256, np.uint8), recv_s=k / 30.0, stamp_ns=t0)
+    assert len(h._frames["cam"]) == 1 and int(h.stacks()["cam"][0][0, 0, 0]) == 299 % 256  # the newest frame
+    for k in range(300):  # the clock steps back 60 s, then runs on
+        h.add("cam", np.full((2, 2, 3), k % 256, np.uint8), recv_s=10.0 + k / 30.0, stamp_ns=t0 - 60 * 10**9 + k * 33_000_000)
+    assert len(h._frames["cam"]) <= 4  # (before: every frame since the step back)

@@ -202,3 +202,14 @@ def test_a_dry_run_episode_is_not_training_data(tmp_path: Path) -> None:
     assert action_grid(wet, names, 0.02, None)[2] == "rtc/executor_state"
     with pytest.raises(DatasetError, match=r"episode_0000: recorded in a dry run \(rtc/executor_state says dry=1\)"):
         action_grid(dry, names, 0.02, None)
+
+
+def test_a_sidecar_never_holds_nan(tmp_path: Path) -> None:
+    """A parameter snapshot or the simulator's status may hold NaN or an infinity: the sidecar and metadata.yaml's
+    copy write null (Python's json writes bare NaN, which other JSON readers refuse: a review)."""
+    from rtc_ros.recording.sidecar import sidecar_path, write_sidecar
+
+    write_sidecar(tmp_path / "ep", {"params": {"n": {"a": float("nan"), "b": [1.0, float("-inf")]}}, "ok": 2.5})
+    text = sidecar_path(tmp_path / "ep").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"params": {"n": {"a": None, "b": [1.0, None]}}, "ok": 2.5}

@@ -1,4 +1,4 @@
-"""A really full disk (a 4 MB tmpfs in a private mount namespace) under the recorder's episode session: the episode's
+"""A really full disk (an 8 MB tmpfs in a private mount namespace) under the recorder's episode session: the episode's
 reserve (``.reserve``, released before the bag is closed or failed) leaves room for the close and the sidecar.
 
 Found by a data-collection walkthrough (2026-12-07): on ENOSPC the sidecar's rewrite failed too, silently, so it kept
@@ -78,6 +78,24 @@ print("CLOSE", side["status"], side.get("success"), meta["message_count"], sorte
 from rosbags.highlevel import AnyReader
 with AnyReader([bag.path]) as r:
     print("READ", sum(1 for _ in r.messages()))
+
+# 3. a full disk at the stop with messages still in memory, just under the writer's 1 MiB chunk (with a 1 MiB
+# reserve the close failed and the sidecar kept saying 'recording': a review): the reserve holds them too
+os.remove(root / "filler2")
+shutil.rmtree(bag.path)
+bag = s.start({"method": "rtc"}, 5, 0)
+bag.add_topic("/cam/image_raw", "sensor_msgs/msg/Image")
+s.meta["params"]["policy_inference"] = {f"param_{i}": 0.5 * i for i in range(800)}  # a real snapshot's size (15 kB)
+s.write_sidecar()
+for k in range(18):  # 18 x 57.6 kB frames: under the writer's chunk size (2**20 bytes), nothing on disk yet
+    bag.write("/cam/image_raw", 10 + k, img)
+fill(root / "filler3")
+meta = s.finish("completed", {"success": True}, 6)
+side = json.loads((bag.path / f"{bag.path.name}.json").read_text())
+print("UNFLUSHED", side["status"], side.get("success"), meta["message_count"],
+      sorted(p.name for p in bag.path.iterdir()))
+with AnyReader([bag.path]) as r:
+    print("READ3", sum(1 for _ in r.messages()))
 """
 
 
@@ -94,7 +112,7 @@ def _run_on_a_small_disk(tmp_path: Path) -> str:
     script.write_text(CHILD)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
                                                         os.environ.get("PYTHONPATH", "")])}
-    cmd = f"mount -t tmpfs -o size=4m tmpfs {disk} && exec {sys.executable} {script} {disk}"
+    cmd = f"mount -t tmpfs -o size=8m tmpfs {disk} && exec {sys.executable} {script} {disk}"
     out = subprocess.run(["unshare", "-rm", "sh", "-c", cmd], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     return out.stdout
@@ -110,3 +128,5 @@ def test_a_full_disk_still_gets_the_sidecar_and_the_close(tmp_path: Path) -> Non
     assert close.startswith("CLOSE completed True 200 ['episode_0001.json', 'episode_0001.mcap', 'metadata.yaml'] []"), \
         close
     assert lines["READ"] == "READ 200"
+    assert lines["UNFLUSHED"] == "UNFLUSHED completed True 18 ['episode_0002.json', 'episode_0002.mcap', 'metadata.yaml']"
+    assert lines["READ3"] == "READ3 18"

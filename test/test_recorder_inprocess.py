@@ -336,8 +336,9 @@ def test_a_topic_whose_publishers_change_type_and_a_silent_camera_are_named(reco
     lost every joint state without a word -- the topic's type list holds the recorder's own JointState
     subscription, so 'the recorded type is gone' never fired -- and a camera that published nothing in an episode
     was only found at conversion. Both are now logged and named in the sidecar (``dropped_topics``,
-    ``silent_topics``); a topic never published at all (``sim/status`` on a real robot) is not named. (An earlier
-    test faked ``get_topic_names_and_types`` without the recorder's own type, and passed.)"""
+    ``silent_topics``: the ``required_topics``, default joint_states, and the cameras); an event topic
+    (``sim/protective_stops``) is not named. (An earlier test faked ``get_topic_names_and_types`` without the
+    recorder's own type, and passed.)"""
     import subprocess
     import sys
 
@@ -361,7 +362,7 @@ def test_a_topic_whose_publishers_change_type_and_a_silent_camera_are_named(reco
         proc.wait()
     m = _sidecar(recorder, "episode_0000")
     assert "std_msgs/msg/Float64MultiArray" in m["dropped_topics"]["/joint_states"]
-    # (the camera never published; joint states were seen published, then nothing came; sim/status never was)
+    # (the camera never published; joint states were published, then nothing of their type came)
     assert m["silent_topics"] == ["/cam/image_raw", "/joint_states"]
 
 

@@ -227,10 +227,12 @@ def _closed_episode(tmp: Path, kill_before_sidecar: bool = False):
     return bag.path
 
 
-def test_killed_after_the_close_only_the_sidecar_is_restored_with_the_verdict(tmp_path) -> None:
+def test_killed_after_the_close_only_the_sidecar_is_restored_with_the_verdict(tmp_path, capsys) -> None:
     """Before: recovery rebuilt metadata.yaml from the stale 'recording' sidecar: success and score were lost."""
     bag = _closed_episode(tmp_path, kill_before_sidecar=True)
     assert read_sidecar(bag)["status"] == "recording" and find_unfinished(bag.parent) == [bag]
+    # its writer (this process) is alive, but a complete bag is restored anyway: the dry run says so (a review)
+    assert main([str(bag), "--dry-run"]) == 0 and capsys.readouterr().out == f"would recover: {bag}\n"
     rec = recover_bag(bag)
     assert rec.action == "restored", rec.line()
     side = read_sidecar(bag)

@@ -29,11 +29,12 @@ def report(tick: Tick) -> ExecutorReport:
 
 
 def closed_loop(latencies: list[int], steps: int, s_min: int = S_MIN, method: str = "rtc",
-                obs_age: int | dict[int, int] = 0, initial_delay: int | None = None) -> dict:
+                obs_age: int | dict[int, int] = 0, initial_delay: int | None = None, max_chunk_age: float = 0.0) -> dict:
     """Run executor + inference loop; inference ``j`` takes ``latencies[j]`` steps (the last repeats); each
     observation is ``obs_age`` steps old when planned from (a dict: ``{inference j: age}``, 1 for the others;
     refusals counted in ``too_old``)."""
-    ex = ExecutorCore(ExecutorConfig(horizon=H, action_dim=2, mode=executor_mode(method), s=s_min))
+    ex = ExecutorCore(ExecutorConfig(horizon=H, action_dim=2, mode=executor_mode(method), s=s_min),
+                      max_chunk_age=max_chunk_age)
     ex.set_measured_position(np.zeros(2))
     loop = InferenceLoopCore(H, s_min, B, method,
                              initial_delay=latencies[0] if initial_delay is None else initial_delay)
@@ -46,7 +47,7 @@ def closed_loop(latencies: list[int], steps: int, s_min: int = S_MIN, method: st
             _, plan, chunk, lat = in_flight
             loop.on_published(plan, chunk)
             try:
-                ex.offer_chunk(chunk, plan.seq, plan.t_obs, plan.d, plan.s)
+                ex.offer_chunk(chunk, plan.seq, plan.t_obs, plan.d, plan.s, obs_age_s=(k - plan.t_obs) * DT_NS / 1e9)
                 inferences[-1]["accepted"] = True
             except ChunkRejected as exc:
                 inferences[-1]["rejected"] = exc.reason
@@ -404,3 +405,12 @@ def test_one_old_observation_does_not_inflate_the_forecast_for_b_chunks() -> Non
     assert "24 of the 26 steps are the observation's age" in old
     assert "age" not in clamp_warning(Plan(seq=0, t_obs=0, d=9, s=25, prev_remaining=None, d_raw=26, age=1,
                                            clamped_by="hold"), 50)
+
+
+def test_a_chunk_refused_as_too_old_for_its_old_observation_does_not_inflate_the_forecast() -> None:
+    """The same for a chunk refused as ``age`` (older than max_chunk_age) because its observation was old: it
+    enters Q at the usual age too (a review: only takeovers had the rule)."""
+    out = closed_loop([3], 400, obs_age={6: 9}, max_chunk_age=0.2)  # 9 + 3 steps = 0.24 s > 0.2 s
+    infs = out["inferences"]
+    assert infs[6]["rejected"] == "age" and all(i["accepted"] for i in infs[:6])
+    assert [i["plan"].d for i in infs[7:7 + B]] == [infs[5]["plan"].d] * B  # before: 12 for the next B chunks

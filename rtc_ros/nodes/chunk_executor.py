@@ -101,8 +101,8 @@ class ChunkExecutorNode(Node):
         self._dry = bool(p.dry_run)  # read-only: no arm command is published (a first bring-up)
         # --- inputs ---
         self._io_group = MutuallyExclusiveCallbackGroup()
-        self.create_subscription(JointTrajectory, p.chunk_topic, self._on_chunk, RELIABLE,
-                                 callback_group=self._io_group)
+        self._chunk_sub = self.create_subscription(JointTrajectory, p.chunk_topic, self._on_chunk, RELIABLE,
+                                                   callback_group=self._io_group)
         self._js_sub = self.create_subscription(JointState, p.joint_states_topic, self._on_joint_state,
                                                 qos_profile_sensor_data, callback_group=self._io_group)
         self._diag_timer = self.create_timer(float(p.diagnostics_period), self._publish_diagnostics,  # (steady: also
@@ -285,8 +285,8 @@ class ChunkExecutorNode(Node):
                 and self._throttled("hold", float(self.p.hold_log_period))):
             text = (f"holding position ({tick.reason}): no action for step {tick.step}, "
                     f"{self.core.stats.consecutive_holds} ticks in a row, {self.core.stats.holds} total"
-                    + ("" if self.count_publishers(self.p.chunk_topic) else
-                       f" (nobody publishes {self.p.chunk_topic}: is policy_inference running?)"))
+                    + ("" if self.count_publishers(self._chunk_sub.topic_name) else  # (remapped: its real name)
+                       f" (nobody publishes {self._chunk_sub.topic_name}: is policy_inference running?)"))
             if tick.reason == HOLD_STARTUP:
                 if tick.silent:
                     text = (f"waiting for the first chunk (step {tick.step}): no command published "

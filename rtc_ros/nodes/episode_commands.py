@@ -69,8 +69,10 @@ class EpisodeCommands:
                 return
             if scored is None:
                 node.get_logger().warning("'score' received but no episode was stopped yet; ignored")
-                node._publish_status("recording" if node.session.recording else "idle", warning="'score' with no "
-                                     "episode to score (none stopped yet, or the last start failed): ignored")
+                now = ({"episode": node.session.episode, "bag": str(node.session.bag.path)}  # (latched: a late
+                       if node.session.recording and node.session.bag is not None else {})  # reader keeps the name)
+                node._publish_status("recording" if now else "idle", **now, warning="'score' with no episode to "
+                                     "score (none stopped yet, or the last start failed): ignored")
             else:
                 if node.session.recording:  # in the stop grace: its pending verdict on disk too
                     node._write_sidecar()

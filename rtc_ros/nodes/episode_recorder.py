@@ -88,7 +88,9 @@ class EpisodeRecorder(Node):
         self.last_start_error = ""  # why the last start failed (the start service's answer)
         self.session = EpisodeSession(self.output_dir, p.prefix, p.flush_period, p.compression)
         self._recover_orphans()
-        self.discovery = TopicDiscovery(self, [*p.topics, *p.camera_topics], list(p.topic_patterns),
+        #: topics every episode needs (warned when silent in one: silent_topics)
+        self._required = {self.resolve_topic_name(t) for t in [*p.required_topics, *p.camera_topics]}
+        self.discovery = TopicDiscovery(self, [*p.topics, *p.camera_topics, *p.required_topics], list(p.topic_patterns),
                                      parse_topic_types(p.topic_types), p.queue_depth, self._on_message,
                                      self._on_subscribed)
         self._param_deadline = 0.0
@@ -246,20 +248,17 @@ class EpisodeRecorder(Node):
                                                   if n > start.get(t, 0)}
 
     def _note_missing_topics(self) -> None:
-        """Into the running episode's metadata: the camera topics, and the other configured topics a publisher was
-        seen on, with no message in it (``silent_topics``: a camera or driver off; a topic nobody ever published,
-        ``sim/status`` on a real robot, is not named), and those whose publishers changed type (``dropped_topics``);
-        logged. The control topic is left out (commands may come by service)."""
+        """Into the running episode's metadata: the ``required_topics`` and ``camera_topics`` with no message in it
+        (``silent_topics``: a camera or driver off, a wrong name; event topics such as ``sim/protective_stops`` are not
+        required, a review), and the topics whose publishers changed type (``dropped_topics``); logged."""
         bag = self.session.bag
         if bag is None:
             return
-        cams = {self.resolve_topic_name(t) for t in self.p.camera_topics}
-        wanted = self.discovery.configured - {self.resolve_topic_name(self.p.control_topic)}
-        silent = sorted(t for t in wanted if not bag.counts.get(t) and (t in cams or t in self.discovery.subs))
+        silent = sorted(t for t in self._required if not bag.counts.get(t))
         if silent:
             self.session.meta["silent_topics"] = silent
             self.get_logger().warning(f"episode {self.session.meta.get('episode')}: no message on {silent} "
-                                      "(topics, camera_topics): a camera or driver off, or a wrong name?")
+                                      "(required_topics, camera_topics): a camera or driver off, or a wrong name?")
         self.session.meta.setdefault("dropped_topics", {}).update(self.discovery.type_changed)
 
     def _fail(self, error: str) -> None:

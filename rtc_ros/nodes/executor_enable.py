@@ -39,6 +39,7 @@ class ExecutorEnable:
         self.release_pending = False  # released: keep the next joint state (a gripper's opening then, at_release)
         self.at_release: Any = None
         self.log_period = 1.0
+        self._said = ""  # the reason last logged (never heard, released, silent)
         self.press_ns = 0  # the executor clock's time of the pending press: joint states stamped before it are not taken
         self._press_t = 0.0  # its monotonic time (for the warning while it waits)
         self._lock = threading.Lock()
@@ -73,10 +74,11 @@ class ExecutorEnable:
             if changed:
                 self.release_pending, self.at_release = True, None
                 node._measure_again()  # (where a gripper was when released: one that falls open meanwhile moved)
-        if changed:
-            node.get_logger().warn(f"disabled: {self.topic} {self.gate.why(t_now)}: holding")
-        elif not on and node._throttled("disabled", period):
-            node.get_logger().warn(f"disabled: {self.topic} {self.gate.why(t_now)}: holding")
+        why = self.gate.why(t_now)
+        kind = why.split(" for ")[0]  # (never heard, released, silent)
+        if changed or (not on and (kind != self._said or node._throttled("disabled", 10.0 * period))):
+            node.get_logger().warn(f"disabled: {self.topic} {why}: holding")  # (at a change of reason, else once per
+            self._said = kind  # 10 log periods: a released deadman is an idle robot's normal state)
 
     def on_joint_state(self, msg: JointState, stamp_ns: int) -> None:
         """A joint state (``stamp_ns``: its header stamp, 0 = unstamped) measured after the newest re-sync, release or

@@ -107,11 +107,6 @@ class TopicDiscovery:
                 self._node.get_logger().warning(f"topic {topic} has several types; recording {ty}")
             self._subscribe(topic, ty)
 
-    @property
-    def configured(self) -> set[str]:
-        """The topics named explicitly (resolved), not those found by a pattern."""
-        return set(self._wanted)
-
     def new_episode(self) -> None:
         """Forget the type changes that are over (:attr:`type_changed` then lists this episode's)."""
         self.type_changed = {t: m for t, m in self.type_changed.items() if t in self._type_warned}

@@ -39,6 +39,7 @@ from rtc_ros.recording.sidecar import (  # noqa: F401 (re-exported: the bag's si
     EPISODE_META_KEY,
     _json_default,
     fsync_dir,
+    json_safe,
     metadata_yaml_valid,
     read_metadata_yaml_meta,
     read_sidecar,
@@ -326,7 +327,7 @@ class BagWriter:
         if not self.is_open or self._writer is None:
             return
         if meta is not None:
-            self._writer.set_custom_data(EPISODE_META_KEY, json.dumps(meta, default=_json_default))
+            self._writer.set_custom_data(EPISODE_META_KEY, json.dumps(json_safe(meta), default=_json_default))
         try:
             self._writer.close()
         except OSError as exc:

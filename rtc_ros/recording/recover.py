@@ -14,13 +14,11 @@ into a new, complete bag beside the old one and swaps it in:
 
 Every step can be interrupted and repeated: when ``<bag>.mcap.broken`` exists it is the source.
 
-Which bags: a bag directory with an MCAP file and no valid ``metadata.yaml`` (missing, or empty/cut
-after a power loss, whatever the sidecar says), or whose sidecar still says ``recording``, and -- when
-the writer is recorded in the sidecar (host, boot, pid and process start time) -- whose writer process
-is gone. A bag killed after it was closed but before its sidecar was rewritten (``metadata.yaml`` holds
-the final metadata, the MCAP is complete) only gets its sidecar back from ``metadata.yaml`` (action
-``restored``: success and score kept). A bag another process may still be writing is
-left alone (without a writer record: when its file changed in the last :data:`STALE_S` seconds).
+Which bags: an MCAP file and no valid ``metadata.yaml`` (missing, or empty/cut after a power loss), or a
+sidecar still ``recording``, and -- with the writer recorded in the sidecar (host, boot, pid, process start) --
+whose writer is gone (without a record: the file unchanged for :data:`STALE_S` s). A bag killed after its
+close but before its sidecar was rewritten only gets its sidecar back from ``metadata.yaml`` (``restored``:
+success and score kept).
 
 Command line: ``python -m rtc_ros.recording.recover BAG_DIR [BAG_DIR ...]`` (a bag directory or a
 folder of them); prints one line per bag; exit 0 when every unfinished bag was repaired (or nothing
@@ -43,7 +41,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rtc_ros.recording.bag import (
-    EPISODE_META_KEY, metadata_yaml_valid, read_metadata_yaml_meta, read_sidecar, sidecar_path, write_sidecar,
+    EPISODE_META_KEY, json_safe, metadata_yaml_valid, read_metadata_yaml_meta, read_sidecar, sidecar_path, write_sidecar,
 )
 from rtc_ros.recording.mcap_salvage import ChannelRec, MessageRec, SalvageResult, SchemaRec, salvage
 from rtc_ros.recording.metadata import RECORDER_FIELDS, fill_derived
@@ -229,7 +227,7 @@ def _rewrite(source: Path, dest_bag: Path, finish: Callable[[SalvageResult, dict
                 s["first_ns"] = s["first_ns"] or rec.log_time
                 s["last_ns"] = rec.log_time
         meta = finish(res, stats)
-        writer.set_custom_data(EPISODE_META_KEY, json.dumps(meta, default=str))
+        writer.set_custom_data(EPISODE_META_KEY, json.dumps(json_safe(meta), default=str))
         writer.close()
     except BaseException:
         if writer.storage is not None:
@@ -266,10 +264,7 @@ def recover_bag(bag: str | Path, force: bool = False) -> Recovery:
     if not source.is_file():
         return Recovery(bag, "failed", f"no {mcap.name} to recover from")
     old = read_sidecar(bag) if sidecar_path(bag).is_file() else None
-    final = read_metadata_yaml_meta(bag) if metadata_yaml_valid(bag) and source == mcap else None
-    if final is not None and final.get("status") not in (*UNFINISHED, None):
-        # killed after the bag was closed (metadata.yaml holds the final metadata: success, score) and
-        # before the sidecar was rewritten: the bag is complete, only the sidecar is behind
+    if (final := _complete(bag)) is not None:  # killed after the close, before the sidecar's rewrite
         write_sidecar(bag, final)
         return Recovery(bag, "restored", f"the bag was complete; its sidecar restored from metadata.yaml "
                                          f"(status {final.get('status')})")
@@ -364,6 +359,12 @@ def recover_all(root: str | Path, force: bool = False) -> list[Recovery]:
     return out
 
 
+def _complete(bag: Path) -> dict[str, Any] | None:
+    """The final metadata (success, score) of a bag closed complete whose sidecar is behind, else None."""
+    final = read_metadata_yaml_meta(bag) if metadata_yaml_valid(bag) and not _broken_of(bag).is_file() else None
+    return final if final is not None and final.get("status") not in (*UNFINISHED, None) else None
+
+
 def _busy(bag: Path, writer: Any) -> str | None:
     """Why a bag is left alone without ``--force`` (its writer may still be writing it), else None."""
     alive = not _broken_of(bag).is_file() and writer_alive(writer, _mcap_of(bag))
@@ -372,8 +373,7 @@ def _busy(bag: Path, writer: Any) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m rtc_ros.recording.recover``."""
-    ap = argparse.ArgumentParser(prog="python -m rtc_ros.recording.recover",
-                                 description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m rtc_ros.recording.recover", description=__doc__.split("\n\n")[0])
     ap.add_argument("bag_dir", type=Path, nargs="+", help="a bag directory or a folder of bag directories")
     ap.add_argument("--force", action="store_true", help="also repair bags whose writer seems alive")
     ap.add_argument("--dry-run", action="store_true", help="only list the bags that need repair")
@@ -387,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"nothing to recover in {root}")
         for bag in bags:
             if args.dry_run:
-                busy = None if args.force else _busy(bag, (read_sidecar(bag) or {}).get("writer"))
+                busy = None if args.force or _complete(bag) else _busy(bag, (read_sidecar(bag) or {}).get("writer"))
                 print(f"would skip: {bag} ({busy}; --force repairs it anyway)" if busy else f"would recover: {bag}")
                 continue
             r = recover_bag(bag, force=args.force)

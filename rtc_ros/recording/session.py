@@ -121,11 +121,11 @@ class EpisodeSession:
         meta["topics"] = bag.stats()
         meta["message_count"] = sum(bag.counts.values())
         fill_derived(meta)
-        _release(bag.path)  # room for the MCAP summary, metadata.yaml and the sidecar on a full disk
+        _release(bag.path)  # room for the messages in memory, the MCAP summary, metadata.yaml and the sidecar
         try:
             bag.close(meta)
         except RecordingError as exc:
-            meta["status"] = "failed"
+            meta["status"], meta["writer"] = "failed", None  # (let go: recover repairs it while the recorder runs)
             meta["error"] = (f"{exc}; {bag.flushed_messages} of the {meta['message_count']} messages were on disk "
                              "at the last flush (python -m rtc_ros.recording.recover keeps what is intact)")
             meta["message_count_flushed"] = bag.flushed_messages
@@ -207,16 +207,18 @@ class EpisodeSession:
 
 
 #: bytes kept free in every running episode's folder (``.reserve``), released before the bag is closed or failed, so
-#: that a full disk still leaves room for the MCAP summary, ``metadata.yaml`` and the sidecar (17 and 12 kB in the
+#: that a full disk still leaves room for the messages in memory (rosbags writes a chunk out once it passes 1 MiB: at
+#: most 1 MiB and one message; 1 MiB was too little, a review), the MCAP summary (about 100 bytes per chunk flushed:
+#: 0.7 MB for an hour at the default ``flush_period``), ``metadata.yaml`` and the sidecar (17 and 12 kB in the
 #: ``make demo`` episodes, with the nodes' parameter snapshots)
-RESERVE_BYTES = 1 << 20
+RESERVE_BYTES = 4 << 20
 
 
 def _reserve(bag_dir: Path) -> None:
     """Write the episode's reserve file (best effort: none when the disk has no room for it)."""
     try:
         with open(bag_dir / ".reserve", "wb") as fh:
-            fh.write(b"\0" * RESERVE_BYTES)
+            fh.write(os.urandom(RESERVE_BYTES))  # (zeros take no room on a compressing file system: ZFS, btrfs)
             fh.flush()
             os.fsync(fh.fileno())
     except OSError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -68,8 +69,20 @@ def write_sidecar(bag_dir: str | Path, meta: dict[str, Any]) -> Path:
     """Atomically and durably write the sidecar JSON (:func:`_write_durably`)."""
     path = sidecar_path(bag_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_durably(path, json.dumps(meta, indent=2, sort_keys=False, default=_json_default))
+    _write_durably(path, json.dumps(json_safe(meta), indent=2, sort_keys=False, default=_json_default))
     return path
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinite floats as null: JSON has no such numbers (Python would write bare ``NaN``,
+    which other readers refuse); a parameter snapshot or the simulator's status may hold one (a review)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def read_sidecar(bag_dir: str | Path) -> dict[str, Any] | None:
@@ -116,7 +129,7 @@ def update_metadata_yaml_meta(bag_dir: str | Path, meta: dict[str, Any]) -> bool
     bag_info = info["rosbag2_bagfile_information"]
     custom = bag_info.get("custom_data")
     bag_info["custom_data"] = {**(custom if isinstance(custom, dict) else {}),
-                               EPISODE_META_KEY: json.dumps(meta, default=_json_default)}
+                               EPISODE_META_KEY: json.dumps(json_safe(meta), default=_json_default)}
     _write_durably(meta_yaml, yaml.safe_dump(info, sort_keys=False))
     return True
 

@@ -119,7 +119,8 @@ class ExecutorCore(ExecutorControls, ChunkValidator):
     def _new_stores(self) -> None:
         self._switch = SwitchStore(self.cfg.horizon)
         self._sync = SyncStore(self.cfg.s, self.cfg.horizon)
-        self._ens = TemporalEnsembler(self.cfg.horizon, self.cfg.ensemble_decay)
+        # (at most H + 1 chunks overlap a step; the cap bounds a flood offered while paused, when none expires)
+        self._ens = TemporalEnsembler(self.cfg.horizon, self.cfg.ensemble_decay, max_chunks=4 * self.cfg.horizon + 4)
 
     # ----------------------------------------------------------------------------------- state
     @property

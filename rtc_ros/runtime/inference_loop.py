@@ -160,9 +160,7 @@ class InferenceLoopCore:
             if pub is not None and not pub.resolved and rep.takeover >= 0:
                 pub.resolved = True
                 observed = max(0, rep.takeover - pub.t_obs)
-                age, ages = pub.plan_step - pub.t_obs, sorted(self._ages)
-                self._ages.append(age)  # an observation older than usual (an input paused once) enters Q at the
-                self.queue.record(observed - max(0, age - ages[len(ages) // 2]) if ages else observed)  # usual age
+                self.queue.record(observed - self._excess_age(pub, True))  # (an old observation: at the usual age)
                 self.compute.record(max(0, rep.takeover - pub.plan_step))
                 self.consumed.add(observed)
             rej = self._published.get(rep.rejected_seq)
@@ -174,10 +172,19 @@ class InferenceLoopCore:
                     # look too old once C is full of them, and no takeover could ever refresh it)
                     self.queue.record(max(self.horizon, rep.step - rej.t_obs))
                 elif rep.rejected_reason == "age":  # older than max_chunk_age: that delay too (since 2026-12-07)
-                    self.queue.record(max(0, rep.step - rej.t_obs))
+                    self.queue.record(max(0, rep.step - rej.t_obs - self._excess_age(rej, False)))
             if self._awaiting is not None and (rep.seq >= self._awaiting or self._awaiting == rep.rejected_seq):
                 self._awaiting = None
             return observed
+
+    def _excess_age(self, pub: _Published, taken: bool) -> int:
+        """How much older than the median of the last ``b`` taken over the observation of ``pub`` was (its extra
+        age was known when it was planned: d = age + max(C) covered it; one late input must not raise d for ``b``
+        chunks); ``taken``: remember its age."""
+        age, ages = pub.plan_step - pub.t_obs, sorted(self._ages)
+        if taken:
+            self._ages.append(age)
+        return max(0, age - ages[len(ages) // 2]) if ages else 0
 
     # ------------------------------------------------------------------------------- planning
     def _origin(self, rep: ExecutorReport, pub: _Published) -> int:

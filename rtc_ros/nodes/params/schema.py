@@ -239,6 +239,9 @@ _RECORDER: tuple[ParamSpec, ...] = (
     _p("topic_patterns", RECORDER_PATTERNS, "Regexes: also record every topic under the recorder's namespace whose resolved name matches.",
        _REC, array_type="string"),
     _p("camera_topics", [], "Camera topics to record (optional).", _REC, array_type="string"),
+    _p("required_topics", ["joint_states"], "Topics (recorded too) that every episode needs: one with no message in "
+       "an episode is warned at its close and listed in the sidecar's silent_topics, as are the camera_topics ([''] "
+       "= none).", _REC, array_type="string"),
     _p("topic_types", [], "Explicit types 'name=pkg/msg/Type' (subscribe without waiting for discovery).",
        _REC, array_type="string"),
     _p("control_topic", "rtc/episode", "Episode control topic (std_msgs/String JSON).", _REC),

@@ -256,7 +256,8 @@ def parse_topic_types(items: list[str]) -> dict[str, str]:
 
 
 def _check_recorder(out: dict[str, Any], values: dict[str, Any], role: str) -> list[ArmParams]:
-    for name in ("topics", "camera_topics", "param_nodes"):
+    out["required_topics"] = [t for t in out["required_topics"] if t]  # ([''] = none: a ROS list cannot be empty)
+    for name in ("topics", "camera_topics", "param_nodes", "required_topics"):
         for item in out[name]:
             if not item.strip() or any(c.isspace() for c in item):
                 raise ParameterError(name, out[name], f"entry {item!r} is not a name")
@@ -272,12 +273,23 @@ def _check_recorder(out: dict[str, Any], values: dict[str, Any], role: str) -> l
     if "/" in out["prefix"]:
         raise ParameterError("prefix", out["prefix"], "must be a file name (no '/')")
     try:
-        meta = json.loads(out["autostart_meta"])
-    except json.JSONDecodeError as exc:
+        meta = json.loads(out["autostart_meta"], parse_constant=_no_constant,  # (NaN, 1e999: no JSON reader reads
+                          parse_float=_finite_float)  # them back from the sidecar)
+    except ValueError as exc:
         raise ParameterError("autostart_meta", out["autostart_meta"], f"not JSON ({exc})") from None
     if not isinstance(meta, dict):
         raise ParameterError("autostart_meta", out["autostart_meta"], "must be a JSON object")
     return []
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a finite number")
+
+
+def _finite_float(text: str) -> float:
+    if not math.isfinite(value := float(text)):
+        raise ValueError(f"{text} is not a finite number")
+    return value
 
 
 def _check_sim(out: dict[str, Any], values: dict[str, Any], role: str) -> list[ArmParams]:
