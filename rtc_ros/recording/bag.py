@@ -236,7 +236,11 @@ class BagWriter:
         except (WriterError, OSError) as exc:
             raise RecordingError(f"cannot open bag {self.path}: {exc}") from exc
         self._open = True
-        self.flush(force=True)  # the MCAP header on disk: a bag killed now is recoverable (empty)
+        try:
+            self.flush(force=True)  # the MCAP header on disk: a bag killed now is recoverable (empty)
+        except RecordingError:
+            self.abort()  # (a full disk at the start: the file is not left open, a long-run audit)
+            raise
         fsync_dir(self.path)
         fsync_dir(self.path.parent)
 
