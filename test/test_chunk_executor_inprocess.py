@@ -44,11 +44,11 @@ def loud_node(tmp_path):
     yield from _node(tmp_path, _arm(), _arm(), startup_command="hold_measured")
 
 
-def _node(tmp_path, left: dict, right: dict, startup_command: str = "none"):
+def _node(tmp_path, left: dict, right: dict, startup_command: str = "none", **executor):
     from rtc_ros.nodes.chunk_executor import ChunkExecutorNode
 
-    params = write_params(tmp_path / "p.yaml", executor={"loop_mode": "timer", "startup_command": startup_command},
-                          left=left, right=right)
+    params = write_params(tmp_path / "p.yaml", executor={"loop_mode": "timer", "startup_command": startup_command,
+                                                         **executor}, left=left, right=right)
     ctx = rclpy.Context()
     rclpy.init(args=["--ros-args", "--params-file", str(params)], context=ctx)
     n = ChunkExecutorNode(context=ctx)
@@ -655,3 +655,33 @@ def test_the_starved_hold_says_when_nobody_publishes_chunks(node, monkeypatch) -
         node._tick()
     starved = [m for m in said if m.startswith("holding position (starved)")]
     assert starved and "(nobody publishes /rtc/chunk: is policy_inference running?)" in starved[0], said
+
+
+def test_a_released_deadman_is_logged_at_each_change_of_reason_not_every_second(tmp_path, monkeypatch) -> None:
+    """A long-run audit (2026-12-07): a released enabling device, an idle robot's normal state, logged a warning every
+    hold_log_period (3600 lines an hour); now at each change of reason, then once per 10 periods (a review: the
+    change's line came twice, a tick apart)."""
+    gen = _node(tmp_path, _arm(), _arm(), enable_topic="deadman")
+    node = next(gen)
+    try:
+        said: list[str] = []
+        logger = node.get_logger()
+        monkeypatch.setattr(node, "get_logger", lambda: type("L", (), {
+            "warn": lambda self, m: said.append(m), "__getattr__": lambda self, k: getattr(logger, k)})())
+        from rtc_ros.nodes import common
+
+        now = [100.0]
+        monkeypatch.setattr(common.time, "monotonic", lambda: now[0])  # (the throttle's clock)
+        gate = node._enable.gate
+        gate.on_message(False, now[0])  # released
+        for _ in range(500):  # 10 s at 50 Hz, log period 1 s
+            node._enable.apply(now[0], 1.0)
+            now[0] += 0.02
+        released = [m for m in said if "deadman released" in m]
+        assert len(released) == 1, said  # (before: 10)
+        for _ in range(500):  # 10 s more: once
+            node._enable.apply(now[0], 1.0)
+            now[0] += 0.02
+        assert sum("deadman released" in m for m in said) == 2, said
+    finally:
+        gen.close()

@@ -152,8 +152,11 @@ def test_a_late_first_command_does_not_shift_the_grid() -> None:
     np.testing.assert_array_equal(s.q[late, 0], on_tick[late])  # every grid step holds its own tick's command
     np.testing.assert_array_equal(s.q[late, 1], on_tick[late] + 0.5)
     assert np.all(np.abs(s.t[late] - (on_tick[late] * DT + 0.0004)) < 0.003)  # centred on the ticks, not 10 ms off
-    drift = np.arange(300) * 0.0201  # 20.1 ms apart, dt 20 ms (accepted by the rate check): no common phase
-    assert grid_phase(drift, DT) == 0.0  # (the mean direction of phases spread round the circle is noise: a review)
+    jitter = k * DT + 0.005 + rng.normal(0.0, 0.006, k.size)  # 6 ms jitter round a 5 ms phase, a late first message
+    jitter[0] = 0.016
+    assert abs(grid_phase(jitter, DT) - 0.009) < 0.002  # (5 - 16 = -11 ms: +9 mod 20; a fall-back would be 0)
+    for n, period in ((1000, 0.0201), (1000, 0.0202), (1000, 0.0205)):  # drifting round the tick 5-25 times: the
+        assert grid_phase(np.arange(n) * period, DT) == 0.0, (n, period)  # mean direction is noise (a review)
 
 
 def test_named_joints_that_do_not_match_are_refused_not_read_by_position() -> None:

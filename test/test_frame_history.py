@@ -155,4 +155,20 @@ def test_timed_stacks_stay_bounded_when_a_camera_stamp_freezes_or_steps_back() -
     assert len(h._frames["cam"]) == 1 and int(h.stacks()["cam"][0][0, 0, 0]) == 299 % 256  # the newest frame
     for k in range(300):  # the clock steps back 60 s, then runs on
         h.add("cam", np.full((2, 2, 3), k % 256, np.uint8), recv_s=10.0 + k / 30.0, stamp_ns=t0 - 60 * 10**9 + k * 33_000_000)
-    assert len(h._frames["cam"]) <= 4  # (before: every frame since the step back)
+    assert len(h._frames["cam"]) <= 4 and h.clears == 1  # (before: every frame since the step back)
+
+
+def test_a_frame_stamped_a_little_before_the_newest_is_dropped_not_the_history() -> None:
+    """A camera clock re-estimating its offset (RealSense global time) stamps a frame a little back now and then:
+    dropped with its reason, the stack kept (a review: clearing on any step back halved the full stacks)."""
+    h = FrameHistory({"cam": 2}, timeout_s=0.5, period_s=0.02)
+    t0 = 1_000_000_000
+    full = 0
+    for k in range(600):
+        back = 1_000_000 if k % 3 == 2 else 0  # every third frame stamped 1 ms before the one before it
+        stamp = t0 + (k - (k % 3 == 2)) * 33_000_000 - back
+        kept = h.add("cam", np.full((2, 2, 3), k % 256, np.uint8), recv_s=k / 30.0, stamp_ns=stamp)
+        assert kept == (k % 3 != 2) and (kept or h.dropped_why == "out_of_order")
+        full += len(h.stacks()["cam"]) == 2 and h.stacks()["cam"][0] is not h.stacks()["cam"][1]
+    # full at every frame but those after a dropped one (66 ms back to the previous: nearer the newest itself)
+    assert h.clears == 0 and full == 400  # (clearing at each step back: 201)

@@ -209,7 +209,25 @@ def test_a_sidecar_never_holds_nan(tmp_path: Path) -> None:
     copy write null (Python's json writes bare NaN, which other JSON readers refuse: a review)."""
     from rtc_ros.recording.sidecar import sidecar_path, write_sidecar
 
-    write_sidecar(tmp_path / "ep", {"params": {"n": {"a": float("nan"), "b": [1.0, float("-inf")]}}, "ok": 2.5})
+    write_sidecar(tmp_path / "ep", {"params": {"n": {"a": float("nan"), "b": [1.0, float("-inf")]}}, "ok": 2.5,
+                                    "np": np.array([1.0, np.nan]), "f32": np.float32("inf")})
     text = sidecar_path(tmp_path / "ep").read_text()
     assert "NaN" not in text and "Infinity" not in text
-    assert json.loads(text) == {"params": {"n": {"a": None, "b": [1.0, None]}}, "ok": 2.5}
+    assert json.loads(text) == {"params": {"n": {"a": None, "b": [1.0, None]}}, "ok": 2.5, "np": [1.0, None],
+                                "f32": None}
+
+
+def test_a_bag_that_cannot_write_its_header_is_closed_and_removed(tmp_path: Path, monkeypatch) -> None:
+    """A full disk at an episode's start: the writer's file is closed (it was left open) and the empty folder this
+    open created is removed (each retry left one, which recover then turned into an empty episode)."""
+    import os
+
+    def full(self, force: bool = False) -> None:
+        raise RecordingError("writing bag failed: No space left on device")
+
+    monkeypatch.setattr(BagWriter, "flush", full)
+    before = len(os.listdir("/proc/self/fd"))
+    bag = BagWriter(tmp_path / "episode_0000")
+    with pytest.raises(RecordingError, match="No space"):
+        bag.open()
+    assert not (tmp_path / "episode_0000").exists() and len(os.listdir("/proc/self/fd")) == before

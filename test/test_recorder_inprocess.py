@@ -344,9 +344,14 @@ def test_a_topic_whose_publishers_change_type_and_a_silent_camera_are_named(reco
 
     from sensor_msgs.msg import JointState
 
+    from std_msgs.msg import String as Str
+
     other = rclpy.create_node("driver")
     pub = other.create_publisher(JointState, "/joint_states", 10)
-    assert _wait(lambda: (recorder.discovery.scan(), "/joint_states" in recorder.discovery.subs)[1])
+    sim = rclpy.create_node("sim")
+    sim.create_publisher(Str, "/sim/protective_stops", 10)  # an event topic: its publisher is there, silent
+    assert _wait(lambda: (recorder.discovery.scan(), {"/joint_states", "/sim/protective_stops"}
+                          <= set(recorder.discovery.subs))[1])
     _send(recorder, cmd="start")
     other.destroy_node()
     # (another process: one DDS participant cannot hold two types on a topic)
@@ -360,6 +365,7 @@ def test_a_topic_whose_publishers_change_type_and_a_silent_camera_are_named(reco
     finally:
         proc.kill()
         proc.wait()
+        sim.destroy_node()
     m = _sidecar(recorder, "episode_0000")
     assert "std_msgs/msg/Float64MultiArray" in m["dropped_topics"]["/joint_states"]
     # (the camera never published; joint states were published, then nothing of their type came)

@@ -64,7 +64,9 @@ class CameraInputs:
             kept = self.history.add(name, frame, now, stamp)
             if kept:
                 self.latest[name] = (frame, now, stamp)
-        if not kept:
+        if not kept and self.history.dropped_why == "out_of_order":
+            self._reject("out_of_order", f"camera '{name}': a frame stamped before the newest one (dropped)")
+        elif not kept:
             self._reject("before_reset", f"camera '{name}': a frame stamped before the executor's reset arrived "
                                          "late (dropped)")
 

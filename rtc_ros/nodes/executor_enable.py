@@ -79,6 +79,7 @@ class ExecutorEnable:
         if changed or (not on and (kind != self._said or node._throttled("disabled", 10.0 * period))):
             node.get_logger().warn(f"disabled: {self.topic} {why}: holding")  # (at a change of reason, else once per
             self._said = kind  # 10 log periods: a released deadman is an idle robot's normal state)
+            node._throttled("disabled", 0.0)  # (the period counts from here: not the same line again a tick later)
 
     def on_joint_state(self, msg: JointState, stamp_ns: int) -> None:
         """A joint state (``stamp_ns``: its header stamp, 0 = unstamped) measured after the newest re-sync, release or

@@ -239,7 +239,8 @@ class BagWriter:
         try:
             self.flush(force=True)  # the MCAP header on disk: a bag killed now is recoverable (empty)
         except RecordingError:
-            self.abort()  # (a full disk at the start: the file is not left open, a long-run audit)
+            self.abort()  # (a full disk at the start: the file is not left open, a long-run audit, and the folder
+            shutil.rmtree(self.path, ignore_errors=True)  # this open created, with nothing in it, not left: a review)
             raise
         fsync_dir(self.path)
         fsync_dir(self.path.parent)

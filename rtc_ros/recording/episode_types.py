@@ -182,18 +182,19 @@ def column_names(topic: str, s: Series) -> list[str]:
 
 def grid_phase(t: np.ndarray, dt: float) -> float:
     """Where the ticks of messages received at times ``t`` (s, one per tick of period ``dt``) fall, relative to the
-    first: the circular mean of every message's offset from the first one's phase, in ``[-dt/2, dt/2]`` (0 when the
-    offsets have no common phase: the mean vector shorter than 0.5, messages at another period). A first
+    first: the circular mean of every message's offset from the first one's phase, in ``[-dt/2, dt/2]``; 0 when the
+    phases cannot be told from uniform (messages at another period than dt drifting round the tick several times, a
+    jitter beyond about a third of dt: a review; no phase then is better than the first message's). A first
     message received late (a data-collection walkthrough: commands queued while the recorder opened the episode's bag
     arrived together 110 ms late, half a tick off, and a grid anchored on it paired 8 % of the observations with the
     previous tick's command) moves it by its share of the messages only."""
     if len(t) < 3:
         return 0.0
     angle = 2.0 * np.pi * (np.asarray(t, dtype=np.float64) - t[0]) / dt
-    c, s = np.cos(angle).mean(), np.sin(angle).mean()
-    if np.hypot(c, s) < 0.5:  # no common phase (messages at another period than dt drift round the tick: a review)
+    mean = np.exp(1j * angle).mean()
+    if len(angle) * abs(mean) ** 2 < 3.0:  # (Rayleigh's test: the phases cannot be told from uniform, p > 0.05)
         return 0.0
-    return float(np.arctan2(s, c) * dt / (2.0 * np.pi))
+    return float(np.angle(mean) * dt / (2.0 * np.pi))
 
 
 def grid_series(per_topic: dict[str, Series], order: list[str], dt: float) -> Series | None:

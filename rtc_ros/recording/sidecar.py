@@ -76,6 +76,8 @@ def write_sidecar(bag_dir: str | Path, meta: dict[str, Any]) -> Path:
 def json_safe(value: Any) -> Any:
     """``value`` with NaN and infinite floats as null: JSON has no such numbers (Python would write bare ``NaN``,
     which other readers refuse); a parameter snapshot or the simulator's status may hold one (a review)."""
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy scalars and arrays (a review)
+        value = value.tolist()
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):

@@ -76,7 +76,8 @@ class FrameHistory:
         self._last_recv: dict[str, float] = {}
         self._last_report: ExecutorReport | None = None
         self._reset_stamp_ns = 0  # frames stamped before this (the last reset's report) are dropped
-        self.clears = 0  # resets that cleared the history (for diagnostics and tests)
+        self.clears = 0  # resets (and camera clocks stepping back) that cleared the history (diagnostics and tests)
+        self.dropped_why = ""  # why the last frame add() refused was dropped: before_reset, out_of_order
 
     @property
     def reset_stamp_ns(self) -> int:
@@ -88,25 +89,32 @@ class FrameHistory:
 
     def add(self, name: str, image: np.ndarray, recv_s: float, stamp_ns: int = 0) -> bool:
         """Store camera ``name``'s newest frame, received at ``recv_s`` (monotonic seconds) and stamped
-        ``stamp_ns`` (its header's, the executor's clock; 0: unknown). Returns False (frame dropped) when
-        it was stamped before the last reset's report."""
+        ``stamp_ns`` (its header's, the executor's clock; 0: unknown). Returns False (frame dropped, ``dropped_why``)
+        when it was stamped before the last reset's report, or (timed stacks) before the newest frame by up to
+        ``timeout_s`` (farther back clears the history: the camera's clock stepped back; the same stamp replaces it)."""
         hist = self._frames.get(name)
         if hist is None:
             raise ValueError(f"camera '{name}' is not one of the policy's cameras {sorted(self._frames)}")
         if 0 < stamp_ns < self._reset_stamp_ns:
+            self.dropped_why = "before_reset"
             return False
         last = self._last_recv.get(name)
         stamps = self._stamps[name]
         if last is not None and recv_s - last > self.timeout_s:
             hist.clear()
             stamps.clear()
-        if self._period_ns is not None and stamps and stamp_ns <= stamps[-1]:  # a repeated stamp replaces its frame,
-            if stamp_ns < stamps[-1]:  # one going back starts over (a camera whose stamp froze or stepped back kept
-                hist.clear()  # every frame: 27 MB/s for a 640x480 camera at 30 Hz until out of memory, a review)
+        if self._period_ns is not None and stamps and stamp_ns <= stamps[-1]:  # (timed: a camera whose stamp froze
+            # or stepped back kept every frame, 27 MB/s for 640x480 at 30 Hz until out of memory: a long-run audit)
+            if stamps[-1] - stamp_ns > self.timeout_s * 1e9:  # its clock stepped back: start over
+                hist.clear()
                 stamps.clear()
-            else:
+                self.clears += 1
+            elif stamp_ns == stamps[-1]:  # a repeated stamp: the newer frame replaces it
                 hist.pop()
                 stamps.pop()
+            else:  # a little out of order (a clock re-estimating its offset): dropped, the history kept
+                self.dropped_why = "out_of_order"
+                return False
         hist.append(image)
         stamps.append(int(stamp_ns))
         self._last_recv[name] = recv_s

@@ -241,7 +241,7 @@ _RECORDER: tuple[ParamSpec, ...] = (
     _p("camera_topics", [], "Camera topics to record (optional).", _REC, array_type="string"),
     _p("required_topics", ["joint_states"], "Topics (recorded too) that every episode needs: one with no message in "
        "an episode is warned at its close and listed in the sidecar's silent_topics, as are the camera_topics ([''] "
-       "= none).", _REC, array_type="string"),
+       "= none; per-arm joint states without joint_state_merger: name them here).", _REC, array_type="string"),
     _p("topic_types", [], "Explicit types 'name=pkg/msg/Type' (subscribe without waiting for discovery).",
        _REC, array_type="string"),
     _p("control_topic", "rtc/episode", "Episode control topic (std_msgs/String JSON).", _REC),
