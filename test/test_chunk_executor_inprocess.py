@@ -654,7 +654,7 @@ def test_the_starved_hold_says_when_nobody_publishes_chunks(node, monkeypatch) -
     for _ in range(60):  # the chunk runs out: starved
         node._tick()
     starved = [m for m in said if m.startswith("holding position (starved)")]
-    assert starved and "(nobody publishes /rtc/chunk: is policy_inference running?)" in starved[0], said
+    assert starved and "(nobody publishes /rtc/chunk: policy_inference stopped, or the network to it?)" in starved[0], said
 
 
 def test_a_released_deadman_is_logged_at_each_change_of_reason_not_every_second(tmp_path, monkeypatch) -> None:

@@ -405,6 +405,13 @@ def test_one_old_observation_does_not_inflate_the_forecast_for_b_chunks() -> Non
     assert "24 of the 26 steps are the observation's age" in old
     assert "age" not in clamp_warning(Plan(seq=0, t_obs=0, d=9, s=25, prev_remaining=None, d_raw=26, age=1,
                                            clamped_by="hold"), 50)
+    # a network walkthrough: retransmissions on a lossy link gave d = 93 with inferences of 44 ms: not the model
+    net = clamp_warning(Plan(seq=0, t_obs=0, d=25, s=25, prev_remaining=None, d_raw=93, age=1, clamped_by="hold"), 50,
+                        0.02, 44.0)
+    assert "this node took at most 44 ms" in net and "1860 ms is on the way to the executor" in net
+    slow = clamp_warning(Plan(seq=0, t_obs=0, d=25, s=25, prev_remaining=None, d_raw=30, age=1, clamped_by="hold"), 50,
+                         0.02, 580.0)
+    assert "on the way" not in slow and "use a faster model" in slow  # (600 ms, the model's 580: the model)
 
 
 def test_a_chunk_refused_as_too_old_for_its_old_observation_does_not_inflate_the_forecast() -> None:

@@ -286,7 +286,7 @@ class ChunkExecutorNode(Node):
             text = (f"holding position ({tick.reason}): no action for step {tick.step}, "
                     f"{self.core.stats.consecutive_holds} ticks in a row, {self.core.stats.holds} total"
                     + ("" if self.count_publishers(self._chunk_sub.topic_name) else  # (remapped: its real name)
-                       f" (nobody publishes {self._chunk_sub.topic_name}: is policy_inference running?)"))
+                       f" (nobody publishes {self._chunk_sub.topic_name}: policy_inference stopped, or the network to it?)"))
             if tick.reason == HOLD_STARTUP:
                 if tick.silent:
                     text = (f"waiting for the first chunk (step {tick.step}): no command published "

@@ -376,7 +376,7 @@ class PolicyInferenceNode(Node):
         self.model_ms.add((t2 - t1) * 1e3)
         self.overhead_ms.add(((t1 - t0) + (t4 - t3)) * 1e3)
         if plan.clamped_by and self._throttled("infeasible", 2.0):
-            self.get_logger().warn(clamp_warning(plan, self.p.horizon))
+            self.get_logger().warn(clamp_warning(plan, self.p.horizon, self.dt, float(self.latency.values().max())))
 
     # ------------------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:

@@ -56,14 +56,20 @@ class Plan:
     base_seq: int = -1
 
 
-def clamp_warning(plan: Plan, horizon: int) -> str:
+def clamp_warning(plan: Plan, horizon: int, dt: float = 0.0, own_ms: float | None = None) -> str:
     """The operator's message for a plan whose forecast delay was clamped (``plan.clamped_by``); when most of
-    the delay is the observation's age, it says so rather than blaming the model (a walkthrough's 1 s gap in the
-    joint states was told "use a faster model")."""
+    the delay is the observation's age, or far more than the policy node's own time from observation to publication
+    (``own_ms``, its slowest recent; ``dt`` the control period, s), it says so rather than blaming the model (a
+    walkthrough's 1 s gap in the joint states, and a lossy network's retransmissions, were told "use a faster
+    model")."""
     text = _clamp_text(plan, horizon)
     if plan.age * 2 > plan.d_raw:
         text += (f"; {plan.age} of the {plan.d_raw} steps are the observation's age (joint states or camera frames "
                  "arriving late, not the model)")
+    elif own_ms is not None and dt > 0 and plan.d_raw * dt * 1e3 > 2.0 * own_ms + 2.0 * dt * 1e3:
+        text += (f"; this node took at most {own_ms:.0f} ms from an observation to its chunk: most of the "
+                 f"{plan.d_raw * dt * 1e3:.0f} ms is on the way to the executor (a network dropping packets: DDS "
+                 "retransmits late; docs/ros_interface.md, 'The policy on another machine')")
     return text
 
 
