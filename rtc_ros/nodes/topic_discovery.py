@@ -91,13 +91,13 @@ class TopicDiscovery:
             n_types[topic] = len(types)
             if topic not in known and types:
                 known[topic] = types[0]
-            if topic in self.subs:
-                self._check_type(topic)
         for topic, ty in known.items():
             if not self.wants(topic):
                 continue
-            if topic in self.subs:
-                self._check_qos(topic)
+            if topic in self.subs:  # (one graph query for both checks)
+                infos = self._node.get_publishers_info_by_topic(topic)
+                self._check_type(topic, infos)
+                self._check_qos(topic, infos)
                 continue
             # a topic seen only through its subscribers (e.g. policy_inference's camera subscription)
             # has no publisher to match QoS with yet: wait for one (explicit types subscribe at once)
@@ -111,12 +111,12 @@ class TopicDiscovery:
         """Forget the type changes that are over (:attr:`type_changed` then lists this episode's)."""
         self.type_changed = {t: m for t, m in self.type_changed.items() if t in self._type_warned}
 
-    def _check_type(self, topic: str) -> None:
+    def _check_type(self, topic: str, infos: list[Any]) -> None:
         """Warn (once per change) when the topic's publishers no longer publish the recorded type: its messages are
         then not recorded. Judged by the publishers' types: the topic's type list also holds our own subscription's
         (a walkthrough's /joint_states turned Float64MultiArray and nothing was said)."""
         ty = self.subs[topic][1]
-        published = sorted({i.topic_type for i in self._node.get_publishers_info_by_topic(topic)})
+        published = sorted({i.topic_type for i in infos})
         if not published or ty in published:
             self._type_warned.discard(topic)  # (the recorded type is back, or nobody publishes: no new type)
             return
@@ -127,12 +127,11 @@ class TopicDiscovery:
             self.type_changed[topic] = text
             self._node.get_logger().warning(text)
 
-    def _check_qos(self, topic: str) -> None:
+    def _check_qos(self, topic: str, infos: list[Any]) -> None:
         sub, ty = self.subs[topic]
         cur = self._sub_qos.get(topic)
         if sub is None or cur is None:
             return
-        infos = self._node.get_publishers_info_by_topic(topic)
         mismatch = (cur.reliability == ReliabilityPolicy.RELIABLE
                     and any(i.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT for i in infos)) or (
             cur.durability == DurabilityPolicy.TRANSIENT_LOCAL
