@@ -657,6 +657,33 @@ def test_the_starved_hold_says_when_nobody_publishes_chunks(node, monkeypatch) -
     assert starved and "(nobody publishes /rtc/chunk: policy_inference stopped, or the network to it?)" in starved[0], said
 
 
+def test_a_hold_lasting_long_is_logged_ten_times_less_often(node, monkeypatch) -> None:
+    """A long-run audit (2026-12-07): a starved hold logged a line every hold_log_period for as long as it lasted
+    (hours of an idle robot: 3600 lines an hour); after 10 s of a hold, every 10 periods."""
+    from rtc_ros.nodes import common
+
+    now = [100.0]
+    monkeypatch.setattr(common.time, "monotonic", lambda: now[0])  # (the throttle's clock)
+    said: list[str] = []
+    logger = node.get_logger()
+    monkeypatch.setattr(node, "get_logger", lambda: type("L", (), {"warn": lambda self, m: said.append(m),
+                                                                   "__getattr__": lambda self, k: getattr(logger, k)})())
+    node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
+    step = node.core.next_step
+    node._on_chunk(conv.chunk_to_msg(np.zeros((50, len(JOINTS))), JOINTS, ChunkMeta(0, step, 1, 0, "rtc"),
+                                     conv.ns_to_stamp(node.get_clock().now().nanoseconds), node.dt))
+    for _ in range(50 + 40 * 50):  # the chunk, then 40 s starved
+        node._tick()
+        now[0] += node.dt
+    import re
+
+    in_a_row = [int(re.search(r"(\d+) ticks in a row", m).group(1)) for m in said if "(starved)" in m]
+    period = float(node.p.hold_log_period)
+    early, late = sum(n * node.dt <= 10.0 for n in in_a_row), sum(n * node.dt > 10.0 for n in in_a_row)
+    assert early >= 0.8 * 10.0 / period  # every period for the first 10 s
+    assert 1 <= late <= 30.0 / (10.0 * period) + 1, (early, late, period)  # then every 10 (before: 30 / period)
+
+
 def test_a_released_deadman_is_logged_at_each_change_of_reason_not_every_second(tmp_path, monkeypatch) -> None:
     """A long-run audit (2026-12-07): a released enabling device, an idle robot's normal state, logged a warning every
     hold_log_period (3600 lines an hour); now at each change of reason, then once per 10 periods (a review: the

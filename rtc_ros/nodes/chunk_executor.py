@@ -281,8 +281,9 @@ class ChunkExecutorNode(Node):
                                        f"{self.names}; commanding nothing")
             return
         self._publish(tick)
+        long_hold = self.core.stats.consecutive_holds * self.dt > 10.0  # (then 10x fewer lines: a hold lasting hours)
         if (tick.hold and tick.reason not in (HOLD_SYNC_PAUSE, HOLD_PAUSED, HOLD_DISABLED)
-                and self._throttled("hold", float(self.p.hold_log_period))):
+                and self._throttled("hold", self.p.hold_log_period * (10.0 if long_hold else 1.0))):
             text = (f"holding position ({tick.reason}): no action for step {tick.step}, "
                     f"{self.core.stats.consecutive_holds} ticks in a row, {self.core.stats.holds} total"
                     + ("" if self.count_publishers(self._chunk_sub.topic_name) else  # (remapped: its real name)

@@ -88,7 +88,7 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
     if ahead > 0:
         vals["joint_states_ahead_ms_max"] = round(ahead * 1e3, 1)
         notes.append(f"joint states stamped up to {ahead * 1e3:.0f} ms ahead of the executor's clock (clocks not in "
-                     "sync: they look fresher than they are)")
+                     "sync, or its reports arriving that late: they look fresher than they are)")
     stuck = node.tracking.not_following()
     vals["not_following_joint"] = stuck[0] if stuck else ""
     if stuck:

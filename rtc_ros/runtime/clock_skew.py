@@ -69,5 +69,7 @@ class ClockAhead:
 def ahead_text(topic: str, lead_s: float) -> str:
     """The warning for a sensor on ``topic`` stamped ``lead_s`` ahead of the executor's clock."""
     return (f"{topic} is stamped {lead_s * 1e3:.0f} ms ahead of the executor's clock: the clocks are not in sync "
-            "(run chrony or PTP between the driver's and the executor's machines). Its observations look that much "
-            "fresher than they are: chunks start late by up to that, and obs_timeout / max_chunk_age cannot see it")
+            "(run chrony or PTP between the driver's and the executor's machines), or the executor's reports reach "
+            "this node that late (a network retransmitting them: they are reliable, joint states best effort; the "
+            "two cannot be told apart here). Its observations look that much fresher than they are: chunks start "
+            "late by up to that, and obs_timeout / max_chunk_age cannot see it")

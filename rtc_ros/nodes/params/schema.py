@@ -147,7 +147,8 @@ _RTC: tuple[ParamSpec, ...] = (
     _p("start_paused", False, "An arming step: start paused, so nothing is executed until the operator calls "
        "~/resume (std_srvs/Trigger); policy_inference plans nothing meanwhile, and the first chunk is observed after "
        "the resume. Without it the arm moves as soon as the first chunk arrives.", _EX),
-    _p("hold_log_period", 1.0, "Minimum seconds between 'holding position' log lines.", _EX, read_only=False,
+    _p("hold_log_period", 1.0, "Minimum seconds between 'holding position' log lines (10x this once a hold lasts "
+       "over 10 s).", _EX, read_only=False,
        float_range=(0.0, 3600.0)),
     _p("startup_ramp_s", 0.0, "Seconds over which a start-up chunk (the first after start or a re-sync) is blended "
        "in from the held command (minimum-jerk; 0 = off). From rest after a protective stop the policy's first "
