@@ -640,9 +640,13 @@ def test_a_max_chunk_age_shorter_than_a_chunk_set_at_run_time_is_warned(node, mo
     assert node.set_parameters([Parameter("max_chunk_age", value=2.0)])[0].successful and not said
 
 
-def test_the_starved_hold_says_when_nobody_publishes_chunks(node, monkeypatch) -> None:
-    """A fault walkthrough (2026-12-07): policy_inference killed, the executor said only "holding position (starved)
-    ... N ticks in a row"; it now adds that nobody publishes the chunk topic (by its resolved, remapped name)."""
+def _starve(node, monkeypatch, ticks: int) -> list[str]:
+    """One chunk, then ``ticks`` more ticks with nothing new (starved); the throttle's clock follows the ticks.
+    Returns the warnings logged."""
+    from rtc_ros.nodes import common
+
+    now = [100.0]
+    monkeypatch.setattr(common.time, "monotonic", lambda: now[0])
     said: list[str] = []
     logger = node.get_logger()
     monkeypatch.setattr(node, "get_logger", lambda: type("L", (), {"warn": lambda self, m: said.append(m),
@@ -651,8 +655,16 @@ def test_the_starved_hold_says_when_nobody_publishes_chunks(node, monkeypatch) -
     step = node.core.next_step
     node._on_chunk(conv.chunk_to_msg(np.zeros((50, len(JOINTS))), JOINTS, ChunkMeta(0, step, 1, 0, "rtc"),
                                      conv.ns_to_stamp(node.get_clock().now().nanoseconds), node.dt))
-    for _ in range(60):  # the chunk runs out: starved
+    for _ in range(50 + ticks):
         node._tick()
+        now[0] += node.dt
+    return said
+
+
+def test_the_starved_hold_says_when_nobody_publishes_chunks(node, monkeypatch) -> None:
+    """A fault walkthrough (2026-12-07): policy_inference killed, the executor said only "holding position (starved)
+    ... N ticks in a row"; it now adds that nobody publishes the chunk topic (by its resolved, remapped name)."""
+    said = _starve(node, monkeypatch, 10)
     starved = [m for m in said if m.startswith("holding position (starved)")]
     assert starved and "(nobody publishes /rtc/chunk: policy_inference stopped, or the network to it?)" in starved[0], said
 
@@ -660,23 +672,9 @@ def test_the_starved_hold_says_when_nobody_publishes_chunks(node, monkeypatch) -
 def test_a_hold_lasting_long_is_logged_ten_times_less_often(node, monkeypatch) -> None:
     """A long-run audit (2026-12-07): a starved hold logged a line every hold_log_period for as long as it lasted
     (hours of an idle robot: 3600 lines an hour); after 10 s of a hold, every 10 periods."""
-    from rtc_ros.nodes import common
-
-    now = [100.0]
-    monkeypatch.setattr(common.time, "monotonic", lambda: now[0])  # (the throttle's clock)
-    said: list[str] = []
-    logger = node.get_logger()
-    monkeypatch.setattr(node, "get_logger", lambda: type("L", (), {"warn": lambda self, m: said.append(m),
-                                                                   "__getattr__": lambda self, k: getattr(logger, k)})())
-    node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
-    step = node.core.next_step
-    node._on_chunk(conv.chunk_to_msg(np.zeros((50, len(JOINTS))), JOINTS, ChunkMeta(0, step, 1, 0, "rtc"),
-                                     conv.ns_to_stamp(node.get_clock().now().nanoseconds), node.dt))
-    for _ in range(50 + 40 * 50):  # the chunk, then 40 s starved
-        node._tick()
-        now[0] += node.dt
     import re
 
+    said = _starve(node, monkeypatch, 40 * 50)  # 40 s starved
     in_a_row = [int(re.search(r"(\d+) ticks in a row", m).group(1)) for m in said if "(starved)" in m]
     period = float(node.p.hold_log_period)
     early, late = sum(n * node.dt <= 10.0 for n in in_a_row), sum(n * node.dt > 10.0 for n in in_a_row)
