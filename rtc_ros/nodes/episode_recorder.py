@@ -151,9 +151,10 @@ class EpisodeRecorder(Node):
         while the recorder was busy (opening an episode's bag and fsyncing it) were stamped up to 230 ms late, and
         a command topic's grid took a late first message for the ticks' phase (a walkthrough, 2026-12-07). The
         callback's time on simulated time (the receipt is the system clock's) or when the receipt is implausible."""
-        now = self._now()
+        clock = self.get_clock()
+        now = clock.now().nanoseconds
         rx = int((info or {}).get("received_timestamp") or 0)
-        if rx <= 0 or self.get_clock().ros_time_is_active or not 0 <= now - rx < 5_000_000_000:
+        if rx <= 0 or clock.ros_time_is_active or not 0 <= now - rx < 5_000_000_000:
             return now
         return rx
 

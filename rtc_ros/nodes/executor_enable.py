@@ -74,9 +74,11 @@ class ExecutorEnable:
             if changed:
                 self.release_pending, self.at_release = True, None
                 node._measure_again()  # (where a gripper was when released: one that falls open meanwhile moved)
+        if on:  # (enabled: nothing to say; most ticks of the 50 Hz loop end here)
+            return
         why = self.gate.why(t_now)
         kind = why.split(" for ")[0]  # (never heard, released, silent)
-        if changed or (not on and (kind != self._said or node._throttled("disabled", 10.0 * period))):
+        if changed or kind != self._said or node._throttled("disabled", 10.0 * period):
             node.get_logger().warn(f"disabled: {self.topic} {why}: holding")  # (at a change of reason, else once per
             self._said = kind  # 10 log periods: a released deadman is an idle robot's normal state)
             node._throttled("disabled", 0.0)  # (the period counts from here: not the same line again a tick later)

@@ -27,7 +27,7 @@ from rtc_ros.core.stats import RollingStats
 WINDOW_S = 2.0
 MIN_TRAVEL = 0.05
 #: an arm joint at least this far from its command at every measurement of the window (rad) stands off it
-#: (:meth:`TrackingGuard.off_command`): no motion within the joint limits keeps a tracking lag that long
+#: (:meth:`TrackingGuard.off_command`): a tracking lag dips at every turn (a lag of 60 ms at 3 rad/s does)
 OFF_COMMAND = 0.1
 
 
@@ -60,14 +60,21 @@ class TrackingGuard:
             while now - self._window[0][0] > WINDOW_S:
                 self._window.popleft()
 
+    def _filled_window(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The last :data:`WINDOW_S`'s measurements and commands ``(n, M)`` each, None unless it spans most of it
+        with recent comparisons."""
+        w = list(self._window)
+        if len(w) < 10 or time.monotonic() - w[0][0] > 1.5 * WINDOW_S or w[-1][0] - w[0][0] < 0.8 * WINDOW_S:
+            return None
+        return np.array([x[1] for x in w]), np.array([x[2] for x in w])
+
     def not_following(self) -> tuple[str, float, float] | None:
         """``(joint, commanded travel, measured travel)`` of the arm joint (not a gripper) whose commands moved it
         most over the last :data:`WINDOW_S`, at least :data:`MIN_TRAVEL`, while its measurement moved less than a
         tenth of that; None if every joint follows (or the window is not filled: no commands compared lately)."""
-        w = list(self._window)
-        if len(w) < 10 or time.monotonic() - w[0][0] > 1.5 * WINDOW_S or w[-1][0] - w[0][0] < 0.8 * WINDOW_S:
+        if (window := self._filled_window()) is None:
             return None
-        q, c = np.array([x[1] for x in w]), np.array([x[2] for x in w])
+        q, c = window
         moved, measured = np.ptp(c, axis=0), np.ptp(q, axis=0)
         bad = self._arm[:moved.size] & (moved >= MIN_TRAVEL) & (measured < 0.1 * moved)
         if not bad.any():
@@ -80,10 +87,9 @@ class TrackingGuard:
         :data:`OFF_COMMAND` from it at every measurement of the last :data:`WINDOW_S`: an arm blocked, a driver
         re-homed or re-calibrated under the executor (a walkthrough: 0.3 rad for 7 s said nothing), a controller
         holding elsewhere; None otherwise (or the window is not filled)."""
-        w = list(self._window)
-        if len(w) < 10 or time.monotonic() - w[0][0] > 1.5 * WINDOW_S or w[-1][0] - w[0][0] < 0.8 * WINDOW_S:
+        if (window := self._filled_window()) is None:
             return None
-        least = np.abs(np.array([x[1] for x in w]) - np.array([x[2] for x in w])).min(axis=0)
+        least = np.abs(window[0] - window[1]).min(axis=0)
         bad = self._arm[:least.size] & (least >= OFF_COMMAND)
         if not bad.any():
             return None
