@@ -107,13 +107,13 @@ def _check_field_types(fields: dict[str, Any], where: str) -> None:
         raise ValueError(f"'{where}notes' must be a string, got {fields['notes']!r}")
 
 
-def _non_finite(value: Any, path: str) -> tuple[str, float] | None:
+def non_finite(value: Any, path: str) -> tuple[str, float] | None:
     """The first NaN or infinite number in a parsed JSON value (its dotted path and value), else None."""
     if isinstance(value, float) and not math.isfinite(value):
         return path, value
     items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
     for key, v in items:
-        if (found := _non_finite(v, f"{path}.{key}" if path else str(key))) is not None:
+        if (found := non_finite(v, f"{path}.{key}" if path else str(key))) is not None:
             return found
     return None
 
@@ -135,7 +135,7 @@ def parse_command(text: str) -> dict[str, Any]:
         raise ValueError(str(exc)) from None
     if not isinstance(cmd, dict) or not isinstance(cmd.get("cmd"), str):
         raise ValueError("expected a JSON object with a string field 'cmd'")
-    if (where := _non_finite(cmd, "")) is not None:  # NaN / Infinity / 1e999: no JSON reader reads them back
+    if (where := non_finite(cmd, "")) is not None:  # NaN / Infinity / 1e999: no JSON reader reads them back
         raise ValueError(f"'{where[0]}' must be a finite number, got {where[1]}")
     if cmd["cmd"] == "start":
         meta = cmd.get("meta")

@@ -33,6 +33,7 @@ from rtc_ros.nodes.params.schema import (
     specs_for,
 )
 from rtc_ros.nodes.params.arm_schema import DEFAULT_GRIPPER_JOINTS
+from rtc_ros.recording.metadata import non_finite
 from rtc_ros.recording.params_file import default_joint_names
 
 #: joints per arm of the simulator (6 arm joints + gripper)
@@ -273,23 +274,14 @@ def _check_recorder(out: dict[str, Any], values: dict[str, Any], role: str) -> l
     if "/" in out["prefix"]:
         raise ParameterError("prefix", out["prefix"], "must be a file name (no '/')")
     try:
-        meta = json.loads(out["autostart_meta"], parse_constant=_no_constant,  # (NaN, 1e999: no JSON reader reads
-                          parse_float=_finite_float)  # them back from the sidecar)
-    except ValueError as exc:
+        meta = json.loads(out["autostart_meta"])
+    except json.JSONDecodeError as exc:
         raise ParameterError("autostart_meta", out["autostart_meta"], f"not JSON ({exc})") from None
     if not isinstance(meta, dict):
         raise ParameterError("autostart_meta", out["autostart_meta"], "must be a JSON object")
+    if (where := non_finite(meta, "")) is not None:  # (NaN, 1e999: no JSON reader reads them back from the sidecar)
+        raise ParameterError("autostart_meta", out["autostart_meta"], f"'{where[0]}' is not a finite number")
     return []
-
-
-def _no_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a finite number")
-
-
-def _finite_float(text: str) -> float:
-    if not math.isfinite(value := float(text)):
-        raise ValueError(f"{text} is not a finite number")
-    return value
 
 
 def _check_sim(out: dict[str, Any], values: dict[str, Any], role: str) -> list[ArmParams]:
