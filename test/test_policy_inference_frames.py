@@ -213,7 +213,7 @@ def test_joint_states_stamped_ahead_of_the_executor_are_warned(node) -> None:
     assert vals["joint_states_ahead"] == 1 and 145 <= vals["joint_states_ahead_ms_max"] <= 160
     _, message, vals = inference_status(node)  # per diagnostics period: the next one is clear again
     assert "ahead of the executor's clock" not in message and vals["joint_states_ahead"] == 1
-    node._sim_time = True  # use_sim_time: one /clock for every node, not judged
+    node.clock_ahead.sim_time = True  # use_sim_time: one /clock for every node, not judged
     q.header.stamp = conv.ns_to_stamp(node.get_clock().now().nanoseconds + 150_000_000)
     node._on_joint_state(q)
     assert node.clock_ahead.ahead == 1 and len(warned) == 1

@@ -58,7 +58,7 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
         vals["consumed_last"] = d_last
     for prefix, stats in (("latency_ms", node.latency), ("model_ms", node.model_ms),
                           ("overhead_ms", node.overhead_ms), ("consumed", node.loop.consumed),
-                          ("d", node.loop.forecasts)):
+                          ("d", node.loop.forecasts), ("reports_behind", node.loop.behind)):
         for k, v in stats.summary().items():
             vals[f"{prefix}_{k}"] = v
     refused = dict(sorted(node.obs_rejected.copy().items()))  # (a copy: other threads add reasons)

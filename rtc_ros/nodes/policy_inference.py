@@ -98,8 +98,8 @@ class PolicyInferenceNode(Node):
         self.model_ms = RollingStats(500)
         self.overhead_ms = RollingStats(500)  # latency - model - injected delay
         self.tracking = TrackingGuard(p)  # how far the arm is from the executor's commands (tracking_err_*)
-        self.clock_ahead = ClockAhead(max(self.dt, 0.01))  # joint states stamped ahead of the executor's clock?
         self._sim_time = bool(self.get_parameter("use_sim_time").value)  # one /clock for all: no skew (and coarse)
+        self.clock_ahead = ClockAhead(max(self.dt, 0.01), sim_time=self._sim_time)  # the executor's clock, estimated
         self._command: np.ndarray | None = None  # the executor's newest command (its report), under _data_lock
         self._command_received = 0.0  # that report's receipt (monotonic), under _data_lock
         self.published = 0
@@ -179,7 +179,7 @@ class PolicyInferenceNode(Node):
             self._count_reject("joint_state_order", f"a joint state stamped {(self._joints.stamp_ns - stamp) * 1e-9:.3f}"
                                                     " s before the newest one (out of order, or a second publisher)")
             return
-        lead = None if self._sim_time else self.clock_ahead.lead_s(stamp, self.get_clock().now().nanoseconds)
+        lead = self.clock_ahead.lead_s(stamp, self.get_clock().now().nanoseconds)  # (ahead of the executor's?)
         if lead is not None and lead > self.clock_ahead.tolerance_s and self._throttled("ahead", 10.0):
             self.get_logger().warn(ahead_text(self.p.joint_states_topic, lead))
         with self._data_lock:
@@ -318,9 +318,9 @@ class PolicyInferenceNode(Node):
         """One pass of INFERENCELOOP: trigger, observation, plan, infer."""
         if self.other_producers or time.monotonic() < self._retry_at:  # another producer (the executor holds), or
             return  # backing off after failed inferences
-        if not self.loop.ready():
-            silence = self._executor_silence() if self._throttled("silence_check", 5.0) else None
-            if silence:
+        now = self.clock_ahead.executor_now(self.get_clock().now().nanoseconds)
+        if not self.loop.ready(now):  # (now: the executor's clock; its reports may reach this node late)
+            if (silence := self._executor_silence() if self._throttled("silence_check", 5.0) else None):
                 self.get_logger().warn(f"not planning: {silence}")
             if self.loop.foreign_seq >= 0 and self._throttled("foreign", 5.0):
                 self.get_logger().info(f"the executor runs chunk seq {self.loop.foreign_seq}, not published by this "
@@ -331,7 +331,7 @@ class PolicyInferenceNode(Node):
         if got is None:
             return
         try:
-            plan = self.loop.plan(got[1])
+            plan = self.loop.plan(got[1], now)
         except ObservationBeforeReports as exc:  # early, not stale: not counted as a rejection
             if self._throttled("obs_early", 5.0):
                 self.get_logger().info(f"not inferring yet: {exc}")
@@ -369,7 +369,7 @@ class PolicyInferenceNode(Node):
         meta = ChunkMeta(seq=plan.seq, t_obs=plan.t_obs, d=plan.d, s=plan.s, method=self.p.method, base=plan.base_seq)
         msg = conv.chunk_to_msg(chunk, self.names, meta, conv.ns_to_stamp(stamp_ns), self.dt)
         self._chunk_pub.publish(msg)
-        self.loop.on_published(plan, chunk)
+        self.loop.on_published(plan, chunk, self.clock_ahead.executor_now(self.get_clock().now().nanoseconds))
         t4 = time.perf_counter()
         self.published, self.last_published_t = self.published + 1, time.monotonic()
         self.latency.add((t4 - t0) * 1e3)

@@ -1,8 +1,8 @@
 """Is a sensor's clock ahead of the executor's? (ROS-free.)
 
 An observation's stamp is mapped to the executor step it can first act on
-(:class:`~rtc_ros.runtime.step_clock.StepClock`); a stamp newer than the executor's newest report maps to the
-next step. A sensor whose clock runs *ahead* of the executor's (two machines without chrony/PTP) therefore
+(:class:`~rtc_ros.runtime.step_clock.StepClock`), no later than the executor's step now (:meth:`ClockAhead.executor_now`,
+on which the reports' own delay does not count). A sensor whose clock runs *ahead* of the executor's (two machines without chrony/PTP) therefore
 looks fresh however late its messages arrive: its observations are taken as newer than they are, the chunk's
 index 0 lands on a later step than the one observed, and the staleness checks (``obs_timeout``,
 ``max_chunk_age``) measure from the wrong time. Nothing else detects it: a clock *behind* shows as old
@@ -30,12 +30,14 @@ class ClockAhead:
         tolerance_s: a lead up to this is taken as jitter (the least report delay); beyond it a stamp
             counts as ahead.
         reports: how many recent reports the offset is the largest over (at 50 Hz, 50: one second).
+        sim_time: the nodes run on simulated time (module docstring): nothing is judged, the executor's clock not
+            estimated.
     """
 
-    def __init__(self, tolerance_s: float, reports: int = 50) -> None:
+    def __init__(self, tolerance_s: float, reports: int = 50, sim_time: bool = False) -> None:
         if not tolerance_s > 0:
             raise ValueError(f"tolerance_s must be > 0, got {tolerance_s}")
-        self.tolerance_s = float(tolerance_s)
+        self.tolerance_s, self.sim_time = float(tolerance_s), bool(sim_time)
         self._offsets: deque[int] = deque(maxlen=max(1, int(reports)))  # executor stamp - receipt, ns
         self._offset = 0  # their largest
         self.ahead = 0  # stamps counted ahead, in all
@@ -47,12 +49,18 @@ class ClockAhead:
             self._offsets.append(int(stamp_ns) - int(received_ns))
             self._offset = max(self._offsets)  # (once per report, not per joint state: those may come at 500 Hz)
 
+    def executor_now(self, now_ns: int) -> int:
+        """The executor's clock at ``now_ns`` (this node's clock), low by the least report delay: its next step
+        can then be told even while its reports arrive late (:meth:`rtc_ros.runtime.step_clock.StepClock.step_at`);
+        0 (unknown) until ``reports`` reports came, and on simulated time."""
+        return int(now_ns) + self._offset if len(self._offsets) == self._offsets.maxlen and not self.sim_time else 0
+
     def lead_s(self, stamp_ns: int, now_ns: int) -> float | None:
         """How far ``stamp_ns`` (a sensor's) lies ahead of the executor's clock at ``now_ns``, its receipt on
         this node's clock, in seconds (negative: behind, the usual latency); None until ``reports`` reports
         came (a few reports may all have been late). A lead beyond the tolerance is counted and kept as the
         worst."""
-        if len(self._offsets) < (self._offsets.maxlen or 1):
+        if len(self._offsets) < (self._offsets.maxlen or 1) or self.sim_time:
             return None
         lead = (int(stamp_ns) - int(now_ns) - self._offset) * 1e-9
         if lead > self.tolerance_s:

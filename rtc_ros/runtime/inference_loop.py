@@ -16,7 +16,10 @@ What a real robot adds, and how it is handled here:
 
 * **Observation time.** ``t_obs`` is the executor step at which the observation was taken: its
   stamp mapped through the executor's step/stamp reports (:class:`StepClock`), so chunk index 0 is
-  the observation's step even when the observation is old. The observation's age in steps is
+  the observation's step even when the observation is old. The executor's step now is the newest report's next,
+  or later when the node gives the executor's clock (``now_ns``) and the reports reach it late (a network
+  retransmitting them): the trigger, ``t_obs`` and the ack timeout then count from where the executor is, not
+  from where its newest report was. The observation's age in steps is
   already executed, so ``d >= age``: ``d = max(max(Q), age + max(C))`` where ``C`` holds the delays
   measured from planning to takeover (with fresh observations ``C <= Q`` and this is ``max(Q)``); a chunk
   planned from an observation older than the median of the last ``b`` enters ``Q`` at that median age (its
@@ -124,6 +127,7 @@ class InferenceLoopCore:
         self._in_flight = False
         self.consumed = RollingStats(200)  # observed delays
         self.forecasts = RollingStats(200)  # d forecasts
+        self.behind = RollingStats(200)  # at each plan: steps the executor ran past its newest report that came
         self.lost = 0
         self.foreign_seq = -1  # the executing chunk is not ours and the plan waits for it to run out (see ready)
         self.rejected = 0
@@ -200,12 +204,18 @@ class InferenceLoopCore:
         with self._lock:
             return self._report is not None and not self._report.paused
 
-    def ready(self) -> bool:
-        """Algorithm 1's ``wait until t >= s_min``, plus the late-chunk rules (see module doc)."""
+    def ready(self, now_ns: int = 0) -> bool:
+        """Algorithm 1's ``wait until t >= s_min``, plus the late-chunk rules (see module doc). ``now_ns``: the
+        executor's clock now, estimated (:meth:`rtc_ros.runtime.clock_skew.ClockAhead.executor_now`; 0: the newest
+        report is taken as current)."""
         with self._lock:
-            return self._ready_locked()
+            return self._ready_locked(now_ns)
 
-    def _ready_locked(self) -> bool:
+    def _next_step(self, rep: ExecutorReport, now_ns: int) -> int:
+        """The executor's next step at ``now_ns``: past the newest report when reports reach this node late."""
+        return max(rep.step + 1, (self.clock.step_at(now_ns) or 0) if now_ns > 0 else 0)
+
+    def _ready_locked(self, now_ns: int = 0) -> bool:
         rep = self._report
         self.foreign_seq = -1
         if rep is None or self._in_flight or rep.paused:
@@ -223,7 +233,7 @@ class InferenceLoopCore:
             return False  # unknown, so wait until it runs out and the robot holds (the hold is the target)
         if rep.seq < 0 or pub is None:
             return True  # nothing executing, or someone else's chunk for a method without a prefix: start now
-        idx = rep.step + 1 - self._origin(rep, pub)
+        idx = self._next_step(rep, now_ns) - self._origin(rep, pub)
         # start now if one step later the remaining actions (H - idx - 1) could not cover the forecast delay
         late = self.mode == "switch" and self.horizon - idx <= self.queue.forecast()
         return idx >= self.trigger_index or late
@@ -231,25 +241,28 @@ class InferenceLoopCore:
     def _remaining(self, rep: ExecutorReport, pub: _Published, t_obs: int) -> np.ndarray:
         """``(L, M)``: what the robot executes from step ``t_obs`` on, as far as known: the commands the executor
         reported for the steps already run, the executing chunk's actions, then its hold (:mod:`.hold_model`)."""
-        return remaining_actions(pub.chunk, self._origin(rep, pub), t_obs, rep.step + 1, self._commanded, rep.command,
-                                 self.hold)
+        first = min(t_obs, rep.step + 1)  # (t_obs after the newest report: reports arriving late)
+        return _from(remaining_actions(pub.chunk, self._origin(rep, pub), first, rep.step + 1, self._commanded,
+                                       rep.command, self.hold), t_obs - first)
 
-    def plan(self, obs_stamp_ns: int = 0) -> Plan | None:
+    def plan(self, obs_stamp_ns: int = 0, now_ns: int = 0) -> Plan | None:
         """If the trigger condition holds, mark an inference in flight and return its plan.
 
         Args:
             obs_stamp_ns: the observation's stamp (executor clock, ns); 0 = taken now.
+            now_ns: the executor's clock now, estimated (see :meth:`ready`); 0: the newest report is current.
 
         Raises:
             ObservationTooOld: the observation is older than the step history, or so old that its
                 chunk would arrive with no action left (nothing is marked in flight).
         """
         with self._lock:
-            if not self._ready_locked():
+            if not self._ready_locked(now_ns):
                 return None
             rep = self._report
             assert rep is not None
-            t_next = rep.step + 1
+            t_next = self._next_step(rep, now_ns)
+            self.behind.add(t_next - rep.step - 1)
             t_obs = t_next
             if obs_stamp_ns > 0:
                 mapped = self.clock.step_at(obs_stamp_ns)
@@ -284,9 +297,11 @@ class InferenceLoopCore:
             elif rep.seq >= 0 and rep.hold and rep.command is not None and self.info.uses_prefix:
                 # a chunk this loop did not publish (a restarted policy node) ran out, the robot holds: the target
                 # is what it commanded since t_obs, then that hold (the chunk leaves the hold, no jump)
-                rows = [self._commanded.get(k) for k in range(t_obs, t_next)] + \
+                first = min(t_obs, rep.step + 1)
+                rows = [self._commanded.get(k) for k in range(first, rep.step + 1)] + \
                     self.hold.held(rep.command, self._commanded.get(rep.step - 1), self.horizon)
-                prev = np.asarray([r if r is not None else rep.command for r in rows], dtype=np.float64)
+                prev = _from(np.asarray([r if r is not None else rep.command for r in rows], dtype=np.float64),
+                             t_obs - first)
                 holds = True
             if self.mode == "sync":
                 s = self.s_min
@@ -328,10 +343,11 @@ class InferenceLoopCore:
             rep = self._report
             return plan.base_seq >= 0 and rep is not None and rep.seq != plan.base_seq
 
-    def on_published(self, plan: Plan, chunk: np.ndarray) -> None:
-        """Record a published chunk ``(H, M)`` (raw units)."""
+    def on_published(self, plan: Plan, chunk: np.ndarray, now_ns: int = 0) -> None:
+        """Record a published chunk ``(H, M)`` (raw units); ``now_ns`` as for :meth:`ready` (the ack timeout counts
+        from the executor's step now, not from a report that arrived late)."""
         with self._lock:
-            step = self._report.step + 1 if self._report is not None else plan.t_obs
+            step = self._next_step(self._report, now_ns) if self._report is not None else plan.t_obs
             self._published[plan.seq] = _Published(np.asarray(chunk, dtype=np.float64).copy(), plan.t_obs,
                                                    plan.t_obs + plan.age, step)
             running = self._report.seq if self._report is not None else -1
@@ -348,3 +364,8 @@ class InferenceLoopCore:
     def last_report(self) -> ExecutorReport | None:
         with self._lock:
             return self._report
+
+
+def _from(rows: np.ndarray, n: int) -> np.ndarray:
+    """``rows`` from its ``n``-th on; the last one (where the robot stands) when there are no more."""
+    return rows[min(n, len(rows) - 1):]

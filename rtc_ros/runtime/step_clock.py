@@ -11,22 +11,31 @@ class StepClock:
 
     Step ``k`` was commanded at stamp ``T_k``. An observation stamped ``t`` with ``T_k <= t < T_{k+1}``
     was taken after step ``k`` was commanded, so the first command that can react to it is ``k + 1``:
-    ``step_at(t) = k + 1``. Stamps newer than the newest report map to the next step.
+    ``step_at(t) = k + 1``. A stamp newer than the newest report maps past it at the executor's measured period
+    while that report showed the steps advancing (reports that reach the policy late, behind a network's
+    retransmissions, would otherwise place a fresh observation at the step after the newest report: up to 9
+    steps early in a walkthrough), rounded down with half a period to spare (a report due but not yet here is no
+    step); after a report of a step standing still (paused), at the step after it.
     """
 
     def __init__(self, history: int) -> None:
         self._steps: deque[int] = deque(maxlen=history)
         self._stamps: deque[int] = deque(maxlen=history)
+        self._newest = 0  # the newest report's stamp (ns), a paused one's too
+        self._moving = False  # the newest report's step was new (the executor was stepping)
+        self._period: float | None = None  # ns per step, measured (None: not yet, or to be computed)
 
     def add(self, step: int, stamp_ns: int) -> None:
         if stamp_ns <= 0:
             return
         if self._steps and step == self._steps[-1]:
+            self._newest, self._moving = max(self._newest, stamp_ns), False
             return  # paused: the step stands still; its first stamp is the one that counts
         if self._stamps and (stamp_ns < self._stamps[-1] or step < self._steps[-1]):
             self.clear()  # clock or step counter went back: restart
         self._steps.append(step)
         self._stamps.append(stamp_ns)
+        self._newest, self._moving, self._period = stamp_ns, True, None
 
     @property
     def empty(self) -> bool:
@@ -41,10 +50,24 @@ class StepClock:
     def clear(self) -> None:
         self._steps.clear()
         self._stamps.clear()
+        self._newest, self._moving, self._period = 0, False, None
+
+    def period_ns(self) -> float | None:
+        """The executor's step period (ns): the median over the history of stamp differences per step (a pause
+        or a missed report does not move it); None before two steps."""
+        if self._period is None and len(self._steps) > 1:
+            rates = sorted((b - a) / (k - j) for a, b, j, k in
+                           zip(self._stamps, list(self._stamps)[1:], self._steps, list(self._steps)[1:]))
+            self._period = rates[len(rates) // 2]
+        return self._period
 
     def step_at(self, stamp_ns: int) -> int | None:
         """The observation step for ``stamp_ns``, or None if it is older than the history."""
         if not self._stamps or stamp_ns < self._stamps[0]:
             return None
         k = bisect.bisect_right(self._stamps, stamp_ns) - 1
-        return self._steps[k] + 1
+        step = self._steps[k] + 1
+        period = self.period_ns()
+        if k == len(self._steps) - 1 and self._moving and period:
+            step += max(0, int((stamp_ns - self._stamps[-1]) / period - 0.5))
+        return step
