@@ -319,3 +319,21 @@ def test_a_joint_only_policy_from_a_params_file_with_cameras_gets_no_cameras(dem
     assert inf["camera_topics"] == [] and inf["camera_names"] == []
     assert validate(inf, ROLE_INFERENCE).camera_topics == []
     assert decoded == [{}]
+
+
+def test_an_empty_episode_is_left_out_not_the_end_of_the_build(demos: Path, caplog) -> None:
+    """Started and stopped at once (nothing recorded): left out with a warning, the others built (it stopped the
+    whole build before); with joint states but no commands it is a wrong topic, still an error."""
+    from rtc_ros.recording.episode_types import Episode
+
+    eps = load_episodes(demos / "demo_0000")
+    spec = [{"name": "joint_positions", "shape": [3]}]
+    empty = Episode("empty_0001", demos / "empty_0001", {}, 0, 0, counts={"rosout": 2})
+    with caplog.at_level("WARNING"):
+        ds = build_dataset([empty, *eps], spec, NAMES, H, DT)
+    assert ds.episodes == ["demo_0000"] and "skipping empty_0001 (empty: no joint states and no commands" in caplog.text
+    with pytest.raises(DatasetError, match=r"no usable demonstration episode \(1 empty\)"):
+        build_dataset([empty], spec, NAMES, H, DT)
+    joints_only = Episode("joints_only", demos / "joints_only", {}, 0, 0, joint_states=eps[0].joint_states)
+    with pytest.raises(DatasetError, match="joints_only: no commands recorded"):
+        build_dataset([joints_only, *eps], spec, NAMES, H, DT)

@@ -223,6 +223,17 @@ def left_out_reason(ep: Episode, only_success: bool = False, include_status: Ite
     return None
 
 
+def empty_reason(ep: Episode) -> str | None:
+    """Why ``ep`` holds nothing to learn from: neither joint states nor commands recorded in it (started and stopped
+    at once, the driver and the executor not yet up); None otherwise. Such an episode is left out with this reason
+    (before 2026-12-07 it stopped a whole build or export); one with commands but no joint states, or the reverse,
+    is a wrong topic and still an error."""
+    if (ep.joint_states is None or not len(ep.joint_states)) and ep.executor is None and not ep.command_topics:
+        return (f"empty: no joint states and no commands recorded ({sum(ep.counts.values())} messages in "
+                f"{ep.duration_s:.1f} s)")
+    return None
+
+
 def keep_episode(ep: Episode, only_success: bool = False, include_status: Iterable[str] = ()) -> bool:
     """Whether ``ep`` is demonstration data (:func:`left_out_reason`); each one left out is logged."""
     why = left_out_reason(ep, only_success, include_status)
@@ -262,8 +273,13 @@ def build_dataset(
     frames: dict[str, list[np.ndarray]] = {c: [] for c in cameras}
     index: dict[str, list[np.ndarray]] = {c: [] for c in cameras}
     prev: dict[str, list[np.ndarray]] = {c: [] for c in cameras}
+    empty = []
     for ep in episodes:
         if not keep_episode(ep, only_success, include_status):
+            continue
+        if why := empty_reason(ep):
+            log.warning("skipping %s (%s)", ep.name, why)
+            empty.append(ep.name)
             continue
         q, cams, a, ks, prov = episode_samples(ep, joint_names, horizon, dt, cameras, command_topics, stride)
         if not len(q):
@@ -283,7 +299,7 @@ def build_dataset(
         skipped = [ep.name for ep in episodes if only_success and ep.success is False]
         raise DatasetError("no usable demonstration episode" + (
             f" (only_success / --only-success left out all {len(skipped)} episodes: none is marked a success)"
-            if skipped and len(skipped) == len(episodes) else ""))
+            if skipped and len(skipped) == len(episodes) else f" ({len(empty)} empty)" if empty else ""))
     return DemoDataset(joints=np.concatenate(J), frames=frames,
                        frame_index={c: np.concatenate(i) for c, i in index.items()}, actions=np.concatenate(A),
                        episode=np.concatenate(E), step=np.concatenate(S), joint_names=list(joint_names),

@@ -40,8 +40,8 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from rtc_ros.recording.dataset import (DatasetError, action_grid, bag_paths, episode_samples, keep_episode,
-                                       left_out_reason, recorded_joint_names)
+from rtc_ros.recording.dataset import (DatasetError, action_grid, bag_paths, empty_reason, episode_samples,
+                                       keep_episode, left_out_reason, recorded_joint_names)
 from rtc_ros.recording.episode import Episode, TopicRoles, load_episodes
 from rtc_ros.recording.from_bags import add_episode_arguments, recorded_cameras, run_cli
 from rtc_ros.recording.params_file import joint_names_from_params, training_params
@@ -151,6 +151,10 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
                 raise KeyboardInterrupt
             if not keep_episode(ep, args.only_success, args.include_status):
                 skipped[ep.name] = left_out_reason(ep, args.only_success, args.include_status)
+                continue
+            if why := empty_reason(ep):
+                log.warning("skipping %s (%s)", ep.name, why)
+                skipped[ep.name] = why
                 continue
             names = names or recorded_joint_names([ep])
             images = sorted(t for t in ep.counts if "image" in t)

@@ -73,6 +73,24 @@ def test_a_missing_task_or_an_existing_out_is_refused_before_writing(bags: Path,
     assert rc == 2 and f"--params {tmp_path / 'nope.yaml'}: no such file" in err and not (tmp_path / "d").exists()
 
 
+def test_an_empty_episode_is_left_out_and_named(tmp_path: Path, capsys) -> None:
+    """An episode started and stopped at once (an empty bag): left out, named with why; it stopped the export before."""
+    from rtc_ros.recording.bag import BagWriter
+    from rtc_ros.recording.sidecar import write_sidecar
+
+    root = tmp_path / "bags"
+    write_synthetic_episode(root, "episode_0000", "rtc", seed=0, task_steps=STEPS, with_images=True)
+    empty = BagWriter(root / "episode_0001")
+    empty.open()
+    empty.close()
+    write_sidecar(root / "episode_0001", {"status": "completed", "task": "t"})
+    rc, summary, err = _export(root, tmp_path / "ds", capsys, "--task", "t", "--images")
+    assert rc == 0, err
+    assert summary["episodes"] == 1 and summary["frames"] == STEPS
+    assert summary["left_out"] == {"episode_0001": "empty: no joint states and no commands recorded (0 messages in "
+                                                   "0.0 s)"}
+
+
 def test_bags_with_cameras_exported_without_one_are_warned(bags: Path, tmp_path: Path, capsys, caplog) -> None:
     """Without --params or --camera the dataset is state-only: said, naming the image topics (it was silent)."""
     rc = main([str(bags), "--out", str(tmp_path / "ds"), "--task", "t", "--images"])
