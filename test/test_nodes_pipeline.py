@@ -108,7 +108,8 @@ def test_rtc_pipeline_splices_prefix_latency_and_starvation(start_node, tmp_path
             prev = chunks[seq - 1][0]
             errs.append(np.abs(chunk[:meta.d] - prev[meta.s:meta.s + meta.d]).max())
     assert len(errs) >= 5 and float(np.median(errs)) < 0.15, errs  # unguided: ~0.8 for this policy
-    for key in ("latency_ms_p50", "latency_ms_p95", "latency_ms_max", "d", "consumed_p50", "overhead_ms_p50"):
+    for key in ("latency_ms_p50", "latency_ms_p95", "latency_ms_max", "d", "consumed_p50", "overhead_ms_p50",
+                "reports_behind_max"):
         assert key in diag_inf, diag_inf
     for key in ("period_ms_p50", "consumed_p50", "d_p50", "jump_max", "holds"):
         assert key in diag_ex, diag_ex

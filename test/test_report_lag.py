@@ -16,6 +16,7 @@ from rtc_ros.runtime.step_clock import StepClock
 
 H, S_MIN, B = 20, 10, 4
 DT = 20_000_000  # 50 Hz, ns
+CYCLE = 31  # periods from one retransmission to the next (_lagging_loop)
 
 
 def test_a_stamp_past_the_newest_report_maps_at_the_measured_period() -> None:
@@ -25,8 +26,9 @@ def test_a_stamp_past_the_newest_report_maps_at_the_measured_period() -> None:
     assert c.period_ns() == DT
     newest = 10 * DT  # step 9's stamp
     assert c.step_at(newest + DT // 2) == 10  # within a period: the step after the newest report (as before)
-    assert c.step_at(newest + 14 * DT // 10) == 10  # a report due but not here yet is no step (half a period spare)
-    assert c.step_at(newest + 9 * DT + DT // 2) == 19  # 9 periods on: 9 steps on
+    assert c.step_at(newest + 115 * DT // 100) == 10  # a tick due 3 ms ago may be late: a fifth of a period spare
+    assert c.step_at(newest + 125 * DT // 100) == 11
+    assert c.step_at(newest + 9 * DT + DT // 4) == 19  # 9 periods on: 9 steps on
     assert c.step_at(5 * DT + DT // 2) == 5  # inside the history: exact, as before
     c.add(9, newest + 5 * DT)  # paused: the step stands still
     assert c.step_at(newest + 9 * DT) == 10  # no extrapolation past a report of a standing step
@@ -51,54 +53,86 @@ def test_the_executors_clock_is_estimated_without_the_reports_delay() -> None:
     assert ClockAhead(0.02, reports=1, sim_time=True).executor_now(5) == 0  # one /clock: nothing to estimate
 
 
-def _lagging_loop(lag: int, latency: int, steps: int, give_now: bool, horizon: int = H) -> dict:
-    """Executor + inference loop; the executor's reports reach the loop ``lag`` ticks late, observations fresh
-    (stamped half a tick after the newest tick); each chunk is the policy's answer to the world at its observation:
-    joint 0 is the step each action is meant for. ``give_now``: the loop is told the executor's clock."""
+def test_an_executor_that_stalls_or_stopped_is_not_taken_as_stepping() -> None:
+    """Reports on time, then none (the executor stalled, or stopped): no more than a period past the newest report's
+    receipt; a report that came 150 ms late says the executor was 150 ms past its stamp."""
+    c = ClockAhead(0.02, reports=50)
+    for k in range(1, 101):
+        c.on_report(k * DT, k * DT + 1_000_000)  # 1 ms late each
+    assert c.executor_now(100 * DT + 300_000_000) == 101 * DT  # 300 ms without a report: one period on
+    assert c.executor_now(100 * DT + 5_000_000) == 100 * DT + 4_000_000  # (less the least delay, 1 ms)
+    c.on_report(101 * DT, 101 * DT + 151_000_000)  # held back 150 ms
+    assert c.executor_now(101 * DT + 151_000_000) == 101 * DT + 150_000_000
+
+
+def _lagging_loop(lag: int, latency: int, steps: int, horizon: int = H, stall: tuple[int, int] = (0, 0),
+                  estimate: bool = True) -> dict:
+    """Executor + inference loop, one iteration per control period. Every 25 periods the executor's reports are
+    held back for ``lag`` periods, then arrive at once (in order: a reliable topic behind a retransmission); the
+    executor makes no step in the iterations ``range(*stall)``. Observations are fresh (stamped half a period after
+    the newest period began); each chunk is the policy's answer to the world at its observation: joint 0 is the
+    step each action is meant for. The loop is told the executor's clock as the node estimates it (ClockAhead,
+    this node's clock 3 s off), or nothing (``estimate`` False)."""
     ex = ExecutorCore(ExecutorConfig(horizon=horizon, action_dim=2, mode="switch", s=horizon // 2))
     ex.set_measured_position(np.zeros(2))
     loop = InferenceLoopCore(horizon, horizon // 2, B, "rtc", initial_delay=latency)
+    clock, own = ClockAhead(0.02, reports=50), 3_000_000_000
     in_transit: deque[ExecutorReport] = deque()
-    ticks, plans, in_flight = [], [], None
+    ticks, plans, in_flight, refused = [], [], None, []
     for k in range(steps):
         if in_flight is not None and in_flight[0] == k:
             _, plan, chunk = in_flight
-            loop.on_published(plan, chunk, (k + 1) * DT if give_now else 0)
+            loop.on_published(plan, chunk)
             try:
                 ex.offer_chunk(chunk, plan.seq, plan.t_obs, plan.d, plan.s)
-            except ChunkRejected:
-                pass
+            except ChunkRejected as exc:
+                refused.append(exc.reason)
             in_flight = None
-        t = ex.tick()
-        ticks.append(t)
-        in_transit.append(ExecutorReport(t.step, t.seq, t.takeover, t.consumed, t.hold, t.rejected_seq,
-                                         t.rejected_reason, stamp_ns=(t.step + 1) * DT, command=t.command))
-        while in_transit and in_transit[0].step <= k - lag:
-            loop.on_executor_report(in_transit.popleft())
-        now = (k + 1) * DT + DT // 2
-        if in_flight is None and (plan := loop.plan(now, now if give_now else 0)) is not None:
-            observed = k + 1  # taken after tick k: the first step that can react to it
-            i = np.arange(horizon, dtype=float)
-            in_flight = (k + latency, plan, np.stack([observed + i, np.full(horizon, float(observed))], axis=1))
-            plans.append((plan, observed))
-    return dict(ticks=ticks, plans=plans, loop=loop)
+        if not stall[0] <= k < stall[1]:
+            t = ex.tick()
+            ticks.append((k, t))
+            in_transit.append(ExecutorReport(t.step, t.seq, t.takeover, t.consumed, t.hold, t.rejected_seq,
+                                             t.rejected_reason, stamp_ns=(k + 1) * DT, command=t.command))
+        released = [in_transit.popleft() for _ in range(len(in_transit))] if k % CYCLE >= lag else []
+        for rep in released or [None]:  # the node tries to plan after each report (as it wakes on each)
+            if rep is not None:
+                clock.on_report(rep.stamp_ns, (k + 1) * DT + 1_000_000 + own)  # received 1 ms into this period
+                loop.on_executor_report(rep)
+            obs = (k + 1) * DT + DT // 2
+            now = clock.executor_now(obs + own) if estimate else 0
+            if in_flight is None and ticks and (plan := loop.plan(obs, now)) is not None:
+                observed = ticks[-1][1].step + 1  # taken after the newest step: the next one can react to it
+                i = np.arange(horizon, dtype=float)
+                in_flight = (k + latency, plan, np.stack([observed + i, np.full(horizon, float(observed))], axis=1))
+                plans.append((k, plan, observed))
+    return dict(ticks=ticks, plans=plans, loop=loop, refused=refused)
 
 
-@pytest.mark.parametrize("lag,horizon", [(0, H), (4, H), (9, H), (12, 50)])  # (12: longer than the ack timeout, 10
+@pytest.mark.parametrize("lag,horizon", [(0, H), (4, H), (9, H), (12, 50)])
 def test_reports_arriving_late_do_not_run_the_chunks_ahead_of_their_observation(lag: int, horizon: int) -> None:
-    """The loop waits for each chunk's takeover to reach it before it plans the next: H = 20 leaves room for a lag of
-    up to H - s_min - latency (10 - 5); H = 50 for 12 (steps)."""
-    out = _lagging_loop(lag, latency=5, steps=400, give_now=True, horizon=horizon)
-    plans, ticks = out["plans"], out["ticks"][60:]
-    assert len(plans) > 400 // horizon
-    assert all(p.t_obs == observed for p, observed in plans[3:])  # index 0 at the observation's step
+    """Planned while a burst of reports held back is read (after the chunk's takeover, which the loop waits for):
+    index 0 at the observation's step (from the start of the estimate: 50 reports). Before, up to the lag early."""
+    out = _lagging_loop(lag, latency=5, steps=400, horizon=horizon)
+    late = [(p, observed) for k, p, observed in out["plans"] if k >= 50]
+    assert len(late) > 300 // horizon
+    assert all(p.t_obs == observed for p, observed in late)  # index 0 at the observation's step
+    ticks = [t for k, t in out["ticks"] if k >= 80]
     assert all(t.command[0] == t.step for t in ticks)  # every action at the step it is meant for
-    assert not any(t.hold for t in ticks) and out["loop"].lost == 0  # no standstill, no ack given up early
-    assert all(p.d == 4 for p, _ in plans[B + 3:])  # d: the delay itself (5 steps of inference), not the lag
+    assert not any(t.hold for t in ticks) and out["loop"].lost == 0 and not out["refused"]  # no standstill
+    assert all(p.d == 4 for p, _ in late[B:])  # d: the delay (5 steps of inference), not the lag
 
 
 def test_without_the_executors_clock_the_lag_shows_as_lead() -> None:
     """The loop told nothing of the executor's clock (simulation, tests): the newest report is taken as current,
-    so chunks run ahead by the lag (what the node did before its estimate of the executor's clock)."""
-    out = _lagging_loop(4, latency=5, steps=400, give_now=False)
-    assert all(t.command[0] == t.step + 4 for t in out["ticks"][60:] if not t.hold)
+    so a chunk planned while the reports are held back runs ahead by as much (what the node did before 2026-12-07)."""
+    out = _lagging_loop(9, latency=5, steps=400, estimate=False)
+    assert any(p.t_obs < observed for _, p, observed in out["plans"])
+    assert any(t.command[0] > t.step for _, t in out["ticks"] if not t.hold)
+
+
+def test_an_executor_stall_longer_than_an_inference_is_not_extrapolated_into_a_refusal() -> None:
+    """The executor makes no step for 12 periods (a stall: it never bursts to catch up), its reports on time: the
+    node does not count steps that were not made (a chunk observed 'ahead' of the executor is refused: future)."""
+    out = _lagging_loop(0, latency=3, steps=300, stall=(100, 112))
+    assert not out["refused"] and out["loop"].rejected == 0
+    assert all(p.t_obs == observed for _, p, observed in out["plans"])

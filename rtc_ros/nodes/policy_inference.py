@@ -99,7 +99,7 @@ class PolicyInferenceNode(Node):
         self.overhead_ms = RollingStats(500)  # latency - model - injected delay
         self.tracking = TrackingGuard(p)  # how far the arm is from the executor's commands (tracking_err_*)
         self._sim_time = bool(self.get_parameter("use_sim_time").value)  # one /clock for all: no skew (and coarse)
-        self.clock_ahead = ClockAhead(max(self.dt, 0.01), sim_time=self._sim_time)  # the executor's clock, estimated
+        self.clock_ahead = ClockAhead(max(self.dt, 0.01), sim_time=self._sim_time, period_s=self.dt)  # its clock
         self._command: np.ndarray | None = None  # the executor's newest command (its report), under _data_lock
         self._command_received = 0.0  # that report's receipt (monotonic), under _data_lock
         self.published = 0
@@ -369,7 +369,7 @@ class PolicyInferenceNode(Node):
         meta = ChunkMeta(seq=plan.seq, t_obs=plan.t_obs, d=plan.d, s=plan.s, method=self.p.method, base=plan.base_seq)
         msg = conv.chunk_to_msg(chunk, self.names, meta, conv.ns_to_stamp(stamp_ns), self.dt)
         self._chunk_pub.publish(msg)
-        self.loop.on_published(plan, chunk, self.clock_ahead.executor_now(self.get_clock().now().nanoseconds))
+        self.loop.on_published(plan, chunk)
         t4 = time.perf_counter()
         self.published, self.last_published_t = self.published + 1, time.monotonic()
         self.latency.add((t4 - t0) * 1e3)

@@ -1,9 +1,9 @@
 """Is a sensor's clock ahead of the executor's? (ROS-free.)
 
 An observation's stamp is mapped to the executor step it can first act on
-(:class:`~rtc_ros.runtime.step_clock.StepClock`), no later than the executor's step now (:meth:`ClockAhead.executor_now`,
-on which the reports' own delay does not count). A sensor whose clock runs *ahead* of the executor's (two machines without chrony/PTP) therefore
-looks fresh however late its messages arrive: its observations are taken as newer than they are, the chunk's
+(:class:`~rtc_ros.runtime.step_clock.StepClock`), no later than the executor's step now
+(:meth:`ClockAhead.executor_now`). A sensor whose clock runs *ahead* of the executor's (two machines without
+chrony/PTP) therefore looks fresh however late its messages arrive: its observations are taken as newer than they are, the chunk's
 index 0 lands on a later step than the one observed, and the staleness checks (``obs_timeout``,
 ``max_chunk_age``) measure from the wrong time. Nothing else detects it: a clock *behind* shows as old
 observations, which those checks refuse.
@@ -32,14 +32,18 @@ class ClockAhead:
         reports: how many recent reports the offset is the largest over (at 50 Hz, 50: one second).
         sim_time: the nodes run on simulated time (module docstring): nothing is judged, the executor's clock not
             estimated.
+        period_s: the executor's control period (default: ``tolerance_s``), for :meth:`executor_now`.
     """
 
-    def __init__(self, tolerance_s: float, reports: int = 50, sim_time: bool = False) -> None:
+    def __init__(self, tolerance_s: float, reports: int = 50, sim_time: bool = False,
+                 period_s: float | None = None) -> None:
         if not tolerance_s > 0:
             raise ValueError(f"tolerance_s must be > 0, got {tolerance_s}")
         self.tolerance_s, self.sim_time = float(tolerance_s), bool(sim_time)
+        self.period_ns = int((tolerance_s if period_s is None else period_s) * 1e9)
         self._offsets: deque[int] = deque(maxlen=max(1, int(reports)))  # executor stamp - receipt, ns
         self._offset = 0  # their largest
+        self._received = 0  # the newest report's receipt (this node's clock, ns)
         self.ahead = 0  # stamps counted ahead, in all
         self.worst_s = 0.0  # the largest lead since the last :meth:`take_worst` (0: none ahead)
 
@@ -48,12 +52,18 @@ class ClockAhead:
         if stamp_ns > 0:
             self._offsets.append(int(stamp_ns) - int(received_ns))
             self._offset = max(self._offsets)  # (once per report, not per joint state: those may come at 500 Hz)
+            self._received = int(received_ns)
 
     def executor_now(self, now_ns: int) -> int:
-        """The executor's clock at ``now_ns`` (this node's clock), low by the least report delay: its next step
-        can then be told even while its reports arrive late (:meth:`rtc_ros.runtime.step_clock.StepClock.step_at`);
-        0 (unknown) until ``reports`` reports came, and on simulated time."""
-        return int(now_ns) + self._offset if len(self._offsets) == self._offsets.maxlen and not self.sim_time else 0
+        """The executor's clock at ``now_ns`` (this node's clock), low by the least report delay, but at most
+        ``period_s`` past the newest report's receipt: a report that came late says how far the executor had gone
+        meanwhile (its next step can then be told while a burst of reports held back by a network's retransmissions
+        is read: :meth:`rtc_ros.runtime.step_clock.StepClock.step_at`), and no step is assumed for reports that do
+        not come (an executor that stalls or stopped makes none; it never catches up). 0 (unknown) until
+        ``reports`` reports came, and on simulated time."""
+        if len(self._offsets) < (self._offsets.maxlen or 1) or self.sim_time:
+            return 0
+        return min(int(now_ns), self._received + self.period_ns) + self._offset
 
     def lead_s(self, stamp_ns: int, now_ns: int) -> float | None:
         """How far ``stamp_ns`` (a sensor's) lies ahead of the executor's clock at ``now_ns``, its receipt on

@@ -18,8 +18,8 @@ What a real robot adds, and how it is handled here:
   stamp mapped through the executor's step/stamp reports (:class:`StepClock`), so chunk index 0 is
   the observation's step even when the observation is old. The executor's step now is the newest report's next,
   or later when the node gives the executor's clock (``now_ns``) and the reports reach it late (a network
-  retransmitting them): the trigger, ``t_obs`` and the ack timeout then count from where the executor is, not
-  from where its newest report was. The observation's age in steps is
+  retransmitting them): the trigger and ``t_obs`` then count from where the executor is, not from where its
+  newest report was. The observation's age in steps is
   already executed, so ``d >= age``: ``d = max(max(Q), age + max(C))`` where ``C`` holds the delays
   measured from planning to takeover (with fresh observations ``C <= Q`` and this is ``max(Q)``); a chunk
   planned from an observation older than the median of the last ``b`` enters ``Q`` at that median age (its
@@ -343,11 +343,10 @@ class InferenceLoopCore:
             rep = self._report
             return plan.base_seq >= 0 and rep is not None and rep.seq != plan.base_seq
 
-    def on_published(self, plan: Plan, chunk: np.ndarray, now_ns: int = 0) -> None:
-        """Record a published chunk ``(H, M)`` (raw units); ``now_ns`` as for :meth:`ready` (the ack timeout counts
-        from the executor's step now, not from a report that arrived late)."""
+    def on_published(self, plan: Plan, chunk: np.ndarray) -> None:
+        """Record a published chunk ``(H, M)`` (raw units)."""
         with self._lock:
-            step = self._next_step(self._report, now_ns) if self._report is not None else plan.t_obs
+            step = self._report.step + 1 if self._report is not None else plan.t_obs
             self._published[plan.seq] = _Published(np.asarray(chunk, dtype=np.float64).copy(), plan.t_obs,
                                                    plan.t_obs + plan.age, step)
             running = self._report.seq if self._report is not None else -1

@@ -14,8 +14,9 @@ class StepClock:
     ``step_at(t) = k + 1``. A stamp newer than the newest report maps past it at the executor's measured period
     while that report showed the steps advancing (reports that reach the policy late, behind a network's
     retransmissions, would otherwise place a fresh observation at the step after the newest report: up to 9
-    steps early in a walkthrough), rounded down with half a period to spare (a report due but not yet here is no
-    step); after a report of a step standing still (paused), at the step after it.
+    steps early in a walkthrough), rounded down with a fifth of a period to spare (a tick a few ms late); after a
+    report of a step standing still (paused), at the step after it. How far past the newest report a stamp may lie
+    is for the caller to bound (:meth:`rtc_ros.runtime.clock_skew.ClockAhead.executor_now`).
     """
 
     def __init__(self, history: int) -> None:
@@ -69,5 +70,5 @@ class StepClock:
         step = self._steps[k] + 1
         period = self.period_ns()
         if k == len(self._steps) - 1 and self._moving and period:
-            step += max(0, int((stamp_ns - self._stamps[-1]) / period - 0.5))
+            step += max(0, int((stamp_ns - self._stamps[-1]) / period - 0.2))
         return step
