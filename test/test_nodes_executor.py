@@ -483,6 +483,22 @@ def test_resync_after_the_robot_was_moved(start_node, tmp_path) -> None:
     assert after[0].st.consumed == 0 and np.allclose(after[0].position, 0.77)  # index 0, from rest
 
 
+def test_a_stop_report_of_another_type_is_an_error_naming_its_publisher(start_node, tmp_path) -> None:
+    """robot_stopped_topic was std_msgs/Bool until 2026-12-03: an old bridge publishing Bool was never heard, and
+    protective stops went unseen without a word (an upgrade walkthrough). Now an error naming the publisher and the
+    type, and a WARN in /diagnostics."""
+    from std_msgs.msg import Bool
+
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS, robot_stopped_topic="robot_stopped"))
+    ex = start_node(EXECUTOR, "--params-file", str(params))
+    with Harness() as h:
+        pub = h.node.create_publisher(Bool, "robot_stopped", 10)
+        assert ex.wait_for_output("is published as another type by", 20), ex.output()[-3000:]
+        assert "std_msgs/msg/Bool" in ex.output() and "std_msgs/Bool until 2026-12-03" in ex.output()
+        assert h.wait_for(lambda s: "protective stops there go unseen" in s.diag_message("chunk_executor"), 10)
+        pub.publish(Bool(data=False))  # (keeps the publisher alive to here)
+
+
 def test_robot_stopped_topic_resyncs_around_a_protective_stop(start_node, tmp_path) -> None:
     """A stop report (sensor_msgs/JointState: the left arm held at 0.05, where it stood when it tripped):
     the executor drops its chunk and holds, paused -- the left arm's joints at 0.05, the right arm's at

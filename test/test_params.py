@@ -48,6 +48,43 @@ def test_bimanual_config_is_valid_for_both_nodes(tmp_path, monkeypatch) -> None:
     assert inf.joint_names == ex.joint_names and inf.delay_buffer_size == 10 and inf.camera_topics
 
 
+def test_an_old_params_file_s_default_to_a_shipped_sim_policy_is_refused(tmp_path, monkeypatch) -> None:
+    """Params files before 2026-12-05 read policy_spec: "${RTC_POLICY_SPEC:-policies/bimanual_sim_h50.yaml}": with
+    the launch's empty RTC_POLICY_SPEC a simulation-trained policy drove the real arm (an upgrade walkthrough).
+    Refused, naming the variable; a default that is the user's own policy, or the variable set, still works."""
+    values = load_params_file(CONFIG, "policy_inference", "/robot1")
+    values["policy_spec"] = "${RTC_POLICY_SPEC:-policies/bimanual_sim_h50.yaml}"
+    for unset in (None, ""):
+        if unset is None:
+            monkeypatch.delenv("RTC_POLICY_SPEC", raising=False)
+        else:
+            monkeypatch.setenv("RTC_POLICY_SPEC", unset)
+        with pytest.raises(ParameterError, match=r"RTC_POLICY_SPEC is empty, so this default would run .*"
+                                                 r"bimanual_sim_h50.yaml, a policy shipped with rtc_ros and trained "
+                                                 r"in simulation"):
+            validate(values, ROLE_INFERENCE)
+    own = tmp_path / "mine.yaml"
+    own.write_text("x: 1\n")
+    validate({**values, "policy_spec": f"${{RTC_POLICY_SPEC:-{own}}}"}, ROLE_INFERENCE)  # the user's own default
+    monkeypatch.setenv("RTC_POLICY_SPEC", str(REPO / "policies" / "bimanual_cnn_h50.yaml"))  # given: as sim.launch.py
+    validate(values, ROLE_INFERENCE)
+
+
+def test_a_params_file_without_start_paused_is_told_the_arm_moves_at_once() -> None:
+    """A params file from before 2026-12-06 has no start_paused: the arm moved on the first chunk without a word (an
+    upgrade walkthrough). Said where the file does not set it; not where it does, either way."""
+    values = load_params_file(CONFIG, "chunk_executor")
+    old = {k: v for k, v in values.items() if k != "start_paused"}
+    p = validate(old, ROLE_EXECUTOR)
+    assert any(n.startswith("start_paused is not set: the arm moves on the first chunk") for n in executor_notes(p, old))
+    assert not any("start_paused" in n for n in executor_notes(p))  # (what the file sets not known: not said)
+    for given in (True, False):
+        p = validate({**old, "start_paused": given}, ROLE_EXECUTOR)
+        assert not any("start_paused" in n for n in executor_notes(p, {**old, "start_paused": given}))
+    sim = load_params_file(REPO / "config" / "sim_bimanual.yaml", "chunk_executor")
+    assert sim["start_paused"] is False  # (the simulator sets it: no note in the demo)
+
+
 def test_invalid_config_names_s_min() -> None:
     with pytest.raises(ParameterError, match="'s_min' = 25.*horizon"):
         validate(load_params_file(INVALID, "chunk_executor"), ROLE_EXECUTOR)
@@ -573,6 +610,42 @@ def test_a_cli_override_that_a_params_file_section_shadows_is_warned(tmp_path, r
         assert p.max_chunk_age == 1.0 and p.hold_log_period == 3.0  # ROS's precedence, measured: the file's section
         shadowed = [w for w in warned if w.startswith("-p ")]
         assert len(shadowed) == 1 and "-p max_chunk_age:=0.5 did not apply, max_chunk_age is 1.0" in shadowed[0]
+        node.destroy_node()
+    finally:
+        rclpy.shutdown()
+
+
+@pytest.mark.parametrize("section", ["/**", "/**/policy_inference"])
+def test_a_watchdog_setting_left_in_policy_inference_s_section_is_a_warning(tmp_path, ros_env, section) -> None:
+    """The shipped files of 2026-12-05/06 said to put left: {tracking_tolerance: [0.3]} under policy_inference; the
+    watchdog moved to chunk_executor, which then ran without it while policy_inference said so at INFO only (an
+    upgrade walkthrough). In its own section: a warning; under /** (chunk_executor gets it too): info."""
+    rclpy = pytest.importorskip("rclpy")
+    import yaml
+
+    f = tmp_path / "p.yaml"
+    f.write_text(yaml.safe_dump({section: {"ros__parameters": {
+        "policy_spec": str(REPO / "policies" / "bimanual_cnn_h50.yaml"), "left": {"tracking_tolerance": [0.3]}}}}))
+    argv = ["--ros-args", "--params-file", str(f)]
+    rclpy.init(args=["policy_inference", *argv])
+    try:
+        node = rclpy.create_node("policy_inference")
+        said: dict[str, list[str]] = {"warn": [], "info": []}
+
+        class Log:
+            def warn(self, text: str, **_: object) -> None:
+                said["warn"].append(text)
+
+            def info(self, text: str, **_: object) -> None:
+                said["info"].append(text)
+
+        node.get_logger = Log
+        declare_and_validate(node, ROLE_INFERENCE, argv=argv)
+        moved = [(k, t) for k, texts in said.items() for t in texts if "'left.tracking_tolerance' is not read" in t]
+        assert len(moved) == 1, said
+        level, text = moved[0]
+        assert level == ("info" if section == "/**" else "warn"), said
+        assert ("the params files give chunk_executor none" in text) == (section != "/**")
         node.destroy_node()
     finally:
         rclpy.shutdown()

@@ -219,6 +219,22 @@ def test_joint_states_stamped_ahead_of_the_executor_are_warned(node) -> None:
     assert node.clock_ahead.ahead == 1 and len(warned) == 1
 
 
+def test_reports_reaching_the_node_late_are_warned_once_per_period(node) -> None:
+    """Executor reports held back by a network (the loop found the executor 6 steps past its newest report at a plan):
+    a WARN naming the delay and the Fast DDS profile, in that period only; 4 steps (80 ms at 50 Hz) are not."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    from rtc_ros.nodes.inference_diagnostics import inference_status
+
+    node.loop.behind_worst = 6
+    level, message, _ = inference_status(node)
+    assert level >= DiagnosticStatus.WARN and "reports reached this node up to 6 steps (120 ms) late" in message
+    assert "fastdds_lossy_link.xml" in message
+    node.loop.behind_worst = 4
+    _, message, _ = inference_status(node)
+    assert "reached this node" not in message
+
+
 def test_a_standing_simulated_clock_is_not_called_an_idle_policy(node) -> None:
     """use_sim_time and the simulator paused: the diagnostics (on the steady clock) said "no chunk published for X s
     while the executor runs" and "the newest rtc/executor_state is X s old" though everything waits for simulated

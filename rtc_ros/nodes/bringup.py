@@ -122,8 +122,9 @@ def _merge_overrides(data: dict[str, Any], node: str, overrides: dict[str, Any])
         data.setdefault(f"/**/{node}", {"ros__parameters": {}})["ros__parameters"].update(overrides)
 
 
-def build_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """(merged params data, validated values per node key). Raises ParameterError / ValueError."""
+def build_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]:
+    """(merged params data, validated values per node key, the values the params file gives each node key). Raises
+    ParameterError / ValueError."""
     data = yaml.safe_load(args.params_file.read_text()) or {}
     if not isinstance(data, dict):
         raise ValueError(f"{args.params_file}: top level must be a mapping")
@@ -168,7 +169,7 @@ def build_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, di
                 else "chunk_executor uses its default")  # (the watchdog moved to the executor on 2026-12-06)
         _warn(f"{name} is set for policy_inference only, which no longer reads it: {lost}; "
               "move it to chunk_executor's section (or /**)")
-    return data, checked
+    return data, checked, given
 
 
 #: chunks ``--check`` samples at the policy's typical observation to try against the executor's limits
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.policy_spec:
         os.environ["RTC_POLICY_SPEC"] = str(Path(args.policy_spec).resolve())
     try:
-        data, checked = build_params(args)
+        data, checked, given = build_params(args)
     except (ParameterError, ValueError, OSError) as exc:
         print(f"rtc_bringup: refusing to start: {exc}", file=sys.stderr)
         return 2
@@ -243,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     for note in hold_model_notes(checked["executor"], checked["inference"]) if both else []:
         _warn(note)
     if args.check:
-        for note in executor_notes(checked["executor"]) if "executor" in checked else []:
+        for note in executor_notes(checked["executor"], given.get("executor")) if "executor" in checked else []:
             _warn(f"chunk_executor: {note}")
         rc = _check_policy(checked.get("inference"), checked.get("executor"))
         if rc == 0 and args.strict and WARNINGS[0]:

@@ -138,7 +138,7 @@ class ChunkExecutorNode(Node):
             f"chunk_executor: method={p.method} ({executor_mode(p.method)}), {1 / self.dt:g} Hz ({self.loop_mode}), "
             f"H={p.horizon}, {len(self.names)} joints on {[a.command_topic for a in p.arms]} as {p.output_type}"
         )
-        for note in executor_notes(p):  # settings left at defaults that are not a real arm's
+        for note in executor_notes(p, set(getattr(self, "_parameter_overrides", {}))):  # defaults not a real arm's
             self.get_logger().warn(note)
 
     # ------------------------------------------------------------------------------ helpers
@@ -182,6 +182,7 @@ class ChunkExecutorNode(Node):
 
     def _check_outputs(self) -> None:
         self.outputs.check()  # another publisher on an output: command nothing
+        self.stops.check()  # the robot's stop report: of another type, or nobody publishing it
         if self._controllers is not None:
             self._controllers.poll()  # joint_trajectory_controllers that interpolate from the measured state
 

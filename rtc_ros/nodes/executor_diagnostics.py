@@ -1,7 +1,8 @@
 """chunk_executor's ``/diagnostics`` status: its values, level and message, read from the node (ROS types only for
 the level constants). ERROR: commanding nothing (another publisher on an output, a measurement beyond the limits);
 WARN: waiting for joint states, disabled (an enabling device), paused, holding, a dry run, the loop late, a tracking
-watchdog that is blind, controllers that interpolate from the measured state, command topics nobody subscribes, and
+watchdog that is blind, controllers that interpolate from the measured state, command topics nobody subscribes, a
+robot stop report of another type or that nobody publishes (:meth:`~rtc_ros.nodes.executor_stops.ProtectiveStops.check`), and
 a node time that disagrees with the graph's (:class:`~rtc_ros.nodes.common.ClockCheck`)."""
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def executor_status(node: Any) -> tuple[int, str, dict[str, object]]:
         level, message = with_warning(level, message, text)
     level, message = node.tracking.diagnostics(summary, level, message)  # a trip: ERROR; blind: WARN
     unheard = node._unheard_commands() if node.core.ready else []
+    if node.stops.problem:  # protective stops would go unseen
+        level, message = with_warning(level, message, node.stops.problem)
     for text in node._controllers.problems() if node._controllers is not None else ():
         level, message = with_warning(level, message, text)
     if unheard:

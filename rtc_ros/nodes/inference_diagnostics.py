@@ -4,7 +4,8 @@ for the level constants), so that an operator sees a policy that runs but sends 
 WARN (beside the node's state: warming up, error): observations all refused so far; the executor's reports
 silent; its settings differ from the ones modelled; chunks lost or refused; another publisher on ``joint_states``; the arm not following
 its commands (:meth:`rtc_ros.nodes.tracking_guard.TrackingGuard.not_following`); joint states stamped
-ahead of the executor's clock in this period (:mod:`rtc_ros.runtime.clock_skew`); and **no chunk
+ahead of the executor's clock in this period (:mod:`rtc_ros.runtime.clock_skew`); the executor's reports reaching
+this node :data:`LATE_REPORTS_S` or more late at a plan in this period; and **no chunk
 published for longer than** :func:`idle_limit_s` while the executor runs (not paused, measured from the last
 report saying paused), whatever the cause
 (inference failing, every observation refused, a hung model call): the executor holds meanwhile, and
@@ -21,6 +22,9 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from rtc_ros.nodes.common import with_clock_check
 from rtc_ros.nodes.contention import contention_text
 from rtc_ros.nodes.tracking_guard import WINDOW_S
+
+
+LATE_REPORTS_S = 0.1  # executor reports this late (at a plan) are worth a WARN: a network retransmitting them
 
 
 def idle_limit_s(horizon: int, dt: float, latency_s: float = 0.0) -> float:
@@ -104,6 +108,11 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
     failed = _failed_chunks(node)
     if failed:
         notes.append(failed)
+    behind, node.loop.behind_worst = node.loop.behind_worst, 0  # (per period)
+    if behind * node.dt >= LATE_REPORTS_S:
+        notes.append(f"the executor's reports reached this node up to {behind} steps ({behind * node.dt * 1e3:.0f} ms) "
+                     "late (a network holding them back for retransmissions: config/fastdds_lossy_link.xml, "
+                     "docs/ros_interface.md 'The policy on another machine')")
     if node.joint_state_publishers > 1:
         notes.append(f"{node.joint_state_publishers} publishers on {node.p.joint_states_topic}: observations may "
                      "alternate between them")

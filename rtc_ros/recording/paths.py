@@ -24,6 +24,28 @@ def package_roots() -> list[Path]:
     return roots
 
 
+def fallback_taken(value: str) -> str | None:
+    """The variable of the first ``${VAR:-default}`` in ``value`` whose default expansion takes (``VAR`` unset or
+    empty), else None."""
+    for m in _VAR.finditer(value):
+        if m.group(2) is not None and not os.environ.get(m.group(1)):
+            return m.group(1)
+    return None
+
+
+def shipped_policy(path: str) -> bool:
+    """``path`` is one of the policies shipped in the package's ``policies/`` (trained in simulation): installed, or
+    in a source checkout of rtc_ros (a ``package.xml`` naming it beside ``policies/``)."""
+    target = Path(os.path.abspath(path))
+    if any(target.resolve().is_relative_to((root / "policies").resolve()) for root in package_roots()):
+        return True
+    try:
+        return target.parent.name == "policies" and "<name>rtc_ros</name>" in (
+            target.parent.parent / "package.xml").read_text(errors="replace")
+    except OSError:
+        return False
+
+
 def expand_path(value: str) -> str:
     """Expand ``${VAR:-default}``, ``${VAR}``, ``$VAR`` and ``~``; a relative path that does not exist
     in the working directory is looked up in the package (source tree, then install share)."""

@@ -128,6 +128,7 @@ class InferenceLoopCore:
         self.consumed = RollingStats(200)  # observed delays
         self.forecasts = RollingStats(200)  # d forecasts
         self.behind = RollingStats(200)  # at each plan: steps the executor ran past its newest report that came
+        self.behind_worst = 0  # their largest since the caller last reset it (the node's diagnostics, per period)
         self.lost = 0
         self.foreign_seq = -1  # the executing chunk is not ours and the plan waits for it to run out (see ready)
         self.rejected = 0
@@ -263,6 +264,7 @@ class InferenceLoopCore:
             assert rep is not None
             t_next = self._next_step(rep, now_ns)
             self.behind.add(t_next - rep.step - 1)
+            self.behind_worst = max(self.behind_worst, t_next - rep.step - 1)
             t_obs = t_next
             if obs_stamp_ns > 0:
                 mapped = self.clock.step_at(obs_stamp_ns)

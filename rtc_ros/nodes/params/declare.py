@@ -16,10 +16,11 @@ from array import array
 from typing import Any, Callable
 
 from rtc_ros.nodes.params.arm_schema import ArmSpec, arm_specs_for
-from rtc_ros.nodes.params.schema import ROLE_SIM, ParamSpec, arm_names, specs_for, writable_names
+from rtc_ros.nodes.params.schema import ROLE_INFERENCE, ROLE_SIM, ParamSpec, arm_names, specs_for, writable_names
 from rtc_ros.nodes.params.notes import misspelt_error, moved_parameters, unknown_parameters, unknown_text
 from rtc_ros.nodes.params.validate import NodeParams, ParameterError, validate
-from rtc_ros.nodes.params.yaml_file import StraySectionError, cli_overrides, same_value, stray_in_files
+from rtc_ros.nodes.params.yaml_file import (StraySectionError, applied_in_files, cli_overrides, same_value,
+                                            stray_in_files)
 
 #: the process's ROS arguments when rclpy was initialised with other than ``sys.argv`` (``spin_node(args=...)``)
 GLOBAL_ARGV: list[str] = []
@@ -120,8 +121,15 @@ def _declare_and_validate(node: Any, role: str, on_change: OnChange | None, argv
             # simulator's arms are fixed: a robot's params file beside it is not its own)
             raise refusal
         node.get_logger().warn(f"params file: {unknown_text(name, meant)}")
-    for text in moved_parameters(sorted(overrides), role):  # (under /** it works: info, not a warning)
-        node.get_logger().info(f"params file: {text}")
+    executor = applied_in_files(argv, f"{node.get_namespace().rstrip('/')}/chunk_executor") if role == ROLE_INFERENCE \
+        else {}
+    for name in sorted(overrides):  # (under /** it works: info; in this node's section only, the executor's watchdog
+        for text in moved_parameters([name], role):  # is off for it: a warning -- an upgrade walkthrough)
+            if name in executor:
+                node.get_logger().info(f"params file: {text}")
+            else:
+                node.get_logger().warn(f"params file: {text}; the params files give chunk_executor none: it runs "
+                                       "without it unless its own params file sets it")
     for name, wanted in cli_overrides(argv).items():  # ROS lets a params file's node section win over -p
         got = list(raw[name]) if isinstance(raw.get(name), (list, array)) else raw.get(name)
         if name in raw and not same_value(got, wanted):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from typing import Any
+from typing import Any, Collection
 
 from rtc_ros.nodes.params.arm_schema import ARM_SPECS
 from rtc_ros.nodes.params.schema import DEFAULT_ARMS, ROLE_EXECUTOR, ROLE_INFERENCE, SIM_ARMS, SPECS
@@ -17,9 +17,10 @@ _DEFAULTS_SAID = {"lower_limits": "-pi rad (grippers 0)", "upper_limits": "pi ra
                   "max_step": f"{DEFAULT_MAX_STEP} rad per tick"}  # what _rtc_arm fills in
 
 
-def executor_notes(p: NodeParams) -> list[str]:
+def executor_notes(p: NodeParams, given: Collection[str] | None = None) -> list[str]:
     """Valid settings that are wrong for a real arm (chunk_executor warns at start, ``rtc_bringup --check`` too):
-    limits or ``max_step`` left at their defaults, no start-up ramp; and a dry run, gripper-like joint names."""
+    limits or ``max_step`` left at their defaults, no start-up ramp, no arming step where the params file does not
+    set ``start_paused`` (``given``: the names it sets; None: not known); and a dry run, gripper-like joint names."""
     said = dict(_DEFAULTS_SAID, max_step=f"{_DEFAULTS_SAID['max_step']} ({DEFAULT_MAX_STEP * p.rate_hz:g} rad/s at "
                                          f"rate_hz {p.rate_hz:g})")
     notes = [f"{arm.name}: not set, using defaults that are not your arm's: "
@@ -29,6 +30,11 @@ def executor_notes(p: NodeParams) -> list[str]:
     if p.startup_ramp_s <= 0:
         notes.append("startup_ramp_s is 0: a start-up chunk's first command may step up to max_step from "
                      "standstill (config/bimanual.yaml uses 0.2 s)")
+    if given is not None and "start_paused" not in given and not p.start_paused:  # (an upgrade walkthrough: a file
+        # from before 2026-12-06 lost the arming step without a word)
+        notes.append("start_paused is not set: the arm moves on the first chunk, with no operator's ~/resume "
+                     "(config/bimanual.yaml starts paused since 2026-12-06; set start_paused: true, or false to keep "
+                     "this)")
     dry = ["dry_run: no command is published to the controllers (the arm does not move)"] if p.dry_run else []
     return notes + _degree_notes(p) + dry + gripper_notes(p) + _braking_notes(p)
 

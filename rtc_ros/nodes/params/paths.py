@@ -3,6 +3,6 @@ implementation is :mod:`rtc_ros.recording.paths`, which the recorder's provenanc
 
 from __future__ import annotations
 
-from rtc_ros.recording.paths import expand_path, package_roots
+from rtc_ros.recording.paths import expand_path, fallback_taken, package_roots, shipped_policy
 
-__all__ = ["expand_path", "package_roots"]
+__all__ = ["expand_path", "fallback_taken", "package_roots", "shipped_policy"]

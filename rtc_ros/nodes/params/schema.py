@@ -161,7 +161,8 @@ _RTC: tuple[ParamSpec, ...] = (
        "executor started during a stop learns of it from the next message); '' = not used. When a stop begins the "
        "executor drops its chunks and holds, paused: the stopped joints where the stop holds them, the others at "
        "their last command; when it ends it re-syncs and resumes with a start-up chunk, unless an operator had "
-       "paused it (rtc_ros.runtime.stop_recovery).", _EX),
+       "paused it (rtc_ros.runtime.stop_recovery). Until 2026-12-03 std_msgs/Bool: a publisher of another type is "
+       "an error, nobody publishing it for 10 s a warning (both in /diagnostics too).", _EX),
     _p("enable_topic", "", "std_msgs/Bool from an enabling device (a deadman switch, a foot pedal): the executor "
        "commands motion only while its newest value is true and younger than enable_timeout_s; released, silent "
        "or never heard it holds (reported paused), and when enabled again it drops every chunk and starts with a "
@@ -178,7 +179,9 @@ _RTC: tuple[ParamSpec, ...] = (
        "point in seconds (0 = one controller period).", _EX, float_range=(0.0, 10.0)),
     # --- policy_inference ----------------------------------------------------------------------
     _p("policy_spec", "", "Path to the base policy's YAML spec (see rtc_ros.policies.spec). "
-       "${VAR:-default} is expanded; relative paths are also looked up in the package.", _INF),
+       "${VAR:-default} is expanded; relative paths are also looked up in the package. A default taken (VAR empty) "
+       "that is a policy shipped with rtc_ros (trained in simulation; params files before 2026-12-05 had one) is "
+       "refused.", _INF),
     _p("weak_policy_spec", "", "BID only: weak policy spec for forward contrast ('' = backward only).", _INF),
     _p("device", "auto", "Torch device: auto, cpu, cuda or cuda:N.", _INF),
     _p("cuda_graphs", False, "On a CUDA device, replay the plain, guided and rtc_trained sampling loops as CUDA "
@@ -192,7 +195,8 @@ _RTC: tuple[ParamSpec, ...] = (
     _p("n_steps", 5, "Denoising (Euler) steps n (paper: 5).", _INF, int_range=(1, 1000)),
     _p("jacobian", "exact", "Guidance VJP: exact (RTC) or identity_approx (cheaper approximation, "
        "not the paper's method).", _INF, choices=JACOBIAN_MODES),
-    _p("bid_samples", 32, "BID: candidates per chunk N (paper: 32; the Figure 5 harness uses the same).", _INF, int_range=(1, 4096)),
+    _p("bid_samples", 32, "BID: candidates per chunk N (paper: 32; the Figure 5 harness uses the same; 16 before "
+       "2026-12-02).", _INF, int_range=(1, 4096)),
     _p("bid_k", 3, "BID: size K of the positive/negative sets.", _INF, int_range=(1, 4096)),
     _p("camera_topics", [], "Image topics (sensor_msgs/Image, relative), one per image entry of the "
        "policy's obs_spec, in the order of camera_names.", _INF, array_type="string"),

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from rtc_ros.nodes.params.paths import expand_path
+from rtc_ros.nodes.params.paths import expand_path, fallback_taken, shipped_policy
 from rtc_ros.nodes.params.values import ParameterError, check_array, check_relative, check_value  # noqa: F401 (re-exported)
 from rtc_ros.runtime.joint_merge import parse_exclusions
 from rtc_ros.runtime.methods import METHODS, executor_mode
@@ -230,6 +230,11 @@ def _check_inference(out: dict[str, Any]) -> None:
                              "argument policy_spec:=PATH, rtc_bringup --policy-spec PATH, or RTC_POLICY_SPEC)")
     if not Path(spec).is_file():
         raise ParameterError("policy_spec", out["policy_spec"], f"file not found ({spec})")
+    if (var := fallback_taken(out["policy_spec"])) and shipped_policy(spec):  # (a params file from before 2026-12-05)
+        raise ParameterError("policy_spec", out["policy_spec"], f"{var} is empty, so this default would run {spec}, "
+                             "a policy shipped with rtc_ros and trained in simulation (params files before 2026-12-05 "
+                             "had such a default): give your policy (policy_spec:=PATH, rtc_bringup --policy-spec PATH "
+                             f"or {var}), and write policy_spec: \"${{{var}}}\" as config/bimanual.yaml does")
     if out["weak_policy_spec"] and not Path(expand_path(out["weak_policy_spec"])).is_file():
         raise ParameterError("weak_policy_spec", out["weak_policy_spec"], "file not found")
     dev = out["device"]

@@ -154,15 +154,26 @@ def stray_text(path: str | Path, key: str, names: list[str], node_name: str, nam
             f"as '/**/{node_name}' (any namespace) or '{ns}/{node_name}'")
 
 
-def stray_in_files(argv: list[str], node_name: str, namespace: str) -> list[tuple[str, bool]]:
-    """``(stray_text, addressed)`` for every stray section of the params files in ``argv`` (:func:`stray_sections`;
-    unreadable files: skipped, rcl reports those)."""
+def _read_files(argv: list[str]) -> list[tuple[str, Any]]:
+    """``(path, data)`` of the params files in ``argv`` (unreadable files: skipped, rcl reports those)."""
     datas = []
     for path in params_files(argv):
         try:
             datas.append((path, yaml.safe_load(Path(path).read_text())))
         except (OSError, yaml.YAMLError):
             continue
+    return datas
+
+
+def applied_in_files(argv: list[str], fq: str) -> dict[str, Any]:
+    """The (flattened) values the params files in ``argv`` give the node named ``fq`` (later files win)."""
+    return {k: v for _, data in _read_files(argv) for k, v in _applied(data, fq).items()}
+
+
+def stray_in_files(argv: list[str], node_name: str, namespace: str) -> list[tuple[str, bool]]:
+    """``(stray_text, addressed)`` for every stray section of the params files in ``argv`` (:func:`stray_sections`;
+    unreadable files: skipped, rcl reports those)."""
+    datas = _read_files(argv)
     fq = f"/{namespace.strip('/')}/{node_name}"
     applied = {k: v for _, data in datas for k, v in _applied(data, fq).items()} | cli_overrides(argv)
     addressed = any(_addressed(data, fq) for _, data in datas)
