@@ -156,7 +156,7 @@ def _override(tmp_path, name: str, **values) -> str:
 def test_nodes_refuse_invalid_params_at_startup(start_node, tmp_path, small_policy, small_policy_cam) -> None:
     ex = start_node("rtc_ros.nodes.chunk_executor", "--params-file", str(INVALID))
     spec = str(small_policy)
-    cases = [(ex, "'s_min'")]
+    cases = [(ex, f"'s_min' = 25: must be <= horizon (H = 10) (set in {INVALID})")]  # (which file: several may)
     # training-time RTC with a policy not trained for it: refused, naming the method and the spec field
     proc = start_node("rtc_ros.nodes.policy_inference", "--params-file", str(CONFIG), "--params-file",
                       _override(tmp_path, "trained", policy_spec=str(small_policy_cam), camera_topics=["cam"],

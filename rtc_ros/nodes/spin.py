@@ -54,8 +54,9 @@ def _spin(make_node: Callable[[], Node], name: str, refuse_on: tuple[type[BaseEx
     try:
         node = make_node()
     except refuse_on as exc:
-        where = getattr(exc, "node", "")  # (under a namespace: which robot's node refused)
-        rclpy.logging.get_logger(name).fatal(f"refusing to start{f' ({where})' if where.count('/') > 1 else ''}: {exc}")
+        where, set_in = getattr(exc, "node", ""), getattr(exc, "set_in", [])  # (under a namespace: which robot's)
+        rclpy.logging.get_logger(name).fatal(f"refusing to start{f' ({where})' if where.count('/') > 1 else ''}: {exc}"
+                                             + (f" (set in {', '.join(set_in)})" if set_in else ""))
         rclpy.try_shutdown()
         return 2
     except KeyboardInterrupt:  # Ctrl-C while the node was being built (a policy loading for seconds)

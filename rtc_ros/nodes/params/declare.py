@@ -19,8 +19,8 @@ from rtc_ros.nodes.params.arm_schema import ArmSpec, arm_specs_for
 from rtc_ros.nodes.params.schema import ROLE_INFERENCE, ROLE_SIM, ParamSpec, arm_names, specs_for, writable_names
 from rtc_ros.nodes.params.notes import misspelt_error, moved_parameters, unknown_parameters, unknown_text
 from rtc_ros.nodes.params.validate import NodeParams, ParameterError, validate
-from rtc_ros.nodes.params.yaml_file import (StraySectionError, applied_in_files, cli_overrides, same_value,
-                                            stray_in_files)
+from rtc_ros.nodes.params.yaml_file import (StraySectionError, applied_in_files, cli_overrides, files_setting,
+                                            same_value, stray_in_files)
 
 #: the process's ROS arguments when rclpy was initialised with other than ``sys.argv`` (``spin_node(args=...)``)
 GLOBAL_ARGV: list[str] = []
@@ -89,12 +89,15 @@ def declare_and_validate(node: Any, role: str, on_change: OnChange | None = None
 
     Raises:
         ParameterError: naming the offending parameter (rclpy's type/range errors are converted), or
-        StraySectionError (not for the simulator: a warning); ``exc.node`` is the node's full name.
+        StraySectionError (not for the simulator: a warning); ``exc.node`` is the node's full name, a
+        ParameterError's ``exc.set_in`` where the value came from (:func:`files_setting`).
     """
+    argv = list(sys.argv if argv is None else argv)
     try:
-        return _declare_and_validate(node, role, on_change, list(sys.argv if argv is None else argv))
+        return _declare_and_validate(node, role, on_change, argv)
     except ParameterError as exc:
         exc.node = node.get_fully_qualified_name()
+        exc.set_in = files_setting(argv, exc.node, exc.name)  # (which of several files / -p gave it)
         raise
 
 

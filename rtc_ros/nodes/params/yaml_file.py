@@ -170,6 +170,14 @@ def applied_in_files(argv: list[str], fq: str) -> dict[str, Any]:
     return {k: v for _, data in _read_files(argv) for k, v in _applied(data, fq).items()}
 
 
+def files_setting(argv: list[str], fq: str, name: str) -> list[str]:
+    """Where the node named ``fq`` gets parameter ``name``: the params files in ``argv`` whose sections reaching it set
+    it, and ``-p NAME`` when given on the command line (an error then names them: a walkthrough's refusal named the
+    parameter, not which of several files set it)."""
+    out = [path for path, data in _read_files(argv) if name in _applied(data, fq)]
+    return out + ([f"-p {name}"] if name in cli_overrides(argv) else [])
+
+
 def stray_in_files(argv: list[str], node_name: str, namespace: str) -> list[tuple[str, bool]]:
     """``(stray_text, addressed)`` for every stray section of the params files in ``argv`` (:func:`stray_sections`;
     unreadable files: skipped, rcl reports those)."""
