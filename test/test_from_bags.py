@@ -334,6 +334,9 @@ def test_an_empty_episode_is_left_out_not_the_end_of_the_build(demos: Path, capl
     assert ds.episodes == ["demo_0000"] and "skipping empty_0001 (empty: no joint states and no commands" in caplog.text
     with pytest.raises(DatasetError, match=r"no usable demonstration episode \(1 empty\)"):
         build_dataset([empty], spec, NAMES, H, DT)
+    odd = Episode("odd_type", demos / "odd_type", {}, 0, 0, counts={"/robot2/joint_states": 500})  # another type or
+    with pytest.raises(DatasetError, match="odd_type: no commands recorded"):  # namespace: a wrong topic, an error
+        build_dataset([odd, *eps], spec, NAMES, H, DT)
     joints_only = Episode("joints_only", demos / "joints_only", {}, 0, 0, joint_states=eps[0].joint_states)
     with pytest.raises(DatasetError, match="joints_only: no commands recorded"):
         build_dataset([joints_only, *eps], spec, NAMES, H, DT)

@@ -646,3 +646,47 @@ def test_dry_run_computes_the_commands_and_publishes_none(start_node, tmp_path) 
         assert "dry run (no command published)" in h.diag_message("chunk_executor")
         assert all(len(v) == 0 for v in h.commands.values())  # nothing on either command topic
         assert h.node.count_publishers("/left_controller/commands") == 1  # (whose publisher the harness sees)
+
+
+def test_a_stop_report_nobody_publishes_is_warned_after_a_while(monkeypatch, ros_env) -> None:
+    """robot_stopped_topic set, nobody publishing it (a driver without the report, a bridge not started): stops would
+    go unseen; warned once after SILENT_S (not at once: publishers take a moment to be discovered), cleared with an
+    info when one appears (a real node's graph; the clock moved on by hand)."""
+    import rclpy
+    from sensor_msgs.msg import JointState
+
+    from rtc_ros.nodes import executor_stops
+
+    said: list[tuple[str, str]] = []
+
+    class Log:
+        def __getattr__(self, lvl: str):
+            return lambda text, **_: said.append((lvl, text))
+
+    clock = [100.0]
+    monkeypatch.setattr(executor_stops.time, "monotonic", lambda: clock[0])
+    rclpy.init()
+    try:
+        node = rclpy.create_node("chunk_executor", namespace="/robot1")
+        node.p = type("P", (), {"robot_stopped_topic": "robot_stopped"})()
+        node.get_logger = Log
+        stops = executor_stops.ProtectiveStops(node, None)
+        stops.check()
+        assert stops.problem == "" and not said  # just started: publishers may not be discovered yet
+        clock[0] += executor_stops.SILENT_S + 1
+        stops.check()
+        stops.check()
+        assert said == [("warn", stops.problem)], said
+        assert "nobody publishes robot_stopped_topic /robot1/robot_stopped" in said[0][1]
+        driver = rclpy.create_node("driver", namespace="/robot1")
+        driver.create_publisher(JointState, "robot_stopped", 10)
+        for _ in range(50):
+            stops.check()
+            if not stops.problem:
+                break
+            time.sleep(0.1)
+        assert stops.problem == "" and said[-1][0] == "info", said
+        driver.destroy_node()
+        node.destroy_node()
+    finally:
+        rclpy.shutdown()

@@ -66,6 +66,18 @@ def test_an_old_params_file_s_default_to_a_shipped_sim_policy_is_refused(tmp_pat
     own = tmp_path / "mine.yaml"
     own.write_text("x: 1\n")
     validate({**values, "policy_spec": f"${{RTC_POLICY_SPEC:-{own}}}"}, ROLE_INFERENCE)  # the user's own default
+    fork = tmp_path / "fork"  # the user's own spec in a fork's policies/: not shipped (a review)
+    (fork / "policies").mkdir(parents=True)
+    (fork / "package.xml").write_text("<package><name>rtc_ros</name></package>")
+    (fork / "policies" / "mine.yaml").write_text("x: 1\n")
+    (fork / "policies" / "bimanual_sim_h50.yaml").write_text("x: 1\n")
+    validate({**values, "policy_spec": f"${{RTC_POLICY_SPEC:-{fork / 'policies' / 'mine.yaml'}}}"}, ROLE_INFERENCE)
+    with pytest.raises(ParameterError, match="trained in simulation"):
+        validate({**values, "policy_spec": f"${{RTC_POLICY_SPEC:-{fork / 'policies' / 'bimanual_sim_h50.yaml'}}}"},
+                 ROLE_INFERENCE)
+    from rtc_ros.recording.paths import SHIPPED_POLICIES
+
+    assert sorted(SHIPPED_POLICIES) == sorted(p.name for p in (REPO / "policies").glob("*.yaml"))
     monkeypatch.setenv("RTC_POLICY_SPEC", str(REPO / "policies" / "bimanual_cnn_h50.yaml"))  # given: as sim.launch.py
     validate(values, ROLE_INFERENCE)
 

@@ -54,7 +54,8 @@ class ProtectiveStops:
         if not self.topic:
             return
         infos = self.node.get_publishers_info_by_topic(self._sub.topic_name)
-        other = sorted({f"{i.node_name} ({i.topic_type})" for i in infos if i.topic_type != STOP_TYPE})
+        other = sorted({f"{i.node_namespace.rstrip('/')}/{i.node_name} ({i.topic_type})" for i in infos
+                        if i.topic_type != STOP_TYPE})
         if other:
             self.problem = (f"{self._sub.topic_name} is published as another type by {', '.join(other)}: this executor "
                             f"reads {STOP_TYPE} (the stopped joints; std_msgs/Bool until 2026-12-03), so protective "

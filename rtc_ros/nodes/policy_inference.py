@@ -179,7 +179,7 @@ class PolicyInferenceNode(Node):
             self._count_reject("joint_state_order", f"a joint state stamped {(self._joints.stamp_ns - stamp) * 1e-9:.3f}"
                                                     " s before the newest one (out of order, or a second publisher)")
             return
-        lead = self.clock_ahead.lead_s(stamp, self.get_clock().now().nanoseconds)  # (ahead of the executor's?)
+        lead = self.clock_ahead.lead_s(stamp, time.monotonic_ns())  # (ahead of the executor's? durations only)
         if lead is not None and lead > self.clock_ahead.tolerance_s and self._throttled("ahead", 10.0):
             self.get_logger().warn(ahead_text(self.p.joint_states_topic, lead))
         with self._data_lock:
@@ -195,7 +195,7 @@ class PolicyInferenceNode(Node):
         except ValueError as exc:
             self._count_reject("executor_state", f"bad executor state: {exc}")
             return
-        self.clock_ahead.on_report(rep.stamp_ns, self.get_clock().now().nanoseconds)
+        self.clock_ahead.on_report(rep.stamp_ns, time.monotonic_ns())  # (monotonic: this clock's steps do not count)
         with self._data_lock:  # before the loop learns of a reset (it may plan at once): no old frame is used
             cleared = self.cameras.on_executor_report(rep)  # frames from before a reset show another scene
             # (a dry run's commands are never sent: the arm is not to follow them)
@@ -318,7 +318,7 @@ class PolicyInferenceNode(Node):
         """One pass of INFERENCELOOP: trigger, observation, plan, infer."""
         if self.other_producers or time.monotonic() < self._retry_at:  # another producer (the executor holds), or
             return  # backing off after failed inferences
-        now = self.clock_ahead.executor_now(self.get_clock().now().nanoseconds)
+        now = self.clock_ahead.executor_now(time.monotonic_ns())
         if not self.loop.ready(now):  # (now: the executor's clock; its reports may reach this node late)
             if (silence := self._executor_silence() if self._throttled("silence_check", 5.0) else None):
                 self.get_logger().warn(f"not planning: {silence}")

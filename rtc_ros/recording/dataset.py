@@ -228,10 +228,16 @@ def empty_reason(ep: Episode) -> str | None:
     at once, the driver and the executor not yet up); None otherwise. Such an episode is left out with this reason
     (before 2026-12-07 it stopped a whole build or export); one with commands but no joint states, or the reverse,
     is a wrong topic and still an error."""
-    if (ep.joint_states is None or not len(ep.joint_states)) and ep.executor is None and not ep.command_topics:
+    if (ep.joint_states is None or not len(ep.joint_states)) and ep.executor is None and not ep.command_topics and \
+            not any(n and any(k in t for k in _DATA_TOPICS) for t, n in ep.counts.items()):  # (one of another type,
+        # or under another namespace, is a wrong topic: an error, not a quiet skip -- a review)
         return (f"empty: no joint states and no commands recorded ({sum(ep.counts.values())} messages in "
                 f"{ep.duration_s:.1f} s)")
     return None
+
+
+#: topic name parts of an episode's data: an episode with a message on such a topic is not empty (:func:`empty_reason`)
+_DATA_TOPICS = ("joint_state", "command", "executor_state", "image", "chunk")
 
 
 def keep_episode(ep: Episode, only_success: bool = False, include_status: Iterable[str] = ()) -> bool:

@@ -33,10 +33,19 @@ def fallback_taken(value: str) -> str | None:
     return None
 
 
+#: the policy specs shipped in ``policies/``, all trained in simulation (a test keeps this the directory's list)
+SHIPPED_POLICIES = ("bimanual_cnn_conveyor_h50.yaml", "bimanual_cnn_h50.yaml", "bimanual_cnn_h50_long.yaml",
+                    "bimanual_cnn_h50_margin.yaml", "bimanual_cnn_h50_trained.yaml", "bimanual_cnn_h50_trained_d16.yaml",
+                    "bimanual_sim_h50.yaml")
+
+
 def shipped_policy(path: str) -> bool:
-    """``path`` is one of the policies shipped in the package's ``policies/`` (trained in simulation): installed, or
-    in a source checkout of rtc_ros (a ``package.xml`` naming it beside ``policies/``)."""
+    """``path`` is one of the :data:`SHIPPED_POLICIES` in the package's ``policies/``: installed, or in a source
+    checkout of rtc_ros (a ``package.xml`` naming it beside ``policies/``). A user's own spec put there is not (a
+    review)."""
     target = Path(os.path.abspath(path))
+    if target.name not in SHIPPED_POLICIES:
+        return False
     if any(target.resolve().is_relative_to((root / "policies").resolve()) for root in package_roots()):
         return True
     try:

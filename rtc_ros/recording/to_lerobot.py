@@ -144,7 +144,7 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
     if args.out.exists():
         raise DatasetError(f"--out {args.out} exists: give a new directory (nothing was written)")
     names = joint_names_from_params(params)
-    ds, written, frames, skipped, parts_of = None, [], 0, {}, {}
+    ds, written, frames, skipped, parts_of, said_state_only = None, [], 0, {}, {}, False
     try:
         for ep in _episodes(paths, cameras, args.joint_states_topic):
             if STOP:
@@ -158,7 +158,8 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
                 continue
             names = names or recorded_joint_names([ep])
             images = sorted(t for t in ep.counts if "image" in t)
-            if images and not cameras and not written and not skipped:  # (said once: state-only is a choice)
+            if images and not cameras and not said_state_only:  # (said once: state-only is a choice)
+                said_state_only = True
                 log.warning("%s recorded %s, and no camera is exported: give --params (its camera_topics) or "
                             "--camera NAME=TOPIC for a policy that sees them", ep.name, images)
             if not names:

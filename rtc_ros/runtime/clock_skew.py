@@ -44,6 +44,7 @@ class ClockAhead:
         self._offsets: deque[int] = deque(maxlen=max(1, int(reports)))  # executor stamp - receipt, ns
         self._offset = 0  # their largest
         self._received = 0  # the newest report's receipt (this node's clock, ns)
+        self._stamp = 0  # the newest report's stamp (the executor's clock, ns)
         self.ahead = 0  # stamps counted ahead, in all
         self.worst_s = 0.0  # the largest lead since the last :meth:`take_worst` (0: none ahead)
 
@@ -52,18 +53,22 @@ class ClockAhead:
         if stamp_ns > 0:
             self._offsets.append(int(stamp_ns) - int(received_ns))
             self._offset = max(self._offsets)  # (once per report, not per joint state: those may come at 500 Hz)
-            self._received = int(received_ns)
+            self._received, self._stamp = int(received_ns), int(stamp_ns)
 
     def executor_now(self, now_ns: int) -> int:
-        """The executor's clock at ``now_ns`` (this node's clock), low by the least report delay, but at most
-        ``period_s`` past the newest report's receipt: a report that came late says how far the executor had gone
+        """The executor's clock at ``now_ns`` (this node's clock), low by the least report delay, but at most a
+        period past the newest report's stamp, or past where the executor's clock was at that report's receipt less
+        half a period (the delays' usual jitter): a report that came late says how far the executor had gone
         meanwhile (its next step can then be told while a burst of reports held back by a network's retransmissions
         is read: :meth:`rtc_ros.runtime.step_clock.StepClock.step_at`), and no step is assumed for reports that do
-        not come (an executor that stalls or stopped makes none; it never catches up). 0 (unknown) until
-        ``reports`` reports came, and on simulated time."""
+        not come (an executor that stalls or stopped makes none; it never catches up; a review found the cap at
+        a period past the receipt let one step through when the newest report came a few ms late). 0 (unknown)
+        until ``reports`` reports came, and on simulated time. Receipts and ``now_ns`` on a monotonic clock: a
+        step of this machine's clock then changes nothing."""
         if len(self._offsets) < (self._offsets.maxlen or 1) or self.sim_time:
             return 0
-        return min(int(now_ns), self._received + self.period_ns) + self._offset
+        seen = max(self._stamp, self._received + self._offset - self.period_ns // 2)
+        return min(int(now_ns) + self._offset, seen + self.period_ns)
 
     def lead_s(self, stamp_ns: int, now_ns: int) -> float | None:
         """How far ``stamp_ns`` (a sensor's) lies ahead of the executor's clock at ``now_ns``, its receipt on

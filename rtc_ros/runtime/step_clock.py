@@ -6,6 +6,10 @@ import bisect
 from collections import deque
 
 
+#: steps the history needs before its period is measured (and stamps past the newest report are mapped past it)
+MIN_STEPS = 8
+
+
 class StepClock:
     """Maps stamps (ns, the executor's clock) to executor steps, from the executor's reports.
 
@@ -22,7 +26,6 @@ class StepClock:
     def __init__(self, history: int) -> None:
         self._steps: deque[int] = deque(maxlen=history)
         self._stamps: deque[int] = deque(maxlen=history)
-        self._newest = 0  # the newest report's stamp (ns), a paused one's too
         self._moving = False  # the newest report's step was new (the executor was stepping)
         self._period: float | None = None  # ns per step, measured (None: not yet, or to be computed)
 
@@ -30,13 +33,13 @@ class StepClock:
         if stamp_ns <= 0:
             return
         if self._steps and step == self._steps[-1]:
-            self._newest, self._moving = max(self._newest, stamp_ns), False
+            self._moving = False
             return  # paused: the step stands still; its first stamp is the one that counts
         if self._stamps and (stamp_ns < self._stamps[-1] or step < self._steps[-1]):
             self.clear()  # clock or step counter went back: restart
         self._steps.append(step)
         self._stamps.append(stamp_ns)
-        self._newest, self._moving, self._period = stamp_ns, True, None
+        self._moving, self._period = True, None
 
     @property
     def empty(self) -> bool:
@@ -51,12 +54,13 @@ class StepClock:
     def clear(self) -> None:
         self._steps.clear()
         self._stamps.clear()
-        self._newest, self._moving, self._period = 0, False, None
+        self._moving, self._period = False, None
 
     def period_ns(self) -> float | None:
         """The executor's step period (ns): the median over the history of stamp differences per step (a pause
-        or a missed report does not move it); None before two steps."""
-        if self._period is None and len(self._steps) > 1:
+        or a missed report does not move it); None before :data:`MIN_STEPS` steps (one late tick and the short gap
+        after it, right after a restart, are no period: a review)."""
+        if self._period is None and len(self._steps) >= MIN_STEPS:
             rates = sorted((b - a) / (k - j) for a, b, j, k in
                            zip(self._stamps, list(self._stamps)[1:], self._steps, list(self._steps)[1:]))
             self._period = rates[len(rates) // 2]
