@@ -112,7 +112,8 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
     if behind * node.dt >= LATE_REPORTS_S:
         notes.append(f"the executor's reports reached this node up to {behind} steps ({behind * node.dt * 1e3:.0f} ms) "
                      "late (a network holding them back for retransmissions: config/fastdds_lossy_link.xml, "
-                     "docs/ros_interface.md 'The policy on another machine')")
+                     "docs/ros_interface.md 'The policy on another machine'; or this node's callbacks running late: "
+                     "CPU load)")
     if node.joint_state_publishers > 1:
         notes.append(f"{node.joint_state_publishers} publishers on {node.p.joint_states_topic}: observations may "
                      "alternate between them")
