@@ -247,3 +247,27 @@ def test_node_schema_knows_the_tasks_and_the_recorder_keeps_the_stop_count() -> 
     summary = sim_summary(json.loads(text))
     assert summary["protective_stops"] == 4 and summary["protective_stops_by_arm"]["right"] == 3
     assert "cube" not in summary and "state" not in summary
+
+
+def test_executor_settings_that_make_the_stops_trip_or_loop_are_named(tmp_path) -> None:
+    """An upgrade walkthrough's sim_bimanual.yaml from 2026-11-21 (max_step 0.1 rad per tick at 50 Hz: 5 rad/s, no
+    robot_stopped_topic) failed its episode with 13 protective stops and no word: the simulator names both, read from
+    the params files it is given (the executor's sections); the shipped file gets no note."""
+    import yaml
+
+    from rtc_ros.nodes.params.yaml_file import applied_in_files
+    from rtc_ros.sim.limits import executor_notes
+
+    repo = os.path.join(os.path.dirname(__file__), "..")
+    shipped = applied_in_files(["--ros-args", "--params-file", os.path.join(repo, "config", "sim_bimanual.yaml")],
+                               "/chunk_executor")
+    assert shipped and executor_notes(shipped, ["left", "right"], 0.02) == []
+    old = tmp_path / "old.yaml"
+    old.write_text(yaml.safe_dump({"/**": {"ros__parameters": {"rate_hz": 50.0}}, "/**/chunk_executor": {
+        "ros__parameters": {"left": {"max_step": [0.1] * 6 + [0.15]}, "right": {"max_step": [0.062] * 6 + [0.15]}}}}))
+    notes = executor_notes(applied_in_files(["--ros-args", "--params-file", str(old)], "/robot1/chunk_executor"),
+                           ["left", "right"], 0.02)
+    assert len(notes) == 2, notes
+    assert notes[0].startswith("chunk_executor's left.max_step lets joint 0 move 5.00 rad/s") and "3.14" in notes[0]
+    assert notes[1].startswith("chunk_executor has no robot_stopped_topic")
+    assert executor_notes({}, ["left", "right"], 0.02) == []  # nothing given to the executor here: nothing said
