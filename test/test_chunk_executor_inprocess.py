@@ -710,3 +710,40 @@ def test_a_released_deadman_is_logged_at_each_change_of_reason_not_every_second(
         assert sum("deadman released" in m for m in said) == 2, said
     finally:
         gen.close()
+
+
+def test_the_status_says_why_it_holds_and_what_stopped_it(node, monkeypatch) -> None:
+    """A diagnostics-only walkthrough (2026-12-07): every hold read "holding position for N ticks" whether the policy
+    was dead, too slow or refused; a protective stop said "~/resume to continue" though the executor resumes by
+    itself, and a 1 s stop between two statuses showed nowhere. Now the hold says why, the stop says it resumes,
+    and a stop over between two statuses is a WARN (and counted in protective_stops)."""
+    from trajectory_msgs.msg import JointTrajectory
+
+    from rtc_ros.nodes.executor_diagnostics import executor_status
+
+    _starve(node, monkeypatch, 10)
+    _, message, _ = executor_status(node)
+    assert message.startswith("holding position for 0.") and "the executing chunk ran out and no newer one came; " \
+        "nobody publishes /rtc/chunk" in message, message
+    pub = node.create_publisher(JointTrajectory, "rtc/chunk", 10)  # someone publishes: refused chunks are the why
+    old = node.core.next_step - 60
+    node._on_chunk(conv.chunk_to_msg(np.zeros((50, len(JOINTS))), JOINTS, ChunkMeta(1, old, 1, 0, "rtc"),
+                                     conv.ns_to_stamp(node.get_clock().now().nanoseconds), node.dt))
+    _, message, vals = executor_status(node)
+    assert "the executing chunk ran out" in message and "chunks refused, the newest: stale: " in message, message
+    assert vals["last_rejected"].startswith("stale: ")
+    node.destroy_publisher(pub)
+    for _ in range(3):
+        node._tick()
+    node.stops.on_report(JointState(name=JOINTS[:7], position=[0.0] * 7))  # a stop of the left arm
+    node._tick()
+    _, message, vals = executor_status(node)
+    assert message.startswith("protective stop 1 (holding ") and "resumes by itself when it ends" in message, message
+    assert "~/resume" not in message and vals["protective_stops"] == 1
+    node.stops.on_report(JointState())  # over
+    node.stops.on_report(JointState(name=JOINTS[:7], position=[0.0] * 7))  # a second one, over before the next status
+    node.stops.on_report(JointState())
+    _, message, vals = executor_status(node)
+    assert "a protective stop since the last status (stop 2, over)" in message and vals["protective_stops"] == 2
+    _, message, _ = executor_status(node)
+    assert "since the last status" not in message

@@ -259,12 +259,19 @@ def test_diagnostics_warn_when_no_chunk_is_published_while_the_executor_runs(nod
     from rtc_ros.nodes.inference_diagnostics import idle_limit_s, inference_status
 
     node.state, node.errors, node.obs_rejected = "active", 7, {"stale": 3}
+    node.last_rejected = "camera 'cam_high' image is 0.551s old"
     node.active_since = time.monotonic() - 10 * idle_limit_s(node.p.horizon, node.dt)
     node.latency.add(5.0)  # (not the "every observation refused so far" rule)
     _report(node, 20, 3)
     level, message, vals = inference_status(node)
     assert level == DiagnosticStatus.WARN and "no chunk published for" in message and "errors 7" in message
-    assert "{'stale': 3}" in message and vals["idle_s"] > 0
+    assert "refused since the last status {'stale': 3} (the newest: camera 'cam_high' image is 0.551s old)" in message
+    assert vals["idle_s"] > 0
+    _, message, _ = inference_status(node)  # the counts are per status (a walkthrough: old faults were quoted)
+    assert "no chunk published for" in message and "refused since" not in message
+    node.obs_rejected = {"stale": 3, "missing": 2}
+    _, message, _ = inference_status(node)
+    assert "refused since the last status {'missing': 2}" in message
     node.last_published_t = time.monotonic()
     level, message, _ = inference_status(node)
     assert "no chunk published" not in message
@@ -275,3 +282,30 @@ def test_diagnostics_warn_when_no_chunk_is_published_while_the_executor_runs(nod
     assert "no chunk published" not in inference_status(node)[1]
     _report(node, 22, 3)  # resumed just now: idle counts from the pause (it WARNed at once after every resume)
     assert node.loop.executor_running and "no chunk published" not in inference_status(node)[1]
+
+
+def test_diagnostics_say_chunks_refused_in_a_row_a_hung_model_call_and_infeasible_delays(node) -> None:
+    """A diagnostics-only walkthrough: with extra_latency_ms 2000 every chunk was refused as stale while the status
+    said OK (one chunk every 2 s never reached a quarter per period), a 30 s model call read as 'observations
+    refused: stale', and a forecast delay the chunk cannot hold was in the log only. Each is a WARN now, the refusals
+    until a chunk takes over, the infeasible delays per period."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    from rtc_ros.nodes.inference_diagnostics import inference_status
+
+    node.state = "active"
+    _report(node, 20, 3)
+    level, message, _ = inference_status(node)
+    assert "chunks were refused" not in message and "running for" not in message and "beyond what a chunk" not in message
+    node.loop.failed_in_row, node.loop.last_failure = 3, "refused (stale)"
+    node.busy_since = time.monotonic() - 5.0
+    node.loop.infeasible += 2
+    level, message, _ = inference_status(node)
+    assert level == DiagnosticStatus.WARN
+    assert "the last 3 chunks were refused by the executor or lost, none taken over (the newest: refused (stale))" \
+        in message
+    assert "an inference has been running for 5." in message and "a model call hung" in message
+    assert "was beyond what a chunk allows 2 times since the last status" in message
+    node.busy_since = 0.0
+    _, message, _ = inference_status(node)
+    assert "chunks were refused" in message and "running for" not in message and "beyond what a chunk" not in message

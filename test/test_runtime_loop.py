@@ -421,3 +421,13 @@ def test_a_chunk_refused_as_too_old_for_its_old_observation_does_not_inflate_the
     infs = out["inferences"]
     assert infs[6]["rejected"] == "age" and all(i["accepted"] for i in infs[:6])
     assert [i["plan"].d for i in infs[7:7 + B]] == [infs[5]["plan"].d] * B  # before: 12 for the next B chunks
+
+
+def test_chunks_refused_in_a_row_are_counted_until_one_takes_over() -> None:
+    """failed_in_row (the node's diagnostics WARN at 3): every chunk stale -> all of them, the newest's reason kept;
+    one taking over resets it."""
+    out = closed_loop([H + 3], 200)
+    loop = out["loop"]
+    assert loop.rejected >= 3 and loop.failed_in_row == loop.rejected and loop.last_failure == "refused (stale)"
+    out = closed_loop([H + 3] * 3 + [4], 200)
+    assert out["loop"].rejected >= 2 and out["loop"].failed_in_row == 0  # (the start-up chunk runs from index 0)

@@ -101,3 +101,20 @@ def contention_text(others: dict[str, list[str]], own: str) -> str:
 def node_fq_name(namespace: str, name: str) -> str:
     """A graph endpoint's node as ``/ns/name`` (``?`` when the graph does not name it)."""
     return (namespace.rstrip("/") + "/" + name) if name else "?"
+
+
+def check_producers(node: Any) -> None:
+    """policy_inference's periodic check (every :data:`CHECK_PERIOD_S`): more than one publisher on its joint
+    states (warned), another chunk producer (``node.other_producers``: nothing is planned, an error)."""
+    n, node.joint_state_publishers = node.joint_state_publishers, node.count_publishers(node._joint_topic)
+    if node.joint_state_publishers > 1 and (n <= 1 or node._throttled("joint_publishers", 30.0)):
+        node.get_logger().warn(f"{node.joint_state_publishers} publishers on {node._joint_topic}: observations "
+                               "alternate between them if both publish these joints (a joint_state_publisher? a "
+                               "driver just restarted: the old one counts until DDS drops it, ~20 s)")
+    others, was = node._producers.others(), bool(node.other_producers)
+    node.other_producers = others
+    if others and (not was or node._throttled("producers", 10.0)):
+        node.get_logger().error(f"not planning: {contention_text(others, node._producers.own)} (two policies "
+                                "would take turns driving the robot: stop one)")
+    elif was and not others:
+        node.get_logger().warn("no other publisher on the chunk topic any more: planning again")

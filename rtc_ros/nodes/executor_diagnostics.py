@@ -13,6 +13,20 @@ from typing import Any
 from diagnostic_msgs.msg import DiagnosticStatus
 
 from rtc_ros.nodes.common import with_clock_check, with_warning
+from rtc_ros.runtime.executor import HOLD_STARTUP, HOLD_STARVED, HOLD_SYNC_PAUSE
+
+
+def hold_why(node: Any, reason: str) -> str:
+    """Why the executor holds (a dashboard's reader sees only this: a walkthrough's holds all read "holding position
+    for N ticks" whether the policy was dead, too slow or refused)."""
+    why = {HOLD_STARTUP: "no chunk yet", HOLD_STARVED: "the executing chunk ran out and no newer one came",
+           HOLD_SYNC_PAUSE: "sync: waiting for the next chunk, by design"}.get(reason, reason)
+    topic = node._chunk_sub.topic_name
+    if not node.count_publishers(topic):
+        return f"{why}; nobody publishes {topic} (policy_inference stopped, or the network to it?)"
+    if sum(node.core.stats.rejects_by_reason.values()) > getattr(node, "_hold_rejects", 0):  # refused during the hold
+        why += f"; chunks refused, the newest: {node.core.stats.last_reject[:200]}"
+    return why
 
 
 def executor_status(node: Any) -> tuple[int, str, dict[str, object]]:
@@ -38,10 +52,26 @@ def executor_status(node: Any) -> tuple[int, str, dict[str, object]]:
     elif not node.core.enabled:
         level, message = DiagnosticStatus.WARN, (f"disabled: {node.p.enable_topic} {node._enable.why(time.monotonic())}"
                                                  + ("; also paused" if node.core.paused else ""))
+    elif node.core.paused and node.stops.recovery.stopped:  # (it resumes by itself: ~/resume is not the advice)
+        held = sorted(node.names[i] for i in node.stops.recovery.held)
+        level, message = DiagnosticStatus.WARN, (f"protective stop {node.stops.recovery.stops} (holding "
+                                                 f"{', '.join(held) or 'every joint'}): resumes by itself when it ends")
     elif node.core.paused:
         level, message = DiagnosticStatus.WARN, f"paused by {node.core.pause_reason or '~/pause'} (~/resume to continue)"
     elif holding:
-        level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds} ticks"
+        level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds * node.dt:.1f} s: " + \
+            hold_why(node, s.hold_reason)
+    if not holding:  # (refusals counted from here are those during a hold: hold_why)
+        node._hold_rejects = summary["rejected"]
+    stops = summary["protective_stops"] = node.stops.recovery.stops
+    if stops > getattr(node, "_diag_stops", stops) and not node.stops.recovery.stopped:  # (over between two statuses:
+        level, message = with_warning(level, message, f"a protective stop since the last status (stop {stops}, "
+                                                      "over)")  # a walkthrough's 1 s stop showed nowhere)
+    node._diag_stops = stops
+    rejected = summary["rejected"]  # the newest refusal, when chunks were refused since the last status
+    if rejected != getattr(node, "_diag_rejected", rejected) and s.last_reject:
+        summary["last_rejected"] = s.last_reject[:300]
+    node._diag_rejected = rejected
     if node.p.dry_run:
         level, message = max(level, DiagnosticStatus.WARN), f"dry run (no command published): {message}"
     with node._late_lock:

@@ -24,6 +24,7 @@ from rtc_ros.nodes.contention import contention_text
 from rtc_ros.nodes.tracking_guard import WINDOW_S
 
 
+FAILED_IN_ROW = 3  # chunks refused or lost in a row (none taken over) that are worth a WARN: the robot holds
 LATE_REPORTS_S = 0.1  # executor reports this late (at a plan) are worth a WARN: a network retransmitting them
 
 
@@ -67,6 +68,11 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
             vals[f"{prefix}_{k}"] = v
     refused = dict(sorted(node.obs_rejected.copy().items()))  # (a copy: other threads add reasons)
     vals.update({f"obs_rejected_{k}": v for k, v in refused.items()})
+    before, node._diag_refused = getattr(node, "_diag_refused", {}), refused  # (per period: totals since the start
+    fresh = {k: v - before.get(k, 0) for k, v in refused.items() if v > before.get(k, 0)}  # quoted old faults)
+    prev_infeasible = getattr(node, "_diag_infeasible", node.loop.infeasible)
+    if node._joints.recv:
+        vals["joint_states_age_s"] = round(time.monotonic() - node._joints.recv, 3)
     node.tracking.diagnostics(vals)
     level = DiagnosticStatus.OK if node.state == "active" else (
         DiagnosticStatus.ERROR if node.state == "error" else DiagnosticStatus.WARN)
@@ -82,8 +88,21 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
     elif node.state == "active" and node.loop.executor_running and not silence and \
             idle > idle_limit_s(node.p.horizon, node.dt, slowest):
         notes.append(f"no chunk published for {idle:.1f} s while the executor runs (it holds): inference errors "
-                     f"{node.errors}, observations refused {refused}")
+                     f"{node.errors}" + (f", observations refused since the last status {fresh} (the newest: "
+                                         f"{node.last_rejected})" if fresh else ""))
         vals["idle_s"] = round(idle, 2)
+    busy = time.monotonic() - node.busy_since if node.busy_since else 0.0
+    if busy > max(1.0, 2.0 * slowest):  # (a walkthrough's 30 s model call read as 'observations refused: stale')
+        notes.append(f"an inference has been running for {busy:.1f} s (slowest recent {slowest:.2f} s): a model call "
+                     "hung, a GPU stalled?")
+    if node.loop.failed_in_row >= FAILED_IN_ROW:  # (one every 2 s never reached _failed_chunks' quarter per period)
+        notes.append(f"the last {node.loop.failed_in_row} chunks were refused by the executor or lost, none taken over "
+                     f"(the newest: {node.loop.last_failure}): the robot holds")
+    infeasible, node._diag_infeasible = node.loop.infeasible, node.loop.infeasible
+    if infeasible > prev_infeasible:
+        notes.append(f"the forecast delay d (now {node.loop.queue.forecast()}) was beyond what a chunk allows "
+                     f"{infeasible - prev_infeasible} times since the last status (infeasible_delay; the log says "
+                     "why: a model slower than H allows, or old observations)")
     if silence:
         notes.append(silence)
     notes += node.executor_params.notes

@@ -51,7 +51,7 @@ from rtc_ros.nodes.executor_link import ExecutorLink
 from rtc_ros.nodes.executor_params import ExecutorParamsCheck
 from rtc_ros.nodes.camera_inputs import CameraInputs
 from rtc_ros.runtime.clock_skew import ClockAhead, ahead_text
-from rtc_ros.nodes.contention import CHECK_PERIOD_S, OutputContention, contention_text
+from rtc_ros.nodes.contention import CHECK_PERIOD_S, OutputContention, check_producers
 from rtc_ros.nodes.inference_diagnostics import inference_status
 from rtc_ros.nodes.spin import spin_node
 
@@ -108,7 +108,9 @@ class PolicyInferenceNode(Node):
         self.joint_state_publishers = 0  # on joint_states, at the last check (more than one: WARN)
         self._fails, self._retry_at = 0, 0.0  # inference failures in a row; no new try before (monotonic)
         self.superseded = 0  # guided chunks dropped before publishing: their prefix chunk was replaced meanwhile
-        self.obs_rejected: dict[str, int] = {}
+        self.busy_since = 0.0  # (monotonic) when the inference running now began; 0 = none
+        self.obs_rejected: dict[str, int] = {}  # observations refused, by reason; the newest one's text:
+        self.last_rejected = ""
         self.errors = 0
         self._throttled = Throttle()
         # --- ROS I/O ---
@@ -129,7 +131,7 @@ class PolicyInferenceNode(Node):
         self.clock_check = ClockCheck(self)  # use_sim_time without /clock, or /clock beside wall time
         # another chunk producer (a second policy_inference): both stop planning while it is there
         self._producers, self.other_producers = OutputContention(self, [self._chunk_pub.topic_name]), {}
-        self.create_timer(CHECK_PERIOD_S, self._check_producers)
+        self.create_timer(CHECK_PERIOD_S, lambda: check_producers(self))
         self._running = threading.Event()
         self._running.set()
         self._thread = threading.Thread(target=self._run, name="rtc_inference", daemon=True)
@@ -154,7 +156,7 @@ class PolicyInferenceNode(Node):
             set_timer_period(self._diag_timer, float(value))
 
     def _count_reject(self, reason: str, text: str) -> None:
-        self.obs_rejected[reason] = self.obs_rejected.get(reason, 0) + 1
+        self.obs_rejected[reason], self.last_rejected = self.obs_rejected.get(reason, 0) + 1, text  # (diagnostics)
         if self._throttled("obs_" + reason, 1.0):
             self.get_logger().warn(f"not inferring: {text}")
 
@@ -300,20 +302,6 @@ class PolicyInferenceNode(Node):
             received = self._command_received
         return self._link.silence(received, time.monotonic())
 
-    def _check_producers(self) -> None:
-        n, self.joint_state_publishers = self.joint_state_publishers, self.count_publishers(self._joint_topic)
-        if self.joint_state_publishers > 1 and (n <= 1 or self._throttled("joint_publishers", 30.0)):
-            self.get_logger().warn(f"{self.joint_state_publishers} publishers on {self._joint_topic}: observations "
-                                   "alternate between them if both publish these joints (a joint_state_publisher? a "
-                                   "driver just restarted: the old one counts until DDS drops it, ~20 s)")
-        others, was = self._producers.others(), bool(self.other_producers)
-        self.other_producers = others
-        if others and (not was or self._throttled("producers", 10.0)):
-            self.get_logger().error(f"not planning: {contention_text(others, self._producers.own)} (two policies "
-                                    "would take turns driving the robot: stop one)")
-        elif was and not others:
-            self.get_logger().warn("no other publisher on the chunk topic any more: planning again")
-
     def _step(self) -> None:
         """One pass of INFERENCELOOP: trigger, observation, plan, infer."""
         if self.other_producers or time.monotonic() < self._retry_at:  # another producer (the executor holds), or
@@ -340,7 +328,11 @@ class PolicyInferenceNode(Node):
             self._count_reject("too_old", str(exc))
             return
         if plan is not None:
-            self._infer(plan, *got, t0)
+            self.busy_since = time.monotonic()  # (diagnostics: a model call that hangs)
+            try:
+                self._infer(plan, *got, t0)
+            finally:
+                self.busy_since = 0.0
 
     def _infer(self, plan: Plan, obs: dict[str, np.ndarray], stamp_ns: int, t0: float) -> None:
         try:

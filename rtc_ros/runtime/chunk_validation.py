@@ -91,6 +91,7 @@ class ChunkValidator:
 
     def _reject(self, reason: str, message: str, seq: int) -> ChunkRejected:
         self.stats.rejects_by_reason[reason] = self.stats.rejects_by_reason.get(reason, 0) + 1
+        self.stats.last_reject = f"{reason}: {message}"
         if seq >= 0:
             self._rejected = (seq, reason)
         return ChunkRejected(reason, message, seq)

@@ -319,7 +319,7 @@ class ExecutorCore(ExecutorControls, ChunkValidator):
                 loud = self._accel.active and not (reason == HOLD_STARTUP and self._quiet())
                 cmd, hold, clamped = self._shaped(None) if loud else self._last.copy(), True, False
                 self.stats.holds += 1
-                self.stats.consecutive_holds += 1
+                self.stats.consecutive_holds, self.stats.hold_reason = self.stats.consecutive_holds + 1, reason
                 self.stats.holds_by_reason[reason] = self.stats.holds_by_reason.get(reason, 0) + 1
             else:
                 target = self._ramp.apply(target, self._last, self._exec[0])

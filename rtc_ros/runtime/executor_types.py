@@ -178,6 +178,8 @@ class ExecutorStats:
     holds: int = 0
     holds_by_reason: dict[str, int] = field(default_factory=dict)
     consecutive_holds: int = 0
+    hold_reason: str = ""  # the newest hold's reason (HOLD_*), while ``consecutive_holds`` > 0
+    last_reject: str = ""  # the newest refusal's reason and message
     clamps: int = 0
     chunks_accepted: int = 0
     resyncs: int = 0

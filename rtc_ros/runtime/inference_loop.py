@@ -132,6 +132,7 @@ class InferenceLoopCore:
         self.lost = 0
         self.foreign_seq = -1  # the executing chunk is not ours and the plan waits for it to run out (see ready)
         self.rejected = 0
+        self.failed_in_row, self.last_failure = 0, ""  # chunks refused or lost since the last takeover; the newest
         self.infeasible = 0
 
     def set_initial_delay(self, d_init: int) -> None:
@@ -168,10 +169,12 @@ class InferenceLoopCore:
                 self.queue.record(observed - self._excess_age(pub, True))  # (an old observation: at the usual age)
                 self.compute.record(max(0, rep.takeover - pub.plan_step))
                 self.consumed.add(observed)
+                self.failed_in_row = 0
             rej = self._published.get(rep.rejected_seq)
             if rej is not None and not rej.resolved:
                 rej.resolved = True
                 self.rejected += 1
+                self.failed_in_row, self.last_failure = self.failed_in_row + 1, f"refused ({rep.rejected_reason})"
                 if rep.rejected_reason == "stale":  # the delay overran the chunk: Q must cover it
                     # (C keeps measured compute times only: an overrun in C would make every observation
                     # look too old once C is full of them, and no takeover could ever refresh it)
@@ -228,6 +231,7 @@ class InferenceLoopCore:
             self._awaiting = None  # neither taken over nor rejected: lost (not resolved: should it take over
             # late after all, its delay enters Q)
             self.lost += 1
+            self.failed_in_row, self.last_failure = self.failed_in_row + 1, "lost (neither taken over nor refused)"
         pub = self._published.get(rep.seq)
         if rep.seq >= 0 and pub is None and self.info.uses_prefix and self.mode == "switch" and not rep.hold:
             self.foreign_seq = rep.seq  # someone else's chunk (a restarted node's predecessor): its actions are
