@@ -413,3 +413,38 @@ def test_a_score_before_any_stop_and_a_start_that_fails_are_answered(recorder, m
     recorder.session.output_dir.write_text("x")  # the output directory became a file
     r = recorder.commands.srv_start(Trigger.Request(), Trigger.Response())
     assert not r.success and r.message.startswith("could not start: recording path") and "output_dir" in r.message
+
+
+def test_the_recorder_publishes_a_diagnostics_status(recorder, monkeypatch) -> None:
+    """A diagnostics-only walkthrough (2026-12-07): the recorder published no /diagnostics, so a full disk or an episode
+    cut short never reached a dashboard. Idle OK; recording names the episode; a required topic silent after 2 s, DDS
+    losses, an episode cut short: WARN; a failed one (a write error): ERROR naming the recover command; little free
+    space: WARN."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    from rtc_ros.nodes import recorder_diagnostics
+    from rtc_ros.nodes.recorder_diagnostics import recorder_status
+
+    level, message, vals = recorder_status(recorder)
+    assert (level, message, vals["state"]) == (DiagnosticStatus.OK, "idle", "idle") and vals["free_mb"] > 0
+    _send(recorder, cmd="start", meta={"task": "t"})
+    level, message, vals = recorder_status(recorder)
+    assert level == DiagnosticStatus.OK and message.startswith("recording episode episode_0000 (0 s, 0 messages)")
+    monkeypatch.setattr(recorder_diagnostics, "SILENT_AFTER_S", -1.0)  # (no 2 s wait in a test)
+    recorder.discovery.on_lost("/joint_states", 2)
+    level, message, _ = recorder_status(recorder)
+    assert level == DiagnosticStatus.WARN and "no message on ['/joint_states'] in this episode" in message
+    assert "messages lost in this episode: {'/joint_states': 2}" in message
+    _send(recorder, cmd="abort")
+    _after_grace(recorder)
+    level, message, vals = recorder_status(recorder)
+    assert level == DiagnosticStatus.WARN and "the last episode (episode_0000) ended aborted" in message
+    assert vals["last_status"] == "aborted"
+    _send(recorder, cmd="start")
+    recorder._fail("disk error (test)")
+    level, message, _ = recorder_status(recorder)
+    assert level == DiagnosticStatus.ERROR and "the last episode (episode_0001) failed: disk error (test)" in message
+    assert "python -m rtc_ros.recording.recover" in message
+    recorder.p.stop_free_mb = 1e12  # (a disk under twice stop_free_mb)
+    _, message, _ = recorder_status(recorder)
+    assert "MB free in" in message and "an episode closes below stop_free_mb" in message

@@ -53,12 +53,14 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import String
 
-from rtc_ros.nodes.common import ClockCheck, set_timer_period
+from rtc_ros.nodes.common import ClockCheck, diagnostic_array, set_timer_period
 from rtc_ros.nodes.episode_commands import EpisodeCommands
 from rtc_ros.nodes.param_snapshot import ParamSnapshot
+from rtc_ros.nodes.recorder_diagnostics import DIAGNOSTICS_PERIOD_S, recorder_status
 from rtc_ros.nodes.spin import ignore_sigint
 from rtc_ros.nodes.topic_discovery import TopicDiscovery
 from rtc_ros.nodes.params import (ROLE_RECORDER, ParameterError, declare_and_validate, node_argv,
@@ -101,12 +103,15 @@ class EpisodeRecorder(Node):
         status_qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                                 durability=DurabilityPolicy.TRANSIENT_LOCAL, history=HistoryPolicy.KEEP_LAST)
         self._status_pub = self.create_publisher(String, p.status_topic, status_qos)
+        self.last_episode: dict[str, Any] | None = None  # the last episode's metadata, when it ended (diagnostics)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.commands = EpisodeCommands(self)  # the control topic's commands and the operator services
         self._snapshot = ParamSnapshot(self, list(p.param_nodes), self._store_params)
         self.discovery.scan()
         self._discovery_timer = self.create_timer(p.discovery_period, self.discovery.scan)
         self.create_timer(min(p.flush_period, 0.1), self._tick)
         self.clock_check = ClockCheck(self)  # use_sim_time without /clock, or /clock beside wall time (mixed bags)
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
         self._publish_status("idle", free_mb=free / 1e6)
         if p.autostart:
             self.start_episode(json.loads(p.autostart_meta))
@@ -233,6 +238,7 @@ class EpisodeRecorder(Node):
         meta = self.session.finish(status, result, self._now())
         if meta is None:
             return None
+        self.last_episode = meta
         for error in self.session.errors:
             self.get_logger().error(error)
         self.get_logger().info(f"episode {meta['episode']} {meta['status']}: {meta['message_count']} messages, "
@@ -266,6 +272,7 @@ class EpisodeRecorder(Node):
         self.get_logger().error(f"recording failed: {error}")
         self._note_lost()
         self.session.fail(error, self._now())
+        self.last_episode = dict(self.session.meta or {})
         for text in self.session.errors:
             self.get_logger().error(text)
         self._publish_status("error", error=error)
@@ -320,6 +327,11 @@ class EpisodeRecorder(Node):
             if isinstance(spec, dict) and spec.get("error"):
                 self.get_logger().warn(f"{episode}: the policy spec {spec.get('path')!r} is {spec['error']}: the "
                                        "sidecar has no hashes of the policy that ran", throttle_duration_sec=60.0)
+
+    def _publish_diagnostics(self) -> None:
+        level, message, vals = recorder_status(self)
+        self._diag_pub.publish(diagnostic_array(f"rtc_ros: episode_recorder ({self.get_fully_qualified_name()})",
+                                                level, message, vals, self.get_clock().now().to_msg()))
 
     def _publish_status(self, state: str, **extra: Any) -> None:
         msg = String()
