@@ -747,3 +747,7 @@ def test_the_status_says_why_it_holds_and_what_stopped_it(node, monkeypatch) -> 
     assert "a protective stop since the last status (stop 2, over)" in message and vals["protective_stops"] == 2
     _, message, _ = executor_status(node)
     assert "since the last status" not in message
+    node.core.pause("~/pause")  # paused before the stop: it stays paused after it (a review: not "by itself")
+    node.stops.on_report(JointState(name=JOINTS[:7], position=[0.0] * 7))
+    _, message, _ = executor_status(node)
+    assert message.startswith("protective stop 3 (holding ") and "stays paused after it (~/resume then)" in message

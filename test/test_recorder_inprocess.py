@@ -435,16 +435,29 @@ def test_the_recorder_publishes_a_diagnostics_status(recorder, monkeypatch) -> N
     level, message, _ = recorder_status(recorder)
     assert level == DiagnosticStatus.WARN and "no message on ['/joint_states'] in this episode" in message
     assert "messages lost in this episode: {'/joint_states': 2}" in message
-    _send(recorder, cmd="abort")
-    _after_grace(recorder)
+    recorder.shutdown("test")  # cut short by the recorder: 'interrupted'
     level, message, vals = recorder_status(recorder)
-    assert level == DiagnosticStatus.WARN and "the last episode (episode_0000) ended aborted" in message
-    assert vals["last_status"] == "aborted"
+    assert level == DiagnosticStatus.WARN and "the last episode (episode_0000) ended interrupted" in message
+    assert vals["last_status"] == "interrupted"
+    _send(recorder, cmd="start")
+    _send(recorder, cmd="abort")  # an operator's abort (or a max_duration timeout) is no warning
+    _after_grace(recorder)
+    level, message, _ = recorder_status(recorder)
+    assert (level, message) == (DiagnosticStatus.OK, "idle")
     _send(recorder, cmd="start")
     recorder._fail("disk error (test)")
     level, message, _ = recorder_status(recorder)
-    assert level == DiagnosticStatus.ERROR and "the last episode (episode_0001) failed: disk error (test)" in message
+    assert level == DiagnosticStatus.ERROR and "the last episode (episode_0002) failed: disk error (test)" in message
     assert "python -m rtc_ros.recording.recover" in message
-    recorder.p.stop_free_mb = 1e12  # (a disk under twice stop_free_mb)
+    recorder.p.min_free_mb = 1e12  # a start refused (too little free space): ERROR until a start succeeds
+    _send(recorder, cmd="start")
+    level, message, _ = recorder_status(recorder)
+    assert level == DiagnosticStatus.ERROR and message.startswith("the last start was refused: ") and "MB free" in message
+    assert "a start is refused below min_free_mb" in message  # (idle: warned below min_free_mb too)
+    recorder.p.min_free_mb = 1.0
+    _send(recorder, cmd="start")
+    level, message, _ = recorder_status(recorder)
+    assert message.startswith("recording episode episode_0003") and "refused" not in message, message  # (silent: WARN)
+    recorder.p.stop_free_mb = 1e12  # (a disk under twice stop_free_mb while recording)
     _, message, _ = recorder_status(recorder)
-    assert "MB free in" in message and "an episode closes below stop_free_mb" in message
+    assert "MB free in" in message and "a running episode closes below stop_free_mb" in message

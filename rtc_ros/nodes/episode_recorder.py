@@ -57,7 +57,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import String
 
-from rtc_ros.nodes.common import ClockCheck, diagnostic_array, set_timer_period
+from rtc_ros.nodes.common import STEADY, ClockCheck, diagnostic_array, set_timer_period
 from rtc_ros.nodes.episode_commands import EpisodeCommands
 from rtc_ros.nodes.param_snapshot import ParamSnapshot
 from rtc_ros.nodes.recorder_diagnostics import DIAGNOSTICS_PERIOD_S, recorder_status
@@ -111,7 +111,7 @@ class EpisodeRecorder(Node):
         self._discovery_timer = self.create_timer(p.discovery_period, self.discovery.scan)
         self.create_timer(min(p.flush_period, 0.1), self._tick)
         self.clock_check = ClockCheck(self)  # use_sim_time without /clock, or /clock beside wall time (mixed bags)
-        self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics)
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics, clock=STEADY)  # (also while sim time stands)
         self._publish_status("idle", free_mb=free / 1e6)
         if p.autostart:
             self.start_episode(json.loads(p.autostart_meta))
@@ -216,7 +216,7 @@ class EpisodeRecorder(Node):
         if not self.session.recording:  # the sidecar could not be written: failed (logged, status 'error')
             self.last_start_error = "cannot write the episode's sidecar (see the log)"
             return None
-        self._param_deadline = time.monotonic() + self.p.param_wait
+        self._param_deadline, self.last_start_error = time.monotonic() + self.p.param_wait, ""
         self._request_params()
         name = self.session.meta["episode"]
         self.get_logger().info(f"episode {name} started ({bag.path})")

@@ -54,8 +54,10 @@ def executor_status(node: Any) -> tuple[int, str, dict[str, object]]:
                                                  + ("; also paused" if node.core.paused else ""))
     elif node.core.paused and node.stops.recovery.stopped:  # (it resumes by itself: ~/resume is not the advice)
         held = sorted(node.names[i] for i in node.stops.recovery.held)
+        after = ("resumes by itself when it ends" if node.stops.recovery.will_resume else  # (paused before it, or
+                 "stays paused after it (~/resume then)")  # ~/pause during it: a review)
         level, message = DiagnosticStatus.WARN, (f"protective stop {node.stops.recovery.stops} (holding "
-                                                 f"{', '.join(held) or 'every joint'}): resumes by itself when it ends")
+                                                 f"{', '.join(held) or 'every joint'}): {after}")
     elif node.core.paused:
         level, message = DiagnosticStatus.WARN, f"paused by {node.core.pause_reason or '~/pause'} (~/resume to continue)"
     elif holding:
@@ -64,12 +66,12 @@ def executor_status(node: Any) -> tuple[int, str, dict[str, object]]:
     if not holding:  # (refusals counted from here are those during a hold: hold_why)
         node._hold_rejects = summary["rejected"]
     stops = summary["protective_stops"] = node.stops.recovery.stops
-    if stops > getattr(node, "_diag_stops", stops) and not node.stops.recovery.stopped:  # (over between two statuses:
+    if stops > getattr(node, "_diag_stops", 0) and not node.stops.recovery.stopped:  # (over between two statuses:
         level, message = with_warning(level, message, f"a protective stop since the last status (stop {stops}, "
                                                       "over)")  # a walkthrough's 1 s stop showed nowhere)
     node._diag_stops = stops
     rejected = summary["rejected"]  # the newest refusal, when chunks were refused since the last status
-    if rejected != getattr(node, "_diag_rejected", rejected) and s.last_reject:
+    if rejected != getattr(node, "_diag_rejected", 0) and s.last_reject:
         summary["last_rejected"] = s.last_reject[:300]
     node._diag_rejected = rejected
     if node.p.dry_run:

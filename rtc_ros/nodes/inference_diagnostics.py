@@ -70,7 +70,7 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
     vals.update({f"obs_rejected_{k}": v for k, v in refused.items()})
     before, node._diag_refused = getattr(node, "_diag_refused", {}), refused  # (per period: totals since the start
     fresh = {k: v - before.get(k, 0) for k, v in refused.items() if v > before.get(k, 0)}  # quoted old faults)
-    prev_infeasible = getattr(node, "_diag_infeasible", node.loop.infeasible)
+    prev_infeasible = getattr(node, "_diag_infeasible", 0)
     if node._joints.recv:
         vals["joint_states_age_s"] = round(time.monotonic() - node._joints.recv, 3)
     node.tracking.diagnostics(vals)
@@ -91,11 +91,12 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
                      f"{node.errors}" + (f", observations refused since the last status {fresh} (the newest: "
                                          f"{node.last_rejected})" if fresh else ""))
         vals["idle_s"] = round(idle, 2)
-    busy = time.monotonic() - node.busy_since if node.busy_since else 0.0
+    since = node.busy_since  # (read once: the inference thread resets it to 0)
+    busy = time.monotonic() - since if since else 0.0
     if busy > max(1.0, 2.0 * slowest):  # (a walkthrough's 30 s model call read as 'observations refused: stale')
         notes.append(f"an inference has been running for {busy:.1f} s (slowest recent {slowest:.2f} s): a model call "
                      "hung, a GPU stalled?")
-    if node.loop.failed_in_row >= FAILED_IN_ROW:  # (one every 2 s never reached _failed_chunks' quarter per period)
+    if node.loop.failed_in_row >= FAILED_IN_ROW and node.loop.executor_running:  # (one every 2 s never reached _failed_chunks' quarter per period)
         notes.append(f"the last {node.loop.failed_in_row} chunks were refused by the executor or lost, none taken over "
                      f"(the newest: {node.loop.last_failure}): the robot holds")
     infeasible, node._diag_infeasible = node.loop.infeasible, node.loop.infeasible

@@ -150,7 +150,7 @@ class InferenceLoopCore:
                 self._published.clear()
                 self._commanded.clear()
                 self.clock.clear()
-                self._awaiting = None
+                self._awaiting, self.failed_in_row = None, 0
             self._report = rep
             self.clock.add(rep.step, rep.stamp_ns)
             if rep.command is not None:

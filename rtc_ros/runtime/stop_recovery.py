@@ -68,6 +68,12 @@ class StopRecovery:
         self._operator = False  # an operator's request during the stop decides whether to resume
         self._prior = ""  # the executor's pause reason when the stop began (paused before it), else ''
 
+    @property
+    def will_resume(self) -> bool:
+        """During a stop: the executor resumes by itself when it ends (it was not paused before it, and no operator
+        asked for a pause during it); the operator's ``~/resume`` is needed otherwise."""
+        return self.stopped and self._resume
+
     def request(self, resume: bool) -> bool:
         """An operator's ``pause`` (False) / ``resume`` (True) while the robot is stopped: applied when the
         stop ends (the executor stays paused until then). Returns False (nothing done) when not stopped."""
