@@ -309,3 +309,39 @@ def test_diagnostics_say_chunks_refused_in_a_row_a_hung_model_call_and_infeasibl
     node.busy_since = 0.0
     _, message, _ = inference_status(node)
     assert "chunks were refused" in message and "running for" not in message and "beyond what a chunk" not in message
+
+
+def test_a_node_loading_its_policy_publishes_a_status(tmp_path, monkeypatch, ros_env) -> None:
+    """A diagnostics-only walkthrough: policy_inference published nothing for the 4-6 s its policy took to load (a
+    minute for a VLA), so a dashboard saw no node at all; now a WARN 'loading the policy ...' every period."""
+    import threading
+
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+
+    from conftest import make_small_policy
+
+    from rtc_ros.nodes import policy_inference as pi
+
+    real = pi.prepare_policy
+    monkeypatch.setattr(pi, "prepare_policy", lambda p: (time.sleep(1.5), real(p))[1])  # a slow load
+    spec = make_small_policy(tmp_path / "small")
+    params = write_params(tmp_path / "p.yaml", inference={"policy_spec": str(spec), "camera_topics": []})
+    rclpy.init()
+    try:
+        seen: list[tuple[str, str]] = []
+        listener = rclpy.create_node("listener")
+        listener.create_subscription(DiagnosticArray, "/diagnostics", lambda m: seen.extend(
+            (s.message, {kv.key: kv.value for kv in s.values}.get("state", "")) for s in m.status), 10)
+        ex = SingleThreadedExecutor()
+        ex.add_node(listener)
+        threading.Thread(target=ex.spin, daemon=True).start()
+        n = pi.PolicyInferenceNode(cli_args=["--ros-args", "--params-file", str(params)], use_global_arguments=False)
+        n.stop()
+        loading = [m for m, state in seen if state == "loading"]
+        assert loading and loading[-1].startswith(f"loading the policy {spec}"), seen
+        n.destroy_node()
+        ex.shutdown()
+        listener.destroy_node()
+    finally:
+        rclpy.shutdown()

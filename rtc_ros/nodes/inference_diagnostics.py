@@ -14,12 +14,15 @@ without this the node's status stayed OK. ERROR: another chunk producer (nothing
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus
 
-from rtc_ros.nodes.common import with_clock_check
+from rtc_ros.nodes.common import diagnostic_array, with_clock_check
 from rtc_ros.nodes.contention import contention_text
 from rtc_ros.nodes.tracking_guard import WINDOW_S
 
@@ -144,3 +147,28 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
         level, message = DiagnosticStatus.ERROR, "not planning: " + contention_text(node.other_producers,
                                                                                    node._producers.own)
     return with_clock_check(node, level, message, vals)
+
+
+@contextmanager
+def loading_status(node: Any, publisher: Any, spec: str, period_s: float) -> Iterator[None]:
+    """While the policy loads (in the node's constructor, before anything spins: seconds for a small model, a minute
+    for a VLA), a WARN "loading the policy ..." every ``period_s`` from a thread, so that a dashboard does not see a
+    node without a status (a diagnostics-only walkthrough: 4-6 s of silence at every start)."""
+    done, t0 = threading.Event(), time.monotonic()
+    name = f"rtc_ros: policy_inference ({node.get_fully_qualified_name()})"
+
+    def beat() -> None:
+        while True:
+            publisher.publish(diagnostic_array(name, DiagnosticStatus.WARN, f"loading the policy {spec} "
+                                               f"({time.monotonic() - t0:.0f} s)", {"state": "loading"},
+                                               node.get_clock().now().to_msg()))
+            if done.wait(period_s):
+                return
+
+    thread = threading.Thread(target=beat, name="rtc_loading_status", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()

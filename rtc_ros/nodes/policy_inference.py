@@ -52,7 +52,7 @@ from rtc_ros.nodes.executor_params import ExecutorParamsCheck
 from rtc_ros.nodes.camera_inputs import CameraInputs
 from rtc_ros.runtime.clock_skew import ClockAhead, ahead_text
 from rtc_ros.nodes.contention import CHECK_PERIOD_S, OutputContention, check_producers
-from rtc_ros.nodes.inference_diagnostics import inference_status
+from rtc_ros.nodes.inference_diagnostics import inference_status, loading_status
 from rtc_ros.nodes.spin import spin_node
 
 
@@ -80,7 +80,9 @@ class PolicyInferenceNode(Node):
         self.dt = p.dt
         self.names = p.joint_names
         spec_path = expand_path(p.policy_spec)
-        prepared = prepare_policy(p)  # loaded, fitted to the params, sampled once plainly and once guided
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        with loading_status(self, self._diag_pub, spec_path, float(p.diagnostics_period)):  # (a status meanwhile)
+            prepared = prepare_policy(p)  # loaded, fitted to the params, sampled once plainly and once guided
         self.policy, self.generator, fit = prepared.policy, prepared.generator, prepared.fit
         self.obs_builder, self.joint_entry, cams = fit.builder, fit.joint_entry, fit.cameras
         self.loop: InferenceLoopCore = inference_loop(p)
@@ -115,7 +117,6 @@ class PolicyInferenceNode(Node):
         self._throttled = Throttle()
         # --- ROS I/O ---
         self._chunk_pub = self.create_publisher(JointTrajectory, p.chunk_topic, RELIABLE)
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._joint_topic = self.create_subscription(JointState, p.joint_states_topic, self._on_joint_state,
                                                      qos_profile_sensor_data).topic_name
         self.cameras = CameraInputs(self, cams, p.camera_topics, self.obs_builder.camera_frames,  # newest frames each
