@@ -245,6 +245,11 @@ def test_a_status_s_hardware_id_is_the_node_s_full_name() -> None:
     named = diagnostic_array("rtc_ros: chunk_executor (/robot_a/chunk_executor)", DiagnosticStatus.OK, "", {}, None)
     assert named.status[0].hardware_id == "/robot_a/chunk_executor"
     assert diagnostic_array("other", DiagnosticStatus.OK, "", {}, None).status[0].hardware_id == "rtc_ros"
+    import os
+    import socket
+
+    values = {kv.key: kv.value for kv in named.status[0].values}  # two processes of one name tell apart (a walkthrough)
+    assert values["pid"] == str(os.getpid()) and values["host"] == socket.gethostname()
 
 
 def test_a_misspelt_parameter_in_the_params_file_is_refused_at_start(tmp_path) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import time
 from typing import Any
 
@@ -33,12 +35,17 @@ class Throttle:
         return False
 
 
+_HOST = socket.gethostname()
+
+
 def diagnostic_array(name: str, level: bytes, message: str, values: dict[str, Any], stamp: Any) -> DiagnosticArray:
     """One ``DiagnosticStatus`` with ``values`` as key/value strings; its ``hardware_id`` is the node's full name
     when ``name`` ends with it in parentheses (``rtc_ros: chunk_executor (/robot1/chunk_executor)``: two robots'
-    statuses tell apart on the one ``/diagnostics``), else ``rtc_ros``."""
+    statuses tell apart on the one ``/diagnostics``), else ``rtc_ros``. The values end with ``host`` and ``pid``: two
+    processes of one node name (a leftover one) publish two statuses a dashboard would merge into one row."""
     fq = re.search(r"\((/[^()]*)\)$", name)
     st = DiagnosticStatus(level=level, name=name, message=message, hardware_id=fq.group(1) if fq else "rtc_ros")
+    values = {**values, "host": _HOST, "pid": os.getpid()}
     st.values = [KeyValue(key=k, value=f"{v:.4g}" if isinstance(v, float) else str(v)) for k, v in values.items()]
     arr = DiagnosticArray()
     arr.header.stamp = stamp
