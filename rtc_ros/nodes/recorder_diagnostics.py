@@ -1,5 +1,5 @@
 """episode_recorder's ``/diagnostics`` status (read from the node; ROS types only for the level constants): what a
-dashboard needs of a data-collection run, which before 2026-12-07 was only in the log and ``rec/status`` (a
+dashboard needs of a data-collection run, which before 2026-12-07 was only in the log and ``rtc/episode_status`` (a
 diagnostics-only walkthrough: a full disk and an episode cut short never reached /diagnostics).
 
 OK: idle, or recording episode N (its seconds and messages). WARN: free space under twice ``stop_free_mb`` while
