@@ -256,7 +256,7 @@ def test_executor_settings_that_make_the_stops_trip_or_loop_are_named(tmp_path) 
     import yaml
 
     from rtc_ros.nodes.params.yaml_file import applied_in_files
-    from rtc_ros.sim.limits import executor_notes
+    from rtc_ros.sim.limits import executor_stop_notes as executor_notes
 
     repo = os.path.join(os.path.dirname(__file__), "..")
     shipped = applied_in_files(["--ros-args", "--params-file", os.path.join(repo, "config", "sim_bimanual.yaml")],

@@ -16,15 +16,15 @@ from rtc_ros.nodes.common import with_clock_check, with_warning
 from rtc_ros.runtime.executor import HOLD_STARTUP, HOLD_STARVED, HOLD_SYNC_PAUSE
 
 
-def hold_why(node: Any, reason: str) -> str:
+def hold_why(node: Any, reason: str, rejected: int) -> str:
     """Why the executor holds (a dashboard's reader sees only this: a walkthrough's holds all read "holding position
-    for N ticks" whether the policy was dead, too slow or refused)."""
+    for N ticks" whether the policy was dead, too slow or refused). ``rejected``: the chunks refused so far."""
     why = {HOLD_STARTUP: "no chunk yet", HOLD_STARVED: "the executing chunk ran out and no newer one came",
            HOLD_SYNC_PAUSE: "sync: waiting for the next chunk, by design"}.get(reason, reason)
     topic = node._chunk_sub.topic_name
     if not node.count_publishers(topic):
         return f"{why}; nobody publishes {topic} (policy_inference stopped, or the network to it?)"
-    if sum(node.core.stats.rejects_by_reason.values()) > getattr(node, "_hold_rejects", 0):  # refused during the hold
+    if rejected > getattr(node, "_hold_rejects", 0):  # refused during the hold
         why += f"; chunks refused, the newest: {node.core.stats.last_reject[:200]}"
     return why
 
@@ -62,7 +62,7 @@ def executor_status(node: Any) -> tuple[int, str, dict[str, object]]:
         level, message = DiagnosticStatus.WARN, f"paused by {node.core.pause_reason or '~/pause'} (~/resume to continue)"
     elif holding:
         level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds * node.dt:.1f} s: " + \
-            hold_why(node, s.hold_reason)
+            hold_why(node, s.hold_reason, summary["rejected"])
     if not holding:  # (refusals counted from here are those during a hold: hold_why)
         node._hold_rejects = summary["rejected"]
     stops = summary["protective_stops"] = node.stops.recovery.stops

@@ -99,7 +99,8 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
     if busy > max(1.0, 2.0 * slowest):  # (a walkthrough's 30 s model call read as 'observations refused: stale')
         notes.append(f"an inference has been running for {busy:.1f} s (slowest recent {slowest:.2f} s): a model call "
                      "hung, a GPU stalled?")
-    if node.loop.failed_in_row >= FAILED_IN_ROW and node.loop.executor_running:  # (one every 2 s never reached _failed_chunks' quarter per period)
+    if node.loop.failed_in_row >= FAILED_IN_ROW and node.loop.executor_running:  # (one every 2 s: never a quarter
+        # of a period's chunks, _failed_chunks)
         notes.append(f"the last {node.loop.failed_in_row} chunks were refused by the executor or lost, none taken over "
                      f"(the newest: {node.loop.last_failure}): the robot holds")
     infeasible, node._diag_infeasible = node.loop.infeasible, node.loop.infeasible
@@ -150,12 +151,12 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
 
 
 @contextmanager
-def loading_status(node: Any, publisher: Any, spec: str, period_s: float) -> Iterator[None]:
+def loading_status(node: Any, publisher: Any, name: str, spec: str, period_s: float) -> Iterator[None]:
     """While the policy loads (in the node's constructor, before anything spins: seconds for a small model, a minute
     for a VLA), a WARN "loading the policy ..." every ``period_s`` from a thread, so that a dashboard does not see a
-    node without a status (a diagnostics-only walkthrough: 4-6 s of silence at every start)."""
+    node without a status (a diagnostics-only walkthrough: 4-6 s of silence at every start). ``name``: the status's
+    (the node's own, which its later statuses keep)."""
     done, t0 = threading.Event(), time.monotonic()
-    name = f"rtc_ros: policy_inference ({node.get_fully_qualified_name()})"
 
     def beat() -> None:
         while True:

@@ -81,7 +81,8 @@ class PolicyInferenceNode(Node):
         self.names = p.joint_names
         spec_path = expand_path(p.policy_spec)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        with loading_status(self, self._diag_pub, spec_path, float(p.diagnostics_period)):  # (a status meanwhile)
+        self._diag_name = f"rtc_ros: policy_inference ({self.get_fully_qualified_name()})"
+        with loading_status(self, self._diag_pub, self._diag_name, spec_path, float(p.diagnostics_period)):
             prepared = prepare_policy(p)  # loaded, fitted to the params, sampled once plainly and once guided
         self.policy, self.generator, fit = prepared.policy, prepared.generator, prepared.fit
         self.obs_builder, self.joint_entry, cams = fit.builder, fit.joint_entry, fit.cameras
@@ -374,8 +375,7 @@ class PolicyInferenceNode(Node):
     # ------------------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
         level, message, vals = inference_status(self)
-        self._diag_pub.publish(diagnostic_array(f"rtc_ros: policy_inference ({self.get_fully_qualified_name()})",
-                                                level, message, vals, self.get_clock().now().to_msg()))
+        self._diag_pub.publish(diagnostic_array(self._diag_name, level, message, vals, self.get_clock().now().to_msg()))
 
     def stop(self) -> None:
         self._running.clear()

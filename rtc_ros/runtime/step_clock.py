@@ -72,7 +72,6 @@ class StepClock:
             return None
         k = bisect.bisect_right(self._stamps, stamp_ns) - 1
         step = self._steps[k] + 1
-        period = self.period_ns()
-        if k == len(self._steps) - 1 and self._moving and period:
+        if k == len(self._steps) - 1 and self._moving and (period := self.period_ns()):  # past the newest report
             step += max(0, int((stamp_ns - self._stamps[-1]) / period - 0.2))
         return step

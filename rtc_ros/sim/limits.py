@@ -259,7 +259,7 @@ def equivalent_acceleration_limits(sim: "BimanualSim") -> np.ndarray:
     return (STALL_TORQUE[:6] - np.abs(sim.data.qfrc_bias[vadr])) / diag
 
 
-def executor_notes(executor: dict, arms: list[str], control_dt: float) -> list[str]:
+def executor_stop_notes(executor: dict, arms: list[str], control_dt: float) -> list[str]:
     """What in chunk_executor's parameters ``executor`` (flattened, as a params file gives them: ``rate_hz``,
     ``<arm>.max_step``, ``robot_stopped_topic``) makes the simulated arms' protective stops trip or loop: a
     ``max_step`` per tick faster than :data:`VELOCITY_LIMITS` (the six arm joints; a command at the step limit trips

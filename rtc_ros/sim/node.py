@@ -88,8 +88,7 @@ from rtc_ros.sim.bimanual import CONTROL_DT, BimanualSim, TaskStage  # noqa: E40
 from rtc_ros.sim.layout import CONTROL_DT_NS  # noqa: E402
 from rtc_ros.sim.camera import CameraConfig, CameraRenderer  # noqa: E402
 from rtc_ros.nodes.params.yaml_file import applied_in_files  # noqa: E402
-from rtc_ros.sim.limits import ProtectiveStopConfig  # noqa: E402
-from rtc_ros.sim.limits import executor_notes as stop_notes  # noqa: E402
+from rtc_ros.sim.limits import ProtectiveStopConfig, executor_stop_notes  # noqa: E402
 from rtc_ros.sim.episode import JOINTS_PER_ARM, SimEpisodeRunner, pick_trajectory_point  # noqa: E402
 
 
@@ -151,7 +150,7 @@ class BimanualSimNode(Node):
         self._thread.start()
         if p.protective_stops:  # the executor's settings in the same params files that make the stops trip or loop
             executor = applied_in_files(node_argv(kwargs), f"{self.get_namespace().rstrip('/')}/chunk_executor")
-            for note in stop_notes(executor, [a.name for a in p.arms], CONTROL_DT):
+            for note in executor_stop_notes(executor, [a.name for a in p.arms], CONTROL_DT):
                 self.get_logger().warn(note)
         self.get_logger().info(
             f"bimanual_sim: {1 / CONTROL_DT:g} Hz x{p.real_time_factor:g} real time, joints on "
