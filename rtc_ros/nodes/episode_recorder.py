@@ -247,21 +247,28 @@ class EpisodeRecorder(Node):
                              message_count=meta["message_count"])
         return meta["bag"]
 
+    def lost_in_episode(self) -> dict[str, int]:
+        """The messages DDS dropped during the running episode, per topic (sorted)."""
+        start = self._lost_at_start
+        return {t: n - start.get(t, 0) for t, n in sorted(self.discovery.lost.items()) if n > start.get(t, 0)}
+
+    def silent_topics(self) -> list[str]:
+        """The ``required_topics`` and ``camera_topics`` with no message in the running episode so far."""
+        bag = self.session.bag
+        return [] if bag is None else sorted(t for t in self._required if not bag.counts.get(t))
+
     def _note_lost(self) -> None:
         """The messages DDS dropped during the running episode, per topic, into its metadata."""
         if self.session.recording and self.session.meta is not None:
-            start = self._lost_at_start
-            self.session.meta["messages_lost"] = {t: n - start.get(t, 0) for t, n in sorted(self.discovery.lost.items())
-                                                  if n > start.get(t, 0)}
+            self.session.meta["messages_lost"] = self.lost_in_episode()
 
     def _note_missing_topics(self) -> None:
         """Into the running episode's metadata: the ``required_topics`` and ``camera_topics`` with no message in it
         (``silent_topics``: a camera or driver off, a wrong name; event topics such as ``sim/protective_stops`` are not
         required, a review), and the topics whose publishers changed type (``dropped_topics``); logged."""
-        bag = self.session.bag
-        if bag is None:
+        if self.session.bag is None:
             return
-        silent = sorted(t for t in self._required if not bag.counts.get(t))
+        silent = self.silent_topics()
         if silent:
             self.session.meta["silent_topics"] = silent
             self.get_logger().warning(f"episode {self.session.meta.get('episode')}: no message on {silent} "

@@ -49,14 +49,13 @@ def recorder_status(node: Any) -> tuple[int, str, dict[str, object]]:
         counts = dict(s.bag.counts)
         vals.update(episode=s.meta.get("episode", ""), episode_s=round(elapsed, 1), messages=sum(counts.values()))
         message = f"recording episode {s.meta.get('episode')} ({elapsed:.0f} s, {sum(counts.values())} messages)"
-        silent = sorted(t for t in node._required if not counts.get(t))
+        silent = node.silent_topics()
         if silent and elapsed > SILENT_AFTER_S:
             level, message = _warn(level, message, f"no message on {silent} in this episode (required_topics, "
                                                           "camera_topics: a camera or driver off, or a wrong name?)")
-        lost = {t: n - node._lost_at_start.get(t, 0) for t, n in node.discovery.lost.items()
-                if n > node._lost_at_start.get(t, 0)}
+        lost = node.lost_in_episode()
         if lost:
-            level, message = _warn(level, message, f"messages lost in this episode: {dict(sorted(lost.items()))}")
+            level, message = _warn(level, message, f"messages lost in this episode: {lost}")
     elif node.last_start_error:  # (a refused start reached only the log and the service's answer: a review)
         level, message = DiagnosticStatus.ERROR, f"the last start was refused: {node.last_start_error}"
     elif last.get("status") == "failed":

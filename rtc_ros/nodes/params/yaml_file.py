@@ -167,7 +167,11 @@ def _read_files(argv: list[str]) -> list[tuple[str, Any]]:
 
 def applied_in_files(argv: list[str], fq: str) -> dict[str, Any]:
     """The (flattened) values the params files in ``argv`` give the node named ``fq`` (later files win)."""
-    return {k: v for _, data in _read_files(argv) for k, v in _applied(data, fq).items()}
+    return _applied_in(_read_files(argv), fq)
+
+
+def _applied_in(datas: list[tuple[str, Any]], fq: str) -> dict[str, Any]:
+    return {k: v for _, data in datas for k, v in _applied(data, fq).items()}
 
 
 def files_setting(argv: list[str], fq: str, name: str) -> list[str]:
@@ -183,7 +187,7 @@ def stray_in_files(argv: list[str], node_name: str, namespace: str) -> list[tupl
     unreadable files: skipped, rcl reports those)."""
     datas = _read_files(argv)
     fq = f"/{namespace.strip('/')}/{node_name}"
-    applied = {k: v for _, data in datas for k, v in _applied(data, fq).items()} | cli_overrides(argv)
+    applied = _applied_in(datas, fq) | cli_overrides(argv)
     addressed = any(_addressed(data, fq) for _, data in datas)
     return [(stray_text(path, key, names, node_name, namespace), was_addressed) for path, data in datas
             for key, names, was_addressed in stray_sections(data, node_name, namespace, applied, addressed)]
