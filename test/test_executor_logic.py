@@ -94,6 +94,11 @@ def test_starvation_holds_last_command_never_extrapolates() -> None:
         assert t.hold and t.reason == HOLD_STARVED
         assert np.allclose(t.command, ticks[H - 1].command)
     assert core.stats.holds == 5 and core.stats.consecutive_holds == 5
+    core.pause()  # a pause (or a disabled enabling device) ends the run of holds: after the resume the status's
+    run(core, 3)  # "holding position for N s" counts from there, not from before the pause
+    core.resume()
+    run(core, 2)
+    assert core.stats.consecutive_holds == 2 and core.stats.holds == 10
 
 
 def test_clamp_limits_and_max_step() -> None:

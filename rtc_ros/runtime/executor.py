@@ -305,6 +305,7 @@ class ExecutorCore(ExecutorControls, ChunkValidator):
                 if self._commanded:
                     self._kept = None  # (the kept squeeze is commanded: later measurements are ignored anyway)
                 self.stats.holds += 1
+                self.stats.consecutive_holds = 0  # (a hold after the resume is counted afresh, not from before the pause)
                 why = HOLD_PAUSED if self._enabled else HOLD_DISABLED
                 self.stats.holds_by_reason[why] = self.stats.holds_by_reason.get(why, 0) + 1
                 seq, takeover, consumed = self._exec
