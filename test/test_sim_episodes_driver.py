@@ -1,7 +1,9 @@
 """sim_episodes (the episode driver of sim.launch.py) against a stand-in simulator and recorder in this process, over
 real DDS: it says "[recorded]" only for an episode the recorder said it records (it said so with the recorder
 dead: a bag of 0 messages), and interrupted mid-episode (SIGTERM, or SIGINT to it alone) it aborts the recorder's
-episode (left recording for 14 min in a chaos walkthrough, and the next sim_episodes waited on it)."""
+episode (left recording for 14 min in a chaos walkthrough, and the next sim_episodes waited on it). Beside an
+operator (a two-robot walkthrough): an operator's pause holds the next episode instead of being lifted by the driver's
+re-sync and resume, and a resume answered "not paused" or refused does not end the run (it ended the whole launch)."""
 
 from __future__ import annotations
 
@@ -142,3 +144,97 @@ def test_the_driver_brakes_before_a_refused_resync() -> None:
     driver = SimpleNamespace(_call=call, _resync_cli="resync", _pause_cli="pause")
     EpisodeDriver._resync(driver)
     assert calls == ["resync", "pause", "resync", "pause", "resync"]
+
+
+class StandInExecutor:
+    """``chunk_executor``'s services (``~/resync`` pauses, ``~/resume`` answers per ``resume_answer``) and its reports
+    on rtc/executor_state (``paused`` as set), every 50 ms."""
+
+    def __init__(self, paused: bool, resume_answer: tuple[bool, str] = (True, "resumed")) -> None:
+        from sensor_msgs.msg import JointState
+        from std_srvs.srv import Trigger
+
+        from rtc_ros.runtime.contract import ExecutorReport
+
+        self.paused, self.resume_answer, self.calls = paused, resume_answer, []
+        self._report, self._JointState = ExecutorReport, JointState
+        self.node = rclpy.create_node("chunk_executor")
+        self._pub = self.node.create_publisher(JointState, "rtc/executor_state", REL)
+        for name in ("resync", "resume", "pause"):
+            self.node.create_service(Trigger, f"chunk_executor/{name}", lambda req, res, n=name: self._serve(n, res))
+        self.node.create_timer(0.05, self._tick)
+        self._exec = rclpy.executors.SingleThreadedExecutor()
+        self._exec.add_node(self.node)
+        self._thread = threading.Thread(target=self._exec.spin, daemon=True)
+        self._thread.start()
+
+    def _serve(self, name: str, res):
+        self.calls.append(name)
+        res.success, res.message = True, name
+        if name in ("resync", "pause"):
+            self.paused = True
+        elif name == "resume":
+            res.success, res.message = self.resume_answer
+            self.paused = self.paused and not res.success
+        return res
+
+    def _tick(self) -> None:
+        msg = self._JointState()
+        msg.header.frame_id = self._report(step=1, seq=-1, takeover=-1, consumed=0, paused=self.paused).encode()
+        self._pub.publish(msg)
+
+    def close(self) -> None:
+        self._exec.shutdown()
+        self._thread.join(5)
+        self.node.destroy_node()
+
+
+@pytest.fixture
+def stand_in_executor(stand_ins):
+    made = []
+
+    def make(paused: bool, resume_answer: tuple[bool, str] = (True, "resumed")) -> StandInExecutor:
+        made.append(StandInExecutor(paused, resume_answer))
+        return made[-1]
+
+    yield make
+    for e in made:
+        e.close()
+
+
+def _driven(start_node, episodes: int):
+    return start_node("rtc_ros.experiments.sim_episodes", "-p", f"episodes:={episodes}", "-p", "hold_s:=0.0",
+                      "-p", "ready_timeout_s:=60.0", "-p", "record:=false")
+
+
+def test_an_operator_s_pause_holds_the_next_episode(stand_ins, stand_in_executor, start_node) -> None:
+    sim = stand_ins(recorder=False, steps=5)
+    executor = stand_in_executor(paused=True)  # an operator's ~/pause (or a stop, start_paused, ...)
+    proc = _driven(start_node, 1)
+    assert proc.wait_for_output("the next episode waits", 60), proc.output()[-3000:]
+    time.sleep(1.0)
+    assert sim.episode == 0 and executor.calls == [], (sim.episode, executor.calls)  # no reset, resync or resume
+    executor.paused = False  # the operator's ~/resume
+    assert proc.proc.wait(60) == 0, proc.output()[-3000:]
+    assert sim.episode == 1 and executor.calls == ["resync", "resume"], (sim.episode, executor.calls)
+    assert "episode 1/1 seed" in proc.output()
+
+
+@pytest.mark.parametrize("answer", ["not paused", "refused: another publisher on left/commands"])
+def test_a_resume_not_taken_does_not_end_the_run(stand_ins, stand_in_executor, start_node, answer) -> None:
+    sim = stand_ins(recorder=False, steps=5)
+    executor = stand_in_executor(paused=False, resume_answer=(False, answer))
+    if answer == "not paused":  # somebody resumed it during the reset hold: the executor runs
+        executor.node.create_timer(0.2, lambda: setattr(executor, "paused", False))
+    proc = _driven(start_node, 2)
+    assert proc.wait_for_output("episode 1/2 seed", 60), proc.output()[-3000:]
+    if answer == "not paused":
+        assert proc.proc.wait(60) == 0, proc.output()[-3000:]
+        assert "resumed by someone else during the reset hold" in proc.output()
+        return
+    assert proc.wait_for_output("was refused: refused: another publisher", 5), proc.output()[-3000:]
+    assert proc.wait_for_output("the next episode waits", 30), proc.output()[-3000:]
+    assert proc.proc.poll() is None and sim.episode == 1  # alive, holding the second episode
+    executor.resume_answer, executor.paused = (True, "resumed"), False  # the other executor gone, ~/resume
+    assert proc.proc.wait(60) == 0, proc.output()[-3000:]
+    assert sim.episode == 2

@@ -8,6 +8,14 @@ process. One episode::
     rtc/episode {"cmd": "start", "meta": {...}}          (episode_recorder opens a bag)
     wait sim/status state 'done' (success latched or max_episode_steps) or the wall-clock timeout
     rtc/episode {"cmd": "stop", "success": ..., "score": progress}   (the bag is closed)
+
+With ``operator=True`` (``sim_episodes``: a long run beside an operator) the driver also yields to whoever else
+holds the robot: before each reset it waits until the executor's reports (``rtc/executor_state``) say it is not
+paused -- an operator's ``~/pause`` or ``~/hold``, a protective stop, a released enabling device, ``start_paused``
+-- logging every 10 s what it waits for (before 2026-12-07 its re-sync and resume lifted an operator's pause at the
+next reset, and a refused resume ended the whole launch: a two-robot walkthrough); a resume refused for another
+reason (another executor on the same outputs) is logged and the next episode tries again. A resume answered "not
+paused" (someone resumed it during the reset hold) is fine in both modes.
 """
 
 from __future__ import annotations
@@ -18,9 +26,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from rtc_ros.runtime.contract import ExecutorReport
+
 
 #: seconds the recorder has to say it records an episode after its start command
 RECORDER_START_S = 5.0
+#: an executor report older than this does not tell whether it runs (``operator`` mode waits for a fresh one)
+REPORT_FRESH_S = 1.0
 
 
 @dataclass
@@ -50,6 +62,7 @@ class _Seen:
     recorder: dict[str, Any] = field(default_factory=dict)
     recorder_n: int = 0  # recorder statuses received so far (one that came after a start is about it)
     chunks: int = 0
+    executor: tuple[float, bool] | None = None  # (monotonic receipt, paused) of the newest executor report
     cond: threading.Condition = field(default_factory=threading.Condition)
 
 
@@ -60,10 +73,11 @@ class EpisodeDriver:
     """
 
     def __init__(self, record: bool = True, node_name: str = "rtc_experiment_driver",
-                 executor_node: str | None = "chunk_executor") -> None:
+                 executor_node: str | None = "chunk_executor", operator: bool = False) -> None:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import JointState
         from std_msgs.msg import String
         from std_srvs.srv import Trigger
         from trajectory_msgs.msg import JointTrajectory
@@ -76,6 +90,9 @@ class EpisodeDriver:
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.record = record
+        self.operator = operator
+        self.cut_short = ""  # the recorder's status of the last episode when it closed it before the stop
+        self.last_answer = ""  # the newest service answer's message
         self.recording = False  # an episode start sent to the recorder, not yet stopped (abort_recording)
         self.last_recorded = False  # whether the recorder said it recorded the last episode run
         self.seen = _Seen()
@@ -85,6 +102,10 @@ class EpisodeDriver:
         self.node.create_subscription(String, "sim/status", self._on_status, rel)
         self.node.create_subscription(String, "rtc/episode_status", self._on_recorder, latched)
         self.node.create_subscription(JointTrajectory, "rtc/chunk", self._on_chunk, rel)
+        if operator:
+            self.node.create_subscription(JointState, "rtc/executor_state", self._on_executor_state,
+                                          QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                                                     history=HistoryPolicy.KEEP_LAST))
         self._Trigger = Trigger
         self._resync_cli = self._resume_cli = self._pause_cli = None
         self.use_executor(executor_node)
@@ -121,6 +142,35 @@ class EpisodeDriver:
 
     def _on_chunk(self, _msg: Any) -> None:
         self._update("chunks", self.seen.chunks + 1)
+
+    def _on_executor_state(self, msg: Any) -> None:
+        try:
+            paused = ExecutorReport.decode(msg.header.frame_id).paused
+        except ValueError:
+            return
+        self._update("executor", (time.monotonic(), paused))
+
+    def wait_executor_free(self, log_every_s: float = 10.0) -> float:
+        """``operator`` mode: block until the executor's newest report is fresh and not paused (module docstring);
+        returns the seconds waited. Logs every ``log_every_s`` what it waits for; ``KeyboardInterrupt`` on Ctrl-C."""
+        def free(s: _Seen) -> bool:
+            return s.executor is not None and time.monotonic() - s.executor[0] < REPORT_FRESH_S and not s.executor[1]
+
+        t0, wait = time.monotonic(), REPORT_FRESH_S + 0.5  # (the first word at once: a report comes every tick)
+        while True:
+            try:
+                self.wait_for(free, wait, "")
+                return time.monotonic() - t0
+            except TimeoutError:
+                seen = self.seen.executor
+                why = ("no report from the executor on rtc/executor_state" if seen is None else
+                       f"no report from the executor for {time.monotonic() - seen[0]:.0f} s" if
+                       time.monotonic() - seen[0] >= REPORT_FRESH_S else
+                       "the executor is paused (an operator's ~/pause or ~/hold, a protective stop, a released "
+                       "enabling device, start_paused, another executor on its outputs: its /diagnostics say which)")
+                self.node.get_logger().warn(f"the next episode waits ({time.monotonic() - t0:.0f} s): {why}; "
+                                            "it starts once the executor runs again (~/resume)")
+                wait = log_every_s
 
     def _check_running(self, what: str) -> None:
         """Raise ``KeyboardInterrupt`` once ROS was shut down (SIGINT: rclpy's handler shuts the context
@@ -168,6 +218,21 @@ class EpisodeDriver:
             self._call(self._pause_cli, "pause to brake before the re-sync", refusable=True)
             time.sleep(0.05)
 
+    def _resume(self) -> None:
+        """``~/resume`` after the reset hold. Answered "not paused": somebody resumed it meanwhile (an operator
+        during the hold), fine. Refused otherwise: an error in the experiment (``RuntimeError``), logged in
+        ``operator`` mode (the executor holds; the next episode waits for it to run again)."""
+        if self._call(self._resume_cli, "resume after the reset", refusable=True):
+            return
+        answer = self.last_answer
+        if answer == "not paused":
+            self.node.get_logger().info("the executor was resumed by someone else during the reset hold")
+        elif self.operator:
+            self.node.get_logger().error(f"{self._resume_cli.srv_name} after the reset was refused: {answer}; the "
+                                         "robot holds, and the next episode waits until the executor runs again")
+        else:
+            raise RuntimeError(f"{self._resume_cli.srv_name} (resume after the reset) failed: {answer}")
+
     def _call(self, client: Any, what: str, timeout: float = 10.0, refusable: bool = False) -> bool:
         """Call a ``std_srvs/Trigger`` service; ``TimeoutError`` if it does not answer, ``RuntimeError`` if
         it answers ``success: false`` (both name the service) unless ``refusable`` (then False)."""
@@ -189,6 +254,7 @@ class EpisodeDriver:
             if time.monotonic() >= end:
                 raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {client.srv_name} ({what})")
         res = fut.result()
+        self.last_answer = str(getattr(res, "message", "no response"))
         if res is None or not res.success:
             if refusable:
                 return False
@@ -201,6 +267,8 @@ class EpisodeDriver:
     def run_episode(self, seed: int, method: str, extra_latency_ms: float, hold_s: float = 1.5,
                     timeout_s: float = 40.0, meta: dict[str, Any] | None = None) -> EpisodeResult:
         """Reset the sim (seeded cube), record one episode until success/truncation, return the result."""
+        if self.operator and self._resume_cli is not None:  # (the robot stays where the operator holds it)
+            self.wait_executor_free()
         ep0 = int(self.seen.status.get("episode", -1))
         self._send(self._reset_pub, {"seed": seed, "hold_s": hold_s})
         self.wait_for(lambda s: s.status.get("episode", -1) > ep0, 10.0, "the simulator reset")
@@ -208,7 +276,7 @@ class EpisodeDriver:
             self._resync()
         self.wait_for(lambda s: s.status.get("state") == "running", hold_s + 10.0, "the reset hold to end")
         if self._resume_cli is not None:
-            self._call(self._resume_cli, "resume after the reset")
+            self._resume()
         t0 = time.monotonic()
         self.last_recorded = confirmed = False
         n0 = self.seen.recorder_n  # (a late 'recording' from an earlier, unconfirmed start is not this one's)
@@ -234,6 +302,8 @@ class EpisodeDriver:
         success = bool(st.get("success"))
         if self.recording:
             confirmed = confirmed or (self.seen.recorder_n > n0 and self.seen.recorder.get("state") == "recording")
+            closed = self.seen.recorder  # (idle already: the recorder closed it itself, e.g. low on disk space)
+            self.cut_short = str(closed.get("last_status", "?")) if confirmed and closed.get("state") == "idle" else ""
             self._send(self._episode_pub, {"cmd": "stop", "success": success, "score": int(st.get("progress", 0)),
                                            "notes": f"seed {seed}, {st.get('step')} sim steps"})
             if confirmed:

@@ -10,7 +10,9 @@ recorder did not say it records within 5 s is logged as an error, not counted as
 (SIGINT or SIGTERM) mid-episode, it aborts the recorder's episode before exiting (status ``aborted``; it was left
 recording until the recorder's ``max_duration``, and the next ``sim_episodes`` waited for it). Around each
 reset the executor named ``executor_node`` is re-synced (``~/resync`` after the arms moved home,
-``~/resume`` when the hold ends; empty: no re-sync). All topics
+``~/resume`` when the hold ends; empty: no re-sync) -- after waiting for it to run: an operator's ``~/pause`` or
+``~/hold``, a protective stop, a released enabling device or ``start_paused`` hold the next episode until the executor
+runs again (``EpisodeDriver``'s ``operator`` mode; an episode the recorder cut short is logged so). All topics
 are relative, so it follows a namespace. After ``episodes`` episodes (0 = until Ctrl-C) it exits 0;
 ``sim.launch.py`` then shuts the launch down. Exit code 1 when the nodes never became ready.
 
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     # (no rclpy handlers: the context stays up after a signal, so the recorder's episode can still be aborted)
     rclpy.init(args=sys.argv if argv is None else argv, signal_handler_options=SignalHandlerOptions.NO)
-    driver = EpisodeDriver(node_name="sim_episodes")
+    driver = EpisodeDriver(node_name="sim_episodes", operator=True)
     node, log = driver.node, driver.node.get_logger()
     p = {k: node.declare_parameter(k, v).value for k, v in PARAMS.items()}
     driver.record = bool(p["record"])
@@ -65,7 +67,9 @@ def main(argv: list[str] | None = None) -> int:
             successes += r.success
             log.info(f"episode {done}/{n if n > 0 else 'inf'} seed {r.seed}: success={r.success} "
                      f"progress={r.progress} steps={r.sim_steps} ({r.wall_s:.1f} s)"
-                     + ((" [recorded]" if driver.last_recorded else " [NOT recorded]") if driver.record else ""))
+                     + ((" [NOT recorded]" if not driver.last_recorded else
+                         f" [recorded, cut short by the recorder: {driver.cut_short}]" if driver.cut_short else
+                         " [recorded]") if driver.record else ""))
         log.info(f"done: {successes}/{done} episodes succeeded")
         return 0
     except TimeoutError as exc:
