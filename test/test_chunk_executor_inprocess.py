@@ -52,6 +52,9 @@ def _node(tmp_path, left: dict, right: dict, startup_command: str = "none", **ex
     ctx = rclpy.Context()
     rclpy.init(args=["--ros-args", "--params-file", str(params)], context=ctx)
     n = ChunkExecutorNode(context=ctx)
+    from std_msgs.msg import Float64MultiArray  # stand-ins for the controllers (~/resume is refused without them)
+    n.controller_subs = [n.create_subscription(Float64MultiArray, pub.topic_name, lambda m: None, 10)
+                         for _arm, _sl, pub in n._arm_pubs]
     sent: list = []
     publish = n._publish
     n._publish = lambda tick: (sent.append(tick), publish(tick))
@@ -210,7 +213,8 @@ def test_chunks_guided_toward_another_chunk_or_made_for_another_mode_are_refused
 def test_beyond_the_limits_nothing_is_commanded_and_the_diagnostics_say_why(node) -> None:
     """A joint measured 1 rad beyond its limit (3.0): no command, no step; diagnostics ERROR naming it. Inside
     again: paused until ~/resume, then stepping, and a command topic nobody subscribes to (no controller) is a
-    WARN naming the topic."""
+    WARN naming the topic -- and ~/resume is refused while it has none (a bring-up walkthrough: resumed into
+    nothing, the chunks ran on, and the controller loaded later jumped 0.19 rad to the newest command)."""
     from diagnostic_msgs.msg import DiagnosticStatus
 
     diags: list = []
@@ -228,12 +232,20 @@ def test_beyond_the_limits_nothing_is_commanded_and_the_diagnostics_say_why(node
     node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
     node._tick()
     assert node.core.ready and node.core.paused and node.core.next_step == 0  # back inside: paused until ~/resume
+    left = node.controller_subs[0]
+    node.destroy_subscription(left)  # the left arm's controller unloaded
+    answer = node.operator.on_resume(Trigger.Request(), Trigger.Response())
+    assert not answer.success and answer.message.startswith("refused: nobody subscribes /left_controller/commands ")
+    node.controller_subs[0] = node.create_subscription(left.msg_type, "left_controller/commands",
+                                                       lambda m: None, 10)
     assert node.operator.on_resume(Trigger.Request(), Trigger.Response()).success
     node._tick()
     assert node.core.next_step == 1
+    for sub in node.controller_subs:
+        node.destroy_subscription(sub)
     node._publish_diagnostics()
     st = diags[-1].status[0]
-    assert st.level == DiagnosticStatus.WARN and "no subscriber on left_controller/commands" in st.message
+    assert st.level == DiagnosticStatus.WARN and "no subscriber on /left_controller/commands" in st.message
     assert st.hardware_id == "/chunk_executor"  # the node's full name: two robots' statuses tell apart
 
 

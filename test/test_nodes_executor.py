@@ -146,6 +146,49 @@ def test_joint_trajectory_controllers_that_interpolate_from_the_measured_state_a
             node.destroy_node()
 
 
+def test_a_forward_controller_with_its_joints_in_another_order_gets_no_command(start_node, tmp_path) -> None:
+    """A forward_command_controller applies a Float64MultiArray in the order of its own ``joints``: one listing the
+    arm's joints in another order would move the wrong joints with every command (a bring-up walkthrough: 0.78 rad
+    in one tick after arming, unseen by the step limit). The executor asks it for ``joints``, commands nothing while
+    it is there (ERROR, ~/resume refused, no command on any arm) and commands again once it is replaced by one in
+    the arm's order (paused until ~/resume: it had commanded)."""
+    from rclpy.node import Node
+    from std_msgs.msg import Float64MultiArray
+
+    params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS, startup_command="hold_measured"))
+    with Harness() as h:
+        ex = start_node(EXECUTOR, "--params-file", str(params))
+        assert h.wait_for(lambda s: all(len(v) > 10 for v in s.commands.values()), 60), ex.output()[-2000:]
+        swapped = [JOINTS[1], JOINTS[0], *JOINTS[2:7]]
+
+        def controller(joints: list[str]) -> Node:
+            node = Node("left_controller", context=h.ctx)
+            node.declare_parameter("joints", joints)
+            node.create_subscription(Float64MultiArray, "left_controller/commands", lambda m: None, 10)
+            h.executor.add_node(node)
+            return node
+
+        wrong = controller(swapped)
+        assert ex.wait_for_output("the same joints in another order", 30), ex.output()[-2000:]
+        assert ex.wait_for_output("commanding nothing, chunks dropped; fix the controller's joints", 5), ex.output()[-2000:]
+        assert h.wait_for(lambda s: "commanding nothing: /left_controller (subscribes /left_controller/commands) "
+                                    "lists its joints as" in s.diag_message("chunk_executor"), 10)
+        answer = _call(h, "chunk_executor/resume")
+        assert not answer.success and "the same joints in another order" in answer.message, answer.message
+        counts = {t: len(v) for t, v in h.commands.items()}
+        time.sleep(1.0)
+        assert {t: len(v) for t, v in h.commands.items()} == counts  # nothing commanded on either arm
+        h.executor.remove_node(wrong)
+        wrong.destroy_node()
+        right = controller(list(JOINTS[:7]))
+        assert ex.wait_for_output("the controllers on the outputs take the executor's joints now: paused until "
+                                  "~/resume", 30), ex.output()[-2000:]
+        assert _call(h, "chunk_executor/resume").success
+        assert h.wait_for(lambda s: all(len(v) > counts[t] + 10 for t, v in s.commands.items()), 10)
+        h.executor.remove_node(right)
+        right.destroy_node()
+
+
 def test_executor_sync_pause(start_node, tmp_path) -> None:
     params = write_params(tmp_path / "p.yaml", executor=dict(TOPICS), method="sync", s_min=10)
     ex = start_node(EXECUTOR, "--params-file", str(params))

@@ -15,8 +15,8 @@ commanded even with ``startup_command: none``, so the controllers do not keep th
 executor's own tracking watchdog does the same).
 With ``enable_topic`` (``std_msgs/Bool`` from a deadman switch) it moves only while that is true and fresh.
 Another node publishing on its outputs (a second executor, a teleop) mutes it while it is there
-(:mod:`rtc_ros.nodes.contention`); with ``output_type: joint_trajectory`` it asks the subscribing controllers
-for ``interpolate_from_desired_state`` (:mod:`rtc_ros.nodes.controller_check`).
+(:mod:`rtc_ros.nodes.contention`), as does a subscribing controller of other joints or in another order; it asks
+joint_trajectory_controllers for ``interpolate_from_desired_state`` (:mod:`rtc_ros.nodes.controller_check`).
 
 With ``robot_stopped_topic`` set (``sensor_msgs/JointState``: the joints a protective stop holds and their
 held positions, empty while none), the executor re-syncs when a stop begins, holds the stopped joints
@@ -53,7 +53,7 @@ from rtc_ros.nodes.params import (ROLE_EXECUTOR, ParameterError, chunk_age_notes
                                   node_argv)
 from rtc_ros.nodes.common import RELIABLE, STEADY, ClockCheck, Throttle, diagnostic_array, set_timer_period
 from rtc_ros.nodes.contention import CHECK_PERIOD_S, OutputGuard
-from rtc_ros.nodes.controller_check import TrajectoryControllerCheck
+from rtc_ros.nodes.controller_check import ControllerCheck
 from rtc_ros.nodes.deadline import run_deadline_loop
 from rtc_ros.nodes.executor_services import OperatorServices
 from rtc_ros.nodes.executor_diagnostics import executor_status
@@ -111,9 +111,9 @@ class ChunkExecutorNode(Node):
         self.clock_check = ClockCheck(self)  # use_sim_time without /clock, or /clock beside wall time
         # another publisher on a command topic or rtc/executor_state: command nothing (OutputGuard)
         commands = [pub.topic_name for *_a, pub in self._arm_pubs]  # resolved: namespaces and remaps applied
-        self.outputs = OutputGuard(self, commands + [self._state_pub.topic_name])
-        self._controllers = TrajectoryControllerCheck(self, commands, self._io_group) \
-            if p.output_type == "joint_trajectory" else None
+        self._controllers = ControllerCheck(self, {pub.topic_name: arm.joint_names for arm, _s, pub in self._arm_pubs},
+                                            p.output_type, self._io_group) if p.output_type != "joint_state" else None
+        self.outputs = OutputGuard(self, commands + [self._state_pub.topic_name], self._controllers)
         self.create_timer(CHECK_PERIOD_S, self._check_outputs, callback_group=self._io_group)
         self._resync_after_ns = 0  # after a re-sync: joint states stamped before this are ignored
         self.stops = ProtectiveStops(self, self._io_group)  # robot_stopped_topic: re-sync around protective stops
@@ -144,7 +144,7 @@ class ChunkExecutorNode(Node):
     # ------------------------------------------------------------------------------ helpers
     def _unheard_commands(self) -> list[str]:
         """Command topics nobody subscribes to (a controller not loaded or not active, a wrong topic)."""
-        return [arm.command_topic for arm, _sl, pub in self._arm_pubs if pub.get_subscription_count() == 0]
+        return [pub.topic_name for _arm, _sl, pub in self._arm_pubs if pub.get_subscription_count() == 0]
 
     def _set_realtime(self, priority: int) -> None:
         """SCHED_FIFO for this thread; threads started afterwards (loop, executor pool) inherit it."""
@@ -184,7 +184,7 @@ class ChunkExecutorNode(Node):
         self.outputs.check()  # another publisher on an output: command nothing
         self.stops.check()  # the robot's stop report: of another type, or nobody publishing it
         if self._controllers is not None:
-            self._controllers.poll()  # joint_trajectory_controllers that interpolate from the measured state
+            self._controllers.poll()  # controllers of other joints, or interpolating from the measured state
 
     def _on_joint_state(self, msg: JointState) -> None:
         stamp = conv.stamp_to_ns(msg.header.stamp)

@@ -46,45 +46,55 @@ class OutputContention:
 
 class OutputGuard:
     """The rule, for the chunk_executor node ``node`` (its core, stop recovery, ``_measure_again`` and logger):
-    another publisher on an output -> the core is muted (:meth:`ExecutorCore.set_muted`: re-synced, every
-    tick silent, ``~/resume`` refused) while it is there. Gone again: the core is re-synced once more and
-    unmuted; an executor that had never commanded (started beside another one) then resumes as after a
-    start, one that had stays paused until ``~/resume``."""
+    another publisher on an output, or a controller on one that would apply the commands to other joints
+    (``controllers``: :meth:`rtc_ros.nodes.controller_check.ControllerCheck.wrong`) -> the core is muted
+    (:meth:`ExecutorCore.set_muted`: re-synced, every tick silent, ``~/resume`` refused) while it is there. Gone
+    again: the core is re-synced once more and unmuted; an executor that had never commanded (started beside
+    another one) then resumes as after a start, one that had stays paused until ``~/resume``."""
 
-    def __init__(self, node: Any, topics: list[str]) -> None:
-        self.node, self._graph = node, OutputContention(node, topics)
-        self.contended: dict[str, list[str]] = {}
+    def __init__(self, node: Any, topics: list[str], controllers: Any = None) -> None:
+        self.node, self._graph, self._controllers = node, OutputContention(node, topics), controllers
+        self.contended: dict[str, list[str]] = {}  # another publisher: topic -> its nodes
+        self.wrong: dict[str, str] = {}  # a controller of other joints: its node -> why
         self.ever_commanded = False  # set by the node when it publishes an arm command
         self._resume_after = False
+        self._why = ""  # why it was muted (said while paused after it)
+
+    @property
+    def muted(self) -> bool:
+        return bool(self.contended or self.wrong)
 
     def text(self) -> str:
-        return contention_text(self.contended, self._graph.own)
+        return "; ".join([contention_text(self.contended, self._graph.own)] * bool(self.contended)
+                         + list(self.wrong.values()))
 
     def check(self) -> None:
         """Read the graph and apply the rule (call it every :data:`CHECK_PERIOD_S`)."""
         node, core, log = self.node, self.node.core, self.node.get_logger()
-        others, was = self._graph.others(), bool(self.contended)
-        if others and not was:
+        was, had_others = self.muted, bool(self.contended)
+        self.contended = self._graph.others()
+        self.wrong = self._controllers.wrong() if self._controllers is not None else {}
+        if self.muted and not was:
             self._resume_after = not self.ever_commanded and not core.paused
-            core.set_muted(True)
+            self._why = "another publisher on the outputs" if self.contended else "a controller of other joints"
+            core.set_muted(True, why=self._why)
             node._measure_again()
-            self.contended = others
             node._throttled("contended", 10.0)  # the next "still" line in 10 s
-            log.error(f"{self.text()}: commanding nothing, chunks dropped; stop the other publisher (two command "
-                      "streams make the arm jump)")
-        elif others:
-            self.contended = others
+            log.error(f"{self.text()}: commanding nothing, chunks dropped; " + (
+                "stop the other publisher (two command streams make the arm jump)" if self.contended else
+                "fix the controller's joints or the arm's joint_names"))
+        elif self.muted:
             if node._throttled("contended", 10.0):
                 log.error(f"still {self.text()}: commanding nothing")
         elif was:
             stopped = node._recovery.stopped  # a protective stop: resume (if at all) when it ends
-            core.set_muted(False, resume=self._resume_after and not stopped)
+            core.set_muted(False, resume=self._resume_after and not stopped, why=self._why)
             if self._resume_after and stopped:
                 node._recovery.request(resume=True)
             node._measure_again()
-            self.contended = {}
             going = "starting as after a start" if self._resume_after else "paused until ~/resume"
-            log.warn(f"no other publisher on the outputs any more: {going}")
+            log.warn(("no other publisher on the outputs any more" if had_others else
+                      "the controllers on the outputs take the executor's joints now") + f": {going}")
 
 
 def contention_text(others: dict[str, list[str]], own: str) -> str:

@@ -38,12 +38,13 @@ def executor_status(node: Any) -> tuple[int, str, dict[str, object]]:
     summary["next_step"] = node.core.next_step
     summary["enabled"] = int(node.core.enabled)
     summary["contended"] = len(node.outputs.contended)
+    summary["wrong_controllers"] = len(node.outputs.wrong)
     summary["dry_run"] = int(node.p.dry_run)
     holding = s.consecutive_holds > 0
     level = DiagnosticStatus.OK
     message = "executing"
     outside = dict(node.core.out_of_limits)
-    if node.outputs.contended:
+    if node.outputs.muted:
         level, message = DiagnosticStatus.ERROR, "commanding nothing: " + node.outputs.text()
     elif not node.core.ready and outside:
         level, message = DiagnosticStatus.ERROR, f"commanding nothing: measured {node._outside_text(outside)}"

@@ -40,9 +40,19 @@ class OperatorServices:
 
     def on_resume(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         core = self.node.core
-        if self.node.outputs.contended:
+        if self.node.outputs.muted:
             response.success = False
             response.message = "refused: " + self.node.outputs.text()
+            self.node.get_logger().error(response.message)
+            return response
+        unheard = [] if self.node._dry else self.node._unheard_commands()
+        if unheard:  # (a bring-up walkthrough: resumed into nothing, the chunks ran on, and the controller loaded
+            # 16 s later jumped 0.19 rad to their newest command within one tick)
+            response.success = False
+            response.message = (f"refused: nobody subscribes {', '.join(unheard)} (a controller not loaded or not "
+                                "active yet, or a wrong topic): the commands would go nowhere while the chunks run "
+                                "on, and a controller coming later would jump to the newest; activate the "
+                                "controllers, then ~/resume")
             self.node.get_logger().error(response.message)
             return response
         if self.node._recovery.request(resume=True):

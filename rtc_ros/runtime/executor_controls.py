@@ -54,12 +54,13 @@ class ExecutorControls:
             was, self._paused = self._paused, self._paused and (bool(self.out_of_limits) or self._muted)
             return was and not self._paused
 
-    def set_muted(self, muted: bool, resume: bool = False) -> None:
-        """Another node publishes on the executor's outputs (:class:`rtc_ros.nodes.contention.OutputGuard`): re-sync,
-        and while muted every tick is silent and :meth:`resume` refused. Unmuted: re-sync again (whatever ran
-        meanwhile ran silently), paused unless ``resume``. One step under the lock: no tick in between."""
+    def set_muted(self, muted: bool, resume: bool = False, why: str = "another publisher on the outputs") -> None:
+        """Another node publishes on the executor's outputs, or a controller there takes other joints
+        (:class:`rtc_ros.nodes.contention.OutputGuard`; ``why``): re-sync, and while muted every tick is silent and
+        :meth:`resume` refused. Unmuted: re-sync again (whatever ran meanwhile ran silently), paused unless ``resume``.
+        One step under the lock: no tick in between."""
         with self._lock:
-            self.resync(why="another publisher on the outputs" + ("" if muted else " (gone now)"))
+            self.resync(why=why + ("" if muted else " (gone now)"))
             self._muted, self._paused = bool(muted), bool(muted) or not resume
 
     def resync(self, keep_hold: bool = False, command_hold: bool = False, why: str = "~/resync") -> int:
