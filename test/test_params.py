@@ -258,6 +258,18 @@ def test_unknown_arm_needs_joint_names() -> None:
     deg = executor_notes(validate(values, ROLE_EXECUTOR))
     assert len(deg) == 1 and deg[0].startswith("right.lower_limits / upper_limits: right_waist is limited to "
                                                "[-180, 180] (and 5 more joints), beyond a whole turn")
+    # a velocity limit typed in as max_step (a bring-up walkthrough: 2.6-5.3 rad/s passed --check --strict, then
+    # steps of 0.42 rad per tick were sent): said, naming the arm, the joint and the speed it allows; not the grippers
+    values = load_params_file(CONFIG, "chunk_executor")
+    values["left.max_step"] = [3.14]
+    fast = executor_notes(validate(values, ROLE_EXECUTOR))
+    assert len(fast) == 1 and fast[0].startswith("left.max_step: left_waist may move 3.14 per tick = 157 per s at "
+                                                 "rate_hz 50 (and 5 more joints)"), fast
+    values["left.max_step"] = [0.12]  # 6 rad/s: a UR wrist's speed, under a whole turn per second and its range / 10
+    assert executor_notes(validate(values, ROLE_EXECUTOR)) == []
+    values["left.lower_limits"] = [-0.3] * 6 + [0.0]  # a joint with a 0.6 rad range: 0.12 per tick is a fifth of it
+    values["left.upper_limits"] = [0.3] * 6 + [1.0]
+    assert executor_notes(validate(values, ROLE_EXECUTOR))[0].startswith("left.max_step: left_waist may move 0.12")
 
 
 def test_six_joint_names_against_seven_limits_names_joint_names() -> None:
