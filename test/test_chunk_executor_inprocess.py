@@ -768,3 +768,54 @@ def test_the_status_says_why_it_holds_and_what_stopped_it(node, monkeypatch) -> 
     node.stops.on_report(JointState(name=JOINTS[:7], position=[0.0] * 7))
     _, message, _ = executor_status(node)
     assert message.startswith("protective stop 3 (holding ") and "stays paused after it (~/resume then)" in message
+
+
+def test_waiting_for_joint_states_names_the_topic_and_why(node) -> None:
+    """Before its first hold position the status names the resolved joint state topic and why nothing was taken
+    (a two-robot walkthrough's namespace typo read only "waiting for joint states"): nobody publishes it, or the
+    newest message was refused (a joint missing)."""
+    from diagnostic_msgs.msg import DiagnosticStatus
+
+    diags: list = []
+    node._diag_pub.publish = diags.append
+    node._publish_diagnostics()
+    st = diags[-1].status[0]
+    assert st.level == DiagnosticStatus.WARN and st.message.startswith(
+        "waiting for joint states on /joint_states: nobody publishes it"), st.message
+    pub = node.create_publisher(JointState, "joint_states", 10)
+    partial = JointState(name=JOINTS[:-1], position=[0.0] * (len(JOINTS) - 1))
+    partial.header.stamp = conv.ns_to_stamp(node.get_clock().now().nanoseconds)
+    node._on_joint_state(partial)
+    node._publish_diagnostics()
+    message = diags[-1].status[0].message
+    assert message.startswith("waiting for joint states on /joint_states: the newest was refused: ") and (
+        JOINTS[-1] in message), message
+    node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
+    node._tick()
+    node._publish_diagnostics()
+    assert not diags[-1].status[0].message.startswith("waiting for joint states")
+    node.destroy_publisher(pub)
+
+
+def test_a_hold_names_a_chunk_publisher_that_sends_nothing(node, monkeypatch) -> None:
+    """A SIGKILLed policy_inference stays in the graph until its DDS lease ends (~20 s): its executor said only
+    "no chunk yet" meanwhile (a two-robot walkthrough). Now a hold with a chunk publisher listed but no chunk for
+    more than 2 s says so."""
+    import time as time_module
+
+    from trajectory_msgs.msg import JointTrajectory
+
+    from rtc_ros.nodes.executor_diagnostics import executor_status
+
+    _starve(node, monkeypatch, 10)
+    pub = node.create_publisher(JointTrajectory, "rtc/chunk", 10)  # listed, sends nothing
+    now = [1000.0]
+    monkeypatch.setattr(time_module, "monotonic", lambda: now[0])
+    _, message, _ = executor_status(node)
+    assert "the executing chunk ran out and no newer one came" in message and "no chunk arrived" not in message
+    now[0] += 5.0
+    _, message, _ = executor_status(node)
+    assert message.endswith("the executing chunk ran out and no newer one came; 1 node publishes /rtc/chunk but no "
+                            "chunk arrived for 5 s (policy_inference hung, or killed: a killed process stays listed "
+                            "until its DDS lease ends, ~20 s)"), message
+    node.destroy_publisher(pub)

@@ -56,7 +56,7 @@ from rtc_ros.nodes.contention import CHECK_PERIOD_S, OutputGuard
 from rtc_ros.nodes.controller_check import ControllerCheck
 from rtc_ros.nodes.deadline import run_deadline_loop
 from rtc_ros.nodes.executor_services import OperatorServices
-from rtc_ros.nodes.executor_diagnostics import executor_status
+from rtc_ros.nodes.executor_diagnostics import executor_status, waiting_text
 from rtc_ros.nodes.executor_enable import ExecutorEnable
 from rtc_ros.nodes.executor_stops import ProtectiveStops
 from rtc_ros.nodes.executor_tracking import ExecutorTracking
@@ -77,7 +77,7 @@ class ChunkExecutorNode(Node):
         if p.start_paused and self.core.pause("start_paused"):  # the arming step: nothing runs until ~/resume
             self.get_logger().warn("start_paused: nothing is executed until ~/resume (ros2 service call "
                                    f"{self.get_fully_qualified_name()}/resume std_srvs/srv/Trigger)")
-        self._reader = conv.JointStateReader(self.names)
+        self._reader, self.js_refused = conv.JointStateReader(self.names), ""  # (the newest joint state's refusal)
         self._order_cache: dict = {}
         self._throttled = Throttle()
         self._last_tick_t: float | None = None
@@ -208,8 +208,9 @@ class ChunkExecutorNode(Node):
             return
         self.tracking.measuring()  # (nothing commanded to follow: a violation does not carry over)
         try:
-            q = self._reader.positions(msg)
+            q, self.js_refused = self._reader.positions(msg), ""
         except ValueError as exc:
+            self.js_refused = str(exc)
             if self._throttled("js", 2.0):
                 self.get_logger().warn(f"ignoring joint state: {exc}")
             return
@@ -278,8 +279,7 @@ class ChunkExecutorNode(Node):
                                         "lower_limits / upper_limits (radians; the defaults are +-pi, grippers 0..1); "
                                         "once the arm is back within them the executor stays paused until ~/resume")
             elif outside is not None:
-                self.get_logger().warn(f"no hold position yet: waiting for {self.p.joint_states_topic} with joints "
-                                       f"{self.names}; commanding nothing")
+                self.get_logger().warn(f"no hold position yet: {waiting_text(self)}; commanding nothing")
             return
         self._publish(tick)
         long_hold = self.core.stats.consecutive_holds * self.dt > 10.0  # (then 10x fewer lines: a hold lasting hours)

@@ -16,17 +16,39 @@ from rtc_ros.nodes.common import with_clock_check, with_warning
 from rtc_ros.runtime.executor import HOLD_STARTUP, HOLD_STARVED, HOLD_SYNC_PAUSE
 
 
-def hold_why(node: Any, reason: str, rejected: int) -> str:
+#: no chunk arriving for this long (s) while a node publishes the chunk topic is named (a hung or killed policy)
+QUIET_CHUNKS_S = 2.0
+
+
+def hold_why(node: Any, reason: str, rejected: int, quiet_s: float = 0.0) -> str:
     """Why the executor holds (a dashboard's reader sees only this: a walkthrough's holds all read "holding position
-    for N ticks" whether the policy was dead, too slow or refused). ``rejected``: the chunks refused so far."""
-    why = {HOLD_STARTUP: "no chunk yet", HOLD_STARVED: "the executing chunk ran out and no newer one came",
+    for N ticks" whether the policy was dead, too slow or refused). ``rejected``: the chunks refused so far;
+    ``quiet_s``: since the last chunk arrived (a SIGKILLed policy_inference stays in the graph for its DDS lease,
+    ~20 s, and its executor said only "no chunk yet" meanwhile: a two-robot walkthrough)."""
+    why = {HOLD_STARTUP: "no chunk since the start or the last re-sync",
+           HOLD_STARVED: "the executing chunk ran out and no newer one came",
            HOLD_SYNC_PAUSE: "sync: waiting for the next chunk, by design"}.get(reason, reason)
     topic = node._chunk_sub.topic_name
-    if not node.count_publishers(topic):
+    n = node.count_publishers(topic)
+    if not n:
         return f"{why}; nobody publishes {topic} (policy_inference stopped, or the network to it?)"
     if rejected > getattr(node, "_hold_rejects", 0):  # refused during the hold
         why += f"; chunks refused, the newest: {node.core.stats.last_reject[:200]}"
+    elif quiet_s > QUIET_CHUNKS_S:
+        why += (f"; {n} node{'s' if n > 1 else ''} publish{'' if n > 1 else 'es'} {topic} but no chunk arrived for "
+                f"{quiet_s:.0f} s (policy_inference hung, or killed: a killed process stays listed until its DDS "
+                "lease ends, ~20 s)")
     return why
+
+
+def waiting_text(node: Any) -> str:
+    """What the executor waits for before its first hold position: the joint states on their resolved topic, and why
+    none was taken (a two-robot walkthrough's typo in the namespace read only "waiting for joint states")."""
+    topic = node._js_sub.topic_name if node._js_sub is not None else node.p.joint_states_topic
+    n = node.count_publishers(topic)
+    why = ("nobody publishes it" if not n else f"the newest was refused: {node.js_refused}" if node.js_refused else
+           f"{n} publisher{'s' if n > 1 else ''}, no message with the joints {node.names} yet")
+    return f"waiting for joint states on {topic}: {why}"
 
 
 def executor_status(node: Any) -> tuple[int, str, dict[str, object]]:
@@ -41,6 +63,9 @@ def executor_status(node: Any) -> tuple[int, str, dict[str, object]]:
     summary["wrong_controllers"] = len(node.outputs.wrong)
     summary["dry_run"] = int(node.p.dry_run)
     holding = s.consecutive_holds > 0
+    arrived, now = s.chunks_accepted + summary["rejected"], time.monotonic()  # (chunks received so far)
+    if getattr(node, "_arrivals", (None,))[0] != arrived:
+        node._arrivals = (arrived, now)
     level = DiagnosticStatus.OK
     message = "executing"
     outside = dict(node.core.out_of_limits)
@@ -49,7 +74,7 @@ def executor_status(node: Any) -> tuple[int, str, dict[str, object]]:
     elif not node.core.ready and outside:
         level, message = DiagnosticStatus.ERROR, f"commanding nothing: measured {node._outside_text(outside)}"
     elif not node.core.ready:
-        level, message = DiagnosticStatus.WARN, "waiting for joint states"
+        level, message = DiagnosticStatus.WARN, waiting_text(node)
     elif not node.core.enabled:
         level, message = DiagnosticStatus.WARN, (f"disabled: {node.p.enable_topic} {node._enable.why(time.monotonic())}"
                                                  + ("; also paused" if node.core.paused else ""))
@@ -63,7 +88,7 @@ def executor_status(node: Any) -> tuple[int, str, dict[str, object]]:
         level, message = DiagnosticStatus.WARN, f"paused by {node.core.pause_reason or '~/pause'} (~/resume to continue)"
     elif holding:
         level, message = DiagnosticStatus.WARN, f"holding position for {s.consecutive_holds * node.dt:.1f} s: " + \
-            hold_why(node, s.hold_reason, summary["rejected"])
+            hold_why(node, s.hold_reason, summary["rejected"], now - node._arrivals[1])
     if not holding:  # (refusals counted from here are those during a hold: hold_why)
         node._hold_rejects = summary["rejected"]
     stops = summary["protective_stops"] = node.stops.recovery.stops
