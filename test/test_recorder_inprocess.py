@@ -454,7 +454,10 @@ def test_the_recorder_publishes_a_diagnostics_status(recorder, monkeypatch) -> N
     level, message, _ = recorder_status(recorder)
     assert level == DiagnosticStatus.ERROR and message.startswith("the last start was refused: ") and "MB free" in message
     assert "a start is refused below min_free_mb" in message  # (idle: warned below min_free_mb too)
-    recorder.p.min_free_mb = 1.0
+    recorder.p.min_free_mb = 1.0  # set back (or space freed): a WARN saying the next start can go ahead
+    level, message, _ = recorder_status(recorder)
+    assert level == DiagnosticStatus.WARN and message.startswith("idle; the last start was refused (") and (
+        "enough for min_free_mb = 1: the next start can go ahead" in message), message
     _send(recorder, cmd="start")
     level, message, _ = recorder_status(recorder)
     assert message.startswith("recording episode episode_0003") and "refused" not in message, message  # (silent: WARN)

@@ -121,8 +121,9 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
     vals["not_following_joint"] = stuck[0] if stuck else ""
     if stuck:
         notes.append(f"the arm does not follow: the commands moved {stuck[0]} by {stuck[1]:.3f} in the last "
-                     f"{WINDOW_S:g} s, its measured position by {stuck[2]:.4f} (a controller refusing the commands or "
-                     "inactive, the arm blocked, or joint states that froze)")
+                     f"{WINDOW_S:g} s, its measured position by {stuck[2]:.4f} (a controller refusing the commands -- a "
+                     "joint it does not own? -- or inactive, a protective stop (the executor's status says), the arm "
+                     "blocked, or joint states that froze)")
     off = None if stuck else node.tracking.off_command()
     vals["off_command_joint"] = off[0] if off else ""
     if off:

@@ -56,6 +56,11 @@ def recorder_status(node: Any) -> tuple[int, str, dict[str, object]]:
         lost = node.lost_in_episode()
         if lost:
             level, message = _warn(level, message, f"messages lost in this episode: {lost}")
+    elif node.last_start_error and "min_free_mb" in node.last_start_error and free_mb >= float(node.p.min_free_mb):
+        level, message = _warn(level, message, f"the last start was refused ({node.last_start_error}); now {free_mb:.0f} "
+                                               f"MB free, enough for min_free_mb = {node.p.min_free_mb:g}: the next "
+                                               "start can go ahead")  # (space freed, or the threshold set back: the
+        # ERROR stayed until the next start, a two-robot walkthrough)
     elif node.last_start_error:  # (a refused start reached only the log and the service's answer: a review)
         level, message = DiagnosticStatus.ERROR, f"the last start was refused: {node.last_start_error}"
     elif last.get("status") == "failed":

@@ -97,7 +97,7 @@ def declare_and_validate(node: Any, role: str, on_change: OnChange | None = None
         return _declare_and_validate(node, role, on_change, argv)
     except ParameterError as exc:
         exc.node = node.get_fully_qualified_name()
-        exc.set_in = files_setting(argv, exc.node, exc.name)  # (which of several files / -p gave it)
+        exc.set_in = files_setting(argv, exc.node, exc.name, exc.value)  # (which of several files / -p gave it)
         raise
 
 

@@ -174,12 +174,19 @@ def _applied_in(datas: list[tuple[str, Any]], fq: str) -> dict[str, Any]:
     return {k: v for _, data in datas for k, v in _applied(data, fq).items()}
 
 
-def files_setting(argv: list[str], fq: str, name: str) -> list[str]:
+def files_setting(argv: list[str], fq: str, name: str, value: Any = None) -> list[str]:
     """Where the node named ``fq`` gets parameter ``name``: the params files in ``argv`` whose sections reaching it set
     it, and ``-p NAME`` when given on the command line (an error then names them: a walkthrough's refusal named the
-    parameter, not which of several files set it)."""
+    parameter, not which of several files set it). ``value``: the value refused; a ``-p`` that gave another one lost
+    to a file's section for the node, and says so (a two-robot walkthrough read its ``-p policy_spec:=`` listed as
+    where the refused ``${RTC_POLICY_SPEC}`` came from)."""
     out = [path for path, data in _read_files(argv) if name in _applied(data, fq)]
-    return out + ([f"-p {name}"] if name in cli_overrides(argv) else [])
+    cli = cli_overrides(argv)
+    if name not in cli:
+        return out
+    lost = bool(out) and value is not None and not same_value(value, cli[name])
+    return out + [f"-p {name}" + (" (which did not apply: ROS lets a params file's section for the node win over -p; "
+                                  "give the value in a second --params-file, later files win)" if lost else "")]
 
 
 def stray_in_files(argv: list[str], node_name: str, namespace: str) -> list[tuple[str, bool]]:
