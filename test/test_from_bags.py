@@ -254,6 +254,14 @@ def test_fit_normalizer_names_the_dimensions_it_floors(caplog: pytest.LogCapture
                               vector_std_floor=0.05)
     assert norm.obs_std[1] == pytest.approx(0.05) and norm.obs_std[0] > 0.5
     assert "joint_positions[1]" in caplog.text and "joint_positions[0]" not in caplog.text
+    # per element (a gripper in metres, whose whole range is under one 0.05 floor: a bring-up walkthrough)
+    grip = np.column_stack([rng.normal(size=50), rng.uniform(0.0, 0.04, size=50), np.full(50, 0.3)])
+    norm = fit_normalizer(grip, rng.normal(size=(50, 2)), [{"name": "joint_positions", "shape": [3]}],
+                          vector_std_floor={"joint_positions": [0.05, 0.002, 0.05]})
+    assert 0.005 < norm.obs_std[1] < 0.02 and norm.obs_std[2] == pytest.approx(0.05)  # its own std kept
+    with pytest.raises(ValueError, match="vector_std_floor for 'joint_positions' must be one value or 3 values"):
+        fit_normalizer(grip, rng.normal(size=(50, 2)), [{"name": "joint_positions", "shape": [3]}],
+                       vector_std_floor={"joint_positions": [0.05, 0.002]})
 
 
 def test_fit_normalizer_refuses_0_255_images() -> None:

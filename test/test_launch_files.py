@@ -232,6 +232,13 @@ def test_bringup_check_mode(tmp_path, capsys, monkeypatch) -> None:
     assert bringup.main(["--params-file", str(bare), "--only", "executor", "--check", "--strict"]) == 1  # a gate
     assert "--strict: 2 warning(s) above" in capsys.readouterr().err
     assert len(warned) == 2 and "left: not set" in warned[0] and "startup_ramp_s is 0" in warned[1]
+    # a dry-run file (a first bring-up's step) is said, but not a warning: --strict passes it (a walkthrough's gate
+    # failed on it)
+    dry = yaml.safe_load((REPO / "config" / "bimanual.yaml").read_text())
+    dry["/**/chunk_executor"]["ros__parameters"]["dry_run"] = True
+    (tmp_path / "dry.yaml").write_text(yaml.safe_dump(dry))
+    assert bringup.main(["--params-file", str(tmp_path / "dry.yaml"), "--only", "executor", "--check", "--strict"]) == 0
+    assert "note: chunk_executor: dry_run: no command is published" in capsys.readouterr().out
     # a typo and a retired parameter: rclpy would ignore them silently; bringup refuses the typo (a limit left at its
     # default; the node refuses it too) and names the retired one
     data["/**/chunk_executor"]["ros__parameters"]["left"]["max_acel"] = [10.0]

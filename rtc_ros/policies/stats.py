@@ -184,11 +184,21 @@ def expand_stats(tensors: dict[str, np.ndarray], obs_spec: list[dict[str, Any]],
         raise StatsError("normalization", str(exc)) from exc
 
 
+def _floor_of(floors: float | dict[str, Any], name: str, size: int) -> np.ndarray:
+    """The std floor of vector entry ``name`` (``size`` elements) from ``fit_normalizer``'s ``vector_std_floor``."""
+    value = floors.get(name, 1e-6) if isinstance(floors, dict) else floors
+    arr = np.asarray(value, dtype=np.float64).reshape(-1)
+    if arr.size not in (1, size) or not (np.isfinite(arr).all() and (arr >= 0).all()):
+        raise ValueError(f"fit_normalizer: vector_std_floor for '{name}' must be one value or {size} values >= 0, "
+                         f"got {value!r}")
+    return np.broadcast_to(arr, (size,))
+
+
 def fit_normalizer(
     obs: np.ndarray | Iterable[np.ndarray],
     actions: np.ndarray,
     obs_spec: list[dict[str, Any]],
-    vector_std_floor: float = 1e-6,
+    vector_std_floor: float | dict[str, float | list[float]] = 1e-6,
     image_std_floor: float = 1e-6,
     action_std_floor: float = 1e-6,
 ) -> Normalizer:
@@ -201,7 +211,10 @@ def fit_normalizer(
             entries as floats in [0, 1]: values above 1 are refused with a ValueError).
         actions: ``(N, H, M)`` or ``(N, M)`` raw actions.
         obs_spec: the layout of the flat observation.
-        vector_std_floor, image_std_floor, action_std_floor: lower bounds of the fitted stds.
+        vector_std_floor, image_std_floor, action_std_floor: lower bounds of the fitted stds. ``vector_std_floor``
+            may also be ``{entry name: floor or per-element floors}`` (entries not named: 1e-6), for elements in
+            mixed units: e.g. ``{"joint_positions": [0.05] * 7 + [0.002]}`` for a gripper in metres whose whole
+            range (0.04 m) is under one 0.05 floor (a bring-up walkthrough).
 
     Returns:
         the per-dimension normaliser (image entries constant per channel, so :func:`compact_stats`
@@ -243,11 +256,12 @@ def fit_normalizer(
             m1, m2 = s1[sl] / n, s2[sl] / n
             mean[sl] = m1
             raw = np.sqrt(np.maximum(m2 - m1 * m1, 0.0))
-            std[sl] = np.maximum(raw, vector_std_floor)
-            floored += [f"{e.name}[{i}]" for i in np.flatnonzero(raw < vector_std_floor)]
+            floor = _floor_of(vector_std_floor, e.name, e.size)
+            std[sl] = np.maximum(raw, floor)
+            floored += [f"{e.name}[{i}]" for i in np.flatnonzero(raw < floor)]
     if floored:  # a (nearly) constant input: on the robot its drift is divided by the floor, not by its std
         log.warning("fit_normalizer: %d observation dimensions barely vary in the data (std under the floor "
-                    "%g for vectors, %g for image channels), normalised with the floor: %s", len(floored),
+                    "%s for vectors, %g for image channels), normalised with the floor: %s", len(floored),
                     vector_std_floor, image_std_floor, ", ".join(floored[:8]) + (" ..." if len(floored) > 8 else ""))
     a = np.asarray(actions, dtype=np.float64)
     a = a.reshape(-1, a.shape[-1])

@@ -114,7 +114,9 @@ class ChunkValidator:
                                          f"{self._resync_step} (the robot was moved since)", seq)
         if t_obs > now:
             raise self._reject("future", f"chunk seq {seq} observed at step {t_obs} is ahead of now={now} "
-                                         "(executor restarted, or a clock/step mix-up)", seq)
+                                         "(by a step or two: this loop ran late, missing ticks, while the policy side "
+                                         "estimated its step from the clock -- replanned at once; by more: an executor "
+                                         "restarted, or a clock/step mix-up)", seq)
         if cfg.mode != "sync" and self._exec[0] >= 0 and now - t_obs >= H:  # (the start-up chunk runs from index 0)
             raise self._reject("stale", f"stale chunk seq {seq}: observed at step {t_obs}, now {now}: "
                                         f"delay {now - t_obs} >= H={H}, no action left", seq)
