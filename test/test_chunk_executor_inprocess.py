@@ -816,6 +816,6 @@ def test_a_hold_names_a_chunk_publisher_that_sends_nothing(node, monkeypatch) ->
     now[0] += 5.0
     _, message, _ = executor_status(node)
     assert message.endswith("the executing chunk ran out and no newer one came; 1 node publishes /rtc/chunk but no "
-                            "chunk arrived for 5 s (policy_inference hung, or killed: a killed process stays listed "
-                            "until its DDS lease ends, ~20 s)"), message
+                            "chunk arrived for 5 s (an inference that slow, policy_inference hung, or killed: a killed "
+                            "process stays listed until its DDS lease ends, ~20 s)"), message
     node.destroy_publisher(pub)

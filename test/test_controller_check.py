@@ -34,3 +34,149 @@ def test_a_trajectory_controller_maps_by_name_but_rejects_foreign_or_partial_goa
 def test_a_node_without_joints_is_not_judged() -> None:
     for joints in (None, [], "j1"):
         assert joints_mismatch("/relay", "/c/commands", ARM, joints, None, trajectory=False) == ""
+
+
+class _Value:
+    def __init__(self, v) -> None:
+        self.type = 0 if v is None else 1 if isinstance(v, bool) else 4 if isinstance(v, str) else 9
+        self.bool_value = v if isinstance(v, bool) else False
+        self.string_value = v if isinstance(v, str) else ""
+        self.string_array_value = v if isinstance(v, list) else []
+
+
+class _Graph:
+    """A node's graph and its controllers' parameter services, answered at once."""
+
+    def __init__(self) -> None:
+        from types import SimpleNamespace
+
+        self.ns = SimpleNamespace
+        self.subs: dict[str, list] = {}  # topic -> endpoint infos
+        self.params: dict[str, dict] = {}  # controller node -> its parameters
+        self.ready: dict[str, bool] = {}
+        self.asked: list[str] = []
+
+    def subscribe(self, topic: str, node: str, gid: bytes, params: dict) -> None:
+        self.subs.setdefault(topic, []).append(self.ns(node_name=node, node_namespace="/", endpoint_gid=gid))
+        self.params["/" + node], self.ready["/" + node] = params, True
+
+    def leave(self, topic: str, node: str) -> None:
+        self.subs[topic] = [i for i in self.subs[topic] if i.node_name != node]
+
+    def get_subscriptions_info_by_topic(self, topic: str) -> list:
+        return list(self.subs.get(topic, []))
+
+    def create_client(self, srv, name: str, callback_group=None):
+        graph, node = self, name.rsplit("/get_parameters", 1)[0]
+
+        class Client:
+            def service_is_ready(self) -> bool:
+                return graph.ready.get(node, False)
+
+            def call_async(self, request):
+                graph.asked.append(node)
+                value = _Value(graph.params.get(node, {}).get(request.names[0]))
+                result = graph.ns(values=[value] if value.type else [])
+
+                class Future:
+                    def add_done_callback(self, cb) -> None:
+                        cb(self)
+
+                    def exception(self):
+                        return None
+
+                    def result(self):
+                        return result
+
+                return Future()
+
+        return Client()
+
+    def get_logger(self):
+        return self.ns(warn=lambda m: None)
+
+
+def _check(graph: _Graph, output_type: str = "float64_multi_array"):
+    from rtc_ros.nodes.controller_check import ControllerCheck
+
+    return ControllerCheck(graph, {"/c/commands": ARM}, output_type)
+
+
+def test_a_wrong_verdict_goes_with_its_controller_even_between_asks(monkeypatch) -> None:
+    """A review: re-asked every 5 s, a verdict outlived a controller that left while its service was not ready
+    (the executor stayed muted for good)."""
+    from rtc_ros.nodes import controller_check
+
+    now = [0.0]
+    monkeypatch.setattr(controller_check.time, "monotonic", lambda: now[0])
+    g = _Graph()
+    g.subscribe("/c/commands", "fwd", b"1", {"joints": ["j2", "j1", "j3"], "interface_name": "position"})
+    check = _check(g)
+    check.poll()
+    assert list(check.wrong()) == ["/fwd"]
+    now[0] += 6.0  # time to ask again, its service not ready (unloading): the verdict is kept meanwhile
+    g.ready["/fwd"] = False
+    check.poll()
+    assert list(check.wrong()) == ["/fwd"] and check.pending() == []
+    g.leave("/c/commands", "fwd")
+    check.poll()
+    assert check.wrong() == {}
+
+
+def test_a_controller_reloaded_under_its_name_is_asked_again_at_once(monkeypatch) -> None:
+    from rtc_ros.nodes import controller_check
+
+    monkeypatch.setattr(controller_check.time, "monotonic", lambda: 0.0)
+    g = _Graph()
+    g.subscribe("/c/commands", "fwd", b"1", {"joints": ["j2", "j1", "j3"], "interface_name": "position"})
+    check = _check(g)
+    check.poll()
+    assert list(check.wrong()) == ["/fwd"]
+    g.leave("/c/commands", "fwd")  # reloaded with the right order between two polls: new endpoints, same name
+    g.subscribe("/c/commands", "fwd", b"2", {"joints": list(ARM), "interface_name": "position"})
+    check.poll()
+    assert check.wrong() == {}
+
+
+def test_only_ros2_control_controllers_are_judged(monkeypatch) -> None:
+    """A relay or mux declaring 'joints' (its hardware-side order) is not a forward_command_controller."""
+    g = _Graph()
+    g.subscribe("/c/commands", "relay", b"1", {"joints": ["j2", "j1", "j3"]})
+    check = _check(g)
+    check.poll()
+    assert check.wrong() == {} and check.pending() == []
+    g2 = _Graph()  # a trajectory relay without interpolation parameters: not judged either
+    g2.subscribe("/c/commands", "relay", b"1", {"joints": ["x"]})
+    check = _check(g2, "joint_trajectory")
+    check.poll()
+    assert check.wrong() == {}
+    g2.params["/relay"]["open_loop_control"] = True  # Humble's JTC
+    g2.leave("/c/commands", "relay")
+    check.poll()
+    g2.subscribe("/c/commands", "relay", b"2", g2.params["/relay"])
+    check.poll()
+    assert "does not own ['j1', 'j2', 'j3']" in check.wrong()["/relay"]
+
+
+def test_a_first_answer_is_awaited_but_not_forever(monkeypatch) -> None:
+    """~/resume waits for a new controller's verdict (pending), but a parameter service that never answers blocks
+    it only PENDING_S."""
+    from rtc_ros.nodes import controller_check
+
+    now = [0.0]
+    monkeypatch.setattr(controller_check.time, "monotonic", lambda: now[0])
+    g = _Graph()
+    g.subscribe("/c/commands", "hung", b"1", {})
+    check = _check(g)
+    calls = []
+    g.create_client = lambda srv, name, callback_group=None: type("C", (), {
+        "service_is_ready": lambda self: True,
+        "call_async": lambda self, req: calls.append(req) or type("F", (), {"add_done_callback": lambda s, cb: None})()})()
+    check.poll()
+    assert check.pending() == ["/hung"] and len(calls) == 2
+    now[0] += 6.0
+    check.poll()  # asked again, still awaited
+    assert check.pending() == ["/hung"] and len(calls) == 4
+    now[0] += controller_check.PENDING_S
+    check.poll()
+    assert check.pending() == []

@@ -262,6 +262,9 @@ def test_fit_normalizer_names_the_dimensions_it_floors(caplog: pytest.LogCapture
     with pytest.raises(ValueError, match="vector_std_floor for 'joint_positions' must be one value or 3 values"):
         fit_normalizer(grip, rng.normal(size=(50, 2)), [{"name": "joint_positions", "shape": [3]}],
                        vector_std_floor={"joint_positions": [0.05, 0.002]})
+    with pytest.raises(ValueError, match=r"vector_std_floor names \['joint_position'\], not vector entries"):
+        fit_normalizer(grip, rng.normal(size=(50, 2)), [{"name": "joint_positions", "shape": [3]}],
+                       vector_std_floor={"joint_position": 0.05})
 
 
 def test_fit_normalizer_refuses_0_255_images() -> None:

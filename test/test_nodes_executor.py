@@ -163,7 +163,8 @@ def test_a_forward_controller_with_its_joints_in_another_order_gets_no_command(s
 
         def controller(joints: list[str]) -> Node:
             node = Node("left_controller", context=h.ctx)
-            node.declare_parameter("joints", joints)
+            node.declare_parameter("joints", joints)  # (a forward_command_controller's; a node without
+            node.declare_parameter("interface_name", "position")  # interface_name is not judged)
             node.create_subscription(Float64MultiArray, "left_controller/commands", lambda m: None, 10)
             h.executor.add_node(node)
             return node

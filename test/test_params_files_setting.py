@@ -19,3 +19,11 @@ def test_a_p_that_lost_to_a_file_says_so(tmp_path) -> None:
     # no file sets it: the -p is the source
     alone = ["node", "--ros-args", "-p", "policy_spec:=/x/spec.yaml"]
     assert files_setting(alone, "/policy_inference", "policy_spec", "/x/spec.yaml") == ["-p policy_spec"]
+
+
+def test_a_one_value_list_that_applied_expanded_is_not_said_to_have_lost(tmp_path) -> None:
+    """A review: ``-p left.max_step:=[-1.0]`` is refused expanded per joint; it did apply."""
+    f = tmp_path / "p.yaml"
+    f.write_text("/**:\n  ros__parameters:\n    left:\n      max_step: [0.05]\n")
+    argv = ["node", "--ros-args", "--params-file", str(f), "-p", "left.max_step:=[-1.0]"]
+    assert files_setting(argv, "/chunk_executor", "left.max_step", [-1.0] * 7) == [str(f), "-p left.max_step"]

@@ -9,12 +9,13 @@ process. One episode::
     wait sim/status state 'done' (success latched or max_episode_steps) or the wall-clock timeout
     rtc/episode {"cmd": "stop", "success": ..., "score": progress}   (the bag is closed)
 
-With ``operator=True`` (``sim_episodes``: a long run beside an operator) the driver also yields to whoever else
-holds the robot: before each reset it waits until the executor's reports (``rtc/executor_state``) say it is not
+After :meth:`EpisodeDriver.follow_executor` (``operator`` mode: ``sim_episodes``, a long run beside an
+operator) the driver also yields to whoever else holds the robot: before each reset it waits until the executor's reports (``rtc/executor_state``) say it is not
 paused -- an operator's ``~/pause`` or ``~/hold``, a protective stop, a released enabling device, ``start_paused``
 -- logging every 10 s what it waits for (before 2026-12-07 its re-sync and resume lifted an operator's pause at the
 next reset, and a refused resume ended the whole launch: a two-robot walkthrough); a resume refused for another
-reason (another executor on the same outputs) is logged and the next episode tries again. A resume answered "not
+reason (another executor on the same outputs) is logged and the episode starts over from its reset once the
+executor runs again (not recorded meanwhile). A resume answered "not
 paused" (someone resumed it during the reset hold) is fine in both modes.
 """
 
@@ -73,11 +74,10 @@ class EpisodeDriver:
     """
 
     def __init__(self, record: bool = True, node_name: str = "rtc_experiment_driver",
-                 executor_node: str | None = "chunk_executor", operator: bool = False) -> None:
+                 executor_node: str | None = "chunk_executor") -> None:
         import rclpy
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-        from sensor_msgs.msg import JointState
         from std_msgs.msg import String
         from std_srvs.srv import Trigger
         from trajectory_msgs.msg import JointTrajectory
@@ -90,7 +90,7 @@ class EpisodeDriver:
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.record = record
-        self.operator = operator
+        self.operator = False  # follow_executor: yield to a paused executor (module docstring)
         self.cut_short = ""  # the recorder's status of the last episode when it closed it before the stop
         self.last_answer = ""  # the newest service answer's message
         self.recording = False  # an episode start sent to the recorder, not yet stopped (abort_recording)
@@ -102,10 +102,6 @@ class EpisodeDriver:
         self.node.create_subscription(String, "sim/status", self._on_status, rel)
         self.node.create_subscription(String, "rtc/episode_status", self._on_recorder, latched)
         self.node.create_subscription(JointTrajectory, "rtc/chunk", self._on_chunk, rel)
-        if operator:
-            self.node.create_subscription(JointState, "rtc/executor_state", self._on_executor_state,
-                                          QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                                                     history=HistoryPolicy.KEEP_LAST))
         self._Trigger = Trigger
         self._resync_cli = self._resume_cli = self._pause_cli = None
         self.use_executor(executor_node)
@@ -143,6 +139,16 @@ class EpisodeDriver:
     def _on_chunk(self, _msg: Any) -> None:
         self._update("chunks", self.seen.chunks + 1)
 
+    def follow_executor(self, executor_state_topic: str = "rtc/executor_state") -> None:
+        """``operator`` mode (module docstring): read the executor's reports on ``executor_state_topic``."""
+        from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+        from sensor_msgs.msg import JointState
+
+        self.node.create_subscription(JointState, executor_state_topic, self._on_executor_state,
+                                      QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                                                 history=HistoryPolicy.KEEP_LAST))
+        self.operator = True
+
     def _on_executor_state(self, msg: Any) -> None:
         try:
             paused = ExecutorReport.decode(msg.header.frame_id).paused
@@ -153,17 +159,18 @@ class EpisodeDriver:
     def wait_executor_free(self, log_every_s: float = 10.0) -> float:
         """``operator`` mode: block until the executor's newest report is fresh and not paused (module docstring);
         returns the seconds waited. Logs every ``log_every_s`` what it waits for; ``KeyboardInterrupt`` on Ctrl-C."""
-        def free(s: _Seen) -> bool:
-            return s.executor is not None and time.monotonic() - s.executor[0] < REPORT_FRESH_S and not s.executor[1]
-
         t0, wait = time.monotonic(), REPORT_FRESH_S + 0.5  # (the first word at once: a report comes every tick)
+
+        def free(s: _Seen) -> bool:  # (a report from after the call: one from before a refused resume said running)
+            return s.executor is not None and s.executor[0] > t0 and not s.executor[1]
+
         while True:
             try:
                 self.wait_for(free, wait, "")
                 return time.monotonic() - t0
             except TimeoutError:
                 seen = self.seen.executor
-                why = ("no report from the executor on rtc/executor_state" if seen is None else
+                why = ("no report from the executor (executor_state_topic)" if seen is None else
                        f"no report from the executor for {time.monotonic() - seen[0]:.0f} s" if
                        time.monotonic() - seen[0] >= REPORT_FRESH_S else
                        "the executor is paused (an operator's ~/pause or ~/hold, a protective stop, a released "
@@ -218,20 +225,22 @@ class EpisodeDriver:
             self._call(self._pause_cli, "pause to brake before the re-sync", refusable=True)
             time.sleep(0.05)
 
-    def _resume(self) -> None:
-        """``~/resume`` after the reset hold. Answered "not paused": somebody resumed it meanwhile (an operator
-        during the hold), fine. Refused otherwise: an error in the experiment (``RuntimeError``), logged in
-        ``operator`` mode (the executor holds; the next episode waits for it to run again)."""
+    def _resume(self) -> bool:
+        """``~/resume`` after the reset hold; whether the executor runs. Answered "not paused": somebody resumed it
+        meanwhile (an operator during the hold), fine. Refused otherwise: an error in the experiment
+        (``RuntimeError``); in ``operator`` mode logged and False (the episode is not run: its reset is done again
+        once the executor runs -- a review: it was recorded and scored while the robot held)."""
         if self._call(self._resume_cli, "resume after the reset", refusable=True):
-            return
+            return True
         answer = self.last_answer
         if answer == "not paused":
             self.node.get_logger().info("the executor was resumed by someone else during the reset hold")
-        elif self.operator:
-            self.node.get_logger().error(f"{self._resume_cli.srv_name} after the reset was refused: {answer}; the "
-                                         "robot holds, and the next episode waits until the executor runs again")
-        else:
+            return True
+        if not self.operator:
             raise RuntimeError(f"{self._resume_cli.srv_name} (resume after the reset) failed: {answer}")
+        self.node.get_logger().error(f"{self._resume_cli.srv_name} after the reset was refused: {answer}; the robot "
+                                     "holds, and the episode starts over once the executor runs again")
+        return False
 
     def _call(self, client: Any, what: str, timeout: float = 10.0, refusable: bool = False) -> bool:
         """Call a ``std_srvs/Trigger`` service; ``TimeoutError`` if it does not answer, ``RuntimeError`` if
@@ -267,16 +276,17 @@ class EpisodeDriver:
     def run_episode(self, seed: int, method: str, extra_latency_ms: float, hold_s: float = 1.5,
                     timeout_s: float = 40.0, meta: dict[str, Any] | None = None) -> EpisodeResult:
         """Reset the sim (seeded cube), record one episode until success/truncation, return the result."""
-        if self.operator and self._resume_cli is not None:  # (the robot stays where the operator holds it)
-            self.wait_executor_free()
-        ep0 = int(self.seen.status.get("episode", -1))
-        self._send(self._reset_pub, {"seed": seed, "hold_s": hold_s})
-        self.wait_for(lambda s: s.status.get("episode", -1) > ep0, 10.0, "the simulator reset")
-        if self._resync_cli is not None:  # the arms were teleported: the executor must start over from them
-            self._resync()
-        self.wait_for(lambda s: s.status.get("state") == "running", hold_s + 10.0, "the reset hold to end")
-        if self._resume_cli is not None:
-            self._resume()
+        while True:  # (operator mode: a refused resume runs the reset again once the executor runs, unrecorded)
+            if self.operator and self._resume_cli is not None:  # (the robot stays where the operator holds it)
+                self.wait_executor_free()
+            ep0 = int(self.seen.status.get("episode", -1))
+            self._send(self._reset_pub, {"seed": seed, "hold_s": hold_s})
+            self.wait_for(lambda s: s.status.get("episode", -1) > ep0, 10.0, "the simulator reset")
+            if self._resync_cli is not None:  # the arms were teleported: the executor must start over from them
+                self._resync()
+            self.wait_for(lambda s: s.status.get("state") == "running", hold_s + 10.0, "the reset hold to end")
+            if self._resume_cli is None or self._resume():
+                break
         t0 = time.monotonic()
         self.last_recorded = confirmed = False
         n0 = self.seen.recorder_n  # (a late 'recording' from an earlier, unconfirmed start is not this one's)

@@ -18,7 +18,8 @@ are relative, so it follows a namespace. After ``episodes`` episodes (0 = until 
 
 Parameters: ``episodes`` (3), ``seed0`` (10000, the evaluation seeds), ``hold_s`` (1.5), ``timeout_s`` (40),
 ``ready_timeout_s`` (180), ``record`` (true), ``executor_node`` (``chunk_executor``), ``method`` and
-``extra_latency_ms`` (stored in each episode's meta; the nodes' own parameters are what runs).
+``extra_latency_ms`` (stored in each episode's meta; the nodes' own parameters are what runs),
+``executor_state_topic`` (``rtc/executor_state``: the executor's reports, read to wait while it is paused).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from rtc_ros.experiments.runner import EVAL_SEED0, EpisodeDriver
 from rtc_ros.nodes.spin import SIGINT_RECEIVED, ignore_sigint, sigint_once
 
 PARAMS = {"episodes": 3, "seed0": EVAL_SEED0, "hold_s": 1.5, "timeout_s": 40.0, "ready_timeout_s": 180.0,
-          "record": True, "method": "", "extra_latency_ms": 0.0, "executor_node": "chunk_executor"}
+          "record": True, "method": "", "extra_latency_ms": 0.0, "executor_node": "chunk_executor",
+          "executor_state_topic": "rtc/executor_state"}
 
 
 def _terminate(signum: int, frame: object) -> None:
@@ -49,9 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     # (no rclpy handlers: the context stays up after a signal, so the recorder's episode can still be aborted)
     rclpy.init(args=sys.argv if argv is None else argv, signal_handler_options=SignalHandlerOptions.NO)
-    driver = EpisodeDriver(node_name="sim_episodes", operator=True)
+    driver = EpisodeDriver(node_name="sim_episodes")
     node, log = driver.node, driver.node.get_logger()
     p = {k: node.declare_parameter(k, v).value for k, v in PARAMS.items()}
+    driver.follow_executor(str(p["executor_state_topic"]))  # (operator mode: yields to a paused executor)
     driver.record = bool(p["record"])
     driver.use_executor(str(p["executor_node"]))
     n = int(p["episodes"])

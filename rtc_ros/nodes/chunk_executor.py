@@ -181,10 +181,10 @@ class ChunkExecutorNode(Node):
                                                     qos_profile_sensor_data, callback_group=self._io_group)
 
     def _check_outputs(self) -> None:
-        self.outputs.check()  # another publisher on an output: command nothing
-        self.stops.check()  # the robot's stop report: of another type, or nobody publishing it
         if self._controllers is not None:
             self._controllers.poll()  # controllers of other joints, or interpolating from the measured state
+        self.outputs.check()  # another publisher on an output, a controller of other joints: command nothing
+        self.stops.check()  # the robot's stop report: of another type, or nobody publishing it
 
     def _on_joint_state(self, msg: JointState) -> None:
         stamp = conv.stamp_to_ns(msg.header.stamp)

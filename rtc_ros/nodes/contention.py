@@ -88,6 +88,9 @@ class OutputGuard:
                 log.error(f"still {self.text()}: commanding nothing")
         elif was:
             stopped = node._recovery.stopped  # a protective stop: resume (if at all) when it ends
+            unheard = not node._dry and bool(node._unheard_commands())  # (the wrong controller unloaded, none yet:
+            # not into nothing, as ~/resume is refused then -- a review)
+            self._resume_after = self._resume_after and not unheard
             core.set_muted(False, resume=self._resume_after and not stopped, why=self._why)
             if self._resume_after and stopped:
                 node._recovery.request(resume=True)

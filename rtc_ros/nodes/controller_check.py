@@ -3,7 +3,8 @@
 ros2_control controller declares (the controller node is the subscriber; a node without them -- a relay, another
 kind of controller -- is not judged).
 
-* ``joints`` (both): a ``forward_command_controller`` applies a ``Float64MultiArray`` in the order of its own
+* ``joints`` (both; judged for a node that also declares ``interface_name``, a ``forward_command_controller``, or
+  an interpolation parameter, a ``joint_trajectory_controller``): a ``forward_command_controller`` applies a ``Float64MultiArray`` in the order of its own
   ``joints``; listed in another order than the arm's ``joint_names`` (or other joints), every command would move the
   wrong joints -- a first bring-up walkthrough: 0.78 rad in one tick on the first command after arming, which the
   per-tick step limit cannot see (it acts in the executor's order). A ``joint_trajectory_controller`` maps a
@@ -34,11 +35,14 @@ from rtc_ros.nodes.contention import node_fq_name
 INTERPOLATION = ("interpolate_from_desired_state", "open_loop_control")
 #: the parameters asked for, per output type (one request each: a node that lacks one answers a joint request with
 #: nothing)
-PARAMS = {"joint_trajectory": (*INTERPOLATION, "joints", "allow_partial_joints_goal"), "float64_multi_array": ("joints",)}
-_BOOL, _STRING_ARRAY = 1, 9  # rcl_interfaces/ParameterType PARAMETER_BOOL, PARAMETER_STRING_ARRAY
+PARAMS = {"joint_trajectory": (*INTERPOLATION, "joints", "allow_partial_joints_goal"),
+          "float64_multi_array": ("joints", "interface_name")}
+_BOOL, _STRING, _STRING_ARRAY = 1, 4, 9  # rcl_interfaces/ParameterType PARAMETER_BOOL, _STRING, _STRING_ARRAY
 #: a request unanswered this long (s) is sent again, and an answered one too (a controller reloaded with other
 #: parameters under the same node name, which the graph may not show leaving)
 ASK_AGAIN_S = 5.0
+#: a controller's first answer is awaited this long (s) before ~/resume goes ahead without its verdict
+PENDING_S = 2 * ASK_AGAIN_S
 
 
 class ControllerCheck:
@@ -58,6 +62,8 @@ class ControllerCheck:
         self._clients: dict[str, Any] = {}
         self._answers: dict[str, dict[str, bool | None]] = {}  # controller node -> {param: value, None: lacks it}
         self._asked_at: dict[str, float] = {}  # monotonic s; unanswered for ASK_AGAIN_S: asked again
+        self._gids: dict[str, frozenset[bytes]] = {}  # its subscriptions' endpoints when asked (changed: reloaded)
+        self._first_asked: dict[str, float] = {}  # monotonic s of the first ask since it appeared (pending)
 
     def problems(self) -> list[str]:
         with self._lock:
@@ -68,24 +74,40 @@ class ControllerCheck:
         with self._lock:
             return dict(self._wrong)
 
+    def pending(self) -> list[str]:
+        """Subscribers asked whose answers are not all in yet, within :data:`PENDING_S` of their first ask (one whose
+        service never answers does not block for good): ``~/resume`` waits for their verdict (a controller loaded
+        just before the arming would otherwise get commands unjudged)."""
+        now = time.monotonic()
+        with self._lock:
+            return [n for n, answers in self._answers.items()
+                    if len(answers) < len(self.params) and now - self._first_asked.get(n, now) < PENDING_S]
+
     def poll(self) -> None:
         """Ask every new subscriber whose parameter service is up (call it periodically)."""
-        present: dict[str, str] = {}
+        present: dict[str, tuple[str, frozenset[bytes]]] = {}
         for topic in self.topics:
             for info in self.node.get_subscriptions_info_by_topic(topic):
                 if info.node_name:
-                    present.setdefault(node_fq_name(info.node_namespace, info.node_name), topic)
+                    name = node_fq_name(info.node_namespace, info.node_name)
+                    old_topic, gids = present.get(name, (topic, frozenset()))
+                    present[name] = (old_topic, gids | {bytes(info.endpoint_gid)})
         now = time.monotonic()
         with self._lock:
-            for name in list(self._answers):
+            for name in set(self._answers) | set(self._wrong) | set(self._problems):  # (a verdict outlives a re-ask)
                 if name not in present:  # gone (asked again if it returns)
-                    del self._answers[name]
+                    self._answers.pop(name, None)
                     self._problems.pop(name, None)
                     self._wrong.pop(name, None)
-                elif now - self._asked_at[name] > ASK_AGAIN_S:  # no answer, or one that may be old (a controller
-                    del self._answers[name]  # reloaded under its name): asked again, its verdict kept until then
-            asking = [(n, t) for n, t in present.items() if n not in self._answers]
-        for name, topic in asking:
+                    self._gids.pop(name, None)
+                    self._first_asked.pop(name, None)
+                elif name in self._answers and self._gids.get(name) != present[name][1]:  # reloaded under its name
+                    del self._answers[name]  # (new endpoints): asked again at once, awaited as a new one
+                    self._first_asked.pop(name, None)
+                elif name in self._answers and now - self._asked_at[name] > ASK_AGAIN_S:  # no answer, or an old one:
+                    del self._answers[name]  # asked again, its verdict kept until then
+            asking = [(n, t, g) for n, (t, g) in present.items() if n not in self._answers]
+        for name, topic, gids in asking:
             client = self._clients.get(name)
             if client is None:
                 client = self._clients[name] = self.node.create_client(GetParameters, f"{name}/get_parameters",
@@ -93,7 +115,8 @@ class ControllerCheck:
             if not client.service_is_ready():
                 continue
             with self._lock:
-                self._answers[name], self._asked_at[name] = {}, now
+                self._answers[name], self._asked_at[name], self._gids[name] = {}, now, gids
+                self._first_asked.setdefault(name, now)
             for param in self.params:
                 future = client.call_async(GetParameters.Request(names=[param]))
                 future.add_done_callback(lambda f, n=name, t=topic, k=param: self._on_answer(n, t, k, f))
@@ -106,6 +129,7 @@ class ControllerCheck:
             if answers is None or param in answers:
                 return  # forgotten meanwhile, or an answer to an earlier request
             answers[param] = (None if value is None else value.bool_value if value.type == _BOOL else
+                              value.string_value if value.type == _STRING else
                               list(value.string_array_value) if value.type == _STRING_ARRAY else None)
             if len(answers) < len(self.params):
                 return
@@ -121,8 +145,11 @@ class ControllerCheck:
                 self._problems[name] = text
             else:
                 self._problems.pop(name, None)
+            # judged only as a ros2_control controller (a relay or mux may declare 'joints' for another order):
+            # a trajectory controller declares an interpolation parameter, a forward_command_controller interface_name
+            controller = bool(has) if self.trajectory else isinstance(answers.get("interface_name"), str)
             wrong = joints_mismatch(name, topic, self.topics.get(topic, []), answers.get("joints"),
-                                    answers.get("allow_partial_joints_goal"), self.trajectory)
+                                    answers.get("allow_partial_joints_goal"), self.trajectory) if controller else ""
             if wrong:
                 self._wrong[name] = wrong
             else:

@@ -36,15 +36,16 @@ def hold_why(node: Any, reason: str, rejected: int, quiet_s: float = 0.0) -> str
         why += f"; chunks refused, the newest: {node.core.stats.last_reject[:200]}"
     elif quiet_s > QUIET_CHUNKS_S:
         why += (f"; {n} node{'s' if n > 1 else ''} publish{'' if n > 1 else 'es'} {topic} but no chunk arrived for "
-                f"{quiet_s:.0f} s (policy_inference hung, or killed: a killed process stays listed until its DDS "
-                "lease ends, ~20 s)")
+                f"{quiet_s:.0f} s (an inference that slow, policy_inference hung, or killed: a killed process stays "
+                "listed until its DDS lease ends, ~20 s)")
     return why
 
 
 def waiting_text(node: Any) -> str:
     """What the executor waits for before its first hold position: the joint states on their resolved topic, and why
     none was taken (a two-robot walkthrough's typo in the namespace read only "waiting for joint states")."""
-    topic = node._js_sub.topic_name if node._js_sub is not None else node.p.joint_states_topic
+    sub = node._js_sub  # (read once: the I/O thread may drop it meanwhile)
+    topic = sub.topic_name if sub is not None else node.p.joint_states_topic
     n = node.count_publishers(topic)
     why = ("nobody publishes it" if not n else f"the newest was refused: {node.js_refused}" if node.js_refused else
            f"{n} publisher{'s' if n > 1 else ''}, no message with the joints {node.names} yet")

@@ -45,6 +45,13 @@ class OperatorServices:
             response.message = "refused: " + self.node.outputs.text()
             self.node.get_logger().error(response.message)
             return response
+        asking = self.node._controllers.pending() if self.node._controllers is not None else []
+        if asking:  # (a controller loaded just before: its joints not judged yet)
+            response.success = False
+            response.message = (f"refused: waiting for the parameters of {', '.join(asking)} (its joints are checked "
+                                "before it gets commands); try again in a second")
+            self.node.get_logger().warn(response.message)
+            return response
         unheard = [] if self.node._dry else self.node._unheard_commands()
         if unheard:  # (a bring-up walkthrough: resumed into nothing, the chunks ran on, and the controller loaded
             # 16 s later jumped 0.19 rad to their newest command within one tick)

@@ -240,6 +240,11 @@ def fit_normalizer(
         if v > 1.0 + 1e-6:
             raise ValueError(f"fit_normalizer: image entry '{name}' has values up to {v:g}; observations must be "
                              "laid out as ObservationBuilder.build makes them (images as floats in [0, 1])")
+    unknown = sorted(set(vector_std_floor) - {e.name for e in layout if not e.is_image}) \
+        if isinstance(vector_std_floor, dict) else []
+    if unknown:  # (a typo would fall back to the 1e-6 floor silently: a review)
+        raise ValueError(f"fit_normalizer: vector_std_floor names {unknown}, not vector entries of the obs_spec "
+                         f"({[e.name for e in layout if not e.is_image]})")
     mean, std = np.empty(O), np.empty(O)
     floored: list[str] = []
     for e in layout:

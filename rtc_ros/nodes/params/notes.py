@@ -39,12 +39,13 @@ def executor_notes(p: NodeParams, given: Collection[str] | None = None) -> list[
     return notes + _degree_notes(p) + _step_notes(p) + dry + gripper_notes(p) + _braking_notes(p)
 
 
-#: an arm joint commanded faster than this (rad/s: a whole turn per second, a UR wrist's limit) is implausible
-TURN_PER_S = 2 * math.pi
+#: an arm joint commanded faster than this (rad/s: two turns per second, above the fastest industrial wrists' ~12
+#: rad/s and a UR wrist's 6.3) is implausible
+TURNS_PER_S = 4 * math.pi
 
 
 def _step_notes(p: NodeParams) -> list[str]:
-    """A ``max_step`` (per tick) that allows more than a whole turn per second, or a tenth of the joint's range in
+    """A ``max_step`` (per tick) that allows more than two turns per second, or a tenth of the joint's range in
     one tick, on a joint that is not a gripper: a velocity limit (rad/s) typed in where a step per tick belongs (a
     bring-up walkthrough's 2.6-5.3 passed ``--check --strict`` without a word, and the executor then sent steps of
     0.42 rad per tick); the per-tick step limit, the main net under a bad chunk, is then gone."""
@@ -52,12 +53,12 @@ def _step_notes(p: NodeParams) -> list[str]:
     for arm in p.arms:
         grip = arm.grippers or [False] * len(arm.joint_names)
         big = [(n, step) for n, step, lo, hi, g in zip(arm.joint_names, arm.max_step, arm.lower, arm.upper, grip)
-               if not g and (step * p.rate_hz > TURN_PER_S or (math.isfinite(hi - lo) and step > (hi - lo) / 10))]
+               if not g and (step * p.rate_hz > TURNS_PER_S or (math.isfinite(hi - lo) and step > (hi - lo) / 10))]
         if big:
             n, step = big[0]
             out.append(f"{arm.name}.max_step: {n} may move {step:g} per tick = {step * p.rate_hz:g} per s at rate_hz "
                        f"{p.rate_hz:g}" + (f" (and {len(big) - 1} more joints)" if len(big) > 1 else "")
-                       + ": more than a whole turn per second or a tenth of its range in one tick -- a velocity limit "
+                       + ": more than two turns per second or a tenth of its range in one tick -- a velocity limit "
                        "given as max_step? max_step is the most a joint moves in one tick (1 / rate_hz s): its "
                        f"velocity limit / rate_hz (e.g. 2.6 rad/s -> {2.6 / p.rate_hz:.3g})")
     return out

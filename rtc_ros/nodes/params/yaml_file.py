@@ -184,7 +184,10 @@ def files_setting(argv: list[str], fq: str, name: str, value: Any = None) -> lis
     cli = cli_overrides(argv)
     if name not in cli:
         return out
-    lost = bool(out) and value is not None and not same_value(value, cli[name])
+    given = cli[name]  # (a one-value list is refused expanded per joint: [x] -> [x, x, ...], which applied)
+    same = same_value(value, given) or (isinstance(given, list) and len(given) == 1 and isinstance(value, list)
+                                        and all(same_value(v, given[0]) for v in value))
+    lost = bool(out) and value is not None and not same
     return out + [f"-p {name}" + (" (which did not apply: ROS lets a params file's section for the node win over -p; "
                                   "give the value in a second --params-file, later files win)" if lost else "")]
 
