@@ -95,6 +95,9 @@ class _Graph:
     def get_logger(self):
         return self.ns(warn=lambda m: None)
 
+    def get_fully_qualified_name(self) -> str:
+        return "/chunk_executor"
+
 
 def _check(graph: _Graph, output_type: str = "float64_multi_array"):
     from rtc_ros.nodes.controller_check import ControllerCheck
@@ -180,3 +183,57 @@ def test_a_first_answer_is_awaited_but_not_forever(monkeypatch) -> None:
     now[0] += controller_check.PENDING_S
     check.poll()
     assert check.pending() == []
+
+
+def test_pending_covers_the_unasked_but_not_a_judged_controller_asked_again(monkeypatch) -> None:
+    """A second review: a subscriber whose parameter service is not discovered yet was not awaited, and a judged
+    controller asked again every 5 s counted as awaited meanwhile (a resume refused for nothing)."""
+    from rtc_ros.nodes import controller_check
+
+    now = [0.0]
+    monkeypatch.setattr(controller_check.time, "monotonic", lambda: now[0])
+    g = _Graph()
+    g.subscribe("/c/commands", "fwd", b"1", {"joints": list(ARM), "interface_name": "position"})
+    g.ready["/fwd"] = False  # its service not discovered yet
+    check = _check(g)
+    check.poll()
+    assert check.pending() == ["/fwd"]
+    g.ready["/fwd"] = True
+    check.poll()
+    assert check.pending() == [] and check.wrong() == {}
+    held = []  # the next ask's answers held back: asked again, still judged
+    make = g.create_client
+    g.create_client = lambda *a, **k: type("C", (), {"service_is_ready": lambda s: True, "call_async": lambda s, r: (
+        held.append(r), type("F", (), {"add_done_callback": lambda f, cb: None})())[1]})()
+    check._clients.clear()
+    now[0] += 6.0
+    check.poll()
+    assert held and check.pending() == []
+    g.create_client = make
+
+
+def test_an_answer_to_an_earlier_ask_is_dropped(monkeypatch) -> None:
+    """A second review: a re-ask still in flight when a reload's endpoints trigger a new ask filled the new ask's
+    slots with the old controller's answers (the reloaded wrong one judged fine)."""
+    from rtc_ros.nodes import controller_check
+
+    now = [0.0]
+    monkeypatch.setattr(controller_check.time, "monotonic", lambda: now[0])
+    g = _Graph()
+    g.subscribe("/c/commands", "fwd", b"1", {"joints": list(ARM), "interface_name": "position"})
+    check = _check(g)
+    late = []
+    make = g.create_client
+    g.create_client = lambda *a, **k: type("C", (), {"service_is_ready": lambda s: True, "call_async": lambda s, r: (
+        late.append(r), type("F", (), {"add_done_callback": lambda f, cb: late.append(cb)})())[1]})()
+    check.poll()  # asked; the answers (of the right controller) are late
+    g.create_client = make
+    check._clients.clear()
+    g.leave("/c/commands", "fwd")  # reloaded in the wrong order before they came
+    g.subscribe("/c/commands", "fwd", b"2", {"joints": ["j2", "j1", "j3"], "interface_name": "position"})
+    check.poll()
+    assert list(check.wrong()) == ["/fwd"]
+    for cb in [c for c in late if callable(c)]:  # the old answers arrive now: dropped
+        cb(type("F", (), {"exception": lambda s: None, "result": lambda s: type("R", (), {
+            "values": [_Value(list(ARM))]})()})())
+    assert list(check.wrong()) == ["/fwd"]

@@ -766,3 +766,13 @@ def test_defaults_wrong_at_a_low_rate_are_said_with_the_rate() -> None:
     ok = validate({"rate_hz": 10.0, "horizon": 16, "s_min": 4, "startup_ramp_s": 0.3, "max_chunk_age": 1.6},
                   ROLE_EXECUTOR)
     assert not any("max_chunk_age" in n for n in executor_notes(ok))
+
+
+def test_two_arms_on_one_command_topic_only_with_joint_state_messages() -> None:
+    """A Float64MultiArray or a trajectory carries no (or only some) joint names: two arms publishing on one topic
+    would take turns at its controller (a review). joint_state messages carry the names and may share one."""
+    shared = {"left.command_topic": "both/commands", "right.command_topic": "both/commands"}
+    for kind in ("float64_multi_array", "joint_trajectory"):
+        with pytest.raises(ParameterError, match=r"'right\.command_topic' = 'both/commands': is also left's"):
+            validate({**shared, "output_type": kind}, ROLE_EXECUTOR)
+    assert validate({**shared, "output_type": "joint_state"}, ROLE_EXECUTOR).arms[1].command_topic == "both/commands"

@@ -144,6 +144,7 @@ class EpisodeDriver:
         from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import JointState
 
+        self._state_topic = executor_state_topic
         self.node.create_subscription(JointState, executor_state_topic, self._on_executor_state,
                                       QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                                                  history=HistoryPolicy.KEEP_LAST))
@@ -170,7 +171,7 @@ class EpisodeDriver:
                 return time.monotonic() - t0
             except TimeoutError:
                 seen = self.seen.executor
-                why = ("no report from the executor (executor_state_topic)" if seen is None else
+                why = (f"no report from the executor on {self._state_topic}" if seen is None else
                        f"no report from the executor for {time.monotonic() - seen[0]:.0f} s" if
                        time.monotonic() - seen[0] >= REPORT_FRESH_S else
                        "the executor is paused (an operator's ~/pause or ~/hold, a protective stop, a released "
@@ -230,7 +231,12 @@ class EpisodeDriver:
         meanwhile (an operator during the hold), fine. Refused otherwise: an error in the experiment
         (``RuntimeError``); in ``operator`` mode logged and False (the episode is not run: its reset is done again
         once the executor runs -- a review: it was recorded and scored while the robot held)."""
-        if self._call(self._resume_cli, "resume after the reset", refusable=True):
+        end = time.monotonic() + 11.0  # (a controller's first verdict awaited: at most PENDING_S, 10 s)
+        while not self._call(self._resume_cli, "resume after the reset", refusable=True):
+            if not self.last_answer.startswith("refused: waiting for the parameters") or time.monotonic() > end:
+                break
+            time.sleep(0.2)
+        else:
             return True
         answer = self.last_answer
         if answer == "not paused":

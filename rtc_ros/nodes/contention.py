@@ -95,7 +95,8 @@ class OutputGuard:
             if self._resume_after and stopped:
                 node._recovery.request(resume=True)
             node._measure_again()
-            going = "starting as after a start" if self._resume_after else "paused until ~/resume"
+            going = ("starting as after a start" if self._resume_after else
+                     "paused until ~/resume (nobody subscribes a command topic yet)" if unheard else "paused until ~/resume")
             log.warn(("no other publisher on the outputs any more" if had_others else
                       "the controllers on the outputs take the executor's joints now") + f": {going}")
 

@@ -23,6 +23,7 @@ kind of controller -- is not judged).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any
@@ -37,6 +38,8 @@ INTERPOLATION = ("interpolate_from_desired_state", "open_loop_control")
 #: nothing)
 PARAMS = {"joint_trajectory": (*INTERPOLATION, "joints", "allow_partial_joints_goal"),
           "float64_multi_array": ("joints", "interface_name")}
+#: the graph's node name for an endpoint whose node is not discovered yet
+UNKNOWN_NODE = "_NODE_NAME_UNKNOWN_"
 _BOOL, _STRING, _STRING_ARRAY = 1, 4, 9  # rcl_interfaces/ParameterType PARAMETER_BOOL, _STRING, _STRING_ARRAY
 #: a request unanswered this long (s) is sent again, and an answered one too (a controller reloaded with other
 #: parameters under the same node name, which the graph may not show leaving)
@@ -60,10 +63,13 @@ class ControllerCheck:
         # one get_parameters client per controller node, kept (never destroyed: destroying one from a callback
         # under a MultiThreadedExecutor can crash rclpy; a few clients in all)
         self._clients: dict[str, Any] = {}
-        self._answers: dict[str, dict[str, bool | None]] = {}  # controller node -> {param: value, None: lacks it}
+        self._answers: dict[str, dict[str, Any]] = {}  # controller node -> {param: value, None: lacks it}
         self._asked_at: dict[str, float] = {}  # monotonic s; unanswered for ASK_AGAIN_S: asked again
-        self._gids: dict[str, frozenset[bytes]] = {}  # its subscriptions' endpoints when asked (changed: reloaded)
-        self._first_asked: dict[str, float] = {}  # monotonic s of the first ask since it appeared (pending)
+        self._asked: dict[str, tuple[int, frozenset[bytes]]] = {}  # the ask in flight: its number, the endpoints
+        self._asks = 0  # (an answer to an earlier ask is dropped: it may be the controller's before a reload)
+        self._present: dict[str, tuple[str, frozenset[bytes]]] = {}  # the last poll's subscribers: topic, endpoints
+        self._since: dict[str, float] = {}  # monotonic s its endpoints were first seen (a verdict awaited: pending)
+        self._judged: dict[str, frozenset[bytes]] = {}  # the endpoints its last complete answer was about
 
     def problems(self) -> list[str]:
         with self._lock:
@@ -75,37 +81,42 @@ class ControllerCheck:
             return dict(self._wrong)
 
     def pending(self) -> list[str]:
-        """Subscribers asked whose answers are not all in yet, within :data:`PENDING_S` of their first ask (one whose
-        service never answers does not block for good): ``~/resume`` waits for their verdict (a controller loaded
-        just before the arming would otherwise get commands unjudged)."""
+        """Subscribers whose verdict is awaited: present, not yet answered for their current endpoints, and first seen
+        within :data:`PENDING_S` (one whose parameter service never answers, or that keeps re-subscribing, does not
+        block for good). ``~/resume`` waits for them (a controller loaded just before the arming would otherwise
+        get commands unjudged); call :meth:`poll` first to see the newest."""
         now = time.monotonic()
         with self._lock:
-            return [n for n, answers in self._answers.items()
-                    if len(answers) < len(self.params) and now - self._first_asked.get(n, now) < PENDING_S]
+            return [n for n, (_t, gids) in self._present.items()
+                    if self._judged.get(n) != gids and now - self._since.get(n, -math.inf) < PENDING_S]
 
     def poll(self) -> None:
-        """Ask every new subscriber whose parameter service is up (call it periodically)."""
+        """Ask every new subscriber whose parameter service is up (call it periodically, and before a resume)."""
         present: dict[str, tuple[str, frozenset[bytes]]] = {}
+        own = self.node.get_fully_qualified_name()
         for topic in self.topics:
             for info in self.node.get_subscriptions_info_by_topic(topic):
-                if info.node_name:
+                if info.node_name and info.node_name != UNKNOWN_NODE:  # (not named yet: judged once it is)
                     name = node_fq_name(info.node_namespace, info.node_name)
-                    old_topic, gids = present.get(name, (topic, frozenset()))
-                    present[name] = (old_topic, gids | {bytes(info.endpoint_gid)})
+                    if name == own:  # (its own subscription: a test's stand-in, a loop-back)
+                        continue
+                    first_topic, gids = present.get(name, (topic, frozenset()))
+                    present[name] = (first_topic, gids | {bytes(info.endpoint_gid)})
         now = time.monotonic()
         with self._lock:
-            for name in set(self._answers) | set(self._wrong) | set(self._problems):  # (a verdict outlives a re-ask)
-                if name not in present:  # gone (asked again if it returns)
-                    self._answers.pop(name, None)
-                    self._problems.pop(name, None)
-                    self._wrong.pop(name, None)
-                    self._gids.pop(name, None)
-                    self._first_asked.pop(name, None)
-                elif name in self._answers and self._gids.get(name) != present[name][1]:  # reloaded under its name
-                    del self._answers[name]  # (new endpoints): asked again at once, awaited as a new one
-                    self._first_asked.pop(name, None)
-                elif name in self._answers and now - self._asked_at[name] > ASK_AGAIN_S:  # no answer, or an old one:
-                    del self._answers[name]  # asked again, its verdict kept until then
+            for name in set(self._present) | set(self._answers) | set(self._wrong) | set(self._problems):
+                if name not in present:  # gone (asked again if it returns); a verdict outlives re-asks, not this
+                    for table in (self._answers, self._problems, self._wrong, self._asked, self._since, self._judged):
+                        table.pop(name, None)
+            for name, (_topic, gids) in present.items():
+                old = self._present.get(name)
+                if old is None or (old[1] != gids and self._judged.get(name) == old[1]):  # new, or reloaded after a
+                    self._since[name] = now  # verdict: awaited (endpoints churning unjudged keep the first time)
+            self._present = present
+            for name in list(self._answers):
+                if self._asked[name][1] != present[name][1] or now - self._asked_at[name] > ASK_AGAIN_S:
+                    del self._answers[name]  # reloaded (new endpoints), unanswered, or old: asked again; its
+                    # verdict kept until the new answer
             asking = [(n, t, g) for n, (t, g) in present.items() if n not in self._answers]
         for name, topic, gids in asking:
             client = self._clients.get(name)
@@ -115,24 +126,26 @@ class ControllerCheck:
             if not client.service_is_ready():
                 continue
             with self._lock:
-                self._answers[name], self._asked_at[name], self._gids[name] = {}, now, gids
-                self._first_asked.setdefault(name, now)
+                self._asks += 1
+                ask = self._asked[name] = (self._asks, gids)
+                self._answers[name], self._asked_at[name] = {}, now
             for param in self.params:
                 future = client.call_async(GetParameters.Request(names=[param]))
-                future.add_done_callback(lambda f, n=name, t=topic, k=param: self._on_answer(n, t, k, f))
+                future.add_done_callback(lambda f, n=name, t=topic, k=param, a=ask: self._on_answer(n, t, k, a, f))
 
-    def _on_answer(self, name: str, topic: str, param: str, future: Any) -> None:
+    def _on_answer(self, name: str, topic: str, param: str, ask: tuple[int, frozenset[bytes]], future: Any) -> None:
         result = future.result() if future.exception() is None else None
         value = result.values[0] if result is not None and len(result.values) == 1 else None
         with self._lock:
             answers = self._answers.get(name)
-            if answers is None or param in answers:
-                return  # forgotten meanwhile, or an answer to an earlier request
+            if answers is None or param in answers or self._asked.get(name) != ask:
+                return  # forgotten meanwhile, or an answer to an earlier ask
             answers[param] = (None if value is None else value.bool_value if value.type == _BOOL else
                               value.string_value if value.type == _STRING else
                               list(value.string_array_value) if value.type == _STRING_ARRAY else None)
             if len(answers) < len(self.params):
                 return
+            self._judged[name] = ask[1]
             has = {k: v for k, v in answers.items() if k in INTERPOLATION and v is not None}
             bad = bool(has) and not any(has.values())  # a joint_trajectory_controller that interpolates from the state
             text = (f"{name} (subscribes {topic}) has {' and '.join(f'{k}: false' for k in has)}: as a "

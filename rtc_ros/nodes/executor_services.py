@@ -45,6 +45,8 @@ class OperatorServices:
             response.message = "refused: " + self.node.outputs.text()
             self.node.get_logger().error(response.message)
             return response
+        if self.node._controllers is not None:  # (the graph now: a controller loaded just before the call)
+            self.node._controllers.poll()
         asking = self.node._controllers.pending() if self.node._controllers is not None else []
         if asking:  # (a controller loaded just before: its joints not judged yet)
             response.success = False

@@ -218,6 +218,14 @@ def _check_rtc(out: dict[str, Any], values: dict[str, Any], role: str) -> list[A
                              f"{out['s_min'] / out['rate_hz']:g} s (or is rate_hz not the policy's rate?)")
     seen: set[str] = set()
     arms = [_rtc_arm(arm, values, out, role, seen) for arm in _arm_list(out)]
+    if role == ROLE_EXECUTOR and out["output_type"] != "joint_state":  # (names only there: two arms' arrays or
+        by_topic: dict[str, str] = {}  # trajectories on one topic would take turns at the controller -- a review)
+        for arm in arms:
+            if arm.command_topic in by_topic:
+                raise ParameterError(f"{arm.name}.command_topic", arm.command_topic, f"is also {by_topic[arm.command_topic]}"
+                                     f"'s: with output_type {out['output_type']} each arm needs its own controller "
+                                     "topic (only joint_state messages carry the joint names to share one)")
+            by_topic[arm.command_topic] = arm.name
     if role == ROLE_INFERENCE:
         _check_inference(out)
     return arms
