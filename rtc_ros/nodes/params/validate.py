@@ -215,7 +215,8 @@ def _check_rtc(out: dict[str, Any], values: dict[str, Any], role: str) -> list[A
         raise ParameterError("startup_ramp_s", out["startup_ramp_s"], f"is {ramp} ticks at rate_hz "
                              f"{out['rate_hz']:g}, more than s_min = {out['s_min']}: the next chunk would take over "
                              f"before the ramp ends (a step); at most s_min / rate_hz = "
-                             f"{out['s_min'] / out['rate_hz']:g} s (or is rate_hz not the policy's rate?)")
+                             f"{out['s_min'] / out['rate_hz']:g} s -- or is rate_hz not the policy's rate? It is the policy's step rate "
+                             "(1 / its spec's dt), not the driver's or the controllers' rate")
     seen: set[str] = set()
     arms = [_rtc_arm(arm, values, out, role, seen) for arm in _arm_list(out)]
     if role == ROLE_EXECUTOR and out["output_type"] != "joint_state":  # (names only there: two arms' arrays or
