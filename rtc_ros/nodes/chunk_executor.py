@@ -278,8 +278,8 @@ class ChunkExecutorNode(Node):
                 self.get_logger().error(f"commanding nothing: measured {self._outside_text(outside)}; check the arms' "
                                         "lower_limits / upper_limits (radians; the defaults are +-pi, grippers 0..1); "
                                         "once the arm is back within them the executor stays paused until ~/resume")
-            elif outside is not None:
-                self.get_logger().warn(f"no hold position yet: {waiting_text(self)}; commanding nothing")
+            elif outside is not None and self.get_clock().now().nanoseconds - self._resync_after_ns > 1e9:  # (not
+                self.get_logger().warn(f"no hold position yet: {waiting_text(self)}; commanding nothing")  # at once)
             return
         self._publish(tick)
         long_hold = self.core.stats.consecutive_holds * self.dt > 10.0  # (then 10x fewer lines: a hold lasting hours)

@@ -48,7 +48,7 @@ def waiting_text(node: Any) -> str:
     topic = sub.topic_name if sub is not None else node.p.joint_states_topic
     n = node.count_publishers(topic)
     why = ("nobody publishes it" if not n else f"the newest was refused: {node.js_refused}" if node.js_refused else
-           f"{n} publisher{'s' if n > 1 else ''}, no message with the joints {node.names} yet")
+           f"{n} publisher{'s' if n > 1 else ''}, none taken since the start or the last re-sync yet")
     return f"waiting for joint states on {topic}: {why}"
 
 
