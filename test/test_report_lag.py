@@ -64,19 +64,25 @@ def test_an_executor_that_stalls_or_stopped_is_not_taken_as_stepping() -> None:
         c.on_report(k * DT, k * DT + 1_000_000)  # 1 ms late each
     assert c.executor_now(100 * DT + 300_000_000) == 101 * DT  # 300 ms without a report: one period on
     assert c.executor_now(100 * DT + 5_000_000) == 100 * DT + 4_000_000  # (less the least delay, 1 ms)
+    for t in range(100 * DT + 20_000_000, 101 * DT + 151_000_000, DT):  # joint states on time meanwhile
+        c.lead_s(t, t + 1_000_000)
     c.on_report(101 * DT, 101 * DT + 151_000_000)  # held back 150 ms
     assert c.executor_now(101 * DT + 151_000_000) == 101 * DT + 150_000_000
+    c.on_report(102 * DT, 102 * DT + 400_000_000)  # read after 250 ms without a callback: this node stalled
+    assert c.executor_now(102 * DT + 400_000_000) == 103 * DT  # a period on, as for a report on time
 
 
 def _lagging_loop(lag: int, latency: int, steps: int, horizon: int = H, stall: tuple[int, int] = (0, 0),
-                  estimate: bool = True, jitter_ms: float = 0.0, seed: int = 0) -> dict:
+                  estimate: bool = True, jitter_ms: float = 0.0, seed: int = 0, node_stall: bool = False) -> dict:
     """Executor + inference loop, one iteration per control period. Every ``CYCLE`` periods the executor's reports are
     held back for ``lag`` periods, then arrive at once (in order: a reliable topic behind a retransmission), each
     received 1 ms (plus up to ``jitter_ms``) into the period; the
     executor makes no step in the iterations ``range(*stall)``. Observations are fresh (stamped half a period after
     the newest period began); each chunk is the policy's answer to the world at its observation: joint 0 is the
     step each action is meant for. The loop is told the executor's clock as the node estimates it (ClockAhead,
-    this node's clock 3 s off), or nothing (``estimate`` False)."""
+    this node's clock 3 s off), or nothing (``estimate`` False). A joint state reaches the node every period (on
+    time), except, with ``node_stall``, during the executor's stall: the node stalled with it (one CPU), and reads
+    what came meanwhile when both run again."""
     ex = ExecutorCore(ExecutorConfig(horizon=horizon, action_dim=2, mode="switch", s=horizon // 2))
     ex.set_measured_position(np.zeros(2))
     loop = InferenceLoopCore(horizon, horizon // 2, B, "rtc", initial_delay=latency)
@@ -97,6 +103,11 @@ def _lagging_loop(lag: int, latency: int, steps: int, horizon: int = H, stall: t
             ticks.append((k, t))
             in_transit.append(ExecutorReport(t.step, t.seq, t.takeover, t.consumed, t.hold, t.rejected_seq,
                                              t.rejected_reason, stamp_ns=(k + 1) * DT, command=t.command))
+        if node_stall and stall[0] - 1 <= k < stall[1] - 1:
+            continue  # the node stalled too (from a period earlier: the last report before the stall waits in its
+            # queue; and it runs again a period before the executor): nothing read, nothing planned
+        obs = (k + 1) * DT + DT // 2
+        clock.lead_s(obs, obs + own)  # this period's joint state, on time
         released = [in_transit.popleft() for _ in range(len(in_transit))] if k % CYCLE >= lag else []
         for rep in released or [None]:  # the node tries to plan after each report (as it wakes on each)
             if rep is not None:
@@ -144,3 +155,15 @@ def test_an_executor_stall_longer_than_an_inference_is_not_extrapolated_into_a_r
             out = _lagging_loop(0, latency=3, steps=200, stall=(start, start + 12), jitter_ms=jitter_ms, seed=seed)
             assert not out["refused"] and out["loop"].rejected == 0, (seed, start, out["refused"])
             assert all(p.t_obs == observed for _, p, observed in out["plans"]), (seed, start)
+
+
+def test_a_report_read_late_after_this_node_stalled_is_not_extrapolated() -> None:
+    """Both processes stalled 12 periods (one CPU under load): no report was made meanwhile, and the node reads the
+    last one from before the stall when it runs again, late by the stall. Taken as a network's delay it put the next
+    observation 12 steps ahead of the executor (refused as future in a two-robot test on 2 cores, 2026-12-07); a gap
+    in the node's own callbacks (its joint states stopped too) says it is this node's delay, not the network's."""
+    for seed in range(3):
+        for start in range(90, 130, 3):
+            out = _lagging_loop(0, latency=3, steps=200, stall=(start, start + 12), seed=seed, node_stall=True)
+            assert not out["refused"] and out["loop"].rejected == 0, (seed, start, out["refused"])
+            assert all(p.t_obs <= observed for _, p, observed in out["plans"]), (seed, start)

@@ -22,6 +22,10 @@ from __future__ import annotations
 
 from collections import deque
 
+#: a gap of more than this many control periods between two of the node's callbacks (joint states, reports) is the
+#: node itself stalled (CPU load); a report it then reads late says nothing of the network (:meth:`ClockAhead.on_report`)
+STALL_PERIODS = 3
+
 
 class ClockAhead:
     """Sensor stamps against the executor's clock (all times in ns).
@@ -47,13 +51,28 @@ class ClockAhead:
         self._stamp = 0  # the newest report's stamp (the executor's clock, ns)
         self.ahead = 0  # stamps counted ahead, in all
         self.worst_s = 0.0  # the largest lead since the last :meth:`take_worst` (0: none ahead)
+        self._last_callback = 0  # the node's newest callback (joint state or report; this node's clock, ns)
+        self._stall_end = -(1 << 62)  # when the newest gap of over STALL_PERIODS periods in them ended
+
+    def _callback(self, now_ns: int) -> None:
+        gap = STALL_PERIODS * self.period_ns
+        if self._last_callback and now_ns - self._last_callback > gap:
+            self._stall_end = int(now_ns)
+        self._last_callback = max(self._last_callback, int(now_ns))
 
     def on_report(self, stamp_ns: int, received_ns: int) -> None:
-        """The executor's newest report: its stamp (its clock) and its receipt (this node's clock)."""
+        """The executor's newest report: its stamp (its clock) and its receipt (this node's clock). Read within
+        :data:`STALL_PERIODS` periods after a gap of as long in this node's callbacks (its joint states stopped
+        too: the node stalled, CPU load), its delay is taken as the least one: the executor most likely stalled
+        with it and made no step meanwhile (a two-robot test on 2 cores: a chunk refused as 12 steps in the future),
+        whereas reports a network holds back come late while the joint states keep coming."""
+        self._callback(received_ns)
         if stamp_ns > 0:
             self._offsets.append(int(stamp_ns) - int(received_ns))
             self._offset = max(self._offsets)  # (once per report, not per joint state: those may come at 500 Hz)
-            self._received, self._stamp = int(received_ns), int(stamp_ns)
+            stalled = received_ns - self._stall_end <= STALL_PERIODS * self.period_ns
+            self._received = min(int(received_ns), int(stamp_ns) - self._offset) if stalled else int(received_ns)
+            self._stamp = int(stamp_ns)
 
     def executor_now(self, now_ns: int) -> int:
         """The executor's clock at ``now_ns`` (this node's clock), low by the least report delay, but at most a
@@ -74,7 +93,8 @@ class ClockAhead:
         """How far ``stamp_ns`` (a sensor's) lies ahead of the executor's clock at ``now_ns``, its receipt on
         this node's clock, in seconds (negative: behind, the usual latency); None until ``reports`` reports
         came (a few reports may all have been late). A lead beyond the tolerance is counted and kept as the
-        worst."""
+        worst. Every joint state's receipt goes through here (the node's callbacks: a gap in them is a stall)."""
+        self._callback(now_ns)
         if len(self._offsets) < (self._offsets.maxlen or 1) or self.sim_time:
             return None
         lead = (int(stamp_ns) - int(now_ns) - self._offset) * 1e-9
