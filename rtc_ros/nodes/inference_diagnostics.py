@@ -116,7 +116,8 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
     if ahead > 0:
         vals["joint_states_ahead_ms_max"] = round(ahead * 1e3, 1)
         notes.append(f"joint states stamped up to {ahead * 1e3:.0f} ms ahead of the executor's clock (clocks not in "
-                     "sync, or its reports arriving that late: they look fresher than they are)")
+                     "sync, or its reports arriving that late: a lossy link, report_lag_compensation; they look "
+                     "fresher than they are)")
     stuck = node.tracking.not_following()
     vals["not_following_joint"] = stuck[0] if stuck else ""
     if stuck:
@@ -136,9 +137,9 @@ def inference_status(node: Any) -> tuple[int, str, dict[str, object]]:
     behind, node.loop.behind_worst = node.loop.behind_worst, 0  # (per period)
     if behind * node.dt >= LATE_REPORTS_S:
         notes.append(f"the executor's reports reached this node up to {behind} steps ({behind * node.dt * 1e3:.0f} ms) "
-                     "late (a network holding them back for retransmissions: config/fastdds_lossy_link.xml, "
-                     "docs/ros_interface.md 'The policy on another machine'; or this node's callbacks running late: "
-                     "CPU load)")
+                     "late (a network holding them back for retransmissions: config/fastdds_lossy_link.xml and "
+                     "report_lag_compensation, docs/ros_interface.md 'The policy on another machine'; or this "
+                     "node's callbacks running late: CPU load)")
     if node.joint_state_publishers > 1:
         notes.append(f"{node.joint_state_publishers} publishers on {node.p.joint_states_topic}: observations may "
                      "alternate between them")

@@ -308,7 +308,7 @@ class PolicyInferenceNode(Node):
         """One pass of INFERENCELOOP: trigger, observation, plan, infer."""
         if self.other_producers or time.monotonic() < self._retry_at:  # another producer (the executor holds), or
             return  # backing off after failed inferences
-        now = self.clock_ahead.executor_now(time.monotonic_ns())
+        now = self.clock_ahead.executor_now(time.monotonic_ns()) if self.p.report_lag_compensation else 0
         if not self.loop.ready(now):  # (now: the executor's clock; its reports may reach this node late)
             if (silence := self._executor_silence() if self._throttled("silence_check", 5.0) else None):
                 self.get_logger().warn(f"not planning: {silence}")

@@ -213,6 +213,11 @@ _RTC: tuple[ParamSpec, ...] = (
        "index 0): 'joint_state' (the state the chunk continues from; camera frames as old as in the training "
        "data) or 'oldest' (the oldest of the joint state and the images, for cameras whose latency the "
        "training data did not have).", _INF, choices=OBS_TIMES),
+    _p("report_lag_compensation", False, "Estimate the executor's clock from its reports' delays and place "
+       "observations past the newest report when reports arrive late (a lossy link, e.g. Wi-Fi, that holds the "
+       "reliable reports back for retransmissions). Off: the newest report is taken as current. A report that "
+       "leaves a CPU-starved executor late looks the same, and then puts observations ahead of the stalled "
+       "executor (chunks refused as 'future'), hence off by default.", _INF),
     _p("extra_latency_ms", 0.0, "Injected extra inference delay in ms (paper: +100 / +200 ms).", _INF,
        read_only=False, float_range=(0.0, 60000.0)),
     _p("warmup_iterations", 3, "Inferences run before going active; their latency is excluded from b.", _INF,
