@@ -24,7 +24,24 @@ LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, history=Hi
                      durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-class StandIns:
+class _Spun:
+    """A stand-in node spun on a thread of its own."""
+
+    node: object
+
+    def _spin(self) -> None:
+        self._exec = rclpy.executors.SingleThreadedExecutor()
+        self._exec.add_node(self.node)
+        self._thread = threading.Thread(target=self._exec.spin, daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._exec.shutdown()
+        self._thread.join(5)
+        self.node.destroy_node()
+
+
+class StandIns(_Spun):
     """A simulator whose episodes end after ``steps`` status ticks (never with 0) and, with ``recorder``, a
     recorder that answers start / stop / abort on rtc/episode_status; chunks on rtc/chunk so the driver starts."""
 
@@ -43,10 +60,7 @@ class StandIns:
             self._rec.publish(String(data=json.dumps({"state": "idle"})))
             self.node.create_subscription(String, "rtc/episode", self._on_episode, REL)
         self.node.create_timer(0.05, self._tick)
-        self._exec = rclpy.executors.SingleThreadedExecutor()
-        self._exec.add_node(self.node)
-        self._thread = threading.Thread(target=self._exec.spin, daemon=True)
-        self._thread.start()
+        self._spin()
 
     def _on_reset(self, msg: String) -> None:
         self.episode += 1
@@ -67,11 +81,6 @@ class StandIns:
         self._status.publish(String(data=json.dumps({"episode": self.episode, "state": self.state, "success": True,
                                                      "progress": 5, "step": 10})))
         self._chunk.publish(JointTrajectory())
-
-    def close(self) -> None:
-        self._exec.shutdown()
-        self._thread.join(5)
-        self.node.destroy_node()
 
 
 @pytest.fixture
@@ -146,7 +155,7 @@ def test_the_driver_brakes_before_a_refused_resync() -> None:
     assert calls == ["resync", "pause", "resync", "pause", "resync"]
 
 
-class StandInExecutor:
+class StandInExecutor(_Spun):
     """``chunk_executor``'s services (``~/resync`` pauses, ``~/resume`` answers per ``resume_answer``) and its reports
     on rtc/executor_state (``paused`` as set), every 50 ms."""
 
@@ -163,10 +172,7 @@ class StandInExecutor:
         for name in ("resync", "resume", "pause"):
             self.node.create_service(Trigger, f"chunk_executor/{name}", lambda req, res, n=name: self._serve(n, res))
         self.node.create_timer(0.05, self._tick)
-        self._exec = rclpy.executors.SingleThreadedExecutor()
-        self._exec.add_node(self.node)
-        self._thread = threading.Thread(target=self._exec.spin, daemon=True)
-        self._thread.start()
+        self._spin()
 
     def _serve(self, name: str, res):
         self.calls.append(name)
@@ -182,11 +188,6 @@ class StandInExecutor:
         msg = self._JointState()
         msg.header.frame_id = self._report(step=1, seq=-1, takeover=-1, consumed=0, paused=self.paused).encode()
         self._pub.publish(msg)
-
-    def close(self) -> None:
-        self._exec.shutdown()
-        self._thread.join(5)
-        self.node.destroy_node()
 
 
 @pytest.fixture
