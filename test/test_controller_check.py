@@ -237,3 +237,19 @@ def test_an_answer_to_an_earlier_ask_is_dropped(monkeypatch) -> None:
         cb(type("F", (), {"exception": lambda s: None, "result": lambda s: type("R", (), {
             "values": [_Value(list(ARM))]})()})())
     assert list(check.wrong()) == ["/fwd"]
+
+
+def test_hidden_nodes_are_not_awaited(monkeypatch) -> None:
+    """CI 2026-12-07: a `ros2 topic hz` on a command topic (node /_ros2cli_7585, no parameter service) was awaited as
+    a controller, so sim_episodes' ~/resume was refused for 0.6 s ("waiting for the parameters of /_ros2cli_7585");
+    an operator's `ros2 topic echo` would block an arming for 10 s. Hidden nodes ('_...', also a node not named yet)
+    are no controllers."""
+    g = _Graph()
+    for name in ("_ros2cli_7585", "_NODE_NAME_UNKNOWN_"):
+        g.subscribe("/c/commands", name, name.encode(), {})
+        g.ready["/" + name] = False
+    g.subscribe("/c/commands", "fwd", b"1", {"joints": list(ARM), "interface_name": "position"})
+    g.ready["/fwd"] = False
+    check = _check(g)
+    check.poll()
+    assert check.pending() == ["/fwd"]

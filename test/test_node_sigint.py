@@ -207,3 +207,62 @@ def test_a_burst_of_sigints_stops_a_node_cleanly(ros_env, tmp_path) -> None:
                 if p.poll() is None:
                     p.kill()
         assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
+HUNG_NODE = r"""
+import ctypes, sys, threading
+import rtc_ros.nodes.spin as spin
+from rclpy.node import Node
+
+spin.SHUTDOWN_HANG_S = 2.0
+
+
+def hang_holding_the_gil() -> None:
+    # a pthread mutex locked twice by one thread through PyDLL (which keeps the GIL): blocked for good with the GIL
+    # held, as a thread waiting on a middleware lock inside an rclpy call is; no Python code runs anywhere after it
+    libc, mutex = ctypes.PyDLL(None), ctypes.create_string_buffer(64)
+    libc.pthread_mutex_lock(mutex)
+    libc.pthread_mutex_lock(mutex)
+
+
+class Hung(Node):
+    def __init__(self) -> None:
+        super().__init__("hung_test")
+        self.create_timer(0.1, lambda: print("spinning", flush=True))
+
+    def brake_to_stop(self, cut_short: threading.Event) -> None:
+        hang_holding_the_gil()
+
+    def stop(self) -> None:  # (the cleanup after the spin)
+        hang_holding_the_gil()
+
+
+sys.exit(spin.spin_node(Hung, "hung_test", (ValueError,), args=[], brake_on_stop=sys.argv[1] == "brake"))
+"""
+
+
+@pytest.mark.parametrize("where", ["brake", "cleanup"])
+def test_a_node_hung_in_its_stop_dumps_its_stacks_and_exits(where, ros_env, tmp_path) -> None:
+    """A node process whose stop hangs with the GIL held (no Python handler can run: CI 2026-12-07, chunk_executor
+    neither braked nor exited at ros2 launch's SIGINT and SIGTERM and left no trace) writes every thread's stack to
+    stderr and exits with code 1 :data:`rtc_ros.nodes.spin.SHUTDOWN_HANG_S` after its stop began (here 2 s): while
+    braking (``brake_on_stop``, chunk_executor) or in the cleanup after the spin (every other node)."""
+    log = tmp_path / "hung.log"
+    with open(log, "w") as out:
+        p = subprocess.Popen([sys.executable, "-c", HUNG_NODE, where], env=ros_env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 30
+            while "spinning" not in log.read_text() and time.monotonic() < deadline and p.poll() is None:
+                time.sleep(0.05)
+            assert "spinning" in log.read_text(), log.read_text()[-2000:]
+            start = time.monotonic()
+            p.send_signal(signal.SIGINT)
+            code = p.wait(30)
+            took = time.monotonic() - start
+        finally:
+            if p.poll() is None:
+                p.kill()
+    text = log.read_text()
+    assert code == 1 and 1.5 < took < 15, (code, took, text[-3000:])
+    assert "Timeout (0:00:02)!" in text and ("in brake_to_stop" if where == "brake" else "in stop") in text, text[-3000:]
+    assert "in hang_holding_the_gil" in text, text[-3000:]

@@ -38,8 +38,6 @@ INTERPOLATION = ("interpolate_from_desired_state", "open_loop_control")
 #: nothing)
 PARAMS = {"joint_trajectory": (*INTERPOLATION, "joints", "allow_partial_joints_goal"),
           "float64_multi_array": ("joints", "interface_name")}
-#: the graph's node name for an endpoint whose node is not discovered yet
-UNKNOWN_NODE = "_NODE_NAME_UNKNOWN_"
 _BOOL, _STRING, _STRING_ARRAY = 1, 4, 9  # rcl_interfaces/ParameterType PARAMETER_BOOL, _STRING, _STRING_ARRAY
 #: a request unanswered this long (s) is sent again, and an answered one too (a controller reloaded with other
 #: parameters under the same node name, which the graph may not show leaving)
@@ -96,7 +94,10 @@ class ControllerCheck:
         own = self.node.get_fully_qualified_name()
         for topic in self.topics:
             for info in self.node.get_subscriptions_info_by_topic(topic):
-                if info.node_name and info.node_name != UNKNOWN_NODE:  # (not named yet: judged once it is)
+                # a hidden node (name '_...') is no controller: the ros2 CLI's (`ros2 topic echo/hz`: '_ros2cli_<pid>',
+                # no parameter service: its verdict was awaited, a resume refused, for 10 s) and one not named yet
+                # (_NODE_NAME_UNKNOWN_: judged once it is)
+                if info.node_name and not info.node_name.startswith("_"):
                     name = node_fq_name(info.node_namespace, info.node_name)
                     if name == own:  # (its own subscription: a test's stand-in, a loop-back)
                         continue

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
 import socket
+import sys
 import threading
 from typing import Callable
 
@@ -19,6 +21,12 @@ from rtc_ros.nodes.params.declare import GLOBAL_ARGV
 #: non-empty once a SIGINT reached this process (:func:`sigint_once`): an exception out of the spin after it is
 #: the shutdown's, whatever its type
 SIGINT_RECEIVED: list[bool] = []
+#: a node process still there this long (s) after its stop began (its first SIGINT / SIGTERM under
+#: ``brake_on_stop``, else the end of its spin) writes every thread's Python stack to stderr ("Timeout (0:00:12)!")
+#: and exits with code 1 -- under ``ros2 launch`` before its SIGKILL (15 s after its SIGINT). faulthandler's watchdog
+#: is a C thread: it works when a thread holding the GIL is blocked, where no Python handler runs (CI 2026-12-07:
+#: chunk_executor neither braked nor exited at a SIGINT, nor at ros2 launch's SIGTERM, and left no trace)
+SHUTDOWN_HANG_S = 12.0
 
 
 def spin_node(
@@ -43,6 +51,7 @@ def spin_node(
     finally:
         if signals is not None:
             signals.close()
+        faulthandler.cancel_dump_traceback_later()  # (stopped in time; the caller -- a test -- may go on)
 
 
 def _spin(make_node: Callable[[], Node], name: str, refuse_on: tuple[type[BaseException], ...],
@@ -88,6 +97,8 @@ def _spin(make_node: Callable[[], Node], name: str, refuse_on: tuple[type[BaseEx
         # Ctrl-C in a terminal reaches every process of the group and `ros2 launch` then sends its own
         # SIGINT: a second one must not abort the cleanup with a KeyboardInterrupt (SIGTERM still works).
         ignore_sigint()
+        if signals is None:
+            watch_the_stop()
         stop = getattr(node, "stop", None)
         if callable(stop):
             stop()
@@ -97,6 +108,14 @@ def _spin(make_node: Callable[[], Node], name: str, refuse_on: tuple[type[BaseEx
         rclpy.try_shutdown()
         ignore_sigint()  # rclpy restores the handler that raises KeyboardInterrupt on shutdown
     return 0
+
+
+def watch_the_stop() -> None:
+    """Arm the :data:`SHUTDOWN_HANG_S` watchdog (``spin_node`` cancels it once the node is stopped)."""
+    try:
+        faulthandler.dump_traceback_later(SHUTDOWN_HANG_S, exit=True, file=sys.__stderr__)
+    except (AttributeError, OSError, ValueError, RuntimeError):  # (no stderr to write to)
+        pass
 
 
 def ignore_sigint() -> None:
@@ -197,6 +216,7 @@ class StopSignals:
         if node is None:  # before the node exists (rclpy may not be up yet): spin_node ends after building it
             self.cut_short.set()
             return
+        watch_the_stop()  # (the brake, the shutdown and the cleanup: SHUTDOWN_HANG_S in all)
         threading.Thread(target=self._stop, args=(node,), name="rtc_stop", daemon=True).start()  # (this one reads on)
 
     def _stop(self, node: object) -> None:
