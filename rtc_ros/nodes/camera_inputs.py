@@ -6,13 +6,17 @@ executor reset), and the camera half of an observation's
 checks (missing, stale, stamped long before the joint state). Compressed frames are decoded only when an
 observation uses them. State is guarded by the node's data lock. A camera whose frames are another size than
 its ``obs_spec`` entry is logged once per size when the first one is resized (:meth:`CameraInputs.on_resize`):
-a warning where that stretches the image (the policy was trained on another aspect ratio).
+a warning where that stretches the image (the policy was trained on another aspect ratio). A camera feeding a
+frame stack taken ``period_s`` apart that sends frames further apart than that (:class:`FrameRate`: the median of
+its last frames' intervals over :data:`SLOW_CAMERA` x ``period_s``) is warned about once, until it is fast again:
+its stack repeats frames or spans more time than in training.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from typing import Any, Callable
 
 import numpy as np
@@ -24,6 +28,28 @@ from rtc_ros.runtime.compressed_image import CompressedFrame, pixels
 from rtc_ros.runtime.contract import ExecutorReport
 from rtc_ros.runtime.frame_history import FrameHistory
 from rtc_ros.nodes import conversions as conv
+
+
+#: a timed stack's camera whose median frame interval exceeds this many stack periods is warned about (it is said
+#: fast again below 1.2)
+SLOW_CAMERA = 1.5
+
+
+class FrameRate:
+    """A camera's median interval (s) between its last ``window`` + 1 frames, by header stamp (receipt time where the
+    stamp is 0 or steps back); None until the window is full."""
+
+    def __init__(self, window: int = 30) -> None:
+        self._times: deque[float] = deque(maxlen=window + 1)
+
+    def add(self, stamp_ns: int, recv_s: float) -> float | None:
+        t = stamp_ns * 1e-9 if stamp_ns > 0 else recv_s
+        if self._times and t <= self._times[-1] - 1.0:  # a clock that stepped back (or stamps vs receipts): anew
+            self._times.clear()
+        self._times.append(t)
+        if len(self._times) < self._times.maxlen:
+            return None
+        return float(np.median(np.diff(np.asarray(self._times))))
 
 
 class CameraInputs:
@@ -40,6 +66,9 @@ class CameraInputs:
         self.latest: dict[str, tuple[Any, float, int]] = {}  # name -> (frame, receipt monotonic s, stamp ns)
         self.history = FrameHistory({name: frames.get(name, 1) for name in cams}, timeout(), period_s)
         self.stacked = {name for name in cams if frames.get(name, 1) > 1}
+        self._period_s = period_s
+        self._rates = {name: FrameRate() for name in self.stacked} if period_s else {}
+        self._slow: set[str] = set()  # cameras warned about as slower than the stack's period
         self.names = list(cams)
         self._log = node.get_logger()
         for name, topic in zip(cams, topics):
@@ -64,11 +93,29 @@ class CameraInputs:
             kept = self.history.add(name, frame, now, stamp)
             if kept:
                 self.latest[name] = (frame, now, stamp)
+        if name in self._rates:
+            self._check_rate(name, self._rates[name].add(stamp, now))
         if not kept and self.history.dropped_why == "out_of_order":
             self._reject("out_of_order", f"camera '{name}': a frame stamped before the newest one (dropped)")
         elif not kept:
             self._reject("before_reset", f"camera '{name}': a frame stamped before the executor's reset arrived "
                                          "late (dropped)")
+
+    def _check_rate(self, name: str, interval: float | None) -> None:
+        period = self._period_s
+        if interval is None or period is None:
+            return
+        if interval > SLOW_CAMERA * period and name not in self._slow:
+            self._slow.add(name)
+            self._log.warn(f"camera '{name}' sends a frame every {interval * 1e3:.0f} ms (median), but the policy's "
+                           f"frame stack takes its frames {period * 1e3:.0f} ms apart (its dt): the stack repeats "
+                           f"frames or spans more time than in training, so the policy sees other motion than it "
+                           f"learned from. Run the camera at >= {1.0 / period:.0f} fps (its driver's rate, or fewer "
+                           "cameras on one USB bus)")
+        elif interval < 1.2 * period and name in self._slow:
+            self._slow.discard(name)
+            self._log.info(f"camera '{name}' sends a frame every {interval * 1e3:.0f} ms again (the stack's "
+                           f"period: {period * 1e3:.0f} ms)")
 
     def on_resize(self, name: str, src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> None:
         """The observation builder's hook: camera ``name``'s frames of ``src_hw = (h, w)`` are resized to its
