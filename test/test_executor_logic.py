@@ -1083,3 +1083,18 @@ def test_a_one_arm_stop_forgets_only_its_own_grippers_kept_command() -> None:
     closing = np.array([0.5, 0.75, 0.5, 0.05])  # the left gripper was still closing when released ...
     assert press.moved_while_released(np.array([0.5, 0.6, 0.5, 0.05]), closing) == []  # ... and settled: no move
     assert press.moved_while_released(np.array([0.5, 0.9, 0.5, 0.05]), closing) == [1]  # it fell open: a move
+
+
+def test_reports_count_operator_pauses() -> None:
+    """``~/pause`` / ``~/hold`` calls are counted (count_operator_pause) and carried in every report as ``pauses``,
+    optional when parsing (-1: an older executor)."""
+    core = ExecutorCore(ExecutorConfig(horizon=4, action_dim=2))
+    core.set_measured_position(np.zeros(2))
+    assert core.tick().report().operator_pauses == 0
+    core.count_operator_pause()
+    core.count_operator_pause()
+    rep = core.tick().report()
+    assert rep.operator_pauses == 2 and "pauses=2" in rep.encode()
+    assert ExecutorReport.decode(rep.encode()).operator_pauses == 2
+    assert ExecutorReport.decode("rtc step=1 seq=-1 takeover=-1 consumed=0 hold=1").operator_pauses == -1
+    assert "pauses" not in ExecutorReport(step=1, seq=-1, takeover=-1, consumed=0).encode()

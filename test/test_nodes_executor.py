@@ -430,8 +430,11 @@ def test_startup_silence_pause_and_resume(start_node, tmp_path) -> None:
         assert h.wait_for(lambda s: any(len(v) > 5 for v in s.commands.values()), 10)
         r = _call(h, pause)
         assert r.success and "paused at step" in r.message
-        assert not _call(h, pause).success  # already paused
+        r = _call(h, pause)
+        assert not r.success and r.message.startswith("already paused (~/pause)"), r.message
         assert h.wait_for(lambda s: sum(x.st.paused for x in s.states) >= 5, 10)
+        # both calls counted (the second answered "already paused" too): a driver pausing it itself sees them
+        assert h.wait_for(lambda s: s.states[-1].st.operator_pauses == 2, 5), h.snapshot_states()[-1].st
         paused = [x for x in h.snapshot_states() if x.st.paused]
         assert len({x.st.step for x in paused}) == 1  # the step stands still
         assert all(np.allclose(x.position, paused[0].position) for x in paused)  # the current command, held

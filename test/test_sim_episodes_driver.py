@@ -150,9 +150,9 @@ def test_the_driver_brakes_before_a_refused_resync() -> None:
             raise RuntimeError("refused")
         return ok
 
-    driver = SimpleNamespace(_call=call, _resync_cli="resync", _pause_cli="pause")
+    driver = SimpleNamespace(_call=call, _resync_cli="resync", _pause_cli="pause", _own_pauses=0)
     EpisodeDriver._resync(driver)
-    assert calls == ["resync", "pause", "resync", "pause", "resync"]
+    assert calls == ["resync", "pause", "resync", "pause", "resync"] and driver._own_pauses == 2  # (its own: no operator)
 
 
 class StandInExecutor(_Spun):
@@ -166,6 +166,8 @@ class StandInExecutor(_Spun):
         from rtc_ros.runtime.contract import ExecutorReport
 
         self.paused, self.resume_answer, self.calls = paused, resume_answer, []
+        self.operator_pauses = 0  # ~/pause calls (the driver's own too) and an operator's, set by a test
+        self.on_resync = lambda: None  # what happens right after a ~/resync (an operator's pause in the hold)
         self._report, self._JointState = ExecutorReport, JointState
         self.node = rclpy.create_node("chunk_executor")
         self._pub = self.node.create_publisher(JointState, "rtc/executor_state", REL)
@@ -179,6 +181,9 @@ class StandInExecutor(_Spun):
         res.success, res.message = True, name
         if name in ("resync", "pause"):
             self.paused = True
+            self.operator_pauses += name == "pause"
+            if name == "resync":
+                self.on_resync()
         elif name == "resume":
             res.success, res.message = self.resume_answer
             self.paused = self.paused and not res.success
@@ -186,7 +191,8 @@ class StandInExecutor(_Spun):
 
     def _tick(self) -> None:
         msg = self._JointState()
-        msg.header.frame_id = self._report(step=1, seq=-1, takeover=-1, consumed=0, paused=self.paused).encode()
+        msg.header.frame_id = self._report(step=1, seq=-1, takeover=-1, consumed=0, paused=self.paused,
+                                           operator_pauses=self.operator_pauses).encode()
         self._pub.publish(msg)
 
 
@@ -241,3 +247,46 @@ def test_a_resume_not_taken_does_not_end_the_run(stand_ins, stand_in_executor, s
     assert proc.proc.wait(60) == 0, proc.output()[-3000:]
     out = proc.output()  # the first episode's reset done again, then both run once
     assert sim.episode == 3 and out.count("episode 1/2 seed 10000") == 1 and out.count("episode 2/2 seed 10001") == 1
+
+
+def _operator_pause(executor) -> None:
+    executor.operator_pauses += 1
+    executor.paused = True
+
+
+def test_an_operator_s_pause_in_the_reset_hold_is_kept(stand_ins, stand_in_executor, start_node) -> None:
+    """A ~/pause between the driver's re-sync and its resume (answered "already paused") was lifted by the driver's
+    resume (the reports carried no pause count): now the driver does not resume, waits, and resets again once the
+    operator resumes."""
+    sim = stand_ins(recorder=False, steps=5)
+    executor = stand_in_executor(paused=False)
+    executor.on_resync = lambda: (_operator_pause(executor), setattr(executor, "on_resync", lambda: None))
+    proc = _driven(start_node, 1)
+    assert proc.wait_for_output("during the reset hold: not resumed", 60), proc.output()[-3000:]
+    assert proc.wait_for_output("the next episode waits", 30), proc.output()[-3000:]
+    assert executor.calls == ["resync"] and executor.paused, executor.calls  # not resumed
+    executor.paused = False  # the operator's ~/resume
+    assert proc.proc.wait(60) == 0, proc.output()[-3000:]
+    assert sim.episode == 2 and executor.calls == ["resync", "resync", "resume"], (sim.episode, executor.calls)
+
+
+def test_an_operator_s_pause_mid_episode_ends_it_uncounted(stand_ins, stand_in_executor, start_node) -> None:
+    """An episode an operator paused ran out its timeout and was recorded as a failure: now it ends at the pause,
+    its bag aborted, not counted, and the same seed runs again once the executor runs."""
+    sim = stand_ins(recorder=True, steps=0)  # the first episode never ends by itself
+    executor = stand_in_executor(paused=False)
+    proc = start_node("rtc_ros.experiments.sim_episodes", "-p", "episodes:=1", "-p", "hold_s:=0.0",
+                      "-p", "ready_timeout_s:=60.0")
+    end = time.monotonic() + 60
+    while not any(c["cmd"] == "start" for c in sim.commands) and time.monotonic() < end:
+        time.sleep(0.1)
+    assert any(c["cmd"] == "start" for c in sim.commands), proc.output()[-3000:]
+    sim.steps = 5  # (the next episode ends)
+    _operator_pause(executor)
+    assert proc.wait_for_output("paused by an operator (~/pause or ~/hold); not counted", 30), proc.output()[-3000:]
+    assert [c["cmd"] for c in sim.commands] == ["start", "abort"], sim.commands
+    executor.paused = False  # the operator's ~/resume
+    assert proc.proc.wait(60) == 0, proc.output()[-3000:]
+    out = proc.output()
+    assert [c["cmd"] for c in sim.commands] == ["start", "abort", "start", "stop"], sim.commands
+    assert out.count("episode 1/1 seed 10000") == 1 and "done: 1/1 episodes succeeded" in out, out[-3000:]

@@ -16,7 +16,10 @@ paused -- an operator's ``~/pause`` or ``~/hold``, a protective stop, a released
 next reset, and a refused resume ended the whole launch: a two-robot walkthrough); a resume refused for another
 reason (another executor on the same outputs) is logged and the episode starts over from its reset once the
 executor runs again (not recorded meanwhile). A resume answered "not
-paused" (someone resumed it during the reset hold) is fine in both modes.
+paused" (someone resumed it during the reset hold) is fine in both modes. An operator's ``~/pause`` / ``~/hold``
+(the reports' ``operator_pauses``, less this driver's own ``~/pause`` calls) during the reset hold is kept: no
+resume, the reset again once the executor runs (before, the driver's resume lifted it); during an episode it ends the
+episode (``interrupted``; the recorder's bag aborted), which ``sim_episodes`` does not count.
 """
 
 from __future__ import annotations
@@ -63,7 +66,8 @@ class _Seen:
     recorder: dict[str, Any] = field(default_factory=dict)
     recorder_n: int = 0  # recorder statuses received so far (one that came after a start is about it)
     chunks: int = 0
-    executor: tuple[float, bool] | None = None  # (monotonic receipt, paused) of the newest executor report
+    executor: tuple[float, bool, int] | None = None  # (monotonic receipt, paused, operator_pauses) of the newest
+    # executor report (operator_pauses -1: an executor that does not report them)
     cond: threading.Condition = field(default_factory=threading.Condition)
 
 
@@ -95,6 +99,8 @@ class EpisodeDriver:
         self.last_answer = ""  # the newest service answer's message
         self.recording = False  # an episode start sent to the recorder, not yet stopped (abort_recording)
         self.last_recorded = False  # whether the recorder said it recorded the last episode run
+        self.interrupted = ""  # operator mode: why the last episode was ended early and does not count ('': it ran)
+        self._own_pauses = 0  # this driver's ~/pause calls (the executor counts them with an operator's)
         self.seen = _Seen()
         self._String = String
         self._reset_pub = self.node.create_publisher(String, "sim/reset", rel)
@@ -152,10 +158,32 @@ class EpisodeDriver:
 
     def _on_executor_state(self, msg: Any) -> None:
         try:
-            paused = ExecutorReport.decode(msg.header.frame_id).paused
+            rep = ExecutorReport.decode(msg.header.frame_id)
         except ValueError:
             return
-        self._update("executor", (time.monotonic(), paused))
+        self._update("executor", (time.monotonic(), rep.paused, rep.operator_pauses))
+
+    def _pauses(self) -> tuple[int, int]:
+        """(the executor's ``operator_pauses`` in its newest report or -1, this driver's own ``~/pause`` calls)."""
+        seen = self.seen.executor
+        return (-1 if seen is None else seen[2]), self._own_pauses
+
+    def _operator_paused(self, base: tuple[int, int], seen: tuple[float, bool, int] | None) -> bool:
+        """Whether an executor report ``seen`` counts more ``~/pause`` / ``~/hold`` calls than :meth:`_pauses` did at
+        ``base``, beyond this driver's own since (an operator's)."""
+        return (seen is not None and base[0] >= 0 and seen[2] >= 0
+                and seen[2] - base[0] > self._own_pauses - base[1])
+
+    def _paused_in_hold(self, base: tuple[int, int]) -> bool:
+        """``operator`` mode, before the resume after a reset: did an operator pause the executor since ``base``
+        (the reset hold: its ``~/pause`` was answered "already paused", and the resume would lift it)? Judged on a
+        report newer than this call (at most :data:`REPORT_FRESH_S` awaited; none: no)."""
+        t0 = time.monotonic()
+        try:
+            self.wait_for(lambda s: s.executor is not None and s.executor[0] > t0, REPORT_FRESH_S, "")
+        except TimeoutError:
+            return False
+        return self._operator_paused(base, self.seen.executor)
 
     def wait_executor_free(self, log_every_s: float = 10.0) -> float:
         """``operator`` mode: block until the executor's newest report is fresh and not paused (module docstring);
@@ -223,6 +251,7 @@ class EpisodeDriver:
         brakes), then again until accepted (at most 5 s: it brakes within 3 s)."""
         end = time.monotonic() + 5.0
         while not self._call(self._resync_cli, "re-sync after the reset", refusable=time.monotonic() < end):
+            self._own_pauses += 1  # (counted by the executor as an operator's would be)
             self._call(self._pause_cli, "pause to brake before the re-sync", refusable=True)
             time.sleep(0.05)
 
@@ -282,15 +311,23 @@ class EpisodeDriver:
     def run_episode(self, seed: int, method: str, extra_latency_ms: float, hold_s: float = 1.5,
                     timeout_s: float = 40.0, meta: dict[str, Any] | None = None) -> EpisodeResult:
         """Reset the sim (seeded cube), record one episode until success/truncation, return the result."""
+        self.interrupted = self.cut_short = ""
         while True:  # (operator mode: a refused resume runs the reset again once the executor runs, unrecorded)
+            base = (-1, 0)
             if self.operator and self._resume_cli is not None:  # (the robot stays where the operator holds it)
                 self.wait_executor_free()
+                base = self._pauses()
             ep0 = int(self.seen.status.get("episode", -1))
             self._send(self._reset_pub, {"seed": seed, "hold_s": hold_s})
             self.wait_for(lambda s: s.status.get("episode", -1) > ep0, 10.0, "the simulator reset")
             if self._resync_cli is not None:  # the arms were teleported: the executor must start over from them
                 self._resync()
             self.wait_for(lambda s: s.status.get("state") == "running", hold_s + 10.0, "the reset hold to end")
+            if self.operator and self._resume_cli is not None and self._paused_in_hold(base):
+                self.node.get_logger().warn("an operator paused the executor (~/pause or ~/hold) during the reset "
+                                            "hold: not resumed; the episode starts over from its reset once the "
+                                            "executor runs again (~/resume)")
+                continue
             if self._resume_cli is None or self._resume():
                 break
         t0 = time.monotonic()
@@ -309,10 +346,17 @@ class EpisodeDriver:
                 self.node.get_logger().error(f"episode_recorder did not start recording within {RECORDER_START_S:g} s "
                                              f"(seed {seed}): it is not running or failed; this episode is not recorded")
         timed_out = False
-        try:
-            self.wait_for(lambda s: s.status.get("state") == "done", timeout_s, "the episode to finish")
+        base = self._pauses() if self.operator and self._resume_cli is not None else (-1, 0)
+        try:  # (operator mode: until an operator pauses the executor -- the episode then does not count)
+            self.wait_for(lambda s: s.status.get("state") == "done" or (
+                bool(s.executor and s.executor[1]) and self._operator_paused(base, s.executor)),
+                timeout_s, "the episode to finish")
         except TimeoutError:
             timed_out = True
+        if self.operator and self.seen.status.get("state") != "done" and self._operator_paused(base, self.seen.executor):
+            self.interrupted = "paused by an operator (~/pause or ~/hold)"
+            if self.recording:
+                self.abort_recording(self.interrupted)
         st = dict(self.seen.status)
         wall = time.monotonic() - t0
         success = bool(st.get("success"))

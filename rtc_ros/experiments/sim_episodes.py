@@ -12,7 +12,10 @@ recording until the recorder's ``max_duration``, and the next ``sim_episodes`` w
 reset the executor named ``executor_node`` is re-synced (``~/resync`` after the arms moved home,
 ``~/resume`` when the hold ends; empty: no re-sync) -- after waiting for it to run: an operator's ``~/pause`` or
 ``~/hold``, a protective stop, a released enabling device or ``start_paused`` hold the next episode until the executor
-runs again (``EpisodeDriver``'s ``operator`` mode; an episode the recorder cut short is logged so). All topics
+runs again (``EpisodeDriver``'s ``operator`` mode; an episode the recorder cut short is logged so). An operator's
+``~/pause`` or ``~/hold`` during the reset hold is kept (not resumed: the reset is done again once the executor runs),
+and one during an episode ends it, its bag aborted, not counted: the same seed runs again (the executor's reports
+count them, ``operator_pauses``; a protective stop or the enabling device does not end an episode). All topics
 are relative, so it follows a namespace. After ``episodes`` episodes (0 = until Ctrl-C) it exits 0;
 ``sim.launch.py`` then shuts the launch down. Exit code 1 when the nodes never became ready.
 
@@ -66,6 +69,11 @@ def main(argv: list[str] | None = None) -> int:
             r = driver.run_episode(int(p["seed0"]) + done, str(p["method"]), float(p["extra_latency_ms"]),
                                    hold_s=float(p["hold_s"]), timeout_s=float(p["timeout_s"]),
                                    meta={"source": "sim.launch.py"})
+            if driver.interrupted:  # (not counted: the same seed again once the executor runs)
+                log.warn(f"episode {done + 1} seed {r.seed} ended after {r.wall_s:.1f} s: {driver.interrupted}; "
+                         f"not counted{', its bag aborted' if driver.record else ''}: it runs again once the executor "
+                         "runs (~/resume)")
+                continue
             done += 1
             successes += r.success
             log.info(f"episode {done}/{n if n > 0 else 'inf'} seed {r.seed}: success={r.success} "

@@ -28,13 +28,14 @@ class OperatorServices:
 
     def on_pause(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         core = self.node.core
+        core.count_operator_pause()  # (reported: a driver's resume after its own re-sync must not lift this one)
         if self.node._recovery.request(resume=False):
             return self._stopped_answer(response, "stays paused when the robot's stop ends")
         response.success = core.pause()
         if response.success:
             self._paused_at = time.monotonic()
         response.message = (f"paused at step {core.next_step - 1}: holding the last command" if response.success
-                            else "already paused")
+                            else f"already paused ({core.pause_reason or '~/pause'}); it stays paused until ~/resume")
         self.node.get_logger().info(response.message)
         return response
 
@@ -107,6 +108,7 @@ class OperatorServices:
         return self._resync_answer(response, command_hold=False)
 
     def on_hold(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        self.node.core.count_operator_pause()
         return self._resync_answer(response, command_hold=True)
 
     def _resync_answer(self, response: Trigger.Response, command_hold: bool) -> Trigger.Response:

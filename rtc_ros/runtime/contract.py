@@ -14,14 +14,15 @@ Chunks travel as standard messages only, so the package builds on any ROS 2 inst
 ``rtc/executor_state`` -- ``sensor_msgs/JointState`` published by the executor every tick
     header.stamp           time of the tick (the executor node's clock)
     header.frame_id        ``"rtc step=<int> seq=<int> takeover=<int> consumed=<int> hold=<0|1>
-                           rejected=<int> reason=<code> paused=<0|1> resets=<int>"``: the step just commanded, the seq of the
+                           rejected=<int> reason=<code> paused=<0|1> resets=<int> pauses=<int>"``: the step just commanded, the seq of the
                            chunk it came from, the step at which that chunk took over and the delay
                            it consumed (``takeover - t_obs``; 0 for the executor's start-up chunk,
                            which runs from its index 0: index 0 is always at ``takeover - consumed``
                            outside sync mode), whether it held, and the newest
                            rejected chunk (seq, reason code; ``-1`` / ``none`` before any), and
                            whether execution is paused (the step then stands still), and how often
-                           the executor re-synced after something else moved the robot (``resets``)
+                           the executor re-synced after something else moved the robot (``resets``), and
+                           how many ``~/pause`` / ``~/hold`` calls it had (``pauses``: an operator's)
     name, position         the commanded joint positions of that step
 
 Steps are the executor's controller ticks, counted from 0. ``t_obs`` is the executor step at which
@@ -147,6 +148,8 @@ class ExecutorReport:
             stop's, which keeps the hold): a change tells the inference side that the scene was moved;
             ``-1`` when not carried (older executors).
         dry: the executor runs a dry run (``dry_run``): ``command`` was computed but never sent to the robot.
+        operator_pauses: ``~/pause`` and ``~/hold`` calls so far (answered "already paused" too; ``-1`` when not
+            carried, older executors): a driver that paused the executor itself sees an operator's pause meanwhile.
     """
 
     step: int
@@ -161,16 +164,19 @@ class ExecutorReport:
     paused: bool = False
     resets: int = -1
     dry: bool = False
+    operator_pauses: int = -1
 
     def encode(self) -> str:
         return _encode({"step": self.step, "seq": self.seq, "takeover": self.takeover, "consumed": self.consumed,
                         "hold": int(self.hold), "rejected": self.rejected_seq, "reason": self.rejected_reason,
                         "paused": int(self.paused), **({"resets": self.resets} if self.resets >= 0 else {}),
+                        **({"pauses": self.operator_pauses} if self.operator_pauses >= 0 else {}),
                         **({"dry": 1} if self.dry else {})})
 
     @classmethod
     def decode(cls, text: str, stamp_ns: int = 0, command: np.ndarray | None = None) -> "ExecutorReport":
-        """Parse; ``rejected``/``reason``/``paused``/``resets``/``dry`` are optional (older executors omit them)."""
+        """Parse; ``rejected``/``reason``/``paused``/``resets``/``pauses``/``dry`` are optional (older executors omit
+        them)."""
         f = _decode(text, ("step", "seq", "takeover", "consumed", "hold"))
         rejected = _int(f, "rejected", text, -1) if "rejected" in f else -1
         reason = f.get("reason", "none")
@@ -179,4 +185,4 @@ class ExecutorReport:
         return cls(_int(f, "step", text, -1), _int(f, "seq", text, -1), _int(f, "takeover", text, -1),
                    _int(f, "consumed", text, 0), f["hold"] == "1", rejected, reason, int(stamp_ns), command,
                    f.get("paused", "0") == "1", _int(f, "resets", text, 0) if "resets" in f else -1,
-                   f.get("dry", "0") == "1")
+                   f.get("dry", "0") == "1", _int(f, "pauses", text, 0) if "pauses" in f else -1)

@@ -312,7 +312,7 @@ class ExecutorCore(ExecutorControls, ChunkValidator):
                 return Tick(step=self._next_step - 1, command=self._last.copy(), hold=True, reason=why,
                             seq=seq, takeover=takeover, consumed=consumed, clamped=False,
                             rejected_seq=self._rejected[0], rejected_reason=self._rejected[1], paused=True,
-                            resets=self.stats.resets, silent=silent)
+                            resets=self.stats.resets, silent=silent, operator_pauses=self.stats.operator_pauses)
             step = self._next_step
             target, reason = self._action_locked(step)
             splice, self._pending_splice = self._pending_splice, None
@@ -342,7 +342,8 @@ class ExecutorCore(ExecutorControls, ChunkValidator):
             seq, takeover, consumed = self._exec
             return Tick(step=step, command=cmd.copy(), hold=hold, reason=reason, seq=seq, takeover=takeover,
                         consumed=consumed, clamped=clamped, rejected_seq=self._rejected[0],
-                        rejected_reason=self._rejected[1], splice=splice, resets=self.stats.resets, silent=silent)
+                        rejected_reason=self._rejected[1], splice=splice, resets=self.stats.resets, silent=silent,
+                        operator_pauses=self.stats.operator_pauses)
 
     def _shaped(self, target: np.ndarray | None, splice: bool = False) -> np.ndarray:
         """The clamped command toward ``target`` (None: the hold) under the acceleration limit (:mod:`.shaping`)."""

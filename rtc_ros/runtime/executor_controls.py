@@ -48,6 +48,13 @@ class ExecutorControls:
             self.pause_reason = self.pause_reason if was else why
             return not was
 
+    def count_operator_pause(self) -> None:
+        """An operator's ``~/pause`` or ``~/hold`` (counted whatever it answers: "already paused" too); reported
+        as ``operator_pauses``, so a driver that paused the executor itself (a reset's re-sync) can tell that an
+        operator paused it too before it resumes."""
+        with self._lock:
+            self.stats.operator_pauses += 1
+
     def resume(self) -> bool:
         """Continue the executing chunk at its next action; False if not paused or measured beyond the limits."""
         with self._lock:

@@ -144,6 +144,7 @@ class Tick:
             ``keep_hold``: something else moved it; reported so the inference side knows).
         silent: not to be sent to the robot: a hold (start-up, or paused) while nothing was commanded since
             start or the last re-sync, with ``startup_silent``; the base is still the measured position.
+        operator_pauses: ``~/pause`` and ``~/hold`` calls so far (:meth:`ExecutorCore.count_operator_pause`).
     """
 
     step: int
@@ -160,6 +161,7 @@ class Tick:
     paused: bool = False
     resets: int = -1
     silent: bool = False
+    operator_pauses: int = -1
 
     def report(self, stamp_ns: int = 0, with_command: bool = True) -> ExecutorReport:
         """The ``rtc/executor_state`` contents of this tick (:class:`~rtc_ros.runtime.contract.ExecutorReport`),
@@ -167,7 +169,7 @@ class Tick:
         return ExecutorReport(step=self.step, seq=self.seq, takeover=self.takeover, consumed=self.consumed,
                               hold=self.hold, rejected_seq=self.rejected_seq, rejected_reason=self.rejected_reason,
                               stamp_ns=int(stamp_ns), command=self.command.copy() if with_command else None,
-                              paused=self.paused, resets=self.resets)
+                              paused=self.paused, resets=self.resets, operator_pauses=self.operator_pauses)
 
 
 @dataclass
@@ -184,6 +186,7 @@ class ExecutorStats:
     chunks_accepted: int = 0
     resyncs: int = 0
     resets: int = 0  # re-syncs without keep_hold (the robot was moved by something else)
+    operator_pauses: int = 0  # ~/pause and ~/hold calls (an operator's; "already paused" ones too)
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
     consumed: RollingStats = field(default_factory=lambda: RollingStats(200))
     d: RollingStats = field(default_factory=lambda: RollingStats(200))
