@@ -819,3 +819,47 @@ def test_a_hold_names_a_chunk_publisher_that_sends_nothing(node, monkeypatch) ->
                             "chunk arrived for 5 s (an inference that slow, policy_inference hung, or killed: a killed "
                             "process stays listed until its DDS lease ends, ~20 s)"), message
     node.destroy_publisher(pub)
+
+
+@pytest.mark.parametrize("call", ["pause", "hold"])
+def test_an_operator_s_pause_while_muted_is_kept_at_the_unmute(node, call) -> None:
+    """An audit: muted before it ever commanded (another publisher on its outputs), the executor answered an
+    operator's ~/pause "already paused (...); it stays paused until ~/resume" -- and started as after a start when
+    the other publisher left (the next chunk moved the arm). Without the operator's call it does start."""
+    from rtc_ros.nodes.contention import node_fq_name  # noqa: F401 (the guard names nodes this way)
+
+    node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
+    node._tick()
+    topic = node._arm_pubs[0][2].topic_name
+    for operator in (False, True):
+        node.outputs._graph.others = lambda: {topic: ["/teleop"]}
+        node.outputs.check()
+        assert node.outputs.muted and node.core.paused
+        if operator:
+            answer = getattr(node.operator, f"on_{call}")(Trigger.Request(), Trigger.Response())
+            assert call == "hold" or answer.message.startswith("already paused"), answer.message
+        node.outputs._graph.others = lambda: {}
+        node.outputs.check()
+        node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds + 1))
+        node._tick()
+        assert node.core.paused == operator, (operator, call)
+
+
+def test_a_chunk_accepted_during_any_long_pause_is_dropped_at_the_resume(node) -> None:
+    """An audit: only a ~/pause's length was measured at ~/resume, so a chunk accepted while paused after a
+    re-sync (or start_paused, a measurement beyond the limits) ran at a resume however long after. Now the paused
+    ticks count too: paused longer than max_chunk_age (1 s), the chunk is dropped and the executor waits for a new
+    one; a short pause keeps it."""
+    node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds))
+    node._tick()
+    for seq, ticks, dropped in ((0, 60, True), (1, 10, False)):  # 1.2 s and 0.2 s paused at 50 Hz
+        node.operator.on_resync(Trigger.Request(), Trigger.Response())
+        node._on_joint_state(_js(np.zeros(len(JOINTS)), node.get_clock().now().nanoseconds + 1))
+        node._tick()
+        node._on_chunk(_chunk_msg(node, np.full((50, len(JOINTS)), 0.01), JOINTS, seq=seq))
+        assert node.core.executing_seq == seq  # accepted while paused (fresh)
+        for _ in range(ticks):
+            node._tick()
+        answer = node.operator.on_resume(Trigger.Request(), Trigger.Response())
+        assert answer.success and ("chunks dropped" in answer.message) == dropped, answer.message
+        assert node.core.executing_seq == (-1 if dropped else seq)

@@ -1098,3 +1098,25 @@ def test_reports_count_operator_pauses() -> None:
     assert ExecutorReport.decode(rep.encode()).operator_pauses == 2
     assert ExecutorReport.decode("rtc step=1 seq=-1 takeover=-1 consumed=0 hold=1").operator_pauses == -1
     assert "pauses" not in ExecutorReport(step=1, seq=-1, takeover=-1, consumed=0).encode()
+
+
+def test_a_start_up_chunk_before_any_hold_position_is_refused_with_max_start_gap() -> None:
+    """An audit: max_start_gap was checked only against a known hold, so a start-up chunk (in degrees, on a radian
+    arm) offered before the first measurement, after a re-sync or after a measurement beyond the limits was accepted
+    and walked the arm toward it at max_step. With max_start_gap on it is refused then (the policy side plans from
+    the executor's reports, which start with the hold: no chunk is lost); off, accepted as before."""
+    degrees = np.tile([29.8, -5.7], (10, 1))
+    for gap in (1.0, 0.0):
+        core = ExecutorCore(ExecutorConfig(horizon=10, action_dim=2, max_step=0.05, lower=[-3.0] * 2,
+                                           upper=[3.0] * 2), max_start_gap=gap)
+        if gap:
+            with pytest.raises(ChunkRejected, match="no hold position yet") as exc:
+                core.offer_chunk(degrees, seq=0, t_obs=0)
+            assert exc.value.reason == "start_gap"
+            core.set_measured_position(np.array([0.52, -0.1]))
+            core.tick()
+            core.resync()  # the hold is measured again: none until then
+            with pytest.raises(ChunkRejected, match="no hold position yet"):
+                core.offer_chunk(degrees, seq=1, t_obs=core.next_step)
+        else:
+            core.offer_chunk(degrees, seq=0, t_obs=0)

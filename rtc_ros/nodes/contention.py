@@ -58,6 +58,7 @@ class OutputGuard:
         self.wrong: dict[str, str] = {}  # a controller of other joints: its node -> why
         self.ever_commanded = False  # set by the node when it publishes an arm command
         self._resume_after = False
+        self._pauses = 0  # the core's operator_pauses when it was muted (one since: an operator's pause is kept)
         self._why = ""  # why it was muted (said while paused after it)
 
     @property
@@ -76,6 +77,7 @@ class OutputGuard:
         self.wrong = self._controllers.wrong() if self._controllers is not None else {}
         if self.muted and not was:
             self._resume_after = not self.ever_commanded and not core.paused
+            self._pauses = core.stats.operator_pauses
             self._why = "another publisher on the outputs" if self.contended else "a controller of other joints"
             core.set_muted(True, why=self._why)
             node._measure_again()
@@ -90,13 +92,17 @@ class OutputGuard:
             stopped = node._recovery.stopped  # a protective stop: resume (if at all) when it ends
             unheard = not node._dry and bool(node._unheard_commands())  # (the wrong controller unloaded, none yet:
             # not into nothing, as ~/resume is refused then -- a review)
-            self._resume_after = self._resume_after and not unheard
+            paused_meanwhile = core.stats.operator_pauses != self._pauses  # (~/pause or ~/hold while muted: answered
+            # "already paused ... until ~/resume", and an audit saw the unmute start the arm all the same)
+            self._resume_after = self._resume_after and not unheard and not paused_meanwhile
             core.set_muted(False, resume=self._resume_after and not stopped, why=self._why)
             if self._resume_after and stopped:
                 node._recovery.request(resume=True)
             node._measure_again()
             going = ("starting as after a start" if self._resume_after else
-                     "paused until ~/resume (nobody subscribes a command topic yet)" if unheard else "paused until ~/resume")
+                     "paused until ~/resume (nobody subscribes a command topic yet)" if unheard else
+                     "paused until ~/resume (an operator paused it meanwhile)" if paused_meanwhile else
+                     "paused until ~/resume")
             log.warn(("no other publisher on the outputs any more" if had_others else
                       "the controllers on the outputs take the executor's joints now") + f": {going}")
 

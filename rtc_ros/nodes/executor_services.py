@@ -83,9 +83,13 @@ class OperatorServices:
         return response
 
     def _drop_old_plans(self) -> str:
-        """Before resuming: the chunks dropped if ~/pause paused longer than max_chunk_age ago (what to say, or '')."""
-        paused = self._paused_at is not None and self.node.core.paused
-        paused_s = time.monotonic() - self._paused_at if paused else 0.0
+        """Before resuming: the chunks dropped if paused longer than max_chunk_age (what to say, or '')."""
+        core = self.node.core
+        paused = self._paused_at is not None and core.paused
+        # (and however it was paused -- a re-sync, start_paused, a measurement beyond the limits, a stop -- its ticks
+        # paused in a row: an audit's chunk accepted after a re-sync ran at a ~/resume two minutes later)
+        paused_s = max(time.monotonic() - self._paused_at if paused else 0.0,
+                       core.stats.paused_ticks * float(self.node.dt) if core.paused else 0.0)
         self._paused_at = None
         if not self.node.drop_stale_plans(paused_s):
             return ""

@@ -136,6 +136,11 @@ class ChunkValidator:
             if obs_age_s < -FUTURE_TOLERANCE_S:
                 raise self._reject("age", f"chunk seq {seq}: observation stamp is {-obs_age_s:.3f}s in the future "
                                           f"(clocks out of sync?)", seq)
+        if self.max_start_gap > 0 and self._exec[0] < 0 and self._last is None:  # (an audit: accepted before the
+            # first measurement, after a re-sync or one beyond the limits, a chunk in degrees walked the arm away)
+            raise self._reject("start_gap", f"start-up chunk seq {seq}: no hold position yet (no joint state measured "
+                                            "since the start, the re-sync or one beyond the limits): its first action "
+                                            "cannot be checked against where the arm stands (max_start_gap)", seq)
         if self.max_start_gap > 0 and self._exec[0] < 0 and self._last is not None and self._enabled and (
                 msg := start_gap(arr[0], self._last, self.max_start_gap, cfg.hold_keeps, cfg.joint_names)):
             # (not while an enabling device is released: that chunk is dropped at the press anyway, and the arm may

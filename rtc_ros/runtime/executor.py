@@ -305,6 +305,7 @@ class ExecutorCore(ExecutorControls, ChunkValidator):
                 if self._commanded:
                     self._kept = None  # (the kept squeeze is commanded: later measurements are ignored anyway)
                 self.stats.holds += 1
+                self.stats.paused_ticks += 1
                 self.stats.consecutive_holds = 0  # (a hold after the resume is counted afresh, not from before the pause)
                 why = HOLD_PAUSED if self._enabled else HOLD_DISABLED
                 self.stats.holds_by_reason[why] = self.stats.holds_by_reason.get(why, 0) + 1
@@ -314,6 +315,7 @@ class ExecutorCore(ExecutorControls, ChunkValidator):
                             rejected_seq=self._rejected[0], rejected_reason=self._rejected[1], paused=True,
                             resets=self.stats.resets, silent=silent, operator_pauses=self.stats.operator_pauses)
             step = self._next_step
+            self.stats.paused_ticks = 0
             target, reason = self._action_locked(step)
             splice, self._pending_splice = self._pending_splice, None
             if target is None:

@@ -59,6 +59,8 @@ class ExecutorControls:
         """Continue the executing chunk at its next action; False if not paused or measured beyond the limits."""
         with self._lock:
             was, self._paused = self._paused, self._paused and (bool(self.out_of_limits) or self._muted)
+            if was and not self._paused:
+                self.stats.paused_ticks = 0  # (the next pause is counted afresh)
             return was and not self._paused
 
     def set_muted(self, muted: bool, resume: bool = False, why: str = "another publisher on the outputs") -> None:

@@ -187,6 +187,7 @@ class ExecutorStats:
     resyncs: int = 0
     resets: int = 0  # re-syncs without keep_hold (the robot was moved by something else)
     operator_pauses: int = 0  # ~/pause and ~/hold calls (an operator's; "already paused" ones too)
+    paused_ticks: int = 0  # ticks paused in a row (the current pause's length, whatever paused it)
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
     consumed: RollingStats = field(default_factory=lambda: RollingStats(200))
     d: RollingStats = field(default_factory=lambda: RollingStats(200))
