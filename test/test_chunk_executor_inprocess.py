@@ -863,3 +863,14 @@ def test_a_chunk_accepted_during_any_long_pause_is_dropped_at_the_resume(node) -
         answer = node.operator.on_resume(Trigger.Request(), Trigger.Response())
         assert answer.success and ("chunks dropped" in answer.message) == dropped, answer.message
         assert node.core.executing_seq == (-1 if dropped else seq)
+
+
+def test_a_stop_report_naming_a_joint_twice_is_refused() -> None:
+    """An audit: a protective-stop report naming a joint twice was read with the last position winning (a joint
+    state naming one twice is refused): now refused too, naming the joints (the executor treats an unreadable stop
+    report as a stop of every joint)."""
+    from rtc_ros.nodes.conversions import held_joints
+
+    assert held_joints(JointState(name=[JOINTS[0]], position=[0.1]), JOINTS) == ({0: 0.1}, [])
+    with pytest.raises(ValueError, match=rf"names joints \['{JOINTS[0]}'\] more than once"):
+        held_joints(JointState(name=[JOINTS[0], JOINTS[0]], position=[0.1, 2.9]), JOINTS)

@@ -1120,3 +1120,17 @@ def test_a_start_up_chunk_before_any_hold_position_is_refused_with_max_start_gap
                 core.offer_chunk(degrees, seq=1, t_obs=core.next_step)
         else:
             core.offer_chunk(degrees, seq=0, t_obs=0)
+
+
+def test_metadata_integers_are_ascii_digits_only() -> None:
+    """An audit: Python's int() took '1_000', '+7' and Arabic-Indic digits in a chunk's metadata, which no other
+    reader of the contract (a C++ node, a bag tool) would read the same way: refused, naming the field."""
+    from rtc_ros.runtime.contract import ChunkMeta
+
+    assert ChunkMeta.decode("rtc seq=12 t_obs=7 d=1 s=0 method=rtc").seq == 12
+    for field, value in (("seq", "1_000"), ("t_obs", "+7"), ("d", "\u0663"), ("seq", "0x5")):
+        fields = {"seq": "1", "t_obs": "7", "d": "1", "s": "0", field: value}
+        text = "rtc " + " ".join(f"{k}={v}" for k, v in fields.items()) + " method=rtc"
+        with pytest.raises(ValueError, match=f"field '{field}'"):
+            ChunkMeta.decode(text)
+    assert ExecutorReport.decode("rtc step=-1 seq=-1 takeover=-1 consumed=0 hold=1").step == -1  # (negative: fine)

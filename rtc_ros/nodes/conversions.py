@@ -205,6 +205,9 @@ def held_joints(msg: JointState, names: list[str]) -> tuple[dict[int, float], li
     if len(msg.position) != len(msg.name):
         raise ValueError(f"stop report: {len(msg.name)} names but {len(msg.position)} positions "
                          "(position must give every held joint's position)")
+    dup = sorted({n for n in msg.name if list(msg.name).count(n) > 1})
+    if dup:  # (which of two positions holds the joint? an audit: the last one won)
+        raise ValueError(f"stop report names joints {dup} more than once")
     index = {n: i for i, n in enumerate(names)}
     held, unknown = {}, []
     for n, q in zip(msg.name, msg.position):

@@ -32,13 +32,14 @@ The policy side maps stamps to steps through the executor-state reports
 (:class:`rtc_ros.runtime.step_clock.StepClock`).
 
 Metadata strings are parsed strictly: at most :data:`MAX_METADATA_CHARS` characters, each key once,
-integers within a signed 64-bit range, ``d``, ``s`` and ``t_obs`` non-negative. Range checks that
+integers (ASCII digits, an optional ``-``) within a signed 64-bit range, ``d``, ``s`` and ``t_obs`` non-negative. Range checks that
 need the executor's state (``d <= H``, stamp not in the future) are the executor's validator's
 (:meth:`rtc_ros.runtime.executor.ExecutorCore.offer_chunk`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,11 +82,14 @@ def _decode(text: str, required: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+_INT_RE = re.compile(r"-?[0-9]+")
+
+
 def _int(fields: dict[str, str], key: str, text: str, lo: int = -_INT_MAX) -> int:
-    try:
-        v = int(fields[key])
-    except ValueError:
-        raise ValueError(f"field '{key}' = {fields[key]!r} is not an integer in {text!r}") from None
+    raw = fields[key]  # (ASCII digits, an optional '-': Python's int() also takes '1_000', '+7' and other scripts'
+    if not _INT_RE.fullmatch(raw):  # digits, which no other reader of the contract would -- an audit)
+        raise ValueError(f"field '{key}' = {raw!r} is not an integer in {text!r}")
+    v = int(raw)
     if not lo <= v <= _INT_MAX:
         raise ValueError(f"field '{key}' = {v} is out of range [{lo}, 2^63 - 1] in {text!r}")
     return v
