@@ -351,3 +351,19 @@ def test_bringup_merge_joint_states(tmp_path, capsys, monkeypatch) -> None:
     assert bringup.main(["--params-file", str(bad), "--policy-spec", str(REPO / "policies" / "bimanual_cnn_h50.yaml"),
                          "--merge-joint-states", "--check"]) == 2
     assert "'source_prefixes' = ['left_']: needs one prefix per source topic (2)" in capsys.readouterr().err
+
+
+def test_bringup_reads_the_params_file_as_the_nodes_do(tmp_path, capsys) -> None:
+    """An audit: `rtc_bringup --check` passed `rate_hz: 50` (an integer, which the node's declare refuses for a
+    floating-point parameter) and refused `max_chunk_age: 5e-1` (PyYAML keeps it a string; rcl reads 0.5)."""
+    from rtc_ros.nodes import bringup
+
+    text = (REPO / "config" / "bimanual.yaml").read_text()
+    assert "rate_hz: 50.0" in text and "max_chunk_age: 1.0" in text
+    for name, old, new, rc, said in (("int", "rate_hz: 50.0", "rate_hz: 50", 2, "'rate_hz' = 50: is an integer"),
+                                     ("exp", "max_chunk_age: 1.0", "max_chunk_age: 10e-1", 0, "method=rtc")):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text.replace(old, new, 1))
+        assert bringup.main(["--params-file", str(path), "--only", "executor", "--check"]) == rc, name
+        out = capsys.readouterr()
+        assert said in out.out + out.err, (name, out)

@@ -776,3 +776,17 @@ def test_two_arms_on_one_command_topic_only_with_joint_state_messages() -> None:
         with pytest.raises(ParameterError, match=r"'right\.command_topic' = 'both/commands': is also left's"):
             validate({**shared, "output_type": kind}, ROLE_EXECUTOR)
     assert validate({**shared, "output_type": "joint_state"}, ROLE_EXECUTOR).arms[1].command_topic == "both/commands"
+
+
+def test_limits_holding_no_position_and_a_stop_free_space_above_the_start_s_are_refused() -> None:
+    """An audit: both limits +inf (or both -inf) were accepted (the executor then measured every position beyond them
+    and commanded nothing), and a recorder's stop_free_mb at or above min_free_mb closed every episode at its first
+    check ('stopped_low_disk', 0 messages)."""
+    for lo, hi, field in ((np.inf, np.inf, "left.lower_limits"), (-np.inf, -np.inf, "left.upper_limits")):
+        with pytest.raises(ParameterError, match=f"'{field}'.*hold no position"):
+            validate({"left.lower_limits": [lo], "left.upper_limits": [hi]}, ROLE_EXECUTOR)
+    validate({"left.lower_limits": [-np.inf], "left.upper_limits": [np.inf]}, ROLE_EXECUTOR)  # unbounded: fine
+    with pytest.raises(ParameterError, match="'stop_free_mb'.*must be below min_free_mb"):
+        validate({"stop_free_mb": 600.0, "min_free_mb": 500.0}, ROLE_RECORDER)
+    validate({"stop_free_mb": 0.0, "min_free_mb": 0.0}, ROLE_RECORDER)  # both off
+    validate({"stop_free_mb": 50.0, "min_free_mb": 500.0}, ROLE_RECORDER)  # the defaults

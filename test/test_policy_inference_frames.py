@@ -284,3 +284,15 @@ def test_chunks_lost_or_refused_since_the_last_status_are_warned(node) -> None:
     assert level >= DiagnosticStatus.WARN and "3 of the 8 chunks published since the last status were lost" in message
     _, message, _ = inference_status(node)  # per status period
     assert "lost or refused" not in message
+
+
+def test_a_run_time_set_goes_through_after_the_policy_file_moved(node, tmp_path) -> None:
+    """An audit: every run-time set re-ran the startup checks, so once the checkpoint folder had moved, setting
+    obs_timeout was refused naming policy_spec (read-only; the loaded policy runs on). The files are checked at
+    startup only."""
+    from rclpy.parameter import Parameter
+
+    (tmp_path / "stack").rename(tmp_path / "moved")
+    result = node.set_parameters([Parameter("obs_timeout", value=1.0)])[0]
+    assert result.successful, result.reason
+    assert node.p.obs_timeout == 1.0

@@ -319,6 +319,18 @@ def test_a_recorder_beside_arms_with_their_own_names_starts(tmp_path, ros_env, c
                 assert "is not a parameter of any rtc_ros node" not in capfd.readouterr().err
         finally:
             rclpy.shutdown()
+    # `arms` only in the executor's and policy_inference's sections (the recorder sees the per-arm keys under /**
+    # but not the arms): not judged (an audit: refused as "no arm 'left_arm' is configured"; the others took it)
+    path = tmp_path / "sections.yaml"
+    path.write_text(yaml.safe_dump({
+        "/**": {"ros__parameters": {"left_arm": {"max_step": [0.05]}, "output_dir": str(tmp_path), "param_nodes": []}},
+        "/**/chunk_executor": {"ros__parameters": {"arms": ["left_arm"]}},
+        "/**/policy_inference": {"ros__parameters": {"arms": ["left_arm"]}}}))
+    rclpy.init()
+    try:
+        EpisodeRecorder(cli_args=["--ros-args", "--params-file", str(path)], use_global_arguments=False).destroy_node()
+    finally:
+        rclpy.shutdown()
 
 
 def _wait(cond, timeout: float = 10.0) -> bool:

@@ -36,7 +36,7 @@ import yaml
 
 from rtc_ros.nodes.launch_support import policy_cameras, record_regex, recorder_cameras, ros2_bag_missing
 from rtc_ros.runtime.methods import METHODS
-from rtc_ros.nodes.params.yaml_file import StraySectionError, stray_in_files
+from rtc_ros.nodes.params.yaml_file import StraySectionError, integer_for_float, rcl_load, stray_in_files
 from rtc_ros.nodes.params import (
     ROLE_EXECUTOR,
     ROLE_INFERENCE,
@@ -125,7 +125,7 @@ def _merge_overrides(data: dict[str, Any], node: str, overrides: dict[str, Any])
 def build_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]:
     """(merged params data, validated values per node key, the values the params file gives each node key). Raises
     ParameterError / ValueError."""
-    data = yaml.safe_load(args.params_file.read_text()) or {}
+    data = rcl_load(args.params_file.read_text()) or {}  # (as the nodes' rcl reads it: 5e-1 a number)
     if not isinstance(data, dict):
         raise ValueError(f"{args.params_file}: top level must be a mapping")
     data = copy.deepcopy(data)
@@ -162,6 +162,9 @@ def build_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
                 if refusal is not None:  # (the node refuses it too)
                     raise refusal
                 _warn(f"{node}: {unknown_text(name, meant)}")
+            if (bad := integer_for_float(values, role)) is not None:  # (the node's declare refuses it)
+                raise ParameterError(bad[0], bad[1], "is an integer, but the parameter is floating-point and the "
+                                     "node refuses it (write e.g. 50.0, not 50)")
             checked[key] = validate({k: v for k, v in values.items() if k != "use_sim_time"}, role)
         inference = load_params_file(path, NODES["inference"][0], args.namespace) if "executor" in given else {}
     for name in (n for n in inference if moved_parameters([n], ROLE_INFERENCE) and n not in given["executor"]):

@@ -118,6 +118,9 @@ def _declare_and_validate(node: Any, role: str, on_change: OnChange | None, argv
     given_arms = getattr(overrides.get("arms"), "value", None) or ()  # (a node without arms: the others' under /**)
     arms = arm_names(role, raw) or [str(a) for a in given_arms]
     for name, meant in unknown_parameters(sorted(overrides), arms):
+        if "." in name and not arms:  # (a node without arms -- the recorder -- not given the others' `arms` either
+            continue  # (they are in their own sections): their per-arm keys under /** cannot be judged -- an audit: it
+            # refused a file they took)
         value = getattr(overrides[name], "value", overrides[name])
         refusal = misspelt_error(name, list(value) if isinstance(value, array) else value, meant, arms)
         if refusal is not None and role != ROLE_SIM:  # a typo in a limit must not switch it off silently (the
@@ -162,7 +165,7 @@ def watch(node: Any, role: str, raw: dict[str, Any], params: NodeParams, on_chan
         if not mine:
             return SetParametersResult(successful=True)
         try:
-            checked = validate({**raw, **mine}, role)
+            checked = validate({**raw, **mine}, role, files=False)
         except ParameterError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
         pending.clear()

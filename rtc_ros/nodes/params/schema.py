@@ -260,7 +260,8 @@ _RECORDER: tuple[ParamSpec, ...] = (
        _REC, array_type="string"),
     _p("min_free_mb", 500.0, "Refuse to start (node / episode) below this free space in MB.", _REC,
        read_only=False, float_range=(0.0, 1e9)),
-    _p("stop_free_mb", 50.0, "Close the running episode below this free space in MB.", _REC, read_only=False,
+    _p("stop_free_mb", 50.0, "Close the running episode below this free space in MB (must be below min_free_mb; "
+       "0 = never).", _REC, read_only=False,
        float_range=(0.0, 1e9)),
     _p("flush_period", 0.5, "Seconds between writes + fsyncs of buffered messages (> 0); a SIGKILL or power "
        "loss loses at most this plus 0.1 s.", _REC,

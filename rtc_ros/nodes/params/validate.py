@@ -152,6 +152,10 @@ def _rtc_arm(arm: str, values: dict[str, Any], out: dict[str, Any], role: str, s
     for i, (lo, hi) in enumerate(zip(lower, upper)):
         if math.isnan(lo) or math.isnan(hi) or lo > hi:
             raise ParameterError(f"{arm}.lower_limits", lower, f"lower {lo} > upper {hi} for joint {names[i]}")
+        if lo == math.inf or hi == -math.inf:  # (both +inf, or both -inf: no position is within them -- an audit)
+            raise ParameterError(f"{arm}.lower_limits" if lo == math.inf else f"{arm}.upper_limits",
+                                 lower if lo == math.inf else upper,
+                                 f"joint {names[i]}: limits [{lo}, {hi}] hold no position (-.inf / .inf: unbounded)")
     if any(not (s > 0 and math.isfinite(s)) for s in step):  # inf would switch the jump limit off
         raise ParameterError(f"{arm}.max_step", step, "every max_step must be finite and > 0")
     topic = values.get(f"{arm}.command_topic") or ""
@@ -233,6 +237,21 @@ def _check_rtc(out: dict[str, Any], values: dict[str, Any], role: str) -> list[A
 
 
 def _check_inference(out: dict[str, Any]) -> None:
+    dev = out["device"]
+    if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
+        raise ParameterError("device", dev, "must be auto, cpu, cuda or cuda:N")
+    if out["bid_k"] > out["bid_samples"]:
+        raise ParameterError("bid_k", out["bid_k"], f"must be <= bid_samples ({out['bid_samples']})")
+    for t in out["camera_topics"]:
+        check_relative("camera_topics", t)
+    if out["camera_names"] and len(out["camera_names"]) != len(out["camera_topics"]):
+        raise ParameterError("camera_names", out["camera_names"],
+                             f"needs one name per camera topic ({len(out['camera_topics'])})")
+
+
+def _check_policy_files(out: dict[str, Any]) -> None:
+    """policy_inference's policy files exist (at startup only: a run-time set of another parameter after the
+    checkpoint folder moved was refused naming ``policy_spec``, which cannot be set at run time -- an audit)."""
     spec = expand_path(out["policy_spec"])
     if not spec:  # '' or an unset ${RTC_POLICY_SPEC}
         raise ParameterError("policy_spec", out["policy_spec"], "a policy spec YAML file is required (the launch "
@@ -246,16 +265,6 @@ def _check_inference(out: dict[str, Any]) -> None:
                              f"or {var}), and write policy_spec: \"${{{var}}}\" as config/bimanual.yaml does")
     if out["weak_policy_spec"] and not Path(expand_path(out["weak_policy_spec"])).is_file():
         raise ParameterError("weak_policy_spec", out["weak_policy_spec"], "file not found")
-    dev = out["device"]
-    if not (dev in ("auto", "cpu", "cuda") or (dev.startswith("cuda:") and dev[5:].isdigit())):
-        raise ParameterError("device", dev, "must be auto, cpu, cuda or cuda:N")
-    if out["bid_k"] > out["bid_samples"]:
-        raise ParameterError("bid_k", out["bid_k"], f"must be <= bid_samples ({out['bid_samples']})")
-    for t in out["camera_topics"]:
-        check_relative("camera_topics", t)
-    if out["camera_names"] and len(out["camera_names"]) != len(out["camera_topics"]):
-        raise ParameterError("camera_names", out["camera_names"],
-                             f"needs one name per camera topic ({len(out['camera_topics'])})")
 
 
 def parse_topic_types(items: list[str]) -> dict[str, str]:
@@ -295,6 +304,10 @@ def _check_recorder(out: dict[str, Any], values: dict[str, Any], role: str) -> l
         raise ParameterError("autostart_meta", out["autostart_meta"], "must be a JSON object")
     if (where := non_finite(meta, "")) is not None:  # (NaN, 1e999: no JSON reader reads them back from the sidecar)
         raise ParameterError("autostart_meta", out["autostart_meta"], f"'{where[0]}' is not a finite number")
+    if 0 < out["stop_free_mb"] >= out["min_free_mb"]:  # (an audit: every episode closed 'stopped_low_disk' at once)
+        raise ParameterError("stop_free_mb", out["stop_free_mb"], f"must be below min_free_mb ({out['min_free_mb']:g}): "
+                             "an episode started with less free space than this would be closed at its first check "
+                             "(0 switches the stop off)")
     return []
 
 
@@ -359,12 +372,16 @@ _ROLE_CHECKS: dict[str, Callable[[dict[str, Any], dict[str, Any], str], list[Arm
 }
 
 
-def validate(values: dict[str, Any], role: str) -> NodeParams:
-    """Check one node's values (names as in the params file, per-arm ones dotted); fill defaults.
+def validate(values: dict[str, Any], role: str, files: bool = True) -> NodeParams:
+    """Check one node's values (names as in the params file, per-arm ones dotted); fill defaults. ``files``: also
+    that policy_inference's policy files exist (at startup; not for a run-time set).
 
     Raises:
         ParameterError: naming the first offending parameter and its value.
         ValueError: ``role`` is not a known role.
     """
     out = {spec.name: check_value(spec, values.get(spec.name)) for spec in specs_for(role)}
-    return NodeParams(role=role, values=out, arms=_ROLE_CHECKS[role](out, values, role))
+    arms = _ROLE_CHECKS[role](out, values, role)
+    if files and role == ROLE_INFERENCE:
+        _check_policy_files(out)
+    return NodeParams(role=role, values=out, arms=arms)

@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from rtc_ros.nodes.params.arm_schema import arm_specs_for
+from rtc_ros.nodes.params.schema import arm_names, specs_for
 from rtc_ros.nodes.params.values import ParameterError
 from rtc_ros.recording.params_file import flat_params, key_matches, load_params_file, node_sections
 
@@ -95,6 +97,42 @@ def rcl_value(text: str, quoted: bool = False) -> Any:
         except ValueError:
             pass
     return t
+
+
+def rcl_load(text: str) -> Any:
+    """A params file's data as rcl's parser reads it: every plain scalar through :func:`rcl_value` (``5e-1`` a float,
+    which PyYAML keeps a string: ``rtc_bringup`` refused a file the nodes load -- an audit), quoted and block scalars
+    strings, mapping keys as written."""
+    return _rcl_node(yaml.compose(text))
+
+
+def _rcl_node(node: Any) -> Any:
+    if node is None:
+        return None
+    if isinstance(node, yaml.MappingNode):
+        return {k.value if isinstance(k, yaml.ScalarNode) else _rcl_node(k): _rcl_node(v) for k, v in node.value}
+    if isinstance(node, yaml.SequenceNode):
+        return [_rcl_node(n) for n in node.value]
+    if node.tag == "tag:yaml.org,2002:null" and node.style is None and node.value in ("", "~", "null", "Null", "NULL"):
+        return None
+    return rcl_value(node.value, quoted=node.style in ("'", '"', "|", ">"))
+
+
+def integer_for_float(values: dict[str, Any], role: str) -> tuple[str, Any] | None:
+    """``(name, value)`` of the first floating-point parameter of ``role`` (per-arm ones included) that ``values``
+    (a params file's, as rcl reads it) give as an integer or a list of integers: rclpy refuses it when the node
+    declares it (``rate_hz: 50``; ``rtc_bringup --check`` passed such a file -- an audit); None if none."""
+    def ints(v: Any) -> bool:
+        items = v if isinstance(v, list) else [v]
+        return bool(items) and all(isinstance(x, int) and not isinstance(x, bool) for x in items)
+
+    names = [(s.name, isinstance(s.default, float) or s.array_type == "double") for s in specs_for(role)]
+    names += [(f"{arm}.{a.suffix}", a.kind == "double_array") for arm in arm_names(role, values)
+              for a in arm_specs_for(role)]
+    for name, floating in names:
+        if floating and name in values and ints(values[name]):
+            return name, values[name]
+    return None
 
 
 def same_value(got: Any, wanted: Any) -> bool:
