@@ -874,3 +874,22 @@ def test_a_stop_report_naming_a_joint_twice_is_refused() -> None:
     assert held_joints(JointState(name=[JOINTS[0]], position=[0.1]), JOINTS) == ({0: 0.1}, [])
     with pytest.raises(ValueError, match=rf"names joints \['{JOINTS[0]}'\] more than once"):
         held_joints(JointState(name=[JOINTS[0], JOINTS[0]], position=[0.1, 2.9]), JOINTS)
+
+
+def test_an_image_without_a_channel_order_and_a_report_without_positions_are_read_safely() -> None:
+    """An audit: an `8UC3` frame (cv_bridge's default 'passthrough' of an OpenCV BGR image) was read as RGB, red and
+    blue swapped in every observation: refused, naming the encoding. An executor report without positions (another
+    executor's) gave an empty array, which failed every guided plan with an unnamed numpy error: None, as
+    ExecutorReport.command says when not carried."""
+    from sensor_msgs.msg import Image
+
+    img = Image(height=2, width=2, encoding="8UC3", step=6, data=bytes(12))
+    with pytest.raises(ValueError, match="'8UC3' does not say the channel order.*'bgr8' or 'rgb8'"):
+        conv.image_to_rgb(img)
+    img.encoding = "bgr8"
+    img.data = bytes([0, 0, 255] * 4)  # red in BGR
+    assert conv.image_to_rgb(img)[0, 0].tolist() == [255, 0, 0]
+    msg = JointState()
+    msg.header.frame_id = "rtc step=5 seq=1 takeover=3 consumed=1 hold=0"
+    assert conv.parse_executor_state(msg).command is None
+    assert conv.parse_executor_state(msg, conv.JointStateReader(JOINTS)).command is None

@@ -73,7 +73,7 @@ def test_observation_after_a_reset_uses_only_frames_from_after_it(node) -> None:
     node.cameras._on_image("cam", _image(10, t0 - 40_000_000))
     node.cameras._on_image("cam", _image(11, t0 - 20_000_000))
     node._on_executor_state(_report(100, 3, 0, t0, names))
-    obs, _ = node._observation()
+    obs, _, _ = node._observation()
     assert _frames(obs) == [11, 10]  # newest first
 
     # ~/resync + ~/resume back to back: the first report that shows the reset is not paused, and the loop
@@ -88,7 +88,7 @@ def test_observation_after_a_reset_uses_only_frames_from_after_it(node) -> None:
     node.cameras._on_image("cam", _image(12, t0 + 30_000_000))  # taken before the reset's report, delivered late
     assert node._observation() is None and node.obs_rejected.get("before_reset") == 2
     node.cameras._on_image("cam", _image(13, t0 + 60_000_000))
-    obs, _ = node._observation()
+    obs, _, _ = node._observation()
     assert _frames(obs) == [13]  # a one-frame stack until the next frame (the oldest repeated by the policy)
     node.cameras._on_image("cam", _image(14, t0 + 160_000_000))
     assert _frames(node._observation()[0]) == [14, 13]
@@ -118,8 +118,8 @@ def test_a_frame_stamped_long_before_the_joint_state_is_not_used(node) -> None:
     node.cameras._on_image("cam", _image(20, t0 - 6_000_000_000))
     assert node._observation() is None and node.obs_rejected.get("stale") == 1
     node.cameras._on_image("cam", _image(21, t0 - 1_000_000_000))
-    obs, stamp = node._observation()
-    assert _frames(obs)[0] == 21 and stamp == t0
+    obs, stamp, oldest = node._observation()
+    assert _frames(obs)[0] == 21 and stamp == t0 and oldest == t0 - 1_000_000_000
     node.cameras._on_image("cam", _image(22, t0 + 6_000_000_000))  # a camera clock ahead: refused the same way
     assert node._observation() is None and node.obs_rejected.get("stale") == 2
     node.cameras._on_image("cam", _image(23, t0 + 1_000_000_000))
@@ -165,7 +165,7 @@ def test_compressed_frames_are_decoded_when_an_observation_uses_them(node) -> No
     node.cameras.store("cam", first, conv.ns_to_stamp(t0 - 40_000_000))
     node.cameras.store("cam", second, conv.ns_to_stamp(t0 - 20_000_000))
     assert first._rgb is None and second._rgb is None  # stored as received
-    obs, _ = node._observation()
+    obs, _, _ = node._observation()
     assert _frames(obs) == [31, 30] and second._rgb is not None
     node.cameras.store("cam", CompressedFrame(b"not an image", "jpeg"), conv.ns_to_stamp(t0 - 10_000_000))
     assert node._observation() is None and node.obs_rejected.get("image") == 1
@@ -296,3 +296,24 @@ def test_a_run_time_set_goes_through_after_the_policy_file_moved(node, tmp_path)
     result = node.set_parameters([Parameter("obs_timeout", value=1.0)])[0]
     assert result.successful, result.reason
     assert node.p.obs_timeout == 1.0
+
+
+@pytest.mark.parametrize("reset_meanwhile", [False, True])
+def test_a_chunk_from_a_frame_before_a_reset_that_came_while_it_was_computed_is_not_published(node,
+                                                                                             reset_meanwhile) -> None:
+    """An audit's race: ~/resync + ~/resume back to back; the observation snapshot held the last frame from before
+    the reset and a joint state from after it, and the reset's report came while the chunk was computed: the
+    executor accepted it (its t_obs is after the re-sync). Now the node looks again before publishing."""
+    from rtc_ros.runtime.inference_loop import Plan
+
+    names, t0, _js = _joint_state_now(node)
+    node.cameras._on_image("cam", _image(10, t0 - 40_000_000))
+    node.cameras._on_image("cam", _image(11, t0 - 20_000_000))
+    node._on_executor_state(_report(100, 3, 0, t0 - 30_000_000, names))
+    obs, stamp, oldest = node._observation()
+    if reset_meanwhile:  # the report showing the reset, stamped before the joint state, after the frames
+        node._on_executor_state(_report(102, -1, 1, t0 - 1_000_000, names))
+    plan = Plan(seq=0, t_obs=103, d=0, s=16, prev_remaining=None, d_raw=0)
+    node._infer(plan, obs, stamp, time.perf_counter(), oldest_ns=oldest)
+    assert node.published == (0 if reset_meanwhile else 1)
+    assert node.obs_rejected.get("before_reset", 0) == (1 if reset_meanwhile else 0)

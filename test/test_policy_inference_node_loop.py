@@ -164,7 +164,7 @@ def test_a_policy_in_other_units_plans_in_robot_units_in_the_node(tmp_path) -> N
             js = JointState(name=JOINTS, position=[0.03 * i for i in range(len(JOINTS))])
             js.header.stamp = conv.ns_to_stamp(time.time_ns())
             n._on_joint_state(js)
-            obs, _stamp = n._observation()
+            obs, _stamp, _ = n._observation()
             n.generator._gen.manual_seed(11)  # the same noise for both
             chunks.append(n.generator.generate(obs))
         finally:
@@ -205,7 +205,7 @@ def test_a_joint_history_policy_sees_the_positions_dt_apart_and_none_from_before
 
         for k in range(20):
             joint_state(k)
-        obs, stamp = n._observation()
+        obs, stamp, _ = n._observation()
         assert stamp == t0 + 19 * 5_000_000
         np.testing.assert_array_equal(obs["joint_positions"][:, 0], [19, 15])  # 20 ms = 4 measurements before
         assert np.isfinite(n.generator.generate(obs)).all()
@@ -213,7 +213,7 @@ def test_a_joint_history_policy_sees_the_positions_dt_apart_and_none_from_before
         report(1, 20.5)  # a reset between measurements 20 and 21
         for k in range(20, 23):
             joint_state(k)
-        obs, _ = n._observation()
+        obs, _, _ = n._observation()
         np.testing.assert_array_equal(obs["joint_positions"][:, 0], [22, 21])  # not 18, nor 20
     finally:
         n.destroy_node()
@@ -345,3 +345,33 @@ def test_a_node_loading_its_policy_publishes_a_status(tmp_path, monkeypatch, ros
         listener.destroy_node()
     finally:
         rclpy.shutdown()
+
+
+def test_the_warm_up_latency_is_one_chunk_s_when_a_pass_samples_several() -> None:
+    """An audit: with CUDA graphs an rtc_trained policy's warm-up pass samples one chunk per trained delay
+    (warmup_delays), and the node took the whole pass as one inference: d_init was several inferences long (the
+    first chunks froze more actions than needed, infeasible-delay warnings). A stand-in generator: 20 ms a chunk,
+    6 trained delays."""
+    import threading
+    from types import SimpleNamespace
+
+    from rtc_ros.nodes.policy_inference import PolicyInferenceNode
+    from rtc_ros.runtime.inference_loop import InferenceLoopCore
+
+    class Graphed:
+        graphs, max_prefix, calls = object(), 6, 0
+
+        def generate(self, obs, prev, d, s):
+            Graphed.calls += 1
+            time.sleep(0.02)
+            return np.zeros((50, 2))
+
+    running = threading.Event()
+    running.set()
+    loop = InferenceLoopCore(50, 25, 10, "rtc_trained", max_d=6)
+    me = SimpleNamespace(policy=SimpleNamespace(typical_observation=lambda: np.zeros(3)), generator=Graphed(),
+                         p=SimpleNamespace(warmup_iterations=2, s_min=25, horizon=50, extra_latency_ms=0.0),
+                         warmup_ms=[], _running=running, loop=loop, dt=0.02)
+    PolicyInferenceNode._warmup(me)
+    assert Graphed.calls == 12 and 15 < me.warmup_ms[-1] < 60, me.warmup_ms  # one chunk's time (was ~120 ms)
+    assert max(loop.queue.queue()) <= 3, loop.queue.queue()  # d_init: about one inference (was 7)

@@ -161,9 +161,11 @@ def parse_executor_state(msg: JointState, reader: "JointStateReader | None" = No
 
     ``reader``: the receiver's joints; the commanded positions are then picked by name, in the receiver's
     order (ValueError naming missing joints), as the chunks are -- not taken in the message's order."""
-    command = np.asarray(msg.position, dtype=np.float64)
+    command: np.ndarray | None = np.asarray(msg.position, dtype=np.float64)
     if reader is not None and len(msg.position):
         command = reader.positions(msg)
+    elif not len(msg.position):  # not carried (another executor's report): None, as ExecutorReport says -- an
+        command = None  # audit: an empty array failed every guided plan with an unnamed numpy error
     return ExecutorReport.decode(msg.header.frame_id, stamp_to_ns(msg.header.stamp), command)
 
 
@@ -221,12 +223,17 @@ def held_joints(msg: JointState, names: list[str]) -> tuple[dict[int, float], li
 
 
 # -------------------------------------------------------------------------------------- images
-_CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1, "8UC1": 1, "8UC3": 3}
+_CHANNELS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1, "8UC1": 1}
 
 
 def image_to_rgb(msg: Image) -> np.ndarray:
-    """``sensor_msgs/Image`` (rgb8, bgr8, rgba8, bgra8, mono8) -> ``(h, w, 3)`` uint8 RGB (no copy when rgb8)."""
+    """``sensor_msgs/Image`` (rgb8, bgr8, rgba8, bgra8, mono8 / 8UC1) -> ``(h, w, 3)`` uint8 RGB (no copy when rgb8);
+    ValueError naming an unsupported encoding (8UC3: no channel order)."""
     enc = msg.encoding
+    if enc in ("8UC3", "8UC4"):  # (cv_bridge's cv2_to_imgmsg(frame) without an encoding: OpenCV's BGR pixels as
+        # 8UC3, read as RGB before -- red and blue swapped in every observation, silently: an audit)
+        raise ValueError(f"image encoding {enc!r} does not say the channel order (cv_bridge's default 'passthrough' "
+                         "of an OpenCV BGR image gives it): publish with encoding 'bgr8' or 'rgb8'")
     if enc not in _CHANNELS:
         raise ValueError(f"unsupported image encoding {enc!r}; supported: {sorted(_CHANNELS)}")
     c = _CHANNELS[enc]

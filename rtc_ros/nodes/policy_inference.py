@@ -42,7 +42,7 @@ from rtc_ros.runtime.inference_loop import (InferenceLoopCore, ObservationBefore
 from rtc_ros.core.stats import RollingStats
 from rtc_ros.nodes import conversions as conv
 from rtc_ros.nodes.cores import inference_loop, initial_delay
-from rtc_ros.nodes.policy_setup import prepare_policy, warmup_sample
+from rtc_ros.nodes.policy_setup import prepare_policy, warmup_delays, warmup_sample
 from rtc_ros.runtime.contract import ChunkMeta
 from rtc_ros.nodes.params import ROLE_INFERENCE, ParameterError, declare_and_validate, expand_path, node_argv
 from rtc_ros.nodes.common import RELIABLE, STEADY, ClockCheck, Throttle, diagnostic_array, set_timer_period
@@ -219,8 +219,8 @@ class PolicyInferenceNode(Node):
             self._wake.notify()
 
     # ------------------------------------------------------------------------------ observation
-    def _observation(self) -> tuple[dict[str, np.ndarray], int] | None:
-        """(structured observation: named arrays, stamp ns) from fresh inputs, or None (counted and logged) if stale/missing.
+    def _observation(self) -> tuple[dict[str, np.ndarray], int, int] | None:
+        """(observation: named arrays, stamp ns, oldest input's ns) from fresh inputs, or None (counted) if stale.
 
         The stamp is the joint state's (``obs_time: joint_state``) or the oldest input's (``oldest``)."""
         timeout = float(self.p.obs_timeout)
@@ -244,17 +244,17 @@ class PolicyInferenceNode(Node):
         frames, stamps = got
         q = joints.value if rows is None else rows  # (M,), or a joint history's (t, M) newest first
         obs = {**frames, self.joint_entry or "joint_positions": q}  # named arrays, laid out by the policy
-        if self.p.obs_time == "oldest":
-            return obs, min([joints.stamp_ns, *stamps])
-        return obs, joints.stamp_ns
+        oldest = min([joints.stamp_ns, *stamps])
+        return obs, (oldest if self.p.obs_time == "oldest" else joints.stamp_ns), oldest
 
     # ------------------------------------------------------------------------------ inference thread
     def _warmup(self) -> None:
         obs, prev = self.policy.typical_observation(), None
+        chunks = len(warmup_delays(self.generator, int(self.p.horizon)))  # (CUDA graphs: a chunk per trained d)
         for i in range(int(self.p.warmup_iterations)):
             t0 = time.perf_counter()
             prev = warmup_sample(self.generator, self.p, obs, prev)
-            self.warmup_ms.append((time.perf_counter() - t0) * 1e3)
+            self.warmup_ms.append((time.perf_counter() - t0) * 1e3 / chunks)
             if not self._running.is_set():
                 return
         # the forecast before any delay is observed: the warm latency plus the injected delay (not in Q)
@@ -332,11 +332,11 @@ class PolicyInferenceNode(Node):
         if plan is not None:
             self.busy_since = time.monotonic()  # (diagnostics: a model call that hangs)
             try:
-                self._infer(plan, *got, t0)
+                self._infer(plan, got[0], got[1], t0, oldest_ns=got[2])
             finally:
                 self.busy_since = 0.0
 
-    def _infer(self, plan: Plan, obs: dict[str, np.ndarray], stamp_ns: int, t0: float) -> None:
+    def _infer(self, plan: Plan, obs: dict[str, np.ndarray], stamp_ns: int, t0: float, oldest_ns: int = 0) -> None:
         try:
             t1 = time.perf_counter()
             chunk = self.generator.generate(obs, plan.prev_remaining, plan.d, plan.s)
@@ -353,6 +353,13 @@ class PolicyInferenceNode(Node):
         if extra > 0:
             time.sleep(extra)
         t3 = time.perf_counter()
+        with self._data_lock:
+            reset_ns = self.cameras.history.reset_stamp_ns
+        if 0 < oldest_ns < reset_ns:  # a reset reported while planning, an input from before it (an audit: an old
+            self.loop.on_failed(plan)  # frame beside a new joint state reached an accepted chunk)
+            self._count_reject("before_reset", "the executor reset while this chunk was computed from an input "
+                                               "taken before it: not published, planning again")
+            return
         if self.loop.superseded(plan):  # another chunk took over meanwhile (one counted lost came after all)
             self.loop.on_failed(plan)
             self.superseded += 1

@@ -56,7 +56,7 @@ def test_policy_inference_runs_a_lerobot_checkpoint(tmp_path, request, which) ->
         assert node.policy.horizon == horizon and node.obs_builder.joint_history == (2 if diffusion else 1)
         t0 = time.time_ns() - 10**9
         _feed(node, t0, 40)
-        obs, stamp = node._observation()
+        obs, stamp, _ = node._observation()
         assert stamp == t0 + 40 * 5_000_000
         if diffusion:  # the newest joint state and frame, and the ones a control period (20 ms) before
             np.testing.assert_allclose(obs["state"][:, 0], [0.40, 0.36])
