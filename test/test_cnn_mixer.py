@@ -176,7 +176,12 @@ def test_bounded_dims_keep_the_clean_prediction_and_plain_chunks_inside_the_limi
                        (dict(bounded_dims=[14], bounded_low=[0.0], bounded_high=[1.0]), "bounded_dims"),
                        (dict(bounded_dims=[6], bounded_low=[0.0], bounded_high=[]), "bounded_dims"),
                        (dict(bounded_dims=[6], bounded_low=[0.0], bounded_high=[1.0], prediction="v",
-                             smooth_basis=0), "bounded_dims")):
+                             smooth_basis=0), "bounded_dims"),
+                       # (an audit: "'float' object is not iterable", and a str compared with an int)
+                       (dict(bounded_dims=[6], bounded_low=0.5, bounded_high=[1.0]), "bounded_low must be a list"),
+                       (dict(bounded_dims=6, bounded_low=[0.0], bounded_high=[1.0]), "bounded_dims must be a list"),
+                       (dict(bounded_dims=[6], bounded_low=["a"], bounded_high=[1.0]), "bounded_low must be a list"),
+                       (dict(smooth_basis="20"), "smooth_basis must be an integer")):
         with pytest.raises(ValueError, match=field):
             _cfg(**bad)
 

@@ -149,3 +149,66 @@ def test_check_first_action_leaves_out_the_grippers_named_by_gripper_joints(smal
     assert first_action_warnings(policy, obs, [chunk], ("fr3_finger_*",)) == []
     assert first_action_warnings(policy, obs, [chunk], ("fr3_finger_joint1",)) == []
     assert "fr3_finger_joint1" in first_action_warnings(policy, obs, [chunk], ())[0]
+
+
+def _variant(small_policy, tmp_path, name: str, text: str, **updates) -> "Path":
+    """The small policy's spec updated by ``updates``, with ``text`` appended (paths made absolute)."""
+    spec = yaml.safe_load(small_policy.read_text())
+    spec.update(updates)
+    for f in ("weights", "normalization"):
+        spec[f] = str((small_policy.parent / spec[f]).resolve())
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec) + text)
+    return path
+
+
+@pytest.mark.parametrize("text,match", [
+    ("units: degrees\n", r"field 'units': unknown field; did you mean 'robot_units'"),
+    ("joint_units: degrees\n", r"field 'joint_units': unknown field; did you mean 'robot_units'"),
+    ("fps: 10\n", r"field 'fps': 10 disagrees with dt: 0.02"),
+    ("control_period: 0.1\n", r"field 'control_period': 0.1 disagrees with dt: 0.02"),
+    ("robot_units: {}\nrobot_units: degrees\n", r"field 'robot_units' is given twice"),
+])
+def test_spec_fields_read_otherwise_or_given_twice_are_refused(small_policy, tmp_path, text, match) -> None:
+    """An audit: `units:` / `joint_units:` (meant as robot_units) were ignored -- degrees read as radians --, a dt
+    contradicting the spec's fps was used, and a key given twice silently took its later value."""
+    assert yaml.safe_load(small_policy.read_text())["dt"] == 0.02
+    with pytest.raises(PolicySpecError, match=match):
+        load_policy(_variant(small_policy, tmp_path, "bad", text))
+    load_policy(_variant(small_policy, tmp_path, "agree", "fps: 50\n"))  # agreeing: fine
+
+
+@pytest.mark.parametrize("source,match", [
+    ("def make(:\n", r"importing module 'plug_\w+' failed: SyntaxError"),
+    ("X = undefined_name\n", r"importing module 'plug_\w+' failed: NameError"),
+    ("def make():\n    return None\n", r"its factory cannot be called as factory\(config: dict\)"),
+])
+def test_a_plug_in_that_does_not_import_or_take_a_config_names_model(small_policy, tmp_path, monkeypatch, source,
+                                                                     match) -> None:
+    """An audit: a plug-in module raising other than ImportError at import gave a raw traceback (the node's
+    refusal did not name policy_spec, `check` printed no JSON), and a factory taking no config was blamed on
+    `config`."""
+    import uuid
+
+    module = f"plug_{uuid.uuid4().hex[:8]}"
+    (tmp_path / f"{module}.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = yaml.safe_load(small_policy.read_text())
+    spec["model"] = f"{module}:make"
+    for f in ("weights", "normalization"):
+        spec[f] = str((small_policy.parent / spec[f]).resolve())
+    path = tmp_path / "plug.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    with pytest.raises(PolicySpecError, match="field 'model'") as exc:
+        load_policy(path)
+    import re
+
+    assert re.search(match, str(exc.value)), str(exc.value)
+
+
+def test_a_spec_that_is_no_text_file_is_said_so(tmp_path) -> None:
+    (tmp_path / "latin1.yaml").write_bytes(b"\xff\xfemodel: x\n")
+    with pytest.raises(PolicySpecError, match="not UTF-8 text"):
+        load_policy(tmp_path / "latin1.yaml")
+    with pytest.raises(PolicySpecError, match="is a directory, not a file"):
+        load_policy(tmp_path)

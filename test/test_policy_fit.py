@@ -168,3 +168,30 @@ def test_a_horizon_mismatch_says_where_the_policy_sets_h(tmp_path) -> None:
     spec = _spec(tmp_path, joint_names=JOINTS, dt=0.02)
     with pytest.raises(ParameterError, match=r"'horizon'.*H = 50 \(the spec's config.horizon\): set horizon: 50"):
         fit_policy(load_policy(spec), _params(spec, horizon=10, s_min=5))
+
+
+def test_two_cameras_without_camera_names_are_not_crossed(tmp_path) -> None:
+    """An audit: with camera_names [] the topics are taken in the order of the policy's cameras, so two topics in
+    the other order crossed the cameras without a word. Refused where a topic names the other camera; noted
+    otherwise."""
+    import numpy as np
+
+    from rtc_ros.policies.base import Normalizer
+    from rtc_ros.policies.mixer import MixerConfig, MLPMixerPolicy
+    from rtc_ros.policies.spec import save_policy
+
+    obs_dim = 14 + 2 * 8 * 8 * 3
+    model = MLPMixerPolicy(MixerConfig(horizon=50, action_dim=14, obs_dim=obs_dim, width=16, depth=1, token_hidden=8,
+                                       channel_hidden=16, time_dim=8))
+    spec = save_policy(tmp_path, "two_cams", model, Normalizer(np.zeros(obs_dim), np.ones(obs_dim), np.zeros(14),
+                                                               np.ones(14)),
+                       obs_spec=[{"name": "joint_positions", "shape": [14]}, {"name": "cam_left", "shape": [8, 8, 3]},
+                                 {"name": "cam_right", "shape": [8, 8, 3]}], extra={"dt": 0.02, "joint_names": JOINTS})
+    policy = load_policy(spec)
+    swapped = ["cam_right/image_raw", "cam_left/image_raw"]
+    with pytest.raises(ParameterError, match="'camera_names'.*'cam_left' would read cam_right/image_raw"):
+        fit_policy(policy, _params(spec, camera_names=[], camera_topics=swapped))
+    assert fit_policy(policy, _params(spec, camera_names=["cam_right", "cam_left"], camera_topics=swapped)).cameras \
+        == ["cam_right", "cam_left"]
+    fit = fit_policy(policy, _params(spec, camera_names=[], camera_topics=swapped[::-1]))
+    assert fit.cameras == ["cam_left", "cam_right"] and any("camera_names is empty" in n for n in fit.notes)

@@ -128,6 +128,15 @@ def fit_policy(policy: LoadedPolicy, p: NodeParams, cameras_required: bool = Tru
         raise ParameterError("camera_topics", list(p.camera_topics),
                              f"the policy needs cameras {builder.camera_names}; give one topic each (camera_names {cams})")
     notes = []
+    if not p.camera_names and len(cams) > 1:  # (by order: an audit's two topics in the other order crossed them)
+        crossed = [(c, t) for c, t in zip(cams, p.camera_topics)
+                   if c not in t and any(c in u for u in p.camera_topics)]
+        if crossed:
+            raise ParameterError("camera_names", [], f"empty, so camera_topics {list(p.camera_topics)} are taken in "
+                                 f"the order of the policy's cameras {cams} (obs_spec), and '{crossed[0][0]}' would "
+                                 f"read {crossed[0][1]}; give camera_names in the order of camera_topics")
+        notes.append(f"camera_names is empty: the policy's cameras {cams} read camera_topics "
+                     f"{list(p.camera_topics)} in that order (give camera_names to say which is which)")
     if not policy.joint_names:  # optional in the spec, so only a warning; a reordered policy would run
         notes.append(f"the policy {spec} lists no joint_names: the order of the joints is not checked against "
                      f"{[a.name + '.joint_names' for a in p.arms]} (add joint_names to the spec)")

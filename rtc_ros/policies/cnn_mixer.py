@@ -109,6 +109,8 @@ class CNNMixerConfig(MixerConfig):
                              f"{self.image_height}x{self.image_width}")
         if self.prediction not in PREDICTIONS:
             raise ValueError(f"CNNMixerConfig.prediction must be one of {list(PREDICTIONS)}, got {self.prediction!r}")
+        if isinstance(self.smooth_basis, bool) or not isinstance(self.smooth_basis, int):  # (an audit: a str compared)
+            raise ValueError(f"CNNMixerConfig.smooth_basis must be an integer, got {self.smooth_basis!r}")
         if self.smooth_basis and (self.prediction != "x" or not 4 <= self.smooth_basis <= self.horizon):
             raise ValueError(f"CNNMixerConfig.smooth_basis must be 0 (off) or in [4, horizon={self.horizon}] with "
                              f"prediction 'x', got {self.smooth_basis!r} with prediction {self.prediction!r}")
@@ -119,6 +121,13 @@ class CNNMixerConfig(MixerConfig):
                              f"image_channels = {want}, got {self.obs_dim}")
 
     def _check_bounds(self) -> None:
+        for name in ("bounded_dims", "bounded_low", "bounded_high"):  # (an audit: "'float' object is not iterable")
+            value = getattr(self, name)
+            numbers = isinstance(value, (list, tuple)) and all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)
+            if not numbers:
+                raise ValueError(f"CNNMixerConfig.{name} must be a list of numbers (one per bounded action "
+                                 f"dimension), got {value!r}")
         dims, low, high = list(self.bounded_dims), list(self.bounded_low), list(self.bounded_high)
         if not dims and not low and not high:
             return

@@ -20,9 +20,12 @@ into it. A user's package works without editing rtc_ros.
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 from importlib.metadata import entry_points
 from typing import Any, Callable
+
+import numpy as np
 
 from rtc_ros.policies.base import FlowPolicy
 
@@ -48,6 +51,9 @@ def _import(target: str) -> Any:
         mod = importlib.import_module(module)
     except ImportError as exc:
         raise ValueError(f"cannot import module {module!r} ({exc}); is the package installed or on PYTHONPATH?") from exc
+    except Exception as exc:  # noqa: BLE001 -- a SyntaxError, NameError... in the plug-in's module (an audit: a raw
+        # traceback, and the node's refusal did not name policy_spec)
+        raise ValueError(f"importing module {module!r} failed: {type(exc).__name__}: {exc}") from exc
     try:
         return getattr(mod, attr)
     except AttributeError:
@@ -86,15 +92,23 @@ def build_model(model: str, config: dict[str, Any]) -> FlowPolicy:
     """
     factory = resolve_model_factory(model)
     try:
+        inspect.signature(factory).bind(dict(config))  # (a factory taking no config, or only keywords: the
+    except (TypeError, ValueError) as exc:  # model's fault, which a TypeError below would blame on config -- an audit)
+        if isinstance(exc, TypeError):
+            raise ValueError(f"model {model!r}: its factory cannot be called as factory(config: dict) ({exc})") from exc
+    try:
         net = factory(dict(config))
     except (TypeError, ValueError) as exc:
         raise ValueError(f"config: {exc}") from exc
     except Exception as exc:  # noqa: BLE001 -- e.g. a KeyError for a config field the factory needs
         raise ValueError(f"config: the factory {model!r} failed: {type(exc).__name__}: {exc}") from exc
-    missing = [a for a in ("horizon", "action_dim", "obs_dim") if not isinstance(getattr(net, a, None), int)]
+    missing = [a for a in ("horizon", "action_dim", "obs_dim")  # (numpy integers too: an audit)
+               if isinstance(getattr(net, a, None), bool) or not isinstance(getattr(net, a, None), (int, np.integer))]
     if missing or not hasattr(net, "state_dict"):
         raise ValueError(f"{model!r} built {type(net).__name__}, which lacks {missing or ['state_dict']} "
                          "(a FlowPolicy nn.Module with int horizon, action_dim, obs_dim)")
+    for a in ("horizon", "action_dim", "obs_dim"):
+        setattr(net, a, int(getattr(net, a)))
     if not hasattr(net, "encode"):  # a plain nn.Module with forward(a_tau, obs, tau): encode = identity
         net.encode = lambda obs: obs  # type: ignore[method-assign]
         net.velocity = net.forward  # type: ignore[method-assign]

@@ -29,7 +29,6 @@ A wrong spec fails at load with :class:`PolicySpecError` naming the field.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import logging
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -44,14 +43,14 @@ from safetensors.torch import load_file, save_file
 from rtc_ros.policies.base import FlowPolicy, Normalizer
 from rtc_ros.policies.loaded import LoadedPolicy  # noqa: F401 (re-exported: the loaded policy)
 from rtc_ros.policies.plugins import build_model
+from rtc_ros.policies.spec_fields import (  # noqa: F401 (PolicySpecError, RATE_FIELDS re-exported)
+    RATE_FIELDS, PolicySpecError, UniqueKeyLoader, check_scalars as _check_scalars, check_typos as _check_typos,
+    obs_dim_of as _obs_dim_of, spec_error as _err,
+)
 from rtc_ros.policies.stats import StatsError, load_stats, save_stats, tiny_std
 from rtc_ros.policies.units import RobotUnits, RobotUnitsPolicy, parse_robot_units
 
 log = logging.getLogger(__name__)
-
-
-class PolicySpecError(ValueError):
-    """An invalid policy spec; the message names the file and the field."""
 
 
 def resolve_device(device: str) -> torch.device:
@@ -66,10 +65,6 @@ def resolve_device(device: str) -> torch.device:
         raise ValueError(f"invalid device {device!r}: {exc}") from exc
 
 
-def _err(path: Path | str, fld: str, msg: str) -> PolicySpecError:
-    return PolicySpecError(f"policy spec {path}: field '{fld}': {msg}")
-
-
 #: the fields a spec's loader reads; any other top-level field is free metadata (``camera``, ``demos``, ...)
 #: unless it looks like a misspelt one of these
 SPEC_FIELDS = ("name", "model", "config", "weights", "normalization", "obs_spec", "n_steps", "dt", "joint_names",
@@ -80,57 +75,6 @@ TRAINING_FIELDS = ("prefix_conditioning",)
 LEROBOT_MODELS = {"lerobot_smolvla": ("lerobot_adapter", "load_lerobot_policy"),
                   "lerobot_diffusion": ("lerobot_diffusion", "load_lerobot_diffusion"),
                   "lerobot_groot": ("lerobot_groot", "load_lerobot_groot")}
-
-
-#: top-level fields that give the control rate another way than ``dt``: without a ``dt`` an error (the rate
-#: would go unchecked: a 10 Hz policy run at 50 Hz moves five times too fast)
-RATE_FIELDS = ("rate", "rate_hz", "hz", "fps", "frequency", "control_hz", "control_rate", "control_frequency",
-               "control_period", "control_dt", "period")
-
-
-def _check_typos(path: Path, mapping: dict[str, Any], known: tuple[str, ...], prefix: str = "") -> None:
-    """An unknown field that reads like a known one (e.g. ``n_step``, ``obs_specs``) is an error naming
-    both: a misspelt field would otherwise be ignored and its default used. So is a rate given another way
-    than ``dt`` (:data:`RATE_FIELDS`) in a spec without ``dt``."""
-    for key in mapping:
-        if key in known or not isinstance(key, str):
-            continue
-        if not prefix and "dt" in known and "dt" not in mapping and key.lower() in RATE_FIELDS:
-            raise _err(path, key, "rtc_ros reads the control rate only from dt, the controller period in seconds "
-                                  "(e.g. dt: 0.1 for a 10 Hz policy); write dt instead, or the rate goes unchecked")
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
-        if close:
-            raise _err(path, prefix + key, f"unknown field; did you mean '{prefix}{close[0]}'?")
-
-
-def _obs_dim_of(obs_spec: list[dict[str, Any]], path: Path) -> int:
-    total = 0
-    for i, item in enumerate(obs_spec):
-        if not isinstance(item, dict) or "name" not in item or "shape" not in item:
-            raise _err(path, f"obs_spec[{i}]", "each entry needs 'name' and 'shape'")
-        shape = item["shape"]
-        if (not isinstance(shape, list) or not shape
-                or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 1 for x in shape)):
-            raise _err(path, f"obs_spec[{i}].shape", f"must be a list of positive integers (e.g. [14] or "
-                       f"[32, 32, 3]), got {shape!r}")
-        if not isinstance(item["name"], str) or not item["name"]:
-            raise _err(path, f"obs_spec[{i}].name", f"must be a non-empty string, got {item['name']!r}")
-        total += int(np.prod(shape))
-    return total
-
-
-def _check_scalars(path: Path, spec: dict[str, Any]) -> None:
-    """``n_steps`` an integer >= 1, ``dt`` a positive number of seconds, ``joint_names`` distinct strings."""
-    n = spec.get("n_steps", 5)
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise _err(path, "n_steps", f"must be an integer >= 1 (denoising steps), got {n!r}")
-    dt = spec.get("dt")
-    if dt is not None and (isinstance(dt, bool) or not isinstance(dt, (int, float)) or not 0 < dt < 10):
-        raise _err(path, "dt", f"must be the controller period in seconds (e.g. 0.02 for 50 Hz), got {dt!r}")
-    names = spec.get("joint_names")
-    if names is not None and (not isinstance(names, list) or not all(isinstance(x, str) for x in names)
-                              or len(set(names)) != len(names)):
-        raise _err(path, "joint_names", f"must be a list of distinct joint names, got {names!r}")
 
 
 def default_obs_spec(obs_dim: int) -> list[dict[str, Any]]:
@@ -275,9 +219,12 @@ def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
     """
     path = Path(path)
     if not path.is_file():
-        raise PolicySpecError(f"policy spec file not found: {path}")
+        raise PolicySpecError(f"policy spec {'is a directory, not a file' if path.is_dir() else 'file not found'}: "
+                              f"{path}")
     try:
-        spec = yaml.safe_load(path.read_text())
+        spec = yaml.load(path.read_text(encoding="utf-8"), Loader=UniqueKeyLoader)  # (no duplicate keys)
+    except UnicodeDecodeError as exc:
+        raise PolicySpecError(f"policy spec {path}: not UTF-8 text ({exc})") from exc
     except yaml.YAMLError as exc:
         raise PolicySpecError(f"policy spec {path}: not valid YAML: {exc}") from exc
     if not isinstance(spec, dict):
