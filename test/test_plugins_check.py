@@ -212,3 +212,28 @@ def test_a_spec_that_is_no_text_file_is_said_so(tmp_path) -> None:
         load_policy(tmp_path / "latin1.yaml")
     with pytest.raises(PolicySpecError, match="is a directory, not a file"):
         load_policy(tmp_path)
+
+
+def test_an_observation_layout_other_than_the_statistics_was_written_for_is_refused(small_policy_cam, tmp_path) -> None:
+    """An audit: a copy of a spec with its obs_spec entries reordered or reshaped ([3, 32, 32] for [32, 32, 3])
+    loaded and passed `check` (sampled at the mean, every input 0) -- the model read misplaced inputs. The
+    statistics file records the layout (since 2026-12-07, late) and a spec giving another is refused; a file
+    without it (older) is not checked."""
+    from safetensors import safe_open
+    from safetensors.numpy import load_file, save_file
+
+    spec = yaml.safe_load(small_policy_cam.read_text())
+    obs = spec["obs_spec"]
+    assert [e["name"] for e in obs] == ["joint_positions", "cam"]
+    for name, layout in (("reordered", [obs[1], obs[0]]), ("chw", [obs[0], {"name": "cam", "shape": [3, 32, 32]}])):
+        path = _variant(small_policy_cam, tmp_path, name, "", obs_spec=layout)
+        with pytest.raises(PolicySpecError, match="field 'obs_spec'.*is the layout the statistics"):
+            load_policy(path)
+    stats = (small_policy_cam.parent / spec["normalization"]).resolve()
+    with safe_open(str(stats), framework="numpy") as f:
+        meta = dict(f.metadata())
+    assert "obs_layout" in meta
+    old = tmp_path / "old.norm.safetensors"  # a file from before: no layout recorded
+    save_file(load_file(str(stats)), str(old), metadata={k: v for k, v in meta.items() if k != "obs_layout"})
+    load_policy(_variant(small_policy_cam, tmp_path, "old", "", obs_spec=[obs[0], {"name": "cam", "shape": [3, 32, 32]}],
+                         normalization=str(old)))

@@ -22,6 +22,7 @@ inference; :func:`compact_stats` / :func:`expand_stats` convert between the two.
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -279,8 +280,14 @@ def save_stats(path: str | Path, normalizer: Normalizer, obs_spec: list[dict[str
 
     path = Path(path)
     save_file({k: np.ascontiguousarray(v) for k, v in compact_stats(normalizer, obs_spec).items()}, str(path),
-              metadata={"format": FORMAT, "image_stats": "per_channel"})
+              metadata={"format": FORMAT, "image_stats": "per_channel", "obs_layout": layout_text(obs_spec)})
     return path
+
+
+def layout_text(obs_spec: list[dict[str, Any]]) -> str:
+    """The observation layout a statistics file (and the model trained beside it) was written for: the entries'
+    names and shapes, in order (JSON)."""
+    return json.dumps([[str(e["name"]), [int(x) for x in e["shape"]]] for e in obs_spec])
 
 
 def load_stats(path: str | Path, obs_spec: list[dict[str, Any]], action_dim: int) -> Normalizer:
@@ -289,10 +296,21 @@ def load_stats(path: str | Path, obs_spec: list[dict[str, Any]], action_dim: int
     Raises:
         StatsError: unreadable file (field ``normalization``), missing key or wrong length.
     """
+    from safetensors import safe_open
     from safetensors.numpy import load_file
 
     try:
         tensors = load_file(str(path))
+        with safe_open(str(path), framework="numpy") as f:
+            meta = f.metadata() or {}
     except Exception as exc:  # safetensors raises its own error types
         raise StatsError("normalization", f"cannot read safetensors file {path}: {exc}") from exc
-    return expand_stats(tensors, obs_spec, action_dim)
+    normalizer = expand_stats(tensors, obs_spec, action_dim)  # (its missing-key errors first: they say more)
+    written = meta.get("obs_layout")  # (files before 2026-12-07, late, have none: not checked)
+    if written is not None and written != layout_text(obs_spec):  # (an audit: obs_spec entries reordered or
+        # reshaped -- [3, 32, 32] for [32, 32, 3] -- loaded and sampled silently; the model read misplaced inputs)
+        raise StatsError("obs_spec", f"{[tuple(e) for e in json.loads(written)]} is the layout the statistics {path} "
+                                     f"(and the model trained with them) were written for, the spec says "
+                                     f"{[tuple(e) for e in json.loads(layout_text(obs_spec))]}: the model would read "
+                                     "its inputs misplaced (give the obs_spec it was trained with)")
+    return normalizer
