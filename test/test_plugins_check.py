@@ -237,3 +237,27 @@ def test_an_observation_layout_other_than_the_statistics_was_written_for_is_refu
     save_file(load_file(str(stats)), str(old), metadata={k: v for k, v in meta.items() if k != "obs_layout"})
     load_policy(_variant(small_policy_cam, tmp_path, "old", "", obs_spec=[obs[0], {"name": "cam", "shape": [3, 32, 32]}],
                          normalization=str(old)))
+
+
+def test_yaml_merge_keys_and_read_only_size_properties_still_load(small_policy, tmp_path, monkeypatch) -> None:
+    """A review of the duplicate-key loader and the size coercion: a spec using a YAML merge key (`<<: *anchor`)
+    was refused as "not valid YAML", and a plug-in model whose horizon is a read-only property crashed the load
+    with an AttributeError; both load again."""
+    load_policy(_variant(small_policy, tmp_path, "merge", "meta_a: &m {a: 1}\nmeta_b:\n  <<: *m\n  b: 2\n"))
+    (tmp_path / "prop_plug.py").write_text(
+        "from rtc_ros.policies.mixer import make_mixer\n"
+        "def make(config):\n"
+        "    net = make_mixer(config)\n"
+        "    cls = type('PropNet', (type(net),), {'horizon': property(lambda self: self._h)})\n"
+        "    h = net.horizon\n"
+        "    del net.horizon\n"
+        "    net.__class__ = cls\n"
+        "    net._h = h\n"
+        "    return net\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = yaml.safe_load(small_policy.read_text())
+    spec["model"] = "prop_plug:make"
+    for f in ("weights", "normalization"):
+        spec[f] = str((small_policy.parent / spec[f]).resolve())
+    (tmp_path / "prop.yaml").write_text(yaml.safe_dump(spec))
+    assert load_policy(tmp_path / "prop.yaml").model.horizon == 50

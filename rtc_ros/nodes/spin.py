@@ -22,11 +22,12 @@ from rtc_ros.nodes.params.declare import GLOBAL_ARGV
 #: the shutdown's, whatever its type
 SIGINT_RECEIVED: list[bool] = []
 #: a node process still there this long (s) after its stop began (its first SIGINT / SIGTERM under
-#: ``brake_on_stop``, else the end of its spin) writes every thread's Python stack to stderr ("Timeout (0:00:12)!")
-#: and exits with code 1 -- under ``ros2 launch`` before its SIGKILL (15 s after its SIGINT). faulthandler's watchdog
+#: ``brake_on_stop``, else the end of its spin) writes every thread's Python stack to stderr ("Timeout (0:00:08)!")
+#: and exits with code 1 -- under ``ros2 launch`` before its SIGKILL (SIGTERM 5 s after its SIGINT, SIGKILL 5-10 s
+#: after that, by launch version; the brake takes at most 3 s of it). faulthandler's watchdog
 #: is a C thread: it works when a thread holding the GIL is blocked, where no Python handler runs (CI 2026-12-07:
 #: chunk_executor neither braked nor exited at a SIGINT, nor at ros2 launch's SIGTERM, and left no trace)
-SHUTDOWN_HANG_S = 12.0
+SHUTDOWN_HANG_S = 8.0
 
 
 def spin_node(

@@ -108,7 +108,11 @@ def build_model(model: str, config: dict[str, Any]) -> FlowPolicy:
         raise ValueError(f"{model!r} built {type(net).__name__}, which lacks {missing or ['state_dict']} "
                          "(a FlowPolicy nn.Module with int horizon, action_dim, obs_dim)")
     for a in ("horizon", "action_dim", "obs_dim"):
-        setattr(net, a, int(getattr(net, a)))
+        if not isinstance(getattr(net, a), int):  # (a numpy integer: a plain int; a read-only property stays)
+            try:
+                setattr(net, a, int(getattr(net, a)))
+            except AttributeError:
+                pass
     if not hasattr(net, "encode"):  # a plain nn.Module with forward(a_tau, obs, tau): encode = identity
         net.encode = lambda obs: obs  # type: ignore[method-assign]
         net.velocity = net.forward  # type: ignore[method-assign]

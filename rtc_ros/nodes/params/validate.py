@@ -305,9 +305,10 @@ def _check_recorder(out: dict[str, Any], values: dict[str, Any], role: str) -> l
     if (where := non_finite(meta, "")) is not None:  # (NaN, 1e999: no JSON reader reads them back from the sidecar)
         raise ParameterError("autostart_meta", out["autostart_meta"], f"'{where[0]}' is not a finite number")
     if 0 < out["stop_free_mb"] >= out["min_free_mb"]:  # (an audit: every episode closed 'stopped_low_disk' at once)
-        raise ParameterError("stop_free_mb", out["stop_free_mb"], f"must be below min_free_mb ({out['min_free_mb']:g}): "
-                             "an episode started with less free space than this would be closed at its first check "
-                             "(0 switches the stop off)")
+        raise ParameterError("stop_free_mb", out["stop_free_mb"], f"must be below min_free_mb "
+                             f"({out['min_free_mb']:g}; stop_free_mb's default is 50): an episode started with less "
+                             "free space than stop_free_mb would be closed at its first check; lower stop_free_mb "
+                             "(0 = never) or raise min_free_mb")
     return []
 
 
