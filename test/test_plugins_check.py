@@ -193,14 +193,8 @@ def test_a_plug_in_that_does_not_import_or_take_a_config_names_model(small_polic
     module = f"plug_{uuid.uuid4().hex[:8]}"
     (tmp_path / f"{module}.py").write_text(source)
     monkeypatch.syspath_prepend(str(tmp_path))
-    spec = yaml.safe_load(small_policy.read_text())
-    spec["model"] = f"{module}:make"
-    for f in ("weights", "normalization"):
-        spec[f] = str((small_policy.parent / spec[f]).resolve())
-    path = tmp_path / "plug.yaml"
-    path.write_text(yaml.safe_dump(spec))
     with pytest.raises(PolicySpecError, match="field 'model'") as exc:
-        load_policy(path)
+        load_policy(_variant(small_policy, tmp_path, "plug", "", model=f"{module}:make"))
     import re
 
     assert re.search(match, str(exc.value)), str(exc.value)
@@ -255,9 +249,4 @@ def test_yaml_merge_keys_and_read_only_size_properties_still_load(small_policy, 
         "    net._h = h\n"
         "    return net\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    spec = yaml.safe_load(small_policy.read_text())
-    spec["model"] = "prop_plug:make"
-    for f in ("weights", "normalization"):
-        spec[f] = str((small_policy.parent / spec[f]).resolve())
-    (tmp_path / "prop.yaml").write_text(yaml.safe_dump(spec))
-    assert load_policy(tmp_path / "prop.yaml").model.horizon == 50
+    assert load_policy(_variant(small_policy, tmp_path, "prop", "", model="prop_plug:make")).model.horizon == 50
