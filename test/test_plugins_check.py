@@ -250,3 +250,21 @@ def test_yaml_merge_keys_and_read_only_size_properties_still_load(small_policy, 
         "    return net\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert load_policy(_variant(small_policy, tmp_path, "prop", "", model="prop_plug:make")).model.horizon == 50
+
+
+def test_spec_paths_expand_home_and_variables_and_check_names_an_out_of_range_d(small_policy, tmp_path, monkeypatch,
+                                                                               capsys) -> None:
+    """An audit: `weights: ~/...` or `${VAR}/...` in a spec was read as a folder named `~` (the policy_spec
+    parameter expands them), and `check --d 100` on an H = 50 policy said "sampling failed"."""
+    from rtc_ros.runtime.check import main
+
+    spec = yaml.safe_load(small_policy.read_text())
+    monkeypatch.setenv("HOME", str(small_policy.parent))
+    monkeypatch.setenv("RTC_TEST_POLICY_DIR", str(small_policy.parent))
+    path = tmp_path / "home.yaml"
+    path.write_text(yaml.safe_dump(dict(spec, weights=f"~/{spec['weights']}",
+                                        normalization=f"${{RTC_TEST_POLICY_DIR}}/{spec['normalization']}")))
+    assert load_policy(path).horizon == 50
+    assert main([str(small_policy), "--d", "100"]) == 2
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert r["ok"] is False and r["error"] == "--d 100: must be in [0, H = 50]"

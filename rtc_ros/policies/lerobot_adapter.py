@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from rtc_ros.policies.observation import ObservationBuilder
+from rtc_ros.policies.spec_fields import spec_path
 
 STATE_KEY, IMAGE_PREFIX, ACTION_KEY = "observation.state", "observation.images.", "action"
 #: the spec fields this adapter reads besides the common ones (rtc_ros.policies.spec.SPEC_FIELDS)
@@ -221,7 +222,7 @@ def pretrained_config(path: Path, spec: dict[str, Any], kind: str) -> tuple[Path
     raw = spec.get("pretrained_path")
     if not isinstance(raw, str) or not raw:
         raise ValueError("pretrained_path: missing (a LeRobot pretrained_model directory)")
-    src = (path.parent / raw).resolve()
+    src = spec_path(path, raw)
     if not (src / "config.json").is_file():
         raise ValueError(f"pretrained_path: no LeRobot config.json in {src}")
     cfg = PreTrainedConfig.from_pretrained(src)

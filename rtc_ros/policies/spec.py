@@ -45,7 +45,7 @@ from rtc_ros.policies.loaded import LoadedPolicy  # noqa: F401 (re-exported: the
 from rtc_ros.policies.plugins import build_model
 from rtc_ros.policies.spec_fields import (  # noqa: F401 (PolicySpecError, RATE_FIELDS re-exported)
     RATE_FIELDS, PolicySpecError, UniqueKeyLoader, check_scalars as _check_scalars, check_typos as _check_typos,
-    obs_dim_of as _obs_dim_of, spec_error as _err,
+    obs_dim_of as _obs_dim_of, spec_error as _err, spec_path,
 )
 from rtc_ros.policies.stats import StatsError, load_stats, save_stats, tiny_std
 from rtc_ros.policies.units import RobotUnits, RobotUnitsPolicy, parse_robot_units
@@ -174,7 +174,7 @@ def _load_normalizer(path: Path, spec: dict[str, Any], obs_spec: list[dict[str, 
         return _legacy_normalizer(path, norm)
     if not isinstance(norm, str):
         raise _err(path, "normalization", f"must name a .safetensors statistics file, got {norm!r}")
-    stats = (path.parent / norm).resolve()
+    stats = spec_path(path, norm)
     if stats.suffix != ".safetensors":
         raise _err(path, "normalization", f"only a .safetensors statistics file is accepted, got {stats.name}")
     if not stats.is_file():
@@ -255,7 +255,7 @@ def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
         if text.startswith("config: "):
             raise _err(path, "config", text[len("config: "):]) from exc
         raise _err(path, "model", text) from exc
-    weights = (path.parent / str(spec["weights"])).resolve()
+    weights = spec_path(path, spec["weights"])
     if weights.suffix != ".safetensors":
         raise _err(path, "weights", f"only .safetensors weights are accepted (never pickle), got {weights.name}")
     if not weights.is_file():

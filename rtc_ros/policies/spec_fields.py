@@ -4,11 +4,19 @@
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
+
+
+def spec_path(spec_file: Path, raw: str) -> Path:
+    """A file a spec names (``weights``, ``normalization``, a checkpoint folder): ``~`` and ``$VARS`` expanded (as the
+    ``policy_spec`` parameter is; an audit: ``weights: ~/...`` was read as a folder named ``~``), then relative to
+    the spec's folder."""
+    return (spec_file.parent / os.path.expandvars(os.path.expanduser(str(raw)))).resolve()
 
 
 class PolicySpecError(ValueError):

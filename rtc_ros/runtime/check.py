@@ -280,6 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     H = policy.horizon
     d = a.d if a.d is not None else max(1, H // 5)
     s = a.s if a.s is not None else max(d, H // 2)
+    bad = (f"--d {d}: must be in [0, H = {H}]" if not 0 <= d <= H else  # (an audit: said "sampling failed")
+           f"--s {s}: must be in [0, H = {H}) (and it defaults to max(d, H // 2))" if not 0 <= s < H else "")
+    if bad:
+        print(f"error: {bad}", file=sys.stderr)
+        print(json.dumps({"spec": a.spec, "ok": False, "error": bad}))
+        return 2
     try:
         try:
             obs = bag_observation(policy, a.obs_bag, a.joints_topic, a.camera_topic) if a.obs_bag else None
