@@ -301,6 +301,16 @@ def test_two_robots_in_two_namespaces(sim) -> None:
     print(f"robot2 up after {t_up:.0f} s, checks and stop {time.monotonic() - t0 - t_up:.0f} s, exit codes {codes}")
 
 
+def _reaped_before_launch(node: str, out: str) -> bool:
+    """``ros2 launch`` could not learn a node's exit code: asyncio's child watcher found the process already reaped
+    ("Unknown child process pid N, will report returncode 255": the node exited as launch sent it its own SIGINT
+    after the group's, presumably reaped first by Popen.send_signal's poll() -- CI 2026-12-07 late, the recorder, whose
+    log showed its episode closed). The process is gone; its exit code is unknown, not an error of the node's. The
+    bags are checked below either way."""
+    m = re.search(rf"\[ERROR\] \[{node}-\d+\]: process has died \[pid (\d+), exit code 255", out)
+    return bool(m) and f"Unknown child process pid {m.group(1)}, will report returncode 255" in out
+
+
 def test_sigint_stops_everything_and_bags_are_readable(sim) -> None:
     from mcap.reader import make_reader
     from rosbags.highlevel import AnyReader
@@ -312,7 +322,8 @@ def test_sigint_stops_everything_and_bags_are_readable(sim) -> None:
     assert not sim.group_alive()
     out = sim.output()
     for n in NODES:
-        assert re.search(rf"\[{n}-\d+\]: process has finished cleanly", out), f"{n}: not clean:\n{out[-3000:]}"
+        assert re.search(rf"\[{n}-\d+\]: process has finished cleanly", out) or _reaped_before_launch(n, out), \
+            f"{n}: not clean:\n{out[-3000:]}"
     bags = sorted(p.parent for p in (sim.tmp / "bags").glob("*/metadata.yaml"))
     assert len(bags) >= 2, bags  # the first episode and at least the one interrupted now
     for bag in bags:
