@@ -268,3 +268,21 @@ def test_spec_paths_expand_home_and_variables_and_check_names_an_out_of_range_d(
     assert main([str(small_policy), "--d", "100"]) == 2
     r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert r["ok"] is False and r["error"] == "--d 100: must be in [0, H = 50]"
+
+
+def test_spec_paths_take_a_default_and_name_an_unset_variable(small_policy, tmp_path, monkeypatch) -> None:
+    """`${VAR:-default}` takes its default; an unset `$VAR` is an error naming the field and the variable (it read
+    as a file named '$VAR': 'file not found'); a set but empty `${VAR:-d}` takes the default as a shell does."""
+    spec = yaml.safe_load(small_policy.read_text())
+    monkeypatch.delenv("RTC_TEST_UNSET_DIR", raising=False)
+    monkeypatch.setenv("RTC_TEST_EMPTY_DIR", "")
+    path = tmp_path / "default.yaml"
+    path.write_text(yaml.safe_dump(dict(spec, weights=f"${{RTC_TEST_UNSET_DIR:-{small_policy.parent}}}/{spec['weights']}",
+                                        normalization=f"${{RTC_TEST_EMPTY_DIR:-{small_policy.parent}}}/"
+                                                      f"{spec['normalization']}")))
+    assert load_policy(path).horizon == 50
+    for fld, raw in (("weights", "$RTC_TEST_UNSET_DIR/w.safetensors"),
+                     ("normalization", "${RTC_TEST_UNSET_DIR}/n.safetensors")):
+        path.write_text(yaml.safe_dump({**spec, "weights": str(small_policy.parent / spec["weights"]), fld: raw}))
+        with pytest.raises(PolicySpecError, match=rf"field '{fld}'.*\$RTC_TEST_UNSET_DIR, which is not set"):
+            load_policy(path)

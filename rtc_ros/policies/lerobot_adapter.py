@@ -222,7 +222,7 @@ def pretrained_config(path: Path, spec: dict[str, Any], kind: str) -> tuple[Path
     raw = spec.get("pretrained_path")
     if not isinstance(raw, str) or not raw:
         raise ValueError("pretrained_path: missing (a LeRobot pretrained_model directory)")
-    src = spec_path(path, raw)
+    src = spec_path(path, raw, "pretrained_path")
     if not (src / "config.json").is_file():
         raise ValueError(f"pretrained_path: no LeRobot config.json in {src}")
     cfg = PreTrainedConfig.from_pretrained(src)

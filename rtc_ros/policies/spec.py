@@ -174,7 +174,7 @@ def _load_normalizer(path: Path, spec: dict[str, Any], obs_spec: list[dict[str, 
         return _legacy_normalizer(path, norm)
     if not isinstance(norm, str):
         raise _err(path, "normalization", f"must name a .safetensors statistics file, got {norm!r}")
-    stats = spec_path(path, norm)
+    stats = spec_path(path, norm, "normalization")
     if stats.suffix != ".safetensors":
         raise _err(path, "normalization", f"only a .safetensors statistics file is accepted, got {stats.name}")
     if not stats.is_file():
@@ -238,6 +238,8 @@ def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
         try:
             units = parse_robot_units(spec.get("robot_units"), spec.get("joint_names"))  # before the slow load
             return _in_robot_units(path, units, load(path, spec, resolve_device(device)))
+        except PolicySpecError:  # names the file and the field already (spec_path)
+            raise
         except ValueError as exc:
             fld, _, msg = str(exc).partition(": ")
             raise _err(path, fld, msg) from exc
@@ -255,7 +257,7 @@ def load_policy(path: str | Path, device: str = "cpu") -> LoadedPolicy:
         if text.startswith("config: "):
             raise _err(path, "config", text[len("config: "):]) from exc
         raise _err(path, "model", text) from exc
-    weights = spec_path(path, spec["weights"])
+    weights = spec_path(path, spec["weights"], "weights")
     if weights.suffix != ".safetensors":
         raise _err(path, "weights", f"only .safetensors weights are accepted (never pickle), got {weights.name}")
     if not weights.is_file():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +13,33 @@ import numpy as np
 import yaml
 
 
-def spec_path(spec_file: Path, raw: str) -> Path:
-    """A file a spec names (``weights``, ``normalization``, a checkpoint folder): ``~`` and ``$VARS`` expanded (as the
-    ``policy_spec`` parameter is; an audit: ``weights: ~/...`` was read as a folder named ``~``), then relative to
-    the spec's folder."""
-    return (spec_file.parent / os.path.expandvars(os.path.expanduser(str(raw)))).resolve()
+#: ``${VAR:-default}``, ``${VAR}`` and ``$VAR`` in a path a spec names
+ENV_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def spec_path(spec_file: Path, raw: str, fld: str) -> Path:
+    """A file the spec ``spec_file`` names in field ``fld`` (``weights``, ``normalization``, a checkpoint folder):
+    ``~``, ``${VAR:-default}``, ``${VAR}`` and ``$VAR`` expanded as a shell does (as the ``policy_spec`` parameter
+    is; an audit: ``weights: ~/...`` was read as a folder named ``~``), then relative to the spec's folder. A variable
+    that is not set (and has no default) is a :class:`PolicySpecError` naming it (it read as a file named ``$VAR``)."""
+    unset: list[str] = []
+
+    def value(m: re.Match[str]) -> str:
+        name = m.group(1) or m.group(3)
+        got = os.environ.get(name)
+        if got or (got is not None and m.group(2) is None):
+            return got
+        if m.group(2) is not None:  # unset or empty: the default
+            return m.group(2)
+        unset.append(name)
+        return m.group(0)
+
+    text = ENV_VAR.sub(value, str(raw))
+    if unset:
+        raise spec_error(spec_file, fld, f"{raw!r} names the environment variable "
+                                         f"{', '.join('$' + n for n in dict.fromkeys(unset))}, which is not set "
+                                         "(set it, or write ${VAR:-default})")
+    return (spec_file.parent / os.path.expanduser(text)).resolve()
 
 
 class PolicySpecError(ValueError):
