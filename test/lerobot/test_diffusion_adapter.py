@@ -172,7 +172,7 @@ def test_robot_units_convert_every_row_of_the_history(tmp_path, tiny_diffusion, 
         policy.typical_observation()[:2 * M].reshape(2, M)), rtol=1e-5)
 
 
-def test_spec_errors_name_the_field(tmp_path, tiny_diffusion, tiny_smolvla):
+def test_spec_errors_name_the_field(tmp_path, tiny_diffusion, tiny_smolvla, monkeypatch):
     src = tiny_diffusion.parent / "pretrained_model"
     bad = tmp_path / "bad.yaml"
     bad.write_text(f"model: lerobot_smolvla\npretrained_path: {src}\n")
@@ -187,6 +187,11 @@ def test_spec_errors_name_the_field(tmp_path, tiny_diffusion, tiny_smolvla):
     bad.write_text(f"model: lerobot_diffusion\npretrained_path: {src}\nn_step: 5\n")
     with pytest.raises(PolicySpecError, match="did you mean 'n_steps'"):
         load_policy(bad)
+    monkeypatch.delenv("RTC_TEST_UNSET_DIR", raising=False)
+    bad.write_text("model: lerobot_diffusion\npretrained_path: ${RTC_TEST_UNSET_DIR}/pretrained_model\n")
+    unset = r"^policy spec [^:]+: field 'pretrained_path': '.*RTC_TEST_UNSET_DIR, which is not set"
+    with pytest.raises(PolicySpecError, match=unset):
+        load_policy(bad)  # (once, not wrapped again as the adapter's "field: why")
 
 
 def test_one_observation_step(tmp_path):
