@@ -321,6 +321,10 @@ def test_recorder_and_sim_defaults_and_config() -> None:
         validate({"left.float64_topic": "left//cmd"}, ROLE_SIM)
     for ok in ("~/status", "~", "{node}/status", "sim/status_2"):  # as ROS 2 allows
         assert validate({"status_topic": ok}, ROLE_SIM).status_topic == ok
+    # an audit: x0.5 without /clock made the simulator take every second command of a 50 Hz wall-clock executor
+    with pytest.raises(ParameterError, match="'real_time_factor' = 0.5.*needs publish_clock: true"):
+        validate({"real_time_factor": 0.5}, ROLE_SIM)
+    assert validate({"real_time_factor": 0.5, "publish_clock": True}, ROLE_SIM).real_time_factor == 0.5
 
 
 def test_sim_camera_defaults_match_the_renderer() -> None:

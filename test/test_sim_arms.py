@@ -133,6 +133,20 @@ def test_disabled_stops_follow_any_command() -> None:
         assert s.protective_stops == [] and abs(s.joint_positions()[0] - cmd[0]) < 0.03
 
 
+def test_disabled_stops_are_reported_as_not_counted() -> None:
+    """An audit: with stops off the status said `protective_stops: 0`, so a run without them read as stop-free in
+    the sidecars and the live tables (the simulated-time harness said null)."""
+    with BimanualSim(max_episode_steps=5, protective_stops=False) as s:
+        r = SimEpisodeRunner(s, reset_hold_s=0.0)
+        r.request_reset(seed=3)
+        while r.tick().state != STATE_DONE:
+            pass
+        st = r.status()
+        json.dumps(st)
+        assert st["protective_stops"] is None and st["protective_stops_by_arm"] is None
+        assert "protective_stops_after_done" not in st
+
+
 def test_transfer_expert_never_trips_a_stop(sim: BimanualSim) -> None:
     for seed in (0, 3):
         out = run_closed_loop_expert(sim, seed)
@@ -271,3 +285,10 @@ def test_executor_settings_that_make_the_stops_trip_or_loop_are_named(tmp_path) 
     assert notes[0].startswith("chunk_executor's left.max_step lets joint 0 move 5.00 rad/s") and "3.14" in notes[0]
     assert notes[1].startswith("chunk_executor has no robot_stopped_topic")
     assert executor_notes({}, ["left", "right"], 0.02) == []  # nothing given to the executor here: nothing said
+    # an audit: a 25 Hz executor still has its whole max_step taken in one 20 ms tick (0.1 rad: 5 rad/s, a stop), and
+    # the gripper's step was not checked
+    slow = executor_notes({"rate_hz": 25.0, "robot_stopped_topic": "robot_stopped", "left.max_step": [0.1] * 7},
+                          ["left"], 0.02)
+    assert len(slow) == 1 and "joint 0 move 5.00 rad/s" in slow[0] and "rate_hz 25 is slower" in slow[0], slow
+    grip = executor_notes({"robot_stopped_topic": "robot_stopped", "left.max_step": [0.062] * 6 + [0.6]}, ["left"], 0.02)
+    assert len(grip) == 1 and "joint 6 move 30.00 openings/s" in grip[0], grip

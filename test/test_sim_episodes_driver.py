@@ -79,7 +79,7 @@ class StandIns(_Spun):
             self.left -= 1
             self.state = "done" if self.left == 0 else "running"
         self._status.publish(String(data=json.dumps({"episode": self.episode, "state": self.state, "success": True,
-                                                     "progress": 5, "step": 10})))
+                                                     "progress": 5, "step": 10, "task": "conveyor_cube"})))
         self._chunk.publish(JointTrajectory())
 
 
@@ -129,6 +129,7 @@ def test_interrupted_mid_episode_it_aborts_the_recorder_s_episode(stand_ins, sta
     proc.proc.send_signal(sig)
     assert proc.proc.wait(20) == 0, proc.output()[-3000:]
     assert [c["cmd"] for c in fake.commands] == ["start", "abort"], fake.commands
+    assert fake.commands[0]["meta"]["task"] == "conveyor_cube"  # the simulator's (was always transfer_cube: an audit)
     assert "the recorder's episode was aborted" in proc.output()
 
 

@@ -45,7 +45,7 @@ class EpisodeResult:
 
     Attributes: method, extra_latency_ms (injected latency), seed, success, progress (0..5), sim_steps (20 ms ticks run),
     success_step (tick of success or -1), wall_s (start to done), timed_out (driver wall timeout),
-    protective_stops (in the episode, from the simulator's status; -1 when it does not report them).
+    protective_stops (in the episode, from the simulator's status; -1 when it does not count them: stops off).
     """
 
     method: str
@@ -335,7 +335,9 @@ class EpisodeDriver:
         n0 = self.seen.recorder_n  # (a late 'recording' from an earlier, unconfirmed start is not this one's)
         if self.record:
             self._send(self._episode_pub, {"cmd": "start", "meta": {
-                "task": "transfer_cube", "seed": seed, "method": method, "extra_latency_ms": extra_latency_ms,
+                # the simulator's task (a conveyor run was labelled transfer_cube -- an audit)
+                "task": str(self.seen.status.get("task") or "transfer_cube"), "seed": seed, "method": method,
+                "extra_latency_ms": extra_latency_ms,
                 "source": "rtc_ros.experiments", **(meta or {})}})
             self.recording = True  # (stopped or aborted whatever the recorder says: a slow one still gets its stop)
             try:  # the recorder's own word (its latched 'idle' from before a crash would pass every later wait)
@@ -371,7 +373,7 @@ class EpisodeDriver:
             self.recording, self.last_recorded = False, confirmed and self.seen.recorder.get("state") == "idle"
         return EpisodeResult(method, extra_latency_ms, seed, success, int(st.get("progress", 0)), int(st.get("step", 0)),
                              int(st.get("success_step", -1)), round(wall, 3), timed_out,
-                             int(st.get("protective_stops", -1)))
+                             int(-1 if st.get("protective_stops") is None else st["protective_stops"]))
 
     def abort_recording(self, reason: str, timeout: float = 3.0) -> bool:
         """Close the episode the recorder records (``abort``: status ``aborted``), e.g. when this driver is

@@ -61,7 +61,8 @@ class StopRecovery:
     def __init__(self) -> None:
         self.stopped = False
         self.held: dict[int, float] = {}
-        self.stops = 0
+        self.stops = 0  # stop periods begun: an arm stopped while another is held extends the period (the robot's
+        # own count can be higher: the simulator counts each arm's)
         self.recoveries = 0
         self._resume = False
         self._resyncs = -1  # core.stats.resyncs after our re-sync at the stop's beginning

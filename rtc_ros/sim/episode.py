@@ -158,9 +158,14 @@ class SimEpisodeRunner:
         return {
             "step": self.sim.step_count, "progress": int(self.sim.progress), "stage": int(self.sim.stage),
             "success": bool(self.sim.success), "truncated": bool(self.sim.step_count >= self.sim.max_episode_steps),
-            "protective_stops": len(self.sim.protective_stops),
-            "protective_stops_by_arm": dict(self.sim.protective_stop_counts),
+            # None with protective stops off: not counted (0 made a run without them look stop-free -- an audit)
+            "protective_stops": len(self.sim.protective_stops) if self._stops_on else None,
+            "protective_stops_by_arm": dict(self.sim.protective_stop_counts) if self._stops_on else None,
         }
+
+    @property
+    def _stops_on(self) -> bool:
+        return bool(self.sim.protective_stop_config.enabled)
 
     def status(self) -> dict[str, Any]:
         """JSON-able status (the fields of the node's ``sim/status``: see :mod:`rtc_ros.sim.node`).
@@ -180,7 +185,8 @@ class SimEpisodeRunner:
         }
         if self._final is not None:
             out.update(self._final)
-            out["protective_stops_after_done"] = live["protective_stops"] - self._final["protective_stops"]
+            if self._stops_on:
+                out["protective_stops_after_done"] = live["protective_stops"] - self._final["protective_stops"]
         return out
 
 

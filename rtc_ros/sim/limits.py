@@ -262,23 +262,31 @@ def equivalent_acceleration_limits(sim: "BimanualSim") -> np.ndarray:
 def executor_stop_notes(executor: dict, arms: list[str], control_dt: float) -> list[str]:
     """What in chunk_executor's parameters ``executor`` (flattened, as a params file gives them: ``rate_hz``,
     ``<arm>.max_step``, ``robot_stopped_topic``) makes the simulated arms' protective stops trip or loop: a
-    ``max_step`` per tick faster than :data:`VELOCITY_LIMITS` (the six arm joints; a command at the step limit trips
-    a stop), no ``robot_stopped_topic`` (the executor commands on through a stop). ``executor`` empty (the params
-    files give chunk_executor nothing): no note. An upgrade walkthrough's old
-    ``sim_bimanual.yaml`` (max_step 0.1 rad at 50 Hz, no stop report) failed its episode with 13 stops and no word."""
+    ``max_step`` per tick faster than :data:`VELOCITY_LIMITS` (the seven joints, the gripper in openings/s; a command
+    at the step limit trips a stop), no ``robot_stopped_topic`` (the executor commands on through a stop).
+    ``executor`` empty (the params files give chunk_executor nothing): no note. An upgrade walkthrough's old
+    ``sim_bimanual.yaml`` (max_step 0.1 rad at 50 Hz, no stop report) failed its episode with 13 stops and no word.
+    An executor slower than the simulator's ``1 / control_dt`` still has its whole ``max_step`` taken in one tick (the
+    simulator holds a command until the next: an audit, 25 Hz with 0.1 rad tripped a stop unnamed)."""
     notes = []
     rate = float(executor.get("rate_hz") or 1.0 / control_dt)
+    per_s = max(rate, 1.0 / control_dt)
     for arm in arms:
         steps = executor.get(f"{arm}.max_step")
         if not steps:
             continue
-        steps = list(steps) if isinstance(steps, (list, tuple)) else [steps] * 6
-        fast = [(i, float(x) * rate) for i, x in enumerate(steps[:6]) if float(x) * rate > VELOCITY_LIMITS[i] + 1e-9]
+        steps = list(steps) if isinstance(steps, (list, tuple)) else [steps] * len(VELOCITY_LIMITS)
+        fast = [(i, float(x) * per_s) for i, x in enumerate(steps[:len(VELOCITY_LIMITS)])
+                if float(x) * per_s > VELOCITY_LIMITS[i] + 1e-9]
         if fast:
             i, v = max(fast, key=lambda t: t[1])
-            notes.append(f"chunk_executor's {arm}.max_step lets joint {i} move {v:.2f} rad/s (max_step x rate_hz "
-                         f"{rate:g}), above the simulated ViperX's {VELOCITY_LIMITS[i]:.2f} rad/s: a command at the "
-                         "step limit trips a protective stop (config/sim_bimanual.yaml: 0.062 rad per tick)")
+            unit = "openings/s" if i == len(VELOCITY_LIMITS) - 1 else "rad/s"
+            how = (f"max_step x rate_hz {rate:g}" if rate >= per_s else
+                   f"max_step in one {control_dt * 1e3:g} ms simulator tick: rate_hz {rate:g} is slower than the "
+                   f"simulator's {per_s:g} Hz, which holds a command until the next")
+            notes.append(f"chunk_executor's {arm}.max_step lets joint {i} move {v:.2f} {unit} ({how}), above the "
+                         f"simulated ViperX's {VELOCITY_LIMITS[i]:.2f} {unit}: a command at the step limit trips a "
+                         "protective stop (config/sim_bimanual.yaml: 0.062 rad per tick at 50 Hz)")
     if executor and not executor.get("robot_stopped_topic"):
         notes.append("chunk_executor has no robot_stopped_topic: it commands on through a protective stop, which "
                      "starts another (config/sim_bimanual.yaml: robot_stopped)")

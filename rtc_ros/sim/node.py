@@ -12,7 +12,8 @@ A dedicated loop thread steps the simulation on absolute wall-clock deadlines (`
   (:class:`rtc_ros.sim.bimanual.TaskStage`: reach, grasp, lift, hand over, transfer);
 * ``sim/status``   -- ``std_msgs/String`` JSON ``{"episode", "seed", "state", "step", "progress",
   "stage", "success", "truncated", "cube", "task", "protective_stops", "protective_stops_by_arm",
-  "protective_stop_active"}`` (every ``status_period`` s and on every state change or protective stop;
+  "protective_stop_active"}`` (every ``status_period`` s and on every state change or protective stop; both
+  counts null with ``protective_stops: false``: not counted;
   ``conveyor_cube`` adds ``belt_speed``, ``belt_changes``, ``cube_driven``);
   ``state`` is ``holding`` (after a reset: commands ignored for ``reset_hold_s``), ``running`` or
   ``done`` (success latched, or ``max_episode_steps`` reached; the arms keep following commands, the

@@ -322,6 +322,11 @@ def _check_sim(out: dict[str, Any], values: dict[str, Any], role: str) -> list[A
         raise ParameterError("camera_lookat", out["camera_lookat"], "needs 3 values (x, y, z)")
     if not out["camera"].strip():
         raise ParameterError("camera", out["camera"], "must be 'workspace' or an MJCF camera name")
+    if out["real_time_factor"] != 1.0 and not out["publish_clock"]:  # an audit: x0.5 dropped every second command
+        raise ParameterError("real_time_factor", out["real_time_factor"], "needs publish_clock: true (and use_sim_time "
+                             "on every node: sim.launch.py use_sim_time:=true): without /clock the other nodes tick "
+                             "on wall time, so the simulator would take every second command at x0.5 (steps doubled: "
+                             "protective stops the executor never commanded) or each twice at x2")
     arms: list[ArmParams] = []
     seen: set[str] = set()
     for arm in arm_names(ROLE_SIM, values):
