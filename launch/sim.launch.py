@@ -52,7 +52,8 @@ def generate_launch_description():
         DeclareLaunchArgument("use_sim_time", default_value="false", choices=["true", "false"],
                               description="the simulator publishes /clock and every node follows it"),
         DeclareLaunchArgument("real_time_factor", default_value="1.0",
-                              description="simulated seconds per wall-clock second (with use_sim_time:=true)"),
+                              description="simulated seconds per wall-clock second (another value than 1.0 needs "
+                                          "use_sim_time:=true)"),
         DeclareLaunchArgument("end_launch", default_value="true", choices=["true", "false"],
                               description="end the whole launch when sim_episodes is done (false: when included "
                                           "beside other nodes, e.g. a second robot's)"),

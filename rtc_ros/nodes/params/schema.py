@@ -284,7 +284,8 @@ _RECORDER: tuple[ParamSpec, ...] = (
 )
 
 _SIM_SPECS: tuple[ParamSpec, ...] = (
-    _p("real_time_factor", 1.0, "Simulated seconds per wall-clock second (1.0 = real time).", _SIM,
+    _p("real_time_factor", 1.0, "Simulated seconds per wall-clock second (1.0 = real time; another value needs "
+       "publish_clock: true and use_sim_time on every node).", _SIM,
        read_only=False, float_range=(0.01, 100.0)),
     _p("max_episode_steps", 750, "Ticks (20 ms) after which an episode is done (truncated).", _SIM,
        int_range=(1, 10_000_000)),
