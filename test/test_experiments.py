@@ -215,6 +215,7 @@ def test_live_pair_differences_by_seed_across_runs(tmp_path: Path, capsys) -> No
     rows = paired_live_differences(load_episodes(a, "x"), load_episodes(b, "z"))
     succ, thr = rows
     assert succ["n_pairs"] == thr["n_pairs"] == 3  # seeds 1, 2, 3
+    assert (succ["n_a"], succ["n_b"]) == (4, 5)  # each side's episodes at that latency: the tables mark "(n = 3)"
     assert succ["difference"] == pytest.approx(1.0 - 1 / 3)
     assert thr["difference"] == pytest.approx(50.0 - (25.0 + 10.0 + 10.0) / 3)
     assert thr["ci95"][0] <= thr["difference"] <= thr["ci95"][1]
@@ -266,3 +267,8 @@ def test_live_results_summary_counts_what_the_episodes_say() -> None:
     assert rtc["progress_mean"] == 4.25 and rtc["time_to_success_s"] == 6.0  # (300 + 350 + 250) / 3 x 20 ms
     assert rtc["protective_stops"] == 7 and rtc["stopped_episodes"] == 2
     assert rows["sync"]["protective_stops"] is None and rows["sync"]["stopped_episodes"] is None
+    # the cell keys, as the simulated-time cells name them (an audit: latency_ms, successes, throughput
+    # and task were missing); throughput is progress per minute: (5 + 5 + 2 + 5) / 4 in 8 s each -> 31.875
+    assert (rtc["latency_ms"], rtc["successes"], rtc["throughput"], rtc["task"]) == (100.0, 3, 31.875, None)
+    one = summarize_results([EpisodeResult("rtc", 0.0, 0, True, 5, 300, 280, 9.0, task="conveyor_cube")])[0]
+    assert one["task"] == "conveyor_cube" and one["throughput"] == 50.0

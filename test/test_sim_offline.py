@@ -293,6 +293,21 @@ def test_run_grid_writes_results_with_the_keys(tmp_path: Path) -> None:
     for name in ("episodes.csv", "cells.csv", "differences.csv", "figure6.png", "figure1_transfer_cube.png"):
         assert (out / name).is_file(), name
     assert res["plots"]
+    # an audit: a rerun into the same folder plotted the earlier run's traces beside its own and kept its
+    # differences.csv; duplicates in the grid doubled n with identical episodes; a bad fig1 joint failed after the grid
+    for bad, match in (({"methods": ["rtc", "rtc"]}, r"methods: \['rtc'\] given twice"),
+                       ({"fig1_joint": "elbow"}, "fig1_joint 'elbow' is not one of"),
+                       ({"calib_calls": 0}, "calib_calls must be >= 1")):
+        kw = {"methods": ["rtc"], **bad}
+        with pytest.raises(ValueError, match=match):
+            run_grid(out, ["transfer_cube"], kw.pop("methods"), [100.0], 1, SEED, config, DEFAULT_POLICY, say=lambda _s: None, **kw)
+    assert (out / "differences.csv").is_file()  # (refused before touching the folder)
+    run_grid(out, ["transfer_cube"], ["rtc"], [100.0], 1, SEED, config, DEFAULT_POLICY,
+             compute_override={"guided": 30.0}, say=lambda _s: None)
+    assert not (out / "differences.csv").exists() and json.loads((out / "results.json").read_text())["differences"] == []
+    assert [p.name for p in (out / "traces").iterdir()] == ["transfer_cube_rtc_100ms.npz"]
+    (previous,) = (out / "previous").iterdir()
+    assert (previous / "differences.csv").is_file() and len(list((previous / "traces").iterdir())) == 4
 
 
 @pytest.mark.slow
@@ -375,6 +390,19 @@ def test_compute_ms_option_covers_every_sampling_kind() -> None:
     for bad in ("fast=3", "plain=-1", "plain=x"):
         with pytest.raises(ValueError, match="--compute-ms"):
             parse_compute_ms(bad)
+
+
+@pytest.mark.parametrize("args, said", [(["--methods", "rtc,naive,rtc"], "--methods: ['rtc'] given twice"),
+                                        (["--latencies", "0,100,100.0"], "--latencies: [100.0] given twice"),
+                                        (["--calib-calls", "0"], "--calib-calls must be >= 1")])
+def test_cli_refuses_a_grid_given_twice_and_no_calibration_calls(args, said, capsys) -> None:
+    """An audit: a method given twice doubled its cell's n with identical episodes (a Wilson interval too narrow);
+    --calib-calls 0 ended in an IndexError traceback."""
+    from rtc_ros.experiments.sim_latency import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(args + ["--out", "/nonexistent/never_written"])
+    assert exc.value.code == 2 and said in capsys.readouterr().err
 
 
 def test_switch_seams_split_each_hit_into_seam_and_own_step(episode: Episode, tmp_path: Path,

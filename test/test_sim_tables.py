@@ -105,6 +105,14 @@ def test_missing_numbers_and_partial_pairing_are_shown(tmp_path: Path, capsys: p
     assert main([str(path)]) == 0
     out = capsys.readouterr().out
     assert "| naive | +0.50 [+0.20, +0.70] (n = 10) |" in out and "| sync | - [-, -] (n = 0) |" in out
+    # an audit: the reference's cell with more episodes than the pairs went unmarked (only the method's was compared)
+    from rtc_ros.experiments.sim_tables import diff_text
+
+    both = {("rtc", 0.0): {"n": 5}, ("naive", 0.0): {"n": 4}}
+    row = {"method": "naive", "latency_ms": 0.0, "n_pairs": 4, "difference": 0.25, "ci95": [0.0, 0.5]}
+    assert diff_text(row, 2, both).endswith("(n = 4)")
+    assert not diff_text(row, 2, {("rtc", 0.0): {"n": 4}, ("naive", 0.0): {"n": 4}}).endswith(")")
+    assert diff_text({**row, "n_a": 4, "n_b": 5}, 2).endswith("(n = 4)")  # a live row carries its sides' counts
 
 
 def test_live_difference_tables_in_the_docs_come_from_the_run() -> None:

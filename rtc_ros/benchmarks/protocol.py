@@ -16,7 +16,9 @@ and cover that step (:class:`rtc_ros.core.ensemble.TemporalEnsembler`).
 
 Action noise (Gaussian, ``noise_std`` in [-1, 1] units) is added to every executed action before the
 environment clips it; initial states, action noise and flow noise come from generators seeded by
-``seed`` only, so all methods see the same episodes and the same noise sequence. Environments
+``seed`` only, so all methods run with the same number of environments ``B`` see the same episodes and the
+same action noise per environment and step (draws are ``(B, ...)`` blocks: runs with another ``B``, such as
+BID's smaller ones, get other initial states and noise and are not paired with them). Environments
 that are done stop costing model calls (the batch is compacted to the running ones).
 """
 

@@ -45,7 +45,8 @@ class EpisodeResult:
 
     Attributes: method, extra_latency_ms (injected latency), seed, success, progress (0..5), sim_steps (20 ms ticks run),
     success_step (tick of success or -1), wall_s (start to done), timed_out (driver wall timeout),
-    protective_stops (in the episode, from the simulator's status; -1 when it does not count them: stops off).
+    protective_stops (in the episode, from the simulator's status; -1 when it does not count them: stops off),
+    task (the simulator's task; '' when its status did not say).
     """
 
     method: str
@@ -58,6 +59,7 @@ class EpisodeResult:
     wall_s: float
     timed_out: bool = False
     protective_stops: int = -1
+    task: str = ""
 
 
 @dataclass
@@ -373,7 +375,8 @@ class EpisodeDriver:
             self.recording, self.last_recorded = False, confirmed and self.seen.recorder.get("state") == "idle"
         return EpisodeResult(method, extra_latency_ms, seed, success, int(st.get("progress", 0)), int(st.get("step", 0)),
                              int(st.get("success_step", -1)), round(wall, 3), timed_out,
-                             int(-1 if st.get("protective_stops") is None else st["protective_stops"]))
+                             int(-1 if st.get("protective_stops") is None else st["protective_stops"]),
+                             str(st.get("task") or ""))
 
     def abort_recording(self, reason: str, timeout: float = 3.0) -> bool:
         """Close the episode the recorder records (``abort``: status ``aborted``), e.g. when this driver is

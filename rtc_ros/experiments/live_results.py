@@ -33,19 +33,22 @@ TICK_S = 0.02
 
 
 def summarize_results(results: list[EpisodeResult]) -> list[dict[str, Any]]:
-    """Per (method, latency): n, success rate with its 95 % Wilson interval, mean progress, mean time to
-    success (s, successes only), protective stops (total, and episodes with one; None when the simulator
-    did not report them)."""
-    groups: dict[tuple[str, float], list[EpisodeResult]] = {}
+    """Per (task, method, latency): n, successes and the success rate with its 95 % Wilson interval, throughput
+    (mean progress per minute of simulated time, :func:`score_per_min`), mean progress, mean time to success (s,
+    successes only), protective stops (total, and episodes with one; None when the simulator did not count them).
+    ``latency_ms`` and ``task`` as the simulated-time cells name them (``extra_latency_ms`` kept for older readers)."""
+    groups: dict[tuple[str, str, float], list[EpisodeResult]] = {}
     for r in results:
-        groups.setdefault((r.method, r.extra_latency_ms), []).append(r)
+        groups.setdefault((r.task, r.method, r.extra_latency_ms), []).append(r)
     rows = []
-    for (m, lat), rs in groups.items():
+    for (task, m, lat), rs in groups.items():
         succ = [r for r in rs if r.success]
         known = all(r.protective_stops >= 0 for r in rs)
         lo, hi = wilson_interval(len(succ), len(rs))
-        rows.append({"method": m, "extra_latency_ms": lat, "n": len(rs), "success_rate": round(len(succ) / len(rs), 3),
+        rows.append({"task": task or None, "method": m, "latency_ms": lat, "extra_latency_ms": lat, "n": len(rs),
+                     "successes": len(succ), "success_rate": round(len(succ) / len(rs), 3),
                      "success_ci95": [round(lo, 3), round(hi, 3)],
+                     "throughput": round(float(np.mean([score_per_min(asdict(r)) for r in rs])), 3),
                      "progress_mean": round(sum(r.progress for r in rs) / len(rs), 2),
                      "time_to_success_s": round(sum(r.success_step for r in succ) * 0.02 / len(succ), 2) if succ else None,
                      "protective_stops": sum(r.protective_stops for r in rs) if known else None,
@@ -55,8 +58,10 @@ def summarize_results(results: list[EpisodeResult]) -> list[dict[str, Any]]:
 
 def write_results(path: Path, results: list[EpisodeResult]) -> None:
     """``results.json``: per-episode driver results and the per-group summary."""
-    path.write_text(json.dumps({"episodes": [asdict(r) for r in results], "summary": summarize_results(results)},
-                               indent=1))
+    tmp = path.with_name(path.name + ".tmp")  # (rewritten after every episode: a Ctrl-C mid-write left it cut)
+    tmp.write_text(json.dumps({"episodes": [asdict(r) for r in results], "summary": summarize_results(results)},
+                              indent=1))
+    tmp.replace(path)
 
 
 def run_report(bag_dir: Path, out_dir: Path, env: dict[str, str], log_path: Path | None = None) -> tuple[int, str]:
@@ -130,7 +135,8 @@ def paired_live_differences(a: dict[tuple[float, int], dict[str, Any]],
         for metric in ("success", "throughput"):
             x = np.asarray([a[(lat, s)][metric] for s in seeds])
             y = np.asarray([b[(lat, s)][metric] for s in seeds])
-            rows.append({"latency_ms": lat, "metric": metric, "n_pairs": len(seeds), "a_mean": float(x.mean()),
+            rows.append({"latency_ms": lat, "metric": metric, "n_pairs": len(seeds),
+                         "n_a": sum(l == lat for l, _s in a), "n_b": sum(l == lat for l, _s in b), "a_mean": float(x.mean()),
                          "b_mean": float(y.mean()), **paired_interval(metric, x, y)})
     if not rows:
         raise ValueError(f"no (latency, seed) pair in both: latencies {sorted({k[0] for k in a})} vs "

@@ -32,11 +32,12 @@ from typing import Any, Callable
 import numpy as np
 
 from rtc_ros.core.stats import paired_bootstrap, paired_proportion_difference, wilson_interval
+from rtc_ros.experiments.outputs import archive_outputs
 from rtc_ros.experiments.sim_offline import Episode, EpisodeRecord
 from rtc_ros.experiments.sim_setup import (
     compute_ms_for, load_setup, make_sim, measure_compute_ms, stop_count, stop_recovery_values, trace_path,
 )
-from rtc_ros.nodes.params import ROLE_EXECUTOR
+from rtc_ros.nodes.params import ROLE_EXECUTOR, ROLE_INFERENCE
 from rtc_ros.runtime.methods import method_info
 from rtc_ros.sim.camera import CameraRenderer
 
@@ -153,8 +154,10 @@ def _flat(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    """Rows as CSV (lists joined by spaces, dicts as JSON, None as ``null``); nothing when empty."""
+    """Rows as CSV (lists joined by spaces, dicts as JSON, None as ``null``); none (an older file removed) when
+    empty."""
     if not rows:
+        path.unlink(missing_ok=True)
         return
     flat = [_flat(r) for r in rows]
     fields = list(dict.fromkeys(k for r in flat for k in r))  # every row's keys (success rows have more)
@@ -236,12 +239,24 @@ def run_grid(out: Path, tasks: list[str], methods: list[str], latencies: list[fl
         method_info(m)  # ValueError naming an unknown method
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
-    out.mkdir(parents=True, exist_ok=True)
+    for what, items in (("tasks", tasks), ("methods", methods), ("latencies", latencies)):
+        if len(set(items)) != len(items):  # (an audit: a method given twice doubled n with identical episodes)
+            raise ValueError(f"{what}: {sorted({x for x in items if items.count(x) > 1})} given twice")
+    if calib_calls < 1:
+        raise ValueError(f"calib_calls must be >= 1, got {calib_calls}")
     t_start = time.perf_counter()
     setup = load_setup(config, policy, torch_threads)
     if stop_recovery is not None:
         setup.values[ROLE_EXECUTOR].update(stop_recovery_values(stop_recovery))
     pe = setup.params(ROLE_EXECUTOR, methods[0])
+    names = setup.params(ROLE_INFERENCE, methods[0], latencies[0]).joint_names
+    if plots and fig1_joint not in names:  # (found only after the whole grid before)
+        raise ValueError(f"fig1_joint {fig1_joint!r} is not one of {names}")
+    out.mkdir(parents=True, exist_ok=True)
+    moved = archive_outputs(out, [out / n for n in ("traces", "results.json", "episodes.csv", "cells.csv",
+                                                      "differences.csv")] + sorted(out.glob("figure*.png")))
+    if moved is not None:
+        say(f"[sim_latency] an earlier run's outputs in {out} moved to {moved}")
     recovery = {"robot_stopped_topic": pe.robot_stopped_topic, "startup_ramp_s": pe.startup_ramp_s}
     records: list[EpisodeRecord] = []
     compute: dict[str, Any] = {}

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import sys
 import time
 from datetime import datetime
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from rtc_ros.experiments.live_results import run_report, summarize_results, write_results
+from rtc_ros.experiments.outputs import archive_outputs
 from rtc_ros.experiments.runner import (
     DEFAULT_CONFIG,
     DEFAULT_POLICY,
@@ -79,15 +79,9 @@ def archive_previous_run(out: Path) -> Path | None:
     """Move an earlier run's ``bags/``, ``report/`` and ``results.json`` in ``out`` to
     ``out/previous/<time>/`` so this run's report covers only its own episodes (nothing is deleted).
     Returns the archive directory, or None when there was nothing to move."""
-    items = [out / "bags", out / "report", out / "results.json"]
     if not (out / "bags").is_dir() or not any((out / "bags").iterdir()):
         return None
-    dest = out / "previous" / datetime.now().strftime("%Y%m%d_%H%M%S_%f")
-    dest.mkdir(parents=True)
-    for item in items:
-        if item.exists():
-            shutil.move(str(item), str(dest / item.name))
-    return dest
+    return archive_outputs(out, [out / "bags", out / "report", out / "results.json"])
 
 
 def stop_recovery_override(stop_recovery: bool | None) -> dict[str, dict[str, Any]]:
@@ -242,6 +236,11 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--latencies / --compute-ms: {exc}")
     if any(not (x >= 0) for x in latencies) or not latencies:
         ap.error(f"--latencies must be >= 0 ms, got {args.latencies!r}")
+    for flag, items in (("--methods", methods), ("--latencies", latencies), ("--tasks", _csv(args.tasks or ""))):
+        if len(set(items)) != len(items):  # (an audit: a method given twice doubled n with identical episodes)
+            ap.error(f"{flag}: {sorted({x for x in items if items.count(x) > 1})} given twice")
+    if args.calib_calls < 1:
+        ap.error(f"--calib-calls must be >= 1, got {args.calib_calls}")
     out = Path(args.out or f"/tmp/rtc_sim_latency_{datetime.now():%Y%m%d_%H%M%S}")
     if args.policy is None:
         args.policy = str(config_policy_spec(Path(args.config)) or DEFAULT_POLICY)

@@ -140,7 +140,8 @@ def make_plots(out: Path, res: dict[str, Any], fig1_joint: str = "right_elbow") 
     cfg = res["config"]
     paths = [figure6(out, res)]
     for task in cfg["tasks"]:
-        p = figure1(out, task, max(cfg["latencies_ms"]), fig1_joint)
+        p = figure1(out, task, max(cfg["latencies_ms"]), fig1_joint,
+                    methods=tuple(m for m in FIG1_METHODS if m in cfg["methods"]))  # (this run's only)
         if p is not None:
             paths.append(p)
     return paths

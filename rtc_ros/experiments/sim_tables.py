@@ -86,13 +86,19 @@ def _num(x: Any, digits: int) -> str:
 
 
 def diff_text(d: dict[str, Any], digits: int, cells: dict[tuple[str, float], dict[str, Any]] | None = None) -> str:
-    """``+0.10 [-0.05, +0.27]`` (``-`` for a missing number); ``(n = k)`` when fewer seeds were paired
-    than the method's cell has episodes (the difference is over the shared seeds only)."""
+    """``+0.10 [-0.05, +0.27]`` (``-`` for a missing number); ``(n = k)`` when fewer seeds were paired than
+    either side has episodes (the difference is over the shared seeds only): the sides' counts are the row's
+    ``n_a`` / ``n_b`` (live runs) or the ``cells`` of its method and reference (an audit: only the method's cell was
+    compared, so a reference with an episode more went unmarked)."""
     lo, hi = (list(d.get("ci95") or []) + [None, None])[:2]
     text = f"{_num(d.get('difference'), digits)} [{_num(lo, digits)}, {_num(hi, digits)}]"
-    cell = None if cells is None else cells.get((d["method"], float(d["latency_ms"])))
+    sides = [d.get("n_a"), d.get("n_b")]
+    if cells is not None and "method" in d:
+        lat = float(d["latency_ms"])
+        sides += [(cells.get((d["method"], lat)) or {}).get("n"),
+                  (cells.get((d.get("reference", "rtc"), lat)) or {}).get("n")]
     n_pairs = d.get("n_pairs")
-    if cell is not None and isinstance(n_pairs, int) and n_pairs < cell.get("n", n_pairs):
+    if isinstance(n_pairs, int) and any(isinstance(n, int) and n_pairs < n for n in sides):
         text += f" (n = {n_pairs})"
     return text
 
