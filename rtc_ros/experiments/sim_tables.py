@@ -6,9 +6,9 @@
 
 Prints, per task, the markdown tables of ``docs/sim_experiment.md`` and the README: the cells (successes/n
 [95 % CI], throughput, episodes with a protective stop, d), RTC minus each method in success and in
-throughput (paired bootstrap intervals), and the chunk switches at the executor's step limit (pooled
+throughput (paired bootstrap intervals), the chunk switches at the executor's step limit (pooled
 fraction with its Wilson interval, hits/switches, and how many of the hits the new chunk's own step
-already reached the limit). ``--recompute-differences`` first recomputes every file's ``differences``
+already reached the limit), and the motion (standstill, splice jerk, acceleration RMS per episode). ``--recompute-differences`` first recomputes every file's ``differences``
 from its ``episodes`` with the current statistics (:func:`rtc_ros.experiments.sim_experiment.paired_differences`;
 no episode is rerun). ``--combine`` writes one ``results.json`` holding every run (one per task,
 as ``make sim-latency`` makes them): ``runs`` keeps each run's metadata, ``cells`` / ``differences`` /
@@ -144,7 +144,20 @@ def task_tables(res: dict[str, Any], task: str) -> list[str]:
         lines += ["", "Chunk switches at the step limit (pooled, Wilson 95 % CI; hits/switches; own: hits where the "
                   "new chunk's own step reached the limit):", ""]
         lines += _grid({m: {x: switch_text(by[m, x]) for x in lats if (m, x) in by} for m in methods}, lats)
+    if any(c.get("standstill_s") is not None for c in cells):
+        lines += ["", "Motion (means over episodes: standstill s; splice jerk, an episode's largest |jerk| across a "
+                  "chunk switch, rad/s^3; commanded acceleration RMS, rad/s^2):", ""]
+        lines += _grid({m: {x: motion_text(by[m, x]) for x in lats if (m, x) in by} for m in methods}, lats)
     return lines
+
+
+def motion_text(c: dict[str, Any]) -> str:
+    """``standstill s, splice jerk, acceleration RMS`` of a cell (``-`` for a missing number)."""
+    def num(key: str, fmt: str) -> str:
+        x = c.get(key)
+        return "-" if not isinstance(x, (int, float)) or x != x else format(x, fmt)
+
+    return f"{num('standstill_s', '.2f')} s, {num('splice_jerk', '.0f')}, {num('acc_rms', '.1f')}"
 
 
 def combine(runs: list[dict[str, Any]], measured: str) -> dict[str, Any]:
