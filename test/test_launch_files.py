@@ -173,6 +173,31 @@ def test_launch_description_loads(path: Path, monkeypatch) -> None:
         assert "".join(s.perform(None) for s in args["nodes"].default_value) == "all"
     params = "".join(s.perform(None) for s in args["params_file"].default_value)
     assert params.endswith("config/" + DEFAULT_PARAMS[path.name]) and Path(params).is_file()
+    from launch import LaunchContext
+    from launch.actions import OpaqueFunction
+
+    checks = [e for e in get_launch_description_from_python_launch_file(str(path)).entities
+              if isinstance(e, OpaqueFunction) and e._OpaqueFunction__function.__name__ == "check"]  # noqa: SLF001
+    assert len(checks) == 1  # before any node (the entity order is the start order)
+    context = LaunchContext()
+    context.launch_configurations.update(params_file="/nonexistent/params.yaml")
+    with pytest.raises(RuntimeError, match="'params_file': no such file"):
+        checks[0].execute(context)
+    if path.name == "bimanual.launch.py":  # policy_spec:= wins over the params file's (an audit: it was ignored)
+        assert args["use_sim_time"].choices == ["true", "false"]
+        (inference,) = [e for e in get_launch_description_from_python_launch_file(str(path)).entities
+                        if isinstance(e, OpaqueFunction) and e._OpaqueFunction__function.__name__ == "inference"]
+        for spec, extra in (("/models/b.yaml", [{"policy_spec": "/models/b.yaml"}]), ("", [])):
+            context = LaunchContext()
+            context.launch_configurations.update(policy_spec=spec, namespace="", nodes="all", use_sim_time="false",
+                                                 params_file=params)
+            (node,) = inference._OpaqueFunction__function(context)  # noqa: SLF001
+            given = node._Node__parameters  # noqa: SLF001 (normalized: the file, use_sim_time, the override)
+            assert len(given) == 2 + len(extra)
+            if extra:
+                from launch_ros.utilities import evaluate_parameters
+
+                assert list(evaluate_parameters(context, [given[-1]])) == extra
     if path.name == "sim.launch.py":  # the end of sim_episodes ends the launch unless end_launch:=false (included
         # beside a second robot's nodes, the first robot's last episode stopped both: a two-robot walkthrough)
         from launch import LaunchContext
@@ -185,6 +210,24 @@ def test_launch_description_loads(path: Path, monkeypatch) -> None:
             context = LaunchContext()
             context.launch_configurations["end_launch"] = value
             assert handler.condition.evaluate(context) is ends
+
+
+def test_launch_arguments_are_checked_before_any_node_starts(tmp_path) -> None:
+    """An audit: a params_file that is no file made launch_ros warn and start every node on its defaults (an executor
+    without its limits or arming step); 'abc' for a number failed naming no argument, after some nodes had started."""
+    from rtc_ros.nodes.launch_support import argument_error
+
+    good = tmp_path / "p.yaml"
+    good.write_text("{}\n")
+    numbers = {"extra_latency_ms": (float, 0.0), "episodes": (int, 0)}
+    assert argument_error({"params_file": str(good), "extra_latency_ms": "100.0", "episodes": "3"}, numbers) is None
+    for configs, said in (({"params_file": "/home/robot/my_robot.yml"}, "'params_file': no such file"),
+                          ({"params_file": "~/p.yaml"}, "does not expand '~'"),
+                          ({"extra_latency_ms": "abc"}, "'extra_latency_ms': 'abc' is not a number"),
+                          ({"episodes": "1.5"}, "'episodes': '1.5' is not an integer"),
+                          ({"extra_latency_ms": "-5"}, "'extra_latency_ms': -5 must be a finite number >= 0"),
+                          ({"extra_latency_ms": "nan"}, "must be a finite number")):
+        assert said in (argument_error(configs, numbers) or ""), (configs, argument_error(configs, numbers))
 
 
 def test_bringup_refuses_a_section_that_misses_its_namespace(tmp_path, capsys, monkeypatch) -> None:

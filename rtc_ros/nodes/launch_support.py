@@ -14,9 +14,11 @@ actions, so the rest is importable and tested without ROS launch). The ``recorde
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import shutil
-from typing import Any
+from typing import Any, Mapping
 
 RECORDERS = ("episode", "rosbag", "none")
 #: RTC topics for ``ros2 bag record -e`` (relative to the namespace, plus /diagnostics)
@@ -71,6 +73,41 @@ def ros2_bag_missing() -> str | None:
     return None
 
 
+def argument_error(configs: Mapping[str, str], numbers: Mapping[str, tuple[type, float]]) -> str | None:
+    """Why the launch arguments ``configs`` (name -> text) cannot start the nodes, or None: ``params_file`` names no
+    file (launch_ros only warns "Parameter file path is not a file" and starts every node on its defaults: an
+    executor without its limits or arming step -- an audit), or an argument of ``numbers`` (name -> (int or float,
+    lowest value)) is not such a number (a conversion error naming no argument, after some nodes had started)."""
+    params = configs.get("params_file")
+    if params is not None and not os.path.isfile(params):
+        hint = " (launch does not expand '~': give the full path)" if params.startswith("~") else ""
+        return f"launch argument 'params_file': no such file: {params!r}{hint}"
+    for name, (kind, low) in numbers.items():
+        text = configs.get(name)
+        if text is None:
+            continue
+        try:
+            value = kind(text)
+        except ValueError:
+            return f"launch argument '{name}': {text!r} is not {'an integer' if kind is int else 'a number'}"
+        if not math.isfinite(value) or value < low:
+            return f"launch argument '{name}': {text} must be a finite number >= {low:g}"
+    return None
+
+
+def check_arguments(numbers: Mapping[str, tuple[type, float]] | None = None) -> Any:
+    """The launch action that refuses :func:`argument_error`'s cases before any node starts (put it first)."""
+    from launch.actions import OpaqueFunction
+
+    def check(context: Any) -> list:
+        why = argument_error(context.launch_configurations, numbers or {})
+        if why is not None:
+            raise RuntimeError(why)
+        return []
+
+    return OpaqueFunction(function=check)
+
+
 def recorder_arguments(default: str, output_dir: str) -> list[Any]:
     """``DeclareLaunchArgument`` for recorder (default ``default``), output_dir and bag_dir."""
     from launch.actions import DeclareLaunchArgument
@@ -85,8 +122,9 @@ def recorder_arguments(default: str, output_dir: str) -> list[Any]:
     ]
 
 
-def recorder(params: list, node_parameters: dict | None = None) -> Any:
-    """The action behind ``recorder:=...``; ``params``: the params files (the recorder's own section applies)."""
+def recorder(params: list, node_parameters: dict | None = None, remappings: list | None = None) -> Any:
+    """The action behind ``recorder:=...``; ``params``: the params files (the recorder's own section applies);
+    ``remappings`` for the episode_recorder node."""
     from launch.actions import ExecuteProcess, OpaqueFunction
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
@@ -104,7 +142,7 @@ def recorder(params: list, node_parameters: dict | None = None) -> Any:
                                "every episode twice)")
         if kind == "episode":
             return [Node(package="rtc_ros", executable="episode_recorder", name="episode_recorder",
-                         namespace=namespace, output="screen", emulate_tty=True,
+                         namespace=namespace, output="screen", emulate_tty=True, remappings=remappings or [],
                          parameters=[*params, {"output_dir": LaunchConfiguration("output_dir"),
                                                **(recorder_cameras(files[0], namespace) if files else {}),
                                                **(node_parameters or {})}])]
