@@ -247,6 +247,35 @@ def test_bringup_refuses_a_section_that_misses_its_namespace(tmp_path, capsys, m
     assert "section 'chunk_executor' is for /chunk_executor" in err and "(dry_run) would not reach this node" in err, err
 
 
+def test_bringup_overrides_reach_namespaced_sections_and_the_recorder(tmp_path, capsys, monkeypatch) -> None:
+    """An audit: --method lost against the documented robot1/<node> section (merged only into namespace-free ones);
+    --record DIR lost against the file's episode_recorder section (given as -p), and --check passed a recorder
+    section the recorder then refused."""
+    from rtc_ros.nodes import bringup
+
+    monkeypatch.setenv("RTC_POLICY_SPEC", "")
+    data = yaml.safe_load((REPO / "config" / "bimanual.yaml").read_text())
+    data["robot1/chunk_executor"] = {"ros__parameters": {"method": "sync"}}
+    data["/**/episode_recorder"] = {"ros__parameters": {"output_dir": "/tmp/elsewhere"}}
+    f = tmp_path / "robots.yaml"
+    f.write_text(yaml.safe_dump(data))
+    bags = tmp_path / "bags"
+    args = bringup.parse_args(["--params-file", str(f), "--namespace", "robot1", "--only", "executor", "--method",
+                               "naive", "--record", str(bags), "--episode-recorder"])
+    merged, checked, _given = bringup.build_params(args)
+    assert checked["executor"].method == "naive"
+    copy = tmp_path / "merged.yaml"
+    copy.write_text(yaml.safe_dump(merged))
+    from rtc_ros.nodes.params import load_params_file
+
+    assert load_params_file(copy, "episode_recorder", "robot1")["output_dir"] == str(bags.resolve())
+    data["/**/episode_recorder"]["ros__parameters"].update(min_free_mb=100, stop_free_mb=500)
+    f.write_text(yaml.safe_dump(data))
+    assert bringup.main(["--params-file", str(f), "--only", "executor", "--record", str(bags), "--episode-recorder",
+                         "--check"]) == 2
+    assert "'stop_free_mb'" in capsys.readouterr().err
+
+
 def test_bringup_check_mode(tmp_path, capsys, monkeypatch) -> None:
     from rtc_ros.nodes import bringup
 

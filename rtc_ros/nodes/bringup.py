@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import shutil
 import signal
@@ -41,6 +40,7 @@ from rtc_ros.nodes.params import (
     ROLE_EXECUTOR,
     ROLE_INFERENCE,
     ROLE_MERGER,
+    ROLE_RECORDER,
     ParameterError,
     executor_notes,
     hold_model_notes,
@@ -49,6 +49,7 @@ from rtc_ros.nodes.params import (
     load_params_file,
     moved_parameters,
     misspelt_error,
+    package_roots,
     unknown_parameters,
     unknown_text,
     validate,
@@ -76,12 +77,23 @@ def selected(args: argparse.Namespace) -> list[str]:
 
 
 def default_params_file() -> Path:
-    """``config/bimanual.yaml`` of the source tree, or of the installed package share."""
+    """``config/bimanual.yaml`` of the source tree, or of the installed package share (a pip install's, or the
+    ament index's: a colcon install, where it was looked for in site-packages -- an audit)."""
     here = Path(__file__).resolve().parents[2] / "config" / "bimanual.yaml"
     if here.is_file():
         return here
-    share = Path(sys.prefix) / "share" / "rtc_ros" / "config" / "bimanual.yaml"
-    return share if share.is_file() else here
+    for root in package_roots()[1:]:
+        if (root / "config" / "bimanual.yaml").is_file():
+            return root / "config" / "bimanual.yaml"
+    return here
+
+
+RECORDER = "episode_recorder"
+
+
+def episode_recorder(args: argparse.Namespace) -> bool:
+    """``--record`` starts the episode_recorder node (not ``ros2 bag record``)."""
+    return bool(args.record) and (args.episode_recorder or ros2_bag_missing() is not None)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -110,16 +122,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def _merge_overrides(data: dict[str, Any], node: str, overrides: dict[str, Any]) -> None:
-    """Put ``overrides`` into every section of ``data`` that applies to ``node`` (and ``/**``)."""
+def _merge_overrides(data: dict[str, Any], node: str, overrides: dict[str, Any], namespace: str = "") -> None:
+    """Put ``overrides`` into every section of ``data`` that applies to ``node`` under ``namespace`` (``/**``, a
+    ``robot1/<node>`` section ...; an audit: a namespaced section kept its own method against ``--method``), or into
+    a section of its own when none does."""
+    if not overrides:
+        return
+    fq = "/" + "/".join(p for p in (namespace.strip("/"), node) if p)
     hit = False
     for key, section in data.items():
-        if isinstance(section, dict) and isinstance(key, str) and key_matches(key, f"/x/{node}") \
-                and key_matches(key, f"/{node}"):
+        if isinstance(section, dict) and isinstance(key, str) and key_matches(key, fq):
             section.setdefault("ros__parameters", {}).update(overrides)
             hit = True
     if not hit:
-        data.setdefault(f"/**/{node}", {"ros__parameters": {}})["ros__parameters"].update(overrides)
+        data.setdefault(fq, {"ros__parameters": {}})["ros__parameters"].update(overrides)
 
 
 def build_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, Any]]]:
@@ -149,11 +165,20 @@ def build_params(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
     if args.extra_latency_ms is not None:
         inference["extra_latency_ms"] = float(args.extra_latency_ms)
     for key, (node, _, _) in NODES.items():
-        _merge_overrides(data, node, shared | (inference if key == "inference" else {}))
+        _merge_overrides(data, node, shared | (inference if key == "inference" else {}), args.namespace or "")
+    recording = episode_recorder(args)
+    if recording:  # (given as -p before: a file's episode_recorder section won, the bags went elsewhere -- an audit)
+        _merge_overrides(data, RECORDER, {"output_dir": str(Path(args.record).resolve()),
+                                          **({"use_sim_time": True} if args.use_sim_time else {})}, args.namespace or "")
     checked, given = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "params.yaml"
         path.write_text(yaml.safe_dump(data, sort_keys=False))
+        if recording:  # the policy's cameras when its section names none; checked as the recorder checks them
+            _merge_overrides(data, RECORDER, recorder_cameras(str(path), args.namespace or ""), args.namespace or "")
+            path.write_text(yaml.safe_dump(data, sort_keys=False))
+            values = load_params_file(path, RECORDER, args.namespace)
+            validate({k: v for k, v in values.items() if k != "use_sim_time"}, ROLE_RECORDER)
         for key in selected(args):
             node, _, role = NODES[key]
             values = given[key] = load_params_file(path, node, args.namespace)
@@ -267,22 +292,13 @@ def main(argv: list[str] | None = None) -> int:
     for key in selected(args):
         node, module, _ = NODES[key]
         procs.append((node, subprocess.Popen([sys.executable, "-m", module, *ros_args])))
-    if args.record:
-        if ros2_bag_missing() is None and not args.episode_recorder:  # the pip-only ros2 CLI has no `ros2 bag`
-            cmd = [shutil.which("ros2") or "ros2", "bag", "record", "-o", args.record,
-                   *(["--use-sim-time"] if args.use_sim_time else []), "-e", record_regex(args.namespace or "", policy_cameras(str(params_path), args.namespace or ""))]
-            procs.append(("ros2 bag record", subprocess.Popen(cmd)))
-        else:  # the params file as the launch file gives it (its own section; the policy's cameras if it names none)
-            cams = recorder_cameras(str(params_path), args.namespace or "").get("camera_topics")
-            rec_args = ["--ros-args", "--params-file", str(params_path), "-p", f"output_dir:={Path(args.record).resolve()}"]
-            if cams:
-                rec_args += ["-p", f"camera_topics:={json.dumps(cams)}"]
-            if args.namespace:
-                rec_args += ["-r", f"__ns:=/{args.namespace.strip('/')}"]
-            if args.use_sim_time:
-                rec_args += ["-p", "use_sim_time:=true"]
-            procs.append(("episode_recorder",
-                          subprocess.Popen([sys.executable, "-m", "rtc_ros.nodes.episode_recorder", *rec_args])))
+    if episode_recorder(args):  # output_dir, use_sim_time and the policy's cameras are in the params copy
+        procs.append((RECORDER, subprocess.Popen([sys.executable, "-m", "rtc_ros.nodes.episode_recorder", *ros_args])))
+    elif args.record:  # `ros2 bag record` where it exists (the pip-only ros2 CLI has none)
+        cmd = [shutil.which("ros2") or "ros2", "bag", "record", "-o", args.record,
+               *(["--use-sim-time"] if args.use_sim_time else []), "-e",
+               record_regex(args.namespace or "", policy_cameras(str(params_path), args.namespace or ""))]
+        procs.append(("ros2 bag record", subprocess.Popen(cmd)))
 
     stopping = {"flag": False}
 
