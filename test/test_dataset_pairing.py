@@ -432,3 +432,50 @@ def test_a_controller_period_other_than_the_executor_s_ticks_is_refused() -> Non
     with pytest.raises(DatasetError, match=r"ep: rtc/executor_state ticked every 20.0 ms, the controller period given "
                                            r"\(--dt, or the params file's rate_hz\) is 40.0 ms"):
         check_tick_period(ex, 2 * DT, "ep")
+
+
+@pytest.mark.parametrize("offset, rule, first", [(0.006, "stamps", 1), (-0.000002, "stamps", 0),
+                                                 (100.006, "nearest", 0)])
+def test_a_stamped_joint_state_belongs_to_the_step_policy_inference_gives_it(offset, rule, first) -> None:
+    """An audit: a joint state measured 6 ms after tick k went to step k (the nearest step), whose command it could
+    not have changed; policy_inference (StepClock.step_at) puts it at step k + 1, so the policy learnt to act a tick
+    late. With the executor's ticks and the joint states stamped on the recording's clock the dataset applies the
+    node's rule: a state stamped 2 us before tick k is step k's, one 6 ms after it step k + 1's. Stamps on another
+    clock (100 s off) fall back to the nearest step."""
+    from rtc_ros.recording.dataset import episode_samples
+    from rtc_ros.runtime.step_clock import StepClock
+
+    ep, names = _paused_episode(np.arange(40))
+    ep.executor.stamp = ep.executor.t.copy()
+    ep.executor.t = ep.executor.t + 0.0003  # received 0.3 ms after the tick
+    ep.joint_states.stamp = np.arange(40) * DT + offset
+    ep.joint_states.t = np.arange(40) * DT + (offset if abs(offset) < 1 else offset - 100) + 0.0005
+    joints, _, actions, ks, prov = episode_samples(ep, names, 4, DT, {})
+    assert prov["observation_step_rule"] == rule and ks[0] == first
+    measured_after = -joints[:, 0]  # the tick whose state it is
+    if rule == "stamps":
+        clock, base = StepClock(64), 10**9  # (a stamp <= 0 is no report)
+        for k in range(40):
+            clock.add(k, base + int(round(k * DT * 1e9)))
+        for k, tick in zip(ks, measured_after):  # the node's step for that state = the sample's step
+            got = clock.step_at(base + int(round((tick * DT + offset) * 1e9)))
+            assert got == k or (got is None and k == 0)  # (before the first tick: older than the node's history)
+    np.testing.assert_array_equal(actions[:, 0, 0], 100.0 + ks)  # action 0: the command of the sample's step
+
+
+def test_stale_inputs_are_no_samples_and_a_stride_keeps_histories_whole(caplog) -> None:
+    """An audit: a joint state stream silent for 2 s paired one state with 100 moving actions (policy_inference
+    refuses inputs older than obs_timeout); --stride 2 with a joint history gave rows [k, k, k - 2]."""
+    from rtc_ros.recording.dataset import build_dataset, episode_samples
+
+    ep, names = _paused_episode(np.arange(200))
+    keep = (np.arange(200) < 50) | (np.arange(200) >= 150)  # no joint state for ticks 50-149
+    ep.joint_states = Series(t=ep.joint_states.t[keep], q=ep.joint_states.q[keep], names=names)
+    with caplog.at_level("WARNING"):
+        _j, _c, _a, ks, prov = episode_samples(ep, names, 4, DT, {})
+    assert prov["skipped_stale_input"] == 75 and not ((ks >= 75) & (ks < 150)).any()  # 0.5 s of the gap is kept
+    assert "whose joint state or camera frame was received more than 0.50 s before" in caplog.text
+    history = [{"name": "joint_positions", "shape": [3, 2]}]
+    with pytest.raises(DatasetError, match="stride 2: the obs_spec has a joint history"):
+        build_dataset([ep], history, names, 4, DT, stride=2)
+    assert len(build_dataset([ep], history, names, 4, DT, stride=1)) > 0

@@ -216,7 +216,7 @@ def _driven(start_node, episodes: int):
 
 
 def test_an_operator_s_pause_holds_the_next_episode(stand_ins, stand_in_executor, start_node) -> None:
-    sim = stand_ins(recorder=False, steps=5)
+    sim = stand_ins(recorder=False, steps=40)  # (2 s: see the reset-hold test below)
     executor = stand_in_executor(paused=True)  # an operator's ~/pause (or a stop, start_paused, ...)
     proc = _driven(start_node, 1)
     assert proc.wait_for_output("the next episode waits", 60), proc.output()[-3000:]
@@ -230,7 +230,7 @@ def test_an_operator_s_pause_holds_the_next_episode(stand_ins, stand_in_executor
 
 @pytest.mark.parametrize("answer", ["not paused", "refused: another publisher on left/commands"])
 def test_a_resume_not_taken_does_not_end_the_run(stand_ins, stand_in_executor, start_node, answer) -> None:
-    sim = stand_ins(recorder=False, steps=5)
+    sim = stand_ins(recorder=False, steps=40)  # (2 s: see the reset-hold test below)
     executor = stand_in_executor(paused=False, resume_answer=(False, answer))
     if answer == "not paused":  # somebody resumed it during the reset hold: the executor runs
         executor.node.create_timer(0.2, lambda: setattr(executor, "paused", False))
@@ -259,7 +259,8 @@ def test_an_operator_s_pause_in_the_reset_hold_is_kept(stand_ins, stand_in_execu
     """A ~/pause between the driver's re-sync and its resume (answered "already paused") was lifted by the driver's
     resume (the reports carried no pause count): now the driver does not resume, waits, and resets again once the
     operator resumes."""
-    sim = stand_ins(recorder=False, steps=5)
+    sim = stand_ins(recorder=False, steps=40)  # (2 s: with 5 ticks the episode was done before the driver, slowed
+    # by CI load, looked for its running state after the re-sync, and it gave up -- CI 2026-12-08)
     executor = stand_in_executor(paused=False)
     executor.on_resync = lambda: (_operator_pause(executor), setattr(executor, "on_resync", lambda: None))
     proc = _driven(start_node, 1)

@@ -93,7 +93,8 @@ def test_per_position_caches_follow_weights_and_context() -> None:
         assert torch.equal(m.velocity(a, ctx, tau), first)  # served from the cache
     trained_path = m.velocity(a, ctx, tau)  # grad enabled, parameters require grad: no cache
     assert trained_path.requires_grad
-    torch.testing.assert_close(trained_path.detach(), first, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(trained_path.detach(), first, rtol=1e-5, atol=1e-5)  # (float32 rounding: 1e-6 failed
+    # for 4 % of random weights, 2.5e-6 apart)
     with torch.no_grad():
         m.blocks[0].ln_ch.mod.weight.mul_(2.0)  # an optimiser step / load_state_dict: in place
         changed = m.velocity(a, ctx, tau)

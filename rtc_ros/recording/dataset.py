@@ -6,7 +6,9 @@ Used by ``python -m rtc_ros.recording.from_bags`` and by the sim policy trainer
 **Index-0 convention** (the package-wide one: chunk index 0 = the observation's step).
 Each episode is put on its controller grid, step ``k`` at time ``t_k = t_0 + k dt`` (times are the
 recording times). A message *belongs to step k* when ``k`` is the step nearest its time: the
-latest message received at or before ``t_k + dt/2``.
+latest message received at or before ``t_k + dt/2``; a joint state, with stamped executor ticks and joint states,
+as ``policy_inference`` places it (:func:`tick_stamps`). A step whose joint state or frame was received more than
+``max_input_age`` (0.5 s, ``obs_timeout``) before it is no sample (``skipped_stale_input``).
 
 * ``A[k]``, the action of step k = the command executed at step k: from ``rtc/executor_state`` when
   recorded (from its first commanded step: an executor started paused reports step -1 until then; its step
@@ -49,7 +51,7 @@ from rtc_ros.recording.episode import (Episode, Series, TopicRoles, find_bags, g
                                       latest_index, load_episodes, topic_matches)
 from rtc_ros.recording.command_order import arm_order
 from rtc_ros.recording.executor_trace import (check_tick_period, commanding, executor_step_times,  # noqa: F401
-                                             ANCHOR_TICKS)
+                                             tick_stamps, ANCHOR_TICKS)
 from rtc_ros.recording.recover import find_unfinished_under
 
 log = logging.getLogger(__name__)
@@ -147,6 +149,11 @@ def action_grid(
     return grid.t, reorder(grid, names, f"{ep.name}: commands"), ",".join(topics)
 
 
+#: s: a step whose joint state or camera frame was received longer before it is no sample (policy_inference's
+#: default ``obs_timeout``: it refuses such inputs)
+MAX_INPUT_AGE_S = 0.5
+
+
 def _across_pause(t: np.ndarray, ks: np.ndarray, horizon: int, dt: float) -> np.ndarray:
     """Which samples ``ks`` (grid steps) have target actions on both sides of a pause: grid steps ``i, i + 1`` more
     than 1.5 ``dt`` apart in time (the executor paused, disabled, re-synced or stalled in between: the arm held),
@@ -165,11 +172,13 @@ def episode_samples(
     cameras: dict[str, str],
     command_topics: list[str] | None = None,
     stride: int = 1,
+    max_input_age: float = MAX_INPUT_AGE_S,
 ) -> tuple[np.ndarray, dict[str, tuple[list[np.ndarray], np.ndarray]], np.ndarray, np.ndarray, dict[str, Any]]:
     """One episode's samples (see the module docstring).
 
     Args:
         cameras: obs_spec camera name -> recorded image topic (matched by suffix).
+        max_input_age: a step whose joint state or frame was received longer ago (s) is no sample.
 
     Returns:
         ``(joints (n, M), {camera: (frames, frame index (n,))}, actions (n, H, M), steps (n,), provenance)``.
@@ -181,8 +190,13 @@ def episode_samples(
             f" ({other} recorded, but not as sensor_msgs/msg/JointState: see the sidecar's dropped_topics)"
             if other else ""))
     q_meas = reorder(ep.joint_states, names, f"{ep.name}: joint_states")
-    j_idx = latest_index(ep.joint_states.t, t + 0.5 * dt)  # the joint state belonging to step k
+    ticks = tick_stamps(ep, len(t), dt) if src == "rtc/executor_state" else None
+    if ticks is not None:  # policy_inference's rule: a state stamped at or after tick k is step k + 1's
+        j_idx = np.searchsorted(ep.joint_states.stamp, ticks, side="left") - 1
+    else:  # the joint state belonging to step k: the nearest step
+        j_idx = latest_index(ep.joint_states.t, t + 0.5 * dt)
     valid = j_idx >= 0
+    stale = valid & (t - ep.joint_states.t[np.maximum(j_idx, 0)] > max_input_age)
     cams: dict[str, tuple[list[np.ndarray], np.ndarray]] = {}
     for cam, topic in cameras.items():
         hits = [k for k in ep.images if topic_matches(k, topic)]
@@ -195,13 +209,19 @@ def episode_samples(
         ts, frames = ep.images[hits[0]]
         cams[cam] = (frames, latest_index(ts, t + 0.5 * dt))  # the frame belonging to step k
         valid &= cams[cam][1] >= 0
-    ks = np.nonzero(valid)[0][::max(1, stride)]
+        stale |= valid & (t - ts[np.maximum(cams[cam][1], 0)] > max_input_age)
+    if stale.any():  # (an audit: a camera dead for 4.9 s, or a 2 s gap in the joint states, was paired on silently)
+        log.warning("%s: %d steps left out whose joint state or camera frame was received more than %.2f s before "
+                    "them (a silent driver or camera: policy_inference refuses such inputs)", ep.name, int(stale.sum()),
+                    max_input_age)
+    ks = np.nonzero(valid & ~stale)[0][::max(1, stride)]
     across = _across_pause(t, ks, horizon, dt)
     ks = ks[~across]
     rows = np.minimum(ks[:, None] + np.arange(horizon)[None, :], A.shape[0] - 1)  # hold the last command
     prov = {"episode": ep.name, "bag": str(ep.path), "actions_from": src, "steps": int(A.shape[0]),
             "samples": int(len(ks)), "skipped_steps_without_obs": int((~valid).sum()),
-            "skipped_across_pause": int(across.sum())}
+            "skipped_stale_input": int(stale.sum()), "skipped_across_pause": int(across.sum()),
+            "observation_step_rule": "stamps" if ticks is not None else "nearest"}
     return (q_meas[j_idx[ks]].astype(np.float32), {c: (f, i[ks]) for c, (f, i) in cams.items()},
             A[rows].astype(np.float32), ks, prov)
 
@@ -275,6 +295,9 @@ def build_dataset(
     if missing:
         raise DatasetError(f"obs_spec cameras {missing} have no image topic (give --camera NAME=TOPIC)")
     cameras = {c: cameras[c] for c in builder.camera_names}
+    if stride > 1 and (builder.joint_history > 1 or any(n > 1 for n in builder.camera_frames.values())):
+        raise DatasetError(f"stride {stride}: the obs_spec has a joint history or a frame stack, whose older rows are "
+                           "the steps before each sample's, which a stride leaves out (give stride 1)")
     J, A, E, S, names_l, prov_l = [], [], [], [], [], []
     frames: dict[str, list[np.ndarray]] = {c: [] for c in cameras}
     index: dict[str, list[np.ndarray]] = {c: [] for c in cameras}

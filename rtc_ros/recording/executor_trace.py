@@ -8,7 +8,7 @@ from dataclasses import fields, replace
 import numpy as np
 
 from rtc_ros.recording.demo_dataset import DatasetError
-from rtc_ros.recording.episode import ExecutorTrace
+from rtc_ros.recording.episode import Episode, ExecutorTrace
 
 #: the tick period measured from the executor's stamps may differ this much (relative) from ``dt`` (--dt / rate_hz)
 PERIOD_TOLERANCE = 0.1
@@ -83,3 +83,27 @@ def check_tick_period(ex: ExecutorTrace, dt: float, name: str) -> None:
     if abs(period - dt) > PERIOD_TOLERANCE * dt:
         raise DatasetError(f"{name}: rtc/executor_state ticked every {period * 1e3:.1f} ms, the controller period "
                            f"given (--dt, or the params file's rate_hz) is {dt * 1e3:.1f} ms: give the recording's rate")
+
+
+def tick_stamps(ep: Episode, n: int, dt: float) -> np.ndarray | None:
+    """``(n,)`` the executor's own stamp of each grid step (s since the episode's start; a lost tick's from its run's
+    grid), when its ticks and the joint states carry header stamps on the recording's clock (sorted, and within
+    ``dt`` of their receive times in the median); else None. With them a joint state belongs to the step
+    ``policy_inference`` gives it (:meth:`rtc_ros.runtime.step_clock.StepClock.step_at`): stamped before tick ``k``'s,
+    step ``k``; at or after it, a later step (an audit: the nearest-step rule gave a state measured 6 ms after tick
+    ``k`` to step ``k``, whose command it could not have changed, so the policy learnt to act a tick late)."""
+    ex = commanding(ep.executor) if ep.executor is not None else None
+    js = ep.joint_states
+    if ex is None or ex.stamp is None or js is None or js.stamp is None:
+        return None
+    for ser in (ex, js):
+        if not (np.isfinite(ser.stamp).all() and (np.diff(ser.stamp) >= 0).all()
+                and abs(float(np.median(ser.t - ser.stamp))) < dt):
+            return None
+    steps = ex.step - ex.step[0]
+    grid = np.arange(n)
+    out = executor_step_times(ex.stamp, steps, grid, dt, ex.stamp)
+    have = np.searchsorted(steps, grid, side="left")  # the first tick reporting each step: its own stamp
+    own = (have < len(steps)) & (steps[np.minimum(have, len(steps) - 1)] == grid)
+    out[own] = ex.stamp[have[own]]
+    return out

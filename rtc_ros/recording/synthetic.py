@@ -9,7 +9,8 @@ the arm moves. Methods behave like their namesakes at the level the report can s
 * ``sync``: holds (``hold=1``, command frozen) ``d`` ticks after every ``s`` executed ones.
 * ``naive``: a jump at every splice (the new chunk ignores the old one).
 
-The messages are serialized by :mod:`rtc_ros.recording.cdr` (byte-identical to the wire).
+The joint state of step k is stamped 1 us before the executor's tick k (so a dataset puts it at step k, as
+``policy_inference`` does). The messages are serialized by :mod:`rtc_ros.recording.cdr` (byte-identical to the wire).
 """
 
 from __future__ import annotations
@@ -161,7 +162,8 @@ def write_synthetic_episode(
             bag.write("/rtc/executor_state", ns, joint_state_cdr(ns, names, q, frame_id=st.encode()))
         if with_commands:
             bag.write("/joint_commands", ns + 1000, joint_state_cdr(ns, names, q))
-        bag.write("/joint_states", ns + 2000, joint_state_cdr(ns, names, q - 0.01, np.zeros(m)))
+        # (the state step k's command reacts to: stamped 1 us before its tick, as policy_inference places it)
+        bag.write("/joint_states", ns + 2000, joint_state_cdr(ns - 1000, names, q - 0.01, np.zeros(m)))
         if with_images and step_i % 5 == 0:
             img = np.full((12, 16, 3), (step_i * 3) % 256, dtype=np.uint8)
             bag.write("/camera/image_raw", ns + 3000, image_cdr(ns, img))
