@@ -49,6 +49,16 @@ def _after_grace(node) -> None:
     node._tick()
 
 
+@pytest.mark.parametrize("recorder", [["use_sim_time:=true"]], indirect=True)
+def test_the_recorder_s_timers_run_on_the_steady_clock_under_sim_time(recorder) -> None:
+    """An audit: with use_sim_time the flush / disk / stop-grace timer ran on /clock, so a paused or dead simulator
+    froze the flushes (a SIGKILL then lost more than flush_period) and a stop never closed its episode."""
+    from rclpy.clock import ClockType
+
+    assert recorder.timers and all(t.clock.clock_type == ClockType.STEADY_TIME for t in recorder.timers)
+    assert recorder.get_clock().clock_type == ClockType.ROS_TIME  # (its stamps still follow /clock)
+
+
 def test_a_start_right_after_a_stop_keeps_the_stop_s_verdict(recorder) -> None:
     _send(recorder, cmd="start", meta={"task": "t"})
     recorder.discovery.subs["/joint_states"] = (None, "sensor_msgs/msg/JointState")

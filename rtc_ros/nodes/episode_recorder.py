@@ -108,8 +108,10 @@ class EpisodeRecorder(Node):
         self.commands = EpisodeCommands(self)  # the control topic's commands and the operator services
         self._snapshot = ParamSnapshot(self, list(p.param_nodes), self._store_params)
         self.discovery.scan()
-        self._discovery_timer = self.create_timer(p.discovery_period, self.discovery.scan)
-        self.create_timer(min(p.flush_period, 0.1), self._tick)
+        # on the steady clock, as the diagnostics: with use_sim_time a paused or dead simulator froze the flushes, the
+        # disk checks and the close after a stop's grace, while wall-clock topics went on arriving (an audit)
+        self._discovery_timer = self.create_timer(p.discovery_period, self.discovery.scan, clock=STEADY)
+        self.create_timer(min(p.flush_period, 0.1), self._tick, clock=STEADY)
         self.clock_check = ClockCheck(self)  # use_sim_time without /clock, or /clock beside wall time (mixed bags)
         self.create_timer(DIAGNOSTICS_PERIOD_S, self._publish_diagnostics, clock=STEADY)  # (also while sim time stands)
         self._publish_status("idle", free_mb=free / 1e6)
@@ -301,13 +303,15 @@ class EpisodeRecorder(Node):
                 "_error" in v for v in s.meta.get("params", {}).values()):
             self._request_params()
         try:
-            free = s.flush()
+            free = s.flush(now_m)
         except RecordingError as exc:
             self._fail(str(exc))
             return
         if free is not None and free < self.p.stop_free_mb * 1e6:
             self.get_logger().error(f"only {free / 1e6:.0f} MB free: closing the episode")
-            self.finish_episode("stopped_low_disk", {"error": f"free space {free / 1e6:.0f} MB"})
+            s.meta["error"] = f"free space {free / 1e6:.0f} MB (below stop_free_mb {self.p.stop_free_mb})"  # (a result's
+            # 'error' is the recorder's own field, dropped: the sidecar said stopped_low_disk without why -- an audit)
+            self.finish_episode("stopped_low_disk", {})
 
     # ------------------------------------------------------------------------- metadata
     def _write_sidecar(self) -> None:
