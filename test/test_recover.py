@@ -180,7 +180,7 @@ def test_recover_command_and_report(tmp_path: Path, capsys: pytest.CaptureFixtur
     rows = (tmp_path / "report" / "episodes.csv").read_text()
     assert rows.count(",recovered") == 2
     assert sum(g["n"] for g in res["groups"]) == 1  # cut short: not in the group means by default
-    res = build_report(root, tmp_path / "report", plots=False, include_recovered=True)
+    res = build_report(root, tmp_path / "report", plots=False, include_cut_short=True)
     assert sum(g["n"] for g in res["groups"]) == 3
     # not an MCAP file: reported, exit 1, nothing deleted
     bad = root / "episode_0003"

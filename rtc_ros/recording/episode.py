@@ -164,6 +164,7 @@ def _build(name: str, path: Path, meta: dict[str, Any], start_ns: int, end_ns: i
             consumed=np.array([s.consumed if s else -1 for s in states], dtype=np.int64),
             hold=np.array([bool(s.hold) if s else False for s in states], dtype=bool),
             dry=np.array([bool(s.dry) if s else False for s in states], dtype=bool),
+            paused=np.array([bool(s.paused) if s else False for s in states], dtype=bool),
         )
         if not all(known):
             log.warning("%s: %d executor-state messages without rtc metadata", name, known.count(False))
@@ -375,7 +376,8 @@ def _spans_from_control(reader: Any, conns: list[Any], bag_dir: Path) -> list[tu
         if kind == "start":
             if cur is not None:  # a start without stop closes the previous episode
                 spans.append((f"{bag_dir.name}#{len(spans)}", cur[0], ts, {**cur[1], "status": "unterminated"}))
-            cur = (ts, dict(cmd.get("meta") or {}))
+            raw = cmd.get("meta") or {}  # (not an object: kept under 'meta' as the recorder does; it dropped the bag)
+            cur = (ts, dict(raw) if isinstance(raw, dict) else {"meta": raw})
         elif kind in ("stop", "abort") and cur is not None:
             meta = {**cur[1], **{k: v for k, v in cmd.items() if k != "cmd"}}
             meta["status"] = "aborted" if kind == "abort" else "completed"

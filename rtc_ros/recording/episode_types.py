@@ -65,8 +65,8 @@ class Series:
 
 @dataclass
 class ExecutorTrace(Series):
-    """Executor ticks: ``step, seq, takeover, consumed (T,) int``; ``hold, dry (T,) bool`` (``dry``: a dry run's
-    tick, its command never sent)."""
+    """Executor ticks: ``step, seq, takeover, consumed (T,) int``; ``hold, dry, paused (T,) bool`` (``dry``: a dry
+    run's tick, its command never sent; ``paused``: execution paused -- an operator, a re-sync, a protective stop)."""
 
     step: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     seq: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
@@ -74,6 +74,7 @@ class ExecutorTrace(Series):
     consumed: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     hold: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
     dry: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    paused: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
 
 
 @dataclass

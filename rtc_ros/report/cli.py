@@ -9,9 +9,11 @@ by (method, injected latency) and writes into DIR:
   ``delay_forecast_vs_consumed.png`` (see :mod:`rtc_ros.report.plots`)
 
 It prints a table and, as its final line, a JSON summary ``{"episodes": N, "groups": [...], ...}``.
-Bags repaired after a recorder crash (sidecar status ``recovered``: no stop command, the end is the
-last message that reached the disk) are rows of ``episodes.csv`` (column ``status``) and listed in
-``recovered_episodes``, but left out of ``summary.csv`` unless ``--include-recovered``; unfinished
+Episodes cut short (sidecar status ``recovered``: repaired after a recorder crash, the end is the last message
+that reached the disk; ``interrupted``, ``aborted``, ``stopped_low_disk``, ``unterminated``) and dry runs (nothing
+reached the robot) are rows of ``episodes.csv`` (columns ``status``, ``dry``) and listed in ``left_out`` (the
+recovered ones also in ``recovered_episodes``), but left out of ``summary.csv`` unless ``--include-cut-short``
+(before 2026-12-08 only ``recovered`` ones were, ``--include-recovered``); unfinished
 bags that were not repaired yet are not readable and are listed in ``unrecovered_bags`` (repair them
 with ``python -m rtc_ros.recording.recover``).
 Exit status: 0 on success, 2 when no episode could be read.
@@ -71,8 +73,17 @@ def format_table(summary: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+#: sidecar statuses of episodes cut short (their duration, throughput and verdict are truncated): not averaged
+CUT_SHORT = ("recovered", "interrupted", "aborted", "stopped_low_disk", "unterminated")
+
+
+def left_out_why(r: EpisodeMetrics) -> str | None:
+    """Why episode ``r`` is not averaged into ``summary.csv`` (cut short, a dry run), or None."""
+    return f"status {r.status}" if r.status in CUT_SHORT else "dry run" if r.dry else None
+
+
 def _jsonable(v: Any) -> Any:
-    if isinstance(v, float) and math.isnan(v):
+    if isinstance(v, float) and not math.isfinite(v):  # (inf too: a bare Infinity is no JSON -- an audit)
         return None
     return v
 
@@ -86,7 +97,7 @@ def build_report(
     window_s: float = 4.0,
     still_eps: float = 1e-3,
     plots: bool = True,
-    include_recovered: bool = False,
+    include_cut_short: bool = False,
 ) -> dict[str, Any]:
     """Compute the report; write CSVs and plots into ``out``; return the JSON summary dict."""
     out = Path(out)
@@ -108,14 +119,19 @@ def build_report(
         for ep in episodes:
             if not ep.latency_known:
                 no_latency.append(ep.name if ep.name == bag.name else f"{bag.name}/{ep.name}")
-            m, der = episode_metrics(ep, still_eps=still_eps)
+            try:
+                m, der = episode_metrics(ep, still_eps=still_eps)
+            except Exception as exc:  # noqa: BLE001 - one bad episode must not stop the report (an audit: dt 0)
+                log.error("skipping episode %s of %s: %s", ep.name, bag, exc)
+                skipped.append(f"{bag}#{ep.name}")
+                continue
             rows.append(m)
             curves.setdefault(m.extra_latency_ms, {}).setdefault(m.method, []).append(progress_curve(ep, m.score))
             if der is not None and der.q.shape[0] > 3 and (m.method, m.extra_latency_ms) not in candidates:
                 candidates[(m.method, m.extra_latency_ms)] = make_rep(ep, m, der)
-    # a recovered episode (the recorder died) ends at the last message that reached the disk, not at a
-    # stop: its duration, throughput and verdict are truncated, so it is left out of the group means
-    summary = summarize([r for r in rows if include_recovered or r.status != "recovered"])
+    # an episode cut short (a recovered one ends at the last message that reached the disk, not at a stop) has its
+    # duration, throughput and verdict truncated, and a dry run's commands never reached the robot: not averaged
+    summary = summarize([r for r in rows if include_cut_short or left_out_why(r) is None])
     with open(out / "episodes.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(EpisodeMetrics.__dataclass_fields__))
         w.writeheader()
@@ -150,6 +166,7 @@ def build_report(
         "bags": len(bags),
         "skipped_bags": skipped,
         "recovered_episodes": [r.episode for r in rows if r.status == "recovered"],
+        "left_out": {r.episode: why for r in rows if (why := left_out_why(r)) is not None and not include_cut_short},
         "unrecovered_bags": unrecovered,
         "latency_unknown": no_latency,
         "out": str(out),
@@ -173,8 +190,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="commanded-position topic(s) when the bag has no rtc/executor_state")
     ap.add_argument("--joint-states-topic", default="joint_states")
     ap.add_argument("--no-plots", action="store_true")
-    ap.add_argument("--include-recovered", action="store_true",
-                    help="count episodes repaired after a recorder crash (cut short) in summary.csv too")
+    ap.add_argument("--include-cut-short", "--include-recovered", dest="include_cut_short", action="store_true",
+                    help="average episodes cut short (recovered after a recorder crash, interrupted, aborted, stopped "
+                         "for low disk, unterminated) and dry runs into summary.csv too")
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
@@ -187,17 +205,19 @@ def main(argv: list[str] | None = None) -> int:
         roles.commands = tuple(args.command_topic)
     result = build_report(args.bag_dir, args.out, roles, joint=args.joint, extra_latency_ms=args.extra_latency_ms,
                           window_s=args.window, still_eps=args.still_eps, plots=not args.no_plots,
-                          include_recovered=args.include_recovered)
+                          include_cut_short=args.include_cut_short)
     if result["groups"]:
         print(format_table(result["groups"]))
     elif result["episodes"]:
-        print("no episode for the summary (all were recovered after a crash: --include-recovered)", file=sys.stderr)
+        print("no episode for the summary (all were cut short or dry runs: --include-cut-short)", file=sys.stderr)
     else:
         print(f"no episodes found under {args.bag_dir}", file=sys.stderr)
-    if result["recovered_episodes"]:
-        print(f"{len(result['recovered_episodes'])} episode(s) recovered after a recorder crash (status "
-              f"'recovered', cut short, no stop command; in episodes.csv, "
-              f"{'in' if args.include_recovered else 'not in'} the summary): {', '.join(result['recovered_episodes'])}")
+    if result["left_out"]:
+        print(f"{len(result['left_out'])} episode(s) in episodes.csv but not in the summary (--include-cut-short): "
+              + ", ".join(f"{e} ({why})" for e, why in result["left_out"].items()))
+    elif result["recovered_episodes"]:
+        print(f"{len(result['recovered_episodes'])} episode(s) recovered after a recorder crash, in the summary: "
+              + ", ".join(result["recovered_episodes"]))
     if result["unrecovered_bags"]:
         print(f"{len(result['unrecovered_bags'])} unfinished bag(s) not read; repair with "
               f"python -m rtc_ros.recording.recover: {', '.join(result['unrecovered_bags'])}", file=sys.stderr)

@@ -6,9 +6,11 @@ Definitions (all from the recorded bags; a missing topic gives ``NaN``, never an
   verdict, ``score`` to the last ``rtc/progress`` value.
 * ``duration_s``: episode start to stop (sidecar), else first to last message.
 * ``throughput``: score per minute of episode (the paper's Figure 6 axis).
-* ``standstill_s``: time the arm stood still *waiting*: executor ticks with ``hold=1`` times dt;
-  without executor state, command intervals whose largest joint speed is below ``still_eps``.
-* ``d`` / ``consumed``: per chunk, the forecast delay the sampler froze (``ChunkMeta.d``) and the
+* ``standstill_s``: time the arm stood still *waiting*: executor ticks with ``hold=1`` and not ``paused`` (a
+  protective stop, an operator's pause) times dt (paused ticks counted too before 2026-12-08); without executor
+  state, command intervals whose largest joint speed is below ``still_eps``, plus the time no command came.
+* ``d`` / ``consumed``: per chunk that took over a running one (not the start-up chunk or one after a pause,
+  since 2026-12-08), the forecast delay the sampler froze (``ChunkMeta.d``) and the
   delay the executor actually observed when the chunk took over (``takeover - t_obs``);
   ``d_under`` = fraction of chunks with consumed > d (the new chunk's first unfrozen action was
   already due: a seam).
@@ -63,6 +65,8 @@ class EpisodeMetrics:
     #: protective stops the robot reported in the episode (the sidecar's ``sim`` entry, else the simulator's
     #: last ``sim/status``; NaN: not reported, e.g. a real robot without that bridge)
     protective_stops: float = NAN
+    #: recorded in a dry run (the executor's reports say ``dry=1``): its commands never reached the robot
+    dry: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,24 +111,36 @@ def estimate_dt(ep: Episode) -> float:
     ex = ep.executor
     if ex is not None and len(ex) > 2:
         ds = np.diff(ex.step)
-        ok = ds > 0
+        ok = (ds > 0) & (ex.step[:-1] >= 0)
         if ok.any():
             tt = ex.stamp if ex.stamp is not None else ex.t
-            return float(np.median(np.diff(tt)[ok] / ds[ok]))
+            if _period(v := float(np.median(np.diff(tt)[ok] / ds[ok]))):  # (stamps standing still, sim time before
+                return v  # /clock: 0, and the whole report failed -- an audit)
     cmd = ep.commands
-    if cmd is not None and len(cmd) > 2:
-        return float(np.median(np.diff(cmd.t)))
+    if cmd is not None and len(cmd) > 2 and _period(v := float(np.median(np.diff(cmd.t)))):
+        return v
     return 0.02
+
+
+def _period(v: float) -> bool:
+    return math.isfinite(v) and v > 1e-4
 
 
 def derivatives(series: Series, dt: float, steps: np.ndarray | None = None) -> Derivatives:
     """Velocity, acceleration and jerk of ``series.q`` at period ``dt``.
 
-    ``steps (T,)``: controller step of each row (executor); stencils spanning a non-consecutive pair
-    (a lost message) are NaN. Without steps the rows are taken as consecutive ticks.
+    ``steps (T,)``: controller step of each row (executor; -1 before its first step); stencils spanning a
+    non-consecutive pair (a lost tick, a pause, a row without a step) are NaN. Without steps, rows more than 1.5
+    ``dt`` apart in time are not consecutive (a lost command message; an audit: one lost of 300 raised jerk_max
+    from 3.3 to 709, and a tick with step -1 made every row count as consecutive).
     """
     q = np.asarray(series.q, dtype=np.float64)
-    vel, acc, jerk = finite_differences(q, dt, None if steps is None else np.diff(steps) == 1)
+    if steps is not None:
+        steps = np.asarray(steps)
+        consecutive = (np.diff(steps) == 1) & (steps[:-1] >= 0)
+    else:
+        consecutive = np.diff(np.asarray(series.t, dtype=np.float64)) < 1.5 * dt
+    vel, acc, jerk = finite_differences(q, dt, consecutive)
     return Derivatives(t=series.t, q=q, vel=vel, acc=acc, jerk=jerk, dt=dt)
 
 
@@ -155,13 +171,19 @@ def splice_smoothness(der: Derivatives, splices: np.ndarray) -> tuple[float, flo
 
 
 def chunk_delays(ep: Episode) -> tuple[np.ndarray, np.ndarray]:
-    """``(forecast (K,), consumed (K,))`` for chunks that both carry metadata and took over."""
+    """``(forecast (K,), consumed (K,))`` for chunks that both carry metadata and took over a running chunk: one
+    that started from a hold (the start-up chunk, after a re-sync or a pause: its index 0, ``consumed`` 0 by
+    convention, no measured delay -- an audit: it pulled the demo's consumed mean from 8.2 to 7.5) is left out."""
     ex = ep.executor
     if ex is None or not len(ex):
         return np.zeros(0), np.zeros(0)
+    paused = ex.paused if len(ex.paused) == len(ex.seq) else np.zeros(len(ex.seq), bool)
     consumed_by_seq: dict[int, int] = {}
-    for sq, c in zip(ex.seq.tolist(), ex.consumed.tolist()):
-        if sq >= 0 and sq not in consumed_by_seq and c >= 0:
+    seqs, cons = ex.seq.tolist(), ex.consumed.tolist()
+    for i, (sq, c) in enumerate(zip(seqs, cons)):
+        if sq < 0 or sq in consumed_by_seq or c < 0 or (i and seqs[i - 1] == sq):
+            continue
+        if i and seqs[i - 1] >= 0 and not paused[i - 1]:  # took over a running chunk (not from a hold after a pause)
             consumed_by_seq[sq] = c
     f, c = [], []
     for ch in ep.chunks:
@@ -172,16 +194,22 @@ def chunk_delays(ep: Episode) -> tuple[np.ndarray, np.ndarray]:
 
 
 def standstill(ep: Episode, der: Derivatives | None, dt: float, still_eps: float) -> float:
-    """Seconds the arm stood still waiting (see module docstring)."""
+    """Seconds the arm stood still waiting (see module docstring): the executor's held ticks that were not paused (a
+    protective stop's hold, an operator's pause are no wait for a chunk: an audit found 49 of a demo episode's 78
+    held ticks a stop's); without the executor's trace, the ticks the commands did not move plus the time no command
+    came (a gap of more than 1.5 ``dt``)."""
     ex = ep.executor
     if ex is not None and len(ex) and ex.hold.any():
-        return float(ex.hold.sum()) * dt
+        paused = ex.paused if len(ex.paused) == len(ex.hold) else np.zeros(len(ex.hold), bool)
+        return float((ex.hold & ~paused).sum()) * dt
     if ex is not None and len(ex) and (ex.seq >= 0).any():
         return 0.0  # executor metadata present and never held
     if der is None:
         return NAN
-    speed = np.nanmax(np.abs(der.vel[:-1]), axis=1) if der.vel.shape[0] > 1 else np.zeros(0)
-    return float(np.sum(speed < still_eps)) * dt
+    speed = (np.max(np.nan_to_num(np.abs(der.vel[:-1]), nan=np.inf), axis=1) if der.vel.shape[0] > 1
+             else np.zeros(0))  # (NaN across a gap: counted by the gap)
+    gaps = np.diff(np.asarray(der.t, dtype=np.float64))
+    return float(np.sum(speed < still_eps)) * dt + float(np.sum(gaps[gaps >= 1.5 * dt] - dt))
 
 
 def episode_metrics(ep: Episode, still_eps: float = 1e-3) -> tuple[EpisodeMetrics, Derivatives | None]:
@@ -191,8 +219,7 @@ def episode_metrics(ep: Episode, still_eps: float = 1e-3) -> tuple[EpisodeMetric
     der: Derivatives | None = None
     source = "none"
     if series is not None and len(series) and series.q.shape[1]:
-        steps = ep.executor.step if series is ep.executor and (ep.executor.step >= 0).all() else None
-        der = derivatives(series, dt, steps)
+        der = derivatives(series, dt, ep.executor.step if series is ep.executor else None)
         source = "executor" if series is ep.executor else "commands"
     splices = splice_indices(ep) if der is not None else np.zeros(0, dtype=int)
     s_acc, s_jerk = splice_smoothness(der, splices) if der is not None else (NAN, NAN)
@@ -215,6 +242,7 @@ def episode_metrics(ep: Episode, still_eps: float = 1e-3) -> tuple[EpisodeMetric
         acc_max=_nanmax_abs(der.acc) if der is not None else NAN,
         jerk_max=_nanmax_abs(der.jerk) if der is not None else NAN,
         dt=dt, source=source, status=str(ep.meta.get("status") or ""), protective_stops=stops,
+        dry=bool(ep.executor is not None and len(ep.executor.dry) and ep.executor.dry.any()),
     ), der
 
 
