@@ -479,3 +479,25 @@ def test_stale_inputs_are_no_samples_and_a_stride_keeps_histories_whole(caplog) 
     with pytest.raises(DatasetError, match="stride 2: the obs_spec has a joint history"):
         build_dataset([ep], history, names, 4, DT, stride=2)
     assert len(build_dataset([ep], history, names, 4, DT, stride=1)) > 0
+
+
+def test_commands_at_another_rate_than_dt_are_refused(tmp_path: Path) -> None:
+    """An audit: 40 Hz teleop commands with dt 0.02 passed the 0.75-1.34 dt check and were resampled to 50 Hz (every
+    fifth label a duplicate); the tolerance is the executor path's 10 %."""
+    from rtc_ros.recording.dataset import dataset_from_bags
+
+    names = [f"j{i}" for i in range(3)]
+    w = BagWriter(tmp_path / "ep")
+    w.open()
+    w.add_topic("joint_states", "sensor_msgs/msg/JointState")
+    w.add_topic("joint_commands", "sensor_msgs/msg/JointState")
+    t0 = 1_700_000_000 * 10**9
+    for k in range(100):
+        tk = t0 + k * 25_000_000
+        w.write("joint_states", tk, joint_state_cdr(tk, names, np.full(3, -float(k))))
+        w.write("joint_commands", tk + 1000, joint_state_cdr(tk, names, np.full(3, float(k))))
+    w.close({"success": True, "task": "x"})
+    spec = [{"name": "joint_positions", "shape": [3]}]
+    with pytest.raises(DatasetError, match="commands on joint_commands every 25.0 ms, the controller period"):
+        dataset_from_bags([tmp_path / "ep"], spec, names, 10, 0.02, {}, ["joint_commands"])
+    assert len(dataset_from_bags([tmp_path / "ep"], spec, names, 10, 0.025, {}, ["joint_commands"])) > 0

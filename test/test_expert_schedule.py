@@ -123,3 +123,23 @@ def test_demo_config_and_cli_validate_the_schedule() -> None:
     for cli in (train_main, check_main):
         with pytest.raises(SystemExit):
             cli(["--task", "conveyor_cube", "--expert-schedule", "margin"])
+
+
+def test_train_cli_refuses_reused_bags_of_another_task_and_a_prefix_as_long_as_the_horizon(tmp_path, capsys) -> None:
+    """An audit: --reuse-bags trained on bags of another task or schedule, its spec's command naming the one given;
+    --prefix-conditioning >= H was refused only in training, after the demos had been generated."""
+    from rtc_ros.experiments.train_sim_policy import main as train_main
+    from rtc_ros.recording.bag import write_sidecar
+
+    with pytest.raises(SystemExit):
+        train_main(["--prefix-conditioning", "50", "--out", str(tmp_path / "o"), "--bags", str(tmp_path / "b")])
+    assert "--prefix-conditioning must be in [0, 49]" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()  # nothing generated
+    bag = tmp_path / "b" / "demo_0000"
+    bag.mkdir(parents=True)
+    write_sidecar(bag, {"task": "conveyor_cube", "expert_schedule": "original", "success": True})
+    with pytest.raises(SystemExit):
+        train_main(["--reuse-bags", "--bags", str(tmp_path / "b"), "--out", str(tmp_path / "o"), "--task",
+                    "transfer_cube", "--expert-schedule", "margin"])
+    err = capsys.readouterr().err
+    assert "--reuse-bags: 1 bags in" in err and "'task': 'conveyor_cube'" in err, err

@@ -220,6 +220,19 @@ def test_old_format_loads_with_deprecation_and_converts_exactly(tmp_path, caplog
     assert isinstance(yaml.safe_load(src.read_text())["normalization"], dict)
     moved = load_policy(tmp_path / "dst" / "old.yaml")
     np.testing.assert_array_equal(moved.normalizer.obs_std, old.normalizer.obs_std)
+    # a retrained copy keeping the spec's name (an audit: its conversion overwrote old.norm.safetensors, and the first
+    # policy then loaded the copy's statistics): refused, the first untouched; converting the same twice is fine
+    again = _old_format(tmp_path / "again")
+    copy = again.parent / "old_v2.yaml"
+    data = yaml.safe_load(again.read_text())
+    data["normalization"]["action_mean"] = [5.0] * len(data["normalization"]["action_mean"])
+    copy.write_text(yaml.safe_dump(data, sort_keys=False))
+    twin = again.parent / "old_twin.yaml"
+    twin.write_text(again.read_text())
+    assert main([str(again)]) == 0 and main([str(twin)]) == 0  # the same statistics: the file is shared
+    assert main([str(copy)]) == 2 and isinstance(yaml.safe_load(copy.read_text())["normalization"], dict)
+    np.testing.assert_array_equal(load_policy(again).normalizer.action_mean, old.normalizer.action_mean)
+    assert [p.name for p in again.parent.glob(".*.tmp")] == []
 
 
 def test_old_format_with_a_zero_std_is_refused_naming_the_index(tmp_path):

@@ -385,3 +385,14 @@ def test_train_step_benchmark_times_both_steps_and_names_bad_input(small_policy:
         with pytest.raises(SystemExit):
             train_step.main([str(small_policy), "--prefix-conditioning", bad, "--repeats", "1"])
         assert "prefix_conditioning" in capsys.readouterr().err
+
+
+def test_the_learning_rate_schedule_peaks_and_decays_in_a_short_run() -> None:
+    """An audit: a run of fewer steps than the warm-up (200 in train_sim_policy) never reached its peak rate nor
+    decayed; the warm-up is at most a tenth of the run, and long runs keep theirs."""
+    from rtc_ros.policies.train import lr_scale
+
+    short = [lr_scale(k, 100, 200, 0.1) for k in range(100)]
+    assert max(short) == 1.0 and short.index(1.0) == 9 and abs(short[-1] - 0.1) < 0.01
+    long_run = [lr_scale(k, 10_000, 200, 0.1) for k in range(10_000)]
+    assert long_run.index(1.0) == 199 and long_run[99] == 0.5  # the shipped recipes: unchanged

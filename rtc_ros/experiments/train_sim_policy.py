@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rtc_ros.experiments.sim_demos import (CAMERA_NAME, CAMERA_TOPIC, DemoConfig, generate_demos,
+from rtc_ros.experiments.sim_demos import (CAMERA_NAME, CAMERA_TOPIC, HORIZON, DemoConfig, generate_demos,
                                            load_demo_dataset)
 from rtc_ros.sim.camera import CameraConfig
 from rtc_ros.sim.expert_schedule import SCHEDULES, schedule_name
@@ -225,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--expert-schedule: {exc}")
     if args.frames < 1:
         ap.error(f"--frames must be >= 1, got {args.frames}")
+    if not 0 <= args.prefix_conditioning < HORIZON:  # (refused in training only, after the demos -- an audit)
+        ap.error(f"--prefix-conditioning must be in [0, {HORIZON - 1}] (the horizon is {HORIZON}), "
+                 f"got {args.prefix_conditioning}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("rtc_ros.sim").setLevel(logging.WARNING)
     existing = [f"{args.name}{ext}" for ext in (".yaml", ".safetensors") if (Path(args.out) / f"{args.name}{ext}").exists()]
@@ -237,7 +240,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.reuse_bags:
         from rtc_ros.recording.bag import read_sidecar
 
-        bags = sorted(str(p) for p in Path(args.bags).glob("demo_*") if (read_sidecar(p) or {}).get("success"))
+        sides = {str(p): read_sidecar(p) or {} for p in sorted(Path(args.bags).glob("demo_*"))}
+        wanted = {"task": args.task, "expert_schedule": schedule_name(args.task, args.expert_schedule)}
+        other = {b: {k: m.get(k) for k, v in wanted.items() if m.get(k, v) != v} for b, m in sides.items()}
+        other = {b: o for b, o in other.items() if o}
+        if other:  # (an audit: bags of another task trained silently, and the spec's command named this one)
+            b, o = next(iter(other.items()))
+            ap.error(f"--reuse-bags: {len(other)} bags in {args.bags} were recorded with {o} (e.g. {b}), not "
+                     f"{wanted}: give their --task / --expert-schedule, or another --bags")
+        bags = [b for b, m in sides.items() if m.get("success")]
         gen_info: dict[str, Any] = {"episodes": len(bags), "successes": len(bags), "seconds": 0.0}
     else:
         gen_info = generate_demos(args.bags, DemoConfig(episodes=args.episodes, seed0=args.seed * 100_000, task=args.task,

@@ -86,7 +86,14 @@ def convert_spec(path: str | Path, out_dir: str | Path | None = None, seed: int 
     obs_spec = spec.get("obs_spec") or default_obs_spec(old.obs_dim)
     name = str(spec.get("name") or path.stem)
     norm_file = stats_file_name(name)
-    save_stats(out / norm_file, old.normalizer, obs_spec)  # refuses inexact (per-pixel) statistics
+    target = out / norm_file
+    fresh = save_stats(out / f".{norm_file}.tmp", old.normalizer, obs_spec)  # refuses inexact (per-pixel) statistics
+    if target.exists() and not _same_tensors(target, fresh):  # (an audit: a retrained copy keeping the
+        fresh.unlink()  # spec's name overwrote the first policy's statistics, which then loaded the copy's)
+        raise PolicySpecError(f"policy spec {path}: field 'name': {target} exists with other statistics (another "
+                              f"policy named {name!r}?): give this spec another name, or convert it into another "
+                              "folder (out_dir)")
+    fresh.replace(target)
     if out.resolve() != path.parent.resolve():
         shutil.copy2(path.parent / str(spec["weights"]), out / Path(str(spec["weights"])).name)
         spec["weights"] = Path(str(spec["weights"])).name
@@ -101,6 +108,14 @@ def convert_spec(path: str | Path, out_dir: str | Path | None = None, seed: int 
         raise RuntimeError(f"converted policy {new_path} differs from the original: {diff}")
     return {"spec": str(new_path), "normalization": str(out / norm_file),
             "yaml_lines_before": text_before.count("\n"), "yaml_lines_after": new_path.read_text().count("\n"), **diff}
+
+
+def _same_tensors(a: Path, b: Path) -> bool:
+    """Two safetensors files hold the same tensors (their headers' key order varies from one write to the next)."""
+    from safetensors.numpy import load_file
+
+    x, y = load_file(str(a)), load_file(str(b))
+    return x.keys() == y.keys() and all(np.array_equal(x[k], y[k]) for k in x)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,7 +51,7 @@ from rtc_ros.recording.episode import (Episode, Series, TopicRoles, find_bags, g
                                       latest_index, load_episodes, topic_matches)
 from rtc_ros.recording.command_order import arm_order
 from rtc_ros.recording.executor_trace import (check_tick_period, commanding, executor_step_times,  # noqa: F401
-                                             tick_stamps, ANCHOR_TICKS)
+                                             tick_stamps, ANCHOR_TICKS, PERIOD_TOLERANCE)
 from rtc_ros.recording.recover import find_unfinished_under
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ def action_grid(
         raise DatasetError(f"{ep.name}: no commands recorded (no rtc/executor_state and no command topic)")
     for t, sr in zip(topics, series):  # commands come at the controller rate: another rate is another setup
         period = float(np.median(np.diff(sr.t))) if len(sr) > 2 else dt
-        if not 0.75 * dt <= period <= 1.34 * dt:
+        if abs(period - dt) > PERIOD_TOLERANCE * dt:  # (as the executor's; 0.75-1.34 dt took 40 Hz for 50: an audit)
             raise DatasetError(f"{ep.name}: commands on {t} every {period * 1e3:.1f} ms, the controller period "
                                f"(--dt / rate_hz) is {dt * 1e3:.1f} ms: recorded at another rate (give --dt)")
     # each topic on the grid on its own; rows before every topic has spoken are dropped
