@@ -127,3 +127,11 @@ def test_a_session_start_whose_meta_is_no_object_keeps_its_episode(tmp_path: Pat
     rows = [(k, 0, 0, 0, False, False, [k * DT, 0.0]) for k in range(30)]
     eps = load_episodes(_bag(tmp_path, "session", ticks=rows, control=control, meta=False))
     assert len(eps) == 1 and eps[0].meta.get("meta") == "pick the cube"
+
+
+def test_a_joint_the_bags_do_not_have_is_an_error_not_a_traceback(tmp_path: Path, capsys) -> None:
+    from rtc_ros.report.cli import main
+
+    write_synthetic_episode(tmp_path / "bags", "ep", "rtc", seed=0, task_steps=60)
+    assert main([str(tmp_path / "bags"), "--out", str(tmp_path / "out"), "--joint", "elbow"]) == 2
+    assert "error: joint 'elbow' not among" in capsys.readouterr().err

@@ -203,9 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     roles = TopicRoles(joint_states=args.joint_states_topic)
     if args.command_topic:
         roles.commands = tuple(args.command_topic)
-    result = build_report(args.bag_dir, args.out, roles, joint=args.joint, extra_latency_ms=args.extra_latency_ms,
-                          window_s=args.window, still_eps=args.still_eps, plots=not args.no_plots,
-                          include_cut_short=args.include_cut_short)
+    try:
+        result = build_report(args.bag_dir, args.out, roles, joint=args.joint, extra_latency_ms=args.extra_latency_ms,
+                              window_s=args.window, still_eps=args.still_eps, plots=not args.no_plots,
+                              include_cut_short=args.include_cut_short)
+    except ValueError as exc:  # (e.g. a --joint the bags do not have: a traceback before)
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if result["groups"]:
         print(format_table(result["groups"]))
     elif result["episodes"]:
