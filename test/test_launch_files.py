@@ -176,13 +176,26 @@ def test_launch_description_loads(path: Path, monkeypatch) -> None:
     from launch import LaunchContext
     from launch.actions import OpaqueFunction
 
-    checks = [e for e in get_launch_description_from_python_launch_file(str(path)).entities
+    from launch_ros.actions import Node
+
+    entities = get_launch_description_from_python_launch_file(str(path)).entities
+    checks = [i for i, e in enumerate(entities)
               if isinstance(e, OpaqueFunction) and e._OpaqueFunction__function.__name__ == "check"]  # noqa: SLF001
-    assert len(checks) == 1  # before any node (the entity order is the start order)
+    starts = [i for i, e in enumerate(entities) if isinstance(e, (Node, OpaqueFunction)) and i not in checks]
+    assert len(checks) == 1 and checks[0] < min(starts)  # before any node or recorder (entities start in order)
+    checks = [entities[checks[0]]]
     context = LaunchContext()
     context.launch_configurations.update(params_file="/nonexistent/params.yaml")
     with pytest.raises(RuntimeError, match="'params_file': no such file"):
         checks[0].execute(context)
+    if path.name == "sim.launch.py":  # recorder:=rosbag cannot follow <namespace>/clock (a review): refused
+        (rec,) = [e for e in entities
+                  if isinstance(e, OpaqueFunction) and e._OpaqueFunction__function.__name__ == "choose"]  # noqa: SLF001
+        context = LaunchContext()
+        context.launch_configurations.update(recorder="rosbag", namespace="robot1", use_sim_time="true",
+                                             params_file=params)
+        with pytest.raises(RuntimeError, match="recorder:=rosbag with use_sim_time:=true under a namespace"):
+            rec.execute(context)
     if path.name == "bimanual.launch.py":  # policy_spec:= wins over the params file's (an audit: it was ignored)
         assert args["use_sim_time"].choices == ["true", "false"]
         (inference,) = [e for e in get_launch_description_from_python_launch_file(str(path)).entities
@@ -219,14 +232,15 @@ def test_launch_arguments_are_checked_before_any_node_starts(tmp_path) -> None:
 
     good = tmp_path / "p.yaml"
     good.write_text("{}\n")
-    numbers = {"extra_latency_ms": (float, 0.0), "episodes": (int, 0)}
+    numbers = {"extra_latency_ms": (float, 0.0), "episodes": (int, 0), "real_time_factor": (float, 0.01)}
     assert argument_error({"params_file": str(good), "extra_latency_ms": "100.0", "episodes": "3"}, numbers) is None
     for configs, said in (({"params_file": "/home/robot/my_robot.yml"}, "'params_file': no such file"),
                           ({"params_file": "~/p.yaml"}, "does not expand '~'"),
                           ({"extra_latency_ms": "abc"}, "'extra_latency_ms': 'abc' is not a number"),
                           ({"episodes": "1.5"}, "'episodes': '1.5' is not an integer"),
                           ({"extra_latency_ms": "-5"}, "'extra_latency_ms': -5 must be a finite number >= 0"),
-                          ({"extra_latency_ms": "nan"}, "must be a finite number")):
+                          ({"extra_latency_ms": "nan"}, "must be a finite number"),
+                          ({"real_time_factor": "0.5", "use_sim_time": "false"}, "needs use_sim_time:=true")):
         assert said in (argument_error(configs, numbers) or ""), (configs, argument_error(configs, numbers))
 
 

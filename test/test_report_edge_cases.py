@@ -122,6 +122,23 @@ def test_a_bad_episode_does_not_stop_the_report_and_its_json_is_strict(tmp_path:
     assert sum(g["n"] for g in build_report(bags, tmp_path / "all", plots=False, include_cut_short=True)["groups"]) == 6
 
 
+def test_an_episode_whose_metrics_fail_is_skipped_and_named(tmp_path: Path, monkeypatch) -> None:
+    import rtc_ros.report.cli as cli
+
+    for i in range(2):
+        write_synthetic_episode(tmp_path / "bags", f"ok{i}", "rtc", seed=i, task_steps=40)
+    real = cli.episode_metrics
+
+    def failing(ep, **kw):
+        if ep.name == "ok1":
+            raise ValueError("broken")
+        return real(ep, **kw)
+
+    monkeypatch.setattr(cli, "episode_metrics", failing)
+    res = cli.build_report(tmp_path / "bags", tmp_path / "out", plots=False)
+    assert res["episodes"] == 1 and len(res["skipped_bags"]) == 1 and res["skipped_bags"][0].endswith("#ok1")
+
+
 def test_a_session_start_whose_meta_is_no_object_keeps_its_episode(tmp_path: Path) -> None:
     control = [(0.01, {"cmd": "start", "meta": "pick the cube"}), (0.5, {"cmd": "stop", "success": True})]
     rows = [(k, 0, 0, 0, False, False, [k * DT, 0.0]) for k in range(30)]
@@ -135,3 +152,20 @@ def test_a_joint_the_bags_do_not_have_is_an_error_not_a_traceback(tmp_path: Path
     write_synthetic_episode(tmp_path / "bags", "ep", "rtc", seed=0, task_steps=60)
     assert main([str(tmp_path / "bags"), "--out", str(tmp_path / "out"), "--joint", "elbow"]) == 2
     assert "error: joint 'elbow' not among" in capsys.readouterr().err
+
+
+def test_per_arm_command_topics_with_a_lost_message(tmp_path: Path) -> None:
+    """A review: with one command topic per arm the topics are put on one grid, where a lost message is a repeated
+    row, no gap in time: jerk_max 7415 for 1.0 until the grid said which rows are fresh."""
+    from rtc_ros.recording.episode_types import Episode, Series, combine_series
+
+    t = np.arange(300) * DT
+    q = np.sin(t)[:, None] * np.ones((1, 3))
+    kept = np.arange(300) != 150
+    for lost in (False, True):
+        topics = {"/left_controller/commands": Series(t=t[kept] if lost else t, q=q[kept] if lost else q, names=[]),
+                  "/right_controller/commands": Series(t=t + 1e-6, q=q, names=[])}
+        ep = Episode("e", tmp_path, {"dt": DT}, 0, int(300 * DT * 1e9))
+        ep.command_topics, ep.commands = topics, combine_series(topics, sorted(topics), DT)
+        m = episode_metrics(ep)[0]
+        assert m.source == "commands" and m.jerk_max < 1.5 and m.acc_max < 1.5, (lost, m.jerk_max)

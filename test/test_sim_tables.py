@@ -53,7 +53,7 @@ def test_tables_and_combine(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "| rtc | 7/9 [0.25-0.50], 12.3, 3 (d=2) |" in "\n".join(lines)
     assert "| rtc | 2.5 % [1.0-6.0] (5/200; own 1) |" in "\n".join(lines)
     cell.update(standstill_s=0.25, splice_jerk=13987.6, acc_rms=4.84)  # the motion table (the standstill, jerk)
-    assert "| rtc | 0.25 s, 13988, 4.8 |" in "\n".join(task_tables(one, task))
+    assert "| rtc | 0.25 s (0.03), 13988, 4.8 |" in "\n".join(task_tables(one, task))  # (the waiting part: its episodes)
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps(one))
     b.write_text(json.dumps({"cells": [], "differences": [], "episodes": []}))

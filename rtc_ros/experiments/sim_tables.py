@@ -145,19 +145,34 @@ def task_tables(res: dict[str, Any], task: str) -> list[str]:
                   "new chunk's own step reached the limit):", ""]
         lines += _grid({m: {x: switch_text(by[m, x]) for x in lats if (m, x) in by} for m in methods}, lats)
     if any(c.get("standstill_s") is not None for c in cells):
-        lines += ["", "Motion (means over episodes: standstill s; splice jerk, an episode's largest |jerk| across a "
-                  "chunk switch, rad/s^3; commanded acceleration RMS, rad/s^2):", ""]
-        lines += _grid({m: {x: motion_text(by[m, x]) for x in lats if (m, x) in by} for m in methods}, lats)
+        dt = float(((res.get("runs") or {}).get(task) or res).get("config", {}).get("dt", 0.02))
+        waiting = waiting_s(res, task, dt)
+        lines += ["", "Motion (means over episodes: standstill s, every hold after the first chunk, and in brackets "
+                  "the part not paused by a protective stop, the wait for a chunk; splice jerk, an episode's largest "
+                  "|jerk| across a chunk switch, rad/s^3; commanded acceleration RMS, rad/s^2):", ""]
+        lines += _grid({m: {x: motion_text(by[m, x], waiting.get((m, x))) for x in lats if (m, x) in by}
+                        for m in methods}, lats)
     return lines
 
 
-def motion_text(c: dict[str, Any]) -> str:
-    """``standstill s, splice jerk, acceleration RMS`` of a cell (``-`` for a missing number)."""
-    def num(key: str, fmt: str) -> str:
-        x = c.get(key)
+def waiting_s(res: dict[str, Any], task: str, dt: float) -> dict[tuple[str, float], float]:
+    """Per (method, latency) of ``task``: the mean standstill without the holds of a protective stop (``holds``'
+    ``paused`` ticks of each episode; the report's standstill leaves them out since 2026-12-08)."""
+    sums: dict[tuple[str, float], list[float]] = {}
+    for e in res["episodes"]:
+        if e.get("task") == task and isinstance(e.get("standstill_s"), (int, float)) and isinstance(e.get("holds"), dict):
+            sums.setdefault((e["method"], float(e["latency_ms"])), []).append(
+                e["standstill_s"] - dt * float(e["holds"].get("paused", 0)))
+    return {k: sum(v) / len(v) for k, v in sums.items()}
+
+
+def motion_text(c: dict[str, Any], waiting: float | None = None) -> str:
+    """``standstill s (waiting s), splice jerk, acceleration RMS`` of a cell (``-`` for a missing number)."""
+    def num(x: Any, fmt: str) -> str:
         return "-" if not isinstance(x, (int, float)) or x != x else format(x, fmt)
 
-    return f"{num('standstill_s', '.2f')} s, {num('splice_jerk', '.0f')}, {num('acc_rms', '.1f')}"
+    wait = "" if waiting is None else f" ({num(waiting, '.2f')})"
+    return f"{num(c.get('standstill_s'), '.2f')} s{wait}, {num(c.get('splice_jerk'), '.0f')}, {num(c.get('acc_rms'), '.1f')}"
 
 
 def combine(runs: list[dict[str, Any]], measured: str) -> dict[str, Any]:

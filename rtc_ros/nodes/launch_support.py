@@ -92,6 +92,10 @@ def argument_error(configs: Mapping[str, str], numbers: Mapping[str, tuple[type,
             return f"launch argument '{name}': {text!r} is not {'an integer' if kind is int else 'a number'}"
         if not math.isfinite(value) or value < low:
             return f"launch argument '{name}': {text} must be a finite number >= {low:g}"
+    if "real_time_factor" in numbers and float(configs.get("real_time_factor", 1.0)) != 1.0 \
+            and configs.get("use_sim_time") != "true":  # (the simulator refuses it too, after the other nodes started)
+        return ("launch argument 'real_time_factor': another value than 1.0 needs use_sim_time:=true (on wall time "
+                "the simulator would take every second command at 0.5)")
     return None
 
 
@@ -147,6 +151,11 @@ def recorder(params: list, node_parameters: dict | None = None, remappings: list
                                                **(recorder_cameras(files[0], namespace) if files else {}),
                                                **(node_parameters or {})}])]
         if kind == "rosbag":
+            if remappings and namespace.strip("/") and \
+                    str(context.launch_configurations.get("use_sim_time")).lower() == "true":
+                raise RuntimeError("recorder:=rosbag with use_sim_time:=true under a namespace: the nodes follow "
+                                   f"{namespace.strip('/')}/clock, which `ros2 bag record --use-sim-time` does not "
+                                   "(it waits for /clock and writes nothing); use recorder:=episode")
             why = ros2_bag_missing()
             if why is not None:
                 raise RuntimeError(f"recorder:=rosbag needs `ros2 bag record`, which is not available: {why}. "

@@ -51,7 +51,7 @@ from rtc_ros.recording.episode import (Episode, Series, TopicRoles, find_bags, g
                                       latest_index, load_episodes, topic_matches)
 from rtc_ros.recording.command_order import arm_order
 from rtc_ros.recording.executor_trace import (check_tick_period, commanding, executor_step_times,  # noqa: F401
-                                             tick_stamps, ANCHOR_TICKS, PERIOD_TOLERANCE)
+                                             across_pause, tick_stamps, ANCHOR_TICKS, PERIOD_TOLERANCE)
 from rtc_ros.recording.recover import find_unfinished_under
 
 log = logging.getLogger(__name__)
@@ -154,16 +154,6 @@ def action_grid(
 MAX_INPUT_AGE_S = 0.5
 
 
-def _across_pause(t: np.ndarray, ks: np.ndarray, horizon: int, dt: float) -> np.ndarray:
-    """Which samples ``ks`` (grid steps) have target actions on both sides of a pause: grid steps ``i, i + 1`` more
-    than 1.5 ``dt`` apart in time (the executor paused, disabled, re-synced or stalled in between: the arm held),
-    with ``k <= i < k + horizon - 1``. Their later actions were chosen after the pause, not what followed the
-    observation; a trace without pauses (``t_0 + k dt``) has none."""
-    gaps = np.flatnonzero(np.diff(t) > 1.5 * dt)
-    nxt = np.r_[gaps, np.iinfo(np.int64).max][np.searchsorted(gaps, ks)]  # the first pause at or after k
-    return nxt < ks + horizon - 1
-
-
 def episode_samples(
     ep: Episode,
     names: list[str],
@@ -215,7 +205,7 @@ def episode_samples(
                     "them (a silent driver or camera: policy_inference refuses such inputs)", ep.name, int(stale.sum()),
                     max_input_age)
     ks = np.nonzero(valid & ~stale)[0][::max(1, stride)]
-    across = _across_pause(t, ks, horizon, dt)
+    across = across_pause(t, ks, horizon, dt)
     ks = ks[~across]
     rows = np.minimum(ks[:, None] + np.arange(horizon)[None, :], A.shape[0] - 1)  # hold the last command
     prov = {"episode": ep.name, "bag": str(ep.path), "actions_from": src, "steps": int(A.shape[0]),
@@ -279,8 +269,10 @@ def build_dataset(
     stride: int = 1,
     only_success: bool = False,
     include_status: Iterable[str] = (),
+    max_input_age: float = MAX_INPUT_AGE_S,
 ) -> DemoDataset:
-    """Concatenate :func:`episode_samples` over the episodes :func:`keep_episode` keeps.
+    """Concatenate :func:`episode_samples` over the episodes :func:`keep_episode` keeps (``max_input_age``: the
+    params file's ``obs_timeout`` where it sets one).
 
     Raises:
         DatasetError: no usable episode, or a camera of ``obs_spec`` without a topic.
@@ -310,7 +302,8 @@ def build_dataset(
             log.warning("skipping %s (%s)", ep.name, why)
             empty.append(ep.name)
             continue
-        q, cams, a, ks, prov = episode_samples(ep, joint_names, horizon, dt, cameras, command_topics, stride)
+        q, cams, a, ks, prov = episode_samples(ep, joint_names, horizon, dt, cameras, command_topics, stride,
+                                               max_input_age)
         if not len(q):
             log.warning("%s: no samples (observations never available)", ep.name)
             continue

@@ -58,6 +58,9 @@ class Series:
     names: list[str]
     v: np.ndarray | None = None
     stamp: np.ndarray | None = None  # header stamps, s since episode start
+    #: ``(T,)`` bool, a resampled series (:func:`grid_series`): the row holds the next message of every topic (False:
+    #: a message lost or late, the row repeats the one before)
+    fresh: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.t.shape[0])
@@ -228,7 +231,8 @@ def grid_series(per_topic: dict[str, Series], order: list[str], dt: float) -> Se
     first = int(np.argmax(ok))  # once a topic has spoken it stays >= 0: ``ok`` is False.., then True..
     q = np.concatenate([per_topic[topic].q[i[first:]] for topic, i in zip(order, idx)], axis=1)
     names = [n for topic in order for n in column_names(topic, per_topic[topic])]
-    return Series(t=t[first:], q=q, names=names)
+    fresh = np.r_[True, np.all(np.stack([np.diff(i[first:]) == 1 for i in idx]), axis=0)]
+    return Series(t=t[first:], q=q, names=names, fresh=fresh)
 
 
 def combine_series(per_topic: dict[str, Series], order: list[str], dt: float | None = None) -> Series | None:

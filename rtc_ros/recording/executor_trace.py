@@ -107,3 +107,13 @@ def tick_stamps(ep: Episode, n: int, dt: float) -> np.ndarray | None:
     own = (have < len(steps)) & (steps[np.minimum(have, len(steps) - 1)] == grid)
     out[own] = ex.stamp[have[own]]
     return out
+
+
+def across_pause(t: np.ndarray, ks: np.ndarray, horizon: int, dt: float) -> np.ndarray:
+    """Which samples ``ks`` (grid steps) have target actions on both sides of a pause: grid steps ``i, i + 1`` more
+    than 1.5 ``dt`` apart in time (the executor paused, disabled, re-synced or stalled in between: the arm held),
+    with ``k <= i < k + horizon - 1``. Their later actions were chosen after the pause, not what followed the
+    observation; a trace without pauses (``t_0 + k dt``) has none."""
+    gaps = np.flatnonzero(np.diff(t) > 1.5 * dt)
+    nxt = np.r_[gaps, np.iinfo(np.int64).max][np.searchsorted(gaps, ks)]  # the first pause at or after k
+    return nxt < ks + horizon - 1

@@ -42,7 +42,8 @@ from typing import Any
 import numpy as np
 import yaml
 
-from rtc_ros.recording.dataset import CUT_SHORT, DatasetError, build_dataset, load_bag_episodes, recorded_joint_names
+from rtc_ros.recording.dataset import (CUT_SHORT, MAX_INPUT_AGE_S, DatasetError, build_dataset, load_bag_episodes,
+                                      recorded_joint_names)
 from rtc_ros.recording.demo_dataset import DemoDataset
 from rtc_ros.recording.params_file import joint_names_from_params, key_matches, node_sections, training_params
 
@@ -198,7 +199,8 @@ def dataset_for(args: argparse.Namespace) -> tuple[DemoDataset, dict[str, Any], 
         obs_spec = [{"name": "joint_positions", "shape": [len(names)]}] + [{"name": c, "shape": [h, w, 3]}
                                                                            for c in cameras]
     ds = build_dataset(episodes, obs_spec, list(names), horizon, dt, cameras, args.command_topic, args.stride,
-                       args.only_success, args.include_status)
+                       args.only_success, args.include_status,
+                       float(params.get("obs_timeout") or MAX_INPUT_AGE_S))  # (the inputs the nodes would take)
     return ds, template, {"cameras": cameras, "horizon": horizon, "params": params}
 
 
@@ -271,6 +273,8 @@ def train_from_bags(args: argparse.Namespace) -> dict[str, Any]:
             "prefix_conditioning": int(args.prefix_conditioning),
             "actions_from": sorted({s["actions_from"] for s in ds.sources}),
             "skipped_across_pause": sum(int(s.get("skipped_across_pause", 0)) for s in ds.sources),
+            "skipped_stale_input": sum(int(s.get("skipped_stale_input", 0)) for s in ds.sources),
+            "observation_step_rule": sorted({s.get("observation_step_rule", "nearest") for s in ds.sources}),
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
     }

@@ -126,6 +126,8 @@ def build_report(
                 skipped.append(f"{bag}#{ep.name}")
                 continue
             rows.append(m)
+            if left_out_why(m) is not None and not include_cut_short:  # (in episodes.csv, not in the plots: a review)
+                continue
             curves.setdefault(m.extra_latency_ms, {}).setdefault(m.method, []).append(progress_curve(ep, m.score))
             if der is not None and der.q.shape[0] > 3 and (m.method, m.extra_latency_ms) not in candidates:
                 candidates[(m.method, m.extra_latency_ms)] = make_rep(ep, m, der)

@@ -140,6 +140,8 @@ def derivatives(series: Series, dt: float, steps: np.ndarray | None = None) -> D
         consecutive = (np.diff(steps) == 1) & (steps[:-1] >= 0)
     else:
         consecutive = np.diff(np.asarray(series.t, dtype=np.float64)) < 1.5 * dt
+        if series.fresh is not None and len(series.fresh) == len(q):  # per-arm topics on a grid: a lost message is a
+            consecutive &= series.fresh[:-1] & series.fresh[1:]  # repeated row, no time gap (a review: jerk 7415)
     vel, acc, jerk = finite_differences(q, dt, consecutive)
     return Derivatives(t=series.t, q=q, vel=vel, acc=acc, jerk=jerk, dt=dt)
 
