@@ -64,7 +64,7 @@ def test_a_joint_dropped_from_its_sources_latest_message_is_missing_again() -> N
     m = aloha()
     send(m, 0, 0.0, t=1.0)
     send(m, 1, 0.0, t=1.0)
-    m.update(SOURCES[1], ARM[:-1], [0.0] * 6, [], [], 1, 1.01)  # no gripper this time
+    m.update(SOURCES[1], ARM[:-1], [0.0] * 6, [], [], int(1.01e9), 1.01)  # no gripper this time
     out = m.merged(1.01)
     assert isinstance(out, NotReady) and out.missing == ("right_gripper",)
 
@@ -83,14 +83,14 @@ def test_bad_messages_are_rejected_whole_and_the_previous_one_kept() -> None:
     ]
     for names, pos, vel, eff, why in bad:
         with pytest.raises(MergeRejected, match=why.replace("(", r"\(").replace(")", r"\)")):
-            m.update(SOURCES[0], names, pos, vel, eff, 2, 1.05)
+            m.update(SOURCES[0], names, pos, vel, eff, int(1.05e9), 1.05)
     assert m.rejected == len(bad)
     out = m.merged(1.05)
     assert isinstance(out, Merged) and out.position[:7] == tuple(float(i) for i in range(7))
     assert isinstance(m.merged(1.2), NotReady)  # ... and ages out: a bad stream is never published as fresh
     # a non-finite position of a joint the nodes do not use is not a reason to drop the arm
-    m.update(SOURCES[0], ARM + ["left_finger"], [0.0] * 7 + [math.nan], [], [], 3, 1.21)
-    m.update(SOURCES[1], ARM, [0.0] * 7, [], [], 3, 1.21)
+    m.update(SOURCES[0], ARM + ["left_finger"], [0.0] * 7 + [math.nan], [], [], int(1.21e9), 1.21)
+    m.update(SOURCES[1], ARM, [0.0] * 7, [], [], int(1.21e9), 1.21)
     assert isinstance(m.merged(1.21), Merged)
     with pytest.raises(MergeRejected, match="not one of the sources"):
         m.update("joint_states", ARM, [0.0] * 7, [], [], 1, 1.0)
@@ -148,7 +148,7 @@ def test_velocity_only_when_every_contributing_message_has_it() -> None:
     assert isinstance(out, Merged) and out.velocity == () and len(out.position) == 14
     vel = [0.0] * 7
     vel[2] = math.nan  # a non-finite velocity drops the column, not the positions
-    m.update(SOURCES[1], ARM, [0.0] * 7, vel, [], 1, 1.0)
+    m.update(SOURCES[1], ARM, [0.0] * 7, vel, [], int(1.0e9), 1.0)
     send(m, 0, 0.0, t=1.0)
     out = m.merged(1.0)
     assert isinstance(out, Merged) and out.velocity == ()
@@ -177,3 +177,25 @@ def test_configuration_errors_name_the_field(kw, match) -> None:
     args.update(kw)
     with pytest.raises(ValueError, match=match):
         JointStateMerge(**args)
+
+
+def test_a_second_publisher_and_a_frozen_stamp() -> None:
+    """An audit: a leftover simulator beside the driver on one source topic made the merged positions alternate
+    (+0.30 / -1.20) with the stamp jumping back 490 ms; a driver repeating a stuck sample under a frozen stamp stayed
+    fresh. A message stamped before its source's previous one is refused while that one is fresh (once it is stale,
+    a restarted clock is taken); a stamp that has not advanced for max_age_s makes the source stale."""
+    m = aloha(max_age_s=0.1)
+    send(m, 0, 0.0, t=1.00)
+    send(m, 1, 0.0, t=1.00)
+    with pytest.raises(MergeRejected, match=r"header.stamp 0.510 s is before its previous message's \(1.000 s\)"):
+        send(m, 0, 9.0, t=1.01, stamp_ns=510_000_000)
+    out = m.merged(1.01)
+    assert isinstance(out, Merged) and out.position[0] == 0.0  # the driver's values, not the other publisher's
+    send(m, 0, 0.0, t=1.3, stamp_ns=200_000_000)  # after a pause longer than max_age_s: a clock that restarted
+    send(m, 1, 0.0, t=1.3, stamp_ns=200_000_000)
+    assert isinstance(m.merged(1.3), Merged)
+    for k in range(1, 8):  # the left driver goes on publishing its stuck sample, its stamp frozen
+        send(m, 0, 0.0, t=1.3 + 0.02 * k, stamp_ns=200_000_000)
+        send(m, 1, 0.0, t=1.3 + 0.02 * k, stamp_ns=200_000_000 + k * 20_000_000)
+    out = m.merged(1.44)
+    assert isinstance(out, NotReady) and out.stale == (SOURCES[0],)

@@ -8,11 +8,13 @@ import math
 import threading
 
 import numpy as np
+import pytest
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from sensor_msgs.msg import JointState
 
 from rtc_ros.nodes import conversions as conv
+from rtc_ros.nodes.params import ParameterError
 from test_nodes_harness import JOINTS, RELIABLE, Harness, write_params
 
 MERGER = "rtc_ros.nodes.joint_state_merger"
@@ -161,16 +163,25 @@ def test_merger_node_in_process_params_and_unstamped_sources(ros_env) -> None:
         assert diags[-1].status[0].level == DiagnosticStatus.OK
         # the left driver starts listing a right-arm joint too (its prefix makes it 'left_right_waist': no clash);
         # a source without a prefix that does clash: no output, ERROR naming the joint and both sources
-        node._on_source(SOURCES[0], conv.joint_state_msg(ARM + ["right_waist"], np.zeros(8), conv.ns_to_stamp(t0)))
+        now = conv.ns_to_stamp(node.get_clock().now().nanoseconds)  # (newer than the left one's receipt stamp)
+        node._on_source(SOURCES[0], conv.joint_state_msg(ARM + ["right_waist"], np.zeros(8), now))
         assert len(sent) == 3
         node.merge._prefix[SOURCES[0]] = ""  # (what source_prefixes ["", right_] would configure)
         node._on_source(SOURCES[0], conv.joint_state_msg([f"left_{j}" for j in ARM] + ["right_waist"], np.zeros(8),
-                                                         conv.ns_to_stamp(t0)))
+                                                         now))
         assert len(sent) == 3
         node._publish_diagnostics()
         st = diags[-1].status[0]
         assert st.level == DiagnosticStatus.ERROR and "'right_waist' by ['puppet_left/joint_states', " \
             "'puppet_right/joint_states']" in st.message, st.message
+        from rclpy.clock import ClockType
+
+        assert node._diag_timer.clock.clock_type == ClockType.STEADY_TIME  # (silent under use_sim_time before)
         node.destroy_node()
+        for sources, why in ((["joint_states", SOURCES[1]], "must not include the output"),
+                             (["/joint_states", SOURCES[1]], "is this node's own output /joint_states"),
+                             ([SOURCES[0], "/" + SOURCES[0]], "two entries name one topic")):
+            with pytest.raises(ParameterError, match=why):  # (an audit: it fed on itself and kept a dead arm alive)
+                JointStateMergerNode(parameter_overrides=[Parameter("source_topics", value=sources)]).destroy_node()
     finally:
         rclpy.try_shutdown()

@@ -33,7 +33,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import JointState
 
 from rtc_ros.nodes import conversions as conv
-from rtc_ros.nodes.common import RELIABLE, Throttle, diagnostic_array, set_timer_period
+from rtc_ros.nodes.common import RELIABLE, STEADY, ClockCheck, Throttle, diagnostic_array, set_timer_period
 from rtc_ros.nodes.params import ROLE_MERGER, ParameterError, declare_and_validate, node_argv
 from rtc_ros.nodes.spin import spin_node
 from rtc_ros.runtime.joint_merge import JointStateMerge, Merged, MergeRejected, parse_exclusions
@@ -54,15 +54,32 @@ class JointStateMergerNode(Node):
         self._period = {"published": 0, "rejected": 0}
         self._last_rejection = ""
         self._last_why = ""  # the last reason logged for not publishing
+        self._resolved = self._check_topics(p.source_topics, p.joint_states_topic)
         self._pub = self.create_publisher(JointState, p.joint_states_topic, RELIABLE)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         for topic in p.source_topics:
             self.create_subscription(JointState, topic, lambda msg, t=topic: self._on_source(t, msg),
                                      qos_profile_sensor_data)
-        self._diag_timer = self.create_timer(p.diagnostics_period, self._publish_diagnostics)
+        # on the steady clock, as the other nodes' (with use_sim_time and no /clock it said nothing -- an audit)
+        self._diag_timer = self.create_timer(p.diagnostics_period, self._publish_diagnostics, clock=STEADY)
+        self.clock_check = ClockCheck(self)
         prefixes = p.source_prefixes or [""] * len(p.source_topics)
         self.get_logger().info(f"merging {', '.join(f'{t} (prefix {x!r})' for t, x in zip(p.source_topics, prefixes))} "
                                f"into {p.joint_states_topic}: {len(p.joint_names)} joints, max_age_s {p.max_age_s:g}")
+
+    def _check_topics(self, sources: list[str], output: str) -> dict[str, str]:
+        """``{source: resolved name}``; ParameterError naming ``source_topics`` when one is this node's own output or
+        two are one topic (an audit: ``/joint_states`` beside the output ``joint_states`` was taken as a source, the
+        merger fed on itself and kept a dead arm's positions alive, freshly stamped)."""
+        out = self.resolve_topic_name(output)
+        resolved = {t: self.resolve_topic_name(t) for t in sources}
+        for t, r in resolved.items():
+            if r == out:
+                raise ParameterError("source_topics", sources, f"{t!r} is this node's own output {out} "
+                                     "(joint_states_topic): it would merge its own messages")
+        if len(set(resolved.values())) != len(resolved):
+            raise ParameterError("source_topics", sources, f"two entries name one topic: {resolved}")
+        return resolved
 
     def _on_param_change(self, name: str, value: object) -> None:
         if name == "max_age_s":
@@ -113,6 +130,12 @@ class JointStateMergerNode(Node):
         self._period = {"published": 0, "rejected": 0}
         out = self.merge.merged(now)
         problems = []
+        shared = {t: n for t in self.p.source_topics if (n := self.count_publishers(t)) > 1}
+        if self.clock_check.message:
+            problems.append(self.clock_check.message)
+        if shared:  # (policy_inference warns about this on joint_states, where only the merger publishes now)
+            problems.append(f"more than one publisher on {shared} (a leftover driver or simulator, a bag played?): "
+                            "their messages alternate")
         if not isinstance(out, Merged):
             problems.append(f"not publishing: {out}")
         elif not period["published"]:

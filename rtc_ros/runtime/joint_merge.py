@@ -10,7 +10,11 @@ executor the arm stands at zero: its hold and its step-limit base would be wrong
   the **latest** message of some source; a source's message replaces everything that source said
   before (a joint it stops publishing is missing again);
 * every source that provides a required joint must be **fresh**: its latest message was received at
-  most ``max_age_s`` ago (by the receiver's clock). Otherwise nothing is published, and the reason
+  most ``max_age_s`` ago (by the receiver's clock), and its stamp advanced within ``max_age_s`` of
+  receipts (a driver repeating a stuck sample under a frozen stamp is stale too). A message stamped before
+  its source's previous one is rejected while that one is fresh (a second publisher on the topic, e.g. a
+  leftover simulator or a bag played beside the driver, whose positions would alternate with the driver's).
+  Otherwise nothing is published, and the reason
   names the missing joints or the stale sources; readers then see no new joint state (``policy_inference``
   stops planning once its newest joint state was received ``obs_timeout`` ago; the executor holds at the end
   of its chunk). The last published message can carry values up to ``max_age_s`` old: its stamp says so;
@@ -62,6 +66,7 @@ class _Latest:
     stamp_ns: int
     recv_s: float
     unused: tuple[str, ...]  # its other joints (prefixed), for the diagnosis of a wrong prefix
+    advanced_s: float = -math.inf  # receipt time at which its stamp last advanced
 
 
 @dataclass
@@ -126,6 +131,11 @@ class JointStateMerge:
         full = [self._prefix[source] + str(nm) for nm in names]
         if len(set(full)) != n:
             raise MergeRejected(f"{source}: 'name' lists a joint twice: {sorted(full)}")
+        prev = self.latest.get(source)
+        if prev is not None and stamp_ns < prev.stamp_ns and recv_s - prev.recv_s <= self.max_age_s:
+            raise MergeRejected(f"{source}: header.stamp {stamp_ns * 1e-9:.3f} s is before its previous message's "
+                                f"({prev.stamp_ns * 1e-9:.3f} s): a second publisher on this topic (a leftover "
+                                "driver or simulator, a bag played)? its values would alternate with the other's")
         used = self._used[source]
         mine = [i for i, nm in enumerate(full) if nm in used]
         for i in mine:
@@ -137,9 +147,10 @@ class JointStateMerge:
                 return None
             return {full[i]: float(arr[i]) for i in mine}
 
+        advanced = float(recv_s) if prev is None or stamp_ns != prev.stamp_ns else prev.advanced_s
         self.latest[source] = _Latest({full[i]: float(position[i]) for i in mine}, pick(velocity), pick(effort),
                                       int(stamp_ns), float(recv_s),
-                                      tuple(nm for nm in full if nm not in self._used[source]))
+                                      tuple(nm for nm in full if nm not in self._used[source]), advanced)
 
     # ---------------------------------------------------------------------------- output
     def merged(self, now_s: float) -> "Merged | NotReady":
@@ -150,7 +161,8 @@ class JointStateMerge:
             for nm in m.position:
                 claims.setdefault(nm, []).append(src)
         conflicts = tuple((nm, tuple(srcs)) for nm, srcs in claims.items() if len(srcs) > 1)
-        stale = tuple(sorted(s for s, m in contributing.items() if now_s - m.recv_s > self.max_age_s))
+        stale = tuple(sorted(s for s, m in contributing.items()
+                             if now_s - min(m.recv_s, m.advanced_s) > self.max_age_s))
         missing = tuple(nm for nm in self.required if nm not in claims)
         if stale or missing or conflicts:
             return NotReady(missing=missing, stale=stale, conflicts=conflicts,
@@ -211,7 +223,7 @@ class NotReady:
             parts.append(f"{len(self.conflicts)} joint(s) published by two sources, e.g. {nm!r} by {list(srcs)} (each "
                          "joint must come from one source: source_prefixes or source_exclude)")
         if self.stale:
-            parts.append(f"stale source(s) {list(self.stale)} (latest message older than max_age_s)")
+            parts.append(f"stale source(s) {list(self.stale)} (latest message, or its stamp, older than max_age_s)")
         if self.missing:
             parts.append(f"{len(self.missing)} joint(s) not heard: {_some(self.missing)}")
             if self.unused:
