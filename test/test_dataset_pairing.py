@@ -501,3 +501,20 @@ def test_commands_at_another_rate_than_dt_are_refused(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="commands on joint_commands every 25.0 ms, the controller period"):
         dataset_from_bags([tmp_path / "ep"], spec, names, 10, 0.02, {}, ["joint_commands"])
     assert len(dataset_from_bags([tmp_path / "ep"], spec, names, 10, 0.025, {}, ["joint_commands"])) > 0
+
+
+def test_executor_ticks_drifting_from_the_recording_clock_are_refused() -> None:
+    """An audit: an executor on use_sim_time at a real-time factor of 0.95 beside a recorder on wall time (ticks
+    stamped 20 ms apart, received 21 ms apart): step 390's observation was tick 371's, silently. (The make demo bags
+    drift 0.25 ms over 320 steps.)"""
+    from rtc_ros.recording.dataset import episode_samples
+
+    ep, names = _paused_episode(np.arange(400))
+    ep.executor.stamp = ep.executor.t.copy()
+    ep.executor.t = np.arange(400) * 0.021
+    ep.joint_states.t = ep.executor.t + 0.002
+    with pytest.raises(DatasetError, match=r"ticks drift by \+375 ms over 399 steps"):
+        episode_samples(ep, names, 10, DT, {})
+    ep.executor.t = np.arange(400) * DT + 0.003 * np.random.default_rng(0).random(400)  # delays, no drift: taken
+    ep.joint_states.t = ep.executor.t + 0.002
+    assert len(episode_samples(ep, names, 10, DT, {})[3]) > 300

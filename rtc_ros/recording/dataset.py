@@ -51,7 +51,8 @@ from rtc_ros.recording.episode import (Episode, Series, TopicRoles, find_bags, g
                                       latest_index, load_episodes, topic_matches)
 from rtc_ros.recording.command_order import arm_order
 from rtc_ros.recording.executor_trace import (check_tick_period, commanding, executor_step_times,  # noqa: F401
-                                             across_pause, tick_stamps, ANCHOR_TICKS, PERIOD_TOLERANCE)
+                                             across_pause, check_grid_drift, tick_stamps, ANCHOR_TICKS,
+                                             PERIOD_TOLERANCE)
 from rtc_ros.recording.recover import find_unfinished_under
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ def action_grid(
                     "command): the actions come from the command topics, where a pause is not seen", ep.name)
     if ex is not None:
         check_tick_period(ex, dt, ep.name)
+        check_grid_drift(ex.t, ex.step - ex.step[0], dt, ep.name, ex.stamp)
         q = reorder(ex, names, f"{ep.name}: rtc/executor_state")
         steps = ex.step - ex.step[0]
         back = np.flatnonzero(np.diff(steps) < 0)

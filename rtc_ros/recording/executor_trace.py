@@ -34,12 +34,7 @@ def executor_step_times(t: np.ndarray, steps: np.ndarray, grid: np.ndarray, dt: 
     observation 1-4 ticks after its action (after a pause the observations were looked up too early by its length
     before 2026-12-06)."""
     n = len(steps)
-    new_run = np.zeros(n, bool)
-    new_run[0] = True
-    new_run[2:] = (steps[2:] != steps[1:-1]) & (steps[1:-1] == steps[:-2])  # the first new step after a repeat
-    if stamp is not None and n > 1:  # (unstamped ticks: equal stamps, never a gap)
-        new_run[1:] |= np.diff(stamp) > (np.diff(steps) + 3) * dt  # a gap in time the step numbers do not show
-    starts = np.flatnonzero(new_run)
+    starts = _run_starts(steps, dt, stamp)
     owns = np.r_[steps[0], steps[starts[1:] - 1] + 1]  # the first step each run owns
     anchor = t[starts].astype(np.float64)
     for i, r in enumerate(starts):
@@ -48,6 +43,40 @@ def executor_step_times(t: np.ndarray, steps: np.ndarray, grid: np.ndarray, dt: 
         anchor[i] = float(np.min(t[rows] - (steps[rows] - steps[r]) * dt))
     run = np.searchsorted(owns, grid, side="right") - 1
     return anchor[run] + (grid - steps[starts[run]]) * dt
+
+
+def _run_starts(steps: np.ndarray, dt: float, stamp: np.ndarray | None) -> np.ndarray:
+    """Indices of the ticks that start a run (see :func:`executor_step_times`)."""
+    n = len(steps)
+    new_run = np.zeros(n, bool)
+    new_run[0] = True
+    new_run[2:] = (steps[2:] != steps[1:-1]) & (steps[1:-1] == steps[:-2])  # the first new step after a repeat
+    if stamp is not None and n > 1:  # (unstamped ticks: equal stamps, never a gap)
+        new_run[1:] |= np.diff(stamp) > (np.diff(steps) + 3) * dt  # a gap in time the step numbers do not show
+    return np.flatnonzero(new_run)
+
+
+def check_grid_drift(t: np.ndarray, steps: np.ndarray, dt: float, name: str, stamp: np.ndarray | None = None) -> None:
+    """DatasetError when the executor's ticks, received at ``t`` (the recording's clock), drift from its grid of
+    ``dt`` by more than half a tick within a run: the least delayed of a run's last :data:`ANCHOR_TICKS` ticks
+    compared with its first's. The executor's own stamps can say ``dt`` while the recording clock disagrees (an
+    audit: an executor on ``use_sim_time`` at a real-time factor of 0.95 beside a recorder on wall time; step 390's
+    observation was tick 371's, silently)."""
+    starts = _run_starts(steps, dt, stamp)
+    first = np.r_[True, np.diff(steps) != 0]  # each step's first tick (a paused executor repeats its step)
+    for i, r in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else len(steps)
+        rows = r + np.flatnonzero(first[r:end])
+        if len(rows) < 2 * ANCHOR_TICKS:
+            continue
+        off = t[rows] - (steps[rows] - steps[r]) * dt
+        drift = float(off[-ANCHOR_TICKS:].min() - off[:ANCHOR_TICKS].min())
+        if abs(drift) > 0.5 * dt:
+            span = int(steps[rows[-1]] - steps[r])
+            raise DatasetError(f"{name}: rtc/executor_state's ticks drift by {drift * 1e3:+.0f} ms over {span} steps "
+                               f"from a grid of {dt * 1e3:g} ms on the recording's clock (the executor's clock and the "
+                               "recorder's run at different rates: use_sim_time on one and not the other? give both "
+                               "the same clock)")
 
 
 def commanding(ex: ExecutorTrace) -> ExecutorTrace | None:
