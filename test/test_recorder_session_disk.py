@@ -28,3 +28,14 @@ def test_a_low_disk_close_in_the_stop_grace_keeps_the_verdict(tmp_path: Path) ->
     meta = s.finish("stopped_low_disk", {}, 20)  # forced before the grace ended
     assert meta is not None and meta["status"] == "stopped_low_disk"
     assert (meta["success"], meta["score"], meta["notes"]) == (True, 4, "handed over")
+
+
+def test_a_second_stop_in_the_grace_keeps_the_first_one_s_end(tmp_path: Path) -> None:
+    s = EpisodeSession(tmp_path)
+    s.start({"task": "t"}, 1, 0)
+    s.request_stop("completed", {"success": True}, 10, 5.0, 0.3)
+    s.request_stop("completed", {"success": False, "notes": "dropped it"}, 20, 5.2, 0.3)  # pressed again
+    assert s.stop_deadline == 5.3 and s.meta["stop_time_ns"] == 10
+    assert not s.stop_due(5.29) and s.stop_due(5.3)
+    meta = s.finish(None, None, 30)
+    assert meta is not None and (meta["success"], meta["notes"], meta["stop_time_ns"]) == (False, "dropped it", 10)

@@ -90,11 +90,14 @@ class EpisodeSession:
         return [r for r in recover_all(self.output_dir) if r.bag != running]
 
     def request_stop(self, status: str, result: dict[str, Any], now_ns: int, mono: float, grace: float) -> None:
-        """Stop at ``mono + grace`` (messages already in flight still land in the bag)."""
-        self.meta["stop_time_ns"] = now_ns
+        """Stop at ``mono + grace`` (messages already in flight still land in the bag). A second stop within the grace
+        updates the verdict but keeps the first one's stop time and deadline (an audit: each repeated stop pushed the
+        close further back and moved the episode's end)."""
+        if self.stop_deadline is None:
+            self.meta["stop_time_ns"] = now_ns
+            self.stop_deadline = mono + grace
         self.pending_result = (status, result)
         self.meta["pending_stop"] = {**result, "status": status}  # in the sidecar: a kill in the grace keeps the verdict
-        self.stop_deadline = mono + grace
 
     def stop_due(self, mono: float) -> bool:
         return self.bag is not None and self.stop_deadline is not None and mono >= self.stop_deadline
