@@ -54,7 +54,7 @@ class JointStateMergerNode(Node):
         self._period = {"published": 0, "rejected": 0}
         self._last_rejection = ""
         self._last_why = ""  # the last reason logged for not publishing
-        self._resolved = self._check_topics(p.source_topics, p.joint_states_topic)
+        self._check_topics(p.source_topics, p.joint_states_topic)
         self._pub = self.create_publisher(JointState, p.joint_states_topic, RELIABLE)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         for topic in p.source_topics:
@@ -67,8 +67,8 @@ class JointStateMergerNode(Node):
         self.get_logger().info(f"merging {', '.join(f'{t} (prefix {x!r})' for t, x in zip(p.source_topics, prefixes))} "
                                f"into {p.joint_states_topic}: {len(p.joint_names)} joints, max_age_s {p.max_age_s:g}")
 
-    def _check_topics(self, sources: list[str], output: str) -> dict[str, str]:
-        """``{source: resolved name}``; ParameterError naming ``source_topics`` when one is this node's own output or
+    def _check_topics(self, sources: list[str], output: str) -> None:
+        """ParameterError naming ``source_topics`` when one is this node's own output or
         two are one topic (an audit: ``/joint_states`` beside the output ``joint_states`` was taken as a source, the
         merger fed on itself and kept a dead arm's positions alive, freshly stamped)."""
         out = self.resolve_topic_name(output)
@@ -79,7 +79,6 @@ class JointStateMergerNode(Node):
                                      "(joint_states_topic): it would merge its own messages")
         if len(set(resolved.values())) != len(resolved):
             raise ParameterError("source_topics", sources, f"two entries name one topic: {resolved}")
-        return resolved
 
     def _on_param_change(self, name: str, value: object) -> None:
         if name == "max_age_s":
