@@ -57,6 +57,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.signals import SignalHandlerOptions
 from std_msgs.msg import String
 
+from rtc_ros.nodes import recorder_topics
 from rtc_ros.nodes.common import STEADY, ClockCheck, diagnostic_array, set_timer_period
 from rtc_ros.nodes.episode_commands import EpisodeCommands
 from rtc_ros.nodes.param_snapshot import ParamSnapshot
@@ -249,33 +250,9 @@ class EpisodeRecorder(Node):
                              message_count=meta["message_count"])
         return meta["bag"]
 
-    def lost_in_episode(self) -> dict[str, int]:
-        """The messages DDS dropped during the running episode, per topic (sorted)."""
-        start = self._lost_at_start
-        return {t: n - start.get(t, 0) for t, n in sorted(self.discovery.lost.items()) if n > start.get(t, 0)}
-
-    def silent_topics(self) -> list[str]:
-        """The ``required_topics`` and ``camera_topics`` with no message in the running episode so far."""
-        bag = self.session.bag
-        return [] if bag is None else sorted(t for t in self._required if not bag.counts.get(t))
-
-    def _note_lost(self) -> None:
-        """The messages DDS dropped during the running episode, per topic, into its metadata."""
-        if self.session.recording and self.session.meta is not None:
-            self.session.meta["messages_lost"] = self.lost_in_episode()
-
-    def _note_missing_topics(self) -> None:
-        """Into the running episode's metadata: the ``required_topics`` and ``camera_topics`` with no message in it
-        (``silent_topics``: a camera or driver off, a wrong name; event topics such as ``sim/protective_stops`` are not
-        required, a review), and the topics whose publishers changed type (``dropped_topics``); logged."""
-        if self.session.bag is None:
-            return
-        silent = self.silent_topics()
-        if silent:
-            self.session.meta["silent_topics"] = silent
-            self.get_logger().warning(f"episode {self.session.meta.get('episode')}: no message on {silent} "
-                                      "(required_topics, camera_topics): a camera or driver off, or a wrong name?")
-        self.session.meta.setdefault("dropped_topics", {}).update(self.discovery.type_changed)
+    # the episode's topics (lost, silent, changed type): rtc_ros.nodes.recorder_topics
+    lost_in_episode, silent_topics = recorder_topics.lost_in_episode, recorder_topics.silent_topics
+    _note_lost, _note_missing_topics = recorder_topics.note_lost, recorder_topics.note_missing_topics
 
     def _fail(self, error: str) -> None:
         self.get_logger().error(f"recording failed: {error}")

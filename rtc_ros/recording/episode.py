@@ -28,6 +28,7 @@ import numpy as np
 from rtc_ros.runtime.contract import ChunkMeta, ExecutorReport
 from rtc_ros.runtime.compressed_image import decode_compressed
 from rtc_ros.recording.bag import read_sidecar
+from rtc_ros.recording.control_spans import spans_from_control
 from rtc_ros.recording.episode_types import (
     ChunkRecord,
     Episode,
@@ -254,7 +255,7 @@ def load_episodes(
             spans: list[tuple[str, int, int, dict[str, Any]]] = [(bag_dir.name, s, max(e, s, bag_end), sidecar)]
             lo_override = min(bag_start, s)
         else:
-            spans = _spans_from_control(reader, [c for c in conns if role_of.get(c.id) == "episode"], bag_dir)
+            spans = spans_from_control(reader, [c for c in conns if role_of.get(c.id) == "episode"], bag_dir)
             if not spans:
                 spans = [(bag_dir.name, bag_start, bag_end, {})]
             lo_override = None
@@ -357,39 +358,6 @@ def _accumulate(acc: _Acc, role: str, topic: str, msgtype: str, msg: Any, t: flo
             ts, frames = acc.images.setdefault(topic, ([], []))
             ts.append(t)
             frames.append(img)
-
-
-def _spans_from_control(reader: Any, conns: list[Any], bag_dir: Path) -> list[tuple[str, int, int, dict[str, Any]]]:
-    """Episode spans from recorded ``rtc/episode`` JSON commands (for ``ros2 bag record`` bags)."""
-    if not conns:
-        return []
-    spans: list[tuple[str, int, int, dict[str, Any]]] = []
-    cur: tuple[int, dict[str, Any]] | None = None
-    for conn, ts, raw in reader.messages(connections=conns):
-        try:
-            cmd = json.loads(reader.deserialize(raw, conn.msgtype).data)
-        except (json.JSONDecodeError, AttributeError):
-            continue
-        if not isinstance(cmd, dict):
-            continue
-        kind = cmd.get("cmd")
-        if kind == "start":
-            if cur is not None:  # a start without stop closes the previous episode
-                spans.append((f"{bag_dir.name}#{len(spans)}", cur[0], ts, {**cur[1], "status": "unterminated"}))
-            raw = cmd.get("meta") or {}  # (not an object: kept under 'meta' as the recorder does; it dropped the bag)
-            cur = (ts, dict(raw) if isinstance(raw, dict) else {"meta": raw})
-        elif kind in ("stop", "abort") and cur is not None:
-            meta = {**cur[1], **{k: v for k, v in cmd.items() if k != "cmd"}}
-            meta["status"] = "aborted" if kind == "abort" else "completed"
-            meta["duration_s"] = (ts - cur[0]) * 1e-9
-            spans.append((f"{bag_dir.name}#{len(spans)}", cur[0], ts, meta))
-            cur = None
-        elif kind == "score" and spans:
-            n, s, e, meta = spans[-1]
-            spans[-1] = (n, s, e, {**meta, **{k: v for k, v in cmd.items() if k != "cmd"}})
-    if cur is not None:
-        spans.append((f"{bag_dir.name}#{len(spans)}", cur[0], reader.end_time, {**cur[1], "status": "unterminated"}))
-    return spans
 
 
 def iter_episodes(root: str | Path, roles: TopicRoles | None = None, with_images: bool = False) -> Iterator[Episode]:
